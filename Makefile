@@ -1,0 +1,41 @@
+# Two commands from a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev migrate seed worker clean
+
+$(BIN)/undersigned: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(BIN)/undersigned
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/undersigned
+
+install-dev: $(VENV)/.dev-installed
+
+migrate: install
+	$(BIN)/undersigned db upgrade
+
+seed: migrate
+	$(BIN)/undersigned demo seed
+
+# Development server with the demo organization; mail shows up at /dev/mailbox.
+run: seed
+	$(BIN)/undersigned serve --host $(HOST) --port $(PORT)
+
+worker: install
+	$(BIN)/undersigned worker
+
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache

@@ -1,0 +1,1 @@
+"""Undersigned: employee petitions and collective feedback."""

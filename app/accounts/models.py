@@ -1,0 +1,132 @@
+"""Accounts, their roles, their sessions and the one-time codes mailed to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.database import Base
+
+
+class Role(StrEnum):
+    """Roles granted by an admin. Every verified account is a worker; the others are added on top."""
+
+    worker = "worker"
+    responder = "responder"
+    moderator = "moderator"
+    admin = "admin"
+
+
+GRANTABLE_ROLES = (Role.responder, Role.moderator, Role.admin)
+
+
+class CodePurpose(StrEnum):
+    verify_email = "verify_email"
+    sign_in = "sign_in"
+    reset_password = "reset_password"
+    verify_notification_email = "verify_notification_email"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    email_verified_at: Mapped[datetime | None]
+    notification_email: Mapped[str | None] = mapped_column(String(254))
+    notification_email_verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    roles: Mapped[list[RoleGrant]] = relationship(lazy="raise", cascade="all, delete-orphan",
+                                                  foreign_keys="RoleGrant.user_id")
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        granted = {Role(grant.role) for grant in self.roles}
+        return frozenset(granted | {Role.worker}) if self.is_verified else frozenset(granted)
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.role_set
+
+    @property
+    def notification_address(self) -> str:
+        """Where platform mail goes: the personal address once verified, the work address otherwise."""
+        if self.notification_email and self.notification_email_verified_at:
+            return self.notification_email
+        return self.email
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A snapshot of the signed-in account for pages: still readable after the request's transaction ends."""
+
+    id: int
+    email: str
+    display_name: str
+    roles: frozenset[Role]
+    is_verified: bool
+    notification_email: str | None
+    notification_email_verified: bool
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        return cls(id=user.id, email=user.email, display_name=user.display_name, roles=user.role_set,
+                   is_verified=user.is_verified, notification_email=user.notification_email,
+                   notification_email_verified=user.notification_email_verified_at is not None)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class RoleGrant(Base):
+    __tablename__ = "role_grants"
+    __table_args__ = (CheckConstraint("role IN ('responder', 'moderator', 'admin')", name="grantable_role"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    granted_at: Mapped[datetime]
+
+
+class UserSession(Base):
+    """A server-side session. The cookie holds a random id; the table holds only its SHA-256."""
+
+    __tablename__ = "user_sessions"
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+
+class OneTimeCode(Base):
+    """A code (typed) and a link token (clicked) mailed together; both stored as keyed digests only."""
+
+    __tablename__ = "one_time_codes"
+    __table_args__ = (Index("ix_one_time_codes_user_purpose", "user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    code_digest: Mapped[str] = mapped_column(String(64))
+    link_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address the code was sent to (the personal address while it is being verified).
+    sent_to: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    # What a sign-up chose, applied only when this code is used: the mailbox owner decides.
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255))
+    pending_display_name: Mapped[str | None] = mapped_column(String(80))

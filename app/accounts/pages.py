@@ -1,0 +1,246 @@
+"""Account pages: sign-up, verification, sign-in (password or emailed link), reset, sign-out, settings."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from app.accounts import schemas, service, sessions
+from app.accounts.models import CodePurpose
+from app.core.database import SessionDep
+from app.core.errors import AppError
+from app.core.forms import validate
+from app.core.pages import FormFields, form_error, safe_next
+from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
+from app.core.runtime import Runtime, RuntimeDep
+from app.core.templating import redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+PENDING_COOKIE = "undersigned_pending"
+CHECK_INBOX = ("If that address can be used here, an email is on its way. It can take a minute; "
+               "check your spam folder too.")
+
+
+SIGN_IN_LINK_FORM = {
+    "heading": "Sign in with an emailed link", "action": "/signin/link", "button": "Email me a sign-in link",
+    "explanation": "No password needed: we email you a link that signs you in on this device."}
+PASSWORD_RESET_FORM = {
+    "heading": "Reset your password", "action": "/password/forgot", "button": "Email me a reset link",
+    "explanation": "We email you a link to choose a new password."}
+
+
+def _pending_serializer(rt: Runtime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(rt.keyring.key("pending-email").hex(), salt="pending")
+
+
+def _pending_email(request: Request, rt: Runtime) -> str:
+    raw = request.cookies.get(PENDING_COOKIE)
+    if not raw:
+        return ""
+    try:
+        return str(_pending_serializer(rt).loads(raw, max_age=3600))
+    except BadSignature:
+        return ""
+
+
+def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: str, message: str) -> Response:
+    response = redirect(request, safe_next(target), message)
+    sessions.set_cookie(response, session_id=signed.session_id, days=rt.settings.session_days,
+                        secure=rt.settings.secure_cookies)
+    response.delete_cookie(PENDING_COOKIE)
+    return response
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_page(request: Request, user: OptionalUser, rt: RuntimeDep) -> Response:
+    if user is not None:
+        return redirect(request, "/", "You are already signed in.", "info")
+    return render(request, "accounts/signup.html", {"domains": rt.settings.allowed_email_domains})
+
+
+@router.post("/signup", response_class=HTMLResponse)
+def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    try:
+        form = validate(schemas.SignUp, fields)
+        service.sign_up(db=db, rt=rt, form=form)
+    except AppError as error:
+        return form_error(request, db, "accounts/signup.html", error, fields,
+                          {"domains": rt.settings.allowed_email_domains})
+    response = redirect(request, "/verify", "Check your inbox: we sent you a six-digit code to confirm your address.")
+    response.set_cookie(PENDING_COOKIE, _pending_serializer(rt).dumps(form.email.lower()), max_age=3600,
+                        httponly=True, samesite="lax", secure=rt.settings.secure_cookies)
+    return response
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page(request: Request, user: OptionalUser, rt: RuntimeDep) -> Response:
+    email = _pending_email(request, rt) or (user.email if user else "")
+    return render(request, "accounts/verify.html", {"values": {"email": email}})
+
+
+@router.post("/verify", response_class=HTMLResponse)
+def verify(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    try:
+        signed = service.verify_by_code(db=db, rt=rt, form=validate(schemas.CodeEntry, fields))
+    except AppError as error:
+        return form_error(request, db, "accounts/verify.html", error, fields)
+    return _signed_in(request, rt, signed, "/", f"Your address is confirmed. Welcome, {signed.user.display_name}!")
+
+
+@router.post("/verify/resend", response_class=HTMLResponse)
+def resend_code(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    try:
+        form = validate(schemas.EmailForm, fields)
+        service.resend_verification(db=db, rt=rt, raw_email=form.email)
+    except AppError as error:
+        return form_error(request, db, "accounts/verify.html", error, fields)
+    return redirect(request, "/verify", CHECK_INBOX, "info")
+
+
+@router.get("/verify/link/{token}", response_class=HTMLResponse)
+def verify_link_page(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    # Mail scanners open every link: this page only shows a button; the POST confirms.
+    service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.verify_email)
+    return render(request, "accounts/confirm_link.html", {
+        "heading": "Confirm your address", "button": "Confirm my address", "action": f"/verify/link/{token}",
+        "explanation": "Press the button to confirm that this address is yours and finish creating your account."})
+
+
+@router.post("/verify/link/{token}", response_class=HTMLResponse)
+def verify_link(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    signed = service.verify_by_link(db=db, rt=rt, token=token)
+    return _signed_in(request, rt, signed, "/", f"Your address is confirmed. Welcome, {signed.user.display_name}!")
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, user: OptionalUser, next: str = "/") -> Response:
+    if user is not None:
+        return redirect(request, safe_next(next), "You are already signed in.", "info")
+    return render(request, "accounts/signin.html", {"next": safe_next(next)})
+
+
+@router.post("/signin", response_class=HTMLResponse)
+def signin(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    target = safe_next(fields.get("next"))
+    try:
+        signed = service.sign_in(db=db, rt=rt, form=validate(schemas.SignIn, fields))
+    except AppError as error:
+        return form_error(request, db, "accounts/signin.html", error, fields, {"next": target})
+    # A session that existed before sign-in is ended: the new one gets a fresh id.
+    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    return _signed_in(request, rt, signed, target, f"Signed in. Welcome back, {signed.user.display_name}.")
+
+
+@router.get("/signin/link", response_class=HTMLResponse)
+def signin_link_page(request: Request, user: OptionalUser) -> Response:
+    return render(request, "accounts/email_request.html", SIGN_IN_LINK_FORM)
+
+
+@router.post("/signin/link", response_class=HTMLResponse)
+def request_signin_link(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+                        fields: FormFields) -> Response:
+    try:
+        form = validate(schemas.EmailForm, fields)
+        service.request_sign_in_link(db=db, rt=rt, raw_email=form.email)
+    except AppError as error:
+        return form_error(request, db, "accounts/email_request.html", error, fields, SIGN_IN_LINK_FORM)
+    return redirect(request, "/signin", CHECK_INBOX, "info")
+
+
+@router.get("/signin/link/{token}", response_class=HTMLResponse)
+def signin_link_confirm_page(request: Request, token: str, user: OptionalUser, db: SessionDep,
+                             rt: RuntimeDep) -> Response:
+    service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.sign_in)
+    return render(request, "accounts/confirm_link.html", {
+        "heading": "Sign in", "button": "Sign me in", "action": f"/signin/link/{token}",
+        "explanation": "Press the button to sign in on this device."})
+
+
+@router.post("/signin/link/{token}", response_class=HTMLResponse)
+def signin_with_link(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    signed = service.sign_in_by_link(db=db, rt=rt, token=token)
+    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    return _signed_in(request, rt, signed, "/", f"Signed in. Welcome back, {signed.user.display_name}.")
+
+
+@router.get("/password/forgot", response_class=HTMLResponse)
+def forgot_password_page(request: Request, user: OptionalUser) -> Response:
+    return render(request, "accounts/email_request.html", PASSWORD_RESET_FORM)
+
+
+@router.post("/password/forgot", response_class=HTMLResponse)
+def forgot_password(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+                    fields: FormFields) -> Response:
+    try:
+        form = validate(schemas.EmailForm, fields)
+        service.request_password_reset(db=db, rt=rt, raw_email=form.email)
+    except AppError as error:
+        return form_error(request, db, "accounts/email_request.html", error, fields, PASSWORD_RESET_FORM)
+    return redirect(request, "/signin", CHECK_INBOX, "info")
+
+
+@router.get("/password/reset/{token}", response_class=HTMLResponse)
+def reset_password_page(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.reset_password)
+    return render(request, "accounts/reset_password.html", {"action": f"/password/reset/{token}"})
+
+
+@router.post("/password/reset/{token}", response_class=HTMLResponse)
+def reset_password(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+                   fields: FormFields) -> Response:
+    try:
+        signed = service.reset_password(db=db, rt=rt, token=token, form=validate(schemas.NewPassword, fields))
+    except AppError as error:
+        if error.status_code in (404, 410):
+            raise
+        return form_error(request, db, "accounts/reset_password.html", error, fields,
+                          {"action": f"/password/reset/{token}"})
+    return _signed_in(request, rt, signed, "/", "Your password is changed. Other devices have been signed out.")
+
+
+@router.post("/signout", response_class=HTMLResponse)
+def signout(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeDep) -> Response:
+    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    response = redirect(request, "/", "You are signed out.")
+    sessions.clear_cookie(response, secure=rt.settings.secure_cookies)
+    return response
+
+
+@router.post("/signout/everywhere", response_class=HTMLResponse)
+def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeDep) -> Response:
+    sessions.end_all(db=db, user=user)
+    response = redirect(request, "/", "You are signed out on every device.")
+    sessions.clear_cookie(response, secure=rt.settings.secure_cookies)
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, user: CurrentUser) -> Response:
+    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""}})
+
+
+@router.post("/account/notification-email", response_class=HTMLResponse)
+def set_notification_email(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
+                           fields: FormFields) -> Response:
+    try:
+        service.set_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationEmail, fields))
+    except AppError as error:
+        return form_error(request, db, "accounts/account.html", error, fields)
+    return redirect(request, "/account", "We sent a code to your personal address. Enter it below to start using it.")
+
+
+@router.post("/account/notification-email/verify", response_class=HTMLResponse)
+def verify_notification_email(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
+                              fields: FormFields) -> Response:
+    try:
+        service.verify_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationCode, fields))
+    except AppError as error:
+        return form_error(request, db, "accounts/account.html", error, fields,
+                          {"values": {"notification_email": user.notification_email or ""}})
+    return redirect(request, "/account", "Your personal address is confirmed; notifications go there from now on.")
+
+
+@router.post("/account/notification-email/remove", response_class=HTMLResponse)
+def remove_notification_email(request: Request, user: CurrentUser) -> Response:
+    service.remove_notification_email(user=user)
+    return redirect(request, "/account", "Notifications go to your work address again.")

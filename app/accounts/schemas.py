@@ -1,0 +1,88 @@
+"""What the account surfaces accept and return (pages and the JSON API share these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.accounts.models import Role
+
+EMAIL_MAX = 254
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+class EmailForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    email: str = Field(min_length=1, max_length=EMAIL_MAX, examples=["alex@example.org"])
+
+    _strip_email = field_validator("email", mode="before")(_strip)
+
+
+class SignUp(EmailForm):
+    display_name: str = Field(min_length=1, max_length=80, examples=["Alex Morgan"],
+                              description="The name shown where you choose to show it.")
+    password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
+
+    _strip_name = field_validator("display_name", mode="before")(_strip)
+
+
+class SignIn(EmailForm):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class CodeEntry(EmailForm):
+    code: str = Field(pattern=r"^\d{6}$", examples=["042917"], description="The six-digit code from the email.")
+
+    _strip_code = field_validator("code", mode="before")(lambda v: v.replace(" ", "").strip()
+                                                         if isinstance(v, str) else v)
+
+
+class NewPassword(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    password: str = Field(min_length=10, max_length=256)
+
+
+class NotificationEmail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    notification_email: str = Field(min_length=1, max_length=EMAIL_MAX, examples=["alex@personal.example"])
+
+    _strip_email = field_validator("notification_email", mode="before")(_strip)
+
+
+class NotificationCode(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = Field(pattern=r"^\d{6}$")
+
+    _strip_code = field_validator("code", mode="before")(lambda v: v.replace(" ", "").strip()
+                                                         if isinstance(v, str) else v)
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Role
+
+
+class AccountRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    display_name: str
+    verified: bool
+    roles: list[Role]
+    notification_email: str | None
+    notification_email_verified: bool
+    created_at: datetime
+
+
+class Accepted(BaseModel):
+    message: str

@@ -1,0 +1,318 @@
+"""Account rules: sign-up, verification, sign-in, password reset, notification address, roles.
+
+Replies never reveal whether an address has an account: requests for codes and links answer the same way
+either way, and the owner of an existing account is told by email instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from app.accounts import sessions
+from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role, RoleGrant, User
+from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
+from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
+from app.core.runtime import Runtime
+from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, \
+    verify_password
+from app.mail import service as mail
+
+WRONG_CODE = "That code is not right. Check the latest email from us, or ask for a new code."
+EXPIRED_CODE = "That code has expired or was already used. Ask for a new one."
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    session_id: str
+
+
+def normalize_email(*, rt: Runtime, raw: str, field: str = "email", work_address: bool = True) -> str:
+    try:
+        address = validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={field: "Enter an email address like name@example.org."}) from None
+    local, _, domain = address.rpartition("@")
+    address = f"{local.lower()}@{domain.lower()}"
+    allowed = rt.settings.allowed_email_domains
+    if work_address and domain.lower() not in allowed:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={field: f"Use your work address at {' or '.join(allowed)}."})
+    return address
+
+
+def _check_password(password: str, *, rt: Runtime, email: str) -> None:
+    if len(password) < rt.settings.password_min_length:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"password": f"Use at least {rt.settings.password_min_length} characters."})
+    if password.strip().lower() == email.lower():
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"password": "Your password must not be your email address."})
+
+
+def get_by_email(*, db: Session, email: str) -> User | None:
+    return db.scalar(select(User).where(User.email == email).options(selectinload(User.roles)))
+
+
+def get_or_404(*, db: Session, user_id: int) -> User:
+    user = db.scalar(select(User).where(User.id == user_id).options(selectinload(User.roles)))
+    if user is None:
+        raise NotFound("There is no such account.")
+    return user
+
+
+def _issue_code(*, db: Session, rt: Runtime, user: User, purpose: CodePurpose, sent_to: str, template: str,
+                pending_password_hash: str | None = None, pending_display_name: str | None = None) -> None:
+    now = rt.clock.now()
+    # A new code replaces any earlier one of the same purpose: only the latest email works.
+    db.execute(update(OneTimeCode)
+               .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose,
+                      OneTimeCode.used_at.is_(None))
+               .values(used_at=now))
+    code, link = new_code(), new_token()
+    db.add(OneTimeCode(user_id=user.id, purpose=purpose, code_digest=_code_digest(rt, user.id, purpose, code),
+                       link_digest=token_digest(link), sent_to=sent_to, created_at=now,
+                       expires_at=now + timedelta(minutes=rt.settings.code_minutes),
+                       pending_password_hash=pending_password_hash, pending_display_name=pending_display_name))
+    mail.queue(db=db, templates=rt.templates, to_address=sent_to, template=template, now=now, context={
+        "user": user, "code": code, "link_token": link, "base_url": rt.settings.base_url.rstrip("/"),
+        "minutes": rt.settings.code_minutes, "organization_name": rt.settings.organization_name})
+
+
+def _code_digest(rt: Runtime, user_id: int, purpose: str, code: str) -> str:
+    return rt.keyring.keyed_hash("one-time-code", f"{user_id}:{purpose}:{code}")
+
+
+def sign_up(*, db: Session, rt: Runtime, form: SignUp) -> None:
+    email = normalize_email(rt=rt, raw=form.email)
+    _check_password(form.password, rt=rt, email=email)
+    rt.limiter.hit(action="sign-up", subject=email, rule=rt.settings.rate_limit_sign_up)
+    user = get_by_email(db=db, email=email)
+    if user is not None and user.is_verified:
+        mail.queue(db=db, templates=rt.templates, to_address=user.email, template="account_exists",
+                   now=rt.clock.now(), context={"user": user, "base_url": rt.settings.base_url.rstrip("/")})
+        return
+    if user is None:
+        user = User(email=email, display_name=form.display_name, created_at=rt.clock.now(), roles=[])
+        db.add(user)
+        db.flush()
+    # The password and name wait on the code: whoever reads this mailbox decides the account's password,
+    # so someone who signed up with another person's address first gains nothing.
+    _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, sent_to=email, template="verify_email",
+                pending_password_hash=hash_password(form.password), pending_display_name=form.display_name)
+
+
+def resend_verification(*, db: Session, rt: Runtime, raw_email: str) -> None:
+    email = normalize_email(rt=rt, raw=raw_email)
+    rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
+    user = get_by_email(db=db, email=email)
+    if user is None or user.is_verified:
+        return
+    latest = db.scalar(select(OneTimeCode).where(OneTimeCode.user_id == user.id,
+                                                 OneTimeCode.purpose == CodePurpose.verify_email)
+                       .order_by(OneTimeCode.id.desc()).limit(1))
+    _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, sent_to=email, template="verify_email",
+                pending_password_hash=latest.pending_password_hash if latest else None,
+                pending_display_name=latest.pending_display_name if latest else None)
+
+
+def _live_code(db: Session, rt: Runtime, row: OneTimeCode | None) -> OneTimeCode:
+    if row is None:
+        raise InvalidInput(WRONG_CODE, fields={"code": WRONG_CODE})
+    if row.used_at is not None or row.expires_at <= rt.clock.now():
+        raise Gone(EXPIRED_CODE, fields={"code": EXPIRED_CODE})
+    return row
+
+
+def _code_by_entry(*, db: Session, rt: Runtime, user: User | None, purpose: CodePurpose, code: str) -> OneTimeCode:
+    if user is None:
+        raise InvalidInput(WRONG_CODE, fields={"code": WRONG_CODE})
+    row = db.scalar(select(OneTimeCode).where(
+        OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose,
+        OneTimeCode.code_digest == _code_digest(rt, user.id, purpose, code)))
+    return _live_code(db, rt, row)
+
+
+def code_by_link(*, db: Session, rt: Runtime, token: str, purpose: CodePurpose) -> OneTimeCode:
+    """The code row a mailed link points at, if it is still usable. Reading it changes nothing."""
+    if len(token) > 128:
+        raise InvalidInput(WRONG_CODE)
+    row = db.scalar(select(OneTimeCode).where(OneTimeCode.link_digest == token_digest(token),
+                                              OneTimeCode.purpose == purpose))
+    if row is None:
+        raise NotFound("This link is not valid. Use the latest email from us, or ask for a new one.")
+    return _live_code(db, rt, row)
+
+
+def _start_session(*, db: Session, rt: Runtime, user: User) -> SignedIn:
+    session_id = sessions.start(db=db, user=user, now=rt.clock.now(), days=rt.settings.session_days)
+    return SignedIn(user=user, session_id=session_id)
+
+
+def _complete_verification(*, db: Session, rt: Runtime, row: OneTimeCode) -> SignedIn:
+    user = get_or_404(db=db, user_id=row.user_id)
+    now = rt.clock.now()
+    row.used_at = now
+    user.email_verified_at = user.email_verified_at or now
+    if row.pending_password_hash:
+        user.password_hash = row.pending_password_hash
+    if row.pending_display_name:
+        user.display_name = row.pending_display_name
+    return _start_session(db=db, rt=rt, user=user)
+
+
+def verify_by_code(*, db: Session, rt: Runtime, form: CodeEntry) -> SignedIn:
+    email = normalize_email(rt=rt, raw=form.email)
+    rt.limiter.hit(action="code-check", subject=email, rule=rt.settings.rate_limit_code_check)
+    user = get_by_email(db=db, email=email)
+    row = _code_by_entry(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, code=form.code)
+    return _complete_verification(db=db, rt=rt, row=row)
+
+
+def verify_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
+    row = code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.verify_email)
+    return _complete_verification(db=db, rt=rt, row=row)
+
+
+def sign_in(*, db: Session, rt: Runtime, form: SignIn) -> SignedIn:
+    email = normalize_email(rt=rt, raw=form.email)
+    rt.limiter.hit(action="sign-in", subject=email, rule=rt.settings.rate_limit_sign_in)
+    user = get_by_email(db=db, email=email)
+    password_ok = verify_password(form.password, user.password_hash if user else None)
+    if user is None or not password_ok or not user.is_verified:
+        raise SignInRequired(
+            "That email address and password do not match. If you signed up recently, confirm your address "
+            "with the code we sent first; or ask for a sign-in link.", fields={"password": "Check your password."})
+    rt.limiter.hit(action="sign-in-account", subject=str(user.id), rule=rt.settings.rate_limit_sign_in)
+    if user.password_hash and password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(form.password)
+    return _start_session(db=db, rt=rt, user=user)
+
+
+def request_sign_in_link(*, db: Session, rt: Runtime, raw_email: str) -> None:
+    email = normalize_email(rt=rt, raw=raw_email)
+    rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
+    user = get_by_email(db=db, email=email)
+    if user is not None and user.is_verified:
+        _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.sign_in, sent_to=user.email,
+                    template="sign_in_link")
+
+
+def sign_in_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
+    row = code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.sign_in)
+    row.used_at = rt.clock.now()
+    return _start_session(db=db, rt=rt, user=get_or_404(db=db, user_id=row.user_id))
+
+
+def request_password_reset(*, db: Session, rt: Runtime, raw_email: str) -> None:
+    email = normalize_email(rt=rt, raw=raw_email)
+    rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
+    user = get_by_email(db=db, email=email)
+    if user is not None and user.is_verified:
+        _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.reset_password, sent_to=user.email,
+                    template="reset_password")
+
+
+def reset_password(*, db: Session, rt: Runtime, token: str, form: NewPassword) -> SignedIn:
+    row = code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.reset_password)
+    user = get_or_404(db=db, user_id=row.user_id)
+    _check_password(form.password, rt=rt, email=user.email)
+    row.used_at = rt.clock.now()
+    user.password_hash = hash_password(form.password)
+    # Whoever knew the old password is signed out everywhere.
+    sessions.end_all(db=db, user=user)
+    return _start_session(db=db, rt=rt, user=user)
+
+
+def set_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationEmail) -> None:
+    address = normalize_email(rt=rt, raw=form.notification_email, field="notification_email", work_address=False)
+    if address == user.email:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"notification_email": "That is your work address; enter a personal one."})
+    rt.limiter.hit(action="code-request", subject=f"account:{user.id}", rule=rt.settings.rate_limit_code_request)
+    user.notification_email = address
+    user.notification_email_verified_at = None
+    _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.verify_notification_email, sent_to=address,
+                template="verify_notification_email")
+
+
+def verify_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationCode) -> None:
+    rt.limiter.hit(action="code-check", subject=f"account:{user.id}", rule=rt.settings.rate_limit_code_check)
+    row = _code_by_entry(db=db, rt=rt, user=user, purpose=CodePurpose.verify_notification_email, code=form.code)
+    if row.sent_to != user.notification_email:
+        raise Gone(EXPIRED_CODE, fields={"code": EXPIRED_CODE})
+    row.used_at = rt.clock.now()
+    user.notification_email_verified_at = rt.clock.now()
+
+
+def remove_notification_email(*, user: User) -> None:
+    user.notification_email = None
+    user.notification_email_verified_at = None
+
+
+def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
+    statement = select(User)
+    if query:
+        pattern = f"%{query.strip().lower()}%"
+        statement = statement.where(func.lower(User.email).like(pattern) | func.lower(User.display_name).like(pattern))
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    users = db.scalars(statement.order_by(User.id).limit(limit).offset(offset)
+                       .options(selectinload(User.roles))).all()
+    return list(users), total
+
+
+def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role) -> None:
+    if role not in GRANTABLE_ROLES:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"role": "Choose responder, moderator or admin."})
+    if not user.is_verified:
+        raise Conflict("Only accounts with a confirmed address can be given a role.")
+    if any(grant.role == role for grant in user.roles):
+        raise Conflict(f"{user.display_name} is already a {role.value}.")
+    user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=rt.clock.now()))
+    db.flush()
+
+
+def revoke_role(*, db: Session, actor: User, user: User, role: Role) -> None:
+    grant = next((grant for grant in user.roles if grant.role == role), None)
+    if grant is None:
+        raise Conflict(f"{user.display_name} is not a {role.value}.")
+    if role is Role.admin:
+        admins = db.scalar(select(func.count()).select_from(RoleGrant).where(RoleGrant.role == Role.admin)) or 0
+        if admins <= 1:
+            raise Conflict("This is the last admin: grant the role to someone else before removing it here.")
+    user.roles.remove(grant)
+    db.flush()
+
+
+def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str, password: str | None) -> User:
+    """Create (or promote) a verified admin account: the first admin of a deployment comes from the CLI."""
+    email = normalize_email(rt=rt, raw=raw_email)
+    if password is not None:
+        _check_password(password, rt=rt, email=email)
+    now = rt.clock.now()
+    user = get_by_email(db=db, email=email)
+    if user is None:
+        user = User(email=email, display_name=display_name, created_at=now, roles=[])
+        db.add(user)
+        db.flush()
+    user.email_verified_at = user.email_verified_at or now
+    if password is not None:
+        user.password_hash = hash_password(password)
+    if not any(grant.role == Role.admin for grant in user.roles):
+        user.roles.append(RoleGrant(user_id=user.id, role=Role.admin, granted_by_id=None, granted_at=now))
+    db.flush()
+    return user
+
+
+def account_read(user: User) -> dict[str, object]:
+    return {"id": user.id, "email": user.email, "display_name": user.display_name, "verified": user.is_verified,
+            "roles": sorted(user.role_set), "notification_email": user.notification_email,
+            "notification_email_verified": user.notification_email_verified_at is not None,
+            "created_at": user.created_at}

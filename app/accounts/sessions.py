@@ -1,0 +1,52 @@
+"""Server-side sessions: a random id in the cookie, its digest in the table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import Response
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.accounts.models import User, UserSession
+from app.core.security import new_token, token_digest
+
+SESSION_COOKIE = "undersigned_session"
+
+
+def user_for_cookie(*, db: Session, cookie: str | None, now: datetime) -> User | None:
+    if not cookie or len(cookie) > 128:
+        return None
+    row = db.scalar(
+        select(UserSession)
+        .where(UserSession.id_digest == token_digest(cookie), UserSession.expires_at > now)
+        .options(joinedload(UserSession.user).selectinload(User.roles))
+    )
+    return row.user if row else None
+
+
+def start(*, db: Session, user: User, now: datetime, days: int) -> str:
+    """Open a new session for `user` and return the cookie value (always a fresh id: no fixation)."""
+    session_id = new_token()
+    db.add(UserSession(id_digest=token_digest(session_id), user_id=user.id, created_at=now,
+                       expires_at=now + timedelta(days=days)))
+    db.flush()
+    return session_id
+
+
+def end(*, db: Session, cookie: str | None) -> None:
+    if cookie:
+        db.execute(delete(UserSession).where(UserSession.id_digest == token_digest(cookie)))
+
+
+def end_all(*, db: Session, user: User) -> None:
+    db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+
+
+def set_cookie(response: Response, *, session_id: str, days: int, secure: bool) -> None:
+    response.set_cookie(SESSION_COOKIE, session_id, max_age=days * 86400, httponly=True, samesite="lax",
+                        secure=secure, path="/")
+
+
+def clear_cookie(response: Response, *, secure: bool) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure)

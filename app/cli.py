@@ -1,0 +1,138 @@
+"""The `undersigned` command: database, accounts, the mail worker, the demo organization and the server."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+
+from app.core.settings import Settings
+
+cli = typer.Typer(help="Undersigned: employee petitions and collective feedback.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_cli = typer.Typer(help="Accounts.", no_args_is_help=True)
+demo_cli = typer.Typer(help="The demo organization for development.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(demo_cli, name="demo")
+console = Console()
+
+
+def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.core.clock import SystemClock
+    from app.core.ratelimit import RateLimiter
+    from app.core.runtime import Runtime
+    from app.core.security import Keyring
+    from app.core.templating import build_templates
+
+    keyring = Keyring(settings.secret_key.get_secret_value())
+    return Runtime(settings=settings, keyring=keyring, clock=SystemClock(),
+                   limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring),
+                   templates=build_templates(settings).env)
+
+
+def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.core.database import build_engine, build_sessionmaker
+
+    return build_sessionmaker(build_engine(settings.database_url))
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations to the configured database."""
+    from app.core import migrations
+
+    settings = Settings()
+    _ensure_sqlite_folder(settings.database_url)
+    migrations.upgrade(settings.database_url, revision)
+    console.print(f"[green]Database is at {revision}.[/green]")
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail if the models differ from the migrated schema."""
+    from app.core import migrations
+
+    migrations.check(Settings().database_url)
+    console.print("[green]No drift between models and migrations.[/green]")
+
+
+@users_cli.command("create-admin")
+def create_admin(
+    email: str = typer.Argument(..., help="Work address of the new admin."),
+    name: str = typer.Option("Admin", help="Display name."),
+    password: str | None = typer.Option(None, help="Password; asked for when not given.", hide_input=True),
+    no_password: bool = typer.Option(False, "--no-password", help="No password: sign in with emailed links."),
+) -> None:
+    """Create an admin account (or make an existing account admin)."""
+    from app.accounts import service
+    from app.core.errors import AppError
+
+    settings = Settings()
+    if password is None and not no_password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = _runtime(settings)
+    sessions = _sessions(settings)
+    try:
+        with sessions.begin() as db:
+            user = service.create_admin(db=db, rt=rt, raw_email=email, display_name=name,
+                                        password=None if no_password else password)
+            address = user.email
+    except AppError as error:
+        details = "; ".join(error.fields.values()) or error.message
+        console.print(f"[red]{details}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"[green]{address} is an admin.[/green]")
+
+
+@cli.command("worker")
+def worker(once: bool = typer.Option(False, help="Deliver what is due, then stop.")) -> None:
+    """Send queued mail until stopped (production; development sends from the web process)."""
+    from app.core.clock import SystemClock
+    from app.core.logging import configure_logging
+    from app.mail.sender import deliver_due
+
+    configure_logging()
+    settings = Settings()
+    sessions = _sessions(settings)
+    clock = SystemClock()
+    while True:
+        sent = deliver_due(sessions=sessions, settings=settings, clock=clock)
+        if once:
+            console.print(f"Sent {sent} message{'s' if sent != 1 else ''}.")
+            return
+        if sent == 0:
+            time.sleep(settings.outbox_poll_seconds)
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Create the demo organization once (safe to run again); print its logins."""
+    from app import demo
+
+    settings = Settings()
+    accounts = demo.seed(sessions=_sessions(settings), rt=_runtime(settings))
+    console.print("[bold]Demo logins[/bold] (password for all: [bold]" + demo.DEMO_PASSWORD + "[/bold])")
+    for role, email in accounts:
+        console.print(f"  {role:<10} {email}")
+
+
+@cli.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: bool = False) -> None:
+    """Run the web server (uvicorn, no access log: ours carries no addresses or query strings)."""
+    import uvicorn
+
+    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, reload=reload, access_log=False,
+                proxy_headers=False, server_header=False)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,159 @@
+"""One domain error hierarchy and the handlers that answer JSON for the API and pages for people."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.templating import render
+
+logger = logging.getLogger("undersigned.errors")
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+    title = "Something is wrong with that request"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        self.headers = headers
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "invalid_input"
+    title = "Please check what you entered"
+
+
+class SignInRequired(AppError):
+    status_code = 401
+    code = "sign_in_required"
+    title = "Please sign in"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    title = "You cannot do that"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    title = "We could not find that page"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    title = "That has already happened"
+
+
+class Gone(AppError):
+    status_code = 410
+    code = "gone"
+    title = "That link or code has expired"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    title = "That is too much to send at once"
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    title = "Too many attempts"
+
+
+class Unavailable(AppError):
+    status_code = 503
+    code = "unavailable"
+    title = "Undersigned is briefly unavailable"
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+_TITLES = {
+    400: AppError.title,
+    401: SignInRequired.title,
+    403: Forbidden.title,
+    404: NotFound.title,
+    405: "That action is not available here",
+    409: Conflict.title,
+    410: Gone.title,
+    413: PayloadTooLarge.title,
+    422: InvalidInput.title,
+    429: RateLimited.title,
+    500: "Something went wrong on our side",
+    503: Unavailable.title,
+}
+_CODES = {400: "bad_request", 401: "sign_in_required", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 410: "gone", 413: "payload_too_large",
+          422: "invalid_input", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+
+
+def render_error(request: Request, status_code: int, message: str, *, code: str | None = None,
+                 fields: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Response:
+    code = code or _CODES.get(status_code, "error")
+    if wants_json(request):
+        return JSONResponse(error_body(code, message, fields), status_code=status_code, headers=headers)
+    if status_code == 401 and request.method == "GET":
+        # People who open a page that needs an account are taken to sign in, then brought back.
+        return RedirectResponse(f"/signin?{urlencode({'next': request.url.path})}", status_code=303)
+
+    template = f"errors/{status_code}.html" if status_code in (403, 404, 422, 500) else "errors/error.html"
+    return render(request, template, {"title": _TITLES.get(status_code, "Error"), "message": message,
+                                      "fields": fields or {}, "status_code": status_code},
+                  status_code=status_code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return render_error(request, exc.status_code, exc.message, code=exc.code, fields=exc.fields,
+                            headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: "There is nothing at this address. Check the link, or start from the home page.",
+                    405: "This address does not accept that kind of request."}
+        message = messages.get(exc.status_code) or (exc.detail if isinstance(exc.detail, str) else "Error")
+        return render_error(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        fields = {}
+        for error in exc.errors():
+            location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "form")]
+            fields[".".join(location) or "request"] = error.get("msg", "is not valid")
+        return render_error(request, 422, "Some of what was sent is missing or not valid.", fields=fields)
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
+        logger.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
+        return render_error(request, 503, "The database cannot be reached right now. Please try again in a minute.",
+                            headers={"Retry-After": "30"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return render_error(request, 500, "Something went wrong on our side. Nothing you did caused it; "
+                                          "please try again.")

@@ -1,0 +1,43 @@
+"""Helpers every page module uses: reading a submitted form, re-rendering it with errors, safe redirects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from app.core.errors import AppError
+from app.core.templating import render
+from app.core.web import CSRF_FIELD
+
+SECRET_FIELDS = {"password", "code", CSRF_FIELD}
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+FormFields = Annotated[dict[str, str], Depends(read_form)]
+
+
+def form_error(request: Request, db: Session, template: str, error: AppError, fields: dict[str, str],
+               context: dict[str, Any] | None = None) -> HTMLResponse:
+    """Re-render a form after a refused submission: nothing written, values kept (never secrets)."""
+    db.rollback()
+    values = {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
+    page = {"errors": error.fields, "error_message": error.message, "values": values, **(context or {})}
+    return render(request, template, page, status_code=error.status_code, headers=error.headers)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths are followed after sign-in, so a link cannot bounce people elsewhere."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target

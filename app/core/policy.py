@@ -1,0 +1,98 @@
+"""Who may do what: the one place that decides access, exposed as `Annotated` dependencies.
+
+Every route declares exactly one access level through these dependencies; the authorization-matrix test
+reads them from the route table and fails for a route that declares none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.dependencies.models import Dependant
+
+from app.accounts import sessions
+from app.accounts.models import Role, User, Viewer
+from app.core.runtime import RuntimeDep
+from app.core.database import SessionDep
+from app.core.errors import Forbidden, NotFound, SignInRequired
+
+
+class Access(StrEnum):
+    public = "public"  # anyone, signed in or not
+    account = "account"  # signed in, address not necessarily verified yet
+    worker = "worker"  # signed in with a verified address of the organization
+    responder = "responder"
+    moderator = "moderator"
+    admin = "admin"
+    development = "development"  # only exists outside production
+
+
+ROLE_FOR_ACCESS = {Access.worker: Role.worker, Access.responder: Role.responder,
+                   Access.moderator: Role.moderator, Access.admin: Role.admin}
+
+
+def load_user(request: Request, db: SessionDep, rt: RuntimeDep) -> User | None:
+    user = sessions.user_for_cookie(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE), now=rt.clock.now())
+    request.state.viewer = Viewer.of(user) if user else None
+    return user
+
+
+def _policy(access: Access) -> Callable[..., User | None]:
+    def dependency(request: Request, user: Annotated[User | None, Depends(load_user)]) -> User | None:
+        if access is Access.public:
+            return user
+        if access is Access.development:
+            if not request.app.state.settings.dev_tools_enabled:
+                raise NotFound("There is nothing at this address.")
+            return user
+        if user is None:
+            raise SignInRequired("Please sign in to continue.")
+        if access is Access.account:
+            return user
+        if not user.is_verified:
+            raise Forbidden("Please confirm your email address first: enter the code we sent you.")
+        if not user.has_role(ROLE_FOR_ACCESS[access]):
+            raise Forbidden(f"This page is for {ROLE_FOR_ACCESS[access].value}s only.")
+        return user
+
+    dependency.access = access  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_{access.value}"
+    return dependency
+
+
+POLICIES = {access: _policy(access) for access in Access}
+
+
+def anyone() -> None:
+    """Public, and needing no account look-up (health checks must not depend on sessions)."""
+
+
+anyone.access = Access.public  # type: ignore[attr-defined]
+
+Anyone = Annotated[None, Depends(anyone)]
+OptionalUser = Annotated[User | None, Depends(POLICIES[Access.public])]
+DevelopmentOnly = Annotated[User | None, Depends(POLICIES[Access.development])]
+CurrentAccount = Annotated[User, Depends(POLICIES[Access.account])]
+CurrentUser = Annotated[User, Depends(POLICIES[Access.worker])]
+Responder = Annotated[User, Depends(POLICIES[Access.responder])]
+Moderator = Annotated[User, Depends(POLICIES[Access.moderator])]
+Admin = Annotated[User, Depends(POLICIES[Access.admin])]
+
+
+def declared_access(route: APIRoute) -> set[Access]:
+    """The access levels a route declares, found by walking its dependency tree."""
+    found: set[Access] = set()
+
+    def walk(dependant: Dependant) -> None:
+        access = getattr(dependant.call, "access", None)
+        if isinstance(access, Access):
+            found.add(access)
+        for sub in dependant.dependencies:
+            walk(sub)
+
+    walk(route.dependant)
+    return found

@@ -1,0 +1,35 @@
+"""Rate limits per account and per address (never per IP: a whole company shares a few egress addresses)."""
+
+from __future__ import annotations
+
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from app.core.errors import RateLimited
+from app.core.security import Keyring
+
+
+class RateLimiter:
+    def __init__(self, *, storage_url: str | None, keyring: Keyring) -> None:
+        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_url or "memory://"))
+        self._keyring = keyring
+
+    def hit(self, *, action: str, subject: str, rule: str) -> None:
+        """Count one attempt at `action` by `subject` (an address or account); refuse when over the rule."""
+        # The storage (memory or Redis) sees a keyed hash, never the address itself.
+        key = self._keyring.keyed_hash("rate-limit", subject.lower())
+        items: list[RateLimitItem] = parse_many(rule)
+        for item in items:
+            if not self._limiter.hit(item, action, key):
+                reset_at, _remaining = self._limiter.get_window_stats(item, action, key)
+                raise RateLimited(
+                    "Too many attempts. Please wait a little and try again.",
+                    headers={"Retry-After": str(max(1, int(reset_at - time.time())))},
+                )
+
+    def reset(self) -> None:
+        self._limiter.storage.reset()
+

@@ -1,0 +1,63 @@
+"""Secrets derived from the deployment key, password hashing, one-time codes and CSRF tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from passlib.context import CryptContext
+
+password_context = CryptContext(schemes=["argon2"], deprecated="auto")
+
+
+def hash_password(password: str) -> str:
+    return password_context.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if not password_hash:
+        # Spend the same time as a real check so response time does not tell which accounts have passwords.
+        password_context.dummy_verify()
+        return False
+    return password_context.verify(password, password_hash)
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return password_context.needs_update(password_hash)
+
+
+class Keyring:
+    """Purpose-specific keys derived from the one deployment secret, so no key serves two purposes."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._secret = secret_key.encode()
+
+    def key(self, purpose: str) -> bytes:
+        return hmac.new(self._secret, f"undersigned/{purpose}".encode(), hashlib.sha256).digest()
+
+    def keyed_hash(self, purpose: str, value: str) -> str:
+        return hmac.new(self.key(purpose), value.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_token(self, seed: str) -> str:
+        return self.keyed_hash("csrf", seed)
+
+    def csrf_valid(self, seed: str | None, token: str | None) -> bool:
+        if not seed or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(seed), token)
+
+
+def new_token() -> str:
+    """A random value for links and cookies: 256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def new_code() -> str:
+    """A six-digit code a person can type from an email."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def token_digest(token: str) -> str:
+    """What the database keeps of a link token or session id: a dump does not yield usable values."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,108 @@
+"""Deployment settings, read from the environment (prefix ``UNDERSIGNED_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SECRET = "development-only-secret-key-do-not-deploy"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UNDERSIGNED_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.development
+    base_url: str = "http://127.0.0.1:8000"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'undersigned.db'}"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    organization_name: str = "Example Organization"
+    # NoDecode: a comma-separated list in the environment, not JSON.
+    allowed_email_domains: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["example.org"])
+
+    # Mail: without an SMTP host, development and test keep mail in the development mailbox.
+    mail_from: str = "Undersigned <no-reply@example.org>"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    outbox_poll_seconds: float = 2.0
+    outbox_max_attempts: int = 8
+    # Run the outbox sender inside the web process (development); production runs `undersigned worker`.
+    inprocess_worker: bool | None = None
+
+    # Optional Redis for rate-limit counters shared between app servers.
+    redis_url: str | None = None
+
+    session_days: int = 14
+    code_minutes: int = 15
+    code_max_attempts: int = 5
+    password_min_length: int = 10
+
+    # Rate limits in the `limits` notation; keyed by a keyed hash of the address or account.
+    rate_limit_sign_in: str = "10/minute;30/hour"
+    rate_limit_sign_up: str = "5/hour"
+    rate_limit_code_request: str = "5/15minutes;20/day"
+    rate_limit_code_check: str = "10/15minutes"
+
+    # Petition thresholds used by the petitions issue; kept here so every deployment sets them in one place.
+    sponsors_required: int = 3
+    response_threshold: int = 100
+    escalation_threshold: int = 1000
+    response_days: int = 14
+
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    static_dir: Path = PROJECT_ROOT / "app" / "static"
+
+    @field_validator("allowed_email_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(",")]
+        if isinstance(value, list):
+            return [str(part).strip().lower().lstrip("@") for part in value if str(part).strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment is Environment.production:
+            secret = self.secret_key.get_secret_value()
+            if secret == DEFAULT_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "UNDERSIGNED_SECRET_KEY must be set to a random value of at least 32 characters in production"
+                )
+            if not self.smtp_host:
+                raise ValueError("UNDERSIGNED_SMTP_HOST must be set in production: mail cannot stay in a mailbox page")
+        return self
+
+    @property
+    def dev_tools_enabled(self) -> bool:
+        """The development mailbox and other conveniences that must never exist in production."""
+        return self.environment is not Environment.production
+
+    @property
+    def run_inprocess_worker(self) -> bool:
+        if self.inprocess_worker is not None:
+            return self.inprocess_worker
+        return self.environment is Environment.development
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.environment is Environment.production
+
+    @cached_property
+    def default_email_domain(self) -> str:
+        return self.allowed_email_domains[0] if self.allowed_email_domains else "example.org"

@@ -1,0 +1,76 @@
+"""Rendering pages: the Jinja2 environment, flash messages and the values every page needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import StrictUndefined
+
+from app.core.settings import Settings
+
+FLASH_COOKIE = "undersigned_flash"
+
+
+def build_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(settings.templates_dir))
+    templates.env.globals["organization_name"] = settings.organization_name
+    templates.env.globals["dev_tools_enabled"] = settings.dev_tools_enabled
+    templates.env.undefined = StrictUndefined
+    return templates
+
+
+def _flash_serializer(request: Request) -> URLSafeSerializer:
+    return URLSafeSerializer(request.app.state.keyring.key("flash").hex(), salt="flash")
+
+
+def flash(response: Response, request: Request, message: str, kind: str = "success") -> Response:
+    """Attach a one-time message to a redirect; the next page shows it once."""
+    messages = read_flashes(request) + [{"kind": kind, "message": message}]
+    response.set_cookie(FLASH_COOKIE, _flash_serializer(request).dumps(messages), httponly=True, samesite="lax",
+                        secure=request.app.state.settings.secure_cookies, max_age=300)
+    return response
+
+
+def read_flashes(request: Request) -> list[dict[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return []
+    try:
+        value = _flash_serializer(request).loads(raw)
+    except BadSignature:
+        return []
+    return [m for m in value if isinstance(m, dict)] if isinstance(value, list) else []
+
+
+def redirect(request: Request, url: str, message: str | None = None, kind: str = "success") -> RedirectResponse:
+    """POST/Redirect/GET: 303 so the browser follows with GET."""
+    response = RedirectResponse(url, status_code=303)
+    if message:
+        flash(response, request, message, kind)
+    return response
+
+
+def render(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status_code: int = 200,
+           headers: Mapping[str, str] | None = None) -> HTMLResponse:
+    keyring = request.app.state.keyring
+    seed = getattr(request.state, "csrf_seed", None)
+    flashes = read_flashes(request)
+    page_context: dict[str, Any] = {
+        "current_user": getattr(request.state, "viewer", None),
+        "csrf_token": keyring.csrf_token(seed) if seed else "",
+        "flashes": flashes,
+        "errors": {},
+        "values": {},
+    }
+    page_context.update(context or {})
+    response = request.app.state.templates.TemplateResponse(request, template, page_context,
+                                                             status_code=status_code, headers=dict(headers or {}))
+    if flashes:
+        response.delete_cookie(FLASH_COOKIE)
+    return response
+

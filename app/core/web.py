@@ -1,0 +1,137 @@
+"""Request plumbing shared by every route: CSRF, security headers, body size limit, request logs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from http.cookies import SimpleCookie
+
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import Forbidden
+from app.core.security import new_token
+
+CSRF_COOKIE = "undersigned_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+request_logger = logging.getLogger("undersigned.requests")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse a state-changing request whose token does not match this browser's CSRF cookie."""
+    if request.method in SAFE_METHODS:
+        return
+    token = request.headers.get(CSRF_HEADER)
+    if token is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        token = value if isinstance(value, str) else None
+    if not request.app.state.keyring.csrf_valid(request.cookies.get(CSRF_COOKIE), token):
+        raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
+
+
+class RequestContextMiddleware:
+    """Gives every browser a CSRF seed cookie, adds security headers, limits body size, logs each request.
+
+    The request log holds the route template (never the raw path, which may carry a link token), the status
+    and the duration: no address, query string, cookie or client IP.
+    """
+
+    def __init__(self, app: ASGIApp, *, secure_cookies: bool, hsts: bool, max_body_bytes: int) -> None:
+        self.app = app
+        self.secure_cookies = secure_cookies
+        self.hsts = hsts
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        cookies = SimpleCookie(headers.get("cookie", ""))
+        seed = cookies[CSRF_COOKIE].value if CSRF_COOKIE in cookies else None
+        new_seed = None
+        if not seed or len(seed) > 64:
+            seed = new_seed = new_token()
+        scope.setdefault("state", {})["csrf_seed"] = seed
+        status_holder: dict[str, int] = {"status": 500}
+
+        declared_length = headers.get("content-length")
+        if declared_length and declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
+            await self._too_large(scope, send)
+            self._log(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                response_headers = MutableHeaders(scope=message)
+                response_headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                response_headers.setdefault("X-Content-Type-Options", "nosniff")
+                response_headers.setdefault("Referrer-Policy", "same-origin")
+                response_headers.setdefault("X-Frame-Options", "DENY")
+                response_headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                if self.hsts:
+                    response_headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+                if "cache-control" not in response_headers and not scope["path"].startswith("/static/"):
+                    response_headers["Cache-Control"] = "no-store"
+                if new_seed:
+                    secure = "; Secure" if self.secure_cookies else ""
+                    response_headers.append(
+                        "Set-Cookie", f"{CSRF_COOKIE}={new_seed}; Path=/; HttpOnly; SameSite=Lax{secure}")
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _BodyTooLarge:
+            await self._too_large(scope, send)
+            status_holder["status"] = 413
+        self._log(scope, status_holder["status"], started)
+
+    @staticmethod
+    async def _too_large(scope: Scope, send: Send) -> None:
+        body = (b'{"error":{"code":"payload_too_large","message":"That is too much to send at once.","fields":{}}}'
+                if scope["path"].startswith("/api/") else
+                b"<!doctype html><html lang=en><title>Too large</title><p>That is too much to send at once. "
+                b"Please shorten it and try again.</p></html>")
+        content_type = b"application/json" if scope["path"].startswith("/api/") else b"text/html; charset=utf-8"
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        request_logger.info("request", extra={
+            "method": scope.get("method"),
+            "route": getattr(route, "path_format", None) or ("static" if scope["path"].startswith("/static/")
+                                                               else "unmatched"),
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        })
+
+
+class _BodyTooLarge(Exception):
+    pass

@@ -1,0 +1,93 @@
+"""The application factory: `create_app(settings)` builds everything; nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.accounts import api as accounts_api
+from app.accounts import pages as accounts_pages
+from app.admin import pages as admin_pages
+from app.core.clock import Clock, SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.ratelimit import RateLimiter
+from app.core.runtime import Runtime
+from app.core.security import Keyring
+from app.core.settings import Environment, Settings
+from app.core.templating import build_templates
+from app.core.web import RequestContextMiddleware, csrf_protect
+from app.home import pages as home_pages
+from app.mail import pages as mail_pages
+from app.mail.sender import deliver_due
+
+logger = logging.getLogger("undersigned.app")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = build_sessionmaker(engine)
+        worker = None
+        if settings.run_inprocess_worker:
+            worker = asyncio.create_task(_outbox_loop(app))
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            engine.dispose()
+
+    app = FastAPI(
+        title="Undersigned",
+        version="0.1.0",
+        summary="Employee petitions and collective feedback that protect the people who sign them.",
+        lifespan=lifespan,
+        docs_url=None,  # the interactive docs load scripts from a CDN; /openapi.json is the contract
+        redoc_url=None,
+        dependencies=[Depends(csrf_protect)],
+    )
+    keyring = Keyring(settings.secret_key.get_secret_value())
+    templates = build_templates(settings)
+    app.state.settings = settings
+    app.state.keyring = keyring
+    app.state.templates = templates
+    app.state.runtime = Runtime(settings=settings, keyring=keyring, clock=clock or SystemClock(),
+                                limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring),
+                                templates=templates.env)
+
+    app.add_middleware(RequestContextMiddleware, secure_cookies=settings.secure_cookies,
+                       hsts=settings.environment is Environment.production, max_body_bytes=MAX_BODY_BYTES)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    for router in (home_pages.router, accounts_pages.router, admin_pages.router, mail_pages.router,
+                   accounts_api.router):
+        app.include_router(router)
+    return app
+
+
+async def _outbox_loop(app: FastAPI) -> None:
+    """Development only: send queued mail from inside the web process."""
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            await asyncio.to_thread(deliver_due, sessions=app.state.sessionmaker, settings=settings,
+                                    clock=app.state.runtime.clock)
+        except Exception:
+            logger.exception("outbox delivery round failed")
+        await asyncio.sleep(settings.outbox_poll_seconds)

@@ -1,0 +1,220 @@
+"""Test harness: a database built by the real migrations, each test rolled back, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app.accounts import sessions as account_sessions
+from app.accounts.models import Role, RoleGrant, User
+from app.core import migrations
+from app.core.clock import FrozenClock
+from app.core.database import build_engine, get_db
+from app.core.security import hash_password
+from app.core.settings import Settings
+from app.mail.models import OutboxMessage
+from app.main import create_app
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct horse battery staple"
+
+
+def missing(reason: str) -> None:
+    """In CI a missing database or browser is a failure; on a developer's machine, a skip."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: nothing may be skipped)")
+    pytest.skip(reason)
+
+
+def _prepare_postgresql(url: str) -> None:
+    engine = build_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        url = os.environ.get("TEST_DATABASE_URL", "")
+        if not url:
+            missing("TEST_DATABASE_URL is not set: PostgreSQL tests need a scratch database")
+        if make_url(url).drivername == "postgresql":
+            url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        _prepare_postgresql(url)
+    migrations.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = build_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def db(connection: Connection) -> Iterator[Session]:
+    """A session for arranging and inspecting, inside the test's transaction."""
+    with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(environment="test", database_url=database_url, secret_key=TEST_SECRET,
+                                     inprocess_worker=False, base_url="http://testserver",
+                                     allowed_email_domains=["example.org", "example.com"])
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastAPI:
+    app = create_app(settings, clock=clock)
+
+    def test_db() -> Iterator[Session]:
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    app.dependency_overrides[get_db] = test_db
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@dataclass
+class Browser:
+    """A TestClient that behaves like a person's browser: it keeps cookies and sends CSRF tokens."""
+
+    client: TestClient
+
+    def csrf(self) -> str:
+        return self.client.get("/api/v1/csrf").json()["csrf_token"]
+
+    def get(self, url: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        return self.client.get(url, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, url: str, data: dict[str, str] | None = None, *, csrf: bool = True, **kwargs: object):  # type: ignore[no-untyped-def]
+        form = dict(data or {})
+        if csrf:
+            form["csrf_token"] = self.csrf()
+        return self.client.post(url, data=form, **kwargs)  # type: ignore[arg-type]
+
+    def api(self, method: str, url: str, json: object | None = None, *, csrf: bool = True):  # type: ignore[no-untyped-def]
+        headers = {"X-CSRF-Token": self.csrf()} if csrf and method.upper() not in ("GET", "HEAD") else {}
+        return self.client.request(method, url, json=json, headers=headers)
+
+
+@pytest.fixture
+def browser(client: TestClient) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture
+def new_browser(app: FastAPI) -> Iterator[object]:
+    """Another person's browser against the same app (separate cookies)."""
+    opened: list[TestClient] = []
+
+    def open_browser() -> Browser:
+        client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        client.__enter__()
+        opened.append(client)
+        return Browser(client)
+
+    yield open_browser
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def make_user(db: Session, *, email: str, name: str = "Test Worker", password: str | None = PASSWORD,
+              verified: bool = True, roles: tuple[Role, ...] = (), now: datetime | None = None) -> User:
+    now = now or datetime(2026, 11, 1, tzinfo=UTC)
+    user = User(email=email, display_name=name, password_hash=hash_password(password) if password else None,
+                email_verified_at=now if verified else None, created_at=now, roles=[])
+    for role in roles:
+        user.roles.append(RoleGrant(role=role, granted_at=now))
+    db.add(user)
+    db.commit()
+    return user
+
+
+def sign_in_as(browser: Browser, db: Session, user: User) -> Browser:
+    session_id = account_sessions.start(db=db, user=user, now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC), days=30)
+    db.commit()
+    browser.client.cookies.set(account_sessions.SESSION_COOKIE, session_id, domain="testserver.local")
+    return browser
+
+
+def outbox(db: Session, to: str | None = None) -> list[OutboxMessage]:
+    db.expire_all()
+    statement = select(OutboxMessage).order_by(OutboxMessage.id)
+    if to:
+        statement = statement.where(OutboxMessage.to_address == to)
+    return list(db.scalars(statement))
+
+
+def code_from(message: OutboxMessage) -> str:
+    found = re.search(r"^\s+(\d{6})\s*$", message.body_text, re.MULTILINE)
+    assert found, message.body_text
+    return found.group(1)
+
+
+def link_from(message: OutboxMessage) -> str:
+    found = re.search(r"http://testserver(/\S+/[A-Za-z0-9_-]{20,})", message.body_text)
+    assert found, message.body_text
+    return found.group(1)
+
+
+def count_rows(db: Session, table: str) -> int:
+    db.expire_all()
+    return int(db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]
