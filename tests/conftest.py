@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from app.accounts.models import Role, RoleGrant, User
 from app.core import migrations
 from app.core.clock import FrozenClock
 from app.core.database import build_engine, get_db
+from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
@@ -214,6 +216,37 @@ def link_from(message: OutboxMessage) -> str:
 def count_rows(db: Session, table: str) -> int:
     db.expire_all()
     return int(db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+class LogCapture(logging.Handler):
+    """Collects log lines exactly as the server writes them (JSON), from our loggers and every other."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(("httpx", "httpcore")):  # the test's own HTTP client
+            self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def server_logs(app: FastAPI) -> Iterator[LogCapture]:
+    capture = LogCapture()
+    loggers = [logging.getLogger(), logging.getLogger("undersigned")]
+    previous = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(capture)
+        logger.setLevel(logging.DEBUG)
+    yield capture
+    for logger, level in previous:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
 
 
 def project_root() -> Path:

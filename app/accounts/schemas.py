@@ -68,7 +68,7 @@ class NotificationCode(BaseModel):
 class RoleChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Role
+    role: str = Field(max_length=20)
 
 
 class AccountRead(BaseModel):

@@ -267,16 +267,18 @@ def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: in
     return list(users), total
 
 
-def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role) -> None:
+def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) -> Role:
     if role not in GRANTABLE_ROLES:
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={"role": "Choose responder, moderator or admin."})
     if not user.is_verified:
         raise Conflict("Only accounts with a confirmed address can be given a role.")
+    role = Role(role)
     if any(grant.role == role for grant in user.roles):
         raise Conflict(f"{user.display_name} is already a {role.value}.")
     user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=rt.clock.now()))
     db.flush()
+    return role
 
 
 def revoke_role(*, db: Session, actor: User, user: User, role: Role) -> None:

@@ -34,11 +34,11 @@ def grant_role(request: Request, user_id: int, admin: Admin, db: SessionDep, rt:
     user = service.get_or_404(db=db, user_id=user_id)
     try:
         change = validate(RoleChange, fields)
-        service.grant_role(db=db, rt=rt, actor=admin, user=user, role=change.role)
+        role = service.grant_role(db=db, rt=rt, actor=admin, user=user, role=change.role)
     except AppError as error:
         db.rollback()
         return redirect(request, "/admin/users", error.fields.get("role") or error.message, "error")
-    return redirect(request, "/admin/users", f"{user.display_name} is now a {change.role.value}.")
+    return redirect(request, "/admin/users", f"{user.display_name} is now a {role.value}.")
 
 
 @router.post("/admin/users/{user_id}/roles/{role}/revoke", response_class=HTMLResponse)

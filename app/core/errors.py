@@ -151,9 +151,3 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
         return render_error(request, 503, "The database cannot be reached right now. Please try again in a minute.",
                             headers={"Retry-After": "30"})
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
-        return render_error(request, 500, "Something went wrong on our side. Nothing you did caused it; "
-                                          "please try again.")

@@ -29,7 +29,9 @@ def form_error(request: Request, db: Session, template: str, error: AppError, fi
     """Re-render a form after a refused submission: nothing written, values kept (never secrets)."""
     db.rollback()
     values = {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
-    page = {"errors": error.fields, "error_message": error.message, "values": values, **(context or {})}
+    # The summary at the top is left out when it would only repeat the one field message below it.
+    summary = None if error.message in error.fields.values() else error.message
+    page = {"errors": error.fields, "error_message": summary, "values": values, **(context or {})}
     return render(request, template, page, status_code=error.status_code, headers=error.headers)
 
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.routing import APIRoute
+from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.accounts import sessions
 from app.accounts.models import Role, User, Viewer
@@ -96,3 +96,17 @@ def declared_access(route: APIRoute) -> set[Access]:
 
     walk(route.dependant)
     return found
+
+
+def route_table(app: FastAPI) -> tuple[dict[tuple[str, str], APIRoute], set[str]]:
+    """Every (method, path) the app serves with its route, and the paths of routes that are not ours."""
+    handlers: dict[tuple[str, str], APIRoute] = {}
+    others: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            for method in context.methods or ():
+                handlers[(method, str(context.path))] = route
+        else:
+            others.add(str(context.path))
+    return handlers, others

@@ -90,8 +90,8 @@ class Settings(BaseSettings):
 
     @property
     def dev_tools_enabled(self) -> bool:
-        """The development mailbox and other conveniences that must never exist in production."""
-        return self.environment is not Environment.production
+        """The development mailbox: never in production, and never once real mail goes out over SMTP."""
+        return self.environment is not Environment.production and not self.smtp_host
 
     @property
     def run_inprocess_worker(self) -> bool:

@@ -10,7 +10,7 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Forbidden
+from app.core.errors import Forbidden, render_error
 from app.core.security import new_token
 
 CSRF_COOKIE = "undersigned_csrf"
@@ -19,6 +19,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 request_logger = logging.getLogger("undersigned.requests")
+error_logger = logging.getLogger("undersigned.errors")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -65,7 +66,7 @@ class RequestContextMiddleware:
         if not seed or len(seed) > 64:
             seed = new_seed = new_token()
         scope.setdefault("state", {})["csrf_seed"] = seed
-        status_holder: dict[str, int] = {"status": 500}
+        status_holder: dict[str, int | bool] = {"status": 500}
 
         declared_length = headers.get("content-length")
         if declared_length and declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
@@ -87,6 +88,7 @@ class RequestContextMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 response_headers = MutableHeaders(scope=message)
                 response_headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
                 response_headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -108,6 +110,14 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             await self._too_large(scope, send)
             status_holder["status"] = 413
+        except Exception as exc:
+            # Handled here rather than by the server, whose own log line would print the exception's
+            # message (database errors quote the statement's parameters: addresses, names).
+            error_logger.error("unhandled error", exc_info=exc)
+            if not status_holder.get("started"):
+                response = render_error(Request(scope), 500, "Something went wrong on our side. Nothing you "
+                                                             "did caused it; please try again.")
+                await response(scope, receive, send_with_headers)
         self._log(scope, status_holder["status"], started)
 
     @staticmethod
@@ -122,7 +132,7 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _log(scope: Scope, status: int, started: float) -> None:
+    def _log(scope: Scope, status: int | bool, started: float) -> None:
         route = scope.get("route")
         request_logger.info("request", extra={
             "method": scope.get("method"),

@@ -1,0 +1,63 @@
+"""A real uvicorn server in a background thread, for tests that drive a real browser."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def reserve_port(host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on a free port; handed to uvicorn so no other process can take the port meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
+@dataclass
+class LiveServer:
+    server: uvicorn.Server
+    thread: threading.Thread
+    sock: socket.socket
+    base_url: str
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.sock.close()
+        if self.thread.is_alive():
+            raise RuntimeError("the live server did not stop in time")
+
+
+def start(app: FastAPI, sock: socket.socket, *, timeout: float = 10.0) -> LiveServer:
+    """Serve `app` on the reserved socket and wait until /healthz answers."""
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                            ws="none", loop="asyncio", http="h11")
+    server = uvicorn.Server(config)
+    # uvicorn only installs signal handlers on the main thread, so running it in a thread is safe.
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)
+    thread.start()
+    live = LiveServer(server=server, thread=thread, sock=sock, base_url=f"http://{host}:{port}")
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with opener.open(f"{live.base_url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return live
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if not thread.is_alive() or time.monotonic() > deadline:
+            live.stop()
+            raise RuntimeError(f"the live server at {live.base_url} did not answer /healthz within {timeout}s")
+        time.sleep(0.05)

@@ -1,0 +1,129 @@
+"""The authorization matrix, generated from the app's route table: every route, every role, signed out.
+
+Adding a route without declaring its access level, or without an entry here, fails this file.
+"""
+
+from __future__ import annotations
+
+import pytest
+from app.accounts.models import Role
+from app.core.policy import Access, declared_access, route_table
+from app.main import create_app
+from tests.conftest import Browser, make_settings, make_user, sign_in_as
+
+EXPECTED: dict[tuple[str, str], Access] = {
+    ("GET", "/"): Access.public,
+    ("GET", "/healthz"): Access.public,
+    ("GET", "/readyz"): Access.public,
+    ("GET", "/signup"): Access.public,
+    ("POST", "/signup"): Access.public,
+    ("GET", "/verify"): Access.public,
+    ("POST", "/verify"): Access.public,
+    ("POST", "/verify/resend"): Access.public,
+    ("GET", "/verify/link/{token}"): Access.public,
+    ("POST", "/verify/link/{token}"): Access.public,
+    ("GET", "/signin"): Access.public,
+    ("POST", "/signin"): Access.public,
+    ("GET", "/signin/link"): Access.public,
+    ("POST", "/signin/link"): Access.public,
+    ("GET", "/signin/link/{token}"): Access.public,
+    ("POST", "/signin/link/{token}"): Access.public,
+    ("GET", "/password/forgot"): Access.public,
+    ("POST", "/password/forgot"): Access.public,
+    ("GET", "/password/reset/{token}"): Access.public,
+    ("POST", "/password/reset/{token}"): Access.public,
+    ("POST", "/signout"): Access.account,
+    ("POST", "/signout/everywhere"): Access.account,
+    ("GET", "/account"): Access.worker,
+    ("POST", "/account/notification-email"): Access.worker,
+    ("POST", "/account/notification-email/verify"): Access.worker,
+    ("POST", "/account/notification-email/remove"): Access.worker,
+    ("GET", "/admin/users"): Access.admin,
+    ("POST", "/admin/users/{user_id}/roles"): Access.admin,
+    ("POST", "/admin/users/{user_id}/roles/{role}/revoke"): Access.admin,
+    ("GET", "/dev/mailbox"): Access.development,
+    ("GET", "/dev/mailbox/{message_id}"): Access.development,
+    ("GET", "/api/v1/csrf"): Access.public,
+    ("POST", "/api/v1/accounts"): Access.public,
+    ("POST", "/api/v1/accounts/verification-codes"): Access.public,
+    ("POST", "/api/v1/accounts/verify"): Access.public,
+    ("POST", "/api/v1/sessions"): Access.public,
+    ("DELETE", "/api/v1/sessions/current"): Access.account,
+    ("POST", "/api/v1/sign-in-links"): Access.public,
+    ("POST", "/api/v1/password-resets"): Access.public,
+    ("GET", "/api/v1/me"): Access.account,
+    ("GET", "/api/v1/admin/accounts"): Access.admin,
+    ("PUT", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
+    ("DELETE", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
+}
+
+# Routes that are not handlers of ours: the OpenAPI document and static files.
+FRAMEWORK_ROUTES = {"/openapi.json", "/static"}
+
+PERSONAS = ["signed_out", "unverified", "worker", "responder", "moderator", "admin"]
+ALLOWED = {
+    Access.public: set(PERSONAS),
+    Access.development: set(PERSONAS),  # the suite runs in the test environment; production is tested apart
+    Access.account: set(PERSONAS) - {"signed_out"},
+    Access.worker: {"worker", "responder", "moderator", "admin"},
+    Access.responder: {"responder"},
+    Access.moderator: {"moderator"},
+    Access.admin: {"admin"},
+}
+
+
+ROUTES, OTHER_ROUTES = route_table(create_app(make_settings("sqlite://")))
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    assert set(ROUTES) == set(EXPECTED), "add new routes to EXPECTED with the access level they should have"
+    assert OTHER_ROUTES == FRAMEWORK_ROUTES
+
+
+@pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda key: f"{key[0]} {key[1]}")
+def test_every_route_declares_exactly_one_access_level(key: tuple[str, str]) -> None:
+    declared = declared_access(ROUTES[key])
+    assert len(declared) == 1, f"{key} declares {declared or 'no access level'}: use one policy dependency"
+    assert declared == {EXPECTED[key]}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("key", sorted(EXPECTED), ids=lambda key: f"{key[0]} {key[1]}")
+def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    method, path = key
+    target = make_user(db, email="target@example.org", password=None)
+    if persona != "signed_out":
+        roles = (Role(persona),) if persona in ("responder", "moderator", "admin") else ()
+        user = make_user(db, email=f"{persona}@example.org", password=None, verified=persona != "unverified",
+                         roles=roles)
+        sign_in_as(browser, db, user)
+    url = path.format(token="t" * 43, user_id=target.id, role="moderator", message_id=1)
+
+    if path.startswith("/api/"):
+        response = browser.api(method, url, json={})
+    elif method == "GET":
+        response = browser.get(url)
+    else:
+        response = browser.post(url, {})
+
+    allowed = persona in ALLOWED[EXPECTED[key]]
+    sent_to_sign_in = response.status_code == 303 and response.headers["location"].startswith("/signin?")
+    if allowed:
+        assert response.status_code not in (401, 403) and not sent_to_sign_in, (
+            f"{persona} should reach {method} {path}; got {response.status_code}")
+        assert response.status_code < 500
+    elif persona == "signed_out":
+        assert response.status_code == 401 or (method == "GET" and sent_to_sign_in), response.status_code
+    else:
+        assert response.status_code == 403, f"{persona} must not reach {method} {path}; got {response.status_code}"
+
+
+def test_development_pages_do_not_exist_in_production(database_url: str, browser: Browser) -> None:
+    app = create_app(make_settings(database_url, environment="production", smtp_host="127.0.0.1",
+                                   secret_key="p" * 40))
+    paths = [path for (method, path), access in EXPECTED.items() if access is Access.development]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver") as client:
+        for path in paths:
+            assert client.get(path.format(message_id=1)).status_code == 404

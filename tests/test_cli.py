@@ -1,0 +1,68 @@
+"""The `undersigned` command: migrations, the first admin, the demo organization."""
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.accounts.models import Role, User
+from app.cli import cli
+from app.core.database import build_engine, build_sessionmaker
+from app.core.security import verify_password
+
+
+@pytest.fixture
+def cli_database(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'var' / 'cli.db'}"
+    monkeypatch.setenv("UNDERSIGNED_DATABASE_URL", url)
+    monkeypatch.setenv("UNDERSIGNED_ENVIRONMENT", "test")
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def _users(url: str) -> list[User]:
+    engine = build_engine(url)
+    try:
+        with build_sessionmaker(engine)() as db:
+            from sqlalchemy.orm import selectinload
+
+            return list(db.scalars(select(User).options(selectinload(User.roles)).order_by(User.id)))
+    finally:
+        engine.dispose()
+
+
+def test_db_check_after_upgrade(cli_database: str) -> None:
+    result = CliRunner().invoke(cli, ["db", "check"])
+    assert result.exit_code == 0 and "No drift" in result.output
+
+
+def test_create_admin(cli_database: str) -> None:
+    result = CliRunner().invoke(cli, ["users", "create-admin", "Boss@Example.org", "--name", "Boss"],
+                                input="a long admin password\na long admin password\n")
+    assert result.exit_code == 0, result.output
+    [user] = _users(cli_database)
+    assert user.email == "boss@example.org" and user.is_verified and user.has_role(Role.admin)
+    assert verify_password("a long admin password", user.password_hash)
+
+
+def test_create_admin_refuses_a_foreign_domain(cli_database: str) -> None:
+    result = CliRunner().invoke(cli, ["users", "create-admin", "boss@elsewhere.net", "--no-password"])
+    assert result.exit_code == 2 and "Use your work address at example.org" in result.output
+    assert _users(cli_database) == []
+
+
+def test_demo_seed_is_idempotent(cli_database: str) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["demo", "seed"])
+    second = runner.invoke(cli, ["demo", "seed"])
+    assert first.exit_code == second.exit_code == 0
+    assert "admin@example.org" in first.output and "demo-password-2026" in first.output
+    users = _users(cli_database)
+    assert len(users) == 7
+    roles = {role for user in users for role in user.role_set}
+    assert roles == {Role.worker, Role.responder, Role.moderator, Role.admin}
+
+
+def test_worker_once_delivers_to_the_mailbox(cli_database: str) -> None:
+    result = CliRunner().invoke(cli, ["worker", "--once"])
+    assert result.exit_code == 0 and "Sent 0 messages." in result.output

@@ -1,0 +1,95 @@
+"""Errors answer in plain words with the right status: pages for people, one JSON shape for the API."""
+
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+
+from app.core.database import get_db
+from app.core.policy import Anyone
+from tests.conftest import Browser, LogCapture, count_rows
+
+
+def test_unknown_page_is_a_404_page(browser: Browser) -> None:
+    response = browser.get("/no/such/page")
+    assert response.status_code == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "We could not find that page" in response.text and '<html lang="en">' in response.text
+
+
+def test_unknown_api_path_is_json(browser: Browser) -> None:
+    response = browser.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": response.json()["error"]["message"],
+                                         "fields": {}}}
+
+
+def test_api_validation_errors_name_the_fields(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    response = browser.api("POST", "/api/v1/accounts", {"email": "a@example.org", "display_name": "",
+                                                        "password": "x"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert set(error["fields"]) == {"display_name", "password"}
+    assert count_rows(db, "users") == 0
+
+
+def test_api_refuses_state_changes_without_the_csrf_header(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    response = browser.api("POST", "/api/v1/accounts", {"email": "a@example.org", "display_name": "A",
+                                                        "password": "long enough password"}, csrf=False)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    assert count_rows(db, "users") == 0
+
+
+def test_oversized_body_is_refused_before_it_is_read(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    response = browser.post("/signup", {"email": "a@example.org", "display_name": "x" * 2_000_000,
+                                        "password": "long enough password"})
+    assert response.status_code == 413
+    assert "too much to send" in response.text
+    assert count_rows(db, "users") == 0
+
+
+def test_unexpected_error_shows_a_plain_page_without_a_trace(app, server_logs: LogCapture) -> None:  # type: ignore[no-untyped-def]
+    router = APIRouter()
+    address = "-".join(["alex", "example.org"]).replace("-", "@")
+
+    @router.get("/boom")
+    def boom(anyone: Anyone) -> None:
+        raise RuntimeError("secret detail " + address)
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.text
+    assert "Traceback" not in response.text and "secret detail" not in response.text
+    logged = server_logs.text
+    assert "unhandled error" in logged and "RuntimeError" in logged
+    assert address not in logged, "exception messages stay out of the logs"
+
+
+def test_database_outage_is_a_503_page(app) -> None:  # type: ignore[no-untyped-def]
+    def broken_db():  # type: ignore[no-untyped-def]
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        yield  # pragma: no cover
+
+    app.dependency_overrides[get_db] = broken_db
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page = client.get("/signin")
+        api = client.get("/api/v1/me")
+    assert page.status_code == 503 and "cannot be reached right now" in page.text
+    assert page.headers["retry-after"] == "30"
+    assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
+
+
+def test_health_and_readiness(browser: Browser) -> None:
+    assert browser.get("/healthz").json() == {"status": "ok"}
+    assert browser.get("/readyz").json() == {"status": "ok", "database": "ok"}
+
+
+def test_security_headers_on_every_page(browser: Browser) -> None:
+    response = browser.get("/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert "strict-transport-security" not in response.headers, "HSTS only outside development"

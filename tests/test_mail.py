@@ -1,0 +1,126 @@
+"""The outbox: mail is written with the request's data, delivered over real SMTP, retried, never doubled."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.clock import FrozenClock
+from app.mail import service as mail
+from app.mail.models import OutboxStatus
+from app.mail.sender import deliver_due
+from tests.conftest import Browser, code_from, make_settings, outbox
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def smtp_server(smtp_port: int) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+def queue_one(db: Session, app, clock: FrozenClock, to: str = "ana@example.org") -> None:  # type: ignore[no-untyped-def]
+    mail.queue(db=db, templates=app.state.templates.env, to_address=to, template="account_exists", now=clock.now(),
+               context={"user": {"display_name": "Ana"}, "base_url": "http://testserver"})
+    db.commit()
+
+
+def test_sign_up_mail_arrives_over_smtp(browser: Browser, db, app, sessions, clock, smtp_server: Inbox,  # type: ignore[no-untyped-def]
+                                        smtp_port: int, database_url: str) -> None:
+    browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
+    settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port)
+    assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1
+    [(recipients, email)] = smtp_server.messages
+    assert recipients == ["nia@example.org"]
+    assert email["Subject"].startswith("Your code for Undersigned")
+    assert email["Message-ID"]
+    [row] = outbox(db)
+    assert row.status == OutboxStatus.sent and row.sent_at == clock.now()
+    assert code_from(row) in email.get_payload(decode=True).decode()
+
+
+def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(db, app, sessions, clock, smtp_port: int,  # type: ignore[no-untyped-def]
+                                                                  database_url: str) -> None:
+    settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_seconds=2)
+    queue_one(db, app, clock)
+    assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "no server yet"
+    [row] = outbox(db)
+    assert row.status == OutboxStatus.pending and row.attempts == 1
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=30)
+    assert row.last_error == "ConnectionRefusedError"
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "not due before its backoff"
+        clock.advance(timedelta(seconds=31))
+        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1
+        clock.advance(timedelta(hours=2))
+        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    [row] = outbox(db)
+    assert row.status == OutboxStatus.sent and row.attempts == 2
+
+
+def test_a_message_that_never_goes_through_is_marked_failed(db, app, sessions, clock, smtp_port: int,  # type: ignore[no-untyped-def]
+                                                            database_url: str) -> None:
+    settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, outbox_max_attempts=3)
+    queue_one(db, app, clock)
+    for _ in range(3):
+        deliver_due(sessions=sessions, settings=settings, clock=clock)
+        clock.advance(timedelta(hours=1))
+    [row] = outbox(db)
+    assert row.status == OutboxStatus.failed and row.attempts == 3
+
+
+def test_without_smtp_mail_stays_in_the_development_mailbox(browser: Browser, db, app, sessions, clock,  # type: ignore[no-untyped-def]
+                                                            settings) -> None:
+    browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
+    assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1
+    [row] = outbox(db)
+    page = browser.get("/dev/mailbox")
+    assert "nia@example.org" in page.text and row.subject in page.text
+    message = browser.get(f"/dev/mailbox/{row.id}")
+    assert code_from(row) in message.text
+    assert browser.get("/dev/mailbox/999999").status_code == 404
+
+
+def test_a_refused_request_queues_no_mail(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "short"})
+    assert outbox(db) == []
