@@ -124,3 +124,13 @@ def test_without_smtp_mail_stays_in_the_development_mailbox(browser: Browser, db
 def test_a_refused_request_queues_no_mail(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "short"})
     assert outbox(db) == []
+
+
+def test_the_mailbox_page_is_gone_once_real_mail_goes_out(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    app = create_app(make_settings(database_url, smtp_host="127.0.0.1"))
+    with TestClient(app) as client:
+        assert client.get("/dev/mailbox").status_code == 404
