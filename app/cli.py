@@ -21,15 +21,10 @@ console = Console()
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     from app.core.clock import SystemClock
-    from app.core.ratelimit import RateLimiter
-    from app.core.runtime import Runtime
-    from app.core.security import Keyring
+    from app.core.runtime import build_runtime
     from app.core.templating import build_templates
 
-    keyring = Keyring(settings.secret_key.get_secret_value())
-    return Runtime(settings=settings, keyring=keyring, clock=SystemClock(),
-                   limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring),
-                   templates=build_templates(settings).env)
+    return build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
 
 
 def _sessions(settings: Settings):  # type: ignore[no-untyped-def]

@@ -17,15 +17,19 @@ from app.core.clock import Clock, SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.ratelimit import RateLimiter
-from app.core.runtime import Runtime
-from app.core.security import Keyring
+from app.core.runtime import build_runtime
 from app.core.settings import Environment, Settings
 from app.core.templating import build_templates
 from app.core.web import RequestContextMiddleware, csrf_protect
 from app.home import pages as home_pages
 from app.mail import pages as mail_pages
 from app.mail.sender import deliver_due
+from app.moderation import api as moderation_api
+from app.moderation import pages as moderation_pages
+from app.petitions import api as petitions_api
+from app.petitions import pages as petitions_pages
+from app.signatures import api as signatures_api
+from app.signatures import pages as signatures_pages
 
 logger = logging.getLogger("undersigned.app")
 
@@ -62,21 +66,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         redoc_url=None,
         dependencies=[Depends(csrf_protect)],
     )
-    keyring = Keyring(settings.secret_key.get_secret_value())
     templates = build_templates(settings)
+    runtime = build_runtime(settings, clock=clock or SystemClock(), templates=templates.env)
     app.state.settings = settings
-    app.state.keyring = keyring
+    app.state.keyring = runtime.keyring
     app.state.templates = templates
-    app.state.runtime = Runtime(settings=settings, keyring=keyring, clock=clock or SystemClock(),
-                                limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring),
-                                templates=templates.env)
+    app.state.runtime = runtime
 
     app.add_middleware(RequestContextMiddleware, secure_cookies=settings.secure_cookies,
                        hsts=settings.environment is Environment.production, max_body_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     for router in (home_pages.router, accounts_pages.router, admin_pages.router, mail_pages.router,
-                   accounts_api.router):
+                   petitions_pages.router, signatures_pages.router, moderation_pages.router,
+                   accounts_api.router, petitions_api.router, signatures_api.router, moderation_api.router):
         app.include_router(router)
     return app
 

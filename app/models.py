@@ -3,5 +3,10 @@
 from app.accounts.models import OneTimeCode, RoleGrant, User, UserSession
 from app.core.database import Base
 from app.mail.models import OutboxMessage
+from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
+                                  PetitionVersion, RejectionReason, Sponsorship)
+from app.signatures.models import Signature
 
-__all__ = ["Base", "OneTimeCode", "OutboxMessage", "RoleGrant", "User", "UserSession"]
+__all__ = ["Base", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
+           "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
+           "Sponsorship", "User", "UserSession"]

@@ -8,6 +8,7 @@ from sqlalchemy import pool
 from app.core.database import UTCDateTime, build_engine
 from app.core.settings import Settings
 from app.models import Base
+from app.petitions import search
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -28,9 +29,15 @@ def render_item(type_: str, obj: object, autogen_context) -> str | bool:  # type
     return False
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave out what the models do not describe on purpose: the full-text search tables and index."""
+    return not search.is_search_object(name)
+
+
 def run_migrations_offline() -> None:
     context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True, compare_type=True, render_item=render_item)
+                      render_as_batch=True, compare_type=True, render_item=render_item,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -48,7 +55,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, render_item=render_item)
+                      compare_type=True, render_item=render_item, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -125,6 +125,12 @@ def app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastA
 
 
 @pytest.fixture
+def rt(app: FastAPI):  # type: ignore[no-untyped-def]
+    """The app's runtime (settings, clock, keys, mail templates) for arranging state through services."""
+    return app.state.runtime
+
+
+@pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client

@@ -9,6 +9,7 @@ import pytest
 from app.accounts.models import Role
 from app.core.policy import Access, declared_access, route_table
 from app.main import create_app
+from tests import factories
 from tests.conftest import Browser, make_settings, make_user, sign_in_as
 
 EXPECTED: dict[tuple[str, str], Access] = {
@@ -41,6 +42,66 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/admin/users"): Access.admin,
     ("POST", "/admin/users/{user_id}/roles"): Access.admin,
     ("POST", "/admin/users/{user_id}/roles/{role}/revoke"): Access.admin,
+    ("GET", "/petitions"): Access.public,
+    ("GET", "/petitions/new"): Access.worker,
+    ("POST", "/petitions/new"): Access.worker,
+    ("POST", "/petitions"): Access.worker,
+    ("GET", "/petitions/mine"): Access.worker,
+    ("GET", "/petitions/{petition_id}"): Access.public,
+    ("GET", "/petitions/{petition_id}/versions"): Access.public,
+    ("GET", "/petitions/{petition_id}/edit"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/edit"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/correct"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/submit"): Access.organizer,
+    ("GET", "/petitions/{petition_id}/sponsor/{token}"): Access.worker,
+    ("POST", "/petitions/{petition_id}/sponsor/{token}"): Access.worker,
+    ("POST", "/petitions/{petition_id}/organizers"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/organizers/{user_id}/remove"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/updates"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/close"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/follow"): Access.worker,
+    ("POST", "/petitions/{petition_id}/unfollow"): Access.worker,
+    ("POST", "/petitions/{petition_id}/sign"): Access.worker,
+    ("POST", "/petitions/{petition_id}/withdraw"): Access.worker,
+    ("POST", "/petitions/{petition_id}/hide-name"): Access.worker,
+    ("GET", "/petitions/{petition_id}/signers"): Access.organizer,
+    ("GET", "/moderation"): Access.moderator,
+    ("GET", "/moderation/petitions/{petition_id}"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/claim"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/release"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/open"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/reject"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/hide"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/restore"): Access.moderator,
+    ("GET", "/api/v1/categories"): Access.public,
+    ("GET", "/api/v1/petitions"): Access.public,
+    ("GET", "/api/v1/petitions/similar"): Access.public,
+    ("POST", "/api/v1/petitions"): Access.worker,
+    ("GET", "/api/v1/petitions/{petition_id}"): Access.public,
+    ("PUT", "/api/v1/petitions/{petition_id}"): Access.organizer,
+    ("POST", "/api/v1/petitions/{petition_id}/corrections"): Access.organizer,
+    ("POST", "/api/v1/petitions/{petition_id}/submit"): Access.organizer,
+    ("GET", "/api/v1/petitions/{petition_id}/sponsor-link"): Access.organizer,
+    ("POST", "/api/v1/petitions/{petition_id}/sponsorships"): Access.worker,
+    ("GET", "/api/v1/petitions/{petition_id}/versions"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/timeline"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/updates"): Access.public,
+    ("POST", "/api/v1/petitions/{petition_id}/updates"): Access.organizer,
+    ("POST", "/api/v1/petitions/{petition_id}/organizers"): Access.organizer,
+    ("DELETE", "/api/v1/petitions/{petition_id}/organizers/{user_id}"): Access.organizer,
+    ("POST", "/api/v1/petitions/{petition_id}/close"): Access.organizer,
+    ("PUT", "/api/v1/petitions/{petition_id}/follow"): Access.worker,
+    ("DELETE", "/api/v1/petitions/{petition_id}/follow"): Access.worker,
+    ("POST", "/api/v1/petitions/{petition_id}/signature"): Access.worker,
+    ("GET", "/api/v1/petitions/{petition_id}/signature"): Access.worker,
+    ("DELETE", "/api/v1/petitions/{petition_id}/signature"): Access.worker,
+    ("GET", "/api/v1/petitions/{petition_id}/signers"): Access.organizer,
+    ("GET", "/api/v1/moderation/queue"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/claim"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/open"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/reject"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/hide"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/restore"): Access.moderator,
     ("GET", "/dev/mailbox"): Access.development,
     ("GET", "/dev/mailbox/{message_id}"): Access.development,
     ("GET", "/api/v1/csrf"): Access.public,
@@ -60,12 +121,14 @@ EXPECTED: dict[tuple[str, str], Access] = {
 # Routes that are not handlers of ours: the OpenAPI document and static files.
 FRAMEWORK_ROUTES = {"/openapi.json", "/static"}
 
-PERSONAS = ["signed_out", "unverified", "worker", "responder", "moderator", "admin"]
+# "organizer" is a worker who organizes the petition the request names.
+PERSONAS = ["signed_out", "unverified", "worker", "organizer", "responder", "moderator", "admin"]
 ALLOWED = {
     Access.public: set(PERSONAS),
     Access.development: set(PERSONAS),  # the suite runs in the test environment; production is tested apart
     Access.account: set(PERSONAS) - {"signed_out"},
-    Access.worker: {"worker", "responder", "moderator", "admin"},
+    Access.worker: {"worker", "organizer", "responder", "moderator", "admin"},
+    Access.organizer: {"organizer"},
     Access.responder: {"responder"},
     Access.moderator: {"moderator"},
     Access.admin: {"admin"},
@@ -89,15 +152,18 @@ def test_every_route_declares_exactly_one_access_level(key: tuple[str, str]) -> 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("key", sorted(EXPECTED), ids=lambda key: f"{key[0]} {key[1]}")
-def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     method, path = key
     target = make_user(db, email="target@example.org", password=None)
+    user = None
     if persona != "signed_out":
         roles = (Role(persona),) if persona in ("responder", "moderator", "admin") else ()
         user = make_user(db, email=f"{persona}@example.org", password=None, verified=persona != "unverified",
                          roles=roles)
         sign_in_as(browser, db, user)
-    url = path.format(token="t" * 43, user_id=target.id, role="moderator", message_id=1)
+    # The organizer persona created the petition the request names (creators may do every organizer action).
+    petition = factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
+    url = path.format(token="t" * 43, user_id=target.id, role="moderator", message_id=1, petition_id=petition.id)
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})

@@ -25,6 +25,7 @@ class Access(StrEnum):
     public = "public"  # anyone, signed in or not
     account = "account"  # signed in, address not necessarily verified yet
     worker = "worker"  # signed in with a verified address of the organization
+    organizer = "organizer"  # an organizer of the petition named in the path
     responder = "responder"
     moderator = "moderator"
     admin = "admin"
@@ -64,7 +65,24 @@ def _policy(access: Access) -> Callable[..., User | None]:
     return dependency
 
 
-POLICIES = {access: _policy(access) for access in Access}
+POLICIES = {access: _policy(access) for access in Access if access is not Access.organizer}
+
+
+def require_organizer(petition_id: int, user: Annotated[User | None, Depends(load_user)], db: SessionDep) -> User:
+    """An organizer (creator or co-organizer) of the petition in the path."""
+    from app.petitions import service as petitions  # the petitions feature builds on accounts, not the reverse
+
+    if user is None:
+        raise SignInRequired("Please sign in to continue.")
+    if not user.is_verified:
+        raise Forbidden("Please confirm your email address first: enter the code we sent you.")
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    if not petitions.is_organizer(db=db, petition=petition, user=user):
+        raise Forbidden("Only this petition's organizers can do that.")
+    return user
+
+
+require_organizer.access = Access.organizer  # type: ignore[attr-defined]
 
 
 def anyone() -> None:
@@ -78,6 +96,7 @@ OptionalUser = Annotated[User | None, Depends(POLICIES[Access.public])]
 DevelopmentOnly = Annotated[User | None, Depends(POLICIES[Access.development])]
 CurrentAccount = Annotated[User, Depends(POLICIES[Access.account])]
 CurrentUser = Annotated[User, Depends(POLICIES[Access.worker])]
+Organizer = Annotated[User, Depends(require_organizer)]
 Responder = Annotated[User, Depends(POLICIES[Access.responder])]
 Moderator = Annotated[User, Depends(POLICIES[Access.moderator])]
 Admin = Annotated[User, Depends(POLICIES[Access.admin])]

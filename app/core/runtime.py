@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from jinja2 import Environment
 
 from app.core.clock import Clock
+from app.core.crypto import Sealer
 from app.core.ratelimit import RateLimiter
 from app.core.security import Keyring
 from app.core.settings import Settings
@@ -21,6 +22,14 @@ class Runtime:
     clock: Clock
     limiter: RateLimiter
     templates: Environment
+    sealer: Sealer
+
+
+def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
+    keyring = Keyring(settings.secret_key.get_secret_value())
+    return Runtime(settings=settings, keyring=keyring, clock=clock,
+                   limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
+                   sealer=Sealer(keyring))
 
 
 def get_runtime(request: Request) -> Runtime:

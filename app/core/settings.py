@@ -58,11 +58,18 @@ class Settings(BaseSettings):
     rate_limit_code_request: str = "5/15minutes;20/day"
     rate_limit_code_check: str = "10/15minutes"
 
-    # Petition thresholds used by the petitions issue; kept here so every deployment sets them in one place.
-    sponsors_required: int = 3
-    response_threshold: int = 100
-    escalation_threshold: int = 1000
+    # Petitions.
+    sponsors_required: int = Field(default=3, ge=0, le=50)
+    moderation_enabled: bool = True
+    moderation_lock_minutes: int = 15
+    # The response threshold is an absolute count, or a percentage of the eligible members when both
+    # `response_threshold_percent` and `eligible_members` are set (the larger of the two applies).
+    response_threshold: int = Field(default=100, ge=1)
+    response_threshold_percent: float | None = Field(default=None, gt=0, le=100)
+    escalation_threshold: int = Field(default=1000, ge=1)
+    eligible_members: int | None = Field(default=None, ge=1)
     response_days: int = 14
+    updates_per_week: int = 3
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"

@@ -1,0 +1,92 @@
+"""The moderators' pages: the queue, reviewing one petition, decisions."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.core.database import SessionDep
+from app.core.errors import AppError
+from app.core.pages import FormFields
+from app.core.policy import Moderator
+from app.core.runtime import RuntimeDep
+from app.core.templating import redirect, render
+from app.moderation import service
+from app.petitions import service as petitions
+from app.petitions.lifecycle import LABELS
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/moderation", response_class=HTMLResponse)
+def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+    return render(request, "moderation/queue.html", {
+        "queue": service.queue(db=db), "decisions": service.recent_decisions(db=db), "now": rt.clock.now(),
+        "state_labels": LABELS})
+
+
+@router.get("/moderation/petitions/{petition_id}", response_class=HTMLResponse)
+def review(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return render(request, "moderation/review.html", {
+        "petition": petition, "state_label": LABELS[petition.state_enum],
+        "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
+        "reasons": service.rejection_reasons(db=db),
+        "timeline": petitions.timeline(db=db, petition=petition, include_private=True),
+        "organizers": petitions.organizer_accounts(db=db, petition=petition)})
+
+
+def _back(petition_id: int) -> str:
+    return f"/moderation/petitions/{petition_id}"
+
+
+@router.post("/moderation/petitions/{petition_id}/claim", response_class=HTMLResponse)
+def claim(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    until = service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
+    return redirect(request, _back(petition_id),
+                    f"You are reviewing this petition; other moderators see that until {until:%H:%M} UTC.")
+
+
+@router.post("/moderation/petitions/{petition_id}/release", response_class=HTMLResponse)
+def release(request: Request, petition_id: int, moderator: Moderator, db: SessionDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    service.release(db=db, petition=petition, moderator=moderator)
+    return redirect(request, "/moderation", "Released for another moderator.")
+
+
+@router.post("/moderation/petitions/{petition_id}/open", response_class=HTMLResponse)
+def approve(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
+    return redirect(request, "/moderation", f"“{petition.title}” is open for signatures.")
+
+
+@router.post("/moderation/petitions/{petition_id}/reject", response_class=HTMLResponse)
+def reject(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
+           fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    try:
+        service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""),
+                       note=fields.get("note"))
+    except AppError as error:
+        db.rollback()
+        return redirect(request, _back(petition_id), "; ".join(error.fields.values()) or error.message, "error")
+    return redirect(request, "/moderation", f"“{petition.title}” was rejected; its organizers are told why.")
+
+
+@router.post("/moderation/petitions/{petition_id}/hide", response_class=HTMLResponse)
+def hide(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
+         fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    try:
+        service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
+    except AppError as error:
+        db.rollback()
+        return redirect(request, _back(petition_id), "; ".join(error.fields.values()) or error.message, "error")
+    return redirect(request, "/moderation", f"“{petition.title}” is hidden; its organizers are told why.")
+
+
+@router.post("/moderation/petitions/{petition_id}/restore", response_class=HTMLResponse)
+def restore(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
+    return redirect(request, _back(petition_id), f"“{petition.title}” is visible again.")

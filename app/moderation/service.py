@@ -1,0 +1,141 @@
+"""Moderating petitions: a queue, an edit lock so two moderators do not collide, and recorded decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, aliased, joinedload
+
+from app.accounts.models import User
+from app.core.errors import Conflict, InvalidInput
+from app.core.runtime import Runtime
+from app.petitions import notify, service as petitions
+from app.petitions.lifecycle import MODERATION_QUEUE_STATES, PetitionState
+from app.petitions.models import Petition, PetitionEvent, RejectionReason
+
+S = PetitionState
+DECISION_KINDS = ("opened", "rejected", "hidden", "restored")
+REASON_MAX = 1000
+
+
+def queue(*, db: Session) -> list[Petition]:
+    return list(db.scalars(select(Petition).where(Petition.state.in_([s.value for s in MODERATION_QUEUE_STATES]))
+                           .options(joinedload(Petition.category), joinedload(Petition.moderation_lock_by))
+                           .order_by(Petition.moderation_requested_at, Petition.id)))
+
+
+def recent_decisions(*, db: Session, limit: int = 20) -> list[tuple[PetitionEvent, Petition, User | None]]:
+    """Who decided what: the moderation record."""
+    moderator = aliased(User)
+    rows = db.execute(select(PetitionEvent, Petition, moderator)
+                      .join(Petition, Petition.id == PetitionEvent.petition_id)
+                      .outerjoin(moderator, moderator.id == PetitionEvent.actor_id)
+                      .where(PetitionEvent.kind.in_(DECISION_KINDS), PetitionEvent.actor_id.is_not(None))
+                      .order_by(PetitionEvent.at.desc(), PetitionEvent.id.desc()).limit(limit))
+    return [(event, petition, user) for event, petition, user in rows]
+
+
+def rejection_reasons(*, db: Session) -> list[RejectionReason]:
+    return list(db.scalars(select(RejectionReason).order_by(RejectionReason.title)))
+
+
+def lock_holder(*, db: Session, petition: Petition, now: datetime) -> User | None:
+    if petition.moderation_lock_by_id is None or petition.moderation_lock_until is None:
+        return None
+    if petition.moderation_lock_until <= now:
+        return None
+    return db.get(User, petition.moderation_lock_by_id)
+
+
+def _refuse_if_locked_by_another(db: Session, petition: Petition, moderator: User, now: datetime) -> None:
+    holder = lock_holder(db=db, petition=petition, now=now)
+    if holder is not None and holder.id != moderator.id:
+        raise Conflict(f"{holder.display_name} is reviewing this petition until "
+                       f"{petition.moderation_lock_until:%H:%M} UTC. Pick another one from the queue.")
+
+
+def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> datetime:
+    """Take the edit lock for a few minutes; refused while another moderator holds it."""
+    now = rt.clock.now()
+    if petition.state_enum is not S.in_moderation:
+        raise Conflict("This petition is not waiting for moderation.")
+    until = now + timedelta(minutes=rt.settings.moderation_lock_minutes)
+    result = db.execute(update(Petition).where(
+        Petition.id == petition.id,
+        or_(Petition.moderation_lock_by_id.is_(None), Petition.moderation_lock_until <= now,
+            Petition.moderation_lock_by_id == moderator.id))
+        .values(moderation_lock_by_id=moderator.id, moderation_lock_until=until)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.refresh(petition)
+        _refuse_if_locked_by_another(db, petition, moderator, now)
+    petition.moderation_lock_by_id, petition.moderation_lock_until = moderator.id, until
+    return until
+
+
+def release(*, db: Session, petition: Petition, moderator: User) -> None:
+    db.execute(update(Petition).where(Petition.id == petition.id, Petition.moderation_lock_by_id == moderator.id)
+               .values(moderation_lock_by_id=None, moderation_lock_until=None)
+               .execution_options(synchronize_session=False))
+
+
+def approve(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
+    _refuse_if_locked_by_another(db, petition, moderator, rt.clock.now())
+    if petition.state_enum is not S.in_moderation:
+        raise Conflict("This petition is not waiting for moderation.")
+    petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
+
+
+def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, code: str, note: str | None) -> None:
+    now = rt.clock.now()
+    _refuse_if_locked_by_another(db, petition, moderator, now)
+    reason = db.get(RejectionReason, code) if code else None
+    if reason is None:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"reason": "Choose a reason from the list."})
+    note = (note or "").strip() or None
+    if note and len(note) > REASON_MAX:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"note": f"Use at most {REASON_MAX} characters."})
+    petitions.transition(db=db, petition=petition, target=S.rejected, now=now, actor=moderator,
+                         values={"rejection_code": reason.code, "rejection_note": note,
+                                 "moderation_lock_by_id": None, "moderation_lock_until": None},
+                         detail=reason.title)
+    petition.rejection = reason
+    notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_rejected",
+                           context={"reason": reason, "note": note})
+
+
+def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reason: str) -> None:
+    now = rt.clock.now()
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"hidden_reason": "Say why: the organizers will read it."})
+    if len(reason) > REASON_MAX:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"hidden_reason": f"Use at most {REASON_MAX} characters."})
+    if petition.state_enum is S.in_moderation:
+        _refuse_if_locked_by_another(db, petition, moderator, now)
+    petitions.transition(db=db, petition=petition, target=S.hidden, now=now, actor=moderator,
+                         values={"hidden_reason": reason, "moderation_lock_by_id": None,
+                                 "moderation_lock_until": None},
+                         detail=reason, public=False)
+    notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_hidden", context={"reason": reason})
+
+
+def restore(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
+    if petition.state_enum is not S.hidden:
+        raise Conflict("Only a hidden petition can be restored.")
+    now = rt.clock.now()
+    if petition.opened_at is None:
+        # Hidden before it ever opened: restoring it is opening it.
+        petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
+    else:
+        expired = petition.deadline is not None and petition.deadline <= now
+        target = S.closed if petition.closed_at is not None or expired else S.open
+        petitions.transition(db=db, petition=petition, target=target, now=now, actor=moderator,
+                             values={"hidden_reason": None, "closed_at": petition.closed_at or
+                                     (now if target is S.closed else None)})
+    petitions.record_event(db=db, petition=petition, kind="restored", at=now, actor=moderator, public=False)

@@ -1,0 +1,75 @@
+"""Who hears about what happens to a petition. Mail goes through the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select, union
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role, RoleGrant, User
+from app.core.runtime import Runtime
+from app.mail import service as mail
+from app.petitions.models import Follow, Petition, PetitionOrganizer
+from app.signatures.models import Signature, Visibility
+
+
+def _send(*, db: Session, rt: Runtime, users: Iterable[User], template: str, petition: Petition,
+          context: Mapping[str, Any] | None = None) -> int:
+    sent = 0
+    base_url = rt.settings.base_url.rstrip("/")
+    for user in users:
+        mail.queue(db=db, templates=rt.templates, to_address=user.notification_address, template=template,
+                   now=rt.clock.now(), context={"user": user, "petition": petition, "base_url": base_url,
+                                                "petition_url": f"{base_url}/petitions/{petition.id}",
+                                                **(context or {})})
+        sent += 1
+    return sent
+
+
+def organizers(db: Session, petition: Petition) -> list[User]:
+    return list(db.scalars(select(User).join(PetitionOrganizer, PetitionOrganizer.user_id == User.id)
+                           .where(PetitionOrganizer.petition_id == petition.id).order_by(User.id)))
+
+
+def responders(db: Session) -> list[User]:
+    return list(db.scalars(select(User).join(RoleGrant, RoleGrant.user_id == User.id)
+                           .where(RoleGrant.role == Role.responder).order_by(User.id)))
+
+
+def audience(db: Session, petition: Petition, *, all_named_signers: bool) -> list[User]:
+    """Followers and named signers (those who opted in, or all of them for a change to the text).
+
+    Each account appears once. Anonymous signers are reached only as followers: nothing links the two.
+    """
+    signers = select(Signature.account_id.label("user_id")).where(
+        Signature.petition_id == petition.id, Signature.account_id.is_not(None),
+        Signature.visibility != Visibility.anonymous)
+    if not all_named_signers:
+        signers = signers.where(Signature.notify_updates.is_(True))
+    followers = select(Follow.user_id.label("user_id")).where(Follow.petition_id == petition.id)
+    ids = union(signers, followers).subquery()
+    return list(db.scalars(select(User).where(User.id.in_(select(ids.c.user_id))).order_by(User.id)))
+
+
+def tell_organizers(*, db: Session, rt: Runtime, petition: Petition, template: str,
+                    context: Mapping[str, Any] | None = None) -> int:
+    return _send(db=db, rt=rt, users=organizers(db, petition), template=template, petition=petition,
+                 context=context)
+
+
+def tell_responders(*, db: Session, rt: Runtime, petition: Petition, template: str,
+                    context: Mapping[str, Any] | None = None) -> int:
+    return _send(db=db, rt=rt, users=responders(db), template=template, petition=petition, context=context)
+
+
+def tell_audience(*, db: Session, rt: Runtime, petition: Petition, template: str, all_named_signers: bool,
+                  context: Mapping[str, Any] | None = None) -> int:
+    return _send(db=db, rt=rt, users=audience(db, petition, all_named_signers=all_named_signers),
+                 template=template, petition=petition, context=context)
+
+
+def tell(*, db: Session, rt: Runtime, user: User, petition: Petition, template: str,
+         context: Mapping[str, Any] | None = None) -> int:
+    return _send(db=db, rt=rt, users=[user], template=template, petition=petition, context=context)

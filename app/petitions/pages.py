@@ -1,0 +1,248 @@
+"""Petition pages: discovery, the staged creation form, the petition page, sponsors, corrections, organizers."""
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.accounts.models import User
+from app.core.database import SessionDep
+from app.core.errors import AppError
+from app.core.forms import validate
+from app.core.pages import FormFields, form_error
+from app.core.policy import CurrentUser, OptionalUser, Organizer
+from app.core.runtime import RuntimeDep
+from app.core.templating import redirect, render
+from app.petitions import repository, schemas, service
+from app.petitions.diff import version_diffs
+from app.petitions.lifecycle import LABELS, PetitionState
+from app.petitions.models import Petition
+from app.signatures import service as signatures
+from app.signatures.models import Visibility
+
+router = APIRouter(include_in_schema=False)
+
+FILTER_LABELS = {
+    schemas.ListFilter.open: "Open", schemas.ListFilter.awaiting_response: "Awaiting a response",
+    schemas.ListFilter.responded: "Responded", schemas.ListFilter.closed: "Closed", schemas.ListFilter.all: "All",
+}
+SORT_LABELS = {
+    schemas.ListSort.most_signed: "Most signed", schemas.ListSort.newest: "Newest",
+    schemas.ListSort.trending: "Trending (last 24 hours)", schemas.ListSort.closing_soon: "Closing soon",
+    schemas.ListSort.relevance: "Best match",
+}
+
+
+@router.get("/petitions", response_class=HTMLResponse)
+def index(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+          state: schemas.ListFilter = schemas.ListFilter.open, category: str | None = Query(None, max_length=40),
+          sort: schemas.ListSort | None = None, q: str = Query("", max_length=200),
+          page: int = Query(1, ge=1, le=100_000)) -> Response:
+    sort = sort or (schemas.ListSort.relevance if q.strip() else schemas.ListSort.most_signed)
+    listing = repository.list_petitions(db=db, now=rt.clock.now(), state_filter=state, category=category or None,
+                                        sort=sort, query=q.strip() or None, page=page)
+    return render(request, "petitions/index.html", {
+        "listing": listing, "state": state, "category": category or "", "sort": sort, "q": q,
+        "categories": service.categories(db=db), "filter_labels": FILTER_LABELS, "sort_labels": SORT_LABELS,
+        "state_labels": LABELS})
+
+
+def _form_context(db: SessionDep, similar: list[Petition] | None = None) -> dict[str, object]:
+    return {"categories": service.categories(db=db), "similar": similar or []}
+
+
+@router.get("/petitions/new", response_class=HTMLResponse)
+def new_page(request: Request, user: CurrentUser) -> Response:
+    return render(request, "petitions/new.html")
+
+
+@router.post("/petitions/new", response_class=HTMLResponse)
+def check_idea(request: Request, user: CurrentUser, db: SessionDep, fields: FormFields) -> Response:
+    """Stage one: before the background is written, show open petitions that may already ask for this."""
+    try:
+        idea = validate(schemas.PetitionIdea, fields)
+    except AppError as error:
+        return form_error(request, db, "petitions/new.html", error, fields)
+    similar = repository.similar_open(db=db, text=f"{idea.title} {idea.ask}")
+    return render(request, "petitions/form.html", {
+        **_form_context(db, similar), "values": {"title": idea.title, "ask": idea.ask}, "action": "/petitions",
+        "heading": "Tell colleagues why", "button": "Save draft"})
+
+
+@router.post("/petitions", response_class=HTMLResponse)
+def create(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    try:
+        petition = service.create_draft(db=db, rt=rt, creator=user, form=validate(schemas.PetitionDraft, fields))
+    except AppError as error:
+        return form_error(request, db, "petitions/form.html", error, fields, {
+            **_form_context(db), "action": "/petitions", "heading": "Tell colleagues why", "button": "Save draft"})
+    return redirect(request, f"/petitions/{petition.id}",
+                    "Draft saved. Read it through, then send it to colleagues for sponsoring.")
+
+
+@router.get("/petitions/mine", response_class=HTMLResponse)
+def mine(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+    return render(request, "petitions/mine.html", {
+        "petitions": repository.mine(db=db, user_id=user.id), "state_labels": LABELS,
+        "signed": signatures.my_signatures(db=db, user=user)})
+
+
+def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
+    organizer = service.is_organizer(db=db, petition=petition, user=user)
+    context: dict[str, object] = {
+        "petition": petition, "state_label": LABELS[petition.state_enum], "is_organizer": organizer,
+        "next_threshold": service.next_threshold(petition), "timeline": service.timeline(db=db, petition=petition),
+        "updates": service.updates(db=db, petition=petition),
+        "following": service.is_following(db=db, petition=petition, user=user),
+        "own_signature": signatures.own_signature(db=db, petition=petition, user=user),
+        "public_names": signatures.public_names(db=db, petition=petition),
+        "organizers": service.organizer_accounts(db=db, petition=petition),
+        "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
+        "visibilities": [Visibility.public, Visibility.organizers],
+    }
+    if organizer and petition.state_enum in (PetitionState.gathering_sponsors, PetitionState.draft):
+        context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)
+        context["sponsors"] = service.sponsors(db=db, petition=petition)
+    return context
+
+
+@router.get("/petitions/{petition_id}", response_class=HTMLResponse)
+def show(request: Request, petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    return render(request, "petitions/show.html", _show_context(db, rt, petition, user))
+
+
+@router.get("/petitions/{petition_id}/versions", response_class=HTMLResponse)
+def versions(request: Request, petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    history = service.versions(db=db, petition=petition)
+    return render(request, "petitions/versions.html", {"petition": petition, "versions": history,
+                                                       "diffs": version_diffs(history)})
+
+
+def _edit_context(petition: Petition, db: SessionDep) -> dict[str, object]:
+    correcting = petition.state_enum is not PetitionState.draft
+    return {**_form_context(db), "petition": petition, "correcting": correcting,
+            "action": f"/petitions/{petition.id}/{'correct' if correcting else 'edit'}",
+            "heading": "Correct the petition" if correcting else "Edit your draft",
+            "button": "Publish the correction" if correcting else "Save draft"}
+
+
+@router.get("/petitions/{petition_id}/edit", response_class=HTMLResponse)
+def edit_page(request: Request, petition_id: int, user: Organizer, db: SessionDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    values = {"title": petition.title, "ask": petition.ask, "background": petition.background,
+              "decision_maker": petition.decision_maker or "", "category": petition.category.slug,
+              "deadline": petition.deadline.date().isoformat() if petition.deadline else "",
+              "allow_anonymous": petition.allow_anonymous, "collect_attributes": petition.collect_attributes}
+    return render(request, "petitions/form.html", {**_edit_context(petition, db), "values": values})
+
+
+@router.post("/petitions/{petition_id}/edit", response_class=HTMLResponse)
+def edit(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+         fields: FormFields) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    try:
+        service.update_draft(db=db, rt=rt, petition=petition, form=validate(schemas.PetitionDraft, fields))
+    except AppError as error:
+        return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
+    return redirect(request, f"/petitions/{petition.id}", "Draft saved.")
+
+
+@router.post("/petitions/{petition_id}/correct", response_class=HTMLResponse)
+def correct(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+            fields: FormFields) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    try:
+        service.correct_text(db=db, rt=rt, petition=petition, actor=user,
+                             form=validate(schemas.PetitionCorrection, fields))
+    except AppError as error:
+        return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
+    return redirect(request, f"/petitions/{petition.id}/versions",
+                    f"Correction published as version {petition.version}; signers and followers are told.")
+
+
+@router.post("/petitions/{petition_id}/submit", response_class=HTMLResponse)
+def submit(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
+    return redirect(request, f"/petitions/{petition.id}",
+                    "Your petition's text is now fixed. Share the sponsor link with colleagues.")
+
+
+@router.get("/petitions/{petition_id}/sponsor/{token}", response_class=HTMLResponse)
+def sponsor_page(request: Request, petition_id: int, token: str, user: CurrentUser, db: SessionDep,
+                 rt: RuntimeDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.check_sponsor_token(rt=rt, petition=petition, token=token)
+    return render(request, "petitions/sponsor.html", {
+        "petition": petition, "token": token, "sponsors_required": rt.settings.sponsors_required,
+        "is_organizer": service.is_organizer(db=db, petition=petition, user=user),
+        "already": user.id in {sponsor.id for sponsor in service.sponsors(db=db, petition=petition)}})
+
+
+@router.post("/petitions/{petition_id}/sponsor/{token}", response_class=HTMLResponse)
+def sponsor(request: Request, petition_id: int, token: str, user: CurrentUser, db: SessionDep,
+            rt: RuntimeDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.sponsor(db=db, rt=rt, petition=petition, token=token, user=user)
+    if petition.state_enum is PetitionState.gathering_sponsors:
+        return redirect(request, f"/petitions/{petition.id}/sponsor/{token}",
+                        "Thank you: you are a sponsor of this petition.")
+    return redirect(request, f"/petitions/{petition.id}/sponsor/{token}",
+                    "Thank you: with your sponsorship the petition has all it needs and goes to the moderators.")
+
+
+@router.post("/petitions/{petition_id}/organizers", response_class=HTMLResponse)
+def add_organizer(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+                  fields: FormFields) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    try:
+        invite = validate(schemas.OrganizerInvite, fields)
+        added = service.add_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
+    except AppError as error:
+        db.rollback()
+        message = "; ".join(error.fields.values()) or error.message
+        return redirect(request, f"/petitions/{petition_id}#organizers", message, "error")
+    return redirect(request, f"/petitions/{petition.id}#organizers", f"{added.display_name} is now an organizer.")
+
+
+@router.post("/petitions/{petition_id}/organizers/{user_id}/remove", response_class=HTMLResponse)
+def remove_organizer(request: Request, petition_id: int, user_id: int, user: Organizer, db: SessionDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.remove_organizer(db=db, petition=petition, actor=user, user_id=user_id)
+    if user_id == user.id:
+        return redirect(request, f"/petitions/{petition.id}", "You no longer organize this petition.")
+    return redirect(request, f"/petitions/{petition.id}#organizers", "Organizer removed.")
+
+
+@router.post("/petitions/{petition_id}/updates", response_class=HTMLResponse)
+def post_update(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+                fields: FormFields) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    try:
+        service.post_update(db=db, rt=rt, petition=petition, actor=user, form=validate(schemas.UpdateCreate, fields))
+    except AppError as error:
+        return form_error(request, db, "petitions/show.html", error, fields, _show_context(db, rt, petition, user))
+    return redirect(request, f"/petitions/{petition.id}#updates", "Update posted and on its way to subscribers.")
+
+
+@router.post("/petitions/{petition_id}/close", response_class=HTMLResponse)
+def close(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
+    return redirect(request, f"/petitions/{petition.id}", "The petition is closed; its signatures stay counted.")
+
+
+@router.post("/petitions/{petition_id}/follow", response_class=HTMLResponse)
+def follow(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    added = service.follow(db=db, rt=rt, petition=petition, user=user)
+    return redirect(request, f"/petitions/{petition.id}",
+                    "You follow this petition: updates and responses come to you by email." if added
+                    else "You already follow this petition.", "success" if added else "info")
+
+
+@router.post("/petitions/{petition_id}/unfollow", response_class=HTMLResponse)
+def unfollow(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    service.unfollow(db=db, petition=petition, user=user)
+    return redirect(request, f"/petitions/{petition.id}", "You no longer follow this petition.")

@@ -1,0 +1,99 @@
+"""Listing and searching petitions: a fixed number of queries whatever the page size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from app.petitions import search
+from app.petitions.lifecycle import LISTED_STATES, PetitionState
+from app.petitions.models import Category, Petition, PetitionOrganizer
+from app.petitions.schemas import ListFilter, ListSort
+from app.signatures.models import Signature
+
+PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class Listing:
+    petitions: list[Petition]
+    total: int
+    page: int
+    pages: int
+    recent_counts: dict[int, int]
+
+
+def _filtered(statement: Select, state_filter: ListFilter) -> Select:  # type: ignore[type-arg]
+    listed = [state.value for state in LISTED_STATES]
+    if state_filter is ListFilter.open:
+        return statement.where(Petition.state == PetitionState.open)
+    if state_filter is ListFilter.closed:
+        return statement.where(Petition.state == PetitionState.closed)
+    if state_filter is ListFilter.awaiting_response:
+        return statement.where(Petition.state.in_(listed), Petition.response_threshold_reached_at.is_not(None),
+                               Petition.first_response_at.is_(None))
+    if state_filter is ListFilter.responded:
+        return statement.where(Petition.state.in_(listed), Petition.first_response_at.is_not(None))
+    return statement.where(Petition.state.in_(listed))
+
+
+def list_petitions(*, db: Session, now: datetime, state_filter: ListFilter = ListFilter.open,
+                   category: str | None = None, sort: ListSort = ListSort.most_signed, query: str | None = None,
+                   page: int = 1, per_page: int = PER_PAGE) -> Listing:
+    statement = _filtered(select(Petition), state_filter)
+    if category:
+        statement = statement.join(Category, Category.id == Petition.category_id).where(Category.slug == category)
+    ranked = search.ranked_ids(db, query) if query else None
+    if query and ranked is None:
+        return Listing(petitions=[], total=0, page=1, pages=1, recent_counts={})
+    if ranked is not None:
+        matches = ranked.subquery()
+        statement = statement.join(matches, matches.c.petition_id == Petition.id)
+
+    total = db.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+
+    recent = (select(Signature.petition_id, func.count().label("recent"))
+              .where(Signature.signed_hour >= now - timedelta(hours=24))
+              .group_by(Signature.petition_id).subquery())
+    statement = statement.outerjoin(recent, recent.c.petition_id == Petition.id).add_columns(
+        func.coalesce(recent.c.recent, 0).label("recent"))
+    if sort is ListSort.relevance and ranked is not None:
+        order = [matches.c.rank, Petition.id.desc()]
+    elif sort is ListSort.newest:
+        order = [Petition.opened_at.desc().nulls_last(), Petition.id.desc()]
+    elif sort is ListSort.trending:
+        order = [func.coalesce(recent.c.recent, 0).desc(), Petition.signature_count.desc(), Petition.id.desc()]
+    elif sort is ListSort.closing_soon:
+        statement = statement.where(Petition.deadline.is_not(None))
+        order = [Petition.deadline.asc(), Petition.id]
+    else:
+        order = [Petition.signature_count.desc(), Petition.id.desc()]
+    rows = db.execute(statement.options(joinedload(Petition.category)).order_by(*order)
+                      .limit(per_page).offset((page - 1) * per_page)).all()
+    return Listing(petitions=[row[0] for row in rows], total=total, page=page, pages=pages,
+                   recent_counts={row[0].id: row[1] for row in rows})
+
+
+def similar_open(*, db: Session, text: str, exclude_id: int | None = None, limit: int = 5) -> list[Petition]:
+    """Up to `limit` open petitions sharing words with `text`, shown before a new one is written."""
+    ranked = search.ranked_ids(db, text, any_term=True)
+    if ranked is None:
+        return []
+    matches = ranked.subquery()
+    statement = (select(Petition).join(matches, matches.c.petition_id == Petition.id)
+                 .where(Petition.state == PetitionState.open).options(joinedload(Petition.category))
+                 .order_by(matches.c.rank).limit(limit))
+    if exclude_id is not None:
+        statement = statement.where(Petition.id != exclude_id)
+    return list(db.scalars(statement))
+
+
+def mine(*, db: Session, user_id: int) -> list[Petition]:
+    return list(db.scalars(select(Petition).join(PetitionOrganizer, PetitionOrganizer.petition_id == Petition.id)
+                           .where(PetitionOrganizer.user_id == user_id)
+                           .options(joinedload(Petition.category)).order_by(Petition.updated_at.desc())))

@@ -1,0 +1,50 @@
+"""Threshold crossings: each fires exactly once, in the transaction whose signature crossed it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.core.runtime import Runtime
+from app.petitions import notify
+from app.petitions.models import Petition
+from app.petitions.service import record_event
+
+
+def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int, now: datetime) -> list[str]:
+    """Mark thresholds that `count` reaches; returns the kinds that fired in this call."""
+    fired: list[str] = []
+    if petition.response_threshold and count >= petition.response_threshold:
+        due = now + timedelta(days=rt.settings.response_days)
+        # The IS NULL guard makes the crossing a compare-and-set: of many signatures arriving at once,
+        # exactly one updates the row.
+        won = db.execute(update(Petition).where(Petition.id == petition.id,
+                                                Petition.response_threshold_reached_at.is_(None))
+                         .values(response_threshold_reached_at=now, response_due_at=due)
+                         .execution_options(synchronize_session=False)).rowcount == 1
+        if won:
+            petition.response_threshold_reached_at, petition.response_due_at = now, due
+            record_event(db=db, petition=petition, kind="response_threshold_reached", at=now,
+                         detail=f"{petition.response_threshold} signatures")
+            record_event(db=db, petition=petition, kind="response_due", at=now,
+                         detail=f"Leadership is due to respond by {due:%d %B %Y}.")
+            notify.tell_organizers(db=db, rt=rt, petition=petition, template="threshold_reached",
+                                   context={"threshold": petition.response_threshold, "due": due})
+            notify.tell_responders(db=db, rt=rt, petition=petition, template="response_due",
+                                   context={"threshold": petition.response_threshold, "due": due})
+            fired.append("response")
+    if petition.escalation_threshold and count >= petition.escalation_threshold:
+        won = db.execute(update(Petition).where(Petition.id == petition.id,
+                                                Petition.escalation_threshold_reached_at.is_(None))
+                         .values(escalation_threshold_reached_at=now)
+                         .execution_options(synchronize_session=False)).rowcount == 1
+        if won:
+            petition.escalation_threshold_reached_at = now
+            record_event(db=db, petition=petition, kind="escalation_threshold_reached", at=now,
+                         detail=f"{petition.escalation_threshold} signatures")
+            notify.tell_responders(db=db, rt=rt, petition=petition, template="escalation_reached",
+                                   context={"threshold": petition.escalation_threshold})
+            fired.append("escalation")
+    return fired

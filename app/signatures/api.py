@@ -1,0 +1,76 @@
+"""JSON API for signing."""
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from app.core.database import SessionDep
+from app.core.errors import NotFound
+from app.core.policy import CurrentUser, Organizer
+from app.core.runtime import RuntimeDep
+from app.petitions import service as petitions
+from app.signatures import service
+from app.signatures.models import Visibility
+
+router = APIRouter(prefix="/api/v1", tags=["signatures"])
+
+
+class SignRequest(BaseModel):
+    visibility: str = Field(max_length=16, examples=["organizers"],
+                            description="`public` (name shown to everyone) or `organizers` (name shown to the "
+                                        "petition's organizers only, stored encrypted).")
+    notify_updates: bool = False
+
+
+class SignatureRead(BaseModel):
+    petition_id: int
+    visibility: Visibility
+    signed_on: datetime
+    notify_updates: bool
+    signature_count: int
+
+
+class SignerRead(BaseModel):
+    name: str
+    visibility: Visibility
+
+
+def _read(signature, petition) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"petition_id": petition.id, "visibility": signature.visibility, "signed_on": signature.signed_hour,
+            "notify_updates": signature.notify_updates, "signature_count": petition.signature_count}
+
+
+@router.post("/petitions/{petition_id}/signature", status_code=status.HTTP_201_CREATED,
+             response_model=SignatureRead, summary="Sign a petition")
+def sign(petition_id: int, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    signature = service.sign(db=db, rt=rt, petition=petition, user=user, visibility=body.visibility,
+                             notify_updates=body.notify_updates)
+    return _read(signature, petition)
+
+
+@router.get("/petitions/{petition_id}/signature", response_model=SignatureRead, summary="My signature, if any")
+def mine(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    signature = service.own_signature(db=db, petition=petition, user=user)
+    if signature is None:
+        raise NotFound("You have not signed this petition.")
+    return _read(signature, petition)
+
+
+@router.delete("/petitions/{petition_id}/signature", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Withdraw my signature while the petition is open")
+def withdraw(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    service.withdraw(db=db, petition=petition, user=user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/petitions/{petition_id}/signers", response_model=list[SignerRead],
+            summary="Names signers showed to the organizers or everyone (organizers)")
+def signers(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+            limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[object]:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return list(service.names_for_organizers(db=db, rt=rt, petition=petition, limit=limit, offset=offset))

@@ -1,0 +1,55 @@
+"""Signing pages: sign, withdraw, hide one's name, and what organizers and signers see."""
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.core.database import SessionDep
+from app.core.policy import CurrentUser, Organizer
+from app.core.runtime import RuntimeDep
+from app.core.templating import redirect, render
+from app.core.pages import FormFields
+from app.petitions import service as petitions
+from app.signatures import service
+from app.signatures.models import Visibility
+
+router = APIRouter(include_in_schema=False)
+
+SIGNED = {
+    Visibility.public: "Signed. Your name is shown with the petition.",
+    Visibility.organizers: "Signed. Only the petition's organizers can see your name.",
+}
+
+
+@router.post("/petitions/{petition_id}/sign", response_class=HTMLResponse)
+def sign(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
+         fields: FormFields) -> Response:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    visibility = fields.get("visibility", "")
+    service.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility,
+                 notify_updates=fields.get("notify_updates") in ("1", "on", "true"))
+    return redirect(request, f"/petitions/{petition.id}#sign", SIGNED[Visibility(visibility)])
+
+
+@router.post("/petitions/{petition_id}/withdraw", response_class=HTMLResponse)
+def withdraw(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    service.withdraw(db=db, petition=petition, user=user)
+    return redirect(request, f"/petitions/{petition.id}#sign", "Your signature is withdrawn and no longer counted.")
+
+
+@router.post("/petitions/{petition_id}/hide-name", response_class=HTMLResponse)
+def hide_name(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    service.hide_name(db=db, rt=rt, petition=petition, user=user)
+    return redirect(request, f"/petitions/{petition.id}#sign", "Your name is now visible only to the organizers.")
+
+
+@router.get("/petitions/{petition_id}/signers", response_class=HTMLResponse)
+def signers(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+            page: int = Query(1, ge=1, le=100_000)) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    per_page = 200
+    names = service.names_for_organizers(db=db, rt=rt, petition=petition, limit=per_page + 1,
+                                         offset=(page - 1) * per_page)
+    return render(request, "signatures/signers.html", {"petition": petition, "names": names[:per_page],
+                                                       "page": page, "more": len(names) > per_page})

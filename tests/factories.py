@@ -1,0 +1,80 @@
+"""Factories named after domain states: build petitions through the same services the app uses."""
+
+from __future__ import annotations
+
+from itertools import count
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role, User
+from app.core.runtime import Runtime
+from app.petitions import service
+from app.petitions.lifecycle import PetitionState
+from app.petitions.models import Category, Petition
+from app.petitions.schemas import PetitionDraft
+from tests.conftest import make_user
+
+_serial = count(1)
+
+
+def worker(db: Session, name: str | None = None, roles: tuple[Role, ...] = ()) -> User:
+    number = next(_serial)
+    return make_user(db, email=f"worker{number}@example.org", name=name or f"Worker {number}", password=None,
+                     roles=roles)
+
+
+def moderator(db: Session) -> User:
+    return worker(db, name="Morgan Moderator", roles=(Role.moderator,))
+
+
+def draft(**changes: object) -> PetitionDraft:
+    values: dict[str, object] = {
+        "title": "Stop recording our screens to train AI",
+        "ask": "End the mandatory keystroke and screen recording programme.",
+        "background": "Recording every keystroke exposes private conversations and performance data.",
+        "decision_maker": "Chief People Officer", "category": "privacy"}
+    values.update(changes)
+    return PetitionDraft.model_validate(values)
+
+
+def draft_petition(db: Session, rt: Runtime, creator: User | None = None, **changes: object) -> Petition:
+    petition = service.create_draft(db=db, rt=rt, creator=creator or worker(db), form=draft(**changes))
+    db.commit()
+    return petition
+
+
+def petition_gathering_sponsors(db: Session, rt: Runtime, creator: User | None = None, **changes: object) -> Petition:
+    creator = creator or worker(db)
+    petition = draft_petition(db, rt, creator, **changes)
+    service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
+    db.commit()
+    return petition
+
+
+def petition_in_moderation(db: Session, rt: Runtime, creator: User | None = None, **changes: object) -> Petition:
+    petition = petition_gathering_sponsors(db, rt, creator, **changes)
+    token = service.sponsor_token(rt=rt, petition=petition)
+    for _ in range(rt.settings.sponsors_required):
+        service.sponsor(db=db, rt=rt, petition=petition, token=token, user=worker(db))
+    db.commit()
+    assert petition.state_enum is PetitionState.in_moderation
+    return petition
+
+
+def open_petition(db: Session, rt: Runtime, creator: User | None = None, **changes: object) -> Petition:
+    petition = petition_in_moderation(db, rt, creator, **changes)
+    service.open_petition(db=db, rt=rt, petition=petition, actor=moderator(db))
+    db.commit()
+    return petition
+
+
+def closed_petition(db: Session, rt: Runtime, creator: User | None = None, **changes: object) -> Petition:
+    petition = open_petition(db, rt, creator, **changes)
+    service.close(db=db, rt=rt, petition=petition, actor=None, reason="The organizers closed it.")
+    db.commit()
+    return petition
+
+
+def category(db: Session, slug: str) -> Category:
+    return db.scalar(select(Category).where(Category.slug == slug))
