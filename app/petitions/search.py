@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Select, column, func, literal_column, select, table, text
+from sqlalchemy import Select, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from app.petitions.models import Petition
@@ -44,7 +44,7 @@ def ranked_ids(db: Session, query: str, *, any_term: bool = False) -> Select | N
         expression = joiner.join(f'"{word}"' for word in words)
         return (select(fts.c.rowid.label("petition_id"), fts.c.rank.label("rank"))
                 .where(literal_column(FTS_TABLE).op("MATCH")(expression)))
-    document = text(PG_DOCUMENT)
+    document = literal_column(PG_DOCUMENT)
     tsquery = func.to_tsquery("english", (" | " if any_term else " & ").join(words))
     return (select(Petition.id.label("petition_id"), (-func.ts_rank(document, tsquery)).label("rank"))
             .where(document.op("@@")(tsquery)))
