@@ -82,22 +82,22 @@ def create_admin(
 
 
 @cli.command("worker")
-def worker(once: bool = typer.Option(False, help="Deliver what is due, then stop.")) -> None:
-    """Send queued mail until stopped (production; development sends from the web process)."""
-    from app.core.clock import SystemClock
+def worker(once: bool = typer.Option(False, help="Do one round, then stop.")) -> None:
+    """Send queued mail and close petitions past their deadline, until stopped (production)."""
+    from app import jobs
     from app.core.logging import configure_logging
-    from app.mail.sender import deliver_due
 
     configure_logging()
     settings = Settings()
     sessions = _sessions(settings)
-    clock = SystemClock()
+    rt = _runtime(settings)
     while True:
-        sent = deliver_due(sessions=sessions, settings=settings, clock=clock)
+        done = jobs.run_once(sessions=sessions, rt=rt)
         if once:
-            console.print(f"Sent {sent} message{'s' if sent != 1 else ''}.")
+            console.print(f"Sent {done['sent']} message{'s' if done['sent'] != 1 else ''}; "
+                          f"closed {done['closed']} petition{'s' if done['closed'] != 1 else ''}.")
             return
-        if sent == 0:
+        if done["sent"] == 0:
             time.sleep(settings.outbox_poll_seconds)
 
 

@@ -1,13 +1,17 @@
-"""The demo organization `make run` starts with: a few workers and one account for each role."""
+"""The demo organization `make run` starts with: accounts for each role and petitions in several states."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Role, RoleGrant, User
 from app.core.runtime import Runtime
 from app.core.security import hash_password
+from app.petitions import service as petitions
+from app.petitions.models import Petition
+from app.petitions.schemas import PetitionDraft
+from app.signatures import service as signatures
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_ACCOUNTS = [
@@ -18,6 +22,24 @@ DEMO_ACCOUNTS = [
     ("responder", "Riley Park (Leadership)", "riley"),
     ("moderator", "Morgan Lee", "morgan"),
     ("admin", "Avery Admin", "admin"),
+]
+
+# (creator, stage, title, ask, background, category, signers as (account, visibility))
+DEMO_PETITIONS = [
+    ("ana", "open", "Stop recording our screens to train AI",
+     "End the mandatory keystroke, click and screen recording programme, and delete what it collected.",
+     "The programme records private conversations and performance data.\n\nWe were told the data is tightly "
+     "controlled; a security promise is not the same as not collecting it.", "privacy",
+     [("ben", "public"), ("chen", "organizers"), ("dara", "public")]),
+    ("ben", "open", "Publish the salary bands for every role",
+     "Publish the salary band of every role on the intranet.",
+     "Pay transparency lets everyone check they are paid fairly for the same work.", "pay", [("ana", "organizers")]),
+    ("chen", "in_moderation", "Quiet rooms on every floor",
+     "Set aside one bookable quiet room on every office floor.",
+     "Open-plan floors leave nowhere to take a difficult call or simply concentrate.", "workplace", []),
+    ("dara", "draft", "A four-day week pilot for the support team",
+     "Run a six-month four-day week pilot in the support team, with the same pay.",
+     "Other companies report better retention and no loss of output.", "wellbeing", []),
 ]
 
 
@@ -37,4 +59,31 @@ def seed(*, sessions: sessionmaker[Session], rt: Runtime) -> list[tuple[str, str
             if role != Role.worker:
                 user.roles.append(RoleGrant(role=role, granted_at=now))
             db.add(user)
+    with sessions.begin() as db:
+        if not db.scalar(select(func.count()).select_from(Petition)):
+            _seed_petitions(db, rt, domain)
     return created
+
+
+def _seed_petitions(db: Session, rt: Runtime, domain: str) -> None:
+    people = {user.email.split("@")[0]: user for user in db.scalars(select(User))}
+    for user in people.values():
+        db.refresh(user, attribute_names=["roles"])
+    moderator = people["morgan"]
+    for creator_key, stage, title, ask, background, category, signers in DEMO_PETITIONS:
+        creator = people[creator_key]
+        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
+            title=title, ask=ask, background=background, category=category))
+        if stage == "draft":
+            continue
+        petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
+        token = petitions.sponsor_token(rt=rt, petition=petition)
+        colleagues = [people[key] for key in ("ana", "ben", "chen", "dara") if key != creator_key]
+        for sponsor in colleagues[:rt.settings.sponsors_required]:
+            if petition.state == "gathering_sponsors":
+                petitions.sponsor(db=db, rt=rt, petition=petition, token=token, user=sponsor)
+        if stage == "open" and petition.state == "in_moderation":
+            petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
+        for signer_key, visibility in signers:
+            signatures.sign(db=db, rt=rt, petition=petition, user=people[signer_key], visibility=visibility,
+                            notify_updates=True)

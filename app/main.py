@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app import jobs
 from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
@@ -23,7 +24,6 @@ from app.core.templating import build_templates
 from app.core.web import RequestContextMiddleware, csrf_protect
 from app.home import pages as home_pages
 from app.mail import pages as mail_pages
-from app.mail.sender import deliver_due
 from app.moderation import api as moderation_api
 from app.moderation import pages as moderation_pages
 from app.petitions import api as petitions_api
@@ -85,12 +85,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 async def _outbox_loop(app: FastAPI) -> None:
-    """Development only: send queued mail from inside the web process."""
+    """Development only: the worker's periodic jobs, run from inside the web process."""
     settings: Settings = app.state.settings
     while True:
         try:
-            await asyncio.to_thread(deliver_due, sessions=app.state.sessionmaker, settings=settings,
-                                    clock=app.state.runtime.clock)
+            await asyncio.to_thread(jobs.run_once, sessions=app.state.sessionmaker, rt=app.state.runtime)
         except Exception:
             logger.exception("outbox delivery round failed")
         await asyncio.sleep(settings.outbox_poll_seconds)

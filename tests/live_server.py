@@ -8,9 +8,16 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
+from app.core import migrations
+from app.core.settings import Settings
+from app.main import create_app
+
+SECRET = "a-test-secret-key-long-enough-0123456789"
 
 
 def reserve_port(host: str = "127.0.0.1") -> socket.socket:
@@ -61,3 +68,15 @@ def start(app: FastAPI, sock: socket.socket, *, timeout: float = 10.0) -> LiveSe
             live.stop()
             raise RuntimeError(f"the live server at {live.base_url} did not answer /healthz within {timeout}s")
         time.sleep(0.05)
+
+
+def serve(database: Path, **overrides: object) -> LiveServer:
+    """Migrate a SQLite file and serve the app on it in the test environment (mailbox on, no SMTP)."""
+    url = f"sqlite:///{database}"
+    migrations.upgrade(url)
+    sock = reserve_port()
+    port = sock.getsockname()[1]
+    values: dict[str, object] = dict(environment="test", database_url=url, secret_key=SECRET, inprocess_worker=False,
+                                     base_url=f"http://127.0.0.1:{port}", allowed_email_domains=["example.org"])
+    values.update(overrides)
+    return start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]

@@ -6,27 +6,18 @@ developer's machine and fails in CI (CI=true), where nothing may be skipped.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 
-from app.core import migrations
-from app.core.settings import Settings
-from app.main import create_app
 from tests import live_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-SECRET = "a-test-secret-key-long-enough-0123456789"
 EMAIL = "ada.okafor@example.org"
 NAME = "Ada Okafor"
 PASSWORD = "a long enough passphrase"
@@ -34,50 +25,13 @@ PASSWORD = "a long enough passphrase"
 pytestmark = pytest.mark.browser
 
 
-def _missing(reason: str) -> NoReturn:
-    """In CI a missing browser is a failure; on a developer's machine, a skip."""
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} (CI=true: browser tests may not be skipped)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _chromium_path() -> str:
-    if Path(CHROMIUM).is_file():
-        return CHROMIUM
-    return shutil.which("chromium") or ""
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'browser.db'}"
-    migrations.upgrade(url)
-    sock = live_server.reserve_port()
-    port = sock.getsockname()[1]
-    settings = Settings(environment="test", database_url=url, secret_key=SECRET,  # type: ignore[arg-type]
-                        inprocess_worker=False, base_url=f"http://127.0.0.1:{port}",
-                        allowed_email_domains=["example.org"])
-    live = live_server.start(create_app(settings), sock)
+    live = live_server.serve(tmp_path_factory.mktemp("browser") / "browser.db")
     try:
         yield live
     finally:
         live.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    executable = _chromium_path()
-    if not executable:
-        _missing(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        _missing(f"Playwright for Python is not installed ({error}); pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -65,4 +65,4 @@ def test_demo_seed_is_idempotent(cli_database: str) -> None:
 
 def test_worker_once_delivers_to_the_mailbox(cli_database: str) -> None:
     result = CliRunner().invoke(cli, ["worker", "--once"])
-    assert result.exit_code == 0 and "Sent 0 messages." in result.output
+    assert result.exit_code == 0 and "Sent 0 messages; closed 0 petitions." in result.output

@@ -1,0 +1,23 @@
+"""Periodic work run by `undersigned worker` (and inside the web process in development)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.runtime import Runtime
+from app.mail.sender import deliver_due
+from app.petitions import service as petitions
+
+logger = logging.getLogger("undersigned.jobs")
+
+
+def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
+    """One round: close petitions whose deadline passed, then send what the outbox holds."""
+    with sessions.begin() as db:
+        closed = petitions.close_expired(db=db, rt=rt)
+    sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
+    if closed:
+        logger.info("closed petitions past their deadline", extra={"count": closed})
+    return {"closed": closed, "sent": sent}
