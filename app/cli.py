@@ -131,3 +131,24 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 def main() -> None:
     cli()
+
+
+tally_cli = typer.Typer(help="Signature counts.", no_args_is_help=True)
+cli.add_typer(tally_cli, name="tally")
+
+
+@tally_cli.command("recount")
+def tally_recount(dry_run: bool = typer.Option(False, "--dry-run", help="Report drift without repairing it.")) -> None:
+    """Compare every petition's counter with its signature rows and repair any drift."""
+    from app.signatures import integrity
+
+    settings = Settings()
+    with _sessions(settings).begin() as db:
+        drifts = integrity.recount(db=db, repair=not dry_run)
+    if not drifts:
+        console.print("[green]Every counter matches its signatures.[/green]")
+        return
+    verb = "would repair" if dry_run else "repaired"
+    for drift in drifts:
+        console.print(f"petition {drift.petition_id}: counter {drift.counted}, signatures {drift.actual} ({verb})")
+    console.print(f"{len(drifts)} petition{'s' if len(drifts) != 1 else ''} {verb}.")

@@ -12,6 +12,7 @@ from app.petitions import service as petitions
 from app.petitions.models import Petition
 from app.petitions.schemas import PetitionDraft
 from app.signatures import service as signatures
+from app.signatures.models import GroupKind, SignerGroup
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_ACCOUNTS = [
@@ -23,6 +24,11 @@ DEMO_ACCOUNTS = [
     ("moderator", "Morgan Lee", "morgan"),
     ("admin", "Avery Admin", "admin"),
 ]
+
+DEMO_GROUPS = {
+    GroupKind.department: ["Engineering", "Operations", "People", "Sales", "Support"],
+    GroupKind.location: ["Headquarters", "Remote", "Warehouse"],
+}
 
 # (creator, stage, title, ask, background, category, signers as (account, visibility))
 DEMO_PETITIONS = [
@@ -60,6 +66,9 @@ def seed(*, sessions: sessionmaker[Session], rt: Runtime) -> list[tuple[str, str
                 user.roles.append(RoleGrant(role=role, granted_at=now))
             db.add(user)
     with sessions.begin() as db:
+        if not db.scalar(select(func.count()).select_from(SignerGroup)):
+            for kind, names in DEMO_GROUPS.items():
+                db.add_all(SignerGroup(kind=kind, name=name, active=True) for name in names)
         if not db.scalar(select(func.count()).select_from(Petition)):
             _seed_petitions(db, rt, domain)
     return created

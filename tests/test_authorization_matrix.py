@@ -102,6 +102,18 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/moderation/petitions/{petition_id}/reject"): Access.moderator,
     ("POST", "/api/v1/moderation/petitions/{petition_id}/hide"): Access.moderator,
     ("POST", "/api/v1/moderation/petitions/{petition_id}/restore"): Access.moderator,
+    ("GET", "/moderation/petitions/{petition_id}/signatures"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/signatures/preview"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/signatures/void"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/invalidations/preview"): Access.moderator,
+    ("POST", "/api/v1/moderation/petitions/{petition_id}/invalidations"): Access.moderator,
+    ("GET", "/api/v1/signer-groups"): Access.public,
+    ("GET", "/admin/lists"): Access.admin,
+    ("POST", "/admin/lists/{kind}"): Access.admin,
+    ("POST", "/admin/lists/{kind}/{item_id}/toggle"): Access.admin,
+    ("GET", "/admin/eligibility"): Access.admin,
+    ("POST", "/admin/eligibility"): Access.admin,
+    ("POST", "/admin/eligibility/clear"): Access.admin,
     ("GET", "/dev/mailbox"): Access.development,
     ("GET", "/dev/mailbox/{message_id}"): Access.development,
     ("GET", "/api/v1/csrf"): Access.public,
@@ -163,7 +175,8 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) ->
         sign_in_as(browser, db, user)
     # The organizer persona created the petition the request names (creators may do every organizer action).
     petition = factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
-    url = path.format(token="t" * 43, user_id=target.id, role="moderator", message_id=1, petition_id=petition.id)
+    url = path.format(token="t" * 43, user_id=target.id, role="moderator", message_id=1, petition_id=petition.id,
+                      kind="department", item_id=1)
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})

@@ -1,18 +1,23 @@
-"""Admin pages: accounts and the roles granted to them."""
+"""Admin pages: accounts and roles, the managed lists, and the eligibility list."""
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.accounts import service
 from app.accounts.models import GRANTABLE_ROLES, Role
 from app.accounts.schemas import RoleChange
 from app.core.database import SessionDep
-from app.core.errors import AppError
+from app.core.errors import AppError, NotFound
 from app.core.forms import validate
-from app.core.pages import FormFields
+from app.core.pages import FormFields, form_error
 from app.core.policy import Admin
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
+from app.petitions import service as petitions
+from app.signatures import eligibility, groups
+from app.signatures.models import GroupKind
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,3 +55,77 @@ def revoke_role(request: Request, user_id: int, role: Role, admin: Admin, db: Se
         db.rollback()
         return redirect(request, "/admin/users", error.message, "error")
     return redirect(request, "/admin/users", f"{user.display_name} is no longer a {role.value}.")
+
+
+LIST_KINDS = {"category": "Categories", "department": "Departments", "location": "Locations"}
+
+
+def _list_kind(kind: str) -> str:
+    if kind not in LIST_KINDS:
+        raise NotFound("There is no such list.")
+    return kind
+
+
+@router.get("/admin/lists", response_class=HTMLResponse)
+def lists_page(request: Request, admin: Admin, db: SessionDep) -> Response:
+    return render(request, "admin/lists.html", {
+        "lists": [("category", LIST_KINDS["category"], petitions.categories(db=db, active_only=False)),
+                  *[(kind.value, LIST_KINDS[kind.value], groups.listing(db=db, kind=kind, active_only=False))
+                    for kind in GroupKind]]})
+
+
+@router.post("/admin/lists/{kind}", response_class=HTMLResponse)
+def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, fields: FormFields) -> Response:
+    kind = _list_kind(kind)
+    name = fields.get("name", "")
+    try:
+        if kind == "category":
+            petitions.add_category(db=db, name=name)
+        else:
+            groups.add(db=db, kind=GroupKind(kind), name=name)
+    except AppError as error:
+        db.rollback()
+        return redirect(request, "/admin/lists", "; ".join(error.fields.values()) or error.message, "error")
+    return redirect(request, "/admin/lists", f"“{name.strip()}” added to {LIST_KINDS[kind].lower()}.")
+
+
+@router.post("/admin/lists/{kind}/{item_id}/toggle", response_class=HTMLResponse)
+def toggle_list_item(request: Request, kind: str, item_id: int, admin: Admin, db: SessionDep) -> Response:
+    kind = _list_kind(kind)
+    item = (petitions.toggle_category(db=db, category_id=item_id) if kind == "category"
+            else groups.toggle(db=db, kind=GroupKind(kind), group_id=item_id))
+    state = "offered again" if item.active else "no longer offered (existing uses stay)"
+    return redirect(request, "/admin/lists", f"“{item.name}” is {state}.")
+
+
+async def uploaded_file(request: Request) -> bytes:
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        return b""
+    return await upload.read(eligibility.MAX_IMPORT_BYTES + 1)
+
+
+@router.get("/admin/eligibility", response_class=HTMLResponse)
+def eligibility_page(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
+    return render(request, "admin/eligibility.html", {
+        "size": eligibility.list_size(db=db), "members": eligibility.eligible_members(db=db, rt=rt),
+        "domains": rt.settings.allowed_email_domains})
+
+
+@router.post("/admin/eligibility", response_class=HTMLResponse)
+def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep,
+                       raw: Annotated[bytes, Depends(uploaded_file)]) -> Response:
+    try:
+        size = eligibility.replace_list(db=db, rt=rt, addresses=eligibility.parse_addresses(rt=rt, raw=raw))
+    except AppError as error:
+        return form_error(request, db, "admin/eligibility.html", error, {}, {
+            "size": eligibility.list_size(db=db), "members": eligibility.eligible_members(db=db, rt=rt),
+            "domains": rt.settings.allowed_email_domains})
+    return redirect(request, "/admin/eligibility", f"The list now holds {size:,} members; only they can sign.")
+
+
+@router.post("/admin/eligibility/clear", response_class=HTMLResponse)
+def clear_eligibility(request: Request, admin: Admin, db: SessionDep) -> Response:
+    eligibility.clear_list(db=db)
+    return redirect(request, "/admin/eligibility", "The list is cleared: every confirmed member can sign.")

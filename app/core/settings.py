@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     rate_limit_sign_up: str = "5/hour"
     rate_limit_code_request: str = "5/15minutes;20/day"
     rate_limit_code_check: str = "10/15minutes"
+    rate_limit_sign: str = "20/minute;300/hour"
+    # A petition's signatures in the last hour above this many times its hourly average of the day before
+    # (and above velocity_minimum) are flagged to moderators.
+    velocity_factor: float = 5.0
+    velocity_minimum: int = 50
 
     # Petitions.
     sponsors_required: int = Field(default=3, ge=0, le=50)

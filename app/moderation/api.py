@@ -10,6 +10,7 @@ from app.moderation import service
 from app.petitions import schemas
 from app.petitions import service as petitions
 from app.petitions.api import detail, summary
+from app.signatures import integrity
 
 router = APIRouter(prefix="/api/v1/moderation", tags=["moderation"])
 
@@ -65,3 +66,40 @@ def restore(petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeD
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt)
+
+
+class InvalidationRule(BaseModel):
+    rule: str = Field(max_length=400_000, description="Addresses or @domains, one per line or comma-separated.")
+
+
+class InvalidationRequest(InvalidationRule):
+    reason: str = Field(max_length=500)
+    expected: int = Field(ge=0, description="The count the preview returned: refused if it changed meanwhile.")
+
+
+class InvalidationPreview(BaseModel):
+    matched: int
+
+
+class InvalidationRead(BaseModel):
+    id: int
+    rule: str
+    reason: str
+    matched: int
+
+
+@router.post("/petitions/{petition_id}/invalidations/preview", response_model=InvalidationPreview,
+             summary="How many counted signatures a rule would void")
+def preview_invalidation(petition_id: int, body: InvalidationRule, moderator: Moderator,
+                         db: SessionDep) -> dict[str, int]:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return {"matched": integrity.preview(db=db, petition=petition, entries=integrity.parse_rule(body.rule))}
+
+
+@router.post("/petitions/{petition_id}/invalidations", response_model=InvalidationRead, status_code=201,
+             summary="Void the signatures a rule matches (kept on record, no longer counted)")
+def invalidate(petition_id: int, body: InvalidationRequest, moderator: Moderator, db: SessionDep,
+               rt: RuntimeDep) -> object:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator,
+                                entries=integrity.parse_rule(body.rule), reason=body.reason, expected=body.expected)

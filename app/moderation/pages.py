@@ -1,17 +1,20 @@
 """The moderators' pages: the queue, reviewing one petition, decisions."""
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.core.database import SessionDep
 from app.core.errors import AppError
-from app.core.pages import FormFields
+from app.core.pages import FormFields, form_error
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
+from app.signatures import integrity
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,7 +23,8 @@ router = APIRouter(include_in_schema=False)
 def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     return render(request, "moderation/queue.html", {
         "queue": service.queue(db=db), "decisions": service.recent_decisions(db=db), "now": rt.clock.now(),
-        "state_labels": LABELS})
+        "state_labels": LABELS, "alerts": integrity.velocity_alerts(db=db, rt=rt, now=rt.clock.now()),
+        "since_hour": rt.clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)})
 
 
 @router.get("/moderation/petitions/{petition_id}", response_class=HTMLResponse)
@@ -90,3 +94,40 @@ def restore(request: Request, petition_id: int, moderator: Moderator, db: Sessio
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(request, _back(petition_id), f"“{petition.title}” is visible again.")
+
+
+@router.get("/moderation/petitions/{petition_id}/signatures", response_class=HTMLResponse)
+def signatures_page(request: Request, petition_id: int, moderator: Moderator, db: SessionDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return render(request, "moderation/invalidate.html", {
+        "petition": petition, "history": integrity.invalidations(db=db, petition=petition)})
+
+
+@router.post("/moderation/petitions/{petition_id}/signatures/preview", response_class=HTMLResponse)
+def preview_invalidation(request: Request, petition_id: int, moderator: Moderator, db: SessionDep,
+                         fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}
+    try:
+        entries = integrity.parse_rule(fields.get("rule", ""))
+    except AppError as error:
+        return form_error(request, db, "moderation/invalidate.html", error, fields, context)
+    return render(request, "moderation/invalidate.html", {
+        **context, "values": {"rule": fields.get("rule", ""), "reason": fields.get("reason", "")},
+        "matched": integrity.preview(db=db, petition=petition, entries=entries)})
+
+
+@router.post("/moderation/petitions/{petition_id}/signatures/void", response_class=HTMLResponse)
+def void_signatures(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
+                    fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}
+    try:
+        entries = integrity.parse_rule(fields.get("rule", ""))
+        expected = int(fields.get("expected", "-1")) if fields.get("expected", "").isdigit() else -1
+        record = integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries,
+                                      reason=fields.get("reason", ""), expected=expected)
+    except AppError as error:
+        return form_error(request, db, "moderation/invalidate.html", error, fields, context)
+    return redirect(request, f"/moderation/petitions/{petition_id}/signatures",
+                    f"{record.matched} signature{'s' if record.matched != 1 else ''} voided and recorded.")

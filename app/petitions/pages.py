@@ -16,7 +16,8 @@ from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, PetitionState
 from app.petitions.models import Petition
 from app.signatures import service as signatures
-from app.signatures.models import Visibility
+from app.signatures import groups
+from app.signatures.models import GroupKind, Visibility
 
 router = APIRouter(include_in_schema=False)
 
@@ -97,6 +98,8 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "organizers": service.organizer_accounts(db=db, petition=petition),
         "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
         "visibilities": [Visibility.public, Visibility.organizers],
+        "departments": groups.listing(db=db, kind=GroupKind.department) if petition.collect_attributes else [],
+        "locations": groups.listing(db=db, kind=GroupKind.location) if petition.collect_attributes else [],
     }
     if organizer and petition.state_enum in (PetitionState.gathering_sponsors, PetitionState.draft):
         context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)

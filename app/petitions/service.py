@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -102,6 +103,29 @@ def categories(*, db: Session, active_only: bool = True) -> list[Category]:
     if active_only:
         statement = statement.where(Category.active.is_(True))
     return list(db.scalars(statement))
+
+
+def add_category(*, db: Session, name: str) -> Category:
+    name = name.strip()
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+    if not name or len(name) > 80 or not slug:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"name": "Use 1 to 80 characters, with at least one letter or digit."})
+    category = Category(slug=slug, name=name, active=True)
+    try:
+        with db.begin_nested():
+            db.add(category)
+    except IntegrityError:
+        raise Conflict(f"There is already a category like “{name}”.") from None
+    return category
+
+
+def toggle_category(*, db: Session, category_id: int) -> Category:
+    category = db.get(Category, category_id)
+    if category is None:
+        raise NotFound("There is no such category.")
+    category.active = not category.active
+    return category
 
 
 def versions(*, db: Session, petition: Petition) -> list[PetitionVersion]:
@@ -282,11 +306,14 @@ def _sponsored(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
 
 # -- opening and closing -------------------------------------------------------------------------------------
 
-def response_threshold(rt: Runtime) -> int:
-    settings = rt.settings
-    threshold = settings.response_threshold
-    if settings.response_threshold_percent and settings.eligible_members:
-        threshold = max(threshold, math.ceil(settings.eligible_members * settings.response_threshold_percent / 100))
+def response_threshold(*, db: Session, rt: Runtime) -> int:
+    """The absolute threshold, or the percentage of eligible members when that is larger."""
+    from app.signatures.eligibility import eligible_members  # signatures build on petitions, not the reverse
+
+    threshold = rt.settings.response_threshold
+    members = eligible_members(db=db, rt=rt)
+    if rt.settings.response_threshold_percent and members:
+        threshold = max(threshold, math.ceil(members * rt.settings.response_threshold_percent / 100))
     return threshold
 
 
@@ -294,7 +321,7 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
     now = rt.clock.now()
     if petition.deadline is not None and petition.deadline <= now:
         raise Conflict("The petition's deadline has passed; it cannot open.")
-    threshold = response_threshold(rt)
+    threshold = response_threshold(db=db, rt=rt)
     escalation = max(rt.settings.escalation_threshold, threshold + 1)
     transition(db=db, petition=petition, target=S.open, now=now, actor=actor,
                values={"opened_at": now, "response_threshold": threshold, "escalation_threshold": escalation,

@@ -11,8 +11,9 @@ from app.core.errors import NotFound
 from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.petitions import service as petitions
-from app.signatures import service
-from app.signatures.models import Visibility
+from app.core.policy import OptionalUser
+from app.signatures import groups, service
+from app.signatures.models import GroupKind, Visibility
 
 router = APIRouter(prefix="/api/v1", tags=["signatures"])
 
@@ -22,6 +23,15 @@ class SignRequest(BaseModel):
                             description="`public` (name shown to everyone) or `organizers` (name shown to the "
                                         "petition's organizers only, stored encrypted).")
     notify_updates: bool = False
+    department_id: int | None = Field(default=None, description="From /api/v1/signer-groups, when the petition "
+                                                                "collects departments.")
+    location_id: int | None = Field(default=None, description="From /api/v1/signer-groups.")
+
+
+class SignerGroupRead(BaseModel):
+    id: int
+    kind: GroupKind
+    name: str
 
 
 class SignatureRead(BaseModel):
@@ -47,7 +57,9 @@ def _read(signature, petition) -> dict[str, object]:  # type: ignore[no-untyped-
 def sign(petition_id: int, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.sign(db=db, rt=rt, petition=petition, user=user, visibility=body.visibility,
-                             notify_updates=body.notify_updates)
+                             notify_updates=body.notify_updates,
+                             department=str(body.department_id) if body.department_id is not None else None,
+                             location=str(body.location_id) if body.location_id is not None else None)
     return _read(signature, petition)
 
 
@@ -74,3 +86,9 @@ def signers(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
             limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return list(service.names_for_organizers(db=db, rt=rt, petition=petition, limit=limit, offset=offset))
+
+
+@router.get("/signer-groups", response_model=list[SignerGroupRead],
+            summary="Departments and locations signers may give on petitions that collect them")
+def signer_groups(user: OptionalUser, db: SessionDep) -> list[object]:
+    return [group for kind in GroupKind for group in groups.listing(db=db, kind=kind)]

@@ -37,3 +37,47 @@ class Signature(Base):
     notify_updates: Mapped[bool] = mapped_column(Boolean, default=False)
     # Coarse on purpose: the hour is enough for "trending" and charts, and no finer trace is kept.
     signed_hour: Mapped[datetime]
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("signer_groups.id"))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("signer_groups.id"))
+    # Set when moderators void the signature (see Invalidation); a voided signature is kept, not counted.
+    invalidation_id: Mapped[int | None] = mapped_column(ForeignKey("invalidations.id"), index=True)
+
+
+class GroupKind(StrEnum):
+    department = "department"
+    location = "location"
+
+
+class SignerGroup(Base):
+    """The managed lists of departments and locations signers may give."""
+
+    __tablename__ = "signer_groups"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_signer_groups_kind_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class EligibleAddress(Base):
+    """An imported list of members who may sign. Only a keyed hash of each address is kept."""
+
+    __tablename__ = "eligible_addresses"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    imported_at: Mapped[datetime]
+
+
+class Invalidation(Base):
+    """Moderators voiding signatures that match a rule (for example a list of compromised addresses)."""
+
+    __tablename__ = "invalidations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    rule: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(String(500))
+    matched: Mapped[int]
+    created_at: Mapped[datetime]

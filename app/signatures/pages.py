@@ -26,7 +26,8 @@ def sign(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, 
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     visibility = fields.get("visibility", "")
     service.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility,
-                 notify_updates=fields.get("notify_updates") in ("1", "on", "true"))
+                 notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
+                 department=fields.get("department"), location=fields.get("location"))
     return redirect(request, f"/petitions/{petition.id}#sign", SIGNED[Visibility(visibility)])
 
 

@@ -16,7 +16,8 @@ from app.core.runtime import Runtime
 from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
 from app.petitions.models import Petition
 from app.petitions.thresholds import record_crossings
-from app.signatures.models import Signature, Visibility
+from app.signatures import eligibility, groups
+from app.signatures.models import GroupKind, Signature, Visibility
 
 NAMED_VISIBILITIES = (Visibility.public, Visibility.organizers)
 
@@ -49,7 +50,7 @@ def _refuse_unless_signable(petition: Petition) -> None:
 
 
 def sign(*, db: Session, rt: Runtime, petition: Petition, user: User, visibility: str,
-         notify_updates: bool) -> Signature:
+         notify_updates: bool, department: str | None = None, location: str | None = None) -> Signature:
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
             raise InvalidInput("Please correct the highlighted fields.",
@@ -57,12 +58,19 @@ def sign(*, db: Session, rt: Runtime, petition: Petition, user: User, visibility
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={"visibility": "Choose who may see your name."})
     _refuse_unless_signable(petition)
+    eligibility.require_eligible(db=db, rt=rt, user=user)
+    department_id = location_id = None
+    if petition.collect_attributes:
+        department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
+        location_id = groups.choose(db=db, kind=GroupKind.location, raw=location)
+    rt.limiter.hit(action="sign", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
     now = rt.clock.now()
     signature = Signature(id=secrets.token_hex(16), petition_id=petition.id, account_id=user.id,
                           visibility=visibility, notify_updates=notify_updates, signed_hour=_hour(now),
                           public_name=user.display_name if visibility == Visibility.public else None,
                           sealed_name=rt.sealer.seal(user.display_name, context=name_context(petition.id))
-                          if visibility == Visibility.organizers else None)
+                          if visibility == Visibility.organizers else None,
+                          department_id=department_id, location_id=location_id)
     try:
         with db.begin_nested():
             db.add(signature)
@@ -81,8 +89,9 @@ def sign(*, db: Session, rt: Runtime, petition: Petition, user: User, visibility
 def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     if petition.state_enum not in SIGNABLE_STATES:
         raise Conflict("Signatures can be withdrawn only while the petition is open.")
-    removed = db.execute(delete(Signature).where(Signature.petition_id == petition.id,
-                                                 Signature.account_id == user.id)).rowcount
+    # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
+    removed = db.execute(delete(Signature).where(Signature.petition_id == petition.id, Signature.account_id == user.id,
+                                                 Signature.invalidation_id.is_(None))).rowcount
     if removed == 0:
         raise NotFound("You have not signed this petition.")
     petition.signature_count = db.execute(
@@ -107,7 +116,8 @@ def hide_name(*, db: Session, rt: Runtime, petition: Petition, user: User) -> No
 
 def public_names(*, db: Session, petition: Petition, limit: int = 20) -> list[str]:
     return list(db.scalars(select(Signature.public_name)
-                           .where(Signature.petition_id == petition.id, Signature.visibility == Visibility.public)
+                           .where(Signature.petition_id == petition.id, Signature.visibility == Visibility.public,
+                                  Signature.invalidation_id.is_(None))
                            .order_by(Signature.signed_hour.desc(), Signature.public_name).limit(limit)))
 
 
@@ -115,7 +125,7 @@ def names_for_organizers(*, db: Session, rt: Runtime, petition: Petition, limit:
                          offset: int = 0) -> list[SignerName]:
     """Names signers chose to show the public or the organizers; never anonymous signers."""
     rows = db.execute(select(Signature.visibility, Signature.public_name, Signature.sealed_name)
-                      .where(Signature.petition_id == petition.id,
+                      .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None),
                              Signature.visibility.in_([v.value for v in NAMED_VISIBILITIES]))
                       .order_by(Signature.signed_hour.desc(), Signature.id).limit(limit).offset(offset))
     names = []

@@ -1,0 +1,80 @@
+"""Who may sign: a confirmed address of an allowed domain and, when an admin imported one, on the list.
+
+The list keeps only keyed hashes of the addresses: a dump of it is not a staff directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.core.errors import Forbidden, InvalidInput
+from app.core.runtime import Runtime
+from app.signatures.models import EligibleAddress
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+BATCH = 1000
+
+
+def _digest(rt: Runtime, email: str) -> str:
+    return rt.keyring.keyed_hash("eligible-address", email.strip().lower())
+
+
+def list_size(*, db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(EligibleAddress)) or 0
+
+
+def eligible_members(*, db: Session, rt: Runtime) -> int | None:
+    """The member count that percentage thresholds use: the setting, else the imported list's size."""
+    return rt.settings.eligible_members or list_size(db=db) or None
+
+
+def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
+    if not user.is_verified:
+        raise Forbidden("Please confirm your email address first: enter the code we sent you.")
+    domain = user.email.rpartition("@")[2]
+    if domain not in rt.settings.allowed_email_domains:
+        raise Forbidden("Only members with an address at " + " or ".join(rt.settings.allowed_email_domains)
+                        + " can sign.")
+    if list_size(db=db) and db.get(EligibleAddress, _digest(rt, user.email)) is None:
+        raise Forbidden("Your address is not on the list of members who can sign. If you think it should be, "
+                        "ask an admin of Undersigned.")
+
+
+def parse_addresses(*, rt: Runtime, raw: bytes) -> set[str]:
+    """Addresses from a CSV file: any column holding an address of an allowed domain counts."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise InvalidInput("That file is too large.", fields={"file": "Use a CSV file of at most 5 MB."})
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("That file is not text.", fields={"file": "Upload a CSV file saved as UTF-8."}) from None
+    addresses = set()
+    for row in csv.reader(io.StringIO(text)):
+        for cell in row:
+            value = cell.strip().lower()
+            if "@" in value and value.rpartition("@")[2] in rt.settings.allowed_email_domains:
+                addresses.add(value)
+    if not addresses:
+        raise InvalidInput("No addresses found.", fields={
+            "file": "The file holds no address at " + " or ".join(rt.settings.allowed_email_domains) + "."})
+    return addresses
+
+
+def replace_list(*, db: Session, rt: Runtime, addresses: set[str]) -> int:
+    """Replace the eligibility list in one transaction; returns its new size."""
+    now = rt.clock.now()
+    db.execute(delete(EligibleAddress))
+    digests = sorted({_digest(rt, address) for address in addresses})
+    for start in range(0, len(digests), BATCH):
+        db.execute(insert(EligibleAddress), [{"digest": digest, "imported_at": now}
+                                             for digest in digests[start:start + BATCH]])
+    return len(digests)
+
+
+def clear_list(*, db: Session) -> None:
+    db.execute(delete(EligibleAddress))

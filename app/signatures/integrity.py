@@ -1,0 +1,136 @@
+"""Keeping the tally honest: recounting, voiding signatures by rule, and spotting unusual signing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.core.errors import Conflict, InvalidInput
+from app.core.runtime import Runtime
+from app.petitions.models import Petition
+from app.petitions.service import record_event
+from app.signatures.models import Invalidation, Signature
+
+MAX_RULE_ADDRESSES = 10_000
+
+
+@dataclass(frozen=True)
+class Drift:
+    petition_id: int
+    counted: int
+    actual: int
+
+
+def recount(*, db: Session, repair: bool) -> list[Drift]:
+    """Compare every petition's counter with its counted signature rows; fix the counters when asked."""
+    actual = (select(Signature.petition_id, func.count().label("rows")).where(Signature.invalidation_id.is_(None))
+              .group_by(Signature.petition_id).subquery())
+    rows = db.execute(select(Petition.id, Petition.signature_count, func.coalesce(actual.c.rows, 0))
+                      .outerjoin(actual, actual.c.petition_id == Petition.id)
+                      .where(Petition.signature_count != func.coalesce(actual.c.rows, 0)).order_by(Petition.id))
+    drifts = [Drift(petition_id=pid, counted=counted, actual=real) for pid, counted, real in rows]
+    if repair:
+        for drift in drifts:
+            db.execute(update(Petition).where(Petition.id == drift.petition_id)
+                       .values(signature_count=drift.actual).execution_options(synchronize_session=False))
+    return drifts
+
+
+def parse_rule(raw: str) -> list[str]:
+    """A rule is a list of addresses (one per line or separated by commas) or of whole domains (@domain)."""
+    entries = sorted({part.strip().lower() for part in raw.replace(",", "\n").splitlines() if part.strip()})
+    if not entries:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"rule": "List the addresses (or @domains) whose signatures to void."})
+    if len(entries) > MAX_RULE_ADDRESSES:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"rule": f"At most {MAX_RULE_ADDRESSES:,} entries at once."})
+    if any("@" not in entry for entry in entries):
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"rule": "Each entry must be an address (name@domain) or a domain (@domain)."})
+    return entries
+
+
+def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untyped-def]
+    addresses = [entry for entry in entries if not entry.startswith("@")]
+    domains = [entry for entry in entries if entry.startswith("@")]
+    condition = User.email.in_(addresses) if addresses else None
+    for domain in domains:
+        clause = User.email.like(f"%{domain}")
+        condition = clause if condition is None else condition | clause
+    return (select(Signature.id).join(User, User.id == Signature.account_id)
+            .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None), condition))
+
+
+def preview(*, db: Session, petition: Petition, entries: list[str]) -> int:
+    """How many counted signatures the rule would void (named signatures only: anonymous ones match nothing)."""
+    return db.scalar(select(func.count()).select_from(_matching(petition, entries).subquery())) or 0
+
+
+def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User, entries: list[str], reason: str,
+               expected: int) -> Invalidation:
+    """Void the matching signatures, if the count is still what the moderator previewed."""
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"reason": "Say why, in at most 500 characters: it is kept on record."})
+    ids = list(db.scalars(_matching(petition, entries)))
+    if len(ids) != expected:
+        raise Conflict(f"The rule now matches {len(ids)} signatures, not the {expected} you previewed. "
+                       "Preview again before confirming.")
+    if not ids:
+        raise Conflict("The rule matches no counted signature.")
+    now = rt.clock.now()
+    rule = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: " + ", ".join(entries[:5]) + (
+        " …" if len(entries) > 5 else "")
+    record = Invalidation(petition_id=petition.id, moderator_id=moderator.id, rule=rule[:300], reason=reason,
+                          matched=len(ids), created_at=now)
+    db.add(record)
+    db.flush()
+    db.execute(update(Signature).where(Signature.id.in_(ids)).values(invalidation_id=record.id)
+               .execution_options(synchronize_session=False))
+    petition.signature_count = db.execute(
+        update(Petition).where(Petition.id == petition.id)
+        .values(signature_count=Petition.signature_count - len(ids)).returning(Petition.signature_count)
+        .execution_options(synchronize_session=False)).scalar_one()
+    record_event(db=db, petition=petition, kind="signatures_voided", at=now, actor=moderator,
+                 detail=f"{len(ids)} signature{'s' if len(ids) != 1 else ''} voided: {reason}")
+    return record
+
+
+def invalidations(*, db: Session, petition: Petition) -> list[tuple[Invalidation, User | None]]:
+    rows = db.execute(select(Invalidation, User).outerjoin(User, User.id == Invalidation.moderator_id)
+                      .where(Invalidation.petition_id == petition.id).order_by(Invalidation.created_at.desc()))
+    return [(record, user) for record, user in rows]
+
+
+@dataclass(frozen=True)
+class VelocityAlert:
+    petition: Petition
+    last_hour: int
+    hourly_average: float
+
+
+def velocity_alerts(*, db: Session, rt: Runtime, now: datetime) -> list[VelocityAlert]:
+    """Open petitions signed far faster in the last hour than their average over the day before."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    recent_start, day_start = hour - timedelta(hours=1), hour - timedelta(hours=25)
+    last_hour = (select(Signature.petition_id, func.count().label("n"))
+                 .where(Signature.signed_hour >= recent_start).group_by(Signature.petition_id).subquery())
+    day = (select(Signature.petition_id, func.count().label("n"))
+           .where(Signature.signed_hour >= day_start, Signature.signed_hour < recent_start)
+           .group_by(Signature.petition_id).subquery())
+    rows = db.execute(select(Petition, last_hour.c.n, func.coalesce(day.c.n, 0))
+                      .join(last_hour, last_hour.c.petition_id == Petition.id)
+                      .outerjoin(day, day.c.petition_id == Petition.id)
+                      .where(Petition.state == "open", last_hour.c.n >= rt.settings.velocity_minimum))
+    alerts = []
+    for petition, recent, previous_day in rows:
+        average = previous_day / 24
+        if recent > rt.settings.velocity_factor * max(average, 1):
+            alerts.append(VelocityAlert(petition=petition, last_hour=recent, hourly_average=round(average, 1)))
+    return alerts
