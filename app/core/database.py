@@ -12,6 +12,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+WRITE_INTENT = "undersigned_write_intent"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -50,7 +52,7 @@ def build_engine(url: str, **kwargs: object) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite opens transactions on its own and so breaks SAVEPOINT; let SQLAlchemy emit BEGIN instead.
-        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -64,6 +66,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    # A transaction that will write takes the write lock up front (IMMEDIATE): in WAL mode a reader that later
+    # writes after another writer committed fails at once instead of waiting its turn.
+    immediate = connection.get_execution_options().get(WRITE_INTENT, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
@@ -72,6 +81,8 @@ def get_db(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler returns, rolled back when it raises."""
     session = request.app.state.sessionmaker()
     try:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            session.connection(execution_options={WRITE_INTENT: True})
         yield session
         session.commit()
     except BaseException:
