@@ -17,11 +17,11 @@ SESSION_COOKIE = "undersigned_session"
 def user_for_cookie(*, db: Session, cookie: str | None, now: datetime) -> User | None:
     if not cookie or len(cookie) > 128:
         return None
-    row = db.scalar(
+    row = db.execute(
         select(UserSession)
         .where(UserSession.id_digest == token_digest(cookie), UserSession.expires_at > now)
-        .options(joinedload(UserSession.user).selectinload(User.roles))
-    )
+        .options(joinedload(UserSession.user).joinedload(User.roles))
+    ).unique().scalar_one_or_none()
     return row.user if row else None
 
 

@@ -45,7 +45,7 @@ class Keyring:
     def csrf_valid(self, seed: str | None, token: str | None) -> bool:
         if not seed or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(seed), token)
+        return hmac.compare_digest(self.csrf_token(seed).encode(), token.encode())
 
 
 def new_token() -> str:

@@ -50,6 +50,7 @@ def list_petitions(user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                    category: str | None = Query(None, max_length=40),
                    sort: schemas.ListSort = schemas.ListSort.most_signed, q: str | None = Query(None, max_length=200),
                    page: int = Query(1, ge=1, le=100_000), per_page: int = Query(20, ge=1, le=100)) -> dict[str, object]:
+    service.close_expired(db=db, rt=rt)  # the check on read: nothing past its deadline is listed as open
     listing = repository.list_petitions(db=db, now=rt.clock.now(), state_filter=state, category=category, sort=sort,
                                         query=q, page=page, per_page=per_page)
     return {"items": [summary(p) for p in listing.petitions], "total": listing.total, "page": listing.page,

@@ -38,6 +38,7 @@ def index(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
           sort: schemas.ListSort | None = None, q: str = Query("", max_length=200),
           page: int = Query(1, ge=1, le=100_000)) -> Response:
     sort = sort or (schemas.ListSort.relevance if q.strip() else schemas.ListSort.most_signed)
+    service.close_expired(db=db, rt=rt)  # the check on read: nothing past its deadline is listed as open
     listing = repository.list_petitions(db=db, now=rt.clock.now(), state_filter=state, category=category or None,
                                         sort=sort, query=q.strip() or None, page=page)
     return render(request, "petitions/index.html", {

@@ -52,6 +52,8 @@ def list_petitions(*, db: Session, now: datetime, state_filter: ListFilter = Lis
     if ranked is not None:
         matches = ranked.subquery()
         statement = statement.join(matches, matches.c.petition_id == Petition.id)
+    if sort is ListSort.closing_soon:
+        statement = statement.where(Petition.deadline.is_not(None))
 
     total = db.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
     pages = max(1, -(-total // per_page))
@@ -69,7 +71,6 @@ def list_petitions(*, db: Session, now: datetime, state_filter: ListFilter = Lis
     elif sort is ListSort.trending:
         order = [func.coalesce(recent.c.recent, 0).desc(), Petition.signature_count.desc(), Petition.id.desc()]
     elif sort is ListSort.closing_soon:
-        statement = statement.where(Petition.deadline.is_not(None))
         order = [Petition.deadline.asc(), Petition.id]
     else:
         order = [Petition.signature_count.desc(), Petition.id.desc()]

@@ -18,6 +18,12 @@ FTS_TABLE = "petitions_fts"
 PG_INDEX = "ix_petitions_search"
 PG_DOCUMENT = "to_tsvector('english', coalesce(title, '') || ' ' || coalesce(ask, '') || ' ' || coalesce(background, ''))"
 MAX_TERMS = 12
+# Words too common to narrow a search. PostgreSQL's English configuration drops them itself; FTS5 would
+# otherwise require each of them to appear.
+STOP_WORDS = frozenset("""a about after all also an and any are as at be because been but by can could do does
+for from had has have he her his how i if in into is it its just may me more most my no not of on or our
+out over should so some such than that the their them then there these they this to too up us very was we
+were what when where which who why will with would you your""".split())
 
 def is_search_object(name: str | None) -> bool:
     """Objects the migrations create for search that the models do not describe (for `alembic check`)."""
@@ -26,7 +32,8 @@ def is_search_object(name: str | None) -> bool:
 
 def terms(query: str) -> list[str]:
     """Words of a query, lower-cased, letters and digits only: nothing reaches the engine's query syntax."""
-    return re.findall(r"[^\W_]{2,}", query.lower())[:MAX_TERMS]
+    words = [word for word in re.findall(r"[^\W_]{2,}", query.lower()) if word not in STOP_WORDS]
+    return list(dict.fromkeys(words))[:MAX_TERMS]
 
 
 def ranked_ids(db: Session, query: str, *, any_term: bool = False) -> Select | None:  # type: ignore[type-arg]

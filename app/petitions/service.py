@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts import service as accounts
 from app.accounts.models import User
@@ -63,8 +64,7 @@ def transition(*, db: Session, petition: Petition, target: PetitionState, now: d
     if result.rowcount != 1:
         raise Conflict("This petition changed at the same moment. Reload the page to see where it stands.")
     for key, value in changes.items():
-        setattr(petition, key, value)
-    db.flush()
+        set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
     record_event(db=db, petition=petition, kind=EVENT_FOR_STATE[target], at=now, actor=actor, detail=detail,
                  public=public)
 
@@ -203,7 +203,8 @@ def create_draft(*, db: Session, rt: Runtime, creator: User, form: PetitionDraft
                         decision_maker=form.decision_maker, category_id=category.id, deadline=deadline,
                         allow_anonymous=form.allow_anonymous, collect_attributes=form.collect_attributes,
                         creator_id=creator.id, version=0, sponsor_nonce=secrets.token_hex(16), sponsor_count=0,
-                        signature_count=0, withdrawal_count=0, created_at=now, updated_at=now)
+                        signature_count=0, withdrawal_count=0, created_at=now, updated_at=now,
+                        rejection=None, moderation_lock_by=None)
     petition.category = category
     db.add(petition)
     db.flush()
@@ -271,7 +272,7 @@ def sponsor_url(*, rt: Runtime, petition: Petition) -> str:
 
 
 def check_sponsor_token(*, rt: Runtime, petition: Petition, token: str) -> None:
-    if not hmac.compare_digest(sponsor_token(rt=rt, petition=petition), token[:64]):
+    if not hmac.compare_digest(sponsor_token(rt=rt, petition=petition).encode(), token[:64].encode()):
         raise NotFound("This sponsor link is not valid. Ask the petition's creator for the link again.")
 
 
@@ -290,7 +291,7 @@ def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: U
     count = db.execute(update(Petition).where(Petition.id == petition.id)
                        .values(sponsor_count=Petition.sponsor_count + 1).returning(Petition.sponsor_count)
                        .execution_options(synchronize_session=False)).scalar_one()
-    petition.sponsor_count = count
+    set_committed_value(petition, "sponsor_count", count)
     if count == rt.settings.sponsors_required:
         _sponsored(db=db, rt=rt, petition=petition, now=now)
 
@@ -325,7 +326,7 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
     escalation = max(rt.settings.escalation_threshold, threshold + 1)
     transition(db=db, petition=petition, target=S.open, now=now, actor=actor,
                values={"opened_at": now, "response_threshold": threshold, "escalation_threshold": escalation,
-                       "moderation_lock_by_id": None, "moderation_lock_until": None})
+                       "moderation_lock_by_id": None, "moderation_lock_until": None, "hidden_reason": None})
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_opened")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
@@ -40,7 +40,10 @@ def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     if domain not in rt.settings.allowed_email_domains:
         raise Forbidden("Only members with an address at " + " or ".join(rt.settings.allowed_email_domains)
                         + " can sign.")
-    if list_size(db=db) and db.get(EligibleAddress, _digest(rt, user.email)) is None:
+    # One round trip: is there a list at all, and is this address on it?
+    listed, on_list = db.execute(select(exists().where(EligibleAddress.digest.is_not(None)),
+                                        exists().where(EligibleAddress.digest == _digest(rt, user.email)))).one()
+    if listed and not on_list:
         raise Forbidden("Your address is not on the list of members who can sign. If you think it should be, "
                         "ask an admin of Undersigned.")
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput
@@ -93,10 +94,10 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
     db.flush()
     db.execute(update(Signature).where(Signature.id.in_(ids)).values(invalidation_id=record.id)
                .execution_options(synchronize_session=False))
-    petition.signature_count = db.execute(
+    set_committed_value(petition, "signature_count", db.execute(
         update(Petition).where(Petition.id == petition.id)
         .values(signature_count=Petition.signature_count - len(ids)).returning(Petition.signature_count)
-        .execution_options(synchronize_session=False)).scalar_one()
+        .execution_options(synchronize_session=False)).scalar_one())
     record_event(db=db, petition=petition, kind="signatures_voided", at=now, actor=moderator,
                  detail=f"{len(ids)} signature{'s' if len(ids) != 1 else ''} voided: {reason}")
     return record

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.database import upsert_insert
 from app.core.runtime import Runtime
 from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
 from app.petitions.models import Petition
@@ -26,6 +27,10 @@ NAMED_VISIBILITIES = (Visibility.public, Visibility.organizers)
 class SignerName:
     name: str
     visibility: Visibility
+
+
+def _columns(signature: Signature) -> dict[str, object]:
+    return {column.key: getattr(signature, column.key) for column in Signature.__table__.columns}
 
 
 def _hour(moment: datetime) -> datetime:
@@ -71,17 +76,18 @@ def sign(*, db: Session, rt: Runtime, petition: Petition, user: User, visibility
                           sealed_name=rt.sealer.seal(user.display_name, context=name_context(petition.id))
                           if visibility == Visibility.organizers else None,
                           department_id=department_id, location_id=location_id)
-    try:
-        with db.begin_nested():
-            db.add(signature)
-    except IntegrityError:
-        raise Conflict("You have already signed this petition.") from None
+    # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
+    inserted = db.execute(upsert_insert(db, Signature).values(**_columns(signature))
+                          .on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
+                          .returning(Signature.id)).scalar_one_or_none()
+    if inserted is None:
+        raise Conflict("You have already signed this petition.")
     count = db.execute(update(Petition).where(Petition.id == petition.id, Petition.state == PetitionState.open)
                        .values(signature_count=Petition.signature_count + 1).returning(Petition.signature_count)
                        .execution_options(synchronize_session=False)).scalar_one_or_none()
     if count is None:
         raise Conflict("This petition closed a moment ago; your signature was not added.")
-    petition.signature_count = count
+    set_committed_value(petition, "signature_count", count)
     record_crossings(db=db, rt=rt, petition=petition, count=count, now=now)
     return signature
 
@@ -94,10 +100,10 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
                                                  Signature.invalidation_id.is_(None))).rowcount
     if removed == 0:
         raise NotFound("You have not signed this petition.")
-    petition.signature_count = db.execute(
+    set_committed_value(petition, "signature_count", db.execute(
         update(Petition).where(Petition.id == petition.id)
         .values(signature_count=Petition.signature_count - 1, withdrawal_count=Petition.withdrawal_count + 1)
-        .returning(Petition.signature_count).execution_options(synchronize_session=False)).scalar_one()
+        .returning(Petition.signature_count).execution_options(synchronize_session=False)).scalar_one())
 
 
 def hide_name(*, db: Session, rt: Runtime, petition: Petition, user: User) -> None:

@@ -1,0 +1,238 @@
+"""Sign throughput: the full HTTP sign path against a bare insert endpoint, in the same run.
+
+    .venv/bin/python bench/sign_throughput.py                      # PostgreSQL, 2 workers, 4,000 signatures
+    .venv/bin/python bench/sign_throughput.py --workers 4 --signatures 20000
+    .venv/bin/python bench/sign_throughput.py --database sqlite --workers 1
+
+Each signature comes from its own account (sessions made up front), all on one petition: the busiest case,
+where every signature updates the same counter row. Prints a table and appends it to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx2
+from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.accounts.models import Role, RoleGrant, User, UserSession  # noqa: E402
+from app.core import migrations  # noqa: E402
+from app.core.clock import SystemClock  # noqa: E402
+from app.core.database import build_engine, build_sessionmaker  # noqa: E402
+from app.core.runtime import build_runtime  # noqa: E402
+from app.core.security import Keyring, new_token, token_digest  # noqa: E402
+from app.core.settings import Settings  # noqa: E402
+from app.core.templating import build_templates  # noqa: E402
+from app.petitions import service as petitions  # noqa: E402
+from app.petitions.schemas import PetitionDraft  # noqa: E402
+from bench.bare_insert import metadata as bare_metadata  # noqa: E402
+
+SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def prepare_database(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text('DROP DATABASE IF EXISTS "undersigned_bench" WITH (FORCE)'))
+        connection.execute(text('CREATE DATABASE "undersigned_bench"'))
+    admin.dispose()
+    return str(make_url(POSTGRES_ADMIN).set(database="undersigned_bench").render_as_string(hide_password=False))
+
+
+def arrange(url: str, accounts: int) -> tuple[int, list[tuple[str, str]]]:
+    """Migrate, then create an open petition and `accounts` signed-in workers; returns their cookies."""
+    migrations.upgrade(url)
+    engine = build_engine(url)
+    bare_metadata.create_all(engine)
+    settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=1)
+    rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
+    now = datetime.now(UTC)
+    sessions = build_sessionmaker(engine)
+    with sessions.begin() as db:
+        db.execute(insert(User), [{"email": f"bench{i}@example.org", "display_name": f"Bench Signer {i}",
+                                   "email_verified_at": now, "created_at": now} for i in range(accounts + 2)])
+        users = {user.email: user for user in db.query(User).all()}
+        creator, moderator = users["bench0@example.org"], users["bench1@example.org"]
+        db.add(RoleGrant(user_id=moderator.id, role=Role.moderator, granted_at=now))
+        db.flush()
+        for user in (creator, moderator):
+            db.refresh(user, attribute_names=["roles"])
+        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
+            title="Benchmark petition", ask="Count every signature.", background="Measured.", category="other"))
+        petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
+        petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
+                          user=moderator)
+        petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
+        keyring = Keyring(SECRET)
+        cookies = []
+        rows = []
+        for i in range(2, accounts + 2):
+            session_id, seed = new_token(), new_token()
+            rows.append({"id_digest": token_digest(session_id), "user_id": users[f"bench{i}@example.org"].id,
+                         "created_at": now, "expires_at": now.replace(year=now.year + 1)})
+            cookies.append((f"undersigned_session={session_id}; undersigned_csrf={seed}", keyring.csrf_token(seed)))
+        db.execute(insert(UserSession), rows)
+        petition_id = petition.id
+    engine.dispose()
+    return petition_id, cookies
+
+
+def serve(target: str, url: str, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
+           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false",
+           "UNDERSIGNED_RATE_LIMIT_SIGN": "100000/minute", "BENCH_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+                                "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(0.5 * workers)  # every worker process up
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{target} did not start; see {log}")
+
+
+async def drive(port: int, requests: list[tuple[str, dict[str, str], object]], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[tuple[str, dict[str, str], object]] = asyncio.Queue()
+    for item in requests:
+        queue.put_nowait(item)
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60,
+                                  trust_env=False) as client:
+        async def worker() -> None:
+            while True:
+                try:
+                    path, headers, body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                started = time.perf_counter()
+                response = await client.post(path, headers=headers, json=body)
+                latencies.append(time.perf_counter() - started)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies, statuses
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run(args: argparse.Namespace) -> list[dict[str, object]]:
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        url = prepare_database(args.database, Path(workdir))
+        petition_id, cookies = arrange(url, args.signatures)
+        warmup = min(200, args.signatures // 10)
+        for name, target, requests in (
+            ("bare insert", "bench.bare_insert:app",
+             [(f"/insert/{i}", {}, None) for i in range(args.signatures)]),
+            ("sign (full HTTP path)", "app.asgi:app",
+             [(f"/api/v1/petitions/{petition_id}/signature", {"Cookie": cookie, "X-CSRF-Token": token},
+               {"visibility": "public" if i % 2 else "organizers"}) for i, (cookie, token) in enumerate(cookies)]),
+        ):
+            port = free_port()
+            server = serve(target, url, args.workers, port, Path(workdir) / "server.log")
+            try:
+                if name == "bare insert":
+                    asyncio.run(drive(port, requests[:warmup], args.concurrency))
+                    measured = requests[warmup:]
+                else:
+                    # Warm up on other endpoints: every signature request must be a first signature.
+                    asyncio.run(drive(port, [("/api/v1/csrf", {}, None)] * warmup, args.concurrency))
+                    measured = requests
+                elapsed, latencies, statuses = asyncio.run(drive(port, measured, args.concurrency))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            results.append({"name": name, "requests": len(measured), "per_second": len(measured) / elapsed,
+                            "p50_ms": percentile(latencies, 0.50) * 1000,
+                            "p99_ms": percentile(latencies, 0.99) * 1000, "statuses": statuses})
+        if args.database == "postgresql":
+            admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text('DROP DATABASE IF EXISTS "undersigned_bench" WITH (FORCE)'))
+            admin.dispose()
+    return results
+
+
+def report(args: argparse.Namespace, results: list[dict[str, object]]) -> str:
+    bare, sign = results
+    ratio = float(sign["per_second"]) / float(bare["per_second"])  # type: ignore[arg-type]
+    lines = [
+        f"### Sign throughput: {args.database}, {args.workers} worker{'s' if args.workers != 1 else ''}, "
+        f"{args.concurrency} concurrent clients ({datetime.now(UTC):%Y-%m-%d})",
+        "",
+        f"Command: `.venv/bin/python bench/sign_throughput.py --database {args.database} --workers {args.workers} "
+        f"--signatures {args.signatures} --concurrency {args.concurrency}`",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; the load generator runs on the same machine.",
+        "",
+        "| path | requests | per second | p50 ms | p99 ms | statuses |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        statuses = ", ".join(f"{code}: {count}" for code, count in sorted(result["statuses"].items()))  # type: ignore[union-attr]
+        lines.append(f"| {result['name']} | {result['requests']} | {result['per_second']:.0f} | "
+                     f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {statuses} |")
+    lines += ["", f"Ratio sign / bare insert: **{ratio:.2f}** (target ≥ 0.5).", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--signatures", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    args = parser.parse_args()
+    results = run(args)
+    text_report = report(args, results)
+    print(text_report)
+    if not args.no_write:
+        path = ROOT / "docs" / "benchmarks.md"
+        if not path.exists():
+            path.write_text("# Benchmarks\n\nFigures measured by the scripts in `bench/`, newest last.\n\n")
+        with path.open("a") as handle:
+            handle.write(text_report + "\n")
+
+
+if __name__ == "__main__":
+    main()
