@@ -8,6 +8,7 @@ import secrets
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -18,7 +19,7 @@ from app.accounts.models import Role, User
 from app.cli import cli
 from app.core.clock import FrozenClock
 from app.core.database import build_engine, build_sessionmaker
-from app.core.runtime import build_runtime
+from app.core.runtime import Runtime, build_runtime
 from app.core.settings import Settings
 from app.core.templating import build_templates
 from app.petitions import service as petitions
@@ -30,6 +31,7 @@ from tests import factories
 from tests.conftest import Browser, count_rows, make_settings, make_user, outbox, sign_in_as
 
 NewBrowser = Callable[[], Browser]
+SignedPetition = tuple[Petition, dict[str, User]]
 
 
 @pytest.fixture
@@ -40,11 +42,11 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 # -- helpers --------------------------------------------------------------------------------------------------
 
-def page_text(response) -> str:  # type: ignore[no-untyped-def]
+def page_text(response: Any) -> str:
     return html.unescape(response.text)
 
 
-def flat(response) -> str:  # type: ignore[no-untyped-def]
+def flat(response: Any) -> str:
     return " ".join(page_text(response).split())
 
 
@@ -58,7 +60,7 @@ def signature_count(db: Session, petition: Petition) -> int:
                .scalar_one())
 
 
-def sign(db: Session, rt, petition: Petition, user: User, visibility: str = "public") -> None:  # type: ignore[no-untyped-def]
+def sign(db: Session, rt: Runtime, petition: Petition, user: User, visibility: str = "public") -> None:
     signatures.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility, notify_updates=False)
     db.commit()
 
@@ -67,17 +69,9 @@ def sign_url(petition: Petition) -> str:
     return f"/petitions/{petition.id}/sign"
 
 
-def upload(admin: Browser, content: bytes, name: str = "members.csv"):  # type: ignore[no-untyped-def]
-    """Import a CSV file through the admin page.
-
-    The app never closes the uploaded file, so its ResourceWarning would fail whichever test it surfaces in:
-    test_an_uploaded_list_file_is_closed exposes that leak; here it is swallowed where it happens.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        response = admin.post("/admin/eligibility", {}, files={"file": (name, content, "text/csv")})
-        gc.collect()
-    return response
+def upload(admin: Browser, content: bytes, name: str = "members.csv") -> Any:
+    """Import a CSV file through the admin page."""
+    return admin.post("/admin/eligibility", {}, files={"file": (name, content, "text/csv")})
 
 
 # -- eligibility ----------------------------------------------------------------------------------------------
@@ -88,7 +82,7 @@ MEMBERS_CSV = (b"\xef\xbb\xbfname,email,manager\n"
                b"Not a member,contractor@elsewhere.net,\n")
 
 
-def test_an_imported_list_decides_who_can_sign_and_keeps_only_digests(db: Session, rt,  # type: ignore[no-untyped-def]
+def test_an_imported_list_decides_who_can_sign_and_keeps_only_digests(db: Session, rt: Runtime,
                                                                         new_browser: NewBrowser) -> None:
     petition = factories.open_petition(db, rt)
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
@@ -120,7 +114,7 @@ def test_an_imported_list_decides_who_can_sign_and_keeps_only_digests(db: Sessio
     assert signature_count(db, petition) == 2
 
 
-def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(db: Session, rt,  # type: ignore[no-untyped-def]
+def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(db: Session, rt: Runtime,
                                                                           new_browser: NewBrowser) -> None:
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     assert upload(admin, MEMBERS_CSV).status_code == 303
@@ -136,7 +130,7 @@ def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(db: Ses
     assert empty.status_code == 422 and count_rows(db, "eligible_addresses") == 2
 
 
-def test_clearing_the_list_lets_every_confirmed_member_sign_again(db: Session, rt,  # type: ignore[no-untyped-def]
+def test_clearing_the_list_lets_every_confirmed_member_sign_again(db: Session, rt: Runtime,
                                                                     new_browser: NewBrowser) -> None:
     petition = factories.open_petition(db, rt)
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
@@ -153,9 +147,18 @@ def test_clearing_the_list_lets_every_confirmed_member_sign_again(db: Session, r
     assert signature_count(db, petition) == 1
 
 
-@pytest.mark.xfail(reason="the uploaded CSV (a SpooledTemporaryFile) is never closed: uploaded_file reads "
-                          "request.form() and nobody closes the form (app/admin/pages.py:101-106), so every import "
-                          "leaks a temporary file until garbage collection (ResourceWarning)", strict=True)
+def test_a_cell_that_is_not_one_address_does_not_lock_its_member_out(db: Session, rt: Runtime,
+                                                                       new_browser: NewBrowser) -> None:
+    petition = factories.open_petition(db, rt)
+    admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
+    ana = as_user(new_browser, db, make_user(db, email="ana@example.org", name="Ana Alves"))
+
+    response = upload(admin, b"name;email\nAna Alves;ana@example.org\n")
+
+    # Either the file is refused as holding no address, or Ana is on the list it reports.
+    assert response.status_code == 422 or ana.post(sign_url(petition), {"visibility": "public"}).status_code == 303
+
+
 def test_an_uploaded_list_file_is_closed(db: Session, new_browser: NewBrowser) -> None:
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     with warnings.catch_warnings(record=True) as caught:
@@ -168,7 +171,7 @@ def test_an_uploaded_list_file_is_closed(db: Session, new_browser: NewBrowser) -
 
 @pytest.mark.parametrize("settings", [{"response_threshold": 1, "response_threshold_percent": 10}], indirect=True,
                          ids=["10-percent"])
-def test_a_percentage_threshold_counts_the_imported_list(db: Session, rt, new_browser: NewBrowser) -> None:  # type: ignore[no-untyped-def]
+def test_a_percentage_threshold_counts_the_imported_list(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     assert petitions.response_threshold(db=db, rt=rt) == 1, "without a list, the absolute threshold"
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     members = "\n".join(f"member{n}@example.org" for n in range(25)).encode()
@@ -186,7 +189,7 @@ def test_a_percentage_threshold_counts_the_imported_list(db: Session, rt, new_br
 # -- voiding signatures ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def signed_petition(db: Session, rt) -> tuple[Petition, dict[str, User]]:  # type: ignore[no-untyped-def]
+def signed_petition(db: Session, rt: Runtime) -> SignedPetition:
     """An open petition signed by five people, two of them at example.com."""
     petition = factories.open_petition(db, rt, title="Keep the canteen open late")
     people = {email: make_user(db, email=email, name=name) for email, name in (
@@ -203,8 +206,8 @@ RULE = "Alice@example.org\n@example.com"
 REASON = "Accounts taken over in the phishing campaign"
 
 
-def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt, new_browser: NewBrowser,  # type: ignore[no-untyped-def]
-                                                             signed_petition) -> None:
+def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt: Runtime, new_browser: NewBrowser,
+                                                             signed_petition: SignedPetition) -> None:
     petition, people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     base = f"/moderation/petitions/{petition.id}/signatures"
@@ -230,7 +233,8 @@ def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt, new
     voided = {email for email, user in people.items() if rows[user.id].invalidation_id is not None}
     assert voided == {"alice@example.org", "carol@example.com", "dan@example.com"}
     [record] = db.scalars(select(Invalidation).where(Invalidation.petition_id == petition.id))
-    assert record.matched == 3 and record.reason == REASON and record.rule == "2 entries: @example.com, alice@example.org"
+    assert record.matched == 3 and record.reason == REASON
+    assert record.rule == "2 entries: @example.com, alice@example.org"
     assert {rows[people[e].id].invalidation_id for e in voided} == {record.id}
     [event] = db.scalars(select(PetitionEvent).where(PetitionEvent.petition_id == petition.id,
                                                      PetitionEvent.kind == "signatures_voided"))
@@ -240,10 +244,11 @@ def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt, new
     assert "Alice Compromised" not in public and "Carol Contractor" not in public and "Kim Kept" in public
 
     alice = as_user(new_browser, db, people["alice@example.org"])
-    assert "Your signature was voided by the moderators and is not counted." in flat(alice.get(f"/petitions/{petition.id}"))
+    panel = flat(alice.get(f"/petitions/{petition.id}"))
+    assert "Your signature was voided by the moderators and is not counted." in panel
     withdraw = alice.post(f"/petitions/{petition.id}/withdraw")
-    assert withdraw.status_code == 404 and "You have not signed this petition." in page_text(withdraw)
-    assert alice.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 404
+    assert withdraw.status_code == 409 and "Your signature was voided by the moderators" in page_text(withdraw)
+    assert alice.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 409
     again = alice.post(sign_url(petition), {"visibility": "public"})
     assert again.status_code == 409, "a voided signer cannot sign afresh"
     assert signature_count(db, petition) == 2 and count_rows(db, "signatures") == 5
@@ -252,8 +257,8 @@ def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt, new
     assert signature_count(db, petition) == 1
 
 
-def test_confirming_a_stale_preview_changes_nothing(db: Session, rt, new_browser: NewBrowser,  # type: ignore[no-untyped-def]
-                                                     signed_petition) -> None:
+def test_confirming_a_stale_preview_changes_nothing(db: Session, rt: Runtime, new_browser: NewBrowser,
+                                                     signed_petition: SignedPetition) -> None:
     petition, people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     base = f"/moderation/petitions/{petition.id}/signatures"
@@ -271,7 +276,7 @@ def test_confirming_a_stale_preview_changes_nothing(db: Session, rt, new_browser
     assert count_rows(db, "invalidations") == 0
     assert db.scalar(select(Signature.id).where(Signature.invalidation_id.is_not(None))) is None
     assert db.scalar(select(PetitionEvent.id).where(PetitionEvent.kind == "signatures_voided")) is None
-    for form, message in (({"rule": RULE, "reason": REASON}, "Preview again before confirming."),
+    for form, message in (({"rule": RULE, "reason": REASON}, "Preview the rule first"),
                           ({"rule": RULE, "reason": " ", "expected": "2"}, "Say why, in at most 500 characters"),
                           ({"rule": "not an address", "reason": REASON, "expected": "2"},
                            "Each entry must be an address (name@domain) or a domain (@domain).")):
@@ -280,7 +285,8 @@ def test_confirming_a_stale_preview_changes_nothing(db: Session, rt, new_browser
     assert count_rows(db, "invalidations") == 0 and signature_count(db, petition) == 4
 
 
-def test_only_moderators_void_signatures(db: Session, rt, new_browser: NewBrowser, signed_petition) -> None:  # type: ignore[no-untyped-def]
+def test_only_moderators_void_signatures(
+        db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition) -> None:
     petition, _people = signed_petition
     creator = db.get(User, petition.creator_id)
     for user in (factories.worker(db), creator):
@@ -292,7 +298,8 @@ def test_only_moderators_void_signatures(db: Session, rt, new_browser: NewBrowse
     assert signature_count(db, petition) == 5 and count_rows(db, "invalidations") == 0
 
 
-def test_voiding_through_the_api(db: Session, rt, new_browser: NewBrowser, signed_petition) -> None:  # type: ignore[no-untyped-def]
+def test_voiding_through_the_api(
+        db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition) -> None:
     petition, people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     base = f"/api/v1/moderation/petitions/{petition.id}/invalidations"
@@ -318,15 +325,12 @@ def test_voiding_through_the_api(db: Session, rt, new_browser: NewBrowser, signe
     nothing = moderator.api("POST", base, {"rule": "@example.com", "reason": REASON, "expected": 0})
     assert nothing.status_code == 409 and "matches no counted signature" in nothing.json()["error"]["message"]
     carol = as_user(new_browser, db, people["carol@example.com"])
-    assert carol.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 404
+    assert carol.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 409
     assert signature_count(db, petition) == 3
 
 
-@pytest.mark.xfail(reason="a domain rule is matched with LIKE without escaping (app/signatures/integrity.py:61): "
-                          "'%' and '_' in a rule act as wildcards, so '@%' matches every named signature",
-                   strict=True)
-def test_a_domain_rule_matches_that_domain_literally(db: Session, rt, new_browser: NewBrowser,  # type: ignore[no-untyped-def]
-                                                      signed_petition) -> None:
+def test_a_domain_rule_matches_that_domain_literally(db: Session, rt: Runtime, new_browser: NewBrowser,
+                                                      signed_petition: SignedPetition) -> None:
     petition, _people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     preview = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/invalidations/preview",
@@ -351,7 +355,7 @@ def _alerts(page: str) -> str:
 
 
 @pytest.mark.parametrize("settings", [{"velocity_minimum": 3}], indirect=True, ids=["minimum-3"])
-def test_a_burst_of_signatures_is_flagged_to_moderators(db: Session, rt, clock: FrozenClock,  # type: ignore[no-untyped-def]
+def test_a_burst_of_signatures_is_flagged_to_moderators(db: Session, rt: Runtime, clock: FrozenClock,
                                                         new_browser: NewBrowser) -> None:
     hot = factories.open_petition(db, rt, title="Suddenly very popular")
     steady = factories.open_petition(db, rt, title="Signed at a steady pace")
@@ -373,7 +377,7 @@ def test_a_burst_of_signatures_is_flagged_to_moderators(db: Session, rt, clock: 
 
 
 @pytest.mark.parametrize("settings", [{"velocity_minimum": 3}], indirect=True, ids=["minimum-3"])
-def test_a_steady_rate_raises_no_alert(db: Session, rt, clock: FrozenClock, new_browser: NewBrowser) -> None:  # type: ignore[no-untyped-def]
+def test_a_steady_rate_raises_no_alert(db: Session, rt: Runtime, clock: FrozenClock, new_browser: NewBrowser) -> None:
     steady = factories.open_petition(db, rt, title="Signed at a steady pace")
     hour = clock.now().replace(minute=0, second=0, microsecond=0)
     for back in range(2, 26, 2):
@@ -389,8 +393,9 @@ def test_a_steady_rate_raises_no_alert(db: Session, rt, clock: FrozenClock, new_
 
 # -- recount --------------------------------------------------------------------------------------------------
 
-def test_recount_reports_drift_and_repairs_it_only_when_asked(db: Session, rt, signed_petition) -> None:  # type: ignore[no-untyped-def]
-    petition, people = signed_petition
+def test_recount_reports_drift_and_repairs_it_only_when_asked(
+        db: Session, rt: Runtime, signed_petition: SignedPetition) -> None:
+    petition, _people = signed_petition
     untouched = factories.open_petition(db, rt, title="Nobody has signed this yet")
     moderator = factories.moderator(db)
     integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator, entries=["@example.com"],
@@ -413,7 +418,7 @@ def test_recount_reports_drift_and_repairs_it_only_when_asked(db: Session, rt, s
 
 
 @pytest.fixture
-def cli_database(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+def cli_database(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'var' / 'cli.db'}"
     monkeypatch.setenv("UNDERSIGNED_DATABASE_URL", url)
     monkeypatch.setenv("UNDERSIGNED_ENVIRONMENT", "test")
@@ -475,7 +480,7 @@ def test_tally_recount_on_a_clean_database(cli_database: str) -> None:
 
 @pytest.mark.parametrize("settings", [{"response_threshold": 2, "escalation_threshold": 4}], indirect=True,
                          ids=["thresholds-2-4"])
-def test_each_threshold_fires_once_as_signatures_keep_arriving(db: Session, rt, clock: FrozenClock,  # type: ignore[no-untyped-def]
+def test_each_threshold_fires_once_as_signatures_keep_arriving(db: Session, rt: Runtime, clock: FrozenClock,
                                                                  new_browser: NewBrowser) -> None:
     creator = make_user(db, email="organizer@example.org", name="Olga Organizer")
     responder = make_user(db, email="responder@example.org", name="Rita Responder", roles=(Role.responder,))

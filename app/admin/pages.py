@@ -103,7 +103,10 @@ async def uploaded_file(request: Request) -> bytes:
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         return b""
-    return await upload.read(eligibility.MAX_IMPORT_BYTES + 1)
+    try:
+        return await upload.read(eligibility.MAX_IMPORT_BYTES + 1)
+    finally:
+        await upload.close()
 
 
 @router.get("/admin/eligibility", response_class=HTMLResponse)
@@ -126,6 +129,6 @@ def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: Runti
 
 
 @router.post("/admin/eligibility/clear", response_class=HTMLResponse)
-def clear_eligibility(request: Request, admin: Admin, db: SessionDep) -> Response:
-    eligibility.clear_list(db=db)
+def clear_eligibility(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
+    eligibility.clear_list(db=db, rt=rt)
     return redirect(request, "/admin/eligibility", "The list is cleared: every confirmed member can sign.")

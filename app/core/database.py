@@ -63,7 +63,11 @@ def build_engine(url: str, **kwargs: object) -> Engine:
         # pysqlite opens transactions on its own and so breaks SAVEPOINT; let SQLAlchemy emit BEGIN instead.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping (a round trip on every checkout); a connection the server dropped fails once with a
+    # disconnect error, the pool is then refreshed, and that request answers 503.
+    if "poolclass" not in kwargs:
+        kwargs = {"pool_size": 5, "max_overflow": 10, "pool_recycle": 1800, **kwargs}
+    return create_engine(url, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

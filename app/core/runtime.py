@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from jinja2 import Environment
 
+from app.core.cache import TTLCache
 from app.core.clock import Clock
 from app.core.crypto import Sealer
 from app.core.ratelimit import RateLimiter
@@ -23,13 +24,14 @@ class Runtime:
     limiter: RateLimiter
     templates: Environment
     sealer: Sealer
+    cache: TTLCache
 
 
 def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
     keyring = Keyring(settings.secret_key.get_secret_value())
     return Runtime(settings=settings, keyring=keyring, clock=clock,
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
-                   sealer=Sealer(keyring))
+                   sealer=Sealer(keyring), cache=TTLCache())
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -26,7 +26,7 @@ from app.accounts.models import User
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.runtime import Runtime
 from app.petitions import notify
-from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState, can_transition
+from app.petitions.lifecycle import LABELS, SIGNABLE_STATES, VISIBLE_STATES, PetitionState, can_transition
 from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
                                   PetitionVersion, Sponsorship)
 from app.petitions.schemas import PetitionCorrection, PetitionDraft, UpdateCreate
@@ -96,6 +96,15 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
     if user is not None and (is_organizer(db=db, petition=petition, user=user) or user.has_role("moderator")):
         return petition
     raise NotFound("There is no such petition.")
+
+
+def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User) -> Petition:
+    """The petition a signature or withdrawal is for, loaded lightly: the sign path's hottest query."""
+    petition = db.get(Petition, petition_id)
+    if petition is not None and petition.state_enum in SIGNABLE_STATES and not close_if_expired(
+            db=db, rt=rt, petition=petition):
+        return petition
+    return get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
 
 
 def categories(*, db: Session, active_only: bool = True) -> list[Category]:

@@ -16,7 +16,10 @@ from app.petitions.service import record_event
 def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int, now: datetime) -> list[str]:
     """Mark thresholds that `count` reaches; returns the kinds that fired in this call."""
     fired: list[str] = []
-    if petition.response_threshold and count >= petition.response_threshold:
+    # Thresholds already reached when the petition was loaded need no statement (the hot path after crossing);
+    # the compare-and-set below still decides between requests that loaded it before the crossing.
+    if (petition.response_threshold and count >= petition.response_threshold
+            and petition.response_threshold_reached_at is None):
         due = now + timedelta(days=rt.settings.response_days)
         # The IS NULL guard makes the crossing a compare-and-set: of many signatures arriving at once,
         # exactly one updates the row.
@@ -35,7 +38,8 @@ def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int
             notify.tell_responders(db=db, rt=rt, petition=petition, template="response_due",
                                    context={"threshold": petition.response_threshold, "due": due})
             fired.append("response")
-    if petition.escalation_threshold and count >= petition.escalation_threshold:
+    if (petition.escalation_threshold and count >= petition.escalation_threshold
+            and petition.escalation_threshold_reached_at is None):
         won = db.execute(update(Petition).where(Petition.id == petition.id,
                                                 Petition.escalation_threshold_reached_at.is_(None))
                          .values(escalation_threshold_reached_at=now)

@@ -23,9 +23,9 @@ class SignRequest(BaseModel):
                             description="`public` (name shown to everyone) or `organizers` (name shown to the "
                                         "petition's organizers only, stored encrypted).")
     notify_updates: bool = False
-    department_id: int | None = Field(default=None, description="From /api/v1/signer-groups, when the petition "
+    department_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="From /api/v1/signer-groups, when the petition "
                                                                 "collects departments.")
-    location_id: int | None = Field(default=None, description="From /api/v1/signer-groups.")
+    location_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="From /api/v1/signer-groups.")
 
 
 class SignerGroupRead(BaseModel):
@@ -55,7 +55,7 @@ def _read(signature, petition) -> dict[str, object]:  # type: ignore[no-untyped-
 @router.post("/petitions/{petition_id}/signature", status_code=status.HTTP_201_CREATED,
              response_model=SignatureRead, summary="Sign a petition")
 def sign(petition_id: int, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.sign(db=db, rt=rt, petition=petition, user=user, visibility=body.visibility,
                              notify_updates=body.notify_updates,
                              department=str(body.department_id) if body.department_id is not None else None,
@@ -65,7 +65,7 @@ def sign(petition_id: int, body: SignRequest, user: CurrentUser, db: SessionDep,
 
 @router.get("/petitions/{petition_id}/signature", response_model=SignatureRead, summary="My signature, if any")
 def mine(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.own_signature(db=db, petition=petition, user=user)
     if signature is None:
         raise NotFound("You have not signed this petition.")
@@ -75,7 +75,7 @@ def mine(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) ->
 @router.delete("/petitions/{petition_id}/signature", status_code=status.HTTP_204_NO_CONTENT,
                summary="Withdraw my signature while the petition is open")
 def withdraw(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.withdraw(db=db, petition=petition, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

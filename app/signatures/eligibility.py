@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from app.core.runtime import Runtime
 from app.signatures.models import EligibleAddress
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+ADDRESS = re.compile(r"[^@\s]+@[a-z0-9.-]+\.[a-z]{2,}")
 BATCH = 1000
 
 
@@ -33,6 +35,17 @@ def eligible_members(*, db: Session, rt: Runtime) -> int | None:
     return rt.settings.eligible_members or list_size(db=db) or None
 
 
+LIST_PRESENT = "eligibility-list-present"
+# Other server processes see an import or a clearing within this many seconds; this one at once.
+LIST_PRESENT_TTL = 10.0
+
+
+def _list_present(db: Session, rt: Runtime) -> bool:
+    """Whether a list was imported, remembered briefly so the sign path usually skips the query."""
+    return rt.cache.get(LIST_PRESENT, lambda: bool(db.scalar(select(exists().where(
+        EligibleAddress.digest.is_not(None))))), ttl=LIST_PRESENT_TTL)
+
+
 def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     if not user.is_verified:
         raise Forbidden("Please confirm your email address first: enter the code we sent you.")
@@ -40,10 +53,7 @@ def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     if domain not in rt.settings.allowed_email_domains:
         raise Forbidden("Only members with an address at " + " or ".join(rt.settings.allowed_email_domains)
                         + " can sign.")
-    # One round trip: is there a list at all, and is this address on it?
-    listed, on_list = db.execute(select(exists().where(EligibleAddress.digest.is_not(None)),
-                                        exists().where(EligibleAddress.digest == _digest(rt, user.email)))).one()
-    if listed and not on_list:
+    if _list_present(db, rt) and db.get(EligibleAddress, _digest(rt, user.email)) is None:
         raise Forbidden("Your address is not on the list of members who can sign. If you think it should be, "
                         "ask an admin of Undersigned.")
 
@@ -59,9 +69,10 @@ def parse_addresses(*, rt: Runtime, raw: bytes) -> set[str]:
     addresses = set()
     for row in csv.reader(io.StringIO(text)):
         for cell in row:
-            value = cell.strip().lower()
-            if "@" in value and value.rpartition("@")[2] in rt.settings.allowed_email_domains:
-                addresses.add(value)
+            # A cell may hold more than the address (exports separated by semicolons, "Name <address>").
+            for token in re.split(r"[\s;,<>\"']+", cell.lower()):
+                if ADDRESS.fullmatch(token) and token.rpartition("@")[2] in rt.settings.allowed_email_domains:
+                    addresses.add(token)
     if not addresses:
         raise InvalidInput("No addresses found.", fields={
             "file": "The file holds no address at " + " or ".join(rt.settings.allowed_email_domains) + "."})
@@ -76,8 +87,10 @@ def replace_list(*, db: Session, rt: Runtime, addresses: set[str]) -> int:
     for start in range(0, len(digests), BATCH):
         db.execute(insert(EligibleAddress), [{"digest": digest, "imported_at": now}
                                              for digest in digests[start:start + BATCH]])
+    rt.cache.forget(LIST_PRESENT)
     return len(digests)
 
 
-def clear_list(*, db: Session) -> None:
+def clear_list(*, db: Session, rt: Runtime) -> None:
     db.execute(delete(EligibleAddress))
+    rt.cache.forget(LIST_PRESENT)

@@ -23,7 +23,8 @@ def choose(*, db: Session, kind: GroupKind, raw: str | None) -> int | None:
     """The id of the signer's chosen group, or None when they chose none (giving one is optional)."""
     if raw in (None, ""):
         return None
-    group = db.get(SignerGroup, int(raw)) if raw.isdigit() else None
+    valid_id = raw.isascii() and raw.isdigit() and len(raw) <= 9
+    group = db.get(SignerGroup, int(raw)) if valid_id else None
     if group is None or group.kind != kind or not group.active:
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={kind.value: f"Choose a {kind.value} from the list, or none."})

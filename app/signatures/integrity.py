@@ -61,7 +61,7 @@ def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untype
     domains = [entry for entry in entries if entry.startswith("@")]
     condition = User.email.in_(addresses) if addresses else None
     for domain in domains:
-        clause = User.email.like(f"%{domain}")
+        clause = User.email.endswith(domain, autoescape=True)  # a literal domain: % and _ are not wildcards
         condition = clause if condition is None else condition | clause
     return (select(Signature.id).join(User, User.id == Signature.account_id)
             .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None), condition))
@@ -79,6 +79,9 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
     if not reason or len(reason) > 500:
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={"reason": "Say why, in at most 500 characters: it is kept on record."})
+    if expected < 0:
+        raise InvalidInput("Preview the rule first, then confirm the count it shows.",
+                           fields={"rule": "Preview the rule first."})
     ids = list(db.scalars(_matching(petition, entries)))
     if len(ids) != expected:
         raise Conflict(f"The rule now matches {len(ids)} signatures, not the {expected} you previewed. "
@@ -121,9 +124,11 @@ def velocity_alerts(*, db: Session, rt: Runtime, now: datetime) -> list[Velocity
     hour = now.replace(minute=0, second=0, microsecond=0)
     recent_start, day_start = hour - timedelta(hours=1), hour - timedelta(hours=25)
     last_hour = (select(Signature.petition_id, func.count().label("n"))
-                 .where(Signature.signed_hour >= recent_start).group_by(Signature.petition_id).subquery())
+                 .where(Signature.signed_hour >= recent_start, Signature.invalidation_id.is_(None))
+                 .group_by(Signature.petition_id).subquery())
     day = (select(Signature.petition_id, func.count().label("n"))
-           .where(Signature.signed_hour >= day_start, Signature.signed_hour < recent_start)
+           .where(Signature.signed_hour >= day_start, Signature.signed_hour < recent_start,
+                  Signature.invalidation_id.is_(None))
            .group_by(Signature.petition_id).subquery())
     rows = db.execute(select(Petition, last_hour.c.n, func.coalesce(day.c.n, 0))
                       .join(last_hour, last_hour.c.petition_id == Petition.id)

@@ -23,7 +23,7 @@ SIGNED = {
 @router.post("/petitions/{petition_id}/sign", response_class=HTMLResponse)
 def sign(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
          fields: FormFields) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     visibility = fields.get("visibility", "")
     service.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility,
                  notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
@@ -33,14 +33,14 @@ def sign(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, 
 
 @router.post("/petitions/{petition_id}/withdraw", response_class=HTMLResponse)
 def withdraw(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.withdraw(db=db, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}#sign", "Your signature is withdrawn and no longer counted.")
 
 
 @router.post("/petitions/{petition_id}/hide-name", response_class=HTMLResponse)
 def hide_name(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.hide_name(db=db, rt=rt, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}#sign", "Your name is now visible only to the organizers.")
 

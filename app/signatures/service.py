@@ -99,6 +99,8 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     removed = db.execute(delete(Signature).where(Signature.petition_id == petition.id, Signature.account_id == user.id,
                                                  Signature.invalidation_id.is_(None))).rowcount
     if removed == 0:
+        if own_signature(db=db, petition=petition, user=user) is not None:
+            raise Conflict("Your signature was voided by the moderators: it is not counted, and stays on record.")
         raise NotFound("You have not signed this petition.")
     set_committed_value(petition, "signature_count", db.execute(
         update(Petition).where(Petition.id == petition.id)
