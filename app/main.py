@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = build_engine(settings.database_url)
+        engine = build_engine(settings.database_url, **_pool_options(settings))
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         worker = None
@@ -82,6 +82,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    accounts_api.router, petitions_api.router, signatures_api.router, moderation_api.router):
         app.include_router(router)
     return app
+
+
+def _pool_options(settings: Settings) -> dict[str, int]:
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
 
 
 async def _outbox_loop(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inser
 from sqlalchemy.orm import Session
 
 from app.core.database import build_engine, build_sessionmaker
+from app.core.settings import Settings
 
 metadata = MetaData()
 bench_rows = Table("bench_rows", metadata,
@@ -27,7 +28,11 @@ bench_rows = Table("bench_rows", metadata,
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    engine = build_engine(os.environ["BENCH_DATABASE_URL"])
+    url = os.environ["BENCH_DATABASE_URL"]
+    settings = Settings(database_url=url)  # the same pool as the real app's, from the same settings
+    pool = {} if url.startswith("sqlite") else {"pool_size": settings.database_pool_size,
+                                                 "max_overflow": settings.database_max_overflow}
+    engine = build_engine(url, **pool)
     app.state.sessions = build_sessionmaker(engine)
     yield
     engine.dispose()

@@ -34,6 +34,19 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `one_database` run on SQLite only: what they check does not depend on the database, and
+    running them twice would cost minutes (the authorization matrix is hundreds of requests)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        (dropped if on_postgresql and item.get_closest_marker("one_database") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def missing(reason: str) -> None:
     """In CI a missing database or browser is a failure; on a developer's machine, a skip."""
     if IN_CI:

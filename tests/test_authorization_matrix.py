@@ -162,6 +162,7 @@ def test_every_route_declares_exactly_one_access_level(key: tuple[str, str]) -> 
     assert declared == {EXPECTED[key]}
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("key", sorted(EXPECTED), ids=lambda key: f"{key[0]} {key[1]}")
 def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]

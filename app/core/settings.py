@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     environment: Environment = Environment.development
     base_url: str = "http://127.0.0.1:8000"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'undersigned.db'}"
+    # Connections per server process (PostgreSQL). Fewer connections than threads keeps the busiest
+    # petition's counter row from queueing many transactions at once (see docs/benchmarks.md).
+    database_pool_size: int = Field(default=4, ge=1, le=100)
+    database_max_overflow: int = Field(default=0, ge=0, le=100)
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     organization_name: str = "Example Organization"
     # NoDecode: a comma-separated list in the environment, not JSON.
