@@ -14,10 +14,7 @@ import argparse
 import asyncio
 import os
 import platform
-import secrets
-import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -119,8 +119,8 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
-@pytest.fixture
-def app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastAPI:
+def build_test_app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastAPI:
+    """The app whose every request works inside the test's transaction (savepoints, rolled back at the end)."""
     app = create_app(settings, clock=clock)
 
     def test_db() -> Iterator[Session]:
@@ -136,6 +136,11 @@ def app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastA
 
     app.dependency_overrides[get_db] = test_db
     return app
+
+
+@pytest.fixture
+def app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastAPI:
+    return build_test_app(settings, connection, clock)
 
 
 @pytest.fixture
@@ -290,6 +295,34 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """Open a browser on the module's `server` fixture, signed in as a demo account (or not, with None)."""
+    server = request.getfixturevalue("server")
+    contexts = []
+
+    def open_as(local_part: str | None):  # type: ignore[no-untyped-def]
+        context = chromium.new_context(base_url=server.base_url)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        if local_part:
+            from app.demo import DEMO_PASSWORD
+
+            page.goto("/signin")
+            page.locator("main").get_by_label("Work email address").fill(f"{local_part}@example.org")
+            page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+            page.locator("main").get_by_role("button", name="Sign in").click()
+            page.wait_for_url(re.compile(r"/$"))
+        return page
+
+    yield open_as
+    for index, context in enumerate(contexts):
+        for page in context.pages:  # the last view of each person, for looking at afterwards
+            page.screenshot(path=str(tmp_path / f"person-{index}.png"), full_page=True)
+        context.close()
 
 
 def project_root() -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +13,7 @@ from app import demo
 from tests import live_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    pass
 
 pytestmark = pytest.mark.browser
 
@@ -32,29 +31,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-@pytest.fixture
-def person(chromium: Browser, server: live_server.LiveServer, tmp_path: Path) -> Iterator[object]:
-    """Open a browser for a demo account, signed in through the sign-in page."""
-    contexts = []
-
-    def open_as(local_part: str | None) -> Page:
-        context = chromium.new_context(base_url=server.base_url)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        if local_part:
-            page.goto("/signin")
-            page.locator("main").get_by_label("Work email address").fill(f"{local_part}@example.org")
-            page.locator("main").get_by_label("Password").fill(demo.DEMO_PASSWORD)
-            page.locator("main").get_by_role("button", name="Sign in").click()
-            page.wait_for_url(re.compile(r"/$"))
-        return page
-
-    yield open_as
-    for index, context in enumerate(contexts):
-        for page in context.pages:
-            page.screenshot(path=str(tmp_path / f"person-{index}.png"), full_page=True)
-        context.close()
 
 
 def test_draft_sponsor_moderate_and_discover(person) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 """The `undersigned` command: migrations, the first admin, the demo organization."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.accounts.models import Role, User

@@ -17,15 +17,13 @@ from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
-from app.core.database import get_db
 from app.core.runtime import Runtime
-from app.main import create_app
 from app.petitions import service
 from app.petitions.schemas import PetitionCorrection
 from app.petitions.models import Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate, PetitionVersion
 from app.signatures import service as signatures
 from tests import factories
-from tests.conftest import Browser, count_rows, make_settings, make_user, outbox, sign_in_as
+from tests.conftest import build_test_app, Browser, count_rows, make_settings, make_user, outbox, sign_in_as
 
 UTC_NOW = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
 WRITTEN_TABLES = ("petitions", "petition_events", "petition_organizers", "petition_versions", "sponsorships",
@@ -125,21 +123,7 @@ def site(database_url: str, connection: Connection, clock) -> Iterator[Callable[
     built: list[Site] = []
 
     def build(**overrides: object) -> Site:
-        app = create_app(make_settings(database_url, **overrides), clock=clock)
-
-        def test_db() -> Iterator[Session]:
-            session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
-
-        app.dependency_overrides[get_db] = test_db
-        built.append(Site(app))
+        built.append(Site(build_test_app(make_settings(database_url, **overrides), connection, clock)))
         return built[-1]
 
     yield build

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from fastapi import Response
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User, UserSession
 from app.core.security import new_token, token_digest
