@@ -27,12 +27,14 @@ FormFields = Annotated[dict[str, str], Depends(read_form)]
 def form_error(request: Request, db: Session, template: str, error: AppError, fields: dict[str, str],
                context: dict[str, Any] | None = None) -> HTMLResponse:
     """Re-render a form after a refused submission: nothing written, values kept (never secrets)."""
-    db.rollback()
     values = {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
     # The summary at the top is left out when it would only repeat the one field message below it.
     summary = None if error.message in error.fields.values() else error.message
     page = {"errors": error.fields, "error_message": summary, "values": values, **(context or {})}
-    return render(request, template, page, status_code=error.status_code, headers=error.headers)
+    # Rendered before the rollback: a rollback expires every loaded object the page still needs.
+    response = render(request, template, page, status_code=error.status_code, headers=error.headers)
+    db.rollback()
+    return response
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
