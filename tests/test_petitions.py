@@ -81,7 +81,7 @@ def full_form(**changes: str) -> dict[str, str]:
     values = {"title": "Four-day week pilot", "ask": "Run a six-month four-day week pilot in one department.",
               "background": "Other companies report better focus and fewer sick days.",
               "decision_maker": "Chief Operating Officer", "category": "workplace", "deadline": "",
-              "allow_anonymous": "on"}
+              "collect_attributes": "on"}
     values.update(changes)
     return values
 
@@ -204,7 +204,7 @@ def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(
     assert petition is not None
     assert (petition.state, petition.title, petition.creator_id, petition.version) == (
         "draft", "Four-day week pilot", creator.id, 0)
-    assert petition.allow_anonymous is True and petition.collect_attributes is False
+    assert petition.allow_anonymous is False and petition.collect_attributes is True
     assert petition.deadline == datetime.fromisoformat("2026-12-31T23:59:59+00:00")
     organizers = db.scalars(select(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition_id)).all()
     assert [(o.user_id, o.is_creator) for o in organizers] == [(creator.id, True)]
@@ -288,7 +288,7 @@ def test_the_api_refuses_an_unknown_category_and_writes_nothing(browser: Browser
     before = rows(db)
 
     body = {key: value for key, value in full_form(category="astrology").items() if value}
-    body["allow_anonymous"] = True  # type: ignore[assignment]
+    body["collect_attributes"] = True  # type: ignore[assignment]
     response = browser.api("POST", "/api/v1/petitions", body)
 
     assert response.status_code == 422

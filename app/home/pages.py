@@ -5,15 +5,30 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core.database import SessionDep
 from app.core.policy import Anyone, OptionalUser
+from app.core.runtime import RuntimeDep
+from app.petitions import repository
+from app.petitions import service as petitions
+from app.petitions.schemas import ListFilter, ListSort
 from app.core.templating import render
 
 router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, user: OptionalUser) -> Response:
-    return render(request, "home/index.html")
+def home(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petitions.close_expired(db=db, rt=rt)
+    now = rt.clock.now()
+    sections = [
+        ("Trending today", "/petitions?sort=trending", repository.list_petitions(
+            db=db, now=now, state_filter=ListFilter.open, sort=ListSort.trending, per_page=5)),
+        ("Waiting for leadership's response", "/petitions?state=awaiting_response", repository.list_petitions(
+            db=db, now=now, state_filter=ListFilter.awaiting_response, sort=ListSort.most_signed, per_page=5)),
+        ("Closing soon", "/petitions?sort=closing_soon", repository.list_petitions(
+            db=db, now=now, state_filter=ListFilter.open, sort=ListSort.closing_soon, per_page=5)),
+    ]
+    return render(request, "home/index.html", {"sections": sections})
 
 
 @router.get("/healthz", tags=["health"], summary="The process is up")

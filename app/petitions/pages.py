@@ -136,7 +136,7 @@ def edit_page(request: Request, petition_id: int, user: Organizer, db: SessionDe
     values = {"title": petition.title, "ask": petition.ask, "background": petition.background,
               "decision_maker": petition.decision_maker or "", "category": petition.category.slug,
               "deadline": petition.deadline.date().isoformat() if petition.deadline else "",
-              "allow_anonymous": petition.allow_anonymous, "collect_attributes": petition.collect_attributes}
+              "collect_attributes": petition.collect_attributes}
     return render(request, "petitions/form.html", {**_edit_context(petition, db), "values": values})
 
 

@@ -51,11 +51,10 @@ class PetitionText(PetitionIdea):
 class PetitionDraft(PetitionText):
     category: str = Field(min_length=1, max_length=40, description="A category slug.", examples=["workplace"])
     deadline: date | None = Field(default=None, description="Last day for signatures (optional).")
-    allow_anonymous: bool = False
     collect_attributes: bool = Field(default=False, description="Signers may give their department/location.")
 
     _none_deadline = field_validator("deadline", mode="before")(_blank_to_none)
-    _checkboxes = field_validator("allow_anonymous", "collect_attributes", mode="before")(_checkbox)
+    _checkboxes = field_validator("collect_attributes", mode="before")(_checkbox)
 
 
 class PetitionCorrection(PetitionText):

@@ -23,7 +23,7 @@ MAX_TERMS = 12
 STOP_WORDS = frozenset("""a about after all also an and any are as at be because been but by can could do does
 for from had has have he her his how i if in into is it its just may me more most my no not of on or our
 out over should so some such than that the their them then there these they this to too up us very was we
-were what when where which who why will with would you your""".split())
+were what when where which who why will with would you your every each please make""".split())
 
 def is_search_object(name: str | None) -> bool:
     """Objects the migrations create for search that the models do not describe (for `alembic check`)."""
