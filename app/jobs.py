@@ -9,15 +9,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.runtime import Runtime
 from app.mail.sender import deliver_due
 from app.petitions import service as petitions
+from app.responses import delivery
 
 logger = logging.getLogger("undersigned.jobs")
 
 
 def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
-    """One round: close petitions whose deadline passed, then send what the outbox holds."""
+    """One round: close petitions past their deadline, fan out notifications and reminders, send mail."""
     with sessions.begin() as db:
         closed = petitions.close_expired(db=db, rt=rt)
+    notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
+    reminded = delivery.send_reminders(sessions=sessions, rt=rt)
     sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
     if closed:
         logger.info("closed petitions past their deadline", extra={"count": closed})
-    return {"closed": closed, "sent": sent}
+    return {"closed": closed, "notified": notified, "reminded": reminded, "sent": sent}

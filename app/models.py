@@ -5,8 +5,11 @@ from app.core.database import Base
 from app.mail.models import OutboxMessage
 from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
                                   PetitionVersion, RejectionReason, Sponsorship)
+from app.responses.models import (Commitment, CommitmentUpdate, Delivery, Judgement, Notification,
+                                  PetitionResponse)
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
 __all__ = ["Base", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
-           "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup"]
+           "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
+           "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

@@ -114,6 +114,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/admin/eligibility"): Access.admin,
     ("POST", "/admin/eligibility"): Access.admin,
     ("POST", "/admin/eligibility/clear"): Access.admin,
+    ("GET", "/responders"): Access.responder,
+    ("GET", "/petitions/{petition_id}/respond"): Access.responder,
+    ("POST", "/petitions/{petition_id}/respond"): Access.responder,
+    ("POST", "/commitments/{commitment_id}/update"): Access.responder,
+    ("POST", "/petitions/{petition_id}/responses/{response_id}/judgement"): Access.organizer,
+    ("GET", "/api/v1/petitions/{petition_id}/responses"): Access.public,
+    ("POST", "/api/v1/petitions/{petition_id}/responses"): Access.responder,
+    ("POST", "/api/v1/commitments/{commitment_id}/updates"): Access.responder,
+    ("PUT", "/api/v1/petitions/{petition_id}/responses/{response_id}/judgement"): Access.organizer,
+    ("GET", "/api/v1/responders/due"): Access.responder,
     ("GET", "/dev/mailbox"): Access.development,
     ("GET", "/dev/mailbox/{message_id}"): Access.development,
     ("GET", "/api/v1/csrf"): Access.public,
@@ -177,7 +187,7 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) ->
     # The organizer persona created the petition the request names (creators may do every organizer action).
     petition = factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
     url = path.format(token="t" * 43, user_id=target.id, role="moderator", message_id=1, petition_id=petition.id,
-                      kind="department", item_id=1)
+                      kind="department", item_id=1, commitment_id=1, response_id=1)
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})

@@ -38,8 +38,8 @@ def responders(db: Session) -> list[User]:
                            .where(RoleGrant.role == Role.responder).order_by(User.id)))
 
 
-def audience(db: Session, petition: Petition, *, all_named_signers: bool) -> list[User]:
-    """Followers and named signers (those who opted in, or all of them for a change to the text).
+def audience_ids(petition: Petition, *, all_named_signers: bool):  # type: ignore[no-untyped-def]
+    """The ids of followers and named signers (those who opted in, or all of them for a change to the text).
 
     Each account appears once. Anonymous signers are reached only as followers: nothing links the two.
     """
@@ -49,7 +49,11 @@ def audience(db: Session, petition: Petition, *, all_named_signers: bool) -> lis
     if not all_named_signers:
         signers = signers.where(Signature.notify_updates.is_(True))
     followers = select(Follow.user_id.label("user_id")).where(Follow.petition_id == petition.id)
-    ids = union(signers, followers).subquery()
+    return union(signers, followers).subquery()
+
+
+def audience(db: Session, petition: Petition, *, all_named_signers: bool) -> list[User]:
+    ids = audience_ids(petition, all_named_signers=all_named_signers)
     return list(db.scalars(select(User).where(User.id.in_(select(ids.c.user_id))).order_by(User.id)))
 
 
@@ -68,6 +72,11 @@ def tell_audience(*, db: Session, rt: Runtime, petition: Petition, template: str
                   context: Mapping[str, Any] | None = None) -> int:
     return _send(db=db, rt=rt, users=audience(db, petition, all_named_signers=all_named_signers),
                  template=template, petition=petition, context=context)
+
+
+def send(*, db: Session, rt: Runtime, users: Iterable[User], template: str, petition: Petition,
+         context: Mapping[str, Any] | None = None) -> int:
+    return _send(db=db, rt=rt, users=users, template=template, petition=petition, context=context)
 
 
 def tell(*, db: Session, rt: Runtime, user: User, petition: Petition, template: str,

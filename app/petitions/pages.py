@@ -16,6 +16,8 @@ from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, PetitionState
 from app.petitions.models import Petition
 from app.signatures import service as signatures
+from app.responses import service as responses
+from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.signatures import groups
 from app.signatures.models import GroupKind, Visibility
 
@@ -99,6 +101,8 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "organizers": service.organizer_accounts(db=db, petition=petition),
         "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
         "visibilities": [Visibility.public, Visibility.organizers],
+        "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
+        "commitment_labels": COMMITMENT_LABELS,
         "departments": groups.listing(db=db, kind=GroupKind.department) if petition.collect_attributes else [],
         "locations": groups.listing(db=db, kind=GroupKind.location) if petition.collect_attributes else [],
     }

@@ -1,0 +1,74 @@
+"""Telling people about responses, in batches, each recipient once per event (a delivery row per person)."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import User
+from app.core.runtime import Runtime
+from app.petitions import notify
+from app.petitions.models import Petition
+from app.responses import service
+from app.responses.models import (COMMITMENT_LABELS, RESPONSE_LABELS, Commitment, CommitmentStatus, Delivery,
+                                  Notification, PetitionResponse, ResponseStatus)
+
+BATCH = 500
+REMINDER_DAYS_BEFORE = 3
+
+
+def _undelivered(db: Session, event_key: str, candidates, limit: int) -> list[User]:  # type: ignore[no-untyped-def]
+    delivered = exists().where(Delivery.event_key == event_key, Delivery.user_id == User.id)
+    return list(db.scalars(select(User).where(User.id.in_(candidates), ~delivered).order_by(User.id).limit(limit)))
+
+
+def _record(db: Session, rt: Runtime, event_key: str, users: list[User]) -> None:
+    now = rt.clock.now()
+    db.add_all(Delivery(event_key=event_key, user_id=user.id, created_at=now) for user in users)
+
+
+def _context(db: Session, notification: Notification) -> dict[str, object]:
+    if notification.template == "response_posted":
+        response = db.get(PetitionResponse, notification.subject_id)
+        return {"response": response, "status_label": RESPONSE_LABELS[ResponseStatus(response.status)]
+                if response else ""}
+    commitment = db.get(Commitment, notification.subject_id)
+    return {"commitment": commitment,
+            "status_label": COMMITMENT_LABELS[CommitmentStatus(commitment.status)] if commitment else ""}
+
+
+def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch: int = BATCH) -> int:
+    """Queue mail for pending events, one committed batch at a time; returns how many messages were queued."""
+    queued = 0
+    while True:
+        with sessions.begin() as db:
+            notification = db.scalar(select(Notification).where(Notification.done_at.is_(None))
+                                     .order_by(Notification.id).limit(1).with_for_update(skip_locked=True))
+            if notification is None:
+                return queued
+            petition = db.get(Petition, notification.petition_id)
+            event_key = f"notification:{notification.id}"
+            audience = notify.audience_ids(petition, all_named_signers=False)
+            users = _undelivered(db, event_key, select(audience.c.user_id), batch) if petition else []
+            if not users:
+                notification.done_at = rt.clock.now()
+                continue
+            _record(db, rt, event_key, users)
+            queued += notify.send(db=db, rt=rt, users=users, template=notification.template, petition=petition,
+                                  context=_context(db, notification))
+
+
+def send_reminders(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
+    """Remind responders before a response falls due and when it does: once per petition and moment."""
+    queued = 0
+    with sessions.begin() as db:
+        responder_ids = select(User.id).where(User.id.in_([user.id for user in notify.responders(db)]))
+        for petition, kind in service.reminder_candidates(db=db, now=rt.clock.now(),
+                                                          days_before=REMINDER_DAYS_BEFORE):
+            event_key = f"reminder:{petition.id}:{kind}"
+            users = _undelivered(db, event_key, responder_ids, BATCH)
+            if users:
+                _record(db, rt, event_key, users)
+                queued += notify.send(db=db, rt=rt, users=users, template=f"reminder_{kind}", petition=petition,
+                                      context={"due": petition.response_due_at})
+    return queued

@@ -1,0 +1,124 @@
+"""Leadership's official responses, the commitments they make, and the organizers' judgement of them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base
+
+SUMMARY_MAX = 200
+DETAILS_MAX = 6000
+
+
+class ResponseStatus(StrEnum):
+    acknowledged = "acknowledged"
+    under_review = "under_review"
+    accepted = "accepted"
+    partially_accepted = "partially_accepted"
+    declined = "declined"
+
+
+class CommitmentStatus(StrEnum):
+    planned = "planned"
+    in_progress = "in_progress"
+    done = "done"
+    dropped = "dropped"
+
+
+OPEN_COMMITMENT_STATES = frozenset({CommitmentStatus.planned, CommitmentStatus.in_progress})
+
+RESPONSE_LABELS = {
+    ResponseStatus.acknowledged: "Acknowledged", ResponseStatus.under_review: "Under review",
+    ResponseStatus.accepted: "Accepted", ResponseStatus.partially_accepted: "Partially accepted",
+    ResponseStatus.declined: "Declined",
+}
+COMMITMENT_LABELS = {
+    CommitmentStatus.planned: "Planned", CommitmentStatus.in_progress: "In progress",
+    CommitmentStatus.done: "Done", CommitmentStatus.dropped: "Dropped",
+}
+
+
+class PetitionResponse(Base):
+    __tablename__ = "petition_responses"
+    __table_args__ = (Index("ix_petition_responses_petition_created", "petition_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
+    responder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    summary: Mapped[str] = mapped_column(String(SUMMARY_MAX))
+    details: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime]
+
+
+class Commitment(Base):
+    __tablename__ = "commitments"
+    __table_args__ = (Index("ix_commitments_status_due_on", "status", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("petition_responses.id", ondelete="CASCADE"), index=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+    owner: Mapped[str] = mapped_column(String(120))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=CommitmentStatus.planned)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CommitmentUpdate(Base):
+    """Progress on a commitment: each status change or note, kept."""
+
+    __tablename__ = "commitment_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
+
+
+class Judgement(Base):
+    """The organizers' verdict on a response: does it answer the petition? One per response, revisable."""
+
+    __tablename__ = "response_judgements"
+    __table_args__ = (UniqueConstraint("response_id", name="uq_response_judgements_response_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("petition_responses.id", ondelete="CASCADE"))
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    answers: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    follow_up_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Notification(Base):
+    """An event to tell a petition's audience about, fanned out in batches by the worker."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_done_at", "done_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
+    template: Mapped[str] = mapped_column(String(80))
+    subject_id: Mapped[int | None]  # the response or commitment the event is about
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """One row per recipient per event: nobody is told the same thing twice, even after a retry."""
+
+    __tablename__ = "deliveries"
+
+    event_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime]

@@ -1,0 +1,96 @@
+"""Pages for leadership's responses: the responders' dashboard, posting a response, commitments, judgement."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.core.database import SessionDep
+from app.core.errors import AppError
+from app.core.forms import validate
+from app.core.pages import FormFields, form_error
+from app.core.policy import Organizer, Responder
+from app.core.runtime import RuntimeDep
+from app.core.templating import redirect, render
+from app.petitions import service as petitions
+from app.responses import schemas, service
+from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
+
+router = APIRouter(include_in_schema=False)
+
+COMMITMENT_ROWS = 3
+
+
+@router.get("/responders", response_class=HTMLResponse)
+def dashboard(request: Request, responder: Responder, db: SessionDep, rt: RuntimeDep) -> Response:
+    now = rt.clock.now()
+    return render(request, "responses/dashboard.html", {
+        "due": service.awaiting_response(db=db, now=now), "now": now,
+        "overdue_commitments": service.overdue_commitments(db=db, today=now.date())})
+
+
+def _form_context(petition_id: int) -> dict[str, object]:
+    return {"statuses": RESPONSE_LABELS, "rows": range(COMMITMENT_ROWS), "action": f"/petitions/{petition_id}/respond"}
+
+
+@router.get("/petitions/{petition_id}/respond", response_class=HTMLResponse)
+def respond_page(request: Request, petition_id: int, responder: Responder, db: SessionDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return render(request, "responses/form.html", {"petition": petition, **_form_context(petition_id)})
+
+
+def _response_form(fields: dict[str, str]) -> dict[str, object]:
+    """The flat page form as the API's shape: commitment rows left wholly empty are not commitments."""
+    commitments = []
+    for row in range(COMMITMENT_ROWS):
+        values = {name: fields.get(f"commitments.{row}.{name}", "") for name in ("text", "owner", "due_on")}
+        if any(value.strip() for value in values.values()):
+            commitments.append(values)
+    return {"summary": fields.get("summary", ""), "details": fields.get("details", ""),
+            "status": fields.get("status", ""), "commitments": commitments}
+
+
+@router.post("/petitions/{petition_id}/respond", response_class=HTMLResponse)
+def respond(request: Request, petition_id: int, responder: Responder, db: SessionDep, rt: RuntimeDep,
+            fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    try:
+        service.post_response(db=db, rt=rt, petition=petition, responder=responder,
+                              form=validate(schemas.ResponseCreate, _response_form(fields)))
+    except AppError as error:
+        return form_error(request, db, "responses/form.html", error, fields,
+                          {"petition": petition, **_form_context(petition_id)})
+    return redirect(request, f"/petitions/{petition.id}#responses",
+                    "Response published. Signers who asked for updates and followers are told by email.")
+
+
+@router.post("/commitments/{commitment_id}/update", response_class=HTMLResponse)
+def update_commitment(request: Request, commitment_id: int, responder: Responder, db: SessionDep, rt: RuntimeDep,
+                      fields: FormFields) -> Response:
+    commitment = service.get_commitment(db=db, commitment_id=commitment_id)
+    target = f"/petitions/{commitment.petition_id}#commitment-{commitment.id}"
+    try:
+        service.update_commitment(db=db, rt=rt, commitment=commitment, responder=responder,
+                                  form=validate(schemas.CommitmentChange, fields))
+    except AppError as error:
+        db.rollback()
+        return redirect(request, target, "; ".join(error.fields.values()) or error.message, "error")
+    return redirect(request, target, f"Commitment updated: {COMMITMENT_LABELS[commitment.status].lower()}.")
+
+
+@router.post("/petitions/{petition_id}/responses/{response_id}/judgement", response_class=HTMLResponse)
+def judge(request: Request, petition_id: int, response_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+          fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    response = service.get_response(db=db, petition=petition, response_id=response_id)
+    target = f"/petitions/{petition.id}#response-{response.id}"
+    try:
+        form = validate(schemas.JudgementCreate, {"answers": fields.get("answers") == "yes",
+                                                  "reason": fields.get("reason"),
+                                                  "follow_up": fields.get("follow_up") in ("1", "on", "true")})
+        if fields.get("answers") not in ("yes", "no"):
+            raise AppError("Say whether the response answers the petition.")
+        service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
+    except AppError as error:
+        db.rollback()
+        return redirect(request, target, "; ".join(error.fields.values()) or error.message, "error")
+    return redirect(request, target, "Your judgement is shown next to the response." +
+                    (" Leadership is asked for a follow-up." if form.follow_up else ""))

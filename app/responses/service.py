@@ -1,0 +1,190 @@
+"""Responses: posting them with commitments, tracking commitments, organizers' judgement, who is told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.markdown import render_markdown
+from app.core.runtime import Runtime
+from app.petitions import notify
+from app.petitions.lifecycle import PetitionState
+from app.petitions.models import Petition
+from app.petitions.service import record_event
+from app.responses.models import (COMMITMENT_LABELS, OPEN_COMMITMENT_STATES, RESPONSE_LABELS, Commitment,
+                                  CommitmentStatus, CommitmentUpdate, Judgement, Notification, PetitionResponse)
+from app.responses.schemas import CommitmentChange, JudgementCreate, ResponseCreate
+
+RESPONDABLE_STATES = frozenset({PetitionState.open, PetitionState.closed})
+
+
+@dataclass
+class ResponseView:
+    response: PetitionResponse
+    details_html: str
+    commitments: list[Commitment] = field(default_factory=list)
+    judgement: Judgement | None = None
+
+
+def is_overdue(commitment: Commitment, today: date) -> bool:
+    return (commitment.status in OPEN_COMMITMENT_STATES and commitment.due_on is not None
+            and commitment.due_on < today)
+
+
+def _notify(db: Session, petition: Petition, template: str, subject_id: int, now: datetime) -> None:
+    """Queue an event for the worker to fan out in batches (each recipient once: see deliver_notifications)."""
+    db.add(Notification(petition_id=petition.id, template=template, subject_id=subject_id, created_at=now))
+
+
+def post_response(*, db: Session, rt: Runtime, petition: Petition, responder: User,
+                  form: ResponseCreate) -> PetitionResponse:
+    if petition.state_enum not in RESPONDABLE_STATES:
+        raise Conflict("Only an open or closed petition can be answered.")
+    now = rt.clock.now()
+    today = now.date()
+    for index, commitment in enumerate(form.commitments):
+        if commitment.due_on is not None and commitment.due_on < today:
+            raise InvalidInput("Please correct the highlighted fields.",
+                               fields={f"commitments.{index}.due_on": "Choose a due date from today on."})
+    response = PetitionResponse(petition_id=petition.id, responder_id=responder.id, summary=form.summary,
+                                details=form.details, status=form.status, created_at=now)
+    db.add(response)
+    db.flush()
+    for commitment in form.commitments:
+        db.add(Commitment(response_id=response.id, petition_id=petition.id, text=commitment.text,
+                          owner=commitment.owner, due_on=commitment.due_on, status=CommitmentStatus.planned,
+                          created_at=now, updated_at=now))
+    # The first response stops the public clock; a follow-up request is settled by the next response.
+    db.execute(update(Petition).where(Petition.id == petition.id, Petition.first_response_at.is_(None))
+               .values(first_response_at=now).execution_options(synchronize_session=False))
+    db.execute(update(Judgement).where(Judgement.petition_id == petition.id,
+                                       Judgement.follow_up_requested.is_(True))
+               .values(follow_up_requested=False, updated_at=now).execution_options(synchronize_session=False))
+    if petition.first_response_at is None:
+        petition.first_response_at = now
+    detail = f"{RESPONSE_LABELS[form.status]}: {form.summary}"
+    if form.commitments:
+        detail += f" ({len(form.commitments)} commitment{'s' if len(form.commitments) != 1 else ''})"
+    record_event(db=db, petition=petition, kind="response_posted", at=now, actor=responder, detail=detail)
+    _notify(db, petition, "response_posted", response.id, now)
+    db.flush()
+    return response
+
+
+def get_commitment(*, db: Session, commitment_id: int) -> Commitment:
+    commitment = db.get(Commitment, commitment_id)
+    if commitment is None:
+        raise NotFound("There is no such commitment.")
+    return commitment
+
+
+def update_commitment(*, db: Session, rt: Runtime, commitment: Commitment, responder: User,
+                      form: CommitmentChange) -> None:
+    if form.status == commitment.status and not form.note:
+        raise InvalidInput("Nothing changed.", fields={"note": "Change the status, or add a progress note."})
+    now = rt.clock.now()
+    changed = form.status != commitment.status
+    commitment.status, commitment.updated_at = form.status, now
+    db.add(CommitmentUpdate(commitment_id=commitment.id, author_id=responder.id, status=form.status,
+                            note=form.note, created_at=now))
+    petition = db.get(Petition, commitment.petition_id)
+    assert petition is not None
+    what = f"{commitment.text}: {COMMITMENT_LABELS[CommitmentStatus(form.status)].lower()}"
+    record_event(db=db, petition=petition, kind="commitment_updated", at=now, actor=responder,
+                 detail=what + (f" ({form.note})" if form.note else ""))
+    if changed:
+        _notify(db, petition, "commitment_updated", commitment.id, now)
+    db.flush()
+
+
+def get_response(*, db: Session, petition: Petition, response_id: int) -> PetitionResponse:
+    response = db.get(PetitionResponse, response_id)
+    if response is None or response.petition_id != petition.id:
+        raise NotFound("There is no such response to this petition.")
+    return response
+
+
+def judge(*, db: Session, rt: Runtime, petition: Petition, response: PetitionResponse, organizer: User,
+          form: JudgementCreate) -> Judgement:
+    if not form.answers and not form.reason:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"reason": "Say what the response leaves unanswered."})
+    now = rt.clock.now()
+    judgement = db.scalar(select(Judgement).where(Judgement.response_id == response.id))
+    if judgement is None:
+        judgement = Judgement(response_id=response.id, petition_id=petition.id, created_at=now, answers=form.answers)
+        db.add(judgement)
+    judgement.answers, judgement.reason = form.answers, form.reason
+    judgement.follow_up_requested, judgement.author_id, judgement.updated_at = form.follow_up, organizer.id, now
+    verdict = "answers the petition" if form.answers else "does not answer the petition"
+    record_event(db=db, petition=petition, kind="response_judged", at=now, actor=organizer,
+                 detail=f"The organizers say the response {verdict}" + (f": {form.reason}" if form.reason else "."))
+    if form.follow_up:
+        record_event(db=db, petition=petition, kind="follow_up_requested", at=now, actor=organizer)
+        notify.tell_responders(db=db, rt=rt, petition=petition, template="follow_up_requested",
+                               context={"reason": form.reason})
+    db.flush()
+    return judgement
+
+
+def responses(*, db: Session, petition: Petition) -> list[ResponseView]:
+    """Every response with its commitments and judgement, in three queries whatever their number."""
+    rows = list(db.scalars(select(PetitionResponse).where(PetitionResponse.petition_id == petition.id)
+                           .order_by(PetitionResponse.created_at, PetitionResponse.id)))
+    views = {row.id: ResponseView(response=row, details_html=render_markdown(row.details)) for row in rows}
+    if views:
+        for commitment in db.scalars(select(Commitment).where(Commitment.petition_id == petition.id)
+                                     .order_by(Commitment.id)):
+            views[commitment.response_id].commitments.append(commitment)
+        for judgement in db.scalars(select(Judgement).where(Judgement.petition_id == petition.id)):
+            views[judgement.response_id].judgement = judgement
+    return list(views.values())
+
+
+@dataclass(frozen=True)
+class Due:
+    petition: Petition
+    overdue: bool
+    follow_up_requested: bool
+
+
+def awaiting_response(*, db: Session, now: datetime) -> list[Due]:
+    """Petitions that reached their threshold and still wait for an answer (or a follow-up), soonest due first."""
+    follow_ups = select(Judgement.petition_id).where(Judgement.follow_up_requested.is_(True))
+    petitions = db.scalars(
+        select(Petition).where(Petition.state.in_([s.value for s in RESPONDABLE_STATES]),
+                               Petition.response_threshold_reached_at.is_not(None),
+                               or_(Petition.first_response_at.is_(None), Petition.id.in_(follow_ups)))
+        .order_by(Petition.response_due_at, Petition.id))
+    follow_up_ids = set(db.scalars(follow_ups))
+    return [Due(petition=petition, follow_up_requested=petition.id in follow_up_ids,
+                overdue=petition.first_response_at is None and petition.response_due_at is not None
+                and petition.response_due_at < now) for petition in petitions]
+
+
+def overdue_commitments(*, db: Session, today: date) -> list[tuple[Commitment, Petition]]:
+    rows = db.execute(select(Commitment, Petition).join(Petition, Petition.id == Commitment.petition_id)
+                      .where(Commitment.status.in_([s.value for s in OPEN_COMMITMENT_STATES]),
+                             Commitment.due_on < today)
+                      .order_by(Commitment.due_on, Commitment.id))
+    return [(commitment, petition) for commitment, petition in rows]
+
+
+def reminder_candidates(*, db: Session, now: datetime, days_before: int) -> list[tuple[Petition, str]]:
+    """(petition, kind) pairs to remind responders of: due within `days_before` days ("soon"), or due now."""
+    soon = now + timedelta(days=days_before)
+    petitions = db.scalars(select(Petition).where(
+        Petition.state.in_([s.value for s in RESPONDABLE_STATES]), Petition.first_response_at.is_(None),
+        and_(Petition.response_due_at.is_not(None), Petition.response_due_at <= soon)))
+    return [(petition, "due" if petition.response_due_at <= now else "soon") for petition in petitions]
+
+
+def commitment_counts(*, db: Session, petition: Petition) -> dict[str, int]:
+    rows = db.execute(select(Commitment.status, func.count()).where(Commitment.petition_id == petition.id)
+                      .group_by(Commitment.status))
+    return {status: count for status, count in rows}
