@@ -30,7 +30,7 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
 def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
     from app.core.database import build_engine, build_sessionmaker
 
-    return build_sessionmaker(build_engine(settings.database_url))
+    return build_sessionmaker(build_engine(settings.database_url), writes=True)
 
 
 @db_cli.command("upgrade")

@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         engine = build_engine(settings.database_url, **_pool_options(settings))
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
+        app.state.job_sessionmaker = build_sessionmaker(engine, writes=True)
         worker = None
         if settings.run_inprocess_worker:
             worker = asyncio.create_task(_outbox_loop(app))
@@ -98,7 +99,7 @@ async def _outbox_loop(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     while True:
         try:
-            await asyncio.to_thread(jobs.run_once, sessions=app.state.sessionmaker, rt=app.state.runtime)
+            await asyncio.to_thread(jobs.run_once, sessions=app.state.job_sessionmaker, rt=app.state.runtime)
         except Exception:
             logger.exception("outbox delivery round failed")
         await asyncio.sleep(settings.outbox_poll_seconds)

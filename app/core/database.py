@@ -86,8 +86,11 @@ def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def build_sessionmaker(engine: Engine, *, writes: bool = False) -> sessionmaker[Session]:
+    """Sessions on `engine`; `writes=True` for work that writes (jobs, commands): on SQLite it takes the write
+    lock when it begins, like a request that may write."""
+    return sessionmaker(bind=engine.execution_options(**{WRITE_INTENT: True}) if writes else engine,
+                        expire_on_commit=False)
 
 
 def get_db(request: Request) -> Iterator[Session]:
