@@ -67,7 +67,7 @@ def squash(html: str) -> str:
 
 
 def listed_ids(html: str) -> list[int]:
-    return [int(found) for found in re.findall(r'<article class="card">\s*<h3><a href="/petitions/(\d+)">', html)]
+    return [int(found) for found in re.findall(r'<article class="card">\s*<h\d class="card-title"><a href="/petitions/(\d+)">', html)]
 
 
 def similar_titles(html: str) -> list[str]:
