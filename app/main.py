@@ -30,6 +30,7 @@ from app.petitions import api as petitions_api
 from app.petitions import pages as petitions_pages
 from app.responses import api as responses_api
 from app.responses import pages as responses_pages
+from app.responses import scoreboard_api, scoreboard_pages
 from app.signatures import api as signatures_api
 from app.signatures import pages as signatures_pages
 
@@ -82,8 +83,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     for router in (home_pages.router, accounts_pages.router, admin_pages.router, mail_pages.router,
                    petitions_pages.router, signatures_pages.router, moderation_pages.router, responses_pages.router,
+                   scoreboard_pages.router,
                    accounts_api.router, petitions_api.router, signatures_api.router, moderation_api.router,
-                   responses_api.router):
+                   responses_api.router, scoreboard_api.router):
         app.include_router(router)
     return app
 

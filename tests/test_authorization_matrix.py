@@ -124,6 +124,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/commitments/{commitment_id}/updates"): Access.responder,
     ("PUT", "/api/v1/petitions/{petition_id}/responses/{response_id}/judgement"): Access.organizer,
     ("GET", "/api/v1/responders/due"): Access.responder,
+    ("GET", "/scoreboard"): Access.public,
+    ("GET", "/api/v1/scoreboard"): Access.public,
     ("GET", "/dev/mailbox"): Access.development,
     ("GET", "/dev/mailbox/{message_id}"): Access.development,
     ("GET", "/api/v1/csrf"): Access.public,
