@@ -49,7 +49,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-def upsert_insert(db: Session, model: type[Base]):  # type: ignore[no-untyped-def]
+def upsert_insert(db: Session, model):  # type: ignore[no-untyped-def]
     """An INSERT that supports ON CONFLICT on both databases we run on."""
     if db.get_bind().dialect.name == "postgresql":
         return postgresql_insert(model)

@@ -76,15 +76,20 @@ def sign(*, db: Session, rt: Runtime, petition: Petition, user: User, visibility
                           sealed_name=rt.sealer.seal(user.display_name, context=name_context(petition.id))
                           if visibility == Visibility.organizers else None,
                           department_id=department_id, location_id=location_id)
-    # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
-    inserted = db.execute(upsert_insert(db, Signature).values(**_columns(signature))
+    # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip. Both statements
+    # are Core (on the tables, not the mapped classes): this is the busiest write path, and the ORM's bulk
+    # machinery adds nothing here.
+    signatures_table = Signature.__table__
+    inserted = db.execute(upsert_insert(db, signatures_table).values(**_columns(signature))
                           .on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
-                          .returning(Signature.id)).scalar_one_or_none()
+                          .returning(signatures_table.c.id)).scalar_one_or_none()
     if inserted is None:
         raise Conflict("You have already signed this petition.")
-    count = db.execute(update(Petition).where(Petition.id == petition.id, Petition.state == PetitionState.open)
-                       .values(signature_count=Petition.signature_count + 1).returning(Petition.signature_count)
-                       .execution_options(synchronize_session=False)).scalar_one_or_none()
+    petitions_table = Petition.__table__
+    count = db.execute(update(petitions_table)
+                       .where(petitions_table.c.id == petition.id, petitions_table.c.state == PetitionState.open)
+                       .values(signature_count=petitions_table.c.signature_count + 1)
+                       .returning(petitions_table.c.signature_count)).scalar_one_or_none()
     if count is None:
         raise Conflict("This petition closed a moment ago; your signature was not added.")
     set_committed_value(petition, "signature_count", count)
