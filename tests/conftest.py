@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -323,6 +324,21 @@ def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator
         for page in context.pages:  # the last view of each person, for looking at afterwards
             page.screenshot(path=str(tmp_path / f"person-{index}.png"), full_page=True)
         context.close()
+
+
+@contextmanager
+def counting_statements(connection: Connection) -> Iterator[list[str]]:
+    """Every SQL statement sent on the test's engine while the block runs (for query-count checks)."""
+    statements: list[str] = []
+
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(connection.engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(connection.engine, "before_cursor_execute", before_cursor_execute)
 
 
 def project_root() -> Path:

@@ -80,3 +80,13 @@ def serve(database: Path, **overrides: object) -> LiveServer:
                                      base_url=f"http://127.0.0.1:{port}", allowed_email_domains=["example.org"])
     values.update(overrides)
     return start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
+
+
+def serve_demo(database: Path, **overrides: object) -> LiveServer:
+    """`serve`, with the demo organization seeded (accounts for every role, petitions in several states)."""
+    from app import demo
+
+    live = serve(database, **overrides)
+    app = live.server.config.app
+    demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
+    return live

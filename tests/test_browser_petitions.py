@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from app import demo
 from tests import live_server
 
 if TYPE_CHECKING:
@@ -22,9 +21,7 @@ TITLE = "No webcam monitoring during remote meetings"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
-    live = live_server.serve(tmp_path_factory.mktemp("browser") / "petitions.db", sponsors_required=2)
-    app = live.server.config.app
-    demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
+    live = live_server.serve_demo(tmp_path_factory.mktemp("browser") / "petitions.db", sponsors_required=2)
     try:
         yield live
     finally:

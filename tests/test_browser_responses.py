@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import demo, jobs
+from app import jobs
 from tests import live_server
 
 pytestmark = pytest.mark.browser
@@ -18,9 +18,7 @@ PETITION = "Stop recording our screens to train AI"  # demo: organized by Ana, s
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
-    live = live_server.serve(tmp_path_factory.mktemp("browser") / "responses.db", response_threshold=4)
-    app = live.server.config.app
-    demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
+    live = live_server.serve_demo(tmp_path_factory.mktemp("browser") / "responses.db", response_threshold=4)
     try:
         yield live
     finally:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from app import demo
 from tests import live_server
 
 if TYPE_CHECKING:
@@ -21,9 +20,7 @@ PETITION = "Publish the salary bands for every role"  # demo: organized by Ben, 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
-    live = live_server.serve(tmp_path_factory.mktemp("browser") / "signing.db")
-    app = live.server.config.app
-    demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
+    live = live_server.serve_demo(tmp_path_factory.mktemp("browser") / "signing.db")
     try:
         yield live
     finally:

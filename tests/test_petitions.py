@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
@@ -23,7 +22,7 @@ from app.petitions.schemas import PetitionCorrection
 from app.petitions.models import Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate, PetitionVersion
 from app.signatures import service as signatures
 from tests import factories
-from tests.conftest import build_test_app, Browser, count_rows, make_settings, make_user, outbox, sign_in_as
+from tests.conftest import counting_statements, build_test_app, Browser, count_rows, make_settings, make_user, outbox, sign_in_as
 
 UTC_NOW = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
 WRITTEN_TABLES = ("petitions", "petition_events", "petition_organizers", "petition_versions", "sponsorships",
@@ -134,20 +133,6 @@ def site(database_url: str, connection: Connection, clock) -> Iterator[Callable[
 
 def moderator_named(db: Session, name: str) -> User:
     return factories.worker(db, name=name, roles=(Role.moderator,))
-
-
-@contextmanager
-def counting_statements(connection: Connection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(connection.engine, "before_cursor_execute", before_cursor_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(connection.engine, "before_cursor_execute", before_cursor_execute)
 
 
 # -- drafting ---------------------------------------------------------------------------------------------------

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import Connection, event, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.petitions.lifecycle import PetitionState
@@ -19,7 +17,7 @@ from app.responses.chart import bar_chart_svg
 from app.responses.models import Commitment, CommitmentStatus, PetitionResponse
 from app.responses.scoreboard import nearest_rank, scoreboard
 from tests import factories
-from tests.conftest import Browser
+from tests.conftest import counting_statements, Browser
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # the frozen clock of tests/conftest.py
@@ -93,20 +91,6 @@ def history(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
     respond(db, petitions["late"], (CommitmentStatus.done, None))
     respond(db, petitions["hidden"], (CommitmentStatus.planned, today - timedelta(days=5)))
     return petitions
-
-
-@contextmanager
-def counting_statements(connection: Connection) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(connection.engine, "before_cursor_execute", before_cursor_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(connection.engine, "before_cursor_execute", before_cursor_execute)
 
 
 def month(board, key: str):  # type: ignore[no-untyped-def]
