@@ -152,3 +152,22 @@ def tally_recount(dry_run: bool = typer.Option(False, "--dry-run", help="Report 
     for drift in drifts:
         console.print(f"petition {drift.petition_id}: counter {drift.counted}, signatures {drift.actual} ({verb})")
     console.print(f"{len(drifts)} petition{'s' if len(drifts) != 1 else ''} {verb}.")
+
+
+audit_cli = typer.Typer(help="The audit log.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 if any entry was changed, removed or inserted."""
+    from app.audit import service as audit
+
+    with _sessions(Settings())() as db:
+        result = audit.verify(db=db)
+    if result.intact:
+        console.print(f"[green]The audit log is intact: {result.entries} entries.[/green]")
+        return
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/red]")
+    raise typer.Exit(1)

@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic and the tests."""
 
 from app.accounts.models import OneTimeCode, RoleGrant, User, UserSession
+from app.audit.models import AuditEntry, AuditHead
 from app.core.database import Base
 from app.mail.models import OutboxMessage
 from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
@@ -9,7 +10,7 @@ from app.responses.models import (Commitment, CommitmentUpdate, Delivery, Judgem
                                   PetitionResponse)
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["Base", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
+__all__ = ["AuditEntry", "AuditHead", "Base", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

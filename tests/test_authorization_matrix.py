@@ -126,6 +126,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/responders/due"): Access.responder,
     ("GET", "/scoreboard"): Access.public,
     ("GET", "/api/v1/scoreboard"): Access.public,
+    ("GET", "/admin/audit"): Access.admin,
     ("GET", "/dev/mailbox"): Access.development,
     ("GET", "/dev/mailbox/{message_id}"): Access.development,
     ("GET", "/api/v1/csrf"): Access.public,

@@ -101,7 +101,7 @@ def grant_role(user_id: int, role: Role, admin: Admin, db: SessionDep, rt: Runti
 
 @router.delete("/admin/accounts/{user_id}/roles/{role}", response_model=schemas.AccountRead, tags=["admin"],
                summary="Revoke a role (admins)")
-def revoke_role(user_id: int, role: Role, admin: Admin, db: SessionDep) -> dict[str, object]:
+def revoke_role(user_id: int, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     user = service.get_or_404(db=db, user_id=user_id)
-    service.revoke_role(db=db, actor=admin, user=user, role=role)
+    service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
     return service.account_read(user)

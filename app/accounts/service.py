@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts import sessions
+from app.audit import service as audit
 from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role, RoleGrant, User
 from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
@@ -278,10 +279,12 @@ def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) 
         raise Conflict(f"{user.display_name} is already a {role.value}.")
     user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=rt.clock.now()))
     db.flush()
+    audit.record(db=db, rt=rt, actor=actor, action="role.granted", subject=f"account {user.id}",
+                 detail={"role": role.value, "account": user.display_name})
     return role
 
 
-def revoke_role(*, db: Session, actor: User, user: User, role: Role) -> None:
+def revoke_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role) -> None:
     grant = next((grant for grant in user.roles if grant.role == role), None)
     if grant is None:
         raise Conflict(f"{user.display_name} is not a {role.value}.")
@@ -291,6 +294,8 @@ def revoke_role(*, db: Session, actor: User, user: User, role: Role) -> None:
             raise Conflict("This is the last admin: grant the role to someone else before removing it here.")
     user.roles.remove(grant)
     db.flush()
+    audit.record(db=db, rt=rt, actor=actor, action="role.revoked", subject=f"account {user.id}",
+                 detail={"role": role.value, "account": user.display_name})
 
 
 def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str, password: str | None) -> User:
@@ -309,6 +314,9 @@ def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str,
         user.password_hash = hash_password(password)
     if not any(grant.role == Role.admin for grant in user.roles):
         user.roles.append(RoleGrant(user_id=user.id, role=Role.admin, granted_by_id=None, granted_at=now))
+        db.flush()
+        audit.record(db=db, rt=rt, actor=None, action="role.granted", subject=f"account {user.id}",
+                     detail={"role": "admin", "account": user.display_name, "by": "command line"})
     db.flush()
     return user
 

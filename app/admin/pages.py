@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.accounts import service
 from app.accounts.models import GRANTABLE_ROLES, Role
 from app.accounts.schemas import RoleChange
+from app.audit import service as audit
 from app.core.database import SessionDep
 from app.core.errors import AppError, NotFound
 from app.core.forms import validate
@@ -47,10 +48,10 @@ def grant_role(request: Request, user_id: int, admin: Admin, db: SessionDep, rt:
 
 
 @router.post("/admin/users/{user_id}/roles/{role}/revoke", response_class=HTMLResponse)
-def revoke_role(request: Request, user_id: int, role: Role, admin: Admin, db: SessionDep) -> Response:
+def revoke_role(request: Request, user_id: int, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
     user = service.get_or_404(db=db, user_id=user_id)
     try:
-        service.revoke_role(db=db, actor=admin, user=user, role=role)
+        service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
     except AppError as error:
         db.rollback()
         return redirect(request, "/admin/users", error.message, "error")
@@ -75,7 +76,8 @@ def lists_page(request: Request, admin: Admin, db: SessionDep) -> Response:
 
 
 @router.post("/admin/lists/{kind}", response_class=HTMLResponse)
-def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, fields: FormFields) -> Response:
+def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, rt: RuntimeDep,
+                fields: FormFields) -> Response:
     kind = _list_kind(kind)
     name = fields.get("name", "")
     try:
@@ -83,6 +85,7 @@ def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, field
             petitions.add_category(db=db, name=name)
         else:
             groups.add(db=db, kind=GroupKind(kind), name=name)
+        audit.record(db=db, rt=rt, actor=admin, action="list.added", subject=kind, detail={"name": name.strip()})
     except AppError as error:
         db.rollback()
         return redirect(request, "/admin/lists", "; ".join(error.fields.values()) or error.message, "error")
@@ -90,10 +93,13 @@ def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, field
 
 
 @router.post("/admin/lists/{kind}/{item_id}/toggle", response_class=HTMLResponse)
-def toggle_list_item(request: Request, kind: str, item_id: int, admin: Admin, db: SessionDep) -> Response:
+def toggle_list_item(request: Request, kind: str, item_id: int, admin: Admin, db: SessionDep,
+                     rt: RuntimeDep) -> Response:
     kind = _list_kind(kind)
     item = (petitions.toggle_category(db=db, category_id=item_id) if kind == "category"
             else groups.toggle(db=db, kind=GroupKind(kind), group_id=item_id))
+    audit.record(db=db, rt=rt, actor=admin, action="list.offered" if item.active else "list.withdrawn",
+                 subject=kind, detail={"name": item.name})
     state = "offered again" if item.active else "no longer offered (existing uses stay)"
     return redirect(request, "/admin/lists", f"“{item.name}” is {state}.")
 
@@ -121,6 +127,8 @@ def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: Runti
                        raw: Annotated[bytes, Depends(uploaded_file)]) -> Response:
     try:
         size = eligibility.replace_list(db=db, rt=rt, addresses=eligibility.parse_addresses(rt=rt, raw=raw))
+        audit.record(db=db, rt=rt, actor=admin, action="eligibility.imported", subject="eligibility list",
+                     detail={"members": size})
     except AppError as error:
         return form_error(request, db, "admin/eligibility.html", error, {}, {
             "size": eligibility.list_size(db=db), "members": eligibility.eligible_members(db=db, rt=rt),
@@ -131,4 +139,14 @@ def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: Runti
 @router.post("/admin/eligibility/clear", response_class=HTMLResponse)
 def clear_eligibility(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
     eligibility.clear_list(db=db, rt=rt)
+    audit.record(db=db, rt=rt, actor=admin, action="eligibility.cleared", subject="eligibility list")
     return redirect(request, "/admin/eligibility", "The list is cleared: every confirmed member can sign.")
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(request: Request, admin: Admin, db: SessionDep, before: int | None = Query(None, ge=1),
+               check: bool = False) -> Response:
+    entries = audit.page(db=db, before=before, limit=PAGE_SIZE)
+    return render(request, "audit/log.html", {
+        "entries": entries, "total": audit.size(db=db), "verification": audit.verify(db=db) if check else None,
+        "older": entries[-1].seq if entries and entries[-1].seq > 1 else None})

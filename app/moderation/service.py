@@ -8,6 +8,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from app.accounts.models import User
+from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
 from app.core.runtime import Runtime
 from app.petitions import notify, service as petitions
@@ -85,6 +86,12 @@ def approve(*, db: Session, rt: Runtime, petition: Petition, moderator: User) ->
     if petition.state_enum is not S.in_moderation:
         raise Conflict("This petition is not waiting for moderation.")
     petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
+    _audit(db, rt, moderator, "petition.opened", petition)
+
+
+def _audit(db: Session, rt: Runtime, moderator: User, action: str, petition: Petition, **detail: object) -> None:
+    audit.record(db=db, rt=rt, actor=moderator, action=action, subject=f"petition {petition.id}",
+                 detail={"title": petition.title, **detail})
 
 
 def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, code: str, note: str | None) -> None:
@@ -103,6 +110,7 @@ def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, cod
                                  "moderation_lock_by_id": None, "moderation_lock_until": None},
                          detail=reason.title)
     petition.rejection = reason
+    _audit(db, rt, moderator, "petition.rejected", petition, reason=reason.code, note=note)
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_rejected",
                            context={"reason": reason, "note": note})
 
@@ -122,6 +130,7 @@ def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
                          values={"hidden_reason": reason, "moderation_lock_by_id": None,
                                  "moderation_lock_until": None},
                          detail=reason, public=False)
+    _audit(db, rt, moderator, "petition.hidden", petition, reason=reason)
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_hidden", context={"reason": reason})
 
 
@@ -139,3 +148,4 @@ def restore(*, db: Session, rt: Runtime, petition: Petition, moderator: User) ->
                              values={"hidden_reason": None, "closed_at": petition.closed_at or
                                      (now if target is S.closed else None)})
     petitions.record_event(db=db, petition=petition, kind="restored", at=now, actor=moderator, public=False)
+    _audit(db, rt, moderator, "petition.restored", petition)

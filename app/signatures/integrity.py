@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
+from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
@@ -103,6 +104,8 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
         .execution_options(synchronize_session=False)).scalar_one())
     record_event(db=db, petition=petition, kind="signatures_voided", at=now, actor=moderator,
                  detail=f"{len(ids)} signature{'s' if len(ids) != 1 else ''} voided: {reason}")
+    audit.record(db=db, rt=rt, actor=moderator, action="signatures.voided", subject=f"petition {petition.id}",
+                 detail={"rule": record.rule, "matched": len(ids), "reason": reason})
     return record
 
 
