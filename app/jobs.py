@@ -10,17 +10,23 @@ from app.core.runtime import Runtime
 from app.mail.sender import deliver_due
 from app.petitions import service as petitions
 from app.responses import delivery
+from app.signatures import retention
 
 logger = logging.getLogger("undersigned.jobs")
 
 
 def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
-    """One round: close petitions past their deadline, fan out notifications and reminders, send mail."""
+    """One round: close petitions past their deadline, erase signer details past retention, fan out
+    notifications and reminders, send mail."""
     with sessions.begin() as db:
         closed = petitions.close_expired(db=db, rt=rt)
+    with sessions.begin() as db:
+        erased = retention.erase_expired(db=db, rt=rt)
     notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
     reminded = delivery.send_reminders(sessions=sessions, rt=rt)
     sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
     if closed:
         logger.info("closed petitions past their deadline", extra={"count": closed})
-    return {"closed": closed, "notified": notified, "reminded": reminded, "sent": sent}
+    if erased:
+        logger.info("erased signer details past retention", extra={"petitions": len(erased)})
+    return {"closed": closed, "erased": len(erased), "notified": notified, "reminded": reminded, "sent": sent}

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     eligible_members: int | None = Field(default=None, ge=1)
     response_days: int = 14
     updates_per_week: int = 3
+    # Days after closing when signers' names and groups are erased (the counts remain).
+    retention_days: int = Field(default=180, ge=1)
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"

@@ -143,6 +143,8 @@ def names_for_organizers(*, db: Session, rt: Runtime, petition: Petition, limit:
                       .order_by(Signature.signed_hour.desc(), Signature.id).limit(limit).offset(offset))
     names = []
     for visibility, public_name, sealed_name in rows:
+        if public_name is None and sealed_name is None:
+            continue  # erased after the retention period
         name = public_name if visibility == Visibility.public else rt.sealer.open(sealed_name,
                                                                                context=name_context(petition.id))
         names.append(SignerName(name=name or "", visibility=Visibility(visibility)))
