@@ -93,3 +93,12 @@ def test_security_headers_on_every_page(browser: Browser) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"
     assert "strict-transport-security" not in response.headers, "HSTS only outside development"
+
+
+def test_an_id_beyond_the_database_range_is_a_clear_422_not_an_overflow(browser: Browser) -> None:
+    # Found by schemathesis: a huge id reached the database driver and overflowed (SQLite) or failed (PostgreSQL).
+    huge = 2**70
+    page = browser.get(f"/petitions/{huge}")
+    api = browser.get(f"/api/v1/petitions/{huge}/responses")
+    assert page.status_code == 422 and api.status_code == 422
+    assert "petition_id" in api.json()["error"]["fields"]

@@ -8,6 +8,7 @@ from app.accounts.models import Role
 from app.core.database import SessionDep
 from app.core.policy import Admin, CurrentAccount, OptionalUser
 from app.core.runtime import RuntimeDep
+from app.core.types import Id
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -93,7 +94,7 @@ def list_accounts(admin: Admin, db: SessionDep, q: str | None = Query(default=No
 
 @router.put("/admin/accounts/{user_id}/roles/{role}", response_model=schemas.AccountRead, tags=["admin"],
             summary="Grant a role (admins)")
-def grant_role(user_id: int, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def grant_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     user = service.get_or_404(db=db, user_id=user_id)
     service.grant_role(db=db, rt=rt, actor=admin, user=user, role=role)
     return service.account_read(user)
@@ -101,7 +102,7 @@ def grant_role(user_id: int, role: Role, admin: Admin, db: SessionDep, rt: Runti
 
 @router.delete("/admin/accounts/{user_id}/roles/{role}", response_model=schemas.AccountRead, tags=["admin"],
                summary="Revoke a role (admins)")
-def revoke_role(user_id: int, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def revoke_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     user = service.get_or_404(db=db, user_id=user_id)
     service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
     return service.account_read(user)

@@ -16,6 +16,7 @@ from app.core.pages import FormFields, form_error
 from app.core.policy import Admin
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
+from app.core.types import Id
 from app.petitions import service as petitions
 from app.signatures import eligibility, groups
 from app.signatures.models import GroupKind
@@ -35,7 +36,7 @@ def users_page(request: Request, admin: Admin, db: SessionDep, q: str = Query(de
 
 
 @router.post("/admin/users/{user_id}/roles", response_class=HTMLResponse)
-def grant_role(request: Request, user_id: int, admin: Admin, db: SessionDep, rt: RuntimeDep,
+def grant_role(request: Request, user_id: Id, admin: Admin, db: SessionDep, rt: RuntimeDep,
                fields: FormFields) -> Response:
     user = service.get_or_404(db=db, user_id=user_id)
     try:
@@ -48,7 +49,7 @@ def grant_role(request: Request, user_id: int, admin: Admin, db: SessionDep, rt:
 
 
 @router.post("/admin/users/{user_id}/roles/{role}/revoke", response_class=HTMLResponse)
-def revoke_role(request: Request, user_id: int, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
+def revoke_role(request: Request, user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
     user = service.get_or_404(db=db, user_id=user_id)
     try:
         service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
@@ -93,7 +94,7 @@ def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, rt: R
 
 
 @router.post("/admin/lists/{kind}/{item_id}/toggle", response_class=HTMLResponse)
-def toggle_list_item(request: Request, kind: str, item_id: int, admin: Admin, db: SessionDep,
+def toggle_list_item(request: Request, kind: str, item_id: Id, admin: Admin, db: SessionDep,
                      rt: RuntimeDep) -> Response:
     kind = _list_kind(kind)
     item = (petitions.toggle_category(db=db, category_id=item_id) if kind == "category"

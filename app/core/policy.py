@@ -19,6 +19,7 @@ from app.accounts.models import Role, User, Viewer
 from app.core.runtime import RuntimeDep
 from app.core.database import SessionDep
 from app.core.errors import Forbidden, NotFound, SignInRequired
+from app.core.types import Id
 
 
 class Access(StrEnum):
@@ -68,7 +69,7 @@ def _policy(access: Access) -> Callable[..., User | None]:
 POLICIES = {access: _policy(access) for access in Access if access is not Access.organizer}
 
 
-def require_organizer(petition_id: int, user: Annotated[User | None, Depends(load_user)], db: SessionDep) -> User:
+def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load_user)], db: SessionDep) -> User:
     """An organizer (creator or co-organizer) of the petition in the path."""
     from app.petitions import service as petitions  # the petitions feature builds on accounts, not the reverse
 

@@ -8,6 +8,7 @@ from app.core.database import SessionDep
 from app.core.errors import NotFound
 from app.core.policy import DevelopmentOnly
 from app.core.templating import render
+from app.core.types import Id
 from app.mail.models import OutboxMessage
 
 router = APIRouter(include_in_schema=False)
@@ -20,7 +21,7 @@ def mailbox(request: Request, viewer: DevelopmentOnly, db: SessionDep) -> Respon
 
 
 @router.get("/dev/mailbox/{message_id}", response_class=HTMLResponse)
-def mailbox_message(request: Request, message_id: int, viewer: DevelopmentOnly, db: SessionDep) -> Response:
+def mailbox_message(request: Request, message_id: Id, viewer: DevelopmentOnly, db: SessionDep) -> Response:
     message = db.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound("There is no such message in the mailbox.")

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from app.core.database import SessionDep
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
+from app.core.types import Id
 from app.moderation import service
 from app.petitions import schemas
 from app.petitions import service as petitions
@@ -31,14 +32,14 @@ def queue(moderator: Moderator, db: SessionDep) -> list[dict[str, object]]:
 
 @router.post("/petitions/{petition_id}/claim", response_model=schemas.PetitionRead,
              summary="Take the review lock for a few minutes")
-def claim(petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt)
 
 
 @router.post("/petitions/{petition_id}/open", response_model=schemas.PetitionRead, summary="Open for signatures")
-def approve(petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def approve(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt)
@@ -46,7 +47,7 @@ def approve(petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeD
 
 @router.post("/petitions/{petition_id}/reject", response_model=schemas.PetitionRead,
              summary="Reject with a public reason")
-def reject(petition_id: int, body: Rejection, moderator: Moderator, db: SessionDep,
+def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDep,
            rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=body.reason, note=body.note)
@@ -55,14 +56,14 @@ def reject(petition_id: int, body: Rejection, moderator: Moderator, db: SessionD
 
 @router.post("/petitions/{petition_id}/hide", response_model=schemas.PetitionRead,
              summary="Hide, with a reason that is logged and sent to the organizers")
-def hide(petition_id: int, body: Hiding, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=body.reason)
     return detail(petition, rt)
 
 
 @router.post("/petitions/{petition_id}/restore", response_model=schemas.PetitionRead, summary="Restore a hidden one")
-def restore(petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def restore(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt)
@@ -90,7 +91,7 @@ class InvalidationRead(BaseModel):
 
 @router.post("/petitions/{petition_id}/invalidations/preview", response_model=InvalidationPreview,
              summary="How many counted signatures a rule would void")
-def preview_invalidation(petition_id: int, body: InvalidationRule, moderator: Moderator,
+def preview_invalidation(petition_id: Id, body: InvalidationRule, moderator: Moderator,
                          db: SessionDep) -> dict[str, int]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return {"matched": integrity.preview(db=db, petition=petition, entries=integrity.parse_rule(body.rule))}
@@ -98,7 +99,7 @@ def preview_invalidation(petition_id: int, body: InvalidationRule, moderator: Mo
 
 @router.post("/petitions/{petition_id}/invalidations", response_model=InvalidationRead, status_code=201,
              summary="Void the signatures a rule matches (kept on record, no longer counted)")
-def invalidate(petition_id: int, body: InvalidationRequest, moderator: Moderator, db: SessionDep,
+def invalidate(petition_id: Id, body: InvalidationRequest, moderator: Moderator, db: SessionDep,
                rt: RuntimeDep) -> object:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator,

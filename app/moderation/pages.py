@@ -11,6 +11,7 @@ from app.core.pages import FormFields, form_error
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
+from app.core.types import Id
 from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
@@ -28,7 +29,7 @@ def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep
 
 
 @router.get("/moderation/petitions/{petition_id}", response_class=HTMLResponse)
-def review(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+def review(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return render(request, "moderation/review.html", {
         "petition": petition, "state_label": LABELS[petition.state_enum],
@@ -38,12 +39,12 @@ def review(request: Request, petition_id: int, moderator: Moderator, db: Session
         "organizers": petitions.organizer_accounts(db=db, petition=petition)})
 
 
-def _back(petition_id: int) -> str:
+def _back(petition_id: Id) -> str:
     return f"/moderation/petitions/{petition_id}"
 
 
 @router.post("/moderation/petitions/{petition_id}/claim", response_class=HTMLResponse)
-def claim(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+def claim(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     until = service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(request, _back(petition_id),
@@ -51,21 +52,21 @@ def claim(request: Request, petition_id: int, moderator: Moderator, db: SessionD
 
 
 @router.post("/moderation/petitions/{petition_id}/release", response_class=HTMLResponse)
-def release(request: Request, petition_id: int, moderator: Moderator, db: SessionDep) -> Response:
+def release(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.release(db=db, petition=petition, moderator=moderator)
     return redirect(request, "/moderation", "Released for another moderator.")
 
 
 @router.post("/moderation/petitions/{petition_id}/open", response_class=HTMLResponse)
-def approve(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+def approve(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(request, "/moderation", f"“{petition.title}” is open for signatures.")
 
 
 @router.post("/moderation/petitions/{petition_id}/reject", response_class=HTMLResponse)
-def reject(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
+def reject(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
            fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -78,7 +79,7 @@ def reject(request: Request, petition_id: int, moderator: Moderator, db: Session
 
 
 @router.post("/moderation/petitions/{petition_id}/hide", response_class=HTMLResponse)
-def hide(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
+def hide(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
          fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -90,21 +91,21 @@ def hide(request: Request, petition_id: int, moderator: Moderator, db: SessionDe
 
 
 @router.post("/moderation/petitions/{petition_id}/restore", response_class=HTMLResponse)
-def restore(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
+def restore(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(request, _back(petition_id), f"“{petition.title}” is visible again.")
 
 
 @router.get("/moderation/petitions/{petition_id}/signatures", response_class=HTMLResponse)
-def signatures_page(request: Request, petition_id: int, moderator: Moderator, db: SessionDep) -> Response:
+def signatures_page(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return render(request, "moderation/invalidate.html", {
         "petition": petition, "history": integrity.invalidations(db=db, petition=petition)})
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/preview", response_class=HTMLResponse)
-def preview_invalidation(request: Request, petition_id: int, moderator: Moderator, db: SessionDep,
+def preview_invalidation(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep,
                          fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}
@@ -118,7 +119,7 @@ def preview_invalidation(request: Request, petition_id: int, moderator: Moderato
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/void", response_class=HTMLResponse)
-def void_signatures(request: Request, petition_id: int, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
+def void_signatures(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
                     fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from app.core.database import SessionDep
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import Runtime, RuntimeDep
+from app.core.types import Id
 from app.petitions import repository, schemas, service
 from app.petitions.models import Petition
 
@@ -72,12 +73,12 @@ def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: R
 
 
 @router.get("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="One petition")
-def read(petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def read(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     return detail(service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user), rt)
 
 
 @router.put("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="Edit a draft (organizers)")
-def edit(petition_id: int, body: schemas.PetitionDraft, user: Organizer, db: SessionDep,
+def edit(petition_id: Id, body: schemas.PetitionDraft, user: Organizer, db: SessionDep,
          rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.update_draft(db=db, rt=rt, petition=petition, form=body)
@@ -86,7 +87,7 @@ def edit(petition_id: int, body: schemas.PetitionDraft, user: Organizer, db: Ses
 
 @router.post("/petitions/{petition_id}/corrections", response_model=schemas.PetitionRead,
              summary="Correct an open petition's text: a new version, signers told (organizers)")
-def correct(petition_id: int, body: schemas.PetitionCorrection, user: Organizer, db: SessionDep,
+def correct(petition_id: Id, body: schemas.PetitionCorrection, user: Organizer, db: SessionDep,
             rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.correct_text(db=db, rt=rt, petition=petition, actor=user, form=body)
@@ -95,7 +96,7 @@ def correct(petition_id: int, body: schemas.PetitionCorrection, user: Organizer,
 
 @router.post("/petitions/{petition_id}/submit", response_model=schemas.PetitionRead,
              summary="Fix the draft's text and start collecting sponsors (organizers)")
-def submit(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def submit(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return detail(petition, rt)
@@ -103,7 +104,7 @@ def submit(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) ->
 
 @router.get("/petitions/{petition_id}/sponsor-link", response_model=schemas.SponsorLink,
             summary="The private link to share with would-be sponsors (organizers)")
-def sponsor_link(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def sponsor_link(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     return {"url": rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition),
             "sponsors": petition.sponsor_count, "sponsors_required": rt.settings.sponsors_required}
@@ -111,7 +112,7 @@ def sponsor_link(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeD
 
 @router.post("/petitions/{petition_id}/sponsorships", response_model=schemas.PetitionRead,
              summary="Sponsor a petition with the token from its sponsor link")
-def sponsor(petition_id: int, body: SponsorRequest, user: CurrentUser, db: SessionDep,
+def sponsor(petition_id: Id, body: SponsorRequest, user: CurrentUser, db: SessionDep,
             rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.sponsor(db=db, rt=rt, petition=petition, token=body.token, user=user)
@@ -120,28 +121,28 @@ def sponsor(petition_id: int, body: SponsorRequest, user: CurrentUser, db: Sessi
 
 @router.get("/petitions/{petition_id}/versions", response_model=list[schemas.VersionRead],
             summary="Every published version of the text")
-def versions(petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
+def versions(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     return list(service.versions(db=db, petition=petition))
 
 
 @router.get("/petitions/{petition_id}/timeline", response_model=list[schemas.EventRead],
             summary="The public timeline")
-def timeline(petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
+def timeline(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     return list(service.timeline(db=db, petition=petition))
 
 
 @router.get("/petitions/{petition_id}/updates", response_model=list[schemas.UpdateRead],
             summary="Updates from the organizers")
-def list_updates(petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
+def list_updates(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     return list(service.updates(db=db, petition=petition))
 
 
 @router.post("/petitions/{petition_id}/updates", status_code=status.HTTP_201_CREATED,
              response_model=schemas.UpdateRead, summary="Post an update to signers and followers (organizers)")
-def post_update(petition_id: int, body: schemas.UpdateCreate, user: Organizer, db: SessionDep,
+def post_update(petition_id: Id, body: schemas.UpdateCreate, user: Organizer, db: SessionDep,
                 rt: RuntimeDep) -> object:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     return service.post_update(db=db, rt=rt, petition=petition, actor=user, form=body)
@@ -149,7 +150,7 @@ def post_update(petition_id: int, body: schemas.UpdateCreate, user: Organizer, d
 
 @router.post("/petitions/{petition_id}/organizers", status_code=status.HTTP_204_NO_CONTENT,
              summary="Add a co-organizer by work address (the creator)")
-def add_organizer(petition_id: int, body: schemas.OrganizerInvite, user: Organizer, db: SessionDep,
+def add_organizer(petition_id: Id, body: schemas.OrganizerInvite, user: Organizer, db: SessionDep,
                   rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.add_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=body.email)
@@ -158,7 +159,7 @@ def add_organizer(petition_id: int, body: schemas.OrganizerInvite, user: Organiz
 
 @router.delete("/petitions/{petition_id}/organizers/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Remove a co-organizer (the creator, or oneself)")
-def remove_organizer(petition_id: int, user_id: int, user: Organizer, db: SessionDep) -> Response:
+def remove_organizer(petition_id: Id, user_id: Id, user: Organizer, db: SessionDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.remove_organizer(db=db, petition=petition, actor=user, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -166,7 +167,7 @@ def remove_organizer(petition_id: int, user_id: int, user: Organizer, db: Sessio
 
 @router.post("/petitions/{petition_id}/close", response_model=schemas.PetitionRead,
              summary="Close the petition now (organizers)")
-def close(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def close(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
     return detail(petition, rt)
@@ -174,7 +175,7 @@ def close(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> 
 
 @router.put("/petitions/{petition_id}/follow", status_code=status.HTTP_204_NO_CONTENT,
             summary="Follow a petition (idempotent)")
-def follow(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def follow(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     service.follow(db=db, rt=rt, petition=petition, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -182,7 +183,7 @@ def follow(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) 
 
 @router.delete("/petitions/{petition_id}/follow", status_code=status.HTTP_204_NO_CONTENT,
                summary="Stop following a petition")
-def unfollow(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def unfollow(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     service.unfollow(db=db, petition=petition, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

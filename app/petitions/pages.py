@@ -11,6 +11,7 @@ from app.core.pages import FormFields, form_error
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
+from app.core.types import Id
 from app.petitions import repository, schemas, service
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, PetitionState
@@ -113,13 +114,13 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
 
 
 @router.get("/petitions/{petition_id}", response_class=HTMLResponse)
-def show(request: Request, petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     return render(request, "petitions/show.html", _show_context(db, rt, petition, user))
 
 
 @router.get("/petitions/{petition_id}/versions", response_class=HTMLResponse)
-def versions(request: Request, petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def versions(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     history = service.versions(db=db, petition=petition)
     return render(request, "petitions/versions.html", {"petition": petition, "versions": history,
@@ -135,7 +136,7 @@ def _edit_context(petition: Petition, db: SessionDep) -> dict[str, object]:
 
 
 @router.get("/petitions/{petition_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, petition_id: int, user: Organizer, db: SessionDep) -> Response:
+def edit_page(request: Request, petition_id: Id, user: Organizer, db: SessionDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     values = {"title": petition.title, "ask": petition.ask, "background": petition.background,
               "decision_maker": petition.decision_maker or "", "category": petition.category.slug,
@@ -145,7 +146,7 @@ def edit_page(request: Request, petition_id: int, user: Organizer, db: SessionDe
 
 
 @router.post("/petitions/{petition_id}/edit", response_class=HTMLResponse)
-def edit(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def edit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
          fields: FormFields) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -156,7 +157,7 @@ def edit(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt
 
 
 @router.post("/petitions/{petition_id}/correct", response_class=HTMLResponse)
-def correct(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def correct(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
             fields: FormFields) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -169,7 +170,7 @@ def correct(request: Request, petition_id: int, user: Organizer, db: SessionDep,
 
 
 @router.post("/petitions/{petition_id}/submit", response_class=HTMLResponse)
-def submit(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
+def submit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return redirect(request, f"/petitions/{petition.id}",
@@ -177,7 +178,7 @@ def submit(request: Request, petition_id: int, user: Organizer, db: SessionDep, 
 
 
 @router.get("/petitions/{petition_id}/sponsor/{token}", response_class=HTMLResponse)
-def sponsor_page(request: Request, petition_id: int, token: str, user: CurrentUser, db: SessionDep,
+def sponsor_page(request: Request, petition_id: Id, token: str, user: CurrentUser, db: SessionDep,
                  rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.check_sponsor_token(rt=rt, petition=petition, token=token)
@@ -188,7 +189,7 @@ def sponsor_page(request: Request, petition_id: int, token: str, user: CurrentUs
 
 
 @router.post("/petitions/{petition_id}/sponsor/{token}", response_class=HTMLResponse)
-def sponsor(request: Request, petition_id: int, token: str, user: CurrentUser, db: SessionDep,
+def sponsor(request: Request, petition_id: Id, token: str, user: CurrentUser, db: SessionDep,
             rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.sponsor(db=db, rt=rt, petition=petition, token=token, user=user)
@@ -200,7 +201,7 @@ def sponsor(request: Request, petition_id: int, token: str, user: CurrentUser, d
 
 
 @router.post("/petitions/{petition_id}/organizers", response_class=HTMLResponse)
-def add_organizer(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def add_organizer(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
                   fields: FormFields) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -214,7 +215,7 @@ def add_organizer(request: Request, petition_id: int, user: Organizer, db: Sessi
 
 
 @router.post("/petitions/{petition_id}/organizers/{user_id}/remove", response_class=HTMLResponse)
-def remove_organizer(request: Request, petition_id: int, user_id: int, user: Organizer, db: SessionDep) -> Response:
+def remove_organizer(request: Request, petition_id: Id, user_id: Id, user: Organizer, db: SessionDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.remove_organizer(db=db, petition=petition, actor=user, user_id=user_id)
     if user_id == user.id:
@@ -223,7 +224,7 @@ def remove_organizer(request: Request, petition_id: int, user_id: int, user: Org
 
 
 @router.post("/petitions/{petition_id}/updates", response_class=HTMLResponse)
-def post_update(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def post_update(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
                 fields: FormFields) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -234,14 +235,14 @@ def post_update(request: Request, petition_id: int, user: Organizer, db: Session
 
 
 @router.post("/petitions/{petition_id}/close", response_class=HTMLResponse)
-def close(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
+def close(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
     return redirect(request, f"/petitions/{petition.id}", "The petition is closed; its signatures stay counted.")
 
 
 @router.post("/petitions/{petition_id}/follow", response_class=HTMLResponse)
-def follow(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def follow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     added = service.follow(db=db, rt=rt, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}",
@@ -250,7 +251,7 @@ def follow(request: Request, petition_id: int, user: CurrentUser, db: SessionDep
 
 
 @router.post("/petitions/{petition_id}/unfollow", response_class=HTMLResponse)
-def unfollow(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def unfollow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     service.unfollow(db=db, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}", "You no longer follow this petition.")

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from app.core.database import SessionDep
 from app.core.policy import OptionalUser, Organizer, Responder
 from app.core.runtime import RuntimeDep
+from app.core.types import Id
 from app.petitions import service as petitions
 from app.responses import schemas, service
 
@@ -26,7 +27,7 @@ def _read(view: service.ResponseView, today) -> dict[str, object]:  # type: igno
 
 @router.get("/petitions/{petition_id}/responses", response_model=list[schemas.ResponseRead],
             summary="Leadership's responses, with commitments and the organizers' judgement")
-def list_responses(petition_id: int, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[dict[str, object]]:
+def list_responses(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[dict[str, object]]:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     today = rt.clock.now().date()
     return [_read(view, today) for view in service.responses(db=db, petition=petition)]
@@ -34,7 +35,7 @@ def list_responses(petition_id: int, user: OptionalUser, db: SessionDep, rt: Run
 
 @router.post("/petitions/{petition_id}/responses", status_code=status.HTTP_201_CREATED,
              response_model=schemas.ResponseRead, summary="Post an official response (responders)")
-def post_response(petition_id: int, body: schemas.ResponseCreate, responder: Responder, db: SessionDep,
+def post_response(petition_id: Id, body: schemas.ResponseCreate, responder: Responder, db: SessionDep,
                   rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     created = service.post_response(db=db, rt=rt, petition=petition, responder=responder, form=body)
@@ -44,7 +45,7 @@ def post_response(petition_id: int, body: schemas.ResponseCreate, responder: Res
 
 @router.post("/commitments/{commitment_id}/updates", response_model=schemas.CommitmentRead,
              summary="Change a commitment's status or add a progress note (responders)")
-def update_commitment(commitment_id: int, body: schemas.CommitmentChange, responder: Responder, db: SessionDep,
+def update_commitment(commitment_id: Id, body: schemas.CommitmentChange, responder: Responder, db: SessionDep,
                       rt: RuntimeDep) -> dict[str, object]:
     commitment = service.get_commitment(db=db, commitment_id=commitment_id)
     service.update_commitment(db=db, rt=rt, commitment=commitment, responder=responder, form=body)
@@ -54,7 +55,7 @@ def update_commitment(commitment_id: int, body: schemas.CommitmentChange, respon
 
 @router.put("/petitions/{petition_id}/responses/{response_id}/judgement", response_model=schemas.JudgementRead,
             summary="Say whether a response answers the petition, and ask for a follow-up (organizers)")
-def judge(petition_id: int, response_id: int, body: schemas.JudgementCreate, user: Organizer, db: SessionDep,
+def judge(petition_id: Id, response_id: Id, body: schemas.JudgementCreate, user: Organizer, db: SessionDep,
           rt: RuntimeDep) -> object:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     response = service.get_response(db=db, petition=petition, response_id=response_id)

@@ -10,6 +10,7 @@ from app.core.pages import FormFields, form_error
 from app.core.policy import Organizer, Responder
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
+from app.core.types import Id
 from app.petitions import service as petitions
 from app.responses import schemas, service
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
@@ -27,12 +28,12 @@ def dashboard(request: Request, responder: Responder, db: SessionDep, rt: Runtim
         "overdue_commitments": service.overdue_commitments(db=db, today=now.date())})
 
 
-def _form_context(petition_id: int) -> dict[str, object]:
+def _form_context(petition_id: Id) -> dict[str, object]:
     return {"statuses": RESPONSE_LABELS, "rows": range(COMMITMENT_ROWS), "action": f"/petitions/{petition_id}/respond"}
 
 
 @router.get("/petitions/{petition_id}/respond", response_class=HTMLResponse)
-def respond_page(request: Request, petition_id: int, responder: Responder, db: SessionDep) -> Response:
+def respond_page(request: Request, petition_id: Id, responder: Responder, db: SessionDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return render(request, "responses/form.html", {"petition": petition, **_form_context(petition_id)})
 
@@ -49,7 +50,7 @@ def _response_form(fields: dict[str, str]) -> dict[str, object]:
 
 
 @router.post("/petitions/{petition_id}/respond", response_class=HTMLResponse)
-def respond(request: Request, petition_id: int, responder: Responder, db: SessionDep, rt: RuntimeDep,
+def respond(request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep,
             fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
@@ -63,7 +64,7 @@ def respond(request: Request, petition_id: int, responder: Responder, db: Sessio
 
 
 @router.post("/commitments/{commitment_id}/update", response_class=HTMLResponse)
-def update_commitment(request: Request, commitment_id: int, responder: Responder, db: SessionDep, rt: RuntimeDep,
+def update_commitment(request: Request, commitment_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep,
                       fields: FormFields) -> Response:
     commitment = service.get_commitment(db=db, commitment_id=commitment_id)
     target = f"/petitions/{commitment.petition_id}#commitment-{commitment.id}"
@@ -77,7 +78,7 @@ def update_commitment(request: Request, commitment_id: int, responder: Responder
 
 
 @router.post("/petitions/{petition_id}/responses/{response_id}/judgement", response_class=HTMLResponse)
-def judge(request: Request, petition_id: int, response_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def judge(request: Request, petition_id: Id, response_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
           fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     response = service.get_response(db=db, petition=petition, response_id=response_id)

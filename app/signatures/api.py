@@ -12,6 +12,7 @@ from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.petitions import service as petitions
 from app.core.policy import OptionalUser
+from app.core.types import Id
 from app.signatures import groups, service
 from app.signatures.models import GroupKind, Visibility
 
@@ -54,7 +55,7 @@ def _read(signature, petition) -> dict[str, object]:  # type: ignore[no-untyped-
 
 @router.post("/petitions/{petition_id}/signature", status_code=status.HTTP_201_CREATED,
              response_model=SignatureRead, summary="Sign a petition")
-def sign(petition_id: int, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def sign(petition_id: Id, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.sign(db=db, rt=rt, petition=petition, user=user, visibility=body.visibility,
                              notify_updates=body.notify_updates,
@@ -64,7 +65,7 @@ def sign(petition_id: int, body: SignRequest, user: CurrentUser, db: SessionDep,
 
 
 @router.get("/petitions/{petition_id}/signature", response_model=SignatureRead, summary="My signature, if any")
-def mine(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def mine(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.own_signature(db=db, petition=petition, user=user)
     if signature is None:
@@ -74,7 +75,7 @@ def mine(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) ->
 
 @router.delete("/petitions/{petition_id}/signature", status_code=status.HTTP_204_NO_CONTENT,
                summary="Withdraw my signature while the petition is open")
-def withdraw(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def withdraw(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.withdraw(db=db, petition=petition, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -82,7 +83,7 @@ def withdraw(petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep
 
 @router.get("/petitions/{petition_id}/signers", response_model=list[SignerRead],
             summary="Names signers showed to the organizers or everyone (organizers)")
-def signers(petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def signers(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
             limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return list(service.names_for_organizers(db=db, rt=rt, petition=petition, limit=limit, offset=offset))

@@ -8,6 +8,7 @@ from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.pages import FormFields
+from app.core.types import Id
 from app.petitions import service as petitions
 from app.signatures import service
 from app.signatures.models import Visibility
@@ -21,7 +22,7 @@ SIGNED = {
 
 
 @router.post("/petitions/{petition_id}/sign", response_class=HTMLResponse)
-def sign(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
+def sign(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
          fields: FormFields) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     visibility = fields.get("visibility", "")
@@ -32,21 +33,21 @@ def sign(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, 
 
 
 @router.post("/petitions/{petition_id}/withdraw", response_class=HTMLResponse)
-def withdraw(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def withdraw(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.withdraw(db=db, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}#sign", "Your signature is withdrawn and no longer counted.")
 
 
 @router.post("/petitions/{petition_id}/hide-name", response_class=HTMLResponse)
-def hide_name(request: Request, petition_id: int, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def hide_name(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.hide_name(db=db, rt=rt, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}#sign", "Your name is now visible only to the organizers.")
 
 
 @router.get("/petitions/{petition_id}/signers", response_class=HTMLResponse)
-def signers(request: Request, petition_id: int, user: Organizer, db: SessionDep, rt: RuntimeDep,
+def signers(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
             page: int = Query(1, ge=1, le=100_000)) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     per_page = 200
