@@ -75,8 +75,7 @@ def create_admin(
                                         password=None if no_password else password)
             address = user.email
     except AppError as error:
-        details = "; ".join(error.fields.values()) or error.message
-        console.print(f"[red]{details}[/red]")
+        console.print(f"[red]{error.summary}[/red]")
         raise typer.Exit(2) from None
     console.print(f"[green]{address} is an admin.[/green]")
 

@@ -12,7 +12,7 @@ from app.audit import service as audit
 from app.core.database import SessionDep
 from app.core.errors import AppError, NotFound
 from app.core.forms import validate
-from app.core.pages import FormFields, form_error
+from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Admin
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -43,8 +43,7 @@ def grant_role(request: Request, user_id: Id, admin: Admin, db: SessionDep, rt: 
         change = validate(RoleChange, fields)
         role = service.grant_role(db=db, rt=rt, actor=admin, user=user, role=change.role)
     except AppError as error:
-        db.rollback()
-        return redirect(request, "/admin/users", error.fields.get("role") or error.message, "error")
+        return refused(request, db, "/admin/users", error)
     return redirect(request, "/admin/users", f"{user.display_name} is now a {role.value}.")
 
 
@@ -54,8 +53,7 @@ def revoke_role(request: Request, user_id: Id, role: Role, admin: Admin, db: Ses
     try:
         service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
     except AppError as error:
-        db.rollback()
-        return redirect(request, "/admin/users", error.message, "error")
+        return refused(request, db, "/admin/users", error)
     return redirect(request, "/admin/users", f"{user.display_name} is no longer a {role.value}.")
 
 
@@ -88,8 +86,7 @@ def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, rt: R
             groups.add(db=db, kind=GroupKind(kind), name=name)
         audit.record(db=db, rt=rt, actor=admin, action="list.added", subject=kind, detail={"name": name.strip()})
     except AppError as error:
-        db.rollback()
-        return redirect(request, "/admin/lists", "; ".join(error.fields.values()) or error.message, "error")
+        return refused(request, db, "/admin/lists", error)
     return redirect(request, "/admin/lists", f"“{name.strip()}” added to {LIST_KINDS[kind].lower()}.")
 
 

@@ -28,6 +28,11 @@ class AppError(Exception):
         self.fields = fields or {}
         self.headers = headers
 
+    @property
+    def summary(self) -> str:
+        """The field messages in one line, or the general message: for a flash or a terminal."""
+        return "; ".join(self.fields.values()) or self.message
+
 
 class InvalidInput(AppError):
     status_code = 422

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.core.errors import AppError
-from app.core.templating import render
+from app.core.templating import redirect, render
 from app.core.web import CSRF_FIELD
 
 SECRET_FIELDS = {"password", "code", CSRF_FIELD}
@@ -35,6 +35,12 @@ def form_error(request: Request, db: Session, template: str, error: AppError, fi
     response = render(request, template, page, status_code=error.status_code, headers=error.headers)
     db.rollback()
     return response
+
+
+def refused(request: Request, db: Session, target: str, error: AppError) -> RedirectResponse:
+    """For small forms inside a larger page: undo what was written and go back with the reason as a message."""
+    db.rollback()
+    return redirect(request, target, error.summary, "error")
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

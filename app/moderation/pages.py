@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.core.database import SessionDep
 from app.core.errors import AppError
-from app.core.pages import FormFields, form_error
+from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -73,8 +73,7 @@ def reject(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
         service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""),
                        note=fields.get("note"))
     except AppError as error:
-        db.rollback()
-        return redirect(request, _back(petition_id), "; ".join(error.fields.values()) or error.message, "error")
+        return refused(request, db, _back(petition_id), error)
     return redirect(request, "/moderation", f"“{petition.title}” was rejected; its organizers are told why.")
 
 
@@ -85,8 +84,7 @@ def hide(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep
     try:
         service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
     except AppError as error:
-        db.rollback()
-        return redirect(request, _back(petition_id), "; ".join(error.fields.values()) or error.message, "error")
+        return refused(request, db, _back(petition_id), error)
     return redirect(request, "/moderation", f"“{petition.title}” is hidden; its organizers are told why.")
 
 

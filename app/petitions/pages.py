@@ -7,7 +7,7 @@ from app.accounts.models import User
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
-from app.core.pages import FormFields, form_error
+from app.core.pages import FormFields, form_error, refused
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -208,9 +208,7 @@ def add_organizer(request: Request, petition_id: Id, user: Organizer, db: Sessio
         invite = validate(schemas.OrganizerInvite, fields)
         added = service.add_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
     except AppError as error:
-        db.rollback()
-        message = "; ".join(error.fields.values()) or error.message
-        return redirect(request, f"/petitions/{petition_id}#organizers", message, "error")
+        return refused(request, db, f"/petitions/{petition_id}#organizers", error)
     return redirect(request, f"/petitions/{petition.id}#organizers", f"{added.display_name} is now an organizer.")
 
 

@@ -6,7 +6,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
-from app.core.pages import FormFields, form_error
+from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Organizer, Responder
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -72,8 +72,7 @@ def update_commitment(request: Request, commitment_id: Id, responder: Responder,
         service.update_commitment(db=db, rt=rt, commitment=commitment, responder=responder,
                                   form=validate(schemas.CommitmentChange, fields))
     except AppError as error:
-        db.rollback()
-        return redirect(request, target, "; ".join(error.fields.values()) or error.message, "error")
+        return refused(request, db, target, error)
     return redirect(request, target, f"Commitment updated: {COMMITMENT_LABELS[commitment.status].lower()}.")
 
 
@@ -91,7 +90,6 @@ def judge(request: Request, petition_id: Id, response_id: Id, user: Organizer, d
             raise AppError("Say whether the response answers the petition.")
         service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
     except AppError as error:
-        db.rollback()
-        return redirect(request, target, "; ".join(error.fields.values()) or error.message, "error")
+        return refused(request, db, target, error)
     return redirect(request, target, "Your judgement is shown next to the response." +
                     (" Leadership is asked for a follow-up." if form.follow_up else ""))

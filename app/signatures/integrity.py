@@ -105,7 +105,9 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
     record_event(db=db, petition=petition, kind="signatures_voided", at=now, actor=moderator,
                  detail=f"{len(ids)} signature{'s' if len(ids) != 1 else ''} voided: {reason}")
     audit.record(db=db, rt=rt, actor=moderator, action="signatures.voided", subject=f"petition {petition.id}",
-                 detail={"rule": record.rule, "matched": len(ids), "reason": reason})
+                 # The count of entries, not the addresses: the audit log is read by admins, who must not
+                 # learn from it whose signature a petition held.
+                 detail={"rule_entries": len(entries), "matched": len(ids), "reason": reason})
     return record
 
 
