@@ -94,5 +94,5 @@ def _seed_petitions(db: Session, rt: Runtime, domain: str) -> None:
         if stage == "open" and petition.state == "in_moderation":
             petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
         for signer_key, visibility in signers:
-            signatures.sign(db=db, rt=rt, petition=petition, user=people[signer_key], visibility=visibility,
+            signatures.sign(db=db, rt=rt, petition_id=petition.id, user=people[signer_key], visibility=visibility,
                             notify_updates=True)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         engine = build_engine(settings.database_url, **_pool_options(settings))
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
-        app.state.job_sessionmaker = build_sessionmaker(engine, writes=True)
+        app.state.write_sessionmaker = build_sessionmaker(engine, writes=True)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         worker = None
         if settings.run_inprocess_worker:
             worker = asyncio.create_task(_outbox_loop(app))
@@ -90,10 +92,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     return app
 
 
-def _pool_options(settings: Settings) -> dict[str, int]:
+def _pool_options(settings: Settings) -> dict[str, float]:
     if settings.database_url.startswith("sqlite"):
-        return {}
-    return {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
+        return {"pool_timeout": settings.database_pool_timeout_seconds}
+    return {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow,
+            "pool_timeout": settings.database_pool_timeout_seconds}
 
 
 async def _outbox_loop(app: FastAPI) -> None:
@@ -101,7 +104,7 @@ async def _outbox_loop(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     while True:
         try:
-            await asyncio.to_thread(jobs.run_once, sessions=app.state.job_sessionmaker, rt=app.state.runtime)
+            await asyncio.to_thread(jobs.run_once, sessions=app.state.write_sessionmaker, rt=app.state.runtime)
         except Exception:
             logger.exception("outbox delivery round failed")
         await asyncio.sleep(settings.outbox_poll_seconds)

@@ -158,3 +158,40 @@ def test_many_simultaneous_signatures_are_counted_exactly_and_cross_the_threshol
     rows, counter, threshold_events = _count(server, petition_id)
     assert rows == counter == SIGNERS
     assert threshold_events == 1
+
+
+@pytest.fixture
+def starved_server(scratch_url: str) -> Iterator[live_server.LiveServer]:
+    """One connection and two worker threads: far more requests in flight than either."""
+    sock = live_server.reserve_port()
+    settings = make_settings(scratch_url, rate_limit_sign="1000/minute", database_pool_size=1,
+                             database_max_overflow=0, database_pool_timeout_seconds=3, worker_threads=2,
+                             base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    live = live_server.start(create_app(settings), sock)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_more_requests_than_threads_and_connections_all_complete(starved_server: live_server.LiveServer) -> None:
+    """No request holds a connection while it waits for a worker thread: otherwise requests holding the only
+    connection wait for threads that are all waiting for that connection, until the pool gives up (503)."""
+    petition_id, cookies = _arrange(starved_server, 24)
+    clients = [_client(starved_server, cookie) for cookie in cookies]
+    barrier = threading.Barrier(len(clients))
+
+    def sign_and_read(index: int) -> tuple[int, int]:
+        client, token = clients[index]
+        barrier.wait()
+        signed = client.post(f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"},
+                             headers={"X-CSRF-Token": token})
+        read = client.get(f"/api/v1/petitions/{petition_id}/signature")
+        return signed.status_code, read.status_code
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        statuses = list(pool.map(sign_and_read, range(len(clients))))
+    for client, _ in clients:
+        client.close()
+    assert statuses == [(201, 200)] * len(clients)
+    assert _count(starved_server, petition_id)[:2] == (24, 24)

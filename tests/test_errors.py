@@ -3,9 +3,11 @@
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.core.database import get_db
-from app.core.policy import Anyone
+from app.core.policy import Anyone, route_table
+from app.core.routing import UnitOfWorkRoute
 from tests.conftest import Browser, LogCapture, count_rows
 
 
@@ -79,6 +81,28 @@ def test_database_outage_is_a_503_page(app) -> None:  # type: ignore[no-untyped-
     assert page.status_code == 503 and "cannot be reached right now" in page.text
     assert page.headers["retry-after"] == "30"
     assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
+
+
+def test_no_free_connection_is_a_503_not_a_500(app) -> None:  # type: ignore[no-untyped-def]
+    def busy_db():  # type: ignore[no-untyped-def]
+        raise PoolTimeout("QueuePool limit of size 4 overflow 0 reached, connection timed out, timeout 30.00")
+        yield  # pragma: no cover
+
+    app.dependency_overrides[get_db] = busy_db
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page = client.get("/signin")
+        api = client.get("/api/v1/me")
+    assert page.status_code == 503 and "very busy right now" in page.text
+    assert page.headers["retry-after"] == "5"
+    assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
+
+
+def test_every_route_ends_its_unit_of_work_in_the_handlers_thread(app) -> None:  # type: ignore[no-untyped-def]
+    """A router created without the route class would commit only after the response is validated, holding
+    its connection (and its locks) across hops to worker threads; see app/core/routing.py."""
+    handlers, _others = route_table(app)
+    assert handlers
+    assert {path for (_method, path), route in handlers.items() if not isinstance(route, UnitOfWorkRoute)} == set()
 
 
 def test_health_and_readiness(browser: Browser) -> None:

@@ -88,7 +88,7 @@ def full_form(**changes: str) -> dict[str, str]:
 def sign(db: Session, rt: Runtime, petition: Petition, user: User | None = None, *, notify_updates: bool = False,
          visibility: str = "public") -> User:
     user = user or factories.worker(db)
-    signatures.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility,
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=user, visibility=visibility,
                     notify_updates=notify_updates)
     db.commit()
     return user

@@ -52,8 +52,8 @@ def events(db: Session, petition: Petition) -> list[str]:
 def test_a_responder_posts_a_response_and_the_opted_in_are_told_once(browser: Browser, db, rt, petition, responder,  # type: ignore[no-untyped-def]
                                                                      sessions) -> None:
     opted_in, quiet, follower = factories.worker(db), factories.worker(db), factories.worker(db)
-    signatures.sign(db=db, rt=rt, petition=petition, user=opted_in, visibility="public", notify_updates=True)
-    signatures.sign(db=db, rt=rt, petition=petition, user=quiet, visibility="organizers", notify_updates=False)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=opted_in, visibility="public", notify_updates=True)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=quiet, visibility="organizers", notify_updates=False)
     from app.petitions import service as petitions
 
     petitions.follow(db=db, rt=rt, petition=petition, user=follower)

@@ -61,7 +61,7 @@ def signature_count(db: Session, petition: Petition) -> int:
 
 
 def sign(db: Session, rt: Runtime, petition: Petition, user: User, visibility: str = "public") -> None:
-    signatures.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility, notify_updates=False)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=user, visibility=visibility, notify_updates=False)
     db.commit()
 
 

@@ -9,8 +9,9 @@ from app.core.database import SessionDep
 from app.core.policy import Admin, CurrentAccount, OptionalUser
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=UnitOfWorkRoute)
 
 CHECK_INBOX = schemas.Accepted(message="If that address can be used here, an email is on its way.")
 

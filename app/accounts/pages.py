@@ -13,8 +13,9 @@ from app.core.pages import FormFields, form_error, safe_next
 from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
+from app.core.routing import UnitOfWorkRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 PENDING_COOKIE = "undersigned_pending"
 CHECK_INBOX = ("If that address can be used here, an email is on its way. It can take a minute; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import Response
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User, UserSession
@@ -13,15 +13,16 @@ from app.core.security import new_token, token_digest
 
 SESSION_COOKIE = "undersigned_session"
 
+# Every signed-in request runs this; built once, with bound parameters, so a request does not rebuild it.
+_SESSION_USER = (select(UserSession)
+                 .where(UserSession.id_digest == bindparam("digest"), UserSession.expires_at > bindparam("now"))
+                 .options(joinedload(UserSession.user).joinedload(User.roles)))
+
 
 def user_for_cookie(*, db: Session, cookie: str | None, now: datetime) -> User | None:
     if not cookie or len(cookie) > 128:
         return None
-    row = db.execute(
-        select(UserSession)
-        .where(UserSession.id_digest == token_digest(cookie), UserSession.expires_at > now)
-        .options(joinedload(UserSession.user).joinedload(User.roles))
-    ).unique().scalar_one_or_none()
+    row = db.execute(_SESSION_USER, {"digest": token_digest(cookie), "now": now}).unique().scalar_one_or_none()
     return row.user if row else None
 
 

@@ -17,11 +17,12 @@ from app.core.policy import Admin
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.petitions import service as petitions
 from app.signatures import eligibility, groups
 from app.signatures.models import GroupKind
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 PAGE_SIZE = 50
 

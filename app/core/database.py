@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -15,6 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 WRITE_INTENT = "undersigned_write_intent"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,11 +53,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-def upsert_insert(db: Session, model):  # type: ignore[no-untyped-def]
-    """An INSERT that supports ON CONFLICT on both databases we run on."""
-    if db.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(model)
-    return sqlite_insert(model)
+def insert_for(dialect_name: str, table):  # type: ignore[no-untyped-def]
+    """An INSERT that supports ON CONFLICT, for one of the two databases we run on."""
+    return postgresql_insert(table) if dialect_name == "postgresql" else sqlite_insert(table)
 
 
 def build_engine(url: str, **kwargs: object) -> Engine:
@@ -93,19 +95,64 @@ def build_sessionmaker(engine: Engine, *, writes: bool = False) -> sessionmaker[
                         expire_on_commit=False)
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One unit of work per request: committed when the handler returns, rolled back when it raises."""
-    session = request.app.state.sessionmaker()
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One unit of work per request: committed when the handler returns, rolled back when it raises.
+
+    Opening a session does no I/O (its connection is checked out by the first statement, in a worker thread),
+    so only the end needs a hop to a worker thread. A request that may write uses the write-intent sessions
+    (BEGIN IMMEDIATE on SQLite).
+    """
+    state = request.app.state
+    session = (state.sessionmaker if request.method in READ_METHODS else state.write_sessionmaker)()
     try:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            session.connection(execution_options={WRITE_INTENT: True})
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        await _end(session, commit=False)
         raise
-    finally:
+    await _end(session, commit=True)
+
+
+async def _end(session: Session, *, commit: bool) -> None:
+    if not session.in_transaction():  # the route committed it already (app/core/routing.py), or it never began
         session.close()
+        return
+    # This request holds a connection (and on SQLite maybe the write lock) until it ends, so ending must not
+    # queue behind the shared worker threads, which may all be busy waiting for that very connection: its own
+    # limiter, as FastAPI does for the exit of generator dependencies; shielded so it always runs.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(functools.partial(_finish, session, commit=commit),
+                                       limiter=anyio.CapacityLimiter(1))
+
+
+def read_without_transaction(db: Session) -> None:
+    """Run the session's next statements outside a transaction (autocommit), until `release_connection`.
+
+    For a dependency's single read on PostgreSQL, where a transaction costs two round trips of its own (BEGIN
+    and COMMIT). Only on a session that has not begun and owns its connections (not a test's, which works in
+    a savepoint of the test's transaction); SQLite's transactions cost no round trip.
+    """
+    bind = db.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not db.in_transaction():
+        db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def release_connection(db: Session) -> None:
+    """Commit what a dependency read and give its connection back to the pool, keeping the loaded objects.
+
+    For dependencies that read the database before the handler runs: FastAPI runs each synchronous dependency
+    and the handler in separate worker-thread hops, and a connection kept across a hop sits idle while other
+    requests' threads wait for it. With more requests in flight than worker threads, the requests that hold
+    connections would wait for threads that all wait for those connections.
+    """
+    db.commit()
+
+
+def _finish(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+    finally:
+        session.close()  # gives the connection back, rolling back whatever was not committed
 
 
 # scope="function": commit before the response is sent, so a failed commit is an error response,

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.templating import render
@@ -156,3 +157,9 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
         return render_error(request, 503, "The database cannot be reached right now. Please try again in a minute.",
                             headers={"Retry-After": "30"})
+
+    @app.exception_handler(PoolTimeout)
+    async def _database_busy(request: Request, exc: PoolTimeout) -> Response:
+        logger.error("no free database connection", extra={"error_type": "PoolTimeout"})
+        return render_error(request, 503, "We are very busy right now. Please try again in a moment.",
+                            headers={"Retry-After": "5"})

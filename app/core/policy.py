@@ -6,7 +6,7 @@ reads them from the route table and fails for a route that declares none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated
 
@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from app.accounts import sessions
 from app.accounts.models import Role, User, Viewer
 from app.core.runtime import RuntimeDep
-from app.core.database import SessionDep
+from app.core.database import SessionDep, read_without_transaction, release_connection
 from app.core.errors import Forbidden, NotFound, SignInRequired
 from app.core.types import Id
 
@@ -38,13 +38,16 @@ ROLE_FOR_ACCESS = {Access.worker: Role.worker, Access.responder: Role.responder,
 
 
 def load_user(request: Request, db: SessionDep, rt: RuntimeDep) -> User | None:
+    read_without_transaction(db)
     user = sessions.user_for_cookie(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE), now=rt.clock.now())
+    release_connection(db)
     request.state.viewer = Viewer.of(user) if user else None
     return user
 
 
-def _policy(access: Access) -> Callable[..., User | None]:
-    def dependency(request: Request, user: Annotated[User | None, Depends(load_user)]) -> User | None:
+def _policy(access: Access) -> Callable[..., Awaitable[User | None]]:
+    # async: the decision does no I/O (load_user did), so it costs no hop to a worker thread.
+    async def dependency(request: Request, user: Annotated[User | None, Depends(load_user)]) -> User | None:
         if access is Access.public:
             return user
         if access is Access.development:
@@ -80,13 +83,14 @@ def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     if not petitions.is_organizer(db=db, petition=petition, user=user):
         raise Forbidden("Only this petition's organizers can do that.")
+    release_connection(db)
     return user
 
 
 require_organizer.access = Access.organizer  # type: ignore[attr-defined]
 
 
-def anyone() -> None:
+async def anyone() -> None:
     """Public, and needing no account look-up (health checks must not depend on sessions)."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
@@ -10,6 +11,12 @@ from limits.strategies import FixedWindowRateLimiter
 
 from app.core.errors import RateLimited
 from app.core.security import Keyring
+
+
+@lru_cache(maxsize=64)
+def _parsed(rule: str) -> tuple[RateLimitItem, ...]:
+    """Rules come from settings, so there are few of them: each is parsed once."""
+    return tuple(parse_many(rule))
 
 
 class RateLimiter:
@@ -21,8 +28,7 @@ class RateLimiter:
         """Count one attempt at `action` by `subject` (an address or account); refuse when over the rule."""
         # The storage (memory or Redis) sees a keyed hash, never the address itself.
         key = self._keyring.keyed_hash("rate-limit", subject.lower())
-        items: list[RateLimitItem] = parse_many(rule)
-        for item in items:
+        for item in _parsed(rule):
             if not self._limiter.hit(item, action, key):
                 reset_at, _remaining = self._limiter.get_window_stats(item, action, key)
                 raise RateLimited(

@@ -34,7 +34,8 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
                    sealer=Sealer(keyring), cache=TTLCache())
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: no I/O, so no hop to a worker thread (every route depends on this)
     return request.app.state.runtime
 
 

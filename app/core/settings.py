@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     # petition's counter row from queueing many transactions at once (see docs/benchmarks.md).
     database_pool_size: int = Field(default=4, ge=1, le=100)
     database_max_overflow: int = Field(default=0, ge=0, le=100)
+    # How long a request waits for a free connection before it is answered 503.
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Worker threads per server process for synchronous handlers and dependencies (AnyIO's default is 40).
+    # Nearly every handler uses a connection, so threads beyond the pool only wait for one, and compete for
+    # the interpreter lock with those that have one (docs/benchmarks.md). Safe at any size: no request holds
+    # a connection while it waits for a thread (app/core/routing.py).
+    worker_threads: int = Field(default=4, ge=1, le=1000)
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     organization_name: str = "Example Organization"
     # NoDecode: a comma-separated list in the environment, not JSON.

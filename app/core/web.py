@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from http.cookies import SimpleCookie
 
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Forbidden, render_error
@@ -59,16 +59,20 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        cookies = SimpleCookie(headers.get("cookie", ""))
-        seed = cookies[CSRF_COOKIE].value if CSRF_COOKIE in cookies else None
+        cookie_header, declared_length = "", None
+        for name, value in scope["headers"]:  # only the two headers this needs, without building a dict
+            if name == b"cookie":
+                cookie_header = value.decode("latin-1")
+            elif name == b"content-length":
+                declared_length = value.decode("latin-1")
+        # Starlette's parser, the one request.cookies uses, so both read the same seed.
+        seed = cookie_parser(cookie_header).get(CSRF_COOKIE) if CSRF_COOKIE in cookie_header else None
         new_seed = None
         if not seed or len(seed) > 64:
             seed = new_seed = new_token()
         scope.setdefault("state", {})["csrf_seed"] = seed
         status_holder: dict[str, int | bool] = {"status": 500}
 
-        declared_length = headers.get("content-length")
         if declared_length and declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
             await self._too_large(scope, send)
             self._log(scope, 413, started)

@@ -12,8 +12,9 @@ from app.petitions import repository
 from app.petitions import service as petitions
 from app.petitions.schemas import ListFilter, ListSort
 from app.core.templating import render
+from app.core.routing import UnitOfWorkRoute
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -9,9 +9,10 @@ from app.core.errors import NotFound
 from app.core.policy import DevelopmentOnly
 from app.core.templating import render
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.mail.models import OutboxMessage
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 
 @router.get("/dev/mailbox", response_class=HTMLResponse)

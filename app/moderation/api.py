@@ -7,13 +7,14 @@ from app.core.database import SessionDep
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.moderation import service
 from app.petitions import schemas
 from app.petitions import service as petitions
 from app.petitions.api import detail, summary
 from app.signatures import integrity
 
-router = APIRouter(prefix="/api/v1/moderation", tags=["moderation"])
+router = APIRouter(prefix="/api/v1/moderation", tags=["moderation"], route_class=UnitOfWorkRoute)
 
 
 class Rejection(BaseModel):

@@ -12,12 +12,13 @@ from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
 from app.signatures import integrity
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 
 @router.get("/moderation", response_class=HTMLResponse)

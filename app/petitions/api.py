@@ -8,10 +8,11 @@ from app.core.database import SessionDep
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.petitions import repository, schemas, service
 from app.petitions.models import Petition
 
-router = APIRouter(prefix="/api/v1", tags=["petitions"])
+router = APIRouter(prefix="/api/v1", tags=["petitions"], route_class=UnitOfWorkRoute)
 
 
 def summary(petition: Petition) -> dict[str, object]:

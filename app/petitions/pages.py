@@ -12,6 +12,7 @@ from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.petitions import repository, schemas, service
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, PetitionState
@@ -22,7 +23,7 @@ from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.signatures import groups
 from app.signatures.models import GroupKind, Visibility
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 FILTER_LABELS = {
     schemas.ListFilter.open: "Open", schemas.ListFilter.awaiting_response: "Awaiting a response",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -98,9 +98,12 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
     raise NotFound("There is no such petition.")
 
 
+_PETITION_BY_ID = select(Petition).where(Petition.id == bindparam("id"))  # built once: the sign path runs it
+
+
 def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User) -> Petition:
     """The petition a signature or withdrawal is for, loaded lightly: the sign path's hottest query."""
-    petition = db.get(Petition, petition_id)
+    petition = db.execute(_PETITION_BY_ID, {"id": petition_id}).scalar_one_or_none()
     if petition is not None and petition.state_enum in SIGNABLE_STATES and not close_if_expired(
             db=db, rt=rt, petition=petition):
         return petition

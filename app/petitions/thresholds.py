@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -11,6 +12,18 @@ from app.core.runtime import Runtime
 from app.petitions import notify
 from app.petitions.models import Petition
 from app.petitions.service import record_event
+
+
+# What `crossing_due` reads: the counter's UPDATE returns these, so that signing needs no other read.
+CROSSING_COLUMNS = ("response_threshold", "response_threshold_reached_at", "escalation_threshold",
+                    "escalation_threshold_reached_at")
+
+
+def crossing_due(petition: Any, count: int) -> bool:
+    """Whether `count` reaches a threshold not yet marked reached (on a petition, or a row of CROSSING_COLUMNS)."""
+    return any(threshold and count >= threshold and reached is None for threshold, reached in (
+        (petition.response_threshold, petition.response_threshold_reached_at),
+        (petition.escalation_threshold, petition.escalation_threshold_reached_at)))
 
 
 def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int, now: datetime) -> list[str]:

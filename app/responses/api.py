@@ -8,10 +8,11 @@ from app.core.database import SessionDep
 from app.core.policy import OptionalUser, Organizer, Responder
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.petitions import service as petitions
 from app.responses import schemas, service
 
-router = APIRouter(prefix="/api/v1", tags=["responses"])
+router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)
 
 
 def _read(view: service.ResponseView, today) -> dict[str, object]:  # type: ignore[no-untyped-def]

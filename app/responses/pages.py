@@ -11,11 +11,12 @@ from app.core.policy import Organizer, Responder
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.petitions import service as petitions
 from app.responses import schemas, service
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 COMMITMENT_ROWS = 3
 

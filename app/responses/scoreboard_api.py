@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 from app.core.database import SessionDep
 from app.core.policy import OptionalUser
 from app.core.runtime import RuntimeDep
+from app.core.routing import UnitOfWorkRoute
 from app.responses import scoreboard as scoreboards
 
-router = APIRouter(prefix="/api/v1", tags=["responses"])
+router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)
 
 
 class TallyRead(BaseModel):

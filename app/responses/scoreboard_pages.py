@@ -7,10 +7,11 @@ from app.core.database import SessionDep
 from app.core.policy import OptionalUser
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
+from app.core.routing import UnitOfWorkRoute
 from app.responses import scoreboard as scoreboards
 from app.responses.chart import bar_chart_svg
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 
 @router.get("/scoreboard", response_class=HTMLResponse)

@@ -9,11 +9,12 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.pages import FormFields
 from app.core.types import Id
+from app.core.routing import UnitOfWorkRoute
 from app.petitions import service as petitions
 from app.signatures import service
 from app.signatures.models import Visibility
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 SIGNED = {
     Visibility.public: "Signed. Your name is shown with the petition.",
@@ -24,12 +25,11 @@ SIGNED = {
 @router.post("/petitions/{petition_id}/sign", response_class=HTMLResponse)
 def sign(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
          fields: FormFields) -> Response:
-    petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     visibility = fields.get("visibility", "")
-    service.sign(db=db, rt=rt, petition=petition, user=user, visibility=visibility,
-                 notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
-                 department=fields.get("department"), location=fields.get("location"))
-    return redirect(request, f"/petitions/{petition.id}#sign", SIGNED[Visibility(visibility)])
+    service.sign_and_commit(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
+                            notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
+                            department=fields.get("department"), location=fields.get("location"))
+    return redirect(request, f"/petitions/{petition_id}#sign", SIGNED[Visibility(visibility)])
 
 
 @router.post("/petitions/{petition_id}/withdraw", response_class=HTMLResponse)
