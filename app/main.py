@@ -29,6 +29,8 @@ from app.moderation import api as moderation_api
 from app.moderation import pages as moderation_pages
 from app.petitions import api as petitions_api
 from app.petitions import pages as petitions_pages
+from app.reports import api as reports_api
+from app.reports import pages as reports_pages
 from app.responses import api as responses_api
 from app.responses import pages as responses_pages
 from app.responses import scoreboard_api, scoreboard_pages
@@ -86,8 +88,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # Routes are matched in order, and each miss costs: the signing endpoints, the busiest writes, come first.
     for router in (signatures_api.router, signatures_pages.router, petitions_api.router, petitions_pages.router,
                    home_pages.router, responses_api.router, responses_pages.router, scoreboard_pages.router,
-                   scoreboard_api.router, accounts_pages.router, accounts_api.router, moderation_pages.router,
-                   moderation_api.router, admin_pages.router, mail_pages.router):
+                   scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
+                   accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
+                   mail_pages.router):
         app.include_router(router)
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ from app.accounts import sessions as account_sessions
 from app.accounts.models import Role, RoleGrant, User
 from app.core import migrations
 from app.core.clock import FrozenClock
-from app.core.database import build_engine, get_db
+from app.core.database import build_engine, get_db, get_sessionmaker
 from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.core.settings import Settings
@@ -136,6 +137,10 @@ def build_test_app(settings: Settings, connection: Connection, clock: FrozenCloc
             session.close()
 
     app.dependency_overrides[get_db] = test_db
+    # Streamed exports read after the request's unit of work, still inside the test's transaction; they only
+    # read, and closing them leaves that transaction alone (a savepoint of theirs would end with the request's).
+    app.dependency_overrides[get_sessionmaker] = lambda: functools.partial(
+        Session, bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False)
     return app
 
 

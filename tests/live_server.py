@@ -47,8 +47,10 @@ class LiveServer:
 def start(app: FastAPI, sock: socket.socket, *, timeout: float = 10.0) -> LiveServer:
     """Serve `app` on the reserved socket and wait until /healthz answers."""
     host, port = sock.getsockname()[:2]
+    # Keep-alive well past uvicorn's 5 s: tests open many clients first and use them later, and a connection
+    # the server closes just as a client reuses it fails that request ("Server disconnected").
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                            ws="none", loop="asyncio", http="h11")
+                            ws="none", loop="asyncio", http="h11", timeout_keep_alive=120)
     server = uvicorn.Server(config)
     # uvicorn only installs signal handlers on the main thread, so running it in a thread is safe.
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)

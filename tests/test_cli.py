@@ -66,3 +66,46 @@ def test_demo_seed_is_idempotent(cli_database: str) -> None:
 def test_worker_once_delivers_to_the_mailbox(cli_database: str) -> None:
     result = CliRunner().invoke(cli, ["worker", "--once"])
     assert result.exit_code == 0 and "Sent 0 messages; closed 0 petitions." in result.output
+
+
+
+def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+    import json
+
+    from app.audit.models import AuditEntry
+    from app.cli import _runtime
+    from app.core.settings import Settings
+    from app.signatures import service as signatures
+    from tests import factories
+
+    engine = build_engine(cli_database)
+    rt = _runtime(Settings())
+    with build_sessionmaker(engine)() as db:
+        petition = factories.open_petition(db, rt)
+        for index in range(3):
+            signatures.sign(db=db, rt=rt, petition_id=petition.id, user=factories.worker(db, name=f"Ana {index}"),
+                            visibility="organizers", notify_updates=False)
+        db.commit()
+        petition_id = petition.id
+
+    names = tmp_path / "names.csv"
+    result = CliRunner().invoke(cli, ["export", str(petition_id), "--kind", "signers", "--format", "csv",
+                                      "--out", str(names)])
+    assert result.exit_code == 0, result.output
+    assert sorted(row["name"] for row in csv.DictReader(names.read_text().splitlines())) == ["Ana 0", "Ana 1", "Ana 2"]
+    tally = tmp_path / "tally.json"
+    result = CliRunner().invoke(cli, ["export", str(petition_id), "--format", "json", "--out", str(tally)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(tally.read_text())["signature_count"] == 3
+
+    refused = CliRunner().invoke(cli, ["export", "999", "--format", "csv", "--out", str(tmp_path / "x.csv")])
+    assert refused.exit_code == 2 and "no such petition" in refused.output.lower()
+    bad = CliRunner().invoke(cli, ["export", str(petition_id), "--format", "docx", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+    with build_sessionmaker(engine)() as db:
+        recorded = [json.loads(entry.detail) for entry in db.scalars(
+            select(AuditEntry).where(AuditEntry.action == "petition.export").order_by(AuditEntry.seq))]
+    engine.dispose()
+    assert [(entry["kind"], entry["format"], entry["via"]) for entry in recorded] == [
+        ("signers", "csv", "command line"), ("tally", "json", "command line")]

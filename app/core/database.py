@@ -155,6 +155,13 @@ def _finish(session: Session, *, commit: bool) -> None:
         session.close()  # gives the connection back, rolling back whatever was not committed
 
 
+async def get_sessionmaker(request: Request) -> sessionmaker[Session]:
+    """Sessions for work that outlives the request's unit of work, such as a streamed export."""
+    return request.app.state.sessionmaker
+
+
+SessionmakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+
 # scope="function": commit before the response is sent, so a failed commit is an error response,
 # never a success page for a write that did not happen.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]

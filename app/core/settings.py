@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     updates_per_week: int = 3
     # Days after closing when signers' names and groups are erased (the counts remain).
     retention_days: int = Field(default=180, ge=1)
+    # Reports never show a department or location with fewer signers than this (app/reports/suppression.py).
+    min_group_size: int = Field(default=5, ge=1, le=1000)
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"

@@ -38,7 +38,7 @@ def _number(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
 
-def _tick_step(maximum: int) -> int:
+def tick_step(maximum: int) -> int:
     """A round step (1, 2, 5, 10, 20, 50...) giving at most five gridlines above zero."""
     magnitude = 1
     while True:
@@ -95,7 +95,7 @@ def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list
 
     ident = "chart-" + hashlib.sha256(title.encode()).hexdigest()[:10]
     totals = [sum(values[i] for _, values, _ in series) for i in range(len(labels))]
-    step = _tick_step(max(totals, default=0))
+    step = tick_step(max(totals, default=0))
     top_value = max(step, step * math.ceil(max(totals, default=0) / step))
     plot_left, plot_right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     plot_bottom = MARGIN_TOP + PLOT_HEIGHT

@@ -8,6 +8,8 @@ from app.core.policy import OptionalUser
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
 from app.core.routing import UnitOfWorkRoute
+from app.reports import organization
+from app.reports.pages import signatures_chart
 from app.responses import scoreboard as scoreboards
 from app.responses.chart import bar_chart_svg
 
@@ -21,5 +23,7 @@ def scoreboard(request: Request, user: OptionalUser, db: SessionDep, rt: Runtime
     chart = scoreboards.chart(board)
     svg = bar_chart_svg(title=chart.title, labels=chart.labels,
                         series=[(series.name, series.values, series.colour) for series in chart.series])
+    org = organization.build(db=db, now=rt.clock.now(), months=months)
     return render(request, "responses/scoreboard.html", {"board": board, "chart": chart, "chart_svg": svg,
-                                                         "months": months})
+                                                         "months": months, "org": org,
+                                                         "signatures_chart": signatures_chart(org)})

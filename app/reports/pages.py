@@ -1,0 +1,73 @@
+"""Report pages: the public tally report, and the organizers' export panel."""
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.database import SessionDep, SessionmakerDep
+from app.core.pages import FormFields
+from app.core.policy import Admin, OptionalUser, Organizer
+from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import Runtime, RuntimeDep
+from app.core.templating import render
+from app.core.types import Id
+from app.petitions import service as petitions
+from app.petitions.models import Petition
+from app.reports import exports, organization, service, tally
+from app.responses.chart import bar_chart_svg
+
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
+
+
+@router.get("/petitions/{petition_id}/report", response_class=HTMLResponse)
+def report(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    built = tally.build(db=db, rt=rt, petition=petition)
+    return render(request, "reports/report.html", {"petition": petition, "report": built,
+                                                   "chart_svg": tally.chart_svg(built)})
+
+
+@router.get("/petitions/{petition_id}/export", response_class=HTMLResponse)
+def export_panel(request: Request, petition_id: Id, user: Organizer, db: SessionDep) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    return render(request, "reports/export.html", {"petition": petition,
+                                                   "history": service.history(db=db, petition_id=petition.id),
+                                                   "pdf_limit": exports.PDF_SIGNER_LIMIT})
+
+
+@router.post("/petitions/{petition_id}/export")
+def export(petition_id: Id, user: Organizer, db: SessionDep, sessions: SessionmakerDep, rt: RuntimeDep,
+           fields: FormFields) -> Response:
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    kind, fmt = fields.get("kind", ""), fields.get("format", "")
+    service.check_choice(kind=kind, fmt=fmt)
+    service.record_export(db=db, rt=rt, actor=user, petition=petition, kind=kind, fmt=fmt, via="page")
+    return download(db=db, sessions=sessions, rt=rt, petition=petition, kind=kind, fmt=fmt)
+
+
+def download(*, db: Session, sessions: sessionmaker[Session], rt: Runtime, petition: Petition, kind: str,
+             fmt: str) -> Response:
+    """The file as an attachment: a tally built now, or a signer list streamed after this request commits."""
+    headers = {"Content-Disposition": f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'}
+    if kind == "tally":
+        return Response(service.tally_file(db=db, rt=rt, petition=petition, fmt=fmt),
+                        media_type=exports.MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(service.stream_signers(sessions=sessions, rt=rt,
+                                                   petition=petition, fmt=fmt),
+                             media_type=exports.MEDIA_TYPES[fmt], headers=headers)
+
+
+def signatures_chart(org: organization.OrganizationReport) -> str:
+    return bar_chart_svg(title="Signatures per month", labels=[month.label for month in org.signatures_by_month],
+                         series=[("Signatures", [month.signatures for month in org.signatures_by_month],
+                                  tally.CHART_COLOUR)])
+
+
+@router.get("/admin/report", response_class=HTMLResponse)
+def organization_report(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep,
+                        format: str = Query("html", pattern="^(html|csv)$")) -> Response:
+    org = organization.build(db=db, now=rt.clock.now(), everything=True)
+    if format == "csv":
+        return Response(organization.as_csv(org), media_type=exports.MEDIA_TYPES["csv"],
+                        headers={"Content-Disposition": 'attachment; filename="organization-report.csv"'})
+    return render(request, "reports/organization.html", {"org": org, "chart_svg": signatures_chart(org)})

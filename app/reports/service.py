@@ -1,0 +1,133 @@
+"""Exports as the routes and the command line use them: the file, and the audit record of who took it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import User
+from app.audit import service as audit
+from app.audit.models import AuditEntry
+from app.core.errors import InvalidInput
+from app.core.runtime import Runtime
+from app.petitions.models import Petition
+from app.reports import exports, tally
+from app.reports.model import ExportRecord
+
+EXPORT_ACTION = "petition.export"
+KINDS = ("tally", "signers")
+
+
+def _subject(petition_id: int) -> str:
+    return f"petition:{petition_id}"
+
+
+def check_choice(*, kind: str, fmt: str) -> None:
+    fields = {}
+    if kind not in KINDS:
+        fields["kind"] = "Choose the tally or the list of names."
+    if fmt not in exports.FORMATS:
+        fields["format"] = "Choose CSV, JSON, XLSX or PDF."
+    if fields:
+        raise InvalidInput("Please correct the highlighted fields.", fields=fields)
+
+
+def record_export(*, db: Session, rt: Runtime, actor: User | None, petition: Petition, kind: str, fmt: str,
+                  via: str) -> None:
+    """Audit an export in the caller's transaction, before a byte of it leaves."""
+    audit.record(db=db, rt=rt, actor=actor, action=EXPORT_ACTION, subject=_subject(petition.id),
+                 detail={"petition_id": petition.id, "kind": kind, "format": fmt, "via": via})
+
+
+def history(*, db: Session, petition_id: int, limit: int = 200) -> list[ExportRecord]:
+    records = []
+    for at, actor_name, detail in db.execute(
+            select(AuditEntry.at, AuditEntry.actor_name, AuditEntry.detail)
+            .where(AuditEntry.action == EXPORT_ACTION, AuditEntry.subject == _subject(petition_id))
+            .order_by(AuditEntry.seq.desc()).limit(limit)):
+        values = json.loads(detail)
+        records.append(ExportRecord(at=at, actor_name=actor_name, kind=values["kind"], format=values["format"]))
+    return records
+
+
+def tally_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str) -> bytes:
+    report = tally.build(db=db, rt=rt, petition=petition)
+    if fmt == "csv":
+        return exports.tally_csv(report).encode()
+    if fmt == "json":
+        return json.dumps(exports.tally_data(report), ensure_ascii=False, indent=2).encode()
+    if fmt == "xlsx":
+        return exports.tally_xlsx(report)
+    return exports.tally_pdf(report, organization=rt.settings.organization_name)
+
+
+def signer_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str,
+                on_rows: Callable[[int], object] | None = None) -> Iterator[bytes]:
+    """The signer list in `fmt`, produced chunk by chunk from `db` (which must stay open while it runs);
+    `on_rows` hears how many names each chunk read (for a progress bar)."""
+    limit = exports.PDF_SIGNER_LIMIT if fmt == "pdf" else None
+    chunks = exports.signer_chunks(db=db, rt=rt, petition_id=petition.id, limit=limit)
+    if on_rows is not None:
+        chunks = _counted(chunks, on_rows)
+    if fmt == "pdf":
+        return exports.signers_pdf(chunks, title=petition.title, petition_id=petition.id,
+                                   generated_at=rt.clock.now(), organization=rt.settings.organization_name,
+                                   total=exports.named_count(db=db, petition_id=petition.id))
+    writer: Callable[[Any], Iterator[bytes]] = {"csv": exports.signers_csv, "json": exports.signers_json,
+                                                "xlsx": exports.signers_xlsx}[fmt]
+    return writer(chunks)
+
+
+def _counted(chunks: Iterator[list[exports.Line]], on_rows: Callable[[int], object]) -> Iterator[list[exports.Line]]:
+    for rows in chunks:
+        on_rows(len(rows))
+        yield rows
+
+
+_DONE = object()
+
+
+def stream_signers(*, sessions: sessionmaker[Session], rt: Runtime, petition: Petition,
+                   fmt: str) -> AsyncIterator[bytes]:
+    """A signer list streamed from a session of its own, which outlives the request's unit of work.
+
+    The first chunk is produced here, before any response is sent, so that a failure (the database gone, a
+    name that cannot be decrypted) is an error page, not a truncated file; a PDF is all first chunk. The rest
+    is produced in worker threads under a limiter of its own: the stream holds a connection between chunks,
+    so it must never wait for the shared worker threads (see app/core/routing.py).
+    """
+    db = sessions()
+    produced = iter(())
+    try:
+        produced = signer_file(db=db, rt=rt, petition=petition, fmt=fmt)
+        first = next(produced, b"")
+    except BaseException:
+        _close(produced, db)
+        raise
+    return _rest(first, produced, db)
+
+
+async def _rest(first: bytes, produced: Iterator[bytes], db: Session) -> AsyncIterator[bytes]:
+    limiter = anyio.CapacityLimiter(1)
+    try:
+        yield first
+        while (chunk := await anyio.to_thread.run_sync(next, produced, _DONE, limiter=limiter)) is not _DONE:
+            yield chunk  # type: ignore[misc]
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_close, produced, db, limiter=limiter)
+
+
+def _close(produced: Iterator[bytes], db: Session) -> None:
+    try:
+        close = getattr(produced, "close", None)
+        if close is not None:
+            close()
+    finally:
+        db.close()
