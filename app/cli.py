@@ -175,40 +175,62 @@ def audit_verify() -> None:
 
 @cli.command("export")
 def export(
-    petition_id: int = typer.Argument(..., help="The petition's number."),
+    petition_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="The petition's number."),
     fmt: str = typer.Option("csv", "--format", help="csv, json, xlsx or pdf."),
     kind: str = typer.Option("tally", "--kind", help="tally (the numbers) or signers (the names signers showed)."),
-    out: Path = typer.Option(..., "--out", help="The file to write.", dir_okay=False, writable=True),
+    out: Path = typer.Option(..., "--out", help="The file to write.", dir_okay=False),
 ) -> None:
-    """Export a petition's tally or signer list to a file; recorded in the audit log like any export."""
+    """Export a petition's tally or signer list to a file; recorded in the audit log like any export.
+
+    The file appears only when complete (written beside it, then renamed); the audit record is written once
+    the output's folder is known to be writable.
+    """
+    import os
+    import tempfile
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from app.core.database import build_engine, build_sessionmaker
     from app.core.errors import AppError
     from app.petitions import service as petitions
     from app.reports import exports, service as reports
 
     settings = Settings()
     rt = _runtime(settings)
-    sessions = _sessions(settings)
+    engine = build_engine(settings.database_url)
+    folder = out.resolve().parent
     try:
         reports.check_choice(kind=kind, fmt=fmt)
-        with sessions.begin() as db:
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            console.print(f"[red]Cannot write in {folder}: no such folder, or no permission.[/red]")
+            raise typer.Exit(2)
+        with build_sessionmaker(engine, writes=True).begin() as db:
             petition = petitions.get_or_404(db=db, petition_id=petition_id)
             reports.record_export(db=db, rt=rt, actor=None, petition=petition, kind=kind, fmt=fmt,
                                   via="command line")
     except AppError as error:
         console.print(f"[red]{error.summary}[/red]")
         raise typer.Exit(2) from None
-    with sessions() as db, out.open("wb") as handle:
-        if kind == "tally":
-            handle.write(reports.tally_file(db=db, rt=rt, petition=petition, fmt=fmt))
-        else:
-            total = exports.named_count(db=db, petition_id=petition.id)
-            if fmt == "pdf":
-                total = min(total, exports.PDF_SIGNER_LIMIT)
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            with Progress(*columns, console=console, transient=True) as progress:
-                task = progress.add_task("Names", total=total)
-                for chunk in reports.signer_file(db=db, rt=rt, petition=petition, fmt=fmt,
-                                                 on_rows=lambda count: progress.advance(task, count)):
-                    handle.write(chunk)
+    # Read without write intent: on SQLite a long export must not hold the write lock signers need.
+    with build_sessionmaker(engine)() as db, tempfile.NamedTemporaryFile(dir=folder, prefix=".export-",
+                                                                          delete=False) as handle:
+        try:
+            if kind == "tally":
+                handle.write(reports.tally_file(db=db, rt=rt, petition=petition, fmt=fmt))
+            else:
+                total = exports.named_count(db=db, petition_id=petition.id)
+                if fmt == "pdf":
+                    total = min(total, exports.PDF_SIGNER_LIMIT)
+                columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn())
+                with Progress(*columns, console=console, transient=True) as progress:
+                    task = progress.add_task("Names", total=total)
+                    for chunk in reports.signer_file(db=db, rt=rt, petition=petition, fmt=fmt,
+                                                     on_rows=lambda count: progress.advance(task, count)):
+                        handle.write(chunk)
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+    os.replace(handle.name, out)
+    engine.dispose()
     console.print(f"[green]Wrote {out} ({out.stat().st_size:,} bytes).[/green]")

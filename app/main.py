@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def _pool_options(settings: Settings) -> dict[str, float]:
     if settings.database_url.startswith("sqlite"):
-        return {"pool_timeout": settings.database_pool_timeout_seconds}
+        return {}  # SQLAlchemy's default pool for the database kind (an in-memory one takes no pool options)
     return {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow,
             "pool_timeout": settings.database_pool_timeout_seconds}
 

@@ -103,6 +103,11 @@ def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> N
     assert refused.exit_code == 2 and "no such petition" in refused.output.lower()
     bad = CliRunner().invoke(cli, ["export", str(petition_id), "--format", "docx", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and not (tmp_path / "x").exists()
+    nowhere = CliRunner().invoke(cli, ["export", str(petition_id), "--out", str(tmp_path / "no" / "x.csv")])
+    assert nowhere.exit_code == 2 and "Cannot write" in nowhere.output
+    huge = CliRunner().invoke(cli, ["export", str(2**40), "--out", str(tmp_path / "x.csv")])
+    assert huge.exit_code == 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["names.csv", "tally.json", "var"], "no leftovers"
     with build_sessionmaker(engine)() as db:
         recorded = [json.loads(entry.detail) for entry in db.scalars(
             select(AuditEntry).where(AuditEntry.action == "petition.export").order_by(AuditEntry.seq))]

@@ -160,7 +160,7 @@ def test_tally_pdf_is_the_delivery_report(db, arranged, new_browser) -> None:  #
     assert "Chief People Officer" in text
 
 
-def test_public_tally_is_aggregate_only_and_needs_no_account(db, arranged, browser) -> None:  # type: ignore[no-untyped-def]
+def test_public_tally_is_aggregate_only_and_needs_no_account(db, rt, arranged, browser) -> None:  # type: ignore[no-untyped-def]
     petition = arranged["petition"]
     data = browser.get(f"/api/v1/petitions/{petition.id}/tally").json()
     assert data["signature_count"] == len(PLAN)
@@ -168,8 +168,30 @@ def test_public_tally_is_aggregate_only_and_needs_no_account(db, arranged, brows
     assert "Zoë" not in text and "Signer" not in text, "no name in the aggregate"
     page = browser.get(f"/petitions/{petition.id}/report")
     assert page.status_code == 200 and "Signatures over time" in page.text and "<svg" in page.text
-    assert "Support" in page.text and "fewer than 5" in page.text
     assert browser.get(f"/api/v1/petitions/{petition.id}/tally?format=xlsx").status_code == 422
+
+    # While it is open, the public sees no group and no hour: watching those change would tell who signed.
+    assert data["departments"] is None and data["locations"] is None and data["by_hour"] == []
+    assert data["withheld_while_open"] is True
+    assert "Support" not in page.text and "Published when the petition closes" in page.text
+    from app.petitions import service as petitions
+
+    petitions.close(db=db, rt=rt, petition=petition, actor=None, reason="The organizers closed it.")
+    db.commit()
+    closed = browser.get(f"/api/v1/petitions/{petition.id}/tally").json()
+    assert {cell["label"]: cell["signatures"] for cell in closed["departments"]["cells"]}["Support"] == 7
+    assert closed["by_hour"] == [], "hours stay private"
+    page = browser.get(f"/petitions/{petition.id}/report")
+    assert "Support" in page.text and "fewer than 5" in page.text
+
+
+def test_organizers_see_the_groups_while_the_petition_is_open(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+    petition = arranged["petition"]
+    organizer = organizer_browser(new_browser, db, arranged)
+    data = organizer.get(f"/api/v1/petitions/{petition.id}/tally").json()
+    assert data["departments"]["total"] == len(PLAN) and data["withheld_while_open"] is False
+    page = organizer.get(f"/petitions/{petition.id}/report").text
+    assert "Support" in page and "everyone else sees them once it closes" in page
 
 
 def test_a_draft_has_no_public_report(db, rt, browser) -> None:  # type: ignore[no-untyped-def]

@@ -257,6 +257,30 @@ def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt: Run
     assert signature_count(db, petition) == 1
 
 
+def test_every_preview_is_in_the_audit_log_without_the_addresses(db: Session, rt: Runtime, new_browser: NewBrowser,
+                                                                  signed_petition: SignedPetition) -> None:
+    """A preview tells a moderator whether given addresses signed: admins see each one asked, not whom about."""
+    import json
+
+    from app.audit.models import AuditEntry
+
+    petition, _people = signed_petition
+    moderator_user = factories.moderator(db)
+    moderator = as_user(new_browser, db, moderator_user)
+    assert moderator.post(f"/moderation/petitions/{petition.id}/signatures/preview",
+                          {"rule": "alice@example.org", "reason": REASON}).status_code == 200
+    api = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/invalidations/preview",
+                        {"rule": "@example.com\nnobody@example.org"})
+    assert api.status_code == 200 and api.json() == {"matched": 2}
+    db.expire_all()
+    entries = list(db.scalars(select(AuditEntry).where(AuditEntry.action == "signatures.void_previewed")
+                              .order_by(AuditEntry.seq)))
+    assert [(entry.actor_name, json.loads(entry.detail)) for entry in entries] == [
+        (moderator_user.display_name, {"rule_entries": 1, "rule_domains": 0, "matched": 1}),
+        (moderator_user.display_name, {"rule_entries": 2, "rule_domains": 1, "matched": 2})]
+    assert not any("example" in entry.detail for entry in entries)
+
+
 def test_confirming_a_stale_preview_changes_nothing(db: Session, rt: Runtime, new_browser: NewBrowser,
                                                      signed_petition: SignedPetition) -> None:
     petition, people = signed_petition

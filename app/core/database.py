@@ -136,6 +136,15 @@ def read_without_transaction(db: Session) -> None:
         db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+def read_consistently(db: Session) -> None:
+    """Make the session's next statements read one snapshot (REPEATABLE READ on PostgreSQL), for a report made
+    of several queries whose numbers must agree while signatures keep arriving. SQLite's transactions already
+    read one snapshot. Only on a session that has not begun and owns its connections (not a test's)."""
+    bind = db.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not db.in_transaction():
+        db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def release_connection(db: Session) -> None:
     """Commit what a dependency read and give its connection back to the pool, keeping the loaded objects.
 

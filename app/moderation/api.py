@@ -92,10 +92,12 @@ class InvalidationRead(BaseModel):
 
 @router.post("/petitions/{petition_id}/invalidations/preview", response_model=InvalidationPreview,
              summary="How many counted signatures a rule would void")
-def preview_invalidation(petition_id: Id, body: InvalidationRule, moderator: Moderator,
-                         db: SessionDep) -> dict[str, int]:
+def preview_invalidation(petition_id: Id, body: InvalidationRule, moderator: Moderator, db: SessionDep,
+                         rt: RuntimeDep) -> dict[str, int]:
+    """Recorded in the audit log (the rule's size and the count, not the addresses)."""
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    return {"matched": integrity.preview(db=db, petition=petition, entries=integrity.parse_rule(body.rule))}
+    return {"matched": integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator,
+                                         entries=integrity.parse_rule(body.rule))}
 
 
 @router.post("/petitions/{petition_id}/invalidations", response_model=InvalidationRead, status_code=201,

@@ -104,7 +104,7 @@ def signatures_page(request: Request, petition_id: Id, moderator: Moderator, db:
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/preview", response_class=HTMLResponse)
-def preview_invalidation(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep,
+def preview_invalidation(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
                          fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}
@@ -114,7 +114,7 @@ def preview_invalidation(request: Request, petition_id: Id, moderator: Moderator
         return form_error(request, db, "moderation/invalidate.html", error, fields, context)
     return render(request, "moderation/invalidate.html", {
         **context, "values": {"rule": fields.get("rule", ""), "reason": fields.get("reason", "")},
-        "matched": integrity.preview(db=db, petition=petition, entries=entries)})
+        "matched": integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries)})
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/void", response_class=HTMLResponse)

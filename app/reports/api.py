@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from app.core.database import SessionDep, SessionmakerDep
+from app.core.database import SessionDep, SessionmakerDep, read_consistently
 from app.core.policy import OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
@@ -16,7 +16,7 @@ from app.core.types import Id
 from app.petitions import service as petitions
 from app.reports import exports, organization, service
 from app.responses import scoreboard as scoreboards
-from app.reports.pages import download
+from app.reports.pages import audited_download
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=UnitOfWorkRoute)
 
@@ -38,9 +38,12 @@ class ExportRead(BaseModel):
 def tally_report(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                  format: Literal["json", "csv"] = Query("json")) -> Response:
     """Totals, signatures over time, thresholds, responses and department/location breakdowns in which every
-    group smaller than the minimum group size is suppressed (`null`), with the cells that would reveal it."""
+    group smaller than the minimum group size is suppressed (`null`), with the cells that would reveal it.
+    While the petition is open, only its organizers get the breakdowns and the hourly series."""
+    read_consistently(db)
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    return Response(service.tally_file(db=db, rt=rt, petition=petition, fmt=format),
+    public = not petitions.is_organizer(db=db, petition=petition, user=user)
+    return Response(service.tally_file(db=db, rt=rt, petition=petition, fmt=format, public=public),
                     media_type=exports.MEDIA_TYPES[format])
 
 
@@ -52,8 +55,8 @@ def export(petition_id: Id, body: ExportRequest, user: Organizer, db: SessionDep
     """Recorded in the audit log before the file is sent; the signer list holds only names signers chose to
     show, never anonymous signers."""
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    service.record_export(db=db, rt=rt, actor=user, petition=petition, kind=body.kind, fmt=body.format, via="api")
-    return download(db=db, sessions=sessions, rt=rt, petition=petition, kind=body.kind, fmt=body.format)
+    return audited_download(db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=body.kind,
+                            fmt=body.format, via="api")
 
 
 @router.get("/petitions/{petition_id}/exports", response_model=list[ExportRead],

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 import xlsxwriter
-from sqlalchemy import DateTime, func, select, type_coerce
+from sqlalchemy import DateTime, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.core.database import UTCDateTime
@@ -167,8 +167,6 @@ def signer_chunks(*, db: Session, rt: Runtime, petition_id: int, limit: int | No
     for partition in db.connection().execute(statement).partitions():
         lines = []
         for visibility, public_name, sealed_name, signed_hour, department_id, location_id in partition:
-            if public_name is None and sealed_name is None:
-                continue  # erased after the retention period
             day = days.get(signed_hour)
             if day is None:
                 day = days[signed_hour] = _day(signed_hour)
@@ -209,8 +207,7 @@ def signers_csv(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
 
 
 def signers_json(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
-    """A JSON array written as it goes: `[`, the objects chunk by chunk, `]`."""
-    yield b"["
+    """A JSON array written as it goes: `[` with the first chunk of objects, the next chunks, `]`."""
     first = True
     for lines in chunks:
         if not lines:
@@ -222,9 +219,9 @@ def signers_json(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
         text = ",".join(f'{{"name":{escape(name)},"visibility":"{visibility}","signed_on":"{day}",'
                         f'"department":{escape(department)},"location":{escape(location)}}}'
                         for name, visibility, day, department, location in lines)
-        yield (text if first else "," + text).encode()
+        yield (("[" if first else ",") + text).encode()
         first = False
-    yield b"]"
+    yield b"[]" if first else b"]"
 
 
 def signers_xlsx(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
@@ -261,5 +258,8 @@ def named_count(*, db: Session, petition_id: int) -> int:
 
 
 def _named(petition_id: int) -> tuple[Any, ...]:
-    return (Signature.petition_id == petition_id, Signature.invalidation_id.is_(None),
-            Signature.visibility.in_([visibility.value for visibility in NAMED_VISIBILITIES]))
+    """Counted signatures with a name the signer chose to show, not yet erased after the retention period."""
+    table = Signature.__table__
+    return (table.c.petition_id == petition_id, table.c.invalidation_id.is_(None),
+            table.c.visibility.in_([visibility.value for visibility in NAMED_VISIBILITIES]),
+            or_(table.c.public_name.is_not(None), table.c.sealed_name.is_not(None)))

@@ -81,6 +81,9 @@ class TallyReport:
     responses: tuple[ResponseSummary, ...] = ()
     commitments: tuple[CommitmentSummary, ...] = ()
     log_fingerprint: str | None = None  # the signature log's latest tree head, once the petition has a log
+    # The public's view of an open petition leaves out the department and location tables and the hourly
+    # series: watching them change as a colleague signs would tell their department (see app/reports/tally.py).
+    withheld_while_open: bool = False
 
 
 @dataclass(frozen=True)

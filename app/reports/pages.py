@@ -4,7 +4,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.database import SessionDep, SessionmakerDep
+from app.accounts.models import User
+from app.core.database import SessionDep, SessionmakerDep, read_consistently
 from app.core.pages import FormFields
 from app.core.policy import Admin, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
@@ -21,9 +22,11 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 @router.get("/petitions/{petition_id}/report", response_class=HTMLResponse)
 def report(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    read_consistently(db)
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    built = tally.build(db=db, rt=rt, petition=petition)
-    return render(request, "reports/report.html", {"petition": petition, "report": built,
+    organizer = petitions.is_organizer(db=db, petition=petition, user=user)
+    built = tally.build(db=db, rt=rt, petition=petition, public=not organizer)
+    return render(request, "reports/report.html", {"petition": petition, "report": built, "organizer": organizer,
                                                    "chart_svg": tally.chart_svg(built)})
 
 
@@ -41,19 +44,26 @@ def export(petition_id: Id, user: Organizer, db: SessionDep, sessions: Sessionma
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     kind, fmt = fields.get("kind", ""), fields.get("format", "")
     service.check_choice(kind=kind, fmt=fmt)
-    service.record_export(db=db, rt=rt, actor=user, petition=petition, kind=kind, fmt=fmt, via="page")
-    return download(db=db, sessions=sessions, rt=rt, petition=petition, kind=kind, fmt=fmt)
+    return audited_download(db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=kind, fmt=fmt,
+                            via="page")
 
 
-def download(*, db: Session, sessions: sessionmaker[Session], rt: Runtime, petition: Petition, kind: str,
-             fmt: str) -> Response:
-    """The file as an attachment: a tally built now, or a signer list streamed after this request commits."""
-    headers = {"Content-Disposition": f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'}
+def audited_download(*, db: Session, sessions: sessionmaker[Session], rt: Runtime, actor: User, petition: Petition,
+                     kind: str, fmt: str, via: str) -> Response:
+    """Record the export and commit, then build the file from a read session of its own.
+
+    The record stands before anything is read for the file, and the locks that writing it took (the audit
+    log's head row; SQLite's write lock) are released before a possibly long build.
+    """
+    service.record_export(db=db, rt=rt, actor=actor, petition=petition, kind=kind, fmt=fmt, via=via)
+    db.commit()
+    headers = {"Content-Disposition":
+               f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'}
     if kind == "tally":
-        return Response(service.tally_file(db=db, rt=rt, petition=petition, fmt=fmt),
-                        media_type=exports.MEDIA_TYPES[fmt], headers=headers)
-    return StreamingResponse(service.stream_signers(sessions=sessions, rt=rt,
-                                                   petition=petition, fmt=fmt),
+        with sessions() as read:
+            content = service.tally_file(db=read, rt=rt, petition=petition, fmt=fmt)
+        return Response(content, media_type=exports.MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(service.stream_signers(sessions=sessions, rt=rt, petition=petition, fmt=fmt),
                              media_type=exports.MEDIA_TYPES[fmt], headers=headers)
 
 

@@ -455,9 +455,9 @@ def signers_pdf(*, title: str, petition_id: int, generated_at: datetime, rows: I
                       size=SMALL_SIZE, colour=MUTED)
     pdf.paragraph("Only the names signers chose to show are listed: publicly, or to the organizers only. "
                   "Anonymous signers are never listed.", size=SMALL_SIZE, colour=MUTED)
-    if any(row.visibility == "organizers" for row in signers):
-        pdf.paragraph("Names marked “Organizers only” were shown to the organizers alone: do not share them "
-                      "further.", size=SMALL_SIZE, colour=MUTED)
+    pdf.paragraph("For the organizers only: signers were promised that leadership and colleagues see only counts "
+                  "(of departments and locations, only of groups large enough to protect people). To deliver the "
+                  "petition, hand over the delivery report, not this list.", size=SMALL_SIZE, bold=True)
     pdf.gap(3)
 
     with_department = any(row.department for row in signers)  # a column nobody has a value for is left out

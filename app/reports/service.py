@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditEntry
-from app.core.errors import InvalidInput
+from app.core.errors import InvalidInput, Unavailable
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
 from app.reports import exports, tally
@@ -56,8 +57,8 @@ def history(*, db: Session, petition_id: int, limit: int = 200) -> list[ExportRe
     return records
 
 
-def tally_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str) -> bytes:
-    report = tally.build(db=db, rt=rt, petition=petition)
+def tally_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str, public: bool = False) -> bytes:
+    report = tally.build(db=db, rt=rt, petition=petition, public=public)
     if fmt == "csv":
         return exports.tally_csv(report).encode()
     if fmt == "json":
@@ -93,17 +94,26 @@ def _counted(chunks: Iterator[list[exports.Line]], on_rows: Callable[[int], obje
 _DONE = object()
 
 
+# Streamed exports at once per server process: each holds a connection (and a read transaction) for as long as
+# its client takes to download, so a few slow downloads must not take every connection of the pool.
+STREAM_SLOTS = 2
+_streams = threading.BoundedSemaphore(STREAM_SLOTS)
+
+
 def stream_signers(*, sessions: sessionmaker[Session], rt: Runtime, petition: Petition,
                    fmt: str) -> AsyncIterator[bytes]:
-    """A signer list streamed from a session of its own, which outlives the request's unit of work.
+    """A signer list streamed from a read session of its own, after the request's unit of work has ended.
 
     The first chunk is produced here, before any response is sent, so that a failure (the database gone, a
-    name that cannot be decrypted) is an error page, not a truncated file; a PDF is all first chunk. The rest
-    is produced in worker threads under a limiter of its own: the stream holds a connection between chunks,
-    so it must never wait for the shared worker threads (see app/core/routing.py).
+    name that cannot be decrypted) is an error page, not a truncated file; a PDF or an XLSX file is all first
+    chunk. The rest is produced in worker threads under a limiter of its own: the stream holds a connection
+    between chunks, so it must never wait for the shared worker threads (see app/core/routing.py).
     """
+    if not _streams.acquire(blocking=False):
+        raise Unavailable("Other exports are running on this server. Please try again in a minute.",
+                          headers={"Retry-After": "60"})
     db = sessions()
-    produced = iter(())
+    produced: Iterator[bytes] = iter(())
     try:
         produced = signer_file(db=db, rt=rt, petition=petition, fmt=fmt)
         first = next(produced, b"")
@@ -131,3 +141,4 @@ def _close(produced: Iterator[bytes], db: Session) -> None:
             close()
     finally:
         db.close()
+        _streams.release()

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.core.runtime import Runtime
 from app.petitions import service as petitions
+from app.core.database import read_consistently
+from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition
 from app.reports.model import (Breakdown, CommitmentSummary, ResponseSummary, TallyReport, Threshold)
 from app.reports.suppression import suppress
@@ -20,7 +22,16 @@ from app.signatures.models import GroupKind, Signature, SignerGroup, Visibility
 NOT_GIVEN = "Not given"
 
 
-def build(*, db: Session, rt: Runtime, petition: Petition) -> TallyReport:
+def build(*, db: Session, rt: Runtime, petition: Petition, public: bool = False) -> TallyReport:
+    """The report, read from one snapshot of the database; `public` is the view for anyone (see below).
+
+    Small-group suppression protects one table at a time, not a series of them: someone who reloads the
+    department table while a colleague signs sees which group went up by one. So while a petition is open, the
+    public view has no department or location tables and no hourly series; they are published once it closes,
+    when the numbers stop moving. Organizers, who see the names signers showed them anyway, always get them.
+    """
+    read_consistently(db)
+    withheld = public and petition.state == PetitionState.open
     counted = Signature.invalidation_id.is_(None)
     of_petition = Signature.petition_id == petition.id
     by_visibility = {visibility.value: 0 for visibility in Visibility}
@@ -33,6 +44,7 @@ def build(*, db: Session, rt: Runtime, petition: Petition) -> TallyReport:
     by_hour = tuple((hour, count) for hour, count in db.execute(
         select(Signature.signed_hour, func.count()).where(of_petition, counted)
         .group_by(Signature.signed_hour).order_by(Signature.signed_hour)))
+    groups = petition.collect_attributes and not withheld
     days: Counter[date] = Counter()
     for hour, count in by_hour:
         days[hour.date()] += count
@@ -51,9 +63,10 @@ def build(*, db: Session, rt: Runtime, petition: Petition) -> TallyReport:
                              ("escalation", petition.escalation_threshold,
                               petition.escalation_threshold_reached_at))
                          if signatures),
-        by_day=tuple(sorted(days.items())), by_hour=by_hour,
-        departments=_breakdown(db, rt, petition, GroupKind.department) if petition.collect_attributes else None,
-        locations=_breakdown(db, rt, petition, GroupKind.location) if petition.collect_attributes else None,
+        by_day=tuple(sorted(days.items())), by_hour=() if public else by_hour,
+        departments=_breakdown(db, rt, petition, GroupKind.department) if groups else None,
+        locations=_breakdown(db, rt, petition, GroupKind.location) if groups else None,
+        withheld_while_open=withheld and petition.collect_attributes,
         min_group_size=rt.settings.min_group_size,
         responses=tuple(ResponseSummary(at=response.created_at, status=response.status, summary=response.summary,
                                         details=response.details)

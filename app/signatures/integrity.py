@@ -68,9 +68,18 @@ def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untype
             .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None), condition))
 
 
-def preview(*, db: Session, petition: Petition, entries: list[str]) -> int:
-    """How many counted signatures the rule would void (named signatures only: anonymous ones match nothing)."""
-    return db.scalar(select(func.count()).select_from(_matching(petition, entries).subquery())) or 0
+def preview(*, db: Session, rt: Runtime, petition: Petition, moderator: User, entries: list[str]) -> int:
+    """How many counted signatures the rule would void (named signatures only: anonymous ones match nothing).
+
+    A preview answers "did these addresses sign?", so a moderator could ask it about one colleague. Every
+    preview is therefore in the audit log (the rule's size and the count, never the addresses), where
+    admins see who asked what kind of question how often.
+    """
+    matched = db.scalar(select(func.count()).select_from(_matching(petition, entries).subquery())) or 0
+    audit.record(db=db, rt=rt, actor=moderator, action="signatures.void_previewed", subject=f"petition {petition.id}",
+                 detail={"rule_entries": len(entries),
+                         "rule_domains": sum(1 for entry in entries if entry.startswith("@")), "matched": matched})
+    return matched
 
 
 def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User, entries: list[str], reason: str,
