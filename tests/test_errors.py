@@ -1,5 +1,6 @@
 """Errors answer in plain words with the right status: pages for people, one JSON shape for the API."""
 
+import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
@@ -69,31 +70,21 @@ def test_unexpected_error_shows_a_plain_page_without_a_trace(app, server_logs: L
     assert address not in logged, "exception messages stay out of the logs"
 
 
-def test_database_outage_is_a_503_page(app) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("error", "says", "retry_after"), [
+    (OperationalError("SELECT 1", {}, Exception("connection refused")), "cannot be reached right now", "30"),
+    (PoolTimeout("QueuePool limit of size 4 overflow 0 reached, connection timed out"), "very busy right now", "5"),
+], ids=["database outage", "no free connection"])
+def test_database_trouble_is_a_503_page_never_a_500(app, error: Exception, says: str, retry_after: str) -> None:  # type: ignore[no-untyped-def]
     def broken_db():  # type: ignore[no-untyped-def]
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        raise error
         yield  # pragma: no cover
 
     app.dependency_overrides[get_db] = broken_db
     with TestClient(app, raise_server_exceptions=False) as client:
         page = client.get("/signin")
         api = client.get("/api/v1/me")
-    assert page.status_code == 503 and "cannot be reached right now" in page.text
-    assert page.headers["retry-after"] == "30"
-    assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
-
-
-def test_no_free_connection_is_a_503_not_a_500(app) -> None:  # type: ignore[no-untyped-def]
-    def busy_db():  # type: ignore[no-untyped-def]
-        raise PoolTimeout("QueuePool limit of size 4 overflow 0 reached, connection timed out, timeout 30.00")
-        yield  # pragma: no cover
-
-    app.dependency_overrides[get_db] = busy_db
-    with TestClient(app, raise_server_exceptions=False) as client:
-        page = client.get("/signin")
-        api = client.get("/api/v1/me")
-    assert page.status_code == 503 and "very busy right now" in page.text
-    assert page.headers["retry-after"] == "5"
+    assert page.status_code == 503 and says in page.text
+    assert page.headers["retry-after"] == retry_after
     assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
 
 
