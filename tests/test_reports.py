@@ -168,6 +168,7 @@ def test_public_tally_is_aggregate_only_and_needs_no_account(db, rt, arranged, b
     assert "Zoë" not in text and "Signer" not in text, "no name in the aggregate"
     page = browser.get(f"/petitions/{petition.id}/report")
     assert page.status_code == 200 and "Signatures over time" in page.text and "<svg" in page.text
+    assert ">Signatures</text>" in page.text and ">Petitions</text>" not in page.text, "the axis counts signatures"
     assert browser.get(f"/api/v1/petitions/{petition.id}/tally?format=xlsx").status_code == 422
 
     # While it is open, the public sees no group and no hour: watching those change would tell who signed.

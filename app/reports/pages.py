@@ -70,7 +70,7 @@ def audited_download(*, db: Session, sessions: sessionmaker[Session], rt: Runtim
 def signatures_chart(org: organization.OrganizationReport) -> str:
     return bar_chart_svg(title="Signatures per month", labels=[month.label for month in org.signatures_by_month],
                          series=[("Signatures", [month.signatures for month in org.signatures_by_month],
-                                  tally.CHART_COLOUR)])
+                                  tally.CHART_COLOUR)], unit="Signatures")
 
 
 @router.get("/admin/report", response_class=HTMLResponse)

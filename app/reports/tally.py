@@ -112,4 +112,5 @@ def over_time(report: TallyReport) -> tuple[list[str], list[int]]:
 
 def chart_svg(report: TallyReport) -> str:
     labels, values = over_time(report)
-    return bar_chart_svg(title="Signatures over time", labels=labels, series=[("Signatures", values, CHART_COLOUR)])
+    return bar_chart_svg(title="Signatures over time", labels=labels, series=[("Signatures", values, CHART_COLOUR)],
+                         unit="Signatures")

@@ -83,8 +83,10 @@ def _legend(series: list[tuple[str, list[int], str]], top: float) -> tuple[list[
     return parts, rows
 
 
-def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list[int], str]]) -> str:
-    """A stacked bar per label; `series` are (name, one value per label, "#rrggbb" colour), bottom to top."""
+def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list[int], str]],
+                  unit: str = "Petitions") -> str:
+    """A stacked bar per label; `series` are (name, one value per label, "#rrggbb" colour), bottom to top;
+    `unit` names what the vertical axis counts."""
     for name, values, colour in series:
         if len(values) != len(labels):
             raise ValueError(f"series {name!r} has {len(values)} values for {len(labels)} labels")
@@ -109,7 +111,7 @@ def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list
               f'viewBox="0 0 {WIDTH} {height}" width="100%">'),
              f'<title id="{ident}-title">{escape(title)}</title>',
              f'<desc id="{ident}-desc">{escape(describe(labels=labels, series=series))}</desc>',
-             f'<text x="{plot_left}" y="{MARGIN_TOP - 12}" font-size="{FONT_SIZE}" fill="{MUTED}">Petitions</text>']
+             f'<text x="{plot_left}" y="{MARGIN_TOP - 12}" font-size="{FONT_SIZE}" fill="{MUTED}">{escape(unit)}</text>']
     for tick in range(0, top_value + 1, step):
         y = _number(y_of(tick))
         if tick:
