@@ -15,7 +15,6 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
 
 from app.accounts.models import Role, User
 from app.audit.models import AuditEntry
