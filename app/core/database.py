@@ -125,24 +125,23 @@ async def _end(session: Session, *, commit: bool) -> None:
 
 
 def read_without_transaction(db: Session) -> None:
-    """Run the session's next statements outside a transaction (autocommit), until `release_connection`.
-
-    For a dependency's single read on PostgreSQL, where a transaction costs two round trips of its own (BEGIN
-    and COMMIT). Only on a session that has not begun and owns its connections (not a test's, which works in
-    a savepoint of the test's transaction); SQLite's transactions cost no round trip.
-    """
-    bind = db.get_bind()
-    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not db.in_transaction():
-        db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    """Run the session's next statements outside a transaction (autocommit), until `release_connection`:
+    for a dependency's single read on PostgreSQL, where a transaction costs two round trips of its own."""
+    _isolate(db, "AUTOCOMMIT")
 
 
 def read_consistently(db: Session) -> None:
     """Make the session's next statements read one snapshot (REPEATABLE READ on PostgreSQL), for a report made
-    of several queries whose numbers must agree while signatures keep arriving. SQLite's transactions already
-    read one snapshot. Only on a session that has not begun and owns its connections (not a test's)."""
+    of several queries whose numbers must agree while signatures keep arriving."""
+    _isolate(db, "REPEATABLE READ")
+
+
+def _isolate(db: Session, level: str) -> None:
+    # PostgreSQL only (SQLite's transactions cost no round trip and already read one snapshot), and only on a
+    # session that has not begun and owns its connections (not a test's, which works in a savepoint).
     bind = db.get_bind()
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not db.in_transaction():
-        db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        db.connection(execution_options={"isolation_level": level})
 
 
 def release_connection(db: Session) -> None:

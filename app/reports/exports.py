@@ -18,14 +18,14 @@ from datetime import date, datetime
 from typing import Any
 
 import xlsxwriter
-from sqlalchemy import DateTime, func, or_, select, type_coerce
+from sqlalchemy import DateTime, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.core.database import UTCDateTime
 from app.core.runtime import Runtime
 from app.reports.model import Breakdown, SignerRow, TallyReport, suppressed_note
 from app.signatures.models import Signature, SignerGroup, Visibility
-from app.signatures.service import NAMED_VISIBILITIES, name_context
+from app.signatures.service import name_context, shown_names
 
 FORMATS = ("csv", "json", "xlsx", "pdf")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
@@ -49,18 +49,18 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def tally_data(report: TallyReport) -> dict[str, Any]:
-    """The report as JSON-ready data; a suppressed cell's count is null and it says so."""
+def tally_json(report: TallyReport) -> str:
+    """The report as JSON; a suppressed cell's count is null and it says so."""
     data = asdict(report)
-    data["by_day"] = [{"day": day.isoformat(), "signatures": count} for day, count in report.by_day]
-    data["by_hour"] = [{"hour": hour.isoformat(), "signatures": count} for hour, count in report.by_hour]
+    data["by_day"] = [{"day": day, "signatures": count} for day, count in report.by_day]
+    data["by_hour"] = [{"hour": hour, "signatures": count} for hour, count in report.by_hour]
     for kind in ("departments", "locations"):
         breakdown: Breakdown | None = getattr(report, kind)
         data[kind] = None if breakdown is None else {
             "total": breakdown.total,
             "cells": [{"label": cell.label, "signatures": cell.count, "suppressed": cell.count is None}
                       for cell in breakdown.cells]}
-    return json.loads(json.dumps(data, default=_iso))
+    return json.dumps(data, default=_iso, ensure_ascii=False, indent=2)
 
 
 def tally_csv(report: TallyReport) -> str:
@@ -155,7 +155,7 @@ def signer_chunks(*, db: Session, rt: Runtime, petition_id: int, limit: int | No
     statement = (select(table.c.visibility, table.c.public_name, table.c.sealed_name,
                         type_coerce(table.c.signed_hour, DateTime(timezone=True)), table.c.department_id,
                         table.c.location_id)
-                 .where(*_named(petition_id))
+                 .where(*shown_names(petition_id))
                  .order_by(table.c.signed_hour.desc())  # the (petition_id, signed_hour) index gives this order
                  .execution_options(yield_per=CHUNK_ROWS))  # a server-side cursor on PostgreSQL
     if limit is not None:
@@ -254,12 +254,4 @@ def signers_pdf(chunks: Iterable[list[Line]], *, title: str, petition_id: int, g
 
 def named_count(*, db: Session, petition_id: int) -> int:
     """How many names a signer list holds (before any limit)."""
-    return db.scalar(select(func.count()).select_from(Signature).where(*_named(petition_id))) or 0
-
-
-def _named(petition_id: int) -> tuple[Any, ...]:
-    """Counted signatures with a name the signer chose to show, not yet erased after the retention period."""
-    table = Signature.__table__
-    return (table.c.petition_id == petition_id, table.c.invalidation_id.is_(None),
-            table.c.visibility.in_([visibility.value for visibility in NAMED_VISIBILITIES]),
-            or_(table.c.public_name.is_not(None), table.c.sealed_name.is_not(None)))
+    return db.scalar(select(func.count()).select_from(Signature).where(*shown_names(petition_id))) or 0

@@ -62,7 +62,7 @@ def tally_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str, public
     if fmt == "csv":
         return exports.tally_csv(report).encode()
     if fmt == "json":
-        return json.dumps(exports.tally_data(report), ensure_ascii=False, indent=2).encode()
+        return exports.tally_json(report).encode()
     if fmt == "xlsx":
         return exports.tally_xlsx(report)
     return exports.tally_pdf(report, organization=rt.settings.organization_name)

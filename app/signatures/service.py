@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -202,21 +203,25 @@ def public_names(*, db: Session, petition: Petition, limit: int = 20) -> list[st
                            .order_by(Signature.signed_hour.desc(), Signature.public_name).limit(limit)))
 
 
+def shown_names(petition_id: int) -> tuple[Any, ...]:
+    """The WHERE clause of a petition's names: counted signatures whose signer chose to show a name, not erased
+    after the retention period. Never anonymous signers. On the table's columns, for Core statements too."""
+    table = Signature.__table__
+    return (table.c.petition_id == petition_id, table.c.invalidation_id.is_(None),
+            table.c.visibility.in_([visibility.value for visibility in NAMED_VISIBILITIES]),
+            or_(table.c.public_name.is_not(None), table.c.sealed_name.is_not(None)))
+
+
 def names_for_organizers(*, db: Session, rt: Runtime, petition: Petition, limit: int = 200,
                          offset: int = 0) -> list[SignerName]:
     """Names signers chose to show the public or the organizers; never anonymous signers."""
     rows = db.execute(select(Signature.visibility, Signature.public_name, Signature.sealed_name)
-                      .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None),
-                             Signature.visibility.in_([v.value for v in NAMED_VISIBILITIES]))
+                      .where(*shown_names(petition.id))
                       .order_by(Signature.signed_hour.desc(), Signature.id).limit(limit).offset(offset))
-    names = []
-    for visibility, public_name, sealed_name in rows:
-        if public_name is None and sealed_name is None:
-            continue  # erased after the retention period
-        name = public_name if visibility == Visibility.public else rt.sealer.open(sealed_name,
-                                                                               context=name_context(petition.id))
-        names.append(SignerName(name=name or "", visibility=Visibility(visibility)))
-    return names
+    open_name = rt.sealer.opener(context=name_context(petition.id))
+    return [SignerName(name=(public_name if visibility == Visibility.public else open_name(sealed_name)) or "",
+                       visibility=Visibility(visibility))
+            for visibility, public_name, sealed_name in rows]
 
 
 def my_signatures(*, db: Session, user: User) -> list[tuple[Signature, Petition]]:
