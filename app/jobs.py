@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.comments.digest import send_digests
 from app.core.runtime import Runtime
 from app.mail.sender import deliver_due
 from app.petitions import service as petitions
@@ -17,16 +18,18 @@ logger = logging.getLogger("undersigned.jobs")
 
 def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
     """One round: close petitions past their deadline, erase signer details past retention, fan out
-    notifications and reminders, send mail."""
+    notifications, reminders and comment digests, send mail."""
     with sessions.begin() as db:
         closed = petitions.close_expired(db=db, rt=rt)
     with sessions.begin() as db:
         erased = retention.erase_expired(db=db, rt=rt)
     notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
     reminded = delivery.send_reminders(sessions=sessions, rt=rt)
+    digests = send_digests(sessions=sessions, rt=rt)
     sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
     if closed:
         logger.info("closed petitions past their deadline", extra={"count": closed})
     if erased:
         logger.info("erased signer details past retention", extra={"petitions": len(erased)})
-    return {"closed": closed, "erased": len(erased), "notified": notified, "reminded": reminded, "sent": sent}
+    return {"closed": closed, "erased": len(erased), "notified": notified, "reminded": reminded, "digests": digests,
+            "sent": sent}

@@ -15,6 +15,8 @@ from app import jobs
 from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
+from app.comments import api as comments_api
+from app.comments import pages as comments_pages
 from app.core.clock import Clock, SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    home_pages.router, responses_api.router, responses_pages.router, scoreboard_pages.router,
                    scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
                    accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
-                   mail_pages.router):
+                   mail_pages.router, comments_api.router, comments_pages.router):
         app.include_router(router)
     return app
 

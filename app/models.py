@@ -2,6 +2,7 @@
 
 from app.accounts.models import OneTimeCode, RoleGrant, User, UserSession
 from app.audit.models import AuditEntry, AuditHead
+from app.comments.models import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.core.database import Base
 from app.mail.models import OutboxMessage
 from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
@@ -10,7 +11,7 @@ from app.responses.models import (Commitment, CommitmentUpdate, Delivery, Judgem
                                   PetitionResponse)
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["AuditEntry", "AuditHead", "Base", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
+__all__ = ["AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

@@ -8,6 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
+from app.comments import service as comments
+from app.comments.models import Comment
+from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
 from app.petitions import service
 from app.petitions.lifecycle import PetitionState
@@ -78,3 +81,15 @@ def closed_petition(db: Session, rt: Runtime, creator: User | None = None, **cha
 
 def category(db: Session, slug: str) -> Category:
     return db.scalar(select(Category).where(Category.slug == slug))
+
+
+def comment(db: Session, rt: Runtime, petition: Petition, author: User | None = None, body: str = "I agree: "
+            "the recordings must stop.", parent: Comment | None = None, anonymous: bool = False,
+            session_cookie: str | None = None) -> Comment:
+    """A comment (or a reply to `parent`) posted through the service, as the pages and the API post them."""
+    posted = comments.create(db=db, rt=rt, petition=petition, author=author or worker(db),
+                             form=CommentCreate(body=body, parent_id=parent.id if parent else None,
+                                                anonymous=anonymous),
+                             session_cookie=session_cookie or ("factory-session" if anonymous else None))
+    db.commit()
+    return posted

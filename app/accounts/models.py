@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base
@@ -41,6 +41,8 @@ class User(Base):
     email_verified_at: Mapped[datetime | None]
     notification_email: Mapped[str | None] = mapped_column(String(254))
     notification_email_verified_at: Mapped[datetime | None]
+    # Mail me when someone replies to one of my (named) comments.
+    notify_comment_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]
 
     roles: Mapped[list[RoleGrant]] = relationship(lazy="raise", cascade="all, delete-orphan",

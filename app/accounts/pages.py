@@ -217,7 +217,8 @@ def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, r
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, user: CurrentUser) -> Response:
-    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""}})
+    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""},
+                                                     "notify_comment_replies": user.notify_comment_replies})
 
 
 @router.post("/account/notification-email", response_class=HTMLResponse)

@@ -146,10 +146,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        from app.core.forms import message_for  # forms builds on errors, not the reverse
+
         fields = {}
         for error in exc.errors():
-            location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "form")]
-            fields[".".join(location) or "request"] = error.get("msg", "is not valid")
+            location = [str(part) for part in error.get("loc", ())]
+            # The first part says where (body, query...); a field may itself be called "body".
+            if location and location[0] in ("body", "query", "path", "form", "header", "cookie"):
+                location = location[1:]
+            fields.setdefault(".".join(location) or "request", message_for(error))
         return render_error(request, 422, "Some of what was sent is missing or not valid.", fields=fields)
 
     @app.exception_handler(OperationalError)

@@ -12,7 +12,8 @@ from app.core.errors import InvalidInput
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def message_for(error: Mapping[str, Any]) -> str:
+    """A validation error in words a person can act on (pages and the API say the same)."""
     kind = error["type"]
     context = error.get("ctx") or {}
     if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
@@ -36,5 +37,5 @@ def validate(schema: type[SchemaT], data: Mapping[str, Any]) -> SchemaT:
         fields: dict[str, str] = {}
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "form"
-            fields.setdefault(name, _message(error))
+            fields.setdefault(name, message_for(error))
         raise InvalidInput("Please correct the highlighted fields.", fields=fields) from None

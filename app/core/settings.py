@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     rate_limit_code_request: str = "5/15minutes;20/day"
     rate_limit_code_check: str = "10/15minutes"
     rate_limit_sign: str = "20/minute;300/hour"
+    rate_limit_comment: str = "6/minute;60/hour"
     # A petition's signatures in the last hour above this many times its hourly average of the day before
     # (and above velocity_minimum) are flagged to moderators.
     velocity_factor: float = 5.0
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=180, ge=1)
     # Reports never show a department or location with fewer signers than this (app/reports/suppression.py).
     min_group_size: int = Field(default=5, ge=1, le=1000)
+
+    # Comments: authors may fix a comment quietly for this long ("edited"); later edits keep a public history.
+    comment_edit_minutes: int = Field(default=15, ge=0, le=1440)
+    # A comment flagged by this many people is collapsed until a moderator looks at it.
+    comment_collapse_flags: int = Field(default=3, ge=1, le=100)
+    # How often an open discussion page asks for new comments (JavaScript only).
+    comment_poll_seconds: float = Field(default=15.0, ge=0.5, le=3600)
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"

@@ -5,6 +5,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.comments import moderation as comment_moderation
+
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.pages import FormFields, form_error, refused
@@ -26,6 +28,7 @@ def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep
     return render(request, "moderation/queue.html", {
         "queue": service.queue(db=db), "decisions": service.recent_decisions(db=db), "now": rt.clock.now(),
         "state_labels": LABELS, "alerts": integrity.velocity_alerts(db=db, rt=rt, now=rt.clock.now()),
+        "flagged_comments": comment_moderation.waiting(db=db),
         "since_hour": rt.clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)})
 
 

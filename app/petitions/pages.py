@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
+from app.comments.pages import discussion_context
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
@@ -15,7 +16,7 @@ from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.petitions import repository, schemas, service
 from app.petitions.diff import version_diffs
-from app.petitions.lifecycle import LABELS, PetitionState
+from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition
 from app.signatures import service as signatures
 from app.responses import service as responses
@@ -117,7 +118,10 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
 @router.get("/petitions/{petition_id}", response_class=HTMLResponse)
 def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    return render(request, "petitions/show.html", _show_context(db, rt, petition, user))
+    context = _show_context(db, rt, petition, user)
+    if petition.state_enum in VISIBLE_STATES:
+        context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=user))
+    return render(request, "petitions/show.html", context)
 
 
 @router.get("/petitions/{petition_id}/versions", response_class=HTMLResponse)
@@ -142,7 +146,7 @@ def edit_page(request: Request, petition_id: Id, user: Organizer, db: SessionDep
     values = {"title": petition.title, "ask": petition.ask, "background": petition.background,
               "decision_maker": petition.decision_maker or "", "category": petition.category.slug,
               "deadline": petition.deadline.date().isoformat() if petition.deadline else "",
-              "collect_attributes": petition.collect_attributes}
+              "collect_attributes": petition.collect_attributes, "allow_anonymous": petition.allow_anonymous}
     return render(request, "petitions/form.html", {**_edit_context(petition, db), "values": values})
 
 

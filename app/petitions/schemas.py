@@ -52,9 +52,10 @@ class PetitionDraft(PetitionText):
     category: str = Field(min_length=1, max_length=40, description="A category slug.", examples=["workplace"])
     deadline: date | None = Field(default=None, description="Last day for signatures (optional).")
     collect_attributes: bool = Field(default=False, description="Signers may give their department/location.")
+    allow_anonymous: bool = Field(default=False, description="Colleagues may comment under a pseudonym.")
 
     _none_deadline = field_validator("deadline", mode="before")(_blank_to_none)
-    _checkboxes = field_validator("collect_attributes", mode="before")(_checkbox)
+    _checkboxes = field_validator("collect_attributes", "allow_anonymous", mode="before")(_checkbox)
 
 
 class PetitionCorrection(PetitionText):

@@ -213,7 +213,7 @@ def create_draft(*, db: Session, rt: Runtime, creator: User, form: PetitionDraft
     deadline = _deadline(form.deadline, now)
     petition = Petition(state=S.draft, title=form.title, ask=form.ask, background=form.background,
                         decision_maker=form.decision_maker, category_id=category.id, deadline=deadline,
-                        allow_anonymous=False, collect_attributes=form.collect_attributes,
+                        allow_anonymous=form.allow_anonymous, collect_attributes=form.collect_attributes,
                         creator_id=creator.id, version=0, sponsor_nonce=secrets.token_hex(16), sponsor_count=0,
                         signature_count=0, withdrawal_count=0, created_at=now, updated_at=now,
                         rejection=None, moderation_lock_by=None)
@@ -236,6 +236,7 @@ def update_draft(*, db: Session, rt: Runtime, petition: Petition, form: Petition
     petition.decision_maker = form.decision_maker
     petition.category_id, petition.category = category.id, category
     petition.collect_attributes = form.collect_attributes
+    petition.allow_anonymous = form.allow_anonymous
     petition.updated_at = rt.clock.now()
     db.flush()
 

@@ -1,0 +1,133 @@
+"""Comment threads under petitions: comments, their edit history, endorsements and flags.
+
+An anonymous comment stores no account id: its author is shown under a keyed-hash pseudonym, and the author's
+right to edit or delete it is a keyed hash of their session cookie (which the database never holds in the clear),
+so neither a dump nor an admin can tie it back to an account.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import User
+from app.core.database import Base
+
+BODY_MAX = 5000
+FLAG_NOTE_MAX = 500
+REASON_MAX = 500
+MAX_DEPTH = 4
+
+
+class CommentState(StrEnum):
+    visible = "visible"
+    deleted = "deleted"  # by its author: the thread keeps its shape
+    hidden = "hidden"  # by a moderator, with a public reason shown in its place
+
+
+class Review(StrEnum):
+    none = "none"
+    pending = "pending"  # flagged, waiting in the moderators' queue
+    done = "done"  # a moderator decided (hid it, or kept it)
+
+
+FLAG_REASONS = {
+    "harassment": "Harassment or a personal attack",
+    "personal_information": "Shares someone's personal information",
+    "discrimination": "Discrimination or hate",
+    "spam": "Spam or advertising",
+    "off_topic": "Not about this petition",
+    "other": "Something else (say what)",
+}
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        # Each listing is one index range: top-level comments by rank, by endorsements or newest first;
+        # replies oldest first under their parent.
+        Index("ix_comments_petition_parent_rank", "petition_id", "parent_id", "rank", "id"),
+        Index("ix_comments_petition_parent_endorsements", "petition_id", "parent_id", "endorsement_count", "id"),
+        Index("ix_comments_parent_id", "parent_id", "id"),
+        Index("ix_comments_petition_id", "petition_id", "id"),  # what is new since a reader's last look
+        Index("ix_comments_review_flags", "review", "flags_since_review"),
+        CheckConstraint("depth BETWEEN 1 AND 4", name="depth_in_range"),
+        CheckConstraint("endorsement_count >= 0", name="endorsement_count_not_negative"),
+        CheckConstraint("(author_id IS NULL) = (pseudonym IS NOT NULL)", name="named_or_pseudonymous"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    # A reply to a comment at the deepest level is attached beside it and quotes it.
+    quoted_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    depth: Mapped[int]
+    # NULL for an anonymous comment, which carries a pseudonym instead.
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(32))
+    # Anonymous comments only: what the author's session must reproduce to edit or delete it.
+    author_proof: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default=CommentState.visible)
+    hidden_reason: Mapped[str | None] = mapped_column(String(REASON_MAX))
+    # "Top" order: endorsements with a time decay, as one stored number so the order is an index range
+    # (log2 of endorsements plus the creation time in half-days: newer comments need fewer endorsements).
+    rank: Mapped[float] = mapped_column(Float)
+    endorsement_count: Mapped[int] = mapped_column(default=0)
+    reply_count: Mapped[int] = mapped_column(default=0)
+    flags_since_review: Mapped[int] = mapped_column(default=0)
+    review: Mapped[str] = mapped_column(String(12), default=Review.none)
+    # Anonymous comments keep only the hour, so their time cannot be matched with other activity.
+    created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+
+    author: Mapped[User | None] = relationship(lazy="raise", foreign_keys=[author_id])
+    quoted: Mapped[Comment | None] = relationship(lazy="raise", remote_side=[id], foreign_keys=[quoted_id])
+
+    @property
+    def state_enum(self) -> CommentState:
+        return CommentState(self.state)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.pseudonym is not None
+
+    @property
+    def is_visible(self) -> bool:
+        return self.state == CommentState.visible
+
+
+class CommentRevision(Base):
+    """A comment's earlier text, kept when it is edited after the edit window: the history anyone can read."""
+
+    __tablename__ = "comment_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), index=True)
+    body_html: Mapped[str] = mapped_column(Text)
+    # When this text was replaced (hour precision for anonymous comments).
+    replaced_at: Mapped[datetime]
+
+
+class CommentEndorsement(Base):
+    __tablename__ = "comment_endorsements"
+
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class CommentFlag(Base):
+    __tablename__ = "comment_flags"
+    __table_args__ = (UniqueConstraint("comment_id", "user_id", name="uq_comment_flags_comment_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(FLAG_NOTE_MAX))
+    created_at: Mapped[datetime]
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,186 @@
+"""Reading threads: keyset pages at every level, so a 10,000-comment petition loads like a 10-comment one.
+
+A page of top-level comments is one index range; their replies come in one query per level below (at most three),
+each reply list cut to its first few by a window function; the viewer's endorsements are one more query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from app.accounts.models import User
+from app.comments import service
+from app.comments.models import MAX_DEPTH, Comment, CommentEndorsement, CommentState
+from app.comments.schemas import CommentSort
+from app.core.errors import InvalidInput
+from app.core.runtime import Runtime
+from app.petitions.models import Petition
+
+PAGE_SIZE = 20
+REPLIES_SHOWN = 3  # under each comment in a listing; the rest are a "more replies" link away
+TOP_CONCERNS = 3
+
+_LOAD = (joinedload(Comment.author), joinedload(Comment.quoted).joinedload(Comment.author))
+
+
+@dataclass
+class Node:
+    comment: Comment
+    replies: list[Node] = field(default_factory=list)
+    more_replies: bool = False
+    endorsed: bool = False
+    mine: bool = False
+    collapsed: bool = False
+    has_history: bool = False
+
+
+@dataclass
+class Page:
+    nodes: list[Node]
+    next_cursor: str | None
+
+
+def _broken_cursor() -> InvalidInput:
+    return InvalidInput("This page link is broken: start again from the first page.",
+                        fields={"cursor": "Not a cursor from a previous page."})
+
+
+def _cursor_of(comment: Comment, sort: CommentSort) -> str:
+    if sort is CommentSort.top:
+        return f"{comment.rank!r}~{comment.id}"
+    if sort is CommentSort.endorsed:
+        return f"{comment.endorsement_count}~{comment.id}"
+    return str(comment.id)
+
+
+def _after(sort: CommentSort, cursor: str):  # type: ignore[no-untyped-def]
+    """The WHERE clause for the rows after `cursor` in `sort` order (all orders are descending)."""
+    try:
+        if sort is CommentSort.newest:
+            return Comment.id < int(cursor)
+        key, _, last_id = cursor.partition("~")
+        value: float | int = float(key) if sort is CommentSort.top else int(key)
+        column = Comment.rank if sort is CommentSort.top else Comment.endorsement_count
+        return or_(column < value, and_(column == value, Comment.id < int(last_id)))
+    except ValueError:
+        raise _broken_cursor() from None
+
+
+def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str | None,
+              limit: int = PAGE_SIZE) -> tuple[list[Comment], str | None]:
+    if cursor is not None and len(cursor) > 80:
+        raise _broken_cursor()
+    order = {CommentSort.top: (Comment.rank.desc(), Comment.id.desc()),
+             CommentSort.endorsed: (Comment.endorsement_count.desc(), Comment.id.desc()),
+             CommentSort.newest: (Comment.id.desc(),)}[sort]
+    statement = (select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None))
+                 .options(*_LOAD).order_by(*order).limit(limit + 1))
+    if cursor:
+        statement = statement.where(_after(sort, cursor))
+    rows = list(db.scalars(statement).unique())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (_cursor_of(rows[-1], sort) if more and rows else None)
+
+
+def _children(db: Session, parent_ids: list[int], per_parent: int, after: int | None = None) -> list[Comment]:
+    numbered = select(Comment.id.label("id"), func.row_number().over(partition_by=Comment.parent_id,
+                                                                     order_by=Comment.id).label("n"))
+    numbered = numbered.where(Comment.parent_id.in_(parent_ids))
+    if after is not None:
+        numbered = numbered.where(Comment.id > after)
+    ranked = numbered.subquery()
+    return list(db.scalars(select(Comment).join(ranked, ranked.c.id == Comment.id)
+                           .where(ranked.c.n <= per_parent + 1).options(*_LOAD).order_by(Comment.id)).unique())
+
+
+def build(*, db: Session, rt: Runtime, roots: list[Comment], viewer: User | None, session_cookie: str | None,
+          first_level_limit: int = REPLIES_SHOWN, after: int | None = None) -> list[Node]:
+    """The roots with their replies down to the deepest level, each reply list cut to its first few.
+
+    `first_level_limit` and `after` page the roots' own replies (a comment's page shows many of them)."""
+    nodes = [Node(comment) for comment in roots]
+    level = nodes
+    limit = first_level_limit
+    while level and level[0].comment.depth < MAX_DEPTH:
+        by_id = {node.comment.id: node for node in level if node.comment.reply_count}
+        if not by_id:
+            break
+        children = _children(db, list(by_id), limit, after)
+        next_level: list[Node] = []
+        for child in children:
+            parent = by_id[child.parent_id]  # type: ignore[index]
+            if len(parent.replies) == limit:
+                parent.more_replies = True
+                continue
+            node = Node(child)
+            parent.replies.append(node)
+            next_level.append(node)
+        level, limit, after = next_level, REPLIES_SHOWN, None
+    _annotate(db=db, rt=rt, nodes=nodes, viewer=viewer, session_cookie=session_cookie)
+    return nodes
+
+
+def _walk(nodes: list[Node]):  # type: ignore[no-untyped-def]
+    for node in nodes:
+        yield node
+        yield from _walk(node.replies)
+
+
+def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | None, session_cookie: str | None) -> None:
+    everything = list(_walk(nodes))
+    endorsed: set[int] = set()
+    if viewer is not None and everything:
+        endorsed = set(db.scalars(select(CommentEndorsement.comment_id).where(
+            CommentEndorsement.user_id == viewer.id,
+            CommentEndorsement.comment_id.in_([node.comment.id for node in everything]))))
+    window = timedelta(minutes=rt.settings.comment_edit_minutes)
+    for node in everything:
+        comment = node.comment
+        node.endorsed = comment.id in endorsed
+        node.mine = service.is_author(comment=comment, user=viewer, session_cookie=session_cookie)
+        node.collapsed = service.is_collapsed(rt=rt, comment=comment)
+        # An edit after the window always keeps history, and the last edit is the latest: so this is exact.
+        node.has_history = (comment.state == CommentState.visible and comment.edited_at is not None
+                            and (comment.is_anonymous or comment.edited_at - comment.created_at > window))
+
+
+def page(*, db: Session, rt: Runtime, petition: Petition, sort: CommentSort, cursor: str | None,
+         viewer: User | None, session_cookie: str | None, limit: int = PAGE_SIZE) -> Page:
+    roots, next_cursor = top_level(db=db, petition=petition, sort=sort, cursor=cursor, limit=limit)
+    return Page(build(db=db, rt=rt, roots=roots, viewer=viewer, session_cookie=session_cookie), next_cursor)
+
+
+def replies(*, db: Session, rt: Runtime, comment: Comment, after: int | None, viewer: User | None,
+            session_cookie: str | None, limit: int = PAGE_SIZE) -> tuple[Node, str | None]:
+    """One comment with a page of its replies (oldest first), each with its own first replies."""
+    (node,) = build(db=db, rt=rt, roots=[comment], viewer=viewer, session_cookie=session_cookie,
+                    first_level_limit=limit, after=after)
+    next_cursor = str(node.replies[-1].comment.id) if node.more_replies and node.replies else None
+    return node, next_cursor
+
+
+def top_concerns(*, db: Session, petition: Petition, limit: int = TOP_CONCERNS) -> list[Comment]:
+    """The most-endorsed top-level comments still shown: what the discussion agrees on."""
+    return list(db.scalars(select(Comment).where(
+        Comment.petition_id == petition.id, Comment.parent_id.is_(None), Comment.state == CommentState.visible,
+        Comment.endorsement_count > 0).options(*_LOAD)
+        .order_by(Comment.endorsement_count.desc(), Comment.id.desc()).limit(limit)).unique())
+
+
+def newer_than(*, db: Session, petition: Petition, after: int, limit: int = PAGE_SIZE) -> tuple[int, list[Comment]]:
+    """How many comments arrived after `after`, and the newest top-level ones among them (for live updates)."""
+    count = db.scalar(select(func.count()).select_from(Comment).where(Comment.petition_id == petition.id,
+                                                                      Comment.id > after)) or 0
+    rows = list(db.scalars(select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None),
+                                                 Comment.id > after)
+                           .options(*_LOAD).order_by(Comment.id.desc()).limit(limit)).unique()) if count else []
+    return count, rows
+
+
+def latest_id(*, db: Session, petition: Petition) -> int:
+    return db.scalar(select(func.max(Comment.id)).where(Comment.petition_id == petition.id)) or 0

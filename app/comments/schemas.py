@@ -1,0 +1,132 @@
+"""What the comment surfaces accept and return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.comments.models import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _checkbox(value: object) -> object:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "on", "yes")
+    return value
+
+
+def _blank_to_none(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _strip(value)
+
+
+BODY_FIELD = Field(min_length=1, max_length=BODY_MAX, description=(
+    f"Markdown: emphasis, lists, links, quotes and code. At most {BODY_MAX} characters."))
+
+
+class CommentSort(StrEnum):
+    top = "top"  # endorsements, with newer comments needing fewer
+    newest = "newest"
+    endorsed = "endorsed"  # most endorsed first: the top concerns
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    body: str = BODY_FIELD
+    parent_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="The comment this replies to.")
+    anonymous: bool = Field(default=False, description="Post under a per-petition pseudonym (where allowed).")
+
+    _strip_body = field_validator("body", mode="before")(_strip)
+    _blank_parent = field_validator("parent_id", mode="before")(_blank_to_none)
+    _checkboxes = field_validator("anonymous", mode="before")(_checkbox)
+
+
+class CommentEdit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    body: str = BODY_FIELD
+
+    _strip_body = field_validator("body", mode="before")(_strip)
+
+
+class FlagCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str = Field(min_length=1, max_length=32, description=f"One of: {', '.join(FLAG_REASONS)}.")
+    note: str | None = Field(default=None, max_length=FLAG_NOTE_MAX)
+
+    _none_note = field_validator("note", mode="before")(_blank_to_none)
+
+    @field_validator("reason")
+    @classmethod
+    def _known_reason(cls, value: str) -> str:
+        if value not in FLAG_REASONS:
+            raise ValueError("Choose a reason from the list.")
+        return value
+
+
+class ModerationReason(BaseModel):
+    """A moderator's public reason (hiding a comment, locking a discussion)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
+
+    _strip_reason = field_validator("reason", mode="before")(_strip)
+
+
+class NotificationPreferences(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    comment_replies: bool
+
+    _checkboxes = field_validator("comment_replies", mode="before")(_checkbox)
+
+
+class CommentRead(BaseModel):
+    id: int
+    petition_id: int
+    parent_id: int | None
+    depth: int
+    quoted_id: int | None = Field(description="Set when this replies to a comment at the deepest level.")
+    author: str | None = Field(description="The author's name, or a pseudonym; null once removed.")
+    anonymous: bool
+    state: str = Field(description="visible, deleted (by its author) or hidden (by moderators).")
+    body_html: str | None = Field(description="Sanitized HTML; null unless visible.")
+    hidden_reason: str | None
+    collapsed: bool = Field(description="Flagged by several people and waiting for a moderator.")
+    endorsement_count: int
+    endorsed_by_me: bool
+    mine: bool
+    reply_count: int
+    created_at: datetime
+    edited_at: datetime | None
+    has_history: bool
+    replies: list[CommentRead] = Field(default_factory=list)
+    more_replies: bool = Field(description="More replies exist: page through GET /api/v1/comments/{id}/replies.")
+
+
+class CommentPage(BaseModel):
+    items: list[CommentRead]
+    next_cursor: str | None
+    comment_count: int
+    locked_reason: str | None
+    accepting_comments: bool
+
+
+class RevisionRead(BaseModel):
+    body_html: str
+    replaced_at: datetime
+
+
+class FlaggedRead(BaseModel):
+    comment: CommentRead
+    body_html: str
+    flags: list[dict[str, str | None]]

@@ -1,0 +1,267 @@
+"""The rules of a petition's discussion: who may post, reply, edit, delete, endorse and flag, and when."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from app.accounts.models import User
+from app.comments.models import (MAX_DEPTH, Comment, CommentEndorsement, CommentFlag, CommentRevision, CommentState,
+                                 Review)
+from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.markdown import render_comment
+from app.core.runtime import Runtime
+from app.mail import service as mail
+from app.petitions import service as petitions
+from app.petitions.lifecycle import SIGNABLE_STATES
+from app.petitions.models import Petition
+
+# One doubling of endorsements is worth this much newness in the "top" order.
+RANK_HALF_LIFE_SECONDS = 12 * 3600
+
+
+def rank(*, endorsements: int, created_at: datetime) -> float:
+    return math.log2(1 + endorsements) + created_at.timestamp() / RANK_HALF_LIFE_SECONDS
+
+
+def pseudonym(*, rt: Runtime, petition_id: int, user: User) -> str:
+    """Stable per account and petition, different across petitions; without the deployment secret a dump cannot
+    recompute it for a list of accounts."""
+    return "Colleague " + rt.keyring.keyed_hash("comment-pseudonym", f"{petition_id}:{user.id}")[:6]
+
+
+def author_proof(*, session_cookie: str | None, comment_id: int) -> str | None:
+    """What ties an anonymous comment to the session that wrote it: a hash keyed by the session cookie itself,
+    which the database holds only as a digest, so neither a dump nor the operators can compute it."""
+    if not session_cookie:
+        return None
+    return hmac.new(session_cookie.encode(), f"undersigned/comment-author/{comment_id}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def is_author(*, comment: Comment, user: User | None, session_cookie: str | None) -> bool:
+    if user is None:
+        return False
+    if comment.author_id is not None:
+        return comment.author_id == user.id
+    proof = author_proof(session_cookie=session_cookie, comment_id=comment.id)
+    return proof is not None and comment.author_proof is not None and hmac.compare_digest(proof, comment.author_proof)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def closed_reason(petition: Petition) -> str | None:
+    """Why the discussion takes no new comments, replies, edits or endorsements, or None while it does."""
+    if petition.comments_locked_reason:
+        return f"Moderators locked this discussion: {petition.comments_locked_reason}"
+    if petition.state_enum not in SIGNABLE_STATES:
+        return "This petition is closed, so its discussion is read-only."
+    return None
+
+
+def _require_open_discussion(petition: Petition) -> None:
+    reason = closed_reason(petition)
+    if reason:
+        raise Conflict(reason)
+
+
+def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None) -> tuple[Comment, Petition]:
+    """A comment under a petition the viewer may read."""
+    comment = db.get(Comment, comment_id, options=[joinedload(Comment.author),
+                                                   joinedload(Comment.quoted).joinedload(Comment.author)])
+    if comment is None:
+        raise NotFound("There is no such comment.")
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=comment.petition_id, user=user)
+    return comment, petition
+
+
+def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: CommentCreate,
+           session_cookie: str | None) -> Comment:
+    _require_open_discussion(petition)
+    parent = quoted = None
+    depth = 1
+    if form.parent_id is not None:
+        parent = db.get(Comment, form.parent_id)
+        if parent is None or parent.petition_id != petition.id:
+            raise InvalidInput("Please correct the highlighted fields.",
+                               fields={"parent_id": "The comment you reply to is not in this petition's discussion."})
+        if not parent.is_visible:
+            raise Conflict("That comment was removed, so it takes no replies.")
+        if parent.depth >= MAX_DEPTH:
+            # The deepest level takes no children: the reply goes beside the comment and quotes it.
+            quoted, parent = parent, db.get(Comment, parent.parent_id)
+            assert parent is not None  # a comment at depth > 1 always has a parent
+        depth = parent.depth + 1
+    if form.anonymous and not petition.allow_anonymous:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"anonymous": "This petition does not take anonymous comments."})
+    if form.anonymous and not session_cookie:
+        raise InvalidInput("Anonymous comments need a signed-in browser session, so that you can edit or delete "
+                           "them later.")
+    rt.limiter.hit(action="comment", subject=f"account:{author.id}", rule=rt.settings.rate_limit_comment)
+    now = rt.clock.now()
+    created_at = _hour(now) if form.anonymous else now
+    comment = Comment(petition_id=petition.id, parent_id=parent.id if parent else None,
+                      quoted_id=quoted.id if quoted else None, depth=depth,
+                      author_id=None if form.anonymous else author.id,
+                      pseudonym=pseudonym(rt=rt, petition_id=petition.id, user=author) if form.anonymous else None,
+                      body=form.body, body_html=render_comment(form.body), state=CommentState.visible,
+                      rank=rank(endorsements=0, created_at=created_at), endorsement_count=0, reply_count=0,
+                      flags_since_review=0, review=Review.none, created_at=created_at,
+                      author=None if form.anonymous else author, quoted=quoted)
+    db.add(comment)
+    db.flush()
+    if form.anonymous:
+        comment.author_proof = author_proof(session_cookie=session_cookie, comment_id=comment.id)
+    db.execute(update(Petition).where(Petition.id == petition.id)
+               .values(comment_count=Petition.comment_count + 1).execution_options(synchronize_session=False))
+    if parent is not None:
+        db.execute(update(Comment).where(Comment.id == parent.id)
+                   .values(reply_count=Comment.reply_count + 1).execution_options(synchronize_session=False))
+        _tell_author_of_reply(db=db, rt=rt, petition=petition, parent=quoted or parent, reply=comment,
+                              replier=author)
+    db.flush()
+    return comment
+
+
+def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, parent: Comment, reply: Comment,
+                          replier: User) -> None:
+    # Authors of anonymous comments cannot be told: nothing says who they are.
+    if parent.author_id is None or parent.author_id == replier.id:
+        return
+    recipient = db.get(User, parent.author_id)
+    if recipient is None or not recipient.notify_comment_replies or not recipient.is_verified:
+        return
+    base_url = rt.settings.base_url.rstrip("/")
+    mail.queue(db=db, templates=rt.templates, to_address=recipient.notification_address, template="comment_reply",
+               now=rt.clock.now(), context={
+                   "user": recipient, "petition": petition, "reply": reply,
+                   "replier": reply.pseudonym or replier.display_name,
+                   "comment_url": f"{base_url}/comments/{reply.id}", "account_url": f"{base_url}/account"})
+
+
+def require_author(comment: Comment, user: User, session_cookie: str | None) -> None:
+    if not is_author(comment=comment, user=user, session_cookie=session_cookie):
+        if comment.is_anonymous:
+            raise Forbidden("Only the author can change this comment, from the browser session they wrote it in.")
+        raise Forbidden("Only the author can change this comment.")
+
+
+def edit(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User, form: CommentEdit,
+         session_cookie: str | None) -> None:
+    require_author(comment, user, session_cookie)
+    if not comment.is_visible:
+        raise Conflict("This comment was removed and can no longer be edited.")
+    _require_open_discussion(petition)
+    now = rt.clock.now()
+    window = timedelta(minutes=rt.settings.comment_edit_minutes)
+    # Anonymous comments keep only the hour they were written, so every edit of theirs keeps history.
+    if comment.is_anonymous or now - comment.created_at > window:
+        db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html,
+                               replaced_at=_hour(now) if comment.is_anonymous else now))
+    comment.body, comment.body_html = form.body, render_comment(form.body)
+    comment.edited_at = _hour(now) if comment.is_anonymous else now
+    db.flush()
+
+
+def delete_by_author(*, db: Session, comment: Comment, user: User, session_cookie: str | None) -> None:
+    """The author takes the words back; the thread keeps its shape around a "[deleted by author]" marker.
+
+    Always allowed, even in a closed or locked discussion: nobody has to keep their words up."""
+    require_author(comment, user, session_cookie)
+    if comment.state_enum is CommentState.deleted:
+        raise Conflict("This comment is already deleted.")
+    if comment.state_enum is CommentState.hidden:
+        raise Conflict("Moderators hid this comment; its text is no longer shown.")
+    comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
+    if comment.review == Review.pending:
+        comment.review = Review.done
+    db.execute(delete(CommentRevision).where(CommentRevision.comment_id == comment.id))
+    db.execute(update(CommentFlag).where(CommentFlag.comment_id == comment.id).values(resolved=True))
+    db.flush()
+
+
+def _set_endorsements(db: Session, comment: Comment, change: int) -> None:
+    count = db.execute(update(Comment).where(Comment.id == comment.id)
+                       .values(endorsement_count=Comment.endorsement_count + change)
+                       .returning(Comment.endorsement_count).execution_options(synchronize_session=False)).scalar_one()
+    # Under the row lock the update above took, so the rank matches the count it read.
+    db.execute(update(Comment).where(Comment.id == comment.id)
+               .values(rank=rank(endorsements=count, created_at=comment.created_at))
+               .execution_options(synchronize_session=False))
+    db.refresh(comment, ["endorsement_count", "rank"])
+
+
+def endorse(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User,
+            session_cookie: str | None) -> None:
+    if not comment.is_visible:
+        raise Conflict("That comment was removed and cannot be endorsed.")
+    _require_open_discussion(petition)
+    if is_author(comment=comment, user=user, session_cookie=session_cookie) or (
+            comment.is_anonymous and comment.pseudonym == pseudonym(rt=rt, petition_id=petition.id, user=user)):
+        raise Conflict("You cannot endorse your own comment.")
+    try:
+        with db.begin_nested():
+            db.add(CommentEndorsement(comment_id=comment.id, user_id=user.id))
+    except IntegrityError:
+        raise Conflict("You already endorse this comment.") from None
+    _set_endorsements(db, comment, +1)
+
+
+def withdraw_endorsement(*, db: Session, petition: Petition, comment: Comment, user: User) -> None:
+    _require_open_discussion(petition)
+    removed = db.execute(delete(CommentEndorsement).where(CommentEndorsement.comment_id == comment.id,
+                                                          CommentEndorsement.user_id == user.id)).rowcount
+    if removed != 1:
+        raise Conflict("You do not endorse this comment.")
+    _set_endorsements(db, comment, -1)
+
+
+def endorses(*, db: Session, comment: Comment, user: User | None) -> bool:
+    if user is None:
+        return False
+    return db.get(CommentEndorsement, (comment.id, user.id)) is not None
+
+
+def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCreate) -> None:
+    if not comment.is_visible:
+        raise Conflict("That comment was already removed.")
+    if form.reason == "other" and not form.note:
+        raise InvalidInput("Please correct the highlighted fields.", fields={"note": "Say what is wrong."})
+    try:
+        with db.begin_nested():
+            db.add(CommentFlag(comment_id=comment.id, user_id=user.id, reason=form.reason, note=form.note,
+                               created_at=rt.clock.now(), resolved=False))
+    except IntegrityError:
+        raise Conflict("You already flagged this comment; moderators will look at it.") from None
+    db.execute(update(Comment).where(Comment.id == comment.id)
+               .values(flags_since_review=Comment.flags_since_review + 1, review=Review.pending)
+               .execution_options(synchronize_session=False))
+    db.refresh(comment, ["flags_since_review", "review"])
+
+
+def is_collapsed(*, rt: Runtime, comment: Comment) -> bool:
+    """Flagged by enough people and not yet looked at: shown folded, with its text one click away."""
+    return (comment.is_visible and comment.review == Review.pending
+            and comment.flags_since_review >= rt.settings.comment_collapse_flags)
+
+
+def history(*, db: Session, comment: Comment) -> list[CommentRevision]:
+    if not comment.is_visible:
+        return []
+    return list(db.scalars(select(CommentRevision).where(CommentRevision.comment_id == comment.id)
+                           .order_by(CommentRevision.id.desc())))
+
+
+def set_preferences(*, db: Session, user: User, form: NotificationPreferences) -> None:
+    user.notify_comment_replies = form.comment_replies
+    db.flush()

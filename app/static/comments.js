@@ -1,0 +1,40 @@
+// Live discussion: new comments appear without a reload. Without this script the page works the same,
+// and a reload shows them.
+(function () {
+  "use strict";
+  var list = document.querySelector("[data-live-comments]");
+  var status = document.getElementById("comments-live");
+  if (!list || !status || !window.fetch) { return; }
+  var INTERVAL = Number(list.getAttribute("data-interval")) || 15000;
+  var unseen = 0;
+
+  function poll() {
+    if (document.hidden) { window.setTimeout(poll, INTERVAL); return; }
+    var url = list.getAttribute("data-live-url") + "?after=" + encodeURIComponent(list.getAttribute("data-after"));
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (!response.ok) { return null; }
+        var count = Number(response.headers.get("X-New-Comments") || "0");
+        var latest = response.headers.get("X-Latest-Comment");
+        return response.text().then(function (html) { return { count: count, latest: latest, html: html }; });
+      })
+      .then(function (update) {
+        if (!update || update.count === 0) { return; }
+        list.setAttribute("data-after", update.latest);
+        if (list.getAttribute("data-sort") === "newest" && update.html.trim()) {
+          // Server-rendered and sanitized, like the rest of the list.
+          list.insertAdjacentHTML("afterbegin", update.html);
+          status.textContent = update.count + (update.count === 1 ? " new comment" : " new comments") + " added.";
+        } else {
+          unseen += update.count;
+          var link = document.createElement("a");
+          link.href = list.getAttribute("data-live-url").replace(/\/new$/, "?sort=newest");
+          link.textContent = unseen + (unseen === 1 ? " new comment" : " new comments") + ": show the newest";
+          status.replaceChildren(link);
+        }
+      })
+      .catch(function () { /* offline for a moment: try again at the next interval */ })
+      .then(function () { window.setTimeout(poll, INTERVAL); });
+  }
+  window.setTimeout(poll, INTERVAL);
+})();
