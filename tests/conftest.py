@@ -121,9 +121,39 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
+class _TestClock:
+    """The clock of a shared app: it reads whichever FrozenClock the running test was given."""
+
+    def __init__(self) -> None:
+        self.target = FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.target.now()
+
+
+# Building an app is cheap, but its first request is not: FastAPI works out every route's dependencies then
+# (about 0.1 s for ours). Tests with the same settings share one app, re-bound to each test's connection and
+# clock, with its per-process memory (rate limits, caches, overrides) reset: the suite would otherwise spend
+# minutes on it.
+_SHARED_APPS: dict[str, FastAPI] = {}
+
+
+def _settings_key(settings: Settings) -> str:
+    return settings.model_dump_json() + settings.secret_key.get_secret_value()
+
+
 def build_test_app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastAPI:
     """The app whose every request works inside the test's transaction (savepoints, rolled back at the end)."""
-    app = create_app(settings, clock=clock)
+    key = _settings_key(settings)
+    app = _SHARED_APPS.get(key)
+    if app is None:
+        app = create_app(settings, clock=_TestClock())
+        if len(_SHARED_APPS) >= 16:
+            _SHARED_APPS.pop(next(iter(_SHARED_APPS)))
+        _SHARED_APPS[key] = app
+    app.state.runtime.clock.target = clock
+    app.state.runtime.limiter.reset()
+    app.state.runtime.cache.clear()
 
     def test_db() -> Iterator[Session]:
         session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
@@ -136,6 +166,7 @@ def build_test_app(settings: Settings, connection: Connection, clock: FrozenCloc
         finally:
             session.close()
 
+    app.dependency_overrides.clear()
     app.dependency_overrides[get_db] = test_db
     # Streamed exports read after the request's unit of work, still inside the test's transaction; they only
     # read, and closing them leaves that transaction alone (a savepoint of theirs would end with the request's).
@@ -268,6 +299,13 @@ class LogCapture(logging.Handler):
 
 @pytest.fixture
 def server_logs(app: FastAPI) -> Iterator[LogCapture]:
+    # After the app is built: building it configures logging.
+    with capture_logs() as capture:
+        yield capture
+
+
+@contextmanager
+def capture_logs() -> Iterator[LogCapture]:
     capture = LogCapture()
     loggers = [logging.getLogger(), logging.getLogger("undersigned")]
     previous = [(logger, logger.level) for logger in loggers]

@@ -27,3 +27,7 @@ class TTLCache:
     def forget(self, key: str) -> None:
         with self._lock:
             self._values.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
