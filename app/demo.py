@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Role, RoleGrant, User
+from app.comments import service as comments
+from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
 from app.core.security import hash_password
 from app.petitions import service as petitions
@@ -82,7 +86,7 @@ def _seed_petitions(db: Session, rt: Runtime, domain: str) -> None:
     for creator_key, stage, title, ask, background, category, signers in DEMO_PETITIONS:
         creator = people[creator_key]
         petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-            title=title, ask=ask, background=background, category=category))
+            title=title, ask=ask, background=background, category=category, allow_anonymous=stage == "open"))
         if stage == "draft":
             continue
         petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
@@ -96,3 +100,18 @@ def _seed_petitions(db: Session, rt: Runtime, domain: str) -> None:
         for signer_key, visibility in signers:
             signatures.sign(db=db, rt=rt, petition_id=petition.id, user=people[signer_key], visibility=visibility,
                             notify_updates=True)
+        if title == DEMO_PETITIONS[0][2]:
+            _seed_discussion(db, rt, petition, people)
+
+
+def _seed_discussion(db: Session, rt: Runtime, petition: Petition, people: dict[str, User]) -> None:
+    """A short discussion under the first petition: a comment, a reply, an anonymous comment, an endorsement."""
+    point = comments.create(db=db, rt=rt, petition=petition, author=people["ben"], session_cookie=None,
+                            form=CommentCreate(body="Screen recordings also capture **customer data** on our "
+                                                    "screens. Has anyone asked the privacy team?"))
+    comments.create(db=db, rt=rt, petition=petition, author=people["ana"], session_cookie=None,
+                    form=CommentCreate(body="Not yet: I will put it in the first update.", parent_id=point.id))
+    # Nobody can edit this one later: its writing session is made up here and thrown away.
+    comments.create(db=db, rt=rt, petition=petition, author=people["dara"], session_cookie=secrets.token_urlsafe(32),
+                    form=CommentCreate(body="My team lead reads the recordings in our one-to-ones.", anonymous=True))
+    comments.endorse(db=db, rt=rt, petition=petition, comment=point, user=people["dara"], session_cookie=None)

@@ -148,6 +148,39 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/me"): Access.account,
     ("GET", "/api/v1/admin/accounts"): Access.admin,
     ("PUT", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
+    ("GET", "/petitions/{petition_id}/comments"): Access.public,
+    ("POST", "/petitions/{petition_id}/comments"): Access.worker,
+    ("GET", "/petitions/{petition_id}/comments/new"): Access.public,
+    ("GET", "/comments/{comment_id}"): Access.public,
+    ("GET", "/comments/{comment_id}/edit"): Access.worker,
+    ("POST", "/comments/{comment_id}/edit"): Access.worker,
+    ("POST", "/comments/{comment_id}/delete"): Access.worker,
+    ("POST", "/comments/{comment_id}/endorse"): Access.worker,
+    ("GET", "/comments/{comment_id}/flag"): Access.worker,
+    ("POST", "/comments/{comment_id}/flag"): Access.worker,
+    ("GET", "/comments/{comment_id}/history"): Access.public,
+    ("GET", "/moderation/comments"): Access.moderator,
+    ("POST", "/moderation/comments/{comment_id}/hide"): Access.moderator,
+    ("POST", "/moderation/comments/{comment_id}/restore"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/comments/lock"): Access.moderator,
+    ("POST", "/moderation/petitions/{petition_id}/comments/unlock"): Access.moderator,
+    ("POST", "/account/notifications"): Access.worker,
+    ("GET", "/api/v1/petitions/{petition_id}/comments"): Access.public,
+    ("POST", "/api/v1/petitions/{petition_id}/comments"): Access.worker,
+    ("GET", "/api/v1/comments/{comment_id}"): Access.public,
+    ("GET", "/api/v1/comments/{comment_id}/replies"): Access.public,
+    ("PATCH", "/api/v1/comments/{comment_id}"): Access.worker,
+    ("DELETE", "/api/v1/comments/{comment_id}"): Access.worker,
+    ("GET", "/api/v1/comments/{comment_id}/history"): Access.public,
+    ("POST", "/api/v1/comments/{comment_id}/endorsement"): Access.worker,
+    ("DELETE", "/api/v1/comments/{comment_id}/endorsement"): Access.worker,
+    ("POST", "/api/v1/comments/{comment_id}/flags"): Access.worker,
+    ("GET", "/api/v1/moderation/comments"): Access.moderator,
+    ("POST", "/api/v1/moderation/comments/{comment_id}/hide"): Access.moderator,
+    ("POST", "/api/v1/moderation/comments/{comment_id}/restore"): Access.moderator,
+    ("PUT", "/api/v1/moderation/petitions/{petition_id}/comments-lock"): Access.moderator,
+    ("DELETE", "/api/v1/moderation/petitions/{petition_id}/comments-lock"): Access.moderator,
+    ("PUT", "/api/v1/me/notifications"): Access.account,
     ("DELETE", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
 }
 
@@ -198,10 +231,13 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) ->
         sign_in_as(browser, db, user)
     # The organizer persona created the petition the request names (creators may do every organizer action).
     petition = (factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
-                if "{petition_id}" in path else None)
+                if "{petition_id}" in path or "{comment_id}" in path else None)
+    # A comment the persona wrote, when they can write: authors may edit and delete their own.
+    comment = (factories.comment(db, rt, petition, author=user if user and user.is_verified else None)
+               if "{comment_id}" in path else None)
     url = path.format(token="t" * 43, user_id=target.id if target else 0, role="moderator", message_id=1,
                       petition_id=petition.id if petition else 0, kind="department", item_id=1, commitment_id=1,
-                      response_id=1)
+                      response_id=1, comment_id=comment.id if comment else 0)
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})

@@ -79,12 +79,14 @@ class Viewer:
     is_verified: bool
     notification_email: str | None
     notification_email_verified: bool
+    notify_comment_replies: bool
 
     @classmethod
     def of(cls, user: User) -> Viewer:
         return cls(id=user.id, email=user.email, display_name=user.display_name, roles=user.role_set,
                    is_verified=user.is_verified, notification_email=user.notification_email,
-                   notification_email_verified=user.notification_email_verified_at is not None)
+                   notification_email_verified=user.notification_email_verified_at is not None,
+                   notify_comment_replies=user.notify_comment_replies)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

@@ -217,8 +217,7 @@ def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, r
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, user: CurrentUser) -> Response:
-    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""},
-                                                     "notify_comment_replies": user.notify_comment_replies})
+    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""}})
 
 
 @router.post("/account/notification-email", response_class=HTMLResponse)
