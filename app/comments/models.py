@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
@@ -48,9 +48,14 @@ class Comment(Base):
     __tablename__ = "comments"
     __table_args__ = (
         # Each listing is one index range: top-level comments by rank, by endorsements or newest first;
-        # replies oldest first under their parent.
-        Index("ix_comments_petition_parent_rank", "petition_id", "parent_id", "rank", "id"),
-        Index("ix_comments_petition_parent_endorsements", "petition_id", "parent_id", "endorsement_count", "id"),
+        # replies oldest first under their parent. Partial indexes, because "parent_id IS NULL" in a composite
+        # index does not let PostgreSQL read the rest of the key in order.
+        Index("ix_comments_top_level_rank", "petition_id", "rank", "id", postgresql_where=text("parent_id IS NULL"),
+              sqlite_where=text("parent_id IS NULL")),
+        Index("ix_comments_top_level_endorsements", "petition_id", "endorsement_count", "id",
+              postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
+        Index("ix_comments_top_level_id", "petition_id", "id", postgresql_where=text("parent_id IS NULL"),
+              sqlite_where=text("parent_id IS NULL")),
         Index("ix_comments_parent_id", "parent_id", "id"),
         Index("ix_comments_petition_id", "petition_id", "id"),  # what is new since a reader's last look
         Index("ix_comments_review_flags", "review", "flags_since_review"),

@@ -51,8 +51,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_comments_author_id'), ['author_id'], unique=False)
         batch_op.create_index('ix_comments_parent_id', ['parent_id', 'id'], unique=False)
         batch_op.create_index('ix_comments_petition_id', ['petition_id', 'id'], unique=False)
-        batch_op.create_index('ix_comments_petition_parent_endorsements', ['petition_id', 'parent_id', 'endorsement_count', 'id'], unique=False)
-        batch_op.create_index('ix_comments_petition_parent_rank', ['petition_id', 'parent_id', 'rank', 'id'], unique=False)
+        top_level = sa.text('parent_id IS NULL')
+        batch_op.create_index('ix_comments_top_level_endorsements', ['petition_id', 'endorsement_count', 'id'],
+                              unique=False, postgresql_where=top_level, sqlite_where=top_level)
+        batch_op.create_index('ix_comments_top_level_id', ['petition_id', 'id'], unique=False,
+                              postgresql_where=top_level, sqlite_where=top_level)
+        batch_op.create_index('ix_comments_top_level_rank', ['petition_id', 'rank', 'id'], unique=False,
+                              postgresql_where=top_level, sqlite_where=top_level)
         batch_op.create_index('ix_comments_review_flags', ['review', 'flags_since_review'], unique=False)
 
     op.create_table('comment_endorsements',
@@ -129,8 +134,9 @@ def downgrade() -> None:
     op.drop_table('comment_endorsements')
     with op.batch_alter_table('comments', schema=None) as batch_op:
         batch_op.drop_index('ix_comments_review_flags')
-        batch_op.drop_index('ix_comments_petition_parent_rank')
-        batch_op.drop_index('ix_comments_petition_parent_endorsements')
+        batch_op.drop_index('ix_comments_top_level_rank')
+        batch_op.drop_index('ix_comments_top_level_id')
+        batch_op.drop_index('ix_comments_top_level_endorsements')
         batch_op.drop_index('ix_comments_petition_id')
         batch_op.drop_index('ix_comments_parent_id')
         batch_op.drop_index(batch_op.f('ix_comments_author_id'))
