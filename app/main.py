@@ -15,6 +15,8 @@ from app import jobs
 from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
+from app.anonymous import api as anonymous_api
+from app.anonymous import service as anonymous_service
 from app.comments import api as comments_api
 from app.comments import pages as comments_pages
 from app.core.clock import Clock, SystemClock
@@ -55,16 +57,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.write_sessionmaker = build_sessionmaker(engine, writes=True)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        worker = None
+        tasks = []
         if settings.run_inprocess_worker:
-            worker = asyncio.create_task(_outbox_loop(app))
+            tasks.append(asyncio.create_task(_outbox_loop(app)))
+        if settings.anonymous_batch_seconds:
+            tasks.append(asyncio.create_task(_anonymous_batches(app)))
         try:
             yield
         finally:
-            if worker is not None:
-                worker.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                    await task
+            # What this process accepted and has not written yet: written now rather than left to resubmission.
+            if len(runtime.anonymous_queue):
+                try:
+                    await anyio.to_thread.run_sync(_write_anonymous_batch, app)
+                except Exception:
+                    logger.exception("writing the last batch of anonymous signatures failed")
             engine.dispose()
 
     app = FastAPI(
@@ -92,9 +102,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    home_pages.router, responses_api.router, responses_pages.router, scoreboard_pages.router,
                    scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
                    accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
-                   mail_pages.router, comments_api.router, comments_pages.router):
+                   mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router):
         app.include_router(router)
     return app
+
+
+def _write_anonymous_batch(app: FastAPI) -> int:
+    return anonymous_service.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+
+
+async def _anonymous_batches(app: FastAPI) -> None:
+    """Every `anonymous_batch_seconds`, write the anonymous signatures this process accepted, shuffled."""
+    interval = app.state.settings.anonymous_batch_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(_write_anonymous_batch, app)
+        except Exception:  # the entries are lost to this process; their wallets resubmit them
+            logger.exception("writing a batch of anonymous signatures failed")
 
 
 def _pool_options(settings: Settings) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic and the tests."""
 
 from app.accounts.models import OneTimeCode, RoleGrant, User, UserSession
+from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
 from app.audit.models import AuditEntry, AuditHead
 from app.comments.models import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.core.database import Base
@@ -11,7 +12,7 @@ from app.responses.models import (Commitment, CommitmentUpdate, Delivery, Judgem
                                   PetitionResponse)
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
+__all__ = ["IssuingKey", "SpentToken", "TokenIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

@@ -111,7 +111,9 @@ def clock() -> FrozenClock:
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = dict(environment="test", database_url=database_url, secret_key=TEST_SECRET,
                                      inprocess_worker=False, base_url="http://testserver",
-                                     allowed_email_domains=["example.org", "example.com"])
+                                     allowed_email_domains=["example.org", "example.com"],
+                                     # Small issuing keys and no batching delay: the suite makes many petitions.
+                                     blind_key_bits=1024, anonymous_batch_seconds=0)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -79,7 +79,8 @@ def serve(database: Path, **overrides: object) -> LiveServer:
     sock = reserve_port()
     port = sock.getsockname()[1]
     values: dict[str, object] = dict(environment="test", database_url=url, secret_key=SECRET, inprocess_worker=False,
-                                     base_url=f"http://127.0.0.1:{port}", allowed_email_domains=["example.org"])
+                                     base_url=f"http://127.0.0.1:{port}", allowed_email_domains=["example.org"],
+                                     blind_key_bits=1024, anonymous_batch_seconds=0)
     values.update(overrides)
     return start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
 

@@ -181,6 +181,11 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("PUT", "/api/v1/moderation/petitions/{petition_id}/comments-lock"): Access.moderator,
     ("DELETE", "/api/v1/moderation/petitions/{petition_id}/comments-lock"): Access.moderator,
     ("PUT", "/api/v1/me/notifications"): Access.account,
+    ("GET", "/api/v1/anonymous/keys"): Access.public,
+    ("GET", "/api/v1/wallet"): Access.worker,
+    ("POST", "/api/v1/wallet/tokens"): Access.worker,
+    ("POST", "/api/v1/anonymous/signatures"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
     ("DELETE", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
 }
 
@@ -259,7 +264,7 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) ->
 
 
 def test_development_pages_do_not_exist_in_production(database_url: str, browser: Browser) -> None:
-    app = create_app(make_settings(database_url, environment="production", smtp_host="127.0.0.1",
+    app = create_app(make_settings(database_url, environment="production", smtp_host="127.0.0.1", blind_key_bits=3072,
                                    secret_key="p" * 40))
     paths = [path for (method, path), access in EXPECTED.items() if access is Access.development]
     from fastapi.testclient import TestClient

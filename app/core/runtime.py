@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from jinja2 import Environment
 
+from app.anonymous.queue import AnonymousQueue
 from app.core.cache import TTLCache
 from app.core.clock import Clock
 from app.core.crypto import Sealer
@@ -25,13 +26,15 @@ class Runtime:
     templates: Environment
     sealer: Sealer
     cache: TTLCache
+    anonymous_queue: AnonymousQueue
 
 
 def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
     keyring = Keyring(settings.secret_key.get_secret_value())
     return Runtime(settings=settings, keyring=keyring, clock=clock,
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
-                   sealer=Sealer(keyring), cache=TTLCache())
+                   sealer=Sealer(keyring), cache=TTLCache(),
+                   anonymous_queue=AnonymousQueue())
 
 
 async def get_runtime(request: Request) -> Runtime:

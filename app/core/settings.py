@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     # How often an open discussion page asks for new comments (JavaScript only).
     comment_poll_seconds: float = Field(default=15.0, ge=0.5, le=3600)
 
+    # Anonymous signing (RFC 9474 blind signatures): the size of each petition's issuing key, and how often
+    # accepted anonymous signatures are written, shuffled, in one batch (0: at once, for tests).
+    blind_key_bits: int = Field(default=3072, ge=1024, le=8192)
+    anonymous_batch_seconds: float = Field(default=300.0, ge=0, le=86400)
+
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"
 
@@ -119,6 +124,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "UNDERSIGNED_SECRET_KEY must be set to a random value of at least 32 characters in production"
                 )
+            if self.blind_key_bits < 3072:
+                raise ValueError("UNDERSIGNED_BLIND_KEY_BITS must be at least 3072 in production")
             if not self.smtp_host:
                 raise ValueError("UNDERSIGNED_SMTP_HOST must be set in production: mail cannot stay in a mailbox page")
         return self

@@ -27,9 +27,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Routes a browser calls without cookies (anonymous signing): they read none, so a forged request has no
+# authority to borrow and needs no CSRF token; and they are not logged, not even route and time.
+ANONYMOUS_SUBMIT_PATH = "/api/v1/anonymous/signatures"
+COOKIELESS_PATHS = frozenset({ANONYMOUS_SUBMIT_PATH})
+
+
 async def csrf_protect(request: Request) -> None:
     """Refuse a state-changing request whose token does not match this browser's CSRF cookie."""
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.url.path in COOKIELESS_PATHS:
         return
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.headers.get("content-type", "").startswith(
@@ -103,7 +109,7 @@ class RequestContextMiddleware:
                     response_headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
                 if "cache-control" not in response_headers and not scope["path"].startswith("/static/"):
                     response_headers["Cache-Control"] = "no-store"
-                if new_seed:
+                if new_seed and scope["path"] not in COOKIELESS_PATHS:
                     secure = "; Secure" if self.secure_cookies else ""
                     response_headers.append(
                         "Set-Cookie", f"{CSRF_COOKIE}={new_seed}; Path=/; HttpOnly; SameSite=Lax{secure}")
@@ -137,6 +143,8 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int | bool, started: float) -> None:
+        if scope["path"] in COOKIELESS_PATHS:
+            return
         route = scope.get("route")
         request_logger.info("request", extra={
             "method": scope.get("method"),

@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts import service as accounts
 from app.accounts.models import User
+from app.anonymous import keys as issuing_keys
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.runtime import Runtime
 from app.petitions import notify
@@ -67,6 +68,9 @@ def transition(*, db: Session, petition: Petition, target: PetitionState, now: d
         set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
     record_event(db=db, petition=petition, kind=EVENT_FOR_STATE[target], at=now, actor=actor, detail=detail,
                  public=public)
+    # Anonymous signing's key lives as long as the petition is open (a hidden one keeps it for a restore).
+    if target in (S.closed, S.archived):
+        issuing_keys.destroy_for(db=db, petition=petition, now=now)
 
 
 # -- reading -------------------------------------------------------------------------------------------------
@@ -340,6 +344,7 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
     transition(db=db, petition=petition, target=S.open, now=now, actor=actor,
                values={"opened_at": now, "response_threshold": threshold, "escalation_threshold": escalation,
                        "moderation_lock_by_id": None, "moderation_lock_until": None, "hidden_reason": None})
+    issuing_keys.create_for(db=db, rt=rt, petition=petition, now=now)
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_opened")
 
 

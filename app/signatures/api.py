@@ -14,6 +14,7 @@ from app.petitions import service as petitions
 from app.core.policy import OptionalUser
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.anonymous.schemas import TokenRead
 from app.signatures import groups, service
 from app.signatures.models import GroupKind, Visibility
 
@@ -28,6 +29,9 @@ class SignRequest(BaseModel):
     department_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="From /api/v1/signer-groups, when the petition "
                                                                 "collects departments.")
     location_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="From /api/v1/signer-groups.")
+    token: TokenRead | None = Field(default=None, description=(
+        "Your anonymous-signing token for this petition, required once one was issued to you: signing with a name "
+        "spends it, so it cannot also be used anonymously."))
 
 
 class SignerGroupRead(BaseModel):
@@ -61,7 +65,8 @@ def sign(petition_id: Id, body: SignRequest, user: CurrentUser, db: SessionDep, 
         db=db, rt=rt, petition_id=petition_id, user=user, visibility=body.visibility,
         notify_updates=body.notify_updates,
         department=str(body.department_id) if body.department_id is not None else None,
-        location=str(body.location_id) if body.location_id is not None else None)
+        location=str(body.location_id) if body.location_id is not None else None,
+        token=body.token.decoded() if body.token else None)
     signature = signed.signature
     # A response built here skips FastAPI's validation of the return value against the response model, which
     # for a synchronous handler is one more hop to a worker thread: this is the busiest endpoint.

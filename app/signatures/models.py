@@ -39,6 +39,10 @@ class Signature(Base):
     signed_hour: Mapped[datetime]
     department_id: Mapped[int | None] = mapped_column(ForeignKey("signer_groups.id"))
     location_id: Mapped[int | None] = mapped_column(ForeignKey("signer_groups.id"))
+    # Anonymous signatures only: the token that proves a verified member signed, published in the petition's log
+    # (RFC 9474: the message the browser made up, and the petition key's signature on it).
+    token_message: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Set when moderators void the signature (see Invalidation); a voided signature is kept, not counted.
     invalidation_id: Mapped[int | None] = mapped_column(ForeignKey("invalidations.id"), index=True)
 

@@ -3,7 +3,9 @@
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.anonymous.schemas import TokenRead
 from app.core.database import SessionDep
+from app.core.forms import validate
 from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -26,9 +28,14 @@ SIGNED = {
 def sign(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
          fields: FormFields) -> Response:
     visibility = fields.get("visibility", "")
+    # The wallet script fills these in when it holds this petition's anonymous-signing token.
+    token = None
+    if fields.get("token_message") and fields.get("token_signature"):
+        token = validate(TokenRead, {"message": fields["token_message"],
+                                     "signature": fields["token_signature"]}).decoded()
     service.sign_and_commit(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
                             notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
-                            department=fields.get("department"), location=fields.get("location"))
+                            department=fields.get("department"), location=fields.get("location"), token=token)
     return redirect(request, f"/petitions/{petition_id}#sign", SIGNED[Visibility(visibility)])
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
+from app.anonymous import service as anonymous
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.database import insert_for
 from app.core.runtime import Runtime
@@ -80,7 +81,8 @@ class Signed:
 
 
 def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: str, notify_updates: bool,
-         department: str | None = None, location: str | None = None) -> Signed:
+         department: str | None = None, location: str | None = None,
+         token: tuple[bytes, bytes] | None = None) -> Signed:
     """Write the signature, then count it in: the counter's guarded UPDATE is the last statement.
 
     That UPDATE locks the petition's row until the commit, and every signer of the petition queues on that
@@ -94,12 +96,16 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
                                fields={"visibility": "Anonymous signing is not available on this petition."})
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={"visibility": "Choose who may see your name."})
-    collects = _collects_attributes(db=db, rt=rt, petition_id=petition_id)
-    if collects is None:
+    known = _signable(db=db, rt=rt, petition_id=petition_id)
+    if known is None:
         petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
         _refuse_unless_signable(petition)
-        collects = petition.collect_attributes
+        known = (petition.collect_attributes, petition.allow_anonymous)
+    collects, allows_anonymity = known
     eligibility.require_eligible(db=db, rt=rt, user=user)
+    if allows_anonymity:
+        # A member who was issued this petition's token signs with it, so it cannot be used anonymously too.
+        anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token)
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
@@ -111,7 +117,8 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
                "public_name": user.display_name if visibility == Visibility.public else None,
                "sealed_name": rt.sealer.seal(user.display_name, context=name_context(petition_id))
                if visibility == Visibility.organizers else None,
-               "department_id": department_id, "location_id": location_id, "invalidation_id": None}
+               "department_id": department_id, "location_id": location_id, "invalidation_id": None,
+               "token_message": None, "token_signature": None}
     signature = Signature(**columns)  # transient, the caller's view of the row: built before the row is locked
     # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
     if db.get_bind().dialect.name == "postgresql":
@@ -135,11 +142,12 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
 
 
 def sign_and_commit(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: str,
-                    notify_updates: bool, department: str | None = None, location: str | None = None) -> Signed:
+                    notify_updates: bool, department: str | None = None, location: str | None = None,
+                    token: tuple[bytes, bytes] | None = None) -> Signed:
     """For request handlers: `sign`, then commit at once, rather than after the response is built: the commit
     releases the petition's counter row, which every other signer of the petition is waiting for."""
     signed = sign(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
-                  notify_updates=notify_updates, department=department, location=location)
+                  notify_updates=notify_updates, department=department, location=location, token=token)
     db.commit()
     return signed
 
@@ -151,19 +159,23 @@ def _signable_key(petition_id: int) -> str:
 # Only what cannot change while a petition is open is remembered; whether it is still open, the counter's
 # guarded UPDATE decides in the signing transaction itself.
 SIGNABLE_TTL = 300.0
-_SIGNABLE = select(_petitions.c.collect_attributes).where(_petitions.c.id == bindparam("petition_id"),
-                                                          *_TAKES_SIGNATURES)
+_SIGNABLE = select(_petitions.c.collect_attributes, _petitions.c.allow_anonymous).where(
+    _petitions.c.id == bindparam("petition_id"), *_TAKES_SIGNATURES)
 
 
-def _collects_attributes(*, db: Session, rt: Runtime, petition_id: int) -> bool | None:
-    """Whether an open petition asks signers for their department and location; None when it is not open."""
+def _signable(*, db: Session, rt: Runtime, petition_id: int) -> tuple[bool, bool] | None:
+    """For an open petition: whether it asks signers for their department and location, and whether it allows
+    anonymity (its members then sign with their token). None when it is not open."""
     key = _signable_key(petition_id)
-    collects = rt.cache.get(key, lambda: db.execute(_SIGNABLE, {"petition_id": petition_id,
-                                                                "now": rt.clock.now()}).scalar_one_or_none(),
-                            ttl=SIGNABLE_TTL)
-    if collects is None:
+
+    def load() -> tuple[bool, bool] | None:
+        row = db.execute(_SIGNABLE, {"petition_id": petition_id, "now": rt.clock.now()}).one_or_none()
+        return None if row is None else (row.collect_attributes, row.allow_anonymous)
+
+    known = rt.cache.get(key, load, ttl=SIGNABLE_TTL)
+    if known is None:
         rt.cache.forget(key)  # not open (yet): ask again next time
-    return collects
+    return known
 
 
 def withdraw(*, db: Session, petition: Petition, user: User) -> None:

@@ -1,0 +1,81 @@
+"""JSON API for anonymous signing: published keys, the wallet's bundled issuance, cookie-less submission, and
+the published entries anyone can check."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+
+from app.anonymous import keys, schemas, service
+from app.core.database import SessionDep
+from app.core.errors import NotFound
+from app.core.policy import Anyone, CurrentUser, OptionalUser
+from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import RuntimeDep
+from app.core.types import Id
+from app.core.web import ANONYMOUS_SUBMIT_PATH
+from app.petitions import service as petitions
+
+router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=UnitOfWorkRoute)
+
+# The submission route (ANONYMOUS_SUBMIT_PATH) reads no cookie, asks for no CSRF token (the request carries no
+# authority to forge) and writes no log line: see app/core/web.py.
+
+
+def _key(key) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"petition_id": key.petition_id, "key_id": key.key_id, "spki": service.encode(key.spki),
+            "tokens_issued": key.tokens_issued}
+
+
+@router.get("/anonymous/keys", response_model=list[schemas.KeyRead],
+            summary="The issuing keys of every open petition that takes anonymous signatures")
+def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
+    content = [schemas.KeyRead(**_key(key)).model_dump() for key in keys.open_keys(db=db)]
+    return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get("/wallet", response_model=schemas.WalletRead,
+            summary="The open petitions you hold no anonymous-signing token for")
+def wallet(user: CurrentUser, db: SessionDep) -> dict[str, object]:
+    return {"due": [_key(key) for key in service.due_keys(db=db, user=user)],
+            "issued": [{"petition_id": issuance.petition_id, "key_id": key.key_id,
+                        "blind_signature": service.encode(issuance.blind_signature or b"")}
+                       for issuance, key in service.issued_to(db=db, user=user)]}
+
+
+@router.post("/wallet/tokens", response_model=schemas.IssuanceRead,
+             summary="Blind-sign one token for every petition due, all in one request")
+def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    requests = [(item.petition_id, service.decode(item.blinded_message, field=f"tokens.{item.petition_id}"))
+                for item in body.tokens]
+    issued = service.issue(db=db, rt=rt, user=user, requests=requests)
+    return {"tokens": [{"petition_id": item.petition_id, "key_id": item.key_id,
+                        "blind_signature": service.encode(item.blind_signature)} for item in issued]}
+
+
+@router.post(ANONYMOUS_SUBMIT_PATH.removeprefix(router.prefix), status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
+             summary="Sign anonymously with a token: send without cookies")
+def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDep,
+           rt: RuntimeDep) -> dict[str, object]:
+    message, signature = body.decoded()
+    service.submit(db=db, rt=rt, petition_id=body.petition_id, message=message, signature=signature)
+    return {"status": "queued", "publish_within_seconds": rt.settings.anonymous_batch_seconds}
+
+
+@router.get("/petitions/{petition_id}/anonymous-signatures", response_model=schemas.AnonymousLedger,
+            summary="A petition's published anonymous signatures (tokens), its key, and tokens issued")
+def ledger(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+           cursor: str | None = Query(None, max_length=32, pattern=r"^[0-9a-f]*$"),
+           limit: int = Query(500, ge=1, le=5000)) -> dict[str, object]:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    key = keys.published(db=db, petition_id=petition.id)
+    if key is None:
+        raise NotFound("This petition does not take anonymous signatures.")
+    entries = service.published(db=db, petition_id=petition.id, after=cursor or None, limit=limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return {**_key(key), "key_destroyed_at": key.destroyed_at,
+            "anonymous_signatures": service.anonymous_count(db=db, petition_id=petition.id),
+            "entries": [{"id": entry.id, "message": service.encode(entry.token_message or b""),
+                         "signature": service.encode(entry.token_signature or b"")} for entry in entries],
+            "next_cursor": entries[-1].id if more and entries else None}

@@ -1,0 +1,54 @@
+"""Anonymous signing: each petition's issuing key, who was issued a token (never what they did with it), and
+the tokens spent.
+
+Nothing here links a spent token to an account: issuance rows name the account and petition (and the day),
+spent rows name the petition and a hash of the token's message. The blind signature is what keeps those two
+apart: the issuer never saw the message it signed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base
+
+
+class IssuingKey(Base):
+    """A petition's RSA key for blind signatures: created at opening, destroyed at closing."""
+
+    __tablename__ = "issuing_keys"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    # SHA-256 of the exact published SPKI bytes (hex).
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    spki: Mapped[bytes] = mapped_column(LargeBinary)
+    # The private key as PKCS#8 PEM, sealed with AES-GCM under the key-encryption key; NULL once destroyed.
+    sealed_private: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tokens_issued: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    destroyed_at: Mapped[datetime | None]
+
+
+class TokenIssuance(Base):
+    """Account A was issued its token for petition P, on that day: one per account per petition."""
+
+    __tablename__ = "token_issuances"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    # The issuer's reply, kept so a wallet whose page closed before the reply arrived can still collect it. It is
+    # the blinded signature: without the browser's secret blinding factor it matches no published token.
+    blind_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class SpentToken(Base):
+    """A token used to sign (anonymously or with a name): SHA-256 of its message, so it is never used twice."""
+
+    __tablename__ = "spent_tokens"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    nullifier: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,0 +1,86 @@
+"""What the anonymous-signing surfaces accept and return. Binary values travel as base64url without padding."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.anonymous.service import decode
+
+B64 = r"^[A-Za-z0-9_-]*$"
+
+
+class TokenRead(BaseModel):
+    """A finalized token: the message the wallet made up and the petition key's signature on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=43, max_length=700, pattern=B64, description="base64url, 32-512 bytes.")
+    signature: str = Field(min_length=1, max_length=1400, pattern=B64, description="base64url RSA-PSS signature.")
+
+    def decoded(self) -> tuple[bytes, bytes]:
+        return decode(self.message, field="message"), decode(self.signature, field="signature")
+
+
+class AnonymousSignatureCreate(TokenRead):
+    petition_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class Accepted(BaseModel):
+    status: str = Field(description="Always `queued`: the signature is written with the next batch.")
+    publish_within_seconds: float
+
+
+class KeyRead(BaseModel):
+    petition_id: int
+    key_id: str = Field(description="SHA-256 (hex) of the exact SPKI bytes below.")
+    spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url.")
+    tokens_issued: int
+
+
+class BlindedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    petition_id: int = Field(ge=1, le=2**31 - 1)
+    blinded_message: str = Field(min_length=1, max_length=1400, pattern=B64)
+
+
+class IssuanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[BlindedRequest] = Field(max_length=500, description=(
+        "One blinded message for every petition in GET /api/v1/wallet's `due`, no more and no fewer."))
+
+
+class IssuedRead(BaseModel):
+    petition_id: int
+    key_id: str
+    blind_signature: str
+
+
+class IssuanceRead(BaseModel):
+    tokens: list[IssuedRead]
+
+
+class WalletRead(BaseModel):
+    due: list[KeyRead] = Field(description="The open petitions you hold no token for: ask for all of them at once.")
+    issued: list[IssuedRead] = Field(description=(
+        "The blind signatures already issued to you for open petitions, for a wallet that did not receive them."))
+
+
+class EntryRead(BaseModel):
+    id: str
+    message: str
+    signature: str
+
+
+class AnonymousLedger(BaseModel):
+    petition_id: int
+    key_id: str
+    spki: str
+    tokens_issued: int
+    key_destroyed_at: datetime | None
+    anonymous_signatures: int = Field(description="Never more than tokens_issued: anyone can check.")
+    entries: list[EntryRead]
+    next_cursor: str | None

@@ -1,0 +1,260 @@
+"""Anonymous signing: tokens issued in bundles, redeemed without an account, written in shuffled batches.
+
+1. A signed-in member's wallet asks, in one request, for a token for every open anonymous-enabled petition it
+   holds none for; the server refuses a request that picks some of them, records only (account, petition, day)
+   and returns blind signatures (RFC 9474), so issuance tells who was active, not who meant to sign what.
+2. The wallet unblinds, and later sends (message, signature) without cookies. The server checks the signature
+   under the petition's key, refuses a message it has seen (its SHA-256 is the nullifier), answers 202 and
+   holds the entry in memory until the next batch: shuffled, random row ids, the batch's hour as the only time.
+3. Signing with a name redeems the same token with the account attached, so nobody signs both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import random
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import User
+from app.anonymous import keys
+from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
+from app.core import blindrsa
+from app.core.database import insert_for
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.anonymous.queue import Entry
+from app.core.runtime import Runtime
+from app.petitions.lifecycle import PetitionState
+from app.petitions.models import Petition
+from app.petitions.thresholds import record_crossings
+from app.signatures import eligibility
+from app.signatures.models import Signature, Visibility
+
+MESSAGE_MIN, MESSAGE_MAX = 32, 512
+
+
+def decode(value: str, *, field: str) -> bytes:
+    """Base64url (padding optional), as the wallet and the API speak it."""
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInput("Please correct the highlighted fields.", fields={field: "Not base64url."}) from None
+
+
+def encode(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+def nullifier(message: bytes) -> str:
+    return hashlib.sha256(message).hexdigest()
+
+
+# -- issuance ------------------------------------------------------------------------------------------------
+
+def due_keys(*, db: Session, user: User) -> list[IssuingKey]:
+    """The open petitions' keys this account has no token for and has not signed with a name."""
+    issued = exists().where(TokenIssuance.account_id == user.id, TokenIssuance.petition_id == IssuingKey.petition_id)
+    signed = exists().where(Signature.account_id == user.id, Signature.petition_id == IssuingKey.petition_id)
+    return list(db.scalars(select(IssuingKey).join(Petition, Petition.id == IssuingKey.petition_id)
+                           .where(Petition.state == PetitionState.open.value, IssuingKey.sealed_private.is_not(None),
+                                  ~issued, ~signed)
+                           .order_by(IssuingKey.petition_id)))
+
+
+def lock_account(db: Session, user: User) -> None:
+    """Issuance and signing with a name take this lock first, so they cannot race past each other's check.
+    (SQLite writers already queue behind BEGIN IMMEDIATE.)"""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(User.id).where(User.id == user.id).with_for_update())
+
+
+@dataclass(frozen=True)
+class Issued:
+    petition_id: int
+    key_id: str
+    blind_signature: bytes
+
+
+def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int, bytes]]) -> list[Issued]:
+    """Blind-sign one token per petition due, only when the request asks for exactly all of them."""
+    eligibility.require_eligible(db=db, rt=rt, user=user)
+    rt.limiter.hit(action="token-issue", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
+    lock_account(db, user)
+    due = {key.petition_id: key for key in due_keys(db=db, user=user)}
+    asked = [petition_id for petition_id, _blinded in requests]
+    if len(set(asked)) != len(asked) or set(asked) != set(due):
+        raise Conflict("Ask for tokens for every open petition you hold none for, in one request: "
+                       f"petitions {', '.join(map(str, sorted(due))) or 'none'}.",
+                       fields={"petition_ids": ",".join(map(str, sorted(due)))})
+    issued = []
+    today = rt.clock.now().date()
+    for petition_id, blinded in requests:
+        key = due[petition_id]
+        try:
+            signature = keys.signer_for(key=key, rt=rt).blind_sign(blinded)
+        except blindrsa.BlindSignatureError as error:
+            raise InvalidInput("Please correct the highlighted fields.",
+                               fields={f"tokens.{petition_id}": str(error)}) from None
+        issued.append(Issued(petition_id=petition_id, key_id=key.key_id, blind_signature=signature))
+    # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
+    replies = {item.petition_id: item.blind_signature for item in issued}
+    db.add_all(TokenIssuance(account_id=user.id, petition_id=petition_id, issued_on=today,
+                             blind_signature=replies[petition_id]) for petition_id in sorted(due))
+    if due:
+        db.execute(update(IssuingKey).where(IssuingKey.petition_id.in_(list(due)))
+                   .values(tokens_issued=IssuingKey.tokens_issued + 1).execution_options(synchronize_session=False))
+    db.flush()
+    return issued
+
+
+def issued_to(*, db: Session, user: User) -> list[tuple[TokenIssuance, IssuingKey]]:
+    """This account's tokens for open petitions, as issued (blind): for a wallet that missed the reply."""
+    return [(issuance, key) for issuance, key in db.execute(
+        select(TokenIssuance, IssuingKey).join(IssuingKey, IssuingKey.petition_id == TokenIssuance.petition_id)
+        .join(Petition, Petition.id == TokenIssuance.petition_id)
+        .where(TokenIssuance.account_id == user.id, Petition.state == PetitionState.open.value,
+               IssuingKey.sealed_private.is_not(None), TokenIssuance.blind_signature.is_not(None))
+        .order_by(TokenIssuance.petition_id))]
+
+
+def holds_token(*, db: Session, user: User, petition_id: int) -> bool:
+    return db.get(TokenIssuance, (user.id, petition_id)) is not None
+
+
+# -- redemption ----------------------------------------------------------------------------------------------
+
+def _live_key(db: Session, rt: Runtime, petition_id: int) -> tuple[Petition, IssuingKey]:
+    petition = db.get(Petition, petition_id)
+    if petition is None:
+        raise NotFound("There is no such petition.")
+    key = db.get(IssuingKey, petition_id)
+    if key is None:
+        raise Conflict("This petition does not take anonymous signatures.")
+    now = rt.clock.now()
+    if (petition.state_enum is not PetitionState.open or key.sealed_private is None
+            or (petition.deadline is not None and petition.deadline <= now)):
+        raise Conflict("This petition has closed; it no longer takes signatures.")
+    return petition, key
+
+
+def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> str:
+    """Verify a token for a petition and return its nullifier; refuse a forged, foreign or spent one."""
+    _petition, key = _live_key(db, rt, petition_id)
+    if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
+        raise InvalidInput("Please correct the highlighted fields.",
+                           fields={"message": f"A token message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
+    try:
+        blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)
+    except blindrsa.BlindSignatureError:
+        raise InvalidInput("This token is not valid for this petition: it was not issued by its key.",
+                           fields={"signature": "Does not verify under this petition's key."}) from None
+    spent = nullifier(message)
+    if db.get(SpentToken, (petition_id, spent)) is not None or rt.anonymous_queue.holds(petition_id, spent):
+        raise Conflict("This token was already used: each member signs once.")
+    return spent
+
+
+def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
+                 token: tuple[bytes, bytes] | None) -> None:
+    """Before a signature with a name: a member who was issued a token must sign with it, so it is spent."""
+    lock_account(db, user)
+    if not holds_token(db=db, user=user, petition_id=petition_id):
+        return  # never issued: the signature's own one-per-account rule is enough
+    if token is None:
+        raise Conflict("You hold an anonymous-signing token for this petition, so sign with it (a browser with "
+                       "JavaScript or the command-line client does): then it cannot also be used anonymously.")
+    message, signature = token
+    spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
+    db.add(SpentToken(petition_id=petition_id, nullifier=spent))
+    db.flush()
+
+
+def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> None:
+    """Accept an anonymous signature for the next batch (written at once, in this transaction, when batching is
+    off: tests and development)."""
+    spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
+    entry = Entry(petition_id=petition_id, message=message, signature=signature, nullifier=spent)
+    if not rt.anonymous_queue.add(entry):
+        raise Conflict("This token was already used: each member signs once.")
+    if rt.settings.anonymous_batch_seconds == 0:
+        rt.anonymous_queue.discard(entry)
+        try:
+            written = _write_group(db, rt, petition_id, [entry])
+        except _Closed:
+            raise Conflict("This petition has closed; it no longer takes signatures.") from None
+        if not written:
+            raise Conflict("This token was already used: each member signs once.")
+
+
+def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
+    """Write the queued entries, shuffled, each petition's in one transaction; returns how many counted."""
+    entries = rt.anonymous_queue.take()
+    random.SystemRandom().shuffle(entries)
+    by_petition: dict[int, list[Entry]] = {}
+    for entry in entries:
+        by_petition.setdefault(entry.petition_id, []).append(entry)
+    written = 0
+    for petition_id, group in by_petition.items():
+        try:
+            with sessions.begin() as db:
+                written += _write_group(db, rt, petition_id, group)
+        except _Closed:
+            continue  # closed between acceptance and the batch: those are not counted
+    return written
+
+
+class _Closed(Exception):
+    """The petition stopped taking signatures before the batch was written."""
+
+
+def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry]) -> int:
+    now = rt.clock.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    spent_table = SpentToken.__table__
+    fresh = []
+    for entry in group:
+        inserted = db.execute(insert_for(db.get_bind().dialect.name, spent_table)
+                              .values(petition_id=petition_id, nullifier=entry.nullifier)
+                              .on_conflict_do_nothing().returning(spent_table.c.nullifier)).scalar_one_or_none()
+        if inserted is not None:  # a token spent meanwhile (another process, a named signature) counts once
+            fresh.append(entry)
+    if not fresh:
+        return 0
+    db.add_all(Signature(id=secrets.token_hex(16), petition_id=petition_id, account_id=None,
+                         visibility=Visibility.anonymous, public_name=None, sealed_name=None, notify_updates=False,
+                         signed_hour=hour, department_id=None, location_id=None, invalidation_id=None,
+                         token_message=entry.message, token_signature=entry.signature) for entry in fresh)
+    db.flush()
+    count = db.execute(update(Petition).where(
+        Petition.id == petition_id, Petition.state == PetitionState.open.value,
+        or_(Petition.deadline.is_(None), Petition.deadline > now))
+        .values(signature_count=Petition.signature_count + len(fresh)).returning(Petition.signature_count)
+        .execution_options(synchronize_session=False)).scalar_one_or_none()
+    if count is None:
+        raise _Closed
+    petition = db.get_one(Petition, petition_id)
+    db.refresh(petition)
+    record_crossings(db=db, rt=rt, petition=petition, count=count, now=now)
+    return len(fresh)
+
+
+# -- what anyone can check -------------------------------------------------------------------------------------
+
+def published(*, db: Session, petition_id: int, after: str | None, limit: int) -> list[Signature]:
+    """Anonymous entries as written, by their random id: each token's message and signature."""
+    statement = select(Signature).where(Signature.petition_id == petition_id,
+                                        Signature.visibility == Visibility.anonymous)
+    if after:
+        statement = statement.where(Signature.id > after)
+    return list(db.scalars(statement.order_by(Signature.id).limit(limit)))
+
+
+def anonymous_count(*, db: Session, petition_id: int) -> int:
+    return db.scalar(select(func.count()).select_from(Signature).where(
+        and_(Signature.petition_id == petition_id, Signature.visibility == Visibility.anonymous))) or 0

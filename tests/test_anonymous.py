@@ -1,0 +1,288 @@
+"""Anonymous signing through the real HTTP flow: bundled issuance, cookie-less submission, refusals, and what a
+dump of every table and the logs can (not) tell."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import User
+from app.anonymous import service as anonymous
+from app.core import blindrsa
+from app.core.runtime import Runtime
+from app.core.settings import Settings
+from app.petitions import service as petitions
+from app.petitions.models import Petition
+from tests import factories
+from tests.conftest import Browser, LogCapture, count_rows, make_settings, sign_in_as
+
+NewBrowser = Callable[[], Browser]
+Token = tuple[bytes, bytes]
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
+    return make_settings(database_url, **getattr(request, "param", {}))
+
+
+def open_anonymous(db: Session, rt: Runtime, title: str = "Stop recording our screens") -> Petition:
+    return factories.open_petition(db, rt, title=title, allow_anonymous=True)
+
+
+def wallet(browser: Browser, *, only: set[int] | None = None) -> tuple[dict[int, Token], object]:
+    """What the browser's wallet does: ask what is due, blind a fresh token for each, ask for all at once."""
+    due = browser.get("/api/v1/wallet").json()["due"]
+    pending = {}
+    requests = []
+    for key in due:
+        if only is not None and key["petition_id"] not in only:
+            continue
+        public = blindrsa.PublicKey.from_spki(anonymous.decode(key["spki"], field="spki"))
+        message = blindrsa.prepare(secrets.token_bytes(32))
+        blinded = blindrsa.blind(public, message)
+        pending[key["petition_id"]] = (public, message, blinded)
+        requests.append({"petition_id": key["petition_id"],
+                         "blinded_message": anonymous.encode(blinded.blinded_msg)})
+    response = browser.api("POST", "/api/v1/wallet/tokens", {"tokens": requests})
+    tokens = {}
+    if response.status_code == 200:
+        for item in response.json()["tokens"]:
+            public, message, blinded = pending[item["petition_id"]]
+            signature = blindrsa.finalize(public, message, anonymous.decode(item["blind_signature"], field="s"),
+                                          blinded.inv)
+            tokens[item["petition_id"]] = (message, signature)
+    return tokens, response
+
+
+def submit(client: TestClient, petition_id: int, token: Token):  # type: ignore[no-untyped-def]
+    """As the browser sends it: no cookies at all (credentials: 'omit')."""
+    client.cookies.clear()
+    message, signature = token
+    return client.post("/api/v1/anonymous/signatures", json={
+        "petition_id": petition_id, "message": anonymous.encode(message), "signature": anonymous.encode(signature)})
+
+
+@pytest.fixture
+def anonymous_client(app) -> TestClient:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+def count(db: Session, petition: Petition) -> int:
+    db.expire_all()
+    return db.get_one(Petition, petition.id).signature_count
+
+
+def test_a_member_signs_anonymously_and_the_entry_is_published(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                               anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    other = open_anonymous(db, rt, title="Publish the salary bands")
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, response = wallet(member)
+    assert response.status_code == 200 and set(tokens) == {petition.id, other.id}
+    accepted = submit(anonymous_client, petition.id, tokens[petition.id])
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json() == {"status": "queued", "publish_within_seconds": 0.0}
+    assert "set-cookie" not in accepted.headers
+    assert count(db, petition) == 1 and count(db, other) == 0
+    row = db.execute(text("SELECT account_id, visibility, public_name, sealed_name FROM signatures "
+                          "WHERE petition_id = :p"), {"p": petition.id}).one()
+    assert tuple(row) == (None, "anonymous", None, None)
+    ledger = new_browser().get(f"/api/v1/petitions/{petition.id}/anonymous-signatures").json()
+    assert ledger["tokens_issued"] == 1 and ledger["anonymous_signatures"] == 1
+    (entry,) = ledger["entries"]
+    assert anonymous.decode(entry["message"], field="m") == tokens[petition.id][0]
+    # Anyone can check the entry against the published key.
+    public = blindrsa.PublicKey.from_spki(anonymous.decode(ledger["spki"], field="spki"))
+    blindrsa.verify(public, tokens[petition.id][0], anonymous.decode(entry["signature"], field="s"))
+    assert public.key_id() == ledger["key_id"]
+    # The wallet has nothing more to ask for, and can collect what it was issued if it missed the reply.
+    state = member.get("/api/v1/wallet").json()
+    assert state["due"] == [] and {item["petition_id"] for item in state["issued"]} == {petition.id, other.id}
+
+
+@pytest.mark.parametrize("case", ["double_spend", "other_petition", "forged", "after_close", "garbage"])
+def test_bad_tokens_are_refused_and_nothing_is_counted(case: str, new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                       anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    other = open_anonymous(db, rt, title="Another petition")
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, _ = wallet(member)
+    token = tokens[petition.id]
+    expected = {"double_spend": 409, "other_petition": 422, "forged": 422, "after_close": 409, "garbage": 422}[case]
+    if case == "double_spend":
+        assert submit(anonymous_client, petition.id, token).status_code == 202
+    elif case == "other_petition":
+        token = tokens[other.id]
+    elif case == "forged":
+        token = (token[0], bytes([token[1][0] ^ 1]) + token[1][1:])
+    elif case == "after_close":
+        petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
+        db.commit()
+    elif case == "garbage":
+        token = (b"short", b"\x00")
+    before = (count(db, petition), count_rows(db, "signatures"), count_rows(db, "spent_tokens"))
+    response = submit(anonymous_client, petition.id, token)
+    assert response.status_code == expected, response.text
+    assert response.json()["error"]["message"]
+    assert (count(db, petition), count_rows(db, "signatures"), count_rows(db, "spent_tokens")) == before
+
+
+def test_a_request_that_picks_some_petitions_is_refused(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
+    first = open_anonymous(db, rt)
+    second = open_anonymous(db, rt, title="Second")
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, response = wallet(member, only={first.id})
+    assert response.status_code == 409 and not tokens
+    assert response.json()["error"]["fields"]["petition_ids"] == f"{first.id},{second.id}"
+    assert count_rows(db, "token_issuances") == 0
+    # Asking for one twice is no better.
+    due = member.get("/api/v1/wallet").json()["due"]
+    doubled = [{"petition_id": first.id, "blinded_message": "AAAA"}] * 2 + [
+        {"petition_id": second.id, "blinded_message": "AAAA"}]
+    assert member.api("POST", "/api/v1/wallet/tokens", {"tokens": doubled}).status_code == 409
+    assert len(due) == 2 and count_rows(db, "token_issuances") == 0
+    tokens, response = wallet(member)
+    assert response.status_code == 200 and set(tokens) == {first.id, second.id}
+    # Issued once: a second request finds nothing due and gets nothing.
+    again, response = wallet(member)
+    assert response.status_code == 200 and again == {}
+    db.expire_all()
+    rows = db.execute(text("SELECT * FROM token_issuances")).mappings().all()
+    assert {row["petition_id"] for row in rows} == {first.id, second.id}
+    # The day, nothing finer; and the issuer's blind reply, which matches no published token without the
+    # browser's secret blinding factor.
+    assert set(rows[0]) == {"account_id", "petition_id", "issued_on", "blind_signature"}
+
+
+def test_nobody_signs_both_ways(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    # Signed with a name first: no token is ever issued for that petition.
+    named = sign_in_as(new_browser(), db, factories.worker(db))
+    assert named.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}).status_code == 201
+    tokens, response = wallet(named)
+    assert response.status_code == 200 and tokens == {}
+    # Holding a token: signing with a name needs it, spends it, and it cannot then be used anonymously.
+    holder = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, _ = wallet(holder)
+    plain = holder.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+    assert plain.status_code == 409 and "token" in plain.json()["error"]["message"]
+    page = holder.post(f"/petitions/{petition.id}/sign", {"visibility": "organizers"})
+    assert page.status_code in (303, 409)
+    message, signature = tokens[petition.id]
+    signed = holder.api("POST", f"/api/v1/petitions/{petition.id}/signature", {
+        "visibility": "organizers", "token": {"message": anonymous.encode(message),
+                                              "signature": anonymous.encode(signature)}})
+    assert signed.status_code == 201, signed.text
+    assert count(db, petition) == 2
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 409
+    assert count(db, petition) == 2
+
+
+def test_the_key_is_made_at_opening_sealed_and_destroyed_at_closing(db: Session, rt: Runtime,
+                                                                   new_browser: NewBrowser) -> None:
+    petition = open_anonymous(db, rt)
+    named_only = factories.open_petition(db, rt, title="Named only")
+    stored = db.execute(text("SELECT key_id, spki, sealed_private FROM issuing_keys WHERE petition_id = :p"),
+                        {"p": petition.id}).one()
+    assert b"PRIVATE KEY" not in bytes(stored.sealed_private)  # sealed, never plain
+    assert blindrsa.PublicKey.from_spki(bytes(stored.spki)).key_id() == stored.key_id
+    assert db.execute(text("SELECT count(*) FROM issuing_keys WHERE petition_id = :p"),
+                      {"p": named_only.id}).scalar_one() == 0
+    listed = new_browser().get("/api/v1/anonymous/keys").json()
+    assert [key["petition_id"] for key in listed] == [petition.id]
+    petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
+    db.commit()
+    after = db.execute(text("SELECT sealed_private, destroyed_at FROM issuing_keys WHERE petition_id = :p"),
+                       {"p": petition.id}).one()
+    assert after.sealed_private is None and after.destroyed_at is not None
+    assert new_browser().get("/api/v1/anonymous/keys").json() == []
+    timeline = new_browser().get(f"/api/v1/petitions/{petition.id}/timeline").json()
+    assert any(event["kind"] == "issuing_key_destroyed" for event in timeline)
+
+
+def test_submissions_leave_no_log_line(new_browser: NewBrowser, db: Session, rt: Runtime, server_logs: LogCapture,
+                                       anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, _ = wallet(member)
+    server_logs.lines.clear()
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 409
+    assert server_logs.lines == []
+    new_browser().get("/healthz")
+    assert server_logs.lines  # the capture works: other requests are logged
+
+
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300}], indirect=True)
+def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
+        new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, clock, server_logs: LogCapture,  # type: ignore[no-untyped-def]
+        anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    members: list[tuple[User, Token]] = []
+    for _ in range(50):
+        user = factories.worker(db)
+        tokens, response = wallet(sign_in_as(new_browser(), db, user))
+        assert response.status_code == 200
+        members.append((user, tokens[petition.id]))
+        clock.advance(timedelta(minutes=1))
+    submitted = []
+    for user, token in reversed(members):  # in some order unrelated to issuance
+        assert submit(anonymous_client, petition.id, token).status_code == 202
+        submitted.append(token[0])
+        clock.advance(timedelta(seconds=37))
+    assert count(db, petition) == 0 and len(rt.anonymous_queue) == 50  # accepted, nothing written yet
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 50
+    assert count(db, petition) == 50
+
+    db.expire_all()
+    dialect = db.get_bind().dialect.name
+    order = "rowid" if dialect == "sqlite" else "ctid"
+    rows = db.execute(text(f"SELECT * FROM signatures WHERE petition_id = :p ORDER BY {order}"),
+                      {"p": petition.id}).mappings().all()
+    messages = [bytes(row["token_message"]) for row in rows]
+    assert sorted(messages) == sorted(submitted)
+    # No account, no name, one hour for all: the batch's.
+    assert {row["account_id"] for row in rows} == {None}
+    assert len({str(row["signed_hour"]) for row in rows}) == 1
+    # Neither storage order nor id order follows submission (or issuance) order.
+    by_id = [bytes(row["token_message"]) for row in sorted(rows, key=lambda row: row["id"])]
+    issued = [token[0] for _user, token in members]
+    for candidate in (messages, by_id):
+        assert candidate not in (submitted, issued, submitted[::-1], issued[::-1])
+    # Nothing else in the database holds a token's message, and no table pairs an account with a nullifier.
+    tables = inspect(connection).get_table_names()
+    hexes = {message.hex() for message in submitted} | {anonymous.nullifier(message) for message in submitted}
+    for table in tables:
+        columns = [column["name"] for column in inspect(connection).get_columns(table)]
+        for row in db.execute(text(f"SELECT * FROM {table}")).mappings():
+            values = " ".join(str(value) for value in row.values())
+            if table == "spent_tokens":
+                assert "account_id" not in columns and "user_id" not in columns
+            elif table != "signatures":
+                assert not any(value in values for value in hexes), table
+    issuances = db.execute(text("SELECT * FROM token_issuances WHERE petition_id = :p"), {"p": petition.id}).all()
+    assert len(issuances) == 50 and len({row.issued_on for row in issuances}) == 1
+    # The logs hold no trace of the submissions.
+    assert "anonymous" not in server_logs.text
+
+
+def test_the_sign_panel_offers_anonymity_only_with_the_wallet(new_browser: NewBrowser, db: Session,
+                                                              rt: Runtime) -> None:
+    petition = open_anonymous(db, rt)
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    page = member.get(f"/petitions/{petition.id}").text
+    # The choice is there for the wallet to reveal; without JavaScript it stays hidden and the page says why.
+    assert "data-anonymous-choice hidden" in page and "Signing anonymously needs JavaScript" in page
+    assert '<script src="/static/wallet.js" defer></script>' in page
+    named_only = factories.open_petition(db, rt, title="Named only")
+    assert "data-anonymous-choice" not in member.get(f"/petitions/{named_only.id}").text
+    assert "/static/wallet.js" not in new_browser().get(f"/petitions/{petition.id}").text  # signed out: no wallet
