@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker clean
+.PHONY: run test install install-dev migrate seed worker clean assets
 
 $(BIN)/undersigned: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: seed
 
 worker: install
 	$(BIN)/undersigned worker
+
+# The browser wallet for anonymous signing: npm packages pinned by assets/package-lock.json, bundled by esbuild
+# into app/static/wallet.js, which is committed (so `make run` needs no Node.js).
+assets:
+	cd assets && npm ci --no-audit --no-fund && npm run build
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -103,6 +103,7 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "public_names": signatures.public_names(db=db, petition=petition),
         "organizers": service.organizer_accounts(db=db, petition=petition),
         "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
+        "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
         "commitment_labels": COMMITMENT_LABELS,

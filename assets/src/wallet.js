@@ -1,0 +1,221 @@
+// The anonymous-signing wallet (RFC 9474 blind signatures, via @cloudflare/blindrsa-ts).
+//
+// On every signed-in page it asks, in one request, for a token for every open petition that takes anonymous
+// signatures and that this account holds none for; the server signs them blind, and the tokens stay in this
+// browser (IndexedDB). On a petition's sign panel it offers "Nobody: sign anonymously", which sends the token
+// without cookies, and it spends the token when signing with a name, so nobody can sign both ways.
+// Built into app/static/wallet.js by `make assets`.
+import { RSABSSA } from "@cloudflare/blindrsa-ts";
+
+const DB_NAME = "undersigned-wallet";
+const STORE = "tokens";
+const suite = RSABSSA.SHA384.PSS.Randomized();
+
+function meta(name) {
+  const element = document.querySelector(`meta[name="${name}"]`);
+  return element ? element.getAttribute("content") : null;
+}
+
+function toBase64url(bytes) {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64url(value) {
+  const text = atob(value.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((value.length + 3) % 4));
+  return Uint8Array.from(text, (character) => character.charCodeAt(0));
+}
+
+function openStore() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "id" });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function transact(database, mode, work) {
+  return new Promise((resolve, reject) => {
+    const transaction = database.transaction(STORE, mode);
+    const result = work(transaction.objectStore(STORE));
+    transaction.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
+    transaction.onerror = () => reject(transaction.error);
+  });
+}
+
+const tokenId = (account, petitionId) => `${account}:${petitionId}`;
+
+async function importKey(spki, keyId) {
+  const der = fromBase64url(spki);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  const hex = Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  if (hex !== keyId) throw new Error("the published key does not match its id");
+  return crypto.subtle.importKey("spki", der, { name: "RSA-PSS", hash: "SHA-384" }, true, ["verify"]);
+}
+
+async function allTokens(database, account) {
+  const all = await transact(database, "readonly", (store) => store.getAll());
+  return all.filter((token) => token.account === account);
+}
+
+// A blinded request is kept before it is sent, so a reply lost to a closed page can be collected later.
+async function finalizeIssued(database, account, issued) {
+  const blinded = (await allTokens(database, account)).filter((token) => token.status === "blinded");
+  for (const token of blinded) {
+    const reply = issued.find((item) => item.petition_id === token.petitionId && item.key_id === token.keyId);
+    if (!reply) continue;
+    let signature;
+    try {
+      const publicKey = await importKey(token.spki, token.keyId);
+      // Finalize verifies: a signature that does not check out is never kept.
+      signature = await suite.finalize(publicKey, fromBase64url(token.message),
+                                       fromBase64url(reply.blind_signature), fromBase64url(token.inv));
+    } catch (error) {
+      // Two tabs blinded at once and the other's request won: this reply is not for the message kept here.
+      await saveToken(database, { ...token, status: "lost" });
+      continue;
+    }
+    await saveToken(database, { id: token.id, account, petitionId: token.petitionId, keyId: token.keyId,
+                                message: token.message, signature: toBase64url(signature), status: "held",
+                                submittedAt: null });
+  }
+}
+
+// Ask for every token due, in one request; keep what comes back.
+async function sync(database, account, csrf) {
+  const wallet = await fetch("/api/v1/wallet", { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!wallet.ok) return;
+  const { due, issued } = await wallet.json();
+  await finalizeIssued(database, account, issued);
+  if (!due.length) return;
+  const pending = [];
+  for (const key of due) {
+    const publicKey = await importKey(key.spki, key.key_id);
+    const message = suite.prepare(crypto.getRandomValues(new Uint8Array(32)));
+    const { blindedMsg, inv } = await suite.blind(publicKey, message);
+    pending.push({ key, blindedMsg });
+    await saveToken(database, { id: tokenId(account, key.petition_id), account, petitionId: key.petition_id,
+                                keyId: key.key_id, spki: key.spki, message: toBase64url(message),
+                                inv: toBase64url(inv), status: "blinded" });
+  }
+  const response = await fetch("/api/v1/wallet/tokens", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ tokens: pending.map((item) => ({
+      petition_id: item.key.petition_id, blinded_message: toBase64url(item.blindedMsg) })) }),
+  });
+  if (!response.ok) return; // another tab asked at the same moment, or nothing is due any more
+  await finalizeIssued(database, account, (await response.json()).tokens);
+}
+
+async function getToken(database, account, petitionId) {
+  return transact(database, "readonly", (store) => store.get(tokenId(account, petitionId)));
+}
+
+async function saveToken(database, token) {
+  return transact(database, "readwrite", (store) => store.put(token));
+}
+
+// Without cookies: nothing in the request says who sends it.
+async function submitAnonymously(token) {
+  const response = await fetch("/api/v1/anonymous/signatures", {
+    method: "POST", credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ petition_id: token.petitionId, message: token.message, signature: token.signature }),
+  });
+  const body = await response.json().catch(() => ({}));
+  return { ok: response.status === 202, status: response.status, body };
+}
+
+async function isPublished(token) {
+  let cursor = "";
+  for (let page = 0; page < 200; page += 1) {
+    const response = await fetch(`/api/v1/petitions/${token.petitionId}/anonymous-signatures?limit=5000` +
+                                 (cursor ? `&cursor=${cursor}` : ""), { credentials: "omit" });
+    if (!response.ok) return false;
+    const ledger = await response.json();
+    if (ledger.entries.some((entry) => entry.message === token.message)) return true;
+    if (!ledger.next_cursor) return false;
+    cursor = ledger.next_cursor;
+  }
+  return false;
+}
+
+function minutes(seconds) {
+  const value = Math.max(1, Math.ceil(seconds / 60));
+  return `${value} minute${value === 1 ? "" : "s"}`;
+}
+
+async function enhanceSignPanel(database, account) {
+  const form = document.querySelector("form[data-sign-form]");
+  if (!form) return;
+  const petitionId = Number(form.getAttribute("data-petition-id"));
+  const batchSeconds = Number(form.getAttribute("data-batch-seconds") || "300");
+  const status = document.querySelector("[data-anonymous-status]");
+  const choice = form.querySelector("[data-anonymous-choice]");
+  let token = await getToken(database, account, petitionId);
+  if (!token) return;
+
+  const showSigned = (text) => {
+    status.textContent = text;
+    form.hidden = true;
+  };
+  if (token.status === "published") {
+    showSigned("You signed anonymously; your signature is published and counted.");
+    return;
+  }
+  if (token.status === "submitted") {
+    if (await isPublished(token)) {
+      token.status = "published";
+      await saveToken(database, token);
+      showSigned("You signed anonymously; your signature is published and counted.");
+      return;
+    }
+    // Not there yet: after a batch interval (and a margin), send it again; the server refuses a second copy.
+    if (Date.now() - token.submittedAt > (batchSeconds + 60) * 1000) {
+      const again = await submitAnonymously(token);
+      if (again.ok) token.submittedAt = Date.now();
+      await saveToken(database, token);
+    }
+    showSigned(`You signed anonymously: queued, it will appear within ${minutes(batchSeconds)}.`);
+    return;
+  }
+  if (token.status !== "held") return;
+  if (choice) choice.hidden = false;
+  form.addEventListener("submit", async (event) => {
+    const visibility = form.querySelector("input[name=visibility]:checked");
+    if (visibility && visibility.value === "anonymous") {
+      event.preventDefault();
+      const sent = await submitAnonymously(token);
+      if (sent.ok) {
+        token.status = "submitted";
+        token.submittedAt = Date.now();
+        await saveToken(database, token);
+        showSigned(`You signed anonymously: queued, it will appear within ${minutes(batchSeconds)}.`);
+      } else {
+        status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
+      }
+      return;
+    }
+    // Signing with a name spends the token (the server records it), so it cannot also be used anonymously.
+    form.querySelector("input[name=token_message]").value = token.message;
+    form.querySelector("input[name=token_signature]").value = token.signature;
+  });
+}
+
+async function main() {
+  const account = meta("undersigned-account");
+  const csrf = meta("csrf-token");
+  if (!account || !csrf || !window.indexedDB || !window.crypto || !crypto.subtle) return;
+  const database = await openStore();
+  await sync(database, account, csrf);
+  await enhanceSignPanel(database, account);
+  document.documentElement.setAttribute("data-wallet-ready", "true");
+}
+
+main().catch(() => {
+  // The wallet is an enhancement: a failure leaves the page as it was, and the next page load tries again.
+  document.documentElement.setAttribute("data-wallet-ready", "error");
+});
