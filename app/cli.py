@@ -234,3 +234,60 @@ def export(
     os.replace(handle.name, out)
     engine.dispose()
     console.print(f"[green]Wrote {out} ({out.stat().st_size:,} bytes).[/green]")
+
+
+client_cli = typer.Typer(help="Sign from the terminal, with the same protocol as the browser's wallet.",
+                         no_args_is_help=True)
+cli.add_typer(client_cli, name="client")
+WALLET_FILE = Path.home() / ".undersigned" / "wallet.json"
+
+
+@client_cli.command("sign")
+def client_sign(
+    petition_url: str = typer.Argument(..., help="The petition's address, e.g. https://host/petitions/42."),
+    email: str = typer.Option(..., prompt="Work email address"),
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    anonymous: bool = typer.Option(False, "--anonymous", help="Sign anonymously (no cookie is sent with it)."),
+    public: bool = typer.Option(False, "--public", help="Sign with your name shown to everyone."),
+    wallet_file: Path = typer.Option(WALLET_FILE, "--wallet", help="Where your tokens are kept."),
+) -> None:
+    """Collect your tokens (one request for every open petition due), then sign this petition with its token."""
+    from app.anonymous import client
+
+    try:
+        target = client.parse_petition_url(petition_url)
+        connection = client.Connection(target.base_url)
+        connection.sign_in(email, password)
+        wallet = client.load_wallet(wallet_file)
+        try:
+            client.collect_tokens(connection, wallet, email)
+            visibility = "anonymous" if anonymous else "public" if public else "organizers"
+            typer.echo(client.sign(connection=connection, wallet=wallet, email=email,
+                                   petition_id=target.petition_id, visibility=visibility))
+        finally:
+            client.save_wallet(wallet_file, wallet)
+    except client.ClientError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
+@client_cli.command("check")
+def client_check(
+    petition_url: str = typer.Argument(..., help="The petition's address."),
+    wallet_file: Path = typer.Option(WALLET_FILE, "--wallet", help="Where your tokens are kept."),
+) -> None:
+    """Confirm your anonymous signature is published (reading the whole list, so the server cannot tell which
+    entry is yours); send it again if it is missing."""
+    from app.anonymous import client
+
+    try:
+        target = client.parse_petition_url(petition_url)
+        connection = client.Connection(target.base_url)
+        wallet = client.load_wallet(wallet_file)
+        lines = client.check(connection=connection, wallet=wallet, petition_id=target.petition_id)
+        client.save_wallet(wallet_file, wallet)
+    except client.ClientError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    for line in lines:
+        typer.echo(line)
