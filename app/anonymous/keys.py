@@ -65,7 +65,7 @@ class _SignerCache:
         if key.sealed_private is None:
             raise LookupError("the key was destroyed")
         pem = rt.sealer.open(key.sealed_private, context=_context(key.petition_id)).encode()
-        signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem))
+        signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True))
         with self._lock:
             self._signers[key.petition_id] = (key.key_id, signer)
         return signer
