@@ -286,3 +286,30 @@ def test_the_sign_panel_offers_anonymity_only_with_the_wallet(new_browser: NewBr
     named_only = factories.open_petition(db, rt, title="Named only")
     assert "data-anonymous-choice" not in member.get(f"/petitions/{named_only.id}").text
     assert "/static/wallet.js" not in new_browser().get(f"/petitions/{petition.id}").text  # signed out: no wallet
+
+
+def test_the_petition_page_shows_the_public_check_and_the_key(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                             anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, _ = wallet(member)
+    submit(anonymous_client, petition.id, tokens[petition.id])
+    page = new_browser().get(f"/petitions/{petition.id}").text
+    assert "1 anonymous signature\n          of 1 token issued" in page
+    petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
+    db.commit()
+    page = new_browser().get(f"/petitions/{petition.id}").text
+    assert ", destroyed" in page and "Anonymous-signing key destroyed" in page
+
+
+def test_the_server_command_keeps_uvicorn_from_logging_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our own request log skips anonymous submissions; uvicorn's access log (address, path, time) is off."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    assert CliRunner().invoke(cli, ["serve", "--workers", "2"]).exit_code == 0
+    assert seen["access_log"] is False and seen["proxy_headers"] is False

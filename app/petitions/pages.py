@@ -4,6 +4,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
+from app.anonymous import keys as issuing_keys
+from app.anonymous import service as anonymous
 from app.comments.pages import discussion_context
 from app.core.database import SessionDep
 from app.core.errors import AppError
@@ -104,6 +106,8 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "organizers": service.organizer_accounts(db=db, petition=petition),
         "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
+        "issuing_key": issuing_keys.published(db=db, petition_id=petition.id),
+        "anonymous_signatures": anonymous.anonymous_count(db=db, petition_id=petition.id),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
         "commitment_labels": COMMITMENT_LABELS,
