@@ -180,7 +180,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/moderation/comments/{comment_id}/restore"): Access.moderator,
     ("PUT", "/api/v1/moderation/petitions/{petition_id}/comments-lock"): Access.moderator,
     ("DELETE", "/api/v1/moderation/petitions/{petition_id}/comments-lock"): Access.moderator,
-    ("PUT", "/api/v1/me/notifications"): Access.account,
+    ("PUT", "/api/v1/me/notifications"): Access.worker,
     ("GET", "/api/v1/anonymous/keys"): Access.public,
     ("GET", "/api/v1/wallet"): Access.worker,
     ("POST", "/api/v1/wallet/tokens"): Access.worker,

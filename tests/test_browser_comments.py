@@ -62,7 +62,7 @@ def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: 
     card = comment_card(dara, "is not proportionate").locator("article").first
     card.get_by_role("button", name="Endorse").click()
     card = comment_card(dara, "is not proportionate").locator("article").first
-    expect(card.get_by_role("button", name="Endorsed")).to_have_attribute("aria-pressed", "true")
+    expect(card.get_by_role("button", name="Endorse")).to_have_attribute("aria-pressed", "true")
     expect(card).to_contain_text("1 endorsement")
 
     # Chen edits his comment: it says "edited".

@@ -9,7 +9,7 @@ from app.accounts.sessions import SESSION_COOKIE
 from app.comments import moderation, repository, schemas, service
 from app.comments.models import Comment
 from app.core.database import SessionDep
-from app.core.policy import CurrentAccount, CurrentUser, Moderator, OptionalUser
+from app.core.policy import CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
@@ -84,19 +84,12 @@ def get_comment(request: Request, comment_id: Id, user: OptionalUser, db: Sessio
 def list_replies(request: Request, comment_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                  cursor: str | None = CURSOR) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=_reply_cursor(cursor), viewer=user,
+    node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=repository.reply_cursor(cursor),
+                                           viewer=user,
                                            session_cookie=_cookie(request))
     return {"items": [read(reply) for reply in node.replies], "next_cursor": next_cursor,
             "comment_count": petition.comment_count, "locked_reason": petition.comments_locked_reason,
             "accepting_comments": service.closed_reason(petition) is None}
-
-
-def _reply_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not cursor.isdigit() or len(cursor) > 10:
-        raise repository._broken_cursor()
-    return int(cursor)
 
 
 @router.patch("/comments/{comment_id}", response_model=schemas.CommentRead, summary="Edit your comment")
@@ -197,6 +190,6 @@ def unlock(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep
 
 @router.put("/me/notifications", response_model=schemas.NotificationPreferences,
             summary="Choose which emails you receive")
-def preferences(body: schemas.NotificationPreferences, user: CurrentAccount, db: SessionDep) -> dict[str, bool]:
+def preferences(body: schemas.NotificationPreferences, user: CurrentUser, db: SessionDep) -> dict[str, bool]:
     service.set_preferences(db=db, user=user, form=body)
     return {"comment_replies": user.notify_comment_replies}

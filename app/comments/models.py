@@ -61,7 +61,8 @@ class Comment(Base):
         Index("ix_comments_review_flags", "review", "flags_since_review"),
         CheckConstraint("depth BETWEEN 1 AND 4", name="depth_in_range"),
         CheckConstraint("endorsement_count >= 0", name="endorsement_count_not_negative"),
-        CheckConstraint("(author_id IS NULL) = (pseudonym IS NOT NULL)", name="named_or_pseudonymous"),
+        # Named or pseudonymous, never both (both empty once a named author's account is deleted).
+        CheckConstraint("author_id IS NULL OR pseudonym IS NULL", name="named_or_pseudonymous"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

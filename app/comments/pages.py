@@ -82,8 +82,9 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
         comment = service.create(db=db, rt=rt, petition=petition, author=user, form=form,
                                  session_cookie=_cookie(request))
     except AppError as error:
-        parent_id = fields.get("parent_id", "")
-        parent = db.get(Comment, int(parent_id)) if parent_id.isdigit() and len(parent_id) < 10 else None
+        parent_id = repository.parse_id(fields.get("parent_id"))
+        parent = db.get(Comment, parent_id, options=list(repository.LOAD),
+                        populate_existing=True) if parent_id else None
         if parent is not None and parent.petition_id == petition.id:
             return form_error(request, db, "comments/thread.html", error, fields,
                               _thread_context(request, db, rt, parent, petition, user, None))
@@ -99,7 +100,7 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
 
 def _thread_context(request: Request, db: SessionDep, rt: Runtime, comment: Comment, petition: Petition,
                     user: User | None, cursor: str | None) -> dict[str, object]:
-    after = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 11 else None
+    after = repository.reply_cursor(cursor)
     node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=after, viewer=user,
                                            session_cookie=_cookie(request))
     closed = service.closed_reason(petition)
@@ -126,6 +127,7 @@ def edit_page(request: Request, comment_id: Id, user: CurrentUser, db: SessionDe
     comment, petition = _editable(request, db, rt, comment_id, user)
     return render(request, "comments/edit.html", {"comment": comment, "petition": petition,
                                                   "values": {"body": comment.body},
+                                                  "edit_minutes": rt.settings.comment_edit_minutes,
                                                   "closed_reason": service.closed_reason(petition)})
 
 
@@ -138,7 +140,8 @@ def edit(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
                      form=validate(schemas.CommentEdit, fields), session_cookie=_cookie(request))
     except AppError as error:
         return form_error(request, db, "comments/edit.html", error, fields, {
-            "comment": comment, "petition": petition, "closed_reason": service.closed_reason(petition)})
+            "comment": comment, "petition": petition, "closed_reason": service.closed_reason(petition),
+            "edit_minutes": rt.settings.comment_edit_minutes})
     return redirect(request, f"/comments/{comment.id}", "Your comment is updated.")
 
 

@@ -6,6 +6,7 @@ each reply list cut to its first few by a window function; the viewer's endorsem
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ PAGE_SIZE = 20
 REPLIES_SHOWN = 3  # under each comment in a listing; the rest are a "more replies" link away
 TOP_CONCERNS = 3
 
-_LOAD = (joinedload(Comment.author), joinedload(Comment.quoted).joinedload(Comment.author))
+LOAD = (joinedload(Comment.author), joinedload(Comment.quoted).joinedload(Comment.author))
 
 
 @dataclass
@@ -57,17 +58,41 @@ def _cursor_of(comment: Comment, sort: CommentSort) -> str:
     return str(comment.id)
 
 
+def parse_id(text: str | None) -> int | None:
+    """A row id from a form field or cursor: ASCII digits within the databases' integer range, else None."""
+    if not text or not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= 2_147_483_647 else None
+
+
+def reply_cursor(cursor: str | None) -> int | None:
+    """The cursor of a page of replies: the last id shown."""
+    if not cursor:
+        return None
+    after = parse_id(cursor)
+    if after is None:
+        raise _broken_cursor()
+    return after
+
+
 def _after(sort: CommentSort, cursor: str):  # type: ignore[no-untyped-def]
     """The WHERE clause for the rows after `cursor` in `sort` order (all orders are descending)."""
+    if sort is CommentSort.newest:
+        last_id = parse_id(cursor)
+        if last_id is None:
+            raise _broken_cursor()
+        return Comment.id < last_id
+    key, _, last = cursor.partition("~")
+    last_id = parse_id(last)
     try:
-        if sort is CommentSort.newest:
-            return Comment.id < int(cursor)
-        key, _, last_id = cursor.partition("~")
         value: float | int = float(key) if sort is CommentSort.top else int(key)
-        column = Comment.rank if sort is CommentSort.top else Comment.endorsement_count
-        return or_(column < value, and_(column == value, Comment.id < int(last_id)))
     except ValueError:
         raise _broken_cursor() from None
+    if last_id is None or not math.isfinite(value) or abs(value) > 2**31:
+        raise _broken_cursor()
+    column = Comment.rank if sort is CommentSort.top else Comment.endorsement_count
+    return or_(column < value, and_(column == value, Comment.id < last_id))
 
 
 def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str | None,
@@ -78,7 +103,7 @@ def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str
              CommentSort.endorsed: (Comment.endorsement_count.desc(), Comment.id.desc()),
              CommentSort.newest: (Comment.id.desc(),)}[sort]
     statement = (select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None))
-                 .options(*_LOAD).order_by(*order).limit(limit + 1))
+                 .options(*LOAD).order_by(*order).limit(limit + 1))
     if cursor:
         statement = statement.where(_after(sort, cursor))
     rows = list(db.scalars(statement).unique())
@@ -95,7 +120,7 @@ def _children(db: Session, parent_ids: list[int], per_parent: int, after: int | 
         numbered = numbered.where(Comment.id > after)
     ranked = numbered.subquery()
     return list(db.scalars(select(Comment).join(ranked, ranked.c.id == Comment.id)
-                           .where(ranked.c.n <= per_parent + 1).options(*_LOAD).order_by(Comment.id)).unique())
+                           .where(ranked.c.n <= per_parent + 1).options(*LOAD).order_by(Comment.id)).unique())
 
 
 def build(*, db: Session, rt: Runtime, roots: list[Comment], viewer: User | None, session_cookie: str | None,
@@ -168,7 +193,7 @@ def top_concerns(*, db: Session, petition: Petition, limit: int = TOP_CONCERNS) 
     """The most-endorsed top-level comments still shown: what the discussion agrees on."""
     return list(db.scalars(select(Comment).where(
         Comment.petition_id == petition.id, Comment.parent_id.is_(None), Comment.state == CommentState.visible,
-        Comment.endorsement_count > 0).options(*_LOAD)
+        Comment.endorsement_count > 0).options(*LOAD)
         .order_by(Comment.endorsement_count.desc(), Comment.id.desc()).limit(limit)).unique())
 
 
@@ -178,7 +203,7 @@ def newer_than(*, db: Session, petition: Petition, after: int, limit: int = PAGE
                                                                       Comment.id > after)) or 0
     rows = list(db.scalars(select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None),
                                                  Comment.id > after)
-                           .options(*_LOAD).order_by(Comment.id.desc()).limit(limit)).unique()) if count else []
+                           .options(*LOAD).order_by(Comment.id.desc()).limit(limit)).unique()) if count else []
     return count, rows
 
 

@@ -77,7 +77,8 @@ def _require_open_discussion(petition: Petition) -> None:
 def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None) -> tuple[Comment, Petition]:
     """A comment under a petition the viewer may read."""
     comment = db.get(Comment, comment_id, options=[joinedload(Comment.author),
-                                                   joinedload(Comment.quoted).joinedload(Comment.author)])
+                                                   joinedload(Comment.quoted).joinedload(Comment.author)],
+                     populate_existing=True)
     if comment is None:
         raise NotFound("There is no such comment.")
     petition = petitions.get_readable(db=db, rt=rt, petition_id=comment.petition_id, user=user)
@@ -90,7 +91,7 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
     parent = quoted = None
     depth = 1
     if form.parent_id is not None:
-        parent = db.get(Comment, form.parent_id)
+        parent = db.get(Comment, form.parent_id, options=[joinedload(Comment.author)])
         if parent is None or parent.petition_id != petition.id:
             raise InvalidInput("Please correct the highlighted fields.",
                                fields={"parent_id": "The comment you reply to is not in this petition's discussion."})
@@ -135,8 +136,9 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
 
 def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, parent: Comment, reply: Comment,
                           replier: User) -> None:
-    # Authors of anonymous comments cannot be told: nothing says who they are.
-    if parent.author_id is None or parent.author_id == replier.id:
+    # Authors of anonymous comments cannot be told: nothing says who they are. Anonymous replies tell nobody:
+    # an email queued (or not queued, for one's own) at that moment would date the reply and hint at its author.
+    if parent.author_id is None or reply.is_anonymous or parent.author_id == replier.id:
         return
     recipient = db.get(User, parent.author_id)
     if recipient is None or not recipient.notify_comment_replies or not recipient.is_verified:
@@ -180,9 +182,9 @@ def delete_by_author(*, db: Session, comment: Comment, user: User, session_cooki
     require_author(comment, user, session_cookie)
     if comment.state_enum is CommentState.deleted:
         raise Conflict("This comment is already deleted.")
-    if comment.state_enum is CommentState.hidden:
-        raise Conflict("Moderators hid this comment; its text is no longer shown.")
+    # A hidden comment too: its author may still take the words out of the database.
     comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
+    comment.hidden_reason = None
     if comment.review == Review.pending:
         comment.review = Review.done
     db.execute(delete(CommentRevision).where(CommentRevision.comment_id == comment.id))

@@ -22,9 +22,15 @@
         if (!update || update.count === 0) { return; }
         list.setAttribute("data-after", update.latest);
         if (list.getAttribute("data-sort") === "newest" && update.html.trim()) {
-          // Server-rendered and sanitized, like the rest of the list.
+          // Server-rendered and sanitized, like the rest of the list. Only new top-level comments come in;
+          // new replies are counted, and shown under their comment on the next load.
+          var before = list.children.length;
           list.insertAdjacentHTML("afterbegin", update.html);
-          status.textContent = update.count + (update.count === 1 ? " new comment" : " new comments") + " added.";
+          var added = list.children.length - before;
+          var replies = update.count - added;
+          status.textContent = added + (added === 1 ? " new comment" : " new comments") + " added" +
+            (replies > 0 ? ", and " + replies + (replies === 1 ? " new reply" : " new replies") +
+             ": reload to see " + (replies === 1 ? "it" : "them") : "") + ".";
         } else {
           unseen += update.count;
           var link = document.createElement("a");

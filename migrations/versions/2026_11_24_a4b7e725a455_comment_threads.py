@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('review', sa.String(length=12), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('edited_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint('(author_id IS NULL) = (pseudonym IS NOT NULL)', name=op.f('ck_comments_named_or_pseudonymous')),
+    sa.CheckConstraint('author_id IS NULL OR pseudonym IS NULL', name=op.f('ck_comments_named_or_pseudonymous')),
     sa.CheckConstraint('depth BETWEEN 1 AND 4', name=op.f('ck_comments_depth_in_range')),
     sa.CheckConstraint('endorsement_count >= 0', name=op.f('ck_comments_endorsement_count_not_negative')),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_comments_author_id_users'), ondelete='SET NULL'),
