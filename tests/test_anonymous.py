@@ -313,3 +313,71 @@ def test_the_server_command_keeps_uvicorn_from_logging_requests(monkeypatch: pyt
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     assert CliRunner().invoke(cli, ["serve", "--workers", "2"]).exit_code == 0
     assert seen["access_log"] is False and seen["proxy_headers"] is False
+
+
+# -- found in review --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300}], indirect=True)
+def test_signatures_accepted_before_the_close_count_after_it(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                             connection: Connection,
+                                                             anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="deadline")
+    db.commit()
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
+    assert count(db, petition) == 1
+
+
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300}], indirect=True)
+def test_a_batch_that_fails_is_kept_for_the_next(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                connection: Connection, anonymous_client: TestClient,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = open_anonymous(db, rt), open_anonymous(db, rt, title="Second")
+    tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
+    for petition in (first, second):
+        assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    original = anonymous._write_group
+    calls = []
+
+    def flaky(db, rt, petition_id, group):  # type: ignore[no-untyped-def]
+        calls.append(petition_id)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        return original(db, rt, petition_id, group)
+
+    monkeypatch.setattr(anonymous, "_write_group", flaky)
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 1  # the other petition's entry still written
+    assert len(rt.anonymous_queue) == 1
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
+    assert (count(db, first), count(db, second)) == (1, 1)
+
+
+def test_withdrawing_a_named_signature_frees_its_token(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                       anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    tokens, _ = wallet(member)
+    message, signature = tokens[petition.id]
+    named = {"visibility": "public", "token": {"message": anonymous.encode(message),
+                                               "signature": anonymous.encode(signature)}}
+    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named).status_code == 201
+    assert member.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 204
+    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named).status_code == 201
+    assert member.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 204
+    # Withdrawn with a name, the member may still sign anonymously, once.
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    assert count(db, petition) == 1
+    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named).status_code == 409
+
+
+def test_a_trailing_slash_on_the_submission_route_is_not_logged_either(anonymous_client: TestClient,
+                                                                       server_logs: LogCapture) -> None:
+    server_logs.lines.clear()
+    anonymous_client.cookies.clear()
+    response = anonymous_client.post("/api/v1/anonymous/signatures/", json={})
+    assert response.status_code in (307, 404, 422) and "set-cookie" not in response.headers
+    assert server_logs.lines == []

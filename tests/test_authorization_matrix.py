@@ -265,6 +265,7 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) ->
 
 def test_development_pages_do_not_exist_in_production(database_url: str, browser: Browser) -> None:
     app = create_app(make_settings(database_url, environment="production", smtp_host="127.0.0.1", blind_key_bits=3072,
+                                   anonymous_batch_seconds=300,
                                    secret_key="p" * 40))
     paths = [path for (method, path), access in EXPECTED.items() if access is Access.development]
     from fastapi.testclient import TestClient

@@ -36,3 +36,9 @@ def test_development_defaults_run_without_any_configuration(monkeypatch: pytest.
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.environment == "development" and settings.run_inprocess_worker
     assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/undersigned.db")
+
+
+def test_production_refuses_anonymous_batches_too_small_to_hide_anyone() -> None:
+    with pytest.raises(ValueError, match="ANONYMOUS_BATCH_SECONDS"):
+        Settings(environment="production", smtp_host="mail.example.org", secret_key="x" * 40,
+                 anonymous_batch_seconds=0)

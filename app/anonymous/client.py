@@ -202,7 +202,10 @@ def check(*, connection: Connection, wallet: Wallet, petition_id: int) -> list[s
     for token in wallet.values():
         if token["petition_id"] != petition_id or token["status"] not in ("submitted", "published"):
             continue
-        if _published(connection, petition_id, token["message"]):
+        if token["status"] == "published" or _published(connection, petition_id, token["message"]):
+            # Counted: the message is forgotten, so this file no longer ties you to the published entry.
+            for secret in ("message", "signature", "spki"):
+                token.pop(secret, None)
             token["status"] = "published"
             lines.append("Your anonymous signature is published and counted.")
             continue

@@ -59,13 +59,14 @@ class _SignerCache:
         self._lock = threading.Lock()
 
     def get(self, key: IssuingKey, rt: Runtime) -> blindrsa.Signer:
+        if key.sealed_private is None:  # destroyed, perhaps by another process: drop this one's copy too
+            self.forget(key.petition_id)
+            raise LookupError("the key was destroyed")
         known = self._signers.get(key.petition_id)
         if known is not None and known[0] == key.key_id:
             return known[1]
-        if key.sealed_private is None:
-            raise LookupError("the key was destroyed")
         pem = rt.sealer.open(key.sealed_private, context=_context(key.petition_id)).encode()
-        signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True))
+        signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True), pem=pem)
         with self._lock:
             self._signers[key.petition_id] = (key.key_id, signer)
         return signer

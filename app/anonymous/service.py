@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import binascii
 import hashlib
 import random
@@ -19,7 +20,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
@@ -37,6 +38,7 @@ from app.signatures import eligibility
 from app.signatures.models import Signature, Visibility
 
 MESSAGE_MIN, MESSAGE_MAX = 32, 512
+logger = logging.getLogger("undersigned.anonymous")
 
 
 def decode(value: str, *, field: str) -> bytes:
@@ -161,18 +163,34 @@ def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, s
 
 
 def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
-                 token: tuple[bytes, bytes] | None) -> None:
-    """Before a signature with a name: a member who was issued a token must sign with it, so it is spent."""
+                 token: tuple[bytes, bytes] | None) -> str | None:
+    """Before a signature with a name: a member who was issued a token must sign with it, so it is spent.
+    Returns the token's nullifier (kept on the named signature, so withdrawing it frees the token)."""
     lock_account(db, user)
     if not holds_token(db=db, user=user, petition_id=petition_id):
-        return  # never issued: the signature's own one-per-account rule is enough
+        return None  # never issued: the signature's own one-per-account rule is enough
     if token is None:
-        raise Conflict("You hold an anonymous-signing token for this petition, so sign with it (a browser with "
-                       "JavaScript or the command-line client does): then it cannot also be used anonymously.")
+        raise Conflict("You were issued this petition's anonymous-signing token, so sign with it: open the petition "
+                       "in the browser where you were signed in when it opened (with JavaScript), or use the "
+                       "command-line client that holds it. Then it cannot also be used anonymously.")
     message, signature = token
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
-    db.add(SpentToken(petition_id=petition_id, nullifier=spent))
-    db.flush()
+    if not _spend(db, petition_id, spent):  # a batch spent it a moment ago
+        raise Conflict("This token was already used: each member signs once.")
+    return spent
+
+
+def _spend(db: Session, petition_id: int, spent: str) -> bool:
+    """Record a token as spent; False when it already was (the primary key decides, without an error)."""
+    table = SpentToken.__table__
+    return db.execute(insert_for(db.get_bind().dialect.name, table).values(petition_id=petition_id, nullifier=spent)
+                      .on_conflict_do_nothing().returning(table.c.nullifier)).scalar_one_or_none() is not None
+
+
+def release_named(*, db: Session, petition_id: int, nullifier: str | None) -> None:
+    """A named signature that spent a token was withdrawn: the token may be used again (once)."""
+    if nullifier:
+        db.execute(delete(SpentToken).where(SpentToken.petition_id == petition_id, SpentToken.nullifier == nullifier))
 
 
 def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> None:
@@ -184,11 +202,7 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
         raise Conflict("This token was already used: each member signs once.")
     if rt.settings.anonymous_batch_seconds == 0:
         rt.anonymous_queue.discard(entry)
-        try:
-            written = _write_group(db, rt, petition_id, [entry])
-        except _Closed:
-            raise Conflict("This petition has closed; it no longer takes signatures.") from None
-        if not written:
+        if not _write_group(db, rt, petition_id, [entry]):
             raise Conflict("This token was already used: each member signs once.")
 
 
@@ -204,26 +218,20 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
         try:
             with sessions.begin() as db:
                 written += _write_group(db, rt, petition_id, group)
-        except _Closed:
-            continue  # closed between acceptance and the batch: those are not counted
+        except Exception:
+            # Back in the queue for the next batch: accepted signatures are not dropped for one bad moment.
+            for entry in group:
+                rt.anonymous_queue.add(entry)
+            logger.exception("writing a batch of anonymous signatures failed; it is kept for the next one")
     return written
 
 
-class _Closed(Exception):
-    """The petition stopped taking signatures before the batch was written."""
-
-
 def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry]) -> int:
-    now = rt.clock.now()
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    spent_table = SpentToken.__table__
-    fresh = []
-    for entry in group:
-        inserted = db.execute(insert_for(db.get_bind().dialect.name, spent_table)
-                              .values(petition_id=petition_id, nullifier=entry.nullifier)
-                              .on_conflict_do_nothing().returning(spent_table.c.nullifier)).scalar_one_or_none()
-        if inserted is not None:  # a token spent meanwhile (another process, a named signature) counts once
-            fresh.append(entry)
+    """Write one petition's entries. They were accepted while it was open (the check was made then), so they
+    count even if it closed before this batch. Only the hour is written anywhere, threshold events included."""
+    hour = rt.clock.now().replace(minute=0, second=0, microsecond=0)
+    # A token spent meanwhile (another process, a named signature) counts once.
+    fresh = [entry for entry in group if _spend(db, petition_id, entry.nullifier)]
     if not fresh:
         return 0
     db.add_all(Signature(id=secrets.token_hex(16), petition_id=petition_id, account_id=None,
@@ -231,16 +239,12 @@ def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry])
                          signed_hour=hour, department_id=None, location_id=None, invalidation_id=None,
                          token_message=entry.message, token_signature=entry.signature) for entry in fresh)
     db.flush()
-    count = db.execute(update(Petition).where(
-        Petition.id == petition_id, Petition.state == PetitionState.open.value,
-        or_(Petition.deadline.is_(None), Petition.deadline > now))
-        .values(signature_count=Petition.signature_count + len(fresh)).returning(Petition.signature_count)
-        .execution_options(synchronize_session=False)).scalar_one_or_none()
-    if count is None:
-        raise _Closed
+    count = db.execute(update(Petition).where(Petition.id == petition_id)
+                       .values(signature_count=Petition.signature_count + len(fresh))
+                       .returning(Petition.signature_count).execution_options(synchronize_session=False)).scalar_one()
     petition = db.get_one(Petition, petition_id)
     db.refresh(petition)
-    record_crossings(db=db, rt=rt, petition=petition, count=count, now=now)
+    record_crossings(db=db, rt=rt, petition=petition, count=count, now=hour)
     return len(fresh)
 
 

@@ -1,15 +1,20 @@
 """RSA blind signatures, RFC 9474, variant RSABSSA-SHA384-PSS-Randomized (and its three siblings for the vectors).
 
 The server's part (BlindSign) is here because no maintained Python library offers the raw RSA operation it
-needs: `cryptography` signs only whole messages. It uses `gmpy2.powmod_sec` (constant time), the CRT,
-random blinding of the input and a check of the result before anything leaves (a fault in a CRT half would
-otherwise leak the key). The client's part (Prepare, Blind, Finalize) serves the command-line client and the
+needs: `cryptography` signs only whole messages. It runs the raw private-key operation in the system's
+OpenSSL 3 (libcrypto, through ctypes: constant time, CRT, OpenSSL's own blinding, and about 1.5 times
+GMP's speed on x86-64 with its RSAZ code), or where that library cannot be loaded, in `gmpy2.powmod_sec`
+(constant time) with the CRT and our own blinding. Either way the result is checked before anything leaves
+(a fault in a CRT half would otherwise leak the key). The client's part (Prepare, Blind, Finalize) serves the command-line client and the
 tests; browsers use @cloudflare/blindrsa-ts. Final signatures are verified by `cryptography`'s RSA-PSS with
 the salt length pinned, never AUTO or MAX_LENGTH.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -124,15 +129,88 @@ class PrivateKey:
                                         dmq1=rsa.rsa_crt_dmq1(self.d, self.q),
                                         iqmp=rsa.rsa_crt_iqmp(self.p, self.q),
                                         public_numbers=rsa.RSAPublicNumbers(e, n))
-        return numbers.private_key().private_bytes(serialization.Encoding.PEM,
+        # Our own numbers: OpenSSL's consistency check (0.1 s at 3072 bits) would only repeat what made them.
+        return numbers.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(serialization.Encoding.PEM,
                                                    serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-class Signer:
-    """BlindSign with one key, its CRT values computed once (the issuance path runs it per petition)."""
+RSA_NO_PADDING = 3
 
-    def __init__(self, key: PrivateKey) -> None:
+
+@functools.cache
+def _libcrypto() -> ctypes.CDLL | None:
+    """The system's OpenSSL 3 libcrypto with the few functions BlindSign needs declared, or None."""
+    name = ctypes.util.find_library("crypto") or "libcrypto.so.3"
+    try:
+        lib = ctypes.CDLL(name)  # CDLL releases the interpreter lock during each call
+        lib.OpenSSL_version_num.restype = ctypes.c_ulong
+        if lib.OpenSSL_version_num() < 0x30000000:
+            return None
+        lib.BIO_new_mem_buf.restype = ctypes.c_void_p
+        lib.BIO_new_mem_buf.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        lib.BIO_free.argtypes = [ctypes.c_void_p]
+        lib.PEM_read_bio_PrivateKey.restype = ctypes.c_void_p
+        lib.PEM_read_bio_PrivateKey.argtypes = [ctypes.c_void_p] * 4
+        lib.EVP_PKEY_free.argtypes = [ctypes.c_void_p]
+        lib.EVP_PKEY_CTX_new.restype = ctypes.c_void_p
+        lib.EVP_PKEY_CTX_new.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.EVP_PKEY_CTX_free.argtypes = [ctypes.c_void_p]
+        lib.EVP_PKEY_decrypt_init.argtypes = [ctypes.c_void_p]
+        lib.EVP_PKEY_CTX_set_rsa_padding.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.EVP_PKEY_decrypt.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
+                                         ctypes.c_char_p, ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+class _OpenSSLKey:
+    """A private key held by libcrypto, for the raw RSA operation (m^d mod n, RSA_NO_PADDING)."""
+
+    def __init__(self, lib: ctypes.CDLL, pem: bytes) -> None:
+        self._lib = lib
+        bio = lib.BIO_new_mem_buf(pem, len(pem))
+        if not bio:
+            raise MemoryError("libcrypto could not allocate a buffer")
+        try:
+            self._pkey = lib.PEM_read_bio_PrivateKey(bio, None, None, None)
+        finally:
+            lib.BIO_free(bio)
+        if not self._pkey:
+            raise BlindSignatureError("libcrypto could not read the key")
+
+    def raw_private(self, data: bytes) -> bytes:
+        lib = self._lib
+        context = lib.EVP_PKEY_CTX_new(self._pkey, None)
+        if not context:
+            raise MemoryError("libcrypto could not allocate a context")
+        try:
+            output = ctypes.create_string_buffer(len(data))
+            length = ctypes.c_size_t(len(data))
+            if (lib.EVP_PKEY_decrypt_init(context) != 1
+                    or lib.EVP_PKEY_CTX_set_rsa_padding(context, RSA_NO_PADDING) != 1
+                    or lib.EVP_PKEY_decrypt(context, output, ctypes.byref(length), data, len(data)) != 1):
+                raise BlindSignatureError("signing failed")
+            return output.raw[:length.value].rjust(len(data), b"\x00")
+        finally:
+            lib.EVP_PKEY_CTX_free(context)
+
+    def __del__(self) -> None:
+        if getattr(self, "_pkey", None):
+            self._lib.EVP_PKEY_free(self._pkey)
+            self._pkey = None
+
+
+class Signer:
+    """BlindSign with one key, prepared once (the issuance path signs with each petition's key often)."""
+
+    def __init__(self, key: PrivateKey, *, backend: str = "auto", pem: bytes | None = None) -> None:
         self.public = key.public
+        lib = _libcrypto() if backend in ("auto", "openssl") else None
+        if backend == "openssl" and lib is None:
+            raise RuntimeError("OpenSSL 3's libcrypto is not available")
+        self._openssl = _OpenSSLKey(lib, pem or key.to_pem()) if lib is not None else None
+        self.backend = "openssl" if self._openssl else "gmpy2"
         self._n = gmpy2.mpz(key.public.n)
         self._e = gmpy2.mpz(key.public.e)
         self._p, self._q = gmpy2.mpz(key.p), gmpy2.mpz(key.q)
@@ -154,12 +232,16 @@ class Signer:
         m = gmpy2.mpz(_os2ip(blinded_msg))
         if m >= self._n:
             raise BlindSignatureError("the blinded message is not smaller than the modulus")
-        # Blinding the input too: the time of the modular work does not depend on the message.
-        while True:
-            r = gmpy2.mpz(secrets.randbelow(int(self._n) - 2) + 2)
-            if gmpy2.gcd(r, self._n) == 1:
-                break
-        s = (self._sign_raw((m * gmpy2.powmod(r, self._e, self._n)) % self._n) * gmpy2.invert(r, self._n)) % self._n
+        if self._openssl is not None:
+            s = gmpy2.mpz(_os2ip(self._openssl.raw_private(blinded_msg)))
+        else:
+            # Blinding the input too: the time of the modular work does not depend on the message.
+            while True:
+                r = gmpy2.mpz(secrets.randbelow(int(self._n) - 2) + 2)
+                if gmpy2.gcd(r, self._n) == 1:
+                    break
+            s = (self._sign_raw((m * gmpy2.powmod(r, self._e, self._n)) % self._n)
+                 * gmpy2.invert(r, self._n)) % self._n
         if gmpy2.powmod(s, self._e, self._n) != m:
             raise BlindSignatureError("signing failed its own check")  # a fault: nothing leaves
         return _i2osp(int(s), k)

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
                 )
             if self.blind_key_bits < 3072:
                 raise ValueError("UNDERSIGNED_BLIND_KEY_BITS must be at least 3072 in production")
+            if self.anonymous_batch_seconds < 60:
+                raise ValueError("UNDERSIGNED_ANONYMOUS_BATCH_SECONDS must be at least 60 in production: a batch of "
+                                 "one would date each anonymous signature")
             if not self.smtp_host:
                 raise ValueError("UNDERSIGNED_SMTP_HOST must be set in production: mail cannot stay in a mailbox page")
         return self

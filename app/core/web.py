@@ -33,9 +33,14 @@ ANONYMOUS_SUBMIT_PATH = "/api/v1/anonymous/signatures"
 COOKIELESS_PATHS = frozenset({ANONYMOUS_SUBMIT_PATH})
 
 
+def is_cookieless(path: str) -> bool:
+    # A trailing slash is redirected to the route, and that redirect must not be logged either.
+    return path.rstrip("/") in COOKIELESS_PATHS
+
+
 async def csrf_protect(request: Request) -> None:
     """Refuse a state-changing request whose token does not match this browser's CSRF cookie."""
-    if request.method in SAFE_METHODS or request.url.path in COOKIELESS_PATHS:
+    if request.method in SAFE_METHODS or is_cookieless(request.url.path):
         return
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.headers.get("content-type", "").startswith(
@@ -109,7 +114,7 @@ class RequestContextMiddleware:
                     response_headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
                 if "cache-control" not in response_headers and not scope["path"].startswith("/static/"):
                     response_headers["Cache-Control"] = "no-store"
-                if new_seed and scope["path"] not in COOKIELESS_PATHS:
+                if new_seed and not is_cookieless(scope["path"]):
                     secure = "; Secure" if self.secure_cookies else ""
                     response_headers.append(
                         "Set-Cookie", f"{CSRF_COOKIE}={new_seed}; Path=/; HttpOnly; SameSite=Lax{secure}")
@@ -143,7 +148,7 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int | bool, started: float) -> None:
-        if scope["path"] in COOKIELESS_PATHS:
+        if is_cookieless(scope["path"]):
             return
         route = scope.get("route")
         request_logger.info("request", extra={

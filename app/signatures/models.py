@@ -43,6 +43,8 @@ class Signature(Base):
     # (RFC 9474: the message the browser made up, and the petition key's signature on it).
     token_message: Mapped[bytes | None] = mapped_column(LargeBinary)
     token_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Named signatures only: the nullifier of the token this signature spent (withdrawing frees it again).
+    token_nullifier: Mapped[str | None] = mapped_column(String(64))
     # Set when moderators void the signature (see Invalidation); a voided signature is kept, not counted.
     invalidation_id: Mapped[int | None] = mapped_column(ForeignKey("invalidations.id"), index=True)
 

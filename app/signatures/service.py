@@ -103,9 +103,10 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
         known = (petition.collect_attributes, petition.allow_anonymous)
     collects, allows_anonymity = known
     eligibility.require_eligible(db=db, rt=rt, user=user)
+    spent = None
     if allows_anonymity:
         # A member who was issued this petition's token signs with it, so it cannot be used anonymously too.
-        anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token)
+        spent = anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token)
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
@@ -118,7 +119,7 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
                "sealed_name": rt.sealer.seal(user.display_name, context=name_context(petition_id))
                if visibility == Visibility.organizers else None,
                "department_id": department_id, "location_id": location_id, "invalidation_id": None,
-               "token_message": None, "token_signature": None}
+               "token_message": None, "token_signature": None, "token_nullifier": spent}
     signature = Signature(**columns)  # transient, the caller's view of the row: built before the row is locked
     # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
     if db.get_bind().dialect.name == "postgresql":
@@ -182,8 +183,12 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     if petition.state_enum not in SIGNABLE_STATES:
         raise Conflict("Signatures can be withdrawn only while the petition is open.")
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
-    removed = db.execute(delete(Signature).where(Signature.petition_id == petition.id, Signature.account_id == user.id,
-                                                 Signature.invalidation_id.is_(None))).rowcount
+    removed_rows = db.execute(delete(Signature).where(
+        Signature.petition_id == petition.id, Signature.account_id == user.id, Signature.invalidation_id.is_(None))
+        .returning(Signature.token_nullifier)).all()
+    removed = len(removed_rows)
+    for (nullifier,) in removed_rows:
+        anonymous.release_named(db=db, petition_id=petition.id, nullifier=nullifier)
     if removed == 0:
         if own_signature(db=db, petition=petition, user=user) is not None:
             raise Conflict("Your signature was voided by the moderators: it is not counted, and stays on record.")

@@ -83,6 +83,14 @@ async function finalizeIssued(database, account, issued) {
   }
 }
 
+// The keys everyone is shown, fetched without cookies: a server that gave this account a key of its own (to
+// recognise its tokens later) would be caught here.
+async function publishedKeyIds() {
+  const response = await fetch("/api/v1/anonymous/keys", { credentials: "omit", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error("the published keys could not be read");
+  return new Map((await response.json()).map((key) => [key.petition_id, key.key_id]));
+}
+
 // Ask for every token due, in one request; keep what comes back.
 async function sync(database, account, csrf) {
   const wallet = await fetch("/api/v1/wallet", { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -90,8 +98,12 @@ async function sync(database, account, csrf) {
   const { due, issued } = await wallet.json();
   await finalizeIssued(database, account, issued);
   if (!due.length) return;
+  const published = await publishedKeyIds();
   const pending = [];
   for (const key of due) {
+    if (published.get(key.petition_id) !== key.key_id) {
+      throw new Error("this account was shown a key that is not the petition's published key");
+    }
     const publicKey = await importKey(key.spki, key.key_id);
     const message = suite.prepare(crypto.getRandomValues(new Uint8Array(32)));
     const { blindedMsg, inv } = await suite.blind(publicKey, message);
@@ -148,14 +160,49 @@ function minutes(seconds) {
   return `${value} minute${value === 1 ? "" : "s"}`;
 }
 
-async function enhanceSignPanel(database, account) {
+// The sign panel. Its submit handler is attached at once: a form sent before the wallet has its token would
+// be refused (a member who was issued the token signs with it), so such a submission waits for the wallet.
+function watchSignPanel() {
   const form = document.querySelector("form[data-sign-form]");
-  if (!form) return;
+  if (!form) return null;
+  const panel = { form, token: null, settled: false };
+  let settle;
+  panel.ready = new Promise((resolve) => { settle = resolve; });
+  panel.settle = () => { panel.settled = true; settle(); };
+  const fillToken = () => {
+    // Signing with a name spends the token (the server records it), so it cannot also be used anonymously.
+    if (panel.token && panel.token.status === "held") {
+      form.querySelector("input[name=token_message]").value = panel.token.message;
+      form.querySelector("input[name=token_signature]").value = panel.token.signature;
+    }
+  };
+  form.addEventListener("submit", async (event) => {
+    const visibility = form.querySelector("input[name=visibility]:checked");
+    if (visibility && visibility.value === "anonymous") {
+      event.preventDefault();
+      await panel.signAnonymously();
+      return;
+    }
+    if (!panel.settled) {
+      event.preventDefault();
+      await panel.ready;
+      fillToken();
+      form.submit();
+      return;
+    }
+    fillToken();
+  });
+  return panel;
+}
+
+async function enhanceSignPanel(panel, database, account) {
+  const { form } = panel;
   const petitionId = Number(form.getAttribute("data-petition-id"));
   const batchSeconds = Number(form.getAttribute("data-batch-seconds") || "300");
   const status = document.querySelector("[data-anonymous-status]");
   const choice = form.querySelector("[data-anonymous-choice]");
-  let token = await getToken(database, account, petitionId);
+  const token = await getToken(database, account, petitionId);
+  panel.token = token || null;
   if (!token) return;
 
   const showSigned = (text) => {
@@ -168,8 +215,8 @@ async function enhanceSignPanel(database, account) {
   }
   if (token.status === "submitted") {
     if (await isPublished(token)) {
-      token.status = "published";
-      await saveToken(database, token);
+      // Counted: the message is no longer needed, and kept it would tie this browser to the published entry.
+      await saveToken(database, { id: token.id, account, petitionId: token.petitionId, status: "published" });
       showSigned("You signed anonymously; your signature is published and counted.");
       return;
     }
@@ -184,35 +231,37 @@ async function enhanceSignPanel(database, account) {
   }
   if (token.status !== "held") return;
   if (choice) choice.hidden = false;
-  form.addEventListener("submit", async (event) => {
-    const visibility = form.querySelector("input[name=visibility]:checked");
-    if (visibility && visibility.value === "anonymous") {
-      event.preventDefault();
-      const sent = await submitAnonymously(token);
-      if (sent.ok) {
-        token.status = "submitted";
-        token.submittedAt = Date.now();
-        await saveToken(database, token);
-        showSigned(`You signed anonymously: queued, it will appear within ${minutes(batchSeconds)}.`);
-      } else {
-        status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
-      }
-      return;
+  panel.signAnonymously = async () => {
+    const sent = await submitAnonymously(token);
+    if (sent.ok) {
+      token.status = "submitted";
+      token.submittedAt = Date.now();
+      await saveToken(database, token);
+      showSigned(`You signed anonymously: queued, it will appear within ${minutes(batchSeconds)}.`);
+    } else {
+      status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
     }
-    // Signing with a name spends the token (the server records it), so it cannot also be used anonymously.
-    form.querySelector("input[name=token_message]").value = token.message;
-    form.querySelector("input[name=token_signature]").value = token.signature;
-  });
+  };
 }
 
 async function main() {
   const account = meta("undersigned-account");
   const csrf = meta("csrf-token");
   if (!account || !csrf || !window.indexedDB || !window.crypto || !crypto.subtle) return;
-  const database = await openStore();
-  await sync(database, account, csrf);
-  await enhanceSignPanel(database, account);
-  document.documentElement.setAttribute("data-wallet-ready", "true");
+  const panel = watchSignPanel();
+  try {
+    const database = await openStore();
+    // One tab at a time: two tabs blinding for the same petition at once would lose one of the tokens.
+    if (navigator.locks) {
+      await navigator.locks.request("undersigned-wallet", () => sync(database, account, csrf));
+    } else {
+      await sync(database, account, csrf);
+    }
+    if (panel) await enhanceSignPanel(panel, database, account);
+    document.documentElement.setAttribute("data-wallet-ready", "true");
+  } finally {
+    if (panel) panel.settle(); // a waiting submission goes ahead, with the token if the wallet has one
+  }
 }
 
 main().catch(() => {

@@ -48,11 +48,13 @@ def upgrade() -> None:
     with op.batch_alter_table('signatures', schema=None) as batch_op:
         batch_op.add_column(sa.Column('token_message', sa.LargeBinary(), nullable=True))
         batch_op.add_column(sa.Column('token_signature', sa.LargeBinary(), nullable=True))
+        batch_op.add_column(sa.Column('token_nullifier', sa.String(length=64), nullable=True))
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('signatures', schema=None) as batch_op:
+        batch_op.drop_column('token_nullifier')
         batch_op.drop_column('token_signature')
         batch_op.drop_column('token_message')
 
