@@ -381,3 +381,51 @@ def test_a_trailing_slash_on_the_submission_route_is_not_logged_either(anonymous
     response = anonymous_client.post("/api/v1/anonymous/signatures/", json={})
     assert response.status_code in (307, 404, 422) and "set-cookie" not in response.headers
     assert server_logs.lines == []
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def redis_queue():  # type: ignore[no-untyped-def]
+    from app.anonymous.queue import RedisAnonymousQueue
+    from tests.conftest import missing
+
+    queue = RedisAnonymousQueue(REDIS_URL)
+    try:
+        queue._redis.ping()
+    except Exception as error:  # noqa: BLE001 - any failure to reach Redis
+        missing(f"Redis is not running at {REDIS_URL} ({error})")
+    queue._redis.delete(queue.KEY)
+    yield queue
+    queue._redis.delete(queue.KEY)
+
+
+def test_processes_sharing_redis_share_one_queue(redis_queue) -> None:  # type: ignore[no-untyped-def]
+    """Two server processes: a token sent to both is caught, and one batch takes everyone's entries."""
+    from app.anonymous.queue import Entry, RedisAnonymousQueue
+
+    other_process = RedisAnonymousQueue(REDIS_URL)
+    first = Entry(petition_id=1, message=b"m" * 32, signature=b"s" * 48, nullifier="a" * 64)
+    second = Entry(petition_id=2, message=b"n" * 32, signature=b"t" * 48, nullifier="b" * 64)
+    assert redis_queue.add(first) is True
+    assert other_process.add(first) is False and other_process.holds(1, "a" * 64)
+    assert other_process.add(second) is True
+    assert len(redis_queue) == 2
+    taken = redis_queue.take()
+    assert sorted(taken, key=lambda entry: entry.petition_id) == [first, second]
+    assert other_process.take() == [] and len(other_process) == 0
+
+
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "redis_url": REDIS_URL}], indirect=True)
+def test_with_redis_an_accepted_signature_waits_there_for_the_batch(redis_queue, new_browser: NewBrowser,  # type: ignore[no-untyped-def]
+                                                                   db: Session, rt: Runtime, connection: Connection,
+                                                                   anonymous_client: TestClient) -> None:
+    petition = open_anonymous(db, rt)
+    tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    assert len(redis_queue) == 1 and count(db, petition) == 0
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 409
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
+    assert count(db, petition) == 1 and len(redis_queue) == 0

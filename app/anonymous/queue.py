@@ -1,9 +1,14 @@
-"""Accepted anonymous signatures waiting for their batch, in the memory of one server process."""
+"""Accepted anonymous signatures waiting for their batch: in the memory of one server process, or in Redis
+when the deployment has one, so that every server process's entries go into one shuffled batch (a bigger
+crowd to hide in) and a token sent to two processes at once is caught at once."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,3 +50,51 @@ class AnonymousQueue:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class RedisAnonymousQueue:
+    """The same queue in Redis: one hash, field "petition:nullifier". What it holds names no account."""
+
+    KEY = "undersigned:anonymous:pending"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis: Any = redis.Redis.from_url(url)
+
+    @staticmethod
+    def _field(petition_id: int, spent: str) -> str:
+        return f"{petition_id}:{spent}"
+
+    def add(self, entry: Entry) -> bool:
+        value = json.dumps({"petition_id": entry.petition_id, "nullifier": entry.nullifier,
+                            "message": base64.b64encode(entry.message).decode(),
+                            "signature": base64.b64encode(entry.signature).decode()})
+        return bool(self._redis.hsetnx(self.KEY, self._field(entry.petition_id, entry.nullifier), value))
+
+    def holds(self, petition_id: int, spent: str) -> bool:
+        return bool(self._redis.hexists(self.KEY, self._field(petition_id, spent)))
+
+    def discard(self, entry: Entry) -> None:
+        self._redis.hdel(self.KEY, self._field(entry.petition_id, entry.nullifier))
+
+    def take(self) -> list[Entry]:
+        """Everything queued, by every process, taken at once (a transaction: nothing is taken twice)."""
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.KEY)
+            pipe.delete(self.KEY)
+            values, _deleted = pipe.execute()
+        entries = []
+        for raw in values.values():
+            item = json.loads(raw)
+            entries.append(Entry(petition_id=int(item["petition_id"]), nullifier=str(item["nullifier"]),
+                                 message=base64.b64decode(item["message"]),
+                                 signature=base64.b64decode(item["signature"])))
+        return entries
+
+    def __len__(self) -> int:
+        return int(self._redis.hlen(self.KEY))
+
+
+def queue_for(redis_url: str | None) -> AnonymousQueue | RedisAnonymousQueue:
+    return RedisAnonymousQueue(redis_url) if redis_url else AnonymousQueue()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from jinja2 import Environment
 
-from app.anonymous.queue import AnonymousQueue
+from app.anonymous.queue import AnonymousQueue, RedisAnonymousQueue, queue_for
 from app.core.cache import TTLCache
 from app.core.clock import Clock
 from app.core.crypto import Sealer
@@ -26,7 +26,7 @@ class Runtime:
     templates: Environment
     sealer: Sealer
     cache: TTLCache
-    anonymous_queue: AnonymousQueue
+    anonymous_queue: AnonymousQueue | RedisAnonymousQueue
 
 
 def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
@@ -34,7 +34,7 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
     return Runtime(settings=settings, keyring=keyring, clock=clock,
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
                    sealer=Sealer(keyring), cache=TTLCache(),
-                   anonymous_queue=AnonymousQueue())
+                   anonymous_queue=queue_for(settings.redis_url))
 
 
 async def get_runtime(request: Request) -> Runtime:
