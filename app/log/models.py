@@ -1,0 +1,42 @@
+"""Each petition's append-only signature log (RFC 9162 Merkle tree): its leaves, its complete subtrees, its head.
+
+Every complete, aligned subtree of two or more leaves is stored once, when its last leaf arrives, so any proof
+is a handful of rows read by key (O(log n) at a million entries), and the tree is never recomputed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, SmallInteger
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base
+
+
+class LogHead(Base):
+    """The log's current size and root; its row is locked while a batch is appended."""
+
+    __tablename__ = "log_heads"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogLeaf(Base):
+    __tablename__ = "log_leaves"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)  # the entry's canonical bytes, as hashed
+    hash: Mapped[bytes] = mapped_column(LargeBinary)  # SHA-256(0x00 || entry)
+
+
+class LogNode(Base):
+    """The hash of leaves [index * 2^level, (index + 1) * 2^level), for level >= 1, once all are present."""
+
+    __tablename__ = "log_nodes"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)

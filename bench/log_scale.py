@@ -1,0 +1,144 @@
+"""The signature log's stored Merkle tree at 1,000,000 entries: appending, and proofs read from PostgreSQL.
+
+    .venv/bin/python bench/log_scale.py                          # 1,000,000 entries
+    .venv/bin/python bench/log_scale.py --entries 100000 --no-write
+
+Builds one petition's log in batches of 10,000, then times appending a batch of 1,000 (target < 1 s) and
+reading and building inclusion and consistency proofs (target < 10 ms each; measured here in the service,
+as the proofs API is not built yet). Prints a table and appends it to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.accounts.models import User  # noqa: E402
+from app.core import merkle, migrations  # noqa: E402
+from app.core.clock import SystemClock  # noqa: E402
+from app.core.database import build_engine, build_sessionmaker  # noqa: E402
+from app.core.runtime import build_runtime  # noqa: E402
+from app.core.settings import Settings  # noqa: E402
+from app.core.templating import build_templates  # noqa: E402
+from app.log import tree  # noqa: E402
+from app.petitions import service as petitions  # noqa: E402
+from app.petitions.schemas import PetitionDraft  # noqa: E402
+
+SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DATABASE = "undersigned_log_bench"
+
+
+def entry(number: int) -> bytes:
+    return f'{{"kind":"signature","visibility":"organizers","commitment":"{number:064x}"}}'.encode()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    args = parser.parse_args()
+
+    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
+    url = make_url(POSTGRES_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
+    migrations.upgrade(url)
+    settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=0)
+    rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
+    engine = build_engine(url)
+    sessions = build_sessionmaker(engine)
+    now = datetime.now(UTC)
+    with sessions.begin() as db:
+        creator = User(email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now,
+                       roles=[])
+        db.add(creator)
+        db.flush()
+        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
+            title="A long log", ask="Count.", background="Measured.", category="other"))
+        petition_id = petition.id
+
+    started = time.perf_counter()
+    size = 0
+    while size < args.entries:
+        count = min(10_000, args.entries - size)
+        with sessions.begin() as db:
+            tree.append(db, petition_id, [entry(size + i) for i in range(count)])
+        size += count
+    build_seconds = time.perf_counter() - started
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    print(f"built {size:,} entries in {build_seconds:.0f} s", file=sys.stderr)
+
+    append_times = []
+    for _ in range(5):
+        batch = [entry(size + i) for i in range(1_000)]
+        started = time.perf_counter()
+        with sessions.begin() as db:
+            _, root = tree.append(db, petition_id, batch)
+        append_times.append(time.perf_counter() - started)
+        size += 1_000
+
+    rng = random.Random(9162)
+    inclusion, consistency = [], []
+    with sessions() as db:
+        for _ in range(200):
+            index = rng.randrange(size)
+            started = time.perf_counter()
+            proof = tree.inclusion_proof(db, petition_id, index, size)
+            inclusion.append((time.perf_counter() - started) * 1000)
+            merkle.verify_inclusion(index, size, merkle.leaf_hash(entry(index)), proof, root)
+            old = rng.randrange(1, size)
+            started = time.perf_counter()
+            proof = tree.consistency_proof(db, petition_id, old, size)
+            consistency.append((time.perf_counter() - started) * 1000)
+            merkle.verify_consistency(old, size, tree.root_at(db, petition_id, old), root, proof)
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+    admin.dispose()
+
+    report = io.StringIO()
+    report.write(f"### Signature log at {size:,} entries, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
+    report.write(f"Command: `.venv/bin/python bench/log_scale.py --entries {args.entries}`\n\n")
+    report.write(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                 f"{platform.system()} {platform.release()}; proofs built in the service from rows read by key "
+                 "(one connection, no HTTP); every proof was verified.\n\n")
+    report.write("| measure | result | target |\n|---|---|---|\n")
+    report.write(f"| building the log, batches of 10,000 | {build_seconds:.0f} s | |\n")
+    worst = max(append_times)
+    report.write(f"| appending a batch of 1,000 at {args.entries:,} | median {statistics.median(append_times):.2f} s, "
+                 f"worst {worst:.2f} s | {'met' if worst < 1 else 'NOT met'} (< 1 s) |\n")
+    for label, times in (("inclusion proof", inclusion), ("consistency proof", consistency)):
+        p99 = percentile(times, 0.99)
+        report.write(f"| {label} | p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms | "
+                     f"{'met' if p99 < 10 else 'NOT met'} (< 10 ms) |\n")
+    print(report.getvalue())
+    if not args.no_write:
+        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
+            handle.write("\n" + report.getvalue())
+
+
+if __name__ == "__main__":
+    main()
