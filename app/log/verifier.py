@@ -1,0 +1,152 @@
+"""Checking a petition's log as anyone can: from its entries, its checkpoints and its published key alone.
+
+Entries are canonical JSON (sorted keys, no spaces, UTF-8), one object per leaf:
+
+    {"kind":"petition","petition":42,"version":1,"text_sha256":"...","key_id":"..." or null}   (entry 0)
+    {"kind":"signature","visibility":"public","name":"Ana Silva"}
+    {"kind":"signature","visibility":"organizers","commitment":"<random hex>"}
+    {"kind":"signature","visibility":"anonymous","message":"<b64url>","signature":"<b64url>"}
+    {"kind":"withdrawal","entry":<index of the signature it cancels>}
+    {"kind":"version","version":2,"text_sha256":"..."}
+    {"kind":"key_destroyed","key_id":"..."}
+
+`check` recomputes the tree, verifies every checkpoint's signature and that each is a prefix of the log (so
+nothing was removed or rewritten), that no two checkpoints of one size disagree (a fork), every anonymous
+entry's token under the committed key, that no token is used twice, and that anonymous entries do not
+outnumber the tokens issued; then it counts the tally: signatures less withdrawals.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from app.core import blindrsa, merkle
+from app.log import checkpoint as notes
+
+
+def encode(entry: dict[str, object]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    tally: int = 0
+    signatures: int = 0
+    withdrawals: int = 0
+    anonymous: int = 0
+    size: int = 0
+    root: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.ok else "FAIL"
+        return (f"{verdict}: tally {self.tally} = {self.signatures} signatures - {self.withdrawals} withdrawals "
+                f"({self.anonymous} anonymous) in {self.size} entries")
+
+
+def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tuple[str, Ed25519PublicKey],
+          issuing_key_spki: bytes | None, tokens_issued: int,
+          seen: dict[int, bytes] | None = None) -> Report:
+    """Verify a downloaded log. `seen` holds roots by size from checkpoints checked before (kept locally)."""
+    report = Report(size=len(entries))
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    subtrees = merkle.memory_subtrees(leaves) if leaves else None
+    report.root = subtrees(0, len(leaves)) if subtrees else merkle.EMPTY_ROOT
+    roots: dict[int, bytes] = dict(seen or {})
+
+    for note in checkpoints:
+        try:
+            signed = notes.verify(note, log_key=log_key)
+        except notes.CheckpointError as error:
+            report.problems.append(f"bad checkpoint: {error}")
+            continue
+        size, root = signed.checkpoint.size, signed.checkpoint.root
+        if size in roots and roots[size] != root:
+            report.problems.append(f"two checkpoints of size {size} with different roots: the log forked")
+        roots.setdefault(size, root)
+    for size, root in sorted(roots.items()):
+        if size > len(entries):
+            report.problems.append(f"a checkpoint of size {size} is larger than the {len(entries)} entries served: "
+                                   "entries were removed")
+        elif size and subtrees is not None and subtrees(0, size) != root:
+            report.problems.append(f"the first {size} entries do not hash to that checkpoint's root: entries were "
+                                   "rewritten or removed")
+
+    _count(entries, issuing_key_spki, tokens_issued, report)
+    return report
+
+
+def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issued: int, report: Report) -> None:
+    public = blindrsa.PublicKey.from_spki(issuing_key_spki) if issuing_key_spki else None
+    parsed: list[dict[str, object]] = []
+    for index, raw in enumerate(entries):
+        try:
+            entry = json.loads(raw)
+            if not isinstance(entry, dict) or raw != encode(entry):
+                raise ValueError
+        except ValueError:
+            report.problems.append(f"entry {index} is not canonical JSON")
+            entry = {}
+        parsed.append(entry)
+    if parsed and parsed[0].get("kind") != "petition":
+        report.problems.append("entry 0 does not commit to the petition")
+    committed_key = parsed[0].get("key_id") if parsed else None
+    if public is not None and committed_key != public.key_id():
+        report.problems.append("the issuing key is not the one entry 0 commits to")
+    nullifiers: set[str] = set()
+    withdrawn: set[int] = set()
+    for index, entry in enumerate(parsed):
+        kind = entry.get("kind")
+        if kind == "signature":
+            report.signatures += 1
+            if entry.get("visibility") == "anonymous":
+                report.anonymous += 1
+                _check_token(index, entry, public, nullifiers, report)
+        elif kind == "withdrawal":
+            target = entry.get("entry")
+            if (not isinstance(target, int) or not 0 <= target < index
+                    or parsed[target].get("kind") != "signature" or target in withdrawn):
+                report.problems.append(f"entry {index} withdraws something that is not a signature in the log")
+                continue
+            if parsed[target].get("visibility") == "anonymous":
+                report.problems.append(f"entry {index} withdraws an anonymous signature, which nobody can do")
+                continue
+            withdrawn.add(target)
+            report.withdrawals += 1
+    if report.anonymous > tokens_issued:
+        report.problems.append(f"{report.anonymous} anonymous signatures but only {tokens_issued} tokens issued")
+    report.tally = report.signatures - report.withdrawals
+
+
+def _check_token(index: int, entry: dict[str, object], public: blindrsa.PublicKey | None, nullifiers: set[str],
+                 report: Report) -> None:
+    try:
+        message, signature = _b64url(str(entry["message"])), _b64url(str(entry["signature"]))
+    except (KeyError, ValueError):
+        report.problems.append(f"entry {index}: an anonymous signature without its token")
+        return
+    nullifier = hashlib.sha256(message).hexdigest()
+    if nullifier in nullifiers:
+        report.problems.append(f"entry {index}: a token used twice")
+    nullifiers.add(nullifier)
+    if public is None:
+        report.problems.append(f"entry {index}: an anonymous signature, but no issuing key to check it against")
+        return
+    try:
+        blindrsa.verify(public, message, signature)
+    except blindrsa.BlindSignatureError:
+        report.problems.append(f"entry {index}: a token the petition's key did not sign")
