@@ -7,6 +7,7 @@ import logging
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.comments.digest import send_digests
+from app.log import service as signature_log
 from app.core.runtime import Runtime
 from app.mail.sender import deliver_due
 from app.petitions import service as petitions
@@ -26,10 +27,12 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
     notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
     reminded = delivery.send_reminders(sessions=sessions, rt=rt)
     digests = send_digests(sessions=sessions, rt=rt)
+    # Without a web process's batch task (tests, development with batching off), the worker appends the logs.
+    logged = signature_log.flush(sessions=sessions, rt=rt) if rt.settings.anonymous_batch_seconds == 0 else 0
     sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
     if closed:
         logger.info("closed petitions past their deadline", extra={"count": closed})
     if erased:
         logger.info("erased signer details past retention", extra={"petitions": len(erased)})
     return {"closed": closed, "erased": len(erased), "notified": notified, "reminded": reminded, "digests": digests,
-            "sent": sent}
+            "logged": logged, "sent": sent}

@@ -17,6 +17,7 @@ from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
 from app.anonymous import api as anonymous_api
 from app.anonymous import service as anonymous_service
+from app.log import service as signature_log
 from app.comments import api as comments_api
 from app.comments import pages as comments_pages
 from app.core.clock import Clock, SystemClock
@@ -108,7 +109,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 def _write_anonymous_batch(app: FastAPI) -> int:
-    return anonymous_service.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+    """The batch: anonymous signatures written, then everything waiting appended to the logs, shuffled."""
+    written = anonymous_service.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+    signature_log.flush(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+    return written
 
 
 async def _anonymous_batches(app: FastAPI) -> None:

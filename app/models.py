@@ -5,7 +5,7 @@ from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
 from app.audit.models import AuditEntry, AuditHead
 from app.comments.models import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.core.database import Base
-from app.log.models import LogHead, LogLeaf, LogNode
+from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
 from app.mail.models import OutboxMessage
 from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
                                   PetitionVersion, RejectionReason, Sponsorship)
@@ -13,7 +13,7 @@ from app.responses.models import (Commitment, CommitmentUpdate, Delivery, Judgem
                                   PetitionResponse)
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
+__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

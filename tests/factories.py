@@ -15,7 +15,7 @@ from app.core.runtime import Runtime
 from app.petitions import service
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Category, Petition
-from app.petitions.schemas import PetitionDraft
+from app.petitions.schemas import PetitionCorrection, PetitionDraft
 from tests.conftest import make_user
 
 _serial = count(1)
@@ -93,3 +93,13 @@ def comment(db: Session, rt: Runtime, petition: Petition, author: User | None = 
                              session_cookie=session_cookie or ("factory-session" if anonymous else None))
     db.commit()
     return posted
+
+
+def correction(**changes: object) -> PetitionCorrection:
+    values: dict[str, object] = {
+        "title": "Stop recording our screens to train AI, now",
+        "ask": "End the mandatory keystroke and screen recording programme.",
+        "background": "Recording every keystroke exposes private conversations and performance data.",
+        "decision_maker": "Chief People Officer", "note": "A clearer title."}
+    values.update(changes)
+    return PetitionCorrection.model_validate(values)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.anonymous.models import IssuingKey
 from app.core import blindrsa
+from app.log import service as signature_log
 from app.core.runtime import Runtime
 from app.petitions.models import Petition, PetitionEvent
 
@@ -35,11 +36,13 @@ def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
 
 def destroy_for(*, db: Session, petition: Petition, now: datetime) -> bool:
     """Erase the private key; the public half, its id and the count of tokens issued stay published."""
-    destroyed = db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition.id,
-                                                    IssuingKey.sealed_private.is_not(None))
-                           .values(sealed_private=None, destroyed_at=now)
-                           .execution_options(synchronize_session=False)).rowcount
+    destroyed_key = db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition.id,
+                                                        IssuingKey.sealed_private.is_not(None))
+                               .values(sealed_private=None, destroyed_at=now).returning(IssuingKey.key_id)
+                               .execution_options(synchronize_session=False)).scalar_one_or_none()
+    destroyed = destroyed_key is not None
     if destroyed:
+        signature_log.pend(db=db, petition_id=petition.id, entry={"kind": "key_destroyed", "key_id": destroyed_key})
         _signers.forget(petition.id)
         db.add(PetitionEvent(petition_id=petition.id, kind="issuing_key_destroyed", at=now, actor_id=None,
                              detail="Anonymous-signing key destroyed: no new tokens can be made for this petition.",

@@ -104,8 +104,19 @@ class Settings(BaseSettings):
     blind_key_bits: int = Field(default=3072, ge=1024, le=8192)
     anonymous_batch_seconds: float = Field(default=300.0, ge=0, le=86400)
 
+    # Witnesses of the signature logs (independent parties running `undersigned witness`), as verifier keys
+    # name+keyid+base64key, comma-separated: their cosignatures are accepted and shown.
+    log_witnesses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"
+
+    @field_validator("log_witnesses", mode="before")
+    @classmethod
+    def _split_witnesses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("allowed_email_domains", mode="before")
     @classmethod

@@ -6,7 +6,9 @@ is a handful of rows read by key (O(log n) at a million entries), and the tree i
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, SmallInteger
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base
@@ -40,3 +42,37 @@ class LogNode(Base):
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogPending(Base):
+    """An entry waiting for the next batch: a withdrawal, a new text version, the key's destruction."""
+
+    __tablename__ = "log_pending"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """A signed checkpoint (C2SP signed note), one per batch: what witnesses check and cosign."""
+
+    __tablename__ = "log_checkpoints"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class LogCosignature(Base):
+    """A witness's signature line over a checkpoint it found consistent with the last one it saw."""
+
+    __tablename__ = "log_cosignatures"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(120), primary_key=True)
+    line: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]

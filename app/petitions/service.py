@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
+from app.log import service as signature_log
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.runtime import Runtime
 from app.petitions import notify
@@ -345,6 +346,7 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
                values={"opened_at": now, "response_threshold": threshold, "escalation_threshold": escalation,
                        "moderation_lock_by_id": None, "moderation_lock_until": None, "hidden_reason": None})
     issuing_keys.create_for(db=db, rt=rt, petition=petition, now=now)
+    signature_log.open_log(db=db, rt=rt, petition=petition, now=now)
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_opened")
 
 
@@ -389,7 +391,9 @@ def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, f
     petition.decision_maker = form.decision_maker
     petition.version += 1
     petition.updated_at = now
-    _add_version(db, petition, number=petition.version, author=actor, note=form.note, now=now)
+    version = _add_version(db, petition, number=petition.version, author=actor, note=form.note, now=now)
+    signature_log.pend(db=db, petition_id=petition.id, entry={
+        "kind": "version", "version": version.number, "text_sha256": version.content_hash})
     record_event(db=db, petition=petition, kind="new_version", at=now, actor=actor,
                  detail=f"Version {petition.version}: {form.note}")
     db.flush()

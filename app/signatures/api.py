@@ -15,6 +15,7 @@ from app.core.policy import OptionalUser
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.anonymous.schemas import TokenRead
+from app.log import service as signature_log
 from app.signatures import groups, service
 from app.signatures.models import GroupKind, Visibility
 
@@ -46,6 +47,9 @@ class SignatureRead(BaseModel):
     signed_on: datetime
     notify_updates: bool
     signature_count: int
+    log_index: int | None = Field(default=None, description=(
+        "Your receipt: the signature's leaf in the petition's log, once a batch has appended it."))
+    entry_sha256: str | None = Field(default=None, description="The leaf hash (RFC 9162) of that entry, hex.")
 
 
 class SignerRead(BaseModel):
@@ -53,9 +57,10 @@ class SignerRead(BaseModel):
     visibility: Visibility
 
 
-def _read(signature, petition) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _read(signature, petition, entry_hash: bytes | None = None) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {"petition_id": petition.id, "visibility": signature.visibility, "signed_on": signature.signed_hour,
-            "notify_updates": signature.notify_updates, "signature_count": petition.signature_count}
+            "notify_updates": signature.notify_updates, "signature_count": petition.signature_count,
+            "log_index": signature.log_index, "entry_sha256": entry_hash.hex() if entry_hash else None}
 
 
 @router.post("/petitions/{petition_id}/signature", status_code=status.HTTP_201_CREATED,
@@ -82,7 +87,8 @@ def mine(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> 
     signature = service.own_signature(db=db, petition=petition, user=user)
     if signature is None:
         raise NotFound("You have not signed this petition.")
-    return _read(signature, petition)
+    return _read(signature, petition, signature_log.leaf_hash(db=db, petition_id=petition.id,
+                                                              index=signature.log_index))
 
 
 @router.delete("/petitions/{petition_id}/signature", status_code=status.HTTP_204_NO_CONTENT,

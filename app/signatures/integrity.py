@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.audit import service as audit
+from app.log import service as signature_log
 from app.core.errors import Conflict, InvalidInput
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
@@ -105,8 +106,10 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
                           matched=len(ids), created_at=now)
     db.add(record)
     db.flush()
-    db.execute(update(Signature).where(Signature.id.in_(ids)).values(invalidation_id=record.id)
-               .execution_options(synchronize_session=False))
+    logged = db.execute(update(Signature).where(Signature.id.in_(ids)).values(invalidation_id=record.id)
+                        .returning(Signature.log_index).execution_options(synchronize_session=False)).scalars().all()
+    for log_index in logged:  # voided signatures leave the log's tally as they leave the count
+        signature_log.withdrawn(db=db, petition_id=petition.id, log_index=log_index, reason="voided by moderators")
     set_committed_value(petition, "signature_count", db.execute(
         update(Petition).where(Petition.id == petition.id)
         .values(signature_count=Petition.signature_count - len(ids)).returning(Petition.signature_count)

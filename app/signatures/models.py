@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base
@@ -25,6 +25,9 @@ class Signature(Base):
         UniqueConstraint("petition_id", "account_id", name="uq_signatures_petition_account"),
         Index("ix_signatures_petition_signed_hour", "petition_id", "signed_hour"),
         Index("ix_signatures_account_id", "account_id"),
+        # What the next batch appends to the log: a small, partial index.
+        Index("ix_signatures_unlogged", "petition_id", postgresql_where=text("log_index IS NULL"),
+              sqlite_where=text("log_index IS NULL")),
     )
 
     # Random, so the order of ids says nothing about the order of signing.
@@ -43,6 +46,8 @@ class Signature(Base):
     # (RFC 9474: the message the browser made up, and the petition key's signature on it).
     token_message: Mapped[bytes | None] = mapped_column(LargeBinary)
     token_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Its leaf in the petition's signature log, once a batch has appended it (NULL until then).
+    log_index: Mapped[int | None] = mapped_column(Integer)
     # Named signatures only: the nullifier of the token this signature spent (withdrawing frees it again).
     token_nullifier: Mapped[str | None] = mapped_column(String(64))
     # Set when moderators void the signature (see Invalidation); a voided signature is kept, not counted.

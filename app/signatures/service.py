@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.anonymous import service as anonymous
+from app.log import service as signature_log
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.database import insert_for
 from app.core.runtime import Runtime
@@ -119,7 +120,7 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
                "sealed_name": rt.sealer.seal(user.display_name, context=name_context(petition_id))
                if visibility == Visibility.organizers else None,
                "department_id": department_id, "location_id": location_id, "invalidation_id": None,
-               "token_message": None, "token_signature": None, "token_nullifier": spent}
+               "token_message": None, "token_signature": None, "token_nullifier": spent, "log_index": None}
     signature = Signature(**columns)  # transient, the caller's view of the row: built before the row is locked
     # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
     if db.get_bind().dialect.name == "postgresql":
@@ -185,10 +186,11 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
     removed_rows = db.execute(delete(Signature).where(
         Signature.petition_id == petition.id, Signature.account_id == user.id, Signature.invalidation_id.is_(None))
-        .returning(Signature.token_nullifier)).all()
+        .returning(Signature.token_nullifier, Signature.log_index)).all()
     removed = len(removed_rows)
-    for (nullifier,) in removed_rows:
+    for nullifier, log_index in removed_rows:
         anonymous.release_named(db=db, petition_id=petition.id, nullifier=nullifier)
+        signature_log.withdrawn(db=db, petition_id=petition.id, log_index=log_index)
     if removed == 0:
         if own_signature(db=db, petition=petition, user=user) is not None:
             raise Conflict("Your signature was voided by the moderators: it is not counted, and stays on record.")

@@ -1,0 +1,203 @@
+"""Each petition's public, append-only signature log: what goes in, when, and the checkpoints over it.
+
+Entry 0 (the petition's text and issuing key) is written when the petition opens. Everything after it is
+appended by `flush`, run with each batch of anonymous signatures: every signature not yet in the log
+(named or anonymous) and the pending withdrawals, text versions and key destruction, shuffled together, so
+the log's order says no more than the batch did. Each flush ends with a signed checkpoint; checkpoints are
+never made per request (a fresh one per reader could tag readers).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import secrets
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import bindparam, delete, select, union, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.anonymous.models import IssuingKey
+from app.core.runtime import Runtime
+from app.log import checkpoint as notes
+from app.log import tree
+from app.log.models import LogCheckpoint, LogCosignature, LogLeaf, LogPending
+from app.log.verifier import encode
+from app.petitions.models import Petition, PetitionVersion
+from app.signatures.models import Signature, Visibility
+
+logger = logging.getLogger("undersigned.log")
+
+
+def key_name(rt: Runtime) -> str:
+    """The log key's name in signed notes: the deployment's host."""
+    return urlsplit(rt.settings.base_url).netloc or "undersigned"
+
+
+def signing_key(rt: Runtime) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(rt.keyring.key("log-checkpoint"))
+
+
+def verifier_key(rt: Runtime) -> str:
+    return notes.verifier_key(key_name(rt), signing_key(rt).public_key())
+
+
+def origin(rt: Runtime, petition_id: int) -> str:
+    return f"{key_name(rt)}/petitions/{petition_id}"
+
+
+def witnesses(rt: Runtime) -> dict[str, Ed25519PublicKey]:
+    return dict(notes.parse_verifier_key(text) for text in rt.settings.log_witnesses)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def open_log(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> None:
+    """Entry 0: the petition's text as signed, and the key anonymous tokens are checked against."""
+    if tree.head(db, petition.id) is not None:
+        return  # a petition restored after hiding keeps its log
+    version = db.scalar(select(PetitionVersion).where(PetitionVersion.petition_id == petition.id)
+                        .order_by(PetitionVersion.number.desc()).limit(1))
+    key = db.get(IssuingKey, petition.id)
+    entry = {"kind": "petition", "petition": petition.id, "version": version.number if version else 0,
+             "text_sha256": version.content_hash if version else None, "key_id": key.key_id if key else None}
+    tree.append(db, petition.id, [encode(entry)])
+    _checkpoint(db, rt, petition.id, now)
+
+
+def pend(*, db: Session, petition_id: int, entry: dict[str, object]) -> None:
+    """Queue an entry for the next batch (only for petitions whose log has begun)."""
+    if tree.head(db, petition_id) is not None:
+        db.add(LogPending(petition_id=petition_id, entry=encode(entry)))
+
+
+def withdrawn(*, db: Session, petition_id: int, log_index: int | None, reason: str | None = None) -> None:
+    """A signature left the count: if the log holds it, the log says so (a signature not yet logged never was)."""
+    if log_index is not None:
+        entry: dict[str, object] = {"kind": "withdrawal", "entry": log_index}
+        if reason:
+            entry["reason"] = reason
+        pend(db=db, petition_id=petition_id, entry=entry)
+
+
+def _signature_entry(signature: Signature) -> dict[str, object]:
+    if signature.visibility == Visibility.anonymous:
+        return {"kind": "signature", "visibility": "anonymous", "message": _b64url(signature.token_message or b""),
+                "signature": _b64url(signature.token_signature or b"")}
+    if signature.visibility == Visibility.public:
+        return {"kind": "signature", "visibility": "public", "name": signature.public_name}
+    # Organizers-only: a random commitment stands in for the name nobody else may read.
+    return {"kind": "signature", "visibility": "organizers", "commitment": secrets.token_hex(16)}
+
+
+def flush(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
+    """Append everything waiting, petition by petition, each with its checkpoint. Returns entries appended."""
+    with sessions() as db:
+        petition_ids = list(db.scalars(union(
+            select(Signature.petition_id).where(Signature.log_index.is_(None), Signature.invalidation_id.is_(None)),
+            select(LogPending.petition_id))))
+    appended = 0
+    for petition_id in petition_ids:
+        try:
+            with sessions.begin() as db:
+                appended += _flush_petition(db, rt, petition_id)
+        except Exception:
+            logger.exception("appending to a petition's log failed; the entries wait for the next batch")
+    return appended
+
+
+def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
+    head = tree.head(db, petition_id, lock=True)
+    if head is None:
+        return 0  # the petition never opened (its entry 0 is not there): nothing of it is public yet
+    signatures = list(db.scalars(select(Signature).where(
+        Signature.petition_id == petition_id, Signature.log_index.is_(None), Signature.invalidation_id.is_(None))))
+    pending = list(db.scalars(select(LogPending).where(LogPending.petition_id == petition_id)
+                              .order_by(LogPending.id)))
+    # A pending withdrawal refers to a leaf already in the log, so the whole batch can be shuffled.
+    items: list[tuple[bytes, Signature | None]] = [(encode(_signature_entry(s)), s) for s in signatures]
+    items += [(row.entry, None) for row in pending]
+    random.SystemRandom().shuffle(items)
+    if not items:
+        return 0
+    first, _root = tree.append(db, petition_id, [entry for entry, _ in items])
+    positions = [{"sid": signature.id, "position": first + offset}
+                 for offset, (_entry, signature) in enumerate(items) if signature is not None]
+    if positions:
+        db.execute(update(Signature.__table__).where(Signature.__table__.c.id == bindparam("sid"))
+                   .values(log_index=bindparam("position")), positions)
+    if pending:
+        db.execute(delete(LogPending).where(LogPending.id.in_([row.id for row in pending])))
+    _checkpoint(db, rt, petition_id, rt.clock.now())
+    return len(items)
+
+
+def _checkpoint(db: Session, rt: Runtime, petition_id: int, now: datetime) -> LogCheckpoint:
+    head = tree.head(db, petition_id)
+    assert head is not None
+    note = notes.sign(notes.Checkpoint(origin=origin(rt, petition_id), size=head.size, root=head.root),
+                      key_name(rt), signing_key(rt))
+    row = LogCheckpoint(petition_id=petition_id, size=head.size, root=head.root, note=note,
+                        created_at=now.replace(second=0, microsecond=0))
+    db.merge(row)
+    db.flush()
+    return row
+
+
+def latest_checkpoint(*, db: Session, petition_id: int) -> LogCheckpoint | None:
+    return db.scalar(select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id)
+                     .order_by(LogCheckpoint.size.desc()).limit(1))
+
+
+def checkpoints(*, db: Session, petition_id: int, after_size: int, limit: int) -> list[LogCheckpoint]:
+    return list(db.scalars(select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id,
+                                                       LogCheckpoint.size > after_size)
+                           .order_by(LogCheckpoint.size).limit(limit)))
+
+
+def cosigners(*, db: Session, petition_id: int, size: int) -> list[LogCosignature]:
+    return list(db.scalars(select(LogCosignature).where(LogCosignature.petition_id == petition_id,
+                                                        LogCosignature.size == size)
+                           .order_by(LogCosignature.witness)))
+
+
+def with_cosignatures(db: Session, row: LogCheckpoint) -> str:
+    return row.note + "".join(cosignature.line + "\n" for cosignature in cosigners(
+        db=db, petition_id=row.petition_id, size=row.size))
+
+
+def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) -> LogCosignature:
+    """Keep a configured witness's signature line over the checkpoint of `size`, once it verifies."""
+    from app.core.errors import InvalidInput, NotFound
+
+    row = db.get(LogCheckpoint, (petition_id, size))
+    if row is None:
+        raise NotFound("There is no checkpoint of that size.")
+    known = witnesses(rt)
+    try:
+        _checkpoint_value, _body, lines = notes.parse(row.note + line.strip() + "\n")
+        name = lines[-1][0]
+        if name not in known:
+            raise notes.CheckpointError("this witness is not among the deployment's witnesses")
+        signed = notes.verify(row.note + line.strip() + "\n", log_key=(key_name(rt), signing_key(rt).public_key()),
+                              witnesses={name: known[name]})
+        if name not in signed.signers:
+            raise notes.CheckpointError("the line is not this witness's signature over the checkpoint")
+    except notes.CheckpointError as error:
+        raise InvalidInput(str(error), fields={"line": str(error)}) from None
+    cosignature = LogCosignature(petition_id=petition_id, size=size, witness=name, line=line.strip(),
+                                 created_at=rt.clock.now().replace(second=0, microsecond=0))
+    db.merge(cosignature)
+    db.flush()
+    return cosignature
+
+
+def leaf_hash(*, db: Session, petition_id: int, index: int | None) -> bytes | None:
+    if index is None:
+        return None
+    return db.scalar(select(LogLeaf.hash).where(LogLeaf.petition_id == petition_id, LogLeaf.index == index))

@@ -1,0 +1,115 @@
+"""The signature log in use: entry 0 at opening, signatures of every kind, withdrawals, voids, corrections and
+the key's destruction appended in batches, each batch checkpointed; the verifier agrees with the counter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.runtime import Runtime
+from app.log import checkpoint as notes
+from app.log import service as signature_log
+from app.log import tree
+from app.log.models import LogCheckpoint, LogLeaf
+from app.log.verifier import check
+from app.petitions import service as petitions
+from app.petitions.models import Petition
+from app.anonymous.models import IssuingKey
+from tests import factories
+from tests.conftest import Browser, sign_in_as
+from tests.test_anonymous import submit, wallet
+
+NewBrowser = Callable[[], Browser]
+
+
+@pytest.fixture
+def sessions(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def anonymous_client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+def entries_of(db: Session, petition_id: int) -> list[dict[str, object]]:
+    db.expire_all()
+    rows = db.query(LogLeaf).filter(LogLeaf.petition_id == petition_id).order_by(LogLeaf.index).all()
+    return [json.loads(row.entry) for row in rows]
+
+
+def verify(db: Session, rt: Runtime, petition_id: int):  # type: ignore[no-untyped-def]
+    db.expire_all()
+    raw = [bytes(row.entry) for row in db.query(LogLeaf).filter(LogLeaf.petition_id == petition_id)
+           .order_by(LogLeaf.index)]
+    notes_ = [row.note for row in db.query(LogCheckpoint).filter(LogCheckpoint.petition_id == petition_id)]
+    key = db.get(IssuingKey, petition_id)
+    name, public = notes.parse_verifier_key(signature_log.verifier_key(rt))
+    return check(entries=raw, checkpoints=notes_, log_key=(name, public),
+                 issuing_key_spki=bytes(key.spki) if key else None, tokens_issued=key.tokens_issued if key else 0)
+
+
+def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                sessions: sessionmaker[Session], anonymous_client) -> None:  # type: ignore[no-untyped-def]
+    petition = factories.open_petition(db, rt, allow_anonymous=True)
+    (entry0,) = entries_of(db, petition.id)
+    key = db.get(IssuingKey, petition.id)
+    assert entry0["kind"] == "petition" and entry0["key_id"] == key.key_id and entry0["version"] == 1  # type: ignore[union-attr]
+    assert signature_log.latest_checkpoint(db=db, petition_id=petition.id).size == 1  # type: ignore[union-attr]
+
+    ana, ben, chen = (factories.worker(db, name=name) for name in ("Ana Silva", "Ben Okafor", "Chen Wei"))
+    for user, visibility in ((ana, "public"), (ben, "organizers")):
+        browser = sign_in_as(new_browser(), db, user)
+        assert browser.api("POST", f"/api/v1/petitions/{petition.id}/signature",
+                           {"visibility": visibility}).status_code == 201
+    tokens, _ = wallet(sign_in_as(new_browser(), db, chen))
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    assert signature_log.flush(sessions=sessions, rt=rt) == 3
+    kinds = sorted(str(entry.get("visibility")) for entry in entries_of(db, petition.id)[1:])
+    assert kinds == ["anonymous", "organizers", "public"]
+    names = [entry.get("name") for entry in entries_of(db, petition.id)]
+    assert "Ana Silva" in names and "Ben Okafor" not in json.dumps(entries_of(db, petition.id))
+    # A receipt: the named signer's leaf.
+    receipt = sign_in_as(new_browser(), db, ana).get(f"/api/v1/petitions/{petition.id}/signature").json()
+    assert entries_of(db, petition.id)[receipt["log_index"]]["name"] == "Ana Silva"
+
+    # Ana withdraws; the text is corrected; the petition closes (its key is destroyed).
+    assert sign_in_as(new_browser(), db, ana).api("DELETE",
+                                                  f"/api/v1/petitions/{petition.id}/signature").status_code == 204
+    petitions.correct_text(db=db, rt=rt, petition=db.get_one(Petition, petition.id),
+                           actor=db.get_one(type(ana), petition.creator_id), form=factories.correction())
+    petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
+    db.commit()
+    assert signature_log.flush(sessions=sessions, rt=rt) == 3
+    later = [entry["kind"] for entry in entries_of(db, petition.id)[4:]]
+    assert sorted(later) == ["key_destroyed", "version", "withdrawal"]
+
+    report = verify(db, rt, petition.id)
+    assert report.ok, report.problems
+    db.expire_all()
+    assert report.tally == db.get_one(Petition, petition.id).signature_count == 2
+    assert report.anonymous == 1
+    assert signature_log.flush(sessions=sessions, rt=rt) == 0  # nothing waiting
+
+
+def test_a_signature_withdrawn_before_its_batch_never_appears(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                              sessions: sessionmaker[Session]) -> None:
+    petition = factories.open_petition(db, rt)
+    browser = sign_in_as(new_browser(), db, factories.worker(db))
+    browser.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+    browser.api("DELETE", f"/api/v1/petitions/{petition.id}/signature")
+    assert signature_log.flush(sessions=sessions, rt=rt) == 0
+    assert tree.head(db, petition.id).size == 1  # type: ignore[union-attr]
+
+
+def test_petitions_that_never_opened_have_no_log(db: Session, rt: Runtime, sessions: sessionmaker[Session]) -> None:
+    draft = factories.draft_petition(db, rt)
+    assert tree.head(db, draft.id) is None
+    assert db.execute(text("SELECT count(*) FROM log_leaves WHERE petition_id = :p"), {"p": draft.id}).scalar() == 0
