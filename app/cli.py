@@ -291,3 +291,63 @@ def client_check(
         raise typer.Exit(1) from None
     for line in lines:
         typer.echo(line)
+
+
+STATE_DIR = Path.home() / ".undersigned"
+
+
+@cli.command("verify")
+def verify_log(
+    petition_url: str = typer.Argument("", help="The petition's address, e.g. https://host/petitions/42."),
+    offline: Path | None = typer.Option(None, "--offline", help="Check a log saved before, without the network."),
+    save: Path | None = typer.Option(None, "--save", help="Also save what was downloaded, for --offline."),
+    state_file: Path = typer.Option(STATE_DIR / "verified.json", "--state",
+                                    help="The log keys and checkpoints seen before, checked against each time."),
+) -> None:
+    """Check a petition's signature log: checkpoint signatures, the recomputed tree, consistency with every
+    checkpoint seen before, each anonymous token, no token used twice, and the tally."""
+    from app.anonymous.client import ClientError
+    from app.log import client
+
+    try:
+        if offline is not None:
+            log = client.load(offline)
+        elif petition_url:
+            log = client.download(petition_url)
+        else:
+            raise ClientError("Give the petition's address, or --offline with a folder saved before.")
+        if save is not None:
+            client.save(log, save)
+        report = client.verify(log, state_file)
+    except ClientError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}")
+    typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@cli.command("witness")
+def witness_log(
+    petition_url: str = typer.Argument(..., help="The petition's address."),
+    name: str = typer.Option(..., "--name", help="Your witness name, as the deployment knows it."),
+    key_file: Path = typer.Option(STATE_DIR / "witness.key", "--key", help="Your Ed25519 witness key."),
+    generate: bool = typer.Option(False, "--generate", help="Make the key if it does not exist yet."),
+    state_file: Path = typer.Option(STATE_DIR / "witnessed.json", "--state",
+                                    help="The last checkpoint witnessed, per log."),
+) -> None:
+    """For an independent party: cosign the latest checkpoint once it is consistent with the last one seen.
+    Give the deployment your verifier key (printed here) for UNDERSIGNED_LOG_WITNESSES."""
+    from app.anonymous.client import ClientError
+    from app.log import checkpoint as notes
+    from app.log import client
+
+    try:
+        key = client.witness_key(key_file, generate=generate)
+        typer.echo(f"Witness key: {notes.verifier_key(name, key.public_key())}")
+        typer.echo(client.witness(petition_url, name=name, key=key, state_file=state_file))
+    except (ClientError, notes.CheckpointError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None

@@ -17,6 +17,7 @@ from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
 from app.anonymous import api as anonymous_api
 from app.anonymous import service as anonymous_service
+from app.log import api as log_api
 from app.log import service as signature_log
 from app.comments import api as comments_api
 from app.comments import pages as comments_pages
@@ -103,7 +104,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    home_pages.router, responses_api.router, responses_pages.router, scoreboard_pages.router,
                    scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
                    accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
-                   mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router):
+                   mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
+                   log_api.router):
         app.include_router(router)
     return app
 

@@ -186,6 +186,12 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/wallet/tokens"): Access.worker,
     ("POST", "/api/v1/anonymous/signatures"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log/entries"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log/checkpoints"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log/inclusion"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log/consistency"): Access.public,
+    ("POST", "/api/v1/petitions/{petition_id}/log/cosignatures"): Access.public,
     ("DELETE", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
 }
 

@@ -148,3 +148,10 @@ def inclusion_proof(db: Session, petition_id: int, index: int, size: int) -> lis
 
 def consistency_proof(db: Session, petition_id: int, old_size: int, new_size: int) -> list[bytes]:
     return _proof(db, petition_id, lambda subtree: merkle.consistency_proof(old_size, new_size, subtree))
+
+
+def select_leaves(petition_id: int, start: int, end: int):  # type: ignore[no-untyped-def]
+    """Leaves [start, end) as (index, entry) rows, in order."""
+    return (select(LogLeaf.index, LogLeaf.entry)
+            .where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start, LogLeaf.index < end)
+            .order_by(LogLeaf.index))

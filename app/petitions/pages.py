@@ -1,5 +1,7 @@
 """Petition pages: discovery, the staged creation form, the petition page, sponsors, corrections, organizers."""
 
+import base64
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -7,6 +9,7 @@ from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.anonymous import service as anonymous
 from app.comments.pages import discussion_context
+from app.log import service as signature_log
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
@@ -94,6 +97,16 @@ def mine(request: Request, user: CurrentUser, db: SessionDep) -> Response:
         "signed": signatures.my_signatures(db=db, user=user)})
 
 
+def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[str, object]:
+    latest = signature_log.latest_checkpoint(db=db, petition_id=petition.id)
+    if latest is None:
+        return {"log_checkpoint": None}
+    return {"log_checkpoint": latest, "log_root": base64.b64encode(latest.root).decode(),
+            "log_witnesses": [row.witness for row in signature_log.cosigners(db=db, petition_id=petition.id,
+                                                                             size=latest.size)],
+            "petition_url": rt.settings.base_url.rstrip("/") + f"/petitions/{petition.id}"}
+
+
 def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
     organizer = service.is_organizer(db=db, petition=petition, user=user)
     context: dict[str, object] = {
@@ -108,6 +121,7 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
         "issuing_key": issuing_keys.published(db=db, petition_id=petition.id),
         "anonymous_signatures": anonymous.anonymous_count(db=db, petition_id=petition.id),
+        **_log_context(db, rt, petition),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
         "commitment_labels": COMMITMENT_LABELS,

@@ -1,0 +1,128 @@
+"""JSON API of the signature logs: everything `undersigned verify` and witnesses need, and nothing per reader."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.anonymous import keys as issuing_keys
+from app.core.database import SessionDep
+from app.core.errors import InvalidInput, NotFound
+from app.core.policy import OptionalUser
+from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import RuntimeDep
+from app.core.types import Id
+from app.log import service, tree
+from app.petitions import service as petitions
+
+router = APIRouter(prefix="/api/v1/petitions/{petition_id}/log", tags=["signature log"],
+                   route_class=UnitOfWorkRoute)
+
+PAGE = 1000
+# Entries and proofs for a given size never change; the head does, at each batch.
+FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
+A_MINUTE = {"Cache-Control": "public, max-age=60"}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class LogRead(BaseModel):
+    origin: str
+    log_key: str = Field(description="The log's verifier key (C2SP signed note): name+keyid+base64key.")
+    size: int
+    root: str = Field(description="base64 SHA-256 root hash (RFC 9162).")
+    checkpoint: str = Field(description="The latest checkpoint, a signed note with any witness cosignatures.")
+    witnesses: list[str] = Field(description="Witnesses who cosigned the latest checkpoint.")
+    issuing_key: dict[str, object] | None = Field(description="The anonymous-signing key entry 0 commits to.")
+
+
+class CosignatureCreate(BaseModel):
+    size: int = Field(ge=1, le=2**31 - 1)
+    line: str = Field(min_length=10, max_length=300, description="'— name base64(keyid || signature)'")
+
+
+def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    head = tree.head(db, petition.id)
+    if head is None:
+        raise NotFound("This petition has no signature log yet: it starts when the petition opens.")
+    return petition, head
+
+
+@router.get("", response_model=LogRead, summary="The log's head: latest checkpoint, log key, issuing key")
+def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    petition, head = _log_of(db, rt, petition_id, user)
+    latest = service.latest_checkpoint(db=db, petition_id=petition.id)
+    assert latest is not None  # every append ends with one
+    key = issuing_keys.published(db=db, petition_id=petition.id)
+    body = LogRead(
+        origin=service.origin(rt, petition.id), log_key=service.verifier_key(rt), size=latest.size,
+        root=_b64(latest.root), checkpoint=service.with_cosignatures(db, latest),
+        witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
+        issuing_key=None if key is None else {
+            "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": key.tokens_issued,
+            "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None})
+    return JSONResponse(body.model_dump(), headers=A_MINUTE)
+
+
+@router.get("/entries", summary="Entries by index range (base64 of their canonical JSON bytes)")
+def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+            start: int = Query(0, ge=0, le=2**31 - 1), limit: int = Query(PAGE, ge=1, le=PAGE)) -> JSONResponse:
+    petition, head = _log_of(db, rt, petition_id, user)
+    rows = db.execute(tree.select_leaves(petition.id, start, min(head.size, start + limit))).all()
+    complete = start + limit <= head.size
+    return JSONResponse({"size": head.size, "entries": [{"index": index, "entry": _b64(entry)}
+                                                        for index, entry in rows]},
+                        headers=FOREVER if complete else A_MINUTE)
+
+
+@router.get("/checkpoints", summary="Checkpoints after a size, oldest first (signed notes)")
+def checkpoints(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+                after: int = Query(0, ge=0, le=2**31 - 1),
+                limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
+    petition, _head = _log_of(db, rt, petition_id, user)
+    rows = service.checkpoints(db=db, petition_id=petition.id, after_size=after, limit=limit)
+    return JSONResponse({"checkpoints": [service.with_cosignatures(db, row) for row in rows]}, headers=A_MINUTE)
+
+
+def _size(head_size: int, size: int) -> int:
+    if size > head_size:
+        raise InvalidInput("The log is not that large yet.", fields={"size": f"At most {head_size}."})
+    return size
+
+
+@router.get("/inclusion", summary="Inclusion proof of a leaf in the tree of a given size (RFC 9162)")
+def inclusion(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+              index: int = Query(ge=0, le=2**31 - 1), size: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
+    petition, head = _log_of(db, rt, petition_id, user)
+    size = _size(head.size, size)
+    if index >= size:
+        raise InvalidInput("That leaf is not in a tree of that size.", fields={"index": f"Below {size}."})
+    proof = tree.inclusion_proof(db, petition.id, index, size)
+    return JSONResponse({"index": index, "size": size, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
+
+
+@router.get("/consistency", summary="Consistency proof between two tree sizes (RFC 9162)")
+def consistency(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
+                old: int = Query(ge=1, le=2**31 - 1), new: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
+    petition, head = _log_of(db, rt, petition_id, user)
+    new = _size(head.size, new)
+    if old > new:
+        raise InvalidInput("The old size must not exceed the new one.", fields={"old": f"At most {new}."})
+    proof = tree.consistency_proof(db, petition.id, old, new)
+    return JSONResponse({"old": old, "new": new, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
+
+
+@router.post("/cosignatures", status_code=status.HTTP_201_CREATED,
+             summary="A witness's cosignature of a checkpoint (only the deployment's configured witnesses)")
+def cosign(petition_id: Id, body: CosignatureCreate, user: OptionalUser, db: SessionDep,
+           rt: RuntimeDep) -> dict[str, object]:
+    petition, _head = _log_of(db, rt, petition_id, user)
+    row = service.cosign(db=db, rt=rt, petition_id=petition.id, size=body.size, line=body.line)
+    return {"witness": row.witness, "size": row.size}
+
