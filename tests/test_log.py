@@ -76,9 +76,12 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     assert kinds == ["anonymous", "organizers", "public"]
     names = [entry.get("name") for entry in entries_of(db, petition.id)]
     assert "Ana Silva" in names and "Ben Okafor" not in json.dumps(entries_of(db, petition.id))
-    # A receipt: the named signer's leaf.
-    receipt = sign_in_as(new_browser(), db, ana).get(f"/api/v1/petitions/{petition.id}/signature").json()
+    # A receipt: the named signer's leaf, in the API and on the sign panel.
+    ana_browser = sign_in_as(new_browser(), db, ana)
+    receipt = ana_browser.get(f"/api/v1/petitions/{petition.id}/signature").json()
     assert entries_of(db, petition.id)[receipt["log_index"]]["name"] == "Ana Silva"
+    assert receipt["entry_sha256"] and f"Your receipt: entry {receipt['log_index']}" in ana_browser.get(
+        f"/petitions/{petition.id}").text
 
     # Ana withdraws; the text is corrected; the petition closes (its key is destroyed).
     assert sign_in_as(new_browser(), db, ana).api("DELETE",

@@ -41,6 +41,32 @@ class LogRead(BaseModel):
     issuing_key: dict[str, object] | None = Field(description="The anonymous-signing key entry 0 commits to.")
 
 
+class EntryRead(BaseModel):
+    index: int
+    entry: str = Field(description="base64 of the entry's canonical JSON bytes (the leaf's input).")
+
+
+class EntriesRead(BaseModel):
+    size: int
+    entries: list[EntryRead]
+
+
+class CheckpointsRead(BaseModel):
+    checkpoints: list[str]
+
+
+class InclusionRead(BaseModel):
+    index: int
+    size: int
+    proof: list[str] = Field(description="base64 hashes, from the leaf's sibling up (RFC 9162 2.1.3).")
+
+
+class ConsistencyRead(BaseModel):
+    old: int
+    new: int
+    proof: list[str] = Field(description="base64 hashes (RFC 9162 2.1.4).")
+
+
 class CosignatureCreate(BaseModel):
     size: int = Field(ge=1, le=2**31 - 1)
     line: str = Field(min_length=10, max_length=300, description="'— name base64(keyid || signature)'")
@@ -70,7 +96,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
     return JSONResponse(body.model_dump(), headers=A_MINUTE)
 
 
-@router.get("/entries", summary="Entries by index range (base64 of their canonical JSON bytes)")
+@router.get("/entries", response_model=EntriesRead, summary="Entries by index range (base64 of their canonical JSON bytes)")
 def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
             start: int = Query(0, ge=0, le=2**31 - 1), limit: int = Query(PAGE, ge=1, le=PAGE)) -> JSONResponse:
     petition, head = _log_of(db, rt, petition_id, user)
@@ -81,7 +107,7 @@ def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                         headers=FOREVER if complete else A_MINUTE)
 
 
-@router.get("/checkpoints", summary="Checkpoints after a size, oldest first (signed notes)")
+@router.get("/checkpoints", response_model=CheckpointsRead, summary="Checkpoints after a size, oldest first (signed notes)")
 def checkpoints(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                 after: int = Query(0, ge=0, le=2**31 - 1),
                 limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
@@ -96,7 +122,7 @@ def _size(head_size: int, size: int) -> int:
     return size
 
 
-@router.get("/inclusion", summary="Inclusion proof of a leaf in the tree of a given size (RFC 9162)")
+@router.get("/inclusion", response_model=InclusionRead, summary="Inclusion proof of a leaf in the tree of a given size (RFC 9162)")
 def inclusion(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
               index: int = Query(ge=0, le=2**31 - 1), size: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
     petition, head = _log_of(db, rt, petition_id, user)
@@ -107,7 +133,7 @@ def inclusion(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDe
     return JSONResponse({"index": index, "size": size, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
 
 
-@router.get("/consistency", summary="Consistency proof between two tree sizes (RFC 9162)")
+@router.get("/consistency", response_model=ConsistencyRead, summary="Consistency proof between two tree sizes (RFC 9162)")
 def consistency(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                 old: int = Query(ge=1, le=2**31 - 1), new: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
     petition, head = _log_of(db, rt, petition_id, user)

@@ -97,11 +97,14 @@ def mine(request: Request, user: CurrentUser, db: SessionDep) -> Response:
         "signed": signatures.my_signatures(db=db, user=user)})
 
 
-def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[str, object]:
+def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
     latest = signature_log.latest_checkpoint(db=db, petition_id=petition.id)
     if latest is None:
-        return {"log_checkpoint": None}
+        return {"log_checkpoint": None, "own_receipt": None}
+    own = signatures.own_signature(db=db, petition=petition, user=user)
+    receipt = signature_log.leaf_hash(db=db, petition_id=petition.id, index=own.log_index if own else None)
     return {"log_checkpoint": latest, "log_root": base64.b64encode(latest.root).decode(),
+            "own_receipt": receipt.hex() if receipt else None,
             "log_witnesses": [row.witness for row in signature_log.cosigners(db=db, petition_id=petition.id,
                                                                              size=latest.size)],
             "petition_url": rt.settings.base_url.rstrip("/") + f"/petitions/{petition.id}"}
@@ -121,7 +124,7 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
         "issuing_key": issuing_keys.published(db=db, petition_id=petition.id),
         "anonymous_signatures": anonymous.anonymous_count(db=db, petition_id=petition.id),
-        **_log_context(db, rt, petition),
+        **_log_context(db, rt, petition, user),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
         "commitment_labels": COMMITMENT_LABELS,
