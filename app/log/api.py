@@ -6,6 +6,7 @@ import base64
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from pydantic import BaseModel, Field
 
 from app.anonymous import keys as issuing_keys
@@ -16,6 +17,9 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.log import service, tree
+from app.log.models import LogHead
+from app.petitions.lifecycle import LISTED_STATES
+from app.petitions.models import Petition
 from app.petitions import service as petitions
 
 router = APIRouter(prefix="/api/v1/petitions/{petition_id}/log", tags=["signature log"],
@@ -73,6 +77,13 @@ class CosignatureCreate(BaseModel):
 
 
 def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
+    """The petition and its log head. Proofs are read often: a petition everyone may read is found with its
+    head in one query; anything else (a hidden petition, for its organizers) takes the full check."""
+    found = db.execute(select(Petition, LogHead).join(LogHead, LogHead.petition_id == Petition.id)
+                       .where(Petition.id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))
+                       ).one_or_none()
+    if found is not None:
+        return found
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     head = tree.head(db, petition.id)
     if head is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.core import merkle
@@ -54,19 +54,22 @@ def _range_hash(start: int, end: int, hashes: dict[Key, bytes]) -> bytes:
 
 
 def read(db: Session, petition_id: int, keys: Iterable[Key]) -> dict[Key, bytes]:
-    """Stored subtree hashes by key, in one query per kind (leaves, nodes)."""
+    """Stored subtree hashes by key, in one query (leaves and larger subtrees together)."""
     keys = set(keys)
-    found: dict[Key, bytes] = {}
     leaves = [index for level, index in keys if level == 0]
     nodes = [(level, index) for level, index in keys if level > 0]
+    parts = []
     if leaves:
-        for index, digest in db.execute(select(LogLeaf.index, LogLeaf.hash).where(
-                LogLeaf.petition_id == petition_id, LogLeaf.index.in_(leaves))):
-            found[(0, index)] = digest
+        parts.append(select(literal(0).label("level"), LogLeaf.index.label("index"), LogLeaf.hash.label("hash"))
+                     .where(LogLeaf.petition_id == petition_id, LogLeaf.index.in_(leaves)))
     if nodes:
-        for level, index, digest in db.execute(select(LogNode.level, LogNode.index, LogNode.hash).where(
-                LogNode.petition_id == petition_id,
-                or_(*(and_(LogNode.level == level, LogNode.index == index) for level, index in nodes)))):
+        parts.append(select(LogNode.level, LogNode.index, LogNode.hash).where(
+            LogNode.petition_id == petition_id,
+            or_(*(and_(LogNode.level == level, LogNode.index == index) for level, index in nodes))))
+    found: dict[Key, bytes] = {}
+    if parts:
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        for level, index, digest in db.execute(statement):
             found[(level, index)] = digest
     missing = keys - found.keys()
     if missing:
