@@ -16,12 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
-import platform
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,15 +25,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2
-from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.accounts.models import Role, RoleGrant, User, UserSession  # noqa: E402
+from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
+                          serve)
 from app.anonymous.service import decode, encode  # noqa: E402
-from app.core import blindrsa, migrations  # noqa: E402
+from app.core import blindrsa  # noqa: E402
 from app.core.clock import SystemClock  # noqa: E402
 from app.core.database import build_engine, build_sessionmaker  # noqa: E402
 from app.core.runtime import build_runtime  # noqa: E402
@@ -47,8 +44,6 @@ from app.core.templating import build_templates  # noqa: E402
 from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DATABASE = "undersigned_issuance_bench"
 TARGET_PER_CORE = 400
 
@@ -65,13 +60,7 @@ def raw_blind_sign(bits: int, count: int, backend: str = "auto") -> float:
 
 
 def prepare(bits: int, petition_count: int, accounts: int) -> tuple[str, list[tuple[str, str]]]:
-    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    admin.dispose()
-    url = make_url(POSTGRES_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
-    migrations.upgrade(url)
+    url = scratch_database(DATABASE)
     settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=1,
                         blind_key_bits=bits)
     rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
@@ -105,26 +94,6 @@ def prepare(bits: int, petition_count: int, accounts: int) -> tuple[str, list[tu
         db.execute(insert(UserSession), sessions)
     engine.dispose()
     return url, cookies
-
-
-def serve(url: str, port: int, log: Path, bits: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
-           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false",
-           "UNDERSIGNED_RATE_LIMIT_SIGN": "100000/minute", "UNDERSIGNED_BLIND_KEY_BITS": str(bits),
-           "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-                                str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                time.sleep(0.5 * workers)  # every worker process up
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the server did not start; see {log}")
 
 
 def blinded_requests(due: list[dict[str, object]]) -> tuple[dict[str, object], float]:
@@ -196,20 +165,16 @@ def main() -> None:
     print(f"BlindSign alone: {raw:.0f}/s on one core ({backend}); gmpy2: {fallback:.0f}/s", file=sys.stderr)
     blind_seconds, finalize_seconds = wallet_cost(args.bits, args.petitions)
     url, cookies = prepare(args.bits, args.petitions, args.accounts)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        server = serve(url, port, Path(workdir) / "server.log", args.bits, args.workers)
+        server = serve(url, port, Path(workdir) / "server.log", workers=args.workers, settings={
+            "rate_limit_sign": "100000/minute", "blind_key_bits": str(args.bits)})
         try:
             issued, seconds, latencies = asyncio.run(issue_all(f"http://127.0.0.1:{port}", cookies, args.parallel))
         finally:
             server.terminate()
             server.wait(10)
-    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(DATABASE)
     http_rate = issued / seconds
     latencies.sort()
 
@@ -217,8 +182,7 @@ def main() -> None:
     report.write(f"### Anonymous-signing tokens, {args.bits}-bit keys ({datetime.now(UTC):%Y-%m-%d})\n\n")
     report.write(f"Command: `.venv/bin/python bench/anonymous_issuance.py --bits {args.bits} --petitions "
                  f"{args.petitions} --accounts {args.accounts} --parallel {args.parallel} --workers {args.workers}`\n\n")
-    report.write(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                 f"{platform.system()} {platform.release()}, PostgreSQL on the same machine; {args.workers} server "
+    report.write(f"Machine: {machine()}, PostgreSQL on the same machine; {args.workers} server "
                  "process(es). OpenSSL's RSA work runs outside the interpreter lock, so one process's worker threads "
                  "sign on every core; the gmpy2 fallback keeps the lock.\n\n")
     report.write("| measure | result | target |\n|---|---|---|\n")
@@ -228,14 +192,11 @@ def main() -> None:
     report.write(f"| HTTP issuance, {args.accounts} wallets x {args.petitions} petitions, {args.parallel} at once "
                  f"| {http_rate:.0f} tokens/s | |\n")
     report.write(f"| one wallet request for {args.petitions} tokens, server side | p50 "
-                 f"{statistics.median(latencies):.0f} ms, p99 {latencies[int(0.99 * (len(latencies) - 1))]:.0f} ms"
+                 f"{statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"
                  " | |\n")
     report.write(f"| the wallet's own work for {args.petitions} tokens (Python client) | blind "
                  f"{blind_seconds * 1000:.0f} ms, finalize and verify {finalize_seconds * 1000:.0f} ms | |\n")
-    print(report.getvalue())
-    if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
-            handle.write("\n" + report.getvalue())
+    publish(report.getvalue(), write=not args.no_write)
 
 
 if __name__ == "__main__":

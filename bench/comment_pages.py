@@ -14,12 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
-import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,15 +24,15 @@ from pathlib import Path
 
 import httpx2
 from sqlalchemy import insert, text, update
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.accounts.models import Role, RoleGrant, User  # noqa: E402
+from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
+                          serve)
 from app.comments.models import Comment  # noqa: E402
 from app.comments.service import rank  # noqa: E402
-from app.core import migrations  # noqa: E402
 from app.core.clock import SystemClock  # noqa: E402
 from app.core.database import build_engine, build_sessionmaker  # noqa: E402
 from app.core.markdown import render_comment  # noqa: E402
@@ -47,8 +43,6 @@ from app.petitions import service as petitions  # noqa: E402
 from app.petitions.models import Petition  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DATABASE = "undersigned_comments_bench"
 SIZES = (10, 1_000, 10_000)
 BODY = ("The recordings capture *private* conversations, and nobody asked us. See [the policy]"
@@ -56,13 +50,7 @@ BODY = ("The recordings capture *private* conversations, and nobody asked us. Se
 
 
 def prepare() -> tuple[str, dict[int, int]]:
-    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    admin.dispose()
-    url = make_url(POSTGRES_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
-    migrations.upgrade(url)
+    url = scratch_database(DATABASE)
     settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=1)
     rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
     engine = build_engine(url)
@@ -128,23 +116,6 @@ def _comments(db, petition_id: int, size: int, authors: list[User], html: str, n
     db.execute(text("SELECT setval(pg_get_serial_sequence('comments', 'id'), (SELECT max(id) FROM comments))"))
 
 
-def serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
-           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false", "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-                                str(port), "--no-access-log", "--log-level", "warning"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the server did not start; see {log}")
-
-
 async def measure(base_url: str, path: str, requests: int, readers: int) -> list[float]:
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -166,11 +137,6 @@ async def measure(base_url: str, path: str, requests: int, readers: int) -> list
     return latencies
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1_000, help="Requests per page and size.")
@@ -178,9 +144,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
     args = parser.parse_args()
     url, petition_ids = prepare()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     results = []
     with tempfile.TemporaryDirectory() as workdir:
         server = serve(url, port, Path(workdir) / "server.log")
@@ -197,26 +161,19 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
-    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(DATABASE)
 
     report = io.StringIO()
     report.write(f"### Discussion pages at 10, 1,000 and 10,000 comments, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
     report.write(f"Command: `.venv/bin/python bench/comment_pages.py --requests {args.requests} "
                  f"--readers {args.readers}`\n\n")
-    report.write(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                 f"{platform.system()} {platform.release()}. One server process (uvicorn, 4 worker threads), "
+    report.write(f"Machine: {machine()}. One server process (uvicorn, 4 worker threads), "
                  f"{args.readers} concurrent signed-out readers on the same machine, {args.requests} requests "
                  "per row after 20 to warm up.\n\n")
     report.write("| comments | page | p50 ms | p99 ms | requests/s |\n|---|---|---|---|---|\n")
     for size, label, p50, p99, rate in results:
         report.write(f"| {size:,} | {label} | {p50:.1f} | {p99:.1f} | {rate:.0f} |\n")
-    print(report.getvalue())
-    if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
-            handle.write("\n" + report.getvalue())
+    publish(report.getvalue(), write=not args.no_write)
 
 
 if __name__ == "__main__":

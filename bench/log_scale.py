@@ -13,12 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
-import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +23,14 @@ from pathlib import Path
 
 import httpx2
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.accounts.models import User  # noqa: E402
-from app.core import merkle, migrations  # noqa: E402
+from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
+                          serve)
+from app.core import merkle  # noqa: E402
 from app.core.clock import SystemClock  # noqa: E402
 from app.core.database import build_engine, build_sessionmaker  # noqa: E402
 from app.core.runtime import build_runtime  # noqa: E402
@@ -43,8 +40,6 @@ from app.log import tree  # noqa: E402
 from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DATABASE = "undersigned_log_bench"
 READERS = 1  # latency of one request at a time; several readers measure queueing on one process
 
@@ -55,24 +50,10 @@ def entry(number: int) -> bytes:
 
 def serve_proofs(url: str, petition_id: int, size: int) -> tuple[list[float], list[float]]:
     """Time the proofs API on a running server: READERS at once, 400 requests of each kind."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
-           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false",
-           "UNDERSIGNED_ANONYMOUS_BATCH_SECONDS": "3600", "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
-                                   str(port), "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=log)
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        server = serve(url, port, Path(workdir) / "server.log", settings={"anonymous_batch_seconds": "3600"})
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    time.sleep(0.1)
             return asyncio.run(_time_proofs(f"http://127.0.0.1:{port}", petition_id, size))
         finally:
             server.terminate()
@@ -103,23 +84,13 @@ async def _time_proofs(base_url: str, petition_id: int, size: int) -> tuple[list
     return results["inclusion"], results["consistency"]
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
     args = parser.parse_args()
 
-    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    url = make_url(POSTGRES_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
-    migrations.upgrade(url)
+    url = scratch_database(DATABASE)
     settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=0)
     rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
     engine = build_engine(url)
@@ -175,15 +146,12 @@ def main() -> None:
         db.commit()
     engine.dispose()
     served_inclusion, served_consistency = serve_proofs(url, petition_id, size)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(DATABASE)
 
     report = io.StringIO()
     report.write(f"### Signature log at {size:,} entries, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
     report.write(f"Command: `.venv/bin/python bench/log_scale.py --entries {args.entries}`\n\n")
-    report.write(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                 f"{platform.system()} {platform.release()}; proofs built in the service from rows read by key "
+    report.write(f"Machine: {machine()}; proofs built in the service from rows read by key "
                  "(one connection, no HTTP); every proof was verified.\n\n")
     report.write("| measure | result | target |\n|---|---|---|\n")
     report.write(f"| building the log, batches of 10,000 | {build_seconds:.0f} s | |\n")
@@ -197,10 +165,7 @@ def main() -> None:
         p99 = percentile(times, 0.99)
         report.write(f"| {label} | p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms | "
                      f"{'met' if p99 < 10 else 'NOT met'} (< 10 ms) |\n")
-    print(report.getvalue())
-    if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
-            handle.write("\n" + report.getvalue())
+    publish(report.getvalue(), write=not args.no_write)
 
 
 if __name__ == "__main__":

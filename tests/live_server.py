@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -93,3 +94,17 @@ def serve_demo(database: Path, **overrides: object) -> LiveServer:
     app = live.server.config.app
     demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
     return live
+
+
+def get_json(live: LiveServer, path: str) -> dict[str, object]:
+    """A GET as any outside reader makes it: no cookies, no proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(live.base_url + path) as reply:
+        return json.loads(reply.read())
+
+
+def petition_url(live: LiveServer, title: str) -> str:
+    """The address of the open petition with this title (the demo organization's, say)."""
+    listing = get_json(live, "/api/v1/petitions?state=open")
+    (petition,) = [item for item in listing["items"] if item["title"] == title]  # type: ignore[index]
+    return f"{live.base_url}/petitions/{petition['id']}"

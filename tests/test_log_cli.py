@@ -36,14 +36,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 
 def get(server: live_server.LiveServer, path: str) -> dict[str, object]:
-    with urllib.request.urlopen(server.base_url + path) as reply:
-        return json.loads(reply.read())
+    return live_server.get_json(server, path)
 
 
 def petition_url(server: live_server.LiveServer) -> str:
-    listing = get(server, "/api/v1/petitions?state=open")
-    (petition,) = [item for item in listing["items"] if item["title"] == PETITION]  # type: ignore[index]
-    return f"{server.base_url}/petitions/{petition['id']}"
+    return live_server.petition_url(server, PETITION)
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]

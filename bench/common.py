@@ -1,0 +1,88 @@
+"""What the benchmark scripts share: a scratch PostgreSQL database, a server in its own process, percentiles,
+and appending a report to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_execute(statement: str) -> None:
+    from app.core.database import build_engine
+
+    admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(statement))
+    admin.dispose()
+
+
+def scratch_database(name: str) -> str:
+    """A new, migrated PostgreSQL database (any older one of that name is dropped first); its URL."""
+    from app.core import migrations
+
+    drop_database(name)
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
+    migrations.upgrade(url)
+    return url
+
+
+def drop_database(name: str) -> None:
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve(url: str, port: int, log: Path, *, workers: int = 1,
+          settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The app under uvicorn in its own process(es), on `url`, once it accepts connections."""
+    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
+           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false", "PYTHONPATH": str(ROOT),
+           **{f"UNDERSIGNED_{key.upper()}": value for key, value in (settings or {}).items()}}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
+                                str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(0.5 * workers)  # every worker process up
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the server did not start; see {log}")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def machine() -> str:
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def publish(report: str, *, write: bool) -> None:
+    """Print the report and, unless told not to, append it to docs/benchmarks.md."""
+    print(report)
+    if write:
+        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
+            handle.write("\n" + report)
