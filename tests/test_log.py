@@ -73,13 +73,14 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
     assert signature_log.flush(sessions=sessions, rt=rt) == 3
     kinds = sorted(str(entry.get("visibility")) for entry in entries_of(db, petition.id)[1:])
-    assert kinds == ["anonymous", "organizers", "public"]
-    names = [entry.get("name") for entry in entries_of(db, petition.id)]
-    assert "Ana Silva" in names and "Ben Okafor" not in json.dumps(entries_of(db, petition.id))
+    assert kinds == ["anonymous", "named", "named"]
+    # No name is ever written to the log: it is public for good, and names may be hidden or erased later.
+    assert "Ana Silva" not in json.dumps(entries_of(db, petition.id)) and "Ben" not in json.dumps(
+        entries_of(db, petition.id))
     # A receipt: the named signer's leaf, in the API and on the sign panel.
     ana_browser = sign_in_as(new_browser(), db, ana)
     receipt = ana_browser.get(f"/api/v1/petitions/{petition.id}/signature").json()
-    assert entries_of(db, petition.id)[receipt["log_index"]]["name"] == "Ana Silva"
+    assert entries_of(db, petition.id)[receipt["log_index"]]["visibility"] == "named"
     assert receipt["entry_sha256"] and f"Your receipt: entry {receipt['log_index']}" in ana_browser.get(
         f"/petitions/{petition.id}").text
 
@@ -116,3 +117,17 @@ def test_petitions_that_never_opened_have_no_log(db: Session, rt: Runtime, sessi
     draft = factories.draft_petition(db, rt)
     assert tree.head(db, draft.id) is None
     assert db.execute(text("SELECT count(*) FROM log_leaves WHERE petition_id = :p"), {"p": draft.id}).scalar() == 0
+
+
+
+def test_a_petition_opened_before_logs_existed_gets_its_entry_0_at_the_next_batch(
+        new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session]) -> None:
+    petition = factories.open_petition(db, rt)
+    for table in ("log_checkpoints", "log_leaves", "log_heads"):
+        db.execute(text(f"DELETE FROM {table} WHERE petition_id = :p"), {"p": petition.id})
+    db.commit()
+    sign_in_as(new_browser(), db, factories.worker(db)).api(
+        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+    assert signature_log.flush(sessions=sessions, rt=rt) == 1
+    kinds = [entry["kind"] for entry in entries_of(db, petition.id)]
+    assert kinds == ["petition", "signature"] and verify(db, rt, petition.id).ok

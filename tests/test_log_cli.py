@@ -60,7 +60,7 @@ def test_verify_passes_and_counts_the_tally(server, tmp_path: Path) -> None:  # 
 
     # A copy with one entry rewritten fails, offline, against the checkpoints it carries and the state.
     saved = json.loads((tmp_path / "saved" / "log.json").read_text())
-    saved["entries"][1] = base64.b64encode(b'{"kind":"signature","name":"Someone","visibility":"public"}').decode()
+    saved["entries"][1] = base64.b64encode(b'{"commitment":"00","kind":"signature","visibility":"named"}').decode()
     (tmp_path / "tampered").mkdir()
     (tmp_path / "tampered" / "log.json").write_text(json.dumps(saved))
     tampered = run("verify", "--offline", str(tmp_path / "tampered"), "--state", str(tmp_path / "state.json"))
@@ -85,3 +85,27 @@ def test_a_witness_cosigns_consistent_checkpoints(server, tmp_path: Path) -> Non
     refused = run("witness", url, "--name", "stranger.example", "--key", str(stranger), "--generate",
                   "--state", str(tmp_path / "other.json"))
     assert refused.exit_code == 1 and "not among the deployment's witnesses" in refused.output
+
+
+
+def test_a_cosignature_is_one_line_from_a_configured_witness(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import urllib.error
+
+    url = petition_url(server)
+    petition_id = url.rsplit("/", 1)[1]
+    head = get(server, f"/api/v1/petitions/{petition_id}/log")
+    good = notes.cosign(str(head["checkpoint"]), WITNESS, WITNESS_KEY).strip()
+    forged = notes.cosign(str(head["checkpoint"]), "other.example", Ed25519PrivateKey.generate()).strip()
+    for line in (forged, forged + "\n" + good, good + "\r\n" + good):
+        request = urllib.request.Request(f"{server.base_url}/api/v1/csrf")
+        with urllib.request.urlopen(request) as reply:
+            cookie = reply.headers["set-cookie"].split(";")[0]
+            token = json.loads(reply.read())["csrf_token"]
+        post = urllib.request.Request(f"{server.base_url}/api/v1/petitions/{petition_id}/log/cosignatures",
+                                      method="POST", data=json.dumps({"size": head["size"], "line": line}).encode(),
+                                      headers={"Content-Type": "application/json", "Cookie": cookie,
+                                               "X-CSRF-Token": token})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(post)
+        assert refused.value.code == 422
+        refused.value.close()

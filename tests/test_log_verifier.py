@@ -39,11 +39,11 @@ def token(key: blindrsa.PrivateKey) -> dict[str, object]:
 def build(key: blindrsa.PrivateKey) -> list[bytes]:
     entries = [
         {"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32, "key_id": key.public.key_id()},
-        {"kind": "signature", "visibility": "public", "name": "Ana Silva"},
-        {"kind": "signature", "visibility": "organizers", "commitment": secrets.token_hex(16)},
+        {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
+        {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
         token(key), token(key),
         {"kind": "withdrawal", "entry": 1},
-        {"kind": "signature", "visibility": "public", "name": "Ben Okafor"},
+        {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
     ]
     return [encode(entry) for entry in entries]
 
@@ -53,9 +53,9 @@ def checkpoint_note(entries: list[bytes], size: int, private: Ed25519PrivateKey)
     return notes.sign(notes.Checkpoint(origin=ORIGIN, size=size, root=root), LOG, private)
 
 
-def run(entries, checkpoints, key, private, issued=2, seen=None):  # type: ignore[no-untyped-def]
+def run(entries, checkpoints, key, private, issued=2, seen=None, petition_id=42):  # type: ignore[no-untyped-def]
     return check(entries=entries, checkpoints=checkpoints, log_key=(LOG, private.public_key()),
-                 issuing_key_spki=key.public.spki(), tokens_issued=issued, seen=seen)
+                 issuing_key_spki=key.public.spki(), tokens_issued=issued, petition_id=petition_id, seen=seen)
 
 
 def test_a_checkpoint_is_a_c2sp_signed_note(log_private: Ed25519PrivateKey) -> None:
@@ -91,14 +91,14 @@ def test_a_rewritten_entry_is_caught(issuing_key, log_private) -> None:  # type:
     entries = build(issuing_key)
     seen = {5: merkle.root_of([merkle.leaf_hash(entry) for entry in entries[:5]])}  # a root seen before
     rewritten = list(entries)
-    rewritten[1] = encode({"kind": "signature", "visibility": "public", "name": "Someone Else"})
+    rewritten[1] = encode({"kind": "signature", "visibility": "named", "commitment": "00" * 16})
     report = run(rewritten, [checkpoint_note(rewritten, 7, log_private)], issuing_key, log_private, seen=seen)
     assert any("rewritten" in problem for problem in report.problems)
 
 
 def test_a_forked_log_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
     entries = build(issuing_key)
-    other = entries[:6] + [encode({"kind": "signature", "visibility": "public", "name": "Chen Wei"})]
+    other = entries[:6] + [encode({"kind": "signature", "visibility": "named", "commitment": "11" * 16})]
     report = run(entries, [checkpoint_note(entries, 7, log_private), checkpoint_note(other, 7, log_private)],
                  issuing_key, log_private)
     assert any("forked" in problem for problem in report.problems)
@@ -132,3 +132,20 @@ def test_a_token_from_another_key_is_caught(issuing_key, log_private) -> None:  
     entries.append(encode(token(blindrsa.PrivateKey.generate(1024))))
     report = run(entries, [checkpoint_note(entries, len(entries), log_private)], issuing_key, log_private, issued=3)
     assert any("did not sign" in problem for problem in report.problems)
+
+
+
+def test_a_log_without_a_checkpoint_over_all_its_entries_fails(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+    entries = build(issuing_key)
+    assert any("no signed checkpoint covers" in problem for problem in run(entries, [], issuing_key,
+                                                                          log_private).problems)
+    padded = entries + [encode({"kind": "signature", "visibility": "named", "commitment": "22" * 16})]
+    report = run(padded, [checkpoint_note(entries, 7, log_private)], issuing_key, log_private)
+    assert any("covers all 8" in problem for problem in report.problems)
+
+
+def test_another_petitions_log_cannot_stand_in(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+    entries = build(issuing_key)
+    report = run(entries, [checkpoint_note(entries, 7, log_private)], issuing_key, log_private, petition_id=7)
+    assert any("not petition 7" in problem for problem in report.problems)
+    assert any("log of petition 42, not of 7" in problem for problem in report.problems)

@@ -24,6 +24,12 @@ def _get(connection: Connection, path: str) -> Any:
     return answer
 
 
+def _reader_key(petition_url: str) -> str:
+    """What this machine's state is filed under: the address the person typed, not one the server names."""
+    target = parse_petition_url(petition_url)
+    return f"{target.base_url}/petitions/{target.petition_id}"
+
+
 def download(petition_url: str) -> dict[str, Any]:
     """The log's head, every entry and every checkpoint, read without cookies."""
     target = parse_petition_url(petition_url)
@@ -44,7 +50,8 @@ def download(petition_url: str) -> dict[str, Any]:
             break
         checkpoints += page
         after = notes.parse(page[-1])[0].size
-    return {"head": head, "entries": entries[:head["size"]], "checkpoints": checkpoints}
+    return {"url": _reader_key(petition_url), "petition_id": target.petition_id, "head": head,
+            "entries": entries[:head["size"]], "checkpoints": checkpoints}
 
 
 def save(log: dict[str, Any], directory: Path) -> None:
@@ -72,7 +79,7 @@ def verify(log: dict[str, Any], state_file: Path) -> Report:
     """Check a downloaded log against what this machine saw before (log key, earlier checkpoints)."""
     head = log["head"]
     state = _state(state_file)
-    known = state.get(head["origin"], {})
+    known = state.get(log["url"], {})
     report_problems: list[str] = []
     if known.get("log_key") and known["log_key"] != head["log_key"]:
         report_problems.append("the log's key is not the one seen before")
@@ -82,14 +89,15 @@ def verify(log: dict[str, Any], state_file: Path) -> Report:
     report = check(entries=[base64.b64decode(entry) for entry in log["entries"]], checkpoints=log["checkpoints"],
                    log_key=(name, public),
                    issuing_key_spki=base64.b64decode(issuing["spki"]) if issuing.get("spki") else None,
-                   tokens_issued=int(issuing.get("tokens_issued", 0)), seen=seen)
+                   tokens_issued=int(issuing.get("tokens_issued", 0)), petition_id=int(log["petition_id"]),
+                   seen=seen)
     report.problems[:0] = report_problems
     if report.ok:
         roots = {str(size): base64.b64encode(root).decode() for size, root in seen.items()}
         for note in log["checkpoints"]:
             checkpoint = notes.parse(note)[0]
             roots[str(checkpoint.size)] = base64.b64encode(checkpoint.root).decode()
-        state[head["origin"]] = {"log_key": known.get("log_key") or head["log_key"], "roots": roots}
+        state[log["url"]] = {"log_key": known.get("log_key") or head["log_key"], "roots": roots}
         _write_state(state_file, state)
     return report
 
@@ -111,11 +119,14 @@ def witness(petition_url: str, *, name: str, key: Ed25519PrivateKey, state_file:
     base = f"/api/v1/petitions/{target.petition_id}/log"
     head = _get(connection, base)
     state = _state(state_file)
-    known = state.get(head["origin"], {})
+    reader_key = _reader_key(petition_url)
+    known = state.get(reader_key, {})
     if known.get("log_key") and known["log_key"] != head["log_key"]:
         raise ClientError("The log's key changed since the last checkpoint witnessed: not cosigning.")
     log_key = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
     signed = notes.verify(head["checkpoint"], log_key=log_key)
+    if not signed.checkpoint.origin.endswith(f"/petitions/{target.petition_id}"):
+        raise ClientError(f"The checkpoint is for {signed.checkpoint.origin}, not this petition: not cosigning.")
     size, root = signed.checkpoint.size, signed.checkpoint.root
     if known.get("size"):
         old_size, old_root = int(known["size"]), base64.b64decode(known["root"])
@@ -132,7 +143,7 @@ def witness(petition_url: str, *, name: str, key: Ed25519PrivateKey, state_file:
     if status != 201:
         message = answer.get("error", {}).get("message") if isinstance(answer, dict) else None
         raise ClientError(message or f"The cosignature was refused ({status}).")
-    state[head["origin"]] = {"log_key": known.get("log_key") or head["log_key"], "size": size,
+    state[reader_key] = {"log_key": known.get("log_key") or head["log_key"], "size": size,
                              "root": base64.b64encode(root).decode()}
     _write_state(state_file, state)
     return f"Cosigned checkpoint {size} of {head['origin']}."

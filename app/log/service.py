@@ -89,10 +89,10 @@ def _signature_entry(signature: Signature) -> dict[str, object]:
     if signature.visibility == Visibility.anonymous:
         return {"kind": "signature", "visibility": "anonymous", "message": _b64url(signature.token_message or b""),
                 "signature": _b64url(signature.token_signature or b"")}
-    if signature.visibility == Visibility.public:
-        return {"kind": "signature", "visibility": "public", "name": signature.public_name}
-    # Organizers-only: a random commitment stands in for the name nobody else may read.
-    return {"kind": "signature", "visibility": "organizers", "commitment": secrets.token_hex(16)}
+    # A signature with a name: a random commitment, never the name. The log is public and cannot forget, and
+    # a name may later be hidden by its signer or erased after the retention period; the signer's receipt
+    # (leaf index and hash) is how they find their entry.
+    return {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)}
 
 
 def flush(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
@@ -114,9 +114,15 @@ def flush(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
 def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
     head = tree.head(db, petition_id, lock=True)
     if head is None:
-        return 0  # the petition never opened (its entry 0 is not there): nothing of it is public yet
+        petition = db.get(Petition, petition_id)
+        if petition is None or petition.opened_at is None:
+            return 0  # never opened: nothing of it is public yet
+        open_log(db=db, rt=rt, petition=petition, now=rt.clock.now())  # opened before petitions had logs
+    # Locked, and rows a withdrawal or a void holds are skipped: such a row is either gone when this batch
+    # commits, or logged by the next one, and its withdrawal entry then refers to the leaf it got.
     signatures = list(db.scalars(select(Signature).where(
-        Signature.petition_id == petition_id, Signature.log_index.is_(None), Signature.invalidation_id.is_(None))))
+        Signature.petition_id == petition_id, Signature.log_index.is_(None), Signature.invalidation_id.is_(None))
+        .with_for_update(skip_locked=True)))
     pending = list(db.scalars(select(LogPending).where(LogPending.petition_id == petition_id)
                               .order_by(LogPending.id)))
     # A pending withdrawal refers to a leaf already in the log, so the whole batch can be shuffled.
@@ -179,18 +185,21 @@ def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) 
     if row is None:
         raise NotFound("There is no checkpoint of that size.")
     known = witnesses(rt)
+    line = line.strip()
     try:
-        _checkpoint_value, _body, lines = notes.parse(row.note + line.strip() + "\n")
+        if "\n" in line or "\r" in line:
+            raise notes.CheckpointError("send exactly one signature line")
+        _checkpoint_value, _body, lines = notes.parse(row.note + line + "\n")
         name = lines[-1][0]
         if name not in known:
             raise notes.CheckpointError("this witness is not among the deployment's witnesses")
-        signed = notes.verify(row.note + line.strip() + "\n", log_key=(key_name(rt), signing_key(rt).public_key()),
+        signed = notes.verify(row.note + line + "\n", log_key=(key_name(rt), signing_key(rt).public_key()),
                               witnesses={name: known[name]})
         if name not in signed.signers:
             raise notes.CheckpointError("the line is not this witness's signature over the checkpoint")
     except notes.CheckpointError as error:
         raise InvalidInput(str(error), fields={"line": str(error)}) from None
-    cosignature = LogCosignature(petition_id=petition_id, size=size, witness=name, line=line.strip(),
+    cosignature = LogCosignature(petition_id=petition_id, size=size, witness=name, line=line,
                                  created_at=rt.clock.now().replace(second=0, microsecond=0))
     db.merge(cosignature)
     db.flush()

@@ -3,8 +3,7 @@
 Entries are canonical JSON (sorted keys, no spaces, UTF-8), one object per leaf:
 
     {"kind":"petition","petition":42,"version":1,"text_sha256":"...","key_id":"..." or null}   (entry 0)
-    {"kind":"signature","visibility":"public","name":"Ana Silva"}
-    {"kind":"signature","visibility":"organizers","commitment":"<random hex>"}
+    {"kind":"signature","visibility":"named","commitment":"<random hex>"}     (never the name: see service.py)
     {"kind":"signature","visibility":"anonymous","message":"<b64url>","signature":"<b64url>"}
     {"kind":"withdrawal","entry":<index of the signature it cancels>}
     {"kind":"version","version":2,"text_sha256":"..."}
@@ -59,15 +58,23 @@ class Report:
 
 
 def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tuple[str, Ed25519PublicKey],
-          issuing_key_spki: bytes | None, tokens_issued: int,
+          issuing_key_spki: bytes | None, tokens_issued: int, petition_id: int | None = None,
           seen: dict[int, bytes] | None = None) -> Report:
-    """Verify a downloaded log. `seen` holds roots by size from checkpoints checked before (kept locally)."""
+    """Verify a downloaded log. `seen` holds roots by size from checkpoints checked before (kept locally);
+    `petition_id` is the petition the reader asked for (from the address they typed), so another petition's
+    log, signed by the same deployment key, cannot stand in for it.
+
+    What this cannot prove: the deployment holds the issuing key and says how many tokens it issued, so it could
+    mint tokens (the count of tokens issued is the public bound), and one reader alone cannot see a log shown
+    differently to others (witnesses can)."""
     report = Report(size=len(entries))
     leaves = [merkle.leaf_hash(entry) for entry in entries]
     subtrees = merkle.memory_subtrees(leaves) if leaves else None
     report.root = subtrees(0, len(leaves)) if subtrees else merkle.EMPTY_ROOT
     roots: dict[int, bytes] = dict(seen or {})
 
+    origins: set[str] = set()
+    covered = False
     for note in checkpoints:
         try:
             signed = notes.verify(note, log_key=log_key)
@@ -75,9 +82,17 @@ def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tupl
             report.problems.append(f"bad checkpoint: {error}")
             continue
         size, root = signed.checkpoint.size, signed.checkpoint.root
+        origins.add(signed.checkpoint.origin)
+        if petition_id is not None and not signed.checkpoint.origin.endswith(f"/petitions/{petition_id}"):
+            report.problems.append(f"a checkpoint is for {signed.checkpoint.origin}, not petition {petition_id}")
+        covered = covered or size == len(entries)
         if size in roots and roots[size] != root:
             report.problems.append(f"two checkpoints of size {size} with different roots: the log forked")
         roots.setdefault(size, root)
+    if len(origins) > 1:
+        report.problems.append(f"checkpoints of different logs: {', '.join(sorted(origins))}")
+    if entries and not covered:
+        report.problems.append(f"no signed checkpoint covers all {len(entries)} entries")
     for size, root in sorted(roots.items()):
         if size > len(entries):
             report.problems.append(f"a checkpoint of size {size} is larger than the {len(entries)} entries served: "
@@ -86,11 +101,12 @@ def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tupl
             report.problems.append(f"the first {size} entries do not hash to that checkpoint's root: entries were "
                                    "rewritten or removed")
 
-    _count(entries, issuing_key_spki, tokens_issued, report)
+    _count(entries, issuing_key_spki, tokens_issued, report, petition_id)
     return report
 
 
-def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issued: int, report: Report) -> None:
+def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issued: int, report: Report,
+           petition_id: int | None) -> None:
     public = blindrsa.PublicKey.from_spki(issuing_key_spki) if issuing_key_spki else None
     parsed: list[dict[str, object]] = []
     for index, raw in enumerate(entries):
@@ -104,6 +120,8 @@ def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issu
         parsed.append(entry)
     if parsed and parsed[0].get("kind") != "petition":
         report.problems.append("entry 0 does not commit to the petition")
+    elif parsed and petition_id is not None and parsed[0].get("petition") != petition_id:
+        report.problems.append(f"this is the log of petition {parsed[0].get('petition')}, not of {petition_id}")
     committed_key = parsed[0].get("key_id") if parsed else None
     if public is not None and committed_key != public.key_id():
         report.problems.append("the issuing key is not the one entry 0 commits to")
