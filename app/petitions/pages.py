@@ -27,7 +27,7 @@ from app.signatures import service as signatures
 from app.responses import service as responses
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.signatures import groups
-from app.signatures.models import GroupKind, Visibility
+from app.signatures.models import GroupKind, Signature, Visibility
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -97,11 +97,10 @@ def mine(request: Request, user: CurrentUser, db: SessionDep) -> Response:
         "signed": signatures.my_signatures(db=db, user=user)})
 
 
-def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
+def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signature | None) -> dict[str, object]:
     latest = signature_log.latest_checkpoint(db=db, petition_id=petition.id)
     if latest is None:
         return {"log_checkpoint": None, "own_receipt": None}
-    own = signatures.own_signature(db=db, petition=petition, user=user)
     receipt = signature_log.leaf_hash(db=db, petition_id=petition.id, index=own.log_index if own else None)
     return {"log_checkpoint": latest, "log_root": base64.b64encode(latest.root).decode(),
             "own_receipt": receipt.hex() if receipt else None,
@@ -112,19 +111,20 @@ def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User 
 
 def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
     organizer = service.is_organizer(db=db, petition=petition, user=user)
+    own = signatures.own_signature(db=db, petition=petition, user=user)
     context: dict[str, object] = {
         "petition": petition, "state_label": LABELS[petition.state_enum], "is_organizer": organizer,
         "next_threshold": service.next_threshold(petition), "timeline": service.timeline(db=db, petition=petition),
         "updates": service.updates(db=db, petition=petition),
         "following": service.is_following(db=db, petition=petition, user=user),
-        "own_signature": signatures.own_signature(db=db, petition=petition, user=user),
+        "own_signature": own,
         "public_names": signatures.public_names(db=db, petition=petition),
         "organizers": service.organizer_accounts(db=db, petition=petition),
         "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
         "issuing_key": issuing_keys.published(db=db, petition_id=petition.id),
         "anonymous_signatures": anonymous.anonymous_count(db=db, petition_id=petition.id),
-        **_log_context(db, rt, petition, user),
+        **_log_context(db, rt, petition, own),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
         "commitment_labels": COMMITMENT_LABELS,
