@@ -11,6 +11,7 @@ from app.accounts.models import Role, RoleGrant, User
 from app.comments import service as comments
 from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
+from app.log import service as signature_log
 from app.core.security import hash_password
 from app.petitions import service as petitions
 from app.petitions.models import Petition
@@ -75,6 +76,8 @@ def seed(*, sessions: sessionmaker[Session], rt: Runtime) -> list[tuple[str, str
                 db.add_all(SignerGroup(kind=kind, name=name, active=True) for name in names)
         if not db.scalar(select(func.count()).select_from(Petition)):
             _seed_petitions(db, rt, domain)
+    # The demo's signatures join the petitions' public logs now, rather than with the first batch.
+    signature_log.flush(sessions=sessions, rt=rt)
     return created
 
 
