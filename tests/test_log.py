@@ -131,3 +131,16 @@ def test_a_petition_opened_before_logs_existed_gets_its_entry_0_at_the_next_batc
     assert signature_log.flush(sessions=sessions, rt=rt) == 1
     kinds = [entry["kind"] for entry in entries_of(db, petition.id)]
     assert kinds == ["petition", "signature"] and verify(db, rt, petition.id).ok
+
+
+def test_proof_requests_out_of_range_are_clear_errors(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
+    petition = factories.open_petition(db, rt)
+    reader = new_browser()
+    base = f"/api/v1/petitions/{petition.id}/log"
+    assert reader.get(f"{base}/inclusion?index=0&size=1").json()["proof"] == []
+    assert reader.get(f"{base}/inclusion?index=5&size=1").status_code == 422
+    assert reader.get(f"{base}/inclusion?index=0&size=9").status_code == 422
+    assert reader.get(f"{base}/consistency?old=2&new=1").status_code == 422
+    assert reader.get("/api/v1/petitions/999999/log/inclusion?index=0&size=1").status_code == 404
+    draft = factories.draft_petition(db, rt)
+    assert reader.get(f"/api/v1/petitions/{draft.id}/log/consistency?old=1&new=1").status_code == 404
