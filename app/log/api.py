@@ -79,8 +79,8 @@ class CosignatureCreate(BaseModel):
 
 
 def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
-    """The petition and its log head. Proofs are read often: a petition everyone may read is found with its
-    head in one query; anything else (a hidden petition, for its organizers) takes the full check."""
+    """The petition and its log head: a petition everyone may read is found with its head in one query;
+    anything else (a hidden petition, for its organizers) takes the full check."""
     found = db.execute(select(Petition, LogHead).join(LogHead, LogHead.petition_id == Petition.id)
                        .where(Petition.id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))
                        ).one_or_none()
@@ -126,7 +126,7 @@ def checkpoints(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runtime
                 limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
     petition, _head = _log_of(db, rt, petition_id, user)
     rows = service.checkpoints(db=db, petition_id=petition.id, after_size=after, limit=limit)
-    return JSONResponse({"checkpoints": [service.with_cosignatures(db, row) for row in rows]}, headers=A_MINUTE)
+    return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)}, headers=A_MINUTE)
 
 
 def _public_head(db, petition_id: int):  # type: ignore[no-untyped-def]

@@ -173,8 +173,20 @@ def cosigners(*, db: Session, petition_id: int, size: int) -> list[LogCosignatur
 
 
 def with_cosignatures(db: Session, row: LogCheckpoint) -> str:
-    return row.note + "".join(cosignature.line + "\n" for cosignature in cosigners(
-        db=db, petition_id=row.petition_id, size=row.size))
+    (note,) = notes_with_cosignatures(db, [row])
+    return note
+
+
+def notes_with_cosignatures(db: Session, rows: list[LogCheckpoint]) -> list[str]:
+    """Each checkpoint's note with its witnesses' lines appended, all read in one query."""
+    if not rows:
+        return []
+    lines: dict[int, list[str]] = {row.size: [] for row in rows}
+    for cosignature in db.scalars(select(LogCosignature).where(
+            LogCosignature.petition_id == rows[0].petition_id, LogCosignature.size.in_(list(lines)))
+            .order_by(LogCosignature.size, LogCosignature.witness)):
+        lines[cosignature.size].append(cosignature.line + "\n")
+    return [row.note + "".join(lines[row.size]) for row in rows]
 
 
 def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) -> LogCosignature:
