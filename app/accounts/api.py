@@ -53,13 +53,13 @@ def verify(body: schemas.CodeEntry, user: OptionalUser, db: SessionDep, rt: Runt
 def sign_in(request: Request, body: schemas.SignIn, user: OptionalUser, db: SessionDep,
             rt: RuntimeDep) -> JSONResponse:
     signed = service.sign_in(db=db, rt=rt, form=body)
-    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    sessions.end(db=db, cookie=sessions.cookie(request))
     return _session_response(rt, signed)
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")
 def sign_out(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeDep) -> Response:
-    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    sessions.end(db=db, cookie=sessions.cookie(request))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     sessions.clear_cookie(response, secure=rt.settings.secure_cookies)
     return response

@@ -128,7 +128,7 @@ def signin(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     except AppError as error:
         return form_error(request, db, "accounts/signin.html", error, fields, {"next": target})
     # A session that existed before sign-in is ended: the new one gets a fresh id.
-    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    sessions.end(db=db, cookie=sessions.cookie(request))
     return _signed_in(request, rt, signed, target, f"Signed in. Welcome back, {signed.user.display_name}.")
 
 
@@ -160,7 +160,7 @@ def signin_link_confirm_page(request: Request, token: str, user: OptionalUser, d
 @router.post("/signin/link/{token}", response_class=HTMLResponse)
 def signin_with_link(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     signed = service.sign_in_by_link(db=db, rt=rt, token=token)
-    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    sessions.end(db=db, cookie=sessions.cookie(request))
     return _signed_in(request, rt, signed, "/", f"Signed in. Welcome back, {signed.user.display_name}.")
 
 
@@ -201,7 +201,7 @@ def reset_password(request: Request, token: str, user: OptionalUser, db: Session
 
 @router.post("/signout", response_class=HTMLResponse)
 def signout(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeDep) -> Response:
-    sessions.end(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE))
+    sessions.end(db=db, cookie=sessions.cookie(request))
     response = redirect(request, "/", "You are signed out.")
     sessions.clear_cookie(response, secure=rt.settings.secure_cookies)
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from fastapi import Response
+from fastapi import Request, Response
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -17,6 +17,11 @@ SESSION_COOKIE = "undersigned_session"
 _SESSION_USER = (select(UserSession)
                  .where(UserSession.id_digest == bindparam("digest"), UserSession.expires_at > bindparam("now"))
                  .options(joinedload(UserSession.user).joinedload(User.roles)))
+
+
+def cookie(request: Request) -> str | None:
+    """The session id this browser sent, if any (what anonymous comments' edit rights are keyed by)."""
+    return request.cookies.get(SESSION_COOKIE)
 
 
 def user_for_cookie(*, db: Session, cookie: str | None, now: datetime) -> User | None:

@@ -19,24 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from app.core import blindrsa
+from app.core.b64url import decode as _b64d
+from app.core.b64url import encode as _b64e
 
 Wallet = dict[str, dict[str, Any]]
 
 
 class ClientError(Exception):
     """What went wrong, in words for the person at the terminal."""
-
-
-def _b64e(data: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64d(text: str) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True)

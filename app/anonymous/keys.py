@@ -28,7 +28,7 @@ def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
     private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
     key = IssuingKey(petition_id=petition.id, key_id=private.public.key_id(), spki=private.public.spki(),
                      sealed_private=rt.sealer.seal(private.to_pem().decode(), context=_context(petition.id)),
-                     tokens_issued=0, created_at=now, destroyed_at=None)
+                     tokens_issued=0, anonymous_signatures=0, created_at=now, destroyed_at=None)
     db.add(key)
     db.flush()
     return key

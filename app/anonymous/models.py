@@ -28,6 +28,8 @@ class IssuingKey(Base):
     # The private key as PKCS#8 PEM, sealed with AES-GCM under the key-encryption key; NULL once destroyed.
     sealed_private: Mapped[bytes | None] = mapped_column(LargeBinary)
     tokens_issued: Mapped[int] = mapped_column(Integer, default=0)
+    # Anonymous signatures written (a counter, moved by each batch): the public check against tokens_issued.
+    anonymous_signatures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     destroyed_at: Mapped[datetime | None]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.accounts.models import User
-from app.accounts.sessions import SESSION_COOKIE
+from app.accounts import sessions
 from app.comments import moderation, repository, schemas, service
 from app.comments.models import Comment
 from app.core.database import SessionDep
@@ -40,12 +40,9 @@ def author_label(comment: Comment) -> str:
     return comment.author.display_name if comment.author else "A former member"
 
 
-def _cookie(request: Request) -> str | None:
-    return request.cookies.get(SESSION_COOKIE)
-
 
 def _one(db: SessionDep, rt: Runtime, request: Request, comment: Comment, user: User | None) -> dict[str, object]:
-    (node,) = repository.build(db=db, rt=rt, roots=[comment], viewer=user, session_cookie=_cookie(request))
+    (node,) = repository.build(db=db, rt=rt, roots=[comment], viewer=user, session_cookie=sessions.cookie(request))
     return read(node)
 
 
@@ -56,7 +53,7 @@ def list_comments(request: Request, petition_id: Id, user: OptionalUser, db: Ses
                   limit: int = Query(repository.PAGE_SIZE, ge=1, le=100)) -> dict[str, object]:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     listing = repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user,
-                              session_cookie=_cookie(request), limit=limit)
+                              session_cookie=sessions.cookie(request), limit=limit)
     return {"items": [read(node) for node in listing.nodes], "next_cursor": listing.next_cursor,
             "comment_count": petition.comment_count, "locked_reason": petition.comments_locked_reason,
             "accepting_comments": service.closed_reason(petition) is None}
@@ -67,7 +64,7 @@ def list_comments(request: Request, petition_id: Id, user: OptionalUser, db: Ses
 def post_comment(request: Request, petition_id: Id, body: schemas.CommentCreate, user: CurrentUser, db: SessionDep,
                  rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    comment = service.create(db=db, rt=rt, petition=petition, author=user, form=body, session_cookie=_cookie(request))
+    comment = service.create(db=db, rt=rt, petition=petition, author=user, form=body, session_cookie=sessions.cookie(request))
     return _one(db, rt, request, comment, user)
 
 
@@ -86,7 +83,7 @@ def list_replies(request: Request, comment_id: Id, user: OptionalUser, db: Sessi
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=repository.reply_cursor(cursor),
                                            viewer=user,
-                                           session_cookie=_cookie(request))
+                                           session_cookie=sessions.cookie(request))
     return {"items": [read(reply) for reply in node.replies], "next_cursor": next_cursor,
             "comment_count": petition.comment_count, "locked_reason": petition.comments_locked_reason,
             "accepting_comments": service.closed_reason(petition) is None}
@@ -97,7 +94,7 @@ def edit_comment(request: Request, comment_id: Id, body: schemas.CommentEdit, us
                  rt: RuntimeDep) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     service.edit(db=db, rt=rt, petition=petition, comment=comment, user=user, form=body,
-                 session_cookie=_cookie(request))
+                 session_cookie=sessions.cookie(request))
     return _one(db, rt, request, comment, user)
 
 
@@ -105,7 +102,7 @@ def edit_comment(request: Request, comment_id: Id, body: schemas.CommentEdit, us
                summary="Delete your comment (its replies stay)")
 def delete_comment(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.delete_by_author(db=db, comment=comment, user=user, session_cookie=_cookie(request))
+    service.delete_by_author(db=db, comment=comment, user=user, session_cookie=sessions.cookie(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,7 +117,7 @@ def comment_history(comment_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
              response_model=schemas.CommentRead, summary="Endorse a comment (once per account)")
 def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.endorse(db=db, rt=rt, petition=petition, comment=comment, user=user, session_cookie=_cookie(request))
+    service.endorse(db=db, rt=rt, petition=petition, comment=comment, user=user, session_cookie=sessions.cookie(request))
     return _one(db, rt, request, comment, user)
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
-from app.accounts.sessions import SESSION_COOKIE
+from app.accounts import sessions
 from app.comments import moderation, repository, schemas, service
 from app.comments.models import FLAG_REASONS, Comment
 from app.core.database import SessionDep
@@ -28,9 +28,6 @@ SORT_LABELS = {schemas.CommentSort.top: "Top", schemas.CommentSort.newest: "Newe
 CURSOR = Query(None, max_length=80)
 
 
-def _cookie(request: Request) -> str | None:
-    return request.cookies.get(SESSION_COOKIE)
-
 
 def discussion_context(*, request: Request, db: SessionDep, rt: Runtime, petition: Petition, user: User | None,
                        sort: schemas.CommentSort = schemas.CommentSort.top,
@@ -39,7 +36,7 @@ def discussion_context(*, request: Request, db: SessionDep, rt: Runtime, petitio
     closed = service.closed_reason(petition)
     return {
         "discussion": repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user,
-                                      session_cookie=_cookie(request)),
+                                      session_cookie=sessions.cookie(request)),
         "top_concerns": repository.top_concerns(db=db, petition=petition) if not cursor else [],
         "sort": sort, "sort_labels": SORT_LABELS, "accepting": closed is None, "closed_reason": closed,
         "latest_comment_id": repository.latest_id(db=db, petition=petition),
@@ -65,7 +62,7 @@ def new_comments(request: Request, petition_id: Id, user: OptionalUser, db: Sess
     """For live updates: the top-level comments posted since `after`, as list items, and how many arrived."""
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     count, rows = repository.newer_than(db=db, petition=petition, after=after)
-    nodes = repository.build(db=db, rt=rt, roots=rows, viewer=user, session_cookie=_cookie(request),
+    nodes = repository.build(db=db, rt=rt, roots=rows, viewer=user, session_cookie=sessions.cookie(request),
                              first_level_limit=0) if rows else []
     latest = repository.latest_id(db=db, petition=petition) if count else after
     return render(request, "comments/_new.html", {
@@ -80,7 +77,7 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
     try:
         form = validate(schemas.CommentCreate, fields)
         comment = service.create(db=db, rt=rt, petition=petition, author=user, form=form,
-                                 session_cookie=_cookie(request))
+                                 session_cookie=sessions.cookie(request))
     except AppError as error:
         parent_id = repository.parse_id(fields.get("parent_id"))
         parent = db.get(Comment, parent_id, options=list(repository.LOAD),
@@ -102,7 +99,7 @@ def _thread_context(request: Request, db: SessionDep, rt: Runtime, comment: Comm
                     user: User | None, cursor: str | None) -> dict[str, object]:
     after = repository.reply_cursor(cursor)
     node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=after, viewer=user,
-                                           session_cookie=_cookie(request))
+                                           session_cookie=sessions.cookie(request))
     closed = service.closed_reason(petition)
     parent = db.get(Comment, comment.parent_id) if comment.parent_id else None
     return {"petition": petition, "node": node, "comment": comment, "parent": comment, "up": parent,
@@ -118,7 +115,7 @@ def thread(request: Request, comment_id: Id, user: OptionalUser, db: SessionDep,
 
 def _editable(request: Request, db: SessionDep, rt: Runtime, comment_id: int, user: User) -> tuple[Comment, Petition]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.require_author(comment, user, _cookie(request))
+    service.require_author(comment, user, sessions.cookie(request))
     return comment, petition
 
 
@@ -137,7 +134,7 @@ def edit(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
     comment, petition = _editable(request, db, rt, comment_id, user)
     try:
         service.edit(db=db, rt=rt, petition=petition, comment=comment, user=user,
-                     form=validate(schemas.CommentEdit, fields), session_cookie=_cookie(request))
+                     form=validate(schemas.CommentEdit, fields), session_cookie=sessions.cookie(request))
     except AppError as error:
         return form_error(request, db, "comments/edit.html", error, fields, {
             "comment": comment, "petition": petition, "closed_reason": service.closed_reason(petition),
@@ -149,7 +146,7 @@ def edit(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
 def delete(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     try:
-        service.delete_by_author(db=db, comment=comment, user=user, session_cookie=_cookie(request))
+        service.delete_by_author(db=db, comment=comment, user=user, session_cookie=sessions.cookie(request))
     except AppError as error:
         return refused(request, db, _comment_target(comment), error)
     return redirect(request, f"/comments/{comment.id}", "Your comment is deleted. Replies to it stay.")
@@ -166,7 +163,7 @@ def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep,
             message = "Endorsement withdrawn."
         else:
             service.endorse(db=db, rt=rt, petition=petition, comment=comment, user=user,
-                            session_cookie=_cookie(request))
+                            session_cookie=sessions.cookie(request))
             message = "You endorse this comment."
     except AppError as error:
         return refused(request, db, back, error)

@@ -39,7 +39,7 @@ ROLE_FOR_ACCESS = {Access.worker: Role.worker, Access.responder: Role.responder,
 
 def load_user(request: Request, db: SessionDep, rt: RuntimeDep) -> User | None:
     read_without_transaction(db)
-    user = sessions.user_for_cookie(db=db, cookie=request.cookies.get(sessions.SESSION_COOKIE), now=rt.clock.now())
+    user = sessions.user_for_cookie(db=db, cookie=sessions.cookie(request), now=rt.clock.now())
     release_connection(db)
     request.state.viewer = Viewer.of(user) if user else None
     return user

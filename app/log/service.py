@@ -9,7 +9,6 @@ never made per request (a fresh one per reader could tag readers).
 
 from __future__ import annotations
 
-import base64
 import logging
 import random
 import secrets
@@ -21,6 +20,7 @@ from sqlalchemy import bindparam, delete, select, union, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous.models import IssuingKey
+from app.core import b64url
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import tree
@@ -53,10 +53,6 @@ def witnesses(rt: Runtime) -> dict[str, Ed25519PublicKey]:
     return dict(notes.parse_verifier_key(text) for text in rt.settings.log_witnesses)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def open_log(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> None:
     """Entry 0: the petition's text as signed, and the key anonymous tokens are checked against."""
     if tree.head(db, petition.id) is not None:
@@ -87,8 +83,8 @@ def withdrawn(*, db: Session, petition_id: int, log_index: int | None, reason: s
 
 def _signature_entry(signature: Signature) -> dict[str, object]:
     if signature.visibility == Visibility.anonymous:
-        return {"kind": "signature", "visibility": "anonymous", "message": _b64url(signature.token_message or b""),
-                "signature": _b64url(signature.token_signature or b"")}
+        return {"kind": "signature", "visibility": "anonymous", "message": b64url.encode(signature.token_message or b""),
+                "signature": b64url.encode(signature.token_signature or b"")}
     # A signature with a name: a random commitment, never the name. The log is public and cannot forget, and
     # a name may later be hidden by its signer or erased after the retention period; the signer's receipt
     # (leaf index and hash) is how they find their entry.

@@ -17,7 +17,6 @@ outnumber the tokens issued; then it counts the tally: signatures less withdrawa
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -25,16 +24,12 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.core import blindrsa, merkle
+from app.core import b64url, blindrsa, merkle
 from app.log import checkpoint as notes
 
 
 def encode(entry: dict[str, object]) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _b64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
@@ -153,7 +148,7 @@ def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issu
 def _check_token(index: int, entry: dict[str, object], public: blindrsa.PublicKey | None, nullifiers: set[str],
                  report: Report) -> None:
     try:
-        message, signature = _b64url(str(entry["message"])), _b64url(str(entry["signature"]))
+        message, signature = b64url.decode(str(entry["message"])), b64url.decode(str(entry["signature"]))
     except (KeyError, ValueError):
         report.problems.append(f"entry {index}: an anonymous signature without its token")
         return

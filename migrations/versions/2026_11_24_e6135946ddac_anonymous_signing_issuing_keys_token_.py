@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('spki', sa.LargeBinary(), nullable=False),
     sa.Column('sealed_private', sa.LargeBinary(), nullable=True),
     sa.Column('tokens_issued', sa.Integer(), nullable=False),
+    sa.Column('anonymous_signatures', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('destroyed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['petition_id'], ['petitions.id'], name=op.f('fk_issuing_keys_petition_id_petitions'), ondelete='CASCADE'),
