@@ -1,5 +1,7 @@
 """The home page and the health endpoints."""
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
@@ -21,15 +23,21 @@ router = APIRouter(route_class=UnitOfWorkRoute)
 def home(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petitions.close_expired(db=db, rt=rt)
     now = rt.clock.now()
+    trending = repository.list_petitions(db=db, now=now, state_filter=ListFilter.open, sort=ListSort.trending,
+                                         per_page=5)
+    # Trending means signed in the last 24 hours: a quiet day lists nothing rather than every open petition.
+    trending = replace(trending, petitions=[petition for petition in trending.petitions
+                                            if trending.recent_counts.get(petition.id)])
     sections = [
-        ("Trending today", "/petitions?sort=trending", repository.list_petitions(
-            db=db, now=now, state_filter=ListFilter.open, sort=ListSort.trending, per_page=5)),
-        ("Waiting for leadership's response", "/petitions?state=awaiting_response", repository.list_petitions(
-            db=db, now=now, state_filter=ListFilter.awaiting_response, sort=ListSort.most_signed, per_page=5)),
-        ("Closing soon", "/petitions?sort=closing_soon", repository.list_petitions(
+        ("trending", "Trending today", "/petitions?sort=trending", trending),
+        ("awaiting", "Waiting for leadership's response", "/petitions?state=awaiting_response",
+         repository.list_petitions(db=db, now=now, state_filter=ListFilter.awaiting_response,
+                                   sort=ListSort.most_signed, per_page=5)),
+        ("closing", "Closing soon", "/petitions?sort=closing_soon", repository.list_petitions(
             db=db, now=now, state_filter=ListFilter.open, sort=ListSort.closing_soon, per_page=5)),
     ]
-    return render(request, "home/index.html", {"sections": sections})
+    return render(request, "home/index.html", {"sections": sections,
+                                               "response_threshold": petitions.response_threshold(db=db, rt=rt)})
 
 
 @router.get("/healthz", tags=["health"], summary="The process is up")
