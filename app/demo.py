@@ -13,6 +13,7 @@ from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
 from app.log import service as signature_log
 from app.core.security import hash_password
+from app.organization import service as organization
 from app.petitions import service as petitions
 from app.petitions.models import Petition
 from app.petitions.schemas import PetitionDraft
@@ -95,7 +96,7 @@ def _seed_petitions(db: Session, rt: Runtime, domain: str) -> None:
         petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
         token = petitions.sponsor_token(rt=rt, petition=petition)
         colleagues = [people[key] for key in ("ana", "ben", "chen", "dara") if key != creator_key]
-        for sponsor in colleagues[:rt.settings.sponsors_required]:
+        for sponsor in colleagues[:organization.current(db=db, rt=rt).sponsors_required]:
             if petition.state == "gathering_sponsors":
                 petitions.sponsor(db=db, rt=rt, petition=petition, token=token, user=sponsor)
         if stage == "open" and petition.state == "in_moderation":

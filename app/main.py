@@ -33,6 +33,7 @@ from app.home import pages as home_pages
 from app.mail import pages as mail_pages
 from app.moderation import api as moderation_api
 from app.moderation import pages as moderation_pages
+from app.organization import api as organization_api
 from app.petitions import api as petitions_api
 from app.petitions import pages as petitions_pages
 from app.reports import api as reports_api
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
                    accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
                    mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
-                   log_api.router):
+                   log_api.router, organization_api.router):
         app.include_router(router)
     return app
 

@@ -14,6 +14,7 @@ from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.routing import UnitOfWorkRoute
+from app.organization import service as organization
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -53,10 +54,10 @@ def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: 
 
 
 @router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, user: OptionalUser, rt: RuntimeDep) -> Response:
+def signup_page(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     if user is not None:
         return redirect(request, "/", "You are already signed in.", "info")
-    return render(request, "accounts/signup.html", {"domains": rt.settings.allowed_email_domains})
+    return render(request, "accounts/signup.html", {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
 
 
 @router.post("/signup", response_class=HTMLResponse)
@@ -66,7 +67,7 @@ def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
         service.sign_up(db=db, rt=rt, form=form)
     except AppError as error:
         return form_error(request, db, "accounts/signup.html", error, fields,
-                          {"domains": rt.settings.allowed_email_domains})
+                          {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
     response = redirect(request, "/verify", "Check your inbox: we sent you a six-digit code to confirm your address.")
     response.set_cookie(PENDING_COOKIE, _pending_serializer(rt).dumps(form.email.lower()), max_age=3600,
                         httponly=True, samesite="lax", secure=rt.settings.secure_cookies)

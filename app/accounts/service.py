@@ -22,6 +22,7 @@ from app.core.runtime import Runtime
 from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, \
     verify_password
 from app.mail import service as mail
+from app.organization import service as organization
 
 WRONG_CODE = "That code is not right. Check the latest email from us, or ask for a new code."
 EXPIRED_CODE = "That code has expired or was already used. Ask for a new one."
@@ -33,7 +34,7 @@ class SignedIn:
     session_id: str
 
 
-def normalize_email(*, rt: Runtime, raw: str, field: str = "email", work_address: bool = True) -> str:
+def normalize_email(*, db: Session, rt: Runtime, raw: str, field: str = "email", work_address: bool = True) -> str:
     try:
         address = validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
@@ -41,7 +42,7 @@ def normalize_email(*, rt: Runtime, raw: str, field: str = "email", work_address
                            fields={field: "Enter an email address like name@example.org."}) from None
     local, _, domain = address.rpartition("@")
     address = f"{local.lower()}@{domain.lower()}"
-    allowed = rt.settings.allowed_email_domains
+    allowed = organization.current(db=db, rt=rt).allowed_email_domains
     if work_address and domain.lower() not in allowed:
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={field: f"Use your work address at {' or '.join(allowed)}."})
@@ -91,7 +92,7 @@ def _code_digest(rt: Runtime, user_id: int, purpose: str, code: str) -> str:
 
 
 def sign_up(*, db: Session, rt: Runtime, form: SignUp) -> None:
-    email = normalize_email(rt=rt, raw=form.email)
+    email = normalize_email(db=db, rt=rt, raw=form.email)
     _check_password(form.password, rt=rt, email=email)
     rt.limiter.hit(action="sign-up", subject=email, rule=rt.settings.rate_limit_sign_up)
     user = get_by_email(db=db, email=email)
@@ -110,7 +111,7 @@ def sign_up(*, db: Session, rt: Runtime, form: SignUp) -> None:
 
 
 def resend_verification(*, db: Session, rt: Runtime, raw_email: str) -> None:
-    email = normalize_email(rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email)
     rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
     user = get_by_email(db=db, email=email)
     if user is None or user.is_verified:
@@ -169,7 +170,7 @@ def _complete_verification(*, db: Session, rt: Runtime, row: OneTimeCode) -> Sig
 
 
 def verify_by_code(*, db: Session, rt: Runtime, form: CodeEntry) -> SignedIn:
-    email = normalize_email(rt=rt, raw=form.email)
+    email = normalize_email(db=db, rt=rt, raw=form.email)
     rt.limiter.hit(action="code-check", subject=email, rule=rt.settings.rate_limit_code_check)
     user = get_by_email(db=db, email=email)
     row = _code_by_entry(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, code=form.code)
@@ -182,7 +183,7 @@ def verify_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
 
 
 def sign_in(*, db: Session, rt: Runtime, form: SignIn) -> SignedIn:
-    email = normalize_email(rt=rt, raw=form.email)
+    email = normalize_email(db=db, rt=rt, raw=form.email)
     rt.limiter.hit(action="sign-in", subject=email, rule=rt.settings.rate_limit_sign_in)
     user = get_by_email(db=db, email=email)
     password_ok = verify_password(form.password, user.password_hash if user else None)
@@ -197,7 +198,7 @@ def sign_in(*, db: Session, rt: Runtime, form: SignIn) -> SignedIn:
 
 
 def request_sign_in_link(*, db: Session, rt: Runtime, raw_email: str) -> None:
-    email = normalize_email(rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email)
     rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
     user = get_by_email(db=db, email=email)
     if user is not None and user.is_verified:
@@ -212,7 +213,7 @@ def sign_in_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
 
 
 def request_password_reset(*, db: Session, rt: Runtime, raw_email: str) -> None:
-    email = normalize_email(rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email)
     rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
     user = get_by_email(db=db, email=email)
     if user is not None and user.is_verified:
@@ -232,7 +233,7 @@ def reset_password(*, db: Session, rt: Runtime, token: str, form: NewPassword) -
 
 
 def set_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationEmail) -> None:
-    address = normalize_email(rt=rt, raw=form.notification_email, field="notification_email", work_address=False)
+    address = normalize_email(db=db, rt=rt, raw=form.notification_email, field="notification_email", work_address=False)
     if address == user.email:
         raise InvalidInput("Please correct the highlighted fields.",
                            fields={"notification_email": "That is your work address; enter a personal one."})
@@ -300,7 +301,7 @@ def revoke_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role
 
 def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str, password: str | None) -> User:
     """Create (or promote) a verified admin account: the first admin of a deployment comes from the CLI."""
-    email = normalize_email(rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email)
     if password is not None:
         _check_password(password, rt=rt, email=email)
     now = rt.clock.now()

@@ -18,6 +18,8 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.organization import service as organization
+from app.organization.schemas import RulesForm
 from app.petitions import service as petitions
 from app.signatures import eligibility, groups
 from app.signatures.models import GroupKind
@@ -118,20 +120,20 @@ async def uploaded_file(request: Request) -> bytes:
 def eligibility_page(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
     return render(request, "admin/eligibility.html", {
         "size": eligibility.list_size(db=db), "members": eligibility.eligible_members(db=db, rt=rt),
-        "domains": rt.settings.allowed_email_domains})
+        "domains": organization.current(db=db, rt=rt).allowed_email_domains})
 
 
 @router.post("/admin/eligibility", response_class=HTMLResponse)
 def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep,
                        raw: Annotated[bytes, Depends(uploaded_file)]) -> Response:
     try:
-        size = eligibility.replace_list(db=db, rt=rt, addresses=eligibility.parse_addresses(rt=rt, raw=raw))
+        size = eligibility.replace_list(db=db, rt=rt, addresses=eligibility.parse_addresses(db=db, rt=rt, raw=raw))
         audit.record(db=db, rt=rt, actor=admin, action="eligibility.imported", subject="eligibility list",
                      detail={"members": size})
     except AppError as error:
         return form_error(request, db, "admin/eligibility.html", error, {}, {
             "size": eligibility.list_size(db=db), "members": eligibility.eligible_members(db=db, rt=rt),
-            "domains": rt.settings.allowed_email_domains})
+            "domains": organization.current(db=db, rt=rt).allowed_email_domains})
     return redirect(request, "/admin/eligibility", f"The list now holds {size:,} members; only they can sign.")
 
 
@@ -149,3 +151,30 @@ def audit_page(request: Request, admin: Admin, db: SessionDep, before: int | Non
     return render(request, "audit/log.html", {
         "entries": entries, "total": audit.size(db=db), "verification": audit.verify(db=db) if check else None,
         "older": entries[-1].seq if entries and entries[-1].seq > 1 else None})
+
+
+def _rules_values(rules: organization.Rules) -> dict[str, str]:
+    return {"allowed_email_domains": ", ".join(rules.allowed_email_domains),
+            "response_threshold": str(rules.response_threshold),
+            "escalation_threshold": str(rules.escalation_threshold),
+            "response_days": str(rules.response_days), "sponsors_required": str(rules.sponsors_required)}
+
+
+@router.get("/admin/settings", response_class=HTMLResponse)
+def settings_page(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
+    return render(request, "admin/settings.html", {
+        "values": _rules_values(organization.current(db=db, rt=rt)),
+        "defaults": _rules_values(organization.defaults(rt=rt))})
+
+
+@router.post("/admin/settings", response_class=HTMLResponse)
+def save_settings(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    try:
+        changed = organization.update(db=db, rt=rt, actor=admin, form=validate(RulesForm, fields))
+    except AppError as error:
+        return form_error(request, db, "admin/settings.html", error, fields,
+                          {"defaults": _rules_values(organization.defaults(rt=rt))})
+    if not changed:
+        return redirect(request, "/admin/settings", "Nothing changed.", "info")
+    return redirect(request, "/admin/settings",
+                    "Saved. The change is in the audit log; petitions already open keep their thresholds.")

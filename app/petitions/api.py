@@ -3,12 +3,14 @@
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from app.core.database import SessionDep
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.organization import service as organization
 from app.petitions import repository, schemas, service
 from app.petitions.models import Petition
 
@@ -23,7 +25,7 @@ def summary(petition: Petition) -> dict[str, object]:
             "url": f"/petitions/{petition.id}"}
 
 
-def detail(petition: Petition, rt: Runtime) -> dict[str, object]:
+def detail(petition: Petition, rt: Runtime, db: Session) -> dict[str, object]:
     withheld = petition.rejection is not None and not petition.rejection.public
     return {**summary(petition), "ask": petition.ask, "background": petition.background,
             "decision_maker": petition.decision_maker, "version": petition.version,
@@ -32,7 +34,7 @@ def detail(petition: Petition, rt: Runtime) -> dict[str, object]:
             "response_threshold_reached_at": petition.response_threshold_reached_at,
             "escalation_threshold_reached_at": petition.escalation_threshold_reached_at,
             "closed_at": petition.closed_at, "sponsor_count": petition.sponsor_count,
-            "sponsors_required": rt.settings.sponsors_required,
+            "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
             "rejection": petition.rejection.title if petition.rejection else None,
             "rejection_detail": None if withheld or petition.rejection is None else petition.rejection.description}
 
@@ -70,12 +72,12 @@ def similar(user: OptionalUser, db: SessionDep, title: str = Query(max_length=12
              summary="Create a draft petition")
 def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.create_draft(db=db, rt=rt, creator=user, form=body)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.get("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="One petition")
 def read(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    return detail(service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user), rt)
+    return detail(service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user), rt, db)
 
 
 @router.put("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="Edit a draft (organizers)")
@@ -83,7 +85,7 @@ def edit(petition_id: Id, body: schemas.PetitionDraft, user: Organizer, db: Sess
          rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.update_draft(db=db, rt=rt, petition=petition, form=body)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.post("/petitions/{petition_id}/corrections", response_model=schemas.PetitionRead,
@@ -92,7 +94,7 @@ def correct(petition_id: Id, body: schemas.PetitionCorrection, user: Organizer, 
             rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.correct_text(db=db, rt=rt, petition=petition, actor=user, form=body)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.post("/petitions/{petition_id}/submit", response_model=schemas.PetitionRead,
@@ -100,7 +102,7 @@ def correct(petition_id: Id, body: schemas.PetitionCorrection, user: Organizer, 
 def submit(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.get("/petitions/{petition_id}/sponsor-link", response_model=schemas.SponsorLink,
@@ -108,7 +110,7 @@ def submit(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> 
 def sponsor_link(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     return {"url": rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition),
-            "sponsors": petition.sponsor_count, "sponsors_required": rt.settings.sponsors_required}
+            "sponsors": petition.sponsor_count, "sponsors_required": organization.current(db=db, rt=rt).sponsors_required}
 
 
 @router.post("/petitions/{petition_id}/sponsorships", response_model=schemas.PetitionRead,
@@ -117,7 +119,7 @@ def sponsor(petition_id: Id, body: SponsorRequest, user: CurrentUser, db: Sessio
             rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.sponsor(db=db, rt=rt, petition=petition, token=body.token, user=user)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.get("/petitions/{petition_id}/versions", response_model=list[schemas.VersionRead],
@@ -171,7 +173,7 @@ def remove_organizer(petition_id: Id, user_id: Id, user: Organizer, db: SessionD
 def close(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.put("/petitions/{petition_id}/follow", status_code=status.HTTP_204_NO_CONTENT,

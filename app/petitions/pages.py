@@ -19,6 +19,7 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.organization import service as organization
 from app.petitions import repository, schemas, service
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
@@ -120,8 +121,9 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "own_signature": own,
         "public_names": signatures.public_names(db=db, petition=petition),
         "organizers": service.organizer_accounts(db=db, petition=petition),
-        "sponsors_required": rt.settings.sponsors_required, "now": rt.clock.now(),
+        "sponsors_required": organization.current(db=db, rt=rt).sponsors_required, "now": rt.clock.now(),
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
+        "tally_poll_milliseconds": int(rt.settings.tally_poll_seconds * 1000),
         "issuing_key": issuing_keys.published(db=db, petition_id=petition.id),
         "anonymous_signatures": anonymous.anonymous_count(db=db, petition_id=petition.id),
         **_log_context(db, rt, petition, own),
@@ -210,7 +212,7 @@ def sponsor_page(request: Request, petition_id: Id, token: str, user: CurrentUse
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.check_sponsor_token(rt=rt, petition=petition, token=token)
     return render(request, "petitions/sponsor.html", {
-        "petition": petition, "token": token, "sponsors_required": rt.settings.sponsors_required,
+        "petition": petition, "token": token, "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
         "is_organizer": service.is_organizer(db=db, petition=petition, user=user),
         "already": user.id in {sponsor.id for sponsor in service.sponsors(db=db, petition=petition)}})
 

@@ -27,6 +27,7 @@ from app.anonymous import keys as issuing_keys
 from app.log import service as signature_log
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.runtime import Runtime
+from app.organization import service as organization
 from app.petitions import notify
 from app.petitions.lifecycle import LABELS, SIGNABLE_STATES, VISIBLE_STATES, PetitionState, can_transition
 from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
@@ -275,7 +276,7 @@ def submit_for_sponsors(*, db: Session, rt: Runtime, petition: Petition, actor: 
     transition(db=db, petition=petition, target=S.gathering_sponsors, now=now, actor=actor,
                values={"sponsors_requested_at": now, "version": 1}, public=False)
     _add_version(db, petition, number=1, author=actor, note=None, now=now)
-    if rt.settings.sponsors_required == 0:
+    if organization.current(db=db, rt=rt).sponsors_required == 0:
         _sponsored(db=db, rt=rt, petition=petition, now=now)
 
 
@@ -310,7 +311,8 @@ def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: U
                        .values(sponsor_count=Petition.sponsor_count + 1).returning(Petition.sponsor_count)
                        .execution_options(synchronize_session=False)).scalar_one()
     set_committed_value(petition, "sponsor_count", count)
-    if count == rt.settings.sponsors_required:
+    # At or above: an admin may have lowered the requirement while the petition gathered sponsors.
+    if count >= organization.current(db=db, rt=rt).sponsors_required:
         _sponsored(db=db, rt=rt, petition=petition, now=now)
 
 
@@ -329,7 +331,7 @@ def response_threshold(*, db: Session, rt: Runtime) -> int:
     """The absolute threshold, or the percentage of eligible members when that is larger."""
     from app.signatures.eligibility import eligible_members  # signatures build on petitions, not the reverse
 
-    threshold = rt.settings.response_threshold
+    threshold = organization.current(db=db, rt=rt).response_threshold
     members = eligible_members(db=db, rt=rt)
     if rt.settings.response_threshold_percent and members:
         threshold = max(threshold, math.ceil(members * rt.settings.response_threshold_percent / 100))
@@ -341,7 +343,7 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
     if petition.deadline is not None and petition.deadline <= now:
         raise Conflict("The petition's deadline has passed; it cannot open.")
     threshold = response_threshold(db=db, rt=rt)
-    escalation = max(rt.settings.escalation_threshold, threshold + 1)
+    escalation = max(organization.current(db=db, rt=rt).escalation_threshold, threshold + 1)
     transition(db=db, petition=petition, target=S.open, now=now, actor=actor,
                values={"opened_at": now, "response_threshold": threshold, "escalation_threshold": escalation,
                        "moderation_lock_by_id": None, "moderation_lock_until": None, "hidden_reason": None})
@@ -411,7 +413,7 @@ def require_organizer(*, db: Session, petition: Petition, user: User) -> None:
 def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, raw_email: str) -> User:
     if actor.id != petition.creator_id:
         raise Forbidden("Only the petition's creator can add organizers.")
-    email = accounts.normalize_email(rt=rt, raw=raw_email)
+    email = accounts.normalize_email(db=db, rt=rt, raw=raw_email)
     invitee = accounts.get_by_email(db=db, email=email)
     if invitee is None or not invitee.is_verified:
         raise InvalidInput("Please correct the highlighted fields.",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.runtime import Runtime
 from app.petitions import notify
+from app.organization import service as organization
 from app.petitions.models import Petition
 from app.petitions.service import record_event
 
@@ -33,7 +34,7 @@ def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int
     # the compare-and-set below still decides between requests that loaded it before the crossing.
     if (petition.response_threshold and count >= petition.response_threshold
             and petition.response_threshold_reached_at is None):
-        due = now + timedelta(days=rt.settings.response_days)
+        due = now + timedelta(days=organization.current(db=db, rt=rt).response_days)
         # The IS NULL guard makes the crossing a compare-and-set: of many signatures arriving at once,
         # exactly one updates the row.
         won = db.execute(update(Petition).where(Petition.id == petition.id,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.core.errors import Forbidden, InvalidInput
 from app.core.runtime import Runtime
+from app.organization import service as organization
 from app.signatures.models import EligibleAddress
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -50,15 +51,15 @@ def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     if not user.is_verified:
         raise Forbidden("Please confirm your email address first: enter the code we sent you.")
     domain = user.email.rpartition("@")[2]
-    if domain not in rt.settings.allowed_email_domains:
-        raise Forbidden("Only members with an address at " + " or ".join(rt.settings.allowed_email_domains)
-                        + " can sign.")
+    allowed = organization.current(db=db, rt=rt).allowed_email_domains
+    if domain not in allowed:
+        raise Forbidden("Only members with an address at " + " or ".join(allowed) + " can sign.")
     if _list_present(db, rt) and db.get(EligibleAddress, _digest(rt, user.email)) is None:
         raise Forbidden("Your address is not on the list of members who can sign. If you think it should be, "
                         "ask an admin of Undersigned.")
 
 
-def parse_addresses(*, rt: Runtime, raw: bytes) -> set[str]:
+def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
     """Addresses from a CSV file: any column holding an address of an allowed domain counts."""
     if len(raw) > MAX_IMPORT_BYTES:
         raise InvalidInput("That file is too large.", fields={"file": "Use a CSV file of at most 5 MB."})
@@ -66,16 +67,17 @@ def parse_addresses(*, rt: Runtime, raw: bytes) -> set[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("That file is not text.", fields={"file": "Upload a CSV file saved as UTF-8."}) from None
+    allowed = organization.current(db=db, rt=rt).allowed_email_domains
     addresses = set()
     for row in csv.reader(io.StringIO(text)):
         for cell in row:
             # A cell may hold more than the address (exports separated by semicolons, "Name <address>").
             for token in re.split(r"[\s;,<>\"']+", cell.lower()):
-                if ADDRESS.fullmatch(token) and token.rpartition("@")[2] in rt.settings.allowed_email_domains:
+                if ADDRESS.fullmatch(token) and token.rpartition("@")[2] in allowed:
                     addresses.add(token)
     if not addresses:
         raise InvalidInput("No addresses found.", fields={
-            "file": "The file holds no address at " + " or ".join(rt.settings.allowed_email_domains) + "."})
+            "file": "The file holds no address at " + " or ".join(allowed) + "."})
     return addresses
 
 

@@ -1,0 +1,26 @@
+"""JSON API for the organization's rules (admins): the same service as the admin page."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from app.core.database import SessionDep
+from app.core.policy import Admin
+from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import RuntimeDep
+from app.organization import service
+from app.organization.schemas import RulesForm, RulesRead
+
+router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=UnitOfWorkRoute)
+
+
+@router.get("/admin/rules", response_model=RulesRead, summary="The organization's rules in force (admins)")
+def read_rules(admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    return asdict(service.current(db=db, rt=rt))
+
+
+@router.put("/admin/rules", response_model=RulesRead,
+            summary="Change the organization's rules (admins; each change is audited)")
+def update_rules(body: RulesForm, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    service.update(db=db, rt=rt, actor=admin, form=body)
+    return asdict(service.current(db=db, rt=rt))

@@ -1,0 +1,92 @@
+"""The organization's rules in force: what an admin set, else the deployment's settings.
+
+Read on hot paths (every sign-up and signature checks the domains), so each process remembers them for a few
+seconds; the process that saves a change forgets them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.audit import service as audit
+from app.core.runtime import Runtime
+from app.organization.models import OrganizationRules
+from app.organization.schemas import RulesForm
+
+ROW_ID = 1
+CACHE_KEY = "organization-rules"
+# Other server processes apply a change within this many seconds.
+CACHE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Rules:
+    allowed_email_domains: tuple[str, ...]
+    response_threshold: int
+    escalation_threshold: int
+    response_days: int
+    sponsors_required: int
+
+
+def defaults(*, rt: Runtime) -> Rules:
+    settings = rt.settings
+    return Rules(allowed_email_domains=tuple(settings.allowed_email_domains),
+                 response_threshold=settings.response_threshold,
+                 escalation_threshold=settings.escalation_threshold, response_days=settings.response_days,
+                 sponsors_required=settings.sponsors_required)
+
+
+def _load(db: Session, rt: Runtime) -> Rules:
+    base = defaults(rt=rt)
+    row = db.get(OrganizationRules, ROW_ID)
+    if row is None:
+        return base
+    return Rules(
+        allowed_email_domains=(tuple(row.allowed_email_domains.split(",")) if row.allowed_email_domains
+                               else base.allowed_email_domains),
+        response_threshold=row.response_threshold or base.response_threshold,
+        escalation_threshold=row.escalation_threshold or base.escalation_threshold,
+        response_days=row.response_days or base.response_days,
+        sponsors_required=base.sponsors_required if row.sponsors_required is None else row.sponsors_required)
+
+
+def current(*, db: Session, rt: Runtime) -> Rules:
+    return rt.cache.get(CACHE_KEY, lambda: _load(db, rt), ttl=CACHE_SECONDS)
+
+
+def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[str]:
+    """Save the rules; the audit log records each change as before and after. Returns the changed names."""
+    before = _load(db, rt)
+    after = Rules(allowed_email_domains=form.domains, response_threshold=form.response_threshold,
+                  escalation_threshold=form.escalation_threshold, response_days=form.response_days,
+                  sponsors_required=form.sponsors_required)
+    changed = {field.name: {"from": _plain(getattr(before, field.name)), "to": _plain(getattr(after, field.name))}
+               for field in fields(Rules) if getattr(before, field.name) != getattr(after, field.name)}
+    if not changed:
+        return []
+    row = db.get(OrganizationRules, ROW_ID, with_for_update=True)
+    if row is None:
+        row = OrganizationRules(id=ROW_ID)
+        db.add(row)
+    row.allowed_email_domains = form.allowed_email_domains
+    row.response_threshold = form.response_threshold
+    row.escalation_threshold = form.escalation_threshold
+    row.response_days = form.response_days
+    row.sponsors_required = form.sponsors_required
+    row.updated_at = rt.clock.now()
+    row.updated_by_id = actor.id
+    db.flush()
+    audit.record(db=db, rt=rt, actor=actor, action="settings.changed", subject="organization rules",
+                 detail=changed)
+    # Forgotten now for this request, and again once committed, so no request caches the rules in between.
+    rt.cache.forget(CACHE_KEY)
+    event.listen(db, "after_commit", lambda _session: rt.cache.forget(CACHE_KEY), once=True)
+    return list(changed)
+
+
+def _plain(value: object) -> object:
+    return ", ".join(value) if isinstance(value, tuple) else value

@@ -1,0 +1,83 @@
+"""Admins set the organization's rules (domains, sponsors, thresholds) on a page; every change is audited."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.accounts.models import Role
+from app.audit import service as audit
+from app.audit.models import AuditEntry
+from tests import factories
+from tests.conftest import PASSWORD, Browser, count_rows, make_user, sign_in_as
+
+RULES = {"allowed_email_domains": "example.org, staff.example.net", "sponsors_required": "1",
+         "response_threshold": "40", "response_days": "10", "escalation_threshold": "400"}
+
+
+def admin_browser(browser: Browser, db) -> Browser:  # type: ignore[no-untyped-def]
+    return sign_in_as(browser, db, make_user(db, email="root@example.org", name="Root", roles=(Role.admin,)))
+
+
+def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
+                                                                               rt) -> None:
+    admin = admin_browser(browser, db)
+    page = admin.get("/admin/settings")
+    assert page.status_code == 200 and 'value="example.org, example.com"' in page.text
+    response = admin.post("/admin/settings", RULES)
+    assert response.status_code == 303
+    assert "Saved." in admin.get(response.headers["location"]).text
+
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "settings.changed"))
+    assert entry.actor_name == "Root" and entry.subject == "organization rules"
+    assert '"response_threshold": {"from": 100, "to": 40}' in entry.detail
+    assert '"allowed_email_domains": {"from": "example.org, example.com", "to": "example.org, staff.example.net"}' \
+        in entry.detail
+    assert audit.verify(db=db).intact
+
+    # The new domain can sign up at once; the dropped one cannot.
+    visitor = new_browser()
+    assert visitor.post("/signup", {"email": "ada@staff.example.net", "display_name": "Ada",
+                                    "password": PASSWORD}).status_code == 303
+    refused = visitor.post("/signup", {"email": "bo@example.com", "display_name": "Bo", "password": PASSWORD})
+    assert refused.status_code == 422 and "example.org or staff.example.net" in refused.text
+
+    # Petitions opened from now on take the new thresholds, and one sponsor is enough.
+    petition = factories.petition_gathering_sponsors(db, rt)
+    from app.petitions import service as petitions
+
+    petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
+                      user=factories.worker(db))
+    assert petition.state == "in_moderation"
+    petitions.open_petition(db=db, rt=rt, petition=petition, actor=factories.moderator(db))
+    assert (petition.response_threshold, petition.escalation_threshold) == (40, 400)
+
+    again = admin.post("/admin/settings", RULES)
+    assert "Nothing changed." in admin.get(again.headers["location"]).text
+    assert db.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())) == entry.seq, "no empty entry"
+
+
+def test_bad_rules_are_refused_next_to_the_field_and_change_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    admin = admin_browser(browser, db)
+    for field, value, message in [
+        ("escalation_threshold", "40", "Make it larger than the response threshold."),
+        ("allowed_email_domains", "example.org, not a domain!", "is not a domain"),
+        ("allowed_email_domains", " , ", "Name at least one domain"),
+        ("response_days", "0", "greater than or equal to 1"),
+        ("sponsors_required", "many", "valid integer"),
+    ]:
+        response = admin.post("/admin/settings", {**RULES, field: value})
+        assert response.status_code == 422, field
+        assert f'id="{field}-error"' in response.text and message in response.text, field
+    assert count_rows(db, "organization_rules") == 0 and count_rows(db, "audit_log") == 0
+
+
+def test_the_rules_api_reads_and_changes_the_same_rules(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    admin = admin_browser(browser, db)
+    assert admin.api("GET", "/api/v1/admin/rules").json()["allowed_email_domains"] == ["example.org", "example.com"]
+    changed = admin.api("PUT", "/api/v1/admin/rules", {**RULES, "sponsors_required": 2})
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {"allowed_email_domains": ["example.org", "staff.example.net"], "response_threshold": 40,
+                              "escalation_threshold": 400, "response_days": 10, "sponsors_required": 2}
+    refused = admin.api("PUT", "/api/v1/admin/rules", {**RULES, "escalation_threshold": 1})
+    assert refused.status_code == 422
+    assert admin.api("GET", "/api/v1/admin/rules").json()["sponsors_required"] == 2
