@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     comment_collapse_flags: int = Field(default=3, ge=1, le=100)
     # How often an open discussion page asks for new comments (JavaScript only).
     comment_poll_seconds: float = Field(default=15.0, ge=0.5, le=3600)
+    # How often an open petition's page asks for its tally (JavaScript only).
+    tally_poll_seconds: float = Field(default=15.0, ge=0.5, le=3600)
 
     # Anonymous signing (RFC 9474 blind signatures): the size of each petition's issuing key, and how often
     # accepted anonymous signatures are written, shuffled, in one batch (0: at once, for tests).

@@ -1,0 +1,47 @@
+// Live tally: an open petition's count and progress follow new signatures without a reload. Without this
+// script the page shows the count as it was when loaded, and a reload shows the new one.
+(function () {
+  "use strict";
+  var tally = document.querySelector("[data-live-tally]");
+  if (!tally || !window.fetch) { return; }
+  var count = tally.querySelector(".tally-count");
+  var progress = tally.querySelector("progress");
+  var remaining = tally.querySelector("[data-tally-remaining]");
+  var INTERVAL = Number(tally.getAttribute("data-interval")) || 15000;
+  var shown = Number(tally.getAttribute("data-signatures"));
+
+  function number(value) { return value.toLocaleString("en-US"); }
+
+  function show(signatures) {
+    var strong = document.createElement("strong");
+    strong.textContent = number(signatures);
+    count.replaceChildren(strong, document.createTextNode(signatures === 1 ? " signature" : " signatures"));
+    if (progress) {
+      progress.value = Math.min(signatures, progress.max);
+      progress.textContent = signatures + " of " + progress.max;
+    }
+    // Past the threshold the page names the next one on its next load; until then it says none are missing.
+    if (remaining) { remaining.textContent = number(Math.max(0, (progress ? progress.max : 0) - signatures)); }
+    shown = signatures;
+  }
+
+  function poll() {
+    if (document.hidden) { window.setTimeout(poll, INTERVAL); return; }
+    fetch(tally.getAttribute("data-tally-url"), {
+      credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" }
+    })
+      .then(function (response) {
+        if (response.ok) { return response.json(); }
+        // Gone or hidden since the page was loaded: nothing more to follow. A server error: try again later.
+        if (response.status < 500) { return null; }
+        throw new Error(response.statusText);
+      })
+      .then(function (petition) {
+        if (!petition) { return; }
+        if (petition.signature_count !== shown) { show(petition.signature_count); }
+        if (petition.state === "open") { window.setTimeout(poll, INTERVAL); }
+      })
+      .catch(function () { window.setTimeout(poll, INTERVAL); });  // offline for a moment: try again later
+  }
+  window.setTimeout(poll, INTERVAL);
+})();
