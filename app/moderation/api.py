@@ -36,14 +36,14 @@ def queue(moderator: Moderator, db: SessionDep) -> list[dict[str, object]]:
 def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.post("/petitions/{petition_id}/open", response_model=schemas.PetitionRead, summary="Open for signatures")
 def approve(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.post("/petitions/{petition_id}/reject", response_model=schemas.PetitionRead,
@@ -52,7 +52,7 @@ def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDe
            rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=body.reason, note=body.note)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.post("/petitions/{petition_id}/hide", response_model=schemas.PetitionRead,
@@ -60,14 +60,14 @@ def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDe
 def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=body.reason)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 @router.post("/petitions/{petition_id}/restore", response_model=schemas.PetitionRead, summary="Restore a hidden one")
 def restore(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
-    return detail(petition, rt)
+    return detail(petition, rt, db)
 
 
 class InvalidationRule(BaseModel):
