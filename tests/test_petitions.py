@@ -709,6 +709,21 @@ def test_restoring_a_petition_hidden_in_moderation_opens_it_and_clears_the_reaso
     assert fresh.hidden_reason is None
 
 
+def test_every_moderation_decision_through_the_api_answers_with_the_petition(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    # Found by the API fuzz test: these answered 500 once the petition detail needed the database session.
+    moderator = visitor(new_browser, db, moderator_named(db, "Rita Reviewer"))
+    decisions = [("claim", None, "in_moderation"), ("open", None, "open"),
+                 ("reject", {"reason": "duplicate"}, "rejected"), ("hide", {"reason": "Names a colleague."}, "hidden")]
+    for action, body, state in decisions:
+        petition = factories.petition_in_moderation(db, rt)
+        response = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/{action}", body)
+        assert response.status_code == 200, (action, response.text)
+        assert response.json()["state"] == state and response.json()["sponsors_required"] >= 0
+
+    restored = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/restore")
+    assert restored.status_code == 200 and restored.json()["state"] == "open"
+
+
 def test_the_moderation_page_shows_who_decided_what(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     opened = factories.petition_in_moderation(db, rt, title="Opened by Rita")
     rejected = factories.petition_in_moderation(db, rt, title="Rejected by Sam")
