@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -92,11 +93,19 @@ def worker(once: bool = typer.Option(False, help="Do one round, then stop.")) ->
     sessions = _sessions(settings)
     rt = _runtime(settings)
     while True:
-        done = jobs.run_once(sessions=sessions, rt=rt)
         if once:
+            done = jobs.run_once(sessions=sessions, rt=rt)
             console.print(f"Sent {done['sent']} message{'s' if done['sent'] != 1 else ''}; "
                           f"closed {done['closed']} petition{'s' if done['closed'] != 1 else ''}.")
             return
+        try:
+            done = jobs.run_once(sessions=sessions, rt=rt)
+        except Exception:
+            # A round that fails (the database briefly unreachable, say) is done again; a worker that stopped
+            # would leave mail unsent and deadlines unclosed until someone noticed.
+            logging.getLogger("undersigned.jobs").exception("worker round failed, will try again")
+            time.sleep(settings.outbox_poll_seconds)
+            continue
         if done["sent"] == 0:
             time.sleep(settings.outbox_poll_seconds)
 

@@ -98,15 +98,28 @@ def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(db, app, sessi
     assert row.status == OutboxStatus.sent and row.attempts == 2
 
 
-def test_a_message_that_never_goes_through_is_marked_failed(db, app, sessions, clock, smtp_port: int,  # type: ignore[no-untyped-def]
-                                                            database_url: str) -> None:
+class RefusingInbox(Inbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        return "550 5.1.1 No such mailbox"
+
+
+def test_a_message_the_mail_server_keeps_refusing_is_marked_failed(db, app, sessions, clock, smtp_port: int,  # type: ignore[no-untyped-def]
+                                                                   database_url: str) -> None:
+    """Only a refusal of the message itself gives up on it; a mail server that is down never does
+    (tests/test_mail_outage.py)."""
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, outbox_max_attempts=3)
     queue_one(db, app, clock)
-    for _ in range(3):
-        deliver_due(sessions=sessions, settings=settings, clock=clock)
-        clock.advance(timedelta(hours=1))
+    controller = Controller(RefusingInbox(), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        for _ in range(3):
+            deliver_due(sessions=sessions, settings=settings, clock=clock)
+            clock.advance(timedelta(hours=1))
+    finally:
+        controller.stop()
     [row] = outbox(db)
     assert row.status == OutboxStatus.failed and row.attempts == 3
+    assert row.last_error == "SMTPRecipientsRefused"
 
 
 def test_without_smtp_mail_stays_in_the_development_mailbox(browser: Browser, db, app, sessions, clock,  # type: ignore[no-untyped-def]

@@ -1,14 +1,20 @@
-"""Delivering the outbox: SMTP in deployments, the development mailbox otherwise; retries with backoff."""
+"""Delivering the outbox: SMTP in deployments, the development mailbox otherwise; retries with backoff.
+
+Delivery is at least once. Each message is claimed in a transaction of its own, sent with no transaction open,
+then marked sent in another: a worker that dies (or loses the database) after the mail server took a message
+and before marking it sent sends it again once its claim runs out, with the same Message-ID, by which receiving
+servers can drop the copy. That window is the only way a message goes out twice; no crash loses one.
+"""
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.clock import Clock
@@ -19,10 +25,22 @@ logger = logging.getLogger("undersigned.mail")
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
+# The most steps a delivery waits on, each for up to smtp_timeout_seconds: connect, greeting, EHLO, STARTTLS,
+# EHLO again, AUTH, MAIL, RCPT, DATA and the message. A claim outlasts them, so no other worker takes the
+# message while it is being sent.
+SMTP_STEPS = 10
+# What the mail server says about this message itself. Anything else (refused or dropped connections,
+# timeouts, a failed greeting or login) means the server cannot be reached or used: not the message's fault.
+REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS))
+
+
+def _message_id(message: OutboxMessage, settings: Settings) -> str:
+    """The same for every attempt at one outbox row, so a receiving server can drop a copy sent again."""
+    return f"<outbox-{message.id}.{message.created_at:%Y%m%d%H%M%S%f}@{settings.default_email_domain}>"
 
 
 def _to_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
@@ -30,8 +48,7 @@ def _to_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email["From"] = settings.mail_from
     email["To"] = message.to_address
     email["Subject"] = message.subject
-    # A stable id per outbox row lets receiving servers drop a duplicate if a retry follows a lost reply.
-    email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain=settings.default_email_domain)
+    email["Message-ID"] = _message_id(message, settings)
     email.set_content(message.body_text)
     return email
 
@@ -46,39 +63,76 @@ def _send_smtp(email: EmailMessage, settings: Settings) -> None:
         smtp.send_message(email)
 
 
+@dataclass(frozen=True)
+class _Claim:
+    outbox_id: int
+    attempts: int
+    email: EmailMessage | None  # None for the development mailbox
+
+
 def deliver_due(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock, batch: int = 50) -> int:
-    """Send what is due; return how many were sent. Each message is committed on its own."""
+    """Send what is due; return how many were sent.
+
+    No transaction is open while the mail server is talked to: a slow or silent server holds neither a
+    connection's row locks nor, on SQLite, the database's write lock that every signer needs. A server that
+    cannot be reached ends the round (the rest would only wait for it too) and never makes a message fail for
+    good: only the server's refusal of the message itself counts toward `outbox_max_attempts`.
+    """
     sent = 0
     for _ in range(batch):
-        with sessions() as db, db.begin():
-            now = clock.now()
-            message = db.scalar(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .limit(1)
-                # Several workers never pick the same row (PostgreSQL; SQLite serialises writers anyway).
-                .with_for_update(skip_locked=True)
-            )
-            if message is None:
+        claim = _claim(sessions=sessions, settings=settings, clock=clock)
+        if claim is None:
+            return sent
+        try:
+            if claim.email is not None:
+                _send_smtp(claim.email, settings)
+        except OSError as exc:  # smtplib's errors are OSErrors too
+            refused = isinstance(exc, REFUSALS)
+            _record_failure(sessions=sessions, claim=claim, error=exc, now=clock.now(),
+                            give_up=refused and claim.attempts >= settings.outbox_max_attempts)
+            if not refused:
                 return sent
-            message.attempts += 1
-            try:
-                if settings.smtp_host:
-                    _send_smtp(_to_email(message, settings), settings)
-            except (OSError, smtplib.SMTPException) as exc:
-                message.last_error = f"{type(exc).__name__}"[:200]
-                if message.attempts >= settings.outbox_max_attempts:
-                    message.status = OutboxStatus.failed
-                    logger.error("mail failed for good", extra={"outbox_id": message.id,
-                                                                "attempts": message.attempts})
-                else:
-                    message.next_attempt_at = now + backoff(message.attempts)
-                    logger.warning("mail delivery failed, will retry", extra={
-                        "outbox_id": message.id, "attempts": message.attempts, "error_type": type(exc).__name__})
-                continue
-            message.status = OutboxStatus.sent
-            message.sent_at = now
-            message.last_error = None
-            sent += 1
+            continue
+        with sessions() as db, db.begin():
+            db.execute(update(OutboxMessage).where(OutboxMessage.id == claim.outbox_id)
+                       .values(status=OutboxStatus.sent, sent_at=clock.now(), last_error=None)
+                       .execution_options(synchronize_session=False))
+        sent += 1
     return sent
+
+
+def _claim(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> _Claim | None:
+    """Take the next due message: one attempt more, and its next attempt moved past what sending can take."""
+    with sessions() as db, db.begin():
+        now = clock.now()
+        message = db.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+            # Several workers never pick the same row (PostgreSQL; SQLite serialises writers anyway).
+            .with_for_update(skip_locked=True)
+        )
+        if message is None:
+            return None
+        message.attempts += 1
+        message.next_attempt_at = now + max(backoff(message.attempts),
+                                            timedelta(seconds=settings.smtp_timeout_seconds * SMTP_STEPS))
+        email = _to_email(message, settings) if settings.smtp_host else None
+        return _Claim(outbox_id=message.id, attempts=message.attempts, email=email)
+
+
+def _record_failure(*, sessions: sessionmaker[Session], claim: _Claim, error: OSError, now: datetime,
+                    give_up: bool) -> None:
+    error_type = type(error).__name__
+    values: dict[str, object] = {"last_error": error_type[:200]}
+    if give_up:
+        values["status"] = OutboxStatus.failed
+        logger.error("mail failed for good", extra={"outbox_id": claim.outbox_id, "attempts": claim.attempts})
+    else:
+        values["next_attempt_at"] = now + backoff(claim.attempts)
+        logger.warning("mail delivery failed, will retry", extra={
+            "outbox_id": claim.outbox_id, "attempts": claim.attempts, "error_type": error_type})
+    with sessions() as db, db.begin():
+        db.execute(update(OutboxMessage).where(OutboxMessage.id == claim.outbox_id).values(**values)
+                   .execution_options(synchronize_session=False))
