@@ -360,3 +360,39 @@ def witness_log(
     except (ClientError, notes.CheckpointError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
+
+
+keys_cli = typer.Typer(help="The keys that seal personal data at rest.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+@keys_cli.command("generate")
+def keys_generate(key_id: str = typer.Argument(..., help="Two characters a-z or 0-9, e.g. k2.")) -> None:
+    """Print a new random key as id:base64, to put first in UNDERSIGNED_PII_KEYS."""
+    from app.core import crypto
+
+    try:
+        console.print(crypto.generate_key(key_id), markup=False, highlight=False)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every sealed value under the first key of UNDERSIGNED_PII_KEYS (safe to run again)."""
+    from app.core import crypto
+    from app.privacy import rotation
+
+    settings = Settings()
+    rt = _runtime(settings)
+    try:
+        result = rotation.rotate(sessions=_sessions(settings), rt=rt)
+    except crypto.SealingError as error:
+        console.print(f"[red]{error}. Keep every old key in UNDERSIGNED_PII_KEYS until rotation has run.[/red]")
+        raise typer.Exit(1) from None
+    for name, count in result.resealed.items():
+        if count:
+            console.print(f"{name}: {count:,} re-sealed")
+    console.print(f"[green]Everything is sealed under key {result.key_id}: {result.total:,} values re-sealed, "
+                  f"{result.reindexed:,} look-up digests recomputed.[/green]")

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Role, RoleGrant, User
+from app.accounts.models import Role, RoleGrant, User, address_lookup
 from app.comments import service as comments
 from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
@@ -64,7 +64,7 @@ def seed(*, sessions: sessionmaker[Session], rt: Runtime) -> list[tuple[str, str
         for role, name, local in DEMO_ACCOUNTS:
             email = f"{local}@{domain}"
             created.append((role, email))
-            if db.scalar(select(User.id).where(User.email == email)) is not None:
+            if db.scalar(select(User.id).where(address_lookup(email))) is not None:
                 continue
             user = User(email=email, display_name=name, password_hash=password_hash, email_verified_at=now,
                         created_at=now, roles=[])

@@ -30,7 +30,7 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession  # noqa: E402
+from app.accounts.models import Role, RoleGrant, User, UserSession, account_values  # noqa: E402
 from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
                           serve)
 from app.anonymous.service import decode, encode  # noqa: E402
@@ -82,8 +82,8 @@ def prepare(bits: int, petition_count: int, accounts: int) -> tuple[str, list[tu
             petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
                               user=moderator)
             petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
-        users = [{"email": f"member{i}@example.org", "display_name": f"Member {i}", "email_verified_at": now,
-                  "created_at": now, "notify_comment_replies": True} for i in range(accounts)]
+        users = [account_values(email=f"member{i}@example.org", display_name=f"Member {i}", email_verified_at=now,
+                                created_at=now, notify_comment_replies=True) for i in range(accounts)]
         ids = db.execute(insert(User).returning(User.id), users).scalars().all()
         sessions = []
         for user_id in ids:

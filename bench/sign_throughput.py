@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession  # noqa: E402
+from app.accounts.models import Role, RoleGrant, User, UserSession, account_values  # noqa: E402
 from app.core import migrations  # noqa: E402
 from app.core.clock import SystemClock  # noqa: E402
 from app.core.database import build_engine, build_sessionmaker  # noqa: E402
@@ -74,8 +74,9 @@ def arrange(url: str, accounts: int) -> tuple[list[int], list[tuple[str, str]]]:
     now = datetime.now(UTC)
     sessions = build_sessionmaker(engine)
     with sessions.begin() as db:
-        db.execute(insert(User), [{"email": f"bench{i}@example.org", "display_name": f"Bench Signer {i}",
-                                   "email_verified_at": now, "created_at": now} for i in range(accounts + 2)])
+        db.execute(insert(User), [account_values(email=f"bench{i}@example.org", display_name=f"Bench Signer {i}",
+                                                 email_verified_at=now, created_at=now)
+                                  for i in range(accounts + 2)])
         users = {user.email: user for user in db.query(User).all()}
         creator, moderator = users["bench0@example.org"], users["bench1@example.org"]
         db.add(RoleGrant(user_id=moderator.id, role=Role.moderator, granted_at=now))

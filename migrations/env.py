@@ -5,6 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import pool
 
+from app.core.crypto import Sealed
 from app.core.database import UTCDateTime, build_engine
 from app.core.settings import Settings
 from app.models import Base
@@ -23,9 +24,11 @@ def database_url() -> str:
 
 
 def render_item(type_: str, obj: object, autogen_context) -> str | bool:  # type: ignore[no-untyped-def]
-    """Render our UTC timestamp type as the plain column type it is in the database."""
+    """Render our UTC timestamp and sealed types as the plain column types they are in the database."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, Sealed):
+        return "sa.LargeBinary()"
     return False
 
 

@@ -26,7 +26,8 @@ from app.core import migrations
 from app.core.clock import FrozenClock
 from app.core.database import build_engine, get_db, get_sessionmaker
 from app.core.logging import JsonFormatter
-from app.core.security import hash_password
+from app.core import crypto
+from app.core.security import Keyring, hash_password
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
 from app.main import create_app
@@ -34,6 +35,8 @@ from app.main import create_app
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
+# Rows made directly through the models (factories, before any app is built) are sealed with the test keys.
+crypto.install(Keyring(TEST_SECRET), None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -261,7 +264,8 @@ def outbox(db: Session, to: str | None = None) -> list[OutboxMessage]:
     db.expire_all()
     statement = select(OutboxMessage).order_by(OutboxMessage.id)
     if to:
-        statement = statement.where(OutboxMessage.to_address == to)
+        # Addresses are sealed: filtered once opened.
+        return [message for message in db.scalars(statement) if message.to_address == to]
     return list(db.scalars(statement))
 
 

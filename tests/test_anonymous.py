@@ -3,6 +3,7 @@ dump of every table and the logs can (not) tell."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -429,3 +430,22 @@ def test_with_redis_an_accepted_signature_waits_there_for_the_batch(redis_queue,
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
     assert count(db, petition) == 1 and len(redis_queue) == 0
+
+
+def test_an_error_on_the_submission_route_is_logged_with_the_hour_only(anonymous_client: TestClient,
+                                                                        server_logs: LogCapture,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**_kwargs: object) -> None:
+        raise RuntimeError("a bug in the submission path")
+
+    monkeypatch.setattr(anonymous, "submit", broken)
+    server_logs.lines.clear()
+    anonymous_client.cookies.clear()
+    response = anonymous_client.post("/api/v1/anonymous/signatures", json={
+        "petition_id": 1, "message": anonymous.encode(b"m" * 32), "signature": anonymous.encode(b"s" * 128)})
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    [line] = server_logs.lines
+    entry = json.loads(line)
+    assert entry["event"] == "unhandled error" and entry["error_type"] == "RuntimeError"
+    assert entry["time"].endswith(":00:00.000+00:00"), "only the hour"
+    assert "route" not in entry and "coarse_time" not in entry

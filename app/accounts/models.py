@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, true
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from app.core.crypto import Sealed, blind_index, blind_indexes
 from app.core.database import Base
 
 
@@ -31,15 +32,41 @@ class CodePurpose(StrEnum):
     verify_notification_email = "verify_notification_email"
 
 
+def email_indexes(address: str) -> tuple[str, str]:
+    """The blind indexes of an address and of its domain (addresses are stored normalized, lower case)."""
+    return (blind_index("email", address.lower()),
+            blind_index("email-domain", address.rpartition("@")[2].lower()))
+
+
+def account_values(*, email: str, **values: object) -> dict[str, object]:
+    """A row for a bulk `insert(User)` (which skips the model's own indexing): the indexes included."""
+    index, domain_index = email_indexes(email)
+    return {"email": email, "email_index": index, "email_domain_index": domain_index, **values}
+
+
+def address_lookup(address: str):  # type: ignore[no-untyped-def]
+    """A WHERE clause finding an account by address (under every index key this process knows)."""
+    return User.email_index.in_(blind_indexes("email", address.lower()))
+
+
+def domain_lookup(domain: str):  # type: ignore[no-untyped-def]
+    return User.email_domain_index.in_(blind_indexes("email-domain", domain.lower().lstrip("@")))
+
+
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    display_name: Mapped[str] = mapped_column(String(80))
+    # Sealed at rest (app/core/crypto.py): a dump shows neither addresses nor names. An address is found
+    # through its blind index; a whole domain through the domain's (voiding the signatures of a domain).
+    email: Mapped[str] = mapped_column("email_sealed", Sealed("users.email"))
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
+    email_domain_index: Mapped[str] = mapped_column(String(64), index=True)
+    display_name: Mapped[str] = mapped_column("display_name_sealed", Sealed("users.display_name"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email_verified_at: Mapped[datetime | None]
-    notification_email: Mapped[str | None] = mapped_column(String(254))
+    notification_email: Mapped[str | None] = mapped_column("notification_email_sealed",
+                                                           Sealed("users.notification_email"))
     notification_email_verified_at: Mapped[datetime | None]
     # Mail me when someone replies to one of my (named) comments.
     notify_comment_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
@@ -47,6 +74,11 @@ class User(Base):
 
     roles: Mapped[list[RoleGrant]] = relationship(lazy="raise", cascade="all, delete-orphan",
                                                   foreign_keys="RoleGrant.user_id")
+
+    @validates("email")
+    def _index_email(self, _key: str, address: str) -> str:
+        self.email_index, self.email_domain_index = email_indexes(address)
+        return address
 
     @property
     def is_verified(self) -> bool:
@@ -127,10 +159,11 @@ class OneTimeCode(Base):
     code_digest: Mapped[str] = mapped_column(String(64))
     link_digest: Mapped[str] = mapped_column(String(64), unique=True)
     # The address the code was sent to (the personal address while it is being verified).
-    sent_to: Mapped[str] = mapped_column(String(254))
+    sent_to: Mapped[str] = mapped_column("sent_to_sealed", Sealed("one_time_codes.sent_to"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     # What a sign-up chose, applied only when this code is used: the mailbox owner decides.
     pending_password_hash: Mapped[str | None] = mapped_column(String(255))
-    pending_display_name: Mapped[str | None] = mapped_column(String(80))
+    pending_display_name: Mapped[str | None] = mapped_column("pending_display_name_sealed",
+                                                             Sealed("one_time_codes.pending_display_name"))

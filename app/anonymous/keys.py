@@ -17,7 +17,7 @@ from app.core.runtime import Runtime
 from app.petitions.models import Petition, PetitionEvent
 
 
-def _context(petition_id: int) -> str:
+def context(petition_id: int) -> str:
     return f"issuing-key:{petition_id}"
 
 
@@ -27,7 +27,7 @@ def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
         return None
     private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
     key = IssuingKey(petition_id=petition.id, key_id=private.public.key_id(), spki=private.public.spki(),
-                     sealed_private=rt.sealer.seal(private.to_pem().decode(), context=_context(petition.id)),
+                     sealed_private=rt.sealer.seal(private.to_pem().decode(), context=context(petition.id)),
                      tokens_issued=0, anonymous_signatures=0, created_at=now, destroyed_at=None)
     db.add(key)
     db.flush()
@@ -68,7 +68,7 @@ class _SignerCache:
         known = self._signers.get(key.petition_id)
         if known is not None and known[0] == key.key_id:
             return known[1]
-        pem = rt.sealer.open(key.sealed_private, context=_context(key.petition_id)).encode()
+        pem = rt.sealer.open(key.sealed_private, context=context(key.petition_id)).encode()
         signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True), pem=pem)
         with self._lock:
             self._signers[key.petition_id] = (key.key_id, signer)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.logging import COARSE_TIME
 from app.core.templating import render
 
 logger = logging.getLogger("undersigned.errors")
@@ -131,6 +132,12 @@ def render_error(request: Request, status_code: int, message: str, *, code: str 
                   status_code=status_code, headers=headers)
 
 
+def _cookieless(request: Request) -> bool:
+    from app.core.web import is_cookieless  # web builds on errors, not the reverse
+
+    return is_cookieless(request.url.path)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -159,12 +166,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
-        logger.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
+        logger.error("database unavailable", extra={"error_type": type(exc.orig).__name__,
+                                                    COARSE_TIME: _cookieless(request)})
         return render_error(request, 503, "The database cannot be reached right now. Please try again in a minute.",
                             headers={"Retry-After": "30"})
 
     @app.exception_handler(PoolTimeout)
     async def _database_busy(request: Request, exc: PoolTimeout) -> Response:
-        logger.error("no free database connection", extra={"error_type": "PoolTimeout"})
+        logger.error("no free database connection", extra={"error_type": "PoolTimeout",
+                                                           COARSE_TIME: _cookieless(request)})
         return render_error(request, 503, "We are very busy right now. Please try again in a moment.",
                             headers={"Retry-After": "5"})

@@ -33,7 +33,7 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
     keyring = Keyring(settings.secret_key.get_secret_value())
     return Runtime(settings=settings, keyring=keyring, clock=clock,
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
-                   sealer=Sealer(keyring), cache=TTLCache(),
+                   sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None), cache=TTLCache(),
                    anonymous_queue=queue_for(settings.redis_url))
 
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # a connection while it waits for a thread (app/core/routing.py).
     worker_threads: int = Field(default=4, ge=1, le=1000)
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    # Keys that seal personal data at rest (addresses, names, mail), as `id:base64key,...`, the first sealing
+    # new data (`undersigned keys generate`). Without them a key derived from the secret key is used; it stays
+    # readable after keys are configured, until `undersigned keys rotate` has re-sealed everything.
+    pii_keys: SecretStr | None = None
     organization_name: str = "Example Organization"
     # NoDecode: a comma-separated list in the environment, not JSON.
     allowed_email_domains: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["example.org"])
@@ -128,6 +132,16 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             return [str(part).strip().lower().lstrip("@") for part in value if str(part).strip()]
         return value
+
+    @field_validator("pii_keys")
+    @classmethod
+    def _check_pii_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            from app.core.crypto import parse_keys  # the format lives with the code that reads it
+
+            parse_keys(value.get_secret_value())
+            return value
+        return None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

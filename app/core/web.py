@@ -11,6 +11,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Forbidden, render_error
+from app.core.logging import COARSE_TIME
 from app.core.security import new_token
 
 CSRF_COOKIE = "undersigned_csrf"
@@ -128,7 +129,8 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Handled here rather than by the server, whose own log line would print the exception's
             # message (database errors quote the statement's parameters: addresses, names).
-            error_logger.error("unhandled error", exc_info=exc)
+            error_logger.error("unhandled error", exc_info=exc,
+                               extra={COARSE_TIME: True} if is_cookieless(scope["path"]) else None)
             if not status_holder.get("started"):
                 response = render_error(Request(scope), 500, "Something went wrong on our side. Nothing you "
                                                              "did caused it; please try again.")

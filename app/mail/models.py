@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.crypto import Sealed
 from app.core.database import Base
 
 
@@ -22,9 +23,10 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    to_address: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(200))
-    body_text: Mapped[str] = mapped_column(Text)
+    # Sealed at rest: addresses, and bodies that greet people by name and carry codes and links.
+    to_address: Mapped[str] = mapped_column("to_address_sealed", Sealed("outbox_messages.to_address"))
+    subject: Mapped[str] = mapped_column("subject_sealed", Sealed("outbox_messages.subject"))
+    body_text: Mapped[str] = mapped_column("body_sealed", Sealed("outbox_messages.body_text"))
     template: Mapped[str] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.pending)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -166,9 +166,10 @@ def updates(*, db: Session, petition: Petition) -> list[PetitionUpdate]:
 def organizer_accounts(*, db: Session, petition: Petition) -> list[tuple[User, bool]]:
     rows = db.execute(select(User, PetitionOrganizer.is_creator)
                       .join(PetitionOrganizer, PetitionOrganizer.user_id == User.id)
-                      .where(PetitionOrganizer.petition_id == petition.id)
-                      .order_by(PetitionOrganizer.is_creator.desc(), User.display_name))
-    return [(user, is_creator) for user, is_creator in rows]
+                      .where(PetitionOrganizer.petition_id == petition.id))
+    # Names are sealed, so they are ordered here rather than in SQL (a petition has a handful of organizers).
+    return sorted(((user, is_creator) for user, is_creator in rows),
+                  key=lambda row: (not row[1], row[0].display_name.casefold()))
 
 
 def is_following(*, db: Session, petition: Petition, user: User | None) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User
+from app.accounts.models import User, address_lookup, domain_lookup
 from app.audit import service as audit
 from app.log import service as signature_log
 from app.core.errors import Conflict, InvalidInput
@@ -61,10 +61,8 @@ def parse_rule(raw: str) -> list[str]:
 def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untyped-def]
     addresses = [entry for entry in entries if not entry.startswith("@")]
     domains = [entry for entry in entries if entry.startswith("@")]
-    condition = User.email.in_(addresses) if addresses else None
-    for domain in domains:
-        clause = User.email.endswith(domain, autoescape=True)  # a literal domain: % and _ are not wildcards
-        condition = clause if condition is None else condition | clause
+    # Addresses are sealed: they are matched through their blind indexes, whole domains through the domain's.
+    condition = or_(*[address_lookup(address) for address in addresses], *[domain_lookup(domain) for domain in domains])
     return (select(Signature.id).join(User, User.id == Signature.account_id)
             .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None), condition))
 
