@@ -8,10 +8,9 @@ from app.core.database import Base
 from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
 from app.mail.models import OutboxMessage
 from app.organization.models import OrganizationRules
-from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
-                                  PetitionVersion, RejectionReason, Sponsorship)
-from app.responses.models import (Commitment, CommitmentUpdate, Delivery, Judgement, Notification,
-                                  PetitionResponse)
+from app.petitions.models import (Category, Delivery, Follow, Notification, Petition, PetitionEvent,
+                                  PetitionOrganizer, PetitionUpdate, PetitionVersion, RejectionReason, Sponsorship)
+from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
 __all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "OrganizationRules", "Petition", "PetitionEvent",

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Role, User
 from app.core.runtime import Runtime
@@ -83,6 +83,14 @@ def full_form(**changes: str) -> dict[str, str]:
               "collect_attributes": "on"}
     values.update(changes)
     return values
+
+
+def fan_out(connection: Connection, rt: Runtime) -> int:
+    """What the worker does next: queue mail for announced events, in batches."""
+    from app.responses import delivery
+
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return delivery.deliver_notifications(sessions=sessions, rt=rt, batch=2)
 
 
 def sign(db: Session, rt: Runtime, petition: Petition, user: User | None = None, *, notify_updates: bool = False,
@@ -759,7 +767,8 @@ def test_the_moderation_queue_lists_waiting_petitions_oldest_first(browser: Brow
 
 # -- frozen text and corrections --------------------------------------------------------------------------------
 
-def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt,
+                                                                            connection) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator, background="Recording every keystroke is intrusive.")
     signer = factories.worker(db, name="Sigrid Signer")
@@ -785,6 +794,8 @@ def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(ne
     assert "<del>intrusive.</del><ins>unlawful.</ins>" in history.text
     assert "Recording every keystroke is intrusive." in history.text  # version 1 stays readable in full
     assert "What changed:</strong> We checked the law." in history.text
+    assert outbox(db, signer.email) == [], "told by the worker, not in the organizer's request"
+    assert fan_out(connection, rt) == 1
     mail = outbox(db, signer.email)
     assert [message.subject for message in mail] == ["A petition you signed or follow was corrected"]
     assert "now version 2" in mail[0].body_text and "We checked the law." in mail[0].body_text
@@ -792,7 +803,7 @@ def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(ne
         "GET", f"/api/v1/petitions/{petition.id}/timeline").json()]
 
 
-def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db, rt, connection) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     named = sign(db, rt, petition, visibility="organizers")
@@ -804,6 +815,7 @@ def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db
         title=petition.title, ask=petition.ask + " Now.", background=petition.background,
         decision_maker=petition.decision_maker, note="Sharper ask."))
     db.commit()
+    assert fan_out(connection, rt) == 2
 
     told = {message.to_address for message in outbox(db) if message.template == "petition_corrected"}
     assert told == {named.email, follower.email}
@@ -1226,7 +1238,8 @@ def test_the_update_form_refuses_a_fourth_update_in_a_week_with_429(browser: Bro
     assert fourth.status_code == 429 and "at most 3 updates a week" in fourth.text
 
 
-def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_browser, db, rt,
+                                                                           connection) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     opted_in = sign(db, rt, petition, notify_updates=True)
@@ -1242,6 +1255,8 @@ def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_br
                                                       {"title": "Meeting on Monday", "body": "HR agreed to meet."})
 
     assert response.status_code == 303
+    assert fan_out(connection, rt) == 4, "four recipients, queued two at a time by the worker"
+    assert fan_out(connection, rt) == 0, "each once"
     told = [message.to_address for message in outbox(db) if message.template == "petition_update"]
     assert sorted(told) == sorted([opted_in.email, opted_in_privately.email, follower.email,
                                    following_signer.email])

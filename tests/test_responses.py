@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import Role
 from app.petitions.models import Petition, PetitionEvent
 from app.responses import delivery
-from app.responses.models import Commitment, CommitmentUpdate, Delivery, Judgement, PetitionResponse
+from app.petitions.models import Delivery
+from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, count_rows, make_user, outbox, sign_in_as

@@ -40,22 +40,39 @@ def defaults(*, rt: Runtime) -> Rules:
                  sponsors_required=settings.sponsors_required)
 
 
-def _load(db: Session, rt: Runtime) -> Rules:
-    base = defaults(rt=rt)
+@dataclass(frozen=True)
+class _Overrides:
+    """What an admin set (None: the deployment's setting applies)."""
+
+    allowed_email_domains: tuple[str, ...] | None = None
+    response_threshold: int | None = None
+    escalation_threshold: int | None = None
+    response_days: int | None = None
+    sponsors_required: int | None = None
+
+
+def _overrides(db: Session) -> _Overrides:
     row = db.get(OrganizationRules, ROW_ID)
     if row is None:
-        return base
-    return Rules(
-        allowed_email_domains=(tuple(row.allowed_email_domains.split(",")) if row.allowed_email_domains
-                               else base.allowed_email_domains),
-        response_threshold=row.response_threshold or base.response_threshold,
-        escalation_threshold=row.escalation_threshold or base.escalation_threshold,
-        response_days=row.response_days or base.response_days,
-        sponsors_required=base.sponsors_required if row.sponsors_required is None else row.sponsors_required)
+        return _Overrides()
+    return _Overrides(
+        allowed_email_domains=tuple(row.allowed_email_domains.split(",")) if row.allowed_email_domains else None,
+        response_threshold=row.response_threshold, escalation_threshold=row.escalation_threshold,
+        response_days=row.response_days, sponsors_required=row.sponsors_required)
+
+
+def _merge(overrides: _Overrides, base: Rules) -> Rules:
+    return Rules(**{field.name: getattr(base, field.name) if getattr(overrides, field.name) is None
+                    else getattr(overrides, field.name) for field in fields(Rules)})
+
+
+def _load(db: Session, rt: Runtime) -> Rules:
+    return _merge(_overrides(db), defaults(rt=rt))
 
 
 def current(*, db: Session, rt: Runtime) -> Rules:
-    return rt.cache.get(CACHE_KEY, lambda: _load(db, rt), ttl=CACHE_SECONDS)
+    # The admin's overrides are remembered, not the merged rules: runtimes with other settings share the memo.
+    return _merge(rt.cache.get(CACHE_KEY, lambda: _overrides(db), ttl=CACHE_SECONDS), defaults(rt=rt))
 
 
 def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[str]:

@@ -169,3 +169,28 @@ class PetitionEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     detail: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Notification(Base):
+    """An event to tell a petition's audience about, fanned out in batches by the worker."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_done_at", "done_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
+    template: Mapped[str] = mapped_column(String(80))
+    # What the event is about: an update, a version, a response or a commitment (by the template).
+    subject_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """One row per recipient per event: nobody is told the same thing twice, even after a retry."""
+
+    __tablename__ = "deliveries"
+
+    event_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime]

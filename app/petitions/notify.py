@@ -1,8 +1,10 @@
-"""Who hears about what happens to a petition. Mail goes through the outbox, in the caller's transaction."""
+"""Who hears about what happens to a petition. Mail goes through the outbox, in the caller's transaction;
+events for a whole audience are announced, and fanned out by the worker."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, union
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, RoleGrant, User
 from app.core.runtime import Runtime
 from app.mail import service as mail
-from app.petitions.models import Follow, Petition, PetitionOrganizer
+from app.petitions.models import Follow, Notification, Petition, PetitionOrganizer
 from app.signatures.models import Signature, Visibility
 
 
@@ -52,11 +54,6 @@ def audience_ids(petition: Petition, *, all_named_signers: bool):  # type: ignor
     return union(signers, followers).subquery()
 
 
-def audience(db: Session, petition: Petition, *, all_named_signers: bool) -> list[User]:
-    ids = audience_ids(petition, all_named_signers=all_named_signers)
-    return list(db.scalars(select(User).where(User.id.in_(select(ids.c.user_id))).order_by(User.id)))
-
-
 def tell_organizers(*, db: Session, rt: Runtime, petition: Petition, template: str,
                     context: Mapping[str, Any] | None = None) -> int:
     return _send(db=db, rt=rt, users=organizers(db, petition), template=template, petition=petition,
@@ -68,10 +65,10 @@ def tell_responders(*, db: Session, rt: Runtime, petition: Petition, template: s
     return _send(db=db, rt=rt, users=responders(db), template=template, petition=petition, context=context)
 
 
-def tell_audience(*, db: Session, rt: Runtime, petition: Petition, template: str, all_named_signers: bool,
-                  context: Mapping[str, Any] | None = None) -> int:
-    return _send(db=db, rt=rt, users=audience(db, petition, all_named_signers=all_named_signers),
-                 template=template, petition=petition, context=context)
+def announce(*, db: Session, petition: Petition, template: str, subject_id: int, now: datetime) -> None:
+    """Queue an event for the petition's audience; the worker fans it out in batches, each recipient once
+    (app/responses/delivery.py), so the request that caused it stays short however many signed."""
+    db.add(Notification(petition_id=petition.id, template=template, subject_id=subject_id, created_at=now))
 
 
 def send(*, db: Session, rt: Runtime, users: Iterable[User], template: str, petition: Petition,

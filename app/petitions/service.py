@@ -400,8 +400,7 @@ def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, f
     record_event(db=db, petition=petition, kind="new_version", at=now, actor=actor,
                  detail=f"Version {petition.version}: {form.note}")
     db.flush()
-    notify.tell_audience(db=db, rt=rt, petition=petition, template="petition_corrected", all_named_signers=True,
-                         context={"note": form.note, "version": petition.version})
+    notify.announce(db=db, petition=petition, template="petition_corrected", subject_id=version.id, now=now)
 
 
 # -- organizers, updates, followers --------------------------------------------------------------------------
@@ -462,8 +461,7 @@ def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, fo
     db.add(update_row)
     record_event(db=db, petition=petition, kind="update_posted", at=now, actor=actor, detail=form.title)
     db.flush()
-    notify.tell_audience(db=db, rt=rt, petition=petition, template="petition_update", all_named_signers=False,
-                         context={"update": update_row})
+    notify.announce(db=db, petition=petition, template="petition_update", subject_id=update_row.id, now=now)
     return update_row
 
 

@@ -1,4 +1,6 @@
-"""Telling people about responses, in batches, each recipient once per event (a delivery row per person)."""
+"""Telling a petition's audience about updates, corrections and responses, in batches by the worker, each
+recipient once per event (a delivery row per person). A petition with a million signers gets its mail queued
+over many short transactions, not in the organizer's request."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from app.core.runtime import Runtime
 from app.petitions import notify
 from app.petitions.models import Petition
 from app.responses import service
-from app.responses.models import (COMMITMENT_LABELS, RESPONSE_LABELS, Commitment, CommitmentStatus, Delivery,
-                                  Notification, PetitionResponse, ResponseStatus)
+from app.petitions.models import Delivery, Notification, PetitionUpdate, PetitionVersion
+from app.responses.models import (COMMITMENT_LABELS, RESPONSE_LABELS, Commitment, CommitmentStatus,
+                                  PetitionResponse, ResponseStatus)
 
 BATCH = 500
 REMINDER_DAYS_BEFORE = 3
@@ -27,7 +30,17 @@ def _record(db: Session, rt: Runtime, event_key: str, users: list[User]) -> None
     db.add_all(Delivery(event_key=event_key, user_id=user.id, created_at=now) for user in users)
 
 
+# Events whose audience is every named signer (and followers), not only those who asked for updates: a change
+# to the text they signed.
+ALL_NAMED_SIGNERS = frozenset({"petition_corrected"})
+
+
 def _context(db: Session, notification: Notification) -> dict[str, object]:
+    if notification.template == "petition_update":
+        return {"update": db.get(PetitionUpdate, notification.subject_id)}
+    if notification.template == "petition_corrected":
+        version = db.get(PetitionVersion, notification.subject_id)
+        return {"note": version.note if version else "", "version": version.number if version else ""}
     if notification.template == "response_posted":
         response = db.get(PetitionResponse, notification.subject_id)
         return {"response": response, "status_label": RESPONSE_LABELS[ResponseStatus(response.status)]
@@ -48,7 +61,8 @@ def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch
                 return queued
             petition = db.get(Petition, notification.petition_id)
             event_key = f"notification:{notification.id}"
-            audience = notify.audience_ids(petition, all_named_signers=False)
+            audience = notify.audience_ids(petition,
+                                           all_named_signers=notification.template in ALL_NAMED_SIGNERS)
             users = _undelivered(db, event_key, select(audience.c.user_id), batch) if petition else []
             if not users:
                 notification.done_at = rt.clock.now()

@@ -98,27 +98,3 @@ class Judgement(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-
-
-class Notification(Base):
-    """An event to tell a petition's audience about, fanned out in batches by the worker."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_done_at", "done_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
-    template: Mapped[str] = mapped_column(String(80))
-    subject_id: Mapped[int | None]  # the response or commitment the event is about
-    created_at: Mapped[datetime]
-    done_at: Mapped[datetime | None]
-
-
-class Delivery(Base):
-    """One row per recipient per event: nobody is told the same thing twice, even after a retry."""
-
-    __tablename__ = "deliveries"
-
-    event_key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    created_at: Mapped[datetime]

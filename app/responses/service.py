@@ -17,7 +17,7 @@ from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition
 from app.petitions.service import record_event
 from app.responses.models import (COMMITMENT_LABELS, OPEN_COMMITMENT_STATES, RESPONSE_LABELS, Commitment,
-                                  CommitmentStatus, CommitmentUpdate, Judgement, Notification, PetitionResponse)
+                                  CommitmentStatus, CommitmentUpdate, Judgement, PetitionResponse)
 from app.responses.schemas import CommitmentChange, JudgementCreate, ResponseCreate
 
 RESPONDABLE_STATES = frozenset({PetitionState.open, PetitionState.closed})
@@ -37,8 +37,7 @@ def is_overdue(commitment: Commitment, today: date) -> bool:
 
 
 def _notify(db: Session, petition: Petition, template: str, subject_id: int, now: datetime) -> None:
-    """Queue an event for the worker to fan out in batches (each recipient once: see deliver_notifications)."""
-    db.add(Notification(petition_id=petition.id, template=template, subject_id=subject_id, created_at=now))
+    notify.announce(db=db, petition=petition, template=template, subject_id=subject_id, now=now)
 
 
 def post_response(*, db: Session, rt: Runtime, petition: Petition, responder: User,
