@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker clean assets
+.PHONY: run test install install-dev migrate seed worker clean assets screenshots
 
 $(BIN)/undersigned: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ assets:
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The screenshots in docs/screenshots/ (linked from the README), taken by the journey tests in Chromium. A plain
+# `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
+screenshots: install-dev
+	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache

@@ -1,0 +1,80 @@
+"""axe-core in the browser tests: every page a journey shows is checked against WCAG 2.x A and AA.
+
+axe-core is vendored (tests/vendor/, see its README) and evaluated through Playwright, which the pages' strict
+Content-Security-Policy does not apply to: the app's own pages keep refusing inline scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Frame, Page
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices (landmarks, one main, heading order...).
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
+
+
+@cache
+def _axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
+def violations(page: Page) -> list[dict[str, object]]:
+    """axe-core's violations on the page as it is now."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    return page.evaluate("""async (tags) => {
+        const results = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+        return results.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary}))}));
+    }""", TAGS)
+
+
+def describe(found: list[dict[str, object]]) -> str:
+    lines = []
+    for violation in found:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:  # type: ignore[attr-defined]
+            lines.append(f"    {node['target']}: {' '.join(str(node['summary']).split())}")
+    return "\n".join(lines)
+
+
+class Audit:
+    """Checks pages with axe and remembers every page a browser showed, so none goes unchecked.
+
+    Call `check(page)` once a page shows what the step is about; `assert_all_checked()` at the end fails if the
+    browser moved on from a page that was never checked."""
+
+    def __init__(self) -> None:
+        self.checked: list[str] = []
+        self.unchecked: list[str] = []
+        self._pending: dict[int, str | None] = {}
+
+    def watch(self, page: Page) -> Page:
+        def navigated(frame: Frame) -> None:
+            if frame != page.main_frame:
+                return
+            previous = self._pending.get(id(page))
+            if previous is not None:
+                self.unchecked.append(previous)
+            self._pending[id(page)] = frame.url
+
+        page.on("framenavigated", navigated)
+        return page
+
+    def check(self, page: Page) -> None:
+        page.wait_for_load_state("load")
+        found = violations(page)
+        self._pending[id(page)] = None
+        self.checked.append(page.url)
+        assert not found, f"axe-core found accessibility problems on {page.url}:\n{describe(found)}"
+
+    def assert_all_checked(self) -> None:
+        missed = self.unchecked + [url for url in self._pending.values() if url is not None]
+        assert not missed, "pages shown but never checked with axe-core:\n" + json.dumps(missed, indent=2)
