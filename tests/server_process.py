@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx2
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from app.core import migrations
 from app.core.clock import SystemClock
@@ -63,6 +64,25 @@ def admin_url() -> str:
     if not base:
         missing("TEST_DATABASE_URL is not set: PostgreSQL tests need a scratch database")
     return base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
+
+
+def wait_for_no_connections(url: str, *, timeout: float = 60.0) -> None:
+    """Until no one but this check is connected to the PostgreSQL database at `url`."""
+    engine = build_engine(url, poolclass=NullPool)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as connection:
+                others = connection.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()")).scalar_one()
+            if others == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{others} connections to {make_url(url).database} did not end")
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
 
 
 def refuse_connections(url: str, *, refuse: bool) -> None:
@@ -135,11 +155,17 @@ class ServerProcess:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        """SIGKILL to the whole group, as when the machine or container dies: nothing gets to clean up."""
+        """SIGKILL to the whole group, as when the machine or container dies: nothing gets to clean up.
+
+        Returns once PostgreSQL has ended the dead server's connections: a COMMIT it sent just before dying
+        still completes, and reading the database earlier could miss it.
+        """
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
         self.process = None
+        if self.database_url.startswith("postgresql"):
+            wait_for_no_connections(self.database_url)
 
     def stop(self) -> None:
         if self.process is None:

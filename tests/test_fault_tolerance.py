@@ -139,7 +139,9 @@ async def _sign(server: ServerProcess, petition_id: int, signers: list[Signer], 
 def _stored(url: str, petition_id: int) -> tuple[list[Signature], int, int]:
     """The petition's signature rows, its counter and its threshold events, read from the database itself."""
     engine = build_engine(url)
-    with Session(engine) as db:
+    # One snapshot for rows and counter (SQLite's transactions always read one).
+    snapshot = engine.execution_options(isolation_level="REPEATABLE READ") if url.startswith("postgresql") else engine
+    with Session(snapshot, expire_on_commit=False) as db, db.begin():
         rows = list(db.scalars(select(Signature).where(Signature.petition_id == petition_id)))
         counter = db.scalar(select(Petition.signature_count).where(Petition.id == petition_id))
         events = db.scalar(select(func.count()).select_from(PetitionEvent).where(
