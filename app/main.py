@@ -25,6 +25,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime
 from app.core.settings import Environment, Settings
 from app.core.templating import build_templates
@@ -96,6 +97,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.templates = templates
     app.state.runtime = runtime
 
+    # Inside the request context (added first, so it runs within it): a shared copy still gets a new reader's
+    # CSRF cookie, the security headers and its line in the request log.
+    app.add_middleware(SharedPageCache, seconds=settings.shared_page_ttl, csrf_token=runtime.keyring.csrf_token)
     app.add_middleware(RequestContextMiddleware, secure_cookies=settings.secure_cookies,
                        hsts=settings.environment is Environment.production, max_body_bytes=MAX_BODY_BYTES)
     install_error_handlers(app)

@@ -11,6 +11,7 @@ from app.comments.models import Comment
 from app.core.database import SessionDep
 from app.core.policy import CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
+from app.core.pagecache import shared_when_signed_out
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.petitions import service as petitions
@@ -48,6 +49,7 @@ def _one(db: SessionDep, rt: Runtime, request: Request, comment: Comment, user: 
 
 @router.get("/petitions/{petition_id}/comments", response_model=schemas.CommentPage,
             summary="A page of top-level comments with their first replies")
+@shared_when_signed_out
 def list_comments(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                   sort: schemas.CommentSort = schemas.CommentSort.top, cursor: str | None = CURSOR,
                   limit: int = Query(repository.PAGE_SIZE, ge=1, le=100)) -> dict[str, object]:

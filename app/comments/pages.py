@@ -15,6 +15,7 @@ from app.core.forms import validate
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
+from app.core.pagecache import shared_when_signed_out
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
@@ -48,6 +49,7 @@ def _comment_target(comment: Comment) -> str:
 
 
 @router.get("/petitions/{petition_id}/comments", response_class=HTMLResponse)
+@shared_when_signed_out
 def discussion(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                sort: schemas.CommentSort = schemas.CommentSort.top, cursor: str | None = CURSOR) -> Response:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)

@@ -14,6 +14,7 @@ class TTLCache:
     def __init__(self) -> None:
         self._values: dict[str, tuple[Any, float]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
 
     def get(self, key: str, load: Callable[[], Any], *, ttl: float) -> Any:
         known = self._values.get(key)
@@ -23,6 +24,28 @@ class TTLCache:
         with self._lock:
             self._values[key] = (value, time.monotonic())
         return value
+
+    def get_shared(self, key: str, load: Callable[[], Any], *, ttl: float) -> Any:
+        """Like `get`, for values that are costly to load and read by many requests at once: one caller loads,
+        and the others take the previous value meanwhile (or, when there is none yet, wait for that load)
+        rather than all loading it at the same moment."""
+        known = self._values.get(key)
+        if known is not None and time.monotonic() - known[1] < ttl:
+            return known[0]
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        if not loading.acquire(blocking=known is None):
+            return known[0]  # type: ignore[index]  # another thread is reloading it
+        try:
+            again = self._values.get(key)
+            if again is not None and again is not known and time.monotonic() - again[1] < ttl:
+                return again[0]  # loaded while this thread waited
+            value = load()
+            with self._lock:
+                self._values[key] = (value, time.monotonic())
+            return value
+        finally:
+            loading.release()
 
     def forget(self, key: str) -> None:
         with self._lock:

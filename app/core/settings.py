@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     comment_poll_seconds: float = Field(default=15.0, ge=0.5, le=3600)
     # How often an open petition's page asks for its tally (JavaScript only).
     tally_poll_seconds: float = Field(default=15.0, ge=0.5, le=3600)
+    # Signed-out readers of the busiest pages (a petition, its discussion, its tally) share one response per
+    # server process for `shared_page_seconds`, and every reader shares the public tally report, which counts
+    # every signature, for `tally_cache_seconds` (docs/deploy.md). Unset: 5 s and 60 s in production, off
+    # elsewhere, where tests and developers expect to read what they just wrote. 0 turns either off.
+    shared_page_seconds: float | None = Field(default=None, ge=0, le=300)
+    tally_cache_seconds: float | None = Field(default=None, ge=0, le=3600)
 
     # Anonymous signing (RFC 9474 blind signatures): the size of each petition's issuing key, and how often
     # accepted anonymous signatures are written, shuffled, in one batch (0: at once, for tests).
@@ -170,6 +176,18 @@ class Settings(BaseSettings):
         if self.inprocess_worker is not None:
             return self.inprocess_worker
         return self.environment is Environment.development
+
+    @property
+    def shared_page_ttl(self) -> float:
+        if self.shared_page_seconds is not None:
+            return self.shared_page_seconds
+        return 5.0 if self.environment is Environment.production else 0.0
+
+    @property
+    def tally_cache_ttl(self) -> float:
+        if self.tally_cache_seconds is not None:
+            return self.tally_cache_seconds
+        return 60.0 if self.environment is Environment.production else 0.0
 
     @property
     def secure_cookies(self) -> bool:

@@ -10,6 +10,7 @@ from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.core.pagecache import shared_when_signed_out
 from app.organization import service as organization
 from app.petitions import repository, schemas, service
 from app.petitions.models import Petition
@@ -76,6 +77,7 @@ def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: R
 
 
 @router.get("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="One petition")
+@shared_when_signed_out
 def read(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     return detail(service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user), rt, db)
 

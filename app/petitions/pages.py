@@ -7,7 +7,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
-from app.anonymous import service as anonymous
 from app.comments.pages import discussion_context
 from app.log import service as signature_log
 from app.core.database import SessionDep
@@ -19,6 +18,7 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.core.pagecache import shared_when_signed_out
 from app.organization import service as organization
 from app.petitions import repository, schemas, service
 from app.petitions.diff import version_diffs
@@ -113,6 +113,10 @@ def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signat
 def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
     organizer = service.is_organizer(db=db, petition=petition, user=user)
     own = signatures.own_signature(db=db, petition=petition, user=user)
+    issuing_key = issuing_keys.published(db=db, petition_id=petition.id)
+    # Read only for the readers who see them: the organizers' panel, and the sign form's optional groups.
+    signing = (user is not None and user.is_verified and own is None and petition.collect_attributes
+               and petition.state_enum is PetitionState.open)
     context: dict[str, object] = {
         "petition": petition, "state_label": LABELS[petition.state_enum], "is_organizer": organizer,
         "next_threshold": service.next_threshold(petition), "timeline": service.timeline(db=db, petition=petition),
@@ -120,18 +124,18 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "following": service.is_following(db=db, petition=petition, user=user),
         "own_signature": own,
         "public_names": signatures.public_names(db=db, petition=petition),
-        "organizers": service.organizer_accounts(db=db, petition=petition),
+        "organizers": service.organizer_accounts(db=db, petition=petition) if organizer else [],
         "sponsors_required": organization.current(db=db, rt=rt).sponsors_required, "now": rt.clock.now(),
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
         "tally_poll_milliseconds": int(rt.settings.tally_poll_seconds * 1000),
-        "issuing_key": issuing_keys.published(db=db, petition_id=petition.id),
-        "anonymous_signatures": anonymous.anonymous_count(db=db, petition_id=petition.id),
+        # The key row holds the anonymous signatures' counter: no second read of it.
+        "issuing_key": issuing_key, "anonymous_signatures": issuing_key.anonymous_signatures if issuing_key else 0,
         **_log_context(db, rt, petition, own),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,
         "commitment_labels": COMMITMENT_LABELS,
-        "departments": groups.listing(db=db, kind=GroupKind.department) if petition.collect_attributes else [],
-        "locations": groups.listing(db=db, kind=GroupKind.location) if petition.collect_attributes else [],
+        "departments": groups.listing(db=db, kind=GroupKind.department) if signing else [],
+        "locations": groups.listing(db=db, kind=GroupKind.location) if signing else [],
     }
     if organizer and petition.state_enum in (PetitionState.gathering_sponsors, PetitionState.draft):
         context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)
@@ -140,6 +144,7 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
 
 
 @router.get("/petitions/{petition_id}", response_class=HTMLResponse)
+@shared_when_signed_out
 def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     context = _show_context(db, rt, petition, user)

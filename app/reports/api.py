@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from app.core.database import SessionDep, SessionmakerDep, read_consistently
 from app.core.policy import OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
+from app.core.pagecache import shared_when_signed_out
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.petitions import service as petitions
@@ -35,6 +36,7 @@ class ExportRead(BaseModel):
 
 @router.get("/petitions/{petition_id}/tally", summary="The petition's tally report (aggregate numbers only)",
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}})
+@shared_when_signed_out
 def tally_report(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
                  format: Literal["json", "csv"] = Query("json")) -> Response:
     """Totals, signatures over time, thresholds, responses and department/location breakdowns in which every

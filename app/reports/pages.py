@@ -9,6 +9,7 @@ from app.core.database import SessionDep, SessionmakerDep, read_consistently
 from app.core.pages import FormFields
 from app.core.policy import Admin, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
+from app.core.pagecache import shared_when_signed_out
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import render
 from app.core.types import Id
@@ -21,6 +22,7 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 
 @router.get("/petitions/{petition_id}/report", response_class=HTMLResponse)
+@shared_when_signed_out
 def report(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     read_consistently(db)
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)

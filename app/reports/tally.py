@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,21 +29,38 @@ def build(*, db: Session, rt: Runtime, petition: Petition, public: bool = False)
     department table while a colleague signs sees which group went up by one. So while a petition is open, the
     public view has no department or location tables and no hourly series; they are published once it closes,
     when the numbers stop moving. Organizers, who see the names signers showed them anyway, always get them.
+
+    The public view is the same for every reader, and counting a million signatures takes the database most of a
+    second, so each server process keeps it for `tally_cache_seconds`: one reader recounts while the others read
+    the previous count, whose `generated_at` says when it was made.
     """
+    ttl = rt.settings.tally_cache_ttl
+    if public and ttl:
+        key = f"public-tally:{petition.id}:{petition.state}:{petition.version}"
+        report: TallyReport = rt.cache.get_shared(key, lambda: _build(db, rt, petition, public=True), ttl=ttl)
+        return report
+    return _build(db, rt, petition, public=public)
+
+
+def _build(db: Session, rt: Runtime, petition: Petition, *, public: bool) -> TallyReport:
     read_consistently(db)
     withheld = public and petition.state == PetitionState.open
     counted = Signature.invalidation_id.is_(None)
-    of_petition = Signature.petition_id == petition.id
     by_visibility = {visibility.value: 0 for visibility in Visibility}
-    for visibility, count in db.execute(select(Signature.visibility, func.count())
-                                        .where(of_petition, counted).group_by(Signature.visibility)):
-        by_visibility[visibility] = count
+    voided = 0
+    hours: Counter[datetime] = Counter()
+    # One pass over the petition's signatures for every count the report gives.
+    for hour, visibility, is_counted, count in db.execute(
+            select(Signature.signed_hour, Signature.visibility, counted, func.count())
+            .where(Signature.petition_id == petition.id)
+            .group_by(Signature.signed_hour, Signature.visibility, counted)):
+        if is_counted:
+            by_visibility[visibility] = by_visibility.get(visibility, 0) + count
+            hours[hour] += count
+        else:
+            voided += count
     total = sum(by_visibility.values())
-    voided = db.scalar(select(func.count()).select_from(Signature)
-                       .where(of_petition, Signature.invalidation_id.is_not(None))) or 0
-    by_hour = tuple((hour, count) for hour, count in db.execute(
-        select(Signature.signed_hour, func.count()).where(of_petition, counted)
-        .group_by(Signature.signed_hour).order_by(Signature.signed_hour)))
+    by_hour = tuple(sorted(hours.items()))
     groups = petition.collect_attributes and not withheld
     days: Counter[date] = Counter()
     for hour, count in by_hour:
