@@ -25,6 +25,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core import openapi
 from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime
 from app.core.settings import Environment, Settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
                    log_api.router, organization_api.router):
         app.include_router(router)
+    openapi.install(app)
     return app
 
 

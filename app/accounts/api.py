@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse, Response
 from app.accounts import schemas, service, sessions
 from app.accounts.models import Role
 from app.core.database import SessionDep
+from app.core.errors import errors
 from app.core.policy import Admin, CurrentAccount, OptionalUser
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
@@ -29,27 +30,28 @@ def csrf_token(request: Request, user: OptionalUser) -> dict[str, str]:
     return {"csrf_token": request.app.state.keyring.csrf_token(request.state.csrf_seed)}
 
 
-@router.post("/accounts", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
+@router.post("/accounts", responses=errors(429), status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Sign up with a work address; a code is emailed to confirm it")
 def sign_up(body: schemas.SignUp, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
     service.sign_up(db=db, rt=rt, form=body)
     return CHECK_INBOX
 
 
-@router.post("/accounts/verification-codes", status_code=status.HTTP_202_ACCEPTED,
+@router.post("/accounts/verification-codes", responses=errors(429), status_code=status.HTTP_202_ACCEPTED,
              response_model=schemas.Accepted, summary="Send a new confirmation code")
 def resend_code(body: schemas.EmailForm, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
     service.resend_verification(db=db, rt=rt, raw_email=body.email)
     return CHECK_INBOX
 
 
-@router.post("/accounts/verify", response_model=schemas.AccountRead,
+@router.post("/accounts/verify", responses=errors(410, 429), response_model=schemas.AccountRead,
              summary="Confirm an address with the emailed code; starts a session")
 def verify(body: schemas.CodeEntry, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
     return _session_response(rt, service.verify_by_code(db=db, rt=rt, form=body))
 
 
-@router.post("/sessions", response_model=schemas.AccountRead, summary="Sign in with a password")
+@router.post("/sessions", responses=errors(401, 429),
+             response_model=schemas.AccountRead, summary="Sign in with a password")
 def sign_in(request: Request, body: schemas.SignIn, user: OptionalUser, db: SessionDep,
             rt: RuntimeDep) -> JSONResponse:
     signed = service.sign_in(db=db, rt=rt, form=body)
@@ -65,14 +67,16 @@ def sign_out(request: Request, user: CurrentAccount, db: SessionDep, rt: Runtime
     return response
 
 
-@router.post("/sign-in-links", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
+@router.post("/sign-in-links", responses=errors(429),
+             status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Email a one-time sign-in link")
 def sign_in_link(body: schemas.EmailForm, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
     service.request_sign_in_link(db=db, rt=rt, raw_email=body.email)
     return CHECK_INBOX
 
 
-@router.post("/password-resets", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
+@router.post("/password-resets", responses=errors(429),
+             status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Email a password reset link")
 def password_reset(body: schemas.EmailForm, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
     service.request_password_reset(db=db, rt=rt, raw_email=body.email)
@@ -93,7 +97,8 @@ def list_accounts(admin: Admin, db: SessionDep, q: str | None = Query(default=No
     return [service.account_read(user) for user in users]
 
 
-@router.put("/admin/accounts/{user_id}/roles/{role}", response_model=schemas.AccountRead, tags=["admin"],
+@router.put("/admin/accounts/{user_id}/roles/{role}", responses=errors(409),
+            response_model=schemas.AccountRead, tags=["admin"],
             summary="Grant a role (admins)")
 def grant_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     user = service.get_or_404(db=db, user_id=user_id)
@@ -101,7 +106,8 @@ def grant_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: Runtim
     return service.account_read(user)
 
 
-@router.delete("/admin/accounts/{user_id}/roles/{role}", response_model=schemas.AccountRead, tags=["admin"],
+@router.delete("/admin/accounts/{user_id}/roles/{role}", responses=errors(409),
+               response_model=schemas.AccountRead, tags=["admin"],
                summary="Revoke a role (admins)")
 def revoke_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     user = service.get_or_404(db=db, user_id=user_id)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from app.anonymous import keys, schemas, service
 from app.core.database import SessionDep
-from app.core.errors import NotFound
+from app.core.errors import NotFound, errors
 from app.core.policy import Anyone, CurrentUser, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
@@ -43,7 +43,7 @@ def wallet(user: CurrentUser, db: SessionDep) -> dict[str, object]:
                        for issuance, key in service.issued_to(db=db, user=user)]}
 
 
-@router.post("/wallet/tokens", response_model=schemas.IssuanceRead,
+@router.post("/wallet/tokens", responses=errors(409, 429), response_model=schemas.IssuanceRead,
              summary="Blind-sign one token for every petition due, all in one request")
 def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     requests = [(item.petition_id, service.decode(item.blinded_message, field=f"tokens.{item.petition_id}"))
@@ -53,7 +53,8 @@ def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: 
                         "blind_signature": service.encode(item.blind_signature)} for item in issued]}
 
 
-@router.post(ANONYMOUS_SUBMIT_PATH.removeprefix(router.prefix), status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
+@router.post(ANONYMOUS_SUBMIT_PATH.removeprefix(router.prefix), responses=errors(404, 409),
+             status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Sign anonymously with a token: send without cookies")
 def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDep,
            rt: RuntimeDep) -> dict[str, object]:

@@ -9,6 +9,7 @@ from app.accounts import sessions
 from app.comments import moderation, repository, schemas, service
 from app.comments.models import Comment
 from app.core.database import SessionDep
+from app.core.errors import errors
 from app.core.policy import CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.pagecache import shared_when_signed_out
@@ -61,7 +62,7 @@ def list_comments(request: Request, petition_id: Id, user: OptionalUser, db: Ses
             "accepting_comments": service.closed_reason(petition) is None}
 
 
-@router.post("/petitions/{petition_id}/comments", status_code=status.HTTP_201_CREATED,
+@router.post("/petitions/{petition_id}/comments", responses=errors(409, 429), status_code=status.HTTP_201_CREATED,
              response_model=schemas.CommentRead, summary="Comment, or reply to a comment")
 def post_comment(request: Request, petition_id: Id, body: schemas.CommentCreate, user: CurrentUser, db: SessionDep,
                  rt: RuntimeDep) -> dict[str, object]:
@@ -91,7 +92,8 @@ def list_replies(request: Request, comment_id: Id, user: OptionalUser, db: Sessi
             "accepting_comments": service.closed_reason(petition) is None}
 
 
-@router.patch("/comments/{comment_id}", response_model=schemas.CommentRead, summary="Edit your comment")
+@router.patch("/comments/{comment_id}", responses=errors(409),
+              response_model=schemas.CommentRead, summary="Edit your comment")
 def edit_comment(request: Request, comment_id: Id, body: schemas.CommentEdit, user: CurrentUser, db: SessionDep,
                  rt: RuntimeDep) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
@@ -100,7 +102,7 @@ def edit_comment(request: Request, comment_id: Id, body: schemas.CommentEdit, us
     return _one(db, rt, request, comment, user)
 
 
-@router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/comments/{comment_id}", responses=errors(409), status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete your comment (its replies stay)")
 def delete_comment(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
@@ -115,7 +117,7 @@ def comment_history(comment_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
     return list(service.history(db=db, comment=comment))
 
 
-@router.post("/comments/{comment_id}/endorsement", status_code=status.HTTP_201_CREATED,
+@router.post("/comments/{comment_id}/endorsement", responses=errors(409), status_code=status.HTTP_201_CREATED,
              response_model=schemas.CommentRead, summary="Endorse a comment (once per account)")
 def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
@@ -123,7 +125,7 @@ def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep,
     return _one(db, rt, request, comment, user)
 
 
-@router.delete("/comments/{comment_id}/endorsement", response_model=schemas.CommentRead,
+@router.delete("/comments/{comment_id}/endorsement", responses=errors(409), response_model=schemas.CommentRead,
                summary="Withdraw your endorsement")
 def withdraw_endorsement(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep,
                          rt: RuntimeDep) -> dict[str, object]:
@@ -132,7 +134,7 @@ def withdraw_endorsement(request: Request, comment_id: Id, user: CurrentUser, db
     return _one(db, rt, request, comment, user)
 
 
-@router.post("/comments/{comment_id}/flags", status_code=status.HTTP_201_CREATED,
+@router.post("/comments/{comment_id}/flags", responses=errors(409), status_code=status.HTTP_201_CREATED,
              summary="Flag a comment for the moderators")
 def flag(comment_id: Id, body: schemas.FlagCreate, user: CurrentUser, db: SessionDep,
          rt: RuntimeDep) -> dict[str, str]:
@@ -152,7 +154,7 @@ def flagged(moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> list[dict[s
             for item in moderation.queue(db=db)]
 
 
-@router.post("/moderation/comments/{comment_id}/hide", response_model=schemas.CommentRead,
+@router.post("/moderation/comments/{comment_id}/hide", responses=errors(409), response_model=schemas.CommentRead,
              summary="Hide a comment; the public reason is shown in its place (moderators)")
 def hide(request: Request, comment_id: Id, body: schemas.ModerationReason, moderator: Moderator, db: SessionDep,
          rt: RuntimeDep) -> dict[str, object]:
@@ -161,7 +163,7 @@ def hide(request: Request, comment_id: Id, body: schemas.ModerationReason, moder
     return _one(db, rt, request, comment, moderator)
 
 
-@router.post("/moderation/comments/{comment_id}/restore", response_model=schemas.CommentRead,
+@router.post("/moderation/comments/{comment_id}/restore", responses=errors(409), response_model=schemas.CommentRead,
              summary="Show a hidden comment again, or keep a flagged one (moderators)")
 def restore(request: Request, comment_id: Id, moderator: Moderator, db: SessionDep,
             rt: RuntimeDep) -> dict[str, object]:
@@ -170,7 +172,8 @@ def restore(request: Request, comment_id: Id, moderator: Moderator, db: SessionD
     return _one(db, rt, request, comment, moderator)
 
 
-@router.put("/moderation/petitions/{petition_id}/comments-lock", status_code=status.HTTP_204_NO_CONTENT,
+@router.put("/moderation/petitions/{petition_id}/comments-lock", responses=errors(409),
+            status_code=status.HTTP_204_NO_CONTENT,
             summary="Lock a petition's discussion, with a public reason (moderators)")
 def lock(petition_id: Id, body: schemas.ModerationReason, moderator: Moderator, db: SessionDep,
          rt: RuntimeDep) -> Response:
@@ -179,7 +182,8 @@ def lock(petition_id: Id, body: schemas.ModerationReason, moderator: Moderator, 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/moderation/petitions/{petition_id}/comments-lock", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/moderation/petitions/{petition_id}/comments-lock", responses=errors(409),
+               status_code=status.HTTP_204_NO_CONTENT,
                summary="Unlock a petition's discussion (moderators)")
 def unlock(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=moderator)

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,7 +99,37 @@ def error_body(code: str, message: str, fields: dict[str, str] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-_TITLES = {
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"], description="Stable, for programs: sign_in_required, conflict...")
+    message: str = Field(description="For people: what went wrong and what to do.")
+    fields: dict[str, str] = Field(description="A message for each field that is wrong (nested ones dotted).")
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error the API answers (see `error_body`)."""
+
+    error: ErrorDetail
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: the errors its own rules give (409, 429...), in the one error shape.
+
+    The errors any route gives for what it declares (sign-in, roles, ids in the path, a body, CSRF) are added
+    to the contract from the route table (app.core.openapi); this names the others.
+    """
+    return {status: {"model": ErrorBody, "description": _RULE_ERRORS[status]} for status in statuses}
+
+
+_RULE_ERRORS = {
+    401: "The address and password do not match.",
+    404: "Nothing with the id the body names.",
+    409: "Not possible as things stand: already done, no longer open, locked, or changed meanwhile.",
+    410: "The code or link has expired.",
+    429: "Too many attempts: try again after Retry-After seconds.",
+}
+
+
+TITLES = {
     400: AppError.title,
     401: SignInRequired.title,
     403: Forbidden.title,
@@ -127,7 +158,7 @@ def render_error(request: Request, status_code: int, message: str, *, code: str 
         return RedirectResponse(f"/signin?{urlencode({'next': request.url.path})}", status_code=303)
 
     template = f"errors/{status_code}.html" if status_code in (403, 404, 422, 500) else "errors/error.html"
-    return render(request, template, {"title": _TITLES.get(status_code, "Error"), "message": message,
+    return render(request, template, {"title": TITLES.get(status_code, "Error"), "message": message,
                                       "fields": fields or {}, "status_code": status_code},
                   status_code=status_code, headers=headers)
 
@@ -163,6 +194,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 location = location[1:]
             fields.setdefault(".".join(location) or "request", message_for(error))
         return render_error(request, 422, "Some of what was sent is missing or not valid.", fields=fields)
+
+    @app.exception_handler(DataError)
+    async def _value_refused_by_the_database(request: Request, exc: DataError) -> Response:
+        # PostgreSQL refuses some values that pass validation (a NUL character in text, which SQLite stores):
+        # the request is refused and its unit of work rolled back, rather than answered with a 500.
+        logger.warning("value refused by the database", extra={"error_type": type(exc.orig).__name__})
+        return render_error(request, 422, "Some of what was sent cannot be stored (a NUL character, for example). "
+                                          "Please remove it and try again.")
 
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: OperationalError) -> Response:

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.core.database import SessionDep
+from app.core.errors import errors
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
@@ -31,7 +32,7 @@ def queue(moderator: Moderator, db: SessionDep) -> list[dict[str, object]]:
     return [summary(petition) for petition in service.queue(db=db)]
 
 
-@router.post("/petitions/{petition_id}/claim", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/claim", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Take the review lock for a few minutes")
 def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
@@ -39,14 +40,15 @@ def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep)
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/open", response_model=schemas.PetitionRead, summary="Open for signatures")
+@router.post("/petitions/{petition_id}/open", responses=errors(409),
+             response_model=schemas.PetitionRead, summary="Open for signatures")
 def approve(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/reject", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/reject", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Reject with a public reason")
 def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDep,
            rt: RuntimeDep) -> dict[str, object]:
@@ -55,7 +57,7 @@ def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDe
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/hide", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/hide", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Hide, with a reason that is logged and sent to the organizers")
 def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
@@ -63,7 +65,8 @@ def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/restore", response_model=schemas.PetitionRead, summary="Restore a hidden one")
+@router.post("/petitions/{petition_id}/restore", responses=errors(409),
+             response_model=schemas.PetitionRead, summary="Restore a hidden one")
 def restore(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
@@ -100,7 +103,8 @@ def preview_invalidation(petition_id: Id, body: InvalidationRule, moderator: Mod
                                          entries=integrity.parse_rule(body.rule))}
 
 
-@router.post("/petitions/{petition_id}/invalidations", response_model=InvalidationRead, status_code=201,
+@router.post("/petitions/{petition_id}/invalidations", responses=errors(409),
+             response_model=InvalidationRead, status_code=201,
              summary="Void the signatures a rule matches (kept on record, no longer counted)")
 def invalidate(petition_id: Id, body: InvalidationRequest, moderator: Moderator, db: SessionDep,
                rt: RuntimeDep) -> object:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.core.database import SessionDep
+from app.core.errors import errors
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
@@ -82,7 +83,8 @@ def read(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) ->
     return detail(service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user), rt, db)
 
 
-@router.put("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="Edit a draft (organizers)")
+@router.put("/petitions/{petition_id}", responses=errors(409),
+            response_model=schemas.PetitionRead, summary="Edit a draft (organizers)")
 def edit(petition_id: Id, body: schemas.PetitionDraft, user: Organizer, db: SessionDep,
          rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
@@ -90,7 +92,7 @@ def edit(petition_id: Id, body: schemas.PetitionDraft, user: Organizer, db: Sess
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/corrections", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/corrections", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Correct an open petition's text: a new version, signers told (organizers)")
 def correct(petition_id: Id, body: schemas.PetitionCorrection, user: Organizer, db: SessionDep,
             rt: RuntimeDep) -> dict[str, object]:
@@ -99,7 +101,7 @@ def correct(petition_id: Id, body: schemas.PetitionCorrection, user: Organizer, 
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/submit", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/submit", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Fix the draft's text and start collecting sponsors (organizers)")
 def submit(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
@@ -115,7 +117,7 @@ def sponsor_link(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDe
             "sponsors": petition.sponsor_count, "sponsors_required": organization.current(db=db, rt=rt).sponsors_required}
 
 
-@router.post("/petitions/{petition_id}/sponsorships", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/sponsorships", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Sponsor a petition with the token from its sponsor link")
 def sponsor(petition_id: Id, body: SponsorRequest, user: CurrentUser, db: SessionDep,
             rt: RuntimeDep) -> dict[str, object]:
@@ -145,7 +147,7 @@ def list_updates(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runtim
     return list(service.updates(db=db, petition=petition))
 
 
-@router.post("/petitions/{petition_id}/updates", status_code=status.HTTP_201_CREATED,
+@router.post("/petitions/{petition_id}/updates", responses=errors(409, 429), status_code=status.HTTP_201_CREATED,
              response_model=schemas.UpdateRead, summary="Post an update to signers and followers (organizers)")
 def post_update(petition_id: Id, body: schemas.UpdateCreate, user: Organizer, db: SessionDep,
                 rt: RuntimeDep) -> object:
@@ -153,7 +155,7 @@ def post_update(petition_id: Id, body: schemas.UpdateCreate, user: Organizer, db
     return service.post_update(db=db, rt=rt, petition=petition, actor=user, form=body)
 
 
-@router.post("/petitions/{petition_id}/organizers", status_code=status.HTTP_204_NO_CONTENT,
+@router.post("/petitions/{petition_id}/organizers", responses=errors(409), status_code=status.HTTP_204_NO_CONTENT,
              summary="Add a co-organizer by work address (the creator)")
 def add_organizer(petition_id: Id, body: schemas.OrganizerInvite, user: Organizer, db: SessionDep,
                   rt: RuntimeDep) -> Response:
@@ -162,7 +164,8 @@ def add_organizer(petition_id: Id, body: schemas.OrganizerInvite, user: Organize
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/petitions/{petition_id}/organizers/{user_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/petitions/{petition_id}/organizers/{user_id}", responses=errors(409),
+               status_code=status.HTTP_204_NO_CONTENT,
                summary="Remove a co-organizer (the creator, or oneself)")
 def remove_organizer(petition_id: Id, user_id: Id, user: Organizer, db: SessionDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
@@ -170,7 +173,7 @@ def remove_organizer(petition_id: Id, user_id: Id, user: Organizer, db: SessionD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/petitions/{petition_id}/close", response_model=schemas.PetitionRead,
+@router.post("/petitions/{petition_id}/close", responses=errors(409), response_model=schemas.PetitionRead,
              summary="Close the petition now (organizers)")
 def close(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = service.get_or_404(db=db, petition_id=petition_id)
@@ -178,7 +181,7 @@ def close(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> d
     return detail(petition, rt, db)
 
 
-@router.put("/petitions/{petition_id}/follow", status_code=status.HTTP_204_NO_CONTENT,
+@router.put("/petitions/{petition_id}/follow", responses=errors(409), status_code=status.HTTP_204_NO_CONTENT,
             summary="Follow a petition (idempotent)")
 def follow(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)

@@ -5,6 +5,7 @@ from datetime import datetime
 from fastapi import APIRouter, status
 
 from app.core.database import SessionDep
+from app.core.errors import errors
 from app.core.policy import OptionalUser, Organizer, Responder
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
@@ -34,7 +35,7 @@ def list_responses(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
     return [_read(view, today) for view in service.responses(db=db, petition=petition)]
 
 
-@router.post("/petitions/{petition_id}/responses", status_code=status.HTTP_201_CREATED,
+@router.post("/petitions/{petition_id}/responses", responses=errors(409), status_code=status.HTTP_201_CREATED,
              response_model=schemas.ResponseRead, summary="Post an official response (responders)")
 def post_response(petition_id: Id, body: schemas.ResponseCreate, responder: Responder, db: SessionDep,
                   rt: RuntimeDep) -> dict[str, object]:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.core.database import SessionDep
-from app.core.errors import NotFound
+from app.core.errors import NotFound, errors
 from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.petitions import service as petitions
@@ -63,7 +63,7 @@ def _read(signature, petition, entry_hash: bytes | None = None) -> dict[str, obj
             "log_index": signature.log_index, "entry_sha256": entry_hash.hex() if entry_hash else None}
 
 
-@router.post("/petitions/{petition_id}/signature", status_code=status.HTTP_201_CREATED,
+@router.post("/petitions/{petition_id}/signature", responses=errors(409, 429), status_code=status.HTTP_201_CREATED,
              response_model=SignatureRead, summary="Sign a petition")
 def sign(petition_id: Id, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     signed = service.sign_and_commit(
@@ -91,7 +91,7 @@ def mine(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> 
                                                               index=signature.log_index))
 
 
-@router.delete("/petitions/{petition_id}/signature", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/petitions/{petition_id}/signature", responses=errors(409), status_code=status.HTTP_204_NO_CONTENT,
                summary="Withdraw my signature while the petition is open")
 def withdraw(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
