@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker clean assets screenshots
+.PHONY: run test install install-dev migrate seed worker clean assets messages screenshots
 
 $(BIN)/undersigned: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ test: install-dev
 # `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
 screenshots: install-dev
 	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py $(PYTEST_ARGS)
+
+# The translatable text of the templates and the code, for translators: app/locale/messages.pot. A translation
+# lives in app/locale/<locale>/LC_MESSAGES/messages.po (`pybabel init`/`update`), compiled with `pybabel compile -d
+# app/locale`; UNDERSIGNED_LOCALE chooses it. English is the text in the templates and needs no catalog.
+messages: install-dev
+	$(BIN)/pybabel extract -F babel.cfg --sort-by-file --add-comments=Translators: -o app/locale/messages.pot .
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache

@@ -120,8 +120,24 @@ class Settings(BaseSettings):
     # name+keyid+base64key, comma-separated: their cosignatures are accepted and shown.
     log_witnesses: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # The language of pages and mail, and how they write dates and numbers: a catalog at
+    # <locale_dir>/<locale>/LC_MESSAGES/messages.mo (`make messages` extracts the strings); English needs none.
+    locale: str = "en"
+    locale_dir: Path = PROJECT_ROOT / "app" / "locale"
+
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "app" / "static"
+
+    @field_validator("locale")
+    @classmethod
+    def _check_locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError) as error:
+            raise ValueError(f"UNDERSIGNED_LOCALE {value!r} is not a locale Babel knows") from error
+        return value
 
     @field_validator("log_witnesses", mode="before")
     @classmethod

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,8 +22,30 @@ from app.core.settings import Settings
 FLASH_COOKIE = "undersigned_flash"
 
 
+def load_translations(settings: Settings) -> NullTranslations:
+    """The catalog for `settings.locale`; English is written in the templates, so it needs none."""
+    return Translations.load(str(settings.locale_dir), [settings.locale], domain="messages")
+
+
 def build_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(settings.templates_dir))
+    templates.env.add_extension("jinja2.ext.i18n")
+    # newstyle: `_("%(n)s signatures", n=...)` interpolates and escapes its arguments itself.
+    templates.env.install_gettext_translations(load_translations(settings), newstyle=True)  # type: ignore[attr-defined]
+    locale = settings.locale
+
+    def date_filter(value: date | datetime, pattern: str) -> str:
+        """A date or time in the locale's words, by a CLDR pattern ("dd MMM y", "HH:mm"); times in UTC."""
+        if isinstance(value, datetime):
+            return format_datetime(value, pattern, tzinfo=UTC, locale=locale)
+        return format_date(value, pattern, locale=locale)
+
+    def number_filter(value: int | float | Decimal, pattern: str | None = None) -> str:
+        """A number with the locale's grouping and decimal signs ("0.0": one decimal place)."""
+        return format_decimal(value, format=pattern, locale=locale)
+
+    templates.env.filters["date"] = date_filter
+    templates.env.filters["number"] = number_filter
     templates.env.globals["organization_name"] = settings.organization_name
     templates.env.globals["dev_tools_enabled"] = settings.dev_tools_enabled
     templates.env.undefined = StrictUndefined

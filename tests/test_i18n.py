@@ -1,0 +1,69 @@
+"""Text ready for translation: the pages' and mails' words go through one gettext layer (Babel catalogs, the
+Jinja2 i18n extension), and dates and numbers are written the locale's way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from app.core.clock import FrozenClock
+from app.core.settings import PROJECT_ROOT, Settings
+from tests import factories
+from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
+
+pytestmark = pytest.mark.one_database
+
+
+def text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def extracted_messages() -> list[str]:
+    """What `make messages` would extract, read with babel.cfg, as message ids (singular forms)."""
+    with open(PROJECT_ROOT / "babel.cfg", encoding="utf-8") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    messages = []
+    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+            str(PROJECT_ROOT), method_map, options_map):
+        messages.append(message[0] if isinstance(message, tuple) else message)
+    return messages
+
+
+@pytest.fixture
+def browser_in(database_url: str, connection: Connection, clock: FrozenClock) -> Iterator:  # type: ignore[type-arg]
+    """A browser on an app built with other settings (a locale, a catalog directory)."""
+    clients: list[TestClient] = []
+
+    def open_browser(**overrides: object) -> tuple[Browser, FastAPI]:
+        app = build_test_app(make_settings(database_url, **overrides), connection, clock)
+        client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        client.__enter__()
+        clients.append(client)
+        return Browser(client), app
+
+    yield open_browser
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def test_numbers_and_dates_follow_the_locale(browser_in, db: Session) -> None:  # type: ignore[no-untyped-def]
+    """Without a German catalog the words stay English, but the numbers and dates are German."""
+    for locale, threshold, day in [("en", "1,234", "03 Dec 2026"), ("de", "1.234", "03 Dez. 2026")]:
+        browser, app = browser_in(locale=locale, response_threshold=1234)
+        home = text(browser.get("/").text)
+        assert f"A petition that reaches {threshold} signatures" in home, home
+        factories.open_petition(db, app.state.runtime, title=f"Petition in {locale}", deadline=date(2026, 12, 3))
+        listing = text(browser.get("/petitions").text)
+        assert f"closes {day}" in listing, listing
