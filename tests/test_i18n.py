@@ -67,3 +67,47 @@ def test_numbers_and_dates_follow_the_locale(browser_in, db: Session) -> None:  
         factories.open_petition(db, app.state.runtime, title=f"Petition in {locale}", deadline=date(2026, 12, 3))
         listing = text(browser.get("/petitions").text)
         assert f"closes {day}" in listing, listing
+
+
+def test_make_messages_finds_the_templates_words() -> None:
+    messages = extracted_messages()
+    assert len(set(messages)) > 80, len(set(messages))
+    for known in ["Sign in", "Speak up together, safely", "Work email address", "Skip to main content",
+                  "<strong>%(number)s</strong> signature"]:
+        assert known in messages, known
+
+
+@pytest.fixture(scope="module")
+def pseudo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every message as ⟦message⟧, compiled for "de": text outside the brackets never went through gettext."""
+    catalog = Catalog(locale="de")
+    for message in {m if isinstance(m, str) else tuple(m) for m in _all_ids()}:
+        if isinstance(message, tuple):
+            catalog.add(message, tuple(f"⟦{form}⟧" for form in message))
+        else:
+            catalog.add(message, f"⟦{message}⟧")
+    directory = tmp_path_factory.mktemp("locale")
+    (directory / "de" / "LC_MESSAGES").mkdir(parents=True)
+    with open(directory / "de" / "LC_MESSAGES" / "messages.mo", "wb") as mo:
+        write_mo(mo, catalog)
+    return directory
+
+
+def _all_ids() -> list[str | tuple[str, ...]]:
+    with open(PROJECT_ROOT / "babel.cfg", encoding="utf-8") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    return [message[:2] if isinstance(message, tuple) else message
+            for _f, _l, message, _c, _x in extract_from_dir(str(PROJECT_ROOT), method_map, options_map)]
+
+
+def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: Session) -> None:  # type: ignore[no-untyped-def]
+    browser, app = browser_in(locale="de", locale_dir=pseudo_catalog, response_threshold=1234)
+    home = text(browser.get("/").text)
+    assert "⟦Speak up together, safely⟧" in home
+    assert "⟦Skip to main content⟧" in home
+    assert "A petition that reaches 1.234 signatures" in home  # inside the brackets, German digits
+    signin = browser.get("/signin").text
+    assert "⟦Sign in⟧</h1>" in signin and "⟦Work email address⟧" in signin
+    factories.open_petition(db, app.state.runtime, title="Screens")
+    listing = browser.get("/petitions").text
+    assert "⟦<strong>0</strong> signatures⟧" in listing
