@@ -112,6 +112,7 @@ def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     assert "A petition that reaches 1.234 signatures" in home  # inside the brackets, German digits
     signin = browser.get("/signin").text
     assert "⟦Sign in⟧</h1>" in signin and "⟦Work email address⟧" in signin
+    assert '<html lang="de">' in signin
     petition = factories.open_petition(db, app.state.runtime, title="Screens")
     listing = browser.get("/petitions").text
     assert "⟦<strong>0</strong> signatures⟧" in listing

@@ -33,6 +33,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     # newstyle: `_("%(n)s signatures", n=...)` interpolates and escapes its arguments itself.
     templates.env.install_gettext_translations(load_translations(settings), newstyle=True)  # type: ignore[attr-defined]
     locale = settings.locale
+    templates.env.globals["html_lang"] = locale.replace("_", "-")  # BCP 47, as <html lang> and Intl want it
 
     def date_filter(value: date | datetime, pattern: str) -> str:
         """A date or time in the locale's words, by a CLDR pattern ("dd MMM y", "HH:mm"); times in UTC."""

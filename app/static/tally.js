@@ -10,7 +10,9 @@
   var INTERVAL = Number(tally.getAttribute("data-interval")) || 15000;
   var shown = Number(tally.getAttribute("data-signatures"));
 
-  function number(value) { return value.toLocaleString("en-US"); }
+  // Grouped the way the page's language groups them (the server writes the first count the same way).
+  var LANG = document.documentElement.lang || "en";
+  function number(value) { return value.toLocaleString(LANG); }
 
   function show(signatures) {
     var strong = document.createElement("strong");
