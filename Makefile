@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker clean assets messages screenshots
+.PHONY: run test install install-dev migrate seed worker clean assets messages bench screenshots
 
 $(BIN)/undersigned: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,33 @@ test: install-dev
 # `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
 screenshots: install-dev
 	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py $(PYTEST_ARGS)
+
+# Every bench at a small size, a few minutes in all (PostgreSQL on 127.0.0.1, Debian's wrk), each printing its
+# table and appending it to docs/benchmarks.md. `make bench BENCH_FULL=1`: the sizes the targets are stated at
+# (about an hour); docs/benchmarks.md names each bench's flags. BENCH_DATABASE_PREFIX=you_ keeps runs apart.
+ifdef BENCH_FULL
+BENCH_SIGN := --workers 2 --signatures 5000 --rounds 5
+BENCH_COMMENTS := --requests 1000 --readers 16
+BENCH_TOKENS := --bits 3072 --petitions 20 --accounts 100 --workers 2
+BENCH_LOG := --entries 1000000
+BENCH_EXPORT := --signatures 1000000
+BENCH_PAGE := --sizes 10000,100000,1000000 --comments 10000 --workers 1,2,4 --duration 10 --quiet-wait 600
+else
+BENCH_SIGN := --workers 2 --signatures 1000 --rounds 3
+BENCH_COMMENTS := --requests 200 --readers 8
+BENCH_TOKENS := --bits 3072 --petitions 5 --accounts 20 --workers 1
+BENCH_LOG := --entries 50000
+BENCH_EXPORT := --signatures 50000
+BENCH_PAGE := --sizes 10000,100000 --comments 1000 --workers 1,2 --duration 5
+endif
+
+bench: install-dev
+	$(BIN)/python bench/sign_throughput.py $(BENCH_SIGN)
+	$(BIN)/python bench/comment_pages.py $(BENCH_COMMENTS)
+	$(BIN)/python bench/anonymous_issuance.py $(BENCH_TOKENS)
+	$(BIN)/python bench/log_scale.py $(BENCH_LOG)
+	$(BIN)/python bench/export_scale.py $(BENCH_EXPORT)
+	$(BIN)/python bench/petition_page.py $(BENCH_PAGE)
 
 # The translatable text of the templates and the code, for translators: app/locale/messages.pot. A translation
 # lives in app/locale/<locale>/LC_MESSAGES/messages.po (`pybabel init`/`update`), compiled with `pybabel compile -d

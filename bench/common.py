@@ -28,19 +28,29 @@ def _admin_execute(statement: str) -> None:
     admin.dispose()
 
 
+def database_name(name: str) -> str:
+    """`name` after the BENCH_DATABASE_PREFIX of the environment, if any: engineers who share a PostgreSQL server
+    keep their runs apart (a bench drops its database first, whoever's run is using it)."""
+    return os.environ.get("BENCH_DATABASE_PREFIX", "") + name
+
+
+def database_url(name: str) -> str:
+    return make_url(POSTGRES_ADMIN).set(database=database_name(name)).render_as_string(hide_password=False)
+
+
 def scratch_database(name: str) -> str:
     """A new, migrated PostgreSQL database (any older one of that name is dropped first); its URL."""
     from app.core import migrations
 
     drop_database(name)
-    _admin_execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
+    _admin_execute(f'CREATE DATABASE "{database_name(name)}"')
+    url = database_url(name)
     migrations.upgrade(url)
     return url
 
 
 def drop_database(name: str) -> None:
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_execute(f'DROP DATABASE IF EXISTS "{database_name(name)}" WITH (FORCE)')
 
 
 def free_port() -> int:

@@ -42,10 +42,11 @@ from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 from app.signatures.models import GroupKind, SignerGroup  # noqa: E402
 from app.signatures.service import name_context  # noqa: E402
+from bench.common import database_name  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-DATABASE = "undersigned_export_bench"
+DATABASE = database_name("undersigned_export_bench")
 TARGET_SECONDS, TARGET_MB = 10.0, 200.0
 
 

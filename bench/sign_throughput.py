@@ -41,9 +41,11 @@ from app.core.templating import build_templates  # noqa: E402
 from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 from bench.bare_insert import metadata as bare_metadata  # noqa: E402
+from bench.common import database_name  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DATABASE = database_name("undersigned_bench")
 
 
 def free_port() -> int:
@@ -57,10 +59,10 @@ def prepare_database(kind: str, workdir: Path) -> str:
         return f"sqlite:///{workdir / 'bench.db'}"
     admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text('DROP DATABASE IF EXISTS "undersigned_bench" WITH (FORCE)'))
-        connection.execute(text('CREATE DATABASE "undersigned_bench"'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
     admin.dispose()
-    return str(make_url(POSTGRES_ADMIN).set(database="undersigned_bench").render_as_string(hide_password=False))
+    return str(make_url(POSTGRES_ADMIN).set(database=DATABASE).render_as_string(hide_password=False))
 
 
 def arrange(url: str, accounts: int) -> tuple[list[int], list[tuple[str, str]]]:
@@ -201,7 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if args.database == "postgresql":
             admin = build_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
             with admin.connect() as connection:
-                connection.execute(text('DROP DATABASE IF EXISTS "undersigned_bench" WITH (FORCE)'))
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
             admin.dispose()
     bare, sign = rounds["bare insert"], rounds["sign (full HTTP path)"]
     return {
