@@ -77,7 +77,8 @@ def test_make_messages_finds_the_templates_words() -> None:
     assert len(set(messages)) > 500, len(set(messages))
     for known in ["Sign in", "Speak up together, safely", "Work email address", "Skip to main content",
                   "<strong>%(number)s</strong> signature", "Accounts and roles", "Sign in to Undersigned",
-                  "Hello %(display_name)s,", "Flagged comments", "Scoreboard"]:
+                  "Hello %(display_name)s,", "Flagged comments", "Scoreboard", "We could not find that page",
+                  "Your comment is updated."]:
         assert known in messages, known
 
 
@@ -113,6 +114,9 @@ def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     signin = browser.get("/signin").text
     assert "⟦Sign in⟧</h1>" in signin and "⟦Work email address⟧" in signin
     assert '<html lang="de">' in signin
+    # Text the code chooses (app.core.i18n.N_) is translated where it is rendered.
+    assert "⟦Sign in with an emailed link⟧</h1>" in browser.get("/signin/link").text
+    assert "⟦We could not find that page⟧</h1>" in browser.get("/petitions/999999999").text
     petition = factories.open_petition(db, app.state.runtime, title="Screens")
     listing = browser.get("/petitions").text
     assert "⟦<strong>0</strong> signatures⟧" in listing

@@ -9,6 +9,7 @@ from app.accounts.models import CodePurpose
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
+from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, safe_next
 from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
 from app.core.runtime import Runtime, RuntimeDep
@@ -19,16 +20,16 @@ from app.organization import service as organization
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 PENDING_COOKIE = "undersigned_pending"
-CHECK_INBOX = ("If that address can be used here, an email is on its way. It can take a minute; "
-               "check your spam folder too.")
+CHECK_INBOX = N_("If that address can be used here, an email is on its way. It can take a minute; "
+                 "check your spam folder too.")
 
 
 SIGN_IN_LINK_FORM = {
-    "heading": "Sign in with an emailed link", "action": "/signin/link", "button": "Email me a sign-in link",
-    "explanation": "No password needed: we email you a link that signs you in on this device."}
+    "heading": N_("Sign in with an emailed link"), "action": "/signin/link", "button": N_("Email me a sign-in link"),
+    "explanation": N_("No password needed: we email you a link that signs you in on this device.")}
 PASSWORD_RESET_FORM = {
-    "heading": "Reset your password", "action": "/password/forgot", "button": "Email me a reset link",
-    "explanation": "We email you a link to choose a new password."}
+    "heading": N_("Reset your password"), "action": "/password/forgot", "button": N_("Email me a reset link"),
+    "explanation": N_("We email you a link to choose a new password.")}
 
 
 def _pending_serializer(rt: Runtime) -> URLSafeTimedSerializer:
@@ -56,7 +57,7 @@ def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: 
 @router.get("/signup", response_class=HTMLResponse)
 def signup_page(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     if user is not None:
-        return redirect(request, "/", "You are already signed in.", "info")
+        return redirect(request, "/", N_("You are already signed in."), "info")
     return render(request, "accounts/signup.html", {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
 
 
@@ -68,7 +69,8 @@ def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     except AppError as error:
         return form_error(request, db, "accounts/signup.html", error, fields,
                           {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
-    response = redirect(request, "/verify", "Check your inbox: we sent you a six-digit code to confirm your address.")
+    response = redirect(request, "/verify",
+                        N_("Check your inbox: we sent you a six-digit code to confirm your address."))
     response.set_cookie(PENDING_COOKIE, _pending_serializer(rt).dumps(form.email.lower()), max_age=3600,
                         httponly=True, samesite="lax", secure=rt.settings.secure_cookies)
     return response
@@ -104,8 +106,8 @@ def verify_link_page(request: Request, token: str, user: OptionalUser, db: Sessi
     # Mail scanners open every link: this page only shows a button; the POST confirms.
     service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.verify_email)
     return render(request, "accounts/confirm_link.html", {
-        "heading": "Confirm your address", "button": "Confirm my address", "action": f"/verify/link/{token}",
-        "explanation": "Press the button to confirm that this address is yours and finish creating your account."})
+        "heading": N_("Confirm your address"), "button": N_("Confirm my address"), "action": f"/verify/link/{token}",
+        "explanation": N_("Press the button to confirm that this address is yours and finish creating your account.")})
 
 
 @router.post("/verify/link/{token}", response_class=HTMLResponse)
@@ -154,8 +156,8 @@ def signin_link_confirm_page(request: Request, token: str, user: OptionalUser, d
                              rt: RuntimeDep) -> Response:
     service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.sign_in)
     return render(request, "accounts/confirm_link.html", {
-        "heading": "Sign in", "button": "Sign me in", "action": f"/signin/link/{token}",
-        "explanation": "Press the button to sign in on this device."})
+        "heading": N_("Sign in"), "button": N_("Sign me in"), "action": f"/signin/link/{token}",
+        "explanation": N_("Press the button to sign in on this device.")})
 
 
 @router.post("/signin/link/{token}", response_class=HTMLResponse)
@@ -203,7 +205,7 @@ def reset_password(request: Request, token: str, user: OptionalUser, db: Session
 @router.post("/signout", response_class=HTMLResponse)
 def signout(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeDep) -> Response:
     sessions.end(db=db, cookie=sessions.cookie(request))
-    response = redirect(request, "/", "You are signed out.")
+    response = redirect(request, "/", N_("You are signed out."))
     sessions.clear_cookie(response, secure=rt.settings.secure_cookies)
     return response
 
@@ -211,7 +213,7 @@ def signout(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeD
 @router.post("/signout/everywhere", response_class=HTMLResponse)
 def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, rt: RuntimeDep) -> Response:
     sessions.end_all(db=db, user=user)
-    response = redirect(request, "/", "You are signed out on every device.")
+    response = redirect(request, "/", N_("You are signed out on every device."))
     sessions.clear_cookie(response, secure=rt.settings.secure_cookies)
     return response
 
@@ -228,7 +230,8 @@ def set_notification_email(request: Request, user: CurrentUser, db: SessionDep, 
         service.set_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationEmail, fields))
     except AppError as error:
         return form_error(request, db, "accounts/account.html", error, fields)
-    return redirect(request, "/account", "We sent a code to your personal address. Enter it below to start using it.")
+    return redirect(request, "/account",
+                    N_("We sent a code to your personal address. Enter it below to start using it."))
 
 
 @router.post("/account/notification-email/verify", response_class=HTMLResponse)
@@ -239,10 +242,10 @@ def verify_notification_email(request: Request, user: CurrentUser, db: SessionDe
     except AppError as error:
         return form_error(request, db, "accounts/account.html", error, fields,
                           {"values": {"notification_email": user.notification_email or ""}})
-    return redirect(request, "/account", "Your personal address is confirmed; notifications go there from now on.")
+    return redirect(request, "/account", N_("Your personal address is confirmed; notifications go there from now on."))
 
 
 @router.post("/account/notification-email/remove", response_class=HTMLResponse)
 def remove_notification_email(request: Request, user: CurrentUser) -> Response:
     service.remove_notification_email(user=user)
-    return redirect(request, "/account", "Notifications go to your work address again.")
+    return redirect(request, "/account", N_("Notifications go to your work address again."))

@@ -12,6 +12,7 @@ from app.audit import service as audit
 from app.core.database import SessionDep
 from app.core.errors import AppError, NotFound
 from app.core.forms import validate
+from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Admin
 from app.core.runtime import RuntimeDep
@@ -141,7 +142,7 @@ def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: Runti
 def clear_eligibility(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
     eligibility.clear_list(db=db, rt=rt)
     audit.record(db=db, rt=rt, actor=admin, action="eligibility.cleared", subject="eligibility list")
-    return redirect(request, "/admin/eligibility", "The list is cleared: every confirmed member can sign.")
+    return redirect(request, "/admin/eligibility", N_("The list is cleared: every confirmed member can sign."))
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)
@@ -175,6 +176,6 @@ def save_settings(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep
         return form_error(request, db, "admin/settings.html", error, fields,
                           {"defaults": _rules_values(organization.defaults(rt=rt))})
     if not changed:
-        return redirect(request, "/admin/settings", "Nothing changed.", "info")
+        return redirect(request, "/admin/settings", N_("Nothing changed."), "info")
     return redirect(request, "/admin/settings",
-                    "Saved. The change is in the audit log; petitions already open keep their thresholds.")
+                    N_("Saved. The change is in the audit log; petitions already open keep their thresholds."))

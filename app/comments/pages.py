@@ -12,6 +12,7 @@ from app.comments.models import FLAG_REASONS, Comment
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
+from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
@@ -141,7 +142,7 @@ def edit(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
         return form_error(request, db, "comments/edit.html", error, fields, {
             "comment": comment, "petition": petition, "closed_reason": service.closed_reason(petition),
             "edit_minutes": rt.settings.comment_edit_minutes})
-    return redirect(request, f"/comments/{comment.id}", "Your comment is updated.")
+    return redirect(request, f"/comments/{comment.id}", N_("Your comment is updated."))
 
 
 @router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
@@ -151,7 +152,7 @@ def delete(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, 
         service.delete_by_author(db=db, comment=comment, user=user, session_cookie=sessions.cookie(request))
     except AppError as error:
         return refused(request, db, _comment_target(comment), error)
-    return redirect(request, f"/comments/{comment.id}", "Your comment is deleted. Replies to it stay.")
+    return redirect(request, f"/comments/{comment.id}", N_("Your comment is deleted. Replies to it stay."))
 
 
 @router.post("/comments/{comment_id}/endorse", response_class=HTMLResponse)
@@ -187,7 +188,7 @@ def flag(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
     except AppError as error:
         return form_error(request, db, "comments/flag.html", error, fields, {
             "comment": comment, "petition": petition, "reasons": FLAG_REASONS})
-    return redirect(request, f"/comments/{comment.id}", "Thank you: moderators will look at it.")
+    return redirect(request, f"/comments/{comment.id}", N_("Thank you: moderators will look at it."))
 
 
 @router.get("/comments/{comment_id}/history", response_class=HTMLResponse)
@@ -218,7 +219,7 @@ def hide(request: Request, comment_id: Id, moderator: Moderator, db: SessionDep,
                         reason=validate(schemas.ModerationReason, fields).reason)
     except AppError as error:
         return refused(request, db, back, error)
-    return redirect(request, back, "Comment hidden; your reason is shown in its place.")
+    return redirect(request, back, N_("Comment hidden; your reason is shown in its place."))
 
 
 @router.post("/moderation/comments/{comment_id}/restore", response_class=HTMLResponse)
@@ -230,7 +231,7 @@ def restore(request: Request, comment_id: Id, moderator: Moderator, db: SessionD
         moderation.restore(db=db, rt=rt, comment=comment, moderator=moderator)
     except AppError as error:
         return refused(request, db, back, error)
-    return redirect(request, back, "Comment shown; its flags are answered.")
+    return redirect(request, back, N_("Comment shown; its flags are answered."))
 
 
 @router.post("/moderation/petitions/{petition_id}/comments/lock", response_class=HTMLResponse)
@@ -243,7 +244,7 @@ def lock(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep
                         reason=validate(schemas.ModerationReason, fields).reason)
     except AppError as error:
         return refused(request, db, back, error)
-    return redirect(request, back, "Discussion locked; your reason is shown above it.")
+    return redirect(request, back, N_("Discussion locked; your reason is shown above it."))
 
 
 @router.post("/moderation/petitions/{petition_id}/comments/unlock", response_class=HTMLResponse)
@@ -254,7 +255,7 @@ def unlock(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
         moderation.unlock(db=db, rt=rt, petition=petition, moderator=moderator)
     except AppError as error:
         return refused(request, db, back, error)
-    return redirect(request, back, "Discussion unlocked.")
+    return redirect(request, back, N_("Discussion unlocked."))
 
 
 @router.post("/account/notifications", response_class=HTMLResponse)
@@ -262,4 +263,4 @@ def preferences(request: Request, user: CurrentUser, db: SessionDep, fields: For
     # An unticked checkbox sends nothing: its absence means "off".
     form = validate(schemas.NotificationPreferences, {"comment_replies": fields.get("comment_replies", "0")})
     service.set_preferences(db=db, user=user, form=form)
-    return redirect(request, "/account", "Email preferences saved.")
+    return redirect(request, "/account", N_("Email preferences saved."))

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.i18n import N_
 from app.core.logging import COARSE_TIME
 from app.core.templating import render
 
@@ -23,7 +24,7 @@ logger = logging.getLogger("undersigned.errors")
 class AppError(Exception):
     status_code = 400
     code = "bad_request"
-    title = "Something is wrong with that request"
+    title = N_("Something is wrong with that request")
 
     def __init__(self, message: str, *, fields: dict[str, str] | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
@@ -40,55 +41,55 @@ class AppError(Exception):
 class InvalidInput(AppError):
     status_code = 422
     code = "invalid_input"
-    title = "Please check what you entered"
+    title = N_("Please check what you entered")
 
 
 class SignInRequired(AppError):
     status_code = 401
     code = "sign_in_required"
-    title = "Please sign in"
+    title = N_("Please sign in")
 
 
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"
-    title = "You cannot do that"
+    title = N_("You cannot do that")
 
 
 class NotFound(AppError):
     status_code = 404
     code = "not_found"
-    title = "We could not find that page"
+    title = N_("We could not find that page")
 
 
 class Conflict(AppError):
     status_code = 409
     code = "conflict"
-    title = "That has already happened"
+    title = N_("That has already happened")
 
 
 class Gone(AppError):
     status_code = 410
     code = "gone"
-    title = "That link or code has expired"
+    title = N_("That link or code has expired")
 
 
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
-    title = "That is too much to send at once"
+    title = N_("That is too much to send at once")
 
 
 class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
-    title = "Too many attempts"
+    title = N_("Too many attempts")
 
 
 class Unavailable(AppError):
     status_code = 503
     code = "unavailable"
-    title = "Undersigned is briefly unavailable"
+    title = N_("Undersigned is briefly unavailable")
 
 
 def wants_json(request: Request) -> bool:
@@ -177,8 +178,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        messages = {404: "There is nothing at this address. Check the link, or start from the home page.",
-                    405: "This address does not accept that kind of request."}
+        messages = {404: N_("There is nothing at this address. Check the link, or start from the home page."),
+                    405: N_("This address does not accept that kind of request.")}
         message = messages.get(exc.status_code) or (exc.detail if isinstance(exc.detail, str) else "Error")
         return render_error(request, exc.status_code, message, headers=getattr(exc, "headers", None))
 
@@ -193,7 +194,7 @@ def install_error_handlers(app: FastAPI) -> None:
             if location and location[0] in ("body", "query", "path", "form", "header", "cookie"):
                 location = location[1:]
             fields.setdefault(".".join(location) or "request", message_for(error))
-        return render_error(request, 422, "Some of what was sent is missing or not valid.", fields=fields)
+        return render_error(request, 422, N_("Some of what was sent is missing or not valid."), fields=fields)
 
     @app.exception_handler(DataError)
     async def _value_refused_by_the_database(request: Request, exc: DataError) -> Response:

@@ -31,7 +31,8 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(settings.templates_dir))
     templates.env.add_extension("jinja2.ext.i18n")
     # newstyle: `_("%(n)s signatures", n=...)` interpolates and escapes its arguments itself.
-    templates.env.install_gettext_translations(load_translations(settings), newstyle=True)  # type: ignore[attr-defined]
+    translations = load_translations(settings)
+    templates.env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     locale = settings.locale
     templates.env.globals["html_lang"] = locale.replace("_", "-")  # BCP 47, as <html lang> and Intl want it
 
@@ -45,7 +46,12 @@ def build_templates(settings: Settings) -> Jinja2Templates:
         """A number with the locale's grouping and decimal signs ("0.0": one decimal place)."""
         return format_decimal(value, format=pattern, locale=locale)
 
+    def translate_filter(text: str | None) -> str | None:
+        """Text the code chose (app.core.i18n.N_) in the deployment's language; unknown text stays as it is."""
+        return translations.gettext(text) if text else text
+
     templates.env.filters["date"] = date_filter
+    templates.env.filters["translate"] = translate_filter
     templates.env.filters["number"] = number_filter
     templates.env.globals["organization_name"] = settings.organization_name
     templates.env.globals["dev_tools_enabled"] = settings.dev_tools_enabled

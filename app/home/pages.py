@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.database import SessionDep
+from app.core.i18n import N_
 from app.core.policy import Anyone, OptionalUser
 from app.core.runtime import RuntimeDep
 from app.petitions import repository
@@ -29,11 +30,11 @@ def home(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -
     trending = replace(trending, petitions=[petition for petition in trending.petitions
                                             if trending.recent_counts.get(petition.id)])
     sections = [
-        ("trending", "Trending today", "/petitions?sort=trending", trending),
-        ("awaiting", "Waiting for leadership's response", "/petitions?state=awaiting_response",
+        ("trending", N_("Trending today"), "/petitions?sort=trending", trending),
+        ("awaiting", N_("Waiting for leadership's response"), "/petitions?state=awaiting_response",
          repository.list_petitions(db=db, now=now, state_filter=ListFilter.awaiting_response,
                                    sort=ListSort.most_signed, per_page=5)),
-        ("closing", "Closing soon", "/petitions?sort=closing_soon", repository.list_petitions(
+        ("closing", N_("Closing soon"), "/petitions?sort=closing_soon", repository.list_petitions(
             db=db, now=now, state_filter=ListFilter.open, sort=ListSort.closing_soon, per_page=5)),
     ]
     return render(request, "home/index.html", {"sections": sections,

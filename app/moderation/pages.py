@@ -9,6 +9,7 @@ from app.comments import moderation as comment_moderation
 
 from app.core.database import SessionDep
 from app.core.errors import AppError
+from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
@@ -59,7 +60,7 @@ def claim(request: Request, petition_id: Id, moderator: Moderator, db: SessionDe
 def release(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.release(db=db, petition=petition, moderator=moderator)
-    return redirect(request, "/moderation", "Released for another moderator.")
+    return redirect(request, "/moderation", N_("Released for another moderator."))
 
 
 @router.post("/moderation/petitions/{petition_id}/open", response_class=HTMLResponse)

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.comments.pages import discussion_context
+from app.core.i18n import N_
 from app.log import service as signature_log
 from app.core.database import SessionDep
 from app.core.errors import AppError
@@ -88,7 +89,7 @@ def create(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, 
         return form_error(request, db, "petitions/form.html", error, fields, {
             **_form_context(db), "action": "/petitions", "heading": "Tell colleagues why", "button": "Save draft"})
     return redirect(request, f"/petitions/{petition.id}",
-                    "Draft saved. Read it through, then send it to colleagues for sponsoring.")
+                    N_("Draft saved. Read it through, then send it to colleagues for sponsoring."))
 
 
 @router.get("/petitions/mine", response_class=HTMLResponse)
@@ -187,7 +188,7 @@ def edit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt:
         service.update_draft(db=db, rt=rt, petition=petition, form=validate(schemas.PetitionDraft, fields))
     except AppError as error:
         return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
-    return redirect(request, f"/petitions/{petition.id}", "Draft saved.")
+    return redirect(request, f"/petitions/{petition.id}", N_("Draft saved."))
 
 
 @router.post("/petitions/{petition_id}/correct", response_class=HTMLResponse)
@@ -208,7 +209,7 @@ def submit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, r
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return redirect(request, f"/petitions/{petition.id}",
-                    "Your petition's text is now fixed. Share the sponsor link with colleagues.")
+                    N_("Your petition's text is now fixed. Share the sponsor link with colleagues."))
 
 
 @router.get("/petitions/{petition_id}/sponsor/{token}", response_class=HTMLResponse)
@@ -229,9 +230,9 @@ def sponsor(request: Request, petition_id: Id, token: str, user: CurrentUser, db
     service.sponsor(db=db, rt=rt, petition=petition, token=token, user=user)
     if petition.state_enum is PetitionState.gathering_sponsors:
         return redirect(request, f"/petitions/{petition.id}/sponsor/{token}",
-                        "Thank you: you are a sponsor of this petition.")
+                        N_("Thank you: you are a sponsor of this petition."))
     return redirect(request, f"/petitions/{petition.id}/sponsor/{token}",
-                    "Thank you: with your sponsorship the petition has all it needs and goes to the moderators.")
+                    N_("Thank you: with your sponsorship the petition has all it needs and goes to the moderators."))
 
 
 @router.post("/petitions/{petition_id}/organizers", response_class=HTMLResponse)
@@ -251,8 +252,8 @@ def remove_organizer(request: Request, petition_id: Id, user_id: Id, user: Organ
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.remove_organizer(db=db, petition=petition, actor=user, user_id=user_id)
     if user_id == user.id:
-        return redirect(request, f"/petitions/{petition.id}", "You no longer organize this petition.")
-    return redirect(request, f"/petitions/{petition.id}#organizers", "Organizer removed.")
+        return redirect(request, f"/petitions/{petition.id}", N_("You no longer organize this petition."))
+    return redirect(request, f"/petitions/{petition.id}#organizers", N_("Organizer removed."))
 
 
 @router.post("/petitions/{petition_id}/updates", response_class=HTMLResponse)
@@ -263,14 +264,14 @@ def post_update(request: Request, petition_id: Id, user: Organizer, db: SessionD
         service.post_update(db=db, rt=rt, petition=petition, actor=user, form=validate(schemas.UpdateCreate, fields))
     except AppError as error:
         return form_error(request, db, "petitions/show.html", error, fields, _show_context(db, rt, petition, user))
-    return redirect(request, f"/petitions/{petition.id}#updates", "Update posted and on its way to subscribers.")
+    return redirect(request, f"/petitions/{petition.id}#updates", N_("Update posted and on its way to subscribers."))
 
 
 @router.post("/petitions/{petition_id}/close", response_class=HTMLResponse)
 def close(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
-    return redirect(request, f"/petitions/{petition.id}", "The petition is closed; its signatures stay counted.")
+    return redirect(request, f"/petitions/{petition.id}", N_("The petition is closed; its signatures stay counted."))
 
 
 @router.post("/petitions/{petition_id}/follow", response_class=HTMLResponse)
@@ -278,12 +279,12 @@ def follow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep,
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     added = service.follow(db=db, rt=rt, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}",
-                    "You follow this petition: updates and responses come to you by email." if added
-                    else "You already follow this petition.", "success" if added else "info")
+                    N_("You follow this petition: updates and responses come to you by email.") if added
+                    else N_("You already follow this petition."), "success" if added else "info")
 
 
 @router.post("/petitions/{petition_id}/unfollow", response_class=HTMLResponse)
 def unfollow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     service.unfollow(db=db, petition=petition, user=user)
-    return redirect(request, f"/petitions/{petition.id}", "You no longer follow this petition.")
+    return redirect(request, f"/petitions/{petition.id}", N_("You no longer follow this petition."))

@@ -6,6 +6,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
+from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Organizer, Responder
 from app.core.runtime import RuntimeDep
@@ -61,7 +62,7 @@ def respond(request: Request, petition_id: Id, responder: Responder, db: Session
         return form_error(request, db, "responses/form.html", error, fields,
                           {"petition": petition, **_form_context(petition_id)})
     return redirect(request, f"/petitions/{petition.id}#responses",
-                    "Response published. Signers who asked for updates and followers are told by email.")
+                    N_("Response published. Signers who asked for updates and followers are told by email."))
 
 
 @router.post("/commitments/{commitment_id}/update", response_class=HTMLResponse)
@@ -92,5 +93,6 @@ def judge(request: Request, petition_id: Id, response_id: Id, user: Organizer, d
         service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
     except AppError as error:
         return refused(request, db, target, error)
-    return redirect(request, target, "Your judgement is shown next to the response." +
-                    (" Leadership is asked for a follow-up." if form.follow_up else ""))
+    return redirect(request, target, N_("Your judgement is shown next to the response. Leadership is asked for a "
+                                        "follow-up.") if form.follow_up
+                    else N_("Your judgement is shown next to the response."))

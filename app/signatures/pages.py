@@ -6,6 +6,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.anonymous.schemas import TokenRead
 from app.core.database import SessionDep
 from app.core.forms import validate
+from app.core.i18n import N_
 from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -19,8 +20,8 @@ from app.signatures.models import Visibility
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 SIGNED = {
-    Visibility.public: "Signed. Your name is shown with the petition.",
-    Visibility.organizers: "Signed. Only the petition's organizers can see your name.",
+    Visibility.public: N_("Signed. Your name is shown with the petition."),
+    Visibility.organizers: N_("Signed. Only the petition's organizers can see your name."),
 }
 
 
@@ -43,14 +44,14 @@ def sign(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, r
 def withdraw(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.withdraw(db=db, petition=petition, user=user)
-    return redirect(request, f"/petitions/{petition.id}#sign", "Your signature is withdrawn and no longer counted.")
+    return redirect(request, f"/petitions/{petition.id}#sign", N_("Your signature is withdrawn and no longer counted."))
 
 
 @router.post("/petitions/{petition_id}/hide-name", response_class=HTMLResponse)
 def hide_name(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     service.hide_name(db=db, rt=rt, petition=petition, user=user)
-    return redirect(request, f"/petitions/{petition.id}#sign", "Your name is now visible only to the organizers.")
+    return redirect(request, f"/petitions/{petition.id}#sign", N_("Your name is now visible only to the organizers."))
 
 
 @router.get("/petitions/{petition_id}/signers", response_class=HTMLResponse)
