@@ -122,6 +122,7 @@ def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     assert "⟦<strong>0</strong> signatures⟧" in listing
     page = browser.get(f"/petitions/{petition.id}").text
     assert "⟦What we ask for⟧" in page and "⟦Sign in to sign⟧" in page
+    assert "⟦Open for signatures⟧</span>" in page  # a state's label, chosen by the code
     sign_in_as(browser, db, factories.worker(db, name="Ada Admin", roles=(Role.admin,)))
     admin = browser.get("/admin/users").text
     assert "⟦Accounts and roles⟧</h1>" in admin and "⟦Accounts with their roles⟧" in admin

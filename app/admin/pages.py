@@ -61,7 +61,7 @@ def revoke_role(request: Request, user_id: Id, role: Role, admin: Admin, db: Ses
     return redirect(request, "/admin/users", f"{user.display_name} is no longer a {role.value}.")
 
 
-LIST_KINDS = {"category": "Categories", "department": "Departments", "location": "Locations"}
+LIST_KINDS = {"category": N_("Categories"), "department": N_("Departments"), "location": N_("Locations")}
 
 
 def _list_kind(kind: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.core.database import Base
+from app.core.i18n import N_
 
 BODY_MAX = 5000
 FLAG_NOTE_MAX = 500
@@ -35,12 +36,12 @@ class Review(StrEnum):
 
 
 FLAG_REASONS = {
-    "harassment": "Harassment or a personal attack",
-    "personal_information": "Shares someone's personal information",
-    "discrimination": "Discrimination or hate",
-    "spam": "Spam or advertising",
-    "off_topic": "Not about this petition",
-    "other": "Something else (say what)",
+    "harassment": N_("Harassment or a personal attack"),
+    "personal_information": N_("Shares someone's personal information"),
+    "discrimination": N_("Discrimination or hate"),
+    "spam": N_("Spam or advertising"),
+    "off_topic": N_("Not about this petition"),
+    "other": N_("Something else (say what)"),
 }
 
 

@@ -25,8 +25,8 @@ from app.petitions.models import Petition
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
-SORT_LABELS = {schemas.CommentSort.top: "Top", schemas.CommentSort.newest: "Newest",
-               schemas.CommentSort.endorsed: "Most endorsed"}
+SORT_LABELS = {schemas.CommentSort.top: N_("Top"), schemas.CommentSort.newest: N_("Newest"),
+               schemas.CommentSort.endorsed: N_("Most endorsed")}
 CURSOR = Query(None, max_length=80)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from app.core.i18n import N_
+
 
 class PetitionState(StrEnum):
     draft = "draft"
@@ -48,12 +50,12 @@ def can_transition(current: PetitionState, target: PetitionState) -> bool:
 
 
 LABELS = {
-    S.draft: "Draft",
-    S.gathering_sponsors: "Gathering sponsors",
-    S.in_moderation: "Waiting for moderation",
-    S.open: "Open for signatures",
-    S.closed: "Closed",
-    S.rejected: "Rejected",
-    S.hidden: "Hidden by moderators",
-    S.archived: "Archived",
+    S.draft: N_("Draft"),
+    S.gathering_sponsors: N_("Gathering sponsors"),
+    S.in_moderation: N_("Waiting for moderation"),
+    S.open: N_("Open for signatures"),
+    S.closed: N_("Closed"),
+    S.rejected: N_("Rejected"),
+    S.hidden: N_("Hidden by moderators"),
+    S.archived: N_("Archived"),
 }

@@ -34,13 +34,13 @@ from app.signatures.models import GroupKind, Signature, Visibility
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 FILTER_LABELS = {
-    schemas.ListFilter.open: "Open", schemas.ListFilter.awaiting_response: "Awaiting a response",
-    schemas.ListFilter.responded: "Responded", schemas.ListFilter.closed: "Closed", schemas.ListFilter.all: "All",
+    schemas.ListFilter.open: N_("Open"), schemas.ListFilter.awaiting_response: N_("Awaiting a response"),
+    schemas.ListFilter.responded: N_("Responded"), schemas.ListFilter.closed: N_("Closed"), schemas.ListFilter.all: N_("All"),
 }
 SORT_LABELS = {
-    schemas.ListSort.most_signed: "Most signed", schemas.ListSort.newest: "Newest",
-    schemas.ListSort.trending: "Trending (last 24 hours)", schemas.ListSort.closing_soon: "Closing soon",
-    schemas.ListSort.relevance: "Best match",
+    schemas.ListSort.most_signed: N_("Most signed"), schemas.ListSort.newest: N_("Newest"),
+    schemas.ListSort.trending: N_("Trending (last 24 hours)"), schemas.ListSort.closing_soon: N_("Closing soon"),
+    schemas.ListSort.relevance: N_("Best match"),
 }
 
 

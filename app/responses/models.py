@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base
+from app.core.i18n import N_
 
 SUMMARY_MAX = 200
 DETAILS_MAX = 6000
@@ -32,13 +33,13 @@ class CommitmentStatus(StrEnum):
 OPEN_COMMITMENT_STATES = frozenset({CommitmentStatus.planned, CommitmentStatus.in_progress})
 
 RESPONSE_LABELS = {
-    ResponseStatus.acknowledged: "Acknowledged", ResponseStatus.under_review: "Under review",
-    ResponseStatus.accepted: "Accepted", ResponseStatus.partially_accepted: "Partially accepted",
-    ResponseStatus.declined: "Declined",
+    ResponseStatus.acknowledged: N_("Acknowledged"), ResponseStatus.under_review: N_("Under review"),
+    ResponseStatus.accepted: N_("Accepted"), ResponseStatus.partially_accepted: N_("Partially accepted"),
+    ResponseStatus.declined: N_("Declined"),
 }
 COMMITMENT_LABELS = {
-    CommitmentStatus.planned: "Planned", CommitmentStatus.in_progress: "In progress",
-    CommitmentStatus.done: "Done", CommitmentStatus.dropped: "Dropped",
+    CommitmentStatus.planned: N_("Planned"), CommitmentStatus.in_progress: N_("In progress"),
+    CommitmentStatus.done: N_("Done"), CommitmentStatus.dropped: N_("Dropped"),
 }
 
 
