@@ -126,6 +126,8 @@ def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     sign_in_as(browser, db, factories.worker(db, name="Ada Admin", roles=(Role.admin,)))
     admin = browser.get("/admin/users").text
     assert "⟦Accounts and roles⟧</h1>" in admin and "⟦Accounts with their roles⟧" in admin
+    signed_out = browser.post("/signout")
+    assert "⟦You are signed out.⟧" in browser.get(signed_out.headers["location"]).text  # a flash message
 
 
 def test_mail_speaks_through_the_catalog(browser_in, pseudo_catalog: Path, db: Session) -> None:  # type: ignore[no-untyped-def]

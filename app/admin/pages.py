@@ -16,7 +16,7 @@ from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Admin
 from app.core.runtime import RuntimeDep
-from app.core.templating import redirect, render
+from app.core.templating import format_number, redirect, render, translate
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.organization import service as organization
@@ -48,7 +48,8 @@ def grant_role(request: Request, user_id: Id, admin: Admin, db: SessionDep, rt: 
         role = service.grant_role(db=db, rt=rt, actor=admin, user=user, role=change.role)
     except AppError as error:
         return refused(request, db, "/admin/users", error)
-    return redirect(request, "/admin/users", f"{user.display_name} is now a {role.value}.")
+    return redirect(request, "/admin/users",
+                    translate(request, N_("%(name)s is now a %(role)s."), name=user.display_name, role=role.value))
 
 
 @router.post("/admin/users/{user_id}/roles/{role}/revoke", response_class=HTMLResponse)
@@ -58,7 +59,8 @@ def revoke_role(request: Request, user_id: Id, role: Role, admin: Admin, db: Ses
         service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
     except AppError as error:
         return refused(request, db, "/admin/users", error)
-    return redirect(request, "/admin/users", f"{user.display_name} is no longer a {role.value}.")
+    return redirect(request, "/admin/users", translate(request, N_("%(name)s is no longer a %(role)s."),
+                                                       name=user.display_name, role=role.value))
 
 
 LIST_KINDS = {"category": N_("Categories"), "department": N_("Departments"), "location": N_("Locations")}
@@ -91,7 +93,8 @@ def add_to_list(request: Request, kind: str, admin: Admin, db: SessionDep, rt: R
         audit.record(db=db, rt=rt, actor=admin, action="list.added", subject=kind, detail={"name": name.strip()})
     except AppError as error:
         return refused(request, db, "/admin/lists", error)
-    return redirect(request, "/admin/lists", f"“{name.strip()}” added to {LIST_KINDS[kind].lower()}.")
+    return redirect(request, "/admin/lists", translate(request, N_("“%(name)s” added to %(list)s."), name=name.strip(),
+                                                       list=translate(request, LIST_KINDS[kind]).lower()))
 
 
 @router.post("/admin/lists/{kind}/{item_id}/toggle", response_class=HTMLResponse)
@@ -102,8 +105,9 @@ def toggle_list_item(request: Request, kind: str, item_id: Id, admin: Admin, db:
             else groups.toggle(db=db, kind=GroupKind(kind), group_id=item_id))
     audit.record(db=db, rt=rt, actor=admin, action="list.offered" if item.active else "list.withdrawn",
                  subject=kind, detail={"name": item.name})
-    state = "offered again" if item.active else "no longer offered (existing uses stay)"
-    return redirect(request, "/admin/lists", f"“{item.name}” is {state}.")
+    message = (N_("“%(name)s” is offered again.") if item.active
+               else N_("“%(name)s” is no longer offered (existing uses stay)."))
+    return redirect(request, "/admin/lists", translate(request, message, name=item.name))
 
 
 async def uploaded_file(request: Request) -> bytes:
@@ -135,7 +139,8 @@ def import_eligibility(request: Request, admin: Admin, db: SessionDep, rt: Runti
         return form_error(request, db, "admin/eligibility.html", error, {}, {
             "size": eligibility.list_size(db=db), "members": eligibility.eligible_members(db=db, rt=rt),
             "domains": organization.current(db=db, rt=rt).allowed_email_domains})
-    return redirect(request, "/admin/eligibility", f"The list now holds {size:,} members; only they can sign.")
+    return redirect(request, "/admin/eligibility", translate(
+        request, N_("The list now holds %(size)s members; only they can sign."), size=format_number(request, size)))
 
 
 @router.post("/admin/eligibility/clear", response_class=HTMLResponse)

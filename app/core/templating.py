@@ -109,3 +109,19 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
         response.delete_cookie(FLASH_COOKIE)
     return response
 
+
+
+def translate(request: Request, message: str, /, **params: object) -> str:
+    """Text the code chose, marked with N_, in the deployment's language, with its %(name)s placeholders filled."""
+    text = request.app.state.templates.env.filters["translate"](message)
+    return text % params if params else text
+
+
+def format_number(request: Request, value: int) -> str:
+    """A number grouped the deployment's way, for text the code writes (the templates' `number` filter)."""
+    return request.app.state.templates.env.filters["number"](value)
+
+
+def format_when(request: Request, value: datetime, pattern: str) -> str:
+    """A date or time by a CLDR pattern in the deployment's language (the templates' `date` filter)."""
+    return request.app.state.templates.env.filters["date"](value, pattern)

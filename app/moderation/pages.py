@@ -13,7 +13,7 @@ from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Moderator
 from app.core.runtime import RuntimeDep
-from app.core.templating import redirect, render
+from app.core.templating import format_when, redirect, render, translate
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.moderation import service
@@ -53,7 +53,9 @@ def claim(request: Request, petition_id: Id, moderator: Moderator, db: SessionDe
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     until = service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(request, _back(petition_id),
-                    f"You are reviewing this petition; other moderators see that until {until:%H:%M} UTC.")
+                    translate(request,
+                              N_("You are reviewing this petition; other moderators see that until %(time)s UTC."),
+                              time=format_when(request, until, "HH:mm")))
 
 
 @router.post("/moderation/petitions/{petition_id}/release", response_class=HTMLResponse)
@@ -67,7 +69,8 @@ def release(request: Request, petition_id: Id, moderator: Moderator, db: Session
 def approve(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
-    return redirect(request, "/moderation", f"“{petition.title}” is open for signatures.")
+    return redirect(request, "/moderation",
+                    translate(request, N_("“%(title)s” is open for signatures."), title=petition.title))
 
 
 @router.post("/moderation/petitions/{petition_id}/reject", response_class=HTMLResponse)
@@ -79,7 +82,9 @@ def reject(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
                        note=fields.get("note"))
     except AppError as error:
         return refused(request, db, _back(petition_id), error)
-    return redirect(request, "/moderation", f"“{petition.title}” was rejected; its organizers are told why.")
+    return redirect(request, "/moderation",
+                    translate(request, N_("“%(title)s” was rejected; its organizers are told why."),
+                              title=petition.title))
 
 
 @router.post("/moderation/petitions/{petition_id}/hide", response_class=HTMLResponse)
@@ -90,14 +95,16 @@ def hide(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep
         service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
     except AppError as error:
         return refused(request, db, _back(petition_id), error)
-    return redirect(request, "/moderation", f"“{petition.title}” is hidden; its organizers are told why.")
+    return redirect(request, "/moderation",
+                    translate(request, N_("“%(title)s” is hidden; its organizers are told why."), title=petition.title))
 
 
 @router.post("/moderation/petitions/{petition_id}/restore", response_class=HTMLResponse)
 def restore(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
-    return redirect(request, _back(petition_id), f"“{petition.title}” is visible again.")
+    return redirect(request, _back(petition_id),
+                    translate(request, N_("“%(title)s” is visible again."), title=petition.title))
 
 
 @router.get("/moderation/petitions/{petition_id}/signatures", response_class=HTMLResponse)
@@ -134,4 +141,5 @@ def void_signatures(request: Request, petition_id: Id, moderator: Moderator, db:
     except AppError as error:
         return form_error(request, db, "moderation/invalidate.html", error, fields, context)
     return redirect(request, f"/moderation/petitions/{petition_id}/signatures",
-                    f"{record.matched} signature{'s' if record.matched != 1 else ''} voided and recorded.")
+                    translate(request, N_("%(count)s signature voided and recorded.") if record.matched == 1
+                              else N_("%(count)s signatures voided and recorded."), count=record.matched))

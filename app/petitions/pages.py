@@ -16,7 +16,7 @@ from app.core.forms import validate
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.runtime import RuntimeDep
-from app.core.templating import redirect, render
+from app.core.templating import redirect, render, translate
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.core.pagecache import shared_when_signed_out
@@ -35,7 +35,8 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 FILTER_LABELS = {
     schemas.ListFilter.open: N_("Open"), schemas.ListFilter.awaiting_response: N_("Awaiting a response"),
-    schemas.ListFilter.responded: N_("Responded"), schemas.ListFilter.closed: N_("Closed"), schemas.ListFilter.all: N_("All"),
+    schemas.ListFilter.responded: N_("Responded"), schemas.ListFilter.closed: N_("Closed"),
+    schemas.ListFilter.all: N_("All"),
 }
 SORT_LABELS = {
     schemas.ListSort.most_signed: N_("Most signed"), schemas.ListSort.newest: N_("Newest"),
@@ -201,7 +202,9 @@ def correct(request: Request, petition_id: Id, user: Organizer, db: SessionDep, 
     except AppError as error:
         return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
     return redirect(request, f"/petitions/{petition.id}/versions",
-                    f"Correction published as version {petition.version}; signers and followers are told.")
+                    translate(request,
+                              N_("Correction published as version %(version)s; signers and followers are told."),
+                              version=petition.version))
 
 
 @router.post("/petitions/{petition_id}/submit", response_class=HTMLResponse)
@@ -244,7 +247,8 @@ def add_organizer(request: Request, petition_id: Id, user: Organizer, db: Sessio
         added = service.add_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
     except AppError as error:
         return refused(request, db, f"/petitions/{petition_id}#organizers", error)
-    return redirect(request, f"/petitions/{petition.id}#organizers", f"{added.display_name} is now an organizer.")
+    return redirect(request, f"/petitions/{petition.id}#organizers",
+                    translate(request, N_("%(name)s is now an organizer."), name=added.display_name))
 
 
 @router.post("/petitions/{petition_id}/organizers/{user_id}/remove", response_class=HTMLResponse)

@@ -10,7 +10,7 @@ from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Organizer, Responder
 from app.core.runtime import RuntimeDep
-from app.core.templating import redirect, render
+from app.core.templating import redirect, render, translate
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.petitions import service as petitions
@@ -75,7 +75,8 @@ def update_commitment(request: Request, commitment_id: Id, responder: Responder,
                                   form=validate(schemas.CommitmentChange, fields))
     except AppError as error:
         return refused(request, db, target, error)
-    return redirect(request, target, f"Commitment updated: {COMMITMENT_LABELS[commitment.status].lower()}.")
+    return redirect(request, target, translate(request, N_("Commitment updated: %(status)s."),
+                                               status=translate(request, COMMITMENT_LABELS[commitment.status]).lower()))
 
 
 @router.post("/petitions/{petition_id}/responses/{response_id}/judgement", response_class=HTMLResponse)
