@@ -18,6 +18,7 @@ from app.audit import service as audit
 from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role, RoleGrant, User, address_lookup
 from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, \
     verify_password
@@ -38,24 +39,24 @@ def normalize_email(*, db: Session, rt: Runtime, raw: str, field: str = "email",
     try:
         address = validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={field: "Enter an email address like name@example.org."}) from None
     local, _, domain = address.rpartition("@")
     address = f"{local.lower()}@{domain.lower()}"
     allowed = organization.current(db=db, rt=rt).allowed_email_domains
     if work_address and domain.lower() not in allowed:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={field: f"Use your work address at {' or '.join(allowed)}."})
     return address
 
 
 def _check_password(password: str, *, rt: Runtime, email: str) -> None:
     if len(password) < rt.settings.password_min_length:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"password": f"Use at least {rt.settings.password_min_length} characters."})
     if password.strip().lower() == email.lower():
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"password": "Your password must not be your email address."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"password": N_("Your password must not be your email address.")})
 
 
 def get_by_email(*, db: Session, email: str) -> User | None:
@@ -65,7 +66,7 @@ def get_by_email(*, db: Session, email: str) -> User | None:
 def get_or_404(*, db: Session, user_id: int) -> User:
     user = db.scalar(select(User).where(User.id == user_id).options(selectinload(User.roles)))
     if user is None:
-        raise NotFound("There is no such account.")
+        raise NotFound(N_("There is no such account."))
     return user
 
 
@@ -148,7 +149,7 @@ def code_by_link(*, db: Session, rt: Runtime, token: str, purpose: CodePurpose) 
     row = db.scalar(select(OneTimeCode).where(OneTimeCode.link_digest == token_digest(token),
                                               OneTimeCode.purpose == purpose))
     if row is None:
-        raise NotFound("This link is not valid. Use the latest email from us, or ask for a new one.")
+        raise NotFound(N_("This link is not valid. Use the latest email from us, or ask for a new one."))
     return _live_code(db, rt, row)
 
 
@@ -190,7 +191,7 @@ def sign_in(*, db: Session, rt: Runtime, form: SignIn) -> SignedIn:
     if user is None or not password_ok or not user.is_verified:
         raise SignInRequired(
             "That email address and password do not match. If you signed up recently, confirm your address "
-            "with the code we sent first; or ask for a sign-in link.", fields={"password": "Check your password."})
+            "with the code we sent first; or ask for a sign-in link.", fields={"password": N_("Check your password.")})
     rt.limiter.hit(action="sign-in-account", subject=str(user.id), rule=rt.settings.rate_limit_sign_in)
     if user.password_hash and password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password)
@@ -235,8 +236,8 @@ def reset_password(*, db: Session, rt: Runtime, token: str, form: NewPassword) -
 def set_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationEmail) -> None:
     address = normalize_email(db=db, rt=rt, raw=form.notification_email, field="notification_email", work_address=False)
     if address == user.email:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"notification_email": "That is your work address; enter a personal one."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"notification_email": N_("That is your work address; enter a personal one.")})
     rt.limiter.hit(action="code-request", subject=f"account:{user.id}", rule=rt.settings.rate_limit_code_request)
     user.notification_email = address
     user.notification_email_verified_at = None
@@ -283,10 +284,10 @@ def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: in
 
 def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) -> Role:
     if role not in GRANTABLE_ROLES:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"role": "Choose responder, moderator or admin."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"role": N_("Choose responder, moderator or admin.")})
     if not user.is_verified:
-        raise Conflict("Only accounts with a confirmed address can be given a role.")
+        raise Conflict(N_("Only accounts with a confirmed address can be given a role."))
     role = Role(role)
     if any(grant.role == role for grant in user.roles):
         raise Conflict(f"{user.display_name} is already a {role.value}.")
@@ -304,7 +305,7 @@ def revoke_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role
     if role is Role.admin:
         admins = db.scalar(select(func.count()).select_from(RoleGrant).where(RoleGrant.role == Role.admin)) or 0
         if admins <= 1:
-            raise Conflict("This is the last admin: grant the role to someone else before removing it here.")
+            raise Conflict(N_("This is the last admin: grant the role to someone else before removing it here."))
     user.roles.remove(grant)
     db.flush()
     audit.record(db=db, rt=rt, actor=actor, action="role.revoked", subject=f"account {user.id}",

@@ -68,7 +68,7 @@ LIST_KINDS = {"category": N_("Categories"), "department": N_("Departments"), "lo
 
 def _list_kind(kind: str) -> str:
     if kind not in LIST_KINDS:
-        raise NotFound("There is no such list.")
+        raise NotFound(N_("There is no such list."))
     return kind
 
 

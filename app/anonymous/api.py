@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from app.anonymous import keys, schemas, service
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
+from app.core.i18n import N_
 from app.core.policy import Anyone, CurrentUser, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
@@ -71,7 +72,7 @@ def ledger(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     key = keys.published(db=db, petition_id=petition.id)
     if key is None:
-        raise NotFound("This petition does not take anonymous signatures.")
+        raise NotFound(N_("This petition does not take anonymous signatures."))
     entries = service.published(db=db, petition_id=petition.id, after=cursor or None, limit=limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]

@@ -28,6 +28,7 @@ from app.core import b64url, blindrsa
 from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.anonymous.queue import Entry
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition
@@ -44,7 +45,7 @@ def decode(value: str, *, field: str) -> bytes:
     try:
         return b64url.decode(value)
     except ValueError:
-        raise InvalidInput("Please correct the highlighted fields.", fields={field: "Not base64url."}) from None
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields={field: "Not base64url."}) from None
 
 
 encode = b64url.encode
@@ -98,7 +99,7 @@ def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int,
         try:
             signature = keys.signer_for(key=key, rt=rt).blind_sign(blinded)
         except blindrsa.BlindSignatureError as error:
-            raise InvalidInput("Please correct the highlighted fields.",
+            raise InvalidInput(N_("Please correct the highlighted fields."),
                                fields={f"tokens.{petition_id}": str(error)}) from None
         issued.append(Issued(petition_id=petition_id, key_id=key.key_id, blind_signature=signature))
     # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
@@ -131,14 +132,14 @@ def holds_token(*, db: Session, user: User, petition_id: int) -> bool:
 def _live_key(db: Session, rt: Runtime, petition_id: int) -> tuple[Petition, IssuingKey]:
     petition = db.get(Petition, petition_id)
     if petition is None:
-        raise NotFound("There is no such petition.")
+        raise NotFound(N_("There is no such petition."))
     key = db.get(IssuingKey, petition_id)
     if key is None:
-        raise Conflict("This petition does not take anonymous signatures.")
+        raise Conflict(N_("This petition does not take anonymous signatures."))
     now = rt.clock.now()
     if (petition.state_enum is not PetitionState.open or key.sealed_private is None
             or (petition.deadline is not None and petition.deadline <= now)):
-        raise Conflict("This petition has closed; it no longer takes signatures.")
+        raise Conflict(N_("This petition has closed; it no longer takes signatures."))
     return petition, key
 
 
@@ -146,16 +147,16 @@ def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, s
     """Verify a token for a petition and return its nullifier; refuse a forged, foreign or spent one."""
     _petition, key = _live_key(db, rt, petition_id)
     if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"message": f"A token message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
     try:
         blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)
     except blindrsa.BlindSignatureError:
-        raise InvalidInput("This token is not valid for this petition: it was not issued by its key.",
-                           fields={"signature": "Does not verify under this petition's key."}) from None
+        raise InvalidInput(N_("This token is not valid for this petition: it was not issued by its key."),
+                           fields={"signature": N_("Does not verify under this petition's key.")}) from None
     spent = nullifier(message)
     if db.get(SpentToken, (petition_id, spent)) is not None or rt.anonymous_queue.holds(petition_id, spent):
-        raise Conflict("This token was already used: each member signs once.")
+        raise Conflict(N_("This token was already used: each member signs once."))
     return spent
 
 
@@ -173,7 +174,7 @@ def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
     message, signature = token
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
     if not _spend(db, petition_id, spent):  # a batch spent it a moment ago
-        raise Conflict("This token was already used: each member signs once.")
+        raise Conflict(N_("This token was already used: each member signs once."))
     return spent
 
 
@@ -196,11 +197,11 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
     entry = Entry(petition_id=petition_id, message=message, signature=signature, nullifier=spent)
     if not rt.anonymous_queue.add(entry):
-        raise Conflict("This token was already used: each member signs once.")
+        raise Conflict(N_("This token was already used: each member signs once."))
     if rt.settings.anonymous_batch_seconds == 0:
         rt.anonymous_queue.discard(entry)
         if not _write_group(db, rt, petition_id, [entry]):
-            raise Conflict("This token was already used: each member signs once.")
+            raise Conflict(N_("This token was already used: each member signs once."))
 
 
 def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:

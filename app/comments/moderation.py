@@ -11,6 +11,7 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.comments.models import FLAG_REASONS, Comment, CommentFlag, CommentState, Review
 from app.core.errors import Conflict
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
 
@@ -63,9 +64,9 @@ def _audit(db: Session, rt: Runtime, moderator: User, action: str, comment: Comm
 
 def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason: str) -> None:
     if comment.state_enum is CommentState.deleted:
-        raise Conflict("Its author already deleted this comment.")
+        raise Conflict(N_("Its author already deleted this comment."))
     if comment.state_enum is CommentState.hidden:
-        raise Conflict("This comment is already hidden.")
+        raise Conflict(N_("This comment is already hidden."))
     comment.state, comment.hidden_reason = CommentState.hidden, reason
     _decided(db, comment)
     _audit(db, rt, moderator, "comment.hidden", comment, reason=reason)
@@ -75,9 +76,9 @@ def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason:
 def restore(*, db: Session, rt: Runtime, comment: Comment, moderator: User) -> None:
     """Show a hidden comment again, or keep a flagged one as it is: either way the flags are answered."""
     if comment.state_enum is CommentState.deleted:
-        raise Conflict("Its author deleted this comment: there is nothing to restore.")
+        raise Conflict(N_("Its author deleted this comment: there is nothing to restore."))
     if comment.state_enum is CommentState.visible and comment.review != Review.pending:
-        raise Conflict("This comment is neither hidden nor waiting for review.")
+        raise Conflict(N_("This comment is neither hidden nor waiting for review."))
     action = "comment.restored" if comment.state_enum is CommentState.hidden else "comment.kept"
     comment.state, comment.hidden_reason = CommentState.visible, None
     _decided(db, comment)
@@ -87,7 +88,7 @@ def restore(*, db: Session, rt: Runtime, comment: Comment, moderator: User) -> N
 
 def lock(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reason: str) -> None:
     if petition.comments_locked_reason:
-        raise Conflict("This discussion is already locked.")
+        raise Conflict(N_("This discussion is already locked."))
     petition.comments_locked_reason, petition.comments_locked_at = reason, rt.clock.now()
     audit.record(db=db, rt=rt, actor=moderator, action="comments.locked", subject=f"petition {petition.id}",
                  detail={"reason": reason})
@@ -96,7 +97,7 @@ def lock(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
 
 def unlock(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
     if not petition.comments_locked_reason:
-        raise Conflict("This discussion is not locked.")
+        raise Conflict(N_("This discussion is not locked."))
     petition.comments_locked_reason, petition.comments_locked_at = None, None
     audit.record(db=db, rt=rt, actor=moderator, action="comments.unlocked", subject=f"petition {petition.id}")
     db.flush()

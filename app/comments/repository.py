@@ -18,6 +18,7 @@ from app.comments import service
 from app.comments.models import MAX_DEPTH, Comment, CommentEndorsement, CommentState
 from app.comments.schemas import CommentSort
 from app.core.errors import InvalidInput
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
 
@@ -46,8 +47,8 @@ class Page:
 
 
 def _broken_cursor() -> InvalidInput:
-    return InvalidInput("This page link is broken: start again from the first page.",
-                        fields={"cursor": "Not a cursor from a previous page."})
+    return InvalidInput(N_("This page link is broken: start again from the first page."),
+                        fields={"cursor": N_("Not a cursor from a previous page.")})
 
 
 def _cursor_of(comment: Comment, sort: CommentSort) -> str:

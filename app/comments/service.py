@@ -16,6 +16,7 @@ from app.comments.models import (MAX_DEPTH, Comment, CommentEndorsement, Comment
                                  Review)
 from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
 from app.mail import service as mail
@@ -80,7 +81,7 @@ def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None
                                                    joinedload(Comment.quoted).joinedload(Comment.author)],
                      populate_existing=True)
     if comment is None:
-        raise NotFound("There is no such comment.")
+        raise NotFound(N_("There is no such comment."))
     petition = petitions.get_readable(db=db, rt=rt, petition_id=comment.petition_id, user=user)
     return comment, petition
 
@@ -93,18 +94,18 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
     if form.parent_id is not None:
         parent = db.get(Comment, form.parent_id, options=[joinedload(Comment.author)])
         if parent is None or parent.petition_id != petition.id:
-            raise InvalidInput("Please correct the highlighted fields.",
-                               fields={"parent_id": "The comment you reply to is not in this petition's discussion."})
+            raise InvalidInput(N_("Please correct the highlighted fields."), fields={
+                "parent_id": N_("The comment you reply to is not in this petition's discussion.")})
         if not parent.is_visible:
-            raise Conflict("That comment was removed, so it takes no replies.")
+            raise Conflict(N_("That comment was removed, so it takes no replies."))
         if parent.depth >= MAX_DEPTH:
             # The deepest level takes no children: the reply goes beside the comment and quotes it.
             quoted, parent = parent, db.get(Comment, parent.parent_id)
             assert parent is not None  # a comment at depth > 1 always has a parent
         depth = parent.depth + 1
     if form.anonymous and not petition.allow_anonymous:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"anonymous": "This petition does not take anonymous comments."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"anonymous": N_("This petition does not take anonymous comments.")})
     if form.anonymous and not session_cookie:
         raise InvalidInput("Anonymous comments need a signed-in browser session, so that you can edit or delete "
                            "them later.")
@@ -154,15 +155,15 @@ def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, paren
 def require_author(comment: Comment, user: User, session_cookie: str | None) -> None:
     if not is_author(comment=comment, user=user, session_cookie=session_cookie):
         if comment.is_anonymous:
-            raise Forbidden("Only the author can change this comment, from the browser session they wrote it in.")
-        raise Forbidden("Only the author can change this comment.")
+            raise Forbidden(N_("Only the author can change this comment, from the browser session they wrote it in."))
+        raise Forbidden(N_("Only the author can change this comment."))
 
 
 def edit(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User, form: CommentEdit,
          session_cookie: str | None) -> None:
     require_author(comment, user, session_cookie)
     if not comment.is_visible:
-        raise Conflict("This comment was removed and can no longer be edited.")
+        raise Conflict(N_("This comment was removed and can no longer be edited."))
     _require_open_discussion(petition)
     now = rt.clock.now()
     window = timedelta(minutes=rt.settings.comment_edit_minutes)
@@ -181,7 +182,7 @@ def delete_by_author(*, db: Session, comment: Comment, user: User, session_cooki
     Always allowed, even in a closed or locked discussion: nobody has to keep their words up."""
     require_author(comment, user, session_cookie)
     if comment.state_enum is CommentState.deleted:
-        raise Conflict("This comment is already deleted.")
+        raise Conflict(N_("This comment is already deleted."))
     # A hidden comment too: its author may still take the words out of the database.
     comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
     comment.hidden_reason = None
@@ -206,16 +207,16 @@ def _set_endorsements(db: Session, comment: Comment, change: int) -> None:
 def endorse(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User,
             session_cookie: str | None) -> None:
     if not comment.is_visible:
-        raise Conflict("That comment was removed and cannot be endorsed.")
+        raise Conflict(N_("That comment was removed and cannot be endorsed."))
     _require_open_discussion(petition)
     if is_author(comment=comment, user=user, session_cookie=session_cookie) or (
             comment.is_anonymous and comment.pseudonym == pseudonym(rt=rt, petition_id=petition.id, user=user)):
-        raise Conflict("You cannot endorse your own comment.")
+        raise Conflict(N_("You cannot endorse your own comment."))
     try:
         with db.begin_nested():
             db.add(CommentEndorsement(comment_id=comment.id, user_id=user.id))
     except IntegrityError:
-        raise Conflict("You already endorse this comment.") from None
+        raise Conflict(N_("You already endorse this comment.")) from None
     _set_endorsements(db, comment, +1)
 
 
@@ -224,7 +225,7 @@ def withdraw_endorsement(*, db: Session, petition: Petition, comment: Comment, u
     removed = db.execute(delete(CommentEndorsement).where(CommentEndorsement.comment_id == comment.id,
                                                           CommentEndorsement.user_id == user.id)).rowcount
     if removed != 1:
-        raise Conflict("You do not endorse this comment.")
+        raise Conflict(N_("You do not endorse this comment."))
     _set_endorsements(db, comment, -1)
 
 
@@ -236,15 +237,15 @@ def endorses(*, db: Session, comment: Comment, user: User | None) -> bool:
 
 def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCreate) -> None:
     if not comment.is_visible:
-        raise Conflict("That comment was already removed.")
+        raise Conflict(N_("That comment was already removed."))
     if form.reason == "other" and not form.note:
-        raise InvalidInput("Please correct the highlighted fields.", fields={"note": "Say what is wrong."})
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields={"note": N_("Say what is wrong.")})
     try:
         with db.begin_nested():
             db.add(CommentFlag(comment_id=comment.id, user_id=user.id, reason=form.reason, note=form.note,
                                created_at=rt.clock.now(), resolved=False))
     except IntegrityError:
-        raise Conflict("You already flagged this comment; moderators will look at it.") from None
+        raise Conflict(N_("You already flagged this comment; moderators will look at it.")) from None
     db.execute(update(Comment).where(Comment.id == comment.id)
                .values(flags_since_review=Comment.flags_since_review + 1, review=Review.pending)
                .execution_options(synchronize_session=False))

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.core.errors import InvalidInput
+from app.core.i18n import N_
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -38,4 +39,4 @@ def validate(schema: type[SchemaT], data: Mapping[str, Any]) -> SchemaT:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"]) or "form"
             fields.setdefault(name, message_for(error))
-        raise InvalidInput("Please correct the highlighted fields.", fields=fields) from None
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields=fields) from None

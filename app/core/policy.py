@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.accounts import sessions
 from app.accounts.models import Role, User, Viewer
+from app.core.i18n import N_
 from app.core.runtime import RuntimeDep
 from app.core.database import SessionDep, read_without_transaction, release_connection
 from app.core.errors import Forbidden, NotFound, SignInRequired
@@ -52,14 +53,14 @@ def _policy(access: Access) -> Callable[..., Awaitable[User | None]]:
             return user
         if access is Access.development:
             if not request.app.state.settings.dev_tools_enabled:
-                raise NotFound("There is nothing at this address.")
+                raise NotFound(N_("There is nothing at this address."))
             return user
         if user is None:
-            raise SignInRequired("Please sign in to continue.")
+            raise SignInRequired(N_("Please sign in to continue."))
         if access is Access.account:
             return user
         if not user.is_verified:
-            raise Forbidden("Please confirm your email address first: enter the code we sent you.")
+            raise Forbidden(N_("Please confirm your email address first: enter the code we sent you."))
         if not user.has_role(ROLE_FOR_ACCESS[access]):
             raise Forbidden(f"This page is for {ROLE_FOR_ACCESS[access].value}s only.")
         return user
@@ -77,12 +78,12 @@ def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load
     from app.petitions import service as petitions  # the petitions feature builds on accounts, not the reverse
 
     if user is None:
-        raise SignInRequired("Please sign in to continue.")
+        raise SignInRequired(N_("Please sign in to continue."))
     if not user.is_verified:
-        raise Forbidden("Please confirm your email address first: enter the code we sent you.")
+        raise Forbidden(N_("Please confirm your email address first: enter the code we sent you."))
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     if not petitions.is_organizer(db=db, petition=petition, user=user):
-        raise Forbidden("Only this petition's organizers can do that.")
+        raise Forbidden(N_("Only this petition's organizers can do that."))
     release_connection(db)
     return user
 

@@ -10,6 +10,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from app.core.errors import RateLimited
+from app.core.i18n import N_
 from app.core.security import Keyring
 
 
@@ -32,7 +33,7 @@ class RateLimiter:
             if not self._limiter.hit(item, action, key):
                 reset_at, _remaining = self._limiter.get_window_stats(item, action, key)
                 raise RateLimited(
-                    "Too many attempts. Please wait a little and try again.",
+                    N_("Too many attempts. Please wait a little and try again."),
                     headers={"Retry-After": str(max(1, int(reset_at - time.time())))},
                 )
 

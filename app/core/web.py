@@ -11,6 +11,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Forbidden, render_error
+from app.core.i18n import N_
 from app.core.logging import COARSE_TIME
 from app.core.security import new_token
 
@@ -50,7 +51,7 @@ async def csrf_protect(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         token = value if isinstance(value, str) else None
     if not request.app.state.keyring.csrf_valid(request.cookies.get(CSRF_COOKIE), token):
-        raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
+        raise Forbidden(N_("This form has expired or did not come from this site. Reload the page and try again."))
 
 
 class RequestContextMiddleware:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from app.anonymous import keys as issuing_keys
 from app.core.database import SessionDep, SessionmakerDep
 from app.core.errors import InvalidInput, NotFound
+from app.core.i18n import N_
 from app.core.policy import Anyone, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
@@ -89,7 +90,7 @@ def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ig
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     head = tree.head(db, petition.id)
     if head is None:
-        raise NotFound("This petition has no signature log yet: it starts when the petition opens.")
+        raise NotFound(N_("This petition has no signature log yet: it starts when the petition opens."))
     return petition, head
 
 
@@ -134,7 +135,7 @@ def _public_head(db, petition_id: int):  # type: ignore[no-untyped-def]
     head = db.execute(select(LogHead).join(Petition, Petition.id == LogHead.petition_id).where(
         LogHead.petition_id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))).scalar_one_or_none()
     if head is None:
-        raise NotFound("This petition has no public signature log: it starts when the petition opens.")
+        raise NotFound(N_("This petition has no public signature log: it starts when the petition opens."))
     return head
 
 
@@ -150,7 +151,7 @@ async def _read(sessions: SessionmakerDep, work):  # type: ignore[no-untyped-def
 
 def _size(head_size: int, size: int) -> int:
     if size > head_size:
-        raise InvalidInput("The log is not that large yet.", fields={"size": f"At most {head_size}."})
+        raise InvalidInput(N_("The log is not that large yet."), fields={"size": f"At most {head_size}."})
     return size
 
 
@@ -160,7 +161,7 @@ async def inclusion(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
     def work(db):  # type: ignore[no-untyped-def]
         bounded = _size(_public_head(db, petition_id).size, size)
         if index >= bounded:
-            raise InvalidInput("That leaf is not in a tree of that size.", fields={"index": f"Below {bounded}."})
+            raise InvalidInput(N_("That leaf is not in a tree of that size."), fields={"index": f"Below {bounded}."})
         return tree.inclusion_proof(db, petition_id, index, bounded)
 
     proof = await _read(sessions, work)
@@ -173,7 +174,7 @@ async def consistency(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep
     def work(db):  # type: ignore[no-untyped-def]
         bounded = _size(_public_head(db, petition_id).size, new)
         if old > bounded:
-            raise InvalidInput("The old size must not exceed the new one.", fields={"old": f"At most {bounded}."})
+            raise InvalidInput(N_("The old size must not exceed the new one."), fields={"old": f"At most {bounded}."})
         return tree.consistency_proof(db, petition_id, old, bounded)
 
     proof = await _read(sessions, work)

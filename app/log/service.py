@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous.models import IssuingKey
 from app.core import b64url
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import tree
@@ -191,7 +192,7 @@ def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) 
 
     row = db.get(LogCheckpoint, (petition_id, size))
     if row is None:
-        raise NotFound("There is no checkpoint of that size.")
+        raise NotFound(N_("There is no checkpoint of that size."))
     known = witnesses(rt)
     line = line.strip()
     try:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.core.database import SessionDep
 from app.core.errors import NotFound
+from app.core.i18n import N_
 from app.core.policy import DevelopmentOnly
 from app.core.templating import render
 from app.core.types import Id
@@ -25,5 +26,5 @@ def mailbox(request: Request, viewer: DevelopmentOnly, db: SessionDep) -> Respon
 def mailbox_message(request: Request, message_id: Id, viewer: DevelopmentOnly, db: SessionDep) -> Response:
     message = db.get(OutboxMessage, message_id)
     if message is None:
-        raise NotFound("There is no such message in the mailbox.")
+        raise NotFound(N_("There is no such message in the mailbox."))
     return render(request, "dev/message.html", {"message": message})

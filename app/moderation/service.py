@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 from app.accounts.models import User
 from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions import notify, service as petitions
 from app.petitions.lifecycle import MODERATION_QUEUE_STATES, PetitionState
@@ -60,7 +61,7 @@ def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> d
     """Take the edit lock for a few minutes; refused while another moderator holds it."""
     now = rt.clock.now()
     if petition.state_enum is not S.in_moderation:
-        raise Conflict("This petition is not waiting for moderation.")
+        raise Conflict(N_("This petition is not waiting for moderation."))
     until = now + timedelta(minutes=rt.settings.moderation_lock_minutes)
     result = db.execute(update(Petition).where(
         Petition.id == petition.id,
@@ -84,7 +85,7 @@ def release(*, db: Session, petition: Petition, moderator: User) -> None:
 def approve(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
     _refuse_if_locked_by_another(db, petition, moderator, rt.clock.now())
     if petition.state_enum is not S.in_moderation:
-        raise Conflict("This petition is not waiting for moderation.")
+        raise Conflict(N_("This petition is not waiting for moderation."))
     petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
     _audit(db, rt, moderator, "petition.opened", petition)
 
@@ -99,11 +100,11 @@ def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, cod
     _refuse_if_locked_by_another(db, petition, moderator, now)
     reason = db.get(RejectionReason, code) if code else None
     if reason is None:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"reason": "Choose a reason from the list."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"reason": N_("Choose a reason from the list.")})
     note = (note or "").strip() or None
     if note and len(note) > REASON_MAX:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"note": f"Use at most {REASON_MAX} characters."})
     petitions.transition(db=db, petition=petition, target=S.rejected, now=now, actor=moderator,
                          values={"rejection_code": reason.code, "rejection_note": note,
@@ -119,10 +120,10 @@ def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
     now = rt.clock.now()
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"hidden_reason": "Say why: the organizers will read it."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"hidden_reason": N_("Say why: the organizers will read it.")})
     if len(reason) > REASON_MAX:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"hidden_reason": f"Use at most {REASON_MAX} characters."})
     if petition.state_enum is S.in_moderation:
         _refuse_if_locked_by_another(db, petition, moderator, now)
@@ -136,7 +137,7 @@ def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
 
 def restore(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
     if petition.state_enum is not S.hidden:
-        raise Conflict("Only a hidden petition can be restored.")
+        raise Conflict(N_("Only a hidden petition can be restored."))
     now = rt.clock.now()
     if petition.opened_at is None:
         # Hidden before it ever opened: restoring it is opening it.

@@ -26,6 +26,7 @@ from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.log import service as signature_log
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.organization import service as organization
 from app.petitions import notify
@@ -65,7 +66,7 @@ def transition(*, db: Session, petition: Petition, target: PetitionState, now: d
     result = db.execute(update(Petition).where(Petition.id == petition.id, Petition.state == current.value)
                         .values(**changes).execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise Conflict("This petition changed at the same moment. Reload the page to see where it stands.")
+        raise Conflict(N_("This petition changed at the same moment. Reload the page to see where it stands."))
     for key, value in changes.items():
         set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
     record_event(db=db, petition=petition, kind=EVENT_FOR_STATE[target], at=now, actor=actor, detail=detail,
@@ -81,7 +82,7 @@ def get_or_404(*, db: Session, petition_id: int) -> Petition:
     petition = db.scalar(select(Petition).where(Petition.id == petition_id)
                          .options(joinedload(Petition.category), joinedload(Petition.rejection)))
     if petition is None:
-        raise NotFound("There is no such petition.")
+        raise NotFound(N_("There is no such petition."))
     return petition
 
 
@@ -101,7 +102,7 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
         return petition
     if user is not None and (is_organizer(db=db, petition=petition, user=user) or user.has_role("moderator")):
         return petition
-    raise NotFound("There is no such petition.")
+    raise NotFound(N_("There is no such petition."))
 
 
 _PETITION_BY_ID = select(Petition).where(Petition.id == bindparam("id"))  # built once: the sign path runs it
@@ -127,8 +128,8 @@ def add_category(*, db: Session, name: str) -> Category:
     name = name.strip()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
     if not name or len(name) > 80 or not slug:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"name": "Use 1 to 80 characters, with at least one letter or digit."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"name": N_("Use 1 to 80 characters, with at least one letter or digit.")})
     category = Category(slug=slug, name=name, active=True)
     try:
         with db.begin_nested():
@@ -141,7 +142,7 @@ def add_category(*, db: Session, name: str) -> Category:
 def toggle_category(*, db: Session, category_id: int) -> Category:
     category = db.get(Category, category_id)
     if category is None:
-        raise NotFound("There is no such category.")
+        raise NotFound(N_("There is no such category."))
     category.active = not category.active
     return category
 
@@ -196,8 +197,8 @@ def next_threshold(petition: Petition) -> int | None:
 def _category(db: Session, slug: str) -> Category:
     category = db.scalar(select(Category).where(Category.slug == slug, Category.active.is_(True)))
     if category is None:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"category": "Choose one of the listed categories."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"category": N_("Choose one of the listed categories.")})
     return category
 
 
@@ -206,11 +207,11 @@ def _deadline(value: date | None, now: datetime) -> datetime | None:
         return None
     today = now.astimezone(UTC).date()
     if value <= today:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"deadline": "Choose a date after today, or leave it empty."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"deadline": N_("Choose a date after today, or leave it empty.")})
     if value > today + timedelta(days=MAX_DEADLINE_DAYS):
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"deadline": "Choose a date within a year."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"deadline": N_("Choose a date within a year.")})
     return datetime.combine(value, time(23, 59, 59), UTC)
 
 
@@ -272,8 +273,8 @@ def submit_for_sponsors(*, db: Session, rt: Runtime, petition: Petition, actor: 
     """Freeze the draft as version 1 and start collecting sponsors."""
     now = rt.clock.now()
     if petition.deadline is not None and petition.deadline <= now:
-        raise InvalidInput("The deadline has already passed: choose a later one before sending this petition on.",
-                           fields={"deadline": "Choose a date after today, or leave it empty."})
+        raise InvalidInput(N_("The deadline has already passed: choose a later one before sending this petition on."),
+                           fields={"deadline": N_("Choose a date after today, or leave it empty.")})
     transition(db=db, petition=petition, target=S.gathering_sponsors, now=now, actor=actor,
                values={"sponsors_requested_at": now, "version": 1}, public=False)
     _add_version(db, petition, number=1, author=actor, note=None, now=now)
@@ -293,21 +294,21 @@ def sponsor_url(*, rt: Runtime, petition: Petition) -> str:
 
 def check_sponsor_token(*, rt: Runtime, petition: Petition, token: str) -> None:
     if not hmac.compare_digest(sponsor_token(rt=rt, petition=petition).encode(), token[:64].encode()):
-        raise NotFound("This sponsor link is not valid. Ask the petition's creator for the link again.")
+        raise NotFound(N_("This sponsor link is not valid. Ask the petition's creator for the link again."))
 
 
 def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: User) -> None:
     check_sponsor_token(rt=rt, petition=petition, token=token)
     if petition.state_enum is not S.gathering_sponsors:
-        raise Conflict("This petition is not looking for sponsors any more.")
+        raise Conflict(N_("This petition is not looking for sponsors any more."))
     if is_organizer(db=db, petition=petition, user=user):
-        raise Conflict("You organize this petition: ask colleagues to sponsor it.")
+        raise Conflict(N_("You organize this petition: ask colleagues to sponsor it."))
     now = rt.clock.now()
     try:
         with db.begin_nested():
             db.add(Sponsorship(petition_id=petition.id, user_id=user.id, created_at=now))
     except IntegrityError:
-        raise Conflict("You already sponsor this petition.") from None
+        raise Conflict(N_("You already sponsor this petition.")) from None
     count = db.execute(update(Petition).where(Petition.id == petition.id)
                        .values(sponsor_count=Petition.sponsor_count + 1).returning(Petition.sponsor_count)
                        .execution_options(synchronize_session=False)).scalar_one()
@@ -342,7 +343,7 @@ def response_threshold(*, db: Session, rt: Runtime) -> int:
 def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User | None) -> None:
     now = rt.clock.now()
     if petition.deadline is not None and petition.deadline <= now:
-        raise Conflict("The petition's deadline has passed; it cannot open.")
+        raise Conflict(N_("The petition's deadline has passed; it cannot open."))
     threshold = response_threshold(db=db, rt=rt)
     escalation = max(organization.current(db=db, rt=rt).escalation_threshold, threshold + 1)
     transition(db=db, petition=petition, target=S.open, now=now, actor=actor,
@@ -388,7 +389,7 @@ def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, f
     unchanged = (form.title, form.ask, form.background, form.decision_maker) == (
         petition.title, petition.ask, petition.background, petition.decision_maker)
     if unchanged:
-        raise InvalidInput("Nothing in the text changed.", fields={"title": "Change the text, or cancel."})
+        raise InvalidInput(N_("Nothing in the text changed."), fields={"title": N_("Change the text, or cancel.")})
     now = rt.clock.now()
     petition.title, petition.ask, petition.background = form.title, form.ask, form.background
     petition.decision_maker = form.decision_maker
@@ -407,16 +408,16 @@ def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, f
 
 def require_organizer(*, db: Session, petition: Petition, user: User) -> None:
     if not is_organizer(db=db, petition=petition, user=user):
-        raise Forbidden("Only this petition's organizers can do that.")
+        raise Forbidden(N_("Only this petition's organizers can do that."))
 
 
 def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, raw_email: str) -> User:
     if actor.id != petition.creator_id:
-        raise Forbidden("Only the petition's creator can add organizers.")
+        raise Forbidden(N_("Only the petition's creator can add organizers."))
     email = accounts.normalize_email(db=db, rt=rt, raw=raw_email)
     invitee = accounts.get_by_email(db=db, email=email)
     if invitee is None or not invitee.is_verified:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"email": "There is no confirmed account with this address yet: ask them to "
                                             "sign up first."})
     if is_organizer(db=db, petition=petition, user=invitee):
@@ -435,18 +436,18 @@ def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, 
 
 def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: int) -> None:
     if actor.id != petition.creator_id and actor.id != user_id:
-        raise Forbidden("Only the petition's creator can remove other organizers.")
+        raise Forbidden(N_("Only the petition's creator can remove other organizers."))
     if user_id == petition.creator_id:
-        raise Conflict("The creator cannot be removed from their own petition.")
+        raise Conflict(N_("The creator cannot be removed from their own petition."))
     removed = db.execute(delete(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition.id,
                                                          PetitionOrganizer.user_id == user_id))
     if removed.rowcount == 0:
-        raise NotFound("That person does not organize this petition.")
+        raise NotFound(N_("That person does not organize this petition."))
 
 
 def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, form: UpdateCreate) -> PetitionUpdate:
     if petition.state_enum not in (S.open, S.closed):
-        raise Conflict("Updates can be posted once the petition is open.")
+        raise Conflict(N_("Updates can be posted once the petition is open."))
     now = rt.clock.now()
     week_ago = now - timedelta(days=7)
     recent = list(db.scalars(select(PetitionUpdate.created_at).where(
@@ -468,7 +469,7 @@ def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, fo
 def follow(*, db: Session, rt: Runtime, petition: Petition, user: User) -> bool:
     """Follow a petition; returns False when already following (following twice is harmless)."""
     if petition.state_enum not in VISIBLE_STATES:
-        raise Conflict("Only a published petition can be followed.")
+        raise Conflict(N_("Only a published petition can be followed."))
     if is_following(db=db, petition=petition, user=user):
         return False
     try:

@@ -16,6 +16,7 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.core.errors import InvalidInput, Unavailable
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
 from app.reports import exports, tally
@@ -36,7 +37,7 @@ def check_choice(*, kind: str, fmt: str) -> None:
     if fmt not in exports.FORMATS:
         fields["format"] = "Choose CSV, JSON, XLSX or PDF."
     if fields:
-        raise InvalidInput("Please correct the highlighted fields.", fields=fields)
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields=fields)
 
 
 def record_export(*, db: Session, rt: Runtime, actor: User | None, petition: Petition, kind: str, fmt: str,
@@ -110,7 +111,7 @@ def stream_signers(*, sessions: sessionmaker[Session], rt: Runtime, petition: Pe
     between chunks, so it must never wait for the shared worker threads (see app/core/routing.py).
     """
     if not _streams.acquire(blocking=False):
-        raise Unavailable("Other exports are running on this server. Please try again in a minute.",
+        raise Unavailable(N_("Other exports are running on this server. Please try again in a minute."),
                           headers={"Retry-After": "60"})
     db = sessions()
     produced: Iterator[bytes] = iter(())

@@ -90,7 +90,7 @@ def judge(request: Request, petition_id: Id, response_id: Id, user: Organizer, d
                                                   "reason": fields.get("reason"),
                                                   "follow_up": fields.get("follow_up") in ("1", "on", "true")})
         if fields.get("answers") not in ("yes", "no"):
-            raise AppError("Say whether the response answers the petition.")
+            raise AppError(N_("Say whether the response answers the petition."))
         service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
     except AppError as error:
         return refused(request, db, target, error)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import N_
 from app.core.markdown import render_markdown
 from app.core.runtime import Runtime
 from app.petitions import notify
@@ -43,12 +44,12 @@ def _notify(db: Session, petition: Petition, template: str, subject_id: int, now
 def post_response(*, db: Session, rt: Runtime, petition: Petition, responder: User,
                   form: ResponseCreate) -> PetitionResponse:
     if petition.state_enum not in RESPONDABLE_STATES:
-        raise Conflict("Only an open or closed petition can be answered.")
+        raise Conflict(N_("Only an open or closed petition can be answered."))
     now = rt.clock.now()
     today = now.date()
     for index, commitment in enumerate(form.commitments):
         if commitment.due_on is not None and commitment.due_on < today:
-            raise InvalidInput("Please correct the highlighted fields.",
+            raise InvalidInput(N_("Please correct the highlighted fields."),
                                fields={f"commitments.{index}.due_on": "Choose a due date from today on."})
     response = PetitionResponse(petition_id=petition.id, responder_id=responder.id, summary=form.summary,
                                 details=form.details, status=form.status, created_at=now)
@@ -78,14 +79,14 @@ def post_response(*, db: Session, rt: Runtime, petition: Petition, responder: Us
 def get_commitment(*, db: Session, commitment_id: int) -> Commitment:
     commitment = db.get(Commitment, commitment_id)
     if commitment is None:
-        raise NotFound("There is no such commitment.")
+        raise NotFound(N_("There is no such commitment."))
     return commitment
 
 
 def update_commitment(*, db: Session, rt: Runtime, commitment: Commitment, responder: User,
                       form: CommitmentChange) -> None:
     if form.status == commitment.status and not form.note:
-        raise InvalidInput("Nothing changed.", fields={"note": "Change the status, or add a progress note."})
+        raise InvalidInput(N_("Nothing changed."), fields={"note": N_("Change the status, or add a progress note.")})
     now = rt.clock.now()
     changed = form.status != commitment.status
     commitment.status, commitment.updated_at = form.status, now
@@ -104,15 +105,15 @@ def update_commitment(*, db: Session, rt: Runtime, commitment: Commitment, respo
 def get_response(*, db: Session, petition: Petition, response_id: int) -> PetitionResponse:
     response = db.get(PetitionResponse, response_id)
     if response is None or response.petition_id != petition.id:
-        raise NotFound("There is no such response to this petition.")
+        raise NotFound(N_("There is no such response to this petition."))
     return response
 
 
 def judge(*, db: Session, rt: Runtime, petition: Petition, response: PetitionResponse, organizer: User,
           form: JudgementCreate) -> Judgement:
     if not form.answers and not form.reason:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"reason": "Say what the response leaves unanswered."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"reason": N_("Say what the response leaves unanswered.")})
     now = rt.clock.now()
     judgement = db.scalar(select(Judgement).where(Judgement.response_id == response.id))
     if judgement is None:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
+from app.core.i18n import N_
 from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.petitions import service as petitions
@@ -86,7 +87,7 @@ def mine(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> 
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.own_signature(db=db, petition=petition, user=user)
     if signature is None:
-        raise NotFound("You have not signed this petition.")
+        raise NotFound(N_("You have not signed this petition."))
     return _read(signature, petition, signature_log.leaf_hash(db=db, petition_id=petition.id,
                                                               index=signature.log_index))
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.core.errors import Forbidden, InvalidInput
+from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.organization import service as organization
 from app.signatures.models import EligibleAddress
@@ -49,7 +50,7 @@ def _list_present(db: Session, rt: Runtime) -> bool:
 
 def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     if not user.is_verified:
-        raise Forbidden("Please confirm your email address first: enter the code we sent you.")
+        raise Forbidden(N_("Please confirm your email address first: enter the code we sent you."))
     domain = user.email.rpartition("@")[2]
     allowed = organization.current(db=db, rt=rt).allowed_email_domains
     if domain not in allowed:
@@ -62,11 +63,12 @@ def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
 def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
     """Addresses from a CSV file: any column holding an address of an allowed domain counts."""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise InvalidInput("That file is too large.", fields={"file": "Use a CSV file of at most 5 MB."})
+        raise InvalidInput(N_("That file is too large."), fields={"file": N_("Use a CSV file of at most 5 MB.")})
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput("That file is not text.", fields={"file": "Upload a CSV file saved as UTF-8."}) from None
+        raise InvalidInput(N_("That file is not text."),
+                           fields={"file": N_("Upload a CSV file saved as UTF-8.")}) from None
     allowed = organization.current(db=db, rt=rt).allowed_email_domains
     addresses = set()
     for row in csv.reader(io.StringIO(text)):
@@ -76,7 +78,7 @@ def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
                 if ADDRESS.fullmatch(token) and token.rpartition("@")[2] in allowed:
                     addresses.add(token)
     if not addresses:
-        raise InvalidInput("No addresses found.", fields={
+        raise InvalidInput(N_("No addresses found."), fields={
             "file": "The file holds no address at " + " or ".join(allowed) + "."})
     return addresses
 

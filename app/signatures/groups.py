@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import N_
 from app.signatures.models import GroupKind, SignerGroup
 
 NAME_MAX = 80
@@ -26,7 +27,7 @@ def choose(*, db: Session, kind: GroupKind, raw: str | None) -> int | None:
     valid_id = raw.isascii() and raw.isdigit() and len(raw) <= 9
     group = db.get(SignerGroup, int(raw)) if valid_id else None
     if group is None or group.kind != kind or not group.active:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={kind.value: f"Choose a {kind.value} from the list, or none."})
     return group.id
 
@@ -34,7 +35,7 @@ def choose(*, db: Session, kind: GroupKind, raw: str | None) -> int | None:
 def add(*, db: Session, kind: GroupKind, name: str) -> SignerGroup:
     name = name.strip()
     if not name or len(name) > NAME_MAX:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"name": f"Use 1 to {NAME_MAX} characters."})
     group = SignerGroup(kind=kind, name=name, active=True)
     try:
@@ -48,6 +49,6 @@ def add(*, db: Session, kind: GroupKind, name: str) -> SignerGroup:
 def toggle(*, db: Session, kind: GroupKind, group_id: int) -> SignerGroup:
     group = db.get(SignerGroup, group_id)
     if group is None or group.kind != kind:
-        raise NotFound("There is no such entry.")
+        raise NotFound(N_("There is no such entry."))
     group.active = not group.active
     return group

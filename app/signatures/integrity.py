@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User, address_lookup, domain_lookup
 from app.audit import service as audit
+from app.core.i18n import N_
 from app.log import service as signature_log
 from app.core.errors import Conflict, InvalidInput
 from app.core.runtime import Runtime
@@ -47,14 +48,14 @@ def parse_rule(raw: str) -> list[str]:
     """A rule is a list of addresses (one per line or separated by commas) or of whole domains (@domain)."""
     entries = sorted({part.strip().lower() for part in raw.replace(",", "\n").splitlines() if part.strip()})
     if not entries:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"rule": "List the addresses (or @domains) whose signatures to void."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"rule": N_("List the addresses (or @domains) whose signatures to void.")})
     if len(entries) > MAX_RULE_ADDRESSES:
-        raise InvalidInput("Please correct the highlighted fields.",
+        raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"rule": f"At most {MAX_RULE_ADDRESSES:,} entries at once."})
     if any("@" not in entry for entry in entries):
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"rule": "Each entry must be an address (name@domain) or a domain (@domain)."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"rule": N_("Each entry must be an address (name@domain) or a domain (@domain).")})
     return entries
 
 
@@ -86,17 +87,17 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
     """Void the matching signatures, if the count is still what the moderator previewed."""
     reason = reason.strip()
     if not reason or len(reason) > 500:
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"reason": "Say why, in at most 500 characters: it is kept on record."})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"reason": N_("Say why, in at most 500 characters: it is kept on record.")})
     if expected < 0:
-        raise InvalidInput("Preview the rule first, then confirm the count it shows.",
-                           fields={"rule": "Preview the rule first."})
+        raise InvalidInput(N_("Preview the rule first, then confirm the count it shows."),
+                           fields={"rule": N_("Preview the rule first.")})
     ids = list(db.scalars(_matching(petition, entries)))
     if len(ids) != expected:
         raise Conflict(f"The rule now matches {len(ids)} signatures, not the {expected} you previewed. "
                        "Preview again before confirming.")
     if not ids:
-        raise Conflict("The rule matches no counted signature.")
+        raise Conflict(N_("The rule matches no counted signature."))
     now = rt.clock.now()
     rule = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: " + ", ".join(entries[:5]) + (
         " …" if len(entries) > 5 else "")

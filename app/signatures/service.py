@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.anonymous import service as anonymous
+from app.core.i18n import N_
 from app.log import service as signature_log
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.database import insert_for
@@ -71,8 +72,8 @@ def own_signature(*, db: Session, petition: Petition, user: User | None) -> Sign
 def _refuse_unless_signable(petition: Petition) -> None:
     if petition.state_enum not in SIGNABLE_STATES:
         if petition.state_enum is PetitionState.closed:
-            raise Conflict("This petition has closed; it no longer takes signatures.")
-        raise Conflict("This petition is not open for signatures.")
+            raise Conflict(N_("This petition has closed; it no longer takes signatures."))
+        raise Conflict(N_("This petition is not open for signatures."))
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,10 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
     """
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
-            raise InvalidInput("Please correct the highlighted fields.",
-                               fields={"visibility": "Anonymous signing is not available on this petition."})
-        raise InvalidInput("Please correct the highlighted fields.",
-                           fields={"visibility": "Choose who may see your name."})
+            raise InvalidInput(N_("Please correct the highlighted fields."),
+                               fields={"visibility": N_("Anonymous signing is not available on this petition.")})
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"visibility": N_("Choose who may see your name.")})
     known = _signable(db=db, rt=rt, petition_id=petition_id)
     if known is None:
         petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
@@ -127,13 +128,13 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
         counted = db.execute(_INSERT_AND_COUNT_IN, {**{f"new_{key}": value for key, value in columns.items()},
                                                      "now": now}).one_or_none()
     elif db.execute(_INSERT_SQLITE, columns).scalar_one_or_none() is None:
-        raise Conflict("You have already signed this petition.")
+        raise Conflict(N_("You have already signed this petition."))
     else:
         counted = db.execute(_COUNT_IN, {"petition_id": petition_id, "now": now}).one_or_none()
     if counted is None:  # the request rolls back, signature included; say why
         rt.cache.forget(_signable_key(petition_id))
         _refuse_unless_signable(petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user))
-        raise Conflict("You have already signed this petition.")  # still open: the insert found a signature
+        raise Conflict(N_("You have already signed this petition."))  # still open: the insert found a signature
     count = counted.signature_count
     petition = db.identity_map.get(identity_key(Petition, petition_id))
     if petition is not None:  # the caller loaded it: keep its count current
@@ -182,7 +183,7 @@ def _signable(*, db: Session, rt: Runtime, petition_id: int) -> tuple[bool, bool
 
 def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     if petition.state_enum not in SIGNABLE_STATES:
-        raise Conflict("Signatures can be withdrawn only while the petition is open.")
+        raise Conflict(N_("Signatures can be withdrawn only while the petition is open."))
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
     removed_rows = db.execute(delete(Signature).where(
         Signature.petition_id == petition.id, Signature.account_id == user.id, Signature.invalidation_id.is_(None))
@@ -193,8 +194,8 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
         signature_log.withdrawn(db=db, petition_id=petition.id, log_index=log_index)
     if removed == 0:
         if own_signature(db=db, petition=petition, user=user) is not None:
-            raise Conflict("Your signature was voided by the moderators: it is not counted, and stays on record.")
-        raise NotFound("You have not signed this petition.")
+            raise Conflict(N_("Your signature was voided by the moderators: it is not counted, and stays on record."))
+        raise NotFound(N_("You have not signed this petition."))
     set_committed_value(petition, "signature_count", db.execute(
         update(Petition).where(Petition.id == petition.id)
         .values(signature_count=Petition.signature_count - 1, withdrawal_count=Petition.withdrawal_count + 1)
@@ -205,9 +206,9 @@ def hide_name(*, db: Session, rt: Runtime, petition: Petition, user: User) -> No
     """Move a public signature to organizers-only (the other way round would expose a name after the fact)."""
     signature = own_signature(db=db, petition=petition, user=user)
     if signature is None:
-        raise NotFound("You have not signed this petition.")
+        raise NotFound(N_("You have not signed this petition."))
     if signature.visibility != Visibility.public:
-        raise Conflict("Your name is already visible only to the organizers.")
+        raise Conflict(N_("Your name is already visible only to the organizers."))
     signature.sealed_name = rt.sealer.seal(signature.public_name or user.display_name,
                                         context=name_context(petition.id))
     signature.public_name = None
