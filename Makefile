@@ -78,7 +78,8 @@ bench: install-dev
 # lives in app/locale/<locale>/LC_MESSAGES/messages.po (`pybabel init`/`update`), compiled with `pybabel compile -d
 # app/locale`; UNDERSIGNED_LOCALE chooses it. English is the text in the templates and needs no catalog.
 messages: install-dev
-	$(BIN)/pybabel extract -F babel.cfg --sort-by-file --add-comments=Translators: -o app/locale/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg --project=Undersigned --sort-by-file --add-comments=Translators: \
+		-o app/locale/messages.pot .
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-* .pytest_cache

@@ -18,7 +18,7 @@ def message_for(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     context = error.get("ctx") or {}
     if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
-        return "This is required."
+        return N_("This is required.")
     if kind == "string_too_short":
         return f"Use at least {context['min_length']} characters."
     if kind == "string_too_long":
@@ -26,7 +26,7 @@ def message_for(error: Mapping[str, Any]) -> str:
     if kind == "value_error":
         return str(context.get("error", error["msg"]))
     if kind == "string_pattern_mismatch":
-        return "This is not in the expected format."
+        return N_("This is not in the expected format.")
     return str(error["msg"])
 
 
