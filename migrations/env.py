@@ -59,8 +59,23 @@ def run_migrations_online() -> None:
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True, render_item=render_item, include_name=include_name)
-    with context.begin_transaction():
-        context.run_migrations()
+    # Batch mode rebuilds a SQLite table by copying it and dropping the original: with foreign keys on,
+    # dropping `users` would cascade to (or be refused by) every table pointing at it. They are switched off
+    # for the migration, on the driver's connection outside any transaction (SQLite ignores the pragma inside
+    # one), and checked after it.
+    raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+    if raw is not None:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+        if raw is not None:
+            broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
+    finally:
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

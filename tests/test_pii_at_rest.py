@@ -19,6 +19,7 @@ from app.core import crypto, migrations
 from app.core.database import build_engine
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
+from app.signatures.models import Invalidation
 from tests.conftest import PASSWORD, TEST_SECRET, Browser, make_user, outbox
 
 ADDRESS, NAME = "ines.quarry@example.org", "Ines Quarry"
@@ -65,6 +66,7 @@ def test_a_ciphertext_copied_to_another_column_does_not_open(db) -> None:  # typ
     ("k2", "id:base64key"), ("K2:" + base64.b64encode(os.urandom(32)).decode(), "id:base64key"),
     ("k2:not base64!", "not base64"), ("k2:" + base64.b64encode(b"short").decode(), "32 bytes"),
     ("k2:{0},k2:{0}".format(base64.b64encode(os.urandom(32)).decode()), "given twice"),
+    ("k1:" + base64.b64encode(os.urandom(32)).decode(), "derived from the secret key"),
 ])
 @pytest.mark.one_database
 def test_badly_written_keys_are_refused_at_start(configured: str, message: str) -> None:
@@ -88,6 +90,7 @@ def test_rotation_reseals_everything_under_the_new_key_and_can_run_again(tmp_pat
     new_key = generated.output.strip()
     assert generated.exit_code == 0 and new_key.startswith("k2:")
     assert runner.invoke(cli, ["keys", "generate", "K!"]).exit_code == 2
+    assert runner.invoke(cli, ["keys", "generate", "k1"]).exit_code == 2, "k1 is the secret's own key"
     monkeypatch.setenv("UNDERSIGNED_PII_KEYS", new_key)
     rotated = runner.invoke(cli, ["keys", "rotate"])
     assert rotated.exit_code == 0, rotated.output
@@ -146,6 +149,19 @@ def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_p
                 "INSERT INTO outbox_messages (id, to_address, subject, body_text, template, status, attempts, "
                 "created_at, next_attempt_at) VALUES (1, :to, 'Hello', :body, 'verify_email', 'sent', 1, "
                 "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"to": ADDRESS, "body": f"Hi {NAME}"})
+            # Rows pointing at the account: rebuilding `users` (SQLite's batch mode) must keep them all.
+            connection.execute(text("INSERT INTO role_grants (user_id, role, granted_at) "
+                                    "VALUES (1, 'admin', CURRENT_TIMESTAMP)"))
+            category = connection.execute(text("SELECT id FROM categories ORDER BY id LIMIT 1")).scalar_one()
+            connection.execute(text(
+                "INSERT INTO petitions (id, state, title, ask, background, category_id, allow_anonymous, "
+                "collect_attributes, creator_id, version, sponsor_nonce, sponsor_count, signature_count, "
+                "withdrawal_count, created_at, updated_at, comment_count, comment_digest_through) VALUES (1, 'open', "
+                "'T', 'A', 'B', :category, false, false, 1, 1, 'n', 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                "0, 0)"), {"category": category})
+            connection.execute(text(
+                "INSERT INTO invalidations (id, petition_id, moderator_id, rule, reason, matched, created_at) "
+                "VALUES (1, 1, 1, :rule, 'Compromised.', 1, CURRENT_TIMESTAMP)"), {"rule": f"1 entry: {ADDRESS}"})
         migrations.upgrade(url)
         migrations.check(url)
         from sqlalchemy.orm import Session
@@ -157,12 +173,18 @@ def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_p
             stored = b"".join(b"".join(raw(db, column)) for column in (User.email, User.display_name,
                                                               OutboxMessage.to_address, OutboxMessage.body_text))
             assert ADDRESS.encode() not in stored and b"Quarry" not in stored
+            assert b"".join(raw(db, Invalidation.rule)).find(ADDRESS.encode()) == -1
+            assert db.scalar(select(Invalidation.rule)) == f"1 entry: {ADDRESS}"
+            assert db.scalar(text("SELECT count(*) FROM role_grants")) == 1, "nothing cascaded"
+            assert db.scalar(text("SELECT creator_id FROM petitions")) == 1
 
         from alembic import command
 
         command.downgrade(migrations.alembic_config(url), "444e94f45a3b")
         with engine.connect() as connection:
             assert connection.execute(text("SELECT email, display_name FROM users")).one() == (ADDRESS, NAME)
+            assert connection.execute(text("SELECT rule FROM invalidations")).scalar_one() == f"1 entry: {ADDRESS}"
+            assert connection.execute(text("SELECT count(*) FROM role_grants")).scalar_one() == 1
         engine.dispose()
     finally:
         drop()

@@ -11,7 +11,8 @@ cannot compare them (the comparator refuses), look-ups go through `blind_index`.
 
 The key registry is process-wide because SQLAlchemy's column types have no access to the application. Every
 runtime built in the process adds its keys (tests build several); opening tries each key filed under the
-ciphertext's id, and look-ups compare against the digests under every index key known.
+ciphertext's id, look-ups compare against the digests under every index key known, and the runtime built last
+seals and indexes. A server process builds one runtime; only tests build runtimes with different secrets.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def parse_keys(configured: str) -> list[SealingKey]:
         key_id, separator, encoded = part.partition(":")
         if not separator or not KEY_ID.fullmatch(key_id):
             raise ValueError("each PII key is written id:base64key, with an id of two characters a-z or 0-9")
+        if key_id == DERIVED_KEY_ID:
+            raise ValueError(f"the PII key id {DERIVED_KEY_ID} is the key derived from the secret key: choose another")
         try:
             key = base64.b64decode(encoded, validate=True)
         except binascii.Error:
@@ -82,6 +85,8 @@ def parse_keys(configured: str) -> list[SealingKey]:
 def generate_key(key_id: str) -> str:
     if not KEY_ID.fullmatch(key_id):
         raise ValueError("a key id is two characters a-z or 0-9")
+    if key_id == DERIVED_KEY_ID:
+        raise ValueError(f"{DERIVED_KEY_ID} is the key derived from the secret key: choose another id, like k2")
     return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
 
 
@@ -89,9 +94,7 @@ def deployment_keys(keyring: Keyring, configured: str | None) -> list[SealingKey
     """The configured keys (the first seals), then the secret-derived key so data sealed before keys were
     configured stays readable until it is rotated."""
     keys = parse_keys(configured) if configured else []
-    if all(key.key_id != DERIVED_KEY_ID for key in keys):
-        keys.append(SealingKey(DERIVED_KEY_ID, keyring.key(f"pii-seal/{DERIVED_KEY_ID}")))
-    return keys
+    return [*keys, SealingKey(DERIVED_KEY_ID, keyring.key(f"pii-seal/{DERIVED_KEY_ID}"))]
 
 
 class _Registry:
@@ -100,7 +103,7 @@ class _Registry:
         self._ciphers: dict[bytes, list[AESGCM]] = {}
         self._seen: set[tuple[str, bytes]] = set()
         self._current: tuple[bytes, AESGCM] | None = None
-        self._index_keys: list[bytes] = []
+        self._index_keys: tuple[bytes, ...] = ()
 
     def install(self, keys: list[SealingKey], index_key: bytes) -> None:
         with self._lock:
@@ -109,9 +112,8 @@ class _Registry:
                     self._seen.add((key.key_id, key.key))
                     self._ciphers.setdefault(key.prefix, []).append(AESGCM(key.key))
             self._current = (keys[0].prefix, AESGCM(keys[0].key))
-            if index_key in self._index_keys:
-                self._index_keys.remove(index_key)
-            self._index_keys.insert(0, index_key)
+            # Swapped whole, so a look-up in another thread never sees a half-changed list.
+            self._index_keys = (index_key, *(key for key in self._index_keys if key != index_key))
 
     @property
     def current_id(self) -> str:
@@ -141,10 +143,11 @@ class _Registry:
         return self.indexes(purpose, value)[0]
 
     def indexes(self, purpose: str, value: str) -> list[str]:
-        if not self._index_keys:
+        index_keys = self._index_keys
+        if not index_keys:
             raise RuntimeError("no PII keys are installed in this process: build the runtime first")
         message = f"{purpose}:{value}".encode()
-        return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._index_keys]
+        return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in index_keys]
 
 
 _registry = _Registry()
@@ -199,8 +202,9 @@ class Sealer:
         return lambda sealed: _registry.open(bytes(sealed), associated)
 
 
-# Comparisons that make sense on a sealed column; anything else would compare ciphertexts and silently match
-# nothing, so it is refused when the statement is built.
+# Comparisons that make sense on a sealed column; any other operator would compare ciphertexts and silently
+# match nothing, so it is refused when the statement is built. (ORDER BY and SQL functions on a sealed column
+# are not caught here: they order or transform ciphertext. Order and filter in Python after opening.)
 _ALLOWED_OPERATORS = {operators.is_, operators.is_not}
 
 

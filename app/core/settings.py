@@ -64,7 +64,6 @@ class Settings(BaseSettings):
 
     session_days: int = 14
     code_minutes: int = 15
-    code_max_attempts: int = 5
     password_min_length: int = 10
 
     # Rate limits in the `limits` notation; keyed by a keyed hash of the address or account.

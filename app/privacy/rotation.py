@@ -67,9 +67,12 @@ def _reseal(sessions: sessionmaker[Session], table: Table, column_name: str, pri
                     continue
                 context = context_of(row)
                 plain = crypto.open_sealed(sealed, context=context)
-                db.execute(update(table).where(key == identity)
-                           .values({column_name: type_coerce(crypto.seal(plain, context=context), LargeBinary)}))
-                done += 1
+                # Only if the value is still the one read: a change made meanwhile (a new name) is kept, and
+                # was sealed under the current key anyway.
+                changed = db.execute(update(table).where(key == identity, raw == type_coerce(sealed, LargeBinary))
+                                     .values({column_name: type_coerce(crypto.seal(plain, context=context),
+                                                                       LargeBinary)})).rowcount
+                done += changed
             last = rows[-1][0]
 
 

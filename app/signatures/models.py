@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.crypto import Sealed
 from app.core.database import Base
 
 
@@ -88,7 +89,8 @@ class Invalidation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
     moderator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    rule: Mapped[str] = mapped_column(String(300))
+    # The addresses a moderator listed: sealed, as they say whose signatures were voided.
+    rule: Mapped[str] = mapped_column("rule_sealed", Sealed("invalidations.rule"))
     reason: Mapped[str] = mapped_column(String(500))
     matched: Mapped[int]
     created_at: Mapped[datetime]

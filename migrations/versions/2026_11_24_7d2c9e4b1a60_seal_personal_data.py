@@ -1,5 +1,7 @@
 """Seal addresses, names and mail at rest (AES-GCM), with blind indexes for look-ups.
 
+Also the rule of a voiding (the addresses a moderator listed).
+
 Existing rows are sealed with the keys of the deployment running the migration (UNDERSIGNED_SECRET_KEY and
 UNDERSIGNED_PII_KEYS), so run it with the same settings as the server.
 
@@ -29,7 +31,9 @@ SEALED = {
     "outbox_messages": [("to_address", "to_address_sealed", "outbox_messages.to_address", False),
                         ("subject", "subject_sealed", "outbox_messages.subject", False),
                         ("body_text", "body_sealed", "outbox_messages.body_text", False)],
+    "invalidations": [("rule", "rule_sealed", "invalidations.rule", False)],
 }
+BATCH = 500
 
 
 def _install_keys() -> None:
@@ -40,6 +44,18 @@ def _install_keys() -> None:
     settings = Settings()
     crypto.install(Keyring(settings.secret_key.get_secret_value()),
                    settings.pii_keys.get_secret_value() if settings.pii_keys else None)
+
+
+def _batches(connection, table: str, columns: str):  # type: ignore[no-untyped-def]
+    """A table's rows in batches by id, so a large outbox is never held in memory at once."""
+    last = 0
+    while True:
+        rows = connection.execute(sa.text(f"SELECT id, {columns} FROM {table} WHERE id > :last ORDER BY id "
+                                          f"LIMIT {BATCH}"), {"last": last}).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
 
 
 def upgrade() -> None:
@@ -57,21 +73,21 @@ def upgrade() -> None:
     installed = False
     for table, columns in SEALED.items():
         plain_names = ", ".join(plain for plain, *_ in columns)
-        rows = connection.execute(sa.text(f"SELECT id, {plain_names} FROM {table}")).all()
-        if rows and not installed:
-            _install_keys()
-            installed = True
-        for row in rows:
-            values: dict[str, object] = {"id": row[0]}
-            for position, (plain, sealed, context, _nullable) in enumerate(columns, start=1):
-                value = row[position]
-                values[sealed] = None if value is None else crypto.seal(value, context=context)
-            if table == "users":
-                address = row[1].lower()
-                values["email_index"] = crypto.blind_index("email", address)
-                values["email_domain_index"] = crypto.blind_index("email-domain", address.rpartition("@")[2])
-            assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-            connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), values)
+        for rows in _batches(connection, table, plain_names):
+            if not installed:
+                _install_keys()
+                installed = True
+            for row in rows:
+                values: dict[str, object] = {"id": row[0]}
+                for position, (plain, sealed, context, _nullable) in enumerate(columns, start=1):
+                    value = row[position]
+                    values[sealed] = None if value is None else crypto.seal(value, context=context)
+                if table == "users":
+                    address = row[1].lower()
+                    values["email_index"] = crypto.blind_index("email", address)
+                    values["email_domain_index"] = crypto.blind_index("email-domain", address.rpartition("@")[2])
+                assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+                connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), values)
 
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_constraint("uq_users_email", type_="unique")
@@ -89,7 +105,7 @@ def upgrade() -> None:
 
 PLAIN_TYPES = {"email": sa.String(254), "display_name": sa.String(80), "notification_email": sa.String(254),
                "sent_to": sa.String(254), "pending_display_name": sa.String(80), "to_address": sa.String(254),
-               "subject": sa.String(200), "body_text": sa.Text()}
+               "subject": sa.String(200), "body_text": sa.Text(), "rule": sa.String(300)}
 
 
 def downgrade() -> None:
@@ -104,17 +120,17 @@ def downgrade() -> None:
     installed = False
     for table, columns in SEALED.items():
         sealed_names = ", ".join(sealed for _plain, sealed, *_ in columns)
-        rows = connection.execute(sa.text(f"SELECT id, {sealed_names} FROM {table}")).all()
-        if rows and not installed:
-            _install_keys()
-            installed = True
-        for row in rows:
-            values: dict[str, object] = {"id": row[0]}
-            for position, (plain, _sealed, context, _nullable) in enumerate(columns, start=1):
-                value = row[position]
-                values[plain] = None if value is None else crypto.open_sealed(value, context=context)
-            assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-            connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), values)
+        for rows in _batches(connection, table, sealed_names):
+            if not installed:
+                _install_keys()
+                installed = True
+            for row in rows:
+                values: dict[str, object] = {"id": row[0]}
+                for position, (plain, _sealed, context, _nullable) in enumerate(columns, start=1):
+                    value = row[position]
+                    values[plain] = None if value is None else crypto.open_sealed(value, context=context)
+                assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
+                connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), values)
     for table, columns in SEALED.items():
         with op.batch_alter_table(table) as batch_op:
             for plain, sealed, _context, nullable in columns:
