@@ -81,3 +81,40 @@ def test_the_rules_api_reads_and_changes_the_same_rules(browser: Browser, db) ->
     refused = admin.api("PUT", "/api/v1/admin/rules", {**RULES, "escalation_threshold": 1})
     assert refused.status_code == 422
     assert admin.api("GET", "/api/v1/admin/rules").json()["sponsors_required"] == 2
+
+
+def test_a_dropped_domain_keeps_its_members_signed_in_but_not_signing(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
+                                                                       rt) -> None:
+    member = make_user(db, email="cleo@example.com", name="Cleo")
+    petition = factories.open_petition(db, rt)
+    admin = admin_browser(browser, db)
+    assert admin.post("/admin/settings", {**RULES, "allowed_email_domains": "example.org"}).status_code == 303
+
+    visitor = new_browser()
+    assert visitor.post("/signin", {"email": "cleo@example.com", "password": PASSWORD}).status_code == 303
+    refused = visitor.post(f"/petitions/{petition.id}/sign", {"visibility": "public"})
+    assert refused.status_code in (303, 403)
+    assert count_rows(db, "signatures") == 0 and member.id
+
+
+def test_a_value_equal_to_the_default_is_not_pinned_and_a_lower_sponsor_count_moves_petitions_on(  # type: ignore[no-untyped-def]
+        browser: Browser, db, rt) -> None:
+    petition = factories.petition_gathering_sponsors(db, rt)
+    from app.petitions import service as petitions
+
+    petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
+                      user=factories.worker(db))
+    db.commit()
+    assert petition.state == "gathering_sponsors"
+    admin = admin_browser(browser, db)
+    defaults = {"allowed_email_domains": "example.com, example.org", "sponsors_required": "1",
+                "response_threshold": "100", "response_days": "14", "escalation_threshold": "1000"}
+    assert admin.post("/admin/settings", defaults).status_code == 303
+    db.expire_all()
+    assert db.get(type(petition), petition.id).state == "in_moderation", "one sponsor is now enough"
+    from app.organization.models import OrganizationRules
+
+    row = db.get(OrganizationRules, 1)
+    assert row.sponsors_required == 1
+    assert (row.allowed_email_domains, row.response_threshold, row.response_days) == (None, None, None), \
+        "the defaults (domains in another order too) stay defaults"

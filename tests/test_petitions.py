@@ -22,7 +22,7 @@ from app.petitions.schemas import PetitionCorrection
 from app.petitions.models import Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate, PetitionVersion
 from app.signatures import service as signatures
 from tests import factories
-from tests.conftest import counting_statements, build_test_app, Browser, count_rows, make_settings, make_user, outbox, sign_in_as
+from tests.conftest import counting_statements, build_test_app, Browser, capture_logs, count_rows, make_settings, make_user, outbox, sign_in_as
 
 UTC_NOW = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
 WRITTEN_TABLES = ("petitions", "petition_events", "petition_organizers", "petition_versions", "sponsorships",
@@ -1347,3 +1347,49 @@ def test_a_petition_that_is_not_published_cannot_be_followed(browser: Browser, d
     assert browser.api("PUT", f"/api/v1/petitions/{petition.id}/follow").status_code == 404
     assert count_rows(db, "petition_follows") == 0
 
+
+
+def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_aside(  # type: ignore[no-untyped-def]
+        db, rt, connection, monkeypatch) -> None:
+    from app.moderation import service as moderation
+    from app.petitions.schemas import UpdateCreate
+    from app.responses import delivery
+
+    creator, follower, voided = factories.worker(db), factories.worker(db), factories.worker(db)
+    petition = factories.open_petition(db, rt, creator)
+    service.follow(db=db, rt=rt, petition=petition, user=follower)
+    sign(db, rt, petition, voided, notify_updates=True)
+    from app.signatures import integrity
+
+    integrity.invalidate(db=db, rt=rt, petition=petition, moderator=factories.moderator(db),
+                         entries=[voided.email], reason="A compromised account.", expected=1)
+    service.post_update(db=db, rt=rt, petition=petition, actor=creator, form=UpdateCreate(title="News", body="More."))
+    moderator = factories.moderator(db)
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason="Names a colleague.")
+    db.commit()
+    assert fan_out(connection, rt) == 0, "nobody hears about a hidden petition"
+    moderation.restore(db=db, rt=rt, petition=petition, moderator=moderator)
+    db.commit()
+    assert fan_out(connection, rt) == 1
+    assert [message.template for message in outbox(db, follower.email)][-1] == "petition_update"
+    assert not [message for message in outbox(db, voided.email) if message.template == "petition_update"], \
+        "a voided signature is no longer in the audience"
+
+    # An event that fails is set aside; the next one still goes out.
+    service.post_update(db=db, rt=rt, petition=petition, actor=creator, form=UpdateCreate(title="Two", body="B."))
+    service.post_update(db=db, rt=rt, petition=petition, actor=creator, form=UpdateCreate(title="Three", body="C."))
+    db.commit()
+    original = delivery._context
+    calls = []
+
+    def failing_once(session, notification):  # type: ignore[no-untyped-def]
+        calls.append(notification.id)
+        if len(calls) == 1:
+            raise RuntimeError("a template bug")
+        return original(session, notification)
+
+    monkeypatch.setattr(delivery, "_context", failing_once)
+    with capture_logs() as logs:
+        assert fan_out(connection, rt) == 1
+    assert "an announcement could not be delivered" in logs.text
+    assert [message.subject for message in outbox(db, follower.email)][-1].endswith(": Three")

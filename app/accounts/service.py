@@ -36,6 +36,12 @@ class SignedIn:
 
 
 def normalize_email(*, db: Session, rt: Runtime, raw: str, field: str = "email", work_address: bool = True) -> str:
+    """The address in its stored form; with `work_address`, refused unless at one of the organization's domains.
+
+    Only joining (sign-up, a new admin) asks for an allowed domain: accounts that exist can always sign in, reset
+    their password and confirm their address, so an admin who drops a domain from the rules does not lock its
+    members (or themselves) out. Signing checks the domain again (signatures/eligibility.py).
+    """
     try:
         address = validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
@@ -112,7 +118,7 @@ def sign_up(*, db: Session, rt: Runtime, form: SignUp) -> None:
 
 
 def resend_verification(*, db: Session, rt: Runtime, raw_email: str) -> None:
-    email = normalize_email(db=db, rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email, work_address=False)
     rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
     user = get_by_email(db=db, email=email)
     if user is None or user.is_verified:
@@ -171,7 +177,7 @@ def _complete_verification(*, db: Session, rt: Runtime, row: OneTimeCode) -> Sig
 
 
 def verify_by_code(*, db: Session, rt: Runtime, form: CodeEntry) -> SignedIn:
-    email = normalize_email(db=db, rt=rt, raw=form.email)
+    email = normalize_email(db=db, rt=rt, raw=form.email, work_address=False)
     rt.limiter.hit(action="code-check", subject=email, rule=rt.settings.rate_limit_code_check)
     user = get_by_email(db=db, email=email)
     row = _code_by_entry(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, code=form.code)
@@ -184,7 +190,7 @@ def verify_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
 
 
 def sign_in(*, db: Session, rt: Runtime, form: SignIn) -> SignedIn:
-    email = normalize_email(db=db, rt=rt, raw=form.email)
+    email = normalize_email(db=db, rt=rt, raw=form.email, work_address=False)
     rt.limiter.hit(action="sign-in", subject=email, rule=rt.settings.rate_limit_sign_in)
     user = get_by_email(db=db, email=email)
     password_ok = verify_password(form.password, user.password_hash if user else None)
@@ -199,7 +205,7 @@ def sign_in(*, db: Session, rt: Runtime, form: SignIn) -> SignedIn:
 
 
 def request_sign_in_link(*, db: Session, rt: Runtime, raw_email: str) -> None:
-    email = normalize_email(db=db, rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email, work_address=False)
     rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
     user = get_by_email(db=db, email=email)
     if user is not None and user.is_verified:
@@ -214,7 +220,7 @@ def sign_in_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
 
 
 def request_password_reset(*, db: Session, rt: Runtime, raw_email: str) -> None:
-    email = normalize_email(db=db, rt=rt, raw=raw_email)
+    email = normalize_email(db=db, rt=rt, raw=raw_email, work_address=False)
     rt.limiter.hit(action="code-request", subject=email, rule=rt.settings.rate_limit_code_request)
     user = get_by_email(db=db, email=email)
     if user is not None and user.is_verified:

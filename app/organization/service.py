@@ -70,6 +70,11 @@ def _load(db: Session, rt: Runtime) -> Rules:
     return _merge(_overrides(db), defaults(rt=rt))
 
 
+def rules_in(*, db: Session, rt: Runtime) -> Rules:
+    """The rules as this transaction sees them, without the memo."""
+    return _load(db, rt)
+
+
 def current(*, db: Session, rt: Runtime) -> Rules:
     # The admin's overrides are remembered, not the merged rules: runtimes with other settings share the memo.
     return _merge(rt.cache.get(CACHE_KEY, lambda: _overrides(db), ttl=CACHE_SECONDS), defaults(rt=rt))
@@ -82,27 +87,44 @@ def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[st
                   escalation_threshold=form.escalation_threshold, response_days=form.response_days,
                   sponsors_required=form.sponsors_required)
     changed = {field.name: {"from": _plain(getattr(before, field.name)), "to": _plain(getattr(after, field.name))}
-               for field in fields(Rules) if getattr(before, field.name) != getattr(after, field.name)}
+               for field in fields(Rules) if _differs(getattr(before, field.name), getattr(after, field.name))}
     if not changed:
         return []
     row = db.get(OrganizationRules, ROW_ID, with_for_update=True)
     if row is None:
         row = OrganizationRules(id=ROW_ID)
         db.add(row)
-    row.allowed_email_domains = form.allowed_email_domains
-    row.response_threshold = form.response_threshold
-    row.escalation_threshold = form.escalation_threshold
-    row.response_days = form.response_days
-    row.sponsors_required = form.sponsors_required
+    # A value equal to the deployment's setting is stored as "not set", so it follows that setting later on.
+    base = defaults(rt=rt)
+    for field in fields(Rules):
+        value = getattr(after, field.name)
+        if not _differs(value, getattr(base, field.name)):
+            value = None
+        elif field.name == "allowed_email_domains":
+            value = ",".join(value)
+        setattr(row, field.name, value)
     row.updated_at = rt.clock.now()
     row.updated_by_id = actor.id
     db.flush()
     audit.record(db=db, rt=rt, actor=actor, action="settings.changed", subject="organization rules",
                  detail=changed)
-    # Forgotten now for this request, and again once committed, so no request caches the rules in between.
+    if after.sponsors_required < before.sponsors_required:
+        from app.petitions import service as petitions  # petitions read the rules, not the reverse
+
+        petitions.advance_sponsored(db=db, rt=rt, required=after.sponsors_required)
+    # Forgotten now for this request, and again once the change is committed or undone, so no request keeps
+    # rules that were never saved, or the ones before the change.
     rt.cache.forget(CACHE_KEY)
-    event.listen(db, "after_commit", lambda _session: rt.cache.forget(CACHE_KEY), once=True)
+    for moment in ("after_commit", "after_rollback"):
+        event.listen(db, moment, lambda _session: rt.cache.forget(CACHE_KEY), once=True)
     return list(changed)
+
+
+def _differs(one: object, other: object) -> bool:
+    """Domains are a set: the same ones in another order are no change."""
+    if isinstance(one, tuple) and isinstance(other, tuple):
+        return set(one) != set(other)
+    return one != other
 
 
 def _plain(value: object) -> object:

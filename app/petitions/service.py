@@ -327,6 +327,17 @@ def _sponsored(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
         open_petition(db=db, rt=rt, petition=petition, actor=None)
 
 
+def advance_sponsored(*, db: Session, rt: Runtime, required: int) -> int:
+    """After an admin lowers the sponsors required: petitions that already have enough move on now."""
+    ready = list(db.scalars(select(Petition).where(Petition.state == S.gathering_sponsors,
+                                                   Petition.sponsor_count >= required)
+                            .order_by(Petition.id).with_for_update()))
+    now = rt.clock.now()
+    for petition in ready:
+        _sponsored(db=db, rt=rt, petition=petition, now=now)
+    return len(ready)
+
+
 # -- opening and closing -------------------------------------------------------------------------------------
 
 def response_threshold(*, db: Session, rt: Runtime) -> int:

@@ -4,19 +4,22 @@ over many short transactions, not in the organizer's request."""
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+import logging
+
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
 from app.core.runtime import Runtime
 from app.petitions import notify
-from app.petitions.models import Petition
+from app.petitions.lifecycle import VISIBLE_STATES
+from app.petitions.models import Delivery, Notification, Petition, PetitionUpdate, PetitionVersion
 from app.responses import service
-from app.petitions.models import Delivery, Notification, PetitionUpdate, PetitionVersion
 from app.responses.models import (COMMITMENT_LABELS, RESPONSE_LABELS, Commitment, CommitmentStatus,
                                   PetitionResponse, ResponseStatus)
 
 BATCH = 500
+logger = logging.getLogger("undersigned.jobs")
 REMINDER_DAYS_BEFORE = 3
 
 
@@ -51,25 +54,49 @@ def _context(db: Session, notification: Notification) -> dict[str, object]:
 
 
 def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch: int = BATCH) -> int:
-    """Queue mail for pending events, one committed batch at a time; returns how many messages were queued."""
+    """Queue mail for pending events, one committed batch at a time; returns how many messages were queued.
+
+    Events of a petition that moderators hid wait until it is shown again (an update is not mailed about a
+    petition nobody may read). An event whose batch fails is logged and set aside, so it cannot hold back
+    every other mail behind it.
+    """
     queued = 0
     while True:
+        failed: tuple[int, str] | None = None
         with sessions.begin() as db:
-            notification = db.scalar(select(Notification).where(Notification.done_at.is_(None))
-                                     .order_by(Notification.id).limit(1).with_for_update(skip_locked=True))
+            notification = db.scalar(
+                select(Notification).join(Petition, Petition.id == Notification.petition_id)
+                .where(Notification.done_at.is_(None), Petition.state.in_(VISIBLE_STATES))
+                .order_by(Notification.id).limit(1).with_for_update(of=Notification, skip_locked=True))
             if notification is None:
                 return queued
-            petition = db.get(Petition, notification.petition_id)
-            event_key = f"notification:{notification.id}"
-            audience = notify.audience_ids(petition,
-                                           all_named_signers=notification.template in ALL_NAMED_SIGNERS)
-            users = _undelivered(db, event_key, select(audience.c.user_id), batch) if petition else []
-            if not users:
+            try:
+                with db.begin_nested():
+                    sent = _deliver_batch(db, rt, notification, batch)
+            except Exception as error:  # noqa: BLE001 (one event's failure must not stop all mail)
+                failed = (notification.id, type(error).__name__)
                 notification.done_at = rt.clock.now()
-                continue
-            _record(db, rt, event_key, users)
-            queued += notify.send(db=db, rt=rt, users=users, template=notification.template, petition=petition,
-                                  context=_context(db, notification))
+            else:
+                queued += sent
+        if failed:
+            logger.error("an announcement could not be delivered; set aside",
+                         extra={"notification": failed[0], "error_type": failed[1]})
+
+
+def _deliver_batch(db: Session, rt: Runtime, notification: Notification, batch: int) -> int:
+    petition = db.get_one(Petition, notification.petition_id)
+    event_key = f"notification:{notification.id}"
+    # Recipients are taken in account order; the last one recorded is where the next batch starts.
+    after = db.scalar(select(func.max(Delivery.user_id)).where(Delivery.event_key == event_key)) or 0
+    ids = notify.audience_after(db, petition, all_named_signers=notification.template in ALL_NAMED_SIGNERS,
+                                after=after, limit=batch)
+    if not ids:
+        notification.done_at = rt.clock.now()
+        return 0
+    users = list(db.scalars(select(User).where(User.id.in_(ids)).order_by(User.id)))
+    _record(db, rt, event_key, users)
+    return notify.send(db=db, rt=rt, users=users, template=notification.template, petition=petition,
+                       context=_context(db, notification))
 
 
 def send_reminders(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
