@@ -44,6 +44,7 @@ from app.responses import api as responses_api
 from app.responses import pages as responses_pages
 from app.responses import scoreboard_api, scoreboard_pages
 from app.signatures import api as signatures_api
+from app.signatures import eligibility
 from app.signatures import pages as signatures_pages
 
 logger = logging.getLogger("undersigned.app")
@@ -102,7 +103,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # CSRF cookie, the security headers and its line in the request log.
     app.add_middleware(SharedPageCache, seconds=settings.shared_page_ttl, csrf_token=runtime.keyring.csrf_token)
     app.add_middleware(RequestContextMiddleware, secure_cookies=settings.secure_cookies,
-                       hsts=settings.environment is Environment.production, max_body_bytes=MAX_BODY_BYTES)
+                       hsts=settings.environment is Environment.production, max_body_bytes=MAX_BODY_BYTES,
+                       # The member list's own limit (5 MB) plus room for the form around it.
+                       larger_bodies={"/admin/eligibility": eligibility.MAX_IMPORT_BYTES + 64 * 1024})
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     # Routes are matched in order, and each miss costs: the signing endpoints, the busiest writes, come first.

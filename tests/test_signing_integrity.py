@@ -130,6 +130,18 @@ def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(db: Ses
     assert empty.status_code == 422 and count_rows(db, "eligible_addresses") == 2
 
 
+def test_a_list_of_several_megabytes_is_imported_and_a_larger_one_refused(db: Session, rt: Runtime,  # type: ignore[no-untyped-def]
+                                                                          new_browser: NewBrowser) -> None:
+    admin = sign_in_as(new_browser(), db, make_user(db, email="root@example.org", roles=(Role.admin,)))
+    rows = b"".join(b"Member %d,member%d@example.org\n" % (number, number) for number in range(100_000))
+    assert 1024 * 1024 < len(rows) < 5 * 1024 * 1024, "more than a form may carry, within the list's limit"
+    assert upload(admin, b"name,email\n" + rows).status_code == 303
+    assert count_rows(db, "eligible_addresses") == 100_000
+    too_large = upload(admin, b"x" * (6 * 1024 * 1024))
+    assert too_large.status_code == 413
+    assert count_rows(db, "eligible_addresses") == 100_000, "the list is unchanged"
+
+
 def test_clearing_the_list_lets_every_confirmed_member_sign_again(db: Session, rt: Runtime,
                                                                     new_browser: NewBrowser) -> None:
     petition = factories.open_petition(db, rt)

@@ -61,11 +61,14 @@ class RequestContextMiddleware:
     and the duration: no address, query string, cookie or client IP.
     """
 
-    def __init__(self, app: ASGIApp, *, secure_cookies: bool, hsts: bool, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, secure_cookies: bool, hsts: bool, max_body_bytes: int,
+                 larger_bodies: dict[str, int] | None = None) -> None:
         self.app = app
         self.secure_cookies = secure_cookies
         self.hsts = hsts
         self.max_body_bytes = max_body_bytes
+        # Paths that take a file larger than any form (an admin's member list), with their own limit.
+        self.larger_bodies = larger_bodies or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,7 +89,8 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["csrf_seed"] = seed
         status_holder: dict[str, int | bool] = {"status": 500}
 
-        if declared_length and declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
+        limit = self.larger_bodies.get(scope["path"], self.max_body_bytes)
+        if declared_length and declared_length.isdigit() and int(declared_length) > limit:
             await self._too_large(scope, send)
             self._log(scope, 413, started)
             return
@@ -98,7 +102,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _BodyTooLarge()
             return message
 
