@@ -8,6 +8,7 @@ or a scratch PostgreSQL database next to TEST_DATABASE_URL), since a kill must r
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import secrets
 from collections import Counter
@@ -163,6 +164,12 @@ def _assert_whole(rows: list[Signature], signers: list[Signer], rt: Runtime, pet
             assert row.public_name is None and open_name(row.sealed_name) == signer.name
 
 
+def _run(coroutine):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop running in this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_a_server_killed_while_people_sign_keeps_every_acknowledged_signature_and_an_exact_count(
         database: str, tmp_path: Path) -> None:
     rt = _runtime(database)
@@ -171,7 +178,7 @@ def test_a_server_killed_while_people_sign_keeps_every_acknowledged_signature_an
     server = ServerProcess(database, tmp_path / "server.log", settings={
         "rate_limit_sign": "1000/minute", "response_threshold": str(THRESHOLD), "escalation_threshold": "10000"})
     try:
-        before = asyncio.run(_sign(server.start(), petition_id, signers, kill_after=KILL_AFTER))
+        before = _run(_sign(server.start(), petition_id, signers, kill_after=KILL_AFTER))
         assert server.process is None, "the load ended before the kill"
         assert before.refused == [], before.refused[:3]
 
@@ -190,7 +197,7 @@ def test_a_server_killed_while_people_sign_keeps_every_acknowledged_signature_an
         # The same server started again; the people whose requests got no answer send them again, and the
         # people who had not sent theirs yet send them now.
         again = before.in_flight + before.unsent
-        after = asyncio.run(_sign(server.start(), petition_id, again))
+        after = _run(_sign(server.start(), petition_id, again))
         server.stop()
     finally:
         server.stop()
