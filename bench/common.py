@@ -59,13 +59,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(url: str, port: int, log: Path, *, workers: int = 1,
-          settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """The app under uvicorn in its own process(es), on `url`, once it accepts connections."""
+def serve(url: str, port: int, log: Path, *, workers: int = 1, settings: dict[str, str] | None = None,
+          target: str = "app.asgi:app", environ: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`target` (the app, or another ASGI app such as the bare insert) under uvicorn in its own process(es), on
+    `url`, once it accepts connections. `settings` are the app's (UNDERSIGNED_ is added); `environ` any other."""
     env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
            "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false", "PYTHONPATH": str(ROOT),
-           **{f"UNDERSIGNED_{key.upper()}": value for key, value in (settings or {}).items()}}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port",
+           **{f"UNDERSIGNED_{key.upper()}": value for key, value in (settings or {}).items()}, **(environ or {})}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port",
                                 str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     deadline = time.monotonic() + 30
@@ -77,7 +78,7 @@ def serve(url: str, port: int, log: Path, *, workers: int = 1,
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"the server did not start; see {log}")
+    raise RuntimeError(f"{target} did not start; see {log}")
 
 
 def percentile(values: list[float], fraction: float) -> float:

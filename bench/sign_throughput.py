@@ -16,7 +16,6 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from app.core.templating import build_templates  # noqa: E402
 from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 from bench.bare_insert import metadata as bare_metadata  # noqa: E402
-from bench.common import database_name  # noqa: E402
+from bench.common import database_name, serve  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -107,25 +106,6 @@ def arrange(url: str, accounts: int) -> tuple[list[int], list[tuple[str, str]]]:
     return petition_ids, cookies
 
 
-def serve(target: str, url: str, workers: int, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
-           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false",
-           "UNDERSIGNED_RATE_LIMIT_SIGN": "100000/minute", "BENCH_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-                                "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                time.sleep(0.5 * workers)  # every worker process up
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{target} did not start; see {log}")
-
-
 async def drive(port: int, requests: list[tuple[str, dict[str, str], object]], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -177,7 +157,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         try:
             for name, (target, _requests) in paths.items():
                 ports[name] = free_port()
-                servers.append(serve(target, url, args.workers, ports[name], Path(workdir) / "server.log"))
+                servers.append(serve(url, ports[name], Path(workdir) / "server.log", workers=args.workers, target=target,
+                                     settings={"rate_limit_sign": "100000/minute"},
+                                     environ={"BENCH_DATABASE_URL": url}))
             warmup = min(200, per_round // 5)
             asyncio.run(drive(ports["bare insert"], [("/insert/0", {}, None)] * warmup, args.concurrency))
             # The sign path warms up on the other petition: every measured signature is a first one.
