@@ -58,6 +58,22 @@ def _batches(connection, table: str, columns: str):  # type: ignore[no-untyped-d
         last = rows[-1][0]
 
 
+def _rewrite(connection, *, read: int, convert) -> None:  # type: ignore[no-untyped-def]
+    """Every row of every table in SEALED, reading its plain (read=0) or sealed (read=1) columns and writing
+    what `convert(table, row)` returns; the keys are installed once there is a row to convert."""
+    installed = False
+    for table, columns in SEALED.items():
+        for rows in _batches(connection, table, ", ".join(column[read] for column in columns)):
+            if not installed:
+                _install_keys()
+                installed = True
+            for row in rows:
+                values = convert(table, row)
+                assignments = ", ".join(f"{name} = :{name}" for name in values)
+                connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"),
+                                   {**values, "id": row[0]})
+
+
 def upgrade() -> None:
     from app.core import crypto
 
@@ -70,24 +86,16 @@ def upgrade() -> None:
             for _plain, sealed, _context, _nullable in columns:
                 batch_op.add_column(sa.Column(sealed, sa.LargeBinary(), nullable=True))
 
-    installed = False
-    for table, columns in SEALED.items():
-        plain_names = ", ".join(plain for plain, *_ in columns)
-        for rows in _batches(connection, table, plain_names):
-            if not installed:
-                _install_keys()
-                installed = True
-            for row in rows:
-                values: dict[str, object] = {"id": row[0]}
-                for position, (plain, sealed, context, _nullable) in enumerate(columns, start=1):
-                    value = row[position]
-                    values[sealed] = None if value is None else crypto.seal(value, context=context)
-                if table == "users":
-                    address = row[1].lower()
-                    values["email_index"] = crypto.blind_index("email", address)
-                    values["email_domain_index"] = crypto.blind_index("email-domain", address.rpartition("@")[2])
-                assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-                connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), values)
+    def sealed_row(table: str, row) -> dict[str, object]:  # type: ignore[no-untyped-def]
+        values = {sealed: None if value is None else crypto.seal(value, context=context)
+                  for (_plain, sealed, context, _nullable), value in zip(SEALED[table], row[1:])}
+        if table == "users":
+            address = row[1].lower()
+            values["email_index"] = crypto.blind_index("email", address)
+            values["email_domain_index"] = crypto.blind_index("email-domain", address.rpartition("@")[2])
+        return values
+
+    _rewrite(connection, read=0, convert=sealed_row)
 
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_constraint("uq_users_email", type_="unique")
@@ -117,20 +125,9 @@ def downgrade() -> None:
         with op.batch_alter_table(table) as batch_op:
             for plain, _sealed, _context, _nullable in columns:
                 batch_op.add_column(sa.Column(plain, PLAIN_TYPES[plain], nullable=True))
-    installed = False
-    for table, columns in SEALED.items():
-        sealed_names = ", ".join(sealed for _plain, sealed, *_ in columns)
-        for rows in _batches(connection, table, sealed_names):
-            if not installed:
-                _install_keys()
-                installed = True
-            for row in rows:
-                values: dict[str, object] = {"id": row[0]}
-                for position, (plain, _sealed, context, _nullable) in enumerate(columns, start=1):
-                    value = row[position]
-                    values[plain] = None if value is None else crypto.open_sealed(value, context=context)
-                assignments = ", ".join(f"{name} = :{name}" for name in values if name != "id")
-                connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), values)
+    _rewrite(connection, read=1, convert=lambda table, row: {
+        plain: None if value is None else crypto.open_sealed(value, context=context)
+        for (plain, _sealed, context, _nullable), value in zip(SEALED[table], row[1:])})
     for table, columns in SEALED.items():
         with op.batch_alter_table(table) as batch_op:
             for plain, sealed, _context, nullable in columns:
