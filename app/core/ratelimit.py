@@ -27,8 +27,11 @@ class RateLimiter:
 
     def hit(self, *, action: str, subject: str, rule: str) -> None:
         """Count one attempt at `action` by `subject` (an address or account); refuse when over the rule."""
-        # The storage (memory or Redis) sees a keyed hash, never the address itself.
-        key = self._keyring.keyed_hash("rate-limit", subject.lower())
+        # The storage (memory or Redis) sees a keyed hash, never the address itself, and each action hashes with
+        # a key of its own: with one hash per account, Redis alone lined up a person's comment, signing and token
+        # counters (and the keys' lifetimes dated each first hit). The key `limits` stores is
+        # `LIMITS:LIMITER/<action>/<this hash>/<rule>`: nothing else about the subject.
+        key = self._keyring.keyed_hash(f"rate-limit/{action}", subject.lower())
         for item in _parsed(rule):
             if not self._limiter.hit(item, action, key):
                 reset_at, _remaining = self._limiter.get_window_stats(item, action, key)
