@@ -78,6 +78,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A deleted or updated row's bytes are overwritten with zeros instead of left in a free page, where a copy
+    # of the file would still show a withdrawn signature's token or a forgotten account (many builds default
+    # to off). It holds for the WAL once checkpointed; docs/deploy.md says what PostgreSQL keeps instead.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
