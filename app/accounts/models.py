@@ -64,6 +64,8 @@ class User(Base):
     email_domain_index: Mapped[str] = mapped_column(String(64), index=True)
     display_name: Mapped[str] = mapped_column("display_name_sealed", Sealed("users.display_name"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Every time in this module's rows is the hour it falls in (one-time codes' deadlines excepted, see
+    # OneTimeCode): a sign-in or a verification to the second dated the anonymous action that followed it.
     email_verified_at: Mapped[datetime | None]
     notification_email: Mapped[str | None] = mapped_column("notification_email_sealed",
                                                            Sealed("users.notification_email"))
@@ -141,6 +143,7 @@ class UserSession(Base):
 
     id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The hour the session was opened in, and that hour plus the session's days (app/accounts/sessions.py).
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
 
@@ -160,6 +163,8 @@ class OneTimeCode(Base):
     link_digest: Mapped[str] = mapped_column(String(64), unique=True)
     # The address the code was sent to (the personal address while it is being verified).
     sent_to: Mapped[str] = mapped_column("sent_to_sealed", Sealed("one_time_codes.sent_to"))
+    # Requested and used: the hour. The deadline needs minutes, so it is the promised lifetime rounded up to
+    # the next five-minute mark (accounts/service.py, CODE_DEADLINE_STEP): no finer than that is kept.
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

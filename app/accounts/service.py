@@ -7,7 +7,7 @@ either way, and the owner of an existing account is told by email instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
@@ -17,6 +17,7 @@ from app.accounts import sessions
 from app.audit import service as audit
 from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role, RoleGrant, User, address_lookup
 from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
+from app.core.clock import rounded_up, to_the_hour
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
 from app.core.i18n import N_
 from app.core.runtime import Runtime
@@ -27,6 +28,12 @@ from app.organization import service as organization
 
 WRONG_CODE = "That code is not right. Check the latest email from us, or ask for a new code."
 EXPIRED_CODE = "That code has expired or was already used. Ask for a new one."
+
+# A code's deadline must be finer than the hour (it lives `code_minutes`), so it is rounded up to the next
+# five-minute mark: the row then dates the request no more finely than that, and a code may live up to five
+# minutes longer than promised, never shorter. Every other time of an account's rows keeps only the hour
+# (_hour): a request, a use or a sign-in to the second named the author of an anonymous action sent after it.
+CODE_DEADLINE_STEP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -83,15 +90,20 @@ def _issue_code(*, db: Session, rt: Runtime, user: User, purpose: CodePurpose, s
     db.execute(update(OneTimeCode)
                .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose,
                       OneTimeCode.used_at.is_(None))
-               .values(used_at=now))
+               .values(used_at=to_the_hour(now)))
     code, link = new_code(), new_token()
+    deadline = rounded_up(now + timedelta(minutes=rt.settings.code_minutes), CODE_DEADLINE_STEP)
     db.add(OneTimeCode(user_id=user.id, purpose=purpose, code_digest=_code_digest(rt, user.id, purpose, code),
-                       link_digest=token_digest(link), sent_to=sent_to, created_at=now,
-                       expires_at=now + timedelta(minutes=rt.settings.code_minutes),
+                       link_digest=token_digest(link), sent_to=sent_to, created_at=to_the_hour(now),
+                       expires_at=deadline,
                        pending_password_hash=pending_password_hash, pending_display_name=pending_display_name))
     mail.queue(db=db, templates=rt.templates, to_address=sent_to, template=template, now=now, context={
         "user": user, "code": code, "link_token": link, "base_url": rt.settings.base_url.rstrip("/"),
         "minutes": rt.settings.code_minutes, "organization_name": rt.settings.organization_name})
+
+
+def _hour(rt: Runtime) -> datetime:
+    return to_the_hour(rt.clock.now())
 
 
 def _code_digest(rt: Runtime, user_id: int, purpose: str, code: str) -> str:
@@ -108,7 +120,7 @@ def sign_up(*, db: Session, rt: Runtime, form: SignUp) -> None:
                    now=rt.clock.now(), context={"user": user, "base_url": rt.settings.base_url.rstrip("/")})
         return
     if user is None:
-        user = User(email=email, display_name=form.display_name, created_at=rt.clock.now(), roles=[])
+        user = User(email=email, display_name=form.display_name, created_at=_hour(rt), roles=[])
         db.add(user)
         db.flush()
     # The password and name wait on the code: whoever reads this mailbox decides the account's password,
@@ -166,7 +178,7 @@ def _start_session(*, db: Session, rt: Runtime, user: User) -> SignedIn:
 
 def _complete_verification(*, db: Session, rt: Runtime, row: OneTimeCode) -> SignedIn:
     user = get_or_404(db=db, user_id=row.user_id)
-    now = rt.clock.now()
+    now = _hour(rt)
     row.used_at = now
     user.email_verified_at = user.email_verified_at or now
     if row.pending_password_hash:
@@ -215,7 +227,7 @@ def request_sign_in_link(*, db: Session, rt: Runtime, raw_email: str) -> None:
 
 def sign_in_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
     row = code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.sign_in)
-    row.used_at = rt.clock.now()
+    row.used_at = _hour(rt)
     return _start_session(db=db, rt=rt, user=get_or_404(db=db, user_id=row.user_id))
 
 
@@ -232,7 +244,7 @@ def reset_password(*, db: Session, rt: Runtime, token: str, form: NewPassword) -
     row = code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.reset_password)
     user = get_or_404(db=db, user_id=row.user_id)
     _check_password(form.password, rt=rt, email=user.email)
-    row.used_at = rt.clock.now()
+    row.used_at = _hour(rt)
     user.password_hash = hash_password(form.password)
     # Whoever knew the old password is signed out everywhere.
     sessions.end_all(db=db, user=user)
@@ -256,8 +268,7 @@ def verify_notification_email(*, db: Session, rt: Runtime, user: User, form: Not
     row = _code_by_entry(db=db, rt=rt, user=user, purpose=CodePurpose.verify_notification_email, code=form.code)
     if row.sent_to != user.notification_email:
         raise Gone(EXPIRED_CODE, fields={"code": EXPIRED_CODE})
-    row.used_at = rt.clock.now()
-    user.notification_email_verified_at = rt.clock.now()
+    row.used_at = user.notification_email_verified_at = _hour(rt)
 
 
 def remove_notification_email(*, user: User) -> None:
@@ -297,7 +308,7 @@ def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) 
     role = Role(role)
     if any(grant.role == role for grant in user.roles):
         raise Conflict(f"{user.display_name} is already a {role.value}.")
-    user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=rt.clock.now()))
+    user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=_hour(rt)))
     db.flush()
     audit.record(db=db, rt=rt, actor=actor, action="role.granted", subject=f"account {user.id}",
                  detail={"role": role.value, "account": user.display_name})
@@ -323,7 +334,7 @@ def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str,
     email = normalize_email(db=db, rt=rt, raw=raw_email)
     if password is not None:
         _check_password(password, rt=rt, email=email)
-    now = rt.clock.now()
+    now = _hour(rt)
     user = get_by_email(db=db, email=email)
     if user is None:
         user = User(email=email, display_name=display_name, created_at=now, roles=[])

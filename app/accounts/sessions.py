@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User, UserSession
+from app.core.clock import to_the_hour
 from app.core.security import new_token, token_digest
 
 SESSION_COOKIE = "undersigned_session"
@@ -32,10 +33,16 @@ def user_for_cookie(*, db: Session, cookie: str | None, now: datetime) -> User |
 
 
 def start(*, db: Session, user: User, now: datetime, days: int) -> str:
-    """Open a new session for `user` and return the cookie value (always a fresh id: no fixation)."""
+    """Open a new session for `user` and return the cookie value (always a fresh id: no fixation).
+
+    The row keeps the hour it was opened in, and expires `days` after that hour: a sign-in to the microsecond
+    named the person behind an anonymous action sent a moment later. The session ends up to an hour before
+    the cookie does; nothing needs it to the minute.
+    """
     session_id = new_token()
-    db.add(UserSession(id_digest=token_digest(session_id), user_id=user.id, created_at=now,
-                       expires_at=now + timedelta(days=days)))
+    opened = to_the_hour(now)
+    db.add(UserSession(id_digest=token_digest(session_id), user_id=user.id, created_at=opened,
+                       expires_at=opened + timedelta(days=days)))
     db.flush()
     return session_id
 
