@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous.models import IssuingKey
 from app.core import b64url
+from app.core.clock import to_the_hour
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
@@ -145,8 +146,10 @@ def _checkpoint(db: Session, rt: Runtime, petition_id: int, now: datetime) -> Lo
     assert head is not None
     note = notes.sign(notes.Checkpoint(origin=origin(rt, petition_id), size=head.size, root=head.root),
                       key_name(rt), signing_key(rt))
+    # The hour only: a checkpoint's minute, next to a batch holding one anonymous signature, dated that
+    # signature closely enough to match it with a sign-in.
     row = LogCheckpoint(petition_id=petition_id, size=head.size, root=head.root, note=note,
-                        created_at=now.replace(second=0, microsecond=0))
+                        created_at=to_the_hour(now))
     db.merge(row)
     db.flush()
     return row
@@ -209,7 +212,7 @@ def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) 
     except notes.CheckpointError as error:
         raise InvalidInput(str(error), fields={"line": str(error)}) from None
     cosignature = LogCosignature(petition_id=petition_id, size=size, witness=name, line=line,
-                                 created_at=rt.clock.now().replace(second=0, microsecond=0))
+                                 created_at=to_the_hour(rt.clock.now()))
     db.merge(cosignature)
     db.flush()
     return cosignature
