@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.audit.models import GENESIS, AuditEntry, AuditHead
+from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
 
 HEAD_ID = 1
@@ -36,7 +37,10 @@ def record(*, db: Session, rt: Runtime, actor: User | None, action: str, subject
         head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
         db.add(head)
         db.flush()
-    at = rt.clock.now()
+    # Every entry is tied to an account (its actor), and many concern anonymous features (exports, comments
+    # hidden, keys destroyed or rotated): the hour is all it keeps of the time. The sequence number keeps
+    # the order, and the chain covers the hour as stored, so verifying is unchanged.
+    at = to_the_hour(rt.clock.now())
     detail_text = json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False, default=str)
     fields = {"seq": head.seq + 1, "at": at, "actor_id": actor.id if actor else None,
               "actor_name": actor.display_name if actor else "Undersigned (system)", "action": action,
