@@ -245,59 +245,317 @@ def export(
     console.print(f"[green]Wrote {out} ({out.stat().st_size:,} bytes).[/green]")
 
 
-client_cli = typer.Typer(help="Sign from the terminal, with the same protocol as the browser's wallet.",
+client_cli = typer.Typer(help="The wallet from a terminal: collect credentials early, act anonymously later.",
                          no_args_is_help=True)
 cli.add_typer(client_cli, name="client")
 WALLET_FILE = Path.home() / ".undersigned" / "wallet.json"
 
 
+def _wallet_option() -> Path:
+    return typer.Option(WALLET_FILE, "--wallet", help="Where your credentials and queue are kept (the session's "
+                                                      "cookies are kept beside it, in wallet.cookies).")
+
+
+def _email_option() -> str | None:
+    return typer.Option(None, "--email", envvar="UNDERSIGNED_EMAIL",
+                        help="Your work address (asked for when the wallet does not know it).")
+
+
+def _password_option() -> str | None:
+    return typer.Option(None, "--password", envvar="UNDERSIGNED_PASSWORD", hide_input=True,
+                        help="Asked for only when a sign-in is needed.")
+
+
+def _within_option() -> float:
+    return typer.Option(12.0, "--within", min=0.1, max=24 * 14, metavar="HOURS",
+                        help="Send at a random moment between a sixth of HOURS and HOURS from now (default: "
+                             "between 2 and 12 hours).")
+
+
+def _now_option() -> bool:
+    return typer.Option(False, "--now", help="Send at once (a warning says what that costs).")
+
+
+def _log_key_option() -> str | None:
+    return typer.Option(None, "--log-key", envvar="UNDERSIGNED_LOG_KEY",
+                        help="The deployment's log verifier key, pinned (name+keyid+base64key).")
+
+
+def _witness_option() -> list[str]:
+    return typer.Option([], "--witness", help="A witness's verifier key: require its cosignature on the checkpoint "
+                                              "the keys are checked under (repeat for several).")
+
+
+def _state_option() -> Path | None:
+    return typer.Option(None, "--state", help="The log keys and checkpoints seen before (default: verified.json "
+                                              "beside the wallet, the file `undersigned verify` keeps).")
+
+
+class _ClientRun:
+    """One client command: the wallet (locked, saved however the command ends), its connection with the session
+    kept from earlier runs, and the key check every credential passes."""
+
+    def __init__(self, petition_url: str | None, wallet_file: Path, *, email: str | None = None,
+                 password: str | None = None, log_key: str | None = None, witnesses: list[str] | None = None,
+                 state_file: Path | None = None) -> None:
+        from app.anonymous import client
+
+        self.client = client
+        self.wallet_file = wallet_file
+        self.target = client.parse_petition_url(petition_url) if petition_url is not None else None
+        self._email, self._password = email, password
+        self._log_key, self._witnesses = log_key, witnesses or []
+        self._state_file = state_file or wallet_file.with_name("verified.json")
+        self.session = None
+
+    def __enter__(self) -> _ClientRun:
+        self._lock = self.client.locked(self.wallet_file)
+        self._lock.__enter__()
+        try:
+            self.wallet = self.client.load_wallet(self.wallet_file)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self.connection = (self.client.Connection(self.target.base_url, self.client.jar_path(self.wallet_file))
+                           if self.target else None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.client.save_wallet(self.wallet_file, self.wallet)
+            if self.connection is not None:
+                self.connection.save_cookies()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def save(self) -> None:
+        self.client.save_wallet(self.wallet_file, self.wallet)
+
+    def keys(self, connection):  # type: ignore[no-untyped-def]
+        from app.anonymous.keycheck import KeyCheck
+
+        return KeyCheck(connection, state_file=self._state_file, log_key=self._log_key, witnesses=self._witnesses)
+
+    def email(self) -> str | None:
+        return self._email or self.client.known_email(self.wallet, self.target.base_url)
+
+    def signed_in(self):  # type: ignore[no-untyped-def]
+        if self.session is None:
+            email = self.email() or typer.prompt("Work email address")
+            self.session = self.client.Session(
+                self.connection, self.wallet, email=email,
+                password=lambda: self._password or typer.prompt("Password", hide_input=True))
+        return self.session
+
+    def collect(self) -> list[tuple[int, str]]:
+        return self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection), save=self.save)
+
+    def send_now(self, item: dict[str, object], what: str) -> None:
+        """--now: the warnings first, then the one queued action, over the cookie-less connection."""
+        typer.echo("Warning: " + self.client.NOW_WARNING.format(what=what))
+        if self.session is not None and self.session.signed_in_now:
+            typer.echo("Warning: " + self.client.JUST_SIGNED_IN)
+        item["due"] = self.client.clock()
+        lines, failed = self.client.send_due(self.wallet, now=self.client.clock(), keys=self.keys,
+                                             only=str(item["id"]))
+        for line in lines:
+            typer.echo(line)
+        if failed:
+            raise typer.Exit(1)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    typer.echo(str(error), err=True)
+    return typer.Exit(1)
+
+
+@client_cli.command("collect")
+def client_collect(
+    petition_url: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
+    email: str | None = _email_option(), password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+) -> None:
+    """Collect every credential due (a signing token and a discussion credential for each open petition), in one
+    request, and nothing else. Do it long before you use them: the later the use, the less it says."""
+    from app.anonymous.client import ClientError
+
+    try:
+        with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
+                        witnesses=witness, state_file=state_file) as run:
+            collected = run.collect()
+    except ClientError as error:
+        raise _fail(error) from None
+    if not collected:
+        typer.echo("Nothing due: this wallet holds a credential for every open petition you have not signed by name.")
+        return
+    kinds = {"sign": "a signing token", "discuss": "a discussion credential"}
+    for petition_id in sorted({number for number, _purpose in collected}):
+        held = [kinds[purpose] for number, purpose in collected if number == petition_id]
+        typer.echo(f"Petition {petition_id}: {' and '.join(held)}.")
+    typer.echo("Collected and kept in the wallet. Use them later: `client sign --anonymous` and `client comment "
+               "--anonymous` queue their sending at a random later moment.")
+
+
 @client_cli.command("sign")
 def client_sign(
     petition_url: str = typer.Argument(..., help="The petition's address, e.g. https://host/petitions/42."),
-    email: str = typer.Option(..., prompt="Work email address"),
-    password: str = typer.Option(..., prompt=True, hide_input=True),
-    anonymous: bool = typer.Option(False, "--anonymous", help="Sign anonymously (no cookie is sent with it)."),
+    anonymous: bool = typer.Option(False, "--anonymous", help="Sign anonymously: queued, then sent without cookies "
+                                                              "by `client send`."),
     public: bool = typer.Option(False, "--public", help="Sign with your name shown to everyone."),
-    wallet_file: Path = typer.Option(WALLET_FILE, "--wallet", help="Where your tokens are kept."),
+    within: float = _within_option(), now: bool = _now_option(),
+    email: str | None = _email_option(), password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
 ) -> None:
-    """Collect your tokens (one request for every open petition due), then sign this petition with its token."""
-    from app.anonymous import client
+    """Sign a petition with its token (collected first if this wallet holds none). Anonymously, the signature is
+    queued and sent later at a random moment; with a name, at once."""
+    from app.anonymous.client import ClientError
 
     try:
-        target = client.parse_petition_url(petition_url)
-        connection = client.Connection(target.base_url)
-        connection.sign_in(email, password)
-        wallet = client.load_wallet(wallet_file)
-        try:
-            client.collect_tokens(connection, wallet, email)
+        with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
+                        witnesses=witness, state_file=state_file) as run:
+            base, petition_id = run.target.base_url, run.target.petition_id
+            token = run.client.held(run.wallet, base, run.email(), petition_id, "sign")
+            if token is None or token["status"] in ("blinded", "lost"):
+                run.collect()
             visibility = "anonymous" if anonymous else "public" if public else "organizers"
-            typer.echo(client.sign(connection=connection, wallet=wallet, email=email,
-                                   petition_id=target.petition_id, visibility=visibility))
-        finally:
-            client.save_wallet(wallet_file, wallet)
-    except client.ClientError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+            message, item = run.client.sign(
+                wallet=run.wallet, base_url=base, email=run.email(), petition_id=petition_id,
+                session=run.signed_in() if visibility != "anonymous" else run.session, visibility=visibility,
+                now=run.client.clock(), within_hours=within)
+            if item is not None and now:
+                run.send_now(item, "signature")
+            else:
+                typer.echo(message)
+    except ClientError as error:
+        raise _fail(error) from None
+
+
+@client_cli.command("comment")
+def client_comment(
+    petition_url: str = typer.Argument(..., help="The petition's address."),
+    text: str = typer.Option(..., "--text", help="The comment (Markdown)."),
+    anonymous: bool = typer.Option(False, "--anonymous", help="Required: the command line posts anonymous comments "
+                                                              "only (post named ones on the petition's page)."),
+    reply_to: int | None = typer.Option(None, "--reply-to", min=1, max=2**31 - 1, help="The comment answered."),
+    within: float = _within_option(), now: bool = _now_option(),
+    email: str | None = _email_option(), password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+) -> None:
+    """Comment anonymously with the petition's discussion credential: queued, then sent without cookies at a
+    random later moment by `client send`, under a pseudonym only this wallet can compute."""
+    from app.anonymous.client import ClientError
+
+    if not anonymous:
+        typer.echo("The command line posts anonymous comments only: add --anonymous, or comment with your name on "
+                   "the petition's page.", err=True)
+        raise typer.Exit(2)
+    try:
+        with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
+                        witnesses=witness, state_file=state_file) as run:
+            base, petition_id = run.target.base_url, run.target.petition_id
+            credential = run.client.held(run.wallet, base, run.email(), petition_id, "discuss")
+            if credential is None or credential["status"] in ("blinded", "lost"):
+                run.collect()
+            item, name = run.client.comment(wallet=run.wallet, base_url=base, email=run.email(),
+                                            petition_id=petition_id, text=text, reply_to=reply_to,
+                                            now=run.client.clock(), within_hours=within)
+            typer.echo(f"Your comment will carry the name {name}: only this wallet's credential makes that name, "
+                       "and whoever holds it can edit or delete the comment.")
+            if now:
+                run.send_now(item, "comment")
+            else:
+                typer.echo(f"Queued: it will be sent {run.client.when(item['due'], run.client.clock())}, "
+                           f"{run.client.WHY}. `undersigned client send` sends it then, without signing in.")
+    except ClientError as error:
+        raise _fail(error) from None
+
+
+@client_cli.command("delete-comment")
+def client_delete_comment(
+    petition_url: str = typer.Argument(..., help="The petition's address."),
+    comment_id: int = typer.Argument(..., min=1, help="The anonymous comment's number (shown on the page)."),
+    within: float = _within_option(), now: bool = _now_option(),
+    email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(), witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
+) -> None:
+    """Delete an anonymous comment made with this wallet's discussion credential (queued like the comment, sent
+    without cookies)."""
+    from app.anonymous.client import ClientError
+
+    try:
+        with _ClientRun(petition_url, wallet_file, email=email, log_key=log_key, witnesses=witness,
+                        state_file=state_file) as run:
+            item = run.client.delete_comment(wallet=run.wallet, base_url=run.target.base_url, email=run.email(),
+                                             petition_id=run.target.petition_id, comment_id=comment_id,
+                                             now=run.client.clock(), within_hours=within)
+            if now:
+                run.send_now(item, "deletion")
+            else:
+                typer.echo(f"Queued: the deletion will be sent {run.client.when(item['due'], run.client.clock())}, "
+                           f"{run.client.WHY}.")
+    except ClientError as error:
+        raise _fail(error) from None
+
+
+@client_cli.command("send")
+def client_send(
+    wait: bool = typer.Option(False, "--wait", help="Stay until the queue is empty, sending each at its time."),
+    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+) -> None:
+    """Send every queued anonymous action whose time has come, without signing in and without any cookie (each
+    key checked again first). Run it from cron or a systemd timer, or leave `--wait` running."""
+    from app.anonymous.client import ClientError
+
+    failed: set[str] = set()
+    try:
+        while True:
+            with _ClientRun(None, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
+                lines, newly_failed = run.client.send_due(run.wallet, now=run.client.clock(), keys=run.keys,
+                                                          skip=failed)
+                failed |= newly_failed
+                rest = run.client.pending(run.wallet, skip=failed)
+            for line in lines:
+                typer.echo(line)
+            if not rest:
+                if not lines and not failed:
+                    typer.echo("Nothing queued.")
+                break
+            next_due = float(rest[0]["due"])
+            if not wait:
+                if not lines:
+                    typer.echo(f"Nothing due yet: {len(rest)} queued, the next "
+                               f"{run.client.when(next_due, run.client.clock())}.")
+                break
+            typer.echo(f"Waiting: {len(rest)} queued, the next {run.client.when(next_due, run.client.clock())}.")
+            run.client.sleep(min(3600.0, max(1.0, next_due - run.client.clock())))
+    except ClientError as error:
+        raise _fail(error) from None
+    if failed:
+        raise typer.Exit(1)
 
 
 @client_cli.command("check")
 def client_check(
     petition_url: str = typer.Argument(..., help="The petition's address."),
-    wallet_file: Path = typer.Option(WALLET_FILE, "--wallet", help="Where your tokens are kept."),
+    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
 ) -> None:
     """Confirm your anonymous signature is published (reading the whole list, so the server cannot tell which
-    entry is yours); send it again if it is missing."""
-    from app.anonymous import client
+    entry is yours); send it again, without cookies, if it is missing."""
+    from app.anonymous.client import ClientError
 
     try:
-        target = client.parse_petition_url(petition_url)
-        connection = client.Connection(target.base_url)
-        wallet = client.load_wallet(wallet_file)
-        lines = client.check(connection=connection, wallet=wallet, petition_id=target.petition_id)
-        client.save_wallet(wallet_file, wallet)
-    except client.ClientError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+        with _ClientRun(petition_url, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
+            bare = run.client.Connection(run.target.base_url)  # no jar: nothing here may carry a cookie
+            lines = run.client.check(connection=bare, wallet=run.wallet, petition_id=run.target.petition_id,
+                                     keys=run.keys(bare))
+    except ClientError as error:
+        raise _fail(error) from None
     for line in lines:
         typer.echo(line)
 

@@ -1,19 +1,92 @@
-"""The command-line wallet against a real server: sign anonymously, confirm it is published, and refusals."""
+"""The command-line wallet against a real server, through a small proxy that records what the client sends (and
+can change what the server answers): sessions kept between runs, anonymous actions queued and sent later
+without cookies, and keys a server shows one account but not everyone refused before anything is sent."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
+import http.cookiejar
 import json
-from collections.abc import Iterator
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.accounts.sessions import SESSION_COOKIE
+from app.anonymous import client
 from app.cli import cli
+from app.core import blindrsa
+from app.core.b64url import encode as b64e
 from app.demo import DEMO_PASSWORD
+from app.log import checkpoint as notes
 from tests import live_server
 
 PETITION = "Publish the salary bands for every role"
+OTHER_PETITION = "Stop recording our screens to train AI"
+T0 = 1_800_000_000.0  # the clock the commands see, moved by hand: no test sleeps
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    cookie: str | None
+
+
+@dataclass
+class Proxy:
+    """Forwards to the live server; records every request with its Cookie header; `tamper` may rewrite answers."""
+
+    upstream: live_server.LiveServer
+    base_url: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    tamper: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def requests(self, method: str, path: str) -> list[Seen]:
+        return [item for item in self.seen if item.method == method and item.path.split("?")[0] == path]
+
+
+def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
+    host, port = proxy.upstream.base_url.removeprefix("http://").split(":")
+
+    class Forward(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            proxy.seen.append(Seen(self.command, self.path, self.headers.get("Cookie")))
+            headers = {name: value for name, value in self.headers.items()
+                       if name.lower() not in ("host", "connection")}
+            upstream = http.client.HTTPConnection(host, int(port), timeout=30)
+            upstream.request(self.command, self.path, body=body or None, headers=headers)
+            answer = upstream.getresponse()
+            content = answer.read()
+            change = proxy.tamper.get(self.path.split("?")[0]) if self.command == "GET" else None
+            if change is not None and answer.status == 200:
+                content = json.dumps(change(json.loads(content))).encode()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            upstream.close()
+
+        do_GET = do_POST = do_DELETE = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Forward
 
 
 @pytest.fixture(scope="module")
@@ -25,53 +98,258 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def get(server: live_server.LiveServer, path: str) -> dict[str, object]:
-    return live_server.get_json(server, path)
+@contextlib.contextmanager
+def proxy_to(upstream: live_server.LiveServer) -> Iterator[Proxy]:
+    recorder = Proxy(upstream=upstream)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    recorder.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
-def petition_url(server: live_server.LiveServer) -> str:
-    return live_server.petition_url(server, PETITION)
+@pytest.fixture()
+def proxy(server: live_server.LiveServer) -> Iterator[Proxy]:
+    with proxy_to(server) as recorder:
+        yield recorder
+
+
+@pytest.fixture()
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [T0]
+    monkeypatch.setattr(client, "clock", lambda: now[0])
+    return now
+
+
+def petition_url(server: live_server.LiveServer, proxy: Proxy, title: str = PETITION) -> str:
+    return live_server.petition_url(server, title).replace(server.base_url, proxy.base_url)
+
+
+def count(server: live_server.LiveServer, url: str) -> int:
+    petition = live_server.get_json(server, f"/api/v1/petitions/{url.rsplit('/', 1)[1]}")
+    return int(petition["signature_count"])  # type: ignore[call-overload]
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, ["client", *args], catch_exceptions=False)
 
 
-def test_sign_anonymously_from_the_terminal_and_check_it(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url = petition_url(server)
-    petition_id = int(url.rsplit("/", 1)[1])
+def signed_in(email: str, wallet: Path) -> tuple[str, ...]:
+    return ("--email", email, "--password", DEMO_PASSWORD, "--wallet", str(wallet))
+
+
+def test_collect_early_queue_then_send_later_without_cookies(server, proxy, clock,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
     wallet = tmp_path / "wallet.json"
-    before = get(server, f"/api/v1/petitions/{petition_id}")["signature_count"]
-    signed = run("sign", url, "--anonymous", "--email", "chen@example.org", "--password", DEMO_PASSWORD,
-                 "--wallet", str(wallet))
-    assert signed.exit_code == 0, signed.output
-    assert "Queued: your anonymous signature will appear" in signed.output
-    assert get(server, f"/api/v1/petitions/{petition_id}")["signature_count"] == before + 1  # type: ignore[operator]
-    stored = json.loads(wallet.read_text())
-    assert {token["status"] for token in stored.values()} >= {"submitted"}
+    collected = run("collect", url, *signed_in("chen@example.org", wallet))
+    assert collected.exit_code == 0, collected.output
+    assert "a signing token" in collected.output
+    # A second run keeps the session: no second sign-in, and nothing more is due.
+    again = run("collect", url, "--wallet", str(wallet))
+    assert again.exit_code == 0, again.output
+    assert "Nothing due" in again.output
+    assert len(proxy.requests("POST", "/api/v1/sessions")) == 1
+    assert len(proxy.requests("GET", "/api/v1/wallet")) == 2
+    for secret in (wallet, client.jar_path(wallet)):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+    before = count(server, url)
+    queued = run("sign", url, "--anonymous", "--wallet", str(wallet))
+    assert queued.exit_code == 0, queued.output
+    assert "cannot be matched with your sign-in" in queued.output
+    (item,) = json.loads(wallet.read_text())["outbox"]
+    assert T0 + 2 * 3600 <= item["due"] <= T0 + 12 * 3600
+    assert not proxy.requests("POST", "/api/v1/anonymous/signatures")
+
+    clock[0] = item["due"] - 1
+    early = run("send", "--wallet", str(wallet))
+    assert early.exit_code == 0 and "Nothing due yet: 1 queued" in early.output
+    assert not proxy.requests("POST", "/api/v1/anonymous/signatures") and count(server, url) == before
+
+    clock[0] = item["due"] + 1
+    already = len(proxy.seen)
+    sent = run("send", "--wallet", str(wallet))
+    assert sent.exit_code == 0, sent.output
+    assert "Sent your anonymous signature on petition" in sent.output
+    (posted,) = proxy.requests("POST", "/api/v1/anonymous/signatures")
+    assert posted.cookie is None
+    during_send = proxy.seen[already:]
+    assert {seen.path.split("?")[0] for seen in during_send} >= {"/api/v1/anonymous/keys",
+                                                                 f"/api/v1/petitions/{item['petition_id']}/log"}
+    assert all(seen.cookie is None for seen in during_send)  # the key check reads without cookies too
+    assert count(server, url) == before + 1
+    assert len(proxy.requests("POST", "/api/v1/sessions")) == 1
+    assert json.loads(wallet.read_text())["outbox"] == []
+
     checked = run("check", url, "--wallet", str(wallet))
     assert checked.exit_code == 0 and "published and counted" in checked.output
-    # The same token again is refused: one member, one signature.
-    again = run("sign", url, "--anonymous", "--email", "chen@example.org", "--password", DEMO_PASSWORD,
-                "--wallet", str(wallet))
-    assert again.exit_code == 1 and "You already signed this petition with this wallet" in again.output
+    refused = run("sign", url, "--anonymous", "--wallet", str(wallet))
+    assert refused.exit_code == 1 and "You already signed this petition with this wallet" in refused.output
 
 
-def test_signing_with_a_name_spends_the_token(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url = petition_url(server)
+def test_now_warns_before_sending_at_once(server, proxy, clock, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = petition_url(server, proxy)
+    before = count(server, url)
+    signed = run("sign", url, "--anonymous", "--now", *signed_in("morgan@example.org", tmp_path / "w.json"))
+    assert signed.exit_code == 0, signed.output
+    warning = signed.output.index("sending now lets the server match this signature with your sign-in".capitalize())
+    assert "follows a signed-in request from this computer within seconds" in signed.output
+    assert warning < signed.output.index("Sent your anonymous signature")
+    (posted,) = proxy.requests("POST", "/api/v1/anonymous/signatures")
+    assert posted.cookie is None
+    assert count(server, url) == before + 1
+
+
+def test_signing_with_a_name_spends_the_token(server, proxy, clock,  # type: ignore[no-untyped-def]
+                                              tmp_path: Path) -> None:
     wallet = tmp_path / "wallet.json"
-    signed = run("sign", url, "--public", "--email", "dara@example.org", "--password", DEMO_PASSWORD,
-                 "--wallet", str(wallet))
+    signed = run("sign", petition_url(server, proxy), "--public", *signed_in("dara@example.org", wallet))
     assert signed.exit_code == 0, signed.output
     assert "Signed with your name shown to everyone." in signed.output
-    spent = [token for token in json.loads(wallet.read_text()).values() if token["status"] == "spent"]
+    spent = [token for token in json.loads(wallet.read_text())["credentials"].values() if token["status"] == "spent"]
     assert len(spent) == 1
 
 
-def test_bad_input_is_a_clear_message(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    wrong = run("sign", "not a url", "--email", "chen@example.org", "--password", "x", "--wallet",
-                str(tmp_path / "w.json"))
+def _another_key(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    public = blindrsa.PrivateKey.generate(1024).public
+    return [{**key, "key_id": public.key_id(), "spki": b64e(public.spki())} for key in keys]
+
+
+def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    wallet = tmp_path / "wallet.json"
+    # The signed-in wallet is handed a key of its own; the cookie-less list shows everyone the real one.
+    proxy.tamper["/api/v1/wallet"] = lambda state: {**state, "due": _another_key(state["due"])}
+    refused = run("collect", url, *signed_in("riley@example.org", wallet))
+    assert refused.exit_code == 1
+    assert "differs from the one published to everyone" in refused.output
+    assert not proxy.requests("POST", "/api/v1/wallet/tokens")
+
+    # The same other key shown to everyone, in the list too: entry 0 of the log still names the real one.
+    replaced: dict[str, dict[str, Any]] = {}
+
+    def same_other(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for key in keys:
+            replaced.setdefault(f"{key['petition_id']}|{key.get('purpose', 'sign')}", _another_key([key])[0])
+        return [replaced[f"{key['petition_id']}|{key.get('purpose', 'sign')}"] for key in keys]
+
+    proxy.tamper["/api/v1/wallet"] = lambda state: {**state, "due": same_other(state["due"])}
+    proxy.tamper["/api/v1/anonymous/keys"] = same_other
+    refused = run("collect", url, "--wallet", str(wallet))
+    assert refused.exit_code == 1, refused.output
+    assert "not the key its signature log committed to" in refused.output
+    assert not proxy.requests("POST", "/api/v1/wallet/tokens")
+
+    # Honest answers: collected; queued; then, before sending, the published key changes: nothing is sent.
+    proxy.tamper.clear()
+    collected = run("collect", url, "--wallet", str(wallet))
+    assert collected.exit_code == 0, collected.output
+    assert run("sign", url, "--anonymous", "--wallet", str(wallet)).exit_code == 0
+    proxy.tamper["/api/v1/anonymous/keys"] = _another_key
+    clock[0] = T0 + 13 * 3600
+    held_back = run("send", "--wallet", str(wallet))
+    assert held_back.exit_code == 1
+    assert "differs from the one published to everyone" in held_back.output
+    assert not proxy.requests("POST", "/api/v1/anonymous/signatures")
+    assert len(json.loads(wallet.read_text())["outbox"]) == 1  # still queued, for a later run or for evidence
+
+
+def test_a_wallet_file_of_the_first_format_is_read_as_signing_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "wallet.json"
+    path.write_text(json.dumps({"https://host|chen@example.org|7": {
+        "petition_id": 7, "key_id": "k", "spki": "s", "message": "m", "signature": "x", "status": "held"}}))
+    wallet = client.load_wallet(path)
+    assert wallet["credentials"]["https://host|chen@example.org|7|sign"]["purpose"] == "sign"
+    assert client.held(wallet, "https://host", "chen@example.org", 7, "sign")["status"] == "held"
+    assert client.known_email(wallet, "https://host") == "chen@example.org"
+    client.save_wallet(path, wallet)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert client.load_wallet(path) == wallet
+
+
+def test_bad_input_is_a_clear_message(server, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    wrong = run("sign", "not a url", *signed_in("chen@example.org", tmp_path / "w.json"))
     assert wrong.exit_code == 1 and "Give the petition's address" in wrong.output
-    refused = run("sign", petition_url(server), "--email", "chen@example.org", "--password", "wrong password",
-                  "--wallet", str(tmp_path / "w.json"))
+    refused = run("collect", petition_url(server, proxy), "--email", "chen@example.org", "--password",
+                  "wrong password", "--wallet", str(tmp_path / "w.json"))
     assert refused.exit_code == 1 and "Traceback" not in refused.output
+    named = run("comment", petition_url(server, proxy), "--text", "hello", "--wallet", str(tmp_path / "w.json"))
+    assert named.exit_code == 2 and "anonymous comments only" in named.output
+
+
+def test_an_expired_session_signs_in_again_with_the_password_from_the_environment(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    wallet = tmp_path / "wallet.json"
+    assert run("collect", url, *signed_in("ben@example.org", wallet)).exit_code == 0
+    jar = http.cookiejar.LWPCookieJar()
+    jar.load(str(client.jar_path(wallet)), ignore_discard=True)
+    (session,) = [cookie for cookie in jar if cookie.name == SESSION_COOKIE]
+    session.value = "a-session-the-server-no-longer-knows"
+    jar.save(str(client.jar_path(wallet)), ignore_discard=True)
+    again = CliRunner().invoke(cli, ["client", "collect", url, "--wallet", str(wallet)],
+                               env={"UNDERSIGNED_PASSWORD": DEMO_PASSWORD}, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert len(proxy.requests("POST", "/api/v1/sessions")) == 2
+
+
+def test_send_wait_sends_each_at_its_time_then_stops(server, proxy, clock, monkeypatch,  # type: ignore[no-untyped-def]
+                                                     tmp_path: Path) -> None:
+    wallet = tmp_path / "wallet.json"
+    urls = [petition_url(server, proxy, title) for title in (PETITION, OTHER_PETITION)]
+    assert run("collect", urls[0], *signed_in("admin@example.org", wallet)).exit_code == 0
+    for url in urls:
+        assert run("sign", url, "--anonymous", "--within", "2", "--wallet", str(wallet)).exit_code == 0
+    dues = sorted(item["due"] for item in json.loads(wallet.read_text())["outbox"])
+    assert all(T0 + 2 * 3600 / 6 <= due <= T0 + 2 * 3600 for due in dues)
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(client, "sleep", sleep)
+    sent = run("send", "--wait", "--wallet", str(wallet))
+    assert sent.exit_code == 0, sent.output
+    assert sent.output.count("Sent your anonymous signature") == 2 and "Waiting: 2 queued" in sent.output
+    assert clock[0] >= dues[1] and 2 <= len(waited) and max(waited) <= 3600  # wakes at least hourly
+    assert all(seen.cookie is None for seen in proxy.requests("POST", "/api/v1/anonymous/signatures"))
+    assert json.loads(wallet.read_text())["outbox"] == []
+
+
+def test_keys_are_checked_under_a_pinned_log_key_and_the_witnesses_named(tmp_path: Path) -> None:
+    witness = Ed25519PrivateKey.generate()
+    witness_key = notes.verifier_key("union.example.org", witness.public_key())
+    (tmp_path / "witness.key").write_text(base64.b64encode(witness.private_bytes_raw()).decode())
+    live = live_server.serve_demo(tmp_path / "witnessed.db", log_witnesses=[witness_key])
+    try:
+        with proxy_to(live) as proxy:
+            url = petition_url(live, proxy)
+            wallet = tmp_path / "wallet.json"
+            lagging = run("collect", url, "--witness", witness_key, *signed_in("chen@example.org", wallet))
+            assert lagging.exit_code == 1 and "cosigned by union.example.org" in lagging.output
+            stranger = notes.verifier_key(live.base_url.removeprefix("http://"),
+                                          Ed25519PrivateKey.generate().public_key())
+            pinned = run("collect", url, "--log-key", stranger, "--wallet", str(wallet))
+            assert pinned.exit_code == 1 and "checkpoint does not verify" in pinned.output
+            assert not proxy.requests("POST", "/api/v1/wallet/tokens")
+
+            witnessed = CliRunner().invoke(cli, ["witness", live_server.petition_url(live, PETITION), "--name",
+                                                 "union.example.org", "--key", str(tmp_path / "witness.key"),
+                                                 "--state", str(tmp_path / "witnessed.json")])
+            assert witnessed.exit_code == 0, witnessed.output
+            log_key = live_server.get_json(live, f"/api/v1/petitions/{url.rsplit('/', 1)[1]}/log")["log_key"]
+            collected = run("collect", url, "--witness", witness_key, "--log-key", str(log_key), "--wallet",
+                            str(wallet))
+            assert collected.exit_code == 0, collected.output
+            assert len(proxy.requests("POST", "/api/v1/wallet/tokens")) == 1
+            remembered = json.loads((tmp_path / "verified.json").read_text())
+            assert remembered[url]["log_key"] == log_key
+    finally:
+        live.stop()

@@ -1,32 +1,64 @@
 """The command-line wallet: the same protocol as the browser's, for people who do not trust a web page.
 
-`undersigned client sign URL --anonymous` signs in, collects a token for every open petition due (one bundled
-request), and sends the petition's token without any cookie; `undersigned client check URL` looks for it in the
-petition's published entries and sends it again if it is missing. Tokens live in a local JSON file.
+Time is what gives an anonymous action away: a sign-in at 09:14:03 and an anonymous signature at 09:14:04 are
+one person. So the wallet keeps its session (a cookie jar beside the wallet file) and its credentials between
+runs, collects credentials long before they are used (`client collect`), and queues anonymous actions to be
+sent at a random later moment (`client sign --anonymous`, `client comment --anonymous`), by `client send`,
+which never signs in and sends no cookie. Before blinding against a key and again before sending, every key is
+held to the one everyone is shown (see keycheck.py).
+
+The wallet file (JSON, mode 0600, replaced atomically) holds:
+    {"version": 2,
+     "accounts": {base_url: {"email": ...}},
+     "credentials": {"base|email|petition|purpose": {petition_id, purpose, key_id, spki, message, signature,
+                                                     status, ...}},
+     "outbox": [{id, kind: signature|comment|delete, base_url, petition_id, slot, due, ...}]}
+A file from before (a flat map of signing tokens) is read as version 2 with every token of purpose "sign".
 Standard library HTTP only, so the command needs nothing beyond the package itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import http.cookiejar
 import json
+import os
+import random
 import re
 import secrets
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from app.core import blindrsa
 from app.core.b64url import decode as _b64d
 from app.core.b64url import encode as _b64e
 
-Wallet = dict[str, dict[str, Any]]
+Wallet = dict[str, Any]
+WALLET_VERSION = 2
+PURPOSES = ("sign", "discuss")
+SPENT_OR_SENT = ("queued", "submitted", "published", "spent")
+clock: Callable[[], float] = time.time  # the one source of "now" for the commands; tests replace it
+sleep: Callable[[float], None] = time.sleep  # and of waiting, for `client send --wait`
 
 
 class ClientError(Exception):
     """What went wrong, in words for the person at the terminal."""
+
+
+class Unreachable(ClientError):
+    """The server could not be reached: nothing happened, and the same request can be made again later."""
+
+
+class KeyRequirement(Protocol):
+    def require(self, *, petition_id: int, purpose: str, key_id: str, spki: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -43,11 +75,18 @@ def parse_petition_url(url: str) -> Target:
 
 
 class Connection:
-    """A signed-in session (cookies kept in memory only) and a cookie-less opener for anonymous requests."""
+    """A signed-in side (cookies, kept in `jar_file` between runs when given) and a cookie-less side for
+    everything anonymous: the bare opener has no cookie processor, so nothing it sends says who sends it."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, jar_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._jar = http.cookiejar.CookieJar()
+        self.jar_file = jar_file
+        self._jar: http.cookiejar.CookieJar = http.cookiejar.LWPCookieJar()
+        if jar_file is not None and jar_file.exists():
+            try:
+                self._jar.load(str(jar_file), ignore_discard=True)  # type: ignore[attr-defined]
+            except (OSError, http.cookiejar.LoadError):
+                self._jar.clear()  # an unreadable jar only means signing in again
         self._signed_in = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._jar))
         self._bare = urllib.request.build_opener()  # no cookie processor: nothing says who sends
         self._csrf: str | None = None
@@ -69,8 +108,8 @@ class Connection:
                 return error.code, json.loads(raw)
             except ValueError:
                 return error.code, {"error": {"message": raw.decode(errors="replace")[:200]}}
-        except urllib.error.URLError as error:
-            raise ClientError(f"Cannot reach {self.base_url}: {error.reason}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise Unreachable(f"Cannot reach {self.base_url}: {getattr(error, 'reason', error)}") from None
 
     def call(self, method: str, path: str, body: object | None = None) -> tuple[int, Any]:
         headers = {}
@@ -84,11 +123,28 @@ class Connection:
     def anonymous(self, method: str, path: str, body: object | None = None) -> tuple[int, Any]:
         return self._call(self._bare, method, path, body)
 
+    def has_cookies(self) -> bool:
+        host = re.sub(r"^https?://", "", self.base_url).split(":")[0].lower()
+        # The jar files a cookie of a host without dots (localhost) under host.local.
+        return any(cookie.domain.lstrip(".") in (host, host + ".local") for cookie in self._jar)
+
     def sign_in(self, email: str, password: str) -> None:
         status, answer = self.call("POST", "/api/v1/sessions", {"email": email, "password": password})
         if status != 200:
             raise ClientError(_message(answer, "Signing in failed."))
         self._csrf = None  # a new session: ask for a new token
+        self.save_cookies()
+
+    def save_cookies(self) -> None:
+        """Write the jar beside the wallet, readable by its owner only, replaced whole."""
+        if self.jar_file is None:
+            return
+        self.jar_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = self.jar_file.with_name(self.jar_file.name + ".tmp")
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        temporary.chmod(0o600)
+        self._jar.save(str(temporary), ignore_discard=True)  # type: ignore[attr-defined]
+        temporary.replace(self.jar_file)
 
 
 def _message(answer: Any, default: str) -> str:
@@ -97,100 +153,337 @@ def _message(answer: Any, default: str) -> str:
     return default
 
 
+# The wallet file --------------------------------------------------------------------------------------------
+
+def jar_path(wallet_file: Path) -> Path:
+    return wallet_file.with_name(wallet_file.stem + ".cookies")
+
+
 def load_wallet(path: Path) -> Wallet:
     if not path.exists():
-        return {}
-    return json.loads(path.read_text())
+        return {"version": WALLET_VERSION, "accounts": {}, "credentials": {}, "outbox": []}
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError:
+        raise ClientError(f"{path} is not a wallet file (it is not JSON): leaving it as it is.") from None
+    if stored.get("version") == WALLET_VERSION:
+        return stored
+    # The first format: a flat map "base|email|petition" -> signing token.
+    credentials = {f"{slot}|sign": {**token, "purpose": "sign"} for slot, token in stored.items()}
+    accounts = {slot.split("|")[0]: {"email": slot.split("|")[1]} for slot in stored if slot.count("|") == 2}
+    return {"version": WALLET_VERSION, "accounts": accounts, "credentials": credentials, "outbox": []}
 
 
 def save_wallet(path: Path, wallet: Wallet) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(wallet, indent=1, sort_keys=True))
-    temporary.chmod(0o600)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(json.dumps(wallet, indent=1, sort_keys=True))
+        handle.flush()
+        os.fsync(handle.fileno())
     temporary.replace(path)
 
 
-def _slot(base_url: str, email: str, petition_id: int) -> str:
-    return f"{base_url}|{email.lower()}|{petition_id}"
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """One command at a time changes the wallet: `client send --wait` may be running while `client sign`
+    queues, and each rewrites the whole file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
-def collect_tokens(connection: Connection, wallet: Wallet, email: str) -> int:
-    """Finalize any reply missed before, then ask for every token due in one request. Returns new tokens."""
-    status, state = connection.call("GET", "/api/v1/wallet")
+def known_email(wallet: Wallet, base_url: str) -> str | None:
+    return wallet["accounts"].get(base_url.rstrip("/"), {}).get("email")
+
+
+def _slot(base_url: str, email: str, petition_id: int, purpose: str) -> str:
+    return f"{base_url}|{email.lower()}|{petition_id}|{purpose}"
+
+
+# Signing in, once ------------------------------------------------------------------------------------------
+
+class Session:
+    """The signed-in side for one account: the session kept from an earlier run when it still works, a sign-in
+    (asking for the password only then) when there is none or it expired."""
+
+    def __init__(self, connection: Connection, wallet: Wallet, *, email: str, password: Callable[[], str]) -> None:
+        self.connection = connection
+        self.wallet = wallet
+        self.email = email
+        self._password = password
+        self.signed_in_now = False  # a sign-in in this run: an anonymous action now would follow it within seconds
+        self._ready = False
+
+    def _sign_in(self) -> None:
+        self.connection.sign_in(self.email, self._password())
+        self.wallet["accounts"][self.connection.base_url] = {"email": self.email.lower()}
+        self.signed_in_now = True
+        self._ready = True
+
+    def call(self, method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        if not self._ready:
+            stored = known_email(self.wallet, self.connection.base_url)
+            if stored != self.email.lower() or not self.connection.has_cookies():
+                self._sign_in()
+            self._ready = True
+        status, answer = self.connection.call(method, path, body)
+        if status == 401 and not self.signed_in_now:  # the session kept from before has expired
+            self._sign_in()
+            status, answer = self.connection.call(method, path, body)
+        return status, answer
+
+
+# Collecting credentials ------------------------------------------------------------------------------------
+
+def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
+            save: Callable[[], None] = lambda: None) -> list[tuple[int, str]]:
+    """Finalize any reply missed before, then ask for every credential due in one request, each key checked
+    before anything is blinded against it. Returns the (petition, purpose) pairs newly held."""
+    connection, email = session.connection, session.email
+    status, state = session.call("GET", "/api/v1/wallet")
     if status != 200:
         raise ClientError(_message(state, "Could not read your wallet."))
-    collected = _finalize(connection, wallet, email, state["issued"])
+    collected = _finalize(connection.base_url, wallet, email, state["issued"])
     due = state["due"]
     if not due:
         return collected
+    for key in due:  # every key first: a refusal sends nothing at all
+        keys.require(petition_id=key["petition_id"], purpose=key.get("purpose", "sign"), key_id=key["key_id"],
+                     spki=key["spki"])
     requests = []
     for key in due:
+        purpose = key.get("purpose", "sign")
         public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
-        if public.key_id() != key["key_id"]:
-            raise ClientError(f"Petition {key['petition_id']}'s key does not match its published id.")
         message = blindrsa.prepare(secrets.token_bytes(32))
         blinded = blindrsa.blind(public, message)
-        wallet[_slot(connection.base_url, email, key["petition_id"])] = {
-            "petition_id": key["petition_id"], "key_id": key["key_id"], "spki": key["spki"],
+        wallet["credentials"][_slot(connection.base_url, email, key["petition_id"], purpose)] = {
+            "petition_id": key["petition_id"], "purpose": purpose, "key_id": key["key_id"], "spki": key["spki"],
             "message": _b64e(message), "inv": str(blinded.inv), "status": "blinded"}
-        requests.append({"petition_id": key["petition_id"], "blinded_message": _b64e(blinded.blinded_msg)})
-    status, answer = connection.call("POST", "/api/v1/wallet/tokens", {"tokens": requests})
+        request = {"petition_id": key["petition_id"], "blinded_message": _b64e(blinded.blinded_msg)}
+        if "purpose" in key:  # a server from before discussion credentials knows no such field
+            request["purpose"] = purpose
+        requests.append(request)
+    save()  # the blinding factors first: a reply lost on the way can then still be finalized next time
+    status, answer = session.call("POST", "/api/v1/wallet/tokens", {"tokens": requests})
     if status != 200:
-        raise ClientError(_message(answer, "The server did not issue tokens."))
-    return collected + _finalize(connection, wallet, email, answer["tokens"])
+        raise ClientError(_message(answer, "The server did not issue credentials."))
+    return collected + _finalize(connection.base_url, wallet, email, answer["tokens"])
 
 
-def _finalize(connection: Connection, wallet: Wallet, email: str, issued: list[dict[str, Any]]) -> int:
-    done = 0
+def _finalize(base_url: str, wallet: Wallet, email: str, issued: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    done = []
     for item in issued:
-        token = wallet.get(_slot(connection.base_url, email, item["petition_id"]))
-        if not token or token["status"] != "blinded" or token["key_id"] != item["key_id"]:
+        purpose = item.get("purpose", "sign")
+        held = wallet["credentials"].get(_slot(base_url, email, item["petition_id"], purpose))
+        if not held or held["status"] != "blinded" or held["key_id"] != item["key_id"]:
             continue
-        public = blindrsa.PublicKey.from_spki(_b64d(token["spki"]))
+        public = blindrsa.PublicKey.from_spki(_b64d(held["spki"]))
         try:
-            signature = blindrsa.finalize(public, _b64d(token["message"]), _b64d(item["blind_signature"]),
-                                          int(token["inv"]))
+            signature = blindrsa.finalize(public, _b64d(held["message"]), _b64d(item["blind_signature"]),
+                                          int(held["inv"]))
         except blindrsa.BlindSignatureError:
-            token["status"] = "lost"
+            held["status"] = "lost"
             continue
-        token.update(signature=_b64e(signature), status="held")
-        token.pop("inv", None)
-        done += 1
+        held.update(signature=_b64e(signature), status="held")
+        held.pop("inv", None)
+        done.append((item["petition_id"], purpose))
     return done
 
 
-def sign(*, connection: Connection, wallet: Wallet, email: str, petition_id: int, visibility: str) -> str:
-    """Sign with the petition's token: anonymously (no cookie sent) or with a name (the token is spent)."""
-    token = wallet.get(_slot(connection.base_url, email, petition_id))
-    if token is not None and token["status"] in ("submitted", "published", "spent"):
+def held(wallet: Wallet, base_url: str, email: str | None, petition_id: int, purpose: str) -> dict[str, Any] | None:
+    """This petition's credential of that purpose, for the account given or else any account of this wallet."""
+    for slot, credential in wallet["credentials"].items():
+        base, owner, number, kind = slot.rsplit("|", 3)
+        if (base == base_url and int(number) == petition_id and kind == purpose
+                and (email is None or owner == email.lower())):
+            return credential
+    return None
+
+
+def slot_of(wallet: Wallet, credential: dict[str, Any]) -> str:
+    return next(slot for slot, value in wallet["credentials"].items() if value is credential)
+
+
+# Queueing and sending anonymous actions ---------------------------------------------------------------------
+
+WHY = "so that the moment it arrives cannot be matched with your sign-in"
+NOW_WARNING = ("Sending now lets the server match this {what} with your sign-in moments ago; your anonymity then "
+               "rests on others signing in the same minutes.")
+JUST_SIGNED_IN = ("You signed in seconds ago in this same run: this anonymous request follows a signed-in request "
+                  "from this computer within seconds.")
+
+
+def pseudonym(message_b64: str) -> str:
+    """The name an anonymous comment carries, from the credential's secret message: only its holder can make it."""
+    return "Colleague " + hashlib.sha256(b"undersigned/pseudonym/v1" + _b64d(message_b64)).hexdigest()[:6]
+
+
+def due_time(now: float, within_hours: float) -> float:
+    """A moment drawn uniformly between a sixth of the window and its end (2 to 12 hours by default)."""
+    return random.SystemRandom().uniform(now + within_hours * 3600 / 6, now + within_hours * 3600)
+
+
+def when(due: float, now: float) -> str:
+    local = datetime.fromtimestamp(due).astimezone()
+    minutes = max(0, round((due - now) / 60))
+    span = f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    return f"{local:%a %d %b at %H:%M %Z} (in {span})"
+
+
+def enqueue(wallet: Wallet, *, kind: str, base_url: str, petition_id: int, credential: dict[str, Any], now: float,
+            within_hours: float, **details: Any) -> dict[str, Any]:
+    item = {"id": secrets.token_hex(6), "kind": kind, "base_url": base_url, "petition_id": petition_id,
+            "slot": slot_of(wallet, credential), "due": due_time(now, within_hours), **details}
+    wallet["outbox"].append(item)
+    return item
+
+
+def sign(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, session: Session | None,
+         visibility: str, now: float, within_hours: float) -> tuple[str, dict[str, Any] | None]:
+    """Sign with the petition's token: anonymously (queued, and the queued action returned: nothing is sent
+    now) or with a name (now, signed in: the token is spent)."""
+    token = held(wallet, base_url, email, petition_id, "sign")
+    if token is not None and token["status"] in SPENT_OR_SENT:
+        if token["status"] == "queued":
+            item = next(entry for entry in wallet["outbox"] if entry["slot"] == slot_of(wallet, token))
+            return f"Your anonymous signature is already queued: it will be sent {when(item['due'], now)}.", None
         raise ClientError("You already signed this petition with this wallet"
                           + (": `client check` confirms it is published." if token["status"] != "spent" else "."))
     if token is None or token["status"] != "held":
         raise ClientError("You hold no usable token for this petition: it may not take anonymous signatures, or "
                           "you signed it already, or a token was issued to you in another browser.")
-    body = {"message": token["message"], "signature": token["signature"]}
     if visibility == "anonymous":
-        status, answer = connection.anonymous("POST", "/api/v1/anonymous/signatures",
-                                              {"petition_id": petition_id, **body})
-        if status != 202:
-            raise ClientError(_message(answer, "The signature was refused."))
-        token["status"] = "submitted"
-        minutes = max(1, round(float(answer["publish_within_seconds"]) / 60))
-        return f"Queued: your anonymous signature will appear within {minutes} minute(s). Check with `client check`."
-    status, answer = connection.call("POST", f"/api/v1/petitions/{petition_id}/signature",
-                                     {"visibility": visibility, "token": body})
+        item = enqueue(wallet, kind="signature", base_url=base_url, petition_id=petition_id, credential=token,
+                       now=now, within_hours=within_hours)
+        token["status"] = "queued"
+        return (f"Queued: your anonymous signature will be sent {when(item['due'], now)}, {WHY}. Run "
+                "`undersigned client send` then (from cron or a systemd timer, or leave `client send --wait` "
+                "running): it does not sign in and sends no cookie."), item
+    if session is None:
+        raise ClientError("Signing with your name needs your account: give --email.")
+    status, answer = session.call("POST", f"/api/v1/petitions/{petition_id}/signature",
+                                  {"visibility": visibility,
+                                   "token": {"message": token["message"], "signature": token["signature"]}})
     if status != 201:
         raise ClientError(_message(answer, "The signature was refused."))
     token["status"] = "spent"
-    return "Signed with your name " + ("shown to everyone." if visibility == "public" else "shown to the organizers only.")
+    return "Signed with your name " + ("shown to everyone." if visibility == "public" else
+                                       "shown to the organizers only."), None
 
 
-def check(*, connection: Connection, wallet: Wallet, petition_id: int) -> list[str]:
+def comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, text: str,
+            reply_to: int | None, now: float, within_hours: float) -> tuple[dict[str, Any], str]:
+    """Queue an anonymous comment under the petition's discussion credential; returns it and its pseudonym."""
+    credential = _discussion_credential(wallet, base_url, email, petition_id)
+    if not text.strip():
+        raise ClientError("The comment is empty: give its text with --text.")
+    item = enqueue(wallet, kind="comment", base_url=base_url, petition_id=petition_id, credential=credential,
+                   now=now, within_hours=within_hours, body=text, parent_id=reply_to)
+    return item, pseudonym(credential["message"])
+
+
+def delete_comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, comment_id: int,
+                   now: float, within_hours: float) -> dict[str, Any]:
+    credential = _discussion_credential(wallet, base_url, email, petition_id)
+    return enqueue(wallet, kind="delete", base_url=base_url, petition_id=petition_id, credential=credential,
+                   now=now, within_hours=within_hours, comment_id=comment_id)
+
+
+def _discussion_credential(wallet: Wallet, base_url: str, email: str | None, petition_id: int) -> dict[str, Any]:
+    credential = held(wallet, base_url, email, petition_id, "discuss")
+    if credential is None or credential["status"] != "held":
+        raise ClientError("You hold no discussion credential for this petition: it may not take anonymous "
+                          "comments, or this server does not give discussion credentials yet. Run "
+                          "`undersigned client collect URL` first.")
+    return credential
+
+
+def send_due(wallet: Wallet, *, now: float, keys: Callable[[Connection], KeyRequirement],
+             only: str | None = None, skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
+    """Send every queued action whose time has come (or just the one with id `only`), each over the cookie-less
+    connection after its key is checked again. Returns what happened, in words, and the ids that failed (they
+    stay queued for the next run)."""
+    lines: list[str] = []
+    failed: set[str] = set()
+    checks: dict[str, KeyRequirement] = {}
+    for item in sorted(wallet["outbox"], key=lambda entry: entry["due"]):
+        if item["id"] in skip or (only is None and item["due"] > now) or (only is not None and item["id"] != only):
+            continue
+        connection = Connection(item["base_url"])  # no jar: this connection could not send a cookie if it tried
+        if item["base_url"] not in checks:
+            checks[item["base_url"]] = keys(connection)
+        try:
+            line, done = _send(connection, wallet, item, checks[item["base_url"]])
+        except ClientError as error:
+            line, done = f"Not sent: {error}", False
+        lines.append(line)
+        if done:
+            wallet["outbox"].remove(item)
+        else:
+            failed.add(item["id"])
+    return lines, failed
+
+
+def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: KeyRequirement) -> tuple[str, bool]:
+    credential = wallet["credentials"].get(item["slot"])
+    petition = f"petition {item['petition_id']} ({item['base_url']})"
+    if credential is None or "signature" not in credential:
+        return f"Dropped a queued action on {petition}: its credential is no longer in this wallet.", True
+    keys.require(petition_id=item["petition_id"], purpose=credential["purpose"], key_id=credential["key_id"],
+                 spki=credential["spki"])
+    proof = {"message": credential["message"], "signature": credential["signature"]}
+    if item["kind"] == "signature":
+        status, answer = connection.anonymous("POST", "/api/v1/anonymous/signatures",
+                                              {"petition_id": item["petition_id"], **proof})
+        if status == 202 or status == 409:
+            credential["status"] = "submitted"
+            minutes = max(1, round(float((answer or {}).get("publish_within_seconds", 60)) / 60))
+            return (f"Sent your anonymous signature on {petition}: it appears within {minutes} minute(s). "
+                    "Confirm it with `client check`." if status == 202 else
+                    f"Your anonymous signature on {petition} was already with the server: `client check` confirms "
+                    "it."), True
+    elif item["kind"] == "comment":
+        status, answer = connection.anonymous("POST", "/api/v1/anonymous/comments", {
+            "petition_id": item["petition_id"], **proof, "body": item["body"], "parent_id": item.get("parent_id")})
+        if status == 202:
+            minutes = max(1, round(float(answer.get("publish_within_seconds", 60)) / 60))
+            name = answer.get("pseudonym") or pseudonym(credential["message"])
+            mismatch = ("" if name == pseudonym(credential["message"]) else
+                        f" (the server named it {name}, not {pseudonym(credential['message'])}: it does not follow "
+                        "the published rule)")
+            return (f"Sent your anonymous comment on {petition} as {pseudonym(credential['message'])}{mismatch}: "
+                    f"it appears within {minutes} minute(s)."), True
+    else:
+        status, answer = connection.anonymous(
+            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", proof)
+        if status == 200:
+            return f"Deleted comment {item['comment_id']} on {petition}.", True
+    if status >= 500:
+        return f"Not sent: {petition} answered {status}; it stays queued for the next run.", False
+    if item["kind"] == "signature":
+        credential["status"] = "held"  # refused, not spent: `client sign` can queue it again
+    return f"Refused by {petition}: {_message(answer, f'the server answered {status}')}", True
+
+
+def pending(wallet: Wallet, *, skip: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    return sorted((item for item in wallet["outbox"] if item["id"] not in skip), key=lambda item: item["due"])
+
+
+# Confirming a signature is published ----------------------------------------------------------------------
+
+def check(*, connection: Connection, wallet: Wallet, petition_id: int, keys: KeyRequirement) -> list[str]:
     """Look for each submitted token of this petition among its published entries; send a missing one again."""
     lines = []
-    for token in wallet.values():
-        if token["petition_id"] != petition_id or token["status"] not in ("submitted", "published"):
+    for slot, token in wallet["credentials"].items():
+        if (not slot.startswith(connection.base_url + "|") or token["petition_id"] != petition_id
+                or token.get("purpose", "sign") != "sign" or token["status"] not in ("submitted", "published")):
             continue
         if token["status"] == "published" or _published(connection, petition_id, token["message"]):
             # Counted: the message is forgotten, so this file no longer ties you to the published entry.
@@ -199,11 +492,15 @@ def check(*, connection: Connection, wallet: Wallet, petition_id: int) -> list[s
             token["status"] = "published"
             lines.append("Your anonymous signature is published and counted.")
             continue
+        keys.require(petition_id=petition_id, purpose="sign", key_id=token["key_id"], spki=token["spki"])
         status, answer = connection.anonymous("POST", "/api/v1/anonymous/signatures", {
             "petition_id": petition_id, "message": token["message"], "signature": token["signature"]})
         lines.append("Not published yet; sent again." if status == 202 else
                      "Not published yet; the server holds it for the next batch." if status == 409 else
                      _message(answer, "Not published, and the server refused it again."))
+    if any(item["petition_id"] == petition_id and item["kind"] == "signature" and item["base_url"] ==
+           connection.base_url for item in wallet["outbox"]):
+        lines.append("Your anonymous signature is still queued in this wallet: `client send` sends it when due.")
     return lines or ["No anonymous signature of yours for this petition in this wallet."]
 
 

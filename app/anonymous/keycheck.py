@@ -1,0 +1,182 @@
+"""The command-line wallet's check of every blind-signing key it is handed, before blinding and before sending.
+
+A server that wants to recognise one person's token can hand that person a key of their own and nobody else's:
+the token it signs then says whose it is, however it travels. So the key the signed-in wallet is given must be
+the key everyone is shown:
+
+- the list of keys published without cookies (GET /api/v1/anonymous/keys, read here over the bare connection,
+  which carries no cookie, so the server cannot tell whose copy it is serving);
+- for the signing key, also the key id committed in entry 0 of the petition's signature log, read under a
+  checkpoint signed by the log's key (pinned with --log-key, or the one `undersigned verify` saw before on this
+  machine, or the one the log names the first time) and cosigned by every witness the person names, and
+  consistent with every checkpoint this machine saw before.
+
+Entry 0 commits the signing key only (it was written when the petition opened, before discussion keys
+existed), so the discussion key is held to the published list alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from pathlib import Path
+from typing import Any
+
+from app.anonymous.client import ClientError, Connection
+from app.core import blindrsa, merkle
+from app.core.b64url import decode as _b64d
+from app.log import checkpoint as notes
+from app.log.verifier import encode
+
+WHAT = {"sign": "signing key", "discuss": "discussion key"}
+
+
+class KeyCheck:
+    """Compares keys for one deployment; reads everything without cookies and remembers it for one run."""
+
+    def __init__(self, connection: Connection, *, state_file: Path, log_key: str | None = None,
+                 witnesses: list[str] | None = None) -> None:
+        self.connection = connection
+        self.state_file = state_file
+        self.pinned = log_key.strip() if log_key else None
+        try:
+            self.witnesses = dict(notes.parse_verifier_key(text) for text in (witnesses or []))
+            if self.pinned:
+                notes.parse_verifier_key(self.pinned)
+        except notes.CheckpointError as error:
+            raise ClientError(f"A key given with --log-key or --witness is malformed: {error}.") from None
+        self._published: list[dict[str, Any]] | None = None
+        self._committed: dict[int, str | None] = {}
+
+    def require(self, *, petition_id: int, purpose: str, key_id: str, spki: str) -> None:
+        """Raise unless this key is the one published to everyone (and, for signing, the one entry 0 commits)."""
+        what = WHAT[purpose]
+        try:
+            derived = _key_id(spki)
+        except (ValueError, TypeError, blindrsa.BlindSignatureError):
+            raise ClientError(f"Petition {petition_id}'s {what} is not a valid key: nothing was sent.") from None
+        if derived != key_id:
+            raise ClientError(f"Petition {petition_id}'s {what} does not match its own id: nothing was sent.")
+        listed = [key for key in self._keys()
+                  if key.get("petition_id") == petition_id and key.get("purpose", "sign") == purpose]
+        if not listed:
+            raise ClientError(
+                f"Petition {petition_id} publishes no {what} to everyone (it may have closed, or the server shows "
+                f"you a key it shows nobody else): nothing was sent.")
+        if any(key.get("key_id") != key_id or key.get("spki") != spki for key in listed):
+            raise ClientError(
+                f"Refusing petition {petition_id}: the {what} your account was given differs from the one published "
+                "to everyone. A key of your own would let the server recognise your token. Nothing was sent; tell "
+                "the organizers and keep this wallet file as evidence.")
+        if purpose == "sign":
+            committed = self._entry_zero_key(petition_id)
+            if committed != key_id:
+                raise ClientError(
+                    f"Refusing petition {petition_id}: its signing key is not the key its signature log committed "
+                    "to when it opened (entry 0). Nothing was sent; tell the organizers.")
+        # A discussion key has nothing like entry 0 to be held to: the published list above is its only check.
+
+    def _keys(self) -> list[dict[str, Any]]:
+        if self._published is None:
+            status, answer = self.connection.anonymous("GET", "/api/v1/anonymous/keys")
+            if status != 200 or not isinstance(answer, list):
+                raise ClientError("Could not read the keys published to everyone (/api/v1/anonymous/keys): "
+                                  "nothing was sent.")
+            self._published = answer
+        return self._published
+
+    def _get(self, path: str) -> Any:
+        status, answer = self.connection.anonymous("GET", path)
+        if status != 200:
+            raise ClientError(f"Could not read the petition's signature log ({path} answered {status}): the "
+                              "signing key cannot be checked, so nothing was sent.")
+        return answer
+
+    def _entry_zero_key(self, petition_id: int) -> str | None:
+        if petition_id in self._committed:
+            return self._committed[petition_id]
+        from app.log import client as log_client  # the state `undersigned verify` keeps, shared with it
+
+        base = f"/api/v1/petitions/{petition_id}/log"
+        reader = f"{self.connection.base_url}/petitions/{petition_id}"
+        state = log_client._state(self.state_file)
+        known = state.get(reader, {})
+        head = self._get(base)
+        if not self.pinned and known.get("log_key") and known["log_key"] != head.get("log_key"):
+            raise ClientError(f"Petition {petition_id}'s log is signed with a key other than the one seen before on "
+                              "this machine: nothing was sent.")
+        log_key_text = self.pinned or known.get("log_key") or head["log_key"]
+        log_key = notes.parse_verifier_key(log_key_text)
+        signed = self._cosigned_checkpoint(base, head["checkpoint"], log_key, petition_id)
+        size, root = signed.checkpoint.size, signed.checkpoint.root
+        if not signed.checkpoint.origin.endswith(f"/petitions/{petition_id}"):
+            raise ClientError(f"The checkpoint is for {signed.checkpoint.origin}, not petition {petition_id}: "
+                              "nothing was sent.")
+        page = self._get(f"{base}/entries?start=0&limit=1")
+        proof = self._get(f"{base}/inclusion?index=0&size={size}")["proof"]
+        try:
+            entry = base64.b64decode(page["entries"][0]["entry"], validate=True)
+            merkle.verify_inclusion(0, size, merkle.leaf_hash(entry), [base64.b64decode(node) for node in proof],
+                                    root)
+            parsed = json.loads(entry)
+        except (KeyError, IndexError, ValueError, merkle.ProofError):
+            raise ClientError(f"Entry 0 of petition {petition_id}'s log is not in its signed checkpoint: nothing "
+                              "was sent.") from None
+        if (not isinstance(parsed, dict) or encode(parsed) != entry or parsed.get("kind") != "petition"
+                or parsed.get("petition") != petition_id):
+            raise ClientError(f"Entry 0 of petition {petition_id}'s log does not commit to this petition: nothing "
+                              "was sent.")
+        roots = self._consistent(base, known, size, root, petition_id)
+        state[reader] = {"log_key": known.get("log_key") or log_key_text, "roots": roots}
+        log_client._write_state(self.state_file, state)
+        self._committed[petition_id] = parsed.get("key_id")
+        return self._committed[petition_id]
+
+    def _cosigned_checkpoint(self, base: str, latest: str, log_key: Any, petition_id: int) -> notes.SignedCheckpoint:
+        """The latest checkpoint signed by the log and cosigned by every witness named (they may lag behind)."""
+        candidates = [latest]
+        if self.witnesses:
+            after, older = 0, []
+            while True:
+                page = self._get(f"{base}/checkpoints?after={after}&limit=1000")["checkpoints"]
+                if not page:
+                    break
+                older += page
+                after = notes.parse(page[-1])[0].size
+            candidates += reversed(older)
+        for note in candidates:
+            try:
+                signed = notes.verify(note, log_key=log_key, witnesses=self.witnesses)
+            except notes.CheckpointError as error:
+                raise ClientError(f"Petition {petition_id}'s log checkpoint does not verify ({error}): nothing was "
+                                  "sent.") from None
+            missing = set(self.witnesses) - signed.signers
+            if not missing and signed.checkpoint.size >= 1:
+                return signed
+        raise ClientError(f"No checkpoint of petition {petition_id}'s log is cosigned by "
+                          f"{', '.join(sorted(self.witnesses))} yet: nothing was sent. Try again later.")
+
+    def _consistent(self, base: str, known: dict[str, Any], size: int, root: bytes,
+                    petition_id: int) -> dict[str, str]:
+        """Hold the checkpoint to the largest one seen before on this machine; return the roots to remember."""
+        roots = dict(known.get("roots", {}))
+        if roots:
+            old_size = max(int(value) for value in roots)
+            old_root = base64.b64decode(roots[str(old_size)])
+            low, high = sorted((old_size, size))
+            low_root, high_root = (old_root, root) if old_size <= size else (root, old_root)
+            try:
+                proof = [] if low == high else [base64.b64decode(node) for node in
+                                                self._get(f"{base}/consistency?old={low}&new={high}")["proof"]]
+                merkle.verify_consistency(low, high, low_root, high_root, proof)
+            except (ClientError, ValueError, merkle.ProofError):
+                raise ClientError(f"Petition {petition_id}'s log is not consistent with the checkpoint this machine "
+                                  "saw before: it was rewritten. Nothing was sent; keep "
+                                  f"{self.state_file} as evidence.") from None
+        roots[str(size)] = base64.b64encode(root).decode()
+        return roots
+
+
+def _key_id(spki: str) -> str:
+    return blindrsa.PublicKey.from_spki(_b64d(spki)).key_id()
