@@ -473,10 +473,47 @@ def client_comment(
         raise _fail(error) from None
 
 
+def _change_comment(petition_url: str, comment_id: int, text: str | None, *, within: float, now: bool,
+                    email: str | None, wallet_file: Path, log_key: str | None, witness: list[str],
+                    state_file: Path | None) -> None:
+    from app.anonymous.client import ClientError
+
+    what = "deletion" if text is None else "edit"
+    try:
+        with _ClientRun(petition_url, wallet_file, email=email, log_key=log_key, witnesses=witness,
+                        state_file=state_file) as run:
+            item = run.client.change_comment(wallet=run.wallet, base_url=run.target.base_url, email=run.email(),
+                                             petition_id=run.target.petition_id, comment_id=comment_id, text=text,
+                                             now=run.client.clock(), within_hours=within)
+            if now:
+                run.send_now(item, what)
+            else:
+                typer.echo(f"Queued: the {what} will be sent {run.client.when(item['due'], run.client.clock())}, "
+                           f"{run.client.WHY}.")
+    except ClientError as error:
+        raise _fail(error) from None
+
+
+@client_cli.command("edit-comment")
+def client_edit_comment(
+    petition_url: str = typer.Argument(..., help="The petition's address."),
+    comment_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="The anonymous comment's number."),
+    text: str = typer.Option(..., "--text", help="The new text (Markdown)."),
+    within: float = _within_option(), now: bool = _now_option(),
+    email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(), witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
+) -> None:
+    """Edit an anonymous comment made with this wallet's discussion credential (queued like the comment, sent
+    without cookies)."""
+    _change_comment(petition_url, comment_id, text, within=within, now=now, email=email, wallet_file=wallet_file,
+                    log_key=log_key, witness=witness, state_file=state_file)
+
+
 @client_cli.command("delete-comment")
 def client_delete_comment(
     petition_url: str = typer.Argument(..., help="The petition's address."),
-    comment_id: int = typer.Argument(..., min=1, help="The anonymous comment's number (shown on the page)."),
+    comment_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="The anonymous comment's number."),
     within: float = _within_option(), now: bool = _now_option(),
     email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
     log_key: str | None = _log_key_option(), witness: list[str] = _witness_option(),
@@ -484,21 +521,8 @@ def client_delete_comment(
 ) -> None:
     """Delete an anonymous comment made with this wallet's discussion credential (queued like the comment, sent
     without cookies)."""
-    from app.anonymous.client import ClientError
-
-    try:
-        with _ClientRun(petition_url, wallet_file, email=email, log_key=log_key, witnesses=witness,
-                        state_file=state_file) as run:
-            item = run.client.delete_comment(wallet=run.wallet, base_url=run.target.base_url, email=run.email(),
-                                             petition_id=run.target.petition_id, comment_id=comment_id,
-                                             now=run.client.clock(), within_hours=within)
-            if now:
-                run.send_now(item, "deletion")
-            else:
-                typer.echo(f"Queued: the deletion will be sent {run.client.when(item['due'], run.client.clock())}, "
-                           f"{run.client.WHY}.")
-    except ClientError as error:
-        raise _fail(error) from None
+    _change_comment(petition_url, comment_id, None, within=within, now=now, email=email, wallet_file=wallet_file,
+                    log_key=log_key, witness=witness, state_file=state_file)
 
 
 @client_cli.command("send")

@@ -12,7 +12,7 @@ The wallet file (JSON, mode 0600, replaced atomically) holds:
      "accounts": {base_url: {"email": ...}},
      "credentials": {"base|email|petition|purpose": {petition_id, purpose, key_id, spki, message, signature,
                                                      status, ...}},
-     "outbox": [{id, kind: signature|comment|delete, base_url, petition_id, slot, due, ...}]}
+     "outbox": [{id, kind: signature|comment|edit|delete, base_url, petition_id, slot, due, ...}]}
 A file from before (a flat map of signing tokens) is read as version 2 with every token of purpose "sign".
 Standard library HTTP only, so the command needs nothing beyond the package itself.
 """
@@ -149,7 +149,9 @@ class Connection:
 
 def _message(answer: Any, default: str) -> str:
     if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
-        return str(answer["error"].get("message") or default)
+        fields = answer["error"].get("fields")
+        details = "; ".join(f"{name}: {text}" for name, text in fields.items()) if isinstance(fields, dict) else ""
+        return str(answer["error"].get("message") or default) + (f" ({details})" if details else "")
     return default
 
 
@@ -389,11 +391,15 @@ def comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: in
     return item, pseudonym(credential["message"])
 
 
-def delete_comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, comment_id: int,
-                   now: float, within_hours: float) -> dict[str, Any]:
+def change_comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, comment_id: int,
+                   text: str | None, now: float, within_hours: float) -> dict[str, Any]:
+    """Queue the edit (new text) or the deletion (no text) of an anonymous comment this wallet's credential wrote."""
     credential = _discussion_credential(wallet, base_url, email, petition_id)
-    return enqueue(wallet, kind="delete", base_url=base_url, petition_id=petition_id, credential=credential,
-                   now=now, within_hours=within_hours, comment_id=comment_id)
+    if text is not None and not text.strip():
+        raise ClientError("The new text is empty: to remove the comment, use `client delete-comment`.")
+    details: dict[str, Any] = {"comment_id": comment_id} if text is None else {"comment_id": comment_id, "body": text}
+    return enqueue(wallet, kind="delete" if text is None else "edit", base_url=base_url, petition_id=petition_id,
+                   credential=credential, now=now, within_hours=within_hours, **details)
 
 
 def _discussion_credential(wallet: Wallet, base_url: str, email: str | None, petition_id: int) -> dict[str, Any]:
@@ -408,8 +414,8 @@ def _discussion_credential(wallet: Wallet, base_url: str, email: str | None, pet
 def send_due(wallet: Wallet, *, now: float, keys: Callable[[Connection], KeyRequirement],
              only: str | None = None, skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
     """Send every queued action whose time has come (or just the one with id `only`), each over the cookie-less
-    connection after its key is checked again. Returns what happened, in words, and the ids that failed (they
-    stay queued for the next run)."""
+    connection after its key is checked again. Returns what happened, in words, and the ids not sent: those the
+    server refused leave the queue, the others (unreachable, a key that differs) stay for the next run."""
     lines: list[str] = []
     failed: set[str] = set()
     checks: dict[str, KeyRequirement] = {}
@@ -420,22 +426,23 @@ def send_due(wallet: Wallet, *, now: float, keys: Callable[[Connection], KeyRequ
         if item["base_url"] not in checks:
             checks[item["base_url"]] = keys(connection)
         try:
-            line, done = _send(connection, wallet, item, checks[item["base_url"]])
+            line, outcome = _send(connection, wallet, item, checks[item["base_url"]])
         except ClientError as error:
-            line, done = f"Not sent: {error}", False
+            line, outcome = f"Not sent: {error}", "kept"
         lines.append(line)
-        if done:
+        if outcome != "kept":
             wallet["outbox"].remove(item)
-        else:
+        if outcome != "sent":
             failed.add(item["id"])
     return lines, failed
 
 
-def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: KeyRequirement) -> tuple[str, bool]:
+def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: KeyRequirement) -> tuple[str, str]:
+    """Returns a line for the person and the outcome: "sent", "refused" (by the server) or "kept" (queued)."""
     credential = wallet["credentials"].get(item["slot"])
     petition = f"petition {item['petition_id']} ({item['base_url']})"
     if credential is None or "signature" not in credential:
-        return f"Dropped a queued action on {petition}: its credential is no longer in this wallet.", True
+        return f"Dropped a queued action on {petition}: its credential is no longer in this wallet.", "refused"
     keys.require(petition_id=item["petition_id"], purpose=credential["purpose"], key_id=credential["key_id"],
                  spki=credential["spki"])
     proof = {"message": credential["message"], "signature": credential["signature"]}
@@ -448,7 +455,7 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
             return (f"Sent your anonymous signature on {petition}: it appears within {minutes} minute(s). "
                     "Confirm it with `client check`." if status == 202 else
                     f"Your anonymous signature on {petition} was already with the server: `client check` confirms "
-                    "it."), True
+                    "it."), "sent"
     elif item["kind"] == "comment":
         status, answer = connection.anonymous("POST", "/api/v1/anonymous/comments", {
             "petition_id": item["petition_id"], **proof, "body": item["body"], "parent_id": item.get("parent_id")})
@@ -459,17 +466,22 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
                         f" (the server named it {name}, not {pseudonym(credential['message'])}: it does not follow "
                         "the published rule)")
             return (f"Sent your anonymous comment on {petition} as {pseudonym(credential['message'])}{mismatch}: "
-                    f"it appears within {minutes} minute(s)."), True
+                    f"it appears within {minutes} minute(s)."), "sent"
+    elif item["kind"] == "edit":
+        status, answer = connection.anonymous(
+            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/edit", {**proof, "body": item["body"]})
+        if status == 200:
+            return f"Edited comment {item['comment_id']} on {petition}.", "sent"
     else:
         status, answer = connection.anonymous(
             "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", proof)
         if status == 200:
-            return f"Deleted comment {item['comment_id']} on {petition}.", True
+            return f"Deleted comment {item['comment_id']} on {petition}.", "sent"
     if status >= 500:
-        return f"Not sent: {petition} answered {status}; it stays queued for the next run.", False
+        return f"Not sent: {petition} answered {status}; it stays queued for the next run.", "kept"
     if item["kind"] == "signature":
         credential["status"] = "held"  # refused, not spent: `client sign` can queue it again
-    return f"Refused by {petition}: {_message(answer, f'the server answered {status}')}", True
+    return f"Refused by {petition}: {_message(answer, f'the server answered {status}')}", "refused"
 
 
 def pending(wallet: Wallet, *, skip: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
