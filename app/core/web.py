@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Forbidden, render_error
 from app.core.i18n import N_
-from app.core.logging import COARSE_TIME
+from app.core.logging import COARSE_TIME, HourlyLines
 from app.core.security import new_token
 
 CSRF_COOKIE = "undersigned_csrf"
@@ -54,6 +54,22 @@ async def csrf_protect(request: Request) -> None:
         raise Forbidden(N_("This form has expired or did not come from this site. Reload the page and try again."))
 
 
+# Routes that touch anonymous features: the wallet collecting credentials, the published keys, anonymous
+# signatures and comments, and the petition page and discussions where people act anonymously. Their
+# request-log lines carry the hour only, and are held until it is over and then written in random order
+# (HourlyLines): to the millisecond, or in turn with a sign-in's line, they named who collected a token or
+# posted a comment. Matched against the route template (the raw path before routing: a 413).
+HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous")
+HOURLY_LOG_PARTS = ("/anonymous", "/comments")
+HOURLY_LOG_ROUTES = frozenset({"/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"})
+hourly_request_lines = HourlyLines()
+
+
+def logs_by_the_hour(route: str) -> bool:
+    return (route in HOURLY_LOG_ROUTES or route.startswith(HOURLY_LOG_PREFIXES)
+            or any(part in route for part in HOURLY_LOG_PARTS))
+
+
 class RequestContextMiddleware:
     """Gives every browser a CSRF seed cookie, adds security headers, limits body size, logs each request.
 
@@ -71,6 +87,9 @@ class RequestContextMiddleware:
         self.larger_bodies = larger_bodies or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._releasing_at_shutdown(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -134,8 +153,8 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Handled here rather than by the server, whose own log line would print the exception's
             # message (database errors quote the statement's parameters: addresses, names).
-            error_logger.error("unhandled error", exc_info=exc,
-                               extra={COARSE_TIME: True} if is_cookieless(scope["path"]) else None)
+            coarse = is_cookieless(scope["path"]) or logs_by_the_hour(_route_of(scope))
+            error_logger.error("unhandled error", exc_info=exc, extra={COARSE_TIME: True} if coarse else None)
             if not status_holder.get("started"):
                 response = render_error(Request(scope), 500, "Something went wrong on our side. Nothing you "
                                                              "did caused it; please try again.")
@@ -154,17 +173,35 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
+    def _releasing_at_shutdown(send: Send) -> Send:
+        async def send_after_release(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                hourly_request_lines.release()
+            await send(message)
+
+        return send_after_release
+
+    @staticmethod
     def _log(scope: Scope, status: int | bool, started: float) -> None:
         if is_cookieless(scope["path"]):
             return
-        route = scope.get("route")
-        request_logger.info("request", extra={
+        route = getattr(scope.get("route"), "path_format", None)
+        fields = {
             "method": scope.get("method"),
-            "route": getattr(route, "path_format", None) or ("static" if scope["path"].startswith("/static/")
-                                                               else "unmatched"),
+            "route": route or ("static" if scope["path"].startswith("/static/") else "unmatched"),
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        })
+        }
+        if logs_by_the_hour(_route_of(scope)):
+            hourly_request_lines.add(request_logger, "request", fields)
+        else:
+            hourly_request_lines.release_past()
+            request_logger.info("request", extra=fields)
+
+
+def _route_of(scope: Scope) -> str:
+    """The route template that answered, or the raw path when none did (yet)."""
+    return getattr(scope.get("route"), "path_format", None) or scope["path"]
 
 
 class _BodyTooLarge(Exception):

@@ -1,0 +1,116 @@
+"""Request-log lines of routes that touch anonymous features say the hour, and their place in the log no more.
+
+The wallet's requests, the published keys, the petition page and the discussions were logged to the
+millisecond, in turn with every other request: next to a sign-in's line they named who collected a token or
+posted a comment. Those lines are now held until their hour is over and written together in random order.
+Cookie-less routes still write no line at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from app.core import web
+from app.core.logging import HourlyLines
+from app.core.policy import route_table
+from app.core.runtime import Runtime
+from app.main import create_app
+from tests import factories
+from tests.conftest import Browser, LogCapture, capture_logs, make_settings, sign_in_as
+
+NewBrowser = Callable[[], Browser]
+
+ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
+
+
+# Every route of the app that touches anonymous features, by the rule the brief states.
+def touches_anonymous_features(path: str) -> bool:
+    return (path.startswith(("/api/v1/wallet", "/api/v1/anonymous")) or "/anonymous" in path
+            or "/comments" in path or path in ("/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"))
+
+
+@pytest.mark.parametrize("path", sorted({path for _method, path in ROUTES}))
+def test_every_route_touching_anonymous_features_is_logged_by_the_hour(path: str) -> None:
+    assert web.logs_by_the_hour(path) == touches_anonymous_features(path)
+
+
+def test_the_list_covers_the_wallet_keys_signatures_comments_and_the_petition_page() -> None:
+    for path in ("/api/v1/wallet", "/api/v1/wallet/tokens", "/api/v1/anonymous/keys",
+                 "/api/v1/petitions/{petition_id}/anonymous-signatures", "/petitions/{petition_id}",
+                 "/petitions/{petition_id}/comments", "/comments/{comment_id}/edit",
+                 "/api/v1/petitions/{petition_id}/comments"):
+        assert web.logs_by_the_hour(path), path
+    for path in ("/healthz", "/signin", "/petitions", "/api/v1/petitions/{petition_id}/signature"):
+        assert not web.logs_by_the_hour(path), path
+
+
+def entries(capture: LogCapture) -> list[dict[str, object]]:
+    """The lines our loggers wrote (the capture also holds other libraries' debug lines)."""
+    return [entry for entry in map(json.loads, capture.lines) if str(entry["logger"]).startswith("undersigned")]
+
+
+@pytest.fixture
+def held_lines_released() -> None:
+    """Nothing another test left held is written into this one's capture."""
+    web.hourly_request_lines.release()
+
+
+def test_lines_are_held_then_written_with_the_hour_only(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                                        held_lines_released: None) -> None:
+    petition = factories.open_petition(db, rt)
+    member = sign_in_as(new_browser(), db, factories.worker(db))
+    with capture_logs() as capture:
+        member.get("/api/v1/wallet")
+        member.get(f"/petitions/{petition.id}")
+        member.get(f"/petitions/{petition.id}/comments")
+        new_browser().get("/api/v1/anonymous/keys")
+        member.get("/healthz")
+        held = entries(capture)
+        # Only the unrelated request is written at once (with its millisecond).
+        assert [entry["route"] for entry in held if entry["event"] == "request"] == ["/healthz"]
+        web.hourly_request_lines.release()
+        written = [entry for entry in entries(capture) if entry["event"] == "request"][1:]
+    assert sorted(str(entry["route"]) for entry in written) == [
+        "/api/v1/anonymous/keys", "/api/v1/wallet", "/petitions/{petition_id}", "/petitions/{petition_id}/comments"]
+    for entry in written:
+        assert str(entry["time"]).endswith(":00:00.000+00:00"), entry
+        assert entry["status"] == 200 and "coarse_time" not in entry
+
+
+def test_an_hour_over_is_written_by_the_next_request_in_random_order() -> None:
+    now = [datetime(2026, 11, 24, 9, 59, 59, tzinfo=UTC)]
+    lines = HourlyLines(now=lambda: now[0])
+    logger = web.request_logger
+    with capture_logs() as capture:
+        for number in range(40):
+            lines.add(logger, "request", {"route": f"/r/{number}"})
+        lines.release_past()
+        assert entries(capture) == [], "the hour is not over"
+        now[0] += timedelta(seconds=2)
+        lines.release_past()
+        written = entries(capture)
+    assert len(written) == 40 and {entry["time"] for entry in written} == {"2026-11-24T09:00:00.000+00:00"}
+    assert [entry["route"] for entry in written] != [f"/r/{number}" for number in range(40)], "shuffled"
+
+
+def test_held_lines_are_written_when_the_server_stops(app, held_lines_released: None) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with capture_logs() as capture:
+        with TestClient(app) as client:
+            client.get("/api/v1/anonymous/keys")
+            assert entries(capture) == []
+        assert [entry["route"] for entry in entries(capture)] == ["/api/v1/anonymous/keys"]
+
+
+def test_cookieless_routes_still_write_no_line(client, held_lines_released: None) -> None:  # type: ignore[no-untyped-def]
+    with capture_logs() as capture:
+        client.cookies.clear()
+        client.post("/api/v1/anonymous/signatures", json={})
+        web.hourly_request_lines.release()
+    assert entries(capture) == []
