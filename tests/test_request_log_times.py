@@ -1,9 +1,10 @@
-"""Request-log lines of routes that touch anonymous features say the hour, and their place in the log no more.
+"""Requests to routes that touch anonymous features are logged by the hour: counted, and the counts written
+once the hour is over.
 
 The wallet's requests, the published keys, the petition page and the discussions were logged to the
 millisecond, in turn with every other request: next to a sign-in's line they named who collected a token or
-posted a comment. Those lines are now held until their hour is over and written together in random order.
-Cookie-less routes still write no line at all.
+posted a comment. A line each dated by the hour would still be dated by its place among the others, so they
+get none: one line per route and status for the whole hour. Cookie-less routes still write no line at all.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.core import web
-from app.core.logging import HourlyLines
+from app.core.logging import HourlyRequests
 from app.core.policy import route_table
 from app.core.runtime import Runtime
 from app.main import create_app
@@ -55,62 +56,68 @@ def entries(capture: LogCapture) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def held_lines_released() -> None:
-    """Nothing another test left held is written into this one's capture."""
-    web.hourly_request_lines.release()
+def tally_released() -> None:
+    """Nothing another test left in the tally is written into this one's capture."""
+    web.hourly_requests.release()
 
 
-def test_lines_are_held_then_written_with_the_hour_only(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                        held_lines_released: None) -> None:
+def test_requests_are_counted_then_logged_once_with_the_hour_only(new_browser: NewBrowser, db: Session,
+                                                                  rt: Runtime, tally_released: None) -> None:
     petition = factories.open_petition(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     with capture_logs() as capture:
         member.get("/api/v1/wallet")
         member.get(f"/petitions/{petition.id}")
+        member.get(f"/petitions/{petition.id}")
         member.get(f"/petitions/{petition.id}/comments")
         new_browser().get("/api/v1/anonymous/keys")
         member.get("/healthz")
-        held = entries(capture)
         # Only the unrelated request is written at once (with its millisecond).
-        assert [entry["route"] for entry in held if entry["event"] == "request"] == ["/healthz"]
-        web.hourly_request_lines.release()
-        written = [entry for entry in entries(capture) if entry["event"] == "request"][1:]
-    assert sorted(str(entry["route"]) for entry in written) == [
-        "/api/v1/anonymous/keys", "/api/v1/wallet", "/petitions/{petition_id}", "/petitions/{petition_id}/comments"]
+        assert [entry["route"] for entry in entries(capture)] == ["/healthz"]
+        web.hourly_requests.release()
+        written = entries(capture)[1:]
+    assert {(entry["route"], entry["count"]) for entry in written} == {
+        ("/api/v1/anonymous/keys", 1), ("/api/v1/wallet", 1), ("/petitions/{petition_id}", 2),
+        ("/petitions/{petition_id}/comments", 1)}
     for entry in written:
         assert str(entry["time"]).endswith(":00:00.000+00:00"), entry
-        assert entry["status"] == 200 and "coarse_time" not in entry
+        assert entry["event"] == "requests in the hour" and entry["status"] == 200 and entry["method"] == "GET"
+        assert "coarse_time" not in entry and "duration_ms" not in entry and entry["duration_ms_max"] >= 0
 
 
-def test_an_hour_over_is_written_by_the_next_request_in_random_order() -> None:
+def test_an_hour_over_is_written_by_the_next_request_and_memory_stays_bounded() -> None:
     now = [datetime(2026, 11, 24, 9, 59, 59, tzinfo=UTC)]
-    lines = HourlyLines(now=lambda: now[0])
-    logger = web.request_logger
+    tally = HourlyRequests(web.request_logger, now=lambda: now[0])
     with capture_logs() as capture:
-        for number in range(40):
-            lines.add(logger, "request", {"route": f"/r/{number}"})
-        lines.release_past()
+        for number in range(1000):
+            tally.add(method="GET", route="/petitions/{petition_id}", status=200, duration_ms=float(number % 7))
+        tally.add(method="POST", route="/api/v1/wallet/tokens", status=429, duration_ms=3.0)
+        assert len(tally._tally) == 2, "one counter per route and status, however many requests"
+        tally.release_past()
         assert entries(capture) == [], "the hour is not over"
         now[0] += timedelta(seconds=2)
-        lines.release_past()
+        tally.release_past()
         written = entries(capture)
-    assert len(written) == 40 and {entry["time"] for entry in written} == {"2026-11-24T09:00:00.000+00:00"}
-    assert [entry["route"] for entry in written] != [f"/r/{number}" for number in range(40)], "shuffled"
+    assert [(entry["route"], entry["status"], entry["count"]) for entry in written] == [
+        ("/petitions/{petition_id}", 200, 1000), ("/api/v1/wallet/tokens", 429, 1)]
+    assert {entry["time"] for entry in written} == {"2026-11-24T09:00:00.000+00:00"}
+    assert written[0]["duration_ms_max"] == 6.0 and written[0]["duration_ms_mean"] == 3.0
+    assert tally._tally == {}
 
 
-def test_held_lines_are_written_when_the_server_stops(app, held_lines_released: None) -> None:  # type: ignore[no-untyped-def]
+def test_the_tally_is_written_when_the_server_stops(app, tally_released: None) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     with capture_logs() as capture:
         with TestClient(app) as client:
             client.get("/api/v1/anonymous/keys")
             assert entries(capture) == []
-        assert [entry["route"] for entry in entries(capture)] == ["/api/v1/anonymous/keys"]
+        assert [(entry["route"], entry["count"]) for entry in entries(capture)] == [("/api/v1/anonymous/keys", 1)]
 
 
-def test_cookieless_routes_still_write_no_line(client, held_lines_released: None) -> None:  # type: ignore[no-untyped-def]
+def test_cookieless_routes_still_write_no_line(client, tally_released: None) -> None:  # type: ignore[no-untyped-def]
     with capture_logs() as capture:
         client.cookies.clear()
         client.post("/api/v1/anonymous/signatures", json={})
-        web.hourly_request_lines.release()
+        web.hourly_requests.release()
     assert entries(capture) == []

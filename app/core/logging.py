@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from app.core.clock import to_the_hour
@@ -17,7 +16,7 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 # Passed as `extra` by what logs about a cookie-less (anonymous) request: the line keeps only the hour, like the
 # anonymous signatures themselves, so it cannot be matched with a token's issuance or a batch by its time.
-# True dates the line by the hour it is written in; a datetime, by that hour (HourlyLines, written later).
+# True dates the line by the hour it is written in; a datetime, by that hour (HourlyRequests, written later).
 COARSE_TIME = "coarse_time"
 
 
@@ -42,40 +41,47 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class HourlyLines:
-    """Log lines held until their hour is over, then written together in random order, dated by that hour.
+class HourlyRequests:
+    """Requests counted through the hour and logged once it is over: one line per route and status, dated by
+    that hour, with how many there were and how long they took.
 
     A line dated by the hour but written in turn among lines dated to the millisecond is dated by its
-    neighbours all the same: held back and shuffled, its place in the log says no more than its time. Held
-    lines are written by the first line of a later hour (`release_past`, before every request's line) or
-    when the server stops (`release`); a process killed outright loses at most one hour of them.
+    neighbours all the same, so these requests get no line of their own. The tally is written by the first
+    request of a later hour (`release_past`, before every request's line) or when the server stops
+    (`release`); a process killed outright loses at most one hour of it. Its size is bounded by the number of
+    routes and statuses, however busy the hour.
     """
 
-    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, logger: logging.Logger, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.logger = logger
         self.now = now
         self._hour: datetime | None = None
-        self._held: list[tuple[logging.Logger, str, dict[str, object]]] = []
+        self._tally: dict[tuple[str, str, int], list[float]] = {}  # (method, route, status): count, total, max
         self._lock = threading.Lock()
 
-    def add(self, logger: logging.Logger, event: str, fields: Mapping[str, object]) -> None:
+    def add(self, *, method: str, route: str, status: int, duration_ms: float) -> None:
         self.release_past()
         with self._lock:
             self._hour = self._hour or to_the_hour(self.now())
-            self._held.append((logger, event, dict(fields)))
+            counts = self._tally.setdefault((method, route, status), [0, 0.0, 0.0])
+            counts[0] += 1
+            counts[1] += duration_ms
+            counts[2] = max(counts[2], duration_ms)
 
     def release_past(self) -> None:
-        """Write what is held if its hour is over."""
+        """Write the tally if its hour is over."""
         if self._hour is not None and self._hour != to_the_hour(self.now()):
             self.release()
 
     def release(self) -> None:
-        """Write everything held now, whatever its hour."""
+        """Write the tally now, whatever its hour."""
         with self._lock:
-            hour, held = self._hour, self._held
-            self._hour, self._held = None, []
-        random.SystemRandom().shuffle(held)
-        for logger, event, fields in held:
-            logger.info(event, extra={**fields, COARSE_TIME: hour})
+            hour, tally = self._hour, self._tally
+            self._hour, self._tally = None, {}
+        for (method, route, status), (count, total, longest) in sorted(tally.items()):
+            self.logger.info("requests in the hour", extra={
+                "method": method, "route": route, "status": status, "count": int(count),
+                "duration_ms_mean": round(total / count, 1), "duration_ms_max": longest, COARSE_TIME: hour})
 
 
 def configure_logging(level: str = "INFO") -> None:

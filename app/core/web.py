@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Forbidden, render_error
 from app.core.i18n import N_
-from app.core.logging import COARSE_TIME, HourlyLines
+from app.core.logging import COARSE_TIME, HourlyRequests
 from app.core.security import new_token
 
 CSRF_COOKIE = "undersigned_csrf"
@@ -55,14 +55,14 @@ async def csrf_protect(request: Request) -> None:
 
 
 # Routes that touch anonymous features: the wallet collecting credentials, the published keys, anonymous
-# signatures and comments, and the petition page and discussions where people act anonymously. Their
-# request-log lines carry the hour only, and are held until it is over and then written in random order
-# (HourlyLines): to the millisecond, or in turn with a sign-in's line, they named who collected a token or
-# posted a comment. Matched against the route template (the raw path before routing: a 413).
+# signatures and comments, and the petition page and discussions where people act anonymously. They get no
+# line each: they are counted per route and status, and the counts logged once the hour is over, dated by it
+# (HourlyRequests). A line each, to the millisecond or in turn with a sign-in's line, named who collected a
+# token or posted a comment. Matched against the route template (the raw path before routing: a 413).
 HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous")
 HOURLY_LOG_PARTS = ("/anonymous", "/comments")
 HOURLY_LOG_ROUTES = frozenset({"/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"})
-hourly_request_lines = HourlyLines()
+hourly_requests = HourlyRequests(request_logger)
 
 
 def logs_by_the_hour(route: str) -> bool:
@@ -176,7 +176,7 @@ class RequestContextMiddleware:
     def _releasing_at_shutdown(send: Send) -> Send:
         async def send_after_release(message: Message) -> None:
             if message["type"] == "lifespan.shutdown.complete":
-                hourly_request_lines.release()
+                hourly_requests.release()
             await send(message)
 
         return send_after_release
@@ -186,17 +186,15 @@ class RequestContextMiddleware:
         if is_cookieless(scope["path"]):
             return
         route = getattr(scope.get("route"), "path_format", None)
-        fields = {
-            "method": scope.get("method"),
-            "route": route or ("static" if scope["path"].startswith("/static/") else "unmatched"),
-            "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-        }
+        method = str(scope.get("method"))
+        route_name = route or ("static" if scope["path"].startswith("/static/") else "unmatched")
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if logs_by_the_hour(_route_of(scope)):
-            hourly_request_lines.add(request_logger, "request", fields)
-        else:
-            hourly_request_lines.release_past()
-            request_logger.info("request", extra=fields)
+            hourly_requests.add(method=method, route=route_name, status=int(status), duration_ms=duration_ms)
+            return
+        hourly_requests.release_past()
+        request_logger.info("request", extra={"method": method, "route": route_name, "status": status,
+                                              "duration_ms": duration_ms})
 
 
 def _route_of(scope: Scope) -> str:
