@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            # What this process accepted and has not written yet: written now rather than left to resubmission.
+            # What this process accepted and has not written yet: the groups the batching rule lets out are
+            # written now; a group held back stays in Redis for the other processes, or (kept in this process's
+            # memory) is sent again by its wallet, which keeps its token until it sees the entry published.
             if len(runtime.anonymous_queue):
                 try:
                     await anyio.to_thread.run_sync(_write_anonymous_batch, app)

@@ -158,8 +158,9 @@ def test_a_request_that_picks_some_petitions_is_refused(new_browser: NewBrowser,
     rows = db.execute(text("SELECT * FROM token_issuances")).mappings().all()
     assert {row["petition_id"] for row in rows} == {first.id, second.id}
     # The day, nothing finer; and the issuer's blind reply, which matches no published token without the
-    # browser's secret blinding factor.
-    assert set(rows[0]) == {"account_id", "petition_id", "issued_on", "blind_signature"}
+    # browser's secret blinding factor; whether a signature with the account's name used the right (no token).
+    assert set(rows[0]) == {"account_id", "petition_id", "issued_on", "blind_signature", "burned"}
+    assert not any(row["burned"] for row in rows)
 
 
 def test_nobody_signs_both_ways(new_browser: NewBrowser, db: Session, rt: Runtime,
@@ -222,7 +223,7 @@ def test_submissions_leave_no_log_line(new_browser: NewBrowser, db: Session, rt:
     assert server_logs.lines  # the capture works: other requests are logged
 
 
-@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300}], indirect=True)
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1}], indirect=True)
 def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
         new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, clock, server_logs: LogCapture,  # type: ignore[no-untyped-def]
         anonymous_client: TestClient) -> None:
@@ -318,7 +319,7 @@ def test_the_server_command_keeps_uvicorn_from_logging_requests(monkeypatch: pyt
 
 # -- found in review --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300}], indirect=True)
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1}], indirect=True)
 def test_signatures_accepted_before_the_close_count_after_it(new_browser: NewBrowser, db: Session, rt: Runtime,
                                                              connection: Connection,
                                                              anonymous_client: TestClient) -> None:
@@ -332,7 +333,7 @@ def test_signatures_accepted_before_the_close_count_after_it(new_browser: NewBro
     assert count(db, petition) == 1
 
 
-@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300}], indirect=True)
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1}], indirect=True)
 def test_a_batch_that_fails_is_kept_for_the_next(new_browser: NewBrowser, db: Session, rt: Runtime,
                                                 connection: Connection, anonymous_client: TestClient,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
@@ -355,24 +356,6 @@ def test_a_batch_that_fails_is_kept_for_the_next(new_browser: NewBrowser, db: Se
     assert len(rt.anonymous_queue) == 1
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
     assert (count(db, first), count(db, second)) == (1, 1)
-
-
-def test_withdrawing_a_named_signature_frees_its_token(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                       anonymous_client: TestClient) -> None:
-    petition = open_anonymous(db, rt)
-    member = sign_in_as(new_browser(), db, factories.worker(db))
-    tokens, _ = wallet(member)
-    message, signature = tokens[petition.id]
-    named = {"visibility": "public", "token": {"message": anonymous.encode(message),
-                                               "signature": anonymous.encode(signature)}}
-    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named).status_code == 201
-    assert member.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 204
-    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named).status_code == 201
-    assert member.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 204
-    # Withdrawn with a name, the member may still sign anonymously, once.
-    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
-    assert count(db, petition) == 1
-    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named).status_code == 409
 
 
 def test_a_trailing_slash_on_the_submission_route_is_not_logged_either(anonymous_client: TestClient,
@@ -418,7 +401,8 @@ def test_processes_sharing_redis_share_one_queue(redis_queue) -> None:  # type: 
     assert other_process.take() == [] and len(other_process) == 0
 
 
-@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "redis_url": REDIS_URL}], indirect=True)
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1, "redis_url": REDIS_URL}],
+                         indirect=True)
 def test_with_redis_an_accepted_signature_waits_there_for_the_batch(redis_queue, new_browser: NewBrowser,  # type: ignore[no-untyped-def]
                                                                    db: Session, rt: Runtime, connection: Connection,
                                                                    anonymous_client: TestClient) -> None:

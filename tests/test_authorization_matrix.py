@@ -190,6 +190,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/wallet/tokens"): Access.worker,
     ("POST", "/api/v1/anonymous/signatures"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/anonymity"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log/entries"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log/checkpoints"): Access.public,

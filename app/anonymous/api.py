@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from app.anonymous import keys, schemas, service
+from app.anonymous import anonymity, keys, schemas, service
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
 from app.core.i18n import N_
@@ -78,6 +78,14 @@ def ledger(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     entries = entries[:limit]
     return {**_key(key), "key_destroyed_at": key.destroyed_at,
             "anonymous_signatures": service.anonymous_count(db=db, petition_id=petition.id),
+            "spent_by_name": key.spent_by_name,
             "entries": [{"id": entry.id, "message": service.encode(entry.token_message or b""),
                          "signature": service.encode(entry.token_signature or b"")} for entry in entries],
             "next_cursor": entries[-1].id if more and entries else None}
+
+
+@router.get("/petitions/{petition_id}/anonymity", response_model=schemas.AnonymityRead,
+            summary="How many colleagues an anonymous signer hides among, and the minimum group size k")
+def anonymity_set(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    return anonymity.for_petition(db=db, rt=rt, petition_id=petition.id).as_dict()

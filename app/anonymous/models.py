@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base
@@ -30,6 +30,9 @@ class IssuingKey(Base):
     tokens_issued: Mapped[int] = mapped_column(Integer, default=0)
     # Anonymous signatures written (a counter, moved by each batch): the public check against tokens_issued.
     anonymous_signatures: Mapped[int] = mapped_column(Integer, default=0)
+    # Issued tokens spent with a name (moved when a named signature redeems one; a withdrawal does not move it
+    # back): anyone can check anonymous_signatures <= tokens_issued - spent_by_name.
+    spent_by_name: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
     destroyed_at: Mapped[datetime | None]
 
@@ -45,6 +48,11 @@ class TokenIssuance(Base):
     # The issuer's reply, kept so a wallet whose page closed before the reply arrived can still collect it. It is
     # the blinded signature: without the browser's secret blinding factor it matches no published token.
     blind_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The account's right to sign this petition anonymously was used by a signature with its name, and stays
+    # used after a withdrawal: it may sign again with its name, never anonymously. It names no token. (A member
+    # who signed with a name before holding a token and withdrew gets a row with no blind signature, burned, so
+    # no token is issued to them afterwards; tokens_issued does not count it.)
+    burned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SpentToken(Base):

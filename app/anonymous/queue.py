@@ -1,6 +1,9 @@
 """Accepted anonymous signatures waiting for their batch: in the memory of one server process, or in Redis
 when the deployment has one, so that every server process's entries go into one shuffled batch (a bigger
-crowd to hide in) and a token sent to two processes at once is caught at once."""
+crowd to hide in) and a token sent to two processes at once is caught at once.
+
+A petition's group smaller than the minimum group size is held back (app/anonymous/batching.py); the queue
+then remembers the hour the group was first held, as an hour number, and nothing finer."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class AnonymousQueue:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[int, str], Entry] = {}
+        self._held_since: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def add(self, entry: Entry) -> bool:
@@ -48,6 +52,16 @@ class AnonymousQueue:
             entries, self._entries = list(self._entries.values()), {}
         return entries
 
+    def held_since(self, petition_id: int, hour: int) -> int:
+        """The hour (hours since the epoch) this petition's group was first held back; `hour` if it was not."""
+        with self._lock:
+            return self._held_since.setdefault(petition_id, hour)
+
+    def release(self, petition_id: int) -> None:
+        """The petition's group was published: a later one starts waiting afresh."""
+        with self._lock:
+            self._held_since.pop(petition_id, None)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -56,6 +70,9 @@ class RedisAnonymousQueue:
     """The same queue in Redis: one hash, field "petition:nullifier". What it holds names no account."""
 
     KEY = "undersigned:anonymous:pending"
+    # Field petition id, value the hour (hours since the epoch) its group was first held back. No TTL: a
+    # key's remaining lifetime would date it more finely than the hour.
+    HELD_KEY = "undersigned:anonymous:held-since"
 
     def __init__(self, url: str) -> None:
         import redis
@@ -91,6 +108,16 @@ class RedisAnonymousQueue:
                                  message=base64.b64decode(item["message"]),
                                  signature=base64.b64decode(item["signature"])))
         return entries
+
+    def held_since(self, petition_id: int, hour: int) -> int:
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(self.HELD_KEY, str(petition_id), str(hour))
+            pipe.hget(self.HELD_KEY, str(petition_id))
+            _set, value = pipe.execute()
+        return int(value)
+
+    def release(self, petition_id: int) -> None:
+        self._redis.hdel(self.HELD_KEY, str(petition_id))
 
     def __len__(self) -> int:
         return int(self._redis.hlen(self.KEY))

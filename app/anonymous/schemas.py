@@ -81,6 +81,19 @@ class AnonymousLedger(BaseModel):
     spki: str
     tokens_issued: int
     key_destroyed_at: datetime | None
-    anonymous_signatures: int = Field(description="Never more than tokens_issued: anyone can check.")
+    spent_by_name: int = Field(description="Tokens spent by signatures with a name (withdrawing one does not "
+                                           "free its token).")
+    anonymous_signatures: int = Field(description="Never more than tokens_issued - spent_by_name: anyone can "
+                                                  "check.")
     entries: list[EntryRead]
     next_cursor: str | None
+
+
+class AnonymityRead(BaseModel):
+    """The anonymity sets anyone can count for a petition (more figures join as anonymous features do)."""
+
+    signing: int | None = Field(description="Accounts that collected the petition's signing token and did not spend "
+                                            "it by name (tokens_issued - spent_by_name): every anonymous signer "
+                                            "hides among them. Null when the petition takes no anonymous "
+                                            "signatures.")
+    min_group_size: int = Field(description="k: below it, signers are warned before signing anonymously.")

@@ -6,7 +6,8 @@
 2. The wallet unblinds, and later sends (message, signature) without cookies. The server checks the signature
    under the petition's key, refuses a message it has seen (its SHA-256 is the nullifier), answers 202 and
    holds the entry in memory until the next batch: shuffled, random row ids, the batch's hour as the only time.
-3. Signing with a name redeems the same token with the account attached, so nobody signs both ways.
+3. Signing with a name redeems the same token with the account attached, so nobody signs both ways; it stays
+   spent if that signature is withdrawn (the issuance is marked burned, and the key counts it in spent_by_name).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
-from app.anonymous import keys
+from app.anonymous import batching, keys
 from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
 from app.core import b64url, blindrsa
 from app.core.database import insert_for
@@ -31,7 +33,7 @@ from app.anonymous.queue import Entry
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
+from app.petitions.models import Petition, PetitionEvent
 from app.petitions.thresholds import record_crossings
 from app.signatures import eligibility
 from app.signatures.models import Signature, Visibility
@@ -156,17 +158,22 @@ def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, s
                            fields={"signature": N_("Does not verify under this petition's key.")}) from None
     spent = nullifier(message)
     if db.get(SpentToken, (petition_id, spent)) is not None or rt.anonymous_queue.holds(petition_id, spent):
-        raise Conflict(N_("This token was already used: each member signs once."))
+        raise Conflict(N_("This token was already used: each member signs once. A token used by a signature with a "
+                          "name stays used after that signature is withdrawn; you may sign again with your name."))
     return spent
 
 
 def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
-                 token: tuple[bytes, bytes] | None) -> str | None:
-    """Before a signature with a name: a member who was issued a token must sign with it, so it is spent.
-    Returns the token's nullifier (kept on the named signature, so withdrawing it frees the token)."""
+                 token: tuple[bytes, bytes] | None) -> None:
+    """Before a signature with a name: a member who was issued a token must sign with it, so it is spent, and
+    spent for good: withdrawing the signature later does not free it. Nothing here or on the signature keeps
+    the token's nullifier next to the account; the issuance only says the right was used by name."""
     lock_account(db, user)
-    if not holds_token(db=db, user=user, petition_id=petition_id):
-        return None  # never issued: the signature's own one-per-account rule is enough
+    issuance = db.get(TokenIssuance, (user.id, petition_id))
+    if issuance is None:
+        return  # never issued: the signature's own one-per-account rule is enough
+    if issuance.burned:
+        return  # signed with a name before and withdrew: the token stays spent; signing by name again is fine
     if token is None:
         raise Conflict("You were issued this petition's anonymous-signing token, so sign with it: open the petition "
                        "in the browser where you were signed in when it opened (with JavaScript), or use the "
@@ -175,7 +182,9 @@ def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
     if not _spend(db, petition_id, spent):  # a batch spent it a moment ago
         raise Conflict(N_("This token was already used: each member signs once."))
-    return spent
+    issuance.burned = True
+    db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition_id)
+               .values(spent_by_name=IssuingKey.spent_by_name + 1).execution_options(synchronize_session=False))
 
 
 def _spend(db: Session, petition_id: int, spent: str) -> bool:
@@ -185,10 +194,27 @@ def _spend(db: Session, petition_id: int, spent: str) -> bool:
                       .on_conflict_do_nothing().returning(table.c.nullifier)).scalar_one_or_none() is not None
 
 
-def release_named(*, db: Session, petition_id: int, nullifier: str | None) -> None:
-    """A named signature that spent a token was withdrawn: the token may be used again (once)."""
-    if nullifier:
-        db.execute(delete(SpentToken).where(SpentToken.petition_id == petition_id, SpentToken.nullifier == nullifier))
+def burn_on_withdrawal(*, db: Session, petition_id: int, user: User) -> None:
+    """A named signature was withdrawn: its token (if it spent one) stays spent. A member who signed with a
+    name before holding a token gets a burned issuance with no token, so none is issued to them now: whoever
+    withdrew may sign again with a name, never anonymously. Neither public counter moves, and the row carries
+    the key's day, not the withdrawal's."""
+    key = db.get(IssuingKey, petition_id)
+    if key is None:
+        return  # the petition takes no anonymous signatures
+    table = TokenIssuance.__table__
+    db.execute(insert_for(db.get_bind().dialect.name, table)
+               .values(account_id=user.id, petition_id=petition_id, issued_on=key.created_at.date(),
+                       blind_signature=None, burned=True)
+               .on_conflict_do_nothing())
+
+
+def burned_for(*, db: Session, user: User | None, petition_id: int) -> bool:
+    """Whether this account's right to sign the petition anonymously was used by a signature with its name."""
+    if user is None:
+        return False
+    return bool(db.scalar(select(TokenIssuance.burned).where(TokenIssuance.account_id == user.id,
+                                                             TokenIssuance.petition_id == petition_id)))
 
 
 def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> None:
@@ -205,7 +231,9 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
 
 
 def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
-    """Write the queued entries, shuffled, each petition's in one transaction; returns how many counted."""
+    """Write the queued entries, shuffled, each petition's group in one transaction, when the batching rule
+    lets it out (app/anonymous/batching.py); a group held back goes back to the queue. Returns how many
+    counted."""
     entries = rt.anonymous_queue.take()
     random.SystemRandom().shuffle(entries)
     by_petition: dict[int, list[Entry]] = {}
@@ -215,7 +243,16 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     for petition_id, group in by_petition.items():
         try:
             with sessions.begin() as db:
-                written += _write_group(db, rt, petition_id, group)
+                reason = _publish_reason(db, rt, petition_id, len(group))
+                if reason is None:
+                    for entry in group:
+                        rt.anonymous_queue.add(entry)
+                    continue
+                count = _write_group(db, rt, petition_id, group)
+                if 0 < count < rt.settings.min_group_size and rt.settings.anonymous_batch_seconds:
+                    _note_small_batch(db, rt, petition_id, count, reason)
+                written += count
+            rt.anonymous_queue.release(petition_id)
         except Exception:
             # Back in the queue for the next batch: accepted signatures are not dropped for one bad moment.
             for entry in group:
@@ -224,10 +261,51 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     return written
 
 
+def _hour_number(moment: datetime) -> int:
+    return int(moment.timestamp() // 3600)
+
+
+def _publish_reason(db: Session, rt: Runtime, petition_id: int, count: int) -> batching.Reason | None:
+    """Whether this petition's group goes out in this batch; with batching off, always."""
+    settings = rt.settings
+    if not settings.anonymous_batch_seconds:
+        return batching.Reason.full
+    now = rt.clock.now()
+    petition = db.get(Petition, petition_id)
+    # Closing: closed already, or its deadline falls before the next batch.
+    closing = (petition is None or petition.state_enum is not PetitionState.open
+               or (petition.deadline is not None
+                   and petition.deadline <= now + timedelta(seconds=settings.anonymous_batch_seconds)))
+    since = rt.anonymous_queue.held_since(petition_id, _hour_number(now))
+    return batching.publish_reason(count=count, hours_waited=batching.hours_between(since, _hour_number(now)),
+                                   closing=closing, min_group_size=settings.min_group_size,
+                                   max_delay_seconds=settings.anonymous_max_delay_seconds)
+
+
+SMALL_BATCH_EVENT = "anonymous_small_batch"
+
+
+def _note_small_batch(db: Session, rt: Runtime, petition_id: int, count: int, reason: batching.Reason) -> None:
+    """The public note on the timeline when a batch smaller than k had to go out: its signers hide among fewer
+    than the promised k in that batch, and anyone may know it. The hour only."""
+    k = rt.settings.min_group_size
+    hours = batching.max_delay_hours(rt.settings.anonymous_max_delay_seconds)
+    why = ("the petition was closing" if reason is batching.Reason.closing
+           else f"they had waited the maximum delay ({hours} hour{'' if hours == 1 else 's'})")
+    noun = "signature was" if count == 1 else "signatures were"
+    db.add(PetitionEvent(petition_id=petition_id, kind=SMALL_BATCH_EVENT, at=_hour(rt.clock.now()), actor_id=None,
+                         public=True, detail=f"{count} anonymous {noun} published in a batch smaller than {k}, "
+                                             f"because {why}"))
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry]) -> int:
     """Write one petition's entries. They were accepted while it was open (the check was made then), so they
     count even if it closed before this batch. Only the hour is written anywhere, threshold events included."""
-    hour = rt.clock.now().replace(minute=0, second=0, microsecond=0)
+    hour = _hour(rt.clock.now())
     # A token spent meanwhile (another process, a named signature) counts once.
     fresh = [entry for entry in group if _spend(db, petition_id, entry.nullifier)]
     if not fresh:

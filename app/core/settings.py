@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # accepted anonymous signatures are written, shuffled, in one batch (0: at once, for tests).
     blind_key_bits: int = Field(default=3072, ge=1024, le=8192)
     anonymous_batch_seconds: float = Field(default=300.0, ge=0, le=86400)
+    # A petition's anonymous entries are published once at least min_group_size are waiting; a smaller group
+    # waits at most this long (counted in whole hours), then goes out with a public note on the timeline.
+    anonymous_max_delay_seconds: float = Field(default=6 * 3600.0, ge=0, le=7 * 86400)
 
     # Witnesses of the signature logs (independent parties running `undersigned witness`), as verifier keys
     # name+keyid+base64key, comma-separated: their cosignatures are accepted and shown.
@@ -163,6 +166,13 @@ class Settings(BaseSettings):
             parse_keys(value.get_secret_value())
             return value
         return None
+
+    @model_validator(mode="after")
+    def _max_delay_covers_a_batch(self) -> Settings:
+        if self.anonymous_max_delay_seconds < self.anonymous_batch_seconds:
+            raise ValueError("UNDERSIGNED_ANONYMOUS_MAX_DELAY_SECONDS must be at least "
+                             "UNDERSIGNED_ANONYMOUS_BATCH_SECONDS: a group cannot wait less than one batch")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
-from app.anonymous import keys as issuing_keys
+from app.anonymous import anonymity, keys as issuing_keys
+from app.anonymous import service as anonymous_signing
 from app.comments.pages import discussion_context
 from app.core.i18n import N_
 from app.log import service as signature_log
@@ -129,9 +130,15 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "organizers": service.organizer_accounts(db=db, petition=petition) if organizer else [],
         "sponsors_required": organization.current(db=db, rt=rt).sponsors_required, "now": rt.clock.now(),
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
+        "anonymous_max_delay_seconds": rt.settings.anonymous_max_delay_seconds,
         "tally_poll_milliseconds": int(rt.settings.tally_poll_seconds * 1000),
         # The key row holds the anonymous signatures' counter: no second read of it.
         "issuing_key": issuing_key, "anonymous_signatures": issuing_key.anonymous_signatures if issuing_key else 0,
+        "anonymity": anonymity.for_petition(db=db, rt=rt, petition_id=petition.id, key=issuing_key)
+        if issuing_key else None,
+        # Signed with a name and withdrew: the token stays spent, so the panel offers no anonymous signature.
+        "token_burned": own is None and issuing_key is not None
+        and anonymous_signing.burned_for(db=db, user=user, petition_id=petition.id),
         **_log_context(db, rt, petition, own),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,

@@ -49,8 +49,6 @@ class Signature(Base):
     token_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Its leaf in the petition's signature log, once a batch has appended it (NULL until then).
     log_index: Mapped[int | None] = mapped_column(Integer)
-    # Named signatures only: the nullifier of the token this signature spent (withdrawing frees it again).
-    token_nullifier: Mapped[str | None] = mapped_column(String(64))
     # Set when moderators void the signature (see Invalidation); a voided signature is kept, not counted.
     invalidation_id: Mapped[int | None] = mapped_column(ForeignKey("invalidations.id"), index=True)
 

@@ -105,10 +105,9 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
         known = (petition.collect_attributes, petition.allow_anonymous)
     collects, allows_anonymity = known
     eligibility.require_eligible(db=db, rt=rt, user=user)
-    spent = None
     if allows_anonymity:
         # A member who was issued this petition's token signs with it, so it cannot be used anonymously too.
-        spent = anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token)
+        anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token)
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
@@ -121,7 +120,7 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
                "sealed_name": rt.sealer.seal(user.display_name, context=name_context(petition_id))
                if visibility == Visibility.organizers else None,
                "department_id": department_id, "location_id": location_id, "invalidation_id": None,
-               "token_message": None, "token_signature": None, "token_nullifier": spent, "log_index": None}
+               "token_message": None, "token_signature": None, "log_index": None}
     signature = Signature(**columns)  # transient, the caller's view of the row: built before the row is locked
     # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
     if db.get_bind().dialect.name == "postgresql":
@@ -182,20 +181,21 @@ def _signable(*, db: Session, rt: Runtime, petition_id: int) -> tuple[bool, bool
 
 
 def withdraw(*, db: Session, petition: Petition, user: User) -> None:
+    """Take one's named signature out of the count. A token it spent stays spent (withdrawing then signing
+    anonymously would tie the two together, and free a second vote): the member may sign again with a name."""
     if petition.state_enum not in SIGNABLE_STATES:
         raise Conflict(N_("Signatures can be withdrawn only while the petition is open."))
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
     removed_rows = db.execute(delete(Signature).where(
         Signature.petition_id == petition.id, Signature.account_id == user.id, Signature.invalidation_id.is_(None))
-        .returning(Signature.token_nullifier, Signature.log_index)).all()
-    removed = len(removed_rows)
-    for nullifier, log_index in removed_rows:
-        anonymous.release_named(db=db, petition_id=petition.id, nullifier=nullifier)
-        signature_log.withdrawn(db=db, petition_id=petition.id, log_index=log_index)
-    if removed == 0:
+        .returning(Signature.log_index)).all()
+    if not removed_rows:
         if own_signature(db=db, petition=petition, user=user) is not None:
             raise Conflict(N_("Your signature was voided by the moderators: it is not counted, and stays on record."))
         raise NotFound(N_("You have not signed this petition."))
+    anonymous.burn_on_withdrawal(db=db, petition_id=petition.id, user=user)
+    for (log_index,) in removed_rows:
+        signature_log.withdrawn(db=db, petition_id=petition.id, log_index=log_index)
     set_committed_value(petition, "signature_count", db.execute(
         update(Petition).where(Petition.id == petition.id)
         .values(signature_count=Petition.signature_count - 1, withdrawal_count=Petition.withdrawal_count + 1)
