@@ -56,6 +56,12 @@ def test_sign_anonymously_in_the_browser_and_verify_in_python(person, server) ->
     expect(tally).to_have_text("1")
     panel = chen.locator("#sign")
     panel.get_by_label("Nobody: sign anonymously").check()
+    # Few colleagues hold the demo petition's token: the panel warns, and signs only once she confirms.
+    expect(panel.locator("#anonymity-warning")).to_contain_text("counting can reveal that everyone left signed")
+    confirm = panel.get_by_label("I understand that I could be identified by counting")
+    panel.get_by_role("button", name="Sign this petition").click()
+    assert confirm.evaluate("box => box.validity.valueMissing")  # the form is not sent unconfirmed
+    confirm.check()
     panel.get_by_role("button", name="Sign this petition").click()
     expect(panel.locator("[data-anonymous-status]")).to_contain_text("You signed anonymously")
     chen.reload()

@@ -156,6 +156,7 @@ async function isPublished(token) {
 }
 
 function minutes(seconds) {
+  if (seconds >= 7200) return `${Math.ceil(seconds / 3600)} hours`;
   const value = Math.max(1, Math.ceil(seconds / 60));
   return `${value} minute${value === 1 ? "" : "s"}`;
 }
@@ -176,10 +177,24 @@ function watchSignPanel() {
       form.querySelector("input[name=token_signature]").value = panel.token.signature;
     }
   };
+  // Below the minimum group size the page asks the signer to confirm: the box counts only for an anonymous
+  // signature (disabled, it is not required), and the submit handler checks it again.
+  const confirm = form.querySelector("input[data-anonymous-confirm]");
+  form.addEventListener("change", () => {
+    const chosen = form.querySelector("input[name=visibility]:checked");
+    if (confirm) confirm.disabled = !(chosen && chosen.value === "anonymous");
+  });
   form.addEventListener("submit", async (event) => {
     const visibility = form.querySelector("input[name=visibility]:checked");
     if (visibility && visibility.value === "anonymous") {
       event.preventDefault();
+      if (confirm && !confirm.checked) {
+        confirm.disabled = false;
+        const status = document.querySelector("[data-anonymous-status]");
+        if (status) status.textContent = "Read the warning and tick the box to sign anonymously anyway.";
+        confirm.focus();
+        return;
+      }
       await panel.signAnonymously();
       return;
     }
@@ -199,6 +214,9 @@ async function enhanceSignPanel(panel, database, account) {
   const { form } = panel;
   const petitionId = Number(form.getAttribute("data-petition-id"));
   const batchSeconds = Number(form.getAttribute("data-batch-seconds") || "300");
+  // A batch waits for enough signatures to hide among, at most the maximum delay (in whole hours, plus one).
+  const waitSeconds = batchSeconds
+    ? Math.max(batchSeconds, Number(form.getAttribute("data-max-delay-seconds") || "0") + 3600) : 0;
   const status = document.querySelector("[data-anonymous-status]");
   const choice = form.querySelector("[data-anonymous-choice]");
   const token = await getToken(database, account, petitionId);
@@ -221,12 +239,12 @@ async function enhanceSignPanel(panel, database, account) {
       return;
     }
     // Not there yet: after a batch interval (and a margin), send it again; the server refuses a second copy.
-    if (Date.now() - token.submittedAt > (batchSeconds + 60) * 1000) {
+    if (Date.now() - token.submittedAt > (waitSeconds + batchSeconds + 60) * 1000) {
       const again = await submitAnonymously(token);
       if (again.ok) token.submittedAt = Date.now();
       await saveToken(database, token);
     }
-    showSigned(`You signed anonymously: queued, it will appear within ${minutes(batchSeconds)}.`);
+    showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
     return;
   }
   if (token.status !== "held") return;
@@ -237,7 +255,7 @@ async function enhanceSignPanel(panel, database, account) {
       token.status = "submitted";
       token.submittedAt = Date.now();
       await saveToken(database, token);
-      showSigned(`You signed anonymously: queued, it will appear within ${minutes(batchSeconds)}.`);
+      showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
     } else {
       status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
     }
