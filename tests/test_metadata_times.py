@@ -110,7 +110,7 @@ def test_a_role_granted_keeps_the_hour(browser: Browser, db: Session) -> None:
 
 # -- the audit log ---------------------------------------------------------------------------------------------
 
-def test_audit_entries_keep_the_hour_and_the_chain_still_verifies(db: Session, rt: Runtime, engine,  # type: ignore[no-untyped-def]
+def test_audit_entries_keep_the_hour_and_the_chain_still_verifies(db: Session, rt: Runtime,
                                                                    clock: FrozenClock) -> None:
     actor = make_user(db, email="root@example.org", password=None, roles=(Role.admin,))
     audit.record(db=db, rt=rt, actor=actor, action="export.created", subject="petition 1",
