@@ -432,7 +432,7 @@ def fill(form: Locator, values: dict[str, Any]) -> None:
     """Fill the given values; required fields left empty get a valid value chosen from the form itself."""
     controls = form.evaluate("""form => Array.from(form.elements).filter((e) => e.name).map((e) => ({
         name: e.name, tag: e.tagName.toLowerCase(), type: (e.type || "").toLowerCase(), required: e.required,
-        value: e.value, checked: !!e.checked,
+        value: e.value, checked: !!e.checked, disabled: e.disabled,
         options: e.tagName === "SELECT" ? Array.from(e.options).map((o) => o.value) : []}))""")
     by_name: dict[str, list[dict[str, Any]]] = {}
     for control in controls:
@@ -456,7 +456,10 @@ def fill(form: Locator, values: dict[str, Any]) -> None:
             else:
                 target.fill(str(value))
             continue
-        if first["type"] in ("hidden", "submit", "button") or not any(control["required"] for control in group):
+        # A disabled control is neither sent nor validated (the sign panel's confirmation below k, which the
+        # wallet enables for an anonymous signature only).
+        if first["type"] in ("hidden", "submit", "button") or not any(
+                control["required"] and not control["disabled"] for control in group):
             continue
         if first["type"] == "radio":
             if not any(control["checked"] for control in group):
