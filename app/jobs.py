@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.anonymous import keys as issuing_keys
 from app.comments.digest import send_digests
 from app.log import service as signature_log
 from app.core.runtime import Runtime
@@ -24,6 +25,8 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         closed = petitions.close_expired(db=db, rt=rt)
     with sessions.begin() as db:
         erased = retention.erase_expired(db=db, rt=rt)
+    with sessions.begin() as db:
+        discussion_keys = issuing_keys.create_missing_discussion_keys(db=db, rt=rt)
     notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
     reminded = delivery.send_reminders(sessions=sessions, rt=rt)
     digests = send_digests(sessions=sessions, rt=rt)
@@ -34,5 +37,5 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         logger.info("closed petitions past their deadline", extra={"count": closed})
     if erased:
         logger.info("erased signer details past retention", extra={"petitions": len(erased)})
-    return {"closed": closed, "erased": len(erased), "notified": notified, "reminded": reminded, "digests": digests,
+    return {"closed": closed, "erased": len(erased), "discussion_keys": discussion_keys, "notified": notified, "reminded": reminded, "digests": digests,
             "logged": logged, "sent": sent}

@@ -17,6 +17,7 @@ from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
 from app.anonymous import api as anonymous_api
 from app.anonymous import service as anonymous_service
+from app.comments import anonymous as anonymous_comments
 from app.log import api as log_api
 from app.log import service as signature_log
 from app.comments import api as comments_api
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             tasks.append(asyncio.create_task(_outbox_loop(app)))
         if settings.anonymous_batch_seconds:
             tasks.append(asyncio.create_task(_anonymous_batches(app)))
+            tasks.append(asyncio.create_task(_anonymous_comment_batches(app)))
         try:
             yield
         finally:
@@ -83,6 +85,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                     await anyio.to_thread.run_sync(_write_anonymous_batch, app)
                 except Exception:
                     logger.exception("writing the last batch of anonymous signatures failed")
+            # Anonymous comments held in this process's memory would be lost with it (Redis keeps them).
+            if not settings.redis_url and len(runtime.comment_queue):
+                try:
+                    await anyio.to_thread.run_sync(_write_comment_batch, app)
+                except Exception:
+                    logger.exception("writing the last batch of anonymous comments failed")
             engine.dispose()
 
     app = FastAPI(
@@ -156,3 +164,25 @@ async def _outbox_loop(app: FastAPI) -> None:
         except Exception:
             logger.exception("outbox delivery round failed")
         await asyncio.sleep(settings.outbox_poll_seconds)
+
+
+def _write_comment_batch(app: FastAPI) -> int:
+    return anonymous_comments.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+
+
+async def _anonymous_comment_batches(app: FastAPI) -> None:
+    """Anonymous comments go out with the first round of each hour (app/comments/anonymous.py): the hour they
+    carry is then the hour they appeared, and every process's comments of that hour go out together."""
+    interval = app.state.settings.anonymous_batch_seconds
+    clock = app.state.runtime.clock
+    last_hour = clock.now().replace(minute=0, second=0, microsecond=0)
+    while True:
+        await asyncio.sleep(interval)
+        this_hour = clock.now().replace(minute=0, second=0, microsecond=0)
+        if this_hour == last_hour:
+            continue
+        last_hour = this_hour
+        try:
+            await anyio.to_thread.run_sync(_write_comment_batch, app)
+        except Exception:  # kept in the queue by write_batch itself
+            logger.exception("writing a batch of anonymous comments failed")

@@ -1,7 +1,7 @@
 """Every table, imported in one place for Alembic and the tests."""
 
 from app.accounts.models import OneTimeCode, RoleGrant, User, UserSession
-from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
+from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, SpentToken, TokenIssuance
 from app.audit.models import AuditEntry, AuditHead
 from app.comments.models import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.core.database import Base
@@ -13,7 +13,7 @@ from app.petitions.models import (Category, Delivery, Follow, Notification, Peti
 from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "OrganizationRules", "Petition", "PetitionEvent",
+__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "DiscussionKey", "DiscussionIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "OrganizationRules", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from itertools import count
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
+from app.anonymous import keys
+from app.anonymous.models import DiscussionKey
+from app.comments import anonymous
 from app.comments import service as comments
+from app.comments.queue import Pending
+from app.core import blindrsa
 from app.comments.models import Comment
 from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
@@ -84,13 +90,32 @@ def category(db: Session, slug: str) -> Category:
 
 
 def comment(db: Session, rt: Runtime, petition: Petition, author: User | None = None, body: str = "I agree: "
-            "the recordings must stop.", parent: Comment | None = None, anonymous: bool = False,
-            session_cookie: str | None = None) -> Comment:
-    """A comment (or a reply to `parent`) posted through the service, as the pages and the API post them."""
+            "the recordings must stop.", parent: Comment | None = None) -> Comment:
+    """A named comment (or a reply to `parent`) posted through the service, as the pages and the API post them."""
     posted = comments.create(db=db, rt=rt, petition=petition, author=author or worker(db),
-                             form=CommentCreate(body=body, parent_id=parent.id if parent else None,
-                                                anonymous=anonymous),
-                             session_cookie=session_cookie or ("factory-session" if anonymous else None))
+                             form=CommentCreate(body=body, parent_id=parent.id if parent else None))
+    db.commit()
+    return posted
+
+
+def discussion_credential(db: Session, rt: Runtime, petition: Petition) -> tuple[bytes, bytes]:
+    """A discussion credential for an anonymous-enabled open petition, as a wallet finalizes it."""
+    key = db.get_one(DiscussionKey, petition.id)
+    public = blindrsa.PublicKey.from_spki(key.spki)
+    message = blindrsa.prepare(secrets.token_bytes(32))
+    blinded = blindrsa.blind(public, message)
+    reply = keys.signer_for(key=key, rt=rt).blind_sign(blinded.blinded_msg)
+    return message, blindrsa.finalize(public, message, reply, blinded.inv)
+
+
+def anonymous_comment(db: Session, rt: Runtime, petition: Petition, body: str = "I agree, but I cannot say so "
+                      "by name.", parent: Comment | None = None,
+                      credential: tuple[bytes, bytes] | None = None) -> Comment:
+    """An anonymous comment as the batch publishes it, written by `credential` (a fresh one by default)."""
+    message, _signature = credential or discussion_credential(db, rt, petition)
+    item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent.id if parent else None,
+                   body=body, author_tag=anonymous.author_tag(message), pseudonym=anonymous.pseudonym(message))
+    (posted,) = anonymous.write_group(db, petition, [item], comments.hour(rt.clock.now()))
     db.commit()
     return posted
 

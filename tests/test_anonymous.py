@@ -47,17 +47,18 @@ def wallet(browser: Browser, *, only: set[int] | None = None) -> tuple[dict[int,
         public = blindrsa.PublicKey.from_spki(anonymous.decode(key["spki"], field="spki"))
         message = blindrsa.prepare(secrets.token_bytes(32))
         blinded = blindrsa.blind(public, message)
-        pending[key["petition_id"]] = (public, message, blinded)
-        requests.append({"petition_id": key["petition_id"],
+        pending[(key["petition_id"], key["purpose"])] = (public, message, blinded)
+        requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
                          "blinded_message": anonymous.encode(blinded.blinded_msg)})
     response = browser.api("POST", "/api/v1/wallet/tokens", {"tokens": requests})
-    tokens = {}
+    tokens = {}  # the signing tokens (the discussion credentials are collected too, as the wallet does)
     if response.status_code == 200:
         for item in response.json()["tokens"]:
-            public, message, blinded = pending[item["petition_id"]]
+            public, message, blinded = pending[(item["petition_id"], item["purpose"])]
             signature = blindrsa.finalize(public, message, anonymous.decode(item["blind_signature"], field="s"),
                                           blinded.inv)
-            tokens[item["petition_id"]] = (message, signature)
+            if item["purpose"] == "sign":
+                tokens[item["petition_id"]] = (message, signature)
     return tokens, response
 
 
@@ -141,14 +142,15 @@ def test_a_request_that_picks_some_petitions_is_refused(new_browser: NewBrowser,
     member = sign_in_as(new_browser(), db, factories.worker(db))
     tokens, response = wallet(member, only={first.id})
     assert response.status_code == 409 and not tokens
-    assert response.json()["error"]["fields"]["petition_ids"] == f"{first.id},{second.id}"
+    assert response.json()["error"]["fields"]["tokens"] == (
+        f"{first.id} (discuss), {first.id} (sign), {second.id} (discuss), {second.id} (sign)")
     assert count_rows(db, "token_issuances") == 0
     # Asking for one twice is no better.
     due = member.get("/api/v1/wallet").json()["due"]
     doubled = [{"petition_id": first.id, "blinded_message": "AAAA"}] * 2 + [
         {"petition_id": second.id, "blinded_message": "AAAA"}]
     assert member.api("POST", "/api/v1/wallet/tokens", {"tokens": doubled}).status_code == 409
-    assert len(due) == 2 and count_rows(db, "token_issuances") == 0
+    assert len(due) == 4 and count_rows(db, "token_issuances") == 0  # a signing token and a discussion credential
     tokens, response = wallet(member)
     assert response.status_code == 200 and set(tokens) == {first.id, second.id}
     # Issued once: a second request finds nothing due and gets nothing.
@@ -199,7 +201,8 @@ def test_the_key_is_made_at_opening_sealed_and_destroyed_at_closing(db: Session,
     assert db.execute(text("SELECT count(*) FROM issuing_keys WHERE petition_id = :p"),
                       {"p": named_only.id}).scalar_one() == 0
     listed = new_browser().get("/api/v1/anonymous/keys").json()
-    assert [key["petition_id"] for key in listed] == [petition.id]
+    assert sorted((key["petition_id"], key["purpose"]) for key in listed) == [
+        (petition.id, "discuss"), (petition.id, "sign")]
     petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
     db.commit()
     after = db.execute(text("SELECT sealed_private, destroyed_at FROM issuing_keys WHERE petition_id = :p"),

@@ -189,6 +189,10 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/wallet"): Access.worker,
     ("POST", "/api/v1/wallet/tokens"): Access.worker,
     ("POST", "/api/v1/anonymous/signatures"): Access.public,
+    # Anonymous comments: authorised by the discussion credential in the body, never by a session.
+    ("POST", "/api/v1/anonymous/comments"): Access.public,
+    ("POST", "/api/v1/anonymous/comments/{comment_id}/edit"): Access.public,
+    ("POST", "/api/v1/anonymous/comments/{comment_id}/delete"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymity"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log"): Access.public,

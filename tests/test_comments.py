@@ -12,6 +12,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.comments import repository
 from app.comments.digest import send_digests
 from app.comments.models import Comment
 from app.core.clock import FrozenClock
@@ -162,7 +163,7 @@ def test_more_replies_page_through_a_comment(new_browser: NewBrowser, db: Sessio
     ("closed", 409, "closed, so its discussion is read-only"),
     ("locked", 409, "Moderators locked this discussion: Cooling off"),
     ("removed_parent", 409, "removed, so it takes no replies"),
-    ("anonymous_not_allowed", 422, "does not take anonymous comments"),
+    ("anonymous_not_allowed", 422, "sent by your wallet"),
 ])
 def test_bad_comments_are_refused_clearly_and_write_nothing(case: str, status: int, message: str,
                                                             new_browser: NewBrowser, db: Session, rt: Runtime,
@@ -315,69 +316,6 @@ def test_a_closed_discussion_is_read_only_but_authors_can_still_delete(new_brows
     assert author.api("DELETE", f"/api/v1/comments/{comment_id}").status_code == 204
 
 
-# -- anonymous comments --------------------------------------------------------------------------------------------
-
-def test_anonymous_comments_show_a_stable_pseudonym_per_petition(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                                 petition: Petition) -> None:
-    browser, user = as_worker(new_browser, db)
-    first = post(browser, petition, "Quietly: this hurts.", anonymous=True).json()
-    second = post(browser, petition, "And again.", anonymous=True).json()
-    other = factories.open_petition(db, rt, title="Another one", allow_anonymous=True)
-    third = post(browser, other, "Elsewhere.", anonymous=True).json()
-    assert first["author"] == second["author"] != third["author"]
-    assert first["author"].startswith("Colleague ") and first["anonymous"] is True
-    assert user.display_name not in new_browser().get(f"/petitions/{petition.id}").text
-
-
-def test_only_the_writing_session_can_change_an_anonymous_comment(new_browser: NewBrowser, db: Session,
-                                                                  petition: Petition) -> None:
-    browser, user = as_worker(new_browser, db)
-    comment_id = post(browser, petition, "Anonymous words", anonymous=True).json()["id"]
-    assert browser.get(f"/api/v1/comments/{comment_id}").json()["mine"] is True
-    assert "Edit or delete" in browser.get(f"/comments/{comment_id}").text
-    elsewhere = sign_in_as(new_browser(), db, user)  # the same account, another session
-    assert elsewhere.get(f"/api/v1/comments/{comment_id}").json()["mine"] is False
-    refused = elsewhere.api("PATCH", f"/api/v1/comments/{comment_id}", {"body": "Changed"})
-    assert refused.status_code == 403 and "browser session" in refused.text
-    edited = browser.api("PATCH", f"/api/v1/comments/{comment_id}", {"body": "Changed by me"})
-    assert edited.status_code == 200 and edited.json()["has_history"] is True
-    assert browser.api("DELETE", f"/api/v1/comments/{comment_id}").status_code == 204
-
-
-def test_a_database_dump_does_not_tie_anonymous_comments_to_accounts(new_browser: NewBrowser, db: Session,
-                                                                     rt: Runtime, clock: FrozenClock,
-                                                                     petition: Petition) -> None:
-    writers = [as_worker(new_browser, db) for _ in range(3)]
-    for number, (browser, _user) in enumerate(writers):
-        clock.advance(timedelta(minutes=3))
-        comment = post(browser, petition, f"Anonymous point {number}", anonymous=True).json()
-        clock.advance(timedelta(minutes=20))
-        browser.api("PATCH", f"/api/v1/comments/{comment['id']}", {"body": f"Anonymous point {number}, edited"})
-        reader, _ = as_worker(new_browser, db)
-        reader.api("POST", f"/api/v1/comments/{comment['id']}/endorsement")
-        reader.api("POST", f"/api/v1/comments/{comment['id']}/flags", {"reason": "spam"})
-    identities = {str(user.id) for _, user in writers} | {user.email for _, user in writers} | {
-        user.display_name for _, user in writers}
-    anonymous = db.execute(text("SELECT * FROM comments WHERE pseudonym IS NOT NULL")).mappings().all()
-    assert len(anonymous) == 3
-    for row in anonymous:
-        assert row["author_id"] is None
-        assert moment(row["created_at"]).minute == 0 and moment(row["created_at"]).second == 0  # the hour only
-        assert moment(row["edited_at"]).minute == 0
-        assert row["author_proof"] and len(row["author_proof"]) == 64
-        for name in ("body", "body_html", "pseudonym"):
-            assert not any(value in str(row[name]) for value in identities if not value.isdigit())
-    # The only tables that name comments are these; none of them names the anonymous authors.
-    revisions = db.execute(text("SELECT * FROM comment_revisions")).mappings().all()
-    assert revisions and all(set(row) == {"id", "comment_id", "body_html", "replaced_at"} for row in revisions)
-    assert all(moment(row["replaced_at"]).minute == 0 for row in revisions)
-    writer_ids = {user.id for _, user in writers}
-    for table in ("comment_endorsements", "comment_flags"):
-        assert not {row.user_id for row in db.execute(text(f"SELECT user_id FROM {table}"))} & writer_ids
-    # Nor does the outbox (flags and endorsements of anonymous comments mail nobody).
-    assert not [message for message in outbox(db) if "Anonymous point" in message.body_text]
-
-
 # -- flags and moderation ------------------------------------------------------------------------------------------
 
 def test_flags_collapse_a_comment_and_moderators_hide_it_with_a_public_reason(new_browser: NewBrowser, db: Session,
@@ -483,13 +421,17 @@ def test_the_live_endpoint_returns_only_what_is_new(new_browser: NewBrowser, db:
                                                     petition: Petition) -> None:
     first = factories.comment(db, rt, petition, body="Already seen")
     reader = new_browser()
-    nothing = reader.get(f"/petitions/{petition.id}/comments/new?after={first.id}")
+    place = repository.time_cursor(first)
+    assert f'data-after="{place}"' in reader.get(f"/petitions/{petition.id}").text
+    nothing = reader.get(f"/petitions/{petition.id}/comments/new?after={place}")
     assert nothing.status_code == 200 and nothing.headers["X-New-Comments"] == "0" and "<li" not in nothing.text
-    second = factories.comment(db, rt, petition, body="Fresh")
-    factories.comment(db, rt, petition, body="Fresh reply", parent=first)
-    fresh = reader.get(f"/petitions/{petition.id}/comments/new?after={first.id}")
+    assert nothing.headers["X-Latest-Comment"] == place
+    factories.comment(db, rt, petition, body="Fresh")
+    reply = factories.comment(db, rt, petition, body="Fresh reply", parent=first)
+    fresh = reader.get(f"/petitions/{petition.id}/comments/new?after={place}")
     assert fresh.headers["X-New-Comments"] == "2" and "Fresh" in fresh.text and "Already seen" not in fresh.text
-    assert int(fresh.headers["X-Latest-Comment"]) > second.id
+    assert fresh.headers["X-Latest-Comment"] == repository.time_cursor(reply)
+    assert reader.get(f"/petitions/{petition.id}/comments/new?after=12~x").status_code == 422
     assert f'data-live-url="/petitions/{petition.id}/comments/new"' in reader.get(f"/petitions/{petition.id}").text
 
 
@@ -516,7 +458,7 @@ def test_a_page_of_comments_with_replies_runs_a_fixed_number_of_queries(new_brow
             level = factories.comment(db, rt, petition, body="Top")
             for _depth in (2, 3, 4):
                 level = factories.comment(db, rt, petition, body="Reply", parent=level)
-            factories.comment(db, rt, petition, body="Anonymous", anonymous=True, parent=level)
+            factories.anonymous_comment(db, rt, petition, body="Anonymous", parent=level)
 
     reader, _ = as_worker(new_browser, db)
     counts = []
@@ -569,14 +511,15 @@ def test_an_odd_parent_id_on_the_page_is_a_clear_error(new_browser: NewBrowser, 
         assert response.status_code == 422, value
 
 
-def test_anonymous_replies_mail_nobody(new_browser: NewBrowser, db: Session, petition: Petition) -> None:
+def test_anonymous_replies_mail_nobody(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                      petition: Petition) -> None:
     """Not even the parent's author when the reply is theirs: a missing email would say who wrote it."""
     author, user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Mine").json()["id"]
-    stranger, _ = as_worker(new_browser, db)
-    post(stranger, petition, "Someone else, anonymously", parent_id=comment_id, anonymous=True)
-    post(author, petition, "Me, anonymously", parent_id=comment_id, anonymous=True)
+    parent = db.get_one(Comment, comment_id)
+    factories.anonymous_comment(db, rt, petition, body="Someone else, anonymously", parent=parent)
     assert [m for m in outbox(db, to=user.email) if m.template == "comment_reply"] == []
+    stranger, _ = as_worker(new_browser, db)
     post(stranger, petition, "Someone else, by name", parent_id=comment_id)
     assert len([m for m in outbox(db, to=user.email) if m.template == "comment_reply"]) == 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from app.anonymous import anonymity, keys, schemas, service
+from app.anonymous import anonymity, keys, schemas, service, wallet
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
 from app.core.i18n import N_
@@ -23,35 +23,39 @@ router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=Uni
 # authority to forge) and writes no log line: see app/core/web.py.
 
 
-def _key(key) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    return {"petition_id": key.petition_id, "key_id": key.key_id, "spki": service.encode(key.spki),
-            "tokens_issued": key.tokens_issued}
+def _key(key: keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign) -> dict[str, object]:
+    return {"petition_id": key.petition_id, "purpose": purpose.value, "key_id": key.key_id,
+            "spki": service.encode(key.spki), "tokens_issued": key.tokens_issued}
+
+
+def _issued(item: wallet.Issued) -> dict[str, object]:
+    return {"petition_id": item.petition_id, "purpose": item.purpose.value, "key_id": item.key_id,
+            "blind_signature": service.encode(item.blind_signature)}
 
 
 @router.get("/anonymous/keys", response_model=list[schemas.KeyRead],
-            summary="The issuing keys of every open petition that takes anonymous signatures")
+            summary="The signing and discussion keys of every open petition that takes anonymous participation")
 def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
     content = [schemas.KeyRead(**_key(key)).model_dump() for key in keys.open_keys(db=db)]
+    content += [schemas.KeyRead(**_key(key, wallet.Purpose.discuss)).model_dump()
+                for key in keys.open_discussion_keys(db=db)]
     return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get("/wallet", response_model=schemas.WalletRead,
-            summary="The open petitions you hold no anonymous-signing token for")
-def wallet(user: CurrentUser, db: SessionDep) -> dict[str, object]:
-    return {"due": [_key(key) for key in service.due_keys(db=db, user=user)],
-            "issued": [{"petition_id": issuance.petition_id, "key_id": key.key_id,
-                        "blind_signature": service.encode(issuance.blind_signature or b"")}
-                       for issuance, key in service.issued_to(db=db, user=user)]}
+            summary="The credentials due to you, and those issued to you for open petitions")
+def wallet_state(user: CurrentUser, db: SessionDep) -> dict[str, object]:
+    return {"due": [_key(item.key, item.purpose) for item in wallet.due(db=db, user=user)],
+            "issued": [_issued(item) for item in wallet.issued_to(db=db, user=user)]}
 
 
 @router.post("/wallet/tokens", responses=errors(409, 429), response_model=schemas.IssuanceRead,
-             summary="Blind-sign one token for every petition due, all in one request")
+             summary="Blind-sign every credential due, all in one request")
 def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    requests = [(item.petition_id, service.decode(item.blinded_message, field=f"tokens.{item.petition_id}"))
-                for item in body.tokens]
-    issued = service.issue(db=db, rt=rt, user=user, requests=requests)
-    return {"tokens": [{"petition_id": item.petition_id, "key_id": item.key_id,
-                        "blind_signature": service.encode(item.blind_signature)} for item in issued]}
+    requests = [(item.petition_id, item.purpose,
+                 service.decode(item.blinded_message, field=f"tokens.{item.petition_id}")) for item in body.tokens]
+    issued = wallet.issue(db=db, rt=rt, user=user, requests=requests)
+    return {"tokens": [_issued(item) for item in issued]}
 
 
 @router.post(ANONYMOUS_SUBMIT_PATH.removeprefix(router.prefix), responses=errors(404, 409),

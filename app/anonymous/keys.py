@@ -5,12 +5,13 @@ make a token for it."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.anonymous.models import IssuingKey
+from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import blindrsa
 from app.log import service as signature_log
 from app.core.runtime import Runtime
@@ -21,8 +22,36 @@ def context(petition_id: int) -> str:
     return f"issuing-key:{petition_id}"
 
 
+def discussion_context(petition_id: int) -> str:
+    return f"discussion-key:{petition_id}"
+
+
+BlindKey = IssuingKey | DiscussionKey
+
+
+def _new_discussion_key(rt: Runtime, petition_id: int, now: datetime) -> DiscussionKey:
+    private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
+    return DiscussionKey(petition_id=petition_id, key_id=private.public.key_id(), spki=private.public.spki(),
+                         tokens_issued=0, created_at=now, destroyed_at=None,
+                         sealed_private=rt.sealer.seal(private.to_pem().decode(),
+                                                       context=discussion_context(petition_id)))
+
+
+def create_missing_discussion_keys(*, db: Session, rt: Runtime) -> int:
+    """Discussion keys for petitions that opened before discussion credentials existed (the worker's round)."""
+    petition_ids = list(db.scalars(select(IssuingKey.petition_id).join(Petition, Petition.id == IssuingKey.petition_id)
+                                   .where(Petition.state == "open", IssuingKey.sealed_private.is_not(None),
+                                          ~select(DiscussionKey.petition_id)
+                                          .where(DiscussionKey.petition_id == IssuingKey.petition_id).exists())))
+    now = rt.clock.now()
+    db.add_all(_new_discussion_key(rt, petition_id, now) for petition_id in petition_ids)
+    db.flush()
+    return len(petition_ids)
+
+
 def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> IssuingKey | None:
-    """A new key for a petition that allows anonymity and has none yet (one key per petition, never reused)."""
+    """New keys for a petition that allows anonymity and has none yet (never reused): the signing key, and the
+    discussion key its anonymous comments' credentials are made with."""
     if not petition.allow_anonymous or db.get(IssuingKey, petition.id) is not None:
         return None
     private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
@@ -30,6 +59,8 @@ def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
                      sealed_private=rt.sealer.seal(private.to_pem().decode(), context=context(petition.id)),
                      tokens_issued=0, anonymous_signatures=0, created_at=now, destroyed_at=None)
     db.add(key)
+    if db.get(DiscussionKey, petition.id) is None:
+        db.add(_new_discussion_key(rt, petition.id, now))
     db.flush()
     return key
 
@@ -41,6 +72,10 @@ def destroy_for(*, db: Session, petition: Petition, now: datetime) -> bool:
                                .values(sealed_private=None, destroyed_at=now).returning(IssuingKey.key_id)
                                .execution_options(synchronize_session=False)).scalar_one_or_none()
     destroyed = destroyed_key is not None
+    db.execute(update(DiscussionKey).where(DiscussionKey.petition_id == petition.id,
+                                           DiscussionKey.sealed_private.is_not(None))
+               .values(sealed_private=None, destroyed_at=now).execution_options(synchronize_session=False))
+    _discussion_signers.forget(petition.id)
     if destroyed:
         signature_log.pend(db=db, petition_id=petition.id, entry={"kind": "key_destroyed", "key_id": destroyed_key})
         _signers.forget(petition.id)
@@ -57,18 +92,19 @@ def published(*, db: Session, petition_id: int) -> IssuingKey | None:
 class _SignerCache:
     """Unsealing and parsing a key costs about a millisecond; issuance signs with it often."""
 
-    def __init__(self) -> None:
+    def __init__(self, sealing_context: Callable[[int], str] = context) -> None:
         self._signers: dict[int, tuple[str, blindrsa.Signer]] = {}
         self._lock = threading.Lock()
+        self._context = sealing_context
 
-    def get(self, key: IssuingKey, rt: Runtime) -> blindrsa.Signer:
+    def get(self, key: BlindKey, rt: Runtime) -> blindrsa.Signer:
         if key.sealed_private is None:  # destroyed, perhaps by another process: drop this one's copy too
             self.forget(key.petition_id)
             raise LookupError("the key was destroyed")
         known = self._signers.get(key.petition_id)
         if known is not None and known[0] == key.key_id:
             return known[1]
-        pem = rt.sealer.open(key.sealed_private, context=context(key.petition_id)).encode()
+        pem = rt.sealer.open(key.sealed_private, context=self._context(key.petition_id)).encode()
         signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True), pem=pem)
         with self._lock:
             self._signers[key.petition_id] = (key.key_id, signer)
@@ -80,10 +116,11 @@ class _SignerCache:
 
 
 _signers = _SignerCache()
+_discussion_signers = _SignerCache(discussion_context)
 
 
-def signer_for(*, key: IssuingKey, rt: Runtime) -> blindrsa.Signer:
-    return _signers.get(key, rt)
+def signer_for(*, key: BlindKey, rt: Runtime) -> blindrsa.Signer:
+    return (_discussion_signers if isinstance(key, DiscussionKey) else _signers).get(key, rt)
 
 
 def open_keys(*, db: Session) -> list[IssuingKey]:
@@ -91,3 +128,10 @@ def open_keys(*, db: Session) -> list[IssuingKey]:
     return list(db.scalars(select(IssuingKey).join(Petition, Petition.id == IssuingKey.petition_id)
                            .where(Petition.state == "open", IssuingKey.sealed_private.is_not(None))
                            .order_by(IssuingKey.petition_id)))
+
+
+def open_discussion_keys(*, db: Session) -> list[DiscussionKey]:
+    """The live discussion keys of open petitions."""
+    return list(db.scalars(select(DiscussionKey).join(Petition, Petition.id == DiscussionKey.petition_id)
+                           .where(Petition.state == "open", DiscussionKey.sealed_private.is_not(None))
+                           .order_by(DiscussionKey.petition_id)))

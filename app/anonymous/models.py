@@ -62,3 +62,32 @@ class SpentToken(Base):
 
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
     nullifier: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class DiscussionKey(Base):
+    """A petition's second blind-signing key, for discussion credentials: a credential authorises anonymous
+    comments under a pseudonym derived from it, and is never spent, so commenting does not use up the right to
+    sign. A separate key, because a blind signer cannot see what it signs: one key for both would let a member
+    turn a discussion credential into a second signing token."""
+
+    __tablename__ = "discussion_keys"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    spki: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_private: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tokens_issued: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    destroyed_at: Mapped[datetime | None]
+
+
+class DiscussionIssuance(Base):
+    """Account A was issued its discussion credential for petition P, on that day (the blind reply kept, as for
+    signing tokens, so any device of the wallet can collect it again)."""
+
+    __tablename__ = "discussion_issuances"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    blind_signature: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.anonymous.service import decode
+from app.anonymous.wallet import Purpose
 
 B64 = r"^[A-Za-z0-9_-]*$"
 
@@ -34,6 +35,7 @@ class Accepted(BaseModel):
 
 class KeyRead(BaseModel):
     petition_id: int
+    purpose: Purpose = Field(description="`sign`: the signing token's key; `discuss`: the discussion credential's.")
     key_id: str = Field(description="SHA-256 (hex) of the exact SPKI bytes below.")
     spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url.")
     tokens_issued: int
@@ -43,6 +45,7 @@ class BlindedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     petition_id: int = Field(ge=1, le=2**31 - 1)
+    purpose: Purpose = Purpose.sign
     blinded_message: str = Field(min_length=1, max_length=1400, pattern=B64)
 
 
@@ -50,11 +53,12 @@ class IssuanceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tokens: list[BlindedRequest] = Field(max_length=500, description=(
-        "One blinded message for every petition in GET /api/v1/wallet's `due`, no more and no fewer."))
+        "One blinded message for every (petition, purpose) in GET /api/v1/wallet's `due`, no more and no fewer."))
 
 
 class IssuedRead(BaseModel):
     petition_id: int
+    purpose: Purpose
     key_id: str
     blind_signature: str
 
@@ -64,7 +68,7 @@ class IssuanceRead(BaseModel):
 
 
 class WalletRead(BaseModel):
-    due: list[KeyRead] = Field(description="The open petitions you hold no token for: ask for all of them at once.")
+    due: list[KeyRead] = Field(description="The credentials you can be issued: ask for all of them at once.")
     issued: list[IssuedRead] = Field(description=(
         "The blind signatures already issued to you for open petitions, for a wallet that did not receive them."))
 

@@ -24,7 +24,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
-from app.anonymous import batching, keys
+from app.anonymous import batching, keys, wallet
 from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
 from app.core import b64url, blindrsa
 from app.core.database import insert_for
@@ -59,74 +59,11 @@ def nullifier(message: bytes) -> str:
 
 # -- issuance ------------------------------------------------------------------------------------------------
 
-def due_keys(*, db: Session, user: User) -> list[IssuingKey]:
-    """The open petitions' keys this account has no token for and has not signed with a name."""
-    issued = exists().where(TokenIssuance.account_id == user.id, TokenIssuance.petition_id == IssuingKey.petition_id)
-    signed = exists().where(Signature.account_id == user.id, Signature.petition_id == IssuingKey.petition_id)
-    return list(db.scalars(select(IssuingKey).join(Petition, Petition.id == IssuingKey.petition_id)
-                           .where(Petition.state == PetitionState.open.value, IssuingKey.sealed_private.is_not(None),
-                                  ~issued, ~signed)
-                           .order_by(IssuingKey.petition_id)))
-
-
-def lock_account(db: Session, user: User) -> None:
-    """Issuance and signing with a name take this lock first, so they cannot race past each other's check.
-    (SQLite writers already queue behind BEGIN IMMEDIATE.)"""
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(select(User.id).where(User.id == user.id).with_for_update())
-
-
-@dataclass(frozen=True)
-class Issued:
-    petition_id: int
-    key_id: str
-    blind_signature: bytes
-
-
-def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int, bytes]]) -> list[Issued]:
-    """Blind-sign one token per petition due, only when the request asks for exactly all of them."""
-    eligibility.require_eligible(db=db, rt=rt, user=user)
-    rt.limiter.hit(action="token-issue", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
-    lock_account(db, user)
-    due = {key.petition_id: key for key in due_keys(db=db, user=user)}
-    asked = [petition_id for petition_id, _blinded in requests]
-    if len(set(asked)) != len(asked) or set(asked) != set(due):
-        raise Conflict("Ask for tokens for every open petition you hold none for, in one request: "
-                       f"petitions {', '.join(map(str, sorted(due))) or 'none'}.",
-                       fields={"petition_ids": ",".join(map(str, sorted(due)))})
-    issued = []
-    today = rt.clock.now().date()
-    for petition_id, blinded in requests:
-        key = due[petition_id]
-        try:
-            signature = keys.signer_for(key=key, rt=rt).blind_sign(blinded)
-        except blindrsa.BlindSignatureError as error:
-            raise InvalidInput(N_("Please correct the highlighted fields."),
-                               fields={f"tokens.{petition_id}": str(error)}) from None
-        issued.append(Issued(petition_id=petition_id, key_id=key.key_id, blind_signature=signature))
-    # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
-    replies = {item.petition_id: item.blind_signature for item in issued}
-    db.add_all(TokenIssuance(account_id=user.id, petition_id=petition_id, issued_on=today,
-                             blind_signature=replies[petition_id]) for petition_id in sorted(due))
-    if due:
-        db.execute(update(IssuingKey).where(IssuingKey.petition_id.in_(list(due)))
-                   .values(tokens_issued=IssuingKey.tokens_issued + 1).execution_options(synchronize_session=False))
-    db.flush()
-    return issued
-
-
-def issued_to(*, db: Session, user: User) -> list[tuple[TokenIssuance, IssuingKey]]:
-    """This account's tokens for open petitions, as issued (blind): for a wallet that missed the reply."""
-    return [(issuance, key) for issuance, key in db.execute(
-        select(TokenIssuance, IssuingKey).join(IssuingKey, IssuingKey.petition_id == TokenIssuance.petition_id)
-        .join(Petition, Petition.id == TokenIssuance.petition_id)
-        .where(TokenIssuance.account_id == user.id, Petition.state == PetitionState.open.value,
-               IssuingKey.sealed_private.is_not(None), TokenIssuance.blind_signature.is_not(None))
-        .order_by(TokenIssuance.petition_id))]
+lock_account = wallet.lock_account
 
 
 def holds_token(*, db: Session, user: User, petition_id: int) -> bool:
-    return db.get(TokenIssuance, (user.id, petition_id)) is not None
+    return wallet.holds(db=db, user=user, petition_id=petition_id, purpose=wallet.Purpose.sign)
 
 
 # -- redemption ----------------------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.accounts.models import User
-from app.accounts import sessions
-from app.comments import moderation, repository, schemas, service
+from app.comments import anonymous, moderation, repository, schemas, service
 from app.comments.models import Comment
 from app.core.database import SessionDep
 from app.core.errors import errors
-from app.core.policy import CurrentUser, Moderator, OptionalUser
+from app.core.web import ANONYMOUS_COMMENTS_PATH
+from app.core.policy import Anyone, CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.pagecache import shared_when_signed_out
 from app.core.runtime import Runtime, RuntimeDep
@@ -44,7 +44,7 @@ def author_label(comment: Comment) -> str:
 
 
 def _one(db: SessionDep, rt: Runtime, request: Request, comment: Comment, user: User | None) -> dict[str, object]:
-    (node,) = repository.build(db=db, rt=rt, roots=[comment], viewer=user, session_cookie=sessions.cookie(request))
+    (node,) = repository.build(db=db, rt=rt, roots=[comment], viewer=user)
     return read(node)
 
 
@@ -55,8 +55,7 @@ def list_comments(request: Request, petition_id: Id, user: OptionalUser, db: Ses
                   sort: schemas.CommentSort = schemas.CommentSort.top, cursor: str | None = CURSOR,
                   limit: int = Query(repository.PAGE_SIZE, ge=1, le=100)) -> dict[str, object]:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    listing = repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user,
-                              session_cookie=sessions.cookie(request), limit=limit)
+    listing = repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user, limit=limit)
     return {"items": [read(node) for node in listing.nodes], "next_cursor": listing.next_cursor,
             "comment_count": petition.comment_count, "locked_reason": petition.comments_locked_reason,
             "accepting_comments": service.closed_reason(petition) is None}
@@ -67,7 +66,7 @@ def list_comments(request: Request, petition_id: Id, user: OptionalUser, db: Ses
 def post_comment(request: Request, petition_id: Id, body: schemas.CommentCreate, user: CurrentUser, db: SessionDep,
                  rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    comment = service.create(db=db, rt=rt, petition=petition, author=user, form=body, session_cookie=sessions.cookie(request))
+    comment = service.create(db=db, rt=rt, petition=petition, author=user, form=body)
     return _one(db, rt, request, comment, user)
 
 
@@ -85,8 +84,7 @@ def list_replies(request: Request, comment_id: Id, user: OptionalUser, db: Sessi
                  cursor: str | None = CURSOR) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=repository.reply_cursor(cursor),
-                                           viewer=user,
-                                           session_cookie=sessions.cookie(request))
+                                           viewer=user)
     return {"items": [read(reply) for reply in node.replies], "next_cursor": next_cursor,
             "comment_count": petition.comment_count, "locked_reason": petition.comments_locked_reason,
             "accepting_comments": service.closed_reason(petition) is None}
@@ -97,8 +95,7 @@ def list_replies(request: Request, comment_id: Id, user: OptionalUser, db: Sessi
 def edit_comment(request: Request, comment_id: Id, body: schemas.CommentEdit, user: CurrentUser, db: SessionDep,
                  rt: RuntimeDep) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.edit(db=db, rt=rt, petition=petition, comment=comment, user=user, form=body,
-                 session_cookie=sessions.cookie(request))
+    service.edit(db=db, rt=rt, petition=petition, comment=comment, user=user, form=body)
     return _one(db, rt, request, comment, user)
 
 
@@ -106,7 +103,7 @@ def edit_comment(request: Request, comment_id: Id, body: schemas.CommentEdit, us
                summary="Delete your comment (its replies stay)")
 def delete_comment(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.delete_by_author(db=db, comment=comment, user=user, session_cookie=sessions.cookie(request))
+    service.delete_by_author(db=db, comment=comment, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,7 +118,7 @@ def comment_history(comment_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
              response_model=schemas.CommentRead, summary="Endorse a comment (once per account)")
 def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.endorse(db=db, rt=rt, petition=petition, comment=comment, user=user, session_cookie=sessions.cookie(request))
+    service.endorse(db=db, petition=petition, comment=comment, user=user)
     return _one(db, rt, request, comment, user)
 
 
@@ -196,3 +193,37 @@ def unlock(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep
 def preferences(body: schemas.NotificationPreferences, user: CurrentUser, db: SessionDep) -> dict[str, bool]:
     service.set_preferences(db=db, user=user, form=body)
     return {"comment_replies": user.notify_comment_replies}
+
+
+# -- anonymous comments: no cookie read, no CSRF token (nothing to borrow), no log line (app/core/web.py) --------
+
+ANONYMOUS = ANONYMOUS_COMMENTS_PATH.removeprefix(router.prefix)
+
+
+@router.post(ANONYMOUS, responses=errors(404, 409, 429), status_code=status.HTTP_202_ACCEPTED,
+             response_model=schemas.AnonymousCommentAccepted,
+             summary="Comment anonymously with the petition's discussion credential: send without cookies")
+def post_anonymous(body: schemas.AnonymousCommentCreate, anyone: Anyone, db: SessionDep,
+                   rt: RuntimeDep) -> dict[str, object]:
+    message, signature = body.decoded()
+    item = anonymous.submit(db=db, rt=rt, petition_id=body.petition_id, message=message, signature=signature,
+                            body=body.body, parent_id=body.parent_id)
+    return {"status": "queued", "publish_within_seconds": anonymous.publish_within_seconds(rt),
+            "pseudonym": item.pseudonym}
+
+
+@router.post(ANONYMOUS + "/{comment_id}/edit", responses=errors(403, 404, 409), response_model=schemas.Done,
+             summary="Edit your anonymous comment with the credential that wrote it: send without cookies")
+def edit_anonymous(comment_id: Id, body: schemas.AnonymousCommentEdit, anyone: Anyone, db: SessionDep,
+                   rt: RuntimeDep) -> dict[str, object]:
+    message, signature = body.decoded()
+    anonymous.edit(db=db, rt=rt, comment_id=comment_id, message=message, signature=signature, body=body.body)
+    return {"status": "edited"}
+
+
+@router.post(ANONYMOUS + "/{comment_id}/delete", responses=errors(403, 404, 409), response_model=schemas.Done,
+             summary="Delete your anonymous comment with the credential that wrote it: send without cookies")
+def delete_anonymous(comment_id: Id, body: schemas.AnonymousCommentDelete, anyone: Anyone,
+                     db: SessionDep) -> dict[str, object]:
+    anonymous.delete(db=db, comment_id=comment_id, message=body.decoded_message())
+    return {"status": "deleted"}

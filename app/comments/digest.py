@@ -1,13 +1,17 @@
-"""The organizers' daily digest of new top-level comments, sent by the worker."""
+"""The organizers' daily digest of new top-level comments, sent by the worker.
+
+It remembers what it listed by a flag on each comment, and when it last ran by the hour: an id or a finer time
+would date the anonymous comments it lists."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from app.comments.models import Comment, CommentState
+from app.comments.service import hour
 from app.core.runtime import Runtime
 from app.petitions import notify
 from app.petitions.models import Petition
@@ -15,19 +19,19 @@ from app.petitions.models import Petition
 LISTED = 20
 
 
-def _new_top_level(petition_id: int, through):  # type: ignore[no-untyped-def]
-    return (Comment.petition_id == petition_id, Comment.parent_id.is_(None), Comment.id > through,
+def _new_top_level(petition_id):  # type: ignore[no-untyped-def]
+    return (Comment.petition_id == petition_id, Comment.parent_id.is_(None), Comment.digested.is_(False),
             Comment.state == CommentState.visible)
 
 
 def send_digests(*, sessions: sessionmaker[Session], rt: Runtime, limit: int = 200) -> int:
     """Queue a digest for each petition with new top-level comments and no digest in the last day."""
-    now = rt.clock.now()
+    now = hour(rt.clock.now())
     due = or_(Petition.comment_digest_sent_at.is_(None), Petition.comment_digest_sent_at <= now - timedelta(days=1))
     with sessions.begin() as db:
         petition_ids = list(db.scalars(select(Petition.id).where(
             Petition.comment_count > 0, due,
-            exists().where(*_new_top_level(Petition.id, Petition.comment_digest_through))).limit(limit)))
+            exists().where(*_new_top_level(Petition.id))).limit(limit)))
     sent = 0
     for petition_id in petition_ids:
         with sessions.begin() as db:
@@ -35,15 +39,21 @@ def send_digests(*, sessions: sessionmaker[Session], rt: Runtime, limit: int = 2
             petition = db.scalar(select(Petition).where(Petition.id == petition_id, due).with_for_update())
             if petition is None:
                 continue
-            condition = _new_top_level(petition.id, petition.comment_digest_through)
-            count = db.scalar(select(func.count()).select_from(Comment).where(*condition)) or 0
+            condition = _new_top_level(petition.id)
+            # What this digest counts is exactly what it marks, whatever is posted meanwhile.
+            listed_ids = list(db.scalars(select(Comment.id).where(*condition).order_by(Comment.created_at,
+                                                                                        Comment.id)))
+            count = len(listed_ids)
             if not count:
                 continue
-            comments = list(db.scalars(select(Comment).where(*condition).options(joinedload(Comment.author))
-                                       .order_by(Comment.id).limit(LISTED)).unique())
-            latest = db.scalar(select(func.max(Comment.id)).where(*condition))
+            comments = list(db.scalars(select(Comment).where(Comment.id.in_(listed_ids[:LISTED]))
+                                       .options(joinedload(Comment.author))
+                                       .order_by(Comment.created_at, Comment.id)).unique())
             notify.tell_organizers(db=db, rt=rt, petition=petition, template="comment_digest",
                                    context={"comments": comments, "count": count})
-            petition.comment_digest_through, petition.comment_digest_sent_at = latest, now
+            for start in range(0, count, 500):
+                db.execute(update(Comment).where(Comment.id.in_(listed_ids[start:start + 500])).values(digested=True)
+                           .execution_options(synchronize_session=False))
+            petition.comment_digest_sent_at = now
             sent += 1
     return sent

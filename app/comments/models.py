@@ -1,8 +1,9 @@
 """Comment threads under petitions: comments, their edit history, endorsements and flags.
 
-An anonymous comment stores no account id: its author is shown under a keyed-hash pseudonym, and the author's
-right to edit or delete it is a keyed hash of their session cookie (which the database never holds in the clear),
-so neither a dump nor an admin can tie it back to an account.
+An anonymous comment stores no account id: it is written by a batch from a cookie-less request carrying the
+wallet's discussion credential (app/comments/anonymous.py), with a random id, the hour, a pseudonym and an author
+tag that are both hashes of the credential's secret message: neither a dump nor an operator holding every key can
+tie it back to an account.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ BODY_MAX = 5000
 FLAG_NOTE_MAX = 500
 REASON_MAX = 500
 MAX_DEPTH = 4
+# Named comments take ids below this; anonymous ones a random id above it (app/comments/anonymous.py), so an id says
+# nothing about which named comments came before or after. Within the 32-bit range every page and cursor accepts.
+ANONYMOUS_ID_FLOOR = 2**30
 
 
 class CommentState(StrEnum):
@@ -55,10 +59,14 @@ class Comment(Base):
               sqlite_where=text("parent_id IS NULL")),
         Index("ix_comments_top_level_endorsements", "petition_id", "endorsement_count", "id",
               postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
-        Index("ix_comments_top_level_id", "petition_id", "id", postgresql_where=text("parent_id IS NULL"),
-              sqlite_where=text("parent_id IS NULL")),
-        Index("ix_comments_parent_id", "parent_id", "id"),
-        Index("ix_comments_petition_id", "petition_id", "id"),  # what is new since a reader's last look
+        # Newest first, and replies oldest first, by time then id: anonymous comments have random ids.
+        Index("ix_comments_top_level_created", "petition_id", "created_at", "id",
+              postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
+        Index("ix_comments_parent_created", "parent_id", "created_at", "id"),
+        Index("ix_comments_petition_created", "petition_id", "created_at", "id"),  # new since a reader's last look
+        # The organizers' digest: what it has not listed yet.
+        Index("ix_comments_undigested", "petition_id", postgresql_where=text("NOT digested"),
+              sqlite_where=text("NOT digested")),
         Index("ix_comments_review_flags", "review", "flags_since_review"),
         CheckConstraint("depth BETWEEN 1 AND 4", name="depth_in_range"),
         CheckConstraint("endorsement_count >= 0", name="endorsement_count_not_negative"),
@@ -75,7 +83,8 @@ class Comment(Base):
     # NULL for an anonymous comment, which carries a pseudonym instead.
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     pseudonym: Mapped[str | None] = mapped_column(String(32))
-    # Anonymous comments only: what the author's session must reproduce to edit or delete it.
+    # Anonymous comments only: SHA-256 of the credential message that wrote it (app/comments/anonymous.py), which
+    # its author presents to edit or delete it.
     author_proof: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
@@ -88,9 +97,11 @@ class Comment(Base):
     reply_count: Mapped[int] = mapped_column(default=0)
     flags_since_review: Mapped[int] = mapped_column(default=0)
     review: Mapped[str] = mapped_column(String(12), default=Review.none)
-    # Anonymous comments keep only the hour, so their time cannot be matched with other activity.
+    # Anonymous comments keep only the hour of the batch that published them.
     created_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]
+    # Listed in an organizers' digest already (a flag rather than an id or a time: both would date anonymous ones).
+    digested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     author: Mapped[User | None] = relationship(lazy="raise", foreign_keys=[author_id])
     quoted: Mapped[Comment | None] = relationship(lazy="raise", remote_side=[id], foreign_keys=[quoted_id])

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
-from app.accounts import sessions
 from app.comments import moderation, repository, schemas, service
 from app.comments.models import FLAG_REASONS, Comment
 from app.core.database import SessionDep
@@ -37,11 +36,10 @@ def discussion_context(*, request: Request, db: SessionDep, rt: Runtime, petitio
     """What templates/comments/_discussion.html needs; the petition page includes it too."""
     closed = service.closed_reason(petition)
     return {
-        "discussion": repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user,
-                                      session_cookie=sessions.cookie(request)),
+        "discussion": repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user),
         "top_concerns": repository.top_concerns(db=db, petition=petition) if not cursor else [],
         "sort": sort, "sort_labels": SORT_LABELS, "accepting": closed is None, "closed_reason": closed,
-        "latest_comment_id": repository.latest_id(db=db, petition=petition),
+        "latest_comment": repository.latest(db=db, petition=petition),
         "poll_milliseconds": int(rt.settings.comment_poll_seconds * 1000)}
 
 
@@ -61,16 +59,14 @@ def discussion(request: Request, petition_id: Id, user: OptionalUser, db: Sessio
 
 @router.get("/petitions/{petition_id}/comments/new", response_class=HTMLResponse)
 def new_comments(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-                 after: int = Query(0, ge=0, le=2_147_483_647)) -> Response:
+                 after: str = Query("", max_length=80)) -> Response:
     """For live updates: the top-level comments posted since `after`, as list items, and how many arrived."""
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    count, rows = repository.newer_than(db=db, petition=petition, after=after)
-    nodes = repository.build(db=db, rt=rt, roots=rows, viewer=user, session_cookie=sessions.cookie(request),
-                             first_level_limit=0) if rows else []
-    latest = repository.latest_id(db=db, petition=petition) if count else after
+    count, rows, latest = repository.newer_than(db=db, petition=petition, after=after)
+    nodes = repository.build(db=db, rt=rt, roots=rows, viewer=user, first_level_limit=0) if rows else []
     return render(request, "comments/_new.html", {
         "petition": petition, "nodes": nodes, "accepting": service.closed_reason(petition) is None},
-        headers={"X-New-Comments": str(count), "X-Latest-Comment": str(latest), "Cache-Control": "no-store"})
+        headers={"X-New-Comments": str(count), "X-Latest-Comment": latest, "Cache-Control": "no-store"})
 
 
 @router.post("/petitions/{petition_id}/comments", response_class=HTMLResponse)
@@ -79,8 +75,7 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     try:
         form = validate(schemas.CommentCreate, fields)
-        comment = service.create(db=db, rt=rt, petition=petition, author=user, form=form,
-                                 session_cookie=sessions.cookie(request))
+        comment = service.create(db=db, rt=rt, petition=petition, author=user, form=form)
     except AppError as error:
         parent_id = repository.parse_id(fields.get("parent_id"))
         parent = db.get(Comment, parent_id, options=list(repository.LOAD),
@@ -91,8 +86,7 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
         return form_error(request, db, "comments/discussion.html", error, fields, {
             "petition": petition, "cursor": None,
             **discussion_context(request=request, db=db, rt=rt, petition=petition, user=user)})
-    message = ("Posted anonymously. You can edit or delete it from this browser until you sign out."
-               if comment.is_anonymous else "Your comment is posted.")
+    message = N_("Your comment is posted.")
     target = f"/comments/{comment.parent_id}#comment-{comment.id}" if comment.parent_id else (
         f"/petitions/{petition.id}/comments?sort=newest#comment-{comment.id}")
     return redirect(request, target, message)
@@ -101,8 +95,7 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
 def _thread_context(request: Request, db: SessionDep, rt: Runtime, comment: Comment, petition: Petition,
                     user: User | None, cursor: str | None) -> dict[str, object]:
     after = repository.reply_cursor(cursor)
-    node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=after, viewer=user,
-                                           session_cookie=sessions.cookie(request))
+    node, next_cursor = repository.replies(db=db, rt=rt, comment=comment, after=after, viewer=user)
     closed = service.closed_reason(petition)
     parent = db.get(Comment, comment.parent_id) if comment.parent_id else None
     return {"petition": petition, "node": node, "comment": comment, "parent": comment, "up": parent,
@@ -118,7 +111,7 @@ def thread(request: Request, comment_id: Id, user: OptionalUser, db: SessionDep,
 
 def _editable(request: Request, db: SessionDep, rt: Runtime, comment_id: int, user: User) -> tuple[Comment, Petition]:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    service.require_author(comment, user, sessions.cookie(request))
+    service.require_author(comment, user)
     return comment, petition
 
 
@@ -137,7 +130,7 @@ def edit(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
     comment, petition = _editable(request, db, rt, comment_id, user)
     try:
         service.edit(db=db, rt=rt, petition=petition, comment=comment, user=user,
-                     form=validate(schemas.CommentEdit, fields), session_cookie=sessions.cookie(request))
+                     form=validate(schemas.CommentEdit, fields))
     except AppError as error:
         return form_error(request, db, "comments/edit.html", error, fields, {
             "comment": comment, "petition": petition, "closed_reason": service.closed_reason(petition),
@@ -149,7 +142,7 @@ def edit(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt
 def delete(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     try:
-        service.delete_by_author(db=db, comment=comment, user=user, session_cookie=sessions.cookie(request))
+        service.delete_by_author(db=db, comment=comment, user=user)
     except AppError as error:
         return refused(request, db, _comment_target(comment), error)
     return redirect(request, f"/comments/{comment.id}", N_("Your comment is deleted. Replies to it stay."))
@@ -165,8 +158,7 @@ def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep,
             service.withdraw_endorsement(db=db, petition=petition, comment=comment, user=user)
             message = "Endorsement withdrawn."
         else:
-            service.endorse(db=db, rt=rt, petition=petition, comment=comment, user=user,
-                            session_cookie=sessions.cookie(request))
+            service.endorse(db=db, petition=petition, comment=comment, user=user)
             message = "You endorse this comment."
     except AppError as error:
         return refused(request, db, back, error)

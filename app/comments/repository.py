@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
@@ -23,6 +23,7 @@ from app.core.runtime import Runtime
 from app.petitions.models import Petition
 
 PAGE_SIZE = 20
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REPLIES_SHOWN = 3  # under each comment in a listing; the rest are a "more replies" link away
 TOP_CONCERNS = 3
 
@@ -56,7 +57,26 @@ def _cursor_of(comment: Comment, sort: CommentSort) -> str:
         return f"{comment.rank!r}~{comment.id}"
     if sort is CommentSort.endorsed:
         return f"{comment.endorsement_count}~{comment.id}"
-    return str(comment.id)
+    return time_cursor(comment)
+
+
+def time_cursor(comment: Comment) -> str:
+    """A place in time order (microseconds since 1970, then the id): anonymous comments have random ids, so
+    order is (time, id). Digits and a tilde only, so it needs no escaping in a link."""
+    moment = comment.created_at if comment.created_at.tzinfo else comment.created_at.replace(tzinfo=UTC)
+    return f"{(moment - EPOCH) // timedelta(microseconds=1)}~{comment.id}"
+
+
+def parse_time_cursor(cursor: str) -> tuple[datetime, int]:
+    micros, _, last = cursor.partition("~")
+    last_id = parse_id(last)
+    if last_id is None or not (micros.isascii() and micros.isdigit()) or len(micros) > 17:
+        raise _broken_cursor()
+    return EPOCH + timedelta(microseconds=int(micros)), last_id
+
+
+def _later(moment: datetime, last_id: int):  # type: ignore[no-untyped-def]
+    return or_(Comment.created_at > moment, and_(Comment.created_at == moment, Comment.id > last_id))
 
 
 def parse_id(text: str | None) -> int | None:
@@ -67,23 +87,20 @@ def parse_id(text: str | None) -> int | None:
     return value if 1 <= value <= 2_147_483_647 else None
 
 
-def reply_cursor(cursor: str | None) -> int | None:
-    """The cursor of a page of replies: the last id shown."""
+def reply_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The cursor of a page of replies: the last one shown, as (time, id)."""
     if not cursor:
         return None
-    after = parse_id(cursor)
-    if after is None:
+    if len(cursor) > 80:
         raise _broken_cursor()
-    return after
+    return parse_time_cursor(cursor)
 
 
 def _after(sort: CommentSort, cursor: str):  # type: ignore[no-untyped-def]
     """The WHERE clause for the rows after `cursor` in `sort` order (all orders are descending)."""
     if sort is CommentSort.newest:
-        last_id = parse_id(cursor)
-        if last_id is None:
-            raise _broken_cursor()
-        return Comment.id < last_id
+        moment, last_id = parse_time_cursor(cursor)
+        return or_(Comment.created_at < moment, and_(Comment.created_at == moment, Comment.id < last_id))
     key, _, last = cursor.partition("~")
     last_id = parse_id(last)
     try:
@@ -102,7 +119,7 @@ def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str
         raise _broken_cursor()
     order = {CommentSort.top: (Comment.rank.desc(), Comment.id.desc()),
              CommentSort.endorsed: (Comment.endorsement_count.desc(), Comment.id.desc()),
-             CommentSort.newest: (Comment.id.desc(),)}[sort]
+             CommentSort.newest: (Comment.created_at.desc(), Comment.id.desc())}[sort]
     statement = (select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None))
                  .options(*LOAD).order_by(*order).limit(limit + 1))
     if cursor:
@@ -113,19 +130,21 @@ def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str
     return rows, (_cursor_of(rows[-1], sort) if more and rows else None)
 
 
-def _children(db: Session, parent_ids: list[int], per_parent: int, after: int | None = None) -> list[Comment]:
-    numbered = select(Comment.id.label("id"), func.row_number().over(partition_by=Comment.parent_id,
-                                                                     order_by=Comment.id).label("n"))
+def _children(db: Session, parent_ids: list[int], per_parent: int,
+              after: tuple[datetime, int] | None = None) -> list[Comment]:
+    numbered = select(Comment.id.label("id"), func.row_number().over(
+        partition_by=Comment.parent_id, order_by=(Comment.created_at, Comment.id)).label("n"))
     numbered = numbered.where(Comment.parent_id.in_(parent_ids))
     if after is not None:
-        numbered = numbered.where(Comment.id > after)
+        numbered = numbered.where(_later(*after))
     ranked = numbered.subquery()
     return list(db.scalars(select(Comment).join(ranked, ranked.c.id == Comment.id)
-                           .where(ranked.c.n <= per_parent + 1).options(*LOAD).order_by(Comment.id)).unique())
+                           .where(ranked.c.n <= per_parent + 1).options(*LOAD)
+                           .order_by(Comment.created_at, Comment.id)).unique())
 
 
-def build(*, db: Session, rt: Runtime, roots: list[Comment], viewer: User | None, session_cookie: str | None,
-          first_level_limit: int = REPLIES_SHOWN, after: int | None = None) -> list[Node]:
+def build(*, db: Session, rt: Runtime, roots: list[Comment], viewer: User | None,
+          first_level_limit: int = REPLIES_SHOWN, after: tuple[datetime, int] | None = None) -> list[Node]:
     """The roots with their replies down to the deepest level, each reply list cut to its first few.
 
     `first_level_limit` and `after` page the roots' own replies (a comment's page shows many of them)."""
@@ -147,7 +166,7 @@ def build(*, db: Session, rt: Runtime, roots: list[Comment], viewer: User | None
             parent.replies.append(node)
             next_level.append(node)
         level, limit, after = next_level, REPLIES_SHOWN, None
-    _annotate(db=db, rt=rt, nodes=nodes, viewer=viewer, session_cookie=session_cookie)
+    _annotate(db=db, rt=rt, nodes=nodes, viewer=viewer)
     return nodes
 
 
@@ -157,7 +176,7 @@ def _walk(nodes: list[Node]):  # type: ignore[no-untyped-def]
         yield from _walk(node.replies)
 
 
-def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | None, session_cookie: str | None) -> None:
+def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | None) -> None:
     everything = list(_walk(nodes))
     endorsed: set[int] = set()
     if viewer is not None and everything:
@@ -168,7 +187,7 @@ def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | Non
     for node in everything:
         comment = node.comment
         node.endorsed = comment.id in endorsed
-        node.mine = service.is_author(comment=comment, user=viewer, session_cookie=session_cookie)
+        node.mine = service.is_author(comment=comment, user=viewer)
         node.collapsed = service.is_collapsed(rt=rt, comment=comment)
         # An edit after the window always keeps history, and the last edit is the latest: so this is exact.
         node.has_history = (comment.state == CommentState.visible and comment.edited_at is not None
@@ -176,17 +195,16 @@ def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | Non
 
 
 def page(*, db: Session, rt: Runtime, petition: Petition, sort: CommentSort, cursor: str | None,
-         viewer: User | None, session_cookie: str | None, limit: int = PAGE_SIZE) -> Page:
+         viewer: User | None, limit: int = PAGE_SIZE) -> Page:
     roots, next_cursor = top_level(db=db, petition=petition, sort=sort, cursor=cursor, limit=limit)
-    return Page(build(db=db, rt=rt, roots=roots, viewer=viewer, session_cookie=session_cookie), next_cursor)
+    return Page(build(db=db, rt=rt, roots=roots, viewer=viewer), next_cursor)
 
 
-def replies(*, db: Session, rt: Runtime, comment: Comment, after: int | None, viewer: User | None,
-            session_cookie: str | None, limit: int = PAGE_SIZE) -> tuple[Node, str | None]:
+def replies(*, db: Session, rt: Runtime, comment: Comment, after: tuple[datetime, int] | None,
+            viewer: User | None, limit: int = PAGE_SIZE) -> tuple[Node, str | None]:
     """One comment with a page of its replies (oldest first), each with its own first replies."""
-    (node,) = build(db=db, rt=rt, roots=[comment], viewer=viewer, session_cookie=session_cookie,
-                    first_level_limit=limit, after=after)
-    next_cursor = str(node.replies[-1].comment.id) if node.more_replies and node.replies else None
+    (node,) = build(db=db, rt=rt, roots=[comment], viewer=viewer, first_level_limit=limit, after=after)
+    next_cursor = time_cursor(node.replies[-1].comment) if node.more_replies and node.replies else None
     return node, next_cursor
 
 
@@ -198,15 +216,24 @@ def top_concerns(*, db: Session, petition: Petition, limit: int = TOP_CONCERNS) 
         .order_by(Comment.endorsement_count.desc(), Comment.id.desc()).limit(limit)).unique())
 
 
-def newer_than(*, db: Session, petition: Petition, after: int, limit: int = PAGE_SIZE) -> tuple[int, list[Comment]]:
-    """How many comments arrived after `after`, and the newest top-level ones among them (for live updates)."""
+def newer_than(*, db: Session, petition: Petition, after: str,
+               limit: int = PAGE_SIZE) -> tuple[int, list[Comment], str]:
+    """How many comments arrived after the place `after` (a time cursor, or "" for none), the newest top-level
+    ones among them, and the new place (for live updates)."""
+    later = (_later(*parse_time_cursor(after)),) if after else ()
     count = db.scalar(select(func.count()).select_from(Comment).where(Comment.petition_id == petition.id,
-                                                                      Comment.id > after)) or 0
+                                                                      *later)) or 0
+    if not count:
+        return 0, [], after
     rows = list(db.scalars(select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None),
-                                                 Comment.id > after)
-                           .options(*LOAD).order_by(Comment.id.desc()).limit(limit)).unique()) if count else []
-    return count, rows
+                                                 *later)
+                           .options(*LOAD).order_by(Comment.created_at.desc(), Comment.id.desc())
+                           .limit(limit)).unique())
+    return count, rows, latest(db=db, petition=petition)
 
 
-def latest_id(*, db: Session, petition: Petition) -> int:
-    return db.scalar(select(func.max(Comment.id)).where(Comment.petition_id == petition.id)) or 0
+def latest(*, db: Session, petition: Petition) -> str:
+    """The place of the latest comment in time order, "" when there is none."""
+    newest = db.scalar(select(Comment).where(Comment.petition_id == petition.id)
+                       .order_by(Comment.created_at.desc(), Comment.id.desc()).limit(1))
+    return time_cursor(newest) if newest is not None else ""

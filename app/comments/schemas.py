@@ -130,3 +130,51 @@ class FlaggedRead(BaseModel):
     comment: CommentRead
     body_html: str
     flags: list[dict[str, str | None]]
+
+
+B64 = r"^[A-Za-z0-9_-]*$"
+MESSAGE_FIELD = Field(min_length=43, max_length=700, pattern=B64, description="The credential's message, base64url.")
+SIGNATURE_FIELD = Field(min_length=1, max_length=1400, pattern=B64,
+                        description="The petition's discussion-key signature on it, base64url.")
+
+
+class AnonymousCommentDelete(BaseModel):
+    """The credential's message alone proves authorship: only its author's wallet holds it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = MESSAGE_FIELD
+
+    def decoded_message(self) -> bytes:
+        from app.anonymous.service import decode
+
+        return decode(self.message, field="message")
+
+
+class AnonymousCommentEdit(AnonymousCommentDelete):
+    signature: str = SIGNATURE_FIELD
+    body: str = BODY_FIELD
+
+    _strip_body = field_validator("body", mode="before")(_strip)
+
+    def decoded(self) -> tuple[bytes, bytes]:
+        from app.anonymous.service import decode
+
+        return self.decoded_message(), decode(self.signature, field="signature")
+
+
+class AnonymousCommentCreate(AnonymousCommentEdit):
+    petition_id: int = Field(ge=1, le=2_147_483_647)
+    parent_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="The comment this replies to.")
+
+
+class AnonymousCommentAccepted(BaseModel):
+    status: str = Field(description="Always `queued`: the comment is published with a later batch.")
+    publish_within_seconds: float = Field(description=(
+        "When it appears at the latest if enough colleagues' comments wait with it (at least the minimum group "
+        "size); otherwise it waits longer, up to the deployment's maximum delay."))
+    pseudonym: str
+
+
+class Done(BaseModel):
+    status: str

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User
-from app.comments.models import (MAX_DEPTH, Comment, CommentEndorsement, CommentFlag, CommentRevision, CommentState,
-                                 Review)
+from app.comments.models import (ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentEndorsement, CommentFlag,
+                                 CommentRevision, CommentState, Review)
 from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import N_
@@ -32,31 +30,13 @@ def rank(*, endorsements: int, created_at: datetime) -> float:
     return math.log2(1 + endorsements) + created_at.timestamp() / RANK_HALF_LIFE_SECONDS
 
 
-def pseudonym(*, rt: Runtime, petition_id: int, user: User) -> str:
-    """Stable per account and petition, different across petitions; without the deployment secret a dump cannot
-    recompute it for a list of accounts."""
-    return "Colleague " + rt.keyring.keyed_hash("comment-pseudonym", f"{petition_id}:{user.id}")[:6]
+def is_author(*, comment: Comment, user: User | None) -> bool:
+    """Named comments only: an anonymous comment's author is whoever holds its credential (app/comments/anonymous.py),
+    which the server cannot tell from a session."""
+    return user is not None and comment.author_id is not None and comment.author_id == user.id
 
 
-def author_proof(*, session_cookie: str | None, comment_id: int) -> str | None:
-    """What ties an anonymous comment to the session that wrote it: a hash keyed by the session cookie itself,
-    which the database holds only as a digest, so neither a dump nor the operators can compute it."""
-    if not session_cookie:
-        return None
-    return hmac.new(session_cookie.encode(), f"undersigned/comment-author/{comment_id}".encode(),
-                    hashlib.sha256).hexdigest()
-
-
-def is_author(*, comment: Comment, user: User | None, session_cookie: str | None) -> bool:
-    if user is None:
-        return False
-    if comment.author_id is not None:
-        return comment.author_id == user.id
-    proof = author_proof(session_cookie=session_cookie, comment_id=comment.id)
-    return proof is not None and comment.author_proof is not None and hmac.compare_digest(proof, comment.author_proof)
-
-
-def _hour(moment: datetime) -> datetime:
+def hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -86,8 +66,7 @@ def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None
     return comment, petition
 
 
-def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: CommentCreate,
-           session_cookie: str | None) -> Comment:
+def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: CommentCreate) -> Comment:
     _require_open_discussion(petition)
     parent = quoted = None
     depth = 1
@@ -103,27 +82,21 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
             quoted, parent = parent, db.get(Comment, parent.parent_id)
             assert parent is not None  # a comment at depth > 1 always has a parent
         depth = parent.depth + 1
-    if form.anonymous and not petition.allow_anonymous:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"anonymous": N_("This petition does not take anonymous comments.")})
-    if form.anonymous and not session_cookie:
-        raise InvalidInput("Anonymous comments need a signed-in browser session, so that you can edit or delete "
-                           "them later.")
+    if form.anonymous:
+        # A signed-in request names its author: anonymous comments go through the wallet, without cookies.
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields={"anonymous": N_(
+            "Anonymous comments are sent by your wallet, without your session, so that nothing ties them to your "
+            "account: post it from the petition page with JavaScript on, or with `undersigned client comment`.")})
     rt.limiter.hit(action="comment", subject=f"account:{author.id}", rule=rt.settings.rate_limit_comment)
     now = rt.clock.now()
-    created_at = _hour(now) if form.anonymous else now
-    comment = Comment(petition_id=petition.id, parent_id=parent.id if parent else None,
-                      quoted_id=quoted.id if quoted else None, depth=depth,
-                      author_id=None if form.anonymous else author.id,
-                      pseudonym=pseudonym(rt=rt, petition_id=petition.id, user=author) if form.anonymous else None,
+    comment = Comment(id=_next_named_id(db), petition_id=petition.id, parent_id=parent.id if parent else None,
+                      quoted_id=quoted.id if quoted else None, depth=depth, author_id=author.id, pseudonym=None,
                       body=form.body, body_html=render_comment(form.body), state=CommentState.visible,
-                      rank=rank(endorsements=0, created_at=created_at), endorsement_count=0, reply_count=0,
-                      flags_since_review=0, review=Review.none, created_at=created_at,
-                      author=None if form.anonymous else author, quoted=quoted)
+                      rank=rank(endorsements=0, created_at=now), endorsement_count=0, reply_count=0,
+                      flags_since_review=0, review=Review.none, created_at=now, digested=False, author=author,
+                      quoted=quoted)
     db.add(comment)
     db.flush()
-    if form.anonymous:
-        comment.author_proof = author_proof(session_cookie=session_cookie, comment_id=comment.id)
     db.execute(update(Petition).where(Petition.id == petition.id)
                .values(comment_count=Petition.comment_count + 1).execution_options(synchronize_session=False))
     if parent is not None:
@@ -133,6 +106,15 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
                               replier=author)
     db.flush()
     return comment
+
+
+def _next_named_id(db: Session) -> int | None:
+    """PostgreSQL's sequence ignores the random ids of anonymous comments; SQLite would continue after the largest
+    id in the table, so there the next named id is counted below the anonymous range (under the write lock every
+    SQLite writer holds)."""
+    if db.get_bind().dialect.name != "sqlite":
+        return None
+    return (db.scalar(select(func.max(Comment.id)).where(Comment.id < ANONYMOUS_ID_FLOOR)) or 0) + 1
 
 
 def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, parent: Comment, reply: Comment,
@@ -152,38 +134,40 @@ def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, paren
                    "comment_url": f"{base_url}/comments/{reply.id}", "account_url": f"{base_url}/account"})
 
 
-def require_author(comment: Comment, user: User, session_cookie: str | None) -> None:
-    if not is_author(comment=comment, user=user, session_cookie=session_cookie):
+def require_author(comment: Comment, user: User) -> None:
+    if not is_author(comment=comment, user=user):
         if comment.is_anonymous:
-            raise Forbidden(N_("Only the author can change this comment, from the browser session they wrote it in."))
+            raise Forbidden(N_("Only the author can change this comment, with the wallet that wrote it."))
         raise Forbidden(N_("Only the author can change this comment."))
 
 
-def edit(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User, form: CommentEdit,
-         session_cookie: str | None) -> None:
-    require_author(comment, user, session_cookie)
+def edit(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User, form: CommentEdit) -> None:
+    require_author(comment, user)
     if not comment.is_visible:
         raise Conflict(N_("This comment was removed and can no longer be edited."))
     _require_open_discussion(petition)
     now = rt.clock.now()
     window = timedelta(minutes=rt.settings.comment_edit_minutes)
-    # Anonymous comments keep only the hour they were written, so every edit of theirs keeps history.
-    if comment.is_anonymous or now - comment.created_at > window:
-        db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html,
-                               replaced_at=_hour(now) if comment.is_anonymous else now))
+    if now - comment.created_at > window:
+        db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html, replaced_at=now))
     comment.body, comment.body_html = form.body, render_comment(form.body)
-    comment.edited_at = _hour(now) if comment.is_anonymous else now
+    comment.edited_at = now
     db.flush()
 
 
-def delete_by_author(*, db: Session, comment: Comment, user: User, session_cookie: str | None) -> None:
+def delete_by_author(*, db: Session, comment: Comment, user: User) -> None:
     """The author takes the words back; the thread keeps its shape around a "[deleted by author]" marker.
 
     Always allowed, even in a closed or locked discussion: nobody has to keep their words up."""
-    require_author(comment, user, session_cookie)
+    require_author(comment, user)
     if comment.state_enum is CommentState.deleted:
         raise Conflict(N_("This comment is already deleted."))
-    # A hidden comment too: its author may still take the words out of the database.
+    remove(db=db, comment=comment)
+
+
+def remove(*, db: Session, comment: Comment) -> None:
+    """Empty a comment its author deleted (a hidden one too: its author may still take the words out of the
+    database), with its history."""
     comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
     comment.hidden_reason = None
     if comment.review == Review.pending:
@@ -204,13 +188,12 @@ def _set_endorsements(db: Session, comment: Comment, change: int) -> None:
     db.refresh(comment, ["endorsement_count", "rank"])
 
 
-def endorse(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User,
-            session_cookie: str | None) -> None:
+def endorse(*, db: Session, petition: Petition, comment: Comment, user: User) -> None:
     if not comment.is_visible:
         raise Conflict(N_("That comment was removed and cannot be endorsed."))
     _require_open_discussion(petition)
-    if is_author(comment=comment, user=user, session_cookie=session_cookie) or (
-            comment.is_anonymous and comment.pseudonym == pseudonym(rt=rt, petition_id=petition.id, user=user)):
+    # (An anonymous comment's author cannot be recognised here: that is the point of it.)
+    if is_author(comment=comment, user=user):
         raise Conflict(N_("You cannot endorse your own comment."))
     try:
         with db.begin_nested():

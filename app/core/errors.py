@@ -123,6 +123,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _RULE_ERRORS = {
     401: "The address and password do not match.",
+    403: "The credential sent is not the one that wrote this.",
     404: "Nothing with the id the body names.",
     409: "Not possible as things stand: already done, no longer open, locked, or changed meanwhile.",
     410: "The code or link has expired.",

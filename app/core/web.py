@@ -32,12 +32,16 @@ CONTENT_SECURITY_POLICY = (
 # Routes a browser calls without cookies (anonymous signing): they read none, so a forged request has no
 # authority to borrow and needs no CSRF token; and they are not logged, not even route and time.
 ANONYMOUS_SUBMIT_PATH = "/api/v1/anonymous/signatures"
+# Anonymous comments, their edits and deletions: authorised by the wallet's discussion credential, never a session.
+ANONYMOUS_COMMENTS_PATH = "/api/v1/anonymous/comments"
 COOKIELESS_PATHS = frozenset({ANONYMOUS_SUBMIT_PATH})
+COOKIELESS_PREFIXES = (ANONYMOUS_COMMENTS_PATH,)
 
 
 def is_cookieless(path: str) -> bool:
     # A trailing slash is redirected to the route, and that redirect must not be logged either.
-    return path.rstrip("/") in COOKIELESS_PATHS
+    path = path.rstrip("/")
+    return path in COOKIELESS_PATHS or path.startswith(COOKIELESS_PREFIXES)
 
 
 async def csrf_protect(request: Request) -> None:

@@ -79,12 +79,11 @@ class Petition(Base):
     hidden_reason: Mapped[str | None] = mapped_column(String(1000))
     moderation_lock_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     moderation_lock_until: Mapped[datetime | None]
-    # The discussion: how many comments were posted, a moderator's lock (with its public reason), and how far
-    # the organizers' daily digest of new top-level comments has come.
+    # The discussion: how many comments were posted, a moderator's lock (with its public reason), and the hour
+    # of the organizers' last daily digest of new top-level comments.
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
     comments_locked_reason: Mapped[str | None] = mapped_column(String(500))
     comments_locked_at: Mapped[datetime | None]
-    comment_digest_through: Mapped[int] = mapped_column(default=0, server_default="0")
     comment_digest_sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

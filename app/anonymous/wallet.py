@@ -1,0 +1,161 @@
+"""The wallet's credentials, collected in one bundled request: for every open anonymous-enabled petition, a
+signing token (spent by one signature) and a discussion credential (which authorises anonymous comments and is
+never spent). Both are RFC 9474 blind signatures under the petition's key for that purpose.
+
+The server refuses a request that leaves out any due credential, records only (account, petition, day) for each,
+and keeps the blind reply so a wallet that missed it can collect it again: issuance tells who was active, not who
+meant to sign or comment on what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.anonymous import keys
+from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance
+from app.core import blindrsa
+from app.core.errors import Conflict, InvalidInput
+from app.core.i18n import N_
+from app.core.runtime import Runtime
+from app.petitions.lifecycle import PetitionState
+from app.petitions.models import Petition
+from app.signatures import eligibility
+from app.signatures.models import Signature
+
+
+class Purpose(StrEnum):
+    sign = "sign"
+    discuss = "discuss"
+
+
+_KEY = {Purpose.sign: IssuingKey, Purpose.discuss: DiscussionKey}
+_ISSUANCE = {Purpose.sign: TokenIssuance, Purpose.discuss: DiscussionIssuance}
+
+
+@dataclass(frozen=True)
+class Due:
+    purpose: Purpose
+    key: keys.BlindKey
+
+
+@dataclass(frozen=True)
+class Issued:
+    petition_id: int
+    purpose: Purpose
+    key_id: str
+    blind_signature: bytes
+
+
+def _live(key: type[IssuingKey] | type[DiscussionKey]):  # type: ignore[no-untyped-def]
+    return select(key).join(Petition, Petition.id == key.petition_id).where(
+        Petition.state == PetitionState.open.value, key.sealed_private.is_not(None))
+
+
+def due(*, db: Session, user: User) -> list[Due]:
+    """Every credential this account can be issued now: a signing token for each open petition it has none for
+    and has not signed with a name, and a discussion credential for each it has none for."""
+    issued = exists().where(TokenIssuance.account_id == user.id, TokenIssuance.petition_id == IssuingKey.petition_id)
+    signed = exists().where(Signature.account_id == user.id, Signature.petition_id == IssuingKey.petition_id)
+    tokens = db.scalars(_live(IssuingKey).where(~issued, ~signed).order_by(IssuingKey.petition_id))
+    held = exists().where(DiscussionIssuance.account_id == user.id,
+                          DiscussionIssuance.petition_id == DiscussionKey.petition_id)
+    credentials = db.scalars(_live(DiscussionKey).where(~held).order_by(DiscussionKey.petition_id))
+    return ([Due(Purpose.sign, key) for key in tokens] + [Due(Purpose.discuss, key) for key in credentials])
+
+
+def lock_account(db: Session, user: User) -> None:
+    """Issuance and signing with a name take this lock first, so they cannot race past each other's check.
+    (SQLite writers already queue behind BEGIN IMMEDIATE.)"""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(User.id).where(User.id == user.id).with_for_update())
+
+
+def issue(*, db: Session, rt: Runtime, user: User,
+          requests: Sequence[tuple[int, Purpose, bytes]]) -> list[Issued]:
+    """Blind-sign every credential due, only when the request asks for exactly all of them."""
+    eligibility.require_eligible(db=db, rt=rt, user=user)
+    rt.limiter.hit(action="token-issue", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
+    lock_account(db, user)
+    wanted = {(item.key.petition_id, item.purpose): item.key for item in due(db=db, user=user)}
+    asked = [(petition_id, purpose) for petition_id, purpose, _blinded in requests]
+    if len(set(asked)) != len(asked) or set(asked) != set(wanted):
+        listed = ", ".join(f"{petition_id} ({purpose})" for petition_id, purpose in sorted(wanted)) or "none"
+        raise Conflict("Ask for every credential due, for every open petition, in one request: " + listed + ".",
+                       fields={"tokens": listed})
+    issued = []
+    for petition_id, purpose, blinded in requests:
+        key = wanted[(petition_id, purpose)]
+        try:
+            signature = keys.signer_for(key=key, rt=rt).blind_sign(blinded)
+        except blindrsa.BlindSignatureError as error:
+            raise InvalidInput(N_("Please correct the highlighted fields."),
+                               fields={f"tokens.{petition_id}": str(error)}) from None
+        issued.append(Issued(petition_id=petition_id, purpose=purpose, key_id=key.key_id, blind_signature=signature))
+    # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
+    today = rt.clock.now().date()
+    for purpose in Purpose:
+        replies = sorted((item.petition_id, item.blind_signature) for item in issued if item.purpose is purpose)
+        if not replies:
+            continue
+        db.add_all(_ISSUANCE[purpose](account_id=user.id, petition_id=petition_id, issued_on=today,
+                                      blind_signature=reply) for petition_id, reply in replies)
+        key_table = _KEY[purpose]
+        db.execute(update(key_table).where(key_table.petition_id.in_([petition_id for petition_id, _ in replies]))
+                   .values(tokens_issued=key_table.tokens_issued + 1).execution_options(synchronize_session=False))
+    db.flush()
+    return issued
+
+
+def issued_to(*, db: Session, user: User) -> list[Issued]:
+    """This account's credentials for open petitions, as issued (blind): for a wallet that missed the reply."""
+    found = []
+    for purpose in Purpose:
+        issuance, key_table = _ISSUANCE[purpose], _KEY[purpose]
+        rows = db.execute(_live(key_table).add_columns(issuance.blind_signature)
+                          .join(issuance, issuance.petition_id == key_table.petition_id)
+                          .where(issuance.account_id == user.id, issuance.blind_signature.is_not(None))
+                          .order_by(key_table.petition_id))
+        found += [Issued(petition_id=key.petition_id, purpose=purpose, key_id=key.key_id, blind_signature=reply)
+                  for key, reply in rows]
+    return found
+
+
+def holds(*, db: Session, user: User, petition_id: int, purpose: Purpose) -> bool:
+    return db.get(_ISSUANCE[purpose], (user.id, petition_id)) is not None
+
+
+MESSAGE_MIN, MESSAGE_MAX = 32, 512
+
+
+def verify(*, db: Session, rt: Runtime, petition_id: int, purpose: Purpose, message: bytes,
+           signature: bytes) -> Petition:
+    """A credential of `purpose` for an open petition, checked under that petition's live key; refuses a forged
+    or foreign one in plain words. Returns the petition."""
+    petition = db.get(Petition, petition_id)
+    if petition is None:
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"petition_id": N_("There is no such petition.")})
+    key = db.get(_KEY[purpose], petition_id)
+    if key is None:
+        raise Conflict(N_("This petition does not take anonymous signatures.") if purpose is Purpose.sign
+                       else N_("This petition does not take anonymous comments."))
+    now = rt.clock.now()
+    if (petition.state_enum is not PetitionState.open or key.sealed_private is None
+            or (petition.deadline is not None and petition.deadline <= now)):
+        raise Conflict(N_("This petition has closed; it no longer takes signatures.") if purpose is Purpose.sign
+                       else N_("This petition is closed, so its discussion is read-only."))
+    if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"message": f"A credential's message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
+    try:
+        blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)
+    except blindrsa.BlindSignatureError:
+        raise InvalidInput(N_("This credential is not valid for this petition: it was not issued by its key."),
+                           fields={"signature": N_("Does not verify under this petition's key.")}) from None
+    return petition

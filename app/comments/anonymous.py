@@ -1,0 +1,211 @@
+"""Anonymous comments, carried by the wallet's discussion credential rather than the session.
+
+The author's browser (or `undersigned client`) sends the comment without cookies, with the petition's discussion
+credential: a blind signature the server issued to some member without seeing it (app/anonymous/wallet.py). So:
+- the pseudonym is derived from the credential's message, which only the author's wallet holds: neither a copy of
+  the database nor an operator holding every key can compute it for an account;
+- the right to edit or delete follows the message too: presenting it (it hashes to the comment's author tag) is
+  proof of authorship, on any device the wallet is on;
+- the comment waits, in memory or Redis, for the next hour's batch, and is written with a random id outside the
+  named comments' sequence and the hour as its only time: its request leaves no log line, and its id and time
+  say nothing about when it was sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.anonymous import wallet
+from app.comments.queue import Pending
+from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
+from app.comments.service import _require_open_discussion, hour, rank, remove
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.i18n import N_
+from app.core.markdown import render_comment
+from app.core.runtime import Runtime
+from app.petitions.lifecycle import SIGNABLE_STATES
+from app.petitions.models import Petition, PetitionEvent
+
+logger = logging.getLogger("undersigned.comments")
+
+PSEUDONYM_DOMAIN = b"undersigned/pseudonym/v1"
+AUTHOR_DOMAIN = b"undersigned/comment-author/v1"
+ID_CEILING = 2**31 - 1  # a billion ids above the floor: a collision is drawn again
+
+
+def pseudonym(message: bytes) -> str:
+    return "Colleague " + hashlib.sha256(PSEUDONYM_DOMAIN + message).hexdigest()[:6]
+
+
+def author_tag(message: bytes) -> str:
+    """What the comment row keeps of its author: a hash of the credential's secret message."""
+    return hashlib.sha256(AUTHOR_DOMAIN + message).hexdigest()
+
+
+def _credential(db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> Petition:
+    return wallet.verify(db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.discuss, message=message,
+                         signature=signature)
+
+
+def _parent(db: Session, petition: Petition, parent_id: int | None) -> Comment | None:
+    if parent_id is None:
+        return None
+    parent = db.get(Comment, parent_id)
+    if parent is None or parent.petition_id != petition.id:
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields={
+            "parent_id": N_("The comment you reply to is not in this petition's discussion.")})
+    if not parent.is_visible:
+        raise Conflict(N_("That comment was removed, so it takes no replies."))
+    return parent
+
+
+def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes, body: str,
+           parent_id: int | None) -> Pending:
+    """Accept an anonymous comment for the next batch (written at once when batching is off: tests and
+    development). Refuses, in plain words, what the batch would not write."""
+    petition = _credential(db, rt, petition_id, message, signature)
+    if not petition.allow_anonymous:
+        raise Conflict(N_("This petition does not take anonymous comments."))
+    _require_open_discussion(petition)
+    _parent(db, petition, parent_id)
+    tag = author_tag(message)
+    # Limited per credential, never per account: the request names none.
+    rt.limiter.hit(action="anonymous-comment", subject=f"credential:{tag}", rule=rt.settings.rate_limit_comment)
+    item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent_id, body=body,
+                   author_tag=tag, pseudonym=pseudonym(message))
+    if rt.settings.anonymous_batch_seconds == 0:
+        write_group(db, petition, [item], hour(rt.clock.now()))
+    else:
+        rt.comment_queue.add(item)
+    return item
+
+
+def publish_within_seconds(rt: Runtime) -> float:
+    """The longest an accepted comment waits when the batch is large enough: to the next hour's batch."""
+    if rt.settings.anonymous_batch_seconds == 0:
+        return 0.0
+    now = rt.clock.now()
+    return 3600 - (now.minute * 60 + now.second) + rt.settings.anonymous_batch_seconds
+
+
+def _new_id(db: Session, taken: set[int]) -> int:
+    while True:
+        candidate = secrets.SystemRandom().randint(ANONYMOUS_ID_FLOOR, ID_CEILING)
+        if candidate not in taken and db.get(Comment, candidate) is None:
+            taken.add(candidate)
+            return candidate
+
+
+def write_group(db: Session, petition: Petition, items: list[Pending], at: datetime) -> list[Comment]:
+    """Write one petition's accepted comments, shuffled, each with a random id and the batch's hour. A reply whose
+    parent went away meanwhile is attached to the discussion's top level rather than lost."""
+    random.SystemRandom().shuffle(items)
+    taken: set[int] = set()
+    written = []
+    for item in items:
+        parent = db.get(Comment, item.parent_id) if item.parent_id is not None else None
+        if parent is not None and (parent.petition_id != petition.id or not parent.is_visible):
+            parent = None
+        quoted = None
+        if parent is not None and parent.depth >= MAX_DEPTH:
+            quoted, parent = parent, db.get(Comment, parent.parent_id)
+        comment = Comment(id=_new_id(db, taken), petition_id=petition.id, parent_id=parent.id if parent else None,
+                          quoted_id=quoted.id if quoted else None, depth=parent.depth + 1 if parent else 1,
+                          author_id=None, pseudonym=item.pseudonym, author_proof=item.author_tag, body=item.body,
+                          body_html=render_comment(item.body), state=CommentState.visible,
+                          rank=rank(endorsements=0, created_at=at), endorsement_count=0, reply_count=0,
+                          flags_since_review=0, review=Review.none, created_at=at, digested=False)
+        db.add(comment)
+        if parent is not None:
+            db.execute(update(Comment).where(Comment.id == parent.id)
+                       .values(reply_count=Comment.reply_count + 1).execution_options(synchronize_session=False))
+        written.append(comment)
+    db.execute(update(Petition).where(Petition.id == petition.id)
+               .values(comment_count=Petition.comment_count + len(written))
+               .execution_options(synchronize_session=False))
+    db.flush()
+    return written
+
+
+def ready(*, count: int, waited: int, closing: bool, rt: Runtime) -> bool:
+    """A petition's waiting comments go out together once there are at least k of them (the minimum group
+    size), or once they have waited the longest the deployment holds them, or when the discussion closes."""
+    max_rounds = max(1, round(rt.settings.anonymous_max_delay_seconds / 3600))
+    return closing or count >= rt.settings.min_group_size or waited + 1 >= max_rounds
+
+
+def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
+    """The hourly batch: each petition's waiting comments written together, or held for a later hour while
+    fewer than k wait. Returns how many were written."""
+    at = hour(rt.clock.now())
+    by_petition: dict[int, list[Pending]] = {}
+    for item in rt.comment_queue.take():
+        by_petition.setdefault(item.petition_id, []).append(item)
+    written = 0
+    for petition_id, group in by_petition.items():
+        try:
+            with sessions.begin() as db:
+                petition = db.get(Petition, petition_id)
+                if petition is None:
+                    continue  # deleted with its discussion
+                waited = rt.comment_queue.waited(petition_id)
+                closing = petition.state_enum not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
+                if not ready(count=len(group), waited=waited, closing=closing, rt=rt):
+                    for item in group:
+                        rt.comment_queue.add(item)
+                    rt.comment_queue.set_waited(petition_id, waited + 1)
+                    continue
+                written += len(write_group(db, petition, group, at))
+                if len(group) < rt.settings.min_group_size:
+                    db.add(PetitionEvent(petition_id=petition_id, kind="small_comment_batch", at=at, actor_id=None,
+                                         public=True, detail=(
+                                             "Fewer anonymous comments than the minimum group size were published "
+                                             "together, because they had waited as long as they are held or the "
+                                             "discussion closed: their authors are hidden among fewer colleagues.")))
+            rt.comment_queue.set_waited(petition_id, 0)
+        except Exception:
+            for item in group:
+                rt.comment_queue.add(item)
+            logger.exception("writing a batch of anonymous comments failed; it is kept for the next one")
+    return written
+
+
+# -- the author's rights, by credential --------------------------------------------------------------------
+
+def _authored(db: Session, comment_id: int, message: bytes) -> Comment:
+    comment = db.get(Comment, comment_id)
+    if comment is None or not comment.is_anonymous:
+        raise NotFound(N_("There is no such comment."))
+    if comment.state_enum is CommentState.deleted:  # its author tag went with its words
+        raise Conflict(N_("This comment is already deleted."))
+    if comment.author_proof is None or not hmac.compare_digest(comment.author_proof, author_tag(message)):
+        raise Forbidden(N_("Only the author can change this comment: this credential did not write it."))
+    return comment
+
+
+def edit(*, db: Session, rt: Runtime, comment_id: int, message: bytes, signature: bytes, body: str) -> Comment:
+    comment = _authored(db, comment_id, message)
+    if not comment.is_visible:
+        raise Conflict(N_("This comment was removed and can no longer be edited."))
+    petition = _credential(db, rt, comment.petition_id, message, signature)
+    _require_open_discussion(petition)
+    now = hour(rt.clock.now())
+    # Only the hour, like the comment itself; every edit keeps history (there is no finer edit window to use).
+    db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html, replaced_at=now))
+    comment.body, comment.body_html, comment.edited_at = body, render_comment(body), now
+    db.flush()
+    return comment
+
+
+def delete(*, db: Session, comment_id: int, message: bytes) -> None:
+    """Always allowed, even once the discussion closed and its key is gone: the message is the proof."""
+    remove(db=db, comment=_authored(db, comment_id, message))
+
