@@ -34,7 +34,7 @@ def test_the_set_is_tokens_issued_less_tokens_spent_by_name() -> None:
     assert anonymity.signing_set(None) is None
     figures = anonymity.AnonymitySet(signing=4, min_group_size=5, signing_left=4)
     assert figures.signing_below_k and figures.signing_warning
-    assert figures.as_dict() == {"signing": 4, "min_group_size": 5}
+    assert figures.as_dict() == {"signing": 4, "discussion": None, "min_group_size": 5}
     enough = anonymity.AnonymitySet(signing=5, min_group_size=5, signing_left=5)
     assert not enough.signing_below_k and not enough.signing_warning
     # Enough holders, but one left who has not signed: counting would show everyone left signed.
@@ -62,18 +62,18 @@ def test_the_api_answers_anyone_who_may_read_the_petition(new_browser: NewBrowse
     petition = open_anonymous(db, rt)
     reader = new_browser()
     path = f"/api/v1/petitions/{petition.id}/anonymity"
-    assert reader.get(path).json() == {"signing": 0, "min_group_size": 5}
+    assert reader.get(path).json() == {"signing": 0, "discussion": 0, "min_group_size": 5}
     members = [sign_in_as(new_browser(), db, factories.worker(db)) for _ in range(3)]
     tokens = [wallet(member)[0][petition.id] for member in members]
-    assert reader.get(path).json() == {"signing": 3, "min_group_size": 5}
+    assert reader.get(path).json() == {"signing": 3, "discussion": 3, "min_group_size": 5}
     # A token spent with a name leaves the set, and stays out after a withdrawal.
     assert members[0].api("POST", f"/api/v1/petitions/{petition.id}/signature", named(tokens[0])).status_code == 201
     assert reader.get(path).json()["signing"] == 2
     assert members[0].api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 204
     assert reader.get(path).json()["signing"] == 2
     named_only = factories.open_petition(db, rt, title="Named only")
-    assert reader.get(f"/api/v1/petitions/{named_only.id}/anonymity").json() == {"signing": None,
-                                                                                  "min_group_size": 5}
+    assert reader.get(f"/api/v1/petitions/{named_only.id}/anonymity").json() == {
+        "signing": None, "discussion": None, "min_group_size": 5}
     draft = factories.draft_petition(db, rt)  # only its organizers may read it
     assert reader.get(f"/api/v1/petitions/{draft.id}/anonymity").status_code == 404
     assert reader.get("/api/v1/petitions/999999/anonymity").status_code == 404

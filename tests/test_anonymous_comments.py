@@ -302,3 +302,14 @@ def test_the_digest_remembers_by_flag_and_hour_not_id(new_browser: NewBrowser, d
 
     (digest,) = [m for m in outbox(db, to=db.get_one(User, organizer).email) if m.template == "comment_digest"]
     assert "Anonymous thought" in digest.body_text and "Named thought" in digest.body_text
+
+
+def test_everyone_sees_how_many_colleagues_anonymous_commenters_hide_among(new_browser: NewBrowser, db: Session,
+                                                                          petition: Petition) -> None:
+    reader = new_browser()
+    assert reader.get(f"/api/v1/petitions/{petition.id}/anonymity").json()["discussion"] == 0
+    for _ in range(3):
+        credential_of(new_browser, db, petition)
+    figures = reader.get(f"/api/v1/petitions/{petition.id}/anonymity").json()
+    assert figures["discussion"] == 3 and figures["min_group_size"] == 5
+    assert "Anonymous commenters are hidden among 3 colleagues" in reader.get(f"/petitions/{petition.id}").text

@@ -3,8 +3,10 @@
 For signing it is every account that held the petition's token and did not use it with a name:
 tokens_issued - spent_by_name (a withdrawn named signature keeps its token spent, so it never comes back into
 the set). The same figure is shown to everyone on the petition page and to the signer before an anonymous
-signature; below the minimum group size k the signer is warned and asked to confirm. Further anonymous
-features add their own figure next to `signing`.
+signature; below the minimum group size k the signer is warned and asked to confirm.
+
+For anonymous comments it is every account that collected the petition's discussion credential: commenting never
+spends it, so each anonymous comment hides among all of them (the comment form shows it, with the same warning).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.anonymous.models import IssuingKey
+from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core.runtime import Runtime
 
 
@@ -24,6 +26,8 @@ class AnonymitySet:
     min_group_size: int
     # Of `signing`, how many have not signed anonymously yet, as counted (entries waiting for a batch are not).
     signing_left: int | None = None
+    # Accounts that collected the discussion credential; None when the petition takes no anonymous comments.
+    discussion: int | None = None
 
     @property
     def signing_below_k(self) -> bool:
@@ -38,7 +42,7 @@ class AnonymitySet:
 
     def as_dict(self) -> dict[str, int | None]:
         """The public figures (the API's answer)."""
-        return {"signing": self.signing, "min_group_size": self.min_group_size}
+        return {"signing": self.signing, "discussion": self.discussion, "min_group_size": self.min_group_size}
 
 
 def signing_set(key: IssuingKey | None) -> int | None:
@@ -54,4 +58,6 @@ def for_petition(*, db: Session, rt: Runtime, petition_id: int, key: IssuingKey 
         key = db.get(IssuingKey, petition_id)
     signing = signing_set(key)
     left = None if key is None or signing is None else max(signing - key.anonymous_signatures, 0)
-    return AnonymitySet(signing=signing, min_group_size=rt.settings.min_group_size, signing_left=left)
+    discussion_key = db.get(DiscussionKey, petition_id) if key is not None else None
+    return AnonymitySet(signing=signing, min_group_size=rt.settings.min_group_size, signing_left=left,
+                        discussion=discussion_key.tokens_issued if discussion_key is not None else None)

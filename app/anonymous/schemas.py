@@ -100,4 +100,7 @@ class AnonymityRead(BaseModel):
                                             "it by name (tokens_issued - spent_by_name): every anonymous signer "
                                             "hides among them. Null when the petition takes no anonymous "
                                             "signatures.")
+    discussion: int | None = Field(default=None, description=(
+        "Accounts that collected the petition's discussion credential: every anonymous comment hides among them "
+        "(commenting does not spend it). Null when the petition takes no anonymous comments."))
     min_group_size: int = Field(description="k: below it, signers are warned before signing anonymously.")
