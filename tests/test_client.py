@@ -251,13 +251,24 @@ def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(  # 
     collected = run("collect", url, "--wallet", str(wallet))
     assert collected.exit_code == 0, collected.output
     assert run("sign", url, "--anonymous", "--wallet", str(wallet)).exit_code == 0
+    assert run("comment", url, "--anonymous", "--text", "Yes.", "--wallet", str(wallet)).exit_code == 0
     proxy.tamper["/api/v1/anonymous/keys"] = _another_key
     clock[0] = T0 + 13 * 3600
     held_back = run("send", "--wallet", str(wallet))
     assert held_back.exit_code == 1
-    assert "differs from the one published to everyone" in held_back.output
+    assert "signing key your account was given differs from the one published to everyone" in held_back.output
+    assert "discussion key your account was given differs" in held_back.output
     assert not proxy.requests("POST", "/api/v1/anonymous/signatures")
-    assert len(json.loads(wallet.read_text())["outbox"]) == 1  # still queued, for a later run or for evidence
+    assert not proxy.requests("POST", "/api/v1/anonymous/comments")
+    assert len(json.loads(wallet.read_text())["outbox"]) == 2  # still queued, for a later run or for evidence
+
+    # Only the discussion key differs: the signature goes, the comment stays held back.
+    proxy.tamper["/api/v1/anonymous/keys"] = lambda keys: [
+        _another_key([key])[0] if key.get("purpose") == "discuss" else key for key in keys]
+    partly = run("send", "--wallet", str(wallet))
+    assert partly.exit_code == 1 and "Sent your anonymous signature" in partly.output
+    assert "discussion key your account was given differs" in partly.output
+    assert not proxy.requests("POST", "/api/v1/anonymous/comments")
 
 
 def test_a_wallet_file_of_the_first_format_is_read_as_signing_tokens(tmp_path: Path) -> None:
@@ -353,3 +364,63 @@ def test_keys_are_checked_under_a_pinned_log_key_and_the_witnesses_named(tmp_pat
             assert remembered[url]["log_key"] == log_key
     finally:
         live.stop()
+
+
+def _comments(server: live_server.LiveServer, petition_id: int) -> list[dict[str, Any]]:
+    listing = live_server.get_json(server, f"/api/v1/petitions/{petition_id}/comments?sort=newest&limit=100")
+    found: list[dict[str, Any]] = []
+    pending = list(listing["items"])  # type: ignore[arg-type]
+    while pending:
+        item = pending.pop()
+        found.append(item)
+        pending += item.get("replies") or []
+    return found
+
+
+def test_an_anonymous_comment_is_queued_then_sent_without_cookies_under_its_pseudonym(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    petition_id = int(url.rsplit("/", 1)[1])
+    wallet = tmp_path / "wallet.json"
+    collected = run("collect", url, *signed_in("ana@example.org", wallet))
+    assert collected.exit_code == 0 and "a discussion credential" in collected.output, collected.output
+
+    queued = run("comment", url, "--anonymous", "--text", "Bands would show the **gap** in support.", "--wallet",
+                 str(wallet))
+    assert queued.exit_code == 0, queued.output
+    credential = client.held(client.load_wallet(wallet), proxy.base_url, "ana@example.org", petition_id, "discuss")
+    name = client.pseudonym(credential["message"])  # type: ignore[index]
+    assert f"Your comment will carry the name {name}" in queued.output
+    assert "cannot be matched with your sign-in" in queued.output
+    assert not proxy.requests("POST", "/api/v1/anonymous/comments")
+
+    (item,) = json.loads(wallet.read_text())["outbox"]
+    clock[0] = item["due"] + 1
+    sent = run("send", "--wallet", str(wallet))
+    assert sent.exit_code == 0, sent.output
+    assert f"Sent your anonymous comment on petition {petition_id}" in sent.output and name in sent.output
+    assert "the server named it" not in sent.output
+    (posted,) = proxy.requests("POST", "/api/v1/anonymous/comments")
+    assert posted.cookie is None
+    (published,) = [comment for comment in _comments(server, petition_id) if comment["author"] == name]
+    assert published["anonymous"] is True
+
+    # A reply under the same pseudonym, then the first comment deleted: both without a cookie.
+    replied = run("comment", url, "--anonymous", "--text", "And in sales.", "--reply-to", str(published["id"]),
+                  "--now", "--wallet", str(wallet))
+    assert replied.exit_code == 0, replied.output
+    assert "Sending now lets the server match this comment with your sign-in" in replied.output
+    assert "within seconds" not in replied.output  # no sign-in in this run
+    reply = [comment for comment in _comments(server, petition_id) if comment["parent_id"] == published["id"]]
+    assert [comment["author"] for comment in reply] == [name]
+    edited = run("edit-comment", url, str(published["id"]), "--text", "Bands would show the gap.", "--now",
+                 "--wallet", str(wallet))
+    assert edited.exit_code == 0 and f"Edited comment {published['id']}" in edited.output, edited.output
+    (changed,) = [comment for comment in _comments(server, petition_id) if comment["id"] == published["id"]]
+    assert "<strong>" not in changed["body_html"] and changed["edited_at"]
+    deleted = run("delete-comment", url, str(published["id"]), "--now", "--wallet", str(wallet))
+    assert deleted.exit_code == 0, deleted.output
+    assert f"Deleted comment {published['id']}" in deleted.output
+    assert all(seen.cookie is None for seen in proxy.seen if "/anonymous/comments" in seen.path)
+    assert json.loads(wallet.read_text())["outbox"] == []
+    assert len(proxy.requests("POST", "/api/v1/sessions")) == 1

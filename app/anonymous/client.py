@@ -473,8 +473,10 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
         if status == 200:
             return f"Edited comment {item['comment_id']} on {petition}.", "sent"
     else:
+        # The server takes the message alone here: only the author's wallet holds it (the signature proves
+        # nothing more, and would be refused as an unexpected field).
         status, answer = connection.anonymous(
-            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", proof)
+            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", {"message": proof["message"]})
         if status == 200:
             return f"Deleted comment {item['comment_id']} on {petition}.", "sent"
     if status >= 500:
