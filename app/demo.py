@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Role, RoleGrant, User, address_lookup
+from app.comments import anonymous
 from app.comments import service as comments
+from app.comments.queue import Pending
 from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
 from app.log import service as signature_log
@@ -110,12 +112,16 @@ def _seed_petitions(db: Session, rt: Runtime, domain: str) -> None:
 
 def _seed_discussion(db: Session, rt: Runtime, petition: Petition, people: dict[str, User]) -> None:
     """A short discussion under the first petition: a comment, a reply, an anonymous comment, an endorsement."""
-    point = comments.create(db=db, rt=rt, petition=petition, author=people["ben"], session_cookie=None,
+    point = comments.create(db=db, rt=rt, petition=petition, author=people["ben"],
                             form=CommentCreate(body="Screen recordings also capture **customer data** on our "
                                                     "screens. Has anyone asked the privacy team?"))
-    comments.create(db=db, rt=rt, petition=petition, author=people["ana"], session_cookie=None,
+    comments.create(db=db, rt=rt, petition=petition, author=people["ana"],
                     form=CommentCreate(body="Not yet: I will put it in the first update.", parent_id=point.id))
-    # Nobody can edit this one later: its writing session is made up here and thrown away.
-    comments.create(db=db, rt=rt, petition=petition, author=people["dara"], session_cookie=secrets.token_urlsafe(32),
-                    form=CommentCreate(body="My team lead reads the recordings in our one-to-ones.", anonymous=True))
-    comments.endorse(db=db, rt=rt, petition=petition, comment=point, user=people["dara"], session_cookie=None)
+    # Written as a batch writes it, under a discussion credential made up here and thrown away: nobody can edit it
+    # later, and no account is tied to it.
+    message = secrets.token_bytes(64)
+    anonymous.write_group(db, petition, [Pending(
+        ref=secrets.token_hex(16), petition_id=petition.id, parent_id=None,
+        body="My team lead reads the recordings in our one-to-ones.", author_tag=anonymous.author_tag(message),
+        pseudonym=anonymous.pseudonym(message))], comments.hour(rt.clock.now()))
+    comments.endorse(db=db, petition=petition, comment=point, user=people["dara"])
