@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.anonymous import batching
 from app.anonymous import service as anonymous_signing
 from app.anonymous.models import DiscussionIssuance, DiscussionKey
 from app.comments import anonymous
@@ -167,8 +168,7 @@ def test_fewer_than_k_comments_wait_then_go_out_with_a_public_note(
         anonymous_client: TestClient) -> None:  # noqa: F811
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     assert send(anonymous_client, petition, credential_of(new_browser, db, petition), "Alone").status_code == 202
-    hours = round(rt.settings.anonymous_max_delay_seconds / 3600)
-    for _ in range(hours - 1):
+    for _ in range(batching.max_delay_hours(rt.settings.anonymous_max_delay_seconds)):
         assert batch(connection, rt) == 0  # held: one comment alone would be its author's
         clock.advance(timedelta(hours=1))
     assert batch(connection, rt) == 1

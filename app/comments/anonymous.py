@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.anonymous import wallet
+from app.anonymous import batching, wallet
 from app.comments.queue import Pending
 from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
 from app.comments.service import _require_open_discussion, hour, rank, remove
@@ -135,13 +135,6 @@ def write_group(db: Session, petition: Petition, items: list[Pending], at: datet
     return written
 
 
-def ready(*, count: int, waited: int, closing: bool, rt: Runtime) -> bool:
-    """A petition's waiting comments go out together once there are at least k of them (the minimum group
-    size), or once they have waited the longest the deployment holds them, or when the discussion closes."""
-    max_rounds = max(1, round(rt.settings.anonymous_max_delay_seconds / 3600))
-    return closing or count >= rt.settings.min_group_size or waited + 1 >= max_rounds
-
-
 def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     """The hourly batch: each petition's waiting comments written together, or held for a later hour while
     fewer than k wait. Returns how many were written."""
@@ -158,7 +151,10 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
                     continue  # deleted with its discussion
                 waited = rt.comment_queue.waited(petition_id)
                 closing = petition.state_enum not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
-                if not ready(count=len(group), waited=waited, closing=closing, rt=rt):
+                # The same rule as anonymous signatures; this batch runs once an hour, so rounds are hours.
+                if batching.publish_reason(count=len(group), hours_waited=waited, closing=closing,
+                                           min_group_size=rt.settings.min_group_size,
+                                           max_delay_seconds=rt.settings.anonymous_max_delay_seconds) is None:
                     for item in group:
                         rt.comment_queue.add(item)
                     rt.comment_queue.set_waited(petition_id, waited + 1)
