@@ -1,9 +1,12 @@
-// The anonymous-signing wallet (RFC 9474 blind signatures, via @cloudflare/blindrsa-ts).
+// The anonymous wallet (RFC 9474 blind signatures, via @cloudflare/blindrsa-ts).
 //
-// On every signed-in page it asks, in one request, for a token for every open petition that takes anonymous
-// signatures and that this account holds none for; the server signs them blind, and the tokens stay in this
-// browser (IndexedDB). On a petition's sign panel it offers "Nobody: sign anonymously", which sends the token
-// without cookies, and it spends the token when signing with a name, so nobody can sign both ways.
+// On every signed-in page it asks, in one request, for everything due: for every open petition that takes
+// anonymous signatures, a signing token (purpose "sign") and a discussion credential (purpose "discuss") this
+// account holds none of. The server signs them blind, and they stay in this browser (IndexedDB, one store).
+// On a petition's sign panel it offers "Nobody: sign anonymously", which sends the token without cookies, and
+// it spends the token when signing with a name, so nobody can sign both ways. The discussion credential is
+// never spent: app/static/anonymous-comments.js reads it to post, edit and delete anonymous comments without
+// cookies.
 // Built into app/static/wallet.js by `make assets`.
 import { RSABSSA } from "@cloudflare/blindrsa-ts";
 
@@ -45,7 +48,12 @@ function transact(database, mode, work) {
   });
 }
 
-const tokenId = (account, petitionId) => `${account}:${petitionId}`;
+// A signing token keeps the id it always had; a discussion credential sits beside it (anonymous-comments.js reads
+// it by this id).
+const SIGN = "sign";
+const tokenId = (account, petitionId, purpose = SIGN) =>
+  purpose === SIGN ? `${account}:${petitionId}` : `${account}:${petitionId}:${purpose}`;
+const purposeOf = (item) => item.purpose || SIGN; // a server from before discussion credentials names none
 
 async function importKey(spki, keyId) {
   const der = fromBase64url(spki);
@@ -64,7 +72,8 @@ async function allTokens(database, account) {
 async function finalizeIssued(database, account, issued) {
   const blinded = (await allTokens(database, account)).filter((token) => token.status === "blinded");
   for (const token of blinded) {
-    const reply = issued.find((item) => item.petition_id === token.petitionId && item.key_id === token.keyId);
+    const reply = issued.find((item) => item.petition_id === token.petitionId && purposeOf(item) === purposeOf(token)
+                                        && item.key_id === token.keyId);
     if (!reply) continue;
     let signature;
     try {
@@ -77,9 +86,9 @@ async function finalizeIssued(database, account, issued) {
       await saveToken(database, { ...token, status: "lost" });
       continue;
     }
-    await saveToken(database, { id: token.id, account, petitionId: token.petitionId, keyId: token.keyId,
-                                message: token.message, signature: toBase64url(signature), status: "held",
-                                submittedAt: null });
+    await saveToken(database, { id: token.id, account, petitionId: token.petitionId, purpose: purposeOf(token),
+                                keyId: token.keyId, message: token.message, signature: toBase64url(signature),
+                                status: "held", submittedAt: null });
   }
 }
 
@@ -88,10 +97,10 @@ async function finalizeIssued(database, account, issued) {
 async function publishedKeyIds() {
   const response = await fetch("/api/v1/anonymous/keys", { credentials: "omit", headers: { Accept: "application/json" } });
   if (!response.ok) throw new Error("the published keys could not be read");
-  return new Map((await response.json()).map((key) => [key.petition_id, key.key_id]));
+  return new Map((await response.json()).map((key) => [`${key.petition_id}:${purposeOf(key)}`, key.key_id]));
 }
 
-// Ask for every token due, in one request; keep what comes back.
+// Ask for everything due (tokens and discussion credentials), in one request; keep what comes back.
 async function sync(database, account, csrf) {
   const wallet = await fetch("/api/v1/wallet", { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (!wallet.ok) return;
@@ -101,22 +110,23 @@ async function sync(database, account, csrf) {
   const published = await publishedKeyIds();
   const pending = [];
   for (const key of due) {
-    if (published.get(key.petition_id) !== key.key_id) {
+    const purpose = purposeOf(key);
+    if (published.get(`${key.petition_id}:${purpose}`) !== key.key_id) {
       throw new Error("this account was shown a key that is not the petition's published key");
     }
     const publicKey = await importKey(key.spki, key.key_id);
     const message = suite.prepare(crypto.getRandomValues(new Uint8Array(32)));
     const { blindedMsg, inv } = await suite.blind(publicKey, message);
-    pending.push({ key, blindedMsg });
-    await saveToken(database, { id: tokenId(account, key.petition_id), account, petitionId: key.petition_id,
-                                keyId: key.key_id, spki: key.spki, message: toBase64url(message),
+    pending.push({ key, purpose, blindedMsg });
+    await saveToken(database, { id: tokenId(account, key.petition_id, purpose), account, petitionId: key.petition_id,
+                                purpose, keyId: key.key_id, spki: key.spki, message: toBase64url(message),
                                 inv: toBase64url(inv), status: "blinded" });
   }
   const response = await fetch("/api/v1/wallet/tokens", {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
     body: JSON.stringify({ tokens: pending.map((item) => ({
-      petition_id: item.key.petition_id, blinded_message: toBase64url(item.blindedMsg) })) }),
+      petition_id: item.key.petition_id, purpose: item.purpose, blinded_message: toBase64url(item.blindedMsg) })) }),
   });
   if (!response.ok) return; // another tab asked at the same moment, or nothing is due any more
   await finalizeIssued(database, account, (await response.json()).tokens);
