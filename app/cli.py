@@ -276,6 +276,12 @@ def _now_option() -> bool:
     return typer.Option(False, "--now", help="Send at once (a warning says what that costs).")
 
 
+def _small_crowd_option() -> bool:
+    return typer.Option(False, "--accept-small-crowd",
+                        help="Act anonymously even when fewer colleagues than the minimum group size hold the "
+                             "credential (you are told how many first).")
+
+
 def _log_key_option() -> str | None:
     return typer.Option(None, "--log-key", envvar="UNDERSIGNED_LOG_KEY",
                         help="The deployment's log verifier key, pinned (name+keyid+base64key).")
@@ -350,6 +356,27 @@ class _ClientRun:
     def collect(self) -> list[tuple[int, str]]:
         return self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection), save=self.save)
 
+    def tell_crowd(self, purpose: str, accept_small: bool) -> None:
+        """How many colleagues an anonymous action here hides among (the public figure, asked without a cookie);
+        below the minimum group size, refuse unless the person accepts it knowingly."""
+        assert self.target is not None
+        status, figures = self.connection.anonymous(
+            "GET", f"/api/v1/petitions/{self.target.petition_id}/anonymity")
+        if status != 200 or not isinstance(figures, dict):
+            raise self.client.ClientError("Could not read how many colleagues you would be hidden among; nothing "
+                                          "was queued. Try again later.")
+        crowd, minimum = figures.get("signing" if purpose == "sign" else "discussion"), figures["min_group_size"]
+        if crowd is None:
+            return  # the server refuses the action itself, in its own words
+        typer.echo(f"You are hidden among {crowd} colleague{'s who hold' if crowd != 1 else ' who holds'} this "
+                   "petition's "
+                   f"{'signing token' if purpose == 'sign' else 'discussion credential'}"
+                   f"{' and did not use it with their name' if purpose == 'sign' else ''}.")
+        if crowd < minimum and not accept_small:
+            raise self.client.ClientError(
+                f"That is fewer than {minimum}: in a group this small, someone who counts could pick you out. "
+                "Nothing was queued. Wait until more colleagues collect theirs, or add --accept-small-crowd.")
+
     def send_now(self, item: dict[str, object], what: str) -> None:
         """--now: the warnings first, then the one queued action, over the cookie-less connection."""
         typer.echo("Warning: " + self.client.NOW_WARNING.format(what=what))
@@ -403,7 +430,7 @@ def client_sign(
     anonymous: bool = typer.Option(False, "--anonymous", help="Sign anonymously: queued, then sent without cookies "
                                                               "by `client send`."),
     public: bool = typer.Option(False, "--public", help="Sign with your name shown to everyone."),
-    within: float = _within_option(), now: bool = _now_option(),
+    within: float = _within_option(), now: bool = _now_option(), accept_small_crowd: bool = _small_crowd_option(),
     email: str | None = _email_option(), password: str | None = _password_option(),
     wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
     witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
@@ -420,6 +447,8 @@ def client_sign(
             if token is None or token["status"] in ("blinded", "lost"):
                 run.collect()
             visibility = "anonymous" if anonymous else "public" if public else "organizers"
+            if anonymous:
+                run.tell_crowd("sign", accept_small_crowd)
             message, item = run.client.sign(
                 wallet=run.wallet, base_url=base, email=run.email(), petition_id=petition_id,
                 session=run.signed_in() if visibility != "anonymous" else run.session, visibility=visibility,
@@ -439,7 +468,7 @@ def client_comment(
     anonymous: bool = typer.Option(False, "--anonymous", help="Required: the command line posts anonymous comments "
                                                               "only (post named ones on the petition's page)."),
     reply_to: int | None = typer.Option(None, "--reply-to", min=1, max=2**31 - 1, help="The comment answered."),
-    within: float = _within_option(), now: bool = _now_option(),
+    within: float = _within_option(), now: bool = _now_option(), accept_small_crowd: bool = _small_crowd_option(),
     email: str | None = _email_option(), password: str | None = _password_option(),
     wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
     witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
@@ -459,6 +488,7 @@ def client_comment(
             credential = run.client.held(run.wallet, base, run.email(), petition_id, "discuss")
             if credential is None or credential["status"] in ("blinded", "lost"):
                 run.collect()
+            run.tell_crowd("discuss", accept_small_crowd)
             item, name = run.client.comment(wallet=run.wallet, base_url=base, email=run.email(),
                                             petition_id=petition_id, text=text, reply_to=reply_to,
                                             now=run.client.clock(), within_hours=within)
