@@ -1,5 +1,5 @@
 // Live discussion: new comments appear without a reload. Without this script the page works the same,
-// and a reload shows them.
+// and a reload shows them. (Anonymous comments, for those who can post them: anonymous-comments.js.)
 (function () {
   "use strict";
   var list = document.querySelector("[data-live-comments]");
@@ -24,13 +24,21 @@
         if (list.getAttribute("data-sort") === "newest" && update.html.trim()) {
           // Server-rendered and sanitized, like the rest of the list. Only new top-level comments come in;
           // new replies are counted, and shown under their comment on the next load.
+          // They go below the author's own comments still waiting for their batch (anonymous-comments.js
+          // shows those on top), which are not counted.
+          var waiting = list.querySelectorAll(":scope > li.comment-pending");
           var before = list.children.length;
-          list.insertAdjacentHTML("afterbegin", update.html);
+          if (waiting.length) {
+            waiting[waiting.length - 1].insertAdjacentHTML("afterend", update.html);
+          } else {
+            list.insertAdjacentHTML("afterbegin", update.html);
+          }
           var added = list.children.length - before;
           var replies = update.count - added;
           status.textContent = added + (added === 1 ? " new comment" : " new comments") + " added" +
             (replies > 0 ? ", and " + replies + (replies === 1 ? " new reply" : " new replies") +
              ": reload to see " + (replies === 1 ? "it" : "them") : "") + ".";
+          document.dispatchEvent(new CustomEvent("undersigned:comments-added"));
         } else {
           unseen += update.count;
           var link = document.createElement("a");
