@@ -81,7 +81,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "/petitions/{petition_id}/export": ("dara", "/petitions/{new}/export"),
     "/petitions/{petition_id}/respond": ("riley", "/petitions/{new}/respond"),
     "/petitions/{petition_id}/comments": ("reader", "/petitions/{screens}/comments"),
-    "/petitions/{petition_id}/comments/new": ("reader", "/petitions/{screens}/comments/new?after=0"),
+    "/petitions/{petition_id}/comments/new": ("reader", "/petitions/{screens}/comments/new?after="),
     "/comments/{comment_id}": ("reader", "/comments/{ben_comment}"),
     "/comments/{comment_id}/edit": ("ben", "/comments/{ben_comment}/edit"),
     "/comments/{comment_id}/flag": ("chen", "/comments/{ben_comment}/flag"),
