@@ -1,0 +1,88 @@
+"""The linkage attack (issue 18, "Anonymity that survives metadata"): after a production-like day (batching on,
+Redis on, the worker's jobs run, a committed database of its own), an attacker reading only raw data (every table
+with its physical order, the SQLite file and WAL, PostgreSQL's dead tuples, the logs, copies of Redis) tries to
+tie each anonymous signature and comment to an account.
+
+The bound the design promises (docs/security.md): the author is hidden among every account that held a credential
+for that petition and did not use it by name, and never among fewer than k (settings.min_group_size) without
+being told first. Asserted: every anonymous action's candidate set keeps at least min(bound, k) accounts. Only the
+joins the real author does not escape are applied (one that excludes the author taught the attacker nothing true);
+the failure message prints every narrowed set with the joins that narrowed it, and those that would on their own.
+
+A second scenario plays the operator holding every key: it also opens every sealed value and recomputes every
+keyed hash the application computes, for every account; no anonymous action may be tied to an account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app as application
+from tests.linkage import adversary, journey
+from tests.server_process import scratch_database
+
+pytestmark = pytest.mark.linkage
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The day, once per database; the database stays until both scenarios have read it."""
+    folder = tmp_path_factory.mktemp(f"linkage-{request.param}")
+    with scratch_database(request.param, folder, "linkage") as url:
+        with journey.Day(request.param, url, folder) as running:
+            capture = journey.run(running)
+            runtime = running.runtime
+        yield {"capture": capture, "truth": running.truth, "runtime": runtime}
+
+
+def _evidence(capture: journey.Capture) -> adversary.Evidence:
+    return adversary.Evidence(kind=capture.kind, database_url=capture.database_url, files=capture.files,
+                              log_lines=capture.log_lines, redis_copies=capture.redis_copies,
+                              settings=capture.settings, ended_at=capture.ended_at)
+
+
+def _author_of(truth: journey.Truth):  # type: ignore[no-untyped-def]
+    def author(action: adversary.Action) -> int | None:
+        if action.kind == "signature":
+            message = action.row.get("token_message")
+            return next((s.account_id for s in truth.signatures if s.message == message), None)
+        body = action.row.get("body")
+        return next((c.account_id for c in truth.comments if c.body == body), None)
+    return author
+
+
+def _attack(day: dict[str, Any], operator: adversary.OperatorKeys | None) -> str:
+    capture, truth = day["capture"], day["truth"]
+    attacker = adversary.Adversary(_evidence(capture), operator)
+    actions = attacker.attack()
+    verdicts = adversary.judge(actions, _author_of(truth), k=int(capture.settings["min_group_size"]))
+    names = {account: name for name, account in truth.accounts.items()}
+    report = "\n".join(verdict.describe(names) for verdict in verdicts)
+    report += "\n" + "\n".join(attacker.notes + [f"refused by the server: {line}" for line in truth.refused])
+    # The attacker found every anonymous action of the day, and knows whose each is only through the joins.
+    assert sorted(v.author or 0 for v in verdicts if v.action.kind == "signature") == sorted(
+        s.account_id for s in truth.signatures), report
+    assert sorted(v.author or 0 for v in verdicts if v.action.kind == "comment") == sorted(
+        c.account_id for c in truth.comments), report
+    linked = [verdict for verdict in verdicts if not verdict.holds]
+    assert not linked, (f"{len(linked)} of {len(verdicts)} anonymous actions narrowed below the bound "
+                        f"(min(bound, k={capture.settings['min_group_size']})):\n{report}")
+    return report
+
+
+def test_an_attacker_with_the_database_logs_and_redis_cannot_narrow_any_anonymous_action_below_the_bound(
+        day: dict[str, Any]) -> None:
+    _attack(day, None)
+
+
+def test_the_operator_holding_every_key_cannot_tie_any_anonymous_action_to_an_account(day: dict[str, Any]) -> None:
+    runtime = day["runtime"]
+    operator = adversary.OperatorKeys(
+        keyed_hash=runtime.keyring.keyed_hash,
+        open_sealed=lambda sealed, context: runtime.sealer.open(sealed, context=context),
+        source=Path(application.__file__).parent)
+    _attack(day, operator)
