@@ -62,7 +62,7 @@ def _attack(day: dict[str, Any], operator: adversary.OperatorKeys | None) -> str
     verdicts = adversary.judge(actions, _author_of(truth), k=int(capture.settings["min_group_size"]))
     names = {account: name for name, account in truth.accounts.items()}
     report = "\n".join(verdict.describe(names) for verdict in verdicts)
-    report += "\n" + "\n".join(attacker.notes + [f"refused by the server: {line}" for line in truth.refused])
+    report += "\n" + "\n".join(attacker.notes + [f"refused: {line}" for line in truth.refused])
     # The attacker found every anonymous action of the day, and knows whose each is only through the joins.
     assert sorted(v.author or 0 for v in verdicts if v.action.kind == "signature") == sorted(
         s.account_id for s in truth.signatures), report
