@@ -43,6 +43,7 @@ from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
 from app.core.clock import FrozenClock
 from app.core.logging import JsonFormatter
+from app.core.security import hash_password
 from app.main import create_app
 from tests import factories, live_server
 from tests.conftest import PASSWORD, make_settings, make_user
@@ -303,6 +304,7 @@ class Day:
         self.files: dict[str, bytes] = {}
         self.cli_wallets: set[Path] = set()
         self.waiting: list[tuple[Person, str, int, float, datetime]] = []
+        self._password_hash: str | None = None
         self._comment_hour = START
 
     # -- the deployment --------------------------------------------------------------------------------------
@@ -414,8 +416,13 @@ class Day:
 
     def person(self, first: str, last: str) -> Person:
         person = Person(self, first, last)
+        if self._password_hash is None:  # one hash for everyone's (same) password: argon2 takes its time
+            self._password_hash = hash_password(PASSWORD)
         with self.app.state.write_sessionmaker() as db:
-            person.account_id = make_user(db, email=person.email, name=person.name).id
+            user = make_user(db, email=person.email, name=person.name, password=None)
+            user.password_hash = self._password_hash
+            db.commit()
+            person.account_id = user.id
         self.people[first] = person
         self.truth.accounts[first] = person.account_id
         return person
