@@ -51,7 +51,7 @@ def _author_of(truth: journey.Truth):  # type: ignore[no-untyped-def]
             message = action.row.get("token_message")
             return next((s.account_id for s in truth.signatures if s.message == message), None)
         body = action.row.get("body")
-        return next((c.account_id for c in truth.comments if c.body == body), None)
+        return next((c.account_id for c in truth.comments if body in (c.body, truth.edits.get(c.body))), None)
     return author
 
 

@@ -556,6 +556,13 @@ class Adversary:
                 joins.append(self._window_join("checkpoint time", low, published + precision,
                                                f"published in the batch of {published:%H:%M}"
                                                + (f", after the one of {previous:%H:%M}" if previous else "")))
+        for moment, source in self._edits(action):
+            # An edit is the author acting again: written at once (the hour it was made), or with a batch.
+            precision = timedelta(seconds=_precision(moment))
+            joins.append(self._window_join(f"{source} (written at once)", moment, moment + precision,
+                                           f"{source} = {moment}"))
+            joins.append(self._window_join(f"{source} (written by a batch)", moment - batch, moment + precision,
+                                           f"{source} = {moment}"))
         for column in table.columns:
             value = row.get(column)
             if isinstance(value, datetime) and column not in ("edited_at",):
@@ -573,6 +580,19 @@ class Adversary:
             joins.append(self._digest(action))
         joins.extend(self._redis_moments(action))
         return joins
+
+    def _edits(self, action: Action) -> list[tuple[datetime, str]]:
+        """When the action's author changed it: its edited_at, and its revisions' times."""
+        found = []
+        if isinstance(action.row.get("edited_at"), datetime):
+            found.append((action.row["edited_at"], f"{action.table}.edited_at"))
+        for table in self.tables.values():
+            if "revision" in table.name and "comment_id" in table.columns and action.kind == "comment":
+                for row in table.rows:
+                    if row.get("comment_id") == action.row.get("id"):
+                        found += [(value, f"{table.name}.{column}") for column, value in row.items()
+                                  if isinstance(value, datetime)]
+        return found
 
     def _publication(self, action: Action) -> datetime | None:
         if action.kind == "signature":

@@ -21,6 +21,7 @@ What each did is kept in `Truth`, which only the test reads: the attacker gets `
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -80,6 +81,7 @@ class Truth:
     comments: list[AnonymousComment] = field(default_factory=list)
     accounts: dict[str, int] = field(default_factory=dict)  # the day's people, by first name
     refused: list[str] = field(default_factory=list)  # anonymous actions the server refused, and why
+    edits: dict[str, str] = field(default_factory=dict)  # an anonymous comment's first text: its edited text
 
 
 @dataclass
@@ -178,6 +180,7 @@ class Person:
         self.client = httpx2.Client(base_url=day.base_url, follow_redirects=False, trust_env=False, timeout=60)
         self._csrf: str | None = None
         self.tokens: dict[tuple[int, str], tuple[bytes, bytes]] = {}  # (petition, purpose): (message, signature)
+        self.posted: dict[str, int] = {}  # anonymous comments posted from this session (before credentials)
         self.account_id = 0
 
     def request(self, method: str, path: str, body: object | None = None, *, expect: int | tuple[int, ...] = 200,
@@ -279,10 +282,31 @@ class Person:
                 f"{self.name}: anonymous comment -> {response.status_code} {response.text}")
             via = "anonymous-route"
         else:
-            self.request("POST", f"/api/v1/petitions/{petition_id}/comments",
-                         {"body": body, "parent_id": parent_id, "anonymous": True}, expect=201)
+            posted = self.request("POST", f"/api/v1/petitions/{petition_id}/comments",
+                                  {"body": body, "parent_id": parent_id, "anonymous": True}, expect=201)
+            self.posted[body] = int(posted.json()["id"])
             via = "session"
         self.day.truth.comments.append(AnonymousComment(petition_id, self.account_id, body, via))
+
+    def edit_anonymous_comment(self, petition_id: int, body: str, new_body: str) -> bool:
+        """The author fixes their anonymous comment: with the discussion credential, without cookies, once the
+        comment is published (found by the pseudonym only the wallet can compute); or, before discussion
+        credentials, from the signed-in session that wrote it. False when it is not published yet."""
+        if self.day.discussion_credentials:
+            message, signature = self.tokens[(petition_id, "discuss")]
+            name = "Colleague " + hashlib.sha256(b"undersigned/pseudonym/v1" + message).hexdigest()[:6]
+            listing = self.day.bare("GET", f"/api/v1/petitions/{petition_id}/comments?sort=newest&limit=100").json()
+            found = [item["id"] for item in _walk(listing["items"]) if item.get("author") == name]
+            if not found:
+                return False
+            self.day.advance(random.uniform(20, 90), worker=False)
+            response = self.day.bare("POST", f"{ANONYMOUS_COMMENTS_PATH}/{found[0]}/edit", {
+                "message": b64e(message), "signature": b64e(signature), "body": new_body})
+            assert response.status_code == 200, f"{self.name}: anonymous edit -> {response.status_code} {response.text}"
+        else:
+            self.request("PATCH", f"/api/v1/comments/{self.posted[body]}", {"body": new_body})
+        self.day.truth.edits[body] = new_body
+        return True
 
     def close(self) -> None:
         self.client.close()
@@ -534,7 +558,7 @@ class Day:
                 "SELECT token_message FROM signatures WHERE token_message IS NOT NULL")).scalars()}
             bodies = set(db.execute(text("SELECT body FROM comments")).scalars())
         return ([s for s in self.truth.signatures if s.message not in messages]
-                + [c for c in self.truth.comments if c.body not in bodies])
+                + [c for c in self.truth.comments if c.body not in bodies and self.truth.edits.get(c.body) not in bodies])
 
     def capture(self) -> Capture:
         """After the last batch and worker round: the SQLite files as they are on disk (the WAL included, read
@@ -556,6 +580,15 @@ class Day:
         return Capture(kind=self.kind, database_url=self.database_url, files=dict(self.files),
                        log_lines=list(self.logs.lines), redis_copies=list(self.redis_copies), settings=public,
                        ended_at=self.clock.now())
+
+
+def _walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Comments and their replies, flattened."""
+    found = []
+    for item in items:
+        found.append(item)
+        found += _walk(item.get("replies") or [])
+    return found
 
 
 def _client_commands() -> set[str]:
@@ -618,7 +651,12 @@ def run(day: Day) -> Capture:
     day.advance(170)
     p["anouk"].sign_anonymously(screens)
     day.advance(140)
-    p["anouk"].comment_anonymously(screens, "My team lead reads our screen recordings every Friday.")
+    anouk_said = "My team lead reads our screen recordings every Friday."
+    anouk_fixed = "My team lead reads our screen recordings every Friday afternoon."
+    p["anouk"].comment_anonymously(screens, anouk_said)
+    if not day.discussion_credentials:  # the session that wrote it is the only one that may edit it
+        day.advance(400)
+        p["anouk"].edit_anonymous_comment(screens, anouk_said, anouk_fixed)
 
     day.until(9, 10)
     p["orla"].sign_in()
@@ -691,6 +729,13 @@ def run(day: Day) -> Capture:
     p["ivan"].sign_in()
     p["ivan"].open_petition(screens)
     p["ivan"].comment(salaries, "Would the bands include bonuses?")
+
+    day.until(16, 55)
+    if day.discussion_credentials:  # back later: her wallet finds her comment, published, and fixes it
+        p["anouk"].sign_in()
+        p["anouk"].open_petition(screens)
+        if not p["anouk"].edit_anonymous_comment(screens, anouk_said, anouk_fixed):
+            day.truth.refused.append("Anouk's anonymous comment was not published by 16:55: not edited")
 
     day.until(17, 20)
     day.cli_sign_anonymously(p["jun"], salaries_url, salaries, within_hours=4)
