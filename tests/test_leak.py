@@ -18,7 +18,8 @@ from app.accounts.models import Role, User, address_lookup
 from app.core.runtime import Runtime
 from tests import factories
 from tests.conftest import PASSWORD, Browser, LogCapture, code_from, make_user, outbox, sign_in_as
-from tests.test_anonymous import anonymous_client, submit, wallet  # noqa: F401 (fixture)
+from tests.test_anonymous import anonymous_client, submit  # noqa: F401 (fixture)
+from tests.test_anonymous_comments import collect, send
 
 NewBrowser = Callable[[], Browser]
 IP_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
@@ -67,22 +68,19 @@ def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing( 
     for role, visibility in (("public", "public"), ("organizers_only", "organizers")):
         response = browsers[role].post(f"/petitions/{petition.id}/sign", {"visibility": visibility})
         assert response.status_code == 303, response.text
-    tokens, issued = wallet(browsers["anonymous"])
-    assert issued.status_code == 200
-    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    held = collect(browsers["anonymous"])  # the signing token and the discussion credential
+    assert submit(anonymous_client, petition.id, held[(petition.id, "sign")]).status_code == 202
 
     # Comments: a named one, an anonymous one and an anonymous reply.
     named = browsers["public"].api("POST", f"/api/v1/petitions/{petition.id}/comments",
                                    {"body": "Signed, and here is why: the recordings are kept for years."})
     assert named.status_code == 201, named.text
     secret_comment = "My team lead reads our screen recordings every Friday."
-    anonymous = browsers["anonymous"].api("POST", f"/api/v1/petitions/{petition.id}/comments",
-                                          {"body": secret_comment, "anonymous": True})
-    assert anonymous.status_code == 201, anonymous.text
-    reply = browsers["organizers_only"].api("POST", f"/api/v1/petitions/{petition.id}/comments",
-                                            {"body": "Same in my team.", "anonymous": True,
-                                             "parent_id": named.json()["id"]})
-    assert reply.status_code == 201, reply.text
+    anonymous = send(anonymous_client, petition, held[(petition.id, "discuss")], secret_comment)
+    assert anonymous.status_code == 202, anonymous.text
+    replier = collect(browsers["organizers_only"])[(petition.id, "discuss")]
+    reply = send(anonymous_client, petition, replier, "Same in my team.", parent_id=named.json()["id"])
+    assert reply.status_code == 202, reply.text
 
     # The organizer's exports, the admin's reading of accounts and the audit log.
     for kind, fmt in (("signers", "csv"), ("signers", "json"), ("tally", "json")):
