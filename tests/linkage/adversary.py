@@ -895,6 +895,7 @@ class Adversary:
                     how = next(h for d, (a, h) in book.items() if d.startswith(token))
                     joins.append(Join("keyed hash recomputed by the operator", frozenset(matches),
                                       f"{column} {value!r} = {how}"))
+        joins.extend(self._own_limiter_windows(action))
         contexts = self._contexts()
         for column, value in action.row.items():
             if isinstance(value, bytes) and not column.startswith("token_"):
@@ -906,6 +907,34 @@ class Adversary:
                                       f"{column} opens to {opened[:40]!r}"))
         if action.kind == "comment":
             joins.extend(self._mail_joins(action, contexts))
+        return joins
+
+    def _own_limiter_windows(self, action: Action) -> list[Join]:
+        """A limiter keyed by something the action's row keeps (its author tag, its token's hash): the operator
+        recomputes the key's hash and finds the action's own window, opened when its request arrived."""
+        assert self.operator is not None
+        values = set()
+        for column, value in action.row.items():
+            if column.startswith("__"):
+                continue
+            if isinstance(value, str) and 16 <= len(value) <= 128:
+                values.add(value)
+            elif isinstance(value, bytes) and len(value) >= 16:
+                values |= {hashlib.sha256(value).hexdigest(), base64.urlsafe_b64encode(value).rstrip(b"=").decode()}
+        by_subject = defaultdict(list)
+        for window in self.windows:
+            by_subject[(window["action"], window["subject"])].append(window)
+        joins = []
+        for name in {window["action"] for window in self.windows}:
+            for value in values:
+                for subject in (value, f"credential:{value}", f"token:{value}", f"nullifier:{value}"):
+                    for purpose in (f"rate-limit/{name}", "rate-limit"):
+                        digest = self.operator.keyed_hash(purpose, subject.lower())
+                        for window in by_subject.get((name, digest), []):
+                            joins.append(self._window_join(
+                                "the action's own limiter window (keyed hash recomputed by the operator)",
+                                window["first"], window["first"],
+                                f"{name} window of keyed_hash({purpose!r}, {subject[:24]!r}...)"))
         return joins
 
     def _mail_joins(self, action: Action, contexts: list[str]) -> list[Join]:
