@@ -29,3 +29,19 @@ def test_downgrade_to_base_and_back(tmp_path) -> None:  # type: ignore[no-untype
         engine.dispose()
     migrations.upgrade(url)
     migrations.check(url)
+
+
+def test_search_keeps_working_after_every_migration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """On SQLite a batch migration rebuilds a table and drops its triggers: the full-text index of petitions must
+    still follow new rows at head (a rebuilt `petitions` once left search blind to every new petition)."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    migrations.upgrade(url)
+    engine = build_engine(url)
+    try:
+        with engine.connect() as connection:
+            triggers = set(connection.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        assert {"petitions_fts_insert", "petitions_fts_delete", "petitions_fts_update"} <= triggers
+    finally:
+        engine.dispose()

@@ -64,8 +64,9 @@ def upgrade() -> None:
     op.execute(sa.text(
         "UPDATE comments SET digested = :yes WHERE id <= (SELECT comment_digest_through FROM petitions "
         "WHERE petitions.id = comments.petition_id)").bindparams(yes=True))
-    with op.batch_alter_table("petitions") as batch_op:
-        batch_op.drop_column("comment_digest_through")
+    # Not in batch mode: on SQLite that rebuilds the table and drops its full-text search triggers. SQLite (3.35+)
+    # drops a column in place.
+    op.drop_column("petitions", "comment_digest_through")
     with op.batch_alter_table("comments") as batch_op:
         batch_op.drop_index("ix_comments_top_level_id")
         batch_op.drop_index("ix_comments_parent_id")
@@ -101,8 +102,7 @@ def downgrade() -> None:
         batch_op.create_index("ix_comments_parent_id", ["parent_id", "id"], unique=False)
         batch_op.create_index("ix_comments_top_level_id", ["petition_id", "id"], unique=False,
                               postgresql_where=TOP_LEVEL, sqlite_where=TOP_LEVEL)
-    with op.batch_alter_table("petitions") as batch_op:
-        batch_op.add_column(sa.Column("comment_digest_through", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("petitions", sa.Column("comment_digest_through", sa.Integer(), server_default="0", nullable=False))
     # Named comments only: a digest position among random anonymous ids would mean nothing.
     op.execute(sa.text(
         "UPDATE petitions SET comment_digest_through = COALESCE((SELECT max(id) FROM comments WHERE "
