@@ -1,9 +1,10 @@
 """The anonymity set: how many colleagues an anonymous action hides among, as anyone can count it.
 
 For signing it is every account that held the petition's token and did not use it with a name:
-tokens_issued - spent_by_name (a withdrawn named signature keeps its token spent, so it never comes back into
-the set). The same figure is shown to everyone on the petition page and to the signer before an anonymous
-signature; below the minimum group size k the signer is warned and asked to confirm.
+tokens_issued - spent_by_name - forfeited (a withdrawn named signature keeps its token spent, so it never comes
+back into the set; a member who forfeited their token to sign by name is no longer a possible anonymous signer).
+The same figure is shown to everyone on the petition page and to the signer before an anonymous signature; below
+the minimum group size k the signer is warned and asked to confirm.
 
 For anonymous comments it is every account that collected the petition's discussion credential: commenting never
 spends it, so each anonymous comment hides among all of them (the comment form shows it, with the same warning).
@@ -46,10 +47,10 @@ class AnonymitySet:
 
 
 def signing_set(key: IssuingKey | None) -> int | None:
-    """Accounts that collected this petition's signing token and did not spend it by name."""
+    """Accounts that collected this petition's signing token and neither spent nor forfeited it by name."""
     if key is None:
         return None
-    return max(key.tokens_issued - key.spent_by_name, 0)
+    return max(key.tokens_issued - key.spent_by_name - (key.forfeited or 0), 0)  # None on a row not yet written
 
 
 def for_petition(*, db: Session, rt: Runtime, petition_id: int, key: IssuingKey | None = None) -> AnonymitySet:

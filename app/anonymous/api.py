@@ -82,7 +82,7 @@ def ledger(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     entries = entries[:limit]
     return {**_key(key), "key_destroyed_at": key.destroyed_at,
             "anonymous_signatures": service.anonymous_count(db=db, petition_id=petition.id),
-            "spent_by_name": key.spent_by_name,
+            "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,
             "entries": [{"id": entry.id, "message": service.encode(entry.token_message or b""),
                          "signature": service.encode(entry.token_signature or b"")} for entry in entries],
             "next_cursor": entries[-1].id if more and entries else None}

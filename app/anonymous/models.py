@@ -33,6 +33,11 @@ class IssuingKey(Base):
     # Issued tokens spent with a name (moved when a named signature redeems one; a withdrawal does not move it
     # back): anyone can check anonymous_signatures <= tokens_issued - spent_by_name.
     spent_by_name: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Issued tokens given up by a signature with a name that did not carry the token (the worker had it on no
+    # device at hand): the issuance is burned, and the honest bound is anonymous_signatures <= tokens_issued -
+    # spent_by_name - forfeited. The server cannot see whether a forfeited token is used anyway, so this count is
+    # also the most such dishonest forfeits could add. It names nobody and dates nothing.
+    forfeited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]
     destroyed_at: Mapped[datetime | None]
 

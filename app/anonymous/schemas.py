@@ -87,8 +87,12 @@ class AnonymousLedger(BaseModel):
     key_destroyed_at: datetime | None
     spent_by_name: int = Field(description="Tokens spent by signatures with a name (withdrawing one does not "
                                            "free its token).")
-    anonymous_signatures: int = Field(description="Never more than tokens_issued - spent_by_name: anyone can "
-                                                  "check.")
+    forfeited: int = Field(default=0, description=(
+        "Tokens given up by members who signed with a name without them (the token was on no device at hand). "
+        "The server never saw those tokens, so this is also the most that dishonest forfeits could add."))
+    anonymous_signatures: int = Field(description=(
+        "Never more than tokens_issued - spent_by_name - forfeited while everyone is honest, and never more than "
+        "tokens_issued - spent_by_name at all: anyone can check."))
     entries: list[EntryRead]
     next_cursor: str | None
 
@@ -96,8 +100,10 @@ class AnonymousLedger(BaseModel):
 class AnonymityRead(BaseModel):
     """The anonymity sets anyone can count for a petition (more figures join as anonymous features do)."""
 
-    signing: int | None = Field(description="Accounts that collected the petition's signing token and did not spend "
-                                            "it by name (tokens_issued - spent_by_name): every anonymous signer "
+    signing: int | None = Field(description="Accounts that collected the petition's signing token and neither "
+                                            "spent nor forfeited it by name (tokens_issued - spent_by_name - "
+                                            "forfeited): "
+                                            "every anonymous signer "
                                             "hides among them. Null when the petition takes no anonymous "
                                             "signatures.")
     discussion: int | None = Field(default=None, description=(

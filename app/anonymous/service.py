@@ -8,6 +8,10 @@
    holds the entry in memory until the next batch: shuffled, random row ids, the batch's hour as the only time.
 3. Signing with a name redeems the same token with the account attached, so nobody signs both ways; it stays
    spent if that signature is withdrawn (the issuance is marked burned, and the key counts it in spent_by_name).
+4. A member whose token is on no device at hand may forfeit it instead: sign with a name and give up signing the
+   petition anonymously. The issuance is burned, the key's public `forfeited` count moves, and the petition's log
+   gets a counted entry that names nobody ({"kind": "forfeit"}), so anyone can check anonymous signatures <=
+   tokens_issued - spent_by_name - forfeited.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.anonymous.queue import Entry
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.log import service as signature_log
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition, PetitionEvent
 from app.petitions.thresholds import record_crossings
@@ -100,21 +105,34 @@ def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, s
     return spent
 
 
+FORFEIT_CHOICE = N_("I give up signing this petition anonymously")
+
+
 def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
-                 token: tuple[bytes, bytes] | None) -> None:
+                 token: tuple[bytes, bytes] | None, forfeit: bool = False) -> bool:
     """Before a signature with a name: a member who was issued a token must sign with it, so it is spent, and
     spent for good: withdrawing the signature later does not free it. Nothing here or on the signature keeps
-    the token's nullifier next to the account; the issuance only says the right was used by name."""
+    the token's nullifier next to the account; the issuance only says the right was used by name.
+
+    Without the token (it is on another device, or on none any more), the member may forfeit it: `forfeit` says
+    they chose to. A token sent along wins over a forfeit (it is spent, nothing is given up); a forfeit by a member
+    who holds no unspent token is an ordinary signature with a name. Returns whether a token was forfeited."""
     lock_account(db, user)
     issuance = db.get(TokenIssuance, (user.id, petition_id))
     if issuance is None:
-        return  # never issued: the signature's own one-per-account rule is enough
+        return False  # never issued: the signature's own one-per-account rule is enough; nothing to give up
     if issuance.burned:
-        return  # signed with a name before and withdrew: the token stays spent; signing by name again is fine
+        return False  # signed with a name before and withdrew: the token stays spent; signing by name is fine
     if token is None:
-        raise Conflict("You were issued this petition's anonymous-signing token, so sign with it: open the petition "
-                       "in the browser where you were signed in when it opened (with JavaScript), or use the "
-                       "command-line client that holds it. Then it cannot also be used anonymously.")
+        if not forfeit:
+            raise Conflict(
+                "You were issued this petition's anonymous-signing token, and it was not sent with this signature. "
+                "Either sign where your wallet holds it (the browser where you collected it, or `undersigned "
+                "client`), anonymously or with your name; or sign here with your name and give up signing this "
+                f"petition anonymously: tick \"{FORFEIT_CHOICE}\" on the petition's page (with the API, send "
+                "\"forfeit\": true).", fields={"forfeit": FORFEIT_CHOICE})
+        _forfeit(db, petition_id, issuance)
+        return True
     message, signature = token
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
     if not _spend(db, petition_id, spent):  # a batch spent it a moment ago
@@ -122,6 +140,23 @@ def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
     issuance.burned = True
     db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition_id)
                .values(spent_by_name=IssuingKey.spent_by_name + 1).execution_options(synchronize_session=False))
+    return False
+
+
+def _forfeit(db: Session, petition_id: int, issuance: TokenIssuance) -> None:
+    """Give up the token without it: the issuance is burned (so it can never be redeemed by name), the public
+    count moves, and the log gets an entry naming nobody, appended shuffled with the next batch (no time, no
+    account, no position of its own). All in the signing transaction: a refused signature forfeits nothing.
+
+    The server never saw the token, so it cannot know whether it was, or will be, used anonymously from the
+    device that holds it: a forfeit is taken on the member's word. That is why the count is public and in the
+    log: anonymous signatures <= tokens_issued - spent_by_name - forfeited holds while everyone is honest, and
+    anonymous signatures <= tokens_issued - spent_by_name holds regardless, so `forfeited` is the most that
+    dishonest forfeits could add (`undersigned verify` prints it)."""
+    issuance.burned = True
+    db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition_id)
+               .values(forfeited=IssuingKey.forfeited + 1).execution_options(synchronize_session=False))
+    signature_log.pend(db=db, petition_id=petition_id, entry={"kind": "forfeit"})
 
 
 def _spend(db: Session, petition_id: int, spent: str) -> bool:
@@ -144,6 +179,15 @@ def burn_on_withdrawal(*, db: Session, petition_id: int, user: User) -> None:
                .values(account_id=user.id, petition_id=petition_id, issued_on=key.created_at.date(),
                        blind_signature=None, burned=True)
                .on_conflict_do_nothing())
+
+
+def unspent_for(*, db: Session, user: User | None, petition_id: int) -> bool:
+    """Whether this account was issued the petition's token and has neither spent nor forfeited it: it then signs
+    with the token, from wherever its wallet holds it, or forfeits it to sign by name elsewhere."""
+    if user is None:
+        return False
+    issuance = db.get(TokenIssuance, (user.id, petition_id))
+    return issuance is not None and not issuance.burned and issuance.blind_signature is not None
 
 
 def burned_for(*, db: Session, user: User | None, petition_id: int) -> bool:

@@ -106,7 +106,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
         witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
         issuing_key=None if key is None else {
             "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": key.tokens_issued,
-            "spent_by_name": key.spent_by_name,
+            "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,
             "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None})
     return JSONResponse(body.model_dump(), headers=A_MINUTE)
 

@@ -90,7 +90,8 @@ def verify(log: dict[str, Any], state_file: Path) -> Report:
                    log_key=(name, public),
                    issuing_key_spki=base64.b64decode(issuing["spki"]) if issuing.get("spki") else None,
                    tokens_issued=int(issuing.get("tokens_issued", 0)), petition_id=int(log["petition_id"]),
-                   seen=seen)
+                   seen=seen, spent_by_name=int(issuing.get("spent_by_name", 0)),
+                   forfeited=int(issuing.get("forfeited", 0)))
     report.problems[:0] = report_problems
     if report.ok:
         roots = {str(size): base64.b64encode(root).decode() for size, root in seen.items()}

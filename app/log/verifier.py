@@ -8,11 +8,16 @@ Entries are canonical JSON (sorted keys, no spaces, UTF-8), one object per leaf:
     {"kind":"withdrawal","entry":<index of the signature it cancels>}
     {"kind":"version","version":2,"text_sha256":"..."}
     {"kind":"key_destroyed","key_id":"..."}
+    {"kind":"forfeit"}      (a member gave up their token to sign with a name: names nobody, counts nothing)
 
 `check` recomputes the tree, verifies every checkpoint's signature and that each is a prefix of the log (so
 nothing was removed or rewritten), that no two checkpoints of one size disagree (a fork), every anonymous
-entry's token under the committed key, that no token is used twice, and that anonymous entries do not
-outnumber the tokens issued; then it counts the tally: signatures less withdrawals.
+entry's token under the committed key, that no token is used twice, and the bound: anonymous entries <= tokens
+issued - spent by name - forfeited; then it counts the tally: signatures less withdrawals.
+
+A forfeit is taken on the member's word (the server never saw the token), so a member could forfeit and still
+use the token anonymously from the device that holds it. The bound then breaks by at most the number of
+forfeits, which is why the report always prints it: it is the most dishonest forfeits could add to the tally.
 """
 
 from __future__ import annotations
@@ -39,30 +44,48 @@ class Report:
     signatures: int = 0
     withdrawals: int = 0
     anonymous: int = 0
+    forfeits: int = 0  # forfeit entries in the log
     size: int = 0
     root: bytes = b""
+    # The published counts the bound is checked against (the log head's issuing key); None without a key.
+    tokens_issued: int | None = None
+    spent_by_name: int = 0
+    forfeited: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def slack(self) -> int | None:
+        """How many more anonymous signatures the honest bound allows: unused tokens, as anyone can count."""
+        if self.tokens_issued is None:
+            return None
+        return self.tokens_issued - self.spent_by_name - self.forfeited - self.anonymous
+
     def summary(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
-        return (f"{verdict}: tally {self.tally} = {self.signatures} signatures - {self.withdrawals} withdrawals "
+        text = (f"{verdict}: tally {self.tally} = {self.signatures} signatures - {self.withdrawals} withdrawals "
                 f"({self.anonymous} anonymous) in {self.size} entries")
+        if self.tokens_issued is not None:
+            text += (f"\nbound: {self.anonymous} anonymous <= {self.tokens_issued} tokens issued - "
+                     f"{self.spent_by_name} spent by name - {self.forfeited} forfeited (slack {self.slack})"
+                     f"\nforfeits: {self.forfeited}, the most a dishonest forfeit could add to the tally")
+        return text
 
 
 def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tuple[str, Ed25519PublicKey],
           issuing_key_spki: bytes | None, tokens_issued: int, petition_id: int | None = None,
-          seen: dict[int, bytes] | None = None) -> Report:
+          seen: dict[int, bytes] | None = None, spent_by_name: int = 0, forfeited: int = 0) -> Report:
     """Verify a downloaded log. `seen` holds roots by size from checkpoints checked before (kept locally);
     `petition_id` is the petition the reader asked for (from the address they typed), so another petition's
     log, signed by the same deployment key, cannot stand in for it.
 
     What this cannot prove: the deployment holds the issuing key and says how many tokens it issued, so it could
     mint tokens (the count of tokens issued is the public bound), and one reader alone cannot see a log shown
-    differently to others (witnesses can)."""
-    report = Report(size=len(entries))
+    differently to others (witnesses can). `spent_by_name` and `forfeited` are the head's published counts."""
+    report = Report(size=len(entries), tokens_issued=tokens_issued if issuing_key_spki else None,
+                    spent_by_name=spent_by_name, forfeited=forfeited)
     leaves = [merkle.leaf_hash(entry) for entry in entries]
     subtrees = merkle.memory_subtrees(leaves) if leaves else None
     report.root = subtrees(0, len(leaves)) if subtrees else merkle.EMPTY_ROOT
@@ -140,9 +163,34 @@ def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issu
                 continue
             withdrawn.add(target)
             report.withdrawals += 1
-    if report.anonymous > tokens_issued:
-        report.problems.append(f"{report.anonymous} anonymous signatures but only {tokens_issued} tokens issued")
+        elif kind == "forfeit":
+            if set(entry) != {"kind"}:
+                report.problems.append(f"entry {index}: a forfeit carries more than its kind")
+            report.forfeits += 1
+    _bound(report, tokens_issued)
     report.tally = report.signatures - report.withdrawals
+
+
+def _bound(report: Report, tokens_issued: int) -> None:
+    """Anonymous entries against the published counts. Forfeits are written to the log with the batch after
+    they are counted, so the head's count may be ahead of the log's entries, never behind."""
+    if report.forfeits > report.forfeited:
+        report.problems.append(f"the log holds {report.forfeits} forfeits but the published count is only "
+                               f"{report.forfeited}")
+    forfeited = max(report.forfeited, report.forfeits)
+    report.forfeited = forfeited
+    unspent = tokens_issued - report.spent_by_name
+    if report.anonymous > unspent:
+        # No forfeit explains this: a forfeited token was never spent by name, so it is among these.
+        report.problems.append(f"{report.anonymous} anonymous signatures but only {tokens_issued} tokens issued, "
+                               f"{report.spent_by_name} of them spent by name: tokens were made for no member")
+    elif report.anonymous > unspent - forfeited:
+        excess = report.anonymous - (unspent - forfeited)
+        report.problems.append(
+            f"{report.anonymous} anonymous signatures but only {unspent - forfeited} tokens issued were neither "
+            f"spent by name nor forfeited: {excess} signature{'s' if excess != 1 else ''} too many, which "
+            f"{forfeited} forfeit{'s' if forfeited != 1 else ''} could explain (a member who gave up their token "
+            "and used it anyway) or tokens made for no member")
 
 
 def _check_token(index: int, entry: dict[str, object], public: blindrsa.PublicKey | None, nullifiers: set[str],

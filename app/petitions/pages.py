@@ -139,6 +139,10 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         # Signed with a name and withdrew: the token stays spent, so the panel offers no anonymous signature.
         "token_burned": own is None and issuing_key is not None
         and anonymous_signing.burned_for(db=db, user=user, petition_id=petition.id),
+        # Issued a token, neither spent nor forfeited: the server cannot tell whether this browser holds it, so the
+        # panel says where it can be used and offers the forfeit explicitly (issue 19).
+        "token_unspent": own is None and issuing_key is not None and petition.state_enum is PetitionState.open
+        and anonymous_signing.unspent_for(db=db, user=user, petition_id=petition.id),
         **_log_context(db, rt, petition, own),
         "visibilities": [Visibility.public, Visibility.organizers],
         "responses": responses.responses(db=db, petition=petition), "response_labels": RESPONSE_LABELS,

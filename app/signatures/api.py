@@ -34,6 +34,11 @@ class SignRequest(BaseModel):
     token: TokenRead | None = Field(default=None, description=(
         "Your anonymous-signing token for this petition, required once one was issued to you: signing with a name "
         "spends it, so it cannot also be used anonymously."))
+    forfeit: bool = Field(default=False, description=(
+        "In place of the token, when it is on no device at hand: sign with your name and give up signing this "
+        "petition anonymously. The server burns your token's issuance and publishes the forfeit (a counted log "
+        "entry naming nobody). A token sent along wins: it is spent and nothing is given up. Without an issued, "
+        "unspent token this is an ordinary signature with a name."))
 
 
 class SignerGroupRead(BaseModel):
@@ -72,7 +77,7 @@ def sign(petition_id: Id, body: SignRequest, user: CurrentUser, db: SessionDep, 
         notify_updates=body.notify_updates,
         department=str(body.department_id) if body.department_id is not None else None,
         location=str(body.location_id) if body.location_id is not None else None,
-        token=body.token.decoded() if body.token else None)
+        token=body.token.decoded() if body.token else None, forfeit=body.forfeit)
     signature = signed.signature
     # A response built here skips FastAPI's validation of the return value against the response model, which
     # for a synchronous handler is one more hop to a worker thread: this is the busiest endpoint.

@@ -24,6 +24,13 @@ SIGNED = {
     Visibility.organizers: N_("Signed. Only the petition's organizers can see your name."),
 }
 
+FORFEITED = {
+    Visibility.public: N_("Signed. Your name is shown with the petition. You gave up signing it anonymously: the "
+                          "signature log counts one forfeit, without your name."),
+    Visibility.organizers: N_("Signed. Only the petition's organizers can see your name. You gave up signing it "
+                              "anonymously: the signature log counts one forfeit, without your name."),
+}
+
 
 @router.post("/petitions/{petition_id}/sign", response_class=HTMLResponse)
 def sign(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
@@ -34,10 +41,15 @@ def sign(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, r
     if fields.get("token_message") and fields.get("token_signature"):
         token = validate(TokenRead, {"message": fields["token_message"],
                                      "signature": fields["token_signature"]}).decoded()
-    service.sign_and_commit(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
-                            notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
-                            department=fields.get("department"), location=fields.get("location"), token=token)
-    return redirect(request, f"/petitions/{petition_id}#sign", SIGNED[Visibility(visibility)])
+    # The sign panel's explicit choice, for a member issued a token that this browser may not hold: the server
+    # cannot know what the browser holds, so the form asks.
+    forfeit = fields.get("forfeit") in ("1", "on", "true")
+    signed = service.sign_and_commit(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
+                                     notify_updates=fields.get("notify_updates") in ("1", "on", "true"),
+                                     department=fields.get("department"), location=fields.get("location"),
+                                     token=token, forfeit=forfeit)
+    message = (FORFEITED if signed.forfeited else SIGNED)[Visibility(visibility)]
+    return redirect(request, f"/petitions/{petition_id}#sign", message)
 
 
 @router.post("/petitions/{petition_id}/withdraw", response_class=HTMLResponse)

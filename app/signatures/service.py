@@ -80,17 +80,22 @@ def _refuse_unless_signable(petition: Petition) -> None:
 class Signed:
     signature: Signature  # transient: the row is written; this is the caller's view of it
     signature_count: int
+    forfeited: bool = False  # the signer gave up signing this petition anonymously (their token was not here)
 
 
 def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: str, notify_updates: bool,
          department: str | None = None, location: str | None = None,
-         token: tuple[bytes, bytes] | None = None) -> Signed:
+         token: tuple[bytes, bytes] | None = None, forfeit: bool = False) -> Signed:
     """Write the signature, then count it in: the counter's guarded UPDATE is the last statement.
 
     That UPDATE locks the petition's row until the commit, and every signer of the petition queues on that
     lock, so as little as possible happens after it: handlers commit as soon as this returns. Its WHERE clause
     is also the check that the petition takes signatures (open, deadline not passed); when it matches nothing,
     the whole request rolls back and the petition is loaded to say why.
+
+    `forfeit`: the signer was issued the petition's anonymous-signing token, does not have it here, and gives up
+    signing anonymously (app/anonymous/service.py). The forfeit is written in this transaction, so a refused
+    signature forfeits nothing.
     """
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
@@ -105,9 +110,11 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
         known = (petition.collect_attributes, petition.allow_anonymous)
     collects, allows_anonymity = known
     eligibility.require_eligible(db=db, rt=rt, user=user)
+    forfeited = False
     if allows_anonymity:
         # A member who was issued this petition's token signs with it, so it cannot be used anonymously too.
-        anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token)
+        forfeited = anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token,
+                                           forfeit=forfeit)
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
@@ -140,16 +147,17 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
         set_committed_value(petition, "signature_count", count)
     if crossing_due(counted, count):
         record_crossings(db=db, rt=rt, petition=petition or db.get_one(Petition, petition_id), count=count, now=now)
-    return Signed(signature=signature, signature_count=count)
+    return Signed(signature=signature, signature_count=count, forfeited=forfeited)
 
 
 def sign_and_commit(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: str,
                     notify_updates: bool, department: str | None = None, location: str | None = None,
-                    token: tuple[bytes, bytes] | None = None) -> Signed:
+                    token: tuple[bytes, bytes] | None = None, forfeit: bool = False) -> Signed:
     """For request handlers: `sign`, then commit at once, rather than after the response is built: the commit
     releases the petition's counter row, which every other signer of the petition is waiting for."""
     signed = sign(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
-                  notify_updates=notify_updates, department=department, location=location, token=token)
+                  notify_updates=notify_updates, department=department, location=location, token=token,
+                  forfeit=forfeit)
     db.commit()
     return signed
 
