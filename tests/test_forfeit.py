@@ -375,3 +375,43 @@ def test_in_the_browser_a_worker_forfeits_on_a_second_device(  # type: ignore[no
     assert f"forfeits: {after['forfeited']}, the most a dishonest forfeit could add" in result.output
     phone.reload()
     expect(phone.locator(".anonymous-check")).to_contain_text("forfeited by")
+
+
+@pytest.mark.browser
+def test_in_a_browser_without_javascript_the_forfeit_is_a_plain_form(  # type: ignore[no-untyped-def]
+        person, server, chromium) -> None:
+    """Without JavaScript the server cannot know what the browser holds: the panel says so, the anonymous choice
+    is not silently dropped (it says where it works), and the forfeit box and the name choice sign."""
+    from playwright.sync_api import expect
+
+    from app.demo import DEMO_PASSWORD
+    from tests import live_server
+
+    url = live_server.petition_url(server, DEMO_PETITION)
+    laptop = person("dara")  # her wallet collects the petition's token here, with JavaScript
+    laptop.goto(url)
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+
+    context = chromium.new_context(base_url=server.base_url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/signin")
+        page.locator("main").get_by_label("Work email address").fill("dara@example.org")
+        page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+        page.locator("main").get_by_role("button", name="Sign in").click()
+        page.goto(url)
+        panel = page.locator("#sign")
+        expect(panel.locator("#token-elsewhere")).to_contain_text("JavaScript off here")
+        expect(panel.get_by_label("Nobody: sign anonymously")).to_be_hidden()
+        # Not ticked: refused in words that point to the box, and nothing is signed.
+        panel.get_by_label("Everyone").check()
+        panel.get_by_role("button", name="Sign this petition").click()
+        expect(page.locator("main")).to_contain_text(CHOICE)
+        page.goto(url)
+        panel.get_by_label("I give up signing this petition anonymously").check()
+        panel.get_by_label("Everyone").check()
+        panel.get_by_role("button", name="Sign this petition").click()
+        expect(page.locator("main .flashes")).to_contain_text("You gave up signing it anonymously")
+        expect(panel).to_contain_text("with your name shown")
+    finally:
+        context.close()
