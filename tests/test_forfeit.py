@@ -415,3 +415,37 @@ def test_in_a_browser_without_javascript_the_forfeit_is_a_plain_form(  # type: i
         expect(panel).to_contain_text("with your name shown")
     finally:
         context.close()
+
+
+# -- the verifier's reading of forfeits, on a log built by hand ---------------------------------------------------
+
+def test_the_verifier_reads_forfeits_against_the_published_count() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from app.core import blindrsa
+    from app.log.verifier import check, encode
+    from tests.test_log_verifier import LOG, checkpoint_note, token
+
+    key, log_private = blindrsa.PrivateKey.generate(1024), Ed25519PrivateKey.generate()
+    entries = [encode({"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32,
+                       "key_id": key.public.key_id()}),
+               encode({"kind": "signature", "visibility": "named", "commitment": "00" * 16}),
+               encode({"kind": "forfeit"}), encode(token(key))]
+
+    def verify(log: list[bytes], *, issued: int, forfeited: int):  # type: ignore[no-untyped-def]
+        return check(entries=log, checkpoints=[checkpoint_note(log, len(log), log_private)],
+                     log_key=(LOG, log_private.public_key()), issuing_key_spki=key.public.spki(),
+                     tokens_issued=issued, petition_id=42, forfeited=forfeited)
+
+    honest = verify(entries, issued=2, forfeited=1)
+    assert honest.ok and honest.forfeits == 1 and honest.slack == 0 and honest.tally == 2
+    # The head may count a forfeit the next batch has not appended yet; never fewer than the log holds.
+    assert verify(entries, issued=3, forfeited=2).ok
+    behind = verify(entries, issued=2, forfeited=0)
+    assert any("the log holds 1 forfeits but the published count is only 0" in p for p in behind.problems)
+    # Past tokens issued - spent by name, no forfeit explains it.
+    minted = verify(entries, issued=0, forfeited=1)
+    assert any("tokens were made for no member" in p for p in minted.problems)
+    # A forfeit entry that says more than its kind (an account, a time) is a problem in itself.
+    named = [*entries[:2], encode({"kind": "forfeit", "account": 7}), entries[3]]
+    assert any("a forfeit carries more than its kind" in p for p in verify(named, issued=2, forfeited=1).problems)
