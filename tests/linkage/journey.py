@@ -541,8 +541,12 @@ class Day:
         anonymous action of the day is published (a small batch waits for more entries, or its maximum delay)."""
         deadline = self.clock.now() + timedelta(hours=30)
         while self.waiting or not self.published():
-            assert self.clock.now() < deadline, ("anonymous actions of the day were still unpublished 30 hours later: "
-                                                 f"{self.unpublished()}")
+            if self.clock.now() >= deadline:
+                missing = [f"{type(item).__name__} by account {item.account_id} on petition {item.petition_id} "
+                           f"({item.via})" for item in self.unpublished()]
+                errors = [line for line in self.logs.lines if '"level": "error"' in line][-5:]
+                raise AssertionError("anonymous actions of the day were still unpublished 30 hours later: "
+                                     + "; ".join(missing) + "\n" + "\n".join(errors))
             self.advance(REDIS_COPY_SECONDS)
         self.batch()
         self.worker()
