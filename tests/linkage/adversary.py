@@ -44,11 +44,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.linkage.raw import (FINE, HOUR, MINUTE, Table, _carve_owners, _int, _naive, _precision, postgresql_tuples,
-                               read_postgresql, read_sqlite)
+from tests.linkage.raw import (FINE, HOUR, MINUTE, Table, _account_columns, _carve_owners, _int, _naive, _precision,
+                               postgresql_tuples, read_postgresql, read_sqlite)
 
-ACCOUNT_COLUMNS = {"user_id", "account_id", "author_id", "actor_id", "creator_id", "moderator_id", "responder_id",
-                   "granted_by_id", "updated_by_id", "moderation_lock_by_id", "owner_id", "recipient_id"}
 # Tables whose account column names who receives or is subject to the row, not who acted.
 PASSIVE_TABLES = {"users", "deliveries", "outbox_messages", "notifications", "role_grants"}
 # Tables whose rows others change later: only these columns date the account's own act.
@@ -174,10 +172,6 @@ class LogLine:
 
 
 # -- the attacker ----------------------------------------------------------------------------------------------
-
-def _account_columns(table: Table) -> list[str]:
-    return [column for column in table.columns if column in ACCOUNT_COLUMNS or column.endswith("_by_id")]
-
 
 def _is_comment_table(table: Table) -> bool:
     return "comment" in table.name and "body" in table.columns and "revision" not in table.name

@@ -12,10 +12,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+ACCOUNT_COLUMNS = {"user_id", "account_id", "author_id", "actor_id", "creator_id", "moderator_id", "responder_id",
+                   "granted_by_id", "updated_by_id", "moderation_lock_by_id", "owner_id", "recipient_id"}
 FINE = 1.0
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
+
+
+def _account_columns(table: Table) -> list[str]:
+    """The columns of a table that hold an account's id."""
+    return [column for column in table.columns if column in ACCOUNT_COLUMNS or column.endswith("_by_id")]
 
 
 @dataclass
