@@ -372,6 +372,9 @@ class _ClientRun:
                    "petition's "
                    f"{'signing token' if purpose == 'sign' else 'discussion credential'}"
                    f"{' and did not use it with their name' if purpose == 'sign' else ''}.")
+        typer.echo(f"It is published together with at least {minimum} others; if fewer are sent in those hours, it "
+                   "waits up to the site's longest delay and then goes out in a smaller batch, noted on the "
+                   "petition's timeline, hiding you only among the colleagues active in those hours.")
         if crowd < minimum and not accept_small:
             raise self.client.ClientError(
                 f"That is fewer than {minimum}: in a group this small, someone who counts could pick you out. "

@@ -78,17 +78,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             # What this process accepted and has not written yet: the groups the batching rule lets out are
-            # written now; a group held back stays in Redis for the other processes, or (kept in this process's
-            # memory) is sent again by its wallet, which keeps its token until it sees the entry published.
+            # written now; a group held back (kept in this process's memory only) is sent again by its wallet, which
+            # keeps its token until it sees the entry published.
             if len(runtime.anonymous_queue):
                 try:
                     await anyio.to_thread.run_sync(_write_anonymous_batch, app)
                 except Exception:
                     logger.exception("writing the last batch of anonymous signatures failed")
-            # Anonymous comments held in this process's memory would be lost with it (Redis keeps them).
-            if not settings.redis_url and len(runtime.comment_queue):
+            # Anonymous comments held in this process's memory would be lost with it: they go out now.
+            if len(runtime.comment_queue):
                 try:
-                    await anyio.to_thread.run_sync(_write_comment_batch, app)
+                    await anyio.to_thread.run_sync(_write_last_comment_batch, app)
                 except Exception:
                     logger.exception("writing the last batch of anonymous comments failed")
             engine.dispose()
@@ -168,6 +168,10 @@ async def _outbox_loop(app: FastAPI) -> None:
 
 def _write_comment_batch(app: FastAPI) -> int:
     return anonymous_comments.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+
+
+def _write_last_comment_batch(app: FastAPI) -> int:
+    return anonymous_comments.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime, final=True)
 
 
 async def _anonymous_comment_batches(app: FastAPI) -> None:

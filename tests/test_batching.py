@@ -25,7 +25,6 @@ from tests.conftest import Browser, make_settings, sign_in_as
 from tests.test_anonymous import count, open_anonymous, submit, wallet
 
 NewBrowser = Callable[[], Browser]
-REDIS_URL = "redis://127.0.0.1:6379/13"
 BATCHING = {"anonymous_batch_seconds": 300, "min_group_size": 3, "anonymous_max_delay_seconds": 7200}
 
 
@@ -172,50 +171,3 @@ def test_with_batching_off_a_signature_is_counted_at_once(new_browser: NewBrowse
     assert submit(anonymous_client, petition.id, token).status_code == 202
     assert count(db, petition) == 1 and len(queue) == 0
     assert small_batch_notes(db, petition) == []
-
-
-# -- Redis --------------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def redis_queue():  # type: ignore[no-untyped-def]
-    from app.anonymous.queue import RedisAnonymousQueue
-    from tests.conftest import missing
-
-    queue = RedisAnonymousQueue(REDIS_URL)
-    try:
-        queue._redis.ping()
-    except Exception as error:  # noqa: BLE001 - any failure to reach Redis
-        missing(f"Redis is not running at {REDIS_URL} ({error})")
-    queue._redis.delete(queue.KEY, queue.HELD_KEY)
-    yield queue
-    queue._redis.delete(queue.KEY, queue.HELD_KEY)
-
-
-def test_redis_keeps_a_held_group_with_the_hour_only(redis_queue) -> None:  # type: ignore[no-untyped-def]
-    from app.anonymous.queue import RedisAnonymousQueue
-
-    entry = Entry(petition_id=7, message=b"m" * 32, signature=b"s" * 48, nullifier="c" * 64)
-    assert redis_queue.add(entry)
-    assert redis_queue.held_since(7, 493_000) == 493_000
-    other_process = RedisAnonymousQueue(REDIS_URL)
-    assert other_process.held_since(7, 493_005) == 493_000  # the first hold counts, from any process
-    # Nothing expires (a remaining lifetime would date the group), and the value is an hour number.
-    assert redis_queue._redis.ttl(redis_queue.HELD_KEY) == -1 and redis_queue._redis.ttl(redis_queue.KEY) == -1
-    assert redis_queue._redis.hgetall(redis_queue.HELD_KEY) == {b"7": b"493000"}
-    redis_queue.release(7)
-    assert redis_queue._redis.hgetall(redis_queue.HELD_KEY) == {}
-
-
-@pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
-def test_with_redis_a_held_group_waits_there(redis_queue, new_browser: NewBrowser, db: Session, rt: Runtime,  # type: ignore[no-untyped-def]
-                                            queue, sessions: sessionmaker[Session],
-                                            anonymous_client: TestClient) -> None:
-    petition = open_anonymous(db, rt)
-    tokens = [wallet(member)[0][petition.id] for member in signers(new_browser, db, 3)]
-    for token in tokens[:2]:
-        assert submit(anonymous_client, petition.id, token).status_code == 202
-    assert anonymous.write_batch(sessions=sessions, rt=rt) == 0
-    assert len(redis_queue) == 2 and redis_queue._redis.hexists(redis_queue.HELD_KEY, str(petition.id))
-    assert submit(anonymous_client, petition.id, tokens[2]).status_code == 202
-    assert anonymous.write_batch(sessions=sessions, rt=rt) == 3
-    assert len(redis_queue) == 0 and not redis_queue._redis.hexists(redis_queue.HELD_KEY, str(petition.id))

@@ -1,17 +1,18 @@
-"""Accepted anonymous signatures waiting for their batch: in the memory of one server process, or in Redis
-when the deployment has one, so that every server process's entries go into one shuffled batch (a bigger
-crowd to hide in) and a token sent to two processes at once is caught at once.
+"""Accepted anonymous signatures waiting for their batch, in the memory of the server process that accepted them.
+
+Never in shared storage (not Redis, not the database): a copy of either taken while an entry waits, as Redis's
+own snapshots take every few minutes, would date its arrival to that copy, and with it name the colleagues who
+were active then (the linkage suite found exactly that). Each process batches its own entries by the same rule;
+a token sent to two processes at once is accepted by both and counted once, by the spent-token table at the
+batch.
 
 A petition's group smaller than the minimum group size is held back (app/anonymous/batching.py); the queue
 then remembers the hour the group was first held, as an hour number, and nothing finer."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -64,64 +65,3 @@ class AnonymousQueue:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-class RedisAnonymousQueue:
-    """The same queue in Redis: one hash, field "petition:nullifier". What it holds names no account."""
-
-    KEY = "undersigned:anonymous:pending"
-    # Field petition id, value the hour (hours since the epoch) its group was first held back. No TTL: a
-    # key's remaining lifetime would date it more finely than the hour.
-    HELD_KEY = "undersigned:anonymous:held-since"
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis: Any = redis.Redis.from_url(url)
-
-    @staticmethod
-    def _field(petition_id: int, spent: str) -> str:
-        return f"{petition_id}:{spent}"
-
-    def add(self, entry: Entry) -> bool:
-        value = json.dumps({"petition_id": entry.petition_id, "nullifier": entry.nullifier,
-                            "message": base64.b64encode(entry.message).decode(),
-                            "signature": base64.b64encode(entry.signature).decode()})
-        return bool(self._redis.hsetnx(self.KEY, self._field(entry.petition_id, entry.nullifier), value))
-
-    def holds(self, petition_id: int, spent: str) -> bool:
-        return bool(self._redis.hexists(self.KEY, self._field(petition_id, spent)))
-
-    def discard(self, entry: Entry) -> None:
-        self._redis.hdel(self.KEY, self._field(entry.petition_id, entry.nullifier))
-
-    def take(self) -> list[Entry]:
-        """Everything queued, by every process, taken at once (a transaction: nothing is taken twice)."""
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self.KEY)
-            pipe.delete(self.KEY)
-            values, _deleted = pipe.execute()
-        entries = []
-        for raw in values.values():
-            item = json.loads(raw)
-            entries.append(Entry(petition_id=int(item["petition_id"]), nullifier=str(item["nullifier"]),
-                                 message=base64.b64decode(item["message"]),
-                                 signature=base64.b64decode(item["signature"])))
-        return entries
-
-    def held_since(self, petition_id: int, hour: int) -> int:
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(self.HELD_KEY, str(petition_id), str(hour))
-            pipe.hget(self.HELD_KEY, str(petition_id))
-            _set, value = pipe.execute()
-        return int(value)
-
-    def release(self, petition_id: int) -> None:
-        self._redis.hdel(self.HELD_KEY, str(petition_id))
-
-    def __len__(self) -> int:
-        return int(self._redis.hlen(self.KEY))
-
-
-def queue_for(redis_url: str | None) -> AnonymousQueue | RedisAnonymousQueue:
-    return RedisAnonymousQueue(redis_url) if redis_url else AnonymousQueue()

@@ -24,10 +24,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching, wallet
-from app.comments.queue import Pending
+from app.comments.queue import Change, Pending
 from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
 from app.comments.service import _require_open_discussion, hour, rank, remove
-from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
@@ -77,8 +77,7 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
     _require_open_discussion(petition)
     _parent(db, petition, parent_id)
     tag = author_tag(message)
-    # Limited per credential, never per account: the request names none.
-    rt.limiter.hit(action="anonymous-comment", subject=f"credential:{tag}", rule=rt.settings.rate_limit_comment)
+    _limit(rt, tag)
     item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent_id, body=body,
                    author_tag=tag, pseudonym=pseudonym(message))
     if rt.settings.anonymous_batch_seconds == 0:
@@ -86,6 +85,18 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
     else:
         rt.comment_queue.add(item)
     return item
+
+
+# How many comments and changes one credential may have waiting for a batch. Limited per credential, never per
+# account (the request names none), and counted in the queue itself: a rate-limit key's lifetime in Redis would
+# date the first of them.
+MAX_WAITING = 10
+
+
+def _limit(rt: Runtime, tag: str) -> None:
+    if rt.comment_queue.waiting_from(tag) >= MAX_WAITING:
+        raise RateLimited(N_("You have many anonymous comments and changes waiting for the next batch: send more "
+                             "once they appear."), headers={"Retry-After": "3600"})
 
 
 def publish_within_seconds(rt: Runtime) -> float:
@@ -135,42 +146,72 @@ def write_group(db: Session, petition: Petition, items: list[Pending], at: datet
     return written
 
 
-def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
-    """The hourly batch: each petition's waiting comments written together, or held for a later hour while
-    fewer than k wait. Returns how many were written."""
+def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = False) -> int:
+    """The hourly batch: each petition's waiting comments and edits written together once they come from at least
+    k credentials (or have waited the longest, or the discussion closed), else held for a later hour; deletions
+    applied at once (nobody should have to keep their words up longer than an hour). `final`: the process is
+    stopping and its memory goes with it, so everything goes out (a smaller batch noted as such). Returns comments
+    written."""
     at = hour(rt.clock.now())
     by_petition: dict[int, list[Pending]] = {}
     for item in rt.comment_queue.take():
         by_petition.setdefault(item.petition_id, []).append(item)
+    changes = rt.comment_queue.take_changes()
+    edits_by_petition: dict[int, list[Change]] = {}
+    with sessions.begin() as db:
+        for change in changes:
+            comment = db.get(Comment, change.comment_id)
+            if comment is None or comment.author_proof != change.author_tag:
+                continue  # deleted meanwhile
+            if change.body is None:
+                remove(db=db, comment=comment)
+            else:
+                edits_by_petition.setdefault(comment.petition_id, []).append(change)
     written = 0
-    for petition_id, group in by_petition.items():
+    for petition_id in set(by_petition) | set(edits_by_petition):
+        group, edits = by_petition.get(petition_id, []), edits_by_petition.get(petition_id, [])
         try:
             with sessions.begin() as db:
-                petition = db.get(Petition, petition_id)
-                if petition is None:
-                    continue  # deleted with its discussion
-                waited = rt.comment_queue.waited(petition_id)
-                closing = petition.state_enum not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
-                # The same rule as anonymous signatures; this batch runs once an hour, so rounds are hours.
-                if batching.publish_reason(count=len(group), hours_waited=waited, closing=closing,
-                                           min_group_size=rt.settings.min_group_size,
-                                           max_delay_seconds=rt.settings.anonymous_max_delay_seconds) is None:
-                    for item in group:
-                        rt.comment_queue.add(item)
-                    rt.comment_queue.set_waited(petition_id, waited + 1)
-                    continue
-                written += len(write_group(db, petition, group, at))
-                if len(group) < rt.settings.min_group_size:
-                    db.add(PetitionEvent(petition_id=petition_id, kind="small_comment_batch", at=at, actor_id=None,
-                                         public=True, detail=(
-                                             "Fewer anonymous comments than the minimum group size were published "
-                                             "together, because they had waited as long as they are held or the "
-                                             "discussion closed: their authors are hidden among fewer colleagues.")))
-            rt.comment_queue.set_waited(petition_id, 0)
+                written += _publish(db, rt, petition_id, group, edits, at, final)
         except Exception:
             for item in group:
                 rt.comment_queue.add(item)
+            for change in edits:
+                rt.comment_queue.add_change(change)
             logger.exception("writing a batch of anonymous comments failed; it is kept for the next one")
+    return written
+
+
+def _publish(db: Session, rt: Runtime, petition_id: int, group: list[Pending], edits: list[Change],
+             at: datetime, final: bool) -> int:
+    petition = db.get(Petition, petition_id)
+    if petition is None:
+        return 0  # deleted with its discussion
+    waited = rt.comment_queue.waited(petition_id)
+    closing = final or petition.state_enum not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
+    # Authors, not comments: five comments under one pseudonym hide nobody. The same rule as anonymous signatures;
+    # this batch runs once an hour, so rounds are hours.
+    authors = len({item.author_tag for item in group} | {change.author_tag for change in edits})
+    if batching.publish_reason(count=authors, hours_waited=waited, closing=closing,
+                               min_group_size=rt.settings.min_group_size,
+                               max_delay_seconds=rt.settings.anonymous_max_delay_seconds) is None:
+        for item in group:
+            rt.comment_queue.add(item)
+        for change in edits:
+            rt.comment_queue.add_change(change)
+        rt.comment_queue.set_waited(petition_id, waited + 1)
+        return 0
+    for change in edits:
+        comment = db.get_one(Comment, change.comment_id)
+        if comment.is_visible and change.body is not None:
+            _apply_edit(db, comment, change.body, at)
+    written = len(write_group(db, petition, group, at))
+    if authors < rt.settings.min_group_size:
+        db.add(PetitionEvent(petition_id=petition_id, kind="small_comment_batch", at=at, actor_id=None, public=True,
+                             detail=("Anonymous comments or edits from fewer colleagues than the minimum group size "
+                                     "were published together, because they had waited as long as they are held or "
+                                     "the discussion closed: their authors are hidden among fewer colleagues.")))
+    rt.comment_queue.set_waited(petition_id, 0)
     return written
 
 
@@ -187,21 +228,36 @@ def _authored(db: Session, comment_id: int, message: bytes) -> Comment:
     return comment
 
 
-def edit(*, db: Session, rt: Runtime, comment_id: int, message: bytes, signature: bytes, body: str) -> Comment:
+def _apply_edit(db: Session, comment: Comment, body: str, at: datetime) -> None:
+    # Only the hour, like the comment itself; every edit keeps history (there is no finer edit window to use).
+    db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html, replaced_at=at))
+    comment.body, comment.body_html, comment.edited_at = body, render_comment(body), at
+    db.flush()
+
+
+def edit(*, db: Session, rt: Runtime, comment_id: int, message: bytes, signature: bytes, body: str) -> bool:
+    """Checked now, applied by the batch (at once when batching is off). True when it waits for the batch."""
     comment = _authored(db, comment_id, message)
     if not comment.is_visible:
         raise Conflict(N_("This comment was removed and can no longer be edited."))
     petition = _credential(db, rt, comment.petition_id, message, signature)
     _require_open_discussion(petition)
-    now = hour(rt.clock.now())
-    # Only the hour, like the comment itself; every edit keeps history (there is no finer edit window to use).
-    db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html, replaced_at=now))
-    comment.body, comment.body_html, comment.edited_at = body, render_comment(body), now
-    db.flush()
-    return comment
+    if rt.settings.anonymous_batch_seconds == 0:
+        _apply_edit(db, comment, body, hour(rt.clock.now()))
+        return False
+    _limit(rt, comment.author_proof or "")
+    rt.comment_queue.add_change(Change(ref=secrets.token_hex(16), comment_id=comment.id,
+                                       author_tag=comment.author_proof or "", body=body))
+    return True
 
 
-def delete(*, db: Session, comment_id: int, message: bytes) -> None:
-    """Always allowed, even once the discussion closed and its key is gone: the message is the proof."""
-    remove(db=db, comment=_authored(db, comment_id, message))
-
+def delete(*, db: Session, rt: Runtime, comment_id: int, message: bytes) -> bool:
+    """Always allowed, even once the discussion closed and its key is gone: the message is the proof. Applied by
+    the next hourly batch (at once when batching is off): at once, its moment would be public. True when queued."""
+    comment = _authored(db, comment_id, message)
+    if rt.settings.anonymous_batch_seconds == 0:
+        remove(db=db, comment=comment)
+        return False
+    rt.comment_queue.add_change(Change(ref=secrets.token_hex(16), comment_id=comment.id,
+                                       author_tag=comment.author_proof or "", body=None))
+    return True

@@ -212,18 +212,29 @@ def post_anonymous(body: schemas.AnonymousCommentCreate, anyone: Anyone, db: Ses
             "pseudonym": item.pseudonym}
 
 
-@router.post(ANONYMOUS + "/{comment_id}/edit", responses=errors(403, 404, 409), response_model=schemas.Done,
+@router.post(ANONYMOUS + "/{comment_id}/edit", responses=errors(403, 404, 409, 429),
+             response_model=schemas.ChangeAccepted, status_code=status.HTTP_202_ACCEPTED,
              summary="Edit your anonymous comment with the credential that wrote it: send without cookies")
 def edit_anonymous(comment_id: Id, body: schemas.AnonymousCommentEdit, anyone: Anyone, db: SessionDep,
-                   rt: RuntimeDep) -> dict[str, object]:
+                   rt: RuntimeDep, response: Response) -> dict[str, object]:
     message, signature = body.decoded()
-    anonymous.edit(db=db, rt=rt, comment_id=comment_id, message=message, signature=signature, body=body.body)
-    return {"status": "edited"}
+    queued = anonymous.edit(db=db, rt=rt, comment_id=comment_id, message=message, signature=signature,
+                            body=body.body)
+    return _change_answer(rt, queued, response)
 
 
-@router.post(ANONYMOUS + "/{comment_id}/delete", responses=errors(403, 404, 409), response_model=schemas.Done,
+@router.post(ANONYMOUS + "/{comment_id}/delete", responses=errors(403, 404, 409),
+             response_model=schemas.ChangeAccepted, status_code=status.HTTP_202_ACCEPTED,
              summary="Delete your anonymous comment with the credential that wrote it: send without cookies")
-def delete_anonymous(comment_id: Id, body: schemas.AnonymousCommentDelete, anyone: Anyone,
-                     db: SessionDep) -> dict[str, object]:
-    anonymous.delete(db=db, comment_id=comment_id, message=body.decoded_message())
-    return {"status": "deleted"}
+def delete_anonymous(comment_id: Id, body: schemas.AnonymousCommentDelete, anyone: Anyone, db: SessionDep,
+                     rt: RuntimeDep, response: Response) -> dict[str, object]:
+    queued = anonymous.delete(db=db, rt=rt, comment_id=comment_id, message=body.decoded_message())
+    return _change_answer(rt, queued, response)
+
+
+def _change_answer(rt: Runtime, queued: bool, response: Response) -> dict[str, object]:
+    """202 with the wait when the change waits for the batch; 200 when it was applied at once (batching off)."""
+    if not queued:
+        response.status_code = status.HTTP_200_OK
+        return {"status": "done", "publish_within_seconds": 0.0}
+    return {"status": "queued", "publish_within_seconds": anonymous.publish_within_seconds(rt)}

@@ -1,13 +1,11 @@
-"""Accepted anonymous comments waiting for their batch: in the memory of one server process, or in Redis when the
-deployment has one (every process's comments then go out in one batch: a bigger crowd to hide in). What it holds
-names no account and no time."""
+"""Accepted anonymous comments, and their authors' edits and deletions, waiting for the hourly batch: in the memory
+of the server process that accepted them, never in shared storage (see app/anonymous/queue.py: a copy of Redis
+taken while they wait would date their arrival). What it holds names no account and no time."""
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -22,12 +20,24 @@ class Pending:
     pseudonym: str
 
 
+@dataclass(frozen=True)
+class Change:
+    """An author's edit (`body`) or deletion (`body` None) of a published anonymous comment, applied by the next
+    batch: applied at once, its moment would be public to anyone watching the page."""
+
+    ref: str
+    comment_id: int
+    author_tag: str
+    body: str | None
+
+
 class CommentQueue:
     """Accepted anonymous comments waiting for the next batch, in this process's memory; plus, per petition, how
     many batches a group too small to publish has already waited."""
 
     def __init__(self) -> None:
         self._pending: dict[str, Pending] = {}
+        self._changes: dict[str, Change] = {}
         self._waited: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -35,10 +45,26 @@ class CommentQueue:
         with self._lock:
             self._pending[item.ref] = item
 
+    def add_change(self, change: Change) -> None:
+        with self._lock:
+            self._changes[change.ref] = change
+
+    def waiting_from(self, author_tag: str) -> int:
+        """How many comments and changes of one credential wait: the limit on anonymous posting, kept here rather
+        than in a rate-limit key whose lifetime in Redis would date the first of them."""
+        with self._lock:
+            return (sum(item.author_tag == author_tag for item in self._pending.values())
+                    + sum(change.author_tag == author_tag for change in self._changes.values()))
+
     def take(self) -> list[Pending]:
         with self._lock:
             items, self._pending = list(self._pending.values()), {}
         return items
+
+    def take_changes(self) -> list[Change]:
+        with self._lock:
+            changes, self._changes = list(self._changes.values()), {}
+        return changes
 
     def waited(self, petition_id: int) -> int:
         return self._waited.get(petition_id, 0)
@@ -51,43 +77,4 @@ class CommentQueue:
                 self._waited.pop(petition_id, None)
 
     def __len__(self) -> int:
-        return len(self._pending)
-
-
-class RedisCommentQueue(CommentQueue):
-    """The same in Redis, shared by every server process: a hash of pending comments under random fields (no
-    expiry, so no key's lifetime dates anything), and a hash of rounds waited per petition."""
-
-    KEY = "undersigned:anonymous:comments"
-    WAITED = "undersigned:anonymous:comments:waited"
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis: Any = redis.Redis.from_url(url)
-
-    def add(self, item: Pending) -> None:
-        self._redis.hset(self.KEY, item.ref, json.dumps(asdict(item)))
-
-    def take(self) -> list[Pending]:
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self.KEY)
-            pipe.delete(self.KEY)
-            values, _deleted = pipe.execute()
-        return [Pending(**json.loads(raw)) for raw in values.values()]
-
-    def waited(self, petition_id: int) -> int:
-        return int(self._redis.hget(self.WAITED, str(petition_id)) or 0)
-
-    def set_waited(self, petition_id: int, rounds: int) -> None:
-        if rounds:
-            self._redis.hset(self.WAITED, str(petition_id), rounds)
-        else:
-            self._redis.hdel(self.WAITED, str(petition_id))
-
-    def __len__(self) -> int:
-        return int(self._redis.hlen(self.KEY))
-
-
-def queue_for(redis_url: str | None) -> CommentQueue:
-    return RedisCommentQueue(redis_url) if redis_url else CommentQueue()
+        return len(self._pending) + len(self._changes)

@@ -176,5 +176,7 @@ class AnonymousCommentAccepted(BaseModel):
     pseudonym: str
 
 
-class Done(BaseModel):
-    status: str
+class ChangeAccepted(BaseModel):
+    status: str = Field(description="`queued`: applied with the next hourly batch; `done`: applied at once "
+                                    "(deployments without batching).")
+    publish_within_seconds: float

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from jinja2 import Environment
 
-from app.anonymous.queue import AnonymousQueue, RedisAnonymousQueue, queue_for
+from app.anonymous.queue import AnonymousQueue
 from app.comments.queue import CommentQueue
-from app.comments.queue import queue_for as comment_queue_for
 from app.core.cache import TTLCache
 from app.core.clock import Clock
 from app.core.crypto import Sealer
@@ -28,7 +27,7 @@ class Runtime:
     templates: Environment
     sealer: Sealer
     cache: TTLCache
-    anonymous_queue: AnonymousQueue | RedisAnonymousQueue
+    anonymous_queue: AnonymousQueue
     comment_queue: CommentQueue
 
 
@@ -37,7 +36,7 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
     return Runtime(settings=settings, keyring=keyring, clock=clock,
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
                    sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None), cache=TTLCache(),
-                   anonymous_queue=queue_for(settings.redis_url), comment_queue=comment_queue_for(settings.redis_url))
+                   anonymous_queue=AnonymousQueue(), comment_queue=CommentQueue())
 
 
 async def get_runtime(request: Request) -> Runtime:

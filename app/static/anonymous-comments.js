@@ -275,6 +275,11 @@
                       { message: credential.message, signature: credential.signature, body: text })
         .then(function (answer) {
           if (!answer.ok) { panelError(panel, problem(answer)); return null; }
+          if (answer.status === 202) {
+            // Applied by the next hourly batch: at once, its moment would be public to anyone reading the page.
+            panel.replaceWith(clone("template[data-own-edit-queued]"));
+            return keepPublished(store, id, text);
+          }
           // Rendered and sanitized by the server, read like any reader reads it: without cookies.
           return fetch("/api/v1/comments/" + id, { credentials: "omit", headers: { "Accept": "application/json" } })
             .then(readJson)
@@ -301,6 +306,10 @@
       sendAnonymously(PATH + "/" + id + "/delete", { message: credential.message })
         .then(function (answer) {
           if (!answer.ok) { panelError(panel, problem(answer)); event.target.disabled = false; return; }
+          if (answer.status === 202) {
+            panel.replaceWith(clone("template[data-own-delete-queued]"));
+            return;
+          }
           article.replaceChildren(clone("template[data-own-deleted]"));
         })
         .catch(function () {

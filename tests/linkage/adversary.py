@@ -96,6 +96,10 @@ class Join:
     detail: str
 
 
+# Timeline notes of a batch smaller than k (app/anonymous/service.py, app/comments/anonymous.py).
+SMALL_BATCH_NOTES = ("small_comment_batch", "anonymous_small_batch")
+
+
 @dataclass
 class Action:
     kind: str  # "signature" or "comment"
@@ -104,6 +108,9 @@ class Action:
     row: dict[str, Any]
     base: frozenset[int]  # held the credential and did not use it by name
     joins: list[Join] = field(default_factory=list)
+    # Published (or edited) in a batch the petition's timeline notes publicly as smaller than k: the bound
+    # promises k only to those not told first, and the page and the client tell the person before they act.
+    told: str | None = None
 
     @property
     def label(self) -> str:
@@ -124,13 +131,15 @@ class Verdict:
 
     @property
     def holds(self) -> bool:
-        return len(self.candidates) >= self.required
+        return len(self.candidates) >= self.required or (self.action.told is not None and len(self.candidates) >= 1)
 
     def describe(self, names: dict[int, str]) -> str:
         who = lambda ids: "{" + ", ".join(sorted(names.get(i, f"#{i}") for i in ids)) + "}"  # noqa: E731
         lines = [f"{self.action.label} (author {names.get(self.author or 0, self.author)}): "
                  f"{len(self.candidates)} candidate(s) {who(self.candidates)}; bound {self.bound}, "
                  f"required >= {self.required}: {'ok' if self.holds else 'LINKED'}"]
+        if self.action.told is not None and len(self.candidates) < self.required:
+            lines.append(f"    below k, and told first: {self.action.told}")
         for name, before, after, detail in self.narrowed_by:
             lines.append(f"    narrowed {before} -> {after} by {name}: {detail}")
         for name, size, detail in self.alone:
@@ -517,6 +526,7 @@ class Adversary:
         secrets_index = self._stored_secrets(found)
         book = self._hash_book({w["action"] for w in windows}) if self.operator is not None else {}
         for action in found:
+            action.told = self._told(action)
             for moment_join in self._moments(action):
                 action.joins.append(moment_join)
             action.joins.append(self._issued_before(action))
@@ -574,6 +584,17 @@ class Adversary:
             joins.append(self._digest(action))
         joins.extend(self._redis_moments(action))
         return joins
+
+    def _told(self, action: Action) -> str | None:
+        """The public note of a smaller batch at the hour this action was published or edited, if any."""
+        hours = {value.replace(tzinfo=None) for column, value in action.row.items()
+                 if column in ("created_at", "edited_at", "signed_hour") and isinstance(value, datetime)}
+        events = self.tables.get("petition_events")
+        for row in events.rows if events is not None else []:
+            if (row.get("kind") in SMALL_BATCH_NOTES and row.get("petition_id") == action.petition_id
+                    and isinstance(row.get("at"), datetime) and row["at"].replace(tzinfo=None) in hours):
+                return f"the timeline's public note '{row['kind']}' at {row['at']:%H:%M}"
+        return None
 
     def _edits(self, action: Action) -> list[tuple[datetime, str]]:
         """When the action's author changed it: its edited_at, and its revisions' times."""
