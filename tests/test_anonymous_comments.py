@@ -225,7 +225,7 @@ def test_an_author_deletes_after_closing_when_the_key_is_gone(new_browser: NewBr
     ("empty", 422, ""),
     ("foreign_parent", 422, "not in this petition's discussion"),
     ("no_anonymity", 409, "does not take anonymous comments"),
-    ("unknown_petition", 422, "no such petition"),
+    ("unknown_petition", 404, "no such petition"),
 ])
 def test_bad_anonymous_comments_are_refused_clearly_and_write_nothing(
         case: str, status: int, words: str, new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition,

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import batching
 from app.anonymous import service as anonymous
 from app.anonymous.batching import Reason
-from app.anonymous.queue import Entry
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings

@@ -20,19 +20,17 @@ import logging
 import hashlib
 import random
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
-from app.anonymous import batching, keys, wallet
+from app.anonymous import batching, wallet
 from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
-from app.core import b64url, blindrsa
+from app.core import b64url
 from app.core.database import insert_for
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput
 from app.anonymous.queue import Entry
 from app.core.i18n import N_
 from app.core.runtime import Runtime
@@ -40,10 +38,8 @@ from app.log import service as signature_log
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition, PetitionEvent
 from app.petitions.thresholds import record_crossings
-from app.signatures import eligibility
 from app.signatures.models import Signature, Visibility
 
-MESSAGE_MIN, MESSAGE_MAX = 32, 512
 logger = logging.getLogger("undersigned.anonymous")
 
 
@@ -73,31 +69,10 @@ def holds_token(*, db: Session, user: User, petition_id: int) -> bool:
 
 # -- redemption ----------------------------------------------------------------------------------------------
 
-def _live_key(db: Session, rt: Runtime, petition_id: int) -> tuple[Petition, IssuingKey]:
-    petition = db.get(Petition, petition_id)
-    if petition is None:
-        raise NotFound(N_("There is no such petition."))
-    key = db.get(IssuingKey, petition_id)
-    if key is None:
-        raise Conflict(N_("This petition does not take anonymous signatures."))
-    now = rt.clock.now()
-    if (petition.state_enum is not PetitionState.open or key.sealed_private is None
-            or (petition.deadline is not None and petition.deadline <= now)):
-        raise Conflict(N_("This petition has closed; it no longer takes signatures."))
-    return petition, key
-
-
 def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> str:
     """Verify a token for a petition and return its nullifier; refuse a forged, foreign or spent one."""
-    _petition, key = _live_key(db, rt, petition_id)
-    if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"message": f"A token message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
-    try:
-        blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)
-    except blindrsa.BlindSignatureError:
-        raise InvalidInput(N_("This token is not valid for this petition: it was not issued by its key."),
-                           fields={"signature": N_("Does not verify under this petition's key.")}) from None
+    wallet.verify(db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.sign, message=message,
+                  signature=signature)
     spent = nullifier(message)
     if db.get(SpentToken, (petition_id, spent)) is not None or rt.anonymous_queue.holds(petition_id, spent):
         raise Conflict(N_("This token was already used: each member signs once. A token used by a signature with a "

@@ -20,7 +20,7 @@ from app.accounts.models import User
 from app.anonymous import keys
 from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance
 from app.core import blindrsa
-from app.core.errors import Conflict, InvalidInput
+from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions.lifecycle import PetitionState
@@ -139,8 +139,7 @@ def verify(*, db: Session, rt: Runtime, petition_id: int, purpose: Purpose, mess
     or foreign one in plain words. Returns the petition."""
     petition = db.get(Petition, petition_id)
     if petition is None:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"petition_id": N_("There is no such petition.")})
+        raise NotFound(N_("There is no such petition."))
     key = db.get(_KEY[purpose], petition_id)
     if key is None:
         raise Conflict(N_("This petition does not take anonymous signatures.") if purpose is Purpose.sign
@@ -150,12 +149,15 @@ def verify(*, db: Session, rt: Runtime, petition_id: int, purpose: Purpose, mess
             or (petition.deadline is not None and petition.deadline <= now)):
         raise Conflict(N_("This petition has closed; it no longer takes signatures.") if purpose is Purpose.sign
                        else N_("This petition is closed, so its discussion is read-only."))
+    what = "token" if purpose is Purpose.sign else "credential"
     if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
         raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"message": f"A credential's message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
+                           fields={"message": f"A {what}'s message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
     try:
         blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)
     except blindrsa.BlindSignatureError:
-        raise InvalidInput(N_("This credential is not valid for this petition: it was not issued by its key."),
+        raise InvalidInput(N_("This token is not valid for this petition: it was not issued by its key.")
+                           if purpose is Purpose.sign else
+                           N_("This credential is not valid for this petition: it was not issued by its key."),
                            fields={"signature": N_("Does not verify under this petition's key.")}) from None
     return petition

@@ -20,7 +20,7 @@ import random
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching, wallet
