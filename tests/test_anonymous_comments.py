@@ -313,3 +313,36 @@ def test_everyone_sees_how_many_colleagues_anonymous_commenters_hide_among(new_b
     figures = reader.get(f"/api/v1/petitions/{petition.id}/anonymity").json()
     assert figures["discussion"] == 3 and figures["min_group_size"] == 5
     assert "Anonymous commenters are hidden among 3 colleagues" in reader.get(f"/petitions/{petition.id}").text
+
+
+def test_a_nul_character_is_refused_at_once_not_by_the_batch(new_browser: NewBrowser, db: Session,
+                                                             petition: Petition,
+                                                             anonymous_client: TestClient) -> None:  # noqa: F811
+    """PostgreSQL cannot store it: accepted, it would fail its petition's batch hour after hour (found in review)."""
+    response = send(anonymous_client, petition, credential_of(new_browser, db, petition), "Words\x00more")
+    assert response.status_code == 422 and "NUL" in response.text
+    assert count_rows(db, "comments") == 0
+
+
+@pytest.mark.parametrize("settings", [{**BATCHED, "min_group_size": 1}], indirect=True)
+def test_a_failing_batch_loses_nothing_it_took(new_browser: NewBrowser, db: Session, rt: Runtime,
+                                               connection: Connection, monkeypatch: pytest.MonkeyPatch,
+                                               anonymous_client: TestClient) -> None:  # noqa: F811
+    petition = factories.open_petition(db, rt, allow_anonymous=True)
+    published = factories.anonymous_comment(db, rt, petition, body="Published earlier")
+    mine = credential_of(new_browser, db, petition)
+    assert send(anonymous_client, petition, mine, "Waiting").status_code == 202
+    tag = anonymous.author_tag(mine[0])
+    db.execute(text("UPDATE comments SET author_proof = :tag WHERE id = :id"), {"tag": tag, "id": published.id})
+    db.commit()
+    assert change(anonymous_client, published.id, mine, "delete").status_code == 202
+
+    def broken(**_kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(anonymous, "remove", broken)
+    assert batch(connection, rt) == 0 and len(rt.comment_queue) == 2  # both back in the queue
+    monkeypatch.undo()
+    assert batch(connection, rt) == 1 and len(rt.comment_queue) == 0
+    db.expire_all()
+    assert db.get_one(Comment, published.id).state == "deleted"

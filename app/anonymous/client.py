@@ -470,15 +470,17 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
     elif item["kind"] == "edit":
         status, answer = connection.anonymous(
             "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/edit", {**proof, "body": item["body"]})
-        if status == 200:
-            return f"Edited comment {item['comment_id']} on {petition}.", "sent"
+        if status in (200, 202):
+            return (f"Edited comment {item['comment_id']} on {petition}"
+                    + (": the change is applied with the next hourly batch." if status == 202 else ".")), "sent"
     else:
         # The server takes the message alone here: only the author's wallet holds it (the signature proves
         # nothing more, and would be refused as an unexpected field).
         status, answer = connection.anonymous(
             "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", {"message": proof["message"]})
-        if status == 200:
-            return f"Deleted comment {item['comment_id']} on {petition}.", "sent"
+        if status in (200, 202):
+            return (f"Deleted comment {item['comment_id']} on {petition}"
+                    + (": it goes with the next hourly batch." if status == 202 else ".")), "sent"
     if status >= 500:
         return f"Not sent: {petition} answered {status}; it stays queued for the next run.", "kept"
     if item["kind"] == "signature":

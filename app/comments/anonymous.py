@@ -158,15 +158,25 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
         by_petition.setdefault(item.petition_id, []).append(item)
     changes = rt.comment_queue.take_changes()
     edits_by_petition: dict[int, list[Change]] = {}
-    with sessions.begin() as db:
+    try:
+        with sessions.begin() as db:
+            for change in changes:
+                comment = db.get(Comment, change.comment_id)
+                if comment is None or comment.author_proof != change.author_tag:
+                    continue  # deleted meanwhile
+                if change.body is None:
+                    remove(db=db, comment=comment)
+                else:
+                    edits_by_petition.setdefault(comment.petition_id, []).append(change)
+    except Exception:
+        # Everything taken goes back: nothing accepted is lost to one bad moment.
+        for items in by_petition.values():
+            for item in items:
+                rt.comment_queue.add(item)
         for change in changes:
-            comment = db.get(Comment, change.comment_id)
-            if comment is None or comment.author_proof != change.author_tag:
-                continue  # deleted meanwhile
-            if change.body is None:
-                remove(db=db, comment=comment)
-            else:
-                edits_by_petition.setdefault(comment.petition_id, []).append(change)
+            rt.comment_queue.add_change(change)
+        logger.exception("applying anonymous comment deletions failed; the batch is kept for the next one")
+        return 0
     written = 0
     for petition_id in set(by_petition) | set(edits_by_petition):
         group, edits = by_petition.get(petition_id, []), edits_by_petition.get(petition_id, [])
@@ -207,10 +217,12 @@ def _publish(db: Session, rt: Runtime, petition_id: int, group: list[Pending], e
             _apply_edit(db, comment, change.body, at)
     written = len(write_group(db, petition, group, at))
     if authors < rt.settings.min_group_size:
+        why = ("the server was restarting, and they wait only in its memory" if final else
+               "the discussion closed or was locked" if closing else "they had waited as long as they are held")
         db.add(PetitionEvent(petition_id=petition_id, kind="small_comment_batch", at=at, actor_id=None, public=True,
                              detail=("Anonymous comments or edits from fewer colleagues than the minimum group size "
-                                     "were published together, because they had waited as long as they are held or "
-                                     "the discussion closed: their authors are hidden among fewer colleagues.")))
+                                     f"were published together, because {why}: their authors are hidden among "
+                                     "fewer colleagues.")))
     rt.comment_queue.set_waited(petition_id, 0)
     return written
 

@@ -151,11 +151,20 @@ class AnonymousCommentDelete(BaseModel):
         return decode(self.message, field="message")
 
 
+def _storable(value: str) -> str:
+    """Checked at once, since the comment is written only by a later batch: a NUL character (which PostgreSQL
+    cannot store) would fail that batch instead of this request."""
+    if "\x00" in value:
+        raise ValueError("A comment cannot contain a NUL character.")
+    return value
+
+
 class AnonymousCommentEdit(AnonymousCommentDelete):
     signature: str = SIGNATURE_FIELD
     body: str = BODY_FIELD
 
     _strip_body = field_validator("body", mode="before")(_strip)
+    _storable_body = field_validator("body")(_storable)
 
     def decoded(self) -> tuple[bytes, bytes]:
         from app.anonymous.service import decode
