@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -175,17 +176,13 @@ def _write_last_comment_batch(app: FastAPI) -> int:
 
 
 async def _anonymous_comment_batches(app: FastAPI) -> None:
-    """Anonymous comments go out with the first round of each hour (app/comments/anonymous.py): the hour they
-    carry is then the hour they appeared, and every process's comments of that hour go out together."""
-    interval = app.state.settings.anonymous_batch_seconds
+    """Anonymous comments go out at the top of each hour (app/comments/anonymous.py): the hour they carry is then
+    the moment they appeared, so they sort, and reach readers' live updates, in their place among named ones."""
     clock = app.state.runtime.clock
-    last_hour = clock.now().replace(minute=0, second=0, microsecond=0)
     while True:
-        await asyncio.sleep(interval)
-        this_hour = clock.now().replace(minute=0, second=0, microsecond=0)
-        if this_hour == last_hour:
-            continue
-        last_hour = this_hour
+        now = clock.now()
+        next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        await asyncio.sleep(max(1.0, (next_hour - now).total_seconds()))
         try:
             await anyio.to_thread.run_sync(_write_comment_batch, app)
         except Exception:  # kept in the queue by write_batch itself

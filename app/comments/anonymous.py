@@ -100,11 +100,11 @@ def _limit(rt: Runtime, tag: str) -> None:
 
 
 def publish_within_seconds(rt: Runtime) -> float:
-    """The longest an accepted comment waits when the batch is large enough: to the next hour's batch."""
+    """The longest an accepted comment waits when the batch is large enough: to the top of the next hour."""
     if rt.settings.anonymous_batch_seconds == 0:
         return 0.0
     now = rt.clock.now()
-    return 3600 - (now.minute * 60 + now.second) + rt.settings.anonymous_batch_seconds
+    return float(3600 - (now.minute * 60 + now.second))
 
 
 def _new_id(db: Session, taken: set[int]) -> int:
