@@ -12,6 +12,7 @@ from app.comments import anonymous
 from app.comments import service as comments
 from app.comments.queue import Pending
 from app.comments.schemas import CommentCreate
+from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
 from app.log import service as signature_log
 from app.core.security import hash_password
@@ -123,5 +124,5 @@ def _seed_discussion(db: Session, rt: Runtime, petition: Petition, people: dict[
     anonymous.write_group(db, petition, [Pending(
         ref=secrets.token_hex(16), petition_id=petition.id, parent_id=None,
         body="My team lead reads the recordings in our one-to-ones.", author_tag=anonymous.author_tag(message),
-        pseudonym=anonymous.pseudonym(message))], comments.hour(rt.clock.now()))
+        pseudonym=anonymous.pseudonym(message))], to_the_hour(rt.clock.now()))
     comments.endorse(db=db, petition=petition, comment=point, user=people["dara"])

@@ -23,7 +23,7 @@ from app.log import api as log_api
 from app.log import service as signature_log
 from app.comments import api as comments_api
 from app.comments import pages as comments_pages
-from app.core.clock import Clock, SystemClock
+from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -181,7 +181,7 @@ async def _anonymous_comment_batches(app: FastAPI) -> None:
     clock = app.state.runtime.clock
     while True:
         now = clock.now()
-        next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        next_hour = to_the_hour(now) + timedelta(hours=1)
         await asyncio.sleep(max(1.0, (next_hour - now).total_seconds()))
         try:
             await anyio.to_thread.run_sync(_write_comment_batch, app)

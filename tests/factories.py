@@ -15,6 +15,7 @@ from app.comments import anonymous
 from app.comments import service as comments
 from app.comments.queue import Pending
 from app.core import blindrsa
+from app.core.clock import to_the_hour
 from app.comments.models import Comment
 from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
@@ -115,7 +116,7 @@ def anonymous_comment(db: Session, rt: Runtime, petition: Petition, body: str = 
     message, _signature = credential or discussion_credential(db, rt, petition)
     item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent.id if parent else None,
                    body=body, author_tag=anonymous.author_tag(message), pseudonym=anonymous.pseudonym(message))
-    (posted,) = anonymous.write_group(db, petition, [item], comments.hour(rt.clock.now()))
+    (posted,) = anonymous.write_group(db, petition, [item], to_the_hour(rt.clock.now()))
     db.commit()
     return posted
 

@@ -29,6 +29,7 @@ from app.accounts.models import User
 from app.anonymous import batching, wallet
 from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
 from app.core import b64url
+from app.core.clock import to_the_hour
 from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput
 from app.anonymous.queue import Entry
@@ -249,19 +250,15 @@ def _note_small_batch(db: Session, rt: Runtime, petition_id: int, count: int, re
     why = ("the petition was closing" if reason is batching.Reason.closing
            else f"they had waited the maximum delay ({hours} hour{'' if hours == 1 else 's'})")
     noun = "signature was" if count == 1 else "signatures were"
-    db.add(PetitionEvent(petition_id=petition_id, kind=SMALL_BATCH_EVENT, at=_hour(rt.clock.now()), actor_id=None,
+    db.add(PetitionEvent(petition_id=petition_id, kind=SMALL_BATCH_EVENT, at=to_the_hour(rt.clock.now()), actor_id=None,
                          public=True, detail=f"{count} anonymous {noun} published in a batch smaller than {k}, "
                                              f"because {why}"))
-
-
-def _hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry]) -> int:
     """Write one petition's entries. They were accepted while it was open (the check was made then), so they
     count even if it closed before this batch. Only the hour is written anywhere, threshold events included."""
-    hour = _hour(rt.clock.now())
+    hour = to_the_hour(rt.clock.now())
     # A token spent meanwhile (another process, a named signature) counts once.
     fresh = [entry for entry in group if _spend(db, petition_id, entry.nullifier)]
     if not fresh:

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import batching, wallet
 from app.comments.queue import Change, Pending
 from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
-from app.comments.service import _require_open_discussion, hour, rank, remove
+from app.comments.service import _require_open_discussion, rank, remove
+from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.markdown import render_comment
@@ -81,7 +82,7 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
     item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent_id, body=body,
                    author_tag=tag, pseudonym=pseudonym(message))
     if rt.settings.anonymous_batch_seconds == 0:
-        write_group(db, petition, [item], hour(rt.clock.now()))
+        write_group(db, petition, [item], to_the_hour(rt.clock.now()))
     else:
         rt.comment_queue.add(item)
     return item
@@ -152,7 +153,7 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
     applied at once (nobody should have to keep their words up longer than an hour). `final`: the process is
     stopping and its memory goes with it, so everything goes out (a smaller batch noted as such). Returns comments
     written."""
-    at = hour(rt.clock.now())
+    at = to_the_hour(rt.clock.now())
     by_petition: dict[int, list[Pending]] = {}
     for item in rt.comment_queue.take():
         by_petition.setdefault(item.petition_id, []).append(item)
@@ -255,7 +256,7 @@ def edit(*, db: Session, rt: Runtime, comment_id: int, message: bytes, signature
     petition = _credential(db, rt, comment.petition_id, message, signature)
     _require_open_discussion(petition)
     if rt.settings.anonymous_batch_seconds == 0:
-        _apply_edit(db, comment, body, hour(rt.clock.now()))
+        _apply_edit(db, comment, body, to_the_hour(rt.clock.now()))
         return False
     _limit(rt, comment.author_proof or "")
     rt.comment_queue.add_change(Change(ref=secrets.token_hex(16), comment_id=comment.id,

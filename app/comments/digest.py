@@ -11,7 +11,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from app.comments.models import Comment, CommentState
-from app.comments.service import hour
+from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
 from app.petitions import notify
 from app.petitions.models import Petition
@@ -26,7 +26,7 @@ def _new_top_level(petition_id):  # type: ignore[no-untyped-def]
 
 def send_digests(*, sessions: sessionmaker[Session], rt: Runtime, limit: int = 200) -> int:
     """Queue a digest for each petition with new top-level comments and no digest in the last day."""
-    now = hour(rt.clock.now())
+    now = to_the_hour(rt.clock.now())
     due = or_(Petition.comment_digest_sent_at.is_(None), Petition.comment_digest_sent_at <= now - timedelta(days=1))
     with sessions.begin() as db:
         petition_ids = list(db.scalars(select(Petition.id).where(

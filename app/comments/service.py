@@ -36,10 +36,6 @@ def is_author(*, comment: Comment, user: User | None) -> bool:
     return user is not None and comment.author_id is not None and comment.author_id == user.id
 
 
-def hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def closed_reason(petition: Petition) -> str | None:
     """Why the discussion takes no new comments, replies, edits or endorsements, or None while it does."""
     if petition.comments_locked_reason:
