@@ -235,7 +235,7 @@ def test_an_empty_petition_exports_empty_lists(db, rt, new_browser) -> None:  # 
     browser = sign_in_as(new_browser(), db, organizer)
     assert export(browser, petition, "signers", "json").json() == []
     assert export(browser, petition, "signers", "csv").text.splitlines() == [
-        "name,visibility,signed_on,department,location"]
+        '"name","visibility","signed_on","department","location"']
     assert export(browser, petition, "tally", "json").json()["departments"] is None
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Role
+from app.moderation import service as moderation
 from app.petitions.models import Petition, PetitionEvent
 from app.responses import delivery
 from app.petitions.models import Delivery
@@ -99,10 +100,15 @@ def test_bad_responses_are_refused_and_write_nothing(browser: Browser, db, petit
 
 def test_a_draft_cannot_be_answered(browser: Browser, db, rt, responder) -> None:  # type: ignore[no-untyped-def]
     draft = factories.draft_petition(db, rt)
+    rejected = factories.petition_in_moderation(db, rt)
+    moderation.reject(db=db, rt=rt, petition=rejected, moderator=factories.moderator(db), code="duplicate", note=None)
+    db.commit()
     sign_in_as(browser, db, responder)
-    response = browser.api("POST", f"/api/v1/petitions/{draft.id}/responses",
-                           {"status": "accepted", "summary": "Yes", "details": "Yes."})
-    assert response.status_code == 409 and count_rows(db, "petition_responses") == 0
+    # A draft is not a responder's to read (issue #21): no such petition. A public rejection can be read, not answered.
+    for petition, refused in ((draft, 404), (rejected, 409)):
+        response = browser.api("POST", f"/api/v1/petitions/{petition.id}/responses",
+                               {"status": "accepted", "summary": "Yes", "details": "Yes."})
+        assert response.status_code == refused and count_rows(db, "petition_responses") == 0
 
 
 def test_markdown_in_a_response_is_rendered_inert(browser: Browser, db, petition, responder) -> None:  # type: ignore[no-untyped-def]

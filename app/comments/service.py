@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
 from app.comments.models import (ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentEndorsement, CommentFlag,
@@ -53,9 +54,15 @@ def _require_open_discussion(petition: Petition) -> None:
 
 def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None) -> tuple[Comment, Petition]:
     """A comment under a petition the viewer may read."""
+    # Refreshing the comment refreshes its author too, and when the viewer wrote it, that is the viewer's own
+    # row: its roles (lazy='raise') came back unloaded, and deciding whether a moderator may read a petition
+    # that is not public then failed with a 500. The roles the request loaded are put back.
+    grants = None if user is None or "roles" in inspect(user).unloaded else user.roles
     comment = db.get(Comment, comment_id, options=[joinedload(Comment.author),
                                                    joinedload(Comment.quoted).joinedload(Comment.author)],
                      populate_existing=True)
+    if user is not None and grants is not None and "roles" in inspect(user).unloaded:
+        set_committed_value(user, "roles", grants)
     if comment is None:
         raise NotFound(N_("There is no such comment."))
     petition = petitions.get_readable(db=db, rt=rt, petition_id=comment.petition_id, user=user)

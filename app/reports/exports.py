@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -66,27 +67,31 @@ def tally_json(report: TallyReport) -> str:
 def tally_csv(report: TallyReport) -> str:
     """One table: section, label, value, note; a suppressed cell has an empty value and says why."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "label", "value", "note"])
-    writer.writerow(["petition", "id", report.petition_id, inert(report.title)])
-    writer.writerow(["petition", "version", report.version, f"text SHA-256 {report.content_hash}"])
-    writer.writerow(["petition", "state", report.state, ""])
-    writer.writerow(["tally", "signatures", report.signature_count, f"as of {report.generated_at.isoformat()}"])
+    writer = csv_writer(out)
+
+    def row(cells: list[Any]) -> None:
+        writer.writerow([inert(cell) if isinstance(cell, str) else cell for cell in cells])
+
+    row(["section", "label", "value", "note"])
+    row(["petition", "id", report.petition_id, report.title])
+    row(["petition", "version", report.version, f"text SHA-256 {report.content_hash}"])
+    row(["petition", "state", report.state, ""])
+    row(["tally", "signatures", report.signature_count, f"as of {report.generated_at.isoformat()}"])
     for visibility, count in report.by_visibility.items():
-        writer.writerow(["tally", f"visibility: {visibility}", count, ""])
-    writer.writerow(["tally", "withdrawals", report.withdrawal_count, "signatures withdrawn by their signers"])
-    writer.writerow(["tally", "voided", report.voided_count, "signatures voided by the moderators"])
+        row(["tally", f"visibility: {visibility}", count, ""])
+    row(["tally", "withdrawals", report.withdrawal_count, "signatures withdrawn by their signers"])
+    row(["tally", "voided", report.voided_count, "signatures voided by the moderators"])
     for threshold in report.thresholds:
-        writer.writerow(["threshold", threshold.kind, threshold.signatures,
-                         f"reached {threshold.reached_at.isoformat()}" if threshold.reached_at else "not reached"])
+        row(["threshold", threshold.kind, threshold.signatures,
+             f"reached {threshold.reached_at.isoformat()}" if threshold.reached_at else "not reached"])
     for day, count in report.by_day:
-        writer.writerow(["by day", day.isoformat(), count, ""])
+        row(["by day", day.isoformat(), count, ""])
     for breakdown in (report.departments, report.locations):
         if breakdown is None:
             continue
         for cell in breakdown.cells:
-            writer.writerow([f"by {breakdown.kind}", inert(cell.label), "" if cell.count is None else cell.count,
-                             suppressed_note(report.min_group_size) if cell.count is None else ""])
+            row([f"by {breakdown.kind}", cell.label, "" if cell.count is None else cell.count,
+                 suppressed_note(report.min_group_size) if cell.count is None else ""])
     return out.getvalue()
 
 
@@ -183,19 +188,30 @@ def _day(raw: Any) -> str:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A formula start at the beginning of the text or after anything a spreadsheet may split cells or rows on
+# (comma, semicolon, tab, bar, line break), spaces between allowed: "Zoe;=1+1;x" opened in a spreadsheet that
+# splits on semicolons has "=1+1" as a cell of its own.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"(?:^|(?<=[,;\t|\r\n]))([ \u00a0]*)(?=[=+\-@\t\r])")
 
 
 def inert(value: str) -> str:
-    """A text cell a spreadsheet will not run: one starting like a formula gets a leading apostrophe.
+    """A text cell a spreadsheet will not run: each place a formula could start gets an apostrophe.
 
     Names are typed by signers, and a CSV opened in a spreadsheet turns "=HYPERLINK(...)" into a live formula
-    on the organizer's machine (OWASP's "CSV injection")."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    on the organizer's machine (OWASP's "CSV injection"). Every character is kept; "Zoe;=1+1;x" is written
+    "Zoe;'=1+1;x"."""
+    return _FORMULA_AFTER_SEPARATOR.sub(r"\1'", value)
+
+
+def csv_writer(out: io.StringIO) -> Any:
+    """A CSV writer that quotes every text cell (numbers stay bare), so a separator inside a name stays inside
+    it; text cells still go through `inert`."""
+    return csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
 
 
 def signers_csv(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(SIGNER_COLUMNS)
     for lines in chunks:
         writer.writerows((inert(name), visibility, day, inert(department), inert(location))

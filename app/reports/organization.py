@@ -6,7 +6,6 @@ petitions waiting for sponsors or moderators, hidden and rejected ones). Both ar
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition
+from app.reports import exports
 from app.responses import scoreboard as scoreboards
 from app.signatures.models import Signature
 
@@ -70,7 +70,7 @@ def build(*, db: Session, now: datetime, months: int = 12, everything: bool = Fa
 
 def as_csv(report: OrganizationReport) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = exports.csv_writer(out)  # text quoted, like every export
     writer.writerow(["section", "label", "value"])
     for state in report.by_state:
         writer.writerow(["petitions by status", state.label, state.petitions])

@@ -39,7 +39,7 @@ def list_responses(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
              response_model=schemas.ResponseRead, summary="Post an official response (responders)")
 def post_response(petition_id: Id, body: schemas.ResponseCreate, responder: Responder, db: SessionDep,
                   rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     created = service.post_response(db=db, rt=rt, petition=petition, responder=responder, form=body)
     view = next(v for v in service.responses(db=db, petition=petition) if v.response.id == created.id)
     return _read(view, rt.clock.now().date())

@@ -35,8 +35,10 @@ def _form_context(petition_id: Id) -> dict[str, object]:
 
 
 @router.get("/petitions/{petition_id}/respond", response_class=HTMLResponse)
-def respond_page(request: Request, petition_id: Id, responder: Responder, db: SessionDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def respond_page(request: Request, petition_id: Id, responder: Responder, db: SessionDep,
+                 rt: RuntimeDep) -> Response:
+    # Read through the same rule as the petition's own page: a draft or a hidden petition is not a responder's.
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     return render(request, "responses/form.html", {"petition": petition, **_form_context(petition_id)})
 
 
@@ -54,7 +56,7 @@ def _response_form(fields: dict[str, str]) -> dict[str, object]:
 @router.post("/petitions/{petition_id}/respond", response_class=HTMLResponse)
 def respond(request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep,
             fields: FormFields) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     try:
         service.post_response(db=db, rt=rt, petition=petition, responder=responder,
                               form=validate(schemas.ResponseCreate, _response_form(fields)))

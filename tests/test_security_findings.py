@@ -1,0 +1,123 @@
+"""Issue #21's findings 2, 5, 7, 11 and 12, each held by the attacker's method written as code."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from app.accounts.models import Role
+from app.moderation import service as moderation
+from app.petitions.models import Petition
+from app.signatures import service as signatures
+from tests import factories
+from tests.conftest import Browser, make_user, sign_in_as
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding 2: a responder read petitions nobody outside their organizers and moderators may read.
+
+
+def _private_petitions(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
+    moderator = factories.moderator(db)
+    hidden, rejected = factories.open_petition(db, rt, title="Hidden: stop the badge cameras"), \
+        factories.petition_in_moderation(db, rt, title="Rejected: name the manager in 4B")
+    moderation.hide(db=db, rt=rt, petition=hidden, moderator=moderator, reason="It names a colleague.")
+    moderation.reject(db=db, rt=rt, petition=rejected, moderator=moderator, code="names_colleagues", note=None)
+    db.commit()
+    return {"draft": factories.draft_petition(db, rt, title="Draft: a private idea about the canteen"),
+            "gathering sponsors": factories.petition_gathering_sponsors(db, rt, title="Sponsors: rota changes"),
+            "in moderation": factories.petition_in_moderation(db, rt, title="In moderation: the parking plan"),
+            "hidden": hidden, "privately rejected": rejected}
+
+
+def test_a_responder_cannot_read_a_petition_the_petition_page_withholds(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    responder = make_user(db, email="riley@example.org", name="Riley Responder", password=None,
+                          roles=(Role.responder,))
+    sign_in_as(browser, db, responder)
+    for state, petition in _private_petitions(db, rt).items():
+        assert browser.get(f"/petitions/{petition.id}").status_code == 404, state
+        page = browser.get(f"/petitions/{petition.id}/respond")
+        assert page.status_code == 404, state
+        assert petition.title not in page.text and petition.ask not in page.text, state
+        posted = browser.post(f"/petitions/{petition.id}/respond",
+                              {"status": "accepted", "summary": "Yes.", "details": "Yes."})
+        assert posted.status_code == 404 and petition.title not in posted.text, state
+        api = browser.api("POST", f"/api/v1/petitions/{petition.id}/responses",
+                          {"status": "accepted", "summary": "Yes.", "details": "Yes.", "commitments": []})
+        assert api.status_code == 404, state
+    open_one = factories.open_petition(db, rt, title="Open: a four-day week")
+    assert browser.get(f"/petitions/{open_one.id}/respond").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding 5: a moderator's own named comment under a petition that is not public answered 500.
+
+
+def test_a_moderator_reads_and_moderates_their_own_comment_under_a_hidden_petition(browser: Browser, db,  # type: ignore[no-untyped-def]
+                                                                                    rt) -> None:
+    moderator = factories.moderator(db)
+    petition = factories.open_petition(db, rt)
+    own = factories.comment(db, rt, petition, author=moderator, body="As a worker here: I agree.")
+    reply = factories.comment(db, rt, petition, body="So do I.", parent=own)
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Under review.")
+    db.commit()
+    sign_in_as(browser, db, moderator)
+    for url in (f"/api/v1/comments/{own.id}", f"/comments/{own.id}", f"/api/v1/comments/{own.id}/replies",
+                f"/api/v1/comments/{own.id}/history", f"/comments/{own.id}/history", f"/api/v1/comments/{reply.id}",
+                f"/comments/{reply.id}"):
+        response = browser.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+    # The discussion of a hidden petition is read-only: refused in words, not a crash.
+    assert browser.api("POST", f"/api/v1/comments/{reply.id}/endorsement").status_code == 409
+    assert browser.post(f"/comments/{reply.id}/endorse").status_code in (303, 409)
+    hidden = browser.api("POST", f"/api/v1/moderation/comments/{own.id}/hide", {"reason": "Off topic."})
+    assert hidden.status_code == 200, hidden.text
+    restored = browser.post(f"/moderation/comments/{own.id}/restore")
+    assert restored.status_code == 303, restored.text
+    assert browser.post(f"/moderation/comments/{reply.id}/hide", {"reason": "Off topic."}).status_code == 303
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding 7: a name like "Zoe;=1+1;x" went out unquoted, and a spreadsheet that splits on semicolons ran it.
+
+FORMULA = ("=", "+", "-", "@")
+
+
+def _runnable_cells(text: str) -> list[str]:
+    """What a spreadsheet could run, read the ways one might read the file: each usual separator, with the
+    quotes honoured and ignored, leading spaces and quotes trimmed."""
+    found = []
+    for line in text.splitlines():
+        for separator in (",", ";", "\t", "|"):
+            fields = next(csv.reader([line], delimiter=separator), []) + line.split(separator)
+            found += [field for field in fields if field.lstrip(' "').startswith(FORMULA)]
+    return found
+
+
+def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+    organizer = factories.worker(db, name="Olga Organizer")
+    petition = factories.open_petition(db, rt, creator=organizer, title='Fair pay;=HYPERLINK("http://x.test")')
+    names = ["Zoe;=1+1;x", "Ann,+SUM(A1:A9)", "Bo\t@cmd", "Cy| -2+3", "=1+1", "Dee; =1", "Jean-Luc O'Neil"]
+    for name in names:
+        signatures.sign(db=db, rt=rt, petition_id=petition.id, user=factories.worker(db, name=name),
+                        visibility="public", notify_updates=False)
+    db.commit()
+    browser = sign_in_as(new_browser(), db, organizer)
+    signers = browser.api("POST", f"/api/v1/petitions/{petition.id}/exports", {"kind": "signers", "format": "csv"})
+    tally = browser.api("POST", f"/api/v1/petitions/{petition.id}/exports", {"kind": "tally", "format": "csv"})
+    assert signers.status_code == tally.status_code == 200
+    for export in (signers.text, tally.text):
+        assert _runnable_cells(export) == [], export
+        # Every text cell is quoted, so a separator inside it stays inside it (every row starts with text).
+        assert all(row.startswith('"') for row in export.splitlines()), export
+    assert '"Zoe;\'=1+1;x","public","2026-11-24",' in signers.text
+    assert '"petition","id",%d,"Fair pay;\'=HYPERLINK(""http://x.test"")"' % petition.id in tally.text
+    listed = sorted(row["name"] for row in csv.DictReader(io.StringIO(signers.text)))
+    # Each name is kept whole and readable: an apostrophe before each would-be formula is all that is added.
+    assert listed == sorted(["Zoe;'=1+1;x", "Ann,'+SUM(A1:A9)", "Bo\t'@cmd", "Cy| '-2+3", "'=1+1", "Dee; '=1",
+                             "Jean-Luc O'Neil"])
+    admin = sign_in_as(new_browser(), db, factories.worker(db, roles=(Role.admin,)))
+    organization = admin.get("/admin/report?format=csv")
+    assert organization.status_code == 200 and organization.text.startswith('"section"')
+    assert _runnable_cells(organization.text) == []
