@@ -121,3 +121,59 @@ def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt,
     organization = admin.get("/admin/report?format=csv")
     assert organization.status_code == 200 and organization.text.startswith('"section"')
     assert _runnable_cells(organization.text) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding 12: a preview of a rule of one address said whether that colleague signed, and the history showed
+# the first addresses of each rule.
+
+
+def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+    petition = factories.open_petition(db, rt)
+    target = make_user(db, email="quinn@example.org", name="Quinn Quiet", password=None)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=target, visibility="organizers",
+                    notify_updates=False)
+    others = [make_user(db, email=f"other{n}@example.org", name=f"Other {n}", password=None) for n in range(3)]
+    # An address with no account, and an unconfirmed one, pad nothing: they could not have signed.
+    make_user(db, email="pending@example.org", name="Not Confirmed", password=None, verified=False)
+    db.commit()
+    moderator = sign_in_as(new_browser(), db, factories.moderator(db))
+    api = f"/api/v1/moderation/petitions/{petition.id}/invalidations"
+    page = f"/moderation/petitions/{petition.id}/signatures"
+    small_rules = ["quinn@example.org", "quinn@example.org\nnobody@example.org",
+                   "\n".join(["quinn@example.org", "ghost1@example.org", "ghost2@example.org", "pending@example.org",
+                              *(other.email for other in others)])]
+    for rule in small_rules:
+        previewed = moderator.api("POST", f"{api}/preview", {"rule": rule})
+        assert previewed.status_code == 422, (rule, previewed.text)
+        assert "matched" not in previewed.text and "at least 5 accounts" in previewed.json()["error"]["fields"]["rule"]
+        for expected in (0, 1):  # the stale-count refusal would have said the count too
+            voided = moderator.api("POST", api, {"rule": rule, "reason": "Compromised.", "expected": expected})
+            assert voided.status_code == 422 and "now matches" not in voided.text, voided.text
+        shown = moderator.post(f"{page}/preview", {"rule": rule, "reason": "Compromised."})
+        assert shown.status_code == 422 and "counted signature" not in shown.text
+        assert "at least 5 accounts" in shown.text
+    db.refresh(petition)
+    assert petition.signature_count == 1
+    # Five confirmed accounts: a count, and the record keeps no address.
+    rule = "\n".join(["quinn@example.org", *(other.email for other in others), "@example.com"])
+    make_user(db, email="sam@example.com", name="Sam Contractor", password=None)
+    assert moderator.api("POST", f"{api}/preview", {"rule": rule}).json() == {"matched": 1}
+    created = moderator.api("POST", api, {"rule": rule, "reason": "Compromised.", "expected": 1})
+    assert created.status_code == 201 and created.json()["rule"] == "5 entries: @example.com, 4 addresses"
+    history = moderator.get(page).text
+    assert "voided 1 (5 entries: @example.com, 4 addresses)" in history
+    assert "quinn" not in history and "other0" not in history
+
+
+def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+    from app.signatures.models import Invalidation
+
+    petition = factories.open_petition(db, rt)
+    moderator = factories.moderator(db)
+    db.add(Invalidation(petition_id=petition.id, moderator_id=moderator.id, matched=2, reason="Compromised.",
+                        rule="3 entries: @example.com, ann.lee@example.org, bo@example.org", created_at=rt.clock.now()))
+    db.commit()
+    history = sign_in_as(new_browser(), db, moderator).get(f"/moderation/petitions/{petition.id}/signatures").text
+    assert "(3 entries: @example.com, an address, an address)" in history
+    assert "ann.lee" not in history and "bo@" not in history

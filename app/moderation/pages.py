@@ -108,31 +108,36 @@ def restore(request: Request, petition_id: Id, moderator: Moderator, db: Session
 
 
 @router.get("/moderation/petitions/{petition_id}/signatures", response_class=HTMLResponse)
-def signatures_page(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep) -> Response:
+def signatures_page(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep,
+                    rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return render(request, "moderation/invalidate.html", {
-        "petition": petition, "history": integrity.invalidations(db=db, petition=petition)})
+        "petition": petition, "history": integrity.invalidations(db=db, petition=petition),
+        "smallest_rule": rt.settings.min_group_size})
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/preview", response_class=HTMLResponse)
 def preview_invalidation(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
                          fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}
+    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition),
+               "smallest_rule": rt.settings.min_group_size}
     try:
         entries = integrity.parse_rule(fields.get("rule", ""))
+        matched = integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries)
     except AppError as error:
         return form_error(request, db, "moderation/invalidate.html", error, fields, context)
     return render(request, "moderation/invalidate.html", {
         **context, "values": {"rule": fields.get("rule", ""), "reason": fields.get("reason", "")},
-        "matched": integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries)})
+        "matched": matched})
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/void", response_class=HTMLResponse)
 def void_signatures(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
                     fields: FormFields) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition)}
+    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition),
+               "smallest_rule": rt.settings.min_group_size}
     try:
         entries = integrity.parse_rule(fields.get("rule", ""))
         expected = int(fields.get("expected", "-1")) if fields.get("expected", "").isdigit() else -1

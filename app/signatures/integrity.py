@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,12 +61,51 @@ def parse_rule(raw: str) -> list[str]:
 
 
 def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untyped-def]
-    addresses = [entry for entry in entries if not entry.startswith("@")]
-    domains = [entry for entry in entries if entry.startswith("@")]
     # Addresses are sealed: they are matched through their blind indexes, whole domains through the domain's.
-    condition = or_(*[address_lookup(address) for address in addresses], *[domain_lookup(domain) for domain in domains])
+    condition = _rule_condition(entries)
     return (select(Signature.id).join(User, User.id == Signature.account_id)
             .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None), condition))
+
+
+def _rule_condition(entries: list[str]):  # type: ignore[no-untyped-def]
+    addresses = [entry for entry in entries if not entry.startswith("@")]
+    domains = [entry for entry in entries if entry.startswith("@")]
+    return or_(*[address_lookup(address) for address in addresses], *[domain_lookup(domain) for domain in domains])
+
+
+def require_large_rule(*, db: Session, rt: Runtime, entries: list[str]) -> None:
+    """Refuse a rule that covers fewer confirmed accounts than the reports' smallest group (issue #21).
+
+    A count for a rule of one address answers "did this colleague sign?" (0 or 1). A rule must therefore
+    cover at least `min_group_size` accounts that could have signed (confirmed addresses) before any count is
+    shown or any signature voided: an unknown or unconfirmed address pads nothing. What remains is a
+    moderator who already knows how the other accounts of a rule signed; each preview is in the audit log.
+    """
+    smallest = rt.settings.min_group_size
+    covered = db.scalar(select(func.count()).select_from(User)
+                        .where(_rule_condition(entries), User.email_verified_at.is_not(None))) or 0
+    if covered < smallest:
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields={
+            "rule": f"A rule must cover at least {smallest} accounts with a confirmed address, so that its count "
+                    "does not tell whether particular colleagues signed. Add the other addresses or use @domain."})
+
+
+def describe_rule(entries: list[str]) -> str:
+    """What the record of a rule keeps and shows: its size and its whole domains, never an address."""
+    domains = [entry for entry in entries if entry.startswith("@")]
+    addresses = len(entries) - len(domains)
+    parts = domains[:5] + (["…"] if len(domains) > 5 else [])
+    if addresses:
+        parts.append(f"{addresses} address{'es' if addresses != 1 else ''}")
+    return f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: " + ", ".join(parts)
+
+
+_ADDRESS = re.compile(r"[^\s,:@…]+@[^\s,…]+")
+
+
+def without_addresses(rule: str) -> str:
+    """A rule recorded before issue #21 listed its first addresses: the history shows "an address" instead."""
+    return _ADDRESS.sub("an address", rule)
 
 
 def preview(*, db: Session, rt: Runtime, petition: Petition, moderator: User, entries: list[str]) -> int:
@@ -73,8 +113,10 @@ def preview(*, db: Session, rt: Runtime, petition: Petition, moderator: User, en
 
     A preview answers "did these addresses sign?", so a moderator could ask it about one colleague. Every
     preview is therefore in the audit log (the rule's size and the count, never the addresses), where
-    admins see who asked what kind of question how often.
+    admins see who asked what kind of question how often. A rule smaller than the reports' smallest group
+    gets no count at all (`require_large_rule`).
     """
+    require_large_rule(db=db, rt=rt, entries=entries)
     matched = db.scalar(select(func.count()).select_from(_matching(petition, entries).subquery())) or 0
     audit.record(db=db, rt=rt, actor=moderator, action="signatures.void_previewed", subject=f"petition {petition.id}",
                  detail={"rule_entries": len(entries),
@@ -92,6 +134,8 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
     if expected < 0:
         raise InvalidInput(N_("Preview the rule first, then confirm the count it shows."),
                            fields={"rule": N_("Preview the rule first.")})
+    # Before any count, in this answer or the refusal below: voiding is a preview too.
+    require_large_rule(db=db, rt=rt, entries=entries)
     ids = list(db.scalars(_matching(petition, entries)))
     if len(ids) != expected:
         raise Conflict(f"The rule now matches {len(ids)} signatures, not the {expected} you previewed. "
@@ -99,9 +143,8 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
     if not ids:
         raise Conflict(N_("The rule matches no counted signature."))
     now = rt.clock.now()
-    rule = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: " + ", ".join(entries[:5]) + (
-        " …" if len(entries) > 5 else "")
-    record = Invalidation(petition_id=petition.id, moderator_id=moderator.id, rule=rule[:300], reason=reason,
+    record = Invalidation(petition_id=petition.id, moderator_id=moderator.id, rule=describe_rule(entries)[:300],
+                          reason=reason,
                           matched=len(ids), created_at=now)
     db.add(record)
     db.flush()
@@ -123,9 +166,14 @@ def invalidate(*, db: Session, rt: Runtime, petition: Petition, moderator: User,
 
 
 def invalidations(*, db: Session, petition: Petition) -> list[tuple[Invalidation, User | None]]:
+    """The petition's invalidations, newest first; a rule's addresses are never shown, even an old record's."""
     rows = db.execute(select(Invalidation, User).outerjoin(User, User.id == Invalidation.moderator_id)
                       .where(Invalidation.petition_id == petition.id).order_by(Invalidation.created_at.desc()))
-    return [(record, user) for record, user in rows]
+    found = []
+    for record, user in rows:
+        set_committed_value(record, "rule", without_addresses(record.rule))  # shown only, never written back
+        found.append((record, user))
+    return found
 
 
 @dataclass(frozen=True)
