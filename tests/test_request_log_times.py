@@ -31,7 +31,8 @@ ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
 
 # Every route of the app that touches anonymous features, by the rule the brief states.
 def touches_anonymous_features(path: str) -> bool:
-    return (path.startswith(("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log"))
+    return (path.startswith(("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log",
+                             "/wallet"))
             or "/anonymous" in path or "/anonymity" in path or "/comments" in path
             or path in ("/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"))
 

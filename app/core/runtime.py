@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from jinja2 import Environment
 
+from app.anonymous.linking import LinkSessions
 from app.anonymous.queue import AnonymousQueue
 from app.comments.queue import CommentQueue
 from app.core.cache import TTLCache
@@ -29,6 +30,7 @@ class Runtime:
     cache: TTLCache
     anonymous_queue: AnonymousQueue
     comment_queue: CommentQueue
+    link_sessions: LinkSessions
 
 
 def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
@@ -36,7 +38,8 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
     return Runtime(settings=settings, keyring=keyring, clock=clock,
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
                    sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None), cache=TTLCache(),
-                   anonymous_queue=AnonymousQueue(), comment_queue=CommentQueue())
+                   anonymous_queue=AnonymousQueue(), comment_queue=CommentQueue(),
+                   link_sessions=LinkSessions())
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -64,8 +64,8 @@ async def csrf_protect(request: Request) -> None:
 # (HourlyRequests). A line each, to the millisecond or in turn with a sign-in's line, named who collected a
 # token or posted a comment. Matched against the route template (the raw path before routing: a 413).
 # So are the anonymity figure and a petition's signature log: the wallet and the command-line client read them
-# just before an anonymous action, so their lines would date it.
-HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log")
+# just before an anonymous action, so their lines would date it. So are the wallet's pages (linking a device).
+HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log", "/wallet")
 HOURLY_LOG_PARTS = ("/anonymous", "/comments", "/anonymity")
 HOURLY_LOG_ROUTES = frozenset({"/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"})
 hourly_requests = HourlyRequests(request_logger)

@@ -1,0 +1,222 @@
+"""Linking a device in Chromium: two browser contexts are two devices of one worker. A holds the wallet and shows
+a code and a QR code; B takes the code (typed, or from the QR code's address) and ends up holding the same
+secret. Python plays A once too, so the browser's half and linking_client.py are held to one protocol."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from app.anonymous import derive
+from app.anonymous import linking_client as protocol
+from app.core.b64url import decode as b64d
+from app.core.b64url import encode as b64e
+from tests import live_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
+
+READ_SECRET = """async (account) => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
+        r.onupgradeneeded = () => r.result.createObjectStore("tokens", { keyPath: "id" });
+        r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    return await new Promise((ok) => {
+        const r = db.transaction("tokens").objectStore("tokens").get(account + ":wallet");
+        r.onsuccess = () => ok(r.result || null); });
+}"""
+
+WRITE_SECRET = """async ([account, secret, check]) => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
+        r.onupgradeneeded = () => r.result.createObjectStore("tokens", { keyPath: "id" });
+        r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    await new Promise((ok, fail) => { const t = db.transaction("tokens", "readwrite");
+        t.objectStore("tokens").put({ id: account + ":wallet", account, kind: "secret", secret, check });
+        t.oncomplete = ok; t.onerror = () => fail(t.error); });
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
+    live = live_server.serve_demo(tmp_path_factory.mktemp("browser") / "linking.db")
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def account(page: Page) -> str:
+    return str(page.locator('meta[name="undersigned-account"]').get_attribute("content"))
+
+
+def csrf(page: Page) -> str:
+    return str(page.locator('meta[name="csrf-token"]').get_attribute("content"))
+
+
+def with_wallet(person: Any, name: str) -> tuple[Page, dict[str, str]]:
+    """Device A: signed in, holding the account's wallet secret (the one the wallet started here, or one put in
+    its store and registered), before device B ever signs in."""
+    from playwright.sync_api import expect
+
+    page = person(name)
+    expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true", timeout=20_000)
+    record = page.evaluate(READ_SECRET, account(page))
+    if record is None:
+        secret = derive.new_secret()
+        record = {"secret": b64e(secret), "check": b64e(derive.check(secret))}
+        page.evaluate(WRITE_SECRET, [account(page), record["secret"], record["check"]])
+        answer = page.request.post("/api/v1/wallet/check", data={"check": record["check"]},
+                                   headers={"X-CSRF-Token": csrf(page)})
+        assert answer.status in (200, 201), answer.text()
+    return page, record
+
+
+def show_code(page: Page) -> str:
+    from playwright.sync_api import expect
+
+    page.goto("/wallet/link")
+    panel = page.locator("#link-show")
+    expect(panel.get_by_role("heading", name="Show a code for your new device")).to_be_visible()
+    expect(page.locator("#link-enter")).to_be_hidden()
+    panel.get_by_role("button", name="Show a code").click()
+    code = panel.locator("[data-link-code]")
+    expect(code).to_have_text(CODE)
+    expect(panel.locator("[data-link-countdown]")).to_contain_text("The code works for another")
+    return str(code.text_content())
+
+
+def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    a, record = with_wallet(person, "ben")
+    a.set_viewport_size({"width": 360, "height": 800})  # a phone: the code and the QR code fit its width
+    code = show_code(a)
+    assert a.evaluate("document.documentElement.scrollWidth") <= 360
+    # The QR code is drawn here, as inline SVG, of this page's address with the code after '#' only.
+    qr = a.locator("#link-show [data-link-qr] svg")
+    expect(qr).to_be_visible()
+    assert qr.get_attribute("role") == "img" and qr.get_attribute("aria-label")
+    url = str(qr.get_attribute("data-url"))
+    address, fragment = url.split("#")
+    assert address == f"{server.base_url}/wallet/link" and fragment == code.replace("-", "")
+    assert a.locator("#link-show path").count() == 1
+
+    b = person("ben")
+    assert b.evaluate(READ_SECRET, account(b)) is None
+    b.goto(url)  # what the camera opens
+    panel = b.locator("#link-enter")
+    expect(panel.get_by_role("heading", name="Type the code from your other device")).to_be_visible()
+    expect(panel.get_by_label("Code from your other device")).to_have_value(code)
+    assert b.evaluate("location.hash") == "" and not b.url.endswith(fragment)  # taken out of the address
+    panel.get_by_role("button", name="Link this device").click()
+    expect(panel.locator("[data-link-received]")).to_contain_text("This device now holds your wallet.")
+    expect(panel.get_by_role("link", name="Continue")).to_have_attribute("href", "/wallet")
+    expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.", timeout=15_000)
+
+    held = b.evaluate(READ_SECRET, account(b))
+    assert (held["secret"], held["check"], held["kind"]) == (record["secret"], record["check"], "secret")
+    assert held["account"] == account(a)
+    # The session is gone: a new look at it finds nothing.
+    assert b.request.get("/api/v1/wallet/link").status == 404
+
+
+def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    a, record = with_wallet(person, "chen")
+    code = show_code(a)
+    b = person("chen")
+    b.goto("/wallet/link")
+    panel = b.locator("#link-enter")
+    field = panel.get_by_label("Code from your other device")
+    alert = b.locator("[data-link-error]")
+
+    field.fill("1234")
+    panel.get_by_role("button", name="Link this device").click()
+    expect(alert).to_have_text("A linking code is 12 letters and digits, in three groups of four, as your other "
+                               "device shows it.")
+    expect(alert).to_have_attribute("role", "alert")
+    assert field.get_attribute("aria-invalid") == "true"
+
+    wrong = "0000-0000-0000" if code != "0000-0000-0000" else "1111-1111-1111"
+    field.fill(wrong)
+    panel.get_by_role("button", name="Link this device").click()
+    expect(alert).to_have_text("That is not the code your other device shows. Check it and type it again. "
+                               "Attempts left: 4.")
+    expect(field).to_be_focused()
+
+    field.fill(code.lower().replace("-", " "))  # as a person might type it
+    panel.get_by_role("button", name="Link this device").click()
+    expect(panel.locator("[data-link-received]")).to_be_visible(timeout=15_000)
+    expect(alert).to_be_hidden()
+    assert b.evaluate(READ_SECRET, account(b))["secret"] == record["secret"]
+
+
+def test_a_cancelled_code_tells_b_to_start_again(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    a, _record = with_wallet(person, "dara")
+    code = show_code(a)
+    a.locator("#link-show").get_by_role("button", name="Cancel").click()
+    expect(a.locator("#link-show").get_by_role("button", name="Show a code")).to_be_visible()
+    b = person("dara")
+    b.goto("/wallet/link")
+    b.locator("#link-enter").get_by_label("Code from your other device").fill(code)
+    b.locator("#link-enter").get_by_role("button", name="Link this device").click()
+    expect(b.locator("[data-link-error]")).to_contain_text("No device is showing a linking code for your account")
+
+
+def test_python_as_device_a_links_a_browser(person, server) -> None:  # type: ignore[no-untyped-def]
+    """The command-line client's half (linking_client.py) shows the code; the browser's half takes it."""
+    from playwright.sync_api import expect
+
+    _holder, record = with_wallet(person, "ana")
+    secret = b64d(record["secret"])
+    b = person("ana")
+    token = csrf(b)
+
+    def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        response = b.request.fetch(path, method=method, data=body, headers={"X-CSRF-Token": token})
+        return response.status, (response.json() if response.body() else None)
+
+    made = protocol.Offer()
+    assert call("POST", "/api/v1/wallet/link", made.body())[0] == 201
+    b.goto("/wallet/link")
+    b.locator("#link-enter").get_by_label("Code from your other device").fill(protocol.display(made.code))
+    b.locator("#link-enter").get_by_role("button", name="Link this device").click()
+    deadline = time.monotonic() + 15
+    while (session := call("GET", "/api/v1/wallet/link")[1])["state"] != "answered":
+        assert time.monotonic() < deadline, session
+        time.sleep(0.2)
+    box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
+    assert call("POST", "/api/v1/wallet/link/sealed", {"sealed": b64e(box)})[0] == 200
+    expect(b.locator("[data-link-received]")).to_be_visible(timeout=15_000)
+    assert b.evaluate(READ_SECRET, account(b))["secret"] == b64e(secret)
+
+
+def test_without_indexeddb_the_page_says_so(chromium, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    from app.demo import DEMO_PASSWORD
+
+    context = chromium.new_context(base_url=server.base_url)
+    try:
+        context.add_init_script("Object.defineProperty(window, 'indexedDB', { value: undefined });")
+        page = context.new_page()
+        page.goto("/signin")
+        page.locator("main").get_by_label("Work email address").fill("riley@example.org")
+        page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+        page.locator("main").get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(r"/$"))
+        page.goto("/wallet/link")
+        expect(page.get_by_role("heading", name="This browser cannot keep a wallet")).to_be_visible()
+        expect(page.locator("#link-show")).to_be_hidden()
+        expect(page.locator("#link-enter")).to_be_hidden()
+    finally:
+        context.close()

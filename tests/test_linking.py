@@ -1,0 +1,515 @@
+"""Linking a device (issue 19): the wallet secret goes from device A to device B of one account through the
+server, sealed to a key only the two devices derive from the code A shows. Both devices are played in Python
+(app/anonymous/linking_client.py, the protocol the browser and the command-line client speak), against the
+server's routes; the server is also played as an attacker that swaps in a key of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.anonymous import derive
+from app.anonymous import linking_client as protocol
+from app.core.b64url import decode as b64d
+from app.core.b64url import encode as b64e
+from app.core.clock import FrozenClock
+from app.core.runtime import Runtime
+from tests import factories
+from tests.conftest import Browser, LogCapture, make_settings, sign_in_as
+
+NewBrowser = Callable[[], Browser]
+PATH = "/api/v1/wallet/link"
+
+
+@pytest.fixture(autouse=True)
+def no_open_sessions(rt: Runtime) -> Iterator[None]:
+    """Test apps are shared between tests and account ids repeat across rolled-back tests: start empty."""
+    rt.link_sessions.clear()
+    yield
+    rt.link_sessions.clear()
+
+
+def calls(browser: Browser) -> protocol.Call:
+    """A device: Session.call's signature over the test client (cookies and CSRF token as a browser sends)."""
+    def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        response = browser.api(method, path, json=body)
+        return response.status_code, (response.json() if response.content else None)
+
+    return call
+
+
+@pytest.fixture
+def devices(new_browser: NewBrowser, db: Session) -> tuple[Browser, Browser]:
+    """Two devices of one worker: two browsers, two sessions, one account."""
+    user = factories.worker(db)
+    return sign_in_as(new_browser(), db, user), sign_in_as(new_browser(), db, user)
+
+
+def offered(a: Browser) -> protocol.Offer:
+    made = protocol.Offer()
+    response = a.api("POST", PATH, made.body())
+    assert response.status_code == 201 and response.json() == {"expires_in": 600}
+    return made
+
+
+def answered(b: Browser, code: str) -> protocol.Answer:
+    session = b.api("GET", PATH).json()
+    made = protocol.Answer(code=code, offer_key=b64d(session["offer_key"]))
+    made.check_offer(b64d(session["offer_proof"]))
+    assert b.api("POST", PATH + "/answer", made.body()).status_code == 200
+    return made
+
+
+def error(response) -> str:  # type: ignore[no-untyped-def]
+    return str(response.json()["error"]["message"])
+
+
+# The round trip --------------------------------------------------------------------------------------------
+
+def test_a_and_b_link_through_the_api_and_b_opens_the_same_secret(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    secret = derive.new_secret()
+    made = offered(a)
+    first = b.api("GET", PATH).json()
+    assert first["state"] == "offered" and first["offer_key"] == b64e(made.raw) and first["expires_in"] == 600
+    assert set(first) == {"state", "offer_key", "offer_proof", "expires_in"}
+    receiver = answered(b, protocol.display(made.code).lower())  # typed in small letters, with hyphens
+
+    session = a.api("GET", PATH).json()
+    assert session["state"] == "answered" and session["answer_key"] == b64e(receiver.raw)
+    box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
+    assert a.api("POST", PATH + "/sealed", {"sealed": b64e(box)}).status_code == 200
+
+    session = b.api("GET", PATH).json()
+    assert session["state"] == "sealed"
+    assert receiver.open(b64d(session["sealed"]), expected_check=derive.check(secret)) == secret
+    assert b.api("POST", PATH + "/done").status_code == 204
+    # Gone for both devices, with every key in it.
+    assert a.api("GET", PATH).status_code == 404 and b.api("GET", PATH).status_code == 404
+
+
+def test_the_protocol_functions_link_a_device_as_the_client_will(devices: tuple[Browser, Browser]) -> None:
+    """offer() and answer() as the command-line client calls them, A's waiting run from B's."""
+    a, b = devices
+    secret = derive.new_secret()
+
+    class Paused(Exception):
+        pass
+
+    def a_waits(_seconds: float) -> None:
+        raise Paused  # A's poll: handed back to the test, which then lets B go on
+
+    code, finish = protocol.offer(calls(a), sleep=a_waits)
+    assert len(code) == 14 and code.count("-") == 2
+
+    def b_waits(_seconds: float) -> None:
+        with pytest.raises(Paused):
+            finish(secret)  # A reads the answer and seals, if there is one yet
+
+    assert protocol.answer(calls(b), code, derive.check(secret), sleep=b_waits) == secret
+    finish(secret)  # A sees the session closed after sealing: linked
+    assert a.api("GET", PATH).status_code == 404
+
+
+def test_a_device_b_reads_the_accounts_wallet_check_itself(devices: tuple[Browser, Browser],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an expected check given, B reads GET /api/v1/wallet's wallet_check, and refuses without one."""
+    a, b = devices
+    secret = derive.new_secret()
+    base = calls(b)
+
+    def with_check(check: str | None) -> protocol.Call:
+        def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+            status, answer = base(method, path, body)
+            if path == "/api/v1/wallet":
+                answer = {**answer, "wallet_check": check}
+            return status, answer
+        return call
+
+    offered(a)
+    with pytest.raises(protocol.LinkError, match="No device has registered a wallet"):
+        protocol.answer(with_check(None), protocol.new_code(), sleep=lambda _s: None)
+    made = offered(a)
+
+    def a_seals(_seconds: float) -> None:
+        session = a.api("GET", PATH).json()
+        if session["state"] == "answered":
+            box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
+            a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
+
+    got = protocol.answer(with_check(b64e(derive.check(secret))), made.code, sleep=a_seals)
+    assert got == secret
+
+
+def test_b_keeps_no_secret_that_is_not_the_accounts_wallet(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    made = offered(a)
+    receiver = answered(b, made.code)
+    session = a.api("GET", PATH).json()
+    other = derive.new_secret()  # A holds a wallet, but not the one the account registered
+    box = made.seal(other, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
+    a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
+    sealed = b64d(b.api("GET", PATH).json()["sealed"])
+    with pytest.raises(protocol.LinkError, match="not this account's"):
+        receiver.open(sealed, expected_check=derive.check(derive.new_secret()))
+    # A box changed on the way does not open either.
+    with pytest.raises(protocol.LinkError, match="cannot be opened"):
+        receiver.open(sealed[:-1] + bytes([sealed[-1] ^ 1]), expected_check=derive.check(other))
+
+
+# Wrong codes, expiry, single use ---------------------------------------------------------------------------
+
+def test_a_wrong_code_counts_and_the_fifth_closes_the_session(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    made = offered(a)
+    session = b.api("GET", PATH).json()
+    for left in (4, 3, 2, 1):
+        wrong = protocol.Answer(code=protocol.new_code(), offer_key=b64d(session["offer_key"]))
+        response = b.api("POST", PATH + "/answer", wrong.body())
+        assert response.status_code == 422
+        assert error(response) == ("That is not the code your other device shows. Check it and type it again. "
+                                   f"Attempts left: {left}.")
+    # The right code still works up to the fifth wrong one...
+    assert b.api("GET", PATH).json()["state"] == "offered"
+    wrong = protocol.Answer(code=protocol.new_code(), offer_key=b64d(session["offer_key"]))
+    response = b.api("POST", PATH + "/answer", wrong.body())
+    assert response.status_code == 409
+    assert error(response) == "Too many wrong codes: start again on your other device."
+    # ...which closes it: the right code now finds nothing, and A is told its code stopped working.
+    right = protocol.Answer(code=made.code, offer_key=made.raw)
+    response = b.api("POST", PATH + "/answer", right.body())
+    assert response.status_code == 404 and "Show a new code on the device that has your wallet" in error(response)
+    assert a.api("GET", PATH).status_code == 404
+
+
+def test_a_code_expires_ten_minutes_after_it_is_shown(devices: tuple[Browser, Browser], clock: FrozenClock) -> None:
+    a, b = devices
+    made = offered(a)
+    clock.advance(timedelta(minutes=9, seconds=59))
+    assert b.api("GET", PATH).json()["expires_in"] == 1
+    clock.advance(timedelta(seconds=1))
+    response = b.api("GET", PATH)
+    assert response.status_code == 404
+    assert error(response) == ("No device is showing a linking code for your account right now: the code expired "
+                               "(codes last 10 minutes), was used, or was cancelled. Show a new code on the device "
+                               "that has your wallet.")
+    right = protocol.Answer(code=made.code, offer_key=made.raw)
+    assert b.api("POST", PATH + "/answer", right.body()).status_code == 404
+    assert a.api("POST", PATH + "/sealed", {"sealed": b64e(bytes(44))}).status_code == 404
+    assert b.api("POST", PATH + "/done").status_code == 404
+
+
+def test_a_half_finished_session_expires_and_b_is_told_to_start_again(devices: tuple[Browser, Browser],
+                                                                      clock: FrozenClock) -> None:
+    """B answered, then A's page was closed without cancelling (it never seals): B waits, then is told to start
+    again once the session expires."""
+    a, b = devices
+    made = offered(a)
+    waited: list[float] = []
+
+    def time_passes(seconds: float) -> None:
+        waited.append(seconds)
+        clock.advance(timedelta(minutes=4))
+
+    with pytest.raises(protocol.LinkError) as ended:
+        protocol.answer(calls(b), made.code, derive.check(derive.new_secret()), sleep=time_passes)
+    assert str(ended.value) == protocol.ENDED and len(waited) == 3  # 12 minutes: past the 10
+    assert a.api("GET", PATH).status_code == 404
+
+
+def test_when_a_cancels_b_stops_waiting_at_once(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    made = offered(a)
+
+    def a_cancels(_seconds: float) -> None:
+        assert a.api("DELETE", PATH).status_code == 204
+
+    with pytest.raises(protocol.LinkError, match="the other device cancelled or closed its page"):
+        protocol.answer(calls(b), made.code, derive.check(derive.new_secret()), sleep=a_cancels)
+
+
+def test_a_code_works_once(devices: tuple[Browser, Browser], new_browser: NewBrowser, db: Session) -> None:
+    a, b = devices
+    made = offered(a)
+    user = db.get_one(User, a.api("GET", "/api/v1/me").json()["id"])
+    answered(b, made.code)
+    # A third device of the account with the same code, and B again: both refused.
+    for device in (sign_in_as(new_browser(), db, user), b):
+        again = protocol.Answer(code=made.code, offer_key=made.raw)
+        response = device.api("POST", PATH + "/answer", again.body())
+        assert response.status_code == 409
+        assert error(response) == ("This code was already used by another device. Show a new code on the device "
+                                   "that has your wallet.")
+    session = a.api("GET", PATH).json()
+    box = made.seal(derive.new_secret(), answer_key=b64d(session["answer_key"]),
+                    answer_proof=b64d(session["answer_proof"]))
+    assert a.api("POST", PATH + "/sealed", {"sealed": b64e(box)}).status_code == 200
+    response = a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
+    assert response.status_code == 409 and "already used" in error(response)
+    assert b.api("POST", PATH + "/done").status_code == 204
+    assert b.api("POST", PATH + "/done").status_code == 404
+
+
+def test_nothing_is_sealed_before_a_device_answers_and_a_new_code_replaces_the_old(
+        devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    old = offered(a)
+    response = a.api("POST", PATH + "/sealed", {"sealed": b64e(bytes(44))})
+    assert response.status_code == 409
+    assert error(response) == "No new device has answered this code yet, so there is nothing to seal the wallet to."
+    new = offered(a)
+    assert b.api("GET", PATH).json()["offer_key"] == b64e(new.raw)
+    stale = protocol.Answer(code=old.code, offer_key=old.raw)
+    assert b.api("POST", PATH + "/answer", stale.body()).status_code == 422  # the old code no longer opens it
+    assert a.api("DELETE", PATH).status_code == 204
+    assert b.api("GET", PATH).status_code == 404
+    assert a.api("DELETE", PATH).status_code == 204  # cancelling twice is still cancelled
+
+
+def test_sessions_are_per_account(devices: tuple[Browser, Browser], new_browser: NewBrowser, db: Session) -> None:
+    a, _b = devices
+    made = offered(a)
+    stranger = sign_in_as(new_browser(), db, factories.worker(db))
+    assert stranger.api("GET", PATH).status_code == 404
+    response = stranger.api("POST", PATH + "/answer", protocol.Answer(code=made.code, offer_key=made.raw).body())
+    assert response.status_code == 404
+    assert a.api("GET", PATH).json()["state"] == "offered"
+
+
+# A server that lies --------------------------------------------------------------------------------------
+
+def test_a_server_that_swaps_in_its_own_key_for_as_is_caught_by_b(devices: tuple[Browser, Browser]) -> None:
+    """The server hands B a key of its own instead of A's, to have B answer (and later trust) it. Without the
+    code it cannot make the offer proof for its key: B refuses, and sends nothing it could use."""
+    a, b = devices
+    made = offered(a)
+    attacker = protocol.Offer()  # the server's own key, proved with a code it made up
+    forged = attacker.body()
+    base = calls(b)
+    posted: list[str] = []
+
+    def lying(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        posted.append(f"{method} {path}")
+        if method == "POST" and path == PATH + "/answer":
+            return 200, {"expires_in": 600}  # it takes any answer: it would open what A seals to its key
+        status, answer = base(method, path, body)
+        if method == "GET" and path == PATH and status == 200:
+            answer = {**answer, "offer_key": forged["offer_key"], "offer_proof": forged["offer_proof"]}
+        return status, answer
+
+    with pytest.raises(protocol.LinkError, match="Your other device's key was changed on the way"):
+        protocol.answer(lying, made.code, derive.check(derive.new_secret()), sleep=lambda _s: None)
+    assert f"POST {PATH}/done" not in posted
+    assert a.api("GET", PATH).status_code == 404  # B closed the session: A is told to start again
+    # Keeping A's own proof beside the server's key fails the same way.
+    receiver = protocol.Answer(code=made.code, offer_key=attacker.raw)
+    with pytest.raises(protocol.LinkError):
+        receiver.check_offer(b64d(made.body()["offer_proof"]))
+
+
+def test_a_server_that_swaps_in_its_own_key_for_bs_is_caught_by_a(devices: tuple[Browser, Browser]) -> None:
+    """The server answers A's code with a key of its own, to have A seal the secret to it: A checks the answer
+    proof, which needs the code, and seals nothing."""
+    a, b = devices
+    secret = derive.new_secret()
+    base = calls(a)
+    attacker = protocol.Answer(code=protocol.new_code(), offer_key=b"")
+    sent: list[str] = []
+
+    def lying(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        status, answer = base(method, path, body)
+        if method == "GET" and path == PATH and status == 200 and answer["state"] == "answered":
+            made_up = protocol.Answer(code=attacker.code, offer_key=b64d(answer["offer_key"]),
+                                      private=attacker.private)
+            answer = {**answer, "answer_key": made_up.body()["answer_key"],
+                      "answer_proof": made_up.body()["answer_proof"]}
+        sent.append(f"{method} {path}")
+        return status, answer
+
+    class Paused(Exception):
+        pass
+
+    def a_waits(_seconds: float) -> None:
+        raise Paused
+
+    code, finish = protocol.offer(lying, sleep=a_waits)
+    answered(b, code)  # the real B answers; the server shows A its own key instead
+    with pytest.raises(protocol.LinkError, match="its key was changed on the way"):
+        finish(secret)
+    assert f"POST {PATH}/sealed" not in sent
+    assert b.api("GET", PATH).status_code == 404  # A cancelled: B is told to start again
+    # Directly: the real B's proof does not cover the server's key.
+    made = protocol.Offer()
+    other = protocol.Answer(code=made.code, offer_key=made.raw)
+    with pytest.raises(protocol.LinkError):
+        made.seal(secret, answer_key=attacker.raw, answer_proof=b64d(other.body()["answer_proof"]))
+
+
+# Refusals in plain words ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "field", "words"), [
+    ({"offer_key": b64e(b"\x04" + bytes(64))}, "offer_key", "Not an uncompressed P-256 public key (65 bytes)."),
+    ({"offer_key": b64e(b"\x02" + bytes(64))}, "offer_key", "Not an uncompressed P-256 public key (65 bytes)."),
+    ({"offer_proof": b64e(bytes(33))}, "offer_proof", "Must be 32 bytes."),
+    ({"code_proof": "!" * 43}, "code_proof", None),
+])
+def test_a_malformed_offer_is_refused_in_plain_words(devices: tuple[Browser, Browser], body: dict[str, str],
+                                                    field: str, words: str | None) -> None:
+    a, _b = devices
+    response = a.api("POST", PATH, {**protocol.Offer().body(), **body})
+    assert response.status_code == 422
+    problem = response.json()["error"]
+    assert problem["message"] and field in json.dumps(problem)
+    if words:
+        assert problem["fields"][field] == words
+    assert a.api("GET", PATH).status_code == 404  # nothing opened
+
+
+def test_malformed_answers_and_boxes_are_refused_in_plain_words(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    made = offered(a)
+    good = protocol.Answer(code=made.code, offer_key=made.raw).body()
+    response = b.api("POST", PATH + "/answer", {**good, "answer_key": b64e(bytes(65))})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"]["answer_key"] == "Not an uncompressed P-256 public key (65 bytes)."
+    assert b.api("POST", PATH + "/answer", {**good, "extra": "x"}).status_code == 422
+    assert b.api("GET", PATH).json()["state"] == "offered"  # a malformed answer is no attempt
+    answered(b, made.code)
+    response = a.api("POST", PATH + "/sealed", {"sealed": "!" * 59})
+    assert response.status_code == 422
+    response = a.api("POST", PATH + "/sealed", {"sealed": b64e(bytes(45))})
+    assert response.status_code == 422 and response.json()["error"]["fields"]["sealed"] == "Must be 44 bytes."
+
+
+def test_linking_needs_a_signed_in_worker_and_the_csrf_token(devices: tuple[Browser, Browser],
+                                                            new_browser: NewBrowser) -> None:
+    a, _b = devices
+    stranger = new_browser()
+    assert stranger.api("GET", PATH).status_code == 401
+    assert stranger.api("POST", PATH, protocol.Offer().body()).status_code == 401
+    response = a.api("POST", PATH, protocol.Offer().body(), csrf=False)
+    assert response.status_code == 403
+    assert a.api("DELETE", PATH, csrf=False).status_code == 403
+
+
+def test_opening_and_answering_are_rate_limited_per_account(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    for _ in range(3):  # 3 sessions x 4 wrong codes: 12 answers, the 11th over the limit of 10 a minute
+        made = offered(a)
+        for _attempt in range(4):
+            wrong = protocol.Answer(code=protocol.new_code(), offer_key=made.raw)
+            response = b.api("POST", PATH + "/answer", wrong.body())
+            if response.status_code == 429:
+                break
+        if response.status_code == 429:
+            break
+    assert response.status_code == 429
+    assert error(response) == "Too many attempts. Please wait a little and try again."
+    assert int(response.headers["retry-after"]) >= 1
+    for _ in range(7):  # 10 sessions an hour
+        offered(a)
+    response = a.api("POST", PATH, protocol.Offer().body())
+    assert response.status_code == 429 and "Retry-After" in response.headers
+
+
+# What the server keeps ---------------------------------------------------------------------------------------
+
+def table_contents(db: Session) -> str:
+    db.expire_all()
+    dump = []
+    for table in inspect(db.get_bind()).get_table_names():
+        for row in db.execute(text(f'SELECT * FROM "{table}"')):
+            dump.append(repr(tuple(row)))
+    return "\n".join(dump)
+
+
+def test_nothing_of_a_session_reaches_a_table_or_a_log_line(devices: tuple[Browser, Browser], db: Session,
+                                                           server_logs: LogCapture, rt: Runtime) -> None:
+    a, b = devices
+    secret = derive.new_secret()
+    before = table_contents(db)
+    made = offered(a)
+    receiver = answered(b, made.code)
+    session = a.api("GET", PATH).json()
+    box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
+    a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
+    assert receiver.open(b64d(b.api("GET", PATH).json()["sealed"]), expected_check=derive.check(secret)) == secret
+    b.api("POST", PATH + "/done")
+    # The sessions table, the audit log, the outbox: nothing new, nothing changed by linking.
+    assert table_contents(db) == before
+    values = [made.code, protocol.display(made.code), b64e(made.raw), b64e(receiver.raw), b64e(box), b64e(secret),
+              made.body()["offer_proof"], made.body()["code_proof"], receiver.body()["answer_proof"]]
+    logged = server_logs.text
+    assert not [value for value in values if value in logged]
+    # The request lines of these routes wait for the hour to be over, counted by route and status.
+    assert "/api/v1/wallet/link" not in logged
+    assert len(rt.link_sessions) == 0
+
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+@pytest.fixture
+def redis_db():  # type: ignore[no-untyped-def]
+    import redis
+
+    from tests.conftest import missing
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except Exception as problem:  # noqa: BLE001 - any failure to reach Redis
+        missing(f"Redis is not running at {REDIS_URL} ({problem})")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str):  # type: ignore[no-untyped-def]
+    return make_settings(database_url, **getattr(request, "param", {}))
+
+
+@pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
+def test_with_redis_only_the_rate_limit_counters_reach_it(  # type: ignore[no-untyped-def]
+        redis_db, devices: tuple[Browser, Browser]) -> None:
+    """The limiter counts per account in Redis, keyed by a keyed hash; the session itself never goes there."""
+    a, b = devices
+    secret = derive.new_secret()
+    made = offered(a)
+    receiver = answered(b, made.code)
+    session = a.api("GET", PATH).json()
+    box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
+    a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
+    stored = {key: redis_db.dump(key) or b"" for key in redis_db.keys("*")}
+    assert stored and all(b"/wallet-link-open/" in key or b"/wallet-link-answer/" in key for key in stored), stored
+    values = [made.code.encode(), made.raw, receiver.raw, box, secret, b64e(made.raw).encode(), b64e(box).encode(),
+              b64e(secret).encode(), b64d(made.body()["code_proof"]), made.body()["code_proof"].encode()]
+    assert not [value for value in values for key, dump in stored.items() if value in key or value in dump]
+    assert b.api("POST", PATH + "/done").status_code == 204
+
+
+# The page ----------------------------------------------------------------------------------------------------
+
+def test_the_page_offers_both_halves_and_says_what_to_do_without_javascript(devices: tuple[Browser, Browser],
+                                                                           new_browser: NewBrowser) -> None:
+    a, _b = devices
+    page = a.get("/wallet/link")
+    assert page.status_code == 200
+    html = page.text
+    for words in ("Show a code for your new device", "Type the code from your other device", "<noscript>",
+                  "A recovery code needs JavaScript too", "giving up signing it anonymously",
+                  'src="/static/wallet-link.js" defer', 'role="alert"', 'href="/wallet"'):
+        assert words in html, words
+    assert 'data-next="/petitions/7"' in a.get("/wallet/link?next=/petitions/7").text
+    assert 'data-next="/wallet"' in a.get("/wallet/link?next=https://elsewhere.example/").text
+    signed_out = new_browser().get("/wallet/link")
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/signin?")
+
