@@ -57,6 +57,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/petitions/{petition_id}/sponsor/{token}"): Access.worker,
     ("POST", "/petitions/{petition_id}/sponsor/{token}"): Access.worker,
     ("POST", "/petitions/{petition_id}/organizers"): Access.organizer,
+    ("GET", "/petitions/{petition_id}/organizers/invitations/{token}"): Access.worker,
+    ("POST", "/petitions/{petition_id}/organizers/invitations/{token}"): Access.worker,
     ("POST", "/petitions/{petition_id}/organizers/{user_id}/remove"): Access.organizer,
     ("POST", "/petitions/{petition_id}/updates"): Access.organizer,
     ("POST", "/petitions/{petition_id}/close"): Access.organizer,
@@ -195,6 +197,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/wallet/link/answer"): Access.worker,
     ("POST", "/api/v1/wallet/link/sealed"): Access.worker,
     ("POST", "/api/v1/wallet/link/done"): Access.worker,
+    ("POST", "/api/v1/wallet/check"): Access.worker,
     ("POST", "/api/v1/anonymous/signatures"): Access.public,
     # Anonymous comments: authorised by the discussion credential in the body, never by a session.
     ("POST", "/api/v1/anonymous/comments"): Access.public,

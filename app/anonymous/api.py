@@ -30,7 +30,7 @@ def _key(key: keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign) -> d
 
 def _issued(item: wallet.Issued) -> dict[str, object]:
     return {"petition_id": item.petition_id, "purpose": item.purpose.value, "key_id": item.key_id,
-            "blind_signature": service.encode(item.blind_signature)}
+            "blind_signature": service.encode(item.blind_signature), "spki": service.encode(item.spki)}
 
 
 @router.get("/anonymous/keys", response_model=list[schemas.KeyRead],
@@ -43,10 +43,23 @@ def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
 
 
 @router.get("/wallet", response_model=schemas.WalletRead,
-            summary="The credentials due to you, and those issued to you for open petitions")
+            summary="The credentials due to you, those issued to you for open petitions, and your wallet's check")
 def wallet_state(user: CurrentUser, db: SessionDep) -> dict[str, object]:
+    check = wallet.wallet_check(db=db, user=user)
     return {"due": [_key(item.key, item.purpose) for item in wallet.due(db=db, user=user)],
-            "issued": [_issued(item) for item in wallet.issued_to(db=db, user=user)]}
+            "issued": [_issued(item) for item in wallet.issued_to(db=db, user=user)],
+            "wallet_check": service.encode(check) if check is not None else None}
+
+
+@router.post("/wallet/check", responses={**errors(409, 429), 200: {"model": schemas.WalletCheckRead,
+                                         "description": "The account already had this wallet: nothing changed."}},
+             status_code=status.HTTP_201_CREATED, response_model=schemas.WalletCheckRead,
+             summary="Record that your wallet exists (its check value, never its secret)")
+def start_wallet(body: schemas.WalletCheckCreate, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    check = service.decode(body.check, field="check")
+    started = wallet.register_check(db=db, rt=rt, user=user, check=check)
+    return JSONResponse({"wallet_check": service.encode(check)},
+                        status_code=status.HTTP_201_CREATED if started else status.HTTP_200_OK)
 
 
 @router.post("/wallet/tokens", responses=errors(409, 429), response_model=schemas.IssuanceRead,

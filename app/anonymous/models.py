@@ -96,3 +96,15 @@ class DiscussionIssuance(Base):
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
     issued_on: Mapped[date] = mapped_column(Date)
     blind_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class WalletCheck(Base):
+    """Account A has started a wallet: the check value derived from its secret (app/anonymous/derive.py), so a
+    device can tell its recovery code from another account's, and the day it was started. The secret itself
+    never reaches the server, and the check opens nothing (HKDF is one-way). Deleted with the account."""
+
+    __tablename__ = "wallet_checks"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    check: Mapped[bytes] = mapped_column(LargeBinary)
+    started_on: Mapped[date] = mapped_column(Date)

@@ -61,6 +61,8 @@ class IssuedRead(BaseModel):
     purpose: Purpose
     key_id: str
     blind_signature: str
+    spki: str = Field(description="The key the reply is under (DER SubjectPublicKeyInfo, base64url): a device that "
+                                  "finalizes a kept reply checks it against the published one first.")
 
 
 class IssuanceRead(BaseModel):
@@ -70,7 +72,22 @@ class IssuanceRead(BaseModel):
 class WalletRead(BaseModel):
     due: list[KeyRead] = Field(description="The credentials you can be issued: ask for all of them at once.")
     issued: list[IssuedRead] = Field(description=(
-        "The blind signatures already issued to you for open petitions, for a wallet that did not receive them."))
+        "The blind signatures already issued to you for open petitions (leaving out signing tokens spent or "
+        "forfeited by a signature with your name), for a device of your wallet that did not receive them."))
+    wallet_check: str | None = Field(description=(
+        "The check value of your wallet (16 bytes, base64url), derived from its secret, which the server never "
+        "sees; null while no device has started your wallet. A device compares a recovery code's check with it."))
+
+
+class WalletCheckCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check: str = Field(min_length=1, max_length=64, pattern=B64, description=(
+        "Your new wallet's check value (16 bytes, base64url), derived from its secret: never the secret."))
+
+
+class WalletCheckRead(BaseModel):
+    wallet_check: str
 
 
 class EntryRead(BaseModel):

@@ -5,6 +5,10 @@ never spent). Both are RFC 9474 blind signatures under the petition's key for th
 The server refuses a request that leaves out any due credential, records only (account, petition, day) for each,
 and keeps the blind reply so a wallet that missed it can collect it again: issuance tells who was active, not who
 meant to sign or comment on what.
+
+Every device of one worker derives the same blinded requests from the wallet secret (derive.py), so any of them
+can finalize the kept replies: the server keeps, besides them, only the wallet's check value (WalletCheck), which
+says that a wallet exists and lets a device recognise its recovery code, and opens nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.anonymous import keys
-from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance
+from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance, WalletCheck
 from app.core import blindrsa
+from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
@@ -50,6 +55,7 @@ class Issued:
     purpose: Purpose
     key_id: str
     blind_signature: bytes
+    spki: bytes  # the key the reply is under: a device finalizing a kept reply needs it, and checks it first
 
 
 def _live(key: type[IssuingKey] | type[DiscussionKey]):  # type: ignore[no-untyped-def]
@@ -84,6 +90,12 @@ def issue(*, db: Session, rt: Runtime, user: User,
     lock_account(db, user)
     wanted = {(item.key.petition_id, item.purpose): item.key for item in due(db=db, user=user)}
     asked = [(petition_id, purpose) for petition_id, purpose, _blinded in requests]
+    if asked and not wanted:
+        # Another device of the same wallet asked a moment before (its requests, derived from the one secret, were
+        # the same): nothing was written here, and the replies wait in GET /api/v1/wallet's `issued`.
+        raise Conflict(N_("Nothing is due any more: these credentials were already issued to your account, perhaps "
+                          "to another of your devices a moment ago. Collect them from your wallet's kept replies "
+                          "(GET /api/v1/wallet)."), fields={"tokens": "none"})
     if len(set(asked)) != len(asked) or set(asked) != set(wanted):
         listed = ", ".join(f"{petition_id} ({purpose})" for petition_id, purpose in sorted(wanted)) or "none"
         raise Conflict("Ask for every credential due, for every open petition, in one request: " + listed + ".",
@@ -96,7 +108,8 @@ def issue(*, db: Session, rt: Runtime, user: User,
         except blindrsa.BlindSignatureError as error:
             raise InvalidInput(N_("Please correct the highlighted fields."),
                                fields={f"tokens.{petition_id}": str(error)}) from None
-        issued.append(Issued(petition_id=petition_id, purpose=purpose, key_id=key.key_id, blind_signature=signature))
+        issued.append(Issued(petition_id=petition_id, purpose=purpose, key_id=key.key_id, blind_signature=signature,
+                             spki=key.spki))
     # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
     today = rt.clock.now().date()
     for purpose in Purpose:
@@ -113,17 +126,53 @@ def issue(*, db: Session, rt: Runtime, user: User,
 
 
 def issued_to(*, db: Session, user: User) -> list[Issued]:
-    """This account's credentials for open petitions, as issued (blind): for a wallet that missed the reply."""
+    """This account's credentials for open petitions, as issued (blind): for a wallet that missed the reply, or
+    another device of the same wallet. A burned signing token (spent or forfeited by a signature with a name) is
+    left out: no device may use it any more."""
     found = []
     for purpose in Purpose:
         issuance, key_table = _ISSUANCE[purpose], _KEY[purpose]
-        rows = db.execute(_live(key_table).add_columns(issuance.blind_signature)
-                          .join(issuance, issuance.petition_id == key_table.petition_id)
-                          .where(issuance.account_id == user.id, issuance.blind_signature.is_not(None))
-                          .order_by(key_table.petition_id))
-        found += [Issued(petition_id=key.petition_id, purpose=purpose, key_id=key.key_id, blind_signature=reply)
-                  for key, reply in rows]
+        statement = (_live(key_table).add_columns(issuance.blind_signature)
+                     .join(issuance, issuance.petition_id == key_table.petition_id)
+                     .where(issuance.account_id == user.id, issuance.blind_signature.is_not(None))
+                     .order_by(key_table.petition_id))
+        if issuance is TokenIssuance:
+            statement = statement.where(TokenIssuance.burned.is_(False))
+        found += [Issued(petition_id=key.petition_id, purpose=purpose, key_id=key.key_id, blind_signature=reply,
+                         spki=key.spki) for key, reply in db.execute(statement)]
     return found
+
+
+CHECK_LEN = 16
+ELSEWHERE = N_("This account's wallet was started on another device. Link this device to it, or enter its recovery "
+               "code: Your wallet (/wallet).")
+
+
+def wallet_check(*, db: Session, user: User) -> bytes | None:
+    """The check value of the account's wallet, or None while no device has started one."""
+    return db.scalar(select(WalletCheck.check).where(WalletCheck.account_id == user.id))
+
+
+def register_check(*, db: Session, rt: Runtime, user: User, check: bytes) -> bool:
+    """Record that this account's wallet exists, with its check value. True when it is recorded now, False when
+    the account already had this very check (another device of the same wallet, or a retry); Conflict when it
+    has another: a device that did not win the race to start the account's wallet must join the one that did.
+
+    Two devices racing: ON CONFLICT DO NOTHING lets exactly one row in (on PostgreSQL the second waits for the
+    first to commit, then sees its row), and the loser reads the winner's check. The day only, like issuances."""
+    rt.limiter.hit(action="wallet-check", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
+    if len(check) != CHECK_LEN:
+        raise InvalidInput(N_("Please correct the highlighted fields."),
+                           fields={"check": f"A wallet's check value is {CHECK_LEN} bytes, base64url."})
+    statement = insert_for(db.get_bind().dialect.name, WalletCheck).values(
+        account_id=user.id, check=check, started_on=rt.clock.now().date()).on_conflict_do_nothing(
+        index_elements=[WalletCheck.account_id]).returning(WalletCheck.account_id)
+    if db.execute(statement).scalar_one_or_none() is not None:
+        return True
+    kept = wallet_check(db=db, user=user)
+    if kept is None or kept != check:  # None: the row went with its account in the meantime
+        raise Conflict(ELSEWHERE, fields={"check": "another wallet"})
+    return False
 
 
 def holds(*, db: Session, user: User, petition_id: int, purpose: Purpose) -> bool:
