@@ -248,6 +248,9 @@ def export(
 client_cli = typer.Typer(help="The wallet from a terminal: collect credentials early, act anonymously later.",
                          no_args_is_help=True)
 cli.add_typer(client_cli, name="client")
+wallet_cli = typer.Typer(help="Your wallet secret: the one the browser holds too, so both are one wallet.",
+                         no_args_is_help=True)
+client_cli.add_typer(wallet_cli, name="wallet")
 WALLET_FILE = Path.home() / ".undersigned" / "wallet.json"
 
 
@@ -303,12 +306,15 @@ class _ClientRun:
 
     def __init__(self, petition_url: str | None, wallet_file: Path, *, email: str | None = None,
                  password: str | None = None, log_key: str | None = None, witnesses: list[str] | None = None,
-                 state_file: Path | None = None) -> None:
+                 state_file: Path | None = None, server: str | None = None) -> None:
         from app.anonymous import client
 
         self.client = client
         self.wallet_file = wallet_file
         self.target = client.parse_petition_url(petition_url) if petition_url is not None else None
+        # The deployment: the petition's, or (for commands about the wallet itself) any address on it.
+        self.base_url = self.target.base_url if self.target else (
+            client.parse_server_url(server) if server is not None else None)
         self._email, self._password = email, password
         self._log_key, self._witnesses = log_key, witnesses or []
         self._state_file = state_file or wallet_file.with_name("verified.json")
@@ -322,8 +328,8 @@ class _ClientRun:
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        self.connection = (self.client.Connection(self.target.base_url, self.client.jar_path(self.wallet_file))
-                           if self.target else None)
+        self.connection = (self.client.Connection(self.base_url, self.client.jar_path(self.wallet_file))
+                           if self.base_url else None)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -343,7 +349,7 @@ class _ClientRun:
         return KeyCheck(connection, state_file=self._state_file, log_key=self._log_key, witnesses=self._witnesses)
 
     def email(self) -> str | None:
-        return self._email or self.client.known_email(self.wallet, self.target.base_url)
+        return self._email or self.client.known_email(self.wallet, self.base_url)
 
     def signed_in(self):  # type: ignore[no-untyped-def]
         if self.session is None:
@@ -353,8 +359,19 @@ class _ClientRun:
                 password=lambda: self._password or typer.prompt("Password", hide_input=True))
         return self.session
 
-    def collect(self) -> list[tuple[int, str]]:
-        return self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection), save=self.save)
+    def collect(self):  # type: ignore[no-untyped-def]
+        """Collect (see client.collect), and say what a new wallet or a credential held elsewhere means."""
+        collected = self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection),
+                                        save=self.save)
+        if collected.started:
+            typer.echo("Started your wallet: every anonymous credential of yours derives from its secret, kept in "
+                       f"{self.wallet_file}. `undersigned client wallet export` shows its recovery code: write it "
+                       "down, it brings the wallet to another device or back after a loss.")
+        for petition_id, purpose in collected.elsewhere:
+            what = "signing token" if purpose == "sign" else "discussion credential"
+            typer.echo(f"Petition {petition_id}: your {what} was collected by another device before your wallet "
+                       "had a secret, and only that device holds it.")
+        return collected
 
     def tell_crowd(self, purpose: str, accept_small: bool) -> None:
         """How many colleagues an anonymous action here hides among (the public figure, asked without a cookie);
@@ -413,7 +430,7 @@ def client_collect(
     try:
         with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
                         witnesses=witness, state_file=state_file) as run:
-            collected = run.collect()
+            collected = run.collect().held
     except ClientError as error:
         raise _fail(error) from None
     if not collected:
@@ -433,6 +450,10 @@ def client_sign(
     anonymous: bool = typer.Option(False, "--anonymous", help="Sign anonymously: queued, then sent without cookies "
                                                               "by `client send`."),
     public: bool = typer.Option(False, "--public", help="Sign with your name shown to everyone."),
+    forfeit: bool = typer.Option(False, "--forfeit", help=(
+        "Sign with your name without the token, when it is on no device you have here (the recovery code lost, "
+        "no device to link): you give up signing this petition anonymously, and the signature log counts one "
+        "forfeit, without your name.")),
     within: float = _within_option(), now: bool = _now_option(), accept_small_crowd: bool = _small_crowd_option(),
     email: str | None = _email_option(), password: str | None = _password_option(),
     wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
@@ -440,22 +461,29 @@ def client_sign(
 ) -> None:
     """Sign a petition with its token (collected first if this wallet holds none). Anonymously, the signature is
     queued and sent later at a random moment; with a name, at once."""
-    from app.anonymous.client import ClientError
+    from app.anonymous.client import ClientError, WalletElsewhere
 
+    if forfeit and anonymous:
+        typer.echo("--forfeit signs with your name: it cannot go with --anonymous.", err=True)
+        raise typer.Exit(2)
     try:
         with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
                         witnesses=witness, state_file=state_file) as run:
             base, petition_id = run.target.base_url, run.target.petition_id
             token = run.client.held(run.wallet, base, run.email(), petition_id, "sign")
             if token is None or token["status"] in ("blinded", "lost"):
-                run.collect()
+                try:
+                    run.collect()
+                except WalletElsewhere:
+                    if not forfeit:  # with --forfeit, the token stays where it is and is given up
+                        raise
             visibility = "anonymous" if anonymous else "public" if public else "organizers"
             if anonymous:
                 run.tell_crowd("sign", accept_small_crowd)
             message, item = run.client.sign(
                 wallet=run.wallet, base_url=base, email=run.email(), petition_id=petition_id,
                 session=run.signed_in() if visibility != "anonymous" else run.session, visibility=visibility,
-                now=run.client.clock(), within_hours=within)
+                now=run.client.clock(), within_hours=within, forfeit=forfeit)
             if item is not None and now:
                 run.send_now(item, "signature")
             else:
@@ -556,6 +584,74 @@ def client_delete_comment(
     without cookies)."""
     _change_comment(petition_url, comment_id, None, within=within, now=now, email=email, wallet_file=wallet_file,
                     log_key=log_key, witness=witness, state_file=state_file)
+
+
+def _account_of(run: _ClientRun, server: str | None) -> tuple[str, str]:
+    """The (server, email) whose secret to export: the one named, or the only one this file holds."""
+    held = run.client.secret_accounts(run.wallet)
+    if server is not None:
+        base = run.client.parse_server_url(server)
+        email = run._email or run.client.known_email(run.wallet, base)
+        matching = [(url, owner) for url, owner in held if url == base and (email is None or owner == email.lower())]
+    else:
+        matching = held
+    if len(matching) == 1:
+        return matching[0]
+    if not matching:
+        raise run.client.ClientError("This wallet file holds no wallet secret" + (f" for {server}" if server else "")
+                                     + " yet: `undersigned client collect URL` starts or collects one.")
+    raise run.client.ClientError("This wallet file holds wallets for several accounts: name one, with the server's "
+                                 "address and --email. " + "; ".join(f"{owner} on {url}" for url, owner in matching))
+
+
+@wallet_cli.command("export")
+def wallet_export(
+    server: str | None = typer.Argument(None, help="Any address on the deployment (needed when this file holds "
+                                                   "wallets for several servers)."),
+    email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
+) -> None:
+    """Print the wallet's recovery code: with it, any device (a browser's Your wallet page, or `client wallet
+    import`) rebuilds the same credentials. Nothing is sent anywhere."""
+    from app.anonymous import derive
+    from app.anonymous.client import ClientError
+
+    try:
+        with _ClientRun(None, wallet_file, email=email) as run:
+            base, owner = _account_of(run, server)
+            secret = run.client.wallet_secret(run.wallet, base, owner)
+    except ClientError as error:
+        raise _fail(error) from None
+    typer.echo(derive.recovery_code(secret))
+    typer.echo(run.client.RECOVERY_CODE_NOTE.format(email=owner, server=base))
+
+
+@wallet_cli.command("import")
+def wallet_import(
+    server: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the recovery code from standard input (else it is "
+                                                      "asked for, and not shown as you type)."),
+    email: str | None = _email_option(), password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(),
+) -> None:
+    """Bring your wallet here with its recovery code (from the browser's Your wallet page, or `client wallet
+    export` elsewhere). It is checked against your account's wallet first: a typo or another account's code
+    changes nothing."""
+    import sys
+
+    from app.anonymous.client import ClientError
+
+    try:
+        with _ClientRun(None, wallet_file, email=email, password=password, server=server) as run:
+            code = sys.stdin.readline() if stdin else typer.prompt("Recovery code", hide_input=True)
+            changed = run.client.import_code(run.signed_in(), run.wallet, code)
+            owner = run.signed_in().email
+    except ClientError as error:
+        raise _fail(error) from None
+    if not changed:
+        typer.echo(f"This wallet file already holds that wallet for {owner}.")
+        return
+    typer.echo(f"Your wallet for {owner} is here now. `undersigned client collect {server}` collects its "
+               "credentials, the same ones your other devices hold.")
 
 
 @client_cli.command("send")

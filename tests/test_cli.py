@@ -114,3 +114,33 @@ def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> N
     engine.dispose()
     assert [(entry["kind"], entry["format"], entry["via"]) for entry in recorded] == [
         ("signers", "csv", "command line"), ("tally", "json", "command line")]
+
+
+def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_wallet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    listed = CliRunner().invoke(cli, ["client", "wallet", "--help"])
+    assert listed.exit_code == 0 and "export" in listed.output and "import" in listed.output
+    empty = CliRunner().invoke(cli, ["client", "wallet", "export", "--wallet", str(tmp_path / "wallet.json")])
+    assert empty.exit_code == 1
+    assert "This wallet file holds no wallet secret yet: `undersigned client collect URL` starts or collects one." \
+        in empty.output
+    bad = CliRunner().invoke(cli, ["client", "wallet", "import", "not an address", "--stdin", "--wallet",
+                                   str(tmp_path / "wallet.json")], input="0000\n")
+    assert bad.exit_code == 1 and "Give the server's address" in bad.output and "Traceback" not in bad.output
+
+
+def test_export_names_the_account_when_the_file_holds_several(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.anonymous import client, derive
+
+    path = tmp_path / "wallet.json"
+    wallet = client.load_wallet(path)
+    secrets = {email: derive.new_secret() for email in ("ana@example.org", "ben@example.org")}
+    for email, secret in secrets.items():
+        client.keep_secret(wallet, "https://host.example.org", email, secret)
+    client.save_wallet(path, wallet)
+    several = CliRunner().invoke(cli, ["client", "wallet", "export", "--wallet", str(path)])
+    assert several.exit_code == 1 and "ana@example.org on https://host.example.org" in several.output
+    named = CliRunner().invoke(cli, ["client", "wallet", "export", "https://host.example.org/petitions/3", "--email",
+                                     "Ben@example.org", "--wallet", str(path)])
+    assert named.exit_code == 0, named.output
+    assert named.output.splitlines()[0] == derive.recovery_code(secrets["ben@example.org"])
+    assert "ben@example.org on https://host.example.org" in named.output

@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import http.cookiejar
 import json
+import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typer.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.accounts.sessions import SESSION_COOKIE
-from app.anonymous import client
+from app.anonymous import client, derive
 from app.cli import cli
 from app.core import blindrsa
 from app.core.b64url import encode as b64e
@@ -429,3 +430,239 @@ def test_an_anonymous_comment_is_queued_then_sent_without_cookies_under_its_pseu
     assert all(seen.cookie is None for seen in proxy.seen if "/anonymous/comments" in seen.path)
     assert json.loads(wallet.read_text())["outbox"] == []
     assert len(proxy.requests("POST", "/api/v1/sessions")) == 1
+
+
+# One wallet on every device (issue 19) -------------------------------------------------------------------------
+
+VECTOR = json.loads((Path(__file__).parent / "data" / "wallet" / "derive_vector.json").read_text())
+
+
+def new_member(server: live_server.LiveServer, local_part: str) -> str:
+    """A worker of the demo organization who has collected nothing yet, with the demo password."""
+    from datetime import UTC, datetime
+
+    from app.accounts.models import User
+    from app.core.security import hash_password
+
+    now = datetime.now(UTC)
+    with server.server.config.app.state.sessionmaker.begin() as db:
+        db.add(User(email=f"{local_part}@example.org", display_name=local_part.title(), email_verified_at=now,
+                    created_at=now, roles=[], password_hash=hash_password(DEMO_PASSWORD)))
+    return f"{local_part}@example.org"
+
+
+def library_session(proxy: Proxy, email: str) -> client.Session:
+    """Another device of the member, driven through the client library (a browser would do the same calls)."""
+    return client.Session(client.Connection(proxy.base_url), client.load_wallet(Path("/nonexistent")),
+                          email=email, password=lambda: DEMO_PASSWORD)
+
+
+def credentials(wallet: Path, purpose: str | None = None) -> dict[tuple[int, str], dict[str, Any]]:
+    return {(item["petition_id"], item["purpose"]): item for item in json.loads(wallet.read_text())["credentials"]
+            .values() if purpose is None or item["purpose"] == purpose}
+
+
+def test_collect_starts_a_wallet_and_its_recovery_code_brings_the_same_credentials_to_another_computer(
+        server, proxy, clock, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = petition_url(server, proxy)
+    email = new_member(server, "erin")
+    laptop, desktop = tmp_path / "laptop.json", tmp_path / "desktop.json"
+    started = run("collect", url, *signed_in(email, laptop))
+    assert started.exit_code == 0, started.output
+    assert "Started your wallet" in started.output and "`undersigned client wallet export`" in started.output
+    assert started.output.count("a signing token and a discussion credential") == 2
+    secret = client.wallet_secret(client.load_wallet(laptop), proxy.base_url, email)
+    assert secret is not None
+    assert len(proxy.requests("POST", "/api/v1/wallet/check")) == 1
+    held = credentials(laptop)
+    assert len(held) == 4 and all(item["status"] == "held" and "inv" not in item for item in held.values())
+    # What the server learnt of the wallet: its check value, nothing that opens it.
+    session = library_session(proxy, email)
+    assert client.wallet_state(session)["wallet_check"] == b64e(derive.check(secret))
+
+    seen = len(proxy.seen)
+    exported = run("wallet", "export", "--wallet", str(laptop))
+    assert exported.exit_code == 0, exported.output
+    assert len(proxy.seen) == seen  # the code is printed here, and sent nowhere
+    code = exported.output.splitlines()[0]
+    assert code == derive.recovery_code(secret)
+    assert "whoever has it can rebuild your anonymous credentials" in exported.output
+
+    # Another computer without the wallet: refused in plain words, nothing collected, no second wallet started.
+    refused = run("collect", url, *signed_in(email, desktop))
+    assert refused.exit_code == 1
+    assert "wallet was started on another device" in refused.output
+    assert "undersigned client wallet import" in refused.output and "Traceback" not in refused.output
+    assert credentials(desktop) == {} and len(proxy.requests("POST", "/api/v1/wallet/check")) == 1
+
+    # A typo, and another account's code, change nothing.
+    typo = ("1" if code[0] != "1" else "2") + code[1:]
+    mistyped = CliRunner().invoke(cli, ["client", "wallet", "import", url, "--stdin", "--wallet", str(desktop)],
+                                  input=typo + "\n")
+    assert mistyped.exit_code == 1 and "has a typo" in mistyped.output and "Nothing was changed" in mistyped.output
+    foreign = CliRunner().invoke(cli, ["client", "wallet", "import", url, "--stdin", "--wallet", str(desktop)],
+                                 input=derive.recovery_code(derive.new_secret()) + "\n")
+    assert foreign.exit_code == 1 and "of another wallet, not of the account erin@example.org" in foreign.output
+    assert client.wallet_secret(client.load_wallet(desktop), proxy.base_url, email) is None
+
+    # The right code, typed at the hidden prompt: the same credentials, and no new issuance.
+    imported = CliRunner().invoke(cli, ["client", "wallet", "import", url, "--wallet", str(desktop)],
+                                  input=code.lower().replace("-", " ") + "\n")
+    assert imported.exit_code == 0, imported.output
+    assert code not in imported.output and "Your wallet for erin@example.org is here now" in imported.output
+    issued_before = len(proxy.requests("POST", "/api/v1/wallet/tokens"))
+    collected = run("collect", url, "--wallet", str(desktop))
+    assert collected.exit_code == 0, collected.output
+    assert len(proxy.requests("POST", "/api/v1/wallet/tokens")) == issued_before
+    again = credentials(desktop)
+    assert {key: (item["message"], item["signature"]) for key, item in again.items()} == {
+        key: (item["message"], item["signature"]) for key, item in held.items()}
+    assert run("wallet", "import", url, "--stdin", "--wallet", str(desktop),).exit_code == 1  # empty stdin
+
+
+def test_a_recovery_code_gives_the_credentials_the_shared_derivation_gives(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    """The vector's secret, started as a browser would start it, imported from its recovery code: the command
+    line's credentials are exactly derive.py's (and so derive.js's) for each petition key."""
+    url = petition_url(server, proxy)
+    email = new_member(server, "fay")
+    secret = bytes.fromhex(VECTOR["secret"])
+    assert derive.recovery_code(secret) == VECTOR["recovery_code"] and derive.check(secret).hex() == VECTOR["check"]
+    browser = library_session(proxy, email)
+    client.register_secret(browser, secret)
+    assert client.wallet_state(browser)["wallet_check"] == b64e(bytes.fromhex(VECTOR["check"]))
+
+    wallet = tmp_path / "wallet.json"
+    imported = CliRunner().invoke(cli, ["client", "wallet", "import", url, "--stdin", *signed_in(email, wallet)],
+                                  input=VECTOR["recovery_code"] + "\n")
+    assert imported.exit_code == 0, imported.output
+    collected = run("collect", url, "--wallet", str(wallet))
+    assert collected.exit_code == 0, collected.output
+    held = credentials(wallet)
+    assert len(held) == 4
+    for (petition_id, purpose), item in held.items():
+        public = blindrsa.PublicKey.from_spki(client._b64d(item["spki"]))
+        expected = derive.credential(secret, purpose=purpose, key_id=item["key_id"], public=public)
+        assert client._b64d(item["message"]) == expected.message, (petition_id, purpose)
+        blindrsa.verify(public, expected.message, client._b64d(item["signature"]))
+
+
+def test_a_device_that_loses_the_race_to_collect_finalizes_the_kept_replies(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    from app.anonymous.keycheck import KeyCheck
+
+    url = petition_url(server, proxy)
+    email = new_member(server, "gil")
+    secret = derive.new_secret()
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    for path in (first, second):
+        wallet = client.load_wallet(path)
+        client.keep_secret(wallet, proxy.base_url, email, secret)
+        client.save_wallet(path, wallet)
+    raced = []
+
+    class Slow(client.Session):
+        """This device is slow: between reading what is due and asking for it, the other device collects it."""
+
+        def call(self, method: str, path: str, body: object | None = None):  # type: ignore[no-untyped-def]
+            if method == "POST" and path == "/api/v1/wallet/tokens" and not raced:
+                raced.append(run("collect", url, *signed_in(email, second)))
+            return super().call(method, path, body)
+
+    connection = client.Connection(proxy.base_url)
+    wallet = client.load_wallet(first)
+    session = Slow(connection, wallet, email=email, password=lambda: DEMO_PASSWORD)
+    client.register_secret(session, secret)
+    done = client.collect(session, wallet, keys=KeyCheck(connection, state_file=tmp_path / "verified.json"))
+    (other,) = raced
+    assert other.exit_code == 0 and other.output.count("a signing token and a discussion credential") == 2
+    assert len(done.held) == 4 and done.elsewhere == []
+    tokens = [seen for seen in proxy.requests("POST", "/api/v1/wallet/tokens")][-2:]
+    assert len(tokens) == 2  # both asked; the server issued once (409 to the slow one)
+    client.save_wallet(first, wallet)
+    assert {key: item["signature"] for key, item in credentials(first).items()} == {
+        key: item["signature"] for key, item in credentials(second).items()}
+
+
+def _old_device_collects(proxy: Proxy, email: str) -> None:
+    """A browser from before wallet secrets: random credentials, collected and kept in that browser only."""
+    session = library_session(proxy, email)
+    due = client.wallet_state(session)["due"]
+    requests = []
+    for key in due:
+        public = blindrsa.PublicKey.from_spki(client._b64d(key["spki"]))
+        blinded = blindrsa.blind(public, blindrsa.prepare(os.urandom(32)))
+        requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
+                         "blinded_message": b64e(blinded.blinded_msg)})
+    status, _answer = session.call("POST", "/api/v1/wallet/tokens", {"tokens": requests})
+    assert status == 200
+
+
+def test_credentials_of_an_older_wallet_are_held_elsewhere_and_sign_forfeit_signs_by_name(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    petition_id = int(url.rsplit("/", 1)[1])
+    email = new_member(server, "hal")
+    _old_device_collects(proxy, email)
+    wallet = tmp_path / "wallet.json"
+    collected = run("collect", url, *signed_in(email, wallet))
+    assert collected.exit_code == 0, collected.output
+    assert "Started your wallet" in collected.output
+    assert collected.output.count("was collected by another device before your wallet had a secret") == 4
+    assert {item["status"] for item in credentials(wallet).values()} == {"elsewhere"}
+
+    anonymously = run("sign", url, "--anonymous", "--accept-small-crowd", "--wallet", str(wallet))
+    assert anonymously.exit_code == 1 and "only that device holds it" in anonymously.output
+    assert "--forfeit" in anonymously.output
+    by_name = run("sign", url, "--wallet", str(wallet))
+    assert by_name.exit_code == 1 and "add --forfeit" in by_name.output
+    both = run("sign", url, "--anonymous", "--forfeit", "--wallet", str(wallet))
+    assert both.exit_code == 2
+
+    ledger = f"/api/v1/petitions/{petition_id}/anonymous-signatures"
+    before = live_server.get_json(server, ledger)["forfeited"]
+    count_before = count(server, url)
+    forfeited = run("sign", url, "--forfeit", "--wallet", str(wallet))
+    assert forfeited.exit_code == 0, forfeited.output
+    assert "Signed with your name shown to the organizers only." in forfeited.output
+    assert "You gave up signing this petition anonymously: the signature log counts one forfeit" in forfeited.output
+    assert live_server.get_json(server, ledger)["forfeited"] == before + 1
+    assert count(server, url) == count_before + 1
+    # The forfeited token is no longer kept for any device.
+    state = client.wallet_state(library_session(proxy, email))
+    assert (petition_id, "sign") not in {(item["petition_id"], item["purpose"]) for item in state["issued"]}
+
+
+def test_sign_forfeit_with_the_token_held_here_spends_it_and_gives_nothing_up(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy, OTHER_PETITION)
+    petition_id = int(url.rsplit("/", 1)[1])
+    email = new_member(server, "ida")
+    wallet = tmp_path / "wallet.json"
+    ledger = f"/api/v1/petitions/{petition_id}/anonymous-signatures"
+    before = live_server.get_json(server, ledger)
+    signed = run("sign", url, "--forfeit", "--public", *signed_in(email, wallet))
+    assert signed.exit_code == 0, signed.output
+    assert "Started your wallet" in signed.output  # the token was due: collected first, then spent
+    assert "This wallet held the token, so it was spent and nothing was given up." in signed.output
+    after = live_server.get_json(server, ledger)
+    assert (after["forfeited"], after["spent_by_name"]) == (before["forfeited"], before["spent_by_name"] + 1)
+    assert credentials(wallet, "sign")[(petition_id, "sign")]["status"] == "spent"
+
+
+def test_a_computer_without_the_wallet_signs_by_name_with_forfeit(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    petition_id = int(url.rsplit("/", 1)[1])
+    email = new_member(server, "jo")
+    assert run("collect", url, *signed_in(email, tmp_path / "phone.json")).exit_code == 0
+    elsewhere = tmp_path / "elsewhere.json"
+    refused = run("sign", url, *signed_in(email, elsewhere))
+    assert refused.exit_code == 1 and "add --forfeit to `client sign`" in refused.output
+    ledger = f"/api/v1/petitions/{petition_id}/anonymous-signatures"
+    before = live_server.get_json(server, ledger)["forfeited"]
+    signed = run("sign", url, "--forfeit", "--wallet", str(elsewhere))
+    assert signed.exit_code == 0, signed.output
+    assert "You gave up signing this petition anonymously" in signed.output
+    assert live_server.get_json(server, ledger)["forfeited"] == before + 1
+    assert client.wallet_secret(client.load_wallet(elsewhere), proxy.base_url, email) is None

@@ -7,13 +7,21 @@ sent at a random later moment (`client sign --anonymous`, `client comment --anon
 which never signs in and sends no cookie. Before blinding against a key and again before sending, every key is
 held to the one everyone is shown (see keycheck.py).
 
+One wallet on every device: the credentials derive from one wallet secret per account (derive.py), the same the
+browser keeps, so the command line and the browser are one wallet. `client wallet export` prints its recovery
+code, `client wallet import` takes one (checked against the account's wallet_check first), and `client collect`
+starts a wallet when the account has none, finalizes the replies the server kept for credentials another device
+collected, and derives what is due.
+
 The wallet file (JSON, mode 0600, replaced atomically) holds:
     {"version": 2,
      "accounts": {base_url: {"email": ...}},
+     "secrets": {"base|email": {"secret": b64url, "check": b64url}},
      "credentials": {"base|email|petition|purpose": {petition_id, purpose, key_id, spki, message, signature,
                                                      status, ...}},
      "outbox": [{id, kind: signature|comment|edit|delete, base_url, petition_id, slot, due, ...}]}
-A file from before (a flat map of signing tokens) is read as version 2 with every token of purpose "sign".
+A file from before (a flat map of signing tokens) is read as version 2 with every token of purpose "sign"; its
+random credentials (from before wallets had a secret) keep working beside the derived ones.
 Standard library HTTP only, so the command needs nothing beyond the package itself.
 """
 
@@ -37,6 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.anonymous import derive
 from app.core import blindrsa
 from app.core.b64url import decode as _b64d
 from app.core.b64url import encode as _b64e
@@ -51,6 +60,10 @@ sleep: Callable[[float], None] = time.sleep  # and of waiting, for `client send 
 
 class ClientError(Exception):
     """What went wrong, in words for the person at the terminal."""
+
+
+class WalletElsewhere(ClientError):
+    """The account's wallet was started on another device, and this file does not hold its secret."""
 
 
 class Unreachable(ClientError):
@@ -72,6 +85,14 @@ def parse_petition_url(url: str) -> Target:
     if not found:
         raise ClientError("Give the petition's address, like https://undersigned.example.org/petitions/42")
     return Target(base_url=found.group(1), petition_id=int(found.group(2)))
+
+
+def parse_server_url(url: str) -> str:
+    """The deployment's origin from any address on it."""
+    found = re.match(r"^(https?://[^/?#]+)", url.strip())
+    if not found:
+        raise ClientError("Give the server's address, like https://undersigned.example.org")
+    return found.group(1)
 
 
 class Connection:
@@ -163,17 +184,18 @@ def jar_path(wallet_file: Path) -> Path:
 
 def load_wallet(path: Path) -> Wallet:
     if not path.exists():
-        return {"version": WALLET_VERSION, "accounts": {}, "credentials": {}, "outbox": []}
+        return {"version": WALLET_VERSION, "accounts": {}, "secrets": {}, "credentials": {}, "outbox": []}
     try:
         stored = json.loads(path.read_text())
     except ValueError:
         raise ClientError(f"{path} is not a wallet file (it is not JSON): leaving it as it is.") from None
     if stored.get("version") == WALLET_VERSION:
+        stored.setdefault("secrets", {})  # a file from before wallet secrets
         return stored
     # The first format: a flat map "base|email|petition" -> signing token.
     credentials = {f"{slot}|sign": {**token, "purpose": "sign"} for slot, token in stored.items()}
     accounts = {slot.split("|")[0]: {"email": slot.split("|")[1]} for slot in stored if slot.count("|") == 2}
-    return {"version": WALLET_VERSION, "accounts": accounts, "credentials": credentials, "outbox": []}
+    return {"version": WALLET_VERSION, "accounts": accounts, "secrets": {}, "credentials": credentials, "outbox": []}
 
 
 def save_wallet(path: Path, wallet: Wallet) -> None:
@@ -207,6 +229,88 @@ def known_email(wallet: Wallet, base_url: str) -> str | None:
 
 def _slot(base_url: str, email: str, petition_id: int, purpose: str) -> str:
     return f"{base_url}|{email.lower()}|{petition_id}|{purpose}"
+
+
+# The wallet secret, one per server and account -------------------------------------------------------------
+
+def _account(base_url: str, email: str) -> str:
+    return f"{base_url.rstrip('/')}|{email.lower()}"
+
+
+def wallet_secret(wallet: Wallet, base_url: str, email: str) -> bytes | None:
+    """The wallet secret this file holds for the account, or None."""
+    kept = wallet["secrets"].get(_account(base_url, email))
+    return _b64d(kept["secret"]) if kept else None
+
+
+def keep_secret(wallet: Wallet, base_url: str, email: str, secret: bytes) -> None:
+    """Hold this secret as the account's wallet (its check kept beside it, to compare with the server's)."""
+    wallet["secrets"][_account(base_url, email)] = {"secret": _b64e(secret), "check": _b64e(derive.check(secret))}
+
+
+def forget_secret(wallet: Wallet, base_url: str, email: str) -> None:
+    wallet["secrets"].pop(_account(base_url, email), None)
+
+
+def secret_accounts(wallet: Wallet) -> list[tuple[str, str]]:
+    """(server, email) of every account this file holds a wallet secret for."""
+    return [tuple(account.rsplit("|", 1)) for account in sorted(wallet["secrets"])]  # type: ignore[misc]
+
+
+ELSEWHERE = ("This account's wallet was started on another device, and this wallet file does not hold it, so it "
+             "cannot collect the account's credentials. Bring it here with its recovery code (`undersigned client "
+             "wallet import`; the other device shows the code on its Your wallet page, /wallet), or link this "
+             "computer to that device. To sign with your name without the token, add --forfeit to `client sign`: "
+             "you then give up signing that petition anonymously.")
+NOT_THIS_WALLET = ("The wallet secret this file holds for {email} is not the account's wallet (the server knows "
+                   "another one): nothing was collected. Import the account's recovery code with `undersigned "
+                   "client wallet import`.")
+RECOVERY_CODE_NOTE = ("This recovery code is your wallet for {email} on {server}: whoever has it can rebuild your "
+                      "anonymous credentials and sign or comment anonymously in your place, so keep it like a "
+                      "password (on paper, or in a password manager). The server never sees it and cannot give it "
+                      "back: if you lose it and every device that holds the wallet, you can still sign with your "
+                      "name, giving up anonymity for that petition.")
+
+
+def wallet_state(session: Session) -> dict[str, Any]:
+    status, state = session.call("GET", "/api/v1/wallet")
+    if status != 200 or not isinstance(state, dict):
+        raise ClientError(_message(state, "Could not read your wallet."))
+    return state
+
+
+def register_secret(session: Session, secret: bytes) -> None:
+    """Tell the server this account's wallet exists (its check value, never the secret)."""
+    status, answer = session.call("POST", "/api/v1/wallet/check", {"check": _b64e(derive.check(secret))})
+    if status == 409:
+        raise WalletElsewhere(ELSEWHERE)
+    if status not in (200, 201):
+        raise ClientError(_message(answer, "The server did not record your wallet."))
+
+
+def import_code(session: Session, wallet: Wallet, code: str) -> bool:
+    """Keep the secret a recovery code carries as this account's wallet, once its check matches the account's.
+    Returns False when the file held it already. A typo, or another account's code, is refused in words."""
+    try:
+        secret = derive.parse_recovery_code(code)
+    except derive.RecoveryCodeError as error:
+        raise ClientError(f"{error} Nothing was changed.") from None
+    base_url, email = session.connection.base_url, session.email
+    check = wallet_state(session).get("wallet_check")
+    if check is None:
+        raise ClientError(f"The account {email} has no wallet yet, so this code is not its recovery code (it belongs "
+                          "to another account, or another server). Nothing was changed; `undersigned client collect` "
+                          "starts this account's wallet.")
+    if not derive.matches(secret, _b64d(check)):
+        raise ClientError(f"This recovery code is a valid code, but of another wallet, not of the account {email} on "
+                          f"{base_url}. Nothing was changed: check that you are signed in as the right person.")
+    if wallet_secret(wallet, base_url, email) == secret:
+        return False
+    keep_secret(wallet, base_url, email, secret)
+    for credential in wallet["credentials"].values():  # credentials another device held: collect them again
+        if credential.get("status") == "elsewhere":
+            credential["status"] = "lost"
+    return True
 
 
 # Signing in, once ------------------------------------------------------------------------------------------
@@ -244,42 +348,123 @@ class Session:
 
 # Collecting credentials ------------------------------------------------------------------------------------
 
+@dataclass
+class Collected:
+    """What `collect` did: credentials newly held, those held elsewhere (another device collected them before the
+    account had a wallet secret: they stay there), and whether it started the account's wallet."""
+
+    held: list[tuple[int, str]]
+    elsewhere: list[tuple[int, str]]
+    started: bool = False
+
+
 def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
-            save: Callable[[], None] = lambda: None) -> list[tuple[int, str]]:
-    """Finalize any reply missed before, then ask for every credential due in one request, each key checked
-    before anything is blinded against it. Returns the (petition, purpose) pairs newly held."""
+            save: Callable[[], None] = lambda: None) -> Collected:
+    """Every credential the account has or is due, in this wallet: finalize the replies kept for it (blinded
+    here before, or by another device of the same wallet), then ask for every credential due in one request,
+    each derived from the wallet secret, each key checked before anything is blinded against it or finalized.
+
+    No secret here and none on the account: one is made, saved, registered, and used. No secret here and the
+    account has one: refused in words (import its recovery code, or link this computer)."""
     connection, email = session.connection, session.email
-    status, state = session.call("GET", "/api/v1/wallet")
-    if status != 200:
-        raise ClientError(_message(state, "Could not read your wallet."))
-    collected = _finalize(connection.base_url, wallet, email, state["issued"])
+    base_url = connection.base_url
+    state = wallet_state(session)
+    done = Collected(held=_finalize(base_url, wallet, email, state["issued"]), elsewhere=[])
+    missing = [item for item in state["issued"] if not _holds(wallet, base_url, email, item)]
     due = state["due"]
-    if not due:
-        return collected
-    for key in due:  # every key first: a refusal sends nothing at all
+    if not due and not missing:
+        return done
+    for key in [*due, *missing]:  # every key first: a refusal sends nothing at all
         keys.require(petition_id=key["petition_id"], purpose=key.get("purpose", "sign"), key_id=key["key_id"],
-                     spki=key["spki"])
-    requests = []
+                     spki=key.get("spki") or "")
+    secret = wallet_secret(wallet, base_url, email)
+    check = state.get("wallet_check")
+    if secret is None and check is not None:
+        raise WalletElsewhere(ELSEWHERE)
+    if secret is not None and check is not None and not derive.matches(secret, _b64d(check)):
+        raise ClientError(NOT_THIS_WALLET.format(email=email))
+    if check is None:  # the account has no wallet yet: this file's, or a new one
+        if secret is None:
+            secret = derive.new_secret()
+            keep_secret(wallet, base_url, email, secret)
+            save()  # kept before the server hears of it: a lost answer only means registering it again
+            done.started = True
+        try:
+            register_secret(session, secret)
+        except ClientError:
+            if done.started:  # another device won the race: this one has no wallet
+                forget_secret(wallet, base_url, email)
+                save()
+            raise
+    for item in missing:
+        _take_kept(wallet, base_url, email, secret, item, done)
+    if not due:
+        return done
+    requests, derived = [], {}
     for key in due:
         purpose = key.get("purpose", "sign")
         public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
-        message = blindrsa.prepare(secrets.token_bytes(32))
-        blinded = blindrsa.blind(public, message)
-        wallet["credentials"][_slot(connection.base_url, email, key["petition_id"], purpose)] = {
-            "petition_id": key["petition_id"], "purpose": purpose, "key_id": key["key_id"], "spki": key["spki"],
-            "message": _b64e(message), "inv": str(blinded.inv), "status": "blinded"}
-        request = {"petition_id": key["petition_id"], "blinded_message": _b64e(blinded.blinded_msg)}
+        credential = derive.credential(secret, purpose=purpose, key_id=key["key_id"], public=public)
+        derived[(key["petition_id"], purpose)] = (key, public, credential)
+        request = {"petition_id": key["petition_id"], "blinded_message": _b64e(credential.blinded_msg)}
         if "purpose" in key:  # a server from before discussion credentials knows no such field
             request["purpose"] = purpose
         requests.append(request)
-    save()  # the blinding factors first: a reply lost on the way can then still be finalized next time
     status, answer = session.call("POST", "/api/v1/wallet/tokens", {"tokens": requests})
+    if status == 409:
+        # Another device of this wallet asked a moment before with the same requests: its replies are kept.
+        state = wallet_state(session)
+        for item in state["issued"]:
+            if not _holds(wallet, base_url, email, item) and (item["petition_id"], item.get("purpose", "sign")) \
+                    in derived:
+                _take_kept(wallet, base_url, email, secret, item, done)
+        if state["due"]:
+            raise ClientError(_message(answer, "The server did not issue credentials."))
+        return done
     if status != 200:
         raise ClientError(_message(answer, "The server did not issue credentials."))
-    return collected + _finalize(connection.base_url, wallet, email, answer["tokens"])
+    for item in answer["tokens"]:
+        key, public, credential = derived[(item["petition_id"], item.get("purpose", "sign"))]
+        _hold(wallet, base_url, email, key, credential, credential.finalize(public, _b64d(item["blind_signature"])))
+        done.held.append((item["petition_id"], item.get("purpose", "sign")))
+    return done
+
+
+def _holds(wallet: Wallet, base_url: str, email: str, item: dict[str, Any]) -> bool:
+    """This file has (or had, and used) the credential of this issued item: nothing to collect again."""
+    credential = wallet["credentials"].get(_slot(base_url, email, item["petition_id"], item.get("purpose", "sign")))
+    return credential is not None and credential["status"] not in ("blinded", "lost", "elsewhere")
+
+
+def _take_kept(wallet: Wallet, base_url: str, email: str, secret: bytes, item: dict[str, Any],
+               done: Collected) -> None:
+    """Finalize a reply the server kept with the credential derived from the secret; a reply that does not
+    finalize was for a random credential of a wallet from before secrets, held on another device: noted."""
+    purpose = item.get("purpose", "sign")
+    public = blindrsa.PublicKey.from_spki(_b64d(item["spki"]))
+    credential = derive.credential(secret, purpose=purpose, key_id=item["key_id"], public=public)
+    try:
+        signature = credential.finalize(public, _b64d(item["blind_signature"]))
+    except blindrsa.BlindSignatureError:
+        slot = _slot(base_url, email, item["petition_id"], purpose)
+        wallet["credentials"][slot] = {"petition_id": item["petition_id"], "purpose": purpose,
+                                       "key_id": item["key_id"], "spki": item["spki"], "status": "elsewhere"}
+        done.elsewhere.append((item["petition_id"], purpose))
+        return
+    _hold(wallet, base_url, email, item, credential, signature)
+    done.held.append((item["petition_id"], purpose))
+
+
+def _hold(wallet: Wallet, base_url: str, email: str, key: dict[str, Any], credential: derive.Credential,
+          signature: bytes) -> None:
+    purpose = key.get("purpose", "sign")
+    wallet["credentials"][_slot(base_url, email, key["petition_id"], purpose)] = {
+        "petition_id": key["petition_id"], "purpose": purpose, "key_id": key["key_id"], "spki": key["spki"],
+        "message": _b64e(credential.message), "signature": _b64e(signature), "status": "held", "derived": True}
 
 
 def _finalize(base_url: str, wallet: Wallet, email: str, issued: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Replies to random credentials blinded by this file before wallets had a secret (kept with their `inv`)."""
     done = []
     for item in issued:
         purpose = item.get("purpose", "sign")
@@ -348,9 +533,10 @@ def enqueue(wallet: Wallet, *, kind: str, base_url: str, petition_id: int, crede
 
 
 def sign(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, session: Session | None,
-         visibility: str, now: float, within_hours: float) -> tuple[str, dict[str, Any] | None]:
+         visibility: str, now: float, within_hours: float, forfeit: bool = False) -> tuple[str, dict[str, Any] | None]:
     """Sign with the petition's token: anonymously (queued, and the queued action returned: nothing is sent
-    now) or with a name (now, signed in: the token is spent)."""
+    now) or with a name (now, signed in: the token is spent). `forfeit`: with a name, without the token when this
+    wallet does not hold it, giving up signing the petition anonymously (a token held here is spent instead)."""
     token = held(wallet, base_url, email, petition_id, "sign")
     if token is not None and token["status"] in SPENT_OR_SENT:
         if token["status"] == "queued":
@@ -358,9 +544,18 @@ def sign(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, 
             return f"Your anonymous signature is already queued: it will be sent {when(item['due'], now)}.", None
         raise ClientError("You already signed this petition with this wallet"
                           + (": `client check` confirms it is published." if token["status"] != "spent" else "."))
+    if token is not None and token["status"] == "elsewhere" and (visibility == "anonymous" or not forfeit):
+        raise ClientError("This petition's token was collected by another device of yours before your wallet had a "
+                          "secret, so only that device holds it: sign from there. "
+                          + ("Or sign with your name here with --forfeit, giving up signing it anonymously."
+                             if visibility == "anonymous" else
+                             "Or add --forfeit to sign with your name here, giving up signing it anonymously."))
+    if visibility != "anonymous" and forfeit and (token is None or token["status"] != "held"):
+        return _forfeit(session, petition_id, visibility)
     if token is None or token["status"] != "held":
         raise ClientError("You hold no usable token for this petition: it may not take anonymous signatures, or "
-                          "you signed it already, or a token was issued to you in another browser.")
+                          "you signed it already. If your token is on a device you do not have here, add --forfeit "
+                          "to sign with your name, giving up signing this petition anonymously.")
     if visibility == "anonymous":
         item = enqueue(wallet, kind="signature", base_url=base_url, petition_id=petition_id, credential=token,
                        now=now, within_hours=within_hours)
@@ -377,7 +572,24 @@ def sign(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, 
         raise ClientError(_message(answer, "The signature was refused."))
     token["status"] = "spent"
     return "Signed with your name " + ("shown to everyone." if visibility == "public" else
-                                       "shown to the organizers only."), None
+                                       "shown to the organizers only.") + (
+        " This wallet held the token, so it was spent and nothing was given up." if forfeit else ""), None
+
+
+def _forfeit(session: Session | None, petition_id: int, visibility: str) -> tuple[str, None]:
+    if session is None:
+        raise ClientError("Signing with your name needs your account: give --email.")
+    # Whether a token was issued (and so is given up now): the kept replies list it while it is unused.
+    issued = any(item["petition_id"] == petition_id and item.get("purpose", "sign") == "sign"
+                 for item in wallet_state(session)["issued"])
+    status, answer = session.call("POST", f"/api/v1/petitions/{petition_id}/signature",
+                                  {"visibility": visibility, "forfeit": True})
+    if status != 201:
+        raise ClientError(_message(answer, "The signature was refused."))
+    return ("Signed with your name " + ("shown to everyone." if visibility == "public" else
+                                        "shown to the organizers only.")
+            + (" You gave up signing this petition anonymously: the signature log counts one forfeit, without "
+               "your name." if issued else "")), None
 
 
 def comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, text: str,
