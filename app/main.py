@@ -17,6 +17,7 @@ from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
 from app.anonymous import api as anonymous_api
+from app.anonymous import pages as anonymous_pages
 from app.anonymous import link_api, link_pages
 from app.anonymous import service as anonymous_service
 from app.comments import anonymous as anonymous_comments
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
                    accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
                    mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
-                   link_api.router, link_pages.router, log_api.router, organization_api.router):
+                   anonymous_pages.router, link_api.router, link_pages.router, log_api.router, organization_api.router):
         app.include_router(router)
     openapi.install(app)
     return app

@@ -67,7 +67,7 @@ def test_sign_anonymously_in_the_browser_and_verify_in_python(person, server) ->
     chen.reload()
     expect(chen.locator("html")).to_have_attribute("data-wallet-ready", "true")
     expect(panel.locator("[data-anonymous-status]")).to_have_text(
-        "You signed anonymously; your signature is published and counted.")
+        "You signed anonymously, from this or another device; it is published and counted.")
     expect(tally).to_have_text("2")
 
     # The browser's token verifies in Python under the key the petition published.

@@ -63,7 +63,6 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "/password/forgot": ("reader", "/password/forgot"),
     "/password/reset/{token}": ("visitor", None),
     "/account": ("ana", "/account"),
-    "/wallet/link": ("ana", "/wallet/link"),
     "/wallet": ("ana", "/wallet"),
     "/wallet/link": ("ana", "/wallet/link"),
     "/admin/users": ("admin", "/admin/users"),

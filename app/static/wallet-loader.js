@@ -1,9 +1,10 @@
-// Pages without a sign panel do not carry the anonymous wallet (wallet.js, about 47 KB). This asks whether the
+// Pages without a sign panel do not carry the anonymous wallet (wallet.js, about 54 KB). This asks whether the
 // account has anything to collect, and loads the wallet only then: every active account still fetches a token
 // and a discussion credential for every open petition that takes anonymous signatures, so the record of who
 // was issued them says who was active, not who meant to sign or comment what (docs/architecture.md). The
-// wallet is loaded too when this browser kept a blinded request whose reply it never received: the server
-// keeps the reply, and the wallet collects it. html[data-wallet-ready] says when there is nothing to wait for
+// wallet is loaded too when this browser holds the wallet's secret and misses a credential issued to the account
+// (the server keeps each reply, and the secret rebuilds the request), or kept a blinded request whose reply it
+// never received. html[data-wallet-ready] says when there is nothing to wait for
 // (anonymous-comments.js reads the discussion credential after that).
 (function () {
   "use strict";
@@ -16,19 +17,36 @@
     document.head.appendChild(script);
   }
 
-  // Does this browser hold a blinded request for this account (a reply it missed)?
-  function missedReply(account, done) {
+  // What this browser keeps for this account (null when its storage cannot be read).
+  function kept(account, done) {
     var request;
-    try { request = indexedDB.open("undersigned-wallet", 1); } catch (error) { done(false); return; }
+    try { request = indexedDB.open("undersigned-wallet", 1); } catch (error) { done(null); return; }
     request.onupgradeneeded = function () { request.result.createObjectStore("tokens", { keyPath: "id" }); };
-    request.onerror = function () { done(false); };
+    request.onerror = function () { done(null); };
     request.onsuccess = function () {
       var all = request.result.transaction("tokens").objectStore("tokens").getAll();
       all.onsuccess = function () {
-        done(all.result.some(function (item) { return item.account === account && item.status === "blinded"; }));
+        done(all.result.filter(function (item) { return item.account === account; }));
       };
-      all.onerror = function () { done(false); };
+      all.onerror = function () { done(null); };
     };
+  }
+
+  // The wallet has work here when something is due and this browser holds the wallet (or the account has none
+  // yet: this browser starts it); when this browser holds the wallet and misses a credential issued to it (kept
+  // reply: it was collected on another device, or the reply was lost); or when an older wallet kept a blinded
+  // request whose reply it never received.
+  function hasWork(wallet, records) {
+    var secret = records.some(function (item) { return item.kind === "secret"; });
+    if (records.some(function (item) { return item.status === "blinded"; })) { return true; }
+    if (wallet.due && wallet.due.length && (secret || !wallet.wallet_check)) { return true; }
+    if (!secret) { return false; }
+    var ids = {};
+    records.forEach(function (item) { ids[item.id] = true; });
+    return (wallet.issued || []).some(function (item) {
+      var purpose = item.purpose || "sign";
+      return !ids[account + ":" + item.petition_id + (purpose === "sign" ? "" : ":" + purpose)];
+    });
   }
 
   var account = (document.querySelector('meta[name="undersigned-account"]') || {}).content;
@@ -40,13 +58,9 @@
       });
     })
     .then(function (wallet) {
-      if (wallet && wallet.due && wallet.due.length) { load(); return; }
-      if (!wallet || !wallet.issued || !wallet.issued.length) {
-        root.setAttribute("data-wallet-ready", "true");
-        return;
-      }
-      missedReply(account, function (missed) {
-        if (missed) { load(); } else { root.setAttribute("data-wallet-ready", "true"); }
+      if (!wallet) { root.setAttribute("data-wallet-ready", "true"); return; }
+      kept(account, function (records) {
+        if (records && hasWork(wallet, records)) { load(); } else { root.setAttribute("data-wallet-ready", "true"); }
       });
     })
     .catch(function () { root.setAttribute("data-wallet-ready", "error"); /* the next page asks again */ });

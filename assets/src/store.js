@@ -60,3 +60,22 @@ export function fromBase64url(value) {
   const text = atob(value.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((value.length + 3) % 4));
   return Uint8Array.from(text, (character) => character.charCodeAt(0));
 }
+
+// Forget this device's copy of the secret (a secret made here that lost the race to register: another device's
+// wallet is the account's).
+export async function deleteSecret(database, account) {
+  return transact(database, "readwrite", (store) => store.delete(secretId(account)));
+}
+
+export async function allRecords(database, account) {
+  const all = await transact(database, "readonly", (store) => store.getAll());
+  return all.filter((record) => record.account === account);
+}
+
+export async function putRecord(database, record) {
+  return transact(database, "readwrite", (store) => store.put(record));
+}
+
+export async function getRecord(database, id) {
+  return transact(database, "readonly", (store) => store.get(id));
+}

@@ -1,144 +1,22 @@
-// The anonymous wallet (RFC 9474 blind signatures, via @cloudflare/blindrsa-ts).
+// The anonymous wallet on the sign panel (RFC 9474 blind signatures, via @cloudflare/blindrsa-ts).
 //
-// On every signed-in page it asks, in one request, for everything due: for every open petition that takes
-// anonymous signatures, a signing token (purpose "sign") and a discussion credential (purpose "discuss") this
-// account holds none of. The server signs them blind, and they stay in this browser (IndexedDB, one store).
-// On a petition's sign panel it offers "Nobody: sign anonymously", which sends the token without cookies, and
-// it spends the token when signing with a name, so nobody can sign both ways. The discussion credential is
-// never spent: app/static/anonymous-comments.js reads it to post, edit and delete anonymous comments without
-// cookies.
+// On every page that carries it, it collects what is due (sync.js: every credential derives from the account's
+// one wallet secret, so any device holding the secret rebuilds the rest). On a petition's sign panel it says
+// which way this device can sign and why, offers "Nobody: sign anonymously" when this device holds the token
+// (sent without cookies), and spends the token when signing with a name, so nobody can sign both ways. The
+// discussion credential is never spent: app/static/anonymous-comments.js reads it to post, edit and delete
+// anonymous comments without cookies.
 // Built into app/static/wallet.js by `make assets`.
-import { RSABSSA } from "@cloudflare/blindrsa-ts";
-
-const DB_NAME = "undersigned-wallet";
-const STORE = "tokens";
-const suite = RSABSSA.SHA384.PSS.Randomized();
+import { getRecord, openStore, putRecord } from "./store.js";
+import { syncLocked, tokenId } from "./sync.js";
 
 function meta(name) {
   const element = document.querySelector(`meta[name="${name}"]`);
   return element ? element.getAttribute("content") : null;
 }
 
-function toBase64url(bytes) {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(value) {
-  const text = atob(value.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((value.length + 3) % 4));
-  return Uint8Array.from(text, (character) => character.charCodeAt(0));
-}
-
-function openStore() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DB_NAME, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "id" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function transact(database, mode, work) {
-  return new Promise((resolve, reject) => {
-    const transaction = database.transaction(STORE, mode);
-    const result = work(transaction.objectStore(STORE));
-    transaction.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
-    transaction.onerror = () => reject(transaction.error);
-  });
-}
-
-// A signing token keeps the id it always had; a discussion credential sits beside it (anonymous-comments.js reads
-// it by this id).
-const SIGN = "sign";
-const tokenId = (account, petitionId, purpose = SIGN) =>
-  purpose === SIGN ? `${account}:${petitionId}` : `${account}:${petitionId}:${purpose}`;
-const purposeOf = (item) => item.purpose || SIGN; // a server from before discussion credentials names none
-
-async function importKey(spki, keyId) {
-  const der = fromBase64url(spki);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
-  const hex = Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
-  if (hex !== keyId) throw new Error("the published key does not match its id");
-  return crypto.subtle.importKey("spki", der, { name: "RSA-PSS", hash: "SHA-384" }, true, ["verify"]);
-}
-
-async function allTokens(database, account) {
-  const all = await transact(database, "readonly", (store) => store.getAll());
-  return all.filter((token) => token.account === account);
-}
-
-// A blinded request is kept before it is sent, so a reply lost to a closed page can be collected later.
-async function finalizeIssued(database, account, issued) {
-  const blinded = (await allTokens(database, account)).filter((token) => token.status === "blinded");
-  for (const token of blinded) {
-    const reply = issued.find((item) => item.petition_id === token.petitionId && purposeOf(item) === purposeOf(token)
-                                        && item.key_id === token.keyId);
-    if (!reply) continue;
-    let signature;
-    try {
-      const publicKey = await importKey(token.spki, token.keyId);
-      // Finalize verifies: a signature that does not check out is never kept.
-      signature = await suite.finalize(publicKey, fromBase64url(token.message),
-                                       fromBase64url(reply.blind_signature), fromBase64url(token.inv));
-    } catch (error) {
-      // Two tabs blinded at once and the other's request won: this reply is not for the message kept here.
-      await saveToken(database, { ...token, status: "lost" });
-      continue;
-    }
-    await saveToken(database, { id: token.id, account, petitionId: token.petitionId, purpose: purposeOf(token),
-                                keyId: token.keyId, message: token.message, signature: toBase64url(signature),
-                                status: "held", submittedAt: null });
-  }
-}
-
-// The keys everyone is shown, fetched without cookies: a server that gave this account a key of its own (to
-// recognise its tokens later) would be caught here.
-async function publishedKeyIds() {
-  const response = await fetch("/api/v1/anonymous/keys", { credentials: "omit", headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error("the published keys could not be read");
-  return new Map((await response.json()).map((key) => [`${key.petition_id}:${purposeOf(key)}`, key.key_id]));
-}
-
-// Ask for everything due (tokens and discussion credentials), in one request; keep what comes back.
-async function sync(database, account, csrf) {
-  const wallet = await fetch("/api/v1/wallet", { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!wallet.ok) return;
-  const { due, issued } = await wallet.json();
-  await finalizeIssued(database, account, issued);
-  if (!due.length) return;
-  const published = await publishedKeyIds();
-  const pending = [];
-  for (const key of due) {
-    const purpose = purposeOf(key);
-    if (published.get(`${key.petition_id}:${purpose}`) !== key.key_id) {
-      throw new Error("this account was shown a key that is not the petition's published key");
-    }
-    const publicKey = await importKey(key.spki, key.key_id);
-    const message = suite.prepare(crypto.getRandomValues(new Uint8Array(32)));
-    const { blindedMsg, inv } = await suite.blind(publicKey, message);
-    pending.push({ key, purpose, blindedMsg });
-    await saveToken(database, { id: tokenId(account, key.petition_id, purpose), account, petitionId: key.petition_id,
-                                purpose, keyId: key.key_id, spki: key.spki, message: toBase64url(message),
-                                inv: toBase64url(inv), status: "blinded" });
-  }
-  const response = await fetch("/api/v1/wallet/tokens", {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-    body: JSON.stringify({ tokens: pending.map((item) => ({
-      petition_id: item.key.petition_id, purpose: item.purpose, blinded_message: toBase64url(item.blindedMsg) })) }),
-  });
-  if (!response.ok) return; // another tab asked at the same moment, or nothing is due any more
-  await finalizeIssued(database, account, (await response.json()).tokens);
-}
-
-async function getToken(database, account, petitionId) {
-  return transact(database, "readonly", (store) => store.get(tokenId(account, petitionId)));
-}
-
-async function saveToken(database, token) {
-  return transact(database, "readwrite", (store) => store.put(token));
-}
+const getToken = (database, account, petitionId) => getRecord(database, tokenId(account, petitionId));
+const saveToken = putRecord;
 
 // Without cookies: nothing in the request says who sends it.
 async function submitAnonymously(token) {
@@ -220,7 +98,32 @@ function watchSignPanel() {
   return panel;
 }
 
-async function enhanceSignPanel(panel, database, account) {
+// The status line: which way this device can sign, and why. `parts` are text, or [text, href] for a link.
+function sayHow(parts) {
+  const line = document.querySelector("[data-wallet-status]");
+  if (!line) return;
+  line.replaceChildren(...parts.map((part) => {
+    if (typeof part === "string") return document.createTextNode(part);
+    const link = document.createElement("a");
+    link.textContent = part[0];
+    link.href = part[1];
+    return link;
+  }));
+  line.hidden = false;
+}
+
+const LINK = ["link this device", "/wallet/link"];
+const WALLET = ["Your wallet", "/wallet"];
+
+function sayByName(form, reason) {
+  const forfeit = form.querySelector("input[name=forfeit]");
+  const byName = forfeit
+    ? " Or sign below with your name and give up signing this petition anonymously: tick \"I give up signing this petition anonymously\"."
+    : " Or sign below with your name.";
+  sayHow([...reason, byName]);
+}
+
+async function enhanceSignPanel(panel, database, account, outcome) {
   const { form } = panel;
   const petitionId = Number(form.getAttribute("data-petition-id"));
   const batchSeconds = Number(form.getAttribute("data-batch-seconds") || "300");
@@ -231,21 +134,24 @@ async function enhanceSignPanel(panel, database, account) {
   const choice = form.querySelector("[data-anonymous-choice]");
   const token = await getToken(database, account, petitionId);
   panel.token = token || null;
-  if (!token) return;
+  const here = outcome.wallet === "here";
 
   const showSigned = (text) => {
     status.textContent = text;
     form.hidden = true;
+    const line = document.querySelector("[data-wallet-status]");
+    if (line) line.hidden = true;
   };
-  if (token.status === "published") {
-    showSigned("You signed anonymously; your signature is published and counted.");
+  const SPENT = "You signed anonymously, from this or another device; it is published and counted.";
+  if (token && token.status === "published") {
+    showSigned(SPENT);
     return;
   }
-  if (token.status === "submitted") {
+  if (token && token.status === "submitted") {
     if (await isPublished(token)) {
       // Counted: the message is no longer needed, and kept it would tie this browser to the published entry.
       await saveToken(database, { id: token.id, account, petitionId: token.petitionId, status: "published" });
-      showSigned("You signed anonymously; your signature is published and counted.");
+      showSigned(SPENT);
       return;
     }
     // Not there yet: after a batch interval (and a margin), send it again; the server refuses a second copy.
@@ -257,35 +163,85 @@ async function enhanceSignPanel(panel, database, account) {
     showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
     return;
   }
-  if (token.status !== "held") return;
-  if (choice) choice.hidden = false;
-  panel.signAnonymously = async () => {
-    const sent = await submitAnonymously(token);
-    if (sent.ok) {
-      token.status = "submitted";
-      token.submittedAt = Date.now();
-      await saveToken(database, token);
-      showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
-    } else {
-      status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
+  if (token && token.status === "held") {
+    // Another device of this wallet may have spent it: the published entries say so to everyone alike.
+    if (await isPublished(token)) {
+      await saveToken(database, { id: token.id, account, petitionId: token.petitionId, status: "published" });
+      panel.token = null;
+      showSigned(SPENT);
+      return;
     }
-  };
+    if (choice) choice.hidden = false;
+    sayHow([here ? "This device holds your wallet: sign anonymously (\"Nobody\" below), or with your name, which spends your token so nobody can sign both ways."
+                 : "This browser holds your token for this petition: sign anonymously (\"Nobody\" below), or with your name, which spends it so nobody can sign both ways."]);
+    panel.signAnonymously = async () => {
+      const sent = await submitAnonymously(token);
+      if (sent.ok) {
+        token.status = "submitted";
+        token.submittedAt = Date.now();
+        await saveToken(database, token);
+        showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
+      } else {
+        status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
+      }
+    };
+    return;
+  }
+  if (token && token.status === "elsewhere") {
+    sayByName(form, ["Your token for this petition was collected before your wallet had a recovery code, by another browser or ",
+                     "the command-line client: only that one can sign with it anonymously. Sign there."]);
+    return;
+  }
+  if (outcome.wallet === "elsewhere") {
+    sayByName(form, ["Your wallet is on another device, so this one cannot sign anonymously yet. To sign anonymously here, ",
+                     LINK, " to a device that has it, or enter your recovery code on ", WALLET,
+                     ". If no device has it any more, that page explains your choices."]);
+    return;
+  }
+  if (outcome.wallet === "none") {
+    sayByName(form, [`This device could not start your wallet, so it cannot sign anonymously now. ${outcome.message || ""} `,
+                     "Reload to try again, or see ", WALLET, "."]);
+    return;
+  }
+  sayHow(["This device holds your wallet, but it has no anonymous-signing token for this petition, so you can sign with your name only. ",
+          WALLET, " says what your wallet holds."]);
+}
+
+function sayNoStorage(panel) {
+  if (!panel) return;
+  sayByName(panel.form, ["This browser cannot keep a wallet: its storage (IndexedDB) is blocked or turned off here, as in some ",
+                         "private windows. So it cannot sign anonymously. Sign anonymously from a device that holds your wallet (",
+                         WALLET, "), or allow this site's storage and reload."]);
 }
 
 async function main() {
   const account = meta("undersigned-account");
   const csrf = meta("csrf-token");
-  if (!account || !csrf || !window.indexedDB || !window.crypto || !crypto.subtle) return;
+  if (!account || !csrf) return;
   const panel = watchSignPanel();
   try {
-    const database = await openStore();
-    // One tab at a time: two tabs blinding for the same petition at once would lose one of the tokens.
-    if (navigator.locks) {
-      await navigator.locks.request("undersigned-wallet", () => sync(database, account, csrf));
-    } else {
-      await sync(database, account, csrf);
+    if (!window.indexedDB || !window.crypto || !crypto.subtle) {
+      sayNoStorage(panel);
+      document.documentElement.setAttribute("data-wallet-ready", "true");
+      return;
     }
-    if (panel) await enhanceSignPanel(panel, database, account);
+    let database;
+    try {
+      database = await openStore();
+    } catch (error) {
+      sayNoStorage(panel);
+      document.documentElement.setAttribute("data-wallet-ready", "true");
+      return;
+    }
+    let outcome;
+    try {
+      outcome = await syncLocked(database, account, csrf);
+    } catch (error) {
+      outcome = { wallet: "none", message: "" };
+      if (panel) await enhanceSignPanel(panel, database, account, outcome);
+      throw error;
+    }
+    if (panel) await enhanceSignPanel(panel, database, account, outcome);
     document.documentElement.setAttribute("data-wallet-ready", "true");
   } finally {
     if (panel) panel.settle(); // a waiting submission goes ahead, with the token if the wallet has one

@@ -1,0 +1,195 @@
+// Collecting the wallet's credentials (wallet-spec section 4), shared by the sign panel's wallet (wallet.js)
+// and the wallet page (wallet-page.js).
+//
+// Every credential derives from the account's one wallet secret (derive.js), so this device:
+// - with no secret, when the account has no wallet yet (GET /api/v1/wallet's wallet_check is null): makes one,
+//   keeps it, and registers its check (POST /api/v1/wallet/check); a 409 means another device won that race,
+//   and this one forgets its secret and holds no wallet;
+// - with no secret, when the account's wallet is elsewhere: collects nothing (the pages say how to bring it);
+// - with the secret: rebuilds the request of every credential issued to the account that it does not hold and
+//   unblinds the reply the server kept (one that does not unblind was collected by an older, random wallet on
+//   another device: kept as "elsewhere"), then derives, blinds and asks for everything due, in one request.
+// Credentials of the older, random wallets (status "held" without a secret) stay usable as they are.
+import { RSABSSA } from "@cloudflare/blindrsa-ts";
+import { credential, newSecret, walletCheck } from "./derive.js";
+import { allRecords, deleteSecret, fromBase64url, getSecret, putRecord, saveSecret, toBase64url } from "./store.js";
+
+export const suite = RSABSSA.SHA384.PSS.Randomized();
+
+export const SIGN = "sign";
+export const tokenId = (account, petitionId, purpose = SIGN) =>
+  purpose === SIGN ? `${account}:${petitionId}` : `${account}:${petitionId}:${purpose}`;
+export const purposeOf = (item) => item.purpose || SIGN; // a server from before discussion credentials names none
+
+// Records this device keeps that need nothing more from the server.
+const SETTLED = new Set(["held", "submitted", "published", "elsewhere"]);
+
+export async function importKey(spki, keyId) {
+  const der = fromBase64url(spki);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  const hex = Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  if (hex !== keyId) throw new Error("the published key does not match its id");
+  return crypto.subtle.importKey("spki", der, { name: "RSA-PSS", hash: "SHA-384" }, true, ["verify"]);
+}
+
+export async function readWallet() {
+  const response = await fetch("/api/v1/wallet", { credentials: "same-origin", cache: "no-store",
+                                                   headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => null);
+  return response.ok ? body : null;
+}
+
+// POST /api/v1/wallet/check: "kept" (201 or 200), "elsewhere" (409: the account has another wallet), or the
+// server's words for anything else.
+export async function registerCheck(check, csrf) {
+  const response = await fetch("/api/v1/wallet/check", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ check }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 200 || response.status === 201) return { outcome: "kept" };
+  if (response.status === 409) return { outcome: "elsewhere", message: body.error && body.error.message };
+  return { outcome: "failed", message: (body.error && body.error.message) || `The server said ${response.status}.` };
+}
+
+// The keys everyone is shown, fetched without cookies: a server that gave this account a key of its own (to
+// recognise its credentials later) would be caught here.
+async function publishedKeyIds() {
+  const response = await fetch("/api/v1/anonymous/keys", { credentials: "omit", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error("the published keys could not be read");
+  return new Map((await response.json()).map((key) => [`${key.petition_id}:${purposeOf(key)}`, key.key_id]));
+}
+
+function heldRecord(account, item, message, signature) {
+  const purpose = purposeOf(item);
+  return { id: tokenId(account, item.petition_id, purpose), account, petitionId: item.petition_id, purpose,
+           keyId: item.key_id, message: toBase64url(message), signature: toBase64url(signature), status: "held",
+           derived: true, submittedAt: null };
+}
+
+// A blinded request kept by an older, random wallet (before wallets had a secret): unblind its reply if the
+// server kept one.
+async function finalizeLegacy(database, account, records, issued) {
+  for (const token of records.filter((record) => record.status === "blinded")) {
+    const reply = issued.find((item) => item.petition_id === token.petitionId && purposeOf(item) === purposeOf(token)
+                                        && item.key_id === token.keyId);
+    if (!reply) continue;
+    try {
+      const publicKey = await importKey(token.spki, token.keyId);
+      const signature = await suite.finalize(publicKey, fromBase64url(token.message),
+                                             fromBase64url(reply.blind_signature), fromBase64url(token.inv));
+      await putRecord(database, { id: token.id, account, petitionId: token.petitionId, purpose: purposeOf(token),
+                                  keyId: token.keyId, message: token.message, signature: toBase64url(signature),
+                                  status: "held", submittedAt: null });
+    } catch (error) {
+      await putRecord(database, { ...token, status: "lost" });
+    }
+  }
+}
+
+// Rebuild and unblind every issued credential this device does not hold. Returns how many it now holds anew.
+export async function recollect(database, account, secret, issued) {
+  const kept = new Map((await allRecords(database, account)).map((record) => [record.id, record]));
+  let collected = 0;
+  for (const item of issued) {
+    const purpose = purposeOf(item);
+    const id = tokenId(account, item.petition_id, purpose);
+    const record = kept.get(id);
+    if ((record && SETTLED.has(record.status)) || !item.spki) continue;
+    const publicKey = await importKey(item.spki, item.key_id);
+    const made = await credential(secret, purpose, item.key_id, fromBase64url(item.spki));
+    let signature;
+    try {
+      // Finalize verifies: a reply that was not for this wallet's request never becomes a credential.
+      signature = await suite.finalize(publicKey, made.message, fromBase64url(item.blind_signature), made.inv);
+    } catch (error) {
+      await putRecord(database, { id, account, petitionId: item.petition_id, purpose, keyId: item.key_id,
+                                  status: "elsewhere" });
+      continue;
+    }
+    await putRecord(database, heldRecord(account, item, made.message, signature));
+    collected += 1;
+  }
+  return collected;
+}
+
+async function collectDue(database, account, secret, due, csrf) {
+  const published = await publishedKeyIds();
+  const pending = [];
+  for (const key of due) {
+    const purpose = purposeOf(key);
+    if (published.get(`${key.petition_id}:${purpose}`) !== key.key_id) {
+      throw new Error("this account was shown a key that is not the petition's published key");
+    }
+    const publicKey = await importKey(key.spki, key.key_id);
+    pending.push({ key, purpose, publicKey, made: await credential(secret, purpose, key.key_id, fromBase64url(key.spki)) });
+  }
+  const response = await fetch("/api/v1/wallet/tokens", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ tokens: pending.map((item) => ({
+      petition_id: item.key.petition_id, purpose: item.purpose, blinded_message: toBase64url(item.made.blindedMsg) })) }),
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    // Another tab or device of this account asked at the same moment (409: nothing is due any more), or the
+    // server refused: the kept replies are collected from GET /api/v1/wallet instead.
+    const again = await readWallet();
+    if (again) await recollect(database, account, secret, again.issued || []);
+    return;
+  }
+  for (const reply of body.tokens) {
+    const item = pending.find((entry) => entry.key.petition_id === reply.petition_id
+                                         && entry.purpose === purposeOf(reply));
+    if (!item) continue;
+    const signature = await suite.finalize(item.publicKey, item.made.message, fromBase64url(reply.blind_signature),
+                                           item.made.inv);
+    await putRecord(database, heldRecord(account, reply, item.made.message, signature));
+  }
+}
+
+// The account's wallet as this device sees it: "here" (this device holds the secret), "elsewhere" (the
+// account's wallet was started on another device), or "none" (no wallet could be started: `message` says why).
+export async function sync(database, account, csrf, wallet = null) {
+  const state = wallet || await readWallet();
+  if (!state) return { wallet: "none", message: "The server could not be asked about your wallet. Reload to try again." };
+  const issued = state.issued || [];
+  const records = await allRecords(database, account);
+  await finalizeLegacy(database, account, records, issued);
+  let record = await getSecret(database, account);
+  const serverCheck = state.wallet_check || null;
+  if (record && serverCheck && record.check !== serverCheck) return { wallet: "elsewhere", state };
+  if (!record && serverCheck) return { wallet: "elsewhere", state };
+  if (!record) {
+    // Kept here first, registered second: a secret the server knows of is never one no device kept.
+    const secret = newSecret();
+    const check = toBase64url(await walletCheck(secret));
+    await saveSecret(database, account, toBase64url(secret), check);
+    const answer = await registerCheck(check, csrf);
+    if (answer.outcome === "elsewhere") {
+      await deleteSecret(database, account);
+      return { wallet: "elsewhere", state };
+    }
+    if (answer.outcome !== "kept") return { wallet: "none", message: answer.message, state };
+    record = await getSecret(database, account);
+  } else if (!serverCheck) {
+    // Made here while the server could not be reached: register it now.
+    const answer = await registerCheck(record.check, csrf);
+    if (answer.outcome === "elsewhere") {
+      await deleteSecret(database, account); // nothing was collected with it: only a registered secret collects
+      return { wallet: "elsewhere", state };
+    }
+    if (answer.outcome !== "kept") return { wallet: "none", message: answer.message, state };
+  }
+  const secret = fromBase64url(record.secret);
+  await recollect(database, account, secret, issued);
+  if (state.due && state.due.length) await collectDue(database, account, secret, state.due, csrf);
+  return { wallet: "here", state };
+}
+
+// One tab at a time: two tabs collecting at once would send the same requests twice.
+export async function syncLocked(database, account, csrf, wallet = null) {
+  if (navigator.locks) return navigator.locks.request("undersigned-wallet", () => sync(database, account, csrf, wallet));
+  return sync(database, account, csrf, wallet);
+}

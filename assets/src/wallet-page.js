@@ -1,0 +1,162 @@
+// The wallet page (/wallet, templates/wallet/index.html): what this device holds, the recovery code (shown only
+// when asked), entering a recovery code, and the way to link a device. It collects like every wallet page
+// (sync.js), so a device that was just given the secret rebuilds its credentials here at once.
+// Built into app/static/wallet-page.js by `make assets`.
+import { parseRecoveryCode, recoveryCode, RecoveryCodeError, walletCheck } from "./derive.js";
+import { allRecords, fromBase64url, getSecret, openStore, saveSecret, toBase64url } from "./store.js";
+import { readWallet, recollect, registerCheck, syncLocked } from "./sync.js";
+
+const root = document.documentElement;
+const account = (document.querySelector('meta[name="undersigned-account"]') || {}).content;
+const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content;
+const $ = (selector) => document.querySelector(selector);
+
+const HELD = new Set(["held", "submitted", "published"]);
+
+function say(element, text) {
+  element.textContent = text;
+  element.hidden = false;
+}
+
+async function describeDevice(database, outcome) {
+  const device = $("[data-wallet-device]");
+  const records = await allRecords(database, account);
+  const held = records.filter((record) => HELD.has(record.status)).length;
+  const recovery = $("[data-recovery-section]");
+  if (outcome.wallet === "here") {
+    say(device, held === 1 ? "This device holds your wallet, with 1 credential for an open petition."
+      : `This device holds your wallet, with ${held} credentials for open petitions.`);
+    // Offered once the first credential exists: before that there is nothing a recovery code could bring back.
+    const issued = outcome.state && outcome.state.issued ? outcome.state.issued.length : 0;
+    recovery.hidden = !(held || issued);
+    $("[data-recovery-later]").hidden = !recovery.hidden;
+  } else if (outcome.wallet === "elsewhere") {
+    say(device, "Your wallet is on another device: this one does not hold it. To use it here, link this device to one "
+        + "that has it, or enter your recovery code below."
+        + (held ? ` This browser still holds ${held} credential${held === 1 ? "" : "s"} it collected before wallets had a recovery code.` : ""));
+    recovery.hidden = true;
+  } else {
+    say(device, `This device could not start your wallet. ${outcome.message || ""} Reload to try again.`);
+    recovery.hidden = true;
+  }
+  $("[data-elsewhere]").hidden = outcome.wallet !== "elsewhere";
+}
+
+function wireRecoveryCode(database) {
+  const show = $("[data-show-recovery]");
+  const shown = $("[data-recovery-shown]");
+  const code = $("[data-recovery-code]");
+  show.addEventListener("click", async () => {
+    const record = await getSecret(database, account);
+    if (!record) return;
+    code.textContent = await recoveryCode(fromBase64url(record.secret));
+    shown.hidden = false;
+    show.hidden = true;
+    code.focus();
+  });
+  $("[data-hide-recovery]").addEventListener("click", () => {
+    code.textContent = "";
+    shown.hidden = true;
+    show.hidden = false;
+    show.focus();
+  });
+  $("[data-copy-recovery]").addEventListener("click", async () => {
+    const copied = $("[data-copied]");
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      say(copied, "Copied. Paste it where you keep passwords, then clear your clipboard.");
+    } catch (error) {
+      say(copied, "This browser did not let the page copy: select the code and copy it yourself.");
+    }
+  });
+  $("[data-print-recovery]").addEventListener("click", () => window.print());
+}
+
+function wireRecoveryForm(database, refresh) {
+  const form = $("[data-recovery-form]");
+  const input = form.querySelector("input[name=recovery_code]");
+  const error = $("[data-recovery-error]");
+  const result = $("[data-recovery-result]");
+  form.hidden = false;
+  const refuse = (text) => {
+    result.hidden = true;
+    error.textContent = text;
+    error.hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    error.textContent = "";
+    input.removeAttribute("aria-invalid");
+    let secret;
+    try {
+      secret = await parseRecoveryCode(input.value);
+    } catch (problem) {
+      refuse(problem instanceof RecoveryCodeError ? problem.message : "That recovery code could not be read.");
+      return;
+    }
+    const wallet = await readWallet();
+    if (!wallet) {
+      refuse("The server could not be asked about your wallet. Check your connection and try again.");
+      return;
+    }
+    const check = toBase64url(await walletCheck(secret));
+    if (wallet.wallet_check && wallet.wallet_check !== check) {
+      refuse("This is not the recovery code of your wallet: it is a correct code, but of another wallet (another "
+             + "account's, or one you replaced). Check that you are signed in to your own account, and use the code "
+             + "shown on this page on a device that holds your wallet.");
+      return;
+    }
+    if (!wallet.wallet_check) {
+      // The account has no wallet yet: this code starts it.
+      const answer = await registerCheck(check, csrf);
+      if (answer.outcome !== "kept") {
+        refuse(answer.message || "Your wallet could not be started. Try again.");
+        return;
+      }
+    }
+    await saveSecret(database, account, toBase64url(secret), check);
+    const collected = await recollect(database, account, secret, wallet.issued || []);
+    const outcome = await syncLocked(database, account, csrf);
+    input.value = "";
+    await refresh(outcome);
+    say(result, collected === 1 ? "Done: this device now holds your wallet, and rebuilt 1 credential from it."
+      : `Done: this device now holds your wallet, and rebuilt ${collected} credentials from it.`);
+    result.focus();
+  });
+}
+
+async function main() {
+  if (!account || !csrf) return;
+  if (!window.indexedDB || !window.crypto || !crypto.subtle) {
+    say($("[data-wallet-device]"), "This browser cannot keep a wallet: its storage (IndexedDB) is blocked or turned "
+        + "off here, as in some private windows. You can still sign with your name; to sign anonymously, use a device "
+        + "that can keep your wallet.");
+    root.setAttribute("data-wallet-ready", "true");
+    return;
+  }
+  let database;
+  try {
+    database = await openStore();
+  } catch (error) {
+    say($("[data-wallet-device]"), "This browser cannot keep a wallet: its storage (IndexedDB) is blocked here, as "
+        + "in some private windows. You can still sign with your name; to sign anonymously, use a device that can "
+        + "keep your wallet, or allow this site's storage and reload.");
+    root.setAttribute("data-wallet-ready", "true");
+    return;
+  }
+  const refresh = (outcome) => describeDevice(database, outcome);
+  const outcome = await syncLocked(database, account, csrf);
+  await refresh(outcome);
+  wireRecoveryCode(database);
+  wireRecoveryForm(database, refresh);
+  root.setAttribute("data-wallet-ready", "true");
+}
+
+main().catch(() => {
+  const device = $("[data-wallet-device]");
+  if (device) say(device, "This device's wallet could not be read just now. Reload the page to try again.");
+  root.setAttribute("data-wallet-ready", "error");
+});

@@ -1,0 +1,344 @@
+"""One wallet on every device (issue #19), in Chromium: the browser derives what Python derives, and a worker's
+second device, given the recovery code, rebuilds and unblinds every credential the first one collected.
+
+The derivation test loads assets/src/derive.js itself as an ES module (it imports nothing, and the bundle is
+esbuild's copy of it) into a page the test serves through Playwright's router: nothing in the shipped bundle
+exposes its functions for tests. The journey drives the bundle the pages load, with two browser contexts as two
+devices of one account, and checks in Python that what the browser keeps is what the secret derives."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from app.anonymous import derive
+from app.anonymous.service import decode
+from app.core import blindrsa
+from tests import live_server
+from tests.conftest import project_root
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+
+VECTOR = json.loads((Path(__file__).parent / "data" / "wallet" / "derive_vector.json").read_text())
+DERIVE_JS = project_root() / "assets" / "src" / "derive.js"
+ORIGIN = "http://127.0.0.1:9"  # never contacted: every request to it is answered by the test's router
+
+
+@pytest.fixture
+def derive_page(chromium: Browser) -> Iterator[Page]:
+    """A blank page on a secure origin (127.0.0.1) with derive.js imported as `window.derive`."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.route(f"{ORIGIN}/derive.js", lambda route: route.fulfill(
+        status=200, content_type="text/javascript", body=DERIVE_JS.read_text()))
+    page.route(f"{ORIGIN}/", lambda route: route.fulfill(status=200, content_type="text/html", body=(
+        '<!doctype html><title>derive</title><script type="module">'
+        'import * as derive from "/derive.js"; window.derive = derive;'
+        'document.documentElement.dataset.ready = "true";</script>')))
+    page.goto(f"{ORIGIN}/")
+    page.wait_for_function("document.documentElement.dataset.ready === 'true'")
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+HEX = "(bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')"
+FROM_HEX = "(hex) => Uint8Array.from(hex.match(/../g), (pair) => parseInt(pair, 16))"
+
+
+@pytest.mark.parametrize("expected", VECTOR["credentials"], ids=lambda item: item["purpose"])
+def test_the_browser_derives_the_vector_byte_for_byte(derive_page: Page, expected: dict[str, str]) -> None:
+    spki = list(decode(VECTOR["spki"], field="spki"))
+    got = derive_page.evaluate(f"""async ([secretHex, purpose, keyId, spki]) => {{
+        const hex = {HEX}, fromHex = {FROM_HEX};
+        const made = await window.derive.credential(fromHex(secretHex), purpose, keyId, Uint8Array.from(spki));
+        return {{ message: hex(made.message), blinded: hex(made.blindedMsg), inv: hex(made.inv) }};
+    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["key_id"], spki])
+    assert got["message"] == expected["message"]
+    assert got["blinded"] == expected["blinded_msg"]
+    modulus_len = (int(VECTOR["n"], 16).bit_length() + 7) // 8
+    assert got["inv"] == expected["inv"].rjust(2 * modulus_len, "0")
+    # The same from a JWK, as a CryptoKey gives it.
+    jwk_blinded = derive_page.evaluate(f"""async ([secretHex, purpose, keyId, spki]) => {{
+        const hex = {HEX}, fromHex = {FROM_HEX};
+        const key = await crypto.subtle.importKey("spki", Uint8Array.from(spki),
+                                                  {{ name: "RSA-PSS", hash: "SHA-384" }}, true, ["verify"]);
+        const made = await window.derive.credential(fromHex(secretHex), purpose, keyId,
+                                                    await crypto.subtle.exportKey("jwk", key));
+        return hex(made.blindedMsg);
+    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["key_id"], spki])
+    assert jwk_blinded == expected["blinded_msg"]
+
+
+def test_the_browser_makes_the_check_and_the_recovery_code_and_reads_them_back(derive_page: Page) -> None:
+    got = derive_page.evaluate(f"""async ([secretHex, code]) => {{
+        const hex = {HEX}, fromHex = {FROM_HEX};
+        const secret = fromHex(secretHex);
+        const typed = code.toLowerCase().replace(/-/g, " ").replace(/0/g, "o").replace(/1/g, "l");
+        const roundTrips = [];
+        for (let index = 0; index < 30; index += 1) {{
+            const fresh = window.derive.newSecret();
+            const back = await window.derive.parseRecoveryCode(await window.derive.recoveryCode(fresh));
+            roundTrips.push(hex(back) === hex(fresh));
+        }}
+        const refusal = async (text) => {{
+            try {{ await window.derive.parseRecoveryCode(text); return null; }}
+            catch (error) {{ return [error instanceof window.derive.RecoveryCodeError, error.message]; }}
+        }};
+        return {{
+            check: hex(await window.derive.walletCheck(secret)),
+            code: await window.derive.recoveryCode(secret),
+            parsed: hex(await window.derive.parseRecoveryCode(code)),
+            typed: hex(await window.derive.parseRecoveryCode(typed)),
+            roundTrips,
+            typo: await refusal((code[0] === "1" ? "2" : "1") + code.slice(1)),
+            short: await refusal(code.slice(0, -5)),
+        }};
+    }}""", [VECTOR["secret"], VECTOR["recovery_code"]])
+    assert got["check"] == VECTOR["check"]
+    assert got["code"] == VECTOR["recovery_code"]
+    assert got["parsed"] == got["typed"] == VECTOR["secret"]
+    assert all(got["roundTrips"]) and len(got["roundTrips"]) == 30
+    assert got["typo"] == [True, "This recovery code has a typo: check each group of four against your copy."]
+    assert got["short"] == [True, "A recovery code is 28 letters and digits, in groups of four."]
+
+
+# -- two devices of one account ----------------------------------------------------------------------------------
+
+SIGN_PETITION = "Publish the salary bands for every role"  # demo: open, anonymity allowed, signed by Ana only
+TALK_PETITION = "Stop recording our screens to train AI"  # demo: open, anonymous comments allowed
+WALLET_RECORDS = """async () => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
+        r.onupgradeneeded = () => r.result.createObjectStore("tokens", { keyPath: "id" });
+        r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    return await new Promise((ok) => { const r = db.transaction("tokens").objectStore("tokens").getAll();
+        r.onsuccess = () => ok(r.result); });
+}"""
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
+    """The demo organization on a database of its own (a SQLite file, or a scratch PostgreSQL database), with
+    hourly batches that the test runs itself."""
+    from app import demo
+    from app.core.settings import Settings
+    from app.main import create_app
+    from tests.server_process import scratch_database
+
+    with scratch_database(request.param, tmp_path_factory.mktemp("wallet"), "browserwallet") as url:
+        sock = live_server.reserve_port()
+        port = sock.getsockname()[1]
+        settings = Settings(environment="test", database_url=url, secret_key=live_server.SECRET,  # type: ignore[arg-type]
+                            inprocess_worker=False, base_url=f"http://127.0.0.1:{port}",
+                            allowed_email_domains=["example.org"], blind_key_bits=1024,
+                            anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600, shared_page_seconds=0)
+        live = live_server.start(create_app(settings), sock)
+        try:
+            app = live.server.config.app
+            demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
+            yield live
+        finally:
+            live.stop()
+
+
+def run_batches(server: live_server.LiveServer) -> None:
+    """Both hourly batches, as the hours pass: a group smaller than k waits one hour, then goes out."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from app.anonymous import service as signatures
+    from app.comments import anonymous as comments
+    from app.core.clock import FrozenClock
+
+    app = server.server.config.app
+    rt = app.state.runtime
+    an_hour_later = dataclasses.replace(rt, clock=FrozenClock(datetime.now(UTC) + timedelta(hours=1)))
+    for runtime in (rt, an_hour_later):
+        signatures.write_batch(sessions=app.state.sessionmaker, rt=runtime)
+        comments.write_batch(sessions=app.state.sessionmaker, rt=runtime)
+
+
+def records(page: Page) -> list[dict[str, Any]]:
+    return page.evaluate(WALLET_RECORDS)
+
+
+def path_of(server: live_server.LiveServer, title: str) -> str:
+    return live_server.petition_url(server, title).removeprefix(server.base_url)
+
+
+def ready(page: Page, path: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(path)
+    expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true")
+
+
+def pseudonym_of(message: str) -> str:
+    import hashlib
+
+    from app.core import b64url
+
+    return "Colleague " + hashlib.sha256(b"undersigned/pseudonym/v1" + b64url.decode(message)).hexdigest()[:6]
+
+
+def comment_anonymously(page: Page, path: str, body: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{path}/comments")
+    expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    discussion = page.locator("#discussion")
+    expect(discussion.locator("[data-anonymous-discussion]")).to_have_attribute("data-anonymous-ready", "true")
+    discussion.get_by_label("Post anonymously", exact=True).check()
+    discussion.get_by_label("Your comment").fill(body)
+    confirm = discussion.get_by_label("I understand: post anonymously anyway")
+    if confirm.count() and confirm.is_visible():
+        confirm.check()
+    discussion.get_by_role("button", name="Post comment anonymously").click()
+    expect(discussion.locator("[data-anonymous-status]")).to_contain_text("It will appear as", use_inner_text=True)
+
+
+def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wallet(  # type: ignore[no-untyped-def]
+        person, server) -> None:
+    from playwright.sync_api import expect
+
+    sign_path, talk_path = path_of(server, SIGN_PETITION), path_of(server, TALK_PETITION)
+    sign_id = int(sign_path.rsplit("/", 1)[1])
+
+    # Device A: the first signed-in page starts the wallet (a secret made here, its check registered) and collects.
+    laptop = person("dara")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    kept = records(laptop)
+    (secret_record,) = [item for item in kept if item.get("kind") == "secret"]
+    held = {(item["petitionId"], item["purpose"]): item for item in kept if item.get("status") == "held"}
+    assert (sign_id, "sign") in held and held, kept
+    ready(laptop, sign_path)
+    expect(laptop.locator("[data-wallet-status]")).to_contain_text("This device holds your wallet")
+    expect(laptop.get_by_label("Nobody: sign anonymously")).to_be_visible()
+
+    # A shows the recovery code, only when asked.
+    ready(laptop, "/wallet")
+    page = laptop.locator("main")
+    expect(page.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
+    expect(page.locator("[data-recovery-code]")).to_be_hidden()
+    expect(page).to_contain_text("open every anonymous signature and comment of yours")
+    page.get_by_role("button", name="Show my recovery code").click()
+    code_shown = page.locator("[data-recovery-code]")
+    expect(code_shown).to_be_focused()
+    code = code_shown.inner_text()
+    secret = derive.parse_recovery_code(code)
+    assert derive.check(secret) == decode(secret_record["check"], field="check")
+    # What the browser holds is what the secret derives in Python: the bundle and app/anonymous/derive.py agree.
+    published = live_server.get_json(server, "/api/v1/anonymous/keys")
+    keys = {(key["petition_id"], key["purpose"]): key for key in published}  # type: ignore[attr-defined]
+    for (petition_id, purpose), item in held.items():
+        key = keys[(petition_id, purpose)]
+        public = blindrsa.PublicKey.from_spki(decode(key["spki"], field="spki"))
+        made = derive.credential(secret, purpose=purpose, key_id=key["key_id"], public=public)
+        assert decode(item["message"], field="message") == made.message
+        blindrsa.verify(public, made.message, decode(item["signature"], field="signature"))
+
+    # Device B, a fresh browser of the same account: the wallet is elsewhere, and its sign panel says so.
+    phone = person("dara")
+    expect(phone.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    assert not [item for item in records(phone) if item.get("kind") == "secret" or item.get("status") == "held"]
+    ready(phone, sign_path)
+    status = phone.locator("[data-wallet-status]")
+    expect(status).to_contain_text("Your wallet is on another device, so this one cannot sign anonymously yet")
+    expect(status.get_by_role("link", name="link this device")).to_have_attribute("href", "/wallet/link")
+    expect(status.get_by_role("link", name="Your wallet")).to_have_attribute("href", "/wallet")
+    expect(phone.get_by_label("Nobody: sign anonymously")).to_be_hidden()
+
+    # B enters the code on /wallet: a typo, then another wallet's code, are told apart; the right one works.
+    ready(phone, "/wallet")
+    page = phone.locator("main")
+    expect(page.locator("[data-wallet-device]")).to_contain_text("Your wallet is on another device")
+    field = page.get_by_role("textbox", name="Recovery code")
+    error = page.get_by_role("alert")
+    field.fill(code[:-1] + ("1" if code[-1] != "1" else "2"))
+    page.get_by_role("button", name="Use this recovery code").click()
+    expect(error).to_have_text("This recovery code has a typo: check each group of four against your copy.")
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    field.fill(derive.recovery_code(derive.new_secret()))
+    page.get_by_role("button", name="Use this recovery code").click()
+    expect(error).to_contain_text("This is not the recovery code of your wallet")
+    assert not [item for item in records(phone) if item.get("kind") == "secret"]
+    field.fill(code.lower().replace("-", " "))
+    page.get_by_role("button", name="Use this recovery code").click()
+    result = page.locator("[data-recovery-result]")
+    expect(result).to_contain_text(f"this device now holds your wallet, and rebuilt {len(held)} credentials")
+    expect(result).to_be_focused()
+    expect(error).to_be_hidden()
+    expect(page.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
+    rebuilt = {(item["petitionId"], item["purpose"]): item["message"] for item in records(phone) if item.get("status") == "held"}
+    assert rebuilt == {key: item["message"] for key, item in held.items()}
+
+    # B signs anonymously.
+    ready(phone, sign_path)
+    expect(phone.locator("[data-wallet-status]")).to_contain_text("This device holds your wallet")
+    panel = phone.locator("#sign")
+    panel.get_by_label("Nobody: sign anonymously").check()
+    confirm = panel.get_by_label("I understand that I could be identified by counting")
+    if confirm.count():
+        confirm.check()
+    panel.get_by_role("button", name="Sign this petition").click()
+    expect(panel.locator("[data-anonymous-status]")).to_contain_text("You signed anonymously: queued")
+
+    # After the batch, A's token for that petition reads as spent, from the published entries alone.
+    run_batches(server)
+    ledger = live_server.get_json(server, f"/api/v1/petitions/{sign_id}/anonymous-signatures")
+    assert [entry["message"] for entry in ledger["entries"]] == [held[(sign_id, "sign")]["message"]]  # type: ignore[index]
+    asked = []
+    laptop.on("request", lambda request: asked.append(request))
+    ready(laptop, sign_path)
+    expect(laptop.locator("#sign [data-anonymous-status]")).to_have_text(
+        "You signed anonymously, from this or another device; it is published and counted.")
+    expect(laptop.locator("form[data-sign-form]")).to_be_hidden()
+    ledger_reads = [request for request in asked if "/anonymous-signatures" in request.url]
+    assert ledger_reads and all("cookie" not in request.all_headers() for request in ledger_reads)
+
+    # Both devices comment anonymously: one credential, one pseudonym.
+    comment_anonymously(laptop, talk_path, "From my laptop: the recordings include our chats.")
+    comment_anonymously(phone, talk_path, "From my phone: and nobody asked us.")
+    run_batches(server)
+    talk_id = int(talk_path.rsplit("/", 1)[1])
+    pseudonym = pseudonym_of(held[(talk_id, "discuss")]["message"])
+    ready(laptop, f"{talk_path}/comments")
+    for text in ("From my laptop", "From my phone"):
+        expect(laptop.locator("article[data-pseudonym]", has_text=text).locator(".comment-author")).to_have_text(pseudonym)
+
+
+def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    sign_path = path_of(server, SIGN_PETITION)
+    laptop = person("ben")  # his wallet starts here and collects the petition's token
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    browser = person(None)
+    browser.add_init_script('Object.defineProperty(window, "indexedDB", { configurable: true, get: () => undefined });')
+    from app.demo import DEMO_PASSWORD
+
+    browser.goto("/signin")
+    browser.locator("main").get_by_label("Work email address").fill("ben@example.org")
+    browser.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+    browser.locator("main").get_by_role("button", name="Sign in").click()
+    ready(browser, sign_path)
+    panel = browser.locator("#sign")
+    expect(panel.locator("[data-wallet-status]")).to_contain_text(
+        "This browser cannot keep a wallet: its storage (IndexedDB) is blocked or turned off here")
+    expect(panel.get_by_label("Nobody: sign anonymously")).to_be_hidden()
+    panel.get_by_label("I give up signing this petition anonymously").check()
+    panel.get_by_label("Only the organizers").check()
+    panel.get_by_role("button", name="Sign this petition").click()
+    expect(browser.locator("main .flashes")).to_contain_text("You gave up signing it anonymously")
+    ready(browser, "/wallet")
+    expect(browser.locator("[data-wallet-device]")).to_contain_text("This browser cannot keep a wallet")
