@@ -220,3 +220,20 @@ def test_without_indexeddb_the_page_says_so(chromium, server) -> None:  # type: 
         expect(page.locator("#link-enter")).to_be_hidden()
     finally:
         context.close()
+
+
+def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None:  # type: ignore[no-untyped-def]
+    """The other way round: the browser shows the code and seals; the command-line client's half opens it."""
+    from playwright.sync_api import expect
+
+    a, record = with_wallet(person, "morgan")  # each test its own account: a wallet, once registered, stays
+    code = show_code(a)
+    token = csrf(a)
+
+    def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        response = a.request.fetch(path, method=method, data=body, headers={"X-CSRF-Token": token})
+        return response.status, (response.json() if response.body() else None)
+
+    secret = protocol.answer(call, code, sleep=lambda _seconds: time.sleep(0.5))  # checks wallet_check itself
+    assert b64e(secret) == record["secret"]
+    expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.", timeout=15_000)
