@@ -666,3 +666,49 @@ def test_a_computer_without_the_wallet_signs_by_name_with_forfeit(  # type: igno
     assert "You gave up signing this petition anonymously" in signed.output
     assert live_server.get_json(server, ledger)["forfeited"] == before + 1
     assert client.wallet_secret(client.load_wallet(elsewhere), proxy.base_url, email) is None
+
+
+def test_random_credentials_of_a_wallet_file_from_before_secrets_keep_working(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    """A file the earlier client wrote: random credentials, one of them blinded but its reply never received."""
+    url = petition_url(server, proxy)
+    petition_id = int(url.rsplit("/", 1)[1])
+    email = new_member(server, "kim")
+    session = library_session(proxy, email)
+    requests, old = [], {}
+    for key in client.wallet_state(session)["due"]:
+        public = blindrsa.PublicKey.from_spki(client._b64d(key["spki"]))
+        message = blindrsa.prepare(os.urandom(32))
+        blinded = blindrsa.blind(public, message)
+        old[(key["petition_id"], key["purpose"])] = (key, public, message, blinded)
+        requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
+                         "blinded_message": b64e(blinded.blinded_msg)})
+    status, answer = session.call("POST", "/api/v1/wallet/tokens", {"tokens": requests})
+    assert status == 200
+    credentials_before = {}
+    for item in answer["tokens"]:
+        key, public, message, blinded = old[(item["petition_id"], item["purpose"])]
+        record = {"petition_id": key["petition_id"], "purpose": key["purpose"], "key_id": key["key_id"],
+                  "spki": key["spki"], "message": b64e(message)}
+        if (item["petition_id"], item["purpose"]) == (petition_id, "discuss"):
+            record.update(inv=str(blinded.inv), status="blinded")  # the reply was lost on the way
+        else:
+            signature = blindrsa.finalize(public, message, client._b64d(item["blind_signature"]), blinded.inv)
+            record.update(signature=b64e(signature), status="held")
+        credentials_before[f"{proxy.base_url}|{email}|{item['petition_id']}|{item['purpose']}"] = record
+    wallet = tmp_path / "wallet.json"
+    wallet.write_text(json.dumps({"version": 2, "accounts": {proxy.base_url: {"email": email}},
+                                  "credentials": credentials_before, "outbox": []}))
+
+    collected = run("collect", url, *signed_in(email, wallet))
+    assert collected.exit_code == 0, collected.output
+    assert f"Petition {petition_id}: a discussion credential." in collected.output
+    assert "Started your wallet" not in collected.output
+    held = credentials(wallet)
+    assert {item["status"] for item in held.values()} == {"held"}
+    assert all(item["message"] == credentials_before[slot]["message"]
+               for slot, item in json.loads(wallet.read_text())["credentials"].items())
+    before = count(server, url)
+    signed = run("sign", url, "--anonymous", "--accept-small-crowd", "--now", "--wallet", str(wallet))
+    assert signed.exit_code == 0 and "Sent your anonymous signature" in signed.output, signed.output
+    assert count(server, url) == before + 1
