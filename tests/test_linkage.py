@@ -9,6 +9,12 @@ being told first. Asserted: every anonymous action's candidate set keeps at leas
 joins the real author does not escape are applied (one that excludes the author taught the attacker nothing true);
 the failure message prints every narrowed set with the joins that narrowed it, and those that would on their own.
 
+Issue 19's ways of carrying a wallet are part of the day: a forfeit, a phone linked by code (the linking protocol
+over HTTP) that then signs anonymously, and a wallet recovered by its code on a new laptop that then comments. The
+attacker takes every linking request as a moment its account was active: the hourly tallies of the linking routes
+and pages, the linking rate limits' windows in Redis, and rows that carry only a day (a wallet's check) dated by
+their xmin among timed rows.
+
 A second scenario plays the operator holding every key: it also opens every sealed value and recomputes every
 keyed hash the application computes, for every account; no anonymous action may be tied to an account.
 """

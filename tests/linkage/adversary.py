@@ -393,6 +393,48 @@ class Adversary:
                                   "wallet requests: not zipped")
         return events
 
+    def _rows_dated_by_xmin(self, events: list[Event]) -> list[Event]:
+        """Rows tied to an account that state no time finer than the day (a wallet's check, kept with the day it
+        was started): their xmin among the transactions of timed rows dates when the account wrote them."""
+        if self.evidence.kind != "postgresql":
+            return []
+        pairs = sorted(self._xmin_pairs(exclude=None))
+        consistent = _longest_increasing(pairs)
+        found = []
+        for table in self.tables.values():
+            account_columns = _account_columns(table)
+            if not account_columns or table.name in PASSIVE_TABLES:
+                continue
+            for row in table.rows:
+                if row.get("__xmin") is None or self._timed(row) is not None:
+                    continue
+                owners = {int(row[c]) for c in account_columns
+                          if isinstance(row.get(c), int) and row[c] in self.accounts}
+                low = next((m for x, m in reversed(consistent) if x < row["__xmin"]), None)
+                high = next((m for x, m in consistent if x > row["__xmin"]), None)
+                if not owners or low is None or high is None or high < low:
+                    continue
+                found += [Event(owner, low, max(FINE, (high - low).total_seconds()), f"{table.name} xmin order")
+                          for owner in owners]
+        return found
+
+    def _hourly_tallies(self, events: list[Event]) -> list[Event]:
+        """An hourly tally line (a wallet's, a linking session's, a page's requests counted through the hour) in
+        an hour when only one account did anything else is that account's."""
+        hourly: dict[datetime, set[int]] = defaultdict(set)
+        for event in events:
+            if event.precision <= HOUR:
+                hourly[event.start.replace(minute=0, second=0, microsecond=0)].add(event.account)
+        found = []
+        for line in self.logs:
+            if line.precision < HOUR or not line.route:
+                continue
+            active = hourly.get(line.time, set())
+            if len(active) == 1:
+                found.append(Event(next(iter(active)), line.time, HOUR,
+                                   f"hourly tally ({line.method} {line.route}, {line.data.get('count')})"))
+        return found
+
     def _redis_windows(self) -> list[dict[str, Any]]:
         windows: dict[tuple[str, str, int], dict[str, Any]] = {}
         for copy in self.evidence.redis_copies:
@@ -513,6 +555,8 @@ class Adversary:
         events = self._db_events()
         events += self._attribute_logs(events)
         events += self._issuance_times()
+        events += self._rows_dated_by_xmin(events)
+        events += self._hourly_tallies(events)
         windows = self._redis_windows()
         subjects = self._attribute_subjects(windows, events)
         for window in windows:
@@ -662,18 +706,21 @@ class Adversary:
     def _xmin_order(self, action: Action) -> Join:
         """xmin is the writing transaction's id: it orders rows of every table in time. Timed rows whose xmin
         agrees with their time (the longest consistent run) date the transactions around the action's."""
+        consistent = _longest_increasing(sorted(self._xmin_pairs(exclude=action.row)))
+        ordered = sorted([(x, m, False) for x, m in consistent] + [(action.row["__xmin"], None, True)],
+                         key=lambda item: (item[0], item[2]))
+        return self._between("xmin order", ordered, f"xmin {action.row['__xmin']}")
+
+    def _xmin_pairs(self, exclude: dict[str, Any] | None) -> list[tuple[int, datetime]]:
         pairs = []
         for table in self.tables.values():
             own = sorted((row["__xmin"], moment) for row in table.rows
-                         if row is not action.row and row.get("__xmin") is not None
+                         if row is not exclude and row.get("__xmin") is not None
                          and (moment := self._timed(row)) is not None)
             # A table whose rows are updated later shows it: their times do not follow their xmin. Not trusted.
             if all(a[1] <= b[1] for a, b in zip(own, own[1:])):
                 pairs += own
-        consistent = _longest_increasing(sorted(pairs))
-        ordered = sorted([(x, m, False) for x, m in consistent] + [(action.row["__xmin"], None, True)],
-                         key=lambda item: (item[0], item[2]))
-        return self._between("xmin order", ordered, f"xmin {action.row['__xmin']}")
+        return pairs
 
     def _comment_sequence(self, action: Action) -> Join:
         table = self.tables[action.table]

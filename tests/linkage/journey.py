@@ -13,10 +13,13 @@ a Redis server writes to disk. After the day the batches, the worker and the com
 through the night until every anonymous action is published. Random choices (the people's pauses, the client's
 sending moments) are seeded: every run is the same day.
 
-Fourteen people spend the day: signing in at different hours, their wallets collecting tokens over HTTP,
+Sixteen people spend the day: signing in at different hours, their wallets collecting tokens over HTTP,
 signing publicly, for organizers and anonymously (in the browser's way and through `undersigned client`),
 commenting with their name and anonymously, one withdrawing a named signature and then signing anonymously,
-one signing by name from a device without his wallet (a forfeit of anonymity, issue 19). What each did is kept in `Truth`, which only the test reads: the attacker gets `Capture`.
+one signing by name from a device without his wallet (a forfeit of anonymity, issue 19), one linking his phone to
+the wallet on his laptop (the linking protocol over HTTP, tests/linkage/wallet.py) and signing from the phone,
+one entering her recovery code on a new laptop and commenting from it. What each did is kept in `Truth`, which
+only the test reads: the attacker gets `Capture`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -39,6 +43,7 @@ from typer.testing import CliRunner
 from app import jobs
 from app.accounts.models import User
 from app import main as app_main
+from app.anonymous import derive
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
@@ -47,9 +52,11 @@ from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.main import create_app
 from tests import factories, live_server
+from tests.linkage import wallet
 from tests.conftest import PASSWORD, make_settings, make_user
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# The suite's own Redis database; a helper running it beside others points it elsewhere (LINKAGE_REDIS_URL).
+REDIS_URL = os.environ.get("LINKAGE_REDIS_URL", "redis://127.0.0.1:6379/14")
 START = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 END = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 BATCH_SECONDS = 300.0  # the default: a batch every five minutes
@@ -182,6 +189,10 @@ class Person:
         self.tokens: dict[tuple[int, str], tuple[bytes, bytes]] = {}  # (petition, purpose): (message, signature)
         self.posted: dict[str, int] = {}  # anonymous comments posted from this session (before credentials)
         self.account_id = 0
+        # A wallet of issue 19 (tests/linkage/wallet.py): credentials derived from one secret, which other
+        # devices of the person receive by linking or by the recovery code. Without it, the older random tokens.
+        self.derived = False
+        self.secret: bytes | None = None
 
     def request(self, method: str, path: str, body: object | None = None, *, expect: int | tuple[int, ...] = 200,
                 pause: float = 0.4) -> httpx2.Response:
@@ -214,6 +225,9 @@ class Person:
         self.sync_wallet()
 
     def sync_wallet(self) -> None:
+        if self.derived:
+            wallet.sync(self)
+            return
         state = self.request("GET", "/api/v1/wallet").json()
         due = state["due"]
         if not due:
@@ -329,6 +343,8 @@ class Day:
         self.clock = FrozenClock(START)
         self.truth = Truth()
         self.people: dict[str, Person] = {}
+        self.devices: list[Person] = []  # people's other browsers
+        self.link_material = wallet.KeyMaterial()  # what the linking devices made (never given to the attacker)
         self._next_batch = START + timedelta(seconds=BATCH_SECONDS)
         self._next_copy = START + timedelta(seconds=REDIS_COPY_SECONDS)
         self.redis_copies: list[RedisCopy] = []
@@ -379,7 +395,7 @@ class Day:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for person in self.people.values():
+        for person in [*self.people.values(), *self.devices]:
             person.close()
         try:
             self.live.stop()
@@ -444,6 +460,34 @@ class Day:
         self.redis.observe()
 
     # -- the people ------------------------------------------------------------------------------------------
+
+    def device(self, person: Person) -> Person:
+        """Another browser of the same person (a phone, a new laptop): the same account, cookies and IndexedDB of
+        its own, with a wallet of issue 19 (it has no secret until it is linked or given the recovery code)."""
+        device = Person(self, person.first, person.email.split("@")[0].split(".", 1)[1])
+        device.name = f"{person.name}'s other device"
+        device.account_id = person.account_id
+        device.derived = True
+        self.devices.append(device)
+        return device
+
+    def link_devices(self, a: Person, b: Person) -> None:
+        """Device linking as the two /wallet/link pages run it over HTTP (spec section 3): A opens the page and
+        shows the code, B opens it and the person types the code a little later, A's poll sees the answer and
+        seals the secret, B's poll opens it, checks it against the account's wallet_check and says done."""
+        a.request("GET", "/wallet/link")
+        offer = wallet.LinkingA(a, self.link_material)
+        offer.open()
+        b.request("GET", "/wallet/link")
+        self.advance(random.uniform(20, 60), worker=False)  # typing the code shown on the other screen
+        assert a.request("GET", wallet.LINK_PATH).json()["state"] == "offered"  # A's poll
+        answer = wallet.LinkingB(b, offer.shown, self.link_material)
+        answer.answer()
+        self.advance(random.uniform(1, 3), worker=False)  # A's next poll
+        offer.complete()
+        self.advance(random.uniform(1, 3), worker=False)  # B's next poll
+        answer.receive()
+        assert b.secret == a.secret
 
     def person(self, first: str, last: str) -> Person:
         person = Person(self, first, last)
@@ -626,7 +670,8 @@ def _wallet_message(wallet: Path, petition_id: int) -> bytes:
 
 PEOPLE = [("olga", "oduya"), ("pavel", "pryce"), ("anouk", "abara"), ("orla", "ostrowski"), ("chen", "cho"),
           ("wes", "wright"), ("bruno", "baptiste"), ("dara", "dunne"), ("emil", "eklund"), ("fatima", "farah"),
-          ("gus", "gallo"), ("hana", "hoshi"), ("ivan", "ilic"), ("jun", "jang")]
+          ("gus", "gallo"), ("hana", "hoshi"), ("ivan", "ilic"), ("jun", "jang"), ("kofi", "kamara"),
+          ("lena", "lund")]
 
 
 def run(day: Day) -> Capture:
@@ -677,8 +722,21 @@ def run(day: Day) -> Capture:
     p["orla"].comment_anonymously(screens, "Same in my team: the recordings came up in my review.",
                                   parent_id=pavel_comment)
 
+    day.until(9, 30)  # Kofi's laptop makes his wallet (issue 19) and collects
+    p["kofi"].derived = True
+    p["kofi"].sign_in()
+    p["kofi"].open_petition(screens)
+
     day.until(9, 45)
     day.cli_sign_anonymously(p["chen"], url, screens)
+
+    day.until(10, 5)  # so does Lena's, and she keeps the recovery code the wallet page offers
+    p["lena"].derived = True
+    p["lena"].sign_in()
+    p["lena"].open_petition(screens)
+    p["lena"].request("GET", "/wallet")
+    assert p["lena"].secret is not None
+    lena_code = derive.recovery_code(p["lena"].secret)
 
     day.until(10, 20)
     p["wes"].sign_in()
@@ -720,6 +778,14 @@ def run(day: Day) -> Capture:
     day.advance(15)
     p["fatima"].sign_anonymously(screens)
 
+    day.until(13, 40)  # Kofi links his phone to the wallet on his laptop, and signs from the phone
+    kofi_phone = day.device(p["kofi"])
+    kofi_phone.sign_in()
+    day.link_devices(p["kofi"], kofi_phone)
+    kofi_phone.open_petition(screens)  # the kept replies, finalized from the same secret
+    day.advance(90)
+    kofi_phone.sign_anonymously(screens)
+
     day.until(14, 10)
     p["gus"].sign_in()
     p["gus"].open_petition(salaries)
@@ -735,6 +801,15 @@ def run(day: Day) -> Capture:
     p["hana"].sign(screens, "public")
     day.advance(120)
     p["hana"].comment_anonymously(screens, "HR said the footage was used in two dismissals last year.")
+
+    day.until(15, 50)  # Lena's laptop was wiped: on the new one she enters her recovery code, and comments
+    lena_new = day.device(p["lena"])
+    lena_new.sign_in()
+    lena_new.request("GET", "/wallet")
+    wallet.import_recovery_code(lena_new, lena_code)
+    lena_new.open_petition(screens)
+    day.advance(150)
+    lena_new.comment_anonymously(screens, "The recordings also capture our private messages on screen.")
 
     day.until(16, 45)
     p["ivan"].sign_in()

@@ -139,15 +139,16 @@ class HeapTuple:
     values: dict[str, bytes | None]  # raw attribute bytes by column
 
 
-def postgresql_tuples(url: str, tables: dict[str, Table]) -> list[HeapTuple]:
-    """Every tuple in every heap page of every table with an account column, dead ones included."""
+def postgresql_tuples(url: str, tables: dict[str, Table], *, every_table: bool = False) -> list[HeapTuple]:
+    """Every tuple in every heap page of every table with an account column (or of every table), dead ones
+    included."""
     import psycopg
 
     found = []
     with psycopg.connect(_pg_url(url), autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
         for table in tables.values():
-            if not _account_columns(table):
+            if not (every_table or _account_columns(table)):
                 continue
             attributes = [row[0] for row in connection.execute(
                 "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
