@@ -654,6 +654,35 @@ def wallet_import(
                "credentials, the same ones your other devices hold.")
 
 
+@wallet_cli.command("link")
+def wallet_link(
+    code: str = typer.Argument(..., help="The code your other device shows on its Link a device page "
+                                         "(XXXX-XXXX-XXXX)."),
+    server: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
+    email: str | None = _email_option(), password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(),
+) -> None:
+    """Bring your wallet here from a device that has it: that device's Link a device page shows a code, this
+    command answers it, and the wallet comes sealed to a key only the two devices hold (the server carries it
+    without being able to open it). It is checked against your account's wallet before it is kept."""
+    from app.anonymous import linking_client
+    from app.anonymous.client import ClientError
+
+    try:
+        with _ClientRun(None, wallet_file, email=email, password=password, server=server) as run:
+            session = run.signed_in()
+            secret = linking_client.answer(session.call, code)
+            owner = session.email
+            run.client.keep_secret(run.wallet, session.connection.base_url, owner, secret)
+            for credential in run.wallet["credentials"].values():  # held by the other device: collect them again
+                if credential.get("status") == "elsewhere":
+                    credential["status"] = "lost"
+    except (ClientError, linking_client.LinkError) as error:
+        raise _fail(error) from None
+    typer.echo(f"Your wallet for {owner} is here now. `undersigned client collect {server}` collects its "
+               "credentials, the same ones your other devices hold.")
+
+
 @client_cli.command("send")
 def client_send(
     wait: bool = typer.Option(False, "--wait", help="Stay until the queue is empty, sending each at its time."),
