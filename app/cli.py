@@ -752,9 +752,16 @@ def verify_log(
     save: Path | None = typer.Option(None, "--save", help="Also save what was downloaded, for --offline."),
     state_file: Path = typer.Option(STATE_DIR / "verified.json", "--state",
                                     help="The log keys and checkpoints seen before, checked against each time."),
+    witnesses: int = typer.Option(0, "--witnesses", min=0, help="Fail unless this many of your witnesses "
+                                  "cosigned a checkpoint at least as new as the one shown (catches a log shown "
+                                  "to you alone)."),
+    witness: list[str] = typer.Option([], "--witness", help="A witness's verifier key you trust (repeat)."),
+    policy: Path | None = typer.Option(None, "--policy", help="A file of witness verifier keys you trust, one "
+                                       "a line."),
 ) -> None:
     """Check a petition's signature log: checkpoint signatures, the recomputed tree, consistency with every
-    checkpoint seen before, each anonymous token, no token used twice, and the tally."""
+    checkpoint seen before, each anonymous token, no token used twice, the tally, every figure the page and the
+    API publish against what the log adds up to, and, with --witnesses, the witnesses' cosignatures."""
     from app.anonymous.client import ClientError
     from app.log import client
 
@@ -767,7 +774,8 @@ def verify_log(
             raise ClientError("Give the petition's address, or --offline with a folder saved before.")
         if save is not None:
             client.save(log, save)
-        report = client.verify(log, state_file)
+        trusted = list(witness) + (client.read_policy(policy) if policy is not None else [])
+        report = client.verify(log, state_file, witnesses=trusted, quorum=witnesses)
     except ClientError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
@@ -781,21 +789,41 @@ def verify_log(
 @cli.command("witness")
 def witness_log(
     petition_url: str = typer.Argument(..., help="The petition's address."),
-    name: str = typer.Option(..., "--name", help="Your witness name, as the deployment knows it."),
+    name: str | None = typer.Option(None, "--name", help="Your witness name, as the deployment knows it."),
     key_file: Path = typer.Option(STATE_DIR / "witness.key", "--key", help="Your Ed25519 witness key."),
     generate: bool = typer.Option(False, "--generate", help="Make the key if it does not exist yet."),
     state_file: Path = typer.Option(STATE_DIR / "witnessed.json", "--state",
                                     help="The last checkpoint witnessed, per log."),
+    submit: str | None = typer.Option(None, "--submit", help="For the deployment's operator: ask the standard "
+                                      "witness at this URL (C2SP tlog-witness, its submission prefix) to cosign the "
+                                      "petition's latest checkpoint, and keep its cosignature."),
 ) -> None:
     """For an independent party: cosign the latest checkpoint once it is consistent with the last one seen.
-    Give the deployment your verifier key (printed here) for UNDERSIGNED_LOG_WITNESSES."""
-    from app.anonymous.client import ClientError
+    Give the deployment your verifier key (printed here) for UNDERSIGNED_LOG_WITNESSES. With --submit, the
+    deployment's side of the C2SP tlog-witness protocol instead (run where the deployment's settings are)."""
+    from app.anonymous.client import ClientError, parse_petition_url
     from app.log import checkpoint as notes
     from app.log import client
 
+    if submit is not None:
+        from app.log import witness as witnessing
+
+        settings = Settings()
+        try:
+            done = witnessing.request_cosignature(sessions=_sessions(settings), rt=_runtime(settings),
+                                                  petition_id=parse_petition_url(petition_url).petition_id,
+                                                  witness_url=submit)
+        except (ClientError, witnessing.WitnessError) as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"Checkpoint {done.size} cosigned by {', '.join(done.witnesses)}.")
+        return
+    if not name:
+        typer.echo("Give your witness name with --name.", err=True)
+        raise typer.Exit(1)
     try:
         key = client.witness_key(key_file, generate=generate)
-        typer.echo(f"Witness key: {notes.verifier_key(name, key.public_key())}")
+        typer.echo(f"Witness key: {notes.witness_verifier_key(name, key.public_key())}")
         typer.echo(client.witness(petition_url, name=name, key=key, state_file=state_file))
     except (ClientError, notes.CheckpointError) as error:
         typer.echo(str(error), err=True)

@@ -123,10 +123,10 @@ def test_a_worker_without_their_token_forfeits_and_signs_by_name(
     assert counts(db, petition.id)["forfeited"] == 1
 
     # The log gets a counted entry with nothing in it but its kind, appended with the next batch.
-    assert signature_log.flush(sessions=sessions, rt=rt) == 2
+    assert signature_log.flush(sessions=sessions, rt=rt) == 3  # and the batch's issuance totals (issue #20)
     entries = log_entries(db, petition.id)
     assert entries.count(b'{"kind":"forfeit"}') == 1
-    assert sorted(json.loads(entry)["kind"] for entry in entries[1:]) == ["forfeit", "signature"]
+    assert sorted(json.loads(entry)["kind"] for entry in entries[1:]) == ["forfeit", "issuance", "signature"]
 
     # Everyone sees the count, and the anonymity set drops by the forfeiter.
     ledger = anonymous_client.get(f"/api/v1/petitions/{petition.id}/anonymous-signatures").json()

@@ -71,9 +71,11 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
                            {"visibility": visibility}).status_code == 201
     tokens, _ = wallet(sign_in_as(new_browser(), db, chen))
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
-    assert signature_log.flush(sessions=sessions, rt=rt) == 3
-    kinds = sorted(str(entry.get("visibility")) for entry in entries_of(db, petition.id)[1:])
+    assert signature_log.flush(sessions=sessions, rt=rt) == 4
+    kinds = sorted(str(entry.get("visibility")) for entry in entries_of(db, petition.id)[1:4])
     assert kinds == ["anonymous", "named", "named"]
+    # The batch ends with the issuance totals as they stood: signed with the anonymous entry they bound.
+    assert entries_of(db, petition.id)[4] == {"kind": "issuance", "tokens_issued": 1, "spent_by_name": 0}
     # No name is ever written to the log: it is public for good, and names may be hidden or erased later.
     assert "Ana Silva" not in json.dumps(entries_of(db, petition.id)) and "Ben" not in json.dumps(
         entries_of(db, petition.id))
@@ -92,7 +94,7 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
     db.commit()
     assert signature_log.flush(sessions=sessions, rt=rt) == 3
-    later = [entry["kind"] for entry in entries_of(db, petition.id)[4:]]
+    later = [entry["kind"] for entry in entries_of(db, petition.id)[5:]]
     assert sorted(later) == ["key_destroyed", "version", "withdrawal"]
 
     report = verify(db, rt, petition.id)

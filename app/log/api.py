@@ -8,7 +8,7 @@ import anyio.to_thread
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from pydantic import BaseModel, Field
 
 from app.anonymous import keys as issuing_keys
@@ -20,7 +20,7 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.log import service, tree
-from app.log.models import LogHead
+from app.log.models import LogCheckpoint, LogHead
 from app.petitions.lifecycle import LISTED_STATES
 from app.petitions.models import Petition
 from app.petitions import service as petitions
@@ -45,7 +45,17 @@ class LogRead(BaseModel):
     root: str = Field(description="base64 SHA-256 root hash (RFC 9162).")
     checkpoint: str = Field(description="The latest checkpoint, a signed note with any witness cosignatures.")
     witnesses: list[str] = Field(description="Witnesses who cosigned the latest checkpoint.")
-    issuing_key: dict[str, object] | None = Field(description="The anonymous-signing key entry 0 commits to.")
+    issuing_key: dict[str, object] | None = Field(description="The anonymous-signing key entry 0 commits to, with "
+                                                  "its counts as they stand now (the log commits issuance totals "
+                                                  "with each batch).")
+    counts: dict[str, int | None] = Field(description=(
+        "What the entries up to the latest checkpoint add up to: signatures, withdrawals, tally, anonymous, "
+        "forfeits, and the last issuance entry's tokens_issued and spent_by_name (null before the first). "
+        "`undersigned verify` recomputes each from the entries."))
+    waiting: dict[str, int] = Field(description=(
+        "What the figures shown now hold beyond the latest checkpoint, appended with the next batch: signatures, "
+        "anonymous (of those), withdrawals, forfeits. The petition's signature_count is counts.tally + "
+        "waiting.signatures - waiting.withdrawals."))
 
 
 class EntryRead(BaseModel):
@@ -76,7 +86,9 @@ class ConsistencyRead(BaseModel):
 
 class CosignatureCreate(BaseModel):
     size: int = Field(ge=1, le=2**31 - 1)
-    line: str = Field(min_length=10, max_length=300, description="'— name base64(keyid || signature)'")
+    line: str = Field(min_length=10, max_length=300, description=(
+        "One C2SP signature line, '— name base64(keyid || timestamp || signature)' (tlog-cosignature "
+        "cosignature/v1), or a plain Ed25519 note signature '— name base64(keyid || signature)'."))
 
 
 def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
@@ -101,23 +113,28 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
     assert latest is not None  # every append ends with one
     key = issuing_keys.published(db=db, petition_id=petition.id)
     body = LogRead(
-        origin=service.origin(rt, petition.id), log_key=service.verifier_key(rt), size=latest.size,
+        origin=service.origin(rt, petition.id), log_key=service.log_verifier_key(rt, petition.id), size=latest.size,
         root=_b64(latest.root), checkpoint=service.with_cosignatures(db, latest),
         witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
         issuing_key=None if key is None else {
             "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": key.tokens_issued,
             "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,
-            "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None})
+            "anonymous_signatures": key.anonymous_signatures,
+            "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None},
+        counts=service.counts_of(db, latest), waiting=service.waiting(db=db, petition_id=petition.id))
     return JSONResponse(body.model_dump(), headers=A_MINUTE)
 
 
 @router.get("/entries", response_model=EntriesRead, summary="Entries by index range (base64 of their canonical JSON bytes)")
 def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
             start: int = Query(0, ge=0, le=2**31 - 1), limit: int = Query(PAGE, ge=1, le=PAGE)) -> JSONResponse:
-    petition, head = _log_of(db, rt, petition_id, user)
-    rows = db.execute(tree.select_leaves(petition.id, start, min(head.size, start + limit))).all()
-    complete = start + limit <= head.size
-    return JSONResponse({"size": head.size, "entries": [{"index": index, "entry": _b64(entry)}
+    petition, _head = _log_of(db, rt, petition_id, user)
+    # Only what the latest checkpoint covers: a leaf appended without one is not part of the signed log.
+    latest = service.latest_checkpoint(db=db, petition_id=petition.id)
+    size = latest.size if latest is not None else 0
+    rows = db.execute(tree.select_leaves(petition.id, start, min(size, start + limit))).all()
+    complete = start + limit <= size
+    return JSONResponse({"size": size, "entries": [{"index": index, "entry": _b64(entry)}
                                                         for index, entry in rows]},
                         headers=FOREVER if complete else A_MINUTE)
 
@@ -131,13 +148,15 @@ def checkpoints(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runtime
     return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)}, headers=A_MINUTE)
 
 
-def _public_head(db, petition_id: int):  # type: ignore[no-untyped-def]
-    """The head of a public petition's log, or a 404: proofs and entries are read by anyone, often."""
-    head = db.execute(select(LogHead).join(Petition, Petition.id == LogHead.petition_id).where(
-        LogHead.petition_id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))).scalar_one_or_none()
-    if head is None:
+def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
+    """The size of a public petition's latest checkpoint, or a 404: proofs are read by anyone, often, and only
+    trees a checkpoint signed are proven."""
+    size = db.execute(select(func.max(LogCheckpoint.size)).join(Petition, Petition.id == LogCheckpoint.petition_id)
+                      .where(LogCheckpoint.petition_id == petition_id,
+                             Petition.state.in_([s.value for s in LISTED_STATES]))).scalar_one_or_none()
+    if size is None:
         raise NotFound(N_("This petition has no public signature log: it starts when the petition opens."))
-    return head
+    return size
 
 
 async def _read(sessions: SessionmakerDep, work):  # type: ignore[no-untyped-def]
@@ -160,7 +179,7 @@ def _size(head_size: int, size: int) -> int:
 async def inclusion(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
                     index: int = Query(ge=0, le=2**31 - 1), size: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
     def work(db):  # type: ignore[no-untyped-def]
-        bounded = _size(_public_head(db, petition_id).size, size)
+        bounded = _size(_public_size(db, petition_id), size)
         if index >= bounded:
             raise InvalidInput(N_("That leaf is not in a tree of that size."), fields={"index": f"Below {bounded}."})
         return tree.inclusion_proof(db, petition_id, index, bounded)
@@ -173,7 +192,7 @@ async def inclusion(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
 async def consistency(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
                       old: int = Query(ge=1, le=2**31 - 1), new: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
     def work(db):  # type: ignore[no-untyped-def]
-        bounded = _size(_public_head(db, petition_id).size, new)
+        bounded = _size(_public_size(db, petition_id), new)
         if old > bounded:
             raise InvalidInput(N_("The old size must not exceed the new one."), fields={"old": f"At most {bounded}."})
         return tree.consistency_proof(db, petition_id, old, bounded)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +17,56 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.anonymous.client import ClientError, Connection, parse_petition_url
 from app.core import merkle
 from app.log import checkpoint as notes
-from app.log.verifier import Report, check
+from app.log.verifier import Report, check, compare
+
+# GET a path of the deployment without cookies: (status, JSON body) for the API, (status, text) for a page.
+Fetch = Callable[[str, bool], tuple[int, Any]]
 
 
-def _get(connection: Connection, path: str) -> Any:
-    status, answer = connection.anonymous("GET", path)
+def _fetcher(base_url: str) -> Fetch:
+    connection = Connection(base_url)
+
+    def fetch(path: str, page: bool) -> tuple[int, Any]:
+        if not page:
+            return connection.anonymous("GET", path)
+        request = urllib.request.Request(base_url.rstrip("/") + path, headers={"Accept": "text/html"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the address typed)
+                return response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            return error.code, ""
+        except (urllib.error.URLError, OSError) as error:
+            raise ClientError(f"Could not reach {base_url}: {error}") from None
+
+    return fetch
+
+
+def _get(connection: Connection | Fetch, path: str) -> Any:
+    status, answer = (connection.anonymous("GET", path) if isinstance(connection, Connection)
+                      else connection(path, False))
     if status != 200:
         message = answer.get("error", {}).get("message") if isinstance(answer, dict) else None
         raise ClientError(message or f"{path} answered {status}")
     return answer
+
+
+PAGE_FIGURES = {"signature-count": "signature_count", "log-tally": "log_tally",
+                "anonymous-signatures": "anonymous_signatures", "tokens-issued": "tokens_issued",
+                "spent-by-name": "spent_by_name", "forfeited": "forfeited"}
+
+
+def page_figures(html: str) -> dict[str, int]:
+    """The figures the petition page shows, from its log-check paragraph's data attributes (the same values its
+    text prints)."""
+    found = re.search(r'<p class="meta log-check"([^>]*)>', html)
+    if not found:
+        return {}
+    figures = {}
+    for attribute, name in PAGE_FIGURES.items():
+        value = re.search(rf'data-{attribute}="(\d+)"', found.group(1))
+        if value:
+            figures[name] = int(value.group(1))
+    return figures
 
 
 def _reader_key(petition_url: str) -> str:
@@ -30,18 +75,23 @@ def _reader_key(petition_url: str) -> str:
     return f"{target.base_url}/petitions/{target.petition_id}"
 
 
-def download(petition_url: str) -> dict[str, Any]:
-    """The log's head, every entry and every checkpoint, read without cookies."""
+def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
+    """The log's head, every entry (with the index the server gave it) and every checkpoint, and the figures the
+    petition's API and page publish, all read without cookies."""
     target = parse_petition_url(petition_url)
-    connection = Connection(target.base_url)
+    connection = fetch or _fetcher(target.base_url)
     base = f"/api/v1/petitions/{target.petition_id}/log"
     head = _get(connection, base)
+    petition = _get(connection, f"/api/v1/petitions/{target.petition_id}")
+    status, html = connection(f"/petitions/{target.petition_id}", True)
     entries: list[str] = []
+    indices: list[int] = []
     while len(entries) < head["size"]:
         page = _get(connection, f"{base}/entries?start={len(entries)}&limit=1000")
         if not page["entries"]:
             break
         entries += [item["entry"] for item in page["entries"]]
+        indices += [item["index"] for item in page["entries"]]
     checkpoints: list[str] = []
     after = 0
     while True:
@@ -51,7 +101,9 @@ def download(petition_url: str) -> dict[str, Any]:
         checkpoints += page
         after = notes.parse(page[-1])[0].size
     return {"url": _reader_key(petition_url), "petition_id": target.petition_id, "head": head,
-            "entries": entries[:head["size"]], "checkpoints": checkpoints}
+            "entries": entries[:head["size"]], "indices": indices[:head["size"]], "checkpoints": checkpoints,
+            "published": {"the petition API": {"signature_count": petition.get("signature_count")},
+                          "the petition page": page_figures(html) if status == 200 else {}}}
 
 
 def save(log: dict[str, Any], directory: Path) -> None:
@@ -75,14 +127,44 @@ def _write_state(path: Path, state: dict[str, Any]) -> None:
     path.write_text(json.dumps(state, indent=1, sort_keys=True))
 
 
-def verify(log: dict[str, Any], state_file: Path) -> Report:
-    """Check a downloaded log against what this machine saw before (log key, earlier checkpoints)."""
+def read_policy(path: Path) -> list[str]:
+    """A witness policy file: one witness verifier key per line (name+keyid+base64key); blank lines and lines
+    starting with # are skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise ClientError(f"Could not read the witness policy {path}: {error.strerror}.") from None
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def _same_key(first: str, second: str) -> bool:
+    """Two verifier keys of the same log key (one may name the deployment, the other the log's origin)."""
+    try:
+        return notes._raw(notes.parse_verifier_key(first)[1]) == notes._raw(notes.parse_verifier_key(second)[1])
+    except notes.CheckpointError:
+        return False
+
+
+def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None = None,
+           quorum: int = 0) -> Report:
+    """Check a downloaded log against what this machine saw before (log key, earlier checkpoints), every figure
+    the page and the API publish against the log, and, with `quorum`, that many of `witnesses` cosigned it."""
     head = log["head"]
     state = _state(state_file)
     known = state.get(log["url"], {})
     report_problems: list[str] = []
-    if known.get("log_key") and known["log_key"] != head["log_key"]:
+    if known.get("log_key") and not _same_key(known["log_key"], head["log_key"]):
         report_problems.append("the log's key is not the one seen before")
+    try:
+        trusted = dict(notes.parse_verifier_key(text) for text in (witnesses or []))
+    except notes.CheckpointError as error:
+        raise ClientError(f"A witness key in the policy is malformed: {error}.") from None
+    indices = log.get("indices")
+    if indices is not None:
+        for position, index in enumerate(indices):
+            if index != position:
+                report_problems.append(f"the server gave entry {position} the index {index}")
+                break
     name, public = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
     seen = {int(size): base64.b64decode(root) for size, root in known.get("roots", {}).items()}
     issuing = head.get("issuing_key") or {}
@@ -91,7 +173,12 @@ def verify(log: dict[str, Any], state_file: Path) -> Report:
                    issuing_key_spki=base64.b64decode(issuing["spki"]) if issuing.get("spki") else None,
                    tokens_issued=int(issuing.get("tokens_issued", 0)), petition_id=int(log["petition_id"]),
                    seen=seen, spent_by_name=int(issuing.get("spent_by_name", 0)),
-                   forfeited=int(issuing.get("forfeited", 0)))
+                   forfeited=int(issuing.get("forfeited", 0)), witnesses=trusted, quorum=quorum)
+    shown = dict(log.get("published") or {})
+    if issuing:
+        shown["the log API's issuing key"] = {name: issuing.get(name) for name in
+                                              ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")}
+    compare(report, log_counts=head.get("counts"), pending=head.get("waiting"), shown=shown)
     report.problems[:0] = report_problems
     if report.ok:
         roots = {str(size): base64.b64encode(root).decode() for size, root in seen.items()}
@@ -122,7 +209,7 @@ def witness(petition_url: str, *, name: str, key: Ed25519PrivateKey, state_file:
     state = _state(state_file)
     reader_key = _reader_key(petition_url)
     known = state.get(reader_key, {})
-    if known.get("log_key") and known["log_key"] != head["log_key"]:
+    if known.get("log_key") and not _same_key(known["log_key"], head["log_key"]):
         raise ClientError("The log's key changed since the last checkpoint witnessed: not cosigning.")
     log_key = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
     signed = notes.verify(head["checkpoint"], log_key=log_key)

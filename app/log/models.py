@@ -22,6 +22,10 @@ class LogHead(Base):
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
     size: Mapped[int] = mapped_column(Integer, default=0)
     root: Mapped[bytes] = mapped_column(LargeBinary)
+    # The issuance totals the log's last "issuance" entry commits (running totals, written once per batch when
+    # the issuing key's counts moved): the next batch appends a new entry when the key's counts differ.
+    tokens_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    spent_by_name: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LogLeaf(Base):
@@ -63,6 +67,10 @@ class LogCheckpoint(Base):
     size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary)
     note: Mapped[str] = mapped_column(Text)
+    # The figures the entries up to this size add up to (canonical JSON: signatures, withdrawals, tally,
+    # anonymous, forfeits, and the last issuance entry's tokens_issued and spent_by_name), what the page and the
+    # API publish as the log's count; NULL on checkpoints made before, counted again when read.
+    counts: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
 

@@ -3,12 +3,15 @@
 Entry 0 (the petition's text and issuing key) is written when the petition opens. Everything after it is
 appended by `flush`, run with each batch of anonymous signatures: every signature not yet in the log
 (named or anonymous) and the pending withdrawals, text versions and key destruction, shuffled together, so
-the log's order says no more than the batch did. Each flush ends with a signed checkpoint; checkpoints are
-never made per request (a fresh one per reader could tag readers).
+the log's order says no more than the batch did; then, when they moved, the issuing key's running totals
+(tokens issued, spent by name) as one issuance entry: dated by the batch, naming nobody. Each flush ends with a
+signed checkpoint that records what its entries add up to; checkpoints are never made per request (a fresh one
+per reader could tag readers). The log signs under its origin as key name, one name per log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import secrets
@@ -16,7 +19,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import bindparam, delete, select, union, update
+from sqlalchemy import bindparam, delete, func, or_, select, union, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous.models import IssuingKey
@@ -26,7 +29,7 @@ from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import tree
-from app.log.models import LogCheckpoint, LogCosignature, LogLeaf, LogPending
+from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogPending
 from app.log.verifier import encode
 from app.petitions.models import Petition, PetitionVersion
 from app.signatures.models import Signature, Visibility
@@ -44,7 +47,13 @@ def signing_key(rt: Runtime) -> Ed25519PrivateKey:
 
 
 def verifier_key(rt: Runtime) -> str:
+    """The deployment's log key, named by its host: what operators publish once, and readers may pin."""
     return notes.verifier_key(key_name(rt), signing_key(rt).public_key())
+
+
+def log_verifier_key(rt: Runtime, petition_id: int) -> str:
+    """One petition's log key, named by the log's origin (the same key; a key id of its own)."""
+    return notes.verifier_key(origin(rt, petition_id), signing_key(rt).public_key())
 
 
 def origin(rt: Runtime, petition_id: int) -> str:
@@ -98,7 +107,10 @@ def flush(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     with sessions() as db:
         petition_ids = list(db.scalars(union(
             select(Signature.petition_id).where(Signature.log_index.is_(None), Signature.invalidation_id.is_(None)),
-            select(LogPending.petition_id))))
+            select(LogPending.petition_id),
+            select(IssuingKey.petition_id).join(LogHead, LogHead.petition_id == IssuingKey.petition_id).where(
+                or_(IssuingKey.tokens_issued != LogHead.tokens_issued,
+                    IssuingKey.spent_by_name != LogHead.spent_by_name)))))
     appended = 0
     for petition_id in petition_ids:
         try:
@@ -127,6 +139,15 @@ def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
     items: list[tuple[bytes, Signature | None]] = [(encode(_signature_entry(s)), s) for s in signatures]
     items += [(row.entry, None) for row in pending]
     random.SystemRandom().shuffle(items)
+    # The issuance totals go last, as of this batch: the count of tokens a checkpoint's anonymous entries are
+    # bounded by is then signed with them, and raising it later covers nothing already logged.
+    key = db.get(IssuingKey, petition_id)
+    head = tree.head(db, petition_id)
+    assert head is not None
+    if key is not None and (key.tokens_issued, key.spent_by_name) != (head.tokens_issued, head.spent_by_name):
+        items.append((encode({"kind": "issuance", "tokens_issued": key.tokens_issued,
+                              "spent_by_name": key.spent_by_name}), None))
+        head.tokens_issued, head.spent_by_name = key.tokens_issued, key.spent_by_name
     if not items:
         return 0
     first, _root = tree.append(db, petition_id, [entry for entry, _ in items])
@@ -144,15 +165,74 @@ def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
 def _checkpoint(db: Session, rt: Runtime, petition_id: int, now: datetime) -> LogCheckpoint:
     head = tree.head(db, petition_id)
     assert head is not None
-    note = notes.sign(notes.Checkpoint(origin=origin(rt, petition_id), size=head.size, root=head.root),
-                      key_name(rt), signing_key(rt))
+    log_origin = origin(rt, petition_id)
+    note = notes.sign(notes.Checkpoint(origin=log_origin, size=head.size, root=head.root), log_origin,
+                      signing_key(rt))
+    previous = latest_checkpoint(db=db, petition_id=petition_id)
     # The hour only: a checkpoint's minute, next to a batch holding one anonymous signature, dated that
     # signature closely enough to match it with a sign-in.
     row = LogCheckpoint(petition_id=petition_id, size=head.size, root=head.root, note=note,
+                        counts=json.dumps(_counted(db, petition_id, previous, head.size), sort_keys=True),
                         created_at=to_the_hour(now))
     db.merge(row)
     db.flush()
     return row
+
+
+EMPTY_COUNTS: dict[str, int | None] = {"signatures": 0, "withdrawals": 0, "tally": 0, "anonymous": 0,
+                                       "forfeits": 0, "tokens_issued": None, "spent_by_name": None}
+
+
+def _counted(db: Session, petition_id: int, previous: LogCheckpoint | None, size: int) -> dict[str, int | None]:
+    """What the entries up to `size` add up to: the previous checkpoint's counts and the entries since."""
+    if previous is not None and previous.size <= size:
+        counts, start = dict(counts_of(db, previous)), previous.size
+    else:
+        counts, start = dict(EMPTY_COUNTS), 0
+    for entry in db.scalars(select(LogLeaf.entry).where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start,
+                                                        LogLeaf.index < size).order_by(LogLeaf.index)):
+        _add(counts, json.loads(entry))
+    return counts
+
+
+def _add(counts: dict[str, int | None], entry: dict[str, object]) -> None:
+    kind = entry.get("kind")
+    if kind == "signature":
+        counts["signatures"] = (counts["signatures"] or 0) + 1
+        if entry.get("visibility") == "anonymous":
+            counts["anonymous"] = (counts["anonymous"] or 0) + 1
+    elif kind == "withdrawal":
+        counts["withdrawals"] = (counts["withdrawals"] or 0) + 1
+    elif kind == "forfeit":
+        counts["forfeits"] = (counts["forfeits"] or 0) + 1
+    elif kind == "issuance":
+        counts["tokens_issued"] = entry.get("tokens_issued")  # type: ignore[assignment]
+        counts["spent_by_name"] = entry.get("spent_by_name")  # type: ignore[assignment]
+    counts["tally"] = (counts["signatures"] or 0) - (counts["withdrawals"] or 0)
+
+
+def counts_of(db: Session, row: LogCheckpoint) -> dict[str, int | None]:
+    """The figures a checkpoint's entries add up to (counted once for a checkpoint made before they were kept)."""
+    if row.counts is None:
+        counts = dict(EMPTY_COUNTS)
+        for entry in db.scalars(select(LogLeaf.entry).where(LogLeaf.petition_id == row.petition_id,
+                                                            LogLeaf.index < row.size).order_by(LogLeaf.index)):
+            _add(counts, json.loads(entry))
+        return counts
+    return json.loads(row.counts)
+
+
+def waiting(*, db: Session, petition_id: int) -> dict[str, int]:
+    """What the counts shown now hold beyond the newest checkpoint: signatures written since (none of them
+    anonymous between batches), and the withdrawals and forfeits the next batch appends."""
+    unlogged = (Signature.petition_id == petition_id, Signature.log_index.is_(None),
+                Signature.invalidation_id.is_(None))
+    signatures = db.scalar(select(func.count()).where(*unlogged)) or 0
+    anonymous = db.scalar(select(func.count()).where(*unlogged, Signature.visibility == Visibility.anonymous)) or 0
+    kinds = [json.loads(entry).get("kind") for entry in db.scalars(
+        select(LogPending.entry).where(LogPending.petition_id == petition_id))]
+    return {"signatures": signatures, "anonymous": anonymous, "withdrawals": kinds.count("withdrawal"),
+            "forfeits": kinds.count("forfeit")}
 
 
 def latest_checkpoint(*, db: Session, petition_id: int) -> LogCheckpoint | None:
@@ -222,3 +302,16 @@ def leaf_hash(*, db: Session, petition_id: int, index: int | None) -> bytes | No
     if index is None:
         return None
     return db.scalar(select(LogLeaf.hash).where(LogLeaf.petition_id == petition_id, LogLeaf.index == index))
+
+
+def witnessed(*, db: Session, petition_id: int, latest: LogCheckpoint) -> dict[str, object]:
+    """Who cosigned the latest checkpoint and when (to the hour), and, if nobody has yet, the newest checkpoint a
+    witness did cosign: what the petition page says of how fresh the witnessing is."""
+    on_head = cosigners(db=db, petition_id=petition_id, size=latest.size)
+    newest = db.scalar(select(LogCosignature).where(LogCosignature.petition_id == petition_id)
+                       .order_by(LogCosignature.size.desc(), LogCosignature.created_at.desc()).limit(1))
+    return {"witnesses": [row.witness for row in on_head],
+            "at": max((row.created_at for row in on_head), default=None),
+            "newest_size": newest.size if newest is not None else None,
+            "newest_at": newest.created_at if newest is not None else None,
+            "behind": latest.size - newest.size if newest is not None else None}

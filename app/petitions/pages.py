@@ -110,6 +110,9 @@ def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signat
             "own_receipt": receipt.hex() if receipt else None,
             "log_witnesses": [row.witness for row in signature_log.cosigners(db=db, petition_id=petition.id,
                                                                              size=latest.size)],
+            "log_counts": signature_log.counts_of(db, latest), "log_waiting": signature_log.waiting(
+                db=db, petition_id=petition.id), "log_witnessed": signature_log.witnessed(
+                db=db, petition_id=petition.id, latest=latest),
             "petition_url": rt.settings.base_url.rstrip("/") + f"/petitions/{petition.id}"}
 
 
