@@ -712,3 +712,16 @@ def test_random_credentials_of_a_wallet_file_from_before_secrets_keep_working(  
     signed = run("sign", url, "--anonymous", "--accept-small-crowd", "--now", "--wallet", str(wallet))
     assert signed.exit_code == 0 and "Sent your anonymous signature" in signed.output, signed.output
     assert count(server, url) == before + 1
+
+
+def test_a_code_for_an_account_with_no_wallet_yet_is_refused(server, proxy, clock,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    email = new_member(server, "lee")
+    wallet = tmp_path / "wallet.json"
+    refused = CliRunner().invoke(cli, ["client", "wallet", "import", url, "--stdin", *signed_in(email, wallet)],
+                                 input=derive.recovery_code(derive.new_secret()) + "\n")
+    assert refused.exit_code == 1
+    assert "The account lee@example.org has no wallet yet, so this code is not its recovery code" in refused.output
+    assert client.wallet_secret(client.load_wallet(wallet), proxy.base_url, email) is None
+    assert not proxy.requests("POST", "/api/v1/wallet/check")

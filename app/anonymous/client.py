@@ -306,10 +306,7 @@ def import_code(session: Session, wallet: Wallet, code: str) -> bool:
                           f"{base_url}. Nothing was changed: check that you are signed in as the right person.")
     if wallet_secret(wallet, base_url, email) == secret:
         return False
-    keep_secret(wallet, base_url, email, secret)
-    for credential in wallet["credentials"].values():  # credentials another device held: collect them again
-        if credential.get("status") == "elsewhere":
-            credential["status"] = "lost"
+    keep_secret(wallet, base_url, email, secret)  # credentials noted as elsewhere are tried again by `collect`
     return True
 
 
