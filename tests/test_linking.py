@@ -6,6 +6,7 @@ server's routes; the server is also played as an attacker that swaps in a key of
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,11 +16,12 @@ from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.anonymous import derive
+from app.anonymous import derive, linking
 from app.anonymous import linking_client as protocol
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
 from app.core.clock import FrozenClock
+from app.core.errors import InvalidInput, NotFound
 from app.core.runtime import Runtime
 from tests import factories
 from tests.conftest import Browser, LogCapture, make_settings, sign_in_as
@@ -478,9 +480,11 @@ def settings(request: pytest.FixtureRequest, database_url: str):  # type: ignore
 
 
 @pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
-def test_with_redis_only_the_rate_limit_counters_reach_it(  # type: ignore[no-untyped-def]
-        redis_db, devices: tuple[Browser, Browser]) -> None:
-    """The limiter counts per account in Redis, keyed by a keyed hash; the session itself never goes there."""
+def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_with_done(  # type: ignore[no-untyped-def]
+        redis_db, devices: tuple[Browser, Browser], rt: Runtime) -> None:
+    """Several processes share a deployment's sessions through Redis: what Redis holds while one is open is public
+    keys, proofs and a box it cannot open, under a keyed hash of the account; never the code or the secret; and
+    nothing once the new device has the secret."""
     a, b = devices
     secret = derive.new_secret()
     made = offered(a)
@@ -489,11 +493,37 @@ def test_with_redis_only_the_rate_limit_counters_reach_it(  # type: ignore[no-un
     box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
     a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
     stored = {key: redis_db.dump(key) or b"" for key in redis_db.keys("*")}
-    assert stored and all(b"/wallet-link-open/" in key or b"/wallet-link-answer/" in key for key in stored), stored
-    values = [made.code.encode(), made.raw, receiver.raw, box, secret, b64e(made.raw).encode(), b64e(box).encode(),
-              b64e(secret).encode(), b64d(made.body()["code_proof"]), made.body()["code_proof"].encode()]
+    sessions = [key for key in stored if key.startswith(b"undersigned:wallet-link:")]
+    assert len(sessions) == 1, stored
+    assert all(b"/wallet-link-open/" in key or b"/wallet-link-answer/" in key for key in stored
+               if key not in sessions), stored
+    assert re.fullmatch(rb"undersigned:wallet-link:[0-9a-f]{64}", sessions[0]), sessions[0]  # a keyed hash
+    values = [made.code.encode(), protocol.display(made.code).encode(), secret, b64e(secret).encode(),
+              secret.hex().encode()]
     assert not [value for value in values for key, dump in stored.items() if value in key or value in dump]
     assert b.api("POST", PATH + "/done").status_code == 204
+    assert not [key for key in redis_db.keys("*") if key.startswith(b"undersigned:wallet-link:")]
+
+
+@pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
+def test_with_redis_every_process_sees_the_same_session(redis_db, rt: Runtime) -> None:  # type: ignore[no-untyped-def]
+    """Two server processes (two sets of sessions over one Redis): A's code opened on one is answered on the
+    other, and a wrong code counted on one is counted on the other (before: each process held its own, so the
+    new device was told no code was open whenever its request reached another process)."""
+    other_process = linking.LinkSessions(redis_url=REDIS_URL, keyring=rt.keyring)
+    now = rt.clock.now()
+    rt.link_sessions.open(7, offer_key=b"\x04" + bytes(64), offer_proof=bytes(32), code_proof=b"c" * 32, now=now)
+    assert other_process.get(7, now=now).state is linking.State.offered
+    with pytest.raises(InvalidInput):
+        other_process.answer(7, code_proof=b"x" * 32, answer_key=b"\x04" + bytes(64), answer_proof=bytes(32),
+                             now=now)
+    assert rt.link_sessions.get(7, now=now).wrong_codes == 1
+    answered_there = other_process.answer(7, code_proof=b"c" * 32, answer_key=b"\x04" + bytes(64),
+                                          answer_proof=bytes(32), now=now)
+    assert answered_there.state is linking.State.answered
+    assert rt.link_sessions.seal(7, sealed=bytes(44), now=now).state is linking.State.sealed
+    with pytest.raises(NotFound):
+        other_process.get(7, now=now + linking.LIFETIME)
 
 
 # The page ----------------------------------------------------------------------------------------------------

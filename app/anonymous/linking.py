@@ -6,24 +6,35 @@ it was shown the same code and posts its own key, A seals the secret to the key 
 Without the code the server can neither answer A as B nor offer B a key of its own (each device checks the
 other's proof); what it holds are public keys, proofs and one sealed box it cannot open.
 
-Even so, nothing of a session is kept anywhere but in this server process's memory: not a table, a log line
-or a Redis key, so no copy taken later dates who linked a device when. One session per account, replaced by a
-new one, gone 10 minutes after it opened (by the app's clock), after B collects the secret, after A cancels, or
-after the fifth wrong code. Each server process holds its own sessions: both devices must reach the process
-that holds the account's session, so a deployment of several processes (docs/deploy.md) must send one
-account's /api/v1/wallet/link requests to one process (nginx: `hash $cookie_undersigned_session consistent`).
+Even so, a session is never written to a table or a log line, so no copy of the database or the logs dates who
+linked a device when. One session per account, replaced by a new one, gone 10 minutes after it opened (by the
+app's clock), after B collects the secret, after A cancels, or after the fifth wrong code.
+
+Where it is held: with Redis configured (a deployment of several processes, docs/deploy.md), in Redis, so that
+both devices reach the same session whichever process answers them; under a keyed hash of the account (a key
+of this action's own, like the rate limits), with a lifetime of the session's, so a copy of Redis taken while
+it is open shows that some account is linking a device, as the "wallet-link-open" rate-limit counter beside it
+already does, and nothing more: public keys, proofs and a box neither the server nor Redis can open. Without
+Redis (one process: `make run`), in this process's memory.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import threading
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import redis
+
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
+from app.core.security import Keyring
 
 LIFETIME = timedelta(minutes=10)
 MAX_WRONG_CODES = 5
@@ -68,19 +79,111 @@ class LinkSession:
         return max(0, -int(-(self.expires_at - now).total_seconds() // 1))
 
 
-class LinkSessions:
-    """The open linking sessions of this process, one per account id. Thread-safe: requests run in worker
-    threads, and A's poll, B's answer and A's seal may arrive at once."""
+def _dump(session: LinkSession) -> str:
+    return json.dumps({name: base64.b64encode(value).decode() if isinstance(value, bytes)
+                       else value.isoformat() if isinstance(value, datetime) else value
+                       for name, value in asdict(session).items()})
+
+
+def _load(raw: bytes | str) -> LinkSession:
+    stored = json.loads(raw)
+    values: dict[str, object] = {}
+    for field in fields(LinkSession):
+        value = stored.get(field.name)
+        if value is not None and field.name in ("offer_key", "offer_proof", "code_proof", "answer_key",
+                                                "answer_proof", "sealed"):
+            value = base64.b64decode(value)
+        elif field.name == "expires_at":
+            value = datetime.fromisoformat(value)
+        elif field.name == "state":
+            value = State(value)
+        values[field.name] = value
+    return LinkSession(**values)  # type: ignore[arg-type]
+
+
+class MemoryStore:
+    """One process's sessions: enough for `make run` and for a deployment of one process."""
 
     def __init__(self) -> None:
         self._sessions: dict[int, LinkSession] = {}
         self._lock = threading.Lock()
 
+    @contextmanager
+    def locked(self, account_id: int) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def load(self, account_id: int) -> LinkSession | None:
+        return self._sessions.get(account_id)
+
+    def save(self, account_id: int, session: LinkSession) -> None:
+        self._sessions[account_id] = session
+
+    def delete(self, account_id: int) -> None:
+        self._sessions.pop(account_id, None)
+
+    def clear(self) -> None:
+        self._sessions.clear()
+
+    def count(self) -> int:
+        return len(self._sessions)
+
+
+class RedisStore:
+    """Sessions every process of a deployment sees. A short Redis lock per account makes each step (answer,
+    seal, done) one compare-and-set across processes, as the memory store's lock does within one."""
+
+    PREFIX = "undersigned:wallet-link:"
+
+    def __init__(self, url: str, keyring: Keyring) -> None:
+        self._redis = redis.Redis.from_url(url)
+        self._keyring = keyring
+
+    def _key(self, account_id: int) -> str:
+        return self.PREFIX + self._keyring.keyed_hash("wallet-link", str(account_id))
+
+    @contextmanager
+    def locked(self, account_id: int) -> Iterator[None]:
+        with self._redis.lock(self._key(account_id) + ":lock", timeout=10, blocking_timeout=10):
+            yield
+
+    def load(self, account_id: int) -> LinkSession | None:
+        raw = self._redis.get(self._key(account_id))
+        return None if raw is None else _load(raw)
+
+    def save(self, account_id: int, session: LinkSession) -> None:
+        # Redis drops it a minute after its lifetime (real seconds); the app's clock decides when it expires.
+        self._redis.set(self._key(account_id), _dump(session), ex=int(LIFETIME.total_seconds()) + 60)
+
+    def delete(self, account_id: int) -> None:
+        self._redis.delete(self._key(account_id))
+
+    def _keys(self) -> list[bytes]:
+        return [key for key in self._redis.scan_iter(match=self.PREFIX + "*") if not key.endswith(b":lock")]
+
+    def clear(self) -> None:
+        for key in self._keys():
+            self._redis.delete(key)
+
+    def count(self) -> int:
+        return len(self._keys())
+
+
+class LinkSessions:
+    """The open linking sessions, one per account id. Each step holds the account's lock: A's poll, B's answer
+    and A's seal may arrive at once, in threads of one process or in several processes."""
+
+    def __init__(self, *, redis_url: str | None = None, keyring: Keyring | None = None) -> None:
+        if redis_url and keyring is None:
+            raise ValueError("sessions in Redis are keyed with the deployment's keyring")
+        self._store: MemoryStore | RedisStore = (RedisStore(redis_url, keyring) if redis_url and keyring
+                                                 else MemoryStore())
+
     def _current(self, account_id: int, now: datetime) -> LinkSession:
         """The account's open session; caller holds the lock. An expired one is dropped here."""
-        session = self._sessions.get(account_id)
+        session = self._store.load(account_id)
         if session is not None and now >= session.expires_at:
-            del self._sessions[account_id]
+            self._store.delete(account_id)
             session = None
         if session is None:
             raise NotFound(NO_SESSION)
@@ -90,55 +193,54 @@ class LinkSessions:
              now: datetime) -> LinkSession:
         session = LinkSession(offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof,
                               expires_at=now + LIFETIME)
-        with self._lock:
-            self._sessions[account_id] = session  # replaces any open one: the old code stops working
+        with self._store.locked(account_id):
+            self._store.save(account_id, session)  # replaces any open one: the old code stops working
         return session
 
     def get(self, account_id: int, *, now: datetime) -> LinkSession:
-        with self._lock:
+        with self._store.locked(account_id):
             return self._current(account_id, now)
 
     def answer(self, account_id: int, *, code_proof: bytes, answer_key: bytes, answer_proof: bytes,
                now: datetime) -> LinkSession:
-        with self._lock:
+        with self._store.locked(account_id):
             session = self._current(account_id, now)
             if session.state is not State.offered:
                 raise Conflict(ALREADY_USED)
             if not hmac.compare_digest(session.code_proof, code_proof):
                 wrong = session.wrong_codes + 1
                 if wrong >= MAX_WRONG_CODES:
-                    del self._sessions[account_id]
+                    self._store.delete(account_id)
                     raise Conflict(TOO_MANY)
-                self._sessions[account_id] = replace(session, wrong_codes=wrong)
+                self._store.save(account_id, replace(session, wrong_codes=wrong))
                 raise InvalidInput(WRONG_CODE.format(left=MAX_WRONG_CODES - wrong))
             session = replace(session, state=State.answered, answer_key=answer_key, answer_proof=answer_proof)
-            self._sessions[account_id] = session
+            self._store.save(account_id, session)
             return session
 
     def seal(self, account_id: int, *, sealed: bytes, now: datetime) -> LinkSession:
-        with self._lock:
+        with self._store.locked(account_id):
             session = self._current(account_id, now)
             if session.state is State.offered:
                 raise Conflict(NOT_ANSWERED)
             if session.state is State.sealed:
                 raise Conflict(ALREADY_USED)
             session = replace(session, state=State.sealed, sealed=sealed)
-            self._sessions[account_id] = session
+            self._store.save(account_id, session)
             return session
 
     def done(self, account_id: int, *, now: datetime) -> None:
         """B holds the secret: the session, its keys and the sealed box are dropped."""
-        with self._lock:
+        with self._store.locked(account_id):
             self._current(account_id, now)
-            del self._sessions[account_id]
+            self._store.delete(account_id)
 
     def cancel(self, account_id: int) -> None:
-        with self._lock:
-            self._sessions.pop(account_id, None)
+        with self._store.locked(account_id):
+            self._store.delete(account_id)
 
     def clear(self) -> None:
-        with self._lock:
-            self._sessions.clear()
+        self._store.clear()
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return self._store.count()

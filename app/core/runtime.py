@@ -39,7 +39,7 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
                    limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
                    sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None), cache=TTLCache(),
                    anonymous_queue=AnonymousQueue(), comment_queue=CommentQueue(),
-                   link_sessions=LinkSessions())
+                   link_sessions=LinkSessions(redis_url=settings.redis_url, keyring=keyring))
 
 
 async def get_runtime(request: Request) -> Runtime:
