@@ -190,6 +190,16 @@ def pseudonym_of(message: str) -> str:
     return "Colleague " + hashlib.sha256(b"undersigned/pseudonym/v1" + b64url.decode(message)).hexdigest()[:6]
 
 
+def accessible(page: Page) -> None:
+    """axe-core finds nothing on the page as it is now, and nothing scrolls sideways on a 360px phone."""
+    from tests.accessibility import describe, violations
+
+    found = violations(page)
+    assert not found, f"axe-core found accessibility problems on {page.url}:\n{describe(found)}"
+    if page.viewport_size and page.viewport_size["width"] == 360:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, page.url
+
+
 def comment_anonymously(page: Page, path: str, body: str) -> None:
     from playwright.sync_api import expect
 
@@ -234,6 +244,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     code_shown = page.locator("[data-recovery-code]")
     expect(code_shown).to_be_focused()
     code = code_shown.inner_text()
+    accessible(laptop)
     secret = derive.parse_recovery_code(code)
     assert derive.check(secret) == decode(secret_record["check"], field="check")
     # What the browser holds is what the secret derives in Python: the bundle and app/anonymous/derive.py agree.
@@ -248,6 +259,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
 
     # Device B, a fresh browser of the same account: the wallet is elsewhere, and its sign panel says so.
     phone = person("dara")
+    phone.set_viewport_size({"width": 360, "height": 800})
     expect(phone.locator("html")).to_have_attribute("data-wallet-ready", "true")
     assert not [item for item in records(phone) if item.get("kind") == "secret" or item.get("status") == "held"]
     ready(phone, sign_path)
@@ -256,6 +268,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     expect(status.get_by_role("link", name="link this device")).to_have_attribute("href", "/wallet/link")
     expect(status.get_by_role("link", name="Your wallet")).to_have_attribute("href", "/wallet")
     expect(phone.get_by_label("Nobody: sign anonymously")).to_be_hidden()
+    accessible(phone)
 
     # B enters the code on /wallet: a typo, then another wallet's code, are told apart; the right one works.
     ready(phone, "/wallet")
@@ -268,6 +281,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     expect(error).to_have_text("This recovery code has a typo: check each group of four against your copy.")
     expect(field).to_be_focused()
     expect(field).to_have_attribute("aria-invalid", "true")
+    accessible(phone)
     field.fill(derive.recovery_code(derive.new_secret()))
     page.get_by_role("button", name="Use this recovery code").click()
     expect(error).to_contain_text("This is not the recovery code of your wallet")
@@ -342,3 +356,38 @@ def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -
     expect(browser.locator("main .flashes")).to_contain_text("You gave up signing it anonymously")
     ready(browser, "/wallet")
     expect(browser.locator("[data-wallet-device]")).to_contain_text("This browser cannot keep a wallet")
+
+
+def test_a_device_that_loses_the_race_to_start_the_wallet_keeps_no_secret(chromium, server) -> None:  # type: ignore[no-untyped-def]
+    """Two devices start the account's wallet at once: the server keeps one check, the other device hears 409,
+    forgets the secret it made (nothing was collected with it) and says the wallet is elsewhere."""
+    import base64
+
+    from playwright.sync_api import expect
+
+    from app.demo import DEMO_PASSWORD
+
+    other = derive.check(derive.new_secret())
+    context = chromium.new_context(base_url=server.base_url)
+    context.set_default_timeout(10_000)
+
+    def the_other_device_first(route) -> None:  # type: ignore[no-untyped-def]
+        won = route.fetch(post_data=json.dumps({"check": base64.urlsafe_b64encode(other).decode().rstrip("=")}))
+        assert won.status == 201, won.text()
+        route.continue_()
+
+    try:
+        context.route("**/api/v1/wallet/check", the_other_device_first)
+        page = context.new_page()
+        page.goto("/signin")
+        page.locator("main").get_by_label("Work email address").fill("chen@example.org")
+        page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+        page.locator("main").get_by_role("button", name="Sign in").click()
+        ready(page, path_of(server, SIGN_PETITION))
+        expect(page.locator("[data-wallet-status]")).to_contain_text("Your wallet is on another device")
+        kept = records(page)
+        assert not [item for item in kept if item.get("kind") == "secret" or item.get("status") == "held"], kept
+        wallet = page.request.get("/api/v1/wallet").json()
+        assert decode(wallet["wallet_check"], field="check") == other
+    finally:
+        context.close()
