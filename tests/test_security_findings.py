@@ -8,6 +8,7 @@ import io
 import pytest
 
 from app.accounts.models import Role
+from app.main import MAX_BODY_BYTES
 from app.moderation import service as moderation
 from app.petitions.models import Petition
 from app.signatures import service as signatures
@@ -177,3 +178,68 @@ def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_brow
     history = sign_in_as(new_browser(), db, moderator).get(f"/moderation/petitions/{petition.id}/signatures").text
     assert "(3 entries: @example.com, an address, an address)" in history
     assert "ann.lee" not in history and "bo@" not in history
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding 11: the HTTP edges.
+
+SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy",
+                    "cross-origin-opener-policy", "cache-control")
+
+
+def test_a_body_too_large_is_refused_with_the_security_headers(browser: Browser) -> None:
+    token = browser.csrf()
+    huge = "x" * (MAX_BODY_BYTES + 1)
+    for url, kwargs in (("/signin", {"data": {"email": huge, "csrf_token": token}}),
+                        ("/api/v1/petitions", {"json": {"title": huge}, "headers": {"X-CSRF-Token": token}})):
+        refused = browser.client.post(url, **kwargs)
+        assert refused.status_code == 413, url
+        assert all(name in refused.headers for name in SECURITY_HEADERS), (url, dict(refused.headers))
+
+
+def test_head_on_a_page_answers_like_get_without_a_body(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    petition = factories.open_petition(db, rt)
+    for url in ("/", "/petitions", f"/petitions/{petition.id}", "/signin", "/account", "/api/v1/petitions",
+                f"/api/v1/petitions/{petition.id}", "/no/such/page"):
+        got, head = browser.get(url), browser.client.head(url)
+        assert head.status_code == got.status_code, (url, head.status_code, got.status_code)
+        assert head.content == b"", url
+        assert head.headers.get("content-type") == got.headers.get("content-type"), url
+        assert head.headers.get("location") == got.headers.get("location"), url
+
+
+def test_a_method_not_allowed_names_every_allowed_method(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    petition = factories.open_petition(db, rt)
+    comment = factories.comment(db, rt, petition)
+    token = {"X-CSRF-Token": browser.csrf()}
+    for method, url, allowed in (
+            ("PUT", f"/api/v1/comments/{comment.id}", {"GET", "HEAD", "PATCH", "DELETE"}),
+            ("DELETE", f"/petitions/{petition.id}/respond", {"GET", "HEAD", "POST"}),
+            ("PUT", "/api/v1/petitions/similar", {"GET", "HEAD"}),
+            ("POST", "/api/v1/petitions/similar", {"GET", "HEAD"})):
+        refused = browser.client.request(method, url, headers=token, json={})
+        assert refused.status_code == 405, (method, url, refused.status_code, refused.text)
+        assert set(refused.headers["allow"].split(", ")) == allowed, (method, url, refused.headers["allow"])
+        assert all(name in refused.headers for name in SECURITY_HEADERS)
+
+
+def test_booleans_are_strict(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    sign_in_as(browser, db, factories.worker(db))
+    for value in ("AAA", "", 2, None, [True]):
+        refused = browser.api("PUT", "/api/v1/me/notifications", {"comment_replies": value})
+        assert refused.status_code == 422 and "comment_replies" in refused.json()["error"]["fields"], (value, refused.text)
+    for value in (True, False):
+        assert browser.api("PUT", "/api/v1/me/notifications", {"comment_replies": value}).json() == {
+            "comment_replies": value}
+
+
+def test_an_offset_out_of_range_is_a_plain_range_error(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    admin = factories.worker(db, roles=(Role.admin,))
+    petition = factories.open_petition(db, rt, creator=admin)
+    sign_in_as(browser, db, admin)
+    for url in (f"/api/v1/petitions/{petition.id}/signers", "/api/v1/admin/accounts"):
+        for offset in (2**63, 2**70, 10**30):
+            refused = browser.get(url, params={"offset": offset})
+            assert refused.status_code == 422, (url, offset, refused.status_code)
+            message = refused.json()["error"]["fields"]["offset"]
+            assert "NUL" not in message and "character" not in message and "less than or equal" in message, message

@@ -14,9 +14,14 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+CHECKED, UNCHECKED = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
+
+
 def _checkbox(value: object) -> object:
-    if isinstance(value, str):
-        return value.lower() in ("1", "true", "on", "yes")
+    """A page's checkbox as a boolean. Any other text is left for the strict boolean to refuse: "AAA" was
+    accepted as false."""
+    if isinstance(value, str) and value.lower() in CHECKED + UNCHECKED:
+        return value.lower() in CHECKED
     return value
 
 
@@ -41,7 +46,8 @@ class CommentCreate(BaseModel):
 
     body: str = BODY_FIELD
     parent_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="The comment this replies to.")
-    anonymous: bool = Field(default=False, description="Post under a per-petition pseudonym (where allowed).")
+    anonymous: bool = Field(default=False, strict=True,
+                            description="Post under a per-petition pseudonym (where allowed).")
 
     _strip_body = field_validator("body", mode="before")(_strip)
     _blank_parent = field_validator("parent_id", mode="before")(_blank_to_none)
@@ -85,7 +91,7 @@ class ModerationReason(BaseModel):
 class NotificationPreferences(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    comment_replies: bool
+    comment_replies: bool = Field(strict=True)
 
     _checkboxes = field_validator("comment_replies", mode="before")(_checkbox)
 

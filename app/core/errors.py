@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from app.core.i18n import N_
 from app.core.logging import COARSE_TIME
@@ -165,6 +168,33 @@ def render_error(request: Request, status_code: int, message: str, *, code: str 
                   status_code=status_code, headers=headers)
 
 
+def _methods_at(request: Request) -> tuple[set[str], set[str]]:
+    """The methods routes take at this request's path: routes whose path is literal, and routes with parameters."""
+    from app.core.policy import route_table  # policy builds on errors, not the reverse
+
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for method, path in route_table(request.app)[0]:
+        if _path_pattern(path).match(request.scope["path"]):
+            (templated if "{" in path else literal).add(method)
+    return literal, templated
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_pattern(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(request: Request) -> str:
+    """The Allow header of a 405: every method the path takes (Starlette named only the first route's), HEAD with
+    GET (app/core/web.py answers it). A literal path ("/petitions/similar") is not the id of a templated one."""
+    literal, templated = _methods_at(request)
+    allowed = literal or templated
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return ", ".join(sorted(allowed))
+
+
 def _cookieless(request: Request) -> bool:
     from app.core.web import is_cookieless  # web builds on errors, not the reverse
 
@@ -182,12 +212,20 @@ def install_error_handlers(app: FastAPI) -> None:
         messages = {404: N_("There is nothing at this address. Check the link, or start from the home page."),
                     405: N_("This address does not accept that kind of request.")}
         message = messages.get(exc.status_code) or (exc.detail if isinstance(exc.detail, str) else "Error")
-        return render_error(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return render_error(request, exc.status_code, message, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         from app.core.forms import message_for  # forms builds on errors, not the reverse
 
+        if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()) and _methods_at(request)[0]:
+            # PUT /api/v1/petitions/similar reached PUT /api/v1/petitions/{petition_id} and failed on the id:
+            # the path names a route of its own, which does not take this method.
+            return render_error(request, 405, N_("This address does not accept that kind of request."),
+                                headers={"Allow": allowed_methods(request)})
         fields = {}
         for error in exc.errors():
             location = [str(part) for part in error.get("loc", ())]
@@ -202,6 +240,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # PostgreSQL refuses some values that pass validation (a NUL character in text, which SQLite stores):
         # the request is refused and its unit of work rolled back, rather than answered with a 500.
         logger.warning("value refused by the database", extra={"error_type": type(exc.orig).__name__})
+        if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range: no NUL to speak of
+            return render_error(request, 422, "A number sent is out of range. Please send a smaller one.")
         return render_error(request, 422, "Some of what was sent cannot be stored (a NUL character, for example). "
                                           "Please remove it and try again.")
 

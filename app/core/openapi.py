@@ -9,6 +9,7 @@ like the others; the errors a route's own rules give (409, 410, 429...) are name
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,6 +49,7 @@ def document_errors(contract: dict[str, Any], app: FastAPI) -> None:
                 responses[str(status)] = {"description": description,
                                           "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
     schemas = contract.setdefault("components", {}).setdefault("schemas", {})
+    add_links(contract)
     shape = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(shape.pop("$defs", {}))
     schemas["ErrorBody"] = shape
@@ -75,3 +77,51 @@ def _implied_errors(method: str, path: str, operation: dict[str, Any], access: s
     if "{" in path:
         implied[404] = "Nothing with that id, or nothing this account may see."
     return implied
+
+
+# The model an answer returns, and the path parameter its `id` fills: what the OpenAPI links below follow.
+ID_PARAMETERS = {"PetitionRead": "petition_id", "CommentRead": "comment_id", "ResponseRead": "response_id",
+                 "CommitmentRead": "commitment_id", "AccountRead": "user_id"}
+# Ids an answer holds besides its own: a response its first commitment.
+NESTED_IDS = {("ResponseRead", "commitment_id"): "/commitments/0/id"}
+_PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+def add_links(contract: dict[str, Any]) -> None:
+    """OpenAPI links from what creates or reads a row to what acts on it (a new draft to its edit, submission and
+    reading; a new comment to its replies, edit, endorsement and moderation): a client, and schemathesis's
+    stateful phase, can follow them instead of guessing ids. Each link fills every path parameter of its target,
+    from the answer or from the request's own path; a target it cannot fill is not linked."""
+    operations = [(path, method, operation) for path, methods in contract.get("paths", {}).items()
+                  if path.startswith("/api/") for method, operation in methods.items()]
+    for source_path, method, operation in operations:
+        # What creates a row (201), or names the caller's own (GET /api/v1/me): not every answer that holds
+        # an id, or each petition's forty operations would link to one another.
+        for status, answer in operation.get("responses", {}).items():
+            reference = answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+            model = reference.rsplit("/", 1)[-1]
+            creates = method == "post" and status == "201"
+            names_own = method == "get" and status == "200" and "{" not in source_path
+            if model not in ID_PARAMETERS or not (creates or names_own):
+                continue
+            if "{" + ID_PARAMETERS[model] + "}" in source_path:  # the row the path names already: nothing new
+                continue
+            links = {}
+            for target_path, target_method, target in operations:
+                needed = _PARAMETER.findall(target_path)
+                if not needed or target is operation or "operationId" not in target:
+                    continue
+                parameters = {}
+                for name in needed:
+                    if name == ID_PARAMETERS[model]:
+                        parameters[name] = "$response.body#/id"
+                    elif (model, name) in NESTED_IDS:
+                        parameters[name] = "$response.body#" + NESTED_IDS[(model, name)]
+                    elif "{" + name + "}" in source_path:
+                        parameters[name] = f"$request.path.{name}"
+                from_answer = any(value.startswith("$response") for value in parameters.values())
+                if len(parameters) == len(needed) and from_answer:
+                    links[f"{target_method.upper()} {target_path}"] = {"operationId": target["operationId"],
+                                                                      "parameters": parameters}
+            if links:
+                answer["links"] = links

@@ -100,6 +100,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # HEAD answers as GET does, headers and status alike, without the body (RFC 9110, 9.3.2): the routes
+        # declare GET only, and a HEAD of a page was a 405.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope["method"] = "GET"
         cookie_header, declared_length = "", None
         for name, value in scope["headers"]:  # only the two headers this needs, without building a dict
             if name == b"cookie":
@@ -113,23 +118,6 @@ class RequestContextMiddleware:
             seed = new_seed = new_token()
         scope.setdefault("state", {})["csrf_seed"] = seed
         status_holder: dict[str, int | bool] = {"status": 500}
-
-        limit = self.larger_bodies.get(scope["path"], self.max_body_bytes)
-        if declared_length and declared_length.isdigit() and int(declared_length) > limit:
-            await self._too_large(scope, send)
-            self._log(scope, 413, started)
-            return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge()
-            return message
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -149,12 +137,33 @@ class RequestContextMiddleware:
                     secure = "; Secure" if self.secure_cookies else ""
                     response_headers.append(
                         "Set-Cookie", f"{CSRF_COOKIE}={new_seed}; Path=/; HttpOnly; SameSite=Lax{secure}")
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
+
+        # Refused before the app runs, still with the headers every answer carries.
+        limit = self.larger_bodies.get(scope["path"], self.max_body_bytes)
+        if declared_length and declared_length.isdigit() and int(declared_length) > limit:
+            await self._too_large(scope, send_with_headers)
+            self._log(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge()
+            return message
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
-            await self._too_large(scope, send)
+            if not status_holder.get("started"):
+                await self._too_large(scope, send_with_headers)
             status_holder["status"] = 413
         except Exception as exc:
             # Handled here rather than by the server, whose own log line would print the exception's

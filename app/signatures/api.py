@@ -13,7 +13,7 @@ from app.core.policy import CurrentUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.petitions import service as petitions
 from app.core.policy import OptionalUser
-from app.core.types import Id
+from app.core.types import Id, Offset
 from app.core.routing import UnitOfWorkRoute
 from app.anonymous.schemas import TokenRead
 from app.log import service as signature_log
@@ -108,7 +108,7 @@ def withdraw(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep)
 @router.get("/petitions/{petition_id}/signers", response_model=list[SignerRead],
             summary="Names signers showed to the organizers or everyone (organizers)")
 def signers(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
-            limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[object]:
+            limit: int = Query(200, ge=1, le=1000), offset: Offset = 0) -> list[object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return list(service.names_for_organizers(db=db, rt=rt, petition=petition, limit=limit, offset=offset))
 
