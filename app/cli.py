@@ -788,7 +788,7 @@ def verify_log(
 
 @cli.command("witness")
 def witness_log(
-    petition_url: str = typer.Argument(..., help="The petition's address."),
+    petition_url: str = typer.Argument("", help="The petition's address (not with --serve)."),
     name: str | None = typer.Option(None, "--name", help="Your witness name, as the deployment knows it."),
     key_file: Path = typer.Option(STATE_DIR / "witness.key", "--key", help="Your Ed25519 witness key."),
     generate: bool = typer.Option(False, "--generate", help="Make the key if it does not exist yet."),
@@ -797,6 +797,10 @@ def witness_log(
     submit: str | None = typer.Option(None, "--submit", help="For the deployment's operator: ask the standard "
                                       "witness at this URL (C2SP tlog-witness, its submission prefix) to cosign the "
                                       "petition's latest checkpoint, and keep its cosignature."),
+    serve: str | None = typer.Option(None, "--serve", help="Serve the C2SP tlog-witness protocol (POST "
+                                     "<prefix>/add-checkpoint) at HOST:PORT, for the logs given with --log."),
+    logs: list[str] = typer.Option([], "--log", help="With --serve: a log's verifier key (its origin+keyid+key, "
+                                   "as its log API's log_key says), repeat for each log witnessed."),
 ) -> None:
     """For an independent party: cosign the latest checkpoint once it is consistent with the last one seen.
     Give the deployment your verifier key (printed here) for UNDERSIGNED_LOG_WITNESSES. With --submit, the
@@ -820,6 +824,29 @@ def witness_log(
         return
     if not name:
         typer.echo("Give your witness name with --name.", err=True)
+        raise typer.Exit(1)
+    if serve is not None:
+        from app.log import witness as witnessing
+
+        try:
+            host, _, port = serve.rpartition(":")
+            if not port.isdigit():
+                raise ValueError("give --serve as HOST:PORT, e.g. 127.0.0.1:8090")
+            served = witnessing.Witness(name=name, key=client.witness_key(key_file, generate=generate), logs=logs,
+                                        state_file=state_file)
+            server = witnessing.serve(served, host or "127.0.0.1", int(port))
+        except (ClientError, notes.CheckpointError, ValueError, OSError) as error:
+            typer.echo(f"Cannot serve the witness: {error}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"Witness key: {notes.witness_verifier_key(name, served.key.public_key())}")
+        typer.echo(f"Witnessing {len(logs)} log{'s' if len(logs) != 1 else ''} at http://{serve}/add-checkpoint")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.server_close()
+        return
+    if not petition_url:
+        typer.echo("Give the petition's address.", err=True)
         raise typer.Exit(1)
     try:
         key = client.witness_key(key_file, generate=generate)

@@ -229,3 +229,40 @@ def test_a_witness_that_saw_another_tree_refuses_and_the_deployment_says_so(
     holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [], clock=lambda: 1796000000)
     with pytest.raises(witnessing.WitnessError, match="does not know this log's origin"):
         witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url)
+
+
+def test_the_projects_witness_serves_tlog_witness_for_a_log(db: Session, rt: Runtime, sessions: sessionmaker[Session],
+                                                            new_browser: Callable[[], Browser], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`undersigned witness --serve`: the same protocol from the other side, for this deployment's logs or
+    another's; here it witnesses a petition's log as the spec-built witness did."""
+    petition = factories.open_petition(db, rt)
+    witness = witnessing.Witness(name=WITNESS_NAME, key=WITNESS_KEY, logs=[signature_log.log_verifier_key(
+        rt, petition.id)], state_file=tmp_path / "witnessed.json", clock=lambda: 1796000000)
+    server = witnessing.serve(witness, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/w1"
+    try:
+        assert witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id,
+                                              witness_url=url).size == 1
+        sign_in_as(new_browser(), db, factories.worker(db)).api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+        assert signature_log.flush(sessions=sessions, rt=rt) == 1
+        assert witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id,
+                                              witness_url=url).size == 2
+        assert '"size": 2' in (tmp_path / "witnessed.json").read_text()  # persisted before it answered
+
+        # What the protocol says for the other cases: an unknown origin, a wrong old size, a bad proof.
+        note = signature_log.latest_checkpoint(db=db, petition_id=petition.id).note  # type: ignore[union-attr]
+        other = factories.open_petition(db, rt)
+        other_note = signature_log.latest_checkpoint(db=db, petition_id=other.id).note  # type: ignore[union-attr]
+        assert witness.add_checkpoint(witnessing.request_body(0, [], other_note))[0] == 404
+        assert witness.add_checkpoint(witnessing.request_body(1, [], note))[:2] == (409, "text/x.tlog.size")
+        assert witness.add_checkpoint(witnessing.request_body(2, [b"\x00" * 32], note))[0] == 200  # same size, root
+        assert witness.add_checkpoint(witnessing.request_body(3, [], note))[0] == 400
+        forged = notes.sign(notes.Checkpoint(origin=signature_log.origin(rt, petition.id), size=2, root=b"\x07" * 32),
+                            "someone", Ed25519PrivateKey.generate())
+        assert witness.add_checkpoint(witnessing.request_body(2, [], forged))[0] == 403
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,18 +9,28 @@
 The witness answers 200 with its cosignature lines, or 409 (text/x.tlog.size) with the size it last cosigned:
 the deployment then proves consistency from that size and asks again. The lines it returns are kept as any
 witness's (`service.cosign`): only those of witnesses the deployment is configured with, checked first.
+
+`Witness` and `serve` are the other side, for `undersigned witness --serve`: a witness for any log it is given
+the key of, this deployment's or another's.
 """
 
 from __future__ import annotations
 
 import base64
+import http.server
+import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core import merkle
 from app.core.errors import InvalidInput
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
@@ -115,3 +125,89 @@ def _keep(sessions: sessionmaker[Session], rt: Runtime, petition_id: int, size: 
         raise WitnessError("The witness cosigned, but with no key the deployment is configured with "
                            "(UNDERSIGNED_LOG_WITNESSES): nothing was kept.")
     return kept
+
+
+class Witness:
+    """This project's witness for any log, as C2SP tlog-witness defines it: it knows each log by its origin and
+    key (a signed-note verifier key), keeps the latest checkpoint it cosigned per origin in a file, checks the
+    consistency proof from there, and answers with a cosignature/v1 line."""
+
+    def __init__(self, *, name: str, key: Ed25519PrivateKey, logs: list[str], state_file: Path,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.name, self.key, self.state_file, self.clock = name, key, state_file, clock
+        self.logs = dict(notes.parse_verifier_key(text) for text in logs)  # origin -> the log's public key
+        self.lock = threading.Lock()
+
+    def _state(self) -> dict[str, dict[str, object]]:
+        return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+
+    def add_checkpoint(self, body: bytes) -> tuple[int, str, bytes]:
+        """(status, content type, body) for one add-checkpoint request."""
+        try:
+            head, separator, note = body.decode().partition("\n\n")
+            lines = head.split("\n")
+            if not separator or not lines[0].startswith("old ") or len(lines) > 64:
+                raise ValueError
+            old_text = lines[0][4:]
+            old = int(old_text)
+            if old < 0 or str(old) != old_text:
+                raise ValueError
+            proof = [base64.b64decode(line, validate=True) for line in lines[1:]]
+            checkpoint = notes.parse(note)[0]
+        except (ValueError, UnicodeDecodeError, notes.CheckpointError):
+            return 400, "text/plain", b"malformed add-checkpoint request\n"
+        public = self.logs.get(checkpoint.origin)
+        if public is None:
+            return 404, "text/plain", b"unknown log origin\n"
+        try:
+            notes.verify(note, log_key=(checkpoint.origin, public))
+        except notes.CheckpointError:
+            return 403, "text/plain", b"no signature from the log's key verifies\n"
+        if old > checkpoint.size:
+            return 400, "text/plain", b"the old size is larger than the checkpoint's\n"
+        with self.lock:
+            state = self._state()
+            known = state.get(checkpoint.origin, {"size": 0, "root": ""})
+            known_size, known_root = int(known["size"]), base64.b64decode(str(known["root"]))  # type: ignore[call-overload]
+            if old != known_size:
+                return 409, "text/x.tlog.size", f"{known_size}\n".encode()
+            if old == checkpoint.size:
+                if checkpoint.root != known_root:
+                    return 409, "text/plain", b"another root for the same size: the log forked\n"
+            elif old == 0:
+                if proof:
+                    return 422, "text/plain", b"a proof from size 0 is empty\n"
+            else:
+                try:
+                    merkle.verify_consistency(old, checkpoint.size, known_root, checkpoint.root, proof)
+                except merkle.ProofError:
+                    return 422, "text/plain", b"the consistency proof does not verify\n"
+            state[checkpoint.origin] = {"size": checkpoint.size, "root": base64.b64encode(checkpoint.root).decode()}
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.state_file.with_suffix(".tmp")
+            temporary.write_text(json.dumps(state, indent=1, sort_keys=True))
+            temporary.replace(self.state_file)  # persisted before answering, as the protocol requires
+        return 200, "text/plain", notes.cosign(note, self.name, self.key, int(self.clock())).encode()
+
+
+def serve(witness: Witness, host: str, port: int) -> http.server.ThreadingHTTPServer:
+    """An HTTP server answering POST <prefix>/add-checkpoint (any prefix), for `undersigned witness --serve`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(length, 64 * 1024))
+            if not self.path.endswith("/add-checkpoint") or length > 64 * 1024:
+                status, kind, answer = 404, "text/plain", b"not found\n"
+            else:
+                status, kind, answer = witness.add_checkpoint(body)
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass  # a witness's requests come from logs, not people: nothing to keep
+
+    return http.server.ThreadingHTTPServer((host, port), Handler)
