@@ -51,6 +51,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
+READ_HELD = """async (account) => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
+        r.onupgradeneeded = () => r.result.createObjectStore("tokens", { keyPath: "id" });
+        r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    const all = await new Promise((ok) => { const r = db.transaction("tokens").objectStore("tokens").getAll();
+        r.onsuccess = () => ok(r.result); });
+    return all.filter((item) => item.account === account && item.status === "held")
+              .map((item) => [item.id, item.message]).sort();
+}"""
+
+
 def account(page: Page) -> str:
     return str(page.locator('meta[name="undersigned-account"]').get_attribute("content"))
 
@@ -122,6 +133,10 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
     held = b.evaluate(READ_SECRET, account(b))
     assert (held["secret"], held["check"], held["kind"]) == (record["secret"], record["check"], "secret")
     assert held["account"] == account(a)
+    # B rebuilt the credentials A collected at once, from the replies the server kept: the same messages, so the
+    # same tokens and the same pseudonym, before B opens any other page.
+    a_held = a.evaluate(READ_HELD, account(a))
+    assert a_held and b.evaluate(READ_HELD, account(b)) == a_held
     # The session is gone: a new look at it finds nothing.
     assert b.request.get("/api/v1/wallet/link").status == 404
 

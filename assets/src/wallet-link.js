@@ -6,6 +6,7 @@
 import qrcode from "qrcode-generator";
 import { walletCheck } from "./derive.js";
 import { fromBase64url, getSecret, openStore, saveSecret, toBase64url } from "./store.js";
+import { syncLocked } from "./sync.js";
 
 const PATH = "/api/v1/wallet/link";
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford's base32
@@ -374,6 +375,9 @@ function takeCode(database, account, prefill) {
       throw new Stop("storage");
     }
     await api("POST", `${PATH}/done`).catch(() => {}); // the session expires by itself if this is lost
+    // Rebuild this device's credentials from the kept replies now, not on the next page: the worker may go
+    // straight to a petition to sign. A failure here is retried by the loader on every page.
+    await syncLocked(database, account, meta("csrf-token") || "").catch(() => {});
   }
 
   form.addEventListener("submit", (event) => {
