@@ -192,7 +192,8 @@ def test_sign_in_with_an_emailed_link(browser: Browser, db) -> None:  # type: ig
     make_user(db, email="ana@example.org", password=None)
     assert browser.post("/signin/link", {"email": "ana@example.org"}).status_code == 303
     assert browser.post("/signin/link", {"email": "nobody@example.org"}).status_code == 303, "same answer"
-    [mail] = outbox(db)
+    assert [message.template for message in outbox(db, to="nobody@example.org")] == ["no_account"]
+    [mail] = outbox(db, to="ana@example.org")
     link = link_from(mail)
     assert "Sign me in" in browser.get(link).text
     assert count_rows(db, "user_sessions") == 0, "opening the link signs nobody in"

@@ -57,6 +57,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/petitions/{petition_id}/sponsor/{token}"): Access.worker,
     ("POST", "/petitions/{petition_id}/sponsor/{token}"): Access.worker,
     ("POST", "/petitions/{petition_id}/organizers"): Access.organizer,
+    ("GET", "/petitions/{petition_id}/organizers/invitations/{token}"): Access.worker,
+    ("POST", "/petitions/{petition_id}/organizers/invitations/{token}"): Access.worker,
     ("POST", "/petitions/{petition_id}/organizers/{user_id}/remove"): Access.organizer,
     ("POST", "/petitions/{petition_id}/updates"): Access.organizer,
     ("POST", "/petitions/{petition_id}/close"): Access.organizer,

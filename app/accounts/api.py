@@ -6,10 +6,10 @@ from fastapi.responses import JSONResponse, Response
 from app.accounts import schemas, service, sessions
 from app.accounts.models import Role
 from app.core.database import SessionDep
-from app.core.errors import errors
+from app.core.errors import SignInRequired, errors
 from app.core.policy import Admin, CurrentAccount, OptionalUser
 from app.core.runtime import RuntimeDep
-from app.core.types import Id, Offset
+from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=UnitOfWorkRoute)
@@ -32,15 +32,17 @@ def csrf_token(request: Request, user: OptionalUser) -> dict[str, str]:
 
 @router.post("/accounts", responses=errors(429), status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Sign up with a work address; a code is emailed to confirm it")
-def sign_up(body: schemas.SignUp, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
-    service.sign_up(db=db, rt=rt, form=body)
+def sign_up(request: Request, body: schemas.SignUp, user: OptionalUser, db: SessionDep,
+            rt: RuntimeDep) -> schemas.Accepted:
+    service.sign_up(db=db, rt=rt, form=body, browser=request.state.csrf_seed)
     return CHECK_INBOX
 
 
 @router.post("/accounts/verification-codes", responses=errors(429), status_code=status.HTTP_202_ACCEPTED,
              response_model=schemas.Accepted, summary="Send a new confirmation code")
-def resend_code(body: schemas.EmailForm, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
-    service.resend_verification(db=db, rt=rt, raw_email=body.email)
+def resend_code(request: Request, body: schemas.EmailForm, user: OptionalUser, db: SessionDep,
+                rt: RuntimeDep) -> schemas.Accepted:
+    service.resend_verification(db=db, rt=rt, raw_email=body.email, browser=request.state.csrf_seed)
     return CHECK_INBOX
 
 
@@ -54,7 +56,12 @@ def verify(body: schemas.CodeEntry, user: OptionalUser, db: SessionDep, rt: Runt
              response_model=schemas.AccountRead, summary="Sign in with a password")
 def sign_in(request: Request, body: schemas.SignIn, user: OptionalUser, db: SessionDep,
             rt: RuntimeDep) -> JSONResponse:
-    signed = service.sign_in(db=db, rt=rt, form=body)
+    try:
+        signed = service.sign_in(db=db, rt=rt, form=body, browser=request.state.csrf_seed)
+    except SignInRequired:
+        # A refused sign-in keeps what it wrote: the owner's notice of repeated wrong passwords.
+        db.commit()
+        raise
     sessions.end(db=db, cookie=sessions.cookie(request))
     return _session_response(rt, signed)
 
@@ -70,16 +77,18 @@ def sign_out(request: Request, user: CurrentAccount, db: SessionDep, rt: Runtime
 @router.post("/sign-in-links", responses=errors(429),
              status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Email a one-time sign-in link")
-def sign_in_link(body: schemas.EmailForm, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
-    service.request_sign_in_link(db=db, rt=rt, raw_email=body.email)
+def sign_in_link(request: Request, body: schemas.EmailForm, user: OptionalUser, db: SessionDep,
+                 rt: RuntimeDep) -> schemas.Accepted:
+    service.request_sign_in_link(db=db, rt=rt, raw_email=body.email, browser=request.state.csrf_seed)
     return CHECK_INBOX
 
 
 @router.post("/password-resets", responses=errors(429),
              status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
              summary="Email a password reset link")
-def password_reset(body: schemas.EmailForm, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
-    service.request_password_reset(db=db, rt=rt, raw_email=body.email)
+def password_reset(request: Request, body: schemas.EmailForm, user: OptionalUser, db: SessionDep,
+                   rt: RuntimeDep) -> schemas.Accepted:
+    service.request_password_reset(db=db, rt=rt, raw_email=body.email, browser=request.state.csrf_seed)
     return CHECK_INBOX
 
 
@@ -92,7 +101,7 @@ def me(user: CurrentAccount) -> dict[str, object]:
             summary="List accounts (admins)")
 def list_accounts(admin: Admin, db: SessionDep, q: str | None = Query(default=None, max_length=254),
                   limit: int = Query(default=50, ge=1, le=200),
-                  offset: Offset = 0) -> list[dict[str, object]]:
+                  offset: int = Query(default=0, ge=0)) -> list[dict[str, object]]:
     users, _total = service.list_accounts(db=db, query=q, limit=limit, offset=offset)
     return [service.account_read(user) for user in users]
 

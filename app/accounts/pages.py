@@ -7,7 +7,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from app.accounts import schemas, service, sessions
 from app.accounts.models import CodePurpose
 from app.core.database import SessionDep
-from app.core.errors import AppError
+from app.core.errors import AppError, SignInRequired
 from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, safe_next
@@ -65,7 +65,7 @@ def signup_page(request: Request, user: OptionalUser, db: SessionDep, rt: Runtim
 def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
     try:
         form = validate(schemas.SignUp, fields)
-        service.sign_up(db=db, rt=rt, form=form)
+        service.sign_up(db=db, rt=rt, form=form, browser=request.state.csrf_seed)
     except AppError as error:
         return form_error(request, db, "accounts/signup.html", error, fields,
                           {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
@@ -95,7 +95,7 @@ def verify(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
 def resend_code(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
     try:
         form = validate(schemas.EmailForm, fields)
-        service.resend_verification(db=db, rt=rt, raw_email=form.email)
+        service.resend_verification(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
     except AppError as error:
         return form_error(request, db, "accounts/verify.html", error, fields)
     return redirect(request, "/verify", CHECK_INBOX, "info")
@@ -127,7 +127,11 @@ def signin_page(request: Request, user: OptionalUser, next: str = "/") -> Respon
 def signin(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
     target = safe_next(fields.get("next"))
     try:
-        signed = service.sign_in(db=db, rt=rt, form=validate(schemas.SignIn, fields))
+        signed = service.sign_in(db=db, rt=rt, form=validate(schemas.SignIn, fields), browser=request.state.csrf_seed)
+    except SignInRequired as error:
+        # A wrong password writes one thing to keep: the owner's notice when wrong passwords pile up.
+        db.commit()
+        return form_error(request, db, "accounts/signin.html", error, fields, {"next": target})
     except AppError as error:
         return form_error(request, db, "accounts/signin.html", error, fields, {"next": target})
     # A session that existed before sign-in is ended: the new one gets a fresh id.
@@ -145,7 +149,7 @@ def request_signin_link(request: Request, user: OptionalUser, db: SessionDep, rt
                         fields: FormFields) -> Response:
     try:
         form = validate(schemas.EmailForm, fields)
-        service.request_sign_in_link(db=db, rt=rt, raw_email=form.email)
+        service.request_sign_in_link(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
     except AppError as error:
         return form_error(request, db, "accounts/email_request.html", error, fields, SIGN_IN_LINK_FORM)
     return redirect(request, "/signin", CHECK_INBOX, "info")
@@ -177,7 +181,7 @@ def forgot_password(request: Request, user: OptionalUser, db: SessionDep, rt: Ru
                     fields: FormFields) -> Response:
     try:
         form = validate(schemas.EmailForm, fields)
-        service.request_password_reset(db=db, rt=rt, raw_email=form.email)
+        service.request_password_reset(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
     except AppError as error:
         return form_error(request, db, "accounts/email_request.html", error, fields, PASSWORD_RESET_FORM)
     return redirect(request, "/signin", CHECK_INBOX, "info")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -11,8 +12,23 @@ from app.accounts.models import Role
 EMAIL_MAX = 254
 
 
+ONE_LINE_MESSAGE = "Use one line of text: no line breaks, tabs or other control characters."
+
+
 def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
+
+
+def is_control(character: str) -> bool:
+    """Line breaks, tabs and other control characters, and the Unicode line and paragraph separators."""
+    return unicodedata.category(character) in ("Cc", "Zl", "Zp")
+
+
+def one_line(value: object) -> object:
+    """Refuse control characters in a name or title: they went into mail subjects and bodies (issue #21)."""
+    if isinstance(value, str) and any(is_control(character) for character in value):
+        raise ValueError(ONE_LINE_MESSAGE)
+    return value
 
 
 class EmailForm(BaseModel):
@@ -29,6 +45,7 @@ class SignUp(EmailForm):
     password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
 
     _strip_name = field_validator("display_name", mode="before")(_strip)
+    _one_line_name = field_validator("display_name")(one_line)
 
 
 class SignIn(EmailForm):

@@ -27,18 +27,42 @@ class RateLimiter:
 
     def hit(self, *, action: str, subject: str, rule: str) -> None:
         """Count one attempt at `action` by `subject` (an address or account); refuse when over the rule."""
+        if self.count(action=action, subject=subject, rule=rule):
+            self.refuse(action=action, subject=subject, rule=rule)
+
+    def count(self, *, action: str, subject: str, rule: str) -> bool:
+        """Count one event (a failed sign-in, say) without refusing; return whether it went over the rule."""
+        key = self._key(action, subject)
+        over = False
+        for item in _parsed(rule):
+            over = not self._limiter.hit(item, action, key) or over
+        return over
+
+    def exceeded(self, *, action: str, subject: str, rule: str) -> bool:
+        """Whether `subject` has used up the rule, counting nothing."""
+        key = self._key(action, subject)
+        return any(not self._limiter.test(item, action, key) for item in _parsed(rule))
+
+    def refuse(self, *, action: str, subject: str, rule: str) -> None:
+        """Raise RateLimited, saying when the last used-up window of the rule opens again."""
+        key = self._key(action, subject)
+        items = [item for item in _parsed(rule) if not self._limiter.test(item, action, key)] or _parsed(rule)
+        reset_at = max(self._limiter.get_window_stats(item, action, key)[0] for item in items)
+        raise RateLimited(
+            N_("Too many attempts. Please wait a little and try again."),
+            headers={"Retry-After": str(max(1, int(reset_at - time.time())))},
+        )
+
+    def refuse_if_exceeded(self, *, action: str, subject: str, rule: str) -> None:
+        if self.exceeded(action=action, subject=subject, rule=rule):
+            self.refuse(action=action, subject=subject, rule=rule)
+
+    def _key(self, action: str, subject: str) -> str:
         # The storage (memory or Redis) sees a keyed hash, never the address itself, and each action hashes with
         # a key of its own: with one hash per account, Redis alone lined up a person's comment, signing and token
         # counters (and the keys' lifetimes dated each first hit). The key `limits` stores is
         # `LIMITS:LIMITER/<action>/<this hash>/<rule>`: nothing else about the subject.
-        key = self._keyring.keyed_hash(f"rate-limit/{action}", subject.lower())
-        for item in _parsed(rule):
-            if not self._limiter.hit(item, action, key):
-                reset_at, _remaining = self._limiter.get_window_stats(item, action, key)
-                raise RateLimited(
-                    N_("Too many attempts. Please wait a little and try again."),
-                    headers={"Retry-After": str(max(1, int(reset_at - time.time())))},
-                )
+        return self._keyring.keyed_hash(f"rate-limit/{action}", subject.lower())
 
     def reset(self) -> None:
         self._limiter.storage.reset()

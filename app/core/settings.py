@@ -67,9 +67,16 @@ class Settings(BaseSettings):
     password_min_length: int = 10
 
     # Rate limits in the `limits` notation; keyed by a keyed hash of the address or account.
+    # Wrong passwords and requests for codes count per (address, browser) under the first rule, and per address
+    # under a much higher ceiling, so a stranger cannot lock the owner out (app/accounts/limits.py).
     rate_limit_sign_in: str = "10/minute;30/hour"
+    rate_limit_sign_in_address: str = "100/hour;300/day"
+    # Wrong passwords across all addresses: past this budget every sign-in waits sign_in_slowdown_seconds.
+    sign_in_failure_budget: str = "100/minute"
+    sign_in_slowdown_seconds: float = 2.0
     rate_limit_sign_up: str = "5/hour"
     rate_limit_code_request: str = "5/15minutes;20/day"
+    rate_limit_code_request_address: str = "30/hour;100/day"
     rate_limit_code_check: str = "10/15minutes"
     rate_limit_sign: str = "20/minute;300/hour"
     rate_limit_comment: str = "6/minute;60/hour"

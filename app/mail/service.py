@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,17 +13,74 @@ from sqlalchemy.orm import Session
 
 from app.mail.models import OutboxMessage, OutboxStatus
 
+# What people wrote at length, shown in a mail's body as written: a comment, an update, a response, a reason.
+# Every other text a mail shows (names, titles) is one line, and its control characters are shown escaped.
+MULTI_LINE = frozenset({"body", "summary", "description"})
 
-def queue(*, db: Session, templates: Environment, to_address: str, template: str, context: Mapping[str, Any],
-          now: datetime) -> OutboxMessage:
-    """Render `templates/emails/<template>.txt` (first line `Subject: ...`) and queue it."""
-    rendered = templates.get_template(f"emails/{template}.txt").render(**context)
+
+def escape_controls(text: str) -> str:
+    """Control characters (line breaks first) shown as escapes: a name with a line break wrote its own lines into
+    a mail's subject and body (issue #21). Names and titles refuse them now; rows from before may hold them."""
+    if not any(unicodedata.category(character) in ("Cc", "Zl", "Zp") for character in text):
+        return text
+    return "".join(character.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(character) in ("Cc", "Zl", "Zp") else character for character in text)
+
+
+class _MailEnvironment(Environment):
+    """Templates rendered for mail: every text read from an object is escaped unless it is multi-line prose."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return _one_line(attribute, super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return _one_line(argument, super().getitem(obj, argument))
+
+
+def _one_line(name: object, value: Any) -> Any:
+    return escape_controls(value) if isinstance(value, str) and name not in MULTI_LINE else value
+
+
+_mail_environments: weakref.WeakKeyDictionary[Environment, Environment] = weakref.WeakKeyDictionary()
+
+
+def _for_mail(templates: Environment) -> Environment:
+    """The page templates' environment (loader, filters, translations), with attribute reads escaped."""
+    environment = _mail_environments.get(templates)
+    if environment is None:
+        environment = templates.overlay()
+        environment.__class__ = _MailEnvironment
+        _mail_environments[templates] = environment
+    return environment
+
+
+def render(*, templates: Environment, template: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    """Render `templates/emails/<template>.txt` (first line `Subject: ...`): its subject and body."""
+    values = {name: _one_line(name, value) for name, value in context.items()}
+    rendered = _for_mail(templates).get_template(f"emails/{template}.txt").render(**values)
     first_line, _, body = rendered.lstrip().partition("\n")
     if not first_line.startswith("Subject:"):
         raise ValueError(f"email template {template} must start with a Subject: line")
-    message = OutboxMessage(to_address=to_address, subject=first_line.removeprefix("Subject:").strip(),
-                            body_text=body.strip() + "\n", template=template, status=OutboxStatus.pending,
-                            attempts=0, created_at=now, next_attempt_at=now)
+    return escape_controls(first_line.removeprefix("Subject:").strip()), body.strip() + "\n"
+
+
+def queue(*, db: Session, templates: Environment, to_address: str, template: str, context: Mapping[str, Any],
+          now: datetime) -> OutboxMessage:
+    """Render the template and queue it."""
+    subject, body = render(templates=templates, template=template, context=context)
+    message = OutboxMessage(to_address=to_address, subject=subject, body_text=body, template=template,
+                            status=OutboxStatus.pending, attempts=0, created_at=now, next_attempt_at=now)
     db.add(message)
     db.flush()
     return message
+
+
+def rehearse(*, db: Session, templates: Environment, to_address: str, template: str, context: Mapping[str, Any],
+             now: datetime) -> None:
+    """Do the work of queueing a mail, and send nothing: written and deleted in the same transaction.
+
+    For requests whose time must not tell whether an address has an account, when the address is one no mail
+    may go to (outside the organization's domains): the other answers queue a mail (issue #21).
+    """
+    db.delete(queue(db=db, templates=templates, to_address=to_address, template=template, context=context, now=now))
+    db.flush()

@@ -155,12 +155,13 @@ def post_update(petition_id: Id, body: schemas.UpdateCreate, user: Organizer, db
     return service.post_update(db=db, rt=rt, petition=petition, actor=user, form=body)
 
 
-@router.post("/petitions/{petition_id}/organizers", responses=errors(409), status_code=status.HTTP_204_NO_CONTENT,
-             summary="Add a co-organizer by work address (the creator)")
+@router.post("/petitions/{petition_id}/organizers", responses=errors(429), status_code=status.HTTP_204_NO_CONTENT,
+             summary="Invite a co-organizer by work address (the creator): the same answer whether or not the "
+                     "address has an account; it is mailed an invitation, or how to join first")
 def add_organizer(petition_id: Id, body: schemas.OrganizerInvite, user: Organizer, db: SessionDep,
                   rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
-    service.add_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=body.email)
+    service.invite_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=body.email)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

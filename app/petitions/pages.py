@@ -258,11 +258,29 @@ def add_organizer(request: Request, petition_id: Id, user: Organizer, db: Sessio
     petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
         invite = validate(schemas.OrganizerInvite, fields)
-        added = service.add_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
+        service.invite_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
     except AppError as error:
         return refused(request, db, f"/petitions/{petition_id}#organizers", error)
-    return redirect(request, f"/petitions/{petition.id}#organizers",
-                    translate(request, N_("%(name)s is now an organizer."), name=added.display_name))
+    return redirect(request, f"/petitions/{petition.id}#organizers", N_(
+        "We emailed that address: an invitation to organize if it has an account here, or how to join first. "
+        "They become an organizer when they accept."))
+
+
+@router.get("/petitions/{petition_id}/organizers/invitations/{token}", response_class=HTMLResponse)
+def organizer_invitation_page(request: Request, petition_id: Id, token: str, user: CurrentUser, db: SessionDep,
+                              rt: RuntimeDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.organizer_invitation(rt=rt, petition=petition, user=user, token=token)
+    return render(request, "petitions/organizer_invitation.html", {
+        "petition": petition, "token": token, "already": service.is_organizer(db=db, petition=petition, user=user)})
+
+
+@router.post("/petitions/{petition_id}/organizers/invitations/{token}", response_class=HTMLResponse)
+def accept_organizer_invitation(request: Request, petition_id: Id, token: str, user: CurrentUser, db: SessionDep,
+                                rt: RuntimeDep) -> Response:
+    petition = service.get_or_404(db=db, petition_id=petition_id)
+    service.accept_organizer_invitation(db=db, rt=rt, petition=petition, user=user, token=token)
+    return redirect(request, f"/petitions/{petition.id}#organizers", N_("You now organize this petition."))
 
 
 @router.post("/petitions/{petition_id}/organizers/{user_id}/remove", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.accounts.schemas import one_line
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import ASK_MAX, BACKGROUND_MAX, DECISION_MAKER_MAX, TITLE_MAX
 
@@ -37,6 +38,7 @@ class PetitionIdea(BaseModel):
                      examples=["End the mandatory keystroke and screen recording programme."])
 
     _strip_text = field_validator("title", "ask", mode="before")(_strip)
+    _one_line_title = field_validator("title")(one_line)
 
 
 class PetitionText(PetitionIdea):
@@ -79,6 +81,7 @@ class UpdateCreate(BaseModel):
     body: str = Field(min_length=1, max_length=5000)
 
     _strip_text = field_validator("title", "body", mode="before")(_strip)
+    _one_line_title = field_validator("title")(one_line)
 
 
 class ListFilter(StrEnum):

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -25,6 +26,8 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.log import service as signature_log
+from app.mail import service as mail
+from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.runtime import Runtime
@@ -443,6 +446,68 @@ def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, 
     notify.tell(db=db, rt=rt, user=invitee, petition=petition, template="organizer_added",
                 context={"creator": actor})
     return invitee
+
+
+INVITATION_DAYS = 7
+# Each invitation mails a colleague: a creator cannot use the form to mail the whole company.
+INVITATION_RULE = "20/hour;50/day"
+
+
+def _invitations(rt: Runtime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(rt.keyring.key("organizer-invitation").hex(), salt="organizer-invitation")
+
+
+def invite_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, raw_email: str) -> None:
+    """Mail an invitation to organize, or a "join first" mail: the creator sees the same answer either way.
+
+    Adding a colleague at once, or refusing an address without an account, told any worker (anyone can start a
+    draft) which addresses have accounts (issue #21). Whoever accepts the invitation becomes an organizer.
+    """
+    if actor.id != petition.creator_id:
+        raise Forbidden(N_("Only the petition's creator can add organizers."))
+    email = accounts.normalize_email(db=db, rt=rt, raw=raw_email)
+    rt.limiter.hit(action="organizer-invite", subject=f"account:{actor.id}", rule=INVITATION_RULE)
+    invitee = accounts.get_by_email(db=db, email=email)
+    base_url = rt.settings.base_url.rstrip("/")
+    context = {"creator": actor, "petition": petition, "base_url": base_url, "days": INVITATION_DAYS,
+               "petition_url": f"{base_url}/petitions/{petition.id}"}
+    if invitee is not None and invitee.is_verified:
+        token = _invitations(rt).dumps([petition.id, invitee.id])
+        mail.queue(db=db, templates=rt.templates, to_address=invitee.notification_address,
+                   template="organizer_invited", now=rt.clock.now(), context={
+                       **context, "user": invitee, "accept_url": f"{base_url}/petitions/{petition.id}/organizers/"
+                                                                 f"invitations/{token}"})
+    else:
+        mail.queue(db=db, templates=rt.templates, to_address=email, template="organizer_join_first",
+                   now=rt.clock.now(), context=context)
+
+
+def organizer_invitation(*, rt: Runtime, petition: Petition, user: User, token: str) -> None:
+    """Check that `token` invites `user` to organize `petition` and has not expired."""
+    try:
+        petition_id, user_id = _invitations(rt).loads(token[:512], max_age=INVITATION_DAYS * 86400)
+    except (BadSignature, ValueError, TypeError):
+        raise NotFound(N_("This invitation is not valid or has expired. Ask the petition's creator to invite you "
+                          "again.")) from None
+    if petition_id != petition.id:
+        raise NotFound(N_("This invitation is not valid or has expired. Ask the petition's creator to invite you "
+                          "again."))
+    if user_id != user.id:
+        raise Forbidden(N_("This invitation was sent to another account. Sign in with the address it was sent "
+                           "to."))
+
+
+def accept_organizer_invitation(*, db: Session, rt: Runtime, petition: Petition, user: User, token: str) -> None:
+    organizer_invitation(rt=rt, petition=petition, user=user, token=token)
+    if is_organizer(db=db, petition=petition, user=user):
+        raise Conflict(N_("You already organize this petition."))
+    count = db.scalar(select(func.count()).select_from(PetitionOrganizer)
+                      .where(PetitionOrganizer.petition_id == petition.id)) or 0
+    if count >= MAX_ORGANIZERS:
+        raise Conflict(f"A petition can have at most {MAX_ORGANIZERS} organizers.")
+    db.add(PetitionOrganizer(petition_id=petition.id, user_id=user.id, is_creator=False,
+                             added_at=to_the_hour(rt.clock.now())))
+    db.flush()
 
 
 def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: int) -> None:
