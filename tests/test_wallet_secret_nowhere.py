@@ -3,26 +3,26 @@
 A production-like deployment (batching on, Redis on, the worker's jobs run; the linkage suite's harness,
 tests/linkage/journey.py) lives through one worker's wallet: device A makes the wallet and collects credentials,
 shows a linking code; device B (another browser of the same account) answers, receives the secret sealed end to
-end, collects the kept replies, signs anonymously and comments; a third device takes the recovery code,
-comments under the same pseudonym and shows a code that the command-line client answers (`undersigned client
-wallet link CODE URL`). Then everything the deployment wrote is read raw (every table, PostgreSQL's
-heap tuples live and dead, the SQLite file and its WAL, every log line of every logger, every key and value of
-every Redis copy) and searched for the secret (raw, hex, base64, base64url), the recovery code and the linking code
-(with and without hyphens), the keys derived from the code, both devices' ECDH private keys, their shared secret
-and the sealing key; every sealed box found is tried with every key found. Nothing may be found. The server's own
-memory is read too while it holds the session (the operator dumping it): public keys, proofs and a box no key it
-holds opens.
+end, collects the kept replies, signs anonymously and comments; a third device takes the recovery code, comments
+under the same pseudonym and shows a code that the command-line client answers (`undersigned client wallet link
+CODE URL`). Then everything the deployment wrote is read raw (every table; PostgreSQL's heap tuples, live and
+dead, and its WAL segments where this test may read them; the SQLite file and its WAL; every log line of every
+logger; every key and value of every Redis copy) and searched for the secret (raw, hex, base64, base64url), the
+recovery code and the linking code (with and without hyphens), the keys derived from the code, both devices' ECDH
+private keys, their shared secret and the sealing key; every sealed box found is tried with every key found.
+Nothing may be found. What the server holds while the session is open (in Redis, under a keyed hash of the
+account, when the deployment has Redis; in its memory otherwise) is read too, as the operator would, and a copy of
+Redis is taken at that moment: public keys, proofs and a box that no key found anywhere opens.
 
 The search is shown to work on the same data (it finds what the server is meant to hold: the wallet's check, the
-linking routes' hourly log lines and rate-limit keys), and to fail on broken variants: a device that sends the
-secret in clear, one that registers the secret as its check, and a server that keeps linking sessions in Redis
-while a sealing key reaches a log line.
+linking routes' hourly log lines and rate-limit keys), and to fail on broken variants (test doubles of a device): one
+that sends the secret in clear, one that registers the secret as its check, and one whose sealing key reaches a log
+line, which then opens the box found in Redis.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from cryptography.exceptions import InvalidTag
 
-from app.anonymous import derive, linking
-from app.core.b64url import encode as b64e
+from app.anonymous import derive
+from app.core.errors import NotFound
 from tests import factories
 from tests.linkage import journey, secret_search, wallet
 from tests.linkage.secret_search import Finding, Stores
@@ -52,7 +51,7 @@ class Run:
     secrets: dict[str, bytes]  # what must be found nowhere, by name
     codes: dict[str, str]
     check: bytes  # the wallet's check value, which the server keeps
-    memory: list[Stores] = field(default_factory=list)  # the server's linking sessions, read while held
+    memory: list[Stores] = field(default_factory=list)  # what the server holds of the session, read while open
     sessions_left: int = -1
 
 
@@ -80,38 +79,21 @@ def _every_log_line() -> Iterator[RootLines]:
         root.setLevel(level)
 
 
-def _memory(day: journey.Day) -> Stores:
-    """The server process's linking sessions as they are in its memory (every field of every session)."""
+def _held(day: journey.Day) -> Stores:
+    """What the server holds for the open linking sessions, wherever it keeps them (its memory, or Redis when the
+    deployment has it): every field of every account's session, read as the server reads it. A copy of Redis is
+    taken at the same moment, for the stores the attacker reads."""
     held = Stores()
-    sessions = day.runtime.link_sessions
-    for account, session in dict(vars(sessions).get("_sessions", {})).items():
+    now = day.clock.now()
+    for account in {person.account_id for person in day.people.values()}:
+        try:
+            session = day.runtime.link_sessions.get(account, now=now)
+        except NotFound:
+            continue
         for name, value in dataclasses.asdict(session).items():
-            held.add(f"the server's memory: account {account}'s session, {name}", value)
+            held.add(f"what the server holds: account {account}'s session, {name}", value)
+    day.redis_copies.append(day.redis.copy())
     return held
-
-
-class RedisKeptSessions(linking.LinkSessions):
-    """A broken server (a test double): linking sessions kept in Redis, as a deployment of several processes might
-    be tempted to, so that every field the server carries is in every Redis copy."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self.redis = redis.Redis.from_url(url)
-
-    def _keep(self, account_id: int, session: linking.LinkSession) -> linking.LinkSession:
-        fields = {name: b64e(value) if isinstance(value, bytes) else str(value)
-                  for name, value in dataclasses.asdict(session).items() if value is not None}
-        self.redis.set(f"link-session:{account_id}", json.dumps(fields), ex=600)
-        return session
-
-    def open(self, account_id: int, **kwargs: Any) -> linking.LinkSession:  # type: ignore[override]
-        return self._keep(account_id, super().open(account_id, **kwargs))
-
-    def answer(self, account_id: int, **kwargs: Any) -> linking.LinkSession:  # type: ignore[override]
-        return self._keep(account_id, super().answer(account_id, **kwargs))
-
-    def seal(self, account_id: int, **kwargs: Any) -> linking.LinkSession:  # type: ignore[override]
-        return self._keep(account_id, super().seal(account_id, **kwargs))
 
 
 class SendsTheSecretInClear(wallet.LinkingA):
@@ -167,7 +149,7 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
     worker.request("GET", "/wallet/link")
     try:
         received = wallet.link(worker, phone, material, linking_a=variant.linking_a,
-                               between=lambda: memory.append(_memory(day)))
+                               between=lambda: memory.append(_held(day)))
     except (InvalidTag, AssertionError):
         if not variant.b_refuses:
             raise
@@ -234,15 +216,30 @@ def _link_terminal(day: journey.Day, shows: journey.Person, material: wallet.Key
     return kept
 
 
-def _live_through(kind: str, folder: Path, variants: dict[str, Variant], *, full_day: bool = True,
-                  redis_sessions: bool = False) -> dict[str, Run]:
+def _wal_segments(url: str, *, since: float) -> dict[str, bytes]:
+    """PostgreSQL's WAL segments written since `since`, by path, when this test may read the server's data
+    directory (a server on this machine, run as a user who can read it); none otherwise."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        try:
+            folder = Path(str(connection.execute("SHOW data_directory").fetchone()[0])) / "pg_wal"
+        except psycopg.Error:
+            return {}
+    try:
+        segments = [path for path in folder.iterdir() if path.is_file() and len(path.name) == 24]
+        return {str(path): path.read_bytes() for path in segments if path.stat().st_mtime >= since - 1}
+    except OSError:
+        return {}
+
+
+def _live_through(kind: str, folder: Path, variants: dict[str, Variant], *, full_day: bool = True) -> dict[str, Run]:
     """Each variant's worker's wallet on a deployment of its own (the crowd of colleagues first on the full day);
     everything the deployment wrote, read raw, is every run's `stores`."""
     folder.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     with scratch_database(kind, folder, "walletadv") as url, _every_log_line() as others:
         with journey.Day(kind, url, folder) as day:
-            if redis_sessions:
-                object.__setattr__(day.runtime, "link_sessions", RedisKeptSessions(journey.REDIS_URL))
             colleagues = [day.person(first, last) for first, last in journey.PEOPLE[:5]]
             with day.app.state.write_sessionmaker() as db:
                 from app.accounts.models import User
@@ -265,7 +262,10 @@ def _live_through(kind: str, folder: Path, variants: dict[str, Variant], *, full
                     colleague.comment_anonymously(petition, f"Colleague {number} agrees: the recordings must stop.")
                 day.finish()
             capture = day.capture()
-        stores = secret_search.read_stores(kind=kind, database_url=url, files=capture.files,
+        files = dict(capture.files)
+        if kind == "postgresql":
+            files.update(_wal_segments(url, since=started))
+        stores = secret_search.read_stores(kind=kind, database_url=url, files=files,
                                            log_lines=capture.log_lines + others.lines,
                                            redis_copies=capture.redis_copies)
     for run in runs.values():
@@ -298,9 +298,9 @@ def test_no_table_log_line_or_redis_key_holds_the_secret_or_a_key_that_opens_it(
     assert not findings, "the wallet secret or a key to it was found:\n" + _report(findings)
 
 
-def test_the_server_holds_the_linking_session_in_memory_only_with_nothing_that_opens_it(honest: Run) -> None:
+def test_what_the_server_holds_of_a_linking_session_opens_with_nothing_found_anywhere(honest: Run) -> None:
     assert honest.memory and any(any("sealed" in item.where for item in held.items) for held in honest.memory), (
-        "the server's memory was not read while it held the sealed box")
+        "what the server holds was not read while it held the sealed box")
     for held in honest.memory:
         findings = _found(honest, held)
         assert not findings, _report(findings)
@@ -314,12 +314,21 @@ def test_the_search_reads_every_store_it_claims_to(honest: Run, kind: str) -> No
     assert "wallet_checks" in places, _report(check)
     if kind == "postgresql":
         assert any("tuple" in finding.where and "wallet_checks" in finding.where for finding in check)
+        wal = [item for item in honest.stores.items if "pg_wal" in item.where]
+        assert not wal or any("pg_wal" in finding.where for finding in check), (
+            f"{len(wal)} WAL segments read, and the wallet check is in none: " + _report(check))
     else:
         assert any("SQLite file" in finding.where for finding in check), _report(check)
     assert any(item.where.startswith("log line") and b"/api/v1/wallet/link" in item.data
                for item in honest.stores.items), "no log line of the linking routes was read"
     assert any("Redis" in item.where and b"wallet-link" in item.data for item in honest.stores.items), (
         "no Redis key of the linking routes' rate limits was read")
+    # Where the server keeps open sessions in Redis, the copy taken while one was open holds its sealed box, and
+    # the search took it as a box to open.
+    sessions = [item for item in honest.stores.items if "Redis" in item.where and b'"sealed"' in item.data]
+    boxes, _keys, _points = secret_search.candidates(honest.stores)
+    assert not sessions or any("Redis" in where for where in boxes.values()), _report(
+        [Finding("an open session's copy", item.where) for item in sessions])
 
 
 # -- the same search on broken variants: it must catch each -----------------------------------------------------
@@ -327,16 +336,16 @@ def test_the_search_reads_every_store_it_claims_to(honest: Run, kind: str) -> No
 BROKEN = {
     "clara": Variant(linking_a=SendsTheSecretInClear, b_refuses=True),  # device A sends the secret in clear
     "cas": Variant(registers=lambda secret: secret, b_refuses=True),  # registers its secret as the check
-    "kip": Variant(),  # as the spec says (on a server keeping sessions in Redis)
+    "kip": Variant(),  # as the spec says
     "lou": Variant(linking_a=LogsItsSealingKey),  # device A's sealing key reaches a log line
 }
 
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """One deployment whose server keeps linking sessions in Redis (a broken server), and a worker per variant."""
-    return _live_through("sqlite", tmp_path_factory.mktemp("secret-broken"), BROKEN, full_day=False,
-                         redis_sessions=True)
+    """One deployment (its linking sessions in Redis, as the server keeps them when it has Redis), and a worker per
+    variant."""
+    return _live_through("sqlite", tmp_path_factory.mktemp("secret-broken"), BROKEN, full_day=False)
 
 
 @pytest.mark.one_database
@@ -345,7 +354,7 @@ def test_a_device_sending_the_secret_in_clear_is_caught(broken: dict[str, Run]) 
     held = [finding for stores in run.memory for finding in _found(run, stores)]
     assert any("wallet secret" in finding.what for finding in held), _report(held)
     found = _found(run)
-    assert any("wallet secret" in finding.what and "link-session" in finding.where for finding in found), (
+    assert any("wallet secret" in finding.what and "wallet-link:" in finding.where for finding in found), (
         _report(found))
 
 
@@ -358,11 +367,11 @@ def test_a_device_registering_its_secret_as_the_check_is_caught(broken: dict[str
 
 
 @pytest.mark.one_database
-def test_a_server_keeping_linking_sessions_in_redis_keeps_a_box_that_no_key_it_has_opens(
+def test_the_boxes_kept_in_redis_open_with_no_key_found_anywhere(
         broken: dict[str, Run]) -> None:
     run = broken["kip"]
     boxes, _keys, points = secret_search.candidates(run.stores)
-    assert sum("link-session" in where for where in boxes.values()) >= 3, "the double kept no boxes in Redis"
+    assert sum("wallet-link:" in where for where in boxes.values()) >= 3, "no box was found in the copies of Redis"
     assert len(points) >= 2
     found = secret_search.search(run.stores, run.secrets, run.codes)
     assert not found, _report(found)
@@ -372,10 +381,10 @@ def test_a_server_keeping_linking_sessions_in_redis_keeps_a_box_that_no_key_it_h
 
 
 @pytest.mark.one_database
-def test_a_sealing_key_in_a_log_line_opens_the_box_a_server_kept_in_redis(broken: dict[str, Run]) -> None:
+def test_a_sealing_key_in_a_log_line_opens_the_box_kept_in_redis(broken: dict[str, Run]) -> None:
     run = broken["lou"]
     findings = _found(run)
     assert any("sealing key" in finding.what and "log line" in finding.where for finding in findings), _report(findings)
     secret = run.secrets["the wallet secret"]
     opened = [finding for finding in findings if "sealed box opened" in finding.what and secret.hex() in finding.what]
-    assert any("link-session" in finding.where for finding in opened), _report(findings)
+    assert any("wallet-link:" in finding.where for finding in opened), _report(findings)

@@ -55,6 +55,9 @@ NEAR = timedelta(minutes=10)  # how close in time the attacker looks for an acco
 SAME_REQUEST = timedelta(seconds=2)  # a row and the log line of the request that wrote it
 BURST_GAP = timedelta(seconds=30)  # one person's requests follow one another closer than this
 GRANULARITY = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400, "year": 365 * 86400}
+# An open linking session kept in Redis under a hash of its account, living 11 minutes from its opening.
+SESSION_KEY = re.compile(r"(?P<action>[a-z-]*link[a-z-]*):(?P<subject>[0-9a-f]{16,})$")
+SESSION_SECONDS = 660
 LIMIT_KEY = re.compile(r"LIMITER/(?P<action>[^/]+)/(?P<subject>[^/]+)/(?P<amount>\d+)/(?P<multiples>\d+)/"
                        r"(?P<granularity>[a-z]+)$")
 
@@ -440,10 +443,11 @@ class Adversary:
         for copy in self.evidence.redis_copies:
             at = _naive(copy.at)
             for key in copy.keys:
-                found = LIMIT_KEY.search(key["key"])
+                found = LIMIT_KEY.search(key["key"]) or SESSION_KEY.search(key["key"])
                 if not found or key["pttl_ms"] is None or key["pttl_ms"] < 0:
                     continue
-                period = int(found["multiples"]) * GRANULARITY.get(found["granularity"], 1)
+                period = (int(found["multiples"]) * GRANULARITY.get(found["granularity"], 1)
+                          if "multiples" in found.groupdict() else SESSION_SECONDS)
                 first = at + timedelta(milliseconds=key["pttl_ms"]) - timedelta(seconds=period)
                 try:
                     count = int(key["value"])

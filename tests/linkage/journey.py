@@ -483,6 +483,8 @@ class Day:
         assert a.request("GET", wallet.LINK_PATH).json()["state"] == "offered"  # A's poll
         answer = wallet.LinkingB(b, offer.shown, self.link_material)
         answer.answer()
+        # A Redis snapshot that falls while the session is open: the attacker gets the session's key, if any.
+        self.redis_copies.append(self.redis.copy())
         self.advance(random.uniform(1, 3), worker=False)  # A's next poll
         offer.complete()
         self.advance(random.uniform(1, 3), worker=False)  # B's next poll

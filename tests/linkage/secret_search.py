@@ -1,5 +1,5 @@
 """The attacker looking for a wallet secret (issue 19: "the server never sees the secret"): given everything the
-deployment wrote (every table raw, PostgreSQL's heap pages with their dead tuples, the SQLite file and its WAL,
+deployment wrote (every table raw, PostgreSQL's heap pages with their dead tuples and its WAL, the SQLite file and its WAL,
 every log line, every copy of Redis), find any wallet secret, recovery code or linking key in any encoding, and try
 to open every sealed box found with every key found.
 
@@ -58,7 +58,8 @@ class Stores:
 def read_stores(*, kind: str, database_url: str, files: dict[str, bytes], log_lines: Iterable[str],
                 redis_copies: Iterable[Any]) -> Stores:
     """Every table raw (every column of every row), PostgreSQL's heap tuples of every table (live and dead), the
-    SQLite files' bytes, every log line, every Redis key and value of every copy."""
+    SQLite files' bytes (or any other files given, by path: PostgreSQL's WAL segments), every log line, every Redis
+    key and value of every copy."""
     stores = Stores()
     tables = (read_sqlite(database_url.removeprefix("sqlite:///")) if kind == "sqlite"
               else read_postgresql(database_url))
@@ -73,7 +74,7 @@ def read_stores(*, kind: str, database_url: str, files: dict[str, bytes], log_li
             for column, raw in heap_tuple.values.items():
                 stores.add(f"{heap_tuple.table}.{column} ({state} tuple {heap_tuple.position})", raw)
     for label, data in files.items():
-        stores.add(f"the SQLite file {label}", data, whole=False)
+        stores.add(f"the file {label}" if "/" in label else f"the SQLite file {label}", data, whole=False)
     for number, line in enumerate(log_lines):
         stores.add(f"log line {number}", line)
     for copy in redis_copies:
