@@ -4,8 +4,8 @@ A production-like deployment (batching on, Redis on, the worker's jobs run; the 
 tests/linkage/journey.py) lives through one worker's wallet: device A makes the wallet and collects credentials,
 shows a linking code; device B (another browser of the same account) answers, receives the secret sealed end to
 end, collects the kept replies, signs anonymously and comments; a third device takes the recovery code, comments
-under the same pseudonym and shows a code that the command-line client answers (`undersigned client wallet link
-CODE URL`). Then everything the deployment wrote is read raw (every table; PostgreSQL's heap tuples, live and
+under the same pseudonym, leaves a linking session half-finished (sealed, never collected, left to expire) and
+shows a code that the command-line client answers (`undersigned client wallet link CODE URL`). Then everything the deployment wrote is read raw (every table; PostgreSQL's heap tuples, live and
 dead, and its WAL segments where this test may read them; the SQLite file and its WAL; every log line of every
 logger; every key and value of every Redis copy) and searched for the secret (raw, hex, base64, base64url), the
 recovery code and the linking code (with and without hyphens), the keys derived from the code, both devices' ECDH
@@ -173,6 +173,18 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
         assert laptop.tokens == worker.tokens
         day.advance(400)
         laptop.comment_anonymously(petition, "Same wallet on the new laptop: I am the colleague above.")
+        # A session left half-finished: a tablet answers the laptop's code, the laptop seals, and the tablet is
+        # closed before it collects. The box waits in the server's store until the session expires, through
+        # the Redis copies of those minutes.
+        tablet = day.device(worker)
+        tablet.sign_in()
+        offer = wallet.LinkingA(laptop, material)
+        offer.open()
+        wallet.LinkingB(tablet, offer.shown, material).answer()
+        offer.complete()
+        memory.append(_held(day))
+        day.advance(900)
+        assert tablet.secret is None
         # A terminal: `undersigned client wallet link CODE URL` answers the code the laptop's page shows.
         day.advance(900)
         terminal = _link_terminal(day, laptop, material, f"{day.base_url}/petitions/{petition}")
