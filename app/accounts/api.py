@@ -9,7 +9,7 @@ from app.core.database import SessionDep
 from app.core.errors import SignInRequired, errors
 from app.core.policy import Admin, CurrentAccount, OptionalUser
 from app.core.runtime import RuntimeDep
-from app.core.types import Id
+from app.core.types import Id, Offset
 from app.core.routing import UnitOfWorkRoute
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=UnitOfWorkRoute)
@@ -101,7 +101,7 @@ def me(user: CurrentAccount) -> dict[str, object]:
             summary="List accounts (admins)")
 def list_accounts(admin: Admin, db: SessionDep, q: str | None = Query(default=None, max_length=254),
                   limit: int = Query(default=50, ge=1, le=200),
-                  offset: int = Query(default=0, ge=0)) -> list[dict[str, object]]:
+                  offset: Offset = 0) -> list[dict[str, object]]:
     users, _total = service.list_accounts(db=db, query=q, limit=limit, offset=offset)
     return [service.account_read(user) for user in users]
 
