@@ -58,24 +58,25 @@ FROM_HEX = "(hex) => Uint8Array.from(hex.match(/../g), (pair) => parseInt(pair, 
 @pytest.mark.parametrize("expected", VECTOR["credentials"], ids=lambda item: item["purpose"])
 def test_the_browser_derives_the_vector_byte_for_byte(derive_page: Page, expected: dict[str, str]) -> None:
     spki = list(decode(VECTOR["spki"], field="spki"))
-    got = derive_page.evaluate(f"""async ([secretHex, purpose, keyId, spki]) => {{
+    got = derive_page.evaluate(f"""async ([secretHex, purpose, petitionId, keyId, spki]) => {{
         const hex = {HEX}, fromHex = {FROM_HEX};
-        const made = await window.derive.credential(fromHex(secretHex), purpose, keyId, Uint8Array.from(spki));
+        const made = await window.derive.credential(fromHex(secretHex), purpose, petitionId, keyId,
+                                                    Uint8Array.from(spki));
         return {{ message: hex(made.message), blinded: hex(made.blindedMsg), inv: hex(made.inv) }};
-    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["key_id"], spki])
+    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["petition_id"], VECTOR["key_id"], spki])
     assert got["message"] == expected["message"]
     assert got["blinded"] == expected["blinded_msg"]
     modulus_len = (int(VECTOR["n"], 16).bit_length() + 7) // 8
     assert got["inv"] == expected["inv"].rjust(2 * modulus_len, "0")
     # The same from a JWK, as a CryptoKey gives it.
-    jwk_blinded = derive_page.evaluate(f"""async ([secretHex, purpose, keyId, spki]) => {{
+    jwk_blinded = derive_page.evaluate(f"""async ([secretHex, purpose, petitionId, keyId, spki]) => {{
         const hex = {HEX}, fromHex = {FROM_HEX};
         const key = await crypto.subtle.importKey("spki", Uint8Array.from(spki),
                                                   {{ name: "RSA-PSS", hash: "SHA-384" }}, true, ["verify"]);
-        const made = await window.derive.credential(fromHex(secretHex), purpose, keyId,
+        const made = await window.derive.credential(fromHex(secretHex), purpose, petitionId, keyId,
                                                     await crypto.subtle.exportKey("jwk", key));
         return hex(made.blindedMsg);
-    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["key_id"], spki])
+    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["petition_id"], VECTOR["key_id"], spki])
     assert jwk_blinded == expected["blinded_msg"]
 
 
@@ -253,7 +254,8 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     for (petition_id, purpose), item in held.items():
         key = keys[(petition_id, purpose)]
         public = blindrsa.PublicKey.from_spki(decode(key["spki"], field="spki"))
-        made = derive.credential(secret, purpose=purpose, key_id=key["key_id"], public=public)
+        made = derive.credential(secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"],
+                                 public=public)
         assert decode(item["message"], field="message") == made.message
         blindrsa.verify(public, made.message, decode(item["signature"], field="signature"))
 
@@ -391,3 +393,175 @@ def test_a_device_that_loses_the_race_to_start_the_wallet_keeps_no_secret(chromi
         assert decode(wallet["wallet_check"], field="check") == other
     finally:
         context.close()
+
+
+# -- what a server, a lost answer or an early submit cannot do to a device's wallet ------------------------------
+
+ACCOUNT_ID = "document.querySelector('meta[name=\"undersigned-account\"]').content"
+PUT_RECORD = """async (record) => {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
+        r.onupgradeneeded = () => r.result.createObjectStore("tokens", { keyPath: "id" });
+        r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    await new Promise((ok, fail) => { const t = db.transaction("tokens", "readwrite");
+        t.objectStore("tokens").put(record); t.oncomplete = ok; t.onerror = () => fail(t.error); });
+}"""
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def secrets_kept(page: Page) -> dict[str, str]:
+    """Every wallet secret this browser keeps, set aside or not: {record id: secret}."""
+    return {item["id"]: item["secret"] for item in records(page) if item.get("kind") in ("secret", "stale-secret")}
+
+
+def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_delete_it(  # type: ignore[no-untyped-def]
+        person, server) -> None:
+    """The attacker's method: a modified server answers GET /api/v1/wallet with wallet_check null, then refuses the
+    browser's registration with 409. The browser used to delete its secret (and every credential it could still
+    rebuild with it); a secret the server once took, or that derived anything, is now only ever set aside."""
+    from playwright.sync_api import expect
+
+    laptop = person("ana")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    ready(laptop, "/wallet")
+    expect(laptop.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
+    (secret_record,) = [item for item in records(laptop) if item.get("kind") == "secret"]
+    assert secret_record["registered"] is True
+    assert [item for item in records(laptop) if item.get("derived")]
+
+    def forgetful(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.method != "GET":
+            route.continue_()
+            return
+        body = route.fetch().json()
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({**body, "wallet_check": None}))
+
+    def refusing(route) -> None:  # type: ignore[no-untyped-def]
+        route.fulfill(status=409, content_type="application/json", body=json.dumps({"error": {
+            "code": "conflict", "message": "This account's wallet was started on another device."}}))
+
+    laptop.context.route("**/api/v1/wallet", forgetful)
+    laptop.context.route("**/api/v1/wallet/check", refusing)
+    ready(laptop, "/wallet")
+    expect(laptop.locator("[data-wallet-device]")).to_contain_text("Your wallet is on another device")
+    assert secret_record["secret"] in secrets_kept(laptop).values(), records(laptop)
+    # The lie ends: the server names the check again, and the device holds its wallet as before.
+    laptop.context.unroute("**/api/v1/wallet", forgetful)
+    laptop.context.unroute("**/api/v1/wallet/check", refusing)
+    ready(laptop, "/wallet")
+    expect(laptop.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
+    assert secrets_kept(laptop) == {secret_record["id"]: secret_record["secret"]}
+
+
+def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_wallet(  # type: ignore[no-untyped-def]
+        person, server) -> None:
+    """A phone made a secret whose registration was lost, and the laptop registered the account's wallet meanwhile:
+    the phone's secret is set aside (never destroyed), the pages say so, and /wallet/link offers to type a code,
+    not only to show one (which could never work); the recovery code then works there."""
+    from playwright.sync_api import expect
+
+    sign_path = path_of(server, SIGN_PETITION)
+    laptop = person("riley")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    ready(laptop, "/wallet")
+    expect(laptop.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
+    (wallet_secret,) = [item["secret"] for item in records(laptop) if item.get("kind") == "secret"]
+
+    phone = person("riley")
+    phone.set_viewport_size({"width": 360, "height": 800})
+    expect(phone.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    account = phone.evaluate(ACCOUNT_ID)
+    stale = derive.new_secret()
+    phone.evaluate(PUT_RECORD, {"id": f"{account}:wallet", "account": account, "kind": "secret", "secret": b64(stale),
+                                "check": b64(derive.check(stale))})
+    ready(phone, "/wallet")
+    device = phone.locator("[data-wallet-device]")
+    expect(device).to_contain_text("Your wallet is on another device")
+    expect(device).to_contain_text("This browser kept another wallet secret, one that is not your account's wallet")
+    expect(device).to_contain_text("set aside, not deleted")
+    assert secrets_kept(phone) == {f"{account}:wallet:stale:{b64(derive.check(stale))}": b64(stale)}
+    accessible(phone)
+
+    ready(phone, sign_path)
+    status = phone.locator("[data-wallet-status]")
+    expect(status).to_contain_text("Your wallet is on another device, so this one cannot sign anonymously yet")
+    expect(phone.get_by_label("Nobody: sign anonymously")).to_be_hidden()
+
+    phone.goto("/wallet/link")
+    expect(phone.locator("[data-link-panel=enter]")).to_be_visible()
+    expect(phone.locator("[data-link-panel=show]")).to_be_hidden()
+
+    ready(phone, "/wallet")
+    code = derive.recovery_code(decode(wallet_secret, field="secret"))
+    phone.locator("main").get_by_role("textbox", name="Recovery code").fill(code)
+    phone.locator("main").get_by_role("button", name="Use this recovery code").click()
+    expect(phone.locator("[data-recovery-result]")).to_contain_text("this device now holds your wallet")
+    kept = secrets_kept(phone)
+    assert kept[f"{account}:wallet"] == wallet_secret and b64(stale) in kept.values()
+    ready(phone, sign_path)
+    expect(phone.locator("[data-wallet-status]")).to_contain_text("This device holds your wallet")
+    expect(phone.get_by_label("Nobody: sign anonymously")).to_be_visible()
+
+
+def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, server) -> None:  # type: ignore[no-untyped-def]
+    """No device of an account without a wallet made the code typed: it is another account's, and two accounts
+    holding one secret would send identical blinded requests, linking them. Refused, as the client refuses it."""
+    from playwright.sync_api import expect
+
+    down = {"on": True}
+
+    def unreachable(route) -> None:  # type: ignore[no-untyped-def]
+        if down["on"]:
+            route.fulfill(status=503, content_type="application/json",
+                          body=json.dumps({"error": {"code": "unavailable", "message": "Try again in a minute."}}))
+        else:
+            route.continue_()
+
+    from app.demo import DEMO_PASSWORD
+
+    browser = person(None)
+    browser.context.route("**/api/v1/wallet/check", unreachable)  # this device cannot start the wallet just now
+    browser.goto("/signin")
+    browser.locator("main").get_by_label("Work email address").fill("morgan@example.org")
+    browser.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+    browser.locator("main").get_by_role("button", name="Sign in").click()
+    browser.wait_for_url(re.compile(r"/$"))
+    ready(browser, "/wallet")
+    expect(browser.locator("[data-wallet-device]")).to_contain_text("This device could not start your wallet")
+    down["on"] = False
+    someone_elses = derive.new_secret()
+    page = browser.locator("main")
+    page.get_by_role("textbox", name="Recovery code").fill(derive.recovery_code(someone_elses))
+    page.get_by_role("button", name="Use this recovery code").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "This account has no wallet yet, so this code belongs to another account's wallet")
+    expect(page.get_by_role("textbox", name="Recovery code")).to_be_focused()
+    assert browser.request.get("/api/v1/wallet").json()["wallet_check"] is None
+    assert b64(someone_elses) not in secrets_kept(browser).values()
+
+
+def test_the_recovery_form_sends_nothing_when_submitted_before_its_script_runs(  # type: ignore[no-untyped-def]
+        person, server) -> None:
+    """The recovery code is secret from the server: a form submitted without the page's script (it failed to load,
+    or had not run yet) carries it nowhere, neither in an address nor in a body."""
+    from playwright.sync_api import expect
+
+    browser = person("admin")
+    browser.context.route("**/static/wallet-page.js", lambda route: route.abort())
+    browser.goto("/wallet")
+    code = derive.recovery_code(derive.new_secret())
+    sent: list[str] = []
+    browser.on("request", lambda request: sent.append(f"{request.url} {request.post_data or ''}"))
+    form = browser.locator("[data-recovery-form]")
+    form.evaluate("(form) => { form.hidden = false; }")
+    form.get_by_role("textbox", name="Recovery code").fill(code)
+    with browser.expect_navigation():
+        form.get_by_role("button", name="Use this recovery code").click()
+    expect(browser.locator("h1")).to_have_text("Your wallet")
+    assert sent
+    compact = code.replace("-", "")
+    assert not [line for line in sent if code in line or compact in line or "recovery" in line.split(" ", 1)[0]], sent

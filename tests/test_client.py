@@ -542,7 +542,8 @@ def test_a_recovery_code_gives_the_credentials_the_shared_derivation_gives(  # t
     assert len(held) == 4
     for (petition_id, purpose), item in held.items():
         public = blindrsa.PublicKey.from_spki(client._b64d(item["spki"]))
-        expected = derive.credential(secret, purpose=purpose, key_id=item["key_id"], public=public)
+        expected = derive.credential(secret, purpose=purpose, petition_id=petition_id, key_id=item["key_id"],
+                                     public=public)
         assert client._b64d(item["message"]) == expected.message, (petition_id, purpose)
         blindrsa.verify(public, expected.message, client._b64d(item["signature"]))
 

@@ -22,24 +22,45 @@ def test_the_key_is_the_one_named():
 
 @pytest.mark.parametrize("expected", VECTOR["credentials"], ids=lambda item: item["purpose"])
 def test_a_credential_derives_to_the_vector_and_finalizes(expected):
-    credential = derive.credential(SECRET, purpose=expected["purpose"], key_id=VECTOR["key_id"], public=PUBLIC)
+    credential = derive.credential(SECRET, purpose=expected["purpose"], petition_id=VECTOR["petition_id"],
+                                   key_id=VECTOR["key_id"], public=PUBLIC)
     assert credential.message.hex() == expected["message"]
     assert credential.blinded_msg.hex() == expected["blinded_msg"]
     assert format(credential.inv, "x") == expected["inv"]
     assert credential.finalize(PUBLIC, bytes.fromhex(expected["blind_sig"])).hex() == expected["sig"]
 
 
+def made(purpose: str = "sign", petition_id: int = VECTOR["petition_id"], key_id: str = VECTOR["key_id"]):
+    return derive.credential(SECRET, purpose=purpose, petition_id=petition_id, key_id=key_id, public=PUBLIC)
+
+
 def test_purposes_and_keys_give_unrelated_credentials():
-    sign = derive.credential(SECRET, purpose="sign", key_id=VECTOR["key_id"], public=PUBLIC)
-    discuss = derive.credential(SECRET, purpose="discuss", key_id=VECTOR["key_id"], public=PUBLIC)
-    other_key = derive.credential(SECRET, purpose="sign", key_id="0" * 64, public=PUBLIC)
+    sign, discuss, other_key = made(), made("discuss"), made(key_id="0" * 64)
     assert len({sign.message, discuss.message, other_key.message}) == 3
     assert len({sign.blinded_msg, discuss.blinded_msg, other_key.blinded_msg}) == 3
 
 
+def test_one_key_published_for_two_petitions_still_gives_two_unrelated_credentials():
+    """A server that publishes one key for two petitions (or reuses a closed petition's key) must not receive the
+    same blinded request twice, nor see the same token or pseudonym on both: that would tie a worker's anonymous
+    actions on the two petitions together (found in review: the label named the key only)."""
+    from app.comments.anonymous import pseudonym
+
+    first, second = made(petition_id=VECTOR["petition_id"]), made(petition_id=VECTOR["petition_id"] + 1)
+    assert first.blinded_msg != second.blinded_msg and first.message != second.message
+    assert pseudonym(made("discuss", petition_id=1).message) != pseudonym(made("discuss", petition_id=2).message)
+
+
+def test_a_petition_id_that_is_not_one_is_refused():
+    for wrong in (0, -1, True, "7"):
+        with pytest.raises(ValueError, match="not a petition id"):
+            made(petition_id=wrong)  # type: ignore[arg-type]
+
+
 def test_another_wallet_cannot_finalize_this_wallets_reply():
     reply = bytes.fromhex(VECTOR["credentials"][0]["blind_sig"])
-    other = derive.credential(bytes(16), purpose="sign", key_id=VECTOR["key_id"], public=PUBLIC)
+    other = derive.credential(bytes(16), purpose="sign", petition_id=VECTOR["petition_id"], key_id=VECTOR["key_id"],
+                              public=PUBLIC)
     with pytest.raises(blindrsa.BlindSignatureError):
         other.finalize(PUBLIC, reply)
 

@@ -42,7 +42,8 @@ def derived_requests(state: dict, secret: bytes) -> tuple[list[dict[str, object]
     requests, pending = [], {}
     for key in state["due"]:
         public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-        credential = derive.credential(secret, purpose=key["purpose"], key_id=key["key_id"], public=public)
+        credential = derive.credential(secret, purpose=key["purpose"], petition_id=key["petition_id"],
+                                       key_id=key["key_id"], public=public)
         pending[(key["petition_id"], key["purpose"])] = (public, credential)
         requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
                          "blinded_message": b64e(credential.blinded_msg)})
@@ -55,7 +56,8 @@ def finalize_kept(state: dict, secret: bytes) -> dict[tuple[int, str], bytes]:  
     for item in state["issued"]:
         public = blindrsa.PublicKey.from_spki(b64d(item["spki"]))
         assert public.key_id() == item["key_id"]
-        credential = derive.credential(secret, purpose=item["purpose"], key_id=item["key_id"], public=public)
+        credential = derive.credential(secret, purpose=item["purpose"], petition_id=item["petition_id"],
+                                       key_id=item["key_id"], public=public)
         found[(item["petition_id"], item["purpose"])] = credential.finalize(public, b64d(item["blind_signature"]))
     return found
 

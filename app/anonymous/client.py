@@ -401,7 +401,8 @@ def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
     for key in due:
         purpose = key.get("purpose", "sign")
         public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
-        credential = derive.credential(secret, purpose=purpose, key_id=key["key_id"], public=public)
+        credential = derive.credential(secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"],
+                                       public=public)
         derived[(key["petition_id"], purpose)] = (key, public, credential)
         request = {"petition_id": key["petition_id"], "blinded_message": _b64e(credential.blinded_msg)}
         if "purpose" in key:  # a server from before discussion credentials knows no such field
@@ -439,7 +440,8 @@ def _take_kept(wallet: Wallet, base_url: str, email: str, secret: bytes, item: d
     finalize was for a random credential of a wallet from before secrets, held on another device: noted."""
     purpose = item.get("purpose", "sign")
     public = blindrsa.PublicKey.from_spki(_b64d(item["spki"]))
-    credential = derive.credential(secret, purpose=purpose, key_id=item["key_id"], public=public)
+    credential = derive.credential(secret, purpose=purpose, petition_id=item["petition_id"], key_id=item["key_id"],
+                                   public=public)
     try:
         signature = credential.finalize(public, _b64d(item["blind_signature"]))
     except blindrsa.BlindSignatureError:

@@ -6,13 +6,18 @@
 //   keeps it, and registers its check (POST /api/v1/wallet/check); a 409 means another device won that race,
 //   and this one forgets its secret and holds no wallet;
 // - with no secret, when the account's wallet is elsewhere: collects nothing (the pages say how to bring it);
+// - with a secret whose check is not the account's: sets it aside (store.js) and holds no wallet, so the worker
+//   can link this device or type the recovery code; a secret the server once took (`registered`) or that
+//   derived anything is never deleted, whatever a server answers (one that says "no wallet" then 409 could
+//   otherwise make a browser destroy the wallet): only a secret never registered and never used is forgotten;
 // - with the secret: rebuilds the request of every credential issued to the account that it does not hold and
 //   unblinds the reply the server kept (one that does not unblind was collected by an older, random wallet on
 //   another device: kept as "elsewhere"), then derives, blinds and asks for everything due, in one request.
 // Credentials of the older, random wallets (status "held" without a secret) stay usable as they are.
 import { RSABSSA } from "@cloudflare/blindrsa-ts";
 import { credential, newSecret, walletCheck } from "./derive.js";
-import { allRecords, deleteSecret, fromBase64url, getSecret, putRecord, saveSecret, toBase64url } from "./store.js";
+import { allRecords, deleteSecret, fromBase64url, getSecret, markRegistered, putRecord, restoreSecret, saveSecret,
+         setAsideSecret, staleSecrets, toBase64url } from "./store.js";
 
 export const suite = RSABSSA.SHA384.PSS.Randomized();
 
@@ -98,7 +103,7 @@ export async function recollect(database, account, secret, issued) {
     const record = kept.get(id);
     if ((record && SETTLED.has(record.status)) || !item.spki) continue;
     const publicKey = await importKey(item.spki, item.key_id);
-    const made = await credential(secret, purpose, item.key_id, fromBase64url(item.spki));
+    const made = await credential(secret, purpose, item.petition_id, item.key_id, fromBase64url(item.spki));
     let signature;
     try {
       // Finalize verifies: a reply that was not for this wallet's request never becomes a credential.
@@ -123,7 +128,7 @@ async function collectDue(database, account, secret, due, csrf) {
       throw new Error("this account was shown a key that is not the petition's published key");
     }
     const publicKey = await importKey(key.spki, key.key_id);
-    pending.push({ key, purpose, publicKey, made: await credential(secret, purpose, key.key_id, fromBase64url(key.spki)) });
+    pending.push({ key, purpose, publicKey, made: await credential(secret, purpose, key.petition_id, key.key_id, fromBase64url(key.spki)) });
   }
   const response = await fetch("/api/v1/wallet/tokens", {
     method: "POST", credentials: "same-origin",
@@ -151,16 +156,23 @@ async function collectDue(database, account, secret, due, csrf) {
 
 // The account's wallet as this device sees it: "here" (this device holds the secret), "elsewhere" (the
 // account's wallet was started on another device), or "none" (no wallet could be started: `message` says why).
+// `setAside` is true when this device keeps a secret that is not the account's wallet (store.js).
 export async function sync(database, account, csrf, wallet = null) {
   const state = wallet || await readWallet();
   if (!state) return { wallet: "none", message: "The server could not be asked about your wallet. Reload to try again." };
   const issued = state.issued || [];
   const records = await allRecords(database, account);
   await finalizeLegacy(database, account, records, issued);
-  let record = await getSecret(database, account);
   const serverCheck = state.wallet_check || null;
-  if (record && serverCheck && record.check !== serverCheck) return { wallet: "elsewhere", state };
-  if (!record && serverCheck) return { wallet: "elsewhere", state };
+  let record = await getSecret(database, account);
+  if (record && serverCheck && record.check !== serverCheck) {
+    await setAsideSecret(database, record); // not the account's wallet: kept aside, so this device can take it
+    record = null;
+  }
+  if (!record && serverCheck) record = await restoreSecret(database, account, serverCheck);
+  const elsewhere = async () => ({ wallet: "elsewhere", state,
+                                   setAside: (await staleSecrets(database, account)).length > 0 });
+  if (!record && serverCheck) return elsewhere();
   if (!record) {
     // Kept here first, registered second: a secret the server knows of is never one no device kept.
     const secret = newSecret();
@@ -168,24 +180,35 @@ export async function sync(database, account, csrf, wallet = null) {
     await saveSecret(database, account, toBase64url(secret), check);
     const answer = await registerCheck(check, csrf);
     if (answer.outcome === "elsewhere") {
-      await deleteSecret(database, account);
-      return { wallet: "elsewhere", state };
+      await deleteSecret(database, account); // made just now, never registered, nothing derived from it
+      return elsewhere();
     }
     if (answer.outcome !== "kept") return { wallet: "none", message: answer.message, state };
-    record = await getSecret(database, account);
+    record = await markRegistered(database, await getSecret(database, account));
   } else if (!serverCheck) {
-    // Made here while the server could not be reached: register it now.
+    // Made here while the server could not be reached: register it now. (Or a server that no longer names the
+    // account's wallet: registering again is harmless, and its answer never costs this device the secret.)
     const answer = await registerCheck(record.check, csrf);
     if (answer.outcome === "elsewhere") {
-      await deleteSecret(database, account); // nothing was collected with it: only a registered secret collects
-      return { wallet: "elsewhere", state };
+      if (!record.registered && !(await derivedFrom(database, account))) await deleteSecret(database, account);
+      else await setAsideSecret(database, record);
+      return elsewhere();
     }
     if (answer.outcome !== "kept") return { wallet: "none", message: answer.message, state };
+    record = await markRegistered(database, record);
+  } else {
+    record = await markRegistered(database, record); // the server names its check (a linked or recovered secret)
   }
   const secret = fromBase64url(record.secret);
   await recollect(database, account, secret, issued);
   if (state.due && state.due.length) await collectDue(database, account, secret, state.due, csrf);
   return { wallet: "here", state };
+}
+
+// Whether this device holds anything derived from a wallet secret (as the command-line client asks before it
+// forgets one): such a secret is set aside, never deleted.
+async function derivedFrom(database, account) {
+  return (await allRecords(database, account)).some((record) => record.derived);
 }
 
 // One tab at a time: two tabs collecting at once would send the same requests twice.

@@ -67,7 +67,8 @@ def sync(device: Device) -> str:
         if slot in device.tokens:
             continue
         public = blindrsa.PublicKey.from_spki(b64d(item["spki"]))
-        credential = derive.credential(secret, purpose=slot[1], key_id=item["key_id"], public=public)
+        credential = derive.credential(secret, purpose=slot[1], petition_id=slot[0], key_id=item["key_id"],
+                                       public=public)
         try:
             device.tokens[slot] = (credential.message, credential.finalize(public, b64d(item["blind_signature"])))
         except blindrsa.BlindSignatureError:
@@ -76,7 +77,8 @@ def sync(device: Device) -> str:
     for key in state["due"]:
         slot = (key["petition_id"], key.get("purpose", "sign"))
         public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-        credential = derive.credential(secret, purpose=slot[1], key_id=key["key_id"], public=public)
+        credential = derive.credential(secret, purpose=slot[1], petition_id=slot[0], key_id=key["key_id"],
+                                       public=public)
         pending[slot] = (public, credential)
         requests.append({"petition_id": slot[0], "purpose": slot[1], "blinded_message": b64e(credential.blinded_msg)})
     if requests:
