@@ -4,7 +4,10 @@
 // Records, all keyed by `id`:
 //   `${account}:${petitionId}`            a signing token       {account, petitionId, purpose, keyId, message, ...}
 //   `${account}:${petitionId}:discuss`    a discussion credential (same shape)
-//   `${account}:wallet`                   the wallet secret     {account, kind: "secret", secret, check}
+//   `${account}:wallet`                   the wallet secret     {account, kind: "secret", secret, check, registered}
+//   `${account}:wallet:stale:${check}`    a secret set aside    {account, kind: "stale-secret", secret, check, registered}
+//       (one this device held while the account's wallet was another: kept, never deleted, so a secret that once
+//       collected credentials is never lost to what a server said; it comes back if the server names its check)
 // The secret (16 bytes, base64url) never leaves this browser except end to end to another of the worker's
 // devices (wallet-page.js) or as the recovery code the worker writes down.
 export const DB_NAME = "undersigned-wallet";
@@ -38,16 +41,57 @@ export function transact(database, mode, work) {
 
 const secretId = (account) => `${account}:wallet`;
 
-// The secret record for this account, or null.
-export async function getSecret(database, account) {
+const staleId = (account, check) => `${account}:wallet:stale:${check}`;
+
+// The secret record for this account, or null. Given the server's `serverCheck` (GET /api/v1/wallet's
+// wallet_check, a string), a record whose check is another is null too: that secret is not the account's wallet
+// (made here while the server could not be reached, or replaced), so this device holds no wallet. With no
+// serverCheck (undefined or null: the account has no wallet yet) the record is returned as it is.
+export async function getSecret(database, account, serverCheck = undefined) {
   const record = await transact(database, "readonly", (store) => store.get(secretId(account)));
-  return record && record.kind === "secret" ? record : null;
+  if (!record || record.kind !== "secret") return null;
+  return typeof serverCheck === "string" && record.check !== serverCheck ? null : record;
 }
 
-// Keep `secret` (base64url) with its `check` (base64url): derive.js computes the check.
-export async function saveSecret(database, account, secret, check) {
+// Keep `secret` (base64url) with its `check` (base64url): derive.js computes the check. `registered`: the
+// server answered that this check is the account's wallet (or already named it).
+export async function saveSecret(database, account, secret, check, { registered = false } = {}) {
   return transact(database, "readwrite",
-                  (store) => store.put({ id: secretId(account), account, kind: "secret", secret, check }));
+                  (store) => store.put({ id: secretId(account), account, kind: "secret", secret, check, registered }));
+}
+
+// Note that the server took (201/200) or named this record's check: from now on no answer of a server deletes it.
+export async function markRegistered(database, record) {
+  if (record.registered) return record;
+  const marked = { ...record, registered: true };
+  await putRecord(database, marked);
+  return marked;
+}
+
+// Move the account's secret record aside (it is not the account's wallet), in one transaction: never deleted.
+export async function setAsideSecret(database, record) {
+  return transact(database, "readwrite", (store) => {
+    store.put({ ...record, id: staleId(record.account, record.check), kind: "stale-secret" });
+    store.delete(record.id);
+  });
+}
+
+// The secrets this device set aside for this account.
+export async function staleSecrets(database, account) {
+  return (await allRecords(database, account)).filter((record) => record.kind === "stale-secret");
+}
+
+// A secret set aside whose check the server names after all (a server that said otherwise for a while) becomes
+// this device's wallet again. Returns the restored record, or null.
+export async function restoreSecret(database, account, serverCheck) {
+  const record = (await staleSecrets(database, account)).find((item) => item.check === serverCheck);
+  if (!record) return null;
+  const restored = { ...record, id: secretId(account), kind: "secret", registered: true };
+  await transact(database, "readwrite", (store) => {
+    store.put(restored);
+    store.delete(record.id);
+  });
+  return restored;
 }
 
 export function toBase64url(bytes) {
@@ -61,8 +105,8 @@ export function fromBase64url(value) {
   return Uint8Array.from(text, (character) => character.charCodeAt(0));
 }
 
-// Forget this device's copy of the secret (a secret made here that lost the race to register: another device's
-// wallet is the account's).
+// Forget this device's copy of the secret: only for a secret the server never took and nothing was derived from
+// (one made here that lost the race to register: another device's wallet is the account's). sync.js decides.
 export async function deleteSecret(database, account) {
   return transact(database, "readwrite", (store) => store.delete(secretId(account)));
 }

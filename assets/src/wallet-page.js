@@ -4,7 +4,7 @@
 // Built into app/static/wallet-page.js by `make assets`.
 import { parseRecoveryCode, recoveryCode, RecoveryCodeError, walletCheck } from "./derive.js";
 import { allRecords, fromBase64url, getSecret, openStore, saveSecret, toBase64url } from "./store.js";
-import { readWallet, recollect, registerCheck, syncLocked } from "./sync.js";
+import { readWallet, recollect, syncLocked } from "./sync.js";
 
 const root = document.documentElement;
 const account = (document.querySelector('meta[name="undersigned-account"]') || {}).content;
@@ -33,7 +33,10 @@ async function describeDevice(database, outcome) {
   } else if (outcome.wallet === "elsewhere") {
     say(device, "Your wallet is on another device: this one does not hold it. To use it here, link this device to one "
         + "that has it, or enter your recovery code below."
-        + (held ? ` This browser still holds ${held} credential${held === 1 ? "" : "s"} it collected before wallets had a recovery code.` : ""));
+        + (outcome.setAside ? " This browser kept another wallet secret, one that is not your account's wallet (it was "
+           + "made here while the server could not be reached, or your wallet was replaced since): it is set aside, "
+           + "not deleted, and does not stop you linking this device or entering your recovery code." : "")
+        + (held ? ` This browser still holds ${held} credential${held === 1 ? "" : "s"} it collected before.` : ""));
     recovery.hidden = true;
   } else {
     say(device, `This device could not start your wallet. ${outcome.message || ""} Reload to try again.`);
@@ -74,7 +77,7 @@ function wireRecoveryCode(database) {
 
 function wireRecoveryForm(database, refresh) {
   const form = $("[data-recovery-form]");
-  const input = form.querySelector("input[name=recovery_code]");
+  const input = form.querySelector("[data-recovery-input]");
   const error = $("[data-recovery-error]");
   const result = $("[data-recovery-result]");
   form.hidden = false;
@@ -102,22 +105,22 @@ function wireRecoveryForm(database, refresh) {
       refuse("The server could not be asked about your wallet. Check your connection and try again.");
       return;
     }
+    if (!wallet.wallet_check) {
+      // No device of this account made this code: it is another account's (or another server's). Taking it would
+      // tie the two accounts together, since one secret makes identical blinded requests for both.
+      refuse("This account has no wallet yet, so this code belongs to another account's wallet (or another "
+             + "server's), not yours. Nothing was changed. Check that you are signed in to your own account; if you "
+             + "are, this device starts your wallet by itself when you open a petition.");
+      return;
+    }
     const check = toBase64url(await walletCheck(secret));
-    if (wallet.wallet_check && wallet.wallet_check !== check) {
+    if (wallet.wallet_check !== check) {
       refuse("This is not the recovery code of your wallet: it is a correct code, but of another wallet (another "
              + "account's, or one you replaced). Check that you are signed in to your own account, and use the code "
              + "shown on this page on a device that holds your wallet.");
       return;
     }
-    if (!wallet.wallet_check) {
-      // The account has no wallet yet: this code starts it.
-      const answer = await registerCheck(check, csrf);
-      if (answer.outcome !== "kept") {
-        refuse(answer.message || "Your wallet could not be started. Try again.");
-        return;
-      }
-    }
-    await saveSecret(database, account, toBase64url(secret), check);
+    await saveSecret(database, account, toBase64url(secret), check, { registered: true });
     const collected = await recollect(database, account, secret, wallet.issued || []);
     const outcome = await syncLocked(database, account, csrf);
     input.value = "";
