@@ -76,6 +76,19 @@ export async function setAsideSecret(database, record) {
   });
 }
 
+// This device's wallet secret for the account whose wallet GET /api/v1/wallet names by `serverCheck`: the record,
+// or null when it holds none or one whose check is another (that one is set aside first, so a page that then
+// keeps the account's secret, by link or recovery code, never writes over it). With no serverCheck (the account
+// has no wallet yet) the record as it is.
+export async function heldSecret(database, account, serverCheck) {
+  const record = await getSecret(database, account);
+  if (record && typeof serverCheck === "string" && record.check !== serverCheck) {
+    await setAsideSecret(database, record);
+    return null;
+  }
+  return record;
+}
+
 // The secrets this device set aside for this account.
 export async function staleSecrets(database, account) {
   return (await allRecords(database, account)).filter((record) => record.kind === "stale-secret");

@@ -16,8 +16,8 @@
 // Credentials of the older, random wallets (status "held" without a secret) stay usable as they are.
 import { RSABSSA } from "@cloudflare/blindrsa-ts";
 import { credential, newSecret, walletCheck } from "./derive.js";
-import { allRecords, deleteSecret, fromBase64url, getSecret, markRegistered, putRecord, restoreSecret, saveSecret,
-         setAsideSecret, staleSecrets, toBase64url } from "./store.js";
+import { allRecords, deleteSecret, fromBase64url, getSecret, heldSecret, markRegistered, putRecord, restoreSecret,
+         saveSecret, setAsideSecret, staleSecrets, toBase64url } from "./store.js";
 
 export const suite = RSABSSA.SHA384.PSS.Randomized();
 
@@ -164,11 +164,8 @@ export async function sync(database, account, csrf, wallet = null) {
   const records = await allRecords(database, account);
   await finalizeLegacy(database, account, records, issued);
   const serverCheck = state.wallet_check || null;
-  let record = await getSecret(database, account);
-  if (record && serverCheck && record.check !== serverCheck) {
-    await setAsideSecret(database, record); // not the account's wallet: kept aside, so this device can take it
-    record = null;
-  }
+  // A secret that is not the account's wallet is set aside, so this device can take the wallet by link or code.
+  let record = await heldSecret(database, account, serverCheck || undefined);
   if (!record && serverCheck) record = await restoreSecret(database, account, serverCheck);
   const elsewhere = async () => ({ wallet: "elsewhere", state,
                                    setAside: (await staleSecrets(database, account)).length > 0 });
