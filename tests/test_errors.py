@@ -135,7 +135,8 @@ def test_production_cookies_are_secure_and_pages_send_hsts(  # type: ignore[no-u
     set_cookies = page.headers.get_list("set-cookie") + signed_in.headers.get_list("set-cookie")
     # Deletions (the sign-up's pending address, Max-Age=0) carry no value to protect.
     cookies = {header.split("=", 1)[0]: header for header in set_cookies if "max-age=0" not in header.lower()}
-    assert {"undersigned_csrf", "undersigned_session", "undersigned_flash"} <= set(cookies)
+    # Over https the CSRF seed cookie carries the __Host- prefix (issue #21).
+    assert {"__Host-undersigned_csrf", "undersigned_session", "undersigned_flash"} <= set(cookies)
     for header in cookies.values():
         attributes = {part.strip().lower() for part in header.split(";")[1:]}
         assert {"secure", "httponly", "samesite=lax"} <= attributes, header

@@ -88,7 +88,7 @@ def _arrange(url: str, rt: Runtime) -> tuple[int, list[Signer]]:
                 user_id=person.id, name=person.display_name,
                 visibility=Visibility.public if index % 2 else Visibility.organizers,
                 headers={"Cookie": f"{account_sessions.SESSION_COOKIE}={session_id}; {CSRF_COOKIE}={seed}",
-                         "X-CSRF-Token": rt.keyring.csrf_token(seed)}))
+                         "X-CSRF-Token": rt.keyring.csrf_token(seed, session_id)}))
         petition_id = petition.id
     engine.dispose()
     return petition_id, signers

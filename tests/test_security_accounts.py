@@ -339,3 +339,52 @@ def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(bro
     assert invited.post(accept).status_code == 303
     assert "Cory Colleague" in browser.get(f"/petitions/{petition.id}").text
     assert invited.post(accept).status_code == 409, "once"
+
+
+# 10. CSRF hardening -------------------------------------------------------------------------------------------
+
+def test_a_state_changing_request_sent_from_another_site_is_refused(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    sign_in_as(browser, db, make_user(db, email="ana@example.org"))
+    forged = browser.post("/signout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert forged.status_code == 403, "a valid token does not make a cross-site request acceptable"
+    assert browser.get("/account").status_code == 200, "still signed in"
+    assert browser.post("/signout", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
+
+
+def test_a_seed_planted_in_a_signed_in_browser_does_not_make_the_planter_s_token_valid(browser: Browser, new_browser,  # type: ignore[no-untyped-def]
+                                                                                     db) -> None:
+    """The attacker reads the token of their own seed, plants that seed in the victim's browser (a cookie set from
+    a sibling site), and has the victim's browser send a form with the token."""
+    attacker = new_browser()
+    attacker.get("/")
+    planted_seed, planted_token = attacker.client.cookies.get("undersigned_csrf"), attacker.csrf()
+    sign_in_as(browser, db, make_user(db, email="ana@example.org"))
+    browser.client.cookies.set("undersigned_csrf", planted_seed, domain="testserver.local")
+
+    forged = browser.client.post("/signout/everywhere", data={"csrf_token": planted_token})
+    assert forged.status_code == 403
+    assert browser.get("/account").status_code == 200
+
+
+def test_signing_in_gives_the_browser_a_new_csrf_seed(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, email="ana@example.org")
+    browser.get("/signin")
+    before = browser.client.cookies.get("undersigned_csrf")
+    response = browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD})
+    assert response.status_code == 303
+    after = browser.client.cookies.get("undersigned_csrf")
+    assert after and after != before
+    assert browser.post("/account/notification-email/remove").status_code == 303, "the new seed's token works"
+
+
+def test_over_https_the_seed_cookie_has_the_host_prefix(app: FastAPI) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        page = client.get("/signin")
+        [seed_cookie] = [value for name, value in page.headers.multi_items()
+                         if name == "set-cookie" and "undersigned_csrf=" in value]
+        assert seed_cookie.startswith("__Host-undersigned_csrf=")
+        assert "Secure" in seed_cookie and "Path=/" in seed_cookie
+        token = client.get("/api/v1/csrf").json()["csrf_token"]
+        assert client.post("/signin/link", data={"email": "ana@example.org", "csrf_token": token}).status_code == 303

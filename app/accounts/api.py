@@ -9,6 +9,7 @@ from app.core.database import SessionDep
 from app.core.errors import SignInRequired, errors
 from app.core.policy import Admin, CurrentAccount, OptionalUser
 from app.core.runtime import RuntimeDep
+from app.core.web import rotate_csrf_seed
 from app.core.types import Id, Offset
 from app.core.routing import UnitOfWorkRoute
 
@@ -17,17 +18,19 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=UnitOfWorkRo
 CHECK_INBOX = schemas.Accepted(message="If that address can be used here, an email is on its way.")
 
 
-def _session_response(rt: RuntimeDep, signed: service.SignedIn) -> JSONResponse:
+def _session_response(request: Request, rt: RuntimeDep, signed: service.SignedIn) -> JSONResponse:
     response = JSONResponse(schemas.AccountRead.model_validate(service.account_read(signed.user)).model_dump(
         mode="json"))
     sessions.set_cookie(response, session_id=signed.session_id, days=rt.settings.session_days,
                         secure=rt.settings.secure_cookies)
+    # A new CSRF seed with the new session: fetch /csrf again after signing in.
+    rotate_csrf_seed(request, response, secure=rt.settings.secure_cookies)
     return response
 
 
 @router.get("/csrf", summary="Get the CSRF token to send as X-CSRF-Token with state-changing requests")
 def csrf_token(request: Request, user: OptionalUser) -> dict[str, str]:
-    return {"csrf_token": request.app.state.keyring.csrf_token(request.state.csrf_seed)}
+    return {"csrf_token": request.app.state.keyring.csrf_token(request.state.csrf_seed, request.state.csrf_session)}
 
 
 @router.post("/accounts", responses=errors(429), status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted,
@@ -48,8 +51,9 @@ def resend_code(request: Request, body: schemas.EmailForm, user: OptionalUser, d
 
 @router.post("/accounts/verify", responses=errors(410, 429), response_model=schemas.AccountRead,
              summary="Confirm an address with the emailed code; starts a session")
-def verify(body: schemas.CodeEntry, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
-    return _session_response(rt, service.verify_by_code(db=db, rt=rt, form=body))
+def verify(request: Request, body: schemas.CodeEntry, user: OptionalUser, db: SessionDep,
+           rt: RuntimeDep) -> JSONResponse:
+    return _session_response(request, rt, service.verify_by_code(db=db, rt=rt, form=body))
 
 
 @router.post("/sessions", responses=errors(401, 429),
@@ -63,7 +67,7 @@ def sign_in(request: Request, body: schemas.SignIn, user: OptionalUser, db: Sess
         db.commit()
         raise
     sessions.end(db=db, cookie=sessions.cookie(request))
-    return _session_response(rt, signed)
+    return _session_response(request, rt, signed)
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")

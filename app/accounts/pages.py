@@ -14,6 +14,7 @@ from app.core.pages import FormFields, form_error, safe_next
 from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
+from app.core.web import rotate_csrf_seed
 from app.core.routing import UnitOfWorkRoute
 from app.organization import service as organization
 
@@ -51,6 +52,7 @@ def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: 
     sessions.set_cookie(response, session_id=signed.session_id, days=rt.settings.session_days,
                         secure=rt.settings.secure_cookies)
     response.delete_cookie(PENDING_COOKIE)
+    rotate_csrf_seed(request, response, secure=rt.settings.secure_cookies)
     return response
 
 

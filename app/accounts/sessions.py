@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User, UserSession
 from app.core.clock import to_the_hour
-from app.core.security import new_token, token_digest
+from app.core.security import SESSION_COOKIE, new_token, token_digest
 
-SESSION_COOKIE = "undersigned_session"
+__all__ = ["SESSION_COOKIE"]
 
 # Every signed-in request runs this; built once, with bound parameters, so a request does not rebuild it.
 _SESSION_USER = (select(UserSession)

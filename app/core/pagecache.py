@@ -56,7 +56,7 @@ class _Copy:
 
 
 class SharedPageCache:
-    def __init__(self, app: ASGIApp, *, seconds: float, csrf_token: Callable[[str], str]) -> None:
+    def __init__(self, app: ASGIApp, *, seconds: float, csrf_token: Callable[[str, str | None], str]) -> None:
         self.app = app
         self.seconds = seconds
         self.csrf_token = csrf_token
@@ -115,8 +115,9 @@ class SharedPageCache:
             if (status == 200 and size <= MAX_ENTRY_BYTES and getattr(getattr(route, "endpoint", None), SHARED, False)
                     and not any(name.lower() == b"set-cookie" for name, _ in headers)):
                 body = b"".join(chunks)
-                seed = scope.get("state", {}).get("csrf_seed")
-                if not (seed and self.csrf_token(seed).encode() in body):
+                state = scope.get("state", {})
+                seed = state.get("csrf_seed")
+                if not (seed and self.csrf_token(seed, state.get("csrf_session")).encode() in body):
                     self._keep(key, _Copy(status=status, headers=headers, body=body, route=route,
                                           made=self.clock()))
         finally:

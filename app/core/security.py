@@ -27,6 +27,9 @@ def password_needs_rehash(password_hash: str) -> bool:
     return password_context.needs_update(password_hash)
 
 
+SESSION_COOKIE = "undersigned_session"
+
+
 class Keyring:
     """Purpose-specific keys derived from the one deployment secret, so no key serves two purposes."""
 
@@ -39,13 +42,15 @@ class Keyring:
     def keyed_hash(self, purpose: str, value: str) -> str:
         return hmac.new(self.key(purpose), value.encode(), hashlib.sha256).hexdigest()
 
-    def csrf_token(self, seed: str) -> str:
-        return self.keyed_hash("csrf", seed)
+    def csrf_token(self, seed: str, session: str | None = None) -> str:
+        """The token for this browser's seed and, once signed in, its session: a seed planted in the browser
+        by someone else (a cookie set from a sibling site) is no use without the session id (issue #21)."""
+        return self.keyed_hash("csrf", f"{seed}\n{token_digest(session)}" if session else seed)
 
-    def csrf_valid(self, seed: str | None, token: str | None) -> bool:
+    def csrf_valid(self, seed: str | None, token: str | None, session: str | None = None) -> bool:
         if not seed or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(seed).encode(), token.encode())
+        return hmac.compare_digest(self.csrf_token(seed, session).encode(), token.encode())
 
 
 def new_token() -> str:

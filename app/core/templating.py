@@ -97,7 +97,7 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     flashes = read_flashes(request)
     page_context: dict[str, Any] = {
         "current_user": getattr(request.state, "viewer", None),
-        "csrf_token": keyring.csrf_token(seed) if seed else "",
+        "csrf_token": keyring.csrf_token(seed, getattr(request.state, "csrf_session", None)) if seed else "",
         "flashes": flashes,
         "errors": {},
         "values": {},

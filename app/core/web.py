@@ -8,14 +8,18 @@ import time
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import Forbidden, render_error
 from app.core.i18n import N_
 from app.core.logging import COARSE_TIME, HourlyRequests
-from app.core.security import new_token
+from app.core.security import SESSION_COOKIE, new_token
 
 CSRF_COOKIE = "undersigned_csrf"
+# Over https the seed cookie carries the __Host- prefix: no sibling site can set or shadow it (issue #21). Over
+# plain http (development, tests) a browser refuses such a cookie, so it keeps the plain name there.
+HOST_CSRF_COOKIE = "__Host-undersigned_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -44,17 +48,36 @@ def is_cookieless(path: str) -> bool:
     return path in COOKIELESS_PATHS or path.startswith(COOKIELESS_PREFIXES)
 
 
+def csrf_cookie(scheme: str) -> str:
+    return HOST_CSRF_COOKIE if scheme == "https" else CSRF_COOKIE
+
+
+def seed_cookie(seed: str, *, scheme: str, secure: bool) -> str:
+    """The Set-Cookie value that gives a browser its CSRF seed."""
+    flags = "; Secure" if secure or scheme == "https" else ""
+    return f"{csrf_cookie(scheme)}={seed}; Path=/; HttpOnly; SameSite=Lax{flags}"
+
+
+def rotate_csrf_seed(request: Request, response: Response, *, secure: bool) -> None:
+    """A new seed at sign-in: a seed someone planted before, or read from the signed-out browser, is dropped."""
+    response.headers.append("Set-Cookie", seed_cookie(new_token(), scheme=request.url.scheme, secure=secure))
+
+
 async def csrf_protect(request: Request) -> None:
-    """Refuse a state-changing request whose token does not match this browser's CSRF cookie."""
+    """Refuse a state-changing request sent from another site, or whose token does not match this browser's CSRF
+    cookie and, once signed in, its session."""
     if request.method in SAFE_METHODS or is_cookieless(request.url.path):
         return
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise Forbidden(N_("This form did not come from this site. Open the page here and try again."))
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
         form = await request.form()
         value = form.get(CSRF_FIELD)
         token = value if isinstance(value, str) else None
-    if not request.app.state.keyring.csrf_valid(request.cookies.get(CSRF_COOKIE), token):
+    seed = request.cookies.get(csrf_cookie(request.url.scheme))
+    if not request.app.state.keyring.csrf_valid(seed, token, request.cookies.get(SESSION_COOKIE)):
         raise Forbidden(N_("This form has expired or did not come from this site. Reload the page and try again."))
 
 
@@ -112,11 +135,15 @@ class RequestContextMiddleware:
             elif name == b"content-length":
                 declared_length = value.decode("latin-1")
         # Starlette's parser, the one request.cookies uses, so both read the same seed.
-        seed = cookie_parser(cookie_header).get(CSRF_COOKIE) if CSRF_COOKIE in cookie_header else None
+        cookies = cookie_parser(cookie_header) if cookie_header else {}
+        seed_name = csrf_cookie(scope.get("scheme", "http"))
+        seed = cookies.get(seed_name)
         new_seed = None
         if not seed or len(seed) > 64:
             seed = new_seed = new_token()
-        scope.setdefault("state", {})["csrf_seed"] = seed
+        state = scope.setdefault("state", {})
+        state["csrf_seed"] = seed
+        state["csrf_session"] = cookies.get(SESSION_COOKIE)
         status_holder: dict[str, int | bool] = {"status": 500}
 
         async def send_with_headers(message: Message) -> None:
@@ -134,9 +161,8 @@ class RequestContextMiddleware:
                 if "cache-control" not in response_headers and not scope["path"].startswith("/static/"):
                     response_headers["Cache-Control"] = "no-store"
                 if new_seed and not is_cookieless(scope["path"]):
-                    secure = "; Secure" if self.secure_cookies else ""
-                    response_headers.append(
-                        "Set-Cookie", f"{CSRF_COOKIE}={new_seed}; Path=/; HttpOnly; SameSite=Lax{secure}")
+                    response_headers.append("Set-Cookie", seed_cookie(
+                        new_seed, scheme=scope.get("scheme", "http"), secure=self.secure_cookies))
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)

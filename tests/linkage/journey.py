@@ -218,6 +218,7 @@ class Person:
 
     def sign_in(self) -> None:
         self.request("POST", "/api/v1/sessions", {"email": self.email, "password": PASSWORD})
+        self._csrf = None  # the token is bound to the session, and the seed is new: fetched again, as a page would
 
     def open_petition(self, petition_id: int) -> None:
         """The petition's page; the wallet script on it collects every token due (wallet.js)."""
