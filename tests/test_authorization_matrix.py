@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/account/notification-email"): Access.worker,
     ("POST", "/account/notification-email/verify"): Access.worker,
     ("POST", "/account/notification-email/remove"): Access.worker,
+    ("GET", "/wallet"): Access.worker,
     ("GET", "/wallet/link"): Access.worker,
     ("GET", "/admin/users"): Access.admin,
     ("POST", "/admin/users/{user_id}/roles"): Access.admin,
