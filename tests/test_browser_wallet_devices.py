@@ -532,6 +532,13 @@ def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, serve
     browser.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
     browser.locator("main").get_by_role("button", name="Sign in").click()
     browser.wait_for_url(re.compile(r"/$"))
+    ready(browser, path_of(server, SIGN_PETITION))
+    panel = browser.locator("#sign")
+    expect(panel.locator("[data-wallet-status]")).to_contain_text(
+        "This device could not start your wallet, so it cannot sign anonymously now. Try again in a minute.")
+    expect(panel.get_by_label("Nobody: sign anonymously")).to_be_hidden()
+    expect(panel.get_by_role("button", name="Sign this petition")).to_be_visible()
+    accessible(browser)
     ready(browser, "/wallet")
     expect(browser.locator("[data-wallet-device]")).to_contain_text("This device could not start your wallet")
     down["on"] = False
@@ -544,6 +551,15 @@ def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, serve
     expect(page.get_by_role("textbox", name="Recovery code")).to_be_focused()
     assert browser.request.get("/api/v1/wallet").json()["wallet_check"] is None
     assert b64(someone_elses) not in secrets_kept(browser).values()
+    # The secret this device made but could not register: refused with 409 (another device won the race), it is
+    # forgotten, as the command-line client forgets one, since it was never registered and derived nothing.
+    (made_here,) = secrets_kept(browser).values()
+    browser.context.route("**/api/v1/wallet/check", lambda route: route.fulfill(
+        status=409, content_type="application/json", body=json.dumps({"error": {
+            "code": "conflict", "message": "This account's wallet was started on another device."}})))
+    ready(browser, "/wallet")
+    expect(browser.locator("[data-wallet-device]")).to_contain_text("Your wallet is on another device")
+    assert secrets_kept(browser) == {}, made_here
 
 
 def test_the_recovery_form_sends_nothing_when_submitted_before_its_script_runs(  # type: ignore[no-untyped-def]
