@@ -656,21 +656,25 @@ def wallet_import(
 
 @wallet_cli.command("link")
 def wallet_link(
-    code: str = typer.Argument(..., help="The code your other device shows on its Link a device page "
-                                         "(XXXX-XXXX-XXXX)."),
     server: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the code from standard input instead of asking."),
     email: str | None = _email_option(), password: str | None = _password_option(),
     wallet_file: Path = _wallet_option(),
 ) -> None:
     """Bring your wallet here from a device that has it: that device's Link a device page shows a code, this
-    command answers it, and the wallet comes sealed to a key only the two devices hold (the server carries it
-    without being able to open it). It is checked against your account's wallet before it is kept."""
+    command asks for it (never on the command line, where the shell's history and the process list keep it), and
+    the wallet comes sealed to a key only the two devices hold (the server carries it without being able to open
+    it). It is checked against your account's wallet before it is kept."""
+    import sys
+
     from app.anonymous import linking_client
     from app.anonymous.client import ClientError
 
     try:
         with _ClientRun(None, wallet_file, email=email, password=password, server=server) as run:
             session = run.signed_in()
+            code = (sys.stdin.readline() if stdin else
+                    typer.prompt("Code your other device shows (XXXX-XXXX-XXXX)", hide_input=True))
             secret = linking_client.answer(session.call, code)
             owner = session.email
             run.client.keep_secret(run.wallet, session.connection.base_url, owner, secret)

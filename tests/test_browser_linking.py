@@ -128,7 +128,8 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
     panel.get_by_role("button", name="Link this device").click()
     expect(panel.locator("[data-link-received]")).to_contain_text("This device now holds your wallet.")
     expect(panel.get_by_role("link", name="Continue")).to_have_attribute("href", "/wallet")
-    expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.", timeout=15_000)
+    expect(a.locator("#link-show [data-link-linked]")).to_be_visible(timeout=15_000)  # (its text is there hidden)
+    expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.")
 
     held = b.evaluate(READ_SECRET, account(b))
     assert (held["secret"], held["check"], held["kind"]) == (record["secret"], record["check"], "secret")
@@ -138,7 +139,8 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
     a_held = a.evaluate(READ_HELD, account(a))
     assert a_held and b.evaluate(READ_HELD, account(b)) == a_held
     # The session is gone: a new look at it finds nothing.
-    assert b.request.get("/api/v1/wallet/link").status == 404
+    gone = b.request.get("/api/v1/wallet/link")
+    assert gone.status == 404, gone.text()
 
 
 def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> None:  # type: ignore[no-untyped-def]
@@ -159,12 +161,16 @@ def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> No
     expect(alert).to_have_attribute("role", "alert")
     assert field.get_attribute("aria-invalid") == "true"
 
+    answers: list[str] = []
+    b.on("request", lambda request: answers.append(request.url) if request.url.endswith("/link/answer") else None)
     wrong = "0000-0000-0000" if code != "0000-0000-0000" else "1111-1111-1111"
     field.fill(wrong)
     panel.get_by_role("button", name="Link this device").click()
-    expect(alert).to_have_text("That is not the code your other device shows. Check it and type it again. "
-                               "Attempts left: 4.")
+    expect(alert).to_contain_text("That is not the code your other device shows: check it and type it again.")
     expect(field).to_be_focused()
+    # B checked the offer's proof itself before answering: nothing went to the server (before: it answered first,
+    # and the server counted a wrong code).
+    assert answers == []
 
     field.fill(code.lower().replace("-", " "))  # as a person might type it
     panel.get_by_role("button", name="Link this device").click()
@@ -251,4 +257,133 @@ def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None
 
     secret = protocol.answer(call, code, sleep=lambda _seconds: time.sleep(0.5))  # checks wallet_check itself
     assert b64e(secret) == record["secret"]
-    expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.", timeout=15_000)
+    expect(a.locator("#link-show [data-link-linked]")).to_be_visible(timeout=15_000)  # (its text is there hidden)
+    expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.")
+
+
+def stall(page: Page, path: str) -> None:
+    """A server that reports a session that never expires, on `path`'s answers (the reviewer's stall)."""
+    def rewrite(route: Any) -> None:
+        response = route.fetch()
+        body = response.json() if response.body() else None
+        if isinstance(body, dict) and "expires_in" in body:
+            body["expires_in"] = 10**9
+        route.fulfill(response=response, json=body) if body is not None else route.fulfill(response=response)
+
+    page.route(re.compile(re.escape(path) + "$"), rewrite)
+
+
+def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # type: ignore[no-untyped-def]
+        person, server, tmp_path) -> None:
+    """Device A in the browser: (1) a server reporting a session that never ends is not believed: A stops at
+    10 minutes by its own clock and cancels the code; (2) a session that vanishes after A sealed is not "Linked."
+    (before: any 404 after sealing was); (3) the command-line client, typing the code at a hidden prompt, is B,
+    and A says "Linked." on the server's word that it collected the wallet."""
+    from playwright.sync_api import expect
+    from typer.testing import CliRunner
+
+    from app.anonymous import client
+    from app.cli import cli
+    from app.demo import DEMO_PASSWORD
+
+    a = person("admin")
+    a.clock.install()
+    a.reload()
+    a, record = with_wallet(lambda _name: a, "admin")
+    token = csrf(a)
+    panel = a.locator("#link-show")
+    alert = a.locator("[data-link-error]")
+
+    def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        response = a.request.fetch(path, method=method, data=body, headers={"X-CSRF-Token": token})
+        return response.status, (response.json() if response.body() else None)
+
+    # (1) The stalling server.
+    stall(a, "/api/v1/wallet/link")
+    cancelled: list[str] = []
+    a.on("request", lambda request: cancelled.append(request.method) if request.method == "DELETE" else None)
+    show_code(a)
+    a.clock.run_for("10:05")
+    expect(alert).to_have_text("The code expired before a new device used it. Press Show a code for a new one.")
+    assert "DELETE" in cancelled and call("GET", "/api/v1/wallet/link")[0] == 404
+    a.unroute_all()
+
+    # (2) B answers, A seals, the session then vanishes without B collecting.
+    code = show_code(a)
+    session = call("GET", "/api/v1/wallet/link")[1]
+    made = protocol.Answer(code=code, offer_key=b64d(session["offer_key"]))
+    assert call("POST", "/api/v1/wallet/link/answer", made.body())[0] == 200
+    deadline = time.monotonic() + 15
+    while call("GET", "/api/v1/wallet/link")[1]["state"] != "sealed":
+        a.clock.run_for(2000)
+        assert time.monotonic() < deadline
+    assert call("DELETE", "/api/v1/wallet/link")[0] == 204
+    a.clock.run_for(3000)
+    expect(alert).to_have_text("The linking session closed before your new device said it had the wallet. If it "
+                               "does not hold your wallet now, show a new code.")
+    expect(panel.locator("[data-link-linked]")).to_be_hidden()
+
+    # (3) The command-line client as B: the code is asked for, not given on the command line, and not echoed.
+    code = show_code(a)
+    url = server.base_url + "/wallet"
+    wallet_file = tmp_path / "wallet.json"
+    signed_in = ["--email", "admin@example.org", "--password", DEMO_PASSWORD, "--wallet", str(wallet_file)]
+    refused = CliRunner().invoke(cli, ["client", "wallet", "link", code, url, *signed_in])
+    assert refused.exit_code == 2, refused.output  # a code on the command line is not taken
+    outcome: dict[str, Any] = {}
+
+    def terminal() -> None:
+        outcome["result"] = CliRunner().invoke(cli, ["client", "wallet", "link", url, *signed_in],
+                                               input=code.lower() + "\n", catch_exceptions=False)
+
+    import threading
+
+    thread = threading.Thread(target=terminal)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while thread.is_alive() and time.monotonic() < deadline:
+        a.clock.run_for(1000)
+        time.sleep(0.2)
+    thread.join(1)
+    result = outcome["result"]
+    assert result.exit_code == 0, result.output
+    assert code not in result.output and code.lower() not in result.output and "Your wallet for" in result.output
+    assert client.wallet_secret(client.load_wallet(wallet_file), server.base_url, "admin@example.org") == \
+        b64d(record["secret"])
+    for _ in range(10):
+        a.clock.run_for(1000)
+    expect(panel.locator("[data-link-linked]")).to_be_visible()
+    expect(panel.locator("[data-link-linked]")).to_contain_text("Linked.")
+
+
+def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server) -> None:  # type: ignore[no-untyped-def]
+    """Device B in the browser: a server reporting a session that never ends, and never sealing, is not waited on
+    past 10 minutes after B answered (before: B polled for as long as the server kept the session)."""
+    from playwright.sync_api import expect
+
+    first = person("riley")
+    token = csrf(first)
+
+    def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        response = first.request.fetch(path, method=method, data=body, headers={"X-CSRF-Token": token})
+        return response.status, (response.json() if response.body() else None)
+
+    if call("GET", "/api/v1/wallet")[1]["wallet_check"] is None:  # a wallet for the account, on no browser here
+        assert call("POST", "/api/v1/wallet/check", {"check": b64e(derive.check(derive.new_secret()))})[0] in (200,
+                                                                                                              201)
+    made = protocol.Offer()  # Python is A, and never seals
+    assert call("POST", "/api/v1/wallet/link", made.body())[0] == 201
+    b = person("riley")
+    b.clock.install()
+    b.goto("/wallet/link")
+    stall(b, "/api/v1/wallet/link/answer")
+    stall(b, "/api/v1/wallet/link")
+    panel = b.locator("#link-enter")
+    panel.get_by_label("Code from your other device").fill(protocol.display(made.code))
+    panel.get_by_role("button", name="Link this device").click()
+    expect(panel.locator("[data-link-receiving]")).to_be_visible()
+    assert call("GET", "/api/v1/wallet/link")[1]["state"] == "answered"
+    b.clock.run_for("10:05")
+    expect(b.locator("[data-link-error]")).to_have_text(
+        "Your other device did not send the wallet within 10 minutes of this device answering its code: show a new "
+        "code there and start again.")

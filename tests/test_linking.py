@@ -5,9 +5,11 @@ server's routes; the server is also played as an attacker that swaps in a key of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -93,7 +95,11 @@ def test_a_and_b_link_through_the_api_and_b_opens_the_same_secret(devices: tuple
     assert session["state"] == "sealed"
     assert receiver.open(b64d(session["sealed"]), expected_check=derive.check(secret)) == secret
     assert b.api("POST", PATH + "/done").status_code == 204
-    # Gone for both devices, with every key in it.
+    # Gone for both devices, with every key in it: A's next look finds only the marker that B collected it, once
+    # (before: a 404, which A could not tell from a session that expired with the box uncollected).
+    done = a.api("GET", PATH)
+    assert done.status_code == 200 and done.json() == {"state": "done", "expires_in": done.json()["expires_in"]}
+    assert 0 < done.json()["expires_in"] <= 120
     assert a.api("GET", PATH).status_code == 404 and b.api("GET", PATH).status_code == 404
 
 
@@ -306,10 +312,12 @@ def test_a_server_that_swaps_in_its_own_key_for_as_is_caught_by_b(devices: tuple
             answer = {**answer, "offer_key": forged["offer_key"], "offer_proof": forged["offer_proof"]}
         return status, answer
 
-    with pytest.raises(protocol.LinkError, match="Your other device's key was changed on the way"):
+    with pytest.raises(protocol.LinkError, match="your other device's key was changed on the way"):
         protocol.answer(lying, made.code, derive.check(derive.new_secret()), sleep=lambda _s: None)
-    assert f"POST {PATH}/done" not in posted
-    assert a.api("GET", PATH).status_code == 404  # B closed the session: A is told to start again
+    # B checked the offer's proof before answering: no code proof or key of B's went out for the server's key
+    # (before: B posted its answer first, then checked).
+    assert f"POST {PATH}/answer" not in posted and f"POST {PATH}/done" not in posted
+    assert a.api("GET", PATH).json()["state"] == "offered"  # a typo fails the same way, so nothing is cancelled
     # Keeping A's own proof beside the server's key fails the same way.
     receiver = protocol.Answer(code=made.code, offer_key=attacker.raw)
     with pytest.raises(protocol.LinkError):
@@ -452,6 +460,11 @@ def test_nothing_of_a_session_reaches_a_table_or_a_log_line(devices: tuple[Brows
     assert not [value for value in values if value in logged]
     # The request lines of these routes wait for the hour to be over, counted by route and status.
     assert "/api/v1/wallet/link" not in logged
+    # All that stays is the marker for A's next look, with no key, proof or box in it; A's look takes it away.
+    account = a.api("GET", "/api/v1/me").json()["id"]
+    marker = rt.link_sessions.get(account, now=rt.clock.now())
+    assert marker.state is linking.State.done
+    assert {name for name, value in dataclasses.asdict(marker).items() if value} == {"state", "expires_at"}
     assert len(rt.link_sessions) == 0
 
 
@@ -502,6 +515,15 @@ def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_w
               secret.hex().encode()]
     assert not [value for value in values for key, dump in stored.items() if value in key or value in dump]
     assert b.api("POST", PATH + "/done").status_code == 204
+    # Only the "done" marker stays, with no key, proof or box, until A's next look; its key's lifetime ends at a
+    # whole minute, so it dates the session no finer than that.
+    left = [key for key in redis_db.keys("*") if key.startswith(b"undersigned:wallet-link:")
+            and not key.endswith(b":lock")]
+    assert left == sessions
+    marker = json.loads(redis_db.get(sessions[0]))
+    assert {name for name, value in marker.items() if value} == {"state", "expires_at"} and marker["state"] == "done"
+    assert redis_db.execute_command("EXPIRETIME", sessions[0]) % 60 == 0
+    assert a.api("GET", PATH).json()["state"] == "done"
     assert not [key for key in redis_db.keys("*") if key.startswith(b"undersigned:wallet-link:")]
 
 
@@ -536,10 +558,222 @@ def test_the_page_offers_both_halves_and_says_what_to_do_without_javascript(devi
     html = page.text
     for words in ("Show a code for your new device", "Type the code from your other device", "<noscript>",
                   "A recovery code needs JavaScript too", "giving up signing it anonymously",
-                  'src="/static/wallet-link.js" defer', 'role="alert"', 'href="/wallet"'):
+                  'src="/static/wallet-link.js" defer', 'role="alert"', 'href="/wallet"',
+                  "Do not send the code or the QR code by mail or chat", "It is 60 random bits"):
         assert words in html, words
     assert 'data-next="/petitions/7"' in a.get("/wallet/link?next=/petitions/7").text
     assert 'data-next="/wallet"' in a.get("/wallet/link?next=https://elsewhere.example/").text
     signed_out = new_browser().get("/wallet/link")
     assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/signin?")
 
+
+
+# Each device's own deadline, and "Linked." only when the new device collected ------------------------------
+
+class DeviceClock:
+    """A device's monotonic clock that moves only when the device sleeps: minutes pass in no time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[str] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 1.0)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stalling_server(code_holder: dict[str, str], *, answer_at: float | None, clock: DeviceClock,
+                    expires_in: int = 10**9) -> protocol.Call:
+    """A modified server (the reviewer's link_mitm_stall.py): it reports a session that never expires and keeps
+    it open, and once it has guessed the code offline (here: at `answer_at` seconds) answers as B with a key of
+    its own, to have A seal the wallet to it."""
+    state: dict[str, Any] = {}
+
+    def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        clock.calls.append(f"{method} {path}")
+        if method == "POST" and path == PATH:
+            state["offer"] = body
+            return 201, {"expires_in": expires_in}
+        if method == "GET" and path == PATH:
+            session = {"state": "offered", **state["offer"], "expires_in": expires_in}
+            session.pop("code_proof")
+            if answer_at is not None and clock() >= answer_at:
+                evil = protocol.Answer(code=code_holder["code"], offer_key=b64d(state["offer"]["offer_key"])).body()
+                session.update(state="answered", answer_key=evil["answer_key"], answer_proof=evil["answer_proof"])
+            return 200, session
+        if method == "POST" and path == PATH + "/answer":
+            return 200, {"expires_in": expires_in}
+        if method == "DELETE":
+            return 204, None
+        return 200, {"expires_in": expires_in}
+
+    return call
+
+
+def test_device_a_gives_up_after_ten_minutes_by_its_own_clock_whatever_the_server_reports() -> None:
+    """Before: A trusted expires_in and the Python half had no deadline at all, so a server could stall the
+    session for as long as it needed to guess the 60-bit code offline, then answer as B."""
+    clock = DeviceClock()
+    holder: dict[str, str] = {}
+    server = stalling_server(holder, answer_at=601.0, clock=clock)
+    code, finish = protocol.offer(server, sleep=clock.sleep, clock=clock)
+    holder["code"] = code
+    with pytest.raises(protocol.LinkError) as gave_up:
+        finish(derive.new_secret())
+    assert str(gave_up.value) == protocol.EXPIRED
+    assert 600 <= clock() < 605
+    assert f"POST {PATH}/sealed" not in clock.calls and clock.calls[-1] == f"DELETE {PATH}"
+    # A smaller expires_in is a shorter deadline: A never waits longer than the server says either.
+    clock = DeviceClock()
+    _code, finish = protocol.offer(stalling_server(holder, answer_at=None, clock=clock, expires_in=120),
+                                   sleep=clock.sleep, clock=clock)
+    with pytest.raises(protocol.LinkError):
+        finish(derive.new_secret())
+    assert 120 <= clock() < 125
+
+
+def test_device_b_gives_up_ten_minutes_after_answering_by_its_own_clock(devices: tuple[Browser, Browser]) -> None:
+    a, b = devices
+    made = offered(a)
+    clock = DeviceClock()
+    base = calls(b)
+
+    def stalling(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
+        status, answer = base(method, path, body)
+        if isinstance(answer, dict) and "expires_in" in answer:
+            answer = {**answer, "expires_in": 10**9}  # the server says the session never ends, and never seals
+        return status, answer
+
+    with pytest.raises(protocol.LinkError) as gave_up:
+        protocol.answer(stalling, made.code, derive.check(derive.new_secret()), sleep=clock.sleep, clock=clock)
+    assert str(gave_up.value) == protocol.WAITED and 600 <= clock() < 605
+
+
+def test_a_says_linked_only_when_b_collected_and_otherwise_to_show_a_new_code(
+        devices: tuple[Browser, Browser], clock: FrozenClock) -> None:
+    """The reviewer's false_linked.py against the real server: B answered, A sealed, B never collected. Before,
+    A read the 404 of the expired session as success ("Linked.")."""
+    a, b = devices
+    device = DeviceClock()
+
+    def time_passes(seconds: float) -> None:
+        device.sleep(seconds)
+        clock.advance(timedelta(seconds=max(seconds, 1.0)))
+
+    code, finish = protocol.offer(calls(a), sleep=time_passes, clock=device)
+    answered(b, code)  # and then B's page is closed: nobody collects the box
+    with pytest.raises(protocol.LinkError) as told:
+        finish(derive.new_secret())
+    assert str(told.value) == protocol.NOT_COLLECTED
+    assert "did not collect the wallet" in protocol.NOT_COLLECTED and "show a new code" in protocol.NOT_COLLECTED
+    # With B collecting, A's finish returns (linked) on the server's "done", read once.
+    secret = derive.new_secret()
+    receiver: list[protocol.Answer] = []
+
+    def a_waits_while_b_collects(_seconds: float) -> None:
+        session = b.api("GET", PATH).json()
+        if session["state"] == "sealed":
+            assert receiver[0].open(b64d(session["sealed"]), expected_check=derive.check(secret)) == secret
+            assert b.api("POST", PATH + "/done").status_code == 204
+
+    code, finish = protocol.offer(calls(a), sleep=a_waits_while_b_collects)
+    receiver.append(answered(b, code))
+    finish(secret)  # returns: B collected
+    assert a.api("GET", PATH).status_code == 404  # the marker was shown once
+
+
+def test_a_done_before_anything_was_sealed_is_refused(devices: tuple[Browser, Browser]) -> None:
+    """A stray /done (a stolen cookie, a confused device) cannot make A say "Linked." before a box exists."""
+    a, b = devices
+    made = offered(a)
+    response = b.api("POST", PATH + "/done")
+    assert response.status_code == 409
+    assert error(response) == "Your other device has not sent the wallet yet, so there is nothing to collect."
+    answered(b, made.code)
+    assert b.api("POST", PATH + "/done").status_code == 409
+    assert a.api("GET", PATH).json()["state"] == "answered"
+
+
+def test_a_mistyped_code_is_caught_by_b_before_it_answers_and_costs_no_attempt(
+        devices: tuple[Browser, Browser], rt: Runtime, db: Session) -> None:
+    a, b = devices
+    made = offered(a)
+    wrong = protocol.new_code()
+    with pytest.raises(protocol.LinkError) as refused:
+        protocol.answer(calls(b), wrong, derive.check(derive.new_secret()), sleep=lambda _s: None)
+    assert str(refused.value).startswith("That is not the code your other device shows: check it")
+    account = a.api("GET", "/api/v1/me").json()["id"]
+    session = rt.link_sessions.get(account, now=rt.clock.now())
+    assert session.state is linking.State.offered and session.wrong_codes == 0
+    assert made.code != wrong
+
+
+# Where sessions are kept: every expired one purged, deadlines to the minute -------------------------------
+
+def test_every_expired_session_is_purged_on_any_call_not_only_the_callers(rt: Runtime) -> None:
+    """Before: an expired session stayed in memory until its own account asked again."""
+    sessions = linking.LinkSessions()
+    now = rt.clock.now()
+    for account in (7, 8):
+        sessions.open(account, offer_key=b"\x04" + bytes(64), offer_proof=bytes(32), code_proof=bytes(32), now=now)
+    assert len(sessions) == 2
+    with pytest.raises(NotFound):
+        sessions.get(9, now=now + linking.LIFETIME)
+    assert len(sessions) == 0
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 30, 59])
+def test_a_deadline_is_kept_to_the_minute_and_never_past_ten_minutes(seconds: int, rt: Runtime) -> None:
+    sessions = linking.LinkSessions()
+    now = rt.clock.now().replace(second=seconds, microsecond=123456 if seconds else 0)
+    opened = sessions.open(7, offer_key=b"\x04" + bytes(64), offer_proof=bytes(32), code_proof=bytes(32), now=now)
+    assert opened.expires_at.second == 0 and opened.expires_at.microsecond == 0
+    assert linking.LIFETIME - timedelta(minutes=1) < opened.expires_at - now <= linking.LIFETIME
+    assert opened.expires_in(now) <= 600
+
+
+# Redis out of reach: 503 in plain words ----------------------------------------------------------------------
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens there once the probe is closed
+
+
+def test_redis_out_of_reach_is_a_503_in_plain_words_never_a_500(devices: tuple[Browser, Browser], rt: Runtime,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = devices
+    made = protocol.Offer()
+    monkeypatch.setattr(rt.link_sessions, "_store",
+                        linking.RedisStore(f"redis://127.0.0.1:{closed_port()}/11", rt.keyring))
+    answer = protocol.Answer(code=made.code, offer_key=made.raw)
+    for device, method, path, body in ((a, "POST", PATH, made.body()), (b, "GET", PATH, None),
+                                       (b, "POST", PATH + "/answer", answer.body()),
+                                       (a, "POST", PATH + "/sealed", {"sealed": b64e(bytes(44))}),
+                                       (b, "POST", PATH + "/done", None), (a, "DELETE", PATH, None)):
+        response = device.api(method, path, json=body)
+        assert response.status_code == 503, (method, path, response.text)
+        assert error(response) == ("Linking devices is unavailable for a moment: the server cannot reach the store "
+                                   "where it keeps linking codes. Nothing was sent or kept. Try again in a minute.")
+        assert response.headers["retry-after"] == "60"
+
+
+def test_a_held_lock_is_a_503_too(devices: tuple[Browser, Browser], rt: Runtime,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis.exceptions
+
+    a, _b = devices
+
+    class Locked(linking.MemoryStore):
+        @contextmanager
+        def locked(self, account_id: int) -> Iterator[None]:
+            raise redis.exceptions.LockError("Unable to acquire lock within the time specified")
+            yield
+
+    monkeypatch.setattr(rt.link_sessions, "_store", Locked())
+    response = a.api("GET", PATH)
+    assert response.status_code == 503 and "Try again in a minute" in error(response)

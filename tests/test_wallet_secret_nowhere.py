@@ -5,7 +5,7 @@ tests/linkage/journey.py) lives through one worker's wallet: device A makes the 
 shows a linking code; device B (another browser of the same account) answers, receives the secret sealed end to
 end, collects the kept replies, signs anonymously and comments; a third device takes the recovery code, comments
 under the same pseudonym, leaves a linking session half-finished (sealed, never collected, left to expire) and
-shows a code that the command-line client answers (`undersigned client wallet link CODE URL`). Then everything the deployment wrote is read raw (every table; PostgreSQL's heap tuples, live and
+shows a code that the command-line client answers (`undersigned client wallet link URL`, typing the code at its prompt). Then everything the deployment wrote is read raw (every table; PostgreSQL's heap tuples, live and
 dead, and its WAL segments where this test may read them; the SQLite file and its WAL; every log line of every
 logger; every key and value of every Redis copy) and searched for the secret (raw, hex, base64, base64url), the
 recovery code and the linking code (with and without hyphens), the keys derived from the code, both devices' ECDH
@@ -155,6 +155,8 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
             raise
     else:
         assert not variant.b_refuses and received == worker.secret
+        # A's next poll reads the "done" marker B's collecting left (keys, proofs and box already gone), once.
+        assert set(worker.request("GET", wallet.LINK_PATH).json()) == {"state", "expires_in"}
     sessions_left = len(day.runtime.link_sessions)
     if full_day:
         phone.sync_wallet()  # finalizes the replies A's requests got, from the same secret
@@ -185,7 +187,7 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
         memory.append(_held(day))
         day.advance(900)
         assert tablet.secret is None
-        # A terminal: `undersigned client wallet link CODE URL` answers the code the laptop's page shows.
+        # A terminal: `undersigned client wallet link URL`, typing the code at its prompt answers the code the laptop's page shows.
         day.advance(900)
         terminal = _link_terminal(day, laptop, material, f"{day.base_url}/petitions/{petition}")
         assert terminal == worker.secret
@@ -210,8 +212,8 @@ def _link_terminal(day: journey.Day, shows: journey.Person, material: wallet.Key
 
     def run() -> None:
         outcome["result"] = CliRunner().invoke(cli, [
-            "client", "wallet", "link", offer.shown.lower(), url, "--email", shows.email, "--password",
-            journey.PASSWORD, "--wallet", str(wallet_file)], catch_exceptions=False)
+            "client", "wallet", "link", url, "--stdin", "--email", shows.email, "--password",
+            journey.PASSWORD, "--wallet", str(wallet_file)], input=offer.shown.lower() + "\n", catch_exceptions=False)
 
     terminal = threading.Thread(target=run)
     terminal.start()

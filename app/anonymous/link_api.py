@@ -1,17 +1,23 @@
 """JSON API for linking a device: the server carries public keys, proofs and one sealed box between two devices
-of one account, and keeps them in this process's memory only (app/anonymous/linking.py).
+of one account, and keeps them in this process's memory, or in Redis when the deployment has it
+(app/anonymous/linking.py). Redis out of reach is a 503 in plain words, never a 500.
 
 Their request log lines are counted by the hour like every /api/v1/wallet route (app/core/web.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import limits.errors
+import redis.exceptions
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.anonymous import linking
 from app.anonymous.service import decode, encode
-from app.core.errors import InvalidInput, errors
+from app.core.errors import InvalidInput, Unavailable, errors
 from app.core.i18n import N_
 from app.core.policy import CurrentUser
 from app.core.routing import UnitOfWorkRoute
@@ -56,13 +62,27 @@ class Opened(BaseModel):
 
 
 class SessionRead(BaseModel):
-    state: linking.State
-    offer_key: str
-    offer_proof: str
+    state: linking.State = Field(description=(
+        '"done" once, after the new device collected the secret: then nothing else is in the answer.'))
+    offer_key: str | None = None
+    offer_proof: str | None = None
     answer_key: str | None = None
     answer_proof: str | None = None
     sealed: str | None = None
     expires_in: int
+
+
+STORE_DOWN = N_("Linking devices is unavailable for a moment: the server cannot reach the store where it keeps "
+                "linking codes. Nothing was sent or kept. Try again in a minute.")
+
+
+@contextmanager
+def _store_reachable() -> Iterator[None]:
+    """Redis (the sessions' store and the rate limits') unreachable, timing out or holding a lock too long."""
+    try:
+        yield
+    except (redis.exceptions.RedisError, limits.errors.StorageError):
+        raise Unavailable(STORE_DOWN, headers={"Retry-After": "60"}) from None
 
 
 def _point(value: str, field: str) -> bytes:
@@ -90,10 +110,11 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
     offer_key = _point(body.offer_key, "offer_key")
     offer_proof = _bytes(body.offer_proof, "offer_proof", linking.PROOF_LEN)
     code_proof = _bytes(body.code_proof, "code_proof", linking.PROOF_LEN)
-    rt.limiter.hit(action="wallet-link-open", subject=f"account:{user.id}", rule=linking.OPEN_RULE)
     now = rt.clock.now()
-    session = rt.link_sessions.open(user.id, offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof,
-                                    now=now)
+    with _store_reachable():
+        rt.limiter.hit(action="wallet-link-open", subject=f"account:{user.id}", rule=linking.OPEN_RULE)
+        session = rt.link_sessions.open(user.id, offer_key=offer_key, offer_proof=offer_proof,
+                                        code_proof=code_proof, now=now)
     return {"expires_in": session.expires_in(now)}
 
 
@@ -101,10 +122,10 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
             summary="The account's open linking session: what each device needs from the other")
 def read_session(user: CurrentUser, rt: RuntimeDep) -> dict[str, object]:
     now = rt.clock.now()
-    session = rt.link_sessions.get(user.id, now=now)
-    answer: dict[str, object] = {"state": session.state.value, "offer_key": encode(session.offer_key),
-                                 "offer_proof": encode(session.offer_proof), "expires_in": session.expires_in(now)}
-    for name in ("answer_key", "answer_proof", "sealed"):
+    with _store_reachable():
+        session = rt.link_sessions.get(user.id, now=now)
+    answer: dict[str, object] = {"state": session.state.value, "expires_in": session.expires_in(now)}
+    for name in ("offer_key", "offer_proof", "answer_key", "answer_proof", "sealed"):
         value = getattr(session, name)
         if value is not None:
             answer[name] = encode(value)
@@ -117,10 +138,11 @@ def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dic
     code_proof = _bytes(body.code_proof, "code_proof", linking.PROOF_LEN)
     answer_key = _point(body.answer_key, "answer_key")
     answer_proof = _bytes(body.answer_proof, "answer_proof", linking.PROOF_LEN)
-    rt.limiter.hit(action="wallet-link-answer", subject=f"account:{user.id}", rule=linking.ANSWER_RULE)
     now = rt.clock.now()
-    session = rt.link_sessions.answer(user.id, code_proof=code_proof, answer_key=answer_key,
-                                      answer_proof=answer_proof, now=now)
+    with _store_reachable():
+        rt.limiter.hit(action="wallet-link-answer", subject=f"account:{user.id}", rule=linking.ANSWER_RULE)
+        session = rt.link_sessions.answer(user.id, code_proof=code_proof, answer_key=answer_key,
+                                          answer_proof=answer_proof, now=now)
     return {"expires_in": session.expires_in(now)}
 
 
@@ -129,19 +151,22 @@ def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dic
 def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
     sealed = _bytes(body.sealed, "sealed", linking.SEALED_LEN)
     now = rt.clock.now()
-    session = rt.link_sessions.seal(user.id, sealed=sealed, now=now)
+    with _store_reachable():
+        session = rt.link_sessions.seal(user.id, sealed=sealed, now=now)
     return {"expires_in": session.expires_in(now)}
 
 
-@router.post("/done", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404),
+@router.post("/done", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409),
              summary="Device B holds the secret: the session and everything in it are dropped")
 def finish_session(user: CurrentUser, rt: RuntimeDep) -> Response:
-    rt.link_sessions.done(user.id, now=rt.clock.now())
+    with _store_reachable():
+        rt.link_sessions.done(user.id, now=rt.clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT,
                summary="Device A cancels: the code stops working at once")
 def cancel_session(user: CurrentUser, rt: RuntimeDep) -> Response:
-    rt.link_sessions.cancel(user.id)
+    with _store_reachable():
+        rt.link_sessions.cancel(user.id, now=rt.clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,8 +7,11 @@ Without the code the server can neither answer A as B nor offer B a key of its o
 other's proof); what it holds are public keys, proofs and one sealed box it cannot open.
 
 Even so, a session is never written to a table or a log line, so no copy of the database or the logs dates who
-linked a device when. One session per account, replaced by a new one, gone 10 minutes after it opened (by the
-app's clock), after B collects the secret, after A cancels, or after the fifth wrong code.
+linked a device when. One session per account, replaced by a new one, gone at most 10 minutes after it opened (by
+the app's clock: the deadline is kept to the minute, rounded down, so a code never outlives the "10 minutes" the
+page promises), after B collects the secret, after A cancels, or after the fifth wrong code. When B collects the
+secret (/done), all that stays is a marker with no key, proof or box in it, state "done", shown once to A's next
+look and gone within two minutes: A says "Linked." only then, never on a session that merely vanished.
 
 Where it is held: with Redis configured (a deployment of several processes, docs/deploy.md), in Redis, so that
 both devices reach the same session whichever process answers them; under a keyed hash of the account (a key
@@ -24,6 +27,7 @@ import base64
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
@@ -37,6 +41,7 @@ from app.core.i18n import N_
 from app.core.security import Keyring
 
 LIFETIME = timedelta(minutes=10)
+DONE_LIFETIME = timedelta(minutes=1)  # the "done" marker: A polls every second or two, so this is ample
 MAX_WRONG_CODES = 5
 KEY_LEN = 65  # an uncompressed P-256 point: 0x04 || x || y
 PROOF_LEN = 32  # HMAC-SHA256
@@ -53,6 +58,7 @@ WRONG_CODE = N_("That is not the code your other device shows. Check it and type
 TOO_MANY = N_("Too many wrong codes: start again on your other device.")
 ALREADY_USED = N_("This code was already used by another device. Show a new code on the device that has your "
                   "wallet.")
+NOT_SEALED = N_("Your other device has not sent the wallet yet, so there is nothing to collect.")
 NOT_ANSWERED = N_("No new device has answered this code yet, so there is nothing to seal the wallet to.")
 
 
@@ -60,14 +66,24 @@ class State(StrEnum):
     offered = "offered"
     answered = "answered"
     sealed = "sealed"
+    done = "done"  # B collected the secret: a marker with nothing in it but this state, read once by A
+
+
+def _minute_down(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _minute_up(moment: datetime) -> datetime:
+    floor = _minute_down(moment)
+    return floor if floor == moment else floor + timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
 class LinkSession:
-    offer_key: bytes
-    offer_proof: bytes
-    code_proof: bytes
-    expires_at: datetime
+    expires_at: datetime  # to the minute
+    offer_key: bytes | None = None  # None only in the "done" marker
+    offer_proof: bytes | None = None
+    code_proof: bytes | None = None
     state: State = State.offered
     answer_key: bytes | None = None
     answer_proof: bytes | None = None
@@ -113,6 +129,11 @@ class MemoryStore:
         with self._lock:
             yield
 
+    def purge(self, now: datetime) -> None:
+        """Every expired session goes, whoever it belongs to: one never asked about again leaves no trace."""
+        for account_id in [key for key, session in self._sessions.items() if now >= session.expires_at]:
+            del self._sessions[account_id]
+
     def load(self, account_id: int) -> LinkSession | None:
         return self._sessions.get(account_id)
 
@@ -151,9 +172,15 @@ class RedisStore:
         raw = self._redis.get(self._key(account_id))
         return None if raw is None else _load(raw)
 
+    def purge(self, now: datetime) -> None:
+        """Redis drops every session by its own key's lifetime (save)."""
+
     def save(self, account_id: int, session: LinkSession) -> None:
-        # Redis drops it a minute after its lifetime (real seconds); the app's clock decides when it expires.
-        self._redis.set(self._key(account_id), _dump(session), ex=int(LIFETIME.total_seconds()) + 60)
+        # Redis drops it a minute after its lifetime, at a whole minute of real time, so the key's lifetime dates
+        # the session no finer than the session itself; the app's clock decides when it expires.
+        whole_minute = -(-int(time.time()) // 60) * 60
+        self._redis.set(self._key(account_id), _dump(session),
+                        exat=whole_minute + int((LIFETIME + timedelta(minutes=1)).total_seconds()))
 
     def delete(self, account_id: int) -> None:
         self._redis.delete(self._key(account_id))
@@ -180,7 +207,8 @@ class LinkSessions:
                                                  else MemoryStore())
 
     def _current(self, account_id: int, now: datetime) -> LinkSession:
-        """The account's open session; caller holds the lock. An expired one is dropped here."""
+        """The account's open session; caller holds the lock. Expired ones (every account's) are dropped here."""
+        self._store.purge(now)
         session = self._store.load(account_id)
         if session is not None and now >= session.expires_at:
             self._store.delete(account_id)
@@ -192,14 +220,19 @@ class LinkSessions:
     def open(self, account_id: int, *, offer_key: bytes, offer_proof: bytes, code_proof: bytes,
              now: datetime) -> LinkSession:
         session = LinkSession(offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof,
-                              expires_at=now + LIFETIME)
+                              expires_at=_minute_down(now + LIFETIME))
         with self._store.locked(account_id):
+            self._store.purge(now)
             self._store.save(account_id, session)  # replaces any open one: the old code stops working
         return session
 
     def get(self, account_id: int, *, now: datetime) -> LinkSession:
+        """The account's session as it stands; the "done" marker is shown once, then gone."""
         with self._store.locked(account_id):
-            return self._current(account_id, now)
+            session = self._current(account_id, now)
+            if session.state is State.done:
+                self._store.delete(account_id)
+            return session
 
     def answer(self, account_id: int, *, code_proof: bytes, answer_key: bytes, answer_proof: bytes,
                now: datetime) -> LinkSession:
@@ -207,7 +240,7 @@ class LinkSessions:
             session = self._current(account_id, now)
             if session.state is not State.offered:
                 raise Conflict(ALREADY_USED)
-            if not hmac.compare_digest(session.code_proof, code_proof):
+            if not hmac.compare_digest(session.code_proof or b"", code_proof):
                 wrong = session.wrong_codes + 1
                 if wrong >= MAX_WRONG_CODES:
                     self._store.delete(account_id)
@@ -223,20 +256,27 @@ class LinkSessions:
             session = self._current(account_id, now)
             if session.state is State.offered:
                 raise Conflict(NOT_ANSWERED)
-            if session.state is State.sealed:
+            if session.state is not State.answered:
                 raise Conflict(ALREADY_USED)
             session = replace(session, state=State.sealed, sealed=sealed)
             self._store.save(account_id, session)
             return session
 
     def done(self, account_id: int, *, now: datetime) -> None:
-        """B holds the secret: the session, its keys and the sealed box are dropped."""
+        """B holds the secret: the session, its keys and the sealed box are dropped, and only a marker that says
+        so stays, for A's next look (A then says "Linked.")."""
         with self._store.locked(account_id):
-            self._current(account_id, now)
-            self._store.delete(account_id)
+            session = self._current(account_id, now)
+            if session.state is State.done:
+                raise NotFound(NO_SESSION)
+            if session.state is not State.sealed:
+                raise Conflict(NOT_SEALED)
+            self._store.save(account_id, LinkSession(expires_at=_minute_up(now + DONE_LIFETIME), state=State.done))
 
-    def cancel(self, account_id: int) -> None:
+    def cancel(self, account_id: int, *, now: datetime | None = None) -> None:
         with self._store.locked(account_id):
+            if now is not None:
+                self._store.purge(now)
             self._store.delete(account_id)
 
     def clear(self) -> None:

@@ -12,7 +12,13 @@ info = x) for x in offer, check, answer, seal, and:
 
 The server compares code_proof, so it counts wrong codes, but cannot make either proof of its own: B checks
 offer_proof and A checks answer_proof, so a server that swaps in a key of its own is caught by the device it
-lied to. B keeps the secret only when its check matches the account's wallet_check.
+lied to. B checks offer_proof before it answers, so it never posts a proof for a key nobody showed the code with;
+B keeps the secret only when its check matches the account's wallet_check.
+
+Each device keeps its own deadline by its own clock, whatever the server reports: A gives up min(expires_in, 600)
+seconds after its code was accepted, B 10 minutes after it answered. The code is 60 bits: a server that keeps a
+session open to guess it offline from offer_proof gets only that window. A says the device is linked only on the
+server's "done" (after B's /done), never because the session vanished.
 
 `call(method, path, body) -> (status, answer)` is app/anonymous/client.Session.call's signature.
 """
@@ -42,6 +48,8 @@ PATH = "/api/v1/wallet/link"
 SALT = b"undersigned/link/v1"
 SEAL_INFO = b"undersigned/link/v1/seal"
 CODE_CHARS = 12
+LIFETIME_SECONDS = 600  # the most any device waits, whatever the server says
+EXPIRY_SLACK = 5  # a 404 this close to A's deadline is the session expiring (A's clock starts after the server's)
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32, as derive.py's recovery code
 _READ_AS = {"I": "1", "L": "1", "O": "0"}
 
@@ -138,10 +146,10 @@ class Answer:
                 "answer_proof": _b64e(_mac(code_key(self.code, "answer"), self.raw + self.offer_key))}
 
     def check_offer(self, offer_proof: bytes) -> None:
-        """The offered key is the one the device showing this code made (the server cannot prove that itself)."""
+        """The offered key is the one the device showing this code made (the server cannot prove that itself).
+        A mistyped code fails the same way, so the words cover both."""
         if not hmac.compare_digest(_mac(code_key(self.code, "offer"), self.offer_key), offer_proof):
-            raise LinkError("Your other device's key was changed on the way: nothing was sent to it. Start again, "
-                            "and tell your organizers if it happens again.")
+            raise LinkError(MISMATCH)
 
     def open(self, sealed: bytes, *, expected_check: bytes) -> bytes:
         if len(sealed) != 12 + derive.SECRET_LEN + 16:
@@ -165,6 +173,18 @@ def _refused(status: int, answer: Any, default: str) -> LinkError:
     return LinkError(f"{default} (the server answered {status}).")
 
 
+MISMATCH = ("That is not the code your other device shows: check it and type it again. If it is exactly what it "
+            "shows, your other device's key was changed on the way: nothing was sent to it. Show a new code there, "
+            "and tell your organizers if it happens again.")
+NOT_COLLECTED = ("Your new device did not collect the wallet before the code expired: show a new code, and type it "
+                 "on the new device.")
+CLOSED_AFTER_SEAL = ("The linking session closed before your new device said it had the wallet. If it does not hold "
+                     "your wallet now, show a new code.")
+EXPIRED = "The code expired before a new device used it: show a new code."
+WAITED = ("Your other device did not send the wallet within 10 minutes of this device answering its code: show a "
+          "new code there and start again.")
+ALREADY_ANSWERED = ("This code was already used by another device. Show a new code on the device that has your "
+                    "wallet.")
 ENDED = ("The linking session ended before the wallet was sent: it expired, or the other device cancelled or "
          "closed its page. Start again: show a new code on the device that has your wallet.")
 
@@ -178,25 +198,44 @@ def _session(call: Call) -> dict[str, Any] | None:
     return answer  # type: ignore[no-any-return]
 
 
-def offer(call: Call, *, poll_seconds: float = 2.0,
-          sleep: Callable[[float], None] = time.sleep) -> tuple[str, Callable[[bytes], None]]:
+def _seconds(answer: Any) -> int:
+    """The server's expires_in, never more than the protocol's 10 minutes (a server stalling a session to guess
+    the code gets no longer than that)."""
+    reported = answer.get("expires_in") if isinstance(answer, dict) else None
+    if isinstance(reported, int) and not isinstance(reported, bool) and 0 < reported < LIFETIME_SECONDS:
+        return reported
+    return LIFETIME_SECONDS
+
+
+def offer(call: Call, *, poll_seconds: float = 2.0, sleep: Callable[[float], None] = time.sleep,
+          clock: Callable[[], float] = time.monotonic) -> tuple[str, Callable[[bytes], None]]:
     """Device A: open a session. Returns the code to show (XXXX-XXXX-XXXX) and `finish(secret)`, which waits for
-    the other device's answer, checks it, seals the secret to it and waits until the other device took it."""
+    the other device's answer, checks it, seals the secret to it and waits until the other device took it, at
+    most min(expires_in, 600) seconds by this device's clock."""
     made = Offer()
     status, answer = call("POST", PATH, made.body())
     if status != 201:
         raise _refused(status, answer, "Opening a linking session failed")
+    deadline = clock() + _seconds(answer)
 
     sealed = False  # kept between calls of finish: one that stopped early (a signal, a test) goes on from there
+
+    def give_up(words: str) -> LinkError:
+        call("DELETE", PATH, None)  # the code stops working now, whatever the server would have let it do
+        return LinkError(words)
 
     def finish(secret: bytes) -> None:
         nonlocal sealed
         while True:
             session = _session(call)
+            if session is not None and session["state"] == "done":
+                return  # the other device took the secret: the server's marker says so, once
             if session is None:
-                if sealed:
-                    return  # the other device took the secret and closed the session
-                raise LinkError(ENDED)
+                if not sealed:
+                    raise LinkError(ENDED)
+                raise LinkError(NOT_COLLECTED if clock() >= deadline - EXPIRY_SLACK else CLOSED_AFTER_SEAL)
+            if clock() >= deadline:
+                raise give_up(NOT_COLLECTED if sealed else EXPIRED)
             if session["offer_key"] != _b64e(made.raw):
                 raise LinkError("Another linking code was shown for your account since this one: use the newest.")
             if session["state"] == "answered" and not sealed:
@@ -216,9 +255,10 @@ def offer(call: Call, *, poll_seconds: float = 2.0,
 
 
 def answer(call: Call, code: str, expected_check: bytes | None = None, *, poll_seconds: float = 1.0,
-           sleep: Callable[[float], None] = time.sleep) -> bytes:
+           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> bytes:
     """Device B: answer the code another device of the account shows; returns the wallet secret, checked against
-    the account's wallet_check (read from GET /api/v1/wallet unless given), once the session is closed."""
+    the account's wallet_check (read from GET /api/v1/wallet unless given), once the session is closed. B waits
+    for the sealed wallet at most 10 minutes after answering, by this device's clock."""
     code = normalise(code)
     if expected_check is None:
         status, wallet = call("GET", "/api/v1/wallet", None)
@@ -233,22 +273,23 @@ def answer(call: Call, code: str, expected_check: bytes | None = None, *, poll_s
         raise LinkError("No device is showing a linking code for your account right now: the code expired (codes "
                         "last 10 minutes), was used, or was cancelled. Show a new code on the device that has your "
                         "wallet.")
+    if not session.get("offer_key") or not session.get("offer_proof"):  # "done": another device took it
+        raise LinkError(ALREADY_ANSWERED)
     made = Answer(code=code, offer_key=_b64d(session["offer_key"]))
+    made.check_offer(_b64d(session["offer_proof"]))  # before answering: no proof goes out for a key not A's
     status, refusal = call("POST", PATH + "/answer", made.body())
     if status != 200:
         raise _refused(status, refusal, "Answering the code failed")
-    try:
-        made.check_offer(_b64d(session["offer_proof"]))
-    except LinkError:
-        call("DELETE", PATH, None)
-        raise
+    deadline = clock() + _seconds(refusal)
     while True:
         sleep(poll_seconds)
         session = _session(call)
-        if session is None or session["offer_key"] != _b64e(made.offer_key):  # gone, or replaced by a new code
+        if session is None or session.get("offer_key") != _b64e(made.offer_key):  # gone, or replaced
             raise LinkError(ENDED)
         if session["state"] == "sealed":
             break
+        if clock() >= deadline:
+            raise LinkError(WAITED)
     secret = made.open(_b64d(session["sealed"]), expected_check=expected_check)
     status, refusal = call("POST", PATH + "/done", None)
     if status not in (204, 404):  # 404: it expired this very moment, and the secret is here all the same

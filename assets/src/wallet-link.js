@@ -12,6 +12,15 @@ const PATH = "/api/v1/wallet/link";
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford's base32
 const READ_AS = { I: "1", L: "1", O: "0" };
 const CODE_CHARS = 12;
+// The most either device waits, by its own clock, whatever the server reports: A from its code being accepted
+// (min(expires_in, 600) s), B from its answer. A server stalling a session to guess the 60-bit code offline gets
+// no longer than that.
+const LIFETIME_MS = 600 * 1000;
+const EXPIRY_SLACK_MS = 5000; // a 404 this close to A's deadline is the session expiring
+const lifetime = (answer) => {
+  const reported = answer && answer.expires_in;
+  return Number.isInteger(reported) && reported > 0 ? Math.min(reported * 1000, LIFETIME_MS) : LIFETIME_MS;
+};
 const text = new TextEncoder();
 const SALT = text.encode("undersigned/link/v1");
 const SEAL_INFO = text.encode("undersigned/link/v1/seal");
@@ -232,26 +241,34 @@ function showCode(database, account, record) {
     section.querySelector("[data-link-code]").textContent = display(code);
     offerBox.hidden = false;
     start.hidden = true;
-    const deadline = Date.now() + opened.body.expires_in * 1000;
+    const deadline = performance.now() + lifetime(opened.body);
     const tick = () => {
-      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      const left = Math.max(0, Math.ceil((deadline - performance.now()) / 1000));
       const time = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
       countdown.textContent = message("countdown").replace("{time}", time);
       return left;
     };
     tick();
     let sealed = false;
+    const giveUp = async (name) => {
+      open = false;
+      await api("DELETE", PATH).catch(() => {}); // the code stops working now, whatever the server would allow
+      return new Stop(name);
+    };
     while (mine === run) {
       await sleep(sealed ? 1000 : 2000);
       if (mine !== run) return;
-      if (tick() === 0 && !sealed) throw new Stop("expired");
       const current = await api("GET", PATH);
       if (mine !== run) return;
+      // "Linked." only on the server's word that the new device collected the wallet (its /done), shown once.
+      if (current.status === 200 && current.body && current.body.state === "done") break;
+      tick();
       if (current.status === 404) {
-        if (sealed) break;
-        throw new Stop(tick() === 0 ? "expired" : "closed");
+        if (!sealed) throw new Stop(performance.now() >= deadline - EXPIRY_SLACK_MS ? "expired" : "closed");
+        throw new Stop(performance.now() >= deadline - EXPIRY_SLACK_MS ? "not-collected" : "closed-sealed");
       }
       if (current.status !== 200) throw refusal(current);
+      if (performance.now() >= deadline) throw await giveUp(sealed ? "not-collected" : "expired");
       const session = current.body;
       if (session.offer_key !== toBase64url(pair.raw)) throw new Stop("replaced");
       if (session.state === "answered" && !sealed) {
@@ -327,7 +344,15 @@ function takeCode(database, account, prefill) {
     if (!wallet.body.wallet_check) throw new Stop("not-registered");
     const current = await api("GET", PATH);
     if (current.status !== 200) throw refusal(current);
+    if (!current.body.offer_key || !current.body.offer_proof) throw new Stop("used");
     const offerKey = fromBase64url(current.body.offer_key);
+    // The offer's proof first: no answer goes out for a key the device showing this code did not make. A typo
+    // fails here the same way, so the words cover both, and nothing is cancelled.
+    const offerProof = await mac(await codeKey(code, "offer"), offerKey);
+    if (!same(offerProof, fromBase64url(current.body.offer_proof))) {
+      input.setAttribute("aria-invalid", "true");
+      throw new Stop("mismatch");
+    }
     const pair = await keyPair();
     const answered = await api("POST", `${PATH}/answer`, {
       code_proof: toBase64url(await mac(await codeKey(code, "check"), offerKey)),
@@ -338,15 +363,12 @@ function takeCode(database, account, prefill) {
       if (answered.status === 422) input.setAttribute("aria-invalid", "true");
       throw refusal(answered);
     }
-    const offerProof = await mac(await codeKey(code, "offer"), offerKey);
-    if (!same(offerProof, fromBase64url(current.body.offer_proof))) {
-      await api("DELETE", PATH);
-      throw new Stop("tampered-offer");
-    }
     receiving.hidden = false;
+    const deadline = performance.now() + lifetime(answered.body);
     let session;
     for (;;) {
       await sleep(1000);
+      if (performance.now() >= deadline) throw new Stop("waited");
       const polled = await api("GET", PATH);
       if (polled.status === 404 || (polled.status === 200 && polled.body.offer_key !== current.body.offer_key)) {
         throw new Stop("ended");
