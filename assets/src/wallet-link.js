@@ -5,7 +5,7 @@
 // and keeps it. Native Web Crypto only: ECDH P-256, HKDF, HMAC and AES-GCM. Built into app/static/wallet-link.js.
 import qrcode from "qrcode-generator";
 import { walletCheck } from "./derive.js";
-import { fromBase64url, getSecret, openStore, saveSecret, toBase64url } from "./store.js";
+import { fromBase64url, heldSecret, openStore, saveSecret, toBase64url } from "./store.js";
 import { syncLocked } from "./sync.js";
 
 const PATH = "/api/v1/wallet/link";
@@ -437,7 +437,10 @@ async function main() {
   let record;
   try {
     database = await openStore();
-    record = await getSecret(database, account);
+    // A secret here that is not the account's wallet (another device's won the race, or the server could not
+    // be reached when it was made) is set aside, never used: this device then takes the wallet by a code.
+    const wallet = await api("GET", "/api/v1/wallet").catch(() => null);
+    record = await heldSecret(database, account, wallet && wallet.status === 200 ? wallet.body.wallet_check : undefined);
   } catch (error) {
     panel("unavailable");
     return;
