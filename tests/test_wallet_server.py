@@ -5,7 +5,6 @@ same credentials, get one clear winner and a plain 409, never a 500 or a half-wr
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,21 +13,20 @@ from datetime import UTC, datetime
 import httpx2
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
 from app.anonymous import derive
 from app.anonymous import service as anonymous
 from app.anonymous.models import DiscussionIssuance, IssuingKey, TokenIssuance, WalletCheck
-from app.core import blindrsa, migrations
+from app.core import blindrsa
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
-from app.core.database import build_engine
 from app.core.runtime import Runtime
 from app.main import create_app
 from tests import factories, live_server
-from tests.conftest import Browser, count_rows, make_settings, missing, sign_in_as
+from tests.conftest import Browser, count_rows, make_settings, sign_in_as
+from tests.server_process import scratch_database
 
 NewBrowser = Callable[[], Browser]
 
@@ -234,29 +232,8 @@ def test_asking_again_for_what_was_issued_is_a_plain_409_and_writes_nothing(brow
 @pytest.fixture(params=["sqlite", "postgresql"])
 def race_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A database of its own (these requests commit): a SQLite file, or a scratch PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'wallet-race.db'}"
-        migrations.upgrade(url)
+    with scratch_database(request.param, tmp_path, "wallet_race") as url:
         yield url
-        return
-    base = os.environ.get("TEST_DATABASE_URL", "")
-    if not base:
-        missing("TEST_DATABASE_URL is not set: PostgreSQL tests need a scratch database")
-    base_url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1)
-                        if base.startswith("postgresql://") else base)
-    name = f"{base_url.database}_wallet_race"
-    admin = build_engine(base_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base_url.set(database=name).render_as_string(hide_password=False)
-    migrations.upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
