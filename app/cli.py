@@ -346,7 +346,8 @@ class _ClientRun:
     def keys(self, connection):  # type: ignore[no-untyped-def]
         from app.anonymous.keycheck import KeyCheck
 
-        return KeyCheck(connection, state_file=self._state_file, log_key=self._log_key, witnesses=self._witnesses)
+        return KeyCheck(connection, state_file=self._state_file, log_key=self._log_key, witnesses=self._witnesses,
+                        remembered=self.wallet.setdefault("keys", {}))
 
     def email(self) -> str | None:
         return self._email or self.client.known_email(self.wallet, self.base_url)

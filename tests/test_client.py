@@ -277,6 +277,44 @@ def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(  # 
     assert not proxy.requests("POST", "/api/v1/anonymous/comments")
 
 
+def test_a_key_that_changes_after_first_use_is_refused(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    url = petition_url(server, proxy)
+    wallet = tmp_path / "wallet.json"
+    collected = run("collect", url, *signed_in(new_member(server, "quinn"), wallet))
+    assert collected.exit_code == 0, collected.output
+    remembered = json.loads(wallet.read_text())["keys"]
+    petition_id = int(url.rstrip("/").split("/")[-1])
+    held = {(item["petition_id"], item["purpose"]): item["key_id"]
+            for item in json.loads(wallet.read_text())["credentials"].values()}
+    # Each key accepted is remembered per petition and purpose, beside the credentials.
+    assert remembered == {f"{proxy.base_url}|{petition}|{purpose}": key_id
+                          for (petition, purpose), key_id in held.items()}
+    assert (petition_id, "sign") in held and (petition_id, "discuss") in held
+    assert run("sign", url, "--anonymous", "--accept-small-crowd", "--wallet", str(wallet)).exit_code == 0
+
+    # A server that later shows a new key to everyone, list, log and all, stands here as a wallet that accepted
+    # another key first: the key now shown is not the one accepted, and nothing goes.
+    stored = json.loads(wallet.read_text())
+    other = _another_key([{"petition_id": petition_id}])[0]["key_id"]
+    stored["keys"][f"{proxy.base_url}|{petition_id}|sign"] = other
+    wallet.write_text(json.dumps(stored))
+    clock[0] = T0 + 13 * 3600
+    refused = run("send", "--wallet", str(wallet))
+    assert refused.exit_code == 1, refused.output
+    assert "signing key changed since this wallet first accepted it" in refused.output
+    assert not proxy.requests("POST", "/api/v1/anonymous/signatures")
+    assert len(json.loads(wallet.read_text())["outbox"]) == 1
+    assert json.loads(wallet.read_text())["keys"][f"{proxy.base_url}|{petition_id}|sign"] == other  # kept
+
+    # The key it accepted first is the one shown: sent.
+    stored = json.loads(wallet.read_text())
+    stored["keys"][f"{proxy.base_url}|{petition_id}|sign"] = held[(petition_id, "sign")]
+    wallet.write_text(json.dumps(stored))
+    sent = run("send", "--wallet", str(wallet))
+    assert sent.exit_code == 0 and "Sent your anonymous signature" in sent.output, sent.output
+
+
 def test_a_wallet_file_of_the_first_format_is_read_as_signing_tokens(tmp_path: Path) -> None:
     path = tmp_path / "wallet.json"
     path.write_text(json.dumps({"https://host|chen@example.org|7": {

@@ -9,7 +9,10 @@ the key everyone is shown:
 - for the signing key, also the key id committed in entry 0 of the petition's signature log, read under a
   checkpoint signed by the log's key (pinned with --log-key, or the one `undersigned verify` saw before on this
   machine, or the one the log names the first time) and cosigned by every witness the person names, and
-  consistent with every checkpoint this machine saw before.
+  consistent with every checkpoint this machine saw before;
+- and the key accepted the first time, remembered per petition and purpose in the wallet file: a key that changes
+  after first use is refused, whatever the list and the log say then (a server could otherwise show one account
+  a key of its own from some later day on, once the first check had passed).
 
 Entry 0 commits the signing key only (it was written when the petition opened, before discussion keys
 existed), so the discussion key is held to the published list alone.
@@ -36,8 +39,10 @@ class KeyCheck:
     """Compares keys for one deployment; reads everything without cookies and remembers it for one run."""
 
     def __init__(self, connection: Connection, *, state_file: Path, log_key: str | None = None,
-                 witnesses: list[str] | None = None) -> None:
+                 witnesses: list[str] | None = None, remembered: dict[str, str] | None = None) -> None:
         self.connection = connection
+        # The wallet file's "keys": "base_url|petition|purpose" -> the key id accepted the first time.
+        self.remembered = remembered if remembered is not None else {}
         self.state_file = state_file
         self.pinned = log_key.strip() if log_key else None
         try:
@@ -58,6 +63,14 @@ class KeyCheck:
             raise ClientError(f"Petition {petition_id}'s {what} is not a valid key: nothing was sent.") from None
         if derived != key_id:
             raise ClientError(f"Petition {petition_id}'s {what} does not match its own id: nothing was sent.")
+        slot = f"{self.connection.base_url}|{petition_id}|{purpose}"
+        accepted = self.remembered.get(slot)
+        if accepted is not None and accepted != key_id:
+            raise ClientError(
+                f"Refusing petition {petition_id}: its {what} changed since this wallet first accepted it (was "
+                f"{accepted[:16]}…, now {key_id[:16]}…). A petition keeps one key; a new one, shown to you, could "
+                "let the server recognise your token. Nothing was sent; tell the organizers and keep this wallet "
+                "file as evidence.")
         listed = [key for key in self._keys()
                   if key.get("petition_id") == petition_id and key.get("purpose", "sign") == purpose]
         if not listed:
@@ -76,6 +89,7 @@ class KeyCheck:
                     f"Refusing petition {petition_id}: its signing key is not the key its signature log committed "
                     "to when it opened (entry 0). Nothing was sent; tell the organizers.")
         # A discussion key has nothing like entry 0 to be held to: the published list above is its only check.
+        self.remembered[slot] = key_id
 
     def _keys(self) -> list[dict[str, Any]]:
         if self._published is None:
