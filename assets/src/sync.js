@@ -16,6 +16,7 @@
 // Credentials of the older, random wallets (status "held" without a secret) stay usable as they are.
 import { RSABSSA } from "@cloudflare/blindrsa-ts";
 import { credential, newSecret, walletCheck } from "./derive.js";
+import { requireKeys } from "./keycheck.js";
 import { allRecords, deleteSecret, fromBase64url, getSecret, heldSecret, markRegistered, putRecord, restoreSecret,
          saveSecret, setAsideSecret, staleSecrets, toBase64url } from "./store.js";
 
@@ -58,14 +59,6 @@ export async function registerCheck(check, csrf) {
   return { outcome: "failed", message: (body.error && body.error.message) || `The server said ${response.status}.` };
 }
 
-// The keys everyone is shown, fetched without cookies: a server that gave this account a key of its own (to
-// recognise its credentials later) would be caught here.
-async function publishedKeyIds() {
-  const response = await fetch("/api/v1/anonymous/keys", { credentials: "omit", headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error("the published keys could not be read");
-  return new Map((await response.json()).map((key) => [`${key.petition_id}:${purposeOf(key)}`, key.key_id]));
-}
-
 function heldRecord(account, item, message, signature) {
   const purpose = purposeOf(item);
   return { id: tokenId(account, item.petition_id, purpose), account, petitionId: item.petition_id, purpose,
@@ -96,12 +89,16 @@ async function finalizeLegacy(database, account, records, issued) {
 // Rebuild and unblind every issued credential this device does not hold. Returns how many it now holds anew.
 export async function recollect(database, account, secret, issued) {
   const kept = new Map((await allRecords(database, account)).map((record) => [record.id, record]));
+  const wanted = issued.filter((item) => {
+    const record = kept.get(tokenId(account, item.petition_id, purposeOf(item)));
+    return !(record && SETTLED.has(record.status)) && item.spki;
+  });
+  // Every key first (keycheck.js): a credential signed by a key shown to this account alone is never kept.
+  await requireKeys(database, wanted);
   let collected = 0;
-  for (const item of issued) {
+  for (const item of wanted) {
     const purpose = purposeOf(item);
     const id = tokenId(account, item.petition_id, purpose);
-    const record = kept.get(id);
-    if ((record && SETTLED.has(record.status)) || !item.spki) continue;
     const publicKey = await importKey(item.spki, item.key_id);
     const made = await credential(secret, purpose, item.petition_id, item.key_id, fromBase64url(item.spki));
     let signature;
@@ -120,13 +117,10 @@ export async function recollect(database, account, secret, issued) {
 }
 
 async function collectDue(database, account, secret, due, csrf) {
-  const published = await publishedKeyIds();
+  await requireKeys(database, due); // every key first: a refusal asks for nothing
   const pending = [];
   for (const key of due) {
     const purpose = purposeOf(key);
-    if (published.get(`${key.petition_id}:${purpose}`) !== key.key_id) {
-      throw new Error("this account was shown a key that is not the petition's published key");
-    }
     const publicKey = await importKey(key.spki, key.key_id);
     pending.push({ key, purpose, publicKey, made: await credential(secret, purpose, key.petition_id, key.key_id, fromBase64url(key.spki)) });
   }

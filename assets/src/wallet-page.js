@@ -4,6 +4,7 @@
 // Built into app/static/wallet-page.js by `make assets`.
 import { parseRecoveryCode, recoveryCode, RecoveryCodeError, walletCheck } from "./derive.js";
 import { allRecords, fromBase64url, getSecret, openStore, saveSecret, toBase64url } from "./store.js";
+import { KeyRefused } from "./keycheck.js";
 import { readWallet, recollect, syncLocked } from "./sync.js";
 
 const root = document.documentElement;
@@ -158,8 +159,11 @@ async function main() {
   root.setAttribute("data-wallet-ready", "true");
 }
 
-main().catch(() => {
+main().catch((error) => {
   const device = $("[data-wallet-device]");
-  if (device) say(device, "This device's wallet could not be read just now. Reload the page to try again.");
+  if (device) {
+    say(device, error instanceof KeyRefused ? error.message
+      : "This device's wallet could not be read just now. Reload the page to try again.");
+  }
   root.setAttribute("data-wallet-ready", "error");
 });

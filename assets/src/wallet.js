@@ -8,6 +8,7 @@
 // anonymous comments without cookies.
 // Built into app/static/wallet.js by `make assets`.
 import { getRecord, openStore, putRecord } from "./store.js";
+import { KeyRefused } from "./keycheck.js";
 import { syncLocked, tokenId } from "./sync.js";
 
 function meta(name) {
@@ -181,6 +182,7 @@ async function enhanceSignPanel(panel, database, account, outcome) {
         token.submittedAt = Date.now();
         await saveToken(database, token);
         showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
+        status.focus();  // the form is gone: the confirmation takes focus, not the page body
       } else {
         status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
       }
@@ -196,6 +198,10 @@ async function enhanceSignPanel(panel, database, account, outcome) {
     sayByName(form, ["Your wallet is on another device, so this one cannot sign anonymously yet. To sign anonymously here, ",
                      LINK, " to a device that has it, or enter your recovery code on ", WALLET,
                      ". If no device has it any more, that page explains your choices."]);
+    return;
+  }
+  if (outcome.wallet === "refused") {
+    sayByName(form, [`${outcome.message} `]);
     return;
   }
   if (outcome.wallet === "none") {
@@ -237,9 +243,12 @@ async function main() {
     try {
       outcome = await syncLocked(database, account, csrf);
     } catch (error) {
-      outcome = { wallet: "none", message: "" };
-      if (panel) await enhanceSignPanel(panel, database, account, outcome);
-      throw error;
+      if (!(error instanceof KeyRefused)) {
+        outcome = { wallet: "none", message: "" };
+        if (panel) await enhanceSignPanel(panel, database, account, outcome);
+        throw error;
+      }
+      outcome = { wallet: "refused", message: error.message }; // a key this browser will not trust: say why
     }
     if (panel) await enhanceSignPanel(panel, database, account, outcome);
     document.documentElement.setAttribute("data-wallet-ready", "true");
