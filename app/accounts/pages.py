@@ -37,14 +37,22 @@ def _pending_serializer(rt: Runtime) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(rt.keyring.key("pending-email").hex(), salt="pending")
 
 
-def _pending_email(request: Request, rt: Runtime) -> str:
+def _pending(request: Request, rt: Runtime) -> tuple[str, str]:
+    """The address waiting for its code, and the page the person came from (a same-site path, or "/")."""
     raw = request.cookies.get(PENDING_COOKIE)
     if not raw:
-        return ""
+        return "", "/"
     try:
-        return str(_pending_serializer(rt).loads(raw, max_age=3600))
+        value = _pending_serializer(rt).loads(raw, max_age=3600)
     except BadSignature:
-        return ""
+        return "", "/"
+    if isinstance(value, list) and len(value) == 2:
+        return str(value[0]), safe_next(str(value[1]))
+    return str(value), "/"
+
+
+def _pending_email(request: Request, rt: Runtime) -> str:
+    return _pending(request, rt)[0]
 
 
 def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: str, message: str) -> Response:
@@ -57,23 +65,26 @@ def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: 
 
 
 @router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def signup_page(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, next: str = "/") -> Response:
     if user is not None:
-        return redirect(request, "/", N_("You are already signed in."), "info")
-    return render(request, "accounts/signup.html", {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
+        return redirect(request, safe_next(next), N_("You are already signed in."), "info")
+    return render(request, "accounts/signup.html", {
+        "domains": organization.current(db=db, rt=rt).allowed_email_domains, "next": safe_next(next)})
 
 
 @router.post("/signup", response_class=HTMLResponse)
 def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    # Someone who came from a petition's link lands back on it once confirmed: only a same-site path is kept.
+    target = safe_next(fields.get("next"))
     try:
         form = validate(schemas.SignUp, fields)
         service.sign_up(db=db, rt=rt, form=form, browser=request.state.csrf_seed)
     except AppError as error:
         return form_error(request, db, "accounts/signup.html", error, fields,
-                          {"domains": organization.current(db=db, rt=rt).allowed_email_domains})
+                          {"domains": organization.current(db=db, rt=rt).allowed_email_domains, "next": target})
     response = redirect(request, "/verify",
                         N_("Check your inbox: we sent you a six-digit code to confirm your address."))
-    response.set_cookie(PENDING_COOKIE, _pending_serializer(rt).dumps(form.email.lower()), max_age=3600,
+    response.set_cookie(PENDING_COOKIE, _pending_serializer(rt).dumps([form.email.lower(), target]), max_age=3600,
                         httponly=True, samesite="lax", secure=rt.settings.secure_cookies)
     return response
 
@@ -90,7 +101,8 @@ def verify(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
         signed = service.verify_by_code(db=db, rt=rt, form=validate(schemas.CodeEntry, fields))
     except AppError as error:
         return form_error(request, db, "accounts/verify.html", error, fields)
-    return _signed_in(request, rt, signed, "/", f"Your address is confirmed. Welcome, {signed.user.display_name}!")
+    return _signed_in(request, rt, signed, _pending(request, rt)[1],
+                      f"Your address is confirmed. Welcome, {signed.user.display_name}!")
 
 
 @router.post("/verify/resend", response_class=HTMLResponse)
@@ -115,7 +127,9 @@ def verify_link_page(request: Request, token: str, user: OptionalUser, db: Sessi
 @router.post("/verify/link/{token}", response_class=HTMLResponse)
 def verify_link(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     signed = service.verify_by_link(db=db, rt=rt, token=token)
-    return _signed_in(request, rt, signed, "/", f"Your address is confirmed. Welcome, {signed.user.display_name}!")
+    # Opened in the browser that signed up, the link also returns to the page the person came from.
+    return _signed_in(request, rt, signed, _pending(request, rt)[1],
+                      f"Your address is confirmed. Welcome, {signed.user.display_name}!")
 
 
 @router.get("/signin", response_class=HTMLResponse)

@@ -10,6 +10,7 @@ from app.anonymous import anonymity, keys as issuing_keys
 from app.anonymous import service as anonymous_signing
 from app.comments.pages import discussion_context
 from app.core.i18n import N_
+from app.core.markdown import render_comment
 from app.log import service as signature_log
 from app.core.database import SessionDep
 from app.core.errors import AppError
@@ -116,6 +117,11 @@ def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signat
             "petition_url": rt.settings.base_url.rstrip("/") + f"/petitions/{petition.id}"}
 
 
+def background_html(text: str) -> str:
+    """"Why" as the comments' Markdown subset and sanitiser: browsers send CRLF, so a typed blank line still parts."""
+    return render_comment(text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
     organizer = service.is_organizer(db=db, petition=petition, user=user)
     own = signatures.own_signature(db=db, petition=petition, user=user)
@@ -125,6 +131,7 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
                and petition.state_enum is PetitionState.open)
     context: dict[str, object] = {
         "petition": petition, "state_label": LABELS[petition.state_enum], "is_organizer": organizer,
+        "background_html": background_html(petition.background),
         "next_threshold": service.next_threshold(petition), "timeline": service.timeline(db=db, petition=petition),
         "updates": service.updates(db=db, petition=petition),
         "following": service.is_following(db=db, petition=petition, user=user),
