@@ -169,3 +169,29 @@ def test_a_key_that_changed_since_the_browser_first_accepted_it_is_refused(perso
                                    "browser first accepted it")
     assert asked == [] and not [item for item in records(dara) if item.get("status") == "held"]
     assert kept_keys(dara, petition_id)["keys"] == {"sign": OTHER.key_id()}  # kept, as evidence
+
+
+def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_own(person, server) -> None:  # type: ignore[no-untyped-def]
+    """The server keeps each reply and names its key in GET /api/v1/wallet's `issued`: a device that takes the
+    wallet by recovery code checks those keys too before it keeps anything rebuilt."""
+    from playwright.sync_api import expect
+
+    petition_id = petition_id_of(server)
+    laptop = person("ben")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    ready(laptop, "/wallet")
+    laptop.locator("main").get_by_role("button", name="Show my recovery code").click()
+    code = laptop.locator("[data-recovery-code]").inner_text()
+
+    phone = person(None)
+    tailor(phone, "**/api/v1/wallet", lambda state: {**state, "issued": own_key(state["issued"], petition_id)})
+    sign_in(phone, "ben")
+    ready(phone, "/wallet")
+    page = phone.locator("main")
+    page.get_by_role("textbox", name="Recovery code").fill(code)
+    page.get_by_role("button", name="Use this recovery code").click()
+    result = page.locator("[data-recovery-result]")
+    expect(result).to_contain_text(f"This device now holds your wallet, but rebuilt nothing: This browser refuses "
+                                   f"petition {petition_id}'s signing key: the key your account was given differs")
+    expect(result).to_be_focused()
+    assert not [item for item in records(phone) if item.get("status") == "held"]

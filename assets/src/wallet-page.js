@@ -122,8 +122,18 @@ function wireRecoveryForm(database, refresh) {
       return;
     }
     await saveSecret(database, account, toBase64url(secret), check, { registered: true });
-    const collected = await recollect(database, account, secret, wallet.issued || []);
-    const outcome = await syncLocked(database, account, csrf);
+    let collected;
+    let outcome;
+    try {
+      collected = await recollect(database, account, secret, wallet.issued || []);
+      outcome = await syncLocked(database, account, csrf);
+    } catch (problem) {
+      if (!(problem instanceof KeyRefused)) throw problem;
+      input.value = "";
+      say(result, `This device now holds your wallet, but rebuilt nothing: ${problem.message}`);
+      result.focus();
+      return;
+    }
     input.value = "";
     await refresh(outcome);
     say(result, collected === 1 ? "Done: this device now holds your wallet, and rebuilt 1 credential from it."
