@@ -148,3 +148,48 @@ def test_why_keeps_the_paragraphs_a_browser_sends_with_crlf() -> None:
         "<script>alert(1)</script>\n\n[x](javascript:alert(1))\n\n# Loud")
     hostile = background_html("<script>alert(1)</script>\r\n\r\n[x](javascript:alert(1))\r\n\r\n# Loud")
     assert "<script" not in hostile and 'href="javascript' not in hostile and "<h1" not in hostile
+
+
+def test_the_page_shows_why_in_paragraphs_and_markdown(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    from tests import factories
+
+    petition = factories.open_petition(db, rt, background="Heat fails every winter.\r\n\r\nWe ask for **a fix** by March.")
+    page = browser.get(f"/petitions/{petition.id}").text
+    assert "<p>Heat fails every winter.</p>" in page and "<p>We ask for <strong>a fix</strong> by March.</p>" in page
+
+
+def test_the_top_concerns_plural_follows_the_count(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    from tests import factories
+    from tests.conftest import sign_in_as
+
+    petition = factories.open_petition(db, rt)
+    # The twice-endorsed comment first: the once-endorsed one's id is then never 1, as a plural keyed on the id
+    # would need to read right.
+    twice = factories.comment(db, rt, petition, body="Twice endorsed concern")
+    once = factories.comment(db, rt, petition, body="Once endorsed concern")
+    for comment, times in ((twice, 2), (once, 1)):
+        for _ in range(times):
+            reader = sign_in_as(new_browser(), db, factories.worker(db))
+            assert reader.api("POST", f"/api/v1/comments/{comment.id}/endorsement").status_code == 201
+    page = new_browser().get(f"/petitions/{petition.id}").text
+    concerns = page[page.index("Top concerns"):page.index("</ol>", page.index("Top concerns"))]
+    assert re.search(r"Twice endorsed concern</a>\s*<span class=\"meta\">[^<]*, 2 endorsements</span>", concerns), concerns
+    assert re.search(r"Once endorsed concern</a>\s*<span class=\"meta\">[^<]*, 1 endorsement</span>", concerns), concerns
+
+
+@pytest.mark.browser
+def test_after_an_anonymous_signature_focus_moves_to_the_confirmation(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = person("dara")  # a worker whose wallet starts in this browser (each person() is a new browser)
+    page.goto(live_server.petition_url(server, PETITION))
+    expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    panel = page.locator("#sign")
+    panel.get_by_label("Nobody: sign anonymously").check()
+    # Few colleagues hold the demo petition's token: the panel asks to confirm first.
+    panel.get_by_label("I understand that I could be identified by counting").check()
+    panel.get_by_role("button", name="Sign this petition").click()
+    status = panel.locator("[data-anonymous-status]")
+    expect(status).to_contain_text("You signed anonymously")
+    # The form is gone: a screen reader user hears where they are, instead of being dropped on the page body.
+    expect(status).to_be_focused()
