@@ -8,6 +8,7 @@ The attacker's method is the page's own router: a modified server answering one 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -57,8 +58,6 @@ OTHER = blindrsa.PrivateKey.generate(1024).public
 
 def own_key(items: list[dict[str, Any]], petition_id: int) -> list[dict[str, Any]]:
     """The petition's signing key replaced with a key of this account's own."""
-    import base64
-
     spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
     return [{**item, "key_id": OTHER.key_id(), "spki": spki}
             if item["petition_id"] == petition_id and item.get("purpose", "sign") == "sign" else item
@@ -127,9 +126,9 @@ def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(
     def forged(head: dict[str, Any]) -> dict[str, Any]:
         body, _, lines = head["checkpoint"].partition("\n\n")
         name, signature = lines.split(" ")[1], lines.split(" ")[2]
-        raw = bytearray(__import__("base64").b64decode(signature))
+        raw = bytearray(base64.b64decode(signature))
         raw[-1] ^= 1
-        bad = __import__("base64").b64encode(bytes(raw)).decode()
+        bad = base64.b64encode(bytes(raw)).decode()
         return {**head, "checkpoint": f"{body}\n\n\u2014 {name} {bad}\n"}
 
     tailor(chen, f"**/api/v1/petitions/{petition_id}/log", forged)
@@ -181,7 +180,9 @@ def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_
     expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
     ready(laptop, "/wallet")
     laptop.locator("main").get_by_role("button", name="Show my recovery code").click()
-    code = laptop.locator("[data-recovery-code]").inner_text()
+    shown = laptop.locator("[data-recovery-code]")
+    expect(shown).to_have_text(re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){6}$"))  # shown once derived
+    code = shown.inner_text()
 
     phone = person(None)
     tailor(phone, "**/api/v1/wallet", lambda state: {**state, "issued": own_key(state["issued"], petition_id)})
@@ -192,6 +193,7 @@ def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_
     page.get_by_role("button", name="Use this recovery code").click()
     result = page.locator("[data-recovery-result]")
     expect(result).to_contain_text(f"This device now holds your wallet, but rebuilt nothing: This browser refuses "
-                                   f"petition {petition_id}'s signing key: the key your account was given differs")
+                                   f"petition {petition_id}'s signing key: the key your account was given differs",
+                                   timeout=15_000)
     expect(result).to_be_focused()
     assert not [item for item in records(phone) if item.get("status") == "held"]
