@@ -10,7 +10,7 @@ from app.accounts.models import GRANTABLE_ROLES, Role
 from app.accounts.schemas import RoleChange
 from app.audit import service as audit
 from app.core.database import SessionDep
-from app.core.errors import AppError, NotFound
+from app.core.errors import AppError, Conflict, InvalidInput, NotFound
 from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
@@ -45,6 +45,15 @@ def grant_role(request: Request, user_id: Id, admin: Admin, db: SessionDep, rt: 
     user = service.get_or_404(db=db, user_id=user_id)
     try:
         change = validate(RoleChange, fields)
+        if not change.role:
+            raise InvalidInput(N_("Choose a role to grant: responder, moderator or admin."))
+        if change.role == Role.admin.value and fields.get("confirm") != "yes":
+            # Admin can do everything, including granting admin: one more step, a page of its own (no script needed).
+            if not user.is_verified:
+                raise Conflict(N_("Only accounts with a confirmed address can be given a role."))
+            if any(grant.role == Role.admin for grant in user.roles):
+                raise Conflict(translate(request, N_("%(name)s is already an admin."), name=user.display_name))
+            return render(request, "admin/confirm_admin.html", {"user": user})
         role = service.grant_role(db=db, rt=rt, actor=admin, user=user, role=change.role)
     except AppError as error:
         return refused(request, db, "/admin/users", error)

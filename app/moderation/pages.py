@@ -23,6 +23,31 @@ from app.signatures import integrity
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
+# The petition's record in words: what each event means, for moderators reading it.
+EVENT_LABELS = {
+    "drafted": N_("Drafted"),
+    "sent_to_sponsors": N_("Sent to colleagues for sponsorship"),
+    "sent_to_moderation": N_("Sponsored, and sent to the moderators"),
+    "opened": N_("Opened for signatures"),
+    "closed": N_("Closed"),
+    "rejected": N_("Rejected"),
+    "hidden": N_("Hidden by a moderator"),
+    "restored": N_("Made visible again"),
+    "archived": N_("Archived (signers' details erased)"),
+    "new_version": N_("Text corrected"),
+    "update_posted": N_("Update posted"),
+    "response_threshold_reached": N_("Reached the response threshold"),
+    "response_due": N_("Response clock started"),
+    "escalation_threshold_reached": N_("Reached the escalation threshold"),
+    "response_posted": N_("Leadership responded"),
+    "commitment_updated": N_("Commitment updated"),
+    "response_judged": N_("Organizers judged the response"),
+    "follow_up_requested": N_("Organizers asked for a follow-up"),
+    "signatures_voided": N_("Signatures voided by moderators"),
+    "issuing_key_destroyed": N_("Anonymous-signing key destroyed"),
+    "anonymous_small_batch": N_("Anonymous signatures published in a small batch"),
+}
+
 
 @router.get("/moderation", response_class=HTMLResponse)
 def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
@@ -40,7 +65,7 @@ def review(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
         "petition": petition, "state_label": LABELS[petition.state_enum],
         "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
         "reasons": service.rejection_reasons(db=db),
-        "timeline": petitions.timeline(db=db, petition=petition, include_private=True),
+        "timeline": petitions.timeline(db=db, petition=petition, include_private=True), "event_labels": EVENT_LABELS,
         "organizers": petitions.organizer_accounts(db=db, petition=petition)})
 
 
