@@ -8,6 +8,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +96,28 @@ def serve_demo(database: Path, **overrides: object) -> LiveServer:
     app = live.server.config.app
     demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
     return live
+
+
+@contextmanager
+def demo_on_scratch(kind: str, folder: Path, name: str, **overrides: object) -> Iterator[LiveServer]:
+    """The demo organization served on a database of its own: a SQLite file in `folder`, or a scratch PostgreSQL
+    database (`kind` "postgresql", tests/server_process.scratch_database), dropped afterwards."""
+    from app import demo
+    from tests.server_process import scratch_database
+
+    with scratch_database(kind, folder, name) as url:
+        sock = reserve_port()
+        values: dict[str, object] = dict(environment="test", database_url=url, secret_key=SECRET,
+                                         inprocess_worker=False, base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+                                         allowed_email_domains=["example.org"], blind_key_bits=1024)
+        values.update(overrides)
+        live = start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
+        try:
+            app = live.server.config.app
+            demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
+            yield live
+        finally:
+            live.stop()
 
 
 def get_json(live: LiveServer, path: str) -> dict[str, object]:

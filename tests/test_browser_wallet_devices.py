@@ -130,25 +130,10 @@ WALLET_RECORDS = """async () => {
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
     """The demo organization on a database of its own (a SQLite file, or a scratch PostgreSQL database), with
     hourly batches that the test runs itself."""
-    from app import demo
-    from app.core.settings import Settings
-    from app.main import create_app
-    from tests.server_process import scratch_database
-
-    with scratch_database(request.param, tmp_path_factory.mktemp("wallet"), "browserwallet") as url:
-        sock = live_server.reserve_port()
-        port = sock.getsockname()[1]
-        settings = Settings(environment="test", database_url=url, secret_key=live_server.SECRET,  # type: ignore[arg-type]
-                            inprocess_worker=False, base_url=f"http://127.0.0.1:{port}",
-                            allowed_email_domains=["example.org"], blind_key_bits=1024,
-                            anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600, shared_page_seconds=0)
-        live = live_server.start(create_app(settings), sock)
-        try:
-            app = live.server.config.app
-            demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
-            yield live
-        finally:
-            live.stop()
+    with live_server.demo_on_scratch(request.param, tmp_path_factory.mktemp("wallet"), "browserwallet",
+                                     anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600,
+                                     shared_page_seconds=0) as live:
+        yield live
 
 
 def run_batches(server: live_server.LiveServer) -> None:
