@@ -48,8 +48,9 @@ screenshots: install-dev
 	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py $(PYTEST_ARGS)
 
 # Every bench at a small size, a few minutes in all (PostgreSQL on 127.0.0.1, Debian's wrk), each printing its
-# table and appending it to docs/benchmarks.md. `make bench BENCH_FULL=1`: the sizes the targets are stated at
-# (about an hour); docs/benchmarks.md names each bench's flags. BENCH_DATABASE_PREFIX=you_ keeps runs apart.
+# table, adding it to bench/results/ and putting its newest runs in docs/benchmarks.md. `make bench BENCH_FULL=1`:
+# the sizes the targets are stated at (about an hour); docs/benchmarks.md names each bench's flags.
+# BENCH_DATABASE_PREFIX=you_ keeps runs apart.
 ifdef BENCH_FULL
 BENCH_SIGN := --workers 2 --signatures 5000 --rounds 5
 BENCH_COMMENTS := --requests 1000 --readers 16

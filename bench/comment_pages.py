@@ -6,7 +6,7 @@
 Three open petitions carry 10, 1,000 and 10,000 comments (four in five top-level, the rest replies up to the
 deepest level, a few with endorsements). One server process; readers signed out. For each petition it times
 the petition page (which shows the top concerns and the first page of the discussion), the discussion page
-ordered by newest, and the comments API; prints p50/p99 and appends the table to docs/benchmarks.md.
+ordered by newest, and the comments API; prints p50/p99 and records the table (bench/results/, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1_000, help="Requests per page and size.")
     parser.add_argument("--readers", type=int, default=16, help="Concurrent readers.")
-    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
     args = parser.parse_args()
     url, petition_ids = prepare()
     port = free_port()
@@ -173,7 +173,7 @@ def main() -> None:
     report.write("| comments | page | p50 ms | p99 ms | requests/s |\n|---|---|---|---|---|\n")
     for size, label, p50, p99, rate in results:
         report.write(f"| {size:,} | {label} | {p50:.1f} | {p99:.1f} | {rate:.0f} |\n")
-    publish(report.getvalue(), write=not args.no_write)
+    publish(report.getvalue(), bench="comment_pages", write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """What the benchmark scripts share: a scratch PostgreSQL database, a server in its own process, percentiles,
-and appending a report to docs/benchmarks.md."""
+and recording a report (bench/results/ and docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -91,9 +92,41 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}")
 
 
-def publish(report: str, *, write: bool) -> None:
-    """Print the report and, unless told not to, append it to docs/benchmarks.md."""
+RESULTS = ROOT / "bench" / "results"
+PAGE = ROOT / "docs" / "benchmarks.md"
+DATED = re.compile(r"\s*\(\d{4}-\d{2}-\d{2}\)\s*$")
+
+
+def publish(report: str, *, bench: str, write: bool) -> None:
+    """Print the report and, unless told not to, add it to the bench's history (bench/results/BENCH.md, newest last)
+    and put the newest table of each configuration in the bench's block of docs/benchmarks.md: the page says where
+    each figure stands today, the history how it got there."""
     print(report)
-    if write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
-            handle.write("\n" + report)
+    if not write:
+        return
+    RESULTS.mkdir(exist_ok=True)
+    history = RESULTS / f"{bench}.md"
+    if not history.exists():
+        history.write_text(f"# History of bench/{bench}.py\n\nEvery run, newest last.\n")
+    with history.open("a") as handle:
+        handle.write("\n" + report.strip() + "\n")
+    PAGE.write_text(with_latest(PAGE.read_text(), bench, latest_tables(history.read_text())))
+
+
+def latest_tables(history: str) -> str:
+    """The newest table of each configuration (a table's heading without its date), in order of first run."""
+    newest: dict[str, str] = {}
+    for table in re.split(r"(?m)^(?=### )", history):
+        if table.startswith("### "):
+            newest[DATED.sub("", table.splitlines()[0])] = table.strip()
+    return "\n\n".join(newest.values())
+
+
+def with_latest(page: str, bench: str, tables: str) -> str:
+    """The page with the block between the bench's markers replaced (markers added at the end if missing)."""
+    start, end = f"<!-- latest {bench}: written by bench/{bench}.py -->", f"<!-- /latest {bench} -->"
+    block = f"{start}\n\n{tables}\n\n{end}"
+    if start in page and end in page:
+        before, rest = page.split(start, 1)
+        return before + block + rest.split(end, 1)[1]
+    return page.rstrip("\n") + "\n\n" + block + "\n"

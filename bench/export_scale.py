@@ -6,7 +6,7 @@
 Each export runs as its own `undersigned export` process, so its peak memory (max RSS, read from the kernel
 when the process ends) is that export's alone. Half the signers show their name to everyone and half to the
 organizers only (stored encrypted, so the export decrypts every second name); they come from 20 departments
-and 8 locations. Prints a table and appends it to docs/benchmarks.md. Targets: CSV and JSON signer lists
+and 8 locations. Prints a table and records it (bench/results/, docs/benchmarks.md). Targets: CSV and JSON signer lists
 under 10 s and 200 MB.
 """
 
@@ -42,7 +42,7 @@ from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 from app.signatures.models import GroupKind, SignerGroup  # noqa: E402
 from app.signatures.service import name_context  # noqa: E402
-from bench.common import database_name  # noqa: E402
+from bench.common import database_name, publish  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -130,7 +130,7 @@ def export(url: str, petition_id: int, kind: str, fmt: str, workdir: Path) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signatures", type=int, default=1_000_000)
-    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
     args = parser.parse_args()
     url, petition_id = prepare(args.signatures)
     rows = []
@@ -159,11 +159,7 @@ def main() -> None:
             target = f"{'met' if met else 'NOT met'} (< {TARGET_SECONDS:.0f} s, < {TARGET_MB:.0f} MB)"
         note = " (first 20,000 names)" if kind == "signers" and fmt == "pdf" else ""
         report.write(f"| {kind}{note} | {fmt} | {seconds:.1f} | {megabytes:.0f} | {size:,} | {target} |\n")
-    print(report.getvalue())
-    if not args.no_write:
-        with (ROOT / "docs" / "benchmarks.md").open("a") as handle:
-            handle.write("\n" + report.getvalue())
-
+    publish(report.getvalue(), bench="export_scale", write=not args.no_write)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@
 
 Builds one petition's log in batches of 10,000, then times appending a batch of 1,000 (target < 1 s), and
 inclusion and consistency proofs (target < 10 ms each): built in the service, and served over HTTP by a
-running server (one process, one request at a time). Prints a table and appends it to docs/benchmarks.md.
+running server (one process, one request at a time). Prints a table and records it (bench/results/, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ async def _time_proofs(base_url: str, petition_id: int, size: int) -> tuple[list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
     args = parser.parse_args()
 
     url = scratch_database(DATABASE)
@@ -174,7 +174,7 @@ def main() -> None:
     if FLOOR:
         report.write(f"| for comparison: `/healthz` (no database) on the same server and client | p50 "
                      f"{statistics.median(FLOOR):.1f} ms, p99 {percentile(FLOOR, 0.99):.1f} ms | |\n")
-    publish(report.getvalue(), write=not args.no_write)
+    publish(report.getvalue(), bench="log_scale", write=not args.no_write)
 
 
 if __name__ == "__main__":

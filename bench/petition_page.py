@@ -12,7 +12,7 @@ wrk drives 64 concurrent readers at each page in turn: the petition page signed 
 in as one of its signers (the sign panel, the receipt, the viewer's endorsements), the tally API, and the
 first discussion page. The server runs with production's sharing of signed-out pages (5 s) and of the public
 tally report (60 s) unless told otherwise (0 turns either off, for comparison). Prints p50/p99 and requests per
-second and appends the table to docs/benchmarks.md, with the 1-minute load average read before each block.
+second and records the table (bench/results/, docs/benchmarks.md), with the 1-minute load average read before each block.
 Targets at 1,000,000 signatures with 64 readers: petition page p99 < 100 ms, tally API p99 < 20 ms.
 """
 
@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--database", default=DATABASE, help="Scratch PostgreSQL database (dropped at the end).")
     parser.add_argument("--keep", action="store_true", help="Keep the database at the end, for --reuse.")
     parser.add_argument("--reuse", action="store_true", help="Measure the database a --keep run left.")
-    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     worker_counts = [int(count) for count in args.workers.split(",")]
@@ -311,7 +311,7 @@ def main() -> None:
                 stop(server)
     if not args.keep:
         drop_database(args.database)
-    publish(report(args, sizes, rows), write=not args.no_write)
+    publish(report(args, sizes, rows), bench="petition_page", write=not args.no_write)
 
 
 def report(args: argparse.Namespace, sizes: list[int],

@@ -5,7 +5,7 @@
     .venv/bin/python bench/sign_throughput.py --database sqlite --workers 1
 
 Each signature comes from its own account (sessions made up front), all on one petition: the busiest case,
-where every signature updates the same counter row. Prints a table and appends it to docs/benchmarks.md.
+where every signature updates the same counter row. Prints a table and records it (bench/results/, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from app.core.templating import build_templates  # noqa: E402
 from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
 from bench.bare_insert import metadata as bare_metadata  # noqa: E402
-from bench.common import database_name, serve  # noqa: E402
+from bench.common import database_name, publish, serve  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -228,18 +228,10 @@ def main() -> None:
     parser.add_argument("--signatures", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="Alternating rounds per path (the median is reported).")
-    parser.add_argument("--no-write", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
     args = parser.parse_args()
     results = run(args)
-    text_report = report(args, results)
-    print(text_report)
-    if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nFigures measured by the scripts in `bench/`, newest last.\n\n")
-        with path.open("a") as handle:
-            handle.write(text_report + "\n")
-
+    publish(report(args, results), bench="sign_throughput", write=not args.no_write)
 
 if __name__ == "__main__":
     main()
