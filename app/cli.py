@@ -763,24 +763,30 @@ def verify_log(
     witness: list[str] = typer.Option([], "--witness", help="A witness's verifier key you trust (repeat)."),
     policy: Path | None = typer.Option(None, "--policy", help="A file of witness verifier keys you trust, one "
                                        "a line."),
+    gossip: list[str] = typer.Option([], "--gossip", help="Once the log passes, send the checkpoint you verified "
+                                     "to this witness (its C2SP tlog-witness submission prefix; any `undersigned "
+                                     "witness --serve` will do) and fail if it saw another log (repeat)."),
 ) -> None:
     """Check a petition's signature log: checkpoint signatures, the recomputed tree, consistency with every
     checkpoint seen before, each anonymous token, no token used twice, the tally, every figure the page and the
-    API publish against what the log adds up to, and, with --witnesses, the witnesses' cosignatures."""
-    from app.anonymous.client import ClientError
+    API publish against what the log adds up to, with --witnesses the witnesses' cosignatures, and with --gossip
+    that a witness was not shown another log."""
+    from app.anonymous.client import ClientError, parse_petition_url
     from app.log import client
 
     try:
+        fetch = None
         if offline is not None:
             log = client.load(offline)
         elif petition_url:
-            log = client.download(petition_url)
+            fetch = client._fetcher(parse_petition_url(petition_url).base_url)
+            log = client.download(petition_url, fetch)
         else:
             raise ClientError("Give the petition's address, or --offline with a folder saved before.")
         if save is not None:
             client.save(log, save)
         trusted = list(witness) + (client.read_policy(policy) if policy is not None else [])
-        report = client.verify(log, state_file, witnesses=trusted, quorum=witnesses)
+        report = client.verify(log, state_file, witnesses=trusted, quorum=witnesses, gossip=gossip, fetch=fetch)
     except ClientError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

@@ -8,16 +8,17 @@ import json
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from app.anonymous.client import ClientError, Connection, parse_petition_url
 from app.core import merkle
 from app.log import checkpoint as notes
 from app.log.verifier import Report, check, compare
+from app.log.witness import Post, WitnessError
 
 # GET a path of the deployment without cookies: (status, JSON body) for the API, (status, text) for a page.
 Fetch = Callable[[str, bool], tuple[int, Any]]
@@ -146,9 +147,12 @@ def _same_key(first: str, second: str) -> bool:
 
 
 def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None = None,
-           quorum: int = 0) -> Report:
+           quorum: int = 0, gossip: Sequence[str] = (), post: Post | None = None,
+           fetch: Fetch | None = None) -> Report:
     """Check a downloaded log against what this machine saw before (log key, earlier checkpoints), every figure
-    the page and the API publish against the log, and, with `quorum`, that many of `witnesses` cosigned it."""
+    the page and the API publish against the log, and, with `quorum`, that many of `witnesses` cosigned it.
+    With `gossip`, a log that passes is then sent to each witness named (app/log/gossip.py); `fetch` reaches the
+    server again when a witness has seen more of the log (None offline)."""
     head = log["head"]
     state = _state(state_file)
     known = state.get(log["url"], {})
@@ -180,6 +184,8 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
                                               ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")}
     compare(report, log_counts=head.get("counts"), pending=head.get("waiting"), shown=shown)
     report.problems[:0] = report_problems
+    if gossip and report.ok:
+        _gossip(report, log, gossip, log_key=(name, public), witnesses=trusted, post=post, fetch=fetch)
     if report.ok:
         roots = {str(size): base64.b64encode(root).decode() for size, root in seen.items()}
         for note in log["checkpoints"]:
@@ -188,6 +194,49 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
         state[log["url"]] = {"log_key": known.get("log_key") or head["log_key"], "roots": roots}
         _write_state(state_file, state)
     return report
+
+
+def _gossip(report: Report, log: dict[str, Any], urls: Sequence[str], *, log_key: tuple[str, Ed25519PublicKey],
+            witnesses: dict[str, Ed25519PublicKey], post: Post | None, fetch: Fetch | None) -> None:
+    """Send the checkpoint over every entry verified to each witness; a conflicting view is a problem, and so is
+    a witness that cannot be asked (the reader asked for gossip, so it does not pass silently without)."""
+    from app.log import gossip as gossiping
+
+    entries = [base64.b64decode(entry) for entry in log["entries"]]
+    covering = [note for note in log["checkpoints"] if notes.parse(note)[0].size == len(entries)]
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    newer = _newer(fetch, int(log["petition_id"])) if fetch is not None else None
+    for url in urls:
+        try:
+            done = gossiping.gossip(url, note=covering[-1], leaves=leaves, log_key=log_key, witnesses=witnesses,
+                                    newer=newer, **({"post": post} if post is not None else {}))
+        except WitnessError as error:
+            report.problems.append(f"gossip with {url} failed: {error}")
+            continue
+        report.problems += done.problems
+        report.gossiped.append(done.summary())
+
+
+def _newer(fetch: Fetch, petition_id: int):  # type: ignore[no-untyped-def]
+    """The server's checkpoint of `wanted` entries and its consistency proof from `size`, or None."""
+    base = f"/api/v1/petitions/{petition_id}/log"
+
+    def newer(size: int, wanted: int) -> tuple[str, list[bytes]] | None:
+        after = size
+        try:
+            while True:
+                page = _get(fetch, f"{base}/checkpoints?after={after}&limit=1000")["checkpoints"]
+                sizes = [notes.parse(note)[0].size for note in page]
+                if wanted in sizes:
+                    proof = _get(fetch, f"{base}/consistency?old={size}&new={wanted}")["proof"]
+                    return page[sizes.index(wanted)], [base64.b64decode(node) for node in proof]
+                if not page or max(sizes) > wanted or max(sizes) <= after:
+                    return None
+                after = max(sizes)
+        except (ClientError, notes.CheckpointError, ValueError, KeyError, TypeError):
+            return None
+
+    return newer
 
 
 def witness_key(path: Path, *, generate: bool) -> Ed25519PrivateKey:

@@ -60,6 +60,8 @@ class Report:
     committed: bool = False  # the issuance totals above are the log's own (an issuance entry), not the head's
     # Witnesses (known to the reader) who cosigned the newest checkpoint, with the time each says it saw it.
     cosigned: dict[str, int] = field(default_factory=dict)
+    # What each witness gossiped with (`verify --gossip`) said of the checkpoint verified.
+    gossiped: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int | None]:
         """The figures the log adds up to, as the API publishes them (`counts` of the log's head)."""
@@ -85,6 +87,8 @@ class Report:
                 f"({self.anonymous} anonymous) in {self.size} entries")
         if self.cosigned:
             text += f"\ncosigned by {', '.join(sorted(self.cosigned))}"
+        for line in self.gossiped:
+            text += f"\n{line}"
         if self.tokens_issued is not None:
             text += (f"\nbound: {self.anonymous} anonymous <= {self.tokens_issued} tokens issued - "
                      f"{self.spent_by_name} spent by name - {self.forfeited} forfeited (slack {self.slack})"
