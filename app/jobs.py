@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import keys as issuing_keys
 from app.comments.digest import send_digests
 from app.log import service as signature_log
+from app.log import witness as witnessing
 from app.core.runtime import Runtime
 from app.mail.sender import deliver_due
 from app.petitions import service as petitions
@@ -20,7 +21,7 @@ logger = logging.getLogger("undersigned.jobs")
 
 def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
     """One round: close petitions past their deadline, erase signer details past retention, fan out
-    notifications, reminders and comment digests, send mail."""
+    notifications, reminders and comment digests, send mail, and ask the witnesses to cosign new checkpoints."""
     with sessions.begin() as db:
         closed = petitions.close_expired(db=db, rt=rt)
     with sessions.begin() as db:
@@ -33,9 +34,11 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
     # Without a web process's batch task (tests, development with batching off), the worker appends the logs.
     logged = signature_log.flush(sessions=sessions, rt=rt) if rt.settings.anonymous_batch_seconds == 0 else 0
     sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
+    # After the mail, so a witness slow to answer never delays it; the checkpoints the batch made are asked for.
+    cosigned = witnessing.submit_all(sessions=sessions, rt=rt)
     if closed:
         logger.info("closed petitions past their deadline", extra={"count": closed})
     if erased:
         logger.info("erased signer details past retention", extra={"petitions": len(erased)})
     return {"closed": closed, "erased": len(erased), "discussion_keys": discussion_keys, "notified": notified, "reminded": reminded, "digests": digests,
-            "logged": logged, "sent": sent}
+            "logged": logged, "sent": sent, "cosigned": cosigned}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     # Witnesses of the signature logs (independent parties running `undersigned witness`), as verifier keys
     # name+keyid+base64key, comma-separated: their cosignatures are accepted and shown.
     log_witnesses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Their C2SP tlog-witness addresses (the prefix before /add-checkpoint), comma-separated: the worker asks
+    # each to cosign every public petition's newest checkpoint, and retries a failure the next round.
+    log_witness_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # The language of pages and mail, and how they write dates and numbers: a catalog at
     # <locale_dir>/<locale>/LC_MESSAGES/messages.mo (`make messages` extracts the strings); English needs none.
@@ -148,11 +152,19 @@ class Settings(BaseSettings):
             raise ValueError(f"UNDERSIGNED_LOCALE {value!r} is not a locale Babel knows") from error
         return value
 
-    @field_validator("log_witnesses", mode="before")
+    @field_validator("log_witnesses", "log_witness_urls", mode="before")
     @classmethod
     def _split_witnesses(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_witness_urls")
+    @classmethod
+    def _check_witness_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise ValueError(f"UNDERSIGNED_LOG_WITNESS_URLS: {url!r} is not an http(s) address")
         return value
 
     @field_validator("allowed_email_domains", mode="before")

@@ -10,6 +10,9 @@ The witness answers 200 with its cosignature lines, or 409 (text/x.tlog.size) wi
 the deployment then proves consistency from that size and asks again. The lines it returns are kept as any
 witness's (`service.cosign`): only those of witnesses the deployment is configured with, checked first.
 
+`submit_all` is the worker's round: every witness of `log_witness_urls` is asked for every public petition's newest
+checkpoint it has not cosigned yet.
+
 `Witness` and `serve` are the other side, for `undersigned witness --serve`: a witness for any log it is given
 the key of, this deployment's or another's.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -28,13 +32,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core import merkle
 from app.core.errors import InvalidInput
+from app.core.logging import COARSE_TIME
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service, tree
+from app.log.models import LogCheckpoint
+from app.petitions.lifecycle import LISTED_STATES
+from app.petitions.models import Petition
+
+logger = logging.getLogger("undersigned.log")
 
 # POST a body to a URL: (status, content type, text of the answer).
 Post = Callable[[str, bytes], tuple[int, str, str]]
@@ -55,17 +66,26 @@ def request_body(old_size: int, proof: list[bytes], note: str) -> bytes:
     return ("".join(lines) + "\n" + note).encode()
 
 
-def _post(url: str, body: bytes) -> tuple[int, str, str]:
+class WitnessUnreachable(WitnessError):
+    """The witness could not be reached at all: the worker asks it nothing more this round."""
+
+
+def _post(url: str, body: bytes, timeout: float = 30) -> tuple[int, str, str]:
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "text/plain"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(request, timeout=30) as reply:
+        with opener.open(request, timeout=timeout) as reply:
             return reply.status, reply.headers.get("Content-Type", ""), reply.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
         with error:
             return error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace")
     except (urllib.error.URLError, OSError) as error:
-        raise WitnessError(f"Could not reach the witness at {url}: {error}") from None
+        raise WitnessUnreachable(f"Could not reach the witness at {url}: {error}") from None
+
+
+def _post_briefly(url: str, body: bytes) -> tuple[int, str, str]:
+    # The worker's round also sends mail: a witness that hangs may hold it up ten seconds, not thirty.
+    return _post(url, body, timeout=10)
 
 
 def request_cosignature(*, sessions: sessionmaker[Session], rt: Runtime, petition_id: int, witness_url: str,
@@ -125,6 +145,59 @@ def _keep(sessions: sessionmaker[Session], rt: Runtime, petition_id: int, size: 
         raise WitnessError("The witness cosigned, but with no key the deployment is configured with "
                            "(UNDERSIGNED_LOG_WITNESSES): nothing was kept.")
     return kept
+
+
+# (witness address, petition) -> the checkpoint size that witness last cosigned, and the size whose failure was
+# last logged (one line per checkpoint, not one per round). Kept by the process: after a restart every witness is
+# asked once more for each petition, which it answers from its own state (same size, same root: cosigned again).
+_cosigned: dict[tuple[str, int], int] = {}
+_failed: dict[tuple[str, int], int] = {}
+
+
+def submit_all(*, sessions: sessionmaker[Session], rt: Runtime, post: Post = _post_briefly) -> int:
+    """Ask each witness of `log_witness_urls` to cosign every public petition's newest checkpoint it has not
+    cosigned yet; keep what they return. A failure is logged (to the hour, naming the petition and the witness,
+    never a signer) and retried the next round; a witness that cannot be reached is left for the next round.
+    Returns the number of checkpoints cosigned this round."""
+    if not rt.settings.log_witness_urls:
+        return 0
+    with sessions() as db:
+        newest = dict(db.execute(
+            select(LogCheckpoint.petition_id, func.max(LogCheckpoint.size))
+            .join(Petition, Petition.id == LogCheckpoint.petition_id)
+            .where(Petition.state.in_([state.value for state in LISTED_STATES]))
+            .group_by(LogCheckpoint.petition_id)).all())
+    cosigned = 0
+    for url in rt.settings.log_witness_urls:
+        for petition_id, size in sorted(newest.items()):
+            if _cosigned.get((url, petition_id)) == size:
+                continue
+            try:
+                done = request_cosignature(sessions=sessions, rt=rt, petition_id=petition_id, witness_url=url,
+                                           post=post)
+            except WitnessUnreachable as error:
+                _log_failure(url, petition_id, size, str(error))
+                break  # asked again next round, with every petition still to cosign
+            except WitnessError as error:
+                _log_failure(url, petition_id, size, str(error))
+                continue
+            except Exception as error:  # noqa: BLE001 - one witness's odd answer must not stop the round
+                _log_failure(url, petition_id, size, f"{type(error).__name__} while asking the witness")
+                continue
+            _cosigned[(url, petition_id)] = done.size
+            _failed.pop((url, petition_id), None)
+            cosigned += 1
+    return cosigned
+
+
+def _log_failure(url: str, petition_id: int, size: int, reason: str) -> None:
+    if _failed.get((url, petition_id)) == size:
+        return
+    _failed[(url, petition_id)] = size
+    # To the hour: the checkpoint follows a batch that may hold one anonymous signature.
+    logger.warning("a witness did not cosign a petition's checkpoint; asked again next round",
+                   extra={"witness": url, "petition": petition_id, "size": size, "reason": reason,
+                          COARSE_TIME: True})
 
 
 class Witness:

@@ -1,0 +1,119 @@
+"""The worker asks the deployment's witnesses to cosign (issue #20): with `log_witness_urls` set, each round sends
+every public petition's newest checkpoint to each witness over C2SP tlog-witness, once per checkpoint, and keeps the
+cosignature. The witness here is the spec-only one of tests/test_witness_protocol.py, on 127.0.0.1. A witness that
+refuses or cannot be reached is logged (to the hour) and asked again the next round; the round goes on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import jobs
+from app.core.clock import FrozenClock
+from app.core.runtime import Runtime
+from app.log import service as signature_log
+from app.log import witness as witnessing
+from tests import factories
+from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
+from tests.test_witness_protocol import WITNESS_KEY, WITNESS_NAME, SpecWitness, spec_server, witness_vkey
+
+__all__ = ["spec_server"]  # the fixture, used by name below
+
+UNREACHABLE = "http://127.0.0.1:1/nobody"  # nothing listens on port 1: the connection is refused at once
+
+
+@pytest.fixture
+def app(database_url: str, connection: Connection, clock: FrozenClock) -> FastAPI:
+    return build_test_app(make_settings(database_url, log_witnesses=[witness_vkey()]), connection, clock)
+
+
+@pytest.fixture
+def sessions(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the process remembers of earlier rounds starts empty for each test."""
+    monkeypatch.setattr(witnessing, "_cosigned", {})
+    monkeypatch.setattr(witnessing, "_failed", {})
+
+
+def counted(witness: SpecWitness) -> list[int]:
+    """Count the add-checkpoint requests the witness answers."""
+    asked: list[int] = []
+    answer = witness.add_checkpoint
+
+    def add_checkpoint(body: bytes) -> tuple[int, str, bytes]:
+        asked.append(1)
+        return answer(body)
+
+    witness.add_checkpoint = add_checkpoint  # type: ignore[method-assign]
+    return asked
+
+
+def with_urls(rt: Runtime, *urls: str) -> Runtime:
+    return dataclasses.replace(rt, settings=rt.settings.model_copy(update={"log_witness_urls": list(urls)}))
+
+
+def test_the_worker_has_each_new_checkpoint_cosigned_once(  # type: ignore[no-untyped-def]
+        new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session],
+        spec_server, client) -> None:
+    url, holder = spec_server
+    petition = factories.open_petition(db, rt)
+    origin = signature_log.origin(rt, petition.id)
+    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
+                                    clock=lambda: 1796000000)
+    asked = counted(holder["witness"])
+    worker = with_urls(rt, url)
+
+    assert jobs.run_once(sessions=sessions, rt=worker)["cosigned"] >= 1
+    head = client.get(f"/api/v1/petitions/{petition.id}/log").json()
+    assert head["witnesses"] == [WITNESS_NAME] and holder["witness"].state[origin][0] == head["size"] == 1
+    before = len(asked)
+    jobs.run_once(sessions=sessions, rt=worker)
+    assert len(asked) == before  # the same checkpoint is not sent twice
+
+    # Signatures, a batch, a new checkpoint: the next round sends it (the witness checks the consistency proof
+    # from size 1 with its own code) and keeps the cosignature.
+    for _ in range(2):
+        sign_in_as(new_browser(), db, factories.worker(db)).api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+    jobs.run_once(sessions=sessions, rt=worker)
+    head = client.get(f"/api/v1/petitions/{petition.id}/log").json()
+    assert head["size"] == 3 and head["witnesses"] == [WITNESS_NAME]
+    assert holder["witness"].state[origin][0] == 3
+
+
+def test_a_witness_that_refuses_or_is_unreachable_is_logged_to_the_hour_and_asked_again(  # type: ignore[no-untyped-def]
+        db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client, server_logs) -> None:
+    url, holder = spec_server
+    petition = factories.open_petition(db, rt)
+    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [], clock=lambda: 1796000000)  # knows no log yet
+    worker = with_urls(rt, UNREACHABLE, url)
+
+    done = jobs.run_once(sessions=sessions, rt=worker)  # neither failure stops the round
+    assert done["cosigned"] == 0
+    lines = [json.loads(line) for line in server_logs.lines
+             if "a witness did not cosign" in line and json.loads(line).get("petition") == petition.id]
+    assert {line["witness"] for line in lines} == {UNREACHABLE, url}
+    assert any("does not know this log's origin" in line["reason"] for line in lines)
+    assert all(line["time"].endswith(":00:00.000+00:00") for line in lines)  # no minute, no second
+    assert client.get(f"/api/v1/petitions/{petition.id}/log").json()["witnesses"] == []
+
+    jobs.run_once(sessions=sessions, rt=worker)  # still failing: asked again, but logged once per checkpoint
+    again = [line for line in server_logs.lines if "a witness did not cosign" in line and f'"petition": {petition.id}'
+             in line]
+    assert len(again) == len(lines)
+
+    # The witness's operator adds the log: the next round has the checkpoint cosigned.
+    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
+                                    clock=lambda: 1796000000)
+    assert jobs.run_once(sessions=sessions, rt=worker)["cosigned"] >= 1
+    assert client.get(f"/api/v1/petitions/{petition.id}/log").json()["witnesses"] == [WITNESS_NAME]
