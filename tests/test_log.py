@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core import merkle
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service as signature_log
@@ -83,8 +84,13 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     ana_browser = sign_in_as(new_browser(), db, ana)
     receipt = ana_browser.get(f"/api/v1/petitions/{petition.id}/signature").json()
     assert entries_of(db, petition.id)[receipt["log_index"]]["visibility"] == "named"
-    assert receipt["entry_sha256"] and f"Your receipt: entry {receipt['log_index']}" in ana_browser.get(
+    assert receipt["leaf_hash"] and f"Your receipt: entry {receipt['log_index']}" in ana_browser.get(
         f"/petitions/{petition.id}").text
+    # The receipt's name says what it holds: the RFC 9162 leaf hash (0x00 || entry), which inclusion proofs start
+    # from, not a SHA-256 of the entry.
+    leaf = db.query(LogLeaf).filter(LogLeaf.petition_id == petition.id, LogLeaf.index == receipt["log_index"]).one()
+    assert bytes.fromhex(receipt["leaf_hash"]) == merkle.leaf_hash(bytes(leaf.entry))
+    assert "entry_sha256" not in receipt
 
     # Ana withdraws; the text is corrected; the petition closes (its key is destroyed).
     assert sign_in_as(new_browser(), db, ana).api("DELETE",

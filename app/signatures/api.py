@@ -55,7 +55,9 @@ class SignatureRead(BaseModel):
     signature_count: int
     log_index: int | None = Field(default=None, description=(
         "Your receipt: the signature's leaf in the petition's log, once a batch has appended it."))
-    entry_sha256: str | None = Field(default=None, description="The leaf hash (RFC 9162) of that entry, hex.")
+    leaf_hash: str | None = Field(default=None, description=(
+        "Your receipt's RFC 9162 leaf hash, SHA-256(0x00 || entry bytes), hex: the value the log's inclusion "
+        "proofs (GET .../log/inclusion?index=log_index) lead from, not a hash of the entry alone."))
 
 
 class SignerRead(BaseModel):
@@ -63,10 +65,10 @@ class SignerRead(BaseModel):
     visibility: Visibility
 
 
-def _read(signature, petition, entry_hash: bytes | None = None) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _read(signature, petition, leaf: bytes | None = None) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {"petition_id": petition.id, "visibility": signature.visibility, "signed_on": signature.signed_hour,
             "notify_updates": signature.notify_updates, "signature_count": petition.signature_count,
-            "log_index": signature.log_index, "entry_sha256": entry_hash.hex() if entry_hash else None}
+            "log_index": signature.log_index, "leaf_hash": leaf.hex() if leaf else None}
 
 
 @router.post("/petitions/{petition_id}/signature", responses=errors(409, 429), status_code=status.HTTP_201_CREATED,
