@@ -104,7 +104,39 @@ def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
     return {"url": _reader_key(petition_url), "petition_id": target.petition_id, "head": head,
             "entries": entries[:head["size"]], "indices": indices[:head["size"]], "checkpoints": checkpoints,
             "published": {"the petition API": {"signature_count": petition.get("signature_count")},
-                          "the petition page": page_figures(html) if status == 200 else {}}}
+                          "the petition page": page_figures(html) if status == 200 else {}},
+            "anonymous": _anonymous_api(connection, target.petition_id)}
+
+
+def _optional(connection: Fetch, path: str) -> Any:
+    """An answer that may be a 404 (a petition that takes no anonymous signatures): None then."""
+    status, answer = connection(path, False)
+    if status == 404:
+        return None
+    if status != 200:
+        message = answer.get("error", {}).get("message") if isinstance(answer, dict) else None
+        raise ClientError(message or f"{path} answered {status}")
+    return answer
+
+
+def _anonymous_api(connection: Fetch, petition_id: int) -> dict[str, Any]:
+    """What the anonymous-signing API publishes for the petition: its ledger of tokens with its counts, the
+    anonymity set, and the petition's entry in the cookie-less key list."""
+    ledger = _optional(connection, f"/api/v1/petitions/{petition_id}/anonymous-signatures?limit=5000")
+    tokens: list[list[str]] = []
+    while ledger is not None:
+        tokens += [[item["message"], item["signature"]] for item in ledger.pop("entries")]
+        cursor = ledger.get("next_cursor")
+        if not cursor:
+            break
+        page = _get(connection, f"/api/v1/petitions/{petition_id}/anonymous-signatures?limit=5000&cursor={cursor}")
+        tokens += [[item["message"], item["signature"]] for item in page["entries"]]
+        ledger["next_cursor"] = page.get("next_cursor")
+    keys = [key for key in _get(connection, "/api/v1/anonymous/keys")
+            if key.get("petition_id") == petition_id and key.get("purpose") == "sign"]
+    return {"ledger": ledger, "tokens": tokens, "anonymity": _optional(connection,
+                                                                       f"/api/v1/petitions/{petition_id}/anonymity"),
+            "keys": keys}
 
 
 def save(log: dict[str, Any], directory: Path) -> None:
@@ -182,6 +214,9 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
     if issuing:
         shown["the log API's issuing key"] = {name: issuing.get(name) for name in
                                               ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")}
+    anonymous = log.get("anonymous")
+    if anonymous is not None:
+        _anonymous_figures(report, anonymous, shown, entries=log["entries"], head=head)
     compare(report, log_counts=head.get("counts"), pending=head.get("waiting"), shown=shown)
     report.problems[:0] = report_problems
     if gossip and report.ok:
@@ -194,6 +229,83 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
         state[log["url"]] = {"log_key": known.get("log_key") or head["log_key"], "roots": roots}
         _write_state(state_file, state)
     return report
+
+
+LEDGER_FIGURES = ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")
+
+
+def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[str, dict[str, object]], *,
+                       entries: list[str], head: dict[str, Any]) -> None:
+    """The anonymous-signing API's live figures held to the log: its counts join `compare`'s; its tokens are the
+    log's anonymous entries (plus those waiting for the next batch, no more); the anonymity set is tokens issued
+    less those spent or forfeited by name; the key list names the key entry 0 commits to."""
+    ledger, anonymity = anonymous.get("ledger"), anonymous.get("anonymity") or {}
+    committed = _committed_key(entries)
+    issuing = head.get("issuing_key") or {}
+    if ledger is not None:
+        shown["the anonymous signatures API"] = {name: ledger.get(name) for name in LEDGER_FIGURES}
+        if ledger.get("key_id") != committed:
+            report.problems.append("the anonymous signatures API names another key than the one entry 0 commits to")
+        _ledger_tokens(report, anonymous.get("tokens") or [], entries, ledger, head.get("waiting") or {})
+    elif issuing:
+        report.problems.append("the log names an issuing key, but the anonymous signatures API publishes none")
+    for key in anonymous.get("keys") or []:
+        if key.get("key_id") != committed:
+            report.problems.append("the published key list names another signing key than the one entry 0 "
+                                   "commits to")
+        shown["the anonymous key list"] = {"tokens_issued": key.get("tokens_issued")}
+    signing = anonymity.get("signing")
+    if signing is not None or issuing:
+        figures = ledger or issuing
+        parts = [figures.get(name) for name in ("tokens_issued", "spent_by_name", "forfeited")]
+        if not all(isinstance(part, int) for part in parts):
+            report.problems.append("the anonymity set cannot be checked: the tokens issued are not published")
+            return
+        want = max(parts[0] - parts[1] - parts[2], 0)  # type: ignore[operator]
+        if signing != want:
+            report.problems.append(f"the anonymity API says an anonymous signer hides among {signing} colleagues, "
+                                   f"but {parts[0]} tokens issued - {parts[1]} spent by name - {parts[2]} forfeited "
+                                   f"is {want}")
+
+
+def _committed_key(entries: list[str]) -> object:
+    try:
+        return json.loads(base64.b64decode(entries[0])).get("key_id") if entries else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _ledger_tokens(report: Report, tokens: list[list[str]], entries: list[str], ledger: dict[str, Any],
+                   waiting: dict[str, Any]) -> None:
+    from app.core import b64url
+
+    def token(message: object, signature: object) -> tuple[bytes, bytes] | None:
+        try:
+            return b64url.decode(str(message)), b64url.decode(str(signature))
+        except ValueError:
+            return None
+
+    listed = [token(*item) for item in tokens]
+    logged = []
+    for raw in entries:
+        try:
+            entry = json.loads(base64.b64decode(raw))
+        except ValueError:
+            continue  # `check` says so
+        if isinstance(entry, dict) and entry.get("kind") == "signature" and entry.get("visibility") == "anonymous":
+            logged.append(token(entry.get("message"), entry.get("signature")))
+    if len(listed) != ledger.get("anonymous_signatures"):
+        report.problems.append(f"the anonymous signatures API lists {len(listed)} tokens but says it holds "
+                               f"{ledger.get('anonymous_signatures')}")
+    missing = len([item for item in logged if item not in listed])
+    if missing:
+        report.problems.append(f"{missing} anonymous signature{'s' if missing != 1 else ''} in the log "
+                               f"{'are' if missing != 1 else 'is'} not in the anonymous signatures API's list")
+    extra = len(listed) - (len(logged) - missing)
+    pending = waiting.get("anonymous")
+    if isinstance(pending, int) and extra > pending:
+        report.problems.append(f"the anonymous signatures API lists {extra} tokens the log does not hold, but only "
+                               f"{pending} wait for the next batch")
 
 
 def _gossip(report: Report, log: dict[str, Any], urls: Sequence[str], *, log_key: tuple[str, Ed25519PublicKey],
