@@ -27,6 +27,7 @@ from app.core.clock import FrozenClock
 from app.core.database import build_engine, get_db, get_sessionmaker
 from app.core.logging import JsonFormatter
 from app.core import crypto
+from app.core import security
 from app.core.security import Keyring, hash_password
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
@@ -37,6 +38,9 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
 # Rows made directly through the models (factories, before any app is built) are sealed with the test keys.
 crypto.install(Keyring(TEST_SECRET), None)
+# Passwords hashed in this process (make_user, sign-ups through the in-process app) cost microseconds, not 0.4 s;
+# servers started as processes of their own keep production's cost (tests/test_password_cost.py holds it).
+security.use_password_cost(security.ARGON2_TEST_COST)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
