@@ -53,8 +53,10 @@ def log_of(signatures: int) -> list[bytes]:
 class ForkedServer:
     """A deployment that serves each reader the log it chose for them, all signed with the one log key."""
 
-    def __init__(self, entries: list[bytes]) -> None:
+    def __init__(self, entries: list[bytes], *, unsigned: list[bytes] | None = None, shift: int = 0) -> None:
         self.entries = entries
+        self.unsigned = unsigned or []  # leaves appended with no checkpoint over them, served all the same
+        self.shift = shift  # added to every index the entries page gives
 
     def _note(self, size: int) -> str:
         root = merkle.root_of([merkle.leaf_hash(entry) for entry in self.entries[:size]])
@@ -77,8 +79,9 @@ class ForkedServer:
                          "waiting": {"signatures": 0, "anonymous": 0, "withdrawals": 0, "forfeits": 0}}
         if path.startswith(f"{base}/log/entries"):
             start = int(path.split("start=")[1].split("&")[0])
-            return 200, {"size": size, "entries": [{"index": index, "entry": base64.b64encode(entry).decode()}
-                                                   for index, entry in enumerate(self.entries) if index >= start]}
+            return 200, {"size": size, "entries": [
+                {"index": index + self.shift, "entry": base64.b64encode(entry).decode()}
+                for index, entry in enumerate(self.entries + self.unsigned) if index >= start]}
         if path.startswith(f"{base}/log/checkpoints"):
             after = int(path.split("after=")[1].split("&")[0])
             return 200, {"checkpoints": [self._note(size)] if size > after else []}
@@ -198,3 +201,13 @@ def test_verify_gossip_on_the_command_line(new_browser, db: Session, rt: Runtime
                                       str(tmp_path / "state.json"), "--gossip", "http://127.0.0.1:9/"],
                                 catch_exceptions=False)
     assert result.exit_code == 1 and "gossip with http://127.0.0.1:9/ failed: Could not reach" in result.output
+
+
+def test_entries_served_beyond_the_checkpoint_or_under_other_indices_fail(tmp_path: Path) -> None:
+    honest = log_of(3)
+    assert reads(ForkedServer(honest), tmp_path / "a.json", None).ok
+    beyond = reads(ForkedServer(honest, unsigned=[named()]), tmp_path / "b.json", None)
+    assert "the server served 1 entries beyond its latest checkpoint, as if part of the signed log" in \
+        beyond.problems, beyond.problems
+    shifted = reads(ForkedServer(honest, shift=1), tmp_path / "c.json", None)
+    assert "the server gave entry 0 the index 1" in shifted.problems, shifted.problems

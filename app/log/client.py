@@ -103,6 +103,7 @@ def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
         after = notes.parse(page[-1])[0].size
     return {"url": _reader_key(petition_url), "petition_id": target.petition_id, "head": head,
             "entries": entries[:head["size"]], "indices": indices[:head["size"]], "checkpoints": checkpoints,
+            "beyond": max(len(entries) - head["size"], 0),
             "published": {"the petition API": {"signature_count": petition.get("signature_count")},
                           "the petition page": page_figures(html) if status == 200 else {}},
             "anonymous": _anonymous_api(connection, target.petition_id)}
@@ -201,6 +202,9 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
             if index != position:
                 report_problems.append(f"the server gave entry {position} the index {index}")
                 break
+    if log.get("beyond"):
+        report_problems.append(f"the server served {log['beyond']} entries beyond its latest checkpoint, as if "
+                               "part of the signed log")
     name, public = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
     seen = {int(size): base64.b64decode(root) for size, root in known.get("roots", {}).items()}
     issuing = head.get("issuing_key") or {}
