@@ -6,14 +6,14 @@ from app.audit.models import AuditEntry, AuditHead
 from app.comments.models import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.core.database import Base
 from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
-from app.mail.models import OutboxMessage
+from app.mail.models import MailOptOut, OutboxMessage
 from app.organization.models import OrganizationRules
 from app.petitions.models import (Category, Delivery, Follow, Notification, Petition, PetitionEvent,
                                   PetitionOrganizer, PetitionUpdate, PetitionVersion, RejectionReason, Sponsorship)
 from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "DiscussionKey", "DiscussionIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "OneTimeCode", "OutboxMessage", "OrganizationRules", "Petition", "PetitionEvent",
+__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "DiscussionKey", "DiscussionIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "MailOptOut", "OneTimeCode", "OutboxMessage", "OrganizationRules", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

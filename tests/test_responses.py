@@ -73,11 +73,12 @@ def test_a_responder_posts_a_response_and_the_opted_in_are_told_once(browser: Br
     assert "No response yet" not in page
 
     before = len(outbox(db))
-    assert delivery.deliver_notifications(sessions=sessions, rt=rt, batch=1) == 2
+    assert delivery.deliver_notifications(sessions=sessions, rt=rt, batch=1) == 3
     assert delivery.deliver_notifications(sessions=sessions, rt=rt) == 0, "each recipient once"
     told = {message.to_address for message in outbox(db)[before:]}
-    assert told == {opted_in.email, follower.email}
-    assert count_rows(db, "deliveries") == 2
+    creator = db.get(type(responder), petition.creator_id)
+    assert told == {opted_in.email, follower.email, creator.email}, "the organizer too, following or not"
+    assert count_rows(db, "deliveries") == 3
     assert browser.get("/responders").text.count(f"/petitions/{petition.id}/respond") == 0, "answered: off the list"
 
 

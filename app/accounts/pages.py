@@ -3,9 +3,10 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
 from app.accounts import schemas, service, sessions
-from app.accounts.models import CodePurpose
+from app.accounts.models import CodePurpose, User
 from app.core.database import SessionDep
 from app.core.errors import AppError, SignInRequired
 from app.core.forms import validate
@@ -16,6 +17,8 @@ from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.web import rotate_csrf_seed
 from app.core.routing import UnitOfWorkRoute
+from app.mail import preferences
+from app.mail.kinds import KIND_LABELS
 from app.organization import service as organization
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -238,9 +241,15 @@ def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, r
     return response
 
 
+def _account_context(db: Session, user: User) -> dict[str, object]:
+    """What the account page lists besides its forms: the petitions the person's mail is about."""
+    return {"petition_mail": preferences.account_petitions(db=db, user=user), "kind_labels": KIND_LABELS}
+
+
 @router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, user: CurrentUser) -> Response:
-    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""}})
+def account_page(request: Request, user: CurrentUser, db: SessionDep) -> Response:
+    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""},
+                                                     **_account_context(db, user)})
 
 
 @router.post("/account/notification-email", response_class=HTMLResponse)
@@ -249,7 +258,7 @@ def set_notification_email(request: Request, user: CurrentUser, db: SessionDep, 
     try:
         service.set_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationEmail, fields))
     except AppError as error:
-        return form_error(request, db, "accounts/account.html", error, fields)
+        return form_error(request, db, "accounts/account.html", error, fields, _account_context(db, user))
     return redirect(request, "/account",
                     N_("We sent a code to your personal address. Enter it below to start using it."))
 
@@ -261,7 +270,8 @@ def verify_notification_email(request: Request, user: CurrentUser, db: SessionDe
         service.verify_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationCode, fields))
     except AppError as error:
         return form_error(request, db, "accounts/account.html", error, fields,
-                          {"values": {"notification_email": user.notification_email or ""}})
+                          {"values": {"notification_email": user.notification_email or ""},
+                           **_account_context(db, user)})
     return redirect(request, "/account", N_("Your personal address is confirmed; notifications go there from now on."))
 
 

@@ -19,6 +19,8 @@ from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
 from app.mail import service as mail
+from app.mail import unsubscribe
+from app.mail.kinds import MailKind
 from app.petitions import service as petitions
 from app.petitions.lifecycle import SIGNABLE_STATES
 from app.petitions.models import Petition
@@ -134,7 +136,9 @@ def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, paren
                now=rt.clock.now(), context={
                    "user": recipient, "petition": petition, "reply": reply,
                    "replier": reply.pseudonym or replier.display_name,
-                   "comment_url": f"{base_url}/comments/{reply.id}", "account_url": f"{base_url}/account"})
+                   "comment_url": f"{base_url}/comments/{reply.id}", "account_url": f"{base_url}/account"},
+               unsubscribe_url=unsubscribe.link(rt=rt, user_id=recipient.id, kind=MailKind.replies, petition_id=None),
+               account_url=f"{base_url}/account")
 
 
 def require_author(comment: Comment, user: User) -> None:

@@ -40,6 +40,9 @@ ANONYMOUS_SUBMIT_PATH = "/api/v1/anonymous/signatures"
 ANONYMOUS_COMMENTS_PATH = "/api/v1/anonymous/comments"
 COOKIELESS_PATHS = frozenset({ANONYMOUS_SUBMIT_PATH})
 COOKIELESS_PREFIXES = (ANONYMOUS_COMMENTS_PATH,)
+# Routes whose signed link is their whole authority: a mail's unsubscribe link, POSTed by a mail client with no
+# cookie and no token (RFC 8058). A forged request would have to hold the link, and then it could click it.
+LINK_AUTHORISED_PREFIXES = ("/unsubscribe/",)
 
 
 def is_cookieless(path: str) -> bool:
@@ -66,7 +69,8 @@ def rotate_csrf_seed(request: Request, response: Response, *, secure: bool) -> N
 async def csrf_protect(request: Request) -> None:
     """Refuse a state-changing request sent from another site, or whose token does not match this browser's CSRF
     cookie and, once signed in, its session."""
-    if request.method in SAFE_METHODS or is_cookieless(request.url.path):
+    if (request.method in SAFE_METHODS or is_cookieless(request.url.path)
+            or request.url.path.startswith(LINK_AUTHORISED_PREFIXES)):
         return
     if request.headers.get("sec-fetch-site") == "cross-site":
         raise Forbidden(N_("This form did not come from this site. Open the page here and try again."))

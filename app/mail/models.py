@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.crypto import Sealed
@@ -34,3 +34,21 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # The mail's own unsubscribe link, for the List-Unsubscribe header; None for mail nobody can turn off.
+    unsubscribe_url: Mapped[str | None] = mapped_column("unsubscribe_sealed",
+                                                        Sealed("outbox_messages.unsubscribe_url"))
+
+
+class MailOptOut(Base):
+    """One kind of mail about one petition that a person turned off (by a mail's link or their account page).
+
+    Kept to the day: the row is tied to an account, and when someone clicked says nothing anyone needs.
+    """
+
+    __tablename__ = "mail_opt_outs"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True,
+                                             index=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_on: Mapped[date]

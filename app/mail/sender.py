@@ -49,6 +49,11 @@ def _to_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email["To"] = message.to_address
     email["Subject"] = message.subject
     email["Message-ID"] = _message_id(message, settings)
+    if message.unsubscribe_url:
+        # RFC 2369 and RFC 8058: a mail client's "Unsubscribe" POSTs this body to the link, signed out; the link's
+        # page asks before a plain GET changes anything, so a scanner opening links turns nothing off.
+        email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(message.body_text)
     return email
 

@@ -13,19 +13,30 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, RoleGrant, User
 from app.core.runtime import Runtime
 from app.mail import service as mail
+from app.mail import unsubscribe
+from app.mail.kinds import kind_of
 from app.petitions.models import Follow, Notification, Petition, PetitionOrganizer
 from app.signatures.models import Signature, Visibility
 
 
 def _send(*, db: Session, rt: Runtime, users: Iterable[User], template: str, petition: Petition,
           context: Mapping[str, Any] | None = None) -> int:
+    """Mail each of `users` who has not turned this kind of mail about this petition off, with the link that does."""
     sent = 0
     base_url = rt.settings.base_url.rstrip("/")
+    kind = kind_of(template)
+    users = list(users)
+    stopped = unsubscribe.turned_off(db=db, kind=kind, petition_id=petition.id,
+                                     user_ids=[user.id for user in users]) if kind else set()
     for user in users:
+        if user.id in stopped:
+            continue
         mail.queue(db=db, templates=rt.templates, to_address=user.notification_address, template=template,
                    now=rt.clock.now(), context={"user": user, "petition": petition, "base_url": base_url,
                                                 "petition_url": f"{base_url}/petitions/{petition.id}",
-                                                **(context or {})})
+                                                **(context or {})},
+                   unsubscribe_url=unsubscribe.link(rt=rt, user_id=user.id, kind=kind, petition_id=petition.id)
+                   if kind else None, about=petition.title, account_url=f"{base_url}/account")
         sent += 1
     return sent
 
@@ -41,9 +52,9 @@ def responders(db: Session) -> list[User]:
 
 
 def audience_after(db: Session, petition: Petition, *, all_named_signers: bool, after: int,
-                   limit: int) -> list[int]:
+                   limit: int, with_organizers: bool = False) -> list[int]:
     """The next `limit` account ids above `after` among followers and counted named signers (those who opted
-    in, or all of them for a change to the text), each once, in order.
+    in, or all of them for a change to the text), and the organizers when `with_organizers`, each once, in order.
 
     Two index range scans with a limit (signatures by (petition, account), follows by (petition, user)), so each
     batch of a fan-out costs the same at a million signers as at ten. Anonymous signers are reached only as
@@ -57,7 +68,12 @@ def audience_after(db: Session, petition: Petition, *, all_named_signers: bool, 
         signers = signers.where(Signature.notify_updates.is_(True))
     followers = (select(Follow.user_id).where(Follow.petition_id == petition.id, Follow.user_id > after)
                  .order_by(Follow.user_id).limit(limit))
-    return sorted({*db.scalars(signers), *db.scalars(followers)})[:limit]
+    audience = {*db.scalars(signers), *db.scalars(followers)}
+    if with_organizers:
+        audience.update(db.scalars(select(PetitionOrganizer.user_id).where(
+            PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id > after)
+            .order_by(PetitionOrganizer.user_id).limit(limit)))
+    return sorted(audience)[:limit]
 
 
 def tell_organizers(*, db: Session, rt: Runtime, petition: Petition, template: str,

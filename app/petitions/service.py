@@ -27,6 +27,8 @@ from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.log import service as signature_log
 from app.mail import service as mail
+from app.mail import unsubscribe
+from app.mail.kinds import MailKind
 from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
@@ -546,6 +548,8 @@ def follow(*, db: Session, rt: Runtime, petition: Petition, user: User) -> bool:
     """Follow a petition; returns False when already following (following twice is harmless)."""
     if petition.state_enum not in VISIBLE_STATES:
         raise Conflict(N_("Only a published petition can be followed."))
+    # Following is asking for the petition's news: a "stop" sent from an earlier mail's link no longer holds.
+    unsubscribe.turn_on(db=db, user=user, kind=MailKind.news, petition_id=petition.id)
     if is_following(db=db, petition=petition, user=user):
         return False
     try:

@@ -16,7 +16,7 @@ from app.petitions.lifecycle import VISIBLE_STATES
 from app.petitions.models import Delivery, Notification, Petition, PetitionUpdate, PetitionVersion
 from app.responses import service
 from app.responses.models import (COMMITMENT_LABELS, RESPONSE_LABELS, Commitment, CommitmentStatus,
-                                  PetitionResponse, ResponseStatus)
+                                  CommitmentUpdate, PetitionResponse, ResponseStatus)
 
 BATCH = 500
 logger = logging.getLogger("undersigned.jobs")
@@ -36,6 +36,8 @@ def _record(db: Session, rt: Runtime, event_key: str, users: list[User]) -> None
 # Events whose audience is every named signer (and followers), not only those who asked for updates: a change
 # to the text they signed.
 ALL_NAMED_SIGNERS = frozenset({"petition_corrected"})
+# Events every organizer hears of too, following or not: leadership's answer to what they organized.
+ORGANIZERS_TOO = frozenset({"response_posted", "commitment_updated"})
 
 
 def _context(db: Session, notification: Notification) -> dict[str, object]:
@@ -49,8 +51,13 @@ def _context(db: Session, notification: Notification) -> dict[str, object]:
         return {"response": response, "status_label": RESPONSE_LABELS[ResponseStatus(response.status)]
                 if response else ""}
     commitment = db.get(Commitment, notification.subject_id)
-    return {"commitment": commitment,
-            "status_label": COMMITMENT_LABELS[CommitmentStatus(commitment.status)] if commitment else ""}
+    # The change this event announced: the latest update up to it (a later one has an event of its own).
+    change = db.scalar(select(CommitmentUpdate).where(CommitmentUpdate.commitment_id == notification.subject_id,
+                                                      CommitmentUpdate.created_at <= notification.created_at)
+                       .order_by(CommitmentUpdate.created_at.desc(), CommitmentUpdate.id.desc()).limit(1))
+    status = change.status if change else commitment.status if commitment else None
+    return {"commitment": commitment, "note": change.note if change else None,
+            "status_label": COMMITMENT_LABELS[CommitmentStatus(status)] if status else ""}
 
 
 def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch: int = BATCH) -> int:
@@ -89,7 +96,7 @@ def _deliver_batch(db: Session, rt: Runtime, notification: Notification, batch: 
     # Recipients are taken in account order; the last one recorded is where the next batch starts.
     after = db.scalar(select(func.max(Delivery.user_id)).where(Delivery.event_key == event_key)) or 0
     ids = notify.audience_after(db, petition, all_named_signers=notification.template in ALL_NAMED_SIGNERS,
-                                after=after, limit=batch)
+                                after=after, limit=batch, with_organizers=notification.template in ORGANIZERS_TOO)
     if not ids:
         notification.done_at = rt.clock.now()
         return 0

@@ -88,7 +88,6 @@ def update_commitment(*, db: Session, rt: Runtime, commitment: Commitment, respo
     if form.status == commitment.status and not form.note:
         raise InvalidInput(N_("Nothing changed."), fields={"note": N_("Change the status, or add a progress note.")})
     now = rt.clock.now()
-    changed = form.status != commitment.status
     commitment.status, commitment.updated_at = form.status, now
     db.add(CommitmentUpdate(commitment_id=commitment.id, author_id=responder.id, status=form.status,
                             note=form.note, created_at=now))
@@ -97,8 +96,8 @@ def update_commitment(*, db: Session, rt: Runtime, commitment: Commitment, respo
     what = f"{commitment.text}: {COMMITMENT_LABELS[CommitmentStatus(form.status)].lower()}"
     record_event(db=db, petition=petition, kind="commitment_updated", at=now, actor=responder,
                  detail=what + (f" ({form.note})" if form.note else ""))
-    if changed:
-        _notify(db, petition, "commitment_updated", commitment.id, now)
+    # A progress note is news as much as a new status: signers and organizers hear of both.
+    _notify(db, petition, "commitment_updated", commitment.id, now)
     db.flush()
 
 
@@ -128,6 +127,10 @@ def judge(*, db: Session, rt: Runtime, petition: Petition, response: PetitionRes
         record_event(db=db, petition=petition, kind="follow_up_requested", at=now, actor=organizer)
         notify.tell_responders(db=db, rt=rt, petition=petition, template="follow_up_requested",
                                context={"reason": form.reason})
+        # The other organizers hear that one of them asked, so nobody asks twice or wonders why it was asked.
+        notify.send(db=db, rt=rt, petition=petition, template="follow_up_asked", context={
+            "reason": form.reason, "asker": organizer},
+            users=[user for user in notify.organizers(db, petition) if user.id != organizer.id])
     db.flush()
     return judgement
 

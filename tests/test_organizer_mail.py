@@ -1,0 +1,274 @@
+"""Organizers hear of leadership's answers; every mail says how to stop it (RFC 8058) or why it cannot be stopped;
+the account page lists what a person follows, organizes and signed by name, never what they signed anonymously."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Date, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import Role, User
+from app.mail import unsubscribe
+from app.mail.kinds import ESSENTIAL, TEMPLATE_KINDS, MailKind, kind_of
+from app.mail.models import MailOptOut
+from app.mail.sender import deliver_due
+from app.petitions import service as petitions
+from app.petitions.models import Petition, PetitionOrganizer
+from app.responses import delivery
+from app.responses.models import Commitment, PetitionResponse
+from app.signatures import service as signatures
+from app.signatures.models import Signature
+from tests import factories
+from tests.conftest import Browser, count_rows, make_settings, make_user, outbox, sign_in_as
+from tests.test_anonymous import anonymous_client, open_anonymous, submit, wallet  # noqa: F401 (a fixture)
+from tests.test_mail import Inbox, free_port
+
+RESPONSE = {"status": "accepted", "summary": "We will stop screen recording by March.", "details": "For everyone.",
+            "commitments.0.text": "Stop screen recording", "commitments.0.owner": "CTO",
+            "commitments.0.due_on": "2027-03-31"}
+UNSUBSCRIBE = re.compile(r"http://testserver(/unsubscribe/[A-Za-z0-9_.-]+)")
+
+
+@pytest.fixture
+def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def responder(db: Session) -> User:
+    return make_user(db, email="riley@example.org", name="Riley Responder", password=None, roles=(Role.responder,))
+
+
+@pytest.fixture
+def organized(db: Session, rt) -> tuple[Petition, User, User]:  # type: ignore[no-untyped-def]
+    """An open petition with its creator and a co-organizer, neither following it nor signing it."""
+    petition = factories.open_petition(db, rt)
+    co_organizer = factories.worker(db, name="Cam Co-organizer")
+    db.add(PetitionOrganizer(petition_id=petition.id, user_id=co_organizer.id, is_creator=False,
+                             added_at=rt.clock.now()))
+    db.commit()
+    return petition, db.get_one(User, petition.creator_id), co_organizer
+
+
+def mail_to(db: Session, user: User, template: str) -> list:  # type: ignore[type-arg]
+    return [message for message in outbox(db, user.notification_address) if message.template == template]
+
+
+def unsubscribe_path(body: str) -> str:
+    found = UNSUBSCRIBE.search(body)
+    assert found, body
+    return found.group(1)
+
+
+def test_every_mail_is_a_kind_a_person_can_stop_or_says_why_it_cannot() -> None:
+    templates = {path.stem for path in (Path(__file__).parent.parent / "templates" / "emails").glob("*.txt")
+                 if not path.stem.startswith("_")}
+    assert templates == set(TEMPLATE_KINDS) | set(ESSENTIAL), "a new mail must say which it is"
+    assert not set(TEMPLATE_KINDS) & set(ESSENTIAL)
+    for template in templates:
+        kind_of(template)
+
+
+def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
+        browser: Browser, new_browser, db: Session, rt, organized, responder, sessions) -> None:  # type: ignore[no-untyped-def]
+    petition, creator, co_organizer = organized
+    leadership = sign_in_as(new_browser(), db, responder)
+    assert leadership.post(f"/petitions/{petition.id}/respond", RESPONSE).status_code == 303
+    delivery.deliver_notifications(sessions=sessions, rt=rt)
+    for organizer in (creator, co_organizer):
+        [told] = mail_to(db, organizer, "response_posted")
+        assert "We will stop screen recording by March." in told.body_text
+        assert unsubscribe_path(told.body_text)
+
+    commitment = db.scalar(select(Commitment))
+    # A progress note alone is news too.
+    assert leadership.post(f"/commitments/{commitment.id}/update",
+                           {"status": "planned", "note": "Vendor contract found"}).status_code == 303
+    delivery.deliver_notifications(sessions=sessions, rt=rt)
+    for organizer in (creator, co_organizer):
+        [told] = mail_to(db, organizer, "commitment_updated")
+        assert "Vendor contract found" in told.body_text
+
+    response_id = db.scalar(select(PetitionResponse.id))
+    sign_in_as(browser, db, creator)
+    judged = browser.post(f"/petitions/{petition.id}/responses/{response_id}/judgement",
+                          {"answers": "no", "reason": "March is too late.", "follow_up": "1"})
+    assert judged.status_code == 303
+    [asked] = mail_to(db, co_organizer, "follow_up_asked")
+    assert "March is too late." in asked.body_text and creator.display_name in asked.body_text
+    assert mail_to(db, creator, "follow_up_asked") == [], "the organizer who asked knows"
+    assert len(mail_to(db, responder, "follow_up_requested")) == 1
+
+
+def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
+        db: Session, rt, organized, responder, sessions, smtp, database_url: str, new_browser) -> None:  # type: ignore[no-untyped-def]
+    inbox, port = smtp
+    petition, creator, co_organizer = organized
+    sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond", RESPONSE)
+    delivery.deliver_notifications(sessions=sessions, rt=rt)
+    settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port)
+    deliver_due(sessions=sessions, settings=settings, clock=rt.clock)
+    [email] = [email for to, email in inbox.messages
+               if to == [creator.email] and email["Subject"].startswith("Leadership responded")]
+    header = "".join(email["List-Unsubscribe"].split())  # unfolded, as a mail client reads it (RFC 5322)
+    assert header.startswith("<http://testserver/unsubscribe/") and header.endswith(">")
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert header[1:-1] in email.get_payload(decode=True).decode(), "the same link in the body"
+
+    # A mail client's one-click unsubscribe: a POST with RFC 8058's body, no cookie, no CSRF token.
+    mail_client = new_browser()
+    path = header[1:-1].removeprefix("http://testserver")
+    done = mail_client.client.post(path, content=b"List-Unsubscribe=One-Click",
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200, done.text
+    assert "You will get no more updates, corrections and leadership&#39;s responses" in done.text
+    [row] = db.scalars(select(MailOptOut)).all()
+    assert (row.user_id, row.petition_id, row.kind) == (creator.id, petition.id, "news")
+    assert type(row.created_on) is date and isinstance(MailOptOut.__table__.c.created_on.type, Date)
+
+    # The next response reaches the co-organizer and not the organizer who stopped it.
+    sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond",
+                                                  {**RESPONSE, "summary": "By January, then."})
+    delivery.deliver_notifications(sessions=sessions, rt=rt)
+    assert len(mail_to(db, creator, "response_posted")) == 1
+    assert len(mail_to(db, co_organizer, "response_posted")) == 2
+    # Clicking again is harmless.
+    assert mail_client.client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert count_rows(db, "mail_opt_outs") == 1
+
+
+def test_mail_that_cannot_be_stopped_says_so_and_carries_no_header(
+        browser: Browser, db: Session, rt, sessions, smtp, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    inbox, port = smtp
+    browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
+    settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port)
+    assert deliver_due(sessions=sessions, settings=settings, clock=rt.clock) == 1
+    [(_, email)] = inbox.messages
+    assert email["List-Unsubscribe"] is None and email["List-Unsubscribe-Post"] is None
+    body = email.get_payload(decode=True).decode()
+    assert "cannot be turned off" in body and "/unsubscribe/" not in body
+
+
+def test_the_link_asks_first_and_works_signed_in_as_anyone(
+        browser: Browser, new_browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
+    petition, creator, _ = organized
+    path = unsubscribe.link(rt=rt, user_id=creator.id, kind=MailKind.digest,
+                            petition_id=petition.id).removeprefix("http://testserver")
+    signed_out = new_browser()
+    page = signed_out.get(path)
+    assert page.status_code == 200 and "Stop this mail" in page.text and 'method="post"' in page.text
+    assert petition.title in page.text
+    assert count_rows(db, "mail_opt_outs") == 0, "opening the link (as a mail scanner does) changes nothing"
+    # The page's own button, pressed signed in (as the owner, with the page's CSRF token).
+    sign_in_as(browser, db, creator)
+    assert browser.post(path).status_code == 200
+    assert db.get(MailOptOut, (creator.id, petition.id, "digest")) is not None
+    assert "already off" in browser.get(path).text
+    # The account page can turn it back on.
+    assert 'id="mail-%d-digest"' % petition.id in browser.get("/account").text
+    browser.post(f"/account/petitions/{petition.id}/mail", {"mail_news": "1", "mail_organizing": "1",
+                                                            "mail_digest": "1"})
+    assert count_rows(db, "mail_opt_outs") == 0
+    # Replies to comments: the whole account, the same switch as the account page's.
+    replies = unsubscribe.link(rt=rt, user_id=creator.id, kind=MailKind.replies, petition_id=None)
+    assert new_browser().post(replies.removeprefix("http://testserver"), csrf=False).status_code == 200
+    db.expire_all()
+    assert db.get_one(User, creator.id).notify_comment_replies is False
+
+
+def _forge(token: str, payload: object) -> str:
+    """The token's payload replaced, its signature kept: what someone editing a link would try."""
+    _, signature = token.rsplit(".", 1)
+    body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    return f"{body}.{signature}"
+
+
+@pytest.mark.parametrize("tamper", ["other_account", "other_kind", "cut_short", "made_up", "too_long"])
+def test_a_tampered_link_is_refused_in_plain_words(tamper: str, new_browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
+    petition, creator, co_organizer = organized
+    token = unsubscribe.token(rt=rt, user_id=creator.id, kind=MailKind.organizing, petition_id=petition.id)
+    bad = {"other_account": _forge(token, [co_organizer.id, "organizing", petition.id]),
+           "other_kind": _forge(token, [creator.id, "news", petition.id]),
+           "cut_short": token[:-6], "made_up": "eyJ1IjoxfQ.bm90LWEtc2lnbmF0dXJl",
+           "too_long": token + "A" * 300}[tamper]
+    visitor = new_browser()
+    for response in (visitor.get(f"/unsubscribe/{bad}"), visitor.post(f"/unsubscribe/{bad}", csrf=False)):
+        assert response.status_code == 400
+        assert "This unsubscribe link is not one we sent" in response.text
+        assert "Traceback" not in response.text
+    assert count_rows(db, "mail_opt_outs") == 0
+
+
+def test_turned_off_mail_is_not_sent_and_each_kind_stops_only_itself(
+        browser: Browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
+    petition, creator, co_organizer = organized
+    other = factories.open_petition(db, rt, creator=creator, title="Publish the salary bands")
+    sign_in_as(browser, db, creator)
+    # Organizing mail off for the first petition only, from the account page.
+    browser.post(f"/account/petitions/{petition.id}/mail", {"mail_news": "1", "mail_digest": "1"})
+    from app.petitions import notify
+    notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_closed", context={"reason": ""})
+    notify.tell_organizers(db=db, rt=rt, petition=other, template="petition_closed", context={"reason": ""})
+    db.commit()
+    closed = mail_to(db, creator, "petition_closed")
+    assert [petition.title in message.body_text for message in closed] == [False], "only the other petition's"
+    assert len(mail_to(db, co_organizer, "petition_closed")) == 1, "nobody else's setting changes"
+
+
+def test_the_account_page_lists_named_signatures_and_follows_never_anonymous_ones(
+        new_browser, db: Session, rt, anonymous_client) -> None:  # type: ignore[no-untyped-def]
+    secret = open_anonymous(db, rt, title="Investigate the night-shift manager")
+    named = factories.open_petition(db, rt, title="Publish the salary bands")
+    followed = factories.open_petition(db, rt, title="Fix the canteen ventilation")
+    member = factories.worker(db, name="Mo Member")
+    person = sign_in_as(new_browser(), db, member)
+    tokens, _ = wallet(person)
+    assert submit(anonymous_client, secret.id, tokens[secret.id]).status_code == 202
+    signatures.sign(db=db, rt=rt, petition_id=named.id, user=member, visibility="organizers", notify_updates=False)
+    petitions.follow(db=db, rt=rt, petition=followed, user=member)
+    db.commit()
+    page = person.get("/account").text
+    assert "Publish the salary bands" in page and "Signed, name shown to its organizers" in page
+    assert "Fix the canteen ventilation" in page and "Following" in page
+    assert "Investigate the night-shift manager" not in page and f"/petitions/{secret.id}" not in page
+    assert 'href="/wallet"' in page and "signed anonymously are not listed" in page
+
+    # Turning a named signature's news on asks for its updates; off stops them and unfollows.
+    assert person.post(f"/account/petitions/{named.id}/mail", {"mail_news": "1"}).status_code == 303
+    db.expire_all()
+    assert db.scalar(select(Signature.notify_updates).where(
+        Signature.petition_id == named.id)) is True
+    person.post(f"/account/petitions/{followed.id}/mail", {})
+    assert petitions.is_following(db=db, petition=followed, user=member) is False
+    assert db.get(MailOptOut, (member.id, followed.id, "news")) is not None
+    # Following again from the petition's page asks for its news again.
+    person.post(f"/petitions/{followed.id}/follow")
+    assert db.get(MailOptOut, (member.id, followed.id, "news")) is None
+    # A petition the person has nothing to do with has no settings to change.
+    assert person.post(f"/account/petitions/{secret.id}/mail", {"mail_news": "1"}).status_code == 404
+    assert count_rows(db, "petition_follows") == 1
+
+
+def test_an_unsubscribe_token_names_only_the_account_kind_and_petition(rt, db: Session, organized) -> None:  # type: ignore[no-untyped-def]
+    petition, creator, _ = organized
+    token = unsubscribe.token(rt=rt, user_id=creator.id, kind=MailKind.news, petition_id=petition.id)
+    payload, _ = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert decoded == [creator.id, "news", petition.id]
