@@ -4,6 +4,11 @@ cookie-less list as well (entry 0 of the petition's signature log, under a check
 WebCrypto's Ed25519, still names the real key); a key that changed since the browser first accepted it is
 refused; and the honest path collects and remembers the keys.
 
+The deployment here names a witness (UNDERSIGNED_LOG_WITNESSES), whose cosignatures of every checkpoint the fixture
+posts: the browser then accepts a key only under a checkpoint that witness cosigned, pins the witness per petition
+with the keys, and refuses a log that lacks the cosignature or that stops naming the witness after first use. The
+discussion key is held to entry 0 as the signing key is.
+
 The attacker's method is the page's own router: a modified server answering one account's requests."""
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import select
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.core import blindrsa
+from app.log import checkpoint as notes
 from tests import live_server
 from tests.test_browser_wallet_devices import PUT_RECORD, SIGN_PETITION, path_of, ready, records
 
@@ -26,11 +35,29 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 
+WITNESS_KEY = Ed25519PrivateKey.generate()
+WITNESS_NAME = "witness.example.net/w1"
+WITNESS = notes.witness_verifier_key(WITNESS_NAME, WITNESS_KEY.public_key())
+
+
+def cosign_every_checkpoint(live: live_server.LiveServer) -> None:
+    """The witness cosigns every checkpoint of every log, as one that watched them all would have."""
+    from app.log import service as signature_log
+    from app.log.models import LogCheckpoint
+
+    app = live.server.config.app
+    with app.state.sessionmaker.begin() as db:
+        for row in db.scalars(select(LogCheckpoint)).all():
+            line = notes.cosign(row.note, WITNESS_NAME, WITNESS_KEY, 1796000000)
+            signature_log.cosign(db=db, rt=app.state.runtime, petition_id=row.petition_id, size=row.size, line=line)
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
     with live_server.demo_on_scratch(request.param, tmp_path_factory.mktemp("keys"), "keytransparency",
                                      anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600,
-                                     shared_page_seconds=0) as live:
+                                     shared_page_seconds=0, log_witnesses=[WITNESS]) as live:
+        cosign_every_checkpoint(live)
         yield live
 
 
@@ -110,11 +137,12 @@ def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(
     # A checkpoint whose signature does not verify proves nothing: refused too.
     def forged(head: dict[str, Any]) -> dict[str, Any]:
         body, _, lines = head["checkpoint"].partition("\n\n")
-        name, signature = lines.split(" ")[1], lines.split(" ")[2]
+        log_line, *witness_lines = lines.splitlines(keepends=True)  # the log signs first
+        name, signature = log_line.split(" ")[1], log_line.split(" ")[2]
         raw = bytearray(base64.b64decode(signature))
         raw[-1] ^= 1
         bad = base64.b64encode(bytes(raw)).decode()
-        return {**head, "checkpoint": f"{body}\n\n\u2014 {name} {bad}\n"}
+        return {**head, "checkpoint": f"{body}\n\n\u2014 {name} {bad}\n" + "".join(witness_lines)}
 
     tailor(chen, f"**/api/v1/petitions/{petition_id}/log", forged)
     ready(chen, path_of(server, SIGN_PETITION))
@@ -182,3 +210,103 @@ def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_
                                    timeout=15_000)
     expect(result).to_be_focused()
     assert not [item for item in records(phone) if item.get("status") == "held"]
+
+
+def new_member(server: live_server.LiveServer, local_part: str) -> str:
+    """A worker of the demo organization who has collected nothing yet, with the demo password."""
+    from datetime import UTC, datetime
+
+    from app.accounts.models import User
+    from app.core.security import hash_password
+    from app.demo import DEMO_PASSWORD
+
+    now = datetime.now(UTC)
+    with server.server.config.app.state.sessionmaker.begin() as db:
+        db.add(User(email=f"{local_part}@example.org", display_name=local_part.title(), email_verified_at=now,
+                    created_at=now, roles=[], password_hash=hash_password(DEMO_PASSWORD)))
+    return local_part
+
+
+def without_witness(note: str) -> str:
+    """The checkpoint with the witness's cosignature line taken out: the log's own signature still verifies."""
+    return "".join(line for line in note.splitlines(keepends=True) if f" {WITNESS_NAME} " not in line)
+
+
+def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    petition_id = petition_id_of(server)
+    erin = person(None)
+    asked = token_requests(erin)
+    base = f"**/api/v1/petitions/{petition_id}/log"
+    # A server showing Erin a log no witness saw: every checkpoint, the head's and the older ones, without the
+    # witness's line. The log's own signature verifies; the witness's is missing.
+    tailor(erin, base, lambda head: {**head, "checkpoint": without_witness(head["checkpoint"])})
+    tailor(erin, f"{base}/checkpoints*", lambda page: {"checkpoints": [without_witness(note)
+                                                                       for note in page["checkpoints"]]})
+    sign_in(erin, new_member(server, "erin"))
+    ready(erin, path_of(server, SIGN_PETITION))
+    status = erin.locator("#sign [data-wallet-status]")
+    expect(status).to_contain_text(f"Petition {petition_id}'s signature log is not cosigned by its witnesses "
+                                   f"({WITNESS_NAME})")
+    expect(status).to_contain_text("try again later")
+    assert asked == [] and not [item for item in records(erin) if item.get("status") == "held"]
+    assert kept_keys(erin, petition_id) is None
+
+    # The honest log: the keys pass and the witness is pinned with them (the request for tokens is cut here, so
+    # that nothing is collected and the next visit checks the keys again).
+    erin.context.unroute(base)
+    erin.context.unroute(f"{base}/checkpoints*")
+    erin.context.route("**/api/v1/wallet/tokens", lambda route: route.abort())
+    with erin.expect_request("**/api/v1/wallet/tokens"):  # asked for only once every key passed and was pinned
+        erin.goto(path_of(server, SIGN_PETITION))
+    expect(erin.locator("html")).to_have_attribute("data-wallet-ready", re.compile(r"."))  # the wallet is done
+    remembered = kept_keys(erin, petition_id)
+    assert remembered is not None and remembered["witnesses"] == [WITNESS], remembered
+    erin.context.unroute("**/api/v1/wallet/tokens")
+    tried = len(asked)
+
+    # After first use the server stops naming the witness for Erin (and shows the log without its line): refused,
+    # where a browser that never pinned it would have taken the log as it came.
+    tailor(erin, base, lambda head: {**head, "witness_keys": [], "checkpoint": without_witness(head["checkpoint"])})
+    tailor(erin, f"{base}/checkpoints*", lambda page: {"checkpoints": [without_witness(note)
+                                                                       for note in page["checkpoints"]]})
+    ready(erin, path_of(server, SIGN_PETITION))
+    expect(status).to_contain_text(f"Petition {petition_id}'s signature log no longer names the witness "
+                                   f"{WITNESS_NAME}, which this browser saw watching it before")
+    assert len(asked) == tried and not [item for item in records(erin) if item.get("status") == "held"]
+    assert kept_keys(erin, petition_id)["witnesses"] == [WITNESS]
+
+    # The witness named and its cosignature there: collected.
+    erin.context.unroute(base)
+    erin.context.unroute(f"{base}/checkpoints*")
+    ready(erin, path_of(server, SIGN_PETITION))
+    expect(status).not_to_contain_text("refuses")
+    expect(status).not_to_contain_text("witness")
+    assert [item for item in records(erin) if item.get("status") == "held" and item["petitionId"] == petition_id]
+
+
+def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    petition_id = petition_id_of(server)
+    spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
+
+    def own_discussion_key(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**item, "key_id": OTHER.key_id(), "spki": spki}
+                if item["petition_id"] == petition_id and item.get("purpose") == "discuss" else item
+                for item in items]
+
+    fay = person(None)
+    asked = token_requests(fay)
+    # The wallet answer and the cookie-less list alike (a server telling connections apart): only the log's
+    # entry 0, under a checkpoint the witness cosigned, names the real discussion key.
+    tailor(fay, "**/api/v1/wallet", lambda state: {**state, "due": own_discussion_key(state["due"])})
+    tailor(fay, "**/api/v1/anonymous/keys", own_discussion_key)
+    sign_in(fay, new_member(server, "fay"))
+    ready(fay, path_of(server, SIGN_PETITION))
+    status = fay.locator("#sign [data-wallet-status]")
+    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s discussion key: it is not the key "
+                                   "the petition's signature log committed to when it opened")
+    expect(status).to_contain_text("your anonymous comments")
+    assert asked == [] and not [item for item in records(fay) if item.get("status") == "held"]

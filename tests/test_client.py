@@ -277,6 +277,38 @@ def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(  # 
     assert not proxy.requests("POST", "/api/v1/anonymous/comments")
 
 
+def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(  # type: ignore[no-untyped-def]
+        server, proxy, clock, tmp_path: Path) -> None:
+    """Entry 0 commits the discussion key too: a server that shows one account a discussion key of its own, in the
+    wallet answer and the cookie-less list alike (it can tell connections apart), is refused before anything is
+    blinded; the signing key, honest, is not enough to let the discussion credential through."""
+    url = petition_url(server, proxy)
+    petition_id = int(url.rstrip("/").split("/")[-1])
+    wallet = tmp_path / "wallet.json"
+    (other,) = _another_key([{"petition_id": petition_id, "purpose": "discuss"}])
+
+    def own_discussion_key(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**key, "key_id": other["key_id"], "spki": other["spki"]}
+                if key.get("petition_id") == petition_id and key.get("purpose") == "discuss" else key for key in keys]
+
+    proxy.tamper["/api/v1/wallet"] = lambda state: {**state, "due": own_discussion_key(state["due"])}
+    proxy.tamper["/api/v1/anonymous/keys"] = own_discussion_key
+    refused = run("collect", url, *signed_in(new_member(server, "sasha"), wallet))
+    assert refused.exit_code == 1, refused.output
+    assert (f"Refusing petition {petition_id}: its discussion key is not the key its signature log committed to"
+            in " ".join(refused.output.split()))
+    assert not proxy.requests("POST", "/api/v1/wallet/tokens")
+
+    proxy.tamper.clear()
+    collected = run("collect", url, "--wallet", str(wallet))
+    assert collected.exit_code == 0, collected.output
+    log = live_server.get_json(server, f"/api/v1/petitions/{petition_id}/log")
+    entry = json.loads(base64.b64decode(live_server.get_json(  # type: ignore[index]
+        server, f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1")["entries"][0]["entry"]))
+    assert entry["discussion_key_id"] == json.loads(wallet.read_text())["keys"][
+        f"{proxy.base_url}|{petition_id}|discuss"] != log["issuing_key"]["key_id"]  # type: ignore[index]
+
+
 def test_a_key_that_changes_after_first_use_is_refused(  # type: ignore[no-untyped-def]
         server, proxy, clock, tmp_path: Path) -> None:
     url = petition_url(server, proxy)
@@ -395,10 +427,14 @@ def test_keys_are_checked_under_a_pinned_log_key_and_the_witnesses_named(tmp_pat
             assert pinned.exit_code == 1 and "checkpoint does not verify" in pinned.output
             assert not proxy.requests("POST", "/api/v1/wallet/tokens")
 
-            witnessed = CliRunner().invoke(cli, ["witness", live_server.petition_url(live, PETITION), "--name",
-                                                 "union.example.org", "--key", str(tmp_path / "witness.key"),
-                                                 "--state", str(tmp_path / "witnessed.json")])
-            assert witnessed.exit_code == 0, witnessed.output
+            # Every open petition's log: the discussion keys the wallet collects are held to their logs' entry 0
+            # too, under a cosigned checkpoint.
+            listing = live_server.get_json(live, "/api/v1/petitions?state=open")["items"]
+            for item in listing:  # type: ignore[attr-defined]
+                witnessed = CliRunner().invoke(cli, ["witness", f"{live.base_url}/petitions/{item['id']}", "--name",
+                                                     "union.example.org", "--key", str(tmp_path / "witness.key"),
+                                                     "--state", str(tmp_path / "witnessed.json")])
+                assert witnessed.exit_code == 0, witnessed.output
             log_key = live_server.get_json(live, f"/api/v1/petitions/{url.rsplit('/', 1)[1]}/log")["log_key"]
             collected = run("collect", url, "--witness", witness_key, "--log-key", str(log_key), "--wallet",
                             str(wallet))

@@ -6,16 +6,17 @@ the key everyone is shown:
 
 - the list of keys published without cookies (GET /api/v1/anonymous/keys, read here over the bare connection,
   which carries no cookie, so the server cannot tell whose copy it is serving);
-- for the signing key, also the key id committed in entry 0 of the petition's signature log, read under a
-  checkpoint signed by the log's key (pinned with --log-key, or the one `undersigned verify` saw before on this
+- also the key id committed in entry 0 of the petition's signature log (`key_id` for the signing key,
+  `discussion_key_id` for the discussion key), read under a checkpoint signed by the log's key (pinned with --log-key, or the one `undersigned verify` saw before on this
   machine, or the one the log names the first time) and cosigned by every witness the person names, and
   consistent with every checkpoint this machine saw before;
 - and the key accepted the first time, remembered per petition and purpose in the wallet file: a key that changes
   after first use is refused, whatever the list and the log say then (a server could otherwise show one account
   a key of its own from some later day on, once the first check had passed).
 
-Entry 0 commits the signing key only (it was written when the petition opened, before discussion keys
-existed), so the discussion key is held to the published list alone.
+Logs opened before entry 0 named the discussion key lack `discussion_key_id`: for those the discussion key is held
+to the published list and to the key accepted the first time. A field that is there and null commits to no
+discussion key, so any discussion key offered is refused.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ class KeyCheck:
         except notes.CheckpointError as error:
             raise ClientError(f"A key given with --log-key or --witness is malformed: {error}.") from None
         self._published: list[dict[str, Any]] | None = None
-        self._committed: dict[int, str | None] = {}
+        self._committed: dict[int, dict[str, str | None]] = {}
 
     def require(self, *, petition_id: int, purpose: str, key_id: str, spki: str) -> None:
-        """Raise unless this key is the one published to everyone (and, for signing, the one entry 0 commits)."""
+        """Raise unless this key is the one published to everyone and the one entry 0 commits."""
         what = WHAT[purpose]
         try:
             derived = _key_id(spki)
@@ -82,13 +83,12 @@ class KeyCheck:
                 f"Refusing petition {petition_id}: the {what} your account was given differs from the one published "
                 "to everyone. A key of your own would let the server recognise your token. Nothing was sent; tell "
                 "the organizers and keep this wallet file as evidence.")
-        if purpose == "sign":
-            committed = self._entry_zero_key(petition_id)
-            if committed != key_id:
-                raise ClientError(
-                    f"Refusing petition {petition_id}: its signing key is not the key its signature log committed "
-                    "to when it opened (entry 0). Nothing was sent; tell the organizers.")
-        # A discussion key has nothing like entry 0 to be held to: the published list above is its only check.
+        committed = self._entry_zero_keys(petition_id)
+        if purpose in committed and committed[purpose] != key_id:
+            raise ClientError(
+                f"Refusing petition {petition_id}: its {what} is not the key its signature log committed to when it "
+                "opened (entry 0), so it could be a key shown to you alone. Nothing was sent; tell the organizers "
+                "and keep this wallet file as evidence.")
         self.remembered[slot] = key_id
 
     def _keys(self) -> list[dict[str, Any]]:
@@ -104,10 +104,11 @@ class KeyCheck:
         status, answer = self.connection.anonymous("GET", path)
         if status != 200:
             raise ClientError(f"Could not read the petition's signature log ({path} answered {status}): the "
-                              "signing key cannot be checked, so nothing was sent.")
+                              "keys it commits to cannot be checked, so nothing was sent.")
         return answer
 
-    def _entry_zero_key(self, petition_id: int) -> str | None:
+    def _entry_zero_keys(self, petition_id: int) -> dict[str, str | None]:
+        """The key ids entry 0 commits, by purpose (no "discuss" for a log opened before it named one)."""
         if petition_id in self._committed:
             return self._committed[petition_id]
         from app.log import client as log_client  # the state `undersigned verify` keeps, shared with it
@@ -130,11 +131,11 @@ class KeyCheck:
         page = self._get(f"{base}/entries?start=0&limit=1")
         proof = self._get(f"{base}/inclusion?index=0&size={size}")["proof"]
         try:
-            entry = base64.b64decode(page["entries"][0]["entry"], validate=True)
-            merkle.verify_inclusion(0, size, merkle.leaf_hash(entry), [base64.b64decode(node) for node in proof],
-                                    root)
+            # Binary fields: base64url without padding, or the standard base64 of servers before (either reads).
+            entry = _b64d(page["entries"][0]["entry"])
+            merkle.verify_inclusion(0, size, merkle.leaf_hash(entry), [_b64d(node) for node in proof], root)
             parsed = json.loads(entry)
-        except (KeyError, IndexError, ValueError, merkle.ProofError):
+        except (KeyError, IndexError, TypeError, ValueError, merkle.ProofError):
             raise ClientError(f"Entry 0 of petition {petition_id}'s log is not in its signed checkpoint: nothing "
                               "was sent.") from None
         if (not isinstance(parsed, dict) or encode(parsed) != entry or parsed.get("kind") != "petition"
@@ -144,8 +145,11 @@ class KeyCheck:
         roots = self._consistent(base, known, size, root, petition_id)
         state[reader] = {"log_key": known.get("log_key") or log_key_text, "roots": roots}
         log_client._write_state(self.state_file, state)
-        self._committed[petition_id] = parsed.get("key_id")
-        return self._committed[petition_id]
+        committed = {"sign": parsed.get("key_id")}
+        if "discussion_key_id" in parsed:
+            committed["discuss"] = parsed["discussion_key_id"]
+        self._committed[petition_id] = committed
+        return committed
 
     def _cosigned_checkpoint(self, base: str, latest: str, log_key: Any, petition_id: int) -> notes.SignedCheckpoint:
         """The latest checkpoint signed by the log and cosigned by every witness named (they may lag behind)."""
@@ -181,7 +185,7 @@ class KeyCheck:
             low, high = sorted((old_size, size))
             low_root, high_root = (old_root, root) if old_size <= size else (root, old_root)
             try:
-                proof = [] if low == high else [base64.b64decode(node) for node in
+                proof = [] if low == high else [_b64d(node) for node in
                                                 self._get(f"{base}/consistency?old={low}&new={high}")["proof"]]
                 merkle.verify_consistency(low, high, low_root, high_root, proof)
             except (ClientError, ValueError, merkle.ProofError):

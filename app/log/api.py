@@ -45,6 +45,10 @@ class LogRead(BaseModel):
     root: str = Field(description="base64 SHA-256 root hash (RFC 9162).")
     checkpoint: str = Field(description="The latest checkpoint, a signed note with any witness cosignatures.")
     witnesses: list[str] = Field(description="Witnesses who cosigned the latest checkpoint.")
+    witness_keys: list[str] = Field(description=(
+        "The verifier keys (name+keyid+base64key, C2SP signed note; type 0x04 for cosignature/v1) of the witnesses "
+        "the deployment is configured with. The browser wallet requires a cosignature from each before it accepts "
+        "a key, and pins the set per petition: a later answer that drops one is refused."))
     issuing_key: dict[str, object] | None = Field(description="The anonymous-signing key entry 0 commits to, with "
                                                   "its counts as they stand now (the log commits issuance totals "
                                                   "with each batch).")
@@ -116,6 +120,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
         origin=service.origin(rt, petition.id), log_key=service.log_verifier_key(rt, petition.id), size=latest.size,
         root=_b64(latest.root), checkpoint=service.with_cosignatures(db, latest),
         witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
+        witness_keys=list(rt.settings.log_witnesses),
         issuing_key=None if key is None else {
             "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": key.tokens_issued,
             "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,

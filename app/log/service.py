@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import bindparam, delete, func, or_, select, union, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.anonymous.models import IssuingKey
+from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import b64url
 from app.core.clock import to_the_hour
 from app.core.i18n import N_
@@ -65,14 +65,18 @@ def witnesses(rt: Runtime) -> dict[str, Ed25519PublicKey]:
 
 
 def open_log(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> None:
-    """Entry 0: the petition's text as signed, and the key anonymous tokens are checked against."""
+    """Entry 0: the petition's text as signed, the key anonymous tokens are checked against, and the key its
+    discussion credentials are (`discussion_key_id`: logs opened before it was committed lack the field, and
+    their wallets hold the discussion key to the published list and the first key accepted)."""
     if tree.head(db, petition.id) is not None:
         return  # a petition restored after hiding keeps its log
     version = db.scalar(select(PetitionVersion).where(PetitionVersion.petition_id == petition.id)
                         .order_by(PetitionVersion.number.desc()).limit(1))
     key = db.get(IssuingKey, petition.id)
+    discussion_key = db.get(DiscussionKey, petition.id)
     entry = {"kind": "petition", "petition": petition.id, "version": version.number if version else 0,
-             "text_sha256": version.content_hash if version else None, "key_id": key.key_id if key else None}
+             "text_sha256": version.content_hash if version else None, "key_id": key.key_id if key else None,
+             "discussion_key_id": discussion_key.key_id if discussion_key else None}
     tree.append(db, petition.id, [encode(entry)])
     _checkpoint(db, rt, petition.id, now)
 

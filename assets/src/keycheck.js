@@ -4,23 +4,36 @@
 // A server that wants to recognise one worker's token can hand that worker's account a key of its own: the token
 // it signs then says whose it is. So a key is accepted only if:
 // - it is the key published to everyone (GET /api/v1/anonymous/keys, read without cookies);
-// - for the signing key, its id is the key_id committed in entry 0 of the petition's signature log, read without
-//   cookies under a checkpoint whose Ed25519 signature this browser verified (WebCrypto) with the log's key, and
-//   proven in it by the RFC 9162 inclusion proof of entry 0;
+// - its id is the one committed in entry 0 of the petition's signature log (key_id for the signing key,
+//   discussion_key_id for the discussion key), read without cookies under a checkpoint whose Ed25519 signature
+//   this browser verified (WebCrypto) with the log's key, and proven in it by the RFC 9162 inclusion proof of
+//   entry 0;
+// - where the deployment names witnesses, that checkpoint is cosigned by every one of them (C2SP cosignature/v1,
+//   Ed25519 over "cosignature/v1\ntime <seconds>\n" and the checkpoint's body): witnesses may lag, so the newest
+//   checkpoint they all cosigned is used (any checkpoint holds entry 0). A log the witnesses saw is the log
+//   everyone is shown, so a key committed in it cannot be one for this worker alone;
 // - it is the key this browser accepted the first time for that petition and purpose (a "petition-keys" record
-//   in store.js's store, which also pins the log's key): a key that changes after first use is refused.
-// Entry 0 commits the signing key only: the discussion key is held to the cookie-less list and to the first key
-// accepted. The deployment does not publish its witnesses' keys to browsers, so cosignatures are not required
-// here (`undersigned verify --witnesses` and `undersigned client --witness` require them).
+//   in store.js's store, which also pins the log's key and the witnesses): a key that changes after first use is
+//   refused.
+// The witnesses' verifier keys come with the log head (`witness_keys`, read without cookies). That the server
+// names them is enough: the first set this browser sees is pinned per petition like the keys, and a later answer
+// that drops or swaps a pinned witness is refused, so a server that wants to show one worker a log no witness saw
+// has to do so from that worker's very first visit, when the key it would show is not yet that worker's (and
+// `undersigned verify --witnesses` lets anyone compare the set with what the witnesses publish).
+// Logs opened before entry 0 named the discussion key lack `discussion_key_id`: their discussion key is held to
+// the cookie-less list and to the first key accepted.
 import { getRecord, putRecord } from "./store.js";
 
 export class KeyRefused extends Error {}
 
 const WHAT = { sign: "signing key", discuss: "discussion key" };
+const USE = { sign: "your anonymous signature", discuss: "your anonymous comments" };
 const DASH = "\u2014";
 const text = new TextEncoder();
 
 const fromBase64 = (value) => Uint8Array.from(atob(value), (character) => character.charCodeAt(0));
+// The API's binary fields (entries, proofs): base64url without padding, or the standard base64 of servers before.
+const fromEither = (value) => fromBase64(String(value).replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, ""));
 const hex = (bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 const same = (a, b) => a.length === b.length && a.every((byte, index) => byte === b[index]);
 
@@ -34,24 +47,28 @@ async function sha256(...parts) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", joined));
 }
 
-const keyIdOf = async (name, raw) => (await sha256(text.encode(name), [0x0a, 0x01], raw)).slice(0, 4);
+const NOTE = 0x01; // an Ed25519 note signature (the log's, or a witness's plain signature)
+const COSIGNATURE = 0x04; // an Ed25519 cosignature/v1 (C2SP tlog-cosignature)
+
+const keyIdOf = async (name, raw, type = NOTE) => (await sha256(text.encode(name), [0x0a, type], raw)).slice(0, 4);
 
 async function getPublic(path, petitionId) {
   const response = await fetch(path, { credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
   if (!response.ok) {
-    throw new KeyRefused(`Petition ${petitionId}'s signature log could not be read, so its signing key cannot be `
-                         + "checked: nothing was sent. Reload to try again.");
+    throw new KeyRefused(`Petition ${petitionId}'s signature log could not be read, so the keys it commits to cannot `
+                         + "be checked: nothing was sent. Reload to try again.");
   }
   return response.json();
 }
 
-// The checkpoint's size and root, once the log's signature over it verifies; throws otherwise.
+// The checkpoint's size, root, body and signature lines, once the log's signature over it verifies; throws
+// otherwise.
 async function verifiedCheckpoint(note, logKey, petitionId) {
-  const refuse = (why) => new KeyRefused(`Petition ${petitionId}'s signature log ${why}: its signing key cannot be `
-                                         + "trusted, so nothing was sent. Tell the organizers.");
+  const refuse = (why) => new KeyRefused(`Petition ${petitionId}'s signature log ${why}: the keys it commits to `
+                                         + "cannot be trusted, so nothing was sent. Tell the organizers.");
   const [name, keyHex, encoded] = [logKey.split("+")[0], logKey.split("+")[1], logKey.split("+").slice(2).join("+")];
   const raw = fromBase64(encoded || "");
-  if (raw.length !== 33 || raw[0] !== 0x01 || hex(await keyIdOf(name, raw.slice(1))) !== keyHex) {
+  if (raw.length !== 33 || raw[0] !== NOTE || hex(await keyIdOf(name, raw.slice(1))) !== keyHex) {
     throw refuse("names a malformed key");
   }
   const cut = note.indexOf("\n\n");
@@ -64,17 +81,64 @@ async function verifiedCheckpoint(note, logKey, petitionId) {
     throw refuse("checkpoint is not this petition's");
   }
   const publicKey = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]);
-  for (const line of note.slice(cut + 2).split("\n").filter(Boolean)) {
+  const lines = note.slice(cut + 2).split("\n").filter(Boolean);
+  for (const line of lines) {
     const [dash, signer, signed] = line.split(" ");
-    if (dash !== DASH || (signer !== name && signer !== origin)) continue; // witnesses' lines: not known here
+    if (dash !== DASH || (signer !== name && signer !== origin)) continue; // witnesses' lines: checked below
     const signature = fromBase64(signed);
     if (signature.length !== 68 || !same(signature.slice(0, 4), await keyIdOf(signer, raw.slice(1)))) continue;
     if (await crypto.subtle.verify({ name: "Ed25519" }, publicKey, signature.slice(4), text.encode(body))) {
-      return { size, root };
+      return { size, root, body, lines };
     }
     throw refuse("checkpoint's signature does not verify");
   }
   throw refuse("checkpoint is not signed by the log's key");
+}
+
+// A witness's verifier key (name+keyid+base64(type || key), type 0x04 or 0x01) ready to verify, or null.
+async function witnessKey(vkey) {
+  const [name, keyHex, ...rest] = String(vkey).split("+");
+  let raw;
+  try {
+    raw = fromBase64(rest.join("+"));
+  } catch (error) {
+    return null;
+  }
+  if (!name || raw.length !== 33 || ![NOTE, COSIGNATURE].includes(raw[0])) return null;
+  const id = await keyIdOf(name, raw.slice(1), raw[0]);
+  if (hex(id) !== keyHex) return null;
+  const key = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]);
+  return { vkey, name, id, type: raw[0], key };
+}
+
+// Does one of `lines` carry this witness's valid signature over `body`? Lines of other names or key ids are
+// ignored, as the signed-note specification asks.
+async function cosignedBy(witness, body, lines) {
+  for (const line of lines) {
+    const [dash, signer, signed] = line.split(" ");
+    if (dash !== DASH || signer !== witness.name) continue;
+    let raw;
+    try {
+      raw = fromBase64(signed || "");
+    } catch (error) {
+      continue;
+    }
+    if (!same(raw.slice(0, 4), witness.id)) continue;
+    let message;
+    let signature;
+    if (witness.type === COSIGNATURE && raw.length === 76) {
+      const seconds = new DataView(raw.buffer, raw.byteOffset + 4, 8).getBigUint64(0, false);
+      message = text.encode(`cosignature/v1\ntime ${seconds}\n${body}`);
+      signature = raw.slice(12);
+    } else if (witness.type === NOTE && raw.length === 68) {
+      message = text.encode(body);
+      signature = raw.slice(4);
+    } else {
+      continue;
+    }
+    if (await crypto.subtle.verify({ name: "Ed25519" }, witness.key, signature, message)) return true;
+  }
+  return false;
 }
 
 // RFC 9162 2.1.3.2: does `proof` take the leaf at `index` to `root` in a tree of `size`?
@@ -102,21 +166,76 @@ async function included(index, size, leaf, proof, root) {
   return sn === 0 && same(hash, root);
 }
 
-// The log's key and the signing key id entry 0 commits, under a checkpoint verified here.
-async function entryZero(petitionId, pinnedLogKey) {
+// Every checkpoint of the log, newest first (the witnesses may not have cosigned the latest yet).
+async function olderCheckpoints(base, petitionId) {
+  const found = [];
+  for (let after = 0; ;) {
+    const page = (await getPublic(`${base}/checkpoints?after=${after}&limit=1000`, petitionId)).checkpoints || [];
+    if (!page.length) break;
+    found.push(...page);
+    const size = Number(String(page[page.length - 1]).split("\n")[1]);
+    if (!(size > after)) break;
+    after = size;
+  }
+  return found.reverse();
+}
+
+// The newest checkpoint the log signed and every one of `witnesses` cosigned; throws, in words, if none is.
+async function witnessedCheckpoint(base, head, witnesses, petitionId) {
+  const latest = await verifiedCheckpoint(head.checkpoint, head.log_key, petitionId);
+  const allCosigned = async (checkpoint) => {
+    for (const witness of witnesses) {
+      if (!(await cosignedBy(witness, checkpoint.body, checkpoint.lines))) return false;
+    }
+    return true;
+  };
+  if (await allCosigned(latest)) return latest;
+  for (const note of await olderCheckpoints(base, petitionId)) {
+    const checkpoint = await verifiedCheckpoint(note, head.log_key, petitionId);
+    if (await allCosigned(checkpoint)) return checkpoint;
+  }
+  const names = witnesses.map((witness) => witness.name).join(", ");
+  throw new KeyRefused(`Petition ${petitionId}'s signature log is not cosigned by its witnesses (${names}), so this `
+                       + "browser cannot tell it is the log everyone else is shown: nothing was sent. A witness that "
+                       + "has not caught up yet cosigns within the hour, so try again later; if this lasts, tell "
+                       + "the organizers.");
+}
+
+// The log's key, the witnesses and the key ids entry 0 commits, under a checkpoint verified here (and cosigned by
+// every witness pinned or named). `record` is the petition's petition-keys record.
+async function entryZero(petitionId, record) {
   const base = `/api/v1/petitions/${petitionId}/log`;
   const head = await getPublic(base, petitionId);
-  if (pinnedLogKey && head.log_key !== pinnedLogKey) {
+  if (record.logKey && head.log_key !== record.logKey) {
     throw new KeyRefused(`Petition ${petitionId}'s signature log is now signed with a key other than the one this `
                          + "browser saw before: nothing was sent. Tell the organizers.");
   }
-  const { size, root } = await verifiedCheckpoint(head.checkpoint, head.log_key, petitionId);
+  const named = Array.isArray(head.witness_keys) ? head.witness_keys.map(String) : [];
+  const pinned = record.witnesses || [];
+  const dropped = pinned.filter((vkey) => !named.includes(vkey));
+  if (dropped.length) {
+    throw new KeyRefused(`Petition ${petitionId}'s signature log no longer names the witness `
+                         + `${dropped.map((vkey) => vkey.split("+")[0]).join(", ")}, which this browser saw watching `
+                         + "it before. Without it this browser cannot tell the log shown to you is the one everyone "
+                         + "else is shown, so nothing was sent. Tell the organizers.");
+  }
+  const required = [...pinned, ...named.filter((vkey) => !pinned.includes(vkey))];
+  const witnesses = [];
+  for (const vkey of required) {
+    const witness = await witnessKey(vkey);
+    if (!witness) {
+      throw new KeyRefused(`Petition ${petitionId}'s signature log names a witness key this browser cannot read, `
+                           + "so it cannot check the log: nothing was sent. Tell the organizers.");
+    }
+    witnesses.push(witness);
+  }
+  const { size, root } = await witnessedCheckpoint(base, head, witnesses, petitionId);
   const page = await getPublic(`${base}/entries?start=0&limit=1`, petitionId);
   const proof = await getPublic(`${base}/inclusion?index=0&size=${size}`, petitionId);
   let entry;
   try {
-    const bytes = fromBase64(page.entries[0].entry);
-    if (!(await included(0, size, await sha256([0x00], bytes), proof.proof.map(fromBase64), root))) throw new Error();
+    const bytes = fromEither(page.entries[0].entry);
+    if (!(await included(0, size, await sha256([0x00], bytes), proof.proof.map(fromEither), root))) throw new Error();
     entry = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
     throw new KeyRefused(`Entry 0 of petition ${petitionId}'s signature log is not in its signed checkpoint: `
@@ -125,7 +244,11 @@ async function entryZero(petitionId, pinnedLogKey) {
   if (!entry || entry.kind !== "petition" || entry.petition !== petitionId) {
     throw new KeyRefused(`Entry 0 of petition ${petitionId}'s signature log is not this petition's: nothing was sent.`);
   }
-  return { logKey: head.log_key, keyId: entry.key_id };
+  // A log opened before entry 0 named the discussion key has no such field: undefined, and the key is held to the
+  // published list and the first key accepted. A field that is there and null commits to no discussion key.
+  const committed = { sign: entry.key_id };
+  if ("discussion_key_id" in entry) committed.discuss = entry.discussion_key_id;
+  return { logKey: head.log_key, witnesses: required, committed };
 }
 
 async function publishedKeyIds() {
@@ -138,7 +261,8 @@ async function publishedKeyIds() {
 export const keysId = (petitionId) => `petition-keys:${petitionId}`;
 
 // Throws KeyRefused, in words for the worker, unless every key in `items` ({petition_id, purpose, key_id}) passes;
-// remembers each key accepted the first time. One call reads each petition's log once.
+// remembers each key accepted the first time, with the log's key and witnesses. One call reads each petition's
+// log once.
 export async function requireKeys(database, items) {
   if (!items.length) return;
   const published = await publishedKeyIds();
@@ -148,7 +272,8 @@ export async function requireKeys(database, items) {
     const purpose = item.purpose || "sign";
     const what = WHAT[purpose] || "key";
     const record = (await getRecord(database, keysId(petitionId))) || { id: keysId(petitionId), kind: "petition-keys",
-                                                                       petition: petitionId, keys: {}, logKey: null };
+                                                                       petition: petitionId, keys: {}, logKey: null,
+                                                                       witnesses: [] };
     const accepted = record.keys[purpose];
     if (accepted && accepted !== item.key_id) {
       throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: it changed since this browser first `
@@ -160,16 +285,15 @@ export async function requireKeys(database, items) {
                            + "from the one published to everyone, and a key of your own would let the server recognise "
                            + "your anonymous signature. Nothing was sent. Tell the organizers.");
     }
-    if (purpose === "sign") {
-      if (!logs.has(petitionId)) logs.set(petitionId, await entryZero(petitionId, record.logKey));
-      const committed = logs.get(petitionId);
-      if (committed.keyId !== item.key_id) {
-        throw new KeyRefused(`This browser refuses petition ${petitionId}'s signing key: it is not the key the `
-                             + "petition's signature log committed to when it opened, so it could be a key shown to "
-                             + "you alone. Nothing was sent. Tell the organizers.");
-      }
-      record.logKey = record.logKey || committed.logKey;
+    if (!logs.has(petitionId)) logs.set(petitionId, await entryZero(petitionId, record));
+    const log = logs.get(petitionId);
+    if (purpose in log.committed && log.committed[purpose] !== item.key_id) {
+      throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: it is not the key the `
+                           + "petition's signature log committed to when it opened, so it could be a key shown to "
+                           + `you alone, to recognise ${USE[purpose] || "you"}. Nothing was sent. Tell the organizers.`);
     }
+    record.logKey = record.logKey || log.logKey;
+    record.witnesses = log.witnesses;
     record.keys = { ...record.keys, [purpose]: item.key_id };
     await putRecord(database, record);
   }
