@@ -54,6 +54,9 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/petitions/mine"): Access.worker,
     ("GET", "/petitions/{petition_id}"): Access.public,
     ("GET", "/petitions/{petition_id}/versions"): Access.public,
+    # Public petitions only, and the same for every reader: they read no session at all.
+    ("GET", "/petitions/{petition_id}/qr.svg"): Access.public,
+    ("GET", "/petitions/{petition_id}/poster.pdf"): Access.public,
     ("GET", "/petitions/{petition_id}/edit"): Access.organizer,
     ("POST", "/petitions/{petition_id}/edit"): Access.organizer,
     ("POST", "/petitions/{petition_id}/correct"): Access.organizer,

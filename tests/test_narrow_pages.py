@@ -32,8 +32,8 @@ DRAFT = "A four-day week pilot for the support team"  # demo: Dara's draft
 # Who opens a page of each access level: a demo account's local part, or None for signed out.
 VISITOR = {Access.public: None, Access.development: None, Access.account: "ana", Access.worker: "ana",
            Access.organizer: "ana", Access.responder: "riley", Access.moderator: "morgan", Access.admin: "admin"}
-# Pages that are not for reading: probes for load balancers, answering JSON.
-NOT_PAGES = {"/healthz", "/readyz"}
+# Pages that are not for reading: probes for load balancers, answering JSON; a petition's QR code and poster.
+NOT_PAGES = {"/healthz", "/readyz", "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf"}
 
 ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
 PAGES = sorted(path for (method, path) in ROUTES if method == "GET" and not path.startswith("/api/")

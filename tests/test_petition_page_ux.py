@@ -75,9 +75,19 @@ def test_the_ask_count_and_sign_button_are_in_the_first_screen(person, server, w
 def test_signing_up_from_a_shared_link_lands_back_on_the_petition(person, server) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    page = person(None)
+    # A colleague copies the link from the petition's share row, and passes it on.
+    sharer = person("chen")
+    sharer.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
     address = live_server.petition_url(server, PETITION)
-    page.goto(address)
+    sharer.goto(address)
+    row = sharer.get_by_role("region", name="Share this petition")
+    row.get_by_role("button", name="Copy link").click()
+    expect(row.get_by_role("status")).to_contain_text("Link copied")
+    shared = sharer.evaluate("navigator.clipboard.readText()")
+    assert shared == address
+    # Someone without an account opens it.
+    page = person(None)
+    page.goto(shared)
     main = page.locator("main")
     count = int(main.locator(".tally-count strong").inner_text())
     main.get_by_role("link", name="Sign in to sign").click()

@@ -16,14 +16,15 @@ from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.forms import validate
 from app.core.pages import FormFields, form_error, refused
-from app.core.policy import CurrentUser, OptionalUser, Organizer
+from app.core.policy import Anyone, CurrentUser, OptionalUser, Organizer
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render, translate
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.core.pagecache import shared_when_signed_out
 from app.organization import service as organization
-from app.petitions import repository, schemas, service
+from app.petitions import repository, schemas, service, share
+from app.petitions.poster import PosterFacts, poster_pdf
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition
@@ -159,10 +160,12 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "commitment_labels": COMMITMENT_LABELS,
         "departments": groups.listing(db=db, kind=GroupKind.department) if signing else [],
         "locations": groups.listing(db=db, kind=GroupKind.location) if signing else [],
+        "share": share.petition_row(rt=rt, petition=petition),
     }
     if organizer and petition.state_enum in (PetitionState.gathering_sponsors, PetitionState.draft):
         context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)
         context["sponsors"] = service.sponsors(db=db, petition=petition)
+        context["sponsor_share"] = share.sponsor_row(url=str(context["sponsor_url"]), petition=petition)
     return context
 
 
@@ -174,6 +177,35 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
     if petition.state_enum in VISIBLE_STATES:
         context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=user))
     return render(request, "petitions/show.html", context)
+
+
+# The address in a QR code never changes; the poster's count may be a minute old, as the shared page's may.
+QR_CACHE = {"Cache-Control": "public, max-age=86400"}
+POSTER_CACHE = {"Cache-Control": "public, max-age=60"}
+
+
+@router.get("/petitions/{petition_id}/qr.svg", response_class=Response)
+def qr_code(request: Request, petition_id: Id, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> Response:
+    """The petition's address as a QR code: the same for every reader, so any cache may keep it."""
+    petition = share.get_shareable(db=db, rt=rt, petition_id=petition_id)
+    url = share.public_url(rt=rt, petition_id=petition.id)
+    label = translate(request, N_("QR code of the petition's address, %(url)s"), url=url)
+    return Response(share.qr_svg(url, label), media_type="image/svg+xml", headers=QR_CACHE)
+
+
+@router.get("/petitions/{petition_id}/poster.pdf", response_class=Response)
+def poster(petition_id: Id, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> Response:
+    """An A4 poster to print for a break room: the title, the ask, the QR code, today's count and the address."""
+    petition = share.get_shareable(db=db, rt=rt, petition_id=petition_id)
+    threshold = service.next_threshold(petition)
+    facts = PosterFacts(
+        petition_id=petition.id, title=petition.title, ask=petition.ask,
+        url=share.public_url(rt=rt, petition_id=petition.id),
+        signable=petition.state_enum is PetitionState.open, signatures=petition.signature_count,
+        next_threshold=threshold, responds_at_threshold=threshold is not None and threshold == petition.response_threshold,
+        as_of=rt.clock.now().date(), organization=rt.settings.organization_name)
+    return Response(poster_pdf(facts), media_type="application/pdf", headers={
+        **POSTER_CACHE, "Content-Disposition": f'inline; filename="petition-{petition.id}-poster.pdf"'})
 
 
 @router.get("/petitions/{petition_id}/versions", response_class=HTMLResponse)
@@ -241,9 +273,12 @@ def sponsor_page(request: Request, petition_id: Id, token: str, user: CurrentUse
                  rt: RuntimeDep) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.check_sponsor_token(rt=rt, petition=petition, token=token)
+    organizer = service.is_organizer(db=db, petition=petition, user=user)
     return render(request, "petitions/sponsor.html", {
         "petition": petition, "token": token, "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
-        "is_organizer": service.is_organizer(db=db, petition=petition, user=user),
+        "is_organizer": organizer, "sponsor_share": share.sponsor_row(
+            url=rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition), petition=petition)
+        if organizer else None,
         "already": user.id in {sponsor.id for sponsor in service.sponsors(db=db, petition=petition)}})
 
 

@@ -1,0 +1,174 @@
+"""The A4 poster for break rooms: the title, the ask, a QR code of the petition's address, the count as of today,
+and the address in words for anyone without a camera.
+
+Drawn with fpdf2 and the delivery report's document (DejaVu Sans, the same cleaning of characters the font
+lacks, right-to-left lines in visual order). The QR code is drawn as PDF rectangles, module by module: a vector,
+sharp on any printer. The count is the one the petition page shows, to the signature: the page publishes the total
+to anyone, and the minimum group size protects breakdowns by group, which the poster has none of.
+
+One page, always: the title and the ask shrink to fit their room, and an ask too long even at the smallest size
+is cut with an ellipsis and a note that the full text is at the address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+
+from fpdf.enums import Align, MethodReturnValue, XPos, YPos
+
+from app.petitions.share import qr_matrix
+from app.reports.pdf import MARGIN, REPLACEMENT, _Document, _rgb, _visual
+from app.responses.chart import INK, MUTED
+
+PAGE_HEIGHT = 297.0
+QR_SIZE = 78.0  # mm, quiet zone included: a phone reads it from a couple of metres
+QR_QUIET_ZONE = 4  # modules, as the QR standard asks
+TITLE_SIZES = (30.0, 26.0, 22.0, 18.0)  # pt, the largest at which the title fits TITLE_LINES lines
+TITLE_LINES = 3
+ASK_SIZES = (17.0, 15.0, 13.0, 11.5, 10.0)
+ASK_ROOM = 62.0  # mm for the ask under its label
+CUT = "…"
+
+
+@dataclass(frozen=True)
+class PosterFacts:
+    """Everything the poster prints (hashable: a poster is drawn once per count and day, then reused)."""
+    petition_id: int
+    title: str
+    ask: str
+    url: str
+    signable: bool
+    signatures: int
+    next_threshold: int | None
+    responds_at_threshold: bool  # leadership must respond when the next threshold is reached
+    as_of: date
+    organization: str
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def _count_line(facts: PosterFacts) -> str:
+    signatures = f"{facts.signatures:,} signature{'' if facts.signatures == 1 else 's'}"
+    if not facts.signable:
+        return f"Closed with {signatures}."
+    if not facts.signatures:
+        return "No signatures yet: be the first."
+    return f"{signatures} so far."
+
+
+def _progress_line(facts: PosterFacts) -> str | None:
+    if not facts.signable or facts.next_threshold is None:
+        return None
+    remaining = facts.next_threshold - facts.signatures
+    goal = "when leadership must respond" if facts.responds_at_threshold else "when the petition calls for a public answer"
+    return f"{remaining:,} more to reach {facts.next_threshold:,}, {goal}."
+
+
+class _Poster(_Document):
+    """The report's document with a footer of its own: one page has no page numbers."""
+
+    def footer(self) -> None:
+        self.set_y(-MARGIN - 4)
+        self.style(size=8, colour=MUTED)
+        self.cell(self.epw, 4, self.footer_text, align=Align.C)
+
+    def lines(self, text: str, *, size: float, bold: bool = False) -> list[str]:
+        self.style(size=size, bold=bold)
+        found = self.multi_cell(self.epw, size * 0.45, self.clean(text, single_line=True), dry_run=True,
+                                output=MethodReturnValue.LINES)
+        assert isinstance(found, list)
+        return found
+
+    def centred(self, lines: list[str], *, size: float, bold: bool = False, colour: str = INK) -> None:
+        self.style(size=size, bold=bold, colour=colour)
+        for line in lines:
+            self.set_x(self.l_margin)
+            self.cell(self.epw, size * 0.45, _visual(line), align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def qr_code(self, url: str, *, top: float) -> None:
+        matrix = qr_matrix(url)
+        module = QR_SIZE / (len(matrix) + 2 * QR_QUIET_ZONE)
+        left = (self.w - QR_SIZE) / 2 + QR_QUIET_ZONE * module
+        self.set_fill_color(*_rgb("#000000"))
+        for row_index, row in enumerate(matrix):
+            y = top + (QR_QUIET_ZONE + row_index) * module
+            start = None
+            for column, dark in enumerate((*row, False)):
+                if dark and start is None:
+                    start = column
+                elif not dark and start is not None:
+                    # A run of dark modules is one rectangle, a hair taller than a module so that no seam of
+                    # white shows between rows when a viewer or printer smooths the edges.
+                    self.rect(left + start * module, y, (column - start) * module, module + 0.05, style="F")
+                    start = None
+
+
+def _fitted(pdf: _Poster, text: str, sizes: tuple[float, ...], *, max_lines: int, bold: bool) -> tuple[float, list[str]]:
+    """The largest size at which `text` takes at most `max_lines` lines; at the smallest, the lines cut to fit."""
+    for size in sizes:
+        lines = pdf.lines(text, size=size, bold=bold)
+        if len(lines) <= max_lines:
+            return size, lines
+    size = sizes[-1]
+    lines = pdf.lines(text, size=size, bold=bold)[:max_lines]
+    last = lines[-1]
+    while last and pdf.get_string_width(last + CUT) > pdf.epw - 2 * pdf.c_margin:
+        last = last[:-1]
+    return size, [*lines[:-1], last.rstrip() + CUT]
+
+
+@lru_cache(maxsize=32)
+def poster_pdf(facts: PosterFacts) -> bytes:
+    generated = datetime(facts.as_of.year, facts.as_of.month, facts.as_of.day)
+    pdf = _Poster(title=f"Petition #{facts.petition_id}: {facts.title} (poster)",
+                  subject=f"A poster for the petition at {facts.url}", organization=facts.organization,
+                  generated_at=generated, footer_text=f"{facts.organization} · Petition #{facts.petition_id} · "
+                                                      f"printed from {facts.url}")
+    pdf.set_auto_page_break(False)
+
+    pdf.centred(pdf.lines(facts.organization, size=10), size=10, colour=MUTED)
+    pdf.ln(4)
+    title_size, title_lines = _fitted(pdf, facts.title, TITLE_SIZES, max_lines=TITLE_LINES, bold=True)
+    pdf.centred(title_lines, size=title_size, bold=True)
+    pdf.ln(5)
+
+    pdf.centred(["What we ask for"], size=11, colour=MUTED)
+    pdf.ln(1)
+    ask_lines_at = {size: int(ASK_ROOM // (size * 0.45)) for size in ASK_SIZES}
+    ask_size, ask_lines = next(((size, lines) for size in ASK_SIZES
+                                if len(lines := pdf.lines(facts.ask, size=size, bold=True)) <= ask_lines_at[size]),
+                               (None, []))
+    cut = ask_size is None
+    if cut:
+        ask_size, ask_lines = _fitted(pdf, facts.ask, ASK_SIZES[-1:], max_lines=ask_lines_at[ASK_SIZES[-1]],
+                                      bold=True)
+    pdf.centred(ask_lines, size=ask_size, bold=True)
+    if cut or pdf.replaced:
+        pdf.ln(1)
+        pdf.centred([f"{'Shortened here' if cut else f'Characters this font lacks print as {REPLACEMENT}'}: "
+                     "the whole text is at the address below."], size=9, colour=MUTED)
+
+    # The code, the count and the address sit at the foot of the page, wherever the text ended.
+    bottom = PAGE_HEIGHT - MARGIN - 8
+    address_top = bottom - 14
+    count_top = address_top - 17
+    qr_top = count_top - QR_SIZE - 2
+    pdf.set_y(qr_top - 8)
+    pdf.centred(["Scan to read and sign" if facts.signable else "Scan to read it"], size=13, bold=True)
+    pdf.qr_code(facts.url, top=qr_top)
+
+    pdf.set_y(count_top)
+    pdf.centred([_count_line(facts)], size=16, bold=True)
+    progress = _progress_line(facts)
+    if progress:
+        pdf.centred([progress], size=9.5, colour=MUTED)
+    pdf.centred([f"Count as of {_day(facts.as_of)}."], size=9.5, colour=MUTED)
+
+    pdf.set_y(address_top)
+    pdf.centred(["Or go to"], size=10, colour=MUTED)
+    pdf.centred(pdf.lines(facts.url, size=13, bold=True)[:2], size=13, bold=True)
+    return pdf.finish()
