@@ -6,7 +6,6 @@ the number of forfeits: the most that dishonest forfeits could add."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 from app.accounts.models import User
 from app.anonymous.models import IssuingKey, TokenIssuance
 from app.cli import cli
+from app.core import b64url
 from app.core.runtime import Runtime
 from app.core.settings import Settings
 from app.log import client as log_client
@@ -305,14 +305,14 @@ def test_no_forfeit_is_offered_to_who_has_nothing_to_give_up(new_browser: NewBro
 def test_the_log_entry_decodes_as_the_verifier_reads_it(new_browser: NewBrowser, db: Session, rt: Runtime,
                                                         sessions: sessionmaker[Session],
                                                         anonymous_client: TestClient) -> None:
-    """The entries API serves the forfeit as any entry: base64 of its canonical bytes."""
+    """The entries API serves the forfeit as any entry: base64url of its canonical bytes."""
     petition = open_anonymous(db, rt)
     _worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
     assert browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
                          {"visibility": "public", "forfeit": True}).status_code == 201
     signature_log.flush(sessions=sessions, rt=rt)
     served = anonymous_client.get(f"/api/v1/petitions/{petition.id}/log/entries?start=0&limit=10").json()
-    assert {"kind": "forfeit"} in [json.loads(base64.b64decode(item["entry"])) for item in served["entries"]]
+    assert {"kind": "forfeit"} in [json.loads(b64url.decode(item["entry"])) for item in served["entries"]]
 
 
 # -- in a real browser, with JavaScript: the wallet in browser A, the forfeit in browser B -----------------------

@@ -7,7 +7,6 @@ checked with the `verify` command the way a colleague runs it (in process: its r
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from typer.testing import CliRunner
 from app.anonymous import keys as issuing_keys
 from app.anonymous.models import IssuingKey
 from app.cli import cli
-from app.core import blindrsa
+from app.core import b64url, blindrsa
 from app.core.runtime import Runtime
 from app.log import client as log_client
 from app.log import service as signature_log
@@ -97,7 +96,7 @@ def test_an_honest_log_passes_and_every_figure_adds_up(new_browser: NewBrowser, 
                                                        sessions, outside, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     last = outside.get(f"/api/v1/petitions/{petition_id}/log/entries?start=4&limit=1").json()["entries"]
-    assert json.loads(base64.b64decode(last[0]["entry"])) == {"kind": "issuance", "tokens_issued": 1,
+    assert json.loads(b64url.decode(last[0]["entry"])) == {"kind": "issuance", "tokens_issued": 1,
                                                               "spent_by_name": 0}
     head = outside.get(f"/api/v1/petitions/{petition_id}/log").json()
     assert head["counts"] == {"signatures": 3, "withdrawals": 0, "tally": 3, "anonymous": 1, "forfeits": 0,
@@ -192,7 +191,7 @@ def test_issuance_totals_never_go_down_and_entries_carry_their_index(new_browser
     assert result.exit_code == 1 and "gave entry 0 the index 1" in result.output, result.output
 
     # A log whose issuance totals went down: a signed count was rewritten.
-    entries = [base64.b64decode(entry) for entry in log["entries"]]
+    entries = [b64url.decode(entry) for entry in log["entries"]]
     entries.append(encode({"kind": "issuance", "tokens_issued": 0, "spent_by_name": 0}))
     key = db.get_one(IssuingKey, petition_id)
     from app.core import merkle

@@ -6,7 +6,6 @@ one validly signed. Each reader passes alone; gossiping through one witness, the
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import secrets
 import threading
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core import merkle
+from app.core import b64url, merkle
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import client as log_client
@@ -80,7 +79,7 @@ class ForkedServer:
         if path.startswith(f"{base}/log/entries"):
             start = int(path.split("start=")[1].split("&")[0])
             return 200, {"size": size, "entries": [
-                {"index": index + self.shift, "entry": base64.b64encode(entry).decode()}
+                {"index": index + self.shift, "entry": b64url.encode(entry)}
                 for index, entry in enumerate(self.entries + self.unsigned) if index >= start]}
         if path.startswith(f"{base}/log/checkpoints"):
             after = int(path.split("after=")[1].split("&")[0])
@@ -88,7 +87,7 @@ class ForkedServer:
         if path.startswith(f"{base}/log/consistency"):
             old, new = (int(part.split("=")[1]) for part in path.split("?")[1].split("&"))
             subtrees = merkle.memory_subtrees([merkle.leaf_hash(entry) for entry in self.entries])
-            return 200, {"old": old, "new": new, "proof": [base64.b64encode(node).decode() for node in
+            return 200, {"old": old, "new": new, "proof": [b64url.encode(node) for node in
                                                            merkle.consistency_proof(old, new, subtrees)]}
         return 404, {"error": {"message": "not found"}}
 

@@ -4,7 +4,6 @@ which witnesses cosigned the head and how far behind their newest cosignature is
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core import merkle
+from app.core import b64url, merkle
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
@@ -99,16 +98,16 @@ def test_a_fork_shown_to_two_readers_fails_with_a_witness_required(new_browser: 
 
     # The operator shows a second reader another log of the same size: the last signature's commitment differs
     # (the same count), signed with the log's own key, with no witness's line since no witness would sign it.
-    entries = [base64.b64decode(entry) for entry in honest["entries"]]
+    entries = [b64url.decode(entry) for entry in honest["entries"]]
     entries[-1] = encode({"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)})
     root = merkle.root_of([merkle.leaf_hash(entry) for entry in entries])
     origin = signature_log.origin(rt, petition.id)
     forged = notes.sign(notes.Checkpoint(origin=origin, size=len(entries), root=root), origin,
                         signature_log.signing_key(rt))
     fork = json.loads(json.dumps(honest))
-    fork["entries"] = [base64.b64encode(entry).decode() for entry in entries]
+    fork["entries"] = [b64url.encode(entry) for entry in entries]
     fork["checkpoints"][-1] = forged
-    fork["head"].update(checkpoint=forged, root=base64.b64encode(root).decode(), witnesses=[])
+    fork["head"].update(checkpoint=forged, root=b64url.encode(root), witnesses=[])
 
     # Each passes on its own without witnesses: neither reader alone can tell.
     assert log_client.verify(honest, tmp_path / "first.json").ok

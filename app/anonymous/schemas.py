@@ -1,4 +1,10 @@
-"""What the anonymous-signing surfaces accept and return. Binary values travel as base64url without padding."""
+"""What the anonymous-signing surfaces accept and return.
+
+Binary values in JSON travel as base64url (RFC 4648 section 5) without padding, in this API as in the signature
+log's (app/log/api.py): the tokens inside log entries and the wallet's own store use it, and it needs no escaping
+in a URL. Padding ('=') is accepted on input, as app/core/b64url.py's decoder always allowed. The one exception
+is C2SP text (checkpoints, signature lines, verifier keys), a format of its own that its specifications write in
+standard base64."""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.anonymous.service import decode
 from app.anonymous.wallet import Purpose
 
-B64 = r"^[A-Za-z0-9_-]*$"
+B64 = r"^[A-Za-z0-9_-]*={0,2}$"  # base64url, padding optional
+ON_INPUT = "base64url (RFC 4648 section 5), padding optional"
 
 
 class TokenRead(BaseModel):
@@ -17,8 +24,10 @@ class TokenRead(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=43, max_length=700, pattern=B64, description="base64url, 32-512 bytes.")
-    signature: str = Field(min_length=1, max_length=1400, pattern=B64, description="base64url RSA-PSS signature.")
+    message: str = Field(min_length=43, max_length=700, pattern=B64,
+                         description=f"The token's message, 32-512 bytes, {ON_INPUT}.")
+    signature: str = Field(min_length=1, max_length=1400, pattern=B64,
+                           description=f"The petition key's RSA-PSS signature on it, {ON_INPUT}.")
 
     def decoded(self) -> tuple[bytes, bytes]:
         return decode(self.message, field="message"), decode(self.signature, field="signature")
@@ -37,7 +46,8 @@ class KeyRead(BaseModel):
     petition_id: int
     purpose: Purpose = Field(description="`sign`: the signing token's key; `discuss`: the discussion credential's.")
     key_id: str = Field(description="SHA-256 (hex) of the exact SPKI bytes below.")
-    spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url.")
+    spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without "
+                                  "padding.")
     tokens_issued: int
 
 
@@ -46,7 +56,8 @@ class BlindedRequest(BaseModel):
 
     petition_id: int = Field(ge=1, le=2**31 - 1)
     purpose: Purpose = Purpose.sign
-    blinded_message: str = Field(min_length=1, max_length=1400, pattern=B64)
+    blinded_message: str = Field(min_length=1, max_length=1400, pattern=B64,
+                                 description=f"The blinded message (RFC 9474), {ON_INPUT}.")
 
 
 class IssuanceRequest(BaseModel):
@@ -60,9 +71,10 @@ class IssuedRead(BaseModel):
     petition_id: int
     purpose: Purpose
     key_id: str
-    blind_signature: str
-    spki: str = Field(description="The key the reply is under (DER SubjectPublicKeyInfo, base64url): a device that "
-                                  "finalizes a kept reply checks it against the published one first.")
+    blind_signature: str = Field(description="The blind signature (RFC 9474), base64url without padding.")
+    spki: str = Field(description="The key the reply is under (DER SubjectPublicKeyInfo, base64url without "
+                                  "padding): a device that finalizes a kept reply checks it against the published "
+                                  "one first.")
 
 
 class IssuanceRead(BaseModel):
@@ -83,23 +95,25 @@ class WalletCheckCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     check: str = Field(min_length=1, max_length=64, pattern=B64, description=(
-        "Your new wallet's check value (16 bytes, base64url), derived from its secret: never the secret."))
+        f"Your new wallet's check value (16 bytes, {ON_INPUT}), derived from its secret: never the secret."))
 
 
 class WalletCheckRead(BaseModel):
-    wallet_check: str
+    wallet_check: str = Field(description="The check value kept, base64url without padding.")
 
 
 class EntryRead(BaseModel):
-    id: str
-    message: str
-    signature: str
+    id: str = Field(description="The entry's random id (hex), the cursor to page after it.")
+    message: str = Field(description="The token's message, base64url without padding, as the log entry writes it.")
+    signature: str = Field(description="The token's signature, base64url without padding, as the log entry "
+                                       "writes it.")
 
 
 class AnonymousLedger(BaseModel):
     petition_id: int
-    key_id: str
-    spki: str
+    key_id: str = Field(description="SHA-256 (hex) of the key's SPKI bytes: the key_id entry 0 of the log commits.")
+    spki: str = Field(description=("The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without "
+                                   "padding."))
     tokens_issued: int
     key_destroyed_at: datetime | None
     spent_by_name: int = Field(description="Tokens spent by signatures with a name (withdrawing one does not "

@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from app.anonymous.client import ClientError, Connection, parse_petition_url
-from app.core import merkle
+from app.core import b64url, merkle
 from app.log import checkpoint as notes
 from app.log.verifier import Report, check, compare
 from app.log.witness import Post, WitnessError
@@ -40,6 +40,15 @@ def _fetcher(base_url: str) -> Fetch:
             raise ClientError(f"Could not reach {base_url}: {error}") from None
 
     return fetch
+
+
+def _bytes(text: str) -> bytes:
+    """A binary field of the API: base64url without padding, as it is served; logs saved before, in standard
+    base64, still read (the decoder takes both alphabets, with or without padding)."""
+    try:
+        return b64url.decode(text)
+    except ValueError:
+        raise ClientError("The server sent a value that is not base64url.") from None
 
 
 def _get(connection: Connection | Fetch, path: str) -> Any:
@@ -208,9 +217,9 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
     name, public = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
     seen = {int(size): base64.b64decode(root) for size, root in known.get("roots", {}).items()}
     issuing = head.get("issuing_key") or {}
-    report = check(entries=[base64.b64decode(entry) for entry in log["entries"]], checkpoints=log["checkpoints"],
+    report = check(entries=[_bytes(entry) for entry in log["entries"]], checkpoints=log["checkpoints"],
                    log_key=(name, public),
-                   issuing_key_spki=base64.b64decode(issuing["spki"]) if issuing.get("spki") else None,
+                   issuing_key_spki=_bytes(issuing["spki"]) if issuing.get("spki") else None,
                    tokens_issued=int(issuing.get("tokens_issued", 0)), petition_id=int(log["petition_id"]),
                    seen=seen, spent_by_name=int(issuing.get("spent_by_name", 0)),
                    forfeited=int(issuing.get("forfeited", 0)), witnesses=trusted, quorum=quorum)
@@ -274,7 +283,7 @@ def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[st
 
 def _committed_key(entries: list[str]) -> object:
     try:
-        return json.loads(base64.b64decode(entries[0])).get("key_id") if entries else None
+        return json.loads(_bytes(entries[0])).get("key_id") if entries else None
     except (ValueError, AttributeError):
         return None
 
@@ -293,7 +302,7 @@ def _ledger_tokens(report: Report, tokens: list[list[str]], entries: list[str], 
     logged = []
     for raw in entries:
         try:
-            entry = json.loads(base64.b64decode(raw))
+            entry = json.loads(_bytes(raw))
         except ValueError:
             continue  # `check` says so
         if isinstance(entry, dict) and entry.get("kind") == "signature" and entry.get("visibility") == "anonymous":
@@ -318,7 +327,7 @@ def _gossip(report: Report, log: dict[str, Any], urls: Sequence[str], *, log_key
     a witness that cannot be asked (the reader asked for gossip, so it does not pass silently without)."""
     from app.log import gossip as gossiping
 
-    entries = [base64.b64decode(entry) for entry in log["entries"]]
+    entries = [_bytes(entry) for entry in log["entries"]]
     covering = [note for note in log["checkpoints"] if notes.parse(note)[0].size == len(entries)]
     leaves = [merkle.leaf_hash(entry) for entry in entries]
     newer = _newer(fetch, int(log["petition_id"])) if fetch is not None else None
@@ -345,7 +354,7 @@ def _newer(fetch: Fetch, petition_id: int):  # type: ignore[no-untyped-def]
                 sizes = [notes.parse(note)[0].size for note in page]
                 if wanted in sizes:
                     proof = _get(fetch, f"{base}/consistency?old={size}&new={wanted}")["proof"]
-                    return page[sizes.index(wanted)], [base64.b64decode(node) for node in proof]
+                    return page[sizes.index(wanted)], [_bytes(node) for node in proof]
                 if not page or max(sizes) > wanted or max(sizes) <= after:
                     return None
                 after = max(sizes)
@@ -387,7 +396,7 @@ def witness(petition_url: str, *, name: str, key: Ed25519PrivateKey, state_file:
             raise ClientError(f"The log shrank from {old_size} to {size} entries: not cosigning.")
         proof = _get(connection, f"{base}/consistency?old={old_size}&new={size}")["proof"]
         try:
-            merkle.verify_consistency(old_size, size, old_root, root, [base64.b64decode(node) for node in proof])
+            merkle.verify_consistency(old_size, size, old_root, root, [_bytes(node) for node in proof])
         except merkle.ProofError as error:
             raise ClientError(f"The log is not consistent with the checkpoint seen before ({error}): not "
                               "cosigning. Keep both checkpoints: they prove the log was rewritten.") from None
