@@ -117,3 +117,37 @@ def test_a_witness_that_refuses_or_is_unreachable_is_logged_to_the_hour_and_aske
                                     clock=lambda: 1796000000)
     assert jobs.run_once(sessions=sessions, rt=worker)["cosigned"] >= 1
     assert client.get(f"/api/v1/petitions/{petition.id}/log").json()["witnesses"] == [WITNESS_NAME]
+
+
+def words(html: str) -> str:
+    """The page's text as a reader takes it in: tags dropped, whitespace collapsed."""
+    import re
+
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when(  # type: ignore[no-untyped-def]
+        new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session],
+        spec_server, client) -> None:
+    url, holder = spec_server
+    petition = factories.open_petition(db, rt)
+    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
+                                    clock=lambda: 1796000000)
+    explained = ("Witnesses are independent parties who check that everyone is shown the same log, so this site "
+                 "cannot show one person a count of their own.")
+    page = words(client.get(f"/petitions/{petition.id}").text)
+    assert f"not cosigned yet by its witnesses ({WITNESS_NAME})." in page and explained in page
+
+    jobs.run_once(sessions=sessions, rt=with_urls(rt, url))
+    page = words(client.get(f"/petitions/{petition.id}").text)
+    # The clock stands at 09:00 on 24 November 2026; the page gives the hour the cosignature came, no finer.
+    assert f"cosigned by {WITNESS_NAME} as of 24 November 2026, 09:00." in page and explained in page
+    assert "not yet by" not in page
+
+    for _ in range(2):  # two signatures in two batches: the witness, not asked, is two entries behind
+        sign_in_as(new_browser(), db, factories.worker(db)).api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+        assert signature_log.flush(sessions=sessions, rt=rt) == 1
+    page = words(client.get(f"/petitions/{petition.id}").text)
+    assert ("not cosigned yet: its witnesses last cosigned it as of 24 November 2026, 09:00, 2 entries ago."
+            in page), page[page.find("Signature log"):][:600]

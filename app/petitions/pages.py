@@ -112,10 +112,17 @@ def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signat
             "own_receipt": receipt.hex() if receipt else None,
             "log_witnesses": [row.witness for row in signature_log.cosigners(db=db, petition_id=petition.id,
                                                                              size=latest.size)],
+            # The deployment's witnesses that have not cosigned the head: named, so a lagging one is seen.
+            "log_witnesses_missing": _not_cosigned(db, rt, petition.id, latest.size),
             "log_counts": signature_log.counts_of(db, latest), "log_waiting": signature_log.waiting(
                 db=db, petition_id=petition.id), "log_witnessed": signature_log.witnessed(
                 db=db, petition_id=petition.id, latest=latest),
             "petition_url": rt.settings.base_url.rstrip("/") + f"/petitions/{petition.id}"}
+
+
+def _not_cosigned(db: SessionDep, rt: RuntimeDep, petition_id: int, size: int) -> list[str]:
+    cosigned = {row.witness for row in signature_log.cosigners(db=db, petition_id=petition_id, size=size)}
+    return sorted(name for name in signature_log.witnesses(rt) if name not in cosigned)
 
 
 def background_html(text: str) -> str:
