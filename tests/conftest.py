@@ -333,9 +333,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    """Debian's Chromium driven by Playwright (no browser download): skipped without it, failed in CI."""
+@contextmanager
+def chromium_browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (no browser download), launched with a time limit.
+
+    Playwright's driver starts with DEBUG=pw:browser, so it copies Chromium's own log (stderr) to this process's
+    stderr, which pytest captures and shows with the test that failed: a crashed page fails that test at its next
+    step ("Page crashed") with the crash's lines beside it, instead of leaving a test waiting.
+    """
     executable = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
     if not executable:
         missing(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
@@ -343,12 +348,64 @@ def chromium() -> Iterator[object]:
         from playwright.sync_api import sync_playwright
     except ImportError as error:
         missing(f"Playwright for Python is not installed ({error}); pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+    previous = os.environ.get("DEBUG")
+    os.environ["DEBUG"] = "pw:browser"  # read once, by the driver process starting now
+    try:
+        manager = sync_playwright()
+        playwright = manager.__enter__()
+    finally:
+        if previous is None:
+            os.environ.pop("DEBUG", None)
+        else:
+            os.environ["DEBUG"] = previous
+    try:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
         try:
             yield browser
         finally:
             browser.close()
+    finally:
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """One browser per test process (each xdist worker has its own); each test opens contexts of its own."""
+    with chromium_browser() as browser:
+        yield browser
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+def call_failed(request: pytest.FixtureRequest) -> bool:
+    """In a fixture's teardown: whether the test itself failed (or never ran), for leaving evidence behind."""
+    return request.node.stash.get(_CALL_FAILED, True)
+
+
+def screenshot_if_failed(request: pytest.FixtureRequest, pages: list[object], folder: Path) -> None:
+    """The last view of each page when the test failed, for looking at afterwards (a screenshot costs a second
+    under load, and a passing test needs none). A crashed page has nothing to show."""
+    if not call_failed(request):
+        return
+    from playwright.sync_api import Error
+
+    for index, page in enumerate(pages):
+        path = folder / f"page-{index}.png"
+        try:
+            page.screenshot(path=str(path), full_page=True, timeout=10_000)  # type: ignore[attr-defined]
+            print(f"screenshot of the last page: {path}")
+        except Error as error:
+            print(f"no screenshot of page {index}: {error}")
 
 
 @pytest.fixture
@@ -373,9 +430,8 @@ def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator
         return page
 
     yield open_as
-    for index, context in enumerate(contexts):
-        for page in context.pages:  # the last view of each person, for looking at afterwards
-            page.screenshot(path=str(tmp_path / f"person-{index}.png"), full_page=True)
+    screenshot_if_failed(request, [page for context in contexts for page in context.pages], tmp_path)
+    for context in contexts:
         context.close()
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests import live_server
+from tests.conftest import screenshot_if_failed
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -35,18 +36,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 
 @pytest.fixture
-def page(chromium: Browser, server: live_server.LiveServer, tmp_path: Path) -> Iterator[Page]:
+def page(request: pytest.FixtureRequest, chromium: Browser, server: live_server.LiveServer,
+         tmp_path: Path) -> Iterator[Page]:
     context = chromium.new_context(base_url=server.base_url)
     context.set_default_timeout(10_000)
     page = context.new_page()
     try:
         yield page
     finally:
-        # The last page, whatever happened, for looking at afterwards: outside the repository.
-        screenshot = tmp_path / "final-page.png"
         try:
-            page.screenshot(path=str(screenshot), full_page=True)
-            print(f"screenshot of the final page: {screenshot}")
+            screenshot_if_failed(request, [page], tmp_path)  # outside the repository
         finally:
             context.close()
 
