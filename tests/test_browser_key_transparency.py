@@ -310,3 +310,33 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, ser
                                    "the petition's signature log committed to when it opened")
     expect(status).to_contain_text("your anonymous comments")
     assert asked == [] and not [item for item in records(fay) if item.get("status") == "held"]
+
+
+def test_witnesses_that_lag_behind_the_head_vouch_for_their_newest_checkpoint(person, server) -> None:  # type: ignore[no-untyped-def]
+    """Witnesses cosign after the batch: a head they have not seen yet is not a refusal. The browser takes the
+    newest checkpoint every witness cosigned (entry 0 is in all of them) and collects."""
+    from playwright.sync_api import expect
+
+    from app.accounts import service as accounts
+    from app.log import service as signature_log
+    from app.signatures import service as signatures
+
+    petition_id = petition_id_of(server)
+    app = server.server.config.app
+    email = f"{new_member(server, 'gil')}@example.org"
+    with app.state.sessionmaker.begin() as db:  # a colleague signs with a name; the batch makes a new checkpoint
+        user = accounts.get_by_email(db=db, email=email)
+        assert user is not None
+        signatures.sign(db=db, rt=app.state.runtime, petition_id=petition_id, user=user, visibility="public",
+                        notify_updates=False)
+    assert signature_log.flush(sessions=app.state.sessionmaker, rt=app.state.runtime) >= 1
+    head = live_server.get_json(server, f"/api/v1/petitions/{petition_id}/log")
+    assert head["witnesses"] == []  # the witness has not cosigned the head
+
+    hana = person(None)
+    asked = token_requests(hana)
+    sign_in(hana, new_member(server, "hana"))
+    ready(hana, path_of(server, SIGN_PETITION))
+    expect(hana.locator("#sign [data-wallet-status]")).not_to_contain_text("refuses")
+    assert len(asked) == 1
+    assert [item for item in records(hana) if item.get("status") == "held" and item["petitionId"] == petition_id]
