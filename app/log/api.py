@@ -1,8 +1,11 @@
-"""JSON API of the signature logs: everything `undersigned verify` and witnesses need, and nothing per reader."""
+"""JSON API of the signature logs: everything `undersigned verify` and witnesses need, and nothing per reader.
+
+Binary values (hashes, entries, keys) travel as base64url without padding, as in the anonymous-signing API
+(app/anonymous/schemas.py says why). Checkpoints, signature lines and verifier keys are C2SP text, a format of its
+own, and keep the standard base64 their specifications write (so `root` here and the root line of `checkpoint`
+spell the same hash in two alphabets)."""
 
 from __future__ import annotations
-
-import base64
 
 import anyio.to_thread
 
@@ -12,6 +15,7 @@ from sqlalchemy import func, select
 from pydantic import BaseModel, Field
 
 from app.anonymous import keys as issuing_keys
+from app.core import b64url
 from app.core.database import SessionDep, SessionmakerDep
 from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import N_
@@ -34,24 +38,25 @@ FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 A_MINUTE = {"Cache-Control": "public, max-age=60"}
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+_b64 = b64url.encode
 
 
 class LogRead(BaseModel):
     origin: str
-    log_key: str = Field(description="The log's verifier key (C2SP signed note): name+keyid+base64key.")
+    log_key: str = Field(description="The log's verifier key (C2SP signed note): name+keyid+base64key, in "
+                                     "standard base64 as the note format writes it.")
     size: int
-    root: str = Field(description="base64 SHA-256 root hash (RFC 9162).")
-    checkpoint: str = Field(description="The latest checkpoint, a signed note with any witness cosignatures.")
+    root: str = Field(description="The latest checkpoint's SHA-256 root hash (RFC 9162), base64url without padding.")
+    checkpoint: str = Field(description="The latest checkpoint, a C2SP signed note (standard base64 inside) with "
+                                        "any witness cosignatures.")
     witnesses: list[str] = Field(description="Witnesses who cosigned the latest checkpoint.")
     witness_keys: list[str] = Field(description=(
         "The verifier keys (name+keyid+base64key, C2SP signed note; type 0x04 for cosignature/v1) of the witnesses "
         "the deployment is configured with. The browser wallet requires a cosignature from each before it accepts "
         "a key, and pins the set per petition: a later answer that drops one is refused."))
-    issuing_key: dict[str, object] | None = Field(description="The anonymous-signing key entry 0 commits to, with "
-                                                  "its counts as they stand now (the log commits issuance totals "
-                                                  "with each batch).")
+    issuing_key: dict[str, object] | None = Field(description=(
+        "The anonymous-signing key entry 0 commits to (key_id, hex; spki, DER SubjectPublicKeyInfo, base64url "
+        "without padding), with its counts as they stand now (the log commits issuance totals with each batch)."))
     counts: dict[str, int | None] = Field(description=(
         "What the entries up to the latest checkpoint add up to: signatures, withdrawals, tally, anonymous, "
         "forfeits, and the last issuance entry's tokens_issued and spent_by_name (null before the first). "
@@ -64,7 +69,7 @@ class LogRead(BaseModel):
 
 class EntryRead(BaseModel):
     index: int
-    entry: str = Field(description="base64 of the entry's canonical JSON bytes (the leaf's input).")
+    entry: str = Field(description="The entry's canonical JSON bytes (the leaf's input), base64url without padding.")
 
 
 class EntriesRead(BaseModel):
@@ -79,13 +84,14 @@ class CheckpointsRead(BaseModel):
 class InclusionRead(BaseModel):
     index: int
     size: int
-    proof: list[str] = Field(description="base64 hashes, from the leaf's sibling up (RFC 9162 2.1.3).")
+    proof: list[str] = Field(description="Hashes from the leaf's sibling up (RFC 9162 2.1.3), base64url without "
+                                         "padding.")
 
 
 class ConsistencyRead(BaseModel):
     old: int
     new: int
-    proof: list[str] = Field(description="base64 hashes (RFC 9162 2.1.4).")
+    proof: list[str] = Field(description="Hashes (RFC 9162 2.1.4), base64url without padding.")
 
 
 class CosignatureCreate(BaseModel):
@@ -130,7 +136,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
     return JSONResponse(body.model_dump(), headers=A_MINUTE)
 
 
-@router.get("/entries", response_model=EntriesRead, summary="Entries by index range (base64 of their canonical JSON bytes)")
+@router.get("/entries", response_model=EntriesRead, summary="Entries by index range (their canonical JSON bytes, base64url)")
 def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
             start: int = Query(0, ge=0, le=2**31 - 1), limit: int = Query(PAGE, ge=1, le=PAGE)) -> JSONResponse:
     petition, _head = _log_of(db, rt, petition_id, user)

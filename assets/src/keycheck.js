@@ -31,7 +31,11 @@ const USE = { sign: "your anonymous signature", discuss: "your anonymous comment
 const DASH = "\u2014";
 const text = new TextEncoder();
 
-const fromBase64 = (value) => Uint8Array.from(atob(value), (character) => character.charCodeAt(0));
+// The log API's binary fields are base64url without padding; C2SP text (checkpoints, verifier keys) is standard
+// base64: this reads both.
+const fromBase64 = (value) => Uint8Array.from(
+  atob(value.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(value.length / 4) * 4, "=")),
+  (character) => character.charCodeAt(0));
 // The API's binary fields (entries, proofs): base64url without padding, or the standard base64 of servers before.
 const fromEither = (value) => fromBase64(String(value).replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, ""));
 const hex = (bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
