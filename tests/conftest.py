@@ -43,6 +43,67 @@ crypto.install(Keyring(TEST_SECRET), None)
 security.use_password_cost(security.ARGON2_TEST_COST)
 
 
+# Under pytest-xdist (`make test` runs two workers) each worker is a process with its own PostgreSQL database and
+# its own Redis databases, so no test sees another worker's rows, keys or queues.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... or "" when not under xdist
+_WORKER_DATABASE: list[str] = []
+
+
+def _worker_index() -> int:
+    return int(XDIST_WORKER.removeprefix("gw")) if XDIST_WORKER else 0
+
+
+def _postgresql_admin(url: str) -> Engine:
+    return build_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker, TEST_DATABASE_URL is pointed at `<its database>_gw<n>`, made here through the postgres
+    database and dropped at the end: every reader of the variable (scratch databases included, named after it)
+    then stays within the worker's own."""
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    if not XDIST_WORKER or not base:
+        return
+    base = base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
+    url = make_url(base)
+    database = f"{url.database}_{XDIST_WORKER}"
+    os.environ["TEST_DATABASE_URL"] = url.set(database=database).render_as_string(hide_password=False)
+    admin = _postgresql_admin(base)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{database}"'))
+        _WORKER_DATABASE.append(database)
+    except Exception as error:  # noqa: BLE001 - PostgreSQL out of reach: its tests say so (fail in CI, skip here)
+        logging.getLogger("tests").warning("could not make this worker's database %s: %s", database, error)
+    finally:
+        admin.dispose()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for database in _WORKER_DATABASE:
+        admin = _postgresql_admin(os.environ["TEST_DATABASE_URL"])
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# The Redis databases the suite's modules use, one each (flushed by their fixtures). An xdist worker after the
+# first takes four others: gw1 1-4, gw2 5-8; 0 is left to `make run`, and 9-10 are the last ones free.
+REDIS_TEST_DATABASES = (11, 13, 14, 15)
+
+
+def redis_url(database: int) -> str:
+    """The Redis URL for a module's database number, moved to this xdist worker's own range."""
+    index = _worker_index()
+    if index:
+        if index > 2:
+            raise pytest.UsageError("the Redis tests have databases for three xdist workers at most: use -n 3 or fewer")
+        database = 1 + (index - 1) * len(REDIS_TEST_DATABASES) + REDIS_TEST_DATABASES.index(database)
+    return f"redis://127.0.0.1:6379/{database}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `one_database` run on SQLite only: what they check does not depend on the database, and
     running them twice would cost minutes (the authorization matrix is hundreds of requests)."""

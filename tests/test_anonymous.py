@@ -21,7 +21,7 @@ from app.core.settings import Settings
 from app.petitions import service as petitions
 from app.petitions.models import Petition
 from tests import factories
-from tests.conftest import Browser, LogCapture, count_rows, make_settings, sign_in_as
+from tests.conftest import Browser, LogCapture, count_rows, make_settings, redis_url, sign_in_as
 
 NewBrowser = Callable[[], Browser]
 Token = tuple[bytes, bytes]
@@ -370,7 +370,7 @@ def test_a_trailing_slash_on_the_submission_route_is_not_logged_either(anonymous
     assert server_logs.lines == []
 
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = redis_url(15)
 
 
 @pytest.fixture

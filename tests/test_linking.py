@@ -26,7 +26,7 @@ from app.core.clock import FrozenClock
 from app.core.errors import InvalidInput, NotFound
 from app.core.runtime import Runtime
 from tests import factories
-from tests.conftest import Browser, LogCapture, make_settings, sign_in_as
+from tests.conftest import Browser, LogCapture, make_settings, redis_url, sign_in_as
 
 NewBrowser = Callable[[], Browser]
 PATH = "/api/v1/wallet/link"
@@ -468,7 +468,7 @@ def test_nothing_of_a_session_reaches_a_table_or_a_log_line(devices: tuple[Brows
     assert len(rt.link_sessions) == 0
 
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = redis_url(11)
 
 
 @pytest.fixture

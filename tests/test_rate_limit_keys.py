@@ -18,9 +18,9 @@ from app.core.ratelimit import RateLimiter
 from app.core.security import Keyring
 from app.core.settings import Settings
 from tests import factories
-from tests.conftest import TEST_SECRET, Browser, build_test_app, make_settings, missing, sign_in_as
+from tests.conftest import TEST_SECRET, Browser, build_test_app, make_settings, missing, redis_url, sign_in_as
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = redis_url(13)
 
 
 @pytest.fixture

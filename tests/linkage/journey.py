@@ -53,10 +53,10 @@ from app.core.security import hash_password
 from app.main import create_app
 from tests import factories, live_server
 from tests.linkage import wallet
-from tests.conftest import PASSWORD, make_settings, make_user
+from tests.conftest import PASSWORD, make_settings, make_user, redis_url
 
 # The suite's own Redis database; a helper running it beside others points it elsewhere (LINKAGE_REDIS_URL).
-REDIS_URL = os.environ.get("LINKAGE_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("LINKAGE_REDIS_URL", redis_url(14))
 START = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 END = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 BATCH_SECONDS = 300.0  # the default: a batch every five minutes
