@@ -47,7 +47,7 @@ def test_draft_sponsor_moderate_and_discover(person) -> None:  # type: ignore[no
     main.get_by_role("button", name="Save draft").click()
     expect(dara.get_by_role("heading", name=TITLE)).to_be_visible()
     expect(main.get_by_text("Draft", exact=True)).to_be_visible()
-    main.get_by_role("button", name="Fix the text and get sponsors").click()
+    main.get_by_role("button", name="Freeze the text and get sponsors").click()
     link = main.get_by_label("Sponsor link").input_value()
     sponsor_path = re.sub(r"^https?://[^/]+", "", link)
     assert re.fullmatch(r"/petitions/\d+/sponsor/[0-9a-f]{40}", sponsor_path), link

@@ -272,7 +272,7 @@ def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports
     main.get_by_role("button", name="Save draft").click()
     expect(ana.get_by_role("heading", name=title)).to_be_visible()
     audit.check(ana)
-    main.get_by_role("button", name="Fix the text and get sponsors").click()
+    main.get_by_role("button", name="Freeze the text and get sponsors").click()
     sponsor_path = re.sub(r"^https?://[^/]+", "", main.get_by_label("Sponsor link").input_value())
     audit.check(ana)
     petition_path = re.sub(r"/sponsor/.*$", "", sponsor_path)

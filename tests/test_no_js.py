@@ -204,7 +204,7 @@ STEPS: list[Step] = [
     Step("dara", "/petitions/{new}",
          f'li:has-text("Erin Example") {posts("/petitions/{new}/organizers/{erin}/remove")}', "Organizer removed.",
          learn={"erin": lambda story: story.user_id_on("/petitions/{new}", "Erin Example")}),
-    Step("dara", "/petitions/{new}", posts("/petitions/{new}/submit"), "Your petition's text is now fixed",
+    Step("dara", "/petitions/{new}", posts("/petitions/{new}/submit"), "Your petition's text is now frozen",
          learn_after={"sponsor_token": lambda page: _match(
              r"/sponsor/([^/?#]+)$", page.locator("#sponsor-link").input_value())}),
     Step("ana", "/petitions/{new}/sponsor/{sponsor_token}", posts("/petitions/{new}/sponsor/{sponsor_token}"),

@@ -62,8 +62,8 @@ def test_bad_rules_are_refused_next_to_the_field_and_change_nothing(browser: Bro
         ("escalation_threshold", "40", "Make it larger than the response threshold."),
         ("allowed_email_domains", "example.org, not a domain!", "is not a domain"),
         ("allowed_email_domains", " , ", "Name at least one domain"),
-        ("response_days", "0", "greater than or equal to 1"),
-        ("sponsors_required", "many", "valid integer"),
+        ("response_days", "0", "Enter a number from 1 to 365."),
+        ("sponsors_required", "many", "Enter a number from 0 to 50."),
     ]:
         response = admin.post("/admin/settings", {**RULES, field: value})
         assert response.status_code == 422, field

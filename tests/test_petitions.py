@@ -243,7 +243,7 @@ def test_a_draft_appears_in_no_listing(browser: Browser, db, rt) -> None:  # typ
     ({"deadline": "2026-11-24"}, "deadline", "Choose a date after today, or leave it empty."),
     ({"deadline": "2026-10-01"}, "deadline", "Choose a date after today, or leave it empty."),
     ({"deadline": "2028-01-01"}, "deadline", "Choose a date within a year."),
-    ({"deadline": "next tuesday"}, "deadline", "Input should be a valid date"),
+    ({"deadline": "next tuesday"}, "deadline", "Enter a date like 2027-03-31."),
 ], ids=["empty-title", "blank-title", "10000-char-title", "121-char-title", "empty-ask", "unknown-category", "no-category",
         "deadline-today", "deadline-past", "deadline-too-far", "deadline-not-a-date"])
 def test_a_draft_with_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(
@@ -254,7 +254,8 @@ def test_a_draft_with_bad_input_is_refused_with_a_clear_message_and_nothing_is_w
     response = browser.post("/petitions", full_form(**changes))
 
     assert response.status_code == 422
-    assert f'id="{field_name}-error" role="alert">{message}' in response.text
+    assert f'id="{field_name}-error">{message}' in response.text
+    assert f'<a href="#{field_name}">{message}</a>' in response.text, "the summary leads to the field"
     assert rows(db) == before
 
 
@@ -846,7 +847,7 @@ def test_a_correction_needs_a_note(browser: Browser, db, rt) -> None:  # type: i
     response = browser.post(f"/petitions/{petition.id}/correct", {
         "title": "Changed", "ask": petition.ask, "background": petition.background, "note": ""})
 
-    assert response.status_code == 422 and 'id="note-error" role="alert">This is required.' in response.text
+    assert response.status_code == 422 and 'id="note-error">This is required.' in response.text
     assert rows(db) == before
 
 

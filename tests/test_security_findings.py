@@ -242,4 +242,4 @@ def test_an_offset_out_of_range_is_a_plain_range_error(browser: Browser, db, rt)
             refused = browser.get(url, params={"offset": offset})
             assert refused.status_code == 422, (url, offset, refused.status_code)
             message = refused.json()["error"]["fields"]["offset"]
-            assert "NUL" not in message and "character" not in message and "less than or equal" in message, message
+            assert "NUL" not in message and "character" not in message and "Enter a number of at most" in message, message

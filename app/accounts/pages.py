@@ -80,7 +80,7 @@ def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     # Someone who came from a petition's link lands back on it once confirmed: only a same-site path is kept.
     target = safe_next(fields.get("next"))
     try:
-        form = validate(schemas.SignUp, fields)
+        form = validate(schemas.SignUp, fields, checks=service.sign_up_checks(db=db, rt=rt))
         service.sign_up(db=db, rt=rt, form=form, browser=request.state.csrf_seed)
     except AppError as error:
         return form_error(request, db, "accounts/signup.html", error, fields,
@@ -267,6 +267,7 @@ def set_notification_email(request: Request, user: CurrentUser, db: SessionDep, 
 def verify_notification_email(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
                               fields: FormFields) -> Response:
     try:
+        service.require_pending_notification_email(user)  # before the code: without one waiting, no box asks for it
         service.verify_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationCode, fields))
     except AppError as error:
         return form_error(request, db, "accounts/account.html", error, fields,

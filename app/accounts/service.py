@@ -19,6 +19,7 @@ from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role,
 from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
 from app.core.clock import rounded_up, to_the_hour
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
+from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, \
@@ -74,6 +75,13 @@ def _check_password(password: str, *, rt: Runtime, email: str) -> None:
     if password.strip().lower() == email.lower():
         raise InvalidInput(N_("Please correct the highlighted fields."),
                            fields={"password": N_("Your password must not be your email address.")})
+
+
+def sign_up_checks(*, db: Session, rt: Runtime) -> dict[str, FieldCheck]:
+    """sign_up's checks of single fields, for a page to run with the schema's: a wrong domain and a short password
+    are reported together."""
+    return {"email": lambda raw: normalize_email(db=db, rt=rt, raw=raw or ""),
+            "password": lambda raw: _check_password(raw or "", rt=rt, email="")}
 
 
 def get_by_email(*, db: Session, email: str) -> User | None:
@@ -321,7 +329,14 @@ def set_notification_email(*, db: Session, rt: Runtime, user: User, form: Notifi
                 template="verify_notification_email")
 
 
+def require_pending_notification_email(user: User) -> None:
+    """A code for a personal address is only asked for while one waits for it; the page has no box for it otherwise."""
+    if not user.notification_email or user.notification_email_verified_at is not None:
+        raise Conflict(N_("No personal address is waiting for a code. Add one first, and we email it a code."))
+
+
 def verify_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationCode) -> None:
+    require_pending_notification_email(user)
     rt.limiter.hit(action="code-check", subject=f"account:{user.id}", rule=rt.settings.rate_limit_code_check)
     row = _code_by_entry(db=db, rt=rt, user=user, purpose=CodePurpose.verify_notification_email, code=form.code)
     if row.sent_to != user.notification_email:

@@ -24,6 +24,10 @@ from app.petitions.models import Petition
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
+# The compose form's box is "comment-body" (the page has other bodies); the thread and the anonymous choice are
+# not fields a person can correct, so their messages are listed without a link.
+COMPOSE_FIELD_IDS = {"body": "comment-body", "parent_id": None, "anonymous": None}
+
 SORT_LABELS = {schemas.CommentSort.top: N_("Top"), schemas.CommentSort.newest: N_("Newest"),
                schemas.CommentSort.endorsed: N_("Most endorsed")}
 CURSOR = Query(None, max_length=80)
@@ -82,9 +86,10 @@ def post_comment(request: Request, petition_id: Id, user: CurrentUser, db: Sessi
                         populate_existing=True) if parent_id else None
         if parent is not None and parent.petition_id == petition.id:
             return form_error(request, db, "comments/thread.html", error, fields,
-                              _thread_context(request, db, rt, parent, petition, user, None))
+                              {**_thread_context(request, db, rt, parent, petition, user, None),
+                               "field_ids": COMPOSE_FIELD_IDS})
         return form_error(request, db, "comments/discussion.html", error, fields, {
-            "petition": petition, "cursor": None,
+            "petition": petition, "cursor": None, "field_ids": COMPOSE_FIELD_IDS,
             **discussion_context(request=request, db=db, rt=rt, petition=petition, user=user)})
     message = N_("Your comment is posted.")
     target = f"/comments/{comment.parent_id}#comment-{comment.id}" if comment.parent_id else (

@@ -22,7 +22,7 @@ from app.mail import service as mail
 from app.mail import unsubscribe
 from app.mail.kinds import MailKind
 from app.petitions import service as petitions
-from app.petitions.lifecycle import SIGNABLE_STATES
+from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
 from app.petitions.models import Petition
 
 # One doubling of endorsements is worth this much newness in the "top" order.
@@ -43,8 +43,12 @@ def closed_reason(petition: Petition) -> str | None:
     """Why the discussion takes no new comments, replies, edits or endorsements, or None while it does."""
     if petition.comments_locked_reason:
         return f"Moderators locked this discussion: {petition.comments_locked_reason}"
+    if petition.state_enum is PetitionState.rejected:
+        return N_("The moderators rejected this petition, so its discussion is read-only.")
+    if petition.state_enum is PetitionState.archived:
+        return N_("This petition is archived, so its discussion is read-only.")
     if petition.state_enum not in SIGNABLE_STATES:
-        return "This petition is closed, so its discussion is read-only."
+        return N_("This petition is closed, so its discussion is read-only.")
     return None
 
 

@@ -81,14 +81,17 @@ def check_idea(request: Request, user: CurrentUser, db: SessionDep, fields: Form
         return form_error(request, db, "petitions/new.html", error, fields)
     similar = repository.similar_open(db=db, text=f"{idea.title} {idea.ask}")
     return render(request, "petitions/form.html", {
-        **_form_context(db, similar), "values": {"title": idea.title, "ask": idea.ask}, "action": "/petitions",
+        # Anonymity starts allowed: the organizer opts out, rather than colleagues who need it missing out.
+        **_form_context(db, similar), "values": {"title": idea.title, "ask": idea.ask, "allow_anonymous": True},
+        "action": "/petitions",
         "heading": "Tell colleagues why", "button": "Save draft"})
 
 
 @router.post("/petitions", response_class=HTMLResponse)
 def create(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
     try:
-        petition = service.create_draft(db=db, rt=rt, creator=user, form=validate(schemas.PetitionDraft, fields))
+        petition = service.create_draft(db=db, rt=rt, creator=user, form=validate(
+            schemas.PetitionDraft, fields, checks=service.draft_checks(db=db, rt=rt)))
     except AppError as error:
         return form_error(request, db, "petitions/form.html", error, fields, {
             **_form_context(db), "action": "/petitions", "heading": "Tell colleagues why", "button": "Save draft"})
@@ -219,8 +222,9 @@ def poster(petition_id: Id, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> R
 def versions(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     history = service.versions(db=db, petition=petition)
-    return render(request, "petitions/versions.html", {"petition": petition, "versions": history,
-                                                       "diffs": version_diffs(history)})
+    return render(request, "petitions/versions.html", {
+        "petition": petition, "versions": history, "diffs": version_diffs(history),
+        "backgrounds": {version.number: background_html(version.background) for version in history}})
 
 
 def _edit_context(petition: Petition, db: SessionDep) -> dict[str, object]:
@@ -246,7 +250,9 @@ def edit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt:
          fields: FormFields) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
-        service.update_draft(db=db, rt=rt, petition=petition, form=validate(schemas.PetitionDraft, fields))
+        service.require_draft(petition)  # before the fields: a published petition's form has no category to check
+        service.update_draft(db=db, rt=rt, petition=petition, form=validate(
+            schemas.PetitionDraft, fields, checks=service.draft_checks(db=db, rt=rt)))
     except AppError as error:
         return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
     return redirect(request, f"/petitions/{petition.id}", N_("Draft saved."))
@@ -272,7 +278,7 @@ def submit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, r
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return redirect(request, f"/petitions/{petition.id}",
-                    N_("Your petition's text is now fixed. Share the sponsor link with colleagues."))
+                    N_("Your petition's text is now frozen. Share the sponsor link with colleagues."))
 
 
 @router.get("/petitions/{petition_id}/sponsor/{token}", response_class=HTMLResponse)
@@ -282,7 +288,8 @@ def sponsor_page(request: Request, petition_id: Id, token: str, user: CurrentUse
     service.check_sponsor_token(rt=rt, petition=petition, token=token)
     organizer = service.is_organizer(db=db, petition=petition, user=user)
     return render(request, "petitions/sponsor.html", {
-        "petition": petition, "token": token, "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
+        "petition": petition, "token": token, "background_html": background_html(petition.background),
+        "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
         "is_organizer": organizer, "sponsor_share": share.sponsor_row(
             url=rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition), petition=petition)
         if organizer else None,

@@ -31,6 +31,7 @@ from app.mail import unsubscribe
 from app.mail.kinds import MailKind
 from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.organization import service as organization
@@ -220,6 +221,28 @@ def _deadline(value: date | None, now: datetime) -> datetime | None:
     return datetime.combine(value, time(23, 59, 59), UTC)
 
 
+def draft_checks(*, db: Session, rt: Runtime) -> dict[str, FieldCheck]:
+    """The draft's checks of single fields that need the database or the clock, for a page to run with the schema's:
+    a deadline in the past is reported in the same round as an empty title."""
+    now = rt.clock.now()
+
+    def deadline(raw: object) -> None:
+        try:
+            value = date.fromisoformat(raw) if isinstance(raw, str) and raw else None
+        except ValueError:
+            return  # not a date: the schema says so
+        _deadline(value, now)
+
+    return {"category": lambda raw: _category(db, raw or ""), "deadline": deadline}
+
+
+def require_draft(petition: Petition) -> None:
+    """Only a draft's form takes a category and a deadline: a published text changes through a correction."""
+    if petition.state_enum is not S.draft:
+        raise Conflict("This petition is no longer a draft: its text can only change through a correction, "
+                       "which everyone can see.")
+
+
 def create_draft(*, db: Session, rt: Runtime, creator: User, form: PetitionDraft) -> Petition:
     now = rt.clock.now()
     category = _category(db, form.category)
@@ -240,9 +263,7 @@ def create_draft(*, db: Session, rt: Runtime, creator: User, form: PetitionDraft
 
 
 def update_draft(*, db: Session, rt: Runtime, petition: Petition, form: PetitionDraft) -> None:
-    if petition.state_enum is not S.draft:
-        raise Conflict("This petition is no longer a draft: its text can only change through a correction, "
-                       "which everyone can see.")
+    require_draft(petition)
     category = _category(db, form.category)
     petition.deadline = _deadline(form.deadline, rt.clock.now())
     petition.title, petition.ask, petition.background = form.title, form.ask, form.background

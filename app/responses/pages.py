@@ -42,15 +42,31 @@ def respond_page(request: Request, petition_id: Id, responder: Responder, db: Se
     return render(request, "responses/form.html", {"petition": petition, **_form_context(petition_id)})
 
 
+def _filled_rows(fields: dict[str, str]) -> list[int]:
+    """The page's commitment rows with anything typed in them: rows left wholly empty are not commitments."""
+    return [row for row in range(COMMITMENT_ROWS)
+            if any(fields.get(f"commitments.{row}.{name}", "").strip() for name in ("text", "owner", "due_on"))]
+
+
 def _response_form(fields: dict[str, str]) -> dict[str, object]:
-    """The flat page form as the API's shape: commitment rows left wholly empty are not commitments."""
-    commitments = []
-    for row in range(COMMITMENT_ROWS):
-        values = {name: fields.get(f"commitments.{row}.{name}", "") for name in ("text", "owner", "due_on")}
-        if any(value.strip() for value in values.values()):
-            commitments.append(values)
+    """The flat page form as the API's shape."""
+    commitments = [{name: fields.get(f"commitments.{row}.{name}", "") for name in ("text", "owner", "due_on")}
+                   for row in _filled_rows(fields)]
     return {"summary": fields.get("summary", ""), "details": fields.get("details", ""),
             "status": fields.get("status", ""), "commitments": commitments}
+
+
+def _on_page_rows(error: AppError, fields: dict[str, str]) -> AppError:
+    """Name each commitment's message by its row on the page: the API's list skips the rows left empty."""
+    rows = _filled_rows(fields)
+    renamed = {}
+    for name, message in error.fields.items():
+        parts = name.split(".")
+        if len(parts) > 2 and parts[0] == "commitments" and parts[1].isdigit() and int(parts[1]) < len(rows):
+            parts[1] = str(rows[int(parts[1])])
+        renamed[".".join(parts)] = message
+    error.fields = renamed
+    return error
 
 
 @router.post("/petitions/{petition_id}/respond", response_class=HTMLResponse)
@@ -59,9 +75,10 @@ def respond(request: Request, petition_id: Id, responder: Responder, db: Session
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     try:
         service.post_response(db=db, rt=rt, petition=petition, responder=responder,
-                              form=validate(schemas.ResponseCreate, _response_form(fields)))
+                              form=validate(schemas.ResponseCreate, _response_form(fields),
+                                            checks=service.response_checks(rt=rt)))
     except AppError as error:
-        return form_error(request, db, "responses/form.html", error, fields,
+        return form_error(request, db, "responses/form.html", _on_page_rows(error, fields), fields,
                           {"petition": petition, **_form_context(petition_id)})
     return redirect(request, f"/petitions/{petition.id}#responses",
                     N_("Response published. Signers who asked for updates and followers are told by email."))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.markdown import render_markdown
 from app.core.runtime import Runtime
@@ -41,16 +42,33 @@ def _notify(db: Session, petition: Petition, template: str, subject_id: int, now
     notify.announce(db=db, petition=petition, template=template, subject_id=subject_id, now=now)
 
 
+def _check_due_dates(due: list[date | None], *, today: date) -> None:
+    past = {f"commitments.{index}.due_on": "Choose a due date from today on."
+            for index, due_on in enumerate(due) if due_on is not None and due_on < today}
+    if past:
+        raise InvalidInput(N_("Please correct the highlighted fields."), fields=past)
+
+
+def response_checks(*, rt: Runtime) -> dict[str, FieldCheck]:
+    """post_response's check of the commitments' due dates, for a page to run with the schema's."""
+    def commitments(raw: object) -> None:
+        due = []
+        for row in raw if isinstance(raw, list) else []:
+            try:
+                due.append(date.fromisoformat(row.get("due_on") or "") if row.get("due_on") else None)
+            except ValueError:
+                due.append(None)  # not a date: the schema says so
+        _check_due_dates(due, today=rt.clock.now().date())
+
+    return {"commitments": commitments}
+
+
 def post_response(*, db: Session, rt: Runtime, petition: Petition, responder: User,
                   form: ResponseCreate) -> PetitionResponse:
     if petition.state_enum not in RESPONDABLE_STATES:
         raise Conflict(N_("Only an open or closed petition can be answered."))
     now = rt.clock.now()
-    today = now.date()
-    for index, commitment in enumerate(form.commitments):
-        if commitment.due_on is not None and commitment.due_on < today:
-            raise InvalidInput(N_("Please correct the highlighted fields."),
-                               fields={f"commitments.{index}.due_on": "Choose a due date from today on."})
+    _check_due_dates([commitment.due_on for commitment in form.commitments], today=now.date())
     response = PetitionResponse(petition_id=petition.id, responder_id=responder.id, summary=form.summary,
                                 details=form.details, status=form.status, created_at=now)
     db.add(response)
