@@ -9,8 +9,9 @@
 //       (one this device held while the account's wallet was another: kept, never deleted, so a secret that once
 //       collected credentials is never lost to what a server said; it comes back if the server names its check)
 //   `petition-keys:${petitionId}`         the keys accepted {kind: "petition-keys", petition, keys: {sign, discuss},
-//       logKey} (keycheck.js: the first key accepted per purpose and the log's key; a change is refused; no account,
-//       so allRecords never lists it, and no petitionId, so no reader takes it for a credential)
+//       logKey, witnesses} (keycheck.js: the first key accepted per purpose, the log's key and the witnesses' verifier
+//       keys; a change of key or a pinned witness no longer named is refused; no account, so allRecords never lists
+//       it, and no petitionId, so no reader takes it for a credential)
 // The secret (16 bytes, base64url) never leaves this browser except end to end to another of the worker's
 // devices (wallet-page.js) or as the recovery code the worker writes down.
 export const DB_NAME = "undersigned-wallet";
