@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.anonymous.service import decode
 from app.anonymous.wallet import Purpose
 
-B64 = r"^[A-Za-z0-9_-]*={0,2}$"  # base64url, padding optional
+B64 = r"^[A-Za-z0-9_-]+={0,2}$"  # base64url, padding optional
 ON_INPUT = "base64url (RFC 4648 section 5), padding optional"
 
 
