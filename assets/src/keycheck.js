@@ -18,8 +18,9 @@
 // The witnesses' verifier keys come with the log head (`witness_keys`, read without cookies). That the server
 // names them is enough: the first set this browser sees is pinned per petition like the keys, and a later answer
 // that drops or swaps a pinned witness is refused, so a server that wants to show one worker a log no witness saw
-// has to do so from that worker's very first visit, when the key it would show is not yet that worker's (and
-// `undersigned verify --witnesses` lets anyone compare the set with what the witnesses publish).
+// has to do so from that worker's very first visit, naming no witness or one it runs itself, for good: a lie that
+// anyone comparing the page's witnesses with the keys the witnesses' operators publish (`undersigned verify
+// --policy`) can see.
 // Logs opened before entry 0 named the discussion key lack `discussion_key_id`: their discussion key is held to
 // the cookie-less list and to the first key accepted.
 import { getRecord, putRecord } from "./store.js";
