@@ -35,9 +35,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 def fits_and_passes_axe(page, width: int) -> None:  # type: ignore[no-untyped-def]
     wide = page.evaluate("""(limit) => [...document.querySelectorAll('main *')]
-        .filter((node) => node.getBoundingClientRect().right > limit + 0.5)
-        .map((node) => node.parentElement.parentElement.outerHTML.slice(0, 300) + ' right='
-             + Math.round(node.getBoundingClientRect().right))""", width)
+        .filter((node) => node.getBoundingClientRect().right > limit + 0.5).slice(0, 8)
+        .map((node) => node.tagName.toLowerCase() + '.' + node.className + ' in '
+             + (node.closest('[id]') || document.body).id + ': right=' + Math.round(node.getBoundingClientRect().right))""",
+        width)
     assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, wide)
     found = accessibility.violations(page)
     assert not found, f"{page.url}:\n{accessibility.describe(found)}"
