@@ -151,3 +151,23 @@ def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when
     page = words(client.get(f"/petitions/{petition.id}").text)
     assert ("not cosigned yet: its witnesses last cosigned it as of 24 November 2026, 09:00, 2 entries ago."
             in page), page[page.find("Signature log"):][:600]
+
+
+def test_the_page_names_a_witness_that_has_not_cosigned_the_head_yet(  # type: ignore[no-untyped-def]
+        database_url: str, connection: Connection, clock: FrozenClock, db: Session, sessions: sessionmaker[Session],
+        spec_server) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from fastapi.testclient import TestClient
+
+    late = SpecWitness("late.example.org/w2", Ed25519PrivateKey.generate(), [], lambda: 0)
+    two = build_test_app(make_settings(database_url, log_witnesses=[witness_vkey(), late.vkey()]), connection, clock)
+    rt = two.state.runtime
+    url, holder = spec_server
+    petition = factories.open_petition(db, rt)
+    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
+                                    clock=lambda: 1796000000)
+    jobs.run_once(sessions=sessions, rt=with_urls(rt, url))
+    with TestClient(two, base_url="http://testserver") as reader:
+        page = words(reader.get(f"/petitions/{petition.id}").text)
+    assert (f"cosigned by {WITNESS_NAME} as of 24 November 2026, 09:00 (not yet by late.example.org/w2)."
+            in page), page[page.find("Signature log"):][:600]
