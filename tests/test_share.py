@@ -95,6 +95,14 @@ def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, 
     assert page.index('id="sign"') < page.index('id="share"')
 
 
+def test_a_closed_petitions_row_does_not_ask_for_a_signature(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    petition = factories.closed_petition(db, rt, title="Quiet rooms on every floor")
+    row = share_row(browser.get(f"/petitions/{petition.id}").text)
+    body = parse_qs(urlsplit(links(row)["Email"]).query)["body"]
+    assert body == [f"Quiet rooms on every floor\n\nRead it, and what came of it: {address(petition.id)}"]
+    assert "Poster to print (A4 PDF)" in links(row)
+
+
 @pytest.mark.parametrize("state", ["draft", "gathering_sponsors", "in_moderation"])
 def test_no_share_row_before_the_petition_is_public(browser: Browser, db, rt, state: str) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)

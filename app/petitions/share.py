@@ -43,6 +43,7 @@ class ShareRow:
     title: str
     qr: str | None = None
     poster: str | None = None
+    signable: bool = False  # the petition takes signatures: the messages ask for one
 
     @property
     def key(self) -> str:
@@ -62,7 +63,8 @@ def petition_row(*, rt: Runtime, petition: Petition) -> ShareRow | None:
     if not is_shareable(petition):
         return None
     return ShareRow(kind=ShareKind.petition, url=public_url(rt=rt, petition_id=petition.id), title=petition.title,
-                    qr=f"/petitions/{petition.id}/qr.svg", poster=f"/petitions/{petition.id}/poster.pdf")
+                    qr=f"/petitions/{petition.id}/qr.svg", poster=f"/petitions/{petition.id}/poster.pdf",
+                    signable=petition.state_enum is PetitionState.open)
 
 
 def sponsor_row(*, url: str, petition: Petition) -> ShareRow:
