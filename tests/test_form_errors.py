@@ -7,13 +7,17 @@ after the other fields passed; pydantic's own text ("Input should be ...") reach
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 
+from app.accounts.models import Role
+from app.core.policy import Access
+from app.moderation import service as moderation
+from app.petitions import service as petitions
 from tests import factories
 from tests.conftest import Browser, count_rows, make_user, sign_in_as
-
-from app.accounts.models import Role
+from tests.test_authorization_matrix import EXPECTED
 
 RAW_VALIDATION = ("Input should", "Value error", "Traceback", "validation error for")
 
@@ -134,8 +138,6 @@ def test_the_rules_page_names_each_range_in_words(browser: Browser, db) -> None:
 
 # -- every form route ------------------------------------------------------------------------------------------------
 
-from app.core.policy import Access  # noqa: E402
-from tests.test_authorization_matrix import EXPECTED  # noqa: E402
 
 PAGE_POSTS = sorted(key for key, access in EXPECTED.items()
                     if key[0] == "POST" and not key[1].startswith("/api/") and access is not Access.development)
@@ -192,7 +194,6 @@ def test_every_form_route_refuses_bad_input_in_words(key: tuple[str, str], value
 
 # -- authors, sponsors and moderators ---------------------------------------------------------------------------------
 
-from app.moderation import service as moderation  # noqa: E402
 
 
 def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
@@ -206,3 +207,75 @@ def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser:
         text = re.sub(r"<[^>]+>", " ", page.text)
         assert "rejected" in text.lower(), url
         assert not re.search(r"\bclosed\b", text, re.I), (url, re.findall(r".{60}\bclosed\b.{60}", text, re.I | re.S))
+
+
+# -- the other forms: several wrong fields, every message in one round -------------------------------------------
+
+def _as(browser: Browser, db):  # type: ignore[no-untyped-def]
+    user = factories.worker(db)
+    sign_in_as(browser, db, user)
+    return user
+
+
+@pytest.mark.parametrize("case", ["idea", "correction", "update", "signin", "verify", "flag"])
+def test_each_form_shows_all_its_errors_at_once(case: str, browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    if case == "idea":
+        _as(browser, db)
+        url, data, expected = "/petitions/new", {"title": "", "ask": ""}, {"title", "ask"}
+    elif case == "correction":
+        creator = _as(browser, db)
+        petition = factories.open_petition(db, rt, creator)
+        url = f"/petitions/{petition.id}/correct"
+        data, expected = {"title": "", "ask": petition.ask, "background": "", "note": ""}, {"title", "background",
+                                                                                             "note"}
+    elif case == "update":
+        creator = _as(browser, db)
+        petition = factories.open_petition(db, rt, creator)
+        url, data, expected = f"/petitions/{petition.id}/updates", {"title": "", "body": ""}, {"title", "body"}
+    elif case == "signin":
+        url, data, expected = "/signin", {"email": "", "password": ""}, {"email", "password"}
+    elif case == "verify":
+        url, data, expected = "/verify", {"email": "", "code": "12"}, {"email", "code"}
+    else:
+        petition = factories.open_petition(db, rt)
+        comment = factories.comment(db, rt, petition)
+        _as(browser, db)
+        url = f"/comments/{comment.id}/flag"
+        data, expected = {"reason": "boring", "note": "x" * 2000}, {"reason", "note"}
+    response = browser.post(url, data)
+    assert response.status_code == 422, (case, response.status_code)
+    assert set(summary_links(response.text)) == expected
+    for field in expected:
+        assert_marked(response.text, field)
+    assert_plain(response.text)
+
+
+def test_the_draft_shows_the_deadline_and_anonymity_chosen(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    creator = factories.worker(db)
+    sign_in_as(browser, db, creator)
+    form = browser.post("/petitions/new", {"title": "Quiet rooms", "ask": "Give us quiet rooms."})
+    assert re.search(r'<input id="allow_anonymous" name="allow_anonymous" type="checkbox" value="1" checked', form.text), \
+        "anonymity starts allowed"
+    deadline = (rt.clock.now().date().replace(day=1) + timedelta(days=70)).isoformat()
+    created = browser.post("/petitions", {"title": "Quiet rooms", "ask": "Give us quiet rooms.",
+                                          "background": "Open plan is loud.", "category": "workplace",
+                                          "deadline": deadline, "allow_anonymous": "1"})
+    assert created.status_code == 303, created.text
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", browser.get(created.headers["location"]).text))
+    shown = date.fromisoformat(deadline)
+    assert f"Deadline Signatures until {shown.day:02d} {shown:%B} {shown.year}" in page
+    assert "Anonymity Colleagues may sign and comment anonymously" in page
+    assert "Freeze the text and get sponsors" in page and "Fix the text" not in page
+
+
+def test_the_sponsor_and_versions_pages_keep_the_paragraphs_and_markdown_of_why(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    creator = factories.worker(db)
+    background = "First reason, with **emphasis**.\r\n\r\nSecond reason.\r\n\r\n<script>alert(1)</script>"
+    petition = factories.petition_gathering_sponsors(db, rt, creator, background=background)
+    sign_in_as(browser, db, creator)
+    for url in (petitions.sponsor_url(rt=rt, petition=petition), f"/petitions/{petition.id}/versions"):
+        page = browser.get(url)
+        assert page.status_code == 200, (url, page.status_code)
+        assert "<p>First reason, with <strong>emphasis</strong>.</p>" in page.text, url
+        assert "<p>Second reason.</p>" in page.text, url
+        assert "<script>alert(1)</script>" not in page.text, url

@@ -26,23 +26,25 @@ CORRECT_FIELDS = N_("Please correct the highlighted fields.")
 
 # Pydantic's own words ("Input should be ...") never reach a person: each kind of error it reports has a sentence.
 _CHOICE = N_("Choose one of the options.")
+_WHOLE = N_("Enter a whole number, like 12.")
+_NUMBER = N_("Enter a number, like 2.5.")
+_DATE = N_("Enter a date like 2027-03-31.")
+_DATETIME = N_("Enter a date and time like 2027-03-31 17:00.")
+_YES_NO = N_("Answer yes or no.")
+_TEXT = N_("Enter some text.")
+_FORMAT = N_("This is not in the expected format.")
 _KIND_MESSAGES = {
     "enum": _CHOICE, "literal_error": _CHOICE,
-    "int_parsing": N_("Enter a whole number, like 12."), "int_type": N_("Enter a whole number, like 12."),
-    "int_from_float": N_("Enter a whole number, like 12."),
-    "float_parsing": N_("Enter a number, like 2.5."), "float_type": N_("Enter a number, like 2.5."),
-    "date_parsing": N_("Enter a date like 2027-03-31."), "date_from_datetime_parsing": N_("Enter a date like 2027-03-31."),
-    "date_from_datetime_inexact": N_("Enter a date like 2027-03-31."), "date_type": N_("Enter a date like 2027-03-31."),
-    "datetime_parsing": N_("Enter a date and time like 2027-03-31 17:00."),
-    "datetime_from_date_parsing": N_("Enter a date and time like 2027-03-31 17:00."),
-    "bool_parsing": N_("Answer yes or no."), "bool_type": N_("Answer yes or no."),
-    "string_type": N_("Enter some text."), "string_pattern_mismatch": N_("This is not in the expected format."),
-    "string_unicode": N_("Enter some text."),
-    "list_type": N_("This is not in the expected format."), "dict_type": N_("This is not in the expected format."),
-    "model_type": N_("This is not in the expected format."), "model_attributes_type": N_("This is not in the expected format."),
+    "int_parsing": _WHOLE, "int_type": _WHOLE, "int_from_float": _WHOLE,
+    "float_parsing": _NUMBER, "float_type": _NUMBER,
+    "date_parsing": _DATE, "date_from_datetime_parsing": _DATE, "date_from_datetime_inexact": _DATE, "date_type": _DATE,
+    "datetime_parsing": _DATETIME, "datetime_from_date_parsing": _DATETIME,
+    "bool_parsing": _YES_NO, "bool_type": _YES_NO,
+    "string_type": _TEXT, "string_unicode": _TEXT, "string_pattern_mismatch": _FORMAT,
+    "list_type": _FORMAT, "dict_type": _FORMAT, "model_type": _FORMAT, "model_attributes_type": _FORMAT,
+    "uuid_parsing": _FORMAT, "json_invalid": _FORMAT,
     "too_long": N_("There are too many of these."), "extra_forbidden": N_("This field is not expected here."),
-    "uuid_parsing": N_("This is not in the expected format."), "url_parsing": N_("Enter an address like https://example.org."),
-    "json_invalid": N_("This is not in the expected format."),
+    "url_parsing": N_("Enter an address like https://example.org."),
 }
 _NUMBER_KINDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "int_parsing", "int_type",
                  "int_from_float", "float_parsing", "float_type"}

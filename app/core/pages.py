@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.core.errors import AppError
+from app.core.forms import CORRECT_FIELDS
 from app.core.templating import redirect, render
 from app.core.web import CSRF_FIELD
 
@@ -29,8 +30,9 @@ def form_error(request: Request, db: Session, template: str, error: AppError, fi
     """Re-render a form after a refused submission: nothing written, values kept (never secrets)."""
     values = {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
     # The summary at the top lists every field's message as a link to it; the general message is left out when it
-    # would only repeat one of them.
-    summary = None if error.message in error.fields.values() else error.message
+    # would only repeat one of them, or only say to correct the fields listed under it.
+    repeats = error.message in error.fields.values() or (error.fields and error.message == CORRECT_FIELDS)
+    summary = None if repeats else error.message
     page = {"errors": error.fields, "error_title": error.title, "error_message": summary, "values": values,
             **(context or {})}
     # Rendered before the rollback: a rollback expires every loaded object the page still needs.
