@@ -40,6 +40,7 @@ from app.mail import pages as mail_pages
 from app.moderation import api as moderation_api
 from app.moderation import pages as moderation_pages
 from app.organization import api as organization_api
+from app.organization import pages as organization_pages
 from app.petitions import api as petitions_api
 from app.petitions import pages as petitions_pages
 from app.reports import api as reports_api
@@ -127,8 +128,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
                    accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
                    mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
-                   anonymous_pages.router, link_api.router, link_pages.router, log_api.router, organization_api.router):
-        app.include_router(router)
+                   anonymous_pages.router, link_api.router, link_pages.router, log_api.router, organization_api.router,
+                   organization_pages.router):
+        # Pages (the routers kept out of the API schema) show the organization's name, logo and colour.
+        pages = not router.include_in_schema
+        app.include_router(router, dependencies=[Depends(organization_pages.attach)] if pages else None)
     openapi.install(app)
     return app
 

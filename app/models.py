@@ -7,13 +7,13 @@ from app.comments.models import Comment, CommentEndorsement, CommentFlag, Commen
 from app.core.database import Base
 from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
 from app.mail.models import MailOptOut, OutboxMessage
-from app.organization.models import OrganizationRules
+from app.organization.models import OrganizationBranding, OrganizationRules
 from app.petitions.models import (Category, Delivery, Follow, Notification, Petition, PetitionEvent,
                                   PetitionOrganizer, PetitionUpdate, PetitionVersion, RejectionReason, Sponsorship)
 from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
 
-__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "DiscussionKey", "DiscussionIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "MailOptOut", "OneTimeCode", "OutboxMessage", "OrganizationRules", "Petition", "PetitionEvent",
+__all__ = ["LogCheckpoint", "LogCosignature", "LogPending", "LogHead", "LogLeaf", "LogNode", "IssuingKey", "SpentToken", "TokenIssuance", "DiscussionKey", "DiscussionIssuance", "AuditEntry", "AuditHead", "Base", "Comment", "CommentEndorsement", "CommentFlag", "CommentRevision", "Category", "Follow", "MailOptOut", "OneTimeCode", "OutboxMessage", "OrganizationBranding", "OrganizationRules", "Petition", "PetitionEvent",
            "PetitionOrganizer", "PetitionUpdate", "PetitionVersion", "RejectionReason", "RoleGrant", "Signature",
            "Sponsorship", "User", "UserSession", "EligibleAddress", "Invalidation", "SignerGroup", "Commitment",
            "CommitmentUpdate", "Delivery", "Judgement", "Notification", "PetitionResponse"]

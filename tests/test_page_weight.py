@@ -57,7 +57,9 @@ def load(page: Page, url: str) -> list[Loaded]:
     loaded = []
     for request in requests:
         response = request.response()
-        loaded.append(Loaded(url=request.url, kind=request.resource_type, size=len(response.body()) if response else 0))
+        # A 304 (the browser revalidating a file it holds, as it does for one changed moments ago) has no body.
+        fetched = response is not None and response.status != 304
+        loaded.append(Loaded(url=request.url, kind=request.resource_type, size=len(response.body()) if fetched else 0))
     return loaded
 
 

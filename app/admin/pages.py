@@ -9,6 +9,7 @@ from app.accounts import service
 from app.accounts.models import GRANTABLE_ROLES, Role
 from app.accounts.schemas import RoleChange
 from app.audit import service as audit
+from app.audit.sentences import sentence
 from app.core.database import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotFound
 from app.core.forms import validate
@@ -19,6 +20,7 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import format_number, redirect, render, translate
 from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
+from app.organization import branding
 from app.organization import service as organization
 from app.organization.schemas import RulesForm
 from app.petitions import service as petitions
@@ -164,7 +166,8 @@ def audit_page(request: Request, admin: Admin, db: SessionDep, before: int | Non
                check: bool = False) -> Response:
     entries = audit.page(db=db, before=before, limit=PAGE_SIZE)
     return render(request, "audit/log.html", {
-        "entries": entries, "total": audit.size(db=db), "verification": audit.verify(db=db) if check else None,
+        "entries": [(entry, sentence(entry, lambda text: translate(request, text))) for entry in entries],
+        "total": audit.size(db=db), "verification": audit.verify(db=db) if check else None,
         "older": entries[-1].seq if entries and entries[-1].seq > 1 else None})
 
 
@@ -175,11 +178,54 @@ def _rules_values(rules: organization.Rules) -> dict[str, str]:
             "response_days": str(rules.response_days), "sponsors_required": str(rules.sponsors_required)}
 
 
+def _look(db: SessionDep, rt: RuntimeDep, fields: dict[str, str] | None = None) -> dict[str, object]:
+    """The organization's look for the settings page's second form: what is saved, or what was just sent."""
+    look = branding.current(db=db, rt=rt)
+    values = {"name": look.name or "", "accent_colour": look.accent_colour or ""}
+    if fields is not None:
+        values = {name: fields.get(name, "") for name in values}
+    return {"look": look, "look_values": values, "default_name": rt.settings.organization_name,
+            "max_logo_kb": branding.MAX_LOGO_BYTES // 1024}
+
+
 @router.get("/admin/settings", response_class=HTMLResponse)
 def settings_page(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep) -> Response:
     return render(request, "admin/settings.html", {
         "values": _rules_values(organization.current(db=db, rt=rt)),
-        "defaults": _rules_values(organization.defaults(rt=rt))})
+        "defaults": _rules_values(organization.defaults(rt=rt)), **_look(db, rt)})
+
+
+async def branding_form(request: Request) -> tuple[dict[str, str], bytes | None]:
+    """The look form's fields and the logo's bytes (None when no file was chosen); one byte past the limit is
+    enough to refuse it."""
+    form = await request.form()
+    fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    upload = form.get("logo")
+    if upload is None or isinstance(upload, str):
+        return fields, None
+    try:
+        content = await upload.read(branding.MAX_LOGO_BYTES + 1)
+    finally:
+        await upload.close()
+    return fields, content or None
+
+
+@router.post("/admin/branding", response_class=HTMLResponse)
+def save_branding(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep,
+                  sent: Annotated[tuple[dict[str, str], bytes | None], Depends(branding_form)]) -> Response:
+    fields, upload = sent
+    try:
+        changed = branding.update(db=db, rt=rt, actor=admin, name=fields.get("name", ""),
+                                  accent=fields.get("accent_colour", ""), upload=upload,
+                                  remove_logo=fields.get("remove_logo") == "yes")
+    except AppError as error:
+        if isinstance(error, branding.Refused):
+            error = error.translated(lambda text: translate(request, text))
+        return form_error(request, db, "admin/settings.html", error, _rules_values(organization.current(db=db, rt=rt)),
+                          {"defaults": _rules_values(organization.defaults(rt=rt)), **_look(db, rt, fields)})
+    if not changed:
+        return redirect(request, "/admin/settings", N_("Nothing changed."), "info")
+    return redirect(request, "/admin/settings", N_("Saved: every page shows the organization's new look."))
 
 
 @router.post("/admin/settings", response_class=HTMLResponse)
@@ -188,7 +234,7 @@ def save_settings(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep
         changed = organization.update(db=db, rt=rt, actor=admin, form=validate(RulesForm, fields))
     except AppError as error:
         return form_error(request, db, "admin/settings.html", error, fields,
-                          {"defaults": _rules_values(organization.defaults(rt=rt))})
+                          {"defaults": _rules_values(organization.defaults(rt=rt)), **_look(db, rt)})
     if not changed:
         return redirect(request, "/admin/settings", N_("Nothing changed."), "info")
     return redirect(request, "/admin/settings",

@@ -55,6 +55,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["number"] = number_filter
     templates.env.globals["organization_name"] = settings.organization_name
     templates.env.globals["dev_tools_enabled"] = settings.dev_tools_enabled
+    templates.env.globals["branding"] = None  # pages get the organization's (app/organization/pages.py)
     templates.env.undefined = StrictUndefined
     return templates
 
@@ -101,7 +102,14 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
         "flashes": flashes,
         "errors": {},
         "values": {},
+        # The app's clock (a frozen one in tests), for templates that compare dates, such as an overdue badge.
+        "now": request.app.state.runtime.clock.now(),
     }
+    branding = getattr(request.state, "branding", None)
+    if branding is not None:
+        page_context["branding"] = branding
+        if branding.name:
+            page_context["organization_name"] = branding.name
     page_context.update(context or {})
     response = request.app.state.templates.TemplateResponse(request, template, page_context,
                                                              status_code=status_code, headers=dict(headers or {}))
