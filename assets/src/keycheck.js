@@ -37,8 +37,6 @@ const text = new TextEncoder();
 const fromBase64 = (value) => Uint8Array.from(
   atob(value.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(value.length / 4) * 4, "=")),
   (character) => character.charCodeAt(0));
-// The API's binary fields (entries, proofs): base64url without padding, or the standard base64 of servers before.
-const fromEither = (value) => fromBase64(String(value).replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, ""));
 const hex = (bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 const same = (a, b) => a.length === b.length && a.every((byte, index) => byte === b[index]);
 
@@ -239,8 +237,8 @@ async function entryZero(petitionId, record) {
   const proof = await getPublic(`${base}/inclusion?index=0&size=${size}`, petitionId);
   let entry;
   try {
-    const bytes = fromEither(page.entries[0].entry);
-    if (!(await included(0, size, await sha256([0x00], bytes), proof.proof.map(fromEither), root))) throw new Error();
+    const bytes = fromBase64(String(page.entries[0].entry));
+    if (!(await included(0, size, await sha256([0x00], bytes), proof.proof.map(fromBase64), root))) throw new Error();
     entry = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
     throw new KeyRefused(`Entry 0 of petition ${petitionId}'s signature log is not in its signed checkpoint: `
