@@ -326,3 +326,61 @@ def test_page_one_renders_to_an_image(tmp_path: Path) -> None:
             assert image.size == pytest.approx((331, 468), abs=2)  # A4 at 40 dpi
             darkest, lightest = image.convert("L").getextrema()
         assert lightest == 255 and darkest < 80  # a white page with text on it
+
+
+# -- Markdown, the footer, what readers and screen readers are told (issue #22) ------------------------------------
+
+MARKDOWN = ("Since **2023** the rota has *changed* without notice, and __twice__ in one week.\n\n"
+            "- nights\n- weekends, **unpaid**\n\n1. first\n2. second\n\n> As the handbook says.\n\n"
+            "See [the rota](https://example.org/rota). Typed literally: a -- b, 2 \\*\\* 3.")
+
+
+def test_markdown_in_the_background_and_the_details_prints_as_meant() -> None:
+    report = make_report(background=MARKDOWN, responses=(ResponseSummary(
+        at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC), status="under_review", summary="Reviewing",
+        details="We will **publish** it:\n\n- by *April*"),))
+    pdf = tally_pdf(report, organization=ORGANIZATION)
+    text = text_of(pdf)
+    assert "**" not in text.replace("2 ** 3", "") and "*changed*" not in text and "__twice__" not in text
+    assert "Since 2023 the rota has changed without notice, and twice in one week." in text
+    assert "• nights" in text and "• weekends, unpaid" in text and "1. first" in text and "2. second" in text
+    assert "As the handbook says." in text and "> As" not in text
+    assert "See the rota." in text and "[the rota]" not in text
+    assert "a -- b, 2 ** 3" in text, "markers typed literally print as typed"
+    assert "We will publish it:" in text and "• by April" in text
+    links = [annotation.get_object()["/A"]["/URI"] for page in read(pdf).pages
+             for annotation in page.get("/Annots", [])]
+    assert "https://example.org/rota" in links
+    # Bold and italics are set in the bold and oblique faces, not left as asterisks.
+    fonts = {font.get_object()["/BaseFont"] for page in read(pdf).pages
+             for font in page["/Resources"]["/Font"].values()}
+    assert any("Oblique" in str(name) for name in fonts) and any("Bold" in str(name) for name in fonts)
+    with fpdf_warnings() as records:
+        tally_pdf(report, organization=ORGANIZATION)
+    assert not records, [record.getMessage() for record in records]
+
+
+def test_right_to_left_markdown_prints_its_words_without_styles() -> None:
+    text = text_of(tally_pdf(make_report(background="**مرحبا** بالعالم"), organization=ORGANIZATION))
+    flat = text.replace(" ", "")
+    assert "**" not in text and ("مرحبا" in flat or "ابحرم" in flat), "its words, in either order pypdf reads"
+
+
+def test_the_footer_is_printed_whole_on_every_page() -> None:
+    title = "Fair on-call pay for the platform team, the data team and everyone else who carries a pager " * 2
+    report = make_report(title=title.strip(), ask="Pay on-call hours at time and a half. " * 300)
+    texts = pages_text(tally_pdf(report, organization=ORGANIZATION))
+    footer = " ".join(f"{ORGANIZATION} · Petition #42: {title.strip()} · generated 20 Mar 2025, 14:05 UTC".split())
+    assert len(texts) > 2
+    for text in texts:
+        assert footer in text, text[-400:]
+        assert "…" not in text
+
+
+def test_readers_get_the_title_language_and_an_outline() -> None:
+    reader = read(tally_pdf(make_report(), organization=ORGANIZATION))
+    root = reader.trailer["/Root"]
+    assert root["/Lang"] == "en"
+    assert bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
+    outline = [item.title for item in reader.outline]
+    assert outline[:3] == ["The ask", "Background", "Signatures"] and "Responses" in outline

@@ -20,12 +20,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from fpdf import FPDF
+from fpdf import FPDF, ViewerPreferences
 from fpdf.bidi import BidiParagraph
 from fpdf.enums import Align, MethodReturnValue, XPos, YPos
 from fpdf.fonts import TTFFont
 
-from app.reports import tally
+from app.reports import pdf_markdown, tally
 from app.reports.model import Breakdown, SignerRow, TallyReport, suppressed_note
 from app.responses.chart import GRID, INK, MUTED, tick_step
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
@@ -41,7 +41,7 @@ PAGE_COUNT = "\x1d\x1d\x1d"
 MARGIN = 18.0  # mm, on every side
 WIDTH = 210 - 2 * MARGIN  # between the margins of an A4 page
 COUNT_COLUMNS = (WIDTH - 70, 70.0)  # a label, then a number (or why there is none)
-FOOTER_HEIGHT = 10.0
+FOOTER_LINE = 3.6  # mm, a line of the footer's small type
 BODY_SIZE = 9.5
 SMALL_SIZE = 8.0
 LINE = 4.6  # mm, a line of body text
@@ -97,25 +97,37 @@ class _Document(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.add_font(FAMILY, "", str(FONTS / "DejaVuSans.ttf"))
         self.add_font(FAMILY, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+        self.add_font(FAMILY, "I", str(FONTS / "DejaVuSans-Oblique.ttf"))
+        self.add_font(FAMILY, "BI", str(FONTS / "DejaVuSans-BoldOblique.ttf"))
         regular, bold = self.fonts[FAMILY.lower()], self.fonts[FAMILY.lower() + "B"]
-        assert isinstance(regular, TTFFont) and isinstance(bold, TTFFont)
+        italic, bold_italic = self.fonts[FAMILY.lower() + "I"], self.fonts[FAMILY.lower() + "BI"]
+        assert all(isinstance(font, TTFFont) for font in (regular, bold, italic, bold_italic))
         self.covered = frozenset(regular.cmap) & frozenset(bold.cmap)  # what both weights can print
+        # The obliques lack some scripts (Arabic, Hebrew...): Markdown with them prints without styles.
+        self.covered_italic = self.covered & frozenset(italic.cmap) & frozenset(bold_italic.cmap)
         self.replaced = 0  # characters printed as REPLACEMENT because the font has no glyph for them
-        self.footer_text = self.clean(footer_text, single_line=True)
-        self._footer_fitted: str | None = None
         self._widths: dict[tuple[str, str, float], float] = {}
+        self.footer_text = self.clean(footer_text, single_line=True)
         self.set_title(title)
         self.set_subject(subject)
         self.set_author(organization)  # the organization, never a signer
         self.set_creator(CREATOR)
         self.set_lang("en")
+        # Readers show the title, not the file name (PDF/UA asks for both the language and this).
+        self.viewer_preferences = ViewerPreferences(display_doc_title=True)
         self.set_creation_date(_utc(generated_at))
         self.set_margins(MARGIN, MARGIN, MARGIN)
-        self.set_auto_page_break(True, margin=MARGIN + FOOTER_HEIGHT)
         self.alias_nb_pages(PAGE_COUNT)
         self.set_text_color(*_rgb(INK))
-        self.set_font(FAMILY, size=BODY_SIZE)
         self.add_page()
+        # The footer wraps, whole, over as many lines as it needs (it was cut short with "…"), beside the page
+        # number; the body stops above however many that is. (Measured on a page: fpdf2 lays out only on one.)
+        self.set_font(FAMILY, size=SMALL_SIZE)
+        self._page_width = self.get_string_width("Page 999 of 999") + 2 * self.c_margin + 1
+        self._footer_lines = self._wrap(self.footer_text, WIDTH - self._page_width)
+        self.footer_height = 4 + len(self._footer_lines) * FOOTER_LINE
+        self.set_auto_page_break(True, margin=MARGIN + self.footer_height)
+        self.set_font(FAMILY, size=BODY_SIZE)
 
     # -- text --------------------------------------------------------------------------------------------------
 
@@ -160,15 +172,51 @@ class _Document(FPDF):
             self.cell(self.epw, height, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def heading(self, text: str, *, size: float = 12.5, keep: float = 4 * LINE) -> None:
-        """A section heading, kept on the page of the first `keep` millimetres of what follows it."""
+        """A section heading, kept on the page of the first `keep` millimetres of what follows it, and listed in
+        the document's outline (the bookmarks a reader and a screen reader navigate by)."""
         if self.will_page_break(4 + size * 0.5 + 1.5 + keep):
             self.add_page()
         self.ln(4)
+        self.start_section(self.clean(text, single_line=True))
         self.line_of(text, size=size, bold=True, height=size * 0.5)
         self.ln(1.5)
 
     def gap(self, height: float = 2.0) -> None:
         self.ln(height)
+
+    def markdown(self, text: str, *, colour: str = INK) -> None:
+        """Markdown people wrote, printed as they meant it: paragraphs, lists, quotes, bold, italics and links,
+        never the asterisks. A block in a right-to-left script, or with characters the oblique fonts lack where
+        italics are asked for, prints without styles (fpdf2 reorders styled text only when it shapes text)."""
+        indent, bullet_width = 6.0, 5.0
+        for number, block in enumerate(pdf_markdown.blocks(text, clean=self.clean)):
+            if number:
+                self.ln(0.8 if block.kind == "item" else 2.0)
+            x = self.l_margin + block.depth * indent
+            self.style(colour=MUTED if block.kind == "quote" else colour)
+            if block.kind == "item":
+                if self.will_page_break(LINE):
+                    self.add_page()
+                    self.style(colour=colour)
+                if block.bullet:
+                    self.set_xy(x, self.get_y())
+                    self.cell(bullet_width, LINE, block.bullet)
+                x += bullet_width
+            if block.kind == "quote":
+                x += indent / 2
+            width = self.l_margin + self.epw - x
+            styled = pdf_markdown.ITALICS in block.markup and any(
+                ord(char) not in self.covered_italic for char in block.plain if not char.isspace())
+            if styled or any(unicodedata.bidirectional(char) in ("R", "AL") for char in block.plain):
+                self.style(bold=block.kind == "heading", colour=MUTED if block.kind == "quote" else colour)
+                for line in self._wrap(block.plain, width):
+                    if self.will_page_break(LINE):
+                        self.add_page()
+                    self.set_xy(x, self.get_y())
+                    self.cell(width, LINE, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                continue
+            self.set_xy(x, self.get_y())
+            self.multi_cell(width, LINE, block.markup, markdown=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     # -- tables ------------------------------------------------------------------------------------------------
 
@@ -238,20 +286,13 @@ class _Document(FPDF):
     # -- page furniture ----------------------------------------------------------------------------------------
 
     def footer(self) -> None:
-        self.set_y(-(MARGIN + FOOTER_HEIGHT) + 4)
+        top = self.h - MARGIN - self.footer_height + 4
         self.style(size=SMALL_SIZE, colour=MUTED)
-        page = f"Page {self.page_no()} of {PAGE_COUNT}"
-        page_width = self.get_string_width(page) + 2 * self.c_margin + 1
-        text_width = self.epw - page_width
-        if self._footer_fitted is None:  # the same on every page: shortened to fit once
-            text, room = self.footer_text, text_width - 2 * self.c_margin
-            if self.get_string_width(text) > room:
-                while text and self.get_string_width(text + "…") > room:
-                    text = text[:-1]
-                text = text.rstrip() + "…"
-            self._footer_fitted = text
-        self.cell(text_width, LINE, self._footer_fitted)
-        self.cell(page_width, LINE, page, align=Align.R)
+        for index, line in enumerate(self._footer_lines):
+            self.set_xy(self.l_margin, top + index * FOOTER_LINE)
+            self.cell(WIDTH - self._page_width, FOOTER_LINE, _visual(line))
+        self.set_xy(self.l_margin + WIDTH - self._page_width, top)
+        self.cell(self._page_width, FOOTER_LINE, f"Page {self.page_no()} of {PAGE_COUNT}", align=Align.R)
 
     def note_replacements(self) -> None:
         if self.replaced:
@@ -365,7 +406,7 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
     pdf.paragraph(report.ask)
     if report.background.strip():
         pdf.heading("Background")
-        pdf.paragraph(report.background)
+        pdf.markdown(report.background)
 
     pdf.heading("Signatures")
     counts = [("Signatures counted", f"{report.signature_count:,}"),
@@ -410,7 +451,7 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
         pdf.paragraph(response.summary, bold=True)
         if response.details.strip():
             pdf.gap(1)
-            pdf.paragraph(response.details)
+            pdf.markdown(response.details)
 
     pdf.heading("Commitments")
     if report.commitments:
