@@ -279,3 +279,18 @@ def test_the_sponsor_and_versions_pages_keep_the_paragraphs_and_markdown_of_why(
         assert "<p>First reason, with <strong>emphasis</strong>.</p>" in page.text, url
         assert "<p>Second reason.</p>" in page.text, url
         assert "<script>alert(1)</script>" not in page.text, url
+
+
+def test_moderators_and_update_readers_see_the_paragraphs_typed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    creator = factories.worker(db)
+    petition = factories.petition_in_moderation(db, rt, creator, background="One.\r\n\r\nTwo, *emphasised*.")
+    sign_in_as(browser, db, make_user(db, email="mod@example.org", roles=(Role.moderator,)))
+    review = browser.get(f"/moderation/petitions/{petition.id}")
+    assert "<p>One.</p>" in review.text and "<p>Two, <em>emphasised</em>.</p>" in review.text
+
+    opened = factories.open_petition(db, rt, creator)
+    sign_in_as(browser, db, creator)
+    assert browser.post(f"/petitions/{opened.id}/updates",
+                        {"title": "News", "body": "First part.\r\n\r\nSecond part."}).status_code == 303
+    page = browser.get(f"/petitions/{opened.id}").text
+    assert "<p>First part.</p><p>Second part.</p>" in page

@@ -19,6 +19,7 @@ from app.core.routing import UnitOfWorkRoute
 from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
+from app.petitions.pages import background_html
 from app.signatures import integrity
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -63,6 +64,7 @@ def review(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return render(request, "moderation/review.html", {
         "petition": petition, "state_label": LABELS[petition.state_enum],
+        "background_html": background_html(petition.background),
         "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
         "reasons": service.rejection_reasons(db=db),
         "timeline": petitions.timeline(db=db, petition=petition, include_private=True), "event_labels": EVENT_LABELS,
