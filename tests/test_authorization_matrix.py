@@ -5,12 +5,21 @@ Adding a route without declaring its access level, or without an entry here, fai
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 import pytest
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from app.accounts import sessions as account_sessions
 from app.accounts.models import Role
+from app.core.clock import FrozenClock
 from app.core.policy import Access, declared_access, route_table
 from app.main import create_app
 from tests import factories
-from tests.conftest import Browser, make_settings, make_user, sign_in_as
+from tests.conftest import Browser, build_test_app, make_settings, make_user
 
 EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access.public,
@@ -253,28 +262,71 @@ def test_every_route_declares_exactly_one_access_level(key: tuple[str, str]) -> 
     assert declared == {EXPECTED[key]}
 
 
+@dataclass(frozen=True)
+class Cast:
+    """What the matrix's requests name, made once per module: each persona's account and session, one open
+    petition the organizer persona created (creators may do every organizer action), a comment by each persona
+    who can write (authors may edit and delete their own) and one by someone else, and a target account."""
+
+    sessions: dict[str, str]
+    petition_id: int
+    comment_ids: dict[str, int]
+    target_id: int
+
+
+@pytest.fixture(scope="module")
+def cast_connection(engine: Engine) -> Iterator[Connection]:
+    """The module's transaction, holding the cast; each test works in a savepoint of it, rolled back."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def connection(cast_connection: Connection) -> Iterator[Connection]:
+    savepoint = cast_connection.begin_nested()
+    try:
+        yield cast_connection
+    finally:
+        savepoint.rollback()
+
+
+@pytest.fixture(scope="module")
+def cast(cast_connection: Connection, database_url: str) -> Cast:
+    # A petition takes a dozen rows and two issuing keys: made for each of the thousand cases, the matrix took
+    # 50 s; made once, every case still sends its request as the persona, against rows it can change freely.
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    rt = build_test_app(make_settings(database_url), cast_connection, FrozenClock(now)).state.runtime
+    with Session(bind=cast_connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as db:
+        target = make_user(db, email="target@example.org", password=None)
+        users, sessions = {}, {}
+        for persona in PERSONAS[1:]:
+            roles = (Role(persona),) if persona in ("responder", "moderator", "admin") else ()
+            users[persona] = make_user(db, email=f"{persona}@example.org", password=None,
+                                       verified=persona != "unverified", roles=roles)
+            sessions[persona] = account_sessions.start(db=db, user=users[persona], now=now, days=30)
+            db.commit()
+        petition = factories.open_petition(db, rt, creator=users["organizer"])
+        someone_else = factories.comment(db, rt, petition).id
+        comment_ids = {persona: factories.comment(db, rt, petition, author=user).id
+                       for persona, user in users.items() if user.is_verified}
+        return Cast(sessions=sessions, petition_id=petition.id, target_id=target.id,
+                    comment_ids={persona: comment_ids.get(persona, someone_else) for persona in PERSONAS})
+
+
 @pytest.mark.one_database
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("key", sorted(EXPECTED), ids=lambda key: f"{key[0]} {key[1]}")
-def test_matrix(key: tuple[str, str], persona: str, browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast) -> None:
     method, path = key
-    # Only what the path names is made: a petition takes a dozen rows, and this test runs a thousand times.
-    target = make_user(db, email="target@example.org", password=None) if "{user_id}" in path else None
-    user = None
     if persona != "signed_out":
-        roles = (Role(persona),) if persona in ("responder", "moderator", "admin") else ()
-        user = make_user(db, email=f"{persona}@example.org", password=None, verified=persona != "unverified",
-                         roles=roles)
-        sign_in_as(browser, db, user)
-    # The organizer persona created the petition the request names (creators may do every organizer action).
-    petition = (factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
-                if "{petition_id}" in path or "{comment_id}" in path else None)
-    # A comment the persona wrote, when they can write: authors may edit and delete their own.
-    comment = (factories.comment(db, rt, petition, author=user if user and user.is_verified else None)
-               if "{comment_id}" in path else None)
-    url = path.format(token="t" * 43, user_id=target.id if target else 0, role="moderator", message_id=1,
-                      petition_id=petition.id if petition else 0, kind="department", item_id=1, commitment_id=1,
-                      response_id=1, comment_id=comment.id if comment else 0)
+        browser.client.cookies.set(account_sessions.SESSION_COOKIE, cast.sessions[persona], domain="testserver.local")
+    url = path.format(token="t" * 43, user_id=cast.target_id, role="moderator", message_id=1,
+                      petition_id=cast.petition_id, kind="department", item_id=1, commitment_id=1,
+                      response_id=1, comment_id=cast.comment_ids[persona])
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})
