@@ -226,6 +226,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/petitions/{petition_id}/log/checkpoints"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log/inclusion"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log/consistency"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log/checkpoint"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/log/tile/{tile_path:path}"): Access.public,
     ("POST", "/api/v1/petitions/{petition_id}/log/cosignatures"): Access.public,
     ("DELETE", "/api/v1/admin/accounts/{user_id}/roles/{role}"): Access.admin,
 }
@@ -324,9 +326,10 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
     method, path = key
     if persona != "signed_out":
         browser.client.cookies.set(account_sessions.SESSION_COOKIE, cast.sessions[persona], domain="testserver.local")
-    url = path.format(token="t" * 43, user_id=cast.target_id, role="moderator", message_id=1,
-                      petition_id=cast.petition_id, kind="department", item_id=1, commitment_id=1,
-                      response_id=1, comment_id=cast.comment_ids[persona])
+    url = path.replace(":path}", "}").format(
+        token="t" * 43, user_id=cast.target_id, role="moderator", message_id=1, petition_id=cast.petition_id,
+        kind="department", item_id=1, commitment_id=1, response_id=1, comment_id=cast.comment_ids[persona],
+        tile_path="0/000.p/1")
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})

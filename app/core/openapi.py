@@ -22,6 +22,7 @@ SIGNED_IN = {Access.account, Access.worker, Access.organizer, Access.responder, 
 WITH_ROLE = SIGNED_IN - {Access.account}
 ERROR_REF = "#/components/schemas/ErrorBody"
 FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+_CONVERTER = re.compile(r":\w+}")
 
 
 def install(app: FastAPI) -> None:
@@ -36,7 +37,9 @@ def install(app: FastAPI) -> None:
 
 
 def document_errors(contract: dict[str, Any], app: FastAPI) -> None:
-    routes, _others = route_table(app)
+    table, _others = route_table(app)
+    # The contract names a path parameter without its converter ({tile_path}, served as {tile_path:path}).
+    routes = {(method, _CONVERTER.sub("}", path)): route for (method, path), route in table.items()}
     for path, operations in contract.get("paths", {}).items():
         for method, operation in operations.items():
             route = routes.get((method.upper(), path))

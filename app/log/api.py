@@ -10,20 +10,20 @@ from __future__ import annotations
 import anyio.to_thread
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 from pydantic import BaseModel, Field
 
 from app.anonymous import keys as issuing_keys
 from app.core import b64url
 from app.core.database import SessionDep, SessionmakerDep
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound, errors
 from app.core.i18n import N_
 from app.core.policy import Anyone, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
-from app.log import service, tree
+from app.log import service, tiles, tree
 from app.log.models import LogCheckpoint, LogHead
 from app.petitions.lifecycle import LISTED_STATES
 from app.petitions.models import Petition
@@ -210,6 +210,42 @@ async def consistency(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep
 
     proof = await _read(sessions, work)
     return JSONResponse({"old": old, "new": new, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse, responses=errors(404),
+            summary="The latest checkpoint with its cosignatures, as C2SP tlog-tiles serves it (text)")
+async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep) -> PlainTextResponse:
+    def work(db):  # type: ignore[no-untyped-def]
+        size = _public_size(db, petition_id)
+        latest = service.latest_checkpoint(db=db, petition_id=petition_id)
+        assert latest is not None and latest.size == size
+        return service.with_cosignatures(db, latest)
+
+    note = await _read(sessions, work)
+    # The spec asks for no caching beyond a few seconds: a mirror must not hold an old head.
+    return PlainTextResponse(note, media_type="text/plain; charset=utf-8",
+                             headers={"Cache-Control": "public, max-age=5"})
+
+
+@router.get("/tile/{tile_path:path}", response_class=Response, responses=errors(404),
+            summary="A C2SP tlog-tiles hash tile (<L>/<N>[.p/<W>]) or entry bundle (entries/<N>[.p/<W>])")
+async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: SessionmakerDep) -> Response:
+    try:
+        level, index, width = tiles.parse(tile_path)
+    except tiles.NotATile:
+        raise NotFound(N_("There is no such tile.")) from None
+
+    def work(db):  # type: ignore[no-untyped-def]
+        size = _public_size(db, petition_id)
+        if level is None:
+            return tiles.read_bundle(db, petition_id, size, index, width)
+        return tiles.read_tile(db, petition_id, size, level, index, width)
+
+    try:
+        body = await _read(sessions, work)
+    except tiles.NotATile:
+        raise NotFound(N_("There is no such tile: the latest checkpoint does not cover it.")) from None
+    return Response(body, media_type="application/octet-stream", headers=FOREVER)
 
 
 @router.post("/cosignatures", status_code=status.HTTP_201_CREATED,
