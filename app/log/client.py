@@ -329,6 +329,9 @@ def _gossip(report: Report, log: dict[str, Any], urls: Sequence[str], *, log_key
 
     entries = [_bytes(entry) for entry in log["entries"]]
     covering = [note for note in log["checkpoints"] if notes.parse(note)[0].size == len(entries)]
+    if not covering:
+        report.problems.append("nothing to gossip: no checkpoint covers the entries verified")
+        return
     leaves = [merkle.leaf_hash(entry) for entry in entries]
     newer = _newer(fetch, int(log["petition_id"])) if fetch is not None else None
     for url in urls:
