@@ -119,7 +119,7 @@ def test_the_sponsor_link_has_a_copy_button_and_the_share_row(chromium, server) 
         page.goto("/petitions/mine")
         main.get_by_role("link", name=DRAFT).first.click()
         main.locator("form[action$='/submit'] button").click()  # the organizers fix the text for sponsors
-        row = page.get_by_role("region", name="Share the sponsor link")
+        row = page.get_by_role("region", name="Ask colleagues to sponsor it")
         link = str(row.get_by_label("Sponsor link").input_value())
         assert re.search(r"/petitions/\d+/sponsor/[^/?#]+$", link), link
         assert copy_from(page, row) == link
@@ -128,7 +128,7 @@ def test_the_sponsor_link_has_a_copy_button_and_the_share_row(chromium, server) 
         fits_and_passes_axe(page, 360)
         # The sponsor page, as the organizer sees it, offers the same row.
         page.goto(link)
-        expect(page.get_by_role("region", name="Share the sponsor link").get_by_label("Sponsor link")).to_have_value(link)
+        expect(page.get_by_role("region", name="Ask colleagues to sponsor it").get_by_label("Sponsor link")).to_have_value(link)
         fits_and_passes_axe(page, 360)
     finally:
         context.close()

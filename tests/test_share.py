@@ -192,6 +192,19 @@ def test_the_qr_code_and_poster_exist_only_for_public_petitions(new_browser, db,
     assert new_browser().get(f"/petitions/{factories.closed_petition(db, rt).id}/{route}").status_code == 200
 
 
+def test_a_response_any_cache_may_keep_sets_no_cookie(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    """A browser's first request gets its CSRF seed, unless the answer is public: a shared cache (a proxy, a CDN)
+    that kept a Set-Cookie with the QR code would give every later reader the same seed."""
+    petition = factories.open_petition(db, rt)
+    for path in (f"/petitions/{petition.id}/qr.svg", f"/petitions/{petition.id}/poster.pdf",
+                 f"/api/v1/petitions/{petition.id}/log"):
+        response = new_browser().get(path)
+        assert response.status_code == 200 and response.headers["cache-control"].startswith("public"), path
+        assert "set-cookie" not in response.headers, path
+    page = new_browser().get(f"/petitions/{petition.id}")  # a page, with forms: its reader gets a seed
+    assert page.headers["cache-control"] == "no-store" and "csrf" in page.headers["set-cookie"]
+
+
 # -- the poster --------------------------------------------------------------------------------------------------
 
 def poster_of(browser: Browser, petition_id: int) -> bytes:

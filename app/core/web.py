@@ -164,7 +164,10 @@ class RequestContextMiddleware:
                     response_headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
                 if "cache-control" not in response_headers and not scope["path"].startswith("/static/"):
                     response_headers["Cache-Control"] = "no-store"
-                if new_seed and not is_cookieless(scope["path"]):
+                # A response any cache may keep and replay to others (a QR code, a poster, the log) carries no
+                # cookie: a shared cache that kept the seed would hand one browser's CSRF seed to everyone.
+                shared = response_headers.get("cache-control", "").startswith("public")
+                if new_seed and not is_cookieless(scope["path"]) and not shared:
                     response_headers.append("Set-Cookie", seed_cookie(
                         new_seed, scheme=scope.get("scheme", "http"), secure=self.secure_cookies))
             elif head and message["type"] == "http.response.body":
