@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
+# Every page is checked as a phone shows it and as a desktop does: the header folds into a menu, tables scroll.
+WIDTHS = (360, 1280)
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices (landmarks, one main, heading order...).
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
 
@@ -46,7 +48,7 @@ def describe(found: list[dict[str, object]]) -> str:
 
 
 class Audit:
-    """Checks pages with axe and remembers every page a browser showed, so none goes unchecked.
+    """Checks pages with axe, at both WIDTHS, and remembers every page a browser showed, so none goes unchecked.
 
     Call `check(page)` once a page shows what the step is about; `assert_all_checked()` at the end fails if the
     browser moved on from a page that was never checked."""
@@ -69,11 +71,21 @@ class Audit:
         return page
 
     def check(self, page: Page) -> None:
+        """axe-core on the page at a phone's width and at a desktop's (WIDTHS), then back at the page's own size."""
         page.wait_for_load_state("load")
-        found = violations(page)
+        size = page.viewport_size or {"width": 1280, "height": 720}
+        problems = []
+        try:
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": size["height"]})
+                found = violations(page)
+                if found:
+                    problems.append(f"at {width} px:\n{describe(found)}")
+        finally:
+            page.set_viewport_size(size)
         self._pending[id(page)] = None
         self.checked.append(page.url)
-        assert not found, f"axe-core found accessibility problems on {page.url}:\n{describe(found)}"
+        assert not problems, f"axe-core found accessibility problems on {page.url} " + "\n".join(problems)
 
     def assert_all_checked(self) -> None:
         missed = self.unchecked + [url for url in self._pending.values() if url is not None]

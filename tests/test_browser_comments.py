@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -45,7 +47,9 @@ def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: 
     expect(discussion).to_contain_text("Has anyone asked the privacy team?")  # the demo's discussion
     discussion.get_by_label("Your comment").fill("Recording *everything* is not proportionate.")
     discussion.get_by_role("button", name="Post comment").click()
-    expect(chen.locator("main .flashes")).to_contain_text("Your comment is posted.")
+    # Posted in place (comments.js): announced, and the address names the new comment.
+    expect(chen.locator("#comments-announce")).to_have_text("Your comment is posted.")
+    chen.wait_for_url(re.compile(r"#comment-\d+$"))
     mine = comment_card(chen, "is not proportionate")
     expect(mine.locator("em")).to_have_text("everything")
 
