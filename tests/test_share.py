@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
