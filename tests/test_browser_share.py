@@ -77,6 +77,28 @@ def test_the_copy_button_copies_the_address_and_the_qr_code_reads_back(  # type:
         shot = Image.open(io.BytesIO(code.screenshot())).convert("L")
         assert [found.text for found in zxingcpp.read_barcodes(shot)] == [address]
         fits_and_passes_axe(page, width)
+        # This Chromium has no share sheet: the button for it stays hidden rather than doing nothing.
+        assert page.evaluate("typeof navigator.share") == "undefined"
+        expect(row.get_by_role("button", name="More ways to share")).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_where_the_browser_has_a_share_sheet_the_row_opens_it(chromium, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(base_url=server.base_url, viewport={"width": 360, "height": 740})
+    # A phone's browser, as far as the page can tell: navigator.share exists (and here records what it is given).
+    context.add_init_script("navigator.share = (data) => { window.sharedWith = data; return Promise.resolve(); };")
+    try:
+        page = context.new_page()
+        address = live_server.petition_url(server, PETITION)
+        page.goto(address)
+        row = page.get_by_role("region", name="Share this petition")
+        row.get_by_role("button", name="More ways to share").click()
+        page.wait_for_function("() => window.sharedWith !== undefined")
+        assert page.evaluate("window.sharedWith") == {"title": PETITION, "url": address}
+        fits_and_passes_axe(page, 360)
     finally:
         context.close()
 
@@ -95,6 +117,7 @@ def test_without_javascript_the_link_waits_in_a_field_to_select(chromium, server
         expect(field).to_have_value(address)
         expect(field).to_be_visible()
         expect(row.get_by_role("button", name="Copy link")).to_be_hidden()  # it would do nothing
+        expect(row.get_by_role("button", name="More ways to share")).to_be_hidden()
         field.select_text()  # selectable, for the browser's own Copy
         assert page.evaluate("getSelection().toString() || document.activeElement.value.substring("
                              "document.activeElement.selectionStart, document.activeElement.selectionEnd)") == address

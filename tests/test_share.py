@@ -73,6 +73,7 @@ def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, 
     # Without JavaScript the address is in a field to select; the copy button waits for share.js.
     assert f'<input id="share-link" type="text" readonly value="{url}" data-share-link>' in row
     assert re.search(r"<button [^>]*data-share-copy hidden>Copy link</button>", row)
+    assert re.search(r"<button [^>]*data-share-native [^>]*hidden>More ways to share</button>", row)
     ways = links(row)
     mail = urlsplit(ways["Email"])
     assert mail.scheme == "mailto" and not mail.path

@@ -1,6 +1,6 @@
 // The share row's copy button (templates/includes/_share.html). Without this script the button stays hidden and
 // the link waits in its read-only field, to select and copy by hand; with it, one press copies the link and the
-// row says so in words. A page may hold more than one row, and may load this script once per row: each row is
+// row says so in words, and where the browser has a share sheet (phones), "More ways to share" opens it. A page may hold more than one row, and may load this script once per row: each row is
 // set up once.
 (function () {
   "use strict";
@@ -23,6 +23,15 @@
 
     function say(copied) {
       status.textContent = status.getAttribute(copied ? "data-copied" : "data-failed");
+    }
+
+    var native = row.querySelector("[data-share-native]");
+    if (native && typeof navigator.share === "function") {
+      native.hidden = false;
+      native.addEventListener("click", function () {
+        // Closing the sheet without choosing rejects the promise: nothing to say then.
+        navigator.share({ title: native.getAttribute("data-title"), url: field.value }).catch(function () {});
+      });
     }
 
     button.addEventListener("click", function () {
