@@ -20,6 +20,7 @@ def _read(view: service.ResponseView, today) -> dict[str, object]:  # type: igno
     judgement = view.judgement
     return {"id": view.response.id, "summary": view.response.summary, "details_html": view.details_html,
             "status": view.response.status, "created_at": view.response.created_at,
+            "responder_name": view.responder_name, "responder_role": view.response.responder_role,
             "commitments": [{"id": c.id, "text": c.text, "owner": c.owner, "due_on": c.due_on, "status": c.status,
                              "overdue": service.is_overdue(c, today)} for c in view.commitments],
             "judgement": None if judgement is None else {

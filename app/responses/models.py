@@ -12,6 +12,7 @@ from app.core.database import Base
 from app.core.i18n import N_
 
 SUMMARY_MAX = 200
+ROLE_MAX = 120
 DETAILS_MAX = 6000
 
 
@@ -50,6 +51,8 @@ class PetitionResponse(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
     responder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The responder's role as they gave it ("Chief People Officer"), shown with their name; None: not given.
+    responder_role: Mapped[str | None] = mapped_column(String(ROLE_MAX))
     summary: Mapped[str] = mapped_column(String(SUMMARY_MAX))
     details: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(24))

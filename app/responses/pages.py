@@ -53,7 +53,8 @@ def _response_form(fields: dict[str, str]) -> dict[str, object]:
     commitments = [{name: fields.get(f"commitments.{row}.{name}", "") for name in ("text", "owner", "due_on")}
                    for row in _filled_rows(fields)]
     return {"summary": fields.get("summary", ""), "details": fields.get("details", ""),
-            "status": fields.get("status", ""), "commitments": commitments}
+            "status": fields.get("status", ""), "commitments": commitments,
+            "responder_role": fields.get("responder_role", "")}
 
 
 def _on_page_rows(error: AppError, fields: dict[str, str]) -> AppError:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.responses.models import DETAILS_MAX, SUMMARY_MAX, CommitmentStatus, ResponseStatus
+from app.responses.models import DETAILS_MAX, ROLE_MAX, SUMMARY_MAX, CommitmentStatus, ResponseStatus
 
 
 def _strip(value: object) -> object:
@@ -31,8 +31,12 @@ class ResponseCreate(BaseModel):
     details: str = Field(min_length=1, max_length=DETAILS_MAX, description="Markdown.")
     status: ResponseStatus
     commitments: list[CommitmentCreate] = Field(default_factory=list, max_length=10)
+    responder_role: str | None = Field(default=None, max_length=ROLE_MAX, examples=["Chief People Officer"],
+                                       description="Shown with the responder's name on the petition's page.")
 
     _strip_text = field_validator("summary", "details", mode="before")(_strip)
+    _blank_role = field_validator("responder_role", mode="before")(
+        lambda v: (v.strip() or None) if isinstance(v, str) else v)
 
 
 class CommitmentChange(BaseModel):
@@ -81,6 +85,8 @@ class ResponseRead(BaseModel):
     details_html: str
     status: ResponseStatus
     created_at: datetime
+    responder_name: str | None = Field(description="Who answered; null once their account is gone.")
+    responder_role: str | None = Field(description="The role they gave, shown with their name.")
     commitments: list[CommitmentRead]
     judgement: JudgementRead | None
 

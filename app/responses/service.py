@@ -31,6 +31,10 @@ class ResponseView:
     details_html: str
     commitments: list[Commitment] = field(default_factory=list)
     judgement: Judgement | None = None
+    # Who answered, by name as it is now (None once their account is gone), and the role they gave.
+    responder_name: str | None = None
+    # Each commitment's progress: its status changes and notes, oldest first, by commitment id.
+    progress: dict[int, list[CommitmentUpdate]] = field(default_factory=dict)
 
 
 def is_overdue(commitment: Commitment, today: date) -> bool:
@@ -70,7 +74,8 @@ def post_response(*, db: Session, rt: Runtime, petition: Petition, responder: Us
     now = rt.clock.now()
     _check_due_dates([commitment.due_on for commitment in form.commitments], today=now.date())
     response = PetitionResponse(petition_id=petition.id, responder_id=responder.id, summary=form.summary,
-                                details=form.details, status=form.status, created_at=now)
+                                details=form.details, status=form.status, created_at=now,
+                                responder_role=form.responder_role)
     db.add(response)
     db.flush()
     for commitment in form.commitments:
@@ -154,7 +159,8 @@ def judge(*, db: Session, rt: Runtime, petition: Petition, response: PetitionRes
 
 
 def responses(*, db: Session, petition: Petition) -> list[ResponseView]:
-    """Every response with its commitments and judgement, in three queries whatever their number."""
+    """Every response with its responder, commitments, their progress and judgement, in five queries whatever their
+    number."""
     rows = list(db.scalars(select(PetitionResponse).where(PetitionResponse.petition_id == petition.id)
                            .order_by(PetitionResponse.created_at, PetitionResponse.id)))
     views = {row.id: ResponseView(response=row, details_html=render_markdown(row.details)) for row in rows}
@@ -164,6 +170,17 @@ def responses(*, db: Session, petition: Petition) -> list[ResponseView]:
             views[commitment.response_id].commitments.append(commitment)
         for judgement in db.scalars(select(Judgement).where(Judgement.petition_id == petition.id)):
             views[judgement.response_id].judgement = judgement
+        names = dict(db.execute(select(User.id, User.display_name).where(
+            User.id.in_({row.responder_id for row in rows if row.responder_id is not None}))).all())
+        progress: dict[int, list[CommitmentUpdate]] = {}
+        for change in db.scalars(select(CommitmentUpdate)
+                                 .join(Commitment, Commitment.id == CommitmentUpdate.commitment_id)
+                                 .where(Commitment.petition_id == petition.id)
+                                 .order_by(CommitmentUpdate.created_at, CommitmentUpdate.id)):
+            progress.setdefault(change.commitment_id, []).append(change)
+        for view in views.values():
+            view.responder_name = names.get(view.response.responder_id)
+            view.progress = progress
     return list(views.values())
 
 
