@@ -294,3 +294,14 @@ def test_moderators_and_update_readers_see_the_paragraphs_typed(browser: Browser
                         {"title": "News", "body": "First part.\r\n\r\nSecond part."}).status_code == 303
     page = browser.get(f"/petitions/{opened.id}").text
     assert "<p>First part.</p><p>Second part.</p>" in page
+
+
+def test_a_form_answered_with_the_error_page_names_no_field_by_its_program_name(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    """A sign panel sent without its choice (only by hand: the page always checks one) gets the error page in words."""
+    petition = factories.open_petition(db, rt)
+    sign_in_as(browser, db, factories.worker(db))
+    response = browser.post(f"/petitions/{petition.id}/sign", {"visibility": "everyone"})
+    assert response.status_code == 422
+    assert "<li>Choose who may see your name.</li>" in response.text
+    assert "visibility" not in re.sub(r"<[^>]+>", " ", response.text)
+    assert_plain(response.text)
