@@ -111,6 +111,10 @@ def test_a_sentence_for_each_entry_with_the_raw_form_one_click_away(browser: Bro
     assert "<code>list.added</code>" in raw and "&#34;name&#34;: &#34;Logistics&#34;" in raw
     assert page.count('<details class="audit-raw">') == 3
 
+    # The petition's record, on the moderators' review page, names who decided each step too.
+    record = moderator.get(f"/moderation/petitions/{petition.id}").text
+    assert "Opened for signatures, by Morgan." in record
+
 
 def test_every_sentence_fills_in_from_the_entries_the_code_writes(db, rt) -> None:  # type: ignore[no-untyped-def]
     """Each sentence's placeholders come from the detail its action records: an entry with that detail never falls

@@ -4,6 +4,9 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from app.accounts.models import User
 
 from app.comments import moderation as comment_moderation
 
@@ -62,12 +65,17 @@ def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep
 @router.get("/moderation/petitions/{petition_id}", response_class=HTMLResponse)
 def review(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    timeline = petitions.timeline(db=db, petition=petition, include_private=True)
+    # Who decided each step, so the record reads "Opened for signatures, by Morgan" (one query for all of them).
+    deciders = {event.actor_id for event in timeline if event.actor_id is not None}
+    actors = {user.id: user.display_name for user in db.scalars(select(User).where(User.id.in_(deciders)))} \
+        if deciders else {}
     return render(request, "moderation/review.html", {
         "petition": petition, "state_label": LABELS[petition.state_enum],
         "background_html": background_html(petition.background),
         "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
         "reasons": service.rejection_reasons(db=db),
-        "timeline": petitions.timeline(db=db, petition=petition, include_private=True), "event_labels": EVENT_LABELS,
+        "timeline": timeline, "event_labels": EVENT_LABELS, "actors": actors,
         "organizers": petitions.organizer_accounts(db=db, petition=petition)})
 
 
