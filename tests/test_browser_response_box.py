@@ -93,3 +93,31 @@ def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_th
             progress = commitment.locator(".commitment-progress")
             expect(progress).to_contain_text("In progress")
             expect(progress).to_contain_text("Bands drafted for engineering and sales")
+
+
+def test_the_account_page_and_an_unsubscribe_link_pass_axe_at_both_widths(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+    from sqlalchemy import select
+
+    from app.accounts.models import User
+    from app.mail import unsubscribe
+    from app.mail.kinds import MailKind
+    from tests import accessibility
+
+    app = server.server.config.app
+    with app.state.sessionmaker() as db:
+        # Addresses are sealed: found once opened.
+        chen_id = next(user.id for user in db.scalars(select(User)) if user.email == "chen@example.org")
+    petition_id = int(live_server.petition_url(server, PETITION).rsplit("/", 1)[1])
+    link = unsubscribe.link(rt=app.state.runtime, user_id=chen_id, kind=MailKind.news, petition_id=petition_id)
+    page = person("chen")
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto("/account")
+        expect(page.locator("main")).to_contain_text("Your petitions and their mail")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert not (found := accessibility.violations(page)), accessibility.describe(found)
+        page.goto(link.removeprefix(server.base_url))
+        expect(page.locator("main").get_by_role("button", name="Stop this mail")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert not (found := accessibility.violations(page)), accessibility.describe(found)
