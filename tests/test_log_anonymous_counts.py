@@ -7,6 +7,7 @@ each test does here by replacing the function behind it; before, `verify` never 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session
 from app.anonymous import anonymity
 from app.anonymous import api as anonymous_api
 from app.anonymous import service as anonymous_service
+from app.core import b64url
 from app.core.runtime import Runtime
+from app.log import service as log_service
 from tests.conftest import Browser
 from tests.test_log_counts import outside, reader, sessions, signed_petition, verify  # noqa: F401 (fixtures)
 
@@ -82,3 +85,44 @@ def test_a_key_list_behind_the_log_fails(new_browser: NewBrowser, db: Session, r
     assert result.exit_code == 1, result.output
     assert "the published key list names another signing key than the one entry 0 commits to" in result.output
     assert "the anonymous key list shows 0 for tokens issued, less than the 1 the log has committed" in result.output
+
+
+def test_a_discussion_key_other_than_entry_0s_fails(new_browser: NewBrowser, db: Session, rt: Runtime, sessions,  # type: ignore[no-untyped-def]
+                                                    outside, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cookie-less key list is what wallets hold an account's discussion key to; a server publishing another
+    one than entry 0 committed could hand one account a key of its own and recognise its anonymous comments."""
+    petition_id = signed_petition(db, rt, new_browser, sessions, outside)
+    entry = outside.get(f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1").json()["entries"][0]
+    assert json.loads(b64url.decode(entry["entry"]))["discussion_key_id"]
+    honest = anonymous_api._key
+
+    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign):  # type: ignore[no-untyped-def]
+        published = honest(key, purpose)
+        return {**published, "key_id": "00" * 32} if purpose.value == "discuss" else published
+
+    monkeypatch.setattr(anonymous_api, "_key", tailored)
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 1, result.output
+    assert "the published key list names another discussion key than the one entry 0 commits to" in result.output
+    assert "signing key" not in result.output
+
+
+def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  # type: ignore[no-untyped-def]
+        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Such a log commits no discussion key, so the list's is held to nothing here (the wallets hold it to the
+    key they accepted first); its signing key still is."""
+    honest_encode = log_service.encode
+
+    def before(entry):  # type: ignore[no-untyped-def]
+        return honest_encode({name: value for name, value in entry.items() if name != "discussion_key_id"})
+
+    with monkeypatch.context() as opened_before:
+        opened_before.setattr(log_service, "encode", before)
+        petition_id = signed_petition(db, rt, new_browser, sessions, outside)
+    entry = outside.get(f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1").json()["entries"][0]
+    assert "discussion_key_id" not in json.loads(b64url.decode(entry["entry"]))
+    published = outside.get("/api/v1/anonymous/keys").json()
+    assert {key["purpose"] for key in published if key["petition_id"] == petition_id} == {"sign", "discuss"}
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 0, result.output

@@ -143,10 +143,14 @@ def _anonymous_api(connection: Fetch, petition_id: int) -> dict[str, Any]:
         tokens += [[item["message"], item["signature"]] for item in page["entries"]]
         ledger["next_cursor"] = page.get("next_cursor")
     keys = [key for key in _get(connection, "/api/v1/anonymous/keys")
-            if key.get("petition_id") == petition_id and key.get("purpose") == "sign"]
+            if key.get("petition_id") == petition_id and key.get("purpose") in PURPOSES]
     return {"ledger": ledger, "tokens": tokens, "anonymity": _optional(connection,
                                                                        f"/api/v1/petitions/{petition_id}/anonymity"),
             "keys": keys}
+
+
+# The key list's purposes, each with the field of entry 0 that commits its key and what the key is called.
+PURPOSES = {"sign": ("key_id", "signing key"), "discuss": ("discussion_key_id", "discussion key")}
 
 
 def save(log: dict[str, Any], directory: Path) -> None:
@@ -251,9 +255,11 @@ def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[st
                        entries: list[str], head: dict[str, Any]) -> None:
     """The anonymous-signing API's live figures held to the log: its counts join `compare`'s; its tokens are the
     log's anonymous entries (plus those waiting for the next batch, no more); the anonymity set is tokens issued
-    less those spent or forfeited by name; the key list names the key entry 0 commits to."""
+    less those spent or forfeited by name; the key list names the keys entry 0 commits to (the discussion key
+    too, where entry 0 names it: logs opened before it did are not held to one)."""
     ledger, anonymity = anonymous.get("ledger"), anonymous.get("anonymity") or {}
-    committed = _committed_key(entries)
+    first = _entry_zero(entries)
+    committed = first.get("key_id")
     issuing = head.get("issuing_key") or {}
     if ledger is not None:
         shown["the anonymous signatures API"] = {name: ledger.get(name) for name in LEDGER_FIGURES}
@@ -263,10 +269,15 @@ def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[st
     elif issuing:
         report.problems.append("the log names an issuing key, but the anonymous signatures API publishes none")
     for key in anonymous.get("keys") or []:
-        if key.get("key_id") != committed:
-            report.problems.append("the published key list names another signing key than the one entry 0 "
-                                   "commits to")
-        shown["the anonymous key list"] = {"tokens_issued": key.get("tokens_issued")}
+        field, what = PURPOSES.get(key.get("purpose") or "sign", PURPOSES["sign"])
+        if field not in first and field != "key_id":
+            continue  # a log opened before entry 0 named the discussion key: the wallets hold it to this list
+        if first.get(field) is None:
+            report.problems.append(f"the published key list names a {what}, but entry 0 commits to none")
+        elif key.get("key_id") != first[field]:
+            report.problems.append(f"the published key list names another {what} than the one entry 0 commits to")
+        if field == "key_id":
+            shown["the anonymous key list"] = {"tokens_issued": key.get("tokens_issued")}
     signing = anonymity.get("signing")
     if signing is not None or issuing:
         figures = ledger or issuing
@@ -281,11 +292,13 @@ def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[st
                                    f"is {want}")
 
 
-def _committed_key(entries: list[str]) -> object:
+def _entry_zero(entries: list[str]) -> dict[str, object]:
+    """Entry 0 as committed (`check` has held it to the checkpoints), or nothing when it cannot be read."""
     try:
-        return json.loads(_bytes(entries[0])).get("key_id") if entries else None
-    except (ValueError, AttributeError):
-        return None
+        parsed = json.loads(_bytes(entries[0])) if entries else {}
+    except (ValueError, ClientError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _ledger_tokens(report: Report, tokens: list[list[str]], entries: list[str], ledger: dict[str, Any],
