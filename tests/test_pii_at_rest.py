@@ -67,7 +67,8 @@ def test_a_ciphertext_copied_to_another_column_does_not_open(db) -> None:  # typ
     ("k2:not base64!", "not base64"), ("k2:" + base64.b64encode(b"short").decode(), "32 bytes"),
     ("k2:{0},k2:{0}".format(base64.b64encode(os.urandom(32)).decode()), "given twice"),
     ("k1:" + base64.b64encode(os.urandom(32)).decode(), "derived from the secret key"),
-])
+], ids=["no key", "upper-case id", "not base64", "short key", "given twice", "the secret's own"])  # random values
+# in the ids would differ between pytest-xdist's workers, which then refuse to run
 @pytest.mark.one_database
 def test_badly_written_keys_are_refused_at_start(configured: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
