@@ -273,3 +273,24 @@ def test_an_unsubscribe_token_names_only_the_account_kind_and_petition(rt, db: S
     payload, _ = token.split(".")
     decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert decoded == [creator.id, "news", petition.id]
+
+
+def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
+        browser: Browser, db: Session, rt, clock, organized, responder, sessions, new_browser) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from app.petitions.models import Delivery, Follow
+
+    petition, creator, _ = organized
+    clock.advance(timedelta(minutes=23, seconds=17, microseconds=123456))
+    follower = factories.worker(db)
+    sign_in_as(browser, db, follower).post(f"/petitions/{petition.id}/follow")
+    sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond", RESPONSE)
+    delivery.deliver_notifications(sessions=sessions, rt=rt)
+    db.expire_all()
+    hour = rt.clock.now().replace(minute=0, second=0, microsecond=0)
+    follows, deliveries = list(db.scalars(select(Follow.created_at))), list(db.scalars(select(Delivery.created_at)))
+    assert follows and deliveries
+    assert all(moment.replace(tzinfo=hour.tzinfo) == hour for moment in follows + deliveries), follows + deliveries
+    browser.post(f"/account/petitions/{petition.id}/mail", {})
+    assert [row.created_on for row in db.scalars(select(MailOptOut))] == [hour.date()]

@@ -575,7 +575,7 @@ def follow(*, db: Session, rt: Runtime, petition: Petition, user: User) -> bool:
         return False
     try:
         with db.begin_nested():
-            db.add(Follow(petition_id=petition.id, user_id=user.id, created_at=rt.clock.now()))
+            db.add(Follow(petition_id=petition.id, user_id=user.id, created_at=to_the_hour(rt.clock.now())))
     except IntegrityError:
         return False
     return True

@@ -10,6 +10,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
 from app.petitions import notify
 from app.petitions.lifecycle import VISIBLE_STATES
@@ -29,7 +30,8 @@ def _undelivered(db: Session, event_key: str, candidates, limit: int) -> list[Us
 
 
 def _record(db: Session, rt: Runtime, event_key: str, users: list[User]) -> None:
-    now = rt.clock.now()
+    # Tied to an account: the hour is all anyone needs of when it was told.
+    now = to_the_hour(rt.clock.now())
     db.add_all(Delivery(event_key=event_key, user_id=user.id, created_at=now) for user in users)
 
 
