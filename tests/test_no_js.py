@@ -60,6 +60,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "/signin": ("reader", "/signin"),
     "/signin/link": ("reader", "/signin/link"),
     "/signin/link/{token}": ("visitor", None),
+    "/unsubscribe/{token}": ("dara", None),
     "/password/forgot": ("reader", "/password/forgot"),
     "/password/reset/{token}": ("visitor", None),
     "/account": ("ana", "/account"),
@@ -246,6 +247,12 @@ STEPS: list[Step] = [
          {"note": "Quotes requested."}),
     Step("dara", "/petitions/{new}", 'form[method="post"][action$="/judgement"]', "Your judgement is shown",
          {"answers": "yes"}),
+    # Dara turns the daily digest off on her account page, and stops mail about her petition by a mail's link.
+    Step("dara", "/account", posts("/account/petitions/{new}/mail"), "Your mail settings for this petition are saved.",
+         {"mail_digest": False}),
+    Step("dara", "/unsubscribe/{token}", posts("/unsubscribe/{token}"), "You will get no more", redirect=False,
+         learn={"token": lambda story: _match(r"/unsubscribe/(\S+)", story.mail_to(
+             "dara@example.org", "Your petition is open for signatures"))}),
     Step("dara", "/petitions/{new}", posts("/petitions/{new}/close"), "The petition is closed"),
 
     # Chen comments, edits and deletes, endorses Ben's comment and flags Dara's anonymous one; Morgan hides it,
