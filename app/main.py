@@ -130,8 +130,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
                    anonymous_pages.router, link_api.router, link_pages.router, log_api.router, organization_api.router,
                    organization_pages.router):
-        # Pages (the routers kept out of the API schema) show the organization's name, logo and colour.
-        pages = not router.include_in_schema
+        # Pages (the routes kept out of the API schema) show the organization's name, logo and colour.
+        pages = any(not getattr(route, "include_in_schema", True) for route in router.routes)
         app.include_router(router, dependencies=[Depends(organization_pages.attach)] if pages else None)
     openapi.install(app)
     return app

@@ -11,6 +11,8 @@ import struct
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app.accounts.models import Role
@@ -67,6 +69,8 @@ def test_an_admin_sets_the_name_logo_and_colour_and_every_page_shows_them(admin:
     visitor = client.__class__(client.app, base_url="http://testserver")
     home = visitor.get("/petitions").text
     assert '<span>Acme Workers</span>' in home and "· Acme Workers</title>" in home
+    assert '<span>Acme Workers</span>' in visitor.get("/").text  # the home page too (its router has the health checks)
+    assert visitor.get("/healthz").json() == {"status": "ok"}
     logo_url = f"/organization/logo?v={row.logo_hash[:16]}"
     style_url = "/organization/style.css?v=7a1f5c"
     assert f'src="{logo_url}"' in home and f'href="{style_url}"' in home
@@ -191,3 +195,75 @@ def test_only_admins_change_the_look(browser: Browser, db) -> None:  # type: ign
     sign_in_as(browser, db, worker)
     assert save(browser, name="Hijacked").status_code == 403
     assert saved(db) is None
+
+
+def _with_header(length: int, header: bytes) -> bytes:
+    """A PNG whose header chunk claims `length` bytes and holds `header`, with a correct checksum of what it holds."""
+    return (branding.PNG_SIGNATURE + struct.pack(">I", length) + b"IHDR" + header
+            + struct.pack(">I", zlib.crc32(b"IHDR" + header)) + b"\x00" * 12 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def _svg(size: bytes) -> bytes:
+    return b'<svg xmlns="http://www.w3.org/2000/svg" ' + size + b'><rect width="1" height="1"/></svg>'
+
+
+# Found by the adversarial review (F1): the first two answered 500 with a traceback, the last three 500 as well
+# (a size rounded to 0 divided by zero; infinity cannot be rounded).
+MALFORMED_LOGOS = {
+    "a PNG header claiming 4 GB": (_with_header(0xFFFFFFF0, b"\x00" * 13), "damaged or incomplete"),
+    "a PNG header claiming no bytes": (_with_header(0, b""), "damaged or incomplete"),
+    "a PNG header one byte short": (_with_header(12, struct.pack(">II", 40, 20) + b"\x08\x00\x00\x00"),
+                                    "damaged or incomplete"),
+    "a PNG 0 pixels wide": (png(0, 20), "at most 4096 pixels"),
+    "a PNG 4 billion pixels tall": (_with_header(13, struct.pack(">IIBBBBB", 40, 0xFFFFFFFF, 8, 0, 0, 0, 0)),
+                                    "at most 4096 pixels"),
+    "an SVG 400 digits wide": (_svg(b'width="' + b"9" * 400 + b'" height="10"'), "must be numbers from 0.01"),
+    "an SVG viewBox 400 digits wide": (_svg(b'viewBox="0 0 ' + b"9" * 400 + b' 10"'), "must be numbers from 0.01"),
+    "an SVG viewBox of negative width": (_svg(b'viewBox="0 0 -120 40"'), "must be numbers from 0.01"),
+    "an SVG a tenth of a unit tall": (_svg(b'width="10" height="0.1e0"'), "must be numbers from 0.01"),
+    "an SVG a thousandth of a unit tall": (_svg(b'width="10" height="0.001"'), "must be numbers from 0.01"),
+    "an SVG NaN wide": (_svg(b'width="NaN" height="inf"'), "needs a viewBox"),
+    "an SVG with an infinite viewBox": (_svg(b'viewBox="0 0 inf 1e999"'), "needs a viewBox"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_LOGOS))
+def test_a_malformed_logo_is_refused_in_words_not_with_a_server_error(admin: Browser, db, kind: str) -> None:  # type: ignore[no-untyped-def]
+    content, words = MALFORMED_LOGOS[kind]
+    reply = save(admin, name="Acme", logo=("logo", content, "application/octet-stream"))
+    assert reply.status_code == 422, (kind, reply.status_code)
+    assert words in reply.text, reply.text
+    assert saved(db) is None
+
+
+def test_a_thin_svg_keeps_its_proportions_within_the_header() -> None:
+    # 0.4 by 0.6 units: rounded to whole units first, it read as square (and 0.4 by 0.4 as 0 by 0, a division by 0).
+    logo = branding.check_svg(_svg(b'viewBox="0 0 0.4 0.6"'))
+    assert branding.header_size(logo.width, logo.height) == (21, 32)
+    assert branding.header_size(*[branding.check_svg(_svg(b'width="0.01" height="100000"')).width,
+                                  branding.check_svg(_svg(b'width="0.01" height="100000"')).height]) == (1, 32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_damage_to_a_logo_is_either_accepted_or_refused_in_words(data: st.DataObject) -> None:
+    """Fuzzing the checks directly: cut, flip or splice bytes of a good PNG or SVG; never anything but Refused."""
+    original = data.draw(st.sampled_from([png(), png(1, 4096), CLEAN_SVG, _svg(b'viewBox="0 0 1 1"')]))
+    damage = data.draw(st.sampled_from(["cut", "flip", "splice"]))
+    content = bytearray(original)
+    if damage == "cut":
+        content = content[:data.draw(st.integers(0, len(content)))]
+    elif damage == "flip":
+        for _ in range(data.draw(st.integers(1, 4))):
+            content[data.draw(st.integers(0, len(content) - 1))] = data.draw(st.integers(0, 255))
+    else:
+        at = data.draw(st.integers(0, len(content)))
+        content[at:at] = data.draw(st.one_of(st.binary(max_size=40), st.sampled_from(
+            [b"9" * 400, b"-1", b"NaN", b"1e999", b"0", b"\xff\xff\xff\xff", b"\x00" * 13])))
+    try:
+        logo = branding.check_logo(bytes(content))
+    except branding.Refused as refusal:
+        assert refusal.template  # words, in the translators' catalog
+    else:
+        width, height = branding.header_size(logo.width, logo.height)
+        assert 1 <= width <= 4 * branding.LOGO_HEIGHT and height == branding.LOGO_HEIGHT

@@ -21,7 +21,11 @@ LOGO_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 def attach(request: Request, db: SessionDep, rt: RuntimeDep) -> None:
-    """For every page: the branding its header shows (remembered for a few seconds, so rarely a query)."""
+    """For every page: the branding its header shows (remembered for a few seconds, so rarely a query). Routes of
+    the API schema that share a router with pages (the health checks beside the home page) are left alone."""
+    route = request.scope.get("route")
+    if getattr(route, "include_in_schema", False):
+        return
     began = db.in_transaction()
     request.state.branding = branding.current(db=db, rt=rt)
     if not began and db.in_transaction():
