@@ -34,7 +34,8 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
     # Without a web process's batch task (tests, development with batching off), the worker appends the logs.
     logged = signature_log.flush(sessions=sessions, rt=rt) if rt.settings.anonymous_batch_seconds == 0 else 0
     sent = deliver_due(sessions=sessions, settings=rt.settings, clock=rt.clock)
-    # After the mail, so a witness slow to answer never delays it; the checkpoints the batch made are asked for.
+    # After the mail, so a witness slow to answer never delays it. Only checkpoints of an hour already over are
+    # sent: a witness's cosignature time is public to the second and must not date the batch (witness.py).
     cosigned = witnessing.submit_all(sessions=sessions, rt=rt)
     if closed:
         logger.info("closed petitions past their deadline", extra={"count": closed})

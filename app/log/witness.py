@@ -11,7 +11,11 @@ the deployment then proves consistency from that size and asks again. The lines 
 witness's (`service.cosign`): only those of witnesses the deployment is configured with, checked first.
 
 `submit_all` is the worker's round: every witness of `log_witness_urls` is asked for every public petition's newest
-checkpoint it has not cosigned yet.
+checkpoint it has not cosigned yet, among those made before the current hour. A cosignature line carries the
+witness's time to the second and is public; a checkpoint keeps only its hour (`service.checkpoint`). Sent in the
+round right after its batch, a checkpoint was dated by its witnesses to the batch, and a batch holding one anonymous
+signature to that signature's arrival. Sent only once the hour it was made in has ended, what any witness's time
+tells is that the checkpoint was made in an hour already over, which its own hour says anyway.
 
 `Witness` and `serve` are the other side, for `undersigned witness --serve`: a witness for any log it is given
 the key of, this deployment's or another's.
@@ -36,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core import merkle
+from app.core.clock import to_the_hour
 from app.core.errors import InvalidInput
 from app.core.logging import COARSE_TIME
 from app.core.runtime import Runtime
@@ -89,12 +94,14 @@ def _post_briefly(url: str, body: bytes) -> tuple[int, str, str]:
 
 
 def request_cosignature(*, sessions: sessionmaker[Session], rt: Runtime, petition_id: int, witness_url: str,
-                        post: Post = _post) -> Cosigned:
-    """Send the petition's latest checkpoint to the witness, with the consistency proof from the size it last
-    cosigned, and keep its cosignatures."""
+                        post: Post = _post, size: int | None = None) -> Cosigned:
+    """Send the petition's checkpoint of `size` (its latest when None) to the witness, with the consistency proof
+    from the size it last cosigned, and keep its cosignatures."""
     url = witness_url.rstrip("/") + "/add-checkpoint"
     with sessions() as db:
-        latest = service.latest_checkpoint(db=db, petition_id=petition_id)
+        latest = (service.latest_checkpoint(db=db, petition_id=petition_id) if size is None else
+                  db.scalar(select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id,
+                                                        LogCheckpoint.size == size)))
         if latest is None:
             raise WitnessError(f"Petition {petition_id} has no signature log yet: nothing to cosign.")
         size, note = latest.size, latest.note
@@ -155,17 +162,21 @@ _failed: dict[tuple[str, int], int] = {}
 
 
 def submit_all(*, sessions: sessionmaker[Session], rt: Runtime, post: Post = _post_briefly) -> int:
-    """Ask each witness of `log_witness_urls` to cosign every public petition's newest checkpoint it has not
-    cosigned yet; keep what they return. A failure is logged (to the hour, naming the petition and the witness,
-    never a signer) and retried the next round; a witness that cannot be reached is left for the next round.
+    """Ask each witness of `log_witness_urls` to cosign every public petition's newest checkpoint made before the
+    current hour that it has not cosigned yet; keep what they return. A checkpoint of this hour waits for the next
+    one: the witness's time, public to the second in its line, must not date a batch (see the module's words).
+    A failure is logged (to the hour, naming the petition and the witness, never a signer) and retried the next
+    round; a witness that cannot be reached is left for the next round.
     Returns the number of checkpoints cosigned this round."""
     if not rt.settings.log_witness_urls:
         return 0
+    this_hour = to_the_hour(rt.clock.now())
     with sessions() as db:
         newest = dict(db.execute(
             select(LogCheckpoint.petition_id, func.max(LogCheckpoint.size))
             .join(Petition, Petition.id == LogCheckpoint.petition_id)
-            .where(Petition.state.in_([state.value for state in LISTED_STATES]))
+            .where(Petition.state.in_([state.value for state in LISTED_STATES]),
+                   LogCheckpoint.created_at < this_hour)
             .group_by(LogCheckpoint.petition_id)).all())
     cosigned = 0
     for url in rt.settings.log_witness_urls:
@@ -174,7 +185,7 @@ def submit_all(*, sessions: sessionmaker[Session], rt: Runtime, post: Post = _po
                 continue
             try:
                 done = request_cosignature(sessions=sessions, rt=rt, petition_id=petition_id, witness_url=url,
-                                           post=post)
+                                           post=post, size=size)
             except WitnessUnreachable as error:
                 _log_failure(url, petition_id, size, str(error))
                 break  # asked again next round, with every petition still to cosign
