@@ -231,7 +231,8 @@ def test_a_reply_can_be_anonymous_too(person, server) -> None:  # type: ignore[n
     dara.goto(path)
     dara.locator("#discussion").get_by_label("Your comment").fill("Has anyone asked the privacy team?")
     dara.locator("#discussion").get_by_role("button", name="Post comment").click()
-    expect(dara.locator("#comments-announce")).to_have_text("Your comment is posted.")  # in place (comments.js)
+    # Posted in place (comments.js).
+    expect(dara.locator("#comments-announce")).to_contain_text("Posted: your comment is at the top")
     dara.wait_for_url(re.compile(r"#comment-\d+$"))
     parent_id = int(dara.url.rsplit("#comment-", 1)[1])
     thread = f"/comments/{parent_id}"
@@ -283,7 +284,7 @@ def test_where_the_anonymous_choice_cannot_work_the_page_says_why(person, server
     # The named form still works.
     form.get_by_label("Your comment").fill("Posting this one with my name, then.")
     form.get_by_role("button", name="Post comment").click()
-    expect(elsewhere.locator("#comments-announce")).to_have_text("Your comment is posted.")  # in place
+    expect(elsewhere.locator("#comments-announce")).to_contain_text("Posted: your comment is at the top")
     expect(elsewhere.locator("li.comment", has_text="Posting this one with my name").first).to_contain_text("Ben Okafor")
 
     # Without JavaScript: the choice is explained, not hidden, and the named form works.

@@ -48,7 +48,7 @@ def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: 
     discussion.get_by_label("Your comment").fill("Recording *everything* is not proportionate.")
     discussion.get_by_role("button", name="Post comment").click()
     # Posted in place (comments.js): announced, and the address names the new comment.
-    expect(chen.locator("#comments-announce")).to_have_text("Your comment is posted.")
+    expect(chen.locator("#comments-announce")).to_contain_text("Posted: your comment is at the top")
     chen.wait_for_url(re.compile(r"#comment-\d+$"))
     mine = comment_card(chen, "is not proportionate")
     expect(mine.locator("em")).to_have_text("everything")

@@ -38,7 +38,7 @@ def test_with_javascript_posting_and_endorsing_happen_in_place(person, server) -
 
     discussion.get_by_label("Your comment").fill("Posted **in place**, with my name.")
     discussion.get_by_role("button", name="Post comment").click()
-    expect(announce).to_have_text("Your comment is posted.")
+    expect(announce).to_contain_text("Posted: your comment is at the top")
     mine = discussion.locator("li.comment", has_text="with my name.")
     expect(mine.locator(".comment-body strong")).to_have_text("in place")  # rendered by the server, Markdown and all
     expect(mine).to_contain_text("Dara Novak")

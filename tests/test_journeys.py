@@ -229,7 +229,7 @@ def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_respons
     discussion = eve.locator("#discussion")
     discussion.get_by_label("Your comment").fill("Recording **keystrokes** tells nobody how well we work.")
     discussion.get_by_role("button", name="Post comment").click()
-    expect(eve.locator("#comments-announce")).to_have_text("Your comment is posted.")  # in place, announced
+    expect(eve.locator("#comments-announce")).to_contain_text("Posted: your comment is at the top")  # in place
     expect(eve.locator("li.comment", has_text="tells nobody how well we work").locator("strong", has_text="keystrokes")
            ).to_be_visible()
     audit.check(eve)
