@@ -17,6 +17,17 @@ the key everyone is shown:
 Logs opened before entry 0 named the discussion key lack `discussion_key_id`: for those the discussion key is held
 to the published list and to the key accepted the first time. A field that is there and null commits to no
 discussion key, so any discussion key offered is refused.
+
+What one petition's log shows binds the whole deployment (its witnesses are one setting, and so is the form of its
+entry 0), so the wallet file also remembers per deployment (issue #20):
+- that some entry 0 of this deployment named the discussion key: from then on a discussion key whose entry 0 lacks
+  the field is refused (unless this wallet accepted that petition's key before, when it is held to that key), so an
+  operator cannot open a new petition "as if before the field existed" to hand one account a key of its own;
+- every witness a log head of this deployment named: a later head, of any petition, naming fewer is refused, and
+  every one of them (with those given with --witness) must have cosigned the checkpoint entry 0 is read under.
+
+Every answer of the server is read as untrusted: one of the wrong shape is refused in words (a ClientError), and
+reading the checkpoints stops when a page does not advance.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from app.anonymous.client import ClientError, Connection
 from app.core import blindrsa, merkle
 from app.core.b64url import decode as _b64d
@@ -34,6 +47,12 @@ from app.log import checkpoint as notes
 from app.log.verifier import encode
 
 WHAT = {"sign": "signing key", "discuss": "discussion key"}
+# What reading an answer of the wrong shape raises (a key missing, a value of another type, a note that does not
+# parse): refused in words.
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, notes.CheckpointError)
+# The wallet file's "keys" slots that hold what this deployment's logs showed, after "<base_url>|deployment|".
+DISCUSSION_COMMITTED = "discussion_key_id"
+WITNESSES = "witnesses"
 
 
 class KeyCheck:
@@ -55,6 +74,9 @@ class KeyCheck:
         self._published: list[dict[str, Any]] | None = None
         self._committed: dict[int, dict[str, str | None]] = {}
 
+    def _deployment(self, what: str) -> str:
+        return f"{self.connection.base_url}|deployment|{what}"
+
     def require(self, *, petition_id: int, purpose: str, key_id: str, spki: str) -> None:
         """Raise unless this key is the one published to everyone and the one entry 0 commits."""
         what = WHAT[purpose]
@@ -72,8 +94,12 @@ class KeyCheck:
                 f"{accepted[:16]}…, now {key_id[:16]}…). A petition keeps one key; a new one, shown to you, could "
                 "let the server recognise your token. Nothing was sent; tell the organizers and keep this wallet "
                 "file as evidence.")
-        listed = [key for key in self._keys()
-                  if key.get("petition_id") == petition_id and key.get("purpose", "sign") == purpose]
+        try:
+            listed = [key for key in self._keys()
+                      if key.get("petition_id") == petition_id and key.get("purpose", "sign") == purpose]
+        except MALFORMED:
+            raise ClientError("The keys published to everyone (/api/v1/anonymous/keys) are malformed: nothing was "
+                              "sent.") from None
         if not listed:
             raise ClientError(
                 f"Petition {petition_id} publishes no {what} to everyone (it may have closed, or the server shows "
@@ -83,7 +109,18 @@ class KeyCheck:
                 f"Refusing petition {petition_id}: the {what} your account was given differs from the one published "
                 "to everyone. A key of your own would let the server recognise your token. Nothing was sent; tell "
                 "the organizers and keep this wallet file as evidence.")
-        committed = self._entry_zero_keys(petition_id)
+        try:
+            committed = self._entry_zero_keys(petition_id)
+        except MALFORMED as error:
+            raise ClientError(f"Petition {petition_id}'s signature log answered something malformed "
+                              f"({type(error).__name__}), so the keys it commits to cannot be checked: nothing was "
+                              "sent.") from None
+        if (purpose == "discuss" and purpose not in committed and accepted is None
+                and self.remembered.get(self._deployment(DISCUSSION_COMMITTED))):
+            raise ClientError(
+                f"Refusing petition {petition_id}: entry 0 of its signature log does not name its discussion key, "
+                "though this deployment's logs named theirs before, so this one could be a key shown to you alone. "
+                "Nothing was sent; tell the organizers and keep this wallet file as evidence.")
         if purpose in committed and committed[purpose] != key_id:
             raise ClientError(
                 f"Refusing petition {petition_id}: its {what} is not the key its signature log committed to when it "
@@ -118,12 +155,13 @@ class KeyCheck:
         state = log_client._state(self.state_file)
         known = state.get(reader, {})
         head = self._get(base)
+        witnesses = self._witnesses(head, petition_id)
         if not self.pinned and known.get("log_key") and known["log_key"] != head.get("log_key"):
             raise ClientError(f"Petition {petition_id}'s log is signed with a key other than the one seen before on "
                               "this machine: nothing was sent.")
         log_key_text = self.pinned or known.get("log_key") or head["log_key"]
         log_key = notes.parse_verifier_key(log_key_text)
-        signed = self._cosigned_checkpoint(base, head["checkpoint"], log_key, petition_id)
+        signed = self._cosigned_checkpoint(base, head["checkpoint"], log_key, petition_id, witnesses)
         size, root = signed.checkpoint.size, signed.checkpoint.root
         if not signed.checkpoint.origin.endswith(f"/petitions/{petition_id}"):
             raise ClientError(f"The checkpoint is for {signed.checkpoint.origin}, not petition {petition_id}: "
@@ -148,32 +186,64 @@ class KeyCheck:
         committed = {"sign": parsed.get("key_id")}
         if "discussion_key_id" in parsed:
             committed["discuss"] = parsed["discussion_key_id"]
+            self.remembered[self._deployment(DISCUSSION_COMMITTED)] = "named in entry 0"
+        if witnesses:
+            self.remembered[self._deployment(WITNESSES)] = json.dumps(sorted(witnesses))
         self._committed[petition_id] = committed
         return committed
 
-    def _cosigned_checkpoint(self, base: str, latest: str, log_key: Any, petition_id: int) -> notes.SignedCheckpoint:
-        """The latest checkpoint signed by the log and cosigned by every witness named (they may lag behind)."""
+    def _witnesses(self, head: dict[str, Any], petition_id: int) -> dict[str, Ed25519PublicKey]:
+        """The witnesses whose cosignature entry 0 is read under: those given with --witness, and every one a log
+        head of this deployment named (this one or any before; the set only grows). A head naming fewer than seen
+        before is refused. Returns them by verifier key."""
+        named = head.get("witness_keys") or []
+        if not isinstance(named, list) or not all(isinstance(vkey, str) for vkey in named):
+            raise ClientError(f"Petition {petition_id}'s signature log names its witnesses in a malformed list: "
+                              "nothing was sent.")
+        pinned = json.loads(self.remembered.get(self._deployment(WITNESSES)) or "[]")
+        dropped = [vkey for vkey in pinned if vkey not in named]
+        if dropped:
+            raise ClientError(
+                f"Refusing petition {petition_id}: its signature log no longer names the witness "
+                f"{', '.join(vkey.split('+')[0] for vkey in dropped)}, which this wallet saw watching this "
+                "deployment's logs before. Without it nothing shows the log you are shown is the one everyone is "
+                "shown: nothing was sent. Tell the organizers and keep this wallet file as evidence.")
+        try:
+            return {vkey: notes.parse_verifier_key(vkey)[1] for vkey in named}
+        except notes.CheckpointError:
+            raise ClientError(f"Petition {petition_id}'s signature log names a witness key that is malformed: "
+                              "nothing was sent.") from None
+
+    def _cosigned_checkpoint(self, base: str, latest: str, log_key: Any, petition_id: int,
+                             named: dict[str, Ed25519PublicKey]) -> notes.SignedCheckpoint:
+        """The latest checkpoint signed by the log and cosigned by every witness given or named (they may lag
+        behind)."""
+        # By the name each signs under: one given with --witness stands for a named one of the same name.
+        required = {**{notes.parse_verifier_key(vkey)[0]: key for vkey, key in named.items()}, **self.witnesses}
         candidates = [latest]
-        if self.witnesses:
+        if required:
             after, older = 0, []
             while True:
                 page = self._get(f"{base}/checkpoints?after={after}&limit=1000")["checkpoints"]
                 if not page:
                     break
                 older += page
-                after = notes.parse(page[-1])[0].size
+                size = notes.parse(page[-1])[0].size
+                if size <= after:
+                    break  # a page that does not advance: a server repeating itself would be read forever
+                after = size
             candidates += reversed(older)
         for note in candidates:
             try:
-                signed = notes.verify(note, log_key=log_key, witnesses=self.witnesses)
+                signed = notes.verify(note, log_key=log_key, witnesses=required)
             except notes.CheckpointError as error:
                 raise ClientError(f"Petition {petition_id}'s log checkpoint does not verify ({error}): nothing was "
                                   "sent.") from None
-            missing = set(self.witnesses) - signed.signers
+            missing = set(required) - signed.signers
             if not missing and signed.checkpoint.size >= 1:
                 return signed
         raise ClientError(f"No checkpoint of petition {petition_id}'s log is cosigned by "
-                          f"{', '.join(sorted(self.witnesses))} yet: nothing was sent. Try again later.")
+                          f"{', '.join(sorted(required))} yet: nothing was sent. Try again later.")
 
     def _consistent(self, base: str, known: dict[str, Any], size: int, root: bytes,
                     petition_id: int) -> dict[str, str]:

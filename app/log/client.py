@@ -4,13 +4,14 @@ public API (or files saved from it), and remembering what was seen so a later re
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -60,6 +61,32 @@ def _get(connection: Connection | Fetch, path: str) -> Any:
     return answer
 
 
+# What reading a malformed answer raises: a key missing, a value of the wrong type, a note that does not parse.
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, notes.CheckpointError)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def refusing_malformed(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A server (or a saved file) can answer anything: an answer of the wrong shape is refused in words, as a
+    ClientError (the command line prints it and exits 1), never a traceback."""
+
+    def wrap(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(function)
+        def refusing(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return function(*args, **kwargs)
+            except ClientError:
+                raise
+            except MALFORMED as error:
+                raise ClientError(f"{what} is malformed ({type(error).__name__}: {str(error)[:120]}), so the log "
+                                  "cannot be checked: nothing was trusted.") from None
+
+        return refusing
+
+    return wrap
+
+
 PAGE_FIGURES = {"signature-count": "signature_count", "log-tally": "log_tally",
                 "anonymous-signatures": "anonymous_signatures", "tokens-issued": "tokens_issued",
                 "spent-by-name": "spent_by_name", "forfeited": "forfeited"}
@@ -85,6 +112,7 @@ def _reader_key(petition_url: str) -> str:
     return f"{target.base_url}/petitions/{target.petition_id}"
 
 
+@refusing_malformed("The server's answer")
 def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
     """The log's head, every entry (with the index the server gave it) and every checkpoint, and the figures the
     petition's API and page publish, all read without cookies."""
@@ -92,6 +120,8 @@ def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
     connection = fetch or _fetcher(target.base_url)
     base = f"/api/v1/petitions/{target.petition_id}/log"
     head = _get(connection, base)
+    if not isinstance(head.get("size"), int) or head["size"] < 0:
+        raise ClientError(f"The server's answer to {base} is malformed: its size is not a count of entries.")
     petition = _get(connection, f"/api/v1/petitions/{target.petition_id}")
     status, html = connection(f"/petitions/{target.petition_id}", True)
     entries: list[str] = []
@@ -109,7 +139,10 @@ def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
         if not page:
             break
         checkpoints += page
-        after = notes.parse(page[-1])[0].size
+        size = notes.parse(page[-1])[0].size
+        if size <= after:
+            break  # a page that does not advance: a server repeating itself would be read forever
+        after = size
     return {"url": _reader_key(petition_url), "petition_id": target.petition_id, "head": head,
             "entries": entries[:head["size"]], "indices": indices[:head["size"]], "checkpoints": checkpoints,
             "beyond": max(len(entries) - head["size"], 0),
@@ -192,6 +225,7 @@ def _same_key(first: str, second: str) -> bool:
         return False
 
 
+@refusing_malformed("The log's data")
 def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None = None,
            quorum: int = 0, gossip: Sequence[str] = (), post: Post | None = None,
            fetch: Fetch | None = None) -> Report:
