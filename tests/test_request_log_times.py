@@ -23,6 +23,9 @@ from app.core.runtime import Runtime
 from app.main import create_app
 from tests import factories
 from tests.conftest import Browser, LogCapture, capture_logs, make_settings, sign_in_as
+from tests.test_branding import admin, png, save
+
+__all__ = ["admin"]  # the fixture, used by name below
 
 NewBrowser = Callable[[], Browser]
 
@@ -32,9 +35,10 @@ ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
 # Every route of the app that touches anonymous features, by the rule the brief states.
 def touches_anonymous_features(path: str) -> bool:
     return (path.startswith(("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log",
-                             "/wallet"))
+                             "/wallet", "/organization/", "/static/", "/unsubscribe/"))
             or "/anonymous" in path or "/anonymity" in path or "/comments" in path
-            or path in ("/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"))
+            or path in ("/petitions/{petition_id}", "/api/v1/petitions/{petition_id}",
+                        "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf"))
 
 
 @pytest.mark.parametrize("path", sorted({path for _method, path in ROUTES}))
@@ -47,6 +51,9 @@ def test_the_list_covers_the_wallet_keys_signatures_comments_and_the_petition_pa
                  "/api/v1/petitions/{petition_id}/anonymous-signatures", "/petitions/{petition_id}",
                  "/petitions/{petition_id}/comments", "/comments/{comment_id}/edit",
                  "/api/v1/petitions/{petition_id}/comments"):
+        assert web.logs_by_the_hour(path), path
+    for path in ("/organization/style.css", "/static/wallet.js", "/petitions/{petition_id}/qr.svg",
+                 "/unsubscribe/{token}", "/favicon.ico"):
         assert web.logs_by_the_hour(path), path
     for path in ("/healthz", "/signin", "/petitions", "/api/v1/petitions/{petition_id}/signature"):
         assert not web.logs_by_the_hour(path), path
@@ -115,6 +122,33 @@ def test_the_tally_is_written_when_the_server_stops(app, tally_released: None) -
             client.get("/api/v1/anonymous/keys")
             assert entries(capture) == []
         assert [(entry["route"], entry["count"]) for entry in entries(capture)] == [("/api/v1/anonymous/keys", 1)]
+
+
+def test_what_a_petition_page_loads_is_logged_by_the_hour_too(  # type: ignore[no-untyped-def]
+        admin, new_browser: NewBrowser, db: Session, rt: Runtime, tally_released: None) -> None:
+    """Adversary: the petition page itself writes no line, but a log reader looks for the lines of what it
+    loads (the organization's stylesheet and logo, scripts, the QR code, the favicon browsers ask for), each to
+    the millisecond, and so dates the visit of a worker about to sign anonymously. None may be written at once."""
+    import re
+
+    assert save(admin, name="Acme", accent="#0b5cad", logo=("logo.png", png(), "image/png")).status_code in (200, 303)
+    petition = factories.open_petition(db, rt)
+    reader = sign_in_as(new_browser(), db, factories.worker(db))
+    with capture_logs() as capture:
+        page = reader.get(f"/petitions/{petition.id}").text
+        loaded = {path.replace("&amp;", "&") for path in re.findall(r'(?:src|href)="(/[^"]*)"', page)
+                  if re.search(r'<(?:link|script|img)\b[^>]*(?:src|href)="' + re.escape(path) + '"', page)}
+        assert {"/static/style.css", f"/petitions/{petition.id}/qr.svg"} <= {path.split("?")[0] for path in loaded}
+        assert any(path.startswith("/organization/style.css") for path in loaded), loaded
+        assert any(path.startswith("/organization/logo") for path in loaded), loaded
+        for path in sorted(loaded) + ["/favicon.ico", f"/petitions/{petition.id}/poster.pdf", "/unsubscribe/x"]:
+            reader.get(path)
+        assert [(entry["route"], entry["time"]) for entry in entries(capture)] == []
+        web.hourly_requests.release()
+        written = entries(capture)
+    assert {entry["route"] for entry in written} >= {"/organization/style.css", "/organization/logo", "static",
+                                                     "/petitions/{petition_id}/qr.svg", "/unsubscribe/{token}"}
+    assert all(str(entry["time"]).endswith(":00:00.000+00:00") for entry in written), written
 
 
 def test_cookieless_routes_still_write_no_line(client, tally_released: None) -> None:  # type: ignore[no-untyped-def]

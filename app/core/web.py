@@ -92,9 +92,17 @@ async def csrf_protect(request: Request) -> None:
 # token or posted a comment. Matched against the route template (the raw path before routing: a 413).
 # So are the anonymity figure and a petition's signature log: the wallet and the command-line client read them
 # just before an anonymous action, so their lines would date it. So are the wallet's pages (linking a device).
-HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log", "/wallet")
+# So is everything those pages load: a line to the millisecond for the sub-resource put the page's time back.
+# The organization's stylesheet and logo (every page, once an admin sets them), the scripts and styles under
+# /static (served with no Cache-Control, so a browser asks again on each page; matched on the raw path, as a
+# mount has no route template), the share row's QR code and poster, and /favicon.ico, which browsers ask for
+# unbidden (a 404). The unsubscribe page too: reached from mail about a petition, often on the way to its page.
+HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log", "/wallet",
+                       "/organization/", "/static/", "/unsubscribe/")
 HOURLY_LOG_PARTS = ("/anonymous", "/comments", "/anonymity")
-HOURLY_LOG_ROUTES = frozenset({"/petitions/{petition_id}", "/api/v1/petitions/{petition_id}"})
+HOURLY_LOG_ROUTES = frozenset({"/petitions/{petition_id}", "/api/v1/petitions/{petition_id}",
+                               "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf",
+                               "/favicon.ico"})
 hourly_requests = HourlyRequests(request_logger)
 
 
