@@ -77,3 +77,73 @@ def test_the_openapi_schema_says_every_binary_fields_encoding(anonymous_client: 
     assert expected <= set(said), sorted(set(expected) - set(said))
     undocumented = {name: text for name, text in said.items() if name in expected and "base64url" not in text}
     assert not undocumented, undocumented
+
+
+# One pattern and one decoder for every base64url field a client sends (app/core/b64url.py): anonymous comments and
+# device linking refused padding the anonymous-signing API accepts.
+
+GARBAGE = {"!" * 86: "not in the alphabet", "+/" * 43: "standard base64's alphabet", "=" * 86: "padding alone",
+           "A" * 85 + "=": "padding where none can be"}
+
+
+PLAIN = {"Some of what was sent is missing or not valid.", "Please correct the highlighted fields."}
+FIELD_WORDS = {"This is not in the expected format.", "Not base64url."}
+
+
+def padded(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words(  # type: ignore[no-untyped-def]
+        new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient) -> None:
+    from tests.test_anonymous_comments import credential_of
+
+    petition = factories.open_petition(db, rt, allow_anonymous=True)
+    message, signature = credential_of(new_browser, db, petition)
+    body = {"petition_id": petition.id, "message": padded(message), "signature": padded(signature),
+            "body": "The rota changes should be agreed with the people on it."}
+    assert body["message"].endswith("=") and body["signature"].endswith("="), "pick lengths that pad"
+    for text, what in GARBAGE.items():
+        for field in ("message", "signature"):
+            anonymous_client.cookies.clear()
+            refused = anonymous_client.post("/api/v1/anonymous/comments", json={**body, field: text})
+            assert refused.status_code == 422, (what, refused.text)
+            words = refused.json()["error"]
+            assert words["message"] in PLAIN, (what, words)
+            assert set(words["fields"]) == {field}, (what, words)
+            assert words["fields"][field] in FIELD_WORDS and "Traceback" not in refused.text, (what, words)
+    anonymous_client.cookies.clear()
+    accepted = anonymous_client.post("/api/v1/anonymous/comments", json=body)
+    assert accepted.status_code == 202, accepted.text
+    # The same credential unpadded is the same author: padding cannot pass one colleague off as two.
+    anonymous_client.cookies.clear()
+    again = anonymous_client.post("/api/v1/anonymous/comments", json={
+        **body, "message": b64url.encode(message), "signature": b64url.encode(signature)})
+    assert again.status_code == 202 and again.json()["pseudonym"] == accepted.json()["pseudonym"], again.text
+
+
+def test_linking_a_device_takes_padding_and_refuses_garbage_in_plain_words(new_browser: NewBrowser, db: Session,
+                                                                          rt: Runtime) -> None:
+    from app.anonymous import linking_client as protocol
+
+    rt.link_sessions.clear()  # test apps are shared and account ids repeat across rolled-back tests
+    device = sign_in_as(new_browser(), db, factories.worker(db))
+    offer = protocol.Offer()
+    sent = {name: padded(b64url.decode(value)) for name, value in offer.body().items()}
+    assert all(value.endswith("=") for value in sent.values()), sent
+    for text, what in {"!" * 87: "not in the alphabet", "+/" * 43 + "A": "standard base64's alphabet",
+                       "=" * 87: "padding alone", "A" * 85 + "=A": "padding inside",
+                       "A" * 85 + "==": "padding where none can be"}.items():
+        refused = device.api("POST", "/api/v1/wallet/link", {**sent, "offer_key": text})
+        assert refused.status_code == 422, (what, refused.text)
+        words = refused.json()["error"]
+        assert words["message"] in PLAIN and set(words["fields"]) == {"offer_key"}, (what, words)
+        assert words["fields"]["offer_key"] in FIELD_WORDS, (what, words)
+        assert "Traceback" not in refused.text
+    assert device.api("GET", "/api/v1/wallet/link").status_code == 404  # nothing opened
+    opened = device.api("POST", "/api/v1/wallet/link", sent)
+    assert opened.status_code == 201, opened.text
+    # Relayed to the other device as the API writes every binary value: unpadded, the same bytes.
+    session = device.api("GET", "/api/v1/wallet/link").json()
+    assert session["offer_key"] == offer.body()["offer_key"] == b64url.encode(offer.raw)
+    assert device.api("DELETE", "/api/v1/wallet/link").status_code == 204

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.anonymous import linking
 from app.anonymous.service import decode, encode
+from app.core import b64url
 from app.core.errors import InvalidInput, Unavailable, errors
 from app.core.i18n import N_
 from app.core.policy import CurrentUser
@@ -25,10 +26,13 @@ from app.core.runtime import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/wallet/link", tags=["linking a device"], route_class=UnitOfWorkRoute)
 
-B64 = r"^[A-Za-z0-9_-]*$"
+# Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py); the
+# lengths are the unpadded and padded spellings of each field's bytes.
+B64 = b64url.PATTERN
 KEY_FIELD = Field(min_length=87, max_length=88, pattern=B64, description=(
-    "An ephemeral P-256 public key, the 65-byte uncompressed point, base64url."))
-PROOF_FIELD = Field(min_length=43, max_length=44, pattern=B64, description="HMAC-SHA256, 32 bytes, base64url.")
+    f"An ephemeral P-256 public key, the 65-byte uncompressed point, {b64url.ON_INPUT}."))
+PROOF_FIELD = Field(min_length=43, max_length=44, pattern=B64,
+                    description=f"HMAC-SHA256, 32 bytes, {b64url.ON_INPUT}.")
 
 
 class OfferCreate(BaseModel):
@@ -54,7 +58,7 @@ class SealedCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sealed: str = Field(min_length=59, max_length=60, pattern=B64, description=(
-        "IV (12 bytes) || AES-256-GCM of the 16-byte wallet secret with its tag, base64url."))
+        f"IV (12 bytes) || AES-256-GCM of the 16-byte wallet secret with its tag, {b64url.ON_INPUT}."))
 
 
 class Opened(BaseModel):

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.anonymous.service import decode
 from app.anonymous.wallet import Purpose
+from app.core import b64url
 
-B64 = r"^[A-Za-z0-9_-]+={0,2}$"  # base64url, padding optional
-ON_INPUT = "base64url (RFC 4648 section 5), padding optional"
+B64, ON_INPUT = b64url.PATTERN, b64url.ON_INPUT
 
 
 class TokenRead(BaseModel):

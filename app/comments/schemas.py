@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.comments.models import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX
+from app.core import b64url
 
 
 def _strip(value: object) -> object:
@@ -138,10 +139,11 @@ class FlaggedRead(BaseModel):
     flags: list[dict[str, str | None]]
 
 
-B64 = r"^[A-Za-z0-9_-]*$"
-MESSAGE_FIELD = Field(min_length=43, max_length=700, pattern=B64, description="The credential's message, base64url.")
-SIGNATURE_FIELD = Field(min_length=1, max_length=1400, pattern=B64,
-                        description="The petition's discussion-key signature on it, base64url.")
+# Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py).
+MESSAGE_FIELD = Field(min_length=43, max_length=700, pattern=b64url.PATTERN,
+                      description=f"The credential's message, {b64url.ON_INPUT}.")
+SIGNATURE_FIELD = Field(min_length=1, max_length=1400, pattern=b64url.PATTERN,
+                        description=f"The petition's discussion-key signature on it, {b64url.ON_INPUT}.")
 
 
 class AnonymousCommentDelete(BaseModel):
