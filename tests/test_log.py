@@ -152,3 +152,27 @@ def test_proof_requests_out_of_range_are_clear_errors(new_browser: NewBrowser, d
     assert reader.get("/api/v1/petitions/999999/log/inclusion?index=0&size=1").status_code == 404
     draft = factories.draft_petition(db, rt)
     assert reader.get(f"/api/v1/petitions/{draft.id}/log/consistency?old=1&new=1").status_code == 404
+
+
+def test_a_hidden_petitions_log_shown_to_its_organizer_is_kept_by_no_shared_cache(  # type: ignore[no-untyped-def]
+        new_browser: Callable[[], Browser], db: Session, rt: Runtime) -> None:
+    """Adversary: a shared cache (CDN, proxy) between the site and its readers keeps what an answer allows. The
+    organizer of a petition the moderators hid still reads its log; if that answer said `public`, the cache
+    would hand the organizer's copy to anyone asking the same address, while the site answers them 404."""
+    from app.moderation import service as moderation
+
+    creator = factories.worker(db)
+    listed = factories.open_petition(db, rt, creator)
+    hidden = factories.open_petition(db, rt, creator)
+    moderation.hide(db=db, rt=rt, petition=hidden, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    organizer = sign_in_as(new_browser(), db, creator)
+    for path in ("", "/entries?start=0&limit=1", "/entries?start=0&limit=10", "/checkpoints?after=0"):
+        reply = organizer.get(f"/api/v1/petitions/{hidden.id}/log{path}")
+        assert reply.status_code == 200, path
+        assert reply.headers["cache-control"] == "private, no-store", path
+        assert "cookie" in reply.headers["vary"].lower(), path
+        assert new_browser().get(f"/api/v1/petitions/{hidden.id}/log{path}").status_code == 404, path
+        # A listed petition's log stays cacheable by anyone, as before.
+        assert organizer.get(f"/api/v1/petitions/{listed.id}/log{path}").headers["cache-control"].startswith(
+            "public"), path

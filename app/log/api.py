@@ -36,6 +36,9 @@ PAGE = 1000
 # Entries and proofs for a given size never change; the head does, at each batch.
 FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 A_MINUTE = {"Cache-Control": "public, max-age=60"}
+# A petition not listed (hidden, withheld) shows its log to its organizers and moderators alone: a shared cache
+# (a CDN, a proxy) must not keep their copy and hand it to anyone, as the answer carries no cookie to mark it.
+NOT_SHARED = {"Cache-Control": "private, no-store", "Vary": "Cookie"}
 
 
 _b64 = b64url.encode
@@ -101,6 +104,11 @@ class CosignatureCreate(BaseModel):
         "cosignature/v1), or a plain Ed25519 note signature '— name base64(keyid || signature)'."))
 
 
+def _cached(petition: Petition, headers: dict[str, str]) -> dict[str, str]:
+    """`headers` for a listed petition's log; for any other, kept by no cache."""
+    return headers if petition.state in LISTED_STATES else NOT_SHARED
+
+
 def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
     """The petition and its log head: a petition everyone may read is found with its head in one query;
     anything else (a hidden petition, for its organizers) takes the full check."""
@@ -133,7 +141,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
             "anonymous_signatures": key.anonymous_signatures,
             "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None},
         counts=service.counts_of(db, latest), waiting=service.waiting(db=db, petition_id=petition.id))
-    return JSONResponse(body.model_dump(), headers=A_MINUTE)
+    return JSONResponse(body.model_dump(), headers=_cached(petition, A_MINUTE))
 
 
 @router.get("/entries", response_model=EntriesRead, summary="Entries by index range (their canonical JSON bytes, base64url)")
@@ -147,7 +155,7 @@ def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     complete = start + limit <= size
     return JSONResponse({"size": size, "entries": [{"index": index, "entry": _b64(entry)}
                                                         for index, entry in rows]},
-                        headers=FOREVER if complete else A_MINUTE)
+                        headers=_cached(petition, FOREVER if complete else A_MINUTE))
 
 
 @router.get("/checkpoints", response_model=CheckpointsRead, summary="Checkpoints after a size, oldest first (signed notes)")
@@ -156,7 +164,8 @@ def checkpoints(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runtime
                 limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
     petition, _head = _log_of(db, rt, petition_id, user)
     rows = service.checkpoints(db=db, petition_id=petition.id, after_size=after, limit=limit)
-    return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)}, headers=A_MINUTE)
+    return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)},
+                        headers=_cached(petition, A_MINUTE))
 
 
 def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
