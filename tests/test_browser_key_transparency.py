@@ -340,3 +340,102 @@ def test_witnesses_that_lag_behind_the_head_vouch_for_their_newest_checkpoint(pe
     expect(hana.locator("#sign [data-wallet-status]")).not_to_contain_text("refuses")
     assert len(asked) == 1
     assert [item for item in records(hana) if item.get("status") == "held" and item["petitionId"] == petition_id]
+
+
+def deployment_keys(page: Page) -> dict[str, Any] | None:
+    found = [item for item in records(page) if item.get("id") == "deployment-keys"]
+    return found[0] if found else None
+
+
+def saw_another_petition(page: Page, *, witnesses: list[str], discussion_key_named: bool) -> None:
+    """This browser's record of what another petition's log on this site showed it (before the wallet starts)."""
+    page.goto("/api/v1/csrf")
+    page.evaluate(PUT_RECORD, {"id": "deployment-keys", "kind": "deployment-keys", "witnesses": witnesses,
+                               "discussionKeyNamed": discussion_key_named})
+
+
+def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, server) -> None:  # type: ignore[no-untyped-def]
+    """The deployment's witnesses are one setting: a browser that saw them on one petition requires them of a
+    petition it visits for the first time (issue #20 review, F3). Before, each petition was a first visit, on which a
+    server naming no witness was believed."""
+    from playwright.sync_api import expect
+
+    petition_id = petition_id_of(server)
+    ivy = person(None)
+    asked = token_requests(ivy)
+    saw_another_petition(ivy, witnesses=[WITNESS], discussion_key_named=False)
+    base = f"**/api/v1/petitions/{petition_id}/log"
+    tailor(ivy, base, lambda head: {**head, "witness_keys": [], "checkpoint": without_witness(head["checkpoint"])})
+    tailor(ivy, f"{base}/checkpoints*", lambda page: {"checkpoints": [without_witness(note)
+                                                                      for note in page["checkpoints"]]})
+    sign_in(ivy, new_member(server, "ivy"))
+    ready(ivy, path_of(server, SIGN_PETITION))
+    status = ivy.locator("#sign [data-wallet-status]")
+    expect(status).to_contain_text(f"Petition {petition_id}'s signature log does not name the witness {WITNESS_NAME}, "
+                                   "which this browser saw watching this site's other petitions")
+    assert asked == [] and not [item for item in records(ivy) if item.get("status") == "held"]
+    assert kept_keys(ivy, petition_id) is None
+
+    # The honest log: collected, and what it showed is kept for every petition of the site.
+    ivy.context.unroute(base)
+    ivy.context.unroute(f"{base}/checkpoints*")
+    ready(ivy, path_of(server, SIGN_PETITION))
+    expect(status).not_to_contain_text("refuses")
+    expect(status).not_to_contain_text("witness")
+    assert len(asked) == 1
+    assert deployment_keys(ivy) == {"id": "deployment-keys", "kind": "deployment-keys", "witnesses": [WITNESS],
+                                    "discussionKeyNamed": True}
+
+
+def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_the_site_named_one(  # type: ignore[no-untyped-def]
+        person, server) -> None:
+    """The downgrade (issue #20 review, F2): the operator serves a petition's log as if opened before entry 0 named
+    the discussion key (entry 0 without the field, signed with the deployment's log key and cosigned), and shows
+    this worker a discussion key of their own, in the cookie-less list too. A browser that saw this site's logs
+    name their discussion key refuses it; before, the missing field was read as an old log, with no key to hold."""
+    from playwright.sync_api import expect
+
+    from app.core import b64url, merkle
+    from app.log import service as signature_log
+    from app.log.verifier import encode
+
+    petition_id = petition_id_of(server)
+    log = f"/api/v1/petitions/{petition_id}/log"
+    head = live_server.get_json(server, log)
+    first = live_server.get_json(server, f"{log}/entries?start=0&limit=1")["entries"][0]["entry"]  # type: ignore[index]
+    entry = json.loads(b64url.decode(first))
+    assert entry.pop("discussion_key_id")  # this petition's real entry 0 names its discussion key
+    leaf = encode(entry)
+    origin = str(head["origin"])
+    note = notes.sign(notes.Checkpoint(origin=origin, size=1, root=merkle.leaf_hash(leaf)), origin,
+                      signature_log.signing_key(server.server.config.app.state.runtime))
+    note += notes.cosign(note, WITNESS_NAME, WITNESS_KEY, 1796000000)
+    spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
+
+    def own_discussion_key(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**item, "key_id": OTHER.key_id(), "spki": spki}
+                if item["petition_id"] == petition_id and item.get("purpose") == "discuss" else item
+                for item in items]
+
+    def answer(body: object):  # type: ignore[no-untyped-def]
+        return lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    jo = person(None)
+    asked = token_requests(jo)
+    saw_another_petition(jo, witnesses=[WITNESS], discussion_key_named=True)
+    jo.context.route(f"**{log}", answer({**head, "size": 1, "checkpoint": note}))
+    jo.context.route(f"**{log}/entries*", answer({"size": 1, "entries": [{"index": 0,
+                                                                          "entry": b64url.encode(leaf)}]}))
+    jo.context.route(f"**{log}/inclusion*", answer({"index": 0, "size": 1, "proof": []}))
+    jo.context.route(f"**{log}/checkpoints*", lambda route: answer(
+        {"checkpoints": [note] if "after=0&" in route.request.url else []})(route))
+    tailor(jo, "**/api/v1/wallet", lambda state: {**state, "due": own_discussion_key(state["due"])})
+    tailor(jo, "**/api/v1/anonymous/keys", own_discussion_key)
+    sign_in(jo, new_member(server, "jo"))
+    ready(jo, path_of(server, SIGN_PETITION))
+    status = jo.locator("#sign [data-wallet-status]")
+    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s discussion key: entry 0 of the "
+                                   "petition's signature log does not name it, though this site's logs named their "
+                                   "discussion key before")
+    assert asked == [] and not [item for item in records(jo) if item.get("status") == "held"]
+    assert "discuss" not in (kept_keys(jo, petition_id) or {}).get("keys", {})

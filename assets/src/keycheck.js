@@ -23,6 +23,14 @@
 // --policy`) can see.
 // Logs opened before entry 0 named the discussion key lack `discussion_key_id`: their discussion key is held to
 // the cookie-less list and to the first key accepted.
+//
+// What one petition's log shows binds the whole deployment (its witnesses are one setting, and so is the form of
+// its entry 0), so this browser also keeps a "deployment-keys" record (IndexedDB is per origin: one deployment):
+// - every witness a log head of this deployment named: a later head of ANY petition naming fewer is refused, so a
+//   new petition is not a first visit in which a server may name no witness;
+// - that some entry 0 of this deployment named the discussion key: from then on a discussion key whose entry 0 lacks
+//   the field is refused (unless this browser accepted that petition's key before, when it stays held to it), so
+//   an operator cannot open a new petition "as if before the field existed" to show one worker a key of their own.
 import { getRecord, putRecord } from "./store.js";
 
 export class KeyRefused extends Error {}
@@ -205,8 +213,9 @@ async function witnessedCheckpoint(base, head, witnesses, petitionId) {
 }
 
 // The log's key, the witnesses and the key ids entry 0 commits, under a checkpoint verified here (and cosigned by
-// every witness pinned or named). `record` is the petition's petition-keys record.
-async function entryZero(petitionId, record) {
+// every witness pinned or named). `record` is the petition's petition-keys record, `deployment` the
+// deployment-keys record.
+async function entryZero(petitionId, record, deployment) {
   const base = `/api/v1/petitions/${petitionId}/log`;
   const head = await getPublic(base, petitionId);
   if (record.logKey && head.log_key !== record.logKey) {
@@ -221,6 +230,13 @@ async function entryZero(petitionId, record) {
                          + `${dropped.map((vkey) => vkey.split("+")[0]).join(", ")}, which this browser saw watching `
                          + "it before. Without it this browser cannot tell the log shown to you is the one everyone "
                          + "else is shown, so nothing was sent. Tell the organizers.");
+  }
+  const unnamed = (deployment.witnesses || []).filter((vkey) => !named.includes(vkey) && !pinned.includes(vkey));
+  if (unnamed.length) {
+    throw new KeyRefused(`Petition ${petitionId}'s signature log does not name the witness `
+                         + `${unnamed.map((vkey) => vkey.split("+")[0]).join(", ")}, which this browser saw watching `
+                         + "this site's other petitions. Without it this browser cannot tell the log shown to you is "
+                         + "the one everyone else is shown, so nothing was sent. Tell the organizers.");
   }
   const required = [...pinned, ...named.filter((vkey) => !pinned.includes(vkey))];
   const witnesses = [];
@@ -262,6 +278,7 @@ async function publishedKeyIds() {
 }
 
 export const keysId = (petitionId) => `petition-keys:${petitionId}`;
+export const DEPLOYMENT_KEYS = "deployment-keys";
 
 // Throws KeyRefused, in words for the worker, unless every key in `items` ({petition_id, purpose, key_id}) passes;
 // remembers each key accepted the first time, with the log's key and witnesses. One call reads each petition's
@@ -269,6 +286,8 @@ export const keysId = (petitionId) => `petition-keys:${petitionId}`;
 export async function requireKeys(database, items) {
   if (!items.length) return;
   const published = await publishedKeyIds();
+  const deployment = (await getRecord(database, DEPLOYMENT_KEYS)) || { id: DEPLOYMENT_KEYS, kind: "deployment-keys",
+                                                                      witnesses: [], discussionKeyNamed: false };
   const logs = new Map();
   for (const item of items) {
     const petitionId = item.petition_id;
@@ -288,8 +307,21 @@ export async function requireKeys(database, items) {
                            + "from the one published to everyone, and a key of your own would let the server recognise "
                            + "your anonymous signature. Nothing was sent. Tell the organizers.");
     }
-    if (!logs.has(petitionId)) logs.set(petitionId, await entryZero(petitionId, record));
+    if (!logs.has(petitionId)) {
+      const log = await entryZero(petitionId, record, deployment);
+      logs.set(petitionId, log);
+      // Pinned for every petition of this deployment from now on (a log verified here named them).
+      deployment.witnesses = [...new Set([...(deployment.witnesses || []), ...log.witnesses])];
+      deployment.discussionKeyNamed = deployment.discussionKeyNamed || "discuss" in log.committed;
+      await putRecord(database, deployment);
+    }
     const log = logs.get(petitionId);
+    if (purpose === "discuss" && !("discuss" in log.committed) && !accepted && deployment.discussionKeyNamed) {
+      throw new KeyRefused(`This browser refuses petition ${petitionId}'s discussion key: entry 0 of the petition's `
+                           + "signature log does not name it, though this site's logs named their discussion key "
+                           + "before, so it could be a key shown to you alone, to recognise your anonymous comments. "
+                           + "Nothing was sent. Tell the organizers.");
+    }
     if (purpose in log.committed && log.committed[purpose] !== item.key_id) {
       throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: it is not the key the `
                            + "petition's signature log committed to when it opened, so it could be a key shown to "

@@ -12,6 +12,9 @@
 //       logKey, witnesses} (keycheck.js: the first key accepted per purpose, the log's key and the witnesses' verifier
 //       keys; a change of key or a pinned witness no longer named is refused; no account, so allRecords never lists
 //       it, and no petitionId, so no reader takes it for a credential)
+//   `deployment-keys`                     what this site's logs showed {kind: "deployment-keys", witnesses,
+//       discussionKeyNamed} (keycheck.js: every witness any petition's log head named, and whether any entry 0
+//       named the discussion key; both then required of every petition; no account and no petitionId either)
 // The secret (16 bytes, base64url) never leaves this browser except end to end to another of the worker's
 // devices (wallet-page.js) or as the recovery code the worker writes down.
 export const DB_NAME = "undersigned-wallet";
