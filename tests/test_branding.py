@@ -200,15 +200,14 @@ def test_only_admins_change_the_look(browser: Browser, db) -> None:  # type: ign
 def _with_header(length: int, header: bytes) -> bytes:
     """A PNG whose header chunk claims `length` bytes and holds `header`, with a correct checksum of what it holds."""
     return (branding.PNG_SIGNATURE + struct.pack(">I", length) + b"IHDR" + header
-            + struct.pack(">I", zlib.crc32(b"IHDR" + header)) + b"\x00" * 12 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+            + struct.pack(">I", zlib.crc32(b"IHDR" + header)) + b"\x00" * 16 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
 def _svg(size: bytes) -> bytes:
     return b'<svg xmlns="http://www.w3.org/2000/svg" ' + size + b'><rect width="1" height="1"/></svg>'
 
 
-# Found by the adversarial review (F1): the first two answered 500 with a traceback, the last three 500 as well
-# (a size rounded to 0 divided by zero; infinity cannot be rounded).
+# Found by the adversarial review (F1): a 4 GB header length and a 400-digit SVG size answered 500 with a traceback.
 MALFORMED_LOGOS = {
     "a PNG header claiming 4 GB": (_with_header(0xFFFFFFF0, b"\x00" * 13), "damaged or incomplete"),
     "a PNG header claiming no bytes": (_with_header(0, b""), "damaged or incomplete"),
@@ -220,10 +219,12 @@ MALFORMED_LOGOS = {
     "an SVG 400 digits wide": (_svg(b'width="' + b"9" * 400 + b'" height="10"'), "must be numbers from 0.01"),
     "an SVG viewBox 400 digits wide": (_svg(b'viewBox="0 0 ' + b"9" * 400 + b' 10"'), "must be numbers from 0.01"),
     "an SVG viewBox of negative width": (_svg(b'viewBox="0 0 -120 40"'), "must be numbers from 0.01"),
-    "an SVG a tenth of a unit tall": (_svg(b'width="10" height="0.1e0"'), "must be numbers from 0.01"),
-    "an SVG a thousandth of a unit tall": (_svg(b'width="10" height="0.001"'), "must be numbers from 0.01"),
+    "an SVG of negative height": (_svg(b'width="10" height="-1"'), "must be numbers from 0.01"),
+    "an SVG a thousandth of a unit tall": (_svg(b'width="10" height="1e-3"'), "must be numbers from 0.01"),
+    "an SVG 1e999 wide": (_svg(b'viewBox="0 0 1e999 10"'), "must be numbers from 0.01"),
     "an SVG NaN wide": (_svg(b'width="NaN" height="inf"'), "needs a viewBox"),
-    "an SVG with an infinite viewBox": (_svg(b'viewBox="0 0 inf 1e999"'), "needs a viewBox"),
+    "an SVG viewBox naming infinity": (_svg(b'viewBox="0 0 inf 10"'), "needs a viewBox"),
+    "an SVG viewBox of three numbers": (_svg(b'viewBox="0 0 1e999"'), "needs a viewBox"),
 }
 
 
@@ -237,11 +238,15 @@ def test_a_malformed_logo_is_refused_in_words_not_with_a_server_error(admin: Bro
 
 
 def test_a_thin_svg_keeps_its_proportions_within_the_header() -> None:
-    # 0.4 by 0.6 units: rounded to whole units first, it read as square (and 0.4 by 0.4 as 0 by 0, a division by 0).
-    logo = branding.check_svg(_svg(b'viewBox="0 0 0.4 0.6"'))
-    assert branding.header_size(logo.width, logo.height) == (21, 32)
-    assert branding.header_size(*[branding.check_svg(_svg(b'width="0.01" height="100000"')).width,
-                                  branding.check_svg(_svg(b'width="0.01" height="100000"')).height]) == (1, 32)
+    # Rounded to whole units first, 0.4 by 0.6 read as square, and 10 by 0.1 as 10 by 0: a division by zero (500).
+    def header(size: bytes) -> tuple[int, int]:
+        logo = branding.check_svg(_svg(size))
+        return branding.header_size(logo.width, logo.height)
+
+    assert header(b'viewBox="0 0 0.4 0.6"') == (21, 32)
+    assert header(b'width="10" height="0.1"') == (128, 32)  # at most four times as wide as tall
+    assert header(b'width="0.01" height="1e5"') == (1, 32)
+    assert header(b'viewBox="-5,-5,1.2E2,40"') == (96, 32)
 
 
 @settings(max_examples=300, deadline=None)

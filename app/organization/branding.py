@@ -38,6 +38,9 @@ CACHE_KEY = "organization-branding"
 CACHE_SECONDS = 10.0
 MAX_LOGO_BYTES = 256 * 1024
 MAX_LOGO_PIXELS = 4096
+# An SVG's width and height (or viewBox), in its own units.
+MIN_SVG_SIZE = 0.01
+MAX_SVG_SIZE = 100_000
 MAX_NAME = 80
 # The header shows the logo this tall (CSS px); the width follows the logo's proportions, within reason.
 LOGO_HEIGHT = 32
@@ -49,6 +52,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
 COLOUR = re.compile(r"#[0-9a-f]{6}")
+# A number as SVG writes one; float() reads it (too many digits read as infinity, refused by size).
+NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ class Branding:
 class Logo:
     content: bytes
     media_type: str
-    width: int
-    height: int
+    # In pixels for a PNG; in the SVG's own units (proportions only) for an SVG.
+    width: float
+    height: float
 
 
 def _load(db: Session) -> Branding:
@@ -173,13 +179,13 @@ def check_png(content: bytes) -> Logo:
     """A PNG whose signature, header chunk (with its checksum) and end chunk are where they belong."""
     if len(content) < 45 or not content.startswith(PNG_SIGNATURE) or content[12:16] != b"IHDR":
         raise _refuse(N_("This file is not a PNG image. Upload a PNG or an SVG file."))
+    # The header chunk is 13 bytes long by definition: the length the file claims is checked before it is used to
+    # read anything (a claimed 4 GB length read the checksum from past the end of the file).
     (length,) = struct.unpack(">I", content[8:12])
-    header = content[16:16 + length]
-    (checksum,) = struct.unpack(">I", content[16 + length:20 + length])
-    if length != 13 or zlib.crc32(content[12:16 + length]) != checksum or not content.endswith(
-            b"IEND\xaeB`\x82"):
+    (checksum,) = struct.unpack(">I", content[29:33])
+    if length != 13 or zlib.crc32(content[12:29]) != checksum or not content.endswith(b"IEND\xaeB`\x82"):
         raise _refuse(N_("This PNG file is damaged or incomplete. Export it again and upload it."))
-    width, height = struct.unpack(">II", header[:8])
+    width, height = struct.unpack(">II", content[16:24])
     if not (0 < width <= MAX_LOGO_PIXELS and 0 < height <= MAX_LOGO_PIXELS):
         raise _refuse(N_("The logo may be at most %(pixels)s pixels wide and tall."), pixels=MAX_LOGO_PIXELS)
     return Logo(content=content, media_type="image/png", width=width, height=height)
@@ -235,8 +241,16 @@ def _local(name: str, namespaces: tuple[str, ...]) -> str | None:
 
 
 def _length(value: str | None) -> float | None:
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(px)?\s*", value or "")
+    match = re.fullmatch(rf"\s*({NUMBER})\s*(px)?\s*", value or "")
     return float(match.group(1)) if match else None
+
+
+def _view_box(value: str | None) -> list[float]:
+    """The viewBox's four numbers, or none if it is not four numbers (not "1e999" read as 1 and 999)."""
+    parts = re.split(r"[\s,]+", (value or "").strip())
+    if len(parts) != 4 or not all(re.fullmatch(NUMBER, part) for part in parts):
+        return []
+    return [float(part) for part in parts]
 
 
 def check_svg(content: bytes) -> Logo:
@@ -264,15 +278,20 @@ def check_svg(content: bytes) -> Logo:
                 raise _refuse(N_("The SVG file refers to another file or address (%(value)s), which a logo may not."),
                               value=value[:60])
     width, height = _length(root.get("width")), _length(root.get("height"))
-    view_box = [float(part) for part in re.findall(r"-?[0-9]*\.?[0-9]+", root.get("viewBox", ""))]
+    view_box = _view_box(root.get("viewBox"))
     if (width is None or height is None) and len(view_box) == 4:
         width, height = view_box[2], view_box[3]
     if not width or not height:
         raise _refuse(N_("The SVG file needs a viewBox (or a width and height) so it can be sized in the header."))
+    # Only the proportions matter, but they are read as numbers: 400 digits read as infinity, a negative viewBox
+    # or a hair-thin one would make no sense of them.
+    if not (MIN_SVG_SIZE <= width <= MAX_SVG_SIZE and MIN_SVG_SIZE <= height <= MAX_SVG_SIZE):
+        raise _refuse(N_("The SVG file's width and height (or its viewBox) must be numbers from %(least)s to "
+                         "%(most)s."), least=MIN_SVG_SIZE, most=MAX_SVG_SIZE)
     ElementTree.register_namespace("", SVG[1:-1])
     ElementTree.register_namespace("xlink", XLINK[1:-1])
     written = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-    return Logo(content=written, media_type="image/svg+xml", width=round(width), height=round(height))
+    return Logo(content=written, media_type="image/svg+xml", width=width, height=height)
 
 
 def check_logo(content: bytes) -> Logo:
@@ -283,7 +302,7 @@ def check_logo(content: bytes) -> Logo:
     return check_svg(content)
 
 
-def header_size(width: int, height: int) -> tuple[int, int]:
+def header_size(width: float, height: float) -> tuple[int, int]:
     """The logo's size in the header: LOGO_HEIGHT tall, at most four times as wide."""
     return min(LOGO_HEIGHT * 4, max(1, round(LOGO_HEIGHT * width / height))), LOGO_HEIGHT
 
