@@ -36,6 +36,7 @@ from app.core.database import build_engine, build_sessionmaker  # noqa: E402
 from app.core.runtime import build_runtime  # noqa: E402
 from app.core.settings import Settings  # noqa: E402
 from app.core.templating import build_templates  # noqa: E402
+from app.log import service as signature_log  # noqa: E402
 from app.log import tree  # noqa: E402
 from app.petitions import service as petitions  # noqa: E402
 from app.petitions.schemas import PetitionDraft  # noqa: E402
@@ -145,8 +146,10 @@ def main() -> None:
             proof = tree.consistency_proof(db, petition_id, old, size)
             consistency.append((time.perf_counter() - started) * 1000)
             merkle.verify_consistency(old, size, tree.root_at(db, petition_id, old), root, proof)
-        # Readable through the API: only petitions that opened are public (this one's entries are synthetic).
+        # Readable through the API: only petitions that opened are public (this one's entries are synthetic), and
+        # only trees a checkpoint signed are proven, as the batch that appends entries signs one over them.
         db.execute(text("UPDATE petitions SET state = 'open' WHERE id = :id"), {"id": petition_id})
+        signature_log._checkpoint(db, rt, petition_id, rt.clock.now())
         db.commit()
     engine.dispose()
     served_inclusion, served_consistency = serve_proofs(url, petition_id, size)
