@@ -162,6 +162,16 @@ def test_nothing_past_the_checkpoint_and_no_malformed_tile_is_served(db: Session
                  "0/000.p/011"):
         reply = reader.get(f"{base}/{path}")
         assert reply.status_code == 404 and reply.json()["error"]["message"], path
+    # An index of thousands of elements (15003 digits, past what int() converts: it was a 500 with a traceback),
+    # one past a uint64 (x018/x446/x744/x073/x709/x551/616 is 2**64), and one of eight elements: no such tile.
+    for path in ("0/" + "x001/" * 5000 + "000", "entries/" + "x999/" * 5000 + "999.p/1",
+                 "0/x018/x446/x744/x073/x709/x551/616", "0/x001/x000/x000/x000/x000/x000/x000/000"):
+        reply = reader.get(f"{base}/{path}")
+        assert reply.status_code == 404, (path[:40], reply.status_code)
+        assert reply.json()["error"]["message"] == "There is no such tile.", path[:40]
+    # The largest index a uint64 holds is read as one (and is beyond this log: no such tile, in other words).
+    reply = reader.get(f"{base}/0/x018/x446/x744/x073/x709/x551/615")
+    assert reply.status_code == 404 and "does not cover it" in reply.json()["error"]["message"]
     # A petition nobody may read yet serves no tiles.
     draft = factories.draft_petition(db, rt)
     assert reader.get(f"/api/v1/petitions/{draft.id}/log/checkpoint").status_code == 404

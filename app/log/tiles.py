@@ -22,6 +22,10 @@ from app.log import tree
 
 WIDTH = 256
 _INDEX_PART = re.compile(r"^(?:x\d{3}/)*\d{3}$")
+# A tile index is a uint64 (C2SP tlog-tiles): at most 20 digits, so 7 three-digit elements. A longer path names no
+# tile, and is refused before its digits are read as one number (thousands of elements passed Python's limit on
+# the digits int() converts, a 500).
+MAX_INDEX_PARTS = 7
 
 
 class NotATile(ValueError):
@@ -55,9 +59,13 @@ def parse(path: str) -> tuple[int | None, int, int | None]:
         if not width_text.isdigit() or str(int(width_text)) != width_text or not 1 <= int(width_text) < WIDTH:
             raise NotATile("a partial tile's width is 1 to 255")
         width = int(width_text)
+    if rest.count("/") >= MAX_INDEX_PARTS:
+        raise NotATile("a tile index is a uint64, at most seven path elements")
     if not _INDEX_PART.match(rest):
         raise NotATile("a tile index is three-digit path elements")
     index = int(rest.replace("x", "").replace("/", ""))
+    if index >= 2**64:
+        raise NotATile("a tile index is a uint64")
     if encode_index(index) != rest:
         raise NotATile("a tile index has no leading zero elements")
     return level, index, width
