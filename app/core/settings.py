@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     # name+keyid+base64key, comma-separated: their cosignatures are accepted and shown.
     log_witnesses: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Their C2SP tlog-witness addresses (the prefix before /add-checkpoint), comma-separated: the worker asks
-    # each to cosign every public petition's newest checkpoint, and retries a failure the next round.
+    # each to cosign every public petition's newest checkpoint once the hour it was made in is over (a witness's
+    # time is public to the second: app/log/witness.py), and retries a failure the next round.
     log_witness_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # The language of pages and mail, and how they write dates and numbers: a catalog at
