@@ -1,8 +1,9 @@
 """The worker asks the deployment's witnesses to cosign (issue #20): with `log_witness_urls` set, each round sends
 every public petition's newest checkpoint made before the current hour to each witness over C2SP tlog-witness, once
 per checkpoint, and keeps the cosignature (a witness's line is public and dated to the second: a checkpoint of this
-hour waits, so the line dates no batch). The witness here is the spec-only one of tests/test_witness_protocol.py, on 127.0.0.1. A witness that
-refuses or cannot be reached is logged (to the hour) and asked again the next round; the round goes on."""
+hour waits, so the line dates no batch). The witness here is the spec-only one of tests/test_witness_protocol.py,
+on 127.0.0.1. A witness that refuses or cannot be reached is logged (to the hour) and asked again the next round;
+the round goes on."""
 
 from __future__ import annotations
 
