@@ -319,9 +319,11 @@ def test_a_key_that_changes_after_first_use_is_refused(  # type: ignore[no-untyp
     petition_id = int(url.rstrip("/").split("/")[-1])
     held = {(item["petition_id"], item["purpose"]): item["key_id"]
             for item in json.loads(wallet.read_text())["credentials"].values()}
-    # Each key accepted is remembered per petition and purpose, beside the credentials.
-    assert remembered == {f"{proxy.base_url}|{petition}|{purpose}": key_id
-                          for (petition, purpose), key_id in held.items()}
+    # Each key accepted is remembered per petition and purpose, beside the credentials; and, for the deployment,
+    # that its entry 0 names the discussion key (a later petition's entry 0 without it is refused).
+    assert remembered == {**{f"{proxy.base_url}|{petition}|{purpose}": key_id
+                             for (petition, purpose), key_id in held.items()},
+                          f"{proxy.base_url}|deployment|discussion_key_id": "named in entry 0"}
     assert (petition_id, "sign") in held and (petition_id, "discuss") in held
     assert run("sign", url, "--anonymous", "--accept-small-crowd", "--wallet", str(wallet)).exit_code == 0
 
