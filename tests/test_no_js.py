@@ -155,6 +155,11 @@ def posts(action: str) -> str:
 STEPS: list[Step] = [
     # The admin lowers the sponsors a petition needs to one, so the story's petition reaches moderation.
     Step("admin", "/admin/settings", posts("/admin/settings"), "Saved.", {"sponsors_required": "1"}),
+    # And gives the organization its name and logo: an upload, no script.
+    Step("admin", "/admin/settings", posts("/admin/branding"), "Saved: every page shows the organization",
+         {"name": "Example Workers", "accent_colour": "#7a1f5c",
+          "logo": Upload("logo.svg", "image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 20">'
+                                                      b'<rect width="40" height="20" fill="#7a1f5c"/></svg>')}),
 
     # Erin signs up, asks for a second code, and confirms her address with it.
     Step("visitor", "/signup", posts("/signup"), "Check your inbox",
