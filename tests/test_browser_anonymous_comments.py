@@ -333,9 +333,10 @@ def test_a_credential_whose_reply_was_lost_is_collected_on_a_later_page(server, 
         page.wait_for_url(re.compile(r"/$"))
         expect(page.locator("html")).to_have_attribute("data-wallet-ready", "error")
         # Only the wallet's secret is kept: every request derives from it, so none needs keeping (beside the keys
-        # accepted, keycheck.js's petition-keys records).
+        # accepted, keycheck.js's petition-keys and deployment-keys records).
         kept = records(page)
-        assert [item.get("kind") for item in kept if item.get("kind") != "petition-keys"] == ["secret"], kept
+        assert [item.get("kind") for item in kept
+                if item.get("kind") not in ("petition-keys", "deployment-keys")] == ["secret"], kept
         context.unroute("**/api/v1/wallet/tokens")
 
         # Nothing is due any more; the discussion page's wallet loader finds replies this browser's wallet does
