@@ -294,3 +294,140 @@ def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
     assert all(moment.replace(tzinfo=hour.tzinfo) == hour for moment in follows + deliveries), follows + deliveries
     browser.post(f"/account/petitions/{petition.id}/mail", {})
     assert [row.created_on for row in db.scalars(select(MailOptOut))] == [hour.date()]
+
+
+def _unreadable_petitions(db: Session, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
+    """A petition for each way of not being readable by everyone: hidden by moderators after it opened, a rejection
+    whose reason is withheld, and a draft (a made-up opt-out for it, as an old link might leave)."""
+    from app.moderation import service as moderation
+
+    mod = factories.moderator(db)
+    hidden = factories.open_petition(db, rt, title="Hidden: it names a colleague")
+    moderation.hide(db=db, rt=rt, petition=hidden, moderator=mod, reason="Names a colleague.")
+    withheld = factories.petition_in_moderation(db, rt, title="Withheld: the reason is not public")
+    private_reason = next(reason for reason in moderation.rejection_reasons(db=db) if not reason.public)
+    moderation.reject(db=db, rt=rt, petition=withheld, moderator=mod, code=private_reason.code, note=None)
+    draft = factories.draft_petition(db, rt, title="Draft: nobody has read it")
+    return {"hidden": hidden, "withheld": withheld, "draft": draft}
+
+
+def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_not_read(
+        new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+    """Review F10: a mail opt-out row (or a follow, or a named signature) listed the petition whatever its state, and
+    ticking its news added a Follow to a hidden petition, past the petition page's rule."""
+    from app.petitions.models import Follow
+
+    member = factories.worker(db, name="Mo Member")
+    unreadable = _unreadable_petitions(db, rt)
+    for petition in unreadable.values():
+        unsubscribe.turn_off(db=db, rt=rt, user=member, kind=MailKind.news, petition_id=petition.id)
+    # Followed and signed by name while open, hidden since: gone from the list too.
+    signed = factories.open_petition(db, rt, title="Signed, then hidden")
+    signatures.sign(db=db, rt=rt, petition_id=signed.id, user=member, visibility="public", notify_updates=True)
+    petitions.follow(db=db, rt=rt, petition=signed, user=member)
+    from app.moderation import service as moderation
+    moderation.hide(db=db, rt=rt, petition=signed, moderator=factories.moderator(db), reason="Names a colleague.")
+    readable = factories.open_petition(db, rt, title="Fix the canteen ventilation")
+    unsubscribe.turn_off(db=db, rt=rt, user=member, kind=MailKind.news, petition_id=readable.id)
+    db.commit()
+
+    person = sign_in_as(new_browser(), db, member)
+    page = person.get("/account").text
+    assert "Fix the canteen ventilation" in page
+    for petition in [*unreadable.values(), signed]:
+        assert petition.title not in page and f"petition-mail-{petition.id}" not in page, petition.state
+        reply = person.post(f"/account/petitions/{petition.id}/mail", {"mail_news": "1"})
+        assert reply.status_code == 404, (petition.state, reply.status_code)
+        assert "Traceback" not in reply.text
+    db.expire_all()
+    assert db.scalars(select(Follow.petition_id).where(Follow.user_id == member.id)).all() == [signed.id]
+    assert {row.petition_id for row in db.scalars(select(MailOptOut))} == {
+        *(petition.id for petition in unreadable.values()), readable.id}
+    # A readable one is followed from here as from its page: the opt-out goes, a follow comes.
+    assert person.post(f"/account/petitions/{readable.id}/mail", {"mail_news": "1"}).status_code == 303
+    assert petitions.is_following(db=db, petition=readable, user=member)
+    assert db.get(MailOptOut, (member.id, readable.id, "news")) is None
+
+
+def test_the_account_page_goes_through_the_follow_rules_for_organizers_and_moderators(
+        new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+    """Its organizers and moderators may read a hidden petition, so it is listed for them; but only a published
+    petition is followed, from here as from its page."""
+    from app.petitions.models import Follow
+
+    unreadable = _unreadable_petitions(db, rt)
+    hidden = unreadable["hidden"]
+    creator = db.get_one(User, hidden.creator_id)
+    mod = factories.moderator(db)
+    for person in (creator, mod):
+        unsubscribe.turn_off(db=db, rt=rt, user=person, kind=MailKind.news, petition_id=hidden.id)
+    db.commit()
+    organizer = sign_in_as(new_browser(), db, creator)
+    assert hidden.title in organizer.get("/account").text
+    assert organizer.post(f"/account/petitions/{hidden.id}/mail", {"mail_news": "1", "mail_organizing": "1",
+                                                                   "mail_digest": "1"}).status_code == 303
+    assert db.get(MailOptOut, (creator.id, hidden.id, "news")) is None  # an organizer hears of it by role
+    moderator = sign_in_as(new_browser(), db, mod)
+    assert hidden.title in moderator.get("/account").text
+    refused = moderator.post(f"/account/petitions/{hidden.id}/mail", {"mail_news": "1"})
+    assert refused.status_code == 409 and "Only a published petition can be followed." in refused.text
+    db.expire_all()
+    assert count_rows(db, "petition_follows") == 0
+    assert db.get(MailOptOut, (mod.id, hidden.id, "news")) is not None  # nothing half-written
+
+
+def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(
+        new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+    """Review F7: a link's holder saw the title of a petition hidden since the mail was sent. The link still works."""
+    member = factories.worker(db)
+    unreadable = _unreadable_petitions(db, rt)
+    public = factories.closed_petition(db, rt, title="Publish the salary bands")
+    db.commit()
+    for petition in [*unreadable.values(), public]:
+        path = unsubscribe.link(rt=rt, user_id=member.id, kind=MailKind.news,
+                                petition_id=petition.id).removeprefix("http://testserver")
+        visitor = new_browser()
+        asked, stopped = visitor.get(path), visitor.post(path, {"List-Unsubscribe": "One-Click"}, csrf=False)
+        again = visitor.get(path)
+        assert (asked.status_code, stopped.status_code, again.status_code) == (200, 200, 200)
+        assert db.get(MailOptOut, (member.id, petition.id, "news")) is not None
+        assert "already off" in again.text
+        for page in (asked, stopped, again):
+            if petition is public:
+                assert "about “Publish the salary bands”" in page.text
+            else:
+                assert petition.title not in page.text and f"/petitions/{petition.id}" not in page.text, petition.state
+                assert "about a petition that is no longer public" in page.text
+    assert 'href="/petitions/%d"' % public.id in stopped.text
+
+
+def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+    """The account page and the unsubscribe pages ask the database who may read a petition; the petition page asks
+    petitions.service.get_readable. Every state, for a stranger, an organizer, a moderator and a signed-out reader."""
+    from sqlalchemy.orm import selectinload
+
+    from app.core.errors import NotFound
+    from app.petitions import repository
+
+    stranger, mod = factories.worker(db), factories.moderator(db)
+    unreadable = _unreadable_petitions(db, rt)
+    every = [*unreadable.values(), factories.petition_gathering_sponsors(db, rt), factories.petition_in_moderation(db, rt),
+             factories.open_petition(db, rt), factories.closed_petition(db, rt)]
+    assert {petition.state for petition in every} >= {"draft", "gathering_sponsors", "in_moderation", "open",
+                                                      "closed", "hidden", "rejected"}
+    db.commit()
+    with_roles = select(User).options(selectinload(User.roles))
+    for reader in (None, *db.scalars(with_roles.where(User.id.in_(
+            [stranger.id, mod.id, unreadable["hidden"].creator_id])))):
+        in_sql = set(db.scalars(select(Petition.id).where(
+            repository.readable_to_everyone() if reader is None else repository.readable_by(reader))))
+        on_page = set()
+        for petition in every:
+            try:
+                petitions.get_readable(db=db, rt=rt, petition_id=petition.id, user=reader)
+            except NotFound:
+                continue
+            on_page.add(petition.id)
+        assert in_sql & {petition.id for petition in every} == on_page, reader
+    assert repository.is_readable_to_everyone(db=db, petition_id=every[-1].id)
+    assert not repository.is_readable_to_everyone(db=db, petition_id=unreadable["withheld"].id)

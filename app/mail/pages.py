@@ -18,6 +18,7 @@ from app.core.routing import UnitOfWorkRoute
 from app.mail import preferences, unsubscribe
 from app.mail.kinds import KIND_LABELS, MailKind
 from app.mail.models import OutboxMessage
+from app.petitions import repository
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -37,7 +38,11 @@ def mailbox_message(request: Request, message_id: Id, viewer: DevelopmentOnly, d
 
 
 def _unsubscribe_context(db: Session, subscription: unsubscribe.Subscription, token: str) -> dict[str, object]:
-    return {"kind_label": KIND_LABELS[subscription.kind], "petition": subscription.petition,
+    # A link outlives the petition's being public (moderators may hide it since): whoever holds the link (a forwarded
+    # mail, a shared inbox) learns its title only while everyone may read it.
+    petition = subscription.petition
+    public = petition is not None and repository.is_readable_to_everyone(db=db, petition_id=petition.id)
+    return {"kind_label": KIND_LABELS[subscription.kind], "petition": petition, "petition_public": public,
             "action": f"/unsubscribe/{token}", "already_off": unsubscribe.is_off(db=db, subscription=subscription)}
 
 

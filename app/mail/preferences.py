@@ -13,12 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
-from app.core.clock import to_the_hour
 from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.mail import unsubscribe
 from app.mail.kinds import MailKind
+from app.petitions import repository
+from app.petitions import service as petitions
 from app.petitions.models import Follow, Petition, PetitionOrganizer
 from app.signatures.models import Signature, Visibility
 
@@ -50,8 +51,10 @@ class PetitionMail:
 
 def account_petitions(*, db: Session, user: User) -> list[PetitionMail]:
     """Every petition the person follows, organizes, signed by name or turned some mail off for, newest first:
-    four queries whatever their number."""
+    four queries whatever their number. Only petitions the person may read: one hidden by moderators since (or
+    a draft that a mail's link once named) is neither shown by its title nor followed from here."""
     rows: dict[int, PetitionMail] = {}
+    readable = repository.readable_by(user)
 
     def row(petition: Petition) -> PetitionMail:
         return rows.setdefault(petition.id, PetitionMail(petition=petition, responder=user.has_role(Role.responder)))
@@ -60,19 +63,19 @@ def account_petitions(*, db: Session, user: User) -> list[PetitionMail]:
                                .where(PetitionOrganizer.user_id == user.id)):
         row(petition).organizer = True
     for petition in db.scalars(select(Petition).join(Follow, Follow.petition_id == Petition.id)
-                               .where(Follow.user_id == user.id)):
+                               .where(Follow.user_id == user.id, readable)):
         row(petition).following = True
     for petition, visibility, notify_updates in db.execute(
             select(Petition, Signature.visibility, Signature.notify_updates)
             .join(Signature, Signature.petition_id == Petition.id)
             .where(Signature.account_id == user.id, Signature.visibility.in_(NAMED),
-                   Signature.invalidation_id.is_(None))):
+                   Signature.invalidation_id.is_(None), readable)):
         entry = row(petition)
         entry.signed, entry.notify_updates = visibility, notify_updates
     off = unsubscribe.opt_outs(db=db, user=user)
     missing = {petition_id for petition_id, _ in off} - rows.keys()
     if missing:
-        for petition in db.scalars(select(Petition).where(Petition.id.in_(missing))):
+        for petition in db.scalars(select(Petition).where(Petition.id.in_(missing), readable)):
             row(petition)
     for petition_id, kind in off:
         if petition_id in rows and kind in MailKind.__members__:
@@ -92,14 +95,17 @@ def save(*, db: Session, rt: Runtime, user: User, petition_id: int, wanted: set[
     entry = petition_mail(db=db, user=user, petition_id=petition_id)
     for kind, on in entry.kinds:
         if kind.value in wanted and not on:
+            if kind is MailKind.news and not entry.signed and not entry.organizer and not entry.following:
+                # Asking for news of a petition one has no other tie to is following it, with the petition page's
+                # rules (only a published petition can be followed).
+                petitions.follow(db=db, rt=rt, petition=entry.petition, user=user)
+                continue
             unsubscribe.turn_on(db=db, user=user, kind=kind, petition_id=petition_id)
             if kind is MailKind.news and entry.signed:
                 db.execute(update(Signature).where(Signature.account_id == user.id,
                                                    Signature.petition_id == petition_id,
                                                    Signature.visibility.in_(NAMED))
                            .values(notify_updates=True).execution_options(synchronize_session=False))
-            elif kind is MailKind.news and not entry.organizer and not entry.following:
-                db.add(Follow(petition_id=petition_id, user_id=user.id, created_at=to_the_hour(rt.clock.now())))
         elif kind.value not in wanted and on:
             if kind is MailKind.news:
                 unsubscribe.stop_news(db=db, rt=rt, user=user, petition_id=petition_id)

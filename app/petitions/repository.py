@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
+from app.accounts.models import Role, User
 from app.petitions import search
-from app.petitions.lifecycle import LISTED_STATES, PetitionState
-from app.petitions.models import Category, Petition, PetitionOrganizer
+from app.petitions.lifecycle import LISTED_STATES, VISIBLE_STATES, PetitionState
+from app.petitions.models import Category, Petition, PetitionOrganizer, RejectionReason
 from app.petitions.schemas import ListFilter, ListSort
 from app.signatures.models import Signature
 
@@ -24,6 +25,27 @@ class Listing:
     page: int
     pages: int
     recent_counts: dict[int, int]
+
+
+def readable_to_everyone() -> ColumnElement[bool]:
+    """What service.get_readable lets a signed-out reader see, in SQL: a visible state, and not a rejection whose
+    reason is withheld."""
+    withheld = and_(Petition.state == PetitionState.rejected,
+                    exists().where(RejectionReason.code == Petition.rejection_code, RejectionReason.public.is_(False)))
+    return and_(Petition.state.in_([state.value for state in VISIBLE_STATES]), not_(withheld))
+
+
+def readable_by(user: User) -> ColumnElement[bool]:
+    """What service.get_readable lets `user` see, in SQL: what everyone may, what they organize, and, for moderators,
+    everything."""
+    if user.has_role(Role.moderator):
+        return true()
+    organizes = exists().where(PetitionOrganizer.petition_id == Petition.id, PetitionOrganizer.user_id == user.id)
+    return or_(readable_to_everyone(), organizes)
+
+
+def is_readable_to_everyone(*, db: Session, petition_id: int) -> bool:
+    return db.scalar(select(Petition.id).where(Petition.id == petition_id, readable_to_everyone())) is not None
 
 
 def _filtered(statement: Select, state_filter: ListFilter) -> Select:  # type: ignore[type-arg]
