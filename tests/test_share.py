@@ -276,3 +276,53 @@ def test_the_poster_is_the_same_for_every_reader(new_browser, db, rt) -> None:  
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     assert poster_of(new_browser(), petition.id) == poster_of(sign_in_as(new_browser(), db, creator), petition.id)
+
+
+def test_the_poster_prints_the_organization_name_its_admins_set(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    """Review F12: the poster printed the deployment's setting while every page showed the name admins chose."""
+    from app.accounts.models import Role
+    from app.organization import branding
+
+    petition = factories.open_petition(db, rt, title="Fix the canteen ventilation")
+    db.commit()
+    assert rt.settings.organization_name in text_of(poster_of(new_browser(), petition.id))
+    admin = factories.worker(db, name="Morgan Root", roles=(Role.admin,))
+    branding.update(db=db, rt=rt, actor=admin, name="Acme Workers' Council", accent="", upload=None,
+                    remove_logo=False)
+    db.commit()
+    text = text_of(poster_of(new_browser(), petition.id))
+    assert text.startswith("Acme Workers' Council Fix the canteen ventilation"), text
+    assert "Acme Workers' Council · Petition #" in text and rt.settings.organization_name not in text
+
+
+def test_drawing_posters_has_one_budget_and_a_refusal_in_words(database_url, connection, clock, db) -> None:  # type: ignore[no-untyped-def]
+    """Review F12: anyone, signed out, could have posters drawn at half a second of a core each, without limit.
+    Drawings count against one budget for all readers (the route reads no account, and nothing counts per address);
+    a poster drawn before is served whatever the budget."""
+    from fastapi.testclient import TestClient
+
+    from app.petitions import poster
+    from tests.conftest import build_test_app, make_settings
+
+    app = build_test_app(make_settings(database_url, rate_limit_poster="2/hour"), connection, clock)
+    rt = app.state.runtime
+    poster.forget_kept()
+    first, second, third = (factories.open_petition(db, rt, title=f"Poster budget, petition {n}") for n in (1, 2, 3))
+    db.commit()
+    visitor = TestClient(app, base_url=BASE)
+    assert visitor.get(f"/petitions/{first.id}/poster.pdf").status_code == 200
+    assert visitor.get(f"/petitions/{second.id}/poster.pdf").status_code == 200
+    refused = TestClient(app, base_url=BASE).get(f"/petitions/{third.id}/poster.pdf")
+    assert refused.status_code == 429
+    assert "Many posters are being printed at the moment. Please try again in a minute." in refused.text
+    assert "text/html" in refused.headers["content-type"] and int(refused.headers["retry-after"]) >= 1
+    assert "public" not in refused.headers.get("cache-control", "")
+    # Drawn already: served to anyone, budget or not, and the same bytes.
+    again = TestClient(app, base_url=BASE).get(f"/petitions/{first.id}/poster.pdf")
+    assert again.status_code == 200 and again.content.startswith(b"%PDF")
+    # A new signature is a new poster, hence a new drawing: refused too, until the budget's window opens again.
+    first.signature_count += 1
+    db.commit()
+    assert visitor.get(f"/petitions/{first.id}/poster.pdf").status_code == 429
+    rt.limiter.reset()
+    assert "1 signature so far." in text_of(visitor.get(f"/petitions/{first.id}/poster.pdf").content)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     rate_limit_code_check: str = "10/15minutes"
     rate_limit_sign: str = "20/minute;300/hour"
     rate_limit_comment: str = "6/minute;60/hour"
+    # Posters drawn (not served from the copies each process keeps) for all readers together: the route reads no
+    # account, and a drawing costs about half a second of a core, so this bounds it to a sixth of one.
+    rate_limit_poster: str = "20/minute;300/hour"
     # A petition's signatures in the last hour above this many times its hourly average of the day before
     # (and above velocity_minimum) are flagged to moderators.
     velocity_factor: float = 5.0

@@ -23,8 +23,7 @@ from app.core.types import Id
 from app.core.routing import UnitOfWorkRoute
 from app.core.pagecache import shared_when_signed_out
 from app.organization import service as organization
-from app.petitions import repository, schemas, service, share
-from app.petitions.poster import PosterFacts, poster_pdf
+from app.petitions import poster, repository, schemas, service, share
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition
@@ -204,17 +203,10 @@ def qr_code(request: Request, petition_id: Id, anyone: Anyone, db: SessionDep, r
 
 
 @router.get("/petitions/{petition_id}/poster.pdf", response_class=Response)
-def poster(petition_id: Id, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> Response:
+def poster_page(petition_id: Id, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> Response:
     """An A4 poster to print for a break room: the title, the ask, the QR code, today's count and the address."""
     petition = share.get_shareable(db=db, rt=rt, petition_id=petition_id)
-    threshold = service.next_threshold(petition)
-    facts = PosterFacts(
-        petition_id=petition.id, title=petition.title, ask=petition.ask,
-        url=share.public_url(rt=rt, petition_id=petition.id),
-        signable=petition.state_enum is PetitionState.open, signatures=petition.signature_count,
-        next_threshold=threshold, responds_at_threshold=threshold is not None and threshold == petition.response_threshold,
-        as_of=rt.clock.now().date(), organization=rt.settings.organization_name)
-    return Response(poster_pdf(facts), media_type="application/pdf", headers={
+    return Response(poster.poster(db=db, rt=rt, petition=petition), media_type="application/pdf", headers={
         **POSTER_CACHE, "Content-Disposition": f'inline; filename="petition-{petition.id}-poster.pdf"'})
 
 

@@ -8,17 +8,34 @@ to anyone, and the minimum group size protects breakdowns by group, which the po
 
 One page, always: the title and the ask shrink to fit their room, and an ask too long even at the smallest size
 is cut with an ellipsis and a note that the full text is at the address.
+
+Anyone may ask for a poster, signed out, and drawing one costs about half a second of a core. Each process keeps
+the last posters it drew, by everything they print; a poster that must be drawn counts against one budget for all
+readers (settings.rate_limit_poster), and past it the reader is asked to try again in a minute. A cache alone could
+not bound the cost: a poster changes with every signature, and cycling through the public petitions outruns any
+cache of bounded size. The budget is shared because the route reads no account (so that it answers everyone the
+same, cacheably) and nothing here counts per client address; the worst a flood does is delay new posters for a
+minute, while those already drawn are still served.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 
 from fpdf.enums import Align, MethodReturnValue, XPos, YPos
+from sqlalchemy.orm import Session
 
-from app.petitions.share import qr_matrix
+from app.core.errors import RateLimited
+from app.core.i18n import N_
+from app.core.runtime import Runtime
+from app.organization import branding
+from app.petitions import service
+from app.petitions.lifecycle import PetitionState
+from app.petitions.models import Petition
+from app.petitions.share import public_url, qr_matrix
 from app.reports.pdf import MARGIN, REPLACEMENT, _Document, _rgb, _visual
 from app.responses.chart import INK, MUTED
 
@@ -30,6 +47,10 @@ TITLE_LINES = 3
 ASK_SIZES = (17.0, 15.0, 13.0, 11.5, 10.0)
 ASK_ROOM = 62.0  # mm for the ask under its label
 CUT = "…"
+# Posters kept per process (about 35 KB each).
+KEPT = 64
+DRAWING = "poster-drawing"
+EVERYONE = "everyone"
 
 
 @dataclass(frozen=True)
@@ -121,7 +142,49 @@ def _fitted(pdf: _Poster, text: str, sizes: tuple[float, ...], *, max_lines: int
     return size, [*lines[:-1], last.rstrip() + CUT]
 
 
-@lru_cache(maxsize=32)
+def facts_of(*, db: Session, rt: Runtime, petition: Petition) -> PosterFacts:
+    """What the poster of a public petition prints today, under the organization's name as its admins set it."""
+    threshold = service.next_threshold(petition)
+    return PosterFacts(
+        petition_id=petition.id, title=petition.title, ask=petition.ask,
+        url=public_url(rt=rt, petition_id=petition.id),
+        signable=petition.state_enum is PetitionState.open, signatures=petition.signature_count,
+        next_threshold=threshold, responds_at_threshold=threshold is not None and threshold == petition.response_threshold,
+        as_of=rt.clock.now().date(),
+        organization=branding.current(db=db, rt=rt).name or rt.settings.organization_name)
+
+
+_kept: OrderedDict[PosterFacts, bytes] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def poster(*, db: Session, rt: Runtime, petition: Petition) -> bytes:
+    """The petition's poster: a copy drawn earlier with the same facts, or a new one if the budget allows."""
+    facts = facts_of(db=db, rt=rt, petition=petition)
+    with _kept_lock:
+        pdf = _kept.get(facts)
+        if pdf is not None:
+            _kept.move_to_end(facts)
+            return pdf
+    try:
+        rt.limiter.hit(action=DRAWING, subject=EVERYONE, rule=rt.settings.rate_limit_poster)
+    except RateLimited as refused:
+        raise RateLimited(N_("Many posters are being printed at the moment. Please try again in a minute."),
+                          headers=refused.headers) from None
+    pdf = poster_pdf(facts)
+    with _kept_lock:
+        _kept[facts] = pdf
+        while len(_kept) > KEPT:
+            _kept.popitem(last=False)
+    return pdf
+
+
+def forget_kept() -> None:
+    """Drop the kept posters (tests that count drawings start from none)."""
+    with _kept_lock:
+        _kept.clear()
+
+
 def poster_pdf(facts: PosterFacts) -> bytes:
     generated = datetime(facts.as_of.year, facts.as_of.month, facts.as_of.day)
     pdf = _Poster(title=f"Petition #{facts.petition_id}: {facts.title} (poster)",
