@@ -283,7 +283,8 @@ def test_mail_shows_control_characters_of_older_names_and_titles_escaped(rt, db)
     message = mail.queue(db=db, templates=rt.templates, to_address="ana@example.org", template="comment_reply",
                          now=rt.clock.now(), context={
                              "replier": attacker, "user": user, "petition": petition, "reply": reply,
-                             "comment_url": "http://testserver/comments/1", "account_url": "http://testserver/account"})
+                             "comment_url": "http://testserver/comments/1", "account_url": "http://testserver/account"},
+                         unsubscribe_url="http://testserver/unsubscribe/token")
     subject, body = message.subject, message.body_text
 
     assert "\n" not in subject and "\r" not in subject
