@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.anonymous import anonymity
 from app.anonymous import api as anonymous_api
 from app.anonymous import service as anonymous_service
+from app.anonymous.models import IssuingKey
 from app.core import b64url
 from app.core.runtime import Runtime
+from app.log import client as log_client
 from app.log import service as log_service
-from tests.conftest import Browser
+from app.log import service as signature_log
+from tests import factories
+from tests.conftest import Browser, sign_in_as
+from tests.test_anonymous import wallet
 from tests.test_log_counts import outside, reader, sessions, signed_petition, verify  # noqa: F401 (fixtures)
 
 NewBrowser = Callable[[], Browser]
@@ -76,15 +83,15 @@ def test_a_key_list_behind_the_log_fails(new_browser: NewBrowser, db: Session, r
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     honest = anonymous_api._key
 
-    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign):  # type: ignore[no-untyped-def]
-        published = honest(key, purpose)
+    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign, issued=None):  # type: ignore[no-untyped-def]
+        published = honest(key, purpose, issued)
         return {**published, "tokens_issued": 0, "key_id": "00" * 32} if purpose.value == "sign" else published
 
     monkeypatch.setattr(anonymous_api, "_key", tailored)
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
     assert "the published key list names another signing key than the one entry 0 commits to" in result.output
-    assert "the anonymous key list shows 0 for tokens issued, less than the 1 the log has committed" in result.output
+    assert "the anonymous key list says 0 tokens were issued; the log commits 1" in result.output
 
 
 def test_a_discussion_key_other_than_entry_0s_fails(new_browser: NewBrowser, db: Session, rt: Runtime, sessions,  # type: ignore[no-untyped-def]
@@ -96,8 +103,8 @@ def test_a_discussion_key_other_than_entry_0s_fails(new_browser: NewBrowser, db:
     assert json.loads(b64url.decode(entry["entry"]))["discussion_key_id"]
     honest = anonymous_api._key
 
-    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign):  # type: ignore[no-untyped-def]
-        published = honest(key, purpose)
+    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign, issued=None):  # type: ignore[no-untyped-def]
+        published = honest(key, purpose, issued)
         return {**published, "key_id": "00" * 32} if purpose.value == "discuss" else published
 
     monkeypatch.setattr(anonymous_api, "_key", tailored)
@@ -124,5 +131,77 @@ def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  #
     assert "discussion_key_id" not in json.loads(b64url.decode(entry["entry"]))
     published = outside.get("/api/v1/anonymous/keys").json()
     assert {key["purpose"] for key in published if key["petition_id"] == petition_id} == {"sign", "discuss"}
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 0, result.output
+
+
+def _tokens_issued(outside, petition_id: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The signing key's tokens issued (and the anonymity set) as each place publishes them."""
+    page = outside.get(f"/petitions/{petition_id}").text
+    keys = [key for key in outside.get("/api/v1/anonymous/keys").json()
+            if key["petition_id"] == petition_id and key["purpose"] == "sign"]
+    return {"page": log_client.page_figures(page)["tokens_issued"],
+            "page's set": int(re.search(r'data-anonymity-set="(\d+)"', page).group(1)),  # type: ignore[union-attr]
+            "log head": outside.get(f"/api/v1/petitions/{petition_id}/log").json()["issuing_key"]["tokens_issued"],
+            "ledger": outside.get(f"/api/v1/petitions/{petition_id}/anonymous-signatures").json()["tokens_issued"],
+            "key list": keys[0]["tokens_issued"],
+            "anonymity": outside.get(f"/api/v1/petitions/{petition_id}/anonymity").json()["signing"]}
+
+
+def test_tokens_issued_raised_in_the_database_are_not_published(  # type: ignore[no-untyped-def]
+        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path) -> None:
+    """Review F8: the operator raises the key's count of tokens issued by 40 so that a worker is told they hide
+    among 41. What is published is what the log commits, so every place still says 1."""
+    petition_id = signed_petition(db, rt, new_browser, sessions, outside)
+    db.execute(text("UPDATE issuing_keys SET tokens_issued = tokens_issued + 40 WHERE petition_id = :p"),
+               {"p": petition_id})
+    db.commit()
+    assert set(_tokens_issued(outside, petition_id).values()) == {1}
+    assert "hidden among 1 colleague who collected" in outside.get(f"/petitions/{petition_id}").text
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 0, result.output
+
+
+def test_tokens_issued_raised_where_the_figures_are_read_fail_verify(  # type: ignore[no-untyped-def]
+        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path) -> None:
+    """The same operator, knowing the figures are the log head's, raises those too: every place now says 41
+    (and no batch will append an issuance entry, the head and the key agreeing), and `verify` fails on each."""
+    petition_id = signed_petition(db, rt, new_browser, sessions, outside)
+    for table in ("issuing_keys", "log_heads"):
+        db.execute(text(f"UPDATE {table} SET tokens_issued = tokens_issued + 40 WHERE petition_id = :p"),
+                   {"p": petition_id})
+    db.commit()
+    assert set(_tokens_issued(outside, petition_id).values()) == {41}
+    signature_log.flush(sessions=sessions, rt=rt)
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 1, result.output
+    for place in ("the petition page", "the log API's issuing key", "the anonymous signatures API",
+                  "the anonymous key list"):
+        assert f"{place} says 41 tokens were issued; the log commits 1" in result.output, result.output
+
+    # Tokens spent by name the same way: the set would shrink, but a figure the log does not commit fails alike.
+    for table in ("issuing_keys", "log_heads"):
+        db.execute(text(f"UPDATE {table} SET tokens_issued = tokens_issued - 40, spent_by_name = spent_by_name + 3 "
+                        "WHERE petition_id = :p"), {"p": petition_id})
+    db.commit()
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 1, result.output
+    assert "the petition page says 3 tokens were spent by name; the log commits 0" in result.output, result.output
+
+
+def test_tokens_issued_between_batches_are_published_with_the_next(  # type: ignore[no-untyped-def]
+        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path) -> None:
+    """The honest flow: a colleague collects a token after the last batch. Until the next batch commits it, every
+    place shows the committed 1 (the smaller set, the cautious side) and `verify` passes; then 2, and it passes."""
+    petition_id = signed_petition(db, rt, new_browser, sessions, outside)
+    tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
+    assert petition_id in tokens
+    assert db.get_one(IssuingKey, petition_id).tokens_issued == 2
+    assert set(_tokens_issued(outside, petition_id).values()) == {1}
+    result = verify(petition_id, tmp_path / "state.json")
+    assert result.exit_code == 0, result.output
+
+    assert signature_log.flush(sessions=sessions, rt=rt) == 1  # the issuance entry alone
+    assert set(_tokens_issued(outside, petition_id).values()) == {2}
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 0, result.output

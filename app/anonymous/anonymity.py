@@ -14,10 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core.runtime import Runtime
+from app.log.models import LogHead
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,55 @@ class AnonymitySet:
         return {"signing": self.signing, "discussion": self.discussion, "min_group_size": self.min_group_size}
 
 
-def signing_set(key: IssuingKey | None) -> int | None:
-    """Accounts that collected this petition's signing token and neither spent nor forfeited it by name."""
+@dataclass(frozen=True)
+class Issued:
+    """A signing key's issuance totals as published: the figures the petition's log has committed."""
+
+    tokens_issued: int
+    spent_by_name: int
+
+
+def issued(key: IssuingKey, head: LogHead | None) -> Issued:
+    """What everyone is told of `key`'s issuance: the totals of the log's last issuance entry, which the log head
+    keeps (appended and signed in the batch that moves them), never the key row's live counters, which an
+    operator could raise in the database to claim a larger anonymity set (issue #20): what is published is what
+    the log commits, and `undersigned verify` holds every place to it. Smaller than or equal to the live figures,
+    which only grow between batches: the cautious side.
+
+    A log with no issuance entry yet (nothing issued when its last batch ran, or a log begun before the entries
+    existed) has a head of 0 and 0, and then the live figures are published: there is nothing committed to show,
+    and 0 would warn every signer in a petition's first minutes; the next batch commits them."""
+    if head is not None and (head.tokens_issued or head.spent_by_name):
+        return Issued(tokens_issued=head.tokens_issued, spent_by_name=head.spent_by_name)
+    return Issued(tokens_issued=key.tokens_issued or 0, spent_by_name=key.spent_by_name or 0)
+
+
+def issued_for(db: Session, key: IssuingKey) -> Issued:
+    return issued(key, db.get(LogHead, key.petition_id))
+
+
+def issued_for_all(db: Session, keys: Iterable[IssuingKey]) -> dict[int, Issued]:
+    """`issued` of many keys, by petition, in one query (the published key list)."""
+    keys = list(keys)
+    heads = {head.petition_id: head for head in db.scalars(
+        select(LogHead).where(LogHead.petition_id.in_([key.petition_id for key in keys])))} if keys else {}
+    return {key.petition_id: issued(key, heads.get(key.petition_id)) for key in keys}
+
+
+def signing_set(key: IssuingKey | None, head: LogHead | None = None) -> int | None:
+    """Accounts that collected this petition's signing token and neither spent nor forfeited it by name: the
+    issuance totals the log `head` commits (see `issued`), less the live forfeits, which only make it smaller."""
     if key is None:
         return None
-    return max(key.tokens_issued - key.spent_by_name - (key.forfeited or 0), 0)  # None on a row not yet written
+    figures = issued(key, head)
+    return max(figures.tokens_issued - figures.spent_by_name - (key.forfeited or 0), 0)
 
 
 def for_petition(*, db: Session, rt: Runtime, petition_id: int, key: IssuingKey | None = None) -> AnonymitySet:
     """The petition's figures; pass the key row when the caller already loaded it (the petition page does)."""
     if key is None:
         key = db.get(IssuingKey, petition_id)
-    signing = signing_set(key)
+    signing = signing_set(key, db.get(LogHead, petition_id))
     left = None if key is None or signing is None else max(signing - key.anonymous_signatures, 0)
     discussion_key = db.get(DiscussionKey, petition_id) if key is not None else None
     return AnonymitySet(signing=signing, min_group_size=rt.settings.min_group_size, signing_left=left,

@@ -23,9 +23,18 @@ router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=Uni
 # authority to forge) and writes no log line: see app/core/web.py.
 
 
-def _key(key: keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign) -> dict[str, object]:
+def _key(key: keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign,
+         issued: anonymity.Issued | None = None) -> dict[str, object]:
+    """A key as published; a signing key's tokens_issued is `issued`, what the log commits (the discussion key's
+    count is in no log)."""
     return {"petition_id": key.petition_id, "purpose": purpose.value, "key_id": key.key_id,
-            "spki": service.encode(key.spki), "tokens_issued": key.tokens_issued}
+            "spki": service.encode(key.spki),
+            "tokens_issued": issued.tokens_issued if issued is not None else key.tokens_issued}
+
+
+def _signing_keys(db: SessionDep, items: list[keys.IssuingKey]) -> list[dict[str, object]]:
+    figures = anonymity.issued_for_all(db, items)
+    return [_key(key, issued=figures[key.petition_id]) for key in items]
 
 
 def _issued(item: wallet.Issued) -> dict[str, object]:
@@ -36,7 +45,7 @@ def _issued(item: wallet.Issued) -> dict[str, object]:
 @router.get("/anonymous/keys", response_model=list[schemas.KeyRead],
             summary="The signing and discussion keys of every open petition that takes anonymous participation")
 def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
-    content = [schemas.KeyRead(**_key(key)).model_dump() for key in keys.open_keys(db=db)]
+    content = [schemas.KeyRead(**key).model_dump() for key in _signing_keys(db, keys.open_keys(db=db))]
     content += [schemas.KeyRead(**_key(key, wallet.Purpose.discuss)).model_dump()
                 for key in keys.open_discussion_keys(db=db)]
     return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
@@ -46,7 +55,10 @@ def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
             summary="The credentials due to you, those issued to you for open petitions, and your wallet's check")
 def wallet_state(user: CurrentUser, db: SessionDep) -> dict[str, object]:
     check = wallet.wallet_check(db=db, user=user)
-    return {"due": [_key(item.key, item.purpose) for item in wallet.due(db=db, user=user)],
+    due = wallet.due(db=db, user=user)
+    figures = anonymity.issued_for_all(db, [item.key for item in due if isinstance(item.key, keys.IssuingKey)])
+    return {"due": [_key(item.key, item.purpose, figures.get(item.key.petition_id)
+                         if item.purpose is wallet.Purpose.sign else None) for item in due],
             "issued": [_issued(item) for item in wallet.issued_to(db=db, user=user)],
             "wallet_check": service.encode(check) if check is not None else None}
 
@@ -93,9 +105,10 @@ def ledger(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     entries = service.published(db=db, petition_id=petition.id, after=cursor or None, limit=limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]
-    return {**_key(key), "key_destroyed_at": key.destroyed_at,
+    issued = anonymity.issued_for(db, key)
+    return {**_key(key, issued=issued), "key_destroyed_at": key.destroyed_at,
             "anonymous_signatures": service.anonymous_count(db=db, petition_id=petition.id),
-            "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,
+            "spent_by_name": issued.spent_by_name, "forfeited": key.forfeited,
             "entries": [{"id": entry.id, "message": service.encode(entry.token_message or b""),
                          "signature": service.encode(entry.token_signature or b"")} for entry in entries],
             "next_cursor": entries[-1].id if more and entries else None}

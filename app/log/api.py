@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 from pydantic import BaseModel, Field
 
-from app.anonymous import keys as issuing_keys
+from app.anonymous import anonymity, keys as issuing_keys
 from app.core import b64url
 from app.core.database import SessionDep, SessionmakerDep
 from app.core.errors import InvalidInput, NotFound, errors
@@ -130,14 +130,15 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
     latest = service.latest_checkpoint(db=db, petition_id=petition.id)
     assert latest is not None  # every append ends with one
     key = issuing_keys.published(db=db, petition_id=petition.id)
+    issued = None if key is None else anonymity.issued(key, head)  # what the log commits, not the live counters
     body = LogRead(
         origin=service.origin(rt, petition.id), log_key=service.log_verifier_key(rt, petition.id), size=latest.size,
         root=_b64(latest.root), checkpoint=service.with_cosignatures(db, latest),
         witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
         witness_keys=list(rt.settings.log_witnesses),
         issuing_key=None if key is None else {
-            "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": key.tokens_issued,
-            "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,
+            "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": issued.tokens_issued,
+            "spent_by_name": issued.spent_by_name, "forfeited": key.forfeited,
             "anonymous_signatures": key.anonymous_signatures,
             "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None},
         counts=service.counts_of(db, latest), waiting=service.waiting(db=db, petition_id=petition.id))

@@ -154,6 +154,8 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "tally_poll_milliseconds": int(rt.settings.tally_poll_seconds * 1000),
         # The key row holds the anonymous signatures' counter: no second read of it.
         "issuing_key": issuing_key, "anonymous_signatures": issuing_key.anonymous_signatures if issuing_key else 0,
+        # Its tokens issued and spent by name as the log commits them (what `undersigned verify` holds them to).
+        "issued": anonymity.issued_for(db, issuing_key) if issuing_key else None,
         "anonymity": anonymity.for_petition(db=db, rt=rt, petition_id=petition.id, key=issuing_key)
         if issuing_key else None,
         # Signed with a name and withdrew: the token stays spent, so the panel offers no anonymous signature.
