@@ -39,8 +39,13 @@ worker: install
 assets:
 	cd assets && npm ci --no-audit --no-fund && npm run build
 
+# Two pytest-xdist workers, one per core, each with a PostgreSQL database and Redis databases of its own (see
+# tests/conftest.py); a module stays on one worker, so its live server and demo organization are built once.
+# `make test PYTEST_WORKERS=0` runs in one process; PYTEST_ARGS still takes any pytest option.
+PYTEST_WORKERS ?= 2
+
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The screenshots in docs/screenshots/ (linked from the README), taken by the journey tests in Chromium. A plain
 # `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
