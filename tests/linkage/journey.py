@@ -133,6 +133,7 @@ class RedisClock:
         self.redis = redis.Redis.from_url(url)
         self.clock = clock
         self.windows: dict[bytes, tuple[datetime, float]] = {}  # key: (first hit, window seconds)
+        self.lifetimes: dict[bytes, int] = {}  # key: its real lifetime (ms) when last seen
 
     def observe(self) -> None:
         now = self.clock.now()
@@ -140,16 +141,25 @@ class RedisClock:
         for key in list(self.windows):
             if key not in present:
                 del self.windows[key]
+        for key in list(self.lifetimes):
+            if key not in present:
+                del self.lifetimes[key]
         for key in present:
-            if key in self.windows:
-                continue
             pttl = self.redis.pttl(key)
+            # A real lifetime only shrinks: one that grew means the key was written again (a linking session
+            # that became "done", then a new one for the same account), and its window starts again now.
+            rewritten = pttl > self.lifetimes.get(key, pttl) + 1000
+            if pttl > 0:
+                self.lifetimes[key] = pttl
+            if key in self.windows and not rewritten:
+                continue
             if pttl > 0:
                 self.windows[key] = (now, max(1.0, round(pttl / 1000)))
         for key, (first, seconds) in list(self.windows.items()):
             if first + timedelta(seconds=seconds) <= now:
                 self.redis.delete(key)
                 del self.windows[key]
+                self.lifetimes.pop(key, None)
 
     def copy(self) -> RedisCopy:
         self.observe()
