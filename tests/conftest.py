@@ -485,6 +485,17 @@ def screenshot_if_failed(request: pytest.FixtureRequest, pages: list[object], fo
             print(f"no screenshot of page {index}: {error}")
 
 
+def sign_in_demo(page, local_part: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign `page` in as a demo account through the sign-in form, as a person would."""
+    from app.demo import DEMO_PASSWORD
+
+    page.goto("/signin")
+    page.locator("main").get_by_label("Work email address").fill(f"{local_part}@example.org")
+    page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
+    page.locator("main").get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
 @pytest.fixture
 def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """Open a browser on the module's `server` fixture, signed in as a demo account (or not, with None)."""
@@ -497,13 +508,7 @@ def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator
         contexts.append(context)
         page = context.new_page()
         if local_part:
-            from app.demo import DEMO_PASSWORD
-
-            page.goto("/signin")
-            page.locator("main").get_by_label("Work email address").fill(f"{local_part}@example.org")
-            page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
-            page.locator("main").get_by_role("button", name="Sign in").click()
-            page.wait_for_url(re.compile(r"/$"))
+            sign_in_demo(page, local_part)
         return page
 
     yield open_as

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from app.core.policy import Access, declared_access, route_table
-from app.demo import DEMO_PASSWORD
 from app.main import create_app
 from tests import accessibility, live_server
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_in_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -73,11 +72,7 @@ def visitors(chromium: Browser, server: live_server.LiveServer) -> Iterator[dict
         contexts.append(context)
         page = context.new_page()
         if local:
-            page.goto("/signin")
-            page.locator("main").get_by_label("Work email address").fill(f"{local}@example.org")
-            page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
-            page.locator("main").get_by_role("button", name="Sign in").click()
-            page.wait_for_url(re.compile(r"/$"))
+            sign_in_demo(page, local)
         pages[local or None] = page
     try:
         yield pages
@@ -131,11 +126,7 @@ def _open_as(chromium: Browser, server: live_server.LiveServer, local: str, *, w
                                    java_script_enabled=javascript)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.goto("/signin")
-    page.locator("main").get_by_label("Work email address").fill(f"{local}@example.org")
-    page.locator("main").get_by_label("Password").fill(DEMO_PASSWORD)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    sign_in_demo(page, local)
     return page
 
 

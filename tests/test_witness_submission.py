@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,21 +25,11 @@ from app.log import service as signature_log
 from app.log import witness as witnessing
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
-from tests.test_witness_protocol import WITNESS_KEY, WITNESS_NAME, SpecWitness, spec_server, witness_vkey
+from tests.test_witness_protocol import WITNESS_KEY, WITNESS_NAME, SpecWitness, app, sessions, spec_server, witness_vkey
 
-__all__ = ["spec_server"]  # the fixture, used by name below
+__all__ = ["app", "sessions", "spec_server"]  # the fixtures, used by name below
 
 UNREACHABLE = "http://127.0.0.1:1/nobody"  # nothing listens on port 1: the connection is refused at once
-
-
-@pytest.fixture
-def app(database_url: str, connection: Connection, clock: FrozenClock) -> FastAPI:
-    return build_test_app(make_settings(database_url, log_witnesses=[witness_vkey()]), connection, clock)
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 @pytest.fixture(autouse=True)
