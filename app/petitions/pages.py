@@ -119,7 +119,7 @@ def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signat
             "log_counts": signature_log.counts_of(db, latest), "log_waiting": signature_log.waiting(
                 db=db, petition_id=petition.id), "log_witnessed": signature_log.witnessed(
                 db=db, petition_id=petition.id, latest=latest),
-            "petition_url": rt.settings.base_url.rstrip("/") + f"/petitions/{petition.id}"}
+            "petition_url": share.public_url(rt=rt, petition_id=petition.id)}
 
 
 def _not_cosigned(db: SessionDep, rt: RuntimeDep, petition_id: int, size: int) -> list[str]:
