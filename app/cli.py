@@ -73,8 +73,9 @@ def create_admin(
     sessions = _sessions(settings)
     try:
         with sessions.begin() as db:
-            user = service.create_admin(db=db, rt=rt, raw_email=email, display_name=name,
-                                        password=None if no_password else password)
+            user = service.create_admin(
+                db=db, rt=rt, raw_email=email, display_name=name, password=None if no_password else password
+            )
             address = user.email
     except AppError as error:
         console.print(f"[red]{error.summary}[/red]")
@@ -95,8 +96,10 @@ def worker(once: bool = typer.Option(False, help="Do one round, then stop.")) ->
     while True:
         if once:
             done = jobs.run_once(sessions=sessions, rt=rt)
-            console.print(f"Sent {done['sent']} message{'s' if done['sent'] != 1 else ''}; "
-                          f"closed {done['closed']} petition{'s' if done['closed'] != 1 else ''}.")
+            console.print(
+                f"Sent {done['sent']} message{'s' if done['sent'] != 1 else ''}; "
+                f"closed {done['closed']} petition{'s' if done['closed'] != 1 else ''}."
+            )
             return
         try:
             done = jobs.run_once(sessions=sessions, rt=rt)
@@ -127,8 +130,16 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, reload: b
     """Run the web server (uvicorn, no access log: ours carries no addresses or query strings)."""
     import uvicorn
 
-    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, reload=reload, access_log=False,
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        "app.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -202,7 +213,8 @@ def export(
     from app.core.database import build_engine, build_sessionmaker
     from app.core.errors import AppError
     from app.petitions import service as petitions
-    from app.reports import exports, service as reports
+    from app.reports import exports
+    from app.reports import service as reports
 
     settings = Settings()
     rt = _runtime(settings)
@@ -215,14 +227,15 @@ def export(
             raise typer.Exit(2)
         with build_sessionmaker(engine, writes=True).begin() as db:
             petition = petitions.get_or_404(db=db, petition_id=petition_id)
-            reports.record_export(db=db, rt=rt, actor=None, petition=petition, kind=kind, fmt=fmt,
-                                  via="command line")
+            reports.record_export(db=db, rt=rt, actor=None, petition=petition, kind=kind, fmt=fmt, via="command line")
     except AppError as error:
         console.print(f"[red]{error.summary}[/red]")
         raise typer.Exit(2) from None
     # Read without write intent: on SQLite a long export must not hold the write lock signers need.
-    with build_sessionmaker(engine)() as db, tempfile.NamedTemporaryFile(dir=folder, prefix=".export-",
-                                                                          delete=False) as handle:
+    with (
+        build_sessionmaker(engine)() as db,
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".export-", delete=False) as handle,
+    ):
         try:
             if kind == "tally":
                 handle.write(reports.tally_file(db=db, rt=rt, petition=petition, fmt=fmt))
@@ -230,12 +243,12 @@ def export(
                 total = exports.named_count(db=db, petition_id=petition.id)
                 if fmt == "pdf":
                     total = min(total, exports.PDF_SIGNER_LIMIT)
-                columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn())
+                columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
                 with Progress(*columns, console=console, transient=True) as progress:
                     task = progress.add_task("Names", total=total)
-                    for chunk in reports.signer_file(db=db, rt=rt, petition=petition, fmt=fmt,
-                                                     on_rows=lambda count: progress.advance(task, count)):
+                    for chunk in reports.signer_file(
+                        db=db, rt=rt, petition=petition, fmt=fmt, on_rows=lambda count: progress.advance(task, count)
+                    ):
                         handle.write(chunk)
         except BaseException:
             os.unlink(handle.name)
@@ -245,34 +258,53 @@ def export(
     console.print(f"[green]Wrote {out} ({out.stat().st_size:,} bytes).[/green]")
 
 
-client_cli = typer.Typer(help="The wallet from a terminal: collect credentials early, act anonymously later.",
-                         no_args_is_help=True)
+client_cli = typer.Typer(
+    help="The wallet from a terminal: collect credentials early, act anonymously later.", no_args_is_help=True
+)
 cli.add_typer(client_cli, name="client")
-wallet_cli = typer.Typer(help="Your wallet secret: the one the browser holds too, so both are one wallet.",
-                         no_args_is_help=True)
+wallet_cli = typer.Typer(
+    help="Your wallet secret: the one the browser holds too, so both are one wallet.", no_args_is_help=True
+)
 client_cli.add_typer(wallet_cli, name="wallet")
 WALLET_FILE = Path.home() / ".undersigned" / "wallet.json"
 
 
 def _wallet_option() -> Path:
-    return typer.Option(WALLET_FILE, "--wallet", help="Where your credentials and queue are kept (the session's "
-                                                      "cookies are kept beside it, in wallet.cookies).")
+    return typer.Option(
+        WALLET_FILE,
+        "--wallet",
+        help="Where your credentials and queue are kept (the session's cookies are kept beside it, in wallet.cookies).",
+    )
 
 
 def _email_option() -> str | None:
-    return typer.Option(None, "--email", envvar="UNDERSIGNED_EMAIL",
-                        help="Your work address (asked for when the wallet does not know it).")
+    return typer.Option(
+        None,
+        "--email",
+        envvar="UNDERSIGNED_EMAIL",
+        help="Your work address (asked for when the wallet does not know it).",
+    )
 
 
 def _password_option() -> str | None:
-    return typer.Option(None, "--password", envvar="UNDERSIGNED_PASSWORD", hide_input=True,
-                        help="Asked for only when a sign-in is needed.")
+    return typer.Option(
+        None,
+        "--password",
+        envvar="UNDERSIGNED_PASSWORD",
+        hide_input=True,
+        help="Asked for only when a sign-in is needed.",
+    )
 
 
 def _within_option() -> float:
-    return typer.Option(12.0, "--within", min=0.1, max=24 * 14, metavar="HOURS",
-                        help="Send at a random moment between a sixth of HOURS and HOURS from now (default: "
-                             "between 2 and 12 hours).")
+    return typer.Option(
+        12.0,
+        "--within",
+        min=0.1,
+        max=24 * 14,
+        metavar="HOURS",
+        help="Send at a random moment between a sixth of HOURS and HOURS from now (default: between 2 and 12 hours).",
+    )
 
 
 def _now_option() -> bool:
@@ -280,41 +312,66 @@ def _now_option() -> bool:
 
 
 def _small_crowd_option() -> bool:
-    return typer.Option(False, "--accept-small-crowd",
-                        help="Act anonymously even when fewer colleagues than the minimum group size hold the "
-                             "credential (you are told how many first).")
+    return typer.Option(
+        False,
+        "--accept-small-crowd",
+        help="Act anonymously even when fewer colleagues than the minimum group size hold the "
+        "credential (you are told how many first).",
+    )
 
 
 def _log_key_option() -> str | None:
-    return typer.Option(None, "--log-key", envvar="UNDERSIGNED_LOG_KEY",
-                        help="The deployment's log verifier key, pinned (name+keyid+base64key).")
+    return typer.Option(
+        None,
+        "--log-key",
+        envvar="UNDERSIGNED_LOG_KEY",
+        help="The deployment's log verifier key, pinned (name+keyid+base64key).",
+    )
 
 
 def _witness_option() -> list[str]:
-    return typer.Option([], "--witness", help="A witness's verifier key: require its cosignature on the checkpoint "
-                                              "the keys are checked under (repeat for several).")
+    return typer.Option(
+        [],
+        "--witness",
+        help="A witness's verifier key: require its cosignature on the checkpoint "
+        "the keys are checked under (repeat for several).",
+    )
 
 
 def _state_option() -> Path | None:
-    return typer.Option(None, "--state", help="The log keys and checkpoints seen before (default: verified.json "
-                                              "beside the wallet, the file `undersigned verify` keeps).")
+    return typer.Option(
+        None,
+        "--state",
+        help="The log keys and checkpoints seen before (default: verified.json "
+        "beside the wallet, the file `undersigned verify` keeps).",
+    )
 
 
 class _ClientRun:
     """One client command: the wallet (locked, saved however the command ends), its connection with the session
     kept from earlier runs, and the key check every credential passes."""
 
-    def __init__(self, petition_url: str | None, wallet_file: Path, *, email: str | None = None,
-                 password: str | None = None, log_key: str | None = None, witnesses: list[str] | None = None,
-                 state_file: Path | None = None, server: str | None = None) -> None:
+    def __init__(
+        self,
+        petition_url: str | None,
+        wallet_file: Path,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        log_key: str | None = None,
+        witnesses: list[str] | None = None,
+        state_file: Path | None = None,
+        server: str | None = None,
+    ) -> None:
         from app.anonymous import client
 
         self.client = client
         self.wallet_file = wallet_file
         self.target = client.parse_petition_url(petition_url) if petition_url is not None else None
         # The deployment: the petition's, or (for commands about the wallet itself) any address on it.
-        self.base_url = self.target.base_url if self.target else (
-            client.parse_server_url(server) if server is not None else None)
+        self.base_url = (
+            self.target.base_url if self.target else (client.parse_server_url(server) if server is not None else None)
+        )
         self._email, self._password = email, password
         self._log_key, self._witnesses = log_key, witnesses or []
         self._state_file = state_file or wallet_file.with_name("verified.json")
@@ -328,8 +385,9 @@ class _ClientRun:
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        self.connection = (self.client.Connection(self.base_url, self.client.jar_path(self.wallet_file))
-                           if self.base_url else None)
+        self.connection = (
+            self.client.Connection(self.base_url, self.client.jar_path(self.wallet_file)) if self.base_url else None
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -346,8 +404,13 @@ class _ClientRun:
     def keys(self, connection):  # type: ignore[no-untyped-def]
         from app.anonymous.keycheck import KeyCheck
 
-        return KeyCheck(connection, state_file=self._state_file, log_key=self._log_key, witnesses=self._witnesses,
-                        remembered=self.wallet.setdefault("keys", {}))
+        return KeyCheck(
+            connection,
+            state_file=self._state_file,
+            log_key=self._log_key,
+            witnesses=self._witnesses,
+            remembered=self.wallet.setdefault("keys", {}),
+        )
 
     def email(self) -> str | None:
         return self._email or self.client.known_email(self.wallet, self.base_url)
@@ -356,47 +419,58 @@ class _ClientRun:
         if self.session is None:
             email = self.email() or typer.prompt("Work email address")
             self.session = self.client.Session(
-                self.connection, self.wallet, email=email,
-                password=lambda: self._password or typer.prompt("Password", hide_input=True))
+                self.connection,
+                self.wallet,
+                email=email,
+                password=lambda: self._password or typer.prompt("Password", hide_input=True),
+            )
         return self.session
 
     def collect(self):  # type: ignore[no-untyped-def]
         """Collect (see client.collect), and say what a new wallet or a credential held elsewhere means."""
-        collected = self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection),
-                                        save=self.save)
+        collected = self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection), save=self.save)
         if collected.started:
-            typer.echo("Started your wallet: every anonymous credential of yours derives from its secret, kept in "
-                       f"{self.wallet_file}. `undersigned client wallet export` shows its recovery code: write it "
-                       "down, it brings the wallet to another device or back after a loss.")
+            typer.echo(
+                "Started your wallet: every anonymous credential of yours derives from its secret, kept in "
+                f"{self.wallet_file}. `undersigned client wallet export` shows its recovery code: write it "
+                "down, it brings the wallet to another device or back after a loss."
+            )
         for petition_id, purpose in collected.elsewhere:
             what = "signing token" if purpose == "sign" else "discussion credential"
-            typer.echo(f"Petition {petition_id}: your {what} was collected by another device before your wallet "
-                       "had a secret, and only that device holds it.")
+            typer.echo(
+                f"Petition {petition_id}: your {what} was collected by another device before your wallet "
+                "had a secret, and only that device holds it."
+            )
         return collected
 
     def tell_crowd(self, purpose: str, accept_small: bool) -> None:
         """How many colleagues an anonymous action here hides among (the public figure, asked without a cookie);
         below the minimum group size, refuse unless the person accepts it knowingly."""
         assert self.target is not None
-        status, figures = self.connection.anonymous(
-            "GET", f"/api/v1/petitions/{self.target.petition_id}/anonymity")
+        status, figures = self.connection.anonymous("GET", f"/api/v1/petitions/{self.target.petition_id}/anonymity")
         if status != 200 or not isinstance(figures, dict):
-            raise self.client.ClientError("Could not read how many colleagues you would be hidden among; nothing "
-                                          "was queued. Try again later.")
+            raise self.client.ClientError(
+                "Could not read how many colleagues you would be hidden among; nothing was queued. Try again later."
+            )
         crowd, minimum = figures.get("signing" if purpose == "sign" else "discussion"), figures["min_group_size"]
         if crowd is None:
             return  # the server refuses the action itself, in its own words
-        typer.echo(f"You are hidden among {crowd} colleague{'s who hold' if crowd != 1 else ' who holds'} this "
-                   "petition's "
-                   f"{'signing token' if purpose == 'sign' else 'discussion credential'}"
-                   f"{' and did not use it with their name' if purpose == 'sign' else ''}.")
-        typer.echo(f"It is published together with at least {minimum} others; if fewer are sent in those hours, it "
-                   "waits up to the site's longest delay and then goes out in a smaller batch, noted on the "
-                   "petition's timeline, hiding you only among the colleagues active in those hours.")
+        typer.echo(
+            f"You are hidden among {crowd} colleague{'s who hold' if crowd != 1 else ' who holds'} this "
+            "petition's "
+            f"{'signing token' if purpose == 'sign' else 'discussion credential'}"
+            f"{' and did not use it with their name' if purpose == 'sign' else ''}."
+        )
+        typer.echo(
+            f"It is published together with at least {minimum} others; if fewer are sent in those hours, it "
+            "waits up to the site's longest delay and then goes out in a smaller batch, noted on the "
+            "petition's timeline, hiding you only among the colleagues active in those hours."
+        )
         if crowd < minimum and not accept_small:
             raise self.client.ClientError(
                 f"That is fewer than {minimum}: in a group this small, someone who counts could pick you out. "
-                "Nothing was queued. Wait until more colleagues collect theirs, or add --accept-small-crowd.")
+                "Nothing was queued. Wait until more colleagues collect theirs, or add --accept-small-crowd."
+            )
 
     def send_now(self, item: dict[str, object], what: str) -> None:
         """--now: the warnings first, then the one queued action, over the cookie-less connection."""
@@ -404,8 +478,7 @@ class _ClientRun:
         if self.session is not None and self.session.signed_in_now:
             typer.echo("Warning: " + self.client.JUST_SIGNED_IN)
         item["due"] = self.client.clock()
-        lines, failed = self.client.send_due(self.wallet, now=self.client.clock(), keys=self.keys,
-                                             only=str(item["id"]))
+        lines, failed = self.client.send_due(self.wallet, now=self.client.clock(), keys=self.keys, only=str(item["id"]))
         for line in lines:
             typer.echo(line)
         if failed:
@@ -420,17 +493,27 @@ def _fail(error: Exception) -> typer.Exit:
 @client_cli.command("collect")
 def client_collect(
     petition_url: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
-    email: str | None = _email_option(), password: str | None = _password_option(),
-    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
-    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+    email: str | None = _email_option(),
+    password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
 ) -> None:
     """Collect every credential due (a signing token and a discussion credential for each open petition), in one
     request, and nothing else. Do it long before you use them: the later the use, the less it says."""
     from app.anonymous.client import ClientError
 
     try:
-        with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
-                        witnesses=witness, state_file=state_file) as run:
+        with _ClientRun(
+            petition_url,
+            wallet_file,
+            email=email,
+            password=password,
+            log_key=log_key,
+            witnesses=witness,
+            state_file=state_file,
+        ) as run:
             collected = run.collect().held
     except ClientError as error:
         raise _fail(error) from None
@@ -441,24 +524,37 @@ def client_collect(
     for petition_id in sorted({number for number, _purpose in collected}):
         held = [kinds[purpose] for number, purpose in collected if number == petition_id]
         typer.echo(f"Petition {petition_id}: {' and '.join(held)}.")
-    typer.echo("Collected and kept in the wallet. Use them later: `client sign --anonymous` and `client comment "
-               "--anonymous` queue their sending at a random later moment.")
+    typer.echo(
+        "Collected and kept in the wallet. Use them later: `client sign --anonymous` and `client comment "
+        "--anonymous` queue their sending at a random later moment."
+    )
 
 
 @client_cli.command("sign")
 def client_sign(
     petition_url: str = typer.Argument(..., help="The petition's address, e.g. https://host/petitions/42."),
-    anonymous: bool = typer.Option(False, "--anonymous", help="Sign anonymously: queued, then sent without cookies "
-                                                              "by `client send`."),
+    anonymous: bool = typer.Option(
+        False, "--anonymous", help="Sign anonymously: queued, then sent without cookies by `client send`."
+    ),
     public: bool = typer.Option(False, "--public", help="Sign with your name shown to everyone."),
-    forfeit: bool = typer.Option(False, "--forfeit", help=(
-        "Sign with your name without the token, when it is on no device you have here (the recovery code lost, "
-        "no device to link): you give up signing this petition anonymously, and the signature log counts one "
-        "forfeit, without your name.")),
-    within: float = _within_option(), now: bool = _now_option(), accept_small_crowd: bool = _small_crowd_option(),
-    email: str | None = _email_option(), password: str | None = _password_option(),
-    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
-    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+    forfeit: bool = typer.Option(
+        False,
+        "--forfeit",
+        help=(
+            "Sign with your name without the token, when it is on no device you have here (the recovery code lost, "
+            "no device to link): you give up signing this petition anonymously, and the signature log counts one "
+            "forfeit, without your name."
+        ),
+    ),
+    within: float = _within_option(),
+    now: bool = _now_option(),
+    accept_small_crowd: bool = _small_crowd_option(),
+    email: str | None = _email_option(),
+    password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
 ) -> None:
     """Sign a petition with its token (collected first if this wallet holds none). Anonymously, the signature is
     queued and sent later at a random moment; with a name, at once."""
@@ -468,8 +564,15 @@ def client_sign(
         typer.echo("--forfeit signs with your name: it cannot go with --anonymous.", err=True)
         raise typer.Exit(2)
     try:
-        with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
-                        witnesses=witness, state_file=state_file) as run:
+        with _ClientRun(
+            petition_url,
+            wallet_file,
+            email=email,
+            password=password,
+            log_key=log_key,
+            witnesses=witness,
+            state_file=state_file,
+        ) as run:
             base, petition_id = run.target.base_url, run.target.petition_id
             token = run.client.held(run.wallet, base, run.email(), petition_id, "sign")
             if token is None or token["status"] in ("blinded", "lost"):
@@ -482,9 +585,16 @@ def client_sign(
             if anonymous:
                 run.tell_crowd("sign", accept_small_crowd)
             message, item = run.client.sign(
-                wallet=run.wallet, base_url=base, email=run.email(), petition_id=petition_id,
-                session=run.signed_in() if visibility != "anonymous" else run.session, visibility=visibility,
-                now=run.client.clock(), within_hours=within, forfeit=forfeit)
+                wallet=run.wallet,
+                base_url=base,
+                email=run.email(),
+                petition_id=petition_id,
+                session=run.signed_in() if visibility != "anonymous" else run.session,
+                visibility=visibility,
+                now=run.client.clock(),
+                within_hours=within,
+                forfeit=forfeit,
+            )
             if item is not None and now:
                 run.send_now(item, "signature")
             else:
@@ -497,61 +607,110 @@ def client_sign(
 def client_comment(
     petition_url: str = typer.Argument(..., help="The petition's address."),
     text: str = typer.Option(..., "--text", help="The comment (Markdown)."),
-    anonymous: bool = typer.Option(False, "--anonymous", help="Required: the command line posts anonymous comments "
-                                                              "only (post named ones on the petition's page)."),
+    anonymous: bool = typer.Option(
+        False,
+        "--anonymous",
+        help="Required: the command line posts anonymous comments only (post named ones on the petition's page).",
+    ),
     reply_to: int | None = typer.Option(None, "--reply-to", min=1, max=2**31 - 1, help="The comment answered."),
-    within: float = _within_option(), now: bool = _now_option(), accept_small_crowd: bool = _small_crowd_option(),
-    email: str | None = _email_option(), password: str | None = _password_option(),
-    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
-    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+    within: float = _within_option(),
+    now: bool = _now_option(),
+    accept_small_crowd: bool = _small_crowd_option(),
+    email: str | None = _email_option(),
+    password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
 ) -> None:
     """Comment anonymously with the petition's discussion credential: queued, then sent without cookies at a
     random later moment by `client send`, under a pseudonym only this wallet can compute."""
     from app.anonymous.client import ClientError
 
     if not anonymous:
-        typer.echo("The command line posts anonymous comments only: add --anonymous, or comment with your name on "
-                   "the petition's page.", err=True)
+        typer.echo(
+            "The command line posts anonymous comments only: add --anonymous, or comment with your name on "
+            "the petition's page.",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
-        with _ClientRun(petition_url, wallet_file, email=email, password=password, log_key=log_key,
-                        witnesses=witness, state_file=state_file) as run:
+        with _ClientRun(
+            petition_url,
+            wallet_file,
+            email=email,
+            password=password,
+            log_key=log_key,
+            witnesses=witness,
+            state_file=state_file,
+        ) as run:
             base, petition_id = run.target.base_url, run.target.petition_id
             credential = run.client.held(run.wallet, base, run.email(), petition_id, "discuss")
             if credential is None or credential["status"] in ("blinded", "lost"):
                 run.collect()
             run.tell_crowd("discuss", accept_small_crowd)
-            item, name = run.client.comment(wallet=run.wallet, base_url=base, email=run.email(),
-                                            petition_id=petition_id, text=text, reply_to=reply_to,
-                                            now=run.client.clock(), within_hours=within)
-            typer.echo(f"Your comment will carry the name {name}: only this wallet's credential makes that name, "
-                       "and whoever holds it can edit or delete the comment.")
+            item, name = run.client.comment(
+                wallet=run.wallet,
+                base_url=base,
+                email=run.email(),
+                petition_id=petition_id,
+                text=text,
+                reply_to=reply_to,
+                now=run.client.clock(),
+                within_hours=within,
+            )
+            typer.echo(
+                f"Your comment will carry the name {name}: only this wallet's credential makes that name, "
+                "and whoever holds it can edit or delete the comment."
+            )
             if now:
                 run.send_now(item, "comment")
             else:
-                typer.echo(f"Queued: it will be sent {run.client.when(item['due'], run.client.clock())}, "
-                           f"{run.client.WHY}. `undersigned client send` sends it then, without signing in.")
+                typer.echo(
+                    f"Queued: it will be sent {run.client.when(item['due'], run.client.clock())}, "
+                    f"{run.client.WHY}. `undersigned client send` sends it then, without signing in."
+                )
     except ClientError as error:
         raise _fail(error) from None
 
 
-def _change_comment(petition_url: str, comment_id: int, text: str | None, *, within: float, now: bool,
-                    email: str | None, wallet_file: Path, log_key: str | None, witness: list[str],
-                    state_file: Path | None) -> None:
+def _change_comment(
+    petition_url: str,
+    comment_id: int,
+    text: str | None,
+    *,
+    within: float,
+    now: bool,
+    email: str | None,
+    wallet_file: Path,
+    log_key: str | None,
+    witness: list[str],
+    state_file: Path | None,
+) -> None:
     from app.anonymous.client import ClientError
 
     what = "deletion" if text is None else "edit"
     try:
-        with _ClientRun(petition_url, wallet_file, email=email, log_key=log_key, witnesses=witness,
-                        state_file=state_file) as run:
-            item = run.client.change_comment(wallet=run.wallet, base_url=run.target.base_url, email=run.email(),
-                                             petition_id=run.target.petition_id, comment_id=comment_id, text=text,
-                                             now=run.client.clock(), within_hours=within)
+        with _ClientRun(
+            petition_url, wallet_file, email=email, log_key=log_key, witnesses=witness, state_file=state_file
+        ) as run:
+            item = run.client.change_comment(
+                wallet=run.wallet,
+                base_url=run.target.base_url,
+                email=run.email(),
+                petition_id=run.target.petition_id,
+                comment_id=comment_id,
+                text=text,
+                now=run.client.clock(),
+                within_hours=within,
+            )
             if now:
                 run.send_now(item, what)
             else:
-                typer.echo(f"Queued: the {what} will be sent {run.client.when(item['due'], run.client.clock())}, "
-                           f"{run.client.WHY}.")
+                typer.echo(
+                    f"Queued: the {what} will be sent {run.client.when(item['due'], run.client.clock())}, "
+                    f"{run.client.WHY}."
+                )
     except ClientError as error:
         raise _fail(error) from None
 
@@ -561,30 +720,56 @@ def client_edit_comment(
     petition_url: str = typer.Argument(..., help="The petition's address."),
     comment_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="The anonymous comment's number."),
     text: str = typer.Option(..., "--text", help="The new text (Markdown)."),
-    within: float = _within_option(), now: bool = _now_option(),
-    email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
-    log_key: str | None = _log_key_option(), witness: list[str] = _witness_option(),
+    within: float = _within_option(),
+    now: bool = _now_option(),
+    email: str | None = _email_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
     state_file: Path | None = _state_option(),
 ) -> None:
     """Edit an anonymous comment made with this wallet's discussion credential (queued like the comment, sent
     without cookies)."""
-    _change_comment(petition_url, comment_id, text, within=within, now=now, email=email, wallet_file=wallet_file,
-                    log_key=log_key, witness=witness, state_file=state_file)
+    _change_comment(
+        petition_url,
+        comment_id,
+        text,
+        within=within,
+        now=now,
+        email=email,
+        wallet_file=wallet_file,
+        log_key=log_key,
+        witness=witness,
+        state_file=state_file,
+    )
 
 
 @client_cli.command("delete-comment")
 def client_delete_comment(
     petition_url: str = typer.Argument(..., help="The petition's address."),
     comment_id: int = typer.Argument(..., min=1, max=2**31 - 1, help="The anonymous comment's number."),
-    within: float = _within_option(), now: bool = _now_option(),
-    email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
-    log_key: str | None = _log_key_option(), witness: list[str] = _witness_option(),
+    within: float = _within_option(),
+    now: bool = _now_option(),
+    email: str | None = _email_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
     state_file: Path | None = _state_option(),
 ) -> None:
     """Delete an anonymous comment made with this wallet's discussion credential (queued like the comment, sent
     without cookies)."""
-    _change_comment(petition_url, comment_id, None, within=within, now=now, email=email, wallet_file=wallet_file,
-                    log_key=log_key, witness=witness, state_file=state_file)
+    _change_comment(
+        petition_url,
+        comment_id,
+        None,
+        within=within,
+        now=now,
+        email=email,
+        wallet_file=wallet_file,
+        log_key=log_key,
+        witness=witness,
+        state_file=state_file,
+    )
 
 
 def _account_of(run: _ClientRun, server: str | None) -> tuple[str, str]:
@@ -599,17 +784,24 @@ def _account_of(run: _ClientRun, server: str | None) -> tuple[str, str]:
     if len(matching) == 1:
         return matching[0]
     if not matching:
-        raise run.client.ClientError("This wallet file holds no wallet secret" + (f" for {server}" if server else "")
-                                     + " yet: `undersigned client collect URL` starts or collects one.")
-    raise run.client.ClientError("This wallet file holds wallets for several accounts: name one, with the server's "
-                                 "address and --email. " + "; ".join(f"{owner} on {url}" for url, owner in matching))
+        raise run.client.ClientError(
+            "This wallet file holds no wallet secret"
+            + (f" for {server}" if server else "")
+            + " yet: `undersigned client collect URL` starts or collects one."
+        )
+    raise run.client.ClientError(
+        "This wallet file holds wallets for several accounts: name one, with the server's "
+        "address and --email. " + "; ".join(f"{owner} on {url}" for url, owner in matching)
+    )
 
 
 @wallet_cli.command("export")
 def wallet_export(
-    server: str | None = typer.Argument(None, help="Any address on the deployment (needed when this file holds "
-                                                   "wallets for several servers)."),
-    email: str | None = _email_option(), wallet_file: Path = _wallet_option(),
+    server: str | None = typer.Argument(
+        None, help="Any address on the deployment (needed when this file holds wallets for several servers)."
+    ),
+    email: str | None = _email_option(),
+    wallet_file: Path = _wallet_option(),
 ) -> None:
     """Print the wallet's recovery code: with it, any device (a browser's Your wallet page, or `client wallet
     import`) rebuilds the same credentials. Nothing is sent anywhere."""
@@ -629,9 +821,13 @@ def wallet_export(
 @wallet_cli.command("import")
 def wallet_import(
     server: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
-    stdin: bool = typer.Option(False, "--stdin", help="Read the recovery code from standard input (else it is "
-                                                      "asked for, and not shown as you type)."),
-    email: str | None = _email_option(), password: str | None = _password_option(),
+    stdin: bool = typer.Option(
+        False,
+        "--stdin",
+        help="Read the recovery code from standard input (else it is asked for, and not shown as you type).",
+    ),
+    email: str | None = _email_option(),
+    password: str | None = _password_option(),
     wallet_file: Path = _wallet_option(),
 ) -> None:
     """Bring your wallet here with its recovery code (from the browser's Your wallet page, or `client wallet
@@ -651,15 +847,18 @@ def wallet_import(
     if not changed:
         typer.echo(f"This wallet file already holds that wallet for {owner}.")
         return
-    typer.echo(f"Your wallet for {owner} is here now. `undersigned client collect {server}` collects its "
-               "credentials, the same ones your other devices hold.")
+    typer.echo(
+        f"Your wallet for {owner} is here now. `undersigned client collect {server}` collects its "
+        "credentials, the same ones your other devices hold."
+    )
 
 
 @wallet_cli.command("link")
 def wallet_link(
     server: str = typer.Argument(..., help="Any address on the deployment, e.g. https://host/petitions/42."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the code from standard input instead of asking."),
-    email: str | None = _email_option(), password: str | None = _password_option(),
+    email: str | None = _email_option(),
+    password: str | None = _password_option(),
     wallet_file: Path = _wallet_option(),
 ) -> None:
     """Bring your wallet here from a device that has it: that device's Link a device page shows a code, this
@@ -674,8 +873,11 @@ def wallet_link(
     try:
         with _ClientRun(None, wallet_file, email=email, password=password, server=server) as run:
             session = run.signed_in()
-            code = (sys.stdin.readline() if stdin else
-                    typer.prompt("Code your other device shows (XXXX-XXXX-XXXX)", hide_input=True))
+            code = (
+                sys.stdin.readline()
+                if stdin
+                else typer.prompt("Code your other device shows (XXXX-XXXX-XXXX)", hide_input=True)
+            )
             secret = linking_client.answer(session.call, code)
             owner = session.email
             run.client.keep_secret(run.wallet, session.connection.base_url, owner, secret)
@@ -684,15 +886,19 @@ def wallet_link(
                     credential["status"] = "lost"
     except (ClientError, linking_client.LinkError) as error:
         raise _fail(error) from None
-    typer.echo(f"Your wallet for {owner} is here now. `undersigned client collect {server}` collects its "
-               "credentials, the same ones your other devices hold.")
+    typer.echo(
+        f"Your wallet for {owner} is here now. `undersigned client collect {server}` collects its "
+        "credentials, the same ones your other devices hold."
+    )
 
 
 @client_cli.command("send")
 def client_send(
     wait: bool = typer.Option(False, "--wait", help="Stay until the queue is empty, sending each at its time."),
-    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
-    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
 ) -> None:
     """Send every queued anonymous action whose time has come, without signing in and without any cookie (each
     key checked again first). Run it from cron or a systemd timer, or leave `--wait` running."""
@@ -702,8 +908,9 @@ def client_send(
     try:
         while True:
             with _ClientRun(None, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
-                lines, newly_failed = run.client.send_due(run.wallet, now=run.client.clock(), keys=run.keys,
-                                                          skip=failed)
+                lines, newly_failed = run.client.send_due(
+                    run.wallet, now=run.client.clock(), keys=run.keys, skip=failed
+                )
                 failed |= newly_failed
                 rest = run.client.pending(run.wallet, skip=failed)
             for line in lines:
@@ -715,8 +922,10 @@ def client_send(
             next_due = float(rest[0]["due"])
             if not wait:
                 if not lines:
-                    typer.echo(f"Nothing due yet: {len(rest)} queued, the next "
-                               f"{run.client.when(next_due, run.client.clock())}.")
+                    typer.echo(
+                        f"Nothing due yet: {len(rest)} queued, the next "
+                        f"{run.client.when(next_due, run.client.clock())}."
+                    )
                 break
             typer.echo(f"Waiting: {len(rest)} queued, the next {run.client.when(next_due, run.client.clock())}.")
             run.client.sleep(min(3600.0, max(1.0, next_due - run.client.clock())))
@@ -729,8 +938,10 @@ def client_send(
 @client_cli.command("check")
 def client_check(
     petition_url: str = typer.Argument(..., help="The petition's address."),
-    wallet_file: Path = _wallet_option(), log_key: str | None = _log_key_option(),
-    witness: list[str] = _witness_option(), state_file: Path | None = _state_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
 ) -> None:
     """Confirm your anonymous signature is published (reading the whole list, so the server cannot tell which
     entry is yours); send it again, without cookies, if it is missing."""
@@ -739,8 +950,9 @@ def client_check(
     try:
         with _ClientRun(petition_url, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
             bare = run.client.Connection(run.target.base_url)  # no jar: nothing here may carry a cookie
-            lines = run.client.check(connection=bare, wallet=run.wallet, petition_id=run.target.petition_id,
-                                     keys=run.keys(bare))
+            lines = run.client.check(
+                connection=bare, wallet=run.wallet, petition_id=run.target.petition_id, keys=run.keys(bare)
+            )
     except ClientError as error:
         raise _fail(error) from None
     for line in lines:
@@ -755,17 +967,28 @@ def verify_log(
     petition_url: str = typer.Argument("", help="The petition's address, e.g. https://host/petitions/42."),
     offline: Path | None = typer.Option(None, "--offline", help="Check a log saved before, without the network."),
     save: Path | None = typer.Option(None, "--save", help="Also save what was downloaded, for --offline."),
-    state_file: Path = typer.Option(STATE_DIR / "verified.json", "--state",
-                                    help="The log keys and checkpoints seen before, checked against each time."),
-    witnesses: int = typer.Option(0, "--witnesses", min=0, help="Fail unless this many of your witnesses "
-                                  "cosigned a checkpoint at least as new as the one shown (catches a log shown "
-                                  "to you alone)."),
+    state_file: Path = typer.Option(
+        STATE_DIR / "verified.json",
+        "--state",
+        help="The log keys and checkpoints seen before, checked against each time.",
+    ),
+    witnesses: int = typer.Option(
+        0,
+        "--witnesses",
+        min=0,
+        help="Fail unless this many of your witnesses "
+        "cosigned a checkpoint at least as new as the one shown (catches a log shown "
+        "to you alone).",
+    ),
     witness: list[str] = typer.Option([], "--witness", help="A witness's verifier key you trust (repeat)."),
-    policy: Path | None = typer.Option(None, "--policy", help="A file of witness verifier keys you trust, one "
-                                       "a line."),
-    gossip: list[str] = typer.Option([], "--gossip", help="Once the log passes, send the checkpoint you verified "
-                                     "to this witness (its C2SP tlog-witness submission prefix; any `undersigned "
-                                     "witness --serve` will do) and fail if it saw another log (repeat)."),
+    policy: Path | None = typer.Option(None, "--policy", help="A file of witness verifier keys you trust, one a line."),
+    gossip: list[str] = typer.Option(
+        [],
+        "--gossip",
+        help="Once the log passes, send the checkpoint you verified "
+        "to this witness (its C2SP tlog-witness submission prefix; any `undersigned "
+        "witness --serve` will do) and fail if it saw another log (repeat).",
+    ),
 ) -> None:
     """Check a petition's signature log: checkpoint signatures, the recomputed tree, consistency with every
     checkpoint seen before, each anonymous token, no token used twice, the tally, every figure the page and the
@@ -803,15 +1026,28 @@ def witness_log(
     name: str | None = typer.Option(None, "--name", help="Your witness name, as the deployment knows it."),
     key_file: Path = typer.Option(STATE_DIR / "witness.key", "--key", help="Your Ed25519 witness key."),
     generate: bool = typer.Option(False, "--generate", help="Make the key if it does not exist yet."),
-    state_file: Path = typer.Option(STATE_DIR / "witnessed.json", "--state",
-                                    help="The last checkpoint witnessed, per log."),
-    submit: str | None = typer.Option(None, "--submit", help="For the deployment's operator: ask the standard "
-                                      "witness at this URL (C2SP tlog-witness, its submission prefix) to cosign the "
-                                      "petition's latest checkpoint, and keep its cosignature."),
-    serve: str | None = typer.Option(None, "--serve", help="Serve the C2SP tlog-witness protocol (POST "
-                                     "<prefix>/add-checkpoint) at HOST:PORT, for the logs given with --log."),
-    logs: list[str] = typer.Option([], "--log", help="With --serve: a log's verifier key (its origin+keyid+key, "
-                                   "as its log API's log_key says), repeat for each log witnessed."),
+    state_file: Path = typer.Option(
+        STATE_DIR / "witnessed.json", "--state", help="The last checkpoint witnessed, per log."
+    ),
+    submit: str | None = typer.Option(
+        None,
+        "--submit",
+        help="For the deployment's operator: ask the standard "
+        "witness at this URL (C2SP tlog-witness, its submission prefix) to cosign the "
+        "petition's latest checkpoint, and keep its cosignature.",
+    ),
+    serve: str | None = typer.Option(
+        None,
+        "--serve",
+        help="Serve the C2SP tlog-witness protocol (POST "
+        "<prefix>/add-checkpoint) at HOST:PORT, for the logs given with --log.",
+    ),
+    logs: list[str] = typer.Option(
+        [],
+        "--log",
+        help="With --serve: a log's verifier key (its origin+keyid+key, "
+        "as its log API's log_key says), repeat for each log witnessed.",
+    ),
 ) -> None:
     """For an independent party: cosign the latest checkpoint once it is consistent with the last one seen.
     Give the deployment your verifier key (printed here) for UNDERSIGNED_LOG_WITNESSES. With --submit, the
@@ -825,9 +1061,12 @@ def witness_log(
 
         settings = Settings()
         try:
-            done = witnessing.request_cosignature(sessions=_sessions(settings), rt=_runtime(settings),
-                                                  petition_id=parse_petition_url(petition_url).petition_id,
-                                                  witness_url=submit)
+            done = witnessing.request_cosignature(
+                sessions=_sessions(settings),
+                rt=_runtime(settings),
+                petition_id=parse_petition_url(petition_url).petition_id,
+                witness_url=submit,
+            )
         except (ClientError, witnessing.WitnessError) as error:
             typer.echo(str(error), err=True)
             raise typer.Exit(1) from None
@@ -843,8 +1082,9 @@ def witness_log(
             host, _, port = serve.rpartition(":")
             if not port.isdigit():
                 raise ValueError("give --serve as HOST:PORT, e.g. 127.0.0.1:8090")
-            served = witnessing.Witness(name=name, key=client.witness_key(key_file, generate=generate), logs=logs,
-                                        state_file=state_file)
+            served = witnessing.Witness(
+                name=name, key=client.witness_key(key_file, generate=generate), logs=logs, state_file=state_file
+            )
             server = witnessing.serve(served, host or "127.0.0.1", int(port))
         except (ClientError, notes.CheckpointError, ValueError, OSError) as error:
             typer.echo(f"Cannot serve the witness: {error}", err=True)
@@ -900,5 +1140,7 @@ def keys_rotate() -> None:
     for name, count in result.resealed.items():
         if count:
             console.print(f"{name}: {count:,} re-sealed")
-    console.print(f"[green]Everything is sealed under key {result.key_id}: {result.total:,} values re-sealed, "
-                  f"{result.reindexed:,} look-up digests recomputed.[/green]")
+    console.print(
+        f"[green]Everything is sealed under key {result.key_id}: {result.total:,} values re-sealed, "
+        f"{result.reindexed:,} look-up digests recomputed.[/green]"
+    )

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import keys as issuing_keys
 from app.comments.digest import send_digests
+from app.core.runtime import Runtime
 from app.log import service as signature_log
 from app.log import witness as witnessing
-from app.core.runtime import Runtime
 from app.mail.sender import deliver_due
 from app.petitions import service as petitions
 from app.responses import delivery
@@ -41,5 +41,14 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         logger.info("closed petitions past their deadline", extra={"count": closed})
     if erased:
         logger.info("erased signer details past retention", extra={"petitions": len(erased)})
-    return {"closed": closed, "erased": len(erased), "discussion_keys": discussion_keys, "notified": notified, "reminded": reminded, "digests": digests,
-            "logged": logged, "sent": sent, "cosigned": cosigned}
+    return {
+        "closed": closed,
+        "erased": len(erased),
+        "discussion_keys": discussion_keys,
+        "notified": notified,
+        "reminded": reminded,
+        "digests": digests,
+        "logged": logged,
+        "sent": sent,
+        "cosigned": cosigned,
+    }

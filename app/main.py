@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
@@ -17,25 +17,25 @@ from app.accounts import api as accounts_api
 from app.accounts import pages as accounts_pages
 from app.admin import pages as admin_pages
 from app.anonymous import api as anonymous_api
-from app.anonymous import pages as anonymous_pages
 from app.anonymous import link_api, link_pages
+from app.anonymous import pages as anonymous_pages
 from app.anonymous import service as anonymous_service
 from app.comments import anonymous as anonymous_comments
-from app.log import api as log_api
-from app.log import service as signature_log
 from app.comments import api as comments_api
 from app.comments import pages as comments_pages
+from app.core import openapi
 from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core import openapi
 from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime
 from app.core.settings import Environment, Settings
 from app.core.templating import build_templates
 from app.core.web import RequestContextMiddleware, csrf_protect
 from app.home import pages as home_pages
+from app.log import api as log_api
+from app.log import service as signature_log
 from app.mail import pages as mail_pages
 from app.moderation import api as moderation_api
 from app.moderation import pages as moderation_pages
@@ -116,20 +116,45 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # Inside the request context (added first, so it runs within it): a shared copy still gets a new reader's
     # CSRF cookie, the security headers and its line in the request log.
     app.add_middleware(SharedPageCache, seconds=settings.shared_page_ttl, csrf_token=runtime.keyring.csrf_token)
-    app.add_middleware(RequestContextMiddleware, secure_cookies=settings.secure_cookies,
-                       hsts=settings.environment is Environment.production, max_body_bytes=MAX_BODY_BYTES,
-                       # The member list's own limit (5 MB) plus room for the form around it.
-                       larger_bodies={"/admin/eligibility": eligibility.MAX_IMPORT_BYTES + 64 * 1024})
+    app.add_middleware(
+        RequestContextMiddleware,
+        secure_cookies=settings.secure_cookies,
+        hsts=settings.environment is Environment.production,
+        max_body_bytes=MAX_BODY_BYTES,
+        # The member list's own limit (5 MB) plus room for the form around it.
+        larger_bodies={"/admin/eligibility": eligibility.MAX_IMPORT_BYTES + 64 * 1024},
+    )
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     # Routes are matched in order, and each miss costs: the signing endpoints, the busiest writes, come first.
-    for router in (signatures_api.router, signatures_pages.router, petitions_api.router, petitions_pages.router,
-                   home_pages.router, responses_api.router, responses_pages.router, scoreboard_pages.router,
-                   scoreboard_api.router, reports_pages.router, reports_api.router, accounts_pages.router,
-                   accounts_api.router, moderation_pages.router, moderation_api.router, admin_pages.router,
-                   mail_pages.router, comments_api.router, comments_pages.router, anonymous_api.router,
-                   anonymous_pages.router, link_api.router, link_pages.router, log_api.router, organization_api.router,
-                   organization_pages.router):
+    for router in (
+        signatures_api.router,
+        signatures_pages.router,
+        petitions_api.router,
+        petitions_pages.router,
+        home_pages.router,
+        responses_api.router,
+        responses_pages.router,
+        scoreboard_pages.router,
+        scoreboard_api.router,
+        reports_pages.router,
+        reports_api.router,
+        accounts_pages.router,
+        accounts_api.router,
+        moderation_pages.router,
+        moderation_api.router,
+        admin_pages.router,
+        mail_pages.router,
+        comments_api.router,
+        comments_pages.router,
+        anonymous_api.router,
+        anonymous_pages.router,
+        link_api.router,
+        link_pages.router,
+        log_api.router,
+        organization_api.router,
+        organization_pages.router,
+    ):
         # Pages (the routes kept out of the API schema) show the organization's name, logo and colour.
         pages = any(not getattr(route, "include_in_schema", True) for route in router.routes)
         app.include_router(router, dependencies=[Depends(organization_pages.attach)] if pages else None)
@@ -158,8 +183,11 @@ async def _anonymous_batches(app: FastAPI) -> None:
 def _pool_options(settings: Settings) -> dict[str, float]:
     if settings.database_url.startswith("sqlite"):
         return {}  # SQLAlchemy's default pool for the database kind (an in-memory one takes no pool options)
-    return {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow,
-            "pool_timeout": settings.database_pool_timeout_seconds}
+    return {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout_seconds,
+    }
 
 
 async def _outbox_loop(app: FastAPI) -> None:

@@ -30,19 +30,27 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession, account_values  # noqa: E402
-from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
-                          serve)
-from app.anonymous.service import decode, encode  # noqa: E402
-from app.core import blindrsa  # noqa: E402
-from app.core.clock import SystemClock  # noqa: E402
-from app.core.database import build_engine, build_sessionmaker  # noqa: E402
-from app.core.runtime import build_runtime  # noqa: E402
-from app.core.security import Keyring, new_token, token_digest  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
-from app.core.templating import build_templates  # noqa: E402
-from app.petitions import service as petitions  # noqa: E402
-from app.petitions.schemas import PetitionDraft  # noqa: E402
+from app.accounts.models import Role, RoleGrant, User, UserSession, account_values
+from app.anonymous.service import decode, encode
+from app.core import blindrsa
+from app.core.clock import SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.runtime import build_runtime
+from app.core.security import Keyring, new_token, token_digest
+from app.core.settings import Settings
+from app.core.templating import build_templates
+from app.petitions import service as petitions
+from app.petitions.schemas import PetitionDraft
+from bench.common import (
+    SECRET,
+    drop_database,
+    free_port,
+    machine,
+    percentile,
+    publish,
+    scratch_database,
+    serve,
+)
 
 DATABASE = "undersigned_issuance_bench"
 TARGET_PER_CORE = 400
@@ -51,8 +59,7 @@ TARGET_PER_CORE = 400
 def raw_blind_sign(bits: int, count: int, backend: str = "auto") -> float:
     key = blindrsa.PrivateKey.generate(bits)
     signer = blindrsa.Signer(key, backend=backend)
-    blinded = [blindrsa.blind(key.public, blindrsa.prepare(secrets.token_bytes(32))).blinded_msg
-               for _ in range(count)]
+    blinded = [blindrsa.blind(key.public, blindrsa.prepare(secrets.token_bytes(32))).blinded_msg for _ in range(count)]
     started = time.perf_counter()
     for message in blinded:
         signer.blind_sign(message)
@@ -61,35 +68,63 @@ def raw_blind_sign(bits: int, count: int, backend: str = "auto") -> float:
 
 def prepare(bits: int, petition_count: int, accounts: int) -> tuple[str, list[tuple[str, str]]]:
     url = scratch_database(DATABASE)
-    settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=1,
-                        blind_key_bits=bits)
+    settings = Settings(
+        environment="test", database_url=url, secret_key=SECRET, sponsors_required=1, blind_key_bits=bits
+    )
     rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
     engine = build_engine(url)
     now = datetime.now(UTC)
     keyring = Keyring(SECRET)
     cookies = []
     with build_sessionmaker(engine).begin() as db:
-        creator = User(email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now,
-                       roles=[])
-        moderator = User(email="moderator@example.org", display_name="Moderator", email_verified_at=now,
-                         created_at=now, roles=[RoleGrant(role=Role.moderator, granted_at=now)])
+        creator = User(
+            email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now, roles=[]
+        )
+        moderator = User(
+            email="moderator@example.org",
+            display_name="Moderator",
+            email_verified_at=now,
+            created_at=now,
+            roles=[RoleGrant(role=Role.moderator, granted_at=now)],
+        )
         db.add_all([creator, moderator])
         db.flush()
         for number in range(petition_count):
-            petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-                title=f"Petition {number}", ask="Ask.", background="Why.", category="other", allow_anonymous=True))
+            petition = petitions.create_draft(
+                db=db,
+                rt=rt,
+                creator=creator,
+                form=PetitionDraft(
+                    title=f"Petition {number}", ask="Ask.", background="Why.", category="other", allow_anonymous=True
+                ),
+            )
             petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
-            petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
-                              user=moderator)
+            petitions.sponsor(
+                db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition), user=moderator
+            )
             petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
-        users = [account_values(email=f"member{i}@example.org", display_name=f"Member {i}", email_verified_at=now,
-                                created_at=now, notify_comment_replies=True) for i in range(accounts)]
+        users = [
+            account_values(
+                email=f"member{i}@example.org",
+                display_name=f"Member {i}",
+                email_verified_at=now,
+                created_at=now,
+                notify_comment_replies=True,
+            )
+            for i in range(accounts)
+        ]
         ids = db.execute(insert(User).returning(User.id), users).scalars().all()
         sessions = []
         for user_id in ids:
             session_id, seed = new_token(), new_token()
-            sessions.append({"id_digest": token_digest(session_id), "user_id": user_id, "created_at": now,
-                             "expires_at": now + timedelta(days=1)})
+            sessions.append(
+                {
+                    "id_digest": token_digest(session_id),
+                    "user_id": user_id,
+                    "created_at": now,
+                    "expires_at": now + timedelta(days=1),
+                }
+            )
             cookies.append((f"undersigned_session={session_id}; undersigned_csrf={seed}", keyring.csrf_token(seed)))
         db.execute(insert(UserSession), sessions)
     engine.dispose()
@@ -124,8 +159,9 @@ async def issue_all(base_url: str, cookies: list[tuple[str, str]], parallel: int
                 index = queue.get_nowait()
                 cookie, csrf = cookies[index]
                 started = time.perf_counter()
-                response = await client.post("/api/v1/wallet/tokens", json=bodies[index],
-                                             headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+                response = await client.post(
+                    "/api/v1/wallet/tokens", json=bodies[index], headers={"Cookie": cookie, "X-CSRF-Token": csrf}
+                )
                 latencies.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
                 issued += len(response.json()["tokens"])
@@ -156,7 +192,9 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="Server processes (each uses one core).")
-    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
     args = parser.parse_args()
 
     backend = blindrsa.Signer(blindrsa.PrivateKey.generate(1024)).backend
@@ -167,8 +205,13 @@ def main() -> None:
     url, cookies = prepare(args.bits, args.petitions, args.accounts)
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        server = serve(url, port, Path(workdir) / "server.log", workers=args.workers, settings={
-            "rate_limit_sign": "100000/minute", "blind_key_bits": str(args.bits)})
+        server = serve(
+            url,
+            port,
+            Path(workdir) / "server.log",
+            workers=args.workers,
+            settings={"rate_limit_sign": "100000/minute", "blind_key_bits": str(args.bits)},
+        )
         try:
             issued, seconds, latencies = asyncio.run(issue_all(f"http://127.0.0.1:{port}", cookies, args.parallel))
         finally:
@@ -180,22 +223,34 @@ def main() -> None:
 
     report = io.StringIO()
     report.write(f"### Anonymous-signing tokens, {args.bits}-bit keys ({datetime.now(UTC):%Y-%m-%d})\n\n")
-    report.write(f"Command: `.venv/bin/python bench/anonymous_issuance.py --bits {args.bits} --petitions "
-                 f"{args.petitions} --accounts {args.accounts} --parallel {args.parallel} --workers {args.workers}`\n\n")
-    report.write(f"Machine: {machine()}, PostgreSQL on the same machine; {args.workers} server "
-                 "process(es). OpenSSL's RSA work runs outside the interpreter lock, so one process's worker threads "
-                 "sign on every core; the gmpy2 fallback keeps the lock.\n\n")
+    report.write(
+        f"Command: `.venv/bin/python bench/anonymous_issuance.py --bits {args.bits} --petitions "
+        f"{args.petitions} --accounts {args.accounts} --parallel {args.parallel} --workers {args.workers}`\n\n"
+    )
+    report.write(
+        f"Machine: {machine()}, PostgreSQL on the same machine; {args.workers} server "
+        "process(es). OpenSSL's RSA work runs outside the interpreter lock, so one process's worker threads "
+        "sign on every core; the gmpy2 fallback keeps the lock.\n\n"
+    )
     report.write("| measure | result | target |\n|---|---|---|\n")
-    report.write(f"| BlindSign alone, one core ({backend}, as deployed) | {raw:.0f} tokens/s | "
-                 f"{'met' if raw >= TARGET_PER_CORE else 'NOT met'} (>= {TARGET_PER_CORE}/s per core) |\n")
+    report.write(
+        f"| BlindSign alone, one core ({backend}, as deployed) | {raw:.0f} tokens/s | "
+        f"{'met' if raw >= TARGET_PER_CORE else 'NOT met'} (>= {TARGET_PER_CORE}/s per core) |\n"
+    )
     report.write(f"| BlindSign alone, one core (gmpy2, the fallback without OpenSSL 3) | {fallback:.0f} tokens/s | |\n")
-    report.write(f"| HTTP issuance, {args.accounts} wallets x {args.petitions} petitions, {args.parallel} at once "
-                 f"| {http_rate:.0f} tokens/s | |\n")
-    report.write(f"| one wallet request for {args.petitions} tokens, server side | p50 "
-                 f"{statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"
-                 " | |\n")
-    report.write(f"| the wallet's own work for {args.petitions} tokens (Python client) | blind "
-                 f"{blind_seconds * 1000:.0f} ms, finalize and verify {finalize_seconds * 1000:.0f} ms | |\n")
+    report.write(
+        f"| HTTP issuance, {args.accounts} wallets x {args.petitions} petitions, {args.parallel} at once "
+        f"| {http_rate:.0f} tokens/s | |\n"
+    )
+    report.write(
+        f"| one wallet request for {args.petitions} tokens, server side | p50 "
+        f"{statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"
+        " | |\n"
+    )
+    report.write(
+        f"| the wallet's own work for {args.petitions} tokens (Python client) | blind "
+        f"{blind_seconds * 1000:.0f} ms, finalize and verify {finalize_seconds * 1000:.0f} ms | |\n"
+    )
     publish(report.getvalue(), bench="anonymous_issuance", write=not args.no_write)
 
 

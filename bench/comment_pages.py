@@ -28,25 +28,35 @@ from sqlalchemy import insert, text, update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User  # noqa: E402
-from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
-                          serve)
-from app.comments.models import Comment  # noqa: E402
-from app.comments.service import rank  # noqa: E402
-from app.core.clock import SystemClock  # noqa: E402
-from app.core.database import build_engine, build_sessionmaker  # noqa: E402
-from app.core.markdown import render_comment  # noqa: E402
-from app.core.runtime import build_runtime  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
-from app.core.templating import build_templates  # noqa: E402
-from app.petitions import service as petitions  # noqa: E402
-from app.petitions.models import Petition  # noqa: E402
-from app.petitions.schemas import PetitionDraft  # noqa: E402
+from app.accounts.models import Role, RoleGrant, User
+from app.comments.models import Comment
+from app.comments.service import rank
+from app.core.clock import SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.markdown import render_comment
+from app.core.runtime import build_runtime
+from app.core.settings import Settings
+from app.core.templating import build_templates
+from app.petitions import service as petitions
+from app.petitions.models import Petition
+from app.petitions.schemas import PetitionDraft
+from bench.common import (
+    SECRET,
+    drop_database,
+    free_port,
+    machine,
+    percentile,
+    publish,
+    scratch_database,
+    serve,
+)
 
 DATABASE = "undersigned_comments_bench"
 SIZES = (10, 1_000, 10_000)
-BODY = ("The recordings capture *private* conversations, and nobody asked us. See [the policy]"
-        "(https://intranet.example/policy) and:\n\n- what is kept\n- for how long\n- who reads it")
+BODY = (
+    "The recordings capture *private* conversations, and nobody asked us. See [the policy]"
+    "(https://intranet.example/policy) and:\n\n- what is kept\n- for how long\n- who reads it"
+)
 
 
 def prepare() -> tuple[str, dict[int, int]]:
@@ -59,18 +69,38 @@ def prepare() -> tuple[str, dict[int, int]]:
     random.seed(7)
     petition_ids: dict[int, int] = {}
     with build_sessionmaker(engine).begin() as db:
-        authors = [User(email=f"author{i}@example.org", display_name=f"Author {i}", email_verified_at=now,
-                        created_at=now, roles=[]) for i in range(50)]
-        moderator = User(email="moderator@example.org", display_name="Moderator", email_verified_at=now,
-                         created_at=now, roles=[RoleGrant(role=Role.moderator, granted_at=now)])
+        authors = [
+            User(
+                email=f"author{i}@example.org",
+                display_name=f"Author {i}",
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+            for i in range(50)
+        ]
+        moderator = User(
+            email="moderator@example.org",
+            display_name="Moderator",
+            email_verified_at=now,
+            created_at=now,
+            roles=[RoleGrant(role=Role.moderator, granted_at=now)],
+        )
         db.add_all([*authors, moderator])
         db.flush()
         for size in SIZES:
-            petition = petitions.create_draft(db=db, rt=rt, creator=authors[0], form=PetitionDraft(
-                title=f"A discussion of {size:,} comments", ask="Read it.", background="Measured.", category="other"))
+            petition = petitions.create_draft(
+                db=db,
+                rt=rt,
+                creator=authors[0],
+                form=PetitionDraft(
+                    title=f"A discussion of {size:,} comments", ask="Read it.", background="Measured.", category="other"
+                ),
+            )
             petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=authors[0])
-            petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
-                              user=moderator)
+            petitions.sponsor(
+                db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition), user=moderator
+            )
             petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
             petition_ids[size] = petition.id
             _comments(db, petition.id, size, authors, html, now)
@@ -102,16 +132,33 @@ def _comments(db, petition_id: int, size: int, authors: list[User], html: str, n
         if parent:
             replies[parent] = replies.get(parent, 0) + 1
         endorsements = random.choice((0, 0, 0, 1, 2, 5, 12))
-        rows.append({"id": comment_id, "petition_id": petition_id, "parent_id": parent, "quoted_id": None,
-                     "depth": depth, "author_id": random.choice(authors).id, "pseudonym": None, "author_proof": None,
-                     "body": BODY, "body_html": html, "state": "visible", "hidden_reason": None,
-                     "rank": rank(endorsements=endorsements, created_at=created), "endorsement_count": endorsements,
-                     "reply_count": 0, "flags_since_review": 0, "review": "none", "created_at": created,
-                     "edited_at": None})
+        rows.append(
+            {
+                "id": comment_id,
+                "petition_id": petition_id,
+                "parent_id": parent,
+                "quoted_id": None,
+                "depth": depth,
+                "author_id": random.choice(authors).id,
+                "pseudonym": None,
+                "author_proof": None,
+                "body": BODY,
+                "body_html": html,
+                "state": "visible",
+                "hidden_reason": None,
+                "rank": rank(endorsements=endorsements, created_at=created),
+                "endorsement_count": endorsements,
+                "reply_count": 0,
+                "flags_since_review": 0,
+                "review": "none",
+                "created_at": created,
+                "edited_at": None,
+            }
+        )
     for row in rows:
         row["reply_count"] = replies.get(int(row["id"]), 0)  # type: ignore[call-overload]
     for chunk in range(0, len(rows), 5_000):
-        db.execute(insert(Comment), rows[chunk:chunk + 5_000])
+        db.execute(insert(Comment), rows[chunk : chunk + 5_000])
     db.execute(update(Petition).where(Petition.id == petition_id).values(comment_count=size))
     db.execute(text("SELECT setval(pg_get_serial_sequence('comments', 'id'), (SELECT max(id) FROM comments))"))
 
@@ -141,7 +188,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1_000, help="Requests per page and size.")
     parser.add_argument("--readers", type=int, default=16, help="Concurrent readers.")
-    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
     args = parser.parse_args()
     url, petition_ids = prepare()
     port = free_port()
@@ -150,12 +199,19 @@ def main() -> None:
         server = serve(url, port, Path(workdir) / "server.log")
         try:
             for size, petition_id in petition_ids.items():
-                for label, path in (("petition page", f"/petitions/{petition_id}"),
-                                    ("discussion, newest", f"/petitions/{petition_id}/comments?sort=newest"),
-                                    ("comments API", f"/api/v1/petitions/{petition_id}/comments")):
+                for label, path in (
+                    ("petition page", f"/petitions/{petition_id}"),
+                    ("discussion, newest", f"/petitions/{petition_id}/comments?sort=newest"),
+                    ("comments API", f"/api/v1/petitions/{petition_id}/comments"),
+                ):
                     latencies = asyncio.run(measure(f"http://127.0.0.1:{port}", path, args.requests, args.readers))
-                    row = (size, label, statistics.median(latencies), percentile(latencies, 0.99),
-                           len(latencies) / (sum(latencies) / 1000 / args.readers))
+                    row = (
+                        size,
+                        label,
+                        statistics.median(latencies),
+                        percentile(latencies, 0.99),
+                        len(latencies) / (sum(latencies) / 1000 / args.readers),
+                    )
                     results.append(row)
                     print(f"{size:>6} {label:<20} p50 {row[2]:6.1f} ms  p99 {row[3]:6.1f} ms", file=sys.stderr)
         finally:
@@ -164,12 +220,17 @@ def main() -> None:
     drop_database(DATABASE)
 
     report = io.StringIO()
-    report.write(f"### Discussion pages at 10, 1,000 and 10,000 comments, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
-    report.write(f"Command: `.venv/bin/python bench/comment_pages.py --requests {args.requests} "
-                 f"--readers {args.readers}`\n\n")
-    report.write(f"Machine: {machine()}. One server process (uvicorn, 4 worker threads), "
-                 f"{args.readers} concurrent signed-out readers on the same machine, {args.requests} requests "
-                 "per row after 20 to warm up.\n\n")
+    report.write(
+        f"### Discussion pages at 10, 1,000 and 10,000 comments, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n"
+    )
+    report.write(
+        f"Command: `.venv/bin/python bench/comment_pages.py --requests {args.requests} --readers {args.readers}`\n\n"
+    )
+    report.write(
+        f"Machine: {machine()}. One server process (uvicorn, 4 worker threads), "
+        f"{args.readers} concurrent signed-out readers on the same machine, {args.requests} requests "
+        "per row after 20 to warm up.\n\n"
+    )
     report.write("| comments | page | p50 ms | p99 ms | requests/s |\n|---|---|---|---|---|\n")
     for size, label, p50, p99, rate in results:
         report.write(f"| {size:,} | {label} | {p50:.1f} | {p99:.1f} | {rate:.0f} |\n")

@@ -60,16 +60,49 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(url: str, port: int, log: Path, *, workers: int = 1, settings: dict[str, str] | None = None,
-          target: str = "app.asgi:app", environ: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def serve(
+    url: str,
+    port: int,
+    log: Path,
+    *,
+    workers: int = 1,
+    settings: dict[str, str] | None = None,
+    target: str = "app.asgi:app",
+    environ: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     """`target` (the app, or another ASGI app such as the bare insert) under uvicorn in its own process(es), on
     `url`, once it accepts connections. `settings` are the app's (UNDERSIGNED_ is added); `environ` any other."""
-    env = {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": url,
-           "UNDERSIGNED_SECRET_KEY": SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false", "PYTHONPATH": str(ROOT),
-           **{f"UNDERSIGNED_{key.upper()}": value for key, value in (settings or {}).items()}, **(environ or {})}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port",
-                                str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    env = {
+        **os.environ,
+        "UNDERSIGNED_ENVIRONMENT": "test",
+        "UNDERSIGNED_DATABASE_URL": url,
+        "UNDERSIGNED_SECRET_KEY": SECRET,
+        "UNDERSIGNED_INPROCESS_WORKER": "false",
+        "PYTHONPATH": str(ROOT),
+        **{f"UNDERSIGNED_{key.upper()}": value for key, value in (settings or {}).items()},
+        **(environ or {}),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -88,8 +121,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def machine() -> str:
-    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 RESULTS = ROOT / "bench" / "results"

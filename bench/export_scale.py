@@ -31,18 +31,18 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User  # noqa: E402
-from app.core import migrations  # noqa: E402
-from app.core.clock import SystemClock  # noqa: E402
-from app.core.database import build_engine, build_sessionmaker  # noqa: E402
-from app.core.runtime import build_runtime  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
-from app.core.templating import build_templates  # noqa: E402
-from app.petitions import service as petitions  # noqa: E402
-from app.petitions.schemas import PetitionDraft  # noqa: E402
-from app.signatures.models import GroupKind, SignerGroup  # noqa: E402
-from app.signatures.service import name_context  # noqa: E402
-from bench.common import database_name, publish  # noqa: E402
+from app.accounts.models import Role, RoleGrant, User
+from app.core import migrations
+from app.core.clock import SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.runtime import build_runtime
+from app.core.settings import Settings
+from app.core.templating import build_templates
+from app.petitions import service as petitions
+from app.petitions.schemas import PetitionDraft
+from app.signatures.models import GroupKind, SignerGroup
+from app.signatures.service import name_context
+from bench.common import database_name, publish
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -58,26 +58,48 @@ def prepare(signatures: int) -> tuple[str, int]:
     admin.dispose()
     url = make_url(POSTGRES_ADMIN).set(database=DATABASE).render_as_string(hide_password=False)
     migrations.upgrade(url)
-    settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=1,
-                        response_threshold=1000, escalation_threshold=500_000)
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        secret_key=SECRET,
+        sponsors_required=1,
+        response_threshold=1000,
+        escalation_threshold=500_000,
+    )
     rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
     engine = build_engine(url)
     now = datetime.now(UTC)
     with build_sessionmaker(engine).begin() as db:
-        creator = User(email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now,
-                       roles=[])
-        moderator = User(email="moderator@example.org", display_name="Moderator", email_verified_at=now,
-                         created_at=now, roles=[RoleGrant(role=Role.moderator, granted_at=now)])
+        creator = User(
+            email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now, roles=[]
+        )
+        moderator = User(
+            email="moderator@example.org",
+            display_name="Moderator",
+            email_verified_at=now,
+            created_at=now,
+            roles=[RoleGrant(role=Role.moderator, granted_at=now)],
+        )
         groups = [SignerGroup(kind=GroupKind.department, name=f"Department {i}", active=True) for i in range(20)]
         groups += [SignerGroup(kind=GroupKind.location, name=f"Location {i}", active=True) for i in range(8)]
         db.add_all([creator, moderator, *groups])
         db.flush()
-        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-            title="Export at scale", ask="Deliver every name.", background="Measured.", category="other",
-            collect_attributes=True))
+        petition = petitions.create_draft(
+            db=db,
+            rt=rt,
+            creator=creator,
+            form=PetitionDraft(
+                title="Export at scale",
+                ask="Deliver every name.",
+                background="Measured.",
+                category="other",
+                collect_attributes=True,
+            ),
+        )
         petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
-        petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
-                          user=moderator)
+        petitions.sponsor(
+            db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition), user=moderator
+        )
         petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
         petition_id = petition.id
         departments = [group.id for group in groups if group.kind == GroupKind.department]
@@ -90,17 +112,26 @@ def prepare(signatures: int) -> tuple[str, int]:
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cursor:
-            with cursor.copy("COPY signatures (id, petition_id, visibility, public_name, sealed_name, notify_updates,"
-                             " signed_hour, department_id, location_id) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY signatures (id, petition_id, visibility, public_name, sealed_name, notify_updates,"
+                " signed_hour, department_id, location_id) FROM STDIN"
+            ) as copy:
                 for index in range(signatures):
                     name = f"Signer {index:07d}"
                     public = index % 2 == 0
-                    copy.write_row((secrets.token_hex(16), petition_id, "public" if public else "organizers",
-                                    name if public else None,
-                                    None if public else rt.sealer.seal(name, context=context), False,
-                                    first_hour + timedelta(hours=index * 1440 // signatures),
-                                    generator.choice(departments) if index % 10 else None,
-                                    generator.choice(locations)))
+                    copy.write_row(
+                        (
+                            secrets.token_hex(16),
+                            petition_id,
+                            "public" if public else "organizers",
+                            name if public else None,
+                            None if public else rt.sealer.seal(name, context=context),
+                            False,
+                            first_hour + timedelta(hours=index * 1440 // signatures),
+                            generator.choice(departments) if index % 10 else None,
+                            generator.choice(locations),
+                        )
+                    )
             cursor.execute("UPDATE petitions SET signature_count = %s WHERE id = %s", (signatures, petition_id))
         raw.commit()
     finally:
@@ -113,13 +144,23 @@ def prepare(signatures: int) -> tuple[str, int]:
 def export(url: str, petition_id: int, kind: str, fmt: str, workdir: Path) -> tuple[float, float, int]:
     """Run one export as its own process; returns (seconds, peak RSS in MB, bytes written)."""
     out = workdir / f"{kind}.{fmt}"
-    env = {**os.environ, "UNDERSIGNED_DATABASE_URL": url, "UNDERSIGNED_SECRET_KEY": SECRET,
-           "UNDERSIGNED_ENVIRONMENT": "test", "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    env = {
+        **os.environ,
+        "UNDERSIGNED_DATABASE_URL": url,
+        "UNDERSIGNED_SECRET_KEY": SECRET,
+        "UNDERSIGNED_ENVIRONMENT": "test",
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "100",
+    }
     started = time.perf_counter()
     command = str(Path(sys.executable).parent / "undersigned")
-    process = subprocess.Popen([command, "export", str(petition_id), "--kind", kind,
-                                "--format", fmt, "--out", str(out)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [command, "export", str(petition_id), "--kind", kind, "--format", fmt, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _pid, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -130,13 +171,23 @@ def export(url: str, petition_id: int, kind: str, fmt: str, workdir: Path) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signatures", type=int, default=1_000_000)
-    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
     args = parser.parse_args()
     url, petition_id = prepare(args.signatures)
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        for kind, fmt in (("signers", "csv"), ("signers", "json"), ("signers", "xlsx"), ("signers", "pdf"),
-                          ("tally", "csv"), ("tally", "json"), ("tally", "xlsx"), ("tally", "pdf")):
+        for kind, fmt in (
+            ("signers", "csv"),
+            ("signers", "json"),
+            ("signers", "xlsx"),
+            ("signers", "pdf"),
+            ("tally", "csv"),
+            ("tally", "json"),
+            ("tally", "xlsx"),
+            ("tally", "pdf"),
+        ):
             seconds, megabytes, size = export(url, petition_id, kind, fmt, Path(workdir))
             rows.append((kind, fmt, seconds, megabytes, size))
             print(f"{kind} {fmt}: {seconds:.1f} s, {megabytes:.0f} MB peak, {size:,} bytes", file=sys.stderr)
@@ -148,9 +199,11 @@ def main() -> None:
     report = io.StringIO()
     report.write(f"### Export at scale: {args.signatures:,} signatures, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
     report.write(f"Command: `.venv/bin/python bench/export_scale.py --signatures {args.signatures}`\n\n")
-    report.write(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                 f"{platform.system()} {platform.release()}. Each export is one `undersigned export` process; "
-                 "peak memory is its max RSS, interpreter and app included.\n\n")
+    report.write(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}. Each export is one `undersigned export` process; "
+        "peak memory is its max RSS, interpreter and app included.\n\n"
+    )
     report.write("| export | format | seconds | peak MB | file bytes | target |\n|---|---|---|---|---|---|\n")
     for kind, fmt, seconds, megabytes, size in rows:
         target = ""
@@ -160,6 +213,7 @@ def main() -> None:
         note = " (first 20,000 names)" if kind == "signers" and fmt == "pdf" else ""
         report.write(f"| {kind}{note} | {fmt} | {seconds:.1f} | {megabytes:.0f} | {size:,} | {target} |\n")
     publish(report.getvalue(), bench="export_scale", write=not args.no_write)
+
 
 if __name__ == "__main__":
     main()

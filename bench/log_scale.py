@@ -27,19 +27,27 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import User  # noqa: E402
-from bench.common import (SECRET, drop_database, free_port, machine, percentile, publish, scratch_database,  # noqa: E402
-                          serve)
-from app.core import merkle  # noqa: E402
-from app.core.clock import SystemClock  # noqa: E402
-from app.core.database import build_engine, build_sessionmaker  # noqa: E402
-from app.core.runtime import build_runtime  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
-from app.core.templating import build_templates  # noqa: E402
-from app.log import service as signature_log  # noqa: E402
-from app.log import tree  # noqa: E402
-from app.petitions import service as petitions  # noqa: E402
-from app.petitions.schemas import PetitionDraft  # noqa: E402
+from app.accounts.models import User
+from app.core import merkle
+from app.core.clock import SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.runtime import build_runtime
+from app.core.settings import Settings
+from app.core.templating import build_templates
+from app.log import service as signature_log
+from app.log import tree
+from app.petitions import service as petitions
+from app.petitions.schemas import PetitionDraft
+from bench.common import (
+    SECRET,
+    drop_database,
+    free_port,
+    machine,
+    percentile,
+    publish,
+    scratch_database,
+    serve,
+)
 
 DATABASE = "undersigned_log_bench"
 FLOOR: list[float] = []  # /healthz on the same server and client: what any request costs here
@@ -65,9 +73,11 @@ def serve_proofs(url: str, petition_id: int, size: int) -> tuple[list[float], li
 async def _time_proofs(base_url: str, petition_id: int, size: int) -> tuple[list[float], list[float]]:
     rng = random.Random(6962)
     base = f"/api/v1/petitions/{petition_id}/log"
-    paths = {"inclusion": [f"{base}/inclusion?index={rng.randrange(size)}&size={size}" for _ in range(400)],
-             "consistency": [f"{base}/consistency?old={rng.randrange(1, size)}&new={size}" for _ in range(400)],
-             "floor": ["/healthz"] * 400}
+    paths = {
+        "inclusion": [f"{base}/inclusion?index={rng.randrange(size)}&size={size}" for _ in range(400)],
+        "consistency": [f"{base}/consistency?old={rng.randrange(1, size)}&new={size}" for _ in range(400)],
+        "floor": ["/healthz"] * 400,
+    }
     results: dict[str, list[float]] = {"inclusion": [], "consistency": [], "floor": []}
     async with httpx2.AsyncClient(base_url=base_url, timeout=30) as client:
         for path in paths["inclusion"][:20]:
@@ -92,7 +102,9 @@ async def _time_proofs(base_url: str, petition_id: int, size: int) -> tuple[list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
     args = parser.parse_args()
 
     url = scratch_database(DATABASE)
@@ -102,12 +114,17 @@ def main() -> None:
     sessions = build_sessionmaker(engine)
     now = datetime.now(UTC)
     with sessions.begin() as db:
-        creator = User(email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now,
-                       roles=[])
+        creator = User(
+            email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now, roles=[]
+        )
         db.add(creator)
         db.flush()
-        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-            title="A long log", ask="Count.", background="Measured.", category="other"))
+        petition = petitions.create_draft(
+            db=db,
+            rt=rt,
+            creator=creator,
+            form=PetitionDraft(title="A long log", ask="Count.", background="Measured.", category="other"),
+        )
         petition_id = petition.id
 
     started = time.perf_counter()
@@ -158,25 +175,35 @@ def main() -> None:
     report = io.StringIO()
     report.write(f"### Signature log at {size:,} entries, PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
     report.write(f"Command: `.venv/bin/python bench/log_scale.py --entries {args.entries}`\n\n")
-    report.write(f"Machine: {machine()}; proofs built in the service from rows read by key "
-                 "(one connection, no HTTP); every proof was verified.\n\n")
+    report.write(
+        f"Machine: {machine()}; proofs built in the service from rows read by key "
+        "(one connection, no HTTP); every proof was verified.\n\n"
+    )
     report.write("| measure | result | target |\n|---|---|---|\n")
     report.write(f"| building the log, batches of 10,000 | {build_seconds:.0f} s | |\n")
     worst = max(append_times)
-    report.write(f"| appending a batch of 1,000 at {args.entries:,} | median {statistics.median(append_times):.2f} s, "
-                 f"worst {worst:.2f} s | {'met' if worst < 1 else 'NOT met'} (< 1 s) |\n")
-    for label, times in (("inclusion proof, in the service", inclusion),
-                         ("consistency proof, in the service", consistency),
-                         ("inclusion proof, served over HTTP", served_inclusion),
-                         ("consistency proof, served over HTTP", served_consistency)):
+    report.write(
+        f"| appending a batch of 1,000 at {args.entries:,} | median {statistics.median(append_times):.2f} s, "
+        f"worst {worst:.2f} s | {'met' if worst < 1 else 'NOT met'} (< 1 s) |\n"
+    )
+    for label, times in (
+        ("inclusion proof, in the service", inclusion),
+        ("consistency proof, in the service", consistency),
+        ("inclusion proof, served over HTTP", served_inclusion),
+        ("consistency proof, served over HTTP", served_consistency),
+    ):
         if not times:
             continue
         p99 = percentile(times, 0.99)
-        report.write(f"| {label} | p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms | "
-                     f"{'met' if p99 < 10 else 'NOT met'} (< 10 ms) |\n")
+        report.write(
+            f"| {label} | p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms | "
+            f"{'met' if p99 < 10 else 'NOT met'} (< 10 ms) |\n"
+        )
     if FLOOR:
-        report.write(f"| for comparison: `/healthz` (no database) on the same server and client | p50 "
-                     f"{statistics.median(FLOOR):.1f} ms, p99 {percentile(FLOOR, 0.99):.1f} ms | |\n")
+        report.write(
+            f"| for comparison: `/healthz` (no database) on the same server and client | p50 "
+            f"{statistics.median(FLOOR):.1f} ms, p99 {percentile(FLOOR, 0.99):.1f} ms | |\n"
+        )
     publish(report.getvalue(), bench="log_scale", write=not args.no_write)
 
 

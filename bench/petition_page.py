@@ -37,23 +37,31 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession  # noqa: E402
-from app.core.clock import SystemClock  # noqa: E402
-from app.core.database import build_engine, build_sessionmaker  # noqa: E402
-from app.core.markdown import render_comment  # noqa: E402
-from app.core.runtime import build_runtime  # noqa: E402
-from app.core.security import new_token, token_digest  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
-from app.core.templating import build_templates  # noqa: E402
-from app.log import service as signature_log  # noqa: E402
-from app.log import tree  # noqa: E402
-from app.petitions import service as petitions  # noqa: E402
-from app.petitions.schemas import PetitionDraft  # noqa: E402
-from app.signatures.models import GroupKind, SignerGroup  # noqa: E402
-from app.signatures.service import name_context  # noqa: E402
-from bench.comment_pages import BODY, _comments  # noqa: E402
-from bench.common import (SECRET, database_url, drop_database, free_port, machine, publish,  # noqa: E402
-                          scratch_database, serve)
+from app.accounts.models import Role, RoleGrant, User, UserSession
+from app.core.clock import SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.markdown import render_comment
+from app.core.runtime import build_runtime
+from app.core.security import new_token, token_digest
+from app.core.settings import Settings
+from app.core.templating import build_templates
+from app.log import service as signature_log
+from app.log import tree
+from app.petitions import service as petitions
+from app.petitions.schemas import PetitionDraft
+from app.signatures.models import GroupKind, SignerGroup
+from app.signatures.service import name_context
+from bench.comment_pages import BODY, _comments
+from bench.common import (
+    SECRET,
+    database_url,
+    drop_database,
+    free_port,
+    machine,
+    publish,
+    scratch_database,
+    serve,
+)
 
 DATABASE = "undersigned_petition_page_bench"
 WRK_TIMEOUT = 10  # seconds
@@ -72,8 +80,14 @@ def prepare(name: str, sizes: list[int], comments: int) -> tuple[str, dict[int, 
     """The database: one petition per size; returns its URL, the petitions' ids by size, and the cookie of a
     signed-in worker who signed every one of them."""
     url = scratch_database(name)
-    settings = Settings(environment="test", database_url=url, secret_key=SECRET, sponsors_required=1,
-                        response_threshold=1_000, escalation_threshold=50_000)
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        secret_key=SECRET,
+        sponsors_required=1,
+        response_threshold=1_000,
+        escalation_threshold=50_000,
+    )
     rt = build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
     engine = build_engine(url)
     sessions = build_sessionmaker(engine)
@@ -83,28 +97,59 @@ def prepare(name: str, sizes: list[int], comments: int) -> tuple[str, dict[int, 
     session_id = new_token()
     petition_ids: dict[int, int] = {}
     with sessions.begin() as db:
-        authors = [User(email=f"author{i}@example.org", display_name=f"Author {i}", email_verified_at=now,
-                        created_at=now, roles=[]) for i in range(50)]
-        moderator = User(email="moderator@example.org", display_name="Moderator", email_verified_at=now,
-                         created_at=now, roles=[RoleGrant(role=Role.moderator, granted_at=now)])
-        viewer = User(email="reader@example.org", display_name="Reader", email_verified_at=now, created_at=now,
-                      roles=[])
+        authors = [
+            User(
+                email=f"author{i}@example.org",
+                display_name=f"Author {i}",
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+            for i in range(50)
+        ]
+        moderator = User(
+            email="moderator@example.org",
+            display_name="Moderator",
+            email_verified_at=now,
+            created_at=now,
+            roles=[RoleGrant(role=Role.moderator, granted_at=now)],
+        )
+        viewer = User(
+            email="reader@example.org", display_name="Reader", email_verified_at=now, created_at=now, roles=[]
+        )
         groups = [SignerGroup(kind=GroupKind.department, name=f"Department {i}", active=True) for i in range(20)]
         groups += [SignerGroup(kind=GroupKind.location, name=f"Location {i}", active=True) for i in range(8)]
         db.add_all([*authors, moderator, viewer, *groups])
         db.flush()
-        db.add(UserSession(id_digest=token_digest(session_id), user_id=viewer.id, created_at=now,
-                           expires_at=now + timedelta(days=30)))
+        db.add(
+            UserSession(
+                id_digest=token_digest(session_id),
+                user_id=viewer.id,
+                created_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+        )
         viewer_id = viewer.id
         departments = [group.id for group in groups if group.kind == GroupKind.department]
         locations = [group.id for group in groups if group.kind == GroupKind.location]
         for size in sizes:
-            petition = petitions.create_draft(db=db, rt=rt, creator=authors[0], form=PetitionDraft(
-                title=f"A petition of {size:,} signatures", ask="Read every name.", background="Measured.",
-                category="other", collect_attributes=True, allow_anonymous=True))
+            petition = petitions.create_draft(
+                db=db,
+                rt=rt,
+                creator=authors[0],
+                form=PetitionDraft(
+                    title=f"A petition of {size:,} signatures",
+                    ask="Read every name.",
+                    background="Measured.",
+                    category="other",
+                    collect_attributes=True,
+                    allow_anonymous=True,
+                ),
+            )
             petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=authors[0])
-            petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
-                              user=moderator)
+            petitions.sponsor(
+                db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition), user=moderator
+            )
             petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
             petition_ids[size] = petition.id
             _comments(db, petition.id, comments, authors, html, now)
@@ -119,8 +164,16 @@ def prepare(name: str, sizes: list[int], comments: int) -> tuple[str, dict[int, 
     return url, petition_ids, session_id
 
 
-def _signatures(engine, rt, petition_id: int, size: int, viewer_id: int,  # type: ignore[no-untyped-def]
-                departments: list[int], locations: list[int], now: datetime) -> None:
+def _signatures(
+    engine,
+    rt,
+    petition_id: int,
+    size: int,
+    viewer_id: int,  # type: ignore[no-untyped-def]
+    departments: list[int],
+    locations: list[int],
+    now: datetime,
+) -> None:
     """COPY the rows, leaf index i + 1 for row i (entry 0 is the petition's text), then set the counters as the
     sign path and the anonymous batches would have."""
     generator = random.Random(petition_id)
@@ -131,28 +184,42 @@ def _signatures(engine, rt, petition_id: int, size: int, viewer_id: int,  # type
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cursor:
-            with cursor.copy("COPY signatures (id, petition_id, account_id, visibility, public_name, sealed_name,"
-                             " notify_updates, signed_hour, department_id, location_id, token_message,"
-                             " token_signature, log_index) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY signatures (id, petition_id, account_id, visibility, public_name, sealed_name,"
+                " notify_updates, signed_hour, department_id, location_id, token_message,"
+                " token_signature, log_index) FROM STDIN"
+            ) as copy:
                 for index in range(size):
                     kind = index % 10
                     visibility = "public" if kind < 5 else "organizers" if kind < 9 else "anonymous"
                     anonymous += visibility == "anonymous"
                     named = visibility != "anonymous"
-                    copy.write_row((
-                        secrets.token_hex(16), petition_id, viewer_id if index == size - 1 else None, visibility,
-                        f"Signer {index:07d}" if visibility == "public" else None,
-                        sealed if visibility == "organizers" else None, False,
-                        first_hour + timedelta(hours=index * 1440 // size),
-                        generator.choice(departments) if named and index % 7 else None,
-                        generator.choice(locations) if named else None,
-                        None if named else secrets.token_bytes(32), None if named else secrets.token_bytes(384),
-                        index + 1))
-            cursor.execute("UPDATE petitions SET signature_count = %s, response_threshold_reached_at = %s,"
-                           " escalation_threshold_reached_at = %s WHERE id = %s",
-                           (size, now - timedelta(days=55), now - timedelta(days=30), petition_id))
-            cursor.execute("UPDATE issuing_keys SET tokens_issued = %s, anonymous_signatures = %s"
-                           " WHERE petition_id = %s", (anonymous, anonymous, petition_id))
+                    copy.write_row(
+                        (
+                            secrets.token_hex(16),
+                            petition_id,
+                            viewer_id if index == size - 1 else None,
+                            visibility,
+                            f"Signer {index:07d}" if visibility == "public" else None,
+                            sealed if visibility == "organizers" else None,
+                            False,
+                            first_hour + timedelta(hours=index * 1440 // size),
+                            generator.choice(departments) if named and index % 7 else None,
+                            generator.choice(locations) if named else None,
+                            None if named else secrets.token_bytes(32),
+                            None if named else secrets.token_bytes(384),
+                            index + 1,
+                        )
+                    )
+            cursor.execute(
+                "UPDATE petitions SET signature_count = %s, response_threshold_reached_at = %s,"
+                " escalation_threshold_reached_at = %s WHERE id = %s",
+                (size, now - timedelta(days=55), now - timedelta(days=30), petition_id),
+            )
+            cursor.execute(
+                "UPDATE issuing_keys SET tokens_issued = %s, anonymous_signatures = %s WHERE petition_id = %s",
+                (anonymous, anonymous, petition_id),
+            )
         raw.commit()
     finally:
         raw.close()
@@ -164,9 +231,14 @@ def _log(sessions, rt, petition_id: int, size: int) -> None:  # type: ignore[no-
     while appended < size:
         count = min(20_000, size - appended)
         with sessions.begin() as db:
-            tree.append(db, petition_id, [
-                f'{{"kind":"signature","visibility":"named","commitment":"{appended + i:032x}"}}'.encode()
-                for i in range(count)])
+            tree.append(
+                db,
+                petition_id,
+                [
+                    f'{{"kind":"signature","visibility":"named","commitment":"{appended + i:032x}"}}'.encode()
+                    for i in range(count)
+                ],
+            )
         appended += count
     with sessions.begin() as db:
         signature_log._checkpoint(db, rt, petition_id, rt.clock.now())
@@ -178,30 +250,48 @@ def reuse(name: str, sizes: list[int]) -> tuple[str, dict[int, int], str]:
     engine = build_engine(url)
     session_id = new_token()
     with engine.begin() as connection:
-        ids = {int(size): int(petition_id) for petition_id, size in connection.execute(
-            text("SELECT id, signature_count FROM petitions WHERE title LIKE 'A petition of %'"))}
+        ids = {
+            int(size): int(petition_id)
+            for petition_id, size in connection.execute(
+                text("SELECT id, signature_count FROM petitions WHERE title LIKE 'A petition of %'")
+            )
+        }
         # The reader signed every petition (names are sealed: found by their signature, not their name).
         viewer_id = connection.scalar(text("SELECT account_id FROM signatures WHERE account_id IS NOT NULL LIMIT 1"))
         now = datetime.now(UTC)
-        connection.execute(text("INSERT INTO user_sessions (id_digest, user_id, created_at, expires_at) "
-                                "VALUES (:digest, :user_id, :now, :expires)"),
-                           {"digest": token_digest(session_id), "user_id": viewer_id, "now": now,
-                            "expires": now + timedelta(days=30)})
+        connection.execute(
+            text(
+                "INSERT INTO user_sessions (id_digest, user_id, created_at, expires_at) "
+                "VALUES (:digest, :user_id, :now, :expires)"
+            ),
+            {"digest": token_digest(session_id), "user_id": viewer_id, "now": now, "expires": now + timedelta(days=30)},
+        )
     engine.dispose()
     return url, {size: ids[size] for size in sizes}, session_id
 
 
 def pages(petition_id: int) -> list[tuple[str, str, bool]]:
     """(label, path, signed in)"""
-    return [("petition page, signed out", f"/petitions/{petition_id}", False),
-            ("petition page, signed in", f"/petitions/{petition_id}", True),
-            ("tally API", f"/api/v1/petitions/{petition_id}/tally", False),
-            ("first discussion page", f"/petitions/{petition_id}/comments", False)]
+    return [
+        ("petition page, signed out", f"/petitions/{petition_id}", False),
+        ("petition page, signed in", f"/petitions/{petition_id}", True),
+        ("tally API", f"/api/v1/petitions/{petition_id}/tally", False),
+        ("first discussion page", f"/petitions/{petition_id}/comments", False),
+    ]
 
 
 def wrk(url: str, *, seconds: int, connections: int, script: Path, cookie: str | None) -> dict[str, float]:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", f"{WRK_TIMEOUT}s", "-s", str(script),
-               url]
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        f"{WRK_TIMEOUT}s",
+        "-s",
+        str(script),
+        url,
+    ]
     if cookie:
         command[1:1] = ["-H", f"Cookie: {cookie}"]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -209,8 +299,13 @@ def wrk(url: str, *, seconds: int, connections: int, script: Path, cookie: str |
     if match is None:
         raise RuntimeError(f"wrk printed no result:\n{output}")
     requests, bad_status, errors, duration_us, p50_us, p99_us = map(int, match.groups())
-    return {"requests": requests, "failed": bad_status + errors, "per_second": requests / (duration_us / 1e6),
-            "p50": p50_us / 1000, "p99": p99_us / 1000}
+    return {
+        "requests": requests,
+        "failed": bad_status + errors,
+        "per_second": requests / (duration_us / 1e6),
+        "p50": p50_us / 1000,
+        "p99": p99_us / 1000,
+    }
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
@@ -237,8 +332,9 @@ def drain(port: int) -> None:
 def code_version() -> str:
     """The commit measured, and whether the app's files differed from it (a checkout others work in)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    changed = subprocess.run(["git", "status", "--porcelain", "--", "app", "templates"], cwd=ROOT,
-                             capture_output=True, text=True).stdout
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", "app", "templates"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     dirty = ", with uncommitted changes to app/ or templates/" if changed else ""
     return f"commit {commit.strip() or 'unknown'}{dirty}"
 
@@ -264,17 +360,31 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="Server processes to measure with, comma-separated.")
     parser.add_argument("--connections", type=int, default=64, help="Concurrent readers (wrk connections).")
     parser.add_argument("--duration", type=int, default=10, help="Seconds of load per page, after 2 to warm up.")
-    parser.add_argument("--quiet", type=float, default=1.0,
-                        help="Before each block, wait for the 1-minute load average to fall below this...")
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=1.0,
+        help="Before each block, wait for the 1-minute load average to fall below this...",
+    )
     parser.add_argument("--quiet-wait", type=float, default=0, help="...for at most this many seconds.")
-    parser.add_argument("--shared-page-seconds", type=float, default=5.0,
-                        help="UNDERSIGNED_SHARED_PAGE_SECONDS for the server (5: production's default; 0: off).")
-    parser.add_argument("--tally-cache-seconds", type=float, default=60.0,
-                        help="UNDERSIGNED_TALLY_CACHE_SECONDS for the server (60: production's default; 0: off).")
+    parser.add_argument(
+        "--shared-page-seconds",
+        type=float,
+        default=5.0,
+        help="UNDERSIGNED_SHARED_PAGE_SECONDS for the server (5: production's default; 0: off).",
+    )
+    parser.add_argument(
+        "--tally-cache-seconds",
+        type=float,
+        default=60.0,
+        help="UNDERSIGNED_TALLY_CACHE_SECONDS for the server (60: production's default; 0: off).",
+    )
     parser.add_argument("--database", default=DATABASE, help="Scratch PostgreSQL database (dropped at the end).")
     parser.add_argument("--keep", action="store_true", help="Keep the database at the end, for --reuse.")
     parser.add_argument("--reuse", action="store_true", help="Measure the database a --keep run left.")
-    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     worker_counts = [int(count) for count in args.workers.split(",")]
@@ -291,22 +401,38 @@ def main() -> None:
         for workers in worker_counts:
             load = wait_for_quiet(args.quiet, args.quiet_wait)
             port = free_port()
-            server = serve(url, port, Path(workdir) / "server.log", workers=workers, settings={
-                "anonymous_batch_seconds": "3600", "shared_page_seconds": str(args.shared_page_seconds),
-                "tally_cache_seconds": str(args.tally_cache_seconds)})
+            server = serve(
+                url,
+                port,
+                Path(workdir) / "server.log",
+                workers=workers,
+                settings={
+                    "anonymous_batch_seconds": "3600",
+                    "shared_page_seconds": str(args.shared_page_seconds),
+                    "tally_cache_seconds": str(args.tally_cache_seconds),
+                },
+            )
             try:
                 for size, petition_id in petition_ids.items():
                     for label, path, signed_in in pages(petition_id):
                         target = f"http://127.0.0.1:{port}{path}"
                         page_cookie = cookie if signed_in else None
                         wrk(target, seconds=2, connections=args.connections, script=script, cookie=page_cookie)
-                        result = wrk(target, seconds=args.duration, connections=args.connections, script=script,
-                                     cookie=page_cookie)
+                        result = wrk(
+                            target,
+                            seconds=args.duration,
+                            connections=args.connections,
+                            script=script,
+                            cookie=page_cookie,
+                        )
                         rows.append((workers, load, size, label, result))
                         drain(port)
-                        print(f"{workers} worker(s) {size:>9,} {label:<28} p50 {result['p50']:7.1f} ms  "
-                              f"p99 {result['p99']:7.1f} ms  {result['per_second']:6.0f}/s  "
-                              f"failed {result['failed']:.0f}", file=sys.stderr)
+                        print(
+                            f"{workers} worker(s) {size:>9,} {label:<28} p50 {result['p50']:7.1f} ms  "
+                            f"p99 {result['p99']:7.1f} ms  {result['per_second']:6.0f}/s  "
+                            f"failed {result['failed']:.0f}",
+                            file=sys.stderr,
+                        )
             finally:
                 stop(server)
     if not args.keep:
@@ -314,23 +440,32 @@ def main() -> None:
     publish(report(args, sizes, rows), bench="petition_page", write=not args.no_write)
 
 
-def report(args: argparse.Namespace, sizes: list[int],
-           rows: list[tuple[int, float, int, str, dict[str, float]]]) -> str:
+def report(
+    args: argparse.Namespace, sizes: list[int], rows: list[tuple[int, float, int, str, dict[str, float]]]
+) -> str:
     out = io.StringIO()
-    out.write(f"### Petition page and tally at {', '.join(f'{size:,}' for size in sizes)} signatures, "
-              f"PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n")
-    out.write(f"Command: `.venv/bin/python bench/petition_page.py --sizes {args.sizes} --comments {args.comments} "
-              f"--workers {args.workers} --connections {args.connections} --duration {args.duration} "
-              f"--shared-page-seconds {args.shared_page_seconds:g} --tally-cache-seconds {args.tally_cache_seconds:g}`"
-              "\n\n")
-    out.write(f"Code: {code_version()}. Machine: {machine()}; PostgreSQL and wrk ({args.connections} connections, "
-              f"2 threads) on the same machine. Each row: {args.duration} s of load after 2 s to warm up; every "
-              f"discussion holds {args.comments:,} comments. Signed-out pages shared for "
-              f"{args.shared_page_seconds:g} s, the public tally report for {args.tally_cache_seconds:g} s (0: off). "
-              "Load: the 1-minute load average read before each block of rows (this machine is shared; 2.0 means "
-              "both cores were busy).\n\n")
-    out.write("| workers | load | signatures | page | p50 ms | p99 ms | requests/s | failed | target (p99) |\n"
-              "|---|---|---|---|---|---|---|---|---|\n")
+    out.write(
+        f"### Petition page and tally at {', '.join(f'{size:,}' for size in sizes)} signatures, "
+        f"PostgreSQL ({datetime.now(UTC):%Y-%m-%d})\n\n"
+    )
+    out.write(
+        f"Command: `.venv/bin/python bench/petition_page.py --sizes {args.sizes} --comments {args.comments} "
+        f"--workers {args.workers} --connections {args.connections} --duration {args.duration} "
+        f"--shared-page-seconds {args.shared_page_seconds:g} --tally-cache-seconds {args.tally_cache_seconds:g}`"
+        "\n\n"
+    )
+    out.write(
+        f"Code: {code_version()}. Machine: {machine()}; PostgreSQL and wrk ({args.connections} connections, "
+        f"2 threads) on the same machine. Each row: {args.duration} s of load after 2 s to warm up; every "
+        f"discussion holds {args.comments:,} comments. Signed-out pages shared for "
+        f"{args.shared_page_seconds:g} s, the public tally report for {args.tally_cache_seconds:g} s (0: off). "
+        "Load: the 1-minute load average read before each block of rows (this machine is shared; 2.0 means "
+        "both cores were busy).\n\n"
+    )
+    out.write(
+        "| workers | load | signatures | page | p50 ms | p99 ms | requests/s | failed | target (p99) |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
     for workers, load, size, label, result in rows:
         target = TARGETS_MS.get(label)
         if not result["requests"]:  # nothing answered within wrk's timeout: no latency to report
@@ -338,8 +473,10 @@ def report(args: argparse.Namespace, sizes: list[int],
         else:
             latency = f"{result['p50']:.1f} | {result['p99']:.1f}"
             verdict = f"{'met' if result['p99'] < target else 'NOT met'} (< {target:.0f} ms)" if target else ""
-        out.write(f"| {workers} | {load:.2f} | {size:,} | {label} | {latency} | {result['per_second']:.0f} | "
-                  f"{result['failed']:.0f} | {verdict} |\n")
+        out.write(
+            f"| {workers} | {load:.2f} | {size:,} | {label} | {latency} | {result['per_second']:.0f} | "
+            f"{result['failed']:.0f} | {verdict} |\n"
+        )
     return out.getvalue()
 
 

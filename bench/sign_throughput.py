@@ -29,18 +29,18 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession, account_values  # noqa: E402
-from app.core import migrations  # noqa: E402
-from app.core.clock import SystemClock  # noqa: E402
-from app.core.database import build_engine, build_sessionmaker  # noqa: E402
-from app.core.runtime import build_runtime  # noqa: E402
-from app.core.security import Keyring, new_token, token_digest  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
-from app.core.templating import build_templates  # noqa: E402
-from app.petitions import service as petitions  # noqa: E402
-from app.petitions.schemas import PetitionDraft  # noqa: E402
-from bench.bare_insert import metadata as bare_metadata  # noqa: E402
-from bench.common import database_name, publish, serve  # noqa: E402
+from app.accounts.models import Role, RoleGrant, User, UserSession, account_values
+from app.core import migrations
+from app.core.clock import SystemClock
+from app.core.database import build_engine, build_sessionmaker
+from app.core.runtime import build_runtime
+from app.core.security import Keyring, new_token, token_digest
+from app.core.settings import Settings
+from app.core.templating import build_templates
+from app.petitions import service as petitions
+from app.petitions.schemas import PetitionDraft
+from bench.bare_insert import metadata as bare_metadata
+from bench.common import database_name, publish, serve
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -75,9 +75,18 @@ def arrange(url: str, accounts: int) -> tuple[list[int], list[tuple[str, str]]]:
     now = datetime.now(UTC)
     sessions = build_sessionmaker(engine)
     with sessions.begin() as db:
-        db.execute(insert(User), [account_values(email=f"bench{i}@example.org", display_name=f"Bench Signer {i}",
-                                                 email_verified_at=now, created_at=now)
-                                  for i in range(accounts + 2)])
+        db.execute(
+            insert(User),
+            [
+                account_values(
+                    email=f"bench{i}@example.org",
+                    display_name=f"Bench Signer {i}",
+                    email_verified_at=now,
+                    created_at=now,
+                )
+                for i in range(accounts + 2)
+            ],
+        )
         users = {user.email: user for user in db.query(User).all()}
         creator, moderator = users["bench0@example.org"], users["bench1@example.org"]
         db.add(RoleGrant(user_id=moderator.id, role=Role.moderator, granted_at=now))
@@ -86,11 +95,16 @@ def arrange(url: str, accounts: int) -> tuple[list[int], list[tuple[str, str]]]:
             db.refresh(user, attribute_names=["roles"])
         petition_ids = []
         for title in ("Benchmark petition", "Warm-up petition"):
-            petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-                title=title, ask="Count every signature.", background="Measured.", category="other"))
+            petition = petitions.create_draft(
+                db=db,
+                rt=rt,
+                creator=creator,
+                form=PetitionDraft(title=title, ask="Count every signature.", background="Measured.", category="other"),
+            )
             petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
-            petitions.sponsor(db=db, rt=rt, petition=petition,
-                              token=petitions.sponsor_token(rt=rt, petition=petition), user=moderator)
+            petitions.sponsor(
+                db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition), user=moderator
+            )
             petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
             petition_ids.append(petition.id)
         keyring = Keyring(SECRET)
@@ -98,23 +112,33 @@ def arrange(url: str, accounts: int) -> tuple[list[int], list[tuple[str, str]]]:
         rows = []
         for i in range(2, accounts + 2):
             session_id, seed = new_token(), new_token()
-            rows.append({"id_digest": token_digest(session_id), "user_id": users[f"bench{i}@example.org"].id,
-                         "created_at": now, "expires_at": now.replace(year=now.year + 1)})
+            rows.append(
+                {
+                    "id_digest": token_digest(session_id),
+                    "user_id": users[f"bench{i}@example.org"].id,
+                    "created_at": now,
+                    "expires_at": now.replace(year=now.year + 1),
+                }
+            )
             cookies.append((f"undersigned_session={session_id}; undersigned_csrf={seed}", keyring.csrf_token(seed)))
         db.execute(insert(UserSession), rows)
     engine.dispose()
     return petition_ids, cookies
 
 
-async def drive(port: int, requests: list[tuple[str, dict[str, str], object]], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+async def drive(
+    port: int, requests: list[tuple[str, dict[str, str], object]], concurrency: int
+) -> tuple[float, list[float], dict[int, int]]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[tuple[str, dict[str, str], object]] = asyncio.Queue()
     for item in requests:
         queue.put_nowait(item)
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60,
-                                  trust_env=False) as client:
+    async with httpx2.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60, trust_env=False
+    ) as client:
+
         async def worker() -> None:
             while True:
                 try:
@@ -145,34 +169,58 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         (petition_id, warmup_petition_id), cookies = arrange(url, args.signatures)
         per_round = args.signatures // args.rounds
         paths = {
-            "bare insert": ("bench.bare_insert:app",
-                            [(f"/insert/{i}", {}, None) for i in range(args.signatures)]),
-            "sign (full HTTP path)": ("app.asgi:app",
-                                      [(f"/api/v1/petitions/{petition_id}/signature",
-                                        {"Cookie": cookie, "X-CSRF-Token": token},
-                                        {"visibility": "public" if i % 2 else "organizers"})
-                                       for i, (cookie, token) in enumerate(cookies)]),
+            "bare insert": ("bench.bare_insert:app", [(f"/insert/{i}", {}, None) for i in range(args.signatures)]),
+            "sign (full HTTP path)": (
+                "app.asgi:app",
+                [
+                    (
+                        f"/api/v1/petitions/{petition_id}/signature",
+                        {"Cookie": cookie, "X-CSRF-Token": token},
+                        {"visibility": "public" if i % 2 else "organizers"},
+                    )
+                    for i, (cookie, token) in enumerate(cookies)
+                ],
+            ),
         }
         servers, ports = [], {}
         try:
             for name, (target, _requests) in paths.items():
                 ports[name] = free_port()
-                servers.append(serve(url, ports[name], Path(workdir) / "server.log", workers=args.workers, target=target,
-                                     settings={"rate_limit_sign": "100000/minute"},
-                                     environ={"BENCH_DATABASE_URL": url}))
+                servers.append(
+                    serve(
+                        url,
+                        ports[name],
+                        Path(workdir) / "server.log",
+                        workers=args.workers,
+                        target=target,
+                        settings={"rate_limit_sign": "100000/minute"},
+                        environ={"BENCH_DATABASE_URL": url},
+                    )
+                )
             warmup = min(200, per_round // 5)
             asyncio.run(drive(ports["bare insert"], [("/insert/0", {}, None)] * warmup, args.concurrency))
             # The sign path warms up on the other petition: every measured signature is a first one.
-            asyncio.run(drive(ports["sign (full HTTP path)"], [
-                (f"/api/v1/petitions/{warmup_petition_id}/signature", {"Cookie": cookie, "X-CSRF-Token": token},
-                 {"visibility": "public"}) for cookie, token in cookies[:warmup]], args.concurrency))
+            asyncio.run(
+                drive(
+                    ports["sign (full HTTP path)"],
+                    [
+                        (
+                            f"/api/v1/petitions/{warmup_petition_id}/signature",
+                            {"Cookie": cookie, "X-CSRF-Token": token},
+                            {"visibility": "public"},
+                        )
+                        for cookie, token in cookies[:warmup]
+                    ],
+                    args.concurrency,
+                )
+            )
             rounds: dict[str, list[float]] = {name: [] for name in paths}
             latencies: dict[str, list[float]] = {name: [] for name in paths}
             statuses: dict[str, dict[int, int]] = {name: {} for name in paths}
             for number in range(args.rounds):
                 order = list(paths) if number % 2 == 0 else list(reversed(paths))
                 for name in order:
-                    chunk = paths[name][1][number * per_round:(number + 1) * per_round]
+                    chunk = paths[name][1][number * per_round : (number + 1) * per_round]
                     elapsed, round_latencies, round_statuses = asyncio.run(drive(ports[name], chunk, args.concurrency))
                     rounds[name].append(len(chunk) / elapsed)
                     latencies[name] += round_latencies
@@ -189,10 +237,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             admin.dispose()
     bare, sign = rounds["bare insert"], rounds["sign (full HTTP path)"]
     return {
-        "paths": [{"name": name, "requests": sum(statuses[name].values()), "per_second": statistics.median(rounds[name]),
-                   "rounds": rounds[name], "p50_ms": percentile(latencies[name], 0.50) * 1000,
-                   "p99_ms": percentile(latencies[name], 0.99) * 1000, "statuses": statuses[name]}
-                  for name in paths],
+        "paths": [
+            {
+                "name": name,
+                "requests": sum(statuses[name].values()),
+                "per_second": statistics.median(rounds[name]),
+                "rounds": rounds[name],
+                "p50_ms": percentile(latencies[name], 0.50) * 1000,
+                "p99_ms": percentile(latencies[name], 0.99) * 1000,
+                "statuses": statuses[name],
+            }
+            for name in paths
+        ],
         "ratio": statistics.median(s / b for s, b in zip(sign, bare)),
     }
 
@@ -214,10 +270,15 @@ def report(args: argparse.Namespace, results: dict[str, object]) -> str:
     for result in results["paths"]:  # type: ignore[attr-defined]
         statuses = ", ".join(f"{code}: {count}" for code, count in sorted(result["statuses"].items()))
         each = " / ".join(f"{rate:.0f}" for rate in result["rounds"])
-        lines.append(f"| {result['name']} | {result['requests']} | {result['per_second']:.0f} | {each} | "
-                     f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {statuses} |")
-    lines += ["", f"Ratio sign / bare insert (median of the rounds' ratios): **{results['ratio']:.2f}** "
-                  "(target ≥ 0.5).", ""]
+        lines.append(
+            f"| {result['name']} | {result['requests']} | {result['per_second']:.0f} | {each} | "
+            f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {statuses} |"
+        )
+    lines += [
+        "",
+        f"Ratio sign / bare insert (median of the rounds' ratios): **{results['ratio']:.2f}** (target ≥ 0.5).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -228,10 +289,13 @@ def main() -> None:
     parser.add_argument("--signatures", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="Alternating rounds per path (the median is reported).")
-    parser.add_argument("--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
     args = parser.parse_args()
     results = run(args)
     publish(report(args, results), bench="sign_throughput", write=not args.no_write)
+
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,11 @@ target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return (config.attributes.get("database_url") or context.get_x_argument(as_dictionary=True).get("database_url")
-            or Settings().database_url)
+    return (
+        config.attributes.get("database_url")
+        or context.get_x_argument(as_dictionary=True).get("database_url")
+        or Settings().database_url
+    )
 
 
 def render_item(type_: str, obj: object, autogen_context) -> str | bool:  # type: ignore[no-untyped-def]
@@ -38,9 +41,15 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True, compare_type=True, render_item=render_item,
-                      include_name=include_name)
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_item,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -57,8 +66,14 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, render_item=render_item, include_name=include_name)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_item,
+        include_name=include_name,
+    )
     # Batch mode rebuilds a SQLite table by copying it and dropping the original: with foreign keys on,
     # dropping `users` would cascade to (or be refused by) every table pointing at it. They are switched off
     # for the migration, on the driver's connection outside any transaction (SQLite ignores the pragma inside

@@ -31,11 +31,14 @@ def violations(page: Page) -> list[dict[str, object]]:
     """axe-core's violations on the page as it is now."""
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(_axe_source())
-    return page.evaluate("""async (tags) => {
+    return page.evaluate(
+        """async (tags) => {
         const results = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
         return results.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary}))}));
-    }""", TAGS)
+    }""",
+        TAGS,
+    )
 
 
 def describe(found: list[dict[str, object]]) -> str:

@@ -24,13 +24,11 @@ from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
 from app.accounts.models import Role, RoleGrant, User
-from app.core import migrations
+from app.core import crypto, migrations, security
 from app.core.cache import TTLCache
 from app.core.clock import FrozenClock
 from app.core.database import build_engine, get_db, get_sessionmaker
 from app.core.logging import JsonFormatter
-from app.core import crypto
-from app.core import security
 from app.core.security import Keyring, hash_password
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
@@ -57,8 +55,9 @@ def _worker_index() -> int:
 
 
 def _postgresql_admin(url: str) -> Engine:
-    return build_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False),
-                        isolation_level="AUTOCOMMIT")
+    return build_engine(
+        make_url(url).set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -180,11 +179,17 @@ def clock() -> FrozenClock:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = dict(environment="test", database_url=database_url, secret_key=TEST_SECRET,
-                                     inprocess_worker=False, base_url="http://testserver",
-                                     allowed_email_domains=["example.org", "example.com"],
-                                     # Small issuing keys and no batching delay: the suite makes many petitions.
-                                     blind_key_bits=1024, anonymous_batch_seconds=0)
+    values: dict[str, object] = dict(
+        environment="test",
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        inprocess_worker=False,
+        base_url="http://testserver",
+        allowed_email_domains=["example.org", "example.com"],
+        # Small issuing keys and no batching delay: the suite makes many petitions.
+        blind_key_bits=1024,
+        anonymous_batch_seconds=0,
+    )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -257,7 +262,8 @@ def build_test_app(settings: Settings, connection: Connection, clock: FrozenCloc
     # Streamed exports read after the request's unit of work, still inside the test's transaction; they only
     # read, and closing them leaves that transaction alone (a savepoint of theirs would end with the request's).
     app.dependency_overrides[get_sessionmaker] = lambda: functools.partial(
-        Session, bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False)
+        Session, bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False
+    )
     return app
 
 
@@ -322,11 +328,25 @@ def new_browser(app: FastAPI) -> Iterator[object]:
         client.__exit__(None, None, None)
 
 
-def make_user(db: Session, *, email: str, name: str = "Test Worker", password: str | None = PASSWORD,
-              verified: bool = True, roles: tuple[Role, ...] = (), now: datetime | None = None) -> User:
+def make_user(
+    db: Session,
+    *,
+    email: str,
+    name: str = "Test Worker",
+    password: str | None = PASSWORD,
+    verified: bool = True,
+    roles: tuple[Role, ...] = (),
+    now: datetime | None = None,
+) -> User:
     now = now or datetime(2026, 11, 1, tzinfo=UTC)
-    user = User(email=email, display_name=name, password_hash=hash_password(password) if password else None,
-                email_verified_at=now if verified else None, created_at=now, roles=[])
+    user = User(
+        email=email,
+        display_name=name,
+        password_hash=hash_password(password) if password else None,
+        email_verified_at=now if verified else None,
+        created_at=now,
+        roles=[],
+    )
     for role in roles:
         user.roles.append(RoleGrant(role=role, granted_at=now))
     db.add(user)
@@ -406,8 +426,15 @@ def capture_logs() -> Iterator[LogCapture]:
 
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @contextmanager
@@ -436,8 +463,9 @@ def chromium_browser() -> Iterator[object]:
         else:
             os.environ["DEBUG"] = previous
     try:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True,
-                                             timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
         try:
             yield browser
         finally:

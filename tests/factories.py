@@ -13,11 +13,11 @@ from app.anonymous import keys
 from app.anonymous.models import DiscussionKey
 from app.comments import anonymous
 from app.comments import service as comments
+from app.comments.models import Comment
 from app.comments.queue import Pending
+from app.comments.schemas import CommentCreate
 from app.core import blindrsa
 from app.core.clock import to_the_hour
-from app.comments.models import Comment
-from app.comments.schemas import CommentCreate
 from app.core.runtime import Runtime
 from app.petitions import service
 from app.petitions.lifecycle import PetitionState
@@ -30,8 +30,9 @@ _serial = count(1)
 
 def worker(db: Session, name: str | None = None, roles: tuple[Role, ...] = ()) -> User:
     number = next(_serial)
-    return make_user(db, email=f"worker{number}@example.org", name=name or f"Worker {number}", password=None,
-                     roles=roles)
+    return make_user(
+        db, email=f"worker{number}@example.org", name=name or f"Worker {number}", password=None, roles=roles
+    )
 
 
 def moderator(db: Session) -> User:
@@ -43,7 +44,9 @@ def draft(**changes: object) -> PetitionDraft:
         "title": "Stop recording our screens to train AI",
         "ask": "End the mandatory keystroke and screen recording programme.",
         "background": "Recording every keystroke exposes private conversations and performance data.",
-        "decision_maker": "Chief People Officer", "category": "privacy"}
+        "decision_maker": "Chief People Officer",
+        "category": "privacy",
+    }
     values.update(changes)
     return PetitionDraft.model_validate(values)
 
@@ -90,11 +93,22 @@ def category(db: Session, slug: str) -> Category:
     return db.scalar(select(Category).where(Category.slug == slug))
 
 
-def comment(db: Session, rt: Runtime, petition: Petition, author: User | None = None, body: str = "I agree: "
-            "the recordings must stop.", parent: Comment | None = None) -> Comment:
+def comment(
+    db: Session,
+    rt: Runtime,
+    petition: Petition,
+    author: User | None = None,
+    body: str = "I agree: the recordings must stop.",
+    parent: Comment | None = None,
+) -> Comment:
     """A named comment (or a reply to `parent`) posted through the service, as the pages and the API post them."""
-    posted = comments.create(db=db, rt=rt, petition=petition, author=author or worker(db),
-                             form=CommentCreate(body=body, parent_id=parent.id if parent else None))
+    posted = comments.create(
+        db=db,
+        rt=rt,
+        petition=petition,
+        author=author or worker(db),
+        form=CommentCreate(body=body, parent_id=parent.id if parent else None),
+    )
     db.commit()
     return posted
 
@@ -109,13 +123,24 @@ def discussion_credential(db: Session, rt: Runtime, petition: Petition) -> tuple
     return message, blindrsa.finalize(public, message, reply, blinded.inv)
 
 
-def anonymous_comment(db: Session, rt: Runtime, petition: Petition, body: str = "I agree, but I cannot say so "
-                      "by name.", parent: Comment | None = None,
-                      credential: tuple[bytes, bytes] | None = None) -> Comment:
+def anonymous_comment(
+    db: Session,
+    rt: Runtime,
+    petition: Petition,
+    body: str = "I agree, but I cannot say so by name.",
+    parent: Comment | None = None,
+    credential: tuple[bytes, bytes] | None = None,
+) -> Comment:
     """An anonymous comment as the batch publishes it, written by `credential` (a fresh one by default)."""
     message, _signature = credential or discussion_credential(db, rt, petition)
-    item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent.id if parent else None,
-                   body=body, author_tag=anonymous.author_tag(message), pseudonym=anonymous.pseudonym(message))
+    item = Pending(
+        ref=secrets.token_hex(16),
+        petition_id=petition.id,
+        parent_id=parent.id if parent else None,
+        body=body,
+        author_tag=anonymous.author_tag(message),
+        pseudonym=anonymous.pseudonym(message),
+    )
     (posted,) = anonymous.write_group(db, petition, [item], to_the_hour(rt.clock.now()))
     db.commit()
     return posted
@@ -126,6 +151,8 @@ def correction(**changes: object) -> PetitionCorrection:
         "title": "Stop recording our screens to train AI, now",
         "ask": "End the mandatory keystroke and screen recording programme.",
         "background": "Recording every keystroke exposes private conversations and performance data.",
-        "decision_maker": "Chief People Officer", "note": "A clearer title."}
+        "decision_maker": "Chief People Officer",
+        "note": "A clearer title.",
+    }
     values.update(changes)
     return PetitionCorrection.model_validate(values)

@@ -52,8 +52,18 @@ def start(app: FastAPI, sock: socket.socket, *, timeout: float = 10.0) -> LiveSe
     host, port = sock.getsockname()[:2]
     # Keep-alive well past uvicorn's 5 s: tests open many clients first and use them later, and a connection
     # the server closes just as a client reuses it fails that request ("Server disconnected").
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                            ws="none", loop="asyncio", http="h11", timeout_keep_alive=120)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        loop="asyncio",
+        http="h11",
+        timeout_keep_alive=120,
+    )
     server = uvicorn.Server(config)
     # uvicorn only installs signal handlers on the main thread, so running it in a thread is safe.
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)
@@ -81,9 +91,16 @@ def serve(database: Path, **overrides: object) -> LiveServer:
     migrations.upgrade(url)
     sock = reserve_port()
     port = sock.getsockname()[1]
-    values: dict[str, object] = dict(environment="test", database_url=url, secret_key=SECRET, inprocess_worker=False,
-                                     base_url=f"http://127.0.0.1:{port}", allowed_email_domains=["example.org"],
-                                     blind_key_bits=1024, anonymous_batch_seconds=0)
+    values: dict[str, object] = dict(
+        environment="test",
+        database_url=url,
+        secret_key=SECRET,
+        inprocess_worker=False,
+        base_url=f"http://127.0.0.1:{port}",
+        allowed_email_domains=["example.org"],
+        blind_key_bits=1024,
+        anonymous_batch_seconds=0,
+    )
     values.update(overrides)
     return start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
 
@@ -107,9 +124,15 @@ def demo_on_scratch(kind: str, folder: Path, name: str, **overrides: object) -> 
 
     with scratch_database(kind, folder, name) as url:
         sock = reserve_port()
-        values: dict[str, object] = dict(environment="test", database_url=url, secret_key=SECRET,
-                                         inprocess_worker=False, base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
-                                         allowed_email_domains=["example.org"], blind_key_bits=1024)
+        values: dict[str, object] = dict(
+            environment="test",
+            database_url=url,
+            secret_key=SECRET,
+            inprocess_worker=False,
+            base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+            allowed_email_domains=["example.org"],
+            blind_key_bits=1024,
+        )
         values.update(overrides)
         live = start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
         try:

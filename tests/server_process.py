@@ -73,9 +73,12 @@ def wait_for_no_connections(url: str, *, timeout: float = 60.0) -> None:
     try:
         while True:
             with engine.connect() as connection:
-                others = connection.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid()")).scalar_one()
+                others = connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
             if others == 0:
                 return
             if time.monotonic() > deadline:
@@ -92,8 +95,9 @@ def refuse_connections(url: str, *, refuse: bool) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {"false" if refuse else "true"}'))
         if refuse:
-            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                               {"name": database})
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": database}
+            )
     admin.dispose()
 
 
@@ -106,10 +110,15 @@ def runtime(database_url: str, **overrides: object) -> Runtime:
 
 def environment(database_url: str, **settings: str) -> dict[str, str]:
     """The environment of a server or worker process in the test environment, on `database_url`."""
-    return {**os.environ, "UNDERSIGNED_ENVIRONMENT": "test", "UNDERSIGNED_DATABASE_URL": database_url,
-            "UNDERSIGNED_SECRET_KEY": TEST_SECRET, "UNDERSIGNED_INPROCESS_WORKER": "false",
-            "PYTHONPATH": str(project_root()),
-            **{f"UNDERSIGNED_{key.upper()}": value for key, value in settings.items()}}
+    return {
+        **os.environ,
+        "UNDERSIGNED_ENVIRONMENT": "test",
+        "UNDERSIGNED_DATABASE_URL": database_url,
+        "UNDERSIGNED_SECRET_KEY": TEST_SECRET,
+        "UNDERSIGNED_INPROCESS_WORKER": "false",
+        "PYTHONPATH": str(project_root()),
+        **{f"UNDERSIGNED_{key.upper()}": value for key, value in settings.items()},
+    }
 
 
 def free_port() -> int:
@@ -140,8 +149,12 @@ class ServerProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [COMMAND, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
-                cwd=project_root(), env=environment(self.database_url, **self.settings), stdout=subprocess.DEVNULL,
-                stderr=log, start_new_session=True)
+                cwd=project_root(),
+                env=environment(self.database_url, **self.settings),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -183,5 +196,11 @@ class ServerProcess:
 
 def run_command(database_url: str, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """`undersigned <arguments>` against `database_url`, as an operator runs it."""
-    return subprocess.run([COMMAND, *arguments], cwd=project_root(), env=environment(database_url, **settings),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [COMMAND, *arguments],
+        cwd=project_root(),
+        env=environment(database_url, **settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -51,16 +51,24 @@ def test_unknown_domain_is_refused_and_writes_nothing(browser: Browser, db) -> N
     assert count_rows(db, "users") == 0 and count_rows(db, "outbox_messages") == 0
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("email", "x" * 300 + "@example.org", "Use at most 254 characters."),
-    ("display_name", "N" * 10_000, "Use at most 80 characters."),
-    ("display_name", "   ", "This is required."),
-    ("password", "short", "Use at least 10 characters."),
-    ("password", "p" * 5000, "Use at most 256 characters."),
-    ("email", "not-an-address", "Enter an email address like name@example.org."),
-])
-def test_bad_sign_up_fields_get_a_message_next_to_the_field(browser: Browser, db, field: str, value: str,  # type: ignore[no-untyped-def]
-                                                            message: str) -> None:
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("email", "x" * 300 + "@example.org", "Use at most 254 characters."),
+        ("display_name", "N" * 10_000, "Use at most 80 characters."),
+        ("display_name", "   ", "This is required."),
+        ("password", "short", "Use at least 10 characters."),
+        ("password", "p" * 5000, "Use at most 256 characters."),
+        ("email", "not-an-address", "Enter an email address like name@example.org."),
+    ],
+)
+def test_bad_sign_up_fields_get_a_message_next_to_the_field(
+    browser: Browser,
+    db,
+    field: str,
+    value: str,  # type: ignore[no-untyped-def]
+    message: str,
+) -> None:
     response = sign_up(browser, **{field: value})
     assert response.status_code == 422
     assert message in response.text
@@ -108,7 +116,10 @@ def test_only_the_latest_code_works(browser: Browser, db) -> None:  # type: igno
     sign_up(browser)
     browser.post("/verify/resend", {"email": "nia.hart@example.org"})
     first, second = outbox(db)
-    assert browser.post("/verify", {"email": "nia.hart@example.org", "code": code_from(first)}).status_code in (410, 422)
+    assert browser.post("/verify", {"email": "nia.hart@example.org", "code": code_from(first)}).status_code in (
+        410,
+        422,
+    )
     assert browser.post("/verify", {"email": "nia.hart@example.org", "code": code_from(second)}).status_code == 303
 
 
@@ -133,9 +144,13 @@ def test_someone_who_signed_up_first_with_your_address_gains_nothing(browser: Br
     owner_mail = outbox(db)[-1]
     browser.post("/verify", {"email": "nia.hart@example.org", "code": code_from(owner_mail)})
     browser.post("/signout")
-    assert browser.post("/signin", {"email": "nia.hart@example.org", "password": "attacker-chose-this"}).status_code == 401
-    assert browser.post("/signin", {"email": "nia.hart@example.org",
-                                    "password": "the-real-owner-password"}).status_code == 303
+    assert (
+        browser.post("/signin", {"email": "nia.hart@example.org", "password": "attacker-chose-this"}).status_code == 401
+    )
+    assert (
+        browser.post("/signin", {"email": "nia.hart@example.org", "password": "the-real-owner-password"}).status_code
+        == 303
+    )
 
 
 def test_signing_up_with_an_existing_address_reveals_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
@@ -163,8 +178,9 @@ def test_sign_in_after_a_page_that_needed_it_returns_there(browser: Browser, db)
     assert response.headers["location"] == "/signin?next=%2Faccount"
     response = browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD, "next": "/account"})
     assert response.headers["location"] == "/account"
-    response = browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD,
-                                        "next": "https://evil.example/"})
+    response = browser.post(
+        "/signin", {"email": "ana@example.org", "password": PASSWORD, "next": "https://evil.example/"}
+    )
     assert response.headers["location"] == "/", "only same-site paths are followed"
 
 
@@ -181,8 +197,11 @@ def test_sign_in_rotates_the_session(browser: Browser, db) -> None:  # type: ign
 def test_session_cookie_flags(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     make_user(db, email="ana@example.org")
     response = browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD})
-    cookie = next(value for name, value in response.headers.multi_items()
-                  if name == "set-cookie" and value.startswith("undersigned_session="))
+    cookie = next(
+        value
+        for name, value in response.headers.multi_items()
+        if name == "set-cookie" and value.startswith("undersigned_session=")
+    )
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     stored = db.scalar(select(UserSession))
     assert stored.id_digest != cookie.split(";")[0].split("=", 1)[1], "the table keeps only a digest"
@@ -214,8 +233,9 @@ def test_password_reset_signs_out_other_devices(browser: Browser, new_browser, d
     assert other_device.get("/account").status_code == 303, "the other device is signed out"
     browser.post("/signout")
     assert browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD}).status_code == 401
-    assert browser.post("/signin", {"email": "ana@example.org",
-                                    "password": "a brand new passphrase"}).status_code == 303
+    assert (
+        browser.post("/signin", {"email": "ana@example.org", "password": "a brand new passphrase"}).status_code == 303
+    )
 
 
 def test_sign_out_everywhere(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
@@ -232,10 +252,16 @@ def test_personal_notification_address(browser: Browser, db) -> None:  # type: i
     sign_in_as(browser, db, user)
     response = browser.post("/account/notification-email", {"notification_email": "ana@example.org"})
     assert response.status_code == 422 and "enter a personal one" in response.text
-    assert browser.post("/account/notification-email", {"notification_email": "ana.home@mail.example"}).status_code == 303
+    assert (
+        browser.post("/account/notification-email", {"notification_email": "ana.home@mail.example"}).status_code == 303
+    )
     [mail] = outbox(db, to="ana.home@mail.example")
-    assert browser.post("/account/notification-email/verify", {"code": "000000" if code_from(mail) != "000000"
-                                                               else "111111"}).status_code == 422
+    assert (
+        browser.post(
+            "/account/notification-email/verify", {"code": "000000" if code_from(mail) != "000000" else "111111"}
+        ).status_code
+        == 422
+    )
     assert browser.post("/account/notification-email/verify", {"code": code_from(mail)}).status_code == 303
     db.expire_all()
     assert db.get(User, user.id).notification_address == "ana.home@mail.example"
@@ -253,8 +279,10 @@ def test_unverified_account_cannot_use_worker_pages(browser: Browser, db) -> Non
 
 def test_sign_in_attempts_are_rate_limited_per_address(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     make_user(db, email="ana@example.org")
-    statuses = [browser.post("/signin", {"email": "ana@example.org", "password": "wrong password"}).status_code
-                for _ in range(11)]
+    statuses = [
+        browser.post("/signin", {"email": "ana@example.org", "password": "wrong password"}).status_code
+        for _ in range(11)
+    ]
     assert statuses[:10] == [401] * 10 and statuses[10] == 429
     refused = browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD})
     assert refused.status_code == 429 and "Too many attempts" in refused.text

@@ -25,8 +25,15 @@ CONFIRM = 'name="confirm_small_set" value="1" required disabled data-anonymous-c
 
 
 def key(issued: int, by_name: int, anonymous_signatures: int = 0) -> IssuingKey:
-    return IssuingKey(petition_id=1, key_id="k", spki=b"", tokens_issued=issued, spent_by_name=by_name,
-                      anonymous_signatures=anonymous_signatures, created_at=datetime(2026, 12, 6, tzinfo=UTC))
+    return IssuingKey(
+        petition_id=1,
+        key_id="k",
+        spki=b"",
+        tokens_issued=issued,
+        spent_by_name=by_name,
+        anonymous_signatures=anonymous_signatures,
+        created_at=datetime(2026, 12, 6, tzinfo=UTC),
+    )
 
 
 def test_the_set_is_tokens_issued_less_tokens_spent_by_name() -> None:
@@ -54,8 +61,10 @@ def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-de
 
 
 def named(token: tuple[bytes, bytes]) -> dict[str, object]:
-    return {"visibility": "organizers",
-            "token": {"message": anonymous.encode(token[0]), "signature": anonymous.encode(token[1])}}
+    return {
+        "visibility": "organizers",
+        "token": {"message": anonymous.encode(token[0]), "signature": anonymous.encode(token[1])},
+    }
 
 
 def test_the_api_answers_anyone_who_may_read_the_petition(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
@@ -73,7 +82,10 @@ def test_the_api_answers_anyone_who_may_read_the_petition(new_browser: NewBrowse
     assert reader.get(path).json()["signing"] == 2
     named_only = factories.open_petition(db, rt, title="Named only")
     assert reader.get(f"/api/v1/petitions/{named_only.id}/anonymity").json() == {
-        "signing": None, "discussion": None, "min_group_size": 5}
+        "signing": None,
+        "discussion": None,
+        "min_group_size": 5,
+    }
     draft = factories.draft_petition(db, rt)  # only its organizers may read it
     assert reader.get(f"/api/v1/petitions/{draft.id}/anonymity").status_code == 404
     assert reader.get("/api/v1/petitions/999999/anonymity").status_code == 404
@@ -91,8 +103,9 @@ def test_the_petition_page_shows_everyone_the_same_figure(new_browser: NewBrowse
         assert 'data-anonymity-set="2"' in page
 
 
-def test_below_k_the_sign_panel_warns_and_asks_for_confirmation(new_browser: NewBrowser, db: Session,
-                                                                rt: Runtime) -> None:
+def test_below_k_the_sign_panel_warns_and_asks_for_confirmation(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     wallet(member)
@@ -103,8 +116,9 @@ def test_below_k_the_sign_panel_warns_and_asks_for_confirmation(new_browser: New
 
 
 @pytest.mark.parametrize("settings", [{"min_group_size": 2}], indirect=True)
-def test_at_k_no_warning_until_the_signer_may_be_the_last(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                          anonymous_client: TestClient) -> None:
+def test_at_k_no_warning_until_the_signer_may_be_the_last(
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     members = [sign_in_as(new_browser(), db, factories.worker(db)) for _ in range(3)]
     tokens = [wallet(member)[0][petition.id] for member in members]

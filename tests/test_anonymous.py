@@ -48,15 +48,21 @@ def wallet(browser: Browser, *, only: set[int] | None = None) -> tuple[dict[int,
         message = blindrsa.prepare(secrets.token_bytes(32))
         blinded = blindrsa.blind(public, message)
         pending[(key["petition_id"], key["purpose"])] = (public, message, blinded)
-        requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
-                         "blinded_message": anonymous.encode(blinded.blinded_msg)})
+        requests.append(
+            {
+                "petition_id": key["petition_id"],
+                "purpose": key["purpose"],
+                "blinded_message": anonymous.encode(blinded.blinded_msg),
+            }
+        )
     response = browser.api("POST", "/api/v1/wallet/tokens", {"tokens": requests})
     tokens = {}  # the signing tokens (the discussion credentials are collected too, as the wallet does)
     if response.status_code == 200:
         for item in response.json()["tokens"]:
             public, message, blinded = pending[(item["petition_id"], item["purpose"])]
-            signature = blindrsa.finalize(public, message, anonymous.decode(item["blind_signature"], field="s"),
-                                          blinded.inv)
+            signature = blindrsa.finalize(
+                public, message, anonymous.decode(item["blind_signature"], field="s"), blinded.inv
+            )
             if item["purpose"] == "sign":
                 tokens[item["petition_id"]] = (message, signature)
     return tokens, response
@@ -66,8 +72,14 @@ def submit(client: TestClient, petition_id: int, token: Token):  # type: ignore[
     """As the browser sends it: no cookies at all (credentials: 'omit')."""
     client.cookies.clear()
     message, signature = token
-    return client.post("/api/v1/anonymous/signatures", json={
-        "petition_id": petition_id, "message": anonymous.encode(message), "signature": anonymous.encode(signature)})
+    return client.post(
+        "/api/v1/anonymous/signatures",
+        json={
+            "petition_id": petition_id,
+            "message": anonymous.encode(message),
+            "signature": anonymous.encode(signature),
+        },
+    )
 
 
 @pytest.fixture
@@ -81,8 +93,9 @@ def count(db: Session, petition: Petition) -> int:
     return db.get_one(Petition, petition.id).signature_count
 
 
-def test_a_member_signs_anonymously_and_the_entry_is_published(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                               anonymous_client: TestClient) -> None:
+def test_a_member_signs_anonymously_and_the_entry_is_published(
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     other = open_anonymous(db, rt, title="Publish the salary bands")
     member = sign_in_as(new_browser(), db, factories.worker(db))
@@ -93,8 +106,10 @@ def test_a_member_signs_anonymously_and_the_entry_is_published(new_browser: NewB
     assert accepted.json() == {"status": "queued", "publish_within_seconds": 0.0}
     assert "set-cookie" not in accepted.headers
     assert count(db, petition) == 1 and count(db, other) == 0
-    row = db.execute(text("SELECT account_id, visibility, public_name, sealed_name FROM signatures "
-                          "WHERE petition_id = :p"), {"p": petition.id}).one()
+    row = db.execute(
+        text("SELECT account_id, visibility, public_name, sealed_name FROM signatures WHERE petition_id = :p"),
+        {"p": petition.id},
+    ).one()
     assert tuple(row) == (None, "anonymous", None, None)
     ledger = new_browser().get(f"/api/v1/petitions/{petition.id}/anonymous-signatures").json()
     assert ledger["tokens_issued"] == 1 and ledger["anonymous_signatures"] == 1
@@ -110,8 +125,9 @@ def test_a_member_signs_anonymously_and_the_entry_is_published(new_browser: NewB
 
 
 @pytest.mark.parametrize("case", ["double_spend", "other_petition", "forged", "after_close", "garbage"])
-def test_bad_tokens_are_refused_and_nothing_is_counted(case: str, new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                       anonymous_client: TestClient) -> None:
+def test_bad_tokens_are_refused_and_nothing_is_counted(
+    case: str, new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     other = open_anonymous(db, rt, title="Another petition")
     member = sign_in_as(new_browser(), db, factories.worker(db))
@@ -143,12 +159,14 @@ def test_a_request_that_picks_some_petitions_is_refused(new_browser: NewBrowser,
     tokens, response = wallet(member, only={first.id})
     assert response.status_code == 409 and not tokens
     assert response.json()["error"]["fields"]["tokens"] == (
-        f"{first.id} (discuss), {first.id} (sign), {second.id} (discuss), {second.id} (sign)")
+        f"{first.id} (discuss), {first.id} (sign), {second.id} (discuss), {second.id} (sign)"
+    )
     assert count_rows(db, "token_issuances") == 0
     # Asking for one twice is no better.
     due = member.get("/api/v1/wallet").json()["due"]
     doubled = [{"petition_id": first.id, "blinded_message": "AAAA"}] * 2 + [
-        {"petition_id": second.id, "blinded_message": "AAAA"}]
+        {"petition_id": second.id, "blinded_message": "AAAA"}
+    ]
     assert member.api("POST", "/api/v1/wallet/tokens", {"tokens": doubled}).status_code == 409
     assert len(due) == 4 and count_rows(db, "token_issuances") == 0  # a signing token and a discussion credential
     tokens, response = wallet(member)
@@ -165,8 +183,9 @@ def test_a_request_that_picks_some_petitions_is_refused(new_browser: NewBrowser,
     assert not any(row["burned"] for row in rows)
 
 
-def test_nobody_signs_both_ways(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                anonymous_client: TestClient) -> None:
+def test_nobody_signs_both_ways(
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     # Signed with a name first: no token is ever issued for that petition.
     named = sign_in_as(new_browser(), db, factories.worker(db))
@@ -181,40 +200,53 @@ def test_nobody_signs_both_ways(new_browser: NewBrowser, db: Session, rt: Runtim
     page = holder.post(f"/petitions/{petition.id}/sign", {"visibility": "organizers"})
     assert page.status_code in (303, 409)
     message, signature = tokens[petition.id]
-    signed = holder.api("POST", f"/api/v1/petitions/{petition.id}/signature", {
-        "visibility": "organizers", "token": {"message": anonymous.encode(message),
-                                              "signature": anonymous.encode(signature)}})
+    signed = holder.api(
+        "POST",
+        f"/api/v1/petitions/{petition.id}/signature",
+        {
+            "visibility": "organizers",
+            "token": {"message": anonymous.encode(message), "signature": anonymous.encode(signature)},
+        },
+    )
     assert signed.status_code == 201, signed.text
     assert count(db, petition) == 2
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 409
     assert count(db, petition) == 2
 
 
-def test_the_key_is_made_at_opening_sealed_and_destroyed_at_closing(db: Session, rt: Runtime,
-                                                                   new_browser: NewBrowser) -> None:
+def test_the_key_is_made_at_opening_sealed_and_destroyed_at_closing(
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     petition = open_anonymous(db, rt)
     named_only = factories.open_petition(db, rt, title="Named only")
-    stored = db.execute(text("SELECT key_id, spki, sealed_private FROM issuing_keys WHERE petition_id = :p"),
-                        {"p": petition.id}).one()
+    stored = db.execute(
+        text("SELECT key_id, spki, sealed_private FROM issuing_keys WHERE petition_id = :p"), {"p": petition.id}
+    ).one()
     assert b"PRIVATE KEY" not in bytes(stored.sealed_private)  # sealed, never plain
     assert blindrsa.PublicKey.from_spki(bytes(stored.spki)).key_id() == stored.key_id
-    assert db.execute(text("SELECT count(*) FROM issuing_keys WHERE petition_id = :p"),
-                      {"p": named_only.id}).scalar_one() == 0
+    assert (
+        db.execute(text("SELECT count(*) FROM issuing_keys WHERE petition_id = :p"), {"p": named_only.id}).scalar_one()
+        == 0
+    )
     listed = new_browser().get("/api/v1/anonymous/keys").json()
     assert sorted((key["petition_id"], key["purpose"]) for key in listed) == [
-        (petition.id, "discuss"), (petition.id, "sign")]
+        (petition.id, "discuss"),
+        (petition.id, "sign"),
+    ]
     petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
     db.commit()
-    after = db.execute(text("SELECT sealed_private, destroyed_at FROM issuing_keys WHERE petition_id = :p"),
-                       {"p": petition.id}).one()
+    after = db.execute(
+        text("SELECT sealed_private, destroyed_at FROM issuing_keys WHERE petition_id = :p"), {"p": petition.id}
+    ).one()
     assert after.sealed_private is None and after.destroyed_at is not None
     assert new_browser().get("/api/v1/anonymous/keys").json() == []
     timeline = new_browser().get(f"/api/v1/petitions/{petition.id}/timeline").json()
     assert any(event["kind"] == "issuing_key_destroyed" for event in timeline)
 
 
-def test_submissions_leave_no_log_line(new_browser: NewBrowser, db: Session, rt: Runtime, server_logs: LogCapture,
-                                       anonymous_client: TestClient) -> None:
+def test_submissions_leave_no_log_line(
+    new_browser: NewBrowser, db: Session, rt: Runtime, server_logs: LogCapture, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     tokens, _ = wallet(member)
@@ -228,8 +260,14 @@ def test_submissions_leave_no_log_line(new_browser: NewBrowser, db: Session, rt:
 
 @pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1}], indirect=True)
 def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
-        new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, clock, server_logs: LogCapture,  # type: ignore[no-untyped-def]
-        anonymous_client: TestClient) -> None:
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    connection: Connection,
+    clock,
+    server_logs: LogCapture,  # type: ignore[no-untyped-def]
+    anonymous_client: TestClient,
+) -> None:
     petition = open_anonymous(db, rt)
     members: list[tuple[User, Token]] = []
     for _ in range(50):
@@ -251,8 +289,11 @@ def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
     db.expire_all()
     dialect = db.get_bind().dialect.name
     order = "rowid" if dialect == "sqlite" else "ctid"
-    rows = db.execute(text(f"SELECT * FROM signatures WHERE petition_id = :p ORDER BY {order}"),
-                      {"p": petition.id}).mappings().all()
+    rows = (
+        db.execute(text(f"SELECT * FROM signatures WHERE petition_id = :p ORDER BY {order}"), {"p": petition.id})
+        .mappings()
+        .all()
+    )
     messages = [bytes(row["token_message"]) for row in rows]
     assert sorted(messages) == sorted(submitted)
     # No account, no name, one hour for all: the batch's.
@@ -280,8 +321,9 @@ def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
     assert "anonymous" not in server_logs.text
 
 
-def test_the_sign_panel_offers_anonymity_only_with_the_wallet(new_browser: NewBrowser, db: Session,
-                                                              rt: Runtime) -> None:
+def test_the_sign_panel_offers_anonymity_only_with_the_wallet(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     page = member.get(f"/petitions/{petition.id}").text
@@ -293,8 +335,9 @@ def test_the_sign_panel_offers_anonymity_only_with_the_wallet(new_browser: NewBr
     assert "/static/wallet.js" not in new_browser().get(f"/petitions/{petition.id}").text  # signed out: no wallet
 
 
-def test_the_petition_page_shows_the_public_check_and_the_key(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                             anonymous_client: TestClient) -> None:
+def test_the_petition_page_shows_the_public_check_and_the_key(
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     tokens, _ = wallet(member)
@@ -322,10 +365,11 @@ def test_the_server_command_keeps_uvicorn_from_logging_requests(monkeypatch: pyt
 
 # -- found in review --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1}], indirect=True)
-def test_signatures_accepted_before_the_close_count_after_it(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                             connection: Connection,
-                                                             anonymous_client: TestClient) -> None:
+def test_signatures_accepted_before_the_close_count_after_it(
+    new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
@@ -337,9 +381,14 @@ def test_signatures_accepted_before_the_close_count_after_it(new_browser: NewBro
 
 
 @pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1}], indirect=True)
-def test_a_batch_that_fails_is_kept_for_the_next(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                connection: Connection, anonymous_client: TestClient,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_that_fails_is_kept_for_the_next(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    connection: Connection,
+    anonymous_client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     first, second = open_anonymous(db, rt), open_anonymous(db, rt, title="Second")
     tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     for petition in (first, second):
@@ -361,8 +410,9 @@ def test_a_batch_that_fails_is_kept_for_the_next(new_browser: NewBrowser, db: Se
     assert (count(db, first), count(db, second)) == (1, 1)
 
 
-def test_a_trailing_slash_on_the_submission_route_is_not_logged_either(anonymous_client: TestClient,
-                                                                       server_logs: LogCapture) -> None:
+def test_a_trailing_slash_on_the_submission_route_is_not_logged_either(
+    anonymous_client: TestClient, server_logs: LogCapture
+) -> None:
     server_logs.lines.clear()
     anonymous_client.cookies.clear()
     response = anonymous_client.post("/api/v1/anonymous/signatures/", json={})
@@ -389,11 +439,12 @@ def redis_db():  # type: ignore[no-untyped-def]
     client.flushdb()
 
 
-@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1, "redis_url": REDIS_URL}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1, "redis_url": REDIS_URL}], indirect=True
+)
 def test_with_redis_an_accepted_signature_waits_in_memory_and_nothing_of_it_reaches_redis(  # type: ignore[no-untyped-def]
-        redis_db, new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection,
-        anonymous_client: TestClient) -> None:
+    redis_db, new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, anonymous_client: TestClient
+) -> None:
     """A copy of Redis taken while an entry waits (its own snapshots, every few minutes) would date the entry's
     arrival: the linkage suite named signers that way. So waiting entries stay in the accepting process."""
     petition = open_anonymous(db, rt)
@@ -408,21 +459,25 @@ def test_with_redis_an_accepted_signature_waits_in_memory_and_nothing_of_it_reac
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
     assert count(db, petition) == 1 and len(rt.anonymous_queue) == 0
-    assert not any(message in (redis_db.dump(key) or b"") or anonymous.nullifier(message).encode() in key
-                   for key in redis_db.keys("*"))
+    assert not any(
+        message in (redis_db.dump(key) or b"") or anonymous.nullifier(message).encode() in key
+        for key in redis_db.keys("*")
+    )
 
 
-def test_an_error_on_the_submission_route_is_logged_with_the_hour_only(anonymous_client: TestClient,
-                                                                        server_logs: LogCapture,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_on_the_submission_route_is_logged_with_the_hour_only(
+    anonymous_client: TestClient, server_logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(**_kwargs: object) -> None:
         raise RuntimeError("a bug in the submission path")
 
     monkeypatch.setattr(anonymous, "submit", broken)
     server_logs.lines.clear()
     anonymous_client.cookies.clear()
-    response = anonymous_client.post("/api/v1/anonymous/signatures", json={
-        "petition_id": 1, "message": anonymous.encode(b"m" * 32), "signature": anonymous.encode(b"s" * 128)})
+    response = anonymous_client.post(
+        "/api/v1/anonymous/signatures",
+        json={"petition_id": 1, "message": anonymous.encode(b"m" * 32), "signature": anonymous.encode(b"s" * 128)},
+    )
     assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
     [line] = server_logs.lines
     entry = json.loads(line)

@@ -51,15 +51,24 @@ def collect(browser: Browser) -> dict[tuple[int, str], Credential]:
         message = blindrsa.prepare(secrets.token_bytes(32))
         blinded = blindrsa.blind(public, message)
         pending[(key["petition_id"], key["purpose"])] = (public, message, blinded)
-        requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
-                         "blinded_message": anonymous_signing.encode(blinded.blinded_msg)})
+        requests.append(
+            {
+                "petition_id": key["petition_id"],
+                "purpose": key["purpose"],
+                "blinded_message": anonymous_signing.encode(blinded.blinded_msg),
+            }
+        )
     response = browser.api("POST", "/api/v1/wallet/tokens", {"tokens": requests})
     assert response.status_code == 200, response.text
     held = {}
     for item in response.json()["tokens"]:
         public, message, blinded = pending[(item["petition_id"], item["purpose"])]
-        held[(item["petition_id"], item["purpose"])] = (message, blindrsa.finalize(
-            public, message, anonymous_signing.decode(item["blind_signature"], field="s"), blinded.inv))
+        held[(item["petition_id"], item["purpose"])] = (
+            message,
+            blindrsa.finalize(
+                public, message, anonymous_signing.decode(item["blind_signature"], field="s"), blinded.inv
+            ),
+        )
     return held
 
 
@@ -71,9 +80,16 @@ def credential_of(new_browser: NewBrowser, db: Session, petition: Petition) -> C
 def send(client: TestClient, petition: Petition, credential: Credential, body: str, **extra: object):  # type: ignore[no-untyped-def]
     client.cookies.clear()
     message, signature = credential
-    return client.post("/api/v1/anonymous/comments", json={
-        "petition_id": petition.id, "message": anonymous_signing.encode(message),
-        "signature": anonymous_signing.encode(signature), "body": body, **extra})
+    return client.post(
+        "/api/v1/anonymous/comments",
+        json={
+            "petition_id": petition.id,
+            "message": anonymous_signing.encode(message),
+            "signature": anonymous_signing.encode(signature),
+            "body": body,
+            **extra,
+        },
+    )
 
 
 def change(client: TestClient, comment_id: int, credential: Credential, action: str, **extra: object):  # type: ignore[no-untyped-def]
@@ -94,8 +110,9 @@ def moment(value: object) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def test_the_wallet_collects_a_discussion_credential_beside_the_signing_token(new_browser: NewBrowser, db: Session,
-                                                                               petition: Petition) -> None:
+def test_the_wallet_collects_a_discussion_credential_beside_the_signing_token(
+    new_browser: NewBrowser, db: Session, petition: Petition
+) -> None:
     member = sign_in_as(new_browser(), db, factories.worker(db))
     due = member.get("/api/v1/wallet").json()["due"]
     assert {(key["petition_id"], key["purpose"]) for key in due} == {(petition.id, "sign"), (petition.id, "discuss")}
@@ -113,21 +130,33 @@ def test_the_wallet_collects_a_discussion_credential_beside_the_signing_token(ne
     assert issued.petition_id == petition.id and issued.blind_signature  # the day and the blind reply only
 
 
-def test_a_discussion_credential_cannot_sign(new_browser: NewBrowser, db: Session, petition: Petition,
-                                             anonymous_client: TestClient) -> None:  # noqa: F811
+def test_a_discussion_credential_cannot_sign(
+    new_browser: NewBrowser, db: Session, petition: Petition, anonymous_client: TestClient
+) -> None:
     message, signature = credential_of(new_browser, db, petition)
     anonymous_client.cookies.clear()
-    response = anonymous_client.post("/api/v1/anonymous/signatures", json={
-        "petition_id": petition.id, "message": anonymous_signing.encode(message),
-        "signature": anonymous_signing.encode(signature)})
+    response = anonymous_client.post(
+        "/api/v1/anonymous/signatures",
+        json={
+            "petition_id": petition.id,
+            "message": anonymous_signing.encode(message),
+            "signature": anonymous_signing.encode(signature),
+        },
+    )
     assert response.status_code == 422 and "not issued by its key" in response.text
     assert db.get_one(Petition, petition.id).signature_count == 0
 
 
 @pytest.mark.parametrize("settings", [BATCHED], indirect=True)
 def test_an_anonymous_comment_waits_for_the_hourly_batch_and_gets_a_random_id_and_the_hour(
-        new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, connection: Connection,
-        anonymous_client: TestClient, server_logs: LogCapture) -> None:  # noqa: F811
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    connection: Connection,
+    anonymous_client: TestClient,
+    server_logs: LogCapture,
+) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     named = factories.comment(db, rt, petition, body="By name")
     credentials = [credential_of(new_browser, db, petition) for _ in range(rt.settings.min_group_size)]
@@ -164,8 +193,13 @@ def test_an_anonymous_comment_waits_for_the_hourly_batch_and_gets_a_random_id_an
 
 @pytest.mark.parametrize("settings", [BATCHED], indirect=True)
 def test_fewer_than_k_comments_wait_then_go_out_with_a_public_note(
-        new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, connection: Connection,
-        anonymous_client: TestClient) -> None:  # noqa: F811
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    connection: Connection,
+    anonymous_client: TestClient,
+) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     assert send(anonymous_client, petition, credential_of(new_browser, db, petition), "Alone").status_code == 202
     for _ in range(batching.max_delay_hours(rt.settings.anonymous_max_delay_seconds)):
@@ -178,9 +212,9 @@ def test_fewer_than_k_comments_wait_then_go_out_with_a_public_note(
     assert "fewer colleagues" in (notes[0].detail or "")
 
 
-def test_only_the_credential_that_wrote_a_comment_changes_it(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                             petition: Petition,
-                                                             anonymous_client: TestClient) -> None:  # noqa: F811
+def test_only_the_credential_that_wrote_a_comment_changes_it(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition, anonymous_client: TestClient
+) -> None:
     mine, theirs = credential_of(new_browser, db, petition), credential_of(new_browser, db, petition)
     assert send(anonymous_client, petition, mine, "Anonymous words").status_code == 202
     comment = db.scalar(text("SELECT id FROM comments WHERE pseudonym IS NOT NULL"))
@@ -202,9 +236,9 @@ def test_only_the_credential_that_wrote_a_comment_changes_it(new_browser: NewBro
     assert db.get_one(Comment, comment).state == "deleted" and count_rows(db, "comment_revisions") == 0
 
 
-def test_an_author_deletes_after_closing_when_the_key_is_gone(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                              petition: Petition,
-                                                              anonymous_client: TestClient) -> None:  # noqa: F811
+def test_an_author_deletes_after_closing_when_the_key_is_gone(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition, anonymous_client: TestClient
+) -> None:
     mine = credential_of(new_browser, db, petition)
     send(anonymous_client, petition, mine, "Before closing")
     comment = db.scalar(text("SELECT id FROM comments WHERE pseudonym IS NOT NULL"))
@@ -218,29 +252,44 @@ def test_an_author_deletes_after_closing_when_the_key_is_gone(new_browser: NewBr
     assert change(anonymous_client, comment, mine, "delete").status_code == 200
 
 
-@pytest.mark.parametrize("case, status, words", [
-    ("forged", 422, "not issued by its key"),
-    ("signing_token", 422, "not issued by its key"),
-    ("not_base64", 422, "not in the expected format"),
-    ("empty", 422, ""),
-    ("foreign_parent", 422, "not in this petition's discussion"),
-    ("no_anonymity", 409, "does not take anonymous comments"),
-    ("unknown_petition", 404, "no such petition"),
-])
+@pytest.mark.parametrize(
+    "case, status, words",
+    [
+        ("forged", 422, "not issued by its key"),
+        ("signing_token", 422, "not issued by its key"),
+        ("not_base64", 422, "not in the expected format"),
+        ("empty", 422, ""),
+        ("foreign_parent", 422, "not in this petition's discussion"),
+        ("no_anonymity", 409, "does not take anonymous comments"),
+        ("unknown_petition", 404, "no such petition"),
+    ],
+)
 def test_bad_anonymous_comments_are_refused_clearly_and_write_nothing(
-        case: str, status: int, words: str, new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition,
-        anonymous_client: TestClient) -> None:  # noqa: F811
+    case: str,
+    status: int,
+    words: str,
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    petition: Petition,
+    anonymous_client: TestClient,
+) -> None:
     member = sign_in_as(new_browser(), db, factories.worker(db))
     held = collect(member)
     message, signature = held[(petition.id, "discuss")]
-    payload: dict[str, object] = {"petition_id": petition.id, "message": anonymous_signing.encode(message),
-                                  "signature": anonymous_signing.encode(signature), "body": "Words"}
+    payload: dict[str, object] = {
+        "petition_id": petition.id,
+        "message": anonymous_signing.encode(message),
+        "signature": anonymous_signing.encode(signature),
+        "body": "Words",
+    }
     if case == "forged":
         payload["signature"] = anonymous_signing.encode(bytes(len(signature)))
     elif case == "signing_token":
         token_message, token_signature = held[(petition.id, "sign")]
-        payload.update(message=anonymous_signing.encode(token_message),
-                       signature=anonymous_signing.encode(token_signature))
+        payload.update(
+            message=anonymous_signing.encode(token_message), signature=anonymous_signing.encode(token_signature)
+        )
     elif case == "not_base64":
         payload["message"] = "!" * 60
     elif case == "empty":
@@ -260,17 +309,18 @@ def test_bad_anonymous_comments_are_refused_clearly_and_write_nothing(
     assert count_rows(db, "comments") == before and len(rt.comment_queue) == 0
 
 
-def test_the_signed_in_form_refuses_anonymous_comments_in_plain_words(new_browser: NewBrowser, db: Session,
-                                                                      petition: Petition) -> None:
+def test_the_signed_in_form_refuses_anonymous_comments_in_plain_words(
+    new_browser: NewBrowser, db: Session, petition: Petition
+) -> None:
     member = sign_in_as(new_browser(), db, factories.worker(db))
     response = member.post(f"/petitions/{petition.id}/comments", {"body": "Hello", "anonymous": "1"})
     assert response.status_code == 422 and "sent by your wallet" in response.text
     assert count_rows(db, "comments") == 0
 
 
-def test_the_pseudonym_is_the_credentials_and_not_the_accounts(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                               petition: Petition,
-                                                               anonymous_client: TestClient) -> None:  # noqa: F811
+def test_the_pseudonym_is_the_credentials_and_not_the_accounts(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition, anonymous_client: TestClient
+) -> None:
     """Two comments with one credential share a pseudonym; nothing the server holds (the deployment's secret
     included) computes it from an account: it is a hash of the credential's message, which only the wallet has."""
     mine = credential_of(new_browser, db, petition)
@@ -283,9 +333,9 @@ def test_the_pseudonym_is_the_credentials_and_not_the_accounts(new_browser: NewB
     assert anonymous.pseudonym(mine[0]) == first
 
 
-def test_the_digest_remembers_by_flag_and_hour_not_id(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                      connection: Connection, petition: Petition,
-                                                      clock: FrozenClock) -> None:
+def test_the_digest_remembers_by_flag_and_hour_not_id(
+    new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, petition: Petition, clock: FrozenClock
+) -> None:
     organizer = db.get_one(Petition, petition.id).creator_id
     factories.comment(db, rt, petition, body="Named thought")
     factories.anonymous_comment(db, rt, petition, body="Anonymous thought")
@@ -295,8 +345,7 @@ def test_the_digest_remembers_by_flag_and_hour_not_id(new_browser: NewBrowser, d
     db.expire_all()
     sent_at = db.get_one(Petition, petition.id).comment_digest_sent_at
     assert sent_at is not None and (sent_at.minute, sent_at.second, sent_at.microsecond) == (0, 0, 0)
-    assert "comment_digest_through" not in {column for column in db.execute(
-        text("SELECT * FROM petitions")).keys()}
+    assert "comment_digest_through" not in {column for column in db.execute(text("SELECT * FROM petitions")).keys()}
     assert db.scalar(text("SELECT count(*) FROM comments WHERE NOT digested")) == 0
     from app.accounts.models import User
 
@@ -304,8 +353,9 @@ def test_the_digest_remembers_by_flag_and_hour_not_id(new_browser: NewBrowser, d
     assert "Anonymous thought" in digest.body_text and "Named thought" in digest.body_text
 
 
-def test_everyone_sees_how_many_colleagues_anonymous_commenters_hide_among(new_browser: NewBrowser, db: Session,
-                                                                          petition: Petition) -> None:
+def test_everyone_sees_how_many_colleagues_anonymous_commenters_hide_among(
+    new_browser: NewBrowser, db: Session, petition: Petition
+) -> None:
     reader = new_browser()
     assert reader.get(f"/api/v1/petitions/{petition.id}/anonymity").json()["discussion"] == 0
     for _ in range(3):
@@ -315,9 +365,9 @@ def test_everyone_sees_how_many_colleagues_anonymous_commenters_hide_among(new_b
     assert "Anonymous commenters are hidden among 3 colleagues" in reader.get(f"/petitions/{petition.id}").text
 
 
-def test_a_nul_character_is_refused_at_once_not_by_the_batch(new_browser: NewBrowser, db: Session,
-                                                             petition: Petition,
-                                                             anonymous_client: TestClient) -> None:  # noqa: F811
+def test_a_nul_character_is_refused_at_once_not_by_the_batch(
+    new_browser: NewBrowser, db: Session, petition: Petition, anonymous_client: TestClient
+) -> None:
     """PostgreSQL cannot store it: accepted, it would fail its petition's batch hour after hour (found in review)."""
     response = send(anonymous_client, petition, credential_of(new_browser, db, petition), "Words\x00more")
     assert response.status_code == 422 and "NUL" in response.text
@@ -325,9 +375,14 @@ def test_a_nul_character_is_refused_at_once_not_by_the_batch(new_browser: NewBro
 
 
 @pytest.mark.parametrize("settings", [{**BATCHED, "min_group_size": 1}], indirect=True)
-def test_a_failing_batch_loses_nothing_it_took(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                               connection: Connection, monkeypatch: pytest.MonkeyPatch,
-                                               anonymous_client: TestClient) -> None:  # noqa: F811
+def test_a_failing_batch_loses_nothing_it_took(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    connection: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    anonymous_client: TestClient,
+) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     published = factories.anonymous_comment(db, rt, petition, body="Published earlier")
     mine = credential_of(new_browser, db, petition)

@@ -7,8 +7,9 @@ from tests.conftest import PASSWORD, Browser, code_from, count_rows, make_user, 
 
 
 def test_sign_up_verify_me_and_sign_out(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
-    response = browser.api("POST", "/api/v1/accounts", {"email": "kai@example.com", "display_name": "Kai",
-                                                        "password": PASSWORD})
+    response = browser.api(
+        "POST", "/api/v1/accounts", {"email": "kai@example.com", "display_name": "Kai", "password": PASSWORD}
+    )
     assert response.status_code == 202
     assert browser.api("GET", "/api/v1/me").status_code == 401
     code = code_from(outbox(db)[0])
@@ -27,8 +28,9 @@ def test_api_errors_share_one_shape(browser: Browser, db) -> None:  # type: igno
     make_user(db, email="kai@example.com")
     wrong = browser.api("POST", "/api/v1/sessions", {"email": "kai@example.com", "password": "nope nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "sign_in_required"
-    domain = browser.api("POST", "/api/v1/accounts", {"email": "kai@elsewhere.net", "display_name": "Kai",
-                                                      "password": PASSWORD})
+    domain = browser.api(
+        "POST", "/api/v1/accounts", {"email": "kai@elsewhere.net", "display_name": "Kai", "password": PASSWORD}
+    )
     assert domain.status_code == 422
     assert domain.json()["error"]["fields"] == {"email": "Use your work address at example.org or example.com."}
     code = browser.api("POST", "/api/v1/accounts/verify", {"email": "kai@example.com", "code": "123456"})

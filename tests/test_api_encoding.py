@@ -21,18 +21,31 @@ from tests.test_log_counts import sessions  # noqa: F401 (fixture)
 
 NewBrowser = Callable[[], Browser]
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]*$")
-BINARY = {"root", "entry", "proof", "spki", "message", "signature", "blind_signature", "blinded_message",
-          "wallet_check", "check"}
+BINARY = {
+    "root",
+    "entry",
+    "proof",
+    "spki",
+    "message",
+    "signature",
+    "blind_signature",
+    "blinded_message",
+    "wallet_check",
+    "check",
+}
 
 
-def test_submit_takes_padding_as_its_decoder_promises(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                      sessions: sessionmaker[Session],
-                                                      anonymous_client: TestClient) -> None:
+def test_submit_takes_padding_as_its_decoder_promises(
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session], anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     message, signature = tokens[petition.id]
-    padded = {"petition_id": petition.id, "message": base64.urlsafe_b64encode(message).decode(),
-              "signature": base64.urlsafe_b64encode(signature).decode()}
+    padded = {
+        "petition_id": petition.id,
+        "message": base64.urlsafe_b64encode(message).decode(),
+        "signature": base64.urlsafe_b64encode(signature).decode(),
+    }
     assert padded["message"].endswith("=") or len(message) % 3 == 0
     anonymous_client.cookies.clear()
     accepted = anonymous_client.post("/api/v1/anonymous/signatures", json=padded)
@@ -46,8 +59,9 @@ def test_submit_takes_padding_as_its_decoder_promises(new_browser: NewBrowser, d
     assert refused.status_code == 422 and "message" in refused.text
 
 
-def test_the_log_api_speaks_base64url_and_c2sp_text_keeps_standard_base64(db: Session, rt: Runtime,
-                                                                        anonymous_client: TestClient) -> None:
+def test_the_log_api_speaks_base64url_and_c2sp_text_keeps_standard_base64(
+    db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     base = f"/api/v1/petitions/{petition.id}/log"
     head = anonymous_client.get(base).json()
@@ -70,10 +84,21 @@ def test_the_openapi_schema_says_every_binary_fields_encoding(anonymous_client: 
         for field, spec in (schema.get("properties") or {}).items():
             if field in BINARY:
                 said[f"{name}.{field}"] = spec.get("description", "")
-    expected = {"LogRead.root", "app__log__api__EntryRead.entry", "InclusionRead.proof", "ConsistencyRead.proof",
-                "KeyRead.spki", "IssuedRead.spki", "IssuedRead.blind_signature", "AnonymousLedger.spki",
-                "app__anonymous__schemas__EntryRead.message", "TokenRead.message", "BlindedRequest.blinded_message",
-                "WalletCheckCreate.check", "WalletCheckRead.wallet_check"}
+    expected = {
+        "LogRead.root",
+        "app__log__api__EntryRead.entry",
+        "InclusionRead.proof",
+        "ConsistencyRead.proof",
+        "KeyRead.spki",
+        "IssuedRead.spki",
+        "IssuedRead.blind_signature",
+        "AnonymousLedger.spki",
+        "app__anonymous__schemas__EntryRead.message",
+        "TokenRead.message",
+        "BlindedRequest.blinded_message",
+        "WalletCheckCreate.check",
+        "WalletCheckRead.wallet_check",
+    }
     assert expected <= set(said), sorted(set(expected) - set(said))
     undocumented = {name: text for name, text in said.items() if name in expected and "base64url" not in text}
     assert not undocumented, undocumented
@@ -82,8 +107,12 @@ def test_the_openapi_schema_says_every_binary_fields_encoding(anonymous_client: 
 # One pattern and one decoder for every base64url field a client sends (app/core/b64url.py): anonymous comments and
 # device linking refused padding the anonymous-signing API accepts.
 
-GARBAGE = {"!" * 86: "not in the alphabet", "+/" * 43: "standard base64's alphabet", "=" * 86: "padding alone",
-           "A" * 85 + "=": "padding where none can be"}
+GARBAGE = {
+    "!" * 86: "not in the alphabet",
+    "+/" * 43: "standard base64's alphabet",
+    "=" * 86: "padding alone",
+    "A" * 85 + "=": "padding where none can be",
+}
 
 
 PLAIN = {"Some of what was sent is missing or not valid.", "Please correct the highlighted fields."}
@@ -95,13 +124,18 @@ def padded(raw: bytes) -> str:
 
 
 def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words(  # type: ignore[no-untyped-def]
-        new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     from tests.test_anonymous_comments import credential_of
 
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     message, signature = credential_of(new_browser, db, petition)
-    body = {"petition_id": petition.id, "message": padded(message), "signature": padded(signature),
-            "body": "The rota changes should be agreed with the people on it."}
+    body = {
+        "petition_id": petition.id,
+        "message": padded(message),
+        "signature": padded(signature),
+        "body": "The rota changes should be agreed with the people on it.",
+    }
     assert body["message"].endswith("=") and body["signature"].endswith("="), "pick lengths that pad"
     for text, what in GARBAGE.items():
         for field in ("message", "signature"):
@@ -117,13 +151,16 @@ def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words( 
     assert accepted.status_code == 202, accepted.text
     # The same credential unpadded is the same author: padding cannot pass one colleague off as two.
     anonymous_client.cookies.clear()
-    again = anonymous_client.post("/api/v1/anonymous/comments", json={
-        **body, "message": b64url.encode(message), "signature": b64url.encode(signature)})
+    again = anonymous_client.post(
+        "/api/v1/anonymous/comments",
+        json={**body, "message": b64url.encode(message), "signature": b64url.encode(signature)},
+    )
     assert again.status_code == 202 and again.json()["pseudonym"] == accepted.json()["pseudonym"], again.text
 
 
-def test_linking_a_device_takes_padding_and_refuses_garbage_in_plain_words(new_browser: NewBrowser, db: Session,
-                                                                          rt: Runtime) -> None:
+def test_linking_a_device_takes_padding_and_refuses_garbage_in_plain_words(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     from app.anonymous import linking_client as protocol
 
     rt.link_sessions.clear()  # test apps are shared and account ids repeat across rolled-back tests
@@ -131,9 +168,13 @@ def test_linking_a_device_takes_padding_and_refuses_garbage_in_plain_words(new_b
     offer = protocol.Offer()
     sent = {name: padded(b64url.decode(value)) for name, value in offer.body().items()}
     assert all(value.endswith("=") for value in sent.values()), sent
-    for text, what in {"!" * 87: "not in the alphabet", "+/" * 43 + "A": "standard base64's alphabet",
-                       "=" * 87: "padding alone", "A" * 85 + "=A": "padding inside",
-                       "A" * 85 + "==": "padding where none can be"}.items():
+    for text, what in {
+        "!" * 87: "not in the alphabet",
+        "+/" * 43 + "A": "standard base64's alphabet",
+        "=" * 87: "padding alone",
+        "A" * 85 + "=A": "padding inside",
+        "A" * 85 + "==": "padding where none can be",
+    }.items():
         refused = device.api("POST", "/api/v1/wallet/link", {**sent, "offer_key": text})
         assert refused.status_code == 422, (what, refused.text)
         words = refused.json()["error"]

@@ -48,8 +48,9 @@ def test_a_refused_action_leaves_no_entry(browser: Browser, db) -> None:  # type
 def test_changing_or_removing_an_entry_breaks_the_chain(db, rt) -> None:  # type: ignore[no-untyped-def]
     actor = make_user(db, email="root@example.org", password=None, roles=(Role.admin,))
     for number in range(4):
-        audit.record(db=db, rt=rt, actor=actor, action="list.added", subject="department",
-                     detail={"name": f"Team {number}"})
+        audit.record(
+            db=db, rt=rt, actor=actor, action="list.added", subject="department", detail={"name": f"Team {number}"}
+        )
     db.commit()
     assert audit.verify(db=db).intact and audit.verify(db=db).entries == 4
 

@@ -310,16 +310,24 @@ def cast(cast_connection: Connection, database_url: str) -> Cast:
         users, sessions = {}, {}
         for persona in PERSONAS[1:]:
             roles = (Role(persona),) if persona in ("responder", "moderator", "admin") else ()
-            users[persona] = make_user(db, email=f"{persona}@example.org", password=None,
-                                       verified=persona != "unverified", roles=roles)
+            users[persona] = make_user(
+                db, email=f"{persona}@example.org", password=None, verified=persona != "unverified", roles=roles
+            )
             sessions[persona] = account_sessions.start(db=db, user=users[persona], now=now, days=30)
             db.commit()
         petition = factories.open_petition(db, rt, creator=users["organizer"])
         someone_else = factories.comment(db, rt, petition).id
-        comment_ids = {persona: factories.comment(db, rt, petition, author=user).id
-                       for persona, user in users.items() if user.is_verified}
-        return Cast(sessions=sessions, petition_id=petition.id, target_id=target.id,
-                    comment_ids={persona: comment_ids.get(persona, someone_else) for persona in PERSONAS})
+        comment_ids = {
+            persona: factories.comment(db, rt, petition, author=user).id
+            for persona, user in users.items()
+            if user.is_verified
+        }
+        return Cast(
+            sessions=sessions,
+            petition_id=petition.id,
+            target_id=target.id,
+            comment_ids={persona: comment_ids.get(persona, someone_else) for persona in PERSONAS},
+        )
 
 
 @pytest.mark.one_database
@@ -330,9 +338,18 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
     if persona != "signed_out":
         browser.client.cookies.set(account_sessions.SESSION_COOKIE, cast.sessions[persona], domain="testserver.local")
     url = path.replace(":path}", "}").format(
-        token="t" * 43, user_id=cast.target_id, role="moderator", message_id=1, petition_id=cast.petition_id,
-        kind="department", item_id=1, commitment_id=1, response_id=1, comment_id=cast.comment_ids[persona],
-        tile_path="0/000.p/1")
+        token="t" * 43,
+        user_id=cast.target_id,
+        role="moderator",
+        message_id=1,
+        petition_id=cast.petition_id,
+        kind="department",
+        item_id=1,
+        commitment_id=1,
+        response_id=1,
+        comment_id=cast.comment_ids[persona],
+        tile_path="0/000.p/1",
+    )
 
     if path.startswith("/api/"):
         response = browser.api(method, url, json={})
@@ -345,7 +362,8 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
     sent_to_sign_in = response.status_code == 303 and response.headers["location"].startswith("/signin?")
     if allowed:
         assert response.status_code not in (401, 403) and not sent_to_sign_in, (
-            f"{persona} should reach {method} {path}; got {response.status_code}")
+            f"{persona} should reach {method} {path}; got {response.status_code}"
+        )
         assert response.status_code < 500
     elif persona == "signed_out":
         assert response.status_code == 401 or (method == "GET" and sent_to_sign_in), response.status_code
@@ -354,9 +372,16 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
 
 
 def test_development_pages_do_not_exist_in_production(database_url: str, browser: Browser) -> None:
-    app = create_app(make_settings(database_url, environment="production", smtp_host="127.0.0.1", blind_key_bits=3072,
-                                   anonymous_batch_seconds=300,
-                                   secret_key="p" * 40))
+    app = create_app(
+        make_settings(
+            database_url,
+            environment="production",
+            smtp_host="127.0.0.1",
+            blind_key_bits=3072,
+            anonymous_batch_seconds=300,
+            secret_key="p" * 40,
+        )
+    )
     paths = [path for (method, path), access in EXPECTED.items() if access is Access.development]
     from fastapi.testclient import TestClient
 

@@ -29,19 +29,27 @@ BATCHING = {"anonymous_batch_seconds": 300, "min_group_size": 3, "anonymous_max_
 
 # -- the rule ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("count", "hours", "closing", "expected"), [
-    (0, 99, True, None),  # nothing to publish
-    (3, 0, False, Reason.full),
-    (7, 0, True, Reason.full),  # enough: no note needed even at closing
-    (2, 0, False, None),
-    (2, 1, False, None),
-    (2, 2, False, Reason.max_delay),
-    (1, 5, False, Reason.max_delay),
-    (1, 0, True, Reason.closing),
-])
+
+@pytest.mark.parametrize(
+    ("count", "hours", "closing", "expected"),
+    [
+        (0, 99, True, None),  # nothing to publish
+        (3, 0, False, Reason.full),
+        (7, 0, True, Reason.full),  # enough: no note needed even at closing
+        (2, 0, False, None),
+        (2, 1, False, None),
+        (2, 2, False, Reason.max_delay),
+        (1, 5, False, Reason.max_delay),
+        (1, 0, True, Reason.closing),
+    ],
+)
 def test_the_rule(count: int, hours: int, closing: bool, expected: Reason | None) -> None:
-    assert batching.publish_reason(count=count, hours_waited=hours, closing=closing, min_group_size=3,
-                                   max_delay_seconds=7200) is expected
+    assert (
+        batching.publish_reason(
+            count=count, hours_waited=hours, closing=closing, min_group_size=3, max_delay_seconds=7200
+        )
+        is expected
+    )
 
 
 def test_the_maximum_delay_is_whole_hours() -> None:
@@ -57,6 +65,7 @@ def test_the_maximum_delay_cannot_be_shorter_than_a_batch(database_url: str) -> 
 
 
 # -- through the app --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
@@ -89,12 +98,23 @@ def signers(new_browser: NewBrowser, db: Session, how_many: int) -> list[Browser
 
 def small_batch_notes(db: Session, petition: Petition) -> list[PetitionEvent]:
     db.expire_all()
-    return list(db.scalars(select(PetitionEvent).where(PetitionEvent.petition_id == petition.id,
-                                                       PetitionEvent.kind == anonymous.SMALL_BATCH_EVENT)))
+    return list(
+        db.scalars(
+            select(PetitionEvent).where(
+                PetitionEvent.petition_id == petition.id, PetitionEvent.kind == anonymous.SMALL_BATCH_EVENT
+            )
+        )
+    )
 
 
-def test_a_group_waits_until_it_holds_k(new_browser: NewBrowser, db: Session, rt: Runtime, queue,  # type: ignore[no-untyped-def]
-                                        sessions: sessionmaker[Session], anonymous_client: TestClient) -> None:
+def test_a_group_waits_until_it_holds_k(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    queue,  # type: ignore[no-untyped-def]
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+) -> None:
     petition = open_anonymous(db, rt)
     tokens = [wallet(member)[0][petition.id] for member in signers(new_browser, db, 3)]
     for token in tokens[:2]:
@@ -110,8 +130,14 @@ def test_a_group_waits_until_it_holds_k(new_browser: NewBrowser, db: Session, rt
 
 
 def test_a_small_group_goes_out_after_the_maximum_delay_with_a_public_note(
-        new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, queue,  # type: ignore[no-untyped-def]
-        sessions: sessionmaker[Session], anonymous_client: TestClient) -> None:
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    queue,  # type: ignore[no-untyped-def]
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+) -> None:
     petition = open_anonymous(db, rt)
     [token] = [wallet(member)[0][petition.id] for member in signers(new_browser, db, 1)]
     assert submit(anonymous_client, petition.id, token).status_code == 202
@@ -124,15 +150,22 @@ def test_a_small_group_goes_out_after_the_maximum_delay_with_a_public_note(
     assert count(db, petition) == 1
     [note] = small_batch_notes(db, petition)
     assert note.public and note.at == clock.now().replace(minute=0, second=0, microsecond=0)
-    assert note.detail == ("1 anonymous signature was published in a batch smaller than 3, because they had "
-                           "waited the maximum delay (2 hours)")
+    assert note.detail == (
+        "1 anonymous signature was published in a batch smaller than 3, because they had "
+        "waited the maximum delay (2 hours)"
+    )
     page = new_browser().get(f"/petitions/{petition.id}").text
     assert "Anonymous signatures published in a small batch" in page and "smaller than 3" in page
 
 
-def test_a_small_group_goes_out_when_the_petition_closes(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                         queue, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
-                                                         anonymous_client: TestClient) -> None:
+def test_a_small_group_goes_out_when_the_petition_closes(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    queue,
+    sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+    anonymous_client: TestClient,
+) -> None:
     petition = open_anonymous(db, rt)
     tokens = [wallet(member)[0][petition.id] for member in signers(new_browser, db, 2)]
     for token in tokens:
@@ -144,13 +177,19 @@ def test_a_small_group_goes_out_when_the_petition_closes(new_browser: NewBrowser
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 2
     assert count(db, petition) == 2
     [note] = small_batch_notes(db, petition)
-    assert note.detail == ("2 anonymous signatures were published in a batch smaller than 3, because the petition "
-                           "was closing")
+    assert note.detail == (
+        "2 anonymous signatures were published in a batch smaller than 3, because the petition was closing"
+    )
 
 
-def test_each_petition_is_judged_on_its_own_group(new_browser: NewBrowser, db: Session, rt: Runtime, queue,  # type: ignore[no-untyped-def]
-                                                  sessions: sessionmaker[Session],
-                                                  anonymous_client: TestClient) -> None:
+def test_each_petition_is_judged_on_its_own_group(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    queue,  # type: ignore[no-untyped-def]
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+) -> None:
     busy, quiet = open_anonymous(db, rt), open_anonymous(db, rt, title="Quiet")
     members = signers(new_browser, db, 3)
     wallets = [wallet(member)[0] for member in members]
@@ -161,10 +200,10 @@ def test_each_petition_is_judged_on_its_own_group(new_browser: NewBrowser, db: S
     assert (count(db, busy), count(db, quiet)) == (3, 0) and len(queue) == 1
 
 
-@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 0, "anonymous_max_delay_seconds": 0}],
-                         indirect=True)
-def test_with_batching_off_a_signature_is_counted_at_once(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                          queue, anonymous_client: TestClient) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 0, "anonymous_max_delay_seconds": 0}], indirect=True)
+def test_with_batching_off_a_signature_is_counted_at_once(
+    new_browser: NewBrowser, db: Session, rt: Runtime, queue, anonymous_client: TestClient
+) -> None:  # type: ignore[no-untyped-def]
     petition = open_anonymous(db, rt)
     [token] = [wallet(member)[0][petition.id] for member in signers(new_browser, db, 1)]
     assert submit(anonymous_client, petition.id, token).status_code == 202

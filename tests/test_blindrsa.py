@@ -33,8 +33,12 @@ def octets(value: str) -> bytes:
 
 
 def key_of(vector: dict[str, str]) -> PrivateKey:
-    return PrivateKey(public=PublicKey(n=number(vector["n"]), e=number(vector["e"])), d=number(vector["d"]),
-                      p=number(vector["p"]), q=number(vector["q"]))
+    return PrivateKey(
+        public=PublicKey(n=number(vector["n"]), e=number(vector["e"])),
+        d=number(vector["d"]),
+        p=number(vector["p"]),
+        q=number(vector["q"]),
+    )
 
 
 BACKENDS = ["openssl", "gmpy2"] if blindrsa._libcrypto() is not None else ["gmpy2"]
@@ -47,11 +51,10 @@ def test_every_step_matches_the_rfc_9474_vectors(vector: dict[str, str], backend
     salt = octets(vector["salt"])
     salt_len = len(salt)
     input_msg = octets(vector["input_msg"])
-    if "msg_prefix" in vector and vector["msg_prefix"]:
+    if vector.get("msg_prefix"):
         assert input_msg == octets(vector["msg_prefix"]) + octets(vector["msg"])
     if "encoded_msg" in vector:
-        assert blindrsa.emsa_pss_encode(input_msg, key.public.n.bit_length() - 1, salt) == octets(
-            vector["encoded_msg"])
+        assert blindrsa.emsa_pss_encode(input_msg, key.public.n.bit_length() - 1, salt) == octets(vector["encoded_msg"])
     r = int(gmpy2.invert(number(vector["inv"]), key.public.n))
     blinded = blindrsa.blind(key.public, input_msg, salt=salt, r=r)
     assert blinded.blinded_msg == octets(vector["blinded_msg"])
@@ -63,8 +66,9 @@ def test_every_step_matches_the_rfc_9474_vectors(vector: dict[str, str], backend
     signature = blindrsa.finalize(key.public, input_msg, blind_sig, blinded.inv, salt_len=salt_len)
     assert signature == octets(vector["sig"])
     # And the ordinary RSA-PSS verifier agrees, with the salt length pinned.
-    key.public.to_cryptography().verify(signature, input_msg, padding.PSS(
-        mgf=padding.MGF1(hashes.SHA384()), salt_length=salt_len), hashes.SHA384())
+    key.public.to_cryptography().verify(
+        signature, input_msg, padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=salt_len), hashes.SHA384()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +93,22 @@ def test_forged_tampered_or_foreign_signatures_do_not_verify(key: PrivateKey) ->
     signature = blindrsa.finalize(key.public, input_msg, Signer(key).blind_sign(blinded.blinded_msg), blinded.inv)
     tampered = bytes([signature[0] ^ 1]) + signature[1:]
     other = PrivateKey.generate(2048)
-    for public, message, candidate in ((key.public, input_msg, tampered), (key.public, b"another", signature),
-                                       (other.public, input_msg, signature), (key.public, input_msg, b"\x00" * 10)):
+    for public, message, candidate in (
+        (key.public, input_msg, tampered),
+        (key.public, b"another", signature),
+        (other.public, input_msg, signature),
+        (key.public, input_msg, b"\x00" * 10),
+    ):
         with pytest.raises(BlindSignatureError):
             blindrsa.verify(public, message, candidate)
     # A blind signature from another key does not finalize into a valid one.
     with pytest.raises(BlindSignatureError):
-        blindrsa.finalize(key.public, input_msg, Signer(other).blind_sign(
-            blindrsa.blind(other.public, input_msg).blinded_msg), blinded.inv)
+        blindrsa.finalize(
+            key.public,
+            input_msg,
+            Signer(other).blind_sign(blindrsa.blind(other.public, input_msg).blinded_msg),
+            blinded.inv,
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

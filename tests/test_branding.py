@@ -24,28 +24,42 @@ from tests.conftest import Browser, make_user, sign_in_as
 
 def png(width: int = 40, height: int = 20) -> bytes:
     """A valid PNG of one grey colour (the smallest well-formed file the checks accept)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (branding.PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        branding.PNG_SIGNATURE
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
-CLEAN_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40"><title>Acme</title>'
-             b'<defs><linearGradient id="g"><stop offset="0" stop-color="#0b5cad"/></linearGradient></defs>'
-             b'<rect width="120" height="40" fill="url(#g)"/><text x="10" y="28" font-size="20">Acme</text></svg>')
+CLEAN_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40"><title>Acme</title>'
+    b'<defs><linearGradient id="g"><stop offset="0" stop-color="#0b5cad"/></linearGradient></defs>'
+    b'<rect width="120" height="40" fill="url(#g)"/><text x="10" y="28" font-size="20">Acme</text></svg>'
+)
 
 
 @pytest.fixture
 def admin(browser: Browser, db) -> Browser:  # type: ignore[no-untyped-def]
-    sign_in_as(browser, db, make_user(db, email="root@example.org", name="Morgan Root", password=None,
-                                      roles=(Role.admin,)))
+    sign_in_as(
+        browser, db, make_user(db, email="root@example.org", name="Morgan Root", password=None, roles=(Role.admin,))
+    )
     return browser
 
 
-def save(admin: Browser, *, name: str = "", accent: str = "", logo: tuple[str, bytes, str] | None = None,
-         remove: bool = False):  # type: ignore[no-untyped-def]
+def save(
+    admin: Browser,
+    *,
+    name: str = "",
+    accent: str = "",
+    logo: tuple[str, bytes, str] | None = None,
+    remove: bool = False,
+):  # type: ignore[no-untyped-def]
     data = {"name": name, "accent_colour": accent}
     if remove:
         data["remove_logo"] = "yes"
@@ -68,8 +82,8 @@ def test_an_admin_sets_the_name_logo_and_colour_and_every_page_shows_them(admin:
     # A visitor, signed out, sees them in the header of any page, and in the title.
     visitor = client.__class__(client.app, base_url="http://testserver")
     home = visitor.get("/petitions").text
-    assert '<span>Acme Workers</span>' in home and "· Acme Workers</title>" in home
-    assert '<span>Acme Workers</span>' in visitor.get("/").text  # the home page too (its router has the health checks)
+    assert "<span>Acme Workers</span>" in home and "· Acme Workers</title>" in home
+    assert "<span>Acme Workers</span>" in visitor.get("/").text  # the home page too (its router has the health checks)
     assert visitor.get("/healthz").json() == {"status": "ok"}
     logo_url = f"/organization/logo?v={row.logo_hash[:16]}"
     style_url = "/organization/style.css?v=7a1f5c"
@@ -84,8 +98,10 @@ def test_an_admin_sets_the_name_logo_and_colour_and_every_page_shows_them(admin:
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "branding.changed"))
     assert entry is not None
     log = admin.get("/admin/audit").text
-    assert "Morgan Root changed the organization&#39;s look: accent colour from — to #7a1f5c; logo from — to " \
-           f"{row.logo_hash[:16]} (image/png); name from — to Acme Workers." in log
+    assert (
+        "Morgan Root changed the organization&#39;s look: accent colour from — to #7a1f5c; logo from — to "
+        f"{row.logo_hash[:16]} (image/png); name from — to Acme Workers." in log
+    )
 
     # Removing the logo and the colour goes back to the defaults.
     assert save(admin, name="Acme Workers", remove=True).status_code == 303
@@ -119,36 +135,61 @@ def test_contrast_follows_wcag() -> None:
 
 
 HOSTILE_SVGS = {
-    "a script": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><script>alert(1)</script></svg>',
-                 "holds a &lt;script&gt; element"),
-    "an event handler": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" onload="alert(1)"/>',
-                         "has an event handler (onload)"),
-    "a foreign object": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><foreignObject>'
-                         b'<div xmlns="http://www.w3.org/1999/xhtml">hi</div></foreignObject></svg>',
-                         "holds a &lt;foreignObject&gt; element"),
-    "an external reference": (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-                              b'viewBox="0 0 10 10"><use xlink:href="https://evil.example/x.svg#a"/></svg>',
-                              "refers to another file or address"),
-    "a javascript link": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><use href="javascript:alert(1)"/>'
-                          b'</svg>', "refers to another file or address"),
-    "an external fill": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
-                         b'<rect width="5" height="5" fill="url(https://evil.example/track)"/></svg>',
-                         "refers to another file or address"),
-    "a style": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="5" height="5" '
-                b'style="fill:url(https://evil.example/t)"/></svg>', "has a “style” attribute"),
-    "a style element": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><style>@import url(x)</style></svg>',
-                        "holds a &lt;style&gt; element"),
-    "an embedded picture": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><image href="data:,x"/></svg>',
-                            "holds a &lt;image&gt; element"),
-    "an external entity": (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                           b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&x;</text></svg>',
-                           "declares a document type or entities"),
-    "entity expansion": (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-                         b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&b;</text></svg>',
-                         "declares a document type or entities"),
-    "a processing instruction": (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
-                                 b'<?xml-stylesheet href="https://evil.example/s.css"?></svg>',
-                                 "processing instructions"),
+    "a script": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><script>alert(1)</script></svg>',
+        "holds a &lt;script&gt; element",
+    ),
+    "an event handler": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" onload="alert(1)"/>',
+        "has an event handler (onload)",
+    ),
+    "a foreign object": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><foreignObject>'
+        b'<div xmlns="http://www.w3.org/1999/xhtml">hi</div></foreignObject></svg>',
+        "holds a &lt;foreignObject&gt; element",
+    ),
+    "an external reference": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        b'viewBox="0 0 10 10"><use xlink:href="https://evil.example/x.svg#a"/></svg>',
+        "refers to another file or address",
+    ),
+    "a javascript link": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><use href="javascript:alert(1)"/></svg>',
+        "refers to another file or address",
+    ),
+    "an external fill": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+        b'<rect width="5" height="5" fill="url(https://evil.example/track)"/></svg>',
+        "refers to another file or address",
+    ),
+    "a style": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="5" height="5" '
+        b'style="fill:url(https://evil.example/t)"/></svg>',
+        "has a “style” attribute",
+    ),
+    "a style element": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><style>@import url(x)</style></svg>',
+        "holds a &lt;style&gt; element",
+    ),
+    "an embedded picture": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><image href="data:,x"/></svg>',
+        "holds a &lt;image&gt; element",
+    ),
+    "an external entity": (
+        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&x;</text></svg>',
+        "declares a document type or entities",
+    ),
+    "entity expansion": (
+        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&b;</text></svg>',
+        "declares a document type or entities",
+    ),
+    "a processing instruction": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+        b'<?xml-stylesheet href="https://evil.example/s.css"?></svg>',
+        "processing instructions",
+    ),
     "an HTML page": (b"<html><body><script>alert(1)</script></body></html>", "is not an SVG image"),
     "a broken file": (b'<svg xmlns="http://www.w3.org/2000/svg"><rect', "not well-formed XML"),
 }
@@ -199,8 +240,15 @@ def test_only_admins_change_the_look(browser: Browser, db) -> None:  # type: ign
 
 def _with_header(length: int, header: bytes) -> bytes:
     """A PNG whose header chunk claims `length` bytes and holds `header`, with a correct checksum of what it holds."""
-    return (branding.PNG_SIGNATURE + struct.pack(">I", length) + b"IHDR" + header
-            + struct.pack(">I", zlib.crc32(b"IHDR" + header)) + b"\x00" * 16 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    return (
+        branding.PNG_SIGNATURE
+        + struct.pack(">I", length)
+        + b"IHDR"
+        + header
+        + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+        + b"\x00" * 16
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
 
 
 def _svg(size: bytes) -> bytes:
@@ -211,11 +259,15 @@ def _svg(size: bytes) -> bytes:
 MALFORMED_LOGOS = {
     "a PNG header claiming 4 GB": (_with_header(0xFFFFFFF0, b"\x00" * 13), "damaged or incomplete"),
     "a PNG header claiming no bytes": (_with_header(0, b""), "damaged or incomplete"),
-    "a PNG header one byte short": (_with_header(12, struct.pack(">II", 40, 20) + b"\x08\x00\x00\x00"),
-                                    "damaged or incomplete"),
+    "a PNG header one byte short": (
+        _with_header(12, struct.pack(">II", 40, 20) + b"\x08\x00\x00\x00"),
+        "damaged or incomplete",
+    ),
     "a PNG 0 pixels wide": (png(0, 20), "at most 4096 pixels"),
-    "a PNG 4 billion pixels tall": (_with_header(13, struct.pack(">IIBBBBB", 40, 0xFFFFFFFF, 8, 0, 0, 0, 0)),
-                                    "at most 4096 pixels"),
+    "a PNG 4 billion pixels tall": (
+        _with_header(13, struct.pack(">IIBBBBB", 40, 0xFFFFFFFF, 8, 0, 0, 0, 0)),
+        "at most 4096 pixels",
+    ),
     "an SVG 400 digits wide": (_svg(b'width="' + b"9" * 400 + b'" height="10"'), "must be numbers from 0.01"),
     "an SVG viewBox 400 digits wide": (_svg(b'viewBox="0 0 ' + b"9" * 400 + b' 10"'), "must be numbers from 0.01"),
     "an SVG viewBox of negative width": (_svg(b'viewBox="0 0 -120 40"'), "must be numbers from 0.01"),
@@ -257,14 +309,18 @@ def test_any_damage_to_a_logo_is_either_accepted_or_refused_in_words(data: st.Da
     damage = data.draw(st.sampled_from(["cut", "flip", "splice"]))
     content = bytearray(original)
     if damage == "cut":
-        content = content[:data.draw(st.integers(0, len(content)))]
+        content = content[: data.draw(st.integers(0, len(content)))]
     elif damage == "flip":
         for _ in range(data.draw(st.integers(1, 4))):
             content[data.draw(st.integers(0, len(content) - 1))] = data.draw(st.integers(0, 255))
     else:
         at = data.draw(st.integers(0, len(content)))
-        content[at:at] = data.draw(st.one_of(st.binary(max_size=40), st.sampled_from(
-            [b"9" * 400, b"-1", b"NaN", b"1e999", b"0", b"\xff\xff\xff\xff", b"\x00" * 13])))
+        content[at:at] = data.draw(
+            st.one_of(
+                st.binary(max_size=40),
+                st.sampled_from([b"9" * 400, b"-1", b"NaN", b"1e999", b"0", b"\xff\xff\xff\xff", b"\x00" * 13]),
+            )
+        )
     try:
         logo = branding.check_logo(bytes(content))
     except branding.Refused as refusal:

@@ -36,8 +36,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 
 @pytest.fixture
-def page(request: pytest.FixtureRequest, chromium: Browser, server: live_server.LiveServer,
-         tmp_path: Path) -> Iterator[Page]:
+def page(
+    request: pytest.FixtureRequest, chromium: Browser, server: live_server.LiveServer, tmp_path: Path
+) -> Iterator[Page]:
     context = chromium.new_context(base_url=server.base_url)
     context.set_default_timeout(10_000)
     page = context.new_page()

@@ -67,7 +67,8 @@ def test_sign_anonymously_in_the_browser_and_verify_in_python(person, server) ->
     chen.reload()
     expect(chen.locator("html")).to_have_attribute("data-wallet-ready", "true")
     expect(panel.locator("[data-anonymous-status]")).to_have_text(
-        "You signed anonymously, from this or another device; it is published and counted.")
+        "You signed anonymously, from this or another device; it is published and counted."
+    )
     expect(tally).to_have_text("2")
 
     # The browser's token verifies in Python under the key the petition published.
@@ -91,17 +92,24 @@ def test_signing_with_a_name_spends_the_token(person, server) -> None:  # type: 
     panel.get_by_role("button", name="Sign this petition").click()
     expect(dara.locator("main .flashes")).to_contain_text("Your name is shown with the petition.")
     # Her token is spent: sent again without cookies, it is refused and nothing is counted.
-    token = dara.evaluate("""async () => {
+    token = dara.evaluate(
+        """async () => {
         const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
             r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
         const all = await new Promise((ok) => { const r = db.transaction("tokens").objectStore("tokens").getAll();
             r.onsuccess = () => ok(r.result); });
         return all.find((t) => t.petitionId === %d);
-    }""" % petition_id)
-    request = urllib.request.Request(f"{server.base_url}/api/v1/anonymous/signatures", method="POST",
-                                     headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"petition_id": petition_id, "message": token["message"],
-                                                      "signature": token["signature"]}).encode())
+    }"""
+        % petition_id
+    )
+    request = urllib.request.Request(
+        f"{server.base_url}/api/v1/anonymous/signatures",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps(
+            {"petition_id": petition_id, "message": token["message"], "signature": token["signature"]}
+        ).encode(),
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
     assert refused.value.code == 409

@@ -41,9 +41,12 @@ WALLET_RECORDS = """async () => {
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
     # Batching on (an hour), and a group smaller than k goes out after one hour's wait: the test runs the batches.
     # Signed-out readers get no shared copy of a page: the test reads, as they do, what changed a moment ago.
-    live = live_server.serve_demo(tmp_path_factory.mktemp("browser") / "anonymous-comments.db",
-                                  anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600,
-                                  shared_page_seconds=0)
+    live = live_server.serve_demo(
+        tmp_path_factory.mktemp("browser") / "anonymous-comments.db",
+        anonymous_batch_seconds=3600,
+        anonymous_max_delay_seconds=3600,
+        shared_page_seconds=0,
+    )
     try:
         yield live
     finally:
@@ -98,7 +101,8 @@ def cookieless_html(server: live_server.LiveServer, path: str) -> str:
 
 
 def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_its_author_changes_it(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     from playwright.sync_api import expect
 
     path = petition_path(server)
@@ -111,11 +115,15 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
 
     # The wallet collected, beside the signing token of the petition he has not signed, a discussion credential
     # for each open petition that takes anonymous comments.
-    kept = {(item["petitionId"], item.get("purpose", "sign")): item["status"] for item in records(chen)
-            if "petitionId" in item}  # the wallet's secret is kept beside them
+    kept = {
+        (item["petitionId"], item.get("purpose", "sign")): item["status"]
+        for item in records(chen)
+        if "petitionId" in item
+    }  # the wallet's secret is kept beside them
     open_ids = {item["id"] for item in live_server.get_json(server, "/api/v1/petitions?state=open")["items"]}  # type: ignore[index]
     assert {key for key, status in kept.items() if status == "held"} == (
-        {(other, "sign") for other in open_ids - {petition_id}} | {(each, "discuss") for each in open_ids}), kept
+        {(other, "sign") for other in open_ids - {petition_id}} | {(each, "discuss") for each in open_ids}
+    ), kept
     held = credential(chen, petition_id)
     assert held["id"] == f"{held['account']}:{petition_id}:discuss"
     pseudonym = pseudonym_of(held["message"])
@@ -123,7 +131,9 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     discussion = chen.locator("#discussion")
     choice = discussion.get_by_label("Post anonymously", exact=True)
     expect(choice).to_be_visible()
-    expect(discussion.locator("[data-anonymous-available]")).to_contain_text(f"Your comment appears as {pseudonym}", use_inner_text=True)
+    expect(discussion.locator("[data-anonymous-available]")).to_contain_text(
+        f"Your comment appears as {pseudonym}", use_inner_text=True
+    )
     choice.check()
     # How many colleagues he hides among: everyone who collected this petition's discussion credential, the
     # figure everyone is shown.
@@ -131,7 +141,8 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     assert figures["discussion"] == 2, figures
     expect(discussion.locator("[data-anonymity-figure]")).to_have_text(
         f"You are hidden among {figures['discussion']} colleagues: everyone who holds this petition's discussion "
-        "credential could have written it.")
+        "credential could have written it."
+    )
     confirm = discussion.get_by_label("I understand: post anonymously anyway")
     expect(discussion).to_contain_text("published together, in a batch, at the hour", use_inner_text=True)
 
@@ -143,15 +154,18 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     assert figures["discussion"] < figures["min_group_size"], figures  # type: ignore[operator]
     expect(discussion.locator("[data-anonymity-small]")).to_contain_text(
         f"That is fewer than {figures['min_group_size']}. In a group this small, someone who knows who they are may "
-        "guess that you wrote this.", use_inner_text=True)
+        "guess that you wrote this.",
+        use_inner_text=True,
+    )
     discussion.get_by_role("button", name="Post comment anonymously").click()
     chen.wait_for_timeout(300)
     assert not [request for request in sent[before:] if COMMENTS in request.url]
     confirm.check()
     discussion.get_by_role("button", name="Post comment anonymously").click()
     status = discussion.locator("[data-anonymous-status]")
-    expect(status).to_contain_text(re.compile(f"It will appear as {pseudonym} within " + r"(a minute|\d+ (minutes|hours?))"),
-                                   use_inner_text=True)
+    expect(status).to_contain_text(
+        re.compile(f"It will appear as {pseudonym} within " + r"(a minute|\d+ (minutes|hours?))"), use_inner_text=True
+    )
     expect(status).to_contain_text("so the moment you wrote cannot be matched with your sign-in", use_inner_text=True)
 
     # Sent without cookies (and no other header that names him), as the server would see it.
@@ -262,13 +276,17 @@ def test_where_the_anonymous_choice_cannot_work_the_page_says_why(person, server
     open_discussion(ben, path)
     expect(ben.get_by_label("Post anonymously", exact=True)).to_be_visible()
     # ...until storage is blocked (or missing): the browser cannot keep a credential then.
-    ben.add_init_script('IDBFactory.prototype.open = function () { throw new DOMException("blocked", "SecurityError"); };')
+    ben.add_init_script(
+        'IDBFactory.prototype.open = function () { throw new DOMException("blocked", "SecurityError"); };'
+    )
     other = person("ben")
     other.add_init_script('Object.defineProperty(window, "indexedDB", { configurable: true, get: () => undefined });')
     for page in (ben, other):
         page.goto(path)
         form = page.locator("#comment-form")
-        expect(form).to_contain_text("this site's storage (IndexedDB) is blocked or turned off here", use_inner_text=True)
+        expect(form).to_contain_text(
+            "this site's storage (IndexedDB) is blocked or turned off here", use_inner_text=True
+        )
         expect(form).to_contain_text("undersigned client comment", use_inner_text=True)
         expect(form).not_to_contain_text("holds no discussion credential", use_inner_text=True)
         expect(form.get_by_label("Post anonymously", exact=True)).to_be_hidden()
@@ -285,7 +303,9 @@ def test_where_the_anonymous_choice_cannot_work_the_page_says_why(person, server
     form.get_by_label("Your comment").fill("Posting this one with my name, then.")
     form.get_by_role("button", name="Post comment").click()
     expect(elsewhere.locator("#comments-announce")).to_contain_text("Posted: your comment is at the top")
-    expect(elsewhere.locator("li.comment", has_text="Posting this one with my name").first).to_contain_text("Ben Okafor")
+    expect(elsewhere.locator("li.comment", has_text="Posting this one with my name").first).to_contain_text(
+        "Ben Okafor"
+    )
 
     # Without JavaScript: the choice is explained, not hidden, and the named form works.
     from app.demo import DEMO_PASSWORD
@@ -335,8 +355,9 @@ def test_a_credential_whose_reply_was_lost_is_collected_on_a_later_page(server, 
         # Only the wallet's secret is kept: every request derives from it, so none needs keeping (beside the keys
         # accepted, keycheck.js's petition-keys and deployment-keys records).
         kept = records(page)
-        assert [item.get("kind") for item in kept
-                if item.get("kind") not in ("petition-keys", "deployment-keys")] == ["secret"], kept
+        assert [item.get("kind") for item in kept if item.get("kind") not in ("petition-keys", "deployment-keys")] == [
+            "secret"
+        ], kept
         context.unroute("**/api/v1/wallet/tokens")
 
         # Nothing is due any more; the discussion page's wallet loader finds replies this browser's wallet does

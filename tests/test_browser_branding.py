@@ -34,15 +34,17 @@ def test_an_admin_brands_the_organization_and_every_page_shows_it(person, chromi
     # Too light a colour first: refused, with the ratio, next to the field.
     main.get_by_label("Name shown in the header").fill("Acme Workers")
     main.get_by_label("Accent colour").fill("#7fb2e5")
-    main.get_by_label("Logo").set_input_files(files=[{"name": "logo.svg", "mimeType": "image/svg+xml",
-                                                      "buffer": CLEAN_SVG}])
+    main.get_by_label("Logo").set_input_files(
+        files=[{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": CLEAN_SVG}]
+    )
     main.get_by_role("button", name="Save the look").click()
     expect(main.get_by_label("Accent colour")).to_have_attribute("aria-invalid", "true")
     expect(main).to_contain_text("has a contrast of only")
     audit.check(admin)
     main.get_by_label("Accent colour").fill("#7a1f5c")
-    main.get_by_label("Logo").set_input_files(files=[{"name": "logo.svg", "mimeType": "image/svg+xml",
-                                                      "buffer": CLEAN_SVG}])
+    main.get_by_label("Logo").set_input_files(
+        files=[{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": CLEAN_SVG}]
+    )
     main.get_by_role("button", name="Save the look").click()
     expect(admin.locator("main .flashes")).to_contain_text("Saved")
     expect(main.get_by_role("img", name="The current logo")).to_be_visible()
@@ -61,7 +63,8 @@ def test_an_admin_brands_the_organization_and_every_page_shows_it(person, chromi
             assert logo.evaluate("(image) => image.complete && image.naturalWidth > 0"), "the logo did not load"
             assert page.evaluate("document.title").endswith("· Acme Workers")
             colour = page.locator("main button[type=submit]").first.evaluate(
-                "(button) => getComputedStyle(button).backgroundColor")
+                "(button) => getComputedStyle(button).backgroundColor"
+            )
             assert colour == "rgb(122, 31, 92)", colour
             assert page.evaluate("document.documentElement.scrollWidth") <= width
             Audit().check(page)

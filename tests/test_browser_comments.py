@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -72,7 +71,8 @@ def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: 
     # Chen edits his comment: it says "edited".
     chen.goto(f"{chen.url.split('?')[0].split('#')[0]}")
     comment_card(chen, "is not proportionate").locator("article").first.get_by_role(
-        "link", name="Edit or delete").click()
+        "link", name="Edit or delete"
+    ).click()
     chen.get_by_label("Your comment").fill("Recording *everything* is not proportionate to any goal.")
     chen.get_by_role("button", name="Save the change").click()
     expect(chen.locator("main .flashes")).to_contain_text("Your comment is updated.")
@@ -128,4 +128,5 @@ def test_new_comments_appear_without_a_reload(person) -> None:  # type: ignore[n
     writer.locator("#discussion").get_by_label("Your comment").fill("And one more.")
     writer.locator("#discussion").get_by_role("button", name="Post comment").click()
     expect(reader.locator("#comments-live").get_by_role("link")).to_have_text(
-        "1 new comment: show the newest", timeout=10_000)
+        "1 new comment: show the newest", timeout=10_000
+    )

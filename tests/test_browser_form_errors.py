@@ -33,12 +33,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
 @pytest.mark.parametrize("width", [360, 1280])
 def test_the_error_summary_takes_focus_and_leads_to_each_field(
-        request: pytest.FixtureRequest, chromium: Browser, server: live_server.LiveServer, tmp_path: Path,
-        javascript: bool, width: int) -> None:
+    request: pytest.FixtureRequest,
+    chromium: Browser,
+    server: live_server.LiveServer,
+    tmp_path: Path,
+    javascript: bool,
+    width: int,
+) -> None:
     from playwright.sync_api import expect
 
-    context = chromium.new_context(base_url=server.base_url, java_script_enabled=javascript,
-                                   viewport={"width": width, "height": 740})
+    context = chromium.new_context(
+        base_url=server.base_url, java_script_enabled=javascript, viewport={"width": width, "height": 740}
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     try:

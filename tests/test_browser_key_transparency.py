@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
 from app.core import blindrsa
 from app.log import checkpoint as notes
@@ -53,10 +52,18 @@ def cosign_every_checkpoint(live: live_server.LiveServer) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
-    with live_server.demo_on_scratch(request.param, tmp_path_factory.mktemp("keys"), "keytransparency",
-                                     anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600,
-                                     shared_page_seconds=0, log_witnesses=[WITNESS]) as live:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[live_server.LiveServer]:
+    with live_server.demo_on_scratch(
+        request.param,
+        tmp_path_factory.mktemp("keys"),
+        "keytransparency",
+        anonymous_batch_seconds=3600,
+        anonymous_max_delay_seconds=3600,
+        shared_page_seconds=0,
+        log_witnesses=[WITNESS],
+    ) as live:
         cosign_every_checkpoint(live)
         yield live
 
@@ -71,9 +78,12 @@ OTHER = blindrsa.PrivateKey.generate(1024).public
 def own_key(items: list[dict[str, Any]], petition_id: int) -> list[dict[str, Any]]:
     """The petition's signing key replaced with a key of this account's own."""
     spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
-    return [{**item, "key_id": OTHER.key_id(), "spki": spki}
-            if item["petition_id"] == petition_id and item.get("purpose", "sign") == "sign" else item
-            for item in items]
+    return [
+        {**item, "key_id": OTHER.key_id(), "spki": spki}
+        if item["petition_id"] == petition_id and item.get("purpose", "sign") == "sign"
+        else item
+        for item in items
+    ]
 
 
 def tailor(page: Page, path: str, change) -> None:  # type: ignore[no-untyped-def]
@@ -88,8 +98,14 @@ def tailor(page: Page, path: str, change) -> None:  # type: ignore[no-untyped-de
 
 def token_requests(page: Page) -> list[str]:
     asked: list[str] = []
-    page.on("request", lambda request: asked.append(request.url)
-            if request.method == "POST" and request.url.endswith("/api/v1/wallet/tokens") else None)
+    page.on(
+        "request",
+        lambda request: (
+            asked.append(request.url)
+            if request.method == "POST" and request.url.endswith("/api/v1/wallet/tokens")
+            else None
+        ),
+    )
     return asked
 
 
@@ -120,8 +136,10 @@ def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(
     sign_in(chen, "chen")
     ready(chen, path_of(server, SIGN_PETITION))
     status = chen.locator("#sign [data-wallet-status]")
-    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s signing key: the key your account "
-                                   "was given differs from the one published to everyone")
+    expect(status).to_contain_text(
+        f"This browser refuses petition {petition_id}'s signing key: the key your account "
+        "was given differs from the one published to everyone"
+    )
     expect(status).to_contain_text("Or sign below with your name")
     assert asked == [] and not [item for item in records(chen) if item.get("status") == "held"]
     assert kept_keys(chen, petition_id) is None
@@ -130,8 +148,10 @@ def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(
     # real key, under a checkpoint this browser verified.
     tailor(chen, "**/api/v1/anonymous/keys", lambda keys: own_key(keys, petition_id))
     ready(chen, path_of(server, SIGN_PETITION))
-    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s signing key: it is not the key "
-                                   "the petition's signature log committed to when it opened")
+    expect(status).to_contain_text(
+        f"This browser refuses petition {petition_id}'s signing key: it is not the key "
+        "the petition's signature log committed to when it opened"
+    )
     assert asked == [] and not [item for item in records(chen) if item.get("status") == "held"]
 
     # A checkpoint whose signature does not verify proves nothing: refused too.
@@ -172,13 +192,22 @@ def test_a_key_that_changed_since_the_browser_first_accepted_it_is_refused(perso
     dara = person(None)
     asked = token_requests(dara)
     dara.goto("/api/v1/csrf")  # this site, before the wallet starts: the browser accepted OTHER first
-    dara.evaluate(PUT_RECORD, {"id": f"petition-keys:{petition_id}", "kind": "petition-keys", "petition": petition_id,
-                               "keys": {"sign": OTHER.key_id()}, "logKey": None})
+    dara.evaluate(
+        PUT_RECORD,
+        {
+            "id": f"petition-keys:{petition_id}",
+            "kind": "petition-keys",
+            "petition": petition_id,
+            "keys": {"sign": OTHER.key_id()},
+            "logKey": None,
+        },
+    )
     sign_in(dara, "dara")
     ready(dara, path_of(server, SIGN_PETITION))
     status = dara.locator("#sign [data-wallet-status]")
-    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s signing key: it changed since this "
-                                   "browser first accepted it")
+    expect(status).to_contain_text(
+        f"This browser refuses petition {petition_id}'s signing key: it changed since this browser first accepted it"
+    )
     assert asked == [] and not [item for item in records(dara) if item.get("status") == "held"]
     assert kept_keys(dara, petition_id)["keys"] == {"sign": OTHER.key_id()}  # kept, as evidence
 
@@ -205,9 +234,11 @@ def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_
     page.get_by_role("textbox", name="Recovery code").fill(code)
     page.get_by_role("button", name="Use this recovery code").click()
     result = page.locator("[data-recovery-result]")
-    expect(result).to_contain_text(f"This device now holds your wallet, but rebuilt nothing: This browser refuses "
-                                   f"petition {petition_id}'s signing key: the key your account was given differs",
-                                   timeout=15_000)
+    expect(result).to_contain_text(
+        f"This device now holds your wallet, but rebuilt nothing: This browser refuses "
+        f"petition {petition_id}'s signing key: the key your account was given differs",
+        timeout=15_000,
+    )
     expect(result).to_be_focused()
     assert not [item for item in records(phone) if item.get("status") == "held"]
 
@@ -222,8 +253,16 @@ def new_member(server: live_server.LiveServer, local_part: str) -> str:
 
     now = datetime.now(UTC)
     with server.server.config.app.state.sessionmaker.begin() as db:
-        db.add(User(email=f"{local_part}@example.org", display_name=local_part.title(), email_verified_at=now,
-                    created_at=now, roles=[], password_hash=hash_password(DEMO_PASSWORD)))
+        db.add(
+            User(
+                email=f"{local_part}@example.org",
+                display_name=local_part.title(),
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+                password_hash=hash_password(DEMO_PASSWORD),
+            )
+        )
     return local_part
 
 
@@ -242,13 +281,17 @@ def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, s
     # A server showing Erin a log no witness saw: every checkpoint, the head's and the older ones, without the
     # witness's line. The log's own signature verifies; the witness's is missing.
     tailor(erin, base, lambda head: {**head, "checkpoint": without_witness(head["checkpoint"])})
-    tailor(erin, f"{base}/checkpoints*", lambda page: {"checkpoints": [without_witness(note)
-                                                                       for note in page["checkpoints"]]})
+    tailor(
+        erin,
+        f"{base}/checkpoints*",
+        lambda page: {"checkpoints": [without_witness(note) for note in page["checkpoints"]]},
+    )
     sign_in(erin, new_member(server, "erin"))
     ready(erin, path_of(server, SIGN_PETITION))
     status = erin.locator("#sign [data-wallet-status]")
-    expect(status).to_contain_text(f"Petition {petition_id}'s signature log is not cosigned by its witnesses "
-                                   f"({WITNESS_NAME})")
+    expect(status).to_contain_text(
+        f"Petition {petition_id}'s signature log is not cosigned by its witnesses ({WITNESS_NAME})"
+    )
     expect(status).to_contain_text("try again later")
     assert asked == [] and not [item for item in records(erin) if item.get("status") == "held"]
     assert kept_keys(erin, petition_id) is None
@@ -269,11 +312,16 @@ def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, s
     # After first use the server stops naming the witness for Erin (and shows the log without its line): refused,
     # where a browser that never pinned it would have taken the log as it came.
     tailor(erin, base, lambda head: {**head, "witness_keys": [], "checkpoint": without_witness(head["checkpoint"])})
-    tailor(erin, f"{base}/checkpoints*", lambda page: {"checkpoints": [without_witness(note)
-                                                                       for note in page["checkpoints"]]})
+    tailor(
+        erin,
+        f"{base}/checkpoints*",
+        lambda page: {"checkpoints": [without_witness(note) for note in page["checkpoints"]]},
+    )
     ready(erin, path_of(server, SIGN_PETITION))
-    expect(status).to_contain_text(f"Petition {petition_id}'s signature log no longer names the witness "
-                                   f"{WITNESS_NAME}, which this browser saw watching it before")
+    expect(status).to_contain_text(
+        f"Petition {petition_id}'s signature log no longer names the witness "
+        f"{WITNESS_NAME}, which this browser saw watching it before"
+    )
     assert len(asked) == tried and not [item for item in records(erin) if item.get("status") == "held"]
     assert kept_keys(erin, petition_id)["witnesses"] == [WITNESS]
 
@@ -293,9 +341,12 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, ser
     spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
 
     def own_discussion_key(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**item, "key_id": OTHER.key_id(), "spki": spki}
-                if item["petition_id"] == petition_id and item.get("purpose") == "discuss" else item
-                for item in items]
+        return [
+            {**item, "key_id": OTHER.key_id(), "spki": spki}
+            if item["petition_id"] == petition_id and item.get("purpose") == "discuss"
+            else item
+            for item in items
+        ]
 
     fay = person(None)
     asked = token_requests(fay)
@@ -306,8 +357,10 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, ser
     sign_in(fay, new_member(server, "fay"))
     ready(fay, path_of(server, SIGN_PETITION))
     status = fay.locator("#sign [data-wallet-status]")
-    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s discussion key: it is not the key "
-                                   "the petition's signature log committed to when it opened")
+    expect(status).to_contain_text(
+        f"This browser refuses petition {petition_id}'s discussion key: it is not the key "
+        "the petition's signature log committed to when it opened"
+    )
     expect(status).to_contain_text("your anonymous comments")
     assert asked == [] and not [item for item in records(fay) if item.get("status") == "held"]
 
@@ -327,8 +380,9 @@ def test_witnesses_that_lag_behind_the_head_vouch_for_their_newest_checkpoint(pe
     with app.state.sessionmaker.begin() as db:  # a colleague signs with a name; the batch makes a new checkpoint
         user = accounts.get_by_email(db=db, email=email)
         assert user is not None
-        signatures.sign(db=db, rt=app.state.runtime, petition_id=petition_id, user=user, visibility="public",
-                        notify_updates=False)
+        signatures.sign(
+            db=db, rt=app.state.runtime, petition_id=petition_id, user=user, visibility="public", notify_updates=False
+        )
     assert signature_log.flush(sessions=app.state.sessionmaker, rt=app.state.runtime) >= 1
     head = live_server.get_json(server, f"/api/v1/petitions/{petition_id}/log")
     assert head["witnesses"] == []  # the witness has not cosigned the head
@@ -350,8 +404,15 @@ def deployment_keys(page: Page) -> dict[str, Any] | None:
 def saw_another_petition(page: Page, *, witnesses: list[str], discussion_key_named: bool) -> None:
     """This browser's record of what another petition's log on this site showed it (before the wallet starts)."""
     page.goto("/api/v1/csrf")
-    page.evaluate(PUT_RECORD, {"id": "deployment-keys", "kind": "deployment-keys", "witnesses": witnesses,
-                               "discussionKeyNamed": discussion_key_named})
+    page.evaluate(
+        PUT_RECORD,
+        {
+            "id": "deployment-keys",
+            "kind": "deployment-keys",
+            "witnesses": witnesses,
+            "discussionKeyNamed": discussion_key_named,
+        },
+    )
 
 
 def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, server) -> None:  # type: ignore[no-untyped-def]
@@ -366,13 +427,18 @@ def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, s
     saw_another_petition(ivy, witnesses=[WITNESS], discussion_key_named=False)
     base = f"**/api/v1/petitions/{petition_id}/log"
     tailor(ivy, base, lambda head: {**head, "witness_keys": [], "checkpoint": without_witness(head["checkpoint"])})
-    tailor(ivy, f"{base}/checkpoints*", lambda page: {"checkpoints": [without_witness(note)
-                                                                      for note in page["checkpoints"]]})
+    tailor(
+        ivy,
+        f"{base}/checkpoints*",
+        lambda page: {"checkpoints": [without_witness(note) for note in page["checkpoints"]]},
+    )
     sign_in(ivy, new_member(server, "ivy"))
     ready(ivy, path_of(server, SIGN_PETITION))
     status = ivy.locator("#sign [data-wallet-status]")
-    expect(status).to_contain_text(f"Petition {petition_id}'s signature log does not name the witness {WITNESS_NAME}, "
-                                   "which this browser saw watching this site's other petitions")
+    expect(status).to_contain_text(
+        f"Petition {petition_id}'s signature log does not name the witness {WITNESS_NAME}, "
+        "which this browser saw watching this site's other petitions"
+    )
     assert asked == [] and not [item for item in records(ivy) if item.get("status") == "held"]
     assert kept_keys(ivy, petition_id) is None
 
@@ -383,12 +449,17 @@ def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, s
     expect(status).not_to_contain_text("refuses")
     expect(status).not_to_contain_text("witness")
     assert len(asked) == 1
-    assert deployment_keys(ivy) == {"id": "deployment-keys", "kind": "deployment-keys", "witnesses": [WITNESS],
-                                    "discussionKeyNamed": True}
+    assert deployment_keys(ivy) == {
+        "id": "deployment-keys",
+        "kind": "deployment-keys",
+        "witnesses": [WITNESS],
+        "discussionKeyNamed": True,
+    }
 
 
 def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_the_site_named_one(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     """The downgrade (issue #20 review, F2): the operator serves a petition's log as if opened before entry 0 named
     the discussion key (entry 0 without the field, signed with the deployment's log key and cosigned), and shows
     this worker a discussion key of their own, in the cookie-less list too. A browser that saw this site's logs
@@ -407,15 +478,21 @@ def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_t
     assert entry.pop("discussion_key_id")  # this petition's real entry 0 names its discussion key
     leaf = encode(entry)
     origin = str(head["origin"])
-    note = notes.sign(notes.Checkpoint(origin=origin, size=1, root=merkle.leaf_hash(leaf)), origin,
-                      signature_log.signing_key(server.server.config.app.state.runtime))
+    note = notes.sign(
+        notes.Checkpoint(origin=origin, size=1, root=merkle.leaf_hash(leaf)),
+        origin,
+        signature_log.signing_key(server.server.config.app.state.runtime),
+    )
     note += notes.cosign(note, WITNESS_NAME, WITNESS_KEY, 1796000000)
     spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
 
     def own_discussion_key(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**item, "key_id": OTHER.key_id(), "spki": spki}
-                if item["petition_id"] == petition_id and item.get("purpose") == "discuss" else item
-                for item in items]
+        return [
+            {**item, "key_id": OTHER.key_id(), "spki": spki}
+            if item["petition_id"] == petition_id and item.get("purpose") == "discuss"
+            else item
+            for item in items
+        ]
 
     def answer(body: object):  # type: ignore[no-untyped-def]
         return lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
@@ -424,18 +501,21 @@ def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_t
     asked = token_requests(jo)
     saw_another_petition(jo, witnesses=[WITNESS], discussion_key_named=True)
     jo.context.route(f"**{log}", answer({**head, "size": 1, "checkpoint": note}))
-    jo.context.route(f"**{log}/entries*", answer({"size": 1, "entries": [{"index": 0,
-                                                                          "entry": b64url.encode(leaf)}]}))
+    jo.context.route(f"**{log}/entries*", answer({"size": 1, "entries": [{"index": 0, "entry": b64url.encode(leaf)}]}))
     jo.context.route(f"**{log}/inclusion*", answer({"index": 0, "size": 1, "proof": []}))
-    jo.context.route(f"**{log}/checkpoints*", lambda route: answer(
-        {"checkpoints": [note] if "after=0&" in route.request.url else []})(route))
+    jo.context.route(
+        f"**{log}/checkpoints*",
+        lambda route: answer({"checkpoints": [note] if "after=0&" in route.request.url else []})(route),
+    )
     tailor(jo, "**/api/v1/wallet", lambda state: {**state, "due": own_discussion_key(state["due"])})
     tailor(jo, "**/api/v1/anonymous/keys", own_discussion_key)
     sign_in(jo, new_member(server, "jo"))
     ready(jo, path_of(server, SIGN_PETITION))
     status = jo.locator("#sign [data-wallet-status]")
-    expect(status).to_contain_text(f"This browser refuses petition {petition_id}'s discussion key: entry 0 of the "
-                                   "petition's signature log does not name it, though this site's logs named their "
-                                   "discussion key before")
+    expect(status).to_contain_text(
+        f"This browser refuses petition {petition_id}'s discussion key: entry 0 of the "
+        "petition's signature log does not name it, though this site's logs named their "
+        "discussion key before"
+    )
     assert asked == [] and not [item for item in records(jo) if item.get("status") == "held"]
     assert "discuss" not in (kept_keys(jo, petition_id) or {}).get("keys", {})

@@ -28,8 +28,9 @@ def test_the_menu_folds_on_a_phone_without_javascript_and_stays_open_on_a_deskto
     from playwright.sync_api import expect
 
     for width in (360, 1280):
-        context = chromium.new_context(base_url=server.base_url, java_script_enabled=False,
-                                       viewport={"width": width, "height": 800})
+        context = chromium.new_context(
+            base_url=server.base_url, java_script_enabled=False, viewport={"width": width, "height": 800}
+        )
         try:
             page = context.new_page()
             page.goto("/")
@@ -56,7 +57,8 @@ def test_choices_are_touch_sized_and_the_petition_page_fills_the_desktop(person,
     page.goto(live_server.petition_url(server, UNSIGNED))
     sizes = page.locator("main input[type=radio], main input[type=checkbox]").evaluate_all(
         "(inputs) => inputs.filter((i) => i.offsetParent).map((i) => [i.id, i.getBoundingClientRect().width,"
-        " i.getBoundingClientRect().height])")
+        " i.getBoundingClientRect().height])"
+    )
     assert sizes, "no radio buttons or checkboxes on the petition page"
     small = [size for size in sizes if size[1] < 24 or size[2] < 24]
     assert not small, f"choices smaller than 24x24 CSS px (WCAG 2.5.8): {small}"
@@ -71,6 +73,7 @@ def test_choices_are_touch_sized_and_the_petition_page_fills_the_desktop(person,
     after = page.locator(".petition-layout + *").bounding_box()
     assert side and why and after
     assert why["y"] + why["height"] < side["y"] + side["height"], "the sign panel is taller than the ask and Why"
-    assert after["x"] < side["x"] and after["y"] < side["y"] + side["height"], \
+    assert after["x"] < side["x"] and after["y"] < side["y"] + side["height"], (
         "what follows Why waits below the sign panel, leaving a blank column"
+    )
     assert after["y"] - (why["y"] + why["height"]) < 100

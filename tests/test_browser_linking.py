@@ -82,8 +82,9 @@ def with_wallet(person: Any, name: str) -> tuple[Page, dict[str, str]]:
         secret = derive.new_secret()
         record = {"secret": b64e(secret), "check": b64e(derive.check(secret))}
         page.evaluate(WRITE_SECRET, [account(page), record["secret"], record["check"]])
-        answer = page.request.post("/api/v1/wallet/check", data={"check": record["check"]},
-                                   headers={"X-CSRF-Token": csrf(page)})
+        answer = page.request.post(
+            "/api/v1/wallet/check", data={"check": record["check"]}, headers={"X-CSRF-Token": csrf(page)}
+        )
         assert answer.status in (200, 201), answer.text()
     return page, record
 
@@ -156,8 +157,9 @@ def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> No
 
     field.fill("1234")
     panel.get_by_role("button", name="Link this device").click()
-    expect(alert).to_have_text("A linking code is 12 letters and digits, in three groups of four, as your other "
-                               "device shows it.")
+    expect(alert).to_have_text(
+        "A linking code is 12 letters and digits, in three groups of four, as your other device shows it."
+    )
     expect(alert).to_have_attribute("role", "alert")
     assert field.get_attribute("aria-invalid") == "true"
 
@@ -263,6 +265,7 @@ def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None
 
 def stall(page: Page, path: str) -> None:
     """A server that reports a session that never expires, on `path`'s answers (the reviewer's stall)."""
+
     def rewrite(route: Any) -> None:
         response = route.fetch()
         body = response.json() if response.body() else None
@@ -274,7 +277,8 @@ def stall(page: Page, path: str) -> None:
 
 
 def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # type: ignore[no-untyped-def]
-        person, server, tmp_path) -> None:
+    person, server, tmp_path
+) -> None:
     """Device A in the browser: (1) a server reporting a session that never ends is not believed: A stops at
     10 minutes by its own clock and cancels the code; (2) a session that vanishes after A sealed is not "Linked."
     (before: any 404 after sealing was); (3) the command-line client, typing the code at a hidden prompt, is B,
@@ -319,8 +323,10 @@ def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # t
         assert time.monotonic() < deadline
     assert call("DELETE", "/api/v1/wallet/link")[0] == 204
     a.clock.run_for(3000)
-    expect(alert).to_have_text("The linking session closed before your new device said it had the wallet. If it "
-                               "does not hold your wallet now, show a new code.")
+    expect(alert).to_have_text(
+        "The linking session closed before your new device said it had the wallet. If it "
+        "does not hold your wallet now, show a new code."
+    )
     expect(panel.locator("[data-link-linked]")).to_be_hidden()
 
     # (3) The command-line client as B: the code is asked for, not given on the command line, and not echoed.
@@ -333,8 +339,9 @@ def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # t
     outcome: dict[str, Any] = {}
 
     def terminal() -> None:
-        outcome["result"] = CliRunner().invoke(cli, ["client", "wallet", "link", url, *signed_in],
-                                               input=code.lower() + "\n", catch_exceptions=False)
+        outcome["result"] = CliRunner().invoke(
+            cli, ["client", "wallet", "link", url, *signed_in], input=code.lower() + "\n", catch_exceptions=False
+        )
 
     import threading
 
@@ -348,8 +355,9 @@ def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # t
     result = outcome["result"]
     assert result.exit_code == 0, result.output
     assert code not in result.output and code.lower() not in result.output and "Your wallet for" in result.output
-    assert client.wallet_secret(client.load_wallet(wallet_file), server.base_url, "admin@example.org") == \
-        b64d(record["secret"])
+    assert client.wallet_secret(client.load_wallet(wallet_file), server.base_url, "admin@example.org") == b64d(
+        record["secret"]
+    )
     for _ in range(10):
         a.clock.run_for(1000)
     expect(panel.locator("[data-link-linked]")).to_be_visible()
@@ -369,8 +377,7 @@ def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server)
         return response.status, (response.json() if response.body() else None)
 
     if call("GET", "/api/v1/wallet")[1]["wallet_check"] is None:  # a wallet for the account, on no browser here
-        assert call("POST", "/api/v1/wallet/check", {"check": b64e(derive.check(derive.new_secret()))})[0] in (200,
-                                                                                                              201)
+        assert call("POST", "/api/v1/wallet/check", {"check": b64e(derive.check(derive.new_secret()))})[0] in (200, 201)
     made = protocol.Offer()  # Python is A, and never seals
     assert call("POST", "/api/v1/wallet/link", made.body())[0] == 201
     b = person("riley")
@@ -386,4 +393,5 @@ def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server)
     b.clock.run_for("10:05")
     expect(b.locator("[data-link-error]")).to_have_text(
         "Your other device did not send the wallet within 10 minutes of this device answering its code: show a new "
-        "code there and start again.")
+        "code there and start again."
+    )

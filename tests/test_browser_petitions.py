@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
 from tests import live_server
-
-if TYPE_CHECKING:
-    pass
 
 pytestmark = pytest.mark.browser
 
@@ -26,8 +22,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         yield live
     finally:
         live.stop()
-
-
 
 
 def test_draft_sponsor_moderate_and_discover(person) -> None:  # type: ignore[no-untyped-def]

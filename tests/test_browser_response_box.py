@@ -16,8 +16,10 @@ pytestmark = pytest.mark.browser
 
 PETITION = "Publish the salary bands for every role"  # demo: open, anonymity allowed, a progress bar
 # As long as a summary may be (200 characters): the box must still leave the Sign button in the first screen.
-SUMMARY = ("We will publish the salary bands for every role on the intranet by the end of March, after the pay "
-           "review, and explain how each band is set and reviewed, in plain words for everyone to read.")
+SUMMARY = (
+    "We will publish the salary bands for every role on the intranet by the end of March, after the pay "
+    "review, and explain how each band is set and reviewed, in plain words for everyone to read."
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,7 @@ def respond(person, url: str) -> None:  # type: ignore[no-untyped-def]
     expect(riley.locator("#responses .commitment-progress")).to_contain_text("Bands drafted")
 
 
-def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_the_ask_first(
-        person, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_the_ask_first(person, server) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     url = live_server.petition_url(server, PETITION)
@@ -73,8 +74,9 @@ def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_th
             expect(box).to_contain_text(SUMMARY)
             panel = main.locator("#sign")
             if width >= 1280:
-                assert box.bounding_box()["y"] + box.bounding_box()["height"] <= panel.bounding_box()["y"], \
+                assert box.bounding_box()["y"] + box.bounding_box()["height"] <= panel.bounding_box()["y"], (
                     "the response sits above the sign panel"
+                )
                 expect(main.locator(".responded-link")).to_be_hidden()
             else:
                 # Above the panel it pushed the Sign button out of the first screen: a line there leads to it.

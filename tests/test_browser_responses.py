@@ -71,6 +71,12 @@ def test_threshold_response_email_judgement_and_timeline(person, server) -> None
     expect(ana.locator(".judgement")).to_contain_text("does not answer")
 
     timeline = ana.locator("ol.timeline")
-    for step in ("Opened for signatures", "Reached the response threshold", "Response clock started",
-                 "Leadership responded", "Organizers judged the response", "Organizers asked for a follow-up"):
+    for step in (
+        "Opened for signatures",
+        "Reached the response threshold",
+        "Response clock started",
+        "Leadership responded",
+        "Organizers judged the response",
+        "Organizers asked for a follow-up",
+    ):
         expect(timeline).to_contain_text(step)

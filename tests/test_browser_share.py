@@ -34,11 +34,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 
 def fits_and_passes_axe(page, width: int) -> None:  # type: ignore[no-untyped-def]
-    wide = page.evaluate("""(limit) => [...document.querySelectorAll('main *')]
+    wide = page.evaluate(
+        """(limit) => [...document.querySelectorAll('main *')]
         .filter((node) => node.getBoundingClientRect().right > limit + 0.5).slice(0, 8)
         .map((node) => node.tagName.toLowerCase() + '.' + node.className + ' in '
              + (node.closest('[id]') || document.body).id + ': right=' + Math.round(node.getBoundingClientRect().right))""",
-        width)
+        width,
+    )
     assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, wide)
     found = accessibility.violations(page)
     assert not found, f"{page.url}:\n{accessibility.describe(found)}"
@@ -55,7 +57,8 @@ def copy_from(page, row) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_the_copy_button_copies_the_address_and_the_qr_code_reads_back(  # type: ignore[no-untyped-def]
-        chromium, server, width, height) -> None:
+    chromium, server, width, height
+) -> None:
     import zxingcpp
     from playwright.sync_api import expect
 
@@ -85,7 +88,6 @@ def test_the_copy_button_copies_the_address_and_the_qr_code_reads_back(  # type:
 
 
 def test_where_the_browser_has_a_share_sheet_the_row_opens_it(chromium, server) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
 
     context = chromium.new_context(base_url=server.base_url, viewport={"width": 360, "height": 740})
     # A phone's browser, as far as the page can tell: navigator.share exists (and here records what it is given).
@@ -106,8 +108,9 @@ def test_where_the_browser_has_a_share_sheet_the_row_opens_it(chromium, server) 
 def test_without_javascript_the_link_waits_in_a_field_to_select(chromium, server) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    context = chromium.new_context(base_url=server.base_url, viewport={"width": 360, "height": 740},
-                                   java_script_enabled=False)
+    context = chromium.new_context(
+        base_url=server.base_url, viewport={"width": 360, "height": 740}, java_script_enabled=False
+    )
     try:
         page = context.new_page()
         address = live_server.petition_url(server, PETITION)
@@ -119,8 +122,13 @@ def test_without_javascript_the_link_waits_in_a_field_to_select(chromium, server
         expect(row.get_by_role("button", name="Copy link")).to_be_hidden()  # it would do nothing
         expect(row.get_by_role("button", name="More ways to share")).to_be_hidden()
         field.select_text()  # selectable, for the browser's own Copy
-        assert page.evaluate("getSelection().toString() || document.activeElement.value.substring("
-                             "document.activeElement.selectionStart, document.activeElement.selectionEnd)") == address
+        assert (
+            page.evaluate(
+                "getSelection().toString() || document.activeElement.value.substring("
+                "document.activeElement.selectionStart, document.activeElement.selectionEnd)"
+            )
+            == address
+        )
         expect(row.get_by_role("link", name="Email")).to_have_attribute("href", re.compile(r"^mailto:\?subject="))
     finally:
         context.close()
@@ -151,7 +159,9 @@ def test_the_sponsor_link_has_a_copy_button_and_the_share_row(chromium, server) 
         fits_and_passes_axe(page, 360)
         # The sponsor page, as the organizer sees it, offers the same row.
         page.goto(link)
-        expect(page.get_by_role("region", name="Ask colleagues to sponsor it").get_by_label("Sponsor link")).to_have_value(link)
+        expect(
+            page.get_by_role("region", name="Ask colleagues to sponsor it").get_by_label("Sponsor link")
+        ).to_have_value(link)
         fits_and_passes_axe(page, 360)
     finally:
         context.close()

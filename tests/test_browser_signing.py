@@ -27,8 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-
-
 def open_petition(page: Page) -> None:
     page.goto("/petitions")
     page.locator("main").get_by_role("link", name=PETITION).click()

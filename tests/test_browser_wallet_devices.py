@@ -37,12 +37,22 @@ def derive_page(chromium: Browser) -> Iterator[Page]:
     """A blank page on a secure origin (127.0.0.1) with derive.js imported as `window.derive`."""
     context = chromium.new_context()
     page = context.new_page()
-    page.route(f"{ORIGIN}/derive.js", lambda route: route.fulfill(
-        status=200, content_type="text/javascript", body=DERIVE_JS.read_text()))
-    page.route(f"{ORIGIN}/", lambda route: route.fulfill(status=200, content_type="text/html", body=(
-        '<!doctype html><title>derive</title><script type="module">'
-        'import * as derive from "/derive.js"; window.derive = derive;'
-        'document.documentElement.dataset.ready = "true";</script>')))
+    page.route(
+        f"{ORIGIN}/derive.js",
+        lambda route: route.fulfill(status=200, content_type="text/javascript", body=DERIVE_JS.read_text()),
+    )
+    page.route(
+        f"{ORIGIN}/",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/html",
+            body=(
+                '<!doctype html><title>derive</title><script type="module">'
+                'import * as derive from "/derive.js"; window.derive = derive;'
+                'document.documentElement.dataset.ready = "true";</script>'
+            ),
+        ),
+    )
     page.goto(f"{ORIGIN}/")
     page.wait_for_function("document.documentElement.dataset.ready === 'true'")
     try:
@@ -58,30 +68,37 @@ FROM_HEX = "(hex) => Uint8Array.from(hex.match(/../g), (pair) => parseInt(pair, 
 @pytest.mark.parametrize("expected", VECTOR["credentials"], ids=lambda item: item["purpose"])
 def test_the_browser_derives_the_vector_byte_for_byte(derive_page: Page, expected: dict[str, str]) -> None:
     spki = list(decode(VECTOR["spki"], field="spki"))
-    got = derive_page.evaluate(f"""async ([secretHex, purpose, petitionId, keyId, spki]) => {{
+    got = derive_page.evaluate(
+        f"""async ([secretHex, purpose, petitionId, keyId, spki]) => {{
         const hex = {HEX}, fromHex = {FROM_HEX};
         const made = await window.derive.credential(fromHex(secretHex), purpose, petitionId, keyId,
                                                     Uint8Array.from(spki));
         return {{ message: hex(made.message), blinded: hex(made.blindedMsg), inv: hex(made.inv) }};
-    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["petition_id"], VECTOR["key_id"], spki])
+    }}""",
+        [VECTOR["secret"], expected["purpose"], VECTOR["petition_id"], VECTOR["key_id"], spki],
+    )
     assert got["message"] == expected["message"]
     assert got["blinded"] == expected["blinded_msg"]
     modulus_len = (int(VECTOR["n"], 16).bit_length() + 7) // 8
     assert got["inv"] == expected["inv"].rjust(2 * modulus_len, "0")
     # The same from a JWK, as a CryptoKey gives it.
-    jwk_blinded = derive_page.evaluate(f"""async ([secretHex, purpose, petitionId, keyId, spki]) => {{
+    jwk_blinded = derive_page.evaluate(
+        f"""async ([secretHex, purpose, petitionId, keyId, spki]) => {{
         const hex = {HEX}, fromHex = {FROM_HEX};
         const key = await crypto.subtle.importKey("spki", Uint8Array.from(spki),
                                                   {{ name: "RSA-PSS", hash: "SHA-384" }}, true, ["verify"]);
         const made = await window.derive.credential(fromHex(secretHex), purpose, petitionId, keyId,
                                                     await crypto.subtle.exportKey("jwk", key));
         return hex(made.blindedMsg);
-    }}""", [VECTOR["secret"], expected["purpose"], VECTOR["petition_id"], VECTOR["key_id"], spki])
+    }}""",
+        [VECTOR["secret"], expected["purpose"], VECTOR["petition_id"], VECTOR["key_id"], spki],
+    )
     assert jwk_blinded == expected["blinded_msg"]
 
 
 def test_the_browser_makes_the_check_and_the_recovery_code_and_reads_them_back(derive_page: Page) -> None:
-    got = derive_page.evaluate(f"""async ([secretHex, code]) => {{
+    got = derive_page.evaluate(
+        f"""async ([secretHex, code]) => {{
         const hex = {HEX}, fromHex = {FROM_HEX};
         const secret = fromHex(secretHex);
         const typed = code.toLowerCase().replace(/-/g, " ").replace(/0/g, "o").replace(/1/g, "l");
@@ -104,7 +121,9 @@ def test_the_browser_makes_the_check_and_the_recovery_code_and_reads_them_back(d
             typo: await refusal((code[0] === "1" ? "2" : "1") + code.slice(1)),
             short: await refusal(code.slice(0, -5)),
         }};
-    }}""", [VECTOR["secret"], VECTOR["recovery_code"]])
+    }}""",
+        [VECTOR["secret"], VECTOR["recovery_code"]],
+    )
     assert got["check"] == VECTOR["check"]
     assert got["code"] == VECTOR["recovery_code"]
     assert got["parsed"] == got["typed"] == VECTOR["secret"]
@@ -127,12 +146,19 @@ WALLET_RECORDS = """async () => {
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[live_server.LiveServer]:
     """The demo organization on a database of its own (a SQLite file, or a scratch PostgreSQL database), with
     hourly batches that the test runs itself."""
-    with live_server.demo_on_scratch(request.param, tmp_path_factory.mktemp("wallet"), "browserwallet",
-                                     anonymous_batch_seconds=3600, anonymous_max_delay_seconds=3600,
-                                     shared_page_seconds=0) as live:
+    with live_server.demo_on_scratch(
+        request.param,
+        tmp_path_factory.mktemp("wallet"),
+        "browserwallet",
+        anonymous_batch_seconds=3600,
+        anonymous_max_delay_seconds=3600,
+        shared_page_seconds=0,
+    ) as live:
         yield live
 
 
@@ -203,7 +229,8 @@ def comment_anonymously(page: Page, path: str, body: str) -> None:
 
 
 def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wallet(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     from playwright.sync_api import expect
 
     sign_path, talk_path = path_of(server, SIGN_PETITION), path_of(server, TALK_PETITION)
@@ -239,8 +266,9 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     for (petition_id, purpose), item in held.items():
         key = keys[(petition_id, purpose)]
         public = blindrsa.PublicKey.from_spki(decode(key["spki"], field="spki"))
-        made = derive.credential(secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"],
-                                 public=public)
+        made = derive.credential(
+            secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"], public=public
+        )
         assert decode(item["message"], field="message") == made.message
         blindrsa.verify(public, made.message, decode(item["signature"], field="signature"))
 
@@ -278,12 +306,17 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     result = page.locator("[data-recovery-result]")
     # Rebuilding fetches, checks (the log, its witnesses) and unblinds every credential: on a loaded two-core
     # machine that took more than the default five seconds.
-    expect(result).to_contain_text(f"this device now holds your wallet, and rebuilt {len(held)} credentials",
-                                   timeout=30_000)
+    expect(result).to_contain_text(
+        f"this device now holds your wallet, and rebuilt {len(held)} credentials", timeout=30_000
+    )
     expect(result).to_be_focused()
     expect(error).to_be_hidden()
     expect(page.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
-    rebuilt = {(item["petitionId"], item["purpose"]): item["message"] for item in records(phone) if item.get("status") == "held"}
+    rebuilt = {
+        (item["petitionId"], item["purpose"]): item["message"]
+        for item in records(phone)
+        if item.get("status") == "held"
+    }
     assert rebuilt == {key: item["message"] for key, item in held.items()}
 
     # B signs anonymously.
@@ -305,7 +338,8 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     laptop.on("request", lambda request: asked.append(request))
     ready(laptop, sign_path)
     expect(laptop.locator("#sign [data-anonymous-status]")).to_have_text(
-        "You signed anonymously, from this or another device; it is published and counted.")
+        "You signed anonymously, from this or another device; it is published and counted."
+    )
     expect(laptop.locator("form[data-sign-form]")).to_be_hidden()
     ledger_reads = [request for request in asked if "/anonymous-signatures" in request.url]
     assert ledger_reads and all("cookie" not in request.all_headers() for request in ledger_reads)
@@ -318,7 +352,9 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     pseudonym = pseudonym_of(held[(talk_id, "discuss")]["message"])
     ready(laptop, f"{talk_path}/comments")
     for text in ("From my laptop", "From my phone"):
-        expect(laptop.locator("article[data-pseudonym]", has_text=text).locator(".comment-author")).to_have_text(pseudonym)
+        expect(laptop.locator("article[data-pseudonym]", has_text=text).locator(".comment-author")).to_have_text(
+            pseudonym
+        )
 
 
 def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -> None:  # type: ignore[no-untyped-def]
@@ -338,7 +374,8 @@ def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -
     ready(browser, sign_path)
     panel = browser.locator("#sign")
     expect(panel.locator("[data-wallet-status]")).to_contain_text(
-        "This browser cannot keep a wallet: its storage (IndexedDB) is blocked or turned off here")
+        "This browser cannot keep a wallet: its storage (IndexedDB) is blocked or turned off here"
+    )
     expect(panel.get_by_label("Nobody: sign anonymously")).to_be_hidden()
     panel.get_by_label("I give up signing this petition anonymously").check()
     panel.get_by_label("Only the organizers").check()
@@ -407,7 +444,8 @@ def secrets_kept(page: Page) -> dict[str, str]:
 
 
 def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_delete_it(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     """The attacker's method: a modified server answers GET /api/v1/wallet with wallet_check null, then refuses the
     browser's registration with 409. The browser used to delete its secret (and every credential it could still
     rebuild with it); a secret the server once took, or that derived anything, is now only ever set aside."""
@@ -428,8 +466,13 @@ def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_dele
         route.fulfill(status=200, content_type="application/json", body=json.dumps({**body, "wallet_check": None}))
 
     def refusing(route) -> None:  # type: ignore[no-untyped-def]
-        route.fulfill(status=409, content_type="application/json", body=json.dumps({"error": {
-            "code": "conflict", "message": "This account's wallet was started on another device."}}))
+        route.fulfill(
+            status=409,
+            content_type="application/json",
+            body=json.dumps(
+                {"error": {"code": "conflict", "message": "This account's wallet was started on another device."}}
+            ),
+        )
 
     laptop.context.route("**/api/v1/wallet", forgetful)
     laptop.context.route("**/api/v1/wallet/check", refusing)
@@ -447,7 +490,8 @@ def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_dele
 
 
 def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_wallet(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     """A phone made a secret whose registration was lost, and the laptop registered the account's wallet meanwhile:
     the phone's secret is set aside (never destroyed), the pages say so, and /wallet/link offers to type a code,
     not only to show one (which could never work); the recovery code then works there."""
@@ -465,8 +509,16 @@ def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_
     expect(phone.locator("html")).to_have_attribute("data-wallet-ready", "true")
     account = phone.evaluate(ACCOUNT_ID)
     stale = derive.new_secret()
-    phone.evaluate(PUT_RECORD, {"id": f"{account}:wallet", "account": account, "kind": "secret", "secret": b64(stale),
-                                "check": b64(derive.check(stale))})
+    phone.evaluate(
+        PUT_RECORD,
+        {
+            "id": f"{account}:wallet",
+            "account": account,
+            "kind": "secret",
+            "secret": b64(stale),
+            "check": b64(derive.check(stale)),
+        },
+    )
     phone.goto("/wallet/link")  # first, before any page that syncs: the link page itself sets the secret aside
     expect(phone.locator("[data-link-panel=enter]")).to_be_visible()
     expect(phone.locator("[data-link-panel=show]")).to_be_hidden()
@@ -505,8 +557,11 @@ def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, serve
 
     def unreachable(route) -> None:  # type: ignore[no-untyped-def]
         if down["on"]:
-            route.fulfill(status=503, content_type="application/json",
-                          body=json.dumps({"error": {"code": "unavailable", "message": "Try again in a minute."}}))
+            route.fulfill(
+                status=503,
+                content_type="application/json",
+                body=json.dumps({"error": {"code": "unavailable", "message": "Try again in a minute."}}),
+            )
         else:
             route.continue_()
 
@@ -522,7 +577,8 @@ def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, serve
     ready(browser, path_of(server, SIGN_PETITION))
     panel = browser.locator("#sign")
     expect(panel.locator("[data-wallet-status]")).to_contain_text(
-        "This device could not start your wallet, so it cannot sign anonymously now. Try again in a minute.")
+        "This device could not start your wallet, so it cannot sign anonymously now. Try again in a minute."
+    )
     expect(panel.get_by_label("Nobody: sign anonymously")).to_be_hidden()
     expect(panel.get_by_role("button", name="Sign this petition")).to_be_visible()
     accessible(browser)
@@ -534,23 +590,32 @@ def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, serve
     page.get_by_role("textbox", name="Recovery code").fill(derive.recovery_code(someone_elses))
     page.get_by_role("button", name="Use this recovery code").click()
     expect(page.get_by_role("alert")).to_contain_text(
-        "This account has no wallet yet, so this code belongs to another account's wallet")
+        "This account has no wallet yet, so this code belongs to another account's wallet"
+    )
     expect(page.get_by_role("textbox", name="Recovery code")).to_be_focused()
     assert browser.request.get("/api/v1/wallet").json()["wallet_check"] is None
     assert b64(someone_elses) not in secrets_kept(browser).values()
     # The secret this device made but could not register: refused with 409 (another device won the race), it is
     # forgotten, as the command-line client forgets one, since it was never registered and derived nothing.
     (made_here,) = secrets_kept(browser).values()
-    browser.context.route("**/api/v1/wallet/check", lambda route: route.fulfill(
-        status=409, content_type="application/json", body=json.dumps({"error": {
-            "code": "conflict", "message": "This account's wallet was started on another device."}})))
+    browser.context.route(
+        "**/api/v1/wallet/check",
+        lambda route: route.fulfill(
+            status=409,
+            content_type="application/json",
+            body=json.dumps(
+                {"error": {"code": "conflict", "message": "This account's wallet was started on another device."}}
+            ),
+        ),
+    )
     ready(browser, "/wallet")
     expect(browser.locator("[data-wallet-device]")).to_contain_text("Your wallet is on another device")
     assert secrets_kept(browser) == {}, made_here
 
 
 def test_the_recovery_form_sends_nothing_when_submitted_before_its_script_runs(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     """The recovery code is secret from the server: a form submitted without the page's script (it failed to load,
     or had not run yet) carries it nowhere, neither in an address nor in a body."""
     from playwright.sync_api import expect

@@ -37,8 +37,11 @@ def test_db_check_after_upgrade(cli_database: str) -> None:
 
 
 def test_create_admin(cli_database: str) -> None:
-    result = CliRunner().invoke(cli, ["users", "create-admin", "Boss@Example.org", "--name", "Boss"],
-                                input="a long admin password\na long admin password\n")
+    result = CliRunner().invoke(
+        cli,
+        ["users", "create-admin", "Boss@Example.org", "--name", "Boss"],
+        input="a long admin password\na long admin password\n",
+    )
     assert result.exit_code == 0, result.output
     [user] = _users(cli_database)
     assert user.email == "boss@example.org" and user.is_verified and user.has_role(Role.admin)
@@ -68,7 +71,6 @@ def test_worker_once_delivers_to_the_mailbox(cli_database: str) -> None:
     assert result.exit_code == 0 and "Sent 0 messages; closed 0 petitions." in result.output
 
 
-
 def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import csv
     import json
@@ -84,14 +86,21 @@ def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> N
     with build_sessionmaker(engine)() as db:
         petition = factories.open_petition(db, rt)
         for index in range(3):
-            signatures.sign(db=db, rt=rt, petition_id=petition.id, user=factories.worker(db, name=f"Ana {index}"),
-                            visibility="organizers", notify_updates=False)
+            signatures.sign(
+                db=db,
+                rt=rt,
+                petition_id=petition.id,
+                user=factories.worker(db, name=f"Ana {index}"),
+                visibility="organizers",
+                notify_updates=False,
+            )
         db.commit()
         petition_id = petition.id
 
     names = tmp_path / "names.csv"
-    result = CliRunner().invoke(cli, ["export", str(petition_id), "--kind", "signers", "--format", "csv",
-                                      "--out", str(names)])
+    result = CliRunner().invoke(
+        cli, ["export", str(petition_id), "--kind", "signers", "--format", "csv", "--out", str(names)]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(row["name"] for row in csv.DictReader(names.read_text().splitlines())) == ["Ana 0", "Ana 1", "Ana 2"]
     tally = tmp_path / "tally.json"
@@ -109,11 +118,17 @@ def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> N
     assert huge.exit_code == 2
     assert sorted(path.name for path in tmp_path.iterdir()) == ["names.csv", "tally.json", "var"], "no leftovers"
     with build_sessionmaker(engine)() as db:
-        recorded = [json.loads(entry.detail) for entry in db.scalars(
-            select(AuditEntry).where(AuditEntry.action == "petition.export").order_by(AuditEntry.seq))]
+        recorded = [
+            json.loads(entry.detail)
+            for entry in db.scalars(
+                select(AuditEntry).where(AuditEntry.action == "petition.export").order_by(AuditEntry.seq)
+            )
+        ]
     engine.dispose()
     assert [(entry["kind"], entry["format"], entry["via"]) for entry in recorded] == [
-        ("signers", "csv", "command line"), ("tally", "json", "command line")]
+        ("signers", "csv", "command line"),
+        ("tally", "json", "command line"),
+    ]
 
 
 def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_wallet(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -121,10 +136,15 @@ def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_walle
     assert listed.exit_code == 0 and "export" in listed.output and "import" in listed.output
     empty = CliRunner().invoke(cli, ["client", "wallet", "export", "--wallet", str(tmp_path / "wallet.json")])
     assert empty.exit_code == 1
-    assert "This wallet file holds no wallet secret yet: `undersigned client collect URL` starts or collects one." \
+    assert (
+        "This wallet file holds no wallet secret yet: `undersigned client collect URL` starts or collects one."
         in empty.output
-    bad = CliRunner().invoke(cli, ["client", "wallet", "import", "not an address", "--stdin", "--wallet",
-                                   str(tmp_path / "wallet.json")], input="0000\n")
+    )
+    bad = CliRunner().invoke(
+        cli,
+        ["client", "wallet", "import", "not an address", "--stdin", "--wallet", str(tmp_path / "wallet.json")],
+        input="0000\n",
+    )
     assert bad.exit_code == 1 and "Give the server's address" in bad.output and "Traceback" not in bad.output
 
 
@@ -139,8 +159,19 @@ def test_export_names_the_account_when_the_file_holds_several(tmp_path) -> None:
     client.save_wallet(path, wallet)
     several = CliRunner().invoke(cli, ["client", "wallet", "export", "--wallet", str(path)])
     assert several.exit_code == 1 and "ana@example.org on https://host.example.org" in several.output
-    named = CliRunner().invoke(cli, ["client", "wallet", "export", "https://host.example.org/petitions/3", "--email",
-                                     "Ben@example.org", "--wallet", str(path)])
+    named = CliRunner().invoke(
+        cli,
+        [
+            "client",
+            "wallet",
+            "export",
+            "https://host.example.org/petitions/3",
+            "--email",
+            "Ben@example.org",
+            "--wallet",
+            str(path),
+        ],
+    )
     assert named.exit_code == 0, named.output
     assert named.output.splitlines()[0] == derive.recovery_code(secrets["ben@example.org"])
     assert "ben@example.org on https://host.example.org" in named.output

@@ -61,8 +61,12 @@ def page_text(response) -> str:  # type: ignore[no-untyped-def]
 
 # -- posting and reading ----------------------------------------------------------------------------------------
 
-def test_a_worker_comments_and_replies_through_the_api(new_browser: NewBrowser, db: Session, petition: Petition,
-                                                      ) -> None:
+
+def test_a_worker_comments_and_replies_through_the_api(
+    new_browser: NewBrowser,
+    db: Session,
+    petition: Petition,
+) -> None:
     alice, _ = as_worker(new_browser, db)
     bob, _ = as_worker(new_browser, db)
     created = post(alice, petition, "The recordings include *private* chats.")
@@ -80,8 +84,9 @@ def test_a_worker_comments_and_replies_through_the_api(new_browser: NewBrowser, 
     assert [r["id"] for r in item["replies"]] == [reply["id"]]
 
 
-def test_the_page_form_posts_and_the_petition_page_shows_the_discussion(new_browser: NewBrowser, db: Session,
-                                                                        petition: Petition) -> None:
+def test_the_page_form_posts_and_the_petition_page_shows_the_discussion(
+    new_browser: NewBrowser, db: Session, petition: Petition
+) -> None:
     alice, _ = as_worker(new_browser, db)
     response = alice.post(f"/petitions/{petition.id}/comments", {"body": "We never agreed to this."})
     assert response.status_code == 303
@@ -91,8 +96,9 @@ def test_the_page_form_posts_and_the_petition_page_shows_the_discussion(new_brow
     assert "Sign in</a> to join the discussion" in shown
 
 
-def test_replies_deeper_than_four_levels_sit_beside_their_parent_and_quote_it(db: Session, rt: Runtime,
-                                                                              petition: Petition) -> None:
+def test_replies_deeper_than_four_levels_sit_beside_their_parent_and_quote_it(
+    db: Session, rt: Runtime, petition: Petition
+) -> None:
     level = factories.comment(db, rt, petition, body="Level one")
     for depth in (2, 3, 4):
         level = factories.comment(db, rt, petition, body=f"Level {depth}", parent=level)
@@ -103,9 +109,9 @@ def test_replies_deeper_than_four_levels_sit_beside_their_parent_and_quote_it(db
     assert again.depth == 4 and again.quoted_id == deeper.id
 
 
-def test_pages_of_comments_follow_each_order_without_gaps_or_repeats(new_browser: NewBrowser, db: Session,
-                                                                     rt: Runtime, clock: FrozenClock,
-                                                                     petition: Petition) -> None:
+def test_pages_of_comments_follow_each_order_without_gaps_or_repeats(
+    new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, petition: Petition
+) -> None:
     posted = []
     for number in range(25):
         clock.advance(timedelta(minutes=7))
@@ -126,12 +132,13 @@ def test_pages_of_comments_follow_each_order_without_gaps_or_repeats(new_browser
     assert [item["id"] for item in newest["items"]] == posted[::-1][:3]
 
 
-def test_top_order_weighs_endorsements_against_age(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                   clock: FrozenClock, petition: Petition) -> None:
+def test_top_order_weighs_endorsements_against_age(
+    new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, petition: Petition
+) -> None:
     old = factories.comment(db, rt, petition, body="Old but strong")
     clock.advance(timedelta(hours=10))
     new = factories.comment(db, rt, petition, body="New")
-    top = lambda: [i["id"] for i in new_browser().get(f"/api/v1/petitions/{petition.id}/comments").json()["items"]]  # noqa: E731
+    top = lambda: [i["id"] for i in new_browser().get(f"/api/v1/petitions/{petition.id}/comments").json()["items"]]
     assert top() == [new.id, old.id]
     for _ in range(3):
         endorser, _ = as_worker(new_browser, db)
@@ -139,8 +146,9 @@ def test_top_order_weighs_endorsements_against_age(new_browser: NewBrowser, db: 
     assert top() == [old.id, new.id]
 
 
-def test_more_replies_page_through_a_comment(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                             petition: Petition) -> None:
+def test_more_replies_page_through_a_comment(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     parent = factories.comment(db, rt, petition, body="Parent")
     replies = [factories.comment(db, rt, petition, body=f"Reply {n}", parent=parent).id for n in range(25)]
     reader = new_browser()
@@ -155,19 +163,23 @@ def test_more_replies_page_through_a_comment(new_browser: NewBrowser, db: Sessio
 
 # -- refusals write nothing ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("case", "status", "message"), [
-    ("empty", 422, "This is required."),
-    ("huge", 422, "Use at most 5000 characters."),
-    ("other_petition", 422, "not in this petition's discussion"),
-    ("unknown_parent", 422, "not in this petition's discussion"),
-    ("closed", 409, "closed, so its discussion is read-only"),
-    ("locked", 409, "Moderators locked this discussion: Cooling off"),
-    ("removed_parent", 409, "removed, so it takes no replies"),
-    ("anonymous_not_allowed", 422, "sent by your wallet"),
-])
-def test_bad_comments_are_refused_clearly_and_write_nothing(case: str, status: int, message: str,
-                                                            new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                            petition: Petition) -> None:
+
+@pytest.mark.parametrize(
+    ("case", "status", "message"),
+    [
+        ("empty", 422, "This is required."),
+        ("huge", 422, "Use at most 5000 characters."),
+        ("other_petition", 422, "not in this petition's discussion"),
+        ("unknown_parent", 422, "not in this petition's discussion"),
+        ("closed", 409, "closed, so its discussion is read-only"),
+        ("locked", 409, "Moderators locked this discussion: Cooling off"),
+        ("removed_parent", 409, "removed, so it takes no replies"),
+        ("anonymous_not_allowed", 422, "sent by your wallet"),
+    ],
+)
+def test_bad_comments_are_refused_clearly_and_write_nothing(
+    case: str, status: int, message: str, new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     browser, _ = as_worker(new_browser, db)
     target = petition
     payload: dict[str, object] = {"body": "A fair point."}
@@ -185,8 +197,12 @@ def test_bad_comments_are_refused_clearly_and_write_nothing(case: str, status: i
     elif case == "locked":
         factories.comment(db, rt, petition)
         moderator = sign_in_as(new_browser(), db, factories.moderator(db))
-        assert moderator.api("PUT", f"/api/v1/moderation/petitions/{petition.id}/comments-lock",
-                             {"reason": "Cooling off"}).status_code == 204
+        assert (
+            moderator.api(
+                "PUT", f"/api/v1/moderation/petitions/{petition.id}/comments-lock", {"reason": "Cooling off"}
+            ).status_code
+            == 204
+        )
     elif case == "removed_parent":
         author, user = as_worker(new_browser, db)
         parent = post(author, petition, "Soon gone").json()
@@ -210,8 +226,9 @@ def test_bad_comments_are_refused_clearly_and_write_nothing(case: str, status: i
     assert rows(db) == before
 
 
-def test_endorsing_twice_or_ones_own_comment_is_refused(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                        petition: Petition) -> None:
+def test_endorsing_twice_or_ones_own_comment_is_refused(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     author, user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Mine").json()["id"]
     assert author.api("POST", f"/api/v1/comments/{comment_id}/endorsement").status_code == 409
@@ -251,9 +268,10 @@ def test_bad_cursors_and_ids_are_clear_errors(new_browser: NewBrowser, petition:
 
 # -- editing and deleting -------------------------------------------------------------------------------------------
 
-def test_edits_in_the_window_mark_the_comment_and_later_ones_keep_history(new_browser: NewBrowser, db: Session,
-                                                                          clock: FrozenClock,
-                                                                          petition: Petition) -> None:
+
+def test_edits_in_the_window_mark_the_comment_and_later_ones_keep_history(
+    new_browser: NewBrowser, db: Session, clock: FrozenClock, petition: Petition
+) -> None:
     author, _ = as_worker(new_browser, db)
     comment_id = post(author, petition, "First wording").json()["id"]
     clock.advance(timedelta(minutes=5))
@@ -269,8 +287,9 @@ def test_edits_in_the_window_mark_the_comment_and_later_ones_keep_history(new_br
     assert "Second wording" in page and "First wording" not in page
 
 
-def test_only_the_author_edits_or_deletes(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                          petition: Petition) -> None:
+def test_only_the_author_edits_or_deletes(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     comment = factories.comment(db, rt, petition, body="Not yours")
     other, _ = as_worker(new_browser, db)
     before = rows(db)
@@ -281,8 +300,9 @@ def test_only_the_author_edits_or_deletes(new_browser: NewBrowser, db: Session, 
     assert "Not yours" in new_browser().get(f"/comments/{comment.id}").text
 
 
-def test_deleting_keeps_the_thread_shape(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                         clock: FrozenClock, petition: Petition) -> None:
+def test_deleting_keeps_the_thread_shape(
+    new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, petition: Petition
+) -> None:
     author, user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Regrettable words").json()["id"]
     clock.advance(timedelta(hours=1))
@@ -294,14 +314,14 @@ def test_deleting_keeps_the_thread_shape(new_browser: NewBrowser, db: Session, r
     page = page_text(new_browser().get(f"/petitions/{petition.id}/comments"))
     assert "[deleted by author]" in page and "A reply that stays" in page and "regrettable" not in page.lower()
     assert count_rows(db, "comment_revisions") == 0
-    stored = db.execute(text("SELECT body, body_html, state FROM comments WHERE id = :id"),
-                        {"id": comment_id}).one()
+    stored = db.execute(text("SELECT body, body_html, state FROM comments WHERE id = :id"), {"id": comment_id}).one()
     assert tuple(stored) == ("", "", "deleted")
     assert author.api("DELETE", f"/api/v1/comments/{comment_id}").status_code == 409
 
 
-def test_a_closed_discussion_is_read_only_but_authors_can_still_delete(new_browser: NewBrowser, db: Session,
-                                                                       rt: Runtime, petition: Petition) -> None:
+def test_a_closed_discussion_is_read_only_but_authors_can_still_delete(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     author, user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Before closing").json()["id"]
     reader, _ = as_worker(new_browser, db)
@@ -318,12 +338,15 @@ def test_a_closed_discussion_is_read_only_but_authors_can_still_delete(new_brows
 
 # -- flags and moderation ------------------------------------------------------------------------------------------
 
-def test_flags_collapse_a_comment_and_moderators_hide_it_with_a_public_reason(new_browser: NewBrowser, db: Session,
-                                                                             rt: Runtime, petition: Petition) -> None:
+
+def test_flags_collapse_a_comment_and_moderators_hide_it_with_a_public_reason(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     comment = factories.comment(db, rt, petition, body="Name and shame: J. Doe lives at 12 Elm St.")
     flaggers = [as_worker(new_browser, db)[0] for _ in range(3)]
-    first = flaggers[0].api("POST", f"/api/v1/comments/{comment.id}/flags",
-                            {"reason": "personal_information", "note": "An address"})
+    first = flaggers[0].api(
+        "POST", f"/api/v1/comments/{comment.id}/flags", {"reason": "personal_information", "note": "An address"}
+    )
     assert first.status_code == 201
     again = flaggers[0].api("POST", f"/api/v1/comments/{comment.id}/flags", {"reason": "spam"})
     assert again.status_code == 409
@@ -355,13 +378,16 @@ def test_flags_collapse_a_comment_and_moderators_hide_it_with_a_public_reason(ne
 
 def test_moderators_lock_and_unlock_a_discussion(new_browser: NewBrowser, db: Session, petition: Petition) -> None:
     moderator = sign_in_as(new_browser(), db, factories.moderator(db))
-    assert moderator.post(f"/moderation/petitions/{petition.id}/comments/lock", {"reason": "Too heated"}
-                          ).status_code == 303
+    assert (
+        moderator.post(f"/moderation/petitions/{petition.id}/comments/lock", {"reason": "Too heated"}).status_code
+        == 303
+    )
     worker, _ = as_worker(new_browser, db)
     page = page_text(worker.get(f"/petitions/{petition.id}"))
     assert "Moderators locked this discussion: Too heated" in page and "Post comment" not in page
-    assert moderator.post(f"/moderation/petitions/{petition.id}/comments/lock", {"reason": "Again"}
-                          ).status_code == 303  # refused with a message, nothing changes
+    assert (
+        moderator.post(f"/moderation/petitions/{petition.id}/comments/lock", {"reason": "Again"}).status_code == 303
+    )  # refused with a message, nothing changes
     assert moderator.api("DELETE", f"/api/v1/moderation/petitions/{petition.id}/comments-lock").status_code == 204
     assert post(worker, petition, "Calmer now").status_code == 201
 
@@ -375,8 +401,10 @@ def test_workers_cannot_moderate(new_browser: NewBrowser, db: Session, rt: Runti
 
 # -- notifications ---------------------------------------------------------------------------------------------------
 
-def test_authors_hear_of_replies_unless_they_opt_out(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                     petition: Petition) -> None:
+
+def test_authors_hear_of_replies_unless_they_opt_out(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     author, user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Who else?").json()["id"]
     replier, replier_user = as_worker(new_browser, db)
@@ -393,15 +421,16 @@ def test_authors_hear_of_replies_unless_they_opt_out(new_browser: NewBrowser, db
     assert author.api("PUT", "/api/v1/me/notifications", {"comment_replies": True}).json() == {"comment_replies": True}
 
 
-def test_organizers_get_a_daily_digest_of_new_top_level_comments(db: Session, rt: Runtime, connection: Connection,
-                                                                 clock: FrozenClock, petition: Petition) -> None:
+def test_organizers_get_a_daily_digest_of_new_top_level_comments(
+    db: Session, rt: Runtime, connection: Connection, clock: FrozenClock, petition: Petition
+) -> None:
 
     organizer = db.get(User, petition.creator_id)
     first = factories.comment(db, rt, petition, body="First thought")
     reply = factories.comment(db, rt, petition, body="A reply is not a new thread", parent=first)
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert send_digests(sessions=sessions, rt=rt) == 1
-    digests = lambda: [m for m in outbox(db, to=organizer.email) if m.template == "comment_digest"]  # type: ignore[union-attr]  # noqa: E731
+    digests = lambda: [m for m in outbox(db, to=organizer.email) if m.template == "comment_digest"]  # type: ignore[union-attr]
     (digest,) = digests()
     assert "1 new comment" in digest.subject and "First thought" in digest.body_text
     assert reply.body not in digest.body_text
@@ -417,8 +446,10 @@ def test_organizers_get_a_daily_digest_of_new_top_level_comments(db: Session, rt
 
 # -- live updates, limits --------------------------------------------------------------------------------------------
 
-def test_the_live_endpoint_returns_only_what_is_new(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                    petition: Petition) -> None:
+
+def test_the_live_endpoint_returns_only_what_is_new(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     first = factories.comment(db, rt, petition, body="Already seen")
     reader = new_browser()
     place = repository.time_cursor(first)
@@ -450,9 +481,10 @@ def test_commenting_is_rate_limited_per_account(new_browser: NewBrowser, db: Ses
 
 # -- queries -------------------------------------------------------------------------------------------------------
 
-def test_a_page_of_comments_with_replies_runs_a_fixed_number_of_queries(new_browser: NewBrowser, db: Session,
-                                                                        rt: Runtime, petition: Petition,
-                                                                        connection: Connection) -> None:
+
+def test_a_page_of_comments_with_replies_runs_a_fixed_number_of_queries(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition, connection: Connection
+) -> None:
     def add_threads(count: int) -> None:
         for _ in range(count):
             level = factories.comment(db, rt, petition, body="Top")
@@ -475,9 +507,11 @@ def test_a_page_of_comments_with_replies_runs_a_fixed_number_of_queries(new_brow
 
 # -- found in review ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("body", ["", "x" * 6000])
-def test_a_refused_reply_from_the_page_is_a_clear_error(body: str, new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                        petition: Petition) -> None:
+def test_a_refused_reply_from_the_page_is_a_clear_error(
+    body: str, new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     deep = factories.comment(db, rt, petition, body="Level one")
     for _ in range(3):
         deep = factories.comment(db, rt, petition, body="Deeper", parent=deep)
@@ -491,28 +525,37 @@ def test_a_refused_reply_from_the_page_is_a_clear_error(body: str, new_browser: 
     assert rows(db) == before
 
 
-@pytest.mark.parametrize("path", [
-    "/petitions/{p}/comments?cursor=\u00b2", "/petitions/{p}/comments?sort=newest&cursor=" + "9" * 30,
-    "/petitions/{p}/comments?sort=endorsed&cursor=1~" + "9" * 30, "/petitions/{p}/comments?cursor=inf~1",
-    "/comments/{c}?cursor=\u00b2", "/api/v1/comments/{c}/replies?cursor=\u00b2",
-    "/api/v1/petitions/{p}/comments?cursor=nan~1", "/api/v1/comments/{c}/replies?cursor=" + "9" * 30])
-def test_odd_cursors_are_clear_errors(path: str, new_browser: NewBrowser, db: Session, rt: Runtime,
-                                      petition: Petition) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/petitions/{p}/comments?cursor=\u00b2",
+        "/petitions/{p}/comments?sort=newest&cursor=" + "9" * 30,
+        "/petitions/{p}/comments?sort=endorsed&cursor=1~" + "9" * 30,
+        "/petitions/{p}/comments?cursor=inf~1",
+        "/comments/{c}?cursor=\u00b2",
+        "/api/v1/comments/{c}/replies?cursor=\u00b2",
+        "/api/v1/petitions/{p}/comments?cursor=nan~1",
+        "/api/v1/comments/{c}/replies?cursor=" + "9" * 30,
+    ],
+)
+def test_odd_cursors_are_clear_errors(
+    path: str, new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     comment = factories.comment(db, rt, petition)
     response = new_browser().get(path.format(p=petition.id, c=comment.id))
     assert response.status_code == 422, response.text[-300:]
 
 
-def test_an_odd_parent_id_on_the_page_is_a_clear_error(new_browser: NewBrowser, db: Session,
-                                                       petition: Petition) -> None:
+def test_an_odd_parent_id_on_the_page_is_a_clear_error(
+    new_browser: NewBrowser, db: Session, petition: Petition
+) -> None:
     browser, _ = as_worker(new_browser, db)
     for value in ("\u00b2", "9" * 30, "-1"):
         response = browser.post(f"/petitions/{petition.id}/comments", {"body": "Hello", "parent_id": value})
         assert response.status_code == 422, value
 
 
-def test_anonymous_replies_mail_nobody(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                      petition: Petition) -> None:
+def test_anonymous_replies_mail_nobody(new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition) -> None:
     """Not even the parent's author when the reply is theirs: a missing email would say who wrote it."""
     author, user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Mine").json()["id"]
@@ -530,13 +573,15 @@ def test_an_author_can_delete_a_hidden_comment(new_browser: NewBrowser, db: Sess
     moderator = sign_in_as(new_browser(), db, factories.moderator(db))
     moderator.api("POST", f"/api/v1/moderation/comments/{comment_id}/hide", {"reason": "Off topic"})
     assert author.api("DELETE", f"/api/v1/comments/{comment_id}").status_code == 204
-    stored = db.execute(text("SELECT body, state, hidden_reason FROM comments WHERE id = :id"),
-                        {"id": comment_id}).one()
+    stored = db.execute(
+        text("SELECT body, state, hidden_reason FROM comments WHERE id = :id"), {"id": comment_id}
+    ).one()
     assert tuple(stored) == ("", "deleted", None)
 
 
-def test_the_petition_page_has_no_duplicate_ids_for_organizers(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                               petition: Petition) -> None:
+def test_the_petition_page_has_no_duplicate_ids_for_organizers(
+    new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
+) -> None:
     import re as regex
 
     organizer = sign_in_as(new_browser(), db, db.get_one(User, petition.creator_id))

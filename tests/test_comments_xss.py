@@ -19,38 +19,38 @@ CORPUS = [
     "<svg onload=alert(1)><circle r=40></svg>",
     "<svg><script>alert(1)</script></svg>",
     "<iframe src=javascript:alert(1)></iframe>",
-    "<a href=\"javascript:alert(1)\">click</a>",
+    '<a href="javascript:alert(1)">click</a>',
     "[click](javascript:alert(1))",
     "[click](JaVaScRiPt:alert(1))",
     "[click](  javascript:alert(1))",
     "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
     "[click](vbscript:msgbox(1))",
     "![image](javascript:alert(1))",
-    "<p style=\"background:url(javascript:alert(1))\">styled</p>",
+    '<p style="background:url(javascript:alert(1))">styled</p>',
     "<div onclick=alert(1)>click</div>",
     "<b onmouseover=alert(1)>hover</b>",
     "<form action=javascript:alert(1)><button>go</button></form>",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     "<<script>script>alert(1)<</script>/script>",
     "<scr<script>ipt>alert(1)</scr</script>ipt>",
-    "<a href=\"http://ok.example\" onclick=\"alert(1)\">fine link, bad handler</a>",
-    "<object data=\"javascript:alert(1)\"></object>",
+    '<a href="http://ok.example" onclick="alert(1)">fine link, bad handler</a>',
+    '<object data="javascript:alert(1)"></object>',
     "<embed src=javascript:alert(1)>",
     "<details open ontoggle=alert(1)>",
     "<body onload=alert(1)>",
-    "<meta http-equiv=refresh content=\"0;url=javascript:alert(1)\">",
-    "<base href=\"javascript:alert(1)//\">",
+    '<meta http-equiv=refresh content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
     "<!-- <script>alert(1)</script> -->",
     "<a href='x' <script>alert(1)</script>",
     "`<script>alert(1)</script>` and ```\n<script>alert(1)</script>\n```",
     "> <img src=x onerror=alert(1)>\n\n- <svg/onload=alert(1)>",
-    "[x](https://ok.example \"title\" onmouseover=alert(1))",
+    '[x](https://ok.example "title" onmouseover=alert(1))',
     "&lt;script&gt;alert(1)&lt;/script&gt;",
-    "<a href=\"&#106;avascript:alert(1)\">encoded</a>",
+    '<a href="&#106;avascript:alert(1)">encoded</a>',
     "[encoded](&#106;avascript:alert(1))",
     "[tab](java\tscript:alert(1))",
     "</div></li></ol><script>alert(1)</script>",
-    "\"><script>alert(1)</script>",
+    '"><script>alert(1)</script>',
 ]
 
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
@@ -103,8 +103,7 @@ def settings(database_url: str):  # type: ignore[no-untyped-def]
     return make_settings(database_url, rate_limit_comment="1000/minute")
 
 
-def test_the_corpus_posted_through_the_api_is_inert_on_every_page(browser: Browser, db: Session,
-                                                                   rt: Runtime) -> None:
+def test_the_corpus_posted_through_the_api_is_inert_on_every_page(browser: Browser, db: Session, rt: Runtime) -> None:
     petition = factories.open_petition(db, rt)
     sign_in_as(browser, db, factories.worker(db))
     ids = []
@@ -113,8 +112,11 @@ def test_the_corpus_posted_through_the_api_is_inert_on_every_page(browser: Brows
         assert response.status_code == 201, response.text
         assert_inert(response.json()["body_html"])
         ids.append(response.json()["id"])
-    pages = [f"/petitions/{petition.id}", f"/petitions/{petition.id}/comments?sort=newest",
-             f"/petitions/{petition.id}/comments/new?after=0"] + [f"/comments/{comment_id}" for comment_id in ids[:5]]
+    pages = [
+        f"/petitions/{petition.id}",
+        f"/petitions/{petition.id}/comments?sort=newest",
+        f"/petitions/{petition.id}/comments/new?after=0",
+    ] + [f"/comments/{comment_id}" for comment_id in ids[:5]]
     # The page's own pictures: the share row's QR code of the petition's address, and the organization's logo.
     our_images = {f"/petitions/{petition.id}/qr.svg", "/organization/logo"}
     for path in pages:
@@ -122,8 +124,10 @@ def test_the_corpus_posted_through_the_api_is_inert_on_every_page(browser: Brows
         scripts = [attributes for tag, attributes in tags_of(page) if tag == "script"]
         assert all(attributes.get("src") in OUR_SCRIPTS for attributes in scripts), path
         for tag, attributes in tags_of(page):
-            assert tag not in ("iframe", "object", "embed", "svg", "img", "meta", "base") or (
-                tag == "meta" and set(attributes) <= {"charset", "name", "content"}) or (
-                tag == "img" and attributes.get("src") in our_images), (path, tag, attributes)
+            assert (
+                tag not in ("iframe", "object", "embed", "svg", "img", "meta", "base")
+                or (tag == "meta" and set(attributes) <= {"charset", "name", "content"})
+                or (tag == "img" and attributes.get("src") in our_images)
+            ), (path, tag, attributes)
             assert not any(name.startswith("on") for name in attributes), (path, tag, attributes)
             assert "javascript:" not in (attributes.get("href") or "").lower(), (path, attributes)

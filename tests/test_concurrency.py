@@ -44,8 +44,9 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # t
     base = os.environ.get("TEST_DATABASE_URL", "")
     if not base:
         missing("TEST_DATABASE_URL is not set: PostgreSQL tests need a scratch database")
-    base_url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1)
-                        if base.startswith("postgresql://") else base)
+    base_url = make_url(
+        base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
+    )
     name = f"{base_url.database}_concurrency"
     admin = build_engine(base_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -64,8 +65,13 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # t
 @pytest.fixture
 def server(scratch_url: str) -> Iterator[live_server.LiveServer]:
     sock = live_server.reserve_port()
-    settings = make_settings(scratch_url, response_threshold=THRESHOLD, escalation_threshold=10_000,
-                             rate_limit_sign="1000/minute", base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    settings = make_settings(
+        scratch_url,
+        response_threshold=THRESHOLD,
+        escalation_threshold=10_000,
+        rate_limit_sign="1000/minute",
+        base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+    )
     live = live_server.start(create_app(settings), sock)
     try:
         yield live
@@ -79,19 +85,39 @@ def _arrange(live: live_server.LiveServer, accounts: int) -> tuple[int, list[str
     rt = app.state.runtime
     now = datetime.now(UTC)
     with app.state.sessionmaker.begin() as db:
-        people = [User(email=f"signer{i}@example.org", display_name=f"Signer {i}", email_verified_at=now,
-                       created_at=now, roles=[]) for i in range(accounts)]
-        creator = User(email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now,
-                       roles=[])
-        moderator = User(email="moderator@example.org", display_name="Moderator", email_verified_at=now,
-                         created_at=now, roles=[RoleGrant(role=Role.moderator, granted_at=now)])
+        people = [
+            User(
+                email=f"signer{i}@example.org",
+                display_name=f"Signer {i}",
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+            for i in range(accounts)
+        ]
+        creator = User(
+            email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now, roles=[]
+        )
+        moderator = User(
+            email="moderator@example.org",
+            display_name="Moderator",
+            email_verified_at=now,
+            created_at=now,
+            roles=[RoleGrant(role=Role.moderator, granted_at=now)],
+        )
         db.add_all([*people, creator, moderator])
         db.flush()
-        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-            title="Concurrent", ask="Count us exactly.", background="Many of us sign at once.", category="other"))
+        petition = petitions.create_draft(
+            db=db,
+            rt=rt,
+            creator=creator,
+            form=PetitionDraft(
+                title="Concurrent", ask="Count us exactly.", background="Many of us sign at once.", category="other"
+            ),
+        )
         petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
         token = petitions.sponsor_token(rt=rt, petition=petition)
-        for sponsor in people[:rt.settings.sponsors_required]:
+        for sponsor in people[: rt.settings.sponsors_required]:
             petitions.sponsor(db=db, rt=rt, petition=petition, token=token, user=sponsor)
         petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
         cookies = [account_sessions.start(db=db, user=person, now=now, days=1) for person in people]
@@ -99,8 +125,9 @@ def _arrange(live: live_server.LiveServer, accounts: int) -> tuple[int, list[str
 
 
 def _client(live: live_server.LiveServer, session_id: str) -> tuple[httpx2.Client, str]:
-    client = httpx2.Client(base_url=live.base_url, cookies={account_sessions.SESSION_COOKIE: session_id},
-                           timeout=60, trust_env=False)
+    client = httpx2.Client(
+        base_url=live.base_url, cookies={account_sessions.SESSION_COOKIE: session_id}, timeout=60, trust_env=False
+    )
     token = client.get("/api/v1/csrf").json()["csrf_token"]
     return client, token
 
@@ -109,8 +136,11 @@ def _count(live: live_server.LiveServer, petition_id: int) -> tuple[int, int, in
     with Session(live.server.config.app.state.engine) as db:
         rows = db.scalar(select(func.count()).select_from(Signature).where(Signature.petition_id == petition_id))
         counter = db.scalar(select(Petition.signature_count).where(Petition.id == petition_id))
-        events = db.scalar(select(func.count()).select_from(PetitionEvent).where(
-            PetitionEvent.petition_id == petition_id, PetitionEvent.kind == "response_threshold_reached"))
+        events = db.scalar(
+            select(func.count())
+            .select_from(PetitionEvent)
+            .where(PetitionEvent.petition_id == petition_id, PetitionEvent.kind == "response_threshold_reached")
+        )
         return rows or 0, counter or 0, events or 0
 
 
@@ -122,8 +152,9 @@ def test_two_simultaneous_signatures_from_one_account_make_one(server: live_serv
     def sign(client_and_token: tuple[httpx2.Client, str]) -> httpx2.Response:
         client, token = client_and_token
         barrier.wait()
-        return client.post(f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"},
-                           headers={"X-CSRF-Token": token})
+        return client.post(
+            f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"}, headers={"X-CSRF-Token": token}
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         responses = list(pool.map(sign, clients))
@@ -136,7 +167,8 @@ def test_two_simultaneous_signatures_from_one_account_make_one(server: live_serv
 
 
 def test_many_simultaneous_signatures_are_counted_exactly_and_cross_the_threshold_once(
-        server: live_server.LiveServer) -> None:
+    server: live_server.LiveServer,
+) -> None:
     petition_id, cookies = _arrange(server, SIGNERS)
     clients = [_client(server, cookie) for cookie in cookies]
     barrier = threading.Barrier(32)
@@ -145,9 +177,11 @@ def test_many_simultaneous_signatures_are_counted_exactly_and_cross_the_threshol
         client, token = clients[index]
         if index < 32:
             barrier.wait()  # the first wave leaves together
-        response = client.post(f"/api/v1/petitions/{petition_id}/signature",
-                               json={"visibility": "organizers" if index % 2 else "public"},
-                               headers={"X-CSRF-Token": token})
+        response = client.post(
+            f"/api/v1/petitions/{petition_id}/signature",
+            json={"visibility": "organizers" if index % 2 else "public"},
+            headers={"X-CSRF-Token": token},
+        )
         return response.status_code
 
     with ThreadPoolExecutor(max_workers=32) as pool:
@@ -164,9 +198,15 @@ def test_many_simultaneous_signatures_are_counted_exactly_and_cross_the_threshol
 def starved_server(scratch_url: str) -> Iterator[live_server.LiveServer]:
     """One connection and two worker threads: far more requests in flight than either."""
     sock = live_server.reserve_port()
-    settings = make_settings(scratch_url, rate_limit_sign="1000/minute", database_pool_size=1,
-                             database_max_overflow=0, database_pool_timeout_seconds=3, worker_threads=2,
-                             base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    settings = make_settings(
+        scratch_url,
+        rate_limit_sign="1000/minute",
+        database_pool_size=1,
+        database_max_overflow=0,
+        database_pool_timeout_seconds=3,
+        worker_threads=2,
+        base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+    )
     live = live_server.start(create_app(settings), sock)
     try:
         yield live
@@ -184,8 +224,9 @@ def test_more_requests_than_threads_and_connections_all_complete(starved_server:
     def sign_and_read(index: int) -> tuple[int, int]:
         client, token = clients[index]
         barrier.wait()
-        signed = client.post(f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"},
-                             headers={"X-CSRF-Token": token})
+        signed = client.post(
+            f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"}, headers={"X-CSRF-Token": token}
+        )
         read = client.get(f"/api/v1/petitions/{petition_id}/signature")
         return signed.status_code, read.status_code
 

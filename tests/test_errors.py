@@ -5,7 +5,6 @@ import re
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -14,8 +13,16 @@ from app.core.policy import Anyone, route_table
 from app.core.routing import UnitOfWorkRoute
 from app.main import create_app
 from tests import factories
-from tests.conftest import (PASSWORD, Browser, build_test_app, count_rows, capture_logs, make_settings, make_user,
-                            sign_in_as)
+from tests.conftest import (
+    PASSWORD,
+    Browser,
+    build_test_app,
+    capture_logs,
+    count_rows,
+    make_settings,
+    make_user,
+    sign_in_as,
+)
 
 
 def test_unknown_page_is_a_404_page(browser: Browser) -> None:
@@ -28,13 +35,13 @@ def test_unknown_page_is_a_404_page(browser: Browser) -> None:
 def test_unknown_api_path_is_json(browser: Browser) -> None:
     response = browser.get("/api/v1/no-such-thing")
     assert response.status_code == 404
-    assert response.json() == {"error": {"code": "not_found", "message": response.json()["error"]["message"],
-                                         "fields": {}}}
+    assert response.json() == {
+        "error": {"code": "not_found", "message": response.json()["error"]["message"], "fields": {}}
+    }
 
 
 def test_api_validation_errors_name_the_fields(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
-    response = browser.api("POST", "/api/v1/accounts", {"email": "a@example.org", "display_name": "",
-                                                        "password": "x"})
+    response = browser.api("POST", "/api/v1/accounts", {"email": "a@example.org", "display_name": "", "password": "x"})
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_input"
@@ -43,15 +50,20 @@ def test_api_validation_errors_name_the_fields(browser: Browser, db) -> None:  #
 
 
 def test_api_refuses_state_changes_without_the_csrf_header(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
-    response = browser.api("POST", "/api/v1/accounts", {"email": "a@example.org", "display_name": "A",
-                                                        "password": "long enough password"}, csrf=False)
+    response = browser.api(
+        "POST",
+        "/api/v1/accounts",
+        {"email": "a@example.org", "display_name": "A", "password": "long enough password"},
+        csrf=False,
+    )
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
     assert count_rows(db, "users") == 0
 
 
 def test_oversized_body_is_refused_before_it_is_read(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
-    response = browser.post("/signup", {"email": "a@example.org", "display_name": "x" * 2_000_000,
-                                        "password": "long enough password"})
+    response = browser.post(
+        "/signup", {"email": "a@example.org", "display_name": "x" * 2_000_000, "password": "long enough password"}
+    )
     assert response.status_code == 413
     assert "too much to send" in response.text
     assert count_rows(db, "users") == 0
@@ -77,10 +89,14 @@ def test_unexpected_error_shows_a_plain_page_without_a_trace(settings) -> None: 
     assert address not in logged, "exception messages stay out of the logs"
 
 
-@pytest.mark.parametrize(("error", "says", "retry_after"), [
-    (OperationalError("SELECT 1", {}, Exception("connection refused")), "cannot be reached right now", "30"),
-    (PoolTimeout("QueuePool limit of size 4 overflow 0 reached, connection timed out"), "very busy right now", "5"),
-], ids=["database outage", "no free connection"])
+@pytest.mark.parametrize(
+    ("error", "says", "retry_after"),
+    [
+        (OperationalError("SELECT 1", {}, Exception("connection refused")), "cannot be reached right now", "30"),
+        (PoolTimeout("QueuePool limit of size 4 overflow 0 reached, connection timed out"), "very busy right now", "5"),
+    ],
+    ids=["database outage", "no free connection"],
+)
 def test_database_trouble_is_a_503_page_never_a_500(app, error: Exception, says: str, retry_after: str) -> None:  # type: ignore[no-untyped-def]
     def broken_db():  # type: ignore[no-untyped-def]
         raise error
@@ -118,19 +134,27 @@ def test_security_headers_on_every_page(browser: Browser) -> None:
 
 
 def test_production_cookies_are_secure_and_pages_send_hsts(  # type: ignore[no-untyped-def]
-        database_url, connection, clock, db) -> None:
+    database_url, connection, clock, db
+) -> None:
     """What the external scan cannot see over plain HTTP (wapiti reports the cookies it is handed as not Secure,
     docs/security.md): in production the server sets every cookie with a value Secure, HttpOnly and SameSite=Lax."""
-    settings = make_settings(database_url, environment="production", smtp_host="127.0.0.1", blind_key_bits=3072,
-                             anonymous_batch_seconds=300, secret_key="p" * 40)
+    settings = make_settings(
+        database_url,
+        environment="production",
+        smtp_host="127.0.0.1",
+        blind_key_bits=3072,
+        anonymous_batch_seconds=300,
+        secret_key="p" * 40,
+    )
     app = build_test_app(settings, connection, clock)
     make_user(db, email="ana@example.org")
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         page = client.get("/signin")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token is not None
-        signed_in = client.post("/signin", data={"email": "ana@example.org", "password": PASSWORD,
-                                                 "csrf_token": token.group(1)})
+        signed_in = client.post(
+            "/signin", data={"email": "ana@example.org", "password": PASSWORD, "csrf_token": token.group(1)}
+        )
     assert signed_in.status_code == 303
     set_cookies = page.headers.get_list("set-cookie") + signed_in.headers.get_list("set-cookie")
     # Deletions (the sign-up's pending address, Max-Age=0) carry no value to protect.
@@ -151,9 +175,11 @@ def test_a_nul_character_in_the_forms_the_scan_found_is_refused_not_a_500(browse
     comment = factories.comment(db, rt, petition)
     sign_in_as(browser, db, factories.worker(db))
     before = count_rows(db, "comments"), count_rows(db, "comment_flags")
-    answers = [browser.get("/petitions", params={"category": "/e\x00", "sort": "most_signed"}),
-               browser.post(f"/comments/{comment.id}/flag", {"reason": "other", "note": "/e\x00"}),
-               browser.post(f"/petitions/{petition.id}/comments", {"body": "/e\x00"})]
+    answers = [
+        browser.get("/petitions", params={"category": "/e\x00", "sort": "most_signed"}),
+        browser.post(f"/comments/{comment.id}/flag", {"reason": "other", "note": "/e\x00"}),
+        browser.post(f"/petitions/{petition.id}/comments", {"body": "/e\x00"}),
+    ]
     if db.get_bind().dialect.name == "postgresql":
         assert [answer.status_code for answer in answers] == [422, 422, 422]
         assert (count_rows(db, "comments"), count_rows(db, "comment_flags")) == before

@@ -8,11 +8,11 @@ or a scratch PostgreSQL database next to TEST_DATABASE_URL), since a kill must r
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import json
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,19 +63,49 @@ def _arrange(url: str, rt: Runtime) -> tuple[int, list[Signer]]:
     now = datetime.now(UTC)
     engine = build_engine(url)
     with build_sessionmaker(engine).begin() as db:
-        people = [User(email=f"signer{i}@example.org", display_name=f"Signer Number {i}", email_verified_at=now,
-                       created_at=now, roles=[]) for i in range(SIGNERS)]
-        creator = User(email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now,
-                       roles=[])
-        moderator = User(email="moderator@example.org", display_name="Moderator", email_verified_at=now,
-                         created_at=now, roles=[RoleGrant(role=Role.moderator, granted_at=now)])
-        sponsors = [User(email=f"sponsor{i}@example.org", display_name=f"Sponsor {i}", email_verified_at=now,
-                         created_at=now, roles=[]) for i in range(rt.settings.sponsors_required)]
+        people = [
+            User(
+                email=f"signer{i}@example.org",
+                display_name=f"Signer Number {i}",
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+            for i in range(SIGNERS)
+        ]
+        creator = User(
+            email="creator@example.org", display_name="Creator", email_verified_at=now, created_at=now, roles=[]
+        )
+        moderator = User(
+            email="moderator@example.org",
+            display_name="Moderator",
+            email_verified_at=now,
+            created_at=now,
+            roles=[RoleGrant(role=Role.moderator, granted_at=now)],
+        )
+        sponsors = [
+            User(
+                email=f"sponsor{i}@example.org",
+                display_name=f"Sponsor {i}",
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+            for i in range(rt.settings.sponsors_required)
+        ]
         db.add_all([*people, creator, moderator, *sponsors])
         db.flush()
-        petition = petitions.create_draft(db=db, rt=rt, creator=creator, form=PetitionDraft(
-            title="Keep every signature", ask="Count us exactly, even when the server dies.",
-            background="The server is killed while we sign.", category="other"))
+        petition = petitions.create_draft(
+            db=db,
+            rt=rt,
+            creator=creator,
+            form=PetitionDraft(
+                title="Keep every signature",
+                ask="Count us exactly, even when the server dies.",
+                background="The server is killed while we sign.",
+                category="other",
+            ),
+        )
         petitions.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=creator)
         token = petitions.sponsor_token(rt=rt, petition=petition)
         for sponsor in sponsors:
@@ -84,11 +114,17 @@ def _arrange(url: str, rt: Runtime) -> tuple[int, list[Signer]]:
         signers = []
         for index, person in enumerate(people):
             session_id, seed = account_sessions.start(db=db, user=person, now=now, days=1), secrets.token_urlsafe()
-            signers.append(Signer(
-                user_id=person.id, name=person.display_name,
-                visibility=Visibility.public if index % 2 else Visibility.organizers,
-                headers={"Cookie": f"{account_sessions.SESSION_COOKIE}={session_id}; {CSRF_COOKIE}={seed}",
-                         "X-CSRF-Token": rt.keyring.csrf_token(seed, session_id)}))
+            signers.append(
+                Signer(
+                    user_id=person.id,
+                    name=person.display_name,
+                    visibility=Visibility.public if index % 2 else Visibility.organizers,
+                    headers={
+                        "Cookie": f"{account_sessions.SESSION_COOKIE}={session_id}; {CSRF_COOKIE}={seed}",
+                        "X-CSRF-Token": rt.keyring.csrf_token(seed, session_id),
+                    },
+                )
+            )
         petition_id = petition.id
     engine.dispose()
     return petition_id, signers
@@ -102,8 +138,9 @@ class Outcome:
     unsent: list[Signer] = field(default_factory=list)
 
 
-async def _sign(server: ServerProcess, petition_id: int, signers: list[Signer], *,
-                kill_after: int | None = None) -> Outcome:
+async def _sign(
+    server: ServerProcess, petition_id: int, signers: list[Signer], *, kill_after: int | None = None
+) -> Outcome:
     """Every signer signs once, CONCURRENCY at a time; with `kill_after`, the server is killed as soon as that
     many signatures are acknowledged, and no new request starts after it."""
     outcome = Outcome()
@@ -113,13 +150,17 @@ async def _sign(server: ServerProcess, petition_id: int, signers: list[Signer], 
     killed = False
     limits = httpx2.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx2.AsyncClient(base_url=server.base_url, limits=limits, timeout=60, trust_env=False) as client:
+
         async def sign_in_turn() -> None:
             nonlocal killed
             while not killed and not queue.empty():
                 signer = queue.get_nowait()
                 try:
-                    response = await client.post(f"/api/v1/petitions/{petition_id}/signature",
-                                                 json={"visibility": signer.visibility}, headers=signer.headers)
+                    response = await client.post(
+                        f"/api/v1/petitions/{petition_id}/signature",
+                        json={"visibility": signer.visibility},
+                        headers=signer.headers,
+                    )
                 except httpx2.TransportError:
                     outcome.in_flight.append(signer)
                     continue
@@ -145,8 +186,11 @@ def _stored(url: str, petition_id: int) -> tuple[list[Signature], int, int]:
     with Session(snapshot, expire_on_commit=False) as db, db.begin():
         rows = list(db.scalars(select(Signature).where(Signature.petition_id == petition_id)))
         counter = db.scalar(select(Petition.signature_count).where(Petition.id == petition_id))
-        events = db.scalar(select(func.count()).select_from(PetitionEvent).where(
-            PetitionEvent.petition_id == petition_id, PetitionEvent.kind == "response_threshold_reached"))
+        events = db.scalar(
+            select(func.count())
+            .select_from(PetitionEvent)
+            .where(PetitionEvent.petition_id == petition_id, PetitionEvent.kind == "response_threshold_reached")
+        )
     engine.dispose()
     return rows, int(counter or 0), int(events or 0)
 
@@ -171,12 +215,20 @@ def _run(coroutine):  # type: ignore[no-untyped-def]
 
 
 def test_a_server_killed_while_people_sign_keeps_every_acknowledged_signature_and_an_exact_count(
-        database: str, tmp_path: Path) -> None:
+    database: str, tmp_path: Path
+) -> None:
     rt = _runtime(database)
     petition_id, signers = _arrange(database, rt)
     _, counted_before, _ = _stored(database, petition_id)
-    server = ServerProcess(database, tmp_path / "server.log", settings={
-        "rate_limit_sign": "1000/minute", "response_threshold": str(THRESHOLD), "escalation_threshold": "10000"})
+    server = ServerProcess(
+        database,
+        tmp_path / "server.log",
+        settings={
+            "rate_limit_sign": "1000/minute",
+            "response_threshold": str(THRESHOLD),
+            "escalation_threshold": "10000",
+        },
+    )
     try:
         before = _run(_sign(server.start(), petition_id, signers, kill_after=KILL_AFTER))
         assert server.process is None, "the load ended before the kill"
@@ -205,18 +257,21 @@ def test_a_server_killed_while_people_sign_keeps_every_acknowledged_signature_an
     answers = Counter((status, json.loads(text)["error"]["message"]) for _, status, text in after.refused)
     assert set(answers) <= {(409, "You have already signed this petition.")}, answers
     already = [signer for signer, _, _ in after.refused]
-    assert {signer.user_id for signer in already} == {signer.user_id for signer in landed}, \
+    assert {signer.user_id for signer in already} == {signer.user_id for signer in landed}, (
         "re-sent: refused as already signed exactly when it had landed"
+    )
 
     rows, counter, threshold_events = _stored(database, petition_id)
     assert sorted(row.account_id for row in rows) == sorted(signer.user_id for signer in signers)
     assert counter - counted_before == len(rows) == SIGNERS
     assert threshold_events == 1
     _assert_whole(rows, signers, rt, petition_id)
-    print(f"\n{database.split(':')[0]}: acknowledged {len(before.acknowledged)} before the kill, "
-          f"{len(before.in_flight)} in flight ({len(landed)} landed), {len(before.unsent)} not sent; "
-          f"after the restart {len(after.acknowledged)} signed and {len(already)} refused as already signed; "
-          f"rows {len(rows)}, counter {counter - counted_before}")
+    print(
+        f"\n{database.split(':')[0]}: acknowledged {len(before.acknowledged)} before the kill, "
+        f"{len(before.in_flight)} in flight ({len(landed)} landed), {len(before.unsent)} not sent; "
+        f"after the restart {len(after.acknowledged)} signed and {len(already)} refused as already signed; "
+        f"rows {len(rows)}, counter {counter - counted_before}"
+    )
 
 
 @pytest.fixture
@@ -226,7 +281,8 @@ def postgresql_database(tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_database_outage_is_a_503_in_plain_words_and_service_resumes_after_it(
-        postgresql_database: str, tmp_path: Path) -> None:
+    postgresql_database: str, tmp_path: Path
+) -> None:
     rt = _runtime(postgresql_database)
     petition_id, [signer, *_] = _arrange(postgresql_database, rt)
     server = ServerProcess(postgresql_database, tmp_path / "server.log").start()
@@ -239,8 +295,9 @@ def test_a_database_outage_is_a_503_in_plain_words_and_service_resumes_after_it(
             try:
                 page = client.get(f"/petitions/{petition_id}")
                 listing = client.get("/api/v1/petitions")
-                signing = client.post(f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"},
-                                      headers=signer.headers)
+                signing = client.post(
+                    f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"}, headers=signer.headers
+                )
                 ready = client.get("/readyz")
             finally:
                 refuse_connections(postgresql_database, refuse=False)
@@ -258,8 +315,9 @@ def test_a_database_outage_is_a_503_in_plain_words_and_service_resumes_after_it(
             # Service resumes with the database: no restart, and the signature refused above can be made now.
             assert client.get(f"/petitions/{petition_id}").status_code == 200
             assert client.get("/api/v1/petitions").status_code == 200
-            signed = client.post(f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"},
-                                 headers=signer.headers)
+            signed = client.post(
+                f"/api/v1/petitions/{petition_id}/signature", json={"visibility": "public"}, headers=signer.headers
+            )
             assert signed.status_code == 201 and signed.json()["signature_count"] == 1
 
             # Connections cut with no outage around it (a database restart nobody was using it during): the

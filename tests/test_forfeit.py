@@ -55,8 +55,12 @@ def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-de
 def counts(db: Session, petition_id: int) -> dict[str, int]:
     db.expire_all()
     key = db.get_one(IssuingKey, petition_id)
-    return {"issued": key.tokens_issued, "spent_by_name": key.spent_by_name, "forfeited": key.forfeited,
-            "anonymous": key.anonymous_signatures}
+    return {
+        "issued": key.tokens_issued,
+        "spent_by_name": key.spent_by_name,
+        "forfeited": key.forfeited,
+        "anonymous": key.anonymous_signatures,
+    }
 
 
 def burned(db: Session, user_id: int, petition_id: int) -> bool:
@@ -66,8 +70,9 @@ def burned(db: Session, user_id: int, petition_id: int) -> bool:
 
 def log_entries(db: Session, petition_id: int) -> list[bytes]:
     db.expire_all()
-    return [bytes(row.entry) for row in db.query(LogLeaf).filter(LogLeaf.petition_id == petition_id)
-            .order_by(LogLeaf.index)]
+    return [
+        bytes(row.entry) for row in db.query(LogLeaf).filter(LogLeaf.petition_id == petition_id).order_by(LogLeaf.index)
+    ]
 
 
 def run_verify(client: TestClient, petition_id: int, folder: Path):  # type: ignore[no-untyped-def]
@@ -77,14 +82,26 @@ def run_verify(client: TestClient, petition_id: int, folder: Path):  # type: ign
     head = client.get(base).json()
     entries = [item["entry"] for item in client.get(f"{base}/entries?start=0&limit=1000").json()["entries"]]
     checkpoints = client.get(f"{base}/checkpoints?after=0&limit=1000").json()["checkpoints"]
-    log_client.save({"url": f"http://testserver/petitions/{petition_id}", "petition_id": petition_id, "head": head,
-                     "entries": entries[:head["size"]], "checkpoints": checkpoints}, folder / "saved")
-    return CliRunner().invoke(cli, ["verify", "--offline", str(folder / "saved"),
-                                    "--state", str(folder / "state.json")], catch_exceptions=False)
+    log_client.save(
+        {
+            "url": f"http://testserver/petitions/{petition_id}",
+            "petition_id": petition_id,
+            "head": head,
+            "entries": entries[: head["size"]],
+            "checkpoints": checkpoints,
+        },
+        folder / "saved",
+    )
+    return CliRunner().invoke(
+        cli,
+        ["verify", "--offline", str(folder / "saved"), "--state", str(folder / "state.json")],
+        catch_exceptions=False,
+    )
 
 
-def worker_with_token_in_browser_a(db: Session, new_browser: NewBrowser,
-                                   petition: Petition) -> tuple[User, tuple[bytes, bytes], Browser]:
+def worker_with_token_in_browser_a(
+    db: Session, new_browser: NewBrowser, petition: Petition
+) -> tuple[User, tuple[bytes, bytes], Browser]:
     """A worker whose wallet in browser A collected the petition's token; browser B is fresh and holds none."""
     worker = factories.worker(db)
     tokens, response = wallet(sign_in_as(new_browser(), db, worker))
@@ -95,8 +112,13 @@ def worker_with_token_in_browser_a(db: Session, new_browser: NewBrowser,
 
 
 def test_a_worker_without_their_token_forfeits_and_signs_by_name(
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        anonymous_client: TestClient, tmp_path: Path) -> None:
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+    tmp_path: Path,
+) -> None:
     petition = open_anonymous(db, rt)
     wallet(sign_in_as(new_browser(), db, factories.worker(db)))  # a colleague who holds a token and waits
     worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
@@ -148,31 +170,46 @@ def test_a_worker_without_their_token_forfeits_and_signs_by_name(
 def test_the_forfeit_names_nobody_and_dates_nothing(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
     petition = open_anonymous(db, rt)
     worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
-    issuance_before = dict(db.execute(text("SELECT * FROM token_issuances WHERE account_id = :a"),
-                                      {"a": worker.id}).mappings().one())
-    assert browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                         {"visibility": "public", "forfeit": True}).status_code == 201
+    issuance_before = dict(
+        db.execute(text("SELECT * FROM token_issuances WHERE account_id = :a"), {"a": worker.id}).mappings().one()
+    )
+    assert (
+        browser_b.api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public", "forfeit": True}
+        ).status_code
+        == 201
+    )
     # The pending log entry is its kind alone; the issuance changed only in `burned` (no time, nothing else).
     (pending,) = db.execute(text("SELECT * FROM log_pending")).mappings().all()
     assert bytes(pending["entry"]) == b'{"kind":"forfeit"}' and set(pending) == {"id", "petition_id", "entry"}
-    issuance_after = dict(db.execute(text("SELECT * FROM token_issuances WHERE account_id = :a"),
-                                     {"a": worker.id}).mappings().one())
+    issuance_after = dict(
+        db.execute(text("SELECT * FROM token_issuances WHERE account_id = :a"), {"a": worker.id}).mappings().one()
+    )
     assert {name for name in issuance_after if issuance_after[name] != issuance_before[name]} == {"burned"}
     key_columns = set(db.execute(text("SELECT * FROM issuing_keys")).mappings().one())
     assert "forfeited" in key_columns and not any("forfeit" in name and name != "forfeited" for name in key_columns)
 
 
 def test_a_dishonest_forfeit_is_accepted_and_bounded_by_the_published_count(
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        anonymous_client: TestClient, tmp_path: Path) -> None:
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+    tmp_path: Path,
+) -> None:
     """The issuance is burned, but the server never knew the token's nullifier, so the token still signs
     anonymously from the device that holds it and counts. That is what the forfeit count bounds: with one more
     colleague holding a token the honest bound still holds, with no slack left, and verify shows the count."""
     petition = open_anonymous(db, rt)
     wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     _worker, token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
-    assert browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                         {"visibility": "organizers", "forfeit": True}).status_code == 201
+    assert (
+        browser_b.api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "organizers", "forfeit": True}
+        ).status_code
+        == 201
+    )
     accepted = submit(anonymous_client, petition.id, token)
     assert accepted.status_code == 202, accepted.text
     assert count(db, petition) == 2
@@ -185,14 +222,23 @@ def test_a_dishonest_forfeit_is_accepted_and_bounded_by_the_published_count(
 
 
 def test_a_dishonest_forfeit_past_the_bound_fails_verify(
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        anonymous_client: TestClient, tmp_path: Path) -> None:
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+    tmp_path: Path,
+) -> None:
     """The only token holder forfeits and then signs anonymously too: the bound breaks by one, and verify says
     that a forfeit could explain it."""
     petition = open_anonymous(db, rt)
     _worker, token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
-    assert browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                         {"visibility": "organizers", "forfeit": True}).status_code == 201
+    assert (
+        browser_b.api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "organizers", "forfeit": True}
+        ).status_code
+        == 201
+    )
     assert submit(anonymous_client, petition.id, token).status_code == 202
     signature_log.flush(sessions=sessions, rt=rt)
     result = run_verify(anonymous_client, petition.id, tmp_path)
@@ -223,33 +269,45 @@ def test_a_token_sent_along_wins_over_the_forfeit(new_browser: NewBrowser, db: S
     assert count_rows(db, "log_pending") == 0
 
 
-def test_a_forfeit_with_nothing_to_forfeit_is_a_named_signature(new_browser: NewBrowser, db: Session,
-                                                                rt: Runtime) -> None:
+def test_a_forfeit_with_nothing_to_forfeit_is_a_named_signature(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))  # no wallet ran: no token was ever issued
-    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                      {"visibility": "public", "forfeit": True}).status_code == 201
+    assert (
+        member.api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public", "forfeit": True}
+        ).status_code
+        == 201
+    )
     assert count(db, petition) == 1
     assert counts(db, petition.id) == {"issued": 0, "spent_by_name": 0, "forfeited": 0, "anonymous": 0}
     assert count_rows(db, "log_pending") == 0
     # And on a petition that takes no anonymous signatures at all.
     plain = factories.open_petition(db, rt, title="Fix the coffee machine")
-    assert member.api("POST", f"/api/v1/petitions/{plain.id}/signature",
-                      {"visibility": "public", "forfeit": True}).status_code == 201
+    assert (
+        member.api(
+            "POST", f"/api/v1/petitions/{plain.id}/signature", {"visibility": "public", "forfeit": True}
+        ).status_code
+        == 201
+    )
 
 
-def test_a_forfeit_on_a_closed_petition_is_refused_and_forfeits_nothing(new_browser: NewBrowser, db: Session,
-                                                                        rt: Runtime) -> None:
+def test_a_forfeit_on_a_closed_petition_is_refused_and_forfeits_nothing(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
     petitions.close(db=db, rt=rt, petition=petition, actor=None, reason="The organizers closed it.")
     db.commit()
-    refused = browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                            {"visibility": "public", "forfeit": True})
+    refused = browser_b.api(
+        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public", "forfeit": True}
+    )
     assert refused.status_code == 409 and "closed" in refused.json()["error"]["message"]
     assert counts(db, petition.id)["forfeited"] == 0 and not burned(db, worker.id, petition.id)
-    assert b'{"kind":"forfeit"}' not in [bytes(row) for row in db.execute(text("SELECT entry FROM log_pending"))
-                                         .scalars()]
+    assert b'{"kind":"forfeit"}' not in [
+        bytes(row) for row in db.execute(text("SELECT entry FROM log_pending")).scalars()
+    ]
 
 
 def test_a_refused_signature_forfeits_nothing(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
@@ -257,15 +315,19 @@ def test_a_refused_signature_forfeits_nothing(new_browser: NewBrowser, db: Sessi
     (here, a department that does not exist) leaves no burned issuance, no count and no log entry."""
     petition = factories.open_petition(db, rt, allow_anonymous=True, collect_attributes=True)
     worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
-    refused = browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                            {"visibility": "public", "forfeit": True, "department_id": 999999})
+    refused = browser_b.api(
+        "POST",
+        f"/api/v1/petitions/{petition.id}/signature",
+        {"visibility": "public", "forfeit": True, "department_id": 999999},
+    )
     assert refused.status_code == 422, refused.text
     assert count(db, petition) == 0 and counts(db, petition.id)["forfeited"] == 0
     assert not burned(db, worker.id, petition.id) and count_rows(db, "log_pending") == 0
 
 
-def test_the_sign_panel_offers_the_forfeit_without_javascript(new_browser: NewBrowser, db: Session,
-                                                              rt: Runtime) -> None:
+def test_the_sign_panel_offers_the_forfeit_without_javascript(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     _worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
     page = browser_b.get(f"/petitions/{petition.id}").text
@@ -289,8 +351,7 @@ def test_the_sign_panel_offers_the_forfeit_without_javascript(new_browser: NewBr
     assert 'name="forfeit"' not in shown  # signed: nothing more to choose
 
 
-def test_no_forfeit_is_offered_to_who_has_nothing_to_give_up(new_browser: NewBrowser, db: Session,
-                                                             rt: Runtime) -> None:
+def test_no_forfeit_is_offered_to_who_has_nothing_to_give_up(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     assert 'name="forfeit"' not in member.get(f"/petitions/{petition.id}").text  # never issued
@@ -302,14 +363,18 @@ def test_no_forfeit_is_offered_to_who_has_nothing_to_give_up(new_browser: NewBro
     assert 'name="forfeit"' not in page and "You may sign again with your name" in page  # spent by name
 
 
-def test_the_log_entry_decodes_as_the_verifier_reads_it(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                        sessions: sessionmaker[Session],
-                                                        anonymous_client: TestClient) -> None:
+def test_the_log_entry_decodes_as_the_verifier_reads_it(
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session], anonymous_client: TestClient
+) -> None:
     """The entries API serves the forfeit as any entry: base64url of its canonical bytes."""
     petition = open_anonymous(db, rt)
     _worker, _token, browser_b = worker_with_token_in_browser_a(db, new_browser, petition)
-    assert browser_b.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                         {"visibility": "public", "forfeit": True}).status_code == 201
+    assert (
+        browser_b.api(
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public", "forfeit": True}
+        ).status_code
+        == 201
+    )
     signature_log.flush(sessions=sessions, rt=rt)
     served = anonymous_client.get(f"/api/v1/petitions/{petition.id}/log/entries?start=0&limit=10").json()
     assert {"kind": "forfeit"} in [json.loads(b64url.decode(item["entry"])) for item in served["entries"]]
@@ -333,7 +398,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
 
 @pytest.mark.browser
 def test_in_the_browser_a_worker_forfeits_on_a_second_device(  # type: ignore[no-untyped-def]
-        person, server, tmp_path: Path) -> None:
+    person, server, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     from app import jobs
@@ -357,7 +423,8 @@ def test_in_the_browser_a_worker_forfeits_on_a_second_device(  # type: ignore[no
     panel = phone.locator("#sign")
     expect(panel.get_by_label("Nobody: sign anonymously")).to_be_hidden()
     expect(panel.locator("#token-elsewhere")).to_contain_text(
-        "open this petition in the browser that holds your wallet")
+        "open this petition in the browser that holds your wallet"
+    )
     panel.get_by_label("I give up signing this petition anonymously").check()
     panel.get_by_label("Only the organizers").check()
     panel.get_by_role("button", name="Sign this petition").click()
@@ -369,8 +436,7 @@ def test_in_the_browser_a_worker_forfeits_on_a_second_device(  # type: ignore[no
     assert after["spent_by_name"] == before["spent_by_name"]
     app = server.server.config.app
     jobs.run_once(sessions=app.state.sessionmaker, rt=app.state.runtime)  # the batch appends the forfeit
-    result = CliRunner().invoke(cli, ["verify", url, "--state", str(tmp_path / "state.json")],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["verify", url, "--state", str(tmp_path / "state.json")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"forfeits: {after['forfeited']}, the most a dishonest forfeit could add" in result.output
     phone.reload()
@@ -379,7 +445,8 @@ def test_in_the_browser_a_worker_forfeits_on_a_second_device(  # type: ignore[no
 
 @pytest.mark.browser
 def test_in_a_browser_without_javascript_the_forfeit_is_a_plain_form(  # type: ignore[no-untyped-def]
-        person, server, chromium) -> None:
+    person, server, chromium
+) -> None:
     """Without JavaScript the server cannot know what the browser holds: the panel says so, the anonymous choice
     is not silently dropped (it says where it works), and the forfeit box and the name choice sign."""
     from playwright.sync_api import expect
@@ -419,6 +486,7 @@ def test_in_a_browser_without_javascript_the_forfeit_is_a_plain_form(  # type: i
 
 # -- the verifier's reading of forfeits, on a log built by hand ---------------------------------------------------
 
+
 def test_the_verifier_reads_forfeits_against_the_published_count() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -427,15 +495,25 @@ def test_the_verifier_reads_forfeits_against_the_published_count() -> None:
     from tests.test_log_verifier import LOG, checkpoint_note, token
 
     key, log_private = blindrsa.PrivateKey.generate(1024), Ed25519PrivateKey.generate()
-    entries = [encode({"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32,
-                       "key_id": key.public.key_id()}),
-               encode({"kind": "signature", "visibility": "named", "commitment": "00" * 16}),
-               encode({"kind": "forfeit"}), encode(token(key))]
+    entries = [
+        encode(
+            {"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32, "key_id": key.public.key_id()}
+        ),
+        encode({"kind": "signature", "visibility": "named", "commitment": "00" * 16}),
+        encode({"kind": "forfeit"}),
+        encode(token(key)),
+    ]
 
     def verify(log: list[bytes], *, issued: int, forfeited: int):  # type: ignore[no-untyped-def]
-        return check(entries=log, checkpoints=[checkpoint_note(log, len(log), log_private)],
-                     log_key=(LOG, log_private.public_key()), issuing_key_spki=key.public.spki(),
-                     tokens_issued=issued, petition_id=42, forfeited=forfeited)
+        return check(
+            entries=log,
+            checkpoints=[checkpoint_note(log, len(log), log_private)],
+            log_key=(LOG, log_private.public_key()),
+            issuing_key_spki=key.public.spki(),
+            tokens_issued=issued,
+            petition_id=42,
+            forfeited=forfeited,
+        )
 
     honest = verify(entries, issued=2, forfeited=1)
     assert honest.ok and honest.forfeits == 1 and honest.slack == 0 and honest.tally == 2

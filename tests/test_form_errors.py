@@ -24,7 +24,7 @@ RAW_VALIDATION = ("Input should", "Value error", "Traceback", "validation error 
 
 def summary_links(html: str) -> list[str]:
     """The fields the error summary links to, after checking it is there, first in its form's flow, and focusable."""
-    match = re.search(r'<div class="error-summary" role="alert" tabindex="-1" autofocus[^>]*>(.*?)</div>', html, re.S)
+    match = re.search(r'<div class="error-summary" role="alert" tabindex="-1" autofocus[^>]*>(.*?)</div>', html, re.DOTALL)
     assert match, "the refused form has an error summary that can take focus"
     return re.findall(r'<a href="#([^"]+)"', match.group(1))
 
@@ -61,8 +61,9 @@ def test_sign_up_reports_a_wrong_domain_and_a_short_password_together(browser: B
 def test_a_draft_with_a_past_deadline_is_refused_with_the_other_errors(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, factories.worker(db))
     yesterday = (rt.clock.now().date()).isoformat()  # today is not after today
-    response = browser.post("/petitions", {"title": "", "ask": "Stop it.", "background": "", "category": "nothing",
-                                           "deadline": yesterday})
+    response = browser.post(
+        "/petitions", {"title": "", "ask": "Stop it.", "background": "", "category": "nothing", "deadline": yesterday}
+    )
     assert response.status_code == 422
     html = response.text
     assert "Choose a date after today, or leave it empty." in html
@@ -79,9 +80,16 @@ def test_a_draft_edit_reports_a_past_deadline_with_the_other_errors(browser: Bro
     creator = factories.worker(db)
     petition = factories.draft_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
-    response = browser.post(f"/petitions/{petition.id}/edit", {
-        "title": "", "ask": petition.ask, "background": petition.background, "category": petition.category.slug,
-        "deadline": "2020-01-01"})
+    response = browser.post(
+        f"/petitions/{petition.id}/edit",
+        {
+            "title": "",
+            "ask": petition.ask,
+            "background": petition.background,
+            "category": petition.category.slug,
+            "deadline": "2020-01-01",
+        },
+    )
     assert response.status_code == 422
     assert set(summary_links(response.text)) == {"title", "deadline"}
     assert "Choose a date after today, or leave it empty." in response.text
@@ -90,8 +98,9 @@ def test_a_draft_edit_reports_a_past_deadline_with_the_other_errors(browser: Bro
 
 def test_a_date_that_is_not_a_date_is_refused_in_words(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, factories.worker(db))
-    response = browser.post("/petitions", {"title": "T", "ask": "A", "background": "B", "category": "workplace",
-                                           "deadline": "next tuesday"})
+    response = browser.post(
+        "/petitions", {"title": "T", "ask": "A", "background": "B", "category": "workplace", "deadline": "next tuesday"}
+    )
     assert response.status_code == 422 and "Enter a date like 2027-03-31." in response.text
     assert summary_links(response.text) == ["deadline"]
     assert_plain(response.text)
@@ -102,19 +111,41 @@ def test_the_response_form_reports_every_field_in_words(browser: Browser, db, rt
     responder = make_user(db, email="responder@example.org", roles=(Role.responder,))
     sign_in_as(browser, db, responder)
     # The first commitment row is left empty: the second row's messages still point at the second row.
-    response = browser.post(f"/petitions/{petition.id}/respond", {
-        "status": "we_love_it", "summary": "", "details": "",
-        "commitments.1.text": "Stop recording", "commitments.1.owner": "", "commitments.1.due_on": "2020-01-01",
-        "commitments.2.text": "Publish the contract", "commitments.2.owner": "CTO", "commitments.2.due_on": "2020-01-01"})
+    response = browser.post(
+        f"/petitions/{petition.id}/respond",
+        {
+            "status": "we_love_it",
+            "summary": "",
+            "details": "",
+            "commitments.1.text": "Stop recording",
+            "commitments.1.owner": "",
+            "commitments.1.due_on": "2020-01-01",
+            "commitments.2.text": "Publish the contract",
+            "commitments.2.owner": "CTO",
+            "commitments.2.due_on": "2020-01-01",
+        },
+    )
     assert response.status_code == 422
     html = response.text
     assert "Choose one of the options." in html
     assert 'id="commitments.1.due_on-error">Choose a due date from today on.' in html
     assert 'id="commitments.2.due_on-error">Choose a due date from today on.' in html
-    assert set(summary_links(html)) == {"status", "summary", "details", "commitments.1.owner",
-                                        "commitments.1.due_on", "commitments.2.due_on"}
-    for field in ("status", "summary", "details", "commitments.1.owner", "commitments.1.due_on",
-                  "commitments.2.due_on"):
+    assert set(summary_links(html)) == {
+        "status",
+        "summary",
+        "details",
+        "commitments.1.owner",
+        "commitments.1.due_on",
+        "commitments.2.due_on",
+    }
+    for field in (
+        "status",
+        "summary",
+        "details",
+        "commitments.1.owner",
+        "commitments.1.due_on",
+        "commitments.2.due_on",
+    ):
         assert_marked(html, field)
     assert_plain(html)
     assert count_rows(db, "petition_responses") == 0
@@ -122,9 +153,16 @@ def test_the_response_form_reports_every_field_in_words(browser: Browser, db, rt
 
 def test_the_rules_page_names_each_range_in_words(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
-    response = browser.post("/admin/settings", {
-        "allowed_email_domains": "example.org", "sponsors_required": "51", "response_threshold": "ten",
-        "response_days": "0", "escalation_threshold": "5"})
+    response = browser.post(
+        "/admin/settings",
+        {
+            "allowed_email_domains": "example.org",
+            "sponsors_required": "51",
+            "response_threshold": "ten",
+            "response_days": "0",
+            "escalation_threshold": "5",
+        },
+    )
     assert response.status_code == 422
     html = response.text
     assert "Enter a number from 0 to 50." in html
@@ -139,19 +177,52 @@ def test_the_rules_page_names_each_range_in_words(browser: Browser, db) -> None:
 # -- every form route ------------------------------------------------------------------------------------------------
 
 
-PAGE_POSTS = sorted(key for key, access in EXPECTED.items()
-                    if key[0] == "POST" and not key[1].startswith("/api/") and access is not Access.development)
+PAGE_POSTS = sorted(
+    key
+    for key, access in EXPECTED.items()
+    if key[0] == "POST" and not key[1].startswith("/api/") and access is not Access.development
+)
 # The persona who may use each access level; an organizer is a worker who created the petition the path names.
-PERSONA = {Access.public: "signed_out", Access.account: "worker", Access.worker: "worker",
-           Access.organizer: "organizer", Access.responder: "responder", Access.moderator: "moderator",
-           Access.admin: "admin"}
-NONSENSE = {"email": "not an address", "password": "x", "code": "abc", "display_name": "\x07", "title": "\n",
-            "ask": "", "background": "", "category": "no-such-category", "deadline": "31/02/2020", "note": "",
-            "status": "maybe", "summary": "", "details": "", "commitments.0.due_on": "soon", "body": "",
-            "reason": "", "answers": "perhaps", "role": "emperor", "sponsors_required": "-1",
-            "response_threshold": "1e9", "response_days": "forever", "escalation_threshold": "",
-            "allowed_email_domains": "not a domain", "visibility": "everyone", "kind": "nothing",
-            "entries": "zzz", "notification_email": "nowhere", "name": "", "parent_id": "x"}
+PERSONA = {
+    Access.public: "signed_out",
+    Access.account: "worker",
+    Access.worker: "worker",
+    Access.organizer: "organizer",
+    Access.responder: "responder",
+    Access.moderator: "moderator",
+    Access.admin: "admin",
+}
+NONSENSE = {
+    "email": "not an address",
+    "password": "x",
+    "code": "abc",
+    "display_name": "\x07",
+    "title": "\n",
+    "ask": "",
+    "background": "",
+    "category": "no-such-category",
+    "deadline": "31/02/2020",
+    "note": "",
+    "status": "maybe",
+    "summary": "",
+    "details": "",
+    "commitments.0.due_on": "soon",
+    "body": "",
+    "reason": "",
+    "answers": "perhaps",
+    "role": "emperor",
+    "sponsors_required": "-1",
+    "response_threshold": "1e9",
+    "response_days": "forever",
+    "escalation_threshold": "",
+    "allowed_email_domains": "not a domain",
+    "visibility": "everyone",
+    "kind": "nothing",
+    "entries": "zzz",
+    "notification_email": "nowhere",
+    "name": "",
+    "parent_id": "x",
+}
 
 
 def _ids(html: str) -> set[str]:
@@ -161,8 +232,9 @@ def _ids(html: str) -> set[str]:
 @pytest.mark.one_database
 @pytest.mark.parametrize("values", [{}, NONSENSE], ids=["empty", "nonsense"])
 @pytest.mark.parametrize("key", PAGE_POSTS, ids=lambda key: key[1])
-def test_every_form_route_refuses_bad_input_in_words(key: tuple[str, str], values: dict[str, str],
-                                                      browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_every_form_route_refuses_bad_input_in_words(
+    key: tuple[str, str], values: dict[str, str], browser: Browser, db, rt
+) -> None:  # type: ignore[no-untyped-def]
     """An empty or nonsense submission to any page's form: a 4xx in words, never a 500 or pydantic's text, and where
     the form is shown again, a summary whose every link leads to a control on the page."""
     _, path = key
@@ -172,13 +244,24 @@ def test_every_form_route_refuses_bad_input_in_words(key: tuple[str, str], value
         roles = (Role(persona),) if persona in ("responder", "moderator", "admin") else ()
         user = make_user(db, email=f"{persona}@example.org", password=None, roles=roles)
         sign_in_as(browser, db, user)
-    petition = (factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
-                if "{petition_id}" in path or "{comment_id}" in path else None)
+    petition = (
+        factories.open_petition(db, rt, creator=user if persona == "organizer" else None)
+        if "{petition_id}" in path or "{comment_id}" in path
+        else None
+    )
     comment = factories.comment(db, rt, petition, author=user) if "{comment_id}" in path and user else None
     target = make_user(db, email="target@example.org", password=None) if "{user_id}" in path else None
-    url = path.format(token="t" * 43, user_id=target.id if target else 0, role="moderator",
-                      petition_id=petition.id if petition else 0, kind="department", item_id=1, commitment_id=1,
-                      response_id=1, comment_id=comment.id if comment else 0)
+    url = path.format(
+        token="t" * 43,
+        user_id=target.id if target else 0,
+        role="moderator",
+        petition_id=petition.id if petition else 0,
+        kind="department",
+        item_id=1,
+        commitment_id=1,
+        response_id=1,
+        comment_id=comment.id if comment else 0,
+    )
     response = browser.post(url, values)
     assert response.status_code < 500, response.text[:500]
     if response.status_code in (302, 303):
@@ -195,7 +278,6 @@ def test_every_form_route_refuses_bad_input_in_words(key: tuple[str, str], value
 # -- authors, sponsors and moderators ---------------------------------------------------------------------------------
 
 
-
 def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     petition = factories.petition_in_moderation(db, rt)
     moderation.reject(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), code="duplicate", note=None)
@@ -206,10 +288,11 @@ def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser:
         assert page.status_code == 200, url
         text = re.sub(r"<[^>]+>", " ", page.text)
         assert "rejected" in text.lower(), url
-        assert not re.search(r"\bclosed\b", text, re.I), (url, re.findall(r".{60}\bclosed\b.{60}", text, re.I | re.S))
+        assert not re.search(r"\bclosed\b", text, re.IGNORECASE), (url, re.findall(r".{60}\bclosed\b.{60}", text, re.IGNORECASE | re.DOTALL))
 
 
 # -- the other forms: several wrong fields, every message in one round -------------------------------------------
+
 
 def _as(browser: Browser, db):  # type: ignore[no-untyped-def]
     user = factories.worker(db)
@@ -226,8 +309,10 @@ def test_each_form_shows_all_its_errors_at_once(case: str, browser: Browser, db,
         creator = _as(browser, db)
         petition = factories.open_petition(db, rt, creator)
         url = f"/petitions/{petition.id}/correct"
-        data, expected = {"title": "", "ask": petition.ask, "background": "", "note": ""}, {"title", "background",
-                                                                                             "note"}
+        data, expected = (
+            {"title": "", "ask": petition.ask, "background": "", "note": ""},
+            {"title", "background", "note"},
+        )
     elif case == "update":
         creator = _as(browser, db)
         petition = factories.open_petition(db, rt, creator)
@@ -254,12 +339,21 @@ def test_the_draft_shows_the_deadline_and_anonymity_chosen(browser: Browser, db,
     creator = factories.worker(db)
     sign_in_as(browser, db, creator)
     form = browser.post("/petitions/new", {"title": "Quiet rooms", "ask": "Give us quiet rooms."})
-    assert re.search(r'<input id="allow_anonymous" name="allow_anonymous" type="checkbox" value="1" checked', form.text), \
-        "anonymity starts allowed"
+    assert re.search(
+        r'<input id="allow_anonymous" name="allow_anonymous" type="checkbox" value="1" checked', form.text
+    ), "anonymity starts allowed"
     deadline = (rt.clock.now().date().replace(day=1) + timedelta(days=70)).isoformat()
-    created = browser.post("/petitions", {"title": "Quiet rooms", "ask": "Give us quiet rooms.",
-                                          "background": "Open plan is loud.", "category": "workplace",
-                                          "deadline": deadline, "allow_anonymous": "1"})
+    created = browser.post(
+        "/petitions",
+        {
+            "title": "Quiet rooms",
+            "ask": "Give us quiet rooms.",
+            "background": "Open plan is loud.",
+            "category": "workplace",
+            "deadline": deadline,
+            "allow_anonymous": "1",
+        },
+    )
     assert created.status_code == 303, created.text
     page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", browser.get(created.headers["location"]).text))
     shown = date.fromisoformat(deadline)
@@ -290,8 +384,12 @@ def test_moderators_and_update_readers_see_the_paragraphs_typed(browser: Browser
 
     opened = factories.open_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
-    assert browser.post(f"/petitions/{opened.id}/updates",
-                        {"title": "News", "body": "First part.\r\n\r\nSecond part."}).status_code == 303
+    assert (
+        browser.post(
+            f"/petitions/{opened.id}/updates", {"title": "News", "body": "First part.\r\n\r\nSecond part."}
+        ).status_code
+        == 303
+    )
     page = browser.get(f"/petitions/{opened.id}").text
     assert "<p>First part.</p><p>Second part.</p>" in page
 

@@ -43,16 +43,19 @@ def test_every_empty_list_says_why_and_what_to_do_next(browser: Browser, db: Ses
 
 
 def test_petitions_that_need_attention_are_listed_where_they_belong(  # type: ignore[no-untyped-def]
-        browser: Browser, db: Session, rt: Runtime, clock) -> None:
+    browser: Browser, db: Session, rt: Runtime, clock
+) -> None:
     quiet = factories.open_petition(db, rt, title="A quiet petition nobody signed today")
-    closing = factories.open_petition(db, rt, title="A petition with a deadline",
-                                      deadline=(clock.now() + timedelta(days=5)).date())
+    closing = factories.open_petition(
+        db, rt, title="A petition with a deadline", deadline=(clock.now() + timedelta(days=5)).date()
+    )
     awaiting = factories.open_petition(db, rt, title="A petition leadership must answer")
     # As if opened when the organization asked for one signature: its first starts leadership's clock.
     awaiting.response_threshold = 1
     db.commit()
-    signatures.sign(db=db, rt=rt, petition_id=awaiting.id, user=factories.worker(db), visibility="public",
-                    notify_updates=False)
+    signatures.sign(
+        db=db, rt=rt, petition_id=awaiting.id, user=factories.worker(db), visibility="public", notify_updates=False
+    )
     db.commit()
 
     listed = {key: text(part) for key, part in sections(browser.get("/").text).items()}

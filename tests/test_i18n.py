@@ -36,9 +36,10 @@ def extracted_messages() -> list[str | tuple[str, str]]:
     """What `make messages` extracts, read with babel.cfg: message ids, (singular, plural) for plurals."""
     with open(PROJECT_ROOT / "babel.cfg", encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
-    return [message[:2] if isinstance(message, tuple) else message
-            for _file, _line, message, _comments, _context in extract_from_dir(str(PROJECT_ROOT), method_map,
-                                                                               options_map)]
+    return [
+        message[:2] if isinstance(message, tuple) else message
+        for _file, _line, message, _comments, _context in extract_from_dir(str(PROJECT_ROOT), method_map, options_map)
+    ]
 
 
 @pytest.fixture
@@ -73,10 +74,20 @@ def test_make_messages_finds_the_templates_words() -> None:
     messages = {message if isinstance(message, str) else message[0] for message in extracted_messages()}
     # The templates held about 620 messages and the code about 220 when this was written.
     assert len(messages) > 700, len(messages)
-    for known in ["Sign in", "Speak up together, safely", "Work email address", "Skip to main content",
-                  "<strong>%(number)s</strong> signature", "Accounts and roles", "Sign in to Undersigned",
-                  "Hello %(display_name)s,", "Flagged comments", "Scoreboard", "We could not find that page",
-                  "Your comment is updated."]:
+    for known in [
+        "Sign in",
+        "Speak up together, safely",
+        "Work email address",
+        "Skip to main content",
+        "<strong>%(number)s</strong> signature",
+        "Accounts and roles",
+        "Sign in to Undersigned",
+        "Hello %(display_name)s,",
+        "Flagged comments",
+        "Scoreboard",
+        "We could not find that page",
+        "Your comment is updated.",
+    ]:
         assert known in messages, known
 
 
@@ -125,9 +136,14 @@ def test_mail_speaks_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     _browser, app = browser_in(locale="de", locale_dir=pseudo_catalog)
     rt = app.state.runtime
     user = factories.worker(db, name="Ada")
-    message = mail.queue(db=db, templates=rt.templates, to_address="ada@example.org", template="sign_in_link",
-                         context={"user": user, "base_url": "http://testserver", "link_token": "t0ken",
-                                  "minutes": 15}, now=rt.clock.now())
+    message = mail.queue(
+        db=db,
+        templates=rt.templates,
+        to_address="ada@example.org",
+        template="sign_in_link",
+        context={"user": user, "base_url": "http://testserver", "link_token": "t0ken", "minutes": 15},
+        now=rt.clock.now(),
+    )
     assert message.subject == "⟦Sign in to Undersigned⟧"  # the Subject: prefix the queue reads stays English
     assert "⟦Hello Ada,⟧" in message.body_text and "http://testserver/signin/link/t0ken" in message.body_text
     assert "⟦The link works once, for 15 minutes." in message.body_text

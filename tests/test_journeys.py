@@ -43,8 +43,9 @@ FOUR_DAY_WEEK = "A four-day week pilot for the support team"  # Dara's draft
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
     # Two sponsors keep the organizer's journey short; at 3 signatures the demo's first petition is due an answer.
-    live = live_server.serve_demo(tmp_path_factory.mktemp("journeys") / "journeys.db", sponsors_required=2,
-                                  response_threshold=3)
+    live = live_server.serve_demo(
+        tmp_path_factory.mktemp("journeys") / "journeys.db", sponsors_required=2, response_threshold=3
+    )
     try:
         yield live
     finally:
@@ -143,7 +144,8 @@ def photograph(page: Page, folder: Path, name: str, *, height: int | None = None
 
 
 def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_response(
-        person, api, audit: Audit, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    person, api, audit: Audit, screenshots: Path
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     # Arranged: Morgan opens the quiet-rooms petition (no anonymity), Riley answers the salary bands one.
@@ -152,10 +154,15 @@ def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_respons
     if morgan.get(f"/petitions/{quiet_rooms}")["state"] == "in_moderation":  # type: ignore[index]
         morgan.post(f"/moderation/petitions/{quiet_rooms}/open")
     salaries = petition_id(morgan, SALARIES)
-    api("riley").post(f"/petitions/{salaries}/responses", {
-        "status": "partially_accepted", "summary": "Bands are published for engineering first.",
-        "details": "Every other department follows by **June**.",
-        "commitments": [{"text": "Publish the engineering bands", "owner": "Chief People Officer"}]})
+    api("riley").post(
+        f"/petitions/{salaries}/responses",
+        {
+            "status": "partially_accepted",
+            "summary": "Bands are published for engineering first.",
+            "details": "Every other department follows by **June**.",
+            "commitments": [{"text": "Publish the engineering bands", "owner": "Chief People Officer"}],
+        },
+    )
 
     # Eve signs up from the home page and confirms her address with the code from the mailbox.
     eve = audit.watch(person(None))
@@ -173,7 +180,8 @@ def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_respons
     eve.goto("/dev/mailbox")
     audit.check(eve)
     eve.get_by_role("row").filter(has_text="eve@example.org").get_by_role(
-        "link", name=re.compile(r"^Your code for Undersigned")).first.click()
+        "link", name=re.compile(r"^Your code for Undersigned")
+    ).first.click()
     code = re.search(r"^\s+(\d{6})\s*$", eve.locator("pre.mail-body").inner_text(), re.MULTILINE)
     assert code, eve.locator("pre.mail-body").inner_text()
     audit.check(eve)
@@ -230,8 +238,9 @@ def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_respons
     discussion.get_by_label("Your comment").fill("Recording **keystrokes** tells nobody how well we work.")
     discussion.get_by_role("button", name="Post comment").click()
     expect(eve.locator("#comments-announce")).to_contain_text("Posted: your comment is at the top")  # in place
-    expect(eve.locator("li.comment", has_text="tells nobody how well we work").locator("strong", has_text="keystrokes")
-           ).to_be_visible()
+    expect(
+        eve.locator("li.comment", has_text="tells nobody how well we work").locator("strong", has_text="keystrokes")
+    ).to_be_visible()
     audit.check(eve)
 
     # Quiet rooms does not allow anonymity: she signs for the organizers only, and is counted without her name.
@@ -250,7 +259,8 @@ def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_respons
 
 
 def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports_the_pdf(
-        person, audit: Audit, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    person, audit: Audit, screenshots: Path
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     title = "Covered bike storage at the warehouse"
@@ -324,7 +334,8 @@ def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports
 
 
 def test_responder_sees_what_is_due_responds_with_a_commitment_and_updates_it(
-        person, audit: Audit, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    person, audit: Audit, screenshots: Path
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     riley = audit.watch(person("riley"))
@@ -366,7 +377,8 @@ def test_responder_sees_what_is_due_responds_with_a_commitment_and_updates_it(
 
 
 def test_moderator_opens_a_petition_from_the_queue_and_settles_flagged_comments(
-        person, api, audit: Audit, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    person, api, audit: Audit, screenshots: Path
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     # Arranged: Dara's draft gathers its two sponsors; Chen flags two comments of the demo's discussion.
@@ -427,7 +439,8 @@ def test_moderator_opens_a_petition_from_the_queue_and_settles_flagged_comments(
 
 
 def test_admin_sets_domains_and_thresholds_grants_a_role_and_reads_the_audit_log(
-        person, audit: Audit, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    person, audit: Audit, screenshots: Path
+) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
     admin = audit.watch(person("admin"))
@@ -460,10 +473,15 @@ def test_admin_sets_domains_and_thresholds_grants_a_role_and_reads_the_audit_log
     # The audit log holds both changes, and its chain checks out.
     admin.get_by_role("navigation", name="Admin").get_by_role("link", name="Audit log").click()
     log = main.get_by_role("list", name="Audit entries, newest first")
-    expect(log.get_by_role("listitem").filter(has_text="Avery Admin granted Chen Wei the moderator role.")
-           ).to_have_count(1)
-    expect(log).to_contain_text(re.compile(r"Avery Admin changed the organization's rules: email domains from "
-                                           r"example\.org to example\.org, example\.net"))
+    expect(
+        log.get_by_role("listitem").filter(has_text="Avery Admin granted Chen Wei the moderator role.")
+    ).to_have_count(1)
+    expect(log).to_contain_text(
+        re.compile(
+            r"Avery Admin changed the organization's rules: email domains from "
+            r"example\.org to example\.org, example\.net"
+        )
+    )
     audit.check(admin)
     photograph(admin, screenshots, "admin", height=1400)
     main.get_by_role("link", name="Check the whole chain now").click()
@@ -472,8 +490,9 @@ def test_admin_sets_domains_and_thresholds_grants_a_role_and_reads_the_audit_log
 
 
 @pytest.mark.parametrize("width", [360, 1280])
-def test_home_and_petition_pages_fit_the_screen(signed_in, server: live_server.LiveServer, screenshots: Path,
-                                                width: int) -> None:  # type: ignore[no-untyped-def]
+def test_home_and_petition_pages_fit_the_screen(
+    signed_in, server: live_server.LiveServer, screenshots: Path, width: int
+) -> None:  # type: ignore[no-untyped-def]
     """At a phone's 360 px nothing scrolls sideways, for a visitor or for Ana, who organizes the petition (her
     page has the most on it: the sign panel, the organizers' forms, the discussion). Hers are photographed."""
     from playwright.sync_api import expect
@@ -486,8 +505,9 @@ def test_home_and_petition_pages_fit_the_screen(signed_in, server: live_server.L
             page.goto(path)
             audit.check(page)
             scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
-            assert scroll_width <= width, \
+            assert scroll_width <= width, (
                 f"the {name} page for {who or 'a visitor'} scrolls sideways at {width} px: {scroll_width} px wide"
+            )
             if who:
                 photograph(page, screenshots, f"{name}-{width}")
         # The first Tab shows the skip link, with a focus outline, and it moves focus to the main content.

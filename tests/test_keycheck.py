@@ -35,8 +35,15 @@ ANOTHER = blindrsa.PrivateKey.generate(1024).public
 class Server:
     """Answers the cookie-less reads of one petition: its published keys and a one-entry log."""
 
-    def __init__(self, entry_zero: dict[str, object], discussion: blindrsa.PublicKey = DISCUSSION, *,
-                 petition: int = PETITION, witnesses: tuple[str, ...] = (), cosigners: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        entry_zero: dict[str, object],
+        discussion: blindrsa.PublicKey = DISCUSSION,
+        *,
+        petition: int = PETITION,
+        witnesses: tuple[str, ...] = (),
+        cosigners: tuple[str, ...] = (),
+    ) -> None:
         """`witnesses`: the verifier keys the log head names; `cosigners`: those of WITNESSES whose cosignature
         its checkpoint carries."""
         self.base_url = BASE_URL
@@ -48,10 +55,18 @@ class Server:
         self.answers: dict[str, Any] = {
             "/api/v1/anonymous/keys": [
                 {"petition_id": petition, "purpose": "sign", "key_id": SIGNING.key_id(), "spki": b64e(SIGNING.spki())},
-                {"petition_id": petition, "purpose": "discuss", "key_id": discussion.key_id(),
-                 "spki": b64e(discussion.spki())}],
-            log: {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()), "checkpoint": note,
-                  "witness_keys": list(witnesses)},
+                {
+                    "petition_id": petition,
+                    "purpose": "discuss",
+                    "key_id": discussion.key_id(),
+                    "spki": b64e(discussion.spki()),
+                },
+            ],
+            log: {
+                "log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()),
+                "checkpoint": note,
+                "witness_keys": list(witnesses),
+            },
             f"{log}/checkpoints?after=0&limit=1000": {"checkpoints": [note]},
             f"{log}/checkpoints?after=1&limit=1000": {"checkpoints": []},
             f"{log}/entries?start=0&limit=1": {"entries": [{"index": 0, "entry": b64e(leaf)}]},
@@ -63,15 +78,28 @@ class Server:
 
 
 def entry_zero(**discussion: object) -> dict[str, object]:
-    return {"kind": "petition", "petition": PETITION, "version": 1, "text_sha256": "ab" * 32,
-            "key_id": SIGNING.key_id(), **discussion}
+    return {
+        "kind": "petition",
+        "petition": PETITION,
+        "version": 1,
+        "text_sha256": "ab" * 32,
+        "key_id": SIGNING.key_id(),
+        **discussion,
+    }
 
 
-def check(server: Server, tmp_path: Path, key: blindrsa.PublicKey = DISCUSSION, *, petition: int = PETITION,
-          remembered: dict[str, str] | None = None) -> dict[str, str]:
+def check(
+    server: Server,
+    tmp_path: Path,
+    key: blindrsa.PublicKey = DISCUSSION,
+    *,
+    petition: int = PETITION,
+    remembered: dict[str, str] | None = None,
+) -> dict[str, str]:
     remembered = {} if remembered is None else remembered
     KeyCheck(server, state_file=tmp_path / "verified.json", remembered=remembered).require(  # type: ignore[arg-type]
-        petition_id=petition, purpose="discuss", key_id=key.key_id(), spki=b64e(key.spki()))
+        petition_id=petition, purpose="discuss", key_id=key.key_id(), spki=b64e(key.spki())
+    )
     return remembered
 
 
@@ -124,25 +152,28 @@ def entry_zero_of(petition: int, **discussion: object) -> dict[str, object]:
 
 
 def test_a_new_petition_without_the_discussion_key_in_entry_0_is_refused_once_the_deployment_named_it(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The downgrade: the operator opens a new petition "as if before the field existed" and shows this account a
     key of its own (in the list served to it too). Refused, since this deployment's entry 0 named the key before."""
-    server = both(Server(entry_zero(discussion_key_id=DISCUSSION.key_id())),
-                  Server(entry_zero_of(OTHER), discussion=ANOTHER, petition=OTHER))
+    server = both(
+        Server(entry_zero(discussion_key_id=DISCUSSION.key_id())),
+        Server(entry_zero_of(OTHER), discussion=ANOTHER, petition=OTHER),
+    )
     remembered = check(server, tmp_path)
     with pytest.raises(ClientError, match="entry 0 of its signature log does not name its discussion key"):
         check(server, tmp_path, ANOTHER, petition=OTHER, remembered=remembered)
     assert f"{BASE_URL}|{OTHER}|discuss" not in remembered
     # A wallet that never saw an entry 0 name the key still accepts a log opened before the field existed.
-    assert check(server, tmp_path / "fresh", ANOTHER, petition=OTHER)[f"{BASE_URL}|{OTHER}|discuss"] == \
-        ANOTHER.key_id()
+    assert check(server, tmp_path / "fresh", ANOTHER, petition=OTHER)[f"{BASE_URL}|{OTHER}|discuss"] == ANOTHER.key_id()
 
 
 def test_a_petition_accepted_before_the_deployment_named_the_key_keeps_its_key(tmp_path: Path) -> None:
     """A log opened before the field existed, whose key this wallet accepted then, keeps working after a newer
     petition's entry 0 named its key: it stays held to the key accepted the first time."""
-    server = both(Server(entry_zero(discussion_key_id=DISCUSSION.key_id())),
-                  Server(entry_zero_of(OTHER), petition=OTHER))
+    server = both(
+        Server(entry_zero(discussion_key_id=DISCUSSION.key_id())), Server(entry_zero_of(OTHER), petition=OTHER)
+    )
     remembered = check(server, tmp_path, petition=OTHER)
     check(server, tmp_path, remembered=remembered)
     assert NAMED in remembered
@@ -159,16 +190,21 @@ def test_the_witnesses_one_petition_named_are_required_of_every_petition_of_the_
     with pytest.raises(ClientError, match="no longer names the witness witness.example.net/w1"):
         check(unwatched, tmp_path, petition=OTHER, remembered=remembered)
     # Naming the witness without its cosignature is refused too.
-    uncosigned = both(Server(entry_zero(**committed), witnesses=(WITNESS,), cosigners=tuple(WITNESSES)),
-                      Server(entry_zero_of(OTHER, **committed), petition=OTHER, witnesses=(WITNESS,)))
+    uncosigned = both(
+        Server(entry_zero(**committed), witnesses=(WITNESS,), cosigners=tuple(WITNESSES)),
+        Server(entry_zero_of(OTHER, **committed), petition=OTHER, witnesses=(WITNESS,)),
+    )
     with pytest.raises(ClientError, match="is cosigned by witness.example.net/w1"):
         check(uncosigned, tmp_path, petition=OTHER, remembered=remembered)
     # Named and cosigned: accepted.
-    cosigned = both(Server(entry_zero(**committed), witnesses=(WITNESS,), cosigners=tuple(WITNESSES)),
-                    Server(entry_zero_of(OTHER, **committed), petition=OTHER, witnesses=(WITNESS,),
-                           cosigners=tuple(WITNESSES)))
-    assert check(cosigned, tmp_path, petition=OTHER, remembered=remembered)[f"{BASE_URL}|{OTHER}|discuss"] == \
-        DISCUSSION.key_id()
+    cosigned = both(
+        Server(entry_zero(**committed), witnesses=(WITNESS,), cosigners=tuple(WITNESSES)),
+        Server(entry_zero_of(OTHER, **committed), petition=OTHER, witnesses=(WITNESS,), cosigners=tuple(WITNESSES)),
+    )
+    assert (
+        check(cosigned, tmp_path, petition=OTHER, remembered=remembered)[f"{BASE_URL}|{OTHER}|discuss"]
+        == DISCUSSION.key_id()
+    )
 
 
 def test_a_witness_the_head_names_must_have_cosigned_from_the_first_visit(tmp_path: Path) -> None:
@@ -181,12 +217,18 @@ LOG = f"/api/v1/petitions/{PETITION}/log"
 MALFORMED: dict[str, tuple[str, object]] = {
     "head without log key": (LOG, {"checkpoint": "x"}),
     "head a list": (LOG, []),
-    "head's checkpoint junk": (LOG, {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()),
-                                     "checkpoint": "junk"}),
-    "head's witnesses a string": (LOG, {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()),
-                                        "witness_keys": "x"}),
-    "head's witness garbage": (LOG, {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()),
-                                     "witness_keys": ["garbage"]}),
+    "head's checkpoint junk": (
+        LOG,
+        {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()), "checkpoint": "junk"},
+    ),
+    "head's witnesses a string": (
+        LOG,
+        {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()), "witness_keys": "x"},
+    ),
+    "head's witness garbage": (
+        LOG,
+        {"log_key": notes.verifier_key(ORIGIN, LOG_KEY.public_key()), "witness_keys": ["garbage"]},
+    ),
     "entries not a list": (f"{LOG}/entries?start=0&limit=1", {"entries": "x"}),
     "proof missing": (f"{LOG}/inclusion?index=0&size=1", {}),
     "key list of strings": ("/api/v1/anonymous/keys", ["x"]),

@@ -47,22 +47,33 @@ def dump(db: Session, connection: Connection) -> dict[str, list[dict[str, str]]]
     for table in inspect(connection).get_table_names():
         rows = []
         for row in db.execute(text(f'SELECT * FROM "{table}"')).mappings():
-            rows.append({column: (bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview))
-                                  else str(value)) for column, value in row.items()})
+            rows.append(
+                {
+                    column: (bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value))
+                    for column, value in row.items()
+                }
+            )
         tables[table] = rows
     return tables
 
 
 def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing(  # type: ignore[no-untyped-def]
-        new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, server_logs: LogCapture,
-        anonymous_client: TestClient) -> None:  # noqa: F811
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    connection: Connection,
+    server_logs: LogCapture,
+    anonymous_client: TestClient,
+) -> None:
     browsers = {role: sign_up(new_browser(), db, email, name) for role, (email, name) in PEOPLE.items()}
-    accounts = {role: db.scalar(select(User.id).where(address_lookup(email)))
-                for role, (email, _name) in PEOPLE.items()}
+    accounts = {
+        role: db.scalar(select(User.id).where(address_lookup(email))) for role, (email, _name) in PEOPLE.items()
+    }
     organizer = db.get(User, accounts["organizer"])
     petition = factories.open_petition(db, rt, creator=organizer, allow_anonymous=True)
-    admin = sign_in_as(new_browser(), db, make_user(db, email="root.admin@example.org", name="Root Admin",
-                                                    roles=(Role.admin,)))
+    admin = sign_in_as(
+        new_browser(), db, make_user(db, email="root.admin@example.org", name="Root Admin", roles=(Role.admin,))
+    )
 
     # Signatures of every visibility, through the pages and the wallet.
     for role, visibility in (("public", "public"), ("organizers_only", "organizers")):
@@ -72,8 +83,11 @@ def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing( 
     assert submit(anonymous_client, petition.id, held[(petition.id, "sign")]).status_code == 202
 
     # Comments: a named one, an anonymous one and an anonymous reply.
-    named = browsers["public"].api("POST", f"/api/v1/petitions/{petition.id}/comments",
-                                   {"body": "Signed, and here is why: the recordings are kept for years."})
+    named = browsers["public"].api(
+        "POST",
+        f"/api/v1/petitions/{petition.id}/comments",
+        {"body": "Signed, and here is why: the recordings are kept for years."},
+    )
     assert named.status_code == 201, named.text
     secret_comment = "My team lead reads our screen recordings every Friday."
     anonymous = send(anonymous_client, petition, held[(petition.id, "discuss")], secret_comment)
@@ -84,11 +98,16 @@ def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing( 
 
     # The organizer's exports, the admin's reading of accounts and the audit log.
     for kind, fmt in (("signers", "csv"), ("signers", "json"), ("tally", "json")):
-        exported = browsers["organizer"].api("POST", f"/api/v1/petitions/{petition.id}/exports",
-                                             {"kind": kind, "format": fmt})
+        exported = browsers["organizer"].api(
+            "POST", f"/api/v1/petitions/{petition.id}/exports", {"kind": kind, "format": fmt}
+        )
         assert exported.status_code == 200, exported.text
-    assert "Orla Ostrowski" in browsers["organizer"].api(
-        "POST", f"/api/v1/petitions/{petition.id}/exports", {"kind": "signers", "format": "csv"}).text
+    assert (
+        "Orla Ostrowski"
+        in browsers["organizer"]
+        .api("POST", f"/api/v1/petitions/{petition.id}/exports", {"kind": "signers", "format": "csv"})
+        .text
+    )
     assert admin.get("/admin/users?q=orla").status_code == 200
     assert admin.get("/admin/audit").status_code == 200
 
@@ -127,9 +146,17 @@ def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing( 
         traces |= {comment[column] for column in ("pseudonym", "author_proof", "body", "body_html")}
     traces = {value for value in traces if len(value) >= 6 and value != "None"}
     author_ids = {str(accounts["anonymous"]), str(accounts["organizers_only"])}
-    linked = [(table, row) for table, rows in tables.items() for row in rows
-              if any(column in ("user_id", "account_id", "author_id", "id") and value in author_ids
-                     and (table == "users" or column != "id") for column, value in row.items())]
+    linked = [
+        (table, row)
+        for table, rows in tables.items()
+        for row in rows
+        if any(
+            column in ("user_id", "account_id", "author_id", "id")
+            and value in author_ids
+            and (table == "users" or column != "id")
+            for column, value in row.items()
+        )
+    ]
     assert linked, "the authors' own rows were found"
     for table, row in linked:
         for value in row.values():

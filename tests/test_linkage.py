@@ -46,9 +46,15 @@ def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def _evidence(capture: journey.Capture) -> adversary.Evidence:
-    return adversary.Evidence(kind=capture.kind, database_url=capture.database_url, files=capture.files,
-                              log_lines=capture.log_lines, redis_copies=capture.redis_copies,
-                              settings=capture.settings, ended_at=capture.ended_at)
+    return adversary.Evidence(
+        kind=capture.kind,
+        database_url=capture.database_url,
+        files=capture.files,
+        log_lines=capture.log_lines,
+        redis_copies=capture.redis_copies,
+        settings=capture.settings,
+        ended_at=capture.ended_at,
+    )
 
 
 def _author_of(truth: journey.Truth):  # type: ignore[no-untyped-def]
@@ -58,6 +64,7 @@ def _author_of(truth: journey.Truth):  # type: ignore[no-untyped-def]
             return next((s.account_id for s in truth.signatures if s.message == message), None)
         body = action.row.get("body")
         return next((c.account_id for c in truth.comments if body in (c.body, truth.edits.get(c.body))), None)
+
     return author
 
 
@@ -71,17 +78,22 @@ def _attack(day: dict[str, Any], operator: adversary.OperatorKeys | None) -> str
     report += "\n" + "\n".join(attacker.notes + [f"refused: {line}" for line in truth.refused])
     # The attacker found every anonymous action of the day, and knows whose each is only through the joins.
     assert sorted(v.author or 0 for v in verdicts if v.action.kind == "signature") == sorted(
-        s.account_id for s in truth.signatures), report
+        s.account_id for s in truth.signatures
+    ), report
     assert sorted(v.author or 0 for v in verdicts if v.action.kind == "comment") == sorted(
-        c.account_id for c in truth.comments), report
+        c.account_id for c in truth.comments
+    ), report
     linked = [verdict for verdict in verdicts if not verdict.holds]
-    assert not linked, (f"{len(linked)} of {len(verdicts)} anonymous actions narrowed below the bound "
-                        f"(min(bound, k={capture.settings['min_group_size']})):\n{report}")
+    assert not linked, (
+        f"{len(linked)} of {len(verdicts)} anonymous actions narrowed below the bound "
+        f"(min(bound, k={capture.settings['min_group_size']})):\n{report}"
+    )
     return report
 
 
 def test_an_attacker_with_the_database_logs_and_redis_cannot_narrow_any_anonymous_action_below_the_bound(
-        day: dict[str, Any]) -> None:
+    day: dict[str, Any],
+) -> None:
     _attack(day, None)
 
 
@@ -90,5 +102,6 @@ def test_the_operator_holding_every_key_cannot_tie_any_anonymous_action_to_an_ac
     operator = adversary.OperatorKeys(
         keyed_hash=runtime.keyring.keyed_hash,
         open_sealed=lambda sealed, context: runtime.sealer.open(sealed, context=context),
-        source=Path(application.__file__).parent)
+        source=Path(application.__file__).parent,
+    )
     _attack(day, operator)

@@ -42,6 +42,7 @@ def no_open_sessions(rt: Runtime) -> Iterator[None]:
 
 def calls(browser: Browser) -> protocol.Call:
     """A device: Session.call's signature over the test client (cookies and CSRF token as a browser sends)."""
+
     def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
         response = browser.api(method, path, json=body)
         return response.status_code, (response.json() if response.content else None)
@@ -76,6 +77,7 @@ def error(response) -> str:  # type: ignore[no-untyped-def]
 
 
 # The round trip --------------------------------------------------------------------------------------------
+
 
 def test_a_and_b_link_through_the_api_and_b_opens_the_same_secret(devices: tuple[Browser, Browser]) -> None:
     a, b = devices
@@ -126,8 +128,9 @@ def test_the_protocol_functions_link_a_device_as_the_client_will(devices: tuple[
     assert a.api("GET", PATH).status_code == 404
 
 
-def test_a_device_b_reads_the_accounts_wallet_check_itself(devices: tuple[Browser, Browser],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_device_b_reads_the_accounts_wallet_check_itself(
+    devices: tuple[Browser, Browser], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without an expected check given, B reads GET /api/v1/wallet's wallet_check, and refuses without one."""
     a, b = devices
     secret = derive.new_secret()
@@ -139,6 +142,7 @@ def test_a_device_b_reads_the_accounts_wallet_check_itself(devices: tuple[Browse
             if path == "/api/v1/wallet":
                 answer = {**answer, "wallet_check": check}
             return status, answer
+
         return call
 
     offered(a)
@@ -174,6 +178,7 @@ def test_b_keeps_no_secret_that_is_not_the_accounts_wallet(devices: tuple[Browse
 
 # Wrong codes, expiry, single use ---------------------------------------------------------------------------
 
+
 def test_a_wrong_code_counts_and_the_fifth_closes_the_session(devices: tuple[Browser, Browser]) -> None:
     a, b = devices
     made = offered(a)
@@ -182,8 +187,9 @@ def test_a_wrong_code_counts_and_the_fifth_closes_the_session(devices: tuple[Bro
         wrong = protocol.Answer(code=protocol.new_code(), offer_key=b64d(session["offer_key"]))
         response = b.api("POST", PATH + "/answer", wrong.body())
         assert response.status_code == 422
-        assert error(response) == ("That is not the code your other device shows. Check it and type it again. "
-                                   f"Attempts left: {left}.")
+        assert error(response) == (
+            f"That is not the code your other device shows. Check it and type it again. Attempts left: {left}."
+        )
     # The right code still works up to the fifth wrong one...
     assert b.api("GET", PATH).json()["state"] == "offered"
     wrong = protocol.Answer(code=protocol.new_code(), offer_key=b64d(session["offer_key"]))
@@ -205,17 +211,20 @@ def test_a_code_expires_ten_minutes_after_it_is_shown(devices: tuple[Browser, Br
     clock.advance(timedelta(seconds=1))
     response = b.api("GET", PATH)
     assert response.status_code == 404
-    assert error(response) == ("No device is showing a linking code for your account right now: the code expired "
-                               "(codes last 10 minutes), was used, or was cancelled. Show a new code on the device "
-                               "that has your wallet.")
+    assert error(response) == (
+        "No device is showing a linking code for your account right now: the code expired "
+        "(codes last 10 minutes), was used, or was cancelled. Show a new code on the device "
+        "that has your wallet."
+    )
     right = protocol.Answer(code=made.code, offer_key=made.raw)
     assert b.api("POST", PATH + "/answer", right.body()).status_code == 404
     assert a.api("POST", PATH + "/sealed", {"sealed": b64e(bytes(44))}).status_code == 404
     assert b.api("POST", PATH + "/done").status_code == 404
 
 
-def test_a_half_finished_session_expires_and_b_is_told_to_start_again(devices: tuple[Browser, Browser],
-                                                                      clock: FrozenClock) -> None:
+def test_a_half_finished_session_expires_and_b_is_told_to_start_again(
+    devices: tuple[Browser, Browser], clock: FrozenClock
+) -> None:
     """B answered, then A's page was closed without cancelling (it never seals): B waits, then is told to start
     again once the session expires."""
     a, b = devices
@@ -253,11 +262,13 @@ def test_a_code_works_once(devices: tuple[Browser, Browser], new_browser: NewBro
         again = protocol.Answer(code=made.code, offer_key=made.raw)
         response = device.api("POST", PATH + "/answer", again.body())
         assert response.status_code == 409
-        assert error(response) == ("This code was already used by another device. Show a new code on the device "
-                                   "that has your wallet.")
+        assert error(response) == (
+            "This code was already used by another device. Show a new code on the device that has your wallet."
+        )
     session = a.api("GET", PATH).json()
-    box = made.seal(derive.new_secret(), answer_key=b64d(session["answer_key"]),
-                    answer_proof=b64d(session["answer_proof"]))
+    box = made.seal(
+        derive.new_secret(), answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"])
+    )
     assert a.api("POST", PATH + "/sealed", {"sealed": b64e(box)}).status_code == 200
     response = a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})
     assert response.status_code == 409 and "already used" in error(response)
@@ -266,7 +277,8 @@ def test_a_code_works_once(devices: tuple[Browser, Browser], new_browser: NewBro
 
 
 def test_nothing_is_sealed_before_a_device_answers_and_a_new_code_replaces_the_old(
-        devices: tuple[Browser, Browser]) -> None:
+    devices: tuple[Browser, Browser],
+) -> None:
     a, b = devices
     old = offered(a)
     response = a.api("POST", PATH + "/sealed", {"sealed": b64e(bytes(44))})
@@ -292,6 +304,7 @@ def test_sessions_are_per_account(devices: tuple[Browser, Browser], new_browser:
 
 
 # A server that lies --------------------------------------------------------------------------------------
+
 
 def test_a_server_that_swaps_in_its_own_key_for_as_is_caught_by_b(devices: tuple[Browser, Browser]) -> None:
     """The server hands B a key of its own instead of A's, to have B answer (and later trust) it. Without the
@@ -336,10 +349,12 @@ def test_a_server_that_swaps_in_its_own_key_for_bs_is_caught_by_a(devices: tuple
     def lying(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
         status, answer = base(method, path, body)
         if method == "GET" and path == PATH and status == 200 and answer["state"] == "answered":
-            made_up = protocol.Answer(code=attacker.code, offer_key=b64d(answer["offer_key"]),
-                                      private=attacker.private)
-            answer = {**answer, "answer_key": made_up.body()["answer_key"],
-                      "answer_proof": made_up.body()["answer_proof"]}
+            made_up = protocol.Answer(code=attacker.code, offer_key=b64d(answer["offer_key"]), private=attacker.private)
+            answer = {
+                **answer,
+                "answer_key": made_up.body()["answer_key"],
+                "answer_proof": made_up.body()["answer_proof"],
+            }
         sent.append(f"{method} {path}")
         return status, answer
 
@@ -364,14 +379,19 @@ def test_a_server_that_swaps_in_its_own_key_for_bs_is_caught_by_a(devices: tuple
 
 # Refusals in plain words ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "field", "words"), [
-    ({"offer_key": b64e(b"\x04" + bytes(64))}, "offer_key", "Not an uncompressed P-256 public key (65 bytes)."),
-    ({"offer_key": b64e(b"\x02" + bytes(64))}, "offer_key", "Not an uncompressed P-256 public key (65 bytes)."),
-    ({"offer_proof": b64e(bytes(33))}, "offer_proof", "Must be 32 bytes."),
-    ({"code_proof": "!" * 43}, "code_proof", None),
-])
-def test_a_malformed_offer_is_refused_in_plain_words(devices: tuple[Browser, Browser], body: dict[str, str],
-                                                    field: str, words: str | None) -> None:
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"offer_key": b64e(b"\x04" + bytes(64))}, "offer_key", "Not an uncompressed P-256 public key (65 bytes)."),
+        ({"offer_key": b64e(b"\x02" + bytes(64))}, "offer_key", "Not an uncompressed P-256 public key (65 bytes)."),
+        ({"offer_proof": b64e(bytes(33))}, "offer_proof", "Must be 32 bytes."),
+        ({"code_proof": "!" * 43}, "code_proof", None),
+    ],
+)
+def test_a_malformed_offer_is_refused_in_plain_words(
+    devices: tuple[Browser, Browser], body: dict[str, str], field: str, words: str | None
+) -> None:
     a, _b = devices
     response = a.api("POST", PATH, {**protocol.Offer().body(), **body})
     assert response.status_code == 422
@@ -398,8 +418,9 @@ def test_malformed_answers_and_boxes_are_refused_in_plain_words(devices: tuple[B
     assert response.status_code == 422 and response.json()["error"]["fields"]["sealed"] == "Must be 44 bytes."
 
 
-def test_linking_needs_a_signed_in_worker_and_the_csrf_token(devices: tuple[Browser, Browser],
-                                                            new_browser: NewBrowser) -> None:
+def test_linking_needs_a_signed_in_worker_and_the_csrf_token(
+    devices: tuple[Browser, Browser], new_browser: NewBrowser
+) -> None:
     a, _b = devices
     stranger = new_browser()
     assert stranger.api("GET", PATH).status_code == 401
@@ -431,6 +452,7 @@ def test_opening_and_answering_are_rate_limited_per_account(devices: tuple[Brows
 
 # What the server keeps ---------------------------------------------------------------------------------------
 
+
 def table_contents(db: Session) -> str:
     db.expire_all()
     dump = []
@@ -440,8 +462,9 @@ def table_contents(db: Session) -> str:
     return "\n".join(dump)
 
 
-def test_nothing_of_a_session_reaches_a_table_or_a_log_line(devices: tuple[Browser, Browser], db: Session,
-                                                           server_logs: LogCapture, rt: Runtime) -> None:
+def test_nothing_of_a_session_reaches_a_table_or_a_log_line(
+    devices: tuple[Browser, Browser], db: Session, server_logs: LogCapture, rt: Runtime
+) -> None:
     a, b = devices
     secret = derive.new_secret()
     before = table_contents(db)
@@ -454,8 +477,17 @@ def test_nothing_of_a_session_reaches_a_table_or_a_log_line(devices: tuple[Brows
     b.api("POST", PATH + "/done")
     # The sessions table, the audit log, the outbox: nothing new, nothing changed by linking.
     assert table_contents(db) == before
-    values = [made.code, protocol.display(made.code), b64e(made.raw), b64e(receiver.raw), b64e(box), b64e(secret),
-              made.body()["offer_proof"], made.body()["code_proof"], receiver.body()["answer_proof"]]
+    values = [
+        made.code,
+        protocol.display(made.code),
+        b64e(made.raw),
+        b64e(receiver.raw),
+        b64e(box),
+        b64e(secret),
+        made.body()["offer_proof"],
+        made.body()["code_proof"],
+        receiver.body()["answer_proof"],
+    ]
     logged = server_logs.text
     assert not [value for value in values if value in logged]
     # The request lines of these routes wait for the hour to be over, counted by route and status.
@@ -494,7 +526,8 @@ def settings(request: pytest.FixtureRequest, database_url: str):  # type: ignore
 
 @pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
 def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_with_done(  # type: ignore[no-untyped-def]
-        redis_db, devices: tuple[Browser, Browser], rt: Runtime) -> None:
+    redis_db, devices: tuple[Browser, Browser], rt: Runtime
+) -> None:
     """Several processes share a deployment's sessions through Redis: what Redis holds while one is open is public
     keys, proofs and a box it cannot open, under a keyed hash of the account; never the code or the secret; and
     nothing once the new device has the secret."""
@@ -508,17 +541,24 @@ def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_w
     stored = {key: redis_db.dump(key) or b"" for key in redis_db.keys("*")}
     sessions = [key for key in stored if key.startswith(b"undersigned:wallet-link:")]
     assert len(sessions) == 1, stored
-    assert all(b"/wallet-link-open/" in key or b"/wallet-link-answer/" in key for key in stored
-               if key not in sessions), stored
+    assert all(
+        b"/wallet-link-open/" in key or b"/wallet-link-answer/" in key for key in stored if key not in sessions
+    ), stored
     assert re.fullmatch(rb"undersigned:wallet-link:[0-9a-f]{64}", sessions[0]), sessions[0]  # a keyed hash
-    values = [made.code.encode(), protocol.display(made.code).encode(), secret, b64e(secret).encode(),
-              secret.hex().encode()]
+    values = [
+        made.code.encode(),
+        protocol.display(made.code).encode(),
+        secret,
+        b64e(secret).encode(),
+        secret.hex().encode(),
+    ]
     assert not [value for value in values for key, dump in stored.items() if value in key or value in dump]
     assert b.api("POST", PATH + "/done").status_code == 204
     # Only the "done" marker stays, with no key, proof or box, until A's next look; its key's lifetime ends at a
     # whole minute, so it dates the session no finer than that.
-    left = [key for key in redis_db.keys("*") if key.startswith(b"undersigned:wallet-link:")
-            and not key.endswith(b":lock")]
+    left = [
+        key for key in redis_db.keys("*") if key.startswith(b"undersigned:wallet-link:") and not key.endswith(b":lock")
+    ]
     assert left == sessions
     marker = json.loads(redis_db.get(sessions[0]))
     assert {name for name, value in marker.items() if value} == {"state", "expires_at"} and marker["state"] == "done"
@@ -537,11 +577,11 @@ def test_with_redis_every_process_sees_the_same_session(redis_db, rt: Runtime) -
     rt.link_sessions.open(7, offer_key=b"\x04" + bytes(64), offer_proof=bytes(32), code_proof=b"c" * 32, now=now)
     assert other_process.get(7, now=now).state is linking.State.offered
     with pytest.raises(InvalidInput):
-        other_process.answer(7, code_proof=b"x" * 32, answer_key=b"\x04" + bytes(64), answer_proof=bytes(32),
-                             now=now)
+        other_process.answer(7, code_proof=b"x" * 32, answer_key=b"\x04" + bytes(64), answer_proof=bytes(32), now=now)
     assert rt.link_sessions.get(7, now=now).wrong_codes == 1
-    answered_there = other_process.answer(7, code_proof=b"c" * 32, answer_key=b"\x04" + bytes(64),
-                                          answer_proof=bytes(32), now=now)
+    answered_there = other_process.answer(
+        7, code_proof=b"c" * 32, answer_key=b"\x04" + bytes(64), answer_proof=bytes(32), now=now
+    )
     assert answered_there.state is linking.State.answered
     assert rt.link_sessions.seal(7, sealed=bytes(44), now=now).state is linking.State.sealed
     with pytest.raises(NotFound):
@@ -550,16 +590,26 @@ def test_with_redis_every_process_sees_the_same_session(redis_db, rt: Runtime) -
 
 # The page ----------------------------------------------------------------------------------------------------
 
-def test_the_page_offers_both_halves_and_says_what_to_do_without_javascript(devices: tuple[Browser, Browser],
-                                                                           new_browser: NewBrowser) -> None:
+
+def test_the_page_offers_both_halves_and_says_what_to_do_without_javascript(
+    devices: tuple[Browser, Browser], new_browser: NewBrowser
+) -> None:
     a, _b = devices
     page = a.get("/wallet/link")
     assert page.status_code == 200
     html = page.text
-    for words in ("Show a code for your new device", "Type the code from your other device", "<noscript>",
-                  "A recovery code needs JavaScript too", "giving up signing it anonymously",
-                  'src="/static/wallet-link.js" defer', 'role="alert"', 'href="/wallet"',
-                  "Do not send the code or the QR code by mail or chat", "It is 60 random bits"):
+    for words in (
+        "Show a code for your new device",
+        "Type the code from your other device",
+        "<noscript>",
+        "A recovery code needs JavaScript too",
+        "giving up signing it anonymously",
+        'src="/static/wallet-link.js" defer',
+        'role="alert"',
+        'href="/wallet"',
+        "Do not send the code or the QR code by mail or chat",
+        "It is 60 random bits",
+    ):
         assert words in html, words
     assert 'data-next="/petitions/7"' in a.get("/wallet/link?next=/petitions/7").text
     assert 'data-next="/wallet"' in a.get("/wallet/link?next=https://elsewhere.example/").text
@@ -567,8 +617,8 @@ def test_the_page_offers_both_halves_and_says_what_to_do_without_javascript(devi
     assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/signin?")
 
 
-
 # Each device's own deadline, and "Linked." only when the new device collected ------------------------------
+
 
 class DeviceClock:
     """A device's monotonic clock that moves only when the device sleeps: minutes pass in no time."""
@@ -584,8 +634,9 @@ class DeviceClock:
         return self.now
 
 
-def stalling_server(code_holder: dict[str, str], *, answer_at: float | None, clock: DeviceClock,
-                    expires_in: int = 10**9) -> protocol.Call:
+def stalling_server(
+    code_holder: dict[str, str], *, answer_at: float | None, clock: DeviceClock, expires_in: int = 10**9
+) -> protocol.Call:
     """A modified server (the reviewer's link_mitm_stall.py): it reports a session that never expires and keeps
     it open, and once it has guessed the code offline (here: at `answer_at` seconds) answers as B with a key of
     its own, to have A seal the wallet to it."""
@@ -627,8 +678,9 @@ def test_device_a_gives_up_after_ten_minutes_by_its_own_clock_whatever_the_serve
     assert f"POST {PATH}/sealed" not in clock.calls and clock.calls[-1] == f"DELETE {PATH}"
     # A smaller expires_in is a shorter deadline: A never waits longer than the server says either.
     clock = DeviceClock()
-    _code, finish = protocol.offer(stalling_server(holder, answer_at=None, clock=clock, expires_in=120),
-                                   sleep=clock.sleep, clock=clock)
+    _code, finish = protocol.offer(
+        stalling_server(holder, answer_at=None, clock=clock, expires_in=120), sleep=clock.sleep, clock=clock
+    )
     with pytest.raises(protocol.LinkError):
         finish(derive.new_secret())
     assert 120 <= clock() < 125
@@ -652,7 +704,8 @@ def test_device_b_gives_up_ten_minutes_after_answering_by_its_own_clock(devices:
 
 
 def test_a_says_linked_only_when_b_collected_and_otherwise_to_show_a_new_code(
-        devices: tuple[Browser, Browser], clock: FrozenClock) -> None:
+    devices: tuple[Browser, Browser], clock: FrozenClock
+) -> None:
     """The reviewer's false_linked.py against the real server: B answered, A sealed, B never collected. Before,
     A read the 404 of the expired session as success ("Linked.")."""
     a, b = devices
@@ -697,7 +750,8 @@ def test_a_done_before_anything_was_sealed_is_refused(devices: tuple[Browser, Br
 
 
 def test_a_mistyped_code_is_caught_by_b_before_it_answers_and_costs_no_attempt(
-        devices: tuple[Browser, Browser], rt: Runtime, db: Session) -> None:
+    devices: tuple[Browser, Browser], rt: Runtime, db: Session
+) -> None:
     a, b = devices
     made = offered(a)
     wrong = protocol.new_code()
@@ -711,6 +765,7 @@ def test_a_mistyped_code_is_caught_by_b_before_it_answers_and_costs_no_attempt(
 
 
 # Where sessions are kept: every expired one purged, deadlines to the minute -------------------------------
+
 
 def test_every_expired_session_is_purged_on_any_call_not_only_the_callers(rt: Runtime) -> None:
     """Before: an expired session stayed in memory until its own account asked again."""
@@ -736,6 +791,7 @@ def test_a_deadline_is_kept_to_the_minute_and_never_past_ten_minutes(seconds: in
 
 # Redis out of reach: 503 in plain words ----------------------------------------------------------------------
 
+
 def closed_port() -> int:
     import socket
 
@@ -744,26 +800,35 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])  # nothing listens there once the probe is closed
 
 
-def test_redis_out_of_reach_is_a_503_in_plain_words_never_a_500(devices: tuple[Browser, Browser], rt: Runtime,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_out_of_reach_is_a_503_in_plain_words_never_a_500(
+    devices: tuple[Browser, Browser], rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = devices
     made = protocol.Offer()
-    monkeypatch.setattr(rt.link_sessions, "_store",
-                        linking.RedisStore(f"redis://127.0.0.1:{closed_port()}/11", rt.keyring))
+    monkeypatch.setattr(
+        rt.link_sessions, "_store", linking.RedisStore(f"redis://127.0.0.1:{closed_port()}/11", rt.keyring)
+    )
     answer = protocol.Answer(code=made.code, offer_key=made.raw)
-    for device, method, path, body in ((a, "POST", PATH, made.body()), (b, "GET", PATH, None),
-                                       (b, "POST", PATH + "/answer", answer.body()),
-                                       (a, "POST", PATH + "/sealed", {"sealed": b64e(bytes(44))}),
-                                       (b, "POST", PATH + "/done", None), (a, "DELETE", PATH, None)):
+    for device, method, path, body in (
+        (a, "POST", PATH, made.body()),
+        (b, "GET", PATH, None),
+        (b, "POST", PATH + "/answer", answer.body()),
+        (a, "POST", PATH + "/sealed", {"sealed": b64e(bytes(44))}),
+        (b, "POST", PATH + "/done", None),
+        (a, "DELETE", PATH, None),
+    ):
         response = device.api(method, path, json=body)
         assert response.status_code == 503, (method, path, response.text)
-        assert error(response) == ("Linking devices is unavailable for a moment: the server cannot reach the store "
-                                   "where it keeps linking codes. Nothing was sent or kept. Try again in a minute.")
+        assert error(response) == (
+            "Linking devices is unavailable for a moment: the server cannot reach the store "
+            "where it keeps linking codes. Nothing was sent or kept. Try again in a minute."
+        )
         assert response.headers["retry-after"] == "60"
 
 
-def test_a_held_lock_is_a_503_too(devices: tuple[Browser, Browser], rt: Runtime,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_held_lock_is_a_503_too(
+    devices: tuple[Browser, Browser], rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import redis.exceptions
 
     a, _b = devices

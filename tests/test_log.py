@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.anonymous.models import IssuingKey
 from app.core import merkle
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
@@ -19,7 +20,6 @@ from app.log.models import LogCheckpoint, LogLeaf
 from app.log.verifier import check
 from app.petitions import service as petitions
 from app.petitions.models import Petition
-from app.anonymous.models import IssuingKey
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import submit, wallet
@@ -48,17 +48,24 @@ def entries_of(db: Session, petition_id: int) -> list[dict[str, object]]:
 
 def verify(db: Session, rt: Runtime, petition_id: int):  # type: ignore[no-untyped-def]
     db.expire_all()
-    raw = [bytes(row.entry) for row in db.query(LogLeaf).filter(LogLeaf.petition_id == petition_id)
-           .order_by(LogLeaf.index)]
+    raw = [
+        bytes(row.entry) for row in db.query(LogLeaf).filter(LogLeaf.petition_id == petition_id).order_by(LogLeaf.index)
+    ]
     notes_ = [row.note for row in db.query(LogCheckpoint).filter(LogCheckpoint.petition_id == petition_id)]
     key = db.get(IssuingKey, petition_id)
     name, public = notes.parse_verifier_key(signature_log.verifier_key(rt))
-    return check(entries=raw, checkpoints=notes_, log_key=(name, public),
-                 issuing_key_spki=bytes(key.spki) if key else None, tokens_issued=key.tokens_issued if key else 0)
+    return check(
+        entries=raw,
+        checkpoints=notes_,
+        log_key=(name, public),
+        issuing_key_spki=bytes(key.spki) if key else None,
+        tokens_issued=key.tokens_issued if key else 0,
+    )
 
 
-def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                sessions: sessionmaker[Session], anonymous_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_petition_log_from_opening_to_closing(
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session], anonymous_client
+) -> None:  # type: ignore[no-untyped-def]
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     (entry0,) = entries_of(db, petition.id)
     key = db.get(IssuingKey, petition.id)
@@ -68,8 +75,10 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     ana, ben, chen = (factories.worker(db, name=name) for name in ("Ana Silva", "Ben Okafor", "Chen Wei"))
     for user, visibility in ((ana, "public"), (ben, "organizers")):
         browser = sign_in_as(new_browser(), db, user)
-        assert browser.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                           {"visibility": visibility}).status_code == 201
+        assert (
+            browser.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": visibility}).status_code
+            == 201
+        )
     tokens, _ = wallet(sign_in_as(new_browser(), db, chen))
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
     assert signature_log.flush(sessions=sessions, rt=rt) == 4
@@ -79,13 +88,16 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     assert entries_of(db, petition.id)[4] == {"kind": "issuance", "tokens_issued": 1, "spent_by_name": 0}
     # No name is ever written to the log: it is public for good, and names may be hidden or erased later.
     assert "Ana Silva" not in json.dumps(entries_of(db, petition.id)) and "Ben" not in json.dumps(
-        entries_of(db, petition.id))
+        entries_of(db, petition.id)
+    )
     # A receipt: the named signer's leaf, in the API and on the sign panel.
     ana_browser = sign_in_as(new_browser(), db, ana)
     receipt = ana_browser.get(f"/api/v1/petitions/{petition.id}/signature").json()
     assert entries_of(db, petition.id)[receipt["log_index"]]["visibility"] == "named"
-    assert receipt["leaf_hash"] and f"Your receipt: entry {receipt['log_index']}" in ana_browser.get(
-        f"/petitions/{petition.id}").text
+    assert (
+        receipt["leaf_hash"]
+        and f"Your receipt: entry {receipt['log_index']}" in ana_browser.get(f"/petitions/{petition.id}").text
+    )
     # The receipt's name says what it holds: the RFC 9162 leaf hash (0x00 || entry), which inclusion proofs start
     # from, not a SHA-256 of the entry.
     leaf = db.query(LogLeaf).filter(LogLeaf.petition_id == petition.id, LogLeaf.index == receipt["log_index"]).one()
@@ -93,10 +105,17 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     assert "entry_sha256" not in receipt
 
     # Ana withdraws; the text is corrected; the petition closes (its key is destroyed).
-    assert sign_in_as(new_browser(), db, ana).api("DELETE",
-                                                  f"/api/v1/petitions/{petition.id}/signature").status_code == 204
-    petitions.correct_text(db=db, rt=rt, petition=db.get_one(Petition, petition.id),
-                           actor=db.get_one(type(ana), petition.creator_id), form=factories.correction())
+    assert (
+        sign_in_as(new_browser(), db, ana).api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code
+        == 204
+    )
+    petitions.correct_text(
+        db=db,
+        rt=rt,
+        petition=db.get_one(Petition, petition.id),
+        actor=db.get_one(type(ana), petition.creator_id),
+        form=factories.correction(),
+    )
     petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="done")
     db.commit()
     assert signature_log.flush(sessions=sessions, rt=rt) == 3
@@ -111,8 +130,9 @@ def test_a_petition_log_from_opening_to_closing(new_browser: NewBrowser, db: Ses
     assert signature_log.flush(sessions=sessions, rt=rt) == 0  # nothing waiting
 
 
-def test_a_signature_withdrawn_before_its_batch_never_appears(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                              sessions: sessionmaker[Session]) -> None:
+def test_a_signature_withdrawn_before_its_batch_never_appears(
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session]
+) -> None:
     petition = factories.open_petition(db, rt)
     browser = sign_in_as(new_browser(), db, factories.worker(db))
     browser.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
@@ -127,15 +147,16 @@ def test_petitions_that_never_opened_have_no_log(db: Session, rt: Runtime, sessi
     assert db.execute(text("SELECT count(*) FROM log_leaves WHERE petition_id = :p"), {"p": draft.id}).scalar() == 0
 
 
-
 def test_a_petition_opened_before_logs_existed_gets_its_entry_0_at_the_next_batch(
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session]) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session]
+) -> None:
     petition = factories.open_petition(db, rt)
     for table in ("log_checkpoints", "log_leaves", "log_heads"):
         db.execute(text(f"DELETE FROM {table} WHERE petition_id = :p"), {"p": petition.id})
     db.commit()
     sign_in_as(new_browser(), db, factories.worker(db)).api(
-        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+    )
     assert signature_log.flush(sessions=sessions, rt=rt) == 1
     kinds = [entry["kind"] for entry in entries_of(db, petition.id)]
     assert kinds == ["petition", "signature"] and verify(db, rt, petition.id).ok
@@ -155,7 +176,8 @@ def test_proof_requests_out_of_range_are_clear_errors(new_browser: NewBrowser, d
 
 
 def test_a_hidden_petitions_log_shown_to_its_organizer_is_kept_by_no_shared_cache(  # type: ignore[no-untyped-def]
-        new_browser: Callable[[], Browser], db: Session, rt: Runtime) -> None:
+    new_browser: Callable[[], Browser], db: Session, rt: Runtime
+) -> None:
     """Adversary: a shared cache (CDN, proxy) between the site and its readers keeps what an answer allows. The
     organizer of a petition the moderators hid still reads its log; if that answer said `public`, the cache
     would hand the organizer's copy to anyone asking the same address, while the site answers them 404."""
@@ -174,5 +196,6 @@ def test_a_hidden_petitions_log_shown_to_its_organizer_is_kept_by_no_shared_cach
         assert "cookie" in reply.headers["vary"].lower(), path
         assert new_browser().get(f"/api/v1/petitions/{hidden.id}/log{path}").status_code == 404, path
         # A listed petition's log stays cacheable by anyone, as before.
-        assert organizer.get(f"/api/v1/petitions/{listed.id}/log{path}").headers["cache-control"].startswith(
-            "public"), path
+        assert (
+            organizer.get(f"/api/v1/petitions/{listed.id}/log{path}").headers["cache-control"].startswith("public")
+        ), path

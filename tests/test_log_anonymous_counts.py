@@ -33,29 +33,53 @@ from tests.test_log_counts import outside, reader, sessions, signed_petition, ve
 NewBrowser = Callable[[], Browser]
 
 
-def test_an_honest_anonymous_api_passes(new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside,  # type: ignore[no-untyped-def]
-                                        tmp_path: Path) -> None:
+def test_an_honest_anonymous_api_passes(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,
+    outside,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 0, result.output
 
 
-def test_an_inflated_anonymity_set_fails(new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside,  # type: ignore[no-untyped-def]
-                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_inflated_anonymity_set_fails(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,
+    outside,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     honest = anonymity.for_petition
     # "You would be hidden among 41 colleagues": a signer who believes it signs where only one could have.
-    monkeypatch.setattr(anonymity, "for_petition", lambda **kwargs: dataclasses.replace(
-        honest(**kwargs), signing=honest(**kwargs).signing + 40))
+    monkeypatch.setattr(
+        anonymity,
+        "for_petition",
+        lambda **kwargs: dataclasses.replace(honest(**kwargs), signing=honest(**kwargs).signing + 40),
+    )
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
-    assert ("the anonymity API says an anonymous signer hides among 41 colleagues, but 1 tokens issued - 0 spent "
-            "by name - 0 forfeited is 1") in result.output
+    assert (
+        "the anonymity API says an anonymous signer hides among 41 colleagues, but 1 tokens issued - 0 spent "
+        "by name - 0 forfeited is 1"
+    ) in result.output
 
 
-def test_a_token_list_that_drops_or_adds_tokens_fails(new_browser: NewBrowser, db: Session, rt: Runtime, sessions,  # type: ignore[no-untyped-def]
-                                                      outside, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_list_that_drops_or_adds_tokens_fails(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,  # type: ignore[no-untyped-def]
+    outside,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     honest = anonymous_service.published
     monkeypatch.setattr(anonymous_service, "published", lambda **kwargs: [])
@@ -68,7 +92,8 @@ def test_a_token_list_that_drops_or_adds_tokens_fails(new_browser: NewBrowser, d
     def padded(**kwargs):  # type: ignore[no-untyped-def]
         rows = honest(**kwargs)
         forged = dataclasses.make_dataclass("Row", ["id", "token_message", "token_signature"])(
-            "f" * 32, b"\x01" * 32, b"\x02" * 256)
+            "f" * 32, b"\x01" * 32, b"\x02" * 256
+        )
         return rows + [forged] if not kwargs.get("after") else rows
 
     monkeypatch.setattr(anonymous_service, "published", padded)
@@ -78,8 +103,15 @@ def test_a_token_list_that_drops_or_adds_tokens_fails(new_browser: NewBrowser, d
     assert "lists 1 tokens the log does not hold, but only 0 wait for the next batch" in result.output
 
 
-def test_a_key_list_behind_the_log_fails(new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside,  # type: ignore[no-untyped-def]
-                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_list_behind_the_log_fails(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,
+    outside,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     honest = anonymous_api._key
 
@@ -94,8 +126,15 @@ def test_a_key_list_behind_the_log_fails(new_browser: NewBrowser, db: Session, r
     assert "the anonymous key list says 0 tokens were issued; the log commits 1" in result.output
 
 
-def test_a_discussion_key_other_than_entry_0s_fails(new_browser: NewBrowser, db: Session, rt: Runtime, sessions,  # type: ignore[no-untyped-def]
-                                                    outside, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_discussion_key_other_than_entry_0s_fails(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,  # type: ignore[no-untyped-def]
+    outside,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The cookie-less key list is what wallets hold an account's discussion key to; a server publishing another
     one than entry 0 committed could hand one account a key of its own and recognise its anonymous comments."""
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
@@ -115,8 +154,14 @@ def test_a_discussion_key_other_than_entry_0s_fails(new_browser: NewBrowser, db:
 
 
 def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  # type: ignore[no-untyped-def]
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,
+    outside,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Such a log commits no discussion key, so the list's is held to nothing here (the wallets hold it to the
     key they accepted first); its signing key still is."""
     honest_encode = log_service.encode
@@ -138,23 +183,30 @@ def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  #
 def _tokens_issued(outside, petition_id: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """The signing key's tokens issued (and the anonymity set) as each place publishes them."""
     page = outside.get(f"/petitions/{petition_id}").text
-    keys = [key for key in outside.get("/api/v1/anonymous/keys").json()
-            if key["petition_id"] == petition_id and key["purpose"] == "sign"]
-    return {"page": log_client.page_figures(page)["tokens_issued"],
-            "page's set": int(re.search(r'data-anonymity-set="(\d+)"', page).group(1)),  # type: ignore[union-attr]
-            "log head": outside.get(f"/api/v1/petitions/{petition_id}/log").json()["issuing_key"]["tokens_issued"],
-            "ledger": outside.get(f"/api/v1/petitions/{petition_id}/anonymous-signatures").json()["tokens_issued"],
-            "key list": keys[0]["tokens_issued"],
-            "anonymity": outside.get(f"/api/v1/petitions/{petition_id}/anonymity").json()["signing"]}
+    keys = [
+        key
+        for key in outside.get("/api/v1/anonymous/keys").json()
+        if key["petition_id"] == petition_id and key["purpose"] == "sign"
+    ]
+    return {
+        "page": log_client.page_figures(page)["tokens_issued"],
+        "page's set": int(re.search(r'data-anonymity-set="(\d+)"', page).group(1)),  # type: ignore[union-attr]
+        "log head": outside.get(f"/api/v1/petitions/{petition_id}/log").json()["issuing_key"]["tokens_issued"],
+        "ledger": outside.get(f"/api/v1/petitions/{petition_id}/anonymous-signatures").json()["tokens_issued"],
+        "key list": keys[0]["tokens_issued"],
+        "anonymity": outside.get(f"/api/v1/petitions/{petition_id}/anonymity").json()["signing"],
+    }
 
 
 def test_tokens_issued_raised_in_the_database_are_not_published(  # type: ignore[no-untyped-def]
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
+) -> None:
     """Review F8: the operator raises the key's count of tokens issued by 40 so that a worker is told they hide
     among 41. What is published is what the log commits, so every place still says 1."""
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
-    db.execute(text("UPDATE issuing_keys SET tokens_issued = tokens_issued + 40 WHERE petition_id = :p"),
-               {"p": petition_id})
+    db.execute(
+        text("UPDATE issuing_keys SET tokens_issued = tokens_issued + 40 WHERE petition_id = :p"), {"p": petition_id}
+    )
     db.commit()
     assert set(_tokens_issued(outside, petition_id).values()) == {1}
     assert "hidden among 1 colleague who collected" in outside.get(f"/petitions/{petition_id}").text
@@ -163,26 +215,37 @@ def test_tokens_issued_raised_in_the_database_are_not_published(  # type: ignore
 
 
 def test_tokens_issued_raised_where_the_figures_are_read_fail_verify(  # type: ignore[no-untyped-def]
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
+) -> None:
     """The same operator, knowing the figures are the log head's, raises those too: every place now says 41
     (and no batch will append an issuance entry, the head and the key agreeing), and `verify` fails on each."""
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     for table in ("issuing_keys", "log_heads"):
-        db.execute(text(f"UPDATE {table} SET tokens_issued = tokens_issued + 40 WHERE petition_id = :p"),
-                   {"p": petition_id})
+        db.execute(
+            text(f"UPDATE {table} SET tokens_issued = tokens_issued + 40 WHERE petition_id = :p"), {"p": petition_id}
+        )
     db.commit()
     assert set(_tokens_issued(outside, petition_id).values()) == {41}
     signature_log.flush(sessions=sessions, rt=rt)
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
-    for place in ("the petition page", "the log API's issuing key", "the anonymous signatures API",
-                  "the anonymous key list"):
+    for place in (
+        "the petition page",
+        "the log API's issuing key",
+        "the anonymous signatures API",
+        "the anonymous key list",
+    ):
         assert f"{place} says 41 tokens were issued; the log commits 1" in result.output, result.output
 
     # Tokens spent by name the same way: the set would shrink, but a figure the log does not commit fails alike.
     for table in ("issuing_keys", "log_heads"):
-        db.execute(text(f"UPDATE {table} SET tokens_issued = tokens_issued - 40, spent_by_name = spent_by_name + 3 "
-                        "WHERE petition_id = :p"), {"p": petition_id})
+        db.execute(
+            text(
+                f"UPDATE {table} SET tokens_issued = tokens_issued - 40, spent_by_name = spent_by_name + 3 "
+                "WHERE petition_id = :p"
+            ),
+            {"p": petition_id},
+        )
     db.commit()
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
@@ -190,7 +253,8 @@ def test_tokens_issued_raised_where_the_figures_are_read_fail_verify(  # type: i
 
 
 def test_tokens_issued_between_batches_are_published_with_the_next(  # type: ignore[no-untyped-def]
-        new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
+) -> None:
     """The honest flow: a colleague collects a token after the last batch. Until the next batch commits it, every
     place shows the committed 1 (the smaller set, the cautious side) and `verify` passes; then 2, and it passes."""
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)

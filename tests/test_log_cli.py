@@ -25,8 +25,9 @@ WITNESS_KEY = Ed25519PrivateKey.generate()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
-    live = live_server.serve_demo(tmp_path_factory.mktemp("log") / "log.db",
-                                  log_witnesses=[notes.verifier_key(WITNESS, WITNESS_KEY.public_key())])
+    live = live_server.serve_demo(
+        tmp_path_factory.mktemp("log") / "log.db", log_witnesses=[notes.verifier_key(WITNESS, WITNESS_KEY.public_key())]
+    )
     app = live.server.config.app
     jobs.run_once(sessions=app.state.sessionmaker, rt=app.state.runtime)  # the batch: the demo's signatures
     try:
@@ -82,10 +83,18 @@ def test_a_witness_cosigns_consistent_checkpoints(server, tmp_path: Path) -> Non
 
     # A stranger's key is refused.
     stranger = tmp_path / "stranger.key"
-    refused = run("witness", url, "--name", "stranger.example", "--key", str(stranger), "--generate",
-                  "--state", str(tmp_path / "other.json"))
+    refused = run(
+        "witness",
+        url,
+        "--name",
+        "stranger.example",
+        "--key",
+        str(stranger),
+        "--generate",
+        "--state",
+        str(tmp_path / "other.json"),
+    )
     assert refused.exit_code == 1 and "not among the deployment's witnesses" in refused.output
-
 
 
 def test_a_cosignature_is_one_line_from_a_configured_witness(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -101,10 +110,12 @@ def test_a_cosignature_is_one_line_from_a_configured_witness(server, tmp_path: P
         with urllib.request.urlopen(request) as reply:
             cookie = reply.headers["set-cookie"].split(";")[0]
             token = json.loads(reply.read())["csrf_token"]
-        post = urllib.request.Request(f"{server.base_url}/api/v1/petitions/{petition_id}/log/cosignatures",
-                                      method="POST", data=json.dumps({"size": head["size"], "line": line}).encode(),
-                                      headers={"Content-Type": "application/json", "Cookie": cookie,
-                                               "X-CSRF-Token": token})
+        post = urllib.request.Request(
+            f"{server.base_url}/api/v1/petitions/{petition_id}/log/cosignatures",
+            method="POST",
+            data=json.dumps({"size": head["size"], "line": line}).encode(),
+            headers={"Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": token},
+        )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(post)
         assert refused.value.code == 422

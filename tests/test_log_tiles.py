@@ -42,7 +42,7 @@ class TileReader:
 
     def fetch(self, kind: str, n: int, size: int, level: int) -> bytes:
         full_end = (n + 1) * 256 ** (level + 1)
-        width = 256 if full_end <= size else (size // 256 ** level) % 256
+        width = 256 if full_end <= size else (size // 256**level) % 256
         path = f"{self.prefix}/tile/{kind}/{self.index_path(n)}" + ("" if width == 256 else f".p/{width}")
         if path not in self.cache:
             status, body = self.get(path)
@@ -62,7 +62,7 @@ class TileReader:
         for position in range(first, first + count):
             tile = self.fetch(str(level), position // 256, size, level)
             offset = (position % 256) * 32
-            out.append(tile[offset:offset + 32])
+            out.append(tile[offset : offset + 32])
         return out
 
     def subtree(self, height: int, index: int, size: int) -> bytes:
@@ -91,8 +91,8 @@ class TileReader:
             bundle = self.fetch("entries", n, size, 0)
             at = 0
             while at < len(bundle):
-                (length,) = struct.unpack(">H", bundle[at:at + 2])
-                found.append(bundle[at + 2:at + 2 + length])
+                (length,) = struct.unpack(">H", bundle[at : at + 2])
+                found.append(bundle[at + 2 : at + 2 + length])
                 at += 2 + length
         return found
 
@@ -101,8 +101,9 @@ def named() -> dict[str, object]:
     return {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)}
 
 
-def grown_log(db: Session, rt: Runtime, sessions: sessionmaker[Session], count: int, petition_id: int | None = None
-              ) -> int:
+def grown_log(
+    db: Session, rt: Runtime, sessions: sessionmaker[Session], count: int, petition_id: int | None = None
+) -> int:
     if petition_id is None:
         petition_id = factories.open_petition(db, rt).id
     for _ in range(count):
@@ -118,11 +119,17 @@ def tile_reader(reader: TestClient) -> Callable[[int], TileReader]:
         reader.cookies.clear()
         reply = reader.get(path)
         return reply.status_code, reply.content
+
     return lambda petition_id: TileReader(get, f"/api/v1/petitions/{petition_id}/log")
 
 
-def test_an_independent_tile_reader_rebuilds_the_checkpoints_root(db: Session, rt: Runtime, sessions, reader,  # type: ignore[no-untyped-def]
-                                                                  tile_reader) -> None:
+def test_an_independent_tile_reader_rebuilds_the_checkpoints_root(
+    db: Session,
+    rt: Runtime,
+    sessions,
+    reader,  # type: ignore[no-untyped-def]
+    tile_reader,
+) -> None:
     petition_id = grown_log(db, rt, sessions, 100)
     first = tile_reader(petition_id)
     origin, size, root = first.checkpoint()
@@ -143,12 +150,15 @@ def test_an_independent_tile_reader_rebuilds_the_checkpoints_root(db: Session, r
     assert reply.headers["content-type"] == "application/octet-stream"
     assert "immutable" in reply.headers["cache-control"]
     assert "set-cookie" not in reply.headers  # a CDN replays it to everyone: no one browser's seed in it
-    assert reader.get(f"/api/v1/petitions/{petition_id}/log/checkpoint").headers["cache-control"] == \
-        "public, max-age=5"
+    assert reader.get(f"/api/v1/petitions/{petition_id}/log/checkpoint").headers["cache-control"] == "public, max-age=5"
 
 
-def test_nothing_past_the_checkpoint_and_no_malformed_tile_is_served(db: Session, rt: Runtime, sessions,  # type: ignore[no-untyped-def]
-                                                                     reader) -> None:
+def test_nothing_past_the_checkpoint_and_no_malformed_tile_is_served(
+    db: Session,
+    rt: Runtime,
+    sessions,  # type: ignore[no-untyped-def]
+    reader,
+) -> None:
     petition_id = grown_log(db, rt, sessions, 10)  # 11 entries under the checkpoint
     base = f"/api/v1/petitions/{petition_id}/log/tile"
     assert reader.get(f"{base}/0/000.p/11").status_code == 200
@@ -158,14 +168,27 @@ def test_nothing_past_the_checkpoint_and_no_malformed_tile_is_served(db: Session
     db.commit()
     for path in ("0/000.p/12", "entries/000.p/12", "0/000", "entries/000", "1/000.p/1"):
         assert reader.get(f"{base}/{path}").status_code == 404, path
-    for path in ("0/0", "0/0000", "0/x000/001", "0/000.p/0", "0/000.p/256", "64/000", "00/000", "level/000",
-                 "0/000.p/011"):
+    for path in (
+        "0/0",
+        "0/0000",
+        "0/x000/001",
+        "0/000.p/0",
+        "0/000.p/256",
+        "64/000",
+        "00/000",
+        "level/000",
+        "0/000.p/011",
+    ):
         reply = reader.get(f"{base}/{path}")
         assert reply.status_code == 404 and reply.json()["error"]["message"], path
     # An index of thousands of elements (15003 digits, past what int() converts: it was a 500 with a traceback),
     # one past a uint64 (x018/x446/x744/x073/x709/x551/616 is 2**64), and one of eight elements: no such tile.
-    for path in ("0/" + "x001/" * 5000 + "000", "entries/" + "x999/" * 5000 + "999.p/1",
-                 "0/x018/x446/x744/x073/x709/x551/616", "0/x001/x000/x000/x000/x000/x000/x000/000"):
+    for path in (
+        "0/" + "x001/" * 5000 + "000",
+        "entries/" + "x999/" * 5000 + "999.p/1",
+        "0/x018/x446/x744/x073/x709/x551/616",
+        "0/x001/x000/x000/x000/x000/x000/x000/000",
+    ):
         reply = reader.get(f"{base}/{path}")
         assert reply.status_code == 404, (path[:40], reply.status_code)
         assert reply.json()["error"]["message"] == "There is no such tile.", path[:40]

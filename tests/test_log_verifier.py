@@ -30,10 +30,10 @@ def log_private() -> Ed25519PrivateKey:
 def token(key: blindrsa.PrivateKey) -> dict[str, object]:
     message = blindrsa.prepare(secrets.token_bytes(32))
     blinded = blindrsa.blind(key.public, message)
-    signature = blindrsa.finalize(key.public, message, blindrsa.Signer(key).blind_sign(blinded.blinded_msg),
-                                  blinded.inv)
-    return {"kind": "signature", "visibility": "anonymous", "message": b64url(message),
-            "signature": b64url(signature)}
+    signature = blindrsa.finalize(
+        key.public, message, blindrsa.Signer(key).blind_sign(blinded.blinded_msg), blinded.inv
+    )
+    return {"kind": "signature", "visibility": "anonymous", "message": b64url(message), "signature": b64url(signature)}
 
 
 def build(key: blindrsa.PrivateKey) -> list[bytes]:
@@ -41,7 +41,8 @@ def build(key: blindrsa.PrivateKey) -> list[bytes]:
         {"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32, "key_id": key.public.key_id()},
         {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
         {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
-        token(key), token(key),
+        token(key),
+        token(key),
         {"kind": "withdrawal", "entry": 1},
         {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
     ]
@@ -54,8 +55,15 @@ def checkpoint_note(entries: list[bytes], size: int, private: Ed25519PrivateKey)
 
 
 def run(entries, checkpoints, key, private, issued=2, seen=None, petition_id=42):  # type: ignore[no-untyped-def]
-    return check(entries=entries, checkpoints=checkpoints, log_key=(LOG, private.public_key()),
-                 issuing_key_spki=key.public.spki(), tokens_issued=issued, petition_id=petition_id, seen=seen)
+    return check(
+        entries=entries,
+        checkpoints=checkpoints,
+        log_key=(LOG, private.public_key()),
+        issuing_key_spki=key.public.spki(),
+        tokens_issued=issued,
+        petition_id=petition_id,
+        seen=seen,
+    )
 
 
 def test_a_checkpoint_is_a_c2sp_signed_note(log_private: Ed25519PrivateKey) -> None:
@@ -66,15 +74,20 @@ def test_a_checkpoint_is_a_c2sp_signed_note(log_private: Ed25519PrivateKey) -> N
     assert notes.verify(note, log_key=(name, public)).checkpoint.size == 7
     witness = Ed25519PrivateKey.generate()
     cosigned = note + notes.cosign(note, "union.example.org", witness)
-    signed = notes.verify(cosigned, log_key=(LOG, log_private.public_key()),
-                          witnesses={"union.example.org": witness.public_key()})
+    signed = notes.verify(
+        cosigned, log_key=(LOG, log_private.public_key()), witnesses={"union.example.org": witness.public_key()}
+    )
     assert signed.signers == {LOG, "union.example.org"}
 
 
 def test_a_good_log_passes_with_its_tally(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
     entries = build(issuing_key)
-    report = run(entries, [checkpoint_note(entries, 4, log_private), checkpoint_note(entries, 7, log_private)],
-                 issuing_key, log_private)
+    report = run(
+        entries,
+        [checkpoint_note(entries, 4, log_private), checkpoint_note(entries, 7, log_private)],
+        issuing_key,
+        log_private,
+    )
     assert report.ok, report.problems
     assert (report.tally, report.signatures, report.withdrawals, report.anonymous) == (4, 5, 1, 2)
     assert report.summary().startswith("PASS: tally 4")
@@ -99,8 +112,12 @@ def test_a_rewritten_entry_is_caught(issuing_key, log_private) -> None:  # type:
 def test_a_forked_log_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
     entries = build(issuing_key)
     other = entries[:6] + [encode({"kind": "signature", "visibility": "named", "commitment": "11" * 16})]
-    report = run(entries, [checkpoint_note(entries, 7, log_private), checkpoint_note(other, 7, log_private)],
-                 issuing_key, log_private)
+    report = run(
+        entries,
+        [checkpoint_note(entries, 7, log_private), checkpoint_note(other, 7, log_private)],
+        issuing_key,
+        log_private,
+    )
     assert any("forked" in problem for problem in report.problems)
 
 
@@ -110,8 +127,7 @@ def test_a_bad_checkpoint_signature_is_caught(issuing_key, log_private) -> None:
     report = run(entries, [forged], issuing_key, log_private)
     assert any("bad checkpoint" in problem for problem in report.problems)
     tampered = checkpoint_note(entries, 7, log_private).replace("\n7\n", "\n6\n")
-    assert any("bad checkpoint" in problem for problem in run(entries, [tampered], issuing_key,
-                                                                log_private).problems)
+    assert any("bad checkpoint" in problem for problem in run(entries, [tampered], issuing_key, log_private).problems)
 
 
 def test_a_token_used_twice_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
@@ -134,11 +150,11 @@ def test_a_token_from_another_key_is_caught(issuing_key, log_private) -> None:  
     assert any("did not sign" in problem for problem in report.problems)
 
 
-
 def test_a_log_without_a_checkpoint_over_all_its_entries_fails(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
     entries = build(issuing_key)
-    assert any("no signed checkpoint covers" in problem for problem in run(entries, [], issuing_key,
-                                                                          log_private).problems)
+    assert any(
+        "no signed checkpoint covers" in problem for problem in run(entries, [], issuing_key, log_private).problems
+    )
     padded = entries + [encode({"kind": "signature", "visibility": "named", "commitment": "22" * 16})]
     report = run(padded, [checkpoint_note(entries, 7, log_private)], issuing_key, log_private)
     assert any("covers all 8" in problem for problem in report.problems)

@@ -2,14 +2,18 @@
 
 import re
 
-from tests.conftest import Browser, LogCapture, code_from, link_from, make_user, outbox, sign_in_as
 from app.accounts.models import Role
+from tests.conftest import Browser, LogCapture, code_from, link_from, make_user, outbox, sign_in_as
 
 PASSWORD = "journey password 123"
 
 
-def test_logs_of_a_full_journey_carry_no_secrets_or_personal_data(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
-                                                                  server_logs: LogCapture) -> None:
+def test_logs_of_a_full_journey_carry_no_secrets_or_personal_data(
+    browser: Browser,
+    new_browser,
+    db,  # type: ignore[no-untyped-def]
+    server_logs: LogCapture,
+) -> None:
     admin = make_user(db, email="root@example.org", name="Root Admin", roles=(Role.admin,))
 
     browser.post("/signup", {"email": "lena.marsh@example.org", "display_name": "Lena Marsh", "password": PASSWORD})
@@ -37,9 +41,15 @@ def test_logs_of_a_full_journey_carry_no_secrets_or_personal_data(browser: Brows
     logged = server_logs.text
     assert '"route": "/signup"' in logged, "requests are logged"
     secrets = {
-        "address": "lena.marsh", "name": "Lena Marsh", "password": PASSWORD, "new password": "another long password",
-        "code": code, "session id": session_id, "csrf token": csrf,
-        "sign-in link token": sign_in_link.rsplit("/", 1)[1], "reset link token": reset_link.rsplit("/", 1)[1],
+        "address": "lena.marsh",
+        "name": "Lena Marsh",
+        "password": PASSWORD,
+        "new password": "another long password",
+        "code": code,
+        "session id": session_id,
+        "csrf token": csrf,
+        "sign-in link token": sign_in_link.rsplit("/", 1)[1],
+        "reset link token": reset_link.rsplit("/", 1)[1],
     }
     for what, value in secrets.items():
         assert value and value not in logged, f"the {what} appears in the logs"

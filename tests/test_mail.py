@@ -53,13 +53,27 @@ def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-de
 
 
 def queue_one(db: Session, app, clock: FrozenClock, to: str = "ana@example.org") -> None:  # type: ignore[no-untyped-def]
-    mail.queue(db=db, templates=app.state.templates.env, to_address=to, template="account_exists", now=clock.now(),
-               context={"user": {"display_name": "Ana"}, "base_url": "http://testserver"})
+    mail.queue(
+        db=db,
+        templates=app.state.templates.env,
+        to_address=to,
+        template="account_exists",
+        now=clock.now(),
+        context={"user": {"display_name": "Ana"}, "base_url": "http://testserver"},
+    )
     db.commit()
 
 
-def test_sign_up_mail_arrives_over_smtp(browser: Browser, db, app, sessions, clock, smtp_server: Inbox,  # type: ignore[no-untyped-def]
-                                        smtp_port: int, database_url: str) -> None:
+def test_sign_up_mail_arrives_over_smtp(
+    browser: Browser,
+    db,
+    app,
+    sessions,
+    clock,
+    smtp_server: Inbox,  # type: ignore[no-untyped-def]
+    smtp_port: int,
+    database_url: str,
+) -> None:
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port)
     assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1
@@ -72,8 +86,14 @@ def test_sign_up_mail_arrives_over_smtp(browser: Browser, db, app, sessions, clo
     assert code_from(row) in email.get_payload(decode=True).decode()
 
 
-def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(db, app, sessions, clock, smtp_port: int,  # type: ignore[no-untyped-def]
-                                                                  database_url: str) -> None:
+def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(
+    db,
+    app,
+    sessions,
+    clock,
+    smtp_port: int,  # type: ignore[no-untyped-def]
+    database_url: str,
+) -> None:
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_seconds=2)
     queue_one(db, app, clock)
     assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "no server yet"
@@ -103,8 +123,14 @@ class RefusingInbox(Inbox):
         return "550 5.1.1 No such mailbox"
 
 
-def test_a_message_the_mail_server_keeps_refusing_is_marked_failed(db, app, sessions, clock, smtp_port: int,  # type: ignore[no-untyped-def]
-                                                                   database_url: str) -> None:
+def test_a_message_the_mail_server_keeps_refusing_is_marked_failed(
+    db,
+    app,
+    sessions,
+    clock,
+    smtp_port: int,  # type: ignore[no-untyped-def]
+    database_url: str,
+) -> None:
     """Only a refusal of the message itself gives up on it; a mail server that is down never does
     (tests/test_mail_outage.py)."""
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, outbox_max_attempts=3)
@@ -122,8 +148,14 @@ def test_a_message_the_mail_server_keeps_refusing_is_marked_failed(db, app, sess
     assert row.last_error == "SMTPRecipientsRefused"
 
 
-def test_without_smtp_mail_stays_in_the_development_mailbox(browser: Browser, db, app, sessions, clock,  # type: ignore[no-untyped-def]
-                                                            settings) -> None:
+def test_without_smtp_mail_stays_in_the_development_mailbox(
+    browser: Browser,
+    db,
+    app,
+    sessions,
+    clock,  # type: ignore[no-untyped-def]
+    settings,
+) -> None:
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
     assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1
     [row] = outbox(db)

@@ -33,8 +33,15 @@ from app.mail import service as mail
 from app.mail.models import OutboxMessage, OutboxStatus
 from app.mail.sender import deliver_due
 from tests.conftest import make_settings, outbox
-from tests.server_process import (COMMAND, environment, free_port, refuse_connections, run_command, runtime,
-                                  scratch_database)
+from tests.server_process import (
+    COMMAND,
+    environment,
+    free_port,
+    refuse_connections,
+    run_command,
+    runtime,
+    scratch_database,
+)
 from tests.test_mail import Inbox, queue_one, sessions  # noqa: F401  (sessions: the fixture)
 
 RECIPIENTS = [f"person{i}@example.org" for i in range(5)]
@@ -44,8 +51,13 @@ def received(inbox: Inbox) -> Counter[str]:
     return Counter(recipient for recipients, _ in inbox.messages for recipient in recipients)
 
 
-def test_queued_mail_outlasts_a_long_outage_then_each_message_is_sent_once(db, app, sessions, clock,  # type: ignore[no-untyped-def]
-                                                                            database_url: str) -> None:
+def test_queued_mail_outlasts_a_long_outage_then_each_message_is_sent_once(
+    db,
+    app,
+    sessions,
+    clock,  # type: ignore[no-untyped-def]
+    database_url: str,
+) -> None:
     port = free_port()  # nothing listens there yet: the mail server is down
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port, outbox_max_attempts=3)
     for to in RECIPIENTS:
@@ -96,9 +108,17 @@ def _queue(url: str, recipients: list[str]) -> list[int]:
     rt = runtime(url)
     engine = build_engine(url)
     with build_sessionmaker(engine).begin() as db:
-        ids = [mail.queue(db=db, templates=rt.templates, to_address=to, template="account_exists",
-                          context={"user": {"display_name": "Ana"}, "base_url": "http://testserver"},
-                          now=datetime.now(UTC)).id for to in recipients]
+        ids = [
+            mail.queue(
+                db=db,
+                templates=rt.templates,
+                to_address=to,
+                template="account_exists",
+                context={"user": {"display_name": "Ana"}, "base_url": "http://testserver"},
+                now=datetime.now(UTC),
+            ).id
+            for to in recipients
+        ]
     engine.dispose()
     return ids
 
@@ -129,7 +149,8 @@ class HoldingInbox(Inbox):
 
 
 def test_a_worker_killed_after_the_mail_server_took_a_message_sends_it_again_with_the_same_id(
-        database: str, tmp_path: Path) -> None:
+    database: str, tmp_path: Path
+) -> None:
     port = free_port()
     held = RECIPIENTS[2]
     _queue(database, RECIPIENTS)
@@ -139,8 +160,13 @@ def test_a_worker_killed_after_the_mail_server_took_a_message_sends_it_again_wit
     smtp = {"smtp_host": "127.0.0.1", "smtp_port": str(port)}
     try:
         with (tmp_path / "worker.log").open("ab") as log:
-            worker = subprocess.Popen([COMMAND, "worker", "--once"], env=environment(database, **smtp),
-                                      stdout=log, stderr=log, start_new_session=True)
+            worker = subprocess.Popen(
+                [COMMAND, "worker", "--once"],
+                env=environment(database, **smtp),
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         try:
             assert inbox.holding.wait(60), (tmp_path / "worker.log").read_text()
             os.killpg(worker.pid, signal.SIGKILL)  # the server has the message; the worker never hears back
@@ -150,7 +176,9 @@ def test_a_worker_killed_after_the_mail_server_took_a_message_sends_it_again_wit
 
         rows = _rows(database)
         assert {to: row.status for to, row in rows.items()} == {
-            **{to: OutboxStatus.sent for to in RECIPIENTS[:2]}, **{to: OutboxStatus.pending for to in RECIPIENTS[2:]}}
+            **{to: OutboxStatus.sent for to in RECIPIENTS[:2]},
+            **{to: OutboxStatus.pending for to in RECIPIENTS[2:]},
+        }
         assert rows[held].attempts == 1 and rows[held].next_attempt_at > datetime.now(UTC), "claimed, not lost"
 
         # A new worker sends the rest; the message killed mid-way waits for its claim to run out.
@@ -158,8 +186,9 @@ def test_a_worker_killed_after_the_mail_server_took_a_message_sends_it_again_wit
         assert again.returncode == 0 and "Sent 2 messages" in again.stdout, again
         engine = build_engine(database)
         with engine.begin() as connection:  # the claim runs out
-            connection.execute(update(OutboxMessage).where(OutboxMessage.id == rows[held].id)
-                               .values(next_attempt_at=datetime.now(UTC)))
+            connection.execute(
+                update(OutboxMessage).where(OutboxMessage.id == rows[held].id).values(next_attempt_at=datetime.now(UTC))
+            )
         engine.dispose()
         last = run_command(database, "worker", "--once", **smtp)
         assert last.returncode == 0 and "Sent 1 message;" in last.stdout, last
@@ -218,8 +247,11 @@ def test_a_hanging_mail_server_holds_no_database_lock(database: str) -> None:
     settings = make_settings(database, smtp_host="127.0.0.1", smtp_port=silent.port, smtp_timeout_seconds=120)
     engine = build_engine(database)
     results: list[int] = []
-    worker = threading.Thread(target=lambda: results.append(deliver_due(
-        sessions=build_sessionmaker(engine, writes=True), settings=settings, clock=SystemClock())))
+    worker = threading.Thread(
+        target=lambda: results.append(
+            deliver_due(sessions=build_sessionmaker(engine, writes=True), settings=settings, clock=SystemClock())
+        )
+    )
     worker.start()
     try:
         assert silent.connected.wait(60), "the worker did not reach the mail server"
@@ -239,8 +271,13 @@ def test_the_worker_outlives_a_database_outage(tmp_path: Path) -> None:
     with scratch_database("postgresql", tmp_path, "faults_worker") as url:
         log_path = tmp_path / "worker.log"
         with log_path.open("ab") as log:
-            worker = subprocess.Popen([COMMAND, "worker"], env=environment(url, outbox_poll_seconds="0.2"),
-                                      stdout=log, stderr=log, start_new_session=True)
+            worker = subprocess.Popen(
+                [COMMAND, "worker"],
+                env=environment(url, outbox_poll_seconds="0.2"),
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         try:
             refuse_connections(url, refuse=True)
             try:

@@ -21,8 +21,10 @@ def _b64(value: str | None) -> bytes | None:
 
 
 def _cases(kind: str) -> list[tuple[str, dict[str, object]]]:
-    return [(f"{path.parent.name}/{path.stem}", json.loads(path.read_text()))
-            for path in sorted((DATA / kind).glob("*/*.json"))]
+    return [
+        (f"{path.parent.name}/{path.stem}", json.loads(path.read_text()))
+        for path in sorted((DATA / kind).glob("*/*.json"))
+    ]
 
 
 @pytest.mark.parametrize(("name", "case"), _cases("inclusion"), ids=[name for name, _ in _cases("inclusion")])
@@ -32,8 +34,13 @@ def test_inclusion_vectors(name: str, case: dict[str, object]) -> None:
     def check() -> None:
         if int(case["treeSize"]) == 0:  # type: ignore[call-overload]
             raise ProofError("an empty tree includes nothing")
-        merkle.verify_inclusion(int(case["leafIdx"]), int(case["treeSize"]), _b64(case["leafHash"]),  # type: ignore[arg-type,call-overload]
-                                proof, _b64(case["root"]))  # type: ignore[arg-type]
+        merkle.verify_inclusion(
+            int(case["leafIdx"]),
+            int(case["treeSize"]),
+            _b64(case["leafHash"]),  # type: ignore[arg-type,call-overload]
+            proof,
+            _b64(case["root"]),
+        )  # type: ignore[arg-type]
 
     if case["wantErr"]:
         with pytest.raises(ProofError):
@@ -103,5 +110,10 @@ def test_every_consistency_proof_verifies_and_a_rewrite_fails(entries: list[byte
     rewritten = list(leaves)
     rewritten[data.draw(st.integers(0, old_size - 1))] = merkle.leaf_hash(b"rewritten")
     with pytest.raises(ProofError):
-        merkle.verify_consistency(old_size, new_size, old_root, merkle.root_of(rewritten),
-                                  merkle.consistency_proof(old_size, new_size, merkle.memory_subtrees(rewritten)))
+        merkle.verify_consistency(
+            old_size,
+            new_size,
+            old_root,
+            merkle.root_of(rewritten),
+            merkle.consistency_proof(old_size, new_size, merkle.memory_subtrees(rewritten)),
+        )

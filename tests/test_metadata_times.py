@@ -25,8 +25,7 @@ from app.log import checkpoint as notes
 from app.log import service as signature_log
 from app.log.models import LogCheckpoint, LogCosignature
 from tests import factories
-from tests.conftest import PASSWORD, Browser, build_test_app, code_from, make_settings, make_user, outbox, \
-    sign_in_as
+from tests.conftest import PASSWORD, Browser, build_test_app, code_from, make_settings, make_user, outbox, sign_in_as
 
 NOW = datetime(2026, 11, 24, 9, 23, 17, 123456, tzinfo=UTC)
 HOUR = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -53,8 +52,7 @@ def sign_up_and_verify(browser: Browser, db: Session) -> User:
     return db.scalar(select(User).where(address_lookup(ADDRESS)))
 
 
-def test_an_account_its_codes_and_its_sessions_keep_the_hour(browser: Browser, db: Session,
-                                                              settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_account_its_codes_and_its_sessions_keep_the_hour(browser: Browser, db: Session, settings) -> None:  # type: ignore[no-untyped-def]
     user = sign_up_and_verify(browser, db)
     assert user.created_at == HOUR and user.email_verified_at == HOUR
     (code,) = db.scalars(select(OneTimeCode).where(OneTimeCode.user_id == user.id))
@@ -83,8 +81,9 @@ def test_a_replaced_code_and_a_personal_address_keep_the_hour(browser: Browser, 
     assert {code.created_at for code in codes} == {HOUR}
 
 
-def test_sessions_and_codes_still_expire_when_they_should(browser: Browser, db: Session, clock: FrozenClock,
-                                                          settings) -> None:  # type: ignore[no-untyped-def]
+def test_sessions_and_codes_still_expire_when_they_should(
+    browser: Browser, db: Session, clock: FrozenClock, settings
+) -> None:  # type: ignore[no-untyped-def]
     browser.post("/signup", {"email": ADDRESS, "display_name": "Nia Hart", "password": PASSWORD})
     [mail] = outbox(db, to=ADDRESS)
     clock.advance(timedelta(minutes=settings.code_minutes + 5))  # past any five-minute rounding
@@ -110,11 +109,10 @@ def test_a_role_granted_keeps_the_hour(browser: Browser, db: Session) -> None:
 
 # -- the audit log ---------------------------------------------------------------------------------------------
 
-def test_audit_entries_keep_the_hour_and_the_chain_still_verifies(db: Session, rt: Runtime,
-                                                                   clock: FrozenClock) -> None:
+
+def test_audit_entries_keep_the_hour_and_the_chain_still_verifies(db: Session, rt: Runtime, clock: FrozenClock) -> None:
     actor = make_user(db, email="root@example.org", password=None, roles=(Role.admin,))
-    audit.record(db=db, rt=rt, actor=actor, action="export.created", subject="petition 1",
-                 detail={"kind": "signers"})
+    audit.record(db=db, rt=rt, actor=actor, action="export.created", subject="petition 1", detail={"kind": "signers"})
     clock.advance(timedelta(minutes=1, seconds=3))
     audit.record(db=db, rt=rt, actor=None, action="keys.rotated", subject="personal data key 2")
     db.commit()
@@ -157,12 +155,14 @@ def witnessed_rt(database_url: str, connection: Connection, clock: FrozenClock) 
     return build_test_app(settings, connection, clock).state.runtime
 
 
-def test_checkpoints_and_cosignatures_keep_the_hour(new_browser: Callable[[], Browser], db: Session,
-                                                    connection: Connection, witnessed_rt: Runtime) -> None:
+def test_checkpoints_and_cosignatures_keep_the_hour(
+    new_browser: Callable[[], Browser], db: Session, connection: Connection, witnessed_rt: Runtime
+) -> None:
     rt = witnessed_rt
     petition = factories.open_petition(db, rt)
     sign_in_as(new_browser(), db, factories.worker(db)).api(
-        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+    )
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert signature_log.flush(sessions=sessions, rt=rt) == 1
     db.expire_all()

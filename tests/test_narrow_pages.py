@@ -29,14 +29,23 @@ IN_MODERATION = "Quiet rooms on every floor"  # demo: waiting for a moderator, c
 DRAFT = "A four-day week pilot for the support team"  # demo: Dara's draft
 
 # Who opens a page of each access level: a demo account's local part, or None for signed out.
-VISITOR = {Access.public: None, Access.development: None, Access.account: "ana", Access.worker: "ana",
-           Access.organizer: "ana", Access.responder: "riley", Access.moderator: "morgan", Access.admin: "admin"}
+VISITOR = {
+    Access.public: None,
+    Access.development: None,
+    Access.account: "ana",
+    Access.worker: "ana",
+    Access.organizer: "ana",
+    Access.responder: "riley",
+    Access.moderator: "morgan",
+    Access.admin: "admin",
+}
 # Pages that are not for reading: probes for load balancers, answering JSON; a petition's QR code and poster.
 NOT_PAGES = {"/healthz", "/readyz", "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf"}
 
 ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
-PAGES = sorted(path for (method, path) in ROUTES if method == "GET" and not path.startswith("/api/")
-               and path not in NOT_PAGES)
+PAGES = sorted(
+    path for (method, path) in ROUTES if method == "GET" and not path.startswith("/api/") and path not in NOT_PAGES
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +64,18 @@ def ids(server: live_server.LiveServer) -> dict[str, int]:
 
     with server.server.config.app.state.sessionmaker() as db:
         petitions = {title: id_ for id_, title in db.execute(select(Petition.id, Petition.title))}
-        comment = db.scalar(select(Comment.id).where(Comment.petition_id == petitions[OPEN],
-                                                     Comment.parent_id.is_(None)).order_by(Comment.id).limit(1))
-    return {"open": petitions[OPEN], "in_moderation": petitions[IN_MODERATION], "draft": petitions[DRAFT],
-            "comment": comment}
+        comment = db.scalar(
+            select(Comment.id)
+            .where(Comment.petition_id == petitions[OPEN], Comment.parent_id.is_(None))
+            .order_by(Comment.id)
+            .limit(1)
+        )
+    return {
+        "open": petitions[OPEN],
+        "in_moderation": petitions[IN_MODERATION],
+        "draft": petitions[DRAFT],
+        "comment": comment,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +112,14 @@ def _address(path: str, ids: dict[str, int]) -> tuple[str, str | None]:
 
 def test_the_route_list_has_the_pages_it_should() -> None:
     # A guard against the list coming out empty or short (a change to route_table): then nothing would be checked.
-    for path in ("/", "/petitions/{petition_id}", "/moderation/petitions/{petition_id}", "/admin/users",
-                 "/admin/audit", "/petitions/{petition_id}/report"):
+    for path in (
+        "/",
+        "/petitions/{petition_id}",
+        "/moderation/petitions/{petition_id}",
+        "/admin/users",
+        "/admin/audit",
+        "/petitions/{petition_id}/report",
+    ):
         assert path in PAGES
 
 
@@ -112,18 +135,23 @@ def test_no_page_is_wider_than_a_phone(path: str, visitors: dict[str | None, Pag
         pytest.fail(f"{url} is not a page ({response.headers.get('content-type')}): list it in NOT_PAGES")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     if width > WIDTH:
-        wide = page.evaluate("""(limit) => [...document.querySelectorAll('body *')]
+        wide = page.evaluate(
+            """(limit) => [...document.querySelectorAll('body *')]
             .filter((node) => node.getBoundingClientRect().right > limit + 0.5)
             .filter((node) => !node.closest('[data-scroll]') || node.matches('[data-scroll]'))
             .slice(0, 8).map((node) => node.tagName.toLowerCase() + (node.className ? '.' + node.className : '')
-                + ' right=' + Math.round(node.getBoundingClientRect().right))""", WIDTH)
+                + ' right=' + Math.round(node.getBoundingClientRect().right))""",
+            WIDTH,
+        )
         pytest.fail(f"{url} as {who or VISITOR[access]} is {width} px wide at {WIDTH} px: {wide}")
 
 
-def _open_as(chromium: Browser, server: live_server.LiveServer, local: str, *, width: int,
-             javascript: bool = True) -> Page:
-    context = chromium.new_context(base_url=server.base_url, viewport={"width": width, "height": 800},
-                                   java_script_enabled=javascript)
+def _open_as(
+    chromium: Browser, server: live_server.LiveServer, local: str, *, width: int, javascript: bool = True
+) -> Page:
+    context = chromium.new_context(
+        base_url=server.base_url, viewport={"width": width, "height": 800}, java_script_enabled=javascript
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     sign_in_demo(page, local)
@@ -148,13 +176,23 @@ def test_the_audit_log_reads_in_sentences_on_a_phone(chromium: Browser, server: 
     app = server.server.config.app
     with app.state.sessionmaker.begin() as db:  # an entry as adding to a list writes it
         admin = next(user for user in db.scalars(select(User)) if user.email == "admin@example.org")
-        audit.record(db=db, rt=app.state.runtime, actor=admin, action="list.added", subject="department",
-                     detail={"name": "Facilities and workplace services"})
+        audit.record(
+            db=db,
+            rt=app.state.runtime,
+            actor=admin,
+            action="list.added",
+            subject="department",
+            detail={"name": "Facilities and workplace services"},
+        )
     page = _open_as(chromium, server, "admin", width=WIDTH)
     try:
         page.goto("/admin/audit")
-        entry = page.get_by_role("list", name="Audit entries, newest first").get_by_role("listitem").filter(
-            has_text="added “Facilities and workplace services” to the list of departments.").first
+        entry = (
+            page.get_by_role("list", name="Audit entries, newest first")
+            .get_by_role("listitem")
+            .filter(has_text="added “Facilities and workplace services” to the list of departments.")
+            .first
+        )
         expect(entry).to_be_visible()
         summary = entry.locator("summary")
         for _ in range(80):
@@ -172,13 +210,18 @@ def test_the_audit_log_reads_in_sentences_on_a_phone(chromium: Browser, server: 
 
 
 def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
-    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
-            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
 
 
 @pytest.mark.one_database
 def test_admins_confirm_before_granting_admin_and_no_role_is_preselected(
-        chromium: Browser, server: live_server.LiveServer) -> None:
+    chromium: Browser, server: live_server.LiveServer
+) -> None:
     from playwright.sync_api import expect
 
     # On a phone: the confirmation is a page of its own, served by the server, not a script's dialog.
@@ -190,7 +233,9 @@ def test_admins_confirm_before_granting_admin_and_no_role_is_preselected(
         picker = row.get_by_label("Role for Ben Okafor")
         expect(picker).to_have_value("")
         assert picker.evaluate("(node) => [...node.options].filter((o) => o.defaultSelected).map((o) => o.value)") in (
-            [""], []), "no role may be preselected"
+            [""],
+            [],
+        ), "no role may be preselected"
         _assert_fits_and_passes_axe(page, WIDTH)
 
         # Granting without choosing is refused in plain words (the browser's own check aside).
@@ -226,7 +271,8 @@ def test_admins_confirm_before_granting_admin_and_no_role_is_preselected(
 
 @pytest.mark.one_database
 def test_the_review_page_reads_well_and_a_rejected_petition_is_not_called_closed(
-        chromium: Browser, server: live_server.LiveServer, ids: dict[str, int]) -> None:
+    chromium: Browser, server: live_server.LiveServer, ids: dict[str, int]
+) -> None:
     from playwright.sync_api import expect
 
     page = _open_as(chromium, server, "morgan", width=1280)
@@ -266,6 +312,8 @@ def test_the_review_page_reads_well_and_a_rejected_petition_is_not_called_closed
             page.goto(url)
             text = main.inner_text()
             assert "Rejected" in text, url
-            assert not re.search(r"\bclos(ed|es)\b", text, re.IGNORECASE), f"{url} calls the rejected petition closed:\n{text}"
+            assert not re.search(r"\bclos(ed|es)\b", text, re.IGNORECASE), (
+                f"{url} calls the rejected petition closed:\n{text}"
+            )
     finally:
         page.context.close()

@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
-PAGE_ROUTES = {path for (method, path), route in ROUTES.items()
-               if method == "GET" and not path.startswith("/api/") and route.response_class is HTMLResponse}
+PAGE_ROUTES = {
+    path
+    for (method, path), route in ROUTES.items()
+    if method == "GET" and not path.startswith("/api/") and route.response_class is HTMLResponse
+}
 FORM_ROUTES = {path for (method, path) in ROUTES if method == "POST" and not path.startswith("/api/")}
 # Pieces of a page fetched by comments.js for live updates: no heading, no forms of their own.
 FRAGMENTS = {"/petitions/{petition_id}/comments/new"}
@@ -156,147 +159,346 @@ STEPS: list[Step] = [
     # The admin lowers the sponsors a petition needs to one, so the story's petition reaches moderation.
     Step("admin", "/admin/settings", posts("/admin/settings"), "Saved.", {"sponsors_required": "1"}),
     # And gives the organization its name and logo: an upload, no script.
-    Step("admin", "/admin/settings", posts("/admin/branding"), "Saved: every page shows the organization",
-         {"name": "Example Workers", "accent_colour": "#7a1f5c",
-          "logo": Upload("logo.svg", "image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 20">'
-                                                      b'<rect width="40" height="20" fill="#7a1f5c"/></svg>')}),
-
+    Step(
+        "admin",
+        "/admin/settings",
+        posts("/admin/branding"),
+        "Saved: every page shows the organization",
+        {
+            "name": "Example Workers",
+            "accent_colour": "#7a1f5c",
+            "logo": Upload(
+                "logo.svg",
+                "image/svg+xml",
+                b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 20">'
+                b'<rect width="40" height="20" fill="#7a1f5c"/></svg>',
+            ),
+        },
+    ),
     # Erin signs up, asks for a second code, and confirms her address with it.
-    Step("visitor", "/signup", posts("/signup"), "Check your inbox",
-         {"email": ERIN, "display_name": "Erin Example", "password": DEMO_PASSWORD}),
+    Step(
+        "visitor",
+        "/signup",
+        posts("/signup"),
+        "Check your inbox",
+        {"email": ERIN, "display_name": "Erin Example", "password": DEMO_PASSWORD},
+    ),
     Step("visitor", "/verify", posts("/verify/resend"), "If that address can be used here"),
-    Step("visitor", "/verify", posts("/verify"), "Your address is confirmed", {"code": "{code}"},
-         learn={"code": code_in_mail(ERIN)}),
+    Step(
+        "visitor",
+        "/verify",
+        posts("/verify"),
+        "Your address is confirmed",
+        {"code": "{code}"},
+        learn={"code": code_in_mail(ERIN)},
+    ),
     # Her account: preferences, a personal address for notifications confirmed then dropped.
-    Step("visitor", "/account", posts("/account/notifications"), "Email preferences saved.",
-         {"comment_replies": False}),
-    Step("visitor", "/account", posts("/account/notification-email"), "We sent a code to your personal address",
-         {"notification_email": "erin.at.home@example.net"}),
-    Step("visitor", "/account", posts("/account/notification-email/verify"), "Your personal address is confirmed",
-         {"code": "{code}"}, learn={"code": code_in_mail("erin.at.home@example.net")}),
+    Step(
+        "visitor", "/account", posts("/account/notifications"), "Email preferences saved.", {"comment_replies": False}
+    ),
+    Step(
+        "visitor",
+        "/account",
+        posts("/account/notification-email"),
+        "We sent a code to your personal address",
+        {"notification_email": "erin.at.home@example.net"},
+    ),
+    Step(
+        "visitor",
+        "/account",
+        posts("/account/notification-email/verify"),
+        "Your personal address is confirmed",
+        {"code": "{code}"},
+        learn={"code": code_in_mail("erin.at.home@example.net")},
+    ),
     Step("visitor", "/account", posts("/account/notification-email/remove"), "Notifications go to your work address"),
     # Signing out and in again: with an emailed link, everywhere at once, a password reset, a password.
     Step("visitor", "/", posts("/signout"), "You are signed out."),
     Step("visitor", "/signin/link", posts("/signin/link"), "If that address can be used here", {"email": ERIN}),
-    Step("visitor", "/signin/link/{token}", posts("/signin/link/{token}"), "Signed in. Welcome back, Erin",
-         learn={"token": link_in_mail(ERIN, "Sign in to Undersigned", "/signin/link/")}),
+    Step(
+        "visitor",
+        "/signin/link/{token}",
+        posts("/signin/link/{token}"),
+        "Signed in. Welcome back, Erin",
+        learn={"token": link_in_mail(ERIN, "Sign in to Undersigned", "/signin/link/")},
+    ),
     Step("visitor", "/account", posts("/signout/everywhere"), "You are signed out on every device."),
-    Step("visitor", "/password/forgot", posts("/password/forgot"), "If that address can be used here",
-         {"email": ERIN}),
-    Step("visitor", "/password/reset/{token}", posts("/password/reset/{token}"), "Your password is changed",
-         {"password": NEW_PASSWORD},
-         learn={"token": link_in_mail(ERIN, "Reset your Undersigned password", "/password/reset/")}),
+    Step("visitor", "/password/forgot", posts("/password/forgot"), "If that address can be used here", {"email": ERIN}),
+    Step(
+        "visitor",
+        "/password/reset/{token}",
+        posts("/password/reset/{token}"),
+        "Your password is changed",
+        {"password": NEW_PASSWORD},
+        learn={"token": link_in_mail(ERIN, "Reset your Undersigned password", "/password/reset/")},
+    ),
     Step("visitor", "/", posts("/signout"), "You are signed out."),
-    Step("visitor", "/signin", posts("/signin"), "Signed in. Welcome back, Erin",
-         {"email": ERIN, "password": NEW_PASSWORD}),
+    Step(
+        "visitor",
+        "/signin",
+        posts("/signin"),
+        "Signed in. Welcome back, Erin",
+        {"email": ERIN, "password": NEW_PASSWORD},
+    ),
     # Finn confirms his address with the link in the email instead of the code.
-    Step("newcomer", "/signup", posts("/signup"), "Check your inbox",
-         {"email": FINN, "display_name": "Finn Example", "password": DEMO_PASSWORD}),
-    Step("newcomer", "/verify/link/{token}", posts("/verify/link/{token}"), "Your address is confirmed",
-         learn={"token": link_in_mail(FINN, "Your code for Undersigned", "/verify/link/")}),
-
+    Step(
+        "newcomer",
+        "/signup",
+        posts("/signup"),
+        "Check your inbox",
+        {"email": FINN, "display_name": "Finn Example", "password": DEMO_PASSWORD},
+    ),
+    Step(
+        "newcomer",
+        "/verify/link/{token}",
+        posts("/verify/link/{token}"),
+        "Your address is confirmed",
+        learn={"token": link_in_mail(FINN, "Your code for Undersigned", "/verify/link/")},
+    ),
     # Dara starts a petition in two stages, edits her other draft, and gathers organizers and a sponsor.
-    Step("dara", "/petitions/new", posts("/petitions/new"), "Tell colleagues why",
-         {"title": NEW_PETITION, "ask": "Put covered bike racks by every entrance."}, redirect=False),
-    Step("dara", None, posts("/petitions"), "Draft saved.", {"allow_anonymous": True},
-         learn_after={"new": in_url(r"/petitions/(\d+)")}),
+    Step(
+        "dara",
+        "/petitions/new",
+        posts("/petitions/new"),
+        "Tell colleagues why",
+        {"title": NEW_PETITION, "ask": "Put covered bike racks by every entrance."},
+        redirect=False,
+    ),
+    Step(
+        "dara",
+        None,
+        posts("/petitions"),
+        "Draft saved.",
+        {"allow_anonymous": True},
+        learn_after={"new": in_url(r"/petitions/(\d+)")},
+    ),
     Step("dara", "/petitions/{fourday}/edit", posts("/petitions/{fourday}/edit"), "Draft saved."),
-    Step("dara", "/petitions/{new}", posts("/petitions/{new}/organizers"), "We emailed that address",
-         {"email": ERIN}),
-    Step("visitor", "/petitions/{new}/organizers/invitations/{invitation}",
-         posts("/petitions/{new}/organizers/invitations/{invitation}"), "You now organize this petition.",
-         learn={"invitation": lambda story: _match(r"/organizers/invitations/(\S+)",
-                                                   story.mail_to(ERIN, "You are invited to organize a petition"))}),
-    Step("dara", "/petitions/{new}",
-         f'li:has-text("Erin Example") {posts("/petitions/{new}/organizers/{erin}/remove")}', "Organizer removed.",
-         learn={"erin": lambda story: story.user_id_on("/petitions/{new}", "Erin Example")}),
-    Step("dara", "/petitions/{new}", posts("/petitions/{new}/submit"), "Your petition's text is now frozen",
-         learn_after={"sponsor_token": lambda page: _match(
-             r"/sponsor/([^/?#]+)$", page.locator("#sponsor-link").input_value())}),
-    Step("ana", "/petitions/{new}/sponsor/{sponsor_token}", posts("/petitions/{new}/sponsor/{sponsor_token}"),
-         "goes to the moderators"),
-
+    Step("dara", "/petitions/{new}", posts("/petitions/{new}/organizers"), "We emailed that address", {"email": ERIN}),
+    Step(
+        "visitor",
+        "/petitions/{new}/organizers/invitations/{invitation}",
+        posts("/petitions/{new}/organizers/invitations/{invitation}"),
+        "You now organize this petition.",
+        learn={
+            "invitation": lambda story: _match(
+                r"/organizers/invitations/(\S+)", story.mail_to(ERIN, "You are invited to organize a petition")
+            )
+        },
+    ),
+    Step(
+        "dara",
+        "/petitions/{new}",
+        f'li:has-text("Erin Example") {posts("/petitions/{new}/organizers/{erin}/remove")}',
+        "Organizer removed.",
+        learn={"erin": lambda story: story.user_id_on("/petitions/{new}", "Erin Example")},
+    ),
+    Step(
+        "dara",
+        "/petitions/{new}",
+        posts("/petitions/{new}/submit"),
+        "Your petition's text is now frozen",
+        learn_after={
+            "sponsor_token": lambda page: _match(r"/sponsor/([^/?#]+)$", page.locator("#sponsor-link").input_value())
+        },
+    ),
+    Step(
+        "ana",
+        "/petitions/{new}/sponsor/{sponsor_token}",
+        posts("/petitions/{new}/sponsor/{sponsor_token}"),
+        "goes to the moderators",
+    ),
     # Morgan reviews: claims and releases it, opens it, rejects another, hides and restores.
-    Step("morgan", "/moderation/petitions/{new}", posts("/moderation/petitions/{new}/claim"),
-         "You are reviewing this petition"),
-    Step("morgan", "/moderation/petitions/{new}", posts("/moderation/petitions/{new}/release"),
-         "Released for another moderator."),
-    Step("morgan", "/moderation/petitions/{new}", posts("/moderation/petitions/{new}/open"),
-         "is open for signatures."),
+    Step(
+        "morgan",
+        "/moderation/petitions/{new}",
+        posts("/moderation/petitions/{new}/claim"),
+        "You are reviewing this petition",
+    ),
+    Step(
+        "morgan",
+        "/moderation/petitions/{new}",
+        posts("/moderation/petitions/{new}/release"),
+        "Released for another moderator.",
+    ),
+    Step("morgan", "/moderation/petitions/{new}", posts("/moderation/petitions/{new}/open"), "is open for signatures."),
     Step("morgan", "/moderation/petitions/{quiet}", posts("/moderation/petitions/{quiet}/reject"), "was rejected"),
     Step("morgan", "/moderation/petitions/{new}", posts("/moderation/petitions/{new}/hide"), "is hidden"),
     Step("morgan", "/moderation/petitions/{new}", posts("/moderation/petitions/{new}/restore"), "is visible again."),
-
     # Erin signs with a plain form (and is told why she cannot sign anonymously), hides her name, withdraws,
     # follows and stops following.
-    Step("visitor", "/petitions/{new}", posts("/petitions/{new}/sign"), "Signed. Your name is shown",
-         {"visibility": "public"},
-         sees=("Signing anonymously needs JavaScript: your browser makes the token itself",),
-         hides=("Nobody: sign anonymously",)),
+    Step(
+        "visitor",
+        "/petitions/{new}",
+        posts("/petitions/{new}/sign"),
+        "Signed. Your name is shown",
+        {"visibility": "public"},
+        sees=("Signing anonymously needs JavaScript: your browser makes the token itself",),
+        hides=("Nobody: sign anonymously",),
+    ),
     Step("visitor", "/petitions/{new}", posts("/petitions/{new}/hide-name"), "visible only to the organizers."),
     Step("visitor", "/petitions/{new}", posts("/petitions/{new}/withdraw"), "Your signature is withdrawn"),
     Step("visitor", "/petitions/{new}", posts("/petitions/{new}/follow"), "You follow this petition"),
     Step("visitor", "/petitions/{new}", posts("/petitions/{new}/unfollow"), "You no longer follow this petition."),
-
     # Dara posts an update, corrects the text, exports the tally; Riley responds with a commitment and updates
     # it; Dara judges the response and closes the petition.
     Step("dara", "/petitions/{new}", posts("/petitions/{new}/updates"), "Update posted"),
-    Step("dara", "/petitions/{new}/edit", posts("/petitions/{new}/correct"), "Correction published as version",
-         {"title": NEW_PETITION + ", covered"}),
-    Step("dara", "/petitions/{new}/export", f'{posts("/petitions/{new}/export")}:has(input[value="tally"])',
-         "tally.csv", button="CSV", download=True),
-    Step("riley", "/petitions/{new}/respond", posts("/petitions/{new}/respond"), "Response published.",
-         {"commitments.0.text": "Order the racks", "commitments.0.owner": "Facilities",
-          "commitments.0.due_on": IN_A_MONTH}),
-    Step("riley", "/petitions/{new}", 'form[method="post"][action^="/commitments/"]', "Commitment updated",
-         {"note": "Quotes requested."}),
-    Step("dara", "/petitions/{new}", 'form[method="post"][action$="/judgement"]', "Your judgement is shown",
-         {"answers": "yes"}),
+    Step(
+        "dara",
+        "/petitions/{new}/edit",
+        posts("/petitions/{new}/correct"),
+        "Correction published as version",
+        {"title": NEW_PETITION + ", covered"},
+    ),
+    Step(
+        "dara",
+        "/petitions/{new}/export",
+        f'{posts("/petitions/{new}/export")}:has(input[value="tally"])',
+        "tally.csv",
+        button="CSV",
+        download=True,
+    ),
+    Step(
+        "riley",
+        "/petitions/{new}/respond",
+        posts("/petitions/{new}/respond"),
+        "Response published.",
+        {
+            "commitments.0.text": "Order the racks",
+            "commitments.0.owner": "Facilities",
+            "commitments.0.due_on": IN_A_MONTH,
+        },
+    ),
+    Step(
+        "riley",
+        "/petitions/{new}",
+        'form[method="post"][action^="/commitments/"]',
+        "Commitment updated",
+        {"note": "Quotes requested."},
+    ),
+    Step(
+        "dara",
+        "/petitions/{new}",
+        'form[method="post"][action$="/judgement"]',
+        "Your judgement is shown",
+        {"answers": "yes"},
+    ),
     # Dara turns the daily digest off on her account page, and stops mail about her petition by a mail's link.
-    Step("dara", "/account", posts("/account/petitions/{new}/mail"), "Your mail settings for this petition are saved.",
-         {"mail_digest": False}),
-    Step("dara", "/unsubscribe/{token}", posts("/unsubscribe/{token}"), "You will get no more", redirect=False,
-         learn={"token": lambda story: _match(r"/unsubscribe/(\S+)", story.mail_to(
-             "dara@example.org", "Your petition is open for signatures"))}),
+    Step(
+        "dara",
+        "/account",
+        posts("/account/petitions/{new}/mail"),
+        "Your mail settings for this petition are saved.",
+        {"mail_digest": False},
+    ),
+    Step(
+        "dara",
+        "/unsubscribe/{token}",
+        posts("/unsubscribe/{token}"),
+        "You will get no more",
+        redirect=False,
+        learn={
+            "token": lambda story: _match(
+                r"/unsubscribe/(\S+)", story.mail_to("dara@example.org", "Your petition is open for signatures")
+            )
+        },
+    ),
     Step("dara", "/petitions/{new}", posts("/petitions/{new}/close"), "The petition is closed"),
-
     # Chen comments, edits and deletes, endorses Ben's comment and flags Dara's anonymous one; Morgan hides it,
     # restores it, and locks and unlocks the discussion.
-    Step("chen", "/petitions/{screens}/comments", posts("/petitions/{screens}/comments"), "Your comment is posted.",
-         learn_after={"chen_comment": in_url(r"#comment-(\d+)")}),
-    Step("chen", "/comments/{chen_comment}/edit", posts("/comments/{chen_comment}/edit"), "Your comment is updated.",
-         {"body": "Edited without JavaScript."}),
+    Step(
+        "chen",
+        "/petitions/{screens}/comments",
+        posts("/petitions/{screens}/comments"),
+        "Your comment is posted.",
+        learn_after={"chen_comment": in_url(r"#comment-(\d+)")},
+    ),
+    Step(
+        "chen",
+        "/comments/{chen_comment}/edit",
+        posts("/comments/{chen_comment}/edit"),
+        "Your comment is updated.",
+        {"body": "Edited without JavaScript."},
+    ),
     Step("chen", "/comments/{chen_comment}/edit", posts("/comments/{chen_comment}/delete"), "Your comment is deleted."),
     Step("chen", "/comments/{ben_comment}", posts("/comments/{ben_comment}/endorse"), "You endorse this comment."),
-    Step("chen", "/comments/{anonymous_comment}/flag", posts("/comments/{anonymous_comment}/flag"),
-         "moderators will look at it", {"note": "Names a team lead's practice."}),
+    Step(
+        "chen",
+        "/comments/{anonymous_comment}/flag",
+        posts("/comments/{anonymous_comment}/flag"),
+        "moderators will look at it",
+        {"note": "Names a team lead's practice."},
+    ),
     Step("morgan", "/moderation/comments", posts("/moderation/comments/{anonymous_comment}/hide"), "Comment hidden"),
-    Step("morgan", "/comments/{anonymous_comment}", posts("/moderation/comments/{anonymous_comment}/restore"),
-         "Comment shown"),
-    Step("morgan", "/petitions/{screens}/comments", posts("/moderation/petitions/{screens}/comments/lock"),
-         "Discussion locked"),
-    Step("morgan", "/petitions/{screens}/comments", posts("/moderation/petitions/{screens}/comments/unlock"),
-         "Discussion unlocked."),
+    Step(
+        "morgan",
+        "/comments/{anonymous_comment}",
+        posts("/moderation/comments/{anonymous_comment}/restore"),
+        "Comment shown",
+    ),
+    Step(
+        "morgan",
+        "/petitions/{screens}/comments",
+        posts("/moderation/petitions/{screens}/comments/lock"),
+        "Discussion locked",
+    ),
+    Step(
+        "morgan",
+        "/petitions/{screens}/comments",
+        posts("/moderation/petitions/{screens}/comments/unlock"),
+        "Discussion unlocked.",
+    ),
     # Morgan voids a signature by rule, after the preview.
-    Step("morgan", "/moderation/petitions/{screens}/signatures",
-         posts("/moderation/petitions/{screens}/signatures/preview"), "1 counted signature match",
-         # Five accounts (a rule's least, issue #21); of them only Dara signed.
-         {"rule": "dara@example.org, ana@example.org, riley@example.org, morgan@example.org, admin@example.org"},
-         redirect=False),
+    Step(
+        "morgan",
+        "/moderation/petitions/{screens}/signatures",
+        posts("/moderation/petitions/{screens}/signatures/preview"),
+        "1 counted signature match",
+        # Five accounts (a rule's least, issue #21); of them only Dara signed.
+        {"rule": "dara@example.org, ana@example.org, riley@example.org, morgan@example.org, admin@example.org"},
+        redirect=False,
+    ),
     Step("morgan", None, posts("/moderation/petitions/{screens}/signatures/void"), "1 signature voided"),
-
     # The admin grants and revokes a role, adds to a list and withdraws it, imports and clears the eligibility list.
-    Step("admin", "/admin/users", f'tr:has-text("Erin Example") {posts("/admin/users/{erin}/roles")}',
-         "Erin Example is now a moderator.", {"role": "moderator"}),
-    Step("admin", "/admin/users", f'tr:has-text("Erin Example") {posts("/admin/users/{erin}/roles/moderator/revoke")}',
-         "Erin Example is no longer a moderator."),
+    Step(
+        "admin",
+        "/admin/users",
+        f'tr:has-text("Erin Example") {posts("/admin/users/{erin}/roles")}',
+        "Erin Example is now a moderator.",
+        {"role": "moderator"},
+    ),
+    Step(
+        "admin",
+        "/admin/users",
+        f'tr:has-text("Erin Example") {posts("/admin/users/{erin}/roles/moderator/revoke")}',
+        "Erin Example is no longer a moderator.",
+    ),
     Step("admin", "/admin/lists", posts("/admin/lists/category"), "added to categories", {"name": "Commuting"}),
-    Step("admin", "/admin/lists", f'li:has-text("Commuting") {posts("/admin/lists/category/{commuting}/toggle")}',
-         "is no longer offered", learn={"commuting": lambda story: story.list_item_id("Commuting")}),
-    Step("admin", "/admin/eligibility", posts("/admin/eligibility"), "The list now holds 9 members",
-         {"file": Upload("members.csv", "text/csv", "\n".join(["email"] + [
-             f"{name}@example.org" for name in ("ana", "ben", "chen", "dara", "riley", "morgan", "admin", "erin",
-                                                "finn")]).encode())}),
+    Step(
+        "admin",
+        "/admin/lists",
+        f'li:has-text("Commuting") {posts("/admin/lists/category/{commuting}/toggle")}',
+        "is no longer offered",
+        learn={"commuting": lambda story: story.list_item_id("Commuting")},
+    ),
+    Step(
+        "admin",
+        "/admin/eligibility",
+        posts("/admin/eligibility"),
+        "The list now holds 9 members",
+        {
+            "file": Upload(
+                "members.csv",
+                "text/csv",
+                "\n".join(
+                    ["email"]
+                    + [
+                        f"{name}@example.org"
+                        for name in ("ana", "ben", "chen", "dara", "riley", "morgan", "admin", "erin", "finn")
+                    ]
+                ).encode(),
+            )
+        },
+    ),
     Step("admin", "/admin/eligibility", posts("/admin/eligibility/clear"), "The list is cleared"),
 ]
 
@@ -354,8 +556,17 @@ class Story:
                     user = accounts.get_by_email(db=db, email=f"{persona}@example.org")
                     assert user is not None, persona
                     session_id = account_sessions.start(db=db, user=user, now=app.state.runtime.clock.now(), days=1)
-                context.add_cookies([{"name": account_sessions.SESSION_COOKIE, "value": session_id,
-                                      "url": self.server.base_url, "httpOnly": True, "sameSite": "Lax"}])
+                context.add_cookies(
+                    [
+                        {
+                            "name": account_sessions.SESSION_COOKIE,
+                            "value": session_id,
+                            "url": self.server.base_url,
+                            "httpOnly": True,
+                            "sameSite": "Lax",
+                        }
+                    ]
+                )
             self.browsers[persona] = context.new_page()
         return self.browsers[persona]
 
@@ -410,7 +621,8 @@ class Story:
         page = self.page_of(step.persona)
         # The page the story's previous step was redirected to is not opened again: nothing changed since.
         fresh = self.last_persona == step.persona and page.url.split("#")[0] == self.server.base_url + self.resolve(
-            step.page or "")
+            step.page or ""
+        )
         if step.page is not None and not fresh:
             self.open(page, self.resolve(step.page))
         shown = page.locator("main").inner_text()  # as rendered: <noscript> included, hidden elements not
@@ -421,10 +633,15 @@ class Story:
         form = page.locator(self.resolve(step.form))
         assert form.count() == 1, f"{form.count()} forms match {step.form} on {page.url}"
         action = str(form.get_attribute("action"))
-        fill(form, {name: self.resolve(value) if isinstance(value, str) else value
-                    for name, value in step.fields.items()})
-        button = (form.get_by_role("button", name=step.button, exact=True) if step.button
-                  else form.locator('button[type="submit"]').first)
+        fill(
+            form,
+            {name: self.resolve(value) if isinstance(value, str) else value for name, value in step.fields.items()},
+        )
+        button = (
+            form.get_by_role("button", name=step.button, exact=True)
+            if step.button
+            else form.locator('button[type="submit"]').first
+        )
         if step.download:
             with page.expect_download() as download:
                 button.click()
@@ -466,8 +683,9 @@ def fill(form: Locator, values: dict[str, Any]) -> None:
         if name in values:
             value = values[name]
             if isinstance(value, Upload):
-                target.set_input_files(files=[{"name": value.name, "mimeType": value.mime_type,
-                                               "buffer": value.content}])
+                target.set_input_files(
+                    files=[{"name": value.name, "mimeType": value.mime_type, "buffer": value.content}]
+                )
             elif first["type"] == "radio":
                 form.locator(f'[name="{name}"][value="{value}"]').check()
             elif first["type"] == "checkbox":
@@ -480,7 +698,8 @@ def fill(form: Locator, values: dict[str, Any]) -> None:
         # A disabled control is neither sent nor validated (the sign panel's confirmation below k, which the
         # wallet enables for an anonymous signature only).
         if first["type"] in ("hidden", "submit", "button") or not any(
-                control["required"] and not control["disabled"] for control in group):
+            control["required"] and not control["disabled"] for control in group
+        ):
             continue
         if first["type"] == "radio":
             if not any(control["checked"] for control in group):
@@ -492,7 +711,8 @@ def fill(form: Locator, values: dict[str, Any]) -> None:
             target.check()
         elif not first["value"]:
             assert first["type"] in ("text", "textarea", "search", "date", "number"), (
-                f"give the required {first['type']} field {name!r} a value in the table")
+                f"give the required {first['type']} field {name!r} a value in the table"
+            )
             target.fill({"date": IN_A_MONTH, "number": "1"}.get(first["type"], "Written without JavaScript."))
 
 
@@ -510,13 +730,19 @@ def demo_objects(server: live_server.LiveServer) -> dict[str, str]:
     with server.server.config.app.state.sessionmaker() as db:
         ids = dict(db.execute(select(Petition.title, Petition.id)).all())
         screens = ids["Stop recording our screens to train AI"]
-        comments = db.execute(select(Comment.id, Comment.parent_id, Comment.pseudonym)
-                              .where(Comment.petition_id == screens).order_by(Comment.id)).all()
-    return {"screens": str(screens), "salary": str(ids["Publish the salary bands for every role"]),
-            "quiet": str(ids["Quiet rooms on every floor"]),
-            "fourday": str(ids["A four-day week pilot for the support team"]),
-            "ben_comment": str(next(id_ for id_, parent, pseudonym in comments if parent is None and not pseudonym)),
-            "anonymous_comment": str(next(id_ for id_, parent, pseudonym in comments if pseudonym))}
+        comments = db.execute(
+            select(Comment.id, Comment.parent_id, Comment.pseudonym)
+            .where(Comment.petition_id == screens)
+            .order_by(Comment.id)
+        ).all()
+    return {
+        "screens": str(screens),
+        "salary": str(ids["Publish the salary bands for every role"]),
+        "quiet": str(ids["Quiet rooms on every floor"]),
+        "fourday": str(ids["A four-day week pilot for the support team"]),
+        "ben_comment": str(next(id_ for id_, parent, pseudonym in comments if parent is None and not pseudonym)),
+        "anonymous_comment": str(next(id_ for id_, parent, pseudonym in comments if pseudonym)),
+    }
 
 
 def test_every_page_route_has_a_row() -> None:
@@ -524,7 +750,8 @@ def test_every_page_route_has_a_row() -> None:
 
 
 def test_every_page_and_form_works_without_javascript(  # type: ignore[no-untyped-def]
-        chromium, server, tmp_path) -> None:
+    chromium, server, tmp_path
+) -> None:
     story = Story(chromium=chromium, server=server, known=demo_objects(server))
     try:
         for index, step in enumerate(STEPS):
@@ -540,10 +767,12 @@ def test_every_page_and_form_works_without_javascript(  # type: ignore[no-untype
         for page in story.browsers.values():
             page.context.close()
 
-    assert PAGE_ROUTES <= story.visited, f"pages never opened: {sorted(PAGE_ROUTES - story.visited)}"
+    assert story.visited >= PAGE_ROUTES, f"pages never opened: {sorted(PAGE_ROUTES - story.visited)}"
     unsubmitted = {(page, form) for page, form in story.found if form not in story.submitted}
     assert not unsubmitted, f"forms found but never submitted (add them to STEPS): {sorted(unsubmitted)}"
-    assert FORM_ROUTES <= story.submitted, f"POST routes no form submitted: {sorted(FORM_ROUTES - story.submitted)}"
-    print(f"{len(story.visited)} pages opened; {len(story.found)} forms (page, action) found on them, "
-          f"posting to {len({form for _, form in story.found})} routes; {len(STEPS)} forms submitted, "
-          f"covering all {len(FORM_ROUTES)} POST routes")
+    assert story.submitted >= FORM_ROUTES, f"POST routes no form submitted: {sorted(FORM_ROUTES - story.submitted)}"
+    print(
+        f"{len(story.visited)} pages opened; {len(story.found)} forms (page, action) found on them, "
+        f"posting to {len({form for _, form in story.found})} routes; {len(STEPS)} forms submitted, "
+        f"covering all {len(FORM_ROUTES)} POST routes"
+    )

@@ -10,16 +10,25 @@ from app.audit.models import AuditEntry
 from tests import factories
 from tests.conftest import PASSWORD, Browser, count_rows, make_user, sign_in_as
 
-RULES = {"allowed_email_domains": "example.org, staff.example.net", "sponsors_required": "1",
-         "response_threshold": "40", "response_days": "10", "escalation_threshold": "400"}
+RULES = {
+    "allowed_email_domains": "example.org, staff.example.net",
+    "sponsors_required": "1",
+    "response_threshold": "40",
+    "response_days": "10",
+    "escalation_threshold": "400",
+}
 
 
 def admin_browser(browser: Browser, db) -> Browser:  # type: ignore[no-untyped-def]
     return sign_in_as(browser, db, make_user(db, email="root@example.org", name="Root", roles=(Role.admin,)))
 
 
-def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
-                                                                               rt) -> None:
+def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(
+    browser: Browser,
+    new_browser,
+    db,  # type: ignore[no-untyped-def]
+    rt,
+) -> None:
     admin = admin_browser(browser, db)
     page = admin.get("/admin/settings")
     assert page.status_code == 200 and 'value="example.org, example.com"' in page.text
@@ -30,14 +39,20 @@ def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(b
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "settings.changed"))
     assert entry.actor_name == "Root" and entry.subject == "organization rules"
     assert '"response_threshold": {"from": 100, "to": 40}' in entry.detail
-    assert '"allowed_email_domains": {"from": "example.org, example.com", "to": "example.org, staff.example.net"}' \
+    assert (
+        '"allowed_email_domains": {"from": "example.org, example.com", "to": "example.org, staff.example.net"}'
         in entry.detail
+    )
     assert audit.verify(db=db).intact
 
     # The new domain can sign up at once; the dropped one cannot.
     visitor = new_browser()
-    assert visitor.post("/signup", {"email": "ada@staff.example.net", "display_name": "Ada",
-                                    "password": PASSWORD}).status_code == 303
+    assert (
+        visitor.post(
+            "/signup", {"email": "ada@staff.example.net", "display_name": "Ada", "password": PASSWORD}
+        ).status_code
+        == 303
+    )
     refused = visitor.post("/signup", {"email": "bo@example.com", "display_name": "Bo", "password": PASSWORD})
     assert refused.status_code == 422 and "example.org or staff.example.net" in refused.text
 
@@ -45,8 +60,13 @@ def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(b
     petition = factories.petition_gathering_sponsors(db, rt)
     from app.petitions import service as petitions
 
-    petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
-                      user=factories.worker(db))
+    petitions.sponsor(
+        db=db,
+        rt=rt,
+        petition=petition,
+        token=petitions.sponsor_token(rt=rt, petition=petition),
+        user=factories.worker(db),
+    )
     assert petition.state == "in_moderation"
     petitions.open_petition(db=db, rt=rt, petition=petition, actor=factories.moderator(db))
     assert (petition.response_threshold, petition.escalation_threshold) == (40, 400)
@@ -76,15 +96,24 @@ def test_the_rules_api_reads_and_changes_the_same_rules(browser: Browser, db) ->
     assert admin.api("GET", "/api/v1/admin/rules").json()["allowed_email_domains"] == ["example.org", "example.com"]
     changed = admin.api("PUT", "/api/v1/admin/rules", {**RULES, "sponsors_required": 2})
     assert changed.status_code == 200, changed.text
-    assert changed.json() == {"allowed_email_domains": ["example.org", "staff.example.net"], "response_threshold": 40,
-                              "escalation_threshold": 400, "response_days": 10, "sponsors_required": 2}
+    assert changed.json() == {
+        "allowed_email_domains": ["example.org", "staff.example.net"],
+        "response_threshold": 40,
+        "escalation_threshold": 400,
+        "response_days": 10,
+        "sponsors_required": 2,
+    }
     refused = admin.api("PUT", "/api/v1/admin/rules", {**RULES, "escalation_threshold": 1})
     assert refused.status_code == 422
     assert admin.api("GET", "/api/v1/admin/rules").json()["sponsors_required"] == 2
 
 
-def test_a_dropped_domain_keeps_its_members_signed_in_but_not_signing(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
-                                                                       rt) -> None:
+def test_a_dropped_domain_keeps_its_members_signed_in_but_not_signing(
+    browser: Browser,
+    new_browser,
+    db,  # type: ignore[no-untyped-def]
+    rt,
+) -> None:
     member = make_user(db, email="cleo@example.com", name="Cleo")
     petition = factories.open_petition(db, rt)
     admin = admin_browser(browser, db)
@@ -98,17 +127,28 @@ def test_a_dropped_domain_keeps_its_members_signed_in_but_not_signing(browser: B
 
 
 def test_a_value_equal_to_the_default_is_not_pinned_and_a_lower_sponsor_count_moves_petitions_on(  # type: ignore[no-untyped-def]
-        browser: Browser, db, rt) -> None:
+    browser: Browser, db, rt
+) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)
     from app.petitions import service as petitions
 
-    petitions.sponsor(db=db, rt=rt, petition=petition, token=petitions.sponsor_token(rt=rt, petition=petition),
-                      user=factories.worker(db))
+    petitions.sponsor(
+        db=db,
+        rt=rt,
+        petition=petition,
+        token=petitions.sponsor_token(rt=rt, petition=petition),
+        user=factories.worker(db),
+    )
     db.commit()
     assert petition.state == "gathering_sponsors"
     admin = admin_browser(browser, db)
-    defaults = {"allowed_email_domains": "example.com, example.org", "sponsors_required": "1",
-                "response_threshold": "100", "response_days": "14", "escalation_threshold": "1000"}
+    defaults = {
+        "allowed_email_domains": "example.com, example.org",
+        "sponsors_required": "1",
+        "response_threshold": "100",
+        "response_days": "14",
+        "escalation_threshold": "1000",
+    }
     assert admin.post("/admin/settings", defaults).status_code == 303
     db.expire_all()
     assert db.get(type(petition), petition.id).state == "in_moderation", "one sponsor is now enough"
@@ -116,5 +156,6 @@ def test_a_value_equal_to_the_default_is_not_pinned_and_a_lower_sponsor_count_mo
 
     row = db.get(OrganizationRules, 1)
     assert row.sponsors_required == 1
-    assert (row.allowed_email_domains, row.response_threshold, row.response_days) == (None, None, None), \
+    assert (row.allowed_email_domains, row.response_threshold, row.response_days) == (None, None, None), (
         "the defaults (domains in another order too) stay defaults"
+    )

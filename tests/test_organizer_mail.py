@@ -31,9 +31,14 @@ from tests.conftest import Browser, count_rows, make_settings, make_user, outbox
 from tests.test_anonymous import anonymous_client, open_anonymous, submit, wallet  # noqa: F401 (a fixture)
 from tests.test_mail import Inbox, free_port
 
-RESPONSE = {"status": "accepted", "summary": "We will stop screen recording by March.", "details": "For everyone.",
-            "commitments.0.text": "Stop screen recording", "commitments.0.owner": "CTO",
-            "commitments.0.due_on": "2027-03-31"}
+RESPONSE = {
+    "status": "accepted",
+    "summary": "We will stop screen recording by March.",
+    "details": "For everyone.",
+    "commitments.0.text": "Stop screen recording",
+    "commitments.0.owner": "CTO",
+    "commitments.0.due_on": "2027-03-31",
+}
 UNSUBSCRIBE = re.compile(r"http://testserver(/unsubscribe/[A-Za-z0-9_.-]+)")
 
 
@@ -61,8 +66,9 @@ def organized(db: Session, rt) -> tuple[Petition, User, User]:  # type: ignore[n
     """An open petition with its creator and a co-organizer, neither following it nor signing it."""
     petition = factories.open_petition(db, rt)
     co_organizer = factories.worker(db, name="Cam Co-organizer")
-    db.add(PetitionOrganizer(petition_id=petition.id, user_id=co_organizer.id, is_creator=False,
-                             added_at=rt.clock.now()))
+    db.add(
+        PetitionOrganizer(petition_id=petition.id, user_id=co_organizer.id, is_creator=False, added_at=rt.clock.now())
+    )
     db.commit()
     return petition, db.get_one(User, petition.creator_id), co_organizer
 
@@ -78,8 +84,11 @@ def unsubscribe_path(body: str) -> str:
 
 
 def test_every_mail_is_a_kind_a_person_can_stop_or_says_why_it_cannot() -> None:
-    templates = {path.stem for path in (Path(__file__).parent.parent / "templates" / "emails").glob("*.txt")
-                 if not path.stem.startswith("_")}
+    templates = {
+        path.stem
+        for path in (Path(__file__).parent.parent / "templates" / "emails").glob("*.txt")
+        if not path.stem.startswith("_")
+    }
     assert templates == set(TEMPLATE_KINDS) | set(ESSENTIAL), "a new mail must say which it is"
     assert not set(TEMPLATE_KINDS) & set(ESSENTIAL)
     for template in templates:
@@ -87,7 +96,8 @@ def test_every_mail_is_a_kind_a_person_can_stop_or_says_why_it_cannot() -> None:
 
 
 def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
-        browser: Browser, new_browser, db: Session, rt, organized, responder, sessions) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, new_browser, db: Session, rt, organized, responder, sessions
+) -> None:  # type: ignore[no-untyped-def]
     petition, creator, co_organizer = organized
     leadership = sign_in_as(new_browser(), db, responder)
     assert leadership.post(f"/petitions/{petition.id}/respond", RESPONSE).status_code == 303
@@ -99,8 +109,12 @@ def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
 
     commitment = db.scalar(select(Commitment))
     # A progress note alone is news too.
-    assert leadership.post(f"/commitments/{commitment.id}/update",
-                           {"status": "planned", "note": "Vendor contract found"}).status_code == 303
+    assert (
+        leadership.post(
+            f"/commitments/{commitment.id}/update", {"status": "planned", "note": "Vendor contract found"}
+        ).status_code
+        == 303
+    )
     delivery.deliver_notifications(sessions=sessions, rt=rt)
     for organizer in (creator, co_organizer):
         [told] = mail_to(db, organizer, "commitment_updated")
@@ -108,8 +122,10 @@ def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
 
     response_id = db.scalar(select(PetitionResponse.id))
     sign_in_as(browser, db, creator)
-    judged = browser.post(f"/petitions/{petition.id}/responses/{response_id}/judgement",
-                          {"answers": "no", "reason": "March is too late.", "follow_up": "1"})
+    judged = browser.post(
+        f"/petitions/{petition.id}/responses/{response_id}/judgement",
+        {"answers": "no", "reason": "March is too late.", "follow_up": "1"},
+    )
     assert judged.status_code == 303
     [asked] = mail_to(db, co_organizer, "follow_up_asked")
     assert "March is too late." in asked.body_text and creator.display_name in asked.body_text
@@ -118,15 +134,19 @@ def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
 
 
 def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
-        db: Session, rt, organized, responder, sessions, smtp, database_url: str, new_browser) -> None:  # type: ignore[no-untyped-def]
+    db: Session, rt, organized, responder, sessions, smtp, database_url: str, new_browser
+) -> None:  # type: ignore[no-untyped-def]
     inbox, port = smtp
     petition, creator, co_organizer = organized
     sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond", RESPONSE)
     delivery.deliver_notifications(sessions=sessions, rt=rt)
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port)
     deliver_due(sessions=sessions, settings=settings, clock=rt.clock)
-    [email] = [email for to, email in inbox.messages
-               if to == [creator.email] and email["Subject"].startswith("Leadership responded")]
+    [email] = [
+        email
+        for to, email in inbox.messages
+        if to == [creator.email] and email["Subject"].startswith("Leadership responded")
+    ]
     header = email["List-Unsubscribe"]
     # One unbroken line: folded, or sent as an encoded word (a link longer than a line was), clients miss it.
     assert re.fullmatch(r"<http://testserver/unsubscribe/[A-Za-z0-9_.-]+>", header), header
@@ -136,8 +156,9 @@ def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
     # A mail client's one-click unsubscribe: a POST with RFC 8058's body, no cookie, no CSRF token.
     mail_client = new_browser()
     path = header[1:-1].removeprefix("http://testserver")
-    done = mail_client.client.post(path, content=b"List-Unsubscribe=One-Click",
-                                   headers={"content-type": "application/x-www-form-urlencoded"})
+    done = mail_client.client.post(
+        path, content=b"List-Unsubscribe=One-Click", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert done.status_code == 200, done.text
     assert "You will get no more updates, corrections and leadership&#39;s responses" in done.text
     [row] = db.scalars(select(MailOptOut)).all()
@@ -145,8 +166,9 @@ def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
     assert type(row.created_on) is date and isinstance(MailOptOut.__table__.c.created_on.type, Date)
 
     # The next response reaches the co-organizer and not the organizer who stopped it.
-    sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond",
-                                                  {**RESPONSE, "summary": "By January, then."})
+    sign_in_as(new_browser(), db, responder).post(
+        f"/petitions/{petition.id}/respond", {**RESPONSE, "summary": "By January, then."}
+    )
     delivery.deliver_notifications(sessions=sessions, rt=rt)
     assert len(mail_to(db, creator, "response_posted")) == 1
     assert len(mail_to(db, co_organizer, "response_posted")) == 2
@@ -156,7 +178,8 @@ def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
 
 
 def test_mail_that_cannot_be_stopped_says_so_and_carries_no_header(
-        browser: Browser, db: Session, rt, sessions, smtp, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, db: Session, rt, sessions, smtp, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
     inbox, port = smtp
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port)
@@ -168,10 +191,12 @@ def test_mail_that_cannot_be_stopped_says_so_and_carries_no_header(
 
 
 def test_the_link_asks_first_and_works_signed_in_as_anyone(
-        browser: Browser, new_browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, new_browser, db: Session, rt, organized
+) -> None:  # type: ignore[no-untyped-def]
     petition, creator, _ = organized
-    path = unsubscribe.link(rt=rt, user_id=creator.id, kind=MailKind.digest,
-                            petition_id=petition.id).removeprefix("http://testserver")
+    path = unsubscribe.link(rt=rt, user_id=creator.id, kind=MailKind.digest, petition_id=petition.id).removeprefix(
+        "http://testserver"
+    )
     signed_out = new_browser()
     page = signed_out.get(path)
     assert page.status_code == 200 and "Stop this mail" in page.text and 'method="post"' in page.text
@@ -184,8 +209,9 @@ def test_the_link_asks_first_and_works_signed_in_as_anyone(
     assert "already off" in browser.get(path).text
     # The account page can turn it back on.
     assert 'id="mail-%d-digest"' % petition.id in browser.get("/account").text
-    browser.post(f"/account/petitions/{petition.id}/mail", {"mail_news": "1", "mail_organizing": "1",
-                                                            "mail_digest": "1"})
+    browser.post(
+        f"/account/petitions/{petition.id}/mail", {"mail_news": "1", "mail_organizing": "1", "mail_digest": "1"}
+    )
     assert count_rows(db, "mail_opt_outs") == 0
     # Replies to comments: the whole account, the same switch as the account page's.
     replies = unsubscribe.link(rt=rt, user_id=creator.id, kind=MailKind.replies, petition_id=None)
@@ -205,10 +231,13 @@ def _forge(token: str, payload: object) -> str:
 def test_a_tampered_link_is_refused_in_plain_words(tamper: str, new_browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
     petition, creator, co_organizer = organized
     token = unsubscribe.token(rt=rt, user_id=creator.id, kind=MailKind.organizing, petition_id=petition.id)
-    bad = {"other_account": _forge(token, [co_organizer.id, "organizing", petition.id]),
-           "other_kind": _forge(token, [creator.id, "news", petition.id]),
-           "cut_short": token[:-6], "made_up": "eyJ1IjoxfQ.bm90LWEtc2lnbmF0dXJl",
-           "too_long": token + "A" * 300}[tamper]
+    bad = {
+        "other_account": _forge(token, [co_organizer.id, "organizing", petition.id]),
+        "other_kind": _forge(token, [creator.id, "news", petition.id]),
+        "cut_short": token[:-6],
+        "made_up": "eyJ1IjoxfQ.bm90LWEtc2lnbmF0dXJl",
+        "too_long": token + "A" * 300,
+    }[tamper]
     visitor = new_browser()
     for response in (visitor.get(f"/unsubscribe/{bad}"), visitor.post(f"/unsubscribe/{bad}", csrf=False)):
         assert response.status_code == 400
@@ -218,13 +247,15 @@ def test_a_tampered_link_is_refused_in_plain_words(tamper: str, new_browser, db:
 
 
 def test_turned_off_mail_is_not_sent_and_each_kind_stops_only_itself(
-        browser: Browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, db: Session, rt, organized
+) -> None:  # type: ignore[no-untyped-def]
     petition, creator, co_organizer = organized
     other = factories.open_petition(db, rt, creator=creator, title="Publish the salary bands")
     sign_in_as(browser, db, creator)
     # Organizing mail off for the first petition only, from the account page.
     browser.post(f"/account/petitions/{petition.id}/mail", {"mail_news": "1", "mail_digest": "1"})
     from app.petitions import notify
+
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_closed", context={"reason": ""})
     notify.tell_organizers(db=db, rt=rt, petition=other, template="petition_closed", context={"reason": ""})
     db.commit()
@@ -234,7 +265,8 @@ def test_turned_off_mail_is_not_sent_and_each_kind_stops_only_itself(
 
 
 def test_the_account_page_lists_named_signatures_and_follows_never_anonymous_ones(
-        new_browser, db: Session, rt, anonymous_client) -> None:  # type: ignore[no-untyped-def]
+    new_browser, db: Session, rt, anonymous_client
+) -> None:  # type: ignore[no-untyped-def]
     secret = open_anonymous(db, rt, title="Investigate the night-shift manager")
     named = factories.open_petition(db, rt, title="Publish the salary bands")
     followed = factories.open_petition(db, rt, title="Fix the canteen ventilation")
@@ -254,8 +286,7 @@ def test_the_account_page_lists_named_signatures_and_follows_never_anonymous_one
     # Turning a named signature's news on asks for its updates; off stops them and unfollows.
     assert person.post(f"/account/petitions/{named.id}/mail", {"mail_news": "1"}).status_code == 303
     db.expire_all()
-    assert db.scalar(select(Signature.notify_updates).where(
-        Signature.petition_id == named.id)) is True
+    assert db.scalar(select(Signature.notify_updates).where(Signature.petition_id == named.id)) is True
     person.post(f"/account/petitions/{followed.id}/mail", {})
     assert petitions.is_following(db=db, petition=followed, user=member) is False
     assert db.get(MailOptOut, (member.id, followed.id, "news")) is not None
@@ -276,7 +307,8 @@ def test_an_unsubscribe_token_names_only_the_account_kind_and_petition(rt, db: S
 
 
 def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
-        browser: Browser, db: Session, rt, clock, organized, responder, sessions, new_browser) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, db: Session, rt, clock, organized, responder, sessions, new_browser
+) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     from app.petitions.models import Delivery, Follow
@@ -312,7 +344,8 @@ def _unreadable_petitions(db: Session, rt) -> dict[str, Petition]:  # type: igno
 
 
 def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_not_read(
-        new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+    new_browser, db: Session, rt
+) -> None:  # type: ignore[no-untyped-def]
     """Review F10: a mail opt-out row (or a follow, or a named signature) listed the petition whatever its state, and
     ticking its news added a Follow to a hidden petition, past the petition page's rule."""
     from app.petitions.models import Follow
@@ -326,6 +359,7 @@ def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_no
     signatures.sign(db=db, rt=rt, petition_id=signed.id, user=member, visibility="public", notify_updates=True)
     petitions.follow(db=db, rt=rt, petition=signed, user=member)
     from app.moderation import service as moderation
+
     moderation.hide(db=db, rt=rt, petition=signed, moderator=factories.moderator(db), reason="Names a colleague.")
     readable = factories.open_petition(db, rt, title="Fix the canteen ventilation")
     unsubscribe.turn_off(db=db, rt=rt, user=member, kind=MailKind.news, petition_id=readable.id)
@@ -342,7 +376,9 @@ def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_no
     db.expire_all()
     assert db.scalars(select(Follow.petition_id).where(Follow.user_id == member.id)).all() == [signed.id]
     assert {row.petition_id for row in db.scalars(select(MailOptOut))} == {
-        *(petition.id for petition in unreadable.values()), readable.id}
+        *(petition.id for petition in unreadable.values()),
+        readable.id,
+    }
     # A readable one is followed from here as from its page: the opt-out goes, a follow comes.
     assert person.post(f"/account/petitions/{readable.id}/mail", {"mail_news": "1"}).status_code == 303
     assert petitions.is_following(db=db, petition=readable, user=member)
@@ -350,10 +386,10 @@ def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_no
 
 
 def test_the_account_page_goes_through_the_follow_rules_for_organizers_and_moderators(
-        new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+    new_browser, db: Session, rt
+) -> None:  # type: ignore[no-untyped-def]
     """Its organizers and moderators may read a hidden petition, so it is listed for them; but only a published
     petition is followed, from here as from its page."""
-    from app.petitions.models import Follow
 
     unreadable = _unreadable_petitions(db, rt)
     hidden = unreadable["hidden"]
@@ -364,8 +400,12 @@ def test_the_account_page_goes_through_the_follow_rules_for_organizers_and_moder
     db.commit()
     organizer = sign_in_as(new_browser(), db, creator)
     assert hidden.title in organizer.get("/account").text
-    assert organizer.post(f"/account/petitions/{hidden.id}/mail", {"mail_news": "1", "mail_organizing": "1",
-                                                                   "mail_digest": "1"}).status_code == 303
+    assert (
+        organizer.post(
+            f"/account/petitions/{hidden.id}/mail", {"mail_news": "1", "mail_organizing": "1", "mail_digest": "1"}
+        ).status_code
+        == 303
+    )
     assert db.get(MailOptOut, (creator.id, hidden.id, "news")) is None  # an organizer hears of it by role
     moderator = sign_in_as(new_browser(), db, mod)
     assert hidden.title in moderator.get("/account").text
@@ -376,16 +416,16 @@ def test_the_account_page_goes_through_the_follow_rules_for_organizers_and_moder
     assert db.get(MailOptOut, (mod.id, hidden.id, "news")) is not None  # nothing half-written
 
 
-def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(
-        new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
     """Review F7: a link's holder saw the title of a petition hidden since the mail was sent. The link still works."""
     member = factories.worker(db)
     unreadable = _unreadable_petitions(db, rt)
     public = factories.closed_petition(db, rt, title="Publish the salary bands")
     db.commit()
     for petition in [*unreadable.values(), public]:
-        path = unsubscribe.link(rt=rt, user_id=member.id, kind=MailKind.news,
-                                petition_id=petition.id).removeprefix("http://testserver")
+        path = unsubscribe.link(rt=rt, user_id=member.id, kind=MailKind.news, petition_id=petition.id).removeprefix(
+            "http://testserver"
+        )
         visitor = new_browser()
         asked, stopped = visitor.get(path), visitor.post(path, {"List-Unsubscribe": "One-Click"}, csrf=False)
         again = visitor.get(path)
@@ -411,16 +451,35 @@ def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, 
 
     stranger, mod = factories.worker(db), factories.moderator(db)
     unreadable = _unreadable_petitions(db, rt)
-    every = [*unreadable.values(), factories.petition_gathering_sponsors(db, rt), factories.petition_in_moderation(db, rt),
-             factories.open_petition(db, rt), factories.closed_petition(db, rt)]
-    assert {petition.state for petition in every} >= {"draft", "gathering_sponsors", "in_moderation", "open",
-                                                      "closed", "hidden", "rejected"}
+    every = [
+        *unreadable.values(),
+        factories.petition_gathering_sponsors(db, rt),
+        factories.petition_in_moderation(db, rt),
+        factories.open_petition(db, rt),
+        factories.closed_petition(db, rt),
+    ]
+    assert {petition.state for petition in every} >= {
+        "draft",
+        "gathering_sponsors",
+        "in_moderation",
+        "open",
+        "closed",
+        "hidden",
+        "rejected",
+    }
     db.commit()
     with_roles = select(User).options(selectinload(User.roles))
-    for reader in (None, *db.scalars(with_roles.where(User.id.in_(
-            [stranger.id, mod.id, unreadable["hidden"].creator_id])))):
-        in_sql = set(db.scalars(select(Petition.id).where(
-            repository.readable_to_everyone() if reader is None else repository.readable_by(reader))))
+    for reader in (
+        None,
+        *db.scalars(with_roles.where(User.id.in_([stranger.id, mod.id, unreadable["hidden"].creator_id]))),
+    ):
+        in_sql = set(
+            db.scalars(
+                select(Petition.id).where(
+                    repository.readable_to_everyone() if reader is None else repository.readable_by(reader)
+                )
+            )
+        )
         on_page = set()
         for petition in every:
             try:

@@ -72,7 +72,8 @@ def has_wallet(page: Page) -> bool:
 
 
 def test_the_petition_page_is_light_and_asks_nothing_of_another_origin(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     url = live_server.petition_url(server, PETITION)
     origin = urlsplit(server.base_url).netloc
     reader, ana = person(None), person("ana")
@@ -90,7 +91,8 @@ def test_the_petition_page_is_light_and_asks_nothing_of_another_origin(  # type:
 
 
 def test_the_wallet_loads_only_where_a_sign_panel_uses_it_or_tokens_are_due(  # type: ignore[no-untyped-def]
-        person, server) -> None:
+    person, server
+) -> None:
     from playwright.sync_api import expect
 
     reader = person(None)

@@ -11,16 +11,16 @@ from tests.conftest import Browser
 
 
 def card(page: str, title: str) -> str:
-    match = re.search(r'<article class="card">(?:(?!</article>).)*?' + re.escape(title) + r".*?</article>", page,
-                      re.DOTALL)
+    match = re.search(
+        r'<article class="card">(?:(?!</article>).)*?' + re.escape(title) + r".*?</article>", page, re.DOTALL
+    )
     assert match, title
     return match.group(0)
 
 
 def test_cards_show_the_excerpt_progress_badges_and_deadline(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
     long_ask = "Publish the salary bands for every role, " + "in every department and every office, " * 8
-    waiting = factories.open_petition(db, rt, title="Waiting for leadership", ask=long_ask,
-                                      deadline=date(2026, 12, 20))
+    waiting = factories.open_petition(db, rt, title="Waiting for leadership", ask=long_ask, deadline=date(2026, 12, 20))
     answered = factories.open_petition(db, rt, title="Answered by leadership")
     late = factories.open_petition(db, rt, title="Leadership is late")
     now = clock.now()

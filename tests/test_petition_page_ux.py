@@ -99,7 +99,8 @@ def test_signing_up_from_a_shared_link_lands_back_on_the_petition(person, server
     expect(page).to_have_url(re.compile(r"/verify$"))
     page.goto("/dev/mailbox")
     page.get_by_role("row").filter(has_text="noor.haddad@example.org").get_by_role(
-        "link", name=re.compile(r"^Your code for Undersigned")).first.click()
+        "link", name=re.compile(r"^Your code for Undersigned")
+    ).first.click()
     found = re.search(r"^\s+(\d{6})\s*$", page.locator("pre.mail-body").inner_text(), re.MULTILINE)
     assert found
     page.goto("/verify")
@@ -119,14 +120,17 @@ def test_signing_up_from_a_shared_link_lands_back_on_the_petition(person, server
 SIGN_UP = {"email": "nia.hart@example.org", "display_name": "Nia Hart", "password": PASSWORD}
 
 
-@pytest.mark.parametrize(("given", "lands"), [
-    ("/petitions/7", "/petitions/7"),
-    ("https://evil.example/petitions/7", "/"),
-    ("//evil.example/petitions/7", "/"),
-    ("/\\evil.example", "/"),
-    ("javascript:alert(1)", "/"),
-    ("", "/"),
-])
+@pytest.mark.parametrize(
+    ("given", "lands"),
+    [
+        ("/petitions/7", "/petitions/7"),
+        ("https://evil.example/petitions/7", "/"),
+        ("//evil.example/petitions/7", "/"),
+        ("/\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("", "/"),
+    ],
+)
 def test_the_confirmation_returns_only_to_a_path_of_this_site(browser: Browser, db, given, lands) -> None:  # type: ignore[no-untyped-def]
     form = browser.get("/signup", params={"next": given}).text
     assert 'name="next" value="' + (lands if given == lands else "/") + '"' in form
@@ -155,7 +159,8 @@ def test_why_keeps_the_paragraphs_a_browser_sends_with_crlf() -> None:
     assert 'href="https://example.org"' in html
     # The comments' subset and sanitiser: no raw HTML, no script links, no headings to shout with.
     assert background_html("<script>alert(1)</script>\n\n[x](javascript:alert(1))\n\n# Loud") == render_comment(
-        "<script>alert(1)</script>\n\n[x](javascript:alert(1))\n\n# Loud")
+        "<script>alert(1)</script>\n\n[x](javascript:alert(1))\n\n# Loud"
+    )
     hostile = background_html("<script>alert(1)</script>\r\n\r\n[x](javascript:alert(1))\r\n\r\n# Loud")
     assert "<script" not in hostile and 'href="javascript' not in hostile and "<h1" not in hostile
 
@@ -163,7 +168,9 @@ def test_why_keeps_the_paragraphs_a_browser_sends_with_crlf() -> None:
 def test_the_page_shows_why_in_paragraphs_and_markdown(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     from tests import factories
 
-    petition = factories.open_petition(db, rt, background="Heat fails every winter.\r\n\r\nWe ask for **a fix** by March.")
+    petition = factories.open_petition(
+        db, rt, background="Heat fails every winter.\r\n\r\nWe ask for **a fix** by March."
+    )
     page = browser.get(f"/petitions/{petition.id}").text
     assert "<p>Heat fails every winter.</p>" in page and "<p>We ask for <strong>a fix</strong> by March.</p>" in page
 
@@ -182,9 +189,13 @@ def test_the_top_concerns_plural_follows_the_count(new_browser, db, rt) -> None:
             reader = sign_in_as(new_browser(), db, factories.worker(db))
             assert reader.api("POST", f"/api/v1/comments/{comment.id}/endorsement").status_code == 201
     page = new_browser().get(f"/petitions/{petition.id}").text
-    concerns = page[page.index("Top concerns"):page.index("</ol>", page.index("Top concerns"))]
-    assert re.search(r"Twice endorsed concern</a>\s*<span class=\"meta\">[^<]*, 2 endorsements</span>", concerns), concerns
-    assert re.search(r"Once endorsed concern</a>\s*<span class=\"meta\">[^<]*, 1 endorsement</span>", concerns), concerns
+    concerns = page[page.index("Top concerns") : page.index("</ol>", page.index("Top concerns"))]
+    assert re.search(r"Twice endorsed concern</a>\s*<span class=\"meta\">[^<]*, 2 endorsements</span>", concerns), (
+        concerns
+    )
+    assert re.search(r"Once endorsed concern</a>\s*<span class=\"meta\">[^<]*, 1 endorsement</span>", concerns), (
+        concerns
+    )
 
 
 @pytest.mark.browser

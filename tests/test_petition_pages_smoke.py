@@ -10,9 +10,20 @@ def test_pages_render(browser: Browser, db, rt) -> None:  # type: ignore[no-unty
     m = factories.petition_in_moderation(db, rt, creator, title="Moderated one")
     o = factories.open_petition(db, rt, creator, title="Open one about screens")
     c = factories.closed_petition(db, rt, creator, title="Closed one")
-    for url in ["/petitions", "/petitions?q=screens", "/petitions/new", "/petitions/mine", f"/petitions/{d.id}",
-                f"/petitions/{g.id}", f"/petitions/{m.id}", f"/petitions/{o.id}", f"/petitions/{c.id}",
-                f"/petitions/{o.id}/versions", f"/petitions/{d.id}/edit", f"/petitions/{o.id}/edit",
-                f"/petitions/{o.id}/signers"]:
+    for url in [
+        "/petitions",
+        "/petitions?q=screens",
+        "/petitions/new",
+        "/petitions/mine",
+        f"/petitions/{d.id}",
+        f"/petitions/{g.id}",
+        f"/petitions/{m.id}",
+        f"/petitions/{o.id}",
+        f"/petitions/{c.id}",
+        f"/petitions/{o.id}/versions",
+        f"/petitions/{d.id}/edit",
+        f"/petitions/{o.id}/edit",
+        f"/petitions/{o.id}/signers",
+    ]:
         response = browser.get(url)
         assert response.status_code == 200, (url, response.text[-2000:])

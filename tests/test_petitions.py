@@ -18,15 +18,31 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import Role, User
 from app.core.runtime import Runtime
 from app.petitions import service
-from app.petitions.schemas import PetitionCorrection
 from app.petitions.models import Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate, PetitionVersion
+from app.petitions.schemas import PetitionCorrection
 from app.signatures import service as signatures
 from tests import factories
-from tests.conftest import counting_statements, build_test_app, Browser, capture_logs, count_rows, make_settings, make_user, outbox, sign_in_as
+from tests.conftest import (
+    Browser,
+    build_test_app,
+    capture_logs,
+    count_rows,
+    counting_statements,
+    make_settings,
+    outbox,
+    sign_in_as,
+)
 
 UTC_NOW = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
-WRITTEN_TABLES = ("petitions", "petition_events", "petition_organizers", "petition_versions", "sponsorships",
-                  "petition_updates", "outbox_messages")
+WRITTEN_TABLES = (
+    "petitions",
+    "petition_events",
+    "petition_organizers",
+    "petition_versions",
+    "sponsorships",
+    "petition_updates",
+    "outbox_messages",
+)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
@@ -46,8 +62,9 @@ def rows(db: Session) -> dict[str, int]:
 
 def events(db: Session, petition: Petition) -> list[PetitionEvent]:
     db.expire_all()
-    return list(db.scalars(select(PetitionEvent).where(PetitionEvent.petition_id == petition.id)
-                           .order_by(PetitionEvent.id)))
+    return list(
+        db.scalars(select(PetitionEvent).where(PetitionEvent.petition_id == petition.id).order_by(PetitionEvent.id))
+    )
 
 
 def event_kinds(db: Session, petition: Petition) -> list[str]:
@@ -66,7 +83,10 @@ def squash(html: str) -> str:
 
 
 def listed_ids(html: str) -> list[int]:
-    return [int(found) for found in re.findall(r'<article class="card">\s*<h\d class="card-title"><a href="/petitions/(\d+)">', html)]
+    return [
+        int(found)
+        for found in re.findall(r'<article class="card">\s*<h\d class="card-title"><a href="/petitions/(\d+)">', html)
+    ]
 
 
 def similar_titles(html: str) -> list[str]:
@@ -77,10 +97,15 @@ def similar_titles(html: str) -> list[str]:
 
 
 def full_form(**changes: str) -> dict[str, str]:
-    values = {"title": "Four-day week pilot", "ask": "Run a six-month four-day week pilot in one department.",
-              "background": "Other companies report better focus and fewer sick days.",
-              "decision_maker": "Chief Operating Officer", "category": "workplace", "deadline": "",
-              "collect_attributes": "on"}
+    values = {
+        "title": "Four-day week pilot",
+        "ask": "Run a six-month four-day week pilot in one department.",
+        "background": "Other companies report better focus and fewer sick days.",
+        "decision_maker": "Chief Operating Officer",
+        "category": "workplace",
+        "deadline": "",
+        "collect_attributes": "on",
+    }
     values.update(changes)
     return values
 
@@ -93,11 +118,19 @@ def fan_out(connection: Connection, rt: Runtime) -> int:
     return delivery.deliver_notifications(sessions=sessions, rt=rt, batch=2)
 
 
-def sign(db: Session, rt: Runtime, petition: Petition, user: User | None = None, *, notify_updates: bool = False,
-         visibility: str = "public") -> User:
+def sign(
+    db: Session,
+    rt: Runtime,
+    petition: Petition,
+    user: User | None = None,
+    *,
+    notify_updates: bool = False,
+    visibility: str = "public",
+) -> User:
     user = user or factories.worker(db)
-    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=user, visibility=visibility,
-                    notify_updates=notify_updates)
+    signatures.sign(
+        db=db, rt=rt, petition_id=petition.id, user=user, visibility=visibility, notify_updates=notify_updates
+    )
     db.commit()
     return user
 
@@ -145,22 +178,37 @@ def moderator_named(db: Session, name: str) -> User:
 
 # -- drafting ---------------------------------------------------------------------------------------------------
 
+
 def test_checking_an_idea_shows_up_to_five_similar_open_petitions_and_writes_nothing(
-        browser: Browser, new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, new_browser, db, rt
+) -> None:  # type: ignore[no-untyped-def]
     for number in range(1, 7):
-        factories.open_petition(db, rt, title=f"Screen recording petition {number}",
-                                ask="No recording of our screens.", background="Screens are private.")
-    factories.closed_petition(db, rt, title="Closed screen recording petition", ask="No screen recording.",
-                              background="Screens again.")
-    factories.draft_petition(db, rt, title="Draft screen recording petition", ask="No screen recording.",
-                             background="Screens again.")
-    factories.open_petition(db, rt, title="Free coffee on Fridays", ask="Provide free coffee every Friday.",
-                            background="Coffee helps people talk.")
+        factories.open_petition(
+            db,
+            rt,
+            title=f"Screen recording petition {number}",
+            ask="No recording of our screens.",
+            background="Screens are private.",
+        )
+    factories.closed_petition(
+        db, rt, title="Closed screen recording petition", ask="No screen recording.", background="Screens again."
+    )
+    factories.draft_petition(
+        db, rt, title="Draft screen recording petition", ask="No screen recording.", background="Screens again."
+    )
+    factories.open_petition(
+        db,
+        rt,
+        title="Free coffee on Fridays",
+        ask="Provide free coffee every Friday.",
+        background="Coffee helps people talk.",
+    )
     sign_in_as(browser, db, factories.worker(db))
     before = rows(db)
 
-    response = browser.post("/petitions/new", {"title": "Ban screen recording",
-                                               "ask": "Recording screens harms trust."})
+    response = browser.post(
+        "/petitions/new", {"title": "Ban screen recording", "ask": "Recording screens harms trust."}
+    )
 
     assert response.status_code == 200
     assert "These open petitions may already ask for this" in response.text
@@ -174,8 +222,13 @@ def test_checking_an_idea_shows_up_to_five_similar_open_petitions_and_writes_not
 
 
 def test_checking_an_idea_with_nothing_similar_shows_no_list(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
-    factories.open_petition(db, rt, title="Free coffee on Fridays", ask="Provide free coffee every Friday.",
-                            background="Coffee helps people talk.")
+    factories.open_petition(
+        db,
+        rt,
+        title="Free coffee on Fridays",
+        ask="Provide free coffee every Friday.",
+        background="Coffee helps people talk.",
+    )
     sign_in_as(browser, db, factories.worker(db))
 
     response = browser.post("/petitions/new", {"title": "Quieter meeting rooms", "ask": "Add sound insulation."})
@@ -184,8 +237,7 @@ def test_checking_an_idea_with_nothing_similar_shows_no_list(browser: Browser, d
     assert similar_titles(response.text) == [] and "may already ask for this" not in response.text
 
 
-def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(
-        browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db, name="Casey Creator")
     sign_in_as(browser, db, creator)
 
@@ -196,7 +248,11 @@ def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(
     petition = db.get(Petition, petition_id)
     assert petition is not None
     assert (petition.state, petition.title, petition.creator_id, petition.version) == (
-        "draft", "Four-day week pilot", creator.id, 0)
+        "draft",
+        "Four-day week pilot",
+        creator.id,
+        0,
+    )
     assert petition.allow_anonymous is False and petition.collect_attributes is True
     assert petition.deadline == datetime.fromisoformat("2026-12-31T23:59:59+00:00")
     organizers = db.scalars(select(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition_id)).all()
@@ -214,15 +270,25 @@ def test_the_api_creates_a_draft_for_its_caller(browser: Browser, new_browser, d
     creator = factories.worker(db)
     sign_in_as(browser, db, creator)
 
-    response = browser.api("POST", "/api/v1/petitions", {
-        "title": "Four-day week pilot", "ask": "Run a pilot.", "background": "Focus improves.",
-        "category": "workplace", "deadline": "2026-12-31"})
+    response = browser.api(
+        "POST",
+        "/api/v1/petitions",
+        {
+            "title": "Four-day week pilot",
+            "ask": "Run a pilot.",
+            "background": "Focus improves.",
+            "category": "workplace",
+            "deadline": "2026-12-31",
+        },
+    )
 
     assert response.status_code == 201
     body = response.json()
     assert (body["state"], body["version"], body["sponsor_count"], body["rejection"]) == ("draft", 0, 0, None)
     assert browser.api("GET", f"/api/v1/petitions/{body['id']}").status_code == 200
-    assert visitor(new_browser, db, factories.worker(db)).api("GET", f"/api/v1/petitions/{body['id']}").status_code == 404
+    assert (
+        visitor(new_browser, db, factories.worker(db)).api("GET", f"/api/v1/petitions/{body['id']}").status_code == 404
+    )
 
 
 def test_a_draft_appears_in_no_listing(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
@@ -232,22 +298,38 @@ def test_a_draft_appears_in_no_listing(browser: Browser, db, rt) -> None:  # typ
         assert browser.api("GET", f"/api/v1/petitions?state={state}").json()["total"] == 0
 
 
-@pytest.mark.parametrize(("changes", "field_name", "message"), [
-    ({"title": ""}, "title", "This is required."),
-    ({"title": "   "}, "title", "This is required."),
-    ({"title": "x" * 10_000}, "title", "Use at most 120 characters."),
-    ({"title": "x" * 121}, "title", "Use at most 120 characters."),
-    ({"ask": ""}, "ask", "This is required."),
-    ({"category": "astrology"}, "category", "Choose one of the listed categories."),
-    ({"category": ""}, "category", "This is required."),
-    ({"deadline": "2026-11-24"}, "deadline", "Choose a date after today, or leave it empty."),
-    ({"deadline": "2026-10-01"}, "deadline", "Choose a date after today, or leave it empty."),
-    ({"deadline": "2028-01-01"}, "deadline", "Choose a date within a year."),
-    ({"deadline": "next tuesday"}, "deadline", "Enter a date like 2027-03-31."),
-], ids=["empty-title", "blank-title", "10000-char-title", "121-char-title", "empty-ask", "unknown-category", "no-category",
-        "deadline-today", "deadline-past", "deadline-too-far", "deadline-not-a-date"])
+@pytest.mark.parametrize(
+    ("changes", "field_name", "message"),
+    [
+        ({"title": ""}, "title", "This is required."),
+        ({"title": "   "}, "title", "This is required."),
+        ({"title": "x" * 10_000}, "title", "Use at most 120 characters."),
+        ({"title": "x" * 121}, "title", "Use at most 120 characters."),
+        ({"ask": ""}, "ask", "This is required."),
+        ({"category": "astrology"}, "category", "Choose one of the listed categories."),
+        ({"category": ""}, "category", "This is required."),
+        ({"deadline": "2026-11-24"}, "deadline", "Choose a date after today, or leave it empty."),
+        ({"deadline": "2026-10-01"}, "deadline", "Choose a date after today, or leave it empty."),
+        ({"deadline": "2028-01-01"}, "deadline", "Choose a date within a year."),
+        ({"deadline": "next tuesday"}, "deadline", "Enter a date like 2027-03-31."),
+    ],
+    ids=[
+        "empty-title",
+        "blank-title",
+        "10000-char-title",
+        "121-char-title",
+        "empty-ask",
+        "unknown-category",
+        "no-category",
+        "deadline-today",
+        "deadline-past",
+        "deadline-too-far",
+        "deadline-not-a-date",
+    ],
+)
 def test_a_draft_with_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(
-        browser: Browser, db, changes: dict[str, str], field_name: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, db, changes: dict[str, str], field_name: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, factories.worker(db))
     before = rows(db)
 
@@ -319,6 +401,7 @@ def test_editing_a_draft_changes_it_in_place(browser: Browser, db, rt) -> None: 
 
 # -- sponsors ---------------------------------------------------------------------------------------------------
 
+
 def test_submitting_a_draft_fixes_its_text_as_version_one(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.draft_petition(db, rt, creator)
@@ -331,16 +414,15 @@ def test_submitting_a_draft_fixes_its_text_as_version_one(browser: Browser, db, 
     assert (fresh.state, fresh.version, fresh.sponsors_requested_at) == ("gathering_sponsors", 1, UTC_NOW)
     version = db.scalar(select(PetitionVersion).where(PetitionVersion.petition_id == petition.id))
     assert version is not None and version.number == 1 and version.author_id == creator.id
-    assert version.content_hash == service.content_hash(title=fresh.title, ask=fresh.ask,
-                                                        background=fresh.background,
-                                                        decision_maker=fresh.decision_maker)
+    assert version.content_hash == service.content_hash(
+        title=fresh.title, ask=fresh.ask, background=fresh.background, decision_maker=fresh.decision_maker
+    )
     page = browser.get(f"/petitions/{petition.id}")
     assert service.sponsor_url(rt=rt, petition=fresh) in page.text
     assert browser.post(f"/petitions/{petition.id}/submit").status_code == 409  # only once
 
 
-def test_three_colleagues_sponsor_through_the_link_and_the_petition_goes_to_moderation(
-        new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_three_colleagues_sponsor_through_the_link_and_the_petition_goes_to_moderation(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db, name="Casey Creator")
     co_organizer = factories.worker(db, name="Cory Coorganizer")
     petition = factories.petition_gathering_sponsors(db, rt, creator)
@@ -403,8 +485,7 @@ def test_sponsoring_twice_is_refused_and_counted_once(browser: Browser, db, rt) 
 
     assert again.status_code == 409 and "You already sponsor this petition." in again.text
     assert rows(db) == before and reload(db, petition).sponsor_count == 1
-    api = browser.api("POST", f"/api/v1/petitions/{petition.id}/sponsorships",
-                      {"token": link.rsplit("/", 1)[1]})
+    api = browser.api("POST", f"/api/v1/petitions/{petition.id}/sponsorships", {"token": link.rsplit("/", 1)[1]})
     assert api.status_code == 409 and reload(db, petition).sponsor_count == 1
 
 
@@ -491,6 +572,7 @@ def test_without_moderation_or_sponsors_submitting_opens_the_petition(site, db) 
 
 # -- moderation -------------------------------------------------------------------------------------------------
 
+
 def test_a_moderator_claims_the_review_lock(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     petition = factories.petition_in_moderation(db, rt)
     rita = moderator_named(db, "Rita Reviewer")
@@ -503,26 +585,29 @@ def test_a_moderator_claims_the_review_lock(browser: Browser, db, rt) -> None:  
     assert (fresh.moderation_lock_by_id, fresh.moderation_lock_until) == (rita.id, UTC_NOW + timedelta(minutes=15))
     queue = squash(browser.get("/moderation").text)
     assert "Rita Reviewer (until 09:15 UTC)" in queue
-    assert "You are reviewing this petition until 09:15 UTC." in browser.get(
-        f"/moderation/petitions/{petition.id}").text
+    assert (
+        "You are reviewing this petition until 09:15 UTC." in browser.get(f"/moderation/petitions/{petition.id}").text
+    )
 
 
-@pytest.mark.parametrize(("action", "body"), [
-    ("open", None), ("reject", {"reason": "duplicate"}), ("hide", {"reason": "Names a colleague."}),
-    ("claim", None)])
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [("open", None), ("reject", {"reason": "duplicate"}), ("hide", {"reason": "Names a colleague."}), ("claim", None)],
+)
 def test_a_second_moderator_cannot_decide_while_the_first_holds_the_lock(
-        new_browser, db, rt, action: str, body: dict[str, str] | None) -> None:  # type: ignore[no-untyped-def]
+    new_browser, db, rt, action: str, body: dict[str, str] | None
+) -> None:  # type: ignore[no-untyped-def]
     petition = factories.petition_in_moderation(db, rt)
     rita, sam = moderator_named(db, "Rita Reviewer"), moderator_named(db, "Sam Second")
     assert visitor(new_browser, db, rita).post(f"/moderation/petitions/{petition.id}/claim").status_code == 303
     before = rows(db)
 
-    response = visitor(new_browser, db, sam).api("POST", f"/api/v1/moderation/petitions/{petition.id}/{action}",
-                                                 body)
+    response = visitor(new_browser, db, sam).api("POST", f"/api/v1/moderation/petitions/{petition.id}/{action}", body)
 
     assert response.status_code == 409
-    assert response.json()["error"]["message"] == ("Rita Reviewer is reviewing this petition until 09:15 UTC. "
-                                                   "Pick another one from the queue.")
+    assert response.json()["error"]["message"] == (
+        "Rita Reviewer is reviewing this petition until 09:15 UTC. Pick another one from the queue."
+    )
     fresh = reload(db, petition)
     assert (fresh.state, fresh.moderation_lock_by_id) == ("in_moderation", rita.id)
     assert rows(db) == before
@@ -577,8 +662,9 @@ def test_a_released_lock_lets_another_moderator_claim_it(new_browser, db, rt) ->
     assert reload(db, petition).moderation_lock_by_id == sam.id
 
 
-@pytest.mark.parametrize("body", [{"reason": "made_up"}, {"reason": ""}, {}],
-                         ids=["unknown-reason", "empty-reason", "no-reason"])
+@pytest.mark.parametrize(
+    "body", [{"reason": "made_up"}, {"reason": ""}, {}], ids=["unknown-reason", "empty-reason", "no-reason"]
+)
 def test_a_rejection_needs_a_reason_from_the_list(browser: Browser, db, rt, body: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     petition = factories.petition_in_moderation(db, rt)
     sign_in_as(browser, db, moderator_named(db, "Rita Reviewer"))
@@ -608,8 +694,9 @@ def test_a_public_rejection_reason_shows_on_the_petition_page(new_browser, db, r
     petition = factories.petition_in_moderation(db, rt, creator)
     rita = moderator_named(db, "Rita Reviewer")
 
-    response = visitor(new_browser, db, rita).post(f"/moderation/petitions/{petition.id}/reject",
-                                                   {"reason": "duplicate", "note": "See petition 12."})
+    response = visitor(new_browser, db, rita).post(
+        f"/moderation/petitions/{petition.id}/reject", {"reason": "duplicate", "note": "See petition 12."}
+    )
 
     assert response.status_code == 303
     fresh = reload(db, petition)
@@ -648,23 +735,27 @@ def test_hiding_records_the_reason_for_the_organizers_and_hides_the_petition(new
     petition = factories.open_petition(db, rt, creator)
     rita = moderator_named(db, "Rita Reviewer")
 
-    response = visitor(new_browser, db, rita).post(f"/moderation/petitions/{petition.id}/hide",
-                                                   {"hidden_reason": "It names a colleague in the background."})
+    response = visitor(new_browser, db, rita).post(
+        f"/moderation/petitions/{petition.id}/hide", {"hidden_reason": "It names a colleague in the background."}
+    )
 
     assert response.status_code == 303
     fresh = reload(db, petition)
     assert (fresh.state, fresh.hidden_reason) == ("hidden", "It names a colleague in the background.")
     hidden = [item for item in events(db, petition) if item.kind == "hidden"]
     assert [(item.actor_id, item.detail, item.public) for item in hidden] == [
-        (rita.id, "It names a colleague in the background.", False)]
+        (rita.id, "It names a colleague in the background.", False)
+    ]
     own = visitor(new_browser, db, creator).get(f"/petitions/{petition.id}")
     assert own.status_code == 200
     assert "Reason: It names a colleague in the background." in own.text
     assert visitor(new_browser, db).get(f"/petitions/{petition.id}").status_code == 404
     assert visitor(new_browser, db, factories.worker(db)).get(f"/petitions/{petition.id}").status_code == 404
     assert [message.template for message in outbox(db, creator.email)][-1] == "petition_hidden"
-    assert "hidden" not in [item["kind"] for item in visitor(new_browser, db, creator).api(
-        "GET", f"/api/v1/petitions/{petition.id}/timeline").json()]
+    assert "hidden" not in [
+        item["kind"]
+        for item in visitor(new_browser, db, creator).api("GET", f"/api/v1/petitions/{petition.id}/timeline").json()
+    ]
 
 
 def test_hiding_needs_a_reason(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
@@ -721,8 +812,12 @@ def test_restoring_a_petition_hidden_in_moderation_opens_it_and_clears_the_reaso
 def test_every_moderation_decision_through_the_api_answers_with_the_petition(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     # Found by the API fuzz test: these answered 500 once the petition detail needed the database session.
     moderator = visitor(new_browser, db, moderator_named(db, "Rita Reviewer"))
-    decisions = [("claim", None, "in_moderation"), ("open", None, "open"),
-                 ("reject", {"reason": "duplicate"}, "rejected"), ("hide", {"reason": "Names a colleague."}, "hidden")]
+    decisions = [
+        ("claim", None, "in_moderation"),
+        ("open", None, "open"),
+        ("reject", {"reason": "duplicate"}, "rejected"),
+        ("hide", {"reason": "Names a colleague."}, "hidden"),
+    ]
     for action, body, state in decisions:
         petition = factories.petition_in_moderation(db, rt)
         response = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/{action}", body)
@@ -746,8 +841,10 @@ def test_the_moderation_page_shows_who_decided_what(new_browser, db, rt) -> None
     page = squash(rita.get("/moderation").text)
 
     assert f'Rita Reviewer opened <a href="/moderation/petitions/{opened.id}">Opened by Rita</a>' in page
-    assert (f'Sam Second rejected <a href="/moderation/petitions/{rejected.id}">Rejected by Sam</a> '
-            "(It is not clear what the petition asks for)") in page
+    assert (
+        f'Sam Second rejected <a href="/moderation/petitions/{rejected.id}">Rejected by Sam</a> '
+        "(It is not clear what the petition asks for)"
+    ) in page
     assert f'Sam Second hid <a href="/moderation/petitions/{hidden.id}">Hidden by Sam</a> (Names a colleague.)' in page
     assert "The queue is empty." in page
 
@@ -768,8 +865,8 @@ def test_the_moderation_queue_lists_waiting_petitions_oldest_first(browser: Brow
 
 # -- frozen text and corrections --------------------------------------------------------------------------------
 
-def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt,
-                                                                            connection) -> None:  # type: ignore[no-untyped-def]
+
+def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt, connection) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator, background="Recording every keystroke is intrusive.")
     signer = factories.worker(db, name="Sigrid Signer")
@@ -777,18 +874,27 @@ def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(ne
     assert signing.status_code == 303 and reload(db, petition).signature_count == 1
     organizer = visitor(new_browser, db, creator)
 
-    response = organizer.post(f"/petitions/{petition.id}/correct", {
-        "title": petition.title, "ask": petition.ask, "background": "Recording every keystroke is unlawful.",
-        "decision_maker": petition.decision_maker or "", "note": "We checked the law."})
+    response = organizer.post(
+        f"/petitions/{petition.id}/correct",
+        {
+            "title": petition.title,
+            "ask": petition.ask,
+            "background": "Recording every keystroke is unlawful.",
+            "decision_maker": petition.decision_maker or "",
+            "note": "We checked the law.",
+        },
+    )
 
     assert response.status_code == 303 and response.headers["location"] == f"/petitions/{petition.id}/versions"
     fresh = reload(db, petition)
     assert (fresh.version, fresh.background) == (2, "Recording every keystroke is unlawful.")
-    versions = db.scalars(select(PetitionVersion).where(PetitionVersion.petition_id == petition.id)
-                          .order_by(PetitionVersion.number)).all()
+    versions = db.scalars(
+        select(PetitionVersion).where(PetitionVersion.petition_id == petition.id).order_by(PetitionVersion.number)
+    ).all()
     assert [(v.number, v.background, v.note) for v in versions] == [
         (1, "Recording every keystroke is intrusive.", None),
-        (2, "Recording every keystroke is unlawful.", "We checked the law.")]
+        (2, "Recording every keystroke is unlawful.", "We checked the law."),
+    ]
     assert versions[0].content_hash != versions[1].content_hash
     history = visitor(new_browser, db).get(f"/petitions/{petition.id}/versions")
     assert history.status_code == 200
@@ -800,8 +906,9 @@ def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(ne
     mail = outbox(db, signer.email)
     assert [message.subject for message in mail] == ["A petition you signed or follow was corrected"]
     assert "now version 2" in mail[0].body_text and "We checked the law." in mail[0].body_text
-    assert "new_version" in [item["kind"] for item in visitor(new_browser, db).api(
-        "GET", f"/api/v1/petitions/{petition.id}/timeline").json()]
+    assert "new_version" in [
+        item["kind"] for item in visitor(new_browser, db).api("GET", f"/api/v1/petitions/{petition.id}/timeline").json()
+    ]
 
 
 def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db, rt, connection) -> None:  # type: ignore[no-untyped-def]
@@ -812,9 +919,19 @@ def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db
     service.follow(db=db, rt=rt, petition=petition, user=follower)
     db.commit()
 
-    service.correct_text(db=db, rt=rt, petition=petition, actor=creator, form=PetitionCorrection(
-        title=petition.title, ask=petition.ask + " Now.", background=petition.background,
-        decision_maker=petition.decision_maker, note="Sharper ask."))
+    service.correct_text(
+        db=db,
+        rt=rt,
+        petition=petition,
+        actor=creator,
+        form=PetitionCorrection(
+            title=petition.title,
+            ask=petition.ask + " Now.",
+            background=petition.background,
+            decision_maker=petition.decision_maker,
+            note="Sharper ask.",
+        ),
+    )
     db.commit()
     assert fan_out(connection, rt) == 2
 
@@ -829,9 +946,16 @@ def test_a_correction_that_changes_nothing_is_refused(browser: Browser, db, rt) 
     sign_in_as(browser, db, creator)
     before = rows(db)
 
-    response = browser.post(f"/petitions/{petition.id}/correct", {
-        "title": petition.title, "ask": petition.ask, "background": petition.background,
-        "decision_maker": petition.decision_maker or "", "note": "Nothing really."})
+    response = browser.post(
+        f"/petitions/{petition.id}/correct",
+        {
+            "title": petition.title,
+            "ask": petition.ask,
+            "background": petition.background,
+            "decision_maker": petition.decision_maker or "",
+            "note": "Nothing really.",
+        },
+    )
 
     assert response.status_code == 422 and "Change the text, or cancel." in response.text
     assert reload(db, petition).version == 1
@@ -844,8 +968,10 @@ def test_a_correction_needs_a_note(browser: Browser, db, rt) -> None:  # type: i
     sign_in_as(browser, db, creator)
     before = rows(db)
 
-    response = browser.post(f"/petitions/{petition.id}/correct", {
-        "title": "Changed", "ask": petition.ask, "background": petition.background, "note": ""})
+    response = browser.post(
+        f"/petitions/{petition.id}/correct",
+        {"title": "Changed", "ask": petition.ask, "background": petition.background, "note": ""},
+    )
 
     assert response.status_code == 422 and 'id="note-error">This is required.' in response.text
     assert rows(db) == before
@@ -856,16 +982,19 @@ def test_only_an_open_petition_can_be_corrected(browser: Browser, db, rt) -> Non
     petition = factories.closed_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
 
-    response = browser.api("POST", f"/api/v1/petitions/{petition.id}/corrections", {
-        "title": "Changed", "ask": petition.ask, "background": petition.background, "note": "Late fix."})
+    response = browser.api(
+        "POST",
+        f"/api/v1/petitions/{petition.id}/corrections",
+        {"title": "Changed", "ask": petition.ask, "background": petition.background, "note": "Late fix."},
+    )
 
     assert response.status_code == 409 and reload(db, petition).version == 1
 
 
 # -- thresholds -------------------------------------------------------------------------------------------------
 
-def test_crossing_the_response_threshold_starts_the_response_clock_exactly_once(
-        new_browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+
+def test_crossing_the_response_threshold_starts_the_response_clock_exactly_once(new_browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
     small = with_settings(rt, response_threshold=2)
     creator = factories.worker(db)
     petition = factories.open_petition(db, small, creator)
@@ -875,8 +1004,7 @@ def test_crossing_the_response_threshold_starts_the_response_clock_exactly_once(
     assert reload(db, petition).response_threshold_reached_at is None
     clock.advance(timedelta(hours=2))
     crossing_time = clock.now()
-    visitor(new_browser, db, factories.worker(db)).post(f"/petitions/{petition.id}/sign",
-                                                        {"visibility": "organizers"})
+    visitor(new_browser, db, factories.worker(db)).post(f"/petitions/{petition.id}/sign", {"visibility": "organizers"})
     clock.advance(timedelta(hours=2))
     for _ in range(2):
         sign(db, small, petition)
@@ -925,6 +1053,7 @@ def test_a_petition_below_the_threshold_shows_how_many_more_are_needed(browser: 
 
 # -- deadlines --------------------------------------------------------------------------------------------------
 
+
 def test_an_open_petition_past_its_deadline_is_closed_when_its_page_is_read(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator, deadline=date(2026, 11, 25))
@@ -967,8 +1096,9 @@ def test_signing_an_expired_petition_is_refused(browser: Browser, db, rt, clock)
 
 
 def test_the_periodic_job_closes_every_expired_petition(db, rt, clock) -> None:  # type: ignore[no-untyped-def]
-    expired = [factories.open_petition(db, rt, title=f"Expiring {n}", deadline=date(2026, 11, 25 + n))
-               for n in range(2)]
+    expired = [
+        factories.open_petition(db, rt, title=f"Expiring {n}", deadline=date(2026, 11, 25 + n)) for n in range(2)
+    ]
     later = factories.open_petition(db, rt, title="Later", deadline=date(2026, 12, 20))
     endless = factories.open_petition(db, rt, title="Endless")
     clock.advance(timedelta(days=3))
@@ -994,29 +1124,52 @@ def test_an_expired_petition_is_not_listed_as_open_before_the_job_runs(browser: 
 
 # -- discovery --------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def catalogue(db, rt, clock) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
     """Listed petitions in known states, categories, ages, deadlines and counts."""
     small = with_settings(rt, response_threshold=2)
     made: dict[str, Petition] = {}
-    made["canteen"] = factories.open_petition(db, rt, title="Healthier canteen food", category="wellbeing",
-                                              ask="Offer a vegetarian dish daily.",
-                                              background="The xylophone rehearsal room is next to the canteen.",
-                                              deadline=date(2026, 12, 20))
+    made["canteen"] = factories.open_petition(
+        db,
+        rt,
+        title="Healthier canteen food",
+        category="wellbeing",
+        ask="Offer a vegetarian dish daily.",
+        background="The xylophone rehearsal room is next to the canteen.",
+        deadline=date(2026, 12, 20),
+    )
     clock.advance(timedelta(hours=1))
-    made["bonus"] = factories.open_petition(db, small, title="Publish the bonus formula", category="pay",
-                                            ask="Publish how bonuses are computed.",
-                                            background="Nobody knows how the bonus pool is split.",
-                                            deadline=date(2026, 12, 1))
+    made["bonus"] = factories.open_petition(
+        db,
+        small,
+        title="Publish the bonus formula",
+        category="pay",
+        ask="Publish how bonuses are computed.",
+        background="Nobody knows how the bonus pool is split.",
+        deadline=date(2026, 12, 1),
+    )
     clock.advance(timedelta(hours=1))
-    made["parking"] = factories.open_petition(db, rt, title="More bicycle parking", category="workplace",
-                                              ask="Double the bicycle racks.", background="Racks are always full.")
+    made["parking"] = factories.open_petition(
+        db,
+        rt,
+        title="More bicycle parking",
+        category="workplace",
+        ask="Double the bicycle racks.",
+        background="Racks are always full.",
+    )
     clock.advance(timedelta(hours=1))
-    made["closed"] = factories.closed_petition(db, rt, title="Summer hours", category="workplace",
-                                               ask="Finish at three on Fridays in summer.",
-                                               background="Summer is short.")
-    made["waiting"] = factories.petition_in_moderation(db, rt, title="Waiting in moderation", category="pay",
-                                                       ask="Pay overtime.", background="Overtime is unpaid.")
+    made["closed"] = factories.closed_petition(
+        db,
+        rt,
+        title="Summer hours",
+        category="workplace",
+        ask="Finish at three on Fridays in summer.",
+        background="Summer is short.",
+    )
+    made["waiting"] = factories.petition_in_moderation(
+        db, rt, title="Waiting in moderation", category="pay", ask="Pay overtime.", background="Overtime is unpaid."
+    )
     for _ in range(3):
         sign(db, small, made["bonus"])
     sign(db, rt, made["canteen"])
@@ -1027,26 +1180,44 @@ def _ids(catalogue: dict[str, Petition], *names: str) -> list[int]:
     return [catalogue[name].id for name in names]
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("state=open", ["bonus", "canteen", "parking"]),
-    ("state=closed", ["closed"]),
-    ("state=awaiting_response", ["bonus"]),
-    ("state=all", ["bonus", "canteen", "closed", "parking"]),  # ties: newest id first
-    ("state=open&category=pay", ["bonus"]),
-    ("state=all&category=workplace", ["closed", "parking"]),
-    ("state=open&sort=newest", ["parking", "bonus", "canteen"]),
-    ("state=open&sort=most_signed", ["bonus", "canteen", "parking"]),
-    ("state=open&sort=closing_soon", ["bonus", "canteen"]),
-    ("state=all&q=xylophone", ["canteen"]),
-    ("state=all&q=xylophone%20rehearsal", ["canteen"]),
-    ("state=all&q=xylophone%20bonus", []),
-    ("state=all&q=summer", ["closed"]),
-    ("state=all&q=%22%3B%20DROP%20TABLE%20petitions", []),
-], ids=["open", "closed", "awaiting-response", "all", "category", "category-all-states", "newest", "most-signed",
-        "closing-soon", "search-background-word", "search-all-words", "search-needs-every-word",
-        "search-closed", "search-syntax-is-inert"])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("state=open", ["bonus", "canteen", "parking"]),
+        ("state=closed", ["closed"]),
+        ("state=awaiting_response", ["bonus"]),
+        ("state=all", ["bonus", "canteen", "closed", "parking"]),  # ties: newest id first
+        ("state=open&category=pay", ["bonus"]),
+        ("state=all&category=workplace", ["closed", "parking"]),
+        ("state=open&sort=newest", ["parking", "bonus", "canteen"]),
+        ("state=open&sort=most_signed", ["bonus", "canteen", "parking"]),
+        ("state=open&sort=closing_soon", ["bonus", "canteen"]),
+        ("state=all&q=xylophone", ["canteen"]),
+        ("state=all&q=xylophone%20rehearsal", ["canteen"]),
+        ("state=all&q=xylophone%20bonus", []),
+        ("state=all&q=summer", ["closed"]),
+        ("state=all&q=%22%3B%20DROP%20TABLE%20petitions", []),
+    ],
+    ids=[
+        "open",
+        "closed",
+        "awaiting-response",
+        "all",
+        "category",
+        "category-all-states",
+        "newest",
+        "most-signed",
+        "closing-soon",
+        "search-background-word",
+        "search-all-words",
+        "search-needs-every-word",
+        "search-closed",
+        "search-syntax-is-inert",
+    ],
+)
 def test_discovery_filters_sorts_and_searches_the_same_on_the_page_and_in_the_api(
-        browser: Browser, catalogue: dict[str, Petition], query: str, expected: list[str]) -> None:
+    browser: Browser, catalogue: dict[str, Petition], query: str, expected: list[str]
+) -> None:
     page = browser.get(f"/petitions?{query}")
     api = browser.api("GET", f"/api/v1/petitions?{query}")
 
@@ -1063,7 +1234,8 @@ def test_common_words_in_a_search_do_not_hide_a_match(browser: Browser, catalogu
 
 
 def test_closing_soon_lists_only_petitions_with_a_deadline_soonest_first(
-        browser: Browser, catalogue: dict[str, Petition]) -> None:
+    browser: Browser, catalogue: dict[str, Petition]
+) -> None:
     page = browser.get("/petitions?state=open&sort=closing_soon")
     api = browser.api("GET", "/api/v1/petitions?state=open&sort=closing_soon")
 
@@ -1071,14 +1243,16 @@ def test_closing_soon_lists_only_petitions_with_a_deadline_soonest_first(
     assert [item["id"] for item in api.json()["items"]] == _ids(catalogue, "bonus", "canteen")
 
 
-def test_a_petition_appears_in_newest_once_it_is_opened(browser: Browser, new_browser, db, rt, clock,
-                                                       catalogue: dict[str, Petition]) -> None:  # type: ignore[no-untyped-def]
+def test_a_petition_appears_in_newest_once_it_is_opened(
+    browser: Browser, new_browser, db, rt, clock, catalogue: dict[str, Petition]
+) -> None:  # type: ignore[no-untyped-def]
     waiting = catalogue["waiting"]
     assert waiting.id not in listed_ids(browser.get("/petitions?state=all&sort=newest").text)
 
     clock.advance(timedelta(hours=1))
     visitor(new_browser, db, moderator_named(db, "Rita Reviewer")).api(
-        "POST", f"/api/v1/moderation/petitions/{waiting.id}/open")
+        "POST", f"/api/v1/moderation/petitions/{waiting.id}/open"
+    )
 
     assert listed_ids(browser.get("/petitions?sort=newest").text)[0] == waiting.id
     assert browser.api("GET", "/api/v1/petitions?sort=newest").json()["items"][0]["id"] == waiting.id
@@ -1089,9 +1263,19 @@ def test_search_finds_a_corrected_text_and_forgets_the_old_one(browser: Browser,
     petition = factories.open_petition(db, rt, creator, background="The harpsichord is out of tune.")
     assert listed_ids(browser.get("/petitions?q=harpsichord").text) == [petition.id]
 
-    service.correct_text(db=db, rt=rt, petition=petition, actor=creator, form=PetitionCorrection(
-        title=petition.title, ask=petition.ask, background="The clavichord is out of tune.",
-        decision_maker=petition.decision_maker, note="Wrong instrument."))
+    service.correct_text(
+        db=db,
+        rt=rt,
+        petition=petition,
+        actor=creator,
+        form=PetitionCorrection(
+            title=petition.title,
+            ask=petition.ask,
+            background="The clavichord is out of tune.",
+            decision_maker=petition.decision_maker,
+            note="Wrong instrument.",
+        ),
+    )
     db.commit()
 
     assert listed_ids(browser.get("/petitions?q=harpsichord").text) == []
@@ -1119,14 +1303,19 @@ def _list_queries(browser: Browser, connection: Connection) -> tuple[int, int]:
 
 
 def test_list_pages_run_the_same_number_of_queries_for_3_and_for_25_petitions(
-        browser: Browser, db, rt, connection: Connection) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, db, rt, connection: Connection
+) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, factories.worker(db))
     categories = ["pay", "privacy", "workplace", "wellbeing", "policy"]
 
     def add(number: int) -> None:
-        petition = factories.open_petition(db, rt, title=f"Listed petition {number}",
-                                           category=categories[number % len(categories)],
-                                           deadline=date(2026, 12, 1 + number % 20))
+        petition = factories.open_petition(
+            db,
+            rt,
+            title=f"Listed petition {number}",
+            category=categories[number % len(categories)],
+            deadline=date(2026, 12, 1 + number % 20),
+        )
         if number % 3 == 0:
             sign(db, rt, petition)
         if number % 4 == 0:
@@ -1150,13 +1339,15 @@ def test_list_pages_run_the_same_number_of_queries_for_3_and_for_25_petitions(
 
 # -- organizers -------------------------------------------------------------------------------------------------
 
+
 def test_the_creator_adds_a_co_organizer_who_can_then_post_updates(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db, name="Casey Creator")
     colleague = factories.worker(db, name="Cory Coorganizer")
     petition = factories.open_petition(db, rt, creator)
 
-    response = visitor(new_browser, db, creator).post(f"/petitions/{petition.id}/organizers",
-                                                      {"email": colleague.email.upper()})
+    response = visitor(new_browser, db, creator).post(
+        f"/petitions/{petition.id}/organizers", {"email": colleague.email.upper()}
+    )
 
     assert response.status_code == 303
     [invitation] = outbox(db, colleague.email)
@@ -1165,8 +1356,14 @@ def test_the_creator_adds_a_co_organizer_who_can_then_post_updates(new_browser, 
     accept = re.search(r"http://testserver(/\S+/organizers/invitations/\S+)", invitation.body_text).group(1)
     assert "Accept and organize" in co.get(accept).text
     assert co.post(accept).status_code == 303
-    assert db.scalar(select(PetitionOrganizer.is_creator).where(PetitionOrganizer.petition_id == petition.id,
-                                                                PetitionOrganizer.user_id == colleague.id)) is False
+    assert (
+        db.scalar(
+            select(PetitionOrganizer.is_creator).where(
+                PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id == colleague.id
+            )
+        )
+        is False
+    )
     posted = co.post(f"/petitions/{petition.id}/updates", {"title": "We reached HR", "body": "They will reply."})
     assert posted.status_code == 303
     update = db.scalar(select(PetitionUpdate).where(PetitionUpdate.petition_id == petition.id))
@@ -1181,8 +1378,9 @@ def test_only_the_creator_adds_organizers(new_browser, db, rt) -> None:  # type:
     db.commit()
     before = rows(db)
 
-    response = visitor(new_browser, db, colleague).api("POST", f"/api/v1/petitions/{petition.id}/organizers",
-                                                       {"email": third.email})
+    response = visitor(new_browser, db, colleague).api(
+        "POST", f"/api/v1/petitions/{petition.id}/organizers", {"email": third.email}
+    )
 
     assert response.status_code == 403 and rows(db) == before
 
@@ -1192,8 +1390,9 @@ def test_organizers_can_send_at_most_three_updates_a_week(new_browser, db, rt, c
     petition = factories.open_petition(db, rt, creator)
     organizer = visitor(new_browser, db, creator)
     for number in range(3):
-        response = organizer.api("POST", f"/api/v1/petitions/{petition.id}/updates",
-                                 {"title": f"Update {number}", "body": "News."})
+        response = organizer.api(
+            "POST", f"/api/v1/petitions/{petition.id}/updates", {"title": f"Update {number}", "body": "News."}
+        )
         assert response.status_code == 201
         clock.advance(timedelta(days=1))
     before = rows(db)
@@ -1203,7 +1402,8 @@ def test_organizers_can_send_at_most_three_updates_a_week(new_browser, db, rt, c
     assert fourth.status_code == 429
     assert fourth.json()["error"]["message"] == (
         "Organizers can send at most 3 updates a week, so signers keep reading them. "
-        "The next one can go out on 01 December at 09:00 UTC.")
+        "The next one can go out on 01 December at 09:00 UTC."
+    )
     assert rows(db) == before
     clock.advance(timedelta(days=4))  # a week after the first
     again = organizer.api("POST", f"/api/v1/petitions/{petition.id}/updates", {"title": "Update 4", "body": "News."})
@@ -1215,8 +1415,12 @@ def test_the_update_form_refuses_a_fourth_update_in_a_week_with_429(browser: Bro
     petition = factories.open_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
     for number in range(3):
-        assert browser.post(f"/petitions/{petition.id}/updates",
-                            {"title": f"Update {number}", "body": "News."}).status_code == 303
+        assert (
+            browser.post(
+                f"/petitions/{petition.id}/updates", {"title": f"Update {number}", "body": "News."}
+            ).status_code
+            == 303
+        )
     before = rows(db)
 
     fourth = browser.post(f"/petitions/{petition.id}/updates", {"title": "Update 4", "body": "News."})
@@ -1225,8 +1429,7 @@ def test_the_update_form_refuses_a_fourth_update_in_a_week_with_429(browser: Bro
     assert fourth.status_code == 429 and "at most 3 updates a week" in fourth.text
 
 
-def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_browser, db, rt,
-                                                                           connection) -> None:  # type: ignore[no-untyped-def]
+def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_browser, db, rt, connection) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     opted_in = sign(db, rt, petition, notify_updates=True)
@@ -1238,15 +1441,15 @@ def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_br
     service.follow(db=db, rt=rt, petition=petition, user=following_signer)
     db.commit()
 
-    response = visitor(new_browser, db, creator).post(f"/petitions/{petition.id}/updates",
-                                                      {"title": "Meeting on Monday", "body": "HR agreed to meet."})
+    response = visitor(new_browser, db, creator).post(
+        f"/petitions/{petition.id}/updates", {"title": "Meeting on Monday", "body": "HR agreed to meet."}
+    )
 
     assert response.status_code == 303
     assert fan_out(connection, rt) == 4, "four recipients, queued two at a time by the worker"
     assert fan_out(connection, rt) == 0, "each once"
     told = [message.to_address for message in outbox(db) if message.template == "petition_update"]
-    assert sorted(told) == sorted([opted_in.email, opted_in_privately.email, follower.email,
-                                   following_signer.email])
+    assert sorted(told) == sorted([opted_in.email, opted_in_privately.email, follower.email, following_signer.email])
     assert not_opted_in.email not in told
     message = outbox(db, follower.email)[-1]
     assert message.subject == f'Update on "{petition.title}": Meeting on Monday'
@@ -1297,6 +1500,7 @@ def test_the_creator_removes_a_co_organizer_but_not_themself(browser: Browser, d
 
 # -- following --------------------------------------------------------------------------------------------------
 
+
 def test_following_twice_keeps_one_follow_and_unfollowing_removes_it(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     petition = factories.open_petition(db, rt)
     user = factories.worker(db)
@@ -1322,8 +1526,10 @@ def test_following_through_the_api_is_idempotent(browser: Browser, db, rt) -> No
 
     assert [browser.api("PUT", f"/api/v1/petitions/{petition.id}/follow").status_code for _ in range(2)] == [204, 204]
     assert db.scalars(select(Follow.user_id).where(Follow.petition_id == petition.id)).all() == [user.id]
-    assert [browser.api("DELETE", f"/api/v1/petitions/{petition.id}/follow").status_code
-            for _ in range(2)] == [204, 204]
+    assert [browser.api("DELETE", f"/api/v1/petitions/{petition.id}/follow").status_code for _ in range(2)] == [
+        204,
+        204,
+    ]
     assert db.scalar(select(func.count()).select_from(Follow)) == 0
 
 
@@ -1335,9 +1541,9 @@ def test_a_petition_that_is_not_published_cannot_be_followed(browser: Browser, d
     assert count_rows(db, "petition_follows") == 0
 
 
-
 def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_aside(  # type: ignore[no-untyped-def]
-        db, rt, connection, monkeypatch) -> None:
+    db, rt, connection, monkeypatch
+) -> None:
     from app.moderation import service as moderation
     from app.petitions.schemas import UpdateCreate
     from app.responses import delivery
@@ -1348,9 +1554,15 @@ def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_a
     sign(db, rt, petition, voided, notify_updates=True)
     from app.signatures import integrity
 
-    integrity.invalidate(db=db, rt=rt, petition=petition, moderator=factories.moderator(db),  # five accounts at least
-                         entries=[voided.email, *(factories.worker(db).email for _ in range(4))],
-                         reason="A compromised account.", expected=1)
+    integrity.invalidate(
+        db=db,
+        rt=rt,
+        petition=petition,
+        moderator=factories.moderator(db),  # five accounts at least
+        entries=[voided.email, *(factories.worker(db).email for _ in range(4))],
+        reason="A compromised account.",
+        expected=1,
+    )
     service.post_update(db=db, rt=rt, petition=petition, actor=creator, form=UpdateCreate(title="News", body="More."))
     moderator = factories.moderator(db)
     moderation.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason="Names a colleague.")
@@ -1360,8 +1572,9 @@ def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_a
     db.commit()
     assert fan_out(connection, rt) == 1
     assert [message.template for message in outbox(db, follower.email)][-1] == "petition_update"
-    assert not [message for message in outbox(db, voided.email) if message.template == "petition_update"], \
+    assert not [message for message in outbox(db, voided.email) if message.template == "petition_update"], (
         "a voided signature is no longer in the audience"
+    )
 
     # An event that fails is set aside; the next one still goes out.
     service.post_update(db=db, rt=rt, petition=petition, actor=creator, form=UpdateCreate(title="Two", body="B."))

@@ -35,9 +35,18 @@ def test_a_sign_up_leaves_no_address_or_name_in_the_tables(browser: Browser, db)
     [mail] = outbox(db, to=ADDRESS)
     assert NAME in mail.body_text or "code" in mail.body_text, "the model reads the mail as text"
 
-    stored = b"".join(b"".join(raw(db, column)) for column in (User.email, User.display_name, OneTimeCode.sent_to,
-                                                      OneTimeCode.pending_display_name, OutboxMessage.to_address,
-                                                      OutboxMessage.subject, OutboxMessage.body_text))
+    stored = b"".join(
+        b"".join(raw(db, column))
+        for column in (
+            User.email,
+            User.display_name,
+            OneTimeCode.sent_to,
+            OneTimeCode.pending_display_name,
+            OutboxMessage.to_address,
+            OutboxMessage.subject,
+            OutboxMessage.body_text,
+        )
+    )
     assert stored and ADDRESS.encode() not in stored and b"Ines" not in stored and b"Quarry" not in stored
     user = db.scalar(select(User).where(address_lookup(ADDRESS)))
     assert user.email == ADDRESS and user.email_index != ADDRESS and len(user.email_index) == 64
@@ -62,12 +71,18 @@ def test_a_ciphertext_copied_to_another_column_does_not_open(db) -> None:  # typ
         crypto.open_sealed(tampered, context="users.email")
 
 
-@pytest.mark.parametrize("configured, message", [
-    ("k2", "id:base64key"), ("K2:" + base64.b64encode(os.urandom(32)).decode(), "id:base64key"),
-    ("k2:not base64!", "not base64"), ("k2:" + base64.b64encode(b"short").decode(), "32 bytes"),
-    ("k2:{0},k2:{0}".format(base64.b64encode(os.urandom(32)).decode()), "given twice"),
-    ("k1:" + base64.b64encode(os.urandom(32)).decode(), "derived from the secret key"),
-], ids=["no key", "upper-case id", "not base64", "short key", "given twice", "the secret's own"])  # random values
+@pytest.mark.parametrize(
+    "configured, message",
+    [
+        ("k2", "id:base64key"),
+        ("K2:" + base64.b64encode(os.urandom(32)).decode(), "id:base64key"),
+        ("k2:not base64!", "not base64"),
+        ("k2:" + base64.b64encode(b"short").decode(), "32 bytes"),
+        ("k2:{0},k2:{0}".format(base64.b64encode(os.urandom(32)).decode()), "given twice"),
+        ("k1:" + base64.b64encode(os.urandom(32)).decode(), "derived from the secret key"),
+    ],
+    ids=["no key", "upper-case id", "not base64", "short key", "given twice", "the secret's own"],
+)  # random values
 # in the ids would differ between pytest-xdist's workers, which then refuse to run
 @pytest.mark.one_database
 def test_badly_written_keys_are_refused_at_start(configured: str, message: str) -> None:
@@ -78,13 +93,16 @@ def test_badly_written_keys_are_refused_at_start(configured: str, message: str) 
 @pytest.mark.one_database
 def test_rotation_reseals_everything_under_the_new_key_and_can_run_again(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'rotate.db'}"
-    for name, value in {"DATABASE_URL": url, "ENVIRONMENT": "test", "SECRET_KEY": TEST_SECRET,
-                        "BLIND_KEY_BITS": "1024"}.items():
+    for name, value in {
+        "DATABASE_URL": url,
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": TEST_SECRET,
+        "BLIND_KEY_BITS": "1024",
+    }.items():
         monkeypatch.setenv(f"UNDERSIGNED_{name}", value)
     runner = CliRunner()
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
-    created = runner.invoke(cli, ["users", "create-admin", "boss@example.org", "--name", "Bea Boss",
-                                  "--no-password"])
+    created = runner.invoke(cli, ["users", "create-admin", "boss@example.org", "--name", "Bea Boss", "--no-password"])
     assert created.exit_code == 0, created.output
 
     generated = runner.invoke(cli, ["keys", "generate", "k2"])
@@ -100,9 +118,11 @@ def test_rotation_reseals_everything_under_the_new_key_and_can_run_again(tmp_pat
     engine = build_engine(url)
     try:
         with engine.connect() as connection:
-            prefixes = {bytes(value)[:2] for table, column in (("users", "email_sealed"),
-                                                               ("users", "display_name_sealed"))
-                        for value in connection.scalars(text(f"SELECT {column} FROM {table}"))}
+            prefixes = {
+                bytes(value)[:2]
+                for table, column in (("users", "email_sealed"), ("users", "display_name_sealed"))
+                for value in connection.scalars(text(f"SELECT {column} FROM {table}"))
+            }
         assert prefixes == {b"k2"}
         from sqlalchemy.orm import Session
 
@@ -143,26 +163,43 @@ def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_p
         migrations.upgrade(url, "444e94f45a3b")
         engine = build_engine(url)
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO users (id, email, display_name, created_at, notify_comment_replies) "
-                "VALUES (1, :email, :name, CURRENT_TIMESTAMP, true)"), {"email": ADDRESS, "name": NAME})
-            connection.execute(text(
-                "INSERT INTO outbox_messages (id, to_address, subject, body_text, template, status, attempts, "
-                "created_at, next_attempt_at) VALUES (1, :to, 'Hello', :body, 'verify_email', 'sent', 1, "
-                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"to": ADDRESS, "body": f"Hi {NAME}"})
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, display_name, created_at, notify_comment_replies) "
+                    "VALUES (1, :email, :name, CURRENT_TIMESTAMP, true)"
+                ),
+                {"email": ADDRESS, "name": NAME},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO outbox_messages (id, to_address, subject, body_text, template, status, attempts, "
+                    "created_at, next_attempt_at) VALUES (1, :to, 'Hello', :body, 'verify_email', 'sent', 1, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"to": ADDRESS, "body": f"Hi {NAME}"},
+            )
             # Rows pointing at the account: rebuilding `users` (SQLite's batch mode) must keep them all.
-            connection.execute(text("INSERT INTO role_grants (user_id, role, granted_at) "
-                                    "VALUES (1, 'admin', CURRENT_TIMESTAMP)"))
+            connection.execute(
+                text("INSERT INTO role_grants (user_id, role, granted_at) VALUES (1, 'admin', CURRENT_TIMESTAMP)")
+            )
             category = connection.execute(text("SELECT id FROM categories ORDER BY id LIMIT 1")).scalar_one()
-            connection.execute(text(
-                "INSERT INTO petitions (id, state, title, ask, background, category_id, allow_anonymous, "
-                "collect_attributes, creator_id, version, sponsor_nonce, sponsor_count, signature_count, "
-                "withdrawal_count, created_at, updated_at, comment_count, comment_digest_through) VALUES (1, 'open', "
-                "'T', 'A', 'B', :category, false, false, 1, 1, 'n', 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
-                "0, 0)"), {"category": category})
-            connection.execute(text(
-                "INSERT INTO invalidations (id, petition_id, moderator_id, rule, reason, matched, created_at) "
-                "VALUES (1, 1, 1, :rule, 'Compromised.', 1, CURRENT_TIMESTAMP)"), {"rule": f"1 entry: {ADDRESS}"})
+            connection.execute(
+                text(
+                    "INSERT INTO petitions (id, state, title, ask, background, category_id, allow_anonymous, "
+                    "collect_attributes, creator_id, version, sponsor_nonce, sponsor_count, signature_count, "
+                    "withdrawal_count, created_at, updated_at, comment_count, comment_digest_through) VALUES (1, 'open', "
+                    "'T', 'A', 'B', :category, false, false, 1, 1, 'n', 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                    "0, 0)"
+                ),
+                {"category": category},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO invalidations (id, petition_id, moderator_id, rule, reason, matched, created_at) "
+                    "VALUES (1, 1, 1, :rule, 'Compromised.', 1, CURRENT_TIMESTAMP)"
+                ),
+                {"rule": f"1 entry: {ADDRESS}"},
+            )
         migrations.upgrade(url)
         migrations.check(url)
         from sqlalchemy.orm import Session
@@ -171,8 +208,10 @@ def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_p
             user = db.scalar(select(User).where(address_lookup(ADDRESS)))
             assert (user.email, user.display_name) == (ADDRESS, NAME)
             assert db.scalar(select(OutboxMessage.body_text)) == f"Hi {NAME}"
-            stored = b"".join(b"".join(raw(db, column)) for column in (User.email, User.display_name,
-                                                              OutboxMessage.to_address, OutboxMessage.body_text))
+            stored = b"".join(
+                b"".join(raw(db, column))
+                for column in (User.email, User.display_name, OutboxMessage.to_address, OutboxMessage.body_text)
+            )
             assert ADDRESS.encode() not in stored and b"Quarry" not in stored
             assert b"".join(raw(db, Invalidation.rule)).find(ADDRESS.encode()) == -1
             assert db.scalar(select(Invalidation.rule)) == f"1 entry: {ADDRESS}"

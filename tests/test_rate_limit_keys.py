@@ -87,8 +87,9 @@ def redis_app(database_url: str, connection, clock, redis_db: redis.Redis) -> Fa
     return build_test_app(settings, connection, clock)
 
 
-def test_signing_and_a_code_request_by_one_account_leave_unrelated_keys(redis_app: FastAPI, redis_db: redis.Redis,
-                                                                        db: Session) -> None:
+def test_signing_and_a_code_request_by_one_account_leave_unrelated_keys(
+    redis_app: FastAPI, redis_db: redis.Redis, db: Session
+) -> None:
     from fastapi.testclient import TestClient
 
     rt = redis_app.state.runtime
@@ -97,9 +98,12 @@ def test_signing_and_a_code_request_by_one_account_leave_unrelated_keys(redis_ap
     redis_db.flushdb()
     with TestClient(redis_app, base_url="http://testserver", follow_redirects=False) as client:
         browser = sign_in_as(Browser(client), db, worker)
-        assert browser.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                           {"visibility": "public"}).status_code == 201
-        assert browser.post("/account/notification-email",
-                            {"notification_email": "kai@home.example"}).status_code == 303
+        assert (
+            browser.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}).status_code
+            == 201
+        )
+        assert (
+            browser.post("/account/notification-email", {"notification_email": "kai@home.example"}).status_code == 303
+        )
     limit_keys = [key for key in redis_db.keys("*") if key.startswith(b"LIMITS:")]
     assert_nothing_of_the_account_is_shared(limit_keys, actions={"sign", "code-request"}, account_id=worker.id)

@@ -31,15 +31,21 @@ NewBrowser = Callable[[], Browser]
 
 # Signers by department: Support 7, Legal 2 and 3 who gave none (both below 5: hidden, and together they make
 # 5, so no third cell needs hiding), Finance 6, nobody from Sales. Locations: Berlin 9, Lisbon 9.
-PLAN = ([("Support", "Berlin")] * 7 + [("Legal", "Lisbon")] * 2 + [("Finance", "Lisbon")] * 6
-        + [(None, "Berlin"), (None, "Berlin"), (None, "Lisbon")])
+PLAN = (
+    [("Support", "Berlin")] * 7
+    + [("Legal", "Lisbon")] * 2
+    + [("Finance", "Lisbon")] * 6
+    + [(None, "Berlin"), (None, "Berlin"), (None, "Lisbon")]
+)
 
 
 @pytest.fixture
 def arranged(db: Session, rt: Runtime, clock: FrozenClock) -> dict[str, Any]:
     groups = {}
-    for kind, names in ((GroupKind.department, ("Support", "Legal", "Finance", "Sales")),
-                        (GroupKind.location, ("Berlin", "Lisbon"))):
+    for kind, names in (
+        (GroupKind.department, ("Support", "Legal", "Finance", "Sales")),
+        (GroupKind.location, ("Berlin", "Lisbon")),
+    ):
         for name in names:
             group = SignerGroup(kind=kind, name=name, active=True)
             db.add(group)
@@ -53,23 +59,36 @@ def arranged(db: Session, rt: Runtime, clock: FrozenClock) -> dict[str, Any]:
             clock.advance(timedelta(days=1))  # two days of signatures
         user = factories.worker(db, name=f"Signer {index} Zoë")
         visibility = "public" if index % 3 == 0 else "organizers"
-        signatures.sign(db=db, rt=rt, petition_id=petition.id, user=user, visibility=visibility,
-                        notify_updates=False, department=str(groups[department].id) if department else None,
-                        location=str(groups[location].id))
+        signatures.sign(
+            db=db,
+            rt=rt,
+            petition_id=petition.id,
+            user=user,
+            visibility=visibility,
+            notify_updates=False,
+            department=str(groups[department].id) if department else None,
+            location=str(groups[location].id),
+        )
         signers.append((user, visibility))
     # One signature withdrawn, one voided: neither is counted, and neither appears in a list of names.
     withdrawn_user = factories.worker(db, name="Wendy Withdrawn")
-    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=withdrawn_user, visibility="public",
-                    notify_updates=False)
+    signatures.sign(
+        db=db, rt=rt, petition_id=petition.id, user=withdrawn_user, visibility="public", notify_updates=False
+    )
     db.refresh(petition)
     signatures.withdraw(db=db, petition=petition, user=withdrawn_user)
     voided_user = factories.worker(db, name="Victor Voided")
-    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=voided_user, visibility="public",
-                    notify_updates=False)
-    integrity.invalidate(db=db, rt=rt, petition=petition, moderator=factories.moderator(db),
-                         # A rule covers at least five accounts (issue #21): four who did not sign pad it.
-                         entries=[voided_user.email, *(factories.worker(db).email for _ in range(4))],
-                         reason="A compromised account.", expected=1)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=voided_user, visibility="public", notify_updates=False)
+    integrity.invalidate(
+        db=db,
+        rt=rt,
+        petition=petition,
+        moderator=factories.moderator(db),
+        # A rule covers at least five accounts (issue #21): four who did not sign pad it.
+        entries=[voided_user.email, *(factories.worker(db).email for _ in range(4))],
+        reason="A compromised account.",
+        expected=1,
+    )
     db.commit()
     db.refresh(petition)
     return {"petition": petition, "organizer": organizer, "signers": signers}
@@ -77,11 +96,13 @@ def arranged(db: Session, rt: Runtime, clock: FrozenClock) -> dict[str, Any]:
 
 def database_counts(db: Session, petition: Petition) -> dict[str, Any]:
     counted = (Signature.petition_id == petition.id, Signature.invalidation_id.is_(None))
-    by_visibility = dict(db.execute(select(Signature.visibility, func.count()).where(*counted)
-                                    .group_by(Signature.visibility)).all())
+    by_visibility = dict(
+        db.execute(select(Signature.visibility, func.count()).where(*counted).group_by(Signature.visibility)).all()
+    )
     by_day = Counter()
-    for hour, count in db.execute(select(Signature.signed_hour, func.count()).where(*counted)
-                                  .group_by(Signature.signed_hour)):
+    for hour, count in db.execute(
+        select(Signature.signed_hour, func.count()).where(*counted).group_by(Signature.signed_hour)
+    ):
         by_day[hour.date().isoformat()] += count
     return {"total": sum(by_visibility.values()), "by_visibility": by_visibility, "by_day": dict(by_day)}
 
@@ -95,6 +116,7 @@ def export(browser: Browser, petition: Petition, kind: str, fmt: str) -> Any:
 
 
 # -- the tally ------------------------------------------------------------------------------------------------
+
 
 def test_tally_json_and_csv_equal_the_database(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
     petition = arranged["petition"]
@@ -204,6 +226,7 @@ def test_a_draft_has_no_public_report(db, rt, browser) -> None:  # type: ignore[
 
 # -- signer lists ---------------------------------------------------------------------------------------------
 
+
 def test_signer_lists_hold_the_shown_names_and_nothing_else(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
     petition = arranged["petition"]
     expected = sorted(user.display_name for user, _ in arranged["signers"])
@@ -218,8 +241,7 @@ def test_signer_lists_hold_the_shown_names_and_nothing_else(db, arranged, new_br
     listed_json = export(browser, petition, "signers", "json").json()
     assert sorted(row["name"] for row in listed_json) == expected
 
-    workbook = openpyxl.load_workbook(io.BytesIO(export(browser, petition, "signers", "xlsx").content),
-                                      read_only=True)
+    workbook = openpyxl.load_workbook(io.BytesIO(export(browser, petition, "signers", "xlsx").content), read_only=True)
     rows = list(workbook["Signers"].iter_rows(values_only=True))
     assert rows[0] == ("name", "visibility", "signed_on", "department", "location")
     assert sorted(row[0] for row in rows[1:]) == expected
@@ -237,11 +259,13 @@ def test_an_empty_petition_exports_empty_lists(db, rt, new_browser) -> None:  # 
     browser = sign_in_as(new_browser(), db, organizer)
     assert export(browser, petition, "signers", "json").json() == []
     assert export(browser, petition, "signers", "csv").text.splitlines() == [
-        '"name","visibility","signed_on","department","location"']
+        '"name","visibility","signed_on","department","location"'
+    ]
     assert export(browser, petition, "tally", "json").json()["departments"] is None
 
 
 # -- who may export, and the record of it ------------------------------------------------------------------------
+
 
 def test_only_the_petitions_organizers_export_and_each_export_is_audited(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
     petition = arranged["petition"]
@@ -257,10 +281,13 @@ def test_only_the_petitions_organizers_export_and_each_export_is_audited(db, arr
     page = organizer.post(f"/petitions/{petition.id}/export", {"kind": "tally", "format": "pdf"})
     assert page.status_code == 200 and page.content.startswith(b"%PDF")
     db.expire_all()
-    entries = list(db.scalars(select(AuditEntry).where(AuditEntry.action == "petition.export")
-                              .order_by(AuditEntry.seq)))
+    entries = list(
+        db.scalars(select(AuditEntry).where(AuditEntry.action == "petition.export").order_by(AuditEntry.seq))
+    )
     assert [(json.loads(entry.detail)["kind"], json.loads(entry.detail)["format"]) for entry in entries] == [
-        ("signers", "csv"), ("tally", "pdf")]
+        ("signers", "csv"),
+        ("tally", "pdf"),
+    ]
     assert {entry.actor_name for entry in entries} == {"Olga Organizer"}
 
     history = organizer.get(f"/api/v1/petitions/{petition.id}/exports").json()
@@ -295,8 +322,14 @@ def test_the_petition_page_links_the_report_and_the_export_panel(db, arranged, n
 
 # -- the organization-wide report ----------------------------------------------------------------------------
 
-def test_organization_report_counts_petitions_by_status_and_signatures_by_month(db, rt, arranged, browser,  # type: ignore[no-untyped-def]
-                                                                                  new_browser) -> None:
+
+def test_organization_report_counts_petitions_by_status_and_signatures_by_month(
+    db,
+    rt,
+    arranged,
+    browser,  # type: ignore[no-untyped-def]
+    new_browser,
+) -> None:
     factories.draft_petition(db, rt)
     public = browser.get("/api/v1/reports/organization").json()
     by_state = {row["state"]: row["petitions"] for row in public["by_state"]}
@@ -305,7 +338,9 @@ def test_organization_report_counts_petitions_by_status_and_signatures_by_month(
     board = browser.get("/scoreboard")
     assert "Petitions by status" in board.text and "Signatures per month" in board.text
     rows = list(csv.DictReader(io.StringIO(browser.get("/api/v1/reports/organization?format=csv").text)))
-    assert {row["label"]: row["value"] for row in rows if row["section"] == "petitions by status"}["Open for signatures"] == "1"
+    assert {row["label"]: row["value"] for row in rows if row["section"] == "petitions by status"}[
+        "Open for signatures"
+    ] == "1"
 
     admin = sign_in_as(new_browser(), db, factories.worker(db, roles=(Role.admin,)))
     page = admin.get("/admin/report")
@@ -319,7 +354,7 @@ def test_streamed_json_and_csv_keep_every_character_of_a_name() -> None:
     from app.reports import exports
 
     awkward = ['Zoë "Z" O\'Neil', "back\\slash", "tab\there", "李雷", "محمد", "</script><b>", "=1+1", "a,b;c"]
-    lines = [(name, "public", "2026-11-24", "Dépt \"R&D\"", "") for name in awkward]
+    lines = [(name, "public", "2026-11-24", 'Dépt "R&D"', "") for name in awkward]
     chunks = [lines[:3], [], lines[3:]]
     data = json.loads(b"".join(exports.signers_json(iter(chunks))))
     assert [row["name"] for row in data] == awkward and data[0]["department"] == 'Dépt "R&D"'

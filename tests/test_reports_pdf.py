@@ -21,8 +21,7 @@ from PIL import Image  # Pillow: a dependency of fpdf2
 from pypdf import PdfReader
 
 from app.reports import tally
-from app.reports.model import (Breakdown, Cell, CommitmentSummary, ResponseSummary, SignerRow, TallyReport,
-                               Threshold)
+from app.reports.model import Breakdown, Cell, CommitmentSummary, ResponseSummary, SignerRow, TallyReport, Threshold
 from app.reports.pdf import REPLACEMENT, signers_pdf, tally_pdf
 from tests.conftest import missing
 
@@ -36,33 +35,69 @@ CJK_NAME = "李雷"
 
 def make_report(**changes: object) -> TallyReport:
     report = TallyReport(
-        petition_id=42, title="Fair on-call pay for the platform team",
+        petition_id=42,
+        title="Fair on-call pay for the platform team",
         ask="Pay on-call hours at time and a half.\n\nPublish the rota two weeks ahead.",
-        background="Since 2023 the rota has changed without notice.", decision_maker="Chief People Officer",
-        version=3, content_hash="0f" * 32, state="open", opened_at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
-        closed_at=None, generated_at=GENERATED, signature_count=183, withdrawal_count=6, voided_count=2,
+        background="Since 2023 the rota has changed without notice.",
+        decision_maker="Chief People Officer",
+        version=3,
+        content_hash="0f" * 32,
+        state="open",
+        opened_at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+        closed_at=None,
+        generated_at=GENERATED,
+        signature_count=183,
+        withdrawal_count=6,
+        voided_count=2,
         by_visibility={"public": 120, "organizers": 50, "anonymous": 13},
-        thresholds=(Threshold(kind="response", signatures=100, reached_at=datetime(2025, 3, 5, 10, 30, tzinfo=UTC)),
-                    Threshold(kind="escalation", signatures=5000, reached_at=None)),
-        by_day=BY_DAY, by_hour=(),
-        departments=Breakdown(kind="department", total=183, cells=(
-            Cell("Engineering", 150), Cell("Legal", None), Cell("Sales", None), Cell("Not given", 30))),
+        thresholds=(
+            Threshold(kind="response", signatures=100, reached_at=datetime(2025, 3, 5, 10, 30, tzinfo=UTC)),
+            Threshold(kind="escalation", signatures=5000, reached_at=None),
+        ),
+        by_day=BY_DAY,
+        by_hour=(),
+        departments=Breakdown(
+            kind="department",
+            total=183,
+            cells=(Cell("Engineering", 150), Cell("Legal", None), Cell("Sales", None), Cell("Not given", 30)),
+        ),
         locations=Breakdown(kind="location", total=183, cells=(Cell("Berlin", 100), Cell("Lisbon", 83))),
         min_group_size=5,
-        responses=(ResponseSummary(at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC), status="under_review",
-                                   summary="We are reviewing the rota",
-                                   details="The HR team will report back by April."),),
-        commitments=(CommitmentSummary(text="Publish the on-call rota two weeks in advance", owner="Head of Platform",
-                                       due_on=date(2025, 4, 1), status="in_progress"),),
-        log_fingerprint="sha256:" + "ab" * 32)
+        responses=(
+            ResponseSummary(
+                at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
+                status="under_review",
+                summary="We are reviewing the rota",
+                details="The HR team will report back by April.",
+            ),
+        ),
+        commitments=(
+            CommitmentSummary(
+                text="Publish the on-call rota two weeks in advance",
+                owner="Head of Platform",
+                due_on=date(2025, 4, 1),
+                status="in_progress",
+            ),
+        ),
+        log_fingerprint="sha256:" + "ab" * 32,
+    )
     return replace(report, **changes)  # type: ignore[arg-type]
 
 
 def make_signers(count: int, **changes: object) -> list[SignerRow]:
-    return [replace(SignerRow(name=f"Signer {number:05d}", visibility="public" if number % 3 else "organizers",
-                              signed_on=START + timedelta(days=number % 20), department="Engineering",
-                              location="Łódź"), **changes)  # type: ignore[arg-type]
-            for number in range(1, count + 1)]
+    return [
+        replace(
+            SignerRow(
+                name=f"Signer {number:05d}",
+                visibility="public" if number % 3 else "organizers",
+                signed_on=START + timedelta(days=number % 20),
+                department="Engineering",
+                location="Łódź",
+            ),
+            **changes,
+        )  # type: ignore[arg-type]
+        for number in range(1, count + 1)
+    ]
 
 
 def signers(rows: list[SignerRow], *, title: str = "Fair on-call pay") -> bytes:
@@ -106,15 +141,29 @@ def fpdf_warnings() -> Iterator[list[logging.LogRecord]]:
 
 # -- the delivery report ----------------------------------------------------------------------------------------
 
+
 def test_delivery_report_has_the_petition_and_its_tally() -> None:
     text = text_of(tally_pdf(make_report(), organization=ORGANIZATION))
-    for expected in [ORGANIZATION, "Petition #42", "Fair on-call pay for the platform team", "State Open",
-                     "Version 3", "Text SHA-256 " + "0f" * 32, "Decision-maker Chief People Officer",
-                     "Opened 1 Mar 2025, 09:00 UTC", "Generated 20 Mar 2025, 14:05 UTC",
-                     "Pay on-call hours at time and a half.", "Publish the rota two weeks ahead.",
-                     "Since 2023 the rota has changed without notice.",
-                     "Signatures counted 183", "Names shown publicly 120", "Names shown to organizers only 50",
-                     "Anonymous 13", "Withdrawn by their signers 6", "Voided by the moderators 2"]:
+    for expected in [
+        ORGANIZATION,
+        "Petition #42",
+        "Fair on-call pay for the platform team",
+        "State Open",
+        "Version 3",
+        "Text SHA-256 " + "0f" * 32,
+        "Decision-maker Chief People Officer",
+        "Opened 1 Mar 2025, 09:00 UTC",
+        "Generated 20 Mar 2025, 14:05 UTC",
+        "Pay on-call hours at time and a half.",
+        "Publish the rota two weeks ahead.",
+        "Since 2023 the rota has changed without notice.",
+        "Signatures counted 183",
+        "Names shown publicly 120",
+        "Names shown to organizers only 50",
+        "Anonymous 13",
+        "Withdrawn by their signers 6",
+        "Voided by the moderators 2",
+    ]:
         assert expected in text, expected
 
 
@@ -145,12 +194,15 @@ def test_responses_commitments_and_log_fingerprint() -> None:
     text = text_of(tally_pdf(make_report(), organization=ORGANIZATION))
     assert "10 Mar 2025, 12:00 UTC · Under review We are reviewing the rota" in text
     assert "The HR team will report back by April." in text
-    assert ("Commitment Owner Due Status Publish the on-call rota two weeks in advance Head of Platform "
-            "1 Apr 2025 In progress") in text
+    assert (
+        "Commitment Owner Due Status Publish the on-call rota two weeks in advance Head of Platform "
+        "1 Apr 2025 In progress"
+    ) in text
     assert "sha256:" + "ab" * 32 in text
 
-    text = text_of(tally_pdf(make_report(responses=(), commitments=(), log_fingerprint=None),
-                             organization=ORGANIZATION))
+    text = text_of(
+        tally_pdf(make_report(responses=(), commitments=(), log_fingerprint=None), organization=ORGANIZATION)
+    )
     assert "No response has been recorded." in text
     assert "No commitment has been recorded." in text
     assert "Signature log" not in text
@@ -175,11 +227,14 @@ def test_every_page_is_numbered_out_of_the_total() -> None:
 
 def test_long_texts_wrap_and_long_tables_break_across_pages() -> None:
     token = "https://example.com/" + "x" * 400  # no space to break at
-    locations = Breakdown(kind="location", total=183 * 150,
-                          cells=tuple(Cell(f"Office number {index:03d}", 183) for index in range(150)))
-    report = make_report(ask="Pay on-call hours at time and a half. " * 400 + token + " The end.",
-                         title="A title long enough to wrap over several lines of the page " * 4,
-                         locations=locations)
+    locations = Breakdown(
+        kind="location", total=183 * 150, cells=tuple(Cell(f"Office number {index:03d}", 183) for index in range(150))
+    )
+    report = make_report(
+        ask="Pay on-call hours at time and a half. " * 400 + token + " The end.",
+        title="A title long enough to wrap over several lines of the page " * 4,
+        locations=locations,
+    )
     pdf = tally_pdf(report, organization=ORGANIZATION)
     texts = pages_text(pdf)
     text = " ".join(texts)
@@ -195,7 +250,7 @@ def test_long_texts_wrap_and_long_tables_break_across_pages() -> None:
 
 def chart_bars(pdf: bytes) -> list[float]:
     """The heights of the filled rectangles drawn in the chart's colour, in drawing order."""
-    red, green, blue = (int(tally.CHART_COLOUR[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    red, green, blue = (int(tally.CHART_COLOUR[i : i + 2], 16) / 255 for i in (1, 3, 5))
     colour = f"{red:.4f} {green:.4f} {blue:.4f} rg"
     for page in read(pdf).pages:
         content = page.get_contents()
@@ -203,7 +258,7 @@ def chart_bars(pdf: bytes) -> list[float]:
         lines = content.get_data().decode("latin-1").splitlines()
         if colour in lines:
             heights = []
-            for line in lines[lines.index(colour) + 1:]:
+            for line in lines[lines.index(colour) + 1 :]:
                 if not (match := re.fullmatch(r"[\d.-]+ [\d.-]+ [\d.-]+ ([\d.-]+) re f", line)):
                     break
                 heights.append(-float(match[1]))
@@ -216,8 +271,10 @@ def test_chart_draws_one_bar_per_day_in_proportion() -> None:
     counts = [count for _, count in BY_DAY if count]  # an empty day has no bar
     heights = chart_bars(pdf)
     assert len(heights) == len(counts)
-    assert all(height / count == pytest.approx(heights[0] / counts[0], rel=0.01)
-               for height, count in zip(heights, counts, strict=True))
+    assert all(
+        height / count == pytest.approx(heights[0] / counts[0], rel=0.01)
+        for height, count in zip(heights, counts, strict=True)
+    )
     text = text_of(pdf)
     assert "By day, in UTC." in text
     assert "183 signatures over 7 days, 01 Mar to 07 Mar; the most in one day: 120 (05 Mar)." in text
@@ -250,6 +307,7 @@ def test_text_the_font_cannot_show_is_replaced_and_said_so() -> None:
 
 # -- the signer list --------------------------------------------------------------------------------------------
 
+
 def test_signer_list_prints_unicode_names() -> None:
     rows = [SignerRow(name=name, visibility="public", signed_on=START) for name in [*UNICODE_NAMES, CJK_NAME]]
     with fpdf_warnings() as records:
@@ -267,9 +325,13 @@ def test_signer_list_header_says_whose_names_these_are() -> None:
     pdf = signers(make_signers(5))
     text = text_of(pdf)
     assert "Signer list · Petition #42 Fair on-call pay 5 names as of 20 Mar 2025, 14:05 UTC." in text
-    assert ("Only the names signers chose to show are listed: publicly, or to the organizers only. "
-            "Anonymous signers are never listed.") in text
-    assert "For the organizers only: signers were promised that leadership and colleagues see only counts" in " ".join(text.split())
+    assert (
+        "Only the names signers chose to show are listed: publicly, or to the organizers only. "
+        "Anonymous signers are never listed."
+    ) in text
+    assert "For the organizers only: signers were promised that leadership and colleagues see only counts" in " ".join(
+        text.split()
+    )
     assert "No. Name Visibility Signed on Department Location" in text
     assert "1 Signer 00001 Public 2 Mar 2025 Engineering Łódź" in text
     assert "3 Signer 00003 Organizers only 4 Mar 2025 Engineering Łódź" in text
@@ -314,12 +376,18 @@ def test_page_one_renders_to_an_image(tmp_path: Path) -> None:
     if pdftoppm is None:
         missing("pdftoppm (poppler-utils) is not installed: cannot render a page to check it draws")
         return
-    for name, pdf in [("tally", tally_pdf(make_report(), organization=ORGANIZATION)),
-                      ("signers", signers(make_signers(40)))]:
+    for name, pdf in [
+        ("tally", tally_pdf(make_report(), organization=ORGANIZATION)),
+        ("signers", signers(make_signers(40))),
+    ]:
         source = tmp_path / f"{name}.pdf"
         source.write_bytes(pdf)
-        result = subprocess.run([pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "1", "-singlefile", str(source),
-                                 str(tmp_path / name)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "1", "-singlefile", str(source), str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         assert "rror" not in result.stderr, result.stderr  # poppler reports a broken PDF on stderr
         with Image.open(tmp_path / f"{name}.png") as image:
@@ -330,15 +398,25 @@ def test_page_one_renders_to_an_image(tmp_path: Path) -> None:
 
 # -- Markdown, the footer, what readers and screen readers are told (issue #22) ------------------------------------
 
-MARKDOWN = ("Since **2023** the rota has *changed* without notice, and __twice__ in one week.\n\n"
-            "- nights\n- weekends, **unpaid**\n\n1. first\n2. second\n\n> As the handbook says.\n\n"
-            "See [the rota](https://example.org/rota). Typed literally: a -- b, 2 \\*\\* 3.")
+MARKDOWN = (
+    "Since **2023** the rota has *changed* without notice, and __twice__ in one week.\n\n"
+    "- nights\n- weekends, **unpaid**\n\n1. first\n2. second\n\n> As the handbook says.\n\n"
+    "See [the rota](https://example.org/rota). Typed literally: a -- b, 2 \\*\\* 3."
+)
 
 
 def test_markdown_in_the_background_and_the_details_prints_as_meant() -> None:
-    report = make_report(background=MARKDOWN, responses=(ResponseSummary(
-        at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC), status="under_review", summary="Reviewing",
-        details="We will **publish** it:\n\n- by *April*"),))
+    report = make_report(
+        background=MARKDOWN,
+        responses=(
+            ResponseSummary(
+                at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
+                status="under_review",
+                summary="Reviewing",
+                details="We will **publish** it:\n\n- by *April*",
+            ),
+        ),
+    )
     pdf = tally_pdf(report, organization=ORGANIZATION)
     text = text_of(pdf)
     assert "**" not in text.replace("2 ** 3", "") and "*changed*" not in text and "__twice__" not in text
@@ -348,12 +426,14 @@ def test_markdown_in_the_background_and_the_details_prints_as_meant() -> None:
     assert "See the rota." in text and "[the rota]" not in text
     assert "a -- b, 2 ** 3" in text, "markers typed literally print as typed"
     assert "We will publish it:" in text and "• by April" in text
-    links = [annotation.get_object()["/A"]["/URI"] for page in read(pdf).pages
-             for annotation in page.get("/Annots", [])]
+    links = [
+        annotation.get_object()["/A"]["/URI"] for page in read(pdf).pages for annotation in page.get("/Annots", [])
+    ]
     assert "https://example.org/rota" in links
     # Bold and italics are set in the bold and oblique faces, not left as asterisks.
-    fonts = {font.get_object()["/BaseFont"] for page in read(pdf).pages
-             for font in page["/Resources"]["/Font"].values()}
+    fonts = {
+        font.get_object()["/BaseFont"] for page in read(pdf).pages for font in page["/Resources"]["/Font"].values()
+    }
     assert any("Oblique" in str(name) for name in fonts) and any("Bold" in str(name) for name in fonts)
     with fpdf_warnings() as records:
         tally_pdf(report, organization=ORGANIZATION)

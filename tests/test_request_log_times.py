@@ -34,11 +34,29 @@ ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
 
 # Every route of the app that touches anonymous features, by the rule the brief states.
 def touches_anonymous_features(path: str) -> bool:
-    return (path.startswith(("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log",
-                             "/wallet", "/organization/", "/static/", "/unsubscribe/"))
-            or "/anonymous" in path or "/anonymity" in path or "/comments" in path
-            or path in ("/petitions/{petition_id}", "/api/v1/petitions/{petition_id}",
-                        "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf"))
+    return (
+        path.startswith(
+            (
+                "/api/v1/wallet",
+                "/api/v1/anonymous",
+                "/api/v1/petitions/{petition_id}/log",
+                "/wallet",
+                "/organization/",
+                "/static/",
+                "/unsubscribe/",
+            )
+        )
+        or "/anonymous" in path
+        or "/anonymity" in path
+        or "/comments" in path
+        or path
+        in (
+            "/petitions/{petition_id}",
+            "/api/v1/petitions/{petition_id}",
+            "/petitions/{petition_id}/qr.svg",
+            "/petitions/{petition_id}/poster.pdf",
+        )
+    )
 
 
 @pytest.mark.parametrize("path", sorted({path for _method, path in ROUTES}))
@@ -47,13 +65,24 @@ def test_every_route_touching_anonymous_features_is_logged_by_the_hour(path: str
 
 
 def test_the_list_covers_the_wallet_keys_signatures_comments_and_the_petition_page() -> None:
-    for path in ("/api/v1/wallet", "/api/v1/wallet/tokens", "/api/v1/anonymous/keys",
-                 "/api/v1/petitions/{petition_id}/anonymous-signatures", "/petitions/{petition_id}",
-                 "/petitions/{petition_id}/comments", "/comments/{comment_id}/edit",
-                 "/api/v1/petitions/{petition_id}/comments"):
+    for path in (
+        "/api/v1/wallet",
+        "/api/v1/wallet/tokens",
+        "/api/v1/anonymous/keys",
+        "/api/v1/petitions/{petition_id}/anonymous-signatures",
+        "/petitions/{petition_id}",
+        "/petitions/{petition_id}/comments",
+        "/comments/{comment_id}/edit",
+        "/api/v1/petitions/{petition_id}/comments",
+    ):
         assert web.logs_by_the_hour(path), path
-    for path in ("/organization/style.css", "/static/wallet.js", "/petitions/{petition_id}/qr.svg",
-                 "/unsubscribe/{token}", "/favicon.ico"):
+    for path in (
+        "/organization/style.css",
+        "/static/wallet.js",
+        "/petitions/{petition_id}/qr.svg",
+        "/unsubscribe/{token}",
+        "/favicon.ico",
+    ):
         assert web.logs_by_the_hour(path), path
     for path in ("/healthz", "/signin", "/petitions", "/api/v1/petitions/{petition_id}/signature"):
         assert not web.logs_by_the_hour(path), path
@@ -70,8 +99,9 @@ def tally_released() -> None:
     web.hourly_requests.release()
 
 
-def test_requests_are_counted_then_logged_once_with_the_hour_only(new_browser: NewBrowser, db: Session,
-                                                                  rt: Runtime, tally_released: None) -> None:
+def test_requests_are_counted_then_logged_once_with_the_hour_only(
+    new_browser: NewBrowser, db: Session, rt: Runtime, tally_released: None
+) -> None:
     petition = factories.open_petition(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     with capture_logs() as capture:
@@ -86,8 +116,11 @@ def test_requests_are_counted_then_logged_once_with_the_hour_only(new_browser: N
         web.hourly_requests.release()
         written = entries(capture)[1:]
     assert {(entry["route"], entry["count"]) for entry in written} == {
-        ("/api/v1/anonymous/keys", 1), ("/api/v1/wallet", 1), ("/petitions/{petition_id}", 2),
-        ("/petitions/{petition_id}/comments", 1)}
+        ("/api/v1/anonymous/keys", 1),
+        ("/api/v1/wallet", 1),
+        ("/petitions/{petition_id}", 2),
+        ("/petitions/{petition_id}/comments", 1),
+    }
     for entry in written:
         assert str(entry["time"]).endswith(":00:00.000+00:00"), entry
         assert entry["event"] == "requests in the hour" and entry["status"] == 200 and entry["method"] == "GET"
@@ -108,7 +141,9 @@ def test_an_hour_over_is_written_by_the_next_request_and_memory_stays_bounded() 
         tally.release_past()
         written = entries(capture)
     assert [(entry["route"], entry["status"], entry["count"]) for entry in written] == [
-        ("/petitions/{petition_id}", 200, 1000), ("/api/v1/wallet/tokens", 429, 1)]
+        ("/petitions/{petition_id}", 200, 1000),
+        ("/api/v1/wallet/tokens", 429, 1),
+    ]
     assert {entry["time"] for entry in written} == {"2026-11-24T09:00:00.000+00:00"}
     assert written[0]["duration_ms_max"] == 6.0 and written[0]["duration_ms_mean"] == 3.0
     assert tally._tally == {}
@@ -125,7 +160,8 @@ def test_the_tally_is_written_when_the_server_stops(app, tally_released: None) -
 
 
 def test_what_a_petition_page_loads_is_logged_by_the_hour_too(  # type: ignore[no-untyped-def]
-        admin, new_browser: NewBrowser, db: Session, rt: Runtime, tally_released: None) -> None:
+    admin, new_browser: NewBrowser, db: Session, rt: Runtime, tally_released: None
+) -> None:
     """Adversary: the petition page itself writes no line, but a log reader looks for the lines of what it
     loads (the organization's stylesheet and logo, scripts, the QR code, the favicon browsers ask for), each to
     the millisecond, and so dates the visit of a worker about to sign anonymously. None may be written at once."""
@@ -136,8 +172,11 @@ def test_what_a_petition_page_loads_is_logged_by_the_hour_too(  # type: ignore[n
     reader = sign_in_as(new_browser(), db, factories.worker(db))
     with capture_logs() as capture:
         page = reader.get(f"/petitions/{petition.id}").text
-        loaded = {path.replace("&amp;", "&") for path in re.findall(r'(?:src|href)="(/[^"]*)"', page)
-                  if re.search(r'<(?:link|script|img)\b[^>]*(?:src|href)="' + re.escape(path) + '"', page)}
+        loaded = {
+            path.replace("&amp;", "&")
+            for path in re.findall(r'(?:src|href)="(/[^"]*)"', page)
+            if re.search(r'<(?:link|script|img)\b[^>]*(?:src|href)="' + re.escape(path) + '"', page)
+        }
         assert {"/static/style.css", f"/petitions/{petition.id}/qr.svg"} <= {path.split("?")[0] for path in loaded}
         assert any(path.startswith("/organization/style.css") for path in loaded), loaded
         assert any(path.startswith("/organization/logo") for path in loaded), loaded
@@ -146,8 +185,13 @@ def test_what_a_petition_page_loads_is_logged_by_the_hour_too(  # type: ignore[n
         assert [(entry["route"], entry["time"]) for entry in entries(capture)] == []
         web.hourly_requests.release()
         written = entries(capture)
-    assert {entry["route"] for entry in written} >= {"/organization/style.css", "/organization/logo", "static",
-                                                     "/petitions/{petition_id}/qr.svg", "/unsubscribe/{token}"}
+    assert {entry["route"] for entry in written} >= {
+        "/organization/style.css",
+        "/organization/logo",
+        "static",
+        "/petitions/{petition_id}/qr.svg",
+        "/unsubscribe/{token}",
+    }
     assert all(str(entry["time"]).endswith(":00:00.000+00:00") for entry in written), written
 
 

@@ -11,18 +11,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import Role
 from app.moderation import service as moderation
-from app.petitions.models import Petition, PetitionEvent
+from app.petitions.models import Delivery, Petition, PetitionEvent
 from app.responses import delivery
-from app.petitions.models import Delivery
 from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, count_rows, make_user, outbox, sign_in_as
 
-RESPONSE = {"status": "partially_accepted", "summary": "We will stop screen recording by March.",
-            "details": "Recording ends for **everyone**.\n\n- keystrokes\n- screens",
-            "commitments.0.text": "Stop screen recording", "commitments.0.owner": "CTO",
-            "commitments.0.due_on": "2027-03-31"}
+RESPONSE = {
+    "status": "partially_accepted",
+    "summary": "We will stop screen recording by March.",
+    "details": "Recording ends for **everyone**.\n\n- keystrokes\n- screens",
+    "commitments.0.text": "Stop screen recording",
+    "commitments.0.owner": "CTO",
+    "commitments.0.due_on": "2027-03-31",
+}
 
 
 @pytest.fixture
@@ -34,8 +37,11 @@ def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-de
 def petition(db, rt) -> Petition:  # type: ignore[no-untyped-def]
     petition = factories.open_petition(db, rt)
     due = rt.clock.now() + timedelta(days=14)
-    db.execute(update(Petition).where(Petition.id == petition.id)
-               .values(response_threshold_reached_at=rt.clock.now(), response_due_at=due))
+    db.execute(
+        update(Petition)
+        .where(Petition.id == petition.id)
+        .values(response_threshold_reached_at=rt.clock.now(), response_due_at=due)
+    )
     db.commit()
     db.refresh(petition)
     return petition
@@ -48,12 +54,21 @@ def responder(db):  # type: ignore[no-untyped-def]
 
 def events(db: Session, petition: Petition) -> list[str]:
     db.expire_all()
-    return list(db.scalars(select(PetitionEvent.kind).where(PetitionEvent.petition_id == petition.id)
-                           .order_by(PetitionEvent.id)))
+    return list(
+        db.scalars(
+            select(PetitionEvent.kind).where(PetitionEvent.petition_id == petition.id).order_by(PetitionEvent.id)
+        )
+    )
 
 
-def test_a_responder_posts_a_response_and_the_opted_in_are_told_once(browser: Browser, db, rt, petition, responder,  # type: ignore[no-untyped-def]
-                                                                     sessions) -> None:
+def test_a_responder_posts_a_response_and_the_opted_in_are_told_once(
+    browser: Browser,
+    db,
+    rt,
+    petition,
+    responder,  # type: ignore[no-untyped-def]
+    sessions,
+) -> None:
     opted_in, quiet, follower = factories.worker(db), factories.worker(db), factories.worker(db)
     signatures.sign(db=db, rt=rt, petition_id=petition.id, user=opted_in, visibility="public", notify_updates=True)
     signatures.sign(db=db, rt=rt, petition_id=petition.id, user=quiet, visibility="organizers", notify_updates=False)
@@ -83,15 +98,24 @@ def test_a_responder_posts_a_response_and_the_opted_in_are_told_once(browser: Br
     assert browser.get("/responders").text.count(f"/petitions/{petition.id}/respond") == 0, "answered: off the list"
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"status": "maybe"}, "status"),
-    ({"summary": ""}, "summary"),
-    ({"summary": "x" * 201}, "summary"),
-    ({"commitments.0.due_on": "2020-01-01"}, "commitments.0.due_on"),
-    ({"commitments.0.text": ""}, "commitments.0.text"),
-])
-def test_bad_responses_are_refused_and_write_nothing(browser: Browser, db, petition, responder, changes,  # type: ignore[no-untyped-def]
-                                                     field) -> None:
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"status": "maybe"}, "status"),
+        ({"summary": ""}, "summary"),
+        ({"summary": "x" * 201}, "summary"),
+        ({"commitments.0.due_on": "2020-01-01"}, "commitments.0.due_on"),
+        ({"commitments.0.text": ""}, "commitments.0.text"),
+    ],
+)
+def test_bad_responses_are_refused_and_write_nothing(
+    browser: Browser,
+    db,
+    petition,
+    responder,
+    changes,  # type: ignore[no-untyped-def]
+    field,
+) -> None:
     sign_in_as(browser, db, responder)
     response = browser.post(f"/petitions/{petition.id}/respond", {**RESPONSE, **changes})
     assert response.status_code == 422
@@ -108,15 +132,20 @@ def test_a_draft_cannot_be_answered(browser: Browser, db, rt, responder) -> None
     sign_in_as(browser, db, responder)
     # A draft is not a responder's to read (issue #21): no such petition. A public rejection can be read, not answered.
     for petition, refused in ((draft, 404), (rejected, 409)):
-        response = browser.api("POST", f"/api/v1/petitions/{petition.id}/responses",
-                               {"status": "accepted", "summary": "Yes", "details": "Yes."})
+        response = browser.api(
+            "POST",
+            f"/api/v1/petitions/{petition.id}/responses",
+            {"status": "accepted", "summary": "Yes", "details": "Yes."},
+        )
         assert response.status_code == refused and count_rows(db, "petition_responses") == 0
 
 
 def test_markdown_in_a_response_is_rendered_inert(browser: Browser, db, petition, responder) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, responder)
-    payload = ('<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> '
-               '<svg onload=alert(4)> [ok](https://example.org)')
+    payload = (
+        "<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> "
+        "<svg onload=alert(4)> [ok](https://example.org)"
+    )
     browser.post(f"/petitions/{petition.id}/respond", {**RESPONSE, "details": payload})
     page = browser.get(f"/petitions/{petition.id}").text
     for dangerous in ("<script>alert", 'href="javascript:', "<svg"):
@@ -127,8 +156,15 @@ def test_markdown_in_a_response_is_rendered_inert(browser: Browser, db, petition
     assert '<a href="https://example.org" rel="nofollow ugc noopener">ok</a>' in page
 
 
-def test_commitments_are_updated_and_flagged_when_overdue(browser: Browser, db, rt, clock, petition, responder,  # type: ignore[no-untyped-def]
-                                                          sessions) -> None:
+def test_commitments_are_updated_and_flagged_when_overdue(
+    browser: Browser,
+    db,
+    rt,
+    clock,
+    petition,
+    responder,  # type: ignore[no-untyped-def]
+    sessions,
+) -> None:
     sign_in_as(browser, db, responder)
     browser.post(f"/petitions/{petition.id}/respond", {**RESPONSE, "commitments.0.due_on": "2026-12-01"})
     commitment = db.scalar(select(Commitment))
@@ -147,8 +183,14 @@ def test_commitments_are_updated_and_flagged_when_overdue(browser: Browser, db, 
     assert "overdue" in browser.get(f"/petitions/{petition.id}").text
 
 
-def test_organizers_judge_a_response_and_ask_for_a_follow_up(browser: Browser, new_browser, db, rt, petition,  # type: ignore[no-untyped-def]
-                                                             responder) -> None:
+def test_organizers_judge_a_response_and_ask_for_a_follow_up(
+    browser: Browser,
+    new_browser,
+    db,
+    rt,
+    petition,  # type: ignore[no-untyped-def]
+    responder,
+) -> None:
     leadership = sign_in_as(new_browser(), db, responder)
     leadership.post(f"/petitions/{petition.id}/respond", RESPONSE)
     response_id = db.scalar(select(PetitionResponse.id))
@@ -173,14 +215,20 @@ def test_organizers_judge_a_response_and_ask_for_a_follow_up(browser: Browser, n
     assert "follow-up requested" not in leadership.get("/responders").text
 
 
-def test_a_worker_cannot_judge_and_a_judgement_needs_the_petitions_response(browser: Browser, db, rt, petition,  # type: ignore[no-untyped-def]
-                                                                            responder) -> None:
+def test_a_worker_cannot_judge_and_a_judgement_needs_the_petitions_response(
+    browser: Browser,
+    db,
+    rt,
+    petition,  # type: ignore[no-untyped-def]
+    responder,
+) -> None:
     other = factories.open_petition(db, rt)
     sign_in_as(browser, db, db.get(type(responder), petition.creator_id))
     response = browser.api("PUT", f"/api/v1/petitions/{petition.id}/responses/999/judgement", {"answers": True})
     assert response.status_code == 404
-    assert browser.api("PUT", f"/api/v1/petitions/{other.id}/responses/1/judgement",
-                       {"answers": True}).status_code == 403
+    assert (
+        browser.api("PUT", f"/api/v1/petitions/{other.id}/responses/1/judgement", {"answers": True}).status_code == 403
+    )
 
 
 def test_reminders_go_before_and_at_the_due_date_once_each(db, rt, clock, petition, responder, sessions) -> None:  # type: ignore[no-untyped-def]
@@ -210,14 +258,24 @@ def test_the_due_list_marks_overdue_petitions(browser: Browser, db, clock, petit
 
 def test_the_api_posts_and_lists_responses(browser: Browser, db, petition, responder) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, responder)
-    created = browser.api("POST", f"/api/v1/petitions/{petition.id}/responses", {
-        "status": "accepted", "summary": "Done.", "details": "All of it.",
-        "commitments": [{"text": "Delete the recordings", "owner": "CISO", "due_on": "2027-01-15"}]})
+    created = browser.api(
+        "POST",
+        f"/api/v1/petitions/{petition.id}/responses",
+        {
+            "status": "accepted",
+            "summary": "Done.",
+            "details": "All of it.",
+            "commitments": [{"text": "Delete the recordings", "owner": "CISO", "due_on": "2027-01-15"}],
+        },
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["commitments"][0]["status"] == "planned" and body["judgement"] is None
     listed = browser.api("GET", f"/api/v1/petitions/{petition.id}/responses").json()
     assert [item["summary"] for item in listed] == ["Done."]
-    bad = browser.api("POST", f"/api/v1/petitions/{petition.id}/responses", {
-        "status": "accepted", "summary": "x", "details": "y", "commitments": [{"text": "", "owner": "CISO"}]})
+    bad = browser.api(
+        "POST",
+        f"/api/v1/petitions/{petition.id}/responses",
+        {"status": "accepted", "summary": "x", "details": "y", "commitments": [{"text": "", "owner": "CISO"}]},
+    )
     assert bad.status_code == 422 and count_rows(db, "petition_responses") == 1

@@ -22,10 +22,18 @@ def test_names_and_groups_are_erased_after_retention_and_counts_remain(db, rt, c
     petition = factories.open_petition(db, rt, collect_attributes=True)
     kept_open = factories.open_petition(db, rt, title="Still open")
     for visibility in ("public", "organizers"):
-        signatures.sign(db=db, rt=rt, petition_id=petition.id, user=factories.worker(db), visibility=visibility,
-                        notify_updates=False, department=str(group.id))
-    signatures.sign(db=db, rt=rt, petition_id=kept_open.id, user=factories.worker(db), visibility="public",
-                    notify_updates=False)
+        signatures.sign(
+            db=db,
+            rt=rt,
+            petition_id=petition.id,
+            user=factories.worker(db),
+            visibility=visibility,
+            notify_updates=False,
+            department=str(group.id),
+        )
+    signatures.sign(
+        db=db, rt=rt, petition_id=kept_open.id, user=factories.worker(db), visibility="public", notify_updates=False
+    )
     from app.petitions import service as petitions
 
     petitions.close(db=db, rt=rt, petition=petition, actor=None, reason="The organizers closed it.")

@@ -17,7 +17,7 @@ from app.responses.chart import bar_chart_svg
 from app.responses.models import Commitment, CommitmentStatus, PetitionResponse
 from app.responses.scoreboard import nearest_rank, scoreboard
 from tests import factories
-from tests.conftest import counting_statements, Browser
+from tests.conftest import Browser, counting_statements
 
 SVG = "{http://www.w3.org/2000/svg}"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # the frozen clock of tests/conftest.py
@@ -27,11 +27,21 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def reached(db: Session, petition: Petition, *, on: str, due: str | None, answered: str | None = None,
-            state: PetitionState | None = None) -> Petition:
+def reached(
+    db: Session,
+    petition: Petition,
+    *,
+    on: str,
+    due: str | None,
+    answered: str | None = None,
+    state: PetitionState | None = None,
+) -> Petition:
     """Set the response clock of `petition` as if it had reached its threshold `on`."""
-    values: dict[str, object] = {"response_threshold_reached_at": at(on), "response_due_at": due and at(due),
-                                 "first_response_at": answered and at(answered)}
+    values: dict[str, object] = {
+        "response_threshold_reached_at": at(on),
+        "response_due_at": due and at(due),
+        "first_response_at": answered and at(answered),
+    }
     if state is not None:
         values["state"] = state
     db.execute(update(Petition).where(Petition.id == petition.id).values(**values))
@@ -40,13 +50,24 @@ def reached(db: Session, petition: Petition, *, on: str, due: str | None, answer
 
 
 def respond(db: Session, petition: Petition, *commitments: tuple[CommitmentStatus, date | None]) -> None:
-    response = PetitionResponse(petition_id=petition.id, summary="We will look at it.", details="Details.",
-                                status="accepted", created_at=NOW)
+    response = PetitionResponse(
+        petition_id=petition.id, summary="We will look at it.", details="Details.", status="accepted", created_at=NOW
+    )
     db.add(response)
     db.flush()
     for number, (status, due_on) in enumerate(commitments):
-        db.add(Commitment(response_id=response.id, petition_id=petition.id, text=f"Commitment {number}",
-                          owner="CTO", due_on=due_on, status=status, created_at=NOW, updated_at=NOW))
+        db.add(
+            Commitment(
+                response_id=response.id,
+                petition_id=petition.id,
+                text=f"Commitment {number}",
+                owner="CTO",
+                due_on=due_on,
+                status=status,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
     db.commit()
 
 
@@ -55,39 +76,78 @@ def history(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
     """A year of petitions: every outcome, month boundaries, and petitions the public must not count."""
     petitions = {
         # November 2026
-        "on_time": reached(db, factories.open_petition(db, rt), on="2026-11-02 10:00", due="2026-11-16 10:00",
-                           answered="2026-11-10 10:00"),  # 8 days
+        "on_time": reached(
+            db,
+            factories.open_petition(db, rt),
+            on="2026-11-02 10:00",
+            due="2026-11-16 10:00",
+            answered="2026-11-10 10:00",
+        ),  # 8 days
         "within_time": reached(db, factories.open_petition(db, rt), on="2026-11-20 09:00", due="2026-12-04 09:00"),
         # October 2026
-        "late": reached(db, factories.closed_petition(db, rt), on="2026-10-05 12:00", due="2026-10-19 12:00",
-                        answered="2026-10-25 12:00"),  # 20 days
+        "late": reached(
+            db,
+            factories.closed_petition(db, rt),
+            on="2026-10-05 12:00",
+            due="2026-10-19 12:00",
+            answered="2026-10-25 12:00",
+        ),  # 20 days
         "overdue": reached(db, factories.open_petition(db, rt), on="2026-10-31 23:59:59", due="2026-11-14 23:59:59"),
         # March 2026, archived since
-        "archived": reached(db, factories.open_petition(db, rt), on="2026-03-01 00:00", due="2026-03-15 00:00",
-                            answered="2026-03-03 00:00", state=PetitionState.archived),  # 2 days
+        "archived": reached(
+            db,
+            factories.open_petition(db, rt),
+            on="2026-03-01 00:00",
+            due="2026-03-15 00:00",
+            answered="2026-03-03 00:00",
+            state=PetitionState.archived,
+        ),  # 2 days
         # the first instant of the window: December 2025
-        "window_start": reached(db, factories.open_petition(db, rt), on="2025-12-01 00:00", due="2025-12-15 00:00",
-                                answered="2025-12-02 12:00"),  # 1.5 days
+        "window_start": reached(
+            db,
+            factories.open_petition(db, rt),
+            on="2025-12-01 00:00",
+            due="2025-12-15 00:00",
+            answered="2025-12-02 12:00",
+        ),  # 1.5 days
         # answered exactly at the due time: on time
-        "on_the_dot": reached(db, factories.open_petition(db, rt), on="2026-06-01 00:00", due="2026-06-15 00:00",
-                              answered="2026-06-15 00:00"),  # 14 days
+        "on_the_dot": reached(
+            db,
+            factories.open_petition(db, rt),
+            on="2026-06-01 00:00",
+            due="2026-06-15 00:00",
+            answered="2026-06-15 00:00",
+        ),  # 14 days
         # just before the window
         "too_old": reached(db, factories.open_petition(db, rt), on="2025-11-30 23:59:59", due="2025-12-14 00:00"),
         # out of public view
-        "hidden": reached(db, factories.open_petition(db, rt), on="2026-11-01 00:00", due="2026-11-15 00:00",
-                          state=PetitionState.hidden),
+        "hidden": reached(
+            db,
+            factories.open_petition(db, rt),
+            on="2026-11-01 00:00",
+            due="2026-11-15 00:00",
+            state=PetitionState.hidden,
+        ),
         "draft": reached(db, factories.draft_petition(db, rt), on="2026-11-03 00:00", due="2026-11-17 00:00"),
-        "in_moderation": reached(db, factories.petition_in_moderation(db, rt), on="2026-10-03 00:00",
-                                 due="2026-10-17 00:00", answered="2026-10-04 00:00"),
+        "in_moderation": reached(
+            db,
+            factories.petition_in_moderation(db, rt),
+            on="2026-10-03 00:00",
+            due="2026-10-17 00:00",
+            answered="2026-10-04 00:00",
+        ),
     }
     today = NOW.date()
-    respond(db, petitions["on_time"],
-            (CommitmentStatus.done, today - timedelta(days=30)),  # done: never overdue
-            (CommitmentStatus.dropped, None),
-            (CommitmentStatus.planned, today - timedelta(days=1)),  # overdue
-            (CommitmentStatus.in_progress, today - timedelta(days=60)),  # overdue
-            (CommitmentStatus.in_progress, today),  # due today: not yet overdue
-            (CommitmentStatus.planned, None))
+    respond(
+        db,
+        petitions["on_time"],
+        (CommitmentStatus.done, today - timedelta(days=30)),  # done: never overdue
+        (CommitmentStatus.dropped, None),
+        (CommitmentStatus.planned, today - timedelta(days=1)),  # overdue
+        (CommitmentStatus.in_progress, today - timedelta(days=60)),  # overdue
+        (CommitmentStatus.in_progress, today),  # due today: not yet overdue
+        (CommitmentStatus.planned, None),
+    )
     respond(db, petitions["late"], (CommitmentStatus.done, None))
     respond(db, petitions["hidden"], (CommitmentStatus.planned, today - timedelta(days=5)))
     return petitions
@@ -99,6 +159,7 @@ def month(board, key: str):  # type: ignore[no-untyped-def]
 
 # -- the figures ------------------------------------------------------------------------------------------------
 
+
 def test_petitions_count_in_the_month_they_reached_their_threshold_by_outcome(db, history) -> None:  # type: ignore[no-untyped-def]
     board = scoreboard(db=db, now=NOW)
 
@@ -108,13 +169,15 @@ def test_petitions_count_in_the_month_they_reached_their_threshold_by_outcome(db
     november, october = month(board, "2026-11"), month(board, "2026-10")
     assert (november.reached, november.answered_on_time, november.unanswered_within_time) == (2, 1, 1)
     assert (november.answered_late, november.unanswered_overdue) == (0, 0)
-    assert (october.reached, october.answered_late, october.unanswered_overdue) == (2, 1, 1), \
+    assert (october.reached, october.answered_late, october.unanswered_overdue) == (2, 1, 1), (
         "23:59:59 UTC on the 31st is still October"
+    )
     assert month(board, "2026-03").answered_on_time == 1, "archived petitions count"
     assert month(board, "2025-12").answered_on_time == 1, "the window starts at midnight UTC on the 1st"
     assert month(board, "2026-06").answered_on_time == 1, "answered exactly when due is on time"
-    assert sum(m.reached for m in board.months) == board.totals.reached == 7, \
+    assert sum(m.reached for m in board.months) == board.totals.reached == 7, (
         "hidden, draft, in-moderation and older petitions are not counted"
+    )
     assert board.totals.answered_on_time == 4 and board.totals.answered_late == 1
     assert board.totals.unanswered_overdue == 1 and board.totals.unanswered_within_time == 1
     assert board.on_time_share == round(4 / 6, 3), "within-time petitions are not settled yet"
@@ -160,8 +223,13 @@ def test_the_figures_take_a_fixed_number_of_queries(db, rt, connection, history)
     with counting_statements(connection) as before:
         scoreboard(db=db, now=NOW)
     for _ in range(3):
-        reached(db, factories.open_petition(db, rt), on="2026-09-01 00:00", due="2026-09-15 00:00",
-                answered="2026-09-02 00:00")
+        reached(
+            db,
+            factories.open_petition(db, rt),
+            on="2026-09-01 00:00",
+            due="2026-09-15 00:00",
+            answered="2026-09-02 00:00",
+        )
     with counting_statements(connection) as after:
         board = scoreboard(db=db, now=NOW)
 
@@ -181,9 +249,13 @@ def test_nothing_reached_yet_is_an_empty_scoreboard(db) -> None:  # type: ignore
 
 # -- the chart --------------------------------------------------------------------------------------------------
 
+
 def test_the_chart_is_well_formed_accessible_svg_with_every_text_escaped() -> None:
-    svg = bar_chart_svg(title='Answers <script>alert("x")</script> & more', labels=["Oct 2026", "Nov <b>"],
-                        series=[("On time", [1, 2], "#0b5cad"), ('Late "&" <i>', [0, 3], "#b35900")])
+    svg = bar_chart_svg(
+        title='Answers <script>alert("x")</script> & more',
+        labels=["Oct 2026", "Nov <b>"],
+        series=[("On time", [1, 2], "#0b5cad"), ('Late "&" <i>', [0, 3], "#b35900")],
+    )
 
     root = ET.fromstring(svg)
     assert root.tag == f"{SVG}svg" and root.get("role") == "img"
@@ -216,6 +288,7 @@ def test_an_empty_chart_still_draws() -> None:
 
 
 # -- the page and the API ---------------------------------------------------------------------------------------
+
 
 class TableReader(HTMLParser):
     """The rows of the scoreboard table, keyed by their data-month attribute."""
@@ -268,8 +341,7 @@ def test_the_page_and_the_json_show_the_same_numbers(browser: Browser, history) 
     assert table.rows["total"] == ["Total"] + [str(data["totals"][field]) for field in FIELDS]
     assert data["totals"]["reached"] == 7
     assert data["response_times"] == {"answered": 5, "median_days": 8.0, "p90_days": 20.0}
-    assert data["commitments"] == {"total": 7, "planned": 2, "in_progress": 2, "done": 2, "dropped": 1,
-                                   "overdue": 2}
+    assert data["commitments"] == {"total": 7, "planned": 2, "in_progress": 2, "done": 2, "dropped": 1, "overdue": 2}
     assert data["on_time_share"] == 0.667
     assert "8.0 days" in page.text and "20.0 days" in page.text and "(67% of those answered or past due)" in page.text
 

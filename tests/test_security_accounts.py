@@ -19,8 +19,17 @@ from app.core.clock import FrozenClock
 from app.core.security import hash_password
 from app.mail import service as mail
 from tests import factories
-from tests.conftest import PASSWORD, Browser, build_test_app, count_rows, link_from, make_settings, make_user, \
-    outbox, sign_in_as
+from tests.conftest import (
+    PASSWORD,
+    Browser,
+    build_test_app,
+    count_rows,
+    link_from,
+    make_settings,
+    make_user,
+    outbox,
+    sign_in_as,
+)
 
 SAMPLES = 16
 
@@ -41,9 +50,11 @@ def assert_overlap(name: str, known_times: list[float], unknown_times: list[floa
     """The middle halves of the two distributions overlap: a busy machine's pauses (the tails) cannot decide it,
     and no absolute time is assumed."""
     (known_low, known_high), (unknown_low, unknown_high) = middle_half(known_times), middle_half(unknown_times)
-    report = (f"{name}: existing {known_low * 1000:.2f}-{known_high * 1000:.2f} ms (middle half), unknown "
-              f"{unknown_low * 1000:.2f}-{unknown_high * 1000:.2f} ms, "
-              f"P(existing slower) = {overlap(known_times, unknown_times):.2f}")
+    report = (
+        f"{name}: existing {known_low * 1000:.2f}-{known_high * 1000:.2f} ms (middle half), unknown "
+        f"{unknown_low * 1000:.2f}-{unknown_high * 1000:.2f} ms, "
+        f"P(existing slower) = {overlap(known_times, unknown_times):.2f}"
+    )
     print(report)
     assert known_low <= unknown_high and unknown_low <= known_high, f"the distributions do not overlap: {report}"
 
@@ -53,8 +64,19 @@ def existing_accounts(db, count: int, prefix: str) -> list[str]:  # type: ignore
     password_hash = hash_password(PASSWORD)
     now = datetime(2026, 11, 1, tzinfo=UTC)
     addresses = [f"{prefix}{i}@example.org" for i in range(count)]
-    db.add_all([User(email=address, display_name=f"Colleague {i}", password_hash=password_hash,
-                     email_verified_at=now, created_at=now, roles=[]) for i, address in enumerate(addresses)])
+    db.add_all(
+        [
+            User(
+                email=address,
+                display_name=f"Colleague {i}",
+                password_hash=password_hash,
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+            for i, address in enumerate(addresses)
+        ]
+    )
     db.commit()
     return addresses
 
@@ -67,19 +89,21 @@ def timed(browser: Browser, url: str, token: str, data: dict[str, str]) -> float
     return elapsed
 
 
-def interleaved(browser: Browser, url: str, existing: list[str], unknown: list[str],
-                fields: Callable[[str], dict[str, str]]) -> tuple[list[float], list[float]]:
+def interleaved(
+    browser: Browser, url: str, existing: list[str], unknown: list[str], fields: Callable[[str], dict[str, str]]
+) -> tuple[list[float], list[float]]:
     """Time requests for existing and unknown addresses in turn, alternating which goes first."""
     token = browser.csrf()
     known_times, unknown_times = [], []
     for index, (known, stranger) in enumerate(zip(existing, unknown, strict=True)):
         pair = [(known_times, known), (unknown_times, stranger)]
-        for times, address in (pair if index % 2 else reversed(pair)):
+        for times, address in pair if index % 2 else reversed(pair):
             times.append(timed(browser, url, token, fields(address)))
     return known_times, unknown_times
 
 
 # 1. Timing tells whether an address has an account ----------------------------------------------------------
+
 
 def test_sign_up_takes_as_long_for_an_address_with_an_account_as_without(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     """The attacker times one sign-up per address. The suite hashes passwords with the production parameters
@@ -89,8 +113,13 @@ def test_sign_up_takes_as_long_for_an_address_with_an_account_as_without(browser
     unknown = [f"stranger{i}@example.org" for i in range(SAMPLES)]
     browser.client.post("/password/forgot", data={"email": "warmup@example.org", "csrf_token": browser.csrf()})
 
-    known_times, unknown_times = interleaved(browser, url, existing, unknown, lambda address: {
-        "email": address, "display_name": "Someone", "password": "a long enough passphrase"})
+    known_times, unknown_times = interleaved(
+        browser,
+        url,
+        existing,
+        unknown,
+        lambda address: {"email": address, "display_name": "Someone", "password": "a long enough passphrase"},
+    )
 
     assert_overlap(url, known_times, unknown_times)
 
@@ -108,7 +137,7 @@ def test_the_work_behind_a_request_for_a_link_is_the_same_with_or_without_an_acc
     known_times, unknown_times = [], []
     for index, (known, stranger) in enumerate(zip(existing, unknown, strict=True)):
         pair = [(known_times, known), (unknown_times, stranger)]
-        for times, address in (pair if index % 2 else reversed(pair)):
+        for times, address in pair if index % 2 else reversed(pair):
             tries = []
             for _ in range(3):  # the quickest of three: a busy machine's pauses only ever add time
                 started = time.perf_counter()
@@ -122,8 +151,12 @@ def test_the_work_behind_a_request_for_a_link_is_the_same_with_or_without_an_acc
 
 # 4. A password reset revokes every outstanding link and code --------------------------------------------------
 
-def test_a_sign_in_link_asked_for_before_a_password_reset_no_longer_works_after_it(browser: Browser, new_browser,  # type: ignore[no-untyped-def]
-                                                                                   db) -> None:
+
+def test_a_sign_in_link_asked_for_before_a_password_reset_no_longer_works_after_it(
+    browser: Browser,
+    new_browser,  # type: ignore[no-untyped-def]
+    db,
+) -> None:
     make_user(db, email="ana@example.org")
     intruder = new_browser()
     assert intruder.post("/signin/link", {"email": "ana@example.org"}).status_code == 303
@@ -139,11 +172,13 @@ def test_a_sign_in_link_asked_for_before_a_password_reset_no_longer_works_after_
 
 # 6. Locking a colleague out -----------------------------------------------------------------------------------
 
+
 def test_eleven_wrong_passwords_from_a_stranger_do_not_lock_the_owner_out(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
     make_user(db, email="ana@example.org")
     stranger = new_browser()
-    statuses = [stranger.post("/signin", {"email": "ana@example.org", "password": "a guess"}).status_code
-                for _ in range(11)]
+    statuses = [
+        stranger.post("/signin", {"email": "ana@example.org", "password": "a guess"}).status_code for _ in range(11)
+    ]
     assert statuses == [401] * 10 + [429], "the stranger's browser is stopped"
 
     assert browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD}).status_code == 303
@@ -154,8 +189,13 @@ def test_eleven_wrong_passwords_from_a_stranger_do_not_lock_the_owner_out(browse
 @pytest.fixture
 def strict_app(database_url: str, connection, clock: FrozenClock) -> FastAPI:  # type: ignore[no-untyped-def]
     """Low ceilings, so the attack fits in a test: 20 wrong passwords an hour per address, 10 a minute for all."""
-    settings = make_settings(database_url, rate_limit_sign_in_address="20/hour", sign_in_failure_budget="10/minute",
-                             rate_limit_code_request_address="12/hour", sign_in_slowdown_seconds=1.5)
+    settings = make_settings(
+        database_url,
+        rate_limit_sign_in_address="20/hour",
+        sign_in_failure_budget="10/minute",
+        rate_limit_code_request_address="12/hour",
+        sign_in_slowdown_seconds=1.5,
+    )
     return build_test_app(settings, connection, clock)
 
 
@@ -181,19 +221,25 @@ def browsers(app: FastAPI):  # type: ignore[no-untyped-def]
     return open_browser, opened
 
 
-def test_a_stranger_with_a_fresh_browser_for_each_guess_cannot_keep_the_owner_out(strict_app: FastAPI, db,  # type: ignore[no-untyped-def]
-                                                                                  pauses: list[float]) -> None:
+def test_a_stranger_with_a_fresh_browser_for_each_guess_cannot_keep_the_owner_out(
+    strict_app: FastAPI,
+    db,  # type: ignore[no-untyped-def]
+    pauses: list[float],
+) -> None:
     make_user(db, email="ana@example.org")
     open_browser, opened = browsers(strict_app)
-    guesses = [open_browser().post("/signin", {"email": "ana@example.org", "password": f"guess {i}"}).status_code
-               for i in range(30)]
+    guesses = [
+        open_browser().post("/signin", {"email": "ana@example.org", "password": f"guess {i}"}).status_code
+        for i in range(30)
+    ]
     assert set(guesses) == {401}, "no browser of the stranger's guessed more than once"
     assert pauses, "past the address's ceiling every attempt waits"
 
     pauses.clear()
     owner = open_browser()
-    assert owner.post("/signin", {"email": "ana@example.org", "password": PASSWORD}).status_code == 303, \
+    assert owner.post("/signin", {"email": "ana@example.org", "password": PASSWORD}).status_code == 303, (
         "a correct password passes the address's ceiling"
+    )
     assert pauses == [1.5], "after a wait"
     notices = [m for m in outbox(db, to="ana@example.org") if m.template == "sign_in_failures"]
     assert len(notices) == 1, "the owner is mailed once in the hour, not once per guess"
@@ -201,16 +247,21 @@ def test_a_stranger_with_a_fresh_browser_for_each_guess_cannot_keep_the_owner_ou
         client.close()
 
 
-def test_password_spraying_slows_every_sign_in_without_counting_per_client_address(strict_app: FastAPI, db,  # type: ignore[no-untyped-def]
-                                                                                  pauses: list[float]) -> None:
+def test_password_spraying_slows_every_sign_in_without_counting_per_client_address(
+    strict_app: FastAPI,
+    db,  # type: ignore[no-untyped-def]
+    pauses: list[float],
+) -> None:
     """One password against many addresses, each guess from a new browser: no address and no browser sees more
     than one failure, so only a budget shared by all sign-ins notices."""
     existing_accounts(db, 14, "sprayed")
     make_user(db, email="ana@example.org")
     open_browser, opened = browsers(strict_app)
     for i in range(14):
-        assert open_browser().post("/signin", {"email": f"sprayed{i}@example.org",
-                                               "password": "Winter2026!"}).status_code == 401
+        assert (
+            open_browser().post("/signin", {"email": f"sprayed{i}@example.org", "password": "Winter2026!"}).status_code
+            == 401
+        )
     assert len(pauses) >= 3, "once failures pass the budget, attempts wait"
 
     pauses.clear()
@@ -221,8 +272,12 @@ def test_password_spraying_slows_every_sign_in_without_counting_per_client_addre
 
 
 @pytest.mark.parametrize("url", ["/password/forgot", "/signin/link"])
-def test_a_stranger_asking_for_resets_or_links_does_not_block_the_owner(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
-                                                                        url: str) -> None:
+def test_a_stranger_asking_for_resets_or_links_does_not_block_the_owner(
+    browser: Browser,
+    new_browser,
+    db,  # type: ignore[no-untyped-def]
+    url: str,
+) -> None:
     make_user(db, email="ana@example.org")
     stranger = new_browser()
     statuses = [stranger.post(url, {"email": "ana@example.org"}).status_code for _ in range(6)]
@@ -246,8 +301,13 @@ def test_the_address_keeps_a_ceiling_on_how_much_mail_strangers_can_send_it(stri
 
 # 8. Line breaks in names and titles ---------------------------------------------------------------------------
 
-INJECTED = ["Zoe\nYour password expired: https://evil.example", "Zoe\rBcc: all@example.org", "Zoe\tTab",
-            "Zoe\u2028Line", "Zoe\x07Bell"]
+INJECTED = [
+    "Zoe\nYour password expired: https://evil.example",
+    "Zoe\rBcc: all@example.org",
+    "Zoe\tTab",
+    "Zoe\u2028Line",
+    "Zoe\x07Bell",
+]
 
 
 @pytest.mark.parametrize("name", INJECTED)
@@ -255,8 +315,9 @@ def test_a_display_name_with_control_characters_is_refused_at_sign_up(browser: B
     response = browser.post("/signup", {"email": "zoe@example.org", "display_name": name, "password": PASSWORD})
     assert response.status_code == 422
     assert "no line breaks, tabs or other control characters" in response.text
-    api = browser.api("POST", "/api/v1/accounts", {"email": "zoe@example.org", "display_name": name,
-                                                   "password": PASSWORD})
+    api = browser.api(
+        "POST", "/api/v1/accounts", {"email": "zoe@example.org", "display_name": name, "password": PASSWORD}
+    )
     assert api.status_code == 422
     assert "control characters" in api.json()["error"]["fields"]["display_name"]
     assert count_rows(db, "users") == 0 and count_rows(db, "outbox_messages") == 0
@@ -266,8 +327,9 @@ def test_a_display_name_with_control_characters_is_refused_at_sign_up(browser: B
 def test_a_petition_title_with_control_characters_is_refused(browser: Browser, db, title: str) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, factories.worker(db))
     before = count_rows(db, "petitions")
-    api = browser.api("POST", "/api/v1/petitions", {"title": title, "ask": "Ask.", "background": "Why.",
-                                                    "category": "other"})
+    api = browser.api(
+        "POST", "/api/v1/petitions", {"title": title, "ask": "Ask.", "background": "Why.", "category": "other"}
+    )
     assert api.status_code == 422 and "control characters" in api.json()["error"]["fields"]["title"]
     page = browser.post("/petitions/new", {"title": title, "ask": "Ask."})
     assert page.status_code == 422 and "no line breaks, tabs or other control characters" in page.text
@@ -280,11 +342,22 @@ def test_mail_shows_control_characters_of_older_names_and_titles_escaped(rt, db)
     user = SimpleNamespace(display_name="Ana\r\nBcc: everyone@example.org")
     petition = SimpleNamespace(title="Fair rotas\nSubject: urgent", id=1)
     reply = SimpleNamespace(body="First line of the reply.\nSecond line.")
-    message = mail.queue(db=db, templates=rt.templates, to_address="ana@example.org", template="comment_reply",
-                         now=rt.clock.now(), context={
-                             "replier": attacker, "user": user, "petition": petition, "reply": reply,
-                             "comment_url": "http://testserver/comments/1", "account_url": "http://testserver/account"},
-                         unsubscribe_url="http://testserver/unsubscribe/token")
+    message = mail.queue(
+        db=db,
+        templates=rt.templates,
+        to_address="ana@example.org",
+        template="comment_reply",
+        now=rt.clock.now(),
+        context={
+            "replier": attacker,
+            "user": user,
+            "petition": petition,
+            "reply": reply,
+            "comment_url": "http://testserver/comments/1",
+            "account_url": "http://testserver/account",
+        },
+        unsubscribe_url="http://testserver/unsubscribe/token",
+    )
     subject, body = message.subject, message.body_text
 
     assert "\n" not in subject and "\r" not in subject
@@ -297,8 +370,12 @@ def test_mail_shows_control_characters_of_older_names_and_titles_escaped(rt, db)
 
 # 9. The co-organizer form as an oracle ------------------------------------------------------------------------
 
-def test_the_co_organizer_form_answers_the_same_whether_or_not_the_address_has_an_account(browser: Browser, db,  # type: ignore[no-untyped-def]
-                                                                                          rt) -> None:
+
+def test_the_co_organizer_form_answers_the_same_whether_or_not_the_address_has_an_account(
+    browser: Browser,
+    db,  # type: ignore[no-untyped-def]
+    rt,
+) -> None:
     make_user(db, email="cory@example.org", name="Cory Colleague")
     make_user(db, email="unconfirmed@example.org", name="Una Unconfirmed", password=None, verified=False)
     creator = factories.worker(db)
@@ -306,8 +383,9 @@ def test_the_co_organizer_form_answers_the_same_whether_or_not_the_address_has_a
     sign_in_as(browser, db, creator)
     addresses = ["cory@example.org", "unconfirmed@example.org", "nobody@example.org"]
 
-    api = [browser.api("POST", f"/api/v1/petitions/{petition.id}/organizers", {"email": address})
-           for address in addresses]
+    api = [
+        browser.api("POST", f"/api/v1/petitions/{petition.id}/organizers", {"email": address}) for address in addresses
+    ]
     pages, flashes = [], []
     for address in addresses:
         pages.append(browser.post(f"/petitions/{petition.id}/organizers", {"email": address}))
@@ -322,8 +400,12 @@ def test_the_co_organizer_form_answers_the_same_whether_or_not_the_address_has_a
         assert [m.template for m in outbox(db, to=address)] == ["organizer_join_first"] * 2
 
 
-def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(browser: Browser, new_browser, db,  # type: ignore[no-untyped-def]
-                                                                            rt) -> None:
+def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(
+    browser: Browser,
+    new_browser,
+    db,  # type: ignore[no-untyped-def]
+    rt,
+) -> None:
     cory = make_user(db, email="cory@example.org", name="Cory Colleague")
     other = make_user(db, email="other@example.org", name="Someone Else")
     creator = factories.worker(db)
@@ -344,6 +426,7 @@ def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(bro
 
 # 10. CSRF hardening -------------------------------------------------------------------------------------------
 
+
 def test_a_state_changing_request_sent_from_another_site_is_refused(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
     sign_in_as(browser, db, make_user(db, email="ana@example.org"))
     forged = browser.post("/signout", headers={"Sec-Fetch-Site": "cross-site"})
@@ -352,8 +435,11 @@ def test_a_state_changing_request_sent_from_another_site_is_refused(browser: Bro
     assert browser.post("/signout", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
 
 
-def test_a_seed_planted_in_a_signed_in_browser_does_not_make_the_planter_s_token_valid(browser: Browser, new_browser,  # type: ignore[no-untyped-def]
-                                                                                     db) -> None:
+def test_a_seed_planted_in_a_signed_in_browser_does_not_make_the_planter_s_token_valid(
+    browser: Browser,
+    new_browser,  # type: ignore[no-untyped-def]
+    db,
+) -> None:
     """The attacker reads the token of their own seed, plants that seed in the victim's browser (a cookie set from
     a sibling site), and has the victim's browser send a form with the token."""
     attacker = new_browser()
@@ -383,8 +469,9 @@ def test_over_https_the_seed_cookie_has_the_host_prefix(app: FastAPI) -> None:
 
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         page = client.get("/signin")
-        [seed_cookie] = [value for name, value in page.headers.multi_items()
-                         if name == "set-cookie" and "undersigned_csrf=" in value]
+        [seed_cookie] = [
+            value for name, value in page.headers.multi_items() if name == "set-cookie" and "undersigned_csrf=" in value
+        ]
         assert seed_cookie.startswith("__Host-undersigned_csrf=")
         assert "Secure" in seed_cookie and "Path=/" in seed_cookie
         token = client.get("/api/v1/csrf").json()["csrf_token"]

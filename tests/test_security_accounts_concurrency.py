@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User, UserSession
 from app.core.security import hash_password
-from app.main import create_app
 from app.mail.models import OutboxMessage
+from app.main import create_app
 from tests import live_server
 from tests.conftest import PASSWORD, make_settings
 from tests.server_process import scratch_database
@@ -51,8 +51,16 @@ def _mailed_link(live: live_server.LiveServer, ask: str) -> str:
     app = live.server.config.app
     now = datetime.now(UTC)
     with app.state.sessionmaker.begin() as db:
-        db.add(User(email="ana@example.org", display_name="Ana", password_hash=hash_password(PASSWORD),
-                    email_verified_at=now, created_at=now, roles=[]))
+        db.add(
+            User(
+                email="ana@example.org",
+                display_name="Ana",
+                password_hash=hash_password(PASSWORD),
+                email_verified_at=now,
+                created_at=now,
+                roles=[],
+            )
+        )
     with httpx2.Client(base_url=live.base_url, timeout=60, trust_env=False) as owner:
         token = owner.get("/api/v1/csrf").json()["csrf_token"]
         assert owner.post(ask, data={"email": "ana@example.org", "csrf_token": token}).status_code == 303
@@ -92,7 +100,8 @@ def test_a_sign_in_link_used_by_ten_requests_at_once_opens_one_session(server: l
 
 
 def test_a_password_reset_link_used_by_ten_requests_at_once_changes_the_password_once(
-        server: live_server.LiveServer) -> None:
+    server: live_server.LiveServer,
+) -> None:
     link = _mailed_link(server, "/password/forgot")
     statuses = _race(server, link, {"password": "a brand new passphrase"})
     assert sorted(statuses) == [303] + [410] * (RACERS - 1), statuses

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
-
 from app.accounts.models import Role
 from app.main import MAX_BODY_BYTES
 from app.moderation import service as moderation
@@ -21,31 +19,39 @@ from tests.conftest import Browser, make_user, sign_in_as
 
 def _private_petitions(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
     moderator = factories.moderator(db)
-    hidden, rejected = factories.open_petition(db, rt, title="Hidden: stop the badge cameras"), \
-        factories.petition_in_moderation(db, rt, title="Rejected: name the manager in 4B")
+    hidden, rejected = (
+        factories.open_petition(db, rt, title="Hidden: stop the badge cameras"),
+        factories.petition_in_moderation(db, rt, title="Rejected: name the manager in 4B"),
+    )
     moderation.hide(db=db, rt=rt, petition=hidden, moderator=moderator, reason="It names a colleague.")
     moderation.reject(db=db, rt=rt, petition=rejected, moderator=moderator, code="names_colleagues", note=None)
     db.commit()
-    return {"draft": factories.draft_petition(db, rt, title="Draft: a private idea about the canteen"),
-            "gathering sponsors": factories.petition_gathering_sponsors(db, rt, title="Sponsors: rota changes"),
-            "in moderation": factories.petition_in_moderation(db, rt, title="In moderation: the parking plan"),
-            "hidden": hidden, "privately rejected": rejected}
+    return {
+        "draft": factories.draft_petition(db, rt, title="Draft: a private idea about the canteen"),
+        "gathering sponsors": factories.petition_gathering_sponsors(db, rt, title="Sponsors: rota changes"),
+        "in moderation": factories.petition_in_moderation(db, rt, title="In moderation: the parking plan"),
+        "hidden": hidden,
+        "privately rejected": rejected,
+    }
 
 
 def test_a_responder_cannot_read_a_petition_the_petition_page_withholds(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
-    responder = make_user(db, email="riley@example.org", name="Riley Responder", password=None,
-                          roles=(Role.responder,))
+    responder = make_user(db, email="riley@example.org", name="Riley Responder", password=None, roles=(Role.responder,))
     sign_in_as(browser, db, responder)
     for state, petition in _private_petitions(db, rt).items():
         assert browser.get(f"/petitions/{petition.id}").status_code == 404, state
         page = browser.get(f"/petitions/{petition.id}/respond")
         assert page.status_code == 404, state
         assert petition.title not in page.text and petition.ask not in page.text, state
-        posted = browser.post(f"/petitions/{petition.id}/respond",
-                              {"status": "accepted", "summary": "Yes.", "details": "Yes."})
+        posted = browser.post(
+            f"/petitions/{petition.id}/respond", {"status": "accepted", "summary": "Yes.", "details": "Yes."}
+        )
         assert posted.status_code == 404 and petition.title not in posted.text, state
-        api = browser.api("POST", f"/api/v1/petitions/{petition.id}/responses",
-                          {"status": "accepted", "summary": "Yes.", "details": "Yes.", "commitments": []})
+        api = browser.api(
+            "POST",
+            f"/api/v1/petitions/{petition.id}/responses",
+            {"status": "accepted", "summary": "Yes.", "details": "Yes.", "commitments": []},
+        )
         assert api.status_code == 404, state
     open_one = factories.open_petition(db, rt, title="Open: a four-day week")
     assert browser.get(f"/petitions/{open_one.id}/respond").status_code == 200
@@ -55,8 +61,11 @@ def test_a_responder_cannot_read_a_petition_the_petition_page_withholds(browser:
 # Finding 5: a moderator's own named comment under a petition that is not public answered 500.
 
 
-def test_a_moderator_reads_and_moderates_their_own_comment_under_a_hidden_petition(browser: Browser, db,  # type: ignore[no-untyped-def]
-                                                                                    rt) -> None:
+def test_a_moderator_reads_and_moderates_their_own_comment_under_a_hidden_petition(
+    browser: Browser,
+    db,  # type: ignore[no-untyped-def]
+    rt,
+) -> None:
     moderator = factories.moderator(db)
     petition = factories.open_petition(db, rt)
     own = factories.comment(db, rt, petition, author=moderator, body="As a worker here: I agree.")
@@ -64,9 +73,15 @@ def test_a_moderator_reads_and_moderates_their_own_comment_under_a_hidden_petiti
     moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Under review.")
     db.commit()
     sign_in_as(browser, db, moderator)
-    for url in (f"/api/v1/comments/{own.id}", f"/comments/{own.id}", f"/api/v1/comments/{own.id}/replies",
-                f"/api/v1/comments/{own.id}/history", f"/comments/{own.id}/history", f"/api/v1/comments/{reply.id}",
-                f"/comments/{reply.id}"):
+    for url in (
+        f"/api/v1/comments/{own.id}",
+        f"/comments/{own.id}",
+        f"/api/v1/comments/{own.id}/replies",
+        f"/api/v1/comments/{own.id}/history",
+        f"/comments/{own.id}/history",
+        f"/api/v1/comments/{reply.id}",
+        f"/comments/{reply.id}",
+    ):
         response = browser.get(url)
         assert response.status_code == 200, (url, response.status_code)
     # The discussion of a hidden petition is read-only: refused in words, not a crash.
@@ -101,8 +116,14 @@ def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt,
     petition = factories.open_petition(db, rt, creator=organizer, title='Fair pay;=HYPERLINK("http://x.test")')
     names = ["Zoe;=1+1;x", "Ann,+SUM(A1:A9)", "Bo\t@cmd", "Cy| -2+3", "=1+1", "Dee; =1", "Jean-Luc O'Neil"]
     for name in names:
-        signatures.sign(db=db, rt=rt, petition_id=petition.id, user=factories.worker(db, name=name),
-                        visibility="public", notify_updates=False)
+        signatures.sign(
+            db=db,
+            rt=rt,
+            petition_id=petition.id,
+            user=factories.worker(db, name=name),
+            visibility="public",
+            notify_updates=False,
+        )
     db.commit()
     browser = sign_in_as(new_browser(), db, organizer)
     signers = browser.api("POST", f"/api/v1/petitions/{petition.id}/exports", {"kind": "signers", "format": "csv"})
@@ -116,8 +137,9 @@ def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt,
     assert '"petition","id",%d,"Fair pay;\'=HYPERLINK(""http://x.test"")"' % petition.id in tally.text
     listed = sorted(row["name"] for row in csv.DictReader(io.StringIO(signers.text)))
     # Each name is kept whole and readable: an apostrophe before each would-be formula is all that is added.
-    assert listed == sorted(["Zoe;'=1+1;x", "Ann,'+SUM(A1:A9)", "Bo\t'@cmd", "Cy| '-2+3", "'=1+1", "Dee; '=1",
-                             "Jean-Luc O'Neil"])
+    assert listed == sorted(
+        ["Zoe;'=1+1;x", "Ann,'+SUM(A1:A9)", "Bo\t'@cmd", "Cy| '-2+3", "'=1+1", "Dee; '=1", "Jean-Luc O'Neil"]
+    )
     admin = sign_in_as(new_browser(), db, factories.worker(db, roles=(Role.admin,)))
     organization = admin.get("/admin/report?format=csv")
     assert organization.status_code == 200 and organization.text.startswith('"section"')
@@ -132,8 +154,7 @@ def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt,
 def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
     petition = factories.open_petition(db, rt)
     target = make_user(db, email="quinn@example.org", name="Quinn Quiet", password=None)
-    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=target, visibility="organizers",
-                    notify_updates=False)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=target, visibility="organizers", notify_updates=False)
     others = [make_user(db, email=f"other{n}@example.org", name=f"Other {n}", password=None) for n in range(3)]
     # An address with no account, and an unconfirmed one, pad nothing: they could not have signed.
     make_user(db, email="pending@example.org", name="Not Confirmed", password=None, verified=False)
@@ -141,9 +162,19 @@ def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser
     moderator = sign_in_as(new_browser(), db, factories.moderator(db))
     api = f"/api/v1/moderation/petitions/{petition.id}/invalidations"
     page = f"/moderation/petitions/{petition.id}/signatures"
-    small_rules = ["quinn@example.org", "quinn@example.org\nnobody@example.org",
-                   "\n".join(["quinn@example.org", "ghost1@example.org", "ghost2@example.org", "pending@example.org",
-                              *(other.email for other in others)])]
+    small_rules = [
+        "quinn@example.org",
+        "quinn@example.org\nnobody@example.org",
+        "\n".join(
+            [
+                "quinn@example.org",
+                "ghost1@example.org",
+                "ghost2@example.org",
+                "pending@example.org",
+                *(other.email for other in others),
+            ]
+        ),
+    ]
     for rule in small_rules:
         previewed = moderator.api("POST", f"{api}/preview", {"rule": rule})
         assert previewed.status_code == 422, (rule, previewed.text)
@@ -172,8 +203,16 @@ def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_brow
 
     petition = factories.open_petition(db, rt)
     moderator = factories.moderator(db)
-    db.add(Invalidation(petition_id=petition.id, moderator_id=moderator.id, matched=2, reason="Compromised.",
-                        rule="3 entries: @example.com, ann.lee@example.org, bo@example.org", created_at=rt.clock.now()))
+    db.add(
+        Invalidation(
+            petition_id=petition.id,
+            moderator_id=moderator.id,
+            matched=2,
+            reason="Compromised.",
+            rule="3 entries: @example.com, ann.lee@example.org, bo@example.org",
+            created_at=rt.clock.now(),
+        )
+    )
     db.commit()
     history = sign_in_as(new_browser(), db, moderator).get(f"/moderation/petitions/{petition.id}/signatures").text
     assert "(3 entries: @example.com, an address, an address)" in history
@@ -183,15 +222,23 @@ def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_brow
 # ---------------------------------------------------------------------------------------------------------------
 # Finding 11: the HTTP edges.
 
-SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy",
-                    "cross-origin-opener-policy", "cache-control")
+SECURITY_HEADERS = (
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "cross-origin-opener-policy",
+    "cache-control",
+)
 
 
 def test_a_body_too_large_is_refused_with_the_security_headers(browser: Browser) -> None:
     token = browser.csrf()
     huge = "x" * (MAX_BODY_BYTES + 1)
-    for url, kwargs in (("/signin", {"data": {"email": huge, "csrf_token": token}}),
-                        ("/api/v1/petitions", {"json": {"title": huge}, "headers": {"X-CSRF-Token": token}})):
+    for url, kwargs in (
+        ("/signin", {"data": {"email": huge, "csrf_token": token}}),
+        ("/api/v1/petitions", {"json": {"title": huge}, "headers": {"X-CSRF-Token": token}}),
+    ):
         refused = browser.client.post(url, **kwargs)
         assert refused.status_code == 413, url
         assert all(name in refused.headers for name in SECURITY_HEADERS), (url, dict(refused.headers))
@@ -199,8 +246,16 @@ def test_a_body_too_large_is_refused_with_the_security_headers(browser: Browser)
 
 def test_head_on_a_page_answers_like_get_without_a_body(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     petition = factories.open_petition(db, rt)
-    for url in ("/", "/petitions", f"/petitions/{petition.id}", "/signin", "/account", "/api/v1/petitions",
-                f"/api/v1/petitions/{petition.id}", "/no/such/page"):
+    for url in (
+        "/",
+        "/petitions",
+        f"/petitions/{petition.id}",
+        "/signin",
+        "/account",
+        "/api/v1/petitions",
+        f"/api/v1/petitions/{petition.id}",
+        "/no/such/page",
+    ):
         got, head = browser.get(url), browser.client.head(url)
         assert head.status_code == got.status_code, (url, head.status_code, got.status_code)
         assert head.content == b"", url
@@ -213,10 +268,11 @@ def test_a_method_not_allowed_names_every_allowed_method(browser: Browser, db, r
     comment = factories.comment(db, rt, petition)
     token = {"X-CSRF-Token": browser.csrf()}
     for method, url, allowed in (
-            ("PUT", f"/api/v1/comments/{comment.id}", {"GET", "HEAD", "PATCH", "DELETE"}),
-            ("DELETE", f"/petitions/{petition.id}/respond", {"GET", "HEAD", "POST"}),
-            ("PUT", "/api/v1/petitions/similar", {"GET", "HEAD"}),
-            ("POST", "/api/v1/petitions/similar", {"GET", "HEAD"})):
+        ("PUT", f"/api/v1/comments/{comment.id}", {"GET", "HEAD", "PATCH", "DELETE"}),
+        ("DELETE", f"/petitions/{petition.id}/respond", {"GET", "HEAD", "POST"}),
+        ("PUT", "/api/v1/petitions/similar", {"GET", "HEAD"}),
+        ("POST", "/api/v1/petitions/similar", {"GET", "HEAD"}),
+    ):
         refused = browser.client.request(method, url, headers=token, json={})
         assert refused.status_code == 405, (method, url, refused.status_code, refused.text)
         assert set(refused.headers["allow"].split(", ")) == allowed, (method, url, refused.headers["allow"])
@@ -227,10 +283,14 @@ def test_booleans_are_strict(browser: Browser, db) -> None:  # type: ignore[no-u
     sign_in_as(browser, db, factories.worker(db))
     for value in ("AAA", "", 2, None, [True]):
         refused = browser.api("PUT", "/api/v1/me/notifications", {"comment_replies": value})
-        assert refused.status_code == 422 and "comment_replies" in refused.json()["error"]["fields"], (value, refused.text)
+        assert refused.status_code == 422 and "comment_replies" in refused.json()["error"]["fields"], (
+            value,
+            refused.text,
+        )
     for value in (True, False):
         assert browser.api("PUT", "/api/v1/me/notifications", {"comment_replies": value}).json() == {
-            "comment_replies": value}
+            "comment_replies": value
+        }
 
 
 def test_an_offset_out_of_range_is_a_plain_range_error(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
@@ -242,4 +302,6 @@ def test_an_offset_out_of_range_is_a_plain_range_error(browser: Browser, db, rt)
             refused = browser.get(url, params={"offset": offset})
             assert refused.status_code == 422, (url, offset, refused.status_code)
             message = refused.json()["error"]["fields"]["offset"]
-            assert "NUL" not in message and "character" not in message and "Enter a number of at most" in message, message
+            assert "NUL" not in message and "character" not in message and "Enter a number of at most" in message, (
+                message
+            )

@@ -40,5 +40,4 @@ def test_development_defaults_run_without_any_configuration(monkeypatch: pytest.
 
 def test_production_refuses_anonymous_batches_too_small_to_hide_anyone() -> None:
     with pytest.raises(ValueError, match="ANONYMOUS_BATCH_SECONDS"):
-        Settings(environment="production", smtp_host="mail.example.org", secret_key="x" * 40,
-                 anonymous_batch_seconds=0)
+        Settings(environment="production", smtp_host="mail.example.org", secret_key="x" * 40, anonymous_batch_seconds=0)

@@ -34,8 +34,11 @@ def address(petition_id: int) -> str:
 def decoded(image: Image.Image) -> list[str]:
     import zxingcpp
 
-    return [result.text for result in zxingcpp.read_barcodes(image.convert("L"))
-            if result.format == zxingcpp.BarcodeFormat.QRCode]
+    return [
+        result.text
+        for result in zxingcpp.read_barcodes(image.convert("L"))
+        if result.format == zxingcpp.BarcodeFormat.QRCode
+    ]
 
 
 def rendered(pdf: bytes, folder: Path, *, dpi: int = 100) -> Image.Image:
@@ -45,8 +48,12 @@ def rendered(pdf: bytes, folder: Path, *, dpi: int = 100) -> Image.Image:
         missing("pdftoppm (poppler-utils) is not installed: cannot render the poster to read its QR code")
     source = folder / "poster.pdf"
     source.write_bytes(pdf)
-    result = subprocess.run([pdftoppm, "-png", "-r", str(dpi), "-singlefile", str(source), str(folder / "poster")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [pdftoppm, "-png", "-r", str(dpi), "-singlefile", str(source), str(folder / "poster")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and "rror" not in result.stderr, result.stderr
     with Image.open(folder / "poster.png") as image:
         image.load()
@@ -55,7 +62,7 @@ def rendered(pdf: bytes, folder: Path, *, dpi: int = 100) -> Image.Image:
 
 def share_row(page: str, key: str = "share") -> str:
     start = page.index(f'<section class="share" id="{key}"')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def links(row: str) -> dict[str, str]:
@@ -64,9 +71,11 @@ def links(row: str) -> dict[str, str]:
 
 # -- the share row ---------------------------------------------------------------------------------------------
 
+
 def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
-    petition = factories.open_petition(db, rt, title='Heat & light: "fix" the boilers',
-                                       ask="Repair the heating in building B before the first frost.")
+    petition = factories.open_petition(
+        db, rt, title='Heat & light: "fix" the boilers', ask="Repair the heating in building B before the first frost."
+    )
     page = browser.get(f"/petitions/{petition.id}").text
     row = share_row(page)
     url = address(petition.id)
@@ -90,7 +99,8 @@ def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, 
     assert f'<img src="/petitions/{petition.id}/qr.svg"' in row
     # Plain links: every script and image the page loads is this site's own, so no one else learns who read it.
     assert re.findall(r'<script[^>]* src="([^"]+)"', page) and all(
-        src.startswith("/static/") for src in re.findall(r'<script[^>]* src="([^"]+)"', page))
+        src.startswith("/static/") for src in re.findall(r'<script[^>]* src="([^"]+)"', page)
+    )
     assert all(src.startswith("/") and not src.startswith("//") for src in re.findall(r'<img[^>]* src="([^"]+)"', page))
     # Below the sign panel: the ask and the Sign button keep the first screen.
     assert page.index('id="sign"') < page.index('id="share"')
@@ -107,8 +117,11 @@ def test_a_closed_petitions_row_does_not_ask_for_a_signature(browser: Browser, d
 @pytest.mark.parametrize("state", ["draft", "gathering_sponsors", "in_moderation"])
 def test_no_share_row_before_the_petition_is_public(browser: Browser, db, rt, state: str) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
-    make = {"draft": factories.draft_petition, "gathering_sponsors": factories.petition_gathering_sponsors,
-            "in_moderation": factories.petition_in_moderation}[state]
+    make = {
+        "draft": factories.draft_petition,
+        "gathering_sponsors": factories.petition_gathering_sponsors,
+        "in_moderation": factories.petition_in_moderation,
+    }[state]
     petition = make(db, rt, creator)
     page = sign_in_as(browser, db, creator).get(f"/petitions/{petition.id}").text
     assert 'id="share"' not in page and "/qr.svg" not in page and "/poster.pdf" not in page
@@ -128,7 +141,8 @@ def test_the_sponsor_link_has_a_copy_button_and_a_share_row(new_browser, db, rt)
         assert fields["subject"] == ["Would you sponsor this petition? Quiet rooms on every floor"]
         assert sponsor_url in fields["body"][0]
         assert parse_qs(urlsplit(ways["WhatsApp"]).query)["text"] == [
-            f"Would you sponsor this petition? Quiet rooms on every floor {sponsor_url}"]
+            f"Would you sponsor this petition? Quiet rooms on every floor {sponsor_url}"
+        ]
         # The private link is for colleagues the organizers choose: no QR code, no poster for a wall.
         assert "qr.svg" not in row and "poster.pdf" not in row
     # A colleague who opens the sponsor link is asked to sponsor, not shown the organizers' row.
@@ -137,6 +151,7 @@ def test_the_sponsor_link_has_a_copy_button_and_a_share_row(new_browser, db, rt)
 
 
 # -- the QR code -------------------------------------------------------------------------------------------------
+
 
 def test_the_qr_code_is_a_public_cacheable_svg_of_the_address(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     creator = factories.worker(db)
@@ -148,7 +163,8 @@ def test_the_qr_code_is_a_public_cacheable_svg_of_the_address(new_browser, db, r
     svg = signed_out.content
     assert svg.startswith(b"<svg") and b"<script" not in svg
     assert f"<title>QR code of the petition&#x27;s address, {address(petition.id)}</title>".encode() in svg or (
-        f"<title>QR code of the petition's address, {address(petition.id)}</title>".encode() in svg)
+        f"<title>QR code of the petition's address, {address(petition.id)}</title>".encode() in svg
+    )
     # The same bytes for every reader: nothing in it depends on who asked, so a shared cache may keep it.
     organizer = sign_in_as(new_browser(), db, creator)
     assert organizer.get(f"/petitions/{petition.id}/qr.svg").content == svg
@@ -180,8 +196,13 @@ def test_the_qr_code_and_poster_exist_only_for_public_petitions(new_browser, db,
     private_reason = next(reason for reason in moderation.rejection_reasons(db=db) if not reason.public)
     moderation.reject(db=db, rt=rt, petition=rejected, moderator=mod, code=private_reason.code, note=None)
     db.commit()
-    withheld = [factories.draft_petition(db, rt, creator), factories.petition_gathering_sponsors(db, rt, creator),
-                factories.petition_in_moderation(db, rt, creator), hidden, rejected]
+    withheld = [
+        factories.draft_petition(db, rt, creator),
+        factories.petition_gathering_sponsors(db, rt, creator),
+        factories.petition_in_moderation(db, rt, creator),
+        hidden,
+        rejected,
+    ]
     readers = [new_browser(), sign_in_as(new_browser(), db, creator), sign_in_as(new_browser(), db, mod)]
     for petition in withheld:
         assert readers[1].get(f"/petitions/{petition.id}").status_code == 200  # the organizers can read it...
@@ -197,8 +218,11 @@ def test_a_response_any_cache_may_keep_sets_no_cookie(new_browser, db, rt) -> No
     """A browser's first request gets its CSRF seed, unless the answer is public: a shared cache (a proxy, a CDN)
     that kept a Set-Cookie with the QR code would give every later reader the same seed."""
     petition = factories.open_petition(db, rt)
-    for path in (f"/petitions/{petition.id}/qr.svg", f"/petitions/{petition.id}/poster.pdf",
-                 f"/api/v1/petitions/{petition.id}/log"):
+    for path in (
+        f"/petitions/{petition.id}/qr.svg",
+        f"/petitions/{petition.id}/poster.pdf",
+        f"/api/v1/petitions/{petition.id}/log",
+    ):
         response = new_browser().get(path)
         assert response.status_code == 200 and response.headers["cache-control"].startswith("public"), path
         assert "set-cookie" not in response.headers, path
@@ -207,6 +231,7 @@ def test_a_response_any_cache_may_keep_sets_no_cookie(new_browser, db, rt) -> No
 
 
 # -- the poster --------------------------------------------------------------------------------------------------
+
 
 def poster_of(browser: Browser, petition_id: int) -> bytes:
     response = browser.get(f"/petitions/{petition_id}/poster.pdf")
@@ -225,15 +250,22 @@ def text_of(pdf: bytes) -> str:
 
 
 def test_the_poster_prints_the_petition_and_its_qr_code_reads_back(browser: Browser, db, rt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    petition = factories.open_petition(db, rt, title="Fair on-call pay for the platform team",
-                                       ask="Pay on-call hours at time and a half.")
+    petition = factories.open_petition(
+        db, rt, title="Fair on-call pay for the platform team", ask="Pay on-call hours at time and a half."
+    )
     petition.signature_count = 1234  # as the sign path leaves it: the poster reads the count, nothing else
     db.commit()
     pdf = poster_of(browser, petition.id)
     text = text_of(pdf)
-    for expected in ("Fair on-call pay for the platform team", "What we ask for",
-                     "Pay on-call hours at time and a half.", "1,234 signatures so far.",
-                     "Count as of 24 November 2026.", "Scan to read and sign", address(petition.id)):
+    for expected in (
+        "Fair on-call pay for the platform team",
+        "What we ask for",
+        "Pay on-call hours at time and a half.",
+        "1,234 signatures so far.",
+        "Count as of 24 November 2026.",
+        "Scan to read and sign",
+        address(petition.id),
+    ):
         assert expected in text, (expected, text)
     assert decoded(rendered(pdf, tmp_path)) == [address(petition.id)]
 
@@ -246,10 +278,11 @@ def test_the_poster_of_a_closed_petition_says_so(browser: Browser, db, rt) -> No
 
 @pytest.mark.parametrize("letters", ["words", "wide"])
 def test_the_longest_title_and_ask_still_fit_one_page_with_a_readable_code(  # type: ignore[no-untyped-def]
-        browser: Browser, db, rt, tmp_path: Path, letters: str) -> None:
+    browser: Browser, db, rt, tmp_path: Path, letters: str
+) -> None:
     if letters == "words":  # the longest text in words: it shrinks to fit, whole
         title = ("Winter heating " * 20)[:TITLE_MAX]
-        ask = ("Every floor gets working radiators and a named person to call. " * 40)[:ASK_MAX - 1] + "!"
+        ask = ("Every floor gets working radiators and a named person to call. " * 40)[: ASK_MAX - 1] + "!"
     else:  # the widest letters there are: the ask is cut, and the poster says where the rest is
         title, ask = "W" * TITLE_MAX, "W" * ASK_MAX
     petition = factories.open_petition(db, rt, title=title.strip(), ask=ask)
@@ -287,8 +320,7 @@ def test_the_poster_prints_the_organization_name_its_admins_set(new_browser, db,
     db.commit()
     assert rt.settings.organization_name in text_of(poster_of(new_browser(), petition.id))
     admin = factories.worker(db, name="Morgan Root", roles=(Role.admin,))
-    branding.update(db=db, rt=rt, actor=admin, name="Acme Workers' Council", accent="", upload=None,
-                    remove_logo=False)
+    branding.update(db=db, rt=rt, actor=admin, name="Acme Workers' Council", accent="", upload=None, remove_logo=False)
     db.commit()
     text = text_of(poster_of(new_browser(), petition.id))
     assert text.startswith("Acme Workers' Council Fix the canteen ventilation"), text

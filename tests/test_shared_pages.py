@@ -52,8 +52,14 @@ def shared(app: FastAPI, client) -> Iterator[tuple[SharedPageCache, Clock]]:  # 
 
 
 def sign(db: Session, rt: Runtime, petition, name: str) -> None:  # type: ignore[no-untyped-def]
-    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=factories.worker(db, name=name),
-                    visibility="public", notify_updates=False)
+    signatures.sign(
+        db=db,
+        rt=rt,
+        petition_id=petition.id,
+        user=factories.worker(db, name=name),
+        visibility="public",
+        notify_updates=False,
+    )
     db.commit()
 
 
@@ -100,7 +106,8 @@ def test_a_page_with_a_flash_message_is_the_readers_own(db, rt, app, new_browser
     petition = factories.open_petition(db, rt)
     flashed = new_browser()
     message = URLSafeSerializer(app.state.keyring.key("flash").hex(), salt="flash").dumps(
-        [{"kind": "success", "message": "Your comment is posted."}])
+        [{"kind": "success", "message": "Your comment is posted."}]
+    )
     flashed.client.cookies.set(FLASH_COOKIE, message, domain="testserver.local")
     assert "Your comment is posted." in flashed.get(f"/petitions/{petition.id}").text
     assert "Your comment is posted." not in new_browser().get(f"/petitions/{petition.id}").text
@@ -113,12 +120,21 @@ def test_only_marked_pages_that_succeeded_are_shared(db, rt, new_browser, shared
     new_browser().get("/petitions")  # the listing is not marked: it has a search box and page numbers
     assert list(layer._copies) == []
     petition = factories.open_petition(db, rt)
-    for path in (f"/petitions/{petition.id}", f"/petitions/{petition.id}/comments",
-                 f"/api/v1/petitions/{petition.id}/tally", f"/api/v1/petitions/{petition.id}"):
+    for path in (
+        f"/petitions/{petition.id}",
+        f"/petitions/{petition.id}/comments",
+        f"/api/v1/petitions/{petition.id}/tally",
+        f"/api/v1/petitions/{petition.id}",
+    ):
         assert new_browser().get(path).status_code == 200
-    assert sorted(layer._copies) == sorted([f"/petitions/{petition.id}?", f"/petitions/{petition.id}/comments?",
-                                            f"/api/v1/petitions/{petition.id}/tally?",
-                                            f"/api/v1/petitions/{petition.id}?"])
+    assert sorted(layer._copies) == sorted(
+        [
+            f"/petitions/{petition.id}?",
+            f"/petitions/{petition.id}/comments?",
+            f"/api/v1/petitions/{petition.id}/tally?",
+            f"/api/v1/petitions/{petition.id}?",
+        ]
+    )
 
 
 def test_the_public_tally_is_counted_once_a_minute_for_everyone(db, rt, connection, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
@@ -150,6 +166,7 @@ def test_sharing_is_on_in_production_and_off_elsewhere_unless_set() -> None:
 
 # -- the memo under them ----------------------------------------------------------------------------------------
 
+
 def test_a_costly_value_is_loaded_once_while_many_readers_wait_or_read_the_previous_one() -> None:
     cache = TTLCache()
     loads: list[int] = []
@@ -162,8 +179,9 @@ def test_a_costly_value_is_loaded_once_while_many_readers_wait_or_read_the_previ
         return len(loads)
 
     results: list[int] = []
-    readers = [threading.Thread(target=lambda: results.append(cache.get_shared("tally", slow_load, ttl=60)))
-               for _ in range(8)]
+    readers = [
+        threading.Thread(target=lambda: results.append(cache.get_shared("tally", slow_load, ttl=60))) for _ in range(8)
+    ]
     for thread in readers:
         thread.start()
     started.wait(5)

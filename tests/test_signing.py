@@ -32,6 +32,7 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 # -- helpers --------------------------------------------------------------------------------------------------
 
+
 def page_text(response: Any) -> str:
     return html.unescape(response.text)
 
@@ -42,8 +43,9 @@ def as_user(new_browser: NewBrowser, db: Session, user: User) -> Browser:
 
 def counters(db: Session, petition: Petition) -> tuple[int, int]:
     db.expire_all()
-    row = db.execute(text("SELECT signature_count, withdrawal_count FROM petitions WHERE id = :id"),
-                     {"id": petition.id}).one()
+    row = db.execute(
+        text("SELECT signature_count, withdrawal_count FROM petitions WHERE id = :id"), {"id": petition.id}
+    ).one()
     return int(row[0]), int(row[1])
 
 
@@ -64,11 +66,18 @@ def api_url(petition: Petition | int) -> str:
 def names_section(page: str) -> str:
     """The public 'Recent signers who show their name' section, or '' when the page has none."""
     start = page.find("Recent signers who show their name")
-    return "" if start < 0 else page[start:page.find("</section>", start)]
+    return "" if start < 0 else page[start : page.find("</section>", start)]
 
 
-def assert_refused(response: Any, status: int, message: str, db: Session, petition: Petition | None,
-                   rows_before: int, count_before: int = 0) -> None:
+def assert_refused(
+    response: Any,
+    status: int,
+    message: str,
+    db: Session,
+    petition: Petition | None,
+    rows_before: int,
+    count_before: int = 0,
+) -> None:
     assert response.status_code == status, response.text
     body = response.json()["error"] if response.headers["content-type"].startswith("application/json") else None
     shown = " ".join([body["message"], *body["fields"].values()]) if body else page_text(response)
@@ -80,8 +89,10 @@ def assert_refused(response: Any, status: int, message: str, db: Session, petiti
 
 # -- signing publicly and for organizers only -------------------------------------------------------------------
 
+
 def test_signing_publicly_shows_the_name_counts_it_and_says_so_in_the_panel(
-        db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     petition = factories.open_petition(db, rt)
     signer = factories.worker(db, name="Priya Public")
     browser = as_user(new_browser, db, signer)
@@ -106,7 +117,8 @@ def test_signing_publicly_shows_the_name_counts_it_and_says_so_in_the_panel(
 
 
 def test_signing_for_organizers_only_keeps_the_name_sealed_and_off_the_public_page(
-        db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     creator = factories.worker(db, name="Olga Organizer")
     petition = factories.open_petition(db, rt, creator)
     signer = factories.worker(db, name="Quentin Quietly")
@@ -138,9 +150,11 @@ def test_signing_for_organizers_only_keeps_the_name_sealed_and_off_the_public_pa
 
 # -- one signature per person ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("second", ["public", "organizers"])
 def test_a_second_signature_is_refused_whatever_its_visibility(
-        db: Session, rt: Runtime, new_browser: NewBrowser, second: str) -> None:
+    db: Session, rt: Runtime, new_browser: NewBrowser, second: str
+) -> None:
     petition = factories.open_petition(db, rt)
     browser = as_user(new_browser, db, factories.worker(db))
     assert browser.post(sign_url(petition), {"visibility": "public"}).status_code == 303
@@ -157,6 +171,7 @@ def test_a_second_signature_is_refused_whatever_its_visibility(
 
 
 # -- withdrawing and hiding one's name ------------------------------------------------------------------------
+
 
 def test_withdrawing_uncounts_at_once_and_removes_the_row(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     petition = factories.open_petition(db, rt)
@@ -228,34 +243,53 @@ def test_hiding_a_name_without_a_signature_is_not_found(db: Session, rt: Runtime
 
 # -- refusals: clear message, right status, nothing written ----------------------------------------------------
 
+
 def test_a_closed_petition_takes_no_signature(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     petition = factories.closed_petition(db, rt)
     browser = as_user(new_browser, db, factories.worker(db))
     rows = count_rows(db, "signatures")
     message = "This petition has closed; it no longer takes signatures."
     assert_refused(browser.post(sign_url(petition), {"visibility": "public"}), 409, message, db, petition, rows)
-    assert_refused(browser.api("POST", api_url(petition), {"visibility": "public"}), 409, message, db, petition,
-                   rows)
+    assert_refused(browser.api("POST", api_url(petition), {"visibility": "public"}), 409, message, db, petition, rows)
     assert f'action="/petitions/{petition.id}/sign"' not in browser.get(f"/petitions/{petition.id}").text
 
 
 def test_a_petition_past_its_deadline_takes_no_signature(
-        db: Session, rt: Runtime, clock: FrozenClock, new_browser: NewBrowser) -> None:
+    db: Session, rt: Runtime, clock: FrozenClock, new_browser: NewBrowser
+) -> None:
     petition = factories.open_petition(db, rt, deadline="2026-12-01")
     browser = as_user(new_browser, db, factories.worker(db))
     clock.advance(timedelta(days=10))
     rows = count_rows(db, "signatures")
-    assert_refused(browser.post(sign_url(petition), {"visibility": "public"}), 409,
-                   "This petition has closed; it no longer takes signatures.", db, petition, rows)
+    assert_refused(
+        browser.post(sign_url(petition), {"visibility": "public"}),
+        409,
+        "This petition has closed; it no longer takes signatures.",
+        db,
+        petition,
+        rows,
+    )
 
 
 def test_an_unknown_petition_is_not_found(db: Session, new_browser: NewBrowser) -> None:
     browser = as_user(new_browser, db, factories.worker(db))
     rows = count_rows(db, "signatures")
-    assert_refused(browser.post("/petitions/987654/sign", {"visibility": "public"}), 404,
-                   "There is no such petition.", db, None, rows)
-    assert_refused(browser.api("POST", api_url(987654), {"visibility": "public"}), 404,
-                   "There is no such petition.", db, None, rows)
+    assert_refused(
+        browser.post("/petitions/987654/sign", {"visibility": "public"}),
+        404,
+        "There is no such petition.",
+        db,
+        None,
+        rows,
+    )
+    assert_refused(
+        browser.api("POST", api_url(987654), {"visibility": "public"}),
+        404,
+        "There is no such petition.",
+        db,
+        None,
+        rows,
+    )
 
 
 def test_an_unverified_account_cannot_sign(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
@@ -264,8 +298,7 @@ def test_an_unverified_account_cannot_sign(db: Session, rt: Runtime, new_browser
     rows = count_rows(db, "signatures")
     message = "Please confirm your email address first"
     assert_refused(browser.post(sign_url(petition), {"visibility": "public"}), 403, message, db, petition, rows)
-    assert_refused(browser.api("POST", api_url(petition), {"visibility": "public"}), 403, message, db, petition,
-                   rows)
+    assert_refused(browser.api("POST", api_url(petition), {"visibility": "public"}), 403, message, db, petition, rows)
 
 
 def test_an_account_at_another_domain_cannot_sign(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
@@ -275,17 +308,22 @@ def test_an_account_at_another_domain_cannot_sign(db: Session, rt: Runtime, new_
     rows = count_rows(db, "signatures")
     message = "Only members with an address at example.org or example.com can sign."
     assert_refused(browser.post(sign_url(petition), {"visibility": "public"}), 403, message, db, petition, rows)
-    assert_refused(browser.api("POST", api_url(petition), {"visibility": "organizers"}), 403, message, db,
-                   petition, rows)
+    assert_refused(
+        browser.api("POST", api_url(petition), {"visibility": "organizers"}), 403, message, db, petition, rows
+    )
 
 
-@pytest.mark.parametrize(("visibility", "message"), [
-    ("everyone", "Choose who may see your name."),
-    ("anonymous", "Anonymous signing is not available on this petition."),
-    ("", "Choose who may see your name."),
-])
-def test_a_visibility_that_is_not_offered_is_refused(db: Session, rt: Runtime, new_browser: NewBrowser, visibility: str,
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("visibility", "message"),
+    [
+        ("everyone", "Choose who may see your name."),
+        ("anonymous", "Anonymous signing is not available on this petition."),
+        ("", "Choose who may see your name."),
+    ],
+)
+def test_a_visibility_that_is_not_offered_is_refused(
+    db: Session, rt: Runtime, new_browser: NewBrowser, visibility: str, message: str
+) -> None:
     petition = factories.open_petition(db, rt)
     browser = as_user(new_browser, db, factories.worker(db))
     rows = count_rows(db, "signatures")
@@ -301,24 +339,34 @@ def test_a_sign_form_without_its_csrf_token_is_refused(db: Session, rt: Runtime,
     browser = as_user(new_browser, db, factories.worker(db))
     rows = count_rows(db, "signatures")
     message = "This form has expired or did not come from this site."
-    assert_refused(browser.post(sign_url(petition), {"visibility": "public"}, csrf=False), 403, message, db,
-                   petition, rows)
-    assert_refused(browser.post(sign_url(petition), {"visibility": "public", "csrf_token": "forged"}, csrf=False),
-                   403, message, db, petition, rows)
-    assert_refused(browser.api("POST", api_url(petition), {"visibility": "public"}, csrf=False), 403, message, db,
-                   petition, rows)
+    assert_refused(
+        browser.post(sign_url(petition), {"visibility": "public"}, csrf=False), 403, message, db, petition, rows
+    )
+    assert_refused(
+        browser.post(sign_url(petition), {"visibility": "public", "csrf_token": "forged"}, csrf=False),
+        403,
+        message,
+        db,
+        petition,
+        rows,
+    )
+    assert_refused(
+        browser.api("POST", api_url(petition), {"visibility": "public"}, csrf=False), 403, message, db, petition, rows
+    )
 
 
 def test_signing_needs_an_account(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     petition = factories.open_petition(db, rt)
     visitor = new_browser()
     rows = count_rows(db, "signatures")
-    assert_refused(visitor.api("POST", api_url(petition), {"visibility": "public"}), 401, "Please sign in", db,
-                   petition, rows)
+    assert_refused(
+        visitor.api("POST", api_url(petition), {"visibility": "public"}), 401, "Please sign in", db, petition, rows
+    )
     assert "Sign in to sign" in visitor.get(f"/petitions/{petition.id}").text
 
 
 # -- departments and locations --------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def signer_groups(db: Session, new_browser: NewBrowser) -> dict[str, int]:
@@ -334,7 +382,8 @@ def signer_groups(db: Session, new_browser: NewBrowser) -> dict[str, int]:
 
 
 def test_a_petition_that_collects_attributes_offers_the_lists_and_stores_the_choice(
-        db: Session, rt: Runtime, new_browser: NewBrowser, signer_groups: dict[str, int]) -> None:
+    db: Session, rt: Runtime, new_browser: NewBrowser, signer_groups: dict[str, int]
+) -> None:
     petition = factories.open_petition(db, rt, collect_attributes=True)
     plain = factories.open_petition(db, rt, title="Publish the salary bands")
     browser = as_user(new_browser, db, factories.worker(db))
@@ -344,9 +393,14 @@ def test_a_petition_that_collects_attributes_offers_the_lists_and_stores_the_cho
     assert f'<option value="{signer_groups["Berlin"]}">Berlin</option>' in page
     assert '<select id="department"' not in browser.get(f"/petitions/{plain.id}").text
 
-    response = browser.post(sign_url(petition), {"visibility": "organizers",
-                                                 "department": str(signer_groups["Engineering"]),
-                                                 "location": str(signer_groups["Berlin"])})
+    response = browser.post(
+        sign_url(petition),
+        {
+            "visibility": "organizers",
+            "department": str(signer_groups["Engineering"]),
+            "location": str(signer_groups["Berlin"]),
+        },
+    )
 
     assert response.status_code == 303, response.text
     [row] = rows_of(db, petition)
@@ -354,7 +408,9 @@ def test_a_petition_that_collects_attributes_offers_the_lists_and_stores_the_cho
     other = as_user(new_browser, db, factories.worker(db))
     assert other.post(sign_url(petition), {"visibility": "public", "department": ""}).status_code == 303
     assert {(r["department_id"], r["location_id"]) for r in rows_of(db, petition)} == {
-        (signer_groups["Engineering"], signer_groups["Berlin"]), (None, None)}
+        (signer_groups["Engineering"], signer_groups["Berlin"]),
+        (None, None),
+    }
     api = as_user(new_browser, db, factories.worker(db))
     created = api.api("POST", api_url(petition), {"visibility": "public", "department_id": signer_groups["Sales"]})
     assert created.status_code == 201, created.text
@@ -363,18 +419,26 @@ def test_a_petition_that_collects_attributes_offers_the_lists_and_stores_the_cho
 
 
 @pytest.mark.parametrize("choice", ["Berlin", "missing", "word"])
-def test_a_department_not_on_the_list_is_refused(db: Session, rt: Runtime, new_browser: NewBrowser,
-                                                  signer_groups: dict[str, int], choice: str) -> None:
+def test_a_department_not_on_the_list_is_refused(
+    db: Session, rt: Runtime, new_browser: NewBrowser, signer_groups: dict[str, int], choice: str
+) -> None:
     petition = factories.open_petition(db, rt, collect_attributes=True)
     browser = as_user(new_browser, db, factories.worker(db))
     raw = {"Berlin": str(signer_groups["Berlin"]), "missing": "987654", "word": "Engineering"}[choice]
     rows = count_rows(db, "signatures")
     message = "Choose a department from the list, or none."
-    assert_refused(browser.post(sign_url(petition), {"visibility": "public", "department": raw}), 422, message, db,
-                   petition, rows)
+    assert_refused(
+        browser.post(sign_url(petition), {"visibility": "public", "department": raw}), 422, message, db, petition, rows
+    )
     if raw.isdigit():
-        assert_refused(browser.api("POST", api_url(petition), {"visibility": "public", "department_id": int(raw)}),
-                       422, message, db, petition, rows)
+        assert_refused(
+            browser.api("POST", api_url(petition), {"visibility": "public", "department_id": int(raw)}),
+            422,
+            message,
+            db,
+            petition,
+            rows,
+        )
     location = browser.post(sign_url(petition), {"visibility": "public", "location": str(signer_groups["Sales"])})
     assert_refused(location, 422, "Choose a location from the list, or none.", db, petition, rows)
 
@@ -396,7 +460,8 @@ def lenient_browser(app: FastAPI) -> Iterator[Callable[[], Browser]]:
 
 
 def test_a_department_given_as_a_superscript_digit_is_refused_not_a_server_error(
-        db: Session, rt: Runtime, lenient_browser: Callable[[], Browser]) -> None:
+    db: Session, rt: Runtime, lenient_browser: Callable[[], Browser]
+) -> None:
     petition = factories.open_petition(db, rt, collect_attributes=True)
     browser = sign_in_as(lenient_browser(), db, factories.worker(db))
     response = browser.post(sign_url(petition), {"visibility": "public", "department": "²"})
@@ -405,7 +470,8 @@ def test_a_department_given_as_a_superscript_digit_is_refused_not_a_server_error
 
 
 def test_a_department_id_out_of_range_is_refused_not_a_server_error(
-        db: Session, rt: Runtime, lenient_browser: Callable[[], Browser]) -> None:
+    db: Session, rt: Runtime, lenient_browser: Callable[[], Browser]
+) -> None:
     petition = factories.open_petition(db, rt, collect_attributes=True)
     browser = sign_in_as(lenient_browser(), db, factories.worker(db))
     rows = count_rows(db, "signatures")
@@ -416,8 +482,9 @@ def test_a_department_id_out_of_range_is_refused_not_a_server_error(
     assert count_rows(db, "signatures") == rows
 
 
-def test_a_deactivated_entry_is_no_longer_offered_or_accepted(db: Session, rt: Runtime, new_browser: NewBrowser,
-                                                                signer_groups: dict[str, int]) -> None:
+def test_a_deactivated_entry_is_no_longer_offered_or_accepted(
+    db: Session, rt: Runtime, new_browser: NewBrowser, signer_groups: dict[str, int]
+) -> None:
     petition = factories.open_petition(db, rt, collect_attributes=True)
     admin = as_user(new_browser, db, make_user(db, email="toggler@example.org", roles=(Role.admin,)))
     sales = signer_groups["Sales"]
@@ -431,15 +498,28 @@ def test_a_deactivated_entry_is_no_longer_offered_or_accepted(db: Session, rt: R
     assert f'<option value="{sales}">' not in browser.get(f"/petitions/{petition.id}").text
     rows = count_rows(db, "signatures")
     message = "Choose a department from the list, or none."
-    assert_refused(browser.post(sign_url(petition), {"visibility": "public", "department": str(sales)}), 422,
-                   message, db, petition, rows)
-    assert_refused(browser.api("POST", api_url(petition), {"visibility": "public", "department_id": sales}), 422,
-                   message, db, petition, rows)
+    assert_refused(
+        browser.post(sign_url(petition), {"visibility": "public", "department": str(sales)}),
+        422,
+        message,
+        db,
+        petition,
+        rows,
+    )
+    assert_refused(
+        browser.api("POST", api_url(petition), {"visibility": "public", "department_id": sales}),
+        422,
+        message,
+        db,
+        petition,
+        rows,
+    )
     assert admin.post(f"/admin/lists/department/{sales}/toggle").status_code == 303
     assert browser.post(sign_url(petition), {"visibility": "public", "department": str(sales)}).status_code == 303
 
 
 # -- the API --------------------------------------------------------------------------------------------------
+
 
 def test_sign_read_and_withdraw_through_the_api(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     petition = factories.open_petition(db, rt)
@@ -471,31 +551,40 @@ def test_the_signers_api_is_for_organizers_only(db: Session, rt: Runtime, new_br
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     as_user(new_browser, db, factories.worker(db, name="Paul Public")).api(
-        "POST", api_url(petition), {"visibility": "public"})
+        "POST", api_url(petition), {"visibility": "public"}
+    )
     as_user(new_browser, db, factories.worker(db, name="Olive Organizers")).api(
-        "POST", api_url(petition), {"visibility": "organizers"})
+        "POST", api_url(petition), {"visibility": "organizers"}
+    )
     url = f"/api/v1/petitions/{petition.id}/signers"
 
     listing = as_user(new_browser, db, creator).api("GET", url)
 
     assert listing.status_code == 200
     assert sorted(listing.json(), key=lambda s: s["name"]) == [
-        {"name": "Olive Organizers", "visibility": "organizers"}, {"name": "Paul Public", "visibility": "public"}]
+        {"name": "Olive Organizers", "visibility": "organizers"},
+        {"name": "Paul Public", "visibility": "public"},
+    ]
     refused = as_user(new_browser, db, factories.worker(db)).api("GET", url)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     assert new_browser().api("GET", url).status_code == 401
     assert as_user(new_browser, db, creator).api("GET", "/api/v1/petitions/987654/signers").status_code == 404
 
 
-def test_signer_groups_lists_active_departments_and_locations(db: Session, new_browser: NewBrowser,
-                                                                signer_groups: dict[str, int]) -> None:
+def test_signer_groups_lists_active_departments_and_locations(
+    db: Session, new_browser: NewBrowser, signer_groups: dict[str, int]
+) -> None:
     groups = new_browser().api("GET", "/api/v1/signer-groups")
     assert groups.status_code == 200
     assert sorted((g["kind"], g["name"]) for g in groups.json()) == [
-        ("department", "Engineering"), ("department", "Sales"), ("location", "Berlin")]
+        ("department", "Engineering"),
+        ("department", "Sales"),
+        ("location", "Berlin"),
+    ]
 
 
 # -- the signer's own list ------------------------------------------------------------------------------------
+
 
 def test_my_petitions_lists_what_i_signed_with_my_name(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     shown = factories.open_petition(db, rt, title="Publish the salary bands")
@@ -510,15 +599,19 @@ def test_my_petitions_lists_what_i_signed_with_my_name(db: Session, rt: Runtime,
     page = " ".join(page_text(browser.get("/petitions/mine")).split())
 
     assert "Petitions I signed" in page
-    assert (f'<a href="/petitions/{shown.id}">Publish the salary bands</a>: signed 24 November 2026, '
-            "name shown to everyone") in page
-    assert (f'<a href="/petitions/{sealed.id}">Fair pay for on-call nights</a>: signed 24 November 2026, '
-            "name shown to organizers only") in page
+    assert (
+        f'<a href="/petitions/{shown.id}">Publish the salary bands</a>: signed 24 November 2026, name shown to everyone'
+    ) in page
+    assert (
+        f'<a href="/petitions/{sealed.id}">Fair pay for on-call nights</a>: signed 24 November 2026, '
+        "name shown to organizers only"
+    ) in page
     assert unsigned.title not in page
     assert "Anonymous signatures are not linked to your account, so nobody, including you here, can list them." in page
 
 
 # -- rate limit -----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("settings", [{"rate_limit_sign": "2/minute"}], indirect=True, ids=["2-per-minute"])
 def test_signing_is_rate_limited_per_account(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:

@@ -42,6 +42,7 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 # -- helpers --------------------------------------------------------------------------------------------------
 
+
 def page_text(response: Any) -> str:
     return html.unescape(response.text)
 
@@ -56,8 +57,9 @@ def as_user(new_browser: NewBrowser, db: Session, user: User) -> Browser:
 
 def signature_count(db: Session, petition: Petition) -> int:
     db.expire_all()
-    return int(db.execute(text("SELECT signature_count FROM petitions WHERE id = :id"), {"id": petition.id})
-               .scalar_one())
+    return int(
+        db.execute(text("SELECT signature_count FROM petitions WHERE id = :id"), {"id": petition.id}).scalar_one()
+    )
 
 
 def sign(db: Session, rt: Runtime, petition: Petition, user: User, visibility: str = "public") -> None:
@@ -76,14 +78,17 @@ def upload(admin: Browser, content: bytes, name: str = "members.csv") -> Any:
 
 # -- eligibility ----------------------------------------------------------------------------------------------
 
-MEMBERS_CSV = (b"\xef\xbb\xbfname,email,manager\n"
-               b"Ana Alves,ana@example.org,boss@elsewhere.net\n"
-               b"Ben Brandt, BEN@Example.com ,\n"
-               b"Not a member,contractor@elsewhere.net,\n")
+MEMBERS_CSV = (
+    b"\xef\xbb\xbfname,email,manager\n"
+    b"Ana Alves,ana@example.org,boss@elsewhere.net\n"
+    b"Ben Brandt, BEN@Example.com ,\n"
+    b"Not a member,contractor@elsewhere.net,\n"
+)
 
 
-def test_an_imported_list_decides_who_can_sign_and_keeps_only_digests(db: Session, rt: Runtime,
-                                                                        new_browser: NewBrowser) -> None:
+def test_an_imported_list_decides_who_can_sign_and_keeps_only_digests(
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     petition = factories.open_petition(db, rt)
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     listed = make_user(db, email="ana@example.org", name="Ana Alves")
@@ -106,16 +111,18 @@ def test_an_imported_list_decides_who_can_sign_and_keeps_only_digests(db: Sessio
     assert refused.status_code == 403
     assert "Your address is not on the list of members who can sign." in page_text(refused)
     assert count_rows(db, "signatures") == 0 and signature_count(db, petition) == 0
-    api = as_user(new_browser, db, unlisted).api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                                                 {"visibility": "organizers"})
+    api = as_user(new_browser, db, unlisted).api(
+        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "organizers"}
+    )
     assert api.status_code == 403 and "not on the list" in api.json()["error"]["message"]
     for member in (listed, listed_other_domain):
         assert as_user(new_browser, db, member).post(sign_url(petition), {"visibility": "public"}).status_code == 303
     assert signature_count(db, petition) == 2
 
 
-def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(db: Session, rt: Runtime,
-                                                                          new_browser: NewBrowser) -> None:
+def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     assert upload(admin, MEMBERS_CSV).status_code == 303
     before = sorted(row[0] for row in db.execute(text("SELECT digest FROM eligible_addresses")))
@@ -130,8 +137,11 @@ def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(db: Ses
     assert empty.status_code == 422 and count_rows(db, "eligible_addresses") == 2
 
 
-def test_a_list_of_several_megabytes_is_imported_and_a_larger_one_refused(db: Session, rt: Runtime,  # type: ignore[no-untyped-def]
-                                                                          new_browser: NewBrowser) -> None:
+def test_a_list_of_several_megabytes_is_imported_and_a_larger_one_refused(
+    db: Session,
+    rt: Runtime,  # type: ignore[no-untyped-def]
+    new_browser: NewBrowser,
+) -> None:
     admin = sign_in_as(new_browser(), db, make_user(db, email="root@example.org", roles=(Role.admin,)))
     rows = b"".join(b"Member %d,member%d@example.org\n" % (number, number) for number in range(100_000))
     assert 1024 * 1024 < len(rows) < 5 * 1024 * 1024, "more than a form may carry, within the list's limit"
@@ -142,8 +152,9 @@ def test_a_list_of_several_megabytes_is_imported_and_a_larger_one_refused(db: Se
     assert count_rows(db, "eligible_addresses") == 100_000, "the list is unchanged"
 
 
-def test_clearing_the_list_lets_every_confirmed_member_sign_again(db: Session, rt: Runtime,
-                                                                    new_browser: NewBrowser) -> None:
+def test_clearing_the_list_lets_every_confirmed_member_sign_again(
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     petition = factories.open_petition(db, rt)
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     upload(admin, MEMBERS_CSV)
@@ -159,8 +170,9 @@ def test_clearing_the_list_lets_every_confirmed_member_sign_again(db: Session, r
     assert signature_count(db, petition) == 1
 
 
-def test_a_cell_that_is_not_one_address_does_not_lock_its_member_out(db: Session, rt: Runtime,
-                                                                       new_browser: NewBrowser) -> None:
+def test_a_cell_that_is_not_one_address_does_not_lock_its_member_out(
+    db: Session, rt: Runtime, new_browser: NewBrowser
+) -> None:
     petition = factories.open_petition(db, rt)
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     ana = as_user(new_browser, db, make_user(db, email="ana@example.org", name="Ana Alves"))
@@ -181,8 +193,9 @@ def test_an_uploaded_list_file_is_closed(db: Session, new_browser: NewBrowser) -
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
-@pytest.mark.parametrize("settings", [{"response_threshold": 1, "response_threshold_percent": 10}], indirect=True,
-                         ids=["10-percent"])
+@pytest.mark.parametrize(
+    "settings", [{"response_threshold": 1, "response_threshold_percent": 10}], indirect=True, ids=["10-percent"]
+)
 def test_a_percentage_threshold_counts_the_imported_list(db: Session, rt: Runtime, new_browser: NewBrowser) -> None:
     assert petitions.response_threshold(db=db, rt=rt) == 1, "without a list, the absolute threshold"
     admin = as_user(new_browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
@@ -200,15 +213,22 @@ def test_a_percentage_threshold_counts_the_imported_list(db: Session, rt: Runtim
 
 # -- voiding signatures ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def signed_petition(db: Session, rt: Runtime) -> SignedPetition:
     """An open petition signed by five people, two of them at example.com, where three more have accounts: a rule
     must cover at least min_group_size (5) confirmed accounts before it gets a count (issue #21)."""
     petition = factories.open_petition(db, rt, title="Keep the canteen open late")
-    people = {email: make_user(db, email=email, name=name) for email, name in (
-        ("alice@example.org", "Alice Compromised"), ("keep@example.org", "Kim Kept"),
-        ("carol@example.com", "Carol Contractor"), ("dan@example.com", "Dan Contractor"),
-        ("eve@example.org", "Eve Everyday"))}
+    people = {
+        email: make_user(db, email=email, name=name)
+        for email, name in (
+            ("alice@example.org", "Alice Compromised"),
+            ("keep@example.org", "Kim Kept"),
+            ("carol@example.com", "Carol Contractor"),
+            ("dan@example.com", "Dan Contractor"),
+            ("eve@example.org", "Eve Everyday"),
+        )
+    }
     for user in people.values():
         sign(db, rt, petition, user)
     for email in ("frank@example.com", "gus@example.com", "hal@example.com"):
@@ -221,8 +241,9 @@ RULE = "Alice@example.org\n@example.com"
 REASON = "Accounts taken over in the phishing campaign"
 
 
-def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt: Runtime, new_browser: NewBrowser,
-                                                             signed_petition: SignedPetition) -> None:
+def test_a_moderator_previews_then_voids_signatures_by_rule(
+    db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
+) -> None:
     petition, people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     base = f"/moderation/petitions/{petition.id}/signatures"
@@ -251,8 +272,9 @@ def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt: Run
     assert record.matched == 3 and record.reason == REASON
     assert record.rule == "2 entries: @example.com, 1 address"
     assert {rows[people[e].id].invalidation_id for e in voided} == {record.id}
-    [event] = db.scalars(select(PetitionEvent).where(PetitionEvent.petition_id == petition.id,
-                                                     PetitionEvent.kind == "signatures_voided"))
+    [event] = db.scalars(
+        select(PetitionEvent).where(PetitionEvent.petition_id == petition.id, PetitionEvent.kind == "signatures_voided")
+    )
     assert event.detail == f"3 signatures voided: {REASON}"
     public = page_text(new_browser().get(f"/petitions/{petition.id}"))
     assert "<strong>2</strong> signatures" in public
@@ -272,8 +294,9 @@ def test_a_moderator_previews_then_voids_signatures_by_rule(db: Session, rt: Run
     assert signature_count(db, petition) == 1
 
 
-def test_every_preview_is_in_the_audit_log_without_the_addresses(db: Session, rt: Runtime, new_browser: NewBrowser,
-                                                                  signed_petition: SignedPetition) -> None:
+def test_every_preview_is_in_the_audit_log_without_the_addresses(
+    db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
+) -> None:
     """A preview tells a moderator whether given addresses signed: admins see each one asked, not whom about."""
     import json
 
@@ -282,63 +305,93 @@ def test_every_preview_is_in_the_audit_log_without_the_addresses(db: Session, rt
     petition, _people = signed_petition
     moderator_user = factories.moderator(db)
     moderator = as_user(new_browser, db, moderator_user)
-    assert moderator.post(f"/moderation/petitions/{petition.id}/signatures/preview",
-                          {"rule": RULE, "reason": REASON}).status_code == 200
-    api = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/invalidations/preview",
-                        {"rule": "@example.com\nnobody@example.org"})
+    assert (
+        moderator.post(
+            f"/moderation/petitions/{petition.id}/signatures/preview", {"rule": RULE, "reason": REASON}
+        ).status_code
+        == 200
+    )
+    api = moderator.api(
+        "POST",
+        f"/api/v1/moderation/petitions/{petition.id}/invalidations/preview",
+        {"rule": "@example.com\nnobody@example.org"},
+    )
     assert api.status_code == 200 and api.json() == {"matched": 2}
     db.expire_all()
-    entries = list(db.scalars(select(AuditEntry).where(AuditEntry.action == "signatures.void_previewed")
-                              .order_by(AuditEntry.seq)))
+    entries = list(
+        db.scalars(select(AuditEntry).where(AuditEntry.action == "signatures.void_previewed").order_by(AuditEntry.seq))
+    )
     assert [(entry.actor_name, json.loads(entry.detail)) for entry in entries] == [
         (moderator_user.display_name, {"rule_entries": 2, "rule_domains": 1, "matched": 3}),
-        (moderator_user.display_name, {"rule_entries": 2, "rule_domains": 1, "matched": 2})]
+        (moderator_user.display_name, {"rule_entries": 2, "rule_domains": 1, "matched": 2}),
+    ]
     assert not any("example" in entry.detail for entry in entries)
 
 
-def test_confirming_a_stale_preview_changes_nothing(db: Session, rt: Runtime, new_browser: NewBrowser,
-                                                     signed_petition: SignedPetition) -> None:
+def test_confirming_a_stale_preview_changes_nothing(
+    db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
+) -> None:
     petition, people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     base = f"/moderation/petitions/{petition.id}/signatures"
     assert "3 counted signatures match" in flat(moderator.post(f"{base}/preview", {"rule": RULE, "reason": REASON}))
     # Meanwhile one matching signer withdraws.
-    assert as_user(new_browser, db, people["dan@example.com"]).post(
-        f"/petitions/{petition.id}/withdraw").status_code == 303
+    assert (
+        as_user(new_browser, db, people["dan@example.com"]).post(f"/petitions/{petition.id}/withdraw").status_code
+        == 303
+    )
 
     response = moderator.post(f"{base}/void", {"rule": RULE, "reason": REASON, "expected": "3"})
 
     assert response.status_code == 409
     assert "The rule now matches 2 signatures, not the 3 you previewed. Preview again before confirming." in flat(
-        response)
+        response
+    )
     assert signature_count(db, petition) == 4
     assert count_rows(db, "invalidations") == 0
     assert db.scalar(select(Signature.id).where(Signature.invalidation_id.is_not(None))) is None
     assert db.scalar(select(PetitionEvent.id).where(PetitionEvent.kind == "signatures_voided")) is None
-    for form, message in (({"rule": RULE, "reason": REASON}, "Preview the rule first"),
-                          ({"rule": RULE, "reason": " ", "expected": "2"}, "Say why, in at most 500 characters"),
-                          ({"rule": "not an address", "reason": REASON, "expected": "2"},
-                           "Each entry must be an address (name@domain) or a domain (@domain).")):
+    for form, message in (
+        ({"rule": RULE, "reason": REASON}, "Preview the rule first"),
+        ({"rule": RULE, "reason": " ", "expected": "2"}, "Say why, in at most 500 characters"),
+        (
+            {"rule": "not an address", "reason": REASON, "expected": "2"},
+            "Each entry must be an address (name@domain) or a domain (@domain).",
+        ),
+    ):
         refused = moderator.post(f"{base}/void", form)
         assert refused.status_code in (409, 422) and message in flat(refused)
     assert count_rows(db, "invalidations") == 0 and signature_count(db, petition) == 4
 
 
 def test_only_moderators_void_signatures(
-        db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition) -> None:
+    db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
+) -> None:
     petition, _people = signed_petition
     creator = db.get(User, petition.creator_id)
     for user in (factories.worker(db), creator):
         browser = as_user(new_browser, db, user)
-        assert browser.post(f"/moderation/petitions/{petition.id}/signatures/void",
-                            {"rule": RULE, "reason": REASON, "expected": "3"}).status_code == 403
-        assert browser.api("POST", f"/api/v1/moderation/petitions/{petition.id}/invalidations",
-                           {"rule": RULE, "reason": REASON, "expected": 3}).status_code == 403
+        assert (
+            browser.post(
+                f"/moderation/petitions/{petition.id}/signatures/void",
+                {"rule": RULE, "reason": REASON, "expected": "3"},
+            ).status_code
+            == 403
+        )
+        assert (
+            browser.api(
+                "POST",
+                f"/api/v1/moderation/petitions/{petition.id}/invalidations",
+                {"rule": RULE, "reason": REASON, "expected": 3},
+            ).status_code
+            == 403
+        )
     assert signature_count(db, petition) == 5 and count_rows(db, "invalidations") == 0
 
 
 def test_voiding_through_the_api(
-        db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition) -> None:
+    db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
+) -> None:
     petition, people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
     base = f"/api/v1/moderation/petitions/{petition.id}/invalidations"
@@ -368,34 +421,51 @@ def test_voiding_through_the_api(
     assert signature_count(db, petition) == 3
 
 
-def test_a_domain_rule_matches_that_domain_literally(db: Session, rt: Runtime, new_browser: NewBrowser,
-                                                      signed_petition: SignedPetition) -> None:
+def test_a_domain_rule_matches_that_domain_literally(
+    db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
+) -> None:
     petition, _people = signed_petition
     moderator = as_user(new_browser, db, factories.moderator(db))
-    preview = moderator.api("POST", f"/api/v1/moderation/petitions/{petition.id}/invalidations/preview",
-                            {"rule": "@%\n@example.com"})
+    preview = moderator.api(
+        "POST", f"/api/v1/moderation/petitions/{petition.id}/invalidations/preview", {"rule": "@%\n@example.com"}
+    )
     assert preview.json() == {"matched": 2}, "not every domain: '%' is no wildcard"
 
 
 # -- unusual signing ------------------------------------------------------------------------------------------
 
+
 def _add_signatures(db: Session, petition: Petition, hour: datetime, how_many: int) -> None:
-    db.execute(insert(Signature), [{"id": secrets.token_hex(16), "petition_id": petition.id, "account_id": None,
-                                    "visibility": "anonymous", "notify_updates": False, "signed_hour": hour}
-                                   for _ in range(how_many)])
-    db.execute(text("UPDATE petitions SET signature_count = signature_count + :n WHERE id = :id"),
-               {"n": how_many, "id": petition.id})
+    db.execute(
+        insert(Signature),
+        [
+            {
+                "id": secrets.token_hex(16),
+                "petition_id": petition.id,
+                "account_id": None,
+                "visibility": "anonymous",
+                "notify_updates": False,
+                "signed_hour": hour,
+            }
+            for _ in range(how_many)
+        ],
+    )
+    db.execute(
+        text("UPDATE petitions SET signature_count = signature_count + :n WHERE id = :id"),
+        {"n": how_many, "id": petition.id},
+    )
     db.commit()
 
 
 def _alerts(page: str) -> str:
     start = page.find("Unusual signing activity")
-    return "" if start < 0 else page[start:page.find("</section>", start)]
+    return "" if start < 0 else page[start : page.find("</section>", start)]
 
 
 @pytest.mark.parametrize("settings", [{"velocity_minimum": 3}], indirect=True, ids=["minimum-3"])
-def test_a_burst_of_signatures_is_flagged_to_moderators(db: Session, rt: Runtime, clock: FrozenClock,
-                                                        new_browser: NewBrowser) -> None:
+def test_a_burst_of_signatures_is_flagged_to_moderators(
+    db: Session, rt: Runtime, clock: FrozenClock, new_browser: NewBrowser
+) -> None:
     hot = factories.open_petition(db, rt, title="Suddenly very popular")
     steady = factories.open_petition(db, rt, title="Signed at a steady pace")
     quiet = factories.open_petition(db, rt, title="Barely signed at all")
@@ -432,13 +502,16 @@ def test_a_steady_rate_raises_no_alert(db: Session, rt: Runtime, clock: FrozenCl
 
 # -- recount --------------------------------------------------------------------------------------------------
 
+
 def test_recount_reports_drift_and_repairs_it_only_when_asked(
-        db: Session, rt: Runtime, signed_petition: SignedPetition) -> None:
+    db: Session, rt: Runtime, signed_petition: SignedPetition
+) -> None:
     petition, _people = signed_petition
     untouched = factories.open_petition(db, rt, title="Nobody has signed this yet")
     moderator = factories.moderator(db)
-    integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator, entries=["@example.com"],
-                         reason=REASON, expected=2)
+    integrity.invalidate(
+        db=db, rt=rt, petition=petition, moderator=moderator, entries=["@example.com"], reason=REASON, expected=2
+    )
     db.commit()
     assert integrity.recount(db=db, repair=False) == [], "voided signatures are not counted"
     db.execute(text("UPDATE petitions SET signature_count = 11 WHERE id = :id"), {"id": petition.id})
@@ -447,8 +520,10 @@ def test_recount_reports_drift_and_repairs_it_only_when_asked(
 
     report = integrity.recount(db=db, repair=False)
 
-    assert report == [integrity.Drift(petition_id=petition.id, counted=11, actual=3),
-                      integrity.Drift(petition_id=untouched.id, counted=1, actual=0)]
+    assert report == [
+        integrity.Drift(petition_id=petition.id, counted=11, actual=3),
+        integrity.Drift(petition_id=untouched.id, counted=1, actual=0),
+    ]
     assert signature_count(db, petition) == 11
     assert integrity.recount(db=db, repair=True) == report
     db.commit()
@@ -470,16 +545,20 @@ def _counter(url: str, petition_id: int) -> int:
     engine = build_engine(url)
     try:
         with engine.connect() as connection:
-            return int(connection.execute(text("SELECT signature_count FROM petitions WHERE id = :id"),
-                                          {"id": petition_id}).scalar_one())
+            return int(
+                connection.execute(
+                    text("SELECT signature_count FROM petitions WHERE id = :id"), {"id": petition_id}
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
 
 def test_tally_recount_reports_with_dry_run_and_repairs_without(cli_database: str) -> None:
     settings = Settings()
-    rt = build_runtime(settings, clock=FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC)),
-                       templates=build_templates(settings).env)
+    rt = build_runtime(
+        settings, clock=FrozenClock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC)), templates=build_templates(settings).env
+    )
     engine = build_engine(cli_database)
     try:
         with build_sessionmaker(engine)() as db:
@@ -517,10 +596,13 @@ def test_tally_recount_on_a_clean_database(cli_database: str) -> None:
 
 # -- thresholds -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings", [{"response_threshold": 2, "escalation_threshold": 4}], indirect=True,
-                         ids=["thresholds-2-4"])
-def test_each_threshold_fires_once_as_signatures_keep_arriving(db: Session, rt: Runtime, clock: FrozenClock,
-                                                                 new_browser: NewBrowser) -> None:
+
+@pytest.mark.parametrize(
+    "settings", [{"response_threshold": 2, "escalation_threshold": 4}], indirect=True, ids=["thresholds-2-4"]
+)
+def test_each_threshold_fires_once_as_signatures_keep_arriving(
+    db: Session, rt: Runtime, clock: FrozenClock, new_browser: NewBrowser
+) -> None:
     creator = make_user(db, email="organizer@example.org", name="Olga Organizer")
     responder = make_user(db, email="responder@example.org", name="Rita Responder", roles=(Role.responder,))
     petition = factories.open_petition(db, rt, creator)
@@ -529,8 +611,10 @@ def test_each_threshold_fires_once_as_signatures_keep_arriving(db: Session, rt: 
 
     def sign_through_the_api() -> Browser:
         browser = as_user(new_browser, db, factories.worker(db))
-        assert browser.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                           {"visibility": "organizers"}).status_code == 201
+        assert (
+            browser.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "organizers"}).status_code
+            == 201
+        )
         return browser
 
     def reached() -> tuple[datetime | None, datetime | None]:

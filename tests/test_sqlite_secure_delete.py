@@ -46,8 +46,9 @@ def bytes_left_after_deleting(path: Path, *, secure_delete_off: bool = False) ->
         connection.execute(text("CREATE TABLE tokens (id INTEGER PRIMARY KEY, nullifier TEXT, note TEXT)"))
         connection.execute(text("CREATE INDEX ix_tokens_nullifier ON tokens (nullifier)"))
         for number in range(50):  # neighbours on the same pages, which stay
-            connection.execute(text("INSERT INTO tokens (nullifier, note) VALUES (:n, 'kept')"),
-                               {"n": f"other-{number:04d}"})
+            connection.execute(
+                text("INSERT INTO tokens (nullifier, note) VALUES (:n, 'kept')"), {"n": f"other-{number:04d}"}
+            )
         connection.execute(text("INSERT INTO tokens (nullifier, note) VALUES (:n, :n)"), {"n": secret})
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -76,19 +76,26 @@ def test_min_group_size_one_suppresses_nothing() -> None:
 def test_order_and_labels_are_kept() -> None:
     cells = [("Warehouse", 40), ("Finance", 2), ("Legal", 6), ("Not given", 9)]
     assert suppress(cells, min_group_size=5) == (
-        Cell("Warehouse", 40), Cell("Finance", None), Cell("Legal", None), Cell("Not given", 9))
+        Cell("Warehouse", 40),
+        Cell("Finance", None),
+        Cell("Legal", None),
+        Cell("Not given", 9),
+    )
 
 
-@pytest.mark.parametrize("cells, k", [
-    (table(3, -1), 5),
-    (table(3, 2.0), 5),
-    (table(3, True), 5),
-    (table(3, None), 5),
-    (table(3, 4), 0),
-    (table(3, 4), -2),
-    (table(3, 4), 2.5),
-    (table(3, 4), True),
-])
+@pytest.mark.parametrize(
+    "cells, k",
+    [
+        (table(3, -1), 5),
+        (table(3, 2.0), 5),
+        (table(3, True), 5),
+        (table(3, None), 5),
+        (table(3, 4), 0),
+        (table(3, 4), -2),
+        (table(3, 4), 2.5),
+        (table(3, 4), True),
+    ],
+)
 def test_bad_input_is_refused(cells: list[tuple[str, int]], k: int) -> None:
     with pytest.raises(ValueError):
         suppress(cells, min_group_size=k)

@@ -46,6 +46,7 @@ def first_entry(value: object) -> Change:
     def change(body: dict[str, Any]) -> dict[str, Any]:
         body["entries"][0]["entry"] = value
         return body
+
     return change
 
 
@@ -66,11 +67,15 @@ CASES: dict[str, tuple[str, Change]] = {
     "entry only padding": ("/entries", first_entry("=")),
     "entry a number": ("/entries", first_entry(5)),
     "entries not a list": ("/entries", setting("entries", {"a": 1})),
-    "entries without index": ("/entries", lambda body: {"entries": [{"entry": item["entry"]}
-                                                                    for item in body["entries"]]}),
+    "entries without index": (
+        "/entries",
+        lambda body: {"entries": [{"entry": item["entry"]} for item in body["entries"]]},
+    ),
     "checkpoint garbage": ("/checkpoints", lambda body: {"checkpoints": ["garbage"] if body["checkpoints"] else []}),
-    "checkpoint size negative": ("/checkpoints", lambda body: {"checkpoints": [
-        note.replace("\n4\n", "\n-5\n") for note in body["checkpoints"]]}),
+    "checkpoint size negative": (
+        "/checkpoints",
+        lambda body: {"checkpoints": [note.replace("\n4\n", "\n-5\n") for note in body["checkpoints"]]},
+    ),
     "checkpoints repeated forever": ("/checkpoints", lambda body: {"checkpoints": [REPEATED]}),
     "checkpoints not a list": ("/checkpoints", setting("checkpoints", "x")),
     "petition API a list": ("/petitions/42", lambda body: [1]),
@@ -98,15 +103,19 @@ def test_the_honest_server_passes(tmp_path: Path) -> None:
     assert report.ok, report.problems
 
 
-@pytest.mark.parametrize("head", [[1], {"size": "3"}, {"log_key": "garbage", "size": 0}], ids=["list", "no key",
-                                                                                              "garbage key"])
+@pytest.mark.parametrize(
+    "head", [[1], {"size": "3"}, {"log_key": "garbage", "size": 0}], ids=["list", "no key", "garbage key"]
+)
 def test_the_command_line_refuses_a_malformed_saved_log_with_exit_code_1(tmp_path: Path, head: object) -> None:
     server = ForkedServer(log_of(3))
     log = log_client.download(URL, server.fetch)
     log["head"] = head
     (tmp_path / "saved").mkdir()
     (tmp_path / "saved" / "log.json").write_text(json.dumps(log))
-    result = CliRunner().invoke(cli, ["verify", "--offline", str(tmp_path / "saved"), "--state",
-                                      str(tmp_path / "state.json")], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        ["verify", "--offline", str(tmp_path / "saved"), "--state", str(tmp_path / "state.json")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 1
     assert "is malformed" in result.output and "Traceback" not in result.output

@@ -22,8 +22,9 @@ def test_the_key_is_the_one_named():
 
 @pytest.mark.parametrize("expected", VECTOR["credentials"], ids=lambda item: item["purpose"])
 def test_a_credential_derives_to_the_vector_and_finalizes(expected):
-    credential = derive.credential(SECRET, purpose=expected["purpose"], petition_id=VECTOR["petition_id"],
-                                   key_id=VECTOR["key_id"], public=PUBLIC)
+    credential = derive.credential(
+        SECRET, purpose=expected["purpose"], petition_id=VECTOR["petition_id"], key_id=VECTOR["key_id"], public=PUBLIC
+    )
     assert credential.message.hex() == expected["message"]
     assert credential.blinded_msg.hex() == expected["blinded_msg"]
     assert format(credential.inv, "x") == expected["inv"]
@@ -59,8 +60,9 @@ def test_a_petition_id_that_is_not_one_is_refused():
 
 def test_another_wallet_cannot_finalize_this_wallets_reply():
     reply = bytes.fromhex(VECTOR["credentials"][0]["blind_sig"])
-    other = derive.credential(bytes(16), purpose="sign", petition_id=VECTOR["petition_id"], key_id=VECTOR["key_id"],
-                              public=PUBLIC)
+    other = derive.credential(
+        bytes(16), purpose="sign", petition_id=VECTOR["petition_id"], key_id=VECTOR["key_id"], public=PUBLIC
+    )
     with pytest.raises(blindrsa.BlindSignatureError):
         other.finalize(PUBLIC, reply)
 
@@ -98,7 +100,9 @@ def test_a_typo_in_the_last_characters_unused_bits_is_caught_too():
     code = derive.recovery_code(SECRET)
     last = code[-1]
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    same_high_bit = [char for char in alphabet if char != last and alphabet.index(char) >> 4 == alphabet.index(last) >> 4]
+    same_high_bit = [
+        char for char in alphabet if char != last and alphabet.index(char) >> 4 == alphabet.index(last) >> 4
+    ]
     for char in same_high_bit:
         with pytest.raises(derive.RecoveryCodeError, match="typo"):
             derive.parse_recovery_code(code[:-1] + char)

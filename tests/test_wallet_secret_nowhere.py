@@ -148,8 +148,9 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
     assert wallet.sync(phone) == "elsewhere" and not phone.tokens
     worker.request("GET", "/wallet/link")
     try:
-        received = wallet.link(worker, phone, material, linking_a=variant.linking_a,
-                               between=lambda: memory.append(_held(day)))
+        received = wallet.link(
+            worker, phone, material, linking_a=variant.linking_a, between=lambda: memory.append(_held(day))
+        )
     except (InvalidTag, AssertionError):
         if not variant.b_refuses:
             raise
@@ -211,9 +212,24 @@ def _link_terminal(day: journey.Day, shows: journey.Person, material: wallet.Key
     outcome: dict[str, Any] = {}
 
     def run() -> None:
-        outcome["result"] = CliRunner().invoke(cli, [
-            "client", "wallet", "link", url, "--stdin", "--email", shows.email, "--password",
-            journey.PASSWORD, "--wallet", str(wallet_file)], input=offer.shown.lower() + "\n", catch_exceptions=False)
+        outcome["result"] = CliRunner().invoke(
+            cli,
+            [
+                "client",
+                "wallet",
+                "link",
+                url,
+                "--stdin",
+                "--email",
+                shows.email,
+                "--password",
+                journey.PASSWORD,
+                "--wallet",
+                str(wallet_file),
+            ],
+            input=offer.shown.lower() + "\n",
+            catch_exceptions=False,
+        )
 
     terminal = threading.Thread(target=run)
     terminal.start()
@@ -258,8 +274,13 @@ def _live_through(kind: str, folder: Path, variants: dict[str, Variant], *, full
             with day.app.state.write_sessionmaker() as db:
                 from app.accounts.models import User
 
-                petition = factories.open_petition(db, day.runtime, creator=db.get(User, colleagues[0].account_id),
-                                                   allow_anonymous=True, title="Stop recording our screens").id
+                petition = factories.open_petition(
+                    db,
+                    day.runtime,
+                    creator=db.get(User, colleagues[0].account_id),
+                    allow_anonymous=True,
+                    title="Stop recording our screens",
+                ).id
             day.until(8, 0)
             for colleague in colleagues if full_day else []:  # the crowd: each holds the petition's credentials
                 colleague.sign_in()
@@ -279,9 +300,13 @@ def _live_through(kind: str, folder: Path, variants: dict[str, Variant], *, full
         files = dict(capture.files)
         if kind == "postgresql":
             files.update(_wal_segments(url, since=started))
-        stores = secret_search.read_stores(kind=kind, database_url=url, files=files,
-                                           log_lines=capture.log_lines + others.lines,
-                                           redis_copies=capture.redis_copies)
+        stores = secret_search.read_stores(
+            kind=kind,
+            database_url=url,
+            files=files,
+            log_lines=capture.log_lines + others.lines,
+            redis_copies=capture.redis_copies,
+        )
     for run in runs.values():
         run.stores = stores
     return runs
@@ -294,7 +319,8 @@ def _found(run: Run, stores: Stores | None = None) -> list[Finding]:
 
 def _report(findings: list[Finding]) -> str:
     return "\n".join(str(finding) for finding in findings[:40]) + (
-        f"\n... and {len(findings) - 40} more" if len(findings) > 40 else "")
+        f"\n... and {len(findings) - 40} more" if len(findings) > 40 else ""
+    )
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -314,7 +340,8 @@ def test_no_table_log_line_or_redis_key_holds_the_secret_or_a_key_that_opens_it(
 
 def test_what_the_server_holds_of_a_linking_session_opens_with_nothing_found_anywhere(honest: Run) -> None:
     assert honest.memory and any(any("sealed" in item.where for item in held.items) for held in honest.memory), (
-        "what the server holds was not read while it held the sealed box")
+        "what the server holds was not read while it held the sealed box"
+    )
     for held in honest.memory:
         findings = _found(honest, held)
         assert not findings, _report(findings)
@@ -330,19 +357,23 @@ def test_the_search_reads_every_store_it_claims_to(honest: Run, kind: str) -> No
         assert any("tuple" in finding.where and "wallet_checks" in finding.where for finding in check)
         wal = [item for item in honest.stores.items if "pg_wal" in item.where]
         assert not wal or any("pg_wal" in finding.where for finding in check), (
-            f"{len(wal)} WAL segments read, and the wallet check is in none: " + _report(check))
+            f"{len(wal)} WAL segments read, and the wallet check is in none: " + _report(check)
+        )
     else:
         assert any("SQLite file" in finding.where for finding in check), _report(check)
-    assert any(item.where.startswith("log line") and b"/api/v1/wallet/link" in item.data
-               for item in honest.stores.items), "no log line of the linking routes was read"
+    assert any(
+        item.where.startswith("log line") and b"/api/v1/wallet/link" in item.data for item in honest.stores.items
+    ), "no log line of the linking routes was read"
     assert any("Redis" in item.where and b"wallet-link" in item.data for item in honest.stores.items), (
-        "no Redis key of the linking routes' rate limits was read")
+        "no Redis key of the linking routes' rate limits was read"
+    )
     # Where the server keeps open sessions in Redis, the copy taken while one was open holds its sealed box, and
     # the search took it as a box to open.
     sessions = [item for item in honest.stores.items if "Redis" in item.where and b'"sealed"' in item.data]
     boxes, _keys, _points = secret_search.candidates(honest.stores)
     assert not sessions or any("Redis" in where for where in boxes.values()), _report(
-        [Finding("an open session's copy", item.where) for item in sessions])
+        [Finding("an open session's copy", item.where) for item in sessions]
+    )
 
 
 # -- the same search on broken variants: it must catch each -----------------------------------------------------
@@ -368,8 +399,7 @@ def test_a_device_sending_the_secret_in_clear_is_caught(broken: dict[str, Run]) 
     held = [finding for stores in run.memory for finding in _found(run, stores)]
     assert any("wallet secret" in finding.what for finding in held), _report(held)
     found = _found(run)
-    assert any("wallet secret" in finding.what and "wallet-link:" in finding.where for finding in found), (
-        _report(found))
+    assert any("wallet secret" in finding.what and "wallet-link:" in finding.where for finding in found), _report(found)
 
 
 @pytest.mark.one_database
@@ -381,8 +411,7 @@ def test_a_device_registering_its_secret_as_the_check_is_caught(broken: dict[str
 
 
 @pytest.mark.one_database
-def test_the_boxes_kept_in_redis_open_with_no_key_found_anywhere(
-        broken: dict[str, Run]) -> None:
+def test_the_boxes_kept_in_redis_open_with_no_key_found_anywhere(broken: dict[str, Run]) -> None:
     run = broken["kip"]
     boxes, _keys, points = secret_search.candidates(run.stores)
     assert sum("wallet-link:" in where for where in boxes.values()) >= 3, "no box was found in the copies of Redis"

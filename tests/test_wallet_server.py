@@ -40,11 +40,17 @@ def derived_requests(state: dict, secret: bytes) -> tuple[list[dict[str, object]
     requests, pending = [], {}
     for key in state["due"]:
         public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-        credential = derive.credential(secret, purpose=key["purpose"], petition_id=key["petition_id"],
-                                       key_id=key["key_id"], public=public)
+        credential = derive.credential(
+            secret, purpose=key["purpose"], petition_id=key["petition_id"], key_id=key["key_id"], public=public
+        )
         pending[(key["petition_id"], key["purpose"])] = (public, credential)
-        requests.append({"petition_id": key["petition_id"], "purpose": key["purpose"],
-                         "blinded_message": b64e(credential.blinded_msg)})
+        requests.append(
+            {
+                "petition_id": key["petition_id"],
+                "purpose": key["purpose"],
+                "blinded_message": b64e(credential.blinded_msg),
+            }
+        )
     return requests, pending
 
 
@@ -54,8 +60,9 @@ def finalize_kept(state: dict, secret: bytes) -> dict[tuple[int, str], bytes]:  
     for item in state["issued"]:
         public = blindrsa.PublicKey.from_spki(b64d(item["spki"]))
         assert public.key_id() == item["key_id"]
-        credential = derive.credential(secret, purpose=item["purpose"], petition_id=item["petition_id"],
-                                       key_id=item["key_id"], public=public)
+        credential = derive.credential(
+            secret, purpose=item["purpose"], petition_id=item["petition_id"], key_id=item["key_id"], public=public
+        )
         found[(item["petition_id"], item["purpose"])] = credential.finalize(public, b64d(item["blind_signature"]))
     return found
 
@@ -66,8 +73,10 @@ def start_wallet(browser: Browser, check: bytes):  # type: ignore[no-untyped-def
 
 # The check value ----------------------------------------------------------------------------------------------
 
-def test_a_wallet_is_started_once_and_a_second_one_is_refused_in_plain_words(new_browser: NewBrowser, db: Session,
-                                                                             rt: Runtime) -> None:
+
+def test_a_wallet_is_started_once_and_a_second_one_is_refused_in_plain_words(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     member = factories.worker(db)
     phone = sign_in_as(new_browser(), db, member)
     laptop = sign_in_as(new_browser(), db, member)
@@ -85,7 +94,8 @@ def test_a_wallet_is_started_once_and_a_second_one_is_refused_in_plain_words(new
     assert other.status_code == 409
     assert other.json()["error"]["message"] == (
         "This account's wallet was started on another device. Link this device to it, or enter its recovery code: "
-        "Your wallet (/wallet).")
+        "Your wallet (/wallet)."
+    )
     db.expire_all()
     (row,) = db.scalars(select(WalletCheck).where(WalletCheck.account_id == member.id))
     assert bytes(row.check) == derive.check(secret)
@@ -96,11 +106,23 @@ def test_a_wallet_is_started_once_and_a_second_one_is_refused_in_plain_words(new
     assert start_wallet(colleague, derive.check(derive.new_secret())).status_code == 201
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"check": "not base64!"}, "check"), ({"check": b64e(bytes(15))}, "check"), ({"check": b64e(bytes(17))}, "check"),
-    ({"check": "%%%%"}, "check"), ({}, "check"), ({"check": b64e(bytes(16)), "secret": "x"}, "secret")])
-def test_a_check_that_is_not_one_is_refused_and_nothing_is_written(body: dict, field: str,  # type: ignore[type-arg]
-                                                                   browser: Browser, db: Session) -> None:
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"check": "not base64!"}, "check"),
+        ({"check": b64e(bytes(15))}, "check"),
+        ({"check": b64e(bytes(17))}, "check"),
+        ({"check": "%%%%"}, "check"),
+        ({}, "check"),
+        ({"check": b64e(bytes(16)), "secret": "x"}, "secret"),
+    ],
+)
+def test_a_check_that_is_not_one_is_refused_and_nothing_is_written(
+    body: dict,
+    field: str,  # type: ignore[type-arg]
+    browser: Browser,
+    db: Session,
+) -> None:
     sign_in_as(browser, db, factories.worker(db))
     refused = browser.api("POST", "/api/v1/wallet/check", body)
     assert refused.status_code == 422, refused.text
@@ -143,8 +165,10 @@ def test_deleting_an_account_deletes_its_wallet_check(browser: Browser, db: Sess
 
 # What a device reads -------------------------------------------------------------------------------------------
 
+
 def test_any_device_of_the_wallet_finalizes_the_kept_replies_with_the_key_they_are_under(
-        new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = factories.worker(db)
     secret = derive.new_secret()
@@ -165,7 +189,9 @@ def test_any_device_of_the_wallet_finalizes_the_kept_replies_with_the_key_they_a
     state = laptop.get("/api/v1/wallet").json()
     assert state["due"] == [] and state["wallet_check"] == b64e(derive.check(secret))
     assert {item["spki"] for item in state["issued"]} == {
-        b64e(db.get_one(IssuingKey, petition.id).spki), b64e(anonymous_discussion_spki(db, petition.id))}
+        b64e(db.get_one(IssuingKey, petition.id).spki),
+        b64e(anonymous_discussion_spki(db, petition.id)),
+    }
     assert finalize_kept(state, secret) == on_phone
     db.expire_all()
     assert db.get_one(IssuingKey, petition.id).tokens_issued == 1
@@ -190,8 +216,9 @@ def test_a_burned_token_is_left_out_of_the_kept_replies(new_browser: NewBrowser,
     assert phone.api("POST", "/api/v1/wallet/tokens", {"tokens": requests}).status_code == 200
     # From a device without the token, the member signs by name and gives up signing anonymously.
     laptop = sign_in_as(new_browser(), db, member)
-    signed = laptop.api("POST", f"/api/v1/petitions/{forfeited.id}/signature",
-                        {"visibility": "organizers", "forfeit": True})
+    signed = laptop.api(
+        "POST", f"/api/v1/petitions/{forfeited.id}/signature", {"visibility": "organizers", "forfeit": True}
+    )
     assert signed.status_code == 201, signed.text
     db.expire_all()
     assert db.get_one(TokenIssuance, (member.id, forfeited.id)).burned
@@ -209,8 +236,9 @@ def test_issuance_still_needs_no_wallet_check(browser: Browser, db: Session, rt:
     assert db.get_one(IssuingKey, petition.id).tokens_issued == 1
 
 
-def test_asking_again_for_what_was_issued_is_a_plain_409_and_writes_nothing(browser: Browser, db: Session,
-                                                                            rt: Runtime) -> None:
+def test_asking_again_for_what_was_issued_is_a_plain_409_and_writes_nothing(
+    browser: Browser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = factories.worker(db)
     sign_in_as(browser, db, member)
@@ -220,14 +248,16 @@ def test_asking_again_for_what_was_issued_is_a_plain_409_and_writes_nothing(brow
     before = (count_rows(db, "token_issuances"), count_rows(db, "discussion_issuances"))
     again = browser.api("POST", "/api/v1/wallet/tokens", {"tokens": requests})
     assert again.status_code == 409
-    assert again.json()["error"]["message"].startswith("Nothing is due any more: these credentials were already "
-                                                       "issued to your account")
+    assert again.json()["error"]["message"].startswith(
+        "Nothing is due any more: these credentials were already issued to your account"
+    )
     assert (count_rows(db, "token_issuances"), count_rows(db, "discussion_issuances")) == before
     db.expire_all()
     assert db.get_one(IssuingKey, petition.id).tokens_issued == 1
 
 
 # Races, on committed transactions -------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def race_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
@@ -239,8 +269,9 @@ def race_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type
 @pytest.fixture
 def race_server(race_url: str) -> Iterator[live_server.LiveServer]:
     sock = live_server.reserve_port()
-    settings = make_settings(race_url, rate_limit_sign="1000/minute",
-                             base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    settings = make_settings(
+        race_url, rate_limit_sign="1000/minute", base_url=f"http://127.0.0.1:{sock.getsockname()[1]}"
+    )
     live = live_server.start(create_app(settings), sock)
     try:
         yield live
@@ -261,8 +292,9 @@ def _two_devices(live: live_server.LiveServer, *, petitions: int = 0) -> tuple[i
         member_id = member.id
     devices = []
     for cookie in cookies:
-        device = httpx2.Client(base_url=live.base_url, cookies={account_sessions.SESSION_COOKIE: cookie}, timeout=60,
-                               trust_env=False)
+        device = httpx2.Client(
+            base_url=live.base_url, cookies={account_sessions.SESSION_COOKIE: cookie}, timeout=60, trust_env=False
+        )
         device.headers["X-CSRF-Token"] = device.get("/api/v1/csrf").json()["csrf_token"]
         devices.append(device)
     return member_id, opened, devices
@@ -288,14 +320,16 @@ def test_two_devices_starting_different_wallets_at_once_one_wins(race_server: li
     member_id, _opened, devices = _two_devices(race_server)
     checks = [derive.check(derive.new_secret()) for _ in devices]
     bodies = dict(zip(map(id, devices), checks, strict=True))
-    answers = _together(devices, lambda device: device.post("/api/v1/wallet/check",
-                                                            json={"check": b64e(bodies[id(device)])}))
+    answers = _together(
+        devices, lambda device: device.post("/api/v1/wallet/check", json={"check": b64e(bodies[id(device)])})
+    )
     assert sorted(answer.status_code for answer in answers) == [201, 409], [answer.text for answer in answers]
     winner = checks[[answer.status_code for answer in answers].index(201)]
     refused = next(answer for answer in answers if answer.status_code == 409)
     assert "started on another device" in refused.json()["error"]["message"]
     assert [tuple(row) for row in _rows(race_server, select(WalletCheck.account_id, WalletCheck.check))] == [
-        (member_id, winner)]
+        (member_id, winner)
+    ]
     for device in devices:  # the loser learns which wallet won, and joins it by code or link
         assert device.get("/api/v1/wallet").json()["wallet_check"] == b64e(winner)
         device.close()
@@ -311,8 +345,7 @@ def test_two_devices_of_one_wallet_starting_it_at_once_both_succeed(race_server:
         device.close()
 
 
-def test_two_devices_collecting_the_same_credentials_at_once_one_is_issued(
-        race_server: live_server.LiveServer) -> None:
+def test_two_devices_collecting_the_same_credentials_at_once_one_is_issued(race_server: live_server.LiveServer) -> None:
     member_id, opened, devices = _two_devices(race_server, petitions=2)
     secret = derive.new_secret()
     state = devices[0].get("/api/v1/wallet").json()
@@ -328,7 +361,9 @@ def test_two_devices_collecting_the_same_credentials_at_once_one_is_issued(
     assert _rows(race_server, select(func.count()).select_from(TokenIssuance)) == [(2,)]
     assert _rows(race_server, select(func.count()).select_from(DiscussionIssuance)) == [(2,)]
     assert sorted(_rows(race_server, select(IssuingKey.petition_id, IssuingKey.tokens_issued))) == [
-        (opened[0], 1), (opened[1], 1)]
+        (opened[0], 1),
+        (opened[1], 1),
+    ]
     # The device that lost finalizes the same credentials from the replies the server kept.
     first = {}
     for item in won.json()["tokens"]:
@@ -351,7 +386,7 @@ def test_the_check_value_opens_nothing_and_names_no_secret(browser: Browser, db:
     secret = derive.new_secret()
     assert start_wallet(browser, derive.check(secret)).status_code == 201
     db.expire_all()
-    columns = db.execute(text('SELECT * FROM wallet_checks')).one()._mapping
+    columns = db.execute(text("SELECT * FROM wallet_checks")).one()._mapping
     assert set(columns) == {"account_id", "check", "started_on"}
     stored = bytes(columns["check"])
     assert secret not in stored and stored == derive.check(secret)

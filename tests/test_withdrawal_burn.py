@@ -46,7 +46,8 @@ def named(token: tuple[bytes, bytes] | None) -> dict[str, object]:
 
 
 def test_withdrawing_burns_the_token_and_the_member_signs_again_by_name_only(
-        new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient) -> None:
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     tokens, _ = wallet(member)
@@ -68,32 +69,36 @@ def test_withdrawing_burns_the_token_and_the_member_signs_again_by_name_only(
     assert member.api("POST", path, named(token)).status_code == 201  # the old token changes nothing either
     assert key_counts(db, petition.id) == (1, 1, 0)
     # No fresh token: the wallet has nothing due for this petition.
-    assert petition.id not in [key["petition_id"] for key in member.get("/api/v1/wallet").json()["due"]
-                               if key["purpose"] == "sign"]
+    assert petition.id not in [
+        key["petition_id"] for key in member.get("/api/v1/wallet").json()["due"] if key["purpose"] == "sign"
+    ]
 
 
 def test_no_nullifier_sits_next_to_an_account(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     tokens, _ = wallet(member)
-    assert member.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                      named(tokens[petition.id])).status_code == 201
+    assert (
+        member.api("POST", f"/api/v1/petitions/{petition.id}/signature", named(tokens[petition.id])).status_code == 201
+    )
     assert "token_nullifier" not in {column["name"] for column in inspect(db.connection()).get_columns("signatures")}
     [spent] = db.execute(text("SELECT nullifier FROM spent_tokens")).scalars().all()
     for table in ("signatures", "token_issuances", "users", "audit_log"):
-        for row in db.execute(text(f"SELECT * FROM {table}")).mappings():  # noqa: S608 - fixed table names
+        for row in db.execute(text(f"SELECT * FROM {table}")).mappings():
             assert not any(spent in str(value) for value in row.values()), table
 
 
-def test_a_named_signer_without_a_token_who_withdraws_is_issued_none(new_browser: NewBrowser, db: Session,
-                                                                     rt: Runtime) -> None:
+def test_a_named_signer_without_a_token_who_withdraws_is_issued_none(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     path = f"/api/v1/petitions/{petition.id}/signature"
     assert member.api("POST", path, named(None)).status_code == 201  # the wallet never collected a token
     assert member.api("DELETE", path).status_code == 204
-    assert petition.id not in [key["petition_id"] for key in member.get("/api/v1/wallet").json()["due"]
-                               if key["purpose"] == "sign"]
+    assert petition.id not in [
+        key["petition_id"] for key in member.get("/api/v1/wallet").json()["due"] if key["purpose"] == "sign"
+    ]
     tokens, _ = wallet(member)
     assert petition.id not in tokens
     # Neither public count moves: no token was issued, none was spent by name.
@@ -101,15 +106,18 @@ def test_a_named_signer_without_a_token_who_withdraws_is_issued_none(new_browser
     assert member.api("POST", path, named(None)).status_code == 201
 
 
-def test_the_public_counts_show_tokens_spent_by_name(new_browser: NewBrowser, db: Session, rt: Runtime,
-                                                    anonymous_client: TestClient) -> None:
+def test_the_public_counts_show_tokens_spent_by_name(
+    new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
     petition = open_anonymous(db, rt)
     by_name = sign_in_as(new_browser(), db, factories.worker(db))
     hidden = sign_in_as(new_browser(), db, factories.worker(db))
     named_tokens, _ = wallet(by_name)
     hidden_tokens, _ = wallet(hidden)
-    assert by_name.api("POST", f"/api/v1/petitions/{petition.id}/signature",
-                       named(named_tokens[petition.id])).status_code == 201
+    assert (
+        by_name.api("POST", f"/api/v1/petitions/{petition.id}/signature", named(named_tokens[petition.id])).status_code
+        == 201
+    )
     assert submit(anonymous_client, petition.id, hidden_tokens[petition.id]).status_code == 202
     ledger = new_browser().get(f"/api/v1/petitions/{petition.id}/anonymous-signatures").json()
     assert (ledger["tokens_issued"], ledger["spent_by_name"], ledger["anonymous_signatures"]) == (2, 1, 1)
@@ -118,8 +126,9 @@ def test_the_public_counts_show_tokens_spent_by_name(new_browser: NewBrowser, db
     assert "1 spent with a name" in page
 
 
-def test_the_sign_panel_tells_a_member_who_withdrew_why_anonymity_is_gone(new_browser: NewBrowser, db: Session,
-                                                                          rt: Runtime) -> None:
+def test_the_sign_panel_tells_a_member_who_withdrew_why_anonymity_is_gone(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
     petition = open_anonymous(db, rt)
     member = sign_in_as(new_browser(), db, factories.worker(db))
     tokens, _ = wallet(member)

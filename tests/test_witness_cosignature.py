@@ -58,21 +58,26 @@ def test_the_witness_writes_cosignature_v1_lines_byte_for_byte() -> None:
     log = Ed25519PrivateKey.generate()
     origin = "petitions.example.org/petitions/42"
     note = notes.sign(notes.Checkpoint(origin=origin, size=20852163, root=b"\x0a" * 32), origin, log)
-    assert notes.cosign(note, WITNESS, WITNESS_KEY, 1679315147) == spec_cosignature(note, WITNESS, WITNESS_KEY,
-                                                                                    1679315147)
+    assert notes.cosign(note, WITNESS, WITNESS_KEY, 1679315147) == spec_cosignature(
+        note, WITNESS, WITNESS_KEY, 1679315147
+    )
     assert notes.witness_verifier_key(WITNESS, WITNESS_KEY.public_key()) == spec_vkey(WITNESS, WITNESS_KEY, b"\x04")
-    signed = notes.verify(note + spec_cosignature(note, WITNESS, WITNESS_KEY, 1679315147),
-                          log_key=(origin, log.public_key()),
-                          witnesses=dict([notes.parse_verifier_key(spec_vkey(WITNESS, WITNESS_KEY, b"\x04"))]))
+    signed = notes.verify(
+        note + spec_cosignature(note, WITNESS, WITNESS_KEY, 1679315147),
+        log_key=(origin, log.public_key()),
+        witnesses=dict([notes.parse_verifier_key(spec_vkey(WITNESS, WITNESS_KEY, b"\x04"))]),
+    )
     assert signed.signers == {origin, WITNESS} and signed.cosigned_at == {WITNESS: 1679315147}
     # A cosignature over another body (the timestamp changed after signing) is a false signature, not noise.
     forged = spec_cosignature(note, WITNESS, WITNESS_KEY, 1679315147)
     raw = bytearray(base64.b64decode(forged.split(" ")[2]))
     raw[4:12] = (1679315148).to_bytes(8, "big")
     with pytest.raises(notes.CheckpointError):
-        notes.verify(note + f"{DASH} {WITNESS} {base64.b64encode(bytes(raw)).decode()}\n",
-                     log_key=(origin, log.public_key()),
-                     witnesses={WITNESS: WITNESS_KEY.public_key()})
+        notes.verify(
+            note + f"{DASH} {WITNESS} {base64.b64encode(bytes(raw)).decode()}\n",
+            log_key=(origin, log.public_key()),
+            witnesses={WITNESS: WITNESS_KEY.public_key()},
+        )
 
 
 def test_the_deployment_accepts_a_standard_cosignature(db: Session, witnessed_rt: Runtime) -> None:
@@ -107,16 +112,31 @@ def test_unknown_signature_lines_are_ignored_by_the_verifier() -> None:
     log = Ed25519PrivateKey.generate()
     origin = "petitions.example.org/petitions/42"
     issuing = blindrsa.PrivateKey.generate(1024)
-    entries = [encode({"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32,
-                       "key_id": issuing.public.key_id()}),
-               encode({"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)})]
+    entries = [
+        encode(
+            {
+                "kind": "petition",
+                "petition": 42,
+                "version": 1,
+                "text_sha256": "ab" * 32,
+                "key_id": issuing.public.key_id(),
+            }
+        ),
+        encode({"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)}),
+    ]
     root = merkle.root_of([merkle.leaf_hash(entry) for entry in entries])
     note = notes.sign(notes.Checkpoint(origin=origin, size=2, root=root), origin, log)
     # A witness nobody configured, and a signature type this verifier does not know (an ML-DSA-sized line).
     note += spec_cosignature(note, "unknown.example/w", Ed25519PrivateKey.generate(), 1796000000)
     note += f"{DASH} pq.example/w {base64.b64encode(secrets.token_bytes(4 + 8 + 2420)).decode()}\n"
-    report = check(entries=entries, checkpoints=[note], log_key=(origin, log.public_key()),
-                   issuing_key_spki=issuing.public.spki(), tokens_issued=0, petition_id=42)
+    report = check(
+        entries=entries,
+        checkpoints=[note],
+        log_key=(origin, log.public_key()),
+        issuing_key_spki=issuing.public.spki(),
+        tokens_issued=0,
+        petition_id=42,
+    )
     assert report.ok, report.problems
 
 
@@ -128,6 +148,9 @@ def test_plain_witness_signatures_written_before_stay_readable() -> None:
     body = note.split("\n\n", 1)[0] + "\n"
     key_id = hashlib.sha256(WITNESS.encode() + b"\n\x01" + raw_public(WITNESS_KEY)).digest()[:4]
     plain = f"{DASH} {WITNESS} {base64.b64encode(key_id + WITNESS_KEY.sign(body.encode())).decode()}\n"
-    signed = notes.verify(note + plain, log_key=(host, log.public_key()),
-                          witnesses=dict([notes.parse_verifier_key(spec_vkey(WITNESS, WITNESS_KEY, b"\x01"))]))
+    signed = notes.verify(
+        note + plain,
+        log_key=(host, log.public_key()),
+        witnesses=dict([notes.parse_verifier_key(spec_vkey(WITNESS, WITNESS_KEY, b"\x01"))]),
+    )
     assert signed.signers == {host, WITNESS}

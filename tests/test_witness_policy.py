@@ -41,8 +41,12 @@ def app(database_url: str, connection: Connection, clock: FrozenClock) -> FastAP
 
 
 def sign_and_batch(db: Session, rt: Runtime, new_browser: NewBrowser, sessions, petition_id: int) -> None:  # type: ignore[no-untyped-def]
-    assert sign_in_as(new_browser(), db, factories.worker(db)).api(
-        "POST", f"/api/v1/petitions/{petition_id}/signature", {"visibility": "public"}).status_code == 201
+    assert (
+        sign_in_as(new_browser(), db, factories.worker(db))
+        .api("POST", f"/api/v1/petitions/{petition_id}/signature", {"visibility": "public"})
+        .status_code
+        == 201
+    )
     assert signature_log.flush(sessions=sessions, rt=rt) == 1
 
 
@@ -56,12 +60,21 @@ def witness_cosigns(db: Session, rt: Runtime, petition_id: int) -> int:
 
 
 def verify(petition_id: int, tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, ["verify", f"http://testserver/petitions/{petition_id}", "--state",
-                                    str(tmp_path / "state.json"), *extra], catch_exceptions=False)
+    return CliRunner().invoke(
+        cli,
+        ["verify", f"http://testserver/petitions/{petition_id}", "--state", str(tmp_path / "state.json"), *extra],
+        catch_exceptions=False,
+    )
 
 
-def test_verify_requires_the_witnesses_of_its_policy(new_browser: NewBrowser, db: Session, rt: Runtime, sessions,  # type: ignore[no-untyped-def]
-                                                     outside, tmp_path: Path) -> None:
+def test_verify_requires_the_witnesses_of_its_policy(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    sessions,  # type: ignore[no-untyped-def]
+    outside,
+    tmp_path: Path,
+) -> None:
     petition = factories.open_petition(db, rt)
     sign_and_batch(db, rt, new_browser, sessions, petition.id)
     policy = tmp_path / "witnesses.txt"
@@ -86,9 +99,14 @@ def test_verify_requires_the_witnesses_of_its_policy(new_browser: NewBrowser, db
     assert "not cosigned yet: its witnesses last cosigned it as of" in page and "1 entry ago" in page
 
 
-def test_a_fork_shown_to_two_readers_fails_with_a_witness_required(new_browser: NewBrowser, db: Session,  # type: ignore[no-untyped-def]
-                                                                   rt: Runtime, sessions, outside,
-                                                                   tmp_path: Path) -> None:
+def test_a_fork_shown_to_two_readers_fails_with_a_witness_required(
+    new_browser: NewBrowser,
+    db: Session,  # type: ignore[no-untyped-def]
+    rt: Runtime,
+    sessions,
+    outside,
+    tmp_path: Path,
+) -> None:
     petition = factories.open_petition(db, rt)
     sign_and_batch(db, rt, new_browser, sessions, petition.id)
     sign_and_batch(db, rt, new_browser, sessions, petition.id)
@@ -101,8 +119,9 @@ def test_a_fork_shown_to_two_readers_fails_with_a_witness_required(new_browser: 
     entries[-1] = encode({"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)})
     root = merkle.root_of([merkle.leaf_hash(entry) for entry in entries])
     origin = signature_log.origin(rt, petition.id)
-    forged = notes.sign(notes.Checkpoint(origin=origin, size=len(entries), root=root), origin,
-                        signature_log.signing_key(rt))
+    forged = notes.sign(
+        notes.Checkpoint(origin=origin, size=len(entries), root=root), origin, signature_log.signing_key(rt)
+    )
     fork = json.loads(json.dumps(honest))
     fork["entries"] = [b64url.encode(entry) for entry in entries]
     fork["checkpoints"][-1] = forged

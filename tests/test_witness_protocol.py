@@ -126,7 +126,7 @@ def spec_server() -> Iterator[tuple[str, dict[str, SpecWitness]]]:
     holder: dict[str, SpecWitness] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             if self.path != "/w1/add-checkpoint":
@@ -154,18 +154,17 @@ def spec_server() -> Iterator[tuple[str, dict[str, SpecWitness]]]:
 
 # The project's side, below: the deployment asks, keeps the cosignature, and verify counts it.
 
-from app.log import checkpoint as notes  # noqa: E402
-from app.log import service as signature_log  # noqa: E402
-from app.log import witness as witnessing  # noqa: E402
+from fastapi import FastAPI
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
 
-from fastapi import FastAPI  # noqa: E402
-from sqlalchemy import Connection  # noqa: E402
-from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
-
-from app.core.clock import FrozenClock  # noqa: E402
-from app.core.runtime import Runtime  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.conftest import Browser, build_test_app, make_settings, sign_in_as  # noqa: E402
+from app.core.clock import FrozenClock
+from app.core.runtime import Runtime
+from app.log import checkpoint as notes
+from app.log import service as signature_log
+from app.log import witness as witnessing
+from tests import factories
+from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
 
 WITNESS_KEY = Ed25519PrivateKey.generate()
 WITNESS_NAME = "witness.example.net/w1"
@@ -186,13 +185,14 @@ def sessions(connection: Connection) -> sessionmaker[Session]:
 
 
 def test_a_witness_built_from_the_spec_cosigns_through_tlog_witness(
-        new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        spec_server, client) -> None:  # type: ignore[no-untyped-def]
+    new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client
+) -> None:  # type: ignore[no-untyped-def]
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     origin = signature_log.origin(rt, petition.id)
-    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                                    clock=lambda: 1796000000)
+    holder["witness"] = SpecWitness(
+        WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)], clock=lambda: 1796000000
+    )
 
     first = witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url)
     assert first.witnesses == [WITNESS_NAME] and first.size == 1
@@ -202,25 +202,31 @@ def test_a_witness_built_from_the_spec_cosigns_through_tlog_witness(
     # proof from there, checks it with its own code, and cosigns again.
     for _ in range(4):
         sign_in_as(new_browser(), db, factories.worker(db)).api(
-            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+        )
         assert signature_log.flush(sessions=sessions, rt=rt) == 1
     second = witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url)
     assert second.size == 5 and holder["witness"].state[origin][0] == 5
 
     head = client.get(f"/api/v1/petitions/{petition.id}/log").json()
     assert head["witnesses"] == [WITNESS_NAME]
-    signed = notes.verify(head["checkpoint"], log_key=notes.parse_verifier_key(head["log_key"]),
-                          witnesses=dict([notes.parse_verifier_key(witness_vkey())]))
+    signed = notes.verify(
+        head["checkpoint"],
+        log_key=notes.parse_verifier_key(head["log_key"]),
+        witnesses=dict([notes.parse_verifier_key(witness_vkey())]),
+    )
     assert signed.cosigned_at == {WITNESS_NAME: 1796000000}
 
 
 def test_a_witness_that_saw_another_tree_refuses_and_the_deployment_says_so(
-        db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server) -> None:  # type: ignore[no-untyped-def]
+    db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server
+) -> None:  # type: ignore[no-untyped-def]
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     origin = signature_log.origin(rt, petition.id)
-    witness = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                          clock=lambda: 1796000000)
+    witness = SpecWitness(
+        WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)], clock=lambda: 1796000000
+    )
     witness.state[origin] = (1, b"\x00" * 32)  # it cosigned another root of size 1 before: a fork
     holder["witness"] = witness
     with pytest.raises(witnessing.WitnessError, match="forked"):
@@ -231,25 +237,34 @@ def test_a_witness_that_saw_another_tree_refuses_and_the_deployment_says_so(
         witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url)
 
 
-def test_the_projects_witness_serves_tlog_witness_for_a_log(db: Session, rt: Runtime, sessions: sessionmaker[Session],
-                                                            new_browser: Callable[[], Browser], tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_projects_witness_serves_tlog_witness_for_a_log(
+    db: Session, rt: Runtime, sessions: sessionmaker[Session], new_browser: Callable[[], Browser], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """`undersigned witness --serve`: the same protocol from the other side, for this deployment's logs or
     another's; here it witnesses a petition's log as the spec-built witness did."""
     petition = factories.open_petition(db, rt)
-    witness = witnessing.Witness(name=WITNESS_NAME, key=WITNESS_KEY, logs=[signature_log.log_verifier_key(
-        rt, petition.id)], state_file=tmp_path / "witnessed.json", clock=lambda: 1796000000)
+    witness = witnessing.Witness(
+        name=WITNESS_NAME,
+        key=WITNESS_KEY,
+        logs=[signature_log.log_verifier_key(rt, petition.id)],
+        state_file=tmp_path / "witnessed.json",
+        clock=lambda: 1796000000,
+    )
     server = witnessing.serve(witness, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/w1"
     try:
-        assert witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id,
-                                              witness_url=url).size == 1
+        assert (
+            witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url).size == 1
+        )
         sign_in_as(new_browser(), db, factories.worker(db)).api(
-            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+        )
         assert signature_log.flush(sessions=sessions, rt=rt) == 1
-        assert witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id,
-                                              witness_url=url).size == 2
+        assert (
+            witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url).size == 2
+        )
         assert '"size": 2' in (tmp_path / "witnessed.json").read_text()  # persisted before it answered
 
         # What the protocol says for the other cases: an unknown origin, a wrong old size, a bad proof.
@@ -260,8 +275,11 @@ def test_the_projects_witness_serves_tlog_witness_for_a_log(db: Session, rt: Run
         assert witness.add_checkpoint(witnessing.request_body(1, [], note))[:2] == (409, "text/x.tlog.size")
         assert witness.add_checkpoint(witnessing.request_body(2, [b"\x00" * 32], note))[0] == 200  # same size, root
         assert witness.add_checkpoint(witnessing.request_body(3, [], note))[0] == 400
-        forged = notes.sign(notes.Checkpoint(origin=signature_log.origin(rt, petition.id), size=2, root=b"\x07" * 32),
-                            "someone", Ed25519PrivateKey.generate())
+        forged = notes.sign(
+            notes.Checkpoint(origin=signature_log.origin(rt, petition.id), size=2, root=b"\x07" * 32),
+            "someone",
+            Ed25519PrivateKey.generate(),
+        )
         assert witness.add_checkpoint(witnessing.request_body(2, [], forged))[0] == 403
     finally:
         server.shutdown()

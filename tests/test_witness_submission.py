@@ -58,18 +58,28 @@ def with_urls(rt: Runtime, *urls: str) -> Runtime:
 
 def next_hour(clock: FrozenClock) -> None:
     """The worker's first round once the current hour has ended, some minutes into the next."""
-    clock.advance(timedelta(hours=1) - (clock.now() - clock.now().replace(minute=0, second=0, microsecond=0))
-                  + timedelta(minutes=7, seconds=13))
+    clock.advance(
+        timedelta(hours=1)
+        - (clock.now() - clock.now().replace(minute=0, second=0, microsecond=0))
+        + timedelta(minutes=7, seconds=13)
+    )
 
 
 def test_the_worker_has_each_new_checkpoint_cosigned_once(  # type: ignore[no-untyped-def]
-        new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        spec_server, client, clock: FrozenClock) -> None:
+    new_browser: Callable[[], Browser],
+    db: Session,
+    rt: Runtime,
+    sessions: sessionmaker[Session],
+    spec_server,
+    client,
+    clock: FrozenClock,
+) -> None:
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     origin = signature_log.origin(rt, petition.id)
-    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                                    clock=lambda: 1796000000)
+    holder["witness"] = SpecWitness(
+        WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)], clock=lambda: 1796000000
+    )
     asked = counted(holder["witness"])
     worker = with_urls(rt, url)
 
@@ -86,7 +96,8 @@ def test_the_worker_has_each_new_checkpoint_cosigned_once(  # type: ignore[no-un
     # from size 1 with its own code) and keeps the cosignature.
     for _ in range(2):
         sign_in_as(new_browser(), db, factories.worker(db)).api(
-            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+        )
     jobs.run_once(sessions=sessions, rt=worker)
     assert len(asked) == before  # the new checkpoint is of this hour
     next_hour(clock)
@@ -97,8 +108,8 @@ def test_the_worker_has_each_new_checkpoint_cosigned_once(  # type: ignore[no-un
 
 
 def test_a_witness_that_refuses_or_is_unreachable_is_logged_to_the_hour_and_asked_again(  # type: ignore[no-untyped-def]
-        db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client, server_logs,
-        clock: FrozenClock) -> None:
+    db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client, server_logs, clock: FrozenClock
+) -> None:
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [], clock=lambda: 1796000000)  # knows no log yet
@@ -107,21 +118,28 @@ def test_a_witness_that_refuses_or_is_unreachable_is_logged_to_the_hour_and_aske
 
     done = jobs.run_once(sessions=sessions, rt=worker)  # neither failure stops the round
     assert done["cosigned"] == 0
-    lines = [json.loads(line) for line in server_logs.lines
-             if "a witness did not cosign" in line and json.loads(line).get("petition") == petition.id]
+    lines = [
+        json.loads(line)
+        for line in server_logs.lines
+        if "a witness did not cosign" in line and json.loads(line).get("petition") == petition.id
+    ]
     assert {line["witness"] for line in lines} == {UNREACHABLE, url}
     assert any("does not know this log's origin" in line["reason"] for line in lines)
     assert all(line["time"].endswith(":00:00.000+00:00") for line in lines)  # no minute, no second
     assert client.get(f"/api/v1/petitions/{petition.id}/log").json()["witnesses"] == []
 
     jobs.run_once(sessions=sessions, rt=worker)  # still failing: asked again, but logged once per checkpoint
-    again = [line for line in server_logs.lines if "a witness did not cosign" in line and f'"petition": {petition.id}'
-             in line]
+    again = [
+        line
+        for line in server_logs.lines
+        if "a witness did not cosign" in line and f'"petition": {petition.id}' in line
+    ]
     assert len(again) == len(lines)
 
     # The witness's operator adds the log: the next round has the checkpoint cosigned.
-    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                                    clock=lambda: 1796000000)
+    holder["witness"] = SpecWitness(
+        WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)], clock=lambda: 1796000000
+    )
     assert jobs.run_once(sessions=sessions, rt=worker)["cosigned"] >= 1
     assert client.get(f"/api/v1/petitions/{petition.id}/log").json()["witnesses"] == [WITNESS_NAME]
 
@@ -134,14 +152,23 @@ def words(html: str) -> str:
 
 
 def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when(  # type: ignore[no-untyped-def]
-        new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        spec_server, client, clock: FrozenClock) -> None:
+    new_browser: Callable[[], Browser],
+    db: Session,
+    rt: Runtime,
+    sessions: sessionmaker[Session],
+    spec_server,
+    client,
+    clock: FrozenClock,
+) -> None:
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
-    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                                    clock=lambda: 1796000000)
-    explained = ("Witnesses are independent parties who check that everyone is shown the same log, so this site "
-                 "cannot show one person a count of their own.")
+    holder["witness"] = SpecWitness(
+        WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)], clock=lambda: 1796000000
+    )
+    explained = (
+        "Witnesses are independent parties who check that everyone is shown the same log, so this site "
+        "cannot show one person a count of their own."
+    )
     page = words(client.get(f"/petitions/{petition.id}").text)
     assert f"not cosigned yet by its witnesses ({WITNESS_NAME})." in page and explained in page
 
@@ -154,16 +181,23 @@ def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when
 
     for _ in range(2):  # two signatures in two batches: the witness, not asked, is two entries behind
         sign_in_as(new_browser(), db, factories.worker(db)).api(
-            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+            "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+        )
         assert signature_log.flush(sessions=sessions, rt=rt) == 1
     page = words(client.get(f"/petitions/{petition.id}").text)
-    assert ("not cosigned yet: its witnesses last cosigned it as of 24 November 2026, 10:00, 2 entries ago."
-            in page), page[page.find("Signature log"):][:600]
+    assert "not cosigned yet: its witnesses last cosigned it as of 24 November 2026, 10:00, 2 entries ago." in page, (
+        page[page.find("Signature log") :][:600]
+    )
 
 
 def test_the_page_names_a_witness_that_has_not_cosigned_the_head_yet(  # type: ignore[no-untyped-def]
-        database_url: str, connection: Connection, clock: FrozenClock, db: Session, sessions: sessionmaker[Session],
-        spec_server) -> None:
+    database_url: str,
+    connection: Connection,
+    clock: FrozenClock,
+    db: Session,
+    sessions: sessionmaker[Session],
+    spec_server,
+) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from fastapi.testclient import TestClient
 
@@ -172,19 +206,27 @@ def test_the_page_names_a_witness_that_has_not_cosigned_the_head_yet(  # type: i
     rt = two.state.runtime
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
-    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                                    clock=lambda: 1796000000)
+    holder["witness"] = SpecWitness(
+        WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)], clock=lambda: 1796000000
+    )
     next_hour(clock)
     jobs.run_once(sessions=sessions, rt=with_urls(rt, url))
     with TestClient(two, base_url="http://testserver") as reader:
         page = words(reader.get(f"/petitions/{petition.id}").text)
-    assert (f"cosigned by {WITNESS_NAME} as of 24 November 2026, 10:00 (not yet by late.example.org/w2)."
-            in page), page[page.find("Signature log"):][:600]
+    assert f"cosigned by {WITNESS_NAME} as of 24 November 2026, 10:00 (not yet by late.example.org/w2)." in page, page[
+        page.find("Signature log") :
+    ][:600]
 
 
 def test_a_witness_time_public_to_the_second_dates_a_checkpoint_no_finer_than_its_hour(  # type: ignore[no-untyped-def]
-        new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session],
-        spec_server, client, clock: FrozenClock) -> None:
+    new_browser: Callable[[], Browser],
+    db: Session,
+    rt: Runtime,
+    sessions: sessionmaker[Session],
+    spec_server,
+    client,
+    clock: FrozenClock,
+) -> None:
     """Adversary: someone reading the public log decodes each witness line's time (cosignature/v1, seconds) and
     looks for a checkpoint cosigned within its own hour, which would date the batch behind it, and so a batch's
     one anonymous signature, to the worker's round after it (minutes). Every line must be dated after the end of
@@ -192,12 +234,17 @@ def test_a_witness_time_public_to_the_second_dates_a_checkpoint_no_finer_than_it
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     # A real witness stamps the moment it is asked.
-    holder["witness"] = SpecWitness(WITNESS_NAME, WITNESS_KEY, [signature_log.log_verifier_key(rt, petition.id)],
-                                    clock=lambda: int(clock.now().timestamp()))
+    holder["witness"] = SpecWitness(
+        WITNESS_NAME,
+        WITNESS_KEY,
+        [signature_log.log_verifier_key(rt, petition.id)],
+        clock=lambda: int(clock.now().timestamp()),
+    )
     worker = with_urls(rt, url)
     clock.advance(timedelta(minutes=41, seconds=9))  # 09:41:09: a signature, its batch, the worker's rounds
     sign_in_as(new_browser(), db, factories.worker(db)).api(
-        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"})
+        "POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}
+    )
     assert signature_log.flush(sessions=sessions, rt=rt) == 1
     for _ in range(4):  # the worker's rounds, about five minutes apart, to 10:23
         jobs.run_once(sessions=sessions, rt=worker)

@@ -31,12 +31,15 @@ def _per_browser(address: str, browser: str) -> str:
 
 def before_sign_in(*, rt: Runtime, address: str, browser: str) -> None:
     """Refuse a browser that guessed too often for this address; slow every attempt during a spike."""
-    rt.limiter.refuse_if_exceeded(action="sign-in-failure", subject=_per_browser(address, browser),
-                                  rule=rt.settings.rate_limit_sign_in)
-    spike = rt.limiter.exceeded(action="sign-in-failures-everyone", subject=EVERYONE,
-                                rule=rt.settings.sign_in_failure_budget)
-    besieged = rt.limiter.exceeded(action="sign-in-failure-address", subject=address,
-                                   rule=rt.settings.rate_limit_sign_in_address)
+    rt.limiter.refuse_if_exceeded(
+        action="sign-in-failure", subject=_per_browser(address, browser), rule=rt.settings.rate_limit_sign_in
+    )
+    spike = rt.limiter.exceeded(
+        action="sign-in-failures-everyone", subject=EVERYONE, rule=rt.settings.sign_in_failure_budget
+    )
+    besieged = rt.limiter.exceeded(
+        action="sign-in-failure-address", subject=address, rule=rt.settings.rate_limit_sign_in_address
+    )
     if spike or besieged:
         pause(rt.settings.sign_in_slowdown_seconds)
 
@@ -44,8 +47,10 @@ def before_sign_in(*, rt: Runtime, address: str, browser: str) -> None:
 def sign_in_failed(*, db: Session, rt: Runtime, address: str, browser: str, owner: User | None) -> None:
     """Count a wrong password; tell the owner when a browser or the address has used up its tries."""
     rt.limiter.count(action="sign-in-failures-everyone", subject=EVERYONE, rule=rt.settings.sign_in_failure_budget)
-    counted = [("sign-in-failure", _per_browser(address, browser), rt.settings.rate_limit_sign_in),
-               ("sign-in-failure-address", address, rt.settings.rate_limit_sign_in_address)]
+    counted = [
+        ("sign-in-failure", _per_browser(address, browser), rt.settings.rate_limit_sign_in),
+        ("sign-in-failure-address", address, rt.settings.rate_limit_sign_in_address),
+    ]
     for action, subject, rule in counted:
         rt.limiter.count(action=action, subject=subject, rule=rule)
     stopped = any(rt.limiter.exceeded(action=action, subject=subject, rule=rule) for action, subject, rule in counted)
@@ -56,8 +61,14 @@ def sign_in_failed(*, db: Session, rt: Runtime, address: str, browser: str, owne
 def _tell_owner(*, db: Session, rt: Runtime, owner: User) -> None:
     if rt.limiter.count(action="sign-in-failure-notice", subject=owner.email, rule=NOTICE_RULE):
         return  # already told within the hour
-    mail.queue(db=db, templates=rt.templates, to_address=owner.notification_address, template="sign_in_failures",
-               now=rt.clock.now(), context={"user": owner, "base_url": rt.settings.base_url.rstrip("/")})
+    mail.queue(
+        db=db,
+        templates=rt.templates,
+        to_address=owner.notification_address,
+        template="sign_in_failures",
+        now=rt.clock.now(),
+        context={"user": owner, "base_url": rt.settings.base_url.rstrip("/")},
+    )
 
 
 def code_request(*, rt: Runtime, action: str, address: str, browser: str, rule: str) -> None:

@@ -34,8 +34,7 @@ class CodePurpose(StrEnum):
 
 def email_indexes(address: str) -> tuple[str, str]:
     """The blind indexes of an address and of its domain (addresses are stored normalized, lower case)."""
-    return (blind_index("email", address.lower()),
-            blind_index("email-domain", address.rpartition("@")[2].lower()))
+    return (blind_index("email", address.lower()), blind_index("email-domain", address.rpartition("@")[2].lower()))
 
 
 def account_values(*, email: str, **values: object) -> dict[str, object]:
@@ -67,15 +66,17 @@ class User(Base):
     # Every time in this module's rows is the hour it falls in (one-time codes' deadlines excepted, see
     # OneTimeCode): a sign-in or a verification to the second dated the anonymous action that followed it.
     email_verified_at: Mapped[datetime | None]
-    notification_email: Mapped[str | None] = mapped_column("notification_email_sealed",
-                                                           Sealed("users.notification_email"))
+    notification_email: Mapped[str | None] = mapped_column(
+        "notification_email_sealed", Sealed("users.notification_email")
+    )
     notification_email_verified_at: Mapped[datetime | None]
     # Mail me when someone replies to one of my (named) comments.
     notify_comment_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime]
 
-    roles: Mapped[list[RoleGrant]] = relationship(lazy="raise", cascade="all, delete-orphan",
-                                                  foreign_keys="RoleGrant.user_id")
+    roles: Mapped[list[RoleGrant]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", foreign_keys="RoleGrant.user_id"
+    )
 
     @validates("email")
     def _index_email(self, _key: str, address: str) -> str:
@@ -117,10 +118,16 @@ class Viewer:
 
     @classmethod
     def of(cls, user: User) -> Viewer:
-        return cls(id=user.id, email=user.email, display_name=user.display_name, roles=user.role_set,
-                   is_verified=user.is_verified, notification_email=user.notification_email,
-                   notification_email_verified=user.notification_email_verified_at is not None,
-                   notify_comment_replies=user.notify_comment_replies)
+        return cls(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            roles=user.role_set,
+            is_verified=user.is_verified,
+            notification_email=user.notification_email,
+            notification_email_verified=user.notification_email_verified_at is not None,
+            notify_comment_replies=user.notify_comment_replies,
+        )
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -170,5 +177,6 @@ class OneTimeCode(Base):
     used_at: Mapped[datetime | None]
     # What a sign-up chose, applied only when this code is used: the mailbox owner decides.
     pending_password_hash: Mapped[str | None] = mapped_column(String(255))
-    pending_display_name: Mapped[str | None] = mapped_column("pending_display_name_sealed",
-                                                             Sealed("one_time_codes.pending_display_name"))
+    pending_display_name: Mapped[str | None] = mapped_column(
+        "pending_display_name_sealed", Sealed("one_time_codes.pending_display_name")
+    )

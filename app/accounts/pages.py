@@ -13,10 +13,10 @@ from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, safe_next
 from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.web import rotate_csrf_seed
-from app.core.routing import UnitOfWorkRoute
 from app.mail import preferences
 from app.mail.kinds import KIND_LABELS
 from app.organization import service as organization
@@ -24,16 +24,23 @@ from app.organization import service as organization
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 PENDING_COOKIE = "undersigned_pending"
-CHECK_INBOX = N_("If that address can be used here, an email is on its way. It can take a minute; "
-                 "check your spam folder too.")
+CHECK_INBOX = N_(
+    "If that address can be used here, an email is on its way. It can take a minute; check your spam folder too."
+)
 
 
 SIGN_IN_LINK_FORM = {
-    "heading": N_("Sign in with an emailed link"), "action": "/signin/link", "button": N_("Email me a sign-in link"),
-    "explanation": N_("No password needed: we email you a link that signs you in on this device.")}
+    "heading": N_("Sign in with an emailed link"),
+    "action": "/signin/link",
+    "button": N_("Email me a sign-in link"),
+    "explanation": N_("No password needed: we email you a link that signs you in on this device."),
+}
 PASSWORD_RESET_FORM = {
-    "heading": N_("Reset your password"), "action": "/password/forgot", "button": N_("Email me a reset link"),
-    "explanation": N_("We email you a link to choose a new password.")}
+    "heading": N_("Reset your password"),
+    "action": "/password/forgot",
+    "button": N_("Email me a reset link"),
+    "explanation": N_("We email you a link to choose a new password."),
+}
 
 
 def _pending_serializer(rt: Runtime) -> URLSafeTimedSerializer:
@@ -60,8 +67,9 @@ def _pending_email(request: Request, rt: Runtime) -> str:
 
 def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: str, message: str) -> Response:
     response = redirect(request, safe_next(target), message)
-    sessions.set_cookie(response, session_id=signed.session_id, days=rt.settings.session_days,
-                        secure=rt.settings.secure_cookies)
+    sessions.set_cookie(
+        response, session_id=signed.session_id, days=rt.settings.session_days, secure=rt.settings.secure_cookies
+    )
     response.delete_cookie(PENDING_COOKIE)
     rotate_csrf_seed(request, response, secure=rt.settings.secure_cookies)
     return response
@@ -71,8 +79,11 @@ def _signed_in(request: Request, rt: Runtime, signed: service.SignedIn, target: 
 def signup_page(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, next: str = "/") -> Response:
     if user is not None:
         return redirect(request, safe_next(next), N_("You are already signed in."), "info")
-    return render(request, "accounts/signup.html", {
-        "domains": organization.current(db=db, rt=rt).allowed_email_domains, "next": safe_next(next)})
+    return render(
+        request,
+        "accounts/signup.html",
+        {"domains": organization.current(db=db, rt=rt).allowed_email_domains, "next": safe_next(next)},
+    )
 
 
 @router.post("/signup", response_class=HTMLResponse)
@@ -83,12 +94,25 @@ def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
         form = validate(schemas.SignUp, fields, checks=service.sign_up_checks(db=db, rt=rt))
         service.sign_up(db=db, rt=rt, form=form, browser=request.state.csrf_seed)
     except AppError as error:
-        return form_error(request, db, "accounts/signup.html", error, fields,
-                          {"domains": organization.current(db=db, rt=rt).allowed_email_domains, "next": target})
-    response = redirect(request, "/verify",
-                        N_("Check your inbox: we sent you a six-digit code to confirm your address."))
-    response.set_cookie(PENDING_COOKIE, _pending_serializer(rt).dumps([form.email.lower(), target]), max_age=3600,
-                        httponly=True, samesite="lax", secure=rt.settings.secure_cookies)
+        return form_error(
+            request,
+            db,
+            "accounts/signup.html",
+            error,
+            fields,
+            {"domains": organization.current(db=db, rt=rt).allowed_email_domains, "next": target},
+        )
+    response = redirect(
+        request, "/verify", N_("Check your inbox: we sent you a six-digit code to confirm your address.")
+    )
+    response.set_cookie(
+        PENDING_COOKIE,
+        _pending_serializer(rt).dumps([form.email.lower(), target]),
+        max_age=3600,
+        httponly=True,
+        samesite="lax",
+        secure=rt.settings.secure_cookies,
+    )
     return response
 
 
@@ -104,8 +128,13 @@ def verify(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
         signed = service.verify_by_code(db=db, rt=rt, form=validate(schemas.CodeEntry, fields))
     except AppError as error:
         return form_error(request, db, "accounts/verify.html", error, fields)
-    return _signed_in(request, rt, signed, _pending(request, rt)[1],
-                      f"Your address is confirmed. Welcome, {signed.user.display_name}!")
+    return _signed_in(
+        request,
+        rt,
+        signed,
+        _pending(request, rt)[1],
+        f"Your address is confirmed. Welcome, {signed.user.display_name}!",
+    )
 
 
 @router.post("/verify/resend", response_class=HTMLResponse)
@@ -122,17 +151,31 @@ def resend_code(request: Request, user: OptionalUser, db: SessionDep, rt: Runtim
 def verify_link_page(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     # Mail scanners open every link: this page only shows a button; the POST confirms.
     service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.verify_email)
-    return render(request, "accounts/confirm_link.html", {
-        "heading": N_("Confirm your address"), "button": N_("Confirm my address"), "action": f"/verify/link/{token}",
-        "explanation": N_("Press the button to confirm that this address is yours and finish creating your account.")})
+    return render(
+        request,
+        "accounts/confirm_link.html",
+        {
+            "heading": N_("Confirm your address"),
+            "button": N_("Confirm my address"),
+            "action": f"/verify/link/{token}",
+            "explanation": N_(
+                "Press the button to confirm that this address is yours and finish creating your account."
+            ),
+        },
+    )
 
 
 @router.post("/verify/link/{token}", response_class=HTMLResponse)
 def verify_link(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     signed = service.verify_by_link(db=db, rt=rt, token=token)
     # Opened in the browser that signed up, the link also returns to the page the person came from.
-    return _signed_in(request, rt, signed, _pending(request, rt)[1],
-                      f"Your address is confirmed. Welcome, {signed.user.display_name}!")
+    return _signed_in(
+        request,
+        rt,
+        signed,
+        _pending(request, rt)[1],
+        f"Your address is confirmed. Welcome, {signed.user.display_name}!",
+    )
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -164,8 +207,9 @@ def signin_link_page(request: Request, user: OptionalUser) -> Response:
 
 
 @router.post("/signin/link", response_class=HTMLResponse)
-def request_signin_link(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-                        fields: FormFields) -> Response:
+def request_signin_link(
+    request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     try:
         form = validate(schemas.EmailForm, fields)
         service.request_sign_in_link(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
@@ -175,12 +219,20 @@ def request_signin_link(request: Request, user: OptionalUser, db: SessionDep, rt
 
 
 @router.get("/signin/link/{token}", response_class=HTMLResponse)
-def signin_link_confirm_page(request: Request, token: str, user: OptionalUser, db: SessionDep,
-                             rt: RuntimeDep) -> Response:
+def signin_link_confirm_page(
+    request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.code_by_link(db=db, rt=rt, token=token, purpose=CodePurpose.sign_in)
-    return render(request, "accounts/confirm_link.html", {
-        "heading": N_("Sign in"), "button": N_("Sign me in"), "action": f"/signin/link/{token}",
-        "explanation": N_("Press the button to sign in on this device.")})
+    return render(
+        request,
+        "accounts/confirm_link.html",
+        {
+            "heading": N_("Sign in"),
+            "button": N_("Sign me in"),
+            "action": f"/signin/link/{token}",
+            "explanation": N_("Press the button to sign in on this device."),
+        },
+    )
 
 
 @router.post("/signin/link/{token}", response_class=HTMLResponse)
@@ -196,8 +248,9 @@ def forgot_password_page(request: Request, user: OptionalUser) -> Response:
 
 
 @router.post("/password/forgot", response_class=HTMLResponse)
-def forgot_password(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-                    fields: FormFields) -> Response:
+def forgot_password(
+    request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     try:
         form = validate(schemas.EmailForm, fields)
         service.request_password_reset(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
@@ -213,15 +266,17 @@ def reset_password_page(request: Request, token: str, user: OptionalUser, db: Se
 
 
 @router.post("/password/reset/{token}", response_class=HTMLResponse)
-def reset_password(request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-                   fields: FormFields) -> Response:
+def reset_password(
+    request: Request, token: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     try:
         signed = service.reset_password(db=db, rt=rt, token=token, form=validate(schemas.NewPassword, fields))
     except AppError as error:
         if error.status_code in (404, 410):
             raise
-        return form_error(request, db, "accounts/reset_password.html", error, fields,
-                          {"action": f"/password/reset/{token}"})
+        return form_error(
+            request, db, "accounts/reset_password.html", error, fields, {"action": f"/password/reset/{token}"}
+        )
     return _signed_in(request, rt, signed, "/", "Your password is changed. Other devices have been signed out.")
 
 
@@ -248,31 +303,42 @@ def _account_context(db: Session, user: User) -> dict[str, object]:
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, user: CurrentUser, db: SessionDep) -> Response:
-    return render(request, "accounts/account.html", {"values": {"notification_email": user.notification_email or ""},
-                                                     **_account_context(db, user)})
+    return render(
+        request,
+        "accounts/account.html",
+        {"values": {"notification_email": user.notification_email or ""}, **_account_context(db, user)},
+    )
 
 
 @router.post("/account/notification-email", response_class=HTMLResponse)
-def set_notification_email(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
-                           fields: FormFields) -> Response:
+def set_notification_email(
+    request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     try:
         service.set_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationEmail, fields))
     except AppError as error:
         return form_error(request, db, "accounts/account.html", error, fields, _account_context(db, user))
-    return redirect(request, "/account",
-                    N_("We sent a code to your personal address. Enter it below to start using it."))
+    return redirect(
+        request, "/account", N_("We sent a code to your personal address. Enter it below to start using it.")
+    )
 
 
 @router.post("/account/notification-email/verify", response_class=HTMLResponse)
-def verify_notification_email(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
-                              fields: FormFields) -> Response:
+def verify_notification_email(
+    request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     try:
         service.require_pending_notification_email(user)  # before the code: without one waiting, no box asks for it
         service.verify_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationCode, fields))
     except AppError as error:
-        return form_error(request, db, "accounts/account.html", error, fields,
-                          {"values": {"notification_email": user.notification_email or ""},
-                           **_account_context(db, user)})
+        return form_error(
+            request,
+            db,
+            "accounts/account.html",
+            error,
+            fields,
+            {"values": {"notification_email": user.notification_email or ""}, **_account_context(db, user)},
+        )
     return redirect(request, "/account", N_("Your personal address is confirmed; notifications go there from now on."))
 
 

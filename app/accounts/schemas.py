@@ -40,8 +40,9 @@ class EmailForm(BaseModel):
 
 
 class SignUp(EmailForm):
-    display_name: str = Field(min_length=1, max_length=80, examples=["Alex Morgan"],
-                              description="The name shown where you choose to show it.")
+    display_name: str = Field(
+        min_length=1, max_length=80, examples=["Alex Morgan"], description="The name shown where you choose to show it."
+    )
     password: str = Field(min_length=10, max_length=256, examples=["correct horse battery"])
 
     _strip_name = field_validator("display_name", mode="before")(_strip)
@@ -55,8 +56,9 @@ class SignIn(EmailForm):
 class CodeEntry(EmailForm):
     code: str = Field(pattern=r"^\d{6}$", examples=["042917"], description="The six-digit code from the email.")
 
-    _strip_code = field_validator("code", mode="before")(lambda v: v.replace(" ", "").strip()
-                                                         if isinstance(v, str) else v)
+    _strip_code = field_validator("code", mode="before")(
+        lambda v: v.replace(" ", "").strip() if isinstance(v, str) else v
+    )
 
 
 class NewPassword(BaseModel):
@@ -78,8 +80,9 @@ class NotificationCode(BaseModel):
 
     code: str = Field(pattern=r"^\d{6}$")
 
-    _strip_code = field_validator("code", mode="before")(lambda v: v.replace(" ", "").strip()
-                                                         if isinstance(v, str) else v)
+    _strip_code = field_validator("code", mode="before")(
+        lambda v: v.replace(" ", "").strip() if isinstance(v, str) else v
+    )
 
 
 class RoleChange(BaseModel):

@@ -14,16 +14,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts import limits, sessions
-from app.audit import service as audit
 from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role, RoleGrant, User, address_lookup
 from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
+from app.audit import service as audit
 from app.core.clock import rounded_up, to_the_hour
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
 from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.runtime import Runtime
-from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, \
-    verify_password
+from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, verify_password
 from app.mail import service as mail
 from app.organization import service as organization
 
@@ -37,8 +36,11 @@ EXPIRED_CODE = "That code has expired or was already used. Ask for a new one."
 CODE_DEADLINE_STEP = timedelta(minutes=5)
 
 # What a mail to an address without an account says was asked for (templates/emails/no_account.txt).
-ASKED = {CodePurpose.sign_in: N_("a sign-in link"), CodePurpose.reset_password: N_("a password reset link"),
-         CodePurpose.verify_email: N_("a new confirmation code")}
+ASKED = {
+    CodePurpose.sign_in: N_("a sign-in link"),
+    CodePurpose.reset_password: N_("a password reset link"),
+    CodePurpose.verify_email: N_("a new confirmation code"),
+}
 
 
 @dataclass(frozen=True)
@@ -57,31 +59,41 @@ def normalize_email(*, db: Session, rt: Runtime, raw: str, field: str = "email",
     try:
         address = validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={field: "Enter an email address like name@example.org."}) from None
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={field: "Enter an email address like name@example.org."},
+        ) from None
     local, _, domain = address.rpartition("@")
     address = f"{local.lower()}@{domain.lower()}"
     allowed = organization.current(db=db, rt=rt).allowed_email_domains
     if work_address and domain.lower() not in allowed:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={field: f"Use your work address at {' or '.join(allowed)}."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={field: f"Use your work address at {' or '.join(allowed)}."},
+        )
     return address
 
 
 def _check_password(password: str, *, rt: Runtime, email: str) -> None:
     if len(password) < rt.settings.password_min_length:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"password": f"Use at least {rt.settings.password_min_length} characters."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"password": f"Use at least {rt.settings.password_min_length} characters."},
+        )
     if password.strip().lower() == email.lower():
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"password": N_("Your password must not be your email address.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"password": N_("Your password must not be your email address.")},
+        )
 
 
 def sign_up_checks(*, db: Session, rt: Runtime) -> dict[str, FieldCheck]:
     """sign_up's checks of single fields, for a page to run with the schema's: a wrong domain and a short password
     are reported together."""
-    return {"email": lambda raw: normalize_email(db=db, rt=rt, raw=raw or ""),
-            "password": lambda raw: _check_password(raw or "", rt=rt, email="")}
+    return {
+        "email": lambda raw: normalize_email(db=db, rt=rt, raw=raw or ""),
+        "password": lambda raw: _check_password(raw or "", rt=rt, email=""),
+    }
 
 
 def get_by_email(*, db: Session, email: str) -> User | None:
@@ -95,23 +107,54 @@ def get_or_404(*, db: Session, user_id: int) -> User:
     return user
 
 
-def _issue_code(*, db: Session, rt: Runtime, user: User, purpose: CodePurpose, sent_to: str, template: str,
-                pending_password_hash: str | None = None, pending_display_name: str | None = None) -> None:
+def _issue_code(
+    *,
+    db: Session,
+    rt: Runtime,
+    user: User,
+    purpose: CodePurpose,
+    sent_to: str,
+    template: str,
+    pending_password_hash: str | None = None,
+    pending_display_name: str | None = None,
+) -> None:
     now = rt.clock.now()
     # A new code replaces any earlier one of the same purpose: only the latest email works.
-    db.execute(update(OneTimeCode)
-               .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose,
-                      OneTimeCode.used_at.is_(None))
-               .values(used_at=to_the_hour(now)))
+    db.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose, OneTimeCode.used_at.is_(None))
+        .values(used_at=to_the_hour(now))
+    )
     code, link = new_code(), new_token()
     deadline = rounded_up(now + timedelta(minutes=rt.settings.code_minutes), CODE_DEADLINE_STEP)
-    db.add(OneTimeCode(user_id=user.id, purpose=purpose, code_digest=_code_digest(rt, user.id, purpose, code),
-                       link_digest=token_digest(link), sent_to=sent_to, created_at=to_the_hour(now),
-                       expires_at=deadline,
-                       pending_password_hash=pending_password_hash, pending_display_name=pending_display_name))
-    mail.queue(db=db, templates=rt.templates, to_address=sent_to, template=template, now=now, context={
-        "user": user, "code": code, "link_token": link, "base_url": rt.settings.base_url.rstrip("/"),
-        "minutes": rt.settings.code_minutes, "organization_name": rt.settings.organization_name})
+    db.add(
+        OneTimeCode(
+            user_id=user.id,
+            purpose=purpose,
+            code_digest=_code_digest(rt, user.id, purpose, code),
+            link_digest=token_digest(link),
+            sent_to=sent_to,
+            created_at=to_the_hour(now),
+            expires_at=deadline,
+            pending_password_hash=pending_password_hash,
+            pending_display_name=pending_display_name,
+        )
+    )
+    mail.queue(
+        db=db,
+        templates=rt.templates,
+        to_address=sent_to,
+        template=template,
+        now=now,
+        context={
+            "user": user,
+            "code": code,
+            "link_token": link,
+            "base_url": rt.settings.base_url.rstrip("/"),
+            "minutes": rt.settings.code_minutes,
+            "organization_name": rt.settings.organization_name,
+        },
+    )
 
 
 def _hour(rt: Runtime) -> datetime:
@@ -131,8 +174,14 @@ def sign_up(*, db: Session, rt: Runtime, form: SignUp, browser: str) -> None:
     password_hash = hash_password(form.password)
     user = get_by_email(db=db, email=email)
     if user is not None and user.is_verified:
-        mail.queue(db=db, templates=rt.templates, to_address=user.email, template="account_exists",
-                   now=rt.clock.now(), context={"user": user, "base_url": rt.settings.base_url.rstrip("/")})
+        mail.queue(
+            db=db,
+            templates=rt.templates,
+            to_address=user.email,
+            template="account_exists",
+            now=rt.clock.now(),
+            context={"user": user, "base_url": rt.settings.base_url.rstrip("/")},
+        )
         return
     if user is None:
         user = User(email=email, display_name=form.display_name, created_at=_hour(rt), roles=[])
@@ -140,14 +189,23 @@ def sign_up(*, db: Session, rt: Runtime, form: SignUp, browser: str) -> None:
         db.flush()
     # The password and name wait on the code: whoever reads this mailbox decides the account's password,
     # so someone who signed up with another person's address first gains nothing.
-    _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, sent_to=email, template="verify_email",
-                pending_password_hash=password_hash, pending_display_name=form.display_name)
+    _issue_code(
+        db=db,
+        rt=rt,
+        user=user,
+        purpose=CodePurpose.verify_email,
+        sent_to=email,
+        template="verify_email",
+        pending_password_hash=password_hash,
+        pending_display_name=form.display_name,
+    )
 
 
 def _code_request(*, db: Session, rt: Runtime, raw_email: str, browser: str) -> tuple[str, User | None]:
     email = normalize_email(db=db, rt=rt, raw=raw_email, work_address=False)
-    limits.code_request(rt=rt, action="code-request", address=email, browser=browser,
-                        rule=rt.settings.rate_limit_code_request)
+    limits.code_request(
+        rt=rt, action="code-request", address=email, browser=browser, rule=rt.settings.rate_limit_code_request
+    )
     # Without its roles: loading them was a second query only an existing account cost.
     return email, db.scalar(select(User).where(address_lookup(email)))
 
@@ -163,8 +221,11 @@ def _tell_no_account(*, db: Session, rt: Runtime, email: str, purpose: CodePurpo
     # write the code's row. No account can own a row here: two statements that match no row stand in for them
     # (measured: as long as the two a code takes, where writing and deleting a row took longer).
     for _ in range(2):
-        db.execute(update(OneTimeCode).where(OneTimeCode.user_id.is_(None), OneTimeCode.purpose == purpose,
-                                             OneTimeCode.used_at.is_(None)).values(used_at=_hour(rt)))
+        db.execute(
+            update(OneTimeCode)
+            .where(OneTimeCode.user_id.is_(None), OneTimeCode.purpose == purpose, OneTimeCode.used_at.is_(None))
+            .values(used_at=_hour(rt))
+        )
     _code_digest(rt, 0, purpose, new_code()), token_digest(new_token())
     domain = email.rpartition("@")[2]
     send = mail.queue if domain in organization.current(db=db, rt=rt).allowed_email_domains else mail.rehearse
@@ -177,15 +238,31 @@ def resend_verification(*, db: Session, rt: Runtime, raw_email: str, browser: st
         _tell_no_account(db=db, rt=rt, email=email, purpose=CodePurpose.verify_email)
         return
     if user.is_verified:
-        mail.queue(db=db, templates=rt.templates, to_address=user.email, template="account_exists",
-                   now=rt.clock.now(), context={"user": user, "base_url": rt.settings.base_url.rstrip("/")})
+        mail.queue(
+            db=db,
+            templates=rt.templates,
+            to_address=user.email,
+            template="account_exists",
+            now=rt.clock.now(),
+            context={"user": user, "base_url": rt.settings.base_url.rstrip("/")},
+        )
         return
-    latest = db.scalar(select(OneTimeCode).where(OneTimeCode.user_id == user.id,
-                                                 OneTimeCode.purpose == CodePurpose.verify_email)
-                       .order_by(OneTimeCode.id.desc()).limit(1))
-    _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.verify_email, sent_to=email, template="verify_email",
-                pending_password_hash=latest.pending_password_hash if latest else None,
-                pending_display_name=latest.pending_display_name if latest else None)
+    latest = db.scalar(
+        select(OneTimeCode)
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.purpose == CodePurpose.verify_email)
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+    )
+    _issue_code(
+        db=db,
+        rt=rt,
+        user=user,
+        purpose=CodePurpose.verify_email,
+        sent_to=email,
+        template="verify_email",
+        pending_password_hash=latest.pending_password_hash if latest else None,
+        pending_display_name=latest.pending_display_name if latest else None,
+    )
 
 
 def _live_code(db: Session, rt: Runtime, row: OneTimeCode | None) -> OneTimeCode:
@@ -199,9 +276,13 @@ def _live_code(db: Session, rt: Runtime, row: OneTimeCode | None) -> OneTimeCode
 def _code_by_entry(*, db: Session, rt: Runtime, user: User | None, purpose: CodePurpose, code: str) -> OneTimeCode:
     if user is None:
         raise InvalidInput(WRONG_CODE, fields={"code": WRONG_CODE})
-    row = db.scalar(select(OneTimeCode).where(
-        OneTimeCode.user_id == user.id, OneTimeCode.purpose == purpose,
-        OneTimeCode.code_digest == _code_digest(rt, user.id, purpose, code)))
+    row = db.scalar(
+        select(OneTimeCode).where(
+            OneTimeCode.user_id == user.id,
+            OneTimeCode.purpose == purpose,
+            OneTimeCode.code_digest == _code_digest(rt, user.id, purpose, code),
+        )
+    )
     return _live_code(db, rt, row)
 
 
@@ -209,8 +290,9 @@ def code_by_link(*, db: Session, rt: Runtime, token: str, purpose: CodePurpose) 
     """The code row a mailed link points at, if it is still usable. Reading it changes nothing."""
     if len(token) > 128:
         raise InvalidInput(WRONG_CODE)
-    row = db.scalar(select(OneTimeCode).where(OneTimeCode.link_digest == token_digest(token),
-                                              OneTimeCode.purpose == purpose))
+    row = db.scalar(
+        select(OneTimeCode).where(OneTimeCode.link_digest == token_digest(token), OneTimeCode.purpose == purpose)
+    )
     if row is None:
         raise NotFound(N_("This link is not valid. Use the latest email from us, or ask for a new one."))
     return _live_code(db, rt, row)
@@ -219,18 +301,22 @@ def code_by_link(*, db: Session, rt: Runtime, token: str, purpose: CodePurpose) 
 def _use(*, db: Session, rt: Runtime, row: OneTimeCode) -> None:
     """Mark a code used, once: one compare-and-set, so requests racing with the same link or code cannot both
     pass (ten concurrent uses of one sign-in link opened four sessions, issue #21)."""
-    used = db.execute(update(OneTimeCode)
-                      .where(OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None),
-                             OneTimeCode.expires_at > rt.clock.now())
-                      .values(used_at=_hour(rt)))
+    used = db.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None), OneTimeCode.expires_at > rt.clock.now())
+        .values(used_at=_hour(rt))
+    )
     if used.rowcount != 1:  # type: ignore[attr-defined]
         raise Gone(EXPIRED_CODE, fields={"code": EXPIRED_CODE})
 
 
 def _revoke_codes(*, db: Session, rt: Runtime, user: User) -> None:
     """Every code and link still out for the account stops working."""
-    db.execute(update(OneTimeCode).where(OneTimeCode.user_id == user.id, OneTimeCode.used_at.is_(None))
-               .values(used_at=_hour(rt)))
+    db.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.user_id == user.id, OneTimeCode.used_at.is_(None))
+        .values(used_at=_hour(rt))
+    )
 
 
 def _start_session(*, db: Session, rt: Runtime, user: User) -> SignedIn:
@@ -273,7 +359,9 @@ def sign_in(*, db: Session, rt: Runtime, form: SignIn, browser: str) -> SignedIn
         limits.sign_in_failed(db=db, rt=rt, address=email, browser=browser, owner=user)
         raise SignInRequired(
             "That email address and password do not match. If you signed up recently, confirm your address "
-            "with the code we sent first; or ask for a sign-in link.", fields={"password": N_("Check your password.")})
+            "with the code we sent first; or ask for a sign-in link.",
+            fields={"password": N_("Check your password.")},
+        )
     rt.limiter.hit(action="sign-in-account", subject=str(user.id), rule=rt.settings.rate_limit_sign_in)
     if user.password_hash and password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(form.password)
@@ -283,8 +371,7 @@ def sign_in(*, db: Session, rt: Runtime, form: SignIn, browser: str) -> SignedIn
 def request_sign_in_link(*, db: Session, rt: Runtime, raw_email: str, browser: str) -> None:
     email, user = _code_request(db=db, rt=rt, raw_email=raw_email, browser=browser)
     if user is not None and user.is_verified:
-        _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.sign_in, sent_to=user.email,
-                    template="sign_in_link")
+        _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.sign_in, sent_to=user.email, template="sign_in_link")
     else:
         _tell_no_account(db=db, rt=rt, email=email, purpose=CodePurpose.sign_in)
 
@@ -298,8 +385,9 @@ def sign_in_by_link(*, db: Session, rt: Runtime, token: str) -> SignedIn:
 def request_password_reset(*, db: Session, rt: Runtime, raw_email: str, browser: str) -> None:
     email, user = _code_request(db=db, rt=rt, raw_email=raw_email, browser=browser)
     if user is not None and user.is_verified:
-        _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.reset_password, sent_to=user.email,
-                    template="reset_password")
+        _issue_code(
+            db=db, rt=rt, user=user, purpose=CodePurpose.reset_password, sent_to=user.email, template="reset_password"
+        )
     else:
         _tell_no_account(db=db, rt=rt, email=email, purpose=CodePurpose.reset_password)
 
@@ -320,13 +408,21 @@ def reset_password(*, db: Session, rt: Runtime, token: str, form: NewPassword) -
 def set_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationEmail) -> None:
     address = normalize_email(db=db, rt=rt, raw=form.notification_email, field="notification_email", work_address=False)
     if address == user.email:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"notification_email": N_("That is your work address; enter a personal one.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"notification_email": N_("That is your work address; enter a personal one.")},
+        )
     rt.limiter.hit(action="code-request", subject=f"account:{user.id}", rule=rt.settings.rate_limit_code_request)
     user.notification_email = address
     user.notification_email_verified_at = None
-    _issue_code(db=db, rt=rt, user=user, purpose=CodePurpose.verify_notification_email, sent_to=address,
-                template="verify_notification_email")
+    _issue_code(
+        db=db,
+        rt=rt,
+        user=user,
+        purpose=CodePurpose.verify_notification_email,
+        sent_to=address,
+        template="verify_notification_email",
+    )
 
 
 def require_pending_notification_email(user: User) -> None:
@@ -354,8 +450,9 @@ def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: in
     query = (query or "").strip().lower()
     if not query:
         total = db.scalar(select(func.count()).select_from(User)) or 0
-        users = db.scalars(select(User).order_by(User.id).limit(limit).offset(offset)
-                           .options(selectinload(User.roles))).all()
+        users = db.scalars(
+            select(User).order_by(User.id).limit(limit).offset(offset).options(selectinload(User.roles))
+        ).all()
         return list(users), total
     exact = db.scalars(select(User.id).where(address_lookup(query))).all()
     if exact:
@@ -363,20 +460,27 @@ def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: in
     else:
         # Addresses and names are sealed, so a partial match opens each account's in turn: a cost that grows
         # with the number of accounts, paid only by an admin's search (docs/security.md).
-        matching = [user_id for user_id, email, name in db.execute(
-                        select(User.id, User.email, User.display_name).order_by(User.id)
-                        .execution_options(yield_per=2000))
-                    if query in email.lower() or query in name.lower()]
-    page = matching[offset:offset + limit]
-    users = db.scalars(select(User).where(User.id.in_(page)).order_by(User.id)
-                       .options(selectinload(User.roles))).all() if page else []
+        matching = [
+            user_id
+            for user_id, email, name in db.execute(
+                select(User.id, User.email, User.display_name).order_by(User.id).execution_options(yield_per=2000)
+            )
+            if query in email.lower() or query in name.lower()
+        ]
+    page = matching[offset : offset + limit]
+    users = (
+        db.scalars(select(User).where(User.id.in_(page)).order_by(User.id).options(selectinload(User.roles))).all()
+        if page
+        else []
+    )
     return list(users), len(matching)
 
 
 def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) -> Role:
     if role not in GRANTABLE_ROLES:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"role": N_("Choose responder, moderator or admin.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"role": N_("Choose responder, moderator or admin.")}
+        )
     if not user.is_verified:
         raise Conflict(N_("Only accounts with a confirmed address can be given a role."))
     role = Role(role)
@@ -384,8 +488,14 @@ def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) 
         raise Conflict(f"{user.display_name} is already a {role.value}.")
     user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=_hour(rt)))
     db.flush()
-    audit.record(db=db, rt=rt, actor=actor, action="role.granted", subject=f"account {user.id}",
-                 detail={"role": role.value, "account": user.display_name})
+    audit.record(
+        db=db,
+        rt=rt,
+        actor=actor,
+        action="role.granted",
+        subject=f"account {user.id}",
+        detail={"role": role.value, "account": user.display_name},
+    )
     return role
 
 
@@ -399,8 +509,14 @@ def revoke_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role
             raise Conflict(N_("This is the last admin: grant the role to someone else before removing it here."))
     user.roles.remove(grant)
     db.flush()
-    audit.record(db=db, rt=rt, actor=actor, action="role.revoked", subject=f"account {user.id}",
-                 detail={"role": role.value, "account": user.display_name})
+    audit.record(
+        db=db,
+        rt=rt,
+        actor=actor,
+        action="role.revoked",
+        subject=f"account {user.id}",
+        detail={"role": role.value, "account": user.display_name},
+    )
 
 
 def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str, password: str | None) -> User:
@@ -420,14 +536,26 @@ def create_admin(*, db: Session, rt: Runtime, raw_email: str, display_name: str,
     if not any(grant.role == Role.admin for grant in user.roles):
         user.roles.append(RoleGrant(user_id=user.id, role=Role.admin, granted_by_id=None, granted_at=now))
         db.flush()
-        audit.record(db=db, rt=rt, actor=None, action="role.granted", subject=f"account {user.id}",
-                     detail={"role": "admin", "account": user.display_name, "by": "command line"})
+        audit.record(
+            db=db,
+            rt=rt,
+            actor=None,
+            action="role.granted",
+            subject=f"account {user.id}",
+            detail={"role": "admin", "account": user.display_name, "by": "command line"},
+        )
     db.flush()
     return user
 
 
 def account_read(user: User) -> dict[str, object]:
-    return {"id": user.id, "email": user.email, "display_name": user.display_name, "verified": user.is_verified,
-            "roles": sorted(user.role_set), "notification_email": user.notification_email,
-            "notification_email_verified": user.notification_email_verified_at is not None,
-            "created_at": user.created_at}
+    return {
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "verified": user.is_verified,
+        "roles": sorted(user.role_set),
+        "notification_email": user.notification_email,
+        "notification_email_verified": user.notification_email_verified_at is not None,
+        "created_at": user.created_at,
+    }

@@ -15,9 +15,11 @@ from app.core.security import SESSION_COOKIE, new_token, token_digest
 __all__ = ["SESSION_COOKIE"]
 
 # Every signed-in request runs this; built once, with bound parameters, so a request does not rebuild it.
-_SESSION_USER = (select(UserSession)
-                 .where(UserSession.id_digest == bindparam("digest"), UserSession.expires_at > bindparam("now"))
-                 .options(joinedload(UserSession.user).joinedload(User.roles)))
+_SESSION_USER = (
+    select(UserSession)
+    .where(UserSession.id_digest == bindparam("digest"), UserSession.expires_at > bindparam("now"))
+    .options(joinedload(UserSession.user).joinedload(User.roles))
+)
 
 
 def cookie(request: Request) -> str | None:
@@ -41,8 +43,14 @@ def start(*, db: Session, user: User, now: datetime, days: int) -> str:
     """
     session_id = new_token()
     opened = to_the_hour(now)
-    db.add(UserSession(id_digest=token_digest(session_id), user_id=user.id, created_at=opened,
-                       expires_at=opened + timedelta(days=days)))
+    db.add(
+        UserSession(
+            id_digest=token_digest(session_id),
+            user_id=user.id,
+            created_at=opened,
+            expires_at=opened + timedelta(days=days),
+        )
+    )
     db.flush()
     return session_id
 
@@ -57,8 +65,9 @@ def end_all(*, db: Session, user: User) -> None:
 
 
 def set_cookie(response: Response, *, session_id: str, days: int, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, session_id, max_age=days * 86400, httponly=True, samesite="lax",
-                        secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, session_id, max_age=days * 86400, httponly=True, samesite="lax", secure=secure, path="/"
+    )
 
 
 def clear_cookie(response: Response, *, secure: bool) -> None:

@@ -12,9 +12,8 @@ spends it, so each anonymous comment hides among all of them (the comment form s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,8 +79,14 @@ def issued_for(db: Session, key: IssuingKey) -> Issued:
 def issued_for_all(db: Session, keys: Iterable[IssuingKey]) -> dict[int, Issued]:
     """`issued` of many keys, by petition, in one query (the published key list)."""
     keys = list(keys)
-    heads = {head.petition_id: head for head in db.scalars(
-        select(LogHead).where(LogHead.petition_id.in_([key.petition_id for key in keys])))} if keys else {}
+    heads = (
+        {
+            head.petition_id: head
+            for head in db.scalars(select(LogHead).where(LogHead.petition_id.in_([key.petition_id for key in keys])))
+        }
+        if keys
+        else {}
+    )
     return {key.petition_id: issued(key, heads.get(key.petition_id)) for key in keys}
 
 
@@ -101,5 +106,9 @@ def for_petition(*, db: Session, rt: Runtime, petition_id: int, key: IssuingKey 
     signing = signing_set(key, db.get(LogHead, petition_id))
     left = None if key is None or signing is None else max(signing - key.anonymous_signatures, 0)
     discussion_key = db.get(DiscussionKey, petition_id) if key is not None else None
-    return AnonymitySet(signing=signing, min_group_size=rt.settings.min_group_size, signing_left=left,
-                        discussion=discussion_key.tokens_issued if discussion_key is not None else None)
+    return AnonymitySet(
+        signing=signing,
+        min_group_size=rt.settings.min_group_size,
+        signing_left=left,
+        discussion=discussion_key.tokens_issued if discussion_key is not None else None,
+    )

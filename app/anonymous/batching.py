@@ -24,8 +24,9 @@ def max_delay_hours(max_delay_seconds: float) -> int:
     return max(1, math.ceil(max_delay_seconds / 3600))
 
 
-def publish_reason(*, count: int, hours_waited: int, closing: bool, min_group_size: int,
-                   max_delay_seconds: float) -> Reason | None:
+def publish_reason(
+    *, count: int, hours_waited: int, closing: bool, min_group_size: int, max_delay_seconds: float
+) -> Reason | None:
     """Why a group of `count` pending entries is published now, or None to hold it for a later batch."""
     if count <= 0:
         return None

@@ -112,12 +112,21 @@ class Connection:
         self._bare = urllib.request.build_opener()  # no cookie processor: nothing says who sends
         self._csrf: str | None = None
 
-    def _call(self, opener: urllib.request.OpenerDirector, method: str, path: str, body: object | None = None,
-              headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def _call(
+        self,
+        opener: urllib.request.OpenerDirector,
+        method: str,
+        path: str,
+        body: object | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Accept": "application/json", "Content-Type": "application/json",
-                                                  **(headers or {})})
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Accept": "application/json", "Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with opener.open(request, timeout=60) as response:
                 raw = response.read()
@@ -178,6 +187,7 @@ def _message(answer: Any, default: str) -> str:
 
 # The wallet file --------------------------------------------------------------------------------------------
 
+
 def jar_path(wallet_file: Path) -> Path:
     return wallet_file.with_name(wallet_file.stem + ".cookies")
 
@@ -233,6 +243,7 @@ def _slot(base_url: str, email: str, petition_id: int, purpose: str) -> str:
 
 # The wallet secret, one per server and account -------------------------------------------------------------
 
+
 def _account(base_url: str, email: str) -> str:
     return f"{base_url.rstrip('/')}|{email.lower()}"
 
@@ -257,19 +268,25 @@ def secret_accounts(wallet: Wallet) -> list[tuple[str, str]]:
     return [tuple(account.rsplit("|", 1)) for account in sorted(wallet["secrets"])]  # type: ignore[misc]
 
 
-ELSEWHERE = ("This account's wallet was started on another device, and this wallet file does not hold it, so it "
-             "cannot collect the account's credentials. Bring it here with its recovery code (`undersigned client "
-             "wallet import`; the other device shows the code on its Your wallet page, /wallet), or link this "
-             "computer to that device. To sign with your name without the token, add --forfeit to `client sign`: "
-             "you then give up signing that petition anonymously.")
-NOT_THIS_WALLET = ("The wallet secret this file holds for {email} is not the account's wallet (the server knows "
-                   "another one): nothing was collected. Import the account's recovery code with `undersigned "
-                   "client wallet import`.")
-RECOVERY_CODE_NOTE = ("This recovery code is your wallet for {email} on {server}: whoever has it can rebuild your "
-                      "anonymous credentials and sign or comment anonymously in your place, so keep it like a "
-                      "password (on paper, or in a password manager). The server never sees it and cannot give it "
-                      "back: if you lose it and every device that holds the wallet, you can still sign with your "
-                      "name, giving up anonymity for that petition.")
+ELSEWHERE = (
+    "This account's wallet was started on another device, and this wallet file does not hold it, so it "
+    "cannot collect the account's credentials. Bring it here with its recovery code (`undersigned client "
+    "wallet import`; the other device shows the code on its Your wallet page, /wallet), or link this "
+    "computer to that device. To sign with your name without the token, add --forfeit to `client sign`: "
+    "you then give up signing that petition anonymously."
+)
+NOT_THIS_WALLET = (
+    "The wallet secret this file holds for {email} is not the account's wallet (the server knows "
+    "another one): nothing was collected. Import the account's recovery code with `undersigned "
+    "client wallet import`."
+)
+RECOVERY_CODE_NOTE = (
+    "This recovery code is your wallet for {email} on {server}: whoever has it can rebuild your "
+    "anonymous credentials and sign or comment anonymously in your place, so keep it like a "
+    "password (on paper, or in a password manager). The server never sees it and cannot give it "
+    "back: if you lose it and every device that holds the wallet, you can still sign with your "
+    "name, giving up anonymity for that petition."
+)
 
 
 def wallet_state(session: Session) -> dict[str, Any]:
@@ -298,12 +315,16 @@ def import_code(session: Session, wallet: Wallet, code: str) -> bool:
     base_url, email = session.connection.base_url, session.email
     check = wallet_state(session).get("wallet_check")
     if check is None:
-        raise ClientError(f"The account {email} has no wallet yet, so this code is not its recovery code (it belongs "
-                          "to another account, or another server). Nothing was changed; `undersigned client collect` "
-                          "starts this account's wallet.")
+        raise ClientError(
+            f"The account {email} has no wallet yet, so this code is not its recovery code (it belongs "
+            "to another account, or another server). Nothing was changed; `undersigned client collect` "
+            "starts this account's wallet."
+        )
     if not derive.matches(secret, _b64d(check)):
-        raise ClientError(f"This recovery code is a valid code, but of another wallet, not of the account {email} on "
-                          f"{base_url}. Nothing was changed: check that you are signed in as the right person.")
+        raise ClientError(
+            f"This recovery code is a valid code, but of another wallet, not of the account {email} on "
+            f"{base_url}. Nothing was changed: check that you are signed in as the right person."
+        )
     if wallet_secret(wallet, base_url, email) == secret:
         return False
     keep_secret(wallet, base_url, email, secret)  # credentials noted as elsewhere are tried again by `collect`
@@ -311,6 +332,7 @@ def import_code(session: Session, wallet: Wallet, code: str) -> bool:
 
 
 # Signing in, once ------------------------------------------------------------------------------------------
+
 
 class Session:
     """The signed-in side for one account: the session kept from an earlier run when it still works, a sign-in
@@ -345,6 +367,7 @@ class Session:
 
 # Collecting credentials ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Collected:
     """What `collect` did: credentials newly held, those held elsewhere (another device collected them before the
@@ -355,8 +378,9 @@ class Collected:
     started: bool = False
 
 
-def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
-            save: Callable[[], None] = lambda: None) -> Collected:
+def collect(
+    session: Session, wallet: Wallet, *, keys: KeyRequirement, save: Callable[[], None] = lambda: None
+) -> Collected:
     """Every credential the account has or is due, in this wallet: finalize the replies kept for it (blinded
     here before, or by another device of the same wallet), then ask for every credential due in one request,
     each derived from the wallet secret, each key checked before anything is blinded against it or finalized.
@@ -372,8 +396,12 @@ def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
     if not due and not missing:
         return done
     for key in [*due, *missing]:  # every key first: a refusal sends nothing at all
-        keys.require(petition_id=key["petition_id"], purpose=key.get("purpose", "sign"), key_id=key["key_id"],
-                     spki=key.get("spki") or "")
+        keys.require(
+            petition_id=key["petition_id"],
+            purpose=key.get("purpose", "sign"),
+            key_id=key["key_id"],
+            spki=key.get("spki") or "",
+        )
     secret = wallet_secret(wallet, base_url, email)
     check = state.get("wallet_check")
     if secret is None and check is not None:
@@ -401,8 +429,9 @@ def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
     for key in due:
         purpose = key.get("purpose", "sign")
         public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
-        credential = derive.credential(secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"],
-                                       public=public)
+        credential = derive.credential(
+            secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"], public=public
+        )
         derived[(key["petition_id"], purpose)] = (key, public, credential)
         request = {"petition_id": key["petition_id"], "blinded_message": _b64e(credential.blinded_msg)}
         if "purpose" in key:  # a server from before discussion credentials knows no such field
@@ -413,8 +442,10 @@ def collect(session: Session, wallet: Wallet, *, keys: KeyRequirement,
         # Another device of this wallet asked a moment before with the same requests: its replies are kept.
         state = wallet_state(session)
         for item in state["issued"]:
-            if not _holds(wallet, base_url, email, item) and (item["petition_id"], item.get("purpose", "sign")) \
-                    in derived:
+            if (
+                not _holds(wallet, base_url, email, item)
+                and (item["petition_id"], item.get("purpose", "sign")) in derived
+            ):
                 _take_kept(wallet, base_url, email, secret, item, done)
         if state["due"]:
             raise ClientError(_message(answer, "The server did not issue credentials."))
@@ -434,32 +465,45 @@ def _holds(wallet: Wallet, base_url: str, email: str, item: dict[str, Any]) -> b
     return credential is not None and credential["status"] not in ("blinded", "lost", "elsewhere")
 
 
-def _take_kept(wallet: Wallet, base_url: str, email: str, secret: bytes, item: dict[str, Any],
-               done: Collected) -> None:
+def _take_kept(wallet: Wallet, base_url: str, email: str, secret: bytes, item: dict[str, Any], done: Collected) -> None:
     """Finalize a reply the server kept with the credential derived from the secret; a reply that does not
     finalize was for a random credential of a wallet from before secrets, held on another device: noted."""
     purpose = item.get("purpose", "sign")
     public = blindrsa.PublicKey.from_spki(_b64d(item["spki"]))
-    credential = derive.credential(secret, purpose=purpose, petition_id=item["petition_id"], key_id=item["key_id"],
-                                   public=public)
+    credential = derive.credential(
+        secret, purpose=purpose, petition_id=item["petition_id"], key_id=item["key_id"], public=public
+    )
     try:
         signature = credential.finalize(public, _b64d(item["blind_signature"]))
     except blindrsa.BlindSignatureError:
         slot = _slot(base_url, email, item["petition_id"], purpose)
-        wallet["credentials"][slot] = {"petition_id": item["petition_id"], "purpose": purpose,
-                                       "key_id": item["key_id"], "spki": item["spki"], "status": "elsewhere"}
+        wallet["credentials"][slot] = {
+            "petition_id": item["petition_id"],
+            "purpose": purpose,
+            "key_id": item["key_id"],
+            "spki": item["spki"],
+            "status": "elsewhere",
+        }
         done.elsewhere.append((item["petition_id"], purpose))
         return
     _hold(wallet, base_url, email, item, credential, signature)
     done.held.append((item["petition_id"], purpose))
 
 
-def _hold(wallet: Wallet, base_url: str, email: str, key: dict[str, Any], credential: derive.Credential,
-          signature: bytes) -> None:
+def _hold(
+    wallet: Wallet, base_url: str, email: str, key: dict[str, Any], credential: derive.Credential, signature: bytes
+) -> None:
     purpose = key.get("purpose", "sign")
     wallet["credentials"][_slot(base_url, email, key["petition_id"], purpose)] = {
-        "petition_id": key["petition_id"], "purpose": purpose, "key_id": key["key_id"], "spki": key["spki"],
-        "message": _b64e(credential.message), "signature": _b64e(signature), "status": "held", "derived": True}
+        "petition_id": key["petition_id"],
+        "purpose": purpose,
+        "key_id": key["key_id"],
+        "spki": key["spki"],
+        "message": _b64e(credential.message),
+        "signature": _b64e(signature),
+        "status": "held",
+        "derived": True,
+    }
 
 
 def _finalize(base_url: str, wallet: Wallet, email: str, issued: list[dict[str, Any]]) -> list[tuple[int, str]]:
@@ -472,8 +516,9 @@ def _finalize(base_url: str, wallet: Wallet, email: str, issued: list[dict[str, 
             continue
         public = blindrsa.PublicKey.from_spki(_b64d(held["spki"]))
         try:
-            signature = blindrsa.finalize(public, _b64d(held["message"]), _b64d(item["blind_signature"]),
-                                          int(held["inv"]))
+            signature = blindrsa.finalize(
+                public, _b64d(held["message"]), _b64d(item["blind_signature"]), int(held["inv"])
+            )
         except blindrsa.BlindSignatureError:
             held["status"] = "lost"
             continue
@@ -487,8 +532,12 @@ def held(wallet: Wallet, base_url: str, email: str | None, petition_id: int, pur
     """This petition's credential of that purpose, for the account given or else any account of this wallet."""
     for slot, credential in wallet["credentials"].items():
         base, owner, number, kind = slot.rsplit("|", 3)
-        if (base == base_url and int(number) == petition_id and kind == purpose
-                and (email is None or owner == email.lower())):
+        if (
+            base == base_url
+            and int(number) == petition_id
+            and kind == purpose
+            and (email is None or owner == email.lower())
+        ):
             return credential
     return None
 
@@ -500,10 +549,14 @@ def slot_of(wallet: Wallet, credential: dict[str, Any]) -> str:
 # Queueing and sending anonymous actions ---------------------------------------------------------------------
 
 WHY = "so that the moment it arrives cannot be matched with your sign-in"
-NOW_WARNING = ("Sending now lets the server match this {what} with your sign-in moments ago; your anonymity then "
-               "rests on others signing in the same minutes.")
-JUST_SIGNED_IN = ("You signed in seconds ago in this same run: this anonymous request follows a signed-in request "
-                  "from this computer within seconds.")
+NOW_WARNING = (
+    "Sending now lets the server match this {what} with your sign-in moments ago; your anonymity then "
+    "rests on others signing in the same minutes."
+)
+JUST_SIGNED_IN = (
+    "You signed in seconds ago in this same run: this anonymous request follows a signed-in request "
+    "from this computer within seconds."
+)
 
 
 def pseudonym(message_b64: str) -> str:
@@ -523,16 +576,42 @@ def when(due: float, now: float) -> str:
     return f"{local:%a %d %b at %H:%M %Z} (in {span})"
 
 
-def enqueue(wallet: Wallet, *, kind: str, base_url: str, petition_id: int, credential: dict[str, Any], now: float,
-            within_hours: float, **details: Any) -> dict[str, Any]:
-    item = {"id": secrets.token_hex(6), "kind": kind, "base_url": base_url, "petition_id": petition_id,
-            "slot": slot_of(wallet, credential), "due": due_time(now, within_hours), **details}
+def enqueue(
+    wallet: Wallet,
+    *,
+    kind: str,
+    base_url: str,
+    petition_id: int,
+    credential: dict[str, Any],
+    now: float,
+    within_hours: float,
+    **details: Any,
+) -> dict[str, Any]:
+    item = {
+        "id": secrets.token_hex(6),
+        "kind": kind,
+        "base_url": base_url,
+        "petition_id": petition_id,
+        "slot": slot_of(wallet, credential),
+        "due": due_time(now, within_hours),
+        **details,
+    }
     wallet["outbox"].append(item)
     return item
 
 
-def sign(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, session: Session | None,
-         visibility: str, now: float, within_hours: float, forfeit: bool = False) -> tuple[str, dict[str, Any] | None]:
+def sign(
+    *,
+    wallet: Wallet,
+    base_url: str,
+    email: str | None,
+    petition_id: int,
+    session: Session | None,
+    visibility: str,
+    now: float,
+    within_hours: float,
+    forfeit: bool = False,
+) -> tuple[str, dict[str, Any] | None]:
     """Sign with the petition's token: anonymously (queued, and the queued action returned: nothing is sent
     now) or with a name (now, signed in: the token is spent). `forfeit`: with a name, without the token when this
     wallet does not hold it, giving up signing the petition anonymously (a token held here is spent instead)."""
@@ -541,89 +620,159 @@ def sign(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, 
         if token["status"] == "queued":
             item = next(entry for entry in wallet["outbox"] if entry["slot"] == slot_of(wallet, token))
             return f"Your anonymous signature is already queued: it will be sent {when(item['due'], now)}.", None
-        raise ClientError("You already signed this petition with this wallet"
-                          + (": `client check` confirms it is published." if token["status"] != "spent" else "."))
+        raise ClientError(
+            "You already signed this petition with this wallet"
+            + (": `client check` confirms it is published." if token["status"] != "spent" else ".")
+        )
     if token is not None and token["status"] == "elsewhere" and (visibility == "anonymous" or not forfeit):
-        raise ClientError("This petition's token was collected by another device of yours before your wallet had a "
-                          "secret, so only that device holds it: sign from there. "
-                          + ("Or sign with your name here with --forfeit, giving up signing it anonymously."
-                             if visibility == "anonymous" else
-                             "Or add --forfeit to sign with your name here, giving up signing it anonymously."))
+        raise ClientError(
+            "This petition's token was collected by another device of yours before your wallet had a "
+            "secret, so only that device holds it: sign from there. "
+            + (
+                "Or sign with your name here with --forfeit, giving up signing it anonymously."
+                if visibility == "anonymous"
+                else "Or add --forfeit to sign with your name here, giving up signing it anonymously."
+            )
+        )
     if visibility != "anonymous" and forfeit and (token is None or token["status"] != "held"):
         return _forfeit(session, petition_id, visibility)
     if token is None or token["status"] != "held":
-        raise ClientError("You hold no usable token for this petition: it may not take anonymous signatures, or "
-                          "you signed it already. If your token is on a device you do not have here, add --forfeit "
-                          "to sign with your name, giving up signing this petition anonymously.")
+        raise ClientError(
+            "You hold no usable token for this petition: it may not take anonymous signatures, or "
+            "you signed it already. If your token is on a device you do not have here, add --forfeit "
+            "to sign with your name, giving up signing this petition anonymously."
+        )
     if visibility == "anonymous":
-        item = enqueue(wallet, kind="signature", base_url=base_url, petition_id=petition_id, credential=token,
-                       now=now, within_hours=within_hours)
+        item = enqueue(
+            wallet,
+            kind="signature",
+            base_url=base_url,
+            petition_id=petition_id,
+            credential=token,
+            now=now,
+            within_hours=within_hours,
+        )
         token["status"] = "queued"
-        return (f"Queued: your anonymous signature will be sent {when(item['due'], now)}, {WHY}. Run "
-                "`undersigned client send` then (from cron or a systemd timer, or leave `client send --wait` "
-                "running): it does not sign in and sends no cookie."), item
+        return (
+            f"Queued: your anonymous signature will be sent {when(item['due'], now)}, {WHY}. Run "
+            "`undersigned client send` then (from cron or a systemd timer, or leave `client send --wait` "
+            "running): it does not sign in and sends no cookie."
+        ), item
     if session is None:
         raise ClientError("Signing with your name needs your account: give --email.")
-    status, answer = session.call("POST", f"/api/v1/petitions/{petition_id}/signature",
-                                  {"visibility": visibility,
-                                   "token": {"message": token["message"], "signature": token["signature"]}})
+    status, answer = session.call(
+        "POST",
+        f"/api/v1/petitions/{petition_id}/signature",
+        {"visibility": visibility, "token": {"message": token["message"], "signature": token["signature"]}},
+    )
     if status != 201:
         raise ClientError(_message(answer, "The signature was refused."))
     token["status"] = "spent"
-    return "Signed with your name " + ("shown to everyone." if visibility == "public" else
-                                       "shown to the organizers only.") + (
-        " This wallet held the token, so it was spent and nothing was given up." if forfeit else ""), None
+    return "Signed with your name " + (
+        "shown to everyone." if visibility == "public" else "shown to the organizers only."
+    ) + (" This wallet held the token, so it was spent and nothing was given up." if forfeit else ""), None
 
 
 def _forfeit(session: Session | None, petition_id: int, visibility: str) -> tuple[str, None]:
     if session is None:
         raise ClientError("Signing with your name needs your account: give --email.")
     # Whether a token was issued (and so is given up now): the kept replies list it while it is unused.
-    issued = any(item["petition_id"] == petition_id and item.get("purpose", "sign") == "sign"
-                 for item in wallet_state(session)["issued"])
-    status, answer = session.call("POST", f"/api/v1/petitions/{petition_id}/signature",
-                                  {"visibility": visibility, "forfeit": True})
+    issued = any(
+        item["petition_id"] == petition_id and item.get("purpose", "sign") == "sign"
+        for item in wallet_state(session)["issued"]
+    )
+    status, answer = session.call(
+        "POST", f"/api/v1/petitions/{petition_id}/signature", {"visibility": visibility, "forfeit": True}
+    )
     if status != 201:
         raise ClientError(_message(answer, "The signature was refused."))
-    return ("Signed with your name " + ("shown to everyone." if visibility == "public" else
-                                        "shown to the organizers only.")
-            + (" You gave up signing this petition anonymously: the signature log counts one forfeit, without "
-               "your name." if issued else "")), None
+    return (
+        "Signed with your name "
+        + ("shown to everyone." if visibility == "public" else "shown to the organizers only.")
+        + (
+            " You gave up signing this petition anonymously: the signature log counts one forfeit, without your name."
+            if issued
+            else ""
+        )
+    ), None
 
 
-def comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, text: str,
-            reply_to: int | None, now: float, within_hours: float) -> tuple[dict[str, Any], str]:
+def comment(
+    *,
+    wallet: Wallet,
+    base_url: str,
+    email: str | None,
+    petition_id: int,
+    text: str,
+    reply_to: int | None,
+    now: float,
+    within_hours: float,
+) -> tuple[dict[str, Any], str]:
     """Queue an anonymous comment under the petition's discussion credential; returns it and its pseudonym."""
     credential = _discussion_credential(wallet, base_url, email, petition_id)
     if not text.strip():
         raise ClientError("The comment is empty: give its text with --text.")
-    item = enqueue(wallet, kind="comment", base_url=base_url, petition_id=petition_id, credential=credential,
-                   now=now, within_hours=within_hours, body=text, parent_id=reply_to)
+    item = enqueue(
+        wallet,
+        kind="comment",
+        base_url=base_url,
+        petition_id=petition_id,
+        credential=credential,
+        now=now,
+        within_hours=within_hours,
+        body=text,
+        parent_id=reply_to,
+    )
     return item, pseudonym(credential["message"])
 
 
-def change_comment(*, wallet: Wallet, base_url: str, email: str | None, petition_id: int, comment_id: int,
-                   text: str | None, now: float, within_hours: float) -> dict[str, Any]:
+def change_comment(
+    *,
+    wallet: Wallet,
+    base_url: str,
+    email: str | None,
+    petition_id: int,
+    comment_id: int,
+    text: str | None,
+    now: float,
+    within_hours: float,
+) -> dict[str, Any]:
     """Queue the edit (new text) or the deletion (no text) of an anonymous comment this wallet's credential wrote."""
     credential = _discussion_credential(wallet, base_url, email, petition_id)
     if text is not None and not text.strip():
         raise ClientError("The new text is empty: to remove the comment, use `client delete-comment`.")
     details: dict[str, Any] = {"comment_id": comment_id} if text is None else {"comment_id": comment_id, "body": text}
-    return enqueue(wallet, kind="delete" if text is None else "edit", base_url=base_url, petition_id=petition_id,
-                   credential=credential, now=now, within_hours=within_hours, **details)
+    return enqueue(
+        wallet,
+        kind="delete" if text is None else "edit",
+        base_url=base_url,
+        petition_id=petition_id,
+        credential=credential,
+        now=now,
+        within_hours=within_hours,
+        **details,
+    )
 
 
 def _discussion_credential(wallet: Wallet, base_url: str, email: str | None, petition_id: int) -> dict[str, Any]:
     credential = held(wallet, base_url, email, petition_id, "discuss")
     if credential is None or credential["status"] != "held":
-        raise ClientError("You hold no discussion credential for this petition: it may not take anonymous "
-                          "comments, or this server does not give discussion credentials yet. Run "
-                          "`undersigned client collect URL` first.")
+        raise ClientError(
+            "You hold no discussion credential for this petition: it may not take anonymous "
+            "comments, or this server does not give discussion credentials yet. Run "
+            "`undersigned client collect URL` first."
+        )
     return credential
 
 
-def send_due(wallet: Wallet, *, now: float, keys: Callable[[Connection], KeyRequirement],
-             only: str | None = None, skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
+def send_due(
+    wallet: Wallet,
+    *,
+    now: float,
+    keys: Callable[[Connection], KeyRequirement],
+    only: str | None = None,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[str], set[str]]:
     """Send every queued action whose time has come (or just the one with id `only`), each over the cookie-less
     connection after its key is checked again. Returns what happened, in words, and the ids not sent: those the
     server refused leave the queue, the others (unreachable, a key that differs) stay for the next run."""
@@ -654,44 +803,65 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
     petition = f"petition {item['petition_id']} ({item['base_url']})"
     if credential is None or "signature" not in credential:
         return f"Dropped a queued action on {petition}: its credential is no longer in this wallet.", "refused"
-    keys.require(petition_id=item["petition_id"], purpose=credential["purpose"], key_id=credential["key_id"],
-                 spki=credential["spki"])
+    keys.require(
+        petition_id=item["petition_id"],
+        purpose=credential["purpose"],
+        key_id=credential["key_id"],
+        spki=credential["spki"],
+    )
     proof = {"message": credential["message"], "signature": credential["signature"]}
     if item["kind"] == "signature":
-        status, answer = connection.anonymous("POST", "/api/v1/anonymous/signatures",
-                                              {"petition_id": item["petition_id"], **proof})
+        status, answer = connection.anonymous(
+            "POST", "/api/v1/anonymous/signatures", {"petition_id": item["petition_id"], **proof}
+        )
         if status == 202 or status == 409:
             credential["status"] = "submitted"
             minutes = max(1, round(float((answer or {}).get("publish_within_seconds", 60)) / 60))
-            return (f"Sent your anonymous signature on {petition}: it appears within {minutes} minute(s). "
-                    "Confirm it with `client check`." if status == 202 else
-                    f"Your anonymous signature on {petition} was already with the server: `client check` confirms "
-                    "it."), "sent"
+            return (
+                f"Sent your anonymous signature on {petition}: it appears within {minutes} minute(s). "
+                "Confirm it with `client check`."
+                if status == 202
+                else f"Your anonymous signature on {petition} was already with the server: `client check` confirms it."
+            ), "sent"
     elif item["kind"] == "comment":
-        status, answer = connection.anonymous("POST", "/api/v1/anonymous/comments", {
-            "petition_id": item["petition_id"], **proof, "body": item["body"], "parent_id": item.get("parent_id")})
+        status, answer = connection.anonymous(
+            "POST",
+            "/api/v1/anonymous/comments",
+            {"petition_id": item["petition_id"], **proof, "body": item["body"], "parent_id": item.get("parent_id")},
+        )
         if status == 202:
             minutes = max(1, round(float(answer.get("publish_within_seconds", 60)) / 60))
             name = answer.get("pseudonym") or pseudonym(credential["message"])
-            mismatch = ("" if name == pseudonym(credential["message"]) else
-                        f" (the server named it {name}, not {pseudonym(credential['message'])}: it does not follow "
-                        "the published rule)")
-            return (f"Sent your anonymous comment on {petition} as {pseudonym(credential['message'])}{mismatch}: "
-                    f"it appears within {minutes} minute(s)."), "sent"
+            mismatch = (
+                ""
+                if name == pseudonym(credential["message"])
+                else f" (the server named it {name}, not {pseudonym(credential['message'])}: it does not follow "
+                "the published rule)"
+            )
+            return (
+                f"Sent your anonymous comment on {petition} as {pseudonym(credential['message'])}{mismatch}: "
+                f"it appears within {minutes} minute(s)."
+            ), "sent"
     elif item["kind"] == "edit":
         status, answer = connection.anonymous(
-            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/edit", {**proof, "body": item["body"]})
+            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/edit", {**proof, "body": item["body"]}
+        )
         if status in (200, 202):
-            return (f"Edited comment {item['comment_id']} on {petition}"
-                    + (": the change is applied with the next hourly batch." if status == 202 else ".")), "sent"
+            return (
+                f"Edited comment {item['comment_id']} on {petition}"
+                + (": the change is applied with the next hourly batch." if status == 202 else ".")
+            ), "sent"
     else:
         # The server takes the message alone here: only the author's wallet holds it (the signature proves
         # nothing more, and would be refused as an unexpected field).
         status, answer = connection.anonymous(
-            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", {"message": proof["message"]})
+            "POST", f"/api/v1/anonymous/comments/{item['comment_id']}/delete", {"message": proof["message"]}
+        )
         if status in (200, 202):
-            return (f"Deleted comment {item['comment_id']} on {petition}"
-                    + (": it goes with the next hourly batch." if status == 202 else ".")), "sent"
+            return (
+                f"Deleted comment {item['comment_id']} on {petition}"
+                + (": it goes with the next hourly batch." if status == 202 else ".")
+            ), "sent"
     if status >= 500:
         return f"Not sent: {petition} answered {status}; it stays queued for the next run.", "kept"
     if item["kind"] == "signature":
@@ -705,12 +875,17 @@ def pending(wallet: Wallet, *, skip: set[str] | frozenset[str] = frozenset()) ->
 
 # Confirming a signature is published ----------------------------------------------------------------------
 
+
 def check(*, connection: Connection, wallet: Wallet, petition_id: int, keys: KeyRequirement) -> list[str]:
     """Look for each submitted token of this petition among its published entries; send a missing one again."""
     lines = []
     for slot, token in wallet["credentials"].items():
-        if (not slot.startswith(connection.base_url + "|") or token["petition_id"] != petition_id
-                or token.get("purpose", "sign") != "sign" or token["status"] not in ("submitted", "published")):
+        if (
+            not slot.startswith(connection.base_url + "|")
+            or token["petition_id"] != petition_id
+            or token.get("purpose", "sign") != "sign"
+            or token["status"] not in ("submitted", "published")
+        ):
             continue
         if token["status"] == "published" or _published(connection, petition_id, token["message"]):
             # Counted: the message is forgotten, so this file no longer ties you to the published entry.
@@ -720,13 +895,22 @@ def check(*, connection: Connection, wallet: Wallet, petition_id: int, keys: Key
             lines.append("Your anonymous signature is published and counted.")
             continue
         keys.require(petition_id=petition_id, purpose="sign", key_id=token["key_id"], spki=token["spki"])
-        status, answer = connection.anonymous("POST", "/api/v1/anonymous/signatures", {
-            "petition_id": petition_id, "message": token["message"], "signature": token["signature"]})
-        lines.append("Not published yet; sent again." if status == 202 else
-                     "Not published yet; the server holds it for the next batch." if status == 409 else
-                     _message(answer, "Not published, and the server refused it again."))
-    if any(item["petition_id"] == petition_id and item["kind"] == "signature" and item["base_url"] ==
-           connection.base_url for item in wallet["outbox"]):
+        status, answer = connection.anonymous(
+            "POST",
+            "/api/v1/anonymous/signatures",
+            {"petition_id": petition_id, "message": token["message"], "signature": token["signature"]},
+        )
+        lines.append(
+            "Not published yet; sent again."
+            if status == 202
+            else "Not published yet; the server holds it for the next batch."
+            if status == 409
+            else _message(answer, "Not published, and the server refused it again.")
+        )
+    if any(
+        item["petition_id"] == petition_id and item["kind"] == "signature" and item["base_url"] == connection.base_url
+        for item in wallet["outbox"]
+    ):
         lines.append("Your anonymous signature is still queued in this wallet: `client send` sends it when due.")
     return lines or ["No anonymous signature of yours for this petition in this wallet."]
 
@@ -735,8 +919,10 @@ def _published(connection: Connection, petition_id: int, message: str) -> bool:
     cursor = ""
     while True:
         status, ledger = connection.anonymous(
-            "GET", f"/api/v1/petitions/{petition_id}/anonymous-signatures?limit=5000"
-                   + (f"&cursor={cursor}" if cursor else ""))
+            "GET",
+            f"/api/v1/petitions/{petition_id}/anonymous-signatures?limit=5000"
+            + (f"&cursor={cursor}" if cursor else ""),
+        )
         if status != 200:
             raise ClientError(_message(ledger, "Could not read the petition's published signatures."))
         if any(entry["message"] == message for entry in ledger["entries"]):

@@ -57,8 +57,7 @@ def new_secret() -> bytes:
 def _okm(secret: bytes, label: str, length: int) -> bytes:
     if len(secret) != SECRET_LEN:
         raise ValueError(f"a wallet secret is {SECRET_LEN} bytes")
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=EXTRACT_SALT,
-                info=label.encode("ascii")).derive(secret)
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=EXTRACT_SALT, info=label.encode("ascii")).derive(secret)
 
 
 def check(secret: bytes) -> bytes:
@@ -83,8 +82,7 @@ class Credential:
         return blindrsa.finalize(public, self.message, blind_signature, self.inv)
 
 
-def credential(secret: bytes, *, purpose: str, petition_id: int, key_id: str,
-               public: blindrsa.PublicKey) -> Credential:
+def credential(secret: bytes, *, purpose: str, petition_id: int, key_id: str, public: blindrsa.PublicKey) -> Credential:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
     if isinstance(petition_id, bool) or not isinstance(petition_id, int) or petition_id <= 0:
@@ -107,7 +105,7 @@ def recovery_code(secret: bytes) -> str:
     data = secret + hashlib.sha256(secret).digest()[:1]
     number = int.from_bytes(data, "big") << (CODE_CHARS * 5 - len(data) * 8)
     chars = "".join(_ALPHABET[(number >> (5 * (CODE_CHARS - 1 - index))) & 31] for index in range(CODE_CHARS))
-    return "-".join(chars[index:index + 4] for index in range(0, CODE_CHARS, 4))
+    return "-".join(chars[index : index + 4] for index in range(0, CODE_CHARS, 4))
 
 
 def parse_recovery_code(code: str) -> bytes:

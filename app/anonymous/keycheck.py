@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import json
-
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,15 @@ WITNESSES = "witnesses"
 class KeyCheck:
     """Compares keys for one deployment; reads everything without cookies and remembers it for one run."""
 
-    def __init__(self, connection: Connection, *, state_file: Path, log_key: str | None = None,
-                 witnesses: list[str] | None = None, remembered: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        state_file: Path,
+        log_key: str | None = None,
+        witnesses: list[str] | None = None,
+        remembered: dict[str, str] | None = None,
+    ) -> None:
         self.connection = connection
         # The wallet file's "keys": "base_url|petition|purpose" -> the key id accepted the first time.
         self.remembered = remembered if remembered is not None else {}
@@ -93,55 +99,73 @@ class KeyCheck:
                 f"Refusing petition {petition_id}: its {what} changed since this wallet first accepted it (was "
                 f"{accepted[:16]}…, now {key_id[:16]}…). A petition keeps one key; a new one, shown to you, could "
                 "let the server recognise your token. Nothing was sent; tell the organizers and keep this wallet "
-                "file as evidence.")
+                "file as evidence."
+            )
         try:
-            listed = [key for key in self._keys()
-                      if key.get("petition_id") == petition_id and key.get("purpose", "sign") == purpose]
+            listed = [
+                key
+                for key in self._keys()
+                if key.get("petition_id") == petition_id and key.get("purpose", "sign") == purpose
+            ]
         except MALFORMED:
-            raise ClientError("The keys published to everyone (/api/v1/anonymous/keys) are malformed: nothing was "
-                              "sent.") from None
+            raise ClientError(
+                "The keys published to everyone (/api/v1/anonymous/keys) are malformed: nothing was sent."
+            ) from None
         if not listed:
             raise ClientError(
                 f"Petition {petition_id} publishes no {what} to everyone (it may have closed, or the server shows "
-                f"you a key it shows nobody else): nothing was sent.")
+                f"you a key it shows nobody else): nothing was sent."
+            )
         if any(key.get("key_id") != key_id or key.get("spki") != spki for key in listed):
             raise ClientError(
                 f"Refusing petition {petition_id}: the {what} your account was given differs from the one published "
                 "to everyone. A key of your own would let the server recognise your token. Nothing was sent; tell "
-                "the organizers and keep this wallet file as evidence.")
+                "the organizers and keep this wallet file as evidence."
+            )
         try:
             committed = self._entry_zero_keys(petition_id)
         except MALFORMED as error:
-            raise ClientError(f"Petition {petition_id}'s signature log answered something malformed "
-                              f"({type(error).__name__}), so the keys it commits to cannot be checked: nothing was "
-                              "sent.") from None
-        if (purpose == "discuss" and purpose not in committed and accepted is None
-                and self.remembered.get(self._deployment(DISCUSSION_COMMITTED))):
+            raise ClientError(
+                f"Petition {petition_id}'s signature log answered something malformed "
+                f"({type(error).__name__}), so the keys it commits to cannot be checked: nothing was "
+                "sent."
+            ) from None
+        if (
+            purpose == "discuss"
+            and purpose not in committed
+            and accepted is None
+            and self.remembered.get(self._deployment(DISCUSSION_COMMITTED))
+        ):
             raise ClientError(
                 f"Refusing petition {petition_id}: entry 0 of its signature log does not name its discussion key, "
                 "though this deployment's logs named theirs before, so this one could be a key shown to you alone. "
-                "Nothing was sent; tell the organizers and keep this wallet file as evidence.")
+                "Nothing was sent; tell the organizers and keep this wallet file as evidence."
+            )
         if purpose in committed and committed[purpose] != key_id:
             raise ClientError(
                 f"Refusing petition {petition_id}: its {what} is not the key its signature log committed to when it "
                 "opened (entry 0), so it could be a key shown to you alone. Nothing was sent; tell the organizers "
-                "and keep this wallet file as evidence.")
+                "and keep this wallet file as evidence."
+            )
         self.remembered[slot] = key_id
 
     def _keys(self) -> list[dict[str, Any]]:
         if self._published is None:
             status, answer = self.connection.anonymous("GET", "/api/v1/anonymous/keys")
             if status != 200 or not isinstance(answer, list):
-                raise ClientError("Could not read the keys published to everyone (/api/v1/anonymous/keys): "
-                                  "nothing was sent.")
+                raise ClientError(
+                    "Could not read the keys published to everyone (/api/v1/anonymous/keys): nothing was sent."
+                )
             self._published = answer
         return self._published
 
     def _get(self, path: str) -> Any:
         status, answer = self.connection.anonymous("GET", path)
         if status != 200:
-            raise ClientError(f"Could not read the petition's signature log ({path} answered {status}): the "
-                              "keys it commits to cannot be checked, so nothing was sent.")
+            raise ClientError(
+                f"Could not read the petition's signature log ({path} answered {status}): the "
+                "keys it commits to cannot be checked, so nothing was sent."
+            )
         return answer
 
     def _entry_zero_keys(self, petition_id: int) -> dict[str, str | None]:
@@ -157,15 +181,18 @@ class KeyCheck:
         head = self._get(base)
         witnesses = self._witnesses(head, petition_id)
         if not self.pinned and known.get("log_key") and known["log_key"] != head.get("log_key"):
-            raise ClientError(f"Petition {petition_id}'s log is signed with a key other than the one seen before on "
-                              "this machine: nothing was sent.")
+            raise ClientError(
+                f"Petition {petition_id}'s log is signed with a key other than the one seen before on "
+                "this machine: nothing was sent."
+            )
         log_key_text = self.pinned or known.get("log_key") or head["log_key"]
         log_key = notes.parse_verifier_key(log_key_text)
         signed = self._cosigned_checkpoint(base, head["checkpoint"], log_key, petition_id, witnesses)
         size, root = signed.checkpoint.size, signed.checkpoint.root
         if not signed.checkpoint.origin.endswith(f"/petitions/{petition_id}"):
-            raise ClientError(f"The checkpoint is for {signed.checkpoint.origin}, not petition {petition_id}: "
-                              "nothing was sent.")
+            raise ClientError(
+                f"The checkpoint is for {signed.checkpoint.origin}, not petition {petition_id}: nothing was sent."
+            )
         page = self._get(f"{base}/entries?start=0&limit=1")
         proof = self._get(f"{base}/inclusion?index=0&size={size}")["proof"]
         try:
@@ -174,12 +201,18 @@ class KeyCheck:
             merkle.verify_inclusion(0, size, merkle.leaf_hash(entry), [_b64d(node) for node in proof], root)
             parsed = json.loads(entry)
         except (KeyError, IndexError, TypeError, ValueError, merkle.ProofError):
-            raise ClientError(f"Entry 0 of petition {petition_id}'s log is not in its signed checkpoint: nothing "
-                              "was sent.") from None
-        if (not isinstance(parsed, dict) or encode(parsed) != entry or parsed.get("kind") != "petition"
-                or parsed.get("petition") != petition_id):
-            raise ClientError(f"Entry 0 of petition {petition_id}'s log does not commit to this petition: nothing "
-                              "was sent.")
+            raise ClientError(
+                f"Entry 0 of petition {petition_id}'s log is not in its signed checkpoint: nothing was sent."
+            ) from None
+        if (
+            not isinstance(parsed, dict)
+            or encode(parsed) != entry
+            or parsed.get("kind") != "petition"
+            or parsed.get("petition") != petition_id
+        ):
+            raise ClientError(
+                f"Entry 0 of petition {petition_id}'s log does not commit to this petition: nothing was sent."
+            )
         roots = self._consistent(base, known, size, root, petition_id)
         state[reader] = {"log_key": known.get("log_key") or log_key_text, "roots": roots}
         log_client._write_state(self.state_file, state)
@@ -198,8 +231,9 @@ class KeyCheck:
         before is refused. Returns them by verifier key."""
         named = head.get("witness_keys") or []
         if not isinstance(named, list) or not all(isinstance(vkey, str) for vkey in named):
-            raise ClientError(f"Petition {petition_id}'s signature log names its witnesses in a malformed list: "
-                              "nothing was sent.")
+            raise ClientError(
+                f"Petition {petition_id}'s signature log names its witnesses in a malformed list: nothing was sent."
+            )
         pinned = json.loads(self.remembered.get(self._deployment(WITNESSES)) or "[]")
         dropped = [vkey for vkey in pinned if vkey not in named]
         if dropped:
@@ -207,15 +241,18 @@ class KeyCheck:
                 f"Refusing petition {petition_id}: its signature log no longer names the witness "
                 f"{', '.join(vkey.split('+')[0] for vkey in dropped)}, which this wallet saw watching this "
                 "deployment's logs before. Without it nothing shows the log you are shown is the one everyone is "
-                "shown: nothing was sent. Tell the organizers and keep this wallet file as evidence.")
+                "shown: nothing was sent. Tell the organizers and keep this wallet file as evidence."
+            )
         try:
             return {vkey: notes.parse_verifier_key(vkey)[1] for vkey in named}
         except notes.CheckpointError:
-            raise ClientError(f"Petition {petition_id}'s signature log names a witness key that is malformed: "
-                              "nothing was sent.") from None
+            raise ClientError(
+                f"Petition {petition_id}'s signature log names a witness key that is malformed: nothing was sent."
+            ) from None
 
-    def _cosigned_checkpoint(self, base: str, latest: str, log_key: Any, petition_id: int,
-                             named: dict[str, Ed25519PublicKey]) -> notes.SignedCheckpoint:
+    def _cosigned_checkpoint(
+        self, base: str, latest: str, log_key: Any, petition_id: int, named: dict[str, Ed25519PublicKey]
+    ) -> notes.SignedCheckpoint:
         """The latest checkpoint signed by the log and cosigned by every witness given or named (they may lag
         behind)."""
         # By the name each signs under: one given with --witness stands for a named one of the same name.
@@ -237,16 +274,18 @@ class KeyCheck:
             try:
                 signed = notes.verify(note, log_key=log_key, witnesses=required)
             except notes.CheckpointError as error:
-                raise ClientError(f"Petition {petition_id}'s log checkpoint does not verify ({error}): nothing was "
-                                  "sent.") from None
+                raise ClientError(
+                    f"Petition {petition_id}'s log checkpoint does not verify ({error}): nothing was sent."
+                ) from None
             missing = set(required) - signed.signers
             if not missing and signed.checkpoint.size >= 1:
                 return signed
-        raise ClientError(f"No checkpoint of petition {petition_id}'s log is cosigned by "
-                          f"{', '.join(sorted(required))} yet: nothing was sent. Try again later.")
+        raise ClientError(
+            f"No checkpoint of petition {petition_id}'s log is cosigned by "
+            f"{', '.join(sorted(required))} yet: nothing was sent. Try again later."
+        )
 
-    def _consistent(self, base: str, known: dict[str, Any], size: int, root: bytes,
-                    petition_id: int) -> dict[str, str]:
+    def _consistent(self, base: str, known: dict[str, Any], size: int, root: bytes, petition_id: int) -> dict[str, str]:
         """Hold the checkpoint to the largest one seen before on this machine; return the roots to remember."""
         roots = dict(known.get("roots", {}))
         if roots:
@@ -255,13 +294,18 @@ class KeyCheck:
             low, high = sorted((old_size, size))
             low_root, high_root = (old_root, root) if old_size <= size else (root, old_root)
             try:
-                proof = [] if low == high else [_b64d(node) for node in
-                                                self._get(f"{base}/consistency?old={low}&new={high}")["proof"]]
+                proof = (
+                    []
+                    if low == high
+                    else [_b64d(node) for node in self._get(f"{base}/consistency?old={low}&new={high}")["proof"]]
+                )
                 merkle.verify_consistency(low, high, low_root, high_root, proof)
             except (ClientError, ValueError, merkle.ProofError):
-                raise ClientError(f"Petition {petition_id}'s log is not consistent with the checkpoint this machine "
-                                  "saw before: it was rewritten. Nothing was sent; keep "
-                                  f"{self.state_file} as evidence.") from None
+                raise ClientError(
+                    f"Petition {petition_id}'s log is not consistent with the checkpoint this machine "
+                    "saw before: it was rewritten. Nothing was sent; keep "
+                    f"{self.state_file} as evidence."
+                ) from None
         roots[str(size)] = base64.b64encode(root).decode()
         return roots
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import blindrsa
-from app.log import service as signature_log
 from app.core.runtime import Runtime
+from app.log import service as signature_log
 from app.petitions.models import Petition, PetitionEvent
 
 
@@ -31,18 +31,30 @@ BlindKey = IssuingKey | DiscussionKey
 
 def _new_discussion_key(rt: Runtime, petition_id: int, now: datetime) -> DiscussionKey:
     private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
-    return DiscussionKey(petition_id=petition_id, key_id=private.public.key_id(), spki=private.public.spki(),
-                         tokens_issued=0, created_at=now, destroyed_at=None,
-                         sealed_private=rt.sealer.seal(private.to_pem().decode(),
-                                                       context=discussion_context(petition_id)))
+    return DiscussionKey(
+        petition_id=petition_id,
+        key_id=private.public.key_id(),
+        spki=private.public.spki(),
+        tokens_issued=0,
+        created_at=now,
+        destroyed_at=None,
+        sealed_private=rt.sealer.seal(private.to_pem().decode(), context=discussion_context(petition_id)),
+    )
 
 
 def create_missing_discussion_keys(*, db: Session, rt: Runtime) -> int:
     """Discussion keys for petitions that opened before discussion credentials existed (the worker's round)."""
-    petition_ids = list(db.scalars(select(IssuingKey.petition_id).join(Petition, Petition.id == IssuingKey.petition_id)
-                                   .where(Petition.state == "open", IssuingKey.sealed_private.is_not(None),
-                                          ~select(DiscussionKey.petition_id)
-                                          .where(DiscussionKey.petition_id == IssuingKey.petition_id).exists())))
+    petition_ids = list(
+        db.scalars(
+            select(IssuingKey.petition_id)
+            .join(Petition, Petition.id == IssuingKey.petition_id)
+            .where(
+                Petition.state == "open",
+                IssuingKey.sealed_private.is_not(None),
+                ~select(DiscussionKey.petition_id).where(DiscussionKey.petition_id == IssuingKey.petition_id).exists(),
+            )
+        )
+    )
     now = rt.clock.now()
     db.add_all(_new_discussion_key(rt, petition_id, now) for petition_id in petition_ids)
     db.flush()
@@ -55,9 +67,16 @@ def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
     if not petition.allow_anonymous or db.get(IssuingKey, petition.id) is not None:
         return None
     private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
-    key = IssuingKey(petition_id=petition.id, key_id=private.public.key_id(), spki=private.public.spki(),
-                     sealed_private=rt.sealer.seal(private.to_pem().decode(), context=context(petition.id)),
-                     tokens_issued=0, anonymous_signatures=0, created_at=now, destroyed_at=None)
+    key = IssuingKey(
+        petition_id=petition.id,
+        key_id=private.public.key_id(),
+        spki=private.public.spki(),
+        sealed_private=rt.sealer.seal(private.to_pem().decode(), context=context(petition.id)),
+        tokens_issued=0,
+        anonymous_signatures=0,
+        created_at=now,
+        destroyed_at=None,
+    )
     db.add(key)
     if db.get(DiscussionKey, petition.id) is None:
         db.add(_new_discussion_key(rt, petition.id, now))
@@ -67,21 +86,34 @@ def create_for(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
 
 def destroy_for(*, db: Session, petition: Petition, now: datetime) -> bool:
     """Erase the private key; the public half, its id and the count of tokens issued stay published."""
-    destroyed_key = db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition.id,
-                                                        IssuingKey.sealed_private.is_not(None))
-                               .values(sealed_private=None, destroyed_at=now).returning(IssuingKey.key_id)
-                               .execution_options(synchronize_session=False)).scalar_one_or_none()
+    destroyed_key = db.execute(
+        update(IssuingKey)
+        .where(IssuingKey.petition_id == petition.id, IssuingKey.sealed_private.is_not(None))
+        .values(sealed_private=None, destroyed_at=now)
+        .returning(IssuingKey.key_id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
     destroyed = destroyed_key is not None
-    db.execute(update(DiscussionKey).where(DiscussionKey.petition_id == petition.id,
-                                           DiscussionKey.sealed_private.is_not(None))
-               .values(sealed_private=None, destroyed_at=now).execution_options(synchronize_session=False))
+    db.execute(
+        update(DiscussionKey)
+        .where(DiscussionKey.petition_id == petition.id, DiscussionKey.sealed_private.is_not(None))
+        .values(sealed_private=None, destroyed_at=now)
+        .execution_options(synchronize_session=False)
+    )
     _discussion_signers.forget(petition.id)
     if destroyed:
         signature_log.pend(db=db, petition_id=petition.id, entry={"kind": "key_destroyed", "key_id": destroyed_key})
         _signers.forget(petition.id)
-        db.add(PetitionEvent(petition_id=petition.id, kind="issuing_key_destroyed", at=now, actor_id=None,
-                             detail="Anonymous-signing key destroyed: no new tokens can be made for this petition.",
-                             public=True))
+        db.add(
+            PetitionEvent(
+                petition_id=petition.id,
+                kind="issuing_key_destroyed",
+                at=now,
+                actor_id=None,
+                detail="Anonymous-signing key destroyed: no new tokens can be made for this petition.",
+                public=True,
+            )
+        )
     return bool(destroyed)
 
 
@@ -125,13 +157,23 @@ def signer_for(*, key: BlindKey, rt: Runtime) -> blindrsa.Signer:
 
 def open_keys(*, db: Session) -> list[IssuingKey]:
     """The live keys of open petitions: what a wallet needs to ask for tokens."""
-    return list(db.scalars(select(IssuingKey).join(Petition, Petition.id == IssuingKey.petition_id)
-                           .where(Petition.state == "open", IssuingKey.sealed_private.is_not(None))
-                           .order_by(IssuingKey.petition_id)))
+    return list(
+        db.scalars(
+            select(IssuingKey)
+            .join(Petition, Petition.id == IssuingKey.petition_id)
+            .where(Petition.state == "open", IssuingKey.sealed_private.is_not(None))
+            .order_by(IssuingKey.petition_id)
+        )
+    )
 
 
 def open_discussion_keys(*, db: Session) -> list[DiscussionKey]:
     """The live discussion keys of open petitions."""
-    return list(db.scalars(select(DiscussionKey).join(Petition, Petition.id == DiscussionKey.petition_id)
-                           .where(Petition.state == "open", DiscussionKey.sealed_private.is_not(None))
-                           .order_by(DiscussionKey.petition_id)))
+    return list(
+        db.scalars(
+            select(DiscussionKey)
+            .join(Petition, Petition.id == DiscussionKey.petition_id)
+            .where(Petition.state == "open", DiscussionKey.sealed_private.is_not(None))
+            .order_by(DiscussionKey.petition_id)
+        )
+    )

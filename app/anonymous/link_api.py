@@ -29,20 +29,31 @@ router = APIRouter(prefix="/api/v1/wallet/link", tags=["linking a device"], rout
 # Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py); the
 # lengths are the unpadded and padded spellings of each field's bytes.
 B64 = b64url.PATTERN
-KEY_FIELD = Field(min_length=87, max_length=88, pattern=B64, description=(
-    f"An ephemeral P-256 public key, the 65-byte uncompressed point, {b64url.ON_INPUT}."))
-PROOF_FIELD = Field(min_length=43, max_length=44, pattern=B64,
-                    description=f"HMAC-SHA256, 32 bytes, {b64url.ON_INPUT}.")
+KEY_FIELD = Field(
+    min_length=87,
+    max_length=88,
+    pattern=B64,
+    description=(f"An ephemeral P-256 public key, the 65-byte uncompressed point, {b64url.ON_INPUT}."),
+)
+PROOF_FIELD = Field(min_length=43, max_length=44, pattern=B64, description=f"HMAC-SHA256, 32 bytes, {b64url.ON_INPUT}.")
 
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     offer_key: str = KEY_FIELD
-    offer_proof: str = Field(min_length=43, max_length=44, pattern=B64,
-                             description="HMAC-SHA256(K_offer, offer_key): B checks it, the server cannot.")
-    code_proof: str = Field(min_length=43, max_length=44, pattern=B64,
-                            description="HMAC-SHA256(K_check, offer_key): what B's answer must repeat.")
+    offer_proof: str = Field(
+        min_length=43,
+        max_length=44,
+        pattern=B64,
+        description="HMAC-SHA256(K_offer, offer_key): B checks it, the server cannot.",
+    )
+    code_proof: str = Field(
+        min_length=43,
+        max_length=44,
+        pattern=B64,
+        description="HMAC-SHA256(K_check, offer_key): what B's answer must repeat.",
+    )
 
 
 class AnswerCreate(BaseModel):
@@ -50,15 +61,23 @@ class AnswerCreate(BaseModel):
 
     code_proof: str = PROOF_FIELD
     answer_key: str = KEY_FIELD
-    answer_proof: str = Field(min_length=43, max_length=44, pattern=B64,
-                              description="HMAC-SHA256(K_answer, answer_key || offer_key): A checks it.")
+    answer_proof: str = Field(
+        min_length=43,
+        max_length=44,
+        pattern=B64,
+        description="HMAC-SHA256(K_answer, answer_key || offer_key): A checks it.",
+    )
 
 
 class SealedCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sealed: str = Field(min_length=59, max_length=60, pattern=B64, description=(
-        f"IV (12 bytes) || AES-256-GCM of the 16-byte wallet secret with its tag, {b64url.ON_INPUT}."))
+    sealed: str = Field(
+        min_length=59,
+        max_length=60,
+        pattern=B64,
+        description=(f"IV (12 bytes) || AES-256-GCM of the 16-byte wallet secret with its tag, {b64url.ON_INPUT}."),
+    )
 
 
 class Opened(BaseModel):
@@ -66,8 +85,9 @@ class Opened(BaseModel):
 
 
 class SessionRead(BaseModel):
-    state: linking.State = Field(description=(
-        '"done" once, after the new device collected the secret: then nothing else is in the answer.'))
+    state: linking.State = Field(
+        description=('"done" once, after the new device collected the secret: then nothing else is in the answer.')
+    )
     offer_key: str | None = None
     offer_proof: str | None = None
     answer_key: str | None = None
@@ -76,8 +96,10 @@ class SessionRead(BaseModel):
     expires_in: int
 
 
-STORE_DOWN = N_("Linking devices is unavailable for a moment: the server cannot reach the store where it keeps "
-                "linking codes. Nothing was sent or kept. Try again in a minute.")
+STORE_DOWN = N_(
+    "Linking devices is unavailable for a moment: the server cannot reach the store where it keeps "
+    "linking codes. Nothing was sent or kept. Try again in a minute."
+)
 
 
 @contextmanager
@@ -96,8 +118,10 @@ def _point(value: str, field: str) -> bytes:
             raise ValueError
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
     except ValueError:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={field: "Not an uncompressed P-256 public key (65 bytes)."}) from None
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={field: "Not an uncompressed P-256 public key (65 bytes)."},
+        ) from None
     return raw
 
 
@@ -108,8 +132,13 @@ def _bytes(value: str, field: str, length: int) -> bytes:
     return raw
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(429), response_model=Opened,
-             summary="Device A opens a linking session (replacing any open one of the account)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(429),
+    response_model=Opened,
+    summary="Device A opens a linking session (replacing any open one of the account)",
+)
 def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
     offer_key = _point(body.offer_key, "offer_key")
     offer_proof = _bytes(body.offer_proof, "offer_proof", linking.PROOF_LEN)
@@ -117,13 +146,19 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
     now = rt.clock.now()
     with _store_reachable():
         rt.limiter.hit(action="wallet-link-open", subject=f"account:{user.id}", rule=linking.OPEN_RULE)
-        session = rt.link_sessions.open(user.id, offer_key=offer_key, offer_proof=offer_proof,
-                                        code_proof=code_proof, now=now)
+        session = rt.link_sessions.open(
+            user.id, offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof, now=now
+        )
     return {"expires_in": session.expires_in(now)}
 
 
-@router.get("", responses=errors(404), response_model=SessionRead, response_model_exclude_none=True,
-            summary="The account's open linking session: what each device needs from the other")
+@router.get(
+    "",
+    responses=errors(404),
+    response_model=SessionRead,
+    response_model_exclude_none=True,
+    summary="The account's open linking session: what each device needs from the other",
+)
 def read_session(user: CurrentUser, rt: RuntimeDep) -> dict[str, object]:
     now = rt.clock.now()
     with _store_reachable():
@@ -136,8 +171,12 @@ def read_session(user: CurrentUser, rt: RuntimeDep) -> dict[str, object]:
     return answer
 
 
-@router.post("/answer", responses=errors(404, 409, 429), response_model=Opened,
-             summary="Device B answers with the code's proof and its own key")
+@router.post(
+    "/answer",
+    responses=errors(404, 409, 429),
+    response_model=Opened,
+    summary="Device B answers with the code's proof and its own key",
+)
 def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
     code_proof = _bytes(body.code_proof, "code_proof", linking.PROOF_LEN)
     answer_key = _point(body.answer_key, "answer_key")
@@ -145,13 +184,18 @@ def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dic
     now = rt.clock.now()
     with _store_reachable():
         rt.limiter.hit(action="wallet-link-answer", subject=f"account:{user.id}", rule=linking.ANSWER_RULE)
-        session = rt.link_sessions.answer(user.id, code_proof=code_proof, answer_key=answer_key,
-                                          answer_proof=answer_proof, now=now)
+        session = rt.link_sessions.answer(
+            user.id, code_proof=code_proof, answer_key=answer_key, answer_proof=answer_proof, now=now
+        )
     return {"expires_in": session.expires_in(now)}
 
 
-@router.post("/sealed", responses=errors(404, 409), response_model=Opened,
-             summary="Device A posts the wallet secret sealed to the key both devices derived")
+@router.post(
+    "/sealed",
+    responses=errors(404, 409),
+    response_model=Opened,
+    summary="Device A posts the wallet secret sealed to the key both devices derived",
+)
 def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
     sealed = _bytes(body.sealed, "sealed", linking.SEALED_LEN)
     now = rt.clock.now()
@@ -160,16 +204,19 @@ def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> dict[
     return {"expires_in": session.expires_in(now)}
 
 
-@router.post("/done", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409),
-             summary="Device B holds the secret: the session and everything in it are dropped")
+@router.post(
+    "/done",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 409),
+    summary="Device B holds the secret: the session and everything in it are dropped",
+)
 def finish_session(user: CurrentUser, rt: RuntimeDep) -> Response:
     with _store_reachable():
         rt.link_sessions.done(user.id, now=rt.clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Device A cancels: the code stops working at once")
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, summary="Device A cancels: the code stops working at once")
 def cancel_session(user: CurrentUser, rt: RuntimeDep) -> Response:
     with _store_reachable():
         rt.link_sessions.cancel(user.id, now=rt.clock.now())

@@ -52,12 +52,13 @@ SEALED_LEN = 12 + 16 + 16  # IV || the 16-byte secret encrypted || the GCM tag
 OPEN_RULE = "10/hour"
 ANSWER_RULE = "10/minute;30/hour"
 
-NO_SESSION = N_("No device is showing a linking code for your account right now: the code expired (codes last "
-                "10 minutes), was used, or was cancelled. Show a new code on the device that has your wallet.")
+NO_SESSION = N_(
+    "No device is showing a linking code for your account right now: the code expired (codes last "
+    "10 minutes), was used, or was cancelled. Show a new code on the device that has your wallet."
+)
 WRONG_CODE = N_("That is not the code your other device shows. Check it and type it again. Attempts left: {left}.")
 TOO_MANY = N_("Too many wrong codes: start again on your other device.")
-ALREADY_USED = N_("This code was already used by another device. Show a new code on the device that has your "
-                  "wallet.")
+ALREADY_USED = N_("This code was already used by another device. Show a new code on the device that has your wallet.")
 NOT_SEALED = N_("Your other device has not sent the wallet yet, so there is nothing to collect.")
 NOT_ANSWERED = N_("No new device has answered this code yet, so there is nothing to seal the wallet to.")
 
@@ -96,9 +97,16 @@ class LinkSession:
 
 
 def _dump(session: LinkSession) -> str:
-    return json.dumps({name: base64.b64encode(value).decode() if isinstance(value, bytes)
-                       else value.isoformat() if isinstance(value, datetime) else value
-                       for name, value in asdict(session).items()})
+    return json.dumps(
+        {
+            name: base64.b64encode(value).decode()
+            if isinstance(value, bytes)
+            else value.isoformat()
+            if isinstance(value, datetime)
+            else value
+            for name, value in asdict(session).items()
+        }
+    )
 
 
 def _load(raw: bytes | str) -> LinkSession:
@@ -106,8 +114,14 @@ def _load(raw: bytes | str) -> LinkSession:
     values: dict[str, object] = {}
     for field in fields(LinkSession):
         value = stored.get(field.name)
-        if value is not None and field.name in ("offer_key", "offer_proof", "code_proof", "answer_key",
-                                                "answer_proof", "sealed"):
+        if value is not None and field.name in (
+            "offer_key",
+            "offer_proof",
+            "code_proof",
+            "answer_key",
+            "answer_proof",
+            "sealed",
+        ):
             value = base64.b64decode(value)
         elif field.name == "expires_at":
             value = datetime.fromisoformat(value)
@@ -179,8 +193,11 @@ class RedisStore:
         # Redis drops it a minute after its lifetime, at a whole minute of real time, so the key's lifetime dates
         # the session no finer than the session itself; the app's clock decides when it expires.
         whole_minute = -(-int(time.time()) // 60) * 60
-        self._redis.set(self._key(account_id), _dump(session),
-                        exat=whole_minute + int((LIFETIME + timedelta(minutes=1)).total_seconds()))
+        self._redis.set(
+            self._key(account_id),
+            _dump(session),
+            exat=whole_minute + int((LIFETIME + timedelta(minutes=1)).total_seconds()),
+        )
 
     def delete(self, account_id: int) -> None:
         self._redis.delete(self._key(account_id))
@@ -203,8 +220,9 @@ class LinkSessions:
     def __init__(self, *, redis_url: str | None = None, keyring: Keyring | None = None) -> None:
         if redis_url and keyring is None:
             raise ValueError("sessions in Redis are keyed with the deployment's keyring")
-        self._store: MemoryStore | RedisStore = (RedisStore(redis_url, keyring) if redis_url and keyring
-                                                 else MemoryStore())
+        self._store: MemoryStore | RedisStore = (
+            RedisStore(redis_url, keyring) if redis_url and keyring else MemoryStore()
+        )
 
     def _current(self, account_id: int, now: datetime) -> LinkSession:
         """The account's open session; caller holds the lock. Expired ones (every account's) are dropped here."""
@@ -217,10 +235,12 @@ class LinkSessions:
             raise NotFound(NO_SESSION)
         return session
 
-    def open(self, account_id: int, *, offer_key: bytes, offer_proof: bytes, code_proof: bytes,
-             now: datetime) -> LinkSession:
-        session = LinkSession(offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof,
-                              expires_at=_minute_down(now + LIFETIME))
+    def open(
+        self, account_id: int, *, offer_key: bytes, offer_proof: bytes, code_proof: bytes, now: datetime
+    ) -> LinkSession:
+        session = LinkSession(
+            offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof, expires_at=_minute_down(now + LIFETIME)
+        )
         with self._store.locked(account_id):
             self._store.purge(now)
             self._store.save(account_id, session)  # replaces any open one: the old code stops working
@@ -234,8 +254,9 @@ class LinkSessions:
                 self._store.delete(account_id)
             return session
 
-    def answer(self, account_id: int, *, code_proof: bytes, answer_key: bytes, answer_proof: bytes,
-               now: datetime) -> LinkSession:
+    def answer(
+        self, account_id: int, *, code_proof: bytes, answer_key: bytes, answer_proof: bytes, now: datetime
+    ) -> LinkSession:
         with self._store.locked(account_id):
             session = self._current(account_id, now)
             if session.state is not State.offered:

@@ -60,6 +60,7 @@ class LinkError(Exception):
 
 # The code ------------------------------------------------------------------------------------------------
 
+
 def new_code() -> str:
     number = secrets.randbits(5 * CODE_CHARS)
     return "".join(_ALPHABET[(number >> (5 * index)) & 31] for index in reversed(range(CODE_CHARS)))
@@ -69,19 +70,21 @@ def normalise(code: str) -> str:
     """The 12 characters of a code as a person typed it: case, spaces and hyphens do not matter; I, L read 1, O 0."""
     cleaned = "".join(_READ_AS.get(char, char) for char in code.upper() if char not in " -\t\n")
     if len(cleaned) != CODE_CHARS or any(char not in _ALPHABET for char in cleaned):
-        raise LinkError("A linking code is 12 letters and digits, in three groups of four, as your other device "
-                        "shows it.")
+        raise LinkError(
+            "A linking code is 12 letters and digits, in three groups of four, as your other device shows it."
+        )
     return cleaned
 
 
 def display(code: str) -> str:
     code = normalise(code)
-    return "-".join(code[index:index + 4] for index in range(0, CODE_CHARS, 4))
+    return "-".join(code[index : index + 4] for index in range(0, CODE_CHARS, 4))
 
 
 def code_key(code: str, purpose: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=SALT,
-                info=purpose.encode("ascii")).derive(normalise(code).encode("ascii"))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=SALT, info=purpose.encode("ascii")).derive(
+        normalise(code).encode("ascii")
+    )
 
 
 def _mac(key: bytes, data: bytes) -> bytes:
@@ -89,8 +92,7 @@ def _mac(key: bytes, data: bytes) -> bytes:
 
 
 def _raw(private: ec.EllipticCurvePrivateKey) -> bytes:
-    return private.public_key().public_bytes(serialization.Encoding.X962,
-                                             serialization.PublicFormat.UncompressedPoint)
+    return private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
 def _sealing_key(code: str, private: ec.EllipticCurvePrivateKey, peer_raw: bytes) -> bytes:
@@ -104,6 +106,7 @@ def _sealing_key(code: str, private: ec.EllipticCurvePrivateKey, peer_raw: bytes
 
 # Device A: holds the secret, shows the code ----------------------------------------------------------------
 
+
 @dataclass
 class Offer:
     code: str = field(default_factory=new_code)
@@ -114,21 +117,27 @@ class Offer:
         return _raw(self.private)
 
     def body(self) -> dict[str, str]:
-        return {"offer_key": _b64e(self.raw), "offer_proof": _b64e(_mac(code_key(self.code, "offer"), self.raw)),
-                "code_proof": _b64e(_mac(code_key(self.code, "check"), self.raw))}
+        return {
+            "offer_key": _b64e(self.raw),
+            "offer_proof": _b64e(_mac(code_key(self.code, "offer"), self.raw)),
+            "code_proof": _b64e(_mac(code_key(self.code, "check"), self.raw)),
+        }
 
     def seal(self, secret: bytes, *, answer_key: bytes, answer_proof: bytes) -> bytes:
         """The secret sealed to the device that answered, once its proof shows it was shown this code."""
         expected = _mac(code_key(self.code, "answer"), answer_key + self.raw)
         if not hmac.compare_digest(expected, answer_proof):
-            raise LinkError("A device answered your code, but its key was changed on the way: the wallet was not "
-                            "sent. Start again, and tell your organizers if it happens again.")
+            raise LinkError(
+                "A device answered your code, but its key was changed on the way: the wallet was not "
+                "sent. Start again, and tell your organizers if it happens again."
+            )
         iv = secrets.token_bytes(12)
         aead = AESGCM(_sealing_key(self.code, self.private, answer_key))
         return iv + aead.encrypt(iv, secret, self.raw + answer_key)
 
 
 # Device B: types the code, receives the secret -------------------------------------------------------------
+
 
 @dataclass
 class Answer:
@@ -141,9 +150,11 @@ class Answer:
         return _raw(self.private)
 
     def body(self) -> dict[str, str]:
-        return {"code_proof": _b64e(_mac(code_key(self.code, "check"), self.offer_key)),
-                "answer_key": _b64e(self.raw),
-                "answer_proof": _b64e(_mac(code_key(self.code, "answer"), self.raw + self.offer_key))}
+        return {
+            "code_proof": _b64e(_mac(code_key(self.code, "check"), self.offer_key)),
+            "answer_key": _b64e(self.raw),
+            "answer_proof": _b64e(_mac(code_key(self.code, "answer"), self.raw + self.offer_key)),
+        }
 
     def check_offer(self, offer_proof: bytes) -> None:
         """The offered key is the one the device showing this code made (the server cannot prove that itself).
@@ -156,16 +167,20 @@ class Answer:
             raise LinkError("What your other device sent cannot be opened: start again.")
         try:
             secret = AESGCM(_sealing_key(self.code, self.private, self.offer_key)).decrypt(
-                sealed[:12], sealed[12:], self.offer_key + self.raw)
+                sealed[:12], sealed[12:], self.offer_key + self.raw
+            )
         except InvalidTag:
             raise LinkError("What your other device sent cannot be opened: start again.") from None
         if not derive.matches(secret, expected_check):
-            raise LinkError("Your other device sent a wallet that is not this account's: it was not kept. Link from "
-                            "the device where you collect your credentials, or enter your recovery code.")
+            raise LinkError(
+                "Your other device sent a wallet that is not this account's: it was not kept. Link from "
+                "the device where you collect your credentials, or enter your recovery code."
+            )
         return secret
 
 
 # Over the API ----------------------------------------------------------------------------------------------
+
 
 def _refused(status: int, answer: Any, default: str) -> LinkError:
     if isinstance(answer, dict) and isinstance(answer.get("error"), dict) and answer["error"].get("message"):
@@ -173,20 +188,29 @@ def _refused(status: int, answer: Any, default: str) -> LinkError:
     return LinkError(f"{default} (the server answered {status}).")
 
 
-MISMATCH = ("That is not the code your other device shows: check it and type it again. If it is exactly what it "
-            "shows, your other device's key was changed on the way: nothing was sent to it. Show a new code there, "
-            "and tell your organizers if it happens again.")
-NOT_COLLECTED = ("Your new device did not collect the wallet before the code expired: show a new code, and type it "
-                 "on the new device.")
-CLOSED_AFTER_SEAL = ("The linking session closed before your new device said it had the wallet. If it does not hold "
-                     "your wallet now, show a new code.")
+MISMATCH = (
+    "That is not the code your other device shows: check it and type it again. If it is exactly what it "
+    "shows, your other device's key was changed on the way: nothing was sent to it. Show a new code there, "
+    "and tell your organizers if it happens again."
+)
+NOT_COLLECTED = (
+    "Your new device did not collect the wallet before the code expired: show a new code, and type it "
+    "on the new device."
+)
+CLOSED_AFTER_SEAL = (
+    "The linking session closed before your new device said it had the wallet. If it does not hold "
+    "your wallet now, show a new code."
+)
 EXPIRED = "The code expired before a new device used it: show a new code."
-WAITED = ("Your other device did not send the wallet within 10 minutes of this device answering its code: show a "
-          "new code there and start again.")
-ALREADY_ANSWERED = ("This code was already used by another device. Show a new code on the device that has your "
-                    "wallet.")
-ENDED = ("The linking session ended before the wallet was sent: it expired, or the other device cancelled or "
-         "closed its page. Start again: show a new code on the device that has your wallet.")
+WAITED = (
+    "Your other device did not send the wallet within 10 minutes of this device answering its code: show a "
+    "new code there and start again."
+)
+ALREADY_ANSWERED = "This code was already used by another device. Show a new code on the device that has your wallet."
+ENDED = (
+    "The linking session ended before the wallet was sent: it expired, or the other device cancelled or "
+    "closed its page. Start again: show a new code on the device that has your wallet."
+)
 
 
 def _session(call: Call) -> dict[str, Any] | None:
@@ -207,8 +231,13 @@ def _seconds(answer: Any) -> int:
     return LIFETIME_SECONDS
 
 
-def offer(call: Call, *, poll_seconds: float = 2.0, sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], float] = time.monotonic) -> tuple[str, Callable[[bytes], None]]:
+def offer(
+    call: Call,
+    *,
+    poll_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[str, Callable[[bytes], None]]:
     """Device A: open a session. Returns the code to show (XXXX-XXXX-XXXX) and `finish(secret)`, which waits for
     the other device's answer, checks it, seals the secret to it and waits until the other device took it, at
     most min(expires_in, 600) seconds by this device's clock."""
@@ -240,8 +269,9 @@ def offer(call: Call, *, poll_seconds: float = 2.0, sleep: Callable[[float], Non
                 raise LinkError("Another linking code was shown for your account since this one: use the newest.")
             if session["state"] == "answered" and not sealed:
                 try:
-                    box = made.seal(secret, answer_key=_b64d(session["answer_key"]),
-                                    answer_proof=_b64d(session["answer_proof"]))
+                    box = made.seal(
+                        secret, answer_key=_b64d(session["answer_key"]), answer_proof=_b64d(session["answer_proof"])
+                    )
                 except LinkError:
                     call("DELETE", PATH, None)
                     raise
@@ -254,8 +284,15 @@ def offer(call: Call, *, poll_seconds: float = 2.0, sleep: Callable[[float], Non
     return display(made.code), finish
 
 
-def answer(call: Call, code: str, expected_check: bytes | None = None, *, poll_seconds: float = 1.0,
-           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> bytes:
+def answer(
+    call: Call,
+    code: str,
+    expected_check: bytes | None = None,
+    *,
+    poll_seconds: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
     """Device B: answer the code another device of the account shows; returns the wallet secret, checked against
     the account's wallet_check (read from GET /api/v1/wallet unless given), once the session is closed. B waits
     for the sealed wallet at most 10 minutes after answering, by this device's clock."""
@@ -265,14 +302,18 @@ def answer(call: Call, code: str, expected_check: bytes | None = None, *, poll_s
         if status != 200:
             raise _refused(status, wallet, "Reading your wallet's state failed")
         if not wallet.get("wallet_check"):
-            raise LinkError("No device has registered a wallet for this account yet, so there is nothing to link. "
-                            "Open a petition on the device that collects your credentials first.")
+            raise LinkError(
+                "No device has registered a wallet for this account yet, so there is nothing to link. "
+                "Open a petition on the device that collects your credentials first."
+            )
         expected_check = _b64d(wallet["wallet_check"])
     session = _session(call)
     if session is None:
-        raise LinkError("No device is showing a linking code for your account right now: the code expired (codes "
-                        "last 10 minutes), was used, or was cancelled. Show a new code on the device that has your "
-                        "wallet.")
+        raise LinkError(
+            "No device is showing a linking code for your account right now: the code expired (codes "
+            "last 10 minutes), was used, or was cancelled. Show a new code on the device that has your "
+            "wallet."
+        )
     if not session.get("offer_key") or not session.get("offer_proof"):  # "done": another device took it
         raise LinkError(ALREADY_ANSWERED)
     made = Answer(code=code, offer_key=_b64d(session["offer_key"]))

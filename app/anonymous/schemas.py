@@ -24,10 +24,15 @@ class TokenRead(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(min_length=43, max_length=700, pattern=B64,
-                         description=f"The token's message, 32-512 bytes, {ON_INPUT}.")
-    signature: str = Field(min_length=1, max_length=1400, pattern=B64,
-                           description=f"The petition key's RSA-PSS signature on it, {ON_INPUT}.")
+    message: str = Field(
+        min_length=43, max_length=700, pattern=B64, description=f"The token's message, 32-512 bytes, {ON_INPUT}."
+    )
+    signature: str = Field(
+        min_length=1,
+        max_length=1400,
+        pattern=B64,
+        description=f"The petition key's RSA-PSS signature on it, {ON_INPUT}.",
+    )
 
     def decoded(self) -> tuple[bytes, bytes]:
         return decode(self.message, field="message"), decode(self.signature, field="signature")
@@ -46,8 +51,7 @@ class KeyRead(BaseModel):
     petition_id: int
     purpose: Purpose = Field(description="`sign`: the signing token's key; `discuss`: the discussion credential's.")
     key_id: str = Field(description="SHA-256 (hex) of the exact SPKI bytes below.")
-    spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without "
-                                  "padding.")
+    spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without padding.")
     tokens_issued: int
 
 
@@ -56,15 +60,20 @@ class BlindedRequest(BaseModel):
 
     petition_id: int = Field(ge=1, le=2**31 - 1)
     purpose: Purpose = Purpose.sign
-    blinded_message: str = Field(min_length=1, max_length=1400, pattern=B64,
-                                 description=f"The blinded message (RFC 9474), {ON_INPUT}.")
+    blinded_message: str = Field(
+        min_length=1, max_length=1400, pattern=B64, description=f"The blinded message (RFC 9474), {ON_INPUT}."
+    )
 
 
 class IssuanceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tokens: list[BlindedRequest] = Field(max_length=500, description=(
-        "One blinded message for every (petition, purpose) in GET /api/v1/wallet's `due`, no more and no fewer."))
+    tokens: list[BlindedRequest] = Field(
+        max_length=500,
+        description=(
+            "One blinded message for every (petition, purpose) in GET /api/v1/wallet's `due`, no more and no fewer."
+        ),
+    )
 
 
 class IssuedRead(BaseModel):
@@ -72,9 +81,11 @@ class IssuedRead(BaseModel):
     purpose: Purpose
     key_id: str
     blind_signature: str = Field(description="The blind signature (RFC 9474), base64url without padding.")
-    spki: str = Field(description="The key the reply is under (DER SubjectPublicKeyInfo, base64url without "
-                                  "padding): a device that finalizes a kept reply checks it against the published "
-                                  "one first.")
+    spki: str = Field(
+        description="The key the reply is under (DER SubjectPublicKeyInfo, base64url without "
+        "padding): a device that finalizes a kept reply checks it against the published "
+        "one first."
+    )
 
 
 class IssuanceRead(BaseModel):
@@ -83,19 +94,31 @@ class IssuanceRead(BaseModel):
 
 class WalletRead(BaseModel):
     due: list[KeyRead] = Field(description="The credentials you can be issued: ask for all of them at once.")
-    issued: list[IssuedRead] = Field(description=(
-        "The blind signatures already issued to you for open petitions (leaving out signing tokens spent or "
-        "forfeited by a signature with your name), for a device of your wallet that did not receive them."))
-    wallet_check: str | None = Field(description=(
-        "The check value of your wallet (16 bytes, base64url), derived from its secret, which the server never "
-        "sees; null while no device has started your wallet. A device compares a recovery code's check with it."))
+    issued: list[IssuedRead] = Field(
+        description=(
+            "The blind signatures already issued to you for open petitions (leaving out signing tokens spent or "
+            "forfeited by a signature with your name), for a device of your wallet that did not receive them."
+        )
+    )
+    wallet_check: str | None = Field(
+        description=(
+            "The check value of your wallet (16 bytes, base64url), derived from its secret, which the server never "
+            "sees; null while no device has started your wallet. A device compares a recovery code's check with it."
+        )
+    )
 
 
 class WalletCheckCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    check: str = Field(min_length=1, max_length=64, pattern=B64, description=(
-        f"Your new wallet's check value (16 bytes, {ON_INPUT}), derived from its secret: never the secret."))
+    check: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=B64,
+        description=(
+            f"Your new wallet's check value (16 bytes, {ON_INPUT}), derived from its secret: never the secret."
+        ),
+    )
 
 
 class WalletCheckRead(BaseModel):
@@ -105,25 +128,33 @@ class WalletCheckRead(BaseModel):
 class EntryRead(BaseModel):
     id: str = Field(description="The entry's random id (hex), the cursor to page after it.")
     message: str = Field(description="The token's message, base64url without padding, as the log entry writes it.")
-    signature: str = Field(description="The token's signature, base64url without padding, as the log entry "
-                                       "writes it.")
+    signature: str = Field(description="The token's signature, base64url without padding, as the log entry writes it.")
 
 
 class AnonymousLedger(BaseModel):
     petition_id: int
     key_id: str = Field(description="SHA-256 (hex) of the key's SPKI bytes: the key_id entry 0 of the log commits.")
-    spki: str = Field(description=("The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without "
-                                   "padding."))
+    spki: str = Field(
+        description=("The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without padding.")
+    )
     tokens_issued: int
     key_destroyed_at: datetime | None
-    spent_by_name: int = Field(description="Tokens spent by signatures with a name (withdrawing one does not "
-                                           "free its token).")
-    forfeited: int = Field(default=0, description=(
-        "Tokens given up by members who signed with a name without them (the token was on no device at hand). "
-        "The server never saw those tokens, so this is also the most that dishonest forfeits could add."))
-    anonymous_signatures: int = Field(description=(
-        "Never more than tokens_issued - spent_by_name - forfeited while everyone is honest, and never more than "
-        "tokens_issued - spent_by_name at all: anyone can check."))
+    spent_by_name: int = Field(
+        description="Tokens spent by signatures with a name (withdrawing one does not free its token)."
+    )
+    forfeited: int = Field(
+        default=0,
+        description=(
+            "Tokens given up by members who signed with a name without them (the token was on no device at hand). "
+            "The server never saw those tokens, so this is also the most that dishonest forfeits could add."
+        ),
+    )
+    anonymous_signatures: int = Field(
+        description=(
+            "Never more than tokens_issued - spent_by_name - forfeited while everyone is honest, and never more than "
+            "tokens_issued - spent_by_name at all: anyone can check."
+        )
+    )
     entries: list[EntryRead]
     next_cursor: str | None
 
@@ -131,13 +162,19 @@ class AnonymousLedger(BaseModel):
 class AnonymityRead(BaseModel):
     """The anonymity sets anyone can count for a petition (more figures join as anonymous features do)."""
 
-    signing: int | None = Field(description="Accounts that collected the petition's signing token and neither "
-                                            "spent nor forfeited it by name (tokens_issued - spent_by_name - "
-                                            "forfeited): "
-                                            "every anonymous signer "
-                                            "hides among them. Null when the petition takes no anonymous "
-                                            "signatures.")
-    discussion: int | None = Field(default=None, description=(
-        "Accounts that collected the petition's discussion credential: every anonymous comment hides among them "
-        "(commenting does not spend it). Null when the petition takes no anonymous comments."))
+    signing: int | None = Field(
+        description="Accounts that collected the petition's signing token and neither "
+        "spent nor forfeited it by name (tokens_issued - spent_by_name - "
+        "forfeited): "
+        "every anonymous signer "
+        "hides among them. Null when the petition takes no anonymous "
+        "signatures."
+    )
+    discussion: int | None = Field(
+        default=None,
+        description=(
+            "Accounts that collected the petition's discussion credential: every anonymous comment hides among them "
+            "(commenting does not spend it). Null when the petition takes no anonymous comments."
+        ),
+    )
     min_group_size: int = Field(description="k: below it, signers are warned before signing anonymously.")

@@ -16,8 +16,8 @@
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 import random
 import secrets
 from datetime import datetime, timedelta
@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import User
 from app.anonymous import batching, wallet
 from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
+from app.anonymous.queue import Entry
 from app.core import b64url
 from app.core.clock import to_the_hour
 from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput
-from app.anonymous.queue import Entry
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.log import service as signature_log
@@ -70,22 +70,29 @@ def holds_token(*, db: Session, user: User, petition_id: int) -> bool:
 
 # -- redemption ----------------------------------------------------------------------------------------------
 
+
 def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> str:
     """Verify a token for a petition and return its nullifier; refuse a forged, foreign or spent one."""
-    wallet.verify(db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.sign, message=message,
-                  signature=signature)
+    wallet.verify(
+        db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.sign, message=message, signature=signature
+    )
     spent = nullifier(message)
     if db.get(SpentToken, (petition_id, spent)) is not None or rt.anonymous_queue.holds(petition_id, spent):
-        raise Conflict(N_("This token was already used: each member signs once. A token used by a signature with a "
-                          "name stays used after that signature is withdrawn; you may sign again with your name."))
+        raise Conflict(
+            N_(
+                "This token was already used: each member signs once. A token used by a signature with a "
+                "name stays used after that signature is withdrawn; you may sign again with your name."
+            )
+        )
     return spent
 
 
 FORFEIT_CHOICE = N_("I give up signing this petition anonymously")
 
 
-def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
-                 token: tuple[bytes, bytes] | None, forfeit: bool = False) -> bool:
+def redeem_named(
+    *, db: Session, rt: Runtime, petition_id: int, user: User, token: tuple[bytes, bytes] | None, forfeit: bool = False
+) -> bool:
     """Before a signature with a name: a member who was issued a token must sign with it, so it is spent, and
     spent for good: withdrawing the signature later does not free it. Nothing here or on the signature keeps
     the token's nullifier next to the account; the issuance only says the right was used by name.
@@ -105,8 +112,10 @@ def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
                 "You were issued this petition's anonymous-signing token, and it was not sent with this signature. "
                 "Either sign where your wallet holds it (the browser where you collected it, or `undersigned "
                 "client`), anonymously or with your name; or sign here with your name and give up signing this "
-                f"petition anonymously: tick \"{FORFEIT_CHOICE}\" on the petition's page (with the API, send "
-                "\"forfeit\": true).", fields={"forfeit": FORFEIT_CHOICE})
+                f'petition anonymously: tick "{FORFEIT_CHOICE}" on the petition\'s page (with the API, send '
+                '"forfeit": true).',
+                fields={"forfeit": FORFEIT_CHOICE},
+            )
         _forfeit(db, petition_id, issuance)
         return True
     message, signature = token
@@ -114,8 +123,12 @@ def redeem_named(*, db: Session, rt: Runtime, petition_id: int, user: User,
     if not _spend(db, petition_id, spent):  # a batch spent it a moment ago
         raise Conflict(N_("This token was already used: each member signs once."))
     issuance.burned = True
-    db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition_id)
-               .values(spent_by_name=IssuingKey.spent_by_name + 1).execution_options(synchronize_session=False))
+    db.execute(
+        update(IssuingKey)
+        .where(IssuingKey.petition_id == petition_id)
+        .values(spent_by_name=IssuingKey.spent_by_name + 1)
+        .execution_options(synchronize_session=False)
+    )
     return False
 
 
@@ -130,16 +143,27 @@ def _forfeit(db: Session, petition_id: int, issuance: TokenIssuance) -> None:
     anonymous signatures <= tokens_issued - spent_by_name holds regardless, so `forfeited` is the most that
     dishonest forfeits could add (`undersigned verify` prints it)."""
     issuance.burned = True
-    db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition_id)
-               .values(forfeited=IssuingKey.forfeited + 1).execution_options(synchronize_session=False))
+    db.execute(
+        update(IssuingKey)
+        .where(IssuingKey.petition_id == petition_id)
+        .values(forfeited=IssuingKey.forfeited + 1)
+        .execution_options(synchronize_session=False)
+    )
     signature_log.pend(db=db, petition_id=petition_id, entry={"kind": "forfeit"})
 
 
 def _spend(db: Session, petition_id: int, spent: str) -> bool:
     """Record a token as spent; False when it already was (the primary key decides, without an error)."""
     table = SpentToken.__table__
-    return db.execute(insert_for(db.get_bind().dialect.name, table).values(petition_id=petition_id, nullifier=spent)
-                      .on_conflict_do_nothing().returning(table.c.nullifier)).scalar_one_or_none() is not None
+    return (
+        db.execute(
+            insert_for(db.get_bind().dialect.name, table)
+            .values(petition_id=petition_id, nullifier=spent)
+            .on_conflict_do_nothing()
+            .returning(table.c.nullifier)
+        ).scalar_one_or_none()
+        is not None
+    )
 
 
 def burn_on_withdrawal(*, db: Session, petition_id: int, user: User) -> None:
@@ -151,10 +175,17 @@ def burn_on_withdrawal(*, db: Session, petition_id: int, user: User) -> None:
     if key is None:
         return  # the petition takes no anonymous signatures
     table = TokenIssuance.__table__
-    db.execute(insert_for(db.get_bind().dialect.name, table)
-               .values(account_id=user.id, petition_id=petition_id, issued_on=key.created_at.date(),
-                       blind_signature=None, burned=True)
-               .on_conflict_do_nothing())
+    db.execute(
+        insert_for(db.get_bind().dialect.name, table)
+        .values(
+            account_id=user.id,
+            petition_id=petition_id,
+            issued_on=key.created_at.date(),
+            blind_signature=None,
+            burned=True,
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 def unspent_for(*, db: Session, user: User | None, petition_id: int) -> bool:
@@ -170,8 +201,13 @@ def burned_for(*, db: Session, user: User | None, petition_id: int) -> bool:
     """Whether this account's right to sign the petition anonymously was used by a signature with its name."""
     if user is None:
         return False
-    return bool(db.scalar(select(TokenIssuance.burned).where(TokenIssuance.account_id == user.id,
-                                                             TokenIssuance.petition_id == petition_id)))
+    return bool(
+        db.scalar(
+            select(TokenIssuance.burned).where(
+                TokenIssuance.account_id == user.id, TokenIssuance.petition_id == petition_id
+            )
+        )
+    )
 
 
 def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> None:
@@ -230,13 +266,22 @@ def _publish_reason(db: Session, rt: Runtime, petition_id: int, count: int) -> b
     now = rt.clock.now()
     petition = db.get(Petition, petition_id)
     # Closing: closed already, or its deadline falls before the next batch.
-    closing = (petition is None or petition.state_enum is not PetitionState.open
-               or (petition.deadline is not None
-                   and petition.deadline <= now + timedelta(seconds=settings.anonymous_batch_seconds)))
+    closing = (
+        petition is None
+        or petition.state_enum is not PetitionState.open
+        or (
+            petition.deadline is not None
+            and petition.deadline <= now + timedelta(seconds=settings.anonymous_batch_seconds)
+        )
+    )
     since = rt.anonymous_queue.held_since(petition_id, _hour_number(now))
-    return batching.publish_reason(count=count, hours_waited=batching.hours_between(since, _hour_number(now)),
-                                   closing=closing, min_group_size=settings.min_group_size,
-                                   max_delay_seconds=settings.anonymous_max_delay_seconds)
+    return batching.publish_reason(
+        count=count,
+        hours_waited=batching.hours_between(since, _hour_number(now)),
+        closing=closing,
+        min_group_size=settings.min_group_size,
+        max_delay_seconds=settings.anonymous_max_delay_seconds,
+    )
 
 
 SMALL_BATCH_EVENT = "anonymous_small_batch"
@@ -247,12 +292,22 @@ def _note_small_batch(db: Session, rt: Runtime, petition_id: int, count: int, re
     than the promised k in that batch, and anyone may know it. The hour only."""
     k = rt.settings.min_group_size
     hours = batching.max_delay_hours(rt.settings.anonymous_max_delay_seconds)
-    why = ("the petition was closing" if reason is batching.Reason.closing
-           else f"they had waited the maximum delay ({hours} hour{'' if hours == 1 else 's'})")
+    why = (
+        "the petition was closing"
+        if reason is batching.Reason.closing
+        else f"they had waited the maximum delay ({hours} hour{'' if hours == 1 else 's'})"
+    )
     noun = "signature was" if count == 1 else "signatures were"
-    db.add(PetitionEvent(petition_id=petition_id, kind=SMALL_BATCH_EVENT, at=to_the_hour(rt.clock.now()), actor_id=None,
-                         public=True, detail=f"{count} anonymous {noun} published in a batch smaller than {k}, "
-                                             f"because {why}"))
+    db.add(
+        PetitionEvent(
+            petition_id=petition_id,
+            kind=SMALL_BATCH_EVENT,
+            at=to_the_hour(rt.clock.now()),
+            actor_id=None,
+            public=True,
+            detail=f"{count} anonymous {noun} published in a batch smaller than {k}, because {why}",
+        )
+    )
 
 
 def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry]) -> int:
@@ -263,17 +318,38 @@ def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry])
     fresh = [entry for entry in group if _spend(db, petition_id, entry.nullifier)]
     if not fresh:
         return 0
-    db.add_all(Signature(id=secrets.token_hex(16), petition_id=petition_id, account_id=None,
-                         visibility=Visibility.anonymous, public_name=None, sealed_name=None, notify_updates=False,
-                         signed_hour=hour, department_id=None, location_id=None, invalidation_id=None,
-                         token_message=entry.message, token_signature=entry.signature) for entry in fresh)
+    db.add_all(
+        Signature(
+            id=secrets.token_hex(16),
+            petition_id=petition_id,
+            account_id=None,
+            visibility=Visibility.anonymous,
+            public_name=None,
+            sealed_name=None,
+            notify_updates=False,
+            signed_hour=hour,
+            department_id=None,
+            location_id=None,
+            invalidation_id=None,
+            token_message=entry.message,
+            token_signature=entry.signature,
+        )
+        for entry in fresh
+    )
     db.flush()
-    db.execute(update(IssuingKey).where(IssuingKey.petition_id == petition_id)
-               .values(anonymous_signatures=IssuingKey.anonymous_signatures + len(fresh))
-               .execution_options(synchronize_session=False))
-    count = db.execute(update(Petition).where(Petition.id == petition_id)
-                       .values(signature_count=Petition.signature_count + len(fresh))
-                       .returning(Petition.signature_count).execution_options(synchronize_session=False)).scalar_one()
+    db.execute(
+        update(IssuingKey)
+        .where(IssuingKey.petition_id == petition_id)
+        .values(anonymous_signatures=IssuingKey.anonymous_signatures + len(fresh))
+        .execution_options(synchronize_session=False)
+    )
+    count = db.execute(
+        update(Petition)
+        .where(Petition.id == petition_id)
+        .values(signature_count=Petition.signature_count + len(fresh))
+        .returning(Petition.signature_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
     petition = db.get_one(Petition, petition_id)
     db.refresh(petition)
     record_crossings(db=db, rt=rt, petition=petition, count=count, now=hour)
@@ -282,10 +358,12 @@ def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry])
 
 # -- what anyone can check -------------------------------------------------------------------------------------
 
+
 def published(*, db: Session, petition_id: int, after: str | None, limit: int) -> list[Signature]:
     """Anonymous entries as written, by their random id: each token's message and signature."""
-    statement = select(Signature).where(Signature.petition_id == petition_id,
-                                        Signature.visibility == Visibility.anonymous)
+    statement = select(Signature).where(
+        Signature.petition_id == petition_id, Signature.visibility == Visibility.anonymous
+    )
     if after:
         statement = statement.where(Signature.id > after)
     return list(db.scalars(statement.order_by(Signature.id).limit(limit)))

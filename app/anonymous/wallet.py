@@ -58,9 +58,12 @@ class Issued:
     spki: bytes  # the key the reply is under: a device finalizing a kept reply needs it, and checks it first
 
 
-def _live(key: type[IssuingKey] | type[DiscussionKey]):  # type: ignore[no-untyped-def]
-    return select(key).join(Petition, Petition.id == key.petition_id).where(
-        Petition.state == PetitionState.open.value, key.sealed_private.is_not(None))
+def _live(key: type[IssuingKey | DiscussionKey]):  # type: ignore[no-untyped-def]
+    return (
+        select(key)
+        .join(Petition, Petition.id == key.petition_id)
+        .where(Petition.state == PetitionState.open.value, key.sealed_private.is_not(None))
+    )
 
 
 def due(*, db: Session, user: User) -> list[Due]:
@@ -69,10 +72,11 @@ def due(*, db: Session, user: User) -> list[Due]:
     issued = exists().where(TokenIssuance.account_id == user.id, TokenIssuance.petition_id == IssuingKey.petition_id)
     signed = exists().where(Signature.account_id == user.id, Signature.petition_id == IssuingKey.petition_id)
     tokens = db.scalars(_live(IssuingKey).where(~issued, ~signed).order_by(IssuingKey.petition_id))
-    held = exists().where(DiscussionIssuance.account_id == user.id,
-                          DiscussionIssuance.petition_id == DiscussionKey.petition_id)
+    held = exists().where(
+        DiscussionIssuance.account_id == user.id, DiscussionIssuance.petition_id == DiscussionKey.petition_id
+    )
     credentials = db.scalars(_live(DiscussionKey).where(~held).order_by(DiscussionKey.petition_id))
-    return ([Due(Purpose.sign, key) for key in tokens] + [Due(Purpose.discuss, key) for key in credentials])
+    return [Due(Purpose.sign, key) for key in tokens] + [Due(Purpose.discuss, key) for key in credentials]
 
 
 def lock_account(db: Session, user: User) -> None:
@@ -82,8 +86,7 @@ def lock_account(db: Session, user: User) -> None:
         db.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
-def issue(*, db: Session, rt: Runtime, user: User,
-          requests: Sequence[tuple[int, Purpose, bytes]]) -> list[Issued]:
+def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int, Purpose, bytes]]) -> list[Issued]:
     """Blind-sign every credential due, only when the request asks for exactly all of them."""
     eligibility.require_eligible(db=db, rt=rt, user=user)
     rt.limiter.hit(action="token-issue", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
@@ -93,34 +96,51 @@ def issue(*, db: Session, rt: Runtime, user: User,
     if asked and not wanted:
         # Another device of the same wallet asked a moment before (its requests, derived from the one secret, were
         # the same): nothing was written here, and the replies wait in GET /api/v1/wallet's `issued`.
-        raise Conflict(N_("Nothing is due any more: these credentials were already issued to your account, perhaps "
-                          "to another of your devices a moment ago. Collect them from your wallet's kept replies "
-                          "(GET /api/v1/wallet)."), fields={"tokens": "none"})
+        raise Conflict(
+            N_(
+                "Nothing is due any more: these credentials were already issued to your account, perhaps "
+                "to another of your devices a moment ago. Collect them from your wallet's kept replies "
+                "(GET /api/v1/wallet)."
+            ),
+            fields={"tokens": "none"},
+        )
     if len(set(asked)) != len(asked) or set(asked) != set(wanted):
         listed = ", ".join(f"{petition_id} ({purpose})" for petition_id, purpose in sorted(wanted)) or "none"
-        raise Conflict("Ask for every credential due, for every open petition, in one request: " + listed + ".",
-                       fields={"tokens": listed})
+        raise Conflict(
+            "Ask for every credential due, for every open petition, in one request: " + listed + ".",
+            fields={"tokens": listed},
+        )
     issued = []
     for petition_id, purpose, blinded in requests:
         key = wanted[(petition_id, purpose)]
         try:
             signature = keys.signer_for(key=key, rt=rt).blind_sign(blinded)
         except blindrsa.BlindSignatureError as error:
-            raise InvalidInput(N_("Please correct the highlighted fields."),
-                               fields={f"tokens.{petition_id}": str(error)}) from None
-        issued.append(Issued(petition_id=petition_id, purpose=purpose, key_id=key.key_id, blind_signature=signature,
-                             spki=key.spki))
+            raise InvalidInput(
+                N_("Please correct the highlighted fields."), fields={f"tokens.{petition_id}": str(error)}
+            ) from None
+        issued.append(
+            Issued(
+                petition_id=petition_id, purpose=purpose, key_id=key.key_id, blind_signature=signature, spki=key.spki
+            )
+        )
     # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
     today = rt.clock.now().date()
     for purpose in Purpose:
         replies = sorted((item.petition_id, item.blind_signature) for item in issued if item.purpose is purpose)
         if not replies:
             continue
-        db.add_all(_ISSUANCE[purpose](account_id=user.id, petition_id=petition_id, issued_on=today,
-                                      blind_signature=reply) for petition_id, reply in replies)
+        db.add_all(
+            _ISSUANCE[purpose](account_id=user.id, petition_id=petition_id, issued_on=today, blind_signature=reply)
+            for petition_id, reply in replies
+        )
         key_table = _KEY[purpose]
-        db.execute(update(key_table).where(key_table.petition_id.in_([petition_id for petition_id, _ in replies]))
-                   .values(tokens_issued=key_table.tokens_issued + 1).execution_options(synchronize_session=False))
+        db.execute(
+            update(key_table)
+            .where(key_table.petition_id.in_([petition_id for petition_id, _ in replies]))
+            .values(tokens_issued=key_table.tokens_issued + 1)
+            .execution_options(synchronize_session=False)
+        )
     db.flush()
     return issued
 
@@ -132,20 +152,29 @@ def issued_to(*, db: Session, user: User) -> list[Issued]:
     found = []
     for purpose in Purpose:
         issuance, key_table = _ISSUANCE[purpose], _KEY[purpose]
-        statement = (_live(key_table).add_columns(issuance.blind_signature)
-                     .join(issuance, issuance.petition_id == key_table.petition_id)
-                     .where(issuance.account_id == user.id, issuance.blind_signature.is_not(None))
-                     .order_by(key_table.petition_id))
+        statement = (
+            _live(key_table)
+            .add_columns(issuance.blind_signature)
+            .join(issuance, issuance.petition_id == key_table.petition_id)
+            .where(issuance.account_id == user.id, issuance.blind_signature.is_not(None))
+            .order_by(key_table.petition_id)
+        )
         if issuance is TokenIssuance:
             statement = statement.where(TokenIssuance.burned.is_(False))
-        found += [Issued(petition_id=key.petition_id, purpose=purpose, key_id=key.key_id, blind_signature=reply,
-                         spki=key.spki) for key, reply in db.execute(statement)]
+        found += [
+            Issued(
+                petition_id=key.petition_id, purpose=purpose, key_id=key.key_id, blind_signature=reply, spki=key.spki
+            )
+            for key, reply in db.execute(statement)
+        ]
     return found
 
 
 CHECK_LEN = 16
-ELSEWHERE = N_("This account's wallet was started on another device. Link this device to it, or enter its recovery "
-               "code: Your wallet (/wallet).")
+ELSEWHERE = N_(
+    "This account's wallet was started on another device. Link this device to it, or enter its recovery "
+    "code: Your wallet (/wallet)."
+)
 
 
 def wallet_check(*, db: Session, user: User) -> bytes | None:
@@ -162,11 +191,16 @@ def register_check(*, db: Session, rt: Runtime, user: User, check: bytes) -> boo
     first to commit, then sees its row), and the loser reads the winner's check. The day only, like issuances."""
     rt.limiter.hit(action="wallet-check", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
     if len(check) != CHECK_LEN:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"check": f"A wallet's check value is {CHECK_LEN} bytes, base64url."})
-    statement = insert_for(db.get_bind().dialect.name, WalletCheck).values(
-        account_id=user.id, check=check, started_on=rt.clock.now().date()).on_conflict_do_nothing(
-        index_elements=[WalletCheck.account_id]).returning(WalletCheck.account_id)
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"check": f"A wallet's check value is {CHECK_LEN} bytes, base64url."},
+        )
+    statement = (
+        insert_for(db.get_bind().dialect.name, WalletCheck)
+        .values(account_id=user.id, check=check, started_on=rt.clock.now().date())
+        .on_conflict_do_nothing(index_elements=[WalletCheck.account_id])
+        .returning(WalletCheck.account_id)
+    )
     if db.execute(statement).scalar_one_or_none() is not None:
         return True
     kept = wallet_check(db=db, user=user)
@@ -182,8 +216,9 @@ def holds(*, db: Session, user: User, petition_id: int, purpose: Purpose) -> boo
 MESSAGE_MIN, MESSAGE_MAX = 32, 512
 
 
-def verify(*, db: Session, rt: Runtime, petition_id: int, purpose: Purpose, message: bytes,
-           signature: bytes) -> Petition:
+def verify(
+    *, db: Session, rt: Runtime, petition_id: int, purpose: Purpose, message: bytes, signature: bytes
+) -> Petition:
     """A credential of `purpose` for an open petition, checked under that petition's live key; refuses a forged
     or foreign one in plain words. Returns the petition."""
     petition = db.get(Petition, petition_id)
@@ -191,22 +226,35 @@ def verify(*, db: Session, rt: Runtime, petition_id: int, purpose: Purpose, mess
         raise NotFound(N_("There is no such petition."))
     key = db.get(_KEY[purpose], petition_id)
     if key is None:
-        raise Conflict(N_("This petition does not take anonymous signatures.") if purpose is Purpose.sign
-                       else N_("This petition does not take anonymous comments."))
+        raise Conflict(
+            N_("This petition does not take anonymous signatures.")
+            if purpose is Purpose.sign
+            else N_("This petition does not take anonymous comments.")
+        )
     now = rt.clock.now()
-    if (petition.state_enum is not PetitionState.open or key.sealed_private is None
-            or (petition.deadline is not None and petition.deadline <= now)):
-        raise Conflict(N_("This petition has closed; it no longer takes signatures.") if purpose is Purpose.sign
-                       else N_("This petition is closed, so its discussion is read-only."))
+    if (
+        petition.state_enum is not PetitionState.open
+        or key.sealed_private is None
+        or (petition.deadline is not None and petition.deadline <= now)
+    ):
+        raise Conflict(
+            N_("This petition has closed; it no longer takes signatures.")
+            if purpose is Purpose.sign
+            else N_("This petition is closed, so its discussion is read-only.")
+        )
     what = "token" if purpose is Purpose.sign else "credential"
     if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"message": f"A {what}'s message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"message": f"A {what}'s message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."},
+        )
     try:
         blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)
     except blindrsa.BlindSignatureError:
-        raise InvalidInput(N_("This token is not valid for this petition: it was not issued by its key.")
-                           if purpose is Purpose.sign else
-                           N_("This credential is not valid for this petition: it was not issued by its key."),
-                           fields={"signature": N_("Does not verify under this petition's key.")}) from None
+        raise InvalidInput(
+            N_("This token is not valid for this petition: it was not issued by its key.")
+            if purpose is Purpose.sign
+            else N_("This credential is not valid for this petition: it was not issued by its key."),
+            fields={"signature": N_("Does not verify under this petition's key.")},
+        ) from None
     return petition

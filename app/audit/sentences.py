@@ -30,11 +30,15 @@ SENTENCES: dict[str, str] = {
     "petition.hidden": N_("%(actor)s hid the petition “%(title)s” (reason: %(reason)s)."),
     "petition.restored": N_("%(actor)s made the petition “%(title)s” visible again."),
     "petition.export": N_("%(actor)s exported the %(kind)s of %(subject)s as %(format)s (from the %(via)s)."),
-    "signatures.void_previewed": N_("%(actor)s checked a rule of %(rule_entries)s addresses or domains against "
-                                    "%(subject)s: it matches %(matched)s signatures."),
+    "signatures.void_previewed": N_(
+        "%(actor)s checked a rule of %(rule_entries)s addresses or domains against "
+        "%(subject)s: it matches %(matched)s signatures."
+    ),
     "signatures.voided": N_("%(actor)s voided %(matched)s signatures on %(subject)s (reason: %(reason)s)."),
-    "retention.erased": N_("%(actor)s erased the signers' details of %(signatures)s signatures on %(subject)s, "
-                           "%(retention_days)s days after it closed."),
+    "retention.erased": N_(
+        "%(actor)s erased the signers' details of %(signatures)s signatures on %(subject)s, "
+        "%(retention_days)s days after it closed."
+    ),
     "comment.hidden": N_("%(actor)s hid %(subject)s on petition %(petition)s (reason: %(reason)s)."),
     "comment.restored": N_("%(actor)s showed %(subject)s on petition %(petition)s again."),
     "comment.kept": N_("%(actor)s kept %(subject)s on petition %(petition)s as it was, answering its flags."),
@@ -45,19 +49,31 @@ SENTENCES: dict[str, str] = {
 
 FALLBACK = N_("%(actor)s: %(action)s on %(subject)s.")
 
-LIST_NAMES = {"category": N_("list of categories"), "department": N_("list of departments"),
-              "location": N_("list of locations")}
+LIST_NAMES = {
+    "category": N_("list of categories"),
+    "department": N_("list of departments"),
+    "location": N_("list of locations"),
+}
 
 # The organization's settings as the admin pages name them, for the "changed" sentences.
 SETTING_NAMES = {
-    "allowed_email_domains": N_("email domains"), "response_threshold": N_("response threshold"),
-    "escalation_threshold": N_("escalation threshold"), "response_days": N_("days to respond"),
-    "sponsors_required": N_("sponsors needed"), "name": N_("name"), "logo": N_("logo"),
+    "allowed_email_domains": N_("email domains"),
+    "response_threshold": N_("response threshold"),
+    "escalation_threshold": N_("escalation threshold"),
+    "response_days": N_("days to respond"),
+    "sponsors_required": N_("sponsors needed"),
+    "name": N_("name"),
+    "logo": N_("logo"),
     "accent_colour": N_("accent colour"),
 }
 
-WORDS = {"tally": N_("tally"), "signers": N_("list of signers"), "page": N_("web page"), "api": N_("API"),
-         "command line": N_("command line")}
+WORDS = {
+    "tally": N_("tally"),
+    "signers": N_("list of signers"),
+    "page": N_("web page"),
+    "api": N_("API"),
+    "command line": N_("command line"),
+}
 
 
 def detail_of(entry: AuditEntry) -> dict[str, Any]:
@@ -81,8 +97,10 @@ def _changes(detail: Mapping[str, Any], translate: Callable[[str], str]) -> str:
     for name, change in detail.items():
         label = translate(SETTING_NAMES.get(name, name.replace("_", " ")))
         if isinstance(change, dict) and {"from", "to"} <= change.keys():
-            parts.append(translate(N_("%(setting)s from %(before)s to %(after)s"))
-                         % {"setting": label, "before": _plain(change["from"]), "after": _plain(change["to"])})
+            parts.append(
+                translate(N_("%(setting)s from %(before)s to %(after)s"))
+                % {"setting": label, "before": _plain(change["from"]), "after": _plain(change["to"])}
+            )
         else:
             parts.append(f"{label}: {_plain(change)}")
     return "; ".join(parts) or "—"
@@ -91,8 +109,11 @@ def _changes(detail: Mapping[str, Any], translate: Callable[[str], str]) -> str:
 def _subject(subject: str, translate: Callable[[str], str]) -> str:
     kind, _, number = subject.partition(" ")
     if number.isdigit() and kind in ("petition", "comment", "account"):
-        words = {"petition": N_("petition %(number)s"), "comment": N_("comment %(number)s"),
-                 "account": N_("account %(number)s")}
+        words = {
+            "petition": N_("petition %(number)s"),
+            "comment": N_("comment %(number)s"),
+            "account": N_("account %(number)s"),
+        }
         return translate(words[kind]) % {"number": number}
     return subject
 

@@ -20,17 +20,39 @@ from app.core.runtime import Runtime
 HEAD_ID = 1
 
 
-def entry_hash(*, prev_hash: str, seq: int, at: datetime, actor_id: int | None, actor_name: str, action: str,
-               subject: str, detail: str) -> str:
+def entry_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    action: str,
+    subject: str,
+    detail: str,
+) -> str:
     """SHA-256 over the previous hash and this entry's fields in a canonical JSON form."""
-    canonical = json.dumps({"prev": prev_hash, "seq": seq, "at": at.isoformat(), "actor_id": actor_id,
-                            "actor": actor_name, "action": action, "subject": subject, "detail": detail},
-                           sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(
+        {
+            "prev": prev_hash,
+            "seq": seq,
+            "at": at.isoformat(),
+            "actor_id": actor_id,
+            "actor": actor_name,
+            "action": action,
+            "subject": subject,
+            "detail": detail,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record(*, db: Session, rt: Runtime, actor: User | None, action: str, subject: str,
-           detail: Mapping[str, Any] | None = None) -> AuditEntry:
+def record(
+    *, db: Session, rt: Runtime, actor: User | None, action: str, subject: str, detail: Mapping[str, Any] | None = None
+) -> AuditEntry:
     """Append an entry in the caller's transaction: it stands or falls with the action it records."""
     head = db.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
     if head is None:
@@ -42,9 +64,15 @@ def record(*, db: Session, rt: Runtime, actor: User | None, action: str, subject
     # the order, and the chain covers the hour as stored, so verifying is unchanged.
     at = to_the_hour(rt.clock.now())
     detail_text = json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False, default=str)
-    fields = {"seq": head.seq + 1, "at": at, "actor_id": actor.id if actor else None,
-              "actor_name": actor.display_name if actor else "Undersigned (system)", "action": action,
-              "subject": subject[:120], "detail": detail_text}
+    fields = {
+        "seq": head.seq + 1,
+        "at": at,
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.display_name if actor else "Undersigned (system)",
+        "action": action,
+        "subject": subject[:120],
+        "detail": detail_text,
+    }
     digest = entry_hash(prev_hash=head.hash, **fields)
     entry = AuditEntry(prev_hash=head.hash, hash=digest, **fields)
     db.add(entry)
@@ -66,8 +94,7 @@ class Verification:
 def _all(db: Session, batch: int = 1000) -> Iterator[AuditEntry]:
     last = 0
     while True:
-        rows = list(db.scalars(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq)
-                               .limit(batch)))
+        rows = list(db.scalars(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)))
         if not rows:
             return
         yield from rows
@@ -84,9 +111,16 @@ def verify(*, db: Session) -> Verification:
             problems.append(f"entry {expected_seq} is missing (found {entry.seq} next)")
         if entry.prev_hash != previous_hash:
             problems.append(f"entry {entry.seq} does not follow the entry before it")
-        recomputed = entry_hash(prev_hash=entry.prev_hash, seq=entry.seq, at=entry.at, actor_id=entry.actor_id,
-                                actor_name=entry.actor_name, action=entry.action, subject=entry.subject,
-                                detail=entry.detail)
+        recomputed = entry_hash(
+            prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            at=entry.at,
+            actor_id=entry.actor_id,
+            actor_name=entry.actor_name,
+            action=entry.action,
+            subject=entry.subject,
+            detail=entry.detail,
+        )
         if recomputed != entry.hash:
             problems.append(f"entry {entry.seq} was changed after it was written")
         previous_hash, expected_seq = entry.hash, entry.seq + 1

@@ -24,8 +24,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching, wallet
-from app.comments.queue import Change, Pending
 from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
+from app.comments.queue import Change, Pending
 from app.comments.service import _require_open_discussion, rank, remove
 from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
@@ -52,8 +52,9 @@ def author_tag(message: bytes) -> str:
 
 
 def _credential(db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> Petition:
-    return wallet.verify(db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.discuss, message=message,
-                         signature=signature)
+    return wallet.verify(
+        db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.discuss, message=message, signature=signature
+    )
 
 
 def _parent(db: Session, petition: Petition, parent_id: int | None) -> Comment | None:
@@ -61,15 +62,18 @@ def _parent(db: Session, petition: Petition, parent_id: int | None) -> Comment |
         return None
     parent = db.get(Comment, parent_id)
     if parent is None or parent.petition_id != petition.id:
-        raise InvalidInput(N_("Please correct the highlighted fields."), fields={
-            "parent_id": N_("The comment you reply to is not in this petition's discussion.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"parent_id": N_("The comment you reply to is not in this petition's discussion.")},
+        )
     if not parent.is_visible:
         raise Conflict(N_("That comment was removed, so it takes no replies."))
     return parent
 
 
-def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes, body: str,
-           parent_id: int | None) -> Pending:
+def submit(
+    *, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes, body: str, parent_id: int | None
+) -> Pending:
     """Accept an anonymous comment for the next batch (written at once when batching is off: tests and
     development). Refuses, in plain words, what the batch would not write."""
     petition = _credential(db, rt, petition_id, message, signature)
@@ -79,8 +83,14 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
     _parent(db, petition, parent_id)
     tag = author_tag(message)
     _limit(rt, tag)
-    item = Pending(ref=secrets.token_hex(16), petition_id=petition.id, parent_id=parent_id, body=body,
-                   author_tag=tag, pseudonym=pseudonym(message))
+    item = Pending(
+        ref=secrets.token_hex(16),
+        petition_id=petition.id,
+        parent_id=parent_id,
+        body=body,
+        author_tag=tag,
+        pseudonym=pseudonym(message),
+    )
     if rt.settings.anonymous_batch_seconds == 0:
         write_group(db, petition, [item], to_the_hour(rt.clock.now()))
     else:
@@ -96,8 +106,10 @@ MAX_WAITING = 10
 
 def _limit(rt: Runtime, tag: str) -> None:
     if rt.comment_queue.waiting_from(tag) >= MAX_WAITING:
-        raise RateLimited(N_("You have many anonymous comments and changes waiting for the next batch: send more "
-                             "once they appear."), headers={"Retry-After": "3600"})
+        raise RateLimited(
+            N_("You have many anonymous comments and changes waiting for the next batch: send more once they appear."),
+            headers={"Retry-After": "3600"},
+        )
 
 
 def publish_within_seconds(rt: Runtime) -> float:
@@ -129,20 +141,41 @@ def write_group(db: Session, petition: Petition, items: list[Pending], at: datet
         quoted = None
         if parent is not None and parent.depth >= MAX_DEPTH:
             quoted, parent = parent, db.get(Comment, parent.parent_id)
-        comment = Comment(id=_new_id(db, taken), petition_id=petition.id, parent_id=parent.id if parent else None,
-                          quoted_id=quoted.id if quoted else None, depth=parent.depth + 1 if parent else 1,
-                          author_id=None, pseudonym=item.pseudonym, author_proof=item.author_tag, body=item.body,
-                          body_html=render_comment(item.body), state=CommentState.visible,
-                          rank=rank(endorsements=0, created_at=at), endorsement_count=0, reply_count=0,
-                          flags_since_review=0, review=Review.none, created_at=at, digested=False)
+        comment = Comment(
+            id=_new_id(db, taken),
+            petition_id=petition.id,
+            parent_id=parent.id if parent else None,
+            quoted_id=quoted.id if quoted else None,
+            depth=parent.depth + 1 if parent else 1,
+            author_id=None,
+            pseudonym=item.pseudonym,
+            author_proof=item.author_tag,
+            body=item.body,
+            body_html=render_comment(item.body),
+            state=CommentState.visible,
+            rank=rank(endorsements=0, created_at=at),
+            endorsement_count=0,
+            reply_count=0,
+            flags_since_review=0,
+            review=Review.none,
+            created_at=at,
+            digested=False,
+        )
         db.add(comment)
         if parent is not None:
-            db.execute(update(Comment).where(Comment.id == parent.id)
-                       .values(reply_count=Comment.reply_count + 1).execution_options(synchronize_session=False))
+            db.execute(
+                update(Comment)
+                .where(Comment.id == parent.id)
+                .values(reply_count=Comment.reply_count + 1)
+                .execution_options(synchronize_session=False)
+            )
         written.append(comment)
-    db.execute(update(Petition).where(Petition.id == petition.id)
-               .values(comment_count=Petition.comment_count + len(written))
-               .execution_options(synchronize_session=False))
+    db.execute(
+        update(Petition)
+        .where(Petition.id == petition.id)
+        .values(comment_count=Petition.comment_count + len(written))
+        .execution_options(synchronize_session=False)
+    )
     db.flush()
     return written
 
@@ -193,8 +226,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
     return written
 
 
-def _publish(db: Session, rt: Runtime, petition_id: int, group: list[Pending], edits: list[Change],
-             at: datetime, final: bool) -> int:
+def _publish(
+    db: Session, rt: Runtime, petition_id: int, group: list[Pending], edits: list[Change], at: datetime, final: bool
+) -> int:
     petition = db.get(Petition, petition_id)
     if petition is None:
         return 0  # deleted with its discussion
@@ -203,9 +237,16 @@ def _publish(db: Session, rt: Runtime, petition_id: int, group: list[Pending], e
     # Authors, not comments: five comments under one pseudonym hide nobody. The same rule as anonymous signatures;
     # this batch runs once an hour, so rounds are hours.
     authors = len({item.author_tag for item in group} | {change.author_tag for change in edits})
-    if batching.publish_reason(count=authors, hours_waited=waited, closing=closing,
-                               min_group_size=rt.settings.min_group_size,
-                               max_delay_seconds=rt.settings.anonymous_max_delay_seconds) is None:
+    if (
+        batching.publish_reason(
+            count=authors,
+            hours_waited=waited,
+            closing=closing,
+            min_group_size=rt.settings.min_group_size,
+            max_delay_seconds=rt.settings.anonymous_max_delay_seconds,
+        )
+        is None
+    ):
         for item in group:
             rt.comment_queue.add(item)
         for change in edits:
@@ -218,17 +259,33 @@ def _publish(db: Session, rt: Runtime, petition_id: int, group: list[Pending], e
             _apply_edit(db, comment, change.body, at)
     written = len(write_group(db, petition, group, at))
     if authors < rt.settings.min_group_size:
-        why = ("the server was restarting, and they wait only in its memory" if final else
-               "the discussion closed or was locked" if closing else "they had waited as long as they are held")
-        db.add(PetitionEvent(petition_id=petition_id, kind="small_comment_batch", at=at, actor_id=None, public=True,
-                             detail=("Anonymous comments or edits from fewer colleagues than the minimum group size "
-                                     f"were published together, because {why}: their authors are hidden among "
-                                     "fewer colleagues.")))
+        why = (
+            "the server was restarting, and they wait only in its memory"
+            if final
+            else "the discussion closed or was locked"
+            if closing
+            else "they had waited as long as they are held"
+        )
+        db.add(
+            PetitionEvent(
+                petition_id=petition_id,
+                kind="small_comment_batch",
+                at=at,
+                actor_id=None,
+                public=True,
+                detail=(
+                    "Anonymous comments or edits from fewer colleagues than the minimum group size "
+                    f"were published together, because {why}: their authors are hidden among "
+                    "fewer colleagues."
+                ),
+            )
+        )
     rt.comment_queue.set_waited(petition_id, 0)
     return written
 
 
 # -- the author's rights, by credential --------------------------------------------------------------------
+
 
 def _authored(db: Session, comment_id: int, message: bytes) -> Comment:
     comment = db.get(Comment, comment_id)
@@ -259,8 +316,9 @@ def edit(*, db: Session, rt: Runtime, comment_id: int, message: bytes, signature
         _apply_edit(db, comment, body, to_the_hour(rt.clock.now()))
         return False
     _limit(rt, comment.author_proof or "")
-    rt.comment_queue.add_change(Change(ref=secrets.token_hex(16), comment_id=comment.id,
-                                       author_tag=comment.author_proof or "", body=body))
+    rt.comment_queue.add_change(
+        Change(ref=secrets.token_hex(16), comment_id=comment.id, author_tag=comment.author_proof or "", body=body)
+    )
     return True
 
 
@@ -271,6 +329,7 @@ def delete(*, db: Session, rt: Runtime, comment_id: int, message: bytes) -> bool
     if rt.settings.anonymous_batch_seconds == 0:
         remove(db=db, comment=comment)
         return False
-    rt.comment_queue.add_change(Change(ref=secrets.token_hex(16), comment_id=comment.id,
-                                       author_tag=comment.author_proof or "", body=None))
+    rt.comment_queue.add_change(
+        Change(ref=secrets.token_hex(16), comment_id=comment.id, author_tag=comment.author_proof or "", body=None)
+    )
     return True

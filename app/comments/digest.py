@@ -20,8 +20,12 @@ LISTED = 20
 
 
 def _new_top_level(petition_id):  # type: ignore[no-untyped-def]
-    return (Comment.petition_id == petition_id, Comment.parent_id.is_(None), Comment.digested.is_(False),
-            Comment.state == CommentState.visible)
+    return (
+        Comment.petition_id == petition_id,
+        Comment.parent_id.is_(None),
+        Comment.digested.is_(False),
+        Comment.state == CommentState.visible,
+    )
 
 
 def send_digests(*, sessions: sessionmaker[Session], rt: Runtime, limit: int = 200) -> int:
@@ -29,9 +33,13 @@ def send_digests(*, sessions: sessionmaker[Session], rt: Runtime, limit: int = 2
     now = to_the_hour(rt.clock.now())
     due = or_(Petition.comment_digest_sent_at.is_(None), Petition.comment_digest_sent_at <= now - timedelta(days=1))
     with sessions.begin() as db:
-        petition_ids = list(db.scalars(select(Petition.id).where(
-            Petition.comment_count > 0, due,
-            exists().where(*_new_top_level(Petition.id))).limit(limit)))
+        petition_ids = list(
+            db.scalars(
+                select(Petition.id)
+                .where(Petition.comment_count > 0, due, exists().where(*_new_top_level(Petition.id)))
+                .limit(limit)
+            )
+        )
     sent = 0
     for petition_id in petition_ids:
         with sessions.begin() as db:
@@ -41,19 +49,32 @@ def send_digests(*, sessions: sessionmaker[Session], rt: Runtime, limit: int = 2
                 continue
             condition = _new_top_level(petition.id)
             # What this digest counts is exactly what it marks, whatever is posted meanwhile.
-            listed_ids = list(db.scalars(select(Comment.id).where(*condition).order_by(Comment.created_at,
-                                                                                        Comment.id)))
+            listed_ids = list(db.scalars(select(Comment.id).where(*condition).order_by(Comment.created_at, Comment.id)))
             count = len(listed_ids)
             if not count:
                 continue
-            comments = list(db.scalars(select(Comment).where(Comment.id.in_(listed_ids[:LISTED]))
-                                       .options(joinedload(Comment.author))
-                                       .order_by(Comment.created_at, Comment.id)).unique())
-            notify.tell_organizers(db=db, rt=rt, petition=petition, template="comment_digest",
-                                   context={"comments": comments, "count": count})
+            comments = list(
+                db.scalars(
+                    select(Comment)
+                    .where(Comment.id.in_(listed_ids[:LISTED]))
+                    .options(joinedload(Comment.author))
+                    .order_by(Comment.created_at, Comment.id)
+                ).unique()
+            )
+            notify.tell_organizers(
+                db=db,
+                rt=rt,
+                petition=petition,
+                template="comment_digest",
+                context={"comments": comments, "count": count},
+            )
             for start in range(0, count, 500):
-                db.execute(update(Comment).where(Comment.id.in_(listed_ids[start:start + 500])).values(digested=True)
-                           .execution_options(synchronize_session=False))
+                db.execute(
+                    update(Comment)
+                    .where(Comment.id.in_(listed_ids[start : start + 500]))
+                    .values(digested=True)
+                    .execution_options(synchronize_session=False)
+                )
             petition.comment_digest_sent_at = now
             sent += 1
     return sent

@@ -55,18 +55,40 @@ class Comment(Base):
         # Each listing is one index range: top-level comments by rank, by endorsements or newest first;
         # replies oldest first under their parent. Partial indexes, because "parent_id IS NULL" in a composite
         # index does not let PostgreSQL read the rest of the key in order.
-        Index("ix_comments_top_level_rank", "petition_id", "rank", "id", postgresql_where=text("parent_id IS NULL"),
-              sqlite_where=text("parent_id IS NULL")),
-        Index("ix_comments_top_level_endorsements", "petition_id", "endorsement_count", "id",
-              postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
+        Index(
+            "ix_comments_top_level_rank",
+            "petition_id",
+            "rank",
+            "id",
+            postgresql_where=text("parent_id IS NULL"),
+            sqlite_where=text("parent_id IS NULL"),
+        ),
+        Index(
+            "ix_comments_top_level_endorsements",
+            "petition_id",
+            "endorsement_count",
+            "id",
+            postgresql_where=text("parent_id IS NULL"),
+            sqlite_where=text("parent_id IS NULL"),
+        ),
         # Newest first, and replies oldest first, by time then id: anonymous comments have random ids.
-        Index("ix_comments_top_level_created", "petition_id", "created_at", "id",
-              postgresql_where=text("parent_id IS NULL"), sqlite_where=text("parent_id IS NULL")),
+        Index(
+            "ix_comments_top_level_created",
+            "petition_id",
+            "created_at",
+            "id",
+            postgresql_where=text("parent_id IS NULL"),
+            sqlite_where=text("parent_id IS NULL"),
+        ),
         Index("ix_comments_parent_created", "parent_id", "created_at", "id"),
         Index("ix_comments_petition_created", "petition_id", "created_at", "id"),  # new since a reader's last look
         # The organizers' digest: what it has not listed yet.
-        Index("ix_comments_undigested", "petition_id", postgresql_where=text("NOT digested"),
-              sqlite_where=text("NOT digested")),
+        Index(
+            "ix_comments_undigested",
+            "petition_id",
+            postgresql_where=text("NOT digested"),
+            sqlite_where=text("NOT digested"),
+        ),
         Index("ix_comments_review_flags", "review", "flags_since_review"),
         CheckConstraint("depth BETWEEN 1 AND 4", name="depth_in_range"),
         CheckConstraint("endorsement_count >= 0", name="endorsement_count_not_negative"),

@@ -27,17 +27,28 @@ class Flagged:
 
 def queue(*, db: Session, limit: int = QUEUE_SIZE) -> list[Flagged]:
     """Flagged comments waiting for a decision, the most flagged first. Flaggers are not shown: only reasons."""
-    comments = list(db.scalars(select(Comment).where(Comment.review == Review.pending)
-                               .options(joinedload(Comment.author))
-                               .order_by(Comment.flags_since_review.desc(), Comment.id).limit(limit)).unique())
+    comments = list(
+        db.scalars(
+            select(Comment)
+            .where(Comment.review == Review.pending)
+            .options(joinedload(Comment.author))
+            .order_by(Comment.flags_since_review.desc(), Comment.id)
+            .limit(limit)
+        ).unique()
+    )
     if not comments:
         return []
     ids = [comment.id for comment in comments]
-    petitions = {p.id: p for p in db.scalars(select(Petition).where(
-        Petition.id.in_({comment.petition_id for comment in comments})))}
+    petitions = {
+        p.id: p
+        for p in db.scalars(select(Petition).where(Petition.id.in_({comment.petition_id for comment in comments})))
+    }
     flags: dict[int, list[CommentFlag]] = {comment_id: [] for comment_id in ids}
-    for flag in db.scalars(select(CommentFlag).where(CommentFlag.comment_id.in_(ids),
-                                                     CommentFlag.resolved.is_(False)).order_by(CommentFlag.id)):
+    for flag in db.scalars(
+        select(CommentFlag)
+        .where(CommentFlag.comment_id.in_(ids), CommentFlag.resolved.is_(False))
+        .order_by(CommentFlag.id)
+    ):
         flags[flag.comment_id].append(flag)
     return [Flagged(comment, petitions[comment.petition_id], flags[comment.id]) for comment in comments]
 
@@ -52,14 +63,23 @@ def reason_label(code: str) -> str:
 
 def _decided(db: Session, comment: Comment) -> None:
     comment.review, comment.flags_since_review = Review.done, 0
-    db.execute(update(CommentFlag).where(CommentFlag.comment_id == comment.id, CommentFlag.resolved.is_(False))
-               .values(resolved=True))
+    db.execute(
+        update(CommentFlag)
+        .where(CommentFlag.comment_id == comment.id, CommentFlag.resolved.is_(False))
+        .values(resolved=True)
+    )
 
 
 def _audit(db: Session, rt: Runtime, moderator: User, action: str, comment: Comment, **detail: object) -> None:
     # The subject names the comment, never its author: an anonymous comment's author is unknown to everyone.
-    audit.record(db=db, rt=rt, actor=moderator, action=action, subject=f"comment {comment.id}",
-                 detail={"petition": comment.petition_id, **detail})
+    audit.record(
+        db=db,
+        rt=rt,
+        actor=moderator,
+        action=action,
+        subject=f"comment {comment.id}",
+        detail={"petition": comment.petition_id, **detail},
+    )
 
 
 def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason: str) -> None:
@@ -90,8 +110,14 @@ def lock(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
     if petition.comments_locked_reason:
         raise Conflict(N_("This discussion is already locked."))
     petition.comments_locked_reason, petition.comments_locked_at = reason, rt.clock.now()
-    audit.record(db=db, rt=rt, actor=moderator, action="comments.locked", subject=f"petition {petition.id}",
-                 detail={"reason": reason})
+    audit.record(
+        db=db,
+        rt=rt,
+        actor=moderator,
+        action="comments.locked",
+        subject=f"petition {petition.id}",
+        detail={"reason": reason},
+    )
     db.flush()
 
 

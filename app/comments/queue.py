@@ -53,8 +53,9 @@ class CommentQueue:
         """How many comments and changes of one credential wait: the limit on anonymous posting, kept here rather
         than in a rate-limit key whose lifetime in Redis would date the first of them."""
         with self._lock:
-            return (sum(item.author_tag == author_tag for item in self._pending.values())
-                    + sum(change.author_tag == author_tag for change in self._changes.values()))
+            return sum(item.author_tag == author_tag for item in self._pending.values()) + sum(
+                change.author_tag == author_tag for change in self._changes.values()
+            )
 
     def take(self) -> list[Pending]:
         with self._lock:

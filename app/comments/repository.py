@@ -48,8 +48,10 @@ class Page:
 
 
 def _broken_cursor() -> InvalidInput:
-    return InvalidInput(N_("This page link is broken: start again from the first page."),
-                        fields={"cursor": N_("Not a cursor from a previous page.")})
+    return InvalidInput(
+        N_("This page link is broken: start again from the first page."),
+        fields={"cursor": N_("Not a cursor from a previous page.")},
+    )
 
 
 def _cursor_of(comment: Comment, sort: CommentSort) -> str:
@@ -113,15 +115,23 @@ def _after(sort: CommentSort, cursor: str):  # type: ignore[no-untyped-def]
     return or_(column < value, and_(column == value, Comment.id < last_id))
 
 
-def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str | None,
-              limit: int = PAGE_SIZE) -> tuple[list[Comment], str | None]:
+def top_level(
+    *, db: Session, petition: Petition, sort: CommentSort, cursor: str | None, limit: int = PAGE_SIZE
+) -> tuple[list[Comment], str | None]:
     if cursor is not None and len(cursor) > 80:
         raise _broken_cursor()
-    order = {CommentSort.top: (Comment.rank.desc(), Comment.id.desc()),
-             CommentSort.endorsed: (Comment.endorsement_count.desc(), Comment.id.desc()),
-             CommentSort.newest: (Comment.created_at.desc(), Comment.id.desc())}[sort]
-    statement = (select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None))
-                 .options(*LOAD).order_by(*order).limit(limit + 1))
+    order = {
+        CommentSort.top: (Comment.rank.desc(), Comment.id.desc()),
+        CommentSort.endorsed: (Comment.endorsement_count.desc(), Comment.id.desc()),
+        CommentSort.newest: (Comment.created_at.desc(), Comment.id.desc()),
+    }[sort]
+    statement = (
+        select(Comment)
+        .where(Comment.petition_id == petition.id, Comment.parent_id.is_(None))
+        .options(*LOAD)
+        .order_by(*order)
+        .limit(limit + 1)
+    )
     if cursor:
         statement = statement.where(_after(sort, cursor))
     rows = list(db.scalars(statement).unique())
@@ -130,21 +140,37 @@ def top_level(*, db: Session, petition: Petition, sort: CommentSort, cursor: str
     return rows, (_cursor_of(rows[-1], sort) if more and rows else None)
 
 
-def _children(db: Session, parent_ids: list[int], per_parent: int,
-              after: tuple[datetime, int] | None = None) -> list[Comment]:
-    numbered = select(Comment.id.label("id"), func.row_number().over(
-        partition_by=Comment.parent_id, order_by=(Comment.created_at, Comment.id)).label("n"))
+def _children(
+    db: Session, parent_ids: list[int], per_parent: int, after: tuple[datetime, int] | None = None
+) -> list[Comment]:
+    numbered = select(
+        Comment.id.label("id"),
+        func.row_number().over(partition_by=Comment.parent_id, order_by=(Comment.created_at, Comment.id)).label("n"),
+    )
     numbered = numbered.where(Comment.parent_id.in_(parent_ids))
     if after is not None:
         numbered = numbered.where(_later(*after))
     ranked = numbered.subquery()
-    return list(db.scalars(select(Comment).join(ranked, ranked.c.id == Comment.id)
-                           .where(ranked.c.n <= per_parent + 1).options(*LOAD)
-                           .order_by(Comment.created_at, Comment.id)).unique())
+    return list(
+        db.scalars(
+            select(Comment)
+            .join(ranked, ranked.c.id == Comment.id)
+            .where(ranked.c.n <= per_parent + 1)
+            .options(*LOAD)
+            .order_by(Comment.created_at, Comment.id)
+        ).unique()
+    )
 
 
-def build(*, db: Session, rt: Runtime, roots: list[Comment], viewer: User | None,
-          first_level_limit: int = REPLIES_SHOWN, after: tuple[datetime, int] | None = None) -> list[Node]:
+def build(
+    *,
+    db: Session,
+    rt: Runtime,
+    roots: list[Comment],
+    viewer: User | None,
+    first_level_limit: int = REPLIES_SHOWN,
+    after: tuple[datetime, int] | None = None,
+) -> list[Node]:
     """The roots with their replies down to the deepest level, each reply list cut to its first few.
 
     `first_level_limit` and `after` page the roots' own replies (a comment's page shows many of them)."""
@@ -180,9 +206,14 @@ def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | Non
     everything = list(_walk(nodes))
     endorsed: set[int] = set()
     if viewer is not None and everything:
-        endorsed = set(db.scalars(select(CommentEndorsement.comment_id).where(
-            CommentEndorsement.user_id == viewer.id,
-            CommentEndorsement.comment_id.in_([node.comment.id for node in everything]))))
+        endorsed = set(
+            db.scalars(
+                select(CommentEndorsement.comment_id).where(
+                    CommentEndorsement.user_id == viewer.id,
+                    CommentEndorsement.comment_id.in_([node.comment.id for node in everything]),
+                )
+            )
+        )
     window = timedelta(minutes=rt.settings.comment_edit_minutes)
     for node in everything:
         comment = node.comment
@@ -190,18 +221,36 @@ def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | Non
         node.mine = service.is_author(comment=comment, user=viewer)
         node.collapsed = service.is_collapsed(rt=rt, comment=comment)
         # An edit after the window always keeps history, and the last edit is the latest: so this is exact.
-        node.has_history = (comment.state == CommentState.visible and comment.edited_at is not None
-                            and (comment.is_anonymous or comment.edited_at - comment.created_at > window))
+        node.has_history = (
+            comment.state == CommentState.visible
+            and comment.edited_at is not None
+            and (comment.is_anonymous or comment.edited_at - comment.created_at > window)
+        )
 
 
-def page(*, db: Session, rt: Runtime, petition: Petition, sort: CommentSort, cursor: str | None,
-         viewer: User | None, limit: int = PAGE_SIZE) -> Page:
+def page(
+    *,
+    db: Session,
+    rt: Runtime,
+    petition: Petition,
+    sort: CommentSort,
+    cursor: str | None,
+    viewer: User | None,
+    limit: int = PAGE_SIZE,
+) -> Page:
     roots, next_cursor = top_level(db=db, petition=petition, sort=sort, cursor=cursor, limit=limit)
     return Page(build(db=db, rt=rt, roots=roots, viewer=viewer), next_cursor)
 
 
-def replies(*, db: Session, rt: Runtime, comment: Comment, after: tuple[datetime, int] | None,
-            viewer: User | None, limit: int = PAGE_SIZE) -> tuple[Node, str | None]:
+def replies(
+    *,
+    db: Session,
+    rt: Runtime,
+    comment: Comment,
+    after: tuple[datetime, int] | None,
+    viewer: User | None,
+    limit: int = PAGE_SIZE,
+) -> tuple[Node, str | None]:
     """One comment with a page of its replies (oldest first), each with its own first replies."""
     (node,) = build(db=db, rt=rt, roots=[comment], viewer=viewer, first_level_limit=limit, after=after)
     next_cursor = time_cursor(node.replies[-1].comment) if node.more_replies and node.replies else None
@@ -210,30 +259,49 @@ def replies(*, db: Session, rt: Runtime, comment: Comment, after: tuple[datetime
 
 def top_concerns(*, db: Session, petition: Petition, limit: int = TOP_CONCERNS) -> list[Comment]:
     """The most-endorsed top-level comments still shown: what the discussion agrees on."""
-    return list(db.scalars(select(Comment).where(
-        Comment.petition_id == petition.id, Comment.parent_id.is_(None), Comment.state == CommentState.visible,
-        Comment.endorsement_count > 0).options(*LOAD)
-        .order_by(Comment.endorsement_count.desc(), Comment.id.desc()).limit(limit)).unique())
+    return list(
+        db.scalars(
+            select(Comment)
+            .where(
+                Comment.petition_id == petition.id,
+                Comment.parent_id.is_(None),
+                Comment.state == CommentState.visible,
+                Comment.endorsement_count > 0,
+            )
+            .options(*LOAD)
+            .order_by(Comment.endorsement_count.desc(), Comment.id.desc())
+            .limit(limit)
+        ).unique()
+    )
 
 
-def newer_than(*, db: Session, petition: Petition, after: str,
-               limit: int = PAGE_SIZE) -> tuple[int, list[Comment], str]:
+def newer_than(
+    *, db: Session, petition: Petition, after: str, limit: int = PAGE_SIZE
+) -> tuple[int, list[Comment], str]:
     """How many comments arrived after the place `after` (a time cursor, or "" for none), the newest top-level
     ones among them, and the new place (for live updates)."""
     later = (_later(*parse_time_cursor(after)),) if after else ()
-    count = db.scalar(select(func.count()).select_from(Comment).where(Comment.petition_id == petition.id,
-                                                                      *later)) or 0
+    count = db.scalar(select(func.count()).select_from(Comment).where(Comment.petition_id == petition.id, *later)) or 0
     if not count:
         return 0, [], after
-    rows = list(db.scalars(select(Comment).where(Comment.petition_id == petition.id, Comment.parent_id.is_(None),
-                                                 *later)
-                           .options(*LOAD).order_by(Comment.created_at.desc(), Comment.id.desc())
-                           .limit(limit)).unique())
+    rows = list(
+        db.scalars(
+            select(Comment)
+            .where(Comment.petition_id == petition.id, Comment.parent_id.is_(None), *later)
+            .options(*LOAD)
+            .order_by(Comment.created_at.desc(), Comment.id.desc())
+            .limit(limit)
+        ).unique()
+    )
     return count, rows, latest(db=db, petition=petition)
 
 
 def latest(*, db: Session, petition: Petition) -> str:
     """The place of the latest comment in time order, "" when there is none."""
-    newest = db.scalar(select(Comment).where(Comment.petition_id == petition.id)
-                       .order_by(Comment.created_at.desc(), Comment.id.desc()).limit(1))
+    newest = db.scalar(
+        select(Comment)
+        .where(Comment.petition_id == petition.id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(1)
+    )
     return time_cursor(newest) if newest is not None else ""

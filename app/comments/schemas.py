@@ -32,8 +32,11 @@ def _blank_to_none(value: object) -> object:
     return _strip(value)
 
 
-BODY_FIELD = Field(min_length=1, max_length=BODY_MAX, description=(
-    f"Markdown: emphasis, lists, links, quotes and code. At most {BODY_MAX} characters."))
+BODY_FIELD = Field(
+    min_length=1,
+    max_length=BODY_MAX,
+    description=(f"Markdown: emphasis, lists, links, quotes and code. At most {BODY_MAX} characters."),
+)
 
 
 class CommentSort(StrEnum):
@@ -47,8 +50,9 @@ class CommentCreate(BaseModel):
 
     body: str = BODY_FIELD
     parent_id: int | None = Field(default=None, ge=1, le=2_147_483_647, description="The comment this replies to.")
-    anonymous: bool = Field(default=False, strict=True,
-                            description="Post under a per-petition pseudonym (where allowed).")
+    anonymous: bool = Field(
+        default=False, strict=True, description="Post under a per-petition pseudonym (where allowed)."
+    )
 
     _strip_body = field_validator("body", mode="before")(_strip)
     _blank_parent = field_validator("parent_id", mode="before")(_blank_to_none)
@@ -140,10 +144,15 @@ class FlaggedRead(BaseModel):
 
 
 # Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py).
-MESSAGE_FIELD = Field(min_length=43, max_length=700, pattern=b64url.PATTERN,
-                      description=f"The credential's message, {b64url.ON_INPUT}.")
-SIGNATURE_FIELD = Field(min_length=1, max_length=1400, pattern=b64url.PATTERN,
-                        description=f"The petition's discussion-key signature on it, {b64url.ON_INPUT}.")
+MESSAGE_FIELD = Field(
+    min_length=43, max_length=700, pattern=b64url.PATTERN, description=f"The credential's message, {b64url.ON_INPUT}."
+)
+SIGNATURE_FIELD = Field(
+    min_length=1,
+    max_length=1400,
+    pattern=b64url.PATTERN,
+    description=f"The petition's discussion-key signature on it, {b64url.ON_INPUT}.",
+)
 
 
 class AnonymousCommentDelete(BaseModel):
@@ -187,13 +196,18 @@ class AnonymousCommentCreate(AnonymousCommentEdit):
 
 class AnonymousCommentAccepted(BaseModel):
     status: str = Field(description="Always `queued`: the comment is published with a later batch.")
-    publish_within_seconds: float = Field(description=(
-        "When it appears at the latest if enough colleagues' comments wait with it (at least the minimum group "
-        "size); otherwise it waits longer, up to the deployment's maximum delay."))
+    publish_within_seconds: float = Field(
+        description=(
+            "When it appears at the latest if enough colleagues' comments wait with it (at least the minimum group "
+            "size); otherwise it waits longer, up to the deployment's maximum delay."
+        )
+    )
     pseudonym: str
 
 
 class ChangeAccepted(BaseModel):
-    status: str = Field(description="`queued`: applied with the next hourly batch; `done`: applied at once "
-                                    "(deployments without batching).")
+    status: str = Field(
+        description="`queued`: applied with the next hourly batch; `done`: applied at once "
+        "(deployments without batching)."
+    )
     publish_within_seconds: float

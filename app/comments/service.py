@@ -11,8 +11,16 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
-from app.comments.models import (ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentEndorsement, CommentFlag,
-                                 CommentRevision, CommentState, Review)
+from app.comments.models import (
+    ANONYMOUS_ID_FLOOR,
+    MAX_DEPTH,
+    Comment,
+    CommentEndorsement,
+    CommentFlag,
+    CommentRevision,
+    CommentState,
+    Review,
+)
 from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import N_
@@ -64,9 +72,12 @@ def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None
     # row: its roles (lazy='raise') came back unloaded, and deciding whether a moderator may read a petition
     # that is not public then failed with a 500. The roles the request loaded are put back.
     grants = None if user is None or "roles" in inspect(user).unloaded else user.roles
-    comment = db.get(Comment, comment_id, options=[joinedload(Comment.author),
-                                                   joinedload(Comment.quoted).joinedload(Comment.author)],
-                     populate_existing=True)
+    comment = db.get(
+        Comment,
+        comment_id,
+        options=[joinedload(Comment.author), joinedload(Comment.quoted).joinedload(Comment.author)],
+        populate_existing=True,
+    )
     if user is not None and grants is not None and "roles" in inspect(user).unloaded:
         set_committed_value(user, "roles", grants)
     if comment is None:
@@ -82,8 +93,10 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
     if form.parent_id is not None:
         parent = db.get(Comment, form.parent_id, options=[joinedload(Comment.author)])
         if parent is None or parent.petition_id != petition.id:
-            raise InvalidInput(N_("Please correct the highlighted fields."), fields={
-                "parent_id": N_("The comment you reply to is not in this petition's discussion.")})
+            raise InvalidInput(
+                N_("Please correct the highlighted fields."),
+                fields={"parent_id": N_("The comment you reply to is not in this petition's discussion.")},
+            )
         if not parent.is_visible:
             raise Conflict(N_("That comment was removed, so it takes no replies."))
         if parent.depth >= MAX_DEPTH:
@@ -93,26 +106,54 @@ def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: 
         depth = parent.depth + 1
     if form.anonymous:
         # A signed-in request names its author: anonymous comments go through the wallet, without cookies.
-        raise InvalidInput(N_("Please correct the highlighted fields."), fields={"anonymous": N_(
-            "Anonymous comments are sent by your wallet, without your session, so that nothing ties them to your "
-            "account: post it from the petition page with JavaScript on, or with `undersigned client comment`.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={
+                "anonymous": N_(
+                    "Anonymous comments are sent by your wallet, without your session, so that nothing ties them to your "
+                    "account: post it from the petition page with JavaScript on, or with `undersigned client comment`."
+                )
+            },
+        )
     rt.limiter.hit(action="comment", subject=f"account:{author.id}", rule=rt.settings.rate_limit_comment)
     now = rt.clock.now()
-    comment = Comment(id=_next_named_id(db), petition_id=petition.id, parent_id=parent.id if parent else None,
-                      quoted_id=quoted.id if quoted else None, depth=depth, author_id=author.id, pseudonym=None,
-                      body=form.body, body_html=render_comment(form.body), state=CommentState.visible,
-                      rank=rank(endorsements=0, created_at=now), endorsement_count=0, reply_count=0,
-                      flags_since_review=0, review=Review.none, created_at=now, digested=False, author=author,
-                      quoted=quoted)
+    comment = Comment(
+        id=_next_named_id(db),
+        petition_id=petition.id,
+        parent_id=parent.id if parent else None,
+        quoted_id=quoted.id if quoted else None,
+        depth=depth,
+        author_id=author.id,
+        pseudonym=None,
+        body=form.body,
+        body_html=render_comment(form.body),
+        state=CommentState.visible,
+        rank=rank(endorsements=0, created_at=now),
+        endorsement_count=0,
+        reply_count=0,
+        flags_since_review=0,
+        review=Review.none,
+        created_at=now,
+        digested=False,
+        author=author,
+        quoted=quoted,
+    )
     db.add(comment)
     db.flush()
-    db.execute(update(Petition).where(Petition.id == petition.id)
-               .values(comment_count=Petition.comment_count + 1).execution_options(synchronize_session=False))
+    db.execute(
+        update(Petition)
+        .where(Petition.id == petition.id)
+        .values(comment_count=Petition.comment_count + 1)
+        .execution_options(synchronize_session=False)
+    )
     if parent is not None:
-        db.execute(update(Comment).where(Comment.id == parent.id)
-                   .values(reply_count=Comment.reply_count + 1).execution_options(synchronize_session=False))
-        _tell_author_of_reply(db=db, rt=rt, petition=petition, parent=quoted or parent, reply=comment,
-                              replier=author)
+        db.execute(
+            update(Comment)
+            .where(Comment.id == parent.id)
+            .values(reply_count=Comment.reply_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+        _tell_author_of_reply(db=db, rt=rt, petition=petition, parent=quoted or parent, reply=comment, replier=author)
     db.flush()
     return comment
 
@@ -126,8 +167,9 @@ def _next_named_id(db: Session) -> int | None:
     return (db.scalar(select(func.max(Comment.id)).where(Comment.id < ANONYMOUS_ID_FLOOR)) or 0) + 1
 
 
-def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, parent: Comment, reply: Comment,
-                          replier: User) -> None:
+def _tell_author_of_reply(
+    *, db: Session, rt: Runtime, petition: Petition, parent: Comment, reply: Comment, replier: User
+) -> None:
     # Authors of anonymous comments cannot be told: nothing says who they are. Anonymous replies tell nobody:
     # an email queued (or not queued, for one's own) at that moment would date the reply and hint at its author.
     if parent.author_id is None or reply.is_anonymous or parent.author_id == replier.id:
@@ -136,13 +178,23 @@ def _tell_author_of_reply(*, db: Session, rt: Runtime, petition: Petition, paren
     if recipient is None or not recipient.notify_comment_replies or not recipient.is_verified:
         return
     base_url = rt.settings.base_url.rstrip("/")
-    mail.queue(db=db, templates=rt.templates, to_address=recipient.notification_address, template="comment_reply",
-               now=rt.clock.now(), context={
-                   "user": recipient, "petition": petition, "reply": reply,
-                   "replier": reply.pseudonym or replier.display_name,
-                   "comment_url": f"{base_url}/comments/{reply.id}", "account_url": f"{base_url}/account"},
-               unsubscribe_url=unsubscribe.link(rt=rt, user_id=recipient.id, kind=MailKind.replies, petition_id=None),
-               account_url=f"{base_url}/account")
+    mail.queue(
+        db=db,
+        templates=rt.templates,
+        to_address=recipient.notification_address,
+        template="comment_reply",
+        now=rt.clock.now(),
+        context={
+            "user": recipient,
+            "petition": petition,
+            "reply": reply,
+            "replier": reply.pseudonym or replier.display_name,
+            "comment_url": f"{base_url}/comments/{reply.id}",
+            "account_url": f"{base_url}/account",
+        },
+        unsubscribe_url=unsubscribe.link(rt=rt, user_id=recipient.id, kind=MailKind.replies, petition_id=None),
+        account_url=f"{base_url}/account",
+    )
 
 
 def require_author(comment: Comment, user: User) -> None:
@@ -189,13 +241,20 @@ def remove(*, db: Session, comment: Comment) -> None:
 
 
 def _set_endorsements(db: Session, comment: Comment, change: int) -> None:
-    count = db.execute(update(Comment).where(Comment.id == comment.id)
-                       .values(endorsement_count=Comment.endorsement_count + change)
-                       .returning(Comment.endorsement_count).execution_options(synchronize_session=False)).scalar_one()
+    count = db.execute(
+        update(Comment)
+        .where(Comment.id == comment.id)
+        .values(endorsement_count=Comment.endorsement_count + change)
+        .returning(Comment.endorsement_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
     # Under the row lock the update above took, so the rank matches the count it read.
-    db.execute(update(Comment).where(Comment.id == comment.id)
-               .values(rank=rank(endorsements=count, created_at=comment.created_at))
-               .execution_options(synchronize_session=False))
+    db.execute(
+        update(Comment)
+        .where(Comment.id == comment.id)
+        .values(rank=rank(endorsements=count, created_at=comment.created_at))
+        .execution_options(synchronize_session=False)
+    )
     db.refresh(comment, ["endorsement_count", "rank"])
 
 
@@ -216,8 +275,11 @@ def endorse(*, db: Session, petition: Petition, comment: Comment, user: User) ->
 
 def withdraw_endorsement(*, db: Session, petition: Petition, comment: Comment, user: User) -> None:
     _require_open_discussion(petition)
-    removed = db.execute(delete(CommentEndorsement).where(CommentEndorsement.comment_id == comment.id,
-                                                          CommentEndorsement.user_id == user.id)).rowcount
+    removed = db.execute(
+        delete(CommentEndorsement).where(
+            CommentEndorsement.comment_id == comment.id, CommentEndorsement.user_id == user.id
+        )
+    ).rowcount
     if removed != 1:
         raise Conflict(N_("You do not endorse this comment."))
     _set_endorsements(db, comment, -1)
@@ -236,27 +298,44 @@ def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCr
         raise InvalidInput(N_("Please correct the highlighted fields."), fields={"note": N_("Say what is wrong.")})
     try:
         with db.begin_nested():
-            db.add(CommentFlag(comment_id=comment.id, user_id=user.id, reason=form.reason, note=form.note,
-                               created_at=rt.clock.now(), resolved=False))
+            db.add(
+                CommentFlag(
+                    comment_id=comment.id,
+                    user_id=user.id,
+                    reason=form.reason,
+                    note=form.note,
+                    created_at=rt.clock.now(),
+                    resolved=False,
+                )
+            )
     except IntegrityError:
         raise Conflict(N_("You already flagged this comment; moderators will look at it.")) from None
-    db.execute(update(Comment).where(Comment.id == comment.id)
-               .values(flags_since_review=Comment.flags_since_review + 1, review=Review.pending)
-               .execution_options(synchronize_session=False))
+    db.execute(
+        update(Comment)
+        .where(Comment.id == comment.id)
+        .values(flags_since_review=Comment.flags_since_review + 1, review=Review.pending)
+        .execution_options(synchronize_session=False)
+    )
     db.refresh(comment, ["flags_since_review", "review"])
 
 
 def is_collapsed(*, rt: Runtime, comment: Comment) -> bool:
     """Flagged by enough people and not yet looked at: shown folded, with its text one click away."""
-    return (comment.is_visible and comment.review == Review.pending
-            and comment.flags_since_review >= rt.settings.comment_collapse_flags)
+    return (
+        comment.is_visible
+        and comment.review == Review.pending
+        and comment.flags_since_review >= rt.settings.comment_collapse_flags
+    )
 
 
 def history(*, db: Session, comment: Comment) -> list[CommentRevision]:
     if not comment.is_visible:
         return []
-    return list(db.scalars(select(CommentRevision).where(CommentRevision.comment_id == comment.id)
-                           .order_by(CommentRevision.id.desc())))
+    return list(
+        db.scalars(
+            select(CommentRevision).where(CommentRevision.comment_id == comment.id).order_by(CommentRevision.id.desc())
+        )
+    )
 
 
 def set_preferences(*, db: Session, user: User, form: NotificationPreferences) -> None:

@@ -90,8 +90,9 @@ class PublicKey:
 
     def spki(self) -> bytes:
         """The exact bytes that are published and hashed into the key id."""
-        return self.to_cryptography().public_bytes(serialization.Encoding.DER,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+        return self.to_cryptography().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     def key_id(self) -> str:
         return hashlib.sha256(self.spki()).hexdigest()
@@ -111,8 +112,12 @@ class PrivateKey:
     @classmethod
     def from_cryptography(cls, key: rsa.RSAPrivateKey) -> PrivateKey:
         numbers = key.private_numbers()
-        return cls(public=PublicKey(n=numbers.public_numbers.n, e=numbers.public_numbers.e), d=numbers.d,
-                   p=numbers.p, q=numbers.q)
+        return cls(
+            public=PublicKey(n=numbers.public_numbers.n, e=numbers.public_numbers.e),
+            d=numbers.d,
+            p=numbers.p,
+            q=numbers.q,
+        )
 
     @classmethod
     def from_pem(cls, pem: bytes, *, sealed_by_us: bool = False) -> PrivateKey:
@@ -125,13 +130,19 @@ class PrivateKey:
 
     def to_pem(self) -> bytes:
         n, e = self.public.n, self.public.e
-        numbers = rsa.RSAPrivateNumbers(p=self.p, q=self.q, d=self.d, dmp1=rsa.rsa_crt_dmp1(self.d, self.p),
-                                        dmq1=rsa.rsa_crt_dmq1(self.d, self.q),
-                                        iqmp=rsa.rsa_crt_iqmp(self.p, self.q),
-                                        public_numbers=rsa.RSAPublicNumbers(e, n))
+        numbers = rsa.RSAPrivateNumbers(
+            p=self.p,
+            q=self.q,
+            d=self.d,
+            dmp1=rsa.rsa_crt_dmp1(self.d, self.p),
+            dmq1=rsa.rsa_crt_dmq1(self.d, self.q),
+            iqmp=rsa.rsa_crt_iqmp(self.p, self.q),
+            public_numbers=rsa.RSAPublicNumbers(e, n),
+        )
         # Our own numbers: OpenSSL's consistency check (0.1 s at 3072 bits) would only repeat what made them.
-        return numbers.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(serialization.Encoding.PEM,
-                                                   serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        return numbers.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
 
 RSA_NO_PADDING = 3
@@ -157,8 +168,13 @@ def _libcrypto() -> ctypes.CDLL | None:
         lib.EVP_PKEY_CTX_free.argtypes = [ctypes.c_void_p]
         lib.EVP_PKEY_decrypt_init.argtypes = [ctypes.c_void_p]
         lib.EVP_PKEY_CTX_set_rsa_padding.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.EVP_PKEY_decrypt.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
-                                         ctypes.c_char_p, ctypes.c_size_t]
+        lib.EVP_PKEY_decrypt.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+        ]
     except (OSError, AttributeError):
         return None
     return lib
@@ -187,11 +203,13 @@ class _OpenSSLKey:
         try:
             output = ctypes.create_string_buffer(len(data))
             length = ctypes.c_size_t(len(data))
-            if (lib.EVP_PKEY_decrypt_init(context) != 1
-                    or lib.EVP_PKEY_CTX_set_rsa_padding(context, RSA_NO_PADDING) != 1
-                    or lib.EVP_PKEY_decrypt(context, output, ctypes.byref(length), data, len(data)) != 1):
+            if (
+                lib.EVP_PKEY_decrypt_init(context) != 1
+                or lib.EVP_PKEY_CTX_set_rsa_padding(context, RSA_NO_PADDING) != 1
+                or lib.EVP_PKEY_decrypt(context, output, ctypes.byref(length), data, len(data)) != 1
+            ):
                 raise BlindSignatureError("signing failed")
-            return output.raw[:length.value].rjust(len(data), b"\x00")
+            return output.raw[: length.value].rjust(len(data), b"\x00")
         finally:
             lib.EVP_PKEY_CTX_free(context)
 
@@ -240,8 +258,7 @@ class Signer:
                 r = gmpy2.mpz(secrets.randbelow(int(self._n) - 2) + 2)
                 if gmpy2.gcd(r, self._n) == 1:
                     break
-            s = (self._sign_raw((m * gmpy2.powmod(r, self._e, self._n)) % self._n)
-                 * gmpy2.invert(r, self._n)) % self._n
+            s = (self._sign_raw((m * gmpy2.powmod(r, self._e, self._n)) % self._n) * gmpy2.invert(r, self._n)) % self._n
         if gmpy2.powmod(s, self._e, self._n) != m:
             raise BlindSignatureError("signing failed its own check")  # a fault: nothing leaves
         return _i2osp(int(s), k)
@@ -290,8 +307,8 @@ def verify(public: PublicKey, input_msg: bytes, signature: bytes, *, salt_len: i
     if len(signature) != public.modulus_len:
         raise BlindSignatureError("the signature does not verify")
     try:
-        public.to_cryptography().verify(signature, input_msg,
-                                        padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=salt_len),
-                                        hashes.SHA384())
+        public.to_cryptography().verify(
+            signature, input_msg, padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=salt_len), hashes.SHA384()
+        )
     except InvalidSignature:
         raise BlindSignatureError("the signature does not verify") from None

@@ -130,8 +130,11 @@ class _Registry:
         return prefix + nonce + cipher.encrypt(nonce, plaintext.encode(), associated)
 
     def open(self, sealed: bytes, associated: bytes) -> str:
-        prefix, nonce, ciphertext = (sealed[:KEY_ID_BYTES], sealed[KEY_ID_BYTES:KEY_ID_BYTES + NONCE_BYTES],
-                                     sealed[KEY_ID_BYTES + NONCE_BYTES:])
+        prefix, nonce, ciphertext = (
+            sealed[:KEY_ID_BYTES],
+            sealed[KEY_ID_BYTES : KEY_ID_BYTES + NONCE_BYTES],
+            sealed[KEY_ID_BYTES + NONCE_BYTES :],
+        )
         for cipher in reversed(self._ciphers.get(prefix, ())):
             try:
                 return cipher.decrypt(nonce, ciphertext, associated).decode()
@@ -214,7 +217,7 @@ class Sealed(TypeDecorator[str]):
     impl = LargeBinary
     cache_ok = True
 
-    class comparator_factory(LargeBinary.Comparator):  # noqa: N801 (SQLAlchemy's name)
+    class comparator_factory(LargeBinary.Comparator):
         def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
             if op not in _ALLOWED_OPERATORS:
                 raise TypeError("a sealed column cannot be compared in SQL: look it up through its blind index")

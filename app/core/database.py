@@ -95,8 +95,9 @@ def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
 def build_sessionmaker(engine: Engine, *, writes: bool = False) -> sessionmaker[Session]:
     """Sessions on `engine`; `writes=True` for work that writes (jobs, commands): on SQLite it takes the write
     lock when it begins, like a request that may write."""
-    return sessionmaker(bind=engine.execution_options(**{WRITE_INTENT: True}) if writes else engine,
-                        expire_on_commit=False)
+    return sessionmaker(
+        bind=engine.execution_options(**{WRITE_INTENT: True}) if writes else engine, expire_on_commit=False
+    )
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
@@ -124,8 +125,9 @@ async def _end(session: Session, *, commit: bool) -> None:
     # queue behind the shared worker threads, which may all be busy waiting for that very connection: its own
     # limiter, as FastAPI does for the exit of generator dependencies; shielded so it always runs.
     with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(functools.partial(_finish, session, commit=commit),
-                                       limiter=anyio.CapacityLimiter(1))
+        await anyio.to_thread.run_sync(
+            functools.partial(_finish, session, commit=commit), limiter=anyio.CapacityLimiter(1)
+        )
 
 
 def read_without_transaction(db: Session) -> None:

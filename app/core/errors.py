@@ -148,13 +148,31 @@ TITLES = {
     500: "Something went wrong on our side",
     503: Unavailable.title,
 }
-_CODES = {400: "bad_request", 401: "sign_in_required", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 410: "gone", 413: "payload_too_large",
-          422: "invalid_input", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "sign_in_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    422: "invalid_input",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
-def render_error(request: Request, status_code: int, message: str, *, code: str | None = None,
-                 fields: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Response:
+def render_error(
+    request: Request,
+    status_code: int,
+    message: str,
+    *,
+    code: str | None = None,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     code = code or _CODES.get(status_code, "error")
     if wants_json(request):
         return JSONResponse(error_body(code, message, fields), status_code=status_code, headers=headers)
@@ -163,9 +181,18 @@ def render_error(request: Request, status_code: int, message: str, *, code: str 
         return RedirectResponse(f"/signin?{urlencode({'next': request.url.path})}", status_code=303)
 
     template = f"errors/{status_code}.html" if status_code in (403, 404, 422, 500) else "errors/error.html"
-    return render(request, template, {"title": TITLES.get(status_code, "Error"), "message": message,
-                                      "fields": fields or {}, "status_code": status_code},
-                  status_code=status_code, headers=headers)
+    return render(
+        request,
+        template,
+        {
+            "title": TITLES.get(status_code, "Error"),
+            "message": message,
+            "fields": fields or {},
+            "status_code": status_code,
+        },
+        status_code=status_code,
+        headers=headers,
+    )
 
 
 def _methods_at(request: Request) -> tuple[set[str], set[str]]:
@@ -204,13 +231,16 @@ def _cookieless(request: Request) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
-        return render_error(request, exc.status_code, exc.message, code=exc.code, fields=exc.fields,
-                            headers=exc.headers)
+        return render_error(
+            request, exc.status_code, exc.message, code=exc.code, fields=exc.fields, headers=exc.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        messages = {404: N_("There is nothing at this address. Check the link, or start from the home page."),
-                    405: N_("This address does not accept that kind of request.")}
+        messages = {
+            404: N_("There is nothing at this address. Check the link, or start from the home page."),
+            405: N_("This address does not accept that kind of request."),
+        }
         message = messages.get(exc.status_code) or (exc.detail if isinstance(exc.detail, str) else "Error")
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
@@ -224,8 +254,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()) and _methods_at(request)[0]:
             # PUT /api/v1/petitions/similar reached PUT /api/v1/petitions/{petition_id} and failed on the id:
             # the path names a route of its own, which does not take this method.
-            return render_error(request, 405, N_("This address does not accept that kind of request."),
-                                headers={"Allow": allowed_methods(request)})
+            return render_error(
+                request,
+                405,
+                N_("This address does not accept that kind of request."),
+                headers={"Allow": allowed_methods(request)},
+            )
         fields = {}
         for error in exc.errors():
             location = [str(part) for part in error.get("loc", ())]
@@ -242,19 +276,29 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.warning("value refused by the database", extra={"error_type": type(exc.orig).__name__})
         if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range: no NUL to speak of
             return render_error(request, 422, "A number sent is out of range. Please send a smaller one.")
-        return render_error(request, 422, "Some of what was sent cannot be stored (a NUL character, for example). "
-                                          "Please remove it and try again.")
+        return render_error(
+            request,
+            422,
+            "Some of what was sent cannot be stored (a NUL character, for example). Please remove it and try again.",
+        )
 
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
-        logger.error("database unavailable", extra={"error_type": type(exc.orig).__name__,
-                                                    COARSE_TIME: _cookieless(request)})
-        return render_error(request, 503, "The database cannot be reached right now. Please try again in a minute.",
-                            headers={"Retry-After": "30"})
+        logger.error(
+            "database unavailable", extra={"error_type": type(exc.orig).__name__, COARSE_TIME: _cookieless(request)}
+        )
+        return render_error(
+            request,
+            503,
+            "The database cannot be reached right now. Please try again in a minute.",
+            headers={"Retry-After": "30"},
+        )
 
     @app.exception_handler(PoolTimeout)
     async def _database_busy(request: Request, exc: PoolTimeout) -> Response:
-        logger.error("no free database connection", extra={"error_type": "PoolTimeout",
-                                                           COARSE_TIME: _cookieless(request)})
-        return render_error(request, 503, "We are very busy right now. Please try again in a moment.",
-                            headers={"Retry-After": "5"})
+        logger.error(
+            "no free database connection", extra={"error_type": "PoolTimeout", COARSE_TIME: _cookieless(request)}
+        )
+        return render_error(
+            request, 503, "We are very busy right now. Please try again in a moment.", headers={"Retry-After": "5"}
+        )

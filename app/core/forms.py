@@ -34,20 +34,45 @@ _YES_NO = N_("Answer yes or no.")
 _TEXT = N_("Enter some text.")
 _FORMAT = N_("This is not in the expected format.")
 _KIND_MESSAGES = {
-    "enum": _CHOICE, "literal_error": _CHOICE,
-    "int_parsing": _WHOLE, "int_type": _WHOLE, "int_from_float": _WHOLE,
-    "float_parsing": _NUMBER, "float_type": _NUMBER,
-    "date_parsing": _DATE, "date_from_datetime_parsing": _DATE, "date_from_datetime_inexact": _DATE, "date_type": _DATE,
-    "datetime_parsing": _DATETIME, "datetime_from_date_parsing": _DATETIME,
-    "bool_parsing": _YES_NO, "bool_type": _YES_NO,
-    "string_type": _TEXT, "string_unicode": _TEXT, "string_pattern_mismatch": _FORMAT,
-    "list_type": _FORMAT, "dict_type": _FORMAT, "model_type": _FORMAT, "model_attributes_type": _FORMAT,
-    "uuid_parsing": _FORMAT, "json_invalid": _FORMAT,
-    "too_long": N_("There are too many of these."), "extra_forbidden": N_("This field is not expected here."),
+    "enum": _CHOICE,
+    "literal_error": _CHOICE,
+    "int_parsing": _WHOLE,
+    "int_type": _WHOLE,
+    "int_from_float": _WHOLE,
+    "float_parsing": _NUMBER,
+    "float_type": _NUMBER,
+    "date_parsing": _DATE,
+    "date_from_datetime_parsing": _DATE,
+    "date_from_datetime_inexact": _DATE,
+    "date_type": _DATE,
+    "datetime_parsing": _DATETIME,
+    "datetime_from_date_parsing": _DATETIME,
+    "bool_parsing": _YES_NO,
+    "bool_type": _YES_NO,
+    "string_type": _TEXT,
+    "string_unicode": _TEXT,
+    "string_pattern_mismatch": _FORMAT,
+    "list_type": _FORMAT,
+    "dict_type": _FORMAT,
+    "model_type": _FORMAT,
+    "model_attributes_type": _FORMAT,
+    "uuid_parsing": _FORMAT,
+    "json_invalid": _FORMAT,
+    "too_long": N_("There are too many of these."),
+    "extra_forbidden": N_("This field is not expected here."),
     "url_parsing": N_("Enter an address like https://example.org."),
 }
-_NUMBER_KINDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "int_parsing", "int_type",
-                 "int_from_float", "float_parsing", "float_type"}
+_NUMBER_KINDS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "int_parsing",
+    "int_type",
+    "int_from_float",
+    "float_parsing",
+    "float_type",
+}
 _FALLBACK = N_("This value is not accepted here. Check it and try again.")
 
 
@@ -123,8 +148,9 @@ def field_messages(schema: type[BaseModel], exc: ValidationError) -> dict[str, s
     return fields
 
 
-def validate(schema: type[SchemaT], data: Mapping[str, Any], *,
-             checks: Mapping[str, FieldCheck] | None = None) -> SchemaT:
+def validate(
+    schema: type[SchemaT], data: Mapping[str, Any], *, checks: Mapping[str, FieldCheck] | None = None
+) -> SchemaT:
     """Validate `data` against `schema` and run `checks`, or raise InvalidInput with every field's message at once.
 
     `checks` are the service's checks of single fields, keyed by field name; the service runs them again on the

@@ -9,6 +9,6 @@ f-string cannot be looked up in a catalog and shows in English until it is rewri
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - the name gettext's tools look for
+def N_(message: str) -> str:
     """Marks `message` for extraction; it is translated where a template renders it."""
     return message

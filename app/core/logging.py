@@ -79,9 +79,18 @@ class HourlyRequests:
             hour, tally = self._hour, self._tally
             self._hour, self._tally = None, {}
         for (method, route, status), (count, total, longest) in sorted(tally.items()):
-            self.logger.info("requests in the hour", extra={
-                "method": method, "route": route, "status": status, "count": int(count),
-                "duration_ms_mean": round(total / count, 1), "duration_ms_max": longest, COARSE_TIME: hour})
+            self.logger.info(
+                "requests in the hour",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "count": int(count),
+                    "duration_ms_mean": round(total / count, 1),
+                    "duration_ms_max": longest,
+                    COARSE_TIME: hour,
+                },
+            )
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -9,15 +9,21 @@ _UNSAFE = ["image", "html_block", "html_inline"]
 _renderer = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable(_UNSAFE)
 # Comments take emphasis, lists, links, quotes and code: no headings or rules to shout with.
 _comment_renderer = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable(
-    [*_UNSAFE, "heading", "lheading", "hr"])
+    [*_UNSAFE, "heading", "lheading", "hr"]
+)
 ALLOWED_TAGS = {"p", "br", "em", "strong", "ul", "ol", "li", "a", "blockquote", "code", "pre", "h3", "h4"}
 COMMENT_TAGS = ALLOWED_TAGS - {"h3", "h4"}
 ALLOWED_ATTRIBUTES = {"a": {"href"}}
 
 
 def _clean(html: str, tags: set[str]) -> str:
-    return nh3.clean(html, tags=tags, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
-                     link_rel="nofollow ugc noopener")
+    return nh3.clean(
+        html,
+        tags=tags,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow ugc noopener",
+    )
 
 
 def render_markdown(text: str) -> str:

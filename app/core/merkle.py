@@ -131,8 +131,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
         raise ProofError("the leaf is not in the tree with that root")
 
 
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> None:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
     """RFC 9162, 2.1.4.2: raise unless the old tree is a prefix of the new one. (An empty old tree proves
     nothing worth checking, and is refused, as the reference verifier refuses it.)"""
     if old_size < 1 or old_size > new_size:

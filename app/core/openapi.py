@@ -49,8 +49,10 @@ def document_errors(contract: dict[str, Any], app: FastAPI) -> None:
             implied = _implied_errors(method.upper(), path, operation, declared_access(route))
             for status, description in sorted(implied.items()):
                 # FastAPI's own 422 is replaced: the error handler answers in the one error shape.
-                responses[str(status)] = {"description": description,
-                                          "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
+                responses[str(status)] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+                }
     schemas = contract.setdefault("components", {}).setdefault("schemas", {})
     add_links(contract)
     shape = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -83,8 +85,13 @@ def _implied_errors(method: str, path: str, operation: dict[str, Any], access: s
 
 
 # The model an answer returns, and the path parameter its `id` fills: what the OpenAPI links below follow.
-ID_PARAMETERS = {"PetitionRead": "petition_id", "CommentRead": "comment_id", "ResponseRead": "response_id",
-                 "CommitmentRead": "commitment_id", "AccountRead": "user_id"}
+ID_PARAMETERS = {
+    "PetitionRead": "petition_id",
+    "CommentRead": "comment_id",
+    "ResponseRead": "response_id",
+    "CommitmentRead": "commitment_id",
+    "AccountRead": "user_id",
+}
 # Ids an answer holds besides its own: a response its first commitment.
 NESTED_IDS = {("ResponseRead", "commitment_id"): "/commitments/0/id"}
 _PARAMETER = re.compile(r"\{(\w+)\}")
@@ -95,8 +102,12 @@ def add_links(contract: dict[str, Any]) -> None:
     reading; a new comment to its replies, edit, endorsement and moderation): a client, and schemathesis's
     stateful phase, can follow them instead of guessing ids. Each link fills every path parameter of its target,
     from the answer or from the request's own path; a target it cannot fill is not linked."""
-    operations = [(path, method, operation) for path, methods in contract.get("paths", {}).items()
-                  if path.startswith("/api/") for method, operation in methods.items()]
+    operations = [
+        (path, method, operation)
+        for path, methods in contract.get("paths", {}).items()
+        if path.startswith("/api/")
+        for method, operation in methods.items()
+    ]
     for source_path, method, operation in operations:
         # What creates a row (201), or names the caller's own (GET /api/v1/me): not every answer that holds
         # an id, or each petition's forty operations would link to one another.
@@ -124,7 +135,9 @@ def add_links(contract: dict[str, Any]) -> None:
                         parameters[name] = f"$request.path.{name}"
                 from_answer = any(value.startswith("$response") for value in parameters.values())
                 if len(parameters) == len(needed) and from_answer:
-                    links[f"{target_method.upper()} {target_path}"] = {"operationId": target["operationId"],
-                                                                      "parameters": parameters}
+                    links[f"{target_method.upper()} {target_path}"] = {
+                        "operationId": target["operationId"],
+                        "parameters": parameters,
+                    }
             if links:
                 answer["links"] = links

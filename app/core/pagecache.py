@@ -68,8 +68,13 @@ class SharedPageCache:
         self._rendering: dict[str, asyncio.Event] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "GET" or not self.seconds or not self._shared(scope)
-                or _personal(scope)):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not self.seconds
+            or not self._shared(scope)
+            or _personal(scope)
+        ):
             await self.app(scope, receive, send)
             return
         key = scope["path"] + "?" + scope["query_string"].decode("latin-1")
@@ -88,8 +93,11 @@ class SharedPageCache:
 
     def _shared(self, scope: Scope) -> bool:
         if self._patterns is None:  # the app's routes, read once they are all there
-            self._patterns = [compile_path(str(context.path))[0] for context in iter_route_contexts(scope["app"].routes)
-                              if getattr(getattr(context.original_route, "endpoint", None), SHARED, False)]
+            self._patterns = [
+                compile_path(str(context.path))[0]
+                for context in iter_route_contexts(scope["app"].routes)
+                if getattr(getattr(context.original_route, "endpoint", None), SHARED, False)
+            ]
         return any(pattern.match(scope["path"]) for pattern in self._patterns)
 
     async def _render(self, key: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,14 +120,17 @@ class SharedPageCache:
         try:
             await self.app(scope, receive, keep)
             route = scope.get("route")  # the route that answered: another one may match the same path
-            if (status == 200 and size <= MAX_ENTRY_BYTES and getattr(getattr(route, "endpoint", None), SHARED, False)
-                    and not any(name.lower() == b"set-cookie" for name, _ in headers)):
+            if (
+                status == 200
+                and size <= MAX_ENTRY_BYTES
+                and getattr(getattr(route, "endpoint", None), SHARED, False)
+                and not any(name.lower() == b"set-cookie" for name, _ in headers)
+            ):
                 body = b"".join(chunks)
                 state = scope.get("state", {})
                 seed = state.get("csrf_seed")
                 if not (seed and self.csrf_token(seed, state.get("csrf_session")).encode() in body):
-                    self._keep(key, _Copy(status=status, headers=headers, body=body, route=route,
-                                          made=self.clock()))
+                    self._keep(key, _Copy(status=status, headers=headers, body=body, route=route, made=self.clock()))
         finally:
             if self._rendering.get(key) is rendered:  # (a reader whose wait found no copy renders its own)
                 del self._rendering[key]

@@ -25,16 +25,27 @@ async def read_form(request: Request) -> dict[str, str]:
 FormFields = Annotated[dict[str, str], Depends(read_form)]
 
 
-def form_error(request: Request, db: Session, template: str, error: AppError, fields: dict[str, str],
-               context: dict[str, Any] | None = None) -> HTMLResponse:
+def form_error(
+    request: Request,
+    db: Session,
+    template: str,
+    error: AppError,
+    fields: dict[str, str],
+    context: dict[str, Any] | None = None,
+) -> HTMLResponse:
     """Re-render a form after a refused submission: nothing written, values kept (never secrets)."""
     values = {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
     # The summary at the top lists every field's message as a link to it; the general message is left out when it
     # would only repeat one of them, or only say to correct the fields listed under it.
     repeats = error.message in error.fields.values() or (error.fields and error.message == CORRECT_FIELDS)
     summary = None if repeats else error.message
-    page = {"errors": error.fields, "error_title": error.title, "error_message": summary, "values": values,
-            **(context or {})}
+    page = {
+        "errors": error.fields,
+        "error_title": error.title,
+        "error_message": summary,
+        "values": values,
+        **(context or {}),
+    }
     # Rendered before the rollback: a rollback expires every loaded object the page still needs.
     response = render(request, template, page, status_code=error.status_code, headers=error.headers)
     db.rollback()

@@ -16,10 +16,10 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.accounts import sessions
 from app.accounts.models import Role, User, Viewer
-from app.core.i18n import N_
-from app.core.runtime import RuntimeDep
 from app.core.database import SessionDep, read_without_transaction, release_connection
 from app.core.errors import Forbidden, NotFound, SignInRequired
+from app.core.i18n import N_
+from app.core.runtime import RuntimeDep
 from app.core.types import Id
 
 
@@ -34,8 +34,12 @@ class Access(StrEnum):
     development = "development"  # only exists outside production
 
 
-ROLE_FOR_ACCESS = {Access.worker: Role.worker, Access.responder: Role.responder,
-                   Access.moderator: Role.moderator, Access.admin: Role.admin}
+ROLE_FOR_ACCESS = {
+    Access.worker: Role.worker,
+    Access.responder: Role.responder,
+    Access.moderator: Role.moderator,
+    Access.admin: Role.admin,
+}
 
 
 def load_user(request: Request, db: SessionDep, rt: RuntimeDep) -> User | None:

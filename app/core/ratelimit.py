@@ -66,4 +66,3 @@ class RateLimiter:
 
     def reset(self) -> None:
         self._limiter.storage.reset()
-

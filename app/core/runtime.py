@@ -35,11 +35,18 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
     keyring = Keyring(settings.secret_key.get_secret_value())
-    return Runtime(settings=settings, keyring=keyring, clock=clock,
-                   limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring), templates=templates,
-                   sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None), cache=TTLCache(),
-                   anonymous_queue=AnonymousQueue(), comment_queue=CommentQueue(),
-                   link_sessions=LinkSessions(redis_url=settings.redis_url, keyring=keyring))
+    return Runtime(
+        settings=settings,
+        keyring=keyring,
+        clock=clock,
+        limiter=RateLimiter(storage_url=settings.redis_url, keyring=keyring),
+        templates=templates,
+        sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None),
+        cache=TTLCache(),
+        anonymous_queue=AnonymousQueue(),
+        comment_queue=CommentQueue(),
+        link_sessions=LinkSessions(redis_url=settings.redis_url, keyring=keyring),
+    )
 
 
 async def get_runtime(request: Request) -> Runtime:

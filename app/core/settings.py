@@ -5,11 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SECRET = "development-only-secret-key-do-not-deploy"
@@ -193,8 +193,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _max_delay_covers_a_batch(self) -> Settings:
         if self.anonymous_max_delay_seconds < self.anonymous_batch_seconds:
-            raise ValueError("UNDERSIGNED_ANONYMOUS_MAX_DELAY_SECONDS must be at least "
-                             "UNDERSIGNED_ANONYMOUS_BATCH_SECONDS: a group cannot wait less than one batch")
+            raise ValueError(
+                "UNDERSIGNED_ANONYMOUS_MAX_DELAY_SECONDS must be at least "
+                "UNDERSIGNED_ANONYMOUS_BATCH_SECONDS: a group cannot wait less than one batch"
+            )
         return self
 
     @model_validator(mode="after")
@@ -208,8 +210,10 @@ class Settings(BaseSettings):
             if self.blind_key_bits < 3072:
                 raise ValueError("UNDERSIGNED_BLIND_KEY_BITS must be at least 3072 in production")
             if self.anonymous_batch_seconds < 60:
-                raise ValueError("UNDERSIGNED_ANONYMOUS_BATCH_SECONDS must be at least 60 in production: a batch of "
-                                 "one would date each anonymous signature")
+                raise ValueError(
+                    "UNDERSIGNED_ANONYMOUS_BATCH_SECONDS must be at least 60 in production: a batch of "
+                    "one would date each anonymous signature"
+                )
             if not self.smtp_host:
                 raise ValueError("UNDERSIGNED_SMTP_HOST must be set in production: mail cannot stay in a mailbox page")
         return self

@@ -10,7 +10,6 @@ from typing import Any
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
-
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -42,7 +41,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
             return format_datetime(value, pattern, tzinfo=UTC, locale=locale)
         return format_date(value, pattern, locale=locale)
 
-    def number_filter(value: int | float | Decimal, pattern: str | None = None) -> str:
+    def number_filter(value: float | Decimal, pattern: str | None = None) -> str:
         """A number with the locale's grouping and decimal signs ("0.0": one decimal place)."""
         return format_decimal(value, format=pattern, locale=locale)
 
@@ -67,8 +66,14 @@ def _flash_serializer(request: Request) -> URLSafeSerializer:
 def flash(response: Response, request: Request, message: str, kind: str = "success") -> Response:
     """Attach a one-time message to a redirect; the next page shows it once."""
     messages = read_flashes(request) + [{"kind": kind, "message": message}]
-    response.set_cookie(FLASH_COOKIE, _flash_serializer(request).dumps(messages), httponly=True, samesite="lax",
-                        secure=request.app.state.settings.secure_cookies, max_age=300)
+    response.set_cookie(
+        FLASH_COOKIE,
+        _flash_serializer(request).dumps(messages),
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        max_age=300,
+    )
     return response
 
 
@@ -91,8 +96,14 @@ def redirect(request: Request, url: str, message: str | None = None, kind: str =
     return response
 
 
-def render(request: Request, template: str, context: Mapping[str, Any] | None = None, *, status_code: int = 200,
-           headers: Mapping[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
     keyring = request.app.state.keyring
     seed = getattr(request.state, "csrf_seed", None)
     flashes = read_flashes(request)
@@ -111,12 +122,12 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
         if branding.name:
             page_context["organization_name"] = branding.name
     page_context.update(context or {})
-    response = request.app.state.templates.TemplateResponse(request, template, page_context,
-                                                             status_code=status_code, headers=dict(headers or {}))
+    response = request.app.state.templates.TemplateResponse(
+        request, template, page_context, status_code=status_code, headers=dict(headers or {})
+    )
     if flashes:
         response.delete_cookie(FLASH_COOKIE)
     return response
-
 
 
 def translate(request: Request, message: str, /, **params: object) -> str:

@@ -69,14 +69,18 @@ def rotate_csrf_seed(request: Request, response: Response, *, secure: bool) -> N
 async def csrf_protect(request: Request) -> None:
     """Refuse a state-changing request sent from another site, or whose token does not match this browser's CSRF
     cookie and, once signed in, its session."""
-    if (request.method in SAFE_METHODS or is_cookieless(request.url.path)
-            or request.url.path.startswith(LINK_AUTHORISED_PREFIXES)):
+    if (
+        request.method in SAFE_METHODS
+        or is_cookieless(request.url.path)
+        or request.url.path.startswith(LINK_AUTHORISED_PREFIXES)
+    ):
         return
     if request.headers.get("sec-fetch-site") == "cross-site":
         raise Forbidden(N_("This form did not come from this site. Open the page here and try again."))
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         form = await request.form()
         value = form.get(CSRF_FIELD)
         token = value if isinstance(value, str) else None
@@ -97,18 +101,34 @@ async def csrf_protect(request: Request) -> None:
 # /static (served with no Cache-Control, so a browser asks again on each page; matched on the raw path, as a
 # mount has no route template), the share row's QR code and poster, and /favicon.ico, which browsers ask for
 # unbidden (a 404). The unsubscribe page too: reached from mail about a petition, often on the way to its page.
-HOURLY_LOG_PREFIXES = ("/api/v1/wallet", "/api/v1/anonymous", "/api/v1/petitions/{petition_id}/log", "/wallet",
-                       "/organization/", "/static/", "/unsubscribe/")
+HOURLY_LOG_PREFIXES = (
+    "/api/v1/wallet",
+    "/api/v1/anonymous",
+    "/api/v1/petitions/{petition_id}/log",
+    "/wallet",
+    "/organization/",
+    "/static/",
+    "/unsubscribe/",
+)
 HOURLY_LOG_PARTS = ("/anonymous", "/comments", "/anonymity")
-HOURLY_LOG_ROUTES = frozenset({"/petitions/{petition_id}", "/api/v1/petitions/{petition_id}",
-                               "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf",
-                               "/favicon.ico"})
+HOURLY_LOG_ROUTES = frozenset(
+    {
+        "/petitions/{petition_id}",
+        "/api/v1/petitions/{petition_id}",
+        "/petitions/{petition_id}/qr.svg",
+        "/petitions/{petition_id}/poster.pdf",
+        "/favicon.ico",
+    }
+)
 hourly_requests = HourlyRequests(request_logger)
 
 
 def logs_by_the_hour(route: str) -> bool:
-    return (route in HOURLY_LOG_ROUTES or route.startswith(HOURLY_LOG_PREFIXES)
-            or any(part in route for part in HOURLY_LOG_PARTS))
+    return (
+        route in HOURLY_LOG_ROUTES
+        or route.startswith(HOURLY_LOG_PREFIXES)
+        or any(part in route for part in HOURLY_LOG_PARTS)
+    )
 
 
 class RequestContextMiddleware:
@@ -118,8 +138,15 @@ class RequestContextMiddleware:
     and the duration: no address, query string, cookie or client IP.
     """
 
-    def __init__(self, app: ASGIApp, *, secure_cookies: bool, hsts: bool, max_body_bytes: int,
-                 larger_bodies: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secure_cookies: bool,
+        hsts: bool,
+        max_body_bytes: int,
+        larger_bodies: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.secure_cookies = secure_cookies
         self.hsts = hsts
@@ -176,8 +203,10 @@ class RequestContextMiddleware:
                 # cookie: a shared cache that kept the seed would hand one browser's CSRF seed to everyone.
                 shared = response_headers.get("cache-control", "").startswith("public")
                 if new_seed and not is_cookieless(scope["path"]) and not shared:
-                    response_headers.append("Set-Cookie", seed_cookie(
-                        new_seed, scheme=scope.get("scheme", "http"), secure=self.secure_cookies))
+                    response_headers.append(
+                        "Set-Cookie",
+                        seed_cookie(new_seed, scheme=scope.get("scheme", "http"), secure=self.secure_cookies),
+                    )
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)
@@ -212,20 +241,30 @@ class RequestContextMiddleware:
             coarse = is_cookieless(scope["path"]) or logs_by_the_hour(_route_of(scope))
             error_logger.error("unhandled error", exc_info=exc, extra={COARSE_TIME: True} if coarse else None)
             if not status_holder.get("started"):
-                response = render_error(Request(scope), 500, "Something went wrong on our side. Nothing you "
-                                                             "did caused it; please try again.")
+                response = render_error(
+                    Request(scope),
+                    500,
+                    "Something went wrong on our side. Nothing you did caused it; please try again.",
+                )
                 await response(scope, receive, send_with_headers)
         self._log(scope, status_holder["status"], started)
 
     @staticmethod
     async def _too_large(scope: Scope, send: Send) -> None:
-        body = (b'{"error":{"code":"payload_too_large","message":"That is too much to send at once.","fields":{}}}'
-                if scope["path"].startswith("/api/") else
-                b"<!doctype html><html lang=en><title>Too large</title><p>That is too much to send at once. "
-                b"Please shorten it and try again.</p></html>")
+        body = (
+            b'{"error":{"code":"payload_too_large","message":"That is too much to send at once.","fields":{}}}'
+            if scope["path"].startswith("/api/")
+            else b"<!doctype html><html lang=en><title>Too large</title><p>That is too much to send at once. "
+            b"Please shorten it and try again.</p></html>"
+        )
         content_type = b"application/json" if scope["path"].startswith("/api/") else b"text/html; charset=utf-8"
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
@@ -249,8 +288,9 @@ class RequestContextMiddleware:
             hourly_requests.add(method=method, route=route_name, status=int(status), duration_ms=duration_ms)
             return
         hourly_requests.release_past()
-        request_logger.info("request", extra={"method": method, "route": route_name, "status": status,
-                                              "duration_ms": duration_ms})
+        request_logger.info(
+            "request", extra={"method": method, "route": route_name, "status": status, "duration_ms": duration_ms}
+        )
 
 
 def _route_of(scope: Scope) -> str:

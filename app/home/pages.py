@@ -10,12 +10,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.database import SessionDep
 from app.core.i18n import N_
 from app.core.policy import Anyone, OptionalUser
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
+from app.core.templating import render
 from app.petitions import repository
 from app.petitions import service as petitions
 from app.petitions.schemas import ListFilter, ListSort
-from app.core.templating import render
-from app.core.routing import UnitOfWorkRoute
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
@@ -24,21 +24,37 @@ router = APIRouter(route_class=UnitOfWorkRoute)
 def home(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
     petitions.close_expired(db=db, rt=rt)
     now = rt.clock.now()
-    trending = repository.list_petitions(db=db, now=now, state_filter=ListFilter.open, sort=ListSort.trending,
-                                         per_page=5)
+    trending = repository.list_petitions(
+        db=db, now=now, state_filter=ListFilter.open, sort=ListSort.trending, per_page=5
+    )
     # Trending means signed in the last 24 hours: a quiet day lists nothing rather than every open petition.
-    trending = replace(trending, petitions=[petition for petition in trending.petitions
-                                            if trending.recent_counts.get(petition.id)])
+    trending = replace(
+        trending, petitions=[petition for petition in trending.petitions if trending.recent_counts.get(petition.id)]
+    )
     sections = [
         ("trending", N_("Trending today"), "/petitions?sort=trending", trending),
-        ("awaiting", N_("Waiting for leadership's response"), "/petitions?state=awaiting_response",
-         repository.list_petitions(db=db, now=now, state_filter=ListFilter.awaiting_response,
-                                   sort=ListSort.most_signed, per_page=5)),
-        ("closing", N_("Closing soon"), "/petitions?sort=closing_soon", repository.list_petitions(
-            db=db, now=now, state_filter=ListFilter.open, sort=ListSort.closing_soon, per_page=5)),
+        (
+            "awaiting",
+            N_("Waiting for leadership's response"),
+            "/petitions?state=awaiting_response",
+            repository.list_petitions(
+                db=db, now=now, state_filter=ListFilter.awaiting_response, sort=ListSort.most_signed, per_page=5
+            ),
+        ),
+        (
+            "closing",
+            N_("Closing soon"),
+            "/petitions?sort=closing_soon",
+            repository.list_petitions(
+                db=db, now=now, state_filter=ListFilter.open, sort=ListSort.closing_soon, per_page=5
+            ),
+        ),
     ]
-    return render(request, "home/index.html", {"sections": sections,
-                                               "response_threshold": petitions.response_threshold(db=db, rt=rt)})
+    return render(
+        request,
+        "home/index.html",
+        {"sections": sections, "response_threshold": petitions.response_threshold(db=db, rt=rt)},
+    )
 
 
 @router.get("/healthz", tags=["health"], summary="The process is up")

@@ -8,13 +8,13 @@ spell the same hash in two alphabets)."""
 from __future__ import annotations
 
 import anyio.to_thread
-
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import func, select
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
-from app.anonymous import anonymity, keys as issuing_keys
+from app.anonymous import anonymity
+from app.anonymous import keys as issuing_keys
 from app.core import b64url
 from app.core.database import SessionDep, SessionmakerDep
 from app.core.errors import InvalidInput, NotFound, errors
@@ -25,12 +25,11 @@ from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.log import service, tiles, tree
 from app.log.models import LogCheckpoint, LogHead
+from app.petitions import service as petitions
 from app.petitions.lifecycle import LISTED_STATES
 from app.petitions.models import Petition
-from app.petitions import service as petitions
 
-router = APIRouter(prefix="/api/v1/petitions/{petition_id}/log", tags=["signature log"],
-                   route_class=UnitOfWorkRoute)
+router = APIRouter(prefix="/api/v1/petitions/{petition_id}/log", tags=["signature log"], route_class=UnitOfWorkRoute)
 
 PAGE = 1000
 # Entries and proofs for a given size never change; the head does, at each batch.
@@ -46,28 +45,43 @@ _b64 = b64url.encode
 
 class LogRead(BaseModel):
     origin: str
-    log_key: str = Field(description="The log's verifier key (C2SP signed note): name+keyid+base64key, in "
-                                     "standard base64 as the note format writes it.")
+    log_key: str = Field(
+        description="The log's verifier key (C2SP signed note): name+keyid+base64key, in "
+        "standard base64 as the note format writes it."
+    )
     size: int
     root: str = Field(description="The latest checkpoint's SHA-256 root hash (RFC 9162), base64url without padding.")
-    checkpoint: str = Field(description="The latest checkpoint, a C2SP signed note (standard base64 inside) with "
-                                        "any witness cosignatures.")
+    checkpoint: str = Field(
+        description="The latest checkpoint, a C2SP signed note (standard base64 inside) with any witness cosignatures."
+    )
     witnesses: list[str] = Field(description="Witnesses who cosigned the latest checkpoint.")
-    witness_keys: list[str] = Field(description=(
-        "The verifier keys (name+keyid+base64key, C2SP signed note; type 0x04 for cosignature/v1) of the witnesses "
-        "the deployment is configured with. The browser wallet requires a cosignature from each before it accepts "
-        "a key, and pins the set per petition: a later answer that drops one is refused."))
-    issuing_key: dict[str, object] | None = Field(description=(
-        "The anonymous-signing key entry 0 commits to (key_id, hex; spki, DER SubjectPublicKeyInfo, base64url "
-        "without padding), with its counts as they stand now (the log commits issuance totals with each batch)."))
-    counts: dict[str, int | None] = Field(description=(
-        "What the entries up to the latest checkpoint add up to: signatures, withdrawals, tally, anonymous, "
-        "forfeits, and the last issuance entry's tokens_issued and spent_by_name (null before the first). "
-        "`undersigned verify` recomputes each from the entries."))
-    waiting: dict[str, int] = Field(description=(
-        "What the figures shown now hold beyond the latest checkpoint, appended with the next batch: signatures, "
-        "anonymous (of those), withdrawals, forfeits. The petition's signature_count is counts.tally + "
-        "waiting.signatures - waiting.withdrawals."))
+    witness_keys: list[str] = Field(
+        description=(
+            "The verifier keys (name+keyid+base64key, C2SP signed note; type 0x04 for cosignature/v1) of the witnesses "
+            "the deployment is configured with. The browser wallet requires a cosignature from each before it accepts "
+            "a key, and pins the set per petition: a later answer that drops one is refused."
+        )
+    )
+    issuing_key: dict[str, object] | None = Field(
+        description=(
+            "The anonymous-signing key entry 0 commits to (key_id, hex; spki, DER SubjectPublicKeyInfo, base64url "
+            "without padding), with its counts as they stand now (the log commits issuance totals with each batch)."
+        )
+    )
+    counts: dict[str, int | None] = Field(
+        description=(
+            "What the entries up to the latest checkpoint add up to: signatures, withdrawals, tally, anonymous, "
+            "forfeits, and the last issuance entry's tokens_issued and spent_by_name (null before the first). "
+            "`undersigned verify` recomputes each from the entries."
+        )
+    )
+    waiting: dict[str, int] = Field(
+        description=(
+            "What the figures shown now hold beyond the latest checkpoint, appended with the next batch: signatures, "
+            "anonymous (of those), withdrawals, forfeits. The petition's signature_count is counts.tally + "
+            "waiting.signatures - waiting.withdrawals."
+        )
+    )
 
 
 class EntryRead(BaseModel):
@@ -87,8 +101,9 @@ class CheckpointsRead(BaseModel):
 class InclusionRead(BaseModel):
     index: int
     size: int
-    proof: list[str] = Field(description="Hashes from the leaf's sibling up (RFC 9162 2.1.3), base64url without "
-                                         "padding.")
+    proof: list[str] = Field(
+        description="Hashes from the leaf's sibling up (RFC 9162 2.1.3), base64url without padding."
+    )
 
 
 class ConsistencyRead(BaseModel):
@@ -99,9 +114,14 @@ class ConsistencyRead(BaseModel):
 
 class CosignatureCreate(BaseModel):
     size: int = Field(ge=1, le=2**31 - 1)
-    line: str = Field(min_length=10, max_length=300, description=(
-        "One C2SP signature line, '— name base64(keyid || timestamp || signature)' (tlog-cosignature "
-        "cosignature/v1), or a plain Ed25519 note signature '— name base64(keyid || signature)'."))
+    line: str = Field(
+        min_length=10,
+        max_length=300,
+        description=(
+            "One C2SP signature line, '— name base64(keyid || timestamp || signature)' (tlog-cosignature "
+            "cosignature/v1), or a plain Ed25519 note signature '— name base64(keyid || signature)'."
+        ),
+    )
 
 
 def _cached(petition: Petition, headers: dict[str, str]) -> dict[str, str]:
@@ -112,9 +132,11 @@ def _cached(petition: Petition, headers: dict[str, str]) -> dict[str, str]:
 def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
     """The petition and its log head: a petition everyone may read is found with its head in one query;
     anything else (a hidden petition, for its organizers) takes the full check."""
-    found = db.execute(select(Petition, LogHead).join(LogHead, LogHead.petition_id == Petition.id)
-                       .where(Petition.id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))
-                       ).one_or_none()
+    found = db.execute(
+        select(Petition, LogHead)
+        .join(LogHead, LogHead.petition_id == Petition.id)
+        .where(Petition.id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))
+    ).one_or_none()
     if found is not None:
         return found
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
@@ -132,49 +154,77 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
     key = issuing_keys.published(db=db, petition_id=petition.id)
     issued = None if key is None else anonymity.issued(key, head)  # what the log commits, not the live counters
     body = LogRead(
-        origin=service.origin(rt, petition.id), log_key=service.log_verifier_key(rt, petition.id), size=latest.size,
-        root=_b64(latest.root), checkpoint=service.with_cosignatures(db, latest),
+        origin=service.origin(rt, petition.id),
+        log_key=service.log_verifier_key(rt, petition.id),
+        size=latest.size,
+        root=_b64(latest.root),
+        checkpoint=service.with_cosignatures(db, latest),
         witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
         witness_keys=list(rt.settings.log_witnesses),
-        issuing_key=None if key is None else {
-            "key_id": key.key_id, "spki": _b64(key.spki), "tokens_issued": issued.tokens_issued,
-            "spent_by_name": issued.spent_by_name, "forfeited": key.forfeited,
+        issuing_key=None
+        if key is None
+        else {
+            "key_id": key.key_id,
+            "spki": _b64(key.spki),
+            "tokens_issued": issued.tokens_issued,
+            "spent_by_name": issued.spent_by_name,
+            "forfeited": key.forfeited,
             "anonymous_signatures": key.anonymous_signatures,
-            "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None},
-        counts=service.counts_of(db, latest), waiting=service.waiting(db=db, petition_id=petition.id))
+            "destroyed_at": key.destroyed_at.isoformat() if key.destroyed_at else None,
+        },
+        counts=service.counts_of(db, latest),
+        waiting=service.waiting(db=db, petition_id=petition.id),
+    )
     return JSONResponse(body.model_dump(), headers=_cached(petition, A_MINUTE))
 
 
-@router.get("/entries", response_model=EntriesRead, summary="Entries by index range (their canonical JSON bytes, base64url)")
-def entries(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-            start: int = Query(0, ge=0, le=2**31 - 1), limit: int = Query(PAGE, ge=1, le=PAGE)) -> JSONResponse:
+@router.get(
+    "/entries", response_model=EntriesRead, summary="Entries by index range (their canonical JSON bytes, base64url)"
+)
+def entries(
+    petition_id: Id,
+    user: OptionalUser,
+    db: SessionDep,
+    rt: RuntimeDep,
+    start: int = Query(0, ge=0, le=2**31 - 1),
+    limit: int = Query(PAGE, ge=1, le=PAGE),
+) -> JSONResponse:
     petition, _head = _log_of(db, rt, petition_id, user)
     # Only what the latest checkpoint covers: a leaf appended without one is not part of the signed log.
     latest = service.latest_checkpoint(db=db, petition_id=petition.id)
     size = latest.size if latest is not None else 0
     rows = db.execute(tree.select_leaves(petition.id, start, min(size, start + limit))).all()
     complete = start + limit <= size
-    return JSONResponse({"size": size, "entries": [{"index": index, "entry": _b64(entry)}
-                                                        for index, entry in rows]},
-                        headers=_cached(petition, FOREVER if complete else A_MINUTE))
+    return JSONResponse(
+        {"size": size, "entries": [{"index": index, "entry": _b64(entry)} for index, entry in rows]},
+        headers=_cached(petition, FOREVER if complete else A_MINUTE),
+    )
 
 
-@router.get("/checkpoints", response_model=CheckpointsRead, summary="Checkpoints after a size, oldest first (signed notes)")
-def checkpoints(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-                after: int = Query(0, ge=0, le=2**31 - 1),
-                limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
+@router.get(
+    "/checkpoints", response_model=CheckpointsRead, summary="Checkpoints after a size, oldest first (signed notes)"
+)
+def checkpoints(
+    petition_id: Id,
+    user: OptionalUser,
+    db: SessionDep,
+    rt: RuntimeDep,
+    after: int = Query(0, ge=0, le=2**31 - 1),
+    limit: int = Query(100, ge=1, le=1000),
+) -> JSONResponse:
     petition, _head = _log_of(db, rt, petition_id, user)
     rows = service.checkpoints(db=db, petition_id=petition.id, after_size=after, limit=limit)
-    return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)},
-                        headers=_cached(petition, A_MINUTE))
+    return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)}, headers=_cached(petition, A_MINUTE))
 
 
 def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
     """The size of a public petition's latest checkpoint, or a 404: proofs are read by anyone, often, and only
     trees a checkpoint signed are proven."""
-    size = db.execute(select(func.max(LogCheckpoint.size)).join(Petition, Petition.id == LogCheckpoint.petition_id)
-                      .where(LogCheckpoint.petition_id == petition_id,
-                             Petition.state.in_([s.value for s in LISTED_STATES]))).scalar_one_or_none()
+    size = db.execute(
+        select(func.max(LogCheckpoint.size))
+        .join(Petition, Petition.id == LogCheckpoint.petition_id)
+        .where(LogCheckpoint.petition_id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))
+    ).scalar_one_or_none()
     if size is None:
         raise NotFound(N_("This petition has no public signature log: it starts when the petition opens."))
     return size
@@ -183,6 +233,7 @@ def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
 async def _read(sessions: SessionmakerDep, work):  # type: ignore[no-untyped-def]
     """Run a read in one worker-thread hop, in a session of its own: proofs are the log's hottest requests,
     and they need neither the viewer's session nor a unit of work."""
+
     def run():  # type: ignore[no-untyped-def]
         with sessions() as db:
             return work(db)
@@ -196,9 +247,18 @@ def _size(head_size: int, size: int) -> int:
     return size
 
 
-@router.get("/inclusion", response_model=InclusionRead, summary="Inclusion proof of a leaf in the tree of a given size (RFC 9162)")
-async def inclusion(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
-                    index: int = Query(ge=0, le=2**31 - 1), size: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
+@router.get(
+    "/inclusion",
+    response_model=InclusionRead,
+    summary="Inclusion proof of a leaf in the tree of a given size (RFC 9162)",
+)
+async def inclusion(
+    petition_id: Id,
+    anyone: Anyone,
+    sessions: SessionmakerDep,
+    index: int = Query(ge=0, le=2**31 - 1),
+    size: int = Query(ge=1, le=2**31 - 1),
+) -> JSONResponse:
     def work(db):  # type: ignore[no-untyped-def]
         bounded = _size(_public_size(db, petition_id), size)
         if index >= bounded:
@@ -209,9 +269,16 @@ async def inclusion(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
     return JSONResponse({"index": index, "size": size, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
 
 
-@router.get("/consistency", response_model=ConsistencyRead, summary="Consistency proof between two tree sizes (RFC 9162)")
-async def consistency(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep,
-                      old: int = Query(ge=1, le=2**31 - 1), new: int = Query(ge=1, le=2**31 - 1)) -> JSONResponse:
+@router.get(
+    "/consistency", response_model=ConsistencyRead, summary="Consistency proof between two tree sizes (RFC 9162)"
+)
+async def consistency(
+    petition_id: Id,
+    anyone: Anyone,
+    sessions: SessionmakerDep,
+    old: int = Query(ge=1, le=2**31 - 1),
+    new: int = Query(ge=1, le=2**31 - 1),
+) -> JSONResponse:
     def work(db):  # type: ignore[no-untyped-def]
         bounded = _size(_public_size(db, petition_id), new)
         if old > bounded:
@@ -222,8 +289,12 @@ async def consistency(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep
     return JSONResponse({"old": old, "new": new, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse, responses=errors(404),
-            summary="The latest checkpoint with its cosignatures, as C2SP tlog-tiles serves it (text)")
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses=errors(404),
+    summary="The latest checkpoint with its cosignatures, as C2SP tlog-tiles serves it (text)",
+)
 async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep) -> PlainTextResponse:
     def work(db):  # type: ignore[no-untyped-def]
         size = _public_size(db, petition_id)
@@ -233,12 +304,17 @@ async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: Sessionmak
 
     note = await _read(sessions, work)
     # The spec asks for no caching beyond a few seconds: a mirror must not hold an old head.
-    return PlainTextResponse(note, media_type="text/plain; charset=utf-8",
-                             headers={"Cache-Control": "public, max-age=5"})
+    return PlainTextResponse(
+        note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "public, max-age=5"}
+    )
 
 
-@router.get("/tile/{tile_path:path}", response_class=Response, responses=errors(404),
-            summary="A C2SP tlog-tiles hash tile (<L>/<N>[.p/<W>]) or entry bundle (entries/<N>[.p/<W>])")
+@router.get(
+    "/tile/{tile_path:path}",
+    response_class=Response,
+    responses=errors(404),
+    summary="A C2SP tlog-tiles hash tile (<L>/<N>[.p/<W>]) or entry bundle (entries/<N>[.p/<W>])",
+)
 async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: SessionmakerDep) -> Response:
     try:
         level, index, width = tiles.parse(tile_path)
@@ -258,11 +334,14 @@ async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: Sessio
     return Response(body, media_type="application/octet-stream", headers=FOREVER)
 
 
-@router.post("/cosignatures", status_code=status.HTTP_201_CREATED,
-             summary="A witness's cosignature of a checkpoint (only the deployment's configured witnesses)")
-def cosign(petition_id: Id, body: CosignatureCreate, user: OptionalUser, db: SessionDep,
-           rt: RuntimeDep) -> dict[str, object]:
+@router.post(
+    "/cosignatures",
+    status_code=status.HTTP_201_CREATED,
+    summary="A witness's cosignature of a checkpoint (only the deployment's configured witnesses)",
+)
+def cosign(
+    petition_id: Id, body: CosignatureCreate, user: OptionalUser, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     petition, _head = _log_of(db, rt, petition_id, user)
     row = service.cosign(db=db, rt=rt, petition_id=petition.id, size=body.size, line=body.line)
     return {"witness": row.witness, "size": row.size}
-

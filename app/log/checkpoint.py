@@ -100,8 +100,9 @@ def cosigned_message(body: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode()
 
 
-def _witness_signature(name: str, public: Ed25519PublicKey, identifier: bytes, signature: bytes,
-                       body: str) -> int | None:
+def _witness_signature(
+    name: str, public: Ed25519PublicKey, identifier: bytes, signature: bytes, body: str
+) -> int | None:
     """The timestamp of a witness's valid cosignature/v1 (0 for a plain note signature); None if the line is not
     one of this key's (another key type, or a name shared by chance). Raises if it is this key's and is false."""
     try:
@@ -150,8 +151,9 @@ def parse(note: str) -> tuple[Checkpoint, str, list[tuple[str, bytes, bytes]]]:
     return Checkpoint(origin=lines[0], size=size, root=root), body, found
 
 
-def verify(note: str, *, log_key: tuple[str, Ed25519PublicKey],
-           witnesses: dict[str, Ed25519PublicKey] | None = None) -> SignedCheckpoint:
+def verify(
+    note: str, *, log_key: tuple[str, Ed25519PublicKey], witnesses: dict[str, Ed25519PublicKey] | None = None
+) -> SignedCheckpoint:
     """Check the log's signature (required) and any known witnesses' (unknown signers are ignored).
 
     The log signs under its origin as key name. `log_key` may name the origin itself or the deployment (the host

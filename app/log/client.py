@@ -33,7 +33,7 @@ def _fetcher(base_url: str) -> Fetch:
             return connection.anonymous("GET", path)
         request = urllib.request.Request(base_url.rstrip("/") + path, headers={"Accept": "text/html"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the address typed)
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read().decode(errors="replace")
         except urllib.error.HTTPError as error:
             return error.code, ""
@@ -53,8 +53,9 @@ def _bytes(text: str) -> bytes:
 
 
 def _get(connection: Connection | Fetch, path: str) -> Any:
-    status, answer = (connection.anonymous("GET", path) if isinstance(connection, Connection)
-                      else connection(path, False))
+    status, answer = (
+        connection.anonymous("GET", path) if isinstance(connection, Connection) else connection(path, False)
+    )
     if status != 200:
         message = answer.get("error", {}).get("message") if isinstance(answer, dict) else None
         raise ClientError(message or f"{path} answered {status}")
@@ -79,17 +80,24 @@ def refusing_malformed(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _
             except ClientError:
                 raise
             except MALFORMED as error:
-                raise ClientError(f"{what} is malformed ({type(error).__name__}: {str(error)[:120]}), so the log "
-                                  "cannot be checked: nothing was trusted.") from None
+                raise ClientError(
+                    f"{what} is malformed ({type(error).__name__}: {str(error)[:120]}), so the log "
+                    "cannot be checked: nothing was trusted."
+                ) from None
 
         return refusing
 
     return wrap
 
 
-PAGE_FIGURES = {"signature-count": "signature_count", "log-tally": "log_tally",
-                "anonymous-signatures": "anonymous_signatures", "tokens-issued": "tokens_issued",
-                "spent-by-name": "spent_by_name", "forfeited": "forfeited"}
+PAGE_FIGURES = {
+    "signature-count": "signature_count",
+    "log-tally": "log_tally",
+    "anonymous-signatures": "anonymous_signatures",
+    "tokens-issued": "tokens_issued",
+    "spent-by-name": "spent_by_name",
+    "forfeited": "forfeited",
+}
 
 
 def page_figures(html: str) -> dict[str, int]:
@@ -143,12 +151,20 @@ def download(petition_url: str, fetch: Fetch | None = None) -> dict[str, Any]:
         if size <= after:
             break  # a page that does not advance: a server repeating itself would be read forever
         after = size
-    return {"url": _reader_key(petition_url), "petition_id": target.petition_id, "head": head,
-            "entries": entries[:head["size"]], "indices": indices[:head["size"]], "checkpoints": checkpoints,
-            "beyond": max(len(entries) - head["size"], 0),
-            "published": {"the petition API": {"signature_count": petition.get("signature_count")},
-                          "the petition page": page_figures(html) if status == 200 else {}},
-            "anonymous": _anonymous_api(connection, target.petition_id)}
+    return {
+        "url": _reader_key(petition_url),
+        "petition_id": target.petition_id,
+        "head": head,
+        "entries": entries[: head["size"]],
+        "indices": indices[: head["size"]],
+        "checkpoints": checkpoints,
+        "beyond": max(len(entries) - head["size"], 0),
+        "published": {
+            "the petition API": {"signature_count": petition.get("signature_count")},
+            "the petition page": page_figures(html) if status == 200 else {},
+        },
+        "anonymous": _anonymous_api(connection, target.petition_id),
+    }
 
 
 def _optional(connection: Fetch, path: str) -> Any:
@@ -175,11 +191,17 @@ def _anonymous_api(connection: Fetch, petition_id: int) -> dict[str, Any]:
         page = _get(connection, f"/api/v1/petitions/{petition_id}/anonymous-signatures?limit=5000&cursor={cursor}")
         tokens += [[item["message"], item["signature"]] for item in page["entries"]]
         ledger["next_cursor"] = page.get("next_cursor")
-    keys = [key for key in _get(connection, "/api/v1/anonymous/keys")
-            if key.get("petition_id") == petition_id and key.get("purpose") in PURPOSES]
-    return {"ledger": ledger, "tokens": tokens, "anonymity": _optional(connection,
-                                                                       f"/api/v1/petitions/{petition_id}/anonymity"),
-            "keys": keys}
+    keys = [
+        key
+        for key in _get(connection, "/api/v1/anonymous/keys")
+        if key.get("petition_id") == petition_id and key.get("purpose") in PURPOSES
+    ]
+    return {
+        "ledger": ledger,
+        "tokens": tokens,
+        "anonymity": _optional(connection, f"/api/v1/petitions/{petition_id}/anonymity"),
+        "keys": keys,
+    }
 
 
 # The key list's purposes, each with the field of entry 0 that commits its key and what the key is called.
@@ -226,9 +248,16 @@ def _same_key(first: str, second: str) -> bool:
 
 
 @refusing_malformed("The log's data")
-def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None = None,
-           quorum: int = 0, gossip: Sequence[str] = (), post: Post | None = None,
-           fetch: Fetch | None = None) -> Report:
+def verify(
+    log: dict[str, Any],
+    state_file: Path,
+    *,
+    witnesses: list[str] | None = None,
+    quorum: int = 0,
+    gossip: Sequence[str] = (),
+    post: Post | None = None,
+    fetch: Fetch | None = None,
+) -> Report:
     """Check a downloaded log against what this machine saw before (log key, earlier checkpoints), every figure
     the page and the API publish against the log, and, with `quorum`, that many of `witnesses` cosigned it.
     With `gossip`, a log that passes is then sent to each witness named (app/log/gossip.py); `fetch` reaches the
@@ -250,21 +279,30 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
                 report_problems.append(f"the server gave entry {position} the index {index}")
                 break
     if log.get("beyond"):
-        report_problems.append(f"the server served {log['beyond']} entries beyond its latest checkpoint, as if "
-                               "part of the signed log")
+        report_problems.append(
+            f"the server served {log['beyond']} entries beyond its latest checkpoint, as if part of the signed log"
+        )
     name, public = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
     seen = {int(size): base64.b64decode(root) for size, root in known.get("roots", {}).items()}
     issuing = head.get("issuing_key") or {}
-    report = check(entries=[_bytes(entry) for entry in log["entries"]], checkpoints=log["checkpoints"],
-                   log_key=(name, public),
-                   issuing_key_spki=_bytes(issuing["spki"]) if issuing.get("spki") else None,
-                   tokens_issued=int(issuing.get("tokens_issued", 0)), petition_id=int(log["petition_id"]),
-                   seen=seen, spent_by_name=int(issuing.get("spent_by_name", 0)),
-                   forfeited=int(issuing.get("forfeited", 0)), witnesses=trusted, quorum=quorum)
+    report = check(
+        entries=[_bytes(entry) for entry in log["entries"]],
+        checkpoints=log["checkpoints"],
+        log_key=(name, public),
+        issuing_key_spki=_bytes(issuing["spki"]) if issuing.get("spki") else None,
+        tokens_issued=int(issuing.get("tokens_issued", 0)),
+        petition_id=int(log["petition_id"]),
+        seen=seen,
+        spent_by_name=int(issuing.get("spent_by_name", 0)),
+        forfeited=int(issuing.get("forfeited", 0)),
+        witnesses=trusted,
+        quorum=quorum,
+    )
     shown = dict(log.get("published") or {})
     if issuing:
-        shown["the log API's issuing key"] = {name: issuing.get(name) for name in
-                                              ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")}
+        shown["the log API's issuing key"] = {
+            name: issuing.get(name) for name in ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")
+        }
     anonymous = log.get("anonymous")
     if anonymous is not None:
         _anonymous_figures(report, anonymous, shown, entries=log["entries"], head=head)
@@ -285,8 +323,14 @@ def verify(log: dict[str, Any], state_file: Path, *, witnesses: list[str] | None
 LEDGER_FIGURES = ("anonymous_signatures", "forfeited", "tokens_issued", "spent_by_name")
 
 
-def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[str, dict[str, object]], *,
-                       entries: list[str], head: dict[str, Any]) -> None:
+def _anonymous_figures(
+    report: Report,
+    anonymous: dict[str, Any],
+    shown: dict[str, dict[str, object]],
+    *,
+    entries: list[str],
+    head: dict[str, Any],
+) -> None:
     """The anonymous-signing API's live figures held to the log: its counts join `compare`'s; its tokens are the
     log's anonymous entries (plus those waiting for the next batch, no more); the anonymity set is tokens issued
     less those spent or forfeited by name; the key list names the keys entry 0 commits to (the discussion key
@@ -321,9 +365,11 @@ def _anonymous_figures(report: Report, anonymous: dict[str, Any], shown: dict[st
             return
         want = max(parts[0] - parts[1] - parts[2], 0)  # type: ignore[operator]
         if signing != want:
-            report.problems.append(f"the anonymity API says an anonymous signer hides among {signing} colleagues, "
-                                   f"but {parts[0]} tokens issued - {parts[1]} spent by name - {parts[2]} forfeited "
-                                   f"is {want}")
+            report.problems.append(
+                f"the anonymity API says an anonymous signer hides among {signing} colleagues, "
+                f"but {parts[0]} tokens issued - {parts[1]} spent by name - {parts[2]} forfeited "
+                f"is {want}"
+            )
 
 
 def _entry_zero(entries: list[str]) -> dict[str, object]:
@@ -335,8 +381,9 @@ def _entry_zero(entries: list[str]) -> dict[str, object]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _ledger_tokens(report: Report, tokens: list[list[str]], entries: list[str], ledger: dict[str, Any],
-                   waiting: dict[str, Any]) -> None:
+def _ledger_tokens(
+    report: Report, tokens: list[list[str]], entries: list[str], ledger: dict[str, Any], waiting: dict[str, Any]
+) -> None:
     from app.core import b64url
 
     def token(message: object, signature: object) -> tuple[bytes, bytes] | None:
@@ -355,21 +402,35 @@ def _ledger_tokens(report: Report, tokens: list[list[str]], entries: list[str], 
         if isinstance(entry, dict) and entry.get("kind") == "signature" and entry.get("visibility") == "anonymous":
             logged.append(token(entry.get("message"), entry.get("signature")))
     if len(listed) != ledger.get("anonymous_signatures"):
-        report.problems.append(f"the anonymous signatures API lists {len(listed)} tokens but says it holds "
-                               f"{ledger.get('anonymous_signatures')}")
+        report.problems.append(
+            f"the anonymous signatures API lists {len(listed)} tokens but says it holds "
+            f"{ledger.get('anonymous_signatures')}"
+        )
     missing = len([item for item in logged if item not in listed])
     if missing:
-        report.problems.append(f"{missing} anonymous signature{'s' if missing != 1 else ''} in the log "
-                               f"{'are' if missing != 1 else 'is'} not in the anonymous signatures API's list")
+        report.problems.append(
+            f"{missing} anonymous signature{'s' if missing != 1 else ''} in the log "
+            f"{'are' if missing != 1 else 'is'} not in the anonymous signatures API's list"
+        )
     extra = len(listed) - (len(logged) - missing)
     pending = waiting.get("anonymous")
     if isinstance(pending, int) and extra > pending:
-        report.problems.append(f"the anonymous signatures API lists {extra} tokens the log does not hold, but only "
-                               f"{pending} wait for the next batch")
+        report.problems.append(
+            f"the anonymous signatures API lists {extra} tokens the log does not hold, but only "
+            f"{pending} wait for the next batch"
+        )
 
 
-def _gossip(report: Report, log: dict[str, Any], urls: Sequence[str], *, log_key: tuple[str, Ed25519PublicKey],
-            witnesses: dict[str, Ed25519PublicKey], post: Post | None, fetch: Fetch | None) -> None:
+def _gossip(
+    report: Report,
+    log: dict[str, Any],
+    urls: Sequence[str],
+    *,
+    log_key: tuple[str, Ed25519PublicKey],
+    witnesses: dict[str, Ed25519PublicKey],
+    post: Post | None,
+    fetch: Fetch | None,
+) -> None:
     """Send the checkpoint over every entry verified to each witness; a conflicting view is a problem, and so is
     a witness that cannot be asked (the reader asked for gossip, so it does not pass silently without)."""
     from app.log import gossip as gossiping
@@ -383,8 +444,15 @@ def _gossip(report: Report, log: dict[str, Any], urls: Sequence[str], *, log_key
     newer = _newer(fetch, int(log["petition_id"])) if fetch is not None else None
     for url in urls:
         try:
-            done = gossiping.gossip(url, note=covering[-1], leaves=leaves, log_key=log_key, witnesses=witnesses,
-                                    newer=newer, **({"post": post} if post is not None else {}))
+            done = gossiping.gossip(
+                url,
+                note=covering[-1],
+                leaves=leaves,
+                log_key=log_key,
+                witnesses=witnesses,
+                newer=newer,
+                **({"post": post} if post is not None else {}),
+            )
         except WitnessError as error:
             report.problems.append(f"gossip with {url} failed: {error}")
             continue
@@ -448,14 +516,19 @@ def witness(petition_url: str, *, name: str, key: Ed25519PrivateKey, state_file:
         try:
             merkle.verify_consistency(old_size, size, old_root, root, [_bytes(node) for node in proof])
         except merkle.ProofError as error:
-            raise ClientError(f"The log is not consistent with the checkpoint seen before ({error}): not "
-                              "cosigning. Keep both checkpoints: they prove the log was rewritten.") from None
+            raise ClientError(
+                f"The log is not consistent with the checkpoint seen before ({error}): not "
+                "cosigning. Keep both checkpoints: they prove the log was rewritten."
+            ) from None
     line = notes.cosign(head["checkpoint"], name, key).strip()
     status, answer = connection.call("POST", f"{base}/cosignatures", {"size": size, "line": line})
     if status != 201:
         message = answer.get("error", {}).get("message") if isinstance(answer, dict) else None
         raise ClientError(message or f"The cosignature was refused ({status}).")
-    state[reader_key] = {"log_key": known.get("log_key") or head["log_key"], "size": size,
-                             "root": base64.b64encode(root).decode()}
+    state[reader_key] = {
+        "log_key": known.get("log_key") or head["log_key"],
+        "size": size,
+        "root": base64.b64encode(root).decode(),
+    }
     _write_state(state_file, state)
     return f"Cosigned checkpoint {size} of {head['origin']}."

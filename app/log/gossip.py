@@ -55,8 +55,16 @@ class Gossiped:
         return f"gossip with {self.url}: the witness agrees with checkpoint {self.size}{signed}"
 
 
-def gossip(url: str, *, note: str, leaves: Sequence[bytes], log_key: tuple[str, Ed25519PublicKey],
-           witnesses: dict[str, Ed25519PublicKey], post: Post = http_post, newer: Newer | None = None) -> Gossiped:
+def gossip(
+    url: str,
+    *,
+    note: str,
+    leaves: Sequence[bytes],
+    log_key: tuple[str, Ed25519PublicKey],
+    witnesses: dict[str, Ed25519PublicKey],
+    post: Post = http_post,
+    newer: Newer | None = None,
+) -> Gossiped:
     """Send `note`, a checkpoint over `leaves` (their leaf hashes) that the reader verified, to the witness at
     `url` (its submission prefix). Conflicts become problems; a witness that cannot be asked is a WitnessError."""
     target = url.rstrip("/").removesuffix("/add-checkpoint") + "/add-checkpoint"
@@ -83,27 +91,44 @@ def gossip(url: str, *, note: str, leaves: Sequence[bytes], log_key: tuple[str, 
             old = theirs
             continue
         if status == 409:
-            result.problems.append(f"the witness at {url} has cosigned another tree of {size} entries of this log: "
-                                   "the log forked (you and someone else were shown different logs)")
+            result.problems.append(
+                f"the witness at {url} has cosigned another tree of {size} entries of this log: "
+                "the log forked (you and someone else were shown different logs)"
+            )
             return result
         if status == 422:
-            result.problems.append(f"the witness at {url} has cosigned a tree of {old} entries that is not the "
-                                   f"start of the {size} you were shown: the log forked")
+            result.problems.append(
+                f"the witness at {url} has cosigned a tree of {old} entries that is not the "
+                f"start of the {size} you were shown: the log forked"
+            )
             return result
         raise WitnessError(_refusal(url, status, text))
     raise WitnessError(f"The witness at {url} kept answering with another size: try again.")
 
 
-def _ahead(result: Gossiped, target: str, theirs: int, size: int, root: bytes, log_key: tuple[str, Ed25519PublicKey],
-           witnesses: dict[str, Ed25519PublicKey], post: Post, newer: Newer | None) -> Gossiped:
+def _ahead(
+    result: Gossiped,
+    target: str,
+    theirs: int,
+    size: int,
+    root: bytes,
+    log_key: tuple[str, Ed25519PublicKey],
+    witnesses: dict[str, Ed25519PublicKey],
+    post: Post,
+    newer: Newer | None,
+) -> Gossiped:
     """The witness cosigned more entries than the reader saw: the server must prove its tree of that size
     extends the reader's, and the witness must hold that same tree."""
     found = newer(size, theirs) if newer is not None else None
     if found is None:
         result.problems.append(
             f"the witness at {result.url} has cosigned {theirs} entries of this log, more than the {size} you were "
-            + ("shown, and the server shows no checkpoint of that size: you may be shown an old or forked log"
-               if newer is not None else "saved: check online to see whether those extend yours"))
+            + (
+                "shown, and the server shows no checkpoint of that size: you may be shown an old or forked log"
+                if newer is not None
+                else "saved: check online to see whether those extend yours"
+            )
+        )
         return result
     note, proof = found
     try:
@@ -112,16 +137,20 @@ def _ahead(result: Gossiped, target: str, theirs: int, size: int, root: bytes, l
             raise notes.CheckpointError("the server answered with a checkpoint of another size")
         merkle.verify_consistency(size, theirs, root, later.root, proof)
     except (notes.CheckpointError, merkle.ProofError) as error:
-        result.problems.append(f"the log's checkpoint of {theirs} entries, which the witness at {result.url} has "
-                               f"seen, is not an extension of the {size} you verified ({error}): the log forked")
+        result.problems.append(
+            f"the log's checkpoint of {theirs} entries, which the witness at {result.url} has "
+            f"seen, is not an extension of the {size} you verified ({error}): the log forked"
+        )
         return result
     status, kind, text = post(target, request_body(theirs, [], note))
     if status == 200:
         result.size = theirs
         _cosigners(result, note, text, witnesses)
     elif status == 409 and kind.split(";")[0].strip() != SIZE_TYPE:
-        result.problems.append(f"the witness at {result.url} has cosigned another tree of {theirs} entries than the "
-                               "one this server shows: the log forked")
+        result.problems.append(
+            f"the witness at {result.url} has cosigned another tree of {theirs} entries than the "
+            "one this server shows: the log forked"
+        )
     elif status == 409:
         raise WitnessError(f"The witness at {result.url} moved on while it was asked: try again.")
     else:
@@ -158,7 +187,8 @@ def _size(text: str) -> int:
 
 
 def _refusal(url: str, status: int, text: str) -> str:
-    return {403: f"The witness at {url} does not trust this log's key (403): it cannot be gossiped with.",
-            404: f"The witness at {url} does not know this log (404): its operator adds the log's key "
-                 "(`undersigned witness --serve ... --log <log_key>`)."}.get(
-        status, f"The witness at {url} answered {status}: {text[:200].strip()}")
+    return {
+        403: f"The witness at {url} does not trust this log's key (403): it cannot be gossiped with.",
+        404: f"The witness at {url} does not know this log (404): its operator adds the log's key "
+        "(`undersigned witness --serve ... --log <log_key>`).",
+    }.get(status, f"The witness at {url} answered {status}: {text[:200].strip()}")

@@ -70,13 +70,22 @@ def open_log(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> 
     their wallets hold the discussion key to the published list and the first key accepted)."""
     if tree.head(db, petition.id) is not None:
         return  # a petition restored after hiding keeps its log
-    version = db.scalar(select(PetitionVersion).where(PetitionVersion.petition_id == petition.id)
-                        .order_by(PetitionVersion.number.desc()).limit(1))
+    version = db.scalar(
+        select(PetitionVersion)
+        .where(PetitionVersion.petition_id == petition.id)
+        .order_by(PetitionVersion.number.desc())
+        .limit(1)
+    )
     key = db.get(IssuingKey, petition.id)
     discussion_key = db.get(DiscussionKey, petition.id)
-    entry = {"kind": "petition", "petition": petition.id, "version": version.number if version else 0,
-             "text_sha256": version.content_hash if version else None, "key_id": key.key_id if key else None,
-             "discussion_key_id": discussion_key.key_id if discussion_key else None}
+    entry = {
+        "kind": "petition",
+        "petition": petition.id,
+        "version": version.number if version else 0,
+        "text_sha256": version.content_hash if version else None,
+        "key_id": key.key_id if key else None,
+        "discussion_key_id": discussion_key.key_id if discussion_key else None,
+    }
     tree.append(db, petition.id, [encode(entry)])
     _checkpoint(db, rt, petition.id, now)
 
@@ -98,8 +107,12 @@ def withdrawn(*, db: Session, petition_id: int, log_index: int | None, reason: s
 
 def _signature_entry(signature: Signature) -> dict[str, object]:
     if signature.visibility == Visibility.anonymous:
-        return {"kind": "signature", "visibility": "anonymous", "message": b64url.encode(signature.token_message or b""),
-                "signature": b64url.encode(signature.token_signature or b"")}
+        return {
+            "kind": "signature",
+            "visibility": "anonymous",
+            "message": b64url.encode(signature.token_message or b""),
+            "signature": b64url.encode(signature.token_signature or b""),
+        }
     # A signature with a name: a random commitment, never the name. The log is public and cannot forget, and
     # a name may later be hidden by its signer or erased after the retention period; the signer's receipt
     # (leaf index and hash) is how they find their entry.
@@ -109,12 +122,24 @@ def _signature_entry(signature: Signature) -> dict[str, object]:
 def flush(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     """Append everything waiting, petition by petition, each with its checkpoint. Returns entries appended."""
     with sessions() as db:
-        petition_ids = list(db.scalars(union(
-            select(Signature.petition_id).where(Signature.log_index.is_(None), Signature.invalidation_id.is_(None)),
-            select(LogPending.petition_id),
-            select(IssuingKey.petition_id).join(LogHead, LogHead.petition_id == IssuingKey.petition_id).where(
-                or_(IssuingKey.tokens_issued != LogHead.tokens_issued,
-                    IssuingKey.spent_by_name != LogHead.spent_by_name)))))
+        petition_ids = list(
+            db.scalars(
+                union(
+                    select(Signature.petition_id).where(
+                        Signature.log_index.is_(None), Signature.invalidation_id.is_(None)
+                    ),
+                    select(LogPending.petition_id),
+                    select(IssuingKey.petition_id)
+                    .join(LogHead, LogHead.petition_id == IssuingKey.petition_id)
+                    .where(
+                        or_(
+                            IssuingKey.tokens_issued != LogHead.tokens_issued,
+                            IssuingKey.spent_by_name != LogHead.spent_by_name,
+                        )
+                    ),
+                )
+            )
+        )
     appended = 0
     for petition_id in petition_ids:
         try:
@@ -134,11 +159,16 @@ def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
         open_log(db=db, rt=rt, petition=petition, now=rt.clock.now())  # opened before petitions had logs
     # Locked, and rows a withdrawal or a void holds are skipped: such a row is either gone when this batch
     # commits, or logged by the next one, and its withdrawal entry then refers to the leaf it got.
-    signatures = list(db.scalars(select(Signature).where(
-        Signature.petition_id == petition_id, Signature.log_index.is_(None), Signature.invalidation_id.is_(None))
-        .with_for_update(skip_locked=True)))
-    pending = list(db.scalars(select(LogPending).where(LogPending.petition_id == petition_id)
-                              .order_by(LogPending.id)))
+    signatures = list(
+        db.scalars(
+            select(Signature)
+            .where(
+                Signature.petition_id == petition_id, Signature.log_index.is_(None), Signature.invalidation_id.is_(None)
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    pending = list(db.scalars(select(LogPending).where(LogPending.petition_id == petition_id).order_by(LogPending.id)))
     # A pending withdrawal refers to a leaf already in the log, so the whole batch can be shuffled.
     items: list[tuple[bytes, Signature | None]] = [(encode(_signature_entry(s)), s) for s in signatures]
     items += [(row.entry, None) for row in pending]
@@ -149,17 +179,25 @@ def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
     head = tree.head(db, petition_id)
     assert head is not None
     if key is not None and (key.tokens_issued, key.spent_by_name) != (head.tokens_issued, head.spent_by_name):
-        items.append((encode({"kind": "issuance", "tokens_issued": key.tokens_issued,
-                              "spent_by_name": key.spent_by_name}), None))
+        items.append(
+            (encode({"kind": "issuance", "tokens_issued": key.tokens_issued, "spent_by_name": key.spent_by_name}), None)
+        )
         head.tokens_issued, head.spent_by_name = key.tokens_issued, key.spent_by_name
     if not items:
         return 0
     first, _root = tree.append(db, petition_id, [entry for entry, _ in items])
-    positions = [{"sid": signature.id, "position": first + offset}
-                 for offset, (_entry, signature) in enumerate(items) if signature is not None]
+    positions = [
+        {"sid": signature.id, "position": first + offset}
+        for offset, (_entry, signature) in enumerate(items)
+        if signature is not None
+    ]
     if positions:
-        db.execute(update(Signature.__table__).where(Signature.__table__.c.id == bindparam("sid"))
-                   .values(log_index=bindparam("position")), positions)
+        db.execute(
+            update(Signature.__table__)
+            .where(Signature.__table__.c.id == bindparam("sid"))
+            .values(log_index=bindparam("position")),
+            positions,
+        )
     if pending:
         db.execute(delete(LogPending).where(LogPending.id.in_([row.id for row in pending])))
     _checkpoint(db, rt, petition_id, rt.clock.now())
@@ -170,21 +208,32 @@ def _checkpoint(db: Session, rt: Runtime, petition_id: int, now: datetime) -> Lo
     head = tree.head(db, petition_id)
     assert head is not None
     log_origin = origin(rt, petition_id)
-    note = notes.sign(notes.Checkpoint(origin=log_origin, size=head.size, root=head.root), log_origin,
-                      signing_key(rt))
+    note = notes.sign(notes.Checkpoint(origin=log_origin, size=head.size, root=head.root), log_origin, signing_key(rt))
     previous = latest_checkpoint(db=db, petition_id=petition_id)
     # The hour only: a checkpoint's minute, next to a batch holding one anonymous signature, dated that
     # signature closely enough to match it with a sign-in.
-    row = LogCheckpoint(petition_id=petition_id, size=head.size, root=head.root, note=note,
-                        counts=json.dumps(_counted(db, petition_id, previous, head.size), sort_keys=True),
-                        created_at=to_the_hour(now))
+    row = LogCheckpoint(
+        petition_id=petition_id,
+        size=head.size,
+        root=head.root,
+        note=note,
+        counts=json.dumps(_counted(db, petition_id, previous, head.size), sort_keys=True),
+        created_at=to_the_hour(now),
+    )
     db.merge(row)
     db.flush()
     return row
 
 
-EMPTY_COUNTS: dict[str, int | None] = {"signatures": 0, "withdrawals": 0, "tally": 0, "anonymous": 0,
-                                       "forfeits": 0, "tokens_issued": None, "spent_by_name": None}
+EMPTY_COUNTS: dict[str, int | None] = {
+    "signatures": 0,
+    "withdrawals": 0,
+    "tally": 0,
+    "anonymous": 0,
+    "forfeits": 0,
+    "tokens_issued": None,
+    "spent_by_name": None,
+}
 
 
 def _counted(db: Session, petition_id: int, previous: LogCheckpoint | None, size: int) -> dict[str, int | None]:
@@ -193,8 +242,11 @@ def _counted(db: Session, petition_id: int, previous: LogCheckpoint | None, size
         counts, start = dict(counts_of(db, previous)), previous.size
     else:
         counts, start = dict(EMPTY_COUNTS), 0
-    for entry in db.scalars(select(LogLeaf.entry).where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start,
-                                                        LogLeaf.index < size).order_by(LogLeaf.index)):
+    for entry in db.scalars(
+        select(LogLeaf.entry)
+        .where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start, LogLeaf.index < size)
+        .order_by(LogLeaf.index)
+    ):
         _add(counts, json.loads(entry))
     return counts
 
@@ -219,8 +271,11 @@ def counts_of(db: Session, row: LogCheckpoint) -> dict[str, int | None]:
     """The figures a checkpoint's entries add up to (counted once for a checkpoint made before they were kept)."""
     if row.counts is None:
         counts = dict(EMPTY_COUNTS)
-        for entry in db.scalars(select(LogLeaf.entry).where(LogLeaf.petition_id == row.petition_id,
-                                                            LogLeaf.index < row.size).order_by(LogLeaf.index)):
+        for entry in db.scalars(
+            select(LogLeaf.entry)
+            .where(LogLeaf.petition_id == row.petition_id, LogLeaf.index < row.size)
+            .order_by(LogLeaf.index)
+        ):
             _add(counts, json.loads(entry))
         return counts
     return json.loads(row.counts)
@@ -229,31 +284,53 @@ def counts_of(db: Session, row: LogCheckpoint) -> dict[str, int | None]:
 def waiting(*, db: Session, petition_id: int) -> dict[str, int]:
     """What the counts shown now hold beyond the newest checkpoint: signatures written since (none of them
     anonymous between batches), and the withdrawals and forfeits the next batch appends."""
-    unlogged = (Signature.petition_id == petition_id, Signature.log_index.is_(None),
-                Signature.invalidation_id.is_(None))
+    unlogged = (
+        Signature.petition_id == petition_id,
+        Signature.log_index.is_(None),
+        Signature.invalidation_id.is_(None),
+    )
     signatures = db.scalar(select(func.count()).where(*unlogged)) or 0
     anonymous = db.scalar(select(func.count()).where(*unlogged, Signature.visibility == Visibility.anonymous)) or 0
-    kinds = [json.loads(entry).get("kind") for entry in db.scalars(
-        select(LogPending.entry).where(LogPending.petition_id == petition_id))]
-    return {"signatures": signatures, "anonymous": anonymous, "withdrawals": kinds.count("withdrawal"),
-            "forfeits": kinds.count("forfeit")}
+    kinds = [
+        json.loads(entry).get("kind")
+        for entry in db.scalars(select(LogPending.entry).where(LogPending.petition_id == petition_id))
+    ]
+    return {
+        "signatures": signatures,
+        "anonymous": anonymous,
+        "withdrawals": kinds.count("withdrawal"),
+        "forfeits": kinds.count("forfeit"),
+    }
 
 
 def latest_checkpoint(*, db: Session, petition_id: int) -> LogCheckpoint | None:
-    return db.scalar(select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id)
-                     .order_by(LogCheckpoint.size.desc()).limit(1))
+    return db.scalar(
+        select(LogCheckpoint)
+        .where(LogCheckpoint.petition_id == petition_id)
+        .order_by(LogCheckpoint.size.desc())
+        .limit(1)
+    )
 
 
 def checkpoints(*, db: Session, petition_id: int, after_size: int, limit: int) -> list[LogCheckpoint]:
-    return list(db.scalars(select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id,
-                                                       LogCheckpoint.size > after_size)
-                           .order_by(LogCheckpoint.size).limit(limit)))
+    return list(
+        db.scalars(
+            select(LogCheckpoint)
+            .where(LogCheckpoint.petition_id == petition_id, LogCheckpoint.size > after_size)
+            .order_by(LogCheckpoint.size)
+            .limit(limit)
+        )
+    )
 
 
 def cosigners(*, db: Session, petition_id: int, size: int) -> list[LogCosignature]:
-    return list(db.scalars(select(LogCosignature).where(LogCosignature.petition_id == petition_id,
-                                                        LogCosignature.size == size)
-                           .order_by(LogCosignature.witness)))
+    return list(
+        db.scalars(
+            select(LogCosignature)
+            .where(LogCosignature.petition_id == petition_id, LogCosignature.size == size)
+            .order_by(LogCosignature.witness)
+        )
+    )
 
 
 def with_cosignatures(db: Session, row: LogCheckpoint) -> str:
@@ -266,9 +343,11 @@ def notes_with_cosignatures(db: Session, rows: list[LogCheckpoint]) -> list[str]
     if not rows:
         return []
     lines: dict[int, list[str]] = {row.size: [] for row in rows}
-    for cosignature in db.scalars(select(LogCosignature).where(
-            LogCosignature.petition_id == rows[0].petition_id, LogCosignature.size.in_(list(lines)))
-            .order_by(LogCosignature.size, LogCosignature.witness)):
+    for cosignature in db.scalars(
+        select(LogCosignature)
+        .where(LogCosignature.petition_id == rows[0].petition_id, LogCosignature.size.in_(list(lines)))
+        .order_by(LogCosignature.size, LogCosignature.witness)
+    ):
         lines[cosignature.size].append(cosignature.line + "\n")
     return [row.note + "".join(lines[row.size]) for row in rows]
 
@@ -289,14 +368,16 @@ def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) 
         name = lines[-1][0]
         if name not in known:
             raise notes.CheckpointError("this witness is not among the deployment's witnesses")
-        signed = notes.verify(row.note + line + "\n", log_key=(key_name(rt), signing_key(rt).public_key()),
-                              witnesses={name: known[name]})
+        signed = notes.verify(
+            row.note + line + "\n", log_key=(key_name(rt), signing_key(rt).public_key()), witnesses={name: known[name]}
+        )
         if name not in signed.signers:
             raise notes.CheckpointError("the line is not this witness's signature over the checkpoint")
     except notes.CheckpointError as error:
         raise InvalidInput(str(error), fields={"line": str(error)}) from None
-    cosignature = LogCosignature(petition_id=petition_id, size=size, witness=name, line=line,
-                                 created_at=to_the_hour(rt.clock.now()))
+    cosignature = LogCosignature(
+        petition_id=petition_id, size=size, witness=name, line=line, created_at=to_the_hour(rt.clock.now())
+    )
     db.merge(cosignature)
     db.flush()
     return cosignature
@@ -312,10 +393,16 @@ def witnessed(*, db: Session, petition_id: int, latest: LogCheckpoint) -> dict[s
     """Who cosigned the latest checkpoint and when (to the hour), and, if nobody has yet, the newest checkpoint a
     witness did cosign: what the petition page says of how fresh the witnessing is."""
     on_head = cosigners(db=db, petition_id=petition_id, size=latest.size)
-    newest = db.scalar(select(LogCosignature).where(LogCosignature.petition_id == petition_id)
-                       .order_by(LogCosignature.size.desc(), LogCosignature.created_at.desc()).limit(1))
-    return {"witnesses": [row.witness for row in on_head],
-            "at": max((row.created_at for row in on_head), default=None),
-            "newest_size": newest.size if newest is not None else None,
-            "newest_at": newest.created_at if newest is not None else None,
-            "behind": latest.size - newest.size if newest is not None else None}
+    newest = db.scalar(
+        select(LogCosignature)
+        .where(LogCosignature.petition_id == petition_id)
+        .order_by(LogCosignature.size.desc(), LogCosignature.created_at.desc())
+        .limit(1)
+    )
+    return {
+        "witnesses": [row.witness for row in on_head],
+        "at": max((row.created_at for row in on_head), default=None),
+        "newest_size": newest.size if newest is not None else None,
+        "newest_at": newest.created_at if newest is not None else None,
+        "behind": latest.size - newest.size if newest is not None else None,
+    }

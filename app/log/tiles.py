@@ -72,7 +72,7 @@ def parse(path: str) -> tuple[int | None, int, int | None]:
 
 
 def _hashes_per_tile_entry(level: int) -> int:
-    return WIDTH ** level
+    return WIDTH**level
 
 
 def read_tile(db: Session, petition_id: int, size: int, level: int, index: int, width: int | None) -> bytes:

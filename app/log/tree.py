@@ -60,12 +60,18 @@ def read(db: Session, petition_id: int, keys: Iterable[Key]) -> dict[Key, bytes]
     nodes = [(level, index) for level, index in keys if level > 0]
     parts = []
     if leaves:
-        parts.append(select(literal(0).label("level"), LogLeaf.index.label("index"), LogLeaf.hash.label("hash"))
-                     .where(LogLeaf.petition_id == petition_id, LogLeaf.index.in_(leaves)))
+        parts.append(
+            select(literal(0).label("level"), LogLeaf.index.label("index"), LogLeaf.hash.label("hash")).where(
+                LogLeaf.petition_id == petition_id, LogLeaf.index.in_(leaves)
+            )
+        )
     if nodes:
         # A row-value IN list: one index probe per key, and cheap to plan (an OR of pairs was not).
-        parts.append(select(LogNode.level, LogNode.index, LogNode.hash).where(
-            LogNode.petition_id == petition_id, tuple_(LogNode.level, LogNode.index).in_(nodes)))
+        parts.append(
+            select(LogNode.level, LogNode.index, LogNode.hash).where(
+                LogNode.petition_id == petition_id, tuple_(LogNode.level, LogNode.index).in_(nodes)
+            )
+        )
     found: dict[Key, bytes] = {}
     if parts:
         statement = parts[0] if len(parts) == 1 else union_all(*parts)
@@ -155,6 +161,8 @@ def consistency_proof(db: Session, petition_id: int, old_size: int, new_size: in
 
 def select_leaves(petition_id: int, start: int, end: int):  # type: ignore[no-untyped-def]
     """Leaves [start, end) as (index, entry) rows, in order."""
-    return (select(LogLeaf.index, LogLeaf.entry)
-            .where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start, LogLeaf.index < end)
-            .order_by(LogLeaf.index))
+    return (
+        select(LogLeaf.index, LogLeaf.entry)
+        .where(LogLeaf.petition_id == petition_id, LogLeaf.index >= start, LogLeaf.index < end)
+        .order_by(LogLeaf.index)
+    )

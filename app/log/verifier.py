@@ -65,10 +65,15 @@ class Report:
 
     def counts(self) -> dict[str, int | None]:
         """The figures the log adds up to, as the API publishes them (`counts` of the log's head)."""
-        return {"signatures": self.signatures, "withdrawals": self.withdrawals, "tally": self.tally,
-                "anonymous": self.anonymous, "forfeits": self.forfeits,
-                "tokens_issued": self.tokens_issued if self.committed else None,
-                "spent_by_name": self.spent_by_name if self.committed else None}
+        return {
+            "signatures": self.signatures,
+            "withdrawals": self.withdrawals,
+            "tally": self.tally,
+            "anonymous": self.anonymous,
+            "forfeits": self.forfeits,
+            "tokens_issued": self.tokens_issued if self.committed else None,
+            "spent_by_name": self.spent_by_name if self.committed else None,
+        }
 
     @property
     def ok(self) -> bool:
@@ -83,23 +88,37 @@ class Report:
 
     def summary(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
-        text = (f"{verdict}: tally {self.tally} = {self.signatures} signatures - {self.withdrawals} withdrawals "
-                f"({self.anonymous} anonymous) in {self.size} entries")
+        text = (
+            f"{verdict}: tally {self.tally} = {self.signatures} signatures - {self.withdrawals} withdrawals "
+            f"({self.anonymous} anonymous) in {self.size} entries"
+        )
         if self.cosigned:
             text += f"\ncosigned by {', '.join(sorted(self.cosigned))}"
         for line in self.gossiped:
             text += f"\n{line}"
         if self.tokens_issued is not None:
-            text += (f"\nbound: {self.anonymous} anonymous <= {self.tokens_issued} tokens issued - "
-                     f"{self.spent_by_name} spent by name - {self.forfeited} forfeited (slack {self.slack})"
-                     f"\nforfeits: {self.forfeited}, the most a dishonest forfeit could add to the tally")
+            text += (
+                f"\nbound: {self.anonymous} anonymous <= {self.tokens_issued} tokens issued - "
+                f"{self.spent_by_name} spent by name - {self.forfeited} forfeited (slack {self.slack})"
+                f"\nforfeits: {self.forfeited}, the most a dishonest forfeit could add to the tally"
+            )
         return text
 
 
-def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tuple[str, Ed25519PublicKey],
-          issuing_key_spki: bytes | None, tokens_issued: int, petition_id: int | None = None,
-          seen: dict[int, bytes] | None = None, spent_by_name: int = 0, forfeited: int = 0,
-          witnesses: dict[str, Ed25519PublicKey] | None = None, quorum: int = 0) -> Report:
+def check(
+    *,
+    entries: Sequence[bytes],
+    checkpoints: Sequence[str],
+    log_key: tuple[str, Ed25519PublicKey],
+    issuing_key_spki: bytes | None,
+    tokens_issued: int,
+    petition_id: int | None = None,
+    seen: dict[int, bytes] | None = None,
+    spent_by_name: int = 0,
+    forfeited: int = 0,
+    witnesses: dict[str, Ed25519PublicKey] | None = None,
+    quorum: int = 0,
+) -> Report:
     """Verify a downloaded log. `seen` holds roots by size from checkpoints checked before (kept locally);
     `petition_id` is the petition the reader asked for (from the address they typed), so another petition's
     log, signed by the same deployment key, cannot stand in for it.
@@ -109,8 +128,12 @@ def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tupl
     differently to others (witnesses can: with `quorum`, that many of `witnesses` must have cosigned a
     checkpoint covering every entry served). `spent_by_name` and `forfeited` are the head's published counts;
     `tokens_issued` and `spent_by_name` count only while the log holds no issuance entry (logs begun before)."""
-    report = Report(size=len(entries), tokens_issued=tokens_issued if issuing_key_spki else None,
-                    spent_by_name=spent_by_name, forfeited=forfeited)
+    report = Report(
+        size=len(entries),
+        tokens_issued=tokens_issued if issuing_key_spki else None,
+        spent_by_name=spent_by_name,
+        forfeited=forfeited,
+    )
     leaves = [merkle.leaf_hash(entry) for entry in entries]
     subtrees = merkle.memory_subtrees(leaves) if leaves else None
     report.root = subtrees(0, len(leaves)) if subtrees else merkle.EMPTY_ROOT
@@ -141,20 +164,29 @@ def check(*, entries: Sequence[bytes], checkpoints: Sequence[str], log_key: tupl
         report.problems.append(f"no signed checkpoint covers all {len(entries)} entries")
     for size, root in sorted(roots.items()):
         if size > len(entries):
-            report.problems.append(f"a checkpoint of size {size} is larger than the {len(entries)} entries served: "
-                                   "entries were removed")
+            report.problems.append(
+                f"a checkpoint of size {size} is larger than the {len(entries)} entries served: entries were removed"
+            )
         elif size and subtrees is not None and subtrees(0, size) != root:
-            report.problems.append(f"the first {size} entries do not hash to that checkpoint's root: entries were "
-                                   "rewritten or removed")
+            report.problems.append(
+                f"the first {size} entries do not hash to that checkpoint's root: entries were rewritten or removed"
+            )
 
     _quorum(report, cosigned, len(entries), witnesses or {}, quorum)
-    _count(entries, issuing_key_spki, tokens_issued, report, petition_id,
-           sorted(size for size in roots if size <= len(entries)))
+    _count(
+        entries,
+        issuing_key_spki,
+        tokens_issued,
+        report,
+        petition_id,
+        sorted(size for size in roots if size <= len(entries)),
+    )
     return report
 
 
-def _quorum(report: Report, cosigned: dict[int, dict[str, int]], size: int, witnesses: dict[str, Ed25519PublicKey],
-            quorum: int) -> None:
+def _quorum(
+    report: Report, cosigned: dict[int, dict[str, int]], size: int, witnesses: dict[str, Ed25519PublicKey], quorum: int
+) -> None:
     """With a witness policy: `quorum` known witnesses cosigned a checkpoint at least as new as the one shown.
     A log shown to one reader only (a fork) has no witness's cosignature, since a witness refuses a checkpoint
     inconsistent with the one it cosigned before."""
@@ -169,16 +201,26 @@ def _quorum(report: Report, cosigned: dict[int, dict[str, int]], size: int, witn
         return
     enough = [known for known, names in cosigned.items() if len(names) >= quorum]
     if not enough:
-        report.problems.append(f"no checkpoint is cosigned by {quorum} of the witnesses you trust: this log may be "
-                               "one shown to you alone (a fork)")
+        report.problems.append(
+            f"no checkpoint is cosigned by {quorum} of the witnesses you trust: this log may be "
+            "one shown to you alone (a fork)"
+        )
     elif max(enough) < size:
-        report.problems.append(f"the newest checkpoint cosigned by {quorum} of your witnesses covers {max(enough)} "
-                               f"entries, not the {size} shown: the newer ones are not witnessed yet (try again "
-                               "after the witnesses' next round), or are shown to you alone")
+        report.problems.append(
+            f"the newest checkpoint cosigned by {quorum} of your witnesses covers {max(enough)} "
+            f"entries, not the {size} shown: the newer ones are not witnessed yet (try again "
+            "after the witnesses' next round), or are shown to you alone"
+        )
 
 
-def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issued: int, report: Report,
-           petition_id: int | None, checkpoint_sizes: Sequence[int] = ()) -> None:
+def _count(
+    entries: Sequence[bytes],
+    issuing_key_spki: bytes | None,
+    tokens_issued: int,
+    report: Report,
+    petition_id: int | None,
+    checkpoint_sizes: Sequence[int] = (),
+) -> None:
     public = blindrsa.PublicKey.from_spki(issuing_key_spki) if issuing_key_spki else None
     parsed: list[dict[str, object]] = []
     for index, raw in enumerate(entries):
@@ -212,8 +254,12 @@ def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issu
                 _check_token(index, entry, public, nullifiers, report)
         elif kind == "withdrawal":
             target = entry.get("entry")
-            if (not isinstance(target, int) or not 0 <= target < index
-                    or parsed[target].get("kind") != "signature" or target in withdrawn):
+            if (
+                not isinstance(target, int)
+                or not 0 <= target < index
+                or parsed[target].get("kind") != "signature"
+                or target in withdrawn
+            ):
                 report.problems.append(f"entry {index} withdraws something that is not a signature in the log")
                 continue
             if parsed[target].get("visibility") == "anonymous":
@@ -237,17 +283,25 @@ def _count(entries: Sequence[bytes], issuing_key_spki: bytes | None, tokens_issu
     report.tally = report.signatures - report.withdrawals
 
 
-def _issuance(index: int, entry: dict[str, object], before: tuple[int, int] | None,
-              report: Report) -> tuple[int, int] | None:
+def _issuance(
+    index: int, entry: dict[str, object], before: tuple[int, int] | None, report: Report
+) -> tuple[int, int] | None:
     issued, spent = entry.get("tokens_issued"), entry.get("spent_by_name")
-    if (set(entry) != {"kind", "tokens_issued", "spent_by_name"} or not isinstance(issued, int)
-            or not isinstance(spent, int) or isinstance(issued, bool) or isinstance(spent, bool)
-            or not 0 <= spent <= issued):
+    if (
+        set(entry) != {"kind", "tokens_issued", "spent_by_name"}
+        or not isinstance(issued, int)
+        or not isinstance(spent, int)
+        or isinstance(issued, bool)
+        or isinstance(spent, bool)
+        or not 0 <= spent <= issued
+    ):
         report.problems.append(f"entry {index}: an issuance entry is two running totals, spent by name <= issued")
         return before
     if before is not None and (issued < before[0] or spent < before[1]):
-        report.problems.append(f"entry {index}: the issuance totals went down ({before[0]} issued, {before[1]} "
-                               f"spent by name before; {issued} and {spent} now): a signed count was rewritten")
+        report.problems.append(
+            f"entry {index}: the issuance totals went down ({before[0]} issued, {before[1]} "
+            f"spent by name before; {issued} and {spent} now): a signed count was rewritten"
+        )
     return issued, spent
 
 
@@ -255,35 +309,42 @@ def _bound_at(report: Report, size: int, committed: tuple[int, int]) -> None:
     """At a checkpoint: the anonymous entries so far against the issuance totals the log had committed by then."""
     issued, spent = committed
     if report.anonymous > issued - spent:
-        report.problems.append(f"at the checkpoint of size {size}, {report.anonymous} anonymous signatures but the "
-                               f"log had committed only {issued} tokens issued, {spent} of them spent by name: "
-                               "tokens were made for no member (raising the count later does not cover them)")
+        report.problems.append(
+            f"at the checkpoint of size {size}, {report.anonymous} anonymous signatures but the "
+            f"log had committed only {issued} tokens issued, {spent} of them spent by name: "
+            "tokens were made for no member (raising the count later does not cover them)"
+        )
 
 
 def _bound(report: Report, tokens_issued: int) -> None:
     """Anonymous entries against the published counts. Forfeits are written to the log with the batch after
     they are counted, so the head's count may be ahead of the log's entries, never behind."""
     if report.forfeits > report.forfeited:
-        report.problems.append(f"the log holds {report.forfeits} forfeits but the published count is only "
-                               f"{report.forfeited}")
+        report.problems.append(
+            f"the log holds {report.forfeits} forfeits but the published count is only {report.forfeited}"
+        )
     forfeited = max(report.forfeited, report.forfeits)
     report.forfeited = forfeited
     unspent = tokens_issued - report.spent_by_name
     if report.anonymous > unspent:
         # No forfeit explains this: a forfeited token was never spent by name, so it is among these.
-        report.problems.append(f"{report.anonymous} anonymous signatures but only {tokens_issued} tokens issued, "
-                               f"{report.spent_by_name} of them spent by name: tokens were made for no member")
+        report.problems.append(
+            f"{report.anonymous} anonymous signatures but only {tokens_issued} tokens issued, "
+            f"{report.spent_by_name} of them spent by name: tokens were made for no member"
+        )
     elif report.anonymous > unspent - forfeited:
         excess = report.anonymous - (unspent - forfeited)
         report.problems.append(
             f"{report.anonymous} anonymous signatures but only {unspent - forfeited} tokens issued were neither "
             f"spent by name nor forfeited: {excess} signature{'s' if excess != 1 else ''} too many, which "
             f"{forfeited} forfeit{'s' if forfeited != 1 else ''} could explain (a member who gave up their token "
-            "and used it anyway) or tokens made for no member")
+            "and used it anyway) or tokens made for no member"
+        )
 
 
-def _check_token(index: int, entry: dict[str, object], public: blindrsa.PublicKey | None, nullifiers: set[str],
-                 report: Report) -> None:
+def _check_token(
+    index: int, entry: dict[str, object], public: blindrsa.PublicKey | None, nullifiers: set[str], report: Report
+) -> None:
     try:
         message, signature = b64url.decode(str(entry["message"])), b64url.decode(str(entry["signature"]))
     except (KeyError, ValueError):
@@ -302,8 +363,13 @@ def _check_token(index: int, entry: dict[str, object], public: blindrsa.PublicKe
         report.problems.append(f"entry {index}: a token the petition's key did not sign")
 
 
-def compare(report: Report, *, log_counts: dict[str, object] | None, pending: dict[str, object] | None,
-            shown: dict[str, dict[str, object]]) -> None:
+def compare(
+    report: Report,
+    *,
+    log_counts: dict[str, object] | None,
+    pending: dict[str, object] | None,
+    shown: dict[str, dict[str, object]],
+) -> None:
     """Hold every figure the deployment publishes to what the log adds up to.
 
     `log_counts` is what the API says the log counts (its `counts`); `pending` what it says waits for the next
@@ -318,22 +384,30 @@ def compare(report: Report, *, log_counts: dict[str, object] | None, pending: di
         if name in ("tokens_issued", "spent_by_name") and not report.committed:
             continue
         if log_counts.get(name) != value:
-            report.problems.append(f"the API says the log counts {log_counts.get(name)} {name.replace('_', ' ')}, "
-                                   f"but its entries add up to {value}")
+            report.problems.append(
+                f"the API says the log counts {log_counts.get(name)} {name.replace('_', ' ')}, "
+                f"but its entries add up to {value}"
+            )
     waiting = {key: _count_of(pending or {}, key) for key in ("signatures", "withdrawals", "anonymous", "forfeits")}
     for key, value in waiting.items():
         if value is None or value < 0:
             report.problems.append(f"the API's figure of {key} waiting for the next batch is missing or negative")
             return
     expected: dict[str, tuple[int, str]] = {
-        "signature_count": (report.tally + waiting["signatures"] - waiting["withdrawals"],  # type: ignore[operator]
-                            f"the log's tally {report.tally} + {waiting['signatures']} signatures waiting - "
-                            f"{waiting['withdrawals']} withdrawals waiting"),
+        "signature_count": (
+            report.tally + waiting["signatures"] - waiting["withdrawals"],  # type: ignore[operator]
+            f"the log's tally {report.tally} + {waiting['signatures']} signatures waiting - "
+            f"{waiting['withdrawals']} withdrawals waiting",
+        ),
         "log_tally": (report.tally, "the log's tally"),
-        "anonymous_signatures": (report.anonymous + waiting["anonymous"],  # type: ignore[operator]
-                                 f"{report.anonymous} anonymous in the log + {waiting['anonymous']} waiting"),
-        "forfeited": (report.forfeits + waiting["forfeits"],  # type: ignore[operator]
-                      f"{report.forfeits} forfeits in the log + {waiting['forfeits']} waiting"),
+        "anonymous_signatures": (
+            report.anonymous + waiting["anonymous"],  # type: ignore[operator]
+            f"{report.anonymous} anonymous in the log + {waiting['anonymous']} waiting",
+        ),
+        "forfeited": (
+            report.forfeits + waiting["forfeits"],  # type: ignore[operator]
+            f"{report.forfeits} forfeits in the log + {waiting['forfeits']} waiting",
+        ),
     }
     for place, figures in shown.items():
         for name, value in figures.items():

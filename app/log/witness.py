@@ -93,15 +93,26 @@ def _post_briefly(url: str, body: bytes) -> tuple[int, str, str]:
     return _post(url, body, timeout=10)
 
 
-def request_cosignature(*, sessions: sessionmaker[Session], rt: Runtime, petition_id: int, witness_url: str,
-                        post: Post = _post, size: int | None = None) -> Cosigned:
+def request_cosignature(
+    *,
+    sessions: sessionmaker[Session],
+    rt: Runtime,
+    petition_id: int,
+    witness_url: str,
+    post: Post = _post,
+    size: int | None = None,
+) -> Cosigned:
     """Send the petition's checkpoint of `size` (its latest when None) to the witness, with the consistency proof
     from the size it last cosigned, and keep its cosignatures."""
     url = witness_url.rstrip("/") + "/add-checkpoint"
     with sessions() as db:
-        latest = (service.latest_checkpoint(db=db, petition_id=petition_id) if size is None else
-                  db.scalar(select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id,
-                                                        LogCheckpoint.size == size)))
+        latest = (
+            service.latest_checkpoint(db=db, petition_id=petition_id)
+            if size is None
+            else db.scalar(
+                select(LogCheckpoint).where(LogCheckpoint.petition_id == petition_id, LogCheckpoint.size == size)
+            )
+        )
         if latest is None:
             raise WitnessError(f"Petition {petition_id} has no signature log yet: nothing to cosign.")
         size, note = latest.size, latest.note
@@ -116,18 +127,23 @@ def request_cosignature(*, sessions: sessionmaker[Session], rt: Runtime, petitio
             except ValueError:
                 raise WitnessError("The witness answered 409 without the size it last cosigned.") from None
             if old > size:
-                raise WitnessError(f"The witness has cosigned {old} entries of this log, more than the {size} of the "
-                                   "latest checkpoint: keep its cosignature, it may prove a fork.")
+                raise WitnessError(
+                    f"The witness has cosigned {old} entries of this log, more than the {size} of the "
+                    "latest checkpoint: keep its cosignature, it may prove a fork."
+                )
             if old == 0:
                 raise WitnessError("The witness refused a first checkpoint (409 with size 0).")
             continue
         if status != 200:
-            raise WitnessError({403: "The witness does not trust this log's key (403).",
-                                404: "The witness does not know this log's origin (404): give its operator the "
-                                     f"log's key {service.log_verifier_key(rt, petition_id)}.",
-                                409: "The witness saw a different tree of this size (409): the log may have forked.",
-                                422: "The witness found the consistency proof wrong (422)."}.get(
-                status, f"The witness answered {status}: {text[:200]}"))
+            raise WitnessError(
+                {
+                    403: "The witness does not trust this log's key (403).",
+                    404: "The witness does not know this log's origin (404): give its operator the "
+                    f"log's key {service.log_verifier_key(rt, petition_id)}.",
+                    409: "The witness saw a different tree of this size (409): the log may have forked.",
+                    422: "The witness found the consistency proof wrong (422).",
+                }.get(status, f"The witness answered {status}: {text[:200]}")
+            )
         return Cosigned(size=size, witnesses=_keep(sessions, rt, petition_id, size, text))
     raise WitnessError("The witness kept asking for another old size.")
 
@@ -149,8 +165,10 @@ def _keep(sessions: sessionmaker[Session], rt: Runtime, petition_id: int, size: 
             raise WitnessError(f"The witness's cosignature does not verify: {error.message}") from None
         kept.append(name)
     if not kept:
-        raise WitnessError("The witness cosigned, but with no key the deployment is configured with "
-                           "(UNDERSIGNED_LOG_WITNESSES): nothing was kept.")
+        raise WitnessError(
+            "The witness cosigned, but with no key the deployment is configured with "
+            "(UNDERSIGNED_LOG_WITNESSES): nothing was kept."
+        )
     return kept
 
 
@@ -172,20 +190,25 @@ def submit_all(*, sessions: sessionmaker[Session], rt: Runtime, post: Post = _po
         return 0
     this_hour = to_the_hour(rt.clock.now())
     with sessions() as db:
-        newest = dict(db.execute(
-            select(LogCheckpoint.petition_id, func.max(LogCheckpoint.size))
-            .join(Petition, Petition.id == LogCheckpoint.petition_id)
-            .where(Petition.state.in_([state.value for state in LISTED_STATES]),
-                   LogCheckpoint.created_at < this_hour)
-            .group_by(LogCheckpoint.petition_id)).all())
+        newest = dict(
+            db.execute(
+                select(LogCheckpoint.petition_id, func.max(LogCheckpoint.size))
+                .join(Petition, Petition.id == LogCheckpoint.petition_id)
+                .where(
+                    Petition.state.in_([state.value for state in LISTED_STATES]), LogCheckpoint.created_at < this_hour
+                )
+                .group_by(LogCheckpoint.petition_id)
+            ).all()
+        )
     cosigned = 0
     for url in rt.settings.log_witness_urls:
         for petition_id, size in sorted(newest.items()):
             if _cosigned.get((url, petition_id)) == size:
                 continue
             try:
-                done = request_cosignature(sessions=sessions, rt=rt, petition_id=petition_id, witness_url=url,
-                                           post=post, size=size)
+                done = request_cosignature(
+                    sessions=sessions, rt=rt, petition_id=petition_id, witness_url=url, post=post, size=size
+                )
             except WitnessUnreachable as error:
                 _log_failure(url, petition_id, size, str(error))
                 break  # asked again next round, with every petition still to cosign
@@ -206,9 +229,10 @@ def _log_failure(url: str, petition_id: int, size: int, reason: str) -> None:
         return
     _failed[(url, petition_id)] = size
     # To the hour: the checkpoint follows a batch that may hold one anonymous signature.
-    logger.warning("a witness did not cosign a petition's checkpoint; asked again next round",
-                   extra={"witness": url, "petition": petition_id, "size": size, "reason": reason,
-                          COARSE_TIME: True})
+    logger.warning(
+        "a witness did not cosign a petition's checkpoint; asked again next round",
+        extra={"witness": url, "petition": petition_id, "size": size, "reason": reason, COARSE_TIME: True},
+    )
 
 
 class Witness:
@@ -216,8 +240,15 @@ class Witness:
     key (a signed-note verifier key), keeps the latest checkpoint it cosigned per origin in a file, checks the
     consistency proof from there, and answers with a cosignature/v1 line."""
 
-    def __init__(self, *, name: str, key: Ed25519PrivateKey, logs: list[str], state_file: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        key: Ed25519PrivateKey,
+        logs: list[str],
+        state_file: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name, self.key, self.state_file, self.clock = name, key, state_file, clock
         self.logs = dict(notes.parse_verifier_key(text) for text in logs)  # origin -> the log's public key
         self.lock = threading.Lock()
@@ -278,7 +309,7 @@ def serve(witness: Witness, host: str, port: int) -> http.server.ThreadingHTTPSe
     """An HTTP server answering POST <prefix>/add-checkpoint (any prefix), for `undersigned witness --serve`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(min(length, 64 * 1024))
             if not self.path.endswith("/add-checkpoint") or length > 64 * 1024:

@@ -21,15 +21,23 @@ class MailKind(StrEnum):
 
 
 TEMPLATE_KINDS: dict[str, MailKind] = {
-    "petition_update": MailKind.news, "petition_corrected": MailKind.news, "response_posted": MailKind.news,
+    "petition_update": MailKind.news,
+    "petition_corrected": MailKind.news,
+    "response_posted": MailKind.news,
     "commitment_updated": MailKind.news,
-    "petition_in_moderation": MailKind.organizing, "petition_opened": MailKind.organizing,
-    "petition_rejected": MailKind.organizing, "petition_hidden": MailKind.organizing,
-    "petition_closed": MailKind.organizing, "threshold_reached": MailKind.organizing,
-    "organizer_added": MailKind.organizing, "follow_up_asked": MailKind.organizing,
+    "petition_in_moderation": MailKind.organizing,
+    "petition_opened": MailKind.organizing,
+    "petition_rejected": MailKind.organizing,
+    "petition_hidden": MailKind.organizing,
+    "petition_closed": MailKind.organizing,
+    "threshold_reached": MailKind.organizing,
+    "organizer_added": MailKind.organizing,
+    "follow_up_asked": MailKind.organizing,
     "comment_digest": MailKind.digest,
-    "response_due": MailKind.responding, "escalation_reached": MailKind.responding,
-    "reminder_soon": MailKind.responding, "reminder_due": MailKind.responding,
+    "response_due": MailKind.responding,
+    "escalation_reached": MailKind.responding,
+    "reminder_soon": MailKind.responding,
+    "reminder_due": MailKind.responding,
     "follow_up_requested": MailKind.responding,
     "comment_reply": MailKind.replies,
 }
@@ -37,14 +45,21 @@ TEMPLATE_KINDS: dict[str, MailKind] = {
 # What the footer says instead of a link, for mail nobody can turn off: no header either (RFC 8058 is for
 # mail a person subscribed to; these answer what someone did, once).
 ACCOUNT_SECURITY = N_("This email is about your account and its security, so it cannot be turned off.")
-REQUEST_ANSWER = N_("This email answers a request made with this address, so it cannot be turned off; "
-                    "nothing else comes unless you sign up.")
+REQUEST_ANSWER = N_(
+    "This email answers a request made with this address, so it cannot be turned off; "
+    "nothing else comes unless you sign up."
+)
 ONE_INVITATION = N_("A colleague invited you: this email comes once, and cannot be turned off.")
 ESSENTIAL: dict[str, str] = {
-    "sign_in_link": ACCOUNT_SECURITY, "reset_password": ACCOUNT_SECURITY, "verify_email": ACCOUNT_SECURITY,
-    "verify_notification_email": ACCOUNT_SECURITY, "account_exists": ACCOUNT_SECURITY,
-    "sign_in_failures": ACCOUNT_SECURITY, "no_account": REQUEST_ANSWER,
-    "organizer_invited": ONE_INVITATION, "organizer_join_first": ONE_INVITATION,
+    "sign_in_link": ACCOUNT_SECURITY,
+    "reset_password": ACCOUNT_SECURITY,
+    "verify_email": ACCOUNT_SECURITY,
+    "verify_notification_email": ACCOUNT_SECURITY,
+    "account_exists": ACCOUNT_SECURITY,
+    "sign_in_failures": ACCOUNT_SECURITY,
+    "no_account": REQUEST_ANSWER,
+    "organizer_invited": ONE_INVITATION,
+    "organizer_join_first": ONE_INVITATION,
 }
 
 # What turning a kind off stops, in the words of the unsubscribe page, the footer and the account page.

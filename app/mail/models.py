@@ -35,8 +35,7 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(200))
     # The mail's own unsubscribe link, for the List-Unsubscribe header; None for mail nobody can turn off.
-    unsubscribe_url: Mapped[str | None] = mapped_column("unsubscribe_sealed",
-                                                        Sealed("outbox_messages.unsubscribe_url"))
+    unsubscribe_url: Mapped[str | None] = mapped_column("unsubscribe_sealed", Sealed("outbox_messages.unsubscribe_url"))
 
 
 class MailOptOut(Base):
@@ -48,7 +47,8 @@ class MailOptOut(Base):
     __tablename__ = "mail_opt_outs"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True,
-                                             index=True)
+    petition_id: Mapped[int] = mapped_column(
+        ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     created_on: Mapped[date]

@@ -11,10 +11,10 @@ from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.pages import FormFields
 from app.core.policy import CurrentUser, DevelopmentOnly, OptionalUser
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
-from app.core.routing import UnitOfWorkRoute
 from app.mail import preferences, unsubscribe
 from app.mail.kinds import KIND_LABELS, MailKind
 from app.mail.models import OutboxMessage
@@ -42,8 +42,13 @@ def _unsubscribe_context(db: Session, subscription: unsubscribe.Subscription, to
     # mail, a shared inbox) learns its title only while everyone may read it.
     petition = subscription.petition
     public = petition is not None and repository.is_readable_to_everyone(db=db, petition_id=petition.id)
-    return {"kind_label": KIND_LABELS[subscription.kind], "petition": petition, "petition_public": public,
-            "action": f"/unsubscribe/{token}", "already_off": unsubscribe.is_off(db=db, subscription=subscription)}
+    return {
+        "kind_label": KIND_LABELS[subscription.kind],
+        "petition": petition,
+        "petition_public": public,
+        "action": f"/unsubscribe/{token}",
+        "already_off": unsubscribe.is_off(db=db, subscription=subscription),
+    }
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -67,9 +72,16 @@ def unsubscribe_now(request: Request, token: str, viewer: OptionalUser, db: Sess
 
 
 @router.post("/account/petitions/{petition_id}/mail", response_class=HTMLResponse)
-def save_petition_mail(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep,
-                       fields: FormFields) -> Response:
-    preferences.save(db=db, rt=rt, user=user, petition_id=petition_id,
-                     wanted={kind.value for kind in MailKind if fields.get(f"mail_{kind.value}") == "1"})
-    return redirect(request, f"/account#petition-mail-{petition_id}",
-                    N_("Your mail settings for this petition are saved."))
+def save_petition_mail(
+    request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
+    preferences.save(
+        db=db,
+        rt=rt,
+        user=user,
+        petition_id=petition_id,
+        wanted={kind.value for kind in MailKind if fields.get(f"mail_{kind.value}") == "1"},
+    )
+    return redirect(
+        request, f"/account#petition-mail-{petition_id}", N_("Your mail settings for this petition are saved.")
+    )

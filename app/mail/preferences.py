@@ -59,17 +59,26 @@ def account_petitions(*, db: Session, user: User) -> list[PetitionMail]:
     def row(petition: Petition) -> PetitionMail:
         return rows.setdefault(petition.id, PetitionMail(petition=petition, responder=user.has_role(Role.responder)))
 
-    for petition in db.scalars(select(Petition).join(PetitionOrganizer, PetitionOrganizer.petition_id == Petition.id)
-                               .where(PetitionOrganizer.user_id == user.id)):
+    for petition in db.scalars(
+        select(Petition)
+        .join(PetitionOrganizer, PetitionOrganizer.petition_id == Petition.id)
+        .where(PetitionOrganizer.user_id == user.id)
+    ):
         row(petition).organizer = True
-    for petition in db.scalars(select(Petition).join(Follow, Follow.petition_id == Petition.id)
-                               .where(Follow.user_id == user.id, readable)):
+    for petition in db.scalars(
+        select(Petition).join(Follow, Follow.petition_id == Petition.id).where(Follow.user_id == user.id, readable)
+    ):
         row(petition).following = True
     for petition, visibility, notify_updates in db.execute(
-            select(Petition, Signature.visibility, Signature.notify_updates)
-            .join(Signature, Signature.petition_id == Petition.id)
-            .where(Signature.account_id == user.id, Signature.visibility.in_(NAMED),
-                   Signature.invalidation_id.is_(None), readable)):
+        select(Petition, Signature.visibility, Signature.notify_updates)
+        .join(Signature, Signature.petition_id == Petition.id)
+        .where(
+            Signature.account_id == user.id,
+            Signature.visibility.in_(NAMED),
+            Signature.invalidation_id.is_(None),
+            readable,
+        )
+    ):
         entry = row(petition)
         entry.signed, entry.notify_updates = visibility, notify_updates
     off = unsubscribe.opt_outs(db=db, user=user)
@@ -102,10 +111,16 @@ def save(*, db: Session, rt: Runtime, user: User, petition_id: int, wanted: set[
                 continue
             unsubscribe.turn_on(db=db, user=user, kind=kind, petition_id=petition_id)
             if kind is MailKind.news and entry.signed:
-                db.execute(update(Signature).where(Signature.account_id == user.id,
-                                                   Signature.petition_id == petition_id,
-                                                   Signature.visibility.in_(NAMED))
-                           .values(notify_updates=True).execution_options(synchronize_session=False))
+                db.execute(
+                    update(Signature)
+                    .where(
+                        Signature.account_id == user.id,
+                        Signature.petition_id == petition_id,
+                        Signature.visibility.in_(NAMED),
+                    )
+                    .values(notify_updates=True)
+                    .execution_options(synchronize_session=False)
+                )
         elif kind.value not in wanted and on:
             if kind is MailKind.news:
                 unsubscribe.stop_news(db=db, rt=rt, user=user, petition_id=petition_id)

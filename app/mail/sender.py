@@ -112,15 +112,23 @@ def deliver_due(*, sessions: sessionmaker[Session], settings: Settings, clock: C
                 _send_smtp(claim.email, settings)
         except OSError as exc:  # smtplib's errors are OSErrors too
             refused = isinstance(exc, REFUSALS)
-            _record_failure(sessions=sessions, claim=claim, error=exc, now=clock.now(),
-                            give_up=refused and claim.attempts >= settings.outbox_max_attempts)
+            _record_failure(
+                sessions=sessions,
+                claim=claim,
+                error=exc,
+                now=clock.now(),
+                give_up=refused and claim.attempts >= settings.outbox_max_attempts,
+            )
             if not refused:
                 return sent
             continue
         with sessions() as db, db.begin():
-            db.execute(update(OutboxMessage).where(OutboxMessage.id == claim.outbox_id)
-                       .values(status=OutboxStatus.sent, sent_at=clock.now(), last_error=None)
-                       .execution_options(synchronize_session=False))
+            db.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == claim.outbox_id)
+                .values(status=OutboxStatus.sent, sent_at=clock.now(), last_error=None)
+                .execution_options(synchronize_session=False)
+            )
         sent += 1
     return sent
 
@@ -140,14 +148,16 @@ def _claim(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock)
         if message is None:
             return None
         message.attempts += 1
-        message.next_attempt_at = now + max(backoff(message.attempts),
-                                            timedelta(seconds=settings.smtp_timeout_seconds * SMTP_STEPS))
+        message.next_attempt_at = now + max(
+            backoff(message.attempts), timedelta(seconds=settings.smtp_timeout_seconds * SMTP_STEPS)
+        )
         email = _to_email(message, settings) if settings.smtp_host else None
         return _Claim(outbox_id=message.id, attempts=message.attempts, email=email)
 
 
-def _record_failure(*, sessions: sessionmaker[Session], claim: _Claim, error: OSError, now: datetime,
-                    give_up: bool) -> None:
+def _record_failure(
+    *, sessions: sessionmaker[Session], claim: _Claim, error: OSError, now: datetime, give_up: bool
+) -> None:
     error_type = type(error).__name__
     values: dict[str, object] = {"last_error": error_type[:200]}
     if give_up:
@@ -155,8 +165,14 @@ def _record_failure(*, sessions: sessionmaker[Session], claim: _Claim, error: OS
         logger.error("mail failed for good", extra={"outbox_id": claim.outbox_id, "attempts": claim.attempts})
     else:
         values["next_attempt_at"] = now + backoff(claim.attempts)
-        logger.warning("mail delivery failed, will retry", extra={
-            "outbox_id": claim.outbox_id, "attempts": claim.attempts, "error_type": error_type})
+        logger.warning(
+            "mail delivery failed, will retry",
+            extra={"outbox_id": claim.outbox_id, "attempts": claim.attempts, "error_type": error_type},
+        )
     with sessions() as db, db.begin():
-        db.execute(update(OutboxMessage).where(OutboxMessage.id == claim.outbox_id).values(**values)
-                   .execution_options(synchronize_session=False))
+        db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claim.outbox_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )

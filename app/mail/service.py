@@ -24,8 +24,12 @@ def escape_controls(text: str) -> str:
     a mail's subject and body (issue #21). Names and titles refuse them now; rows from before may hold them."""
     if not any(unicodedata.category(character) in ("Cc", "Zl", "Zp") for character in text):
         return text
-    return "".join(character.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(character) in ("Cc", "Zl", "Zp") else character for character in text)
+    return "".join(
+        character.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(character) in ("Cc", "Zl", "Zp")
+        else character
+        for character in text
+    )
 
 
 class _MailEnvironment(Environment):
@@ -65,37 +69,67 @@ def render(*, templates: Environment, template: str, context: Mapping[str, Any])
     return escape_controls(first_line.removeprefix("Subject:").strip()), body.strip() + "\n"
 
 
-def footer(*, templates: Environment, template: str, unsubscribe_url: str | None, about: str | None,
-           account_url: str) -> str:
+def footer(
+    *, templates: Environment, template: str, unsubscribe_url: str | None, about: str | None, account_url: str
+) -> str:
     """The last lines of every mail: how to turn it off (one link), or why it cannot be."""
     kind = kind_of(template)
     if kind is not None and unsubscribe_url is None:
         raise ValueError(f"email template {template} is mail a person can turn off, and needs its unsubscribe link")
     if kind is None:
         unsubscribe_url = None
-    return _for_mail(templates).get_template("emails/_footer.txt").render(
-        unsubscribe_url=unsubscribe_url, about=escape_controls(about) if about else None, account_url=account_url,
-        kind_label=KIND_LABELS[kind] if kind else None, reason=ESSENTIAL.get(template)).strip("\n") + "\n"
+    return (
+        _for_mail(templates)
+        .get_template("emails/_footer.txt")
+        .render(
+            unsubscribe_url=unsubscribe_url,
+            about=escape_controls(about) if about else None,
+            account_url=account_url,
+            kind_label=KIND_LABELS[kind] if kind else None,
+            reason=ESSENTIAL.get(template),
+        )
+        .strip("\n")
+        + "\n"
+    )
 
 
-def queue(*, db: Session, templates: Environment, to_address: str, template: str, context: Mapping[str, Any],
-          now: datetime, unsubscribe_url: str | None = None, about: str | None = None,
-          account_url: str = "/account") -> OutboxMessage:
+def queue(
+    *,
+    db: Session,
+    templates: Environment,
+    to_address: str,
+    template: str,
+    context: Mapping[str, Any],
+    now: datetime,
+    unsubscribe_url: str | None = None,
+    about: str | None = None,
+    account_url: str = "/account",
+) -> OutboxMessage:
     """Render the template and queue it, its footer saying how to turn it off (`unsubscribe_url`, for mail of a
     kind a person can turn off, with the petition it is `about`) or that it cannot be."""
     subject, body = render(templates=templates, template=template, context=context)
-    body += "\n" + footer(templates=templates, template=template, unsubscribe_url=unsubscribe_url, about=about,
-                          account_url=account_url)
-    message = OutboxMessage(to_address=to_address, subject=subject, body_text=body, template=template,
-                            status=OutboxStatus.pending, attempts=0, created_at=now, next_attempt_at=now,
-                            unsubscribe_url=unsubscribe_url if kind_of(template) else None)
+    body += "\n" + footer(
+        templates=templates, template=template, unsubscribe_url=unsubscribe_url, about=about, account_url=account_url
+    )
+    message = OutboxMessage(
+        to_address=to_address,
+        subject=subject,
+        body_text=body,
+        template=template,
+        status=OutboxStatus.pending,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        unsubscribe_url=unsubscribe_url if kind_of(template) else None,
+    )
     db.add(message)
     db.flush()
     return message
 
 
-def rehearse(*, db: Session, templates: Environment, to_address: str, template: str, context: Mapping[str, Any],
-             now: datetime) -> None:
+def rehearse(
+    *, db: Session, templates: Environment, to_address: str, template: str, context: Mapping[str, Any], now: datetime
+) -> None:
     """Do the work of queueing a mail, and send nothing: written and deleted in the same transaction.
 
     For requests whose time must not tell whether an address has an account, when the address is one no mail

@@ -53,8 +53,9 @@ def token(*, rt: Runtime, user_id: int, kind: MailKind, petition_id: int | None)
 
 
 def link(*, rt: Runtime, user_id: int, kind: MailKind, petition_id: int | None) -> str:
-    return f"{rt.settings.base_url.rstrip('/')}/unsubscribe/" + token(rt=rt, user_id=user_id, kind=kind,
-                                                                      petition_id=petition_id)
+    return f"{rt.settings.base_url.rstrip('/')}/unsubscribe/" + token(
+        rt=rt, user_id=user_id, kind=kind, petition_id=petition_id
+    )
 
 
 def read(*, db: Session, rt: Runtime, token: str) -> Subscription:
@@ -69,13 +70,18 @@ def read(*, db: Session, rt: Runtime, token: str) -> Subscription:
         if (petition_id is None) != (kind is MailKind.replies):
             raise ValueError("the kind and its petition do not go together")
     except (BadSignature, ValueError, TypeError):
-        raise BadUnsubscribeLink(N_("This unsubscribe link is not one we sent, or part of it is missing. Copy the "
-                                    "whole link from the email, or choose your mail on your account page."))
+        raise BadUnsubscribeLink(
+            N_(
+                "This unsubscribe link is not one we sent, or part of it is missing. Copy the "
+                "whole link from the email, or choose your mail on your account page."
+            )
+        )
     user = db.get(User, user_id)
     petition = db.get(Petition, petition_id) if petition_id is not None else None
     if user is None or (petition_id is not None and petition is None):
-        raise NotFound(N_("The account or petition this link was for no longer exists, so no more mail comes "
-                          "about it."))
+        raise NotFound(
+            N_("The account or petition this link was for no longer exists, so no more mail comes about it.")
+        )
     return Subscription(user=user, kind=kind, petition=petition)
 
 
@@ -98,8 +104,9 @@ def turn_off(*, db: Session, rt: Runtime, user: User, kind: MailKind, petition_i
         return
     try:
         with db.begin_nested():
-            db.add(MailOptOut(user_id=user.id, petition_id=petition_id, kind=kind.value,
-                              created_on=rt.clock.now().date()))
+            db.add(
+                MailOptOut(user_id=user.id, petition_id=petition_id, kind=kind.value, created_on=rt.clock.now().date())
+            )
     except IntegrityError:
         pass  # the same link, clicked twice at once: it is off either way
 
@@ -108,8 +115,11 @@ def turn_on(*, db: Session, user: User, kind: MailKind, petition_id: int | None)
     if kind is MailKind.replies:
         user.notify_comment_replies = True
     else:
-        db.execute(delete(MailOptOut).where(MailOptOut.user_id == user.id, MailOptOut.petition_id == petition_id,
-                                            MailOptOut.kind == kind.value))
+        db.execute(
+            delete(MailOptOut).where(
+                MailOptOut.user_id == user.id, MailOptOut.petition_id == petition_id, MailOptOut.kind == kind.value
+            )
+        )
     db.flush()
 
 
@@ -118,21 +128,37 @@ def turned_off(*, db: Session, kind: MailKind, petition_id: int, user_ids: Itera
     ids = list(user_ids)
     if not ids:
         return set()
-    return set(db.scalars(select(MailOptOut.user_id).where(
-        MailOptOut.petition_id == petition_id, MailOptOut.kind == kind.value, MailOptOut.user_id.in_(ids))))
+    return set(
+        db.scalars(
+            select(MailOptOut.user_id).where(
+                MailOptOut.petition_id == petition_id, MailOptOut.kind == kind.value, MailOptOut.user_id.in_(ids)
+            )
+        )
+    )
 
 
 def opt_outs(*, db: Session, user: User) -> set[tuple[int, str]]:
     """(petition id, kind) pairs this account turned off."""
-    return {(petition_id, kind) for petition_id, kind in db.execute(
-        select(MailOptOut.petition_id, MailOptOut.kind).where(MailOptOut.user_id == user.id))}
+    return {
+        (petition_id, kind)
+        for petition_id, kind in db.execute(
+            select(MailOptOut.petition_id, MailOptOut.kind).where(MailOptOut.user_id == user.id)
+        )
+    }
 
 
 def stop_news(*, db: Session, rt: Runtime, user: User, petition_id: int) -> None:
     """Stop a petition's news: unfollow it, stop the updates asked for when signing, and keep it off even as an
     organizer (who hears of responses by role)."""
     db.execute(delete(Follow).where(Follow.user_id == user.id, Follow.petition_id == petition_id))
-    db.execute(update(Signature).where(Signature.account_id == user.id, Signature.petition_id == petition_id,
-                                       Signature.visibility != Visibility.anonymous)
-               .values(notify_updates=False).execution_options(synchronize_session=False))
+    db.execute(
+        update(Signature)
+        .where(
+            Signature.account_id == user.id,
+            Signature.petition_id == petition_id,
+            Signature.visibility != Visibility.anonymous,
+        )
+        .values(notify_updates=False)
+        .execution_options(synchronize_session=False)
+    )
     turn_off(db=db, rt=rt, user=user, kind=MailKind.news, petition_id=petition_id)

@@ -6,9 +6,9 @@ from pydantic import BaseModel, Field
 from app.core.database import SessionDep
 from app.core.errors import errors
 from app.core.policy import Moderator
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
-from app.core.routing import UnitOfWorkRoute
 from app.moderation import service
 from app.petitions import schemas
 from app.petitions import service as petitions
@@ -32,41 +32,60 @@ def queue(moderator: Moderator, db: SessionDep) -> list[dict[str, object]]:
     return [summary(petition) for petition in service.queue(db=db)]
 
 
-@router.post("/petitions/{petition_id}/claim", responses=errors(409), response_model=schemas.PetitionRead,
-             summary="Take the review lock for a few minutes")
+@router.post(
+    "/petitions/{petition_id}/claim",
+    responses=errors(409),
+    response_model=schemas.PetitionRead,
+    summary="Take the review lock for a few minutes",
+)
 def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/open", responses=errors(409),
-             response_model=schemas.PetitionRead, summary="Open for signatures")
+@router.post(
+    "/petitions/{petition_id}/open",
+    responses=errors(409),
+    response_model=schemas.PetitionRead,
+    summary="Open for signatures",
+)
 def approve(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/reject", responses=errors(409), response_model=schemas.PetitionRead,
-             summary="Reject with a public reason")
-def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDep,
-           rt: RuntimeDep) -> dict[str, object]:
+@router.post(
+    "/petitions/{petition_id}/reject",
+    responses=errors(409),
+    response_model=schemas.PetitionRead,
+    summary="Reject with a public reason",
+)
+def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=body.reason, note=body.note)
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/hide", responses=errors(409), response_model=schemas.PetitionRead,
-             summary="Hide, with a reason that is logged and sent to the organizers")
+@router.post(
+    "/petitions/{petition_id}/hide",
+    responses=errors(409),
+    response_model=schemas.PetitionRead,
+    summary="Hide, with a reason that is logged and sent to the organizers",
+)
 def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=body.reason)
     return detail(petition, rt, db)
 
 
-@router.post("/petitions/{petition_id}/restore", responses=errors(409),
-             response_model=schemas.PetitionRead, summary="Restore a hidden one")
+@router.post(
+    "/petitions/{petition_id}/restore",
+    responses=errors(409),
+    response_model=schemas.PetitionRead,
+    summary="Restore a hidden one",
+)
 def restore(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
@@ -93,21 +112,40 @@ class InvalidationRead(BaseModel):
     matched: int
 
 
-@router.post("/petitions/{petition_id}/invalidations/preview", response_model=InvalidationPreview,
-             summary="How many counted signatures a rule would void")
-def preview_invalidation(petition_id: Id, body: InvalidationRule, moderator: Moderator, db: SessionDep,
-                         rt: RuntimeDep) -> dict[str, int]:
+@router.post(
+    "/petitions/{petition_id}/invalidations/preview",
+    response_model=InvalidationPreview,
+    summary="How many counted signatures a rule would void",
+)
+def preview_invalidation(
+    petition_id: Id, body: InvalidationRule, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+) -> dict[str, int]:
     """Recorded in the audit log (the rule's size and the count, not the addresses)."""
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    return {"matched": integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator,
-                                         entries=integrity.parse_rule(body.rule))}
+    return {
+        "matched": integrity.preview(
+            db=db, rt=rt, petition=petition, moderator=moderator, entries=integrity.parse_rule(body.rule)
+        )
+    }
 
 
-@router.post("/petitions/{petition_id}/invalidations", responses=errors(409),
-             response_model=InvalidationRead, status_code=201,
-             summary="Void the signatures a rule matches (kept on record, no longer counted)")
-def invalidate(petition_id: Id, body: InvalidationRequest, moderator: Moderator, db: SessionDep,
-               rt: RuntimeDep) -> object:
+@router.post(
+    "/petitions/{petition_id}/invalidations",
+    responses=errors(409),
+    response_model=InvalidationRead,
+    status_code=201,
+    summary="Void the signatures a rule matches (kept on record, no longer counted)",
+)
+def invalidate(
+    petition_id: Id, body: InvalidationRequest, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+) -> object:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    return integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator,
-                                entries=integrity.parse_rule(body.rule), reason=body.reason, expected=body.expected)
+    return integrity.invalidate(
+        db=db,
+        rt=rt,
+        petition=petition,
+        moderator=moderator,
+        entries=integrity.parse_rule(body.rule),
+        reason=body.reason,
+        expected=body.expected,
+    )

@@ -7,18 +7,16 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app.accounts.models import User
-
 from app.comments import moderation as comment_moderation
-
 from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Moderator
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import format_when, redirect, render, translate
 from app.core.types import Id
-from app.core.routing import UnitOfWorkRoute
 from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
@@ -55,11 +53,19 @@ EVENT_LABELS = {
 
 @router.get("/moderation", response_class=HTMLResponse)
 def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    return render(request, "moderation/queue.html", {
-        "queue": service.queue(db=db), "decisions": service.recent_decisions(db=db), "now": rt.clock.now(),
-        "state_labels": LABELS, "alerts": integrity.velocity_alerts(db=db, rt=rt, now=rt.clock.now()),
-        "flagged_comments": comment_moderation.waiting(db=db),
-        "since_hour": rt.clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)})
+    return render(
+        request,
+        "moderation/queue.html",
+        {
+            "queue": service.queue(db=db),
+            "decisions": service.recent_decisions(db=db),
+            "now": rt.clock.now(),
+            "state_labels": LABELS,
+            "alerts": integrity.velocity_alerts(db=db, rt=rt, now=rt.clock.now()),
+            "flagged_comments": comment_moderation.waiting(db=db),
+            "since_hour": rt.clock.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1),
+        },
+    )
 
 
 @router.get("/moderation/petitions/{petition_id}", response_class=HTMLResponse)
@@ -68,15 +74,26 @@ def review(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
     timeline = petitions.timeline(db=db, petition=petition, include_private=True)
     # Who decided each step, so the record reads "Opened for signatures, by Morgan" (one query for all of them).
     deciders = {event.actor_id for event in timeline if event.actor_id is not None}
-    actors = {user.id: user.display_name for user in db.scalars(select(User).where(User.id.in_(deciders)))} \
-        if deciders else {}
-    return render(request, "moderation/review.html", {
-        "petition": petition, "state_label": LABELS[petition.state_enum],
-        "background_html": background_html(petition.background),
-        "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
-        "reasons": service.rejection_reasons(db=db),
-        "timeline": timeline, "event_labels": EVENT_LABELS, "actors": actors,
-        "organizers": petitions.organizer_accounts(db=db, petition=petition)})
+    actors = (
+        {user.id: user.display_name for user in db.scalars(select(User).where(User.id.in_(deciders)))}
+        if deciders
+        else {}
+    )
+    return render(
+        request,
+        "moderation/review.html",
+        {
+            "petition": petition,
+            "state_label": LABELS[petition.state_enum],
+            "background_html": background_html(petition.background),
+            "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
+            "reasons": service.rejection_reasons(db=db),
+            "timeline": timeline,
+            "event_labels": EVENT_LABELS,
+            "actors": actors,
+            "organizers": petitions.organizer_accounts(db=db, petition=petition),
+        },
+    )
 
 
 def _back(petition_id: Id) -> str:
@@ -87,10 +104,15 @@ def _back(petition_id: Id) -> str:
 def claim(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     until = service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
-    return redirect(request, _back(petition_id),
-                    translate(request,
-                              N_("You are reviewing this petition; other moderators see that until %(time)s UTC."),
-                              time=format_when(request, until, "HH:mm")))
+    return redirect(
+        request,
+        _back(petition_id),
+        translate(
+            request,
+            N_("You are reviewing this petition; other moderators see that until %(time)s UTC."),
+            time=format_when(request, until, "HH:mm"),
+        ),
+    )
 
 
 @router.post("/moderation/petitions/{petition_id}/release", response_class=HTMLResponse)
@@ -104,82 +126,124 @@ def release(request: Request, petition_id: Id, moderator: Moderator, db: Session
 def approve(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
-    return redirect(request, "/moderation",
-                    translate(request, N_("“%(title)s” is open for signatures."), title=petition.title))
+    return redirect(
+        request, "/moderation", translate(request, N_("“%(title)s” is open for signatures."), title=petition.title)
+    )
 
 
 @router.post("/moderation/petitions/{petition_id}/reject", response_class=HTMLResponse)
-def reject(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
-           fields: FormFields) -> Response:
+def reject(
+    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
-        service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""),
-                       note=fields.get("note"))
+        service.reject(
+            db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""), note=fields.get("note")
+        )
     except AppError as error:
         return refused(request, db, _back(petition_id), error)
-    return redirect(request, "/moderation",
-                    translate(request, N_("“%(title)s” was rejected; its organizers are told why."),
-                              title=petition.title))
+    return redirect(
+        request,
+        "/moderation",
+        translate(request, N_("“%(title)s” was rejected; its organizers are told why."), title=petition.title),
+    )
 
 
 @router.post("/moderation/petitions/{petition_id}/hide", response_class=HTMLResponse)
-def hide(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
-         fields: FormFields) -> Response:
+def hide(
+    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
         service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
     except AppError as error:
         return refused(request, db, _back(petition_id), error)
-    return redirect(request, "/moderation",
-                    translate(request, N_("“%(title)s” is hidden; its organizers are told why."), title=petition.title))
+    return redirect(
+        request,
+        "/moderation",
+        translate(request, N_("“%(title)s” is hidden; its organizers are told why."), title=petition.title),
+    )
 
 
 @router.post("/moderation/petitions/{petition_id}/restore", response_class=HTMLResponse)
 def restore(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
-    return redirect(request, _back(petition_id),
-                    translate(request, N_("“%(title)s” is visible again."), title=petition.title))
+    return redirect(
+        request, _back(petition_id), translate(request, N_("“%(title)s” is visible again."), title=petition.title)
+    )
 
 
 @router.get("/moderation/petitions/{petition_id}/signatures", response_class=HTMLResponse)
-def signatures_page(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep,
-                    rt: RuntimeDep) -> Response:
+def signatures_page(
+    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    return render(request, "moderation/invalidate.html", {
-        "petition": petition, "history": integrity.invalidations(db=db, petition=petition),
-        "smallest_rule": rt.settings.min_group_size})
+    return render(
+        request,
+        "moderation/invalidate.html",
+        {
+            "petition": petition,
+            "history": integrity.invalidations(db=db, petition=petition),
+            "smallest_rule": rt.settings.min_group_size,
+        },
+    )
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/preview", response_class=HTMLResponse)
-def preview_invalidation(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
-                         fields: FormFields) -> Response:
+def preview_invalidation(
+    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition),
-               "smallest_rule": rt.settings.min_group_size}
+    context = {
+        "petition": petition,
+        "history": integrity.invalidations(db=db, petition=petition),
+        "smallest_rule": rt.settings.min_group_size,
+    }
     try:
         entries = integrity.parse_rule(fields.get("rule", ""))
         matched = integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries)
     except AppError as error:
         return form_error(request, db, "moderation/invalidate.html", error, fields, context)
-    return render(request, "moderation/invalidate.html", {
-        **context, "values": {"rule": fields.get("rule", ""), "reason": fields.get("reason", "")},
-        "matched": matched})
+    return render(
+        request,
+        "moderation/invalidate.html",
+        {**context, "values": {"rule": fields.get("rule", ""), "reason": fields.get("reason", "")}, "matched": matched},
+    )
 
 
 @router.post("/moderation/petitions/{petition_id}/signatures/void", response_class=HTMLResponse)
-def void_signatures(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep,
-                    fields: FormFields) -> Response:
+def void_signatures(
+    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    context = {"petition": petition, "history": integrity.invalidations(db=db, petition=petition),
-               "smallest_rule": rt.settings.min_group_size}
+    context = {
+        "petition": petition,
+        "history": integrity.invalidations(db=db, petition=petition),
+        "smallest_rule": rt.settings.min_group_size,
+    }
     try:
         entries = integrity.parse_rule(fields.get("rule", ""))
         expected = int(fields.get("expected", "-1")) if fields.get("expected", "").isdigit() else -1
-        record = integrity.invalidate(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries,
-                                      reason=fields.get("reason", ""), expected=expected)
+        record = integrity.invalidate(
+            db=db,
+            rt=rt,
+            petition=petition,
+            moderator=moderator,
+            entries=entries,
+            reason=fields.get("reason", ""),
+            expected=expected,
+        )
     except AppError as error:
         return form_error(request, db, "moderation/invalidate.html", error, fields, context)
-    return redirect(request, f"/moderation/petitions/{petition_id}/signatures",
-                    translate(request, N_("%(count)s signature voided and recorded.") if record.matched == 1
-                              else N_("%(count)s signatures voided and recorded."), count=record.matched))
+    return redirect(
+        request,
+        f"/moderation/petitions/{petition_id}/signatures",
+        translate(
+            request,
+            N_("%(count)s signature voided and recorded.")
+            if record.matched == 1
+            else N_("%(count)s signatures voided and recorded."),
+            count=record.matched,
+        ),
+    )

@@ -12,7 +12,8 @@ from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_
 from app.core.runtime import Runtime
-from app.petitions import notify, service as petitions
+from app.petitions import notify
+from app.petitions import service as petitions
 from app.petitions.lifecycle import MODERATION_QUEUE_STATES, PetitionState
 from app.petitions.models import Petition, PetitionEvent, RejectionReason
 
@@ -22,19 +23,27 @@ REASON_MAX = 1000
 
 
 def queue(*, db: Session) -> list[Petition]:
-    return list(db.scalars(select(Petition).where(Petition.state.in_([s.value for s in MODERATION_QUEUE_STATES]))
-                           .options(joinedload(Petition.category), joinedload(Petition.moderation_lock_by))
-                           .order_by(Petition.moderation_requested_at, Petition.id)))
+    return list(
+        db.scalars(
+            select(Petition)
+            .where(Petition.state.in_([s.value for s in MODERATION_QUEUE_STATES]))
+            .options(joinedload(Petition.category), joinedload(Petition.moderation_lock_by))
+            .order_by(Petition.moderation_requested_at, Petition.id)
+        )
+    )
 
 
 def recent_decisions(*, db: Session, limit: int = 20) -> list[tuple[PetitionEvent, Petition, User | None]]:
     """Who decided what: the moderation record."""
     moderator = aliased(User)
-    rows = db.execute(select(PetitionEvent, Petition, moderator)
-                      .join(Petition, Petition.id == PetitionEvent.petition_id)
-                      .outerjoin(moderator, moderator.id == PetitionEvent.actor_id)
-                      .where(PetitionEvent.kind.in_(DECISION_KINDS), PetitionEvent.actor_id.is_not(None))
-                      .order_by(PetitionEvent.at.desc(), PetitionEvent.id.desc()).limit(limit))
+    rows = db.execute(
+        select(PetitionEvent, Petition, moderator)
+        .join(Petition, Petition.id == PetitionEvent.petition_id)
+        .outerjoin(moderator, moderator.id == PetitionEvent.actor_id)
+        .where(PetitionEvent.kind.in_(DECISION_KINDS), PetitionEvent.actor_id.is_not(None))
+        .order_by(PetitionEvent.at.desc(), PetitionEvent.id.desc())
+        .limit(limit)
+    )
     return [(event, petition, user) for event, petition, user in rows]
 
 
@@ -53,8 +62,10 @@ def lock_holder(*, db: Session, petition: Petition, now: datetime) -> User | Non
 def _refuse_if_locked_by_another(db: Session, petition: Petition, moderator: User, now: datetime) -> None:
     holder = lock_holder(db=db, petition=petition, now=now)
     if holder is not None and holder.id != moderator.id:
-        raise Conflict(f"{holder.display_name} is reviewing this petition until "
-                       f"{petition.moderation_lock_until:%H:%M} UTC. Pick another one from the queue.")
+        raise Conflict(
+            f"{holder.display_name} is reviewing this petition until "
+            f"{petition.moderation_lock_until:%H:%M} UTC. Pick another one from the queue."
+        )
 
 
 def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> datetime:
@@ -63,12 +74,19 @@ def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> d
     if petition.state_enum is not S.in_moderation:
         raise Conflict(N_("This petition is not waiting for moderation."))
     until = now + timedelta(minutes=rt.settings.moderation_lock_minutes)
-    result = db.execute(update(Petition).where(
-        Petition.id == petition.id,
-        or_(Petition.moderation_lock_by_id.is_(None), Petition.moderation_lock_until <= now,
-            Petition.moderation_lock_by_id == moderator.id))
+    result = db.execute(
+        update(Petition)
+        .where(
+            Petition.id == petition.id,
+            or_(
+                Petition.moderation_lock_by_id.is_(None),
+                Petition.moderation_lock_until <= now,
+                Petition.moderation_lock_by_id == moderator.id,
+            ),
+        )
         .values(moderation_lock_by_id=moderator.id, moderation_lock_until=until)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         db.refresh(petition)
         _refuse_if_locked_by_another(db, petition, moderator, now)
@@ -77,9 +95,12 @@ def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> d
 
 
 def release(*, db: Session, petition: Petition, moderator: User) -> None:
-    db.execute(update(Petition).where(Petition.id == petition.id, Petition.moderation_lock_by_id == moderator.id)
-               .values(moderation_lock_by_id=None, moderation_lock_until=None)
-               .execution_options(synchronize_session=False))
+    db.execute(
+        update(Petition)
+        .where(Petition.id == petition.id, Petition.moderation_lock_by_id == moderator.id)
+        .values(moderation_lock_by_id=None, moderation_lock_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def approve(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
@@ -91,8 +112,14 @@ def approve(*, db: Session, rt: Runtime, petition: Petition, moderator: User) ->
 
 
 def _audit(db: Session, rt: Runtime, moderator: User, action: str, petition: Petition, **detail: object) -> None:
-    audit.record(db=db, rt=rt, actor=moderator, action=action, subject=f"petition {petition.id}",
-                 detail={"title": petition.title, **detail})
+    audit.record(
+        db=db,
+        rt=rt,
+        actor=moderator,
+        action=action,
+        subject=f"petition {petition.id}",
+        detail={"title": petition.title, **detail},
+    )
 
 
 def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, code: str, note: str | None) -> None:
@@ -100,37 +127,60 @@ def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, cod
     _refuse_if_locked_by_another(db, petition, moderator, now)
     reason = db.get(RejectionReason, code) if code else None
     if reason is None:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"reason": N_("Choose a reason from the list.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"reason": N_("Choose a reason from the list.")}
+        )
     note = (note or "").strip() or None
     if note and len(note) > REASON_MAX:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"note": f"Use at most {REASON_MAX} characters."})
-    petitions.transition(db=db, petition=petition, target=S.rejected, now=now, actor=moderator,
-                         values={"rejection_code": reason.code, "rejection_note": note,
-                                 "moderation_lock_by_id": None, "moderation_lock_until": None},
-                         detail=reason.title)
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"note": f"Use at most {REASON_MAX} characters."}
+        )
+    petitions.transition(
+        db=db,
+        petition=petition,
+        target=S.rejected,
+        now=now,
+        actor=moderator,
+        values={
+            "rejection_code": reason.code,
+            "rejection_note": note,
+            "moderation_lock_by_id": None,
+            "moderation_lock_until": None,
+        },
+        detail=reason.title,
+    )
     petition.rejection = reason
     _audit(db, rt, moderator, "petition.rejected", petition, reason=reason.code, note=note)
-    notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_rejected",
-                           context={"reason": reason, "note": note})
+    notify.tell_organizers(
+        db=db, rt=rt, petition=petition, template="petition_rejected", context={"reason": reason, "note": note}
+    )
 
 
 def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reason: str) -> None:
     now = rt.clock.now()
     reason = reason.strip()
     if not reason:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"hidden_reason": N_("Say why: the organizers will read it.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"hidden_reason": N_("Say why: the organizers will read it.")},
+        )
     if len(reason) > REASON_MAX:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"hidden_reason": f"Use at most {REASON_MAX} characters."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"hidden_reason": f"Use at most {REASON_MAX} characters."},
+        )
     if petition.state_enum is S.in_moderation:
         _refuse_if_locked_by_another(db, petition, moderator, now)
-    petitions.transition(db=db, petition=petition, target=S.hidden, now=now, actor=moderator,
-                         values={"hidden_reason": reason, "moderation_lock_by_id": None,
-                                 "moderation_lock_until": None},
-                         detail=reason, public=False)
+    petitions.transition(
+        db=db,
+        petition=petition,
+        target=S.hidden,
+        now=now,
+        actor=moderator,
+        values={"hidden_reason": reason, "moderation_lock_by_id": None, "moderation_lock_until": None},
+        detail=reason,
+        public=False,
+    )
     _audit(db, rt, moderator, "petition.hidden", petition, reason=reason)
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_hidden", context={"reason": reason})
 
@@ -145,8 +195,13 @@ def restore(*, db: Session, rt: Runtime, petition: Petition, moderator: User) ->
     else:
         expired = petition.deadline is not None and petition.deadline <= now
         target = S.closed if petition.closed_at is not None or expired else S.open
-        petitions.transition(db=db, petition=petition, target=target, now=now, actor=moderator,
-                             values={"hidden_reason": None, "closed_at": petition.closed_at or
-                                     (now if target is S.closed else None)})
+        petitions.transition(
+            db=db,
+            petition=petition,
+            target=target,
+            now=now,
+            actor=moderator,
+            values={"hidden_reason": None, "closed_at": petition.closed_at or (now if target is S.closed else None)},
+        )
     petitions.record_event(db=db, petition=petition, kind="restored", at=now, actor=moderator, public=False)
     _audit(db, rt, moderator, "petition.restored", petition)

@@ -19,8 +19,9 @@ def read_rules(admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object
     return asdict(service.current(db=db, rt=rt))
 
 
-@router.put("/admin/rules", response_model=RulesRead,
-            summary="Change the organization's rules (admins; each change is audited)")
+@router.put(
+    "/admin/rules", response_model=RulesRead, summary="Change the organization's rules (admins; each change is audited)"
+)
 def update_rules(body: RulesForm, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
     service.update(db=db, rt=rt, actor=admin, form=body)
     return asdict(service.rules_in(db=db, rt=rt))  # read, not memoized: the change is not committed yet

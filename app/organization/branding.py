@@ -88,8 +88,14 @@ def _load(db: Session) -> Branding:
     row = db.get(OrganizationBranding, ROW_ID)
     if row is None:
         return Branding()
-    return Branding(name=row.name, accent_colour=row.accent_colour, logo_type=row.logo_type, logo_hash=row.logo_hash,
-                    logo_width=row.logo_width or 0, logo_height=row.logo_height or 0)
+    return Branding(
+        name=row.name,
+        accent_colour=row.accent_colour,
+        logo_type=row.logo_type,
+        logo_hash=row.logo_hash,
+        logo_width=row.logo_width or 0,
+        logo_height=row.logo_height or 0,
+    )
 
 
 def current(*, db: Session, rt: Runtime) -> Branding:
@@ -107,12 +113,13 @@ def logo(*, db: Session) -> tuple[bytes, str, str] | None:
 
 # -- colour contrast (WCAG 2.x relative luminance) -------------------------------------------------------------
 
+
 def _luminance(colour: str) -> float:
     def channel(value: int) -> float:
         c = value / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
-    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
 
 
@@ -132,22 +139,27 @@ def check_accent(value: str) -> str | None:
     if re.fullmatch(r"#[0-9a-f]{3}", colour):
         colour = "#" + "".join(digit * 2 for digit in colour[1:])
     if not COLOUR.fullmatch(colour):
-        raise Refused(N_("Give the accent colour as # and six hexadecimal digits, such as #0b5cad."),
-                      field="accent_colour")
-    background, ratio = min(((name, contrast(colour, background)) for background, name in BACKGROUNDS.items()),
-                            key=lambda pair: pair[1])
+        raise Refused(
+            N_("Give the accent colour as # and six hexadecimal digits, such as #0b5cad."), field="accent_colour"
+        )
+    background, ratio = min(
+        ((name, contrast(colour, background)) for background, name in BACKGROUNDS.items()), key=lambda pair: pair[1]
+    )
     if ratio < MIN_CONTRAST:
-        message = N_("The accent colour %(colour)s has a contrast of only %(ratio)s:1 against %(background)s; text in it "
-                     "needs at least 4.5:1 (WCAG AA). Choose a darker colour.")
+        message = N_(
+            "The accent colour %(colour)s has a contrast of only %(ratio)s:1 against %(background)s; text in it "
+            "needs at least 4.5:1 (WCAG AA). Choose a darker colour."
+        )
         # Rounded down, so a colour just under the bar never reads as meeting it.
-        raise Refused(message, field="accent_colour", colour=colour, ratio=f"{int(ratio * 100) / 100:.2f}",
-                      background=background)
+        raise Refused(
+            message, field="accent_colour", colour=colour, ratio=f"{int(ratio * 100) / 100:.2f}", background=background
+        )
     return colour
 
 
 def darker(colour: str, amount: float = 0.2) -> str:
     """The colour mixed with black: the hover shade of buttons and links, with more contrast still."""
-    red, green, blue = (round(int(colour[i:i + 2], 16) * (1 - amount)) for i in (1, 3, 5))
+    red, green, blue = (round(int(colour[i : i + 2], 16) * (1 - amount)) for i in (1, 3, 5))
     return f"#{red:02x}{green:02x}{blue:02x}"
 
 
@@ -156,6 +168,7 @@ def stylesheet(accent: str) -> str:
 
 
 # -- logos -------------------------------------------------------------------------------------------------------
+
 
 class Refused(InvalidInput):
     """A refusal whose words carry values: pages translate the words first, then fill the values in."""
@@ -166,8 +179,9 @@ class Refused(InvalidInput):
 
     def translated(self, translate: Callable[[str], str]) -> InvalidInput:
         # Words among the values (a background's name) are translated too; others (a colour) stay as they are.
-        text = translate(self.template) % {name: translate(value) if isinstance(value, str) else value
-                                           for name, value in self.params.items()}
+        text = translate(self.template) % {
+            name: translate(value) if isinstance(value, str) else value for name, value in self.params.items()
+        }
         return InvalidInput(text, fields={self.field: text})
 
 
@@ -193,19 +207,91 @@ def check_png(content: bytes) -> Logo:
 
 # What an SVG logo may hold: shapes, paths, text, groups, gradients and clipping. Not: script, style,
 # foreignObject, image, a, use of another file, animation, iframe, or anything else.
-SVG_ELEMENTS = frozenset({
-    "svg", "g", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan", "title",
-    "desc", "defs", "linearGradient", "radialGradient", "stop", "clipPath", "use", "symbol",
-})
-SVG_ATTRIBUTES = frozenset({
-    "id", "viewBox", "width", "height", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "d",
-    "points", "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity", "stroke-linecap",
-    "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray", "stroke-dashoffset", "opacity", "transform",
-    "preserveAspectRatio", "version", "offset", "stop-color", "stop-opacity", "gradientUnits", "gradientTransform",
-    "spreadMethod", "fx", "fy", "clip-path", "clip-rule", "clipPathUnits", "font-family", "font-size",
-    "font-weight", "font-style", "text-anchor", "dominant-baseline", "letter-spacing", "dx", "dy", "href",
-    "role", "aria-label", "aria-hidden", "focusable",
-})
+SVG_ELEMENTS = frozenset(
+    {
+        "svg",
+        "g",
+        "path",
+        "rect",
+        "circle",
+        "ellipse",
+        "line",
+        "polyline",
+        "polygon",
+        "text",
+        "tspan",
+        "title",
+        "desc",
+        "defs",
+        "linearGradient",
+        "radialGradient",
+        "stop",
+        "clipPath",
+        "use",
+        "symbol",
+    }
+)
+SVG_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "viewBox",
+        "width",
+        "height",
+        "x",
+        "y",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "cx",
+        "cy",
+        "r",
+        "rx",
+        "ry",
+        "d",
+        "points",
+        "fill",
+        "fill-opacity",
+        "fill-rule",
+        "stroke",
+        "stroke-width",
+        "stroke-opacity",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-miterlimit",
+        "stroke-dasharray",
+        "stroke-dashoffset",
+        "opacity",
+        "transform",
+        "preserveAspectRatio",
+        "version",
+        "offset",
+        "stop-color",
+        "stop-opacity",
+        "gradientUnits",
+        "gradientTransform",
+        "spreadMethod",
+        "fx",
+        "fy",
+        "clip-path",
+        "clip-rule",
+        "clipPathUnits",
+        "font-family",
+        "font-size",
+        "font-weight",
+        "font-style",
+        "text-anchor",
+        "dominant-baseline",
+        "letter-spacing",
+        "dx",
+        "dy",
+        "href",
+        "role",
+        "aria-label",
+        "aria-hidden",
+        "focusable",
+    }
+)
 # Attribute values may point at something only inside the file: url(#id) and href="#id".
 EXTERNAL = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.IGNORECASE)
 
@@ -236,7 +322,7 @@ def _parse_svg(content: bytes) -> ElementTree.Element:
 def _local(name: str, namespaces: tuple[str, ...]) -> str | None:
     for namespace in namespaces:
         if name.startswith(namespace):
-            return name[len(namespace):]
+            return name[len(namespace) :]
     return None if name.startswith("{") else name
 
 
@@ -261,22 +347,35 @@ def check_svg(content: bytes) -> Logo:
     for element in root.iter():
         name = _local(element.tag, (SVG,))
         if name not in SVG_ELEMENTS:
-            raise _refuse(N_("The SVG file holds a <%(element)s> element, which a logo may not have (allowed: shapes, "
-                             "paths, text, groups and gradients)."), element=name or element.tag)
+            raise _refuse(
+                N_(
+                    "The SVG file holds a <%(element)s> element, which a logo may not have (allowed: shapes, "
+                    "paths, text, groups and gradients)."
+                ),
+                element=name or element.tag,
+            )
         for attribute, value in element.attrib.items():
             local = _local(attribute, (XLINK,))
             if local is None or local not in SVG_ATTRIBUTES:
                 if (local or attribute).lower().startswith("on"):
-                    raise _refuse(N_("The SVG file has an event handler (%(attribute)s), which a logo may not have."),
-                                  attribute=local or attribute)
-                raise _refuse(N_("The SVG file has a “%(attribute)s” attribute, which a logo may not have."),
-                              attribute=local or attribute)
+                    raise _refuse(
+                        N_("The SVG file has an event handler (%(attribute)s), which a logo may not have."),
+                        attribute=local or attribute,
+                    )
+                raise _refuse(
+                    N_("The SVG file has a “%(attribute)s” attribute, which a logo may not have."),
+                    attribute=local or attribute,
+                )
             if local == "href" and not value.strip().startswith("#"):
-                raise _refuse(N_("The SVG file refers to another file or address (%(value)s), which a logo may not."),
-                              value=value[:60])
+                raise _refuse(
+                    N_("The SVG file refers to another file or address (%(value)s), which a logo may not."),
+                    value=value[:60],
+                )
             if EXTERNAL.search(value) or "javascript:" in value.lower():
-                raise _refuse(N_("The SVG file refers to another file or address (%(value)s), which a logo may not."),
-                              value=value[:60])
+                raise _refuse(
+                    N_("The SVG file refers to another file or address (%(value)s), which a logo may not."),
+                    value=value[:60],
+                )
     width, height = _length(root.get("width")), _length(root.get("height"))
     view_box = _view_box(root.get("viewBox"))
     if (width is None or height is None) and len(view_box) == 4:
@@ -286,8 +385,11 @@ def check_svg(content: bytes) -> Logo:
     # Only the proportions matter, but they are read as numbers: 400 digits read as infinity, a negative viewBox
     # or a hair-thin one would make no sense of them.
     if not (MIN_SVG_SIZE <= width <= MAX_SVG_SIZE and MIN_SVG_SIZE <= height <= MAX_SVG_SIZE):
-        raise _refuse(N_("The SVG file's width and height (or its viewBox) must be numbers from %(least)s to "
-                         "%(most)s."), least=MIN_SVG_SIZE, most=MAX_SVG_SIZE)
+        raise _refuse(
+            N_("The SVG file's width and height (or its viewBox) must be numbers from %(least)s to %(most)s."),
+            least=MIN_SVG_SIZE,
+            most=MAX_SVG_SIZE,
+        )
     ElementTree.register_namespace("", SVG[1:-1])
     ElementTree.register_namespace("xlink", XLINK[1:-1])
     written = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -309,8 +411,10 @@ def header_size(width: float, height: float) -> tuple[int, int]:
 
 # -- saving -------------------------------------------------------------------------------------------------------
 
-def update(*, db: Session, rt: Runtime, actor: User, name: str, accent: str, upload: bytes | None,
-           remove_logo: bool) -> list[str]:
+
+def update(
+    *, db: Session, rt: Runtime, actor: User, name: str, accent: str, upload: bytes | None, remove_logo: bool
+) -> list[str]:
     """Save what changed and record it in the audit log (the logo by its fingerprint); returns the changed names."""
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
@@ -331,7 +435,10 @@ def update(*, db: Session, rt: Runtime, actor: User, name: str, accent: str, upl
     if new_logo is not None:
         digest = hashlib.sha256(new_logo.content).hexdigest()
         if digest != row.logo_hash:
-            changed["logo"] = {"from": row.logo_hash and row.logo_hash[:16], "to": f"{digest[:16]} ({new_logo.media_type})"}
+            changed["logo"] = {
+                "from": row.logo_hash and row.logo_hash[:16],
+                "to": f"{digest[:16]} ({new_logo.media_type})",
+            }
             width, height = header_size(new_logo.width, new_logo.height)
             row.logo, row.logo_type, row.logo_hash = new_logo.content, new_logo.media_type, digest
             row.logo_width, row.logo_height = width, height

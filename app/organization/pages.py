@@ -40,9 +40,17 @@ def logo(anyone: Anyone, db: SessionDep) -> Response:
     if found is None:
         raise NotFound(N_("This organization has no logo."))
     content, media_type, digest = found
-    return Response(content, media_type=media_type, headers={
-        "Cache-Control": FOREVER, "ETag": f'"{digest[:32]}"', "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": LOGO_POLICY, "Content-Disposition": "inline"})
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "Cache-Control": FOREVER,
+            "ETag": f'"{digest[:32]}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": LOGO_POLICY,
+            "Content-Disposition": "inline",
+        },
+    )
 
 
 @router.get("/organization/style.css")
@@ -50,5 +58,8 @@ def accent_stylesheet(anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> Respons
     accent = branding.current(db=db, rt=rt).accent_colour
     if accent is None:
         raise NotFound(N_("This organization uses the default colours."))
-    return Response(branding.stylesheet(accent), media_type="text/css",
-                    headers={"Cache-Control": FOREVER, "X-Content-Type-Options": "nosniff"})
+    return Response(
+        branding.stylesheet(accent),
+        media_type="text/css",
+        headers={"Cache-Control": FOREVER, "X-Content-Type-Options": "nosniff"},
+    )

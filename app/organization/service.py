@@ -34,10 +34,13 @@ class Rules:
 
 def defaults(*, rt: Runtime) -> Rules:
     settings = rt.settings
-    return Rules(allowed_email_domains=tuple(settings.allowed_email_domains),
-                 response_threshold=settings.response_threshold,
-                 escalation_threshold=settings.escalation_threshold, response_days=settings.response_days,
-                 sponsors_required=settings.sponsors_required)
+    return Rules(
+        allowed_email_domains=tuple(settings.allowed_email_domains),
+        response_threshold=settings.response_threshold,
+        escalation_threshold=settings.escalation_threshold,
+        response_days=settings.response_days,
+        sponsors_required=settings.sponsors_required,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,22 @@ def _overrides(db: Session) -> _Overrides:
         return _Overrides()
     return _Overrides(
         allowed_email_domains=tuple(row.allowed_email_domains.split(",")) if row.allowed_email_domains else None,
-        response_threshold=row.response_threshold, escalation_threshold=row.escalation_threshold,
-        response_days=row.response_days, sponsors_required=row.sponsors_required)
+        response_threshold=row.response_threshold,
+        escalation_threshold=row.escalation_threshold,
+        response_days=row.response_days,
+        sponsors_required=row.sponsors_required,
+    )
 
 
 def _merge(overrides: _Overrides, base: Rules) -> Rules:
-    return Rules(**{field.name: getattr(base, field.name) if getattr(overrides, field.name) is None
-                    else getattr(overrides, field.name) for field in fields(Rules)})
+    return Rules(
+        **{
+            field.name: getattr(base, field.name)
+            if getattr(overrides, field.name) is None
+            else getattr(overrides, field.name)
+            for field in fields(Rules)
+        }
+    )
 
 
 def _load(db: Session, rt: Runtime) -> Rules:
@@ -83,11 +95,18 @@ def current(*, db: Session, rt: Runtime) -> Rules:
 def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[str]:
     """Save the rules; the audit log records each change as before and after. Returns the changed names."""
     before = _load(db, rt)
-    after = Rules(allowed_email_domains=form.domains, response_threshold=form.response_threshold,
-                  escalation_threshold=form.escalation_threshold, response_days=form.response_days,
-                  sponsors_required=form.sponsors_required)
-    changed = {field.name: {"from": _plain(getattr(before, field.name)), "to": _plain(getattr(after, field.name))}
-               for field in fields(Rules) if _differs(getattr(before, field.name), getattr(after, field.name))}
+    after = Rules(
+        allowed_email_domains=form.domains,
+        response_threshold=form.response_threshold,
+        escalation_threshold=form.escalation_threshold,
+        response_days=form.response_days,
+        sponsors_required=form.sponsors_required,
+    )
+    changed = {
+        field.name: {"from": _plain(getattr(before, field.name)), "to": _plain(getattr(after, field.name))}
+        for field in fields(Rules)
+        if _differs(getattr(before, field.name), getattr(after, field.name))
+    }
     if not changed:
         return []
     row = db.get(OrganizationRules, ROW_ID, with_for_update=True)
@@ -106,8 +125,7 @@ def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[st
     row.updated_at = rt.clock.now()
     row.updated_by_id = actor.id
     db.flush()
-    audit.record(db=db, rt=rt, actor=actor, action="settings.changed", subject="organization rules",
-                 detail=changed)
+    audit.record(db=db, rt=rt, actor=actor, action="settings.changed", subject="organization rules", detail=changed)
     if after.sponsors_required < before.sponsors_required:
         from app.petitions import service as petitions  # petitions read the rules, not the reverse
 

@@ -8,8 +8,7 @@ from difflib import SequenceMatcher
 
 from app.petitions.models import PetitionVersion
 
-FIELDS = (("title", "Title"), ("ask", "What we ask for"), ("background", "Why"),
-          ("decision_maker", "Decision-maker"))
+FIELDS = (("title", "Title"), ("ask", "What we ask for"), ("background", "Why"), ("decision_maker", "Decision-maker"))
 
 
 @dataclass(frozen=True)

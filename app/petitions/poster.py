@@ -56,6 +56,7 @@ EVERYONE = "everyone"
 @dataclass(frozen=True)
 class PosterFacts:
     """Everything the poster prints (hashable: a poster is drawn once per count and day, then reused)."""
+
     petition_id: int
     title: str
     ask: str
@@ -85,7 +86,9 @@ def _progress_line(facts: PosterFacts) -> str | None:
     if not facts.signable or facts.next_threshold is None:
         return None
     remaining = facts.next_threshold - facts.signatures
-    goal = "when leadership must respond" if facts.responds_at_threshold else "when the petition calls for a public answer"
+    goal = (
+        "when leadership must respond" if facts.responds_at_threshold else "when the petition calls for a public answer"
+    )
     return f"{remaining:,} more to reach {facts.next_threshold:,}, {goal}."
 
 
@@ -99,8 +102,9 @@ class _Poster(_Document):
 
     def lines(self, text: str, *, size: float, bold: bool = False) -> list[str]:
         self.style(size=size, bold=bold)
-        found = self.multi_cell(self.epw, size * 0.45, self.clean(text, single_line=True), dry_run=True,
-                                output=MethodReturnValue.LINES)
+        found = self.multi_cell(
+            self.epw, size * 0.45, self.clean(text, single_line=True), dry_run=True, output=MethodReturnValue.LINES
+        )
         assert isinstance(found, list)
         return found
 
@@ -128,7 +132,9 @@ class _Poster(_Document):
                     start = None
 
 
-def _fitted(pdf: _Poster, text: str, sizes: tuple[float, ...], *, max_lines: int, bold: bool) -> tuple[float, list[str]]:
+def _fitted(
+    pdf: _Poster, text: str, sizes: tuple[float, ...], *, max_lines: int, bold: bool
+) -> tuple[float, list[str]]:
     """The largest size at which `text` takes at most `max_lines` lines; at the smallest, the lines cut to fit."""
     for size in sizes:
         lines = pdf.lines(text, size=size, bold=bold)
@@ -146,12 +152,17 @@ def facts_of(*, db: Session, rt: Runtime, petition: Petition) -> PosterFacts:
     """What the poster of a public petition prints today, under the organization's name as its admins set it."""
     threshold = service.next_threshold(petition)
     return PosterFacts(
-        petition_id=petition.id, title=petition.title, ask=petition.ask,
+        petition_id=petition.id,
+        title=petition.title,
+        ask=petition.ask,
         url=public_url(rt=rt, petition_id=petition.id),
-        signable=petition.state_enum is PetitionState.open, signatures=petition.signature_count,
-        next_threshold=threshold, responds_at_threshold=threshold is not None and threshold == petition.response_threshold,
+        signable=petition.state_enum is PetitionState.open,
+        signatures=petition.signature_count,
+        next_threshold=threshold,
+        responds_at_threshold=threshold is not None and threshold == petition.response_threshold,
         as_of=rt.clock.now().date(),
-        organization=branding.current(db=db, rt=rt).name or rt.settings.organization_name)
+        organization=branding.current(db=db, rt=rt).name or rt.settings.organization_name,
+    )
 
 
 _kept: OrderedDict[PosterFacts, bytes] = OrderedDict()
@@ -169,8 +180,9 @@ def poster(*, db: Session, rt: Runtime, petition: Petition) -> bytes:
     try:
         rt.limiter.hit(action=DRAWING, subject=EVERYONE, rule=rt.settings.rate_limit_poster)
     except RateLimited as refused:
-        raise RateLimited(N_("Many posters are being printed at the moment. Please try again in a minute."),
-                          headers=refused.headers) from None
+        raise RateLimited(
+            N_("Many posters are being printed at the moment. Please try again in a minute."), headers=refused.headers
+        ) from None
     pdf = poster_pdf(facts)
     with _kept_lock:
         _kept[facts] = pdf
@@ -187,10 +199,13 @@ def forget_kept() -> None:
 
 def poster_pdf(facts: PosterFacts) -> bytes:
     generated = datetime(facts.as_of.year, facts.as_of.month, facts.as_of.day)
-    pdf = _Poster(title=f"Petition #{facts.petition_id}: {facts.title} (poster)",
-                  subject=f"A poster for the petition at {facts.url}", organization=facts.organization,
-                  generated_at=generated, footer_text=f"{facts.organization} · Petition #{facts.petition_id} · "
-                                                      f"printed from {facts.url}")
+    pdf = _Poster(
+        title=f"Petition #{facts.petition_id}: {facts.title} (poster)",
+        subject=f"A poster for the petition at {facts.url}",
+        organization=facts.organization,
+        generated_at=generated,
+        footer_text=f"{facts.organization} · Petition #{facts.petition_id} · printed from {facts.url}",
+    )
     pdf.set_auto_page_break(False)
 
     pdf.centred(pdf.lines(facts.organization, size=10), size=10, colour=MUTED)
@@ -202,18 +217,28 @@ def poster_pdf(facts: PosterFacts) -> bytes:
     pdf.centred(["What we ask for"], size=11, colour=MUTED)
     pdf.ln(1)
     ask_lines_at = {size: int(ASK_ROOM // (size * 0.45)) for size in ASK_SIZES}
-    ask_size, ask_lines = next(((size, lines) for size in ASK_SIZES
-                                if len(lines := pdf.lines(facts.ask, size=size, bold=True)) <= ask_lines_at[size]),
-                               (None, []))
+    ask_size, ask_lines = next(
+        (
+            (size, lines)
+            for size in ASK_SIZES
+            if len(lines := pdf.lines(facts.ask, size=size, bold=True)) <= ask_lines_at[size]
+        ),
+        (None, []),
+    )
     cut = ask_size is None
     if cut:
-        ask_size, ask_lines = _fitted(pdf, facts.ask, ASK_SIZES[-1:], max_lines=ask_lines_at[ASK_SIZES[-1]],
-                                      bold=True)
+        ask_size, ask_lines = _fitted(pdf, facts.ask, ASK_SIZES[-1:], max_lines=ask_lines_at[ASK_SIZES[-1]], bold=True)
     pdf.centred(ask_lines, size=ask_size, bold=True)
     if cut or pdf.replaced:
         pdf.ln(1)
-        pdf.centred([f"{'Shortened here' if cut else f'Characters this font lacks print as {REPLACEMENT}'}: "
-                     "the whole text is at the address below."], size=9, colour=MUTED)
+        pdf.centred(
+            [
+                f"{'Shortened here' if cut else f'Characters this font lacks print as {REPLACEMENT}'}: "
+                "the whole text is at the address below."
+            ],
+            size=9,
+            colour=MUTED,
+        )
 
     # The code, the count and the address sit at the foot of the page, wherever the text ended.
     bottom = PAGE_HEIGHT - MARGIN - 8

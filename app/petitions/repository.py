@@ -30,8 +30,10 @@ class Listing:
 def readable_to_everyone() -> ColumnElement[bool]:
     """What service.get_readable lets a signed-out reader see, in SQL: a visible state, and not a rejection whose
     reason is withheld."""
-    withheld = and_(Petition.state == PetitionState.rejected,
-                    exists().where(RejectionReason.code == Petition.rejection_code, RejectionReason.public.is_(False)))
+    withheld = and_(
+        Petition.state == PetitionState.rejected,
+        exists().where(RejectionReason.code == Petition.rejection_code, RejectionReason.public.is_(False)),
+    )
     return and_(Petition.state.in_([state.value for state in VISIBLE_STATES]), not_(withheld))
 
 
@@ -55,16 +57,27 @@ def _filtered(statement: Select, state_filter: ListFilter) -> Select:  # type: i
     if state_filter is ListFilter.closed:
         return statement.where(Petition.state == PetitionState.closed)
     if state_filter is ListFilter.awaiting_response:
-        return statement.where(Petition.state.in_(listed), Petition.response_threshold_reached_at.is_not(None),
-                               Petition.first_response_at.is_(None))
+        return statement.where(
+            Petition.state.in_(listed),
+            Petition.response_threshold_reached_at.is_not(None),
+            Petition.first_response_at.is_(None),
+        )
     if state_filter is ListFilter.responded:
         return statement.where(Petition.state.in_(listed), Petition.first_response_at.is_not(None))
     return statement.where(Petition.state.in_(listed))
 
 
-def list_petitions(*, db: Session, now: datetime, state_filter: ListFilter = ListFilter.open,
-                   category: str | None = None, sort: ListSort = ListSort.most_signed, query: str | None = None,
-                   page: int = 1, per_page: int = PER_PAGE) -> Listing:
+def list_petitions(
+    *,
+    db: Session,
+    now: datetime,
+    state_filter: ListFilter = ListFilter.open,
+    category: str | None = None,
+    sort: ListSort = ListSort.most_signed,
+    query: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Listing:
     statement = _filtered(select(Petition), state_filter)
     if category:
         statement = statement.join(Category, Category.id == Petition.category_id).where(Category.slug == category)
@@ -81,11 +94,15 @@ def list_petitions(*, db: Session, now: datetime, state_filter: ListFilter = Lis
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
 
-    recent = (select(Signature.petition_id, func.count().label("recent"))
-              .where(Signature.signed_hour >= now - timedelta(hours=24))
-              .group_by(Signature.petition_id).subquery())
+    recent = (
+        select(Signature.petition_id, func.count().label("recent"))
+        .where(Signature.signed_hour >= now - timedelta(hours=24))
+        .group_by(Signature.petition_id)
+        .subquery()
+    )
     statement = statement.outerjoin(recent, recent.c.petition_id == Petition.id).add_columns(
-        func.coalesce(recent.c.recent, 0).label("recent"))
+        func.coalesce(recent.c.recent, 0).label("recent")
+    )
     if sort is ListSort.relevance and ranked is not None:
         order = [matches.c.rank, Petition.id.desc()]
     elif sort is ListSort.newest:
@@ -96,10 +113,16 @@ def list_petitions(*, db: Session, now: datetime, state_filter: ListFilter = Lis
         order = [Petition.deadline.asc(), Petition.id]
     else:
         order = [Petition.signature_count.desc(), Petition.id.desc()]
-    rows = db.execute(statement.options(joinedload(Petition.category)).order_by(*order)
-                      .limit(per_page).offset((page - 1) * per_page)).all()
-    return Listing(petitions=[row[0] for row in rows], total=total, page=page, pages=pages,
-                   recent_counts={row[0].id: row[1] for row in rows})
+    rows = db.execute(
+        statement.options(joinedload(Petition.category)).order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return Listing(
+        petitions=[row[0] for row in rows],
+        total=total,
+        page=page,
+        pages=pages,
+        recent_counts={row[0].id: row[1] for row in rows},
+    )
 
 
 def similar_open(*, db: Session, text: str, exclude_id: int | None = None, limit: int = 5) -> list[Petition]:
@@ -108,15 +131,26 @@ def similar_open(*, db: Session, text: str, exclude_id: int | None = None, limit
     if ranked is None:
         return []
     matches = ranked.subquery()
-    statement = (select(Petition).join(matches, matches.c.petition_id == Petition.id)
-                 .where(Petition.state == PetitionState.open).options(joinedload(Petition.category))
-                 .order_by(matches.c.rank).limit(limit))
+    statement = (
+        select(Petition)
+        .join(matches, matches.c.petition_id == Petition.id)
+        .where(Petition.state == PetitionState.open)
+        .options(joinedload(Petition.category))
+        .order_by(matches.c.rank)
+        .limit(limit)
+    )
     if exclude_id is not None:
         statement = statement.where(Petition.id != exclude_id)
     return list(db.scalars(statement))
 
 
 def mine(*, db: Session, user_id: int) -> list[Petition]:
-    return list(db.scalars(select(Petition).join(PetitionOrganizer, PetitionOrganizer.petition_id == Petition.id)
-                           .where(PetitionOrganizer.user_id == user_id)
-                           .options(joinedload(Petition.category)).order_by(Petition.updated_at.desc())))
+    return list(
+        db.scalars(
+            select(Petition)
+            .join(PetitionOrganizer, PetitionOrganizer.petition_id == Petition.id)
+            .where(PetitionOrganizer.user_id == user_id)
+            .options(joinedload(Petition.category))
+            .order_by(Petition.updated_at.desc())
+        )
+    )

@@ -34,8 +34,12 @@ class PetitionIdea(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     title: str = Field(min_length=1, max_length=TITLE_MAX, examples=["Stop recording our screens to train AI"])
-    ask: str = Field(min_length=1, max_length=ASK_MAX, description="What we ask for.",
-                     examples=["End the mandatory keystroke and screen recording programme."])
+    ask: str = Field(
+        min_length=1,
+        max_length=ASK_MAX,
+        description="What we ask for.",
+        examples=["End the mandatory keystroke and screen recording programme."],
+    )
 
     _strip_text = field_validator("title", "ask", mode="before")(_strip)
     _one_line_title = field_validator("title")(one_line)
@@ -43,8 +47,7 @@ class PetitionIdea(BaseModel):
 
 class PetitionText(PetitionIdea):
     background: str = Field(min_length=1, max_length=BACKGROUND_MAX, description="Why we ask for it.")
-    decision_maker: str | None = Field(default=None, max_length=DECISION_MAKER_MAX,
-                                       examples=["Chief People Officer"])
+    decision_maker: str | None = Field(default=None, max_length=DECISION_MAKER_MAX, examples=["Chief People Officer"])
 
     _strip_background = field_validator("background", mode="before")(_strip)
     _none_decision_maker = field_validator("decision_maker", mode="before")(_blank_to_none)

@@ -16,14 +16,16 @@ from app.petitions.models import Petition
 
 FTS_TABLE = "petitions_fts"
 PG_INDEX = "ix_petitions_search"
-PG_DOCUMENT = "to_tsvector('english', coalesce(title, '') || ' ' || coalesce(ask, '') || ' ' || coalesce(background, ''))"
+PG_DOCUMENT = (
+    "to_tsvector('english', coalesce(title, '') || ' ' || coalesce(ask, '') || ' ' || coalesce(background, ''))"
+)
 MAX_TERMS = 12
 # Words too common to narrow a search. PostgreSQL's English configuration drops them itself; FTS5 would
 # otherwise require each of them to appear.
-STOP_WORDS = frozenset("""a about after all also an and any are as at be because been but by can could do does
-for from had has have he her his how i if in into is it its just may me more most my no not of on or our
-out over should so some such than that the their them then there these they this to too up us very was we
-were what when where which who why will with would you your every each please make""".split())
+STOP_WORDS = frozenset(
+    ["a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "because", "been", "but", "by", "can", "could", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "may", "me", "more", "most", "my", "no", "not", "of", "on", "or", "our", "out", "over", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "up", "us", "very", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "every", "each", "please", "make"]
+)
+
 
 def is_search_object(name: str | None) -> bool:
     """Objects the migrations create for search that the models do not describe (for `alembic check`)."""
@@ -49,9 +51,11 @@ def ranked_ids(db: Session, query: str, *, any_term: bool = False) -> Select | N
     if db.get_bind().dialect.name == "sqlite":
         fts = table(FTS_TABLE, column("rowid"), column("rank"))
         expression = joiner.join(f'"{word}"' for word in words)
-        return (select(fts.c.rowid.label("petition_id"), fts.c.rank.label("rank"))
-                .where(literal_column(FTS_TABLE).op("MATCH")(expression)))
+        return select(fts.c.rowid.label("petition_id"), fts.c.rank.label("rank")).where(
+            literal_column(FTS_TABLE).op("MATCH")(expression)
+        )
     document = literal_column(PG_DOCUMENT)
     tsquery = func.to_tsquery("english", (" | " if any_term else " & ").join(words))
-    return (select(Petition.id.label("petition_id"), (-func.ts_rank(document, tsquery)).label("rank"))
-            .where(document.op("@@")(tsquery)))
+    return select(Petition.id.label("petition_id"), (-func.ts_rank(document, tsquery)).label("rank")).where(
+        document.op("@@")(tsquery)
+    )

@@ -25,20 +25,28 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
-from app.log import service as signature_log
-from app.mail import service as mail
-from app.mail import unsubscribe
-from app.mail.kinds import MailKind
 from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.log import service as signature_log
+from app.mail import service as mail
+from app.mail import unsubscribe
+from app.mail.kinds import MailKind
 from app.organization import service as organization
 from app.petitions import notify
 from app.petitions.lifecycle import LABELS, SIGNABLE_STATES, VISIBLE_STATES, PetitionState, can_transition
-from app.petitions.models import (Category, Follow, Petition, PetitionEvent, PetitionOrganizer, PetitionUpdate,
-                                  PetitionVersion, Sponsorship)
+from app.petitions.models import (
+    Category,
+    Follow,
+    Petition,
+    PetitionEvent,
+    PetitionOrganizer,
+    PetitionUpdate,
+    PetitionVersion,
+    Sponsorship,
+)
 from app.petitions.schemas import PetitionCorrection, PetitionDraft, UpdateCreate
 
 S = PetitionState
@@ -56,27 +64,57 @@ EVENT_FOR_STATE = {
 }
 
 
-def record_event(*, db: Session, petition: Petition, kind: str, at: datetime, actor: User | None = None,
-                 detail: str | None = None, public: bool = True) -> None:
-    db.add(PetitionEvent(petition_id=petition.id, kind=kind, at=at, actor_id=actor.id if actor else None,
-                         detail=detail, public=public))
+def record_event(
+    *,
+    db: Session,
+    petition: Petition,
+    kind: str,
+    at: datetime,
+    actor: User | None = None,
+    detail: str | None = None,
+    public: bool = True,
+) -> None:
+    db.add(
+        PetitionEvent(
+            petition_id=petition.id,
+            kind=kind,
+            at=at,
+            actor_id=actor.id if actor else None,
+            detail=detail,
+            public=public,
+        )
+    )
 
 
-def transition(*, db: Session, petition: Petition, target: PetitionState, now: datetime, actor: User | None = None,
-               values: Mapping[str, Any] | None = None, detail: str | None = None, public: bool = True) -> None:
+def transition(
+    *,
+    db: Session,
+    petition: Petition,
+    target: PetitionState,
+    now: datetime,
+    actor: User | None = None,
+    values: Mapping[str, Any] | None = None,
+    detail: str | None = None,
+    public: bool = True,
+) -> None:
     """Move `petition` to `target`, or refuse. The one place a petition's state changes."""
     current = petition.state_enum
     if not can_transition(current, target):
         raise Conflict(f"A petition that is “{LABELS[current]}” cannot become “{LABELS[target]}”.")
     changes = {"state": target.value, "updated_at": now, **(values or {})}
-    result = db.execute(update(Petition).where(Petition.id == petition.id, Petition.state == current.value)
-                        .values(**changes).execution_options(synchronize_session=False))
+    result = db.execute(
+        update(Petition)
+        .where(Petition.id == petition.id, Petition.state == current.value)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         raise Conflict(N_("This petition changed at the same moment. Reload the page to see where it stands."))
     for key, value in changes.items():
         set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
-    record_event(db=db, petition=petition, kind=EVENT_FOR_STATE[target], at=now, actor=actor, detail=detail,
-                 public=public)
+    record_event(
+        db=db, petition=petition, kind=EVENT_FOR_STATE[target], at=now, actor=actor, detail=detail, public=public
+    )
     # Anonymous signing's key lives as long as the petition is open (a hidden one keeps it for a restore).
     if target in (S.closed, S.archived):
         issuing_keys.destroy_for(db=db, petition=petition, now=now)
@@ -84,9 +122,13 @@ def transition(*, db: Session, petition: Petition, target: PetitionState, now: d
 
 # -- reading -------------------------------------------------------------------------------------------------
 
+
 def get_or_404(*, db: Session, petition_id: int) -> Petition:
-    petition = db.scalar(select(Petition).where(Petition.id == petition_id)
-                         .options(joinedload(Petition.category), joinedload(Petition.rejection)))
+    petition = db.scalar(
+        select(Petition)
+        .where(Petition.id == petition_id)
+        .options(joinedload(Petition.category), joinedload(Petition.rejection))
+    )
     if petition is None:
         raise NotFound(N_("There is no such petition."))
     return petition
@@ -95,8 +137,14 @@ def get_or_404(*, db: Session, petition_id: int) -> Petition:
 def is_organizer(*, db: Session, petition: Petition, user: User | None) -> bool:
     if user is None:
         return False
-    return db.scalar(select(PetitionOrganizer.user_id).where(PetitionOrganizer.petition_id == petition.id,
-                                                             PetitionOrganizer.user_id == user.id)) is not None
+    return (
+        db.scalar(
+            select(PetitionOrganizer.user_id).where(
+                PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id == user.id
+            )
+        )
+        is not None
+    )
 
 
 def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | None) -> Petition:
@@ -117,8 +165,11 @@ _PETITION_BY_ID = select(Petition).where(Petition.id == bindparam("id"))  # buil
 def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User) -> Petition:
     """The petition a signature or withdrawal is for, loaded lightly: the sign path's hottest query."""
     petition = db.execute(_PETITION_BY_ID, {"id": petition_id}).scalar_one_or_none()
-    if petition is not None and petition.state_enum in SIGNABLE_STATES and not close_if_expired(
-            db=db, rt=rt, petition=petition):
+    if (
+        petition is not None
+        and petition.state_enum in SIGNABLE_STATES
+        and not close_if_expired(db=db, rt=rt, petition=petition)
+    ):
         return petition
     return get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
 
@@ -134,8 +185,10 @@ def add_category(*, db: Session, name: str) -> Category:
     name = name.strip()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
     if not name or len(name) > 80 or not slug:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"name": N_("Use 1 to 80 characters, with at least one letter or digit.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"name": N_("Use 1 to 80 characters, with at least one letter or digit.")},
+        )
     category = Category(slug=slug, name=name, active=True)
     try:
         with db.begin_nested():
@@ -154,8 +207,11 @@ def toggle_category(*, db: Session, category_id: int) -> Category:
 
 
 def versions(*, db: Session, petition: Petition) -> list[PetitionVersion]:
-    return list(db.scalars(select(PetitionVersion).where(PetitionVersion.petition_id == petition.id)
-                           .order_by(PetitionVersion.number)))
+    return list(
+        db.scalars(
+            select(PetitionVersion).where(PetitionVersion.petition_id == petition.id).order_by(PetitionVersion.number)
+        )
+    )
 
 
 def timeline(*, db: Session, petition: Petition, include_private: bool = False) -> list[PetitionEvent]:
@@ -166,29 +222,45 @@ def timeline(*, db: Session, petition: Petition, include_private: bool = False) 
 
 
 def updates(*, db: Session, petition: Petition) -> list[PetitionUpdate]:
-    return list(db.scalars(select(PetitionUpdate).where(PetitionUpdate.petition_id == petition.id)
-                           .order_by(PetitionUpdate.created_at.desc(), PetitionUpdate.id.desc())))
+    return list(
+        db.scalars(
+            select(PetitionUpdate)
+            .where(PetitionUpdate.petition_id == petition.id)
+            .order_by(PetitionUpdate.created_at.desc(), PetitionUpdate.id.desc())
+        )
+    )
 
 
 def organizer_accounts(*, db: Session, petition: Petition) -> list[tuple[User, bool]]:
-    rows = db.execute(select(User, PetitionOrganizer.is_creator)
-                      .join(PetitionOrganizer, PetitionOrganizer.user_id == User.id)
-                      .where(PetitionOrganizer.petition_id == petition.id))
+    rows = db.execute(
+        select(User, PetitionOrganizer.is_creator)
+        .join(PetitionOrganizer, PetitionOrganizer.user_id == User.id)
+        .where(PetitionOrganizer.petition_id == petition.id)
+    )
     # Names are sealed, so they are ordered here rather than in SQL (a petition has a handful of organizers).
-    return sorted(((user, is_creator) for user, is_creator in rows),
-                  key=lambda row: (not row[1], row[0].display_name.casefold()))
+    return sorted(
+        ((user, is_creator) for user, is_creator in rows), key=lambda row: (not row[1], row[0].display_name.casefold())
+    )
 
 
 def is_following(*, db: Session, petition: Petition, user: User | None) -> bool:
     if user is None:
         return False
-    return db.scalar(select(Follow.user_id).where(Follow.petition_id == petition.id,
-                                                  Follow.user_id == user.id)) is not None
+    return (
+        db.scalar(select(Follow.user_id).where(Follow.petition_id == petition.id, Follow.user_id == user.id))
+        is not None
+    )
 
 
 def sponsors(*, db: Session, petition: Petition) -> list[User]:
-    return list(db.scalars(select(User).join(Sponsorship, Sponsorship.user_id == User.id)
-                           .where(Sponsorship.petition_id == petition.id).order_by(Sponsorship.created_at)))
+    return list(
+        db.scalars(
+            select(User)
+            .join(Sponsorship, Sponsorship.user_id == User.id)
+            .where(Sponsorship.petition_id == petition.id)
+            .order_by(Sponsorship.created_at)
+        )
+    )
 
 
 def next_threshold(petition: Petition) -> int | None:
@@ -200,11 +272,14 @@ def next_threshold(petition: Petition) -> int | None:
 
 # -- drafting ------------------------------------------------------------------------------------------------
 
+
 def _category(db: Session, slug: str) -> Category:
     category = db.scalar(select(Category).where(Category.slug == slug, Category.active.is_(True)))
     if category is None:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"category": N_("Choose one of the listed categories.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"category": N_("Choose one of the listed categories.")},
+        )
     return category
 
 
@@ -213,11 +288,14 @@ def _deadline(value: date | None, now: datetime) -> datetime | None:
         return None
     today = now.astimezone(UTC).date()
     if value <= today:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"deadline": N_("Choose a date after today, or leave it empty.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"deadline": N_("Choose a date after today, or leave it empty.")},
+        )
     if value > today + timedelta(days=MAX_DEADLINE_DAYS):
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"deadline": N_("Choose a date within a year.")})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"deadline": N_("Choose a date within a year.")}
+        )
     return datetime.combine(value, time(23, 59, 59), UTC)
 
 
@@ -239,20 +317,36 @@ def draft_checks(*, db: Session, rt: Runtime) -> dict[str, FieldCheck]:
 def require_draft(petition: Petition) -> None:
     """Only a draft's form takes a category and a deadline: a published text changes through a correction."""
     if petition.state_enum is not S.draft:
-        raise Conflict("This petition is no longer a draft: its text can only change through a correction, "
-                       "which everyone can see.")
+        raise Conflict(
+            "This petition is no longer a draft: its text can only change through a correction, which everyone can see."
+        )
 
 
 def create_draft(*, db: Session, rt: Runtime, creator: User, form: PetitionDraft) -> Petition:
     now = rt.clock.now()
     category = _category(db, form.category)
     deadline = _deadline(form.deadline, now)
-    petition = Petition(state=S.draft, title=form.title, ask=form.ask, background=form.background,
-                        decision_maker=form.decision_maker, category_id=category.id, deadline=deadline,
-                        allow_anonymous=form.allow_anonymous, collect_attributes=form.collect_attributes,
-                        creator_id=creator.id, version=0, sponsor_nonce=secrets.token_hex(16), sponsor_count=0,
-                        signature_count=0, withdrawal_count=0, created_at=now, updated_at=now,
-                        rejection=None, moderation_lock_by=None)
+    petition = Petition(
+        state=S.draft,
+        title=form.title,
+        ask=form.ask,
+        background=form.background,
+        decision_maker=form.decision_maker,
+        category_id=category.id,
+        deadline=deadline,
+        allow_anonymous=form.allow_anonymous,
+        collect_attributes=form.collect_attributes,
+        creator_id=creator.id,
+        version=0,
+        sponsor_nonce=secrets.token_hex(16),
+        sponsor_count=0,
+        signature_count=0,
+        withdrawal_count=0,
+        created_at=now,
+        updated_at=now,
+        rejection=None,
+        moderation_lock_by=None,
+    )
     petition.category = category
     db.add(petition)
     db.flush()
@@ -277,20 +371,35 @@ def update_draft(*, db: Session, rt: Runtime, petition: Petition, form: Petition
 
 def content_hash(*, title: str, ask: str, background: str, decision_maker: str | None) -> str:
     """SHA-256 of the text's canonical JSON: what the signature log will commit to."""
-    canonical = json.dumps({"title": title, "ask": ask, "background": background,
-                            "decision_maker": decision_maker}, sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
+    canonical = json.dumps(
+        {"title": title, "ask": ask, "background": background, "decision_maker": decision_maker},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _add_version(db: Session, petition: Petition, *, number: int, author: User | None, note: str | None,
-                 now: datetime) -> PetitionVersion:
+def _add_version(
+    db: Session, petition: Petition, *, number: int, author: User | None, note: str | None, now: datetime
+) -> PetitionVersion:
     version = PetitionVersion(
-        petition_id=petition.id, number=number, title=petition.title, ask=petition.ask,
-        background=petition.background, decision_maker=petition.decision_maker, note=note,
-        content_hash=content_hash(title=petition.title, ask=petition.ask, background=petition.background,
-                                  decision_maker=petition.decision_maker),
-        author_id=author.id if author else None, created_at=now)
+        petition_id=petition.id,
+        number=number,
+        title=petition.title,
+        ask=petition.ask,
+        background=petition.background,
+        decision_maker=petition.decision_maker,
+        note=note,
+        content_hash=content_hash(
+            title=petition.title,
+            ask=petition.ask,
+            background=petition.background,
+            decision_maker=petition.decision_maker,
+        ),
+        author_id=author.id if author else None,
+        created_at=now,
+    )
     db.add(version)
     return version
 
@@ -299,16 +408,26 @@ def submit_for_sponsors(*, db: Session, rt: Runtime, petition: Petition, actor: 
     """Freeze the draft as version 1 and start collecting sponsors."""
     now = rt.clock.now()
     if petition.deadline is not None and petition.deadline <= now:
-        raise InvalidInput(N_("The deadline has already passed: choose a later one before sending this petition on."),
-                           fields={"deadline": N_("Choose a date after today, or leave it empty.")})
-    transition(db=db, petition=petition, target=S.gathering_sponsors, now=now, actor=actor,
-               values={"sponsors_requested_at": now, "version": 1}, public=False)
+        raise InvalidInput(
+            N_("The deadline has already passed: choose a later one before sending this petition on."),
+            fields={"deadline": N_("Choose a date after today, or leave it empty.")},
+        )
+    transition(
+        db=db,
+        petition=petition,
+        target=S.gathering_sponsors,
+        now=now,
+        actor=actor,
+        values={"sponsors_requested_at": now, "version": 1},
+        public=False,
+    )
     _add_version(db, petition, number=1, author=actor, note=None, now=now)
     if organization.current(db=db, rt=rt).sponsors_required == 0:
         _sponsored(db=db, rt=rt, petition=petition, now=now)
 
 
 # -- sponsors ------------------------------------------------------------------------------------------------
+
 
 def sponsor_token(*, rt: Runtime, petition: Petition) -> str:
     return rt.keyring.keyed_hash("sponsor-link", f"{petition.id}:{petition.sponsor_nonce}")[:40]
@@ -335,9 +454,13 @@ def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: U
             db.add(Sponsorship(petition_id=petition.id, user_id=user.id, created_at=now))
     except IntegrityError:
         raise Conflict(N_("You already sponsor this petition.")) from None
-    count = db.execute(update(Petition).where(Petition.id == petition.id)
-                       .values(sponsor_count=Petition.sponsor_count + 1).returning(Petition.sponsor_count)
-                       .execution_options(synchronize_session=False)).scalar_one()
+    count = db.execute(
+        update(Petition)
+        .where(Petition.id == petition.id)
+        .values(sponsor_count=Petition.sponsor_count + 1)
+        .returning(Petition.sponsor_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
     set_committed_value(petition, "sponsor_count", count)
     # At or above: an admin may have lowered the requirement while the petition gathered sponsors.
     if count >= organization.current(db=db, rt=rt).sponsors_required:
@@ -346,8 +469,14 @@ def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: U
 
 def _sponsored(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> None:
     if rt.settings.moderation_enabled:
-        transition(db=db, petition=petition, target=S.in_moderation, now=now,
-                   values={"moderation_requested_at": now}, public=False)
+        transition(
+            db=db,
+            petition=petition,
+            target=S.in_moderation,
+            now=now,
+            values={"moderation_requested_at": now},
+            public=False,
+        )
         notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_in_moderation")
     else:
         open_petition(db=db, rt=rt, petition=petition, actor=None)
@@ -355,9 +484,14 @@ def _sponsored(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -
 
 def advance_sponsored(*, db: Session, rt: Runtime, required: int) -> int:
     """After an admin lowers the sponsors required: petitions that already have enough move on now."""
-    ready = list(db.scalars(select(Petition).where(Petition.state == S.gathering_sponsors,
-                                                   Petition.sponsor_count >= required)
-                            .order_by(Petition.id).with_for_update()))
+    ready = list(
+        db.scalars(
+            select(Petition)
+            .where(Petition.state == S.gathering_sponsors, Petition.sponsor_count >= required)
+            .order_by(Petition.id)
+            .with_for_update()
+        )
+    )
     now = rt.clock.now()
     for petition in ready:
         _sponsored(db=db, rt=rt, petition=petition, now=now)
@@ -365,6 +499,7 @@ def advance_sponsored(*, db: Session, rt: Runtime, required: int) -> int:
 
 
 # -- opening and closing -------------------------------------------------------------------------------------
+
 
 def response_threshold(*, db: Session, rt: Runtime) -> int:
     """The absolute threshold, or the percentage of eligible members when that is larger."""
@@ -383,9 +518,21 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
         raise Conflict(N_("The petition's deadline has passed; it cannot open."))
     threshold = response_threshold(db=db, rt=rt)
     escalation = max(organization.current(db=db, rt=rt).escalation_threshold, threshold + 1)
-    transition(db=db, petition=petition, target=S.open, now=now, actor=actor,
-               values={"opened_at": now, "response_threshold": threshold, "escalation_threshold": escalation,
-                       "moderation_lock_by_id": None, "moderation_lock_until": None, "hidden_reason": None})
+    transition(
+        db=db,
+        petition=petition,
+        target=S.open,
+        now=now,
+        actor=actor,
+        values={
+            "opened_at": now,
+            "response_threshold": threshold,
+            "escalation_threshold": escalation,
+            "moderation_lock_by_id": None,
+            "moderation_lock_until": None,
+            "hidden_reason": None,
+        },
+    )
     issuing_keys.create_for(db=db, rt=rt, petition=petition, now=now)
     signature_log.open_log(db=db, rt=rt, petition=petition, now=now)
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_opened")
@@ -393,8 +540,9 @@ def open_petition(*, db: Session, rt: Runtime, petition: Petition, actor: User |
 
 def close(*, db: Session, rt: Runtime, petition: Petition, actor: User | None, reason: str) -> None:
     now = rt.clock.now()
-    transition(db=db, petition=petition, target=S.closed, now=now, actor=actor, values={"closed_at": now},
-               detail=reason)
+    transition(
+        db=db, petition=petition, target=S.closed, now=now, actor=actor, values={"closed_at": now}, detail=reason
+    )
     notify.tell_organizers(db=db, rt=rt, petition=petition, template="petition_closed", context={"reason": reason})
 
 
@@ -411,20 +559,32 @@ def close_if_expired(*, db: Session, rt: Runtime, petition: Petition) -> bool:
 
 def close_expired(*, db: Session, rt: Runtime, limit: int = 500) -> int:
     """The periodic job: close every open petition whose deadline has passed."""
-    due = db.scalars(select(Petition).where(Petition.state == S.open, Petition.deadline <= rt.clock.now())
-                     .order_by(Petition.deadline).limit(limit))
+    due = db.scalars(
+        select(Petition)
+        .where(Petition.state == S.open, Petition.deadline <= rt.clock.now())
+        .order_by(Petition.deadline)
+        .limit(limit)
+    )
     return sum(1 for petition in list(due) if close_if_expired(db=db, rt=rt, petition=petition))
 
 
 # -- corrections ---------------------------------------------------------------------------------------------
 
+
 def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, form: PetitionCorrection) -> None:
     """A visible correction: a new version, kept beside the old ones; signers are told."""
     if petition.state_enum is not S.open:
-        raise Conflict("Only an open petition can be corrected." if petition.state_enum is not S.draft else
-                       "This petition is a draft: edit it directly.")
+        raise Conflict(
+            "Only an open petition can be corrected."
+            if petition.state_enum is not S.draft
+            else "This petition is a draft: edit it directly."
+        )
     unchanged = (form.title, form.ask, form.background, form.decision_maker) == (
-        petition.title, petition.ask, petition.background, petition.decision_maker)
+        petition.title,
+        petition.ask,
+        petition.background,
+        petition.decision_maker,
+    )
     if unchanged:
         raise InvalidInput(N_("Nothing in the text changed."), fields={"title": N_("Change the text, or cancel.")})
     now = rt.clock.now()
@@ -433,15 +593,25 @@ def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, f
     petition.version += 1
     petition.updated_at = now
     version = _add_version(db, petition, number=petition.version, author=actor, note=form.note, now=now)
-    signature_log.pend(db=db, petition_id=petition.id, entry={
-        "kind": "version", "version": version.number, "text_sha256": version.content_hash})
-    record_event(db=db, petition=petition, kind="new_version", at=now, actor=actor,
-                 detail=f"Version {petition.version}: {form.note}")
+    signature_log.pend(
+        db=db,
+        petition_id=petition.id,
+        entry={"kind": "version", "version": version.number, "text_sha256": version.content_hash},
+    )
+    record_event(
+        db=db,
+        petition=petition,
+        kind="new_version",
+        at=now,
+        actor=actor,
+        detail=f"Version {petition.version}: {form.note}",
+    )
     db.flush()
     notify.announce(db=db, petition=petition, template="petition_corrected", subject_id=version.id, now=now)
 
 
 # -- organizers, updates, followers --------------------------------------------------------------------------
+
 
 def require_organizer(*, db: Session, petition: Petition, user: User) -> None:
     if not is_organizer(db=db, petition=petition, user=user):
@@ -454,20 +624,23 @@ def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, 
     email = accounts.normalize_email(db=db, rt=rt, raw=raw_email)
     invitee = accounts.get_by_email(db=db, email=email)
     if invitee is None or not invitee.is_verified:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"email": "There is no confirmed account with this address yet: ask them to "
-                                            "sign up first."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"email": "There is no confirmed account with this address yet: ask them to sign up first."},
+        )
     if is_organizer(db=db, petition=petition, user=invitee):
         raise Conflict(f"{invitee.display_name} already organizes this petition.")
-    count = db.scalar(select(func.count()).select_from(PetitionOrganizer)
-                      .where(PetitionOrganizer.petition_id == petition.id)) or 0
+    count = (
+        db.scalar(
+            select(func.count()).select_from(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition.id)
+        )
+        or 0
+    )
     if count >= MAX_ORGANIZERS:
         raise Conflict(f"A petition can have at most {MAX_ORGANIZERS} organizers.")
-    db.add(PetitionOrganizer(petition_id=petition.id, user_id=invitee.id, is_creator=False,
-                             added_at=rt.clock.now()))
+    db.add(PetitionOrganizer(petition_id=petition.id, user_id=invitee.id, is_creator=False, added_at=rt.clock.now()))
     db.flush()
-    notify.tell(db=db, rt=rt, user=invitee, petition=petition, template="organizer_added",
-                context={"creator": actor})
+    notify.tell(db=db, rt=rt, user=invitee, petition=petition, template="organizer_added", context={"creator": actor})
     return invitee
 
 
@@ -492,17 +665,36 @@ def invite_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: Use
     rt.limiter.hit(action="organizer-invite", subject=f"account:{actor.id}", rule=INVITATION_RULE)
     invitee = accounts.get_by_email(db=db, email=email)
     base_url = rt.settings.base_url.rstrip("/")
-    context = {"creator": actor, "petition": petition, "base_url": base_url, "days": INVITATION_DAYS,
-               "petition_url": f"{base_url}/petitions/{petition.id}"}
+    context = {
+        "creator": actor,
+        "petition": petition,
+        "base_url": base_url,
+        "days": INVITATION_DAYS,
+        "petition_url": f"{base_url}/petitions/{petition.id}",
+    }
     if invitee is not None and invitee.is_verified:
         token = _invitations(rt).dumps([petition.id, invitee.id])
-        mail.queue(db=db, templates=rt.templates, to_address=invitee.notification_address,
-                   template="organizer_invited", now=rt.clock.now(), context={
-                       **context, "user": invitee, "accept_url": f"{base_url}/petitions/{petition.id}/organizers/"
-                                                                 f"invitations/{token}"})
+        mail.queue(
+            db=db,
+            templates=rt.templates,
+            to_address=invitee.notification_address,
+            template="organizer_invited",
+            now=rt.clock.now(),
+            context={
+                **context,
+                "user": invitee,
+                "accept_url": f"{base_url}/petitions/{petition.id}/organizers/invitations/{token}",
+            },
+        )
     else:
-        mail.queue(db=db, templates=rt.templates, to_address=email, template="organizer_join_first",
-                   now=rt.clock.now(), context=context)
+        mail.queue(
+            db=db,
+            templates=rt.templates,
+            to_address=email,
+            template="organizer_join_first",
+            now=rt.clock.now(),
+            context=context,
+        )
 
 
 def organizer_invitation(*, rt: Runtime, petition: Petition, user: User, token: str) -> None:
@@ -510,26 +702,34 @@ def organizer_invitation(*, rt: Runtime, petition: Petition, user: User, token: 
     try:
         petition_id, user_id = _invitations(rt).loads(token[:512], max_age=INVITATION_DAYS * 86400)
     except (BadSignature, ValueError, TypeError):
-        raise NotFound(N_("This invitation is not valid or has expired. Ask the petition's creator to invite you "
-                          "again.")) from None
+        raise NotFound(
+            N_("This invitation is not valid or has expired. Ask the petition's creator to invite you again.")
+        ) from None
     if petition_id != petition.id:
-        raise NotFound(N_("This invitation is not valid or has expired. Ask the petition's creator to invite you "
-                          "again."))
+        raise NotFound(
+            N_("This invitation is not valid or has expired. Ask the petition's creator to invite you again.")
+        )
     if user_id != user.id:
-        raise Forbidden(N_("This invitation was sent to another account. Sign in with the address it was sent "
-                           "to."))
+        raise Forbidden(N_("This invitation was sent to another account. Sign in with the address it was sent to."))
 
 
 def accept_organizer_invitation(*, db: Session, rt: Runtime, petition: Petition, user: User, token: str) -> None:
     organizer_invitation(rt=rt, petition=petition, user=user, token=token)
     if is_organizer(db=db, petition=petition, user=user):
         raise Conflict(N_("You already organize this petition."))
-    count = db.scalar(select(func.count()).select_from(PetitionOrganizer)
-                      .where(PetitionOrganizer.petition_id == petition.id)) or 0
+    count = (
+        db.scalar(
+            select(func.count()).select_from(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition.id)
+        )
+        or 0
+    )
     if count >= MAX_ORGANIZERS:
         raise Conflict(f"A petition can have at most {MAX_ORGANIZERS} organizers.")
-    db.add(PetitionOrganizer(petition_id=petition.id, user_id=user.id, is_creator=False,
-                             added_at=to_the_hour(rt.clock.now())))
+    db.add(
+        PetitionOrganizer(
+            petition_id=petition.id, user_id=user.id, is_creator=False, added_at=to_the_hour(rt.clock.now())
+        )
+    )
     db.flush()
 
 
@@ -538,8 +738,11 @@ def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: i
         raise Forbidden(N_("Only the petition's creator can remove other organizers."))
     if user_id == petition.creator_id:
         raise Conflict(N_("The creator cannot be removed from their own petition."))
-    removed = db.execute(delete(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition.id,
-                                                         PetitionOrganizer.user_id == user_id))
+    removed = db.execute(
+        delete(PetitionOrganizer).where(
+            PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id == user_id
+        )
+    )
     if removed.rowcount == 0:
         raise NotFound(N_("That person does not organize this petition."))
 
@@ -549,15 +752,22 @@ def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, fo
         raise Conflict(N_("Updates can be posted once the petition is open."))
     now = rt.clock.now()
     week_ago = now - timedelta(days=7)
-    recent = list(db.scalars(select(PetitionUpdate.created_at).where(
-        PetitionUpdate.petition_id == petition.id, PetitionUpdate.created_at > week_ago)
-        .order_by(PetitionUpdate.created_at)))
+    recent = list(
+        db.scalars(
+            select(PetitionUpdate.created_at)
+            .where(PetitionUpdate.petition_id == petition.id, PetitionUpdate.created_at > week_ago)
+            .order_by(PetitionUpdate.created_at)
+        )
+    )
     if len(recent) >= rt.settings.updates_per_week:
         next_possible = recent[0] + timedelta(days=7)
-        raise RateLimited(f"Organizers can send at most {rt.settings.updates_per_week} updates a week, so signers "
-                          f"keep reading them. The next one can go out on {next_possible:%d %B at %H:%M} UTC.")
-    update_row = PetitionUpdate(petition_id=petition.id, author_id=actor.id, title=form.title, body=form.body,
-                                created_at=now)
+        raise RateLimited(
+            f"Organizers can send at most {rt.settings.updates_per_week} updates a week, so signers "
+            f"keep reading them. The next one can go out on {next_possible:%d %B at %H:%M} UTC."
+        )
+    update_row = PetitionUpdate(
+        petition_id=petition.id, author_id=actor.id, title=form.title, body=form.body, created_at=now
+    )
     db.add(update_row)
     record_event(db=db, petition=petition, kind="update_posted", at=now, actor=actor, detail=form.title)
     db.flush()

@@ -38,6 +38,7 @@ class ShareKind(StrEnum):
 @dataclass(frozen=True)
 class ShareRow:
     """What templates/includes/_share.html shows: the address, and the QR code and poster when it is public."""
+
     kind: ShareKind
     url: str
     title: str
@@ -62,9 +63,14 @@ def is_shareable(petition: Petition) -> bool:
 def petition_row(*, rt: Runtime, petition: Petition) -> ShareRow | None:
     if not is_shareable(petition):
         return None
-    return ShareRow(kind=ShareKind.petition, url=public_url(rt=rt, petition_id=petition.id), title=petition.title,
-                    qr=f"/petitions/{petition.id}/qr.svg", poster=f"/petitions/{petition.id}/poster.pdf",
-                    signable=petition.state_enum is PetitionState.open)
+    return ShareRow(
+        kind=ShareKind.petition,
+        url=public_url(rt=rt, petition_id=petition.id),
+        title=petition.title,
+        qr=f"/petitions/{petition.id}/qr.svg",
+        poster=f"/petitions/{petition.id}/poster.pdf",
+        signable=petition.state_enum is PetitionState.open,
+    )
 
 
 def sponsor_row(*, url: str, petition: Petition) -> ShareRow:
@@ -96,6 +102,17 @@ def qr_matrix(url: str) -> tuple[tuple[bool, ...], ...]:
 def qr_svg(url: str, label: str) -> bytes:
     """The code as a standalone SVG, dark on white with its quiet zone, titled `label` for screen readers."""
     out = io.BytesIO()
-    _code(url).save(out, kind="svg", scale=8, border=4, dark="#000", light="#fff", xmldecl=False,
-                    title=label, svgclass=None, lineclass=None, nl=False)
+    _code(url).save(
+        out,
+        kind="svg",
+        scale=8,
+        border=4,
+        dark="#000",
+        light="#fff",
+        xmldecl=False,
+        title=label,
+        svgclass=None,
+        lineclass=None,
+        nl=False,
+    )
     return out.getvalue()

@@ -46,8 +46,14 @@ def sealed_columns() -> Iterator[tuple[Table, str, str]]:
                 yield table, column.key, column.type.context
 
 
-def _reseal(sessions: sessionmaker[Session], table: Table, column_name: str, primary_key: str,
-            context_of: Callable[[object], str], current: str) -> int:
+def _reseal(
+    sessions: sessionmaker[Session],
+    table: Table,
+    column_name: str,
+    primary_key: str,
+    context_of: Callable[[object], str],
+    current: str,
+) -> int:
     """Re-seal one column's values that another key sealed; returns how many."""
     raw = type_coerce(table.c[column_name], LargeBinary)
     key = table.c[primary_key]
@@ -69,9 +75,11 @@ def _reseal(sessions: sessionmaker[Session], table: Table, column_name: str, pri
                 plain = crypto.open_sealed(sealed, context=context)
                 # Only if the value is still the one read: a change made meanwhile (a new name) is kept, and
                 # was sealed under the current key anyway.
-                changed = db.execute(update(table).where(key == identity, raw == type_coerce(sealed, LargeBinary))
-                                     .values({column_name: type_coerce(crypto.seal(plain, context=context),
-                                                                       LargeBinary)})).rowcount
+                changed = db.execute(
+                    update(table)
+                    .where(key == identity, raw == type_coerce(sealed, LargeBinary))
+                    .values({column_name: type_coerce(crypto.seal(plain, context=context), LargeBinary)})
+                ).rowcount
                 done += changed
             last = rows[-1][0]
 
@@ -81,16 +89,23 @@ def _reindex(sessions: sessionmaker[Session]) -> int:
     done, last = 0, 0
     while True:
         with sessions.begin() as db:
-            rows = db.execute(select(User.id, User.email, User.email_index, User.email_domain_index)
-                              .where(User.id > last).order_by(User.id).limit(BATCH)).all()
+            rows = db.execute(
+                select(User.id, User.email, User.email_index, User.email_domain_index)
+                .where(User.id > last)
+                .order_by(User.id)
+                .limit(BATCH)
+            ).all()
             if not rows:
                 return done
             for user_id, email, index, domain_index in rows:
                 fresh = email_indexes(email)
                 if fresh != (index, domain_index):
-                    db.execute(update(User).where(User.id == user_id)
-                               .values(email_index=fresh[0], email_domain_index=fresh[1])
-                               .execution_options(synchronize_session=False))
+                    db.execute(
+                        update(User)
+                        .where(User.id == user_id)
+                        .values(email_index=fresh[0], email_domain_index=fresh[1])
+                        .execution_options(synchronize_session=False)
+                    )
                     done += 1
             last = rows[-1][0]
 
@@ -100,16 +115,28 @@ def rotate(*, sessions: sessionmaker[Session], rt: Runtime) -> Rotation:
     rotation = Rotation(key_id=current)
     for table, column_name, context in sealed_columns():
         rotation.resealed[f"{table.name}.{table.c[column_name].name}"] = _reseal(
-            sessions, table, column_name, "id", lambda _row, context=context: context, current)
+            sessions, table, column_name, "id", lambda _row, context=context: context, current
+        )
     signatures = Signature.__table__
     rotation.resealed["signatures.sealed_name"] = _reseal(
-        sessions, signatures, "sealed_name", "id", lambda row: name_context(row[2]), current)
+        sessions, signatures, "sealed_name", "id", lambda row: name_context(row[2]), current
+    )
     issuing = IssuingKey.__table__
     rotation.resealed["issuing_keys.sealed_private"] = _reseal(
-        sessions, issuing, "sealed_private", "petition_id", lambda row: issuing_keys.context(row[0]), current)
+        sessions, issuing, "sealed_private", "petition_id", lambda row: issuing_keys.context(row[0]), current
+    )
     rotation.reindexed = _reindex(sessions)
     with sessions.begin() as db:
-        audit.record(db=db, rt=rt, actor=None, action="keys.rotated", subject=f"personal data key {current}",
-                     detail={"resealed": rotation.total, "reindexed": rotation.reindexed,
-                             **{name: count for name, count in rotation.resealed.items() if count}})
+        audit.record(
+            db=db,
+            rt=rt,
+            actor=None,
+            action="keys.rotated",
+            subject=f"personal data key {current}",
+            detail={
+                "resealed": rotation.total,
+                "reindexed": rotation.reindexed,
+                **{name: count for name, count in rotation.resealed.items() if count},
+            },
+        )
     return rotation

@@ -11,11 +11,11 @@ import csv
 import io
 import json
 import re
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import date, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import xlsxwriter
@@ -29,9 +29,12 @@ from app.signatures.models import Signature, SignerGroup, Visibility
 from app.signatures.service import name_context, shown_names
 
 FORMATS = ("csv", "json", "xlsx", "pdf")
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-               "pdf": "application/pdf"}
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
 CHUNK_ROWS = 5000
 SIGNER_COLUMNS = ("name", "visibility", "signed_on", "department", "location")
 # A printed list beyond this is not read by anyone; the CSV, JSON and XLSX lists have no limit.
@@ -46,6 +49,7 @@ def filename(*, petition_id: int, kind: str, fmt: str) -> str:
 
 # -- tally ----------------------------------------------------------------------------------------------------
 
+
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
@@ -57,10 +61,17 @@ def tally_json(report: TallyReport) -> str:
     data["by_hour"] = [{"hour": hour, "signatures": count} for hour, count in report.by_hour]
     for kind in ("departments", "locations"):
         breakdown: Breakdown | None = getattr(report, kind)
-        data[kind] = None if breakdown is None else {
-            "total": breakdown.total,
-            "cells": [{"label": cell.label, "signatures": cell.count, "suppressed": cell.count is None}
-                      for cell in breakdown.cells]}
+        data[kind] = (
+            None
+            if breakdown is None
+            else {
+                "total": breakdown.total,
+                "cells": [
+                    {"label": cell.label, "signatures": cell.count, "suppressed": cell.count is None}
+                    for cell in breakdown.cells
+                ],
+            }
+        )
     return json.dumps(data, default=_iso, ensure_ascii=False, indent=2)
 
 
@@ -82,16 +93,28 @@ def tally_csv(report: TallyReport) -> str:
     row(["tally", "withdrawals", report.withdrawal_count, "signatures withdrawn by their signers"])
     row(["tally", "voided", report.voided_count, "signatures voided by the moderators"])
     for threshold in report.thresholds:
-        row(["threshold", threshold.kind, threshold.signatures,
-             f"reached {threshold.reached_at.isoformat()}" if threshold.reached_at else "not reached"])
+        row(
+            [
+                "threshold",
+                threshold.kind,
+                threshold.signatures,
+                f"reached {threshold.reached_at.isoformat()}" if threshold.reached_at else "not reached",
+            ]
+        )
     for day, count in report.by_day:
         row(["by day", day.isoformat(), count, ""])
     for breakdown in (report.departments, report.locations):
         if breakdown is None:
             continue
         for cell in breakdown.cells:
-            row([f"by {breakdown.kind}", cell.label, "" if cell.count is None else cell.count,
-                 suppressed_note(report.min_group_size) if cell.count is None else ""])
+            row(
+                [
+                    f"by {breakdown.kind}",
+                    cell.label,
+                    "" if cell.count is None else cell.count,
+                    suppressed_note(report.min_group_size) if cell.count is None else "",
+                ]
+            )
     return out.getvalue()
 
 
@@ -101,14 +124,22 @@ def tally_xlsx(report: TallyReport) -> bytes:
     bold = workbook.add_format({"bold": True})
     summary = workbook.add_worksheet("Tally")
     rows: list[tuple[str, Any]] = [
-        ("Petition", f"#{report.petition_id} {report.title}"), ("State", report.state),
-        ("Text version", report.version), ("Text SHA-256", report.content_hash),
-        ("Generated (UTC)", report.generated_at.isoformat()), ("Signatures", report.signature_count),
+        ("Petition", f"#{report.petition_id} {report.title}"),
+        ("State", report.state),
+        ("Text version", report.version),
+        ("Text SHA-256", report.content_hash),
+        ("Generated (UTC)", report.generated_at.isoformat()),
+        ("Signatures", report.signature_count),
         *((f"Visibility: {visibility}", count) for visibility, count in report.by_visibility.items()),
-        ("Withdrawals", report.withdrawal_count), ("Voided", report.voided_count),
-        *((f"Threshold ({threshold.kind}): {threshold.signatures}",
-           threshold.reached_at.isoformat() if threshold.reached_at else "not reached")
-          for threshold in report.thresholds),
+        ("Withdrawals", report.withdrawal_count),
+        ("Voided", report.voided_count),
+        *(
+            (
+                f"Threshold ({threshold.kind}): {threshold.signatures}",
+                threshold.reached_at.isoformat() if threshold.reached_at else "not reached",
+            )
+            for threshold in report.thresholds
+        ),
     ]
     for index, (label, value) in enumerate(rows):
         summary.write_string(index, 0, label, bold)
@@ -157,12 +188,19 @@ def signer_chunks(*, db: Session, rt: Runtime, petition_id: int, limit: int | No
     # The table's columns, not the mapped class's: plain rows without the ORM's loading. The hour is read
     # without its per-row UTC conversion (UTCDateTime), which `_day` does once per distinct hour instead.
     table = Signature.__table__
-    statement = (select(table.c.visibility, table.c.public_name, table.c.sealed_name,
-                        type_coerce(table.c.signed_hour, DateTime(timezone=True)), table.c.department_id,
-                        table.c.location_id)
-                 .where(*shown_names(petition_id))
-                 .order_by(table.c.signed_hour.desc())  # the (petition_id, signed_hour) index gives this order
-                 .execution_options(yield_per=CHUNK_ROWS))  # a server-side cursor on PostgreSQL
+    statement = (
+        select(
+            table.c.visibility,
+            table.c.public_name,
+            table.c.sealed_name,
+            type_coerce(table.c.signed_hour, DateTime(timezone=True)),
+            table.c.department_id,
+            table.c.location_id,
+        )
+        .where(*shown_names(petition_id))
+        .order_by(table.c.signed_hour.desc())  # the (petition_id, signed_hour) index gives this order
+        .execution_options(yield_per=CHUNK_ROWS)
+    )  # a server-side cursor on PostgreSQL
     if limit is not None:
         statement = statement.limit(limit)
     open_name = rt.sealer.opener(context=name_context(petition_id))
@@ -175,15 +213,21 @@ def signer_chunks(*, db: Session, rt: Runtime, petition_id: int, limit: int | No
             day = days.get(signed_hour)
             if day is None:
                 day = days[signed_hour] = _day(signed_hour)
-            lines.append((public_name if visibility == public else open_name(sealed_name), visibility, day,
-                          groups.get(department_id, ""), groups.get(location_id, "")))
+            lines.append(
+                (
+                    public_name if visibility == public else open_name(sealed_name),
+                    visibility,
+                    day,
+                    groups.get(department_id, ""),
+                    groups.get(location_id, ""),
+                )
+            )
         yield lines
 
 
 def _day(raw: Any) -> str:
     """The UTC day of a stored hour as the driver returns it (aware on PostgreSQL, naive UTC on SQLite)."""
-    moment = UTCDateTime().process_result_value(raw if isinstance(raw, datetime) else datetime.fromisoformat(raw),
-                                                None)  # type: ignore[arg-type]
+    moment = UTCDateTime().process_result_value(raw if isinstance(raw, datetime) else datetime.fromisoformat(raw), None)  # type: ignore[arg-type]
     return moment.date().isoformat() if moment else ""
 
 
@@ -214,8 +258,10 @@ def signers_csv(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
     writer = csv_writer(out)
     writer.writerow(SIGNER_COLUMNS)
     for lines in chunks:
-        writer.writerows((inert(name), visibility, day, inert(department), inert(location))
-                         for name, visibility, day, department, location in lines)
+        writer.writerows(
+            (inert(name), visibility, day, inert(department), inert(location))
+            for name, visibility, day, department, location in lines
+        )
         yield out.getvalue().encode()
         out.seek(0)
         out.truncate()
@@ -232,9 +278,11 @@ def signers_json(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
         # million-name list notices. Names and group names are escaped as JSON strings (encode_basestring is
         # what json.dumps uses with ensure_ascii=False); visibility and the ISO day are known-safe values.
         escape = encode_basestring
-        text = ",".join(f'{{"name":{escape(name)},"visibility":"{visibility}","signed_on":"{day}",'
-                        f'"department":{escape(department)},"location":{escape(location)}}}'
-                        for name, visibility, day, department, location in lines)
+        text = ",".join(
+            f'{{"name":{escape(name)},"visibility":"{visibility}","signed_on":"{day}",'
+            f'"department":{escape(department)},"location":{escape(location)}}}'
+            for name, visibility, day, department, location in lines
+        )
         yield (("[" if first else ",") + text).encode()
         first = False
     yield b"[]" if first else b"]"
@@ -257,15 +305,30 @@ def signers_xlsx(chunks: Iterable[list[Line]]) -> Iterator[bytes]:
             yield block
 
 
-def signers_pdf(chunks: Iterable[list[Line]], *, title: str, petition_id: int, generated_at: datetime,
-                organization: str, total: int) -> Iterator[bytes]:
+def signers_pdf(
+    chunks: Iterable[list[Line]], *, title: str, petition_id: int, generated_at: datetime, organization: str, total: int
+) -> Iterator[bytes]:
     from app.reports import pdf
 
-    rows = (SignerRow(name=name, visibility=visibility, signed_on=date.fromisoformat(day),
-                      department=department or None, location=location or None)
-            for lines in chunks for name, visibility, day, department, location in lines)
-    yield pdf.signers_pdf(title=title, petition_id=petition_id, generated_at=generated_at, rows=rows,
-                          organization=organization, total=total)
+    rows = (
+        SignerRow(
+            name=name,
+            visibility=visibility,
+            signed_on=date.fromisoformat(day),
+            department=department or None,
+            location=location or None,
+        )
+        for lines in chunks
+        for name, visibility, day, department, location in lines
+    )
+    yield pdf.signers_pdf(
+        title=title,
+        petition_id=petition_id,
+        generated_at=generated_at,
+        rows=rows,
+        organization=organization,
+        total=total,
+    )
 
 
 def named_count(*, db: Session, petition_id: int) -> int:

@@ -47,25 +47,40 @@ class OrganizationReport:
 def build(*, db: Session, now: datetime, months: int = 12, everything: bool = False) -> OrganizationReport:
     board = scoreboards.scoreboard(db=db, now=now, months=months)
     states = list(PetitionState) if everything else [state for state in PetitionState if state in VISIBLE_STATES]
-    counts = dict(db.execute(select(Petition.state, func.count()).where(Petition.state.in_([s.value for s in states]))
-                             .group_by(Petition.state)).all())
+    counts = dict(
+        db.execute(
+            select(Petition.state, func.count())
+            .where(Petition.state.in_([s.value for s in states]))
+            .group_by(Petition.state)
+        ).all()
+    )
     first = datetime.combine(board.first_month, datetime.min.time(), tzinfo=UTC)
     # Signatures of the petitions counted here, by the month they were given; the hours are grouped in SQL.
-    per_hour = db.execute(select(Signature.signed_hour, func.count())
-                          .join(Petition, Petition.id == Signature.petition_id)
-                          .where(Signature.invalidation_id.is_(None), Signature.signed_hour >= first,
-                                 Petition.state.in_([s.value for s in states]))
-                          .group_by(Signature.signed_hour))
+    per_hour = db.execute(
+        select(Signature.signed_hour, func.count())
+        .join(Petition, Petition.id == Signature.petition_id)
+        .where(
+            Signature.invalidation_id.is_(None),
+            Signature.signed_hour >= first,
+            Petition.state.in_([s.value for s in states]),
+        )
+        .group_by(Signature.signed_hour)
+    )
     per_month: Counter[str] = Counter()
     for hour, count in per_hour:
         per_month[f"{hour:%Y-%m}"] += count
     return OrganizationReport(
-        generated_at=now, everything=everything,
-        by_state=tuple(StateCount(state=state.value, label=LABELS[state], petitions=counts.get(state.value, 0))
-                       for state in states),
-        signatures_by_month=tuple(MonthCount(month=month.month, label=month.label,
-                                             signatures=per_month.get(month.month, 0)) for month in board.months),
-        scoreboard=board)
+        generated_at=now,
+        everything=everything,
+        by_state=tuple(
+            StateCount(state=state.value, label=LABELS[state], petitions=counts.get(state.value, 0)) for state in states
+        ),
+        signatures_by_month=tuple(
+            MonthCount(month=month.month, label=month.label, signatures=per_month.get(month.month, 0))
+            for month in board.months
+        ),
+        scoreboard=board,
+    )
 
 
 def as_csv(report: OrganizationReport) -> str:

@@ -6,10 +6,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
 from app.core.database import SessionDep, SessionmakerDep, read_consistently
+from app.core.pagecache import shared_when_signed_out
 from app.core.pages import FormFields
 from app.core.policy import Admin, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
-from app.core.pagecache import shared_when_signed_out
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import render
 from app.core.types import Id
@@ -28,30 +28,50 @@ def report(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     organizer = petitions.is_organizer(db=db, petition=petition, user=user)
     built = tally.build(db=db, rt=rt, petition=petition, public=not organizer)
-    return render(request, "reports/report.html", {"petition": petition, "report": built, "organizer": organizer,
-                                                   "chart_svg": tally.chart_svg(built)})
+    return render(
+        request,
+        "reports/report.html",
+        {"petition": petition, "report": built, "organizer": organizer, "chart_svg": tally.chart_svg(built)},
+    )
 
 
 @router.get("/petitions/{petition_id}/export", response_class=HTMLResponse)
 def export_panel(request: Request, petition_id: Id, user: Organizer, db: SessionDep) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    return render(request, "reports/export.html", {"petition": petition,
-                                                   "history": service.history(db=db, petition_id=petition.id),
-                                                   "pdf_limit": exports.PDF_SIGNER_LIMIT})
+    return render(
+        request,
+        "reports/export.html",
+        {
+            "petition": petition,
+            "history": service.history(db=db, petition_id=petition.id),
+            "pdf_limit": exports.PDF_SIGNER_LIMIT,
+        },
+    )
 
 
 @router.post("/petitions/{petition_id}/export")
-def export(petition_id: Id, user: Organizer, db: SessionDep, sessions: SessionmakerDep, rt: RuntimeDep,
-           fields: FormFields) -> Response:
+def export(
+    petition_id: Id, user: Organizer, db: SessionDep, sessions: SessionmakerDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     kind, fmt = fields.get("kind", ""), fields.get("format", "")
     service.check_choice(kind=kind, fmt=fmt)
-    return audited_download(db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=kind, fmt=fmt,
-                            via="page")
+    return audited_download(
+        db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=kind, fmt=fmt, via="page"
+    )
 
 
-def audited_download(*, db: Session, sessions: sessionmaker[Session], rt: Runtime, actor: User, petition: Petition,
-                     kind: str, fmt: str, via: str) -> Response:
+def audited_download(
+    *,
+    db: Session,
+    sessions: sessionmaker[Session],
+    rt: Runtime,
+    actor: User,
+    petition: Petition,
+    kind: str,
+    fmt: str,
+    via: str,
+) -> Response:
     """Record the export and commit, then build the file from a read session of its own.
 
     The record stands before anything is read for the file, and the locks that writing it took (the audit
@@ -59,27 +79,38 @@ def audited_download(*, db: Session, sessions: sessionmaker[Session], rt: Runtim
     """
     service.record_export(db=db, rt=rt, actor=actor, petition=petition, kind=kind, fmt=fmt, via=via)
     db.commit()
-    headers = {"Content-Disposition":
-               f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'}
+    headers = {
+        "Content-Disposition": f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'
+    }
     if kind == "tally":
         with sessions() as read:
             content = service.tally_file(db=read, rt=rt, petition=petition, fmt=fmt)
         return Response(content, media_type=exports.MEDIA_TYPES[fmt], headers=headers)
-    return StreamingResponse(service.stream_signers(sessions=sessions, rt=rt, petition=petition, fmt=fmt),
-                             media_type=exports.MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(
+        service.stream_signers(sessions=sessions, rt=rt, petition=petition, fmt=fmt),
+        media_type=exports.MEDIA_TYPES[fmt],
+        headers=headers,
+    )
 
 
 def signatures_chart(org: organization.OrganizationReport) -> str:
-    return bar_chart_svg(title="Signatures per month", labels=[month.label for month in org.signatures_by_month],
-                         series=[("Signatures", [month.signatures for month in org.signatures_by_month],
-                                  tally.CHART_COLOUR)], unit="Signatures")
+    return bar_chart_svg(
+        title="Signatures per month",
+        labels=[month.label for month in org.signatures_by_month],
+        series=[("Signatures", [month.signatures for month in org.signatures_by_month], tally.CHART_COLOUR)],
+        unit="Signatures",
+    )
 
 
 @router.get("/admin/report", response_class=HTMLResponse)
-def organization_report(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep,
-                        format: str = Query("html", pattern="^(html|csv)$")) -> Response:
+def organization_report(
+    request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep, format: str = Query("html", pattern="^(html|csv)$")
+) -> Response:
     org = organization.build(db=db, now=rt.clock.now(), everything=True)
     if format == "csv":
-        return Response(organization.as_csv(org), media_type=exports.MEDIA_TYPES["csv"],
-                        headers={"Content-Disposition": 'attachment; filename="organization-report.csv"'})
+        return Response(
+            organization.as_csv(org),
+            media_type=exports.MEDIA_TYPES["csv"],
+            headers={"Content-Disposition": 'attachment; filename="organization-report.csv"'},
+        )
     return render(request, "reports/organization.html", {"org": org, "chart_svg": signatures_chart(org)})

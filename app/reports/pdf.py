@@ -48,8 +48,11 @@ LINE = 4.6  # mm, a line of body text
 RULE = "#e3e6ea"  # between table rows
 HEADING_FILL = "#eef0f3"
 VISIBILITY_LABELS = {"public": "Public", "organizers": "Organizers only"}
-TALLY_VISIBILITY = (("public", "Names shown publicly"), ("organizers", "Names shown to organizers only"),
-                    ("anonymous", "Anonymous"))
+TALLY_VISIBILITY = (
+    ("public", "Names shown publicly"),
+    ("organizers", "Names shown to organizers only"),
+    ("anonymous", "Anonymous"),
+)
 
 Row = Sequence[str]
 
@@ -92,8 +95,9 @@ class _Document(FPDF):
     """An A4 page with DejaVu Sans, a footer (`footer_text`, "Page n of N"), and helpers that clean, wrap and
     break every piece of text they print."""
 
-    def __init__(self, *, title: str, subject: str, organization: str, generated_at: datetime,
-                 footer_text: str) -> None:
+    def __init__(
+        self, *, title: str, subject: str, organization: str, generated_at: datetime, footer_text: str
+    ) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.add_font(FAMILY, "", str(FONTS / "DejaVuSans.ttf"))
         self.add_font(FAMILY, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
@@ -155,13 +159,22 @@ class _Document(FPDF):
         self.set_font(FAMILY, "B" if bold else "", size)
         self.set_text_color(*_rgb(colour))
 
-    def line_of(self, text: str, *, size: float = BODY_SIZE, bold: bool = False, colour: str = INK,
-                height: float = LINE) -> None:
+    def line_of(
+        self, text: str, *, size: float = BODY_SIZE, bold: bool = False, colour: str = INK, height: float = LINE
+    ) -> None:
         """One line across the page; text too long for it wraps."""
         self.paragraph(text, size=size, bold=bold, colour=colour, height=height, single_line=True)
 
-    def paragraph(self, text: str, *, size: float = BODY_SIZE, bold: bool = False, colour: str = INK,
-                  height: float = LINE, single_line: bool = False) -> None:
+    def paragraph(
+        self,
+        text: str,
+        *,
+        size: float = BODY_SIZE,
+        bold: bool = False,
+        colour: str = INK,
+        height: float = LINE,
+        single_line: bool = False,
+    ) -> None:
         """Text across the page, wrapped, breaking across pages; its line breaks are kept."""
         self.style(size=size, bold=bold, colour=colour)
         for line in self._wrap(self.clean(text, single_line=single_line), self.epw):
@@ -206,7 +219,8 @@ class _Document(FPDF):
                 x += indent / 2
             width = self.l_margin + self.epw - x
             styled = pdf_markdown.ITALICS in block.markup and any(
-                ord(char) not in self.covered_italic for char in block.plain if not char.isspace())
+                ord(char) not in self.covered_italic for char in block.plain if not char.isspace()
+            )
             if styled or any(unicodedata.bidirectional(char) in ("R", "AL") for char in block.plain):
                 self.style(bold=block.kind == "heading", colour=MUTED if block.kind == "quote" else colour)
                 for line in self._wrap(block.plain, width):
@@ -235,11 +249,22 @@ class _Document(FPDF):
         assert isinstance(lines, list)
         return lines or [""]
 
-    def _table_row(self, cells: Row, widths: Sequence[float], aligns: Sequence[Align], *, bold: bool,
-                   fill: bool, rule: bool, headings: Row | None, size: float) -> None:
+    def _table_row(
+        self,
+        cells: Row,
+        widths: Sequence[float],
+        aligns: Sequence[Align],
+        *,
+        bold: bool,
+        fill: bool,
+        rule: bool,
+        headings: Row | None,
+        size: float,
+    ) -> None:
         self.style(size=size, bold=bold)
-        wrapped = [self._wrap(self.clean(text, single_line=True), width)
-                   for text, width in zip(cells, widths, strict=True)]
+        wrapped = [
+            self._wrap(self.clean(text, single_line=True), width) for text, width in zip(cells, widths, strict=True)
+        ]
         count = max(len(lines) for lines in wrapped)
         usable = self.page_break_trigger - self.t_margin - 2 * LINE  # a page's room under the column headings
         if self.will_page_break(count * LINE) and count * LINE <= usable:
@@ -263,14 +288,23 @@ class _Document(FPDF):
             self.set_line_width(0.2)
             self.line(self.l_margin, self.get_y(), self.l_margin + sum(widths), self.get_y())
 
-    def _new_table_page(self, widths: Sequence[float], aligns: Sequence[Align], headings: Row | None,
-                        size: float) -> None:
+    def _new_table_page(
+        self, widths: Sequence[float], aligns: Sequence[Align], headings: Row | None, size: float
+    ) -> None:
         self.add_page()
         if headings is not None:
             self._table_row(headings, widths, aligns, bold=True, fill=True, rule=False, headings=None, size=size)
 
-    def table(self, rows: Iterable[Row], *, widths: Sequence[float], aligns: Sequence[Align] | None = None,
-              headings: Row | None = None, total: Row | None = None, size: float = BODY_SIZE) -> None:
+    def table(
+        self,
+        rows: Iterable[Row],
+        *,
+        widths: Sequence[float],
+        aligns: Sequence[Align] | None = None,
+        headings: Row | None = None,
+        total: Row | None = None,
+        size: float = BODY_SIZE,
+    ) -> None:
         """Rows of cells that wrap, then a `total` row in bold; a row stays on one page when it fits on one,
         and the headings repeat on every page."""
         aligns = aligns or [Align.L] * len(widths)
@@ -297,16 +331,21 @@ class _Document(FPDF):
     def note_replacements(self) -> None:
         if self.replaced:
             self.gap(3)
-            self.paragraph(f"{_plural(self.replaced, 'character')} that the font used here cannot show (for "
-                           f"example Chinese, Japanese or Korean script, or emoji) "
-                           f"{'is' if self.replaced == 1 else 'are'} printed as {REPLACEMENT}. The CSV, JSON and "
-                           "XLSX exports give every text exactly as written.", size=SMALL_SIZE, colour=MUTED)
+            self.paragraph(
+                f"{_plural(self.replaced, 'character')} that the font used here cannot show (for "
+                f"example Chinese, Japanese or Korean script, or emoji) "
+                f"{'is' if self.replaced == 1 else 'are'} printed as {REPLACEMENT}. The CSV, JSON and "
+                "XLSX exports give every text exactly as written.",
+                size=SMALL_SIZE,
+                colour=MUTED,
+            )
 
     def finish(self) -> bytes:
         return bytes(self.output())
 
 
 # -- the delivery report --------------------------------------------------------------------------------------
+
 
 def _chart(pdf: _Document, report: TallyReport) -> None:
     """Signatures over time: the page's bars (by day, or by week when there are too many days)."""
@@ -317,8 +356,7 @@ def _chart(pdf: _Document, report: TallyReport) -> None:
     if not labels:
         pdf.paragraph("No signatures yet.")
         return
-    pdf.line_of(f"{'By week (weeks from Monday)' if weekly else 'By day'}, in UTC.", size=SMALL_SIZE,
-                colour=MUTED)
+    pdf.line_of(f"{'By week (weeks from Monday)' if weekly else 'By day'}, in UTC.", size=SMALL_SIZE, colour=MUTED)
     step = tick_step(max(values))
     top_value = max(step, step * math.ceil(max(values) / step))
     left, right = pdf.l_margin + axis_width, pdf.w - pdf.r_margin
@@ -366,33 +404,45 @@ def _chart(pdf: _Document, report: TallyReport) -> None:
     total = sum(values)
     busiest = max(range(len(values)), key=lambda i: values[i])  # the earliest of equals
     period = "week" if weekly else "day"
-    pdf.paragraph(f"{_plural(total, 'signature')} over {_plural(len(labels), period)}, {labels[0]} to "
-                  f"{labels[-1]}; the most in one {period}: {values[busiest]:,} ({labels[busiest]}).",
-                  size=SMALL_SIZE, colour=MUTED)
+    pdf.paragraph(
+        f"{_plural(total, 'signature')} over {_plural(len(labels), period)}, {labels[0]} to "
+        f"{labels[-1]}; the most in one {period}: {values[busiest]:,} ({labels[busiest]}).",
+        size=SMALL_SIZE,
+        colour=MUTED,
+    )
 
 
 def _breakdown(pdf: _Document, breakdown: Breakdown, *, min_group_size: int) -> None:
     suppressed = suppressed_note(min_group_size)
-    pdf.table(((cell.label, suppressed if cell.count is None else f"{cell.count:,}") for cell in breakdown.cells),
-              widths=COUNT_COLUMNS, aligns=(Align.L, Align.R), headings=(breakdown.kind.capitalize(), "Signatures"),
-              total=("Total", f"{breakdown.total:,}"))
+    pdf.table(
+        ((cell.label, suppressed if cell.count is None else f"{cell.count:,}") for cell in breakdown.cells),
+        widths=COUNT_COLUMNS,
+        aligns=(Align.L, Align.R),
+        headings=(breakdown.kind.capitalize(), "Signatures"),
+        total=("Total", f"{breakdown.total:,}"),
+    )
 
 
 def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
     """The delivery report: the petition as signed, its tally, thresholds, chart, breakdowns and responses."""
-    pdf = _Document(title=f"Petition #{report.petition_id}: {report.title} (delivery report)",
-                    subject="Delivery report: the petition, its signature count, and the responses to it",
-                    organization=organization, generated_at=report.generated_at,
-                    footer_text=f"{organization} · Petition #{report.petition_id}: {report.title} · "
-                                f"generated {_when(report.generated_at)}")
+    pdf = _Document(
+        title=f"Petition #{report.petition_id}: {report.title} (delivery report)",
+        subject="Delivery report: the petition, its signature count, and the responses to it",
+        organization=organization,
+        generated_at=report.generated_at,
+        footer_text=f"{organization} · Petition #{report.petition_id}: {report.title} · "
+        f"generated {_when(report.generated_at)}",
+    )
     pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
     pdf.line_of(f"Delivery report · Petition #{report.petition_id}", size=SMALL_SIZE, colour=MUTED)
     pdf.gap(2)
     pdf.paragraph(report.title, size=18, bold=True, height=8)
     pdf.gap(3)
-    facts = [("State", _label(report.state)),
-             ("Text", f"Version {report.version}" + (" (as first published)" if report.version == 0 else "")),
-             ("Text SHA-256", report.content_hash)]
+    facts = [
+        ("State", _label(report.state)),
+        ("Text", f"Version {report.version}" + (" (as first published)" if report.version == 0 else "")),
+        ("Text SHA-256", report.content_hash),
+    ]
     if report.decision_maker:
         facts.append(("Decision-maker", report.decision_maker))
     if report.opened_at:
@@ -409,20 +459,33 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
         pdf.markdown(report.background)
 
     pdf.heading("Signatures")
-    counts = [("Signatures counted", f"{report.signature_count:,}"),
-              *((label, f"{report.by_visibility.get(key, 0):,}") for key, label in TALLY_VISIBILITY),
-              ("Withdrawn by their signers", f"{report.withdrawal_count:,}"),
-              ("Voided by the moderators", f"{report.voided_count:,}")]
+    counts = [
+        ("Signatures counted", f"{report.signature_count:,}"),
+        *((label, f"{report.by_visibility.get(key, 0):,}") for key, label in TALLY_VISIBILITY),
+        ("Withdrawn by their signers", f"{report.withdrawal_count:,}"),
+        ("Voided by the moderators", f"{report.voided_count:,}"),
+    ]
     pdf.table(counts, widths=COUNT_COLUMNS, aligns=(Align.L, Align.R))
     pdf.gap()
-    pdf.paragraph(f"Counted as of {_when(report.generated_at)}. Withdrawn and voided signatures are not counted.",
-                  size=SMALL_SIZE, colour=MUTED)
+    pdf.paragraph(
+        f"Counted as of {_when(report.generated_at)}. Withdrawn and voided signatures are not counted.",
+        size=SMALL_SIZE,
+        colour=MUTED,
+    )
 
     pdf.heading("Thresholds")
     if report.thresholds:
-        pdf.table(((f"{_label(threshold.kind)} threshold: {_plural(threshold.signatures, 'signature')}",
-                    f"reached {_when(threshold.reached_at)}" if threshold.reached_at else "not yet reached")
-                   for threshold in report.thresholds), widths=COUNT_COLUMNS, aligns=(Align.L, Align.R))
+        pdf.table(
+            (
+                (
+                    f"{_label(threshold.kind)} threshold: {_plural(threshold.signatures, 'signature')}",
+                    f"reached {_when(threshold.reached_at)}" if threshold.reached_at else "not yet reached",
+                )
+                for threshold in report.thresholds
+            ),
+            widths=COUNT_COLUMNS,
+            aligns=(Align.L, Align.R),
+        )
     else:
         pdf.paragraph("This petition has no thresholds.")
 
@@ -431,10 +494,13 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
     breakdowns = [breakdown for breakdown in (report.departments, report.locations) if breakdown is not None]
     if breakdowns:
         pdf.heading("Where signers work")
-        pdf.paragraph(f"Small-group suppression: a group with fewer than {report.min_group_size} signatures is "
-                      "not shown, nor is any count from which one could be worked out, so that no small group of "
-                      "signers can be singled out. The totals include every signature.",
-                      size=SMALL_SIZE, colour=MUTED)
+        pdf.paragraph(
+            f"Small-group suppression: a group with fewer than {report.min_group_size} signatures is "
+            "not shown, nor is any count from which one could be worked out, so that no small group of "
+            "signers can be singled out. The totals include every signature.",
+            size=SMALL_SIZE,
+            colour=MUTED,
+        )
         for breakdown in breakdowns:
             pdf.gap(3)
             _breakdown(pdf, breakdown, min_group_size=report.min_group_size)
@@ -446,8 +512,11 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
         if pdf.will_page_break(4 * LINE):
             pdf.add_page()
         pdf.gap()
-        pdf.line_of(f"{_when(response.at)} · {RESPONSE_LABELS.get(response.status, _label(response.status))}",
-                    size=SMALL_SIZE, colour=MUTED)
+        pdf.line_of(
+            f"{_when(response.at)} · {RESPONSE_LABELS.get(response.status, _label(response.status))}",
+            size=SMALL_SIZE,
+            colour=MUTED,
+        )
         pdf.paragraph(response.summary, bold=True)
         if response.details.strip():
             pdf.gap(1)
@@ -455,10 +524,19 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
 
     pdf.heading("Commitments")
     if report.commitments:
-        pdf.table(((commitment.text, commitment.owner, _day(commitment.due_on) if commitment.due_on else "",
-                    COMMITMENT_LABELS.get(commitment.status, _label(commitment.status)))
-                   for commitment in report.commitments),
-                  widths=(WIDTH - 90, 40, 26, 24), headings=("Commitment", "Owner", "Due", "Status"))
+        pdf.table(
+            (
+                (
+                    commitment.text,
+                    commitment.owner,
+                    _day(commitment.due_on) if commitment.due_on else "",
+                    COMMITMENT_LABELS.get(commitment.status, _label(commitment.status)),
+                )
+                for commitment in report.commitments
+            ),
+            widths=(WIDTH - 90, 40, 26, 24),
+            headings=("Commitment", "Owner", "Due", "Status"),
+        )
     else:
         pdf.paragraph("No commitment has been recorded.")
 
@@ -472,19 +550,30 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
 
 # -- the signer list ------------------------------------------------------------------------------------------
 
-def signers_pdf(*, title: str, petition_id: int, generated_at: datetime, rows: Iterable[SignerRow],
-                organization: str, total: int | None = None) -> bytes:
+
+def signers_pdf(
+    *,
+    title: str,
+    petition_id: int,
+    generated_at: datetime,
+    rows: Iterable[SignerRow],
+    organization: str,
+    total: int | None = None,
+) -> bytes:
     """The names signers chose to show, one a line; anonymous signers are never in it (a row for one is an
     error, not something to print)."""
     signers = list(rows)  # counted in the heading, before the table
     for row in signers:
         if row.visibility not in VISIBILITY_LABELS:
             raise ValueError(f"a signer list holds only names signers chose to show, not {row.visibility!r}")
-    pdf = _Document(title=f"Petition #{petition_id}: {title} (signer list)",
-                    subject="The names signers chose to show", organization=organization,
-                    generated_at=generated_at,
-                    footer_text=f"{organization} · Petition #{petition_id}: {title} · signer list · "
-                                f"generated {_when(generated_at)}")
+    pdf = _Document(
+        title=f"Petition #{petition_id}: {title} (signer list)",
+        subject="The names signers chose to show",
+        organization=organization,
+        generated_at=generated_at,
+        footer_text=f"{organization} · Petition #{petition_id}: {title} · signer list · "
+        f"generated {_when(generated_at)}",
+    )
     pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
     pdf.line_of(f"Signer list · Petition #{petition_id}", size=SMALL_SIZE, colour=MUTED)
     pdf.gap(2)
@@ -492,21 +581,35 @@ def signers_pdf(*, title: str, petition_id: int, generated_at: datetime, rows: I
     pdf.gap(2)
     pdf.line_of(f"{_plural(len(signers), 'name')} as of {_when(generated_at)}.", bold=True)
     if total is not None and total > len(signers):
-        pdf.paragraph(f"The newest {len(signers):,} of {total:,} names: the CSV, JSON and XLSX exports hold them all.",
-                      size=SMALL_SIZE, colour=MUTED)
-    pdf.paragraph("Only the names signers chose to show are listed: publicly, or to the organizers only. "
-                  "Anonymous signers are never listed.", size=SMALL_SIZE, colour=MUTED)
-    pdf.paragraph("For the organizers only: signers were promised that leadership and colleagues see only counts "
-                  "(of departments and locations, only of groups large enough to protect people). To deliver the "
-                  "petition, hand over the delivery report, not this list.", size=SMALL_SIZE, bold=True)
+        pdf.paragraph(
+            f"The newest {len(signers):,} of {total:,} names: the CSV, JSON and XLSX exports hold them all.",
+            size=SMALL_SIZE,
+            colour=MUTED,
+        )
+    pdf.paragraph(
+        "Only the names signers chose to show are listed: publicly, or to the organizers only. "
+        "Anonymous signers are never listed.",
+        size=SMALL_SIZE,
+        colour=MUTED,
+    )
+    pdf.paragraph(
+        "For the organizers only: signers were promised that leadership and colleagues see only counts "
+        "(of departments and locations, only of groups large enough to protect people). To deliver the "
+        "petition, hand over the delivery report, not this list.",
+        size=SMALL_SIZE,
+        bold=True,
+    )
     pdf.gap(3)
 
     with_department = any(row.department for row in signers)  # a column nobody has a value for is left out
     with_location = any(row.location for row in signers)
     optional = 36.0
-    columns = [("No.", 12.0, Align.R),
-               ("Name", WIDTH - 12 - 28 - 24 - optional * (with_department + with_location), Align.L),
-               ("Visibility", 28.0, Align.L), ("Signed on", 24.0, Align.L)]
+    columns = [
+        ("No.", 12.0, Align.R),
+        ("Name", WIDTH - 12 - 28 - 24 - optional * (with_department + with_location), Align.L),
+        ("Visibility", 28.0, Align.L),
+        ("Signed on", 24.0, Align.L),
+    ]
     if with_department:
         columns.append(("Department", optional, Align.L))
     if with_location:
@@ -521,9 +624,13 @@ def signers_pdf(*, title: str, petition_id: int, generated_at: datetime, rows: I
         return values
 
     if signers:
-        pdf.table((cells(number, row) for number, row in enumerate(signers, start=1)),
-                  widths=[width for _, width, _ in columns], aligns=[align for _, _, align in columns],
-                  headings=[heading for heading, _, _ in columns], size=SMALL_SIZE + 0.5)
+        pdf.table(
+            (cells(number, row) for number, row in enumerate(signers, start=1)),
+            widths=[width for _, width, _ in columns],
+            aligns=[align for _, _, align in columns],
+            headings=[heading for heading, _, _ in columns],
+            size=SMALL_SIZE + 0.5,
+        )
     else:
         pdf.paragraph("No signer has chosen to show their name.")
     pdf.note_replacements()

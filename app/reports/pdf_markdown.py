@@ -52,8 +52,11 @@ def _inline(children: list[Token], clean: Callable[[str], str]) -> tuple[str, st
             markup.append(ITALICS)
         elif token.type == "link_open":
             href = str(token.attrs.get("href", ""))
-            link = href if href.startswith(("http://", "https://", "mailto:")) and "(" not in href \
-                and ")" not in href else None
+            link = (
+                href
+                if href.startswith(("http://", "https://", "mailto:")) and "(" not in href and ")" not in href
+                else None
+            )
             if link:
                 markup.append("[")
         elif token.type == "link_close":
@@ -97,9 +100,9 @@ def blocks(text: str, *, clean: Callable[[str], str]) -> list[Block]:
             if kind == "heading":
                 markup = f"{BOLD}{markup}{BOLD}" if BOLD not in markup else markup
             # A list item's second paragraph is still the item's: indented like its text, without a bullet.
-            block_kind = kind if kind == "heading" else "item" if pending_bullet or lists else "quote" if quotes \
-                else "paragraph"
-            found.append(Block(block_kind, markup, plain, depth=max(len(lists) - 1, 0) + quotes,
-                               bullet=pending_bullet))
+            block_kind = (
+                kind if kind == "heading" else "item" if pending_bullet or lists else "quote" if quotes else "paragraph"
+            )
+            found.append(Block(block_kind, markup, plain, depth=max(len(lists) - 1, 0) + quotes, bullet=pending_bullet))
             pending_bullet, kind = "", "paragraph"
     return found

@@ -40,19 +40,28 @@ def check_choice(*, kind: str, fmt: str) -> None:
         raise InvalidInput(N_("Please correct the highlighted fields."), fields=fields)
 
 
-def record_export(*, db: Session, rt: Runtime, actor: User | None, petition: Petition, kind: str, fmt: str,
-                  via: str) -> None:
+def record_export(
+    *, db: Session, rt: Runtime, actor: User | None, petition: Petition, kind: str, fmt: str, via: str
+) -> None:
     """Audit an export in the caller's transaction, before a byte of it leaves."""
-    audit.record(db=db, rt=rt, actor=actor, action=EXPORT_ACTION, subject=_subject(petition.id),
-                 detail={"petition_id": petition.id, "kind": kind, "format": fmt, "via": via})
+    audit.record(
+        db=db,
+        rt=rt,
+        actor=actor,
+        action=EXPORT_ACTION,
+        subject=_subject(petition.id),
+        detail={"petition_id": petition.id, "kind": kind, "format": fmt, "via": via},
+    )
 
 
 def history(*, db: Session, petition_id: int, limit: int = 200) -> list[ExportRecord]:
     records = []
     for at, actor_name, detail in db.execute(
-            select(AuditEntry.at, AuditEntry.actor_name, AuditEntry.detail)
-            .where(AuditEntry.action == EXPORT_ACTION, AuditEntry.subject == _subject(petition_id))
-            .order_by(AuditEntry.seq.desc()).limit(limit)):
+        select(AuditEntry.at, AuditEntry.actor_name, AuditEntry.detail)
+        .where(AuditEntry.action == EXPORT_ACTION, AuditEntry.subject == _subject(petition_id))
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    ):
         values = json.loads(detail)
         records.append(ExportRecord(at=at, actor_name=actor_name, kind=values["kind"], format=values["format"]))
     return records
@@ -69,8 +78,9 @@ def tally_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str, public
     return exports.tally_pdf(report, organization=rt.settings.organization_name)
 
 
-def signer_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str,
-                on_rows: Callable[[int], object] | None = None) -> Iterator[bytes]:
+def signer_file(
+    *, db: Session, rt: Runtime, petition: Petition, fmt: str, on_rows: Callable[[int], object] | None = None
+) -> Iterator[bytes]:
     """The signer list in `fmt`, produced chunk by chunk from `db` (which must stay open while it runs);
     `on_rows` hears how many names each chunk read (for a progress bar)."""
     limit = exports.PDF_SIGNER_LIMIT if fmt == "pdf" else None
@@ -78,11 +88,19 @@ def signer_file(*, db: Session, rt: Runtime, petition: Petition, fmt: str,
     if on_rows is not None:
         chunks = _counted(chunks, on_rows)
     if fmt == "pdf":
-        return exports.signers_pdf(chunks, title=petition.title, petition_id=petition.id,
-                                   generated_at=rt.clock.now(), organization=rt.settings.organization_name,
-                                   total=exports.named_count(db=db, petition_id=petition.id))
-    writer: Callable[[Any], Iterator[bytes]] = {"csv": exports.signers_csv, "json": exports.signers_json,
-                                                "xlsx": exports.signers_xlsx}[fmt]
+        return exports.signers_pdf(
+            chunks,
+            title=petition.title,
+            petition_id=petition.id,
+            generated_at=rt.clock.now(),
+            organization=rt.settings.organization_name,
+            total=exports.named_count(db=db, petition_id=petition.id),
+        )
+    writer: Callable[[Any], Iterator[bytes]] = {
+        "csv": exports.signers_csv,
+        "json": exports.signers_json,
+        "xlsx": exports.signers_xlsx,
+    }[fmt]
     return writer(chunks)
 
 
@@ -101,8 +119,9 @@ STREAM_SLOTS = 2
 _streams = threading.BoundedSemaphore(STREAM_SLOTS)
 
 
-def stream_signers(*, sessions: sessionmaker[Session], rt: Runtime, petition: Petition,
-                   fmt: str) -> AsyncIterator[bytes]:
+def stream_signers(
+    *, sessions: sessionmaker[Session], rt: Runtime, petition: Petition, fmt: str
+) -> AsyncIterator[bytes]:
     """A signer list streamed from a read session of its own, after the request's unit of work has ended.
 
     The first chunk is produced here, before any response is sent, so that a failure (the database gone, a
@@ -111,8 +130,9 @@ def stream_signers(*, sessions: sessionmaker[Session], rt: Runtime, petition: Pe
     between chunks, so it must never wait for the shared worker threads (see app/core/routing.py).
     """
     if not _streams.acquire(blocking=False):
-        raise Unavailable(N_("Other exports are running on this server. Please try again in a minute."),
-                          headers={"Retry-After": "60"})
+        raise Unavailable(
+            N_("Other exports are running on this server. Please try again in a minute."), headers={"Retry-After": "60"}
+        )
     db = sessions()
     produced: Iterator[bytes] = iter(())
     try:

@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.database import read_consistently
 from app.core.runtime import Runtime
 from app.petitions import service as petitions
-from app.core.database import read_consistently
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition
-from app.reports.model import (Breakdown, CommitmentSummary, ResponseSummary, TallyReport, Threshold)
+from app.reports.model import Breakdown, CommitmentSummary, ResponseSummary, TallyReport, Threshold
 from app.reports.suppression import suppress
 from app.responses.chart import bar_chart_svg
 from app.responses.models import Commitment, PetitionResponse
@@ -51,9 +51,10 @@ def _build(db: Session, rt: Runtime, petition: Petition, *, public: bool) -> Tal
     hours: Counter[datetime] = Counter()
     # One pass over the petition's signatures for every count the report gives.
     for hour, visibility, is_counted, count in db.execute(
-            select(Signature.signed_hour, Signature.visibility, counted, func.count())
-            .where(Signature.petition_id == petition.id)
-            .group_by(Signature.signed_hour, Signature.visibility, counted)):
+        select(Signature.signed_hour, Signature.visibility, counted, func.count())
+        .where(Signature.petition_id == petition.id)
+        .group_by(Signature.signed_hour, Signature.visibility, counted)
+    ):
         if is_counted:
             by_visibility[visibility] = by_visibility.get(visibility, 0) + count
             hours[hour] += count
@@ -66,50 +67,85 @@ def _build(db: Session, rt: Runtime, petition: Petition, *, public: bool) -> Tal
     for hour, count in by_hour:
         days[hour.date()] += count
     return TallyReport(
-        petition_id=petition.id, title=petition.title, ask=petition.ask, background=petition.background,
-        decision_maker=petition.decision_maker, version=petition.version,
-        content_hash=petitions.content_hash(title=petition.title, ask=petition.ask,
-                                            background=petition.background,
-                                            decision_maker=petition.decision_maker),
-        state=petition.state, opened_at=petition.opened_at, closed_at=petition.closed_at,
-        generated_at=rt.clock.now(), signature_count=total, withdrawal_count=petition.withdrawal_count,
-        voided_count=voided, by_visibility=by_visibility,
-        thresholds=tuple(Threshold(kind=kind, signatures=signatures, reached_at=reached_at)
-                         for kind, signatures, reached_at in (
-                             ("response", petition.response_threshold, petition.response_threshold_reached_at),
-                             ("escalation", petition.escalation_threshold,
-                              petition.escalation_threshold_reached_at))
-                         if signatures),
-        by_day=tuple(sorted(days.items())), by_hour=() if public else by_hour,
+        petition_id=petition.id,
+        title=petition.title,
+        ask=petition.ask,
+        background=petition.background,
+        decision_maker=petition.decision_maker,
+        version=petition.version,
+        content_hash=petitions.content_hash(
+            title=petition.title,
+            ask=petition.ask,
+            background=petition.background,
+            decision_maker=petition.decision_maker,
+        ),
+        state=petition.state,
+        opened_at=petition.opened_at,
+        closed_at=petition.closed_at,
+        generated_at=rt.clock.now(),
+        signature_count=total,
+        withdrawal_count=petition.withdrawal_count,
+        voided_count=voided,
+        by_visibility=by_visibility,
+        thresholds=tuple(
+            Threshold(kind=kind, signatures=signatures, reached_at=reached_at)
+            for kind, signatures, reached_at in (
+                ("response", petition.response_threshold, petition.response_threshold_reached_at),
+                ("escalation", petition.escalation_threshold, petition.escalation_threshold_reached_at),
+            )
+            if signatures
+        ),
+        by_day=tuple(sorted(days.items())),
+        by_hour=() if public else by_hour,
         departments=_breakdown(db, rt, petition, GroupKind.department) if groups else None,
         locations=_breakdown(db, rt, petition, GroupKind.location) if groups else None,
         withheld_while_open=withheld and petition.collect_attributes,
         min_group_size=rt.settings.min_group_size,
-        responses=tuple(ResponseSummary(at=response.created_at, status=response.status, summary=response.summary,
-                                        details=response.details)
-                        for response in db.scalars(select(PetitionResponse)
-                                                   .where(PetitionResponse.petition_id == petition.id)
-                                                   .order_by(PetitionResponse.created_at, PetitionResponse.id))),
-        commitments=tuple(CommitmentSummary(text=commitment.text, owner=commitment.owner,
-                                            due_on=commitment.due_on, status=commitment.status)
-                          for commitment in db.scalars(select(Commitment)
-                                                       .where(Commitment.petition_id == petition.id)
-                                                       .order_by(Commitment.created_at, Commitment.id))),
+        responses=tuple(
+            ResponseSummary(
+                at=response.created_at, status=response.status, summary=response.summary, details=response.details
+            )
+            for response in db.scalars(
+                select(PetitionResponse)
+                .where(PetitionResponse.petition_id == petition.id)
+                .order_by(PetitionResponse.created_at, PetitionResponse.id)
+            )
+        ),
+        commitments=tuple(
+            CommitmentSummary(
+                text=commitment.text, owner=commitment.owner, due_on=commitment.due_on, status=commitment.status
+            )
+            for commitment in db.scalars(
+                select(Commitment)
+                .where(Commitment.petition_id == petition.id)
+                .order_by(Commitment.created_at, Commitment.id)
+            )
+        ),
     )
 
 
 def _breakdown(db: Session, rt: Runtime, petition: Petition, kind: GroupKind) -> Breakdown:
     """Every group of the kind (a group nobody signed from shows 0), then "Not given"; suppressed."""
     column = Signature.department_id if kind is GroupKind.department else Signature.location_id
-    counts = dict(db.execute(select(column, func.count())
-                             .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None))
-                             .group_by(column)).all())
-    groups = db.execute(select(SignerGroup.id, SignerGroup.name, SignerGroup.active)
-                        .where(SignerGroup.kind == kind.value).order_by(SignerGroup.name)).all()
+    counts = dict(
+        db.execute(
+            select(column, func.count())
+            .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None))
+            .group_by(column)
+        ).all()
+    )
+    groups = db.execute(
+        select(SignerGroup.id, SignerGroup.name, SignerGroup.active)
+        .where(SignerGroup.kind == kind.value)
+        .order_by(SignerGroup.name)
+    ).all()
     cells = [(name, counts.get(group_id, 0)) for group_id, name, active in groups if active or group_id in counts]
     cells.append((NOT_GIVEN, counts.get(None, 0)))
-    return Breakdown(kind=kind.value, cells=suppress(cells, min_group_size=rt.settings.min_group_size),
-                     total=sum(count for _, count in cells))
+    return Breakdown(
+        kind=kind.value,
+        cells=suppress(cells, min_group_size=rt.settings.min_group_size),
+        total=sum(count for _, count in cells),
+    )
 
 
 MAX_BARS = 31
@@ -129,5 +165,6 @@ def over_time(report: TallyReport) -> tuple[list[str], list[int]]:
 
 def chart_svg(report: TallyReport) -> str:
     labels, values = over_time(report)
-    return bar_chart_svg(title="Signatures over time", labels=labels, series=[("Signatures", values, CHART_COLOUR)],
-                         unit="Signatures")
+    return bar_chart_svg(
+        title="Signatures over time", labels=labels, series=[("Signatures", values, CHART_COLOUR)], unit="Signatures"
+    )

@@ -58,9 +58,11 @@ def describe(*, labels: list[str], series: list[tuple[str, list[int], str]]) -> 
     if not labels:
         return "No data to show."
     totals = [sum(values[i] for _, values, _ in series) for i in range(len(labels))]
-    parts = [f"Stacked bar chart with one bar for each of {len(labels)} periods, {labels[0]} to {labels[-1]}.",
-             "Each bar is split, from the bottom up, into: " + ", ".join(name for name, _, _ in series) + ".",
-             "Totals over all periods: " + "; ".join(f"{name}, {sum(values):,}" for name, values, _ in series) + "."]
+    parts = [
+        f"Stacked bar chart with one bar for each of {len(labels)} periods, {labels[0]} to {labels[-1]}.",
+        "Each bar is split, from the bottom up, into: " + ", ".join(name for name, _, _ in series) + ".",
+        "Totals over all periods: " + "; ".join(f"{name}, {sum(values):,}" for name, values, _ in series) + ".",
+    ]
     if max(totals) == 0:
         parts.append("Every bar is empty.")
     else:
@@ -77,14 +79,17 @@ def _legend(series: list[tuple[str, list[int], str]], top: float) -> tuple[list[
         if x + width > WIDTH - MARGIN_RIGHT and x > MARGIN_LEFT:
             x, y, rows = float(MARGIN_LEFT), y + LEGEND_ROW, rows + 1
         parts.append(f'<rect x="{_number(x)}" y="{_number(y)}" width="12" height="12" fill="{colour}"/>')
-        parts.append(f'<text x="{_number(x + 18)}" y="{_number(y + 11)}" font-size="{FONT_SIZE}" fill="{INK}">'
-                     f"{escape(name)}</text>")
+        parts.append(
+            f'<text x="{_number(x + 18)}" y="{_number(y + 11)}" font-size="{FONT_SIZE}" fill="{INK}">'
+            f"{escape(name)}</text>"
+        )
         x += width
     return parts, rows
 
 
-def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list[int], str]],
-                  unit: str = "Petitions") -> str:
+def bar_chart_svg(
+    *, title: str, labels: list[str], series: list[tuple[str, list[int], str]], unit: str = "Petitions"
+) -> str:
     """A stacked bar per label; `series` are (name, one value per label, "#rrggbb" colour), bottom to top;
     `unit` names what the vertical axis counts."""
     for name, values, colour in series:
@@ -107,18 +112,25 @@ def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list
     def y_of(value: float) -> float:
         return plot_bottom - value / top_value * PLOT_HEIGHT
 
-    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{ident}-title {ident}-desc" '
-              f'viewBox="0 0 {WIDTH} {height}" width="100%">'),
-             f'<title id="{ident}-title">{escape(title)}</title>',
-             f'<desc id="{ident}-desc">{escape(describe(labels=labels, series=series))}</desc>',
-             f'<text x="{plot_left}" y="{MARGIN_TOP - 12}" font-size="{FONT_SIZE}" fill="{MUTED}">{escape(unit)}</text>']
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{ident}-title {ident}-desc" '
+            f'viewBox="0 0 {WIDTH} {height}" width="100%">'
+        ),
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(describe(labels=labels, series=series))}</desc>',
+        f'<text x="{plot_left}" y="{MARGIN_TOP - 12}" font-size="{FONT_SIZE}" fill="{MUTED}">{escape(unit)}</text>',
+    ]
     for tick in range(0, top_value + 1, step):
         y = _number(y_of(tick))
         if tick:
-            parts.append(f'<line x1="{plot_left}" y1="{y}" x2="{plot_right}" y2="{y}" stroke="{GRID}" '
-                         'stroke-width="1"/>')
-        parts.append(f'<text x="{plot_left - 8}" y="{y}" dy="0.35em" text-anchor="end" font-size="{FONT_SIZE}" '
-                     f'fill="{MUTED}">{tick:,}</text>')
+            parts.append(
+                f'<line x1="{plot_left}" y1="{y}" x2="{plot_right}" y2="{y}" stroke="{GRID}" stroke-width="1"/>'
+            )
+        parts.append(
+            f'<text x="{plot_left - 8}" y="{y}" dy="0.35em" text-anchor="end" font-size="{FONT_SIZE}" '
+            f'fill="{MUTED}">{tick:,}</text>'
+        )
 
     band = (plot_right - plot_left) / max(len(labels), 1)
     bar_width = min(band * 0.6, 64)
@@ -132,18 +144,26 @@ def bar_chart_svg(*, title: str, labels: list[str], series: list[tuple[str, list
             if value == 0:
                 continue
             top, bottom = y_of(base + value), y_of(base)
-            parts.append(f'<rect x="{x}" y="{_number(top)}" width="{_number(bar_width)}" '
-                         f'height="{_number(bottom - top)}" fill="{colour}" stroke="{GAP}" stroke-width="1">'
-                         f"<title>{escape(f'{label}: {name}, {value:,}')}</title></rect>")
+            parts.append(
+                f'<rect x="{x}" y="{_number(top)}" width="{_number(bar_width)}" '
+                f'height="{_number(bottom - top)}" fill="{colour}" stroke="{GAP}" stroke-width="1">'
+                f"<title>{escape(f'{label}: {name}, {value:,}')}</title></rect>"
+            )
             base += value
         words = label.split(" ", 1)
-        lines = "".join(f'<tspan x="{_number(centre)}" dy="{"0" if line == 0 else "1.2em"}">{escape(word)}</tspan>'
-                        for line, word in enumerate(words))
-        parts.append(f'<text x="{_number(centre)}" y="{plot_bottom + 18}" text-anchor="middle" '
-                     f'font-size="{FONT_SIZE}" fill="{INK}">{lines}</text>')
+        lines = "".join(
+            f'<tspan x="{_number(centre)}" dy="{"0" if line == 0 else "1.2em"}">{escape(word)}</tspan>'
+            for line, word in enumerate(words)
+        )
+        parts.append(
+            f'<text x="{_number(centre)}" y="{plot_bottom + 18}" text-anchor="middle" '
+            f'font-size="{FONT_SIZE}" fill="{INK}">{lines}</text>'
+        )
         parts.append("</g>")
-    parts.append(f'<line x1="{plot_left}" y1="{plot_bottom}" x2="{plot_right}" y2="{plot_bottom}" stroke="{INK}" '
-                 'stroke-width="1"/>')
+    parts.append(
+        f'<line x1="{plot_left}" y1="{plot_bottom}" x2="{plot_right}" y2="{plot_bottom}" stroke="{INK}" '
+        'stroke-width="1"/>'
+    )
     parts.extend(legend)
     parts.append("</svg>")
     return "".join(parts)

@@ -16,8 +16,15 @@ from app.petitions import notify
 from app.petitions.lifecycle import VISIBLE_STATES
 from app.petitions.models import Delivery, Notification, Petition, PetitionUpdate, PetitionVersion
 from app.responses import service
-from app.responses.models import (COMMITMENT_LABELS, RESPONSE_LABELS, Commitment, CommitmentStatus,
-                                  CommitmentUpdate, PetitionResponse, ResponseStatus)
+from app.responses.models import (
+    COMMITMENT_LABELS,
+    RESPONSE_LABELS,
+    Commitment,
+    CommitmentStatus,
+    CommitmentUpdate,
+    PetitionResponse,
+    ResponseStatus,
+)
 
 BATCH = 500
 logger = logging.getLogger("undersigned.jobs")
@@ -50,16 +57,27 @@ def _context(db: Session, notification: Notification) -> dict[str, object]:
         return {"note": version.note if version else "", "version": version.number if version else ""}
     if notification.template == "response_posted":
         response = db.get(PetitionResponse, notification.subject_id)
-        return {"response": response, "status_label": RESPONSE_LABELS[ResponseStatus(response.status)]
-                if response else ""}
+        return {
+            "response": response,
+            "status_label": RESPONSE_LABELS[ResponseStatus(response.status)] if response else "",
+        }
     commitment = db.get(Commitment, notification.subject_id)
     # The change this event announced: the latest update up to it (a later one has an event of its own).
-    change = db.scalar(select(CommitmentUpdate).where(CommitmentUpdate.commitment_id == notification.subject_id,
-                                                      CommitmentUpdate.created_at <= notification.created_at)
-                       .order_by(CommitmentUpdate.created_at.desc(), CommitmentUpdate.id.desc()).limit(1))
+    change = db.scalar(
+        select(CommitmentUpdate)
+        .where(
+            CommitmentUpdate.commitment_id == notification.subject_id,
+            CommitmentUpdate.created_at <= notification.created_at,
+        )
+        .order_by(CommitmentUpdate.created_at.desc(), CommitmentUpdate.id.desc())
+        .limit(1)
+    )
     status = change.status if change else commitment.status if commitment else None
-    return {"commitment": commitment, "note": change.note if change else None,
-            "status_label": COMMITMENT_LABELS[CommitmentStatus(status)] if status else ""}
+    return {
+        "commitment": commitment,
+        "note": change.note if change else None,
+        "status_label": COMMITMENT_LABELS[CommitmentStatus(status)] if status else "",
+    }
 
 
 def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch: int = BATCH) -> int:
@@ -74,9 +92,13 @@ def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch
         failed: tuple[int, str] | None = None
         with sessions.begin() as db:
             notification = db.scalar(
-                select(Notification).join(Petition, Petition.id == Notification.petition_id)
+                select(Notification)
+                .join(Petition, Petition.id == Notification.petition_id)
                 .where(Notification.done_at.is_(None), Petition.state.in_(VISIBLE_STATES))
-                .order_by(Notification.id).limit(1).with_for_update(of=Notification, skip_locked=True))
+                .order_by(Notification.id)
+                .limit(1)
+                .with_for_update(of=Notification, skip_locked=True)
+            )
             if notification is None:
                 return queued
             try:
@@ -88,8 +110,10 @@ def deliver_notifications(*, sessions: sessionmaker[Session], rt: Runtime, batch
             else:
                 queued += sent
         if failed:
-            logger.error("an announcement could not be delivered; set aside",
-                         extra={"notification": failed[0], "error_type": failed[1]})
+            logger.error(
+                "an announcement could not be delivered; set aside",
+                extra={"notification": failed[0], "error_type": failed[1]},
+            )
 
 
 def _deliver_batch(db: Session, rt: Runtime, notification: Notification, batch: int) -> int:
@@ -97,15 +121,22 @@ def _deliver_batch(db: Session, rt: Runtime, notification: Notification, batch: 
     event_key = f"notification:{notification.id}"
     # Recipients are taken in account order; the last one recorded is where the next batch starts.
     after = db.scalar(select(func.max(Delivery.user_id)).where(Delivery.event_key == event_key)) or 0
-    ids = notify.audience_after(db, petition, all_named_signers=notification.template in ALL_NAMED_SIGNERS,
-                                after=after, limit=batch, with_organizers=notification.template in ORGANIZERS_TOO)
+    ids = notify.audience_after(
+        db,
+        petition,
+        all_named_signers=notification.template in ALL_NAMED_SIGNERS,
+        after=after,
+        limit=batch,
+        with_organizers=notification.template in ORGANIZERS_TOO,
+    )
     if not ids:
         notification.done_at = rt.clock.now()
         return 0
     users = list(db.scalars(select(User).where(User.id.in_(ids)).order_by(User.id)))
     _record(db, rt, event_key, users)
-    return notify.send(db=db, rt=rt, users=users, template=notification.template, petition=petition,
-                       context=_context(db, notification))
+    return notify.send(
+        db=db, rt=rt, users=users, template=notification.template, petition=petition, context=_context(db, notification)
+    )
 
 
 def send_reminders(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
@@ -113,12 +144,17 @@ def send_reminders(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     queued = 0
     with sessions.begin() as db:
         responder_ids = select(User.id).where(User.id.in_([user.id for user in notify.responders(db)]))
-        for petition, kind in service.reminder_candidates(db=db, now=rt.clock.now(),
-                                                          days_before=REMINDER_DAYS_BEFORE):
+        for petition, kind in service.reminder_candidates(db=db, now=rt.clock.now(), days_before=REMINDER_DAYS_BEFORE):
             event_key = f"reminder:{petition.id}:{kind}"
             users = _undelivered(db, event_key, responder_ids, BATCH)
             if users:
                 _record(db, rt, event_key, users)
-                queued += notify.send(db=db, rt=rt, users=users, template=f"reminder_{kind}", petition=petition,
-                                      context={"due": petition.response_due_at})
+                queued += notify.send(
+                    db=db,
+                    rt=rt,
+                    users=users,
+                    template=f"reminder_{kind}",
+                    petition=petition,
+                    context={"due": petition.response_due_at},
+                )
     return queued

@@ -34,13 +34,17 @@ class CommitmentStatus(StrEnum):
 OPEN_COMMITMENT_STATES = frozenset({CommitmentStatus.planned, CommitmentStatus.in_progress})
 
 RESPONSE_LABELS = {
-    ResponseStatus.acknowledged: N_("Acknowledged"), ResponseStatus.under_review: N_("Under review"),
-    ResponseStatus.accepted: N_("Accepted"), ResponseStatus.partially_accepted: N_("Partially accepted"),
+    ResponseStatus.acknowledged: N_("Acknowledged"),
+    ResponseStatus.under_review: N_("Under review"),
+    ResponseStatus.accepted: N_("Accepted"),
+    ResponseStatus.partially_accepted: N_("Partially accepted"),
     ResponseStatus.declined: N_("Declined"),
 }
 COMMITMENT_LABELS = {
-    CommitmentStatus.planned: N_("Planned"), CommitmentStatus.in_progress: N_("In progress"),
-    CommitmentStatus.done: N_("Done"), CommitmentStatus.dropped: N_("Dropped"),
+    CommitmentStatus.planned: N_("Planned"),
+    CommitmentStatus.in_progress: N_("In progress"),
+    CommitmentStatus.done: N_("Done"),
+    CommitmentStatus.dropped: N_("Dropped"),
 }
 
 

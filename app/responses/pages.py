@@ -9,10 +9,10 @@ from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.policy import Organizer, Responder
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render, translate
 from app.core.types import Id
-from app.core.routing import UnitOfWorkRoute
 from app.petitions import service as petitions
 from app.responses import schemas, service
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
@@ -25,9 +25,15 @@ COMMITMENT_ROWS = 3
 @router.get("/responders", response_class=HTMLResponse)
 def dashboard(request: Request, responder: Responder, db: SessionDep, rt: RuntimeDep) -> Response:
     now = rt.clock.now()
-    return render(request, "responses/dashboard.html", {
-        "due": service.awaiting_response(db=db, now=now), "now": now,
-        "overdue_commitments": service.overdue_commitments(db=db, today=now.date())})
+    return render(
+        request,
+        "responses/dashboard.html",
+        {
+            "due": service.awaiting_response(db=db, now=now),
+            "now": now,
+            "overdue_commitments": service.overdue_commitments(db=db, today=now.date()),
+        },
+    )
 
 
 def _form_context(petition_id: Id) -> dict[str, object]:
@@ -35,8 +41,7 @@ def _form_context(petition_id: Id) -> dict[str, object]:
 
 
 @router.get("/petitions/{petition_id}/respond", response_class=HTMLResponse)
-def respond_page(request: Request, petition_id: Id, responder: Responder, db: SessionDep,
-                 rt: RuntimeDep) -> Response:
+def respond_page(request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep) -> Response:
     # Read through the same rule as the petition's own page: a draft or a hidden petition is not a responder's.
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     return render(request, "responses/form.html", {"petition": petition, **_form_context(petition_id)})
@@ -44,17 +49,26 @@ def respond_page(request: Request, petition_id: Id, responder: Responder, db: Se
 
 def _filled_rows(fields: dict[str, str]) -> list[int]:
     """The page's commitment rows with anything typed in them: rows left wholly empty are not commitments."""
-    return [row for row in range(COMMITMENT_ROWS)
-            if any(fields.get(f"commitments.{row}.{name}", "").strip() for name in ("text", "owner", "due_on"))]
+    return [
+        row
+        for row in range(COMMITMENT_ROWS)
+        if any(fields.get(f"commitments.{row}.{name}", "").strip() for name in ("text", "owner", "due_on"))
+    ]
 
 
 def _response_form(fields: dict[str, str]) -> dict[str, object]:
     """The flat page form as the API's shape."""
-    commitments = [{name: fields.get(f"commitments.{row}.{name}", "") for name in ("text", "owner", "due_on")}
-                   for row in _filled_rows(fields)]
-    return {"summary": fields.get("summary", ""), "details": fields.get("details", ""),
-            "status": fields.get("status", ""), "commitments": commitments,
-            "responder_role": fields.get("responder_role", "")}
+    commitments = [
+        {name: fields.get(f"commitments.{row}.{name}", "") for name in ("text", "owner", "due_on")}
+        for row in _filled_rows(fields)
+    ]
+    return {
+        "summary": fields.get("summary", ""),
+        "details": fields.get("details", ""),
+        "status": fields.get("status", ""),
+        "commitments": commitments,
+        "responder_role": fields.get("responder_role", ""),
+    }
 
 
 def _on_page_rows(error: AppError, fields: dict[str, str]) -> AppError:
@@ -71,49 +85,88 @@ def _on_page_rows(error: AppError, fields: dict[str, str]) -> AppError:
 
 
 @router.post("/petitions/{petition_id}/respond", response_class=HTMLResponse)
-def respond(request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep,
-            fields: FormFields) -> Response:
+def respond(
+    request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     try:
-        service.post_response(db=db, rt=rt, petition=petition, responder=responder,
-                              form=validate(schemas.ResponseCreate, _response_form(fields),
-                                            checks=service.response_checks(rt=rt)))
+        service.post_response(
+            db=db,
+            rt=rt,
+            petition=petition,
+            responder=responder,
+            form=validate(schemas.ResponseCreate, _response_form(fields), checks=service.response_checks(rt=rt)),
+        )
     except AppError as error:
-        return form_error(request, db, "responses/form.html", _on_page_rows(error, fields), fields,
-                          {"petition": petition, **_form_context(petition_id)})
-    return redirect(request, f"/petitions/{petition.id}#responses",
-                    N_("Response published. Signers who asked for updates and followers are told by email."))
+        return form_error(
+            request,
+            db,
+            "responses/form.html",
+            _on_page_rows(error, fields),
+            fields,
+            {"petition": petition, **_form_context(petition_id)},
+        )
+    return redirect(
+        request,
+        f"/petitions/{petition.id}#responses",
+        N_("Response published. Signers who asked for updates and followers are told by email."),
+    )
 
 
 @router.post("/commitments/{commitment_id}/update", response_class=HTMLResponse)
-def update_commitment(request: Request, commitment_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep,
-                      fields: FormFields) -> Response:
+def update_commitment(
+    request: Request, commitment_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
     commitment = service.get_commitment(db=db, commitment_id=commitment_id)
     target = f"/petitions/{commitment.petition_id}#commitment-{commitment.id}"
     try:
-        service.update_commitment(db=db, rt=rt, commitment=commitment, responder=responder,
-                                  form=validate(schemas.CommitmentChange, fields))
+        service.update_commitment(
+            db=db, rt=rt, commitment=commitment, responder=responder, form=validate(schemas.CommitmentChange, fields)
+        )
     except AppError as error:
         return refused(request, db, target, error)
-    return redirect(request, target, translate(request, N_("Commitment updated: %(status)s."),
-                                               status=translate(request, COMMITMENT_LABELS[commitment.status]).lower()))
+    return redirect(
+        request,
+        target,
+        translate(
+            request,
+            N_("Commitment updated: %(status)s."),
+            status=translate(request, COMMITMENT_LABELS[commitment.status]).lower(),
+        ),
+    )
 
 
 @router.post("/petitions/{petition_id}/responses/{response_id}/judgement", response_class=HTMLResponse)
-def judge(request: Request, petition_id: Id, response_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep,
-          fields: FormFields) -> Response:
+def judge(
+    request: Request,
+    petition_id: Id,
+    response_id: Id,
+    user: Organizer,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
+) -> Response:
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     response = service.get_response(db=db, petition=petition, response_id=response_id)
     target = f"/petitions/{petition.id}#response-{response.id}"
     try:
-        form = validate(schemas.JudgementCreate, {"answers": fields.get("answers") == "yes",
-                                                  "reason": fields.get("reason"),
-                                                  "follow_up": fields.get("follow_up") in ("1", "on", "true")})
+        form = validate(
+            schemas.JudgementCreate,
+            {
+                "answers": fields.get("answers") == "yes",
+                "reason": fields.get("reason"),
+                "follow_up": fields.get("follow_up") in ("1", "on", "true"),
+            },
+        )
         if fields.get("answers") not in ("yes", "no"):
             raise AppError(N_("Say whether the response answers the petition."))
         service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
     except AppError as error:
         return refused(request, db, target, error)
-    return redirect(request, target, N_("Your judgement is shown next to the response. Leadership is asked for a "
-                                        "follow-up.") if form.follow_up
-                    else N_("Your judgement is shown next to the response."))
+    return redirect(
+        request,
+        target,
+        N_("Your judgement is shown next to the response. Leadership is asked for a follow-up.")
+        if form.follow_up
+        else N_("Your judgement is shown next to the response."),
+    )

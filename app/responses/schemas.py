@@ -31,12 +31,17 @@ class ResponseCreate(BaseModel):
     details: str = Field(min_length=1, max_length=DETAILS_MAX, description="Markdown.")
     status: ResponseStatus
     commitments: list[CommitmentCreate] = Field(default_factory=list, max_length=10)
-    responder_role: str | None = Field(default=None, max_length=ROLE_MAX, examples=["Chief People Officer"],
-                                       description="Shown with the responder's name on the petition's page.")
+    responder_role: str | None = Field(
+        default=None,
+        max_length=ROLE_MAX,
+        examples=["Chief People Officer"],
+        description="Shown with the responder's name on the petition's page.",
+    )
 
     _strip_text = field_validator("summary", "details", mode="before")(_strip)
     _blank_role = field_validator("responder_role", mode="before")(
-        lambda v: (v.strip() or None) if isinstance(v, str) else v)
+        lambda v: (v.strip() or None) if isinstance(v, str) else v
+    )
 
 
 class CommitmentChange(BaseModel):
@@ -55,8 +60,7 @@ class JudgementCreate(BaseModel):
     reason: str | None = Field(default=None, max_length=1000)
     follow_up: bool = Field(default=False, description="Ask leadership for a follow-up response.")
 
-    _strip_reason = field_validator("reason", mode="before")(lambda v: (v.strip() or None) if isinstance(v, str)
-                                                            else v)
+    _strip_reason = field_validator("reason", mode="before")(lambda v: (v.strip() or None) if isinstance(v, str) else v)
 
 
 class CommitmentRead(BaseModel):

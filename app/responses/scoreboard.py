@@ -143,19 +143,26 @@ def _outcome(*, due: datetime | None, first_response: datetime | None, now: date
 
 def _commitments(*, db: Session, today: date, states: list[str]) -> CommitmentTally:
     overdue = case((Commitment.due_on < today, 1), else_=0)
-    rows = db.execute(select(Commitment.status, func.count(), func.coalesce(func.sum(overdue), 0))
-                      .join(Petition, Petition.id == Commitment.petition_id)
-                      .where(Petition.state.in_(states))
-                      .group_by(Commitment.status))
+    rows = db.execute(
+        select(Commitment.status, func.count(), func.coalesce(func.sum(overdue), 0))
+        .join(Petition, Petition.id == Commitment.petition_id)
+        .where(Petition.state.in_(states))
+        .group_by(Commitment.status)
+    )
     by_status: Counter[str] = Counter()
     overdue_count = 0
     for status, count, past_due in rows:
         by_status[status] += count
         if status in (CommitmentStatus.planned, CommitmentStatus.in_progress):
             overdue_count += int(past_due)
-    return CommitmentTally(total=sum(by_status.values()), planned=by_status[CommitmentStatus.planned],
-                           in_progress=by_status[CommitmentStatus.in_progress], done=by_status[CommitmentStatus.done],
-                           dropped=by_status[CommitmentStatus.dropped], overdue=overdue_count)
+    return CommitmentTally(
+        total=sum(by_status.values()),
+        planned=by_status[CommitmentStatus.planned],
+        in_progress=by_status[CommitmentStatus.in_progress],
+        done=by_status[CommitmentStatus.done],
+        dropped=by_status[CommitmentStatus.dropped],
+        overdue=overdue_count,
+    )
 
 
 def scoreboard(*, db: Session, now: datetime, months: int = 12) -> Scoreboard:
@@ -166,11 +173,13 @@ def scoreboard(*, db: Session, now: datetime, months: int = 12) -> Scoreboard:
     last = _month_index(now.year, now.month)
     first = last - months + 1
     states = sorted(state.value for state in SCOREBOARD_STATES)
-    rows = db.execute(select(Petition.response_threshold_reached_at, Petition.response_due_at,
-                             Petition.first_response_at)
-                      .where(Petition.state.in_(states),
-                             Petition.response_threshold_reached_at >= _month_start(first),
-                             Petition.response_threshold_reached_at < _month_start(last + 1)))
+    rows = db.execute(
+        select(Petition.response_threshold_reached_at, Petition.response_due_at, Petition.first_response_at).where(
+            Petition.state.in_(states),
+            Petition.response_threshold_reached_at >= _month_start(first),
+            Petition.response_threshold_reached_at < _month_start(last + 1),
+        )
+    )
 
     counts: dict[int, Counter[str]] = {index: Counter() for index in range(first, last + 1)}
     response_days: list[float] = []
@@ -181,21 +190,37 @@ def scoreboard(*, db: Session, now: datetime, months: int = 12) -> Scoreboard:
         if first_response_at is not None:
             response_days.append(_days(reached_at, first_response_at))
 
-    month_tallies = [MonthTally(month=f"{index // 12:04d}-{index % 12 + 1:02d}",
-                                label=f"{MONTH_NAMES[index % 12]} {index // 12}", **counts[index])
-                     for index in range(first, last + 1)]
+    month_tallies = [
+        MonthTally(
+            month=f"{index // 12:04d}-{index % 12 + 1:02d}",
+            label=f"{MONTH_NAMES[index % 12]} {index // 12}",
+            **counts[index],
+        )
+        for index in range(first, last + 1)
+    ]
     totals = Tally(**sum(counts.values(), Counter()))
     times = ResponseTimes(
         answered=len(response_days),
         median_days=round(statistics.median(response_days), 1) if response_days else None,
-        p90_days=round(nearest_rank(response_days, 0.9), 1) if response_days else None)
-    return Scoreboard(generated_at=now, first_month=_month_start(first).date(), months=month_tallies, totals=totals,
-                      response_times=times, commitments=_commitments(db=db, today=now.date(), states=states))
+        p90_days=round(nearest_rank(response_days, 0.9), 1) if response_days else None,
+    )
+    return Scoreboard(
+        generated_at=now,
+        first_month=_month_start(first).date(),
+        months=month_tallies,
+        totals=totals,
+        response_times=times,
+        commitments=_commitments(db=db, today=now.date(), states=states),
+    )
 
 
 def chart(board: Scoreboard) -> Chart:
     """The per-month outcomes as stacked bars; the page draws them, the API returns them."""
-    return Chart(title="Petitions that reached their response threshold, by month and outcome",
-                 labels=[month.label for month in board.months],
-                 series=[ChartSeries(name=name, values=[getattr(month, field) for month in board.months],
-                                     colour=colour) for field, name, colour in SERIES])
+    return Chart(
+        title="Petitions that reached their response threshold, by month and outcome",
+        labels=[month.label for month in board.months],
+        series=[
+            ChartSeries(name=name, values=[getattr(month, field) for month in board.months], colour=colour)
+            for field, name, colour in SERIES
+        ],
+    )

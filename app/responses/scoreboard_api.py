@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 
 from app.core.database import SessionDep
 from app.core.policy import OptionalUser
-from app.core.runtime import RuntimeDep
 from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import RuntimeDep
 from app.responses import scoreboard as scoreboards
 
 router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)
@@ -31,8 +31,9 @@ class MonthRead(TallyRead):
 class ResponseTimesRead(BaseModel):
     answered: int = Field(description="Answered petitions the times are computed over.")
     median_days: float | None = Field(description="Median days from reaching the threshold to the first response.")
-    p90_days: float | None = Field(description="90% of answered petitions were answered within this many days "
-                                               "(nearest rank).")
+    p90_days: float | None = Field(
+        description="90% of answered petitions were answered within this many days (nearest rank)."
+    )
 
 
 class CommitmentsRead(BaseModel):
@@ -61,18 +62,26 @@ class ScoreboardRead(BaseModel):
     first_month: date = Field(description="The first day of the oldest month covered.")
     months: list[MonthRead] = Field(description="Oldest first, the current month last.")
     totals: TallyRead
-    on_time_share: float | None = Field(description="Answered on time, as a share of the petitions answered or "
-                                                    "past due.")
+    on_time_share: float | None = Field(
+        description="Answered on time, as a share of the petitions answered or past due."
+    )
     response_times: ResponseTimesRead
     commitments: CommitmentsRead = Field(description="Every commitment on a public petition, whenever made.")
     chart: ChartRead
 
 
-@router.get("/scoreboard", response_model=ScoreboardRead,
-            summary="How leadership answers petitions that reached their response threshold, per month")
-def scoreboard(user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-               months: int = Query(12, ge=1, le=scoreboards.MAX_MONTHS,
-                                   description="Calendar months to cover, the current one included.")
-               ) -> dict[str, object]:
+@router.get(
+    "/scoreboard",
+    response_model=ScoreboardRead,
+    summary="How leadership answers petitions that reached their response threshold, per month",
+)
+def scoreboard(
+    user: OptionalUser,
+    db: SessionDep,
+    rt: RuntimeDep,
+    months: int = Query(
+        12, ge=1, le=scoreboards.MAX_MONTHS, description="Calendar months to cover, the current one included."
+    ),
+) -> dict[str, object]:
     board = scoreboards.scoreboard(db=db, now=rt.clock.now(), months=months)
     return {**asdict(board), "on_time_share": board.on_time_share, "chart": asdict(scoreboards.chart(board))}

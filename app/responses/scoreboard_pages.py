@@ -5,9 +5,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.core.database import SessionDep
 from app.core.policy import OptionalUser
+from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
-from app.core.routing import UnitOfWorkRoute
 from app.reports import organization
 from app.reports.pages import signatures_chart
 from app.responses import scoreboard as scoreboards
@@ -17,13 +17,30 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 
 @router.get("/scoreboard", response_class=HTMLResponse)
-def scoreboard(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
-               months: int = Query(12, ge=1, le=scoreboards.MAX_MONTHS)) -> Response:
+def scoreboard(
+    request: Request,
+    user: OptionalUser,
+    db: SessionDep,
+    rt: RuntimeDep,
+    months: int = Query(12, ge=1, le=scoreboards.MAX_MONTHS),
+) -> Response:
     board = scoreboards.scoreboard(db=db, now=rt.clock.now(), months=months)
     chart = scoreboards.chart(board)
-    svg = bar_chart_svg(title=chart.title, labels=chart.labels,
-                        series=[(series.name, series.values, series.colour) for series in chart.series])
+    svg = bar_chart_svg(
+        title=chart.title,
+        labels=chart.labels,
+        series=[(series.name, series.values, series.colour) for series in chart.series],
+    )
     org = organization.build(db=db, now=rt.clock.now(), months=months)
-    return render(request, "responses/scoreboard.html", {"board": board, "chart": chart, "chart_svg": svg,
-                                                         "months": months, "org": org,
-                                                         "signatures_chart": signatures_chart(org)})
+    return render(
+        request,
+        "responses/scoreboard.html",
+        {
+            "board": board,
+            "chart": chart,
+            "chart_svg": svg,
+            "months": months,
+            "org": org,
+            "signatures_chart": signatures_chart(org),
+        },
+    )

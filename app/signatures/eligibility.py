@@ -44,8 +44,11 @@ LIST_PRESENT_TTL = 10.0
 
 def _list_present(db: Session, rt: Runtime) -> bool:
     """Whether a list was imported, remembered briefly so the sign path usually skips the query."""
-    return rt.cache.get(LIST_PRESENT, lambda: bool(db.scalar(select(exists().where(
-        EligibleAddress.digest.is_not(None))))), ttl=LIST_PRESENT_TTL)
+    return rt.cache.get(
+        LIST_PRESENT,
+        lambda: bool(db.scalar(select(exists().where(EligibleAddress.digest.is_not(None))))),
+        ttl=LIST_PRESENT_TTL,
+    )
 
 
 def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
@@ -56,8 +59,10 @@ def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     if domain not in allowed:
         raise Forbidden("Only members with an address at " + " or ".join(allowed) + " can sign.")
     if _list_present(db, rt) and db.get(EligibleAddress, _digest(rt, user.email)) is None:
-        raise Forbidden("Your address is not on the list of members who can sign. If you think it should be, "
-                        "ask an admin of Undersigned.")
+        raise Forbidden(
+            "Your address is not on the list of members who can sign. If you think it should be, "
+            "ask an admin of Undersigned."
+        )
 
 
 def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
@@ -67,8 +72,9 @@ def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput(N_("That file is not text."),
-                           fields={"file": N_("Upload a CSV file saved as UTF-8.")}) from None
+        raise InvalidInput(
+            N_("That file is not text."), fields={"file": N_("Upload a CSV file saved as UTF-8.")}
+        ) from None
     allowed = organization.current(db=db, rt=rt).allowed_email_domains
     addresses = set()
     for row in csv.reader(io.StringIO(text)):
@@ -78,8 +84,9 @@ def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
                 if ADDRESS.fullmatch(token) and token.rpartition("@")[2] in allowed:
                     addresses.add(token)
     if not addresses:
-        raise InvalidInput(N_("No addresses found."), fields={
-            "file": "The file holds no address at " + " or ".join(allowed) + "."})
+        raise InvalidInput(
+            N_("No addresses found."), fields={"file": "The file holds no address at " + " or ".join(allowed) + "."}
+        )
     return addresses
 
 
@@ -89,8 +96,10 @@ def replace_list(*, db: Session, rt: Runtime, addresses: set[str]) -> int:
     db.execute(delete(EligibleAddress))
     digests = sorted({_digest(rt, address) for address in addresses})
     for start in range(0, len(digests), BATCH):
-        db.execute(insert(EligibleAddress), [{"digest": digest, "imported_at": now}
-                                             for digest in digests[start:start + BATCH]])
+        db.execute(
+            insert(EligibleAddress),
+            [{"digest": digest, "imported_at": now} for digest in digests[start : start + BATCH]],
+        )
     rt.cache.forget(LIST_PRESENT)
     return len(digests)
 

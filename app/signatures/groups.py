@@ -27,16 +27,19 @@ def choose(*, db: Session, kind: GroupKind, raw: str | None) -> int | None:
     valid_id = raw.isascii() and raw.isdigit() and len(raw) <= 9
     group = db.get(SignerGroup, int(raw)) if valid_id else None
     if group is None or group.kind != kind or not group.active:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={kind.value: f"Choose a {kind.value} from the list, or none."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={kind.value: f"Choose a {kind.value} from the list, or none."},
+        )
     return group.id
 
 
 def add(*, db: Session, kind: GroupKind, name: str) -> SignerGroup:
     name = name.strip()
     if not name or len(name) > NAME_MAX:
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"name": f"Use 1 to {NAME_MAX} characters."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"name": f"Use 1 to {NAME_MAX} characters."}
+        )
     group = SignerGroup(kind=kind, name=name, active=True)
     try:
         with db.begin_nested():

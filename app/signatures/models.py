@@ -27,8 +27,12 @@ class Signature(Base):
         Index("ix_signatures_petition_signed_hour", "petition_id", "signed_hour"),
         Index("ix_signatures_account_id", "account_id"),
         # What the next batch appends to the log: a small, partial index.
-        Index("ix_signatures_unlogged", "petition_id", postgresql_where=text("log_index IS NULL"),
-              sqlite_where=text("log_index IS NULL")),
+        Index(
+            "ix_signatures_unlogged",
+            "petition_id",
+            postgresql_where=text("log_index IS NULL"),
+            sqlite_where=text("log_index IS NULL"),
+        ),
     )
 
     # Random, so the order of ids says nothing about the order of signing.

@@ -9,19 +9,19 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.accounts.models import User
 from app.anonymous import service as anonymous
-from app.core.i18n import N_
-from app.log import service as signature_log
-from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.database import insert_for
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.log import service as signature_log
+from app.petitions import service as petitions
 from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
 from app.petitions.models import Petition
-from app.petitions import service as petitions
 from app.petitions.thresholds import CROSSING_COLUMNS, crossing_due, record_crossings
 from app.signatures import eligibility, groups
 from app.signatures.models import GroupKind, Signature, Visibility
@@ -38,21 +38,37 @@ class SignerName:
 # The busiest write path's statements, built once: Core statements on the tables with bound parameters, so
 # a request neither builds a statement nor computes its cache key, and the ORM's unit of work stays out of it.
 _signatures, _petitions = Signature.__table__, Petition.__table__
-_INSERT_SQLITE = (insert_for("sqlite", _signatures).on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
-                  .returning(_signatures.c.id))
-_TAKES_SIGNATURES = (_petitions.c.state == PetitionState.open.value,
-                     or_(_petitions.c.deadline.is_(None), _petitions.c.deadline > bindparam("now")))
+_INSERT_SQLITE = (
+    insert_for("sqlite", _signatures)
+    .on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
+    .returning(_signatures.c.id)
+)
+_TAKES_SIGNATURES = (
+    _petitions.c.state == PetitionState.open.value,
+    or_(_petitions.c.deadline.is_(None), _petitions.c.deadline > bindparam("now")),
+)
 _COUNTED = (_petitions.c.signature_count, *(_petitions.c[name] for name in CROSSING_COLUMNS))
-_COUNT_IN = (update(_petitions).where(_petitions.c.id == bindparam("petition_id"), *_TAKES_SIGNATURES)
-             .values(signature_count=_petitions.c.signature_count + 1).returning(*_COUNTED))
+_COUNT_IN = (
+    update(_petitions)
+    .where(_petitions.c.id == bindparam("petition_id"), *_TAKES_SIGNATURES)
+    .values(signature_count=_petitions.c.signature_count + 1)
+    .returning(*_COUNTED)
+)
 # PostgreSQL does both in one statement (a data-modifying WITH): one round trip fewer on the busiest path. It
 # returns no row when the signature was already there or the petition no longer takes signatures.
-_inserted = (insert_for("postgresql", _signatures)
-             .values({column.key: bindparam(f"new_{column.key}") for column in _signatures.columns})
-             .on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
-             .returning(_signatures.c.petition_id).cte("inserted"))
-_INSERT_AND_COUNT_IN = (update(_petitions).where(_petitions.c.id == _inserted.c.petition_id, *_TAKES_SIGNATURES)
-                        .values(signature_count=_petitions.c.signature_count + 1).returning(*_COUNTED))
+_inserted = (
+    insert_for("postgresql", _signatures)
+    .values({column.key: bindparam(f"new_{column.key}") for column in _signatures.columns})
+    .on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
+    .returning(_signatures.c.petition_id)
+    .cte("inserted")
+)
+_INSERT_AND_COUNT_IN = (
+    update(_petitions)
+    .where(_petitions.c.id == _inserted.c.petition_id, *_TAKES_SIGNATURES)
+    .values(signature_count=_petitions.c.signature_count + 1)
+    .returning(*_COUNTED)
+)
 
 
 def _hour(moment: datetime) -> datetime:
@@ -83,9 +99,19 @@ class Signed:
     forfeited: bool = False  # the signer gave up signing this petition anonymously (their token was not here)
 
 
-def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: str, notify_updates: bool,
-         department: str | None = None, location: str | None = None,
-         token: tuple[bytes, bytes] | None = None, forfeit: bool = False) -> Signed:
+def sign(
+    *,
+    db: Session,
+    rt: Runtime,
+    petition_id: int,
+    user: User,
+    visibility: str,
+    notify_updates: bool,
+    department: str | None = None,
+    location: str | None = None,
+    token: tuple[bytes, bytes] | None = None,
+    forfeit: bool = False,
+) -> Signed:
     """Write the signature, then count it in: the counter's guarded UPDATE is the last statement.
 
     That UPDATE locks the petition's row until the commit, and every signer of the petition queues on that
@@ -99,10 +125,13 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
     """
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
-            raise InvalidInput(N_("Please correct the highlighted fields."),
-                               fields={"visibility": N_("Anonymous signing is not available on this petition.")})
-        raise InvalidInput(N_("Please correct the highlighted fields."),
-                           fields={"visibility": N_("Choose who may see your name.")})
+            raise InvalidInput(
+                N_("Please correct the highlighted fields."),
+                fields={"visibility": N_("Anonymous signing is not available on this petition.")},
+            )
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"visibility": N_("Choose who may see your name.")}
+        )
     known = _signable(db=db, rt=rt, petition_id=petition_id)
     if known is None:
         petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
@@ -113,26 +142,39 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
     forfeited = False
     if allows_anonymity:
         # A member who was issued this petition's token signs with it, so it cannot be used anonymously too.
-        forfeited = anonymous.redeem_named(db=db, rt=rt, petition_id=petition_id, user=user, token=token,
-                                           forfeit=forfeit)
+        forfeited = anonymous.redeem_named(
+            db=db, rt=rt, petition_id=petition_id, user=user, token=token, forfeit=forfeit
+        )
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
         location_id = groups.choose(db=db, kind=GroupKind.location, raw=location)
     rt.limiter.hit(action="sign", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
     now = rt.clock.now()
-    columns = {"id": secrets.token_hex(16), "petition_id": petition_id, "account_id": user.id,
-               "visibility": visibility, "notify_updates": notify_updates, "signed_hour": _hour(now),
-               "public_name": user.display_name if visibility == Visibility.public else None,
-               "sealed_name": rt.sealer.seal(user.display_name, context=name_context(petition_id))
-               if visibility == Visibility.organizers else None,
-               "department_id": department_id, "location_id": location_id, "invalidation_id": None,
-               "token_message": None, "token_signature": None, "log_index": None}
+    columns = {
+        "id": secrets.token_hex(16),
+        "petition_id": petition_id,
+        "account_id": user.id,
+        "visibility": visibility,
+        "notify_updates": notify_updates,
+        "signed_hour": _hour(now),
+        "public_name": user.display_name if visibility == Visibility.public else None,
+        "sealed_name": rt.sealer.seal(user.display_name, context=name_context(petition_id))
+        if visibility == Visibility.organizers
+        else None,
+        "department_id": department_id,
+        "location_id": location_id,
+        "invalidation_id": None,
+        "token_message": None,
+        "token_signature": None,
+        "log_index": None,
+    }
     signature = Signature(**columns)  # transient, the caller's view of the row: built before the row is locked
     # ON CONFLICT DO NOTHING: the unique constraint decides, without a savepoint round trip.
     if db.get_bind().dialect.name == "postgresql":
-        counted = db.execute(_INSERT_AND_COUNT_IN, {**{f"new_{key}": value for key, value in columns.items()},
-                                                     "now": now}).one_or_none()
+        counted = db.execute(
+            _INSERT_AND_COUNT_IN, {**{f"new_{key}": value for key, value in columns.items()}, "now": now}
+        ).one_or_none()
     elif db.execute(_INSERT_SQLITE, columns).scalar_one_or_none() is None:
         raise Conflict(N_("You have already signed this petition."))
     else:
@@ -150,14 +192,33 @@ def sign(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: 
     return Signed(signature=signature, signature_count=count, forfeited=forfeited)
 
 
-def sign_and_commit(*, db: Session, rt: Runtime, petition_id: int, user: User, visibility: str,
-                    notify_updates: bool, department: str | None = None, location: str | None = None,
-                    token: tuple[bytes, bytes] | None = None, forfeit: bool = False) -> Signed:
+def sign_and_commit(
+    *,
+    db: Session,
+    rt: Runtime,
+    petition_id: int,
+    user: User,
+    visibility: str,
+    notify_updates: bool,
+    department: str | None = None,
+    location: str | None = None,
+    token: tuple[bytes, bytes] | None = None,
+    forfeit: bool = False,
+) -> Signed:
     """For request handlers: `sign`, then commit at once, rather than after the response is built: the commit
     releases the petition's counter row, which every other signer of the petition is waiting for."""
-    signed = sign(db=db, rt=rt, petition_id=petition_id, user=user, visibility=visibility,
-                  notify_updates=notify_updates, department=department, location=location, token=token,
-                  forfeit=forfeit)
+    signed = sign(
+        db=db,
+        rt=rt,
+        petition_id=petition_id,
+        user=user,
+        visibility=visibility,
+        notify_updates=notify_updates,
+        department=department,
+        location=location,
+        token=token,
+        forfeit=forfeit,
+    )
     db.commit()
     return signed
 
@@ -170,7 +231,8 @@ def _signable_key(petition_id: int) -> str:
 # guarded UPDATE decides in the signing transaction itself.
 SIGNABLE_TTL = 300.0
 _SIGNABLE = select(_petitions.c.collect_attributes, _petitions.c.allow_anonymous).where(
-    _petitions.c.id == bindparam("petition_id"), *_TAKES_SIGNATURES)
+    _petitions.c.id == bindparam("petition_id"), *_TAKES_SIGNATURES
+)
 
 
 def _signable(*, db: Session, rt: Runtime, petition_id: int) -> tuple[bool, bool] | None:
@@ -194,9 +256,13 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     if petition.state_enum not in SIGNABLE_STATES:
         raise Conflict(N_("Signatures can be withdrawn only while the petition is open."))
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
-    removed_rows = db.execute(delete(Signature).where(
-        Signature.petition_id == petition.id, Signature.account_id == user.id, Signature.invalidation_id.is_(None))
-        .returning(Signature.log_index)).all()
+    removed_rows = db.execute(
+        delete(Signature)
+        .where(
+            Signature.petition_id == petition.id, Signature.account_id == user.id, Signature.invalidation_id.is_(None)
+        )
+        .returning(Signature.log_index)
+    ).all()
     if not removed_rows:
         if own_signature(db=db, petition=petition, user=user) is not None:
             raise Conflict(N_("Your signature was voided by the moderators: it is not counted, and stays on record."))
@@ -204,10 +270,17 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     anonymous.burn_on_withdrawal(db=db, petition_id=petition.id, user=user)
     for (log_index,) in removed_rows:
         signature_log.withdrawn(db=db, petition_id=petition.id, log_index=log_index)
-    set_committed_value(petition, "signature_count", db.execute(
-        update(Petition).where(Petition.id == petition.id)
-        .values(signature_count=Petition.signature_count - 1, withdrawal_count=Petition.withdrawal_count + 1)
-        .returning(Petition.signature_count).execution_options(synchronize_session=False)).scalar_one())
+    set_committed_value(
+        petition,
+        "signature_count",
+        db.execute(
+            update(Petition)
+            .where(Petition.id == petition.id)
+            .values(signature_count=Petition.signature_count - 1, withdrawal_count=Petition.withdrawal_count + 1)
+            .returning(Petition.signature_count)
+            .execution_options(synchronize_session=False)
+        ).scalar_one(),
+    )
 
 
 def hide_name(*, db: Session, rt: Runtime, petition: Petition, user: User) -> None:
@@ -217,42 +290,67 @@ def hide_name(*, db: Session, rt: Runtime, petition: Petition, user: User) -> No
         raise NotFound(N_("You have not signed this petition."))
     if signature.visibility != Visibility.public:
         raise Conflict(N_("Your name is already visible only to the organizers."))
-    signature.sealed_name = rt.sealer.seal(signature.public_name or user.display_name,
-                                        context=name_context(petition.id))
+    signature.sealed_name = rt.sealer.seal(
+        signature.public_name or user.display_name, context=name_context(petition.id)
+    )
     signature.public_name = None
     signature.visibility = Visibility.organizers
     db.flush()
 
 
 def public_names(*, db: Session, petition: Petition, limit: int = 20) -> list[str]:
-    return list(db.scalars(select(Signature.public_name)
-                           .where(Signature.petition_id == petition.id, Signature.visibility == Visibility.public,
-                                  Signature.invalidation_id.is_(None))
-                           .order_by(Signature.signed_hour.desc(), Signature.public_name).limit(limit)))
+    return list(
+        db.scalars(
+            select(Signature.public_name)
+            .where(
+                Signature.petition_id == petition.id,
+                Signature.visibility == Visibility.public,
+                Signature.invalidation_id.is_(None),
+            )
+            .order_by(Signature.signed_hour.desc(), Signature.public_name)
+            .limit(limit)
+        )
+    )
 
 
 def shown_names(petition_id: int) -> tuple[Any, ...]:
     """The WHERE clause of a petition's names: counted signatures whose signer chose to show a name, not erased
     after the retention period. Never anonymous signers. On the table's columns, for Core statements too."""
     table = Signature.__table__
-    return (table.c.petition_id == petition_id, table.c.invalidation_id.is_(None),
-            table.c.visibility.in_([visibility.value for visibility in NAMED_VISIBILITIES]),
-            or_(table.c.public_name.is_not(None), table.c.sealed_name.is_not(None)))
+    return (
+        table.c.petition_id == petition_id,
+        table.c.invalidation_id.is_(None),
+        table.c.visibility.in_([visibility.value for visibility in NAMED_VISIBILITIES]),
+        or_(table.c.public_name.is_not(None), table.c.sealed_name.is_not(None)),
+    )
 
 
-def names_for_organizers(*, db: Session, rt: Runtime, petition: Petition, limit: int = 200,
-                         offset: int = 0) -> list[SignerName]:
+def names_for_organizers(
+    *, db: Session, rt: Runtime, petition: Petition, limit: int = 200, offset: int = 0
+) -> list[SignerName]:
     """Names signers chose to show the public or the organizers; never anonymous signers."""
-    rows = db.execute(select(Signature.visibility, Signature.public_name, Signature.sealed_name)
-                      .where(*shown_names(petition.id))
-                      .order_by(Signature.signed_hour.desc(), Signature.id).limit(limit).offset(offset))
+    rows = db.execute(
+        select(Signature.visibility, Signature.public_name, Signature.sealed_name)
+        .where(*shown_names(petition.id))
+        .order_by(Signature.signed_hour.desc(), Signature.id)
+        .limit(limit)
+        .offset(offset)
+    )
     open_name = rt.sealer.opener(context=name_context(petition.id))
-    return [SignerName(name=(public_name if visibility == Visibility.public else open_name(sealed_name)) or "",
-                       visibility=Visibility(visibility))
-            for visibility, public_name, sealed_name in rows]
+    return [
+        SignerName(
+            name=(public_name if visibility == Visibility.public else open_name(sealed_name)) or "",
+            visibility=Visibility(visibility),
+        )
+        for visibility, public_name, sealed_name in rows
+    ]
 
 
 def my_signatures(*, db: Session, user: User) -> list[tuple[Signature, Petition]]:
-    rows = db.execute(select(Signature, Petition).join(Petition, Petition.id == Signature.petition_id)
-                      .where(Signature.account_id == user.id).order_by(Signature.signed_hour.desc()))
+    rows = db.execute(
+        select(Signature, Petition)
+        .join(Petition, Petition.id == Signature.petition_id)
+        .where(Signature.account_id == user.id)
+        .order_by(Signature.signed_hour.desc())
+    )
     return [(signature, petition) for signature, petition in rows]

@@ -22,15 +22,20 @@ depends_on: str | Sequence[str] | None = None
 
 # table -> [(plain column, sealed column, associated data, nullable)]
 SEALED = {
-    "users": [("email", "email_sealed", "users.email", False),
-              ("display_name", "display_name_sealed", "users.display_name", False),
-              ("notification_email", "notification_email_sealed", "users.notification_email", True)],
-    "one_time_codes": [("sent_to", "sent_to_sealed", "one_time_codes.sent_to", False),
-                       ("pending_display_name", "pending_display_name_sealed",
-                        "one_time_codes.pending_display_name", True)],
-    "outbox_messages": [("to_address", "to_address_sealed", "outbox_messages.to_address", False),
-                        ("subject", "subject_sealed", "outbox_messages.subject", False),
-                        ("body_text", "body_sealed", "outbox_messages.body_text", False)],
+    "users": [
+        ("email", "email_sealed", "users.email", False),
+        ("display_name", "display_name_sealed", "users.display_name", False),
+        ("notification_email", "notification_email_sealed", "users.notification_email", True),
+    ],
+    "one_time_codes": [
+        ("sent_to", "sent_to_sealed", "one_time_codes.sent_to", False),
+        ("pending_display_name", "pending_display_name_sealed", "one_time_codes.pending_display_name", True),
+    ],
+    "outbox_messages": [
+        ("to_address", "to_address_sealed", "outbox_messages.to_address", False),
+        ("subject", "subject_sealed", "outbox_messages.subject", False),
+        ("body_text", "body_sealed", "outbox_messages.body_text", False),
+    ],
     "invalidations": [("rule", "rule_sealed", "invalidations.rule", False)],
 }
 BATCH = 500
@@ -42,16 +47,19 @@ def _install_keys() -> None:
     from app.core.settings import Settings
 
     settings = Settings()
-    crypto.install(Keyring(settings.secret_key.get_secret_value()),
-                   settings.pii_keys.get_secret_value() if settings.pii_keys else None)
+    crypto.install(
+        Keyring(settings.secret_key.get_secret_value()),
+        settings.pii_keys.get_secret_value() if settings.pii_keys else None,
+    )
 
 
 def _batches(connection, table: str, columns: str):  # type: ignore[no-untyped-def]
     """A table's rows in batches by id, so a large outbox is never held in memory at once."""
     last = 0
     while True:
-        rows = connection.execute(sa.text(f"SELECT id, {columns} FROM {table} WHERE id > :last ORDER BY id "
-                                          f"LIMIT {BATCH}"), {"last": last}).all()
+        rows = connection.execute(
+            sa.text(f"SELECT id, {columns} FROM {table} WHERE id > :last ORDER BY id LIMIT {BATCH}"), {"last": last}
+        ).all()
         if not rows:
             return
         yield rows
@@ -70,8 +78,9 @@ def _rewrite(connection, *, read: int, convert) -> None:  # type: ignore[no-unty
             for row in rows:
                 values = convert(table, row)
                 assignments = ", ".join(f"{name} = :{name}" for name in values)
-                connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"),
-                                   {**values, "id": row[0]})
+                connection.execute(
+                    sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), {**values, "id": row[0]}
+                )
 
 
 def upgrade() -> None:
@@ -87,8 +96,10 @@ def upgrade() -> None:
                 batch_op.add_column(sa.Column(sealed, sa.LargeBinary(), nullable=True))
 
     def sealed_row(table: str, row) -> dict[str, object]:  # type: ignore[no-untyped-def]
-        values = {sealed: None if value is None else crypto.seal(value, context=context)
-                  for (_plain, sealed, context, _nullable), value in zip(SEALED[table], row[1:])}
+        values = {
+            sealed: None if value is None else crypto.seal(value, context=context)
+            for (_plain, sealed, context, _nullable), value in zip(SEALED[table], row[1:])
+        }
         if table == "users":
             address = row[1].lower()
             values["email_index"] = crypto.blind_index("email", address)
@@ -111,9 +122,17 @@ def upgrade() -> None:
                     batch_op.alter_column(sealed, existing_type=sa.LargeBinary(), nullable=False)
 
 
-PLAIN_TYPES = {"email": sa.String(254), "display_name": sa.String(80), "notification_email": sa.String(254),
-               "sent_to": sa.String(254), "pending_display_name": sa.String(80), "to_address": sa.String(254),
-               "subject": sa.String(200), "body_text": sa.Text(), "rule": sa.String(300)}
+PLAIN_TYPES = {
+    "email": sa.String(254),
+    "display_name": sa.String(80),
+    "notification_email": sa.String(254),
+    "sent_to": sa.String(254),
+    "pending_display_name": sa.String(80),
+    "to_address": sa.String(254),
+    "subject": sa.String(200),
+    "body_text": sa.Text(),
+    "rule": sa.String(300),
+}
 
 
 def downgrade() -> None:
@@ -125,9 +144,14 @@ def downgrade() -> None:
         with op.batch_alter_table(table) as batch_op:
             for plain, _sealed, _context, _nullable in columns:
                 batch_op.add_column(sa.Column(plain, PLAIN_TYPES[plain], nullable=True))
-    _rewrite(connection, read=1, convert=lambda table, row: {
-        plain: None if value is None else crypto.open_sealed(value, context=context)
-        for (plain, _sealed, context, _nullable), value in zip(SEALED[table], row[1:])})
+    _rewrite(
+        connection,
+        read=1,
+        convert=lambda table, row: {
+            plain: None if value is None else crypto.open_sealed(value, context=context)
+            for (plain, _sealed, context, _nullable), value in zip(SEALED[table], row[1:])
+        },
+    )
     for table, columns in SEALED.items():
         with op.batch_alter_table(table) as batch_op:
             for plain, sealed, _context, nullable in columns:

@@ -30,14 +30,19 @@ def upgrade() -> None:
     with op.batch_alter_table("token_issuances") as batch_op:
         batch_op.add_column(sa.Column("burned", sa.Boolean(), server_default=sa.false(), nullable=False))
     # A named signature that carries a nullifier spent its account's token.
-    op.execute(sa.text(
-        "UPDATE token_issuances SET burned = :yes WHERE EXISTS (SELECT 1 FROM signatures "
-        "WHERE signatures.account_id = token_issuances.account_id "
-        "AND signatures.petition_id = token_issuances.petition_id AND signatures.token_nullifier IS NOT NULL)"
-    ).bindparams(yes=True))
-    op.execute(sa.text(
-        "UPDATE issuing_keys SET spent_by_name = (SELECT count(*) FROM signatures "
-        "WHERE signatures.petition_id = issuing_keys.petition_id AND signatures.token_nullifier IS NOT NULL)"))
+    op.execute(
+        sa.text(
+            "UPDATE token_issuances SET burned = :yes WHERE EXISTS (SELECT 1 FROM signatures "
+            "WHERE signatures.account_id = token_issuances.account_id "
+            "AND signatures.petition_id = token_issuances.petition_id AND signatures.token_nullifier IS NOT NULL)"
+        ).bindparams(yes=True)
+    )
+    op.execute(
+        sa.text(
+            "UPDATE issuing_keys SET spent_by_name = (SELECT count(*) FROM signatures "
+            "WHERE signatures.petition_id = issuing_keys.petition_id AND signatures.token_nullifier IS NOT NULL)"
+        )
+    )
     op.execute(sa.text("UPDATE signatures SET token_nullifier = NULL WHERE token_nullifier IS NOT NULL"))
     with op.batch_alter_table("signatures") as batch_op:
         batch_op.drop_column("token_nullifier")

@@ -42,8 +42,9 @@ def upgrade() -> None:
         sa.Column("tokens_issued", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["petition_id"], ["petitions.id"], name=op.f("fk_discussion_keys_petition_id_petitions"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["petition_id"], ["petitions.id"], name=op.f("fk_discussion_keys_petition_id_petitions"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("petition_id", name=op.f("pk_discussion_keys")),
         sa.UniqueConstraint("key_id", name=op.f("uq_discussion_keys_key_id")),
     )
@@ -53,17 +54,25 @@ def upgrade() -> None:
         sa.Column("petition_id", sa.Integer(), nullable=False),
         sa.Column("issued_on", sa.Date(), nullable=False),
         sa.Column("blind_signature", sa.LargeBinary(), nullable=True),
-        sa.ForeignKeyConstraint(["account_id"], ["users.id"], name=op.f("fk_discussion_issuances_account_id_users"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["petition_id"], ["petitions.id"],
-                                name=op.f("fk_discussion_issuances_petition_id_petitions"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["users.id"], name=op.f("fk_discussion_issuances_account_id_users"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["petition_id"],
+            ["petitions.id"],
+            name=op.f("fk_discussion_issuances_petition_id_petitions"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("account_id", "petition_id", name=op.f("pk_discussion_issuances")),
     )
     with op.batch_alter_table("comments") as batch_op:
         batch_op.add_column(sa.Column("digested", sa.Boolean(), server_default=sa.false(), nullable=False))
-    op.execute(sa.text(
-        "UPDATE comments SET digested = :yes WHERE id <= (SELECT comment_digest_through FROM petitions "
-        "WHERE petitions.id = comments.petition_id)").bindparams(yes=True))
+    op.execute(
+        sa.text(
+            "UPDATE comments SET digested = :yes WHERE id <= (SELECT comment_digest_through FROM petitions "
+            "WHERE petitions.id = comments.petition_id)"
+        ).bindparams(yes=True)
+    )
     # Not in batch mode: on SQLite that rebuilds the table and drops its full-text search triggers. SQLite (3.35+)
     # drops a column in place.
     op.drop_column("petitions", "comment_digest_through")
@@ -71,24 +80,38 @@ def upgrade() -> None:
         batch_op.drop_index("ix_comments_top_level_id")
         batch_op.drop_index("ix_comments_parent_id")
         batch_op.drop_index("ix_comments_petition_id")
-        batch_op.create_index("ix_comments_top_level_created", ["petition_id", "created_at", "id"], unique=False,
-                              postgresql_where=TOP_LEVEL, sqlite_where=TOP_LEVEL)
+        batch_op.create_index(
+            "ix_comments_top_level_created",
+            ["petition_id", "created_at", "id"],
+            unique=False,
+            postgresql_where=TOP_LEVEL,
+            sqlite_where=TOP_LEVEL,
+        )
         batch_op.create_index("ix_comments_parent_created", ["parent_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_comments_petition_created", ["petition_id", "created_at", "id"], unique=False)
-        batch_op.create_index("ix_comments_undigested", ["petition_id"], unique=False,
-                              postgresql_where=UNDIGESTED, sqlite_where=UNDIGESTED)
+        batch_op.create_index(
+            "ix_comments_undigested",
+            ["petition_id"],
+            unique=False,
+            postgresql_where=UNDIGESTED,
+            sqlite_where=UNDIGESTED,
+        )
     _new_pseudonyms()
 
 
 def _new_pseudonyms() -> None:
     connection = op.get_bind()
-    rows = connection.execute(sa.text(
-        "SELECT DISTINCT petition_id, pseudonym FROM comments WHERE pseudonym IS NOT NULL")).all()
+    rows = connection.execute(
+        sa.text("SELECT DISTINCT petition_id, pseudonym FROM comments WHERE pseudonym IS NOT NULL")
+    ).all()
     for petition_id, old in rows:
-        connection.execute(sa.text(
-            "UPDATE comments SET pseudonym = :new, author_proof = NULL "
-            "WHERE petition_id = :petition AND pseudonym = :old"),
-            {"new": "Colleague " + secrets.token_hex(3), "petition": petition_id, "old": old})
+        connection.execute(
+            sa.text(
+                "UPDATE comments SET pseudonym = :new, author_proof = NULL "
+                "WHERE petition_id = :petition AND pseudonym = :old"
+            ),
+            {"new": "Colleague " + secrets.token_hex(3), "petition": petition_id, "old": old},
+        )
 
 
 def downgrade() -> None:
@@ -100,14 +123,21 @@ def downgrade() -> None:
         batch_op.drop_index("ix_comments_top_level_created")
         batch_op.create_index("ix_comments_petition_id", ["petition_id", "id"], unique=False)
         batch_op.create_index("ix_comments_parent_id", ["parent_id", "id"], unique=False)
-        batch_op.create_index("ix_comments_top_level_id", ["petition_id", "id"], unique=False,
-                              postgresql_where=TOP_LEVEL, sqlite_where=TOP_LEVEL)
+        batch_op.create_index(
+            "ix_comments_top_level_id",
+            ["petition_id", "id"],
+            unique=False,
+            postgresql_where=TOP_LEVEL,
+            sqlite_where=TOP_LEVEL,
+        )
     op.add_column("petitions", sa.Column("comment_digest_through", sa.Integer(), server_default="0", nullable=False))
     # Named comments only: a digest position among random anonymous ids would mean nothing.
-    op.execute(sa.text(
-        "UPDATE petitions SET comment_digest_through = COALESCE((SELECT max(id) FROM comments WHERE "
-        "comments.petition_id = petitions.id AND comments.digested AND comments.id < :floor), 0)"
-    ).bindparams(floor=2**30))
+    op.execute(
+        sa.text(
+            "UPDATE petitions SET comment_digest_through = COALESCE((SELECT max(id) FROM comments WHERE "
+            "comments.petition_id = petitions.id AND comments.digested AND comments.id < :floor), 0)"
+        ).bindparams(floor=2**30)
+    )
     with op.batch_alter_table("comments") as batch_op:
         batch_op.drop_column("digested")
     op.drop_table("discussion_issuances")

@@ -26,8 +26,9 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("check", sa.LargeBinary(), nullable=False),
         sa.Column("started_on", sa.Date(), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["users.id"], name=op.f("fk_wallet_checks_account_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["users.id"], name=op.f("fk_wallet_checks_account_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_wallet_checks")),
     )
 

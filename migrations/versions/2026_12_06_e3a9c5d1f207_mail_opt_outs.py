@@ -29,10 +29,12 @@ def upgrade() -> None:
         sa.Column("petition_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("created_on", sa.Date(), nullable=False),
-        sa.ForeignKeyConstraint(["petition_id"], ["petitions.id"], name=op.f("fk_mail_opt_outs_petition_id_petitions"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_mail_opt_outs_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["petition_id"], ["petitions.id"], name=op.f("fk_mail_opt_outs_petition_id_petitions"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_mail_opt_outs_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("user_id", "petition_id", "kind", name=op.f("pk_mail_opt_outs")),
     )
     with op.batch_alter_table("mail_opt_outs") as batch_op:

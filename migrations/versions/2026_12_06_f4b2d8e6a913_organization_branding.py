@@ -33,8 +33,12 @@ def upgrade() -> None:
         sa.Column("logo_height", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_by_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["updated_by_id"], ["users.id"],
-                                name=op.f("fk_organization_branding_updated_by_id_users"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["updated_by_id"],
+            ["users.id"],
+            name=op.f("fk_organization_branding_updated_by_id_users"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organization_branding")),
     )
 

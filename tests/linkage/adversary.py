@@ -44,8 +44,20 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.linkage.raw import (FINE, HOUR, MINUTE, Table, _account_columns, _carve_owners, _int, _naive, _precision,
-                               postgresql_tuples, read_postgresql, read_sqlite)
+from tests.linkage.raw import (
+    FINE,
+    HOUR,
+    MINUTE,
+    Table,
+    _account_columns,
+    _carve_owners,
+    _int,
+    _naive,
+    _precision,
+    postgresql_tuples,
+    read_postgresql,
+    read_sqlite,
+)
 
 # Tables whose account column names who receives or is subject to the row, not who acted.
 PASSIVE_TABLES = {"users", "deliveries", "outbox_messages", "notifications", "role_grants"}
@@ -58,11 +70,14 @@ GRANULARITY = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 3
 # An open linking session kept in Redis under a hash of its account, living 11 minutes from its opening.
 SESSION_KEY = re.compile(r"(?P<action>[a-z-]*link[a-z-]*):(?P<subject>[0-9a-f]{16,})$")
 SESSION_SECONDS = 660
-LIMIT_KEY = re.compile(r"LIMITER/(?P<action>[^/]+)/(?P<subject>[^/]+)/(?P<amount>\d+)/(?P<multiples>\d+)/"
-                       r"(?P<granularity>[a-z]+)$")
+LIMIT_KEY = re.compile(
+    r"LIMITER/(?P<action>[^/]+)/(?P<subject>[^/]+)/(?P<amount>\d+)/(?P<multiples>\d+)/"
+    r"(?P<granularity>[a-z]+)$"
+)
 
 
 # -- what the attacker is given --------------------------------------------------------------------------------
+
 
 @dataclass
 class RedisCopy:
@@ -91,6 +106,7 @@ class OperatorKeys:
 
 
 # -- what it finds ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Join:
@@ -137,10 +153,12 @@ class Verdict:
         return len(self.candidates) >= self.required or (self.action.told is not None and len(self.candidates) >= 1)
 
     def describe(self, names: dict[int, str]) -> str:
-        who = lambda ids: "{" + ", ".join(sorted(names.get(i, f"#{i}") for i in ids)) + "}"  # noqa: E731
-        lines = [f"{self.action.label} (author {names.get(self.author or 0, self.author)}): "
-                 f"{len(self.candidates)} candidate(s) {who(self.candidates)}; bound {self.bound}, "
-                 f"required >= {self.required}: {'ok' if self.holds else 'LINKED'}"]
+        who = lambda ids: "{" + ", ".join(sorted(names.get(i, f"#{i}") for i in ids)) + "}"
+        lines = [
+            f"{self.action.label} (author {names.get(self.author or 0, self.author)}): "
+            f"{len(self.candidates)} candidate(s) {who(self.candidates)}; bound {self.bound}, "
+            f"required >= {self.required}: {'ok' if self.holds else 'LINKED'}"
+        ]
         if self.action.told is not None and len(self.candidates) < self.required:
             lines.append(f"    below k, and told first: {self.action.told}")
         for name, before, after, detail in self.narrowed_by:
@@ -185,6 +203,7 @@ class LogLine:
 
 # -- the attacker ----------------------------------------------------------------------------------------------
 
+
 def _is_comment_table(table: Table) -> bool:
     return "comment" in table.name and "body" in table.columns and "revision" not in table.name
 
@@ -204,7 +223,7 @@ class Adversary:
         else:
             self.tables = read_postgresql(evidence.database_url)
         self.accounts = {int(row["id"]) for row in self.tables["users"].rows}
-        self.heap = (postgresql_tuples(evidence.database_url, self.tables) if evidence.kind == "postgresql" else [])
+        self.heap = postgresql_tuples(evidence.database_url, self.tables) if evidence.kind == "postgresql" else []
         self.logs = []
         for line in evidence.log_lines:
             data = json.loads(line)
@@ -214,8 +233,14 @@ class Adversary:
         self.ended_at = _naive(evidence.ended_at)
         self.day_start = min([line.time for line in self.logs] or [self.ended_at]) - timedelta(hours=1)
         self.batch_seconds = float(evidence.settings.get("anonymous_batch_seconds") or 0)
-        self.max_delay = max([self.batch_seconds] + [float(value) for name, value in evidence.settings.items()
-                                                     if "max" in name and "seconds" in name and value])
+        self.max_delay = max(
+            [self.batch_seconds]
+            + [
+                float(value)
+                for name, value in evidence.settings.items()
+                if "max" in name and "seconds" in name and value
+            ]
+        )
         self.k = int(evidence.settings.get("min_group_size") or 5)
         self.names = self._names()
 
@@ -274,7 +299,8 @@ class Adversary:
                 author = next((c for c in ("author_id", "account_id", "user_id") if c in table.columns), None)
                 for row in table.rows:
                     anonymous = (author is None or row.get(author) is None) and (
-                        "pseudonym" not in table.columns or row.get("pseudonym") is not None)
+                        "pseudonym" not in table.columns or row.get("pseudonym") is not None
+                    )
                     if anonymous and row.get("petition_id") is not None:
                         petition = int(row["petition_id"])
                         base = holders.get((petition, "discuss")) or set(self.accounts)
@@ -294,8 +320,9 @@ class Adversary:
                 continue
             only = OWNED_TIMES.get(table.name)
             for row in table.rows:
-                owners = {int(row[c]) for c in account_columns
-                          if isinstance(row.get(c), int) and row[c] in self.accounts}
+                owners = {
+                    int(row[c]) for c in account_columns if isinstance(row.get(c), int) and row[c] in self.accounts
+                }
                 if not owners:
                     continue
                 for column in table.columns:
@@ -308,8 +335,12 @@ class Adversary:
                     if moment > self.ended_at + timedelta(hours=1):  # an expiry: the start it was computed from
                         for days in (self.evidence.settings.get("session_days") or 14, 1, 7, 30):
                             candidates.append((moment - timedelta(days=days), f"{table.name}.{column}-{days}d"))
-                        candidates.append((moment - timedelta(minutes=self.evidence.settings.get("code_minutes") or 15),
-                                           f"{table.name}.{column}-code"))
+                        candidates.append(
+                            (
+                                moment - timedelta(minutes=self.evidence.settings.get("code_minutes") or 15),
+                                f"{table.name}.{column}-code",
+                            )
+                        )
                     for start, source in candidates:
                         if self.day_start <= start <= self.ended_at + timedelta(hours=1):
                             events.extend(Event(owner, start, precision, source) for owner in owners)
@@ -341,8 +372,10 @@ class Adversary:
             owners = {owner[i] for i in burst if i in owner}
             if len(owners) == 1:
                 account = next(iter(owners))
-                derived.extend(Event(account, self.logs[i].time, FINE, f"log burst ({self.logs[i].method} "
-                                     f"{self.logs[i].route})") for i in burst)
+                derived.extend(
+                    Event(account, self.logs[i].time, FINE, f"log burst ({self.logs[i].method} {self.logs[i].route})")
+                    for i in burst
+                )
 
         previous = None
         for index, line in enumerate(self.logs):
@@ -374,11 +407,16 @@ class Adversary:
                 first: dict[tuple[Any, ...], int] = {}
                 for heap_tuple in self.heap:
                     if heap_tuple.table == table.name:
-                        key = (_int(heap_tuple.values.get(account_column)), _int(heap_tuple.values.get("petition_id")),
-                               heap_tuple.values.get("purpose"))
+                        key = (
+                            _int(heap_tuple.values.get(account_column)),
+                            _int(heap_tuple.values.get("petition_id")),
+                            heap_tuple.values.get("purpose"),
+                        )
                         first[key] = min(first.get(key, heap_tuple.xmin), heap_tuple.xmin)
-                ordered = [{account_column: key[0], "__tag": xmin} for key, xmin in sorted(first.items(),
-                                                                                       key=lambda item: item[1])]
+                ordered = [
+                    {account_column: key[0], "__tag": xmin}
+                    for key, xmin in sorted(first.items(), key=lambda item: item[1])
+                ]
             else:
                 ordered = [{**row, "__tag": None} for row in sorted(table.rows, key=lambda r: r["__pos"])]
             groups: list[tuple[int, Any]] = []
@@ -389,11 +427,14 @@ class Adversary:
             if len(groups) == len(lines) and lines:
                 for (account, _xmin), line in zip(groups, lines):
                     if account in self.accounts:
-                        events.append(Event(int(account), line.time, line.precision,
-                                            f"{table.name} physical order x wallet log"))
+                        events.append(
+                            Event(int(account), line.time, line.precision, f"{table.name} physical order x wallet log")
+                        )
             else:
-                self.notes.append(f"{table.name}: {len(groups)} issuance groups in physical order, {len(lines)} logged "
-                                  "wallet requests: not zipped")
+                self.notes.append(
+                    f"{table.name}: {len(groups)} issuance groups in physical order, {len(lines)} logged "
+                    "wallet requests: not zipped"
+                )
         return events
 
     def _rows_dated_by_xmin(self, events: list[Event]) -> list[Event]:
@@ -411,14 +452,17 @@ class Adversary:
             for row in table.rows:
                 if row.get("__xmin") is None or self._timed(row) is not None:
                     continue
-                owners = {int(row[c]) for c in account_columns
-                          if isinstance(row.get(c), int) and row[c] in self.accounts}
+                owners = {
+                    int(row[c]) for c in account_columns if isinstance(row.get(c), int) and row[c] in self.accounts
+                }
                 low = next((m for x, m in reversed(consistent) if x < row["__xmin"]), None)
                 high = next((m for x, m in consistent if x > row["__xmin"]), None)
                 if not owners or low is None or high is None or high < low:
                     continue
-                found += [Event(owner, low, max(FINE, (high - low).total_seconds()), f"{table.name} xmin order")
-                          for owner in owners]
+                found += [
+                    Event(owner, low, max(FINE, (high - low).total_seconds()), f"{table.name} xmin order")
+                    for owner in owners
+                ]
         return found
 
     def _hourly_tallies(self, events: list[Event]) -> list[Event]:
@@ -434,8 +478,14 @@ class Adversary:
                 continue
             active = hourly.get(line.time, set())
             if len(active) == 1:
-                found.append(Event(next(iter(active)), line.time, HOUR,
-                                   f"hourly tally ({line.method} {line.route}, {line.data.get('count')})"))
+                found.append(
+                    Event(
+                        next(iter(active)),
+                        line.time,
+                        HOUR,
+                        f"hourly tally ({line.method} {line.route}, {line.data.get('count')})",
+                    )
+                )
         return found
 
     def _redis_windows(self) -> list[dict[str, Any]]:
@@ -446,16 +496,27 @@ class Adversary:
                 found = LIMIT_KEY.search(key["key"]) or SESSION_KEY.search(key["key"])
                 if not found or key["pttl_ms"] is None or key["pttl_ms"] < 0:
                     continue
-                period = (int(found["multiples"]) * GRANULARITY.get(found["granularity"], 1)
-                          if "multiples" in found.groupdict() else SESSION_SECONDS)
+                period = (
+                    int(found["multiples"]) * GRANULARITY.get(found["granularity"], 1)
+                    if "multiples" in found.groupdict()
+                    else SESSION_SECONDS
+                )
                 first = at + timedelta(milliseconds=key["pttl_ms"]) - timedelta(seconds=period)
                 try:
                     count = int(key["value"])
                 except (TypeError, ValueError):
                     count = 1
                 slot = (found["action"], found["subject"], int(first.timestamp()))
-                window = windows.setdefault(slot, {"action": found["action"], "subject": found["subject"],
-                                                   "first": first, "period": period, "count": 0})
+                window = windows.setdefault(
+                    slot,
+                    {
+                        "action": found["action"],
+                        "subject": found["subject"],
+                        "first": first,
+                        "period": period,
+                        "count": 0,
+                    },
+                )
                 window["count"] = max(window["count"], count)
         return list(windows.values())
 
@@ -605,24 +666,35 @@ class Adversary:
             if published is not None:
                 precision = timedelta(seconds=_precision(published))
                 low = max(published - batch - timedelta(minutes=1), previous or datetime.min)
-                joins.append(self._window_join("checkpoint time", low, published + precision,
-                                               f"published in the batch of {published:%H:%M}"
-                                               + (f", after the one of {previous:%H:%M}" if previous else "")))
+                joins.append(
+                    self._window_join(
+                        "checkpoint time",
+                        low,
+                        published + precision,
+                        f"published in the batch of {published:%H:%M}"
+                        + (f", after the one of {previous:%H:%M}" if previous else ""),
+                    )
+                )
         for moment, source in self._edits(action):
             # An edit is the author acting again: written at once (the hour it was made), or with a batch.
             precision = timedelta(seconds=_precision(moment))
-            joins.append(self._window_join(f"{source} (written at once)", moment, moment + precision,
-                                           f"{source} = {moment}"))
-            joins.append(self._window_join(f"{source} (written by a batch)", moment - batch, moment + precision,
-                                           f"{source} = {moment}"))
+            joins.append(
+                self._window_join(f"{source} (written at once)", moment, moment + precision, f"{source} = {moment}")
+            )
+            joins.append(
+                self._window_join(
+                    f"{source} (written by a batch)", moment - batch, moment + precision, f"{source} = {moment}"
+                )
+            )
         for column in table.columns:
             value = row.get(column)
             if isinstance(value, datetime) and column not in ("edited_at",):
                 precision = timedelta(seconds=_precision(value))
                 low = max(value - batch, previous or datetime.min)
                 after = f", after the previous batch at {previous:%H:%M}" if previous else ""
-                joins.append(self._window_join(f"{table.name}.{column}", low, value + precision,
-                                               f"{column} = {value}{after}"))
+                joins.append(
+                    self._window_join(f"{table.name}.{column}", low, value + precision, f"{column} = {value}{after}")
+                )
         joins.append(self._physical_order(action))
         if action.row.get("__xmin") is not None:
             joins.append(self._xmin_order(action))
@@ -635,12 +707,19 @@ class Adversary:
 
     def _told(self, action: Action) -> str | None:
         """The public note of a smaller batch at the hour this action was published or edited, if any."""
-        hours = {value.replace(tzinfo=None) for column, value in action.row.items()
-                 if column in ("created_at", "edited_at", "signed_hour") and isinstance(value, datetime)}
+        hours = {
+            value.replace(tzinfo=None)
+            for column, value in action.row.items()
+            if column in ("created_at", "edited_at", "signed_hour") and isinstance(value, datetime)
+        }
         events = self.tables.get("petition_events")
         for row in events.rows if events is not None else []:
-            if (row.get("kind") in SMALL_BATCH_NOTES and row.get("petition_id") == action.petition_id
-                    and isinstance(row.get("at"), datetime) and row["at"].replace(tzinfo=None) in hours):
+            if (
+                row.get("kind") in SMALL_BATCH_NOTES
+                and row.get("petition_id") == action.petition_id
+                and isinstance(row.get("at"), datetime)
+                and row["at"].replace(tzinfo=None) in hours
+            ):
                 return f"the timeline's public note '{row['kind']}' at {row['at']:%H:%M}"
         return None
 
@@ -653,8 +732,11 @@ class Adversary:
             if "revision" in table.name and "comment_id" in table.columns and action.kind == "comment":
                 for row in table.rows:
                     if row.get("comment_id") == action.row.get("id"):
-                        found += [(value, f"{table.name}.{column}") for column, value in row.items()
-                                  if isinstance(value, datetime)]
+                        found += [
+                            (value, f"{table.name}.{column}")
+                            for column, value in row.items()
+                            if isinstance(value, datetime)
+                        ]
         return found
 
     def _publication(self, action: Action) -> datetime | None:
@@ -671,9 +753,14 @@ class Adversary:
         mine = self._publication(action)
         if mine is None or not hasattr(self, "all_actions"):
             return None
-        earlier = [moment for other in self.all_actions
-                   if other.kind == action.kind and other.petition_id == action.petition_id
-                   and (moment := self._publication(other)) is not None and moment < mine]
+        earlier = [
+            moment
+            for other in self.all_actions
+            if other.kind == action.kind
+            and other.petition_id == action.petition_id
+            and (moment := self._publication(other)) is not None
+            and moment < mine
+        ]
         return max(earlier) if earlier else None
 
     def _checkpoint_time(self, action: Action) -> datetime | None:
@@ -681,15 +768,25 @@ class Adversary:
         checkpoints = self.tables.get("log_checkpoints")
         if index is None or checkpoints is None:
             return None
-        covering = sorted((row["size"], row["created_at"]) for row in checkpoints.rows
-                          if row["petition_id"] == action.petition_id and row["size"] > index
-                          and isinstance(row.get("created_at"), datetime))
+        covering = sorted(
+            (row["size"], row["created_at"])
+            for row in checkpoints.rows
+            if row["petition_id"] == action.petition_id
+            and row["size"] > index
+            and isinstance(row.get("created_at"), datetime)
+        )
         return covering[0][1] if covering else None
 
     def _timed(self, row: dict[str, Any]) -> datetime | None:
         """The finest moment a row states (to the minute at least)."""
-        moments = [value for key, value in row.items() if isinstance(value, datetime) and not key.startswith("__")
-                   and value <= self.ended_at + timedelta(hours=1) and _precision(value) <= MINUTE]
+        moments = [
+            value
+            for key, value in row.items()
+            if isinstance(value, datetime)
+            and not key.startswith("__")
+            and value <= self.ended_at + timedelta(hours=1)
+            and _precision(value) <= MINUTE
+        ]
         return min(moments) if moments else None
 
     def _between(self, name: str, ordered: list[tuple[Any, datetime | None, bool]], detail: str) -> Join:
@@ -697,13 +794,15 @@ class Adversary:
         neighbours."""
         index = next(i for i, item in enumerate(ordered) if item[2])
         low = next((m for _p, m, _a in reversed(ordered[:index]) if m is not None), None)
-        high = next((m for _p, m, _a in ordered[index + 1:] if m is not None), None)
+        high = next((m for _p, m, _a in ordered[index + 1 :] if m is not None), None)
         return self._window_join(name, low, high, detail)
 
     def _physical_order(self, action: Action) -> Join:
         table = self.tables[action.table]
-        ordered = sorted(((row["__pos"], None if row is action.row else self._timed(row), row is action.row)
-                          for row in table.rows), key=lambda item: item[0])
+        ordered = sorted(
+            ((row["__pos"], None if row is action.row else self._timed(row), row is action.row) for row in table.rows),
+            key=lambda item: item[0],
+        )
         kind = "rowid" if self.evidence.kind == "sqlite" else "ctid"
         return self._between(f"{kind} order in {table.name}", ordered, f"{kind} {action.row['__pos']}")
 
@@ -711,16 +810,20 @@ class Adversary:
         """xmin is the writing transaction's id: it orders rows of every table in time. Timed rows whose xmin
         agrees with their time (the longest consistent run) date the transactions around the action's."""
         consistent = _longest_increasing(sorted(self._xmin_pairs(exclude=action.row)))
-        ordered = sorted([(x, m, False) for x, m in consistent] + [(action.row["__xmin"], None, True)],
-                         key=lambda item: (item[0], item[2]))
+        ordered = sorted(
+            [(x, m, False) for x, m in consistent] + [(action.row["__xmin"], None, True)],
+            key=lambda item: (item[0], item[2]),
+        )
         return self._between("xmin order", ordered, f"xmin {action.row['__xmin']}")
 
     def _xmin_pairs(self, exclude: dict[str, Any] | None) -> list[tuple[int, datetime]]:
         pairs = []
         for table in self.tables.values():
-            own = sorted((row["__xmin"], moment) for row in table.rows
-                         if row is not exclude and row.get("__xmin") is not None
-                         and (moment := self._timed(row)) is not None)
+            own = sorted(
+                (row["__xmin"], moment)
+                for row in table.rows
+                if row is not exclude and row.get("__xmin") is not None and (moment := self._timed(row)) is not None
+            )
             # A table whose rows are updated later shows it: their times do not follow their xmin. Not trusted.
             if all(a[1] <= b[1] for a, b in zip(own, own[1:])):
                 pairs += own
@@ -731,13 +834,24 @@ class Adversary:
         ids = [row["id"] for row in table.rows if isinstance(row.get("id"), int)]
         if not ids or not isinstance(action.row.get("id"), int) or max(ids) > 10 * len(ids) + 100:
             return Join("comment id sequence", None, "ids are not one sequence")
-        ordered = sorted(((row["id"], None if row is action.row or row.get("pseudonym") else self._timed(row),
-                           row is action.row) for row in table.rows), key=lambda item: item[0])
+        ordered = sorted(
+            (
+                (row["id"], None if row is action.row or row.get("pseudonym") else self._timed(row), row is action.row)
+                for row in table.rows
+            ),
+            key=lambda item: item[0],
+        )
         return self._between("comment id sequence", ordered, f"id {action.row['id']}")
 
     def _comment_lines(self) -> list[LogLine]:
-        return [line for line in self.logs if line.method == "POST" and re.search(r"comments/?$", line.route)
-                and line.data.get("status") in (201, 202) and line.precision <= FINE]
+        return [
+            line
+            for line in self.logs
+            if line.method == "POST"
+            and re.search(r"comments/?$", line.route)
+            and line.data.get("status") in (201, 202)
+            and line.precision <= FINE
+        ]
 
     def _comment_log(self, action: Action) -> list[Join]:
         """The k-th logged comment POST is comment k (one id sequence); a POST no named comment matches is an
@@ -748,20 +862,33 @@ class Adversary:
         rows = sorted((row for row in table.rows if isinstance(row.get("id"), int)), key=lambda row: row["id"])
         if lines and len(lines) == len(rows) and isinstance(action.row.get("id"), int):
             moment = lines[[row["id"] for row in rows].index(action.row["id"])].time
-            joins.append(self._window_join("comment log rank", moment, moment,
-                                           f"comment {action.row['id']} is logged POST #{rows.index(action.row) + 1}"))
+            joins.append(
+                self._window_join(
+                    "comment log rank",
+                    moment,
+                    moment,
+                    f"comment {action.row['id']} is logged POST #{rows.index(action.row) + 1}",
+                )
+            )
         named_times = [self._timed(row) for row in table.rows if not (row.get("pseudonym") or row is action.row)]
-        unmatched = [line for line in lines
-                     if not any(t is not None and abs(t - line.time) <= SAME_REQUEST for t in named_times)]
+        unmatched = [
+            line for line in lines if not any(t is not None and abs(t - line.time) <= SAME_REQUEST for t in named_times)
+        ]
         created = action.row.get("created_at")
         if isinstance(created, datetime):
             span = timedelta(seconds=_precision(created))
-            unmatched = [line for line in unmatched if created - timedelta(seconds=self.max_delay) <= line.time
-                         <= created + span]
+            unmatched = [
+                line for line in unmatched if created - timedelta(seconds=self.max_delay) <= line.time <= created + span
+            ]
         if unmatched and len(unmatched) < len(lines) + 1:
             accounts = frozenset().union(*(self.active(line.time, line.time) for line in unmatched))
-            joins.append(Join("unmatched comment POST lines", accounts,
-                              f"{len(unmatched)} logged comment POST(s) no named comment explains"))
+            joins.append(
+                Join(
+                    "unmatched comment POST lines",
+                    accounts,
+                    f"{len(unmatched)} logged comment POST(s) no named comment explains",
+                )
+            )
         return joins
 
     def _digest(self, action: Action) -> Join:
@@ -772,8 +899,9 @@ class Adversary:
             if row.get("comment_digest_through") == action.row.get("id") and row.get("id") == action.petition_id:
                 sent = row.get("comment_digest_sent_at")
                 if isinstance(sent, datetime):
-                    return self._window_join("comment digest", sent - timedelta(minutes=5), sent,
-                                             f"digested through this comment at {sent}")
+                    return self._window_join(
+                        "comment digest", sent - timedelta(minutes=5), sent, f"digested through this comment at {sent}"
+                    )
         return Join("comment digest", None, "not the digest's last comment")
 
     def _secrets(self, action: Action) -> list[bytes]:
@@ -783,8 +911,12 @@ class Adversary:
             if column.startswith("__") or column in ("body_html", "state", "visibility", "review"):
                 continue
             if isinstance(value, bytes) and len(value) >= 16:
-                found += [value, hashlib.sha256(value).hexdigest().encode(), hashlib.sha256(value).digest(),
-                          base64.urlsafe_b64encode(value).rstrip(b"=")]
+                found += [
+                    value,
+                    hashlib.sha256(value).hexdigest().encode(),
+                    hashlib.sha256(value).digest(),
+                    base64.urlsafe_b64encode(value).rstrip(b"="),
+                ]
             elif isinstance(value, str) and len(value) >= 12:
                 found.append(value.encode())
         return found
@@ -799,21 +931,36 @@ class Adversary:
             text = json.dumps([key["value"] for key in copy.keys] + [key["key"] for key in copy.keys])
             if any(needle in text for needle in needles):
                 low = _naive(previous.at) if previous is not None else self.day_start
-                joins.append(self._window_join("Redis copy holding it", low, _naive(copy.at),
-                                               f"first in the Redis copy of {_naive(copy.at):%H:%M}"))
+                joins.append(
+                    self._window_join(
+                        "Redis copy holding it",
+                        low,
+                        _naive(copy.at),
+                        f"first in the Redis copy of {_naive(copy.at):%H:%M}",
+                    )
+                )
                 break
             previous = copy
         published = self._published_bounds(action)
         words = ("comment", "discuss") if action.kind == "comment" else ("sign", "token", "submit")
-        anonymous_windows = [w for w in self.windows if w["subject"] not in self.subjects
-                             and ("anon" in w["action"] or "discuss" in w["action"] or "credential" in w["action"])
-                             and any(word in w["action"] for word in words)
-                             and (published is None or published[0] <= w["first"] <= published[1])]
+        anonymous_windows = [
+            w
+            for w in self.windows
+            if w["subject"] not in self.subjects
+            and ("anon" in w["action"] or "discuss" in w["action"] or "credential" in w["action"])
+            and any(word in w["action"] for word in words)
+            and (published is None or published[0] <= w["first"] <= published[1])
+        ]
         if anonymous_windows:
             accounts = frozenset().union(*(self.active(w["first"], w["first"]) for w in anonymous_windows))
-            joins.append(Join("anonymous route limiter lifetimes", accounts,
-                              f"{len(anonymous_windows)} window(s) opened at "
-                              + ", ".join(f"{w['first']:%H:%M:%S}" for w in anonymous_windows)))
+            joins.append(
+                Join(
+                    "anonymous route limiter lifetimes",
+                    accounts,
+                    f"{len(anonymous_windows)} window(s) opened at "
+                    + ", ".join(f"{w['first']:%H:%M:%S}" for w in anonymous_windows),
+                )
+            )
         return joins
 
     def _published_bounds(self, action: Action) -> tuple[datetime, datetime] | None:
@@ -876,8 +1023,13 @@ class Adversary:
                 extra.add(account)
         if unknown:
             return [Join("comment counters by account hash", None, "some counters' hashes are nobody's known")]
-        return [Join("comment counters by account hash", frozenset(extra),
-                     f"hashes counting more comments than their accounts signed: {sorted(extra)}")]
+        return [
+            Join(
+                "comment counters by account hash",
+                frozenset(extra),
+                f"hashes counting more comments than their accounts signed: {sorted(extra)}",
+            )
+        ]
 
     def _stored_secrets(self, actions: list[Action]) -> dict[int, list[Join]]:
         """The action's token, nullifier, id or text in a row that names an account: live rows, dead tuples
@@ -892,29 +1044,48 @@ class Adversary:
                 owners = {int(row[c]) for c in account_columns if row.get(c) in self.accounts}
                 if not owners:
                     continue
-                blob = b"\x00".join(v if isinstance(v, bytes) else str(v).encode() for k, v in row.items()
-                                    if not k.startswith("__") and v is not None)
+                blob = b"\x00".join(
+                    v if isinstance(v, bytes) else str(v).encode()
+                    for k, v in row.items()
+                    if not k.startswith("__") and v is not None
+                )
                 for action in actions:
                     if row is action.row:
                         continue
                     if any(needle in blob for needle in needles[id(action)]):
-                        joins[id(action)].append(Join("secret stored with an account (live row)",
-                                                      frozenset(owners), f"{table.name} row {row['__pos']}"))
+                        joins[id(action)].append(
+                            Join(
+                                "secret stored with an account (live row)",
+                                frozenset(owners),
+                                f"{table.name} row {row['__pos']}",
+                            )
+                        )
         if self.evidence.kind == "postgresql":
             for heap_tuple in self.heap:
                 table = self.tables[heap_tuple.table]
-                owners = {number for column in _account_columns(table)
-                          if (number := _int(heap_tuple.values.get(column))) in self.accounts}
+                owners = {
+                    number
+                    for column in _account_columns(table)
+                    if (number := _int(heap_tuple.values.get(column))) in self.accounts
+                }
                 if not owners or not heap_tuple.dead:
                     continue
                 blob = b"\x00".join(v for v in heap_tuple.values.values() if v)
                 for action in actions:
                     if any(needle in blob for needle in needles[id(action)]):
-                        joins[id(action)].append(Join("secret next to an account in a dead tuple (pageinspect)",
-                                                      frozenset(owners), f"{table.name} tuple {heap_tuple.position}"))
+                        joins[id(action)].append(
+                            Join(
+                                "secret next to an account in a dead tuple (pageinspect)",
+                                frozenset(owners),
+                                f"{table.name} tuple {heap_tuple.position}",
+                            )
+                        )
         else:
-            specs = {name: (table.columns, _account_columns(table), table.types) for name, table in self.tables.items()
-                     if _account_columns(table)}
+            specs = {
+                name: (table.columns, _account_columns(table), table.types)
+                for name, table in self.tables.items()
+                if _account_columns(table)
+            }
             windows: dict[bytes, list[tuple[set[int], str]]] = {}
             carved: set[tuple[Any, ...]] = set()
             for label, data in self.evidence.files.items():
@@ -924,16 +1095,20 @@ class Adversary:
                             continue
                         start = data.find(needle)
                         while start != -1:
-                            window = data[max(0, start - 500):start + len(needle)]
+                            window = data[max(0, start - 500) : start + len(needle)]
                             if window not in windows:  # the same page, again in another WAL frame
                                 windows[window] = _carve_owners(data, start, needle, specs, self.accounts)
                             for owners, table_name in windows[window]:
                                 key = (id(action), table_name, frozenset(owners), label)
                                 if key not in carved:
                                     carved.add(key)
-                                    joins[id(action)].append(Join(
-                                        f"secret next to an account in the SQLite {label} bytes", frozenset(owners),
-                                        f"a {table_name} record carved at byte {start}"))
+                                    joins[id(action)].append(
+                                        Join(
+                                            f"secret next to an account in the SQLite {label} bytes",
+                                            frozenset(owners),
+                                            f"a {table_name} record carved at byte {start}",
+                                        )
+                                    )
                             start = data.find(needle, start + 1)
         return joins
 
@@ -945,10 +1120,12 @@ class Adversary:
         for petition, count in sorted(by_petition.items()):
             holders = self.holders.get((petition, "sign"), set())
             remaining = holders - self.named[petition]
-            self.notes.append(f"counting, petition {petition}: {len(holders)} tokens issued, "
-                              f"{len(holders & self.named[petition])} spent by name, {count} anonymous: "
-                              f"{count} of the {len(remaining)} remaining holders signed anonymously"
-                              + (" (every one of them)" if count >= len(remaining) else ""))
+            self.notes.append(
+                f"counting, petition {petition}: {len(holders)} tokens issued, "
+                f"{len(holders & self.named[petition])} spent by name, {count} anonymous: "
+                f"{count} of the {len(remaining)} remaining holders signed anonymously"
+                + (" (every one of them)" if count >= len(remaining) else "")
+            )
 
     def _operator_joins(self, action: Action, book: dict[str, tuple[int, str]]) -> list[Join]:
         joins = []
@@ -959,8 +1136,9 @@ class Adversary:
                 matches = {account for digest, (account, _how) in book.items() if digest.startswith(token)}
                 if len(token) >= 6 and matches and len(matches) < len(self.accounts):
                     how = next(h for d, (a, h) in book.items() if d.startswith(token))
-                    joins.append(Join("keyed hash recomputed by the operator", frozenset(matches),
-                                      f"{column} {value!r} = {how}"))
+                    joins.append(
+                        Join("keyed hash recomputed by the operator", frozenset(matches), f"{column} {value!r} = {how}")
+                    )
         joins.extend(self._own_limiter_windows(action))
         contexts = self._contexts()
         for column, value in action.row.items():
@@ -969,8 +1147,13 @@ class Adversary:
                 if opened:
                     owners = {a for a, email in self.emails.items() if email in opened}
                     owners |= {a for a, name in self.names.items() if name.split(" (#")[0] in opened}
-                    joins.append(Join("sealed value opened by the operator", frozenset(owners) or None,
-                                      f"{column} opens to {opened[:40]!r}"))
+                    joins.append(
+                        Join(
+                            "sealed value opened by the operator",
+                            frozenset(owners) or None,
+                            f"{column} opens to {opened[:40]!r}",
+                        )
+                    )
         if action.kind == "comment":
             joins.extend(self._mail_joins(action, contexts))
         return joins
@@ -997,10 +1180,14 @@ class Adversary:
                     for purpose in (f"rate-limit/{name}", "rate-limit"):
                         digest = self.operator.keyed_hash(purpose, subject.lower())
                         for window in by_subject.get((name, digest), []):
-                            joins.append(self._window_join(
-                                "the action's own limiter window (keyed hash recomputed by the operator)",
-                                window["first"], window["first"],
-                                f"{name} window of keyed_hash({purpose!r}, {subject[:24]!r}...)"))
+                            joins.append(
+                                self._window_join(
+                                    "the action's own limiter window (keyed hash recomputed by the operator)",
+                                    window["first"],
+                                    window["first"],
+                                    f"{name} window of keyed_hash({purpose!r}, {subject[:24]!r}...)",
+                                )
+                            )
         return joins
 
     def _mail_joins(self, action: Action, contexts: list[str]) -> list[Join]:
@@ -1020,9 +1207,14 @@ class Adversary:
                     if isinstance(value, bytes):
                         opened = self._open(value, contexts)
                         if opened and body[:40] in opened:
-                            joins.append(self._window_join("mail quoting the comment (opened by the operator)",
-                                                           created - timedelta(minutes=5), created,
-                                                           f"{table.name} row {row['__pos']} created {created}"))
+                            joins.append(
+                                self._window_join(
+                                    "mail quoting the comment (opened by the operator)",
+                                    created - timedelta(minutes=5),
+                                    created,
+                                    f"{table.name} row {row['__pos']} created {created}",
+                                )
+                            )
         return joins
 
 
@@ -1052,6 +1244,7 @@ def _longest_increasing(pairs: list[tuple[int, datetime]]) -> list[tuple[int, da
 
 # -- judging ---------------------------------------------------------------------------------------------------
 
+
 def judge(actions: list[Action], author_of: Callable[[Action], int | None], k: int) -> list[Verdict]:
     """Apply every join the real author does not escape, in turn, and keep how each narrowed the set."""
     verdicts = []
@@ -1072,6 +1265,5 @@ def judge(actions: list[Action], author_of: Callable[[Action], int | None], k: i
             elif len(action.base & join.accounts) < len(action.base):
                 alone.append((join.name, len(action.base & join.accounts), join.detail))
         bound = len(action.base)
-        verdicts.append(Verdict(action, author, frozenset(candidates), narrowed, misled, alone, bound,
-                                min(bound, k)))
+        verdicts.append(Verdict(action, author, frozenset(candidates), narrowed, misled, alone, bound, min(bound, k)))
     return verdicts

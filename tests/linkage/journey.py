@@ -41,8 +41,8 @@ import redis
 from typer.testing import CliRunner
 
 from app import jobs
-from app.accounts.models import User
 from app import main as app_main
+from app.accounts.models import User
 from app.anonymous import derive
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
@@ -52,8 +52,8 @@ from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.main import create_app
 from tests import factories, live_server
-from tests.linkage import wallet
 from tests.conftest import PASSWORD, make_settings, make_user, redis_url
+from tests.linkage import wallet
 
 # The suite's own Redis database; a helper running it beside others points it elsewhere (LINKAGE_REDIS_URL).
 REDIS_URL = os.environ.get("LINKAGE_REDIS_URL", redis_url(14))
@@ -180,8 +180,9 @@ class RedisClock:
             else:
                 value = None
             window = self.windows.get(key)
-            pttl = -1 if window is None else int(
-                ((window[0] + timedelta(seconds=window[1])) - now).total_seconds() * 1000)
+            pttl = (
+                -1 if window is None else int(((window[0] + timedelta(seconds=window[1])) - now).total_seconds() * 1000)
+            )
             keys.append({"key": key.decode("latin-1"), "type": kind, "value": value, "pttl_ms": pttl})
         return RedisCopy(at=now, keys=keys)
 
@@ -204,8 +205,15 @@ class Person:
         self.derived = False
         self.secret: bytes | None = None
 
-    def request(self, method: str, path: str, body: object | None = None, *, expect: int | tuple[int, ...] = 200,
-                pause: float = 0.4) -> httpx2.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        *,
+        expect: int | tuple[int, ...] = 200,
+        pause: float = 0.4,
+    ) -> httpx2.Response:
         self.day.advance(pause * random.uniform(0.5, 1.5), worker=False)  # a browser's requests follow one another
         headers = {"Accept": "application/json"}
         if method != "GET":
@@ -215,8 +223,9 @@ class Person:
         allowed = (expect,) if isinstance(expect, int) else expect
         if response.status_code not in allowed:
             errors = [line for line in self.day.logs.lines[-20:] if '"level": "error"' in line]
-            raise AssertionError(f"{self.name}: {method} {path} -> {response.status_code} {response.text[:300]}\n"
-                                 + "\n".join(errors))
+            raise AssertionError(
+                f"{self.name}: {method} {path} -> {response.status_code} {response.text[:300]}\n" + "\n".join(errors)
+            )
         return response
 
     def csrf(self) -> str:
@@ -243,8 +252,10 @@ class Person:
         due = state["due"]
         if not due:
             return
-        published = {(key["petition_id"], key.get("purpose", "sign")): key["key_id"]
-                     for key in self.day.bare("GET", "/api/v1/anonymous/keys").json()}
+        published = {
+            (key["petition_id"], key.get("purpose", "sign")): key["key_id"]
+            for key in self.day.bare("GET", "/api/v1/anonymous/keys").json()
+        }
         pending, requests = {}, []
         for key in due:
             slot = (key["petition_id"], key.get("purpose", "sign"))
@@ -275,8 +286,12 @@ class Person:
     def sign_forfeiting(self, petition_id: int, visibility: str) -> None:
         """From a device without the wallet (a phone): with a name, giving up anonymity for this petition, as the
         sign panel offers (issue 19). The token stays in the other browser; the forfeit is a public count."""
-        self.request("POST", f"/api/v1/petitions/{petition_id}/signature",
-                     {"visibility": visibility, "forfeit": True}, expect=201)
+        self.request(
+            "POST",
+            f"/api/v1/petitions/{petition_id}/signature",
+            {"visibility": visibility, "forfeit": True},
+            expect=201,
+        )
 
     def withdraw(self, petition_id: int) -> None:
         self.request("DELETE", f"/api/v1/petitions/{petition_id}/signature", expect=204)
@@ -286,19 +301,26 @@ class Person:
         server may refuse it (the token a named signature spent stays spent): then it is noted, not published."""
         message, signature = self.tokens[(petition_id, "sign")]
         self.day.advance(random.uniform(0.2, 0.6), worker=False)
-        response = self.day.bare("POST", "/api/v1/anonymous/signatures", {
-            "petition_id": petition_id, "message": b64e(message), "signature": b64e(signature)})
+        response = self.day.bare(
+            "POST",
+            "/api/v1/anonymous/signatures",
+            {"petition_id": petition_id, "message": b64e(message), "signature": b64e(signature)},
+        )
         if after_withdrawal and response.status_code == 409:
-            self.day.truth.refused.append(f"{self.name}'s anonymous signature after withdrawing his named one: "
-                                          f"{response.json()['error']['message']}")
+            self.day.truth.refused.append(
+                f"{self.name}'s anonymous signature after withdrawing his named one: "
+                f"{response.json()['error']['message']}"
+            )
             return
         assert response.status_code == 202, (
-            f"{self.name}: anonymous signature -> {response.status_code} {response.text}")
+            f"{self.name}: anonymous signature -> {response.status_code} {response.text}"
+        )
         self.day.truth.signatures.append(AnonymousSignature(petition_id, self.account_id, message, "browser"))
 
     def comment(self, petition_id: int, body: str, parent_id: int | None = None) -> int:
-        response = self.request("POST", f"/api/v1/petitions/{petition_id}/comments",
-                                {"body": body, "parent_id": parent_id}, expect=201)
+        response = self.request(
+            "POST", f"/api/v1/petitions/{petition_id}/comments", {"body": body, "parent_id": parent_id}, expect=201
+        )
         return int(response.json()["id"])
 
     def comment_anonymously(self, petition_id: int, body: str, parent_id: int | None = None) -> None:
@@ -306,15 +328,28 @@ class Person:
             # The wallet's discussion credential, sent without cookies (docs: the anonymous-discussion contract).
             message, signature = self.tokens[(petition_id, "discuss")]
             self.day.advance(random.uniform(0.2, 0.6), worker=False)
-            response = self.day.bare("POST", ANONYMOUS_COMMENTS_PATH, {
-                "petition_id": petition_id, "message": b64e(message), "signature": b64e(signature),
-                "body": body, "parent_id": parent_id})
+            response = self.day.bare(
+                "POST",
+                ANONYMOUS_COMMENTS_PATH,
+                {
+                    "petition_id": petition_id,
+                    "message": b64e(message),
+                    "signature": b64e(signature),
+                    "body": body,
+                    "parent_id": parent_id,
+                },
+            )
             assert response.status_code == 202, (
-                f"{self.name}: anonymous comment -> {response.status_code} {response.text}")
+                f"{self.name}: anonymous comment -> {response.status_code} {response.text}"
+            )
             via = "anonymous-route"
         else:
-            posted = self.request("POST", f"/api/v1/petitions/{petition_id}/comments",
-                                  {"body": body, "parent_id": parent_id, "anonymous": True}, expect=201)
+            posted = self.request(
+                "POST",
+                f"/api/v1/petitions/{petition_id}/comments",
+                {"body": body, "parent_id": parent_id, "anonymous": True},
+                expect=201,
+            )
             self.posted[body] = int(posted.json()["id"])
             via = "session"
         self.day.truth.comments.append(AnonymousComment(petition_id, self.account_id, body, via))
@@ -331,10 +366,15 @@ class Person:
             if not found:
                 return False
             self.day.advance(random.uniform(20, 90), worker=False)
-            response = self.day.bare("POST", f"{ANONYMOUS_COMMENTS_PATH}/{found[0]}/edit", {
-                "message": b64e(message), "signature": b64e(signature), "body": new_body})
+            response = self.day.bare(
+                "POST",
+                f"{ANONYMOUS_COMMENTS_PATH}/{found[0]}/edit",
+                {"message": b64e(message), "signature": b64e(signature), "body": new_body},
+            )
             # 202: applied by the next batch (200 from servers that applied it at once).
-            assert response.status_code in (200, 202), f"{self.name}: anonymous edit -> {response.status_code} {response.text}"
+            assert response.status_code in (200, 202), (
+                f"{self.name}: anonymous edit -> {response.status_code} {response.text}"
+            )
         else:
             self.request("PATCH", f"/api/v1/comments/{self.posted[body]}", {"body": new_body})
         self.day.truth.edits[body] = new_body
@@ -372,8 +412,13 @@ class Day:
         self.redis = RedisClock(REDIS_URL, self.clock)
         sock = live_server.reserve_port()
         self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.settings = make_settings(self.database_url, base_url=self.base_url, redis_url=REDIS_URL,
-                                      anonymous_batch_seconds=BATCH_SECONDS, inprocess_worker=False)
+        self.settings = make_settings(
+            self.database_url,
+            base_url=self.base_url,
+            redis_url=REDIS_URL,
+            anonymous_batch_seconds=BATCH_SECONDS,
+            inprocess_worker=False,
+        )
         self.app = create_app(self.settings, clock=self.clock)
         self.logs = LogLines(self.clock)
         self._logger = logging.getLogger("undersigned")
@@ -515,8 +560,9 @@ class Day:
         self.truth.accounts[first] = person.account_id
         return person
 
-    def cli_sign_anonymously(self, person: Person, petition_url: str, petition_id: int, *,
-                             within_hours: float = 12.0) -> None:
+    def cli_sign_anonymously(
+        self, person: Person, petition_url: str, petition_id: int, *, within_hours: float = 12.0
+    ) -> None:
         """`undersigned client sign URL --anonymous`, in this process, against the live server. A client that
         queues the submission (`client collect` early, `client send` from cron later) is used that way."""
         wallet = self._wallet(person)
@@ -530,19 +576,40 @@ class Day:
             self._cli(["client", "sign", petition_url, "--anonymous", *login])
             self._record_cli_signature(person, petition_id)
 
-    def _queue_cli_signature(self, person: Person, petition_url: str, petition_id: int, within_hours: float, *,
-                             accept_small_crowd: bool = False) -> bool:
+    def _queue_cli_signature(
+        self,
+        person: Person,
+        petition_url: str,
+        petition_id: int,
+        within_hours: float,
+        *,
+        accept_small_crowd: bool = False,
+    ) -> bool:
         """`client sign --anonymous`: queued, or refused while fewer than k colleagues hold the token. Then the
         person does as the client says and tries again later (the cron rounds, once an hour)."""
-        arguments = ["client", "sign", petition_url, "--anonymous", "--within", str(within_hours), "--email",
-                     person.email, "--password", PASSWORD, "--wallet", str(self._wallet(person))]
+        arguments = [
+            "client",
+            "sign",
+            petition_url,
+            "--anonymous",
+            "--within",
+            str(within_hours),
+            "--email",
+            person.email,
+            "--password",
+            PASSWORD,
+            "--wallet",
+            str(self._wallet(person)),
+        ]
         if accept_small_crowd:
             arguments.append("--accept-small-crowd")
         output = self._cli(arguments, small_crowd_ok=True)
         if output is None:
             self.waiting.append((person, petition_url, petition_id, within_hours, self.clock.now()))
-            self.truth.refused.append(f"{person.name}'s `client sign --anonymous` at {self.clock.now():%H:%M}: "
-                                      "fewer than k colleagues held the token; they tried again later")
+            self.truth.refused.append(
+                f"{person.name}'s `client sign --anonymous` at {self.clock.now():%H:%M}: "
+                "fewer than k colleagues held the token; they tried again later"
+            )
             return False
         self._record_cli_signature(person, petition_id)
         return True
@@ -551,15 +618,32 @@ class Day:
         message = _wallet_message(self._wallet(person), petition_id)
         self.truth.signatures.append(AnonymousSignature(petition_id, person.account_id, message, "cli"))
 
-    def cli_comment_anonymously(self, person: Person, petition_url: str, petition_id: int, body: str, *,
-                                within_hours: float = 12.0) -> bool:
+    def cli_comment_anonymously(
+        self, person: Person, petition_url: str, petition_id: int, body: str, *, within_hours: float = 12.0
+    ) -> bool:
         """`undersigned client comment URL --anonymous --text ...` (queued, sent later by `client send`), where
         the client has it."""
         if "comment" not in self.cli_commands or not self.discussion_credentials:
             return False
         wallet = self._wallet(person)
-        self._cli(["client", "comment", petition_url, "--anonymous", "--text", body, "--within", str(within_hours),
-                   "--email", person.email, "--password", PASSWORD, "--wallet", str(wallet)])
+        self._cli(
+            [
+                "client",
+                "comment",
+                petition_url,
+                "--anonymous",
+                "--text",
+                body,
+                "--within",
+                str(within_hours),
+                "--email",
+                person.email,
+                "--password",
+                PASSWORD,
+                "--wallet",
+                str(wallet),
+            ]
+        )
         self.cli_wallets.add(wallet)
         self.truth.comments.append(AnonymousComment(petition_id, person.account_id, body, "cli"))
         return True
@@ -578,8 +662,9 @@ class Day:
             if self.clock.now() - tried < timedelta(hours=1):
                 self.waiting.append((person, petition_url, petition_id, within_hours, tried))
                 continue
-            self._queue_cli_signature(person, petition_url, petition_id, within_hours,
-                                      accept_small_crowd=self.clock.now() >= END)
+            self._queue_cli_signature(
+                person, petition_url, petition_id, within_hours, accept_small_crowd=self.clock.now() >= END
+            )
         now = self.clock.now().timestamp()
         for wallet in sorted(self.cli_wallets):
             outbox = json.loads(wallet.read_text()).get("outbox", []) if wallet.exists() else []
@@ -606,11 +691,17 @@ class Day:
         deadline = self.clock.now() + timedelta(hours=30)
         while self.waiting or not self.published():
             if self.clock.now() >= deadline:
-                missing = [f"{type(item).__name__} by account {item.account_id} on petition {item.petition_id} "
-                           f"({item.via})" for item in self.unpublished()]
+                missing = [
+                    f"{type(item).__name__} by account {item.account_id} on petition {item.petition_id} ({item.via})"
+                    for item in self.unpublished()
+                ]
                 errors = [line for line in self.logs.lines if '"level": "error"' in line][-5:]
-                raise AssertionError("anonymous actions of the day were still unpublished 30 hours later: "
-                                     + "; ".join(missing) + "\n" + "\n".join(errors))
+                raise AssertionError(
+                    "anonymous actions of the day were still unpublished 30 hours later: "
+                    + "; ".join(missing)
+                    + "\n"
+                    + "\n".join(errors)
+                )
             self.advance(REDIS_COPY_SECONDS)
         self.batch()
         self.worker()
@@ -622,11 +713,16 @@ class Day:
         from sqlalchemy import text
 
         with self.app.state.sessionmaker() as db:
-            messages = {bytes(m) for m in db.execute(text(
-                "SELECT token_message FROM signatures WHERE token_message IS NOT NULL")).scalars()}
+            messages = {
+                bytes(m)
+                for m in db.execute(
+                    text("SELECT token_message FROM signatures WHERE token_message IS NOT NULL")
+                ).scalars()
+            }
             bodies = set(db.execute(text("SELECT body FROM comments")).scalars())
-        return ([s for s in self.truth.signatures if s.message not in messages]
-                + [c for c in self.truth.comments if c.body not in bodies and self.truth.edits.get(c.body) not in bodies])
+        return [s for s in self.truth.signatures if s.message not in messages] + [
+            c for c in self.truth.comments if c.body not in bodies and self.truth.edits.get(c.body) not in bodies
+        ]
 
     def capture(self) -> Capture:
         """After the last batch and worker round: the SQLite files as they are on disk (the WAL included, read
@@ -639,15 +735,25 @@ class Day:
                     self.files[f"db{suffix}"] = candidate.read_bytes()
         self.redis_copies.append(self.redis.copy())
         settings = self.settings
-        public = {"anonymous_batch_seconds": settings.anonymous_batch_seconds,
-                  "min_group_size": settings.min_group_size, "session_days": settings.session_days,
-                  "code_minutes": settings.code_minutes, "worker_poll_seconds": settings.outbox_poll_seconds}
+        public = {
+            "anonymous_batch_seconds": settings.anonymous_batch_seconds,
+            "min_group_size": settings.min_group_size,
+            "session_days": settings.session_days,
+            "code_minutes": settings.code_minutes,
+            "worker_poll_seconds": settings.outbox_poll_seconds,
+        }
         for name in ("anonymous_batch_max_seconds", "anonymous_max_delay_seconds", "anonymous_batch_max_delay_seconds"):
             if hasattr(settings, name):
                 public[name] = getattr(settings, name)
-        return Capture(kind=self.kind, database_url=self.database_url, files=dict(self.files),
-                       log_lines=list(self.logs.lines), redis_copies=list(self.redis_copies), settings=public,
-                       ended_at=self.clock.now())
+        return Capture(
+            kind=self.kind,
+            database_url=self.database_url,
+            files=dict(self.files),
+            log_lines=list(self.logs.lines),
+            redis_copies=list(self.redis_copies),
+            settings=public,
+            ended_at=self.clock.now(),
+        )
 
 
 def _walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -662,8 +768,10 @@ def _walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _client_commands() -> set[str]:
     from app.cli import client_cli
 
-    return {command.name or command.callback.__name__.removeprefix("client_")  # type: ignore[union-attr]
-            for command in client_cli.registered_commands}
+    return {
+        command.name or command.callback.__name__.removeprefix("client_")  # type: ignore[union-attr]
+        for command in client_cli.registered_commands
+    }
 
 
 def _wallet_message(wallet: Path, petition_id: int) -> bytes:
@@ -681,10 +789,24 @@ def _wallet_message(wallet: Path, petition_id: int) -> bytes:
 
 # -- the day's script ------------------------------------------------------------------------------------------
 
-PEOPLE = [("olga", "oduya"), ("pavel", "pryce"), ("anouk", "abara"), ("orla", "ostrowski"), ("chen", "cho"),
-          ("wes", "wright"), ("bruno", "baptiste"), ("dara", "dunne"), ("emil", "eklund"), ("fatima", "farah"),
-          ("gus", "gallo"), ("hana", "hoshi"), ("ivan", "ilic"), ("jun", "jang"), ("kofi", "kamara"),
-          ("lena", "lund")]
+PEOPLE = [
+    ("olga", "oduya"),
+    ("pavel", "pryce"),
+    ("anouk", "abara"),
+    ("orla", "ostrowski"),
+    ("chen", "cho"),
+    ("wes", "wright"),
+    ("bruno", "baptiste"),
+    ("dara", "dunne"),
+    ("emil", "eklund"),
+    ("fatima", "farah"),
+    ("gus", "gallo"),
+    ("hana", "hoshi"),
+    ("ivan", "ilic"),
+    ("jun", "jang"),
+    ("kofi", "kamara"),
+    ("lena", "lund"),
+]
 
 
 def run(day: Day) -> Capture:
@@ -694,11 +816,13 @@ def run(day: Day) -> Capture:
     p = {first: day.person(first, last) for first, last in PEOPLE}
     with day.app.state.write_sessionmaker() as db:
         olga = db.get(User, p["olga"].account_id)
-        screens = factories.open_petition(db, day.runtime, creator=olga, allow_anonymous=True,
-                                          title="Stop recording our screens to train AI").id
+        screens = factories.open_petition(
+            db, day.runtime, creator=olga, allow_anonymous=True, title="Stop recording our screens to train AI"
+        ).id
         bruno = db.get(User, p["bruno"].account_id)
-        salaries = factories.open_petition(db, day.runtime, creator=bruno, allow_anonymous=True,
-                                           title="Publish the salary bands").id
+        salaries = factories.open_petition(
+            db, day.runtime, creator=bruno, allow_anonymous=True, title="Publish the salary bands"
+        ).id
     url = f"{day.base_url}/petitions/{screens}"
     salaries_url = f"{day.base_url}/petitions/{salaries}"
 
@@ -732,8 +856,9 @@ def run(day: Day) -> Capture:
     p["orla"].open_petition(screens)
     p["orla"].sign(screens, "organizers")
     day.advance(95)
-    p["orla"].comment_anonymously(screens, "Same in my team: the recordings came up in my review.",
-                                  parent_id=pavel_comment)
+    p["orla"].comment_anonymously(
+        screens, "Same in my team: the recordings came up in my review.", parent_id=pavel_comment
+    )
 
     day.until(9, 30)  # Kofi's laptop makes his wallet (issue 19) and collects
     p["kofi"].derived = True
@@ -805,8 +930,9 @@ def run(day: Day) -> Capture:
     p["gus"].sign(salaries, "public")
     p["gus"].comment(screens, "Does anyone know how long the recordings are kept?")
     day.advance(200)
-    p["gus"].comment_anonymously(screens, "Security told me privately they are kept for seven years.",
-                                 parent_id=olga_comment)
+    p["gus"].comment_anonymously(
+        screens, "Security told me privately they are kept for seven years.", parent_id=olga_comment
+    )
 
     day.until(15, 30)
     p["hana"].sign_in()
@@ -843,8 +969,9 @@ def run(day: Day) -> Capture:
 
     day.until(17, 20)
     day.cli_sign_anonymously(p["jun"], salaries_url, salaries, within_hours=4)
-    day.cli_comment_anonymously(p["jun"], salaries_url, salaries, "Bonuses are where the gap is; include them.",
-                                within_hours=4)
+    day.cli_comment_anonymously(
+        p["jun"], salaries_url, salaries, "Bonuses are where the gap is; include them.", within_hours=4
+    )
 
     day.until(END.hour)
     day.finish()

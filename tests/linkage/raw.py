@@ -12,8 +12,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-ACCOUNT_COLUMNS = {"user_id", "account_id", "author_id", "actor_id", "creator_id", "moderator_id", "responder_id",
-                   "granted_by_id", "updated_by_id", "moderation_lock_by_id", "owner_id", "recipient_id"}
+ACCOUNT_COLUMNS = {
+    "user_id",
+    "account_id",
+    "author_id",
+    "actor_id",
+    "creator_id",
+    "moderator_id",
+    "responder_id",
+    "granted_by_id",
+    "updated_by_id",
+    "moderation_lock_by_id",
+    "owner_id",
+    "recipient_id",
+}
 FINE = 1.0
 MINUTE = 60.0
 HOUR = 3600.0
@@ -33,8 +45,8 @@ class Table:
     types: list[str] = field(default_factory=list)  # declared column types (SQLite), for carving
 
 
-
 # -- reading ---------------------------------------------------------------------------------------------------
+
 
 def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
@@ -78,8 +90,12 @@ def _precision(value: datetime | date) -> float:
 def read_sqlite(path: str) -> dict[str, Table]:
     connection = sqlite3.connect(path)
     try:
-        names = [row[0] for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        names = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         tables = {}
         for name in names:
             info = list(connection.execute(f'PRAGMA table_info("{name}")'))
@@ -112,13 +128,22 @@ def read_postgresql(url: str) -> dict[str, Table]:
 
     tables = {}
     with psycopg.connect(_pg_url(url), autocommit=True) as connection:
-        names = [row[0] for row in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-            "AND table_type = 'BASE TABLE'")]
+        names = [
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_type = 'BASE TABLE'"
+            )
+        ]
         for name in names:
-            columns = [row[0] for row in connection.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
-                "ORDER BY ordinal_position", (name,))]
+            columns = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+                    "ORDER BY ordinal_position",
+                    (name,),
+                )
+            ]
             rows = []
             for raw in connection.execute(f'SELECT ctid::text, xmin::text::bigint, * FROM "{name}"'):
                 block, offset = raw[0].strip("()").split(",")
@@ -150,20 +175,27 @@ def postgresql_tuples(url: str, tables: dict[str, Table], *, every_table: bool =
         for table in tables.values():
             if not (every_table or _account_columns(table)):
                 continue
-            attributes = [row[0] for row in connection.execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
-                (f'"{table.name}"',))]
-            pages = connection.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
-                                       (f'"{table.name}"',)).fetchone()[0]
+            attributes = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
+                    (f'"{table.name}"',),
+                )
+            ]
+            pages = connection.execute(
+                "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int", (f'"{table.name}"',)
+            ).fetchone()[0]
             for page in range(int(pages)):
                 for lp, xmin, xmax, lp_flags, attrs in connection.execute(
-                        "SELECT lp, t_xmin::text::bigint, t_xmax::text::bigint, lp_flags, t_attrs FROM "
-                        "heap_page_item_attrs(get_raw_page(%s, %s), %s::regclass)",
-                        (table.name, page, f'"{table.name}"')):
+                    "SELECT lp, t_xmin::text::bigint, t_xmax::text::bigint, lp_flags, t_attrs FROM "
+                    "heap_page_item_attrs(get_raw_page(%s, %s), %s::regclass)",
+                    (table.name, page, f'"{table.name}"'),
+                ):
                     if attrs is None:
                         continue
-                    values = {name: (bytes(value) if value is not None else None)
-                              for name, value in zip(attributes, attrs)}
+                    values = {
+                        name: (bytes(value) if value is not None else None) for name, value in zip(attributes, attrs)
+                    }
                     found.append(HeapTuple(table.name, (page, lp), int(xmin), bool(xmax) or lp_flags != 1, values))
     return found
 
@@ -173,6 +205,7 @@ def _int(raw: bytes | None) -> int | None:
 
 
 # -- SQLite record carving -------------------------------------------------------------------------------------
+
 
 def _varint(data: bytes, offset: int) -> tuple[int, int]:
     value = 0
@@ -243,16 +276,16 @@ def _record(data: bytes, start: int, allowed: list[Callable[[int], bool]], *, he
                 values.append(None)
             elif 1 <= serial <= 6:
                 size = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8}[serial]
-                values.append(int.from_bytes(data[position:position + size], "big", signed=True))
+                values.append(int.from_bytes(data[position : position + size], "big", signed=True))
                 position += size
             elif serial == 7:
-                values.append(data[position:position + 8])
+                values.append(data[position : position + 8])
                 position += 8
             elif serial in (8, 9):
                 values.append(serial - 8)
             elif serial >= 12:
                 size = (serial - 12) // 2 if serial % 2 == 0 else (serial - 13) // 2
-                values.append(data[position:position + size])
+                values.append(data[position : position + size])
                 position += size
             else:
                 return None
@@ -263,8 +296,13 @@ def _record(data: bytes, start: int, allowed: list[Callable[[int], bool]], *, he
         return None
 
 
-def _carve_owners(data: bytes, found_at: int, needle: bytes, specs: dict[str, tuple[list[str], list[str], list[str]]],
-                  accounts: set[int]) -> list[tuple[set[int], str]]:
+def _carve_owners(
+    data: bytes,
+    found_at: int,
+    needle: bytes,
+    specs: dict[str, tuple[list[str], list[str], list[str]]],
+    accounts: set[int],
+) -> list[tuple[set[int], str]]:
     """Records of tables with an account column that hold the bytes found at `found_at` as one whole value: a
     live or deleted row, wherever its bytes still are (a page, a freeblock, a WAL frame)."""
     results = []

@@ -55,14 +55,14 @@ class Stores:
             self.values.append(Item(where, data))
 
 
-def read_stores(*, kind: str, database_url: str, files: dict[str, bytes], log_lines: Iterable[str],
-                redis_copies: Iterable[Any]) -> Stores:
+def read_stores(
+    *, kind: str, database_url: str, files: dict[str, bytes], log_lines: Iterable[str], redis_copies: Iterable[Any]
+) -> Stores:
     """Every table raw (every column of every row), PostgreSQL's heap tuples of every table (live and dead), the
     SQLite files' bytes (or any other files given, by path: PostgreSQL's WAL segments), every log line, every Redis
     key and value of every copy."""
     stores = Stores()
-    tables = (read_sqlite(database_url.removeprefix("sqlite:///")) if kind == "sqlite"
-              else read_postgresql(database_url))
+    tables = read_sqlite(database_url.removeprefix("sqlite:///")) if kind == "sqlite" else read_postgresql(database_url)
     for table in tables.values():
         for row in table.rows:
             for column, value in row.items():
@@ -82,27 +82,41 @@ def read_stores(*, kind: str, database_url: str, files: dict[str, bytes], log_li
             where = f"Redis copy of {copy.at:%H:%M:%S}, key {key['key']!r}"
             stores.add(where + " (name)", key["key"].encode("latin-1"))
             value = key["value"]
-            stores.add(where, value.encode("latin-1") if isinstance(value, str) else json.dumps(value).encode(
-                "latin-1", "replace"))
+            stores.add(
+                where,
+                value.encode("latin-1") if isinstance(value, str) else json.dumps(value).encode("latin-1", "replace"),
+            )
     return stores
 
 
 # -- the needles -----------------------------------------------------------------------------------------------
 
+
 def encodings(value: bytes) -> dict[str, bytes]:
     """The ways a byte string is written down: raw, hex (both cases), base64 and base64url (padded or not)."""
     standard = base64.b64encode(value)
     url = base64.urlsafe_b64encode(value)
-    return {"raw": value, "hex": value.hex().encode(), "HEX": value.hex().upper().encode(), "base64": standard,
-            "base64 unpadded": standard.rstrip(b"="), "base64url": url, "base64url unpadded": url.rstrip(b"=")}
+    return {
+        "raw": value,
+        "hex": value.hex().encode(),
+        "HEX": value.hex().upper().encode(),
+        "base64": standard,
+        "base64 unpadded": standard.rstrip(b"="),
+        "base64url": url,
+        "base64url unpadded": url.rstrip(b"="),
+    }
 
 
 def code_forms(code: str) -> dict[str, bytes]:
     """A code as a person or a program might write it: as shown (groups of four), without hyphens, lower case."""
     plain = code.replace("-", "").replace(" ", "").upper()
-    grouped = "-".join(plain[i:i + 4] for i in range(0, len(plain), 4))
-    return {"as shown": grouped.encode(), "without hyphens": plain.encode(), "lower case": grouped.lower().encode(),
-            "lower case without hyphens": plain.lower().encode()}
+    grouped = "-".join(plain[i : i + 4] for i in range(0, len(plain), 4))
+    return {
+        "as shown": grouped.encode(),
+        "without hyphens": plain.encode(),
+        "lower case": grouped.lower().encode(),
+        "lower case without hyphens": plain.lower().encode(),
+    }
 
 
 @dataclass
@@ -135,6 +149,7 @@ def search(stores: Stores, secrets_by_name: dict[str, bytes], codes_by_name: dic
 
 
 # -- sealed boxes and keys -------------------------------------------------------------------------------------
+
 
 def _decoded(data: bytes) -> Iterator[bytes]:
     """The value itself, and every base64, base64url or hex run in it, decoded."""
@@ -183,6 +198,7 @@ def open_boxes(stores: Stores) -> list[Finding]:
                     opened = cipher.decrypt(box[:12], box[12:], aad)
                 except InvalidTag:
                     continue
-                findings.append(Finding(f"a sealed box opened ({opened.hex()}) with a key found in {key_where}",
-                                        box_where))
+                findings.append(
+                    Finding(f"a sealed box opened ({opened.hex()}) with a key found in {key_where}", box_where)
+                )
     return findings

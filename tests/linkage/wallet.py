@@ -41,11 +41,13 @@ class Device(Protocol):
     secret: bytes | None
     tokens: dict[tuple[int, str], tuple[bytes, bytes]]
 
-    def request(self, method: str, path: str, body: object | None = None, *,
-                expect: int | tuple[int, ...] = 200) -> Any: ...
+    def request(
+        self, method: str, path: str, body: object | None = None, *, expect: int | tuple[int, ...] = 200
+    ) -> Any: ...
 
 
 # -- the wallet: secret, check, credentials derived from it ----------------------------------------------------
+
 
 def sync(device: Device) -> str:
     """What wallet.js does on every signed-in page (spec section 4). Returns what the device did: "started" (made
@@ -56,8 +58,9 @@ def sync(device: Device) -> str:
         if state.get("wallet_check") is not None:
             return "elsewhere"
         secret = derive.new_secret()
-        answer = device.request("POST", "/api/v1/wallet/check", {"check": b64e(derive.check(secret))},
-                                expect=(200, 201, 409))
+        answer = device.request(
+            "POST", "/api/v1/wallet/check", {"check": b64e(derive.check(secret))}, expect=(200, 201, 409)
+        )
         if answer.status_code == 409:
             return "lost-race"
         device.secret, outcome = secret, "started"
@@ -67,8 +70,9 @@ def sync(device: Device) -> str:
         if slot in device.tokens:
             continue
         public = blindrsa.PublicKey.from_spki(b64d(item["spki"]))
-        credential = derive.credential(secret, purpose=slot[1], petition_id=slot[0], key_id=item["key_id"],
-                                       public=public)
+        credential = derive.credential(
+            secret, purpose=slot[1], petition_id=slot[0], key_id=item["key_id"], public=public
+        )
         try:
             device.tokens[slot] = (credential.message, credential.finalize(public, b64d(item["blind_signature"])))
         except blindrsa.BlindSignatureError:
@@ -77,8 +81,9 @@ def sync(device: Device) -> str:
     for key in state["due"]:
         slot = (key["petition_id"], key.get("purpose", "sign"))
         public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-        credential = derive.credential(secret, purpose=slot[1], petition_id=slot[0], key_id=key["key_id"],
-                                       public=public)
+        credential = derive.credential(
+            secret, purpose=slot[1], petition_id=slot[0], key_id=key["key_id"], public=public
+        )
         pending[slot] = (public, credential)
         requests.append({"petition_id": slot[0], "purpose": slot[1], "blinded_message": b64e(credential.blinded_msg)})
     if requests:
@@ -101,6 +106,7 @@ def import_recovery_code(device: Device, code: str) -> None:
 
 # -- linking a device ------------------------------------------------------------------------------------------
 
+
 def normalise(code: str) -> str:
     return "".join({"I": "1", "L": "1", "O": "0"}.get(c, c) for c in code.upper() if c not in " -\t\n")
 
@@ -112,8 +118,9 @@ def new_code() -> str:
 
 def code_keys(code: str) -> dict[str, bytes]:
     ikm = normalise(code).encode("ascii")
-    return {x: HKDF(algorithm=hashes.SHA256(), length=32, salt=LINK_SALT, info=x.encode()).derive(ikm)
-            for x in CODE_KEYS}
+    return {
+        x: HKDF(algorithm=hashes.SHA256(), length=32, salt=LINK_SALT, info=x.encode()).derive(ikm) for x in CODE_KEYS
+    }
 
 
 def mac(key: bytes, data: bytes) -> bytes:
@@ -121,8 +128,7 @@ def mac(key: bytes, data: bytes) -> bytes:
 
 
 def _raw(private: ec.EllipticCurvePrivateKey) -> bytes:
-    return private.public_key().public_bytes(serialization.Encoding.X962,
-                                             serialization.PublicFormat.UncompressedPoint)
+    return private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
 def sealing_key(private: ec.EllipticCurvePrivateKey, peer_raw: bytes, k_seal: bytes) -> tuple[bytes, bytes]:
@@ -144,8 +150,12 @@ class KeyMaterial:
 
     def add_private(self, name: str, private: ec.EllipticCurvePrivateKey) -> None:
         self.add(f"{name} ECDH private key (scalar)", private.private_numbers().private_value.to_bytes(32, "big"))
-        self.add(f"{name} ECDH private key (PKCS#8 DER)", private.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        self.add(
+            f"{name} ECDH private key (PKCS#8 DER)",
+            private.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
 
 
 class LinkingA:
@@ -165,12 +175,19 @@ class LinkingA:
 
     @property
     def shown(self) -> str:
-        return "-".join(self.code[i:i + 4] for i in range(0, 12, 4))
+        return "-".join(self.code[i : i + 4] for i in range(0, 12, 4))
 
     def open(self) -> None:
-        self.device.request("POST", LINK_PATH, {"offer_key": b64e(self.raw),
-                                                "offer_proof": b64e(mac(self.keys["offer"], self.raw)),
-                                                "code_proof": b64e(mac(self.keys["check"], self.raw))}, expect=201)
+        self.device.request(
+            "POST",
+            LINK_PATH,
+            {
+                "offer_key": b64e(self.raw),
+                "offer_proof": b64e(mac(self.keys["offer"], self.raw)),
+                "code_proof": b64e(mac(self.keys["check"], self.raw)),
+            },
+            expect=201,
+        )
 
     def seal(self, secret: bytes, answer_raw: bytes) -> bytes:
         shared, key = sealing_key(self.private, answer_raw, self.keys["seal"])
@@ -207,10 +224,17 @@ class LinkingB:
         assert session["state"] == "offered", session
         self.offer_raw = b64d(session["offer_key"])
         assert hmac.compare_digest(b64d(session["offer_proof"]), mac(self.keys["offer"], self.offer_raw)), (
-            "the offer's proof does not check: not the key of the device showing the code")
-        self.device.request("POST", f"{LINK_PATH}/answer", {
-            "code_proof": b64e(mac(self.keys["check"], self.offer_raw)), "answer_key": b64e(self.raw),
-            "answer_proof": b64e(mac(self.keys["answer"], self.raw + self.offer_raw))})
+            "the offer's proof does not check: not the key of the device showing the code"
+        )
+        self.device.request(
+            "POST",
+            f"{LINK_PATH}/answer",
+            {
+                "code_proof": b64e(mac(self.keys["check"], self.offer_raw)),
+                "answer_key": b64e(self.raw),
+                "answer_proof": b64e(mac(self.keys["answer"], self.raw + self.offer_raw)),
+            },
+        )
 
     def open(self, sealed: bytes) -> bytes:
         _shared, key = sealing_key(self.private, self.offer_raw, self.keys["seal"])
@@ -227,8 +251,9 @@ class LinkingB:
         return secret
 
 
-def link(a: Device, b: Device, material: KeyMaterial, *, linking_a: type[LinkingA] = LinkingA,
-         between: Any = None) -> bytes:
+def link(
+    a: Device, b: Device, material: KeyMaterial, *, linking_a: type[LinkingA] = LinkingA, between: Any = None
+) -> bytes:
     """A shows a code, B types it: the whole protocol, in the order the two pages' polls run it. `between` (if
     given) is called after the sealed secret is posted and before B collects it (while the server holds it)."""
     offer = linking_a(a, material)
