@@ -25,13 +25,14 @@ from app.comments import api as comments_api
 from app.comments import pages as comments_pages
 from app.core import openapi
 from app.core.clock import Clock, SystemClock, to_the_hour
-from app.core.database import build_engine, build_sessionmaker
+from app.core.database import build_engine, build_replica_sessionmaker, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime
 from app.core.settings import Environment, Settings
 from app.core.templating import build_templates
+from app.core.versions import NotModified, StampVersion
 from app.core.web import RequestContextMiddleware, csrf_protect
 from app.home import pages as home_pages
 from app.log import api as log_api
@@ -40,6 +41,7 @@ from app.mail import pages as mail_pages
 from app.moderation import api as moderation_api
 from app.moderation import pages as moderation_pages
 from app.organization import api as organization_api
+from app.organization import eligibility
 from app.organization import pages as organization_pages
 from app.petitions import api as petitions_api
 from app.petitions import pages as petitions_pages
@@ -49,7 +51,6 @@ from app.responses import api as responses_api
 from app.responses import pages as responses_pages
 from app.responses import scoreboard_api, scoreboard_pages
 from app.signatures import api as signatures_api
-from app.signatures import eligibility
 from app.signatures import pages as signatures_pages
 
 logger = logging.getLogger("undersigned.app")
@@ -67,6 +68,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.write_sessionmaker = build_sessionmaker(engine, writes=True)
+        # Public reads that may lag by a moment go to the replica when there is one (docs/scaling.md).
+        replica = (
+            build_engine(settings.database_replica_url, **_pool_options(settings))
+            if settings.database_replica_url
+            else None
+        )
+        app.state.replica_sessionmaker = build_replica_sessionmaker(replica) if replica is not None else None
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         tasks = []
         if settings.run_inprocess_worker:
@@ -96,6 +104,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 except Exception:
                     logger.exception("writing the last batch of anonymous comments failed")
             engine.dispose()
+            if replica is not None:
+                replica.dispose()
 
     app = FastAPI(
         title="Undersigned",
@@ -109,13 +119,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     templates = build_templates(settings)
     runtime = build_runtime(settings, clock=clock or SystemClock(), templates=templates.env)
     app.state.settings = settings
+    app.state.replica_sessionmaker = None  # the lifespan opens the replica's engine, if one is configured
     app.state.keyring = runtime.keyring
     app.state.templates = templates
     app.state.runtime = runtime
 
     # Inside the request context (added first, so it runs within it): a shared copy still gets a new reader's
     # CSRF cookie, the security headers and its line in the request log.
+    # The live polls' ETags: stamped inside the shared copies (a copy keeps its version's tag), and a poll naming
+    # the current version answered 304 outside them, before anything reads the database (app/core/versions.py).
+    app.add_middleware(StampVersion, versions=runtime.page_versions)
     app.add_middleware(SharedPageCache, seconds=settings.shared_page_ttl, csrf_token=runtime.keyring.csrf_token)
+    app.add_middleware(NotModified, versions=runtime.page_versions)
     app.add_middleware(
         RequestContextMiddleware,
         secure_cookies=settings.secure_cookies,

@@ -7,7 +7,7 @@ from app.comments.models import Comment, CommentEndorsement, CommentFlag, Commen
 from app.core.database import Base
 from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
 from app.mail.models import MailOptOut, OutboxMessage
-from app.organization.models import OrganizationBranding, OrganizationRules
+from app.organization.models import EligibleAddress, OrganizationBranding, OrganizationRules
 from app.petitions.models import (
     Category,
     Delivery,
@@ -22,7 +22,7 @@ from app.petitions.models import (
     Sponsorship,
 )
 from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
-from app.signatures.models import EligibleAddress, Invalidation, Signature, SignerGroup
+from app.signatures.models import Invalidation, Signature, SignerGroup
 
 __all__ = [
     "AuditEntry",

@@ -54,7 +54,7 @@ def normalize_email(*, db: Session, rt: Runtime, raw: str, field: str = "email",
 
     Only joining (sign-up, a new admin) asks for an allowed domain: accounts that exist can always sign in, reset
     their password and confirm their address, so an admin who drops a domain from the rules does not lock its
-    members (or themselves) out. Signing checks the domain again (signatures/eligibility.py).
+    members (or themselves) out. Signing checks the domain again (organization/eligibility.py).
     """
     try:
         address = validate_email(raw, check_deliverability=False).normalized

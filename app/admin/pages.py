@@ -20,11 +20,11 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import format_number, redirect, render, translate
 from app.core.types import Id
-from app.organization import branding
+from app.organization import branding, eligibility
 from app.organization import service as organization
 from app.organization.schemas import RulesForm
 from app.petitions import service as petitions
-from app.signatures import eligibility, groups
+from app.signatures import groups
 from app.signatures.models import GroupKind
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -73,7 +73,7 @@ def grant_role(
             return render(request, "admin/confirm_admin.html", {"user": user})
         role = service.grant_role(db=db, rt=rt, actor=admin, user=user, role=change.role)
     except AppError as error:
-        return refused(request, db, "/admin/users", error)
+        return refused(request, "/admin/users", error)
     return redirect(
         request,
         "/admin/users",
@@ -87,7 +87,7 @@ def revoke_role(request: Request, user_id: Id, role: Role, admin: Admin, db: Ses
     try:
         service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
     except AppError as error:
-        return refused(request, db, "/admin/users", error)
+        return refused(request, "/admin/users", error)
     return redirect(
         request,
         "/admin/users",
@@ -134,7 +134,7 @@ def add_to_list(
             groups.add(db=db, kind=GroupKind(kind), name=name)
         audit.record(db=db, rt=rt, actor=admin, action="list.added", subject=kind, detail={"name": name.strip()})
     except AppError as error:
-        return refused(request, db, "/admin/lists", error)
+        return refused(request, "/admin/lists", error)
     return redirect(
         request,
         "/admin/lists",
@@ -214,7 +214,6 @@ def import_eligibility(
     except AppError as error:
         return form_error(
             request,
-            db,
             "admin/eligibility.html",
             error,
             {},
@@ -333,7 +332,6 @@ def save_branding(
             error = error.translated(lambda text: translate(request, text))
         return form_error(
             request,
-            db,
             "admin/settings.html",
             error,
             _rules_values(organization.current(db=db, rt=rt)),
@@ -348,10 +346,11 @@ def save_branding(
 def save_settings(request: Request, admin: Admin, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
     try:
         changed = organization.update(db=db, rt=rt, actor=admin, form=validate(RulesForm, fields))
+        if "sponsors_required" in changed:
+            petitions.advance_sponsored(db=db, rt=rt, required=organization.rules_in(db=db, rt=rt).sponsors_required)
     except AppError as error:
         return form_error(
             request,
-            db,
             "admin/settings.html",
             error,
             fields,

@@ -28,9 +28,9 @@ from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.organization import eligibility
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition
-from app.signatures import eligibility
 from app.signatures.models import Signature
 
 

@@ -10,6 +10,7 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.organization import service
 from app.organization.schemas import RulesForm, RulesRead
+from app.petitions import service as petitions
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=UnitOfWorkRoute)
 
@@ -23,5 +24,8 @@ def read_rules(admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object
     "/admin/rules", response_model=RulesRead, summary="Change the organization's rules (admins; each change is audited)"
 )
 def update_rules(body: RulesForm, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    service.update(db=db, rt=rt, actor=admin, form=body)
-    return asdict(service.rules_in(db=db, rt=rt))  # read, not memoized: the change is not committed yet
+    changed = service.update(db=db, rt=rt, actor=admin, form=body)
+    rules = service.rules_in(db=db, rt=rt)  # read, not memoized: the change is not committed yet
+    if "sponsors_required" in changed:
+        petitions.advance_sponsored(db=db, rt=rt, required=rules.sponsors_required)
+    return asdict(rules)

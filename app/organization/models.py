@@ -45,3 +45,12 @@ class OrganizationBranding(Base):
     # Tied to an admin's account: the hour is all it keeps.
     updated_at: Mapped[datetime | None]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class EligibleAddress(Base):
+    """An imported list of members who may sign. Only a keyed hash of each address is kept."""
+
+    __tablename__ = "eligible_addresses"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    imported_at: Mapped[datetime]

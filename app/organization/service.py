@@ -93,7 +93,10 @@ def current(*, db: Session, rt: Runtime) -> Rules:
 
 
 def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[str]:
-    """Save the rules; the audit log records each change as before and after. Returns the changed names."""
+    """Save the rules; the audit log records each change as before and after. Returns the changed names.
+
+    Petitions read the rules, not the reverse: a caller that lowered `sponsors_required` moves the petitions that
+    already have enough sponsors on (`petitions.service.advance_sponsored`)."""
     before = _load(db, rt)
     after = Rules(
         allowed_email_domains=form.domains,
@@ -126,10 +129,6 @@ def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[st
     row.updated_by_id = actor.id
     db.flush()
     audit.record(db=db, rt=rt, actor=actor, action="settings.changed", subject="organization rules", detail=changed)
-    if after.sponsors_required < before.sponsors_required:
-        from app.petitions import service as petitions  # petitions read the rules, not the reverse
-
-        petitions.advance_sponsored(db=db, rt=rt, required=after.sponsors_required)
     # Forgotten now for this request, and again once the change is committed or undone, so no request keeps
     # rules that were never saved, or the ones before the change.
     rt.cache.forget(CACHE_KEY)

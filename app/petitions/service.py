@@ -26,15 +26,18 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.core.clock import to_the_hour
+from app.core.database import on_replica
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.log import service as signature_log
 from app.mail import service as mail
 from app.mail import unsubscribe
 from app.mail.kinds import MailKind
 from app.organization import service as organization
+from app.organization.eligibility import eligible_members
 from app.petitions import notify
 from app.petitions.lifecycle import LABELS, SIGNABLE_STATES, VISIBLE_STATES, PetitionState, can_transition
 from app.petitions.models import (
@@ -74,6 +77,7 @@ def record_event(
     detail: str | None = None,
     public: bool = True,
 ) -> None:
+    page_changed(db, petition.id)
     db.add(
         PetitionEvent(
             petition_id=petition.id,
@@ -503,8 +507,6 @@ def advance_sponsored(*, db: Session, rt: Runtime, required: int) -> int:
 
 def response_threshold(*, db: Session, rt: Runtime) -> int:
     """The absolute threshold, or the percentage of eligible members when that is larger."""
-    from app.signatures.eligibility import eligible_members  # signatures build on petitions, not the reverse
-
     threshold = organization.current(db=db, rt=rt).response_threshold
     members = eligible_members(db=db, rt=rt)
     if rt.settings.response_threshold_percent and members:
@@ -547,7 +549,10 @@ def close(*, db: Session, rt: Runtime, petition: Petition, actor: User | None, r
 
 
 def close_if_expired(*, db: Session, rt: Runtime, petition: Petition) -> bool:
-    """The check on read: a petition past its deadline is closed before anyone sees it open."""
+    """The check on read: a petition past its deadline is closed before anyone sees it open (on the primary: a read
+    replica refuses writes, and the replica sees the closing moments later)."""
+    if on_replica(db):
+        return False
     if petition.state_enum is S.open and petition.deadline is not None and petition.deadline <= rt.clock.now():
         try:
             close(db=db, rt=rt, petition=petition, actor=None, reason="The deadline passed.")

@@ -74,15 +74,6 @@ class SignerGroup(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-class EligibleAddress(Base):
-    """An imported list of members who may sign. Only a keyed hash of each address is kept."""
-
-    __tablename__ = "eligible_addresses"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    imported_at: Mapped[datetime]
-
-
 class Invalidation(Base):
     """Moderators voiding signatures that match a rule (for example a list of compromised addresses)."""
 

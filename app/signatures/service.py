@@ -18,12 +18,14 @@ from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.log import service as signature_log
+from app.organization import eligibility
 from app.petitions import service as petitions
 from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
 from app.petitions.models import Petition
 from app.petitions.thresholds import CROSSING_COLUMNS, crossing_due, record_crossings
-from app.signatures import eligibility, groups
+from app.signatures import groups
 from app.signatures.models import GroupKind, Signature, Visibility
 
 NAMED_VISIBILITIES = (Visibility.public, Visibility.organizers)
@@ -115,14 +117,16 @@ def sign(
     """Write the signature, then count it in: the counter's guarded UPDATE is the last statement.
 
     That UPDATE locks the petition's row until the commit, and every signer of the petition queues on that
-    lock, so as little as possible happens after it: handlers commit as soon as this returns. Its WHERE clause
-    is also the check that the petition takes signatures (open, deadline not passed); when it matches nothing,
-    the whole request rolls back and the petition is loaded to say why.
+    lock, so as little as possible happens after it: the route commits in the handler's own thread as soon as the
+    handler returns (app/core/routing.py), and the sign handlers do nothing after this but build a redirect or a
+    small JSON answer. Its WHERE clause is also the check that the petition takes signatures (open, deadline not
+    passed); when it matches nothing, the whole request rolls back and the petition is loaded to say why.
 
     `forfeit`: the signer was issued the petition's anonymous-signing token, does not have it here, and gives up
     signing anonymously (app/anonymous/service.py). The forfeit is written in this transaction, so a refused
     signature forfeits nothing.
     """
+    page_changed(db, petition_id)
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
             raise InvalidInput(
@@ -192,37 +196,6 @@ def sign(
     return Signed(signature=signature, signature_count=count, forfeited=forfeited)
 
 
-def sign_and_commit(
-    *,
-    db: Session,
-    rt: Runtime,
-    petition_id: int,
-    user: User,
-    visibility: str,
-    notify_updates: bool,
-    department: str | None = None,
-    location: str | None = None,
-    token: tuple[bytes, bytes] | None = None,
-    forfeit: bool = False,
-) -> Signed:
-    """For request handlers: `sign`, then commit at once, rather than after the response is built: the commit
-    releases the petition's counter row, which every other signer of the petition is waiting for."""
-    signed = sign(
-        db=db,
-        rt=rt,
-        petition_id=petition_id,
-        user=user,
-        visibility=visibility,
-        notify_updates=notify_updates,
-        department=department,
-        location=location,
-        token=token,
-        forfeit=forfeit,
-    )
-    db.commit()
-    return signed
-
-
 def _signable_key(petition_id: int) -> str:
     return f"signable-petition:{petition_id}"
 
@@ -253,6 +226,7 @@ def _signable(*, db: Session, rt: Runtime, petition_id: int) -> tuple[bool, bool
 def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     """Take one's named signature out of the count. A token it spent stays spent (withdrawing then signing
     anonymously would tie the two together, and free a second vote): the member may sign again with a name."""
+    page_changed(db, petition.id)
     if petition.state_enum not in SIGNABLE_STATES:
         raise Conflict(N_("Signatures can be withdrawn only while the petition is open."))
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
@@ -285,6 +259,7 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
 
 def hide_name(*, db: Session, rt: Runtime, petition: Petition, user: User) -> None:
     """Move a public signature to organizers-only (the other way round would expose a name after the fact)."""
+    page_changed(db, petition.id)
     signature = own_signature(db=db, petition=petition, user=user)
     if signature is None:
         raise NotFound(N_("You have not signed this petition."))

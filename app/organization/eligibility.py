@@ -17,7 +17,7 @@ from app.core.errors import Forbidden, InvalidInput
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.organization import service as organization
-from app.signatures.models import EligibleAddress
+from app.organization.models import EligibleAddress
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 ADDRESS = re.compile(r"[^@\s]+@[a-z0-9.-]+\.[a-z]{2,}")
