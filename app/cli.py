@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Self
 
 import typer
 from rich.console import Console
@@ -377,7 +378,7 @@ class _ClientRun:
         self._state_file = state_file or wallet_file.with_name("verified.json")
         self.session = None
 
-    def __enter__(self) -> _ClientRun:
+    def __enter__(self) -> Self:
         self._lock = self.client.locked(self.wallet_file)
         self._lock.__enter__()
         try:

@@ -46,8 +46,10 @@ DEMO_PETITIONS = [
         "open",
         "Stop recording our screens to train AI",
         "End the mandatory keystroke, click and screen recording programme, and delete what it collected.",
-        "The programme records private conversations and performance data.\n\nWe were told the data is tightly "
-        "controlled; a security promise is not the same as not collecting it.",
+        (
+            "The programme records private conversations and performance data.\n\nWe were told the data is tightly "
+            "controlled; a security promise is not the same as not collecting it."
+        ),
         "privacy",
         [("ben", "public"), ("chen", "organizers"), ("dara", "public")],
     ),

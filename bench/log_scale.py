@@ -82,18 +82,20 @@ async def _time_proofs(base_url: str, petition_id: int, size: int) -> tuple[list
     async with httpx2.AsyncClient(base_url=base_url, timeout=30) as client:
         for path in paths["inclusion"][:20]:
             (await client.get(path)).raise_for_status()  # warm
+
+        async def reader(pending: list[str], timings: list[float]) -> None:
+            # The queue and the list it times into are arguments, not names from the loop below: a reader still
+            # running when the loop moved on would otherwise drain the next kind's queue into the next kind's list.
+            while pending:
+                path = pending.pop()
+                started = time.perf_counter()
+                response = await client.get(path)
+                timings.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+
         for kind, queue in paths.items():
             pending = list(queue)
-
-            async def reader() -> None:
-                while pending:
-                    path = pending.pop()
-                    started = time.perf_counter()
-                    response = await client.get(path)
-                    results[kind].append((time.perf_counter() - started) * 1000)
-                    response.raise_for_status()
-
-            await asyncio.gather(*(reader() for _ in range(READERS)))
+            await asyncio.gather(*(reader(pending, results[kind]) for _ in range(READERS)))
     global FLOOR
     FLOOR = results["floor"]
     return results["inclusion"], results["consistency"]

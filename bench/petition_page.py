@@ -331,9 +331,15 @@ def drain(port: int) -> None:
 
 def code_version() -> str:
     """The commit measured, and whether the app's files differed from it (a checkout others work in)."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout
     changed = subprocess.run(
-        ["git", "status", "--porcelain", "--", "app", "templates"], cwd=ROOT, capture_output=True, text=True
+        ["git", "status", "--porcelain", "--", "app", "templates"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     dirty = ", with uncommitted changes to app/ or templates/" if changed else ""
     return f"commit {commit.strip() or 'unknown'}{dirty}"

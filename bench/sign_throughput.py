@@ -249,20 +249,26 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             }
             for name in paths
         ],
-        "ratio": statistics.median(s / b for s, b in zip(sign, bare)),
+        "ratio": statistics.median(s / b for s, b in zip(sign, bare, strict=True)),
     }
 
 
 def report(args: argparse.Namespace, results: dict[str, object]) -> str:
     lines = [
-        f"### Sign throughput: {args.database}, {args.workers} worker{'s' if args.workers != 1 else ''}, "
-        f"{args.concurrency} concurrent clients ({datetime.now(UTC):%Y-%m-%d})",
+        (
+            f"### Sign throughput: {args.database}, {args.workers} worker{'s' if args.workers != 1 else ''}, "
+            f"{args.concurrency} concurrent clients ({datetime.now(UTC):%Y-%m-%d})"
+        ),
         "",
-        f"Command: `.venv/bin/python bench/sign_throughput.py --database {args.database} --workers {args.workers} "
-        f"--signatures {args.signatures} --concurrency {args.concurrency} --rounds {args.rounds}`",
+        (
+            f"Command: `.venv/bin/python bench/sign_throughput.py --database {args.database} --workers {args.workers} "
+            f"--signatures {args.signatures} --concurrency {args.concurrency} --rounds {args.rounds}`"
+        ),
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; the load generator runs on the same machine.",
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}; the load generator runs on the same machine."
+        ),
         "",
         "| path | requests | per second (median of rounds) | rounds | p50 ms | p99 ms | statuses |",
         "|---|---|---|---|---|---|---|",

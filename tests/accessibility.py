@@ -45,8 +45,10 @@ def describe(found: list[dict[str, object]]) -> str:
     lines = []
     for violation in found:
         lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
-        for node in violation["nodes"]:  # type: ignore[attr-defined]
-            lines.append(f"    {node['target']}: {' '.join(str(node['summary']).split())}")
+        lines.extend(
+            f"    {node['target']}: {' '.join(str(node['summary']).split())}"
+            for node in violation["nodes"]  # type: ignore[attr-defined]
+        )
     return "\n".join(lines)
 
 

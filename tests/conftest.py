@@ -179,17 +179,17 @@ def clock() -> FrozenClock:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = dict(
-        environment="test",
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        inprocess_worker=False,
-        base_url="http://testserver",
-        allowed_email_domains=["example.org", "example.com"],
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": TEST_SECRET,
+        "inprocess_worker": False,
+        "base_url": "http://testserver",
+        "allowed_email_domains": ["example.org", "example.com"],
         # Small issuing keys and no batching delay: the suite makes many petitions.
-        blind_key_bits=1024,
-        anonymous_batch_seconds=0,
-    )
+        "blind_key_bits": 1024,
+        "anonymous_batch_seconds": 0,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

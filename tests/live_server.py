@@ -91,16 +91,16 @@ def serve(database: Path, **overrides: object) -> LiveServer:
     migrations.upgrade(url)
     sock = reserve_port()
     port = sock.getsockname()[1]
-    values: dict[str, object] = dict(
-        environment="test",
-        database_url=url,
-        secret_key=SECRET,
-        inprocess_worker=False,
-        base_url=f"http://127.0.0.1:{port}",
-        allowed_email_domains=["example.org"],
-        blind_key_bits=1024,
-        anonymous_batch_seconds=0,
-    )
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": url,
+        "secret_key": SECRET,
+        "inprocess_worker": False,
+        "base_url": f"http://127.0.0.1:{port}",
+        "allowed_email_domains": ["example.org"],
+        "blind_key_bits": 1024,
+        "anonymous_batch_seconds": 0,
+    }
     values.update(overrides)
     return start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
 
@@ -124,15 +124,15 @@ def demo_on_scratch(kind: str, folder: Path, name: str, **overrides: object) -> 
 
     with scratch_database(kind, folder, name) as url:
         sock = reserve_port()
-        values: dict[str, object] = dict(
-            environment="test",
-            database_url=url,
-            secret_key=SECRET,
-            inprocess_worker=False,
-            base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
-            allowed_email_domains=["example.org"],
-            blind_key_bits=1024,
-        )
+        values: dict[str, object] = {
+            "environment": "test",
+            "database_url": url,
+            "secret_key": SECRET,
+            "inprocess_worker": False,
+            "base_url": f"http://127.0.0.1:{sock.getsockname()[1]}",
+            "allowed_email_domains": ["example.org"],
+            "blind_key_bits": 1024,
+        }
         values.update(overrides)
         live = start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
         try:

@@ -198,6 +198,7 @@ def run_command(database_url: str, *arguments: str, **settings: str) -> subproce
     """`undersigned <arguments>` against `database_url`, as an operator runs it."""
     return subprocess.run(
         [COMMAND, *arguments],
+        check=False,
         cwd=project_root(),
         env=environment(database_url, **settings),
         capture_output=True,

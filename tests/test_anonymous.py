@@ -277,7 +277,7 @@ def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
         members.append((user, tokens[petition.id]))
         clock.advance(timedelta(minutes=1))
     submitted = []
-    for user, token in reversed(members):  # in some order unrelated to issuance
+    for _user, token in reversed(members):  # in some order unrelated to issuance
         assert submit(anonymous_client, petition.id, token).status_code == 202
         submitted.append(token[0])
         clock.advance(timedelta(seconds=37))
@@ -450,7 +450,7 @@ def test_with_redis_an_accepted_signature_waits_in_memory_and_nothing_of_it_reac
     petition = open_anonymous(db, rt)
     tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     before = {key: redis_db.dump(key) for key in redis_db.keys("*")}
-    message, signature = tokens[petition.id]
+    message, _signature = tokens[petition.id]
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
     assert len(rt.anonymous_queue) == 1 and count(db, petition) == 0
     after = {key: redis_db.dump(key) for key in redis_db.keys("*")}

@@ -345,7 +345,7 @@ def test_the_digest_remembers_by_flag_and_hour_not_id(
     db.expire_all()
     sent_at = db.get_one(Petition, petition.id).comment_digest_sent_at
     assert sent_at is not None and (sent_at.minute, sent_at.second, sent_at.microsecond) == (0, 0, 0)
-    assert "comment_digest_through" not in {column for column in db.execute(text("SELECT * FROM petitions")).keys()}
+    assert "comment_digest_through" not in set(db.execute(text("SELECT * FROM petitions")).keys())
     assert db.scalar(text("SELECT count(*) FROM comments WHERE NOT digested")) == 0
     from app.accounts.models import User
 

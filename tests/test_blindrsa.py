@@ -17,11 +17,11 @@ VECTORS = Path(__file__).parent / "data" / "rfc9474"
 
 
 def _load() -> list[tuple[str, dict[str, str]]]:
-    cases = []
-    for name in ("test_vectors_rfc9474.json", "vectors_from_draft.json"):
-        for vector in json.loads((VECTORS / name).read_text()):
-            cases.append((f"{name.split('.')[0]}:{vector['name']}", vector))
-    return cases
+    return [
+        (f"{name.split('.')[0]}:{vector['name']}", vector)
+        for name in ("test_vectors_rfc9474.json", "vectors_from_draft.json")
+        for vector in json.loads((VECTORS / name).read_text())
+    ]
 
 
 def number(value: str) -> int:

@@ -144,13 +144,17 @@ HOSTILE_SVGS = {
         "has an event handler (onload)",
     ),
     "a foreign object": (
-        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><foreignObject>'
-        b'<div xmlns="http://www.w3.org/1999/xhtml">hi</div></foreignObject></svg>',
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><foreignObject>'
+            b'<div xmlns="http://www.w3.org/1999/xhtml">hi</div></foreignObject></svg>'
+        ),
         "holds a &lt;foreignObject&gt; element",
     ),
     "an external reference": (
-        b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-        b'viewBox="0 0 10 10"><use xlink:href="https://evil.example/x.svg#a"/></svg>',
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            b'viewBox="0 0 10 10"><use xlink:href="https://evil.example/x.svg#a"/></svg>'
+        ),
         "refers to another file or address",
     ),
     "a javascript link": (
@@ -158,13 +162,17 @@ HOSTILE_SVGS = {
         "refers to another file or address",
     ),
     "an external fill": (
-        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
-        b'<rect width="5" height="5" fill="url(https://evil.example/track)"/></svg>',
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+            b'<rect width="5" height="5" fill="url(https://evil.example/track)"/></svg>'
+        ),
         "refers to another file or address",
     ),
     "a style": (
-        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="5" height="5" '
-        b'style="fill:url(https://evil.example/t)"/></svg>',
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="5" height="5" '
+            b'style="fill:url(https://evil.example/t)"/></svg>'
+        ),
         "has a “style” attribute",
     ),
     "a style element": (
@@ -176,18 +184,24 @@ HOSTILE_SVGS = {
         "holds a &lt;image&gt; element",
     ),
     "an external entity": (
-        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&x;</text></svg>',
+        (
+            b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&x;</text></svg>'
+        ),
         "declares a document type or entities",
     ),
     "entity expansion": (
-        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&b;</text></svg>',
+        (
+            b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text>&b;</text></svg>'
+        ),
         "declares a document type or entities",
     ),
     "a processing instruction": (
-        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
-        b'<?xml-stylesheet href="https://evil.example/s.css"?></svg>',
+        (
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+            b'<?xml-stylesheet href="https://evil.example/s.css"?></svg>'
+        ),
         "processing instructions",
     ),
     "an HTML page": (b"<html><body><script>alert(1)</script></body></html>", "is not an SVG image"),

@@ -93,14 +93,14 @@ def test_signing_with_a_name_spends_the_token(person, server) -> None:  # type: 
     expect(dara.locator("main .flashes")).to_contain_text("Your name is shown with the petition.")
     # Her token is spent: sent again without cookies, it is refused and nothing is counted.
     token = dara.evaluate(
-        """async () => {
+        """async (petitionId) => {
         const db = await new Promise((ok, fail) => { const r = indexedDB.open("undersigned-wallet", 1);
             r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
         const all = await new Promise((ok) => { const r = db.transaction("tokens").objectStore("tokens").getAll();
             r.onsuccess = () => ok(r.result); });
-        return all.find((t) => t.petitionId === %d);
-    }"""
-        % petition_id
+        return all.find((t) => t.petitionId === petitionId);
+    }""",
+        petition_id,
     )
     request = urllib.request.Request(
         f"{server.base_url}/api/v1/anonymous/signatures",

@@ -204,7 +204,7 @@ def test_bad_comments_are_refused_clearly_and_write_nothing(
             == 204
         )
     elif case == "removed_parent":
-        author, user = as_worker(new_browser, db)
+        author, _user = as_worker(new_browser, db)
         parent = post(author, petition, "Soon gone").json()
         assert author.api("DELETE", f"/api/v1/comments/{parent['id']}").status_code == 204
         payload["parent_id"] = parent["id"]
@@ -229,7 +229,7 @@ def test_bad_comments_are_refused_clearly_and_write_nothing(
 def test_endorsing_twice_or_ones_own_comment_is_refused(
     new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
 ) -> None:
-    author, user = as_worker(new_browser, db)
+    author, _user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Mine").json()["id"]
     assert author.api("POST", f"/api/v1/comments/{comment_id}/endorsement").status_code == 409
     reader, _ = as_worker(new_browser, db)
@@ -303,7 +303,7 @@ def test_only_the_author_edits_or_deletes(
 def test_deleting_keeps_the_thread_shape(
     new_browser: NewBrowser, db: Session, rt: Runtime, clock: FrozenClock, petition: Petition
 ) -> None:
-    author, user = as_worker(new_browser, db)
+    author, _user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Regrettable words").json()["id"]
     clock.advance(timedelta(hours=1))
     author.api("PATCH", f"/api/v1/comments/{comment_id}", {"body": "Still regrettable"})
@@ -322,7 +322,7 @@ def test_deleting_keeps_the_thread_shape(
 def test_a_closed_discussion_is_read_only_but_authors_can_still_delete(
     new_browser: NewBrowser, db: Session, rt: Runtime, petition: Petition
 ) -> None:
-    author, user = as_worker(new_browser, db)
+    author, _user = as_worker(new_browser, db)
     comment_id = post(author, petition, "Before closing").json()["id"]
     reader, _ = as_worker(new_browser, db)
     from app.petitions import service as petitions

@@ -94,7 +94,7 @@ def test_the_renderer_keeps_only_inert_markup(text: str) -> None:
 
 def test_links_that_stay_are_marked_as_user_content() -> None:
     html = render_comment("[our handbook](https://intranet.example/handbook)")
-    ((tag, attributes),) = [found for found in tags_of(html) if found[0] == "a"]
+    ((_tag, attributes),) = [found for found in tags_of(html) if found[0] == "a"]
     assert attributes == {"href": "https://intranet.example/handbook", "rel": "nofollow ugc noopener"}
 
 

@@ -72,7 +72,7 @@ def test_oversized_body_is_refused_before_it_is_read(browser: Browser, db) -> No
 def test_unexpected_error_shows_a_plain_page_without_a_trace(settings) -> None:  # type: ignore[no-untyped-def]
     app = create_app(settings)  # its own: the route added here must not reach the apps other tests share
     router = APIRouter()
-    address = "-".join(["alex", "example.org"]).replace("-", "@")
+    address = "alex-example.org".replace("-", "@")
 
     @router.get("/boom")
     def boom(anyone: Anyone) -> None:

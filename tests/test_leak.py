@@ -45,15 +45,13 @@ def dump(db: Session, connection: Connection) -> dict[str, list[dict[str, str]]]
     db.expire_all()
     tables: dict[str, list[dict[str, str]]] = {}
     for table in inspect(connection).get_table_names():
-        rows = []
-        for row in db.execute(text(f'SELECT * FROM "{table}"')).mappings():
-            rows.append(
-                {
-                    column: (bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value))
-                    for column, value in row.items()
-                }
-            )
-        tables[table] = rows
+        tables[table] = [
+            {
+                column: (bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value))
+                for column, value in row.items()
+            }
+            for row in db.execute(text(f'SELECT * FROM "{table}"')).mappings()
+        ]
     return tables
 
 

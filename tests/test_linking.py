@@ -455,11 +455,11 @@ def test_opening_and_answering_are_rate_limited_per_account(devices: tuple[Brows
 
 def table_contents(db: Session) -> str:
     db.expire_all()
-    dump = []
-    for table in inspect(db.get_bind()).get_table_names():
-        for row in db.execute(text(f'SELECT * FROM "{table}"')):
-            dump.append(repr(tuple(row)))
-    return "\n".join(dump)
+    return "\n".join(
+        repr(tuple(row))
+        for table in inspect(db.get_bind()).get_table_names()
+        for row in db.execute(text(f'SELECT * FROM "{table}"'))
+    )
 
 
 def test_nothing_of_a_session_reaches_a_table_or_a_log_line(
@@ -534,7 +534,7 @@ def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_w
     a, b = devices
     secret = derive.new_secret()
     made = offered(a)
-    receiver = answered(b, made.code)
+    answered(b, made.code)
     session = a.api("GET", PATH).json()
     box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
     a.api("POST", PATH + "/sealed", {"sealed": b64e(box)})

@@ -34,7 +34,7 @@ class TileReader:
     def index_path(n: int) -> str:
         parts = []
         while True:
-            parts.insert(0, "%03d" % (n % 1000))
+            parts.insert(0, f"{n % 1000:03d}")
             n //= 1000
             if n == 0:
                 break

@@ -42,7 +42,7 @@ def test_appends_in_batches_give_the_rfc_root_and_the_same_proofs(db: Session, r
         assert tree.root_at(db, petition.id, old_size) == roots[old_size]
     # Every complete subtree of two or more leaves is stored, once: size - popcount(size) of them.
     stored = db.scalar(select(func.count()).select_from(LogNode).where(LogNode.petition_id == petition.id))
-    assert stored == size - bin(size).count("1")
+    assert stored == size - size.bit_count()
 
 
 def test_logs_of_different_petitions_are_separate(db: Session, rt: Runtime) -> None:

@@ -526,7 +526,7 @@ def route_of(url: str, templates: set[str]) -> str | None:
         pattern = template.rstrip("/").split("/")
         if len(pattern) != len(parts):
             continue
-        if all(want.startswith("{") or want == got for want, got in zip(pattern, parts)):
+        if all(want.startswith("{") or want == got for want, got in zip(pattern, parts, strict=True)):
             literals = sum(not want.startswith("{") for want in pattern)
             if literals > best_literals:
                 best, best_literals = template, literals

@@ -208,7 +208,7 @@ def test_the_link_asks_first_and_works_signed_in_as_anyone(
     assert db.get(MailOptOut, (creator.id, petition.id, "digest")) is not None
     assert "already off" in browser.get(path).text
     # The account page can turn it back on.
-    assert 'id="mail-%d-digest"' % petition.id in browser.get("/account").text
+    assert f'id="mail-{petition.id}-digest"' in browser.get("/account").text
     browser.post(
         f"/account/petitions/{petition.id}/mail", {"mail_news": "1", "mail_organizing": "1", "mail_digest": "1"}
     )
@@ -313,7 +313,7 @@ def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
 
     from app.petitions.models import Delivery, Follow
 
-    petition, creator, _ = organized
+    petition, _creator, _ = organized
     clock.advance(timedelta(minutes=23, seconds=17, microseconds=123456))
     follower = factories.worker(db)
     sign_in_as(browser, db, follower).post(f"/petitions/{petition.id}/follow")
@@ -438,7 +438,7 @@ def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(new_browse
             else:
                 assert petition.title not in page.text and f"/petitions/{petition.id}" not in page.text, petition.state
                 assert "about a petition that is no longer public" in page.text
-    assert 'href="/petitions/%d"' % public.id in stopped.text
+    assert f'href="/petitions/{public.id}"' in stopped.text
 
 
 def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, rt) -> None:  # type: ignore[no-untyped-def]

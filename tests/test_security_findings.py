@@ -134,7 +134,7 @@ def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt,
         # Every text cell is quoted, so a separator inside it stays inside it (every row starts with text).
         assert all(row.startswith('"') for row in export.splitlines()), export
     assert '"Zoe;\'=1+1;x","public","2026-11-24",' in signers.text
-    assert '"petition","id",%d,"Fair pay;\'=HYPERLINK(""http://x.test"")"' % petition.id in tally.text
+    assert f'"petition","id",{petition.id},"Fair pay;\'=HYPERLINK(""http://x.test"")"' in tally.text
     listed = sorted(row["name"] for row in csv.DictReader(io.StringIO(signers.text)))
     # Each name is kept whole and readable: an apostrophe before each would-be formula is all that is added.
     assert listed == sorted(

@@ -50,6 +50,7 @@ def rendered(pdf: bytes, folder: Path, *, dpi: int = 100) -> Image.Image:
     source.write_bytes(pdf)
     result = subprocess.run(
         [pdftoppm, "-png", "-r", str(dpi), "-singlefile", str(source), str(folder / "poster")],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,

@@ -110,7 +110,7 @@ def test_signing_publicly_shows_the_name_counts_it_and_says_so_in_the_panel(
     own = page_text(browser.get(f"/petitions/{petition.id}"))
     assert "Signed. Your name is shown with the petition." in own
     assert "You signed on 24 November 2026" in own and "with your name shown." in " ".join(own.split())
-    assert 'action="/petitions/%d/withdraw"' % petition.id in own
+    assert f'action="/petitions/{petition.id}/withdraw"' in own
     public = page_text(visitor.get(f"/petitions/{petition.id}"))
     assert "<strong>1</strong> signature<" in public
     assert "Priya Public" in names_section(public)

@@ -124,7 +124,6 @@ def post_comment(
         if parent is not None and parent.petition_id == petition.id:
             return form_error(
                 request,
-                db,
                 "comments/thread.html",
                 error,
                 fields,
@@ -132,7 +131,6 @@ def post_comment(
             )
         return form_error(
             request,
-            db,
             "comments/discussion.html",
             error,
             fields,
@@ -219,7 +217,6 @@ def edit(
     except AppError as error:
         return form_error(
             request,
-            db,
             "comments/edit.html",
             error,
             fields,
@@ -235,11 +232,11 @@ def edit(
 
 @router.post("/comments/{comment_id}/delete", response_class=HTMLResponse)
 def delete(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
+    comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     try:
         service.delete_by_author(db=db, comment=comment, user=user)
     except AppError as error:
-        return refused(request, db, _comment_target(comment), error)
+        return refused(request, _comment_target(comment), error)
     return redirect(request, f"/comments/{comment.id}", N_("Your comment is deleted. Replies to it stay."))
 
 
@@ -257,7 +254,7 @@ def endorse(
             service.endorse(db=db, petition=petition, comment=comment, user=user)
             message = "You endorse this comment."
     except AppError as error:
-        return refused(request, db, back, error)
+        return refused(request, back, error)
     return redirect(request, back, message)
 
 
@@ -277,7 +274,6 @@ def flag(
     except AppError as error:
         return form_error(
             request,
-            db,
             "comments/flag.html",
             error,
             fields,
@@ -324,7 +320,7 @@ def hide(
             db=db, rt=rt, comment=comment, moderator=moderator, reason=validate(schemas.ModerationReason, fields).reason
         )
     except AppError as error:
-        return refused(request, db, back, error)
+        return refused(request, back, error)
     return redirect(request, back, N_("Comment hidden; your reason is shown in its place."))
 
 
@@ -337,7 +333,7 @@ def restore(
     try:
         moderation.restore(db=db, rt=rt, comment=comment, moderator=moderator)
     except AppError as error:
-        return refused(request, db, back, error)
+        return refused(request, back, error)
     return redirect(request, back, N_("Comment shown; its flags are answered."))
 
 
@@ -356,7 +352,7 @@ def lock(
             reason=validate(schemas.ModerationReason, fields).reason,
         )
     except AppError as error:
-        return refused(request, db, back, error)
+        return refused(request, back, error)
     return redirect(request, back, N_("Discussion locked; your reason is shown above it."))
 
 
@@ -367,7 +363,7 @@ def unlock(request: Request, petition_id: Id, moderator: Moderator, db: SessionD
     try:
         moderation.unlock(db=db, rt=rt, petition=petition, moderator=moderator)
     except AppError as error:
-        return refused(request, db, back, error)
+        return refused(request, back, error)
     return redirect(request, back, N_("Discussion unlocked."))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import anyio
 import anyio.to_thread
@@ -50,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
 def insert_for(dialect_name: str, table):  # type: ignore[no-untyped-def]
@@ -101,7 +101,8 @@ def build_sessionmaker(engine: Engine, *, writes: bool = False) -> sessionmaker[
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
-    """One unit of work per request: committed when the handler returns, rolled back when it raises.
+    """One unit of work per request. The route class ends it in the handler's thread (app/core/routing.py):
+    committed, or rolled back on an error status; here it is rolled back when the handler raises, and closed.
 
     Opening a session does no I/O (its connection is checked out by the first statement, in a worker thread),
     so only the end needs a hop to a worker thread. A request that may write uses the write-intent sessions
@@ -118,7 +119,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 
 async def _end(session: Session, *, commit: bool) -> None:
-    if not session.in_transaction():  # the route committed it already (app/core/routing.py), or it never began
+    if not session.in_transaction():  # the route ended it already (app/core/routing.py), or it never began
         session.close()
         return
     # This request holds a connection (and on SQLite maybe the write lock) until it ends, so ending must not
@@ -131,8 +132,9 @@ async def _end(session: Session, *, commit: bool) -> None:
 
 
 def read_without_transaction(db: Session) -> None:
-    """Run the session's next statements outside a transaction (autocommit), until `release_connection`:
-    for a dependency's single read on PostgreSQL, where a transaction costs two round trips of its own."""
+    """Run the session's next statements outside a transaction (autocommit), until `commit_now` (in
+    app/core/routing.py): for a dependency's single read on PostgreSQL, where a transaction costs two round
+    trips of its own."""
     _isolate(db, "AUTOCOMMIT")
 
 
@@ -150,17 +152,6 @@ def _isolate(db: Session, level: str) -> None:
         db.connection(execution_options={"isolation_level": level})
 
 
-def release_connection(db: Session) -> None:
-    """Commit what a dependency read and give its connection back to the pool, keeping the loaded objects.
-
-    For dependencies that read the database before the handler runs: FastAPI runs each synchronous dependency
-    and the handler in separate worker-thread hops, and a connection kept across a hop sits idle while other
-    requests' threads wait for it. With more requests in flight than worker threads, the requests that hold
-    connections would wait for threads that all wait for those connections.
-    """
-    db.commit()
-
-
 def _finish(session: Session, *, commit: bool) -> None:
     try:
         if commit:
@@ -175,6 +166,48 @@ async def get_sessionmaker(request: Request) -> sessionmaker[Session]:
 
 
 SessionmakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+
+# Marks a session on the read replica (Session.info): a replica refuses writes, so code that would write on read
+# (closing a petition past its deadline) leaves it to the primary's next request or the worker's job.
+ON_REPLICA = "undersigned_on_replica"
+
+
+def on_replica(db: Session) -> bool:
+    return bool(db.info.get(ON_REPLICA))
+
+
+def build_replica_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, info={ON_REPLICA: True})
+
+
+async def get_public_db(
+    request: Request, db: Annotated[Session, Depends(get_db, scope="function")]
+) -> AsyncIterator[Session]:
+    """The session for a public read that may lag the primary by a moment (the tally, the signature log): on the
+    read replica when one is configured (settings.database_replica_url), else the request's own session.
+
+    Only for reads (GET, HEAD): anything else gets the request's session on the primary. Whoever is signed in is
+    still read from the primary (`load_user` takes `get_db`), so a new session is never refused by a replica that
+    has not seen it yet.
+    """
+    replica = request.app.state.replica_sessionmaker
+    if replica is None or request.method not in READ_METHODS:
+        yield db
+        return
+    session = replica()
+    try:
+        yield session
+    finally:
+        await _end(session, commit=False)
+
+
+async def get_public_sessionmaker(request: Request, sessions: SessionmakerDep) -> sessionmaker[Session]:
+    """Sessions of their own for public reads (log proofs and tiles): the replica's when there is one."""
+    return request.app.state.replica_sessionmaker or sessions
+
+
+PublicSessionDep = Annotated[Session, Depends(get_public_db, scope="function")]
+PublicSessionmakerDep = Annotated[sessionmaker[Session], Depends(get_public_sessionmaker)]
 
 # scope="function": commit before the response is sent, so a failed commit is an error response,
 # never a success page for a write that did not happen.

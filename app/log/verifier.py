@@ -396,8 +396,10 @@ def compare(
     expected: dict[str, tuple[int, str]] = {
         "signature_count": (
             report.tally + waiting["signatures"] - waiting["withdrawals"],  # type: ignore[operator]
-            f"the log's tally {report.tally} + {waiting['signatures']} signatures waiting - "
-            f"{waiting['withdrawals']} withdrawals waiting",
+            (
+                f"the log's tally {report.tally} + {waiting['signatures']} signatures waiting - "
+                f"{waiting['withdrawals']} withdrawals waiting"
+            ),
         ),
         "log_tally": (report.tally, "the log's tally"),
         "anonymous_signatures": (

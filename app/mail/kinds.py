@@ -80,4 +80,6 @@ def kind_of(template: str) -> MailKind | None:
     try:
         return TEMPLATE_KINDS[template]
     except KeyError:
-        raise ValueError(f"email template {template} is neither a kind of mail nor one that cannot be turned off")
+        raise ValueError(
+            f"email template {template} is neither a kind of mail nor one that cannot be turned off"
+        ) from None

@@ -75,7 +75,7 @@ def read(*, db: Session, rt: Runtime, token: str) -> Subscription:
                 "This unsubscribe link is not one we sent, or part of it is missing. Copy the "
                 "whole link from the email, or choose your mail on your account page."
             )
-        )
+        ) from None
     user = db.get(User, user_id)
     petition = db.get(Petition, petition_id) if petition_id is not None else None
     if user is None or (petition_id is not None and petition is None):

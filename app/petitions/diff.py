@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -41,7 +42,7 @@ def words_diff(before: str, after: str) -> list[Segment]:
 def version_diffs(history: list[PetitionVersion]) -> dict[int, list[FieldDiff]]:
     """For each version after the first, what changed from the one before (unchanged fields left out)."""
     diffs: dict[int, list[FieldDiff]] = {}
-    for previous, current in zip(history, history[1:]):
+    for previous, current in itertools.pairwise(history):
         changed = []
         for name, label in FIELDS:
             before, after = getattr(previous, name) or "", getattr(current, name) or ""

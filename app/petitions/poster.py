@@ -233,8 +233,10 @@ def poster_pdf(facts: PosterFacts) -> bytes:
         pdf.ln(1)
         pdf.centred(
             [
-                f"{'Shortened here' if cut else f'Characters this font lacks print as {REPLACEMENT}'}: "
-                "the whole text is at the address below."
+                (
+                    f"{'Shortened here' if cut else f'Characters this font lacks print as {REPLACEMENT}'}: "
+                    "the whole text is at the address below."
+                )
             ],
             size=9,
             colour=MUTED,

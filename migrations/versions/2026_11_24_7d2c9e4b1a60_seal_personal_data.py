@@ -98,7 +98,7 @@ def upgrade() -> None:
     def sealed_row(table: str, row) -> dict[str, object]:  # type: ignore[no-untyped-def]
         values = {
             sealed: None if value is None else crypto.seal(value, context=context)
-            for (_plain, sealed, context, _nullable), value in zip(SEALED[table], row[1:])
+            for (_plain, sealed, context, _nullable), value in zip(SEALED[table], row[1:], strict=True)
         }
         if table == "users":
             address = row[1].lower()
@@ -149,7 +149,7 @@ def downgrade() -> None:
         read=1,
         convert=lambda table, row: {
             plain: None if value is None else crypto.open_sealed(value, context=context)
-            for (plain, _sealed, context, _nullable), value in zip(SEALED[table], row[1:])
+            for (plain, _sealed, context, _nullable), value in zip(SEALED[table], row[1:], strict=True)
         },
     )
     for table, columns in SEALED.items():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -155,9 +156,11 @@ class Verdict:
     def describe(self, names: dict[int, str]) -> str:
         who = lambda ids: "{" + ", ".join(sorted(names.get(i, f"#{i}") for i in ids)) + "}"
         lines = [
-            f"{self.action.label} (author {names.get(self.author or 0, self.author)}): "
-            f"{len(self.candidates)} candidate(s) {who(self.candidates)}; bound {self.bound}, "
-            f"required >= {self.required}: {'ok' if self.holds else 'LINKED'}"
+            (
+                f"{self.action.label} (author {names.get(self.author or 0, self.author)}): "
+                f"{len(self.candidates)} candidate(s) {who(self.candidates)}; bound {self.bound}, "
+                f"required >= {self.required}: {'ok' if self.holds else 'LINKED'}"
+            )
         ]
         if self.action.told is not None and len(self.candidates) < self.required:
             lines.append(f"    below k, and told first: {self.action.told}")
@@ -333,8 +336,10 @@ class Adversary:
                     precision = _precision(value)
                     candidates = [(moment, f"{table.name}.{column}")]
                     if moment > self.ended_at + timedelta(hours=1):  # an expiry: the start it was computed from
-                        for days in (self.evidence.settings.get("session_days") or 14, 1, 7, 30):
-                            candidates.append((moment - timedelta(days=days), f"{table.name}.{column}-{days}d"))
+                        candidates.extend(
+                            (moment - timedelta(days=days), f"{table.name}.{column}-{days}d")
+                            for days in (self.evidence.settings.get("session_days") or 14, 1, 7, 30)
+                        )
                         candidates.append(
                             (
                                 moment - timedelta(minutes=self.evidence.settings.get("code_minutes") or 15),
@@ -425,7 +430,7 @@ class Adversary:
                 if not groups or groups[-1] != tag:
                     groups.append(tag)
             if len(groups) == len(lines) and lines:
-                for (account, _xmin), line in zip(groups, lines):
+                for (account, _xmin), line in zip(groups, lines, strict=True):
                     if account in self.accounts:
                         events.append(
                             Event(int(account), line.time, line.precision, f"{table.name} physical order x wallet log")
@@ -608,7 +613,7 @@ class Adversary:
         for context in contexts:
             try:
                 return self.operator.open_sealed(value, context)
-            except Exception:  # noqa: BLE001 (any failure to open is "not this context")
+            except Exception:  # noqa: BLE001, S112 (any failure to open is "not this context")
                 continue
         return None
 
@@ -825,7 +830,7 @@ class Adversary:
                 if row is not exclude and row.get("__xmin") is not None and (moment := self._timed(row)) is not None
             )
             # A table whose rows are updated later shows it: their times do not follow their xmin. Not trusted.
-            if all(a[1] <= b[1] for a, b in zip(own, own[1:])):
+            if all(a[1] <= b[1] for a, b in itertools.pairwise(own)):
                 pairs += own
         return pairs
 
@@ -1179,15 +1184,15 @@ class Adversary:
                 for subject in (value, f"credential:{value}", f"token:{value}", f"nullifier:{value}"):
                     for purpose in (f"rate-limit/{name}", "rate-limit"):
                         digest = self.operator.keyed_hash(purpose, subject.lower())
-                        for window in by_subject.get((name, digest), []):
-                            joins.append(
-                                self._window_join(
-                                    "the action's own limiter window (keyed hash recomputed by the operator)",
-                                    window["first"],
-                                    window["first"],
-                                    f"{name} window of keyed_hash({purpose!r}, {subject[:24]!r}...)",
-                                )
+                        joins.extend(
+                            self._window_join(
+                                "the action's own limiter window (keyed hash recomputed by the operator)",
+                                window["first"],
+                                window["first"],
+                                f"{name} window of keyed_hash({purpose!r}, {subject[:24]!r}...)",
                             )
+                            for window in by_subject.get((name, digest), [])
+                        )
         return joins
 
     def _mail_joins(self, action: Action, contexts: list[str]) -> list[Join]:
@@ -1203,7 +1208,7 @@ class Adversary:
                 created = row.get("created_at")
                 if not isinstance(created, datetime):
                     continue
-                for column, value in row.items():
+                for value in row.values():
                     if isinstance(value, bytes):
                         opened = self._open(value, contexts)
                         if opened and body[:40] in opened:

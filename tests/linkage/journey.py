@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Self
 
 import httpx2
 import redis
@@ -407,7 +407,7 @@ class Day:
 
     # -- the deployment --------------------------------------------------------------------------------------
 
-    def __enter__(self) -> Day:
+    def __enter__(self) -> Self:
         redis.Redis.from_url(REDIS_URL).flushdb()
         self.redis = RedisClock(REDIS_URL, self.clock)
         sock = live_server.reserve_port()
@@ -666,10 +666,10 @@ class Day:
                 person, petition_url, petition_id, within_hours, accept_small_crowd=self.clock.now() >= END
             )
         now = self.clock.now().timestamp()
-        for wallet in sorted(self.cli_wallets):
-            outbox = json.loads(wallet.read_text()).get("outbox", []) if wallet.exists() else []
+        for wallet_file in sorted(self.cli_wallets):
+            outbox = json.loads(wallet_file.read_text()).get("outbox", []) if wallet_file.exists() else []
             if any(float(item["due"]) <= now for item in outbox):
-                self._cli(["client", "send", "--wallet", str(wallet)])
+                self._cli(["client", "send", "--wallet", str(wallet_file)])
 
     def _cli(self, arguments: list[str], *, small_crowd_ok: bool = False) -> str | None:
         """Run `undersigned <arguments>`; its output, or None when it refused because the crowd is small."""

@@ -64,7 +64,7 @@ def _value(value: Any) -> Any:
     if isinstance(value, str):
         if _DATETIME_TEXT.match(value):
             try:
-                return _naive(datetime.fromisoformat(value.replace("Z", "+00:00")))
+                return _naive(datetime.fromisoformat(value))
             except ValueError:
                 return value
         if _DATE_TEXT.match(value):
@@ -109,7 +109,7 @@ def read_sqlite(path: str) -> dict[str, Table]:
             rows = []
             for index, raw in enumerate(cursor.fetchall()):
                 values = raw[1:] if with_rowid else raw
-                row = {column: _value(value) for column, value in zip(columns, values)}
+                row = {column: _value(value) for column, value in zip(columns, values, strict=True)}
                 row["__pos"] = (raw[0],) if with_rowid else (index,)
                 row["__xmin"] = None
                 rows.append(row)
@@ -147,7 +147,7 @@ def read_postgresql(url: str) -> dict[str, Table]:
             rows = []
             for raw in connection.execute(f'SELECT ctid::text, xmin::text::bigint, * FROM "{name}"'):
                 block, offset = raw[0].strip("()").split(",")
-                row = {column: _value(value) for column, value in zip(columns, raw[2:])}
+                row = {column: _value(value) for column, value in zip(columns, raw[2:], strict=True)}
                 row["__pos"] = (int(block), int(offset))
                 row["__xmin"] = int(raw[1])
                 rows.append(row)
@@ -194,7 +194,8 @@ def postgresql_tuples(url: str, tables: dict[str, Table], *, every_table: bool =
                     if attrs is None:
                         continue
                     values = {
-                        name: (bytes(value) if value is not None else None) for name, value in zip(attributes, attrs)
+                        name: (bytes(value) if value is not None else None)
+                        for name, value in zip(attributes, attrs, strict=False)
                     }
                     found.append(HeapTuple(table.name, (page, lp), int(xmin), bool(xmax) or lp_flags != 1, values))
     return found
@@ -324,7 +325,7 @@ def _carve_owners(
                 values = _record(data, start, allowed, header=header)
                 if values is None or not any(isinstance(v, bytes) and v == needle for v in values):
                     continue
-                row = dict(zip(columns, values))
+                row = dict(zip(columns, values, strict=False))
                 owners = {v for c in account_columns if isinstance(v := row.get(c), int) and v in accounts}
                 if owners:
                     results.append((owners, table_name))

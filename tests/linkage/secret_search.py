@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -157,10 +158,8 @@ def _decoded(data: bytes) -> Iterator[bytes]:
     for match in TOKEN.finditer(data):
         text = match.group()
         for alphabet in (b"-_", b"+/"):
-            try:
+            with contextlib.suppress(binascii.Error, ValueError):
                 yield base64.b64decode(text + b"=" * (-len(text) % 4), altchars=alphabet, validate=True)
-            except (binascii.Error, ValueError):
-                pass
     for match in HEX.finditer(data):
         text = match.group()
         if len(text) % 2 == 0:

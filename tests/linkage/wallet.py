@@ -13,6 +13,7 @@ A device is anything with `request(method, path, body, expect=...)` sending the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -73,10 +74,8 @@ def sync(device: Device) -> str:
         credential = derive.credential(
             secret, purpose=slot[1], petition_id=slot[0], key_id=item["key_id"], public=public
         )
-        try:
+        with contextlib.suppress(blindrsa.BlindSignatureError):  # a credential of an older, random wallet: "elsewhere"
             device.tokens[slot] = (credential.message, credential.finalize(public, b64d(item["blind_signature"])))
-        except blindrsa.BlindSignatureError:
-            pass  # a credential of an older, random wallet: "elsewhere"
     pending, requests = {}, []
     for key in state["due"]:
         slot = (key["petition_id"], key.get("purpose", "sign"))
