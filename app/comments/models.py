@@ -140,6 +140,19 @@ class Comment(Base):
     def is_visible(self) -> bool:
         return self.state == CommentState.visible
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.state == CommentState.deleted
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.state == CommentState.hidden
+
+    @property
+    def awaiting_review(self) -> bool:
+        """Flagged and waiting in the moderators' queue."""
+        return self.review == Review.pending
+
 
 class CommentRevision(Base):
     """A comment's earlier text, kept when it is edited after the edit window: the history anyone can read."""

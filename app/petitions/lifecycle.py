@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from app.core.i18n import N_
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapped
 
 
 class PetitionState(StrEnum):
@@ -32,6 +36,14 @@ MODERATION_QUEUE_STATES = frozenset({S.in_moderation})
 EDITABLE_IN_PLACE_STATES = frozenset({S.draft})
 # Listed in discovery pages and search.
 LISTED_STATES = frozenset({S.open, S.closed})
+# Public and not yet archived: workers follow it, organizers post updates and export, moderators act on it.
+ACTIVE_STATES = frozenset({S.open, S.closed})
+# Leadership can post a response to it.
+RESPONDABLE_STATES = frozenset({S.open, S.closed})
+# Has been open, so its tally and signature log are public.
+TALLIED_STATES = frozenset({S.open, S.closed, S.archived})
+# Not yet public: the organizers are still writing it, gathering sponsors, or waiting for the moderators.
+BEFORE_PUBLICATION_STATES = frozenset({S.draft, S.gathering_sponsors, S.in_moderation})
 
 TRANSITIONS: dict[PetitionState, frozenset[PetitionState]] = {
     S.draft: frozenset({S.gathering_sponsors}),
@@ -59,3 +71,61 @@ LABELS = {
     S.hidden: N_("Hidden by moderators"),
     S.archived: N_("Archived"),
 }
+
+
+class LifecyclePredicates:
+    """The named questions templates and services ask of a petition's state, so none compares state strings.
+
+    Mixed into the Petition model; each answer comes from the sets above.
+    """
+
+    if TYPE_CHECKING:
+        state: Mapped[str]
+
+    @property
+    def state_enum(self) -> PetitionState:
+        return PetitionState(self.state)
+
+    @property
+    def takes_signatures(self) -> bool:
+        return self.state_enum in SIGNABLE_STATES
+
+    @property
+    def takes_responses(self) -> bool:
+        return self.state_enum in RESPONDABLE_STATES
+
+    @property
+    def is_active(self) -> bool:
+        return self.state_enum in ACTIVE_STATES
+
+    @property
+    def shows_tally(self) -> bool:
+        return self.state_enum in TALLIED_STATES
+
+    @property
+    def before_publication(self) -> bool:
+        return self.state_enum in BEFORE_PUBLICATION_STATES
+
+    @property
+    def in_moderation_queue(self) -> bool:
+        return self.state_enum in MODERATION_QUEUE_STATES
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state_enum is S.draft
+
+    @property
+    def is_gathering_sponsors(self) -> bool:
+        return self.state_enum is S.gathering_sponsors
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state_enum is S.closed
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.state_enum is S.rejected
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.state_enum is S.hidden

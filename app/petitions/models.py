@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.core.database import Base
-from app.petitions.lifecycle import PetitionState
+from app.petitions.lifecycle import LifecyclePredicates, PetitionState
 
 TITLE_MAX = 120
 ASK_MAX = 1000
@@ -37,7 +37,7 @@ class RejectionReason(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-class Petition(Base):
+class Petition(LifecyclePredicates, Base):
     __tablename__ = "petitions"
     __table_args__ = (
         Index("ix_petitions_state_opened_at", "state", "opened_at"),
@@ -91,10 +91,6 @@ class Petition(Base):
     category: Mapped[Category] = relationship(lazy="raise")
     rejection: Mapped[RejectionReason | None] = relationship(lazy="raise")
     moderation_lock_by: Mapped[User | None] = relationship(lazy="raise", foreign_keys=[moderation_lock_by_id])
-
-    @property
-    def state_enum(self) -> PetitionState:
-        return PetitionState(self.state)
 
 
 class PetitionVersion(Base):
