@@ -7,32 +7,20 @@ reads them from the route table and fails for a route that declares none.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi import Depends, Request
 
 from app.accounts import sessions
 from app.accounts.models import Role, User, Viewer
-from app.core.database import SessionDep, read_without_transaction, release_connection
+from app.core.access import Access
+from app.core.database import SessionDep, read_without_transaction
 from app.core.errors import Forbidden, NotFound, SignInRequired
 from app.core.i18n import N_
+from app.core.routing import commit_now
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
-
-
-class Access(StrEnum):
-    public = "public"  # anyone, signed in or not
-    account = "account"  # signed in, address not necessarily verified yet
-    worker = "worker"  # signed in with a verified address of the organization
-    organizer = "organizer"  # an organizer of the petition named in the path
-    responder = "responder"
-    moderator = "moderator"
-    admin = "admin"
-    development = "development"  # only exists outside production
-
+from app.petitions import service as petitions
 
 ROLE_FOR_ACCESS = {
     Access.worker: Role.worker,
@@ -45,7 +33,7 @@ ROLE_FOR_ACCESS = {
 def load_user(request: Request, db: SessionDep, rt: RuntimeDep) -> User | None:
     read_without_transaction(db)
     user = sessions.user_for_cookie(db=db, cookie=sessions.cookie(request), now=rt.clock.now())
-    release_connection(db)
+    commit_now(db)  # gives the connection back before the next thread hop (app/core/routing.py)
     request.state.viewer = Viewer.of(user) if user else None
     return user
 
@@ -79,8 +67,6 @@ POLICIES = {access: _policy(access) for access in Access if access is not Access
 
 def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load_user)], db: SessionDep) -> User:
     """An organizer (creator or co-organizer) of the petition in the path."""
-    from app.petitions import service as petitions  # the petitions feature builds on accounts, not the reverse
-
     if user is None:
         raise SignInRequired(N_("Please sign in to continue."))
     if not user.is_verified:
@@ -88,7 +74,7 @@ def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     if not petitions.is_organizer(db=db, petition=petition, user=user):
         raise Forbidden(N_("Only this petition's organizers can do that."))
-    release_connection(db)
+    commit_now(db)
     return user
 
 
@@ -110,32 +96,3 @@ Organizer = Annotated[User, Depends(require_organizer)]
 Responder = Annotated[User, Depends(POLICIES[Access.responder])]
 Moderator = Annotated[User, Depends(POLICIES[Access.moderator])]
 Admin = Annotated[User, Depends(POLICIES[Access.admin])]
-
-
-def declared_access(route: APIRoute) -> set[Access]:
-    """The access levels a route declares, found by walking its dependency tree."""
-    found: set[Access] = set()
-
-    def walk(dependant: Dependant) -> None:
-        access = getattr(dependant.call, "access", None)
-        if isinstance(access, Access):
-            found.add(access)
-        for sub in dependant.dependencies:
-            walk(sub)
-
-    walk(route.dependant)
-    return found
-
-
-def route_table(app: FastAPI) -> tuple[dict[tuple[str, str], APIRoute], set[str]]:
-    """Every (method, path) the app serves with its route, and the paths of routes that are not ours."""
-    handlers: dict[tuple[str, str], APIRoute] = {}
-    others: set[str] = set()
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute):
-            for method in context.methods or ():
-                handlers[(method, str(context.path))] = route
-        else:
-            others.add(str(context.path))
-    return handlers, others
