@@ -26,7 +26,7 @@ from app.comments import pages as comments_pages
 from app.core import openapi
 from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_replica_sessionmaker, build_sessionmaker
-from app.core.errors import install_error_handlers
+from app.core.error_handlers import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime

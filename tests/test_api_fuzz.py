@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.accounts import sessions as account_sessions
 from app.accounts.models import Role
 from app.core.clock import FrozenClock
-from app.core.web import is_cookieless
+from app.core.cookieless import is_cookieless
 from app.main import create_app
 from app.petitions.models import Petition
 from app.responses import service as responses

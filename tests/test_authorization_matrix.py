@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
 from app.accounts.models import Role
+from app.core.access import Access, declared_access, route_table
 from app.core.clock import FrozenClock
-from app.core.policy import Access, declared_access, route_table
 from app.main import create_app
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, make_user

@@ -8,10 +8,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.core.access import route_table
 from app.core.database import get_db
-from app.core.policy import Anyone, route_table
 from app.core.routing import UnitOfWorkRoute
 from app.main import create_app
+from app.policy import Anyone
 from tests import factories
 from tests.conftest import (
     PASSWORD,

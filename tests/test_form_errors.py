@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from app.accounts.models import Role
-from app.core.policy import Access
+from app.core.access import Access
 from app.moderation import service as moderation
 from app.petitions import service as petitions
 from tests import factories
@@ -24,7 +24,9 @@ RAW_VALIDATION = ("Input should", "Value error", "Traceback", "validation error 
 
 def summary_links(html: str) -> list[str]:
     """The fields the error summary links to, after checking it is there, first in its form's flow, and focusable."""
-    match = re.search(r'<div class="error-summary" role="alert" tabindex="-1" autofocus[^>]*>(.*?)</div>', html, re.DOTALL)
+    match = re.search(
+        r'<div class="error-summary" role="alert" tabindex="-1" autofocus[^>]*>(.*?)</div>', html, re.DOTALL
+    )
     assert match, "the refused form has an error summary that can take focus"
     return re.findall(r'<a href="#([^"]+)"', match.group(1))
 
@@ -288,7 +290,10 @@ def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser:
         assert page.status_code == 200, url
         text = re.sub(r"<[^>]+>", " ", page.text)
         assert "rejected" in text.lower(), url
-        assert not re.search(r"\bclosed\b", text, re.IGNORECASE), (url, re.findall(r".{60}\bclosed\b.{60}", text, re.IGNORECASE | re.DOTALL))
+        assert not re.search(r"\bclosed\b", text, re.IGNORECASE), (
+            url,
+            re.findall(r".{60}\bclosed\b.{60}", text, re.IGNORECASE | re.DOTALL),
+        )
 
 
 # -- the other forms: several wrong fields, every message in one round -------------------------------------------

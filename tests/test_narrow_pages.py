@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from app.core.policy import Access, declared_access, route_table
+from app.core.access import Access, declared_access, route_table
 from app.main import create_app
 from tests import accessibility, live_server
 from tests.conftest import make_settings, sign_in_demo

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from app.accounts import service as accounts
 from app.accounts import sessions as account_sessions
 from app.comments.models import Comment
-from app.core.policy import route_table
+from app.core.access import route_table
 from app.demo import DEMO_PASSWORD
 from app.main import create_app
 from app.petitions.models import Petition

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.core import web
+from app.core.access import route_table
 from app.core.logging import HourlyRequests
-from app.core.policy import route_table
 from app.core.runtime import Runtime
 from app.main import create_app
 from tests import factories

@@ -7,11 +7,11 @@ from app.accounts import schemas, service, sessions
 from app.accounts.models import Role
 from app.core.database import SessionDep
 from app.core.errors import SignInRequired, errors
-from app.core.policy import Admin, CurrentAccount, OptionalUser
-from app.core.routing import UnitOfWorkRoute
+from app.core.routing import UnitOfWorkRoute, commit_now
 from app.core.runtime import RuntimeDep
 from app.core.types import Id, Offset
 from app.core.web import rotate_csrf_seed
+from app.policy import Admin, CurrentAccount, OptionalUser
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], route_class=UnitOfWorkRoute)
 
@@ -83,7 +83,7 @@ def sign_in(request: Request, body: schemas.SignIn, user: OptionalUser, db: Sess
         signed = service.sign_in(db=db, rt=rt, form=body, browser=request.state.csrf_seed)
     except SignInRequired:
         # A refused sign-in keeps what it wrote: the owner's notice of repeated wrong passwords.
-        db.commit()
+        commit_now(db)
         raise
     sessions.end(db=db, cookie=sessions.cookie(request))
     return _session_response(request, rt, signed)

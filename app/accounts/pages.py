@@ -12,14 +12,14 @@ from app.core.errors import AppError, SignInRequired
 from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, safe_next
-from app.core.policy import CurrentAccount, CurrentUser, OptionalUser
-from app.core.routing import UnitOfWorkRoute
+from app.core.routing import UnitOfWorkRoute, commit_now
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.web import rotate_csrf_seed
 from app.mail import preferences
 from app.mail.kinds import KIND_LABELS
 from app.organization import service as organization
+from app.policy import CurrentAccount, CurrentUser, OptionalUser
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -96,7 +96,6 @@ def signup(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     except AppError as error:
         return form_error(
             request,
-            db,
             "accounts/signup.html",
             error,
             fields,
@@ -127,7 +126,7 @@ def verify(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
     try:
         signed = service.verify_by_code(db=db, rt=rt, form=validate(schemas.CodeEntry, fields))
     except AppError as error:
-        return form_error(request, db, "accounts/verify.html", error, fields)
+        return form_error(request, "accounts/verify.html", error, fields)
     return _signed_in(
         request,
         rt,
@@ -143,7 +142,7 @@ def resend_code(request: Request, user: OptionalUser, db: SessionDep, rt: Runtim
         form = validate(schemas.EmailForm, fields)
         service.resend_verification(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
     except AppError as error:
-        return form_error(request, db, "accounts/verify.html", error, fields)
+        return form_error(request, "accounts/verify.html", error, fields)
     return redirect(request, "/verify", CHECK_INBOX, "info")
 
 
@@ -192,10 +191,10 @@ def signin(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep,
         signed = service.sign_in(db=db, rt=rt, form=validate(schemas.SignIn, fields), browser=request.state.csrf_seed)
     except SignInRequired as error:
         # A wrong password writes one thing to keep: the owner's notice when wrong passwords pile up.
-        db.commit()
-        return form_error(request, db, "accounts/signin.html", error, fields, {"next": target})
+        commit_now(db)
+        return form_error(request, "accounts/signin.html", error, fields, {"next": target})
     except AppError as error:
-        return form_error(request, db, "accounts/signin.html", error, fields, {"next": target})
+        return form_error(request, "accounts/signin.html", error, fields, {"next": target})
     # A session that existed before sign-in is ended: the new one gets a fresh id.
     sessions.end(db=db, cookie=sessions.cookie(request))
     return _signed_in(request, rt, signed, target, f"Signed in. Welcome back, {signed.user.display_name}.")
@@ -214,7 +213,7 @@ def request_signin_link(
         form = validate(schemas.EmailForm, fields)
         service.request_sign_in_link(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
     except AppError as error:
-        return form_error(request, db, "accounts/email_request.html", error, fields, SIGN_IN_LINK_FORM)
+        return form_error(request, "accounts/email_request.html", error, fields, SIGN_IN_LINK_FORM)
     return redirect(request, "/signin", CHECK_INBOX, "info")
 
 
@@ -255,7 +254,7 @@ def forgot_password(
         form = validate(schemas.EmailForm, fields)
         service.request_password_reset(db=db, rt=rt, raw_email=form.email, browser=request.state.csrf_seed)
     except AppError as error:
-        return form_error(request, db, "accounts/email_request.html", error, fields, PASSWORD_RESET_FORM)
+        return form_error(request, "accounts/email_request.html", error, fields, PASSWORD_RESET_FORM)
     return redirect(request, "/signin", CHECK_INBOX, "info")
 
 
@@ -275,7 +274,7 @@ def reset_password(
         if error.status_code in (404, 410):
             raise
         return form_error(
-            request, db, "accounts/reset_password.html", error, fields, {"action": f"/password/reset/{token}"}
+            request, "accounts/reset_password.html", error, fields, {"action": f"/password/reset/{token}"}
         )
     return _signed_in(request, rt, signed, "/", "Your password is changed. Other devices have been signed out.")
 
@@ -317,7 +316,7 @@ def set_notification_email(
     try:
         service.set_notification_email(db=db, rt=rt, user=user, form=validate(schemas.NotificationEmail, fields))
     except AppError as error:
-        return form_error(request, db, "accounts/account.html", error, fields, _account_context(db, user))
+        return form_error(request, "accounts/account.html", error, fields, _account_context(db, user))
     return redirect(
         request, "/account", N_("We sent a code to your personal address. Enter it below to start using it.")
     )
@@ -333,7 +332,6 @@ def verify_notification_email(
     except AppError as error:
         return form_error(
             request,
-            db,
             "accounts/account.html",
             error,
             fields,

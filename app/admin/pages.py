@@ -15,7 +15,6 @@ from app.core.errors import AppError, Conflict, InvalidInput, NotFound
 from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
-from app.core.policy import Admin
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import format_number, redirect, render, translate
@@ -24,6 +23,7 @@ from app.organization import branding, eligibility
 from app.organization import service as organization
 from app.organization.schemas import RulesForm
 from app.petitions import service as petitions
+from app.policy import Admin
 from app.signatures import groups
 from app.signatures.models import GroupKind
 

@@ -7,15 +7,15 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from app.anonymous import anonymity, keys, schemas, service, wallet
+from app.core.cookieless import ANONYMOUS_SUBMIT_PATH
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
 from app.core.i18n import N_
-from app.core.policy import Anyone, CurrentUser, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
-from app.core.web import ANONYMOUS_SUBMIT_PATH
 from app.petitions import service as petitions
+from app.policy import Anyone, CurrentUser, OptionalUser
 
 router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=UnitOfWorkRoute)
 

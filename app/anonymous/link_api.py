@@ -20,9 +20,9 @@ from app.anonymous.service import decode, encode
 from app.core import b64url
 from app.core.errors import InvalidInput, Unavailable, errors
 from app.core.i18n import N_
-from app.core.policy import CurrentUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
+from app.policy import CurrentUser
 
 router = APIRouter(prefix="/api/v1/wallet/link", tags=["linking a device"], route_class=UnitOfWorkRoute)
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.core.pages import safe_next
-from app.core.policy import CurrentUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.templating import render
+from app.policy import CurrentUser
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 

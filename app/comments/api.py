@@ -7,15 +7,15 @@ from fastapi import APIRouter, Query, Request, Response, status
 from app.accounts.models import User
 from app.comments import anonymous, moderation, repository, schemas, service
 from app.comments.models import Comment
+from app.core.cookieless import ANONYMOUS_COMMENTS_PATH
 from app.core.database import SessionDep
 from app.core.errors import errors
 from app.core.pagecache import shared_when_signed_out
-from app.core.policy import Anyone, CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
-from app.core.web import ANONYMOUS_COMMENTS_PATH
 from app.petitions import service as petitions
+from app.policy import Anyone, CurrentUser, Moderator, OptionalUser
 
 router = APIRouter(prefix="/api/v1", tags=["comments"], route_class=UnitOfWorkRoute)
 

@@ -14,13 +14,13 @@ from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pagecache import shared_when_signed_out
 from app.core.pages import FormFields, form_error, refused
-from app.core.policy import CurrentUser, Moderator, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
 from app.petitions import service as petitions
 from app.petitions.models import Petition
+from app.policy import CurrentUser, Moderator, OptionalUser
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.core.access import Access, declared_access, route_table
 from app.core.errors import ErrorBody
-from app.core.policy import Access, declared_access, route_table
 from app.core.web import SAFE_METHODS, is_cookieless
 
 SIGNED_IN = {Access.account, Access.worker, Access.organizer, Access.responder, Access.moderator, Access.admin}

@@ -27,7 +27,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.accounts.sessions import SESSION_COOKIE
+from app.core.security import SESSION_COOKIE
 from app.core.templating import FLASH_COOKIE
 
 SHARED = "shared_when_signed_out"

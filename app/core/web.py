@@ -11,7 +11,9 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import Forbidden, render_error
+from app.core.cookieless import is_cookieless
+from app.core.error_handlers import render_error
+from app.core.errors import Forbidden
 from app.core.i18n import N_
 from app.core.logging import COARSE_TIME, HourlyRequests
 from app.core.security import SESSION_COOKIE, new_token
@@ -33,22 +35,9 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-# Routes a browser calls without cookies (anonymous signing): they read none, so a forged request has no
-# authority to borrow and needs no CSRF token; and they are not logged, not even route and time.
-ANONYMOUS_SUBMIT_PATH = "/api/v1/anonymous/signatures"
-# Anonymous comments, their edits and deletions: authorised by the wallet's discussion credential, never a session.
-ANONYMOUS_COMMENTS_PATH = "/api/v1/anonymous/comments"
-COOKIELESS_PATHS = frozenset({ANONYMOUS_SUBMIT_PATH})
-COOKIELESS_PREFIXES = (ANONYMOUS_COMMENTS_PATH,)
 # Routes whose signed link is their whole authority: a mail's unsubscribe link, POSTed by a mail client with no
 # cookie and no token (RFC 8058). A forged request would have to hold the link, and then it could click it.
 LINK_AUTHORISED_PREFIXES = ("/unsubscribe/",)
-
-
-def is_cookieless(path: str) -> bool:
-    # A trailing slash is redirected to the route, and that redirect must not be logged either.
-    path = path.rstrip("/")
-    return path in COOKIELESS_PATHS or path.startswith(COOKIELESS_PREFIXES)
 
 
 def csrf_cookie(scheme: str) -> str:

@@ -9,13 +9,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.database import SessionDep
 from app.core.i18n import N_
-from app.core.policy import Anyone, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
 from app.petitions import repository
 from app.petitions import service as petitions
 from app.petitions.schemas import ListFilter, ListSort
+from app.policy import Anyone, OptionalUser
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

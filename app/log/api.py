@@ -16,10 +16,9 @@ from sqlalchemy import func, select
 from app.anonymous import anonymity
 from app.anonymous import keys as issuing_keys
 from app.core import b64url
-from app.core.database import SessionDep, SessionmakerDep
+from app.core.database import PublicSessionDep, PublicSessionmakerDep, SessionDep
 from app.core.errors import InvalidInput, NotFound, errors
 from app.core.i18n import N_
-from app.core.policy import Anyone, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
@@ -28,6 +27,7 @@ from app.log.models import LogCheckpoint, LogHead
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LISTED_STATES
 from app.petitions.models import Petition
+from app.policy import Anyone, OptionalUser
 
 router = APIRouter(prefix="/api/v1/petitions/{petition_id}/log", tags=["signature log"], route_class=UnitOfWorkRoute)
 
@@ -129,7 +129,7 @@ def _cached(petition: Petition, headers: dict[str, str]) -> dict[str, str]:
     return headers if petition.state in LISTED_STATES else NOT_SHARED
 
 
-def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
+def _log_of(db: PublicSessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
     """The petition and its log head: a petition everyone may read is found with its head in one query;
     anything else (a hidden petition, for its organizers) takes the full check."""
     found = db.execute(
@@ -147,7 +147,7 @@ def _log_of(db: SessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ig
 
 
 @router.get("", response_model=LogRead, summary="The log's head: latest checkpoint, log key, issuing key")
-def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
+def log_head(petition_id: Id, user: OptionalUser, db: PublicSessionDep, rt: RuntimeDep) -> JSONResponse:
     petition, head = _log_of(db, rt, petition_id, user)
     latest = service.latest_checkpoint(db=db, petition_id=petition.id)
     assert latest is not None  # every append ends with one
@@ -184,7 +184,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
 def entries(
     petition_id: Id,
     user: OptionalUser,
-    db: SessionDep,
+    db: PublicSessionDep,
     rt: RuntimeDep,
     start: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(PAGE, ge=1, le=PAGE),
@@ -207,7 +207,7 @@ def entries(
 def checkpoints(
     petition_id: Id,
     user: OptionalUser,
-    db: SessionDep,
+    db: PublicSessionDep,
     rt: RuntimeDep,
     after: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(100, ge=1, le=1000),
@@ -230,7 +230,7 @@ def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
     return size
 
 
-async def _read(sessions: SessionmakerDep, work):  # type: ignore[no-untyped-def]
+async def _read(sessions: PublicSessionmakerDep, work):  # type: ignore[no-untyped-def]
     """Run a read in one worker-thread hop, in a session of its own: proofs are the log's hottest requests,
     and they need neither the viewer's session nor a unit of work."""
 
@@ -255,7 +255,7 @@ def _size(head_size: int, size: int) -> int:
 async def inclusion(
     petition_id: Id,
     anyone: Anyone,
-    sessions: SessionmakerDep,
+    sessions: PublicSessionmakerDep,
     index: int = Query(ge=0, le=2**31 - 1),
     size: int = Query(ge=1, le=2**31 - 1),
 ) -> JSONResponse:
@@ -275,7 +275,7 @@ async def inclusion(
 async def consistency(
     petition_id: Id,
     anyone: Anyone,
-    sessions: SessionmakerDep,
+    sessions: PublicSessionmakerDep,
     old: int = Query(ge=1, le=2**31 - 1),
     new: int = Query(ge=1, le=2**31 - 1),
 ) -> JSONResponse:
@@ -295,7 +295,7 @@ async def consistency(
     responses=errors(404),
     summary="The latest checkpoint with its cosignatures, as C2SP tlog-tiles serves it (text)",
 )
-async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: SessionmakerDep) -> PlainTextResponse:
+async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: PublicSessionmakerDep) -> PlainTextResponse:
     def work(db):  # type: ignore[no-untyped-def]
         size = _public_size(db, petition_id)
         latest = service.latest_checkpoint(db=db, petition_id=petition_id)
@@ -315,7 +315,7 @@ async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: Sessionmak
     responses=errors(404),
     summary="A C2SP tlog-tiles hash tile (<L>/<N>[.p/<W>]) or entry bundle (entries/<N>[.p/<W>])",
 )
-async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: SessionmakerDep) -> Response:
+async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: PublicSessionmakerDep) -> Response:
     try:
         level, index, width = tiles.parse(tile_path)
     except tiles.NotATile:

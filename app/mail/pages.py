@@ -10,7 +10,6 @@ from app.core.database import SessionDep
 from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.pages import FormFields
-from app.core.policy import CurrentUser, DevelopmentOnly, OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
@@ -19,6 +18,7 @@ from app.mail import preferences, unsubscribe
 from app.mail.kinds import KIND_LABELS, MailKind
 from app.mail.models import OutboxMessage
 from app.petitions import repository
+from app.policy import CurrentUser, DevelopmentOnly, OptionalUser
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 

@@ -5,7 +5,6 @@ from pydantic import BaseModel, Field
 
 from app.core.database import SessionDep
 from app.core.errors import errors
-from app.core.policy import Moderator
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
@@ -13,6 +12,7 @@ from app.moderation import service
 from app.petitions import schemas
 from app.petitions import service as petitions
 from app.petitions.api import detail, summary
+from app.policy import Moderator
 from app.signatures import integrity
 
 router = APIRouter(prefix="/api/v1/moderation", tags=["moderation"], route_class=UnitOfWorkRoute)

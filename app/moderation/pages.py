@@ -12,7 +12,6 @@ from app.core.database import SessionDep
 from app.core.errors import AppError
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
-from app.core.policy import Moderator
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import format_when, redirect, render, translate
@@ -21,6 +20,7 @@ from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
 from app.petitions.pages import background_html
+from app.policy import Moderator
 from app.signatures import integrity
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -141,7 +141,7 @@ def reject(
             db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""), note=fields.get("note")
         )
     except AppError as error:
-        return refused(request, db, _back(petition_id), error)
+        return refused(request, _back(petition_id), error)
     return redirect(
         request,
         "/moderation",
@@ -157,7 +157,7 @@ def hide(
     try:
         service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
     except AppError as error:
-        return refused(request, db, _back(petition_id), error)
+        return refused(request, _back(petition_id), error)
     return redirect(
         request,
         "/moderation",
@@ -204,7 +204,7 @@ def preview_invalidation(
         entries = integrity.parse_rule(fields.get("rule", ""))
         matched = integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries)
     except AppError as error:
-        return form_error(request, db, "moderation/invalidate.html", error, fields, context)
+        return form_error(request, "moderation/invalidate.html", error, fields, context)
     return render(
         request,
         "moderation/invalidate.html",
@@ -235,7 +235,7 @@ def void_signatures(
             expected=expected,
         )
     except AppError as error:
-        return form_error(request, db, "moderation/invalidate.html", error, fields, context)
+        return form_error(request, "moderation/invalidate.html", error, fields, context)
     return redirect(
         request,
         f"/moderation/petitions/{petition_id}/signatures",

@@ -5,12 +5,12 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from app.core.database import SessionDep
-from app.core.policy import Admin
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.organization import service
 from app.organization.schemas import RulesForm, RulesRead
 from app.petitions import service as petitions
+from app.policy import Admin
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], route_class=UnitOfWorkRoute)
 

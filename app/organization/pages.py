@@ -4,13 +4,13 @@ page's header shows."""
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.core.database import SessionDep, release_connection
+from app.core.database import SessionDep
 from app.core.errors import NotFound
 from app.core.i18n import N_
-from app.core.policy import Anyone
-from app.core.routing import UnitOfWorkRoute
+from app.core.routing import UnitOfWorkRoute, commit_now
 from app.core.runtime import RuntimeDep
 from app.organization import branding
+from app.policy import Anyone
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -30,8 +30,8 @@ def attach(request: Request, db: SessionDep, rt: RuntimeDep) -> None:
     request.state.branding = branding.current(db=db, rt=rt)
     if not began and db.in_transaction():
         # It was read now, before the handler: give the connection back rather than hold it across the next
-        # thread hop (app/core/database.py says why).
-        release_connection(db)
+        # thread hop (app/core/routing.py says why).
+        commit_now(db)
 
 
 @router.get("/organization/logo")

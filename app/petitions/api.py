@@ -8,13 +8,13 @@ from sqlalchemy.orm import Session
 from app.core.database import SessionDep
 from app.core.errors import errors
 from app.core.pagecache import shared_when_signed_out
-from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.organization import service as organization
 from app.petitions import repository, schemas, service
 from app.petitions.models import Petition
+from app.policy import CurrentUser, OptionalUser, Organizer
 
 router = APIRouter(prefix="/api/v1", tags=["petitions"], route_class=UnitOfWorkRoute)
 

@@ -1,6 +1,7 @@
 """Petition pages: discovery, the staged creation form, the petition page, sponsors, corrections, organizers."""
 
 import base64
+from collections.abc import Mapping
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -8,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.accounts.models import User
 from app.anonymous import anonymity
 from app.anonymous import keys as issuing_keys
-from app.anonymous import service as anonymous_signing
+from app.comments import repository as comments
 from app.comments.pages import discussion_context
 from app.core.database import SessionDep
 from app.core.errors import AppError
@@ -17,17 +18,17 @@ from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.pagecache import shared_when_signed_out
 from app.core.pages import FormFields, form_error, refused
-from app.core.policy import Anyone, CurrentUser, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render, translate
 from app.core.types import Id
 from app.log import service as signature_log
 from app.organization import service as organization
-from app.petitions import poster, repository, schemas, service, share
+from app.petitions import page_cache, poster, repository, schemas, service, share
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition
+from app.policy import Anyone, CurrentUser, OptionalUser, Organizer
 from app.responses import service as responses
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.signatures import groups
@@ -107,7 +108,7 @@ def check_idea(request: Request, user: CurrentUser, db: SessionDep, fields: Form
     try:
         idea = validate(schemas.PetitionIdea, fields)
     except AppError as error:
-        return form_error(request, db, "petitions/new.html", error, fields)
+        return form_error(request, "petitions/new.html", error, fields)
     similar = repository.similar_open(db=db, text=f"{idea.title} {idea.ask}")
     return render(
         request,
@@ -135,7 +136,6 @@ def create(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, 
     except AppError as error:
         return form_error(
             request,
-            db,
             "petitions/form.html",
             error,
             fields,
@@ -161,15 +161,13 @@ def mine(request: Request, user: CurrentUser, db: SessionDep) -> Response:
     )
 
 
-def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition, own: Signature | None) -> dict[str, object]:
+def _log_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[str, object]:
     latest = signature_log.latest_checkpoint(db=db, petition_id=petition.id)
     if latest is None:
-        return {"log_checkpoint": None, "own_receipt": None}
-    receipt = signature_log.leaf_hash(db=db, petition_id=petition.id, index=own.log_index if own else None)
+        return {"log_checkpoint": None}
     return {
         "log_checkpoint": latest,
         "log_root": base64.b64encode(latest.root).decode(),
-        "own_receipt": receipt.hex() if receipt else None,
         "log_witnesses": [
             row.witness for row in signature_log.cosigners(db=db, petition_id=petition.id, size=latest.size)
         ],
@@ -192,30 +190,17 @@ def background_html(text: str) -> str:
     return render_comment(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
-    organizer = service.is_organizer(db=db, petition=petition, user=user)
-    own = signatures.own_signature(db=db, petition=petition, user=user)
+def _shared_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[str, object]:
+    """What every reader of the petition page sees (app/petitions/page_cache.py keeps it per page version)."""
     issuing_key = issuing_keys.published(db=db, petition_id=petition.id)
-    # Read only for the readers who see them: the organizers' panel, and the sign form's optional groups.
-    signing = (
-        user is not None
-        and user.is_verified
-        and own is None
-        and petition.collect_attributes
-        and petition.state_enum is PetitionState.open
-    )
-    context: dict[str, object] = {
+    return {
         "petition": petition,
         "state_label": LABELS[petition.state_enum],
-        "is_organizer": organizer,
         "background_html": background_html(petition.background),
         "next_threshold": service.next_threshold(petition),
         "timeline": service.timeline(db=db, petition=petition),
         "updates": service.updates(db=db, petition=petition),
-        "following": service.is_following(db=db, petition=petition, user=user),
-        "own_signature": own,
         "public_names": signatures.public_names(db=db, petition=petition),
-        "organizers": service.organizer_accounts(db=db, petition=petition) if organizer else [],
         "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
         "now": rt.clock.now(),
         "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
@@ -229,24 +214,57 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
         "anonymity": anonymity.for_petition(db=db, rt=rt, petition_id=petition.id, key=issuing_key)
         if issuing_key
         else None,
+        **_log_context(db, rt, petition),
+        "visibilities": [Visibility.public, Visibility.organizers],
+        "responses": responses.responses(db=db, petition=petition),
+        "response_labels": RESPONSE_LABELS,
+        "commitment_labels": COMMITMENT_LABELS,
+        "share": share.petition_row(rt=rt, petition=petition),
+    }
+
+
+def _reader_context(
+    db: SessionDep,
+    rt: RuntimeDep,
+    petition: Petition,
+    user: User | None,
+    shared: Mapping[str, object],
+    state: repository.ReaderState | None = None,
+) -> dict[str, object]:
+    """The reader's own part of the petition page: their signature, follow, token and, for organizers, their panel."""
+    state = state or repository.reader_state(db=db, petition_id=petition.id, user=user)
+    organizer = state.organizer
+    own = db.get(Signature, state.signature_id) if state.signature_id else None
+    issuing_key = shared["issuing_key"]
+    receipt = (
+        signature_log.leaf_hash(db=db, petition_id=petition.id, index=own.log_index)
+        if own is not None and shared["log_checkpoint"] is not None
+        else None
+    )
+    # Read only for the readers who see them: the organizers' panel, and the sign form's optional groups.
+    signing = (
+        user is not None
+        and user.is_verified
+        and own is None
+        and petition.collect_attributes
+        and petition.state_enum is PetitionState.open
+    )
+    context: dict[str, object] = {
+        "is_organizer": organizer,
+        "following": state.following,
+        "own_signature": own,
+        "own_receipt": receipt.hex() if receipt else None,
+        "organizers": service.organizer_accounts(db=db, petition=petition) if organizer else [],
         # Signed with a name and withdrew: the token stays spent, so the panel offers no anonymous signature.
-        "token_burned": own is None
-        and issuing_key is not None
-        and anonymous_signing.burned_for(db=db, user=user, petition_id=petition.id),
+        "token_burned": own is None and issuing_key is not None and state.token_burned,
         # Issued a token, neither spent nor forfeited: the server cannot tell whether this browser holds it, so the
         # panel says where it can be used and offers the forfeit explicitly (issue 19).
         "token_unspent": own is None
         and issuing_key is not None
         and petition.state_enum is PetitionState.open
-        and anonymous_signing.unspent_for(db=db, user=user, petition_id=petition.id),
-        **_log_context(db, rt, petition, own),
-        "visibilities": [Visibility.public, Visibility.organizers],
-        "responses": responses.responses(db=db, petition=petition),
-        "response_labels": RESPONSE_LABELS,
-        "commitment_labels": COMMITMENT_LABELS,
+        and state.token_unspent,
         "departments": groups.listing(db=db, kind=GroupKind.department) if signing else [],
         "locations": groups.listing(db=db, kind=GroupKind.location) if signing else [],
-        "share": share.petition_row(rt=rt, petition=petition),
     }
     if organizer and petition.state_enum in (PetitionState.gathering_sponsors, PetitionState.draft):
         context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)
@@ -255,14 +273,55 @@ def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User
     return context
 
 
+def _show_context(db: SessionDep, rt: RuntimeDep, petition: Petition, user: User | None) -> dict[str, object]:
+    shared = _shared_context(db, rt, petition)
+    return {**shared, **_reader_context(db, rt, petition, user, shared)}
+
+
 @router.get("/petitions/{petition_id}", response_class=HTMLResponse)
 @shared_when_signed_out
 def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    version = rt.page_versions.get(petition_id)  # before anything is read: a copy never predates its version
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    context = _show_context(db, rt, petition, user)
-    if petition.state_enum in VISIBLE_STATES:
-        context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=user))
-    return render(request, "petitions/show.html", context)
+    state = repository.reader_state(db=db, petition_id=petition.id, user=user)
+
+    def shared() -> dict[str, object]:
+        context = _shared_context(db, rt, petition)
+        if petition.state_enum in VISIBLE_STATES:
+            context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=None))
+        return context
+
+    def reader(page: Mapping[str, object]) -> dict[str, object]:
+        discussion = page.get("discussion")
+        return {
+            **_reader_context(db, rt, petition, user, page, state),
+            "reader_comments": comments.reader_nodes(db=db, nodes=discussion.nodes, viewer=user)  # type: ignore[attr-defined]
+            if discussion is not None and user is not None
+            else [],
+        }
+
+    def whole() -> Response:
+        shared_context = _shared_context(db, rt, petition)
+        context = {**shared_context, **_reader_context(db, rt, petition, user, shared_context, state)}
+        if petition.state_enum in VISIBLE_STATES:
+            context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=user))
+        return render(request, "petitions/show.html", context)
+
+    kind = page_cache.reader_kind(user, organizer=state.organizer)
+    if kind is None:  # controls all through the page (organizers, responders, moderators): rendered whole
+        return whole()
+    copies = page_cache.copies_of(request.app)
+    page = page_cache.page(
+        request=request,
+        rt=rt,
+        copies=copies,
+        petition=petition,
+        kind=kind,
+        version=version,
+        shared=shared,
+        reader=reader,
+    )
+    return page or whole()
 
 
 # The address in a QR code never changes; the poster's count may be a minute old, as the shared page's may.
@@ -348,7 +407,7 @@ def edit(
             form=validate(schemas.PetitionDraft, fields, checks=service.draft_checks(db=db, rt=rt)),
         )
     except AppError as error:
-        return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
+        return form_error(request, "petitions/form.html", error, fields, _edit_context(petition, db))
     return redirect(request, f"/petitions/{petition.id}", N_("Draft saved."))
 
 
@@ -362,7 +421,7 @@ def correct(
             db=db, rt=rt, petition=petition, actor=user, form=validate(schemas.PetitionCorrection, fields)
         )
     except AppError as error:
-        return form_error(request, db, "petitions/form.html", error, fields, _edit_context(petition, db))
+        return form_error(request, "petitions/form.html", error, fields, _edit_context(petition, db))
     return redirect(
         request,
         f"/petitions/{petition.id}/versions",
@@ -437,7 +496,7 @@ def add_organizer(
         invite = validate(schemas.OrganizerInvite, fields)
         service.invite_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
     except AppError as error:
-        return refused(request, db, f"/petitions/{petition_id}#organizers", error)
+        return refused(request, f"/petitions/{petition_id}#organizers", error)
     return redirect(
         request,
         f"/petitions/{petition.id}#organizers",
@@ -487,7 +546,7 @@ def post_update(
     try:
         service.post_update(db=db, rt=rt, petition=petition, actor=user, form=validate(schemas.UpdateCreate, fields))
     except AppError as error:
-        return form_error(request, db, "petitions/show.html", error, fields, _show_context(db, rt, petition, user))
+        return form_error(request, "petitions/show.html", error, fields, _show_context(db, rt, petition, user))
     return redirect(request, f"/petitions/{petition.id}#updates", N_("Update posted and on its way to subscribers."))
 
 

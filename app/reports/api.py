@@ -8,15 +8,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from app.core.database import SessionDep, SessionmakerDep, read_consistently
+from app.core.database import PublicSessionDep, SessionDep, SessionmakerDep, read_consistently
 from app.core.pagecache import shared_when_signed_out
-from app.core.policy import OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.petitions import service as petitions
+from app.policy import OptionalUser, Organizer
 from app.reports import exports, organization, service
-from app.reports.pages import audited_download
 from app.responses import scoreboard as scoreboards
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=UnitOfWorkRoute)
@@ -41,7 +40,11 @@ class ExportRead(BaseModel):
 )
 @shared_when_signed_out
 def tally_report(
-    petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep, format: Literal["json", "csv"] = Query("json")
+    petition_id: Id,
+    user: OptionalUser,
+    db: PublicSessionDep,
+    rt: RuntimeDep,
+    format: Literal["json", "csv"] = Query("json"),
 ) -> Response:
     """Totals, signatures over time, thresholds, responses and department/location breakdowns in which every
     group smaller than the minimum group size is suppressed (`null`), with the cells that would reveal it.
@@ -71,7 +74,7 @@ def export(
     """Recorded in the audit log before the file is sent; the signer list holds only names signers chose to
     show, never anonymous signers."""
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
-    return audited_download(
+    return service.audited_export(
         db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=body.kind, fmt=body.format, via="api"
     )
 

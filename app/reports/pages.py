@@ -1,20 +1,17 @@
 """Report pages: the public tally report, and the organizers' export panel."""
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi.responses import HTMLResponse, Response
 
-from app.accounts.models import User
 from app.core.database import SessionDep, SessionmakerDep, read_consistently
 from app.core.pagecache import shared_when_signed_out
 from app.core.pages import FormFields
-from app.core.policy import Admin, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
-from app.core.runtime import Runtime, RuntimeDep
+from app.core.runtime import RuntimeDep
 from app.core.templating import render
 from app.core.types import Id
 from app.petitions import service as petitions
-from app.petitions.models import Petition
+from app.policy import Admin, OptionalUser, Organizer
 from app.reports import exports, organization, service, tally
 from app.responses.chart import bar_chart_svg
 
@@ -56,40 +53,8 @@ def export(
     petition = petitions.get_or_404(db=db, petition_id=petition_id)
     kind, fmt = fields.get("kind", ""), fields.get("format", "")
     service.check_choice(kind=kind, fmt=fmt)
-    return audited_download(
+    return service.audited_export(
         db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=kind, fmt=fmt, via="page"
-    )
-
-
-def audited_download(
-    *,
-    db: Session,
-    sessions: sessionmaker[Session],
-    rt: Runtime,
-    actor: User,
-    petition: Petition,
-    kind: str,
-    fmt: str,
-    via: str,
-) -> Response:
-    """Record the export and commit, then build the file from a read session of its own.
-
-    The record stands before anything is read for the file, and the locks that writing it took (the audit
-    log's head row; SQLite's write lock) are released before a possibly long build.
-    """
-    service.record_export(db=db, rt=rt, actor=actor, petition=petition, kind=kind, fmt=fmt, via=via)
-    db.commit()
-    headers = {
-        "Content-Disposition": f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'
-    }
-    if kind == "tally":
-        with sessions() as read:
-            content = service.tally_file(db=read, rt=rt, petition=petition, fmt=fmt)
-        return Response(content, media_type=exports.MEDIA_TYPES[fmt], headers=headers)
-    return StreamingResponse(
-        service.stream_signers(sessions=sessions, rt=rt, petition=petition, fmt=fmt),
-        media_type=exports.MEDIA_TYPES[fmt],
-        headers=headers,
     )
 
 

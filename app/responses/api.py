@@ -6,11 +6,11 @@ from fastapi import APIRouter, status
 
 from app.core.database import SessionDep
 from app.core.errors import errors
-from app.core.policy import OptionalUser, Organizer, Responder
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.petitions import service as petitions
+from app.policy import OptionalUser, Organizer, Responder
 from app.responses import schemas, service
 
 router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)

@@ -8,12 +8,12 @@ from app.core.errors import AppError
 from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
-from app.core.policy import Organizer, Responder
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render, translate
 from app.core.types import Id
 from app.petitions import service as petitions
+from app.policy import Organizer, Responder
 from app.responses import schemas, service
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 
@@ -100,7 +100,6 @@ def respond(
     except AppError as error:
         return form_error(
             request,
-            db,
             "responses/form.html",
             _on_page_rows(error, fields),
             fields,
@@ -124,7 +123,7 @@ def update_commitment(
             db=db, rt=rt, commitment=commitment, responder=responder, form=validate(schemas.CommitmentChange, fields)
         )
     except AppError as error:
-        return refused(request, db, target, error)
+        return refused(request, target, error)
     return redirect(
         request,
         target,
@@ -162,7 +161,7 @@ def judge(
             raise AppError(N_("Say whether the response answers the petition."))
         service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
     except AppError as error:
-        return refused(request, db, target, error)
+        return refused(request, target, error)
     return redirect(
         request,
         target,

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from app.core.database import SessionDep
-from app.core.policy import OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
+from app.policy import OptionalUser
 from app.responses import scoreboard as scoreboards
 
 router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)

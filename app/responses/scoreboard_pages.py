@@ -4,10 +4,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.core.database import SessionDep
-from app.core.policy import OptionalUser
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
+from app.policy import OptionalUser
 from app.reports import organization
 from app.reports.pages import signatures_chart
 from app.responses import scoreboard as scoreboards

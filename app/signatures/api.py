@@ -10,12 +10,12 @@ from app.anonymous.schemas import TokenRead
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
 from app.core.i18n import N_
-from app.core.policy import CurrentUser, OptionalUser, Organizer
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id, Offset
 from app.log import service as signature_log
 from app.petitions import service as petitions
+from app.policy import CurrentUser, OptionalUser, Organizer
 from app.signatures import groups, service
 from app.signatures.models import GroupKind, Visibility
 
@@ -105,7 +105,7 @@ def _read(signature, petition, leaf: bytes | None = None) -> dict[str, object]: 
     summary="Sign a petition",
 )
 def sign(petition_id: Id, body: SignRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    signed = service.sign_and_commit(
+    signed = service.sign(
         db=db,
         rt=rt,
         petition_id=petition_id,

@@ -8,12 +8,12 @@ from app.core.database import SessionDep
 from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields
-from app.core.policy import CurrentUser, Organizer
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
 from app.petitions import service as petitions
+from app.policy import CurrentUser, Organizer
 from app.signatures import service
 from app.signatures.models import Visibility
 
@@ -50,7 +50,7 @@ def sign(
     # The sign panel's explicit choice, for a member issued a token that this browser may not hold: the server
     # cannot know what the browser holds, so the form asks.
     forfeit = fields.get("forfeit") in ("1", "on", "true")
-    signed = service.sign_and_commit(
+    signed = service.sign(
         db=db,
         rt=rt,
         petition_id=petition_id,
