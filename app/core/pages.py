@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
 from app.core.errors import AppError
 from app.core.forms import CORRECT_FIELDS
+from app.core.routing import refusal
 from app.core.templating import redirect, render
 from app.core.web import CSRF_FIELD
 
@@ -27,13 +27,13 @@ FormFields = Annotated[dict[str, str], Depends(read_form)]
 
 def form_error(
     request: Request,
-    db: Session,
     template: str,
     error: AppError,
     fields: dict[str, str],
     context: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    """Re-render a form after a refused submission: nothing written, values kept (never secrets)."""
+    """Re-render a form after a refused submission, values kept (never secrets). Its error status rolls the
+    request's unit of work back (app/core/routing.py): nothing the submission wrote stands."""
     values = {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
     # The summary at the top lists every field's message as a link to it; the general message is left out when it
     # would only repeat one of them, or only say to correct the fields listed under it.
@@ -46,16 +46,13 @@ def form_error(
         "values": values,
         **(context or {}),
     }
-    # Rendered before the rollback: a rollback expires every loaded object the page still needs.
-    response = render(request, template, page, status_code=error.status_code, headers=error.headers)
-    db.rollback()
-    return response
+    return render(request, template, page, status_code=error.status_code, headers=error.headers)
 
 
-def refused(request: Request, db: Session, target: str, error: AppError) -> RedirectResponse:
-    """For small forms inside a larger page: undo what was written and go back with the reason as a message."""
-    db.rollback()
-    return redirect(request, target, error.summary, "error")
+def refused(request: Request, target: str, error: AppError) -> RedirectResponse:
+    """For small forms inside a larger page: go back with the reason as a message. The request's unit of work
+    rolls back, as for an error status (app/core/routing.py): nothing the refused submission wrote stands."""
+    return refusal(redirect(request, target, error.summary, "error"))
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +18,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.core.errors import InvalidInput, Unavailable
 from app.core.i18n import N_
+from app.core.routing import AfterCommit
 from app.core.runtime import Runtime
 from app.petitions.models import Petition
 from app.reports import exports, tally
@@ -52,6 +54,42 @@ def record_export(
         subject=_subject(petition.id),
         detail={"petition_id": petition.id, "kind": kind, "format": fmt, "via": via},
     )
+
+
+def audited_export(
+    *,
+    db: Session,
+    sessions: sessionmaker[Session],
+    rt: Runtime,
+    actor: User,
+    petition: Petition,
+    kind: str,
+    fmt: str,
+    via: str,
+) -> AfterCommit:
+    """An export as the page and the API give it: recorded in the request's unit of work, and built from a read
+    session of its own once that unit of work is committed (app/core/routing.py, `AfterCommit`).
+
+    The record stands before anything is read for the file, and the locks that writing it took (the audit
+    log's head row; SQLite's write lock) are released before a possibly long build.
+    """
+    record_export(db=db, rt=rt, actor=actor, petition=petition, kind=kind, fmt=fmt, via=via)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{exports.filename(petition_id=petition.id, kind=kind, fmt=fmt)}"'
+    }
+
+    def build() -> Response:
+        if kind == "tally":
+            with sessions() as read:
+                content = tally_file(db=read, rt=rt, petition=petition, fmt=fmt)
+            return Response(content, media_type=exports.MEDIA_TYPES[fmt], headers=headers)
+        return StreamingResponse(
+            stream_signers(sessions=sessions, rt=rt, petition=petition, fmt=fmt),
+            media_type=exports.MEDIA_TYPES[fmt],
+            headers=headers,
+        )
+
+    return AfterCommit(build)
 
 
 def history(*, db: Session, petition_id: int, limit: int = 200) -> list[ExportRecord]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app.accounts.models import User
 from app.anonymous import service as anonymous
-from app.core.database import insert_for
+from app.core.database import insert_for, table_of
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
@@ -39,7 +39,7 @@ class SignerName:
 
 # The busiest write path's statements, built once: Core statements on the tables with bound parameters, so
 # a request neither builds a statement nor computes its cache key, and the ORM's unit of work stays out of it.
-_signatures, _petitions = Signature.__table__, Petition.__table__
+_signatures, _petitions = table_of(Signature), table_of(Petition)
 _INSERT_SQLITE = (
     insert_for("sqlite", _signatures)
     .on_conflict_do_nothing(index_elements=["petition_id", "account_id"])
@@ -188,11 +188,11 @@ def sign(
         _refuse_unless_signable(petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user))
         raise Conflict(N_("You have already signed this petition."))  # still open: the insert found a signature
     count = counted.signature_count
-    petition = db.identity_map.get(identity_key(Petition, petition_id))
-    if petition is not None:  # the caller loaded it: keep its count current
-        set_committed_value(petition, "signature_count", count)
+    loaded = db.identity_map.get(identity_key(Petition, petition_id))
+    if loaded is not None:  # the caller loaded it: keep its count current
+        set_committed_value(loaded, "signature_count", count)
     if crossing_due(counted, count):
-        record_crossings(db=db, rt=rt, petition=petition or db.get_one(Petition, petition_id), count=count, now=now)
+        record_crossings(db=db, rt=rt, petition=loaded or db.get_one(Petition, petition_id), count=count, now=now)
     return Signed(signature=signature, signature_count=count, forfeited=forfeited)
 
 
@@ -291,7 +291,7 @@ def public_names(*, db: Session, petition: Petition, limit: int = 20) -> list[st
 def shown_names(petition_id: int) -> tuple[Any, ...]:
     """The WHERE clause of a petition's names: counted signatures whose signer chose to show a name, not erased
     after the retention period. Never anonymous signers. On the table's columns, for Core statements too."""
-    table = Signature.__table__
+    table = table_of(Signature)
     return (
         table.c.petition_id == petition_id,
         table.c.invalidation_id.is_(None),
@@ -314,7 +314,8 @@ def names_for_organizers(
     open_name = rt.sealer.opener(context=name_context(petition.id))
     return [
         SignerName(
-            name=(public_name if visibility == Visibility.public else open_name(sealed_name)) or "",
+            name=(public_name if visibility == Visibility.public or sealed_name is None else open_name(sealed_name))
+            or "",
             visibility=Visibility(visibility),
         )
         for visibility, public_name, sealed_name in rows
