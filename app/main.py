@@ -20,9 +20,11 @@ from app.anonymous import api as anonymous_api
 from app.anonymous import link_api, link_pages
 from app.anonymous import pages as anonymous_pages
 from app.anonymous import service as anonymous_service
+from app.anonymous.queue import anonymous_queue
 from app.comments import anonymous as anonymous_comments
 from app.comments import api as comments_api
 from app.comments import pages as comments_pages
+from app.comments.queue import comment_queue
 from app.core import openapi
 from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_replica_sessionmaker, build_sessionmaker
@@ -92,13 +94,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # What this process accepted and has not written yet: the groups the batching rule lets out are
             # written now; a group held back (kept in this process's memory only) is sent again by its wallet, which
             # keeps its token until it sees the entry published.
-            if len(runtime.anonymous_queue):
+            if len(anonymous_queue(runtime)):
                 try:
                     await anyio.to_thread.run_sync(_write_anonymous_batch, app)
                 except Exception:
                     logger.exception("writing the last batch of anonymous signatures failed")
             # Anonymous comments held in this process's memory would be lost with it: they go out now.
-            if len(runtime.comment_queue):
+            if len(comment_queue(runtime)):
                 try:
                     await anyio.to_thread.run_sync(_write_last_comment_batch, app)
                 except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
@@ -10,9 +11,19 @@ from typing import Annotated, Any, ClassVar
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Engine,
+    MetaData,
+    Result,
+    Table,
+    TableClause,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -53,9 +64,23 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
-def insert_for(dialect_name: str, table):  # type: ignore[no-untyped-def]
+def insert_for(dialect_name: str, table: TableClause | type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ON CONFLICT, for one of the two databases we run on."""
-    return postgresql_insert(table) if dialect_name == "postgresql" else sqlite_insert(table)
+    return postgresql.insert(table) if dialect_name == "postgresql" else sqlite.insert(table)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's Table, for Core statements (`Model.__table__` is typed as any FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def rows_changed(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE changed: Session.execute answers one with a CursorResult, which has the
+    count, though it is typed as answering any statement with a Result, which has not."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def build_engine(url: str, **kwargs: object) -> Engine:
@@ -72,7 +97,7 @@ def build_engine(url: str, **kwargs: object) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -85,7 +110,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(connection: Connection) -> None:
     # A transaction that will write takes the write lock up front (IMMEDIATE): in WAL mode a reader that later
     # writes after another writer committed fails at once instead of waiting its turn.
     immediate = connection.get_execution_options().get(WRITE_INTENT, False)

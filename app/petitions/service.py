@@ -26,7 +26,7 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.core.clock import to_the_hour
-from app.core.database import on_replica
+from app.core.database import on_replica, rows_changed
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.forms import FieldCheck
 from app.core.i18n import N_
@@ -112,7 +112,7 @@ def transition(
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         raise Conflict(N_("This petition changed at the same moment. Reload the page to see where it stands."))
     for key, value in changes.items():
         set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
@@ -268,10 +268,9 @@ def sponsors(*, db: Session, petition: Petition) -> list[User]:
 
 
 def next_threshold(petition: Petition) -> int | None:
-    for threshold in (petition.response_threshold, petition.escalation_threshold):
-        if threshold and petition.signature_count < threshold:
-            return threshold
-    return None
+    """The signature count the petition page's progress bar runs to (the petition's next goal)."""
+    goal = petition.next_goal
+    return goal.signatures if goal else None
 
 
 # -- drafting ------------------------------------------------------------------------------------------------
@@ -748,7 +747,7 @@ def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: i
             PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id == user_id
         )
     )
-    if removed.rowcount == 0:
+    if rows_changed(removed) == 0:
         raise NotFound(N_("That person does not organize this petition."))
 
 
