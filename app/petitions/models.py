@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.core.database import Base
+from app.petitions.goals import Goal, next_goal
 from app.petitions.lifecycle import LifecyclePredicates, PetitionState
 
 TITLE_MAX = 120
@@ -91,6 +92,11 @@ class Petition(LifecyclePredicates, Base):
     category: Mapped[Category] = relationship(lazy="raise")
     rejection: Mapped[RejectionReason | None] = relationship(lazy="raise")
     moderation_lock_by: Mapped[User | None] = relationship(lazy="raise", foreign_keys=[moderation_lock_by_id])
+
+    @property
+    def next_goal(self) -> Goal | None:
+        """The threshold the count is working towards while it takes signatures (app/petitions/goals.py)."""
+        return next_goal(self)
 
 
 class PetitionVersion(Base):

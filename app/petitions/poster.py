@@ -32,8 +32,7 @@ from app.core.errors import RateLimited
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.organization import branding
-from app.petitions import service
-from app.petitions.lifecycle import PetitionState
+from app.petitions.goals import Goal
 from app.petitions.models import Petition
 from app.petitions.share import public_url, qr_matrix
 from app.reports.pdf import MARGIN, REPLACEMENT, _Document, _rgb, _visual
@@ -63,8 +62,7 @@ class PosterFacts:
     url: str
     signable: bool
     signatures: int
-    next_threshold: int | None
-    responds_at_threshold: bool  # leadership must respond when the next threshold is reached
+    goal: Goal | None
     as_of: date
     organization: str
 
@@ -83,13 +81,11 @@ def _count_line(facts: PosterFacts) -> str:
 
 
 def _progress_line(facts: PosterFacts) -> str | None:
-    if not facts.signable or facts.next_threshold is None:
+    if facts.goal is None:
         return None
-    remaining = facts.next_threshold - facts.signatures
-    goal = (
-        "when leadership must respond" if facts.responds_at_threshold else "when the petition calls for a public answer"
-    )
-    return f"{remaining:,} more to reach {facts.next_threshold:,}, {goal}."
+    goal = facts.goal
+    when = "when leadership must respond" if goal.responds else "when the petition calls for a public answer"
+    return f"{goal.remaining:,} more to reach {goal.signatures:,}, {when}."
 
 
 class _Poster(_Document):
@@ -150,16 +146,14 @@ def _fitted(
 
 def facts_of(*, db: Session, rt: Runtime, petition: Petition) -> PosterFacts:
     """What the poster of a public petition prints today, under the organization's name as its admins set it."""
-    threshold = service.next_threshold(petition)
     return PosterFacts(
         petition_id=petition.id,
         title=petition.title,
         ask=petition.ask,
         url=public_url(rt=rt, petition_id=petition.id),
-        signable=petition.state_enum is PetitionState.open,
+        signable=petition.takes_signatures,
         signatures=petition.signature_count,
-        next_threshold=threshold,
-        responds_at_threshold=threshold is not None and threshold == petition.response_threshold,
+        goal=petition.next_goal,
         as_of=rt.clock.now().date(),
         organization=branding.current(db=db, rt=rt).name or rt.settings.organization_name,
     )

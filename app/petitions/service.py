@@ -26,7 +26,7 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.core.clock import to_the_hour
-from app.core.database import on_replica, rows_changed
+from app.core.database import on_replica
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.forms import FieldCheck
 from app.core.i18n import N_
@@ -112,7 +112,7 @@ def transition(
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
-    if rows_changed(result) != 1:
+    if result.rowcount != 1:
         raise Conflict(N_("This petition changed at the same moment. Reload the page to see where it stands."))
     for key, value in changes.items():
         set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
@@ -747,7 +747,7 @@ def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: i
             PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id == user_id
         )
     )
-    if rows_changed(removed) == 0:
+    if removed.rowcount == 0:
         raise NotFound(N_("That person does not organize this petition."))
 
 
