@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
 from app.anonymous import service as anonymous
+from app.anonymous.queue import anonymous_queue
 from app.core import blindrsa
 from app.core.runtime import Runtime
 from app.core.settings import Settings
@@ -281,7 +282,7 @@ def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
         assert submit(anonymous_client, petition.id, token).status_code == 202
         submitted.append(token[0])
         clock.advance(timedelta(seconds=37))
-    assert count(db, petition) == 0 and len(rt.anonymous_queue) == 50  # accepted, nothing written yet
+    assert count(db, petition) == 0 and len(anonymous_queue(rt)) == 50  # accepted, nothing written yet
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 50
     assert count(db, petition) == 50
@@ -405,7 +406,7 @@ def test_a_batch_that_fails_is_kept_for_the_next(
     monkeypatch.setattr(anonymous, "_write_group", flaky)
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 1  # the other petition's entry still written
-    assert len(rt.anonymous_queue) == 1
+    assert len(anonymous_queue(rt)) == 1
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
     assert (count(db, first), count(db, second)) == (1, 1)
 
@@ -452,13 +453,13 @@ def test_with_redis_an_accepted_signature_waits_in_memory_and_nothing_of_it_reac
     before = {key: redis_db.dump(key) for key in redis_db.keys("*")}
     message, _signature = tokens[petition.id]
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
-    assert len(rt.anonymous_queue) == 1 and count(db, petition) == 0
+    assert len(anonymous_queue(rt)) == 1 and count(db, petition) == 0
     after = {key: redis_db.dump(key) for key in redis_db.keys("*")}
     assert after == before  # not a key, not a counter, not a lifetime
     assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 409
     sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 1
-    assert count(db, petition) == 1 and len(rt.anonymous_queue) == 0
+    assert count(db, petition) == 1 and len(anonymous_queue(rt)) == 0
     assert not any(
         message in (redis_db.dump(key) or b"") or anonymous.nullifier(message).encode() in key
         for key in redis_db.keys("*")

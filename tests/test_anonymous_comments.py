@@ -18,6 +18,7 @@ from app.anonymous.models import DiscussionIssuance, DiscussionKey
 from app.comments import anonymous
 from app.comments.digest import send_digests
 from app.comments.models import Comment
+from app.comments.queue import comment_queue
 from app.core import blindrsa
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
@@ -173,7 +174,7 @@ def test_an_anonymous_comment_waits_for_the_hourly_batch_and_gets_a_random_id_an
         pseudonyms.append(answer["pseudonym"])
     assert server_logs.lines == []  # not even route and time
     db.expire_all()
-    assert db.get_one(Petition, petition.id).comment_count == 1 and len(rt.comment_queue) == len(credentials)
+    assert db.get_one(Petition, petition.id).comment_count == 1 and len(comment_queue(rt)) == len(credentials)
     assert batch(connection, rt) == len(credentials)
     db.expire_all()
     rows = db.execute(text("SELECT * FROM comments WHERE pseudonym IS NOT NULL")).mappings().all()
@@ -306,7 +307,7 @@ def test_bad_anonymous_comments_are_refused_clearly_and_write_nothing(
     response = anonymous_client.post("/api/v1/anonymous/comments", json=payload)
     assert response.status_code == status, response.text
     assert words in response.text and "Traceback" not in response.text
-    assert count_rows(db, "comments") == before and len(rt.comment_queue) == 0
+    assert count_rows(db, "comments") == before and len(comment_queue(rt)) == 0
 
 
 def test_the_signed_in_form_refuses_anonymous_comments_in_plain_words(
@@ -396,8 +397,8 @@ def test_a_failing_batch_loses_nothing_it_took(
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(anonymous, "remove", broken)
-    assert batch(connection, rt) == 0 and len(rt.comment_queue) == 2  # both back in the queue
+    assert batch(connection, rt) == 0 and len(comment_queue(rt)) == 2  # both back in the queue
     monkeypatch.undo()
-    assert batch(connection, rt) == 1 and len(rt.comment_queue) == 0
+    assert batch(connection, rt) == 1 and len(comment_queue(rt)) == 0
     db.expire_all()
     assert db.get_one(Comment, published.id).state == "deleted"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.anonymous.linking import link_sessions
 from app.core import b64url, merkle
 from app.core.runtime import Runtime
 from app.log import service as signature_log
@@ -163,7 +164,7 @@ def test_linking_a_device_takes_padding_and_refuses_garbage_in_plain_words(
 ) -> None:
     from app.anonymous import linking_client as protocol
 
-    rt.link_sessions.clear()  # test apps are shared and account ids repeat across rolled-back tests
+    link_sessions(rt).clear()  # test apps are shared and account ids repeat across rolled-back tests
     device = sign_in_as(new_browser(), db, factories.worker(db))
     offer = protocol.Offer()
     sent = {name: padded(b64url.decode(value)) for name, value in offer.body().items()}

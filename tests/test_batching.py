@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import batching
 from app.anonymous import service as anonymous
 from app.anonymous.batching import Reason
+from app.anonymous.queue import anonymous_queue
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings
@@ -82,9 +83,9 @@ def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-de
 def queue(rt: Runtime, anonymous_client: TestClient):  # type: ignore[no-untyped-def]
     """The app's queue, emptied before the app shuts down (which would write what is left outside the test's
     transaction) and before the next test shares the app."""
-    yield rt.anonymous_queue
-    for entry in rt.anonymous_queue.take():
-        rt.anonymous_queue.release(entry.petition_id)
+    yield anonymous_queue(rt)
+    for entry in anonymous_queue(rt).take():
+        anonymous_queue(rt).release(entry.petition_id)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.anonymous import derive, linking
 from app.anonymous import linking_client as protocol
+from app.anonymous.linking import link_sessions
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
 from app.core.clock import FrozenClock
@@ -35,9 +36,9 @@ PATH = "/api/v1/wallet/link"
 @pytest.fixture(autouse=True)
 def no_open_sessions(rt: Runtime) -> Iterator[None]:
     """Test apps are shared between tests and account ids repeat across rolled-back tests: start empty."""
-    rt.link_sessions.clear()
+    link_sessions(rt).clear()
     yield
-    rt.link_sessions.clear()
+    link_sessions(rt).clear()
 
 
 def calls(browser: Browser) -> protocol.Call:
@@ -494,10 +495,10 @@ def test_nothing_of_a_session_reaches_a_table_or_a_log_line(
     assert "/api/v1/wallet/link" not in logged
     # All that stays is the marker for A's next look, with no key, proof or box in it; A's look takes it away.
     account = a.api("GET", "/api/v1/me").json()["id"]
-    marker = rt.link_sessions.get(account, now=rt.clock.now())
+    marker = link_sessions(rt).get(account, now=rt.clock.now())
     assert marker.state is linking.State.done
     assert {name for name, value in dataclasses.asdict(marker).items() if value} == {"state", "expires_at"}
-    assert len(rt.link_sessions) == 0
+    assert len(link_sessions(rt)) == 0
 
 
 REDIS_URL = redis_url(11)
@@ -574,16 +575,16 @@ def test_with_redis_every_process_sees_the_same_session(redis_db, rt: Runtime) -
     new device was told no code was open whenever its request reached another process)."""
     other_process = linking.LinkSessions(redis_url=REDIS_URL, keyring=rt.keyring)
     now = rt.clock.now()
-    rt.link_sessions.open(7, offer_key=b"\x04" + bytes(64), offer_proof=bytes(32), code_proof=b"c" * 32, now=now)
+    link_sessions(rt).open(7, offer_key=b"\x04" + bytes(64), offer_proof=bytes(32), code_proof=b"c" * 32, now=now)
     assert other_process.get(7, now=now).state is linking.State.offered
     with pytest.raises(InvalidInput):
         other_process.answer(7, code_proof=b"x" * 32, answer_key=b"\x04" + bytes(64), answer_proof=bytes(32), now=now)
-    assert rt.link_sessions.get(7, now=now).wrong_codes == 1
+    assert link_sessions(rt).get(7, now=now).wrong_codes == 1
     answered_there = other_process.answer(
         7, code_proof=b"c" * 32, answer_key=b"\x04" + bytes(64), answer_proof=bytes(32), now=now
     )
     assert answered_there.state is linking.State.answered
-    assert rt.link_sessions.seal(7, sealed=bytes(44), now=now).state is linking.State.sealed
+    assert link_sessions(rt).seal(7, sealed=bytes(44), now=now).state is linking.State.sealed
     with pytest.raises(NotFound):
         other_process.get(7, now=now + linking.LIFETIME)
 
@@ -759,7 +760,7 @@ def test_a_mistyped_code_is_caught_by_b_before_it_answers_and_costs_no_attempt(
         protocol.answer(calls(b), wrong, derive.check(derive.new_secret()), sleep=lambda _s: None)
     assert str(refused.value).startswith("That is not the code your other device shows: check it")
     account = a.api("GET", "/api/v1/me").json()["id"]
-    session = rt.link_sessions.get(account, now=rt.clock.now())
+    session = link_sessions(rt).get(account, now=rt.clock.now())
     assert session.state is linking.State.offered and session.wrong_codes == 0
     assert made.code != wrong
 
@@ -806,7 +807,7 @@ def test_redis_out_of_reach_is_a_503_in_plain_words_never_a_500(
     a, b = devices
     made = protocol.Offer()
     monkeypatch.setattr(
-        rt.link_sessions, "_store", linking.RedisStore(f"redis://127.0.0.1:{closed_port()}/11", rt.keyring)
+        link_sessions(rt), "_store", linking.RedisStore(f"redis://127.0.0.1:{closed_port()}/11", rt.keyring)
     )
     answer = protocol.Answer(code=made.code, offer_key=made.raw)
     for device, method, path, body in (
@@ -839,6 +840,6 @@ def test_a_held_lock_is_a_503_too(
             raise redis.exceptions.LockError("Unable to acquire lock within the time specified")
             yield
 
-    monkeypatch.setattr(rt.link_sessions, "_store", Locked())
+    monkeypatch.setattr(link_sessions(rt), "_store", Locked())
     response = a.api("GET", PATH)
     assert response.status_code == 503 and "Try again in a minute" in error(response)

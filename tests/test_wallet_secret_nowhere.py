@@ -36,6 +36,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from app.anonymous import derive
+from app.anonymous.linking import link_sessions
 from app.core.errors import NotFound
 from tests import factories
 from tests.linkage import journey, secret_search, wallet
@@ -87,7 +88,7 @@ def _held(day: journey.Day) -> Stores:
     now = day.clock.now()
     for account in {person.account_id for person in day.people.values()}:
         try:
-            session = day.runtime.link_sessions.get(account, now=now)
+            session = link_sessions(day.runtime).get(account, now=now)
         except NotFound:
             continue
         for name, value in dataclasses.asdict(session).items():
@@ -158,7 +159,7 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
         assert not variant.b_refuses and received == worker.secret
         # A's next poll reads the "done" marker B's collecting left (keys, proofs and box already gone), once.
         assert set(worker.request("GET", wallet.LINK_PATH).json()) == {"state", "expires_in"}
-    sessions_left = len(day.runtime.link_sessions)
+    sessions_left = len(link_sessions(day.runtime))
     if full_day:
         phone.sync_wallet()  # finalizes the replies A's requests got, from the same secret
         assert phone.tokens == worker.tokens, "device B did not rebuild device A's credentials"

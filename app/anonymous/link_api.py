@@ -19,7 +19,7 @@ from app.anonymous import linking
 from app.anonymous.service import decode, encode
 from app.core import b64url
 from app.core.errors import InvalidInput, Unavailable, errors
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.policy import CurrentUser
@@ -128,7 +128,10 @@ def _point(value: str, field: str) -> bytes:
 def _bytes(value: str, field: str, length: int) -> bytes:
     raw = decode(value, field=field)
     if len(raw) != length:
-        raise InvalidInput(N_("Please correct the highlighted fields."), fields={field: f"Must be {length} bytes."})
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={field: Message(N_("Must be %(length)s bytes."), length=length)},
+        )
     return raw
 
 
@@ -146,7 +149,7 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
     now = rt.clock.now()
     with _store_reachable():
         rt.limiter.hit(action="wallet-link-open", subject=f"account:{user.id}", rule=linking.OPEN_RULE)
-        session = rt.link_sessions.open(
+        session = linking.link_sessions(rt).open(
             user.id, offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof, now=now
         )
     return {"expires_in": session.expires_in(now)}
@@ -162,7 +165,7 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
 def read_session(user: CurrentUser, rt: RuntimeDep) -> dict[str, object]:
     now = rt.clock.now()
     with _store_reachable():
-        session = rt.link_sessions.get(user.id, now=now)
+        session = linking.link_sessions(rt).get(user.id, now=now)
     answer: dict[str, object] = {"state": session.state.value, "expires_in": session.expires_in(now)}
     for name in ("offer_key", "offer_proof", "answer_key", "answer_proof", "sealed"):
         value = getattr(session, name)
@@ -184,7 +187,7 @@ def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dic
     now = rt.clock.now()
     with _store_reachable():
         rt.limiter.hit(action="wallet-link-answer", subject=f"account:{user.id}", rule=linking.ANSWER_RULE)
-        session = rt.link_sessions.answer(
+        session = linking.link_sessions(rt).answer(
             user.id, code_proof=code_proof, answer_key=answer_key, answer_proof=answer_proof, now=now
         )
     return {"expires_in": session.expires_in(now)}
@@ -200,7 +203,7 @@ def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> dict[
     sealed = _bytes(body.sealed, "sealed", linking.SEALED_LEN)
     now = rt.clock.now()
     with _store_reachable():
-        session = rt.link_sessions.seal(user.id, sealed=sealed, now=now)
+        session = linking.link_sessions(rt).seal(user.id, sealed=sealed, now=now)
     return {"expires_in": session.expires_in(now)}
 
 
@@ -212,12 +215,12 @@ def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> dict[
 )
 def finish_session(user: CurrentUser, rt: RuntimeDep) -> Response:
     with _store_reachable():
-        rt.link_sessions.done(user.id, now=rt.clock.now())
+        linking.link_sessions(rt).done(user.id, now=rt.clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT, summary="Device A cancels: the code stops working at once")
 def cancel_session(user: CurrentUser, rt: RuntimeDep) -> Response:
     with _store_reachable():
-        rt.link_sessions.cancel(user.id, now=rt.clock.now())
+        linking.link_sessions(rt).cancel(user.id, now=rt.clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -38,6 +38,7 @@ import redis
 
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
+from app.core.runtime import Runtime
 from app.core.security import Keyring
 
 LIFETIME = timedelta(minutes=10)
@@ -305,3 +306,8 @@ class LinkSessions:
 
     def __len__(self) -> int:
         return self._store.count()
+
+
+def link_sessions(rt: Runtime) -> LinkSessions:
+    """This process's sessions (in Redis when the deployment has it), kept by the runtime for the life of the process."""
+    return rt.part(LinkSessions, lambda: LinkSessions(redis_url=rt.settings.redis_url, keyring=rt.keyring))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from app.core.runtime import Runtime
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -65,3 +67,8 @@ class AnonymousQueue:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def anonymous_queue(rt: Runtime) -> AnonymousQueue:
+    """This process's queue, which the runtime keeps for the life of the process."""
+    return rt.part(AnonymousQueue, AnonymousQueue)

@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import User
 from app.anonymous import batching, wallet
 from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
-from app.anonymous.queue import Entry
+from app.anonymous.queue import Entry, anonymous_queue
 from app.core import b64url
 from app.core.clock import to_the_hour
-from app.core.database import insert_for
+from app.core.database import insert_for, table_of
 from app.core.errors import Conflict, InvalidInput
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.log import service as signature_log
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition, PetitionEvent
@@ -77,7 +78,7 @@ def check_token(*, db: Session, rt: Runtime, petition_id: int, message: bytes, s
         db=db, rt=rt, petition_id=petition_id, purpose=wallet.Purpose.sign, message=message, signature=signature
     )
     spent = nullifier(message)
-    if db.get(SpentToken, (petition_id, spent)) is not None or rt.anonymous_queue.holds(petition_id, spent):
+    if db.get(SpentToken, (petition_id, spent)) is not None or anonymous_queue(rt).holds(petition_id, spent):
         raise Conflict(
             N_(
                 "This token was already used: each member signs once. A token used by a signature with a "
@@ -109,11 +110,16 @@ def redeem_named(
     if token is None:
         if not forfeit:
             raise Conflict(
-                "You were issued this petition's anonymous-signing token, and it was not sent with this signature. "
-                "Either sign where your wallet holds it (the browser where you collected it, or `undersigned "
-                "client`), anonymously or with your name; or sign here with your name and give up signing this "
-                f'petition anonymously: tick "{FORFEIT_CHOICE}" on the petition\'s page (with the API, send '
-                '"forfeit": true).',
+                Message(
+                    N_(
+                        "You were issued this petition's anonymous-signing token, and it was not sent with this "
+                        "signature. Either sign where your wallet holds it (the browser where you collected it, or "
+                        "`undersigned client`), anonymously or with your name; or sign here with your name and give "
+                        'up signing this petition anonymously: tick "%(choice)s" on the petition\'s page (with the '
+                        'API, send "forfeit": true).'
+                    ),
+                    choice=Message(FORFEIT_CHOICE),
+                ),
                 fields={"forfeit": FORFEIT_CHOICE},
             )
         _forfeit(db, petition_id, issuance)
@@ -154,7 +160,7 @@ def _forfeit(db: Session, petition_id: int, issuance: TokenIssuance) -> None:
 
 def _spend(db: Session, petition_id: int, spent: str) -> bool:
     """Record a token as spent; False when it already was (the primary key decides, without an error)."""
-    table = SpentToken.__table__
+    table = table_of(SpentToken)
     return (
         db.execute(
             insert_for(db.get_bind().dialect.name, table)
@@ -174,7 +180,7 @@ def burn_on_withdrawal(*, db: Session, petition_id: int, user: User) -> None:
     key = db.get(IssuingKey, petition_id)
     if key is None:
         return  # the petition takes no anonymous signatures
-    table = TokenIssuance.__table__
+    table = table_of(TokenIssuance)
     db.execute(
         insert_for(db.get_bind().dialect.name, table)
         .values(
@@ -215,10 +221,10 @@ def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signat
     off: tests and development)."""
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
     entry = Entry(petition_id=petition_id, message=message, signature=signature, nullifier=spent)
-    if not rt.anonymous_queue.add(entry):
+    if not anonymous_queue(rt).add(entry):
         raise Conflict(N_("This token was already used: each member signs once."))
     if rt.settings.anonymous_batch_seconds == 0:
-        rt.anonymous_queue.discard(entry)
+        anonymous_queue(rt).discard(entry)
         if not _write_group(db, rt, petition_id, [entry]):
             raise Conflict(N_("This token was already used: each member signs once."))
 
@@ -227,7 +233,7 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     """Write the queued entries, shuffled, each petition's group in one transaction, when the batching rule
     lets it out (app/anonymous/batching.py); a group held back goes back to the queue. Returns how many
     counted."""
-    entries = rt.anonymous_queue.take()
+    entries = anonymous_queue(rt).take()
     random.SystemRandom().shuffle(entries)
     by_petition: dict[int, list[Entry]] = {}
     for entry in entries:
@@ -239,17 +245,17 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
                 reason = _publish_reason(db, rt, petition_id, len(group))
                 if reason is None:
                     for entry in group:
-                        rt.anonymous_queue.add(entry)
+                        anonymous_queue(rt).add(entry)
                     continue
                 count = _write_group(db, rt, petition_id, group)
                 if 0 < count < rt.settings.min_group_size and rt.settings.anonymous_batch_seconds:
                     _note_small_batch(db, rt, petition_id, count, reason)
                 written += count
-            rt.anonymous_queue.release(petition_id)
+            anonymous_queue(rt).release(petition_id)
         except Exception:
             # Back in the queue for the next batch: accepted signatures are not dropped for one bad moment.
             for entry in group:
-                rt.anonymous_queue.add(entry)
+                anonymous_queue(rt).add(entry)
             logger.exception("writing a batch of anonymous signatures failed; it is kept for the next one")
     return written
 
@@ -274,7 +280,7 @@ def _publish_reason(db: Session, rt: Runtime, petition_id: int, count: int) -> b
             and petition.deadline <= now + timedelta(seconds=settings.anonymous_batch_seconds)
         )
     )
-    since = rt.anonymous_queue.held_since(petition_id, _hour_number(now))
+    since = anonymous_queue(rt).held_since(petition_id, _hour_number(now))
     return batching.publish_reason(
         count=count,
         hours_waited=batching.hours_between(since, _hour_number(now)),
@@ -313,6 +319,7 @@ def _note_small_batch(db: Session, rt: Runtime, petition_id: int, count: int, re
 def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry]) -> int:
     """Write one petition's entries. They were accepted while it was open (the check was made then), so they
     count even if it closed before this batch. Only the hour is written anywhere, threshold events included."""
+    page_changed(db, petition_id)
     hour = to_the_hour(rt.clock.now())
     # A token spent meanwhile (another process, a named signature) counts once.
     fresh = [entry for entry in group if _spend(db, petition_id, entry.nullifier)]

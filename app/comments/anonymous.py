@@ -25,13 +25,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching, wallet
 from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
-from app.comments.queue import Change, Pending
+from app.comments.queue import Change, Pending, comment_queue
 from app.comments.service import _require_open_discussion, rank, remove
 from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.petitions.lifecycle import SIGNABLE_STATES
 from app.petitions.models import Petition, PetitionEvent
 
@@ -94,7 +95,7 @@ def submit(
     if rt.settings.anonymous_batch_seconds == 0:
         write_group(db, petition, [item], to_the_hour(rt.clock.now()))
     else:
-        rt.comment_queue.add(item)
+        comment_queue(rt).add(item)
     return item
 
 
@@ -105,7 +106,7 @@ MAX_WAITING = 10
 
 
 def _limit(rt: Runtime, tag: str) -> None:
-    if rt.comment_queue.waiting_from(tag) >= MAX_WAITING:
+    if comment_queue(rt).waiting_from(tag) >= MAX_WAITING:
         raise RateLimited(
             N_("You have many anonymous comments and changes waiting for the next batch: send more once they appear."),
             headers={"Retry-After": "3600"},
@@ -131,6 +132,7 @@ def _new_id(db: Session, taken: set[int]) -> int:
 def write_group(db: Session, petition: Petition, items: list[Pending], at: datetime) -> list[Comment]:
     """Write one petition's accepted comments, shuffled, each with a random id and the batch's hour. A reply whose
     parent went away meanwhile is attached to the discussion's top level rather than lost."""
+    page_changed(db, petition.id)
     random.SystemRandom().shuffle(items)
     taken: set[int] = set()
     written = []
@@ -188,9 +190,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
     written."""
     at = to_the_hour(rt.clock.now())
     by_petition: dict[int, list[Pending]] = {}
-    for item in rt.comment_queue.take():
+    for item in comment_queue(rt).take():
         by_petition.setdefault(item.petition_id, []).append(item)
-    changes = rt.comment_queue.take_changes()
+    changes = comment_queue(rt).take_changes()
     edits_by_petition: dict[int, list[Change]] = {}
     try:
         with sessions.begin() as db:
@@ -206,9 +208,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
         # Everything taken goes back: nothing accepted is lost to one bad moment.
         for items in by_petition.values():
             for item in items:
-                rt.comment_queue.add(item)
+                comment_queue(rt).add(item)
         for change in changes:
-            rt.comment_queue.add_change(change)
+            comment_queue(rt).add_change(change)
         logger.exception("applying anonymous comment deletions failed; the batch is kept for the next one")
         return 0
     written = 0
@@ -219,9 +221,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
                 written += _publish(db, rt, petition_id, group, edits, at, final)
         except Exception:
             for item in group:
-                rt.comment_queue.add(item)
+                comment_queue(rt).add(item)
             for change in edits:
-                rt.comment_queue.add_change(change)
+                comment_queue(rt).add_change(change)
             logger.exception("writing a batch of anonymous comments failed; it is kept for the next one")
     return written
 
@@ -232,7 +234,7 @@ def _publish(
     petition = db.get(Petition, petition_id)
     if petition is None:
         return 0  # deleted with its discussion
-    waited = rt.comment_queue.waited(petition_id)
+    waited = comment_queue(rt).waited(petition_id)
     closing = final or petition.state_enum not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
     # Authors, not comments: five comments under one pseudonym hide nobody. The same rule as anonymous signatures;
     # this batch runs once an hour, so rounds are hours.
@@ -248,10 +250,10 @@ def _publish(
         is None
     ):
         for item in group:
-            rt.comment_queue.add(item)
+            comment_queue(rt).add(item)
         for change in edits:
-            rt.comment_queue.add_change(change)
-        rt.comment_queue.set_waited(petition_id, waited + 1)
+            comment_queue(rt).add_change(change)
+        comment_queue(rt).set_waited(petition_id, waited + 1)
         return 0
     for change in edits:
         comment = db.get_one(Comment, change.comment_id)
@@ -280,7 +282,7 @@ def _publish(
                 ),
             )
         )
-    rt.comment_queue.set_waited(petition_id, 0)
+    comment_queue(rt).set_waited(petition_id, 0)
     return written
 
 
@@ -299,6 +301,7 @@ def _authored(db: Session, comment_id: int, message: bytes) -> Comment:
 
 
 def _apply_edit(db: Session, comment: Comment, body: str, at: datetime) -> None:
+    page_changed(db, comment.petition_id)
     # Only the hour, like the comment itself; every edit keeps history (there is no finer edit window to use).
     db.add(CommentRevision(comment_id=comment.id, body_html=comment.body_html, replaced_at=at))
     comment.body, comment.body_html, comment.edited_at = body, render_comment(body), at
@@ -316,7 +319,7 @@ def edit(*, db: Session, rt: Runtime, comment_id: int, message: bytes, signature
         _apply_edit(db, comment, body, to_the_hour(rt.clock.now()))
         return False
     _limit(rt, comment.author_proof or "")
-    rt.comment_queue.add_change(
+    comment_queue(rt).add_change(
         Change(ref=secrets.token_hex(16), comment_id=comment.id, author_tag=comment.author_proof or "", body=body)
     )
     return True
@@ -329,7 +332,7 @@ def delete(*, db: Session, rt: Runtime, comment_id: int, message: bytes) -> bool
     if rt.settings.anonymous_batch_seconds == 0:
         remove(db=db, comment=comment)
         return False
-    rt.comment_queue.add_change(
+    comment_queue(rt).add_change(
         Change(ref=secrets.token_hex(16), comment_id=comment.id, author_tag=comment.author_proof or "", body=None)
     )
     return True

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from app.core.runtime import Runtime
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -79,3 +81,8 @@ class CommentQueue:
 
     def __len__(self) -> int:
         return len(self._pending) + len(self._changes)
+
+
+def comment_queue(rt: Runtime) -> CommentQueue:
+    """This process's queue, which the runtime keeps for the life of the process."""
+    return rt.part(CommentQueue, CommentQueue)

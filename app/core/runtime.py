@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, Request
 from jinja2 import Environment
 
-from app.anonymous.linking import LinkSessions
-from app.anonymous.queue import AnonymousQueue
-from app.comments.queue import CommentQueue
 from app.core.cache import TTLCache
 from app.core.clock import Clock
 from app.core.crypto import Sealer
 from app.core.ratelimit import RateLimiter
 from app.core.security import Keyring
 from app.core.settings import Settings
+from app.core.versions import PageVersions
+
+PartT = TypeVar("PartT")
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,21 @@ class Runtime:
     templates: Environment
     sealer: Sealer
     cache: TTLCache
-    anonymous_queue: AnonymousQueue
-    comment_queue: CommentQueue
-    link_sessions: LinkSessions
+    page_versions: PageVersions
+    # A feature's own objects that live as long as the process (the anonymous queue, the link sessions): core
+    # imports no feature, so a feature asks for its own by class (`anonymous_queue(rt)` in app/anonymous/queue.py).
+    _parts: dict[type, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _parts_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def part(self, kind: type[PartT], build: Callable[[], PartT]) -> PartT:
+        """This process's one `kind`, built by `build` the first time a feature asks for it."""
+        found = self._parts.get(kind)
+        if found is None:
+            with self._parts_lock:
+                found = self._parts.get(kind)
+                if found is None:
+                    found = self._parts[kind] = build()
+        return cast(PartT, found)
 
 
 def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -> Runtime:
@@ -43,9 +57,7 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
         templates=templates,
         sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None),
         cache=TTLCache(),
-        anonymous_queue=AnonymousQueue(),
-        comment_queue=CommentQueue(),
-        link_sessions=LinkSessions(redis_url=settings.redis_url, keyring=keyring),
+        page_versions=PageVersions(keyring, settings.redis_url),
     )
 
 
