@@ -13,6 +13,7 @@ from app.comments.models import FLAG_REASONS, Comment, CommentFlag, CommentState
 from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.petitions.models import Petition
 
 QUEUE_SIZE = 50
@@ -83,6 +84,7 @@ def _audit(db: Session, rt: Runtime, moderator: User, action: str, comment: Comm
 
 
 def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason: str) -> None:
+    page_changed(db, comment.petition_id)
     if comment.state_enum is CommentState.deleted:
         raise Conflict(N_("Its author already deleted this comment."))
     if comment.state_enum is CommentState.hidden:
@@ -95,6 +97,7 @@ def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason:
 
 def restore(*, db: Session, rt: Runtime, comment: Comment, moderator: User) -> None:
     """Show a hidden comment again, or keep a flagged one as it is: either way the flags are answered."""
+    page_changed(db, comment.petition_id)
     if comment.state_enum is CommentState.deleted:
         raise Conflict(N_("Its author deleted this comment: there is nothing to restore."))
     if comment.state_enum is CommentState.visible and comment.review != Review.pending:
@@ -107,6 +110,7 @@ def restore(*, db: Session, rt: Runtime, comment: Comment, moderator: User) -> N
 
 
 def lock(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reason: str) -> None:
+    page_changed(db, petition.id)
     if petition.comments_locked_reason:
         raise Conflict(N_("This discussion is already locked."))
     petition.comments_locked_reason, petition.comments_locked_at = reason, rt.clock.now()
@@ -122,6 +126,7 @@ def lock(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
 
 
 def unlock(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
+    page_changed(db, petition.id)
     if not petition.comments_locked_reason:
         raise Conflict(N_("This discussion is not locked."))
     petition.comments_locked_reason, petition.comments_locked_at = None, None

@@ -27,6 +27,7 @@ from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
 from app.mail import service as mail
+from app.core.versions import page_changed
 from app.mail import unsubscribe
 from app.mail.kinds import MailKind
 from app.petitions import service as petitions
@@ -88,6 +89,7 @@ def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None
 
 def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: CommentCreate) -> Comment:
     _require_open_discussion(petition)
+    page_changed(db, petition.id)
     parent = quoted = None
     depth = 1
     if form.parent_id is not None:
@@ -206,6 +208,7 @@ def require_author(comment: Comment, user: User) -> None:
 
 def edit(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User, form: CommentEdit) -> None:
     require_author(comment, user)
+    page_changed(db, petition.id)
     if not comment.is_visible:
         raise Conflict(N_("This comment was removed and can no longer be edited."))
     _require_open_discussion(petition)
@@ -223,6 +226,7 @@ def delete_by_author(*, db: Session, comment: Comment, user: User) -> None:
 
     Always allowed, even in a closed or locked discussion: nobody has to keep their words up."""
     require_author(comment, user)
+    page_changed(db, comment.petition_id)
     if comment.state_enum is CommentState.deleted:
         raise Conflict(N_("This comment is already deleted."))
     remove(db=db, comment=comment)
@@ -232,6 +236,7 @@ def remove(*, db: Session, comment: Comment) -> None:
     """Empty a comment its author deleted (a hidden one too: its author may still take the words out of the
     database), with its history."""
     comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
+    page_changed(db, comment.petition_id)
     comment.hidden_reason = None
     if comment.review == Review.pending:
         comment.review = Review.done
@@ -242,6 +247,7 @@ def remove(*, db: Session, comment: Comment) -> None:
 
 def _set_endorsements(db: Session, comment: Comment, change: int) -> None:
     count = db.execute(
+    page_changed(db, comment.petition_id)
         update(Comment)
         .where(Comment.id == comment.id)
         .values(endorsement_count=Comment.endorsement_count + change)
@@ -295,6 +301,7 @@ def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCr
     if not comment.is_visible:
         raise Conflict(N_("That comment was already removed."))
     if form.reason == "other" and not form.note:
+    page_changed(db, comment.petition_id)
         raise InvalidInput(N_("Please correct the highlighted fields."), fields={"note": N_("Say what is wrong.")})
     try:
         with db.begin_nested():

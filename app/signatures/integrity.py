@@ -15,6 +15,7 @@ from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.log import service as signature_log
 from app.petitions.models import Petition
 from app.petitions.service import record_event
@@ -170,6 +171,7 @@ def invalidate(
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
             fields={"reason": N_("Say why, in at most 500 characters: it is kept on record.")},
+    page_changed(db, petition.id)
         )
     if expected < 0:
         raise InvalidInput(

@@ -1,0 +1,228 @@
+"""Each petition page's version: a counter the services bump on every change that shows on the page.
+
+A signed-in reader's petition page and every open page's live poll ask "has anything changed since?" far more
+often than anything changes: 10,000 open pages polling every 15 s are 667 requests a second. The services mark
+a petition as changed in the request's session (`page_changed`); once that session's transaction commits, its
+petitions' counters go up by one. Bumped after the commit, never before: a reader who sees version n reads the
+database at least as new as n, so nothing rendered from it is kept under a version that predates what it shows.
+
+What the counter serves:
+- the live polls (the petition's JSON, the discussion's "new comments") answer 304 Not Modified to a reader whose
+  ETag names the current version, without the session, the user or the database (`NotModified`);
+- the petition page renders what is the same for every reader once per version (app/petitions/page_cache.py).
+
+Where it lives: in Redis when one is configured, shared by every server process; else in this process's memory
+(one process: `make run`, SQLite). Several processes without Redis would each keep their own counters, so a
+change made through one would not reach the others' copies: deployments of several processes configure Redis
+(docs/deploy.md), as they already do for rate limits.
+
+Metadata: a counter holds a number per petition and nothing about who changed it. An anonymous batch bumps it
+when the batch is written, which is when the batch becomes public anyway; nothing per reader goes into it. An ETag
+is a keyed hash of (petition, version): the same for every reader of that version, and not guessable without
+reading the petition once (a 304 to a guessed tag would say a draft exists).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.security import Keyring
+
+logger = logging.getLogger("undersigned.versions")
+
+PENDING = "undersigned_changed_petitions"  # Session.info: the petitions to bump once the transaction commits
+SCOPE_VERSION = "undersigned_page_version"  # the version read before the request reached the database
+KEY_PREFIX = "undersigned:page-version:"
+
+
+class Counters:
+    """Where the numbers live: `MemoryCounters` or `RedisCounters`."""
+
+    def get(self, petition_id: int) -> int | None:
+        """The current version, or None when it cannot be read (Redis away): then nothing is answered from it."""
+        raise NotImplementedError
+
+    def bump(self, petition_ids: Iterable[int]) -> None:
+        raise NotImplementedError
+
+
+class MemoryCounters(Counters):
+    def __init__(self) -> None:
+        self._versions: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, petition_id: int) -> int | None:
+        return self._versions.get(petition_id, 0)
+
+    def bump(self, petition_ids: Iterable[int]) -> None:
+        with self._lock:
+            for petition_id in petition_ids:
+                self._versions[petition_id] = self._versions.get(petition_id, 0) + 1
+
+
+class RedisCounters(Counters):
+    def __init__(self, url: str) -> None:
+        # Short timeouts: a poll that cannot ask Redis goes the long way, through the database, rather than wait.
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    def get(self, petition_id: int) -> int | None:
+        try:
+            value = self._redis.get(KEY_PREFIX + str(petition_id))
+        except redis.exceptions.RedisError:
+            return None
+        return int(value) if value is not None else 0
+
+    def bump(self, petition_ids: Iterable[int]) -> None:
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for petition_id in petition_ids:
+                    pipe.incr(KEY_PREFIX + str(petition_id))
+                pipe.execute()
+        except redis.exceptions.RedisError:
+            # The change is committed; the page copies keyed by the old version also expire on their own.
+            logger.warning("could not bump page versions in Redis")
+
+
+# One set of counters per place they live, per process: the services mark a change on the session alone (no runtime
+# at hand in every one of them), and a commit bumps every set this process knows (in production, one).
+_counters: dict[str | None, Counters] = {}
+_counters_lock = threading.Lock()
+
+
+def counters(redis_url: str | None) -> Counters:
+    with _counters_lock:
+        if redis_url not in _counters:
+            _counters[redis_url] = RedisCounters(redis_url) if redis_url else MemoryCounters()
+        return _counters[redis_url]
+
+
+class PageVersions:
+    """A deployment's counters, and the ETags made from them (keyed by its secret)."""
+
+    def __init__(self, keyring: Keyring, redis_url: str | None) -> None:
+        self._etag_key = keyring.key("page-version-etag")
+        self.counters = counters(redis_url)
+
+    def get(self, petition_id: int) -> int | None:
+        return self.counters.get(petition_id)
+
+    def etag(self, petition_id: int, version: int) -> str:
+        digest = hmac.new(self._etag_key, f"{petition_id}:{version}".encode(), "sha256").hexdigest()[:24]
+        return f'"{digest}"'
+
+
+def page_changed(db: Session, petition_id: int) -> None:
+    """Mark the petition's page as changed by this transaction: its version goes up now, and again once the
+    transaction commits. Now, so that a reader of the same connection (a test's) sees the change at once; again
+    after the commit, because a reader between the two may have read the database before the change and kept
+    what it rendered under the first new version. (A transaction that rolls back may still bump it at the session's
+    next commit: a needless new rendering, never a stale one.)"""
+    _bump({petition_id})
+    db.info.setdefault(PENDING, set()).add(petition_id)
+
+
+def _bump(petition_ids: set[int]) -> None:
+    with _counters_lock:
+        known = list(_counters.values())
+    for store in known:
+        store.bump(sorted(petition_ids))
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_after_commit(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        _bump(pending)
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What the request log reads of the route that answered (a 304 here is answered before routing)."""
+
+    path_format: str
+
+
+# The live polls: the petition's JSON (tally.js) and the discussion's new comments (comments.js).
+POLLS = (
+    (re.compile(r"^/api/v1/petitions/(\d{1,18})$"), _Route("/api/v1/petitions/{petition_id}")),
+    (re.compile(r"^/petitions/(\d{1,18})/comments/new$"), _Route("/petitions/{petition_id}/comments/new")),
+)
+
+
+def _polled_petition(scope: Scope) -> tuple[int, _Route] | None:
+    if scope["type"] != "http" or scope["method"] != "GET":
+        return None
+    for pattern, route in POLLS:
+        match = pattern.match(scope["path"])
+        if match:
+            return int(match.group(1)), route
+    return None
+
+
+def _if_none_match(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            return value
+    return None
+
+
+class NotModified:
+    """Outside the shared page copies: a poll whose If-None-Match names the petition's current version is answered
+    304 here, before sessions, users or the database; any other poll goes on, with the version read now (before the
+    database) left for `StampVersion`."""
+
+    def __init__(self, app: ASGIApp, *, versions: PageVersions) -> None:
+        self.app = app
+        self.versions = versions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        polled = _polled_petition(scope)
+        if polled is None:
+            await self.app(scope, receive, send)
+            return
+        petition_id, route = polled
+        version = self.versions.get(petition_id)
+        if version is not None:
+            etag = self.versions.etag(petition_id, version).encode()
+            if _if_none_match(scope) == etag:
+                scope["route"] = route
+                headers = [(b"etag", etag), (b"cache-control", b"private, no-cache")]
+                await send({"type": "http.response.start", "status": 304, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            scope[SCOPE_VERSION] = (petition_id, version)
+        await self.app(scope, receive, send)
+
+
+class StampVersion:
+    """Inside the shared page copies: a poll's 200 answer carries the ETag of the version read before it was made,
+    so a shared copy keeps the tag of the version it shows."""
+
+    def __init__(self, app: ASGIApp, *, versions: PageVersions) -> None:
+        self.app = app
+        self.versions = versions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        read = scope.get(SCOPE_VERSION)
+        if read is None:
+            await self.app(scope, receive, send)
+            return
+        etag = self.versions.etag(*read).encode()
+
+        async def stamp(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"etag"]
+                message = {**message, "headers": [*headers, (b"etag", etag)]}
+            await send(message)
+
+        await self.app(scope, receive, stamp)
