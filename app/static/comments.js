@@ -7,13 +7,19 @@
   if (!list || !status || !window.fetch) { return; }
   var INTERVAL = Number(list.getAttribute("data-interval")) || 15000;
   var unseen = 0;
+  // The discussion's version (ETag) as of the last answer: while it holds, the server answers 304 without
+  // reading anything, and there is nothing new.
+  var etag = null;
 
   function poll() {
     if (document.hidden) { window.setTimeout(poll, INTERVAL); return; }
     var url = list.getAttribute("data-live-url") + "?after=" + encodeURIComponent(list.getAttribute("data-after"));
-    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    var headers = { "Accept": "text/html" };
+    if (etag) { headers["If-None-Match"] = etag; }
+    fetch(url, { credentials: "same-origin", cache: "no-store", headers: headers })
       .then(function (response) {
-        if (!response.ok) { return null; }
+        if (!response.ok) { return null; }  // 304 included: nothing new
+        etag = response.headers.get("ETag");
         var count = Number(response.headers.get("X-New-Comments") || "0");
         var latest = response.headers.get("X-Latest-Comment");
         return response.text().then(function (html) { return { count: count, latest: latest, html: html }; });
