@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed worker clean assets messages bench screenshots
+.PHONY: run test lint install install-dev migrate seed worker clean assets messages bench screenshots
 
 $(BIN)/undersigned: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ PYTEST_WORKERS ?= 2
 
 test: install-dev
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The package layers (docs/architecture.md, "Layers"): import-linter's contracts in pyproject.toml fail on an
+# import that goes up a layer, function-local ones included.
+lint: install-dev
+	$(BIN)/lint-imports --no-cache
 
 # The screenshots in docs/screenshots/ (linked from the README), taken by the journey tests in Chromium. A plain
 # `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
