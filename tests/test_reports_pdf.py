@@ -465,3 +465,60 @@ def test_readers_get_the_title_language_and_an_outline() -> None:
     assert bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
     outline = [item.title for item in reader.outline]
     assert outline[:3] == ["The ask", "Background", "Signatures"] and "Responses" in outline
+
+
+def _untagged_text(reader: PdfReader) -> list[str]:
+    """Text shown outside any marked content (neither a structure element's nor an artifact): what a screen reader
+    reading the structure would miss."""
+    from pypdf.generic import ContentStream
+
+    missed = []
+    for number, page in enumerate(reader.pages, start=1):
+        depth = 0
+        for operands, operator in ContentStream(page.get_contents(), reader).operations:
+            if operator in (b"BDC", b"BMC"):
+                depth += 1
+            elif operator == b"EMC":
+                depth -= 1
+            elif operator in (b"Tj", b"TJ", b"'", b'"') and depth <= 0:
+                missed.append(f"page {number}: {operands!r}"[:120])
+        assert depth == 0, f"page {number} leaves marked content open"
+    return missed
+
+
+def test_the_delivery_report_is_tagged_for_screen_readers() -> None:
+    """Issue #22: a tagged PDF (/MarkInfo, a structure tree), its language, title and outline. Every piece of text
+    is in the structure, in reading order (the title /H1, section headings /H2, Markdown headings /H3, the rest
+    /P), the chart is a /Figure with a text alternative, and the footer and page numbers are artifacts.
+
+    What fpdf2 2.8 gives no way to build, and so is not tagged: tables as /Table, /TR, /TH and /TD (their cells are
+    /P, row by row), lists as /L and /LI, and any nesting of elements (all are children of /Document)."""
+    many_days = tuple((START + timedelta(days=i), i % 7) for i in range(40))  # long enough to cross pages
+    reader = read(tally_pdf(make_report(by_day=many_days), organization=ORGANIZATION))
+    root = reader.trailer["/Root"]
+    assert bool(root["/MarkInfo"]["/Marked"])
+    assert root["/Lang"] == "en" and bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
+    assert reader.metadata is not None and reader.metadata.title == (
+        "Petition #42: Fair on-call pay for the platform team (delivery report)"
+    )
+    [document] = root["/StructTreeRoot"]["/K"]
+    assert document["/S"] == "/Document"
+    elements = [kid.get_object() for kid in document["/K"]]
+    kinds = [element["/S"] for element in elements]
+    assert kinds.count("/H1") == 1 and kinds.index("/H1") < kinds.index("/H2")
+    outline = [item.title for item in reader.outline]
+    assert kinds.count("/H2") == len(outline), "a heading element for each bookmark"
+    assert "/P" in kinds and "/H3" not in kinds
+    [figure] = [element for element in elements if element["/S"] == "/Figure"]
+    assert figure["/Alt"].startswith("Bar chart of signatures by week. 115 signatures over 7 weeks")
+    assert len(reader.pages) > 1
+    for page in reader.pages:
+        assert "/StructParents" in page
+    assert not _untagged_text(reader)
+
+    # Markdown headings are /H3, and a block longer than a page is split into elements a page long.
+    long_background = "## The rota\n\n" + "Word " * 6000
+    reader = read(tally_pdf(make_report(background=long_background), organization=ORGANIZATION))
+    [document] = reader.trailer["/Root"]["/StructTreeRoot"]["/K"]
+    assert "/H3" in [kid.get_object()["/S"] for kid in document["/K"]]
+    assert not _untagged_text(reader)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -95,17 +96,29 @@ class _Document(FPDF):
     """An A4 page with DejaVu Sans, a footer (`footer_text`, "Page n of N"), and helpers that clean, wrap and
     break every piece of text they print."""
 
+    def _added_font(self, style: str) -> TTFFont:
+        font = self.fonts[FAMILY.lower() + style]
+        assert isinstance(font, TTFFont)  # added from a .ttf file just above, never one of PDF's core fonts
+        return font
+
     def __init__(
-        self, *, title: str, subject: str, organization: str, generated_at: datetime, footer_text: str
+        self,
+        *,
+        title: str,
+        subject: str,
+        organization: str,
+        generated_at: datetime,
+        footer_text: str,
+        tagged: bool = False,
     ) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.tagged = tagged
+        self._mcids: dict[int, int] = {}  # page -> marked-content ids used on it
         self.add_font(FAMILY, "", str(FONTS / "DejaVuSans.ttf"))
         self.add_font(FAMILY, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
         self.add_font(FAMILY, "I", str(FONTS / "DejaVuSans-Oblique.ttf"))
         self.add_font(FAMILY, "BI", str(FONTS / "DejaVuSans-BoldOblique.ttf"))
-        regular, bold = self.fonts[FAMILY.lower()], self.fonts[FAMILY.lower() + "B"]
-        italic, bold_italic = self.fonts[FAMILY.lower() + "I"], self.fonts[FAMILY.lower() + "BI"]
-        assert all(isinstance(font, TTFFont) for font in (regular, bold, italic, bold_italic))
+        regular, bold, italic, bold_italic = (self._added_font(style) for style in ("", "B", "I", "BI"))
         self.covered = frozenset(regular.cmap) & frozenset(bold.cmap)  # what both weights can print
         # The obliques lack some scripts (Arabic, Hebrew...): Markdown with them prints without styles.
         self.covered_italic = self.covered & frozenset(italic.cmap) & frozenset(bold_italic.cmap)
@@ -159,11 +172,50 @@ class _Document(FPDF):
         self.set_font(FAMILY, "B" if bold else "", size)
         self.set_text_color(*_rgb(colour))
 
+    # -- structure (a tagged PDF) ------------------------------------------------------------------------------
+    # fpdf2 2.8 tags only images and links given alt_text, and section titles it draws itself, each as a /Figure.
+    # The delivery report tags all it prints the same way, through the calls image(alt_text=...) makes: each
+    # piece of text is a structure element (/H1, /H2, /H3, /P) in reading order, the chart a /Figure with its text
+    # alternative, and the footer, page numbers and table rules are artifacts a screen reader skips. An element
+    # never crosses a page: callers break the page first. What fpdf2 offers no way to build is said in
+    # test_reports_pdf.py (tables, lists and nesting are not tagged as such).
+
+    @contextmanager
+    def marked(self, struct_type: str, *, alt_text: str | None = None) -> Iterator[None]:
+        """What is printed inside is one element of the document's structure."""
+        if not self.tagged:
+            yield
+            return
+        page = self.page
+        mcid = self._mcids.get(page, 0)  # counted here: fpdf2's own count walks every element on every call
+        self._mcids[page] = mcid + 1
+        self._add_marked_content(struct_type=struct_type, mcid=mcid, alt_text=alt_text)
+        self._out(f"{struct_type} <</MCID {mcid}>> BDC")
+        yield
+        assert self.page == page, "a structure element crossed a page"
+        self._out("EMC")
+
+    @contextmanager
+    def artifact(self) -> Iterator[None]:
+        """Page furniture (footer, page numbers, rules): not content, skipped by screen readers."""
+        if self.tagged:
+            self._out("/Artifact BMC")
+        yield
+        if self.tagged:
+            self._out("EMC")
+
     def line_of(
-        self, text: str, *, size: float = BODY_SIZE, bold: bool = False, colour: str = INK, height: float = LINE
+        self,
+        text: str,
+        *,
+        size: float = BODY_SIZE,
+        bold: bool = False,
+        colour: str = INK,
+        height: float = LINE,
+        tag: str = "/P",
     ) -> None:
         """One line across the page; text too long for it wraps."""
-        self.paragraph(text, size=size, bold=bold, colour=colour, height=height, single_line=True)
+        self.paragraph(text, size=size, bold=bold, colour=colour, height=height, single_line=True, tag=tag)
 
     def paragraph(
         self,
@@ -174,15 +226,22 @@ class _Document(FPDF):
         colour: str = INK,
         height: float = LINE,
         single_line: bool = False,
+        tag: str = "/P",
     ) -> None:
-        """Text across the page, wrapped, breaking across pages; its line breaks are kept."""
+        """Text across the page, wrapped, breaking across pages; its line breaks are kept. Tagged (`tag`) a page
+        at a time."""
         self.style(size=size, bold=bold, colour=colour)
-        for line in self._wrap(self.clean(text, single_line=single_line), self.epw):
+        lines = self._wrap(self.clean(text, single_line=single_line), self.epw)
+        while lines:
             if self.will_page_break(height):
                 self.add_page()
                 self.style(size=size, bold=bold, colour=colour)
-            self.set_x(self.l_margin)
-            self.cell(self.epw, height, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            room = max(1, int((self.page_break_trigger - self.get_y() - 1e-6) // height))
+            with self.marked(tag):
+                for line in lines[:room]:
+                    self.set_x(self.l_margin)
+                    self.cell(self.epw, height, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            lines = lines[room:]
 
     def heading(self, text: str, *, size: float = 12.5, keep: float = 4 * LINE) -> None:
         """A section heading, kept on the page of the first `keep` millimetres of what follows it, and listed in
@@ -191,7 +250,7 @@ class _Document(FPDF):
             self.add_page()
         self.ln(4)
         self.start_section(self.clean(text, single_line=True))
-        self.line_of(text, size=size, bold=True, height=size * 0.5)
+        self.line_of(text, size=size, bold=True, height=size * 0.5, tag="/H2")
         self.ln(1.5)
 
     def gap(self, height: float = 2.0) -> None:
@@ -206,31 +265,63 @@ class _Document(FPDF):
             if number:
                 self.ln(0.8 if block.kind == "item" else 2.0)
             x = self.l_margin + block.depth * indent
-            self.style(colour=MUTED if block.kind == "quote" else colour)
-            if block.kind == "item":
-                if self.will_page_break(LINE):
-                    self.add_page()
-                    self.style(colour=colour)
-                if block.bullet:
-                    self.set_xy(x, self.get_y())
-                    self.cell(bullet_width, LINE, block.bullet)
-                x += bullet_width
-            if block.kind == "quote":
-                x += indent / 2
-            width = self.l_margin + self.epw - x
-            styled = pdf_markdown.ITALICS in block.markup and any(
+            tag = "/H3" if block.kind == "heading" else "/P"
+            left = x + (bullet_width if block.kind == "item" else 0) + (indent / 2 if block.kind == "quote" else 0)
+            width = self.l_margin + self.epw - left
+            plain = pdf_markdown.ITALICS in block.markup and any(
                 ord(char) not in self.covered_italic for char in block.plain if not char.isspace()
             )
-            if styled or any(unicodedata.bidirectional(char) in ("R", "AL") for char in block.plain):
-                self.style(bold=block.kind == "heading", colour=MUTED if block.kind == "quote" else colour)
-                for line in self._wrap(block.plain, width):
-                    if self.will_page_break(LINE):
-                        self.add_page()
-                    self.set_xy(x, self.get_y())
-                    self.cell(width, LINE, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            plain = plain or any(unicodedata.bidirectional(char) in ("R", "AL") for char in block.plain)
+            self.style(bold=plain and block.kind == "heading", colour=MUTED if block.kind == "quote" else colour)
+            lines = self._wrap(block.plain, width) if plain else None
+            height = LINE * len(lines) if lines is not None else self._markdown_height(block.markup, width)
+            # A block stays on one page when it fits on one (a tagged element never crosses a page); a longer
+            # one prints line by line, without styles.
+            if self.will_page_break(height):
+                if height <= self.page_break_trigger - self.t_margin:
+                    self.add_page()
+                else:
+                    lines = self._wrap(block.plain, width)
+            self.style(
+                bold=lines is not None and block.kind == "heading", colour=MUTED if block.kind == "quote" else colour
+            )
+            if lines is not None and len(lines) * LINE > self.page_break_trigger - self.get_y():
+                self._long_block(block, lines, x=x, left=left, width=width, tag=tag)
                 continue
-            self.set_xy(x, self.get_y())
-            self.multi_cell(width, LINE, block.markup, markdown=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            with self.marked(tag):
+                if block.kind == "item" and block.bullet:
+                    self.set_xy(x, self.get_y())
+                    self.cell(bullet_width, LINE, block.bullet)
+                self.set_xy(left, self.get_y())
+                if lines is None:
+                    self.multi_cell(width, LINE, block.markup, markdown=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                else:
+                    for line in lines:
+                        self.set_xy(left, self.get_y())
+                        self.cell(width, LINE, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def _markdown_height(self, markup: str, width: float) -> float:
+        height = self.multi_cell(width, LINE, markup, markdown=True, dry_run=True, output=MethodReturnValue.HEIGHT)
+        assert isinstance(height, float | int)
+        return float(height)
+
+    def _long_block(
+        self, block: pdf_markdown.Block, lines: list[str], *, x: float, left: float, width: float, tag: str
+    ) -> None:
+        """A block longer than a page: its lines, a page's worth to each element."""
+        first = True
+        while lines:
+            if self.will_page_break(LINE):
+                self.add_page()
+            room = max(1, int((self.page_break_trigger - self.get_y() - 1e-6) // LINE))
+            with self.marked(tag):
+                if first and block.kind == "item" and block.bullet:
+                    self.set_xy(x, self.get_y())
+                    self.cell(5.0, LINE, block.bullet)
+                for line in lines[:room]:
+                    self.set_xy(left, self.get_y())
+                    self.cell(width, LINE, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            lines, first = lines[room:], False
 
     # -- tables ------------------------------------------------------------------------------------------------
 
@@ -280,13 +371,15 @@ class _Document(FPDF):
                 text = lines[index] if index < len(lines) else ""
                 if text or fill:
                     self.set_xy(x, y)
-                    self.cell(width, LINE, _visual(text), align=align, fill=fill)
+                    with self.marked("/P") if text else self.artifact():
+                        self.cell(width, LINE, _visual(text), align=align, fill=fill)
                 x += width
             self.set_xy(self.l_margin, y + LINE)
         if rule:
             self.set_draw_color(*_rgb(RULE))
             self.set_line_width(0.2)
-            self.line(self.l_margin, self.get_y(), self.l_margin + sum(widths), self.get_y())
+            with self.artifact():
+                self.line(self.l_margin, self.get_y(), self.l_margin + sum(widths), self.get_y())
 
     def _new_table_page(
         self, widths: Sequence[float], aligns: Sequence[Align], headings: Row | None, size: float
@@ -295,7 +388,7 @@ class _Document(FPDF):
         if headings is not None:
             self._table_row(headings, widths, aligns, bold=True, fill=True, rule=False, headings=None, size=size)
 
-    def table(
+    def data_table(
         self,
         rows: Iterable[Row],
         *,
@@ -322,11 +415,12 @@ class _Document(FPDF):
     def footer(self) -> None:
         top = self.h - MARGIN - self.footer_height + 4
         self.style(size=SMALL_SIZE, colour=MUTED)
-        for index, line in enumerate(self._footer_lines):
-            self.set_xy(self.l_margin, top + index * FOOTER_LINE)
-            self.cell(WIDTH - self._page_width, FOOTER_LINE, _visual(line))
-        self.set_xy(self.l_margin + WIDTH - self._page_width, top)
-        self.cell(self._page_width, FOOTER_LINE, f"Page {self.page_no()} of {PAGE_COUNT}", align=Align.R)
+        with self.artifact():
+            for index, line in enumerate(self._footer_lines):
+                self.set_xy(self.l_margin, top + index * FOOTER_LINE)
+                self.cell(WIDTH - self._page_width, FOOTER_LINE, _visual(line))
+            self.set_xy(self.l_margin + WIDTH - self._page_width, top)
+            self.cell(self._page_width, FOOTER_LINE, f"Page {self.page_no()} of {PAGE_COUNT}", align=Align.R)
 
     def note_replacements(self) -> None:
         if self.replaced:
@@ -366,55 +460,55 @@ def _chart(pdf: _Document, report: TallyReport) -> None:
     def y_of(value: float) -> float:
         return bottom - value / top_value * plot_height
 
-    pdf.style(size=label_size, colour=MUTED)
-    pdf.set_xy(left, top - 5)
-    pdf.cell(40, 3, "Signatures")
-    pdf.set_line_width(0.2)
-    for tick in range(0, top_value + 1, step):
-        if tick:
-            pdf.set_draw_color(*_rgb(GRID))
-            pdf.line(left, y_of(tick), right, y_of(tick))
-        pdf.set_xy(pdf.l_margin, y_of(tick) - 1.5)
-        pdf.cell(axis_width - 2, 3, f"{tick:,}", align=Align.R)
-
-    band = (right - left) / len(labels)
-    bar_width = min(band * 0.6, 16.0)
-    pdf.set_fill_color(*_rgb(tally.CHART_COLOUR))
-    for index, value in enumerate(values):
-        if value:
-            centre = left + band * (index + 0.5)
-            pdf.rect(centre - bar_width / 2, y_of(value), bar_width, bottom - y_of(value), style="F")
-    pdf.set_draw_color(*_rgb(INK))
-    pdf.line(left, bottom, right, bottom)
-
-    # Labels on two lines, as on the page; every n-th when they would not fit under their bars.
-    pdf.style(size=label_size)
-    split = [label.split(" ", 1) for label in labels]
-    widest = max(pdf.get_string_width(word) for words in split for word in words) + 1
-    every = max(1, math.ceil(widest / band))
-    for index, words in enumerate(split):
-        if index % every:
-            continue
-        centre = left + band * (index + 0.5)
-        for line, word in enumerate(words):
-            pdf.set_xy(centre - widest / 2, bottom + 1 + line * 3)
-            pdf.cell(widest, 3, word, align=Align.C)
-    pdf.set_xy(pdf.l_margin, bottom + 9)
-
     total = sum(values)
     busiest = max(range(len(values)), key=lambda i: values[i])  # the earliest of equals
     period = "week" if weekly else "day"
-    pdf.paragraph(
+    summary = (
         f"{_plural(total, 'signature')} over {_plural(len(labels), period)}, {labels[0]} to "
-        f"{labels[-1]}; the most in one {period}: {values[busiest]:,} ({labels[busiest]}).",
-        size=SMALL_SIZE,
-        colour=MUTED,
+        f"{labels[-1]}; the most in one {period}: {values[busiest]:,} ({labels[busiest]})."
     )
+    # The bars, axis and labels are one figure to a screen reader, read as its text alternative.
+    with pdf.marked("/Figure", alt_text=f"Bar chart of signatures by {period}. {summary}"):
+        pdf.style(size=label_size, colour=MUTED)
+        pdf.set_xy(left, top - 5)
+        pdf.cell(40, 3, "Signatures")
+        pdf.set_line_width(0.2)
+        for tick in range(0, top_value + 1, step):
+            if tick:
+                pdf.set_draw_color(*_rgb(GRID))
+                pdf.line(left, y_of(tick), right, y_of(tick))
+            pdf.set_xy(pdf.l_margin, y_of(tick) - 1.5)
+            pdf.cell(axis_width - 2, 3, f"{tick:,}", align=Align.R)
+
+        band = (right - left) / len(labels)
+        bar_width = min(band * 0.6, 16.0)
+        pdf.set_fill_color(*_rgb(tally.CHART_COLOUR))
+        for index, value in enumerate(values):
+            if value:
+                centre = left + band * (index + 0.5)
+                pdf.rect(centre - bar_width / 2, y_of(value), bar_width, bottom - y_of(value), style="F")
+        pdf.set_draw_color(*_rgb(INK))
+        pdf.line(left, bottom, right, bottom)
+
+        # Labels on two lines, as on the page; every n-th when they would not fit under their bars.
+        pdf.style(size=label_size)
+        split = [label.split(" ", 1) for label in labels]
+        widest = max(pdf.get_string_width(word) for words in split for word in words) + 1
+        every = max(1, math.ceil(widest / band))
+        for index, words in enumerate(split):
+            if index % every:
+                continue
+            centre = left + band * (index + 0.5)
+            for line, word in enumerate(words):
+                pdf.set_xy(centre - widest / 2, bottom + 1 + line * 3)
+                pdf.cell(widest, 3, word, align=Align.C)
+    pdf.set_xy(pdf.l_margin, bottom + 9)
+    pdf.paragraph(summary, size=SMALL_SIZE, colour=MUTED)
 
 
 def _breakdown(pdf: _Document, breakdown: Breakdown, *, min_group_size: int) -> None:
     suppressed = suppressed_note(min_group_size)
-    pdf.table(
+    pdf.data_table(
         ((cell.label, suppressed if cell.count is None else f"{cell.count:,}") for cell in breakdown.cells),
         widths=COUNT_COLUMNS,
         aligns=(Align.L, Align.R),
@@ -432,11 +526,12 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
         generated_at=report.generated_at,
         footer_text=f"{organization} · Petition #{report.petition_id}: {report.title} · "
         f"generated {_when(report.generated_at)}",
+        tagged=True,
     )
     pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
     pdf.line_of(f"Delivery report · Petition #{report.petition_id}", size=SMALL_SIZE, colour=MUTED)
     pdf.gap(2)
-    pdf.paragraph(report.title, size=18, bold=True, height=8)
+    pdf.paragraph(report.title, size=18, bold=True, height=8, tag="/H1")
     pdf.gap(3)
     facts = [
         ("State", _label(report.state)),
@@ -450,7 +545,7 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
     if report.closed_at:
         facts.append(("Closed", _when(report.closed_at)))
     facts.append(("Generated", _when(report.generated_at)))
-    pdf.table(facts, widths=(36, WIDTH - 36), size=SMALL_SIZE + 0.5)
+    pdf.data_table(facts, widths=(36, WIDTH - 36), size=SMALL_SIZE + 0.5)
 
     pdf.heading("The ask")
     pdf.paragraph(report.ask)
@@ -465,7 +560,7 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
         ("Withdrawn by their signers", f"{report.withdrawal_count:,}"),
         ("Voided by the moderators", f"{report.voided_count:,}"),
     ]
-    pdf.table(counts, widths=COUNT_COLUMNS, aligns=(Align.L, Align.R))
+    pdf.data_table(counts, widths=COUNT_COLUMNS, aligns=(Align.L, Align.R))
     pdf.gap()
     pdf.paragraph(
         f"Counted as of {_when(report.generated_at)}. Withdrawn and voided signatures are not counted.",
@@ -475,7 +570,7 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
 
     pdf.heading("Thresholds")
     if report.thresholds:
-        pdf.table(
+        pdf.data_table(
             (
                 (
                     f"{_label(threshold.kind)} threshold: {_plural(threshold.signatures, 'signature')}",
@@ -524,7 +619,7 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
 
     pdf.heading("Commitments")
     if report.commitments:
-        pdf.table(
+        pdf.data_table(
             (
                 (
                     commitment.text,
@@ -624,7 +719,7 @@ def signers_pdf(
         return values
 
     if signers:
-        pdf.table(
+        pdf.data_table(
             (cells(number, row) for number, row in enumerate(signers, start=1)),
             widths=[width for _, width, _ in columns],
             aligns=[align for _, _, align in columns],
