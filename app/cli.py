@@ -5,12 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import typer
 from rich.console import Console
 
 from app.core.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from app.anonymous import client as anonymous_client
+    from app.anonymous.keycheck import KeyCheck
+    from app.core.runtime import Runtime
 
 cli = typer.Typer(help="Undersigned: employee petitions and collective feedback.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -22,7 +29,7 @@ cli.add_typer(demo_cli, name="demo")
 console = Console()
 
 
-def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+def _runtime(settings: Settings) -> Runtime:
     from app.core.clock import SystemClock
     from app.core.runtime import build_runtime
     from app.core.templating import build_templates
@@ -30,7 +37,7 @@ def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
     return build_runtime(settings, clock=SystemClock(), templates=build_templates(settings).env)
 
 
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+def _sessions(settings: Settings) -> sessionmaker[Session]:
     from app.core.database import build_engine, build_sessionmaker
 
     return build_sessionmaker(build_engine(settings.database_url), writes=True)
@@ -376,7 +383,7 @@ class _ClientRun:
         self._email, self._password = email, password
         self._log_key, self._witnesses = log_key, witnesses or []
         self._state_file = state_file or wallet_file.with_name("verified.json")
-        self.session = None
+        self.session: anonymous_client.Session | None = None
 
     def __enter__(self) -> Self:
         self._lock = self.client.locked(self.wallet_file)
@@ -386,7 +393,7 @@ class _ClientRun:
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        self.connection = (
+        self.connection: anonymous_client.Connection | None = (
             self.client.Connection(self.base_url, self.client.jar_path(self.wallet_file)) if self.base_url else None
         )
         return self
@@ -402,7 +409,23 @@ class _ClientRun:
     def save(self) -> None:
         self.client.save_wallet(self.wallet_file, self.wallet)
 
-    def keys(self, connection):  # type: ignore[no-untyped-def]
+    @property
+    def petition(self) -> anonymous_client.Target:
+        """The petition the command names (every command but the wallet's own takes one)."""
+        if self.target is None:
+            raise self.client.ClientError(
+                "Give the petition's address, like https://undersigned.example.org/petitions/42"
+            )
+        return self.target
+
+    @property
+    def online(self) -> anonymous_client.Connection:
+        """The connection to the deployment (a command about the wallet alone may have none)."""
+        if self.connection is None:
+            raise self.client.ClientError("Give the server's address, like https://undersigned.example.org")
+        return self.connection
+
+    def keys(self, connection: anonymous_client.Connection) -> KeyCheck:
         from app.anonymous.keycheck import KeyCheck
 
         return KeyCheck(
@@ -414,22 +437,24 @@ class _ClientRun:
         )
 
     def email(self) -> str | None:
-        return self._email or self.client.known_email(self.wallet, self.base_url)
+        if self._email or self.base_url is None:
+            return self._email
+        return self.client.known_email(self.wallet, self.base_url)
 
-    def signed_in(self):  # type: ignore[no-untyped-def]
+    def signed_in(self) -> anonymous_client.Session:
         if self.session is None:
             email = self.email() or typer.prompt("Work email address")
             self.session = self.client.Session(
-                self.connection,
+                self.online,
                 self.wallet,
                 email=email,
                 password=lambda: self._password or typer.prompt("Password", hide_input=True),
             )
         return self.session
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> anonymous_client.Collected:
         """Collect (see client.collect), and say what a new wallet or a credential held elsewhere means."""
-        collected = self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.connection), save=self.save)
+        collected = self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.online), save=self.save)
         if collected.started:
             typer.echo(
                 "Started your wallet: every anonymous credential of yours derives from its secret, kept in "
@@ -448,7 +473,7 @@ class _ClientRun:
         """How many colleagues an anonymous action here hides among (the public figure, asked without a cookie);
         below the minimum group size, refuse unless the person accepts it knowingly."""
         assert self.target is not None
-        status, figures = self.connection.anonymous("GET", f"/api/v1/petitions/{self.target.petition_id}/anonymity")
+        status, figures = self.online.anonymous("GET", f"/api/v1/petitions/{self.target.petition_id}/anonymity")
         if status != 200 or not isinstance(figures, dict):
             raise self.client.ClientError(
                 "Could not read how many colleagues you would be hidden among; nothing was queued. Try again later."
@@ -574,7 +599,7 @@ def client_sign(
             witnesses=witness,
             state_file=state_file,
         ) as run:
-            base, petition_id = run.target.base_url, run.target.petition_id
+            base, petition_id = run.petition.base_url, run.petition.petition_id
             token = run.client.held(run.wallet, base, run.email(), petition_id, "sign")
             if token is None or token["status"] in ("blinded", "lost"):
                 try:
@@ -645,7 +670,7 @@ def client_comment(
             witnesses=witness,
             state_file=state_file,
         ) as run:
-            base, petition_id = run.target.base_url, run.target.petition_id
+            base, petition_id = run.petition.base_url, run.petition.petition_id
             credential = run.client.held(run.wallet, base, run.email(), petition_id, "discuss")
             if credential is None or credential["status"] in ("blinded", "lost"):
                 run.collect()
@@ -697,9 +722,9 @@ def _change_comment(
         ) as run:
             item = run.client.change_comment(
                 wallet=run.wallet,
-                base_url=run.target.base_url,
+                base_url=run.petition.base_url,
                 email=run.email(),
-                petition_id=run.target.petition_id,
+                petition_id=run.petition.petition_id,
                 comment_id=comment_id,
                 text=text,
                 now=run.client.clock(),
@@ -950,9 +975,9 @@ def client_check(
 
     try:
         with _ClientRun(petition_url, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
-            bare = run.client.Connection(run.target.base_url)  # no jar: nothing here may carry a cookie
+            bare = run.client.Connection(run.petition.base_url)  # no jar: nothing here may carry a cookie
             lines = run.client.check(
-                connection=bare, wallet=run.wallet, petition_id=run.target.petition_id, keys=run.keys(bare)
+                connection=bare, wallet=run.wallet, petition_id=run.petition.petition_id, keys=run.keys(bare)
             )
     except ClientError as error:
         raise _fail(error) from None

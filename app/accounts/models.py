@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, true
+from sqlalchemy import Boolean, CheckConstraint, ColumnElement, ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.core.crypto import Sealed, blind_index, blind_indexes
@@ -43,12 +43,12 @@ def account_values(*, email: str, **values: object) -> dict[str, object]:
     return {"email": email, "email_index": index, "email_domain_index": domain_index, **values}
 
 
-def address_lookup(address: str):  # type: ignore[no-untyped-def]
+def address_lookup(address: str) -> ColumnElement[bool]:
     """A WHERE clause finding an account by address (under every index key this process knows)."""
     return User.email_index.in_(blind_indexes("email", address.lower()))
 
 
-def domain_lookup(domain: str):  # type: ignore[no-untyped-def]
+def domain_lookup(domain: str) -> ColumnElement[bool]:
     return User.email_domain_index.in_(blind_indexes("email-domain", domain.lower().lstrip("@")))
 
 
@@ -129,8 +129,9 @@ class Viewer:
             notify_comment_replies=user.notify_comment_replies,
         )
 
-    def has_role(self, role: str) -> bool:
-        return role in self.roles
+    def has_role(self, role: Role | str) -> bool:
+        """Templates name the role as a string; a name that is no role fails here instead of answering no."""
+        return Role(role) in self.roles
 
 
 class RoleGrant(Base):

@@ -18,9 +18,10 @@ from app.accounts.models import GRANTABLE_ROLES, CodePurpose, OneTimeCode, Role,
 from app.accounts.schemas import CodeEntry, NewPassword, NotificationCode, NotificationEmail, SignIn, SignUp
 from app.audit import service as audit
 from app.core.clock import rounded_up, to_the_hour
+from app.core.database import rows_changed
 from app.core.errors import Conflict, Gone, InvalidInput, NotFound, SignInRequired
 from app.core.forms import FieldCheck
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.security import hash_password, new_code, new_token, password_needs_rehash, token_digest, verify_password
 from app.mail import service as mail
@@ -69,7 +70,7 @@ def normalize_email(*, db: Session, rt: Runtime, raw: str, field: str = "email",
     if work_address and domain.lower() not in allowed:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={field: f"Use your work address at {' or '.join(allowed)}."},
+            fields={field: Message(N_("Use your work address at %(domains)s."), domains=" or ".join(allowed))},
         )
     return address
 
@@ -78,7 +79,9 @@ def _check_password(password: str, *, rt: Runtime, email: str) -> None:
     if len(password) < rt.settings.password_min_length:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={"password": f"Use at least {rt.settings.password_min_length} characters."},
+            fields={
+                "password": Message(N_("Use at least %(length)s characters."), length=rt.settings.password_min_length)
+            },
         )
     if password.strip().lower() == email.lower():
         raise InvalidInput(
@@ -306,7 +309,7 @@ def _use(*, db: Session, rt: Runtime, row: OneTimeCode) -> None:
         .where(OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None), OneTimeCode.expires_at > rt.clock.now())
         .values(used_at=_hour(rt))
     )
-    if used.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(used) != 1:
         raise Gone(EXPIRED_CODE, fields={"code": EXPIRED_CODE})
 
 
@@ -476,6 +479,18 @@ def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: in
     return list(users), len(matching)
 
 
+ALREADY_HOLDS = {
+    Role.responder: N_("%(name)s is already a responder."),
+    Role.moderator: N_("%(name)s is already a moderator."),
+    Role.admin: N_("%(name)s is already an admin."),
+}
+DOES_NOT_HOLD = {
+    Role.responder: N_("%(name)s is not a responder."),
+    Role.moderator: N_("%(name)s is not a moderator."),
+    Role.admin: N_("%(name)s is not an admin."),
+}
+
+
 def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) -> Role:
     if role not in GRANTABLE_ROLES:
         raise InvalidInput(
@@ -485,7 +500,7 @@ def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) 
         raise Conflict(N_("Only accounts with a confirmed address can be given a role."))
     role = Role(role)
     if any(grant.role == role for grant in user.roles):
-        raise Conflict(f"{user.display_name} is already a {role.value}.")
+        raise Conflict(Message(ALREADY_HOLDS[role], name=user.display_name))
     user.roles.append(RoleGrant(user_id=user.id, role=role, granted_by_id=actor.id, granted_at=_hour(rt)))
     db.flush()
     audit.record(
@@ -502,7 +517,7 @@ def grant_role(*, db: Session, rt: Runtime, actor: User, user: User, role: str) 
 def revoke_role(*, db: Session, rt: Runtime, actor: User, user: User, role: Role) -> None:
     grant = next((grant for grant in user.roles if grant.role == role), None)
     if grant is None:
-        raise Conflict(f"{user.display_name} is not a {role.value}.")
+        raise Conflict(Message(DOES_NOT_HOLD[role], name=user.display_name))
     if role is Role.admin:
         admins = db.scalar(select(func.count()).select_from(RoleGrant).where(RoleGrant.role == Role.admin)) or 0
         if admins <= 1:

@@ -14,8 +14,7 @@ from app.core.i18n import N_
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
-from app.petitions import service as petitions
-from app.policy import Anyone, CurrentUser, OptionalUser
+from app.policy import Anyone, CurrentUser, OptionalUser, ReadablePetition
 
 router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=UnitOfWorkRoute)
 
@@ -142,12 +141,12 @@ def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDe
 def ledger(
     petition_id: Id,
     user: OptionalUser,
+    petition: ReadablePetition,
     db: SessionDep,
     rt: RuntimeDep,
     cursor: str | None = Query(None, max_length=32, pattern=r"^[0-9a-f]*$"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     key = keys.published(db=db, petition_id=petition.id)
     if key is None:
         raise NotFound(N_("This petition does not take anonymous signatures."))
@@ -178,6 +177,7 @@ def ledger(
     response_model=schemas.AnonymityRead,
     summary="How many colleagues an anonymous signer hides among, and the minimum group size k",
 )
-def anonymity_set(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def anonymity_set(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, int | None]:
     return anonymity.for_petition(db=db, rt=rt, petition_id=petition.id).as_dict()

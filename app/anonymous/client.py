@@ -102,10 +102,10 @@ class Connection:
     def __init__(self, base_url: str, jar_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.jar_file = jar_file
-        self._jar: http.cookiejar.CookieJar = http.cookiejar.LWPCookieJar()
+        self._jar: http.cookiejar.FileCookieJar = http.cookiejar.LWPCookieJar()
         if jar_file is not None and jar_file.exists():
             try:
-                self._jar.load(str(jar_file), ignore_discard=True)  # type: ignore[attr-defined]
+                self._jar.load(str(jar_file), ignore_discard=True)
             except (OSError, http.cookiejar.LoadError):
                 self._jar.clear()  # an unreadable jar only means signing in again
         self._signed_in = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._jar))
@@ -173,7 +173,7 @@ class Connection:
         temporary = self.jar_file.with_name(self.jar_file.name + ".tmp")
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         temporary.chmod(0o600)
-        self._jar.save(str(temporary), ignore_discard=True)  # type: ignore[attr-defined]
+        self._jar.save(str(temporary), ignore_discard=True)
         temporary.replace(self.jar_file)
 
 
@@ -265,7 +265,7 @@ def forget_secret(wallet: Wallet, base_url: str, email: str) -> None:
 
 def secret_accounts(wallet: Wallet) -> list[tuple[str, str]]:
     """(server, email) of every account this file holds a wallet secret for."""
-    return [tuple(account.rsplit("|", 1)) for account in sorted(wallet["secrets"])]  # type: ignore[misc]
+    return [(server, email) for server, email in (account.rsplit("|", 1) for account in sorted(wallet["secrets"]))]
 
 
 ELSEWHERE = (
@@ -421,6 +421,7 @@ def collect(
                 forget_secret(wallet, base_url, email)
                 save()
             raise
+    assert secret is not None  # this file's, or made just now: a secret held only elsewhere was refused above
     for item in missing:
         _take_kept(wallet, base_url, email, secret, item, done)
     if not due:

@@ -219,7 +219,7 @@ def _session(call: Call) -> dict[str, Any] | None:
         return None
     if status != 200:
         raise _refused(status, answer, "Reading the linking session failed")
-    return answer  # type: ignore[no-any-return]
+    return answer
 
 
 def _seconds(answer: Any) -> int:

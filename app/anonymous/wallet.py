@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
@@ -26,7 +27,7 @@ from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, 
 from app.core import blindrsa
 from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.organization import eligibility
 from app.petitions.lifecycle import PetitionState
@@ -39,8 +40,11 @@ class Purpose(StrEnum):
     discuss = "discuss"
 
 
-_KEY = {Purpose.sign: IssuingKey, Purpose.discuss: DiscussionKey}
-_ISSUANCE = {Purpose.sign: TokenIssuance, Purpose.discuss: DiscussionIssuance}
+_KEY: dict[Purpose, type[IssuingKey | DiscussionKey]] = {Purpose.sign: IssuingKey, Purpose.discuss: DiscussionKey}
+_ISSUANCE: dict[Purpose, type[TokenIssuance | DiscussionIssuance]] = {
+    Purpose.sign: TokenIssuance,
+    Purpose.discuss: DiscussionIssuance,
+}
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,20 @@ class Issued:
     spki: bytes  # the key the reply is under: a device finalizing a kept reply needs it, and checks it first
 
 
-def _live(key: type[IssuingKey | DiscussionKey]):  # type: ignore[no-untyped-def]
+# Either key table: the two have the same columns, and mypy would otherwise widen a choice of them to Base.
+_Key = TypeVar("_Key", bound=IssuingKey | DiscussionKey)
+
+
+def _live(key: type[_Key]) -> Select[_Key]:
     return (
         select(key)
         .join(Petition, Petition.id == key.petition_id)
         .where(Petition.state == PetitionState.open.value, key.sealed_private.is_not(None))
     )
+
+
+def _get_key(db: Session, key: type[_Key], petition_id: int) -> _Key | None:
+    return db.get(key, petition_id)
 
 
 def due(*, db: Session, user: User) -> list[Due]:
@@ -193,7 +205,7 @@ def register_check(*, db: Session, rt: Runtime, user: User, check: bytes) -> boo
     if len(check) != CHECK_LEN:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={"check": f"A wallet's check value is {CHECK_LEN} bytes, base64url."},
+            fields={"check": Message(N_("A wallet's check value is %(length)s bytes, base64url."), length=CHECK_LEN)},
         )
     statement = (
         insert_for(db.get_bind().dialect.name, WalletCheck)
@@ -224,7 +236,7 @@ def verify(
     petition = db.get(Petition, petition_id)
     if petition is None:
         raise NotFound(N_("There is no such petition."))
-    key = db.get(_KEY[purpose], petition_id)
+    key = _get_key(db, _KEY[purpose], petition_id)
     if key is None:
         raise Conflict(
             N_("This petition does not take anonymous signatures.")
@@ -242,11 +254,15 @@ def verify(
             if purpose is Purpose.sign
             else N_("This petition is closed, so its discussion is read-only.")
         )
-    what = "token" if purpose is Purpose.sign else "credential"
     if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
+        size = (
+            N_("A token's message is %(min)s to %(max)s bytes.")
+            if purpose is Purpose.sign
+            else N_("A credential's message is %(min)s to %(max)s bytes.")
+        )
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={"message": f"A {what}'s message is {MESSAGE_MIN} to {MESSAGE_MAX} bytes."},
+            fields={"message": Message(size, min=MESSAGE_MIN, max=MESSAGE_MAX)},
         )
     try:
         blindrsa.verify(blindrsa.PublicKey.from_spki(key.spki), message, signature)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,18 @@ from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
 
 HEAD_ID = 1
+
+
+class _EntryFields(TypedDict):
+    """An entry's fields the chain covers (entry_hash's arguments besides the previous hash)."""
+
+    seq: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str
+    action: str
+    subject: str
+    detail: str
 
 
 def entry_hash(
@@ -64,7 +76,7 @@ def record(
     # the order, and the chain covers the hour as stored, so verifying is unchanged.
     at = to_the_hour(rt.clock.now())
     detail_text = json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False, default=str)
-    fields = {
+    fields: _EntryFields = {
         "seq": head.seq + 1,
         "at": at,
         "actor_id": actor.id if actor else None,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy.orm import QueryableAttribute, Session, joinedload, sessionmaker
 
 from app.comments.models import Comment, CommentState
 from app.core.clock import to_the_hour
@@ -19,7 +19,8 @@ from app.petitions.models import Petition
 LISTED = 20
 
 
-def _new_top_level(petition_id):  # type: ignore[no-untyped-def]
+def _new_top_level(petition_id: int | QueryableAttribute[int]) -> tuple[ColumnElement[bool], ...]:
+    """Where new top-level comments of a petition are: one (an id) or the one of the enclosing query (its column)."""
     return (
         Comment.petition_id == petition_id,
         Comment.parent_id.is_(None),

@@ -7,10 +7,12 @@ each reply list cut to its first few by a window function; the viewer's endorsem
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, UnaryExpression, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import User
@@ -77,7 +79,7 @@ def parse_time_cursor(cursor: str) -> tuple[datetime, int]:
     return EPOCH + timedelta(microseconds=int(micros)), last_id
 
 
-def _later(moment: datetime, last_id: int):  # type: ignore[no-untyped-def]
+def _later(moment: datetime, last_id: int) -> ColumnElement[bool]:
     return or_(Comment.created_at > moment, and_(Comment.created_at == moment, Comment.id > last_id))
 
 
@@ -98,21 +100,21 @@ def reply_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     return parse_time_cursor(cursor)
 
 
-def _after(sort: CommentSort, cursor: str):  # type: ignore[no-untyped-def]
+def _after(sort: CommentSort, cursor: str) -> ColumnElement[bool]:
     """The WHERE clause for the rows after `cursor` in `sort` order (all orders are descending)."""
     if sort is CommentSort.newest:
         moment, last_id = parse_time_cursor(cursor)
         return or_(Comment.created_at < moment, and_(Comment.created_at == moment, Comment.id < last_id))
     key, _, last = cursor.partition("~")
-    last_id = parse_id(last)
+    after_id = parse_id(last)
     try:
         value: float | int = float(key) if sort is CommentSort.top else int(key)
     except ValueError:
         raise _broken_cursor() from None
-    if last_id is None or not math.isfinite(value) or abs(value) > 2**31:
+    if after_id is None or not math.isfinite(value) or abs(value) > 2**31:
         raise _broken_cursor()
     column = Comment.rank if sort is CommentSort.top else Comment.endorsement_count
-    return or_(column < value, and_(column == value, Comment.id < last_id))
+    return or_(column < value, and_(column == value, Comment.id < after_id))
 
 
 def top_level(
@@ -120,11 +122,12 @@ def top_level(
 ) -> tuple[list[Comment], str | None]:
     if cursor is not None and len(cursor) > 80:
         raise _broken_cursor()
-    order = {
+    orders: dict[CommentSort, tuple[UnaryExpression[Any], ...]] = {
         CommentSort.top: (Comment.rank.desc(), Comment.id.desc()),
         CommentSort.endorsed: (Comment.endorsement_count.desc(), Comment.id.desc()),
         CommentSort.newest: (Comment.created_at.desc(), Comment.id.desc()),
-    }[sort]
+    }
+    order = orders[sort]
     statement = (
         select(Comment)
         .where(Comment.petition_id == petition.id, Comment.parent_id.is_(None))
@@ -196,7 +199,7 @@ def build(
     return nodes
 
 
-def _walk(nodes: list[Node]):  # type: ignore[no-untyped-def]
+def _walk(nodes: list[Node]) -> Iterator[Node]:
     for node in nodes:
         yield node
         yield from _walk(node.replies)
@@ -226,6 +229,27 @@ def _annotate(*, db: Session, rt: Runtime, nodes: list[Node], viewer: User | Non
             and comment.edited_at is not None
             and (comment.is_anonymous or comment.edited_at - comment.created_at > window)
         )
+
+
+def reader_nodes(*, db: Session, nodes: list[Node], viewer: User) -> list[Node]:
+    """The comments of a page (`nodes`, built for no reader) that this reader wrote or endorses, marked so: a
+    shared copy of the page shows every other comment as any reader sees it (app/petitions/page_cache.py)."""
+    everything = list(_walk(nodes))
+    if not everything:
+        return []
+    endorsed = set(
+        db.scalars(
+            select(CommentEndorsement.comment_id).where(
+                CommentEndorsement.user_id == viewer.id,
+                CommentEndorsement.comment_id.in_([node.comment.id for node in everything]),
+            )
+        )
+    )
+    return [
+        replace(node, endorsed=node.comment.id in endorsed, mine=service.is_author(comment=node.comment, user=viewer))
+        for node in everything
+        if node.comment.id in endorsed or service.is_author(comment=node.comment, user=viewer)
+    ]
 
 
 def page(

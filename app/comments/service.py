@@ -22,12 +22,13 @@ from app.comments.models import (
     Review,
 )
 from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
+from app.core.database import rows_changed
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
-from app.mail import service as mail
 from app.core.versions import page_changed
+from app.mail import service as mail
 from app.mail import unsubscribe
 from app.mail.kinds import MailKind
 from app.petitions import service as petitions
@@ -88,8 +89,8 @@ def get_readable(*, db: Session, rt: Runtime, comment_id: int, user: User | None
 
 
 def create(*, db: Session, rt: Runtime, petition: Petition, author: User, form: CommentCreate) -> Comment:
-    _require_open_discussion(petition)
     page_changed(db, petition.id)
+    _require_open_discussion(petition)
     parent = quoted = None
     depth = 1
     if form.parent_id is not None:
@@ -207,8 +208,8 @@ def require_author(comment: Comment, user: User) -> None:
 
 
 def edit(*, db: Session, rt: Runtime, petition: Petition, comment: Comment, user: User, form: CommentEdit) -> None:
-    require_author(comment, user)
     page_changed(db, petition.id)
+    require_author(comment, user)
     if not comment.is_visible:
         raise Conflict(N_("This comment was removed and can no longer be edited."))
     _require_open_discussion(petition)
@@ -225,8 +226,8 @@ def delete_by_author(*, db: Session, comment: Comment, user: User) -> None:
     """The author takes the words back; the thread keeps its shape around a "[deleted by author]" marker.
 
     Always allowed, even in a closed or locked discussion: nobody has to keep their words up."""
-    require_author(comment, user)
     page_changed(db, comment.petition_id)
+    require_author(comment, user)
     if comment.state_enum is CommentState.deleted:
         raise Conflict(N_("This comment is already deleted."))
     remove(db=db, comment=comment)
@@ -235,8 +236,8 @@ def delete_by_author(*, db: Session, comment: Comment, user: User) -> None:
 def remove(*, db: Session, comment: Comment) -> None:
     """Empty a comment its author deleted (a hidden one too: its author may still take the words out of the
     database), with its history."""
-    comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
     page_changed(db, comment.petition_id)
+    comment.state, comment.body, comment.body_html, comment.author_proof = CommentState.deleted, "", "", None
     comment.hidden_reason = None
     if comment.review == Review.pending:
         comment.review = Review.done
@@ -246,8 +247,8 @@ def remove(*, db: Session, comment: Comment) -> None:
 
 
 def _set_endorsements(db: Session, comment: Comment, change: int) -> None:
-    count = db.execute(
     page_changed(db, comment.petition_id)
+    count = db.execute(
         update(Comment)
         .where(Comment.id == comment.id)
         .values(endorsement_count=Comment.endorsement_count + change)
@@ -281,11 +282,13 @@ def endorse(*, db: Session, petition: Petition, comment: Comment, user: User) ->
 
 def withdraw_endorsement(*, db: Session, petition: Petition, comment: Comment, user: User) -> None:
     _require_open_discussion(petition)
-    removed = db.execute(
-        delete(CommentEndorsement).where(
-            CommentEndorsement.comment_id == comment.id, CommentEndorsement.user_id == user.id
+    removed = rows_changed(
+        db.execute(
+            delete(CommentEndorsement).where(
+                CommentEndorsement.comment_id == comment.id, CommentEndorsement.user_id == user.id
+            )
         )
-    ).rowcount
+    )
     if removed != 1:
         raise Conflict(N_("You do not endorse this comment."))
     _set_endorsements(db, comment, -1)
@@ -298,10 +301,10 @@ def endorses(*, db: Session, comment: Comment, user: User | None) -> bool:
 
 
 def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCreate) -> None:
+    page_changed(db, comment.petition_id)
     if not comment.is_visible:
         raise Conflict(N_("That comment was already removed."))
     if form.reason == "other" and not form.note:
-    page_changed(db, comment.petition_id)
         raise InvalidInput(N_("Please correct the highlighted fields."), fields={"note": N_("Say what is wrong.")})
     try:
         with db.begin_nested():

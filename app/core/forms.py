@@ -93,7 +93,8 @@ def _range_message(lowest: object | None, highest: object | None) -> str | None:
 def bounds(schema: type[BaseModel], name: str) -> tuple[object | None, object | None]:
     """The lowest and highest whole numbers a schema's field accepts, as declared with ge/gt/le/lt."""
     field = schema.model_fields.get(name)
-    lowest = highest = None
+    lowest: object | None = None
+    highest: object | None = None
     for rule in field.metadata if field else ():
         if isinstance(rule, annotated_types.Ge):
             lowest = rule.ge

@@ -26,7 +26,7 @@ class JsonFormatter(logging.Formatter):
         coarse = getattr(record, COARSE_TIME, False)
         if coarse:
             moment = (coarse if isinstance(coarse, datetime) else moment).replace(minute=0, second=0, microsecond=0)
-        entry = {
+        entry: dict[str, object] = {
             "time": moment.isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -7,20 +7,25 @@ spell the same hash in two alphabets)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import anyio.to_thread
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.accounts.models import User
 from app.anonymous import anonymity
 from app.anonymous import keys as issuing_keys
 from app.core import b64url
 from app.core.database import PublicSessionDep, PublicSessionmakerDep, SessionDep
 from app.core.errors import InvalidInput, NotFound, errors
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.routing import UnitOfWorkRoute
-from app.core.runtime import RuntimeDep
+from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.log import service, tiles, tree
 from app.log.models import LogCheckpoint, LogHead
@@ -29,6 +34,7 @@ from app.petitions.lifecycle import LISTED_STATES
 from app.petitions.models import Petition
 from app.policy import Anyone, OptionalUser
 
+_T = TypeVar("_T")
 router = APIRouter(prefix="/api/v1/petitions/{petition_id}/log", tags=["signature log"], route_class=UnitOfWorkRoute)
 
 PAGE = 1000
@@ -129,7 +135,7 @@ def _cached(petition: Petition, headers: dict[str, str]) -> dict[str, str]:
     return headers if petition.state in LISTED_STATES else NOT_SHARED
 
 
-def _log_of(db: PublicSessionDep, rt: RuntimeDep, petition_id: int, user):  # type: ignore[no-untyped-def]
+def _log_of(db: Session, rt: Runtime, petition_id: int, user: User | None) -> tuple[Petition, LogHead]:
     """The petition and its log head: a petition everyone may read is found with its head in one query;
     anything else (a hidden petition, for its organizers) takes the full check."""
     found = db.execute(
@@ -162,7 +168,7 @@ def log_head(petition_id: Id, user: OptionalUser, db: PublicSessionDep, rt: Runt
         witnesses=[row.witness for row in service.cosigners(db=db, petition_id=petition.id, size=latest.size)],
         witness_keys=list(rt.settings.log_witnesses),
         issuing_key=None
-        if key is None
+        if key is None or issued is None
         else {
             "key_id": key.key_id,
             "spki": _b64(key.spki),
@@ -217,7 +223,7 @@ def checkpoints(
     return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)}, headers=_cached(petition, A_MINUTE))
 
 
-def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
+def _public_size(db: Session, petition_id: int) -> int:
     """The size of a public petition's latest checkpoint, or a 404: proofs are read by anyone, often, and only
     trees a checkpoint signed are proven."""
     size = db.execute(
@@ -230,11 +236,11 @@ def _public_size(db, petition_id: int) -> int:  # type: ignore[no-untyped-def]
     return size
 
 
-async def _read(sessions: PublicSessionmakerDep, work):  # type: ignore[no-untyped-def]
+async def _read(sessions: sessionmaker[Session], work: Callable[[Session], _T]) -> _T:
     """Run a read in one worker-thread hop, in a session of its own: proofs are the log's hottest requests,
     and they need neither the viewer's session nor a unit of work."""
 
-    def run():  # type: ignore[no-untyped-def]
+    def run() -> _T:
         with sessions() as db:
             return work(db)
 
@@ -243,7 +249,9 @@ async def _read(sessions: PublicSessionmakerDep, work):  # type: ignore[no-untyp
 
 def _size(head_size: int, size: int) -> int:
     if size > head_size:
-        raise InvalidInput(N_("The log is not that large yet."), fields={"size": f"At most {head_size}."})
+        raise InvalidInput(
+            N_("The log is not that large yet."), fields={"size": Message(N_("At most %(size)s."), size=head_size)}
+        )
     return size
 
 
@@ -259,10 +267,13 @@ async def inclusion(
     index: int = Query(ge=0, le=2**31 - 1),
     size: int = Query(ge=1, le=2**31 - 1),
 ) -> JSONResponse:
-    def work(db):  # type: ignore[no-untyped-def]
+    def work(db: Session) -> list[bytes]:
         bounded = _size(_public_size(db, petition_id), size)
         if index >= bounded:
-            raise InvalidInput(N_("That leaf is not in a tree of that size."), fields={"index": f"Below {bounded}."})
+            raise InvalidInput(
+                N_("That leaf is not in a tree of that size."),
+                fields={"index": Message(N_("Below %(size)s."), size=bounded)},
+            )
         return tree.inclusion_proof(db, petition_id, index, bounded)
 
     proof = await _read(sessions, work)
@@ -279,10 +290,13 @@ async def consistency(
     old: int = Query(ge=1, le=2**31 - 1),
     new: int = Query(ge=1, le=2**31 - 1),
 ) -> JSONResponse:
-    def work(db):  # type: ignore[no-untyped-def]
+    def work(db: Session) -> list[bytes]:
         bounded = _size(_public_size(db, petition_id), new)
         if old > bounded:
-            raise InvalidInput(N_("The old size must not exceed the new one."), fields={"old": f"At most {bounded}."})
+            raise InvalidInput(
+                N_("The old size must not exceed the new one."),
+                fields={"old": Message(N_("At most %(size)s."), size=bounded)},
+            )
         return tree.consistency_proof(db, petition_id, old, bounded)
 
     proof = await _read(sessions, work)
@@ -296,7 +310,7 @@ async def consistency(
     summary="The latest checkpoint with its cosignatures, as C2SP tlog-tiles serves it (text)",
 )
 async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: PublicSessionmakerDep) -> PlainTextResponse:
-    def work(db):  # type: ignore[no-untyped-def]
+    def work(db: Session) -> str:
         size = _public_size(db, petition_id)
         latest = service.latest_checkpoint(db=db, petition_id=petition_id)
         assert latest is not None and latest.size == size
@@ -321,7 +335,7 @@ async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: Public
     except tiles.NotATile:
         raise NotFound(N_("There is no such tile.")) from None
 
-    def work(db):  # type: ignore[no-untyped-def]
+    def work(db: Session) -> bytes:
         size = _public_size(db, petition_id)
         if level is None:
             return tiles.read_bundle(db, petition_id, size, index, width)

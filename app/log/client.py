@@ -460,7 +460,7 @@ def _gossip(
         report.gossiped.append(done.summary())
 
 
-def _newer(fetch: Fetch, petition_id: int):  # type: ignore[no-untyped-def]
+def _newer(fetch: Fetch, petition_id: int) -> Callable[[int, int], tuple[str, list[bytes]] | None]:
     """The server's checkpoint of `wanted` entries and its consistency proof from `size`, or None."""
     base = f"/api/v1/petitions/{petition_id}/log"
 

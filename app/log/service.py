@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import b64url
 from app.core.clock import to_the_hour
+from app.core.database import table_of
 from app.core.i18n import N_
 from app.core.runtime import Runtime
-from app.log import checkpoint as notes
 from app.core.versions import page_changed
+from app.log import checkpoint as notes
 from app.log import tree
 from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogPending
 from app.log.verifier import encode
@@ -194,8 +195,8 @@ def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
     ]
     if positions:
         db.execute(
-            update(Signature.__table__)
-            .where(Signature.__table__.c.id == bindparam("sid"))
+            update(table_of(Signature))
+            .where(table_of(Signature).c.id == bindparam("sid"))
             .values(log_index=bindparam("position")),
             positions,
         )
@@ -206,8 +207,8 @@ def _flush_petition(db: Session, rt: Runtime, petition_id: int) -> int:
 
 
 def _checkpoint(db: Session, rt: Runtime, petition_id: int, now: datetime) -> LogCheckpoint:
-    head = tree.head(db, petition_id)
     page_changed(db, petition_id)
+    head = tree.head(db, petition_id)
     assert head is not None
     log_origin = origin(rt, petition_id)
     note = notes.sign(notes.Checkpoint(origin=log_origin, size=head.size, root=head.root), log_origin, signing_key(rt))
@@ -356,8 +357,8 @@ def notes_with_cosignatures(db: Session, rows: list[LogCheckpoint]) -> list[str]
 
 def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) -> LogCosignature:
     """Keep a configured witness's signature line over the checkpoint of `size`, once it verifies."""
-    from app.core.errors import InvalidInput, NotFound
     page_changed(db, petition_id)
+    from app.core.errors import InvalidInput, NotFound
 
     row = db.get(LogCheckpoint, (petition_id, size))
     if row is None:

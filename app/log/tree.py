@@ -7,9 +7,9 @@ and all the root needs. A proof names the subtrees it is made of; they are read 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import insert, literal, select, tuple_, union_all
+from sqlalchemy import Select, insert, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from app.core import merkle
@@ -138,7 +138,7 @@ def root_at(db: Session, petition_id: int, size: int) -> bytes:
     return _root_from(size, read(db, petition_id, frontier(size)))
 
 
-def _proof(db: Session, petition_id: int, build) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _proof(db: Session, petition_id: int, build: Callable[[merkle.SubtreeHash], list[bytes]]) -> list[bytes]:
     """Run a proof builder twice: first to learn which subtrees it reads, then on their hashes."""
     needed: list[Key] = []
 
@@ -159,7 +159,7 @@ def consistency_proof(db: Session, petition_id: int, old_size: int, new_size: in
     return _proof(db, petition_id, lambda subtree: merkle.consistency_proof(old_size, new_size, subtree))
 
 
-def select_leaves(petition_id: int, start: int, end: int):  # type: ignore[no-untyped-def]
+def select_leaves(petition_id: int, start: int, end: int) -> Select[int, bytes]:
     """Leaves [start, end) as (index, entry) rows, in order."""
     return (
         select(LogLeaf.index, LogLeaf.entry)

@@ -388,14 +388,16 @@ def compare(
                 f"the API says the log counts {log_counts.get(name)} {name.replace('_', ' ')}, "
                 f"but its entries add up to {value}"
             )
-    waiting = {key: _count_of(pending or {}, key) for key in ("signatures", "withdrawals", "anonymous", "forfeits")}
-    for key, value in waiting.items():
-        if value is None or value < 0:
+    waiting: dict[str, int] = {}
+    for key in ("signatures", "withdrawals", "anonymous", "forfeits"):
+        count = _count_of(pending or {}, key)
+        if count is None or count < 0:
             report.problems.append(f"the API's figure of {key} waiting for the next batch is missing or negative")
             return
+        waiting[key] = count
     expected: dict[str, tuple[int, str]] = {
         "signature_count": (
-            report.tally + waiting["signatures"] - waiting["withdrawals"],  # type: ignore[operator]
+            report.tally + waiting["signatures"] - waiting["withdrawals"],
             (
                 f"the log's tally {report.tally} + {waiting['signatures']} signatures waiting - "
                 f"{waiting['withdrawals']} withdrawals waiting"
@@ -403,30 +405,30 @@ def compare(
         ),
         "log_tally": (report.tally, "the log's tally"),
         "anonymous_signatures": (
-            report.anonymous + waiting["anonymous"],  # type: ignore[operator]
+            report.anonymous + waiting["anonymous"],
             f"{report.anonymous} anonymous in the log + {waiting['anonymous']} waiting",
         ),
         "forfeited": (
-            report.forfeits + waiting["forfeits"],  # type: ignore[operator]
+            report.forfeits + waiting["forfeits"],
             f"{report.forfeits} forfeits in the log + {waiting['forfeits']} waiting",
         ),
     }
     for place, figures in shown.items():
-        for name, value in figures.items():
-            if value is None:
+        for name, figure in figures.items():
+            if figure is None:
                 continue
             if name in expected:
                 want, how = expected[name]
-                if value != want:
-                    report.problems.append(f"{place} shows {value} for {name.replace('_', ' ')}, but {how} is {want}")
+                if figure != want:
+                    report.problems.append(f"{place} shows {figure} for {name.replace('_', ' ')}, but {how} is {want}")
             elif name in ("tokens_issued", "spent_by_name") and report.committed:
                 # What is published is what the log commits (issue #20): the deployment shows the last issuance
                 # entry's totals, not its live counters, which its operator could raise to claim a larger
                 # anonymity set. Issuance since then is committed, and shown, with the next batch.
-                want = report.tokens_issued if name == "tokens_issued" else report.spent_by_name
-                if not isinstance(value, int) or isinstance(value, bool) or want is None or value != want:
+                committed = report.tokens_issued if name == "tokens_issued" else report.spent_by_name
+                if not isinstance(figure, int) or isinstance(figure, bool) or committed is None or figure != committed:
                     what = "tokens were issued" if name == "tokens_issued" else "tokens were spent by name"
-                    report.problems.append(f"{place} says {value} {what}; the log commits {want}")
+                    report.problems.append(f"{place} says {figure} {what}; the log commits {committed}")
 
 
 def _count_of(figures: dict[str, object], key: str) -> int | None:

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from app.accounts.models import User
 from app.audit import service as audit
+from app.core.database import rows_changed
 from app.core.errors import Conflict, InvalidInput
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.petitions import notify
 from app.petitions import service as petitions
@@ -63,8 +64,11 @@ def _refuse_if_locked_by_another(db: Session, petition: Petition, moderator: Use
     holder = lock_holder(db=db, petition=petition, now=now)
     if holder is not None and holder.id != moderator.id:
         raise Conflict(
-            f"{holder.display_name} is reviewing this petition until "
-            f"{petition.moderation_lock_until:%H:%M} UTC. Pick another one from the queue."
+            Message(
+                N_("%(name)s is reviewing this petition until %(time)s UTC. Pick another one from the queue."),
+                name=holder.display_name,
+                time=f"{petition.moderation_lock_until:%H:%M}",
+            )
         )
 
 
@@ -87,7 +91,7 @@ def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> d
         .values(moderation_lock_by_id=moderator.id, moderation_lock_until=until)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         db.refresh(petition)
         _refuse_if_locked_by_another(db, petition, moderator, now)
     petition.moderation_lock_by_id, petition.moderation_lock_until = moderator.id, until
@@ -133,7 +137,8 @@ def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, cod
     note = (note or "").strip() or None
     if note and len(note) > REASON_MAX:
         raise InvalidInput(
-            N_("Please correct the highlighted fields."), fields={"note": f"Use at most {REASON_MAX} characters."}
+            N_("Please correct the highlighted fields."),
+            fields={"note": Message(N_("Use at most %(length)s characters."), length=REASON_MAX)},
         )
     petitions.transition(
         db=db,
@@ -167,7 +172,7 @@ def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
     if len(reason) > REASON_MAX:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={"hidden_reason": f"Use at most {REASON_MAX} characters."},
+            fields={"hidden_reason": Message(N_("Use at most %(length)s characters."), length=REASON_MAX)},
         )
     if petition.state_enum is S.in_moderation:
         _refuse_if_locked_by_another(db, petition, moderator, now)

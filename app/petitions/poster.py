@@ -211,17 +211,20 @@ def poster_pdf(facts: PosterFacts) -> bytes:
     pdf.centred(["What we ask for"], size=11, colour=MUTED)
     pdf.ln(1)
     ask_lines_at = {size: int(ASK_ROOM // (size * 0.45)) for size in ASK_SIZES}
-    ask_size, ask_lines = next(
+    whole = next(
         (
             (size, lines)
             for size in ASK_SIZES
             if len(lines := pdf.lines(facts.ask, size=size, bold=True)) <= ask_lines_at[size]
         ),
-        (None, []),
+        None,
     )
-    cut = ask_size is None
-    if cut:
-        ask_size, ask_lines = _fitted(pdf, facts.ask, ASK_SIZES[-1:], max_lines=ask_lines_at[ASK_SIZES[-1]], bold=True)
+    cut = whole is None
+    ask_size, ask_lines = (
+        whole
+        if whole is not None
+        else _fitted(pdf, facts.ask, ASK_SIZES[-1:], max_lines=ask_lines_at[ASK_SIZES[-1]], bold=True)
+    )
     pdf.centred(ask_lines, size=ask_size, bold=True)
     if cut or pdf.replaced:
         pdf.ln(1)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import Role, User
+from app.anonymous.models import TokenIssuance
 from app.petitions import search
 from app.petitions.lifecycle import LISTED_STATES, VISIBLE_STATES, PetitionState
-from app.petitions.models import Category, Petition, PetitionOrganizer, RejectionReason
+from app.petitions.models import Category, Follow, Petition, PetitionOrganizer, RejectionReason
 from app.petitions.schemas import ListFilter, ListSort
 from app.signatures.models import Signature
 
@@ -50,7 +52,7 @@ def is_readable_to_everyone(*, db: Session, petition_id: int) -> bool:
     return db.scalar(select(Petition.id).where(Petition.id == petition_id, readable_to_everyone())) is not None
 
 
-def _filtered(statement: Select, state_filter: ListFilter) -> Select:  # type: ignore[type-arg]
+def _filtered(statement: Select[*tuple[Any, ...]], state_filter: ListFilter) -> Select[*tuple[Any, ...]]:
     listed = [state.value for state in LISTED_STATES]
     if state_filter is ListFilter.open:
         return statement.where(Petition.state == PetitionState.open)
@@ -110,7 +112,7 @@ def list_petitions(
     elif sort is ListSort.trending:
         order = [func.coalesce(recent.c.recent, 0).desc(), Petition.signature_count.desc(), Petition.id.desc()]
     elif sort is ListSort.closing_soon:
-        order = [Petition.deadline.asc(), Petition.id]
+        order = [Petition.deadline.asc(), Petition.id.asc()]
     else:
         order = [Petition.signature_count.desc(), Petition.id.desc()]
     rows = db.execute(
@@ -153,4 +155,41 @@ def mine(*, db: Session, user_id: int) -> list[Petition]:
             .options(joinedload(Petition.category))
             .order_by(Petition.updated_at.desc())
         )
+    )
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    """What the petition page shows of its reader's own: organizer, follower, signer, anonymous-signing token."""
+
+    organizer: bool = False
+    following: bool = False
+    signature_id: str | None = None
+    token_burned: bool = False  # signed with a name and withdrew: the token stays spent
+    token_unspent: bool = False  # issued a token, neither spent nor forfeited
+
+
+def reader_state(*, db: Session, petition_id: int, user: User | None) -> ReaderState:
+    """The reader's state in one query (the page read it with five)."""
+    if user is None:
+        return ReaderState()
+    issued = and_(TokenIssuance.account_id == user.id, TokenIssuance.petition_id == petition_id)
+    row = db.execute(
+        select(
+            exists().where(PetitionOrganizer.petition_id == petition_id, PetitionOrganizer.user_id == user.id),
+            exists().where(Follow.petition_id == petition_id, Follow.user_id == user.id),
+            select(Signature.id)
+            .where(Signature.petition_id == petition_id, Signature.account_id == user.id)
+            .scalar_subquery(),
+            select(TokenIssuance.burned).where(issued).scalar_subquery(),
+            select(TokenIssuance.blind_signature.is_not(None)).where(issued).scalar_subquery(),
+        )
+    ).one()
+    organizer, following, signature_id, burned, blind = row
+    return ReaderState(
+        organizer=bool(organizer),
+        following=bool(following),
+        signature_id=signature_id,
+        token_burned=bool(burned),
+        token_unspent=bool(blind) and not burned,
     )

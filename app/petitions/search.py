@@ -8,8 +8,9 @@ index on the same expression the queries use (PG_DOCUMENT). Both are created by 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import Select, column, func, literal_column, select, table
+from sqlalchemy import ColumnClause, Select, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from app.petitions.models import Petition
@@ -23,13 +24,101 @@ MAX_TERMS = 12
 # Words too common to narrow a search. PostgreSQL's English configuration drops them itself; FTS5 would
 # otherwise require each of them to appear.
 STOP_WORDS = frozenset(
-    ["a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "because", "been", "but", "by", "can", "could", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "may", "me", "more", "most", "my", "no", "not", "of", "on", "or", "our", "out", "over", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "up", "us", "very", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "every", "each", "please", "make"]
+    [
+        "a",
+        "about",
+        "after",
+        "all",
+        "also",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "may",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "out",
+        "over",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "up",
+        "us",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "every",
+        "each",
+        "please",
+        "make",
+    ]
 )
 
 
 def is_search_object(name: str | None) -> bool:
     """Objects the migrations create for search that the models do not describe (for `alembic check`)."""
-    return bool(name) and (name.startswith(FTS_TABLE) or name == PG_INDEX)
+    return name is not None and (name.startswith(FTS_TABLE) or name == PG_INDEX)
 
 
 def terms(query: str) -> list[str]:
@@ -38,7 +127,7 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_TERMS]
 
 
-def ranked_ids(db: Session, query: str, *, any_term: bool = False) -> Select | None:  # type: ignore[type-arg]
+def ranked_ids(db: Session, query: str, *, any_term: bool = False) -> Select[int, float] | None:
     """A query of (petition_id, rank) for petitions matching `query`, best first by ascending rank.
 
     All words must match, or any of them with `any_term` (used to find similar petitions).
@@ -54,7 +143,7 @@ def ranked_ids(db: Session, query: str, *, any_term: bool = False) -> Select | N
         return select(fts.c.rowid.label("petition_id"), fts.c.rank.label("rank")).where(
             literal_column(FTS_TABLE).op("MATCH")(expression)
         )
-    document = literal_column(PG_DOCUMENT)
+    document: ColumnClause[Any] = literal_column(PG_DOCUMENT)
     tsquery = func.to_tsquery("english", (" | " if any_term else " & ").join(words))
     return select(Petition.id.label("petition_id"), (-func.ts_rank(document, tsquery)).label("rank")).where(
         document.op("@@")(tsquery)

@@ -26,10 +26,10 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.anonymous import keys as issuing_keys
 from app.core.clock import to_the_hour
-from app.core.database import on_replica
+from app.core.database import on_replica, rows_changed
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.forms import FieldCheck
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
@@ -54,6 +54,7 @@ from app.petitions.schemas import PetitionCorrection, PetitionDraft, UpdateCreat
 
 S = PetitionState
 MAX_ORGANIZERS = 10
+TOO_MANY_ORGANIZERS = N_("A petition can have at most %(count)s organizers.")
 MAX_DEADLINE_DAYS = 366
 
 EVENT_FOR_STATE = {
@@ -104,7 +105,13 @@ def transition(
     """Move `petition` to `target`, or refuse. The one place a petition's state changes."""
     current = petition.state_enum
     if not can_transition(current, target):
-        raise Conflict(f"A petition that is “{LABELS[current]}” cannot become “{LABELS[target]}”.")
+        raise Conflict(
+            Message(
+                N_("A petition that is “%(current)s” cannot become “%(target)s”."),
+                current=Message(LABELS[current]),
+                target=Message(LABELS[target]),
+            )
+        )
     changes = {"state": target.value, "updated_at": now, **(values or {})}
     result = db.execute(
         update(Petition)
@@ -112,7 +119,7 @@ def transition(
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         raise Conflict(N_("This petition changed at the same moment. Reload the page to see where it stands."))
     for key, value in changes.items():
         set_committed_value(petition, key, value)  # already in the row: no second UPDATE at flush
@@ -198,7 +205,7 @@ def add_category(*, db: Session, name: str) -> Category:
         with db.begin_nested():
             db.add(category)
     except IntegrityError:
-        raise Conflict(f"There is already a category like “{name}”.") from None
+        raise Conflict(Message(N_("There is already a category like “%(name)s”."), name=name)) from None
     return category
 
 
@@ -633,7 +640,7 @@ def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, 
             fields={"email": "There is no confirmed account with this address yet: ask them to sign up first."},
         )
     if is_organizer(db=db, petition=petition, user=invitee):
-        raise Conflict(f"{invitee.display_name} already organizes this petition.")
+        raise Conflict(Message(N_("%(name)s already organizes this petition."), name=invitee.display_name))
     count = (
         db.scalar(
             select(func.count()).select_from(PetitionOrganizer).where(PetitionOrganizer.petition_id == petition.id)
@@ -641,7 +648,7 @@ def add_organizer(*, db: Session, rt: Runtime, petition: Petition, actor: User, 
         or 0
     )
     if count >= MAX_ORGANIZERS:
-        raise Conflict(f"A petition can have at most {MAX_ORGANIZERS} organizers.")
+        raise Conflict(Message(TOO_MANY_ORGANIZERS, count=MAX_ORGANIZERS))
     db.add(PetitionOrganizer(petition_id=petition.id, user_id=invitee.id, is_creator=False, added_at=rt.clock.now()))
     db.flush()
     notify.tell(db=db, rt=rt, user=invitee, petition=petition, template="organizer_added", context={"creator": actor})
@@ -728,7 +735,7 @@ def accept_organizer_invitation(*, db: Session, rt: Runtime, petition: Petition,
         or 0
     )
     if count >= MAX_ORGANIZERS:
-        raise Conflict(f"A petition can have at most {MAX_ORGANIZERS} organizers.")
+        raise Conflict(Message(TOO_MANY_ORGANIZERS, count=MAX_ORGANIZERS))
     db.add(
         PetitionOrganizer(
             petition_id=petition.id, user_id=user.id, is_creator=False, added_at=to_the_hour(rt.clock.now())
@@ -747,7 +754,7 @@ def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: i
             PetitionOrganizer.petition_id == petition.id, PetitionOrganizer.user_id == user_id
         )
     )
-    if removed.rowcount == 0:
+    if rows_changed(removed) == 0:
         raise NotFound(N_("That person does not organize this petition."))
 
 
@@ -766,8 +773,15 @@ def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, fo
     if len(recent) >= rt.settings.updates_per_week:
         next_possible = recent[0] + timedelta(days=7)
         raise RateLimited(
-            f"Organizers can send at most {rt.settings.updates_per_week} updates a week, so signers "
-            f"keep reading them. The next one can go out on {next_possible:%d %B at %H:%M} UTC."
+            Message(
+                N_(
+                    "Organizers can send at most %(count)s updates a week, so signers keep reading them. "
+                    "The next one can go out on %(day)s at %(time)s UTC."
+                ),
+                count=rt.settings.updates_per_week,
+                day=next_possible.date(),
+                time=f"{next_possible:%H:%M}",
+            )
         )
     update_row = PetitionUpdate(
         petition_id=petition.id, author_id=actor.id, title=form.title, body=form.body, created_at=now

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app.core.database import rows_changed
 from app.core.runtime import Runtime
 from app.organization import service as organization
 from app.petitions import notify
@@ -48,12 +49,14 @@ def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int
         # The IS NULL guard makes the crossing a compare-and-set: of many signatures arriving at once,
         # exactly one updates the row.
         won = (
-            db.execute(
-                update(Petition)
-                .where(Petition.id == petition.id, Petition.response_threshold_reached_at.is_(None))
-                .values(response_threshold_reached_at=now, response_due_at=due)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            rows_changed(
+                db.execute(
+                    update(Petition)
+                    .where(Petition.id == petition.id, Petition.response_threshold_reached_at.is_(None))
+                    .values(response_threshold_reached_at=now, response_due_at=due)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             == 1
         )
         if won:
@@ -93,12 +96,14 @@ def record_crossings(*, db: Session, rt: Runtime, petition: Petition, count: int
         and petition.escalation_threshold_reached_at is None
     ):
         won = (
-            db.execute(
-                update(Petition)
-                .where(Petition.id == petition.id, Petition.escalation_threshold_reached_at.is_(None))
-                .values(escalation_threshold_reached_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            rows_changed(
+                db.execute(
+                    update(Petition)
+                    .where(Petition.id == petition.id, Petition.escalation_threshold_reached_at.is_(None))
+                    .values(escalation_threshold_reached_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             == 1
         )
         if won:

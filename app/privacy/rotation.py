@@ -8,8 +8,9 @@ key at the same time. The run ends with an audit entry naming the key and the co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import LargeBinary, Table, select, type_coerce, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +20,7 @@ from app.anonymous import keys as issuing_keys
 from app.anonymous.models import IssuingKey
 from app.audit import service as audit
 from app.core import crypto
-from app.core.database import Base
+from app.core.database import Base, rows_changed, table_of
 from app.core.runtime import Runtime
 from app.signatures.models import Signature
 from app.signatures.service import name_context
@@ -51,7 +52,7 @@ def _reseal(
     table: Table,
     column_name: str,
     primary_key: str,
-    context_of: Callable[[object], str],
+    context_of: Callable[[Sequence[Any]], str],
     current: str,
 ) -> int:
     """Re-seal one column's values that another key sealed; returns how many."""
@@ -75,11 +76,13 @@ def _reseal(
                 plain = crypto.open_sealed(sealed, context=context)
                 # Only if the value is still the one read: a change made meanwhile (a new name) is kept, and
                 # was sealed under the current key anyway.
-                changed = db.execute(
-                    update(table)
-                    .where(key == identity, raw == type_coerce(sealed, LargeBinary))
-                    .values({column_name: type_coerce(crypto.seal(plain, context=context), LargeBinary)})
-                ).rowcount
+                changed = rows_changed(
+                    db.execute(
+                        update(table)
+                        .where(key == identity, raw == type_coerce(sealed, LargeBinary))
+                        .values({column_name: type_coerce(crypto.seal(plain, context=context), LargeBinary)})
+                    )
+                )
                 done += changed
             last = rows[-1][0]
 
@@ -110,18 +113,22 @@ def _reindex(sessions: sessionmaker[Session]) -> int:
             last = rows[-1][0]
 
 
+def _same_for_every_row(context: str) -> Callable[[Sequence[Any]], str]:
+    return lambda _row: context
+
+
 def rotate(*, sessions: sessionmaker[Session], rt: Runtime) -> Rotation:
     current = crypto.current_key_id()
     rotation = Rotation(key_id=current)
     for table, column_name, context in sealed_columns():
         rotation.resealed[f"{table.name}.{table.c[column_name].name}"] = _reseal(
-            sessions, table, column_name, "id", lambda _row, context=context: context, current
+            sessions, table, column_name, "id", _same_for_every_row(context), current
         )
-    signatures = Signature.__table__
+    signatures = table_of(Signature)
     rotation.resealed["signatures.sealed_name"] = _reseal(
         sessions, signatures, "sealed_name", "id", lambda row: name_context(row[2]), current
     )
-    issuing = IssuingKey.__table__
+    issuing = table_of(IssuingKey)
     rotation.resealed["issuing_keys.sealed_private"] = _reseal(
         sessions, issuing, "sealed_private", "petition_id", lambda row: issuing_keys.context(row[0]), current
     )

@@ -15,14 +15,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import date, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 import xlsxwriter
 from sqlalchemy import DateTime, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from app.core.database import UTCDateTime
+from app.core.database import UTCDateTime, table_of
 from app.core.runtime import Runtime
 from app.reports.model import Breakdown, SignerRow, TallyReport, suppressed_note
 from app.signatures.models import Signature, SignerGroup, Visibility
@@ -187,7 +187,7 @@ def signer_chunks(*, db: Session, rt: Runtime, petition_id: int, limit: int | No
     groups = dict(db.execute(select(SignerGroup.id, SignerGroup.name)).all())
     # The table's columns, not the mapped class's: plain rows without the ORM's loading. The hour is read
     # without its per-row UTC conversion (UTCDateTime), which `_day` does once per distinct hour instead.
-    table = Signature.__table__
+    table = table_of(Signature)
     statement = (
         select(
             table.c.visibility,

@@ -1,6 +1,6 @@
 """JSON API for leadership's responses."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from fastapi import APIRouter, status
 
@@ -9,14 +9,13 @@ from app.core.errors import errors
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
-from app.petitions import service as petitions
-from app.policy import OptionalUser, Organizer, Responder
+from app.policy import OptionalUser, OrganizedPetition, Organizer, ReadablePetition, RespondablePetition, Responder
 from app.responses import schemas, service
 
 router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)
 
 
-def _read(view: service.ResponseView, today) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _read(view: service.ResponseView, today: date) -> dict[str, object]:
     judgement = view.judgement
     return {
         "id": view.response.id,
@@ -53,8 +52,9 @@ def _read(view: service.ResponseView, today) -> dict[str, object]:  # type: igno
     response_model=list[schemas.ResponseRead],
     summary="Leadership's responses, with commitments and the organizers' judgement",
 )
-def list_responses(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[dict[str, object]]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def list_responses(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> list[dict[str, object]]:
     today = rt.clock.now().date()
     return [_read(view, today) for view in service.responses(db=db, petition=petition)]
 
@@ -67,9 +67,13 @@ def list_responses(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
     summary="Post an official response (responders)",
 )
 def post_response(
-    petition_id: Id, body: schemas.ResponseCreate, responder: Responder, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: schemas.ResponseCreate,
+    responder: Responder,
+    petition: RespondablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     created = service.post_response(db=db, rt=rt, petition=petition, responder=responder, form=body)
     view = next(v for v in service.responses(db=db, petition=petition) if v.response.id == created.id)
     return _read(view, rt.clock.now().date())
@@ -101,9 +105,14 @@ def update_commitment(
     summary="Say whether a response answers the petition, and ask for a follow-up (organizers)",
 )
 def judge(
-    petition_id: Id, response_id: Id, body: schemas.JudgementCreate, user: Organizer, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    response_id: Id,
+    body: schemas.JudgementCreate,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> object:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     response = service.get_response(db=db, petition=petition, response_id=response_id)
     return service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=body)
 

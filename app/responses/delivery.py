@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
@@ -31,7 +31,7 @@ logger = logging.getLogger("undersigned.jobs")
 REMINDER_DAYS_BEFORE = 3
 
 
-def _undelivered(db: Session, event_key: str, candidates, limit: int) -> list[User]:  # type: ignore[no-untyped-def]
+def _undelivered(db: Session, event_key: str, candidates: Select[int], limit: int) -> list[User]:
     delivered = exists().where(Delivery.event_key == event_key, Delivery.user_id == User.id)
     return list(db.scalars(select(User).where(User.id.in_(candidates), ~delivered).order_by(User.id).limit(limit)))
 

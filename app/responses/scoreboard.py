@@ -184,6 +184,7 @@ def scoreboard(*, db: Session, now: datetime, months: int = 12) -> Scoreboard:
     counts: dict[int, Counter[str]] = {index: Counter() for index in range(first, last + 1)}
     response_days: list[float] = []
     for reached_at, due_at, first_response_at in rows:
+        assert reached_at is not None  # the query's range leaves out petitions that never reached it
         bucket = counts[_month_index(reached_at.year, reached_at.month)]
         bucket["reached"] += 1
         bucket[_outcome(due=due_at, first_response=first_response_at, now=now)] += 1

@@ -251,7 +251,8 @@ def responses(*, db: Session, petition: Petition) -> list[ResponseView]:
         ):
             progress.setdefault(change.commitment_id, []).append(change)
         for view in views.values():
-            view.responder_name = names.get(view.response.responder_id)
+            responder_id = view.response.responder_id
+            view.responder_name = names.get(responder_id) if responder_id is not None else None
             view.progress = progress
     return list(views.values())
 
@@ -308,7 +309,11 @@ def reminder_candidates(*, db: Session, now: datetime, days_before: int) -> list
             and_(Petition.response_due_at.is_not(None), Petition.response_due_at <= soon),
         )
     )
-    return [(petition, "due" if petition.response_due_at <= now else "soon") for petition in petitions]
+    # The query leaves out petitions without a due date.
+    return [
+        (petition, "due" if petition.response_due_at is not None and petition.response_due_at <= now else "soon")
+        for petition in petitions
+    ]
 
 
 def commitment_counts(*, db: Session, petition: Petition) -> dict[str, int]:

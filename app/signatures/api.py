@@ -15,9 +15,10 @@ from app.core.runtime import RuntimeDep
 from app.core.types import Id, Offset
 from app.log import service as signature_log
 from app.petitions import service as petitions
-from app.policy import CurrentUser, OptionalUser, Organizer
+from app.petitions.models import Petition
+from app.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer
 from app.signatures import groups, service
-from app.signatures.models import GroupKind, Visibility
+from app.signatures.models import GroupKind, Signature, Visibility
 
 router = APIRouter(prefix="/api/v1", tags=["signatures"], route_class=UnitOfWorkRoute)
 
@@ -85,7 +86,7 @@ class SignerRead(BaseModel):
     visibility: Visibility
 
 
-def _read(signature, petition, leaf: bytes | None = None) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _read(signature: Signature, petition: Petition, leaf: bytes | None = None) -> dict[str, object]:
     return {
         "petition_id": petition.id,
         "visibility": signature.visibility,
@@ -163,12 +164,12 @@ def withdraw(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep)
 def signers(
     petition_id: Id,
     user: Organizer,
+    petition: OrganizedPetition,
     db: SessionDep,
     rt: RuntimeDep,
     limit: int = Query(200, ge=1, le=1000),
     offset: Offset = 0,
 ) -> list[object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return list(service.names_for_organizers(db=db, rt=rt, petition=petition, limit=limit, offset=offset))
 
 

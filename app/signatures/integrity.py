@@ -6,14 +6,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User, address_lookup, domain_lookup
 from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
@@ -68,7 +68,7 @@ def parse_rule(raw: str) -> list[str]:
     if len(entries) > MAX_RULE_ADDRESSES:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={"rule": f"At most {MAX_RULE_ADDRESSES:,} entries at once."},
+            fields={"rule": Message(N_("At most %(count)s entries at once."), count=MAX_RULE_ADDRESSES)},
         )
     if any("@" not in entry for entry in entries):
         raise InvalidInput(
@@ -78,7 +78,7 @@ def parse_rule(raw: str) -> list[str]:
     return entries
 
 
-def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untyped-def]
+def _matching(petition: Petition, entries: list[str]) -> Select[str]:
     # Addresses are sealed: they are matched through their blind indexes, whole domains through the domain's.
     condition = _rule_condition(entries)
     return (
@@ -88,7 +88,7 @@ def _matching(petition: Petition, entries: list[str]):  # type: ignore[no-untype
     )
 
 
-def _rule_condition(entries: list[str]):  # type: ignore[no-untyped-def]
+def _rule_condition(entries: list[str]) -> ColumnElement[bool]:
     addresses = [entry for entry in entries if not entry.startswith("@")]
     domains = [entry for entry in entries if entry.startswith("@")]
     return or_(*[address_lookup(address) for address in addresses], *[domain_lookup(domain) for domain in domains])
@@ -113,8 +113,13 @@ def require_large_rule(*, db: Session, rt: Runtime, entries: list[str]) -> None:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
             fields={
-                "rule": f"A rule must cover at least {smallest} accounts with a confirmed address, so that its count "
-                "does not tell whether particular colleagues signed. Add the other addresses or use @domain."
+                "rule": Message(
+                    N_(
+                        "A rule must cover at least %(count)s accounts with a confirmed address, so that its count "
+                        "does not tell whether particular colleagues signed. Add the other addresses or use @domain."
+                    ),
+                    count=smallest,
+                )
             },
         )
 
@@ -166,12 +171,12 @@ def invalidate(
     *, db: Session, rt: Runtime, petition: Petition, moderator: User, entries: list[str], reason: str, expected: int
 ) -> Invalidation:
     """Void the matching signatures, if the count is still what the moderator previewed."""
+    page_changed(db, petition.id)
     reason = reason.strip()
     if not reason or len(reason) > 500:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
             fields={"reason": N_("Say why, in at most 500 characters: it is kept on record.")},
-    page_changed(db, petition.id)
         )
     if expected < 0:
         raise InvalidInput(
@@ -183,8 +188,13 @@ def invalidate(
     ids = list(db.scalars(_matching(petition, entries)))
     if len(ids) != expected:
         raise Conflict(
-            f"The rule now matches {len(ids)} signatures, not the {expected} you previewed. "
-            "Preview again before confirming."
+            Message(
+                N_(
+                    "The rule now matches %(count)s signatures, not the %(expected)s you previewed. Preview again before confirming."
+                ),
+                count=len(ids),
+                expected=expected,
+            )
         )
     if not ids:
         raise Conflict(N_("The rule matches no counted signature."))
@@ -252,7 +262,7 @@ def invalidations(*, db: Session, petition: Petition) -> list[tuple[Invalidation
         .where(Invalidation.petition_id == petition.id)
         .order_by(Invalidation.created_at.desc())
     )
-    found = []
+    found: list[tuple[Invalidation, User | None]] = []
     for record, user in rows:
         set_committed_value(record, "rule", without_addresses(record.rule))  # shown only, never written back
         found.append((record, user))

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
+from app.core.database import rows_changed
 from app.core.runtime import Runtime
 from app.petitions import service as petitions
 from app.petitions.lifecycle import PetitionState
@@ -39,20 +40,22 @@ def erase_expired(*, db: Session, rt: Runtime, limit: int = 100) -> list[Erasure
     )
     erasures = []
     for petition in due:
-        erased = db.execute(
-            update(Signature)
-            .where(
-                Signature.petition_id == petition.id,
-                or_(
-                    Signature.public_name.is_not(None),
-                    Signature.sealed_name.is_not(None),
-                    Signature.department_id.is_not(None),
-                    Signature.location_id.is_not(None),
-                ),
+        erased = rows_changed(
+            db.execute(
+                update(Signature)
+                .where(
+                    Signature.petition_id == petition.id,
+                    or_(
+                        Signature.public_name.is_not(None),
+                        Signature.sealed_name.is_not(None),
+                        Signature.department_id.is_not(None),
+                        Signature.location_id.is_not(None),
+                    ),
+                )
+                .values(public_name=None, sealed_name=None, department_id=None, location_id=None)
+                .execution_options(synchronize_session=False)
             )
-            .values(public_name=None, sealed_name=None, department_id=None, location_id=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         petitions.transition(
             db=db,
             petition=petition,
