@@ -47,9 +47,13 @@ PYTEST_WORKERS ?= 2
 test: install-dev
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# The package layers (docs/architecture.md, "Layers"): import-linter's contracts in pyproject.toml fail on an
+# What CI checks before the suite (.ci/run): ruff's rules and format, mypy on app/ (all configured in
+# pyproject.toml), and the package layers (docs/architecture.md, "Layers"): import-linter's contracts fail on an
 # import that goes up a layer, function-local ones included.
 lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 # The screenshots in docs/screenshots/ (linked from the README), taken by the journey tests in Chromium. A plain
