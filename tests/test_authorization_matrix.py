@@ -18,6 +18,7 @@ from app.accounts.models import Role
 from app.core.access import Access, declared_access, route_table
 from app.core.clock import FrozenClock
 from app.main import create_app
+from app.policy import moderated_petition, organized_petition, respondable_petition
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, make_user
 
@@ -265,6 +266,25 @@ def test_every_route_declares_exactly_one_access_level(key: tuple[str, str]) -> 
     declared = declared_access(ROUTES[key])
     assert len(declared) == 1, f"{key} declares {declared or 'no access level'}: use one policy dependency"
     assert declared == {EXPECTED[key]}
+
+
+# The petition a role acts on is loaded by the dependency that checks the role (app/policy.py), never again by
+# the handler: a route of these levels that names a petition in its path takes it from that dependency.
+PETITION_FOR_ACCESS = {
+    Access.organizer: organized_petition,
+    Access.moderator: moderated_petition,
+    Access.responder: respondable_petition,
+}
+
+
+@pytest.mark.parametrize(
+    "key",
+    sorted(key for key in ROUTES if EXPECTED.get(key) in PETITION_FOR_ACCESS and "{petition_id}" in key[1]),
+    ids=lambda key: f"{key[0]} {key[1]}",
+)
+def test_a_route_acting_on_a_petition_takes_it_from_its_access_check(key: tuple[str, str]) -> None:
+    handler_takes = {dependency.call for dependency in ROUTES[key].dependant.dependencies}
+    assert PETITION_FOR_ACCESS[EXPECTED[key]] in handler_takes, f"{key}: take the petition from the dependency"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, CheckConstraint, ColumnElement, ForeignKey, Inde
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.core.crypto import Sealed, blind_index, blind_indexes
-from app.core.database import Base
+from app.core.database import Base, str_enum
 
 
 class Role(StrEnum):
@@ -139,7 +139,7 @@ class RoleGrant(Base):
     __table_args__ = (CheckConstraint("role IN ('responder', 'moderator', 'admin')", name="grantable_role"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role, 20), primary_key=True)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     granted_at: Mapped[datetime]
 
@@ -166,7 +166,7 @@ class OneTimeCode(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    purpose: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[CodePurpose] = mapped_column(str_enum(CodePurpose, 32))
     code_digest: Mapped[str] = mapped_column(String(64))
     link_digest: Mapped[str] = mapped_column(String(64), unique=True)
     # The address the code was sent to (the personal address while it is being verified).

@@ -14,8 +14,7 @@ from app.core.pagecache import shared_when_signed_out
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
-from app.petitions import service as petitions
-from app.policy import Anyone, CurrentUser, Moderator, OptionalUser
+from app.policy import Anyone, CurrentUser, ModeratedPetition, Moderator, OptionalUser, ReadablePetition
 
 router = APIRouter(prefix="/api/v1", tags=["comments"], route_class=UnitOfWorkRoute)
 
@@ -70,13 +69,13 @@ def list_comments(
     request: Request,
     petition_id: Id,
     user: OptionalUser,
+    petition: ReadablePetition,
     db: SessionDep,
     rt: RuntimeDep,
     sort: schemas.CommentSort = schemas.CommentSort.top,
     cursor: str | None = CURSOR,
     limit: int = Query(repository.PAGE_SIZE, ge=1, le=100),
 ) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     listing = repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user, limit=limit)
     return {
         "items": [read(node) for node in listing.nodes],
@@ -95,9 +94,14 @@ def list_comments(
     summary="Comment, or reply to a comment",
 )
 def post_comment(
-    request: Request, petition_id: Id, body: schemas.CommentCreate, user: CurrentUser, db: SessionDep, rt: RuntimeDep
+    request: Request,
+    petition_id: Id,
+    body: schemas.CommentCreate,
+    user: CurrentUser,
+    petition: ReadablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> dict[str, object]:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     comment = service.create(db=db, rt=rt, petition=petition, author=user, form=body)
     return _one(db, rt, request, comment, user)
 
@@ -261,9 +265,13 @@ def restore(
     summary="Lock a petition's discussion, with a public reason (moderators)",
 )
 def lock(
-    petition_id: Id, body: schemas.ModerationReason, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: schemas.ModerationReason,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=moderator)
     moderation.lock(db=db, rt=rt, petition=petition, moderator=moderator, reason=body.reason)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -274,8 +282,9 @@ def lock(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Unlock a petition's discussion (moderators)",
 )
-def unlock(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=moderator)
+def unlock(
+    petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     moderation.unlock(db=db, rt=rt, petition=petition, moderator=moderator)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -18,9 +18,8 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
-from app.petitions import service as petitions
 from app.petitions.models import Petition
-from app.policy import CurrentUser, Moderator, OptionalUser
+from app.policy import CurrentUser, ModeratedPetition, Moderator, OptionalUser, ReadablePetition
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -70,12 +69,12 @@ def discussion(
     request: Request,
     petition_id: Id,
     user: OptionalUser,
+    petition: ReadablePetition,
     db: SessionDep,
     rt: RuntimeDep,
     sort: schemas.CommentSort = schemas.CommentSort.top,
     cursor: str | None = CURSOR,
 ) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     return render(
         request,
         "comments/discussion.html",
@@ -92,12 +91,12 @@ def new_comments(
     request: Request,
     petition_id: Id,
     user: OptionalUser,
+    petition: ReadablePetition,
     db: SessionDep,
     rt: RuntimeDep,
     after: str = Query("", max_length=80),
 ) -> Response:
     """For live updates: the top-level comments posted since `after`, as list items, and how many arrived."""
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     count, rows, latest = repository.newer_than(db=db, petition=petition, after=after)
     nodes = repository.build(db=db, rt=rt, roots=rows, viewer=user, first_level_limit=0) if rows else []
     return render(
@@ -110,9 +109,14 @@ def new_comments(
 
 @router.post("/petitions/{petition_id}/comments", response_class=HTMLResponse)
 def post_comment(
-    request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    user: CurrentUser,
+    petition: ReadablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     try:
         form = validate(schemas.CommentCreate, fields)
         comment = service.create(db=db, rt=rt, petition=petition, author=user, form=form)
@@ -339,9 +343,14 @@ def restore(
 
 @router.post("/moderation/petitions/{petition_id}/comments/lock", response_class=HTMLResponse)
 def lock(
-    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=moderator)
     back = f"/petitions/{petition.id}/comments"
     try:
         moderation.lock(
@@ -357,8 +366,9 @@ def lock(
 
 
 @router.post("/moderation/petitions/{petition_id}/comments/unlock", response_class=HTMLResponse)
-def unlock(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=moderator)
+def unlock(
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     back = f"/petitions/{petition.id}/comments"
     try:
         moderation.unlock(db=db, rt=rt, petition=petition, moderator=moderator)

@@ -10,9 +10,8 @@ from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.moderation import service
 from app.petitions import schemas
-from app.petitions import service as petitions
 from app.petitions.api import detail, summary
-from app.policy import Moderator
+from app.policy import ModeratedPetition, Moderator
 from app.signatures import integrity
 
 router = APIRouter(prefix="/api/v1/moderation", tags=["moderation"], route_class=UnitOfWorkRoute)
@@ -38,8 +37,9 @@ def queue(moderator: Moderator, db: SessionDep) -> list[dict[str, object]]:
     response_model=schemas.PetitionRead,
     summary="Take the review lock for a few minutes",
 )
-def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def claim(
+    petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt, db)
 
@@ -50,8 +50,9 @@ def claim(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep)
     response_model=schemas.PetitionRead,
     summary="Open for signatures",
 )
-def approve(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def approve(
+    petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt, db)
 
@@ -62,8 +63,9 @@ def approve(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDe
     response_model=schemas.PetitionRead,
     summary="Reject with a public reason",
 )
-def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def reject(
+    petition_id: Id, body: Rejection, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=body.reason, note=body.note)
     return detail(petition, rt, db)
 
@@ -74,8 +76,9 @@ def reject(petition_id: Id, body: Rejection, moderator: Moderator, db: SessionDe
     response_model=schemas.PetitionRead,
     summary="Hide, with a reason that is logged and sent to the organizers",
 )
-def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def hide(
+    petition_id: Id, body: Hiding, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=body.reason)
     return detail(petition, rt, db)
 
@@ -86,8 +89,9 @@ def hide(petition_id: Id, body: Hiding, moderator: Moderator, db: SessionDep, rt
     response_model=schemas.PetitionRead,
     summary="Restore a hidden one",
 )
-def restore(petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def restore(
+    petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
     return detail(petition, rt, db)
 
@@ -118,10 +122,14 @@ class InvalidationRead(BaseModel):
     summary="How many counted signatures a rule would void",
 )
 def preview_invalidation(
-    petition_id: Id, body: InvalidationRule, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: InvalidationRule,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> dict[str, int]:
     """Recorded in the audit log (the rule's size and the count, not the addresses)."""
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return {
         "matched": integrity.preview(
             db=db, rt=rt, petition=petition, moderator=moderator, entries=integrity.parse_rule(body.rule)
@@ -137,9 +145,13 @@ def preview_invalidation(
     summary="Void the signatures a rule matches (kept on record, no longer counted)",
 )
 def invalidate(
-    petition_id: Id, body: InvalidationRequest, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: InvalidationRequest,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> object:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return integrity.invalidate(
         db=db,
         rt=rt,

@@ -20,7 +20,7 @@ from app.moderation import service
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
 from app.petitions.pages import background_html
-from app.policy import Moderator
+from app.policy import ModeratedPetition, Moderator
 from app.signatures import integrity
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -69,8 +69,9 @@ def queue(request: Request, moderator: Moderator, db: SessionDep, rt: RuntimeDep
 
 
 @router.get("/moderation/petitions/{petition_id}", response_class=HTMLResponse)
-def review(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def review(
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     timeline = petitions.timeline(db=db, petition=petition, include_private=True)
     # Who decided each step, so the record reads "Opened for signatures, by Morgan" (one query for all of them).
     deciders = {event.actor_id for event in timeline if event.actor_id is not None}
@@ -101,8 +102,9 @@ def _back(petition_id: Id) -> str:
 
 
 @router.post("/moderation/petitions/{petition_id}/claim", response_class=HTMLResponse)
-def claim(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def claim(
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     until = service.claim(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(
         request,
@@ -116,15 +118,17 @@ def claim(request: Request, petition_id: Id, moderator: Moderator, db: SessionDe
 
 
 @router.post("/moderation/petitions/{petition_id}/release", response_class=HTMLResponse)
-def release(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def release(
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep
+) -> Response:
     service.release(db=db, petition=petition, moderator=moderator)
     return redirect(request, "/moderation", N_("Released for another moderator."))
 
 
 @router.post("/moderation/petitions/{petition_id}/open", response_class=HTMLResponse)
-def approve(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def approve(
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.approve(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(
         request, "/moderation", translate(request, N_("“%(title)s” is open for signatures."), title=petition.title)
@@ -133,9 +137,14 @@ def approve(request: Request, petition_id: Id, moderator: Moderator, db: Session
 
 @router.post("/moderation/petitions/{petition_id}/reject", response_class=HTMLResponse)
 def reject(
-    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
         service.reject(
             db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""), note=fields.get("note")
@@ -151,9 +160,14 @@ def reject(
 
 @router.post("/moderation/petitions/{petition_id}/hide", response_class=HTMLResponse)
 def hide(
-    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     try:
         service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
     except AppError as error:
@@ -166,8 +180,9 @@ def hide(
 
 
 @router.post("/moderation/petitions/{petition_id}/restore", response_class=HTMLResponse)
-def restore(request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def restore(
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.restore(db=db, rt=rt, petition=petition, moderator=moderator)
     return redirect(
         request, _back(petition_id), translate(request, N_("“%(title)s” is visible again."), title=petition.title)
@@ -176,9 +191,8 @@ def restore(request: Request, petition_id: Id, moderator: Moderator, db: Session
 
 @router.get("/moderation/petitions/{petition_id}/signatures", response_class=HTMLResponse)
 def signatures_page(
-    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep
+    request: Request, petition_id: Id, moderator: Moderator, petition: ModeratedPetition, db: SessionDep, rt: RuntimeDep
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return render(
         request,
         "moderation/invalidate.html",
@@ -192,9 +206,14 @@ def signatures_page(
 
 @router.post("/moderation/petitions/{petition_id}/signatures/preview", response_class=HTMLResponse)
 def preview_invalidation(
-    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     context = {
         "petition": petition,
         "history": integrity.invalidations(db=db, petition=petition),
@@ -214,9 +233,14 @@ def preview_invalidation(
 
 @router.post("/moderation/petitions/{petition_id}/signatures/void", response_class=HTMLResponse)
 def void_signatures(
-    request: Request, petition_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    moderator: Moderator,
+    petition: ModeratedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     context = {
         "petition": petition,
         "history": integrity.invalidations(db=db, petition=petition),

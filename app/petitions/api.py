@@ -14,7 +14,7 @@ from app.core.types import Id
 from app.organization import service as organization
 from app.petitions import repository, schemas, service
 from app.petitions.models import Petition
-from app.policy import CurrentUser, OptionalUser, Organizer
+from app.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer, ReadablePetition
 
 router = APIRouter(prefix="/api/v1", tags=["petitions"], route_class=UnitOfWorkRoute)
 
@@ -130,9 +130,13 @@ def read(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) ->
     summary="Edit a draft (organizers)",
 )
 def edit(
-    petition_id: Id, body: schemas.PetitionDraft, user: Organizer, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: schemas.PetitionDraft,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> dict[str, object]:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     service.update_draft(db=db, rt=rt, petition=petition, form=body)
     return detail(petition, rt, db)
 
@@ -144,9 +148,13 @@ def edit(
     summary="Correct an open petition's text: a new version, signers told (organizers)",
 )
 def correct(
-    petition_id: Id, body: schemas.PetitionCorrection, user: Organizer, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: schemas.PetitionCorrection,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> dict[str, object]:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     service.correct_text(db=db, rt=rt, petition=petition, actor=user, form=body)
     return detail(petition, rt, db)
 
@@ -157,8 +165,9 @@ def correct(
     response_model=schemas.PetitionRead,
     summary="Fix the draft's text and start collecting sponsors (organizers)",
 )
-def submit(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def submit(
+    petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return detail(petition, rt, db)
 
@@ -168,8 +177,9 @@ def submit(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> 
     response_model=schemas.SponsorLink,
     summary="The private link to share with would-be sponsors (organizers)",
 )
-def sponsor_link(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def sponsor_link(
+    petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     return {
         "url": rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition),
         "sponsors": petition.sponsor_count,
@@ -196,22 +206,25 @@ def sponsor(
     response_model=list[schemas.VersionRead],
     summary="Every published version of the text",
 )
-def versions(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def versions(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> list[object]:
     return list(service.versions(db=db, petition=petition))
 
 
 @router.get("/petitions/{petition_id}/timeline", response_model=list[schemas.EventRead], summary="The public timeline")
-def timeline(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def timeline(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> list[object]:
     return list(service.timeline(db=db, petition=petition))
 
 
 @router.get(
     "/petitions/{petition_id}/updates", response_model=list[schemas.UpdateRead], summary="Updates from the organizers"
 )
-def list_updates(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> list[object]:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def list_updates(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> list[object]:
     return list(service.updates(db=db, petition=petition))
 
 
@@ -222,8 +235,14 @@ def list_updates(petition_id: Id, user: OptionalUser, db: SessionDep, rt: Runtim
     response_model=schemas.UpdateRead,
     summary="Post an update to signers and followers (organizers)",
 )
-def post_update(petition_id: Id, body: schemas.UpdateCreate, user: Organizer, db: SessionDep, rt: RuntimeDep) -> object:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def post_update(
+    petition_id: Id,
+    body: schemas.UpdateCreate,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+) -> object:
     return service.post_update(db=db, rt=rt, petition=petition, actor=user, form=body)
 
 
@@ -235,9 +254,13 @@ def post_update(petition_id: Id, body: schemas.UpdateCreate, user: Organizer, db
     "address has an account; it is mailed an invitation, or how to join first",
 )
 def add_organizer(
-    petition_id: Id, body: schemas.OrganizerInvite, user: Organizer, db: SessionDep, rt: RuntimeDep
+    petition_id: Id,
+    body: schemas.OrganizerInvite,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
 ) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     service.invite_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=body.email)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -248,8 +271,9 @@ def add_organizer(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a co-organizer (the creator, or oneself)",
 )
-def remove_organizer(petition_id: Id, user_id: Id, user: Organizer, db: SessionDep) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def remove_organizer(
+    petition_id: Id, user_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep
+) -> Response:
     service.remove_organizer(db=db, petition=petition, actor=user, user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -260,8 +284,9 @@ def remove_organizer(petition_id: Id, user_id: Id, user: Organizer, db: SessionD
     response_model=schemas.PetitionRead,
     summary="Close the petition now (organizers)",
 )
-def close(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def close(
+    petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, object]:
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
     return detail(petition, rt, db)
 
@@ -272,8 +297,7 @@ def close(petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> d
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Follow a petition (idempotent)",
 )
-def follow(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def follow(petition_id: Id, user: CurrentUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep) -> Response:
     service.follow(db=db, rt=rt, petition=petition, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -281,7 +305,8 @@ def follow(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -
 @router.delete(
     "/petitions/{petition_id}/follow", status_code=status.HTTP_204_NO_CONTENT, summary="Stop following a petition"
 )
-def unfollow(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def unfollow(
+    petition_id: Id, user: CurrentUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.unfollow(db=db, petition=petition, user=user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -28,7 +28,7 @@ from app.petitions import page_cache, poster, repository, schemas, service, shar
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition
-from app.policy import Anyone, CurrentUser, OptionalUser, Organizer
+from app.policy import Anyone, CurrentUser, OptionalUser, OrganizedPetition, Organizer, ReadablePetition
 from app.responses import service as responses
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.signatures import groups
@@ -350,8 +350,9 @@ def poster_page(petition_id: Id, anyone: Anyone, db: SessionDep, rt: RuntimeDep)
 
 
 @router.get("/petitions/{petition_id}/versions", response_class=HTMLResponse)
-def versions(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def versions(
+    request: Request, petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     history = service.versions(db=db, petition=petition)
     return render(
         request,
@@ -378,8 +379,9 @@ def _edit_context(petition: Petition, db: SessionDep) -> dict[str, object]:
 
 
 @router.get("/petitions/{petition_id}/edit", response_class=HTMLResponse)
-def edit_page(request: Request, petition_id: Id, user: Organizer, db: SessionDep) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def edit_page(
+    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep
+) -> Response:
     values = {
         "title": petition.title,
         "ask": petition.ask,
@@ -395,9 +397,14 @@ def edit_page(request: Request, petition_id: Id, user: Organizer, db: SessionDep
 
 @router.post("/petitions/{petition_id}/edit", response_class=HTMLResponse)
 def edit(
-    request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
         service.require_draft(petition)  # before the fields: a published petition's form has no category to check
         service.update_draft(
@@ -413,9 +420,14 @@ def edit(
 
 @router.post("/petitions/{petition_id}/correct", response_class=HTMLResponse)
 def correct(
-    request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
         service.correct_text(
             db=db, rt=rt, petition=petition, actor=user, form=validate(schemas.PetitionCorrection, fields)
@@ -434,8 +446,9 @@ def correct(
 
 
 @router.post("/petitions/{petition_id}/submit", response_class=HTMLResponse)
-def submit(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def submit(
+    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return redirect(
         request,
@@ -489,9 +502,14 @@ def sponsor(
 
 @router.post("/petitions/{petition_id}/organizers", response_class=HTMLResponse)
 def add_organizer(
-    request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
         invite = validate(schemas.OrganizerInvite, fields)
         service.invite_organizer(db=db, rt=rt, petition=petition, actor=user, raw_email=invite.email)
@@ -530,8 +548,9 @@ def accept_organizer_invitation(
 
 
 @router.post("/petitions/{petition_id}/organizers/{user_id}/remove", response_class=HTMLResponse)
-def remove_organizer(request: Request, petition_id: Id, user_id: Id, user: Organizer, db: SessionDep) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def remove_organizer(
+    request: Request, petition_id: Id, user_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep
+) -> Response:
     service.remove_organizer(db=db, petition=petition, actor=user, user_id=user_id)
     if user_id == user.id:
         return redirect(request, f"/petitions/{petition.id}", N_("You no longer organize this petition."))
@@ -540,9 +559,14 @@ def remove_organizer(request: Request, petition_id: Id, user_id: Id, user: Organ
 
 @router.post("/petitions/{petition_id}/updates", response_class=HTMLResponse)
 def post_update(
-    request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
     try:
         service.post_update(db=db, rt=rt, petition=petition, actor=user, form=validate(schemas.UpdateCreate, fields))
     except AppError as error:
@@ -551,15 +575,17 @@ def post_update(
 
 
 @router.post("/petitions/{petition_id}/close", response_class=HTMLResponse)
-def close(request: Request, petition_id: Id, user: Organizer, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_or_404(db=db, petition_id=petition_id)
+def close(
+    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
     return redirect(request, f"/petitions/{petition.id}", N_("The petition is closed; its signatures stay counted."))
 
 
 @router.post("/petitions/{petition_id}/follow", response_class=HTMLResponse)
-def follow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def follow(
+    request: Request, petition_id: Id, user: CurrentUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     added = service.follow(db=db, rt=rt, petition=petition, user=user)
     return redirect(
         request,
@@ -572,7 +598,8 @@ def follow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep,
 
 
 @router.post("/petitions/{petition_id}/unfollow", response_class=HTMLResponse)
-def unfollow(request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
-    petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+def unfollow(
+    request: Request, petition_id: Id, user: CurrentUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> Response:
     service.unfollow(db=db, petition=petition, user=user)
     return redirect(request, f"/petitions/{petition.id}", N_("You no longer follow this petition."))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts import service as accounts
-from app.accounts.models import User
+from app.accounts.models import Role, User
 from app.anonymous import keys as issuing_keys
 from app.core.clock import to_the_hour
 from app.core.database import on_replica, rows_changed
@@ -165,7 +165,7 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
     withheld = petition.state_enum is S.rejected and petition.rejection is not None and not petition.rejection.public
     if petition.state_enum in VISIBLE_STATES and not withheld:
         return petition
-    if user is not None and (is_organizer(db=db, petition=petition, user=user) or user.has_role("moderator")):
+    if user is not None and (is_organizer(db=db, petition=petition, user=user) or user.has_role(Role.moderator)):
         return petition
     raise NotFound(N_("There is no such petition."))
 

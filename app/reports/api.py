@@ -14,7 +14,7 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.petitions import service as petitions
-from app.policy import OptionalUser, Organizer
+from app.policy import OptionalUser, OrganizedPetition, Organizer
 from app.reports import exports, organization, service
 from app.responses import scoreboard as scoreboards
 
@@ -69,11 +69,16 @@ def tally_report(
     },
 )
 def export(
-    petition_id: Id, body: ExportRequest, user: Organizer, db: SessionDep, sessions: SessionmakerDep, rt: RuntimeDep
+    petition_id: Id,
+    body: ExportRequest,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    sessions: SessionmakerDep,
+    rt: RuntimeDep,
 ) -> Response:
     """Recorded in the audit log before the file is sent; the signer list holds only names signers chose to
     show, never anonymous signers."""
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     return service.audited_export(
         db=db, sessions=sessions, rt=rt, actor=user, petition=petition, kind=body.kind, fmt=body.format, via="api"
     )
@@ -84,8 +89,8 @@ def export(
     response_model=list[ExportRead],
     summary="Who exported what from this petition, newest first (organizers)",
 )
-def export_history(petition_id: Id, user: Organizer, db: SessionDep) -> list[object]:
-    return list(service.history(db=db, petition_id=petition_id))
+def export_history(petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep) -> list[object]:
+    return list(service.history(db=db, petition_id=petition.id))
 
 
 @router.get(

@@ -11,7 +11,7 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import render
 from app.core.types import Id
 from app.petitions import service as petitions
-from app.policy import Admin, OptionalUser, Organizer
+from app.policy import Admin, OptionalUser, OrganizedPetition, Organizer
 from app.reports import exports, organization, service, tally
 from app.responses.chart import bar_chart_svg
 
@@ -33,8 +33,9 @@ def report(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep
 
 
 @router.get("/petitions/{petition_id}/export", response_class=HTMLResponse)
-def export_panel(request: Request, petition_id: Id, user: Organizer, db: SessionDep) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+def export_panel(
+    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep
+) -> Response:
     return render(
         request,
         "reports/export.html",
@@ -48,9 +49,14 @@ def export_panel(request: Request, petition_id: Id, user: Organizer, db: Session
 
 @router.post("/petitions/{petition_id}/export")
 def export(
-    petition_id: Id, user: Organizer, db: SessionDep, sessions: SessionmakerDep, rt: RuntimeDep, fields: FormFields
+    petition_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    sessions: SessionmakerDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     kind, fmt = fields.get("kind", ""), fields.get("format", "")
     service.check_choice(kind=kind, fmt=fmt)
     return service.audited_export(

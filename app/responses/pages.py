@@ -12,8 +12,7 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render, translate
 from app.core.types import Id
-from app.petitions import service as petitions
-from app.policy import Organizer, Responder
+from app.policy import OrganizedPetition, Organizer, RespondablePetition, Responder
 from app.responses import schemas, service
 from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 
@@ -41,9 +40,15 @@ def _form_context(petition_id: Id) -> dict[str, object]:
 
 
 @router.get("/petitions/{petition_id}/respond", response_class=HTMLResponse)
-def respond_page(request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep) -> Response:
+def respond_page(
+    request: Request,
+    petition_id: Id,
+    responder: Responder,
+    petition: RespondablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+) -> Response:
     # Read through the same rule as the petition's own page: a draft or a hidden petition is not a responder's.
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     return render(request, "responses/form.html", {"petition": petition, **_form_context(petition_id)})
 
 
@@ -86,9 +91,14 @@ def _on_page_rows(error: AppError, fields: dict[str, str]) -> AppError:
 
 @router.post("/petitions/{petition_id}/respond", response_class=HTMLResponse)
 def respond(
-    request: Request, petition_id: Id, responder: Responder, db: SessionDep, rt: RuntimeDep, fields: FormFields
+    request: Request,
+    petition_id: Id,
+    responder: Responder,
+    petition: RespondablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
 ) -> Response:
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
     try:
         service.post_response(
             db=db,
@@ -141,11 +151,11 @@ def judge(
     petition_id: Id,
     response_id: Id,
     user: Organizer,
+    petition: OrganizedPetition,
     db: SessionDep,
     rt: RuntimeDep,
     fields: FormFields,
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     response = service.get_response(db=db, petition=petition, response_id=response_id)
     target = f"/petitions/{petition.id}#response-{response.id}"
     try:

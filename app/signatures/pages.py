@@ -13,7 +13,7 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
 from app.petitions import service as petitions
-from app.policy import CurrentUser, Organizer
+from app.policy import CurrentUser, OrganizedPetition, Organizer
 from app.signatures import service
 from app.signatures.models import Visibility
 
@@ -85,11 +85,11 @@ def signers(
     request: Request,
     petition_id: Id,
     user: Organizer,
+    petition: OrganizedPetition,
     db: SessionDep,
     rt: RuntimeDep,
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
-    petition = petitions.get_or_404(db=db, petition_id=petition_id)
     per_page = 200
     names = service.names_for_organizers(
         db=db, rt=rt, petition=petition, limit=per_page + 1, offset=(page - 1) * per_page
