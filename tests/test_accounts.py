@@ -159,7 +159,7 @@ def test_signing_up_with_an_existing_address_reveals_nothing(browser: Browser, d
     assert response.status_code == 303 and response.headers["location"] == "/verify"
     assert count_rows(db, "users") == 1
     [mail] = outbox(db)
-    assert mail.subject == "You already have an Undersigned account"
+    assert mail.subject == "You already have an account at Undersigned"
 
 
 def test_wrong_password_is_refused_without_saying_which_part_was_wrong(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]

@@ -81,7 +81,7 @@ def test_make_messages_finds_the_templates_words() -> None:
         "Skip to main content",
         "<strong>%(number)s</strong> signature",
         "Accounts and roles",
-        "Sign in to Undersigned",
+        "Sign in to %(site_name)s",
         "Hello %(display_name)s,",
         "Flagged comments",
         "Scoreboard",

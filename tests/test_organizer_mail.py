@@ -490,3 +490,34 @@ def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, 
         assert in_sql & {petition.id for petition in every} == on_page, reader
     assert repository.is_readable_to_everyone(db=db, petition_id=every[-1].id)
     assert not repository.is_readable_to_everyone(db=db, petition_id=unreadable["withheld"].id)
+
+
+def test_mail_carries_the_organizations_name_where_its_admins_set_one(
+    db: Session, rt, organized, responder, sessions, smtp, database_url: str, new_browser
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue #22: the name the pages' header shows (app/organization/branding.py) names the site in subjects and
+    signs every mail, in place of the software's and the deployment's names."""
+    from app.organization.models import OrganizationBranding
+
+    inbox, port = smtp
+    petition, creator, _ = organized
+    db.add(OrganizationBranding(id=1, name="Acme Workers' Union"))
+    db.flush()
+    sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond", RESPONSE)
+    assert new_browser().post("/signin/link", {"email": creator.email}).status_code == 303
+    delivery.deliver_notifications(sessions=sessions, rt=rt)
+    deliver_due(
+        sessions=sessions, settings=make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port), clock=rt.clock
+    )
+    received = {
+        email["Subject"]: email.get_payload(decode=True).decode().replace("\r\n", "\n")
+        for to, email in inbox.messages
+        if to == [creator.email]
+    }
+    assert "Sign in to Acme Workers' Union" in received, list(received)
+    assert any(subject.startswith("Leadership responded") for subject in received), list(received)
+    for subject, body in received.items():
+        if not subject.startswith(("Sign in", "Leadership responded")):
+            continue  # queued before the name was set (the fixture's petition went to the moderators)
+        assert "\n--\nAcme Workers' Union\n" in body, body
+        assert "Undersigned" not in subject + body and "Example Organization" not in body, (subject, body)

@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.mail.kinds import ESSENTIAL, KIND_LABELS, kind_of
 from app.mail.models import OutboxMessage, OutboxStatus
+from app.organization.models import OrganizationBranding
 
 # What people wrote at length, shown in a mail's body as written: a comment, an update, a response, a reason.
 # Every other text a mail shows (names, titles) is one line, and its control characters are shown escaped.
@@ -59,6 +61,25 @@ def _for_mail(templates: Environment) -> Environment:
     return environment
 
 
+SOFTWARE = "Undersigned"
+_NAMES = "mail-names"  # the key of names() in a session's info
+
+
+def names(*, db: Session, templates: Environment) -> dict[str, str]:
+    """What mail calls the site: the organization's name where its admins set one (app/organization/branding.py),
+    as the pages' header does, else the software's; and the signature under every mail. Read once a transaction
+    (a notice to every signer queues thousands)."""
+    transaction = db.get_transaction()
+    kept = db.info.get(_NAMES)
+    if kept is not None and kept[0] is transaction:
+        return dict(kept[1])
+    branded = db.scalar(select(OrganizationBranding.name).where(OrganizationBranding.id == 1))
+    default = f"{SOFTWARE} for {templates.globals['organization_name']}"
+    found = {"site_name": branded or SOFTWARE, "signature": branded or default}
+    db.info[_NAMES] = (transaction, found)
+    return dict(found)
+
+
 def render(*, templates: Environment, template: str, context: Mapping[str, Any]) -> tuple[str, str]:
     """Render `templates/emails/<template>.txt` (first line `Subject: ...`): its subject and body."""
     values = {name: _one_line(name, value) for name, value in context.items()}
@@ -70,7 +91,13 @@ def render(*, templates: Environment, template: str, context: Mapping[str, Any])
 
 
 def footer(
-    *, templates: Environment, template: str, unsubscribe_url: str | None, about: str | None, account_url: str
+    *,
+    templates: Environment,
+    template: str,
+    unsubscribe_url: str | None,
+    about: str | None,
+    account_url: str,
+    signature: str = SOFTWARE,
 ) -> str:
     """The last lines of every mail: how to turn it off (one link), or why it cannot be."""
     kind = kind_of(template)
@@ -87,6 +114,7 @@ def footer(
             account_url=account_url,
             kind_label=KIND_LABELS[kind] if kind else None,
             reason=ESSENTIAL.get(template),
+            signature=escape_controls(signature),
         )
         .strip("\n")
         + "\n"
@@ -107,9 +135,15 @@ def queue(
 ) -> OutboxMessage:
     """Render the template and queue it, its footer saying how to turn it off (`unsubscribe_url`, for mail of a
     kind a person can turn off, with the petition it is `about`) or that it cannot be."""
-    subject, body = render(templates=templates, template=template, context=context)
+    site = names(db=db, templates=templates)
+    subject, body = render(templates=templates, template=template, context={**site, **context})
     body += "\n" + footer(
-        templates=templates, template=template, unsubscribe_url=unsubscribe_url, about=about, account_url=account_url
+        templates=templates,
+        template=template,
+        unsubscribe_url=unsubscribe_url,
+        about=about,
+        account_url=account_url,
+        signature=site["signature"],
     )
     message = OutboxMessage(
         to_address=to_address,
