@@ -16,9 +16,9 @@ from app.core.routing import UnitOfWorkRoute, commit_now
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.web import rotate_csrf_seed
-from app.mail import preferences
 from app.mail.kinds import KIND_LABELS
 from app.organization import service as organization
+from app.petitions import mail_preferences
 from app.policy import CurrentAccount, CurrentUser, OptionalUser
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -297,7 +297,7 @@ def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, r
 
 def _account_context(db: Session, user: User) -> dict[str, object]:
     """What the account page lists besides its forms: the petitions the person's mail is about."""
-    return {"petition_mail": preferences.account_petitions(db=db, user=user), "kind_labels": KIND_LABELS}
+    return {"petition_mail": mail_preferences.account_petitions(db=db, user=user), "kind_labels": KIND_LABELS}
 
 
 @router.get("/account", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.anonymous.service import decode
 from app.comments.models import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX
 from app.core import b64url
 
@@ -163,8 +164,6 @@ class AnonymousCommentDelete(BaseModel):
     message: str = MESSAGE_FIELD
 
     def decoded_message(self) -> bytes:
-        from app.anonymous.service import decode
-
         return decode(self.message, field="message")
 
 
@@ -184,8 +183,6 @@ class AnonymousCommentEdit(AnonymousCommentDelete):
     _storable_body = field_validator("body")(_storable)
 
     def decoded(self) -> tuple[bytes, bytes]:
-        from app.anonymous.service import decode
-
         return self.decoded_message(), decode(self.signature, field="signature")
 
 

@@ -14,10 +14,10 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import redirect, render
 from app.core.types import Id
-from app.mail import preferences, unsubscribe
+from app.mail import unsubscribe
 from app.mail.kinds import KIND_LABELS, MailKind
 from app.mail.models import OutboxMessage
-from app.petitions import repository
+from app.petitions import mail_preferences, repository
 from app.policy import CurrentUser, DevelopmentOnly, OptionalUser
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
@@ -75,7 +75,7 @@ def unsubscribe_now(request: Request, token: str, viewer: OptionalUser, db: Sess
 def save_petition_mail(
     request: Request, petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
 ) -> Response:
-    preferences.save(
+    mail_preferences.save(
         db=db,
         rt=rt,
         user=user,
