@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +32,9 @@ from app.core.security import Keyring, hash_password
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
 from app.main import create_app
+from tests.chromium import CHROMIUM, Chromium, chromium_browser
+from tests.chromium import WATCHDOG_SECONDS as CHROMIUM_WATCHDOG_SECONDS
+from tests.chromium import executable as chromium_executable
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -425,60 +427,68 @@ def capture_logs() -> Iterator[LogCapture]:
         logger.setLevel(level)
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-@contextmanager
-def chromium_browser() -> Iterator[object]:
-    """Debian's Chromium driven by Playwright (no browser download), launched with a time limit.
-
-    Playwright's driver starts with DEBUG=pw:browser, so it copies Chromium's own log (stderr) to this process's
-    stderr, which pytest captures and shows with the test that failed: a crashed page fails that test at its next
-    step ("Page crashed") with the crash's lines beside it, instead of leaving a test waiting.
-    """
-    executable = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
-    if not executable:
-        missing(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        missing(f"Playwright for Python is not installed ({error}); pip install -e '.[dev]'")
-    previous = os.environ.get("DEBUG")
-    os.environ["DEBUG"] = "pw:browser"  # read once, by the driver process starting now
-    try:
-        manager = sync_playwright()
-        playwright = manager.__enter__()
-    finally:
-        if previous is None:
-            os.environ.pop("DEBUG", None)
-        else:
-            os.environ["DEBUG"] = previous
-    try:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        manager.__exit__(None, None, None)
+# This process's one Chromium (tests/chromium.py), once a test asked for it, and the browser test whose watchdog
+# waits for the browser to be launched.
+_CHROMIUM: list[Chromium] = []
+_CHROMIUM_UNWATCHED: list[str] = []
+_CHROMIUM_LOG_FROM = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     """One browser per test process (each xdist worker has its own); each test opens contexts of its own."""
-    with chromium_browser() as browser:
-        yield browser
+    if not chromium_executable():
+        missing(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError as error:
+        missing(f"Playwright for Python is not installed ({error}); pip install -e '.[dev]'")
+    with chromium_browser(tmp_path_factory.mktemp("chromium") / "chromium.log") as browser:
+        _CHROMIUM.append(browser)
+        if _CHROMIUM_UNWATCHED:
+            browser.watch(CHROMIUM_WATCHDOG_SECONDS, _CHROMIUM_UNWATCHED.pop())
+        try:
+            yield browser
+        finally:
+            _CHROMIUM.clear()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A browser test starts on a live browser (one that died failed its own test and is launched again), under
+    a watchdog that stops the browser if the test outlasts CHROMIUM_WATCHDOG_SECONDS, so that a browser no longer
+    answering fails the test instead of leaving the suite waiting."""
+    if "chromium" not in getattr(item, "fixturenames", ()):
+        return
+    if not _CHROMIUM:  # launched by this test's fixtures, which then start the watchdog
+        item.stash[_CHROMIUM_LOG_FROM] = 0
+        _CHROMIUM_UNWATCHED[:] = [item.nodeid]
+        return
+    browser = _CHROMIUM[0]
+    browser.relaunch_if_dead()
+    item.stash[_CHROMIUM_LOG_FROM] = browser.log_size()
+    browser.watch(CHROMIUM_WATCHDOG_SECONDS, item.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _CHROMIUM_UNWATCHED.clear()
+    if _CHROMIUM_LOG_FROM in item.stash and _CHROMIUM:
+        _CHROMIUM[0].unwatch()
+
+
+def _chromium_log_section(item: pytest.Item) -> tuple[str, str] | None:
+    """What Chromium logged during a failed browser test, and whether it died or was stopped meanwhile."""
+    if _CHROMIUM_LOG_FROM not in item.stash or not _CHROMIUM:
+        return None
+    browser = _CHROMIUM[0]
+    if browser.killed_for:
+        state = f"stopped by the watchdog: {browser.killed_for}"
+    elif not browser.alive:
+        state = "it died during this test"
+    else:
+        state = "still running"
+    return f"Chromium's log ({state})", browser.log_tail(since=item.stash[_CHROMIUM_LOG_FROM]) or "(nothing)"
 
 
 _CALL_FAILED = pytest.StashKey[bool]()
@@ -489,6 +499,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = yield
     if report.when == "call":
         item.stash[_CALL_FAILED] = report.failed
+    if report.failed:
+        section = _chromium_log_section(item)
+        if section:
+            report.sections.append(section)
     return report
 
 

@@ -1,0 +1,160 @@
+"""Debian's Chromium for the browser tests, driven by Playwright (no browser download): one per test process,
+with its log kept in a file of its own, so a browser that dies or stops answering fails the test that met it,
+with the browser's last words, instead of leaving the suite waiting (issue #23)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+LAUNCH_SECONDS = 60
+# A browser test still running after this long is taken for a hung browser: Chromium is stopped, which fails
+# whatever call the test waits on. Playwright's own timeouts cover a page's steps, but opening a context or a
+# page has none. The story without JavaScript, the longest browser test, takes about 80 s on a quiet machine.
+WATCHDOG_SECONDS = float(os.environ.get("UNDERSIGNED_TEST_BROWSER_WATCHDOG", "600"))
+# Lines of Chromium's log that say nothing about a failure: there is no D-Bus in a test machine or a container.
+_NOISE = re.compile(r"dbus/|Failed to connect to the bus|Fontconfig|unexpected operator")
+
+
+def executable() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
+
+
+class ChromiumDied(Exception):
+    """The browser process ended while tests still needed it."""
+
+
+class Chromium:
+    """The test process's browser, with what it said on stderr.
+
+    Playwright's driver is started with DEBUG=pw:browser and its stderr on a log file: it copies there Chromium's
+    own stderr and the moments the driver saw (launched with pid, process did exit with its signal). Tests hold
+    this object as they would a Browser (attribute access goes to the live one); a browser found dead is
+    launched again for the next test, after the test it died in failed with its log.
+    """
+
+    def __init__(self, playwright: Any, path: str, log: Path) -> None:
+        self._playwright = playwright
+        self._path = path
+        self.log = log
+        self.browser: Any = None
+        self.pid: int | None = None
+        self.killed_for: str | None = None  # why the watchdog stopped the browser, for the failure message
+        self._watchdog: threading.Timer | None = None
+        self._launch()
+
+    def _launch(self) -> None:
+        offset = self.log_size()
+        self.browser = self._playwright.chromium.launch(
+            executable_path=self._path, args=CHROMIUM_ARGS, headless=True, timeout=LAUNCH_SECONDS * 1000
+        )
+        launched = re.findall(r"<launched> pid=(\d+)", self.log.read_text(errors="replace")[offset:])
+        self.pid = int(launched[-1]) if launched else None
+        self.killed_for = None
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.browser is not None and self.browser.is_connected())
+
+    def relaunch_if_dead(self) -> None:
+        if not self.alive:
+            self._launch()
+
+    def kill(self, reason: str) -> None:
+        """Stop the browser process: every call waiting on it fails at once (Target ... has been closed)."""
+        self.killed_for = reason
+        if self.pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def watch(self, seconds: float, what: str) -> None:
+        """Kill the browser if it is still needed `seconds` from now (until `unwatch`): a hung browser then fails
+        the call waiting on it instead of the suite hanging."""
+        self.unwatch()
+        self._watchdog = threading.Timer(seconds, self.kill, args=(f"{what} was still running after {seconds:g} s",))
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def unwatch(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_tail(self, since: int = 0, lines: int = 40) -> str:
+        """The last lines of the log written after byte `since`, without the lines every run has."""
+        with open(self.log, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        kept = [line for line in text.splitlines() if "pw:browser" in line and not _NOISE.search(line)]
+        return "\n".join(kept[-lines:])
+
+    def __getattr__(self, name: str) -> Any:
+        if not self.alive:
+            why = f" ({self.killed_for})" if self.killed_for else ""
+            raise ChromiumDied(f"Chromium is no longer running{why}. The end of its log:\n{self.log_tail()}")
+        return getattr(self.browser, name)
+
+    def close(self) -> None:
+        self.unwatch()
+        if self.alive:
+            self.browser.close()
+
+
+@contextmanager
+def chromium_browser(log: Path | None = None) -> Iterator[Chromium]:
+    """Start Playwright's driver with its log on `log` (a temporary file if None) and launch Chromium."""
+    path = executable()
+    if not path:
+        raise FileNotFoundError(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    folder = None
+    if log is None:
+        folder = tempfile.mkdtemp(prefix="chromium-log-")
+        log = Path(folder) / "chromium.log"
+    with open(log, "ab") as log_file:
+        # The driver reads DEBUG once, as it starts, and takes sys.stderr's file for its own stderr.
+        previous_debug, previous_stderr = os.environ.get("DEBUG"), sys.stderr
+        os.environ["DEBUG"] = "pw:browser"
+        sys.stderr = log_file  # type: ignore[assignment]
+        try:
+            manager = sync_playwright()
+            playwright = manager.__enter__()
+        finally:
+            sys.stderr = previous_stderr
+            if previous_debug is None:
+                os.environ.pop("DEBUG", None)
+            else:
+                os.environ["DEBUG"] = previous_debug
+    try:
+        chromium = Chromium(playwright, path, log)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        manager.__exit__(None, None, None)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
