@@ -1,0 +1,253 @@
+"""The petition page for signed-in workers: what is the same for every reader rendered once per page version.
+
+On an employee platform almost every reader is signed in, so their page is the one that matters (issue #24), and
+most of its cost was the same for all of them: the text, the tally, the timeline, the response, the check section
+and a page of the discussion, rendered with a dozen queries for each reader. Here that part is rendered once per
+petition version (app/core/versions.py: the services bump it on every change that shows on the page) and kept in
+this process; each request then renders only the reader's own parts and fills them into the copy:
+
+- the sign panel and the follow form (templates/petitions/_sign_panel.html, _follow.html), where the copy holds a
+  placeholder comment;
+- the reader's CSRF token, where the copy holds a placeholder string no reader is ever given;
+- the controls of the comments the reader wrote or endorses (their `comment_actions`, between markers).
+
+Which readers share a copy: signed-out readers, and verified workers with no role who do not organize this
+petition ("members"); one copy for each kind. Everyone else (organizers, responders, moderators, admins, the
+unverified) sees controls all through the page and gets it rendered whole, as before: a handful of people.
+
+Freshness: a change shows to every reader at its commit (the version moves, the next request renders a new copy);
+whether the reader may read the petition at all is checked on every request before the copy is used, so a hidden
+petition disappears at once. A copy also changes key when the petition's own row does (its count, state, text), and
+is not used after `MAX_AGE` seconds whatever the counter says (a counter Redis lost, or one process of several
+without Redis: see app/core/versions.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from sqlalchemy import inspect
+
+from app.accounts.models import User
+from app.core.runtime import Runtime
+from app.core.templating import render
+from app.petitions.models import Petition
+
+# Where each reader's CSRF token goes in a copy: random per process, never a token any reader holds.
+CSRF_PLACEHOLDER = f"csrf-placeholder-{secrets.token_hex(16)}"
+READER_PARTS = {"sign_panel": "petitions/_sign_panel.html", "follow": "petitions/_follow.html"}
+CONTENT_START, CONTENT_END = "<!--page-content-->", "<!--/page-content-->"
+MAX_AGE = 60.0  # seconds
+MAX_COPIES = 256  # a copy per petition and kind of reader: the busy petitions of a deployment
+PUBLIC, MEMBER = "public", "member"
+
+
+class _Member:
+    """Who a members' copy is rendered for: verified, no role, organizes nothing, signed nothing, endorses nothing."""
+
+    id = None
+    display_name = ""
+    is_verified = True
+
+    def has_role(self, role: object) -> bool:
+        return False
+
+
+MEMBER_STAND_IN = _Member()
+# The reader's own context (app/petitions/pages.py, _reader_context) for no reader in particular.
+NO_READER: dict[str, Any] = {
+    "is_organizer": False,
+    "following": False,
+    "own_signature": None,
+    "own_receipt": None,
+    "organizers": [],
+    "token_burned": False,
+    "token_unspent": False,
+    "departments": [],
+    "locations": [],
+}
+
+
+@dataclass
+class _Copy:
+    version: int
+    row: tuple[Any, ...]
+    content: str
+    context: dict[str, Any]
+    made: float
+
+
+class PageCopies:
+    """Per process: the last copy of each petition for each kind of reader (and branding)."""
+
+    def __init__(self) -> None:
+        self._copies: OrderedDict[tuple[Any, ...], _Copy] = OrderedDict()
+        self._lock = threading.Lock()
+        self.clock = time.monotonic
+        self.rendered = 0  # copies made, for tests and the bench
+
+    def get(self, key: tuple[Any, ...], version: int, row: tuple[Any, ...]) -> _Copy | None:
+        with self._lock:
+            copy = self._copies.get(key)
+            if copy is None or copy.version != version or copy.row != row or self.clock() - copy.made > MAX_AGE:
+                return None
+            self._copies.move_to_end(key)
+            return copy
+
+    def keep(self, key: tuple[Any, ...], copy: _Copy) -> None:
+        with self._lock:
+            self._copies[key] = copy
+            self._copies.move_to_end(key)
+            while len(self._copies) > MAX_COPIES:
+                self._copies.popitem(last=False)
+            self.rendered += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._copies.clear()
+
+
+def copies_of(app: Any) -> PageCopies:
+    """The app's copies (one app per process in production; tests build several)."""
+    copies = getattr(app.state, "petition_page_copies", None)
+    if copies is None:
+        copies = app.state.petition_page_copies = PageCopies()
+    return copies
+
+
+def reader_kind(user: User | None, *, organizer: bool) -> str | None:
+    """PUBLIC, MEMBER, or None for a reader whose page is rendered whole."""
+    if user is None:
+        return PUBLIC
+    if user.is_verified and not user.roles and not organizer:
+        return MEMBER
+    return None
+
+
+def row_of(petition: Petition) -> tuple[Any, ...]:
+    """The petition's own columns as loaded now: a copy made from another row is not used."""
+    state = inspect(petition)
+    return tuple(state.attrs[column.key].loaded_value for column in state.mapper.column_attrs)
+
+
+def page(
+    *,
+    request: Request,
+    rt: Runtime,
+    copies: PageCopies,
+    petition: Petition,
+    kind: str,
+    version: int | None,
+    shared: Callable[[], dict[str, Any]],
+    reader: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> HTMLResponse | None:
+    """The page from this kind of reader's copy (made now if there is none for this version), with the reader's
+    own parts filled in. `shared` builds what every reader sees, `reader` the reader's own context from it. None
+    when the template put no placeholder where a reader's part goes: then the caller renders the page whole."""
+    if not _has_placeholders(request):
+        return None
+    branding = getattr(request.state, "branding", None)
+    key = (petition.id, kind, repr(branding))
+    row = row_of(petition)
+    copy = copies.get(key, version, row) if version is not None else None
+    if copy is None:
+        context = shared()
+        context["petition"] = petition
+        content = _shared_content(request, context, kind)
+        if any(f"<!--reader:{name}-->" not in content for name in READER_PARTS):
+            return None  # a reader's part rendered into the copy (a template changed): the page is rendered whole
+        copy = _Copy(
+            version=version if version is not None else -1,
+            row=row,
+            content=content,
+            context=context,
+            made=copies.clock(),
+        )
+        if version is not None:
+            copies.keep(key, copy)
+    context = {**copy.context, "petition": petition}
+    own = reader(context)
+    context.update(own)
+    content = _fill(request, rt, copy.content, context)
+    return render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
+
+
+_CHECKED: dict[int, bool] = {}
+
+
+def _has_placeholders(request: Request) -> bool:
+    """Whether show.html marks where each reader's part goes (read once per loaded template)."""
+    env = request.app.state.templates.env
+    template = env.get_template("petitions/show.html")
+    found = _CHECKED.get(id(template))
+    if found is None:
+        source = env.loader.get_source(env, "petitions/show.html")[0]
+        found = _CHECKED[id(template)] = all(f"<!--reader:{name}-->" in source for name in READER_PARTS)
+    return found
+
+
+def _shared_content(request: Request, context: dict[str, Any], kind: str) -> str:
+    """The content of the page for no reader in particular: placeholders for the reader's parts and token."""
+    page_context = {
+        **NO_READER,
+        **context,
+        "shared_render": True,
+        "current_user": MEMBER_STAND_IN if kind == MEMBER else None,
+        "csrf_token": CSRF_PLACEHOLDER,
+        "flashes": [],
+    }
+    html = request.app.state.templates.get_template("petitions/show.html").render(
+        {**request.app.state.templates.env.globals, "request": request, **_base(request), **page_context}
+    )
+    start = html.index(CONTENT_START) + len(CONTENT_START)
+    return html[start : html.index(CONTENT_END, start)]
+
+
+def _base(request: Request) -> dict[str, Any]:
+    """What `render` gives every page besides the reader (see app/core/templating.py)."""
+    values: dict[str, Any] = {"errors": {}, "values": {}, "now": request.app.state.runtime.clock.now()}
+    branding = getattr(request.state, "branding", None)
+    if branding is not None:
+        values["branding"] = branding
+        if branding.name:
+            values["organization_name"] = branding.name
+    return values
+
+
+def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) -> str:
+    env = request.app.state.templates
+    reader_context = {
+        **env.env.globals,
+        "request": request,
+        **_base(request),
+        **context,
+        "current_user": getattr(request.state, "viewer", None),
+        "csrf_token": _csrf_token(request),
+    }
+    for name, template in READER_PARTS.items():
+        content = content.replace(f"<!--reader:{name}-->", env.get_template(template).render(reader_context), 1)
+    patched = context.get("reader_comments") or []
+    if patched:
+        actions = env.get_template("comments/_comment.html").make_module(reader_context).comment_actions
+        for node in patched:
+            start, end = f"<!--actions:{node.comment.id}-->", f"<!--/actions:{node.comment.id}-->"
+            before, found, rest = content.partition(start)
+            if found:
+                content = before + str(actions(node)) + rest.split(end, 1)[1]
+    return content.replace(CSRF_PLACEHOLDER, reader_context["csrf_token"])
+
+
+def _csrf_token(request: Request) -> str:
+    seed = getattr(request.state, "csrf_seed", None)
+    if not seed:
+        return ""
+    return request.app.state.keyring.csrf_token(seed, getattr(request.state, "csrf_session", None))
