@@ -1,0 +1,455 @@
+"""A viral petition: signed-in readers, signers, a discussion and every open page's live updates, all at once.
+
+    .venv/bin/python bench/viral_petition.py                                  # full size: 1,000,000 and 10,000
+    .venv/bin/python bench/viral_petition.py --signatures 20000 --comments 500 --duration 10 --open-pages 500
+
+The petition is built as bench/petition_page.py builds it (COPY for the signatures, the log to match, the
+discussion), then for `--duration` seconds, against one server with `--workers` processes:
+- `--readers` signed-in workers (64), each their own account, open the petition page one after the other (wrk);
+- `--signers` clients (16) sign through the real sign path (POST /api/v1/petitions/{id}/signature), each
+  signature from a different account;
+- a worker comments `--comment-rate` times a second (POST /api/v1/petitions/{id}/comments);
+- `--open-pages` pages stay open and do what the page's scripts do every `--poll-seconds`: ask for the tally
+  (the petition API) and for new comments, each with the ETag of its last answer (If-None-Match).
+It prints and records (bench/results/, docs/benchmarks.md) page views/s with p50/p99, signatures/s, the
+polls, every failed request, the server's CPU (from /proc) and whether the count came out exact.
+Targets (issue #24): >= 300 page views/s and >= 100 signatures/s at the same time, page p99 < 250 ms, no failed
+request. Kept out of `make test`: a run takes minutes, and the full size most of an hour to build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import math
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.accounts.models import User, UserSession, account_values
+from app.core.database import build_engine
+from app.core.security import Keyring, new_token, token_digest
+from bench import petition_page
+from bench.common import SECRET, drop_database, free_port, machine, percentile, publish, serve
+
+DATABASE = "undersigned_viral_petition_bench"
+TARGETS = {"page views/s": 300.0, "signatures/s": 100.0, "page p99 ms": 250.0}
+WRK_TIMEOUT = 10  # seconds
+
+# The readers' wrk script: each request as the next reader (their own session and CSRF seed), and the report line.
+WRK_READERS = """
+local cookies = {%s}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "%s", { ["Cookie"] = cookies[(counter %% #cookies) + 1] })
+end
+"""
+
+
+class Person:
+    """A signed-in browser: its cookie header and the CSRF token its forms carry."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.session, self.seed = new_token(), new_token()
+        self.cookie = f"undersigned_session={self.session}; undersigned_csrf={self.seed}"
+        self.csrf = keyring.csrf_token(self.seed, self.session)
+
+
+def people(url: str, count: int, prefix: str) -> list[Person]:
+    """`count` verified workers, each signed in: written in bulk, as bench/sign_throughput.py does."""
+    keyring = Keyring(SECRET)
+    now = datetime.now(UTC)
+    engine = build_engine(url)
+    made = [Person(keyring) for _ in range(count)]
+    # Through an ORM session, as bench/sign_throughput.py writes them: the address is sealed on the way in.
+    with Session(engine) as db, db.begin():
+        for start in range(0, count, 5000):
+            batch = range(start, min(count, start + 5000))
+            ids = db.scalars(
+                insert(User).returning(User.id, sort_by_parameter_order=True),
+                [
+                    account_values(
+                        email=f"{prefix}{i}@example.org",
+                        display_name=f"{prefix.title()} {i}",
+                        email_verified_at=now,
+                        created_at=now,
+                    )
+                    for i in batch
+                ],
+            ).all()
+            db.execute(
+                insert(UserSession),
+                [
+                    {
+                        "id_digest": token_digest(made[i].session),
+                        "user_id": user_id,
+                        "created_at": now,
+                        "expires_at": now + timedelta(days=1),
+                    }
+                    for i, user_id in zip(batch, ids, strict=True)
+                ],
+            )
+    engine.dispose()
+    return made
+
+
+class Tally:
+    """Latencies (seconds) and answers by status of one kind of request."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+
+    def add(self, started: float, status: int) -> None:
+        self.latencies.append(time.perf_counter() - started)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def count(self, *statuses: int) -> int:
+        return sum(self.statuses.get(status, 0) for status in statuses)
+
+    def failed(self, *good: int) -> int:
+        return sum(count for status, count in self.statuses.items() if status not in good)
+
+
+async def load(args: argparse.Namespace, port: int, petition_id: int, signers: list[Person], commenters: list[Person],
+               readers: list[Person]) -> dict[str, Tally]:  # fmt: skip
+    """Signers, the commenter and the open pages, until the duration is over."""
+    tallies = {name: Tally() for name in ("sign", "comment", "tally poll", "comments poll")}
+    deadline = time.perf_counter() + args.duration
+    limits = httpx2.Limits(max_connections=args.signers + 64, max_keepalive_connections=args.signers + 64)
+    async with httpx2.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=WRK_TIMEOUT, trust_env=False
+    ) as client:
+        accounts = iter(signers)
+
+        async def request(
+            kind: str, method: str, path: str, person: Person, **kwargs: object
+        ) -> httpx2.Response | None:
+            started = time.perf_counter()
+            headers = {"Cookie": person.cookie, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+            try:
+                response = await client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+            except httpx2.HTTPError:
+                tallies[kind].add(started, 0)
+                return None
+            tallies[kind].add(started, response.status_code)
+            return response
+
+        async def signer() -> None:
+            for person in accounts:
+                if time.perf_counter() >= deadline:
+                    return
+                await request(
+                    "sign",
+                    "POST",
+                    f"/api/v1/petitions/{petition_id}/signature",
+                    person,
+                    json={"visibility": "public" if random.random() < 0.6 else "organizers"},
+                    headers={"X-CSRF-Token": person.csrf},
+                )
+
+        async def commenter() -> None:
+            number = 0
+            while time.perf_counter() < deadline:
+                person = commenters[number % len(commenters)]
+                number += 1
+                await request(
+                    "comment",
+                    "POST",
+                    f"/api/v1/petitions/{petition_id}/comments",
+                    person,
+                    json={"body": f"Comment {number} of the run: the canteen should open earlier for the night shift."},
+                    headers={"X-CSRF-Token": person.csrf},
+                )
+                await asyncio.sleep(max(0.0, 1 / args.comment_rate))
+
+        # Where the discussion stood when the pages were opened (the page's data-after).
+        opened = await client.get(f"/petitions/{petition_id}/comments/new", params={"after": ""})
+        start_after = opened.headers.get("x-latest-comment", "")
+
+        async def open_page(number: int) -> None:
+            """One open page: its two polls every poll interval, first at a random moment within it, each with the
+            ETag of its last answer and the discussion's place as the page's script keeps them."""
+            person = readers[number % len(readers)]
+            tags: dict[str, str] = {}
+            after = start_after
+            await asyncio.sleep(random.uniform(0, args.poll_seconds))
+            while time.perf_counter() < deadline:
+                for kind, path, params in (
+                    ("tally poll", f"/api/v1/petitions/{petition_id}", {}),
+                    ("comments poll", f"/petitions/{petition_id}/comments/new", {"after": after}),
+                ):
+                    headers = {"If-None-Match": tags[kind]} if kind in tags else {}
+                    response = await request(kind, "GET", path, person, headers=headers, params=params)
+                    if response is not None and response.headers.get("etag"):
+                        tags[kind] = response.headers["etag"]
+                    if response is not None and response.headers.get("x-latest-comment"):
+                        after = response.headers["x-latest-comment"]
+                await asyncio.sleep(args.poll_seconds)
+
+        await asyncio.gather(
+            *(signer() for _ in range(args.signers)),
+            commenter(),
+            *(open_page(number) for number in range(args.open_pages)),
+        )
+    return tallies
+
+
+def server_pids(root: int) -> list[int]:
+    """The server process and its worker processes."""
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        queue += [int(child) for child in children]
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of the processes, from /proc (utime and stime, fields 14 and 15)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def count_signatures(url: str, petition_id: int) -> tuple[int, int]:
+    """The petition's counter and its signature rows."""
+    engine = build_engine(url)
+    with engine.connect() as connection:
+        counter = connection.scalar(text("SELECT signature_count FROM petitions WHERE id = :id"), {"id": petition_id})
+        rows = connection.scalar(
+            text("SELECT count(*) FROM signatures WHERE petition_id = :id AND invalidation_id IS NULL"),
+            {"id": petition_id},
+        )
+    engine.dispose()
+    return int(counter or 0), int(rows or 0)
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    if args.reuse:
+        url, petition_ids, _session = petition_page.reuse(args.database, [args.signatures])
+    else:
+        url, petition_ids, _session = petition_page.prepare(args.database, [args.signatures], args.comments)
+    petition_id = petition_ids[args.signatures]
+    tag = secrets.token_hex(3)  # a --reuse run adds accounts of its own
+    # Enough signers for the whole run at twice the target rate, each account signing once.
+    signers = people(url, math.ceil(args.duration * TARGETS["signatures/s"] * 2), f"signer{tag}-")
+    readers = people(url, args.readers, f"reader{tag}-")
+    commenters = people(url, max(1, math.ceil(args.duration * args.comment_rate)), f"commenter{tag}-")
+    counter_before, rows_before = count_signatures(url, petition_id)
+    with tempfile.TemporaryDirectory() as workdir:
+        script = Path(workdir) / "readers.lua"
+        cookies = ", ".join(f'"{person.cookie}"' for person in readers)
+        script.write_text(WRK_READERS % (cookies, f"/petitions/{petition_id}") + petition_page.WRK_REPORT)
+        port = free_port()
+        server = serve(
+            url,
+            port,
+            Path(workdir) / "server.log",
+            workers=args.workers,
+            settings={
+                "anonymous_batch_seconds": "3600",
+                "shared_page_seconds": "5",
+                "tally_cache_seconds": "60",
+                # One person one signature is the rule measured; the per-account limits are not.
+                "rate_limit_sign": "1000000/minute",
+                "rate_limit_comment": "1000000/minute",
+                "tally_poll_seconds": str(args.poll_seconds),
+                "comment_poll_seconds": str(args.poll_seconds),
+            },
+        )
+        try:
+            target = f"http://127.0.0.1:{port}/petitions/{petition_id}"
+            petition_page.wrk(target, seconds=2, connections=args.readers, script=script, cookie=None)  # warm up
+            petition_page.drain(port)
+            pids = server_pids(server.pid)
+            cpu_before, database_before = cpu_seconds(pids), {pid: cpu_seconds([pid]) for pid in postgres_pids()}
+            load_before = os.getloadavg()[0]
+            started = time.perf_counter()
+            wrk = subprocess.Popen(
+                [
+                    "wrk",
+                    "-t2",
+                    f"-c{args.readers}",
+                    f"-d{args.duration}s",
+                    "--timeout",
+                    f"{WRK_TIMEOUT}s",
+                    "-s",
+                    str(script),
+                    target,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            tallies = asyncio.run(load(args, port, petition_id, signers, commenters, readers))
+            output, _ = wrk.communicate(timeout=args.duration + 60)
+            elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(pids) - cpu_before
+            # Backends started during the run count from zero; one that ended took its time with it.
+            database_cpu = sum(cpu_seconds([pid]) - database_before.get(pid, 0.0) for pid in postgres_pids())
+        finally:
+            petition_page.stop(server)
+    pages = _parse_wrk(output)
+    counter_after, rows_after = count_signatures(url, petition_id)
+    if not args.keep:
+        drop_database(args.database)
+    signed = tallies["sign"].count(200, 201)
+    return {
+        "pages": pages,
+        "tallies": tallies,
+        "elapsed": elapsed,
+        "cpu": cpu,
+        "database_cpu": database_cpu,
+        "load": load_before,
+        "signed": signed,
+        # The counter moved exactly as the rows did (a signature whose answer timed out still counts, on both).
+        "exact": counter_after - counter_before == rows_after - rows_before,
+        "counts": (counter_before, counter_after, rows_before, rows_after),
+    }
+
+
+def _parse_wrk(output: str) -> dict[str, float]:
+    match = re.search(r"^RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", output, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    requests, bad_status, errors, duration_us, p50_us, p99_us = map(int, match.groups())
+    return {
+        "requests": requests,
+        "failed": bad_status + errors,
+        "per_second": requests / (duration_us / 1e6),
+        "p50": p50_us / 1000,
+        "p99": p99_us / 1000,
+    }
+
+
+def report(args: argparse.Namespace, result: dict[str, object]) -> str:
+    pages: dict[str, float] = result["pages"]  # type: ignore[assignment]
+    tallies: dict[str, Tally] = result["tallies"]  # type: ignore[assignment]
+    elapsed: float = result["elapsed"]  # type: ignore[assignment]
+    sign, comment = tallies["sign"], tallies["comment"]
+    polls = [tallies["tally poll"], tallies["comments poll"]]
+    signatures_per_second = result["signed"] / args.duration  # type: ignore[operator]
+    failed = {
+        "page views": int(pages["failed"]),
+        "signatures": sign.failed(200, 201),
+        "comments": comment.failed(201),
+        "polls": sum(poll.failed(200, 304) for poll in polls),
+    }
+    checks = {
+        "page views/s": (pages["per_second"], pages["per_second"] >= TARGETS["page views/s"]),
+        "signatures/s": (signatures_per_second, signatures_per_second >= TARGETS["signatures/s"]),
+        "page p99 ms": (pages["p99"], pages["p99"] < TARGETS["page p99 ms"]),
+    }
+    out = io.StringIO()
+    out.write(
+        f"### Viral petition at {args.signatures:,} signatures and {args.comments:,} comments, "
+        f"{args.workers} worker(s) ({datetime.now(UTC):%Y-%m-%d})\n\n"
+    )
+    out.write(
+        f"Command: `.venv/bin/python bench/viral_petition.py --signatures {args.signatures} --comments "
+        f"{args.comments} --workers {args.workers} --duration {args.duration} --readers {args.readers} --signers "
+        f"{args.signers} --comment-rate {args.comment_rate:g} --open-pages {args.open_pages} --poll-seconds "
+        f"{args.poll_seconds:g}`\n\n"
+    )
+    out.write(
+        f"Code: {petition_page.code_version()}. Machine: {machine()}; PostgreSQL, wrk (the readers) and the Python "
+        f"client (signers, comments, open pages) on the same machine. {args.duration} s of load; 1-minute load "
+        f"average before it {result['load']:.2f}. Server CPU {result['cpu']:.1f} s "
+        f"({result['cpu'] / elapsed:.2f} cores), PostgreSQL {result['database_cpu']:.1f} s "
+        f"({result['database_cpu'] / elapsed:.2f} cores).\n\n"
+    )
+    out.write("| what | count | per second | p50 ms | p99 ms | failed | target |\n|---|---|---|---|---|---|---|\n")
+    verdict = {name: f"{'met' if ok else 'NOT met'}" for name, (_value, ok) in checks.items()}
+    out.write(
+        f"| signed-in page views ({args.readers} readers) | {pages['requests']:.0f} | {pages['per_second']:.0f} | "
+        f"{pages['p50']:.1f} | {pages['p99']:.1f} | {failed['page views']} | >= 300/s {verdict['page views/s']}, "
+        f"p99 < 250 ms {verdict['page p99 ms']} |\n"
+    )
+    for name, tally, good, target in (
+        (f"signatures ({args.signers} signers)", sign, (200, 201), f">= 100/s {verdict['signatures/s']}"),
+        ("comments", comment, (201,), f"{args.comment_rate:g}/s"),
+        (f"tally polls ({args.open_pages} open pages)", polls[0], (200, 304), ""),
+        (f"comment polls ({args.open_pages} open pages)", polls[1], (200, 304), ""),
+    ):
+        answered = sum(tally.statuses.get(status, 0) for status in good)
+        latencies = tally.latencies or [0.0]
+        share = ""
+        if 304 in good and answered:
+            share = f" ({100 * tally.count(304) / answered:.0f}% 304)"
+        out.write(
+            f"| {name} | {answered}{share} | {answered / args.duration:.1f} | "
+            f"{percentile(latencies, 0.5) * 1000:.1f} | {percentile(latencies, 0.99) * 1000:.1f} | "
+            f"{tally.failed(*good)} | {target} |\n"
+        )
+    counter_before, counter_after, rows_before, rows_after = result["counts"]  # type: ignore[misc]
+    all_met = all(ok for _value, ok in checks.values()) and not any(failed.values())
+    out.write(
+        f"\nCount exact: {'yes' if result['exact'] else 'NO'} (counter {counter_before:,} → {counter_after:,}, "
+        f"rows {rows_before:,} → {rows_after:,}; {result['signed']:,} signatures answered 201, the rest timed out "
+        "or failed). "
+        f"Failed requests: {sum(failed.values())}. All targets: **{'met' if all_met else 'NOT met'}**.\n"
+    )
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--signatures", type=int, default=1_000_000, help="Signatures the petition starts with.")
+    parser.add_argument("--comments", type=int, default=10_000, help="Comments in its discussion.")
+    parser.add_argument("--workers", type=int, default=2, help="Server processes.")
+    parser.add_argument("--duration", type=int, default=30, help="Seconds of load (after a 2 s warm-up of pages).")
+    parser.add_argument("--readers", type=int, default=64, help="Signed-in readers opening the page (wrk).")
+    parser.add_argument("--signers", type=int, default=16, help="Concurrent signers.")
+    parser.add_argument("--comment-rate", type=float, default=1.0, help="Comments per second.")
+    parser.add_argument("--open-pages", type=int, default=1000, help="Open pages polling for live updates.")
+    parser.add_argument("--poll-seconds", type=float, default=15.0, help="How often each open page polls.")
+    parser.add_argument("--database", default=DATABASE, help="Scratch PostgreSQL database (dropped at the end).")
+    parser.add_argument("--keep", action="store_true", help="Keep the database at the end, for --reuse.")
+    parser.add_argument("--reuse", action="store_true", help="Measure the database a --keep run left.")
+    parser.add_argument(
+        "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
+    )
+    args = parser.parse_args()
+    random.seed(24)
+    publish(report(args, run(args)), bench="viral_petition", write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
