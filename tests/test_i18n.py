@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Role
 from app.core.clock import FrozenClock
+from app.core.i18n import N_, Message
 from app.core.settings import PROJECT_ROOT
 from app.mail import service as mail
 from tests import factories
@@ -147,3 +148,23 @@ def test_mail_speaks_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     assert message.subject == "⟦Sign in to Undersigned⟧"  # the Subject: prefix the queue reads stays English
     assert "⟦Hello Ada,⟧" in message.body_text and "http://testserver/signin/link/t0ken" in message.body_text
     assert "⟦The link works once, for 15 minutes." in message.body_text
+
+
+def test_error_messages_with_parameters_speak_through_the_catalog(browser_in, pseudo_catalog: Path) -> None:  # type: ignore[no-untyped-def]
+    """An error message with parameters (app.core.i18n.Message) is translated first and filled in after, its
+    counts written the locale's way: an f-string would have shown in English."""
+    browser, app = browser_in(locale="de", locale_dir=pseudo_catalog)
+    form = {"email": "ada@elsewhere.org", "display_name": "Ada", "password": "a long enough passphrase"}
+    page = text(browser.post("/signup", form).text)
+    assert "⟦Use your work address at example.org or example.com.⟧" in page
+    translate = app.state.templates.env.filters["translate"]
+    assert (
+        translate(Message(N_("At most %(count)s entries at once."), count=10_000))
+        == "⟦At most 10.000 entries at once.⟧"
+    )
+    refused = Message(
+        N_("A petition that is “%(current)s” cannot become “%(target)s”."),
+        current=Message(N_("Closed")),
+        target=Message(N_("Open for signatures")),
+    )
+    assert translate(refused) == "⟦A petition that is “⟦Closed⟧” cannot become “⟦Open for signatures⟧”.⟧"

@@ -27,7 +27,7 @@ from app.core.security import hash_password, new_code, new_token, password_needs
 from app.mail import service as mail
 from app.organization import service as organization
 
-WRONG_CODE = "That code is not right. Check the latest email from us, or ask for a new code."
+WRONG_CODE = N_("That code is not right. Check the latest email from us, or ask for a new code.")
 EXPIRED_CODE = "That code has expired or was already used. Ask for a new one."
 
 # A code's deadline must be finer than the hour (it lives `code_minutes`), so it is rounded up to the next

@@ -37,7 +37,7 @@ from enum import StrEnum
 import redis
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.security import Keyring
 
@@ -57,7 +57,7 @@ NO_SESSION = N_(
     "No device is showing a linking code for your account right now: the code expired (codes last "
     "10 minutes), was used, or was cancelled. Show a new code on the device that has your wallet."
 )
-WRONG_CODE = N_("That is not the code your other device shows. Check it and type it again. Attempts left: {left}.")
+WRONG_CODE = N_("That is not the code your other device shows. Check it and type it again. Attempts left: %(left)s.")
 TOO_MANY = N_("Too many wrong codes: start again on your other device.")
 ALREADY_USED = N_("This code was already used by another device. Show a new code on the device that has your wallet.")
 NOT_SEALED = N_("Your other device has not sent the wallet yet, so there is nothing to collect.")
@@ -268,7 +268,7 @@ class LinkSessions:
                     self._store.delete(account_id)
                     raise Conflict(TOO_MANY)
                 self._store.save(account_id, replace(session, wrong_codes=wrong))
-                raise InvalidInput(WRONG_CODE.format(left=MAX_WRONG_CODES - wrong))
+                raise InvalidInput(Message(WRONG_CODE, left=MAX_WRONG_CODES - wrong))
             session = replace(session, state=State.answered, answer_key=answer_key, answer_proof=answer_proof)
             self._store.save(account_id, session)
             return session

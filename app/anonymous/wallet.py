@@ -119,7 +119,7 @@ def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int,
     if len(set(asked)) != len(asked) or set(asked) != set(wanted):
         listed = ", ".join(f"{petition_id} ({purpose})" for petition_id, purpose in sorted(wanted)) or "none"
         raise Conflict(
-            "Ask for every credential due, for every open petition, in one request: " + listed + ".",
+            Message(N_("Ask for every credential due, for every open petition, in one request: %(due)s."), due=listed),
             fields={"tokens": listed},
         )
     issued = []

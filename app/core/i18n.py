@@ -8,7 +8,39 @@ f-string cannot be looked up in a catalog and shows in English until it is rewri
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Self
+
 
 def N_(message: str) -> str:
     """Marks `message` for extraction; it is translated where a template renders it."""
     return message
+
+
+class Message(str):
+    """A marked message with its parameters: reads as the English text filled in, and keeps the message and the
+    parameters apart so a page can translate the message first (the `translate` filter) and then fill it in.
+
+    `Message(N_("%(name)s already organizes this petition."), name=...)`: an f-string instead could not be found
+    in the catalog.
+    """
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, /, **params: object) -> Self:
+        english = {name: _english(value) for name, value in params.items()}
+        message = super().__new__(cls, template % english if params else template)
+        message.template = template
+        message.params = params
+        return message
+
+
+def _english(value: object) -> object:
+    """A parameter as the English text shows it: counts grouped by thousands, a day as "01 December" (a page
+    writes both its locale's way)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, date):
+        return f"{value:%d %B}"
+    return value

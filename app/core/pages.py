@@ -52,7 +52,9 @@ def form_error(
 def refused(request: Request, target: str, error: AppError) -> RedirectResponse:
     """For small forms inside a larger page: go back with the reason as a message. The request's unit of work
     rolls back, as for an error status (app/core/routing.py): nothing the refused submission wrote stands."""
-    return refusal(redirect(request, target, error.summary, "error"))
+    translated = request.app.state.templates.env.filters["translate"]
+    summary = "; ".join(translated(text) for text in error.fields.values()) or translated(error.message)
+    return refusal(redirect(request, target, summary, "error"))
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import StrictUndefined
 
+from app.core.i18n import Message
 from app.core.settings import Settings
 
 FLASH_COOKIE = "undersigned_flash"
@@ -46,8 +47,25 @@ def build_templates(settings: Settings) -> Jinja2Templates:
         return format_decimal(value, format=pattern, locale=locale)
 
     def translate_filter(text: str | None) -> str | None:
-        """Text the code chose (app.core.i18n.N_) in the deployment's language; unknown text stays as it is."""
+        """Text the code chose (app.core.i18n.N_) in the deployment's language; unknown text stays as it is.
+        A Message is translated before its parameters are filled in."""
+        if isinstance(text, Message):
+            if not text.params:
+                return translations.gettext(text.template)
+            return translations.gettext(text.template) % {
+                name: parameter_text(value) for name, value in text.params.items()
+            }
         return translations.gettext(text) if text else text
+
+    def parameter_text(value: object) -> object:
+        """A Message's parameter: a count grouped the locale's way, a message translated in turn."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return format_decimal(value, locale=locale)
+        if isinstance(value, Message):
+            return translate_filter(value)
+        if isinstance(value, date):
+            return format_date(value, "dd MMMM", locale=locale)
+        return value
 
     templates.env.filters["date"] = date_filter
     templates.env.filters["translate"] = translate_filter
@@ -65,6 +83,8 @@ def _flash_serializer(request: Request) -> URLSafeSerializer:
 
 def flash(response: Response, request: Request, message: str, kind: str = "success") -> Response:
     """Attach a one-time message to a redirect; the next page shows it once."""
+    if isinstance(message, Message):  # the cookie keeps plain text: translated now, as the page would
+        message = request.app.state.templates.env.filters["translate"](message)
     messages = read_flashes(request) + [{"kind": kind, "message": message}]
     response.set_cookie(
         FLASH_COOKIE,

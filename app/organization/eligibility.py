@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.core.errors import Forbidden, InvalidInput
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.organization import service as organization
 from app.organization.models import EligibleAddress
@@ -57,7 +57,9 @@ def require_eligible(*, db: Session, rt: Runtime, user: User) -> None:
     domain = user.email.rpartition("@")[2]
     allowed = organization.current(db=db, rt=rt).allowed_email_domains
     if domain not in allowed:
-        raise Forbidden("Only members with an address at " + " or ".join(allowed) + " can sign.")
+        raise Forbidden(
+            Message(N_("Only members with an address at %(domains)s can sign."), domains=" or ".join(allowed))
+        )
     if _list_present(db, rt) and db.get(EligibleAddress, _digest(rt, user.email)) is None:
         raise Forbidden(
             "Your address is not on the list of members who can sign. If you think it should be, "
@@ -85,7 +87,8 @@ def parse_addresses(*, db: Session, rt: Runtime, raw: bytes) -> set[str]:
                     addresses.add(token)
     if not addresses:
         raise InvalidInput(
-            N_("No addresses found."), fields={"file": "The file holds no address at " + " or ".join(allowed) + "."}
+            N_("No addresses found."),
+            fields={"file": Message(N_("The file holds no address at %(domains)s."), domains=" or ".join(allowed))},
         )
     return addresses
 

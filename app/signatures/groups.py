@@ -7,10 +7,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.signatures.models import GroupKind, SignerGroup
 
 NAME_MAX = 80
+CHOOSE_FROM_LIST = {
+    GroupKind.department: N_("Choose a department from the list, or none."),
+    GroupKind.location: N_("Choose a location from the list, or none."),
+}
 
 
 def listing(*, db: Session, kind: GroupKind, active_only: bool = True) -> list[SignerGroup]:
@@ -29,7 +33,7 @@ def choose(*, db: Session, kind: GroupKind, raw: str | None) -> int | None:
     if group is None or group.kind != kind or not group.active:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={kind.value: f"Choose a {kind.value} from the list, or none."},
+            fields={kind.value: CHOOSE_FROM_LIST[kind]},
         )
     return group.id
 
@@ -38,14 +42,15 @@ def add(*, db: Session, kind: GroupKind, name: str) -> SignerGroup:
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise InvalidInput(
-            N_("Please correct the highlighted fields."), fields={"name": f"Use 1 to {NAME_MAX} characters."}
+            N_("Please correct the highlighted fields."),
+            fields={"name": Message(N_("Use 1 to %(length)s characters."), length=NAME_MAX)},
         )
     group = SignerGroup(kind=kind, name=name, active=True)
     try:
         with db.begin_nested():
             db.add(group)
     except IntegrityError:
-        raise Conflict(f"“{name}” is already on the list.") from None
+        raise Conflict(Message(N_("“%(name)s” is already on the list."), name=name)) from None
     return group
 
 
