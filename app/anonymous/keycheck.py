@@ -43,6 +43,7 @@ from app.anonymous.client import ClientError, Connection
 from app.core import blindrsa, merkle
 from app.core.b64url import decode as _b64d
 from app.log import checkpoint as notes
+from app.log import client as log_client  # the state `undersigned verify` keeps, shared with it
 from app.log.verifier import encode
 
 WHAT = {"sign": "signing key", "discuss": "discussion key"}
@@ -172,8 +173,6 @@ class KeyCheck:
         """The key ids entry 0 commits, by purpose (no "discuss" for a log opened before it named one)."""
         if petition_id in self._committed:
             return self._committed[petition_id]
-        from app.log import client as log_client  # the state `undersigned verify` keeps, shared with it
-
         base = f"/api/v1/petitions/{petition_id}/log"
         reader = f"{self.connection.base_url}/petitions/{petition_id}"
         state = log_client._state(self.state_file)

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from app.anonymous.client import ClientError, Connection, parse_petition_url
 from app.core import b64url, merkle
 from app.log import checkpoint as notes
+from app.log import gossip as gossiping
 from app.log.verifier import Report, check, compare
 from app.log.witness import Post, WitnessError
 
@@ -384,8 +385,6 @@ def _entry_zero(entries: list[str]) -> dict[str, object]:
 def _ledger_tokens(
     report: Report, tokens: list[list[str]], entries: list[str], ledger: dict[str, Any], waiting: dict[str, Any]
 ) -> None:
-    from app.core import b64url
-
     def token(message: object, signature: object) -> tuple[bytes, bytes] | None:
         try:
             return b64url.decode(str(message)), b64url.decode(str(signature))
@@ -433,8 +432,6 @@ def _gossip(
 ) -> None:
     """Send the checkpoint over every entry verified to each witness; a conflicting view is a problem, and so is
     a witness that cannot be asked (the reader asked for gossip, so it does not pass silently without)."""
-    from app.log import gossip as gossiping
-
     entries = [_bytes(entry) for entry in log["entries"]]
     covering = [note for note in log["checkpoints"] if notes.parse(note)[0].size == len(entries)]
     if not covering:

@@ -26,6 +26,7 @@ from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import b64url
 from app.core.clock import to_the_hour
 from app.core.database import table_of
+from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
@@ -358,8 +359,6 @@ def notes_with_cosignatures(db: Session, rows: list[LogCheckpoint]) -> list[str]
 def cosign(*, db: Session, rt: Runtime, petition_id: int, size: int, line: str) -> LogCosignature:
     """Keep a configured witness's signature line over the checkpoint of `size`, once it verifies."""
     page_changed(db, petition_id)
-    from app.core.errors import InvalidInput, NotFound
-
     row = db.get(LogCheckpoint, (petition_id, size))
     if row is None:
         raise NotFound(N_("There is no checkpoint of that size."))
