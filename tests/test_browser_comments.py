@@ -52,13 +52,13 @@ def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: 
     mine = comment_card(chen, "is not proportionate")
     expect(mine.locator("em")).to_have_text("everything")
 
-    # Dara replies to it from the comment's page.
+    # Dara replies to it in place: Reply opens a form under the comment (comments.js).
     dara = person("dara")
     dara.goto(chen.url.split("#")[0])
     comment_card(dara, "is not proportionate").get_by_role("link", name="Reply").click()
     dara.get_by_label("Your reply").fill("Agreed, and nobody asked us.")
     dara.get_by_role("button", name="Post reply").click()
-    expect(dara.locator("main .flashes")).to_contain_text("Your comment is posted.")
+    expect(dara.locator("#comments-announce")).to_contain_text("Posted: your reply is under the comment it answers")
     expect(dara.locator("main")).to_contain_text("Agreed, and nobody asked us.")
 
     # Dara endorses Chen's comment; the button says so and the count moves.

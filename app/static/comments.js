@@ -168,3 +168,152 @@
       });
   });
 })();
+
+// Replies with one's name, in place: from a comment's own page (its reply form), and on the discussion, from a
+// form that opens under the comment when its Reply link is followed (a copy of the comment form). The reply is
+// posted through the JSON API and shown under its parent as the server renders it; the form without this script
+// (which keeps working) leads to the comment's page. An anonymous reply is anonymous-comments.js's: it leaves
+// from the comment's page, without cookies and into its batch, and nothing here sends anything with it.
+(function () {
+  "use strict";
+  var words = document.getElementById("comments-announce");
+  var token = document.querySelector("meta[name=csrf-token]");
+  if (!words || !token || !window.fetch || !window.DOMParser) { return; }
+
+  function say(text) {
+    words.textContent = "";
+    window.setTimeout(function () { words.textContent = text; }, 50);
+  }
+
+  function placeUnder(parentId, item) {
+    var parent = document.getElementById("comment-" + parentId);
+    if (!parent) { return null; }
+    // A new reply has no replies of its own; the copy from its page may say "All 0 replies" links: none.
+    item.querySelectorAll(":scope > ol.replies, :scope > p.more-replies").forEach(function (node) { node.remove(); });
+    var replies = parent.querySelector(":scope > ol.replies");
+    if (!replies) {
+      replies = document.createElement("ol");
+      replies.className = "replies";
+      parent.querySelector(":scope > article").after(replies);
+    }
+    replies.appendChild(item);
+    return item;
+  }
+
+  function sendReply(form) {
+    var textarea = form.querySelector("textarea[name=body]");
+    var submit = form.querySelector("button[type=submit]");
+    var petition = /\/petitions\/(\d+)\/comments$/.exec(form.getAttribute("action"))[1];
+    var parentId = Number(form.querySelector("input[name=parent_id]").value);
+    submit.disabled = true;
+    fetch("/api/v1/petitions/" + petition + "/comments", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Accept": "application/json", "Content-Type": "application/json",
+                 "X-CSRF-Token": token.getAttribute("content") },
+      body: JSON.stringify({ body: textarea.value, parent_id: parentId }),
+    })
+      .then(function (response) {
+        if (response.status !== 201) { throw new Error(String(response.status)); }
+        return response.json();
+      })
+      .then(function (reply) {
+        // Its own page renders it, with what this reader may do with it. A reply to the deepest level is placed
+        // beside its comment (reply.parent_id), as the server decided.
+        var where = "/comments/" + reply.parent_id + "#comment-" + reply.id;
+        fetch("/comments/" + reply.id, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+          .then(function (page) {
+            if (!page.ok) { throw new Error(String(page.status)); }
+            return page.text();
+          })
+          .then(function (html) {
+            var found = new DOMParser().parseFromString(html, "text/html").getElementById("comment-" + reply.id);
+            var item = found && placeUnder(reply.parent_id, document.importNode(found, true));
+            if (!item) { throw new Error("its parent is not on this page"); }
+            textarea.value = "";
+            submit.disabled = false;
+            var article = item.querySelector(":scope > article");
+            article.setAttribute("tabindex", "-1");
+            if (form.classList.contains("reply-in-place")) { form.remove(); }
+            article.focus();
+            window.history.replaceState(null, "", "#comment-" + reply.id);
+            say(words.getAttribute("data-replied"));
+            document.dispatchEvent(new CustomEvent("undersigned:comments-added"));
+          })
+          .catch(function () {
+            // Posted, but it could not be shown here: its page, as without this script (never the form again).
+            window.location.assign(where);
+          });
+      }, function () {
+        // Refused (empty, too long, too fast, closed...) or offline: the form goes the usual way, and the page that
+        // comes back shows why with the text kept. Nothing was posted, so nothing is posted twice.
+        submit.disabled = false;
+        HTMLFormElement.prototype.submit.call(form);
+      });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.querySelector("input[name=parent_id]") ||
+        !/\/petitions\/\d+\/comments$/.test(form.getAttribute("action") || "")) { return; }
+    var anonymous = form.querySelector("[data-anonymous-toggle]");
+    if (anonymous && anonymous.checked) { return; }  // anonymous-comments.js sends it, or the form does
+    event.preventDefault();
+    sendReply(form);
+  });
+
+  // On the discussion: Reply opens a form under the comment instead of leaving for the comment's page.
+  var compose = document.getElementById("comment-form");
+  var list = document.querySelector("[data-live-comments]");
+  if (!compose || !list) { return; }
+  list.addEventListener("click", function (event) {
+    var link = event.target.closest("a[href$='#reply']");
+    var match = link && /^\/comments\/(\d+)#reply$/.exec(link.getAttribute("href"));
+    if (!match || event.defaultPrevented || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
+    event.preventDefault();
+    var id = match[1];
+    var article = link.closest("article");
+    var open = article.parentNode.querySelector(":scope > form.reply-in-place");
+    if (open) { open.querySelector("textarea").focus(); return; }
+    var form = compose.cloneNode(true);
+    form.removeAttribute("id");
+    form.classList.add("reply-in-place");
+    // Anonymous replies leave from the comment's page, where this browser's credential is used; errors of the
+    // comment form stay with it.
+    form.querySelectorAll("[data-anonymous-comment], .error, .error-summary").forEach(function (node) { node.remove(); });
+    form.querySelectorAll("[id]").forEach(function (node) { node.id = node.id + "-" + id; });
+    form.querySelectorAll("[for]").forEach(function (node) { node.htmlFor = node.htmlFor + "-" + id; });
+    form.querySelectorAll("[aria-describedby]").forEach(function (node) {
+      node.setAttribute("aria-describedby", node.getAttribute("aria-describedby").split(/\s+/)
+        .map(function (part) { return part + "-" + id; }).join(" "));
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (node) { node.removeAttribute("aria-invalid"); });
+    var parent = document.createElement("input");
+    parent.type = "hidden";
+    parent.name = "parent_id";
+    parent.value = id;
+    form.prepend(parent);
+    var textarea = form.querySelector("textarea[name=body]");
+    textarea.value = "";
+    var label = form.querySelector("label[for='" + textarea.id + "']");
+    if (label) { label.textContent = words.getAttribute("data-reply-label"); }
+    var submit = form.querySelector("button[type=submit]");
+    submit.textContent = words.getAttribute("data-reply-button");
+    if (compose.querySelector("[data-anonymous-comment]")) {
+      var note = document.createElement("p");
+      note.className = "hint";
+      var away = document.createElement("a");
+      away.href = "/comments/" + id + "#reply";
+      away.textContent = words.getAttribute("data-reply-anonymous");
+      note.appendChild(away);
+      submit.before(note);
+    }
+    var cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = words.getAttribute("data-reply-cancel");
+    cancel.addEventListener("click", function () { form.remove(); link.focus(); });
+    submit.after(cancel);
+    article.after(form);
+    textarea.focus();
+  });
+})();
