@@ -19,40 +19,18 @@ from app.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer, 
 router = APIRouter(prefix="/api/v1", tags=["petitions"], route_class=UnitOfWorkRoute)
 
 
-def summary(petition: Petition) -> dict[str, object]:
-    return {
-        "id": petition.id,
-        "title": petition.title,
-        "state": petition.state,
-        "category": {"slug": petition.category.slug, "name": petition.category.name},
-        "signature_count": petition.signature_count,
-        "response_threshold": petition.response_threshold,
-        "opened_at": petition.opened_at,
-        "deadline": petition.deadline,
-        "response_due_at": petition.response_due_at,
-        "url": f"/petitions/{petition.id}",
-    }
+def summary(petition: Petition) -> schemas.PetitionSummary:
+    return schemas.PetitionSummary.of(petition)
 
 
-def detail(petition: Petition, rt: Runtime, db: Session) -> dict[str, object]:
+def detail(petition: Petition, rt: Runtime, db: Session) -> schemas.PetitionRead:
     withheld = petition.rejection is not None and not petition.rejection.public
-    return {
-        **summary(petition),
-        "ask": petition.ask,
-        "background": petition.background,
-        "decision_maker": petition.decision_maker,
-        "version": petition.version,
-        "allow_anonymous": petition.allow_anonymous,
-        "collect_attributes": petition.collect_attributes,
-        "escalation_threshold": petition.escalation_threshold,
-        "response_threshold_reached_at": petition.response_threshold_reached_at,
-        "escalation_threshold_reached_at": petition.escalation_threshold_reached_at,
-        "closed_at": petition.closed_at,
-        "sponsor_count": petition.sponsor_count,
-        "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
-        "rejection": petition.rejection.title if petition.rejection else None,
-        "rejection_detail": None if withheld or petition.rejection is None else petition.rejection.description,
-    }
+    return schemas.PetitionRead.of(
+        petition,
+        sponsors_required=organization.current(db=db, rt=rt).sponsors_required,
+        rejection=petition.rejection.title if petition.rejection else None,
+        rejection_detail=None if withheld or petition.rejection is None else petition.rejection.description,
+    )
 
 
 class SponsorRequest(BaseModel):
@@ -75,7 +53,7 @@ def list_petitions(
     q: str | None = Query(None, max_length=200),
     page: int = Query(1, ge=1, le=100_000),
     per_page: int = Query(20, ge=1, le=100),
-) -> dict[str, object]:
+) -> schemas.PetitionPage:
     service.close_expired(db=db, rt=rt)  # the check on read: nothing past its deadline is listed as open
     listing = repository.list_petitions(
         db=db,
@@ -87,12 +65,9 @@ def list_petitions(
         page=page,
         per_page=per_page,
     )
-    return {
-        "items": [summary(p) for p in listing.petitions],
-        "total": listing.total,
-        "page": listing.page,
-        "pages": listing.pages,
-    }
+    return schemas.PetitionPage(
+        items=[summary(p) for p in listing.petitions], total=listing.total, page=listing.page, pages=listing.pages
+    )
 
 
 @router.get(
@@ -102,7 +77,7 @@ def list_petitions(
 )
 def similar(
     user: OptionalUser, db: SessionDep, title: str = Query(max_length=120), ask: str = Query("", max_length=1000)
-) -> list[dict[str, object]]:
+) -> list[schemas.PetitionSummary]:
     return [summary(p) for p in repository.similar_open(db=db, text=f"{title} {ask}")]
 
 
@@ -112,15 +87,17 @@ def similar(
     response_model=schemas.PetitionRead,
     summary="Create a draft petition",
 )
-def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> schemas.PetitionRead:
     petition = service.create_draft(db=db, rt=rt, creator=user, form=body)
     return detail(petition, rt, db)
 
 
 @router.get("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="One petition")
 @shared_when_signed_out
-def read(petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
-    return detail(service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user), rt, db)
+def read(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> schemas.PetitionRead:
+    return detail(petition, rt, db)
 
 
 @router.put(
@@ -136,7 +113,7 @@ def edit(
     petition: OrganizedPetition,
     db: SessionDep,
     rt: RuntimeDep,
-) -> dict[str, object]:
+) -> schemas.PetitionRead:
     service.update_draft(db=db, rt=rt, petition=petition, form=body)
     return detail(petition, rt, db)
 
@@ -154,7 +131,7 @@ def correct(
     petition: OrganizedPetition,
     db: SessionDep,
     rt: RuntimeDep,
-) -> dict[str, object]:
+) -> schemas.PetitionRead:
     service.correct_text(db=db, rt=rt, petition=petition, actor=user, form=body)
     return detail(petition, rt, db)
 
@@ -167,7 +144,7 @@ def correct(
 )
 def submit(
     petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.PetitionRead:
     service.submit_for_sponsors(db=db, rt=rt, petition=petition, actor=user)
     return detail(petition, rt, db)
 
@@ -179,12 +156,12 @@ def submit(
 )
 def sponsor_link(
     petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
-    return {
-        "url": rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition),
-        "sponsors": petition.sponsor_count,
-        "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
-    }
+) -> schemas.SponsorLink:
+    return schemas.SponsorLink(
+        url=rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition),
+        sponsors=petition.sponsor_count,
+        sponsors_required=organization.current(db=db, rt=rt).sponsors_required,
+    )
 
 
 @router.post(
@@ -195,7 +172,7 @@ def sponsor_link(
 )
 def sponsor(
     petition_id: Id, body: SponsorRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.PetitionRead:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.sponsor(db=db, rt=rt, petition=petition, token=body.token, user=user)
     return detail(petition, rt, db)
@@ -286,7 +263,7 @@ def remove_organizer(
 )
 def close(
     petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.PetitionRead:
     service.close(db=db, rt=rt, petition=petition, actor=user, reason="The organizers closed it.")
     return detail(petition, rt, db)
 
