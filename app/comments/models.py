@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Strin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.core.database import Base
+from app.core.database import Base, str_enum
 from app.core.i18n import N_
 
 BODY_MAX = 5000
@@ -110,7 +110,7 @@ class Comment(Base):
     author_proof: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(12), default=CommentState.visible)
+    state: Mapped[CommentState] = mapped_column(str_enum(CommentState, 12), default=CommentState.visible)
     hidden_reason: Mapped[str | None] = mapped_column(String(REASON_MAX))
     # "Top" order: endorsements with a time decay, as one stored number so the order is an index range
     # (log2 of endorsements plus the creation time in half-days: newer comments need fewer endorsements).
@@ -118,7 +118,7 @@ class Comment(Base):
     endorsement_count: Mapped[int] = mapped_column(default=0)
     reply_count: Mapped[int] = mapped_column(default=0)
     flags_since_review: Mapped[int] = mapped_column(default=0)
-    review: Mapped[str] = mapped_column(String(12), default=Review.none)
+    review: Mapped[Review] = mapped_column(str_enum(Review, 12), default=Review.none)
     # Anonymous comments keep only the hour of the batch that published them.
     created_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]

@@ -6,6 +6,7 @@ import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 import anyio
@@ -16,6 +17,7 @@ from sqlalchemy import (
     CursorResult,
     DateTime,
     Engine,
+    Enum,
     MetaData,
     Result,
     Table,
@@ -62,6 +64,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def str_enum(enum: type[StrEnum], length: int) -> Enum:
+    """A StrEnum column stored as before it was typed: its values in a VARCHAR(length), with no database enum type
+    and no CHECK constraint, so the schema (and `alembic check`) is unchanged; rows read back as members."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def insert_for(dialect_name: str, table: TableClause | type[Base]) -> postgresql.Insert | sqlite.Insert:

@@ -9,7 +9,8 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.crypto import Sealed
-from app.core.database import Base
+from app.core.database import Base, str_enum
+from app.mail.kinds import MailKind
 
 
 class OutboxStatus(StrEnum):
@@ -28,7 +29,7 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column("subject_sealed", Sealed("outbox_messages.subject"))
     body_text: Mapped[str] = mapped_column("body_sealed", Sealed("outbox_messages.body_text"))
     template: Mapped[str] = mapped_column(String(80))
-    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.pending)
+    status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus, 16), default=OutboxStatus.pending)
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
@@ -50,5 +51,5 @@ class MailOptOut(Base):
     petition_id: Mapped[int] = mapped_column(
         ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[MailKind] = mapped_column(str_enum(MailKind, 16), primary_key=True)
     created_on: Mapped[date]

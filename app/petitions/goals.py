@@ -27,7 +27,7 @@ class Goal:
 
 
 class Counted(Protocol):
-    state: str
+    state: PetitionState
     signature_count: int
     response_threshold: int | None
     escalation_threshold: int | None

@@ -80,7 +80,7 @@ class LifecyclePredicates:
     """
 
     if TYPE_CHECKING:
-        state: Mapped[str]
+        state: Mapped[PetitionState]
 
     @property
     def state_enum(self) -> PetitionState:

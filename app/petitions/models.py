@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.core.database import Base
+from app.core.database import Base, str_enum
 from app.petitions.goals import Goal, next_goal
 from app.petitions.lifecycle import LifecyclePredicates, PetitionState
 
@@ -48,7 +48,7 @@ class Petition(LifecyclePredicates, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    state: Mapped[str] = mapped_column(String(24), default=PetitionState.draft)
+    state: Mapped[PetitionState] = mapped_column(str_enum(PetitionState, 24), default=PetitionState.draft)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     ask: Mapped[str] = mapped_column(Text)
     background: Mapped[str] = mapped_column(Text)

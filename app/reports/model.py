@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.responses.models import CommitmentStatus, ResponseStatus
+
 
 def suppressed_note(min_group_size: int) -> str:
     """What every export prints for a suppressed cell (which may hide a group of any size, not only a small one)."""
@@ -42,7 +44,7 @@ class Threshold:
 @dataclass(frozen=True)
 class ResponseSummary:
     at: datetime
-    status: str  # app.responses.models.ResponseStatus value
+    status: ResponseStatus
     summary: str
     details: str
 
@@ -52,7 +54,7 @@ class CommitmentSummary:
     text: str
     owner: str
     due_on: date | None
-    status: str  # app.responses.models.CommitmentStatus value
+    status: CommitmentStatus
 
 
 @dataclass(frozen=True)

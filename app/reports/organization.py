@@ -73,7 +73,7 @@ def build(*, db: Session, now: datetime, months: int = 12, everything: bool = Fa
         generated_at=now,
         everything=everything,
         by_state=tuple(
-            StateCount(state=state.value, label=LABELS[state], petitions=counts.get(state.value, 0)) for state in states
+            StateCount(state=state.value, label=LABELS[state], petitions=counts.get(state, 0)) for state in states
         ),
         signatures_by_month=tuple(
             MonthCount(month=month.month, label=month.label, signatures=per_month.get(month.month, 0))

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base
+from app.core.database import Base, str_enum
 from app.core.i18n import N_
 
 SUMMARY_MAX = 200
@@ -59,7 +59,7 @@ class PetitionResponse(Base):
     responder_role: Mapped[str | None] = mapped_column(String(ROLE_MAX))
     summary: Mapped[str] = mapped_column(String(SUMMARY_MAX))
     details: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(24))
+    status: Mapped[ResponseStatus] = mapped_column(str_enum(ResponseStatus, 24))
     created_at: Mapped[datetime]
 
 
@@ -73,7 +73,7 @@ class Commitment(Base):
     text: Mapped[str] = mapped_column(String(500))
     owner: Mapped[str] = mapped_column(String(120))
     due_on: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default=CommitmentStatus.planned)
+    status: Mapped[CommitmentStatus] = mapped_column(str_enum(CommitmentStatus, 16), default=CommitmentStatus.planned)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -86,7 +86,7 @@ class CommitmentUpdate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[CommitmentStatus] = mapped_column(str_enum(CommitmentStatus, 16))
     note: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
 

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.crypto import Sealed
-from app.core.database import Base
+from app.core.database import Base, str_enum
 
 
 class Visibility(StrEnum):
@@ -39,7 +39,7 @@ class Signature(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    visibility: Mapped[str] = mapped_column(String(16))
+    visibility: Mapped[Visibility] = mapped_column(str_enum(Visibility, 16))
     public_name: Mapped[str | None] = mapped_column(String(80))
     sealed_name: Mapped[bytes | None] = mapped_column(LargeBinary)
     notify_updates: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -69,7 +69,7 @@ class SignerGroup(Base):
     __table_args__ = (UniqueConstraint("kind", "name", name="uq_signer_groups_kind_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[GroupKind] = mapped_column(str_enum(GroupKind, 16))
     name: Mapped[str] = mapped_column(String(80))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
