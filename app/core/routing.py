@@ -1,19 +1,19 @@
-"""The route class every router uses: where a request's unit of work ends, and the one way to end it early.
+"""The route class every router uses: where a request's unit of work ends, and the two named ways around that.
 
 A request's session (`get_db`) is one unit of work. It ends here, in the handler's own worker thread, as the
 handler returns: committed, or rolled back when the handler answers an error status (>= 400, including an
-`AppError` re-rendered as a form page) or a refusal (`refusal`: a redirect back with the reason). A handler
-that raises never reaches this point, and `get_db` rolls back. Nothing else ends a request's transaction: services
-and repositories flush, handlers return.
+`AppError` re-rendered as a form page) or a refusal (`refusal`: a redirect back with the reason). A handler that
+raises never reaches this point, and `get_db` rolls back. Nothing else ends a request's transaction: services and
+repositories flush, handlers return.
 
 Why in the handler's thread: FastAPI runs a synchronous handler in a worker thread, then goes back to the event
 loop, where validating the response (another worker-thread hop) and the exit of `get_db` follow. A session left
 open until then keeps its connection, and the locks its writes took (the busiest petition's counter row, or
 SQLite's write lock), through those hops: other requests queue on the lock meanwhile, and with more requests in
 flight than worker threads, requests holding connections wait for threads that all wait for connections. The
-sign path relies on this: its counter row is released, and the count durable, before the response is built.
+sign path relies on this: its counter row is released, and the count durable, before the response is sent.
 
-Two needs end work before the handler returns, each through one documented mechanism of this module:
+Two needs depart from that, each through one named mechanism of this module:
 - `commit_now(db)`: a dependency that read before the handler (the signed-in account, the petition named in
   the path, the branding) gives its connection back rather than hold it across the next thread hop; and a
   refusal that must keep one thing it wrote (a wrong password's notice to the account's owner) keeps it.
