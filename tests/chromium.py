@@ -138,7 +138,7 @@ def chromium_browser(log: Path | None = None) -> Iterator[Chromium]:
         # The driver reads DEBUG once, as it starts, and takes sys.stderr's file for its own stderr.
         previous_debug, previous_stderr = os.environ.get("DEBUG"), sys.stderr
         os.environ["DEBUG"] = "pw:browser"
-        sys.stderr = log_file  # type: ignore[assignment]
+        sys.stderr = log_file
         try:
             manager = sync_playwright()
             playwright = manager.__enter__()

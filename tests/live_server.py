@@ -153,5 +153,5 @@ def get_json(live: LiveServer, path: str) -> dict[str, object]:
 def petition_url(live: LiveServer, title: str) -> str:
     """The address of the open petition with this title (the demo organization's, say)."""
     listing = get_json(live, "/api/v1/petitions?state=open")
-    (petition,) = [item for item in listing["items"] if item["title"] == title]  # type: ignore[index]
+    (petition,) = [item for item in listing["items"] if item["title"] == title]
     return f"{live.base_url}/petitions/{petition['id']}"

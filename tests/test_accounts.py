@@ -66,7 +66,7 @@ def test_bad_sign_up_fields_get_a_message_next_to_the_field(
     browser: Browser,
     db,
     field: str,
-    value: str,  # type: ignore[no-untyped-def]
+    value: str,
     message: str,
 ) -> None:
     response = sign_up(browser, **{field: value})

@@ -266,7 +266,7 @@ def test_a_dump_of_every_table_and_the_logs_cannot_say_who_signed_anonymously(
     rt: Runtime,
     connection: Connection,
     clock,
-    server_logs: LogCapture,  # type: ignore[no-untyped-def]
+    server_logs: LogCapture,
     anonymous_client: TestClient,
 ) -> None:
     petition = open_anonymous(db, rt)

@@ -124,7 +124,7 @@ def padded(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words(  # type: ignore[no-untyped-def]
+def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words(
     new_browser: NewBrowser, db: Session, rt: Runtime, anonymous_client: TestClient
 ) -> None:
     from tests.test_anonymous_comments import credential_of

@@ -112,7 +112,7 @@ def test_a_group_waits_until_it_holds_k(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,
-    queue,  # type: ignore[no-untyped-def]
+    queue,
     sessions: sessionmaker[Session],
     anonymous_client: TestClient,
 ) -> None:
@@ -135,7 +135,7 @@ def test_a_small_group_goes_out_after_the_maximum_delay_with_a_public_note(
     db: Session,
     rt: Runtime,
     clock: FrozenClock,
-    queue,  # type: ignore[no-untyped-def]
+    queue,
     sessions: sessionmaker[Session],
     anonymous_client: TestClient,
 ) -> None:
@@ -164,7 +164,7 @@ def test_a_small_group_goes_out_when_the_petition_closes(
     db: Session,
     rt: Runtime,
     queue,
-    sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+    sessions: sessionmaker[Session],
     anonymous_client: TestClient,
 ) -> None:
     petition = open_anonymous(db, rt)
@@ -187,7 +187,7 @@ def test_each_petition_is_judged_on_its_own_group(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,
-    queue,  # type: ignore[no-untyped-def]
+    queue,
     sessions: sessionmaker[Session],
     anonymous_client: TestClient,
 ) -> None:
@@ -204,7 +204,7 @@ def test_each_petition_is_judged_on_its_own_group(
 @pytest.mark.parametrize("settings", [{"anonymous_batch_seconds": 0, "anonymous_max_delay_seconds": 0}], indirect=True)
 def test_with_batching_off_a_signature_is_counted_at_once(
     new_browser: NewBrowser, db: Session, rt: Runtime, queue, anonymous_client: TestClient
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition = open_anonymous(db, rt)
     [token] = [wallet(member)[0][petition.id] for member in signers(new_browser, db, 1)]
     assert submit(anonymous_client, petition.id, token).status_code == 202

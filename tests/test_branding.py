@@ -59,7 +59,7 @@ def save(
     accent: str = "",
     logo: tuple[str, bytes, str] | None = None,
     remove: bool = False,
-):  # type: ignore[no-untyped-def]
+):
     data = {"name": name, "accent_colour": accent}
     if remove:
         data["remove_logo"] = "yes"

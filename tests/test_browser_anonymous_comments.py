@@ -120,7 +120,7 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
         for item in records(chen)
         if "petitionId" in item
     }  # the wallet's secret is kept beside them
-    open_ids = {item["id"] for item in live_server.get_json(server, "/api/v1/petitions?state=open")["items"]}  # type: ignore[index]
+    open_ids = {item["id"] for item in live_server.get_json(server, "/api/v1/petitions?state=open")["items"]}
     assert {key for key, status in kept.items() if status == "held"} == (
         {(other, "sign") for other in open_ids - {petition_id}} | {(each, "discuss") for each in open_ids}
     ), kept

@@ -41,7 +41,7 @@ def test_the_menu_folds_on_a_phone_without_javascript_and_stays_open_on_a_deskto
                 expect(petitions).to_be_hidden()
                 menu.click()  # a <details> element: no script needed
                 expect(petitions).to_be_visible()
-                assert petitions.bounding_box()["height"] >= 44  # type: ignore[index]
+                assert petitions.bounding_box()["height"] >= 44
                 petitions.click()
                 page.wait_for_url("**/petitions")
             else:

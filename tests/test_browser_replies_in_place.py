@@ -108,7 +108,7 @@ def test_an_anonymous_reply_goes_alone_without_cookies(person, server) -> None: 
     ana.goto(live_server.petition_url(server, PETITION))
     parent = comment_id(ana, OTHERS_COMMENT)
     open_discussion(ana, f"/comments/{parent}")
-    sent: list = []  # type: ignore[type-arg]
+    sent: list = []
     ana.on("request", lambda request: sent.append(request))
     ana.get_by_label("Your reply").fill("Asked them today; still no answer.")
     ana.get_by_label("Post anonymously", exact=True).check()

@@ -262,7 +262,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     assert derive.check(secret) == decode(secret_record["check"], field="check")
     # What the browser holds is what the secret derives in Python: the bundle and app/anonymous/derive.py agree.
     published = live_server.get_json(server, "/api/v1/anonymous/keys")
-    keys = {(key["petition_id"], key["purpose"]): key for key in published}  # type: ignore[attr-defined]
+    keys = {(key["petition_id"], key["purpose"]): key for key in published}
     for (petition_id, purpose), item in held.items():
         key = keys[(petition_id, purpose)]
         public = blindrsa.PublicKey.from_spki(decode(key["spki"], field="spki"))
@@ -333,7 +333,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     # After the batch, A's token for that petition reads as spent, from the published entries alone.
     run_batches(server)
     ledger = live_server.get_json(server, f"/api/v1/petitions/{sign_id}/anonymous-signatures")
-    assert [entry["message"] for entry in ledger["entries"]] == [held[(sign_id, "sign")]["message"]]  # type: ignore[index]
+    assert [entry["message"] for entry in ledger["entries"]] == [held[(sign_id, "sign")]["message"]]
     asked = []
     laptop.on("request", lambda request: asked.append(request))
     ready(laptop, sign_path)

@@ -146,7 +146,7 @@ def signed_in(email: str, wallet: Path) -> tuple[str, ...]:
 def test_collect_early_queue_then_send_later_without_cookies(
     server,
     proxy,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
     tmp_path: Path,
 ) -> None:
     url = petition_url(server, proxy)
@@ -227,7 +227,7 @@ def test_now_warns_before_sending_at_once(server, proxy, clock, tmp_path: Path) 
 def test_signing_with_a_name_spends_the_token(
     server,
     proxy,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
     tmp_path: Path,
 ) -> None:
     wallet = tmp_path / "wallet.json"
@@ -343,7 +343,7 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(  # type: i
         entry["discussion_key_id"]
         == json.loads(wallet.read_text())["keys"][f"{proxy.base_url}|{petition_id}|discuss"]
         != log["issuing_key"]["key_id"]
-    )  # type: ignore[index]
+    )
 
 
 def test_a_key_that_changes_after_first_use_is_refused(  # type: ignore[no-untyped-def]
@@ -458,7 +458,7 @@ def test_send_wait_sends_each_at_its_time_then_stops(
     server,
     proxy,
     clock,
-    monkeypatch,  # type: ignore[no-untyped-def]
+    monkeypatch,
     tmp_path: Path,
 ) -> None:
     wallet = tmp_path / "wallet.json"
@@ -537,7 +537,7 @@ def test_keys_are_checked_under_a_pinned_log_key_and_the_witnesses_named(tmp_pat
 def _comments(server: live_server.LiveServer, petition_id: int) -> list[dict[str, Any]]:
     listing = live_server.get_json(server, f"/api/v1/petitions/{petition_id}/comments?sort=newest&limit=100")
     found: list[dict[str, Any]] = []
-    pending = list(listing["items"])  # type: ignore[arg-type]
+    pending = list(listing["items"])
     while pending:
         item = pending.pop()
         found.append(item)
@@ -669,7 +669,7 @@ def credentials(wallet: Path, purpose: str | None = None) -> dict[tuple[int, str
 
 def test_collect_starts_a_wallet_and_its_recovery_code_brings_the_same_credentials_to_another_computer(
     server, proxy, clock, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     url = petition_url(server, proxy)
     email = new_member(server, "erin")
     laptop, desktop = tmp_path / "laptop.json", tmp_path / "desktop.json"
@@ -968,7 +968,7 @@ def test_random_credentials_of_a_wallet_file_from_before_secrets_keep_working(  
 def test_a_code_for_an_account_with_no_wallet_yet_is_refused(
     server,
     proxy,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
     tmp_path: Path,
 ) -> None:
     url = petition_url(server, proxy)

@@ -236,7 +236,7 @@ def _ids(html: str) -> set[str]:
 @pytest.mark.parametrize("key", PAGE_POSTS, ids=lambda key: key[1])
 def test_every_form_route_refuses_bad_input_in_words(
     key: tuple[str, str], values: dict[str, str], browser: Browser, db, rt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """An empty or nonsense submission to any page's form: a 4xx in words, never a 500 or pydantic's text, and where
     the form is shown again, a summary whose every link leads to a control on the page."""
     _, path = key

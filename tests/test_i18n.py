@@ -44,7 +44,7 @@ def extracted_messages() -> list[str | tuple[str, str]]:
 
 
 @pytest.fixture
-def browser_in(database_url: str, connection: Connection, clock: FrozenClock) -> Iterator:  # type: ignore[type-arg]
+def browser_in(database_url: str, connection: Connection, clock: FrozenClock) -> Iterator:
     """A browser on an app built with other settings (a locale, a catalog directory)."""
     clients: list[TestClient] = []
 

@@ -145,13 +145,13 @@ def photograph(page: Page, folder: Path, name: str, *, height: int | None = None
 
 def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_response(
     person, api, audit: Audit, screenshots: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from playwright.sync_api import expect
 
     # Arranged: Morgan opens the quiet-rooms petition (no anonymity), Riley answers the salary bands one.
     morgan = api("morgan")
     quiet_rooms = petition_id(morgan, QUIET_ROOMS)
-    if morgan.get(f"/petitions/{quiet_rooms}")["state"] == "in_moderation":  # type: ignore[index]
+    if morgan.get(f"/petitions/{quiet_rooms}")["state"] == "in_moderation":
         morgan.post(f"/moderation/petitions/{quiet_rooms}/open")
     salaries = petition_id(morgan, SALARIES)
     api("riley").post(
@@ -260,7 +260,7 @@ def test_worker_signs_up_signs_three_ways_comments_follows_and_reads_the_respons
 
 def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports_the_pdf(
     person, audit: Audit, screenshots: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from playwright.sync_api import expect
 
     title = "Covered bike storage at the warehouse"
@@ -335,7 +335,7 @@ def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports
 
 def test_responder_sees_what_is_due_responds_with_a_commitment_and_updates_it(
     person, audit: Audit, screenshots: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from playwright.sync_api import expect
 
     riley = audit.watch(person("riley"))
@@ -378,20 +378,20 @@ def test_responder_sees_what_is_due_responds_with_a_commitment_and_updates_it(
 
 def test_moderator_opens_a_petition_from_the_queue_and_settles_flagged_comments(
     person, api, audit: Audit, screenshots: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from playwright.sync_api import expect
 
     # Arranged: Dara's draft gathers its two sponsors; Chen flags two comments of the demo's discussion.
     dara = api("dara")
     four_day_week = petition_id(dara, FOUR_DAY_WEEK)
     dara.post(f"/petitions/{four_day_week}/submit")
-    token = str(dara.get(f"/petitions/{four_day_week}/sponsor-link")["url"]).rsplit("/", 1)[1]  # type: ignore[index]
+    token = str(dara.get(f"/petitions/{four_day_week}/sponsor-link")["url"]).rsplit("/", 1)[1]
     for sponsor in ("ana", "ben"):
         api(sponsor).post(f"/petitions/{four_day_week}/sponsorships", {"token": token})
     chen = api("chen")
     recording = petition_id(chen, RECORDING)
-    comments = chen.get(f"/petitions/{recording}/comments?sort=newest")["items"]  # type: ignore[index]
-    by_text = {comment["body_html"]: comment["id"] for comment in comments}  # type: ignore[index]
+    comments = chen.get(f"/petitions/{recording}/comments?sort=newest")["items"]
+    by_text = {comment["body_html"]: comment["id"] for comment in comments}
     anonymous = next(id_ for body, id_ in by_text.items() if "reads the recordings" in body)
     question = next(id_ for body, id_ in by_text.items() if "privacy team" in body)
     chen.post(f"/comments/{anonymous}/flags", {"reason": "personal_information", "note": "Names a practice"})
@@ -440,7 +440,7 @@ def test_moderator_opens_a_petition_from_the_queue_and_settles_flagged_comments(
 
 def test_admin_sets_domains_and_thresholds_grants_a_role_and_reads_the_audit_log(
     person, audit: Audit, screenshots: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from playwright.sync_api import expect
 
     admin = audit.watch(person("admin"))
@@ -492,7 +492,7 @@ def test_admin_sets_domains_and_thresholds_grants_a_role_and_reads_the_audit_log
 @pytest.mark.parametrize("width", [360, 1280])
 def test_home_and_petition_pages_fit_the_screen(
     signed_in, server: live_server.LiveServer, screenshots: Path, width: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """At a phone's 360 px nothing scrolls sideways, for a visitor or for Ana, who organizes the petition (her
     page has the most on it: the sign panel, the organizers' forms, the discussion). Hers are photographed."""
     from playwright.sync_api import expect

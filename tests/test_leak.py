@@ -55,7 +55,7 @@ def dump(db: Session, connection: Connection) -> dict[str, list[dict[str, str]]]
     return tables
 
 
-def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing(  # type: ignore[no-untyped-def]
+def test_a_dump_of_every_table_and_the_logs_after_a_full_journey_leaks_nothing(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,

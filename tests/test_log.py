@@ -65,7 +65,7 @@ def verify(db: Session, rt: Runtime, petition_id: int):  # type: ignore[no-untyp
 
 def test_a_petition_log_from_opening_to_closing(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions: sessionmaker[Session], anonymous_client
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     (entry0,) = entries_of(db, petition.id)
     key = db.get(IssuingKey, petition.id)
@@ -175,7 +175,7 @@ def test_proof_requests_out_of_range_are_clear_errors(new_browser: NewBrowser, d
     assert reader.get(f"/api/v1/petitions/{draft.id}/log/consistency?old=1&new=1").status_code == 404
 
 
-def test_a_hidden_petitions_log_shown_to_its_organizer_is_kept_by_no_shared_cache(  # type: ignore[no-untyped-def]
+def test_a_hidden_petitions_log_shown_to_its_organizer_is_kept_by_no_shared_cache(
     new_browser: Callable[[], Browser], db: Session, rt: Runtime
 ) -> None:
     """Adversary: a shared cache (CDN, proxy) between the site and its readers keeps what an answer allows. The

@@ -38,7 +38,7 @@ def test_an_honest_anonymous_api_passes(
     db: Session,
     rt: Runtime,
     sessions,
-    outside,  # type: ignore[no-untyped-def]
+    outside,
     tmp_path: Path,
 ) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
@@ -51,7 +51,7 @@ def test_an_inflated_anonymity_set_fails(
     db: Session,
     rt: Runtime,
     sessions,
-    outside,  # type: ignore[no-untyped-def]
+    outside,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -75,7 +75,7 @@ def test_a_token_list_that_drops_or_adds_tokens_fails(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,
-    sessions,  # type: ignore[no-untyped-def]
+    sessions,
     outside,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -108,7 +108,7 @@ def test_a_key_list_behind_the_log_fails(
     db: Session,
     rt: Runtime,
     sessions,
-    outside,  # type: ignore[no-untyped-def]
+    outside,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -130,7 +130,7 @@ def test_a_discussion_key_other_than_entry_0s_fails(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,
-    sessions,  # type: ignore[no-untyped-def]
+    sessions,
     outside,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -19,7 +19,6 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from app.anonymous import keys as issuing_keys
 from app.anonymous.models import IssuingKey
 from app.cli import cli
 from app.core import b64url, blindrsa
@@ -28,6 +27,7 @@ from app.log import client as log_client
 from app.log import service as signature_log
 from app.log import tree
 from app.log.verifier import check, encode
+from app.petitions import issuing_keys
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import submit, wallet
@@ -103,7 +103,7 @@ def signed_petition(
 
 def test_an_honest_log_passes_and_every_figure_adds_up(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     last = outside.get(f"/api/v1/petitions/{petition_id}/log/entries?start=4&limit=1").json()["entries"]
     assert json.loads(b64url.decode(last[0]["entry"])) == {"kind": "issuance", "tokens_issued": 1, "spent_by_name": 0}
@@ -138,7 +138,7 @@ def test_an_honest_log_passes_and_every_figure_adds_up(
 
 def test_a_changed_count_in_the_database_fails(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     db.execute(text("UPDATE petitions SET signature_count = signature_count + 5 WHERE id = :p"), {"p": petition_id})
     db.commit()
@@ -159,7 +159,7 @@ def test_a_changed_count_in_the_database_fails(
 
 def test_a_leaf_appended_without_a_checkpoint_plus_a_counter_bump_fails(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     signed_size = signature_log.latest_checkpoint(db=db, petition_id=petition_id).size  # type: ignore[union-attr]
     tree.append(
@@ -184,7 +184,7 @@ def test_a_leaf_appended_without_a_checkpoint_plus_a_counter_bump_fails(
 
 def test_a_bumped_tokens_issued_does_not_cover_a_minted_token(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     # The operator unseals the issuing key, signs a token for nobody, and sends it like any wallet would.
     key = db.get_one(IssuingKey, petition_id)
@@ -208,7 +208,7 @@ def test_a_bumped_tokens_issued_does_not_cover_a_minted_token(
 
 def test_issuance_totals_never_go_down_and_entries_carry_their_index(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     saved = tmp_path / "saved"
     assert verify(petition_id, tmp_path / "state.json", "--save", str(saved)).exit_code == 0

@@ -131,7 +131,7 @@ def post_to(witness: witnessing.Witness):  # type: ignore[no-untyped-def]
 
 def reads(
     server: ForkedServer, state: Path, witness: witnessing.Witness | None, *, fetch_later: ForkedServer | None = None
-):  # type: ignore[no-untyped-def]
+):
     """One reader's `verify`, gossiping through the witness when there is one."""
     log = log_client.download(URL, server.fetch)
     if witness is None:
@@ -220,7 +220,7 @@ def test_verify_gossip_on_the_command_line(
     db: Session,
     rt: Runtime,
     sessions,
-    outside,  # type: ignore[no-untyped-def]
+    outside,
     tmp_path: Path,
 ) -> None:
     petition = factories.open_petition(db, rt)

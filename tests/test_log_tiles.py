@@ -127,7 +127,7 @@ def test_an_independent_tile_reader_rebuilds_the_checkpoints_root(
     db: Session,
     rt: Runtime,
     sessions,
-    reader,  # type: ignore[no-untyped-def]
+    reader,
     tile_reader,
 ) -> None:
     petition_id = grown_log(db, rt, sessions, 100)
@@ -156,7 +156,7 @@ def test_an_independent_tile_reader_rebuilds_the_checkpoints_root(
 def test_nothing_past_the_checkpoint_and_no_malformed_tile_is_served(
     db: Session,
     rt: Runtime,
-    sessions,  # type: ignore[no-untyped-def]
+    sessions,
     reader,
 ) -> None:
     petition_id = grown_log(db, rt, sessions, 10)  # 11 entries under the checkpoint

@@ -11,7 +11,7 @@ PASSWORD = "journey password 123"
 def test_logs_of_a_full_journey_carry_no_secrets_or_personal_data(
     browser: Browser,
     new_browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     server_logs: LogCapture,
 ) -> None:
     admin = make_user(db, email="root@example.org", name="Root Admin", roles=(Role.admin,))

@@ -70,7 +70,7 @@ def test_sign_up_mail_arrives_over_smtp(
     app,
     sessions,
     clock,
-    smtp_server: Inbox,  # type: ignore[no-untyped-def]
+    smtp_server: Inbox,
     smtp_port: int,
     database_url: str,
 ) -> None:
@@ -91,7 +91,7 @@ def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(
     app,
     sessions,
     clock,
-    smtp_port: int,  # type: ignore[no-untyped-def]
+    smtp_port: int,
     database_url: str,
 ) -> None:
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_seconds=2)
@@ -128,7 +128,7 @@ def test_a_message_the_mail_server_keeps_refusing_is_marked_failed(
     app,
     sessions,
     clock,
-    smtp_port: int,  # type: ignore[no-untyped-def]
+    smtp_port: int,
     database_url: str,
 ) -> None:
     """Only a refusal of the message itself gives up on it; a mail server that is down never does
@@ -153,7 +153,7 @@ def test_without_smtp_mail_stays_in_the_development_mailbox(
     db,
     app,
     sessions,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
     settings,
 ) -> None:
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})

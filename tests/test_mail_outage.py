@@ -55,7 +55,7 @@ def test_queued_mail_outlasts_a_long_outage_then_each_message_is_sent_once(
     db,
     app,
     sessions,
-    clock,  # type: ignore[no-untyped-def]
+    clock,
     database_url: str,
 ) -> None:
     port = free_port()  # nothing listens there yet: the mail server is down

@@ -83,7 +83,7 @@ def test_a_replaced_code_and_a_personal_address_keep_the_hour(browser: Browser, 
 
 def test_sessions_and_codes_still_expire_when_they_should(
     browser: Browser, db: Session, clock: FrozenClock, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     browser.post("/signup", {"email": ADDRESS, "display_name": "Nia Hart", "password": PASSWORD})
     [mail] = outbox(db, to=ADDRESS)
     clock.advance(timedelta(minutes=settings.code_minutes + 5))  # past any five-minute rounding

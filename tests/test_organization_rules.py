@@ -26,7 +26,7 @@ def admin_browser(browser: Browser, db) -> Browser:  # type: ignore[no-untyped-d
 def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(
     browser: Browser,
     new_browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     rt,
 ) -> None:
     admin = admin_browser(browser, db)
@@ -111,7 +111,7 @@ def test_the_rules_api_reads_and_changes_the_same_rules(browser: Browser, db) ->
 def test_a_dropped_domain_keeps_its_members_signed_in_but_not_signing(
     browser: Browser,
     new_browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     rt,
 ) -> None:
     member = make_user(db, email="cleo@example.com", name="Cleo")

@@ -73,7 +73,7 @@ def organized(db: Session, rt) -> tuple[Petition, User, User]:  # type: ignore[n
     return petition, db.get_one(User, petition.creator_id), co_organizer
 
 
-def mail_to(db: Session, user: User, template: str) -> list:  # type: ignore[type-arg]
+def mail_to(db: Session, user: User, template: str) -> list:
     return [message for message in outbox(db, user.notification_address) if message.template == template]
 
 
@@ -97,7 +97,7 @@ def test_every_mail_is_a_kind_a_person_can_stop_or_says_why_it_cannot() -> None:
 
 def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
     browser: Browser, new_browser, db: Session, rt, organized, responder, sessions
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition, creator, co_organizer = organized
     leadership = sign_in_as(new_browser(), db, responder)
     assert leadership.post(f"/petitions/{petition.id}/respond", RESPONSE).status_code == 303
@@ -135,7 +135,7 @@ def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
 
 def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
     db: Session, rt, organized, responder, sessions, smtp, database_url: str, new_browser
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     inbox, port = smtp
     petition, creator, co_organizer = organized
     sign_in_as(new_browser(), db, responder).post(f"/petitions/{petition.id}/respond", RESPONSE)
@@ -179,7 +179,7 @@ def test_the_list_unsubscribe_header_and_its_one_click_post_work_signed_out(
 
 def test_mail_that_cannot_be_stopped_says_so_and_carries_no_header(
     browser: Browser, db: Session, rt, sessions, smtp, database_url: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     inbox, port = smtp
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "long enough password"})
     settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=port)
@@ -192,7 +192,7 @@ def test_mail_that_cannot_be_stopped_says_so_and_carries_no_header(
 
 def test_the_link_asks_first_and_works_signed_in_as_anyone(
     browser: Browser, new_browser, db: Session, rt, organized
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition, creator, _ = organized
     path = unsubscribe.link(rt=rt, user_id=creator.id, kind=MailKind.digest, petition_id=petition.id).removeprefix(
         "http://testserver"
@@ -248,7 +248,7 @@ def test_a_tampered_link_is_refused_in_plain_words(tamper: str, new_browser, db:
 
 def test_turned_off_mail_is_not_sent_and_each_kind_stops_only_itself(
     browser: Browser, db: Session, rt, organized
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition, creator, co_organizer = organized
     other = factories.open_petition(db, rt, creator=creator, title="Publish the salary bands")
     sign_in_as(browser, db, creator)
@@ -266,7 +266,7 @@ def test_turned_off_mail_is_not_sent_and_each_kind_stops_only_itself(
 
 def test_the_account_page_lists_named_signatures_and_follows_never_anonymous_ones(
     new_browser, db: Session, rt, anonymous_client
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     secret = open_anonymous(db, rt, title="Investigate the night-shift manager")
     named = factories.open_petition(db, rt, title="Publish the salary bands")
     followed = factories.open_petition(db, rt, title="Fix the canteen ventilation")
@@ -308,7 +308,7 @@ def test_an_unsubscribe_token_names_only_the_account_kind_and_petition(rt, db: S
 
 def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
     browser: Browser, db: Session, rt, clock, organized, responder, sessions, new_browser
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from datetime import timedelta
 
     from app.petitions.models import Delivery, Follow
@@ -345,7 +345,7 @@ def _unreadable_petitions(db: Session, rt) -> dict[str, Petition]:  # type: igno
 
 def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_not_read(
     new_browser, db: Session, rt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Review F10: a mail opt-out row (or a follow, or a named signature) listed the petition whatever its state, and
     ticking its news added a Follow to a hidden petition, past the petition page's rule."""
     from app.petitions.models import Follow
@@ -387,7 +387,7 @@ def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_no
 
 def test_the_account_page_goes_through_the_follow_rules_for_organizers_and_moderators(
     new_browser, db: Session, rt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Its organizers and moderators may read a hidden petition, so it is listed for them; but only a published
     petition is followed, from here as from its page."""
 
@@ -494,7 +494,7 @@ def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, 
 
 def test_mail_carries_the_organizations_name_where_its_admins_set_one(
     db: Session, rt, organized, responder, sessions, smtp, database_url: str, new_browser
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Issue #22: the name the pages' header shows (app/organization/branding.py) names the site in subjects and
     signs every mail, in place of the software's and the deployment's names."""
     from app.organization.models import OrganizationBranding

@@ -181,7 +181,7 @@ def moderator_named(db: Session, name: str) -> User:
 
 def test_checking_an_idea_shows_up_to_five_similar_open_petitions_and_writes_nothing(
     browser: Browser, new_browser, db, rt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for number in range(1, 7):
         factories.open_petition(
             db,
@@ -329,7 +329,7 @@ def test_a_draft_appears_in_no_listing(browser: Browser, db, rt) -> None:  # typ
 )
 def test_a_draft_with_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(
     browser: Browser, db, changes: dict[str, str], field_name: str, message: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     sign_in_as(browser, db, factories.worker(db))
     before = rows(db)
 
@@ -596,7 +596,7 @@ def test_a_moderator_claims_the_review_lock(browser: Browser, db, rt) -> None:  
 )
 def test_a_second_moderator_cannot_decide_while_the_first_holds_the_lock(
     new_browser, db, rt, action: str, body: dict[str, str] | None
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition = factories.petition_in_moderation(db, rt)
     rita, sam = moderator_named(db, "Rita Reviewer"), moderator_named(db, "Sam Second")
     assert visitor(new_browser, db, rita).post(f"/moderation/petitions/{petition.id}/claim").status_code == 303
@@ -1245,7 +1245,7 @@ def test_closing_soon_lists_only_petitions_with_a_deadline_soonest_first(
 
 def test_a_petition_appears_in_newest_once_it_is_opened(
     browser: Browser, new_browser, db, rt, clock, catalogue: dict[str, Petition]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     waiting = catalogue["waiting"]
     assert waiting.id not in listed_ids(browser.get("/petitions?state=all&sort=newest").text)
 
@@ -1304,7 +1304,7 @@ def _list_queries(browser: Browser, connection: Connection) -> tuple[int, int]:
 
 def test_list_pages_run_the_same_number_of_queries_for_3_and_for_25_petitions(
     browser: Browser, db, rt, connection: Connection
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     sign_in_as(browser, db, factories.worker(db))
     categories = ["pay", "privacy", "workplace", "wellbeing", "policy"]
 

@@ -327,7 +327,7 @@ def test_organization_report_counts_petitions_by_status_and_signatures_by_month(
     db,
     rt,
     arranged,
-    browser,  # type: ignore[no-untyped-def]
+    browser,
     new_browser,
 ) -> None:
     factories.draft_petition(db, rt)

@@ -1,4 +1,4 @@
-"""PDF reports (app/reports/pdf.py): the delivery report and the signer list, read back with pypdf.
+"""PDF reports (app/reports/pdf/): the delivery report and the signer list, read back with pypdf.
 
 Built from hand-made report data: nothing here needs a database.
 """
@@ -22,7 +22,8 @@ from pypdf import PdfReader
 
 from app.reports import tally
 from app.reports.model import Breakdown, Cell, CommitmentSummary, ResponseSummary, SignerRow, TallyReport, Threshold
-from app.reports.pdf import REPLACEMENT, signers_pdf, tally_pdf
+from app.reports.pdf import signers_pdf, tally_pdf
+from app.reports.pdf.document import REPLACEMENT
 from tests.conftest import missing
 
 ORGANIZATION = "Acme Workers"
@@ -95,7 +96,7 @@ def make_signers(count: int, **changes: object) -> list[SignerRow]:
                 location="Łódź",
             ),
             **changes,
-        )  # type: ignore[arg-type]
+        )
         for number in range(1, count + 1)
     ]
 

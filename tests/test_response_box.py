@@ -25,7 +25,7 @@ RESPONSE = {
 def test_the_box_names_the_responder_and_their_role_above_the_sign_panel(
     browser: Browser,
     new_browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     rt,
 ) -> None:
     petition = factories.open_petition(db, rt)
@@ -71,7 +71,9 @@ def test_progress_notes_show_under_their_commitment(browser: Browser, db, rt) ->
     page = browser.get(f"/petitions/{petition.id}").text
     items = {
         match.group(1): match.group(2)
-        for match in re.finditer(r'<li id="commitment-(\d+)">(.*?)</li>\s*(?=<li id="commitment-|</ul>)', page, re.DOTALL)
+        for match in re.finditer(
+            r'<li id="commitment-(\d+)">(.*?)</li>\s*(?=<li id="commitment-|</ul>)', page, re.DOTALL
+        )
     }
     progress = items[str(first.id)]
     assert progress.index("Engineering bands drafted") < progress.index("Sales bands drafted"), "oldest first"

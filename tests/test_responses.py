@@ -66,7 +66,7 @@ def test_a_responder_posts_a_response_and_the_opted_in_are_told_once(
     db,
     rt,
     petition,
-    responder,  # type: ignore[no-untyped-def]
+    responder,
     sessions,
 ) -> None:
     opted_in, quiet, follower = factories.worker(db), factories.worker(db), factories.worker(db)
@@ -113,7 +113,7 @@ def test_bad_responses_are_refused_and_write_nothing(
     db,
     petition,
     responder,
-    changes,  # type: ignore[no-untyped-def]
+    changes,
     field,
 ) -> None:
     sign_in_as(browser, db, responder)
@@ -162,7 +162,7 @@ def test_commitments_are_updated_and_flagged_when_overdue(
     rt,
     clock,
     petition,
-    responder,  # type: ignore[no-untyped-def]
+    responder,
     sessions,
 ) -> None:
     sign_in_as(browser, db, responder)
@@ -188,7 +188,7 @@ def test_organizers_judge_a_response_and_ask_for_a_follow_up(
     new_browser,
     db,
     rt,
-    petition,  # type: ignore[no-untyped-def]
+    petition,
     responder,
 ) -> None:
     leadership = sign_in_as(new_browser(), db, responder)
@@ -219,7 +219,7 @@ def test_a_worker_cannot_judge_and_a_judgement_needs_the_petitions_response(
     browser: Browser,
     db,
     rt,
-    petition,  # type: ignore[no-untyped-def]
+    petition,
     responder,
 ) -> None:
     other = factories.open_petition(db, rt)

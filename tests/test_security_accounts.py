@@ -154,7 +154,7 @@ def test_the_work_behind_a_request_for_a_link_is_the_same_with_or_without_an_acc
 
 def test_a_sign_in_link_asked_for_before_a_password_reset_no_longer_works_after_it(
     browser: Browser,
-    new_browser,  # type: ignore[no-untyped-def]
+    new_browser,
     db,
 ) -> None:
     make_user(db, email="ana@example.org")
@@ -223,7 +223,7 @@ def browsers(app: FastAPI):  # type: ignore[no-untyped-def]
 
 def test_a_stranger_with_a_fresh_browser_for_each_guess_cannot_keep_the_owner_out(
     strict_app: FastAPI,
-    db,  # type: ignore[no-untyped-def]
+    db,
     pauses: list[float],
 ) -> None:
     make_user(db, email="ana@example.org")
@@ -249,7 +249,7 @@ def test_a_stranger_with_a_fresh_browser_for_each_guess_cannot_keep_the_owner_ou
 
 def test_password_spraying_slows_every_sign_in_without_counting_per_client_address(
     strict_app: FastAPI,
-    db,  # type: ignore[no-untyped-def]
+    db,
     pauses: list[float],
 ) -> None:
     """One password against many addresses, each guess from a new browser: no address and no browser sees more
@@ -275,7 +275,7 @@ def test_password_spraying_slows_every_sign_in_without_counting_per_client_addre
 def test_a_stranger_asking_for_resets_or_links_does_not_block_the_owner(
     browser: Browser,
     new_browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     url: str,
 ) -> None:
     make_user(db, email="ana@example.org")
@@ -373,7 +373,7 @@ def test_mail_shows_control_characters_of_older_names_and_titles_escaped(rt, db)
 
 def test_the_co_organizer_form_answers_the_same_whether_or_not_the_address_has_an_account(
     browser: Browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     rt,
 ) -> None:
     make_user(db, email="cory@example.org", name="Cory Colleague")
@@ -403,7 +403,7 @@ def test_the_co_organizer_form_answers_the_same_whether_or_not_the_address_has_a
 def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(
     browser: Browser,
     new_browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     rt,
 ) -> None:
     cory = make_user(db, email="cory@example.org", name="Cory Colleague")
@@ -437,7 +437,7 @@ def test_a_state_changing_request_sent_from_another_site_is_refused(browser: Bro
 
 def test_a_seed_planted_in_a_signed_in_browser_does_not_make_the_planter_s_token_valid(
     browser: Browser,
-    new_browser,  # type: ignore[no-untyped-def]
+    new_browser,
     db,
 ) -> None:
     """The attacker reads the token of their own seed, plants that seed in the victim's browser (a cookie set from

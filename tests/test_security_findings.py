@@ -63,7 +63,7 @@ def test_a_responder_cannot_read_a_petition_the_petition_page_withholds(browser:
 
 def test_a_moderator_reads_and_moderates_their_own_comment_under_a_hidden_petition(
     browser: Browser,
-    db,  # type: ignore[no-untyped-def]
+    db,
     rt,
 ) -> None:
     moderator = factories.moderator(db)

@@ -33,7 +33,7 @@ def test_production_with_real_settings_starts(monkeypatch: pytest.MonkeyPatch) -
 def test_development_defaults_run_without_any_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("UNDERSIGNED_ENVIRONMENT", "UNDERSIGNED_SECRET_KEY", "UNDERSIGNED_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.environment == "development" and settings.run_inprocess_worker
     assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/undersigned.db")
 

@@ -139,7 +139,7 @@ def test_a_file_without_an_allowed_address_is_refused_and_keeps_the_list(
 
 def test_a_list_of_several_megabytes_is_imported_and_a_larger_one_refused(
     db: Session,
-    rt: Runtime,  # type: ignore[no-untyped-def]
+    rt: Runtime,
     new_browser: NewBrowser,
 ) -> None:
     admin = sign_in_as(new_browser(), db, make_user(db, email="root@example.org", roles=(Role.admin,)))

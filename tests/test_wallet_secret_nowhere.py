@@ -138,7 +138,7 @@ def _wallet_on_devices(day: journey.Day, first: str, petition: int, variant: Var
     try:
         worker.open_petition(petition)
     finally:
-        derive.check = original  # type: ignore[assignment]
+        derive.check = original
     assert worker.secret is not None and {slot[1] for slot in worker.tokens} == {"sign", "discuss"}
     recovery = derive.recovery_code(worker.secret)
     # Device B: signed in, no wallet: it collects nothing until it is linked.

@@ -35,7 +35,7 @@ def open_anonymous(db: Session, rt: Runtime, title: str = "Stop recording our sc
     return factories.open_petition(db, rt, title=title, allow_anonymous=True)
 
 
-def derived_requests(state: dict, secret: bytes) -> tuple[list[dict[str, object]], dict]:  # type: ignore[type-arg]
+def derived_requests(state: dict, secret: bytes) -> tuple[list[dict[str, object]], dict]:
     """What any device of the wallet asks for: the requests derived from the secret, one per credential due."""
     requests, pending = [], {}
     for key in state["due"]:
@@ -54,7 +54,7 @@ def derived_requests(state: dict, secret: bytes) -> tuple[list[dict[str, object]
     return requests, pending
 
 
-def finalize_kept(state: dict, secret: bytes) -> dict[tuple[int, str], bytes]:  # type: ignore[type-arg]
+def finalize_kept(state: dict, secret: bytes) -> dict[tuple[int, str], bytes]:
     """A device finalizing the kept replies of GET /api/v1/wallet from the secret alone."""
     found = {}
     for item in state["issued"]:
@@ -119,7 +119,7 @@ def test_a_wallet_is_started_once_and_a_second_one_is_refused_in_plain_words(
 )
 def test_a_check_that_is_not_one_is_refused_and_nothing_is_written(
     body: dict,
-    field: str,  # type: ignore[type-arg]
+    field: str,
     browser: Browser,
     db: Session,
 ) -> None:

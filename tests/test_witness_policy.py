@@ -71,7 +71,7 @@ def test_verify_requires_the_witnesses_of_its_policy(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,
-    sessions,  # type: ignore[no-untyped-def]
+    sessions,
     outside,
     tmp_path: Path,
 ) -> None:
@@ -101,7 +101,7 @@ def test_verify_requires_the_witnesses_of_its_policy(
 
 def test_a_fork_shown_to_two_readers_fails_with_a_witness_required(
     new_browser: NewBrowser,
-    db: Session,  # type: ignore[no-untyped-def]
+    db: Session,
     rt: Runtime,
     sessions,
     outside,

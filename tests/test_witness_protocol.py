@@ -186,7 +186,7 @@ def sessions(connection: Connection) -> sessionmaker[Session]:
 
 def test_a_witness_built_from_the_spec_cosigns_through_tlog_witness(
     new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     origin = signature_log.origin(rt, petition.id)
@@ -220,7 +220,7 @@ def test_a_witness_built_from_the_spec_cosigns_through_tlog_witness(
 
 def test_a_witness_that_saw_another_tree_refuses_and_the_deployment_says_so(
     db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     url, holder = spec_server
     petition = factories.open_petition(db, rt)
     origin = signature_log.origin(rt, petition.id)
@@ -239,7 +239,7 @@ def test_a_witness_that_saw_another_tree_refuses_and_the_deployment_says_so(
 
 def test_the_projects_witness_serves_tlog_witness_for_a_log(
     db: Session, rt: Runtime, sessions: sessionmaker[Session], new_browser: Callable[[], Browser], tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """`undersigned witness --serve`: the same protocol from the other side, for this deployment's logs or
     another's; here it witnesses a petition's log as the spec-built witness did."""
     petition = factories.open_petition(db, rt)
