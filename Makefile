@@ -72,6 +72,8 @@ BENCH_TOKENS := --bits 3072 --petitions 20 --accounts 100 --workers 2
 BENCH_LOG := --entries 1000000
 BENCH_EXPORT := --signatures 1000000
 BENCH_PAGE := --sizes 10000,100000,1000000 --comments 10000 --workers 1,2,4 --duration 10 --quiet-wait 600
+BENCH_VIRAL := --signatures 1000000 --comments 10000 --duration 30 --open-pages 10000
+BENCH_STACK := --signatures 1000000 --comments 10000 --requests 400 --duration 10
 else
 BENCH_SIGN := --workers 2 --signatures 1000 --rounds 3
 BENCH_COMMENTS := --requests 200 --readers 8
@@ -79,6 +81,8 @@ BENCH_TOKENS := --bits 3072 --petitions 5 --accounts 20 --workers 1
 BENCH_LOG := --entries 50000
 BENCH_EXPORT := --signatures 50000
 BENCH_PAGE := --sizes 10000,100000 --comments 1000 --workers 1,2 --duration 5
+BENCH_VIRAL := --signatures 20000 --comments 500 --duration 10 --open-pages 1000
+BENCH_STACK := --signatures 10000 --comments 200 --requests 200 --duration 5
 endif
 
 bench: install-dev
@@ -88,6 +92,8 @@ bench: install-dev
 	$(BIN)/python bench/log_scale.py $(BENCH_LOG)
 	$(BIN)/python bench/export_scale.py $(BENCH_EXPORT)
 	$(BIN)/python bench/petition_page.py $(BENCH_PAGE)
+	$(BIN)/python bench/viral_petition.py $(BENCH_VIRAL)
+	$(BIN)/python bench/request_stack.py $(BENCH_STACK)
 
 # The translatable text of the templates and the code, for translators: app/locale/messages.pot. A translation
 # lives in app/locale/<locale>/LC_MESSAGES/messages.po (`pybabel init`/`update`), compiled with `pybabel compile -d

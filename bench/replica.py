@@ -16,8 +16,9 @@ and is reloaded. Then:
 - the petition's two thresholds sit a third and two thirds of the way into the run's expected signatures.
 It records how the requests split between the processes, the transactions each cluster served for the bench's
 database (pg_stat_database), and the consistency after the run: the counter against the signature rows and the
-201 answers, each threshold fired once (its timeline event and its notifications, counted), and the tally read
-through the replica once it has caught up.
+201 answers, each threshold fired once (its timeline events, counted), both processes' answer for the petition
+(count and ETag: their page versions are shared through Redis), and the tally read through the replica once it has
+caught up.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx2
+import redis
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,6 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     standby_port = free_port()
     database = database_name(args.database)
     start_standby(version, primary_name, standby_port)
+    redis.Redis.from_url(args.redis_url).flushdb()
     replica_url = re.sub(r"127\.0\.0\.1:5432", f"127.0.0.1:{standby_port}", url)
     counter_before, rows_before = count_signatures(url, petition_id)
     result: dict[str, object] = {"thresholds": (response_threshold, escalation_threshold)}
@@ -282,6 +286,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         log,
                         settings={
                             "database_replica_url": replica_url,
+                            # Shared by both: rate limits and the petitions' page versions (the ETags of polls).
+                            "redis_url": args.redis_url,
                             "anonymous_batch_seconds": "3600",
                             "shared_page_seconds": "0",
                             "tally_cache_seconds": "0",
@@ -295,6 +301,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             config.write_text(HAPROXY.format(port=proxy_port, servers=servers))
             processes.append(subprocess.Popen(["haproxy", "-f", str(config), "-db"], stderr=subprocess.DEVNULL))
             time.sleep(1)
+            result["load"] = os.getloadavg()[0]
             primary_before, standby_before = transactions(5432, database), transactions(standby_port, database)
             started = time.perf_counter()
             result["tallies"] = asyncio.run(load(args, proxy_port, petition_id, signers))
@@ -307,6 +314,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             # Through the proxy, from the replica, once it has caught up: the tally report's count.
             with httpx2.Client(base_url=f"http://127.0.0.1:{proxy_port}", trust_env=False) as client:
                 result["replica_count"] = client.get(f"/api/v1/petitions/{petition_id}/tally").json()["signature_count"]
+            # Each process, asked directly: the same count, and the same ETag for the page's poll.
+            answers = []
+            for port in ports:
+                with httpx2.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+                    answer = client.get(f"/api/v1/petitions/{petition_id}")
+                    answers.append((answer.json()["signature_count"], answer.headers.get("etag")))
+            result["answers"] = answers
             for process in processes:
                 process.terminate()
                 process.wait(30)
@@ -331,6 +345,7 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     primary_tx, standby_tx = result["transactions"]  # type: ignore[misc]
     split: list[dict[str, int]] = result["split"]  # type: ignore[assignment]
     traces: dict[str, int] = result["fired"]  # type: ignore[assignment]
+    answers: list[tuple[int, str | None]] = result["answers"]  # type: ignore[assignment]
     response_threshold, escalation_threshold = result["thresholds"]  # type: ignore[misc]
     out = io.StringIO()
     out.write(
@@ -345,7 +360,7 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     out.write(
         f"Code: {petition_page.code_version()}. Machine: {machine()}; both clusters, both processes, haproxy and "
         f"the client on the same machine, so this shows the parts working together, not more throughput. "
-        f"{args.duration} s of load.\n\n"
+        f"{args.duration} s of load; the 1-minute load average before it: {result['load']:.2f}.\n\n"
     )
     out.write("| requests | answered | per second | p50 ms | p99 ms | failed |\n|---|---|---|---|---|---|\n")
     for name, tally, good in (
@@ -379,7 +394,9 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"The replica had replayed everything {result['lag']:.2f} s after the load stopped.\n\n"
         f"Counter exact: **{'yes' if exact else 'NO'}** (counter {counter_before:,} → {counter_after:,}, rows "
         f"{rows_before:,} → {rows_after:,}, {signed:,} answered 201); the tally report read from the replica "
-        f"afterwards: {result['replica_count']:,}. Thresholds at {response_threshold:,} and "
+        f"afterwards: {result['replica_count']:,}. Each process asked directly for the petition: "
+        f"{'; '.join(f'count {count:,}, ETag {etag}' for count, etag in answers)} "
+        f"({'the same' if len(set(answers)) == 1 else 'NOT the same'}). Thresholds at {response_threshold:,} and "
         f"{escalation_threshold:,} (reached: {', '.join(reached)}), each reached one fired once and no other: "
         f"**{'yes' if once else 'NO'}** "
         f"({', '.join(f'{kind}: {count}' for kind, count in sorted(traces.items()))}).\n"
@@ -401,6 +418,11 @@ def main() -> None:
         help="Signatures a second expected: sets the thresholds and how many accounts are made (twice as many).",
     )
     parser.add_argument("--database", default=DATABASE, help="Scratch PostgreSQL database (dropped at the end).")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/9",
+        help="The Redis database both processes share (flushed first; the test suite leaves 9 free).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the database at the end.")
     parser.add_argument(
         "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."

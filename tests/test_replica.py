@@ -97,7 +97,7 @@ def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_w
     assert client.get(f"/api/v1/petitions/{petition_id}/tally").status_code == 404
     assert client.get(f"/api/v1/petitions/{petition_id}/log").status_code == 404
     assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoints").status_code == 404
-    assert client.get(f"/api/v1/petitions/{petition_id}/log/tile/checkpoint").status_code == 404
+    assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoint").status_code == 404
     # The petition itself, and a signed-in reader, come from the primary.
     assert client.get(f"/api/v1/petitions/{petition_id}").json()["signature_count"] == 0
     client.cookies.set(account_sessions.SESSION_COOKIE, session_id, domain="testserver.local")
@@ -115,7 +115,8 @@ def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_w
     tally = client.get(f"/api/v1/petitions/{petition_id}/tally")
     assert tally.status_code == 200, tally.text
     assert tally.json()["signature_count"] == 1
-    assert client.get(f"/api/v1/petitions/{petition_id}/log").status_code == 200
+    for path in ("log", "log/checkpoints", "log/checkpoint"):
+        assert client.get(f"/api/v1/petitions/{petition_id}/{path}").status_code == 200, path
 
 
 def test_a_petition_past_its_deadline_is_read_from_the_replica_without_a_write(app_with_replica) -> None:  # type: ignore[no-untyped-def]
