@@ -6,12 +6,12 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.anonymous import keys as issuing_keys
 from app.comments.digest import send_digests
 from app.core.runtime import Runtime
 from app.log import service as signature_log
 from app.log import witness as witnessing
 from app.mail.sender import deliver_due
+from app.petitions import issuing_keys
 from app.petitions import service as petitions
 from app.responses import delivery
 from app.signatures import retention

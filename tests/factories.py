@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
-from app.anonymous import keys
 from app.anonymous.models import DiscussionKey
 from app.comments import anonymous
 from app.comments import service as comments
@@ -19,7 +18,7 @@ from app.comments.schemas import CommentCreate
 from app.core import blindrsa
 from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
-from app.petitions import service
+from app.petitions import issuing_keys, service
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Category, Petition
 from app.petitions.schemas import PetitionCorrection, PetitionDraft
@@ -119,7 +118,7 @@ def discussion_credential(db: Session, rt: Runtime, petition: Petition) -> tuple
     public = blindrsa.PublicKey.from_spki(key.spki)
     message = blindrsa.prepare(secrets.token_bytes(32))
     blinded = blindrsa.blind(public, message)
-    reply = keys.signer_for(key=key, rt=rt).blind_sign(blinded.blinded_msg)
+    reply = issuing_keys.signer_for(key=key, rt=rt).blind_sign(blinded.blinded_msg)
     return message, blindrsa.finalize(public, message, reply, blinded.inv)
 
 

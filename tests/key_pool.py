@@ -1,6 +1,6 @@
 """Blind-signature keys for the test suite without generating each one (issue #23).
 
-Every petition that allows anonymity gets two fresh RSA keys when it opens (app/anonymous/keys.py); at the suite's
+Every petition that allows anonymity gets two fresh RSA keys when it opens (app/petitions/issuing_keys.py); at the suite's
 1024 bits OpenSSL takes 15-30 ms a key, most of it finding primes, and the suite opens thousands of such petitions.
 Here the primes are found once: the pool generates a real key now and then and keeps its two primes, and makes
 every further key from two primes it holds (n = p*q, d = e^-1 mod lcm(p-1, q-1), as OpenSSL computes it), so k

@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from app.anonymous import anonymity, keys, schemas, service, wallet
+from app.anonymous import anonymity, schemas, service, wallet
+from app.anonymous.models import IssuingKey
 from app.core.cookieless import ANONYMOUS_SUBMIT_PATH
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
@@ -14,6 +15,7 @@ from app.core.i18n import N_
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
+from app.petitions import issuing_keys
 from app.policy import Anyone, CurrentUser, OptionalUser, ReadablePetition
 
 router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=UnitOfWorkRoute)
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=Uni
 
 
 def _key(
-    key: keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign, issued: anonymity.Issued | None = None
+    key: issuing_keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign, issued: anonymity.Issued | None = None
 ) -> dict[str, object]:
     """A key as published; a signing key's tokens_issued is `issued`, what the log commits (the discussion key's
     count is in no log)."""
@@ -36,7 +38,7 @@ def _key(
     }
 
 
-def _signing_keys(db: SessionDep, items: list[keys.IssuingKey]) -> list[dict[str, object]]:
+def _signing_keys(db: SessionDep, items: list[IssuingKey]) -> list[dict[str, object]]:
     figures = anonymity.issued_for_all(db, items)
     return [_key(key, issued=figures[key.petition_id]) for key in items]
 
@@ -57,9 +59,10 @@ def _issued(item: wallet.Issued) -> dict[str, object]:
     summary="The signing and discussion keys of every open petition that takes anonymous participation",
 )
 def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
-    content = [schemas.KeyRead(**key).model_dump() for key in _signing_keys(db, keys.open_keys(db=db))]
+    content = [schemas.KeyRead(**key).model_dump() for key in _signing_keys(db, issuing_keys.open_keys(db=db))]
     content += [
-        schemas.KeyRead(**_key(key, wallet.Purpose.discuss)).model_dump() for key in keys.open_discussion_keys(db=db)
+        schemas.KeyRead(**_key(key, wallet.Purpose.discuss)).model_dump()
+        for key in issuing_keys.open_discussion_keys(db=db)
     ]
     return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
 
@@ -72,7 +75,7 @@ def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
 def wallet_state(user: CurrentUser, db: SessionDep) -> dict[str, object]:
     check = wallet.wallet_check(db=db, user=user)
     due = wallet.due(db=db, user=user)
-    figures = anonymity.issued_for_all(db, [item.key for item in due if isinstance(item.key, keys.IssuingKey)])
+    figures = anonymity.issued_for_all(db, [item.key for item in due if isinstance(item.key, IssuingKey)])
     return {
         "due": [
             _key(
@@ -147,7 +150,7 @@ def ledger(
     cursor: str | None = Query(None, max_length=32, pattern=r"^[0-9a-f]*$"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> dict[str, object]:
-    key = keys.published(db=db, petition_id=petition.id)
+    key = issuing_keys.published(db=db, petition_id=petition.id)
     if key is None:
         raise NotFound(N_("This petition does not take anonymous signatures."))
     entries = service.published(db=db, petition_id=petition.id, after=cursor or None, limit=limit + 1)

@@ -22,7 +22,6 @@ from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.anonymous import keys
 from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance, WalletCheck
 from app.core import blindrsa
 from app.core.database import insert_for
@@ -30,6 +29,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.organization import eligibility
+from app.petitions import issuing_keys
 from app.petitions.lifecycle import PetitionState
 from app.petitions.models import Petition
 from app.signatures.models import Signature
@@ -50,7 +50,7 @@ _ISSUANCE: dict[Purpose, type[TokenIssuance | DiscussionIssuance]] = {
 @dataclass(frozen=True)
 class Due:
     purpose: Purpose
-    key: keys.BlindKey
+    key: issuing_keys.BlindKey
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int,
     for petition_id, purpose, blinded in requests:
         key = wanted[(petition_id, purpose)]
         try:
-            signature = keys.signer_for(key=key, rt=rt).blind_sign(blinded)
+            signature = issuing_keys.signer_for(key=key, rt=rt).blind_sign(blinded)
         except blindrsa.BlindSignatureError as error:
             raise InvalidInput(
                 N_("Please correct the highlighted fields."), fields={f"tokens.{petition_id}": str(error)}

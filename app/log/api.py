@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
 from app.anonymous import anonymity
-from app.anonymous import keys as issuing_keys
 from app.core import b64url
 from app.core.database import PublicSessionDep, PublicSessionmakerDep, SessionDep
 from app.core.errors import InvalidInput, NotFound, errors
@@ -29,6 +28,7 @@ from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.log import service, tiles, tree
 from app.log.models import LogCheckpoint, LogHead
+from app.petitions import issuing_keys
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LISTED_STATES
 from app.petitions.models import Petition

@@ -8,7 +8,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.accounts.models import User
 from app.anonymous import anonymity
-from app.anonymous import keys as issuing_keys
 from app.comments import repository as comments
 from app.comments.pages import discussion_context
 from app.core.database import SessionDep
@@ -24,7 +23,7 @@ from app.core.templating import redirect, render, translate
 from app.core.types import Id
 from app.log import service as signature_log
 from app.organization import service as organization
-from app.petitions import page_cache, poster, repository, schemas, service, share
+from app.petitions import issuing_keys, page_cache, poster, repository, schemas, service, share
 from app.petitions.diff import version_diffs
 from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
 from app.petitions.models import Petition

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
-from app.anonymous import keys as issuing_keys
 from app.core.database import rows_changed
 from app.core.errors import Conflict
 from app.core.i18n import N_, Message
 from app.core.versions import page_changed
+from app.petitions import issuing_keys
 from app.petitions.lifecycle import LABELS, PetitionState, can_transition
 from app.petitions.models import (
     Petition,

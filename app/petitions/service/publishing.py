@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.models import User
-from app.anonymous import keys as issuing_keys
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.log import service as signature_log
 from app.organization import service as organization
 from app.organization.eligibility import eligible_members
-from app.petitions import notify
+from app.petitions import issuing_keys, notify
 from app.petitions.models import (
     Petition,
     Sponsorship,
