@@ -55,7 +55,9 @@ def test_the_page_shows_each_bench_s_newest_runs_from_its_history() -> None:
     page = (ROOT / "docs" / "benchmarks.md").read_text()
     for bench in BENCHES:
         block = re.search(
-            rf"<!-- latest {bench}: written by bench/{bench}\.py -->\n\n(.*?)\n\n<!-- /latest {bench} -->", page, re.DOTALL
+            rf"<!-- latest {bench}: written by bench/{bench}\.py -->\n\n(.*?)\n\n<!-- /latest {bench} -->",
+            page,
+            re.DOTALL,
         )
         assert block, f"docs/benchmarks.md has no block for {bench}"
         history = (ROOT / "bench" / "results" / f"{bench}.md").read_text()

@@ -20,7 +20,7 @@ from tests.test_api_fuzz import (
     _real_ids_half_the_time,
     _send,
     csrf,  # noqa: F401
-    )
+)
 
 SCENARIOS = 25
 STEPS = 6
@@ -113,7 +113,7 @@ def test_the_contract_links_what_creates_a_row_to_what_acts_on_it() -> None:
     assert all(link["operationId"] in operation_ids for found in links.values() for link in found.values())
 
 
-def test_the_api_answers_as_its_schema_says_along_its_links(signed_in: Browser, csrf: str) -> None:  # noqa: F811
+def test_the_api_answers_as_its_schema_says_along_its_links(signed_in: Browser, csrf: str) -> None:
     Workflow.browser, Workflow.token = signed_in, csrf
     Workflow.run(
         settings=settings(
