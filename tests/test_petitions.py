@@ -1075,6 +1075,20 @@ def test_an_open_petition_past_its_deadline_is_closed_when_its_page_is_read(brow
     assert event_kinds(db, petition).count("closed") == 1
 
 
+def test_a_refused_comment_on_a_petition_past_its_deadline_still_closes_it(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+    # The closing is the read's own work (ReadablePetition), not the refused comment's: the refusal rolls back what
+    # the comment wrote, and used to take the closing with it, leaving the petition open in the database.
+    petition = factories.open_petition(db, rt, deadline=date(2026, 11, 25))
+    sign_in_as(browser, db, factories.worker(db))
+    clock.advance(timedelta(days=3))
+
+    response = browser.post(f"/petitions/{petition.id}/comments", {"body": "Is it too late to say this?"})
+
+    assert response.status_code == 409 and "read-only" in response.text
+    assert reload(db, petition).state == "closed"
+    assert event_kinds(db, petition).count("closed") == 1
+
+
 def test_the_api_read_closes_an_expired_petition_too(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
     petition = factories.open_petition(db, rt, deadline=date(2026, 11, 25))
     clock.advance(timedelta(days=3))
