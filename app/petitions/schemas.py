@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.accounts.schemas import one_line
 from app.petitions.lifecycle import PetitionState
-from app.petitions.models import ASK_MAX, BACKGROUND_MAX, DECISION_MAKER_MAX, TITLE_MAX
+from app.petitions.models import ASK_MAX, BACKGROUND_MAX, DECISION_MAKER_MAX, TITLE_MAX, Petition
 
 
 def _strip(value: object) -> object:
@@ -121,6 +122,16 @@ class PetitionSummary(BaseModel):
     deadline: datetime | None
     response_due_at: datetime | None
     url: str
+
+    @classmethod
+    def of(cls, petition: Petition, **given: object) -> Self:
+        """`petition` in this shape: each field read from the petition's attribute of the same name, unless `given`."""
+        values = {
+            name: given[name] if name in given else getattr(petition, name)
+            for name in cls.model_fields
+            if name != "url"
+        }
+        return cls.model_validate({**values, "url": f"/petitions/{petition.id}"}, from_attributes=True)
 
 
 class PetitionRead(PetitionSummary):
