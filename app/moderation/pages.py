@@ -10,6 +10,7 @@ from app.accounts.models import User
 from app.comments import moderation as comment_moderation
 from app.core.database import SessionDep
 from app.core.errors import AppError
+from app.core.forms import validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.routing import UnitOfWorkRoute
@@ -17,6 +18,7 @@ from app.core.runtime import RuntimeDep
 from app.core.templating import format_when, redirect, render, translate
 from app.core.types import Id
 from app.moderation import service
+from app.moderation.schemas import Hiding, InvalidationRequest, InvalidationRule, Rejection
 from app.petitions import service as petitions
 from app.petitions.lifecycle import LABELS
 from app.petitions.pages import background_html
@@ -146,9 +148,8 @@ def reject(
     fields: FormFields,
 ) -> Response:
     try:
-        service.reject(
-            db=db, rt=rt, petition=petition, moderator=moderator, code=fields.get("reason", ""), note=fields.get("note")
-        )
+        rejection = validate(Rejection, {"reason": fields.get("reason", ""), "note": fields.get("note")})
+        service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=rejection.reason, note=rejection.note)
     except AppError as error:
         return refused(request, _back(petition_id), error)
     return redirect(
@@ -169,7 +170,8 @@ def hide(
     fields: FormFields,
 ) -> Response:
     try:
-        service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=fields.get("hidden_reason", ""))
+        hiding = validate(Hiding, {"reason": fields.get("hidden_reason", "")})
+        service.hide(db=db, rt=rt, petition=petition, moderator=moderator, reason=hiding.reason)
     except AppError as error:
         return refused(request, _back(petition_id), error)
     return redirect(
@@ -220,7 +222,7 @@ def preview_invalidation(
         "smallest_rule": rt.settings.min_group_size,
     }
     try:
-        entries = integrity.parse_rule(fields.get("rule", ""))
+        entries = integrity.parse_rule(validate(InvalidationRule, {"rule": fields.get("rule", "")}).rule)
         matched = integrity.preview(db=db, rt=rt, petition=petition, moderator=moderator, entries=entries)
     except AppError as error:
         return form_error(request, "moderation/invalidate.html", error, fields, context)
@@ -247,16 +249,15 @@ def void_signatures(
         "smallest_rule": rt.settings.min_group_size,
     }
     try:
-        entries = integrity.parse_rule(fields.get("rule", ""))
-        expected = int(fields.get("expected", "-1")) if fields.get("expected", "").isdigit() else -1
+        voiding = validate(InvalidationRequest, fields)
         record = integrity.invalidate(
             db=db,
             rt=rt,
             petition=petition,
             moderator=moderator,
-            entries=entries,
-            reason=fields.get("reason", ""),
-            expected=expected,
+            entries=integrity.parse_rule(voiding.rule),
+            reason=voiding.reason,
+            expected=voiding.expected,
         )
     except AppError as error:
         return form_error(request, "moderation/invalidate.html", error, fields, context)

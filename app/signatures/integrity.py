@@ -168,7 +168,14 @@ def preview(*, db: Session, rt: Runtime, petition: Petition, moderator: User, en
 
 
 def invalidate(
-    *, db: Session, rt: Runtime, petition: Petition, moderator: User, entries: list[str], reason: str, expected: int
+    *,
+    db: Session,
+    rt: Runtime,
+    petition: Petition,
+    moderator: User,
+    entries: list[str],
+    reason: str,
+    expected: int | None,
 ) -> Invalidation:
     """Void the matching signatures, if the count is still what the moderator previewed."""
     page_changed(db, petition.id)
@@ -178,7 +185,7 @@ def invalidate(
             N_("Please correct the highlighted fields."),
             fields={"reason": N_("Say why, in at most 500 characters: it is kept on record.")},
         )
-    if expected < 0:
+    if expected is None or expected < 0:
         raise InvalidInput(
             N_("Preview the rule first, then confirm the count it shows."),
             fields={"rule": N_("Preview the rule first.")},
