@@ -66,3 +66,43 @@ def test_the_decision_cards_keep_their_controls_and_do_not_overlap(person, serve
         if width == 1280:
             assert len({round(box["y"]) for box in boxes if box}) == 1, "the three decisions share the row"
         assert page.evaluate("document.documentElement.scrollWidth") <= width, width
+
+
+def test_a_refused_decision_lists_every_error_in_its_own_card_and_takes_focus(person, server) -> None:  # type: ignore[no-untyped-def]
+    """A small form inside a larger page (issue #22): after a refusal its summary, first in the form, lists every
+    error at once, each a link to its control, and takes focus; the controls in error say so (aria-invalid,
+    aria-describedby); the message is not repeated at the top of the page."""
+    from playwright.sync_api import expect
+
+    page = person("morgan")
+    page.goto("/moderation")
+    page.locator("main").get_by_role("link", name=IN_MODERATION).first.click()
+    claim = page.locator("main").get_by_role("button", name="I am reviewing this one")
+    if claim.count():
+        claim.click()
+    reject = page.locator("main .decisions > form[action$='/reject']")
+    # As a browser that checks nothing would send it: no reason chosen.
+    reject.evaluate(
+        "(form) => form.querySelectorAll('[required], [maxlength]').forEach((control) => {"
+        " control.removeAttribute('required'); control.removeAttribute('maxlength'); })"
+    )
+    reject.get_by_label("Note to the organizers").fill("Please read the site's rules first.")
+    reject.get_by_role("button", name="Reject").click()
+    page.wait_for_load_state()
+    reject = page.locator("main .decisions > form[action$='/reject']")
+    summary = reject.locator(".error-summary")
+    expect(summary).to_be_focused()
+    links = summary.get_by_role("link")
+    expect(links.first).to_have_attribute("href", "#reason")
+    targets = [str(links.nth(index).get_attribute("href")) for index in range(links.count())]
+    assert set(targets) <= {"#reason", "#note"}, targets
+    for control in targets:
+        field = reject.locator(control)
+        expect(field).to_have_attribute("aria-invalid", "true")
+        expect(field).to_have_attribute("aria-describedby", control[1:] + "-error")
+        expect(reject.locator(control + "-error")).to_be_visible()
+    assert not page.locator("main .flashes").count(), "the errors are said once, in the form"
+    links.first.click()
+    expect(reject.locator("#reason")).to_be_focused()
+    # The other cards are as they were.
+    expect(page.locator("main .decisions > form[action$='/hide'] .error-summary")).to_have_count(0)

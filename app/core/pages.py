@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.core.errors import AppError
 from app.core.forms import CORRECT_FIELDS
 from app.core.routing import refusal
-from app.core.templating import redirect, render
+from app.core.templating import flash, redirect, render
 from app.core.web import CSRF_FIELD
 
 SECRET_FIELDS = {"password", "code", CSRF_FIELD}
@@ -54,7 +54,12 @@ def refused(request: Request, target: str, error: AppError) -> RedirectResponse:
     rolls back, as for an error status (app/core/routing.py): nothing the refused submission wrote stands."""
     translated = request.app.state.templates.env.filters["translate"]
     summary = "; ".join(translated(text) for text in error.fields.values()) or translated(error.message)
-    return refusal(redirect(request, target, summary, "error"))
+    errors = {name: translated(text) for name, text in error.fields.items()}
+    response = redirect(request, target)
+    # The form the refusal is about, by its action (this request's path): a page that shows the form shows every
+    # error in it, each by its field; any other page shows the message at the top, as before.
+    flash(response, request, summary, "error", form=request.url.path, errors=errors)
+    return refusal(response)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -81,11 +81,25 @@ def _flash_serializer(request: Request) -> URLSafeSerializer:
     return URLSafeSerializer(request.app.state.keyring.key("flash").hex(), salt="flash")
 
 
-def flash(response: Response, request: Request, message: str, kind: str = "success") -> Response:
-    """Attach a one-time message to a redirect; the next page shows it once."""
+def flash(
+    response: Response,
+    request: Request,
+    message: str,
+    kind: str = "success",
+    *,
+    form: str | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> Response:
+    """Attach a one-time message to a redirect; the next page shows it once. A refusal of a small form inside a
+    larger page names the form (its action) and each field's error, for the form to show (forms.html's
+    small_form_summary)."""
     if isinstance(message, Message):  # the cookie keeps plain text: translated now, as the page would
         message = request.app.state.templates.env.filters["translate"](message)
-    messages = read_flashes(request) + [{"kind": kind, "message": message}]
+    entry: dict[str, Any] = {"kind": kind, "message": message}
+    if form is not None:
+        entry["form"] = form
+        entry["errors"] = dict(errors or {})
+    messages = read_flashes(request) + [entry]
     response.set_cookie(
         FLASH_COOKIE,
         _flash_serializer(request).dumps(messages),
@@ -97,7 +111,7 @@ def flash(response: Response, request: Request, message: str, kind: str = "succe
     return response
 
 
-def read_flashes(request: Request) -> list[dict[str, str]]:
+def read_flashes(request: Request) -> list[dict[str, Any]]:
     raw = request.cookies.get(FLASH_COOKIE)
     if not raw:
         return []
@@ -131,6 +145,8 @@ def render(
         "current_user": getattr(request.state, "viewer", None),
         "csrf_token": keyring.csrf_token(seed, getattr(request.state, "csrf_session", None)) if seed else "",
         "flashes": flashes,
+        # The refusals of small forms, by the form's action: the form shows them (includes/_forms.html).
+        "form_refusals": {entry["form"]: entry for entry in flashes if isinstance(entry.get("form"), str)},
         "errors": {},
         "values": {},
         # The app's clock (a frozen one in tests), for templates that compare dates, such as an overdue badge.
