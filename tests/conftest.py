@@ -140,8 +140,17 @@ def _prepare_postgresql(url: str) -> None:
     engine.dispose()
 
 
+# The test databases of this process, migrated once each, and their engines. Under pytest-xdist a worker runs a
+# module's SQLite tests, then its PostgreSQL ones, so pytest sets the session's `database_url` up again at every
+# switch, twice a module: migrating a database each time cost 1-3 s, about 200 times a run.
+_DATABASES: dict[str, str] = {}
+_ENGINES: dict[str, Engine] = {}
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param in _DATABASES:
+        return _DATABASES[request.param]
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     else:
@@ -152,14 +161,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             url = url.replace("postgresql://", "postgresql+psycopg://", 1)
         _prepare_postgresql(url)
     migrations.upgrade(url)
+    _DATABASES[request.param] = url
     return url
 
 
 @pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = build_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(database_url: str) -> Engine:
+    if database_url not in _ENGINES:
+        _ENGINES[database_url] = build_engine(database_url)
+    return _ENGINES[database_url]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for engine in _ENGINES.values():
+        engine.dispose()
 
 
 @pytest.fixture
