@@ -35,7 +35,7 @@ from app.organization import branding
 from app.petitions.goals import Goal
 from app.petitions.models import Petition
 from app.petitions.share import public_url, qr_matrix
-from app.reports.pdf import MARGIN, REPLACEMENT, _Document, _rgb, _visual
+from app.reports.pdf.document import MARGIN, REPLACEMENT, Document, rgb, visual
 from app.responses.chart import INK, MUTED
 
 PAGE_HEIGHT = 297.0
@@ -88,7 +88,7 @@ def _progress_line(facts: PosterFacts) -> str | None:
     return f"{goal.remaining:,} more to reach {goal.signatures:,}, {when}."
 
 
-class _Poster(_Document):
+class _Poster(Document):
     """The report's document with a footer of its own: one page has no page numbers."""
 
     def footer(self) -> None:
@@ -108,13 +108,13 @@ class _Poster(_Document):
         self.style(size=size, bold=bold, colour=colour)
         for line in lines:
             self.set_x(self.l_margin)
-            self.cell(self.epw, size * 0.45, _visual(line), align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.cell(self.epw, size * 0.45, visual(line), align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def qr_code(self, url: str, *, top: float) -> None:
         matrix = qr_matrix(url)
         module = QR_SIZE / (len(matrix) + 2 * QR_QUIET_ZONE)
         left = (self.w - QR_SIZE) / 2 + QR_QUIET_ZONE * module
-        self.set_fill_color(*_rgb("#000000"))
+        self.set_fill_color(*rgb("#000000"))
         for row_index, row in enumerate(matrix):
             y = top + (QR_QUIET_ZONE + row_index) * module
             start = None

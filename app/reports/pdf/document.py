@@ -1,20 +1,8 @@
-"""PDF reports, drawn with fpdf2 (pure Python, no system packages): the delivery report organizers hand to
-leadership, and the list of the names signers chose to show.
-
-Text is set in DejaVu Sans, bundled in `fonts/` with its licence, so names in Latin, Greek, Cyrillic, Arabic,
-Hebrew, Armenian, Georgian and many other scripts print as written. A character the font lacks (Chinese,
-Japanese and Korean script, Devanagari) prints as U+FFFD, and the document then says so and points to the CSV,
-JSON and XLSX exports, which hold every name exactly; it never prints as an empty box or vanishes without a
-word. Right-to-left text is put in visual order with fpdf2's bidi algorithm, but not shaped (that needs
-HarfBuzz, which is not a dependency): Arabic letters print in their isolated forms, unjoined.
-
-The chart of signatures over time is the one the report page shows (`app.reports.tally.over_time`, the same
-bars, colour and gridlines as `app.responses.chart`), drawn with PDF primitives rather than parsed from SVG.
-"""
+"""The PDF toolkit the reports and the poster share: an A4 page in DejaVu Sans with a footer, and helpers
+that clean, wrap and break every piece of text they print."""
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,65 +14,84 @@ from fpdf.bidi import BidiParagraph
 from fpdf.enums import Align, MethodReturnValue, XPos, YPos
 from fpdf.fonts import TTFFont
 
-from app.reports import pdf_markdown, tally
-from app.reports.model import Breakdown, SignerRow, TallyReport, suppressed_note
-from app.responses.chart import GRID, INK, MUTED, tick_step
-from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
+from app.reports import pdf_markdown
+from app.responses.chart import INK, MUTED
 
-FONTS = Path(__file__).parent / "fonts"
+FONTS = Path(__file__).parent.parent / "fonts"
+
+
 FAMILY = "DejaVu"
+
+
 CREATOR = "Undersigned"
+
+
 REPLACEMENT = "\ufffd"
-# The total page count, filled in as the document closes. Made of control characters, which `_Document.clean`
+
+
+# The total page count, filled in as the document closes. Made of control characters, which `Document.clean`
 # removes from every text it prints, so nothing anyone writes can turn into the page count. Three characters:
 # fpdf2 reserves the width of as many digits.
 PAGE_COUNT = "\x1d\x1d\x1d"
+
+
 MARGIN = 18.0  # mm, on every side
+
+
 WIDTH = 210 - 2 * MARGIN  # between the margins of an A4 page
+
+
 COUNT_COLUMNS = (WIDTH - 70, 70.0)  # a label, then a number (or why there is none)
+
+
 FOOTER_LINE = 3.6  # mm, a line of the footer's small type
+
+
 BODY_SIZE = 9.5
+
+
 SMALL_SIZE = 8.0
+
+
 LINE = 4.6  # mm, a line of body text
+
+
 RULE = "#e3e6ea"  # between table rows
+
+
 HEADING_FILL = "#eef0f3"
-VISIBILITY_LABELS = {"public": "Public", "organizers": "Organizers only"}
-TALLY_VISIBILITY = (
-    ("public", "Names shown publicly"),
-    ("organizers", "Names shown to organizers only"),
-    ("anonymous", "Anonymous"),
-)
+
 
 Row = Sequence[str]
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
+def rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """Times are stored in UTC; a naive one is read as UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _day(value: date) -> str:
+def day_text(value: date) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
-def _when(moment: datetime) -> str:
-    moment = _utc(moment)
-    return f"{_day(moment)}, {moment:%H:%M} UTC"
+def when_text(moment: datetime) -> str:
+    moment = as_utc(moment)
+    return f"{day_text(moment)}, {moment:%H:%M} UTC"
 
 
-def _label(value: str) -> str:
+def label_text(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
-def _plural(count: int, word: str) -> str:
+def plural_text(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def _visual(line: str) -> str:
+def visual(line: str) -> str:
     """A line in the order it is seen: fpdf2 reorders right-to-left text only when it shapes text (HarfBuzz),
     so a line with Arabic or Hebrew in it is put in visual order here, with fpdf2's own bidi algorithm."""
     if any(unicodedata.bidirectional(char) in ("R", "AL") for char in line):
@@ -92,7 +99,7 @@ def _visual(line: str) -> str:
     return line
 
 
-class _Document(FPDF):
+class Document(FPDF):
     """An A4 page with DejaVu Sans, a footer (`footer_text`, "Page n of N"), and helpers that clean, wrap and
     break every piece of text they print."""
 
@@ -132,10 +139,10 @@ class _Document(FPDF):
         self.set_lang("en")
         # Readers show the title, not the file name (PDF/UA asks for both the language and this).
         self.viewer_preferences = ViewerPreferences(display_doc_title=True)
-        self.set_creation_date(_utc(generated_at))
+        self.set_creation_date(as_utc(generated_at))
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.alias_nb_pages(PAGE_COUNT)
-        self.set_text_color(*_rgb(INK))
+        self.set_text_color(*rgb(INK))
         self.add_page()
         # The footer wraps, whole, over as many lines as it needs (it was cut short with "…"), beside the page
         # number; the body stops above however many that is. (Measured on a page: fpdf2 lays out only on one.)
@@ -170,7 +177,7 @@ class _Document(FPDF):
 
     def style(self, *, size: float = BODY_SIZE, bold: bool = False, colour: str = INK) -> None:
         self.set_font(FAMILY, "B" if bold else "", size)
-        self.set_text_color(*_rgb(colour))
+        self.set_text_color(*rgb(colour))
 
     # -- structure (a tagged PDF) ------------------------------------------------------------------------------
     # fpdf2 2.8 tags only images and links given alt_text, and section titles it draws itself, each as a /Figure.
@@ -240,7 +247,7 @@ class _Document(FPDF):
             with self.marked(tag):
                 for line in lines[:room]:
                     self.set_x(self.l_margin)
-                    self.cell(self.epw, height, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                    self.cell(self.epw, height, visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             lines = lines[room:]
 
     def heading(self, text: str, *, size: float = 12.5, keep: float = 4 * LINE) -> None:
@@ -298,7 +305,7 @@ class _Document(FPDF):
                 else:
                     for line in lines:
                         self.set_xy(left, self.get_y())
-                        self.cell(width, LINE, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                        self.cell(width, LINE, visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def _markdown_height(self, markup: str, width: float) -> float:
         height = self.multi_cell(width, LINE, markup, markdown=True, dry_run=True, output=MethodReturnValue.HEIGHT)
@@ -320,7 +327,7 @@ class _Document(FPDF):
                     self.cell(5.0, LINE, block.bullet)
                 for line in lines[:room]:
                     self.set_xy(left, self.get_y())
-                    self.cell(width, LINE, _visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                    self.cell(width, LINE, visual(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             lines, first = lines[room:], False
 
     # -- tables ------------------------------------------------------------------------------------------------
@@ -365,18 +372,18 @@ class _Document(FPDF):
                 self._new_table_page(widths, aligns, headings, size)
             self.style(size=size, bold=bold)
             if fill:
-                self.set_fill_color(*_rgb(HEADING_FILL))
+                self.set_fill_color(*rgb(HEADING_FILL))
             x, y = self.l_margin, self.get_y()
             for lines, width, align in zip(wrapped, widths, aligns, strict=True):
                 text = lines[index] if index < len(lines) else ""
                 if text or fill:
                     self.set_xy(x, y)
                     with self.marked("/P") if text else self.artifact():
-                        self.cell(width, LINE, _visual(text), align=align, fill=fill)
+                        self.cell(width, LINE, visual(text), align=align, fill=fill)
                 x += width
             self.set_xy(self.l_margin, y + LINE)
         if rule:
-            self.set_draw_color(*_rgb(RULE))
+            self.set_draw_color(*rgb(RULE))
             self.set_line_width(0.2)
             with self.artifact():
                 self.line(self.l_margin, self.get_y(), self.l_margin + sum(widths), self.get_y())
@@ -418,7 +425,7 @@ class _Document(FPDF):
         with self.artifact():
             for index, line in enumerate(self._footer_lines):
                 self.set_xy(self.l_margin, top + index * FOOTER_LINE)
-                self.cell(WIDTH - self._page_width, FOOTER_LINE, _visual(line))
+                self.cell(WIDTH - self._page_width, FOOTER_LINE, visual(line))
             self.set_xy(self.l_margin + WIDTH - self._page_width, top)
             self.cell(self._page_width, FOOTER_LINE, f"Page {self.page_no()} of {PAGE_COUNT}", align=Align.R)
 
@@ -426,7 +433,7 @@ class _Document(FPDF):
         if self.replaced:
             self.gap(3)
             self.paragraph(
-                f"{_plural(self.replaced, 'character')} that the font used here cannot show (for "
+                f"{plural_text(self.replaced, 'character')} that the font used here cannot show (for "
                 f"example Chinese, Japanese or Korean script, or emoji) "
                 f"{'is' if self.replaced == 1 else 'are'} printed as {REPLACEMENT}. The CSV, JSON and "
                 "XLSX exports give every text exactly as written.",
@@ -436,297 +443,3 @@ class _Document(FPDF):
 
     def finish(self) -> bytes:
         return bytes(self.output())
-
-
-# -- the delivery report --------------------------------------------------------------------------------------
-
-
-def _chart(pdf: _Document, report: TallyReport) -> None:
-    """Signatures over time: the page's bars (by day, or by week when there are too many days)."""
-    labels, values = tally.over_time(report)
-    weekly = len(report.by_day) > tally.MAX_BARS
-    label_size, plot_height, axis_width = 6.5, 55.0, 14.0
-    pdf.heading("Signatures over time", keep=LINE + 6 + plot_height + 9 + 2 * LINE if labels else 2 * LINE)
-    if not labels:
-        pdf.paragraph("No signatures yet.")
-        return
-    pdf.line_of(f"{'By week (weeks from Monday)' if weekly else 'By day'}, in UTC.", size=SMALL_SIZE, colour=MUTED)
-    step = tick_step(max(values))
-    top_value = max(step, step * math.ceil(max(values) / step))
-    left, right = pdf.l_margin + axis_width, pdf.w - pdf.r_margin
-    top = pdf.get_y() + 6
-    bottom = top + plot_height
-
-    def y_of(value: float) -> float:
-        return bottom - value / top_value * plot_height
-
-    total = sum(values)
-    busiest = max(range(len(values)), key=lambda i: values[i])  # the earliest of equals
-    period = "week" if weekly else "day"
-    summary = (
-        f"{_plural(total, 'signature')} over {_plural(len(labels), period)}, {labels[0]} to "
-        f"{labels[-1]}; the most in one {period}: {values[busiest]:,} ({labels[busiest]})."
-    )
-    # The bars, axis and labels are one figure to a screen reader, read as its text alternative.
-    with pdf.marked("/Figure", alt_text=f"Bar chart of signatures by {period}. {summary}"):
-        pdf.style(size=label_size, colour=MUTED)
-        pdf.set_xy(left, top - 5)
-        pdf.cell(40, 3, "Signatures")
-        pdf.set_line_width(0.2)
-        for tick in range(0, top_value + 1, step):
-            if tick:
-                pdf.set_draw_color(*_rgb(GRID))
-                pdf.line(left, y_of(tick), right, y_of(tick))
-            pdf.set_xy(pdf.l_margin, y_of(tick) - 1.5)
-            pdf.cell(axis_width - 2, 3, f"{tick:,}", align=Align.R)
-
-        band = (right - left) / len(labels)
-        bar_width = min(band * 0.6, 16.0)
-        pdf.set_fill_color(*_rgb(tally.CHART_COLOUR))
-        for index, value in enumerate(values):
-            if value:
-                centre = left + band * (index + 0.5)
-                pdf.rect(centre - bar_width / 2, y_of(value), bar_width, bottom - y_of(value), style="F")
-        pdf.set_draw_color(*_rgb(INK))
-        pdf.line(left, bottom, right, bottom)
-
-        # Labels on two lines, as on the page; every n-th when they would not fit under their bars.
-        pdf.style(size=label_size)
-        split = [label.split(" ", 1) for label in labels]
-        widest = max(pdf.get_string_width(word) for words in split for word in words) + 1
-        every = max(1, math.ceil(widest / band))
-        for index, words in enumerate(split):
-            if index % every:
-                continue
-            centre = left + band * (index + 0.5)
-            for line, word in enumerate(words):
-                pdf.set_xy(centre - widest / 2, bottom + 1 + line * 3)
-                pdf.cell(widest, 3, word, align=Align.C)
-    pdf.set_xy(pdf.l_margin, bottom + 9)
-    pdf.paragraph(summary, size=SMALL_SIZE, colour=MUTED)
-
-
-def _breakdown(pdf: _Document, breakdown: Breakdown, *, min_group_size: int) -> None:
-    suppressed = suppressed_note(min_group_size)
-    pdf.data_table(
-        ((cell.label, suppressed if cell.count is None else f"{cell.count:,}") for cell in breakdown.cells),
-        widths=COUNT_COLUMNS,
-        aligns=(Align.L, Align.R),
-        headings=(breakdown.kind.capitalize(), "Signatures"),
-        total=("Total", f"{breakdown.total:,}"),
-    )
-
-
-def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
-    """The delivery report: the petition as signed, its tally, thresholds, chart, breakdowns and responses."""
-    pdf = _Document(
-        title=f"Petition #{report.petition_id}: {report.title} (delivery report)",
-        subject="Delivery report: the petition, its signature count, and the responses to it",
-        organization=organization,
-        generated_at=report.generated_at,
-        footer_text=f"{organization} · Petition #{report.petition_id}: {report.title} · "
-        f"generated {_when(report.generated_at)}",
-        tagged=True,
-    )
-    pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
-    pdf.line_of(f"Delivery report · Petition #{report.petition_id}", size=SMALL_SIZE, colour=MUTED)
-    pdf.gap(2)
-    pdf.paragraph(report.title, size=18, bold=True, height=8, tag="/H1")
-    pdf.gap(3)
-    facts = [
-        ("State", _label(report.state)),
-        ("Text", f"Version {report.version}" + (" (as first published)" if report.version == 0 else "")),
-        ("Text SHA-256", report.content_hash),
-    ]
-    if report.decision_maker:
-        facts.append(("Decision-maker", report.decision_maker))
-    if report.opened_at:
-        facts.append(("Opened", _when(report.opened_at)))
-    if report.closed_at:
-        facts.append(("Closed", _when(report.closed_at)))
-    facts.append(("Generated", _when(report.generated_at)))
-    pdf.data_table(facts, widths=(36, WIDTH - 36), size=SMALL_SIZE + 0.5)
-
-    pdf.heading("The ask")
-    pdf.paragraph(report.ask)
-    if report.background.strip():
-        pdf.heading("Background")
-        pdf.markdown(report.background)
-
-    pdf.heading("Signatures")
-    counts = [
-        ("Signatures counted", f"{report.signature_count:,}"),
-        *((label, f"{report.by_visibility.get(key, 0):,}") for key, label in TALLY_VISIBILITY),
-        ("Withdrawn by their signers", f"{report.withdrawal_count:,}"),
-        ("Voided by the moderators", f"{report.voided_count:,}"),
-    ]
-    pdf.data_table(counts, widths=COUNT_COLUMNS, aligns=(Align.L, Align.R))
-    pdf.gap()
-    pdf.paragraph(
-        f"Counted as of {_when(report.generated_at)}. Withdrawn and voided signatures are not counted.",
-        size=SMALL_SIZE,
-        colour=MUTED,
-    )
-
-    pdf.heading("Thresholds")
-    if report.thresholds:
-        pdf.data_table(
-            (
-                (
-                    f"{_label(threshold.kind)} threshold: {_plural(threshold.signatures, 'signature')}",
-                    f"reached {_when(threshold.reached_at)}" if threshold.reached_at else "not yet reached",
-                )
-                for threshold in report.thresholds
-            ),
-            widths=COUNT_COLUMNS,
-            aligns=(Align.L, Align.R),
-        )
-    else:
-        pdf.paragraph("This petition has no thresholds.")
-
-    _chart(pdf, report)
-
-    breakdowns = [breakdown for breakdown in (report.departments, report.locations) if breakdown is not None]
-    if breakdowns:
-        pdf.heading("Where signers work")
-        pdf.paragraph(
-            f"Small-group suppression: a group with fewer than {report.min_group_size} signatures is "
-            "not shown, nor is any count from which one could be worked out, so that no small group of "
-            "signers can be singled out. The totals include every signature.",
-            size=SMALL_SIZE,
-            colour=MUTED,
-        )
-        for breakdown in breakdowns:
-            pdf.gap(3)
-            _breakdown(pdf, breakdown, min_group_size=report.min_group_size)
-
-    pdf.heading("Responses")
-    if not report.responses:
-        pdf.paragraph("No response has been recorded.")
-    for response in report.responses:
-        if pdf.will_page_break(4 * LINE):
-            pdf.add_page()
-        pdf.gap()
-        pdf.line_of(
-            f"{_when(response.at)} · {RESPONSE_LABELS.get(response.status, _label(response.status))}",
-            size=SMALL_SIZE,
-            colour=MUTED,
-        )
-        pdf.paragraph(response.summary, bold=True)
-        if response.details.strip():
-            pdf.gap(1)
-            pdf.markdown(response.details)
-
-    pdf.heading("Commitments")
-    if report.commitments:
-        pdf.data_table(
-            (
-                (
-                    commitment.text,
-                    commitment.owner,
-                    _day(commitment.due_on) if commitment.due_on else "",
-                    COMMITMENT_LABELS.get(commitment.status, _label(commitment.status)),
-                )
-                for commitment in report.commitments
-            ),
-            widths=(WIDTH - 90, 40, 26, 24),
-            headings=("Commitment", "Owner", "Due", "Status"),
-        )
-    else:
-        pdf.paragraph("No commitment has been recorded.")
-
-    if report.log_fingerprint is not None:
-        pdf.heading("Signature log")
-        pdf.line_of("Fingerprint of the signature log (its latest tree head):", size=SMALL_SIZE, colour=MUTED)
-        pdf.paragraph(report.log_fingerprint, size=SMALL_SIZE + 0.5)
-    pdf.note_replacements()
-    return pdf.finish()
-
-
-# -- the signer list ------------------------------------------------------------------------------------------
-
-
-def signers_pdf(
-    *,
-    title: str,
-    petition_id: int,
-    generated_at: datetime,
-    rows: Iterable[SignerRow],
-    organization: str,
-    total: int | None = None,
-) -> bytes:
-    """The names signers chose to show, one a line; anonymous signers are never in it (a row for one is an
-    error, not something to print)."""
-    signers = list(rows)  # counted in the heading, before the table
-    for row in signers:
-        if row.visibility not in VISIBILITY_LABELS:
-            raise ValueError(f"a signer list holds only names signers chose to show, not {row.visibility!r}")
-    pdf = _Document(
-        title=f"Petition #{petition_id}: {title} (signer list)",
-        subject="The names signers chose to show",
-        organization=organization,
-        generated_at=generated_at,
-        footer_text=f"{organization} · Petition #{petition_id}: {title} · signer list · "
-        f"generated {_when(generated_at)}",
-    )
-    pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
-    pdf.line_of(f"Signer list · Petition #{petition_id}", size=SMALL_SIZE, colour=MUTED)
-    pdf.gap(2)
-    pdf.paragraph(title, size=16, bold=True, height=7)
-    pdf.gap(2)
-    pdf.line_of(f"{_plural(len(signers), 'name')} as of {_when(generated_at)}.", bold=True)
-    if total is not None and total > len(signers):
-        pdf.paragraph(
-            f"The newest {len(signers):,} of {total:,} names: the CSV, JSON and XLSX exports hold them all.",
-            size=SMALL_SIZE,
-            colour=MUTED,
-        )
-    pdf.paragraph(
-        "Only the names signers chose to show are listed: publicly, or to the organizers only. "
-        "Anonymous signers are never listed.",
-        size=SMALL_SIZE,
-        colour=MUTED,
-    )
-    pdf.paragraph(
-        "For the organizers only: signers were promised that leadership and colleagues see only counts "
-        "(of departments and locations, only of groups large enough to protect people). To deliver the "
-        "petition, hand over the delivery report, not this list.",
-        size=SMALL_SIZE,
-        bold=True,
-    )
-    pdf.gap(3)
-
-    with_department = any(row.department for row in signers)  # a column nobody has a value for is left out
-    with_location = any(row.location for row in signers)
-    optional = 36.0
-    columns = [
-        ("No.", 12.0, Align.R),
-        ("Name", WIDTH - 12 - 28 - 24 - optional * (with_department + with_location), Align.L),
-        ("Visibility", 28.0, Align.L),
-        ("Signed on", 24.0, Align.L),
-    ]
-    if with_department:
-        columns.append(("Department", optional, Align.L))
-    if with_location:
-        columns.append(("Location", optional, Align.L))
-
-    def cells(number: int, row: SignerRow) -> list[str]:
-        values = [f"{number:,}", row.name, VISIBILITY_LABELS[row.visibility], _day(row.signed_on)]
-        if with_department:
-            values.append(row.department or "")
-        if with_location:
-            values.append(row.location or "")
-        return values
-
-    if signers:
-        pdf.data_table(
-            (cells(number, row) for number, row in enumerate(signers, start=1)),
-            widths=[width for _, width, _ in columns],
-            aligns=[align for _, _, align in columns],
-            headings=[heading for heading, _, _ in columns],
-            size=SMALL_SIZE + 0.5,
-        )
-    else:
-        pdf.paragraph("No signer has chosen to show their name.")
-    pdf.note_replacements()
-    return pdf.finish()
