@@ -106,3 +106,23 @@ def test_a_refused_decision_lists_every_error_in_its_own_card_and_takes_focus(pe
     expect(reject.locator("#reason")).to_be_focused()
     # The other cards are as they were.
     expect(page.locator("main .decisions > form[action$='/hide'] .error-summary")).to_have_count(0)
+
+
+def test_a_refused_comment_hiding_says_why_in_its_form(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = person("morgan")
+    page.goto(live_server.petition_url(server, "Stop recording our screens to train AI"))
+    item = page.locator("#discussion li.comment", has_text="Has anyone asked the privacy team?").first
+    page.goto(f"/comments/{str(item.get_attribute('id')).removeprefix('comment-')}")
+    form = page.locator("main form[action$='/hide']")
+    form.evaluate("(form) => form.querySelectorAll('[required]').forEach((c) => c.removeAttribute('required'))")
+    form.get_by_role("button", name="Hide this comment").click()
+    page.wait_for_load_state()
+    form = page.locator("main form[action$='/hide']")
+    summary = form.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_have_attribute("href", "#hide-reason")
+    expect(form.locator("#hide-reason")).to_have_attribute("aria-invalid", "true")
+    expect(form.locator("#hide-reason")).to_have_attribute("aria-describedby", "hide-reason-error")
+    assert not page.locator("main .flashes").count()
