@@ -21,6 +21,7 @@ from app.core.routing import commit_now
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.petitions import service as petitions
+from app.petitions.models import Petition
 
 ROLE_FOR_ACCESS = {
     Access.worker: Role.worker,
@@ -71,8 +72,13 @@ def _policy(access: Access) -> Callable[..., Awaitable[User | None]]:
 POLICIES = {access: _policy(access) for access in Access if access is not Access.organizer}
 
 
-def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load_user)], db: SessionDep) -> User:
-    """An organizer (creator or co-organizer) of the petition in the path."""
+# -- the petition named in the path, loaded once by the check that decides who may act on it -----------------
+# Each returns the loaded petition, so a handler never loads it a second time. Each gives its connection back
+# (commit_now) before the handler's thread hop, as load_user does.
+
+
+def organized_petition(petition_id: Id, user: Annotated[User | None, Depends(load_user)], db: SessionDep) -> Petition:
+    """The petition in the path, for one of its organizers (creator or co-organizer)."""
     if user is None:
         raise SignInRequired(N_("Please sign in to continue."))
     if not user.is_verified:
@@ -81,10 +87,50 @@ def require_organizer(petition_id: Id, user: Annotated[User | None, Depends(load
     if not petitions.is_organizer(db=db, petition=petition, user=user):
         raise Forbidden(N_("Only this petition's organizers can do that."))
     commit_now(db)
+    return petition
+
+
+organized_petition.access = Access.organizer  # type: ignore[attr-defined]
+
+
+async def require_organizer(
+    user: Annotated[User | None, Depends(load_user)], petition: Annotated[Petition, Depends(organized_petition)]
+) -> User:
+    """The organizer acting on the petition in the path (organized_petition checked them)."""
+    if user is None:  # organized_petition refused it already
+        raise SignInRequired(N_("Please sign in to continue."))
     return user
 
 
-require_organizer.access = Access.organizer  # type: ignore[attr-defined]
+def readable_petition(
+    petition_id: Id, user: Annotated[User | None, Depends(load_user)], db: SessionDep, rt: RuntimeDep
+) -> Petition:
+    """The petition in the path, if its reader may read it (404 otherwise), closed first if its deadline passed.
+
+    It declares no access level of its own: the route's account dependency does (a public page, or a worker's
+    form), and this applies the petition's reading rule on top."""
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    commit_now(db)  # also makes a closing on read stand, whatever the handler answers
+    return petition
+
+
+def moderated_petition(
+    petition_id: Id, moderator: Annotated[User, Depends(POLICIES[Access.moderator])], db: SessionDep
+) -> Petition:
+    """The petition in the path, in any state, for a moderator."""
+    petition = petitions.get_or_404(db=db, petition_id=petition_id)
+    commit_now(db)
+    return petition
+
+
+def respondable_petition(
+    petition_id: Id, responder: Annotated[User, Depends(POLICIES[Access.responder])], db: SessionDep, rt: RuntimeDep
+) -> Petition:
+    """The petition in the path, for a responder: only one the petition page would show them (a draft, a hidden
+    petition or a privately rejected one is not a responder's to read or answer)."""
+    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=responder)
+    commit_now(db)
+    return petition
 
 
 async def anyone() -> None:
@@ -99,6 +145,10 @@ DevelopmentOnly = Annotated[User | None, Depends(POLICIES[Access.development])]
 CurrentAccount = Annotated[User, Depends(POLICIES[Access.account])]
 CurrentUser = Annotated[User, Depends(POLICIES[Access.worker])]
 Organizer = Annotated[User, Depends(require_organizer)]
+OrganizedPetition = Annotated[Petition, Depends(organized_petition)]
+ReadablePetition = Annotated[Petition, Depends(readable_petition)]
+ModeratedPetition = Annotated[Petition, Depends(moderated_petition)]
+RespondablePetition = Annotated[Petition, Depends(respondable_petition)]
 Responder = Annotated[User, Depends(POLICIES[Access.responder])]
 Moderator = Annotated[User, Depends(POLICIES[Access.moderator])]
 Admin = Annotated[User, Depends(POLICIES[Access.admin])]
