@@ -41,11 +41,12 @@ assets:
 
 # Two pytest-xdist workers, one per core, each with a PostgreSQL database and Redis databases of its own (see
 # tests/conftest.py); a module stays on one worker, so its live server and demo organization are built once.
+# --no-loadscope-reorder: modules are handed out in the order tests/conftest.py gives them, the slowest first.
 # `make test PYTEST_WORKERS=0` runs in one process; PYTEST_ARGS still takes any pytest option.
 PYTEST_WORKERS ?= 2
 
 test: install-dev
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # What CI checks before the suite (.ci/run): ruff's rules and format, mypy on app/ (all configured in
 # pyproject.toml), and the package layers (docs/architecture.md, "Layers"): import-linter's contracts fail on an
@@ -81,7 +82,7 @@ BENCH_TOKENS := --bits 3072 --petitions 5 --accounts 20 --workers 1
 BENCH_LOG := --entries 50000
 BENCH_EXPORT := --signatures 50000
 BENCH_PAGE := --sizes 10000,100000 --comments 1000 --workers 1,2 --duration 5
-BENCH_VIRAL := --signatures 20000 --comments 500 --duration 10 --open-pages 1000
+BENCH_VIRAL := --signatures 20000 --comments 500 --duration 10 --open-pages 1000 --poll-seconds 5
 BENCH_STACK := --signatures 10000 --comments 200 --requests 200 --duration 5
 endif
 

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,9 +113,11 @@ def redis_url(database: int) -> str:
     return f"redis://127.0.0.1:6379/{database}"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their fixtures' parameters
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `one_database` run on SQLite only: what they check does not depend on the database, and
-    running them twice would cost minutes (the authorization matrix is hundreds of requests)."""
+    running them twice would cost minutes (the authorization matrix is hundreds of requests). Under pytest-xdist
+    the slowest modules come first."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -123,6 +126,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+    if not XDIST_WORKER:
+        return
+    # Under `--dist loadfile --no-loadscope-reorder` (make test) xdist hands modules to its workers in this order;
+    # the sort keeps each module's own order.
+    modules = Counter(item.path.name for item in items)
+    items.sort(key=lambda item: (_SLOWEST_FIRST.get(item.path.name, len(_SLOWEST_FIRST)), -modules[item.path.name]))
+
+
+# The modules that take longest, longest first; then the rest, those with most tests first (xdist's own order).
+# A module runs whole on one worker, so a long one handed out last kept one worker busy while the other had
+# finished: xdist's order by number of tests put these few-test, slow modules (servers killed and restarted, a
+# linkage day, a story through every page) at the end. Measured with --durations on the busy 2-core machine.
+_SLOWEST_FIRST = {
+    name: rank
+    for rank, name in enumerate(
+        [
+            "test_concurrency.py",  # 190 s
+            "test_wallet_secret_nowhere.py",  # 175 s
+            "test_no_js.py",  # 160 s
+            "test_fault_tolerance.py",  # 140 s
+            "test_linkage.py",  # 115 s
+            "test_mail_outage.py",  # 95 s
+            "test_security_findings_stateful.py",  # 60 s
+            "test_browser_crash.py",  # 35 s
+            "test_password_cost.py",  # 25 s
+        ]
+    )
+}
 
 
 def missing(reason: str) -> None:
