@@ -6,7 +6,9 @@ write the person was told did not happen.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
@@ -94,3 +96,20 @@ def test_a_response_built_after_commit_sees_the_committed_work(app: FastAPI, db:
     with TestClient(app) as client:
         assert client.post("/audited/after-commit").json() == {"unit_of_work_open": False}
     assert _stored(db, "audited")
+
+
+# The request boundary (the route class, and get_db behind it) is the only code that commits; commands and jobs
+# end their work with `sessionmaker.begin()`. A service or a handler that commits ends a unit of work the person
+# may still be refused.
+COMMITTERS = {"app/core/routing.py", "app/core/database.py"}
+
+
+def test_only_the_request_boundary_commits() -> None:
+    root = Path(__file__).resolve().parent.parent
+    committing = set()
+    for path in sorted((root / "app").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+                committing.add(str(path.relative_to(root)))
+    assert committing == COMMITTERS
