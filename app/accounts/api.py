@@ -19,9 +19,7 @@ CHECK_INBOX = schemas.Accepted(message="If that address can be used here, an ema
 
 
 def _session_response(request: Request, rt: RuntimeDep, signed: service.SignedIn) -> JSONResponse:
-    response = JSONResponse(
-        schemas.AccountRead.model_validate(service.account_read(signed.user)).model_dump(mode="json")
-    )
+    response = JSONResponse(schemas.AccountRead.of(signed.user).model_dump(mode="json"))
     sessions.set_cookie(
         response, session_id=signed.session_id, days=rt.settings.session_days, secure=rt.settings.secure_cookies
     )
@@ -126,8 +124,8 @@ def password_reset(
 
 
 @router.get("/me", response_model=schemas.AccountRead, summary="The signed-in account")
-def me(user: CurrentAccount) -> dict[str, object]:
-    return service.account_read(user)
+def me(user: CurrentAccount) -> schemas.AccountRead:
+    return schemas.AccountRead.of(user)
 
 
 @router.get(
@@ -139,9 +137,9 @@ def list_accounts(
     q: str | None = Query(default=None, max_length=254),
     limit: int = Query(default=50, ge=1, le=200),
     offset: Offset = 0,
-) -> list[dict[str, object]]:
+) -> list[schemas.AccountRead]:
     users, _total = service.list_accounts(db=db, query=q, limit=limit, offset=offset)
-    return [service.account_read(user) for user in users]
+    return [schemas.AccountRead.of(user) for user in users]
 
 
 @router.put(
@@ -151,10 +149,10 @@ def list_accounts(
     tags=["admin"],
     summary="Grant a role (admins)",
 )
-def grant_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def grant_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> schemas.AccountRead:
     user = service.get_or_404(db=db, user_id=user_id)
     service.grant_role(db=db, rt=rt, actor=admin, user=user, role=role)
-    return service.account_read(user)
+    return schemas.AccountRead.of(user)
 
 
 @router.delete(
@@ -164,7 +162,7 @@ def grant_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: Runtim
     tags=["admin"],
     summary="Revoke a role (admins)",
 )
-def revoke_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def revoke_role(user_id: Id, role: Role, admin: Admin, db: SessionDep, rt: RuntimeDep) -> schemas.AccountRead:
     user = service.get_or_404(db=db, user_id=user_id)
     service.revoke_role(db=db, rt=rt, actor=admin, user=user, role=role)
-    return service.account_read(user)
+    return schemas.AccountRead.of(user)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.accounts.models import Role
+from app.accounts.models import Role, User
 
 EMAIL_MAX = 254
 
@@ -102,6 +103,19 @@ class AccountRead(BaseModel):
     notification_email: str | None
     notification_email_verified: bool
     created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> Self:
+        return cls(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            verified=user.is_verified,
+            roles=sorted(user.role_set),
+            notification_email=user.notification_email,
+            notification_email_verified=user.notification_email_verified_at is not None,
+            created_at=user.created_at,
+        )
 
 
 class Accepted(BaseModel):
