@@ -134,7 +134,7 @@ class Step:
 
 
 def code_in_mail(address: str) -> Learn:
-    return lambda story: _match(r"^\s+(\d{6})\s*$", story.mail_to(address, "Your code for Undersigned"))
+    return lambda story: _match(r"^\s+(\d{6})\s*$", story.mail_to(address, "Your code for Example Workers"))
 
 
 def link_in_mail(address: str, subject: str, path: str) -> Learn:
@@ -158,7 +158,7 @@ def posts(action: str) -> str:
 STEPS: list[Step] = [
     # The admin lowers the sponsors a petition needs to one, so the story's petition reaches moderation.
     Step("admin", "/admin/settings", posts("/admin/settings"), "Saved.", {"sponsors_required": "1"}),
-    # And gives the organization its name and logo: an upload, no script.
+    # And gives the organization its name and logo: an upload, no script. From then on mail names it too.
     Step(
         "admin",
         "/admin/settings",
@@ -220,7 +220,7 @@ STEPS: list[Step] = [
         "/signin/link/{token}",
         posts("/signin/link/{token}"),
         "Signed in. Welcome back, Erin",
-        learn={"token": link_in_mail(ERIN, "Sign in to Undersigned", "/signin/link/")},
+        learn={"token": link_in_mail(ERIN, "Sign in to Example Workers", "/signin/link/")},
     ),
     Step("visitor", "/account", posts("/signout/everywhere"), "You are signed out on every device."),
     Step("visitor", "/password/forgot", posts("/password/forgot"), "If that address can be used here", {"email": ERIN}),
@@ -230,7 +230,7 @@ STEPS: list[Step] = [
         posts("/password/reset/{token}"),
         "Your password is changed",
         {"password": NEW_PASSWORD},
-        learn={"token": link_in_mail(ERIN, "Reset your Undersigned password", "/password/reset/")},
+        learn={"token": link_in_mail(ERIN, "Reset your Example Workers password", "/password/reset/")},
     ),
     Step("visitor", "/", posts("/signout"), "You are signed out."),
     Step(
@@ -253,7 +253,7 @@ STEPS: list[Step] = [
         "/verify/link/{token}",
         posts("/verify/link/{token}"),
         "Your address is confirmed",
-        learn={"token": link_in_mail(FINN, "Your code for Undersigned", "/verify/link/")},
+        learn={"token": link_in_mail(FINN, "Your code for Example Workers", "/verify/link/")},
     ),
     # Dara starts a petition in two stages, edits her other draft, and gathers organizers and a sponsor.
     Step(
