@@ -1,5 +1,5 @@
 """Petition cards in lists: the ask's excerpt, progress toward the next threshold, a "Responded" or "Response
-overdue" badge and the deadline. (Their queries: tests/test_petitions.py counts them for 3 and 25 petitions.)"""
+overdue" badge and the deadline. (Their queries: tests/test_petition_discovery.py counts them for 3 and 25 petitions.)"""
 
 from __future__ import annotations
 
