@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -21,6 +23,14 @@ from app.core.settings import Settings
 from app.main import create_app
 
 SECRET = "a-test-secret-key-long-enough-0123456789"
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """The one TLS context of this process's httpx2 test clients (their verify=). They talk plain HTTP to
+    127.0.0.1, but a client made without a context loads the CA bundle: 0.05-0.2 s a client on the busy machine,
+    and some tests make hundreds (the 200 signers of tests/test_concurrency.py spent 40 s of their 80 s on it)."""
+    return ssl.create_default_context()
 
 
 def reserve_port(host: str = "127.0.0.1") -> socket.socket:

@@ -25,6 +25,7 @@ from app.core.database import build_engine
 from app.core.runtime import Runtime, build_runtime
 from app.core.templating import build_templates
 from tests.conftest import TEST_SECRET, make_settings, missing, project_root
+from tests.live_server import tls
 
 COMMAND = str(Path(sys.executable).parent / "undersigned")
 
@@ -158,7 +159,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx2.get(f"{self.base_url}/readyz", timeout=2, trust_env=False).status_code == 200:
+                if httpx2.get(f"{self.base_url}/readyz", timeout=2, trust_env=False, verify=tls()).status_code == 200:
                     return self
             except httpx2.TransportError:
                 pass

@@ -126,7 +126,11 @@ def _arrange(live: live_server.LiveServer, accounts: int) -> tuple[int, list[str
 
 def _client(live: live_server.LiveServer, session_id: str) -> tuple[httpx2.Client, str]:
     client = httpx2.Client(
-        base_url=live.base_url, cookies={account_sessions.SESSION_COOKIE: session_id}, timeout=60, trust_env=False
+        base_url=live.base_url,
+        cookies={account_sessions.SESSION_COOKIE: session_id},
+        timeout=60,
+        trust_env=False,
+        verify=live_server.tls(),
     )
     token = client.get("/api/v1/csrf").json()["csrf_token"]
     return client, token

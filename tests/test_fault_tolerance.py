@@ -32,6 +32,7 @@ from app.petitions.models import Petition, PetitionEvent
 from app.petitions.schemas import PetitionDraft
 from app.signatures import service as signing
 from app.signatures.models import Signature, Visibility
+from tests.live_server import tls
 from tests.server_process import ServerProcess, refuse_connections, run_command, runtime, scratch_database
 
 SIGNERS = 300
@@ -149,7 +150,9 @@ async def _sign(
         queue.put_nowait(signer)
     killed = False
     limits = httpx2.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx2.AsyncClient(base_url=server.base_url, limits=limits, timeout=60, trust_env=False) as client:
+    async with httpx2.AsyncClient(
+        base_url=server.base_url, limits=limits, timeout=60, trust_env=False, verify=tls()
+    ) as client:
 
         async def sign_in_turn() -> None:
             nonlocal killed
@@ -287,7 +290,7 @@ def test_a_database_outage_is_a_503_in_plain_words_and_service_resumes_after_it(
     petition_id, [signer, *_] = _arrange(postgresql_database, rt)
     server = ServerProcess(postgresql_database, tmp_path / "server.log").start()
     try:
-        with httpx2.Client(base_url=server.base_url, timeout=60, trust_env=False) as client:
+        with httpx2.Client(base_url=server.base_url, timeout=60, trust_env=False, verify=tls()) as client:
             assert client.get("/").status_code == 200
             assert client.get(f"/petitions/{petition_id}").status_code == 200
 

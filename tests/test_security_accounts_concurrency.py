@@ -61,7 +61,7 @@ def _mailed_link(live: live_server.LiveServer, ask: str) -> str:
                 roles=[],
             )
         )
-    with httpx2.Client(base_url=live.base_url, timeout=60, trust_env=False) as owner:
+    with httpx2.Client(base_url=live.base_url, timeout=60, trust_env=False, verify=live_server.tls()) as owner:
         token = owner.get("/api/v1/csrf").json()["csrf_token"]
         assert owner.post(ask, data={"email": "ana@example.org", "csrf_token": token}).status_code == 303
     with Session(app.state.engine) as db:
@@ -72,7 +72,10 @@ def _mailed_link(live: live_server.LiveServer, ask: str) -> str:
 
 
 def _race(live: live_server.LiveServer, link: str, data: dict[str, str]) -> list[int]:
-    clients = [httpx2.Client(base_url=live.base_url, timeout=60, trust_env=False) for _ in range(RACERS)]
+    clients = [
+        httpx2.Client(base_url=live.base_url, timeout=60, trust_env=False, verify=live_server.tls())
+        for _ in range(RACERS)
+    ]
     tokens = [client.get("/api/v1/csrf").json()["csrf_token"] for client in clients]
     barrier = threading.Barrier(RACERS)
 

@@ -293,7 +293,11 @@ def _two_devices(live: live_server.LiveServer, *, petitions: int = 0) -> tuple[i
     devices = []
     for cookie in cookies:
         device = httpx2.Client(
-            base_url=live.base_url, cookies={account_sessions.SESSION_COOKIE: cookie}, timeout=60, trust_env=False
+            base_url=live.base_url,
+            cookies={account_sessions.SESSION_COOKIE: cookie},
+            timeout=60,
+            trust_env=False,
+            verify=live_server.tls(),
         )
         device.headers["X-CSRF-Token"] = device.get("/api/v1/csrf").json()["csrf_token"]
         devices.append(device)

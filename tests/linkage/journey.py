@@ -195,7 +195,9 @@ class Person:
         self.first = first
         self.name = f"{first.title()} {last.title()}"
         self.email = f"{first}.{last}@example.org"
-        self.client = httpx2.Client(base_url=day.base_url, follow_redirects=False, trust_env=False, timeout=60)
+        self.client = httpx2.Client(
+            base_url=day.base_url, follow_redirects=False, trust_env=False, verify=live_server.tls(), timeout=60
+        )
         self._csrf: str | None = None
         self.tokens: dict[tuple[int, str], tuple[bytes, bytes]] = {}  # (petition, purpose): (message, signature)
         self.posted: dict[str, int] = {}  # anonymous comments posted from this session (before credentials)
@@ -462,7 +464,7 @@ class Day:
 
     def bare(self, method: str, path: str, body: object | None = None) -> httpx2.Response:
         """A request without any cookie (the wallet's anonymous requests, anyone reading public data)."""
-        with httpx2.Client(base_url=self.base_url, trust_env=False, timeout=60) as client:
+        with httpx2.Client(base_url=self.base_url, trust_env=False, verify=live_server.tls(), timeout=60) as client:
             response = client.request(method, path, json=body, headers={"Accept": "application/json"})
         self.after_request()
         return response
