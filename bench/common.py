@@ -69,9 +69,11 @@ def serve(
     settings: dict[str, str] | None = None,
     target: str = "app.asgi:app",
     environ: dict[str, str] | None = None,
+    wait_seconds: float = 30,
 ) -> subprocess.Popen[bytes]:
     """`target` (the app, or another ASGI app such as the bare insert) under uvicorn in its own process(es), on
-    `url`, once it accepts connections. `settings` are the app's (UNDERSIGNED_ is added); `environ` any other."""
+    `url`, once it accepts connections. `settings` are the app's (UNDERSIGNED_ is added); `environ` any other. On a machine busy with other work,
+    importing the app in each worker can take longer than the default `wait_seconds`."""
     env = {
         **os.environ,
         "UNDERSIGNED_ENVIRONMENT": "test",
@@ -103,7 +105,7 @@ def serve(
         stdout=subprocess.DEVNULL,
         stderr=log.open("ab"),
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):

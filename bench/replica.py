@@ -293,6 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                             "tally_cache_seconds": "0",
                             "rate_limit_sign": "1000000/minute",
                         },
+                        wait_seconds=120,
                     )
                 )
             proxy_port = free_port()

@@ -165,19 +165,28 @@ async def load(args: argparse.Namespace, port: int, petition_id: int, signers: l
                 )
 
         async def commenter() -> None:
+            """A comment every 1/rate seconds, each sent without waiting for the one before: arrivals keep their
+            pace however slowly the server answers."""
+            sent: list[asyncio.Task[httpx2.Response | None]] = []
             number = 0
             while time.perf_counter() < deadline:
                 person = commenters[number % len(commenters)]
                 number += 1
-                await request(
-                    "comment",
-                    "POST",
-                    f"/api/v1/petitions/{petition_id}/comments",
-                    person,
-                    json={"body": f"Comment {number} of the run: the canteen should open earlier for the night shift."},
-                    headers={"X-CSRF-Token": person.csrf},
+                body = f"Comment {number} of the run: the canteen should open earlier for the night shift."
+                sent.append(
+                    asyncio.create_task(
+                        request(
+                            "comment",
+                            "POST",
+                            f"/api/v1/petitions/{petition_id}/comments",
+                            person,
+                            json={"body": body},
+                            headers={"X-CSRF-Token": person.csrf},
+                        )
+                    )
                 )
-                await asyncio.sleep(max(0.0, 1 / args.comment_rate))
+                await asyncio.sleep(1 / args.comment_rate)
+            await asyncio.gather(*sent)
 
         # Where the discussion stood when the pages were opened (the page's data-after).
         opened = await client.get(f"/petitions/{petition_id}/comments/new", params={"after": ""})
@@ -294,9 +303,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 "tally_poll_seconds": str(args.poll_seconds),
                 "comment_poll_seconds": str(args.poll_seconds),
             },
+            wait_seconds=120,
         )
         try:
             target = f"http://127.0.0.1:{port}/petitions/{petition_id}"
+            # The readers are signed in (their page has the sign-out form), or the run would measure another page.
+            with httpx2.Client(trust_env=False, timeout=60) as check:
+                page = check.get(target, headers={"Cookie": readers[0].cookie})
+                if 'action="/signout"' not in page.text:
+                    raise RuntimeError(f"a reader's page is not signed in ({page.status_code})")
             petition_page.wrk(target, seconds=2, connections=args.readers, script=script, cookie=None)  # warm up
             petition_page.drain(port)
             pids = server_pids(server.pid)

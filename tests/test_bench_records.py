@@ -8,7 +8,17 @@ from pathlib import Path
 from bench.common import latest_tables, with_latest
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ["sign_throughput", "export_scale", "anonymous_issuance", "comment_pages", "log_scale", "petition_page"]
+BENCHES = [
+    "sign_throughput",
+    "export_scale",
+    "anonymous_issuance",
+    "comment_pages",
+    "log_scale",
+    "petition_page",
+    "viral_petition",
+    "request_stack",
+    "replica",
+]
 
 HISTORY = """# History of bench/x.py
 
