@@ -14,7 +14,7 @@ import annotated_types
 from pydantic import BaseModel, ValidationError
 
 from app.core.errors import AppError, InvalidInput
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -82,11 +82,13 @@ def _number(value: object) -> str:
 
 def _range_message(lowest: object | None, highest: object | None) -> str | None:
     if lowest is not None and highest is not None:
-        return f"Enter a number from {_number(lowest)} to {_number(highest)}."
+        return Message(
+            N_("Enter a number from %(lowest)s to %(highest)s."), lowest=_number(lowest), highest=_number(highest)
+        )
     if lowest is not None:
-        return f"Enter a number of at least {_number(lowest)}."
+        return Message(N_("Enter a number of at least %(lowest)s."), lowest=_number(lowest))
     if highest is not None:
-        return f"Enter a number of at most {_number(highest)}."
+        return Message(N_("Enter a number of at most %(highest)s."), highest=_number(highest))
     return None
 
 
@@ -118,11 +120,11 @@ def message_for(error: Mapping[str, Any], *, limits: tuple[object | None, object
     if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
         return N_("This is required.")
     if kind == "string_too_short":
-        return f"Use at least {context['min_length']} characters."
+        return Message(N_("Use at least %(length)s characters."), length=context["min_length"])
     if kind == "string_too_long":
-        return f"Use at most {context['max_length']} characters."
+        return Message(N_("Use at most %(length)s characters."), length=context["max_length"])
     if kind == "too_short":
-        return f"Give at least {context.get('min_length', 1)}."
+        return Message(N_("Give at least %(count)s."), count=context.get("min_length", 1))
     if kind == "value_error":
         return str(context.get("error", _FALLBACK))
     if kind in _NUMBER_KINDS:
@@ -130,9 +132,9 @@ def message_for(error: Mapping[str, Any], *, limits: tuple[object | None, object
         lowest = lowest if lowest is not None else context.get("ge", context.get("gt"))
         highest = highest if highest is not None else context.get("le", context.get("lt"))
         if kind == "greater_than" and limits[0] is None:
-            return f"Enter a number larger than {_number(context['gt'])}."
+            return Message(N_("Enter a number larger than %(number)s."), number=_number(context["gt"]))
         if kind == "less_than" and limits[1] is None:
-            return f"Enter a number smaller than {_number(context['lt'])}."
+            return Message(N_("Enter a number smaller than %(number)s."), number=_number(context["lt"]))
         ranged = _range_message(lowest, highest)
         if ranged:
             return ranged

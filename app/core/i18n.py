@@ -37,10 +37,8 @@ class Message(str):
 
 
 def _english(value: object) -> object:
-    """A parameter as the English text shows it: counts grouped by thousands, a day as "01 December" (a page
-    writes both its locale's way)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+    """A parameter as the English text shows it: a day as "01 December" (a page writes it its locale's way).
+    Numbers stay as given, so a page and the API say the same; a caller groups a large one itself."""
     if isinstance(value, date):
         return f"{value:%d %B}"
     return value

@@ -58,9 +58,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
         return translations.gettext(text) if text else text
 
     def parameter_text(value: object) -> object:
-        """A Message's parameter: a count grouped the locale's way, a message translated in turn."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return format_decimal(value, locale=locale)
+        """A Message's parameter: a message translated in turn, a day in the locale's words."""
         if isinstance(value, Message):
             return translate_filter(value)
         if isinstance(value, date):

@@ -68,7 +68,7 @@ def parse_rule(raw: str) -> list[str]:
     if len(entries) > MAX_RULE_ADDRESSES:
         raise InvalidInput(
             N_("Please correct the highlighted fields."),
-            fields={"rule": Message(N_("At most %(count)s entries at once."), count=MAX_RULE_ADDRESSES)},
+            fields={"rule": Message(N_("At most %(count)s entries at once."), count=f"{MAX_RULE_ADDRESSES:,}")},
         )
     if any("@" not in entry for entry in entries):
         raise InvalidInput(
