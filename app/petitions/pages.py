@@ -295,7 +295,7 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
         return {
             **_reader_context(db, rt, petition, user, page, state),
             "reader_comments": comments.reader_nodes(db=db, nodes=discussion.nodes, viewer=user)  # type: ignore[attr-defined]
-            if discussion is not None and user is not None
+            if discussion is not None and state.in_discussion
             else [],
         }
 

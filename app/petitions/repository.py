@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.accounts.models import Role, User
 from app.anonymous.models import TokenIssuance
+from app.comments.models import Comment, CommentEndorsement
 from app.petitions import search
 from app.petitions.lifecycle import LISTED_STATES, VISIBLE_STATES, PetitionState
 from app.petitions.models import Category, Follow, Petition, PetitionOrganizer, RejectionReason
@@ -167,6 +168,8 @@ class ReaderState:
     signature_id: str | None = None
     token_burned: bool = False  # signed with a name and withdrew: the token stays spent
     token_unspent: bool = False  # issued a token, neither spent nor forfeited
+    # wrote or endorses a comment of the petition: only then are the discussion's controls theirs to look up
+    in_discussion: bool = False
 
 
 def reader_state(*, db: Session, petition_id: int, user: User | None) -> ReaderState:
@@ -183,13 +186,22 @@ def reader_state(*, db: Session, petition_id: int, user: User | None) -> ReaderS
             .scalar_subquery(),
             select(TokenIssuance.burned).where(issued).scalar_subquery(),
             select(TokenIssuance.blind_signature.is_not(None)).where(issued).scalar_subquery(),
+            or_(
+                exists().where(Comment.petition_id == petition_id, Comment.author_id == user.id),
+                exists().where(
+                    CommentEndorsement.user_id == user.id,
+                    CommentEndorsement.comment_id == Comment.id,
+                    Comment.petition_id == petition_id,
+                ),
+            ),
         )
     ).one()
-    organizer, following, signature_id, burned, blind = row
+    organizer, following, signature_id, burned, blind, in_discussion = row
     return ReaderState(
         organizer=bool(organizer),
         following=bool(following),
         signature_id=signature_id,
         token_burned=bool(burned),
         token_unspent=bool(blind) and not burned,
+        in_discussion=bool(in_discussion),
     )
