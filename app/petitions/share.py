@@ -20,12 +20,12 @@ from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.petitions import service
-from app.petitions.lifecycle import PetitionState
+from app.petitions.lifecycle import TALLIED_STATES
 from app.petitions.models import Petition
 
 # A petition worth passing on: one colleagues can read, and whose count means something. A rejected petition stays
 # readable with its reason, but the row does not invite anyone to spread it.
-SHAREABLE_STATES = frozenset({PetitionState.open, PetitionState.closed, PetitionState.archived})
+SHAREABLE_STATES = TALLIED_STATES
 # Medium error correction: a poster on a break-room wall gets creased, folded and pinned through.
 ERROR_CORRECTION = "m"
 
@@ -69,7 +69,7 @@ def petition_row(*, rt: Runtime, petition: Petition) -> ShareRow | None:
         title=petition.title,
         qr=f"/petitions/{petition.id}/qr.svg",
         poster=f"/petitions/{petition.id}/poster.pdf",
-        signable=petition.state_enum is PetitionState.open,
+        signable=petition.takes_signatures,
     )
 
 

@@ -16,13 +16,13 @@ from datetime import UTC, date, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.petitions.lifecycle import PetitionState
+from app.petitions.lifecycle import TALLIED_STATES
 from app.petitions.models import Petition
 from app.responses.models import Commitment, CommitmentStatus
 
 # What anyone may read and that went through moderation: rejected petitions never open, so never reach a
 # threshold; hidden ones are out of public view, drafts and petitions in the queue have no signatures yet.
-SCOREBOARD_STATES = frozenset({PetitionState.open, PetitionState.closed, PetitionState.archived})
+SCOREBOARD_STATES = TALLIED_STATES
 MAX_MONTHS = 24
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SECONDS_PER_DAY = 86_400

@@ -15,7 +15,7 @@ from app.core.i18n import N_
 from app.core.markdown import render_markdown
 from app.core.runtime import Runtime
 from app.petitions import notify
-from app.petitions.lifecycle import PetitionState
+from app.petitions.lifecycle import RESPONDABLE_STATES
 from app.petitions.models import Petition
 from app.petitions.service import record_event
 from app.responses.models import (
@@ -29,8 +29,6 @@ from app.responses.models import (
     PetitionResponse,
 )
 from app.responses.schemas import CommitmentChange, JudgementCreate, ResponseCreate
-
-RESPONDABLE_STATES = frozenset({PetitionState.open, PetitionState.closed})
 
 
 @dataclass
