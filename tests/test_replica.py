@@ -1,4 +1,5 @@
-"""A read replica (settings.database_replica_url) serves the public reads, and only them (docs/scaling.md).
+"""A read replica (settings.database_replica_url) serves the public reads, and only them (docs/scaling.md): the
+tally report (API and page), the signature log's API and the scoreboard.
 
 Two SQLite files stand for the primary and its replica: the replica is a copy of the primary taken at one moment,
 opened read-only, so whatever the app asks of it afterwards tells which database answered.
@@ -98,6 +99,8 @@ def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_w
     assert client.get(f"/api/v1/petitions/{petition_id}/log").status_code == 404
     assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoints").status_code == 404
     assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoint").status_code == 404
+    assert client.get(f"/petitions/{petition_id}/report").status_code == 404  # the tally report's page
+    assert client.get("/scoreboard").status_code == 200 and client.get("/api/v1/scoreboard").status_code == 200
     # The petition itself, and a signed-in reader, come from the primary.
     assert client.get(f"/api/v1/petitions/{petition_id}").json()["signature_count"] == 0
     client.cookies.set(account_sessions.SESSION_COOKIE, session_id, domain="testserver.local")
@@ -117,6 +120,7 @@ def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_w
     assert tally.json()["signature_count"] == 1
     for path in ("log", "log/checkpoints", "log/checkpoint"):
         assert client.get(f"/api/v1/petitions/{petition_id}/{path}").status_code == 200, path
+    assert client.get(f"/petitions/{petition_id}/report").status_code == 200
 
 
 def test_a_petition_past_its_deadline_is_read_from_the_replica_without_a_write(app_with_replica) -> None:  # type: ignore[no-untyped-def]

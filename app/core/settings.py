@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'undersigned.db'}"
     # A read replica of the database (PostgreSQL streaming replication) for the public reads that tolerate a
-    # moment's lag: the tally report and the signature log's API (docs/scaling.md). Writes, sign-in and every
-    # page a reader acts on stay on database_url. Unset: everything reads database_url.
+    # moment's lag: the tally report, the signature log's API and the scoreboard (docs/scaling.md). Writes,
+    # sign-in and every page a reader acts on stay on database_url. Unset: everything reads database_url.
     database_replica_url: str | None = None
     # Connections per server process (PostgreSQL). Fewer connections than threads keeps the busiest
     # petition's counter row from queueing many transactions at once (see docs/benchmarks.md).

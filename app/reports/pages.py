@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.core.database import SessionDep, SessionmakerDep, read_consistently
+from app.core.database import PublicSessionDep, SessionDep, SessionmakerDep, read_consistently
 from app.core.pagecache import shared_when_signed_out
 from app.core.pages import FormFields
 from app.core.routing import UnitOfWorkRoute
@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 @router.get("/petitions/{petition_id}/report", response_class=HTMLResponse)
 @shared_when_signed_out
-def report(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+def report(request: Request, petition_id: Id, user: OptionalUser, db: PublicSessionDep, rt: RuntimeDep) -> Response:
     read_consistently(db)
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     organizer = petitions.is_organizer(db=db, petition=petition, user=user)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from app.core.database import SessionDep
+from app.core.database import PublicSessionDep
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.policy import OptionalUser
@@ -77,7 +77,7 @@ class ScoreboardRead(BaseModel):
 )
 def scoreboard(
     user: OptionalUser,
-    db: SessionDep,
+    db: PublicSessionDep,
     rt: RuntimeDep,
     months: int = Query(
         12, ge=1, le=scoreboards.MAX_MONTHS, description="Calendar months to cover, the current one included."

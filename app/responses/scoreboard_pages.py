@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.core.database import SessionDep
+from app.core.database import PublicSessionDep
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 def scoreboard(
     request: Request,
     user: OptionalUser,
-    db: SessionDep,
+    db: PublicSessionDep,
     rt: RuntimeDep,
     months: int = Query(12, ge=1, le=scoreboards.MAX_MONTHS),
 ) -> Response:
