@@ -38,3 +38,18 @@ def test_the_hide_form_and_the_api_refuse_an_overlong_reason_alike(browser: Brow
     message = api.json()["error"]["fields"]["reason"]
     assert message in html.unescape(browser.get(page.headers["location"]).text)
     assert petition.state == "open"
+
+
+def test_the_reject_form_shows_a_missing_reason_and_an_overlong_note_in_one_round(
+    browser: Browser, db: Session, rt
+) -> None:  # type: ignore[no-untyped-def]
+    petition = factories.petition_in_moderation(db, rt)
+    sign_in_as(browser, db, factories.moderator(db))
+
+    page = browser.post(f"/moderation/petitions/{petition.id}/reject", {"reason": "", "note": "x" * 1001})
+
+    assert page.status_code == 303
+    text = html.unescape(browser.get(page.headers["location"]).text)
+    assert "Choose a reason from the list." in text, "the reason's error waited for the note's to be fixed"
+    assert "Use at most" in text
+    assert petition.state != "rejected"

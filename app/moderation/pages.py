@@ -148,7 +148,12 @@ def reject(
     fields: FormFields,
 ) -> Response:
     try:
-        rejection = validate(Rejection, {"reason": fields.get("reason", ""), "note": fields.get("note")})
+        # The reason is checked against the list in the same round as the note, so both errors show at once.
+        rejection = validate(
+            Rejection,
+            {"reason": fields.get("reason", ""), "note": fields.get("note")},
+            checks={"reason": lambda code: service.rejection_reason(db=db, code=code)},
+        )
         service.reject(db=db, rt=rt, petition=petition, moderator=moderator, code=rejection.reason, note=rejection.note)
     except AppError as error:
         return refused(request, _back(petition_id), error)

@@ -52,6 +52,16 @@ def rejection_reasons(*, db: Session) -> list[RejectionReason]:
     return list(db.scalars(select(RejectionReason).order_by(RejectionReason.title)))
 
 
+def rejection_reason(*, db: Session, code: str | None) -> RejectionReason:
+    """The reason a moderator chose, or the form's message when none from the list was chosen."""
+    reason = db.get(RejectionReason, code) if code else None
+    if reason is None:
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"reason": N_("Choose a reason from the list.")}
+        )
+    return reason
+
+
 def lock_holder(*, db: Session, petition: Petition, now: datetime) -> User | None:
     if petition.moderation_lock_by_id is None or petition.moderation_lock_until is None:
         return None
@@ -129,11 +139,7 @@ def _audit(db: Session, rt: Runtime, moderator: User, action: str, petition: Pet
 def reject(*, db: Session, rt: Runtime, petition: Petition, moderator: User, code: str, note: str | None) -> None:
     now = rt.clock.now()
     _refuse_if_locked_by_another(db, petition, moderator, now)
-    reason = db.get(RejectionReason, code) if code else None
-    if reason is None:
-        raise InvalidInput(
-            N_("Please correct the highlighted fields."), fields={"reason": N_("Choose a reason from the list.")}
-        )
+    reason = rejection_reason(db=db, code=code)
     note = (note or "").strip() or None
     if note and len(note) > REASON_MAX:
         raise InvalidInput(
