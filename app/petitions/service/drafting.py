@@ -19,6 +19,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.forms import FieldCheck
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.log import service as signature_log
 from app.petitions import notify
 from app.petitions.models import (
@@ -149,6 +150,7 @@ def create_draft(*, db: Session, rt: Runtime, creator: User, form: PetitionDraft
 
 
 def update_draft(*, db: Session, rt: Runtime, petition: Petition, form: PetitionDraft) -> None:
+    page_changed(db, petition.id)  # the petition's JSON shows it (its ETag)
     require_draft(petition)
     category = _category(db, form.category)
     petition.deadline = _deadline(form.deadline, rt.clock.now())

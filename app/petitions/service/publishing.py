@@ -17,6 +17,7 @@ from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.core.versions import page_changed
 from app.log import service as signature_log
 from app.organization import service as organization
 from app.organization.eligibility import eligible_members
@@ -66,6 +67,7 @@ def check_sponsor_token(*, rt: Runtime, petition: Petition, token: str) -> None:
 
 
 def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: User) -> None:
+    page_changed(db, petition.id)  # the petition's JSON shows it (its ETag)
     check_sponsor_token(rt=rt, petition=petition, token=token)
     if petition.state_enum is not S.gathering_sponsors:
         raise Conflict(N_("This petition is not looking for sponsors any more."))
