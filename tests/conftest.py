@@ -243,7 +243,28 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "anonymous_batch_seconds": 0,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    # Settings read each of their fields from the environment and .env: 20 ms under load, for nearly every test.
+    # Equal settings are built once per process and each caller gets a copy of its own (0.2 ms).
+    key = (repr(sorted(values.items())), _settings_environment())
+    built = _SETTINGS.get(key)
+    if built is None:
+        if len(_SETTINGS) >= 256:
+            _SETTINGS.clear()
+        built = _SETTINGS[key] = Settings(**values)  # type: ignore[arg-type]
+    return built.model_copy(deep=True)
+
+
+_SETTINGS: dict[tuple[str, tuple[object, ...]], Settings] = {}
+
+
+def _settings_environment() -> tuple[object, ...]:
+    """What Settings read besides their arguments: UNDERSIGNED_* variables and the working directory's .env."""
+    variables = tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("UNDERSIGNED_")))
+    try:
+        dotenv = Path(".env").stat()
+    except FileNotFoundError:
+        return variables, os.getcwd(), None
+    return variables, os.getcwd(), dotenv.st_mtime_ns, dotenv.st_size
 
 
 @pytest.fixture
