@@ -135,26 +135,22 @@ def _cached(petition: Petition, headers: dict[str, str]) -> dict[str, str]:
     return headers if petition.state in LISTED_STATES else NOT_SHARED
 
 
-def _log_of(db: Session, rt: Runtime, petition_id: int, user: User | None) -> tuple[Petition, LogHead]:
-    """The petition and its log head: a petition everyone may read is found with its head in one query;
-    anything else (a hidden petition, for its organizers) takes the full check."""
-    found = db.execute(
-        select(Petition, LogHead)
-        .join(LogHead, LogHead.petition_id == Petition.id)
-        .where(Petition.id == petition_id, Petition.state.in_([s.value for s in LISTED_STATES]))
-    ).one_or_none()
-    if found is not None:
-        return found
+def _log_of(db: Session, data: Session, rt: Runtime, petition_id: int, user: User | None) -> tuple[Petition, LogHead]:
+    """The petition and its log head. Who may read the log is decided on the primary (`db`): a replica that lags
+    would still serve a petition just hidden. The head, and what the route reads after it, come from `data`
+    (the replica, when there is one); a log the replica has not seen yet is not found."""
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    head = tree.head(db, petition.id)
+    head = tree.head(data, petition.id)
     if head is None:
         raise NotFound(N_("This petition has no signature log yet: it starts when the petition opens."))
     return petition, head
 
 
 @router.get("", response_model=LogRead, summary="The log's head: latest checkpoint, log key, issuing key")
-def log_head(petition_id: Id, user: OptionalUser, db: PublicSessionDep, rt: RuntimeDep) -> JSONResponse:
-    petition, head = _log_of(db, rt, petition_id, user)
+def log_head(
+    petition_id: Id, user: OptionalUser, primary: SessionDep, db: PublicSessionDep, rt: RuntimeDep
+) -> JSONResponse:
+    petition, head = _log_of(primary, db, rt, petition_id, user)
     latest = service.latest_checkpoint(db=db, petition_id=petition.id)
     assert latest is not None  # every append ends with one
     key = issuing_keys.published(db=db, petition_id=petition.id)
@@ -190,12 +186,13 @@ def log_head(petition_id: Id, user: OptionalUser, db: PublicSessionDep, rt: Runt
 def entries(
     petition_id: Id,
     user: OptionalUser,
+    primary: SessionDep,
     db: PublicSessionDep,
     rt: RuntimeDep,
     start: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(PAGE, ge=1, le=PAGE),
 ) -> JSONResponse:
-    petition, _head = _log_of(db, rt, petition_id, user)
+    petition, _head = _log_of(primary, db, rt, petition_id, user)
     # Only what the latest checkpoint covers: a leaf appended without one is not part of the signed log.
     latest = service.latest_checkpoint(db=db, petition_id=petition.id)
     size = latest.size if latest is not None else 0
@@ -213,12 +210,13 @@ def entries(
 def checkpoints(
     petition_id: Id,
     user: OptionalUser,
+    primary: SessionDep,
     db: PublicSessionDep,
     rt: RuntimeDep,
     after: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(100, ge=1, le=1000),
 ) -> JSONResponse:
-    petition, _head = _log_of(db, rt, petition_id, user)
+    petition, _head = _log_of(primary, db, rt, petition_id, user)
     rows = service.checkpoints(db=db, petition_id=petition.id, after_size=after, limit=limit)
     return JSONResponse({"checkpoints": service.notes_with_cosignatures(db, rows)}, headers=_cached(petition, A_MINUTE))
 
@@ -356,6 +354,6 @@ async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: Public
 def cosign(
     petition_id: Id, body: CosignatureCreate, user: OptionalUser, db: SessionDep, rt: RuntimeDep
 ) -> dict[str, object]:
-    petition, _head = _log_of(db, rt, petition_id, user)
+    petition, _head = _log_of(db, db, rt, petition_id, user)
     row = service.cosign(db=db, rt=rt, petition_id=petition.id, size=body.size, line=body.line)
     return {"witness": row.witness, "size": row.size}

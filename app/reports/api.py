@@ -42,6 +42,7 @@ class ExportRead(BaseModel):
 def tally_report(
     petition_id: Id,
     user: OptionalUser,
+    primary: SessionDep,
     db: PublicSessionDep,
     rt: RuntimeDep,
     format: Literal["json", "csv"] = Query("json"),
@@ -49,9 +50,10 @@ def tally_report(
     """Totals, signatures over time, thresholds, responses and department/location breakdowns in which every
     group smaller than the minimum group size is suppressed (`null`), with the cells that would reveal it.
     While the petition is open, only its organizers get the breakdowns and the hourly series."""
+    # Who may read, and whether as an organizer, is decided on the primary; only the numbers come from the replica.
     read_consistently(db)
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    public = not petitions.is_organizer(db=db, petition=petition, user=user)
+    petition = petitions.get_readable_on(db, db=primary, rt=rt, petition_id=petition_id, user=user)
+    public = not petitions.is_organizer(db=primary, petition=petition, user=user)
     return Response(
         service.tally_file(db=db, rt=rt, petition=petition, fmt=format, public=public),
         media_type=exports.MEDIA_TYPES[format],

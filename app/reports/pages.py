@@ -20,10 +20,13 @@ router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
 @router.get("/petitions/{petition_id}/report", response_class=HTMLResponse)
 @shared_when_signed_out
-def report(request: Request, petition_id: Id, user: OptionalUser, db: PublicSessionDep, rt: RuntimeDep) -> Response:
+def report(
+    request: Request, petition_id: Id, user: OptionalUser, primary: SessionDep, db: PublicSessionDep, rt: RuntimeDep
+) -> Response:
+    # Who may read, and whether as an organizer, is decided on the primary; only the numbers come from the replica.
     read_consistently(db)
-    petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
-    organizer = petitions.is_organizer(db=db, petition=petition, user=user)
+    petition = petitions.get_readable_on(db, db=primary, rt=rt, petition_id=petition_id, user=user)
+    organizer = petitions.is_organizer(db=primary, petition=petition, user=user)
     built = tally.build(db=db, rt=rt, petition=petition, public=not organizer)
     return render(
         request,

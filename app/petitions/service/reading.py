@@ -63,6 +63,19 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
     raise NotFound(N_("There is no such petition."))
 
 
+def get_readable_on(data: Session, *, db: Session, rt: Runtime, petition_id: int, user: User | None) -> Petition:
+    """The petition as `data` (a read replica's session) holds it, if the viewer may read it. Who may read is
+    decided on the primary (`db`): a replica that lags would still show a petition just hidden, or its
+    breakdowns to an organizer just removed. A petition the replica has not seen yet is not found."""
+    petition = get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
+    if data is db:
+        return petition
+    copy = data.get(Petition, petition.id)
+    if copy is None:
+        raise NotFound(N_("There is no such petition."))
+    return copy
+
+
 _PETITION_BY_ID = select(Petition).where(Petition.id == bindparam("id"))  # built once: the sign path runs it
 
 
