@@ -16,10 +16,17 @@ Where it lives: in Redis when one is configured, shared by every server process;
 change made through one would not reach the others' copies: deployments of several processes configure Redis
 (docs/deploy.md), as they already do for rate limits.
 
+A counter never goes back to a number it showed: it starts at a random base, set by whoever first finds it missing
+(Redis's SET NX; at first use in this process's memory), so a counter lost (a Redis flush, an evicted key, a restart)
+starts again far from any number an open page holds, and an old tab's ETag never names a version again. A bump
+that cannot reach Redis is lost, and the counter then stays on a number older than the page: so an ETag also names
+the minute (`TAG_LIFETIME`) it was made in, and a 304 is never answered for a tag older than that, the page copies'
+own limit (MAX_AGE in app/petitions/page_cache.py).
+
 Metadata: a counter holds a number per petition and nothing about who changed it. An anonymous batch bumps it
 when the batch is written, which is when the batch becomes public anyway; nothing per reader goes into it. An ETag
-is a keyed hash of (petition, version): the same for every reader of that version, and not guessable without
-reading the petition once (a 304 to a guessed tag would say a draft exists).
+is a keyed hash of (petition, version, minute): the same for every reader of that version, and not guessable
+without reading the petition once (a 304 to a guessed tag would say a draft exists).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.clock import Clock
 from app.core.security import Keyring
 
 logger = logging.getLogger("undersigned.versions")
@@ -43,6 +52,15 @@ logger = logging.getLogger("undersigned.versions")
 PENDING = "undersigned_changed_petitions"  # Session.info: the petitions to bump once the transaction commits
 SCOPE_VERSION = "undersigned_page_version"  # the version read before the request reached the database
 KEY_PREFIX = "undersigned:page-version:"
+# How long an ETag may be answered 304: the page copies' MAX_AGE (app/petitions/page_cache.py). A tag names the
+# window it was made in, so a counter that missed a bump (Redis away) holds a stale answer no longer than a copy.
+TAG_LIFETIME = 60
+
+
+def _base() -> int:
+    """Where a counter starts: random, far from any number a lost counter reached (2**48: no petition changes that
+    often), and well inside Redis's 64-bit integers."""
+    return secrets.randbelow(2**48)
 
 
 class Counters:
@@ -62,12 +80,16 @@ class MemoryCounters(Counters):
         self._lock = threading.Lock()
 
     def get(self, petition_id: int) -> int | None:
-        return self._versions.get(petition_id, 0)
+        found = self._versions.get(petition_id)
+        if found is None:
+            with self._lock:
+                found = self._versions.setdefault(petition_id, _base())
+        return found
 
     def bump(self, petition_ids: Iterable[int]) -> None:
         with self._lock:
             for petition_id in petition_ids:
-                self._versions[petition_id] = self._versions.get(petition_id, 0) + 1
+                self._versions[petition_id] = self._versions.get(petition_id, _base()) + 1
 
 
 class RedisCounters(Counters):
@@ -76,17 +98,25 @@ class RedisCounters(Counters):
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     def get(self, petition_id: int) -> int | None:
+        key = KEY_PREFIX + str(petition_id)
         try:
-            value = self._redis.get(KEY_PREFIX + str(petition_id))
+            value = self._redis.get(key)
+            if value is None:  # never set, or lost: start from a random base (or the one another process set)
+                with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(key, _base(), nx=True)
+                    pipe.get(key)
+                    value = pipe.execute()[1]
         except redis.exceptions.RedisError:
             return None
-        return int(value) if value is not None else 0
+        return int(value) if value is not None else None
 
     def bump(self, petition_ids: Iterable[int]) -> None:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for petition_id in petition_ids:
-                    pipe.incr(KEY_PREFIX + str(petition_id))
+                    key = KEY_PREFIX + str(petition_id)
+                    pipe.set(key, _base(), nx=True)  # a lost counter starts again far from its old numbers
+                    pipe.incr(key)
                 pipe.execute()
         except redis.exceptions.RedisError:
             # The change is committed; the page copies keyed by the old version also expire on their own.
@@ -109,15 +139,18 @@ def counters(redis_url: str | None) -> Counters:
 class PageVersions:
     """A deployment's counters, and the ETags made from them (keyed by its secret)."""
 
-    def __init__(self, keyring: Keyring, redis_url: str | None) -> None:
+    def __init__(self, keyring: Keyring, redis_url: str | None, clock: Clock) -> None:
         self._etag_key = keyring.key("page-version-etag")
         self.counters = counters(redis_url)
+        self._clock = clock
 
     def get(self, petition_id: int) -> int | None:
         return self.counters.get(petition_id)
 
     def etag(self, petition_id: int, version: int) -> str:
-        digest = hmac.new(self._etag_key, f"{petition_id}:{version}".encode(), "sha256").hexdigest()[:24]
+        """The tag of this version in the current window of TAG_LIFETIME seconds (the same in every process)."""
+        window = int(self._clock.now().timestamp()) // TAG_LIFETIME
+        digest = hmac.new(self._etag_key, f"{petition_id}:{version}:{window}".encode(), "sha256").hexdigest()[:24]
         return f'"{digest}"'
 
 
