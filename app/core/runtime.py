@@ -57,7 +57,7 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
         templates=templates,
         sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None),
         cache=TTLCache(),
-        page_versions=PageVersions(keyring, settings.redis_url),
+        page_versions=PageVersions(keyring, settings.redis_url, clock),
     )
 
 
