@@ -185,7 +185,11 @@ def sign(
         counted = db.execute(_COUNT_IN, {"petition_id": petition_id, "now": now}).one_or_none()
     if counted is None:  # the request rolls back, signature included; say why
         rt.cache.forget(_signable_key(petition_id))
-        _refuse_unless_signable(petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user))
+        # keep_closing=False: this transaction holds the refused signature's row (and any forfeit), which must
+        # not stand; the next reader closes the petition.
+        _refuse_unless_signable(
+            petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user, keep_closing=False)
+        )
         raise Conflict(N_("You have already signed this petition."))  # still open: the insert found a signature
     count = counted.signature_count
     loaded = db.identity_map.get(identity_key(Petition, petition_id))

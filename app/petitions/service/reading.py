@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from app.accounts.models import Role, User
 from app.core.errors import NotFound
 from app.core.i18n import N_
+from app.core.routing import commit_now
 from app.core.runtime import Runtime
 from app.petitions.lifecycle import SIGNABLE_STATES, VISIBLE_STATES
 from app.petitions.models import (
@@ -79,12 +80,20 @@ def get_readable_on(data: Session, *, db: Session, rt: Runtime, petition_id: int
 _PETITION_BY_ID = select(Petition).where(Petition.id == bindparam("id"))  # built once: the sign path runs it
 
 
-def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User) -> Petition:
-    """The petition a signature or withdrawal is for, loaded lightly: the sign path's hottest query."""
+def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User, keep_closing: bool = True) -> Petition:
+    """The petition a signature or withdrawal is for, loaded lightly: the sign path's hottest query.
+
+    A petition past its deadline is closed here, and the closing committed at once (`keep_closing`), as
+    ReadablePetition does (app/policy.py): the request that found it is then refused (a 409), and its rollback
+    must not reopen the petition. Only a caller that has written nothing yet may keep it; one that has passes
+    `keep_closing=False`, and the closing is left to the next reader or the periodic job."""
     petition = db.execute(_PETITION_BY_ID, {"id": petition_id}).scalar_one_or_none()
     if petition is not None and petition.state_enum in SIGNABLE_STATES and not _past_deadline(petition, rt):
         return petition
-    return get_readable(db=db, rt=rt, petition_id=petition_id, user=user)  # closes it if its deadline passed
+    petition = get_readable(db=db, rt=rt, petition_id=petition_id, user=user)  # closes it if its deadline passed
+    if keep_closing:
+        commit_now(db)
+    return petition
 
 
 def _past_deadline(petition: Petition, rt: Runtime) -> bool:
