@@ -294,8 +294,8 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
         discussion = page.get("discussion")
         return {
             **_reader_context(db, rt, petition, user, page, state),
-            "reader_comments": comments.reader_nodes(db=db, nodes=discussion.nodes, viewer=user)  # type: ignore[attr-defined]
-            if discussion is not None and state.in_discussion
+            "reader_comments": comments.reader_nodes(db=db, nodes=discussion.nodes, viewer=user)
+            if isinstance(discussion, comments.Page) and user is not None and state.in_discussion
             else [],
         }
 
