@@ -22,6 +22,7 @@ from app.comments.models import (
     Review,
 )
 from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
+from app.core.clock import to_the_hour
 from app.core.database import rows_changed
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import N_
@@ -301,7 +302,10 @@ def endorses(*, db: Session, comment: Comment, user: User | None) -> bool:
 
 
 def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCreate) -> None:
-    page_changed(db, comment.petition_id)
+    """A flag is private and named: it moves the page's version only when the page shows it (the comment folds
+    away), so a poll never learns the moment of a flag that changed nothing it shows, or of one refused. Its row,
+    tied to the flagger, keeps the hour."""
+    was_collapsed = is_collapsed(rt=rt, comment=comment)
     if not comment.is_visible:
         raise Conflict(N_("That comment was already removed."))
     if form.reason == "other" and not form.note:
@@ -314,7 +318,7 @@ def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCr
                     user_id=user.id,
                     reason=form.reason,
                     note=form.note,
-                    created_at=rt.clock.now(),
+                    created_at=to_the_hour(rt.clock.now()),
                     resolved=False,
                 )
             )
@@ -327,6 +331,8 @@ def flag(*, db: Session, rt: Runtime, comment: Comment, user: User, form: FlagCr
         .execution_options(synchronize_session=False)
     )
     db.refresh(comment, ["flags_since_review", "review"])
+    if is_collapsed(rt=rt, comment=comment) != was_collapsed:
+        page_changed(db, comment.petition_id)
 
 
 def is_collapsed(*, rt: Runtime, comment: Comment) -> bool:
