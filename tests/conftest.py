@@ -33,6 +33,7 @@ from app.core.security import Keyring, hash_password
 from app.core.settings import Settings
 from app.mail.models import OutboxMessage
 from app.main import create_app
+from app.petitions import page_cache
 from tests import key_pool
 from tests.chromium import CHROMIUM, Chromium, chromium_browser
 from tests.chromium import WATCHDOG_SECONDS as CHROMIUM_WATCHDOG_SECONDS
@@ -318,6 +319,9 @@ def build_test_app(settings: Settings, connection: Connection, clock: FrozenCloc
     app.state.runtime.clock.target = clock
     app.state.runtime.limiter.reset()
     app.state.runtime.cache.clear()
+    # The petition pages' shared copies: a copy from an earlier test (petition ids come round again on SQLite, and
+    # a copy may hold another test's objects) must not answer this one.
+    page_cache.copies_of(app).clear()
 
     def test_db() -> Iterator[Session]:
         session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
