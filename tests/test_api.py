@@ -57,6 +57,8 @@ def test_admin_grants_and_revokes_roles(browser: Browser, db) -> None:  # type: 
 
     revoked = browser.api("DELETE", f"/api/v1/admin/accounts/{worker.id}/roles/moderator")
     assert revoked.status_code == 200 and revoked.json()["roles"] == ["worker"]
+    not_a_grant = browser.api("DELETE", f"/api/v1/admin/accounts/{worker.id}/roles/worker")
+    assert not_a_grant.status_code == 409 and "Every account is a worker" in not_a_grant.json()["error"]["message"]
     last_admin = browser.api("DELETE", f"/api/v1/admin/accounts/{admin.id}/roles/admin")
     assert last_admin.status_code == 409 and "last admin" in last_admin.json()["error"]["message"]
 

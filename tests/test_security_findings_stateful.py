@@ -19,7 +19,10 @@ from tests.test_api_fuzz import (
     CONTRACT,
     _real_ids_half_the_time,
     _send,
+    connection,  # noqa: F401  (fixtures this module shares with the stateless run)
     csrf,  # noqa: F401
+    seeded,  # noqa: F401
+    signed_in,  # noqa: F401
 )
 
 SCENARIOS = 25

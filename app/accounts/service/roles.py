@@ -55,6 +55,8 @@ ALREADY_HOLDS = {
     Role.admin: N_("%(name)s is already an admin."),
 }
 DOES_NOT_HOLD = {
+    # Every verified account is a worker, and that is not a grant an admin can take away.
+    Role.worker: N_("Every account is a worker: that is not a role an admin can remove."),
     Role.responder: N_("%(name)s is not a responder."),
     Role.moderator: N_("%(name)s is not a moderator."),
     Role.admin: N_("%(name)s is not an admin."),
