@@ -14,6 +14,7 @@ def test_a_hidden_petition_is_not_served_from_a_lagging_replica(app_with_replica
     assert client.get(f"/api/v1/petitions/{petition_id}/tally").status_code == 200
     assert client.get(f"/api/v1/petitions/{petition_id}/log").status_code == 200
     assert client.get(f"/petitions/{petition_id}/report").status_code == 200
+    assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoint").status_code == 200
     _arrange(
         app,
         lambda db, rt: moderation.hide(
@@ -31,3 +32,8 @@ def test_a_hidden_petition_is_not_served_from_a_lagging_replica(app_with_replica
     assert client.get(f"/api/v1/petitions/{petition_id}/log").status_code == 404
     assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoints").status_code == 404
     assert client.get(f"/api/v1/petitions/{petition_id}/log/entries").status_code == 404
+    # The proofs and tiles, read in sessions of their own, ask the primary too.
+    assert client.get(f"/api/v1/petitions/{petition_id}/log/checkpoint").status_code == 404
+    assert client.get(f"/api/v1/petitions/{petition_id}/log/inclusion?index=0&size=1").status_code == 404
+    assert client.get(f"/api/v1/petitions/{petition_id}/log/consistency?old=1&new=1").status_code == 404
+    assert client.get(f"/api/v1/petitions/{petition_id}/log/tile/0/000.p/1").status_code == 404

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import User
 from app.anonymous import anonymity
 from app.core import b64url
-from app.core.database import PublicSessionDep, PublicSessionmakerDep, SessionDep
+from app.core.database import PublicSessionDep, PublicSessionmakerDep, SessionDep, SessionmakerDep
 from app.core.errors import InvalidInput, NotFound, errors
 from app.core.i18n import N_, Message
 from app.core.routing import UnitOfWorkRoute
@@ -234,11 +234,24 @@ def _public_size(db: Session, petition_id: int) -> int:
     return size
 
 
-async def _read(sessions: sessionmaker[Session], work: Callable[[Session], _T]) -> _T:
+def _require_listed(db: Session, petition_id: int) -> None:
+    state = db.scalar(select(Petition.state).where(Petition.id == petition_id))
+    if state is None or state not in LISTED_STATES:
+        raise NotFound(N_("This petition has no public signature log: it starts when the petition opens."))
+
+
+async def _read(
+    sessions: sessionmaker[Session], work: Callable[[Session], _T], *, primary: sessionmaker[Session], petition_id: int
+) -> _T:
     """Run a read in one worker-thread hop, in a session of its own: proofs are the log's hottest requests,
-    and they need neither the viewer's session nor a unit of work."""
+    and they need neither the viewer's session nor a unit of work. On a read replica, whether the petition is
+    public is still the primary's to say (one lookup by key): a replica that lags would serve a petition just
+    hidden."""
 
     def run() -> _T:
+        if sessions is not primary:
+            with primary() as db:
+                _require_listed(db, petition_id)
         with sessions() as db:
             return work(db)
 
@@ -262,6 +275,7 @@ async def inclusion(
     petition_id: Id,
     anyone: Anyone,
     sessions: PublicSessionmakerDep,
+    primary: SessionmakerDep,
     index: int = Query(ge=0, le=2**31 - 1),
     size: int = Query(ge=1, le=2**31 - 1),
 ) -> JSONResponse:
@@ -274,7 +288,7 @@ async def inclusion(
             )
         return tree.inclusion_proof(db, petition_id, index, bounded)
 
-    proof = await _read(sessions, work)
+    proof = await _read(sessions, work, primary=primary, petition_id=petition_id)
     return JSONResponse({"index": index, "size": size, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
 
 
@@ -285,6 +299,7 @@ async def consistency(
     petition_id: Id,
     anyone: Anyone,
     sessions: PublicSessionmakerDep,
+    primary: SessionmakerDep,
     old: int = Query(ge=1, le=2**31 - 1),
     new: int = Query(ge=1, le=2**31 - 1),
 ) -> JSONResponse:
@@ -297,7 +312,7 @@ async def consistency(
             )
         return tree.consistency_proof(db, petition_id, old, bounded)
 
-    proof = await _read(sessions, work)
+    proof = await _read(sessions, work, primary=primary, petition_id=petition_id)
     return JSONResponse({"old": old, "new": new, "proof": [_b64(node) for node in proof]}, headers=FOREVER)
 
 
@@ -307,14 +322,16 @@ async def consistency(
     responses=errors(404),
     summary="The latest checkpoint with its cosignatures, as C2SP tlog-tiles serves it (text)",
 )
-async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: PublicSessionmakerDep) -> PlainTextResponse:
+async def tiles_checkpoint(
+    petition_id: Id, anyone: Anyone, sessions: PublicSessionmakerDep, primary: SessionmakerDep
+) -> PlainTextResponse:
     def work(db: Session) -> str:
         size = _public_size(db, petition_id)
         latest = service.latest_checkpoint(db=db, petition_id=petition_id)
         assert latest is not None and latest.size == size
         return service.with_cosignatures(db, latest)
 
-    note = await _read(sessions, work)
+    note = await _read(sessions, work, primary=primary, petition_id=petition_id)
     # The spec asks for no caching beyond a few seconds: a mirror must not hold an old head.
     return PlainTextResponse(
         note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "public, max-age=5"}
@@ -327,7 +344,9 @@ async def tiles_checkpoint(petition_id: Id, anyone: Anyone, sessions: PublicSess
     responses=errors(404),
     summary="A C2SP tlog-tiles hash tile (<L>/<N>[.p/<W>]) or entry bundle (entries/<N>[.p/<W>])",
 )
-async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: PublicSessionmakerDep) -> Response:
+async def tile(
+    petition_id: Id, tile_path: str, anyone: Anyone, sessions: PublicSessionmakerDep, primary: SessionmakerDep
+) -> Response:
     try:
         level, index, width = tiles.parse(tile_path)
     except tiles.NotATile:
@@ -340,7 +359,7 @@ async def tile(petition_id: Id, tile_path: str, anyone: Anyone, sessions: Public
         return tiles.read_tile(db, petition_id, size, level, index, width)
 
     try:
-        body = await _read(sessions, work)
+        body = await _read(sessions, work, primary=primary, petition_id=petition_id)
     except tiles.NotATile:
         raise NotFound(N_("There is no such tile: the latest checkpoint does not cover it.")) from None
     return Response(body, media_type="application/octet-stream", headers=FOREVER)
