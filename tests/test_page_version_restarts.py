@@ -45,6 +45,14 @@ def test_a_lost_bump_is_not_answered_304_past_the_tag_lifetime(db, rt, browser, 
     assert again.json()["signature_count"] == 1
 
 
+def test_a_poll_creates_no_counter_in_memory() -> None:
+    counters = versions.MemoryCounters()
+    assert counters.get(10**15) == 0
+    assert counters._versions == {}  # polls naming any id would otherwise grow this process's memory
+    counters.bump([10**15])
+    assert counters.get(10**15) not in (0, 1)
+
+
 def _redis_or_skip() -> str:
     url = "redis://127.0.0.1:6379/0"
     try:
@@ -60,6 +68,8 @@ def test_a_counter_lost_in_redis_starts_far_from_its_old_numbers() -> None:
     petition_id = 10**15 + versions._base()  # a key no test or server uses
     key = versions.KEY_PREFIX + str(petition_id)
     try:
+        assert counters.get(petition_id) == 0  # a poll of any id reads a missing counter as 0...
+        assert not redis.Redis.from_url(url).exists(key)  # ...and creates none
         counters.bump([petition_id])
         old = counters.get(petition_id)
         assert old is not None

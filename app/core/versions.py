@@ -16,9 +16,10 @@ Where it lives: in Redis when one is configured, shared by every server process;
 change made through one would not reach the others' copies: deployments of several processes configure Redis
 (docs/deploy.md), as they already do for rate limits.
 
-A counter never goes back to a number it showed: it starts at a random base, set by whoever first finds it missing
-(Redis's SET NX; at first use in this process's memory), so a counter lost (a Redis flush, an evicted key, a restart)
-starts again far from any number an open page holds, and an old tab's ETag never names a version again. A bump
+A counter never goes back to a number it showed: it starts at a random base, set by the first bump that finds it
+missing (SET NX in Redis), so a counter lost (a Redis flush, an evicted key, a restart) starts again far from any
+number an open page holds, and an old tab's ETag never names a version again. Reading a counter never creates one
+(a poll may name any petition id): a missing counter reads as 0, a number no bumped counter holds. A bump
 that cannot reach Redis is lost, and the counter then stays on a number older than the page: so an ETag also names
 the minute (`TAG_LIFETIME`) it was made in, and a 304 is never answered for a tag older than that, the page copies'
 own limit (MAX_AGE in app/petitions/page_cache.py).
@@ -80,11 +81,7 @@ class MemoryCounters(Counters):
         self._lock = threading.Lock()
 
     def get(self, petition_id: int) -> int | None:
-        found = self._versions.get(petition_id)
-        if found is None:
-            with self._lock:
-                found = self._versions.setdefault(petition_id, _base())
-        return found
+        return self._versions.get(petition_id, 0)  # never bumped (in this process's life): no bumped counter reads 0
 
     def bump(self, petition_ids: Iterable[int]) -> None:
         with self._lock:
@@ -98,17 +95,11 @@ class RedisCounters(Counters):
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     def get(self, petition_id: int) -> int | None:
-        key = KEY_PREFIX + str(petition_id)
         try:
-            value = self._redis.get(key)
-            if value is None:  # never set, or lost: start from a random base (or the one another process set)
-                with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.set(key, _base(), nx=True)
-                    pipe.get(key)
-                    value = pipe.execute()[1]
+            value = self._redis.get(KEY_PREFIX + str(petition_id))
         except redis.exceptions.RedisError:
             return None
-        return int(value) if value is not None else None
+        return int(value) if value is not None else 0  # never bumped, or lost: no bumped counter reads 0
 
     def bump(self, petition_ids: Iterable[int]) -> None:
         try:
