@@ -33,8 +33,10 @@ class Runtime:
     page_versions: PageVersions
     # A feature's own objects that live as long as the process (the anonymous queue, the link sessions): core
     # imports no feature, so a feature asks for its own by class (`anonymous_queue(rt)` in app/anonymous/queue.py).
-    _parts: dict[type, object] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _parts_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    # Fields of the constructor, so that a copy made with dataclasses.replace (another clock, other settings) shares
+    # them: the process still has one anonymous queue, not one per copy.
+    _parts: dict[type, object] = field(default_factory=dict, repr=False, compare=False)
+    _parts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def part(self, kind: type[PartT], build: Callable[[], PartT]) -> PartT:
         """This process's one `kind`, built by `build` the first time a feature asks for it."""
