@@ -279,3 +279,34 @@ def test_the_api_posts_and_lists_responses(browser: Browser, db, petition, respo
         {"status": "accepted", "summary": "x", "details": "y", "commitments": [{"text": "", "owner": "CISO"}]},
     )
     assert bad.status_code == 422 and count_rows(db, "petition_responses") == 1
+
+
+def test_the_judgement_and_commitment_forms_show_their_errors_inside_themselves(
+    browser: Browser,
+    new_browser,
+    db,
+    rt,
+    petition,
+    responder,
+) -> None:
+    """A refused small form on the petition page lists its errors first inside it, each linked to its control, and
+    marks the controls (issue #22), as the moderation review's forms do."""
+    leadership = sign_in_as(new_browser(), db, responder)
+    leadership.post(f"/petitions/{petition.id}/respond", RESPONSE)
+    response_id = db.scalar(select(PetitionResponse.id))
+    commitment = db.scalar(select(Commitment))
+    sign_in_as(browser, db, db.get(type(responder), petition.creator_id))
+
+    refused = browser.post(f"/petitions/{petition.id}/responses/{response_id}/judgement", {"reason": "x" * 1001})
+    judgement_form = browser.get(refused.headers["location"]).text.split('class="stack judgement-form"')[1]
+    judgement_form = judgement_form.split("</form>")[0]
+    assert f'<a href="#answers-yes-{response_id}">Say whether the response answers the petition.</a>' in judgement_form
+    assert f'<a href="#reason-{response_id}">' in judgement_form, "both errors in one round"
+    assert 'aria-invalid="true"' in judgement_form
+    assert count_rows(db, "response_judgements") == 0
+
+    refused = leadership.post(f"/commitments/{commitment.id}/update", {"status": "in_progress", "note": "x" * 1001})
+    page = leadership.get(refused.headers["location"]).text
+    commitment_form = page.split(f'action="/commitments/{commitment.id}/update"')[1].split("</form>")[0]
+    assert f'<a href="#commitment-note-{commitment.id}">' in commitment_form
+    assert f'id="commitment-note-{commitment.id}" name="note" maxlength="1000" aria-invalid="true"' in commitment_form

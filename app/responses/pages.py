@@ -4,8 +4,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.core.database import SessionDep
-from app.core.errors import AppError
-from app.core.forms import validate
+from app.core.errors import AppError, InvalidInput
+from app.core.forms import CORRECT_FIELDS, validate
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
 from app.core.routing import UnitOfWorkRoute
@@ -145,6 +145,12 @@ def update_commitment(
     )
 
 
+def _require_answer(answer: str | None) -> None:
+    """The form's yes or no, checked with its other fields so that every error shows in one round."""
+    if answer not in ("yes", "no"):
+        raise InvalidInput(CORRECT_FIELDS, fields={"answers": N_("Say whether the response answers the petition.")})
+
+
 @router.post("/petitions/{petition_id}/responses/{response_id}/judgement", response_class=HTMLResponse)
 def judge(
     request: Request,
@@ -166,9 +172,8 @@ def judge(
                 "reason": fields.get("reason"),
                 "follow_up": fields.get("follow_up") in ("1", "on", "true"),
             },
+            checks={"answers": lambda _: _require_answer(fields.get("answers"))},
         )
-        if fields.get("answers") not in ("yes", "no"):
-            raise AppError(N_("Say whether the response answers the petition."))
         service.judge(db=db, rt=rt, petition=petition, response=response, organizer=user, form=form)
     except AppError as error:
         return refused(request, target, error)
