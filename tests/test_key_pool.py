@@ -33,8 +33,10 @@ def test_the_pool_hands_out_distinct_working_keys_from_few_generated_ones() -> N
 
 
 def test_the_suite_takes_keys_of_its_size_from_the_pool_and_others_as_usual() -> None:
-    first, second = blindrsa.PrivateKey.generate(key_pool.BITS), blindrsa.PrivateKey.generate(key_pool.BITS)
-    assert first.public.n != second.public.n
-    assert {first.p, first.q} & {second.p, second.q}  # made of the pool's primes
+    # Made of the pool's primes: of any three keys in a row, two share a prime (the pairs run (0,1), (0,2), (1,2),
+    # (0,3)...), wherever earlier tests of this process left the pool.
+    keys = [blindrsa.PrivateKey.generate(key_pool.BITS) for _ in range(3)]
+    assert len({key.public.n for key in keys}) == 3
+    assert any({a.p, a.q} & {b.p, b.q} for index, a in enumerate(keys) for b in keys[index + 1 :])
     other = blindrsa.PrivateKey.generate(2048)
     assert other.public.n.bit_length() == 2048
