@@ -29,13 +29,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import inspect
+from sqlalchemy.orm import InstanceState
 
 from app.accounts.models import User
 from app.core.runtime import Runtime
@@ -159,6 +160,7 @@ def page(
     key = (petition.id, kind, repr(branding))
     row = row_of(petition)
     copy = copies.get(key, version, row) if version is not None else None
+    made = copy is None
     if copy is None:
         context = shared()
         context["petition"] = petition
@@ -172,13 +174,48 @@ def page(
             context=context,
             made=copies.clock(),
         )
-        if version is not None:
-            copies.keep(key, copy)
     context = {**copy.context, "petition": petition}
     own = reader(context)
     context.update(own)
     content = _fill(request, rt, copy.content, context)
-    return render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
+    response = render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
+    if made and version is not None:
+        # Kept only once the whole page rendered, and out of this request's session: a request that fails
+        # afterwards (a rollback expires what its session loaded) leaves no copy, or one that does not depend on it.
+        _detach(copy.context)
+        copies.keep(key, copy)
+    return response
+
+
+def _detach(context: Mapping[str, Any]) -> None:
+    """Take every database object the copy holds, and those loaded with them, out of the request's session as they
+    are loaded now (what a successful request's closed session leaves them as): nothing that session does later,
+    a rollback expiring what it loaded included, reaches the copy. What they would still load lazily stays
+    unavailable, as it is for a copy after any request. The request's pending changes are flushed first, so that
+    none is dropped with its object."""
+    stack: list[Any] = list(context.values())
+    seen: set[int] = set()
+    flushed: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if value is None or isinstance(value, str | bytes | int | float) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        state = inspect(value, raiseerr=False)
+        if isinstance(state, InstanceState):
+            stack.extend(state.dict[rel.key] for rel in state.mapper.relationships if rel.key in state.dict)
+            session = state.session
+            if session is not None:
+                if id(session) not in flushed:
+                    session.flush()
+                    flushed.add(id(session))
+                session.expunge(value)
+        elif isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+        elif is_dataclass(value) and not isinstance(value, type):
+            stack.extend(getattr(value, field.name) for field in fields(value))
 
 
 _CHECKED: dict[int, bool] = {}
