@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from statistics import quantiles
+from statistics import median, quantiles
 from types import SimpleNamespace
 
 import pytest
@@ -47,17 +47,27 @@ def middle_half(times: list[float]) -> tuple[float, float]:
     return quartiles[0], quartiles[2]
 
 
+# How far apart the two medians may be when the middle halves do not overlap: the quickest of three tries makes
+# each distribution narrow (a tenth of a millisecond), so a few percent of steady difference, such as an INSERT
+# against an UPDATE that matches nothing, separates them without telling anything through a network's jitter.
+# The leaks this guards against were 2x and more (a mailed link against none, a skipped password hash).
+MEDIAN_TOLERANCE = 0.15
+
+
 def assert_overlap(name: str, known_times: list[float], unknown_times: list[float]) -> None:
-    """The middle halves of the two distributions overlap: a busy machine's pauses (the tails) cannot decide it,
-    and no absolute time is assumed."""
+    """The middle halves of the two distributions overlap, or their medians are within MEDIAN_TOLERANCE of each
+    other: a busy machine's pauses (the tails) cannot decide it, and no absolute time is assumed."""
     (known_low, known_high), (unknown_low, unknown_high) = middle_half(known_times), middle_half(unknown_times)
+    known_median, unknown_median = median(known_times), median(unknown_times)
     report = (
         f"{name}: existing {known_low * 1000:.2f}-{known_high * 1000:.2f} ms (middle half), unknown "
         f"{unknown_low * 1000:.2f}-{unknown_high * 1000:.2f} ms, "
         f"P(existing slower) = {overlap(known_times, unknown_times):.2f}"
     )
     print(report)
-    assert known_low <= unknown_high and unknown_low <= known_high, f"the distributions do not overlap: {report}"
+    overlapping = known_low <= unknown_high and unknown_low <= known_high
+    close = abs(known_median - unknown_median) <= MEDIAN_TOLERANCE * min(known_median, unknown_median)
+    assert overlapping or close, f"the distributions do not overlap: {report}"
 
 
 def existing_accounts(db, count: int, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
