@@ -39,6 +39,7 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 from sqlalchemy import event
@@ -64,18 +65,17 @@ def _base() -> int:
     return secrets.randbelow(2**48)
 
 
-class Counters:
+class Counters(Protocol):
     """Where the numbers live: `MemoryCounters` or `RedisCounters`."""
 
     def get(self, petition_id: int) -> int | None:
         """The current version, or None when it cannot be read (Redis away): then nothing is answered from it."""
-        raise NotImplementedError
+        ...
 
-    def bump(self, petition_ids: Iterable[int]) -> None:
-        raise NotImplementedError
+    def bump(self, petition_ids: Iterable[int]) -> None: ...
 
 
-class MemoryCounters(Counters):
+class MemoryCounters:
     def __init__(self) -> None:
         self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -89,7 +89,7 @@ class MemoryCounters(Counters):
                 self._versions[petition_id] = self._versions.get(petition_id, _base()) + 1
 
 
-class RedisCounters(Counters):
+class RedisCounters:
     def __init__(self, url: str) -> None:
         # Short timeouts: a poll that cannot ask Redis goes the long way, through the database, rather than wait.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
