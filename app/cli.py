@@ -15,8 +15,8 @@ from app.core.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from app.anonymous import client as anonymous_client
-    from app.anonymous.keycheck import KeyCheck
+    from app.clients import anonymous as anonymous_client
+    from app.clients.keycheck import KeyCheck
     from app.core.runtime import Runtime
 
 cli = typer.Typer(help="Undersigned: employee petitions and collective feedback.", no_args_is_help=True)
@@ -375,7 +375,7 @@ class _ClientRun:
         state_file: Path | None = None,
         server: str | None = None,
     ) -> None:
-        from app.anonymous import client
+        from app.clients import anonymous as client
 
         self.client = client
         self.wallet_file = wallet_file
@@ -430,7 +430,7 @@ class _ClientRun:
         return self.connection
 
     def keys(self, connection: anonymous_client.Connection) -> KeyCheck:
-        from app.anonymous.keycheck import KeyCheck
+        from app.clients.keycheck import KeyCheck
 
         return KeyCheck(
             connection,
@@ -532,7 +532,7 @@ def client_collect(
 ) -> None:
     """Collect every credential due (a signing token and a discussion credential for each open petition), in one
     request, and nothing else. Do it long before you use them: the later the use, the less it says."""
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     try:
         with _ClientRun(
@@ -588,7 +588,7 @@ def client_sign(
 ) -> None:
     """Sign a petition with its token (collected first if this wallet holds none). Anonymously, the signature is
     queued and sent later at a random moment; with a name, at once."""
-    from app.anonymous.client import ClientError, WalletElsewhere
+    from app.clients.anonymous import ClientError, WalletElsewhere
 
     if forfeit and anonymous:
         typer.echo("--forfeit signs with your name: it cannot go with --anonymous.", err=True)
@@ -655,7 +655,7 @@ def client_comment(
 ) -> None:
     """Comment anonymously with the petition's discussion credential: queued, then sent without cookies at a
     random later moment by `client send`, under a pseudonym only this wallet can compute."""
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     if not anonymous:
         typer.echo(
@@ -717,7 +717,7 @@ def _change_comment(
     witness: list[str],
     state_file: Path | None,
 ) -> None:
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     what = "deletion" if text is None else "edit"
     try:
@@ -836,7 +836,7 @@ def wallet_export(
     """Print the wallet's recovery code: with it, any device (a browser's Your wallet page, or `client wallet
     import`) rebuilds the same credentials. Nothing is sent anywhere."""
     from app.anonymous import derive
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     try:
         with _ClientRun(None, wallet_file, email=email) as run:
@@ -865,7 +865,7 @@ def wallet_import(
     changes nothing."""
     import sys
 
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     try:
         with _ClientRun(None, wallet_file, email=email, password=password, server=server) as run:
@@ -897,8 +897,8 @@ def wallet_link(
     it). It is checked against your account's wallet before it is kept."""
     import sys
 
-    from app.anonymous import linking_client
-    from app.anonymous.client import ClientError
+    from app.clients import linking as linking_client
+    from app.clients.anonymous import ClientError
 
     try:
         with _ClientRun(None, wallet_file, email=email, password=password, server=server) as run:
@@ -932,7 +932,7 @@ def client_send(
 ) -> None:
     """Send every queued anonymous action whose time has come, without signing in and without any cookie (each
     key checked again first). Run it from cron or a systemd timer, or leave `--wait` running."""
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     failed: set[str] = set()
     try:
@@ -975,7 +975,7 @@ def client_check(
 ) -> None:
     """Confirm your anonymous signature is published (reading the whole list, so the server cannot tell which
     entry is yours); send it again, without cookies, if it is missing."""
-    from app.anonymous.client import ClientError
+    from app.clients.anonymous import ClientError
 
     try:
         with _ClientRun(petition_url, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
@@ -1024,8 +1024,8 @@ def verify_log(
     checkpoint seen before, each anonymous token, no token used twice, the tally, every figure the page and the
     API publish against what the log adds up to, with --witnesses the witnesses' cosignatures, and with --gossip
     that a witness was not shown another log."""
-    from app.anonymous.client import ClientError, parse_petition_url
-    from app.log import client
+    from app.clients import log as client
+    from app.clients.anonymous import ClientError, parse_petition_url
 
     try:
         fetch = None
@@ -1082,9 +1082,9 @@ def witness_log(
     """For an independent party: cosign the latest checkpoint once it is consistent with the last one seen.
     Give the deployment your verifier key (printed here) for UNDERSIGNED_LOG_WITNESSES. With --submit, the
     deployment's side of the C2SP tlog-witness protocol instead (run where the deployment's settings are)."""
-    from app.anonymous.client import ClientError, parse_petition_url
+    from app.clients import log as client
+    from app.clients.anonymous import ClientError, parse_petition_url
     from app.log import checkpoint as notes
-    from app.log import client
 
     if submit is not None:
         from app.log import witness as witnessing

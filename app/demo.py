@@ -7,7 +7,6 @@ import secrets
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Role, RoleGrant, User, address_lookup
 from app.comments import anonymous
 from app.comments import service as comments
 from app.comments.queue import Pending
@@ -16,12 +15,13 @@ from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
 from app.core.security import hash_password
 from app.log import service as signature_log
+from app.models.accounts import Role, RoleGrant, User, address_lookup
+from app.models.petitions import Petition
+from app.models.signatures import GroupKind, SignerGroup
 from app.organization import service as organization
 from app.petitions import service as petitions
-from app.petitions.models import Petition
 from app.petitions.schemas import PetitionDraft
 from app.signatures import service as signatures
-from app.signatures.models import GroupKind, SignerGroup
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_ACCOUNTS = [

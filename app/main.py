@@ -13,17 +13,9 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import jobs
-from app.accounts import api as accounts_api
-from app.accounts import pages as accounts_pages
-from app.admin import pages as admin_pages
-from app.anonymous import api as anonymous_api
-from app.anonymous import link_api, link_pages
-from app.anonymous import pages as anonymous_pages
 from app.anonymous import service as anonymous_service
 from app.anonymous.queue import anonymous_queue
 from app.comments import anonymous as anonymous_comments
-from app.comments import api as comments_api
-from app.comments import pages as comments_pages
 from app.comments.queue import comment_queue
 from app.core import openapi
 from app.core.clock import Clock, SystemClock, to_the_hour
@@ -36,24 +28,36 @@ from app.core.settings import Environment, Settings
 from app.core.templating import build_templates
 from app.core.versions import NotModified, StampVersion
 from app.core.web import RequestContextMiddleware, csrf_protect
-from app.home import pages as home_pages
-from app.log import api as log_api
 from app.log import service as signature_log
-from app.mail import pages as mail_pages
-from app.moderation import api as moderation_api
-from app.moderation import pages as moderation_pages
-from app.organization import api as organization_api
 from app.organization import eligibility
-from app.organization import pages as organization_pages
-from app.petitions import api as petitions_api
-from app.petitions import pages as petitions_pages
-from app.reports import api as reports_api
-from app.reports import pages as reports_pages
-from app.responses import api as responses_api
-from app.responses import pages as responses_pages
-from app.responses import scoreboard_api, scoreboard_pages
-from app.signatures import api as signatures_api
-from app.signatures import pages as signatures_pages
+from app.routes import (
+    accounts_api,
+    accounts_pages,
+    admin_pages,
+    anonymous_api,
+    anonymous_pages,
+    comments_api,
+    comments_pages,
+    home_pages,
+    log_api,
+    mail_pages,
+    moderation_api,
+    moderation_pages,
+    organization_api,
+    organization_pages,
+    petitions_api,
+    petitions_pages,
+    reports_api,
+    reports_pages,
+    responses_api,
+    responses_pages,
+    scoreboard_api,
+    scoreboard_pages,
+    signatures_api,
+    signatures_pages,
+)
+from app.routes import anonymous_link_api as link_api
+from app.routes import anonymous_link_pages as link_pages
 
 logger = logging.getLogger("undersigned.app")
 

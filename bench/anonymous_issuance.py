@@ -30,7 +30,6 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession, account_values
 from app.anonymous.service import decode, encode
 from app.core import blindrsa
 from app.core.clock import SystemClock
@@ -39,6 +38,7 @@ from app.core.runtime import build_runtime
 from app.core.security import Keyring, new_token, token_digest
 from app.core.settings import Settings
 from app.core.templating import build_templates
+from app.models.accounts import Role, RoleGrant, User, UserSession, account_values
 from app.petitions import service as petitions
 from app.petitions.schemas import PetitionDraft
 from bench.common import (

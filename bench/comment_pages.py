@@ -28,8 +28,6 @@ from sqlalchemy import insert, text, update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User
-from app.comments.models import Comment
 from app.comments.service import rank
 from app.core.clock import SystemClock
 from app.core.database import build_engine, build_sessionmaker
@@ -37,8 +35,10 @@ from app.core.markdown import render_comment
 from app.core.runtime import build_runtime
 from app.core.settings import Settings
 from app.core.templating import build_templates
+from app.models.accounts import Role, RoleGrant, User
+from app.models.comments import Comment
+from app.models.petitions import Petition
 from app.petitions import service as petitions
-from app.petitions.models import Petition
 from app.petitions.schemas import PetitionDraft
 from bench.common import (
     SECRET,

@@ -31,16 +31,16 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User
 from app.core import migrations
 from app.core.clock import SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.runtime import build_runtime
 from app.core.settings import Settings
 from app.core.templating import build_templates
+from app.models.accounts import Role, RoleGrant, User
+from app.models.signatures import GroupKind, SignerGroup
 from app.petitions import service as petitions
 from app.petitions.schemas import PetitionDraft
-from app.signatures.models import GroupKind, SignerGroup
 from app.signatures.service import name_context
 from bench.common import database_name, publish
 

@@ -27,7 +27,6 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import User
 from app.core import merkle
 from app.core.clock import SystemClock
 from app.core.database import build_engine, build_sessionmaker
@@ -36,6 +35,7 @@ from app.core.settings import Settings
 from app.core.templating import build_templates
 from app.log import service as signature_log
 from app.log import tree
+from app.models.accounts import User
 from app.petitions import service as petitions
 from app.petitions.schemas import PetitionDraft
 from bench.common import (

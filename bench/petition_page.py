@@ -43,7 +43,6 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession
 from app.core.clock import SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.markdown import render_comment
@@ -53,9 +52,10 @@ from app.core.settings import Settings
 from app.core.templating import build_templates
 from app.log import service as signature_log
 from app.log import tree
+from app.models.accounts import Role, RoleGrant, User, UserSession
+from app.models.signatures import GroupKind, SignerGroup
 from app.petitions import service as petitions
 from app.petitions.schemas import PetitionDraft
-from app.signatures.models import GroupKind, SignerGroup
 from app.signatures.service import name_context
 from bench.comment_pages import BODY, _comments
 from bench.common import (

@@ -41,8 +41,8 @@ from app.core.database import get_db
 from app.core.settings import Settings
 from app.core.web import csrf_protect
 from app.main import create_app
-from app.organization import pages as organization_pages
-from app.policy import load_user
+from app.routes import organization_pages
+from app.routes.policy import load_user
 from bench import petition_page
 from bench.common import SECRET, drop_database, free_port, machine, publish, serve
 from bench.viral_petition import cpu_seconds, server_pids

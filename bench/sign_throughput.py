@@ -29,7 +29,6 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import Role, RoleGrant, User, UserSession, account_values
 from app.core import migrations
 from app.core.clock import SystemClock
 from app.core.database import build_engine, build_sessionmaker
@@ -37,6 +36,7 @@ from app.core.runtime import build_runtime
 from app.core.security import Keyring, new_token, token_digest
 from app.core.settings import Settings
 from app.core.templating import build_templates
+from app.models.accounts import Role, RoleGrant, User, UserSession, account_values
 from app.petitions import service as petitions
 from app.petitions.schemas import PetitionDraft
 from bench.bare_insert import metadata as bare_metadata

@@ -41,9 +41,9 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.accounts.models import User, UserSession, account_values
 from app.core.database import build_engine
 from app.core.security import Keyring, new_token, token_digest
+from app.models.accounts import User, UserSession, account_values
 from bench import petition_page
 from bench.common import SECRET, drop_database, free_port, machine, percentile, publish, serve
 

@@ -23,7 +23,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.accounts.models import Role, RoleGrant, User
 from app.core import crypto, migrations, security
 from app.core.cache import TTLCache
 from app.core.clock import FrozenClock
@@ -31,8 +30,9 @@ from app.core.database import build_engine, get_db, get_sessionmaker
 from app.core.logging import JsonFormatter
 from app.core.security import Keyring, hash_password
 from app.core.settings import Settings
-from app.mail.models import OutboxMessage
 from app.main import create_app
+from app.models.accounts import Role, RoleGrant, User
+from app.models.mail import OutboxMessage
 from app.petitions import page_cache
 from tests import key_pool
 from tests.chromium import CHROMIUM, Chromium, chromium_browser

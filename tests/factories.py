@@ -8,19 +8,19 @@ from itertools import count
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
-from app.anonymous.models import DiscussionKey
 from app.comments import anonymous
 from app.comments import service as comments
-from app.comments.models import Comment
 from app.comments.queue import Pending
 from app.comments.schemas import CommentCreate
 from app.core import blindrsa
 from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
+from app.models.accounts import Role, User
+from app.models.anonymous import DiscussionKey
+from app.models.comments import Comment
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Category, Petition
 from app.petitions import issuing_keys, service
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Category, Petition
 from app.petitions.schemas import PetitionCorrection, PetitionDraft
 from tests.conftest import make_user
 

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Role, User
 from app.core.runtime import Runtime
-from app.petitions.models import Petition, PetitionEvent
+from app.models.accounts import Role, User
+from app.models.petitions import Petition, PetitionEvent
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import (

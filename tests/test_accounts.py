@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import User, UserSession, address_lookup
 from app.core.clock import FrozenClock
+from app.models.accounts import User, UserSession, address_lookup
 from tests.conftest import PASSWORD, Browser, code_from, count_rows, link_from, make_user, outbox, sign_in_as
 
 SIGN_UP = {"email": "Nia.Hart@Example.org", "display_name": "Nia Hart", "password": PASSWORD}

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from app.anonymous import anonymity
 from app.anonymous import service as anonymous
-from app.anonymous.models import IssuingKey
 from app.core.runtime import Runtime
 from app.core.settings import Settings
+from app.models.anonymous import IssuingKey
 from tests import factories
 from tests.conftest import Browser, make_settings, sign_in_as
 from tests.test_anonymous import open_anonymous, submit, wallet

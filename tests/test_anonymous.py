@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import User
 from app.anonymous import service as anonymous
 from app.anonymous.queue import anonymous_queue
 from app.core import blindrsa
 from app.core.runtime import Runtime
 from app.core.settings import Settings
+from app.models.accounts import User
+from app.models.petitions import Petition
 from app.petitions import service as petitions
-from app.petitions.models import Petition
 from tests import factories
 from tests.conftest import Browser, LogCapture, count_rows, make_settings, redis_url, sign_in_as
 

@@ -14,16 +14,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching
 from app.anonymous import service as anonymous_signing
-from app.anonymous.models import DiscussionIssuance, DiscussionKey
 from app.comments import anonymous
 from app.comments.digest import send_digests
-from app.comments.models import Comment
 from app.comments.queue import comment_queue
 from app.core import blindrsa
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings
-from app.petitions.models import Petition, PetitionEvent
+from app.models.anonymous import DiscussionIssuance, DiscussionKey
+from app.models.comments import Comment
+from app.models.petitions import Petition, PetitionEvent
 from tests import factories
 from tests.conftest import Browser, LogCapture, count_rows, make_settings, outbox, sign_in_as
 from tests.test_anonymous import anonymous_client  # noqa: F401 (fixture)
@@ -348,7 +348,7 @@ def test_the_digest_remembers_by_flag_and_hour_not_id(
     assert sent_at is not None and (sent_at.minute, sent_at.second, sent_at.microsecond) == (0, 0, 0)
     assert "comment_digest_through" not in set(db.execute(text("SELECT * FROM petitions")).keys())
     assert db.scalar(text("SELECT count(*) FROM comments WHERE NOT digested")) == 0
-    from app.accounts.models import User
+    from app.models.accounts import User
 
     (digest,) = [m for m in outbox(db, to=db.get_one(User, organizer).email) if m.template == "comment_digest"]
     assert "Anonymous thought" in digest.body_text and "Named thought" in digest.body_text

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from app.accounts.models import Role, RoleGrant
+from app.models.accounts import Role, RoleGrant
 from tests.conftest import PASSWORD, Browser, code_from, count_rows, make_user, outbox, sign_in_as
 
 

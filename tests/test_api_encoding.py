@@ -87,7 +87,7 @@ def test_the_openapi_schema_says_every_binary_fields_encoding(anonymous_client: 
                 said[f"{name}.{field}"] = spec.get("description", "")
     expected = {
         "LogRead.root",
-        "app__log__api__EntryRead.entry",
+        "app__routes__log_api__EntryRead.entry",
         "InclusionRead.proof",
         "ConsistencyRead.proof",
         "KeyRead.spki",
@@ -162,7 +162,7 @@ def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words(
 def test_linking_a_device_takes_padding_and_refuses_garbage_in_plain_words(
     new_browser: NewBrowser, db: Session, rt: Runtime
 ) -> None:
-    from app.anonymous import linking_client as protocol
+    from app.clients import linking as protocol
 
     link_sessions(rt).clear()  # test apps are shared and account ids repeat across rolled-back tests
     device = sign_in_as(new_browser(), db, factories.worker(db))

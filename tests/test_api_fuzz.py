@@ -22,11 +22,11 @@ from sqlalchemy import Connection, Engine, update
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.accounts.models import Role
 from app.core.clock import FrozenClock
 from app.core.cookieless import is_cookieless
 from app.main import create_app
-from app.petitions.models import Petition
+from app.models.accounts import Role
+from app.models.petitions import Petition
 from app.responses import service as responses
 from app.responses.schemas import CommitmentCreate, ResponseCreate
 from app.signatures import service as signatures

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
-from app.accounts.models import Role
 from app.audit import service as audit
-from app.audit.models import AuditEntry
 from app.cli import cli
+from app.models.accounts import Role
+from app.models.audit import AuditEntry
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
 

@@ -10,10 +10,10 @@ import ast
 import json
 from pathlib import Path
 
-from app.accounts.models import Role
 from app.audit import service as audit
-from app.audit.models import AuditEntry
 from app.audit.sentences import FALLBACK, SENTENCES, sentence
+from app.models.accounts import Role
+from app.models.audit import AuditEntry
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
 

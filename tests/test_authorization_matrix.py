@@ -14,11 +14,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.accounts.models import Role
 from app.core.access import Access, declared_access, route_table
 from app.core.clock import FrozenClock
 from app.main import create_app
-from app.policy import moderated_petition, organized_petition, respondable_petition
+from app.models.accounts import Role
+from app.routes.policy import moderated_petition, organized_petition, respondable_petition
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, make_user
 
@@ -268,7 +268,7 @@ def test_every_route_declares_exactly_one_access_level(key: tuple[str, str]) -> 
     assert declared == {EXPECTED[key]}
 
 
-# The petition a role acts on is loaded by the dependency that checks the role (app/policy.py), never again by
+# The petition a role acts on is loaded by the dependency that checks the role (app/routes/policy.py), never again by
 # the handler: a route of these levels that names a petition in its path takes it from that dependency.
 PETITION_FOR_ACCESS = {
     Access.organizer: organized_petition,

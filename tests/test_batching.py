@@ -18,8 +18,8 @@ from app.anonymous.queue import anonymous_queue
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings
+from app.models.petitions import Petition, PetitionEvent
 from app.petitions import service as petitions
-from app.petitions.models import Petition, PetitionEvent
 from tests import factories
 from tests.conftest import Browser, make_settings, sign_in_as
 from tests.test_anonymous import count, open_anonymous, submit, wallet

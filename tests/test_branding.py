@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from app.accounts.models import Role
-from app.audit.models import AuditEntry
+from app.models.accounts import Role
+from app.models.audit import AuditEntry
+from app.models.organization import OrganizationBranding
 from app.organization import branding
-from app.organization.models import OrganizationBranding
 from tests.conftest import Browser, make_user, sign_in_as
 
 

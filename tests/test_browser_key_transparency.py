@@ -42,7 +42,7 @@ WITNESS = notes.witness_verifier_key(WITNESS_NAME, WITNESS_KEY.public_key())
 def cosign_every_checkpoint(live: live_server.LiveServer) -> None:
     """The witness cosigns every checkpoint of every log, as one that watched them all would have."""
     from app.log import service as signature_log
-    from app.log.models import LogCheckpoint
+    from app.models.log import LogCheckpoint
 
     app = live.server.config.app
     with app.state.sessionmaker.begin() as db:
@@ -247,9 +247,9 @@ def new_member(server: live_server.LiveServer, local_part: str) -> str:
     """A worker of the demo organization who has collected nothing yet, with the demo password."""
     from datetime import UTC, datetime
 
-    from app.accounts.models import User
     from app.core.security import hash_password
     from app.demo import DEMO_PASSWORD
+    from app.models.accounts import User
 
     now = datetime.now(UTC)
     with server.server.config.app.state.sessionmaker.begin() as db:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.anonymous import derive
-from app.anonymous import linking_client as protocol
+from app.clients import linking as protocol
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
 from tests import live_server
@@ -286,8 +286,8 @@ def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # t
     from playwright.sync_api import expect
     from typer.testing import CliRunner
 
-    from app.anonymous import client
     from app.cli import cli
+    from app.clients import anonymous as client
     from app.demo import DEMO_PASSWORD
 
     a = person("admin")

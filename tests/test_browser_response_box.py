@@ -101,9 +101,9 @@ def test_the_account_page_and_an_unsubscribe_link_pass_axe_at_both_widths(person
     from playwright.sync_api import expect
     from sqlalchemy import select
 
-    from app.accounts.models import User
     from app.mail import unsubscribe
-    from app.mail.kinds import MailKind
+    from app.models.accounts import User
+    from app.models.mail_kinds import MailKind
     from tests import accessibility
 
     app = server.server.config.app

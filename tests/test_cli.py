@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.accounts.models import Role, User
 from app.cli import cli
 from app.core.database import build_engine, build_sessionmaker
 from app.core.security import verify_password
+from app.models.accounts import Role, User
 
 
 @pytest.fixture
@@ -75,9 +75,9 @@ def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> N
     import csv
     import json
 
-    from app.audit.models import AuditEntry
     from app.cli import _runtime
     from app.core.settings import Settings
+    from app.models.audit import AuditEntry
     from app.signatures import service as signatures
     from tests import factories
 
@@ -149,7 +149,8 @@ def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_walle
 
 
 def test_export_names_the_account_when_the_file_holds_several(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.anonymous import client, derive
+    from app.anonymous import derive
+    from app.clients import anonymous as client
 
     path = tmp_path / "wallet.json"
     wallet = client.load_wallet(path)

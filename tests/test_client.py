@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from app.accounts.sessions import SESSION_COOKIE
-from app.anonymous import client, derive
+from app.anonymous import derive
 from app.cli import cli
+from app.clients import anonymous as client
 from app.core import blindrsa
 from app.core.b64url import encode as b64e
 from app.demo import DEMO_PASSWORD
@@ -631,8 +632,8 @@ def new_member(server: live_server.LiveServer, local_part: str) -> str:
     """A worker of the demo organization who has collected nothing yet, with the demo password."""
     from datetime import UTC, datetime
 
-    from app.accounts.models import User
     from app.core.security import hash_password
+    from app.models.accounts import User
 
     now = datetime.now(UTC)
     with server.server.config.app.state.sessionmaker.begin() as db:
@@ -778,7 +779,7 @@ def test_a_recovery_code_gives_the_credentials_the_shared_derivation_gives(  # t
 def test_a_device_that_loses_the_race_to_collect_finalizes_the_kept_replies(  # type: ignore[no-untyped-def]
     server, proxy, clock, tmp_path: Path
 ) -> None:
-    from app.anonymous.keycheck import KeyCheck
+    from app.clients.keycheck import KeyCheck
 
     url = petition_url(server, proxy)
     email = new_member(server, "gil")

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import User
 from app.comments import repository
 from app.comments.digest import send_digests
-from app.comments.models import Comment
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings
-from app.petitions.models import Petition
+from app.models.accounts import User
+from app.models.comments import Comment
+from app.models.petitions import Petition
 from tests import factories
 from tests.conftest import Browser, count_rows, counting_statements, make_settings, outbox, sign_in_as
 

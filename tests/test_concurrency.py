@@ -19,14 +19,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.accounts.models import Role, RoleGrant, User
 from app.core import migrations
 from app.core.database import build_engine
 from app.main import create_app
+from app.models.accounts import Role, RoleGrant, User
+from app.models.petitions import Petition, PetitionEvent
+from app.models.signatures import Signature
 from app.petitions import service as petitions
-from app.petitions.models import Petition, PetitionEvent
 from app.petitions.schemas import PetitionDraft
-from app.signatures.models import Signature
 from tests import live_server
 from tests.conftest import make_settings, missing
 

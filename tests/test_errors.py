@@ -12,7 +12,7 @@ from app.core.access import route_table
 from app.core.database import get_db
 from app.core.routing import UnitOfWorkRoute
 from app.main import create_app
-from app.policy import Anyone
+from app.routes.policy import Anyone
 from tests import factories
 from tests.conftest import (
     PASSWORD,

@@ -23,15 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.accounts.models import Role, RoleGrant, User
 from app.core.database import build_engine, build_sessionmaker
 from app.core.runtime import Runtime
 from app.core.web import CSRF_COOKIE
+from app.models.accounts import Role, RoleGrant, User
+from app.models.petitions import Petition, PetitionEvent
+from app.models.signatures import Signature, Visibility
 from app.petitions import service as petitions
-from app.petitions.models import Petition, PetitionEvent
 from app.petitions.schemas import PetitionDraft
 from app.signatures import service as signing
-from app.signatures.models import Signature, Visibility
 from tests.live_server import tls
 from tests.server_process import ServerProcess, refuse_connections, run_command, runtime, scratch_database
 

@@ -16,17 +16,17 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from app.accounts.models import User
-from app.anonymous.models import IssuingKey, TokenIssuance
 from app.cli import cli
+from app.clients import log as log_client
 from app.core import b64url
 from app.core.runtime import Runtime
 from app.core.settings import Settings
-from app.log import client as log_client
 from app.log import service as signature_log
-from app.log.models import LogLeaf
+from app.models.accounts import User
+from app.models.anonymous import IssuingKey, TokenIssuance
+from app.models.log import LogLeaf
+from app.models.petitions import Petition
 from app.petitions import service as petitions
-from app.petitions.models import Petition
 from tests import factories
 from tests.conftest import Browser, count_rows, make_settings, sign_in_as
 from tests.test_anonymous import count, open_anonymous, submit, wallet

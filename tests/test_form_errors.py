@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from app.accounts.models import Role
 from app.core.access import Access
+from app.models.accounts import Role
 from app.moderation import service as moderation
 from app.petitions import service as petitions
 from tests import factories

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role
 from app.core.clock import FrozenClock
 from app.core.i18n import N_, Message
 from app.core.settings import PROJECT_ROOT
 from app.mail import service as mail
+from app.models.accounts import Role
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
 

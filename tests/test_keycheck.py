@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.anonymous.client import ClientError
-from app.anonymous.keycheck import KeyCheck
+from app.clients.anonymous import ClientError
+from app.clients.keycheck import KeyCheck
 from app.core import blindrsa, merkle
 from app.core.b64url import encode as b64e
 from app.log import checkpoint as notes

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User, address_lookup
 from app.core.runtime import Runtime
+from app.models.accounts import Role, User, address_lookup
 from tests import factories
 from tests.conftest import PASSWORD, Browser, LogCapture, code_from, make_user, outbox, sign_in_as
 from tests.test_anonymous import anonymous_client, submit  # noqa: F401 (fixture)

@@ -1,6 +1,6 @@
 """Linking a device (issue 19): the wallet secret goes from device A to device B of one account through the
 server, sealed to a key only the two devices derive from the code A shows. Both devices are played in Python
-(app/anonymous/linking_client.py, the protocol the browser and the command-line client speak), against the
+(app/clients/linking.py, the protocol the browser and the command-line client speak), against the
 server's routes; the server is also played as an attacker that swaps in a key of its own."""
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.anonymous import derive, linking
-from app.anonymous import linking_client as protocol
 from app.anonymous.linking import link_sessions
+from app.clients import linking as protocol
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
 from app.core.clock import FrozenClock
 from app.core.errors import InvalidInput, NotFound
 from app.core.runtime import Runtime
+from app.models.accounts import User
 from tests import factories
 from tests.conftest import Browser, LogCapture, make_settings, redis_url, sign_in_as
 

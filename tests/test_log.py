@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.anonymous.models import IssuingKey
 from app.core import merkle
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service as signature_log
 from app.log import tree
-from app.log.models import LogCheckpoint, LogLeaf
 from app.log.verifier import check
+from app.models.anonymous import IssuingKey
+from app.models.log import LogCheckpoint, LogLeaf
+from app.models.petitions import Petition
 from app.petitions import service as petitions
-from app.petitions.models import Petition
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import submit, wallet

@@ -17,15 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.anonymous import anonymity
-from app.anonymous import api as anonymous_api
 from app.anonymous import service as anonymous_service
-from app.anonymous.models import IssuingKey
+from app.clients import log as log_client
 from app.core import b64url
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
-from app.log import client as log_client
 from app.log import service as log_service
 from app.log import service as signature_log
+from app.models.anonymous import IssuingKey
+from app.routes import anonymous_api
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import wallet

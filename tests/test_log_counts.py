@@ -19,14 +19,14 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from app.anonymous.models import IssuingKey
 from app.cli import cli
+from app.clients import log as log_client
 from app.core import b64url, blindrsa
 from app.core.runtime import Runtime
-from app.log import client as log_client
 from app.log import service as signature_log
 from app.log import tree
 from app.log.verifier import check, encode
+from app.models.anonymous import IssuingKey
 from app.petitions import issuing_keys
 from tests import factories
 from tests.conftest import Browser, sign_in_as

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.core import merkle
 from app.core.runtime import Runtime
 from app.log import tree
-from app.log.models import LogNode
+from app.models.log import LogNode
 from tests import factories
 
 

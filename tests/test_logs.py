@@ -2,7 +2,7 @@
 
 import re
 
-from app.accounts.models import Role
+from app.models.accounts import Role
 from tests.conftest import Browser, LogCapture, code_from, link_from, make_user, outbox, sign_in_as
 
 PASSWORD = "journey password 123"

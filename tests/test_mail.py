@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.clock import FrozenClock
 from app.mail import service as mail
-from app.mail.models import OutboxStatus
 from app.mail.sender import deliver_due
+from app.models.mail import OutboxStatus
 from tests.conftest import Browser, code_from, make_settings, outbox
 
 

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from app.core.clock import SystemClock
 from app.core.database import build_engine, build_sessionmaker
 from app.mail import service as mail
-from app.mail.models import OutboxMessage, OutboxStatus
 from app.mail.sender import deliver_due
+from app.models.mail import OutboxMessage, OutboxStatus
 from tests.conftest import make_settings, outbox
 from tests.server_process import (
     COMMAND,

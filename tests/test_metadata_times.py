@@ -16,14 +16,14 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from app.accounts.models import OneTimeCode, Role, RoleGrant, User, UserSession, address_lookup
 from app.audit import service as audit
-from app.audit.models import AuditEntry
 from app.core.clock import FrozenClock, rounded_up, to_the_hour
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service as signature_log
-from app.log.models import LogCheckpoint, LogCosignature
+from app.models.accounts import OneTimeCode, Role, RoleGrant, User, UserSession, address_lookup
+from app.models.audit import AuditEntry
+from app.models.log import LogCheckpoint, LogCosignature
 from tests import factories
 from tests.conftest import PASSWORD, Browser, build_test_app, code_from, make_settings, make_user, outbox, sign_in_as
 

@@ -7,7 +7,7 @@ import html
 
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role
+from app.models.accounts import Role
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 

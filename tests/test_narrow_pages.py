@@ -59,8 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 @pytest.fixture(scope="module")
 def ids(server: live_server.LiveServer) -> dict[str, int]:
-    from app.comments.models import Comment
-    from app.petitions.models import Petition
+    from app.models.comments import Comment
+    from app.models.petitions import Petition
 
     with server.server.config.app.state.sessionmaker() as db:
         petitions = {title: id_ for id_, title in db.execute(select(Petition.id, Petition.title))}
@@ -170,8 +170,8 @@ def test_the_audit_log_reads_in_sentences_on_a_phone(chromium: Browser, server: 
     raw form opens from the keyboard and still fits."""
     from playwright.sync_api import expect
 
-    from app.accounts.models import User
     from app.audit import service as audit
+    from app.models.accounts import User
 
     app = server.server.config.app
     with app.state.sessionmaker.begin() as db:  # an entry as adding to a list writes it

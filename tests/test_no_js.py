@@ -25,11 +25,11 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts
 from app.accounts import sessions as account_sessions
-from app.comments.models import Comment
 from app.core.access import route_table
 from app.demo import DEMO_PASSWORD
 from app.main import create_app
-from app.petitions.models import Petition
+from app.models.comments import Comment
+from app.models.petitions import Petition
 from tests import live_server
 from tests.conftest import make_settings
 

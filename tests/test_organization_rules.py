@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.accounts.models import Role
 from app.audit import service as audit
-from app.audit.models import AuditEntry
+from app.models.accounts import Role
+from app.models.audit import AuditEntry
 from tests import factories
 from tests.conftest import PASSWORD, Browser, count_rows, make_user, sign_in_as
 
@@ -152,7 +152,7 @@ def test_a_value_equal_to_the_default_is_not_pinned_and_a_lower_sponsor_count_mo
     assert admin.post("/admin/settings", defaults).status_code == 303
     db.expire_all()
     assert db.get(type(petition), petition.id).state == "in_moderation", "one sponsor is now enough"
-    from app.organization.models import OrganizationRules
+    from app.models.organization import OrganizationRules
 
     row = db.get(OrganizationRules, 1)
     assert row.sponsors_required == 1

@@ -15,17 +15,17 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Date, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Role, User
 from app.mail import unsubscribe
-from app.mail.kinds import ESSENTIAL, TEMPLATE_KINDS, MailKind, kind_of
-from app.mail.models import MailOptOut
 from app.mail.sender import deliver_due
+from app.models.accounts import Role, User
+from app.models.mail import MailOptOut
+from app.models.mail_kinds import ESSENTIAL, TEMPLATE_KINDS, MailKind, kind_of
+from app.models.petitions import Petition, PetitionOrganizer
+from app.models.responses import Commitment, PetitionResponse
+from app.models.signatures import Signature
 from app.petitions import service as petitions
-from app.petitions.models import Petition, PetitionOrganizer
 from app.responses import delivery
-from app.responses.models import Commitment, PetitionResponse
 from app.signatures import service as signatures
-from app.signatures.models import Signature
 from tests import factories
 from tests.conftest import Browser, count_rows, make_settings, make_user, outbox, sign_in_as
 from tests.test_anonymous import anonymous_client, open_anonymous, submit, wallet  # noqa: F401 (a fixture)
@@ -311,7 +311,7 @@ def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
 ) -> None:
     from datetime import timedelta
 
-    from app.petitions.models import Delivery, Follow
+    from app.models.petitions import Delivery, Follow
 
     petition, _creator, _ = organized
     clock.advance(timedelta(minutes=23, seconds=17, microseconds=123456))
@@ -348,7 +348,7 @@ def test_the_account_page_neither_shows_nor_follows_a_petition_its_reader_may_no
 ) -> None:
     """Review F10: a mail opt-out row (or a follow, or a named signature) listed the petition whatever its state, and
     ticking its news added a Follow to a hidden petition, past the petition page's rule."""
-    from app.petitions.models import Follow
+    from app.models.petitions import Follow
 
     member = factories.worker(db, name="Mo Member")
     unreadable = _unreadable_petitions(db, rt)
@@ -497,7 +497,7 @@ def test_mail_carries_the_organizations_name_where_its_admins_set_one(
 ) -> None:
     """Issue #22: the name the pages' header shows (app/organization/branding.py) names the site in subjects and
     signs every mail, in place of the software's and the deployment's names."""
-    from app.organization.models import OrganizationBranding
+    from app.models.organization import OrganizationBranding
 
     inbox, port = smtp
     petition, creator, _ = organized

@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState
 
 from app.petitions import page_cache
-from app.petitions import pages as petition_pages
+from app.routes import petitions_pages as petition_pages
 from tests import factories
 from tests.conftest import sign_in_as
 from tests.test_page_versions import sign

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role
 from app.comments import service as comments
 from app.core.runtime import Runtime
+from app.models.accounts import Role
 from app.moderation import service as moderation
 from app.petitions import page_cache
 from app.responses import service as responses

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.models.petitions import PetitionVersion
 from app.petitions import service
-from app.petitions.models import PetitionVersion
 from app.petitions.schemas import PetitionCorrection
 from tests import factories
 from tests.conftest import (

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import Connection
 
+from app.models.petitions import Petition
 from app.petitions import service
-from app.petitions.models import Petition
 from app.petitions.schemas import PetitionCorrection
 from tests import factories
 from tests.conftest import (

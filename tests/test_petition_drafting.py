@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from app.petitions.models import Petition, PetitionOrganizer
+from app.models.petitions import Petition, PetitionOrganizer
 from tests import factories
 from tests.conftest import (
     Browser,

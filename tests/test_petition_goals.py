@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.petitions.goals import GoalKind, next_goal
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
+from app.models.goals import GoalKind, next_goal
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition
 
 
 def petition(count: int, state: PetitionState = PetitionState.open) -> Petition:

@@ -10,8 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
-from app.petitions import service
-from app.petitions.lifecycle import (
+from app.models.lifecycle import (
     EDITABLE_IN_PLACE_STATES,
     LABELS,
     LISTED_STATES,
@@ -23,7 +22,8 @@ from app.petitions.lifecycle import (
     PetitionState,
     can_transition,
 )
-from app.petitions.models import Petition, PetitionEvent
+from app.models.petitions import Petition, PetitionEvent
+from app.petitions import service
 from tests import factories
 from tests.conftest import count_rows
 

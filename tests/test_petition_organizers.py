@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app.models.petitions import Follow, PetitionOrganizer, PetitionUpdate
 from app.petitions import service
-from app.petitions.models import Follow, PetitionOrganizer, PetitionUpdate
 from tests import factories
 from tests.conftest import (
     Browser,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from app.core.markdown import render_comment
-from app.petitions.pages import background_html
+from app.routes.petitions_pages import background_html
 from tests import live_server
 from tests.conftest import PASSWORD, Browser, code_from, outbox
 

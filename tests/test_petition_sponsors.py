@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from app.models.petitions import PetitionOrganizer, PetitionVersion
 from app.petitions import service
-from app.petitions.models import PetitionOrganizer, PetitionVersion
 from tests import factories
 from tests.conftest import (
     Browser,

@@ -11,15 +11,15 @@ from sqlalchemy import LargeBinary, create_engine, select, text, type_coerce
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from app.accounts.models import OneTimeCode, User, address_lookup
 from app.audit import service as audit
-from app.audit.models import AuditEntry
 from app.cli import cli
 from app.core import crypto, migrations
 from app.core.database import build_engine
 from app.core.settings import Settings
-from app.mail.models import OutboxMessage
-from app.signatures.models import Invalidation
+from app.models.accounts import OneTimeCode, User, address_lookup
+from app.models.audit import AuditEntry
+from app.models.mail import OutboxMessage
+from app.models.signatures import Invalidation
 from tests.conftest import PASSWORD, TEST_SECRET, Browser, make_user, outbox
 
 ADDRESS, NAME = "ines.quarry@example.org", "Ines Quarry"

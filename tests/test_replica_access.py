@@ -1,8 +1,8 @@
 """Who may read a petition's tally and log is decided on the primary, never on a read replica that may lag:
 a petition just hidden must not stay public there (review finding, issue #24)."""
 
+from app.models.petitions import Petition
 from app.moderation import service as moderation
-from app.petitions.models import Petition
 from tests import factories
 from tests.test_replica import _arrange, _catch_up, app_with_replica, databases, migrated  # noqa: F401
 

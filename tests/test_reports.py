@@ -16,14 +16,14 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
-from app.audit.models import AuditEntry
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
-from app.petitions.models import Petition
+from app.models.accounts import Role, User
+from app.models.audit import AuditEntry
+from app.models.petitions import Petition
+from app.models.signatures import GroupKind, Signature, SignerGroup
 from app.signatures import integrity
 from app.signatures import service as signatures
-from app.signatures.models import GroupKind, Signature, SignerGroup
 from tests import factories
 from tests.conftest import Browser, count_rows, sign_in_as
 

@@ -7,8 +7,8 @@ import re
 
 from sqlalchemy import select
 
-from app.accounts.models import Role
-from app.responses.models import Commitment
+from app.models.accounts import Role
+from app.models.responses import Commitment
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import Role
+from app.models.accounts import Role
+from app.models.petitions import Delivery, Petition, PetitionEvent
+from app.models.responses import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.moderation import service as moderation
-from app.petitions.models import Delivery, Petition, PetitionEvent
 from app.responses import delivery
-from app.responses.models import Commitment, CommitmentUpdate, Judgement, PetitionResponse
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, count_rows, make_user, outbox, sign_in_as

@@ -7,11 +7,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.audit import service as audit
-from app.audit.models import AuditEntry
-from app.petitions.models import Petition
+from app.models.audit import AuditEntry
+from app.models.petitions import Petition
+from app.models.signatures import GroupKind, Signature, SignerGroup
 from app.signatures import retention
 from app.signatures import service as signatures
-from app.signatures.models import GroupKind, Signature, SignerGroup
 from tests import factories
 
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition
+from app.models.responses import Commitment, CommitmentStatus, PetitionResponse
 from app.responses.chart import bar_chart_svg
-from app.responses.models import Commitment, CommitmentStatus, PetitionResponse
 from app.responses.scoreboard import nearest_rank, scoreboard
 from tests import factories
 from tests.conftest import Browser, counting_statements

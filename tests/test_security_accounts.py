@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import pytest
 from fastapi import FastAPI
 
-from app.accounts.models import User
 from app.core import security
 from app.core.clock import FrozenClock
 from app.core.security import hash_password
 from app.mail import service as mail
+from app.models.accounts import User
 from tests import factories
 from tests.conftest import (
     PASSWORD,

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User, UserSession
 from app.core.security import hash_password
-from app.mail.models import OutboxMessage
 from app.main import create_app
+from app.models.accounts import User, UserSession
+from app.models.mail import OutboxMessage
 from tests import live_server
 from tests.conftest import PASSWORD, make_settings
 from tests.server_process import scratch_database

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
-from app.accounts.models import Role
 from app.main import MAX_BODY_BYTES
+from app.models.accounts import Role
+from app.models.petitions import Petition
 from app.moderation import service as moderation
-from app.petitions.models import Petition
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
@@ -199,7 +199,7 @@ def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser
 
 
 def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
-    from app.signatures.models import Invalidation
+    from app.models.signatures import Invalidation
 
     petition = factories.open_petition(db, rt)
     moderator = factories.moderator(db)

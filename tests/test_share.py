@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
+from app.models.petitions import ASK_MAX, TITLE_MAX
 from app.moderation import service as moderation
 from app.petitions import service
-from app.petitions.models import ASK_MAX, TITLE_MAX
 from tests import factories
 from tests.conftest import Browser, missing, sign_in_as
 
@@ -314,7 +314,7 @@ def test_the_poster_is_the_same_for_every_reader(new_browser, db, rt) -> None:  
 
 def test_the_poster_prints_the_organization_name_its_admins_set(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
     """Review F12: the poster printed the deployment's setting while every page showed the name admins chose."""
-    from app.accounts.models import Role
+    from app.models.accounts import Role
     from app.organization import branding
 
     petition = factories.open_petition(db, rt, title="Fix the canteen ventilation")
@@ -334,7 +334,7 @@ def test_drawing_posters_has_one_budget_and_a_refusal_in_words(database_url, con
     a poster drawn before is served whatever the budget."""
     from fastapi.testclient import TestClient
 
-    from app.petitions import poster
+    from app.reports import poster
     from tests.conftest import build_test_app, make_settings
 
     app = build_test_app(make_settings(database_url, rate_limit_poster="2/hour"), connection, clock)

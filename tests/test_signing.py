@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings
-from app.petitions.models import Petition
+from app.models.accounts import Role, User
+from app.models.petitions import Petition
 from tests import factories
 from tests.conftest import Browser, count_rows, make_settings, make_user, sign_in_as
 

@@ -15,18 +15,18 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.accounts.models import Role, User
 from app.cli import cli
 from app.core.clock import FrozenClock
 from app.core.database import build_engine, build_sessionmaker
 from app.core.runtime import Runtime, build_runtime
 from app.core.settings import Settings
 from app.core.templating import build_templates
+from app.models.accounts import Role, User
+from app.models.petitions import Petition, PetitionEvent
+from app.models.signatures import Invalidation, Signature
 from app.petitions import service as petitions
-from app.petitions.models import Petition, PetitionEvent
 from app.signatures import integrity
 from app.signatures import service as signatures
-from app.signatures.models import Invalidation, Signature
 from tests import factories
 from tests.conftest import Browser, count_rows, make_settings, make_user, outbox, sign_in_as
 
@@ -300,7 +300,7 @@ def test_every_preview_is_in_the_audit_log_without_the_addresses(
     """A preview tells a moderator whether given addresses signed: admins see each one asked, not whom about."""
     import json
 
-    from app.audit.models import AuditEntry
+    from app.models.audit import AuditEntry
 
     petition, _people = signed_petition
     moderator_user = factories.moderator(db)

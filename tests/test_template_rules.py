@@ -1,5 +1,5 @@
 """Templates ask named questions of a petition or comment (`petition.takes_signatures`), never compare state
-strings: a rule written once in app/petitions/lifecycle.py cannot drift from a copy in a template (issue #23)."""
+strings: a rule written once in app/models/lifecycle.py cannot drift from a copy in a template (issue #23)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.comments.models import Comment, CommentState, Review
-from app.petitions import lifecycle
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
+from app.models import lifecycle
+from app.models.comments import Comment, CommentState, Review
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -30,7 +30,7 @@ def state_comparisons(root: Path) -> list[str]:
 
 def test_templates_compare_no_state_strings() -> None:
     found = state_comparisons(TEMPLATES)
-    assert not found, "Ask lifecycle's named predicates instead (app/petitions/lifecycle.py):\n" + "\n".join(found)
+    assert not found, "Ask lifecycle's named predicates instead (app/models/lifecycle.py):\n" + "\n".join(found)
 
 
 def test_the_guard_sees_a_comparison(tmp_path: Path) -> None:

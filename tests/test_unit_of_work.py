@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.core.routing import AfterCommit, UnitOfWorkRoute, refusal
-from app.petitions.models import Category
+from app.models.petitions import Category
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from app.anonymous.client import ClientError
 from app.cli import cli
-from app.log import client as log_client
+from app.clients import log as log_client
+from app.clients.anonymous import ClientError
 from tests.test_log_gossip import URL, ForkedServer, log_of
 
 Change = Callable[[Any], Any]

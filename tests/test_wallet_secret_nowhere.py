@@ -204,8 +204,8 @@ def _link_terminal(day: journey.Day, shows: journey.Person, material: wallet.Key
     keeps."""
     from typer.testing import CliRunner
 
-    from app.anonymous import client
     from app.cli import cli
+    from app.clients import anonymous as client
 
     wallet_file = day.folder / f"wallet-{shows.first}-terminal" / "wallet.json"
     offer = wallet.LinkingA(shows, material)
@@ -273,7 +273,7 @@ def _live_through(kind: str, folder: Path, variants: dict[str, Variant], *, full
         with journey.Day(kind, url, folder) as day:
             colleagues = [day.person(first, last) for first, last in journey.PEOPLE[:5]]
             with day.app.state.write_sessionmaker() as db:
-                from app.accounts.models import User
+                from app.models.accounts import User
 
                 petition = factories.open_petition(
                     db,

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from app.accounts import sessions as account_sessions
 from app.anonymous import derive
 from app.anonymous import service as anonymous
-from app.anonymous.models import DiscussionIssuance, IssuingKey, TokenIssuance, WalletCheck
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
 from app.core.runtime import Runtime
 from app.main import create_app
+from app.models.anonymous import DiscussionIssuance, IssuingKey, TokenIssuance, WalletCheck
 from tests import factories, live_server
 from tests.conftest import Browser, count_rows, make_settings, sign_in_as
 from tests.server_process import scratch_database
@@ -201,7 +201,7 @@ def test_any_device_of_the_wallet_finalizes_the_kept_replies_with_the_key_they_a
 
 
 def anonymous_discussion_spki(db: Session, petition_id: int) -> bytes:
-    from app.anonymous.models import DiscussionKey
+    from app.models.anonymous import DiscussionKey
 
     return bytes(db.get_one(DiscussionKey, petition_id).spki)
 

@@ -11,9 +11,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from app.anonymous import service as anonymous
-from app.anonymous.models import IssuingKey
 from app.core.runtime import Runtime
 from app.core.settings import Settings
+from app.models.anonymous import IssuingKey
 from tests import factories
 from tests.conftest import Browser, count_rows, make_settings, sign_in_as
 from tests.test_anonymous import count, open_anonymous, submit, wallet

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.clients import log as log_client
 from app.core import b64url, merkle
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
-from app.log import client as log_client
 from app.log import service as signature_log
 from app.log.verifier import encode
 from tests import factories

@@ -14,9 +14,9 @@ import time
 
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.runtime import Runtime
 from app.mail import service as mail
+from app.models.accounts import User
 
 EVERYONE = "everyone"
 NOTICE_RULE = "1/hour"

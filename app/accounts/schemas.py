@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.accounts.models import Role, User
+from app.models.accounts import Role, User
 
 EMAIL_MAX = 254
 

@@ -8,9 +8,9 @@ from fastapi import Request, Response
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.accounts.models import User, UserSession
 from app.core.clock import to_the_hour
 from app.core.security import SESSION_COOKIE, new_token, token_digest
+from app.models.accounts import User, UserSession
 
 __all__ = ["SESSION_COOKIE"]
 

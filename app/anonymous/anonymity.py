@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core.runtime import Runtime
-from app.log.models import LogHead
+from app.models.anonymous import DiscussionKey, IssuingKey
+from app.models.log import LogHead
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Linking a device: the wallet secret passes from a device that holds it (A) to a new one (B), end to end.
 
-The protocol (docs: /wallet/link, app/anonymous/linking_client.py for both devices' half) keeps the server a
+The protocol (docs: /wallet/link, app/clients/linking.py for both devices' half) keeps the server a
 mailbox: A posts its ephemeral public key with two proofs made from a short code it shows the worker, B proves
 it was shown the same code and posts its own key, A seals the secret to the key both devices derive, B opens it.
 Without the code the server can neither answer A as B nor offer B a key of its own (each device checks the

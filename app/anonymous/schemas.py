@@ -1,7 +1,7 @@
 """What the anonymous-signing surfaces accept and return.
 
 Binary values in JSON travel as base64url (RFC 4648 section 5) without padding, in this API as in the signature
-log's (app/log/api.py): the tokens inside log entries and the wallet's own store use it, and it needs no escaping
+log's (app/routes/log_api.py): the tokens inside log entries and the wallet's own store use it, and it needs no escaping
 in a URL. Padding ('=') is accepted on input, as app/core/b64url.py's decoder always allowed. The one exception
 is C2SP text (checkpoints, signature lines, verifier keys), a format of its own that its specifications write in
 standard base64."""

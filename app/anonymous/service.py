@@ -25,9 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import User
 from app.anonymous import batching, wallet
-from app.anonymous.models import IssuingKey, SpentToken, TokenIssuance
 from app.anonymous.queue import Entry, anonymous_queue
 from app.core import b64url
 from app.core.clock import to_the_hour
@@ -37,10 +35,12 @@ from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition, PetitionEvent
+from app.models.accounts import User
+from app.models.anonymous import IssuingKey, SpentToken, TokenIssuance
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition, PetitionEvent
+from app.models.signatures import Signature, Visibility
 from app.petitions.thresholds import record_crossings
-from app.signatures.models import Signature, Visibility
 
 logger = logging.getLogger("undersigned.anonymous")
 

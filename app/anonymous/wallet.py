@@ -21,18 +21,18 @@ from typing import TypeVar
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
-from app.anonymous.models import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance, WalletCheck
 from app.core import blindrsa
 from app.core.database import insert_for
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
+from app.models.accounts import User
+from app.models.anonymous import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance, WalletCheck
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition
+from app.models.signatures import Signature
 from app.organization import eligibility
 from app.petitions import issuing_keys
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
-from app.signatures.models import Signature
 
 
 class Purpose(StrEnum):

@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.audit.models import AuditEntry
 from app.core.i18n import N_
+from app.models.audit import AuditEntry
 
 # One sentence per action the code records (tests/test_audit_sentences.py finds them in the code and fails on an
 # action without one). Placeholders: `actor`, `subject` (the subject in words), and the entry's detail fields.

@@ -12,10 +12,10 @@ from typing import Any, TypedDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
-from app.audit.models import GENESIS, AuditEntry, AuditHead
 from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
+from app.models.accounts import User
+from app.models.audit import GENESIS, AuditEntry, AuditHead
 
 HEAD_ID = 1
 

@@ -24,7 +24,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching, wallet
-from app.comments.models import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
 from app.comments.queue import Change, Pending, comment_queue
 from app.comments.service import _require_open_discussion, rank, remove
 from app.core.clock import to_the_hour
@@ -33,8 +32,9 @@ from app.core.i18n import N_
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
-from app.petitions.lifecycle import SIGNABLE_STATES
-from app.petitions.models import Petition, PetitionEvent
+from app.models.comments import ANONYMOUS_ID_FLOOR, MAX_DEPTH, Comment, CommentRevision, CommentState, Review
+from app.models.lifecycle import SIGNABLE_STATES
+from app.models.petitions import Petition, PetitionEvent
 
 logger = logging.getLogger("undersigned.comments")
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import QueryableAttribute, Session, joinedload, sessionmaker
 
-from app.comments.models import Comment, CommentState
 from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
+from app.models.comments import Comment, CommentState
+from app.models.petitions import Petition
 from app.petitions import notify
-from app.petitions.models import Petition
 
 LISTED = 20
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from app.accounts.models import User
 from app.audit import service as audit
-from app.comments.models import FLAG_REASONS, Comment, CommentFlag, CommentState, Review
 from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
-from app.petitions.models import Petition
+from app.models.accounts import User
+from app.models.comments import FLAG_REASONS, Comment, CommentFlag, CommentState, Review
+from app.models.petitions import Petition
 
 QUEUE_SIZE = 50
 

@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, UnaryExpression, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.accounts.models import User
 from app.comments import service
-from app.comments.models import MAX_DEPTH, Comment, CommentEndorsement, CommentState
 from app.comments.schemas import CommentSort
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
 from app.core.runtime import Runtime
-from app.petitions.models import Petition
+from app.models.accounts import User
+from app.models.comments import MAX_DEPTH, Comment, CommentEndorsement, CommentState
+from app.models.petitions import Petition
 
 PAGE_SIZE = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.anonymous.service import decode
-from app.comments.models import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX
 from app.core import b64url
+from app.models.comments import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX
 
 
 def _strip(value: object) -> object:

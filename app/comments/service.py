@@ -10,17 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User
-from app.comments.models import (
-    ANONYMOUS_ID_FLOOR,
-    MAX_DEPTH,
-    Comment,
-    CommentEndorsement,
-    CommentFlag,
-    CommentRevision,
-    CommentState,
-    Review,
-)
 from app.comments.schemas import CommentCreate, CommentEdit, FlagCreate, NotificationPreferences
 from app.core.clock import to_the_hour
 from app.core.database import rows_changed
@@ -31,10 +20,21 @@ from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.mail import service as mail
 from app.mail import unsubscribe
-from app.mail.kinds import MailKind
+from app.models.accounts import User
+from app.models.comments import (
+    ANONYMOUS_ID_FLOOR,
+    MAX_DEPTH,
+    Comment,
+    CommentEndorsement,
+    CommentFlag,
+    CommentRevision,
+    CommentState,
+    Review,
+)
+from app.models.lifecycle import SIGNABLE_STATES, PetitionState
+from app.models.mail_kinds import MailKind
+from app.models.petitions import Petition
 from app.petitions import service as petitions
-from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
-from app.petitions.models import Petition
 
 # One doubling of endorsements is worth this much newness in the "top" order.
 RANK_HALF_LIFE_SECONDS = 12 * 3600

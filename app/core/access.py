@@ -1,7 +1,7 @@
 """What a route declares about who may call it, read from the route table.
 
 The access levels and the walk over a route's dependencies know nothing of accounts: the policies that enforce
-them (app/policy.py) build on this, and the error handlers and the API description read it without them.
+them (app/routes/policy.py) build on this, and the error handlers and the API description read it without them.
 """
 
 from __future__ import annotations

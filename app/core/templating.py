@@ -70,7 +70,7 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates.env.filters["number"] = number_filter
     templates.env.globals["organization_name"] = settings.organization_name
     templates.env.globals["dev_tools_enabled"] = settings.dev_tools_enabled
-    templates.env.globals["branding"] = None  # pages get the organization's (app/organization/pages.py)
+    templates.env.globals["branding"] = None  # pages get the organization's (app/routes/organization_pages.py)
     templates.env.undefined = StrictUndefined
     return templates
 

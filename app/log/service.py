@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import bindparam, delete, func, or_, select, union, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import b64url
 from app.core.clock import to_the_hour
 from app.core.database import table_of
@@ -32,10 +31,11 @@ from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import checkpoint as notes
 from app.log import tree
-from app.log.models import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogPending
 from app.log.verifier import encode
-from app.petitions.models import Petition, PetitionVersion
-from app.signatures.models import Signature, Visibility
+from app.models.anonymous import DiscussionKey, IssuingKey
+from app.models.log import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogPending
+from app.models.petitions import Petition, PetitionVersion
+from app.models.signatures import Signature, Visibility
 
 logger = logging.getLogger("undersigned.log")
 

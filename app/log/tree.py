@@ -13,7 +13,7 @@ from sqlalchemy import Select, insert, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from app.core import merkle
-from app.log.models import LogHead, LogLeaf, LogNode
+from app.models.log import LogHead, LogLeaf, LogNode
 
 Key = tuple[int, int]  # (level, index): leaves [index * 2^level, (index + 1) * 2^level)
 

@@ -46,9 +46,9 @@ from app.core.logging import COARSE_TIME
 from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service, tree
-from app.log.models import LogCheckpoint
-from app.petitions.lifecycle import LISTED_STATES
-from app.petitions.models import Petition
+from app.models.lifecycle import LISTED_STATES
+from app.models.log import LogCheckpoint
+from app.models.petitions import Petition
 
 logger = logging.getLogger("undersigned.log")
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.clock import Clock
 from app.core.settings import Settings
-from app.mail.models import OutboxMessage, OutboxStatus
+from app.models.mail import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger("undersigned.mail")
 

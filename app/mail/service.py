@@ -12,9 +12,9 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.mail.kinds import ESSENTIAL, KIND_LABELS, kind_of
-from app.mail.models import OutboxMessage, OutboxStatus
-from app.organization.models import OrganizationBranding
+from app.models.mail import OutboxMessage, OutboxStatus
+from app.models.mail_kinds import ESSENTIAL, KIND_LABELS, kind_of
+from app.models.organization import OrganizationBranding
 
 # What people wrote at length, shown in a mail's body as written: a comment, an update, a response, a reason.
 # Every other text a mail shows (names, titles) is one line, and its control characters are shown escaped.

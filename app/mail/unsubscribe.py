@@ -16,14 +16,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.errors import AppError, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
-from app.mail.kinds import MailKind
-from app.mail.models import MailOptOut
-from app.petitions.models import Follow, Petition
-from app.signatures.models import Signature, Visibility
+from app.models.accounts import User
+from app.models.mail import MailOptOut
+from app.models.mail_kinds import MailKind
+from app.models.petitions import Follow, Petition
+from app.models.signatures import Signature, Visibility
 
 # Long enough for any token this module makes; a longer one is refused before it is parsed.
 TOKEN_MAX = 200

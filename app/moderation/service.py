@@ -7,16 +7,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from app.accounts.models import User
 from app.audit import service as audit
 from app.core.database import rows_changed
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
+from app.models.accounts import User
+from app.models.lifecycle import MODERATION_QUEUE_STATES, PetitionState
+from app.models.petitions import Petition, PetitionEvent, RejectionReason
 from app.petitions import notify
 from app.petitions import service as petitions
-from app.petitions.lifecycle import MODERATION_QUEUE_STATES, PetitionState
-from app.petitions.models import Petition, PetitionEvent, RejectionReason
 
 S = PetitionState
 DECISION_KINDS = ("opened", "rejected", "hidden", "restored")

@@ -24,13 +24,13 @@ from xml.parsers import expat
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.audit import service as audit
 from app.core.clock import to_the_hour
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
 from app.core.runtime import Runtime
-from app.organization.models import OrganizationBranding
+from app.models.accounts import User
+from app.models.organization import OrganizationBranding
 
 ROW_ID = 1
 CACHE_KEY = "organization-branding"

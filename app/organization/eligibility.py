@@ -12,12 +12,12 @@ import re
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.errors import Forbidden, InvalidInput
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
+from app.models.accounts import User
+from app.models.organization import EligibleAddress
 from app.organization import service as organization
-from app.organization.models import EligibleAddress
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 ADDRESS = re.compile(r"[^@\s]+@[a-z0-9.-]+\.[a-z]{2,}")

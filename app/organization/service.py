@@ -11,10 +11,10 @@ from dataclasses import dataclass, fields
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.audit import service as audit
 from app.core.runtime import Runtime
-from app.organization.models import OrganizationRules
+from app.models.accounts import User
+from app.models.organization import OrganizationRules
 from app.organization.schemas import RulesForm
 
 ROW_ID = 1

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from app.petitions.models import PetitionVersion
+from app.models.petitions import PetitionVersion
 
 FIELDS = (("title", "Title"), ("ask", "What we ask for"), ("background", "Why"), ("decision_maker", "Decision-maker"))
 

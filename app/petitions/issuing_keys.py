@@ -11,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.anonymous.models import DiscussionKey, IssuingKey
 from app.core import blindrsa
 from app.core.runtime import Runtime
 from app.log import service as signature_log
-from app.petitions.models import Petition, PetitionEvent
+from app.models.anonymous import DiscussionKey, IssuingKey
+from app.models.petitions import Petition, PetitionEvent
 
 
 def context(petition_id: int) -> str:

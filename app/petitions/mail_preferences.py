@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
 from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.mail import unsubscribe
-from app.mail.kinds import MailKind
+from app.models.accounts import Role, User
+from app.models.mail_kinds import MailKind
+from app.models.petitions import Follow, Petition, PetitionOrganizer
+from app.models.signatures import Signature, Visibility
 from app.petitions import repository
 from app.petitions import service as petitions
-from app.petitions.models import Follow, Petition, PetitionOrganizer
-from app.signatures.models import Signature, Visibility
 
 NAMED = (Visibility.public.value, Visibility.organizers.value)
 

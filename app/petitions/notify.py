@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, RoleGrant, User
 from app.core.runtime import Runtime
 from app.mail import service as mail
 from app.mail import unsubscribe
-from app.mail.kinds import kind_of
-from app.petitions.models import Follow, Notification, Petition, PetitionOrganizer
-from app.signatures.models import Signature, Visibility
+from app.models.accounts import Role, RoleGrant, User
+from app.models.mail_kinds import kind_of
+from app.models.petitions import Follow, Notification, Petition, PetitionOrganizer
+from app.models.signatures import Signature, Visibility
 
 
 def _send(

@@ -38,10 +38,10 @@ from markupsafe import Markup
 from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState
 
-from app.accounts.models import User
 from app.core.runtime import Runtime
 from app.core.templating import render
-from app.petitions.models import Petition
+from app.models.accounts import User
+from app.models.petitions import Petition
 
 # Where each reader's CSRF token goes in a copy: random per process, never a token any reader holds.
 CSRF_PLACEHOLDER = f"csrf-placeholder-{secrets.token_hex(16)}"
@@ -64,7 +64,7 @@ class _Member:
 
 
 MEMBER_STAND_IN = _Member()
-# The reader's own context (app/petitions/pages.py, _reader_context) for no reader in particular.
+# The reader's own context (app/routes/petitions_pages.py, _reader_context) for no reader in particular.
 NO_READER: dict[str, Any] = {
     "is_organizer": False,
     "following": False,

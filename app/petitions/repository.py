@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from app.accounts.models import Role, User
-from app.anonymous.models import TokenIssuance
-from app.comments.models import Comment, CommentEndorsement
+from app.models.accounts import Role, User
+from app.models.anonymous import TokenIssuance
+from app.models.comments import Comment, CommentEndorsement
+from app.models.lifecycle import LISTED_STATES, VISIBLE_STATES, PetitionState
+from app.models.petitions import Category, Follow, Petition, PetitionOrganizer, RejectionReason
+from app.models.signatures import Signature
 from app.petitions import search
-from app.petitions.lifecycle import LISTED_STATES, VISIBLE_STATES, PetitionState
-from app.petitions.models import Category, Follow, Petition, PetitionOrganizer, RejectionReason
 from app.petitions.schemas import ListFilter, ListSort
-from app.signatures.models import Signature
 
 PER_PAGE = 20
 

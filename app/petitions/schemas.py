@@ -9,8 +9,8 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.accounts.schemas import one_line
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import ASK_MAX, BACKGROUND_MAX, DECISION_MAKER_MAX, TITLE_MAX, Petition
+from app.models.lifecycle import PetitionState
+from app.models.petitions import ASK_MAX, BACKGROUND_MAX, DECISION_MAKER_MAX, TITLE_MAX, Petition
 
 
 def _strip(value: object) -> object:

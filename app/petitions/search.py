@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnClause, Select, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
-from app.petitions.models import Petition
+from app.models.petitions import Petition
 
 FTS_TABLE = "petitions_fts"
 PG_INDEX = "ix_petitions_search"

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.models.lifecycle import TALLIED_STATES
+from app.models.petitions import Petition
 from app.petitions import service
-from app.petitions.lifecycle import TALLIED_STATES
-from app.petitions.models import Petition
 
 # A petition worth passing on: one colleagues can read, and whose count means something. A rejected petition stays
 # readable with its reason, but the row does not invite anyone to spread it.

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from app.core.database import rows_changed
 from app.core.runtime import Runtime
+from app.models.petitions import Petition
 from app.organization import service as organization
 from app.petitions import notify
-from app.petitions.models import Petition
 from app.petitions.service import record_event
 
 # What `crossing_due` reads: the counter's UPDATE returns these, so that signing needs no other read.

@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import LargeBinary, Table, select, type_coerce, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import User, email_indexes
-from app.anonymous.models import IssuingKey
 from app.audit import service as audit
 from app.core import crypto
 from app.core.database import Base, rows_changed, table_of
 from app.core.runtime import Runtime
+from app.models.accounts import User, email_indexes
+from app.models.anonymous import IssuingKey
+from app.models.signatures import Signature
 from app.petitions import issuing_keys
-from app.signatures.models import Signature
 from app.signatures.service import name_context
 
 BATCH = 1000

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from app.core.database import UTCDateTime, table_of
 from app.core.runtime import Runtime
+from app.models.signatures import Signature, SignerGroup, Visibility
 from app.reports.model import Breakdown, SignerRow, TallyReport, suppressed_note
-from app.signatures.models import Signature, SignerGroup, Visibility
 from app.signatures.service import name_context, shown_names
 
 FORMATS = ("csv", "json", "xlsx", "pdf")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from app.responses.models import CommitmentStatus, ResponseStatus
+from app.models.responses import CommitmentStatus, ResponseStatus
 
 
 def suppressed_note(min_group_size: int) -> str:

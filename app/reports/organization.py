@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.petitions.lifecycle import LABELS, VISIBLE_STATES, PetitionState
-from app.petitions.models import Petition
+from app.models.lifecycle import LABELS, VISIBLE_STATES, PetitionState
+from app.models.petitions import Petition
+from app.models.signatures import Signature
 from app.reports import exports
 from app.responses import scoreboard as scoreboards
-from app.signatures.models import Signature
 
 
 @dataclass(frozen=True)

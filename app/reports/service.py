@@ -13,14 +13,14 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import User
 from app.audit import service as audit
-from app.audit.models import AuditEntry
 from app.core.errors import InvalidInput, Unavailable
 from app.core.i18n import N_
 from app.core.routing import AfterCommit
 from app.core.runtime import Runtime
-from app.petitions.models import Petition
+from app.models.accounts import User
+from app.models.audit import AuditEntry
+from app.models.petitions import Petition
 from app.reports import exports, tally
 from app.reports.model import ExportRecord
 

@@ -10,14 +10,14 @@ from sqlalchemy.orm import Session
 
 from app.core.database import read_consistently
 from app.core.runtime import Runtime
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition
+from app.models.responses import Commitment, PetitionResponse
+from app.models.signatures import GroupKind, Signature, SignerGroup, Visibility
 from app.petitions import service as petitions
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
 from app.reports.model import Breakdown, CommitmentSummary, ResponseSummary, TallyReport, Threshold
 from app.reports.suppression import suppress
 from app.responses.chart import bar_chart_svg
-from app.responses.models import Commitment, PetitionResponse
-from app.signatures.models import GroupKind, Signature, SignerGroup, Visibility
 
 NOT_GIVEN = "Not given"
 

@@ -9,14 +9,12 @@ import logging
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.accounts.models import User
 from app.core.clock import to_the_hour
 from app.core.runtime import Runtime
-from app.petitions import notify
-from app.petitions.lifecycle import VISIBLE_STATES
-from app.petitions.models import Delivery, Notification, Petition, PetitionUpdate, PetitionVersion
-from app.responses import service
-from app.responses.models import (
+from app.models.accounts import User
+from app.models.lifecycle import VISIBLE_STATES
+from app.models.petitions import Delivery, Notification, Petition, PetitionUpdate, PetitionVersion
+from app.models.responses import (
     COMMITMENT_LABELS,
     RESPONSE_LABELS,
     Commitment,
@@ -25,6 +23,8 @@ from app.responses.models import (
     PetitionResponse,
     ResponseStatus,
 )
+from app.petitions import notify
+from app.responses import service
 
 BATCH = 500
 logger = logging.getLogger("undersigned.jobs")

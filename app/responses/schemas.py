@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.responses.models import DETAILS_MAX, ROLE_MAX, SUMMARY_MAX, CommitmentStatus, ResponseStatus
+from app.models.responses import DETAILS_MAX, ROLE_MAX, SUMMARY_MAX, CommitmentStatus, ResponseStatus
 
 
 def _strip(value: object) -> object:

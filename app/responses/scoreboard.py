@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.petitions.lifecycle import TALLIED_STATES
-from app.petitions.models import Petition
-from app.responses.models import Commitment, CommitmentStatus
+from app.models.lifecycle import TALLIED_STATES
+from app.models.petitions import Petition
+from app.models.responses import Commitment, CommitmentStatus
 
 # What anyone may read and that went through moderation: rejected petitions never open, so never reach a
 # threshold; hidden ones are out of public view, drafts and petitions in the queue have no signatures yet.

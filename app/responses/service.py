@@ -8,17 +8,15 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.forms import FieldCheck
 from app.core.i18n import N_
 from app.core.markdown import render_markdown
 from app.core.runtime import Runtime
-from app.petitions import notify
-from app.petitions.lifecycle import RESPONDABLE_STATES
-from app.petitions.models import Petition
-from app.petitions.service import record_event
-from app.responses.models import (
+from app.models.accounts import User
+from app.models.lifecycle import RESPONDABLE_STATES
+from app.models.petitions import Petition
+from app.models.responses import (
     COMMITMENT_LABELS,
     OPEN_COMMITMENT_STATES,
     RESPONSE_LABELS,
@@ -28,6 +26,8 @@ from app.responses.models import (
     Judgement,
     PetitionResponse,
 )
+from app.petitions import notify
+from app.petitions.service import record_event
 from app.responses.schemas import CommitmentChange, JudgementCreate, ResponseCreate
 
 

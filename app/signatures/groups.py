@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_, Message
-from app.signatures.models import GroupKind, SignerGroup
+from app.models.signatures import GroupKind, SignerGroup
 
 NAME_MAX = 80
 CHOOSE_FROM_LIST = {

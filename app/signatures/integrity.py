@@ -10,16 +10,16 @@ from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User, address_lookup, domain_lookup
 from app.audit import service as audit
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
-from app.petitions.models import Petition
+from app.models.accounts import User, address_lookup, domain_lookup
+from app.models.petitions import Petition
+from app.models.signatures import Invalidation, Signature
 from app.petitions.service import record_event
-from app.signatures.models import Invalidation, Signature
 
 MAX_RULE_ADDRESSES = 10_000
 

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.core.database import rows_changed
 from app.core.runtime import Runtime
+from app.models.lifecycle import PetitionState
+from app.models.petitions import Petition
+from app.models.signatures import Signature
 from app.petitions import service as petitions
-from app.petitions.lifecycle import PetitionState
-from app.petitions.models import Petition
-from app.signatures.models import Signature
 
 
 @dataclass(frozen=True)

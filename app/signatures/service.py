@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from app.accounts.models import User
 from app.anonymous import service as anonymous
 from app.core.database import insert_for, table_of
 from app.core.errors import Conflict, InvalidInput, NotFound
@@ -20,13 +19,14 @@ from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
+from app.models.accounts import User
+from app.models.lifecycle import SIGNABLE_STATES, PetitionState
+from app.models.petitions import Petition
+from app.models.signatures import GroupKind, Signature, Visibility
 from app.organization import eligibility
 from app.petitions import service as petitions
-from app.petitions.lifecycle import SIGNABLE_STATES, PetitionState
-from app.petitions.models import Petition
 from app.petitions.thresholds import CROSSING_COLUMNS, crossing_due, record_crossings
 from app.signatures import groups
-from app.signatures.models import GroupKind, Signature, Visibility
 
 NAMED_VISIBILITIES = (Visibility.public, Visibility.organizers)
 

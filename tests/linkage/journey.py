@@ -42,7 +42,6 @@ from typer.testing import CliRunner
 
 from app import jobs
 from app import main as app_main
-from app.accounts.models import User
 from app.anonymous import derive
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
@@ -51,6 +50,7 @@ from app.core.clock import FrozenClock
 from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.main import create_app
+from app.models.accounts import User
 from tests import factories, live_server
 from tests.conftest import PASSWORD, make_settings, make_user, redis_url
 from tests.linkage import wallet
@@ -428,7 +428,7 @@ class Day:
         self._logger.handlers[:] = [self.logs]
         # Two clocks the application keeps outside its runtime: the hourly request tally's and the command-line
         # client's. Both read the deployment's (simulated) clock here, as they read the real one on a server.
-        from app.anonymous import client as cli_client
+        from app.clients import anonymous as cli_client
         from app.core import web
 
         self._restore: list[tuple[object, str, object]] = []

@@ -8,12 +8,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.accounts.models import User, address_lookup
 from app.core.clock import to_the_hour
 from app.core.errors import InvalidInput, NotFound
 from app.core.forms import FieldCheck
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
+from app.models.accounts import User, address_lookup
 from app.organization import service as organization
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.accounts import limits
-from app.accounts.models import CodePurpose, OneTimeCode, User, address_lookup
 from app.accounts.service.addresses import (
     normalize_email,
     this_hour,
@@ -20,6 +19,7 @@ from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.security import new_code, new_token, token_digest
 from app.mail import service as mail
+from app.models.accounts import CodePurpose, OneTimeCode, User, address_lookup
 from app.organization import service as organization
 
 WRONG_CODE = N_("That code is not right. Check the latest email from us, or ask for a new code.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.accounts.models import CodePurpose, User
 from app.accounts.schemas import NotificationCode, NotificationEmail
 from app.accounts.service.addresses import (
     normalize_email,
@@ -19,6 +18,7 @@ from app.accounts.service.codes import (
 from app.core.errors import Conflict, Gone, InvalidInput
 from app.core.i18n import N_
 from app.core.runtime import Runtime
+from app.models.accounts import CodePurpose, User
 
 
 def set_notification_email(*, db: Session, rt: Runtime, user: User, form: NotificationEmail) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.accounts.models import GRANTABLE_ROLES, Role, RoleGrant, User, address_lookup
 from app.accounts.service.addresses import (
     check_password,
     get_by_email,
@@ -17,6 +16,7 @@ from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.security import hash_password
+from app.models.accounts import GRANTABLE_ROLES, Role, RoleGrant, User, address_lookup
 
 
 def list_accounts(*, db: Session, query: str | None, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:

@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts import limits, sessions
-from app.accounts.models import CodePurpose, OneTimeCode, User
 from app.accounts.schemas import CodeEntry, NewPassword, SignIn, SignUp
 from app.accounts.service.addresses import (
     check_password,
@@ -31,6 +30,7 @@ from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.security import hash_password, password_needs_rehash, verify_password
 from app.mail import service as mail
+from app.models.accounts import CodePurpose, OneTimeCode, User
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.database import on_replica
 from app.core.errors import Conflict
 from app.core.runtime import Runtime
+from app.models.accounts import User
+from app.models.petitions import Petition
 from app.petitions import notify
-from app.petitions.models import Petition
 from app.petitions.service.events import S, transition
 
 

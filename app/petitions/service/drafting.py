@@ -14,20 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.forms import FieldCheck
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
-from app.petitions import notify
-from app.petitions.models import (
+from app.models.accounts import User
+from app.models.petitions import (
     Category,
     Petition,
     PetitionOrganizer,
     PetitionVersion,
 )
+from app.petitions import notify
 from app.petitions.schemas import PetitionCorrection, PetitionDraft
 from app.petitions.service.events import S, record_event
 

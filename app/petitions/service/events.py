@@ -12,17 +12,17 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User
 from app.core.database import rows_changed
 from app.core.errors import Conflict
 from app.core.i18n import N_, Message
 from app.core.versions import page_changed
-from app.petitions import issuing_keys
-from app.petitions.lifecycle import LABELS, PetitionState, can_transition
-from app.petitions.models import (
+from app.models.accounts import User
+from app.models.lifecycle import LABELS, PetitionState, can_transition
+from app.models.petitions import (
     Petition,
     PetitionEvent,
 )
+from app.petitions import issuing_keys
 
 S = PetitionState
 

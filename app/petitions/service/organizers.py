@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
-from app.accounts.models import User
 from app.core.clock import to_the_hour
 from app.core.database import rows_changed
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
@@ -18,15 +17,16 @@ from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.mail import service as mail
 from app.mail import unsubscribe
-from app.mail.kinds import MailKind
-from app.petitions import notify
-from app.petitions.lifecycle import VISIBLE_STATES
-from app.petitions.models import (
+from app.models.accounts import User
+from app.models.lifecycle import VISIBLE_STATES
+from app.models.mail_kinds import MailKind
+from app.models.petitions import (
     Follow,
     Petition,
     PetitionOrganizer,
     PetitionUpdate,
 )
+from app.petitions import notify
 from app.petitions.schemas import UpdateCreate
 from app.petitions.service.events import S, record_event
 from app.petitions.service.reading import is_following, is_organizer

@@ -13,19 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
-from app.organization import service as organization
-from app.organization.eligibility import eligible_members
-from app.petitions import issuing_keys, notify
-from app.petitions.models import (
+from app.models.accounts import User
+from app.models.petitions import (
     Petition,
     Sponsorship,
 )
+from app.organization import service as organization
+from app.organization.eligibility import eligible_members
+from app.petitions import issuing_keys, notify
 from app.petitions.service.drafting import _add_version
 from app.petitions.service.events import S, transition
 from app.petitions.service.reading import is_organizer

@@ -1,7 +1,7 @@
 """Loading petitions and what their pages list: who may read which petition, and the lists beside it.
 
 A petition past its deadline is closed on read in one place, `get_readable`, which the petition dependencies
-(app/policy.py) and the sign path use.
+(app/routes/policy.py) and the sign path use.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.accounts.models import Role, User
 from app.core.errors import NotFound
 from app.core.i18n import N_
 from app.core.routing import commit_now
 from app.core.runtime import Runtime
-from app.petitions.lifecycle import SIGNABLE_STATES, VISIBLE_STATES
-from app.petitions.models import (
+from app.models.accounts import Role, User
+from app.models.lifecycle import SIGNABLE_STATES, VISIBLE_STATES
+from app.models.petitions import (
     Follow,
     Petition,
     PetitionEvent,
@@ -84,7 +84,7 @@ def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User, k
     """The petition a signature or withdrawal is for, loaded lightly: the sign path's hottest query.
 
     A petition past its deadline is closed here, and the closing committed at once (`keep_closing`), as
-    ReadablePetition does (app/policy.py): the request that found it is then refused (a 409), and its rollback
+    ReadablePetition does (app/routes/policy.py): the request that found it is then refused (a 409), and its rollback
     must not reopen the petition. Only a caller that has written nothing yet may keep it; one that has passes
     `keep_closing=False`, and the closing is left to the next reader or the periodic job."""
     petition = db.execute(_PETITION_BY_ID, {"id": petition_id}).scalar_one_or_none()

@@ -7,6 +7,7 @@ import math
 
 from fpdf.enums import Align
 
+from app.models.responses import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.reports import tally
 from app.reports.model import Breakdown, TallyReport, suppressed_note
 from app.reports.pdf.document import (
@@ -22,7 +23,6 @@ from app.reports.pdf.document import (
     when_text,
 )
 from app.responses.chart import GRID, INK, MUTED, tick_step
-from app.responses.models import COMMITMENT_LABELS, RESPONSE_LABELS
 
 TALLY_VISIBILITY = (
     ("public", "Names shown publicly"),

@@ -1,0 +1,186 @@
+"""JSON API for anonymous signing: published keys, the wallet's bundled issuance, cookie-less submission, and
+the published entries anyone can check."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+
+from app.anonymous import anonymity, schemas, service, wallet
+from app.core.cookieless import ANONYMOUS_SUBMIT_PATH
+from app.core.database import SessionDep
+from app.core.errors import NotFound, errors
+from app.core.i18n import N_
+from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import RuntimeDep
+from app.core.types import Id
+from app.models.anonymous import IssuingKey
+from app.petitions import issuing_keys
+from app.routes.policy import Anyone, CurrentUser, OptionalUser, ReadablePetition
+
+router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=UnitOfWorkRoute)
+
+# The submission route (ANONYMOUS_SUBMIT_PATH) reads no cookie, asks for no CSRF token (the request carries no
+# authority to forge) and writes no log line: see app/core/web.py.
+
+
+def _key(
+    key: issuing_keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign, issued: anonymity.Issued | None = None
+) -> dict[str, object]:
+    """A key as published; a signing key's tokens_issued is `issued`, what the log commits (the discussion key's
+    count is in no log)."""
+    return {
+        "petition_id": key.petition_id,
+        "purpose": purpose.value,
+        "key_id": key.key_id,
+        "spki": service.encode(key.spki),
+        "tokens_issued": issued.tokens_issued if issued is not None else key.tokens_issued,
+    }
+
+
+def _signing_keys(db: SessionDep, items: list[IssuingKey]) -> list[dict[str, object]]:
+    figures = anonymity.issued_for_all(db, items)
+    return [_key(key, issued=figures[key.petition_id]) for key in items]
+
+
+def _issued(item: wallet.Issued) -> dict[str, object]:
+    return {
+        "petition_id": item.petition_id,
+        "purpose": item.purpose.value,
+        "key_id": item.key_id,
+        "blind_signature": service.encode(item.blind_signature),
+        "spki": service.encode(item.spki),
+    }
+
+
+@router.get(
+    "/anonymous/keys",
+    response_model=list[schemas.KeyRead],
+    summary="The signing and discussion keys of every open petition that takes anonymous participation",
+)
+def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
+    content = [schemas.KeyRead(**key).model_dump() for key in _signing_keys(db, issuing_keys.open_keys(db=db))]
+    content += [
+        schemas.KeyRead(**_key(key, wallet.Purpose.discuss)).model_dump()
+        for key in issuing_keys.open_discussion_keys(db=db)
+    ]
+    return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get(
+    "/wallet",
+    response_model=schemas.WalletRead,
+    summary="The credentials due to you, those issued to you for open petitions, and your wallet's check",
+)
+def wallet_state(user: CurrentUser, db: SessionDep) -> dict[str, object]:
+    check = wallet.wallet_check(db=db, user=user)
+    due = wallet.due(db=db, user=user)
+    figures = anonymity.issued_for_all(db, [item.key for item in due if isinstance(item.key, IssuingKey)])
+    return {
+        "due": [
+            _key(
+                item.key,
+                item.purpose,
+                figures.get(item.key.petition_id) if item.purpose is wallet.Purpose.sign else None,
+            )
+            for item in due
+        ],
+        "issued": [_issued(item) for item in wallet.issued_to(db=db, user=user)],
+        "wallet_check": service.encode(check) if check is not None else None,
+    }
+
+
+@router.post(
+    "/wallet/check",
+    responses={
+        **errors(409, 429),
+        200: {"model": schemas.WalletCheckRead, "description": "The account already had this wallet: nothing changed."},
+    },
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.WalletCheckRead,
+    summary="Record that your wallet exists (its check value, never its secret)",
+)
+def start_wallet(body: schemas.WalletCheckCreate, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    check = service.decode(body.check, field="check")
+    started = wallet.register_check(db=db, rt=rt, user=user, check=check)
+    return JSONResponse(
+        {"wallet_check": service.encode(check)}, status_code=status.HTTP_201_CREATED if started else status.HTTP_200_OK
+    )
+
+
+@router.post(
+    "/wallet/tokens",
+    responses=errors(409, 429),
+    response_model=schemas.IssuanceRead,
+    summary="Blind-sign every credential due, all in one request",
+)
+def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    requests = [
+        (item.petition_id, item.purpose, service.decode(item.blinded_message, field=f"tokens.{item.petition_id}"))
+        for item in body.tokens
+    ]
+    issued = wallet.issue(db=db, rt=rt, user=user, requests=requests)
+    return {"tokens": [_issued(item) for item in issued]}
+
+
+@router.post(
+    ANONYMOUS_SUBMIT_PATH.removeprefix(router.prefix),
+    responses=errors(404, 409),
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.Accepted,
+    summary="Sign anonymously with a token: send without cookies",
+)
+def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+    message, signature = body.decoded()
+    service.submit(db=db, rt=rt, petition_id=body.petition_id, message=message, signature=signature)
+    return {"status": "queued", "publish_within_seconds": rt.settings.anonymous_batch_seconds}
+
+
+@router.get(
+    "/petitions/{petition_id}/anonymous-signatures",
+    response_model=schemas.AnonymousLedger,
+    summary="A petition's published anonymous signatures (tokens), its key, and tokens issued",
+)
+def ledger(
+    petition_id: Id,
+    user: OptionalUser,
+    petition: ReadablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    cursor: str | None = Query(None, max_length=32, pattern=r"^[0-9a-f]*$"),
+    limit: int = Query(500, ge=1, le=5000),
+) -> dict[str, object]:
+    key = issuing_keys.published(db=db, petition_id=petition.id)
+    if key is None:
+        raise NotFound(N_("This petition does not take anonymous signatures."))
+    entries = service.published(db=db, petition_id=petition.id, after=cursor or None, limit=limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    issued = anonymity.issued_for(db, key)
+    return {
+        **_key(key, issued=issued),
+        "key_destroyed_at": key.destroyed_at,
+        "anonymous_signatures": service.anonymous_count(db=db, petition_id=petition.id),
+        "spent_by_name": issued.spent_by_name,
+        "forfeited": key.forfeited,
+        "entries": [
+            {
+                "id": entry.id,
+                "message": service.encode(entry.token_message or b""),
+                "signature": service.encode(entry.token_signature or b""),
+            }
+            for entry in entries
+        ],
+        "next_cursor": entries[-1].id if more and entries else None,
+    }
+
+
+@router.get(
+    "/petitions/{petition_id}/anonymity",
+    response_model=schemas.AnonymityRead,
+    summary="How many colleagues an anonymous signer hides among, and the minimum group size k",
+)
+def anonymity_set(
+    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+) -> dict[str, int | None]:
+    return anonymity.for_petition(db=db, rt=rt, petition_id=petition.id).as_dict()
