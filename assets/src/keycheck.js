@@ -1,5 +1,5 @@
 // The browser wallet's check of every blind-signing key it is handed, before it blinds against it or keeps a
-// credential signed by it (what the command-line client's app/anonymous/keycheck.py does, in the same order).
+// credential signed by it (what the command-line client's app/clients/keycheck.py does, in the same order).
 //
 // A server that wants to recognise one worker's token can hand that worker's account a key of its own: the token
 // it signs then says whose it is. So a key is accepted only if:

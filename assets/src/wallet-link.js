@@ -1,4 +1,4 @@
-// Linking a device (/wallet/link): the browser's half of app/anonymous/linking_client.py, byte for byte (read its
+// Linking a device (/wallet/link): the browser's half of app/clients/linking.py, byte for byte (read its
 // docstring for the protocol). A device that holds the wallet secret shows a code and a QR code of
 // `<origin>/wallet/link#<code>` (the fragment never reaches the server); a device without it takes the code,
 // receives the secret sealed to a key only the two devices derive, checks it against the account's wallet_check
