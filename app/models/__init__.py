@@ -4,6 +4,15 @@ from app.core.database import Base
 from app.models.accounts import OneTimeCode, RoleGrant, User, UserSession
 from app.models.anonymous import DiscussionIssuance, DiscussionKey, IssuingKey, SpentToken, TokenIssuance
 from app.models.audit import AuditEntry, AuditHead
+from app.models.ballots import (
+    Ballot,
+    BallotAnswer,
+    BallotCheckpoint,
+    BallotExchange,
+    BallotIssuance,
+    BallotLeaf,
+    BallotOption,
+)
 from app.models.comments import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.models.log import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
 from app.models.mail import MailOptOut, OutboxMessage
@@ -27,6 +36,13 @@ from app.models.signatures import Invalidation, Signature, SignerGroup
 __all__ = [
     "AuditEntry",
     "AuditHead",
+    "Ballot",
+    "BallotAnswer",
+    "BallotCheckpoint",
+    "BallotExchange",
+    "BallotIssuance",
+    "BallotLeaf",
+    "BallotOption",
     "Base",
     "Category",
     "Comment",
