@@ -248,6 +248,7 @@ ALLOWED = {
     Access.worker: {"worker", "organizer", "responder", "moderator", "admin"},
     Access.organizer: {"organizer"},
     Access.responder: {"responder"},
+    Access.pulse: {"responder", "admin"},
     Access.moderator: {"moderator"},
     Access.admin: {"admin"},
 }

@@ -19,6 +19,7 @@ class Access(StrEnum):
     worker = "worker"  # signed in with a verified address of the organization
     organizer = "organizer"  # an organizer of the petition named in the path
     responder = "responder"
+    pulse = "pulse"  # a responder or an admin: they put questions to the whole organization (issue #25)
     moderator = "moderator"
     admin = "admin"
     development = "development"  # only exists outside production

@@ -18,7 +18,15 @@ from app.core.access import Access, declared_access, route_table
 from app.core.errors import ErrorBody
 from app.core.web import SAFE_METHODS, is_cookieless
 
-SIGNED_IN = {Access.account, Access.worker, Access.organizer, Access.responder, Access.moderator, Access.admin}
+SIGNED_IN = {
+    Access.account,
+    Access.worker,
+    Access.organizer,
+    Access.responder,
+    Access.pulse,
+    Access.moderator,
+    Access.admin,
+}
 WITH_ROLE = SIGNED_IN - {Access.account}
 ERROR_REF = "#/components/schemas/ErrorBody"
 FASTAPI_422 = "#/components/schemas/HTTPValidationError"

@@ -23,15 +23,17 @@ from app.models.accounts import Role, User, Viewer
 from app.models.petitions import Petition
 from app.petitions import service as petitions
 
-ROLE_FOR_ACCESS = {
-    Access.worker: Role.worker,
-    Access.responder: Role.responder,
-    Access.moderator: Role.moderator,
-    Access.admin: Role.admin,
+ROLES_FOR_ACCESS = {
+    Access.worker: (Role.worker,),
+    Access.responder: (Role.responder,),
+    Access.pulse: (Role.responder, Role.admin),
+    Access.moderator: (Role.moderator,),
+    Access.admin: (Role.admin,),
 }
 ONLY_FOR = {
     Access.worker: N_("This page is for workers only."),
     Access.responder: N_("This page is for responders only."),
+    Access.pulse: N_("Only responders and admins put questions to the whole organization."),
     Access.moderator: N_("This page is for moderators only."),
     Access.admin: N_("This page is for admins only."),
 }
@@ -60,7 +62,7 @@ def _policy(access: Access) -> Callable[..., Awaitable[User | None]]:
             return user
         if not user.is_verified:
             raise Forbidden(N_("Please confirm your email address first: enter the code we sent you."))
-        if not user.has_role(ROLE_FOR_ACCESS[access]):
+        if not any(user.has_role(role) for role in ROLES_FOR_ACCESS[access]):
             raise Forbidden(ONLY_FOR[access])
         return user
 
@@ -150,5 +152,6 @@ ReadablePetition = Annotated[Petition, Depends(readable_petition)]
 ModeratedPetition = Annotated[Petition, Depends(moderated_petition)]
 RespondablePetition = Annotated[Petition, Depends(respondable_petition)]
 Responder = Annotated[User, Depends(POLICIES[Access.responder])]
+PulseAuthor = Annotated[User, Depends(POLICIES[Access.pulse])]
 Moderator = Annotated[User, Depends(POLICIES[Access.moderator])]
 Admin = Annotated[User, Depends(POLICIES[Access.admin])]
