@@ -22,9 +22,9 @@ def test_the_key_is_the_one_named():
 
 @pytest.mark.parametrize("expected", VECTOR["credentials"], ids=lambda item: item["purpose"])
 def test_a_credential_derives_to_the_vector_and_finalizes(expected):
-    credential = derive.credential(
-        SECRET, purpose=expected["purpose"], petition_id=VECTOR["petition_id"], key_id=VECTOR["key_id"], public=PUBLIC
-    )
+    subject = expected.get("subject", VECTOR["petition_id"])
+    about = {"ballot_id": subject} if expected["purpose"] == "ballot" else {"petition_id": subject}
+    credential = derive.credential(SECRET, purpose=expected["purpose"], key_id=VECTOR["key_id"], public=PUBLIC, **about)
     assert credential.message.hex() == expected["message"]
     assert credential.blinded_msg.hex() == expected["blinded_msg"]
     assert format(credential.inv, "x") == expected["inv"]
@@ -56,6 +56,28 @@ def test_a_petition_id_that_is_not_one_is_refused():
     for wrong in (0, -1, True, "7"):
         with pytest.raises(ValueError, match="not a petition id"):
             made(petition_id=wrong)  # type: ignore[arg-type]
+
+
+def test_every_purpose_is_in_the_vector():
+    """The browser holds the same vector (tests/test_browser_wallet_devices.py): each purpose the wallet
+    derives must be in it, or the two could drift for the one left out."""
+    assert sorted(item["purpose"] for item in VECTOR["credentials"]) == sorted(derive.PURPOSES)
+
+
+def test_a_ballot_credential_names_its_ballot_and_no_petition():
+    """Ballot 7's credential and petition 7's signer credential under one key are unrelated; a ballot credential
+    needs the ballot's id (a petition id alone is not one), and a signer credential the petition's."""
+    ballot = derive.credential(SECRET, purpose="ballot", ballot_id=7, key_id=VECTOR["key_id"], public=PUBLIC)
+    signer = made("signer", petition_id=7)
+    other_ballot = derive.credential(SECRET, purpose="ballot", ballot_id=8, key_id=VECTOR["key_id"], public=PUBLIC)
+    assert len({ballot.message, signer.message, other_ballot.message}) == 3
+    assert len({ballot.blinded_msg, signer.blinded_msg, other_ballot.blinded_msg}) == 3
+    with pytest.raises(ValueError, match="not a ballot id"):
+        derive.credential(SECRET, purpose="ballot", petition_id=7, key_id=VECTOR["key_id"], public=PUBLIC)
+    with pytest.raises(ValueError, match="not a petition id"):
+        derive.credential(SECRET, purpose="signer", ballot_id=7, key_id=VECTOR["key_id"], public=PUBLIC)
+    with pytest.raises(ValueError, match="unknown purpose"):
+        derive.credential(SECRET, purpose="vote", ballot_id=7, key_id=VECTOR["key_id"], public=PUBLIC)
 
 
 def test_another_wallet_cannot_finalize_this_wallets_reply():

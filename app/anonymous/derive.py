@@ -6,15 +6,17 @@ credential derives from it, per petition key and purpose, by HKDF-SHA256 (RFC 58
     PRK  = HKDF-Extract(salt = b"undersigned/wallet/v1", IKM = secret)
     okm(label, length) = HKDF-Expand(PRK, info = label, length)
 
-    message = okm("<purpose>/<petition>/<key_id>/message", 64)     the RFC 9474 input message (prefix included)
-    salt    = okm("<purpose>/<petition>/<key_id>/salt", 48)        the PSS salt
-    r       = OS2IP(okm("<purpose>/<petition>/<key_id>/blind", k + 32)) mod n   the blinding factor (k bytes)
-    check   = okm("check", 16)                                     what the server keeps to recognise the wallet
+    message = okm("<purpose>/<subject>/<key_id>/message", 64)     the RFC 9474 input message (prefix included)
+    salt    = okm("<purpose>/<subject>/<key_id>/salt", 48)        the PSS salt
+    r       = OS2IP(okm("<purpose>/<subject>/<key_id>/blind", k + 32)) mod n   the blinding factor (k bytes)
+    check   = okm("check", 16)                                    what the server keeps to recognise the wallet
 
-`purpose` is "sign" or "discuss", `petition` the petition's id in decimal, `key_id` the petition key's id
-(lowercase hex SHA-256 of its SPKI). The petition is in the label as well as the key: a server that published
-one key for two petitions would otherwise receive the same blinded request for both and see the same token
-and pseudonym on both, linking a worker's anonymous actions across petitions. The 32 extra bytes make r's bias
+`purpose` is "sign" (the signing token), "discuss" (the discussion credential), "signer" (the petition's signer
+credential, which proves a signature without naming it) or "ballot" (a ballot's credential); `subject` is the
+petition's id in decimal, or the ballot's for "ballot"; `key_id` the key's id (lowercase hex SHA-256 of its
+SPKI). The subject is in the label as well as the key: a server that published one key for two petitions (or
+ballots) would otherwise receive the same blinded request for both and see the same token, pseudonym or
+answer credential on both, linking a worker's anonymous actions across them. The 32 extra bytes make r's bias
 from the reduction negligible (2^-256). The browser (assets/src/derive.js) and the
 command-line client compute exactly this; tests/test_wallet_derive.py holds both to one vector.
 
@@ -43,7 +45,7 @@ SECRET_LEN = 16
 CHECK_LEN = 16
 MESSAGE_LEN = 64
 EXTRACT_SALT = b"undersigned/wallet/v1"
-PURPOSES = ("sign", "discuss")
+PURPOSES = ("sign", "discuss", "signer", "ballot")
 
 
 class RecoveryCodeError(ValueError):
@@ -82,12 +84,22 @@ class Credential:
         return blindrsa.finalize(public, self.message, blind_signature, self.inv)
 
 
-def credential(secret: bytes, *, purpose: str, petition_id: int, key_id: str, public: blindrsa.PublicKey) -> Credential:
+def credential(
+    secret: bytes,
+    *,
+    purpose: str,
+    petition_id: int | None = None,
+    ballot_id: int | None = None,
+    key_id: str,
+    public: blindrsa.PublicKey,
+) -> Credential:
+    """The credential of `purpose` for a petition (sign, discuss, signer: `petition_id`) or a ballot (`ballot_id`)."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
-    if isinstance(petition_id, bool) or not isinstance(petition_id, int) or petition_id <= 0:
-        raise ValueError(f"not a petition id: {petition_id!r}")
-    label = f"{purpose}/{petition_id}/{key_id}/"
+    subject = ballot_id if purpose == "ballot" else petition_id
+    if isinstance(subject, bool) or not isinstance(subject, int) or subject <= 0:
+        raise ValueError(f"not a {'ballot' if purpose == 'ballot' else 'petition'} id: {subject!r}")
+    label = f"{purpose}/{subject}/{key_id}/"
     message = _okm(secret, label + "message", MESSAGE_LEN)
     salt = _okm(secret, label + "salt", blindrsa.SALT_LEN)
     r = int.from_bytes(_okm(secret, label + "blind", public.modulus_len + 32), "big") % public.n
