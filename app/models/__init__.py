@@ -2,7 +2,16 @@
 
 from app.core.database import Base
 from app.models.accounts import OneTimeCode, RoleGrant, User, UserSession
-from app.models.anonymous import DiscussionIssuance, DiscussionKey, IssuingKey, SpentToken, TokenIssuance
+from app.models.anonymous import (
+    DiscussionIssuance,
+    DiscussionKey,
+    IssuingKey,
+    SignerIssuance,
+    SignerKey,
+    SignerReply,
+    SpentToken,
+    TokenIssuance,
+)
 from app.models.audit import AuditEntry, AuditHead
 from app.models.ballots import (
     Ballot,
@@ -81,6 +90,9 @@ __all__ = [
     "RoleGrant",
     "Signature",
     "SignerGroup",
+    "SignerIssuance",
+    "SignerKey",
+    "SignerReply",
     "SpentToken",
     "Sponsorship",
     "TokenIssuance",

@@ -108,3 +108,47 @@ class WalletCheck(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     check: Mapped[bytes] = mapped_column(LargeBinary)
     started_on: Mapped[date] = mapped_column(Date)
+
+
+class SignerKey(Base):
+    """A petition's blind-signing key for signer credentials (issue #25): a signer credential proves "I signed
+    this petition" without saying which signature, and is exchanged for the credential of a ballot among the
+    petition's signers. Made when the petition opens (every petition: named signers answer such ballots too),
+    its private half destroyed when it closes; the public half stays, so a credential issued while it was open
+    still verifies for a ballot opened after. A key of its own, so no signing token or discussion credential can
+    pass for a signer credential (a blind signer cannot see what it signs)."""
+
+    __tablename__ = "signer_keys"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    spki: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_private: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Signer credentials blind-signed: anyone can check it never exceeds the signatures the petition received.
+    tokens_issued: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    destroyed_at: Mapped[datetime | None]
+
+
+class SignerIssuance(Base):
+    """Account A, which signed petition P with its name, was issued its signer credential, on that day (the blind
+    reply kept, so any device of the wallet can collect it again)."""
+
+    __tablename__ = "signer_issuances"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    blind_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class SignerReply(Base):
+    """The signer credential blind-signed for an anonymous signature, kept under its token's nullifier (public in
+    the signature log already) so another device of the wallet can fetch it: without the wallet's blinding
+    factor it matches no credential. No account, no time; written by the batch that wrote the signature."""
+
+    __tablename__ = "signer_replies"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True)
+    nullifier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blind_signature: Mapped[bytes] = mapped_column(LargeBinary)
