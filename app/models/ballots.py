@@ -112,6 +112,21 @@ class Ballot(Base):
     credentials_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     answers_counted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
+    def state_at(self, now: datetime) -> BallotState:
+        """The one rule of a ballot's state (app/ballots/service.state calls it; the wallet, below the ballots
+        package, reads it here): closed once closed early or past its closing hour, scheduled before its opening
+        hour, open between."""
+        if self.closed_early or now >= self.closes_at:
+            return BallotState.closed
+        if now < self.opens_at:
+            return BallotState.scheduled
+        return BallotState.open
+
+    @property
+    def sealing_context(self) -> str:
+        """The context its private key is sealed under (app/core/crypto.Sealer)."""
+        return f"ballot-key:{self.key_id}"
+
 
 class BallotOption(Base):
     __tablename__ = "ballot_options"

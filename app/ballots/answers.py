@@ -1,0 +1,275 @@
+"""Answering a ballot without an account: the credential proves the right to answer, the batch hides when.
+
+1. The wallet sends (message, signature, choice) without cookies. The server checks the signature under THIS
+   ballot's key (RFC 9474), the ballot is open, and the choice is one the ballot allows, and answers 202.
+2. The answer waits in this process's memory (app/anonymous/queue.py's WaitingQueue, shared with anonymous
+   signatures): a later answer with the same credential replaces a waiting one, so only the last of a batch is
+   ever written. No database row, no log line, no time is kept before the batch.
+3. A batch writes each ballot's group shuffled, when app/anonymous/batching.py's rule lets it out (k answers, or
+   the maximum delay, or the ballot closing): random row ids, the batch's hour only. An answer with a credential
+   counted before becomes its next revision and supersedes the earlier one (only the last counts); each is a leaf
+   of the ballot's log, and the batch ends with a signed checkpoint. With batching off (tests, development) the
+   answer is written at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.anonymous import batching
+from app.anonymous.queue import WaitingQueue
+from app.anonymous.wallet import MESSAGE_MAX, MESSAGE_MIN
+from app.ballots import log as ballot_log
+from app.ballots import service
+from app.core import blindrsa
+from app.core.clock import to_the_hour
+from app.core.errors import AppError, Conflict
+from app.core.i18n import N_, Message
+from app.core.runtime import Runtime
+from app.core.versions import page_changed
+from app.models.ballots import Ballot, BallotAnswer, BallotKind, BallotState
+
+logger = logging.getLogger("undersigned.ballots")
+
+
+@dataclass(frozen=True)
+class Answer:
+    ballot_id: int
+    message: bytes
+    signature: bytes
+    credential: str
+    choice: tuple[int, ...]
+
+
+class BallotQueue(WaitingQueue[Answer]):
+    """Accepted answers waiting for the next batch, in this process's memory only (never Redis, never the
+    database: a copy of either would date an answer). A wallet that does not see its answer published sends it
+    again."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda answer: (answer.ballot_id, answer.credential))
+
+
+def ballot_queue(rt: Runtime) -> BallotQueue:
+    return rt.part(BallotQueue, BallotQueue)
+
+
+def credential_of(message: bytes) -> str:
+    return hashlib.sha256(message).hexdigest()
+
+
+class Refused(AppError):
+    """An answer that cannot count as sent (400): nothing is queued."""
+
+    status_code = 400
+    code = "bad_answer"
+    title = N_("That answer cannot be counted")
+
+
+def check_choice(ballot: Ballot, option_count: int, choice: list[int]) -> tuple[int, ...]:
+    """The choice as the ballot allows it, or a plain refusal."""
+    if not choice:
+        raise Refused(N_("Choose an option before sending."), fields={"choice": N_("Choose an option.")})
+    if any(not 0 <= position < option_count for position in choice):
+        raise Refused(
+            N_("That option does not exist on this poll."),
+            fields={"choice": Message(N_("Options are numbered 0 to %(last)s."), last=option_count - 1)},
+        )
+    if len(set(choice)) != len(choice):
+        raise Refused(
+            N_("Rank each option once.") if ballot.kind is BallotKind.ranked else N_("Choose each option once."),
+            fields={"choice": N_("An option appears twice.")},
+        )
+    if len(choice) > ballot.max_choices:
+        raise Refused(
+            Message(N_("This poll takes at most %(max)s choices."), max=ballot.max_choices),
+            fields={"choice": N_("Too many choices.")},
+        )
+    # Only a ranking's order means something: a set of choices is written in one order, so equal answers look equal.
+    return tuple(choice) if ballot.kind is BallotKind.ranked else tuple(sorted(choice))
+
+
+def check_credential(ballot: Ballot, message: bytes, signature: bytes) -> str:
+    if not MESSAGE_MIN <= len(message) <= MESSAGE_MAX:
+        raise Refused(
+            N_("Please correct the highlighted fields."),
+            fields={
+                "message": Message(
+                    N_("A credential's message is %(min)s to %(max)s bytes."), min=MESSAGE_MIN, max=MESSAGE_MAX
+                )
+            },
+        )
+    try:
+        blindrsa.verify(service.public_key(ballot), message, signature)
+    except blindrsa.BlindSignatureError:
+        raise Refused(
+            N_("This credential is not valid for this poll: it was not issued by its key."),
+            fields={"signature": N_("Does not verify under this poll's key.")},
+        ) from None
+    return credential_of(message)
+
+
+def _latest(db: Session, ballot_id: int, credential: str) -> BallotAnswer | None:
+    return db.scalar(
+        select(BallotAnswer)
+        .where(BallotAnswer.ballot_id == ballot_id, BallotAnswer.credential == credential)
+        .order_by(BallotAnswer.revision.desc())
+        .limit(1)
+    )
+
+
+def submit(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signature: bytes, choice: list[int]) -> int:
+    """Accept an answer for the next batch; returns the batch interval in seconds (0: counted already, as with
+    batching off). Refusals: no such ballot (404), not open (409), a credential of another ballot or a forgery
+    (400), a choice the ballot does not allow (400), the same answer as the one counted for this credential (409)."""
+    ballot = service.get_or_404(db=db, ballot_id=ballot_id)
+    now = rt.clock.now()
+    current = service.state(ballot, now)
+    if current is BallotState.scheduled:
+        raise Conflict(N_("This poll is not open yet."))
+    if current is BallotState.closed:
+        raise Conflict(N_("This poll has closed: answers are no longer taken."))
+    credential = check_credential(ballot, message, signature)
+    checked = check_choice(ballot, len(service.labels(db=db, ballot=ballot)), choice)
+    latest = _latest(db, ballot.id, credential)
+    if latest is not None and ballot_log.parse_choice(latest.choice) == list(checked):
+        raise Conflict(N_("This answer is already counted. To change it, choose differently."))
+    answer = Answer(ballot.id, message, signature, credential, checked)
+    ballot_queue(rt).replace(answer)
+    if rt.settings.anonymous_batch_seconds == 0:
+        ballot_queue(rt).discard(answer)
+        _write_group(db, rt, ballot.id, [answer])
+        return 0
+    return int(rt.settings.anonymous_batch_seconds)
+
+
+def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
+    """Write the queued answers, shuffled, each ballot's group in one transaction, when the batching rule lets it
+    out; a group held back goes back to the queue (unless a later answer replaced it). Returns how many were
+    written."""
+    answers = ballot_queue(rt).take()
+    random.SystemRandom().shuffle(answers)
+    by_ballot: dict[int, list[Answer]] = {}
+    for answer in answers:
+        by_ballot.setdefault(answer.ballot_id, []).append(answer)
+    written = 0
+    for ballot_id, group in by_ballot.items():
+        try:
+            with sessions.begin() as db:
+                if _publish_reason(db, rt, ballot_id, len(group)) is None:
+                    ballot_queue(rt).restore(group)
+                    continue
+                written += _write_group(db, rt, ballot_id, group)
+            ballot_queue(rt).release(ballot_id)
+        except Exception:
+            # Back in the queue for the next batch: accepted answers are not dropped for one bad moment.
+            ballot_queue(rt).restore(group)
+            logger.exception("writing a batch of ballot answers failed; it is kept for the next one")
+    return written
+
+
+def _hour_number(moment: datetime) -> int:
+    return int(moment.timestamp() // 3600)
+
+
+def _publish_reason(db: Session, rt: Runtime, ballot_id: int, count: int) -> batching.Reason | None:
+    settings = rt.settings
+    if not settings.anonymous_batch_seconds:
+        return batching.Reason.full
+    now = rt.clock.now()
+    ballot = db.get(Ballot, ballot_id)
+    closing = (
+        ballot is None
+        or service.state(ballot, now) is BallotState.closed
+        or ballot.closes_at <= now + timedelta(seconds=settings.anonymous_batch_seconds)
+    )
+    since = ballot_queue(rt).held_since(ballot_id, _hour_number(now))
+    return batching.publish_reason(
+        count=count,
+        hours_waited=batching.hours_between(since, _hour_number(now)),
+        closing=closing,
+        min_group_size=settings.min_group_size,
+        max_delay_seconds=settings.anonymous_max_delay_seconds,
+    )
+
+
+def _write_group(db: Session, rt: Runtime, ballot_id: int, group: list[Answer]) -> int:
+    """Write one ballot's answers (accepted while it was open, so they count even if it closed since): each a new
+    revision of its credential, superseding the last, a leaf of the log; then the counters and a checkpoint. The
+    ballot's row is locked, so two processes' batches append one after the other."""
+    ballot = db.scalar(select(Ballot).where(Ballot.id == ballot_id).with_for_update())
+    if ballot is None:
+        return 0
+    db.refresh(ballot)
+    hour = to_the_hour(rt.clock.now())
+    rows: list[BallotAnswer] = []
+    new_credentials = 0
+    for answer in group:
+        latest = _latest(db, ballot_id, answer.credential)
+        if latest is not None and ballot_log.parse_choice(latest.choice) == list(answer.choice):
+            continue  # the same answer again (sent to two processes, or resent): nothing changes
+        if latest is None:
+            new_credentials += 1
+        else:
+            latest.superseded = True
+        rows.append(
+            BallotAnswer(
+                id=secrets.token_hex(16),
+                ballot_id=ballot_id,
+                credential=answer.credential,
+                message=answer.message,
+                signature=answer.signature,
+                revision=(latest.revision if latest is not None else 0) + 1,
+                choice=ballot_log.canonical_choice(list(answer.choice)),
+                counted_hour=hour,
+                superseded=False,
+                log_index=-1,
+            )
+        )
+    if not rows:
+        return 0
+    db.flush()  # the superseded marks first: each credential keeps one counted row at every moment
+    indices = ballot_log.append(
+        db,
+        ballot_id,
+        [
+            ballot_log.answer_entry(
+                message=row.message,
+                signature=row.signature,
+                revision=row.revision,
+                choice=ballot_log.parse_choice(row.choice),
+            )
+            for row in rows
+        ],
+    )
+    for row, index in zip(rows, indices, strict=True):
+        row.log_index = index
+    db.add_all(rows)
+    db.execute(
+        update(Ballot)
+        .where(Ballot.id == ballot_id)
+        .values(answers_counted=Ballot.answers_counted + new_credentials)
+        .execution_options(synchronize_session=False)
+    )
+    db.flush()
+    db.refresh(ballot)
+    ballot_log.checkpoint(db, rt, ballot, rt.clock.now())
+    if ballot.petition_id is not None:
+        page_changed(db, ballot.petition_id)
+    return len(rows)
+
+
+def counted(*, db: Session, ballot_id: int) -> int:
+    """Distinct credentials counted, from the answers themselves (what answers_counted must equal)."""
+    return (
+        db.scalar(select(func.count(func.distinct(BallotAnswer.credential))).where(BallotAnswer.ballot_id == ballot_id))
+        or 0
+    )

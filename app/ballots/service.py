@@ -1,0 +1,548 @@
+"""Ballots' rules (issue #25): who puts a question to whom, what a question may be, when it is open, who may see it
+and its results.
+
+A ballot is created by a petition's organizers (attached to it, for its signers or for every member) or, for the
+whole organization, by a responder or an admin (a "pulse" ballot). Creating it makes its own blind-signing key
+(RFC 9474), and writes entry 0 of its own log, which commits the question, the options and the key, so every
+wallet checks it blinds against the key everyone else was given. Its texts freeze once the first answer is
+counted. Answering is in app/ballots/answers.py, the log in app/ballots/log.py, counting in
+app/ballots/counting.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from app.ballots import counting
+from app.ballots import log as ballot_log
+from app.core import blindrsa
+from app.core.clock import to_the_hour
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.core.i18n import N_, Message
+from app.core.runtime import Runtime
+from app.core.versions import page_changed
+from app.models.accounts import Role, User
+from app.models.ballots import (
+    NOTE_MAX,
+    OPTION_MAX,
+    QUESTION_MAX,
+    RATIFICATION_OPTIONS,
+    SCALE_OPTIONS,
+    Ballot,
+    BallotAnswer,
+    BallotAudience,
+    BallotKind,
+    BallotOption,
+    BallotState,
+)
+from app.models.lifecycle import ACTIVE_STATES
+from app.models.petitions import Petition
+from app.models.responses import PetitionResponse
+from app.organization import eligibility
+from app.petitions import service as petitions
+
+MIN_OPTIONS = 2
+MAX_OPTIONS = 20
+MAX_RANKED = 5
+MAX_DAYS = 90
+MAX_MIN_ANSWERS = 100_000
+RATIFICATION_QUESTION = N_("Does this response answer our petition?")
+FIELDS_ERROR = N_("Please correct the highlighted fields.")
+
+
+# -- state --------------------------------------------------------------------------------------------------
+
+
+def state(ballot: Ballot, now: datetime) -> BallotState:
+    """scheduled, open or closed: the one rule, kept on the table (Ballot.state_at) so the wallet reads it too."""
+    return ballot.state_at(now)
+
+
+def results_final_at(ballot: Ballot, rt: Runtime) -> datetime:
+    """When a closed ballot's result is final: answers accepted until the close wait at most one batch."""
+    return ballot.closes_at + timedelta(seconds=rt.settings.anonymous_batch_seconds)
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+
+
+def get_or_404(*, db: Session, ballot_id: int) -> Ballot:
+    ballot = db.get(Ballot, ballot_id)
+    if ballot is None:
+        raise NotFound(N_("There is no such poll."))
+    return ballot
+
+
+def options(*, db: Session, ballot: Ballot) -> list[BallotOption]:
+    return list(
+        db.scalars(select(BallotOption).where(BallotOption.ballot_id == ballot.id).order_by(BallotOption.position))
+    )
+
+
+def labels(*, db: Session, ballot: Ballot) -> list[str]:
+    return [option.label for option in options(db=db, ballot=ballot)]
+
+
+def visible_to(*, db: Session, rt: Runtime, ballot: Ballot, user: User | None) -> bool:
+    """A pulse ballot is read by whoever may read the open petitions; a petition's ballot by whoever may read that
+    petition."""
+    if ballot.petition_id is None:
+        return True
+    try:
+        petitions.get_readable(db=db, rt=rt, petition_id=ballot.petition_id, user=user)
+    except NotFound:
+        return False
+    return True
+
+
+def get_visible(*, db: Session, rt: Runtime, ballot_id: int, user: User | None) -> Ballot:
+    """The ballot, if this reader may see it (404 otherwise, as for a petition they may not read)."""
+    ballot = get_or_404(db=db, ballot_id=ballot_id)
+    if not visible_to(db=db, rt=rt, ballot=ballot, user=user):
+        raise NotFound(N_("There is no such poll."))
+    return ballot
+
+
+def list_open(*, db: Session, rt: Runtime, pulse_only: bool = False, limit: int = 50) -> list[Ballot]:
+    """Open ballots, closing soonest first: pulse ballots (for the home page) or all of them."""
+    now = rt.clock.now()
+    query = select(Ballot).where(Ballot.opens_at <= now, Ballot.closes_at > now, Ballot.closed_early.is_(False))
+    if pulse_only:
+        query = query.where(Ballot.petition_id.is_(None))
+    return list(db.scalars(query.order_by(Ballot.closes_at, Ballot.id).limit(limit)))
+
+
+def list_visible(*, db: Session, rt: Runtime, user: User | None, offset: int = 0, limit: int = 50) -> list[Ballot]:
+    """Every ballot this reader may see, newest first: pulse ballots and those of petitions they may read."""
+    readable: dict[int, bool] = {}
+    found: list[Ballot] = []
+    query = select(Ballot).order_by(Ballot.id.desc())
+    skipped = 0
+    for ballot in db.scalars(query):
+        if ballot.petition_id is not None:
+            if ballot.petition_id not in readable:
+                readable[ballot.petition_id] = visible_to(db=db, rt=rt, ballot=ballot, user=user)
+            if not readable[ballot.petition_id]:
+                continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        found.append(ballot)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def for_petition(*, db: Session, petition: Petition) -> list[Ballot]:
+    """A petition's ballots, newest first (the caller decided the reader may read the petition)."""
+    return list(db.scalars(select(Ballot).where(Ballot.petition_id == petition.id).order_by(Ballot.id.desc())))
+
+
+def ratification_for(*, db: Session, response: PetitionResponse) -> Ballot | None:
+    return db.scalar(select(Ballot).where(Ballot.response_id == response.id).order_by(Ballot.id).limit(1))
+
+
+# -- who may put a question ---------------------------------------------------------------------------------
+
+
+def may_create(*, db: Session, rt: Runtime, actor: User, petition: Petition | None) -> bool:
+    if not actor.is_verified:
+        return False
+    if petition is None:
+        return actor.has_role(Role.responder) or actor.has_role(Role.admin)
+    return petition.state_enum in ACTIVE_STATES and petitions.is_organizer(db=db, petition=petition, user=actor)
+
+
+def may_manage(*, db: Session, ballot: Ballot, actor: User) -> bool:
+    """Close early or edit: a petition's organizers for its ballots; for a pulse ballot its author or an admin."""
+    if not actor.is_verified:
+        return False
+    if ballot.petition_id is not None:
+        petition = db.get(Petition, ballot.petition_id)
+        return petition is not None and petitions.is_organizer(db=db, petition=petition, user=actor)
+    return actor.has_role(Role.admin) or (ballot.created_by == actor.id and actor.has_role(Role.responder))
+
+
+def _require_creator(db: Session, rt: Runtime, actor: User, petition: Petition | None) -> None:
+    if may_create(db=db, rt=rt, actor=actor, petition=petition):
+        eligibility.require_eligible(db=db, rt=rt, user=actor)
+        return
+    if petition is None:
+        raise Forbidden(N_("Only responders and admins put questions to the whole organization."))
+    if petition.state_enum not in ACTIVE_STATES:
+        raise Conflict(N_("Polls can be added once the petition is open."))
+    raise Forbidden(N_("Only this petition's organizers can add a poll to it."))
+
+
+# -- validation ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    question: str
+    labels: list[str]
+    max_choices: int
+    opens_at: datetime
+    closes_at: datetime
+    min_answers: int
+    note: str | None
+
+
+def _check(
+    rt: Runtime,
+    *,
+    petition: Petition | None,
+    kind: BallotKind,
+    question: str,
+    option_texts: Sequence[str],
+    max_choices: int | None,
+    audience: BallotAudience,
+    opens_at: datetime | None,
+    closes_at: datetime,
+    min_answers: int | None,
+    note: str | None,
+) -> Checked:
+    """Every rule a ballot's fields follow, all checked in one round so a form lists every problem at once."""
+    errors: dict[str, str] = {}
+    now = rt.clock.now()
+    question = " ".join(question.split())
+    if not question:
+        errors["question"] = N_("Write the question.")
+    elif len(question) > QUESTION_MAX:
+        errors["question"] = Message(N_("Keep the question under %(max)s characters."), max=QUESTION_MAX)
+    labels = [" ".join(text.split()) for text in option_texts]
+    if kind is BallotKind.scale:
+        if any(labels):
+            errors["options"] = N_("An agreement scale has its five fixed options: leave the options empty.")
+        labels = list(SCALE_OPTIONS)
+    else:
+        labels = [label for label in labels if label]
+        if len(labels) < MIN_OPTIONS:
+            errors["options"] = Message(N_("Give at least %(min)s options."), min=MIN_OPTIONS)
+        elif len(labels) > MAX_OPTIONS:
+            errors["options"] = Message(N_("Give at most %(max)s options."), max=MAX_OPTIONS)
+        elif any(len(label) > OPTION_MAX for label in labels):
+            errors["options"] = Message(N_("Keep each option under %(max)s characters."), max=OPTION_MAX)
+        elif len({label.casefold() for label in labels}) != len(labels):
+            errors["options"] = N_("Two options say the same thing: give each option once.")
+    limit = {
+        BallotKind.single: 1,
+        BallotKind.scale: 1,
+        BallotKind.multiple: len(labels),
+        BallotKind.ranked: min(MAX_RANKED, len(labels)),
+    }[kind]
+    if max_choices is None:
+        max_choices = limit
+    elif kind in (BallotKind.single, BallotKind.scale) and max_choices != 1:
+        errors["max_choices"] = N_("A single-choice question takes one choice.")
+    elif "options" not in errors and not 1 <= max_choices <= max(limit, 1):
+        errors["max_choices"] = Message(N_("Allow between 1 and %(max)s choices."), max=max(limit, 1))
+    if audience is BallotAudience.signers and petition is None:
+        errors["audience"] = N_("Only a petition's poll can be put to its signers.")
+    # Whole hours: an opening is the hour it falls in (now, if that hour has begun), a closing the next whole hour.
+    opening = max(to_the_hour(opens_at or now), to_the_hour(now))
+    closing = to_the_hour(closes_at) + (timedelta(hours=1) if closes_at != to_the_hour(closes_at) else timedelta())
+    if closing <= now:
+        errors["closes_at"] = N_("The closing time has passed: choose a time in the future.")
+    elif closing <= opening:
+        errors["closes_at"] = N_("The poll must close after it opens.")
+    elif closing - opening > timedelta(days=MAX_DAYS):
+        errors["closes_at"] = Message(N_("A poll stays open at most %(days)s days."), days=MAX_DAYS)
+    if opening - to_the_hour(now) > timedelta(days=MAX_DAYS):
+        errors["opens_at"] = Message(N_("A poll opens within %(days)s days."), days=MAX_DAYS)
+    k = rt.settings.min_group_size
+    if min_answers is None:
+        min_answers = k
+    elif not k <= min_answers <= MAX_MIN_ANSWERS:
+        errors["min_answers"] = Message(
+            N_("The minimum number of answers is between %(min)s and %(max)s: fewer would let a result be traced."),
+            min=k,
+            max=MAX_MIN_ANSWERS,
+        )
+    note = (note or "").strip() or None
+    if note is not None and len(note) > NOTE_MAX:
+        errors["note"] = Message(N_("Keep the note under %(max)s characters."), max=NOTE_MAX)
+    if errors:
+        raise InvalidInput(FIELDS_ERROR, fields=errors)
+    return Checked(question, labels, max_choices, opening, closing, min_answers, note)
+
+
+# -- creating and changing ----------------------------------------------------------------------------------
+
+
+def create(
+    db: Session,
+    rt: Runtime,
+    *,
+    actor: User,
+    petition: Petition | None,
+    kind: BallotKind,
+    question: str,
+    options: Sequence[str],
+    max_choices: int | None,
+    audience: BallotAudience,
+    opens_at: datetime | None,
+    closes_at: datetime,
+    results_live: bool = False,
+    min_answers: int | None = None,
+    note: str | None = None,
+    response: PetitionResponse | None = None,
+) -> Ballot:
+    """A new ballot with its options, its own blind-signing key and entry 0 of its log.
+
+    Organizers attach one to their petition (for its signers or every member); responders and admins put one to
+    the whole organization (`petition` None, audience members). Times are rounded to whole hours (an opening
+    that has begun opens now). Refusals: InvalidInput with `fields` for the form, Forbidden for who may not."""
+    _require_creator(db, rt, actor, petition)
+    checked = _check(
+        rt,
+        petition=petition,
+        kind=kind,
+        question=question,
+        option_texts=options,
+        max_choices=max_choices,
+        audience=audience,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        min_answers=min_answers,
+        note=note,
+    )
+    if response is not None and (petition is None or response.petition_id != petition.id):
+        raise InvalidInput(FIELDS_ERROR, fields={"response": N_("That response does not answer this petition.")})
+    private = blindrsa.PrivateKey.generate(rt.settings.blind_key_bits)
+    now = rt.clock.now()
+    ballot = Ballot(
+        petition_id=petition.id if petition is not None else None,
+        response_id=response.id if response is not None else None,
+        kind=kind,
+        audience=audience,
+        question=checked.question,
+        note=checked.note,
+        max_choices=checked.max_choices,
+        opens_at=checked.opens_at,
+        closes_at=checked.closes_at,
+        results_live=results_live,
+        min_answers=checked.min_answers,
+        created_by=actor.id,
+        created_hour=to_the_hour(now),
+        closed_early=False,
+        key_id=private.public.key_id(),
+        spki=private.public.spki(),
+        credentials_issued=0,
+        answers_counted=0,
+    )
+    ballot.sealed_private = rt.sealer.seal(private.to_pem().decode(), context=ballot.sealing_context)
+    db.add(ballot)
+    db.flush()
+    db.add_all(BallotOption(ballot_id=ballot.id, position=i, label=label) for i, label in enumerate(checked.labels))
+    db.flush()
+    ballot_log.open_log(db=db, rt=rt, ballot=ballot, labels=checked.labels, now=now)
+    if ballot.petition_id is not None:
+        page_changed(db, ballot.petition_id)
+    return ballot
+
+
+def edit(
+    db: Session,
+    rt: Runtime,
+    *,
+    actor: User,
+    ballot: Ballot,
+    question: str,
+    options: Sequence[str],
+    max_choices: int | None,
+    opens_at: datetime | None,
+    closes_at: datetime,
+    results_live: bool,
+    min_answers: int | None,
+    note: str | None,
+) -> Ballot:
+    """Change a ballot before any answer is counted; its log gets the new texts as a new "ballot" entry (the key
+    stays). Refused once the first answer is counted: the texts people answered are frozen."""
+    if not may_manage(db=db, ballot=ballot, actor=actor):
+        raise Forbidden(N_("Only the poll's organizers can change it."))
+    if state(ballot, rt.clock.now()) is BallotState.closed:
+        raise Conflict(N_("This poll has closed; it can no longer be changed."))
+    # Locked, then read again: an answer counted meanwhile freezes it.
+    db.execute(select(Ballot.id).where(Ballot.id == ballot.id).with_for_update())
+    db.refresh(ballot)
+    if ballot.answers_counted > 0:
+        raise Conflict(N_("Answers have been counted: the question and its options can no longer change."))
+    petition = db.get(Petition, ballot.petition_id) if ballot.petition_id is not None else None
+    checked = _check(
+        rt,
+        petition=petition,
+        kind=ballot.kind,
+        question=question,
+        option_texts=options if ballot.response_id is None else list(RATIFICATION_OPTIONS),
+        max_choices=max_choices,
+        audience=ballot.audience,
+        opens_at=opens_at if state(ballot, rt.clock.now()) is BallotState.scheduled else ballot.opens_at,
+        closes_at=closes_at,
+        min_answers=min_answers,
+        note=note,
+    )
+    ballot.question = checked.question
+    ballot.max_choices = checked.max_choices
+    ballot.opens_at = checked.opens_at
+    ballot.closes_at = checked.closes_at
+    ballot.results_live = results_live
+    ballot.min_answers = checked.min_answers
+    ballot.note = checked.note
+    db.execute(delete(BallotOption).where(BallotOption.ballot_id == ballot.id))
+    db.add_all(BallotOption(ballot_id=ballot.id, position=i, label=label) for i, label in enumerate(checked.labels))
+    db.flush()
+    ballot_log.append_ballot_entry(db=db, rt=rt, ballot=ballot, labels=checked.labels, now=rt.clock.now())
+    if ballot.petition_id is not None:
+        page_changed(db, ballot.petition_id)
+    return ballot
+
+
+def close_early(db: Session, rt: Runtime, *, actor: User, ballot: Ballot) -> Ballot:
+    """Close a ballot before its closing time. Its closing hour becomes the hour it closed in (nothing finer is
+    kept: the row names its author). Answers accepted before still count, with the next batch."""
+    if not may_manage(db=db, ballot=ballot, actor=actor):
+        raise Forbidden(N_("Only the poll's organizers can close it."))
+    now = rt.clock.now()
+    if state(ballot, now) is BallotState.closed:
+        raise Conflict(N_("This poll has already closed."))
+    db.execute(
+        update(Ballot)
+        .where(Ballot.id == ballot.id)
+        .values(closed_early=True, closes_at=max(to_the_hour(now), ballot.opens_at))
+        .execution_options(synchronize_session=False)
+    )
+    db.refresh(ballot)
+    if ballot.petition_id is not None:
+        page_changed(db, ballot.petition_id)
+    return ballot
+
+
+def open_ratification(
+    db: Session,
+    rt: Runtime,
+    *,
+    actor: User,
+    petition: Petition,
+    response: PetitionResponse,
+    closes_at: datetime,
+    note: str | None = None,
+) -> Ballot:
+    """After leadership responded, the organizers ask the petition's signers "Does this response answer our
+    petition?" (Yes / Partly / No, one choice, results at close). One such ballot per response."""
+    if response.petition_id != petition.id:
+        raise NotFound(N_("There is no such response to this petition."))
+    if ratification_for(db=db, response=response) is not None:
+        raise Conflict(N_("The signers are already being asked about this response."))
+    return create(
+        db,
+        rt,
+        actor=actor,
+        petition=petition,
+        kind=BallotKind.single,
+        question=RATIFICATION_QUESTION,
+        options=list(RATIFICATION_OPTIONS),
+        max_choices=1,
+        audience=BallotAudience.signers,
+        opens_at=None,
+        closes_at=closes_at,
+        results_live=False,
+        min_answers=None,
+        note=note,
+        response=response,
+    )
+
+
+# -- results ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """The result is kept until `until` (the ballot's close, and the last batch after it)."""
+
+    until: datetime
+
+
+def counted_choices(*, db: Session, ballot: Ballot) -> list[list[int]]:
+    """The choice of every counted answer's last revision."""
+    return [
+        ballot_log.parse_choice(text)
+        for text in db.scalars(
+            select(BallotAnswer.choice).where(BallotAnswer.ballot_id == ballot.id, BallotAnswer.superseded.is_(False))
+        )
+    ]
+
+
+def results(db: Session, rt: Runtime, ballot: Ballot) -> counting.Results | counting.NotEnough | Hidden:
+    """What may be shown of the result now: Hidden until it is final (unless the ballot shows it live), NotEnough
+    below the ballot's minimum of answers, else the count."""
+    now = rt.clock.now()
+    if not ballot.results_live:
+        final = results_final_at(ballot, rt)
+        if state(ballot, now) is not BallotState.closed or now < final:
+            return Hidden(until=final)
+    if ballot.answers_counted < ballot.min_answers:
+        return counting.NotEnough(min_answers=ballot.min_answers)
+    return counting.tally(
+        kind=ballot.kind,
+        labels=labels(db=db, ballot=ballot),
+        choices=counted_choices(db=db, ballot=ballot),
+        min_answers=ballot.min_answers,
+    )
+
+
+# -- keys ---------------------------------------------------------------------------------------------------
+
+
+class _SignerCache:
+    """Unsealing and parsing a ballot's key costs about a millisecond; issuance signs with it often."""
+
+    def __init__(self) -> None:
+        self._signers: dict[str, blindrsa.Signer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ballot: Ballot, rt: Runtime) -> blindrsa.Signer:
+        if ballot.sealed_private is None:
+            self.forget(ballot.key_id)
+            raise LookupError("the ballot's key was destroyed")
+        signer = self._signers.get(ballot.key_id)
+        if signer is None:
+            pem = rt.sealer.open(ballot.sealed_private, context=ballot.sealing_context).encode()
+            signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True), pem=pem)
+            with self._lock:
+                self._signers[ballot.key_id] = signer
+        return signer
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._signers.pop(key_id, None)
+
+
+_signers = _SignerCache()
+
+
+def signer_for(*, rt: Runtime, ballot: Ballot) -> blindrsa.Signer:
+    """The ballot's blind signer, while its key lives (LookupError once destroyed)."""
+    return _signers.get(ballot, rt)
+
+
+def public_key(ballot: Ballot) -> blindrsa.PublicKey:
+    return blindrsa.PublicKey.from_spki(ballot.spki)
+
+
+def destroy_closed_keys(*, db: Session, rt: Runtime) -> int:
+    """Erase the private keys of ballots closed (and past their last batch): from then on nobody, operators
+    included, can make a credential for them. The public half and the counts stay published."""
+    cutoff = rt.clock.now() - timedelta(seconds=rt.settings.anonymous_batch_seconds)
+    closed = list(db.scalars(select(Ballot).where(Ballot.sealed_private.is_not(None), Ballot.closes_at <= cutoff)))
+    for ballot in closed:
+        ballot.sealed_private = None
+        _signers.forget(ballot.key_id)
+    db.flush()
+    return len(closed)
