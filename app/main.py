@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from app import jobs
 from app.anonymous import service as anonymous_service
 from app.anonymous.queue import anonymous_queue
+from app.ballots import answers as ballot_answers
 from app.comments import anonymous as anonymous_comments
 from app.comments.queue import comment_queue
 from app.core import openapi
@@ -36,6 +37,7 @@ from app.routes import (
     admin_pages,
     anonymous_api,
     anonymous_pages,
+    ballots_api,
     comments_api,
     comments_pages,
     home_pages,
@@ -98,7 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # What this process accepted and has not written yet: the groups the batching rule lets out are
             # written now; a group held back (kept in this process's memory only) is sent again by its wallet, which
             # keeps its token until it sees the entry published.
-            if len(anonymous_queue(runtime)):
+            if len(anonymous_queue(runtime)) or len(ballot_answers.ballot_queue(runtime)):
                 try:
                     await anyio.to_thread.run_sync(_write_anonymous_batch, app)
                 except Exception:
@@ -170,6 +172,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         comments_pages.router,
         anonymous_api.router,
         anonymous_pages.router,
+        ballots_api.router,
         link_api.router,
         link_pages.router,
         log_api.router,
@@ -186,6 +189,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 def _write_anonymous_batch(app: FastAPI) -> int:
     """The batch: anonymous signatures written, then everything waiting appended to the logs, shuffled."""
     written = anonymous_service.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
+    # Ballot answers (issue #25) go out with the same batch, by the same rule, each ballot in its own log.
+    ballot_answers.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
     signature_log.flush(sessions=app.state.write_sessionmaker, rt=app.state.runtime)
     return written
 

@@ -224,6 +224,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/anonymous/comments/{comment_id}/edit"): Access.public,
     ("POST", "/api/v1/anonymous/comments/{comment_id}/delete"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
+    # Ballots (issue #25): read as their petition (or, pulse ballots, as open petitions) is; created and closed by a
+    # worker whom the service then checks (organizers, or responders and admins); answered without cookies.
+    ("POST", "/api/v1/ballots"): Access.worker,
+    ("GET", "/api/v1/ballots"): Access.public,
+    ("GET", "/api/v1/ballots/{ballot_id}"): Access.public,
+    ("GET", "/api/v1/ballots/{ballot_id}/results"): Access.public,
+    ("GET", "/api/v1/ballots/{ballot_id}/log/leaves"): Access.public,
+    ("GET", "/api/v1/ballots/{ballot_id}/log/checkpoint"): Access.public,
+    ("POST", "/api/v1/ballots/{ballot_id}/answers"): Access.public,
+    ("POST", "/api/v1/ballots/{ballot_id}/close"): Access.worker,
     ("GET", "/api/v1/petitions/{petition_id}/anonymity"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log/entries"): Access.public,
@@ -368,6 +378,7 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
         item_id=1,
         commitment_id=1,
         response_id=1,
+        ballot_id=1,
         comment_id=cast.comment_ids[persona],
         tile_path="0/000.p/1",
     )

@@ -1,0 +1,182 @@
+"""The ballots' JSON shapes (issue #25): the contract between the API, the wallet and `undersigned verify`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from app.ballots import counting
+from app.ballots.service import Hidden
+from app.core import b64url
+from app.models.ballots import Ballot, BallotAudience, BallotKind, BallotState
+
+B64URL = r"^[A-Za-z0-9_-]*={0,2}$"
+
+
+class BallotCreate(BaseModel):
+    petition_id: int | None = Field(
+        None, ge=1, le=2_147_483_647, description="The petition the ballot belongs to; none for a pulse ballot."
+    )
+    kind: BallotKind
+    question: str = Field(max_length=1000)
+    options: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="2 to 20 options (none for the agreement scale, whose five options are fixed).",
+    )
+    max_choices: int | None = Field(
+        None, ge=1, le=100, description="multiple: up to this many; ranked: rank up to this many (at most 5)."
+    )
+    audience: BallotAudience = BallotAudience.members
+    opens_at: AwareDatetime | None = Field(None, description="Rounded down to the hour; none or past: now.")
+    closes_at: AwareDatetime = Field(description="Rounded up to the hour; within 90 days of opening.")
+    results_live: bool = False
+    min_answers: int | None = Field(
+        None, ge=1, le=1_000_000, description="Below this many answers no result is shown (default and floor: k)."
+    )
+    note: str | None = Field(None, max_length=5000)
+
+
+class OptionRead(BaseModel):
+    position: int
+    label: str
+
+
+class KeyRead(BaseModel):
+    key_id: str = Field(description="SHA-256 (hex) of the SPKI.")
+    spki: str = Field(description="The ballot's RSA blind-signing key (RFC 9474), SPKI DER, base64url.")
+    destroyed: bool = Field(description="The private half was erased after the close: no credential can be made.")
+
+
+class BallotRead(BaseModel):
+    id: int
+    petition_id: int | None
+    response_id: int | None = Field(description="Set for a ratification ballot: the response it asks about.")
+    kind: BallotKind
+    audience: BallotAudience
+    question: str
+    note: str | None
+    options: list[OptionRead]
+    max_choices: int
+    opens_at: datetime
+    closes_at: datetime
+    closed_early: bool
+    state: BallotState
+    results_live: bool
+    min_answers: int
+    credentials_issued: int = Field(description="Credentials made for this ballot: each answer hides among them.")
+    answers_counted: int = Field(description="Distinct credentials whose answer is counted.")
+    key: KeyRead
+
+    @classmethod
+    def of(cls, ballot: Ballot, labels: list[str], now: datetime) -> BallotRead:
+        return cls(
+            id=ballot.id,
+            petition_id=ballot.petition_id,
+            response_id=ballot.response_id,
+            kind=ballot.kind,
+            audience=ballot.audience,
+            question=ballot.question,
+            note=ballot.note,
+            options=[OptionRead(position=i, label=label) for i, label in enumerate(labels)],
+            max_choices=ballot.max_choices,
+            opens_at=ballot.opens_at,
+            closes_at=ballot.closes_at,
+            closed_early=ballot.closed_early,
+            state=ballot.state_at(now),
+            results_live=ballot.results_live,
+            min_answers=ballot.min_answers,
+            credentials_issued=ballot.credentials_issued,
+            answers_counted=ballot.answers_counted,
+            key=KeyRead(key_id=ballot.key_id, spki=b64url.encode(ballot.spki), destroyed=ballot.sealed_private is None),
+        )
+
+
+class OptionResult(BaseModel):
+    position: int
+    label: str
+    count: int = Field(description="Answers choosing it (ranked: first preferences).")
+    share: float = Field(description="Of the answers counted, 0 to 1.")
+
+
+class RoundRead(BaseModel):
+    number: int
+    counts: list[int | None] = Field(description="Per option, by position; null once eliminated.")
+    continuing: int
+    exhausted: int
+    eliminated: int | None
+
+
+class ResultsRead(BaseModel):
+    status: Literal["shown", "hidden", "not_enough"] = Field(
+        description="hidden: until `until` (the close and its last batch); not_enough: fewer answers than "
+        "`min_answers`, so nothing is shown."
+    )
+    until: datetime | None = None
+    min_answers: int
+    answers: int | None = None
+    options: list[OptionResult] = Field(default_factory=list)
+    rounds: list[RoundRead] = Field(default_factory=list, description="Ranked ballots: every instant-runoff round.")
+    winner: int | None = None
+
+    @classmethod
+    def of(cls, ballot: Ballot, found: counting.Results | counting.NotEnough | Hidden) -> ResultsRead:
+        if isinstance(found, Hidden):
+            return cls(status="hidden", until=found.until, min_answers=ballot.min_answers)
+        if isinstance(found, counting.NotEnough):
+            return cls(status="not_enough", min_answers=found.min_answers)
+        return cls(
+            status="shown",
+            min_answers=ballot.min_answers,
+            answers=found.answers,
+            options=[
+                OptionResult(position=o.position, label=o.label, count=o.count, share=o.share) for o in found.options
+            ],
+            rounds=[
+                RoundRead(
+                    number=r.number,
+                    counts=list(r.counts),
+                    continuing=r.continuing,
+                    exhausted=r.exhausted,
+                    eliminated=r.eliminated,
+                )
+                for r in found.rounds
+            ],
+            winner=found.winner,
+        )
+
+
+class LeafRead(BaseModel):
+    index: int
+    entry: str = Field(description="The entry's canonical JSON bytes, base64url.")
+
+
+class LeavesRead(BaseModel):
+    size: int = Field(description="The size of the latest checkpoint: no leaf beyond it is served.")
+    leaves: list[LeafRead]
+
+
+class CheckpointRead(BaseModel):
+    checkpoint: str = Field(
+        description="The latest checkpoint, a C2SP signed note; after the root, the lines `credentials_issued N` "
+        "and `answers_counted M`."
+    )
+    size: int
+    log_key: str = Field(description="The log's verifier key (name+keyid+base64key), named by the ballot's origin.")
+
+
+class AnswerCreate(BaseModel):
+    message: str = Field(max_length=1024, pattern=B64URL, description="The credential's message, base64url.")
+    signature: str = Field(max_length=2048, pattern=B64URL, description="The ballot key's signature on it.")
+    choice: list[int] = Field(
+        max_length=100, description="Option positions; ranked: in rank order, first choice first."
+    )
+
+
+class AnswerAccepted(BaseModel):
+    accepted: bool = True
+    counted_at_batch: int = Field(
+        description="Seconds between batches: the answer is counted with the next one (0: counted already)."
+    )
