@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.ballots import service as ballots
 from app.comments.digest import send_digests
 from app.core.runtime import Runtime
 from app.log import service as signature_log
@@ -20,14 +21,19 @@ logger = logging.getLogger("undersigned.jobs")
 
 
 def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
-    """One round: close petitions past their deadline, erase signer details past retention, fan out
-    notifications, reminders and comment digests, send mail, and ask the witnesses to cosign new checkpoints."""
+    """One round: close petitions past their deadline, erase signer details past retention, sign ballots' moved
+    counters and erase closed ballots' keys, fan out notifications, reminders and comment digests, send mail, and
+    ask the witnesses to cosign new checkpoints."""
     with sessions.begin() as db:
         closed = petitions.close_expired(db=db, rt=rt)
     with sessions.begin() as db:
         erased = retention.erase_expired(db=db, rt=rt)
     with sessions.begin() as db:
         discussion_keys = issuing_keys.create_missing_discussion_keys(db=db, rt=rt)
+    # Ballots (issue #25): a checkpoint for counters that moved, then the keys of closed ballots erased.
+    with sessions.begin() as db:
+        ballot_checkpoints = ballots.refresh_checkpoints(db=db, rt=rt)
+        ballot_keys = ballots.destroy_closed_keys(db=db, rt=rt)
     notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
     reminded = delivery.send_reminders(sessions=sessions, rt=rt)
     digests = send_digests(sessions=sessions, rt=rt)
@@ -45,6 +51,8 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         "closed": closed,
         "erased": len(erased),
         "discussion_keys": discussion_keys,
+        "ballot_checkpoints": ballot_checkpoints,
+        "ballot_keys_destroyed": ballot_keys,
         "notified": notified,
         "reminded": reminded,
         "digests": digests,

@@ -303,3 +303,14 @@ def test_a_closed_ballots_key_is_destroyed(db: Session, rt: Runtime, clock: Froz
     assert ballot.sealed_private is None
     with pytest.raises(LookupError):
         ballots.signer_for(rt=rt, ballot=ballot)
+
+
+def test_the_jobs_round_signs_moved_counters_once(db: Session, rt: Runtime) -> None:
+    ballot = pulse_ballot(db, rt)
+    assert ballots.refresh_checkpoints(db=db, rt=rt) == 0  # nothing moved since entry 0's checkpoint
+    credential(db, rt, ballot)
+    credential(db, rt, ballot)
+    assert ballots.refresh_checkpoints(db=db, rt=rt) == 1
+    latest = ballot_log.latest_checkpoint(db=db, ballot_id=ballot.id)
+    assert latest is not None and ballot_log.counters(latest.note)["credentials_issued"] == 2
+    assert ballots.refresh_checkpoints(db=db, rt=rt) == 0

@@ -30,14 +30,14 @@ def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[int]):  # type: ignore[no-untyped-def]
+def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[int]):
     body = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
     return client.post(f"/api/v1/ballots/{ballot_id}/answers", json=body)
 
 
 def test_a_responder_creates_a_pulse_ballot_and_a_worker_may_not(
     browser: Browser, db: Session, rt: Runtime, new_browser
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     body = {
         "kind": "multiple",
         "question": "Which days should the canteen open late?",
@@ -83,7 +83,7 @@ def test_form_errors_name_the_fields(browser: Browser, db: Session, rt: Runtime)
 
 def test_answering_without_cookies_leaves_no_log_line_and_no_cookie(
     db: Session, rt: Runtime, anonymous_client: TestClient, server_logs: LogCapture, new_browser
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ballot = pulse_ballot(db, rt)
     mine = credential(db, rt, ballot)
     db.commit()
@@ -162,7 +162,7 @@ def test_a_hidden_petitions_ballot_is_not_shown(db: Session, rt: Runtime, anonym
     assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}/log/leaves").status_code == 404
 
 
-def test_organizers_close_their_petitions_ballot(browser: Browser, db: Session, rt: Runtime, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_organizers_close_their_petitions_ballot(browser: Browser, db: Session, rt: Runtime, new_browser) -> None:
     organizer = factories.worker(db)
     petition = factories.open_petition(db, rt, creator=organizer)
     ballot = petition_ballot(db, rt, petition, organizer)

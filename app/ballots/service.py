@@ -536,6 +536,13 @@ def public_key(ballot: Ballot) -> blindrsa.PublicKey:
     return blindrsa.PublicKey.from_spki(ballot.spki)
 
 
+def refresh_checkpoints(*, db: Session, rt: Runtime) -> int:
+    """A new checkpoint for each ballot whose key still lives and whose counters moved since its latest one (the
+    credentials issued move between batches): the jobs round, never a request, so no checkpoint dates one."""
+    live = db.scalars(select(Ballot).where(Ballot.sealed_private.is_not(None)).order_by(Ballot.id))
+    return sum(ballot_log.refresh_checkpoint(db, rt, ballot) for ballot in live)
+
+
 def destroy_closed_keys(*, db: Session, rt: Runtime) -> int:
     """Erase the private keys of ballots closed (and past their last batch): from then on nobody, operators
     included, can make a credential for them. The public half and the counts stay published."""
