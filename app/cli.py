@@ -994,7 +994,9 @@ STATE_DIR = Path.home() / ".undersigned"
 
 @cli.command("verify")
 def verify_log(
-    petition_url: str = typer.Argument("", help="The petition's address, e.g. https://host/petitions/42."),
+    petition_url: str = typer.Argument(
+        "", help="The petition's address, e.g. https://host/petitions/42, or a poll's, e.g. https://host/polls/7."
+    ),
     offline: Path | None = typer.Option(None, "--offline", help="Check a log saved before, without the network."),
     save: Path | None = typer.Option(None, "--save", help="Also save what was downloaded, for --offline."),
     state_file: Path = typer.Option(
@@ -1023,10 +1025,27 @@ def verify_log(
     """Check a petition's signature log: checkpoint signatures, the recomputed tree, consistency with every
     checkpoint seen before, each anonymous token, no token used twice, the tally, every figure the page and the
     API publish against what the log adds up to, with --witnesses the witnesses' cosignatures, and with --gossip
-    that a witness was not shown another log."""
+    that a witness was not shown another log.
+
+    For a poll (issue #25): the ballot log's checkpoint and recomputed tree, entry 0's key against the published
+    one, every answer's credential under that key and its choice, one counted answer per credential (the last
+    revision), the committed counters, and the result recounted against the published one."""
+    from app.clients import ballots as ballot_client
     from app.clients import log as client
     from app.clients.anonymous import ClientError, parse_petition_url
 
+    if petition_url and ballot_client.parse_ballot_url(petition_url) is not None:
+        try:
+            ballot_report = ballot_client.verify(ballot_client.download(petition_url), state_file)
+        except ClientError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(1) from None
+        for problem in ballot_report.problems:
+            typer.echo(f"problem: {problem}")
+        typer.echo(ballot_report.summary())
+        if not ballot_report.ok:
+            raise typer.Exit(1)
+        return
     try:
         fetch = None
         if offline is not None:

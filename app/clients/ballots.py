@@ -1,0 +1,268 @@
+"""`undersigned verify` for a ballot (issue #25): check a ballot's log from outside, with nothing but its public
+API, and recompute its result.
+
+What is checked: the checkpoint's signature under the log key (the one seen before for this ballot, when there is
+one), the Merkle root recomputed from every leaf (RFC 9162), that no size or root seen before was rewritten,
+entry 0 (the ballot, its key matching the key the API publishes), each answer's credential (an RSA blind
+signature, RFC 9474, under the ballot's key), each answer's choice against the ballot's options, the revisions of
+each credential (1, then 2...: a revision that does not follow the one before fails), the counters the checkpoint
+commits (answers counted = distinct credentials, and no more than credentials issued), and the result: recounted
+from the last revision of each credential and compared with the one `/results` publishes.
+
+What it cannot see: a choice rewritten inside a leaf whose checkpoint the operator signs again, unless this
+machine saw the earlier root (the credential signs its message, not the choice); each answerer can check their
+own answer in the leaves.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.ballots import counting
+from app.ballots import log as ballot_log
+from app.clients.anonymous import ClientError, Connection
+from app.core import b64url, blindrsa, merkle
+from app.log import checkpoint as notes
+from app.models.ballots import BallotKind
+
+# GET a path of the deployment's API without cookies: (status, JSON body).
+Fetch = Callable[[str], tuple[int, Any]]
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class BallotTarget:
+    base_url: str
+    ballot_id: int
+
+
+def parse_ballot_url(url: str) -> BallotTarget | None:
+    """A ballot's address (its page /polls/42, or its API /api/v1/ballots/42); None for anything else."""
+    found = re.match(r"^(https?://[^/]+)(?:/.*)?/(?:polls|api/v1/ballots)/(\d+)(?:[/?#].*)?$", url.strip())
+    return BallotTarget(found.group(1), int(found.group(2))) if found else None
+
+
+def fetcher(base_url: str) -> Fetch:
+    connection = Connection(base_url)
+    return lambda path: connection.anonymous("GET", path)
+
+
+def _get(fetch: Fetch, path: str) -> Any:
+    status, answer = fetch(path)
+    if status != 200:
+        message = answer.get("error", {}).get("message") if isinstance(answer, dict) else None
+        raise ClientError(message or f"{path} answered {status}")
+    return answer
+
+
+def download(url: str, fetch: Fetch | None = None) -> dict[str, Any]:
+    """The ballot as the API shows it, its latest checkpoint, every leaf it covers and the published result."""
+    target = parse_ballot_url(url)
+    if target is None:
+        raise ClientError("Give the poll's address, like https://undersigned.example.org/polls/42")
+    fetch = fetch or fetcher(target.base_url)
+    base = f"/api/v1/ballots/{target.ballot_id}"
+    ballot = _get(fetch, base)
+    head = _get(fetch, f"{base}/log/checkpoint")
+    leaves: list[dict[str, Any]] = []
+    while len(leaves) < int(head["size"]):
+        page = _get(fetch, f"{base}/log/leaves?start={len(leaves)}&end={len(leaves) + PAGE}")["leaves"]
+        if not page:
+            break
+        leaves += page
+    return {
+        "url": f"{target.base_url}/polls/{target.ballot_id}",
+        "ballot_id": target.ballot_id,
+        "ballot": ballot,
+        "head": head,
+        "leaves": leaves,
+        "results": _get(fetch, f"{base}/results"),
+    }
+
+
+@dataclass
+class BallotReport:
+    problems: list[str] = field(default_factory=list)
+    size: int = 0
+    answers: int = 0  # leaves that are answers (every revision)
+    counted: int = 0  # distinct credentials
+    result: counting.Results | counting.NotEnough | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        verdict = "OK" if self.ok else f"FAILED ({len(self.problems)} problems)"
+        return (
+            f"{verdict}: {self.size} entries, {self.answers} answers from {self.counted} credentials "
+            f"(the last answer of each counts)"
+        )
+
+
+def _state(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        raise ClientError(f"Could not read {path}: it is not the file `undersigned verify` keeps.") from None
+
+
+def verify(data: dict[str, Any], state_file: Path) -> BallotReport:
+    """Check a downloaded ballot log (see the module's docstring); remembers the log key and roots when it passes."""
+    try:
+        return _verify(data, state_file)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, notes.CheckpointError) as error:
+        raise ClientError(f"The server's answer is malformed: {error}") from None
+
+
+def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
+    report = BallotReport()
+    problems = report.problems
+    state = _state(state_file)
+    known = state.get(data["url"], {})
+    head = data["head"]
+    if known.get("log_key") and known["log_key"] != head["log_key"]:
+        problems.append("the log's key is not the one seen before")
+    name, public = notes.parse_verifier_key(known.get("log_key") or head["log_key"])
+    try:
+        signed = notes.verify(head["checkpoint"], log_key=(name, public))
+    except notes.CheckpointError as error:
+        problems.append(f"the checkpoint does not verify: {error}")
+        return report
+    checkpoint = signed.checkpoint
+    if not checkpoint.origin.endswith(f"/ballots/{data['ballot_id']}"):
+        problems.append(f"the checkpoint is for {checkpoint.origin}, not this ballot")
+    entries = [b64url.decode(leaf["entry"]) for leaf in data["leaves"]]
+    report.size = len(entries)
+    if [leaf["index"] for leaf in data["leaves"]] != list(range(len(entries))):
+        problems.append("the server's leaves are not numbered 0, 1, 2... in order")
+    if len(entries) != checkpoint.size:
+        problems.append(f"the checkpoint covers {checkpoint.size} entries, the server gave {len(entries)}")
+    hashes = [merkle.leaf_hash(entry) for entry in entries]
+    if merkle.root_of(hashes[: checkpoint.size]) != checkpoint.root:
+        problems.append("the entries do not hash to the checkpoint's root")
+    for size_text, root_text in known.get("roots", {}).items():
+        size = int(size_text)
+        if size > len(hashes):
+            problems.append(f"the log had {size} entries before and has {len(hashes)} now: entries were removed")
+        elif merkle.root_of(hashes[:size]) != base64.b64decode(root_text):
+            problems.append(f"the first {size} entries are not the ones seen before: the log was rewritten")
+    _check_entries(report, data, [json.loads(entry) for entry in entries], ballot_log.counters(head["checkpoint"]))
+    if report.ok:
+        roots = dict(known.get("roots", {}))
+        roots[str(checkpoint.size)] = base64.b64encode(checkpoint.root).decode()
+        state[data["url"]] = {"log_key": known.get("log_key") or head["log_key"], "roots": roots}
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(state, indent=1, sort_keys=True))
+    return report
+
+
+def _check_entries(
+    report: BallotReport, data: dict[str, Any], entries: list[dict[str, Any]], committed: dict[str, int]
+) -> None:
+    problems = report.problems
+    published = data["ballot"]
+    spki = b64url.decode(published["key"]["spki"])
+    if not entries or entries[0].get("kind") != "ballot":
+        problems.append("entry 0 is not the ballot")
+        return
+    described: dict[str, Any] = entries[0]
+    answers_started = False
+    last: dict[str, tuple[int, list[int]]] = {}  # credential -> (revision, choice)
+    public = blindrsa.PublicKey.from_spki(spki)
+    if hashlib.sha256(spki).hexdigest() != published["key"]["key_id"]:
+        problems.append("the key the API publishes does not match its own key id")
+    for index, entry in enumerate(entries):
+        kind = entry.get("kind")
+        if kind == "ballot":
+            if answers_started:
+                problems.append(f"entry {index} changes the ballot after answers were counted")
+            if entry.get("ballot") != data["ballot_id"] or entry.get("key_id") != described.get("key_id"):
+                problems.append(f"entry {index} describes another ballot or another key")
+            described = entry
+            continue
+        if kind != "answer":
+            problems.append(f"entry {index} is of an unknown kind")
+            continue
+        answers_started = True
+        report.answers += 1
+        message, signature = b64url.decode(entry["message"]), b64url.decode(entry["signature"])
+        try:
+            blindrsa.verify(public, message, signature)
+        except blindrsa.BlindSignatureError:
+            problems.append(f"entry {index}'s credential was not issued by the ballot's key")
+            continue
+        choice = [int(position) for position in entry["choice"]]
+        problem = _choice_problem(described, choice)
+        if problem:
+            problems.append(f"entry {index}: {problem}")
+            continue
+        credential = hashlib.sha256(message).hexdigest()
+        revision = int(entry["revision"])
+        before = last.get(credential, (0, []))[0]
+        if revision != before + 1:
+            problems.append(
+                f"entry {index} is revision {revision} of a credential whose last revision was {before}: "
+                "an answer counted twice, or one left out"
+            )
+            continue
+        last[credential] = (revision, choice)
+    if described.get("key_id") != published["key"]["key_id"]:
+        problems.append("the log commits another key than the one the API publishes")
+    report.counted = len(last)
+    if "answers_counted" in committed and committed["answers_counted"] != report.counted:
+        problems.append(
+            f"the checkpoint commits {committed['answers_counted']} answers counted, the log holds {report.counted}"
+        )
+    if committed.get("credentials_issued", report.counted) < report.counted:
+        problems.append("more credentials answered than the checkpoint says were issued")
+    report.result = counting.tally(
+        kind=BallotKind(described["kind_of_ballot"]),
+        labels=list(described["options"]),
+        choices=[choice for _revision, choice in last.values()],
+        min_answers=int(described["min_answers"]),
+    )
+    _compare_result(report, data["results"])
+
+
+def _choice_problem(described: dict[str, Any], choice: list[int]) -> str | None:
+    options = len(described["options"])
+    if not choice:
+        return "an empty answer"
+    if any(not 0 <= position < options for position in choice):
+        return "an answer names an option that does not exist"
+    if len(set(choice)) != len(choice):
+        return "an answer names an option twice"
+    if len(choice) > int(described["max_choices"]):
+        return "an answer makes more choices than the ballot allows"
+    return None
+
+
+def _compare_result(report: BallotReport, shown: dict[str, Any]) -> None:
+    found = report.result
+    status = shown.get("status")
+    if status == "hidden":
+        return
+    if status == "not_enough":
+        if isinstance(found, counting.Results):
+            report.problems.append(f"the server says not enough answers, the log holds {found.answers}")
+        return
+    if not isinstance(found, counting.Results):
+        report.problems.append("the server shows a result, but the log holds fewer answers than the minimum")
+        return
+    if shown.get("answers") != found.answers:
+        report.problems.append(f"the server counts {shown.get('answers')} answers, the log {found.answers}")
+    counts = [option["count"] for option in shown.get("options", [])]
+    if counts != [option.count for option in found.options]:
+        report.problems.append(f"the published counts {counts} are not the log's {[o.count for o in found.options]}")
+    if found.kind is BallotKind.ranked:
+        rounds = [list(r["counts"]) for r in shown.get("rounds", [])]
+        if rounds != [list(r.counts) for r in found.rounds] or shown.get("winner") != found.winner:
+            report.problems.append("the published instant-runoff rounds are not the log's")
