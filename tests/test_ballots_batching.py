@@ -1,0 +1,154 @@
+"""Ballot answers in batches (issue #25): nothing is written before the batch, a later answer with the same
+credential replaces a waiting one, a group below k waits (at most the maximum delay, or until the ballot closes), and
+what is written carries random ids and the batch's hour only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.ballots import answers
+from app.ballots.answers import BallotQueue, ballot_queue
+from app.core import b64url
+from app.core.clock import FrozenClock
+from app.core.runtime import Runtime
+from app.core.settings import Settings
+from app.models.ballots import Ballot, BallotAnswer, BallotLeaf
+from tests.ballot_helpers import credential, pulse_ballot
+from tests.conftest import make_settings
+
+BATCHING = {"anonymous_batch_seconds": 300, "min_group_size": 3, "anonymous_max_delay_seconds": 7200}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, **BATCHING)
+
+
+@pytest.fixture
+def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
+    """The app's queue, emptied before the app shuts down (which would write what is left outside the test)."""
+    yield ballot_queue(rt)
+    for answer in ballot_queue(rt).take():
+        ballot_queue(rt).release(answer.ballot_id)
+
+
+@pytest.fixture
+def sessions(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+def send(client: TestClient, ballot: Ballot, cred: tuple[bytes, bytes], choice: list[int]) -> int:
+    body = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
+    response = client.post(f"/api/v1/ballots/{ballot.id}/answers", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["counted_at_batch"] == 300
+    return response.status_code
+
+
+def written(db: Session, ballot: Ballot) -> list[BallotAnswer]:
+    db.expire_all()
+    return list(db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot.id)))
+
+
+def test_answers_wait_for_the_batch_and_the_last_one_counts(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    ballot = pulse_ballot(db, rt)
+    creds = [credential(db, rt, ballot) for _ in range(3)]
+    db.commit()
+    send(anonymous_client, ballot, creds[0], [0])
+    send(anonymous_client, ballot, creds[0], [1])  # changed before the batch: replaces the waiting one
+    send(anonymous_client, ballot, creds[1], [2])
+    assert written(db, ballot) == [] and len(queue) == 2
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0  # two waiting, fewer than k = 3: held
+    assert len(queue) == 2
+    send(anonymous_client, ballot, creds[2], [0])
+    clock.advance(timedelta(minutes=17))
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3
+    rows = written(db, ballot)
+    assert sorted(row.choice for row in rows) == ["[0]", "[1]", "[2]"]  # creds[0]'s first answer never written
+    assert all(row.revision == 1 for row in rows)
+    assert {row.counted_hour for row in rows} == {datetime(2026, 11, 24, 9, tzinfo=UTC)}  # the hour only
+    assert all(len(row.id) == 32 and int(row.id, 16) >= 0 for row in rows)  # random ids, no sequence
+    db.refresh(ballot)
+    assert ballot.answers_counted == 3 and len(queue) == 0
+
+
+def test_a_small_group_goes_out_after_the_maximum_delay(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    ballot = pulse_ballot(db, rt)
+    cred = credential(db, rt, ballot)
+    db.commit()
+    send(anonymous_client, ballot, cred, [1])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0
+    clock.advance(timedelta(hours=1))
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0
+    clock.advance(timedelta(hours=1))
+    assert answers.write_batch(sessions=sessions, rt=rt) == 1
+    assert [row.choice for row in written(db, ballot)] == ["[1]"]
+
+
+def test_a_closing_ballots_answers_go_out_and_count(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    ballot = pulse_ballot(db, rt, days=1)
+    cred = credential(db, rt, ballot)
+    db.commit()
+    clock.advance(timedelta(hours=23, minutes=58))
+    send(anonymous_client, ballot, cred, [2])  # accepted while open
+    clock.advance(timedelta(minutes=5))  # the batch runs after the close
+    assert answers.write_batch(sessions=sessions, rt=rt) == 1
+    leaves = db.scalars(select(BallotLeaf).where(BallotLeaf.ballot_id == ballot.id)).all()
+    assert len(leaves) == 2
+
+
+def test_a_failed_batch_keeps_its_answers(
+    db: Session,
+    rt: Runtime,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ballot = pulse_ballot(db, rt, min_answers=5)
+    creds = [credential(db, rt, ballot) for _ in range(3)]
+    db.commit()
+    for cred in creds:
+        send(anonymous_client, ballot, cred, [0])
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(answers, "_write_group", broken)
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0
+    assert len(queue) == 3 and written(db, ballot) == []
+    monkeypatch.undo()
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3
