@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +32,7 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 
