@@ -30,6 +30,7 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         erased = retention.erase_expired(db=db, rt=rt)
     with sessions.begin() as db:
         discussion_keys = issuing_keys.create_missing_discussion_keys(db=db, rt=rt)
+        signer_keys = issuing_keys.create_missing_signer_keys(db=db, rt=rt)
     # Ballots (issue #25): a checkpoint for counters that moved, then the keys of closed ballots erased.
     with sessions.begin() as db:
         ballot_checkpoints = ballots.refresh_checkpoints(db=db, rt=rt)
@@ -53,6 +54,7 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         "discussion_keys": discussion_keys,
         "ballot_checkpoints": ballot_checkpoints,
         "ballot_keys_destroyed": ballot_keys,
+        "signer_keys": signer_keys,
         "notified": notified,
         "reminded": reminded,
         "digests": digests,

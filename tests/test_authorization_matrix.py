@@ -224,6 +224,9 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/anonymous/comments/{comment_id}/edit"): Access.public,
     ("POST", "/api/v1/anonymous/comments/{comment_id}/delete"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
+    # Cookie-less (issue #25): a signer credential exchanged for a poll's, and its kept reply fetched by a device.
+    ("POST", "/api/v1/ballots/{ballot_id}/exchange"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/signer-replies/{nullifier}"): Access.public,
     # Ballots (issue #25): read as their petition (or, pulse ballots, as open petitions) is; created and closed by a
     # worker whom the service then checks (organizers, or responders and admins); answered without cookies.
     ("POST", "/api/v1/ballots"): Access.worker,
@@ -381,6 +384,7 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
         ballot_id=1,
         comment_id=cast.comment_ids[persona],
         tile_path="0/000.p/1",
+        nullifier="0" * 64,
     )
 
     if path.startswith("/api/"):

@@ -12,6 +12,12 @@
    petition anonymously. The issuance is burned, the key's public `forfeited` count moves, and the petition's log
    gets a counted entry that names nobody ({"kind": "forfeit"}), so anyone can check anonymous signatures <=
    tokens_issued - spent_by_name - forfeited.
+5. An anonymous signature may carry a blinded request for the petition's signer credential (issue #25): the
+   server blind-signs it under the petition's signer key when it accepts the signature, and keeps the reply
+   (SignerReply, under the token's nullifier) only when the batch writes the signature: a reply handed out at once
+   would let one token sent to two server processes earn two signer credentials, and a row written at submission
+   would date it. With batching off (tests, development) the signature is written at once, and the reply comes
+   back in the 202.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import hashlib
 import logging
 import random
 import secrets
+import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -27,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching, wallet
 from app.anonymous.queue import Entry, anonymous_queue
-from app.core import b64url
+from app.core import b64url, blindrsa
 from app.core.clock import to_the_hour
 from app.core.database import insert_for, table_of
 from app.core.errors import Conflict, InvalidInput
@@ -36,10 +43,11 @@ from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
 from app.models.accounts import User
-from app.models.anonymous import IssuingKey, SpentToken, TokenIssuance
+from app.models.anonymous import IssuingKey, SignerKey, SignerReply, SpentToken, TokenIssuance
 from app.models.lifecycle import PetitionState
 from app.models.petitions import Petition, PetitionEvent
 from app.models.signatures import Signature, Visibility
+from app.petitions import issuing_keys
 from app.petitions.thresholds import record_crossings
 
 logger = logging.getLogger("undersigned.anonymous")
@@ -216,17 +224,83 @@ def burned_for(*, db: Session, user: User | None, petition_id: int) -> bool:
     )
 
 
-def submit(*, db: Session, rt: Runtime, petition_id: int, message: bytes, signature: bytes) -> None:
+class SignerReplies:
+    """Signer credentials blind-signed for signatures waiting in this process's queue, by (petition, nullifier):
+    kept in memory beside the queue, and written (and so handed out) only with their signature."""
+
+    def __init__(self) -> None:
+        self._replies: dict[tuple[int, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, petition_id: int, spent: str, reply: bytes) -> None:
+        with self._lock:
+            self._replies[(petition_id, spent)] = reply
+
+    def get(self, petition_id: int, spent: str) -> bytes | None:
+        return self._replies.get((petition_id, spent))
+
+    def forget(self, entries: list[Entry]) -> None:
+        """Their batch was written (with the replies of those it counted): nothing more to keep."""
+        with self._lock:
+            for entry in entries:
+                self._replies.pop((entry.petition_id, entry.nullifier), None)
+
+
+def _signer_replies(rt: Runtime) -> SignerReplies:
+    return rt.part(SignerReplies, SignerReplies)
+
+
+def _signer_reply(db: Session, rt: Runtime, petition_id: int, blinded: bytes) -> bytes | None:
+    """The signer credential's blind signature for this request, or None when the petition has no live signer key
+    (it opened before signer credentials existed, and the worker's round has not made one yet)."""
+    key = db.get(SignerKey, petition_id)
+    if key is None or key.sealed_private is None:
+        return None
+    try:
+        return issuing_keys.signer_for(key=key, rt=rt).blind_sign(blinded)
+    except blindrsa.BlindSignatureError as error:
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."), fields={"signer_blinded": str(error)}
+        ) from None
+    except LookupError:  # destroyed by another process a moment ago: the petition is closing
+        return None
+
+
+def submit(
+    *,
+    db: Session,
+    rt: Runtime,
+    petition_id: int,
+    message: bytes,
+    signature: bytes,
+    signer_blinded: bytes | None = None,
+) -> bytes | None:
     """Accept an anonymous signature for the next batch (written at once, in this transaction, when batching is
-    off: tests and development)."""
+    off: tests and development). With `signer_blinded`, the signer credential's blind signature is made now and
+    returned when the signature was written at once; otherwise None, and it is kept with the signature by its
+    batch (signer_reply_for)."""
     spent = check_token(db=db, rt=rt, petition_id=petition_id, message=message, signature=signature)
+    reply = _signer_reply(db, rt, petition_id, signer_blinded) if signer_blinded is not None else None
     entry = Entry(petition_id=petition_id, message=message, signature=signature, nullifier=spent)
     if not anonymous_queue(rt).add(entry):
         raise Conflict(N_("This token was already used: each member signs once."))
+    if reply is not None:
+        _signer_replies(rt).put(petition_id, spent, reply)
     if rt.settings.anonymous_batch_seconds == 0:
         anonymous_queue(rt).discard(entry)
-        if not _write_group(db, rt, petition_id, [entry]):
+        written = _write_group(db, rt, petition_id, [entry])
+        _signer_replies(rt).forget([entry])
+        if not written:
             raise Conflict(N_("This token was already used: each member signs once."))
+        return reply
+    return None
+
+
+def signer_reply_for(*, db: Session, petition_id: int, nullifier: str) -> bytes | None:
+    """The signer credential's blind signature kept for the anonymous signature whose token has this nullifier
+    (written with it), or None."""
+    kept = db.get(SignerReply, (petition_id, nullifier))
+    return kept.blind_signature if kept is not None else None
 
 
 def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
@@ -252,6 +326,7 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
                     _note_small_batch(db, rt, petition_id, count, reason)
                 written += count
             anonymous_queue(rt).release(petition_id)
+            _signer_replies(rt).forget(group)
         except Exception:
             # Back in the queue for the next batch: accepted signatures are not dropped for one bad moment.
             for entry in group:
@@ -323,8 +398,24 @@ def _write_group(db: Session, rt: Runtime, petition_id: int, group: list[Entry])
     hour = to_the_hour(rt.clock.now())
     # A token spent meanwhile (another process, a named signature) counts once.
     fresh = [entry for entry in group if _spend(db, petition_id, entry.nullifier)]
+    replies = _signer_replies(rt)
+    signer_replies = [(entry.nullifier, replies.get(petition_id, entry.nullifier)) for entry in group]
     if not fresh:
         return 0
+    kept = {entry.nullifier for entry in fresh}
+    written_replies = [
+        SignerReply(petition_id=petition_id, nullifier=spent, blind_signature=reply)
+        for spent, reply in signer_replies
+        if reply is not None and spent in kept
+    ]
+    if written_replies:
+        db.add_all(written_replies)
+        db.execute(
+            update(SignerKey)
+            .where(SignerKey.petition_id == petition_id)
+            .values(tokens_issued=SignerKey.tokens_issued + len(written_replies))
+            .execution_options(synchronize_session=False)
+        )
     db.add_all(
         Signature(
             id=secrets.token_hex(16),

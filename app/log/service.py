@@ -32,7 +32,7 @@ from app.core.versions import page_changed
 from app.log import checkpoint as notes
 from app.log import tree
 from app.log.verifier import encode
-from app.models.anonymous import DiscussionKey, IssuingKey
+from app.models.anonymous import DiscussionKey, IssuingKey, SignerKey
 from app.models.log import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogPending
 from app.models.petitions import Petition, PetitionVersion
 from app.models.signatures import Signature, Visibility
@@ -81,6 +81,7 @@ def open_log(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> 
     )
     key = db.get(IssuingKey, petition.id)
     discussion_key = db.get(DiscussionKey, petition.id)
+    signer_key = db.get(SignerKey, petition.id)
     entry = {
         "kind": "petition",
         "petition": petition.id,
@@ -88,6 +89,8 @@ def open_log(*, db: Session, rt: Runtime, petition: Petition, now: datetime) -> 
         "text_sha256": version.content_hash if version else None,
         "key_id": key.key_id if key else None,
         "discussion_key_id": discussion_key.key_id if discussion_key else None,
+        # The key signer credentials are made with (issue #25), so a wallet can refuse one shown to it alone.
+        "signer_key_id": signer_key.key_id if signer_key else None,
     }
     tree.append(db, petition.id, [encode(entry)])
     _checkpoint(db, rt, petition.id, now)

@@ -57,6 +57,45 @@ class CommitmentSummary:
     status: CommitmentStatus
 
 
+def _share(count: int, total: int) -> int:
+    """Whole percent, rounded half up (app.reports.ballot_chart.share)."""
+    return (count * 200 + total) // (total * 2) if total else 0
+
+
+@dataclass(frozen=True)
+class Ratification:
+    """The signers' verdict on a response, from a closed ratification ballot above its k (issue #25):
+    "accepted by 72% of 410 signers who answered"."""
+
+    ballot_id: int
+    petition_id: int
+    response_id: int | None
+    closed_at: datetime
+    answered: int
+    yes: int
+    partly: int
+    no: int
+
+    kind = "ratification"  # its place on a petition's timeline
+
+    @property
+    def at(self) -> datetime:
+        return self.closed_at
+
+    @property
+    def accepted_share(self) -> int:
+        """Accepted counts "yes" only; "partly" is shown beside it, never added to it."""
+        return _share(self.yes, self.answered)
+
+    @property
+    def partly_share(self) -> int:
+        return _share(self.partly, self.answered)
+
+    @property
+    def no_share(self) -> int:
+        return _share(self.no, self.answered)
+
+
 @dataclass(frozen=True)
 class TallyReport:
     petition_id: int
@@ -83,6 +122,7 @@ class TallyReport:
     responses: tuple[ResponseSummary, ...] = ()
     commitments: tuple[CommitmentSummary, ...] = ()
     log_fingerprint: str | None = None  # the signature log's latest tree head, once the petition has a log
+    ratifications: tuple[Ratification, ...] = ()  # the signers' verdicts on responses, once closed and above k
     # The public's view of an open petition leaves out the department and location tables and the hourly
     # series: watching them change as a colleague signs would tell their department (see app/reports/tally.py).
     withheld_while_open: bool = False

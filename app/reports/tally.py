@@ -15,6 +15,7 @@ from app.models.petitions import Petition
 from app.models.responses import Commitment, PetitionResponse
 from app.models.signatures import GroupKind, Signature, SignerGroup, Visibility
 from app.petitions import service as petitions
+from app.reports.ballots import petition_ratifications
 from app.reports.model import Breakdown, CommitmentSummary, ResponseSummary, TallyReport, Threshold
 from app.reports.suppression import suppress
 from app.responses.chart import bar_chart_svg
@@ -101,6 +102,7 @@ def _build(db: Session, rt: Runtime, petition: Petition, *, public: bool) -> Tal
         locations=_breakdown(db, rt, petition, GroupKind.location) if groups else None,
         withheld_while_open=withheld and petition.collect_attributes,
         min_group_size=rt.settings.min_group_size,
+        ratifications=tuple(petition_ratifications(db, rt, petition)),
         responses=tuple(
             ResponseSummary(
                 at=response.created_at, status=response.status, summary=response.summary, details=response.details

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.ballots import service as ballots
 from app.core.database import SessionDep
 from app.core.i18n import N_
 from app.core.routing import UnitOfWorkRoute
@@ -53,7 +54,12 @@ def home(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -
     return render(
         request,
         "home/index.html",
-        {"sections": sections, "response_threshold": petitions.response_threshold(db=db, rt=rt)},
+        {
+            "sections": sections,
+            "response_threshold": petitions.response_threshold(db=db, rt=rt),
+            # The organization-wide polls open now (issue #25), closing soonest first.
+            "polls": ballots.list_open(db=db, rt=rt, pulse_only=True, limit=5),
+        },
     )
 
 

@@ -1,5 +1,7 @@
 """The public scoreboard page: how leadership answers petitions, month by month."""
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -7,6 +9,7 @@ from app.core.database import PublicSessionDep
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.templating import render
+from app.reports import ballots as ballot_reports
 from app.reports import organization
 from app.responses import scoreboard as scoreboards
 from app.responses.chart import bar_chart_svg
@@ -32,6 +35,8 @@ def scoreboard(
         series=[(series.name, series.values, series.colour) for series in chart.series],
     )
     org = organization.build(db=db, now=rt.clock.now(), months=months)
+    # The signers' verdicts on leadership's responses (issue #25), over the same months as the board.
+    since = rt.clock.now() - timedelta(days=31 * months)
     return render(
         request,
         "responses/scoreboard.html",
@@ -42,5 +47,6 @@ def scoreboard(
             "months": months,
             "org": org,
             "signatures_chart": signatures_chart(org),
+            "ratifications": ballot_reports.recent_ratifications(db, rt, since),
         },
     )

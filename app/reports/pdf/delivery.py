@@ -207,6 +207,28 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
             pdf.gap(1)
             pdf.markdown(response.details)
 
+    if report.ratifications:
+        pdf.heading("What the signers said of the responses")
+        pdf.paragraph(
+            "The organizers asked the petition's signers, anonymously, whether leadership's response answers the "
+            "petition. Accepted counts the Yes answers only; Partly is shown beside it.",
+            size=SMALL_SIZE,
+            colour=MUTED,
+        )
+        pdf.data_table(
+            (
+                (
+                    f"Poll closed {when_text(line.closed_at)}",
+                    (
+                        f"accepted by {line.accepted_share}% of {plural_text(line.answered, 'signer')} who answered "
+                        f"(partly: {line.partly_share}%, no: {line.no_share}%)"
+                    ),
+                )
+                for line in report.ratifications
+            ),
+            widths=(50, WIDTH - 50),
+        )
+
     pdf.heading("Commitments")
     if report.commitments:
         pdf.data_table(

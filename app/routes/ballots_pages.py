@@ -1,0 +1,331 @@
+"""Pages for polls and ballots (issue #25): the list, creating one (pulse or a petition's), answering, results and
+their downloads, closing early, and the organizers' ratification of a response.
+
+Answering itself is the wallet's (static/ballot.js, cookie-less, through the API): this page holds its form and,
+without JavaScript, says how to answer with `undersigned client answer`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from app.ballots import service as ballots
+from app.core.clock import to_the_hour
+from app.core.database import SessionDep
+from app.core.errors import AppError, InvalidInput, NotFound
+from app.core.forms import CORRECT_FIELDS
+from app.core.i18n import N_
+from app.core.pages import FormFields, form_error
+from app.core.routing import UnitOfWorkRoute
+from app.core.runtime import Runtime, RuntimeDep
+from app.core.templating import redirect, render
+from app.core.types import Id
+from app.models.accounts import Role, User
+from app.models.ballots import (
+    AUDIENCE_LABELS,
+    KIND_LABELS,
+    STATE_LABELS,
+    Ballot,
+    BallotAudience,
+    BallotKind,
+    BallotState,
+)
+from app.models.petitions import Petition
+from app.reports import ballots as ballot_reports
+from app.responses import service as responses
+from app.routes.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer, PulseAuthor
+
+router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
+
+DOWNLOAD_MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+RATIFICATION_DAYS = 14  # the closing the ratification form suggests
+
+
+def ballot_url(rt: Runtime, ballot: Ballot) -> str:
+    return f"{rt.settings.base_url.rstrip('/')}/polls/{ballot.id}"
+
+
+# -- the list ------------------------------------------------------------------------------------------------
+
+
+@router.get("/polls", response_class=HTMLResponse)
+def index(request: Request, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    items = ballot_reports.listed(ballots.list_visible(db=db, rt=rt, user=user), rt.clock.now())
+    by_state: dict[BallotState, list[ballot_reports.Listed]] = {state: [] for state in BallotState}
+    for item in items:
+        by_state[item.state].append(item)
+    sections = [
+        ("open", N_("Open now"), by_state[BallotState.open]),
+        ("scheduled", N_("Opening soon"), by_state[BallotState.scheduled]),
+        ("closed", N_("Closed"), by_state[BallotState.closed]),
+    ]
+    may_ask = user is not None and user.is_verified and (user.has_role(Role.responder) or user.has_role(Role.admin))
+    petition_ids = {item.ballot.petition_id for item in items if item.ballot.petition_id is not None}
+    titles = dict(db.execute(select(Petition.id, Petition.title).where(Petition.id.in_(petition_ids))).all())
+    return render(request, "ballots/index.html", {"sections": sections, "may_ask": may_ask, "petition_titles": titles})
+
+
+# -- creating ------------------------------------------------------------------------------------------------
+
+
+def _hour(fields: dict[str, str], name: str, errors: dict[str, str], rt: Runtime) -> datetime | None:
+    """A form's date and time, read as UTC (the service rounds it to the hour); an error for the field when it is
+    not a date and time."""
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace(" ", "T"))
+    except ValueError:
+        errors[name] = N_("Enter a date and time like 2027-03-31 17:00.")
+        return None
+    return moment.replace(tzinfo=rt.clock.now().tzinfo)
+
+
+def _whole(fields: dict[str, str], name: str, errors: dict[str, str]) -> int | None:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = N_("Enter a whole number, like 12.")
+        return None
+
+
+def _create_from_form(
+    db: SessionDep, rt: Runtime, *, actor: User, petition: Petition | None, fields: dict[str, str]
+) -> Ballot:
+    """The form's fields as the service's arguments: what cannot be read as a number, a kind or an hour is refused
+    with the service's own checks of the other fields, in one round."""
+    errors: dict[str, str] = {}
+    kind = fields.get("kind", "")
+    if kind not in BallotKind.__members__:
+        errors["kind"] = N_("Choose one of the options.")
+    audience = fields.get("audience", BallotAudience.members.value if petition is None else "")
+    if audience not in BallotAudience.__members__:
+        errors["audience"] = N_("Choose one of the options.")
+    options = [line.strip() for line in fields.get("options", "").splitlines() if line.strip()]
+    max_choices = _whole(fields, "max_choices", errors)
+    min_answers = _whole(fields, "min_answers", errors)
+    opens_at = _hour(fields, "opens_at", errors, rt)
+    closes_at = _hour(fields, "closes_at", errors, rt)
+    if closes_at is None and "closes_at" not in errors:
+        errors["closes_at"] = N_("This is required.")
+    try:
+        ballot = ballots.create(
+            db,
+            rt,
+            actor=actor,
+            petition=petition,
+            kind=BallotKind(kind) if "kind" not in errors else BallotKind.single,
+            question=fields.get("question", ""),
+            options=options,
+            # The form's number of choices is for multiple and ranked choice only; the others take one.
+            max_choices=max_choices if kind in (BallotKind.multiple, BallotKind.ranked) else None,
+            audience=BallotAudience(audience) if "audience" not in errors else BallotAudience.members,
+            opens_at=opens_at,
+            closes_at=closes_at or rt.clock.now() + timedelta(days=7),
+            results_live=fields.get("results_live") in ("1", "on", "true"),
+            min_answers=min_answers,
+            note=fields.get("note"),
+        )
+    except InvalidInput as error:
+        # The fields this form could not even read are listed with the service's own refusals, in one round.
+        error.fields = {**error.fields, **errors}
+        raise
+    if errors:
+        raise InvalidInput(CORRECT_FIELDS, fields=errors)
+    return ballot
+
+
+def _new_context(petition: Petition | None, rt: Runtime) -> dict[str, object]:
+    return {
+        "petition": petition,
+        "kind_labels": KIND_LABELS,
+        "audience_labels": AUDIENCE_LABELS,
+        "action": f"/petitions/{petition.id}/polls/new" if petition else "/polls/new",
+    }
+
+
+def _new_values(rt: Runtime, petition: Petition | None) -> dict[str, object]:
+    closes = to_the_hour(rt.clock.now()) + timedelta(days=7)
+    return {
+        "kind": BallotKind.single.value,
+        "audience": (BallotAudience.signers if petition else BallotAudience.members).value,
+        "min_answers": str(rt.settings.min_group_size),
+        "max_choices": "3",
+        "closes_at": closes.strftime("%Y-%m-%dT%H:%M"),
+    }
+
+
+@router.get("/polls/new", response_class=HTMLResponse)
+def new_pulse_page(request: Request, user: PulseAuthor, rt: RuntimeDep) -> Response:
+    return render(request, "ballots/new.html", {**_new_context(None, rt), "values": _new_values(rt, None)})
+
+
+@router.post("/polls/new", response_class=HTMLResponse)
+def new_pulse(request: Request, user: PulseAuthor, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    try:
+        ballot = _create_from_form(db, rt, actor=user, petition=None, fields=fields)
+    except AppError as error:
+        return form_error(request, "ballots/new.html", error, fields, _new_context(None, rt))
+    return redirect(
+        request, f"/polls/{ballot.id}", N_("Poll created. Members collect its credential with their wallet.")
+    )
+
+
+@router.get("/petitions/{petition_id}/polls/new", response_class=HTMLResponse)
+def new_petition_poll_page(
+    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, rt: RuntimeDep
+) -> Response:
+    return render(request, "ballots/new.html", {**_new_context(petition, rt), "values": _new_values(rt, petition)})
+
+
+@router.post("/petitions/{petition_id}/polls/new", response_class=HTMLResponse)
+def new_petition_poll(
+    request: Request,
+    petition_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
+) -> Response:
+    try:
+        ballot = _create_from_form(db, rt, actor=user, petition=petition, fields=fields)
+    except AppError as error:
+        return form_error(request, "ballots/new.html", error, fields, _new_context(petition, rt))
+    return redirect(request, f"/polls/{ballot.id}", N_("Poll created."))
+
+
+# -- ratification --------------------------------------------------------------------------------------------
+
+
+def _ratify_context(petition: Petition, response_id: int) -> dict[str, object]:
+    return {"petition": petition, "action": f"/petitions/{petition.id}/responses/{response_id}/ratify"}
+
+
+@router.get("/petitions/{petition_id}/responses/{response_id}/ratify", response_class=HTMLResponse)
+def ratify_page(
+    request: Request,
+    petition_id: Id,
+    response_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+) -> Response:
+    response = responses.get_response(db=db, petition=petition, response_id=response_id)
+    closes = to_the_hour(rt.clock.now()) + timedelta(days=RATIFICATION_DAYS)
+    return render(
+        request,
+        "ballots/ratify.html",
+        {
+            **_ratify_context(petition, response.id),
+            "response": response,
+            "values": {"closes_at": closes.strftime("%Y-%m-%dT%H:%M")},
+        },
+    )
+
+
+@router.post("/petitions/{petition_id}/responses/{response_id}/ratify", response_class=HTMLResponse)
+def ratify(
+    request: Request,
+    petition_id: Id,
+    response_id: Id,
+    user: Organizer,
+    petition: OrganizedPetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    fields: FormFields,
+) -> Response:
+    response = responses.get_response(db=db, petition=petition, response_id=response_id)
+    errors: dict[str, str] = {}
+    closes_at = _hour(fields, "closes_at", errors, rt)
+    try:
+        if closes_at is None:
+            raise InvalidInput(CORRECT_FIELDS, fields=errors or {"closes_at": N_("This is required.")})
+        ballot = ballots.open_ratification(
+            db,
+            rt,
+            actor=user,
+            petition=petition,
+            response=response,
+            closes_at=closes_at,
+            note=fields.get("note", "").strip() or None,
+        )
+    except AppError as error:
+        return form_error(
+            request,
+            "ballots/ratify.html",
+            error,
+            fields,
+            {**_ratify_context(petition, response.id), "response": response},
+        )
+    return redirect(
+        request,
+        f"/polls/{ballot.id}",
+        N_("The signers are asked. The result shows on the petition's timeline once the poll closes."),
+    )
+
+
+# -- one ballot ----------------------------------------------------------------------------------------------
+
+
+@router.get("/polls/{ballot_id}", response_class=HTMLResponse)
+def show(request: Request, ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
+    options = ballots.options(db=db, ballot=ballot)
+    state = ballots.state(ballot, rt.clock.now())
+    report = ballot_reports.report_of(db, rt, ballot, [option.label for option in options])
+    petition = db.get(Petition, ballot.petition_id) if ballot.petition_id is not None else None
+    return render(
+        request,
+        "ballots/show.html",
+        {
+            "ballot": ballot,
+            "options": options,
+            "petition": petition,
+            "is_open": state is BallotState.open,
+            "is_scheduled": state is BallotState.scheduled,
+            "is_closed": state is BallotState.closed,
+            "state_label": STATE_LABELS[state],
+            "kind_label": KIND_LABELS[ballot.kind],
+            "report": report,
+            "chart_svg": ballot_reports.chart_svg(report),
+            "ballot_url": ballot_url(rt, ballot),
+            "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
+            "can_close": user is not None
+            and state is not BallotState.closed
+            and ballots.may_manage(db=db, ballot=ballot, actor=user),
+        },
+    )
+
+
+@router.get("/polls/{ballot_id}/results.{fmt}", response_class=Response)
+def download(ballot_id: Id, fmt: str, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    if fmt not in DOWNLOAD_MEDIA:
+        raise NotFound(N_("There is nothing at this address."))
+    ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
+    report = ballot_reports.report_of(db, rt, ballot)
+    body = ballot_reports.report_csv(report) if fmt == "csv" else ballot_reports.report_json(report)
+    return Response(
+        body,
+        media_type=DOWNLOAD_MEDIA[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="poll-{ballot.id}-results.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/polls/{ballot_id}/close", response_class=HTMLResponse)
+def close(request: Request, ballot_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
+    ballots.close_early(db, rt, actor=user, ballot=ballot)
+    return redirect(request, f"/polls/{ballot_id}", N_("The poll is closed; the answers counted stay counted."))
