@@ -25,6 +25,8 @@ from tests.conftest import project_root
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+# GET /api/v1/wallet, with or without the purposes the browser names (assets/src/sync.js's WALLET_PATH).
+WALLET_STATE = re.compile(r"/api/v1/wallet(\?[^/]*)?$")
 pytestmark = pytest.mark.browser
 
 VECTOR = json.loads((Path(__file__).parent / "data" / "wallet" / "derive_vector.json").read_text())
@@ -474,13 +476,13 @@ def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_dele
             ),
         )
 
-    laptop.context.route("**/api/v1/wallet", forgetful)
+    laptop.context.route(WALLET_STATE, forgetful)
     laptop.context.route("**/api/v1/wallet/check", refusing)
     ready(laptop, "/wallet")
     expect(laptop.locator("[data-wallet-device]")).to_contain_text("Your wallet is on another device")
     assert secret_record["secret"] in secrets_kept(laptop).values(), records(laptop)
     # The lie ends: the server names the check again, and the device holds its wallet as before.
-    laptop.context.unroute("**/api/v1/wallet", forgetful)
+    laptop.context.unroute(WALLET_STATE, forgetful)
     laptop.context.unroute("**/api/v1/wallet/check", refusing)
     ready(laptop, "/wallet")
     expect(laptop.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")

@@ -45,12 +45,15 @@
     records.forEach(function (item) { ids[item.id] = true; });
     return (wallet.issued || []).some(function (item) {
       var purpose = item.purpose || "sign";
+      if (purpose === "ballot") { return !ids[account + ":ballot:" + item.ballot_id]; }
       return !ids[account + ":" + item.petition_id + (purpose === "sign" ? "" : ":" + purpose)];
     });
   }
 
   var account = (document.querySelector('meta[name="undersigned-account"]') || {}).content;
-  fetch("/api/v1/wallet", { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+  // Every purpose the wallet derives (assets/src/sync.js's WALLET_PATH): a poll's credential is collected on any
+  // page, like the others, so collecting it says nothing of who meant to answer.
+  fetch("/api/v1/wallet?purposes=sign,discuss,ballot,signer", { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
     .then(function (response) {
       // Read even when refused: a response left unread keeps its request open in some browsers.
       return response.json().catch(function () { return null; }).then(function (body) {

@@ -21,9 +21,15 @@ export function walletCheck(secret) {
   return okm(secret, "check", 16);
 }
 
-export function derivedBytes(secret, purpose, petitionId, keyId, what, length) {
-  if (!Number.isSafeInteger(petitionId) || petitionId <= 0) throw new Error(`not a petition id: ${petitionId}`);
-  return okm(secret, `${purpose}/${petitionId}/${keyId}/${what}`, length);
+// The subject names what the credential is for: the petition for "sign", "discuss" and "signer", the ballot for
+// "ballot" (app/anonymous/derive.py's label, `<purpose>/<subject>/<key_id>/<what>`).
+export const PURPOSES = ["sign", "discuss", "ballot", "signer"];
+
+export function derivedBytes(secret, purpose, subject, keyId, what, length) {
+  if (!Number.isSafeInteger(subject) || subject <= 0) {
+    throw new Error(`not a ${purpose === "ballot" ? "ballot" : "petition"} id: ${subject}`);
+  }
+  return okm(secret, `${purpose}/${subject}/${keyId}/${what}`, length);
 }
 
 // Crockford's base32: no I, L, O or U; those read as 1, 1 and 0 when typed.
@@ -159,15 +165,15 @@ async function publicNumbers(key) {
 }
 
 // One credential's request, as app/anonymous/derive.credential makes it: {message, blindedMsg, inv}, all bytes
-// (inv is k bytes, as blindrsa-ts's finalize takes it).
-export async function credential(secret, purpose, petitionId, keyId, publicKey) {
-  if (purpose !== "sign" && purpose !== "discuss") throw new Error(`unknown purpose ${purpose}`);
+// (inv is k bytes, as blindrsa-ts's finalize takes it). `subject`: the petition's id, or the ballot's for "ballot".
+export async function credential(secret, purpose, subject, keyId, publicKey) {
+  if (!PURPOSES.includes(purpose)) throw new Error(`unknown purpose ${purpose}`);
   const { n, e } = await publicNumbers(publicKey);
   const modBits = n.toString(2).length;
   const k = Math.ceil(modBits / 8);
-  const message = await derivedBytes(secret, purpose, petitionId, keyId, "message", MESSAGE_LEN);
-  const salt = await derivedBytes(secret, purpose, petitionId, keyId, "salt", SALT_LEN);
-  const r = os2ip(await derivedBytes(secret, purpose, petitionId, keyId, "blind", k + 32)) % n;
+  const message = await derivedBytes(secret, purpose, subject, keyId, "message", MESSAGE_LEN);
+  const salt = await derivedBytes(secret, purpose, subject, keyId, "salt", SALT_LEN);
+  const r = os2ip(await derivedBytes(secret, purpose, subject, keyId, "blind", k + 32)) % n;
   const m = os2ip(await emsaPssEncode(message, modBits - 1, salt));
   if (gcd(m, n) !== 1n) throw new Error("invalid input");
   const inv = modInverse(r, n);

@@ -31,12 +31,20 @@
 // - that some entry 0 of this deployment named the discussion key: from then on a discussion key whose entry 0 lacks
 //   the field is refused (unless this browser accepted that petition's key before, when it stays held to it), so
 //   an operator cannot open a new petition "as if before the field existed" to show one worker a key of their own.
+// The petition's signers' key (purpose "signer", the signer credential that a signers' poll exchanges) is checked
+// the same way, against entry 0's signer_key_id. A poll's own key is checked by requireBallotKey, below, against
+// the poll's public record and entry 0 of the poll's own log.
 import { getRecord, putRecord } from "./store.js";
 
 export class KeyRefused extends Error {}
 
-const WHAT = { sign: "signing key", discuss: "discussion key" };
-const USE = { sign: "your anonymous signature", discuss: "your anonymous comments" };
+const WHAT = { sign: "signing key", discuss: "discussion key", signer: "signers' key" };
+const USE = { sign: "your anonymous signature", discuss: "your anonymous comments",
+              signer: "your answers to its signers' polls" };
+// The field of entry 0 of a petition's log that commits each key (logs opened before a field existed lack it).
+const COMMITTED = { sign: "key_id", discuss: "discussion_key_id", signer: "signer_key_id" };
+// The deployment-keys flag saying some entry 0 of this deployment named that key.
+const NAMED = { discuss: "discussionKeyNamed", signer: "signerKeyNamed" };
 const DASH = "\u2014";
 const text = new TextEncoder();
 
@@ -263,10 +271,12 @@ async function entryZero(petitionId, record, deployment) {
   if (!entry || entry.kind !== "petition" || entry.petition !== petitionId) {
     throw new KeyRefused(`Entry 0 of petition ${petitionId}'s signature log is not this petition's: nothing was sent.`);
   }
-  // A log opened before entry 0 named the discussion key has no such field: undefined, and the key is held to the
-  // published list and the first key accepted. A field that is there and null commits to no discussion key.
-  const committed = { sign: entry.key_id };
-  if ("discussion_key_id" in entry) committed.discuss = entry.discussion_key_id;
+  // A log opened before entry 0 named the discussion (or signers') key has no such field: undefined, and the key is
+  // held to the published list and the first key accepted. A field that is there and null commits to no such key.
+  const committed = {};
+  for (const [purpose, field] of Object.entries(COMMITTED)) {
+    if (purpose === "sign" || field in entry) committed[purpose] = entry[field];
+  }
   return { logKey: head.log_key, witnesses: required, committed };
 }
 
@@ -274,8 +284,10 @@ async function publishedKeyIds() {
   const response = await fetch("/api/v1/anonymous/keys", { credentials: "omit", cache: "no-store",
                                                            headers: { Accept: "application/json" } });
   if (!response.ok) throw new KeyRefused("The keys published to everyone could not be read: nothing was sent. Reload to try again.");
-  return new Map((await response.json()).map((key) => [`${key.petition_id}:${key.purpose || "sign"}`, key.key_id]));
+  return new Map((await response.json()).map((key) => [publishedId(key), key.key_id]));
 }
+
+const publishedId = (key) => (key.purpose === "ballot" ? `ballot:${key.ballot_id}` : `${key.petition_id}:${key.purpose || "sign"}`);
 
 export const keysId = (petitionId) => `petition-keys:${petitionId}`;
 export const DEPLOYMENT_KEYS = "deployment-keys";
@@ -290,6 +302,10 @@ export async function requireKeys(database, items) {
                                                                       witnesses: [], discussionKeyNamed: false };
   const logs = new Map();
   for (const item of items) {
+    if (item.purpose === "ballot") {
+      await requireBallotKey(database, item);
+      continue;
+    }
     const petitionId = item.petition_id;
     const purpose = item.purpose || "sign";
     const what = WHAT[purpose] || "key";
@@ -302,7 +318,10 @@ export async function requireKeys(database, items) {
                            + "accepted it. A petition keeps one key; a new one shown to you could let the server "
                            + "recognise your anonymous signature. Nothing was sent. Tell the organizers.");
     }
-    if (published.get(`${petitionId}:${purpose}`) !== item.key_id) {
+    // A key the caller read itself without cookies (a signers' poll names its petition's signers' key, closed
+    // petitions' included) counts as published to everyone; the open keys' list answers for the rest.
+    const everyone = published.get(`${petitionId}:${purpose}`) ?? (item.shownToEveryone ? item.key_id : undefined);
+    if (everyone !== item.key_id) {
       throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: the key your account was given differs `
                            + "from the one published to everyone, and a key of your own would let the server recognise "
                            + "your anonymous signature. Nothing was sent. Tell the organizers.");
@@ -312,15 +331,15 @@ export async function requireKeys(database, items) {
       logs.set(petitionId, log);
       // Pinned for every petition of this deployment from now on (a log verified here named them).
       deployment.witnesses = [...new Set([...(deployment.witnesses || []), ...log.witnesses])];
-      deployment.discussionKeyNamed = deployment.discussionKeyNamed || "discuss" in log.committed;
+      for (const [named, flag] of Object.entries(NAMED)) deployment[flag] = deployment[flag] || named in log.committed;
       await putRecord(database, deployment);
     }
     const log = logs.get(petitionId);
-    if (purpose === "discuss" && !("discuss" in log.committed) && !accepted && deployment.discussionKeyNamed) {
-      throw new KeyRefused(`This browser refuses petition ${petitionId}'s discussion key: entry 0 of the petition's `
-                           + "signature log does not name it, though this site's logs named their discussion key "
-                           + "before, so it could be a key shown to you alone, to recognise your anonymous comments. "
-                           + "Nothing was sent. Tell the organizers.");
+    if (purpose in NAMED && !(purpose in log.committed) && !accepted && deployment[NAMED[purpose]]) {
+      throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: entry 0 of the petition's `
+                           + `signature log does not name it, though this site's logs named their ${what} before, `
+                           + `so it could be a key shown to you alone, to recognise ${USE[purpose]}. Nothing was `
+                           + "sent. Tell the organizers.");
     }
     if (purpose in log.committed && log.committed[purpose] !== item.key_id) {
       throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: it is not the key the `
@@ -332,4 +351,41 @@ export async function requireKeys(database, items) {
     record.keys = { ...record.keys, [purpose]: item.key_id };
     await putRecord(database, record);
   }
+}
+
+export const ballotKeysId = (ballotId) => `ballot-keys:${ballotId}`;
+
+// A ballot's blind-signing key is accepted only if it is the key the ballot shows everyone (GET /api/v1/ballots/{id},
+// read without cookies), the one entry 0 of the ballot's own log commits (key_id), and the one this browser accepted
+// the first time for that ballot (a "ballot-keys" record). A key of one worker's own would let the server recognise
+// that worker's answer.
+export async function requireBallotKey(database, item) {
+  const ballotId = item.ballot_id;
+  const refuse = (why) => new KeyRefused(`This browser refuses poll ${ballotId}'s key: ${why}, so it could be a key `
+                                         + "shown to you alone, to recognise your answer. Nothing was sent. Tell "
+                                         + "the organizers.");
+  const read = async (path) => {
+    const response = await fetch(path, { credentials: "omit", cache: "no-store", headers: { Accept: "application/json" } });
+    if (!response.ok) {
+      throw new KeyRefused(`Poll ${ballotId}'s public record could not be read, so its key cannot be checked: nothing `
+                           + "was sent. Reload to try again.");
+    }
+    return response.json();
+  };
+  const record = (await getRecord(database, ballotKeysId(ballotId))) || { id: ballotKeysId(ballotId),
+                                                                         kind: "ballot-keys", ballot: ballotId,
+                                                                         keyId: null };
+  if (record.keyId && record.keyId !== item.key_id) throw refuse("it changed since this browser first accepted it");
+  const shown = await read(`/api/v1/ballots/${ballotId}`);
+  if (!shown.key || shown.key.key_id !== item.key_id) throw refuse("it differs from the key the poll shows everyone");
+  const page = await read(`/api/v1/ballots/${ballotId}/log/leaves?start=0&end=1`);
+  let entry;
+  try {
+    entry = JSON.parse(new TextDecoder().decode(fromBase64(String(page.leaves[0].entry))));
+  } catch (error) {
+    throw refuse("the first entry of the poll's log cannot be read");
+  }
+  if (!entry || entry.kind !== "ballot" || entry.ballot !== ballotId) throw refuse("the poll's log does not open with this poll");
+  if (entry.key_id !== item.key_id) throw refuse("it is not the key the poll's log committed to when it opened");
+  if (!record.keyId) await putRecord(database, { ...record, keyId: item.key_id });
 }

@@ -4,6 +4,10 @@
 // Records, all keyed by `id`:
 //   `${account}:${petitionId}`            a signing token       {account, petitionId, purpose, keyId, message, ...}
 //   `${account}:${petitionId}:discuss`    a discussion credential (same shape)
+//   `${account}:${petitionId}:signer`     a signer credential (same shape): proof of signing, exchanged for a
+//       signers' poll's credential
+//   `${account}:ballot:${ballotId}`       a poll's credential (same shape, with ballotId; petitionId null for a
+//       pulse poll), with `answer` {choice, sentAt} once this device answered (to show it and allow a change)
 //   `${account}:wallet`                   the wallet secret     {account, kind: "secret", secret, check, registered}
 //   `${account}:wallet:stale:${check}`    a secret set aside    {account, kind: "stale-secret", secret, check, registered}
 //       (one this device held while the account's wallet was another: kept, never deleted, so a secret that once
@@ -12,6 +16,7 @@
 //       logKey, witnesses} (keycheck.js: the first key accepted per purpose, the log's key and the witnesses' verifier
 //       keys; a change of key or a pinned witness no longer named is refused; no account, so allRecords never lists
 //       it, and no petitionId, so no reader takes it for a credential)
+//   `ballot-keys:${ballotId}`             the poll key accepted {kind: "ballot-keys", ballot, keyId} (keycheck.js)
 //   `deployment-keys`                     what this site's logs showed {kind: "deployment-keys", witnesses,
 //       discussionKeyNamed} (keycheck.js: every witness any petition's log head named, and whether any entry 0
 //       named the discussion key; both then required of every petition; no account and no petitionId either)

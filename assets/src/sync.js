@@ -16,16 +16,25 @@
 // Credentials of the older, random wallets (status "held" without a secret) stay usable as they are.
 import { RSABSSA } from "@cloudflare/blindrsa-ts";
 import { credential, newSecret, walletCheck } from "./derive.js";
-import { requireKeys } from "./keycheck.js";
+import { KeyRefused, requireKeys } from "./keycheck.js";
 import { allRecords, deleteSecret, fromBase64url, getSecret, heldSecret, markRegistered, putRecord, restoreSecret,
          saveSecret, setAsideSecret, staleSecrets, toBase64url } from "./store.js";
 
 export const suite = RSABSSA.SHA384.PSS.Randomized();
 
 export const SIGN = "sign";
-export const tokenId = (account, petitionId, purpose = SIGN) =>
-  purpose === SIGN ? `${account}:${petitionId}` : `${account}:${petitionId}:${purpose}`;
+export const BALLOT = "ballot";
+export const SIGNER = "signer";
+// A credential's record id in store.js: the subject is the petition's id, or the ballot's for a ballot credential.
+export const tokenId = (account, subject, purpose = SIGN) => {
+  if (purpose === SIGN) return `${account}:${subject}`;
+  if (purpose === BALLOT) return `${account}:ballot:${subject}`;
+  return `${account}:${subject}:${purpose}`;
+};
 export const purposeOf = (item) => item.purpose || SIGN; // a server from before discussion credentials names none
+// What a wallet item (due, issued, or a reply) is for: its ballot for a ballot credential, else its petition.
+export const subjectOf = (item) => (purposeOf(item) === BALLOT ? item.ballot_id : item.petition_id);
+const sameItem = (a, b) => purposeOf(a) === purposeOf(b) && subjectOf(a) === subjectOf(b);
 
 // Records this device keeps that need nothing more from the server.
 const SETTLED = new Set(["held", "submitted", "published", "elsewhere"]);
@@ -38,8 +47,12 @@ export async function importKey(spki, keyId) {
   return crypto.subtle.importKey("spki", der, { name: "RSA-PSS", hash: "SHA-384" }, true, ["verify"]);
 }
 
+// Every purpose this wallet derives: a server lists the poll and signer credentials only to a wallet that names
+// them (an older client could not derive them).
+export const WALLET_PATH = "/api/v1/wallet?purposes=sign,discuss,ballot,signer";
+
 export async function readWallet() {
-  const response = await fetch("/api/v1/wallet", { credentials: "same-origin", cache: "no-store",
+  const response = await fetch(WALLET_PATH, { credentials: "same-origin", cache: "no-store",
                                                    headers: { Accept: "application/json" } });
   const body = await response.json().catch(() => null);
   return response.ok ? body : null;
@@ -61,17 +74,36 @@ export async function registerCheck(check, csrf) {
 
 function heldRecord(account, item, message, signature) {
   const purpose = purposeOf(item);
-  return { id: tokenId(account, item.petition_id, purpose), account, petitionId: item.petition_id, purpose,
-           keyId: item.key_id, message: toBase64url(message), signature: toBase64url(signature), status: "held",
-           derived: true, submittedAt: null };
+  const record = { id: tokenId(account, subjectOf(item), purpose), account, petitionId: item.petition_id ?? null,
+                   purpose, keyId: item.key_id, message: toBase64url(message), signature: toBase64url(signature),
+                   status: "held", derived: true, submittedAt: null };
+  if (purpose === BALLOT) record.ballotId = item.ballot_id;
+  return record;
+}
+
+// A record for `item` that this device cannot use: its reply does not unblind with this wallet's request.
+function elsewhereRecord(account, item) {
+  const purpose = purposeOf(item);
+  const record = { id: tokenId(account, subjectOf(item), purpose), account, petitionId: item.petition_id ?? null,
+                   purpose, keyId: item.key_id, status: "elsewhere" };
+  if (purpose === BALLOT) record.ballotId = item.ballot_id;
+  return record;
+}
+
+// Keep a credential this wallet finalized outside the bundle (a signer credential answered at anonymous signing,
+// or a ballot credential answered by an exchange): `item` is {purpose, petition_id, ballot_id?, key_id}.
+export async function keepCredential(database, account, item, message, signature) {
+  const record = heldRecord(account, item, message, signature);
+  await putRecord(database, record);
+  return record;
 }
 
 // A blinded request kept by an older, random wallet (before wallets had a secret): unblind its reply if the
 // server kept one.
 async function finalizeLegacy(database, account, records, issued) {
   for (const token of records.filter((record) => record.status === "blinded")) {
-    const reply = issued.find((item) => item.petition_id === token.petitionId && purposeOf(item) === purposeOf(token)
-                                        && item.key_id === token.keyId);
+    const reply = issued.find((item) => purposeOf(item) !== BALLOT && item.petition_id === token.petitionId
+                                        && purposeOf(item) === purposeOf(token) && item.key_id === token.keyId);
     if (!reply) continue;
     try {
       const publicKey = await importKey(token.spki, token.keyId);
@@ -86,28 +118,44 @@ async function finalizeLegacy(database, account, records, issued) {
   }
 }
 
-// Rebuild and unblind every issued credential this device does not hold. Returns how many it now holds anew.
-export async function recollect(database, account, secret, issued) {
+// Every key of `items` checked first (keycheck.js): a credential under a key shown to this account alone is never
+// asked for nor kept. A refused signing or discussion key stops everything (KeyRefused); a refused poll or signers'
+// key only leaves out every poll and signer item (the server takes those all or none), so a poll the browser will
+// not trust costs no signature: returns {items, refused} (the KeyRefused's words, or null).
+async function checkedKeys(database, items) {
+  const later = (item) => purposeOf(item) === BALLOT || purposeOf(item) === SIGNER;
+  const first = items.filter((item) => !later(item));
+  await requireKeys(database, first);
+  try {
+    await requireKeys(database, items.filter(later));
+  } catch (error) {
+    if (!(error instanceof KeyRefused)) throw error;
+    return { items: first, refused: error.message };
+  }
+  return { items, refused: null };
+}
+
+// Rebuild and unblind every issued credential this device does not hold. Returns how many it now holds anew;
+// `notes.refused` gets the words of a poll or signers' key refused.
+export async function recollect(database, account, secret, issued, notes = {}) {
   const kept = new Map((await allRecords(database, account)).map((record) => [record.id, record]));
-  const wanted = issued.filter((item) => {
-    const record = kept.get(tokenId(account, item.petition_id, purposeOf(item)));
+  // Every key first: a credential signed by a key shown to this account alone is never kept.
+  const { items: wanted, refused } = await checkedKeys(database, issued.filter((item) => {
+    const record = kept.get(tokenId(account, subjectOf(item), purposeOf(item)));
     return !(record && SETTLED.has(record.status)) && item.spki;
-  });
-  // Every key first (keycheck.js): a credential signed by a key shown to this account alone is never kept.
-  await requireKeys(database, wanted);
+  }));
+  if (refused) notes.refused = refused;
   let collected = 0;
   for (const item of wanted) {
     const purpose = purposeOf(item);
-    const id = tokenId(account, item.petition_id, purpose);
     const publicKey = await importKey(item.spki, item.key_id);
-    const made = await credential(secret, purpose, item.petition_id, item.key_id, fromBase64url(item.spki));
+    const made = await credential(secret, purpose, subjectOf(item), item.key_id, fromBase64url(item.spki));
     let signature;
     try {
       // Finalize verifies: a reply that was not for this wallet's request never becomes a credential.
       signature = await suite.finalize(publicKey, made.message, fromBase64url(item.blind_signature), made.inv);
     } catch (error) {
-      await putRecord(database, { id, account, petitionId: item.petition_id, purpose, keyId: item.key_id,
-                                  status: "elsewhere" });
+      await putRecord(database, elsewhereRecord(account, item));
       continue;
     }
     await putRecord(database, heldRecord(account, item, made.message, signature));
@@ -116,31 +164,35 @@ export async function recollect(database, account, secret, issued) {
   return collected;
 }
 
-async function collectDue(database, account, secret, due, csrf) {
-  await requireKeys(database, due); // every key first: a refusal asks for nothing
+async function collectDue(database, account, secret, allDue, csrf, notes) {
+  const { items: due, refused } = await checkedKeys(database, allDue); // every key first: a refusal asks for nothing
+  if (refused) notes.refused = refused;
+  if (!due.length) return;
   const pending = [];
   for (const key of due) {
     const purpose = purposeOf(key);
     const publicKey = await importKey(key.spki, key.key_id);
-    pending.push({ key, purpose, publicKey, made: await credential(secret, purpose, key.petition_id, key.key_id, fromBase64url(key.spki)) });
+    pending.push({ key, purpose, publicKey,
+                   made: await credential(secret, purpose, subjectOf(key), key.key_id, fromBase64url(key.spki)) });
   }
   const response = await fetch("/api/v1/wallet/tokens", {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
     body: JSON.stringify({ tokens: pending.map((item) => ({
-      petition_id: item.key.petition_id, purpose: item.purpose, blinded_message: toBase64url(item.made.blindedMsg) })) }),
+      petition_id: item.key.petition_id ?? null, purpose: item.purpose,
+      ...(item.purpose === BALLOT ? { ballot_id: item.key.ballot_id } : {}),
+      blinded_message: toBase64url(item.made.blindedMsg) })) }),
   });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     // Another tab or device of this account asked at the same moment (409: nothing is due any more), or the
     // server refused: the kept replies are collected from GET /api/v1/wallet instead.
     const again = await readWallet();
-    if (again) await recollect(database, account, secret, again.issued || []);
+    if (again) await recollect(database, account, secret, again.issued || [], notes);
     return;
   }
   for (const reply of body.tokens) {
-    const item = pending.find((entry) => entry.key.petition_id === reply.petition_id
-                                         && entry.purpose === purposeOf(reply));
+    const item = pending.find((entry) => sameItem(entry.key, reply));
     if (!item) continue;
     const signature = await suite.finalize(item.publicKey, item.made.message, fromBase64url(reply.blind_signature),
                                            item.made.inv);
@@ -191,9 +243,11 @@ export async function sync(database, account, csrf, wallet = null) {
     record = await markRegistered(database, record); // the server names its check (a linked or recovered secret)
   }
   const secret = fromBase64url(record.secret);
-  await recollect(database, account, secret, issued);
-  if (state.due && state.due.length) await collectDue(database, account, secret, state.due, csrf);
-  return { wallet: "here", state };
+  // `refused`: why a poll's or signers' key was refused here (everything else was collected).
+  const notes = { refused: null };
+  await recollect(database, account, secret, issued, notes);
+  if (state.due && state.due.length) await collectDue(database, account, secret, state.due, csrf, notes);
+  return { wallet: "here", state, refused: notes.refused };
 }
 
 // Whether this device holds anything derived from a wallet secret (as the command-line client asks before it

@@ -9,7 +9,8 @@
 // Built into app/static/wallet.js by `make assets`.
 import { getRecord, openStore, putRecord } from "./store.js";
 import { KeyRefused } from "./keycheck.js";
-import { syncLocked, tokenId } from "./sync.js";
+import { fromKeptReply, keepSigner, signerRequest } from "./signer.js";
+import { SIGNER, syncLocked, tokenId } from "./sync.js";
 
 function meta(name) {
   const element = document.querySelector(`meta[name="${name}"]`);
@@ -19,12 +20,16 @@ function meta(name) {
 const getToken = (database, account, petitionId) => getRecord(database, tokenId(account, petitionId));
 const saveToken = putRecord;
 
-// Without cookies: nothing in the request says who sends it.
-async function submitAnonymously(token) {
+// Without cookies: nothing in the request says who sends it. `signer` (signer.js), when the petition has a
+// signers' key, asks in the same request for the signer credential that lets this wallet answer the signers'
+// polls: blind, so it cannot be tied to this signature.
+async function submitAnonymously(token, signer = null) {
+  const payload = { petition_id: token.petitionId, message: token.message, signature: token.signature };
+  if (signer) payload.signer_blinded = signer.blinded;
   const response = await fetch("/api/v1/anonymous/signatures", {
     method: "POST", credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ petition_id: token.petitionId, message: token.message, signature: token.signature }),
+    body: JSON.stringify(payload),
   });
   const body = await response.json().catch(() => ({}));
   return { ok: response.status === 202, status: response.status, body };
@@ -143,21 +148,43 @@ async function enhanceSignPanel(panel, database, account, outcome) {
     const line = document.querySelector("[data-wallet-status]");
     if (line) line.hidden = true;
   };
+  // The signer request for this petition (signer.js), and the words for a signers' key this browser refused.
+  const signerFor = async () => {
+    if (!here) return { signer: null, refused: "" };
+    try {
+      return { signer: await signerRequest(database, account, petitionId), refused: "" };
+    } catch (error) {
+      if (!(error instanceof KeyRefused)) throw error;
+      return { signer: null, refused: ` ${error.message.replace("Nothing was sent.", "So this browser did not ask for the proof of signing that the signers' polls take.")}` };
+    }
+  };
+  // Once the signature is published, the signer credential the server kept with it (when the batch wrote it):
+  // asked for once here, and again by a signers' poll's page (ballot.js) if this finds none.
+  const published = async (record) => {
+    const kept = { id: record.id, account, petitionId: record.petitionId, keyId: record.keyId, status: "published",
+                   signerAsked: Boolean(record.signerAsked) };
+    if (here && !kept.signerAsked && !(await getRecord(database, tokenId(account, petitionId, SIGNER)))) {
+      kept.signerAsked = true;
+      await fromKeptReply(database, account, petitionId).catch(() => null);
+    }
+    // Counted: the message is no longer needed, and kept it would tie this browser to the published entry.
+    await saveToken(database, kept);
+  };
   const SPENT = "You signed anonymously, from this or another device; it is published and counted.";
   if (token && token.status === "published") {
+    if (here && !token.signerAsked) await published(token);
     showSigned(SPENT);
     return;
   }
   if (token && token.status === "submitted") {
     if (await isPublished(token)) {
-      // Counted: the message is no longer needed, and kept it would tie this browser to the published entry.
-      await saveToken(database, { id: token.id, account, petitionId: token.petitionId, status: "published" });
+      await published(token);
       showSigned(SPENT);
       return;
     }
     // Not there yet: after a batch interval (and a margin), send it again; the server refuses a second copy.
     if (Date.now() - token.submittedAt > (waitSeconds + batchSeconds + 60) * 1000) {
-      const again = await submitAnonymously(token);
+      const again = await submitAnonymously(token, (await signerFor()).signer);
       if (again.ok) token.submittedAt = Date.now();
       await saveToken(database, token);
     }
@@ -167,7 +194,7 @@ async function enhanceSignPanel(panel, database, account, outcome) {
   if (token && token.status === "held") {
     // Another device of this wallet may have spent it: the published entries say so to everyone alike.
     if (await isPublished(token)) {
-      await saveToken(database, { id: token.id, account, petitionId: token.petitionId, status: "published" });
+      await published(token);
       panel.token = null;
       showSigned(SPENT);
       return;
@@ -176,12 +203,18 @@ async function enhanceSignPanel(panel, database, account, outcome) {
     sayHow([here ? "This device holds your wallet: sign anonymously (\"Nobody\" below), or with your name, which spends your token so nobody can sign both ways."
                  : "This browser holds your token for this petition: sign anonymously (\"Nobody\" below), or with your name, which spends it so nobody can sign both ways."]);
     panel.signAnonymously = async () => {
-      const sent = await submitAnonymously(token);
+      // The signer credential needs this wallet's secret (a token of an older, random wallet signs without it).
+      const { signer, refused: signerRefused } = await signerFor();
+      const sent = await submitAnonymously(token, signer);
       if (sent.ok) {
         token.status = "submitted";
         token.submittedAt = Date.now();
         await saveToken(database, token);
-        showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.`);
+        // Answered at once when the signature was written at once; else kept with the batch (published, above).
+        if (signer && sent.body.signer_blind_signature) {
+          await keepSigner(database, account, signer, sent.body.signer_blind_signature).catch(() => null);
+        }
+        showSigned(`You signed anonymously: queued, it will appear within ${minutes(waitSeconds)}.${signerRefused}`);
         status.focus();  // the form is gone: the confirmation takes focus, not the page body
       } else {
         status.textContent = (sent.body.error && sent.body.error.message) || "Your signature could not be sent.";
