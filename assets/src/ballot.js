@@ -1,0 +1,271 @@
+// Answering a poll from the browser wallet (issue #25), on /polls/{id}: the page's answer form
+// (form[data-ballot-form], templates/ballots/) works only with the poll's anonymous credential, which only the
+// wallet can make, so the page shows it once this script has one to send, and otherwise says why not.
+//
+// - A members' poll: its credential is in the wallet's bundle (sync.js collects everything due, as on every page).
+// - A signers' poll: the wallet exchanges its signer credential for the petition (signer.js) for the poll's
+//   credential, without cookies (POST /api/v1/ballots/{id}/exchange); the reply is blind, so nobody can tie the
+//   two. The poll's key is checked first (keycheck.js's requireBallotKey).
+// The answer is sent without cookies (POST /api/v1/ballots/{id}/answers) and waits for the next batch; a later
+// answer with the same credential replaces it, so this device keeps the last choice it sent, to show it and to let
+// the worker change it until the poll closes.
+// Built into app/static/ballot.js by `make assets`; the page loads it in place of the wallet loader.
+import { credential } from "./derive.js";
+import { KeyRefused, requireKeys } from "./keycheck.js";
+import { fromKeptReply } from "./signer.js";
+import { fromBase64url, getRecord, getSecret, openStore, putRecord, toBase64url } from "./store.js";
+import { BALLOT, SIGNER, importKey, keepCredential, suite, syncLocked, tokenId } from "./sync.js";
+
+const WALLET = ["Your wallet", "/wallet"];
+const LINK = ["link this device", "/wallet/link"];
+
+function meta(name) {
+  const element = document.querySelector(`meta[name="${name}"]`);
+  return element ? element.getAttribute("content") : null;
+}
+
+// The server's words for a refusal, never its JSON: the message, then what it says of each field.
+function refusal(body, status) {
+  const error = body && body.error;
+  if (!error) return `The server could not take your answer (error ${status}). Try again in a moment.`;
+  const fields = Object.values(error.fields || {}).filter((text) => typeof text === "string" && text !== error.message);
+  return [error.message, ...fields].filter(Boolean).join(" ");
+}
+
+async function send(path, payload) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST", credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
+      headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(payload),
+    });
+  } catch (error) {
+    return { status: 0, body: null, words: "The server could not be reached: nothing was sent. Check your connection and try again." };
+  }
+  const body = await response.json().catch(() => null);
+  return { status: response.status, body, words: response.ok ? "" : refusal(body, response.status) };
+}
+
+class Stop extends Error {}
+
+function say(line, parts, { focus = false } = {}) {
+  line.replaceChildren(...parts.map((part) => {
+    if (typeof part === "string") return document.createTextNode(part);
+    const link = document.createElement("a");
+    [link.textContent, link.href] = part;
+    return link;
+  }));
+  line.hidden = false;
+  if (focus) line.focus();
+}
+
+const labelOf = (option) => (typeof option === "string" ? option : option.label);
+
+// The positions chosen in the form, in rank order for a ranked poll (one select per rank, "" for none).
+function chosen(form, kind) {
+  const controls = Array.from(form.querySelectorAll('[name="choice"]'));
+  if (kind === "ranked") return controls.map((control) => control.value).filter((value) => value !== "").map(Number);
+  return controls.filter((control) => control.checked).map((control) => Number(control.value));
+}
+
+function show(form, kind, choice) {
+  const controls = Array.from(form.querySelectorAll('[name="choice"]'));
+  if (kind === "ranked") {
+    controls.forEach((control, rank) => { control.value = rank < choice.length ? String(choice[rank]) : ""; });
+    return;
+  }
+  for (const control of controls) control.checked = choice.includes(Number(control.value));
+}
+
+// What the server would refuse anyway, said before anything is sent.
+function problem(choice, kind, maxChoices, options) {
+  if (!choice.length) return kind === "ranked" ? "Rank at least one option first." : "Choose an option first.";
+  if (choice.length > maxChoices) return `Choose at most ${maxChoices} options.`;
+  if (choice.some((position) => !Number.isInteger(position) || position < 0 || position >= options.length)) {
+    return "One of your choices is not an option of this poll. Reload the page and choose again.";
+  }
+  const twice = choice.find((position, index) => choice.indexOf(position) !== index);
+  if (twice !== undefined) return `Each option takes one rank only: "${labelOf(options[twice])}" is ranked twice.`;
+  return null;
+}
+
+function readable(choice, kind, options) {
+  const labels = choice.map((position) => `"${labelOf(options[position])}"`);
+  return kind === "ranked" ? labels.map((label, rank) => `${rank + 1}. ${label}`).join(", ") : labels.join(", ");
+}
+
+// A signers' poll's credential: exchanged for this wallet's signer credential, at the first answer.
+async function exchanged(database, account, ballot) {
+  const petitionId = ballot.petition_id;
+  let signer = await getRecord(database, tokenId(account, petitionId, SIGNER));
+  if (!signer || signer.status !== "held") signer = await fromKeptReply(database, account, petitionId, ballot.signer_key);
+  if (!signer || signer.status !== "held") {
+    throw new Stop("This poll is for the petition's signers, and this device holds no proof that you signed it. "
+                   + "If you signed on another device, answer there, or link this device to your wallet first. "
+                   + "A signature made before polls existed carries no such proof.");
+  }
+  const secretRecord = await getSecret(database, account);
+  if (!secretRecord) throw new Stop("This device does not hold your wallet any more, so it cannot make this poll's credential.");
+  const item = { purpose: BALLOT, ballot_id: ballot.id, petition_id: petitionId, key_id: ballot.key.key_id,
+                 spki: ballot.key.spki };
+  await requireKeys(database, [item]);
+  const publicKey = await importKey(item.spki, item.key_id);
+  const made = await credential(fromBase64url(secretRecord.secret), BALLOT, ballot.id, item.key_id,
+                                fromBase64url(item.spki));
+  const reply = await send(`/api/v1/ballots/${ballot.id}/exchange`, {
+    message: signer.message, signature: signer.signature, blinded: toBase64url(made.blindedMsg),
+  });
+  if (reply.status !== 200 && reply.status !== 201) throw new Stop(reply.words);
+  let signature;
+  try {
+    signature = await suite.finalize(publicKey, made.message, fromBase64url(reply.body.blind_signature), made.inv);
+  } catch (error) {
+    throw new Stop("The server's reply does not make a valid credential for this poll: nothing was sent. Tell the organizers.");
+  }
+  return keepCredential(database, account, item, made.message, signature);
+}
+
+async function readBallot(ballotId) {
+  try {
+    const response = await fetch(`/api/v1/ballots/${ballotId}`, { credentials: "omit", cache: "no-store",
+                                                                 headers: { Accept: "application/json" } });
+    return response.ok ? await response.json() : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+// Why this device has no credential for a members' poll, from what the wallet found.
+function noCredential(outcome) {
+  if (outcome.refused) return [outcome.refused];
+  if (outcome.wallet === "elsewhere") {
+    return ["Your wallet is on another device, so this one cannot answer yet. Answer there, or ", LINK,
+            " to a device that has it, or enter your recovery code on ", WALLET, "."];
+  }
+  if (outcome.wallet === "refused" || outcome.wallet === "none") {
+    return [`This device could not collect your credential for this poll. ${outcome.message || ""} See `, WALLET, "."];
+  }
+  return ["Your wallet holds no credential for this poll: only confirmed members of the organization may answer it. ",
+          "If you are one, confirm your address and reload this page."];
+}
+
+async function answerForm(form, line, database, account, csrf) {
+  const ballotId = Number(form.getAttribute("data-ballot-id"));
+  const audience = form.getAttribute("data-audience");
+  const kind = form.getAttribute("data-kind");
+  const batchSeconds = Number(form.getAttribute("data-batch-seconds") || "3600");
+  const ballot = await readBallot(ballotId);
+  if (!ballot) throw new Stop("This poll could not be read from the server. Reload to try again.");
+  if (ballot.state !== "open") throw new Stop("This poll is not open for answers.");
+  const options = ballot.options || [];
+  const maxChoices = Number(ballot.max_choices || form.getAttribute("data-max-choices") || 1);
+
+  let outcome;
+  try {
+    outcome = await syncLocked(database, account, csrf);
+  } catch (error) {
+    if (!(error instanceof KeyRefused)) throw error;
+    outcome = { wallet: "refused", message: error.message };
+  }
+  const id = tokenId(account, ballotId, BALLOT);
+  let held = await getRecord(database, id);
+  if (audience !== "signers" && !(held && held.status === "held")) {
+    say(line, noCredential(outcome));
+    return;
+  }
+  if (audience === "signers" && !(held && held.status === "held") && outcome.wallet !== "here") {
+    say(line, noCredential(outcome));
+    return;
+  }
+
+  const button = form.querySelector('button[type="submit"], button:not([type])');
+  const answered = (record) => {
+    if (button) button.textContent = "Change my answer";
+    return `You answered ${readable(record.answer.choice, kind, options)} from this device. You can change your `
+           + "answer until the poll closes; only your last answer counts.";
+  };
+  if (held && held.answer) {
+    show(form, kind, held.answer.choice);
+    say(line, [answered(held)]);
+  }
+  form.hidden = false;
+  for (const note of document.querySelectorAll("[data-ballot-needs-js]")) note.hidden = true;
+
+  let busy = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (busy) return;
+    const choice = chosen(form, kind);
+    const wrong = problem(choice, kind, maxChoices, options);
+    if (wrong) {
+      say(line, [wrong], { focus: true });
+      return;
+    }
+    busy = true;
+    if (button) button.disabled = true;
+    say(line, ["Sending your answer without your name…"]);
+    try {
+      if (!(held && held.status === "held")) held = await exchanged(database, account, ballot);
+      const sent = await send(`/api/v1/ballots/${ballotId}/answers`,
+                              { message: held.message, signature: held.signature, choice });
+      if (sent.status !== 202) throw new Stop(sent.words);
+      const changed = Boolean(held.answer);
+      held = { ...held, answer: { choice } };
+      await putRecord(database, held);
+      const batch = Number(sent.body && sent.body.counted_at_batch);
+      const when = (Number.isFinite(batch) ? batch : batchSeconds) > 0
+        ? "it is counted at the next batch, within the hour" : "it is counted now";
+      say(line, [`${changed ? "Your new answer is in" : "Your answer is in"}; ${when}. `
+                 + `You chose ${readable(choice, kind, options)}. You can change it until the poll closes; only `
+                 + "your last answer counts."], { focus: true });
+      if (button) button.textContent = "Change my answer";
+    } catch (error) {
+      if (!(error instanceof Stop || error instanceof KeyRefused)) {
+        say(line, ["Your answer could not be sent: something went wrong in this browser. Reload and try again."], { focus: true });
+        throw error;
+      }
+      say(line, [error.message], { focus: true });
+    } finally {
+      busy = false;
+      if (button) button.disabled = false;
+    }
+  });
+}
+
+async function main() {
+  const form = document.querySelector("form[data-ballot-form]");
+  const line = document.querySelector("[data-ballot-status]");
+  if (!form || !line) return;
+  const account = meta("undersigned-account");
+  const csrf = meta("csrf-token");
+  if (!account || !csrf) {
+    say(line, ["Sign in to answer this poll: your answer is still sent without your name."]);
+    return;
+  }
+  if (!window.indexedDB || !window.crypto || !crypto.subtle) {
+    say(line, ["This browser cannot keep a wallet (its storage is blocked or turned off, as in some private windows), ",
+               "so it cannot answer this poll. Answer from a device that holds your wallet (", WALLET, ")."]);
+    return;
+  }
+  let database;
+  try {
+    database = await openStore();
+  } catch (error) {
+    say(line, ["This browser's storage for your wallet is blocked, so it cannot answer this poll. Allow this site's ",
+               "storage and reload, or answer from a device that holds your wallet (", WALLET, ")."]);
+    return;
+  }
+  try {
+    await answerForm(form, line, database, account, csrf);
+  } catch (error) {
+    if (error instanceof Stop || error instanceof KeyRefused) say(line, [error.message]);
+    else {
+      say(line, ["This device could not prepare your answer. Reload to try again."]);
+      throw error;
+    }
+  }
+}
+
+main()
+  .then(() => document.documentElement.setAttribute("data-ballot-ready", "true"))
+  .catch(() => document.documentElement.setAttribute("data-ballot-ready", "error"));
