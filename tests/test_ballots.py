@@ -209,7 +209,9 @@ def test_closing_early_stops_answers(db: Session, rt: Runtime, clock: FrozenCloc
         ballots.close_early(db, rt, actor=factories.worker(db), ballot=ballot)
     clock.advance(timedelta(minutes=90))
     ballots.close_early(db, rt, actor=author, ballot=ballot)
-    assert ballot.closed_early and ballot.closes_at == datetime(2026, 11, 24, 10, tzinfo=UTC)
+    # Closed at 10:30: the end of that hour, so answers accepted before are through their batch before the result.
+    assert ballot.closed_early and ballot.closes_at == datetime(2026, 11, 24, 11, tzinfo=UTC)
+    assert ballots.state(ballot, rt.clock.now()) is BallotState.closed
     with pytest.raises(Conflict, match="closed"):
         answer(db, rt, ballot.id, mine, [0])
 

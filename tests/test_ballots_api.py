@@ -155,11 +155,13 @@ def test_a_hidden_petitions_ballot_is_not_shown(db: Session, rt: Runtime, anonym
     organizer = factories.worker(db)
     petition = factories.open_petition(db, rt, creator=organizer)
     ballot = petition_ballot(db, rt, petition, organizer)
+    cred = credential(db, rt, ballot)
     assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}").status_code == 200
     petition.state = "hidden"  # type: ignore[assignment]
     db.commit()
     assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}").status_code == 404
     assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}/log/leaves").status_code == 404
+    assert send(anonymous_client, ballot.id, cred, [0]).status_code == 404  # nor does it take answers meanwhile
 
 
 def test_organizers_close_their_petitions_ballot(browser: Browser, db: Session, rt: Runtime, new_browser) -> None:

@@ -31,7 +31,7 @@ from app.ballots import log as ballot_log
 from app.ballots import service
 from app.core import blindrsa
 from app.core.clock import to_the_hour
-from app.core.errors import AppError, Conflict
+from app.core.errors import AppError, Conflict, NotFound
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
@@ -131,6 +131,8 @@ def submit(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signatur
     batching off). Refusals: no such ballot (404), not open (409), a credential of another ballot or a forgery
     (400), a choice the ballot does not allow (400), the same answer as the one counted for this credential (409)."""
     ballot = service.get_or_404(db=db, ballot_id=ballot_id)
+    if not service.visible_to(db=db, rt=rt, ballot=ballot, user=None):
+        raise NotFound(N_("There is no such poll."))  # its petition was hidden: it takes no answer meanwhile
     now = rt.clock.now()
     current = service.state(ballot, now)
     if current is BallotState.scheduled:

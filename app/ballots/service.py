@@ -405,8 +405,9 @@ def edit(
 
 
 def close_early(db: Session, rt: Runtime, *, actor: User, ballot: Ballot) -> Ballot:
-    """Close a ballot before its closing time. Its closing hour becomes the hour it closed in (nothing finer is
-    kept: the row names its author). Answers accepted before still count, with the next batch."""
+    """Close a ballot before its closing time: it takes no answer from now on. Its closing time becomes the end of
+    the hour it closed in (nothing finer is kept: the row names its author), so answers accepted before the close,
+    which may still wait in a server's memory, are through their batch before the result is shown."""
     if not may_manage(db=db, ballot=ballot, actor=actor):
         raise Forbidden(N_("Only the poll's organizers can close it."))
     now = rt.clock.now()
@@ -415,7 +416,7 @@ def close_early(db: Session, rt: Runtime, *, actor: User, ballot: Ballot) -> Bal
     db.execute(
         update(Ballot)
         .where(Ballot.id == ballot.id)
-        .values(closed_early=True, closes_at=max(to_the_hour(now), ballot.opens_at))
+        .values(closed_early=True, closes_at=max(to_the_hour(now) + timedelta(hours=1), ballot.opens_at))
         .execution_options(synchronize_session=False)
     )
     db.refresh(ballot)
