@@ -22,12 +22,13 @@ from app.core.types import Id
 from app.log import service as signature_log
 from app.models.accounts import User
 from app.models.lifecycle import LABELS, VISIBLE_STATES, PetitionState
-from app.models.petitions import Petition
+from app.models.petitions import Petition, PetitionEvent
 from app.models.responses import COMMITMENT_LABELS, RESPONSE_LABELS
 from app.models.signatures import GroupKind, Signature, Visibility
 from app.organization import service as organization
 from app.petitions import issuing_keys, page_cache, repository, schemas, service, share
 from app.petitions.diff import version_diffs
+from app.reports import ballots as ballot_reports
 from app.reports import poster
 from app.responses import service as responses
 from app.routes.comments_pages import discussion_context
@@ -190,6 +191,13 @@ def background_html(text: str) -> str:
     return render_comment(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def _timeline(db: SessionDep, rt: RuntimeDep, petition: Petition) -> list[PetitionEvent | ballot_reports.Ratification]:
+    """The petition's events, with the result of each closed ratification ballot in its place."""
+    events: list[PetitionEvent | ballot_reports.Ratification] = [*service.timeline(db=db, petition=petition)]
+    events.extend(ballot_reports.petition_ratifications(db, rt, petition))
+    return sorted(events, key=lambda event: event.at)
+
+
 def _shared_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[str, object]:
     """What every reader of the petition page sees (app/petitions/page_cache.py keeps it per page version)."""
     issuing_key = issuing_keys.published(db=db, petition_id=petition.id)
@@ -198,7 +206,9 @@ def _shared_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[
         "state_label": LABELS[petition.state_enum],
         "background_html": background_html(petition.background),
         "next_threshold": service.next_threshold(petition),
-        "timeline": service.timeline(db=db, petition=petition),
+        "timeline": _timeline(db, rt, petition),
+        # Its polls, and the signers' verdicts on leadership's responses once their ballots closed (issue #25).
+        "polls": ballot_reports.petition_polls(db, rt, petition),
         "updates": service.updates(db=db, petition=petition),
         "public_names": signatures.public_names(db=db, petition=petition),
         "sponsors_required": organization.current(db=db, rt=rt).sponsors_required,
