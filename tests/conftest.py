@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = sys.modules.get("tests.server_process")  # its scratch databases first: it connects through this one
+    if scratch is not None:
+        scratch.drop_scratch_databases()
     for database in _WORKER_DATABASE:
         admin = _postgresql_admin(os.environ["TEST_DATABASE_URL"])
         with admin.connect() as connection:

@@ -18,7 +18,6 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from app.core import migrations
 from app.core.settings import Settings
 from app.main import create_app
 
@@ -97,8 +96,9 @@ def start(app: FastAPI, sock: socket.socket, *, timeout: float = 10.0) -> LiveSe
 
 def serve(database: Path, **overrides: object) -> LiveServer:
     """Migrate a SQLite file and serve the app on it in the test environment (mailbox on, no SMTP)."""
-    url = f"sqlite:///{database}"
-    migrations.upgrade(url)
+    from tests.server_process import migrated_sqlite
+
+    url = migrated_sqlite(database)
     sock = reserve_port()
     port = sock.getsockname()[1]
     values: dict[str, object] = {

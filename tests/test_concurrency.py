@@ -6,7 +6,6 @@ file, or a scratch PostgreSQL database next to TEST_DATABASE_URL).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,10 @@ from datetime import UTC, datetime
 
 import httpx2
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.core import migrations
-from app.core.database import build_engine
 from app.main import create_app
 from app.models.accounts import Role, RoleGrant, User
 from app.models.petitions import Petition, PetitionEvent
@@ -28,7 +24,8 @@ from app.models.signatures import Signature
 from app.petitions import service as petitions
 from app.petitions.schemas import PetitionDraft
 from tests import live_server
-from tests.conftest import make_settings, missing
+from tests.conftest import make_settings
+from tests.server_process import scratch_database
 
 SIGNERS = 200
 THRESHOLD = 150
@@ -36,30 +33,8 @@ THRESHOLD = 150
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'concurrency.db'}"
-        migrations.upgrade(url)
+    with scratch_database(request.param, tmp_path, "concurrency") as url:
         yield url
-        return
-    base = os.environ.get("TEST_DATABASE_URL", "")
-    if not base:
-        missing("TEST_DATABASE_URL is not set: PostgreSQL tests need a scratch database")
-    base_url = make_url(
-        base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
-    )
-    name = f"{base_url.database}_concurrency"
-    admin = build_engine(base_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base_url.set(database=name).render_as_string(hide_password=False)
-    migrations.upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
