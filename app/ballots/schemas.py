@@ -39,12 +39,12 @@ class BallotCreate(BaseModel):
     note: str | None = Field(None, max_length=5000)
 
 
-class OptionRead(BaseModel):
+class BallotOptionRead(BaseModel):
     position: int
     label: str
 
 
-class KeyRead(BaseModel):
+class BallotKeyRead(BaseModel):
     key_id: str = Field(description="SHA-256 (hex) of the SPKI.")
     spki: str = Field(description="The ballot's RSA blind-signing key (RFC 9474), SPKI DER, base64url.")
     destroyed: bool = Field(description="The private half was erased after the close: no credential can be made.")
@@ -58,7 +58,7 @@ class BallotRead(BaseModel):
     audience: BallotAudience
     question: str
     note: str | None
-    options: list[OptionRead]
+    options: list[BallotOptionRead]
     max_choices: int
     opens_at: datetime
     closes_at: datetime
@@ -68,7 +68,7 @@ class BallotRead(BaseModel):
     min_answers: int
     credentials_issued: int = Field(description="Credentials made for this ballot: each answer hides among them.")
     answers_counted: int = Field(description="Distinct credentials whose answer is counted.")
-    key: KeyRead
+    key: BallotKeyRead
 
     @classmethod
     def of(cls, ballot: Ballot, labels: list[str], now: datetime) -> BallotRead:
@@ -80,7 +80,7 @@ class BallotRead(BaseModel):
             audience=ballot.audience,
             question=ballot.question,
             note=ballot.note,
-            options=[OptionRead(position=i, label=label) for i, label in enumerate(labels)],
+            options=[BallotOptionRead(position=i, label=label) for i, label in enumerate(labels)],
             max_choices=ballot.max_choices,
             opens_at=ballot.opens_at,
             closes_at=ballot.closes_at,
@@ -90,18 +90,20 @@ class BallotRead(BaseModel):
             min_answers=ballot.min_answers,
             credentials_issued=ballot.credentials_issued,
             answers_counted=ballot.answers_counted,
-            key=KeyRead(key_id=ballot.key_id, spki=b64url.encode(ballot.spki), destroyed=ballot.sealed_private is None),
+            key=BallotKeyRead(
+                key_id=ballot.key_id, spki=b64url.encode(ballot.spki), destroyed=ballot.sealed_private is None
+            ),
         )
 
 
-class OptionResult(BaseModel):
+class BallotOptionResult(BaseModel):
     position: int
     label: str
     count: int = Field(description="Answers choosing it (ranked: first preferences).")
     share: float = Field(description="Of the answers counted, 0 to 1.")
 
 
-class RoundRead(BaseModel):
+class BallotRoundRead(BaseModel):
     number: int
     counts: list[int | None] = Field(description="Per option, by position; null once eliminated.")
     continuing: int
@@ -109,7 +111,7 @@ class RoundRead(BaseModel):
     eliminated: int | None
 
 
-class ResultsRead(BaseModel):
+class BallotResultsRead(BaseModel):
     status: Literal["shown", "hidden", "not_enough"] = Field(
         description="hidden: until `until` (the close and its last batch); not_enough: fewer answers than "
         "`min_answers`, so nothing is shown."
@@ -117,12 +119,14 @@ class ResultsRead(BaseModel):
     until: datetime | None = None
     min_answers: int
     answers: int | None = None
-    options: list[OptionResult] = Field(default_factory=list)
-    rounds: list[RoundRead] = Field(default_factory=list, description="Ranked ballots: every instant-runoff round.")
+    options: list[BallotOptionResult] = Field(default_factory=list)
+    rounds: list[BallotRoundRead] = Field(
+        default_factory=list, description="Ranked ballots: every instant-runoff round."
+    )
     winner: int | None = None
 
     @classmethod
-    def of(cls, ballot: Ballot, found: counting.Results | counting.NotEnough | Hidden) -> ResultsRead:
+    def of(cls, ballot: Ballot, found: counting.Results | counting.NotEnough | Hidden) -> BallotResultsRead:
         if isinstance(found, Hidden):
             return cls(status="hidden", until=found.until, min_answers=ballot.min_answers)
         if isinstance(found, counting.NotEnough):
@@ -132,10 +136,11 @@ class ResultsRead(BaseModel):
             min_answers=ballot.min_answers,
             answers=found.answers,
             options=[
-                OptionResult(position=o.position, label=o.label, count=o.count, share=o.share) for o in found.options
+                BallotOptionResult(position=o.position, label=o.label, count=o.count, share=o.share)
+                for o in found.options
             ],
             rounds=[
-                RoundRead(
+                BallotRoundRead(
                     number=r.number,
                     counts=list(r.counts),
                     continuing=r.continuing,
@@ -148,17 +153,17 @@ class ResultsRead(BaseModel):
         )
 
 
-class LeafRead(BaseModel):
+class BallotLeafRead(BaseModel):
     index: int
     entry: str = Field(description="The entry's canonical JSON bytes, base64url.")
 
 
-class LeavesRead(BaseModel):
+class BallotLeavesRead(BaseModel):
     size: int = Field(description="The size of the latest checkpoint: no leaf beyond it is served.")
-    leaves: list[LeafRead]
+    leaves: list[BallotLeafRead]
 
 
-class CheckpointRead(BaseModel):
+class BallotCheckpointRead(BaseModel):
     checkpoint: str = Field(
         description="The latest checkpoint, a C2SP signed note; after the root, the lines `credentials_issued N` "
         "and `answers_counted M`."
@@ -167,7 +172,7 @@ class CheckpointRead(BaseModel):
     log_key: str = Field(description="The log's verifier key (name+keyid+base64key), named by the ballot's origin.")
 
 
-class AnswerCreate(BaseModel):
+class BallotAnswerCreate(BaseModel):
     message: str = Field(max_length=1024, pattern=B64URL, description="The credential's message, base64url.")
     signature: str = Field(max_length=2048, pattern=B64URL, description="The ballot key's signature on it.")
     choice: list[int] = Field(
@@ -175,7 +180,7 @@ class AnswerCreate(BaseModel):
     )
 
 
-class AnswerAccepted(BaseModel):
+class BallotAnswerAccepted(BaseModel):
     accepted: bool = True
     counted_at_batch: int = Field(
         description="Seconds between batches: the answer is counted with the next one (0: counted already)."

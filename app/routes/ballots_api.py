@@ -94,17 +94,17 @@ def read(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> s
 
 @router.get(
     "/ballots/{ballot_id}/results",
-    response_model=schemas.ResultsRead,
+    response_model=schemas.BallotResultsRead,
     summary="A ballot's result: hidden until it closes (unless live), nothing below its minimum of answers",
 )
-def results(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.ResultsRead:
+def results(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.BallotResultsRead:
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
-    return schemas.ResultsRead.of(ballot, ballots.results(db, rt, ballot))
+    return schemas.BallotResultsRead.of(ballot, ballots.results(db, rt, ballot))
 
 
 @router.get(
     "/ballots/{ballot_id}/log/leaves",
-    response_model=schemas.LeavesRead,
+    response_model=schemas.BallotLeavesRead,
     summary="The ballot log's leaves [start, end), up to the latest checkpoint (canonical JSON, base64url)",
 )
 def leaves(
@@ -114,28 +114,28 @@ def leaves(
     rt: RuntimeDep,
     start: int = Query(0, ge=0, le=2_147_483_647),
     end: int | None = Query(None, ge=0, le=2_147_483_647, description="Exclusive; at most 1000 leaves a page."),
-) -> schemas.LeavesRead:
+) -> schemas.BallotLeavesRead:
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
     latest = ballot_log.latest_checkpoint(db=db, ballot_id=ballot.id)
     stop = min(end if end is not None else start + LEAVES_PAGE, start + LEAVES_PAGE)
     rows = ballot_log.leaves(db=db, ballot_id=ballot.id, start=start, end=stop)
-    return schemas.LeavesRead(
+    return schemas.BallotLeavesRead(
         size=latest.size if latest is not None else 0,
-        leaves=[schemas.LeafRead(index=row.index, entry=b64url.encode(row.entry)) for row in rows],
+        leaves=[schemas.BallotLeafRead(index=row.index, entry=b64url.encode(row.entry)) for row in rows],
     )
 
 
 @router.get(
     "/ballots/{ballot_id}/log/checkpoint",
-    response_model=schemas.CheckpointRead,
+    response_model=schemas.BallotCheckpointRead,
     summary="The ballot log's latest signed checkpoint, committing the credentials issued and answers counted",
 )
-def checkpoint(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.CheckpointRead:
+def checkpoint(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.BallotCheckpointRead:
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
     latest = ballot_log.latest_checkpoint(db=db, ballot_id=ballot.id)
     if latest is None:
         raise NotFound(N_("This poll's log has no checkpoint yet."))
-    return schemas.CheckpointRead(
+    return schemas.BallotCheckpointRead(
         checkpoint=latest.note, size=latest.size, log_key=ballot_log.verifier_key(rt, ballot.id)
     )
 
@@ -144,12 +144,12 @@ def checkpoint(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
     "/ballots/{ballot_id}/answers",
     responses=errors(409),
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=schemas.AnswerAccepted,
+    response_model=schemas.BallotAnswerAccepted,
     summary="Answer with the ballot's credential: send without cookies; a later answer replaces an earlier one",
 )
 def answer(
-    ballot_id: Id, body: schemas.AnswerCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep
-) -> schemas.AnswerAccepted:
+    ballot_id: Id, body: schemas.BallotAnswerCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep
+) -> schemas.BallotAnswerAccepted:
     waits = answers.submit(
         db=db,
         rt=rt,
@@ -158,7 +158,7 @@ def answer(
         signature=_decode(body.signature, "signature"),
         choice=body.choice,
     )
-    return schemas.AnswerAccepted(accepted=True, counted_at_batch=waits)
+    return schemas.BallotAnswerAccepted(accepted=True, counted_at_batch=waits)
 
 
 @router.post(
