@@ -22,17 +22,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import math
 import os
 import random
 import re
+import resource
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx2
 from sqlalchemy import insert, text
@@ -44,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from app.core.database import build_engine
 from app.core.security import Keyring, new_token, token_digest
 from app.models.accounts import User, UserSession, account_values
-from bench import petition_page
+from bench import loadgen, petition_page
 from bench.common import SECRET, drop_database, free_port, machine, percentile, publish, serve
 
 DATABASE = "undersigned_viral_petition_bench"
@@ -109,115 +114,120 @@ def people(url: str, count: int, prefix: str) -> list[Person]:
     return made
 
 
-class Tally:
-    """Latencies (seconds) and answers by status of one kind of request."""
+async def _sign_and_comment(client: loadgen.Client, deadline: float, args: dict[str, Any]) -> dict[str, loadgen.Tally]:
+    """The signers, each signature from the next unused account, and the commenter, a comment every 1/rate seconds
+    sent without waiting for the one before (arrivals keep their pace however slowly the server answers)."""
+    tallies = {"sign": loadgen.Tally(), "comment": loadgen.Tally()}
+    petition_id = args["petition_id"]
+    accounts = iter(args["signers"])
 
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.statuses: dict[int, int] = {}
+    async def post(kind: str, path: str, person: tuple[str, str], body: dict[str, object]) -> None:
+        started = time.perf_counter()
+        headers = {"Cookie": person[0], "X-CSRF-Token": person[1], "Content-Type": "application/json"}
+        try:
+            answer = await client.request("POST", path, headers, json.dumps(body).encode())
+        except loadgen.Failed:
+            tallies[kind].add(started, 0)
+            return
+        tallies[kind].add(started, answer.status)
 
-    def add(self, started: float, status: int) -> None:
-        self.latencies.append(time.perf_counter() - started)
-        self.statuses[status] = self.statuses.get(status, 0) + 1
+    async def signer() -> None:
+        for person in accounts:
+            if time.time() >= deadline:
+                return
+            visibility = "public" if random.random() < 0.6 else "organizers"
+            await post("sign", f"/api/v1/petitions/{petition_id}/signature", person, {"visibility": visibility})
 
-    def count(self, *statuses: int) -> int:
-        return sum(self.statuses.get(status, 0) for status in statuses)
+    async def commenter() -> None:
+        sent: list[asyncio.Task[None]] = []
+        number = 0
+        while time.time() < deadline:
+            person = args["commenters"][number % len(args["commenters"])]
+            number += 1
+            body = f"Comment {number} of the run: the canteen should open earlier for the night shift."
+            sent.append(asyncio.create_task(post("comment", f"/api/v1/petitions/{petition_id}/comments", person,
+                                                 {"body": body})))  # fmt: skip
+            await asyncio.sleep(1 / args["comment_rate"])
+        await asyncio.gather(*sent)
 
-    def failed(self, *good: int) -> int:
-        return sum(count for status, count in self.statuses.items() if status not in good)
-
-
-async def load(args: argparse.Namespace, port: int, petition_id: int, signers: list[Person], commenters: list[Person],
-               readers: list[Person]) -> dict[str, Tally]:  # fmt: skip
-    """Signers, the commenter and the open pages, until the duration is over."""
-    tallies = {name: Tally() for name in ("sign", "comment", "tally poll", "comments poll")}
-    deadline = time.perf_counter() + args.duration
-    limits = httpx2.Limits(max_connections=args.signers + 64, max_keepalive_connections=args.signers + 64)
-    async with httpx2.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=WRK_TIMEOUT, trust_env=False
-    ) as client:
-        accounts = iter(signers)
-
-        async def request(
-            kind: str, method: str, path: str, person: Person, **kwargs: object
-        ) -> httpx2.Response | None:
-            started = time.perf_counter()
-            headers = {"Cookie": person.cookie, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
-            try:
-                response = await client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
-            except httpx2.HTTPError:
-                tallies[kind].add(started, 0)
-                return None
-            tallies[kind].add(started, response.status_code)
-            return response
-
-        async def signer() -> None:
-            for person in accounts:
-                if time.perf_counter() >= deadline:
-                    return
-                await request(
-                    "sign",
-                    "POST",
-                    f"/api/v1/petitions/{petition_id}/signature",
-                    person,
-                    json={"visibility": "public" if random.random() < 0.6 else "organizers"},
-                    headers={"X-CSRF-Token": person.csrf},
-                )
-
-        async def commenter() -> None:
-            """A comment every 1/rate seconds, each sent without waiting for the one before: arrivals keep their
-            pace however slowly the server answers."""
-            sent: list[asyncio.Task[httpx2.Response | None]] = []
-            number = 0
-            while time.perf_counter() < deadline:
-                person = commenters[number % len(commenters)]
-                number += 1
-                body = f"Comment {number} of the run: the canteen should open earlier for the night shift."
-                sent.append(
-                    asyncio.create_task(
-                        request(
-                            "comment",
-                            "POST",
-                            f"/api/v1/petitions/{petition_id}/comments",
-                            person,
-                            json={"body": body},
-                            headers={"X-CSRF-Token": person.csrf},
-                        )
-                    )
-                )
-                await asyncio.sleep(1 / args.comment_rate)
-            await asyncio.gather(*sent)
-
-        # Where the discussion stood when the pages were opened (the page's data-after).
-        opened = await client.get(f"/petitions/{petition_id}/comments/new", params={"after": ""})
-        start_after = opened.headers.get("x-latest-comment", "")
-
-        async def open_page(number: int) -> None:
-            """One open page: its two polls every poll interval, first at a random moment within it, each with the
-            ETag of its last answer and the discussion's place as the page's script keeps them."""
-            person = readers[number % len(readers)]
-            tags: dict[str, str] = {}
-            after = start_after
-            await asyncio.sleep(random.uniform(0, args.poll_seconds))
-            while time.perf_counter() < deadline:
-                for kind, path, params in (
-                    ("tally poll", f"/api/v1/petitions/{petition_id}", {}),
-                    ("comments poll", f"/petitions/{petition_id}/comments/new", {"after": after}),
-                ):
-                    headers = {"If-None-Match": tags[kind]} if kind in tags else {}
-                    response = await request(kind, "GET", path, person, headers=headers, params=params)
-                    if response is not None and response.headers.get("etag"):
-                        tags[kind] = response.headers["etag"]
-                    if response is not None and response.headers.get("x-latest-comment"):
-                        after = response.headers["x-latest-comment"]
-                await asyncio.sleep(args.poll_seconds)
-
-        await asyncio.gather(
-            *(signer() for _ in range(args.signers)),
-            commenter(),
-            *(open_page(number) for number in range(args.open_pages)),
-        )
+    await asyncio.gather(*(signer() for _ in range(args["signer_count"])), commenter())
     return tallies
+
+
+async def _open_pages(client: loadgen.Client, deadline: float, args: dict[str, Any]) -> dict[str, loadgen.Tally]:
+    """Open pages doing what the page's scripts do (app/static/tally.js, comments.js): each poll a poll interval after
+    the previous answer, first at a random moment within the first interval, with the ETag of its last 200 answer
+    (If-None-Match) and the discussion's place as the script keeps it. A poll's time counts from when it was due,
+    waiting for a connection of the client's pool included."""
+    tallies = {"tally poll": loadgen.Tally(), "comments poll": loadgen.Tally()}
+    petition_id, interval = args["petition_id"], args["poll_seconds"]
+
+    async def poll(kind: str, path: str, cookie: str, tag: str | None) -> loadgen.Answer | None:
+        started = time.perf_counter()
+        headers = {"Cookie": cookie, **({"If-None-Match": tag} if tag else {})}
+        try:
+            answer = await client.request("GET", path, headers)
+        except loadgen.Failed:
+            tallies[kind].add(started, 0)
+            return None
+        tallies[kind].add(started, answer.status)
+        return answer
+
+    async def page(number: int) -> None:
+        cookie = args["cookies"][number % len(args["cookies"])]
+        tags: dict[str, str | None] = {"tally poll": None, "comments poll": None}
+        after = args["start_after"]
+        await asyncio.sleep(random.uniform(0, interval))
+        while time.time() < deadline:
+            tally = await poll("tally poll", f"/api/v1/petitions/{petition_id}", cookie, tags["tally poll"])
+            if tally is not None and tally.status == 200:
+                tags["tally poll"] = tally.headers.get("etag")
+            comments = await poll(
+                "comments poll", f"/petitions/{petition_id}/comments/new?after={quote(after)}", cookie,
+                tags["comments poll"],
+            )  # fmt: skip
+            if comments is not None and comments.status == 200:
+                tags["comments poll"] = comments.headers.get("etag")
+                if int(comments.headers.get("x-new-comments", "0")):
+                    after = comments.headers.get("x-latest-comment", after)
+            await asyncio.sleep(interval)
+
+    await asyncio.gather(*(page(number) for number in args["pages"]))
+    return tallies
+
+
+def load(args: argparse.Namespace, port: int, petition_id: int, signers: list[Person], commenters: list[Person],
+         readers: list[Person], start_after: str, start: float) -> Callable[[], list[loadgen.Outcome]]:  # fmt: skip
+    """Signers and the commenter in one process, the open pages in `--client-processes` others, all from `start`
+    (wall clock) for the duration; returns what waits for their outcomes."""
+    roles: list[tuple[loadgen.Role, int, Any]] = [
+        (
+            _sign_and_comment,
+            args.signers + 16,
+            {
+                "petition_id": petition_id,
+                "signers": [(person.cookie, person.csrf) for person in signers],
+                "signer_count": args.signers,
+                "commenters": [(person.cookie, person.csrf) for person in commenters],
+                "comment_rate": args.comment_rate,
+            },
+        )
+    ]
+    roles += [
+        (
+            _open_pages,
+            64,
+            {
+                "petition_id": petition_id,
+                "cookies": [person.cookie for person in readers],
+                "pages": range(share, args.open_pages, args.client_processes),
+                "poll_seconds": args.poll_seconds,
+                "start_after": start_after,
+            },
+        )
+        for share in range(args.client_processes)
+    ]
+    return loadgen.start_roles(roles, port=port, start=start, duration=args.duration)
 
 
 def server_pids(root: int) -> list[int]:
@@ -294,6 +304,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             Path(workdir) / "server.log",
             workers=args.workers,
             settings={
+                # Several processes share their page versions (the polls' ETags) through Redis, as a deployment of
+                # several processes must (docs/scaling.md): in each one's memory, a poll answered by the other
+                # process never matched its tag, and a signature through one left the other's counter behind.
+                **({"redis_url": args.redis_url} if args.redis_url else {}),
                 "anonymous_batch_seconds": "3600",
                 "shared_page_seconds": "5",
                 "tally_cache_seconds": "60",
@@ -314,14 +328,23 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     raise RuntimeError(f"a reader's page is not signed in ({page.status_code})")
             petition_page.wrk(target, seconds=2, connections=args.readers, script=script, cookie=None)  # warm up
             petition_page.drain(port)
+            # Where the discussion stood when the pages were opened (the page's data-after).
+            with httpx2.Client(trust_env=False, timeout=60) as check:
+                opened = check.get(f"http://127.0.0.1:{port}/petitions/{petition_id}/comments/new?after=")
+                start_after = opened.headers.get("x-latest-comment", "")
             pids = server_pids(server.pid)
+            # The client processes start now and begin their load together with wrk, a moment from now.
+            start = time.time() + 1.0 + 0.002 * args.open_pages / args.client_processes
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            outcomes = load(args, port, petition_id, signers, commenters, readers, start_after, start)
+            time.sleep(max(0.0, start - time.time()))
             cpu_before, database_before = cpu_seconds(pids), {pid: cpu_seconds([pid]) for pid in postgres_pids()}
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
             wrk = subprocess.Popen(
                 [
                     "wrk",
-                    "-t2",
+                    "-t1",
                     f"-c{args.readers}",
                     f"-d{args.duration}s",
                     "--timeout",
@@ -333,18 +356,24 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            tallies = asyncio.run(load(args, port, petition_id, signers, commenters, readers))
             output, _ = wrk.communicate(timeout=args.duration + 60)
+            finished = outcomes()
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(pids) - cpu_before
             # Backends started during the run count from zero; one that ended took its time with it.
             database_cpu = sum(cpu_seconds([pid]) - database_before.get(pid, 0.0) for pid in postgres_pids())
+            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client_cpu = sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
         finally:
             petition_page.stop(server)
     pages = _parse_wrk(output)
     counter_after, rows_after = count_signatures(url, petition_id)
     if not args.keep:
         drop_database(args.database)
+    tallies: dict[str, loadgen.Tally] = {}
+    for outcome in finished:
+        for kind, tally in outcome.tallies.items():
+            tallies.setdefault(kind, loadgen.Tally()).merge(tally)
     signed = tallies["sign"].count(200, 201)
     return {
         "pages": pages,
@@ -352,6 +381,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "elapsed": elapsed,
         "cpu": cpu,
         "database_cpu": database_cpu,
+        "client_cpu": client_cpu,
         "load": load_before,
         "signed": signed,
         # The counter moved exactly as the rows did (a signature whose answer timed out still counts, on both).
@@ -376,7 +406,7 @@ def _parse_wrk(output: str) -> dict[str, float]:
 
 def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     pages: dict[str, float] = result["pages"]  # type: ignore[assignment]
-    tallies: dict[str, Tally] = result["tallies"]  # type: ignore[assignment]
+    tallies: dict[str, loadgen.Tally] = result["tallies"]  # type: ignore[assignment]
     elapsed: float = result["elapsed"]  # type: ignore[assignment]
     sign, comment = tallies["sign"], tallies["comment"]
     polls = [tallies["tally poll"], tallies["comments poll"]]
@@ -401,14 +431,16 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"Command: `.venv/bin/python bench/viral_petition.py --signatures {args.signatures} --comments "
         f"{args.comments} --workers {args.workers} --duration {args.duration} --readers {args.readers} --signers "
         f"{args.signers} --comment-rate {args.comment_rate:g} --open-pages {args.open_pages} --poll-seconds "
-        f"{args.poll_seconds:g}`\n\n"
+        f"{args.poll_seconds:g} --client-processes {args.client_processes} --redis-url '{args.redis_url}'`\n\n"
     )
     out.write(
-        f"Code: {petition_page.code_version()}. Machine: {machine()}; PostgreSQL, wrk (the readers) and the Python "
-        f"client (signers, comments, open pages) on the same machine. {args.duration} s of load; 1-minute load "
-        f"average before it {result['load']:.2f}. Server CPU {result['cpu']:.1f} s "
-        f"({result['cpu'] / elapsed:.2f} cores), PostgreSQL {result['database_cpu']:.1f} s "
-        f"({result['database_cpu'] / elapsed:.2f} cores).\n\n"
+        f"Code: {petition_page.code_version()}. Machine: {machine()}; PostgreSQL, wrk (the readers) and the client "
+        f"(bench/loadgen.py: the signers and comments in one process, the open pages in {args.client_processes}) on "
+        f"the same machine. {args.duration} s of load; 1-minute load average before it {result['load']:.2f}. Server "
+        f"CPU {result['cpu']:.1f} s ({result['cpu'] / elapsed:.2f} cores), PostgreSQL {result['database_cpu']:.1f} s "
+        f"({result['database_cpu'] / elapsed:.2f} cores), the clients (wrk and loadgen) {result['client_cpu']:.1f} s "
+        f"({result['client_cpu'] / elapsed:.2f} cores). Page versions in "
+        f"{'Redis' if args.redis_url else 'each process' + chr(39) + 's memory'}.\n\n"
     )
     out.write("| what | count | per second | p50 ms | p99 ms | failed | target |\n|---|---|---|---|---|---|---|\n")
     verdict = {name: f"{'met' if ok else 'NOT met'}" for name, (_value, ok) in checks.items()}
@@ -455,6 +487,12 @@ def main() -> None:
     parser.add_argument("--comment-rate", type=float, default=1.0, help="Comments per second.")
     parser.add_argument("--open-pages", type=int, default=1000, help="Open pages polling for live updates.")
     parser.add_argument("--poll-seconds", type=float, default=15.0, help="How often each open page polls.")
+    parser.add_argument("--client-processes", type=int, default=1, help="Processes the open pages' polls run in.")
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/11",
+        help="Redis for the server processes' page versions and limits ('' for none: one process only).",
+    )
     parser.add_argument("--database", default=DATABASE, help="Scratch PostgreSQL database (dropped at the end).")
     parser.add_argument("--keep", action="store_true", help="Keep the database at the end, for --reuse.")
     parser.add_argument("--reuse", action="store_true", help="Measure the database a --keep run left.")
