@@ -85,6 +85,8 @@ def test_a_scale_ballot_has_the_five_fixed_options(db: Session, rt: Runtime) -> 
         ({"question": "   "}, "question"),
         ({"closes_at": datetime(2026, 11, 24, 8, tzinfo=UTC)}, "closes_at"),
         ({"days": 91}, "closes_at"),
+        ({"closes_at": datetime(9999, 12, 31, 23, 59, tzinfo=UTC)}, "closes_at"),
+        ({"opens_at": datetime(9999, 12, 31, 23, 59, tzinfo=UTC)}, "opens_at"),
         ({"opens_at": datetime(2026, 11, 30, 9, tzinfo=UTC), "days": 3}, "closes_at"),
         ({"kind": BallotKind.ranked, "max_choices": 6, "options": list("ABCDEFG")}, "max_choices"),
         ({"kind": BallotKind.single, "max_choices": 2}, "max_choices"),

@@ -245,6 +245,11 @@ def _check(
         errors["max_choices"] = Message(N_("Allow between 1 and %(max)s choices."), max=max(limit, 1))
     if audience is BallotAudience.signers and petition is None:
         errors["audience"] = N_("Only a petition's poll can be put to its signers.")
+    # Far-off times are refused before any arithmetic on them (the year 9999 plus an hour overflows).
+    horizon = now + timedelta(days=2 * MAX_DAYS)
+    closes_at = min(closes_at, horizon)
+    if opens_at is not None and opens_at > horizon:
+        opens_at = horizon
     # Whole hours: an opening is the hour it falls in (now, if that hour has begun), a closing the next whole hour.
     opening = max(to_the_hour(opens_at or now), to_the_hour(now))
     closing = to_the_hour(closes_at) + (timedelta(hours=1) if closes_at != to_the_hour(closes_at) else timedelta())
