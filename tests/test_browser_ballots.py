@@ -1,0 +1,219 @@
+"""In a real browser: answering polls from the wallet (issue #25, assets/src/ballot.js).
+
+A member answers a members' poll with the poll's credential from the wallet's bundle, then changes the answer; an
+anonymous signer and a named signer answer a signers' poll by exchanging their signer credential. Each answer goes
+without cookies, and the poll's public log shows the credential and the choice, never an account."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from app.core import b64url, blindrsa
+from tests import live_server
+from tests.conftest import sign_in_demo
+from tests.test_browser_wallet_devices import records
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+PETITION = "Publish the salary bands for every role"  # demo: open, anonymity allowed, Ana signed with her name
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.LiveServer]:
+    live = live_server.serve_demo(tmp_path_factory.mktemp("browser") / "ballots.db")
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def create_ballot(page: Page, **fields: Any) -> dict[str, Any]:
+    """A poll made through the API, as its author's browser would."""
+    csrf = page.request.get("/api/v1/csrf").json()["csrf_token"]
+    closes = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    reply = page.request.post("/api/v1/ballots", data={"closes_at": closes, **fields}, headers={"X-CSRF-Token": csrf})
+    assert reply.status == 201, reply.text()
+    return reply.json()  # type: ignore[no-any-return]
+
+
+def answers_in_log(server: live_server.LiveServer, ballot_id: int) -> list[dict[str, Any]]:
+    """The answer entries of the poll's public log, read as anyone reads them."""
+    page = live_server.get_json(server, f"/api/v1/ballots/{ballot_id}/log/leaves?start=0&end=1000")
+    entries = [json.loads(b64url.decode(leaf["entry"])) for leaf in page["leaves"]]  # type: ignore[attr-defined]
+    return [entry for entry in entries if entry["kind"] == "answer"]
+
+
+def cookies_sent(page: Page, path: str) -> list[bool]:
+    """For every POST to `path` from now on: whether it carried a cookie."""
+    seen: list[bool] = []
+    page.on(
+        "request",
+        lambda request: (
+            seen.append("cookie" in request.all_headers())
+            if request.method == "POST" and request.url.endswith(path)
+            else None
+        ),
+    )
+    return seen
+
+
+def open_poll(page: Page, ballot_id: int) -> None:
+    """The poll's page, once ballot.js is done; its answer form shown (else the status line's words fail the test)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"/polls/{ballot_id}")
+    expect(page.locator("html")).to_have_attribute("data-ballot-ready", "true")
+    assert page.locator("form[data-ballot-form]").is_visible(), page.locator("[data-ballot-status]").inner_text()
+
+
+def test_a_member_answers_a_members_poll_and_changes_the_answer(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    riley = person("riley")
+    ballot = create_ballot(
+        riley, kind="single", question="Should the office open on Saturdays?", options=["Yes", "No", "Only in summer"]
+    )
+    # Dara: a member with no wallet yet (each person's wallet lives in one browser of this module's tests).
+    dara = person("dara")
+    sent = cookies_sent(dara, f"/api/v1/ballots/{ballot['id']}/answers")
+    open_poll(dara, ballot["id"])
+    form = dara.locator("form[data-ballot-form]")
+    status = dara.locator("[data-ballot-status]")
+    expect(form).to_be_visible()
+    expect(dara.locator("[data-ballot-needs-js]")).to_be_hidden()
+
+    form.get_by_label("No").check()
+    form.get_by_role("button", name="Send my answer anonymously").click()
+    expect(status).to_contain_text('Your answer is in; it is counted now. You chose "No".')
+    expect(status).to_be_focused()
+    (first,) = answers_in_log(server, ballot["id"])
+    assert first["choice"] == [1] and first["revision"] == 1
+
+    form.get_by_label("Only in summer").check()
+    form.get_by_role("button", name="Change my answer").click()
+    expect(status).to_contain_text('Your new answer is in; it is counted now. You chose "Only in summer".')
+    answers = answers_in_log(server, ballot["id"])
+    assert [(entry["revision"], entry["choice"]) for entry in answers] == [(1, [1]), (2, [2])]
+    assert answers[0]["message"] == answers[1]["message"]  # one credential: the change supersedes the first
+    assert live_server.get_json(server, f"/api/v1/ballots/{ballot['id']}")["answers_counted"] == 1
+    assert sent == [False, False]  # both answers went without cookies
+
+    # Back on the page later: this device shows its last answer and offers to change it.
+    open_poll(dara, ballot["id"])
+    expect(status).to_contain_text('You answered "Only in summer" from this device.')
+    expect(form.get_by_label("Only in summer")).to_be_checked()
+    # Nothing chosen is said in words before anything is sent.
+    form.evaluate("form => form.querySelectorAll('[name=choice]').forEach((box) => { box.checked = false; })")
+    form.get_by_role("button", name="Change my answer").click()
+    expect(status).to_have_text("Choose an option first.")
+    assert sent == [False, False]
+
+    # A ranked poll: one select per rank; a repeat is said in words, and the answer goes in rank order.
+    ranked = create_ballot(
+        riley, kind="ranked", question="Which perk first?", options=["Lunch", "Bikes", "Gym"], max_choices=3
+    )
+    open_poll(dara, ranked["id"])
+    form = dara.locator("form[data-ballot-form]")
+    form.get_by_label("Choice 1").select_option(label="Gym")
+    form.get_by_label("Choice 2").select_option(label="Gym")
+    form.get_by_role("button", name="Send my answer anonymously").click()
+    expect(status).to_have_text('Each option takes one rank only: "Gym" is ranked twice.')
+    form.get_by_label("Choice 2").select_option(label="Lunch")
+    form.get_by_role("button", name="Send my answer anonymously").click()
+    expect(status).to_contain_text('Your answer is in; it is counted now. You chose 1. "Gym", 2. "Lunch".')
+    (entry,) = answers_in_log(server, ranked["id"])
+    assert entry["choice"] == [2, 0]
+
+
+def test_an_anonymous_and_a_named_signer_answer_a_signers_poll(person, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    # Chen signs anonymously: the same cookie-less request asks for his signer credential, blind.
+    chen = person("chen")
+    petition_id = int(live_server.petition_url(server, PETITION).rsplit("/", 1)[1])
+    chen.goto(f"/petitions/{petition_id}")
+    expect(chen.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    panel = chen.locator("#sign")
+    panel.get_by_label("Nobody: sign anonymously").check()
+    panel.get_by_label("I understand that I could be identified by counting").check()
+    panel.get_by_role("button", name="Sign this petition").click()
+    expect(panel.locator("[data-anonymous-status]")).to_contain_text("You signed anonymously")
+
+    ben = person("ben")  # the petition's creator: its organizer
+    ballot = create_ballot(
+        ben,
+        petition_id=petition_id,
+        kind="single",
+        audience="signers",
+        question="Should we ask for the bands by the end of the quarter?",
+        options=["Yes", "No"],
+    )
+
+    for signer, choice in ((chen, "Yes"), (person("ana"), "No")):  # anonymous, then named
+        sent = cookies_sent(signer, f"/api/v1/ballots/{ballot['id']}/exchange")
+        open_poll(signer, ballot["id"])
+        form = signer.locator("form[data-ballot-form]")
+        form.get_by_label(choice).check()
+        form.get_by_role("button", name="Send my answer anonymously").click()
+        expect(signer.locator("[data-ballot-status]")).to_contain_text(
+            f'Your answer is in; it is counted now. You chose "{choice}".'
+        )
+        assert sent == [False]
+
+    shown = live_server.get_json(server, f"/api/v1/ballots/{ballot['id']}")
+    assert shown["credentials_issued"] == 2 and shown["answers_counted"] == 2
+    assert sorted(entry["choice"] for entry in answers_in_log(server, ballot["id"])) == [[0], [1]]
+
+
+def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature(person, server) -> None:  # type: ignore[no-untyped-def]
+    """The attacker's method: the server hands one account, in its wallet's bundle, a poll key of its own, so that
+    the credential it signs (and the answer sent with it) says whose it is. The cookie-less record of the poll and
+    entry 0 of the poll's log name the real key: the browser asks for nothing under the other, says why, and still
+    collects the petitions' credentials due."""
+    from playwright.sync_api import expect
+
+    ballot = create_ballot(
+        person("riley"), kind="single", question="Is the new rota workable?", options=["Yes", "No", "Not sure"]
+    )
+    other = blindrsa.PrivateKey.generate(1024).public
+    spki = b64url.encode(other.spki())
+
+    def own_key(route) -> None:  # type: ignore[no-untyped-def]
+        state = route.fetch().json()
+        due = [
+            {**item, "key_id": other.key_id(), "spki": spki} if item.get("ballot_id") == ballot["id"] else item
+            for item in state["due"]
+        ]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({**state, "due": due}))
+
+    morgan = person(None)
+    morgan.context.route(re.compile(r"/api/v1/wallet(\?[^/]*)?$"), own_key)
+    asked: list[list[dict[str, Any]]] = []
+    morgan.on(
+        "request",
+        lambda request: (
+            asked.append(request.post_data_json["tokens"])
+            if request.method == "POST" and request.url.endswith("/api/v1/wallet/tokens")
+            else None
+        ),
+    )
+    sign_in_demo(morgan, "morgan")
+    morgan.goto(f"/polls/{ballot['id']}")
+    expect(morgan.locator("html")).to_have_attribute("data-ballot-ready", "true")
+    expect(morgan.locator("[data-ballot-status]")).to_contain_text(
+        f"This browser refuses poll {ballot['id']}'s key: it differs from the key the poll shows everyone"
+    )
+    expect(morgan.locator("form[data-ballot-form]")).to_be_hidden()
+    purposes = [item["purpose"] for request in asked for item in request]
+    assert "ballot" not in purposes and "sign" in purposes, asked
+    kept = {item["id"]: item for item in records(morgan)}
+    assert not [key for key in kept if ":ballot:" in key], kept
