@@ -42,7 +42,7 @@ def _decode(value: str, field: str) -> bytes:
 
 @router.post(
     "/ballots",
-    responses=errors(409),
+    responses=errors(404, 409),
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.BallotRead,
     summary="Create a ballot: a petition's organizers for their petition, responders and admins for everyone",
