@@ -173,6 +173,29 @@ def test_an_anonymous_and_a_named_signer_answer_a_signers_poll(person, server) -
     assert shown["credentials_issued"] == 2 and shown["answers_counted"] == 2
     assert sorted(entry["choice"] for entry in answers_in_log(server, ballot["id"])) == [[0], [1]]
 
+    # Chen's phone, given his recovery code, makes the same poll credential: its signer credential from the reply
+    # the server kept under his anonymous signature's nullifier, and the exchange answers the same request alike.
+    # His answer there replaces the laptop's: one credential, one counted answer.
+    chen.goto("/wallet")
+    chen.locator("main").get_by_role("button", name="Show my recovery code").click()
+    code = chen.locator("[data-recovery-code]").inner_text()
+    phone = person("chen")
+    phone.goto("/wallet")
+    phone.locator("main").get_by_role("textbox", name="Recovery code").fill(code)
+    phone.locator("main").get_by_role("button", name="Use this recovery code").click()
+    expect(phone.locator("[data-recovery-result]")).to_contain_text("this device now holds your wallet", timeout=30_000)
+    open_poll(phone, ballot["id"])
+    phone.locator("form[data-ballot-form]").get_by_label("No").check()
+    phone.locator("form[data-ballot-form]").get_by_role("button", name="Send my answer anonymously").click()
+    expect(phone.locator("[data-ballot-status]")).to_contain_text(
+        'Your answer is in; it is counted now. You chose "No".'
+    )
+    answers = answers_in_log(server, ballot["id"])
+    chens = [entry for entry in answers if entry["message"] == answers[0]["message"]]
+    assert [(entry["revision"], entry["choice"]) for entry in chens] == [(1, [0]), (2, [1])]
+    shown = live_server.get_json(server, f"/api/v1/ballots/{ballot['id']}")
+    assert shown["credentials_issued"] == 2 and shown["answers_counted"] == 2
+
 
 def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature(person, server) -> None:  # type: ignore[no-untyped-def]
     """The attacker's method: the server hands one account, in its wallet's bundle, a poll key of its own, so that
