@@ -267,6 +267,17 @@ def test_the_author_closes_a_poll_early(browser: Browser, db, rt, responder) -> 
     assert ballot.closed_early
 
 
+def test_someone_else_cannot_close_a_poll(browser: Browser, db, rt, responder) -> None:
+    ballot = pulse(db, rt, responder)
+    sign_in_as(browser, db, factories.worker(db))
+    assert "Close the poll now" not in browser.get(f"/polls/{ballot.id}").text
+    refused = browser.post(f"/polls/{ballot.id}/close", {})
+    assert refused.status_code == 303  # back to the poll, with the reason
+    assert "organizers can close it." in browser.get(refused.headers["location"]).text
+    db.refresh(ballot)
+    assert not ballot.closed_early
+
+
 # -- ratification -------------------------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from app.core.database import SessionDep
 from app.core.errors import AppError, InvalidInput, NotFound
 from app.core.forms import CORRECT_FIELDS
 from app.core.i18n import N_
-from app.core.pages import FormFields, form_error
+from app.core.pages import FormFields, form_error, refused
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
@@ -327,5 +327,8 @@ def download(ballot_id: Id, fmt: str, user: OptionalUser, db: SessionDep, rt: Ru
 @router.post("/polls/{ballot_id}/close", response_class=HTMLResponse)
 def close(request: Request, ballot_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
-    ballots.close_early(db, rt, actor=user, ballot=ballot)
+    try:
+        ballots.close_early(db, rt, actor=user, ballot=ballot)
+    except AppError as error:
+        return refused(request, f"/polls/{ballot_id}", error)
     return redirect(request, f"/polls/{ballot_id}", N_("The poll is closed; the answers counted stay counted."))
