@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +43,7 @@ def test_submit_takes_padding_as_its_decoder_promises(
     petition = open_anonymous(db, rt)
     tokens, _ = wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     message, signature = tokens[petition.id]
-    padded = {
+    padded: dict[str, Any] = {
         "petition_id": petition.id,
         "message": base64.urlsafe_b64encode(message).decode(),
         "signature": base64.urlsafe_b64encode(signature).decode(),
@@ -80,28 +81,32 @@ def test_the_log_api_speaks_base64url_and_c2sp_text_keeps_standard_base64(
 
 def test_the_openapi_schema_says_every_binary_fields_encoding(anonymous_client: TestClient) -> None:
     schemas = anonymous_client.get("/openapi.json").json()["components"]["schemas"]
-    said = {}
+    # By class name: OpenAPI prefixes a class's module (app__log__schemas__EntryRead) only while another module
+    # has a class of that name, and every schema of a name is checked.
+    said: dict[str, list[str]] = {}
     for name, schema in schemas.items():
         for field, spec in (schema.get("properties") or {}).items():
             if field in BINARY:
-                said[f"{name}.{field}"] = spec.get("description", "")
+                said.setdefault(f"{name.rsplit('__', 1)[-1]}.{field}", []).append(spec.get("description", ""))
     expected = {
         "LogRead.root",
-        "app__routes__log_api__EntryRead.entry",
+        "EntryRead.entry",
         "InclusionRead.proof",
         "ConsistencyRead.proof",
         "KeyRead.spki",
         "IssuedRead.spki",
         "IssuedRead.blind_signature",
         "AnonymousLedger.spki",
-        "app__anonymous__schemas__EntryRead.message",
+        "EntryRead.message",
         "TokenRead.message",
         "BlindedRequest.blinded_message",
         "WalletCheckCreate.check",
         "WalletCheckRead.wallet_check",
     }
     assert expected <= set(said), sorted(set(expected) - set(said))
-    undocumented = {name: text for name, text in said.items() if name in expected and "base64url" not in text}
+    undocumented = {
+        name: text for name, texts in said.items() if name in expected for text in texts if "base64url" not in text
+    }
     assert not undocumented, undocumented
 
 
@@ -131,7 +136,7 @@ def test_an_anonymous_comment_takes_padding_and_refuses_garbage_in_plain_words(
 
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     message, signature = credential_of(new_browser, db, petition)
-    body = {
+    body: dict[str, Any] = {
         "petition_id": petition.id,
         "message": padded(message),
         "signature": padded(signature),

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.anonymous import anonymity
 from app.anonymous import service as anonymous_service
+from app.anonymous.schemas import KeyRead
+from app.anonymous.wallet import Purpose
 from app.clients import log as log_client
 from app.core import b64url
 from app.core.runtime import Runtime
@@ -25,7 +27,6 @@ from app.core.versions import page_changed
 from app.log import service as log_service
 from app.log import service as signature_log
 from app.models.anonymous import IssuingKey
-from app.routes import anonymous_api
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import wallet
@@ -90,7 +91,7 @@ def test_a_token_list_that_drops_or_adds_tokens_fails(
     assert "1 anonymous signature in the log is not in the anonymous signatures API's list" in result.output
 
     # A token listed (and counted) that the log does not hold, with nothing waiting for the next batch.
-    def padded(**kwargs):  # type: ignore[no-untyped-def]
+    def padded(**kwargs):
         rows = honest(**kwargs)
         forged = dataclasses.make_dataclass("Row", ["id", "token_message", "token_signature"])(
             "f" * 32, b"\x01" * 32, b"\x02" * 256
@@ -114,13 +115,15 @@ def test_a_key_list_behind_the_log_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
-    honest = anonymous_api._key
+    honest = KeyRead.of
 
-    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign, issued=None):  # type: ignore[no-untyped-def]
+    def tailored(key, purpose=Purpose.sign, issued=None):
         published = honest(key, purpose, issued)
-        return {**published, "tokens_issued": 0, "key_id": "00" * 32} if purpose.value == "sign" else published
+        return (
+            published.model_copy(update={"tokens_issued": 0, "key_id": "00" * 32}) if purpose == "sign" else published
+        )
 
-    monkeypatch.setattr(anonymous_api, "_key", tailored)
+    monkeypatch.setattr(KeyRead, "of", tailored)
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
     assert "the published key list names another signing key than the one entry 0 commits to" in result.output
@@ -141,20 +144,20 @@ def test_a_discussion_key_other_than_entry_0s_fails(
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     entry = outside.get(f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1").json()["entries"][0]
     assert json.loads(b64url.decode(entry["entry"]))["discussion_key_id"]
-    honest = anonymous_api._key
+    honest = KeyRead.of
 
-    def tailored(key, purpose=anonymous_api.wallet.Purpose.sign, issued=None):  # type: ignore[no-untyped-def]
+    def tailored(key, purpose=Purpose.sign, issued=None):
         published = honest(key, purpose, issued)
-        return {**published, "key_id": "00" * 32} if purpose.value == "discuss" else published
+        return published.model_copy(update={"key_id": "00" * 32}) if purpose == "discuss" else published
 
-    monkeypatch.setattr(anonymous_api, "_key", tailored)
+    monkeypatch.setattr(KeyRead, "of", tailored)
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
     assert "the published key list names another discussion key than the one entry 0 commits to" in result.output
     assert "signing key" not in result.output
 
 
-def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  # type: ignore[no-untyped-def]
+def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(
     new_browser: NewBrowser,
     db: Session,
     rt: Runtime,
@@ -167,7 +170,7 @@ def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  #
     key they accepted first); its signing key still is."""
     honest_encode = log_service.encode
 
-    def before(entry):  # type: ignore[no-untyped-def]
+    def before(entry):
         return honest_encode({name: value for name, value in entry.items() if name != "discussion_key_id"})
 
     with monkeypatch.context() as opened_before:
@@ -181,7 +184,7 @@ def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(  #
     assert result.exit_code == 0, result.output
 
 
-def _tokens_issued(outside, petition_id: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _tokens_issued(outside, petition_id: int) -> dict[str, object]:
     """The signing key's tokens issued (and the anonymity set) as each place publishes them."""
     page = outside.get(f"/petitions/{petition_id}").text
     keys = [
@@ -199,7 +202,7 @@ def _tokens_issued(outside, petition_id: int) -> dict[str, object]:  # type: ign
     }
 
 
-def test_tokens_issued_raised_in_the_database_are_not_published(  # type: ignore[no-untyped-def]
+def test_tokens_issued_raised_in_the_database_are_not_published(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
 ) -> None:
     """Review F8: the operator raises the key's count of tokens issued by 40 so that a worker is told they hide
@@ -215,7 +218,7 @@ def test_tokens_issued_raised_in_the_database_are_not_published(  # type: ignore
     assert result.exit_code == 0, result.output
 
 
-def test_tokens_issued_raised_where_the_figures_are_read_fail_verify(  # type: ignore[no-untyped-def]
+def test_tokens_issued_raised_where_the_figures_are_read_fail_verify(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
 ) -> None:
     """The same operator, knowing the figures are the log head's, raises those too: every place now says 41
@@ -255,7 +258,7 @@ def test_tokens_issued_raised_where_the_figures_are_read_fail_verify(  # type: i
     assert "the petition page says 3 tokens were spent by name; the log commits 0" in result.output, result.output
 
 
-def test_tokens_issued_between_batches_are_published_with_the_next(  # type: ignore[no-untyped-def]
+def test_tokens_issued_between_batches_are_published_with_the_next(
     new_browser: NewBrowser, db: Session, rt: Runtime, sessions, outside, tmp_path: Path
 ) -> None:
     """The honest flow: a colleague collects a token after the last batch. Until the next batch commits it, every

@@ -120,3 +120,7 @@ class AccountRead(BaseModel):
 
 class Accepted(BaseModel):
     message: str
+
+
+class CsrfTokenRead(BaseModel):
+    csrf_token: str = Field(description="Send it as X-CSRF-Token with every state-changing request.")

@@ -9,12 +9,17 @@ standard base64."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.anonymous.service import decode
+from app.anonymous import anonymity, linking, wallet
+from app.anonymous.service import decode, encode
 from app.anonymous.wallet import Purpose
 from app.core import b64url
+from app.models.anonymous import IssuingKey
+from app.models.signatures import Signature
+from app.petitions.issuing_keys import BlindKey
 
 B64, ON_INPUT = b64url.PATTERN, b64url.ON_INPUT
 
@@ -54,6 +59,18 @@ class KeyRead(BaseModel):
     spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without padding.")
     tokens_issued: int
 
+    @classmethod
+    def of(cls, key: BlindKey, purpose: Purpose = Purpose.sign, issued: anonymity.Issued | None = None) -> Self:
+        """`key` as published; a signing key's tokens_issued is `issued`, what the log commits (the discussion
+        key's count is in no log)."""
+        return cls(
+            petition_id=key.petition_id,
+            purpose=purpose,
+            key_id=key.key_id,
+            spki=encode(key.spki),
+            tokens_issued=issued.tokens_issued if issued is not None else key.tokens_issued,
+        )
+
 
 class BlindedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -86,6 +103,16 @@ class IssuedRead(BaseModel):
         "padding): a device that finalizes a kept reply checks it against the published "
         "one first."
     )
+
+    @classmethod
+    def of(cls, item: wallet.Issued) -> Self:
+        return cls(
+            petition_id=item.petition_id,
+            purpose=item.purpose,
+            key_id=item.key_id,
+            blind_signature=encode(item.blind_signature),
+            spki=encode(item.spki),
+        )
 
 
 class IssuanceRead(BaseModel):
@@ -130,6 +157,14 @@ class EntryRead(BaseModel):
     message: str = Field(description="The token's message, base64url without padding, as the log entry writes it.")
     signature: str = Field(description="The token's signature, base64url without padding, as the log entry writes it.")
 
+    @classmethod
+    def of(cls, entry: Signature) -> Self:
+        return cls(
+            id=entry.id,
+            message=encode(entry.token_message or b""),
+            signature=encode(entry.token_signature or b""),
+        )
+
 
 class AnonymousLedger(BaseModel):
     petition_id: int
@@ -158,6 +193,30 @@ class AnonymousLedger(BaseModel):
     entries: list[EntryRead]
     next_cursor: str | None
 
+    @classmethod
+    def of(
+        cls,
+        key: IssuingKey,
+        *,
+        issued: anonymity.Issued,
+        anonymous_signatures: int,
+        entries: list[Signature],
+        next_cursor: str | None,
+    ) -> Self:
+        published = KeyRead.of(key, issued=issued)
+        return cls(
+            petition_id=published.petition_id,
+            key_id=published.key_id,
+            spki=published.spki,
+            tokens_issued=published.tokens_issued,
+            key_destroyed_at=key.destroyed_at,
+            spent_by_name=issued.spent_by_name,
+            forfeited=key.forfeited,
+            anonymous_signatures=anonymous_signatures,
+            entries=[EntryRead.of(entry) for entry in entries],
+            next_cursor=next_cursor,
+        )
+
 
 class AnonymityRead(BaseModel):
     """The anonymity sets anyone can count for a petition (more figures join as anonymous features do)."""
@@ -178,3 +237,99 @@ class AnonymityRead(BaseModel):
         ),
     )
     min_group_size: int = Field(description="k: below it, signers are warned before signing anonymously.")
+
+    @classmethod
+    def of(cls, figures: anonymity.AnonymitySet) -> Self:
+        return cls(signing=figures.signing, discussion=figures.discussion, min_group_size=figures.min_group_size)
+
+
+# -- linking a device (app/routes/anonymous_link_api.py) ----------------------------------------------------------
+
+# Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py); the
+# lengths are the unpadded and padded spellings of each field's bytes.
+KEY_FIELD = Field(
+    min_length=87,
+    max_length=88,
+    pattern=B64,
+    description=(f"An ephemeral P-256 public key, the 65-byte uncompressed point, {b64url.ON_INPUT}."),
+)
+PROOF_FIELD = Field(min_length=43, max_length=44, pattern=B64, description=f"HMAC-SHA256, 32 bytes, {b64url.ON_INPUT}.")
+
+
+class OfferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    offer_key: str = KEY_FIELD
+    offer_proof: str = Field(
+        min_length=43,
+        max_length=44,
+        pattern=B64,
+        description="HMAC-SHA256(K_offer, offer_key): B checks it, the server cannot.",
+    )
+    code_proof: str = Field(
+        min_length=43,
+        max_length=44,
+        pattern=B64,
+        description="HMAC-SHA256(K_check, offer_key): what B's answer must repeat.",
+    )
+
+
+class AnswerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code_proof: str = PROOF_FIELD
+    answer_key: str = KEY_FIELD
+    answer_proof: str = Field(
+        min_length=43,
+        max_length=44,
+        pattern=B64,
+        description="HMAC-SHA256(K_answer, answer_key || offer_key): A checks it.",
+    )
+
+
+class SealedCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sealed: str = Field(
+        min_length=59,
+        max_length=60,
+        pattern=B64,
+        description=(f"IV (12 bytes) || AES-256-GCM of the 16-byte wallet secret with its tag, {b64url.ON_INPUT}."),
+    )
+
+
+class Opened(BaseModel):
+    expires_in: int = Field(description="Seconds until the session closes by itself.")
+
+    @classmethod
+    def of(cls, session: linking.LinkSession, now: datetime) -> Self:
+        return cls(expires_in=session.expires_in(now))
+
+
+class SessionRead(BaseModel):
+    state: linking.State = Field(
+        description=('"done" once, after the new device collected the secret: then nothing else is in the answer.')
+    )
+    offer_key: str | None = None
+    offer_proof: str | None = None
+    answer_key: str | None = None
+    answer_proof: str | None = None
+    sealed: str | None = None
+    expires_in: int
+
+    @classmethod
+    def of(cls, session: linking.LinkSession, now: datetime) -> Self:
+        """What each device needs from the other, as far as the session has come (answered without the nulls)."""
+
+        def published(value: bytes | None) -> str | None:
+            return encode(value) if value is not None else None
+
+        return cls(
+            state=session.state,
+            offer_key=published(session.offer_key),
+            offer_proof=published(session.offer_proof),
+            answer_key=published(session.answer_key),
+            answer_proof=published(session.answer_proof),
+            sealed=published(session.sealed),
+            expires_in=session.expires_in(now),
+        )

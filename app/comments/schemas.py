@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.anonymous.service import decode
+from app.comments.moderation import reason_label
 from app.core import b64url
-from app.models.comments import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX
+from app.models.comments import BODY_MAX, FLAG_NOTE_MAX, FLAG_REASONS, REASON_MAX, Comment, CommentFlag
+from app.models.petitions import Petition
 
 
 def _strip(value: object) -> object:
@@ -102,6 +106,31 @@ class NotificationPreferences(BaseModel):
     _checkboxes = field_validator("comment_replies", mode="before")(_checkbox)
 
 
+class CommentNode(Protocol):
+    """A comment as its reader sees it: the shape app/comments/repository.py's Node has."""
+
+    @property
+    def comment(self) -> Comment: ...
+    @property
+    def replies(self) -> Sequence[CommentNode]: ...
+    @property
+    def more_replies(self) -> bool: ...
+    @property
+    def endorsed(self) -> bool: ...
+    @property
+    def mine(self) -> bool: ...
+    @property
+    def collapsed(self) -> bool: ...
+    @property
+    def has_history(self) -> bool: ...
+
+
+def author_label(comment: Comment) -> str:
+    if comment.pseudonym:
+        return comment.pseudonym
+    return comment.author.display_name if comment.author else "A former member"
+
+
 class CommentRead(BaseModel):
     id: int
     petition_id: int
@@ -124,6 +153,34 @@ class CommentRead(BaseModel):
     replies: list[CommentRead] = Field(default_factory=list)
     more_replies: bool = Field(description="More replies exist: page through GET /api/v1/comments/{id}/replies.")
 
+    @classmethod
+    def of(cls, node: CommentNode) -> Self:
+        """The comment with its replies as `node` holds them; its author and text only while it is visible."""
+        comment = node.comment
+        shown = comment.is_visible
+        return cls(
+            id=comment.id,
+            petition_id=comment.petition_id,
+            parent_id=comment.parent_id,
+            depth=comment.depth,
+            quoted_id=comment.quoted_id,
+            anonymous=comment.is_anonymous,
+            author=author_label(comment) if shown else None,
+            state=comment.state,
+            body_html=comment.body_html if shown else None,
+            hidden_reason=comment.hidden_reason,
+            collapsed=node.collapsed,
+            endorsement_count=comment.endorsement_count,
+            endorsed_by_me=node.endorsed,
+            mine=node.mine,
+            reply_count=comment.reply_count,
+            created_at=comment.created_at,
+            edited_at=comment.edited_at,
+            has_history=node.has_history,
+            replies=[cls.of(reply) for reply in node.replies],
+            more_replies=node.more_replies,
+        )
+
 
 class CommentPage(BaseModel):
     items: list[CommentRead]
@@ -132,16 +189,49 @@ class CommentPage(BaseModel):
     locked_reason: str | None
     accepting_comments: bool
 
+    @classmethod
+    def of(
+        cls, nodes: Sequence[CommentNode], *, petition: Petition, next_cursor: str | None, accepting_comments: bool
+    ) -> Self:
+        return cls(
+            items=[CommentRead.of(node) for node in nodes],
+            next_cursor=next_cursor,
+            comment_count=petition.comment_count,
+            locked_reason=petition.comments_locked_reason,
+            accepting_comments=accepting_comments,
+        )
+
 
 class RevisionRead(BaseModel):
     body_html: str
     replaced_at: datetime
 
 
+class FlagRead(BaseModel):
+    reason: str = Field(description=f"One of: {', '.join(FLAG_REASONS)}.")
+    label: str = Field(description="The reason in words.")
+    note: str | None
+
+    @classmethod
+    def of(cls, flag: CommentFlag) -> Self:
+        return cls(reason=flag.reason, label=reason_label(flag.reason), note=flag.note)
+
+
 class FlaggedRead(BaseModel):
     comment: CommentRead
     body_html: str
-    flags: list[dict[str, str | None]]
+    flags: list[FlagRead]
+
+    @classmethod
+    def of(cls, node: CommentNode, flags: Sequence[CommentFlag]) -> Self:
+        """A flagged comment for moderators: its text even when hidden, and the flags' reasons (never who flagged)."""
+        return cls(
+            comment=CommentRead.of(node), body_html=node.comment.body_html, flags=[FlagRead.of(f) for f in flags]
+        )
+
+
+class FlagAccepted(BaseModel):
+    message: str
 
 
 # Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py).

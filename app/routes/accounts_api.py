@@ -28,9 +28,14 @@ def _session_response(request: Request, rt: RuntimeDep, signed: service.SignedIn
     return response
 
 
-@router.get("/csrf", summary="Get the CSRF token to send as X-CSRF-Token with state-changing requests")
-def csrf_token(request: Request, user: OptionalUser) -> dict[str, str]:
-    return {"csrf_token": request.app.state.keyring.csrf_token(request.state.csrf_seed, request.state.csrf_session)}
+@router.get(
+    "/csrf",
+    response_model=schemas.CsrfTokenRead,
+    summary="Get the CSRF token to send as X-CSRF-Token with state-changing requests",
+)
+def csrf_token(request: Request, user: OptionalUser) -> schemas.CsrfTokenRead:
+    keyring = request.app.state.keyring
+    return schemas.CsrfTokenRead(csrf_token=keyring.csrf_token(request.state.csrf_seed, request.state.csrf_session))
 
 
 @router.post(

@@ -24,33 +24,9 @@ router = APIRouter(prefix="/api/v1", tags=["anonymous signing"], route_class=Uni
 # authority to forge) and writes no log line: see app/core/web.py.
 
 
-def _key(
-    key: issuing_keys.BlindKey, purpose: wallet.Purpose = wallet.Purpose.sign, issued: anonymity.Issued | None = None
-) -> dict[str, object]:
-    """A key as published; a signing key's tokens_issued is `issued`, what the log commits (the discussion key's
-    count is in no log)."""
-    return {
-        "petition_id": key.petition_id,
-        "purpose": purpose.value,
-        "key_id": key.key_id,
-        "spki": service.encode(key.spki),
-        "tokens_issued": issued.tokens_issued if issued is not None else key.tokens_issued,
-    }
-
-
-def _signing_keys(db: SessionDep, items: list[IssuingKey]) -> list[dict[str, object]]:
+def _signing_keys(db: SessionDep, items: list[IssuingKey]) -> list[schemas.KeyRead]:
     figures = anonymity.issued_for_all(db, items)
-    return [_key(key, issued=figures[key.petition_id]) for key in items]
-
-
-def _issued(item: wallet.Issued) -> dict[str, object]:
-    return {
-        "petition_id": item.petition_id,
-        "purpose": item.purpose.value,
-        "key_id": item.key_id,
-        "blind_signature": service.encode(item.blind_signature),
-        "spki": service.encode(item.spki),
-    }
+    return [schemas.KeyRead.of(key, issued=figures[key.petition_id]) for key in items]
 
 
 @router.get(
@@ -59,10 +35,9 @@ def _issued(item: wallet.Issued) -> dict[str, object]:
     summary="The signing and discussion keys of every open petition that takes anonymous participation",
 )
 def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
-    content = [schemas.KeyRead(**key).model_dump() for key in _signing_keys(db, issuing_keys.open_keys(db=db))]
+    content = [key.model_dump() for key in _signing_keys(db, issuing_keys.open_keys(db=db))]
     content += [
-        schemas.KeyRead(**_key(key, wallet.Purpose.discuss)).model_dump()
-        for key in issuing_keys.open_discussion_keys(db=db)
+        schemas.KeyRead.of(key, wallet.Purpose.discuss).model_dump() for key in issuing_keys.open_discussion_keys(db=db)
     ]
     return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
 
@@ -72,22 +47,22 @@ def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
     response_model=schemas.WalletRead,
     summary="The credentials due to you, those issued to you for open petitions, and your wallet's check",
 )
-def wallet_state(user: CurrentUser, db: SessionDep) -> dict[str, object]:
+def wallet_state(user: CurrentUser, db: SessionDep) -> schemas.WalletRead:
     check = wallet.wallet_check(db=db, user=user)
     due = wallet.due(db=db, user=user)
     figures = anonymity.issued_for_all(db, [item.key for item in due if isinstance(item.key, IssuingKey)])
-    return {
-        "due": [
-            _key(
+    return schemas.WalletRead(
+        due=[
+            schemas.KeyRead.of(
                 item.key,
                 item.purpose,
                 figures.get(item.key.petition_id) if item.purpose is wallet.Purpose.sign else None,
             )
             for item in due
         ],
-        "issued": [_issued(item) for item in wallet.issued_to(db=db, user=user)],
-        "wallet_check": service.encode(check) if check is not None else None,
-    }
+        issued=[schemas.IssuedRead.of(item) for item in wallet.issued_to(db=db, user=user)],
+        wallet_check=service.encode(check) if check is not None else None,
+    )
 
 
 @router.post(
@@ -104,7 +79,8 @@ def start_wallet(body: schemas.WalletCheckCreate, user: CurrentUser, db: Session
     check = service.decode(body.check, field="check")
     started = wallet.register_check(db=db, rt=rt, user=user, check=check)
     return JSONResponse(
-        {"wallet_check": service.encode(check)}, status_code=status.HTTP_201_CREATED if started else status.HTTP_200_OK
+        schemas.WalletCheckRead(wallet_check=service.encode(check)).model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED if started else status.HTTP_200_OK,
     )
 
 
@@ -114,13 +90,13 @@ def start_wallet(body: schemas.WalletCheckCreate, user: CurrentUser, db: Session
     response_model=schemas.IssuanceRead,
     summary="Blind-sign every credential due, all in one request",
 )
-def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> schemas.IssuanceRead:
     requests = [
         (item.petition_id, item.purpose, service.decode(item.blinded_message, field=f"tokens.{item.petition_id}"))
         for item in body.tokens
     ]
     issued = wallet.issue(db=db, rt=rt, user=user, requests=requests)
-    return {"tokens": [_issued(item) for item in issued]}
+    return schemas.IssuanceRead(tokens=[schemas.IssuedRead.of(item) for item in issued])
 
 
 @router.post(
@@ -130,10 +106,10 @@ def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: 
     response_model=schemas.Accepted,
     summary="Sign anonymously with a token: send without cookies",
 )
-def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
     message, signature = body.decoded()
     service.submit(db=db, rt=rt, petition_id=body.petition_id, message=message, signature=signature)
-    return {"status": "queued", "publish_within_seconds": rt.settings.anonymous_batch_seconds}
+    return schemas.Accepted(status="queued", publish_within_seconds=rt.settings.anonymous_batch_seconds)
 
 
 @router.get(
@@ -149,7 +125,7 @@ def ledger(
     rt: RuntimeDep,
     cursor: str | None = Query(None, max_length=32, pattern=r"^[0-9a-f]*$"),
     limit: int = Query(500, ge=1, le=5000),
-) -> dict[str, object]:
+) -> schemas.AnonymousLedger:
     key = issuing_keys.published(db=db, petition_id=petition.id)
     if key is None:
         raise NotFound(N_("This petition does not take anonymous signatures."))
@@ -157,22 +133,13 @@ def ledger(
     more = len(entries) > limit
     entries = entries[:limit]
     issued = anonymity.issued_for(db, key)
-    return {
-        **_key(key, issued=issued),
-        "key_destroyed_at": key.destroyed_at,
-        "anonymous_signatures": service.anonymous_count(db=db, petition_id=petition.id),
-        "spent_by_name": issued.spent_by_name,
-        "forfeited": key.forfeited,
-        "entries": [
-            {
-                "id": entry.id,
-                "message": service.encode(entry.token_message or b""),
-                "signature": service.encode(entry.token_signature or b""),
-            }
-            for entry in entries
-        ],
-        "next_cursor": entries[-1].id if more and entries else None,
-    }
+    return schemas.AnonymousLedger.of(
+        key,
+        issued=issued,
+        anonymous_signatures=service.anonymous_count(db=db, petition_id=petition.id),
+        entries=entries,
+        next_cursor=entries[-1].id if more and entries else None,
+    )
 
 
 @router.get(
@@ -182,5 +149,5 @@ def ledger(
 )
 def anonymity_set(
     petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
-) -> dict[str, int | None]:
-    return anonymity.for_petition(db=db, rt=rt, petition_id=petition.id).as_dict()
+) -> schemas.AnonymityRead:
+    return schemas.AnonymityRead.of(anonymity.for_petition(db=db, rt=rt, petition_id=petition.id))

@@ -13,11 +13,10 @@ import limits.errors
 import redis.exceptions
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.anonymous import linking
-from app.anonymous.service import decode, encode
-from app.core import b64url
+from app.anonymous.schemas import AnswerCreate, OfferCreate, Opened, SealedCreate, SessionRead
+from app.anonymous.service import decode
 from app.core.errors import InvalidInput, Unavailable, errors
 from app.core.i18n import N_, Message
 from app.core.routing import UnitOfWorkRoute
@@ -25,76 +24,6 @@ from app.core.runtime import RuntimeDep
 from app.routes.policy import CurrentUser
 
 router = APIRouter(prefix="/api/v1/wallet/link", tags=["linking a device"], route_class=UnitOfWorkRoute)
-
-# Binary fields as the anonymous-signing API takes them (one pattern, one decoder: app/core/b64url.py); the
-# lengths are the unpadded and padded spellings of each field's bytes.
-B64 = b64url.PATTERN
-KEY_FIELD = Field(
-    min_length=87,
-    max_length=88,
-    pattern=B64,
-    description=(f"An ephemeral P-256 public key, the 65-byte uncompressed point, {b64url.ON_INPUT}."),
-)
-PROOF_FIELD = Field(min_length=43, max_length=44, pattern=B64, description=f"HMAC-SHA256, 32 bytes, {b64url.ON_INPUT}.")
-
-
-class OfferCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    offer_key: str = KEY_FIELD
-    offer_proof: str = Field(
-        min_length=43,
-        max_length=44,
-        pattern=B64,
-        description="HMAC-SHA256(K_offer, offer_key): B checks it, the server cannot.",
-    )
-    code_proof: str = Field(
-        min_length=43,
-        max_length=44,
-        pattern=B64,
-        description="HMAC-SHA256(K_check, offer_key): what B's answer must repeat.",
-    )
-
-
-class AnswerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code_proof: str = PROOF_FIELD
-    answer_key: str = KEY_FIELD
-    answer_proof: str = Field(
-        min_length=43,
-        max_length=44,
-        pattern=B64,
-        description="HMAC-SHA256(K_answer, answer_key || offer_key): A checks it.",
-    )
-
-
-class SealedCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sealed: str = Field(
-        min_length=59,
-        max_length=60,
-        pattern=B64,
-        description=(f"IV (12 bytes) || AES-256-GCM of the 16-byte wallet secret with its tag, {b64url.ON_INPUT}."),
-    )
-
-
-class Opened(BaseModel):
-    expires_in: int = Field(description="Seconds until the session closes by itself.")
-
-
-class SessionRead(BaseModel):
-    state: linking.State = Field(
-        description=('"done" once, after the new device collected the secret: then nothing else is in the answer.')
-    )
-    offer_key: str | None = None
-    offer_proof: str | None = None
-    answer_key: str | None = None
-    answer_proof: str | None = None
-    sealed: str | None = None
-    expires_in: int
-
 
 STORE_DOWN = N_(
     "Linking devices is unavailable for a moment: the server cannot reach the store where it keeps "
@@ -142,7 +71,7 @@ def _bytes(value: str, field: str, length: int) -> bytes:
     response_model=Opened,
     summary="Device A opens a linking session (replacing any open one of the account)",
 )
-def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
+def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> Opened:
     offer_key = _point(body.offer_key, "offer_key")
     offer_proof = _bytes(body.offer_proof, "offer_proof", linking.PROOF_LEN)
     code_proof = _bytes(body.code_proof, "code_proof", linking.PROOF_LEN)
@@ -152,7 +81,7 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
         session = linking.link_sessions(rt).open(
             user.id, offer_key=offer_key, offer_proof=offer_proof, code_proof=code_proof, now=now
         )
-    return {"expires_in": session.expires_in(now)}
+    return Opened.of(session, now)
 
 
 @router.get(
@@ -162,16 +91,11 @@ def open_session(body: OfferCreate, user: CurrentUser, rt: RuntimeDep) -> dict[s
     response_model_exclude_none=True,
     summary="The account's open linking session: what each device needs from the other",
 )
-def read_session(user: CurrentUser, rt: RuntimeDep) -> dict[str, object]:
+def read_session(user: CurrentUser, rt: RuntimeDep) -> SessionRead:
     now = rt.clock.now()
     with _store_reachable():
         session = linking.link_sessions(rt).get(user.id, now=now)
-    answer: dict[str, object] = {"state": session.state.value, "expires_in": session.expires_in(now)}
-    for name in ("offer_key", "offer_proof", "answer_key", "answer_proof", "sealed"):
-        value = getattr(session, name)
-        if value is not None:
-            answer[name] = encode(value)
-    return answer
+    return SessionRead.of(session, now)
 
 
 @router.post(
@@ -180,7 +104,7 @@ def read_session(user: CurrentUser, rt: RuntimeDep) -> dict[str, object]:
     response_model=Opened,
     summary="Device B answers with the code's proof and its own key",
 )
-def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
+def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> Opened:
     code_proof = _bytes(body.code_proof, "code_proof", linking.PROOF_LEN)
     answer_key = _point(body.answer_key, "answer_key")
     answer_proof = _bytes(body.answer_proof, "answer_proof", linking.PROOF_LEN)
@@ -190,7 +114,7 @@ def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dic
         session = linking.link_sessions(rt).answer(
             user.id, code_proof=code_proof, answer_key=answer_key, answer_proof=answer_proof, now=now
         )
-    return {"expires_in": session.expires_in(now)}
+    return Opened.of(session, now)
 
 
 @router.post(
@@ -199,12 +123,12 @@ def answer_session(body: AnswerCreate, user: CurrentUser, rt: RuntimeDep) -> dic
     response_model=Opened,
     summary="Device A posts the wallet secret sealed to the key both devices derived",
 )
-def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> dict[str, int]:
+def seal_session(body: SealedCreate, user: CurrentUser, rt: RuntimeDep) -> Opened:
     sealed = _bytes(body.sealed, "sealed", linking.SEALED_LEN)
     now = rt.clock.now()
     with _store_reachable():
         session = linking.link_sessions(rt).seal(user.id, sealed=sealed, now=now)
-    return {"expires_in": session.expires_in(now)}
+    return Opened.of(session, now)
 
 
 @router.post(

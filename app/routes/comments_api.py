@@ -21,42 +21,9 @@ router = APIRouter(prefix="/api/v1", tags=["comments"], route_class=UnitOfWorkRo
 CURSOR = Query(None, max_length=80, description="next_cursor from the previous page.")
 
 
-def read(node: repository.Node) -> dict[str, object]:
-    comment = node.comment
-    shown = comment.is_visible
-    return {
-        "id": comment.id,
-        "petition_id": comment.petition_id,
-        "parent_id": comment.parent_id,
-        "depth": comment.depth,
-        "quoted_id": comment.quoted_id,
-        "anonymous": comment.is_anonymous,
-        "author": author_label(comment) if shown else None,
-        "state": comment.state,
-        "body_html": comment.body_html if shown else None,
-        "hidden_reason": comment.hidden_reason,
-        "collapsed": node.collapsed,
-        "endorsement_count": comment.endorsement_count,
-        "endorsed_by_me": node.endorsed,
-        "mine": node.mine,
-        "reply_count": comment.reply_count,
-        "created_at": comment.created_at,
-        "edited_at": comment.edited_at,
-        "has_history": node.has_history,
-        "replies": [read(reply) for reply in node.replies],
-        "more_replies": node.more_replies,
-    }
-
-
-def author_label(comment: Comment) -> str:
-    if comment.pseudonym:
-        return comment.pseudonym
-    return comment.author.display_name if comment.author else "A former member"
-
-
-def _one(db: SessionDep, rt: Runtime, request: Request, comment: Comment, user: User | None) -> dict[str, object]:
+def _one(db: SessionDep, rt: Runtime, comment: Comment, user: User | None) -> schemas.CommentRead:
     (node,) = repository.build(db=db, rt=rt, roots=[comment], viewer=user)
-    return read(node)
+    return schemas.CommentRead.of(node)
 
 
 @router.get(
@@ -75,15 +42,14 @@ def list_comments(
     sort: schemas.CommentSort = schemas.CommentSort.top,
     cursor: str | None = CURSOR,
     limit: int = Query(repository.PAGE_SIZE, ge=1, le=100),
-) -> dict[str, object]:
+) -> schemas.CommentPage:
     listing = repository.page(db=db, rt=rt, petition=petition, sort=sort, cursor=cursor, viewer=user, limit=limit)
-    return {
-        "items": [read(node) for node in listing.nodes],
-        "next_cursor": listing.next_cursor,
-        "comment_count": petition.comment_count,
-        "locked_reason": petition.comments_locked_reason,
-        "accepting_comments": service.closed_reason(petition) is None,
-    }
+    return schemas.CommentPage.of(
+        listing.nodes,
+        petition=petition,
+        next_cursor=listing.next_cursor,
+        accepting_comments=service.closed_reason(petition) is None,
+    )
 
 
 @router.post(
@@ -101,17 +67,17 @@ def post_comment(
     petition: ReadablePetition,
     db: SessionDep,
     rt: RuntimeDep,
-) -> dict[str, object]:
+) -> schemas.CommentRead:
     comment = service.create(db=db, rt=rt, petition=petition, author=user, form=body)
-    return _one(db, rt, request, comment, user)
+    return _one(db, rt, comment, user)
 
 
 @router.get("/comments/{comment_id}", response_model=schemas.CommentRead, summary="One comment with its first replies")
 def get_comment(
     request: Request, comment_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.CommentRead:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
-    return _one(db, rt, request, comment, user)
+    return _one(db, rt, comment, user)
 
 
 @router.get(
@@ -121,18 +87,17 @@ def get_comment(
 )
 def list_replies(
     request: Request, comment_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep, cursor: str | None = CURSOR
-) -> dict[str, object]:
+) -> schemas.CommentPage:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     node, next_cursor = repository.replies(
         db=db, rt=rt, comment=comment, after=repository.reply_cursor(cursor), viewer=user
     )
-    return {
-        "items": [read(reply) for reply in node.replies],
-        "next_cursor": next_cursor,
-        "comment_count": petition.comment_count,
-        "locked_reason": petition.comments_locked_reason,
-        "accepting_comments": service.closed_reason(petition) is None,
-    }
+    return schemas.CommentPage.of(
+        node.replies,
+        petition=petition,
+        next_cursor=next_cursor,
+        accepting_comments=service.closed_reason(petition) is None,
+    )
 
 
 @router.patch(
@@ -140,10 +105,10 @@ def list_replies(
 )
 def edit_comment(
     request: Request, comment_id: Id, body: schemas.CommentEdit, user: CurrentUser, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.CommentRead:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     service.edit(db=db, rt=rt, petition=petition, comment=comment, user=user, form=body)
-    return _one(db, rt, request, comment, user)
+    return _one(db, rt, comment, user)
 
 
 @router.delete(
@@ -175,10 +140,10 @@ def comment_history(comment_id: Id, user: OptionalUser, db: SessionDep, rt: Runt
     response_model=schemas.CommentRead,
     summary="Endorse a comment (once per account)",
 )
-def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> schemas.CommentRead:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     service.endorse(db=db, petition=petition, comment=comment, user=user)
-    return _one(db, rt, request, comment, user)
+    return _one(db, rt, comment, user)
 
 
 @router.delete(
@@ -189,22 +154,25 @@ def endorse(request: Request, comment_id: Id, user: CurrentUser, db: SessionDep,
 )
 def withdraw_endorsement(
     request: Request, comment_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.CommentRead:
     comment, petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     service.withdraw_endorsement(db=db, petition=petition, comment=comment, user=user)
-    return _one(db, rt, request, comment, user)
+    return _one(db, rt, comment, user)
 
 
 @router.post(
     "/comments/{comment_id}/flags",
     responses=errors(409),
     status_code=status.HTTP_201_CREATED,
+    response_model=schemas.FlagAccepted,
     summary="Flag a comment for the moderators",
 )
-def flag(comment_id: Id, body: schemas.FlagCreate, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, str]:
+def flag(
+    comment_id: Id, body: schemas.FlagCreate, user: CurrentUser, db: SessionDep, rt: RuntimeDep
+) -> schemas.FlagAccepted:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=user)
     service.flag(db=db, rt=rt, comment=comment, user=user, form=body)
-    return {"message": "Thank you: moderators will look at it."}
+    return schemas.FlagAccepted(message="Thank you: moderators will look at it.")
 
 
 @router.get(
@@ -212,15 +180,11 @@ def flag(comment_id: Id, body: schemas.FlagCreate, user: CurrentUser, db: Sessio
     response_model=list[schemas.FlaggedRead],
     summary="Flagged comments waiting for a decision (moderators)",
 )
-def flagged(moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> list[dict[str, object]]:
+def flagged(moderator: Moderator, db: SessionDep, rt: RuntimeDep) -> list[schemas.FlaggedRead]:
     return [
-        {
-            "comment": read(repository.Node(item.comment, collapsed=service.is_collapsed(rt=rt, comment=item.comment))),
-            "body_html": item.comment.body_html,
-            "flags": [
-                {"reason": f.reason, "label": moderation.reason_label(f.reason), "note": f.note} for f in item.flags
-            ],
-        }
+        schemas.FlaggedRead.of(
+            repository.Node(item.comment, collapsed=service.is_collapsed(rt=rt, comment=item.comment)), item.flags
+        )
         for item in moderation.queue(db=db)
     ]
 
@@ -238,10 +202,10 @@ def hide(
     moderator: Moderator,
     db: SessionDep,
     rt: RuntimeDep,
-) -> dict[str, object]:
+) -> schemas.CommentRead:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=moderator)
     moderation.hide(db=db, rt=rt, comment=comment, moderator=moderator, reason=body.reason)
-    return _one(db, rt, request, comment, moderator)
+    return _one(db, rt, comment, moderator)
 
 
 @router.post(
@@ -252,10 +216,10 @@ def hide(
 )
 def restore(
     request: Request, comment_id: Id, moderator: Moderator, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.CommentRead:
     comment, _petition = service.get_readable(db=db, rt=rt, comment_id=comment_id, user=moderator)
     moderation.restore(db=db, rt=rt, comment=comment, moderator=moderator)
-    return _one(db, rt, request, comment, moderator)
+    return _one(db, rt, comment, moderator)
 
 
 @router.put(
@@ -292,9 +256,11 @@ def unlock(
 @router.put(
     "/me/notifications", response_model=schemas.NotificationPreferences, summary="Choose which emails you receive"
 )
-def preferences(body: schemas.NotificationPreferences, user: CurrentUser, db: SessionDep) -> dict[str, bool]:
+def preferences(
+    body: schemas.NotificationPreferences, user: CurrentUser, db: SessionDep
+) -> schemas.NotificationPreferences:
     service.set_preferences(db=db, user=user, form=body)
-    return {"comment_replies": user.notify_comment_replies}
+    return schemas.NotificationPreferences(comment_replies=user.notify_comment_replies)
 
 
 # -- anonymous comments: no cookie read, no CSRF token (nothing to borrow), no log line (app/core/web.py) --------
@@ -311,7 +277,7 @@ ANONYMOUS = ANONYMOUS_COMMENTS_PATH.removeprefix(router.prefix)
 )
 def post_anonymous(
     body: schemas.AnonymousCommentCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.AnonymousCommentAccepted:
     message, signature = body.decoded()
     item = anonymous.submit(
         db=db,
@@ -322,11 +288,9 @@ def post_anonymous(
         body=body.body,
         parent_id=body.parent_id,
     )
-    return {
-        "status": "queued",
-        "publish_within_seconds": anonymous.publish_within_seconds(rt),
-        "pseudonym": item.pseudonym,
-    }
+    return schemas.AnonymousCommentAccepted(
+        status="queued", publish_within_seconds=anonymous.publish_within_seconds(rt), pseudonym=item.pseudonym
+    )
 
 
 @router.post(
@@ -343,7 +307,7 @@ def edit_anonymous(
     db: SessionDep,
     rt: RuntimeDep,
     response: Response,
-) -> dict[str, object]:
+) -> schemas.ChangeAccepted:
     message, signature = body.decoded()
     queued = anonymous.edit(db=db, rt=rt, comment_id=comment_id, message=message, signature=signature, body=body.body)
     return _change_answer(rt, queued, response)
@@ -363,14 +327,14 @@ def delete_anonymous(
     db: SessionDep,
     rt: RuntimeDep,
     response: Response,
-) -> dict[str, object]:
+) -> schemas.ChangeAccepted:
     queued = anonymous.delete(db=db, rt=rt, comment_id=comment_id, message=body.decoded_message())
     return _change_answer(rt, queued, response)
 
 
-def _change_answer(rt: Runtime, queued: bool, response: Response) -> dict[str, object]:
+def _change_answer(rt: Runtime, queued: bool, response: Response) -> schemas.ChangeAccepted:
     """202 with the wait when the change waits for the batch; 200 when it was applied at once (batching off)."""
     if not queued:
         response.status_code = status.HTTP_200_OK
-        return {"status": "done", "publish_within_seconds": 0.0}
-    return {"status": "queued", "publish_within_seconds": anonymous.publish_within_seconds(rt)}
+        return schemas.ChangeAccepted(status="done", publish_within_seconds=0.0)
+    return schemas.ChangeAccepted(status="queued", publish_within_seconds=anonymous.publish_within_seconds(rt))

@@ -106,13 +106,12 @@ def preview_invalidation(
     petition: ModeratedPetition,
     db: SessionDep,
     rt: RuntimeDep,
-) -> dict[str, int]:
+) -> InvalidationPreview:
     """Recorded in the audit log (the rule's size and the count, not the addresses)."""
-    return {
-        "matched": integrity.preview(
-            db=db, rt=rt, petition=petition, moderator=moderator, entries=integrity.parse_rule(body.rule)
-        )
-    }
+    matched = integrity.preview(
+        db=db, rt=rt, petition=petition, moderator=moderator, entries=integrity.parse_rule(body.rule)
+    )
+    return InvalidationPreview(matched=matched)
 
 
 @router.post(

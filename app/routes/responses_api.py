@@ -22,36 +22,17 @@ from app.routes.policy import (
 router = APIRouter(prefix="/api/v1", tags=["responses"], route_class=UnitOfWorkRoute)
 
 
-def _read(view: service.ResponseView, today: date) -> dict[str, object]:
-    judgement = view.judgement
-    return {
-        "id": view.response.id,
-        "summary": view.response.summary,
-        "details_html": view.details_html,
-        "status": view.response.status,
-        "created_at": view.response.created_at,
-        "responder_name": view.responder_name,
-        "responder_role": view.response.responder_role,
-        "commitments": [
-            {
-                "id": c.id,
-                "text": c.text,
-                "owner": c.owner,
-                "due_on": c.due_on,
-                "status": c.status,
-                "overdue": service.is_overdue(c, today),
-            }
-            for c in view.commitments
+def _read(view: service.ResponseView, today: date) -> schemas.ResponseRead:
+    return schemas.ResponseRead.of(
+        view.response,
+        details_html=view.details_html,
+        responder_name=view.responder_name,
+        commitments=[
+            schemas.CommitmentRead.of(commitment, overdue=service.is_overdue(commitment, today))
+            for commitment in view.commitments
         ],
-        "judgement": None
-        if judgement is None
-        else {
-            "answers": judgement.answers,
-            "reason": judgement.reason,
-            "follow_up_requested": judgement.follow_up_requested,
-            "updated_at": judgement.updated_at,
-        },
-    }
+        judgement=view.judgement,
+    )
 
 
 @router.get(
@@ -61,7 +42,7 @@ def _read(view: service.ResponseView, today: date) -> dict[str, object]:
 )
 def list_responses(
     petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
-) -> list[dict[str, object]]:
+) -> list[schemas.ResponseRead]:
     today = rt.clock.now().date()
     return [_read(view, today) for view in service.responses(db=db, petition=petition)]
 
@@ -80,7 +61,7 @@ def post_response(
     petition: RespondablePetition,
     db: SessionDep,
     rt: RuntimeDep,
-) -> dict[str, object]:
+) -> schemas.ResponseRead:
     created = service.post_response(db=db, rt=rt, petition=petition, responder=responder, form=body)
     view = next(v for v in service.responses(db=db, petition=petition) if v.response.id == created.id)
     return _read(view, rt.clock.now().date())
@@ -93,17 +74,10 @@ def post_response(
 )
 def update_commitment(
     commitment_id: Id, body: schemas.CommitmentChange, responder: Responder, db: SessionDep, rt: RuntimeDep
-) -> dict[str, object]:
+) -> schemas.CommitmentRead:
     commitment = service.get_commitment(db=db, commitment_id=commitment_id)
     service.update_commitment(db=db, rt=rt, commitment=commitment, responder=responder, form=body)
-    return {
-        "id": commitment.id,
-        "text": commitment.text,
-        "owner": commitment.owner,
-        "due_on": commitment.due_on,
-        "status": commitment.status,
-        "overdue": service.is_overdue(commitment, rt.clock.now().date()),
-    }
+    return schemas.CommitmentRead.of(commitment, overdue=service.is_overdue(commitment, rt.clock.now().date()))
 
 
 @router.put(
@@ -129,16 +103,9 @@ def judge(
     response_model=list[schemas.DueRead],
     summary="Petitions awaiting a response, soonest due first (responders)",
 )
-def due(responder: Responder, db: SessionDep, rt: RuntimeDep) -> list[dict[str, object]]:
+def due(responder: Responder, db: SessionDep, rt: RuntimeDep) -> list[schemas.DueRead]:
     now: datetime = rt.clock.now()
     return [
-        {
-            "petition_id": item.petition.id,
-            "title": item.petition.title,
-            "signature_count": item.petition.signature_count,
-            "response_due_at": item.petition.response_due_at,
-            "overdue": item.overdue,
-            "follow_up_requested": item.follow_up_requested,
-        }
+        schemas.DueRead.of(item.petition, overdue=item.overdue, follow_up_requested=item.follow_up_requested)
         for item in service.awaiting_response(db=db, now=now)
     ]

@@ -1,12 +1,8 @@
 """JSON API for signing."""
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
-from app.anonymous.schemas import TokenRead
 from app.core.database import SessionDep
 from app.core.errors import NotFound, errors
 from app.core.i18n import N_
@@ -14,88 +10,13 @@ from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id, Offset
 from app.log import service as signature_log
-from app.models.petitions import Petition
-from app.models.signatures import GroupKind, Signature, Visibility
+from app.models.signatures import GroupKind
 from app.petitions import service as petitions
 from app.routes.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer
 from app.signatures import groups, service
+from app.signatures.schemas import SignatureRead, SignerGroupRead, SignerRead, SignRequest
 
 router = APIRouter(prefix="/api/v1", tags=["signatures"], route_class=UnitOfWorkRoute)
-
-
-class SignRequest(BaseModel):
-    visibility: str = Field(
-        max_length=16,
-        examples=["organizers"],
-        description="`public` (name shown to everyone) or `organizers` (name shown to the "
-        "petition's organizers only, stored encrypted).",
-    )
-    notify_updates: bool = False
-    department_id: int | None = Field(
-        default=None,
-        ge=1,
-        le=2**31 - 1,
-        description="From /api/v1/signer-groups, when the petition collects departments.",
-    )
-    location_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="From /api/v1/signer-groups.")
-    token: TokenRead | None = Field(
-        default=None,
-        description=(
-            "Your anonymous-signing token for this petition, required once one was issued to you: signing with a name "
-            "spends it, so it cannot also be used anonymously."
-        ),
-    )
-    forfeit: bool = Field(
-        default=False,
-        description=(
-            "In place of the token, when it is on no device at hand: sign with your name and give up signing this "
-            "petition anonymously. The server burns your token's issuance and publishes the forfeit (a counted log "
-            "entry naming nobody). A token sent along wins: it is spent and nothing is given up. Without an issued, "
-            "unspent token this is an ordinary signature with a name."
-        ),
-    )
-
-
-class SignerGroupRead(BaseModel):
-    id: int
-    kind: GroupKind
-    name: str
-
-
-class SignatureRead(BaseModel):
-    petition_id: int
-    visibility: Visibility
-    signed_on: datetime
-    notify_updates: bool
-    signature_count: int
-    log_index: int | None = Field(
-        default=None,
-        description=("Your receipt: the signature's leaf in the petition's log, once a batch has appended it."),
-    )
-    leaf_hash: str | None = Field(
-        default=None,
-        description=(
-            "Your receipt's RFC 9162 leaf hash, SHA-256(0x00 || entry bytes), hex: the value the log's inclusion "
-            "proofs (GET .../log/inclusion?index=log_index) lead from, not a hash of the entry alone."
-        ),
-    )
-
-
-class SignerRead(BaseModel):
-    name: str
-    visibility: Visibility
-
-
-def _read(signature: Signature, petition: Petition, leaf: bytes | None = None) -> dict[str, object]:
-    return {
-        "petition_id": petition.id,
-        "visibility": signature.visibility,
-        "signed_on": signature.signed_hour,
-        "notify_updates": signature.notify_updates,
-        "signature_count": petition.signature_count,
-        "log_index": signature.log_index,
-        "leaf_hash": leaf.hex() if leaf else None,
-    }
 
 
 @router.post(
@@ -134,13 +55,13 @@ def sign(petition_id: Id, body: SignRequest, user: CurrentUser, db: SessionDep, 
 
 
 @router.get("/petitions/{petition_id}/signature", response_model=SignatureRead, summary="My signature, if any")
-def mine(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> dict[str, object]:
+def mine(petition_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> SignatureRead:
     petition = petitions.get_for_signing(db=db, rt=rt, petition_id=petition_id, user=user)
     signature = service.own_signature(db=db, petition=petition, user=user)
     if signature is None:
         raise NotFound(N_("You have not signed this petition."))
-    return _read(
-        signature, petition, signature_log.leaf_hash(db=db, petition_id=petition.id, index=signature.log_index)
+    return SignatureRead.of(
+        signature, petition, leaf=signature_log.leaf_hash(db=db, petition_id=petition.id, index=signature.log_index)
     )
 
 
