@@ -345,6 +345,20 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
     expect(laptop.locator("form[data-sign-form]")).to_be_hidden()
     ledger_reads = [request for request in asked if "/anonymous-signatures" in request.url]
     assert ledger_reads and all("cookie" not in request.all_headers() for request in ledger_reads)
+    # The batch kept the signer credential's reply with the signature (issue #25): each device, once it sees the
+    # signature published, fetches it without cookies and holds the same signer credential, for signers' polls.
+    ready(phone, sign_path)
+    reply_reads = [request for request in asked if "/signer-replies/" in request.url]
+    assert reply_reads and all("cookie" not in request.all_headers() for request in reply_reads)
+
+    def signer_credentials(page: Page) -> list[str]:
+        return [
+            item["message"]
+            for item in records(page)
+            if item.get("purpose") == "signer" and item.get("petitionId") == sign_id and item.get("status") == "held"
+        ]
+
+    assert signer_credentials(laptop) == signer_credentials(phone) and len(signer_credentials(phone)) == 1
 
     # Both devices comment anonymously: one credential, one pseudonym.
     comment_anonymously(laptop, talk_path, "From my laptop: the recordings include our chats.")
