@@ -24,6 +24,13 @@ that cannot reach Redis is lost, and the counter then stays on a number older th
 the minute (`TAG_LIFETIME`) it was made in, and a 304 is never answered for a tag older than that, the page copies'
 own limit (MAX_AGE in app/petitions/page_cache.py).
 
+Two counters per petition. A signature changes only the count, and a petition going viral takes a hundred a
+second: had every one of them moved everything keyed by the version, no page copy would have been used twice and no
+poll for new comments answered 304. So the page version (`get`) moves on every change, a signature included, and
+names the tally's answers (the petition's JSON); the content version (`get_content`) moves on every change but a
+bare signature (`page_changed(..., count_only=True)`), and names the discussion's answers and the page copies,
+which show a new signature within `shared_page_seconds` (app/petitions/page_cache.py).
+
 Metadata: a counter holds a number per petition and nothing about who changed it. An anonymous batch bumps it
 when the batch is written, which is when the batch becomes public anyway; nothing per reader goes into it. An ETag
 is a keyed hash of (petition, version, minute): the same for every reader of that version, and not guessable
@@ -52,8 +59,11 @@ from app.core.security import Keyring
 logger = logging.getLogger("undersigned.versions")
 
 PENDING = "undersigned_changed_petitions"  # Session.info: the petitions to bump once the transaction commits
+PENDING_CONTENT = "undersigned_changed_content"  # ... and those whose content changed, not only their count
 SCOPE_VERSION = "undersigned_page_version"  # the version read before the request reached the database
 KEY_PREFIX = "undersigned:page-version:"
+CONTENT_KEY_PREFIX = "undersigned:content-version:"
+PAGE, CONTENT = "page", "content"  # the two counters of each petition
 # How long an ETag may be answered 304: the page copies' MAX_AGE (app/petitions/page_cache.py). A tag names the
 # window it was made in, so a counter that missed a bump (Redis away) holds a stale answer no longer than a copy.
 TAG_LIFETIME = 60
@@ -90,13 +100,14 @@ class MemoryCounters:
 
 
 class RedisCounters:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = KEY_PREFIX) -> None:
         # Short timeouts: a poll that cannot ask Redis goes the long way, through the database, rather than wait.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._prefix = prefix
 
     def get(self, petition_id: int) -> int | None:
         try:
-            value = self._redis.get(KEY_PREFIX + str(petition_id))
+            value = self._redis.get(self._prefix + str(petition_id))
         except redis.exceptions.RedisError:
             return None
         return int(value) if value is not None else 0  # never bumped, or lost: no bumped counter reads 0
@@ -105,7 +116,7 @@ class RedisCounters:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for petition_id in petition_ids:
-                    key = KEY_PREFIX + str(petition_id)
+                    key = self._prefix + str(petition_id)
                     pipe.set(key, _base(), nx=True)  # a lost counter starts again far from its old numbers
                     pipe.incr(key)
                 pipe.execute()
@@ -116,15 +127,16 @@ class RedisCounters:
 
 # One set of counters per place they live, per process: the services mark a change on the session alone (no runtime
 # at hand in every one of them), and a commit bumps every set this process knows (in production, one).
-_counters: dict[str | None, Counters] = {}
+_counters: dict[tuple[str | None, str], Counters] = {}
 _counters_lock = threading.Lock()
 
 
-def counters(redis_url: str | None) -> Counters:
+def counters(redis_url: str | None, kind: str = PAGE) -> Counters:
     with _counters_lock:
-        if redis_url not in _counters:
-            _counters[redis_url] = RedisCounters(redis_url) if redis_url else MemoryCounters()
-        return _counters[redis_url]
+        if (redis_url, kind) not in _counters:
+            prefix = KEY_PREFIX if kind == PAGE else CONTENT_KEY_PREFIX
+            _counters[redis_url, kind] = RedisCounters(redis_url, prefix) if redis_url else MemoryCounters()
+        return _counters[redis_url, kind]
 
 
 class PageVersions:
@@ -133,31 +145,50 @@ class PageVersions:
     def __init__(self, keyring: Keyring, redis_url: str | None, clock: Clock) -> None:
         self._etag_key = keyring.key("page-version-etag")
         self.counters = counters(redis_url)
+        self.content_counters = counters(redis_url, CONTENT)
         self._clock = clock
 
-    def get(self, petition_id: int) -> int | None:
-        return self.counters.get(petition_id)
+    def get(self, petition_id: int, kind: str = PAGE) -> int | None:
+        """The page version (every change), or with `kind` CONTENT the content version (every change but a bare
+        signature)."""
+        return (self.counters if kind == PAGE else self.content_counters).get(petition_id)
 
-    def etag(self, petition_id: int, version: int) -> str:
+    def get_content(self, petition_id: int) -> int | None:
+        return self.content_counters.get(petition_id)
+
+    def etag(self, petition_id: int, version: int, kind: str = PAGE) -> str:
         """The tag of this version in the current window of TAG_LIFETIME seconds (the same in every process)."""
         window = int(self._clock.now().timestamp()) // TAG_LIFETIME
-        digest = hmac.new(self._etag_key, f"{petition_id}:{version}:{window}".encode(), "sha256").hexdigest()[:24]
+        named = f"{petition_id}:{version}:{window}" if kind == PAGE else f"{petition_id}:{kind}:{version}:{window}"
+        digest = hmac.new(self._etag_key, named.encode(), "sha256").hexdigest()[:24]
         return f'"{digest}"'
 
 
-def page_changed(db: Session, petition_id: int) -> None:
+def page_changed(db: Session, petition_id: int, *, count_only: bool = False) -> None:
     """Mark the petition's page as changed by this transaction: its version goes up now, and again once the
     transaction commits. Now, so that a reader of the same connection (a test's) sees the change at once; again
     after the commit, because a reader between the two may have read the database before the change and kept
     what it rendered under the first new version. (A transaction that rolls back may still bump it at the session's
-    next commit: a needless new rendering, never a stale one.)"""
+    next commit: a needless new rendering, never a stale one.) `count_only`: a signature, which changes the count
+    and the list of public names and nothing else; the content version stays."""
     _bump({petition_id})
     db.info.setdefault(PENDING, set()).add(petition_id)
+    if not count_only:
+        _bump_content({petition_id})
+        db.info.setdefault(PENDING_CONTENT, set()).add(petition_id)
 
 
 def _bump(petition_ids: set[int]) -> None:
+    _bump_kind(petition_ids, PAGE)
+
+
+def _bump_content(petition_ids: set[int]) -> None:
+    _bump_kind(petition_ids, CONTENT)
+
+
+def _bump_kind(petition_ids: set[int], kind: str) -> None:
     with _counters_lock:
-        known = list(_counters.values())
+        known = [store for (_url, store_kind), store in _counters.items() if store_kind == kind]
     for store in known:
         store.bump(sorted(petition_ids))
 
@@ -167,6 +198,9 @@ def _bump_after_commit(session: Session) -> None:
     pending = session.info.pop(PENDING, None)
     if pending:
         _bump(pending)
+    pending_content = session.info.pop(PENDING_CONTENT, None)
+    if pending_content:
+        _bump_content(pending_content)
 
 
 @dataclass(frozen=True)
@@ -176,20 +210,21 @@ class _Route:
     path_format: str
 
 
-# The live polls: the petition's JSON (tally.js) and the discussion's new comments (comments.js).
+# The live polls: the petition's JSON (tally.js), named by the page version since it shows the count, and the
+# discussion's new comments (comments.js), named by the content version: a signature brings no new comment.
 POLLS = (
-    (re.compile(r"^/api/v1/petitions/(\d{1,18})$"), _Route("/api/v1/petitions/{petition_id}")),
-    (re.compile(r"^/petitions/(\d{1,18})/comments/new$"), _Route("/petitions/{petition_id}/comments/new")),
+    (re.compile(r"^/api/v1/petitions/(\d{1,18})$"), _Route("/api/v1/petitions/{petition_id}"), PAGE),
+    (re.compile(r"^/petitions/(\d{1,18})/comments/new$"), _Route("/petitions/{petition_id}/comments/new"), CONTENT),
 )
 
 
-def _polled_petition(scope: Scope) -> tuple[int, _Route] | None:
+def _polled_petition(scope: Scope) -> tuple[int, _Route, str] | None:
     if scope["type"] != "http" or scope["method"] != "GET":
         return None
-    for pattern, route in POLLS:
+    for pattern, route, kind in POLLS:
         match = pattern.match(scope["path"])
         if match:
-            return int(match.group(1)), route
+            return int(match.group(1)), route, kind
     return None
 
 
@@ -214,17 +249,17 @@ class NotModified:
         if polled is None:
             await self.app(scope, receive, send)
             return
-        petition_id, route = polled
-        version = self.versions.get(petition_id)
+        petition_id, route, kind = polled
+        version = self.versions.get(petition_id, kind)
         if version is not None:
-            etag = self.versions.etag(petition_id, version).encode()
+            etag = self.versions.etag(petition_id, version, kind).encode()
             if _if_none_match(scope) == etag:
                 scope["route"] = route
                 headers = [(b"etag", etag), (b"cache-control", b"private, no-cache")]
                 await send({"type": "http.response.start", "status": 304, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            scope[SCOPE_VERSION] = (petition_id, version)
+            scope[SCOPE_VERSION] = (petition_id, version, kind)
         await self.app(scope, receive, send)
 
 

@@ -19,7 +19,10 @@ Freshness: a change shows to every reader at its commit (the version moves, the 
 whether the reader may read the petition at all is checked on every request before the copy is used, so a hidden
 petition disappears at once. A copy also changes key when the petition's own row does (its count, state, text), and
 is not used after `MAX_AGE` seconds whatever the counter says (a counter Redis lost, or one process of several
-without Redis: see app/core/versions.py).
+without Redis: see app/core/versions.py). A signature alone (the count, the public names) moves the page version but
+not its content version: a copy then serves on for `shared_page_seconds` after it was made, the freshness signed-out
+readers already get, so that a petition signed a hundred times a second is not rendered again for each signature
+(issue #24's viral petition). The reader's own parts are filled in from the petition as read now.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sqlalchemy.orm import InstanceState
 
 from app.core.runtime import Runtime
 from app.core.templating import render
+from app.core.versions import PageVersions
 from app.models.accounts import User
 from app.models.petitions import Petition
 
@@ -50,6 +54,8 @@ CONTENT_START, CONTENT_END = "<!--page-content-->", "<!--/page-content-->"
 MAX_AGE = 60.0  # seconds
 MAX_COPIES = 256  # a copy per petition and kind of reader: the busy petitions of a deployment
 PUBLIC, MEMBER = "public", "member"
+# The petition's columns a signature moves (app/signatures/service.py, sign: `page_changed(count_only=True)`).
+COUNT_COLUMNS = frozenset({"signature_count"})
 
 
 class _Member:
@@ -85,24 +91,50 @@ class _Copy:
     content: str
     context: dict[str, Any]
     made: float
+    content_version: int | None = None  # read before the copy's queries; None: the copy serves its version only
 
 
 class PageCopies:
     """Per process: the last copy of each petition for each kind of reader (and branding)."""
 
-    def __init__(self) -> None:
+    def __init__(self, versions: PageVersions | None = None, count_seconds: float = 0.0) -> None:
         self._copies: OrderedDict[tuple[Any, ...], _Copy] = OrderedDict()
         self._lock = threading.Lock()
         self.clock = time.monotonic
         self.rendered = 0  # copies made, for tests and the bench
+        self.versions = versions
+        self.count_seconds = count_seconds  # how long a copy serves on after signatures alone (0: not at all)
 
     def get(self, key: tuple[Any, ...], version: int, row: tuple[Any, ...]) -> _Copy | None:
+        """The copy for `key` if it shows this version of the petition, or one that differs from it only by the
+        signatures made since, for `count_seconds` after the copy was made."""
         with self._lock:
             copy = self._copies.get(key)
-            if copy is None or copy.version != version or copy.row != row or self.clock() - copy.made > MAX_AGE:
-                return None
-            self._copies.move_to_end(key)
-            return copy
+        if copy is None:
+            return None
+        age = self.clock() - copy.made
+        if age > MAX_AGE:
+            return None
+        if (copy.version != version or copy.row != row) and not self._only_signed_since(copy, key[0], row, age):
+            return None
+        with self._lock:
+            if key in self._copies:
+                self._copies.move_to_end(key)
+        return copy
+
+    def content_version(self, petition_id: int) -> int | None:
+        """The petition's content version, when copies may serve on after signatures; read before a copy's
+        queries, so that a copy never predates it."""
+        if self.versions is None or not self.count_seconds:
+            return None
+        return self.versions.get_content(petition_id)
+
+    def _only_signed_since(self, copy: _Copy, petition_id: int, row: tuple[Any, ...], age: float) -> bool:
+        if copy.content_version is None or self.versions is None or age > self.count_seconds:
+            return False
+        if _without_counts(copy.row) != _without_counts(row):
+            return False  # the petition's own row changed otherwise (its state, text, thresholds)
+        return self.versions.get_content(petition_id) == copy.content_version
 
     def keep(self, key: tuple[Any, ...], copy: _Copy) -> None:
         with self._lock:
@@ -121,7 +153,9 @@ def copies_of(app: Any) -> PageCopies:
     """The app's copies (one app per process in production; tests build several)."""
     copies = getattr(app.state, "petition_page_copies", None)
     if copies is None:
-        copies = app.state.petition_page_copies = PageCopies()
+        copies = app.state.petition_page_copies = PageCopies(
+            app.state.runtime.page_versions, app.state.settings.shared_page_ttl
+        )
     return copies
 
 
@@ -138,6 +172,15 @@ def row_of(petition: Petition) -> tuple[Any, ...]:
     """The petition's own columns as loaded now: a copy made from another row is not used."""
     state = inspect(petition)
     return tuple(state.attrs[column.key].loaded_value for column in state.mapper.column_attrs)
+
+
+_COUNT_POSITIONS: frozenset[int] = frozenset(
+    position for position, column in enumerate(inspect(Petition).column_attrs) if column.key in COUNT_COLUMNS
+)
+
+
+def _without_counts(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(value for position, value in enumerate(row) if position not in _COUNT_POSITIONS)
 
 
 def page(
@@ -162,6 +205,7 @@ def page(
     copy = copies.get(key, version, row) if version is not None else None
     made = copy is None
     if copy is None:
+        content_version = copies.content_version(petition.id)  # before the copy's queries, as `version` is
         context = shared()
         context["petition"] = petition
         content = _shared_content(request, context, kind)
@@ -173,6 +217,7 @@ def page(
             content=content,
             context=context,
             made=copies.clock(),
+            content_version=content_version,
         )
     context = {**copy.context, "petition": petition}
     own = reader(context)

@@ -1,0 +1,126 @@
+"""A petition signed many times a second (issue #24's viral petition): a signature alone moves the page version but
+not its content version, so the members' shared copy of the page serves on for `shared_page_seconds` and the
+discussion's poll stays 304; anything else still shows at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from app.core.runtime import Runtime
+from app.core.settings import Settings
+from app.moderation import service as moderation
+from app.petitions import page_cache
+from app.signatures import service as signatures
+from tests import factories
+from tests.conftest import Browser, make_settings, sign_in_as
+
+NewBrowser = Callable[[], Browser]
+FRESH = 5.0  # shared_page_seconds of these tests: how old a count may be
+
+
+class Ticking:
+    """The page copies' clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, shared_page_seconds=FRESH)
+
+
+@pytest.fixture
+def ticking(app: FastAPI) -> Ticking:
+    copies = page_cache.copies_of(app)
+    copies.clear()
+    clock = Ticking()
+    copies.clock = clock
+    return clock
+
+
+def sign(db: Session, rt: Runtime, petition, name: str) -> None:
+    signatures.sign(
+        db=db,
+        rt=rt,
+        petition_id=petition.id,
+        user=factories.worker(db, name=name),
+        visibility="public",
+        notify_updates=False,
+    )
+    db.commit()
+
+
+def count_shown(browser: Browser, petition) -> str:
+    page = browser.get(f"/petitions/{petition.id}")
+    assert page.status_code == 200
+    start = page.text.index('data-signatures="') + len('data-signatures="')
+    return page.text[start : page.text.index('"', start)]
+
+
+def test_signatures_alone_leave_the_copy_in_use_for_the_stated_freshness(
+    db: Session, rt: Runtime, app: FastAPI, new_browser: NewBrowser, ticking: Ticking
+) -> None:
+    petition = factories.open_petition(db, rt)
+    copies = page_cache.copies_of(app)
+    reader = sign_in_as(new_browser(), db, factories.worker(db, name="Reader"))
+    assert count_shown(reader, petition) == "0"
+    rendered = copies.rendered
+    for number in range(3):
+        sign(db, rt, petition, f"Signer {number}")
+        ticking.now += 1
+        assert count_shown(reader, petition) == "0"  # the copy of a second ago: no rendering per signature
+    assert copies.rendered == rendered
+    ticking.now += FRESH  # older than the freshness: the next reader renders the count as it is
+    assert count_shown(reader, petition) == "3"
+    assert copies.rendered == rendered + 1
+
+
+def test_other_changes_show_at_once_between_signatures(
+    db: Session, rt: Runtime, app: FastAPI, new_browser: NewBrowser, ticking: Ticking
+) -> None:
+    petition = factories.open_petition(db, rt)
+    reader = sign_in_as(new_browser(), db, factories.worker(db, name="Reader"))
+    count_shown(reader, petition)
+    sign(db, rt, petition, "Signer")
+    factories.comment(db, rt, petition, body="The night shift was never asked.")
+    page = reader.get(f"/petitions/{petition.id}").text
+    assert "The night shift was never asked." in page
+    assert 'data-signatures="1"' in page  # rendered again: the count as it is now
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    assert reader.get(f"/petitions/{petition.id}").status_code == 404  # a hidden petition disappears at once
+
+
+def test_the_signers_own_panel_is_current_while_the_copy_serves_on(
+    db: Session, rt: Runtime, app: FastAPI, new_browser: NewBrowser, ticking: Ticking
+) -> None:
+    petition = factories.open_petition(db, rt)
+    signer = factories.worker(db, name="Sam Signer")
+    browser = sign_in_as(new_browser(), db, signer)
+    before = browser.get(f"/petitions/{petition.id}").text
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=signer, visibility="public", notify_updates=False)
+    db.commit()
+    after = browser.get(f"/petitions/{petition.id}").text
+    assert after != before  # the sign panel is the reader's own: it says they signed at once
+
+
+def test_the_discussion_poll_stays_unchanged_through_signatures(
+    db: Session, rt: Runtime, browser: Browser, ticking: Ticking
+) -> None:
+    petition = factories.open_petition(db, rt)
+    tally, discussion = f"/api/v1/petitions/{petition.id}", f"/petitions/{petition.id}/comments/new?after="
+    tally_tag, discussion_tag = browser.get(tally).headers["ETag"], browser.get(discussion).headers["ETag"]
+    assert tally_tag != discussion_tag
+    sign(db, rt, petition, "Signer")
+    assert browser.get(discussion, headers={"If-None-Match": discussion_tag}).status_code == 304  # no new comment
+    assert browser.get(tally, headers={"If-None-Match": tally_tag}).status_code == 200  # a new count
+    factories.comment(db, rt, petition, body="A new point.")
+    assert browser.get(discussion, headers={"If-None-Match": discussion_tag}).status_code == 200
