@@ -293,6 +293,22 @@ def test_ratification_asks_the_signers_once_per_response(db: Session, rt: Runtim
     assert ballot.response_id == response.id and ballot.audience is BallotAudience.signers
     assert ballots.labels(db=db, ballot=ballot) == ["Yes", "Partly", "No"]
     assert ballot.question == ballots.RATIFICATION_QUESTION
+    ballots.edit(
+        db,
+        rt,
+        actor=organizer,
+        ballot=ballot,
+        question="Do you like the new canteen?",
+        options=["Sure"],
+        max_choices=None,
+        opens_at=None,
+        closes_at=ballot.closes_at,
+        results_live=False,
+        min_answers=None,
+        note="We think it is a start.",
+    )
+    assert ballot.question == ballots.RATIFICATION_QUESTION and ballot.note == "We think it is a start."
+    assert ballots.labels(db=db, ballot=ballot) == ["Yes", "Partly", "No"]
     with pytest.raises(Conflict):
         ballots.open_ratification(
             db, rt, actor=organizer, petition=petition, response=response, closes_at=rt.clock.now() + timedelta(days=7)

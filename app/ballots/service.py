@@ -384,7 +384,8 @@ def edit(
         rt,
         petition=petition,
         kind=ballot.kind,
-        question=question,
+        # A ratification asks its one question with its three options: only its note and times change.
+        question=question if ballot.response_id is None else RATIFICATION_QUESTION,
         option_texts=options if ballot.response_id is None else list(RATIFICATION_OPTIONS),
         max_choices=max_choices,
         audience=ballot.audience,
