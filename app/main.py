@@ -61,6 +61,7 @@ from app.routes import (
 )
 from app.routes import anonymous_link_api as link_api
 from app.routes import anonymous_link_pages as link_pages
+from app.routes.petition_reader import ReaderPages
 
 logger = logging.getLogger("undersigned.app")
 
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # CSRF cookie, the security headers and its line in the request log.
     # The live polls' ETags: stamped inside the shared copies (a copy keeps its version's tag), and a poll naming
     # the current version answered 304 outside them, before anything reads the database (app/core/versions.py).
+    # Innermost: a plain member's petition page from its shared copy, before routing (app/routes/petition_reader.py).
+    app.add_middleware(ReaderPages)
     app.add_middleware(StampVersion, versions=runtime.page_versions)
     app.add_middleware(SharedPageCache, seconds=settings.shared_page_ttl, csrf_token=runtime.keyring.csrf_token)
     app.add_middleware(NotModified, versions=runtime.page_versions)

@@ -44,7 +44,7 @@ from sqlalchemy.orm import InstanceState
 from app.core.runtime import Runtime
 from app.core.templating import render
 from app.core.versions import PageVersions
-from app.models.accounts import User
+from app.models.accounts import Role, User
 from app.models.petitions import Petition
 
 # Where each reader's CSRF token goes in a copy: random per process, never a token any reader holds.
@@ -70,6 +70,21 @@ class _Member:
 
 
 MEMBER_STAND_IN = _Member()
+
+
+@dataclass(frozen=True)
+class PageReader:
+    """The signed-in member a page is filled in for, as its templates read them (`current_user`): verified, no role
+    but a worker's. Nothing else of the account is read for the page (app/routes/petition_reader.py)."""
+
+    id: int
+    display_name: str
+    is_verified: bool = True
+
+    def has_role(self, role: Role | str) -> bool:
+        return Role(role) is Role.worker
+
+
 # The reader's own context (app/routes/petitions_pages.py, _reader_context) for no reader in particular.
 NO_READER: dict[str, Any] = {
     "is_organizer": False,
@@ -219,17 +234,27 @@ def page(
             made=copies.clock(),
             content_version=content_version,
         )
-    context = {**copy.context, "petition": petition}
-    own = reader(context)
-    context.update(own)
-    content = _fill(request, rt, copy.content, context)
-    response = render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
+    response = answer(request, rt, copy, petition, reader)
     if made and version is not None:
         # Kept only once the whole page rendered, and out of this request's session: a request that fails
         # afterwards (a rollback expires what its session loaded) leaves no copy, or one that does not depend on it.
         _detach(copy.context)
         copies.keep(key, copy)
     return response
+
+
+def answer(
+    request: Request,
+    rt: Runtime,
+    copy: _Copy,
+    petition: Any,
+    reader: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> HTMLResponse:
+    """The page from `copy` with the reader's own parts (`reader` builds their context from the copy's) filled in."""
+    context = {**copy.context, "petition": petition}
+    context.update(reader(context))
+    content = _fill(request, rt, copy.content, context)
+    return render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
 
 
 def _detach(context: Mapping[str, Any]) -> None:

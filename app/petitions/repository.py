@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, func, not_, or_, select, true
+from sqlalchemy import inspect as inspect_mapper
 from sqlalchemy.orm import Session, joinedload
 
-from app.models.accounts import Role, User
+from app.models.accounts import Role, RoleGrant, User, UserSession
 from app.models.anonymous import TokenIssuance
 from app.models.comments import Comment, CommentEndorsement
 from app.models.lifecycle import LISTED_STATES, VISIBLE_STATES, PetitionState
+from app.models.log import LogLeaf
 from app.models.petitions import Category, Follow, Petition, PetitionOrganizer, RejectionReason
 from app.models.signatures import Signature
 from app.petitions import search
@@ -204,4 +206,122 @@ def reader_state(*, db: Session, petition_id: int, user: User | None) -> ReaderS
         token_burned=bool(burned),
         token_unspent=bool(blind) and not burned,
         in_discussion=bool(in_discussion),
+    )
+
+
+@dataclass(frozen=True)
+class SignedInReader:
+    """A signed-in reader of one petition, and the petition's row, as one statement reads them (issue #24): what the
+    petition page's fast path (app/routes/petition_reader.py) needs to decide whether the shared copy may answer, and
+    the reader's own parts."""
+
+    user_id: int
+    display_name: str
+    verified: bool
+    has_roles: bool
+    readable: bool  # what service.get_readable lets anyone read (a visible state, no withheld rejection)
+    petition_row: tuple[Any, ...]  # in page_cache.row_of's order
+    state: ReaderState
+    signature: OwnSignature | None
+    leaf_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class OwnSignature:
+    """What the sign panel shows of the reader's signature."""
+
+    id: str
+    visibility: str
+    signed_hour: datetime
+    log_index: int | None
+    invalidation_id: int | None
+
+
+# The petition's own columns, in the order page_cache.row_of reads them from a loaded petition.
+_PETITION_COLUMNS = [attribute.columns[0] for attribute in inspect_mapper(Petition).column_attrs]
+
+
+def _signed_in_reader_statement() -> Select[Any]:
+    petition_id: BindParameter[int] = bindparam("petition_id")
+    issued = and_(TokenIssuance.account_id == User.id, TokenIssuance.petition_id == petition_id)
+    return (
+        select(
+            User.id,
+            User.display_name,
+            User.email_verified_at,
+            exists().where(RoleGrant.user_id == User.id),
+            readable_to_everyone(),
+            exists().where(PetitionOrganizer.petition_id == petition_id, PetitionOrganizer.user_id == User.id),
+            exists().where(Follow.petition_id == petition_id, Follow.user_id == User.id),
+            select(TokenIssuance.burned).where(issued).scalar_subquery(),
+            select(TokenIssuance.blind_signature.is_not(None)).where(issued).scalar_subquery(),
+            or_(
+                exists().where(Comment.petition_id == petition_id, Comment.author_id == User.id),
+                exists().where(
+                    CommentEndorsement.user_id == User.id,
+                    CommentEndorsement.comment_id == Comment.id,
+                    Comment.petition_id == petition_id,
+                ),
+            ),
+            Signature.id,
+            Signature.visibility,
+            Signature.signed_hour,
+            Signature.log_index,
+            Signature.invalidation_id,
+            select(LogLeaf.hash)
+            .where(LogLeaf.petition_id == petition_id, LogLeaf.index == Signature.log_index)
+            .scalar_subquery(),
+            *_PETITION_COLUMNS,
+        )
+        .select_from(UserSession)
+        .join(User, User.id == UserSession.user_id)
+        .join(Petition, Petition.id == petition_id)
+        .outerjoin(Signature, and_(Signature.petition_id == petition_id, Signature.account_id == User.id))
+        # The session's rules are app/accounts/sessions.py's: the digest of the cookie, not expired.
+        .where(UserSession.id_digest == bindparam("digest"), UserSession.expires_at > bindparam("now"))
+    )
+
+
+# Built once: a page runs it without building a statement or its cache key (tested against reader_state and the
+# route's own reads in tests/test_page_cache_reader.py).
+_SIGNED_IN_READER = _signed_in_reader_statement()
+
+
+def signed_in_reader(*, db: Session, petition_id: int, digest: str, now: datetime) -> SignedInReader | None:
+    """The session's reader and the petition in one statement; None when the session is unknown or expired, or there
+    is no such petition."""
+    row = (
+        db.connection()
+        .execute(_SIGNED_IN_READER, {"petition_id": petition_id, "digest": digest, "now": now})
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    (user_id, name, verified_at, has_roles, readable, organizer, following, burned, blind, in_discussion) = row[:10]
+    signature_id, visibility, signed_hour, log_index, invalidation_id, leaf = row[10:16]
+    return SignedInReader(
+        user_id=user_id,
+        display_name=name,
+        verified=verified_at is not None,
+        has_roles=bool(has_roles),
+        readable=bool(readable),
+        petition_row=tuple(row[16:]),
+        state=ReaderState(
+            organizer=bool(organizer),
+            following=bool(following),
+            signature_id=signature_id,
+            token_burned=bool(burned),
+            token_unspent=bool(blind) and not burned,
+            in_discussion=bool(in_discussion),
+        ),
+        signature=OwnSignature(
+            id=signature_id,
+            visibility=visibility,
+            signed_hour=signed_hour,
+            log_index=log_index,
+            invalidation_id=invalidation_id,
+        )
+        if signature_id is not None
+        else None,
+        leaf_hash=leaf,
     )

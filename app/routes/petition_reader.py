@@ -1,0 +1,163 @@
+"""The petition page for a signed-in worker, answered from the shared copy before the route runs (issue #24).
+
+Almost every reader of an employee platform is signed in, and once a petition's page is shared (app/petitions/
+page_cache.py), what is left of a signed-in page is the reader's own parts: a few hundred microseconds of Jinja. The
+route around it cost several times that: FastAPI's routing and dependencies (the branding, the session's account,
+the policy, the database session), three hops to a worker thread, and five statements, each built, compiled and
+loaded through the ORM. Here, for a plain member (verified, no role, organizing nothing here), the page is answered
+in one hop to a worker thread with one statement (app/petitions/repository.py, `signed_in_reader`): the session's
+account, whether it may read the petition, its own state there, and the petition's row.
+
+Anything else goes on to the route, which renders as before (and makes the copy this path needs): no session cookie
+or an unknown one, a flash message to show, a reader with a role or who organizes the petition, a reader who wrote or
+endorses one of its comments (the route marks those comments), no copy of the current version, a petition whose row
+changed since its copy was made or that is past its deadline (the route closes it), or one the reader may not read
+(the route answers 404). What the route decides is decided here the same way: the petition's visibility by
+`readable_to_everyone` (the route's `get_readable`), the session by its digest and expiry (app/accounts/sessions.py),
+the reader's kind by `page_cache.reader_kind`'s rule. tests/test_page_cache_reader.py compares both answers byte for
+byte.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.database import get_sessionmaker, read_without_transaction
+from app.core.security import SESSION_COOKIE, token_digest
+from app.core.templating import FLASH_COOKIE
+from app.models.lifecycle import PetitionState
+from app.models.signatures import GroupKind, SignerGroup
+from app.organization import branding as organization_branding
+from app.petitions import page_cache, repository
+
+PATH = re.compile(r"^/petitions/(\d{1,18})$")
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What the request log reads of the route (the page's line is counted by the hour, as the route's is)."""
+
+    path_format: str
+
+
+ROUTE = _Route("/petitions/{petition_id}")
+
+
+class ReaderPages:
+    """Answers a plain member's petition page from the shared copy; passes every other request on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        match = PATH.match(scope["path"])
+        cookie = _session_cookie(scope) if match else None
+        if match is None or cookie is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        response = await anyio.to_thread.run_sync(functools.partial(_page, request, int(match.group(1)), cookie))
+        if response is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = ROUTE
+        await response(scope, receive, send)
+
+
+def _session_cookie(scope: Scope) -> str | None:
+    """The session cookie, unless there is none or a flash message waits to be shown (the route shows it)."""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookies = cookie_parser(value.decode("latin-1"))
+            session = cookies.get(SESSION_COOKIE)
+            if not session or len(session) > 128 or FLASH_COOKIE in cookies:
+                return None
+            return session
+    return None
+
+
+def _sessions(app: FastAPI) -> sessionmaker[Session] | Any:
+    """The sessions the app's routes would use (a test binds them to its own transaction, as it does the routes')."""
+    override = app.dependency_overrides.get(get_sessionmaker)
+    return override() if override is not None else app.state.sessionmaker
+
+
+def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | None:
+    app = request.app
+    rt = app.state.runtime
+    version = rt.page_versions.get(petition_id)  # before anything is read: a copy never predates its version
+    if version is None:
+        return None
+    with _sessions(app)() as db:
+        read_without_transaction(db)
+        now = rt.clock.now()
+        reader = repository.signed_in_reader(db=db, petition_id=petition_id, digest=token_digest(cookie), now=now)
+        if reader is None or not reader.readable or not reader.verified or reader.has_roles:
+            return None
+        if reader.state.organizer or reader.state.in_discussion:
+            return None
+        branding = organization_branding.current(db=db, rt=rt)
+        copy = page_cache.copies_of(app).get(
+            (petition_id, page_cache.MEMBER, repr(branding)), version, reader.petition_row
+        )
+        if copy is None:
+            return None
+        petition = copy.context["petition"]  # the copy's, whose row is the one just read
+        if petition.state_enum is PetitionState.open and petition.deadline is not None and petition.deadline <= now:
+            return None  # the route closes it first
+        own = reader.signature
+        signing = own is None and petition.collect_attributes and petition.state_enum is PetitionState.open
+        groups = _groups(db) if signing else {}
+    request.state.branding = branding
+    request.state.viewer = page_cache.PageReader(id=reader.user_id, display_name=reader.display_name)
+
+    def context(shared: Mapping[str, Any]) -> dict[str, Any]:
+        # As app/routes/petitions_pages.py's _reader_context has it for a verified reader who organizes nothing here.
+        issuing_key = shared["issuing_key"]
+        return {
+            "is_organizer": False,
+            "following": reader.state.following,
+            "own_signature": own,
+            "own_receipt": reader.leaf_hash.hex()
+            if own is not None and shared["log_checkpoint"] is not None and reader.leaf_hash
+            else None,
+            "organizers": [],
+            "token_burned": own is None and issuing_key is not None and reader.state.token_burned,
+            "token_unspent": own is None
+            and issuing_key is not None
+            and petition.state_enum is PetitionState.open
+            and reader.state.token_unspent,
+            "departments": groups.get(GroupKind.department, []),
+            "locations": groups.get(GroupKind.location, []),
+            "reader_comments": [],
+        }
+
+    return page_cache.answer(request, rt, copy, petition, context)
+
+
+def _groups(db: Session) -> dict[GroupKind, list[Any]]:
+    """The active departments and locations by name, in one statement (the sign form's optional groups)."""
+    rows = db.connection().execute(
+        select(SignerGroup.id, SignerGroup.kind, SignerGroup.name)
+        .where(SignerGroup.active.is_(True))
+        .order_by(SignerGroup.name)
+    )
+    groups: dict[GroupKind, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(GroupKind(row.kind), []).append(row)
+    return groups
