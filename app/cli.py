@@ -1034,9 +1034,13 @@ def verify_log(
     from app.clients import log as client
     from app.clients.anonymous import ClientError, parse_petition_url
 
-    if petition_url and ballot_client.parse_ballot_url(petition_url) is not None:
+    offline_ballot = offline is not None and ballot_client.saved_in(offline)
+    if offline_ballot or (petition_url and ballot_client.parse_ballot_url(petition_url) is not None):
         try:
-            ballot_report = ballot_client.verify(ballot_client.download(petition_url), state_file)
+            data = ballot_client.load(offline) if offline is not None else ballot_client.download(petition_url)
+            if save is not None:
+                ballot_client.save(data, save)
+            ballot_report = ballot_client.verify(data, state_file)
         except ClientError as error:
             typer.echo(str(error), err=True)
             raise typer.Exit(1) from None

@@ -172,3 +172,11 @@ def test_the_command_checks_a_ballot(
     )
     assert result.exit_code == 0, result.output
     assert "OK: 8 entries, 7 answers from 6 credentials" in result.output
+    saved = tmp_path / "saved"
+    again = CliRunner().invoke(
+        cli,
+        ["verify", f"http://testserver/polls/{answered.id}", "--save", str(saved), "--state", str(tmp_path / "t.json")],
+    )
+    assert again.exit_code == 0 and (saved / "ballot.json").exists(), again.output
+    offline = CliRunner().invoke(cli, ["verify", "--offline", str(saved), "--state", str(tmp_path / "u.json")])
+    assert offline.exit_code == 0 and "OK: 8 entries" in offline.output, offline.output

@@ -87,6 +87,25 @@ def download(url: str, fetch: Fetch | None = None) -> dict[str, Any]:
     }
 
 
+SAVED = "ballot.json"
+
+
+def save(data: dict[str, Any], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SAVED).write_text(json.dumps(data, indent=1))
+
+
+def saved_in(directory: Path) -> bool:
+    return (directory / SAVED).exists()
+
+
+def load(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / SAVED).read_text())
+    except (OSError, ValueError):
+        raise ClientError(f"No saved poll in {directory} (save one with --save).") from None
+
+
 @dataclass
 class BallotReport:
     problems: list[str] = field(default_factory=list)
