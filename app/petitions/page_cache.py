@@ -130,7 +130,11 @@ class PageCopies:
         age = self.clock() - copy.made
         if age > MAX_AGE:
             return None
-        if (copy.version != version or copy.row != row) and not self._only_signed_since(copy, key[0], row, age):
+        # Members' copies only: signed-out readers' pages are shared whole for as long already (app/core/pagecache.py),
+        # and the two would add up.
+        if (copy.version != version or copy.row != row) and not (
+            key[1] == MEMBER and self._only_signed_since(copy, key[0], row, age)
+        ):
             return None
         with self._lock:
             if key in self._copies:
