@@ -340,3 +340,12 @@ def test_no_verdict_is_published_below_k(browser: Browser, db, rt, clock) -> Non
     assert "accepted by" not in browser.get(f"/petitions/{petition.id}").text
     assert "accepted by" not in browser.get("/scoreboard").text
     assert tally.build(db=db, rt=rt, petition=petition).ratifications == ()
+
+
+def test_a_poll_that_opens_later_shows_when_and_takes_no_answer_yet(browser: Browser, db, rt, responder) -> None:
+    ballot = pulse(db, rt, responder, opens_at=rt.clock.now() + timedelta(days=1))
+    sign_in_as(browser, db, factories.worker(db))
+    page = browser.get(f"/polls/{ballot.id}").text
+    assert "This poll opens for answers on" in page and "data-ballot-form" not in page
+    listing = browser.get("/polls").text
+    assert listing.index("Opening soon") < listing.index(f'href="/polls/{ballot.id}"') < listing.index(">Closed<")
