@@ -240,3 +240,52 @@ def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature
     assert "ballot" not in purposes and "sign" in purposes, asked
     kept = {item["id"]: item for item in records(morgan)}
     assert not [key for key in kept if ":ballot:" in key], kept
+
+
+def test_a_named_signers_new_device_answers_a_signers_poll_after_the_petition_closed(person, server) -> None:  # type: ignore[no-untyped-def]
+    """A ratification opens after leadership's response, often once the petition has closed: its signers' key is no
+    longer among the open keys. A named signer's new device still rebuilds the signer credential the account was
+    issued, accepts its key because entry 0 of the petition's log names it, and answers."""
+    from playwright.sync_api import expect
+
+    from tests.test_browser_key_transparency import new_member
+
+    petition_id = int(live_server.petition_url(server, "Stop recording our screens to train AI").rsplit("/", 1)[1])
+    laptop = person(new_member(server, "gus"))
+    laptop.goto(f"/petitions/{petition_id}")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    laptop.locator("#sign").get_by_role("button", name="Sign this petition").click()
+    expect(laptop.locator("#sign")).to_contain_text("You signed on")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")  # the signer credential, collected
+    laptop.goto("/wallet")
+    laptop.locator("main").get_by_role("button", name="Show my recovery code").click()
+    code = laptop.locator("[data-recovery-code]").inner_text()
+    assert [item for item in records(laptop) if item.get("purpose") == "signer" and item.get("status") == "held"]
+
+    ana = person("ana")  # the petition's creator closes it, then asks its signers
+    csrf = ana.request.get("/api/v1/csrf").json()["csrf_token"]
+    closed = ana.request.post(f"/api/v1/petitions/{petition_id}/close", headers={"X-CSRF-Token": csrf})
+    assert closed.status == 200, closed.text()
+    open_keys = live_server.get_json(server, "/api/v1/anonymous/keys")
+    assert not [key for key in open_keys if key.get("petition_id") == petition_id]  # type: ignore[union-attr]
+    ballot = create_ballot(
+        ana,
+        petition_id=petition_id,
+        kind="single",
+        audience="signers",
+        question="Does leadership's answer meet our petition?",
+        options=["Yes", "Partly", "No"],
+    )
+
+    phone = person("gus")
+    phone.goto("/wallet")
+    phone.locator("main").get_by_role("textbox", name="Recovery code").fill(code)
+    phone.locator("main").get_by_role("button", name="Use this recovery code").click()
+    expect(phone.locator("[data-recovery-result]")).to_contain_text("this device now holds your wallet", timeout=30_000)
+    open_poll(phone, ballot["id"])
+    phone.locator("form[data-ballot-form]").get_by_label("Partly").check()
+    phone.locator("form[data-ballot-form]").get_by_role("button", name="Send my answer anonymously").click()
+    expect(phone.locator("[data-ballot-status]")).to_contain_text(
+        'Your answer is in; it is counted now. You chose "Partly".'
+    )
+    assert [entry["choice"] for entry in answers_in_log(server, ballot["id"])] == [[1]]

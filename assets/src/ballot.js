@@ -173,9 +173,14 @@ async function answerForm(form, line, database, account, csrf) {
     say(line, noCredential(outcome));
     return;
   }
-  if (audience === "signers" && !(held && held.status === "held") && outcome.wallet !== "here") {
-    say(line, noCredential(outcome));
-    return;
+  if (audience === "signers" && !(held && held.status === "held")) {
+    // The signer credential may still come from the server's kept reply (at the first answer); not when this device
+    // holds no wallet, nor when a key it needs was refused.
+    const signer = await getRecord(database, tokenId(account, ballot.petition_id, SIGNER));
+    if (outcome.wallet !== "here" || (outcome.refused && !(signer && signer.status === "held"))) {
+      say(line, noCredential(outcome));
+      return;
+    }
   }
 
   const button = form.querySelector('button[type="submit"], button:not([type])');

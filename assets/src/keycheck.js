@@ -321,7 +321,10 @@ export async function requireKeys(database, items) {
     // A key the caller read itself without cookies (a signers' poll names its petition's signers' key, closed
     // petitions' included) counts as published to everyone; the open keys' list answers for the rest.
     const everyone = published.get(`${petitionId}:${purpose}`) ?? (item.shownToEveryone ? item.key_id : undefined);
-    if (everyone !== item.key_id) {
+    // A closed petition's signers' key is no longer among the open keys, yet its signers' polls (a ratification
+    // opens after a response) still take the credentials made under it: entry 0 of the log must name it then.
+    const closedSigners = purpose === "signer" && everyone === undefined;
+    if (!closedSigners && everyone !== item.key_id) {
       throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: the key your account was given differs `
                            + "from the one published to everyone, and a key of your own would let the server recognise "
                            + "your anonymous signature. Nothing was sent. Tell the organizers.");
@@ -341,7 +344,7 @@ export async function requireKeys(database, items) {
                            + `so it could be a key shown to you alone, to recognise ${USE[purpose]}. Nothing was `
                            + "sent. Tell the organizers.");
     }
-    if (purpose in log.committed && log.committed[purpose] !== item.key_id) {
+    if ((purpose in log.committed || closedSigners) && log.committed[purpose] !== item.key_id) {
       throw new KeyRefused(`This browser refuses petition ${petitionId}'s ${what}: it is not the key the `
                            + "petition's signature log committed to when it opened, so it could be a key shown to "
                            + `you alone, to recognise ${USE[purpose] || "you"}. Nothing was sent. Tell the organizers.`);
