@@ -25,8 +25,8 @@ async function describeDevice(database, outcome) {
   const held = records.filter((record) => HELD.has(record.status)).length;
   const recovery = $("[data-recovery-section]");
   if (outcome.wallet === "here") {
-    say(device, held === 1 ? "This device holds your wallet, with 1 credential for an open petition."
-      : `This device holds your wallet, with ${held} credentials for open petitions.`);
+    say(device, held === 1 ? "This device holds your wallet, with 1 credential."
+      : `This device holds your wallet, with ${held} credentials for petitions and polls.`);
     // Offered once the first credential exists: before that there is nothing a recovery code could bring back.
     const issued = outcome.state && outcome.state.issued ? outcome.state.issued.length : 0;
     recovery.hidden = !(held || issued);
