@@ -70,7 +70,7 @@ def petition_in_moderation(db: Session, rt: Runtime, creator: User | None = None
     for _ in range(rt.settings.sponsors_required):
         service.sponsor(db=db, rt=rt, petition=petition, token=token, user=worker(db))
     db.commit()
-    assert petition.state_enum is PetitionState.in_moderation
+    assert petition.state is PetitionState.in_moderation
     return petition
 
 
@@ -89,7 +89,7 @@ def closed_petition(db: Session, rt: Runtime, creator: User | None = None, **cha
 
 
 def category(db: Session, slug: str) -> Category:
-    return db.scalar(select(Category).where(Category.slug == slug))
+    return db.scalars(select(Category).where(Category.slug == slug)).one()
 
 
 def comment(

@@ -235,7 +235,7 @@ def _publish(
     if petition is None:
         return 0  # deleted with its discussion
     waited = comment_queue(rt).waited(petition_id)
-    closing = final or petition.state_enum not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
+    closing = final or petition.state not in SIGNABLE_STATES or bool(petition.comments_locked_reason)
     # Authors, not comments: five comments under one pseudonym hide nobody. The same rule as anonymous signatures;
     # this batch runs once an hour, so rounds are hours.
     authors = len({item.author_tag for item in group} | {change.author_tag for change in edits})
@@ -293,7 +293,7 @@ def _authored(db: Session, comment_id: int, message: bytes) -> Comment:
     comment = db.get(Comment, comment_id)
     if comment is None or not comment.is_anonymous:
         raise NotFound(N_("There is no such comment."))
-    if comment.state_enum is CommentState.deleted:  # its author tag went with its words
+    if comment.state is CommentState.deleted:  # its author tag went with its words
         raise Conflict(N_("This comment is already deleted."))
     if comment.author_proof is None or not hmac.compare_digest(comment.author_proof, author_tag(message)):
         raise Forbidden(N_("Only the author can change this comment: this credential did not write it."))

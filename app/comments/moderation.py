@@ -85,9 +85,9 @@ def _audit(db: Session, rt: Runtime, moderator: User, action: str, comment: Comm
 
 def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason: str) -> None:
     page_changed(db, comment.petition_id)
-    if comment.state_enum is CommentState.deleted:
+    if comment.state is CommentState.deleted:
         raise Conflict(N_("Its author already deleted this comment."))
-    if comment.state_enum is CommentState.hidden:
+    if comment.state is CommentState.hidden:
         raise Conflict(N_("This comment is already hidden."))
     comment.state, comment.hidden_reason = CommentState.hidden, reason
     _decided(db, comment)
@@ -98,11 +98,11 @@ def hide(*, db: Session, rt: Runtime, comment: Comment, moderator: User, reason:
 def restore(*, db: Session, rt: Runtime, comment: Comment, moderator: User) -> None:
     """Show a hidden comment again, or keep a flagged one as it is: either way the flags are answered."""
     page_changed(db, comment.petition_id)
-    if comment.state_enum is CommentState.deleted:
+    if comment.state is CommentState.deleted:
         raise Conflict(N_("Its author deleted this comment: there is nothing to restore."))
-    if comment.state_enum is CommentState.visible and comment.review != Review.pending:
+    if comment.state is CommentState.visible and comment.review != Review.pending:
         raise Conflict(N_("This comment is neither hidden nor waiting for review."))
-    action = "comment.restored" if comment.state_enum is CommentState.hidden else "comment.kept"
+    action = "comment.restored" if comment.state is CommentState.hidden else "comment.kept"
     comment.state, comment.hidden_reason = CommentState.visible, None
     _decided(db, comment)
     _audit(db, rt, moderator, action, comment)

@@ -54,11 +54,11 @@ def closed_reason(petition: Petition) -> str | None:
     """Why the discussion takes no new comments, replies, edits or endorsements, or None while it does."""
     if petition.comments_locked_reason:
         return f"Moderators locked this discussion: {petition.comments_locked_reason}"
-    if petition.state_enum is PetitionState.rejected:
+    if petition.state is PetitionState.rejected:
         return N_("The moderators rejected this petition, so its discussion is read-only.")
-    if petition.state_enum is PetitionState.archived:
+    if petition.state is PetitionState.archived:
         return N_("This petition is archived, so its discussion is read-only.")
-    if petition.state_enum not in SIGNABLE_STATES:
+    if petition.state not in SIGNABLE_STATES:
         return N_("This petition is closed, so its discussion is read-only.")
     return None
 
@@ -229,7 +229,7 @@ def delete_by_author(*, db: Session, comment: Comment, user: User) -> None:
     Always allowed, even in a closed or locked discussion: nobody has to keep their words up."""
     page_changed(db, comment.petition_id)
     require_author(comment, user)
-    if comment.state_enum is CommentState.deleted:
+    if comment.state is CommentState.deleted:
         raise Conflict(N_("This comment is already deleted."))
     remove(db=db, comment=comment)
 

@@ -129,10 +129,6 @@ class Comment(Base):
     quoted: Mapped[Comment | None] = relationship(lazy="raise", remote_side=[id], foreign_keys=[quoted_id])
 
     @property
-    def state_enum(self) -> CommentState:
-        return CommentState(self.state)
-
-    @property
     def is_anonymous(self) -> bool:
         return self.pseudonym is not None
 

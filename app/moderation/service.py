@@ -85,7 +85,7 @@ def _refuse_if_locked_by_another(db: Session, petition: Petition, moderator: Use
 def claim(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> datetime:
     """Take the edit lock for a few minutes; refused while another moderator holds it."""
     now = rt.clock.now()
-    if petition.state_enum is not S.in_moderation:
+    if petition.state is not S.in_moderation:
         raise Conflict(N_("This petition is not waiting for moderation."))
     until = now + timedelta(minutes=rt.settings.moderation_lock_minutes)
     result = db.execute(
@@ -119,7 +119,7 @@ def release(*, db: Session, petition: Petition, moderator: User) -> None:
 
 def approve(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
     _refuse_if_locked_by_another(db, petition, moderator, rt.clock.now())
-    if petition.state_enum is not S.in_moderation:
+    if petition.state is not S.in_moderation:
         raise Conflict(N_("This petition is not waiting for moderation."))
     petitions.open_petition(db=db, rt=rt, petition=petition, actor=moderator)
     _audit(db, rt, moderator, "petition.opened", petition)
@@ -180,7 +180,7 @@ def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
             N_("Please correct the highlighted fields."),
             fields={"hidden_reason": Message(N_("Use at most %(length)s characters."), length=REASON_MAX)},
         )
-    if petition.state_enum is S.in_moderation:
+    if petition.state is S.in_moderation:
         _refuse_if_locked_by_another(db, petition, moderator, now)
     petitions.transition(
         db=db,
@@ -197,7 +197,7 @@ def hide(*, db: Session, rt: Runtime, petition: Petition, moderator: User, reaso
 
 
 def restore(*, db: Session, rt: Runtime, petition: Petition, moderator: User) -> None:
-    if petition.state_enum is not S.hidden:
+    if petition.state is not S.hidden:
         raise Conflict(N_("Only a hidden petition can be restored."))
     now = rt.clock.now()
     if petition.opened_at is None:

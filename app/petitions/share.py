@@ -57,7 +57,7 @@ def public_url(*, rt: Runtime, petition_id: int) -> str:
 
 
 def is_shareable(petition: Petition) -> bool:
-    return petition.state_enum in SHAREABLE_STATES
+    return petition.state in SHAREABLE_STATES
 
 
 def petition_row(*, rt: Runtime, petition: Petition) -> ShareRow | None:

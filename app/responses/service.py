@@ -79,7 +79,7 @@ def response_checks(*, rt: Runtime) -> dict[str, FieldCheck]:
 def post_response(
     *, db: Session, rt: Runtime, petition: Petition, responder: User, form: ResponseCreate
 ) -> PetitionResponse:
-    if petition.state_enum not in RESPONDABLE_STATES:
+    if petition.state not in RESPONDABLE_STATES:
         raise Conflict(N_("Only an open or closed petition can be answered."))
     now = rt.clock.now()
     _check_due_dates([commitment.due_on for commitment in form.commitments], today=now.date())

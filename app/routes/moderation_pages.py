@@ -87,7 +87,7 @@ def review(
         "moderation/review.html",
         {
             "petition": petition,
-            "state_label": LABELS[petition.state_enum],
+            "state_label": LABELS[petition.state],
             "background_html": background_html(petition.background),
             "holder": service.lock_holder(db=db, petition=petition, now=rt.clock.now()),
             "reasons": service.rejection_reasons(db=db),

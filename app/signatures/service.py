@@ -88,8 +88,8 @@ def own_signature(*, db: Session, petition: Petition, user: User | None) -> Sign
 
 
 def _refuse_unless_signable(petition: Petition) -> None:
-    if petition.state_enum not in SIGNABLE_STATES:
-        if petition.state_enum is PetitionState.closed:
+    if petition.state not in SIGNABLE_STATES:
+        if petition.state is PetitionState.closed:
             raise Conflict(N_("This petition has closed; it no longer takes signatures."))
         raise Conflict(N_("This petition is not open for signatures."))
 
@@ -126,7 +126,7 @@ def sign(
     signing anonymously (app/anonymous/service.py). The forfeit is written in this transaction, so a refused
     signature forfeits nothing.
     """
-    page_changed(db, petition_id, count_only=True)  # the count and the public names; the page copies serve on
+    page_changed(db, petition_id)
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
             raise InvalidInput(
@@ -149,8 +149,6 @@ def sign(
         forfeited = anonymous.redeem_named(
             db=db, rt=rt, petition_id=petition_id, user=user, token=token, forfeit=forfeit
         )
-        if forfeited:
-            page_changed(db, petition_id)  # a forfeit narrows the anonymity set the page shows
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
@@ -233,7 +231,7 @@ def withdraw(*, db: Session, petition: Petition, user: User) -> None:
     """Take one's named signature out of the count. A token it spent stays spent (withdrawing then signing
     anonymously would tie the two together, and free a second vote): the member may sign again with a name."""
     page_changed(db, petition.id)
-    if petition.state_enum not in SIGNABLE_STATES:
+    if petition.state not in SIGNABLE_STATES:
         raise Conflict(N_("Signatures can be withdrawn only while the petition is open."))
     # A voided signature is not the signer's to withdraw: it is already not counted, and it stays on record.
     removed_rows = db.execute(

@@ -29,7 +29,7 @@ def close_if_expired(*, db: Session, rt: Runtime, petition: Petition) -> bool:
     replica refuses writes, and the replica sees the closing moments later)."""
     if on_replica(db):
         return False
-    if petition.state_enum is S.open and petition.deadline is not None and petition.deadline <= rt.clock.now():
+    if petition.state is S.open and petition.deadline is not None and petition.deadline <= rt.clock.now():
         try:
             close(db=db, rt=rt, petition=petition, actor=None, reason="The deadline passed.")
         except Conflict:

@@ -109,7 +109,7 @@ def draft_checks(*, db: Session, rt: Runtime) -> dict[str, FieldCheck]:
 
 def require_draft(petition: Petition) -> None:
     """Only a draft's form takes a category and a deadline: a published text changes through a correction."""
-    if petition.state_enum is not S.draft:
+    if petition.state is not S.draft:
         raise Conflict(
             "This petition is no longer a draft: its text can only change through a correction, which everyone can see."
         )
@@ -200,10 +200,10 @@ def _add_version(
 
 def correct_text(*, db: Session, rt: Runtime, petition: Petition, actor: User, form: PetitionCorrection) -> None:
     """A visible correction: a new version, kept beside the old ones; signers are told."""
-    if petition.state_enum is not S.open:
+    if petition.state is not S.open:
         raise Conflict(
             "Only an open petition can be corrected."
-            if petition.state_enum is not S.draft
+            if petition.state is not S.draft
             else "This petition is a draft: edit it directly."
         )
     unchanged = (form.title, form.ask, form.background, form.decision_maker) == (

@@ -73,7 +73,7 @@ def transition(
     public: bool = True,
 ) -> None:
     """Move `petition` to `target`, or refuse. The one place a petition's state changes."""
-    current = petition.state_enum
+    current = petition.state
     if not can_transition(current, target):
         raise Conflict(
             Message(
@@ -82,10 +82,12 @@ def transition(
                 target=Message(LABELS[target]),
             )
         )
-    changes = {"state": target.value, "updated_at": now, **(values or {})}
+    # The member, not its value: set_committed_value below puts it in the loaded petition as it is, where code
+    # compares states by identity (the column type writes the value).
+    changes = {"state": target, "updated_at": now, **(values or {})}
     result = db.execute(
         update(Petition)
-        .where(Petition.id == petition.id, Petition.state == current.value)
+        .where(Petition.id == petition.id, Petition.state == current)
         .values(**changes)
         .execution_options(synchronize_session=False)
     )

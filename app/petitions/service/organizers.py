@@ -169,7 +169,7 @@ def remove_organizer(*, db: Session, petition: Petition, actor: User, user_id: i
 
 
 def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, form: UpdateCreate) -> PetitionUpdate:
-    if petition.state_enum not in (S.open, S.closed):
+    if petition.state not in (S.open, S.closed):
         raise Conflict(N_("Updates can be posted once the petition is open."))
     now = rt.clock.now()
     week_ago = now - timedelta(days=7)
@@ -205,7 +205,7 @@ def post_update(*, db: Session, rt: Runtime, petition: Petition, actor: User, fo
 
 def follow(*, db: Session, rt: Runtime, petition: Petition, user: User) -> bool:
     """Follow a petition; returns False when already following (following twice is harmless)."""
-    if petition.state_enum not in VISIBLE_STATES:
+    if petition.state not in VISIBLE_STATES:
         raise Conflict(N_("Only a published petition can be followed."))
     # Following is asking for the petition's news: a "stop" sent from an earlier mail's link no longer holds.
     unsubscribe.turn_on(db=db, user=user, kind=MailKind.news, petition_id=petition.id)

@@ -69,7 +69,7 @@ def check_sponsor_token(*, rt: Runtime, petition: Petition, token: str) -> None:
 def sponsor(*, db: Session, rt: Runtime, petition: Petition, token: str, user: User) -> None:
     page_changed(db, petition.id)  # the petition's JSON shows it (its ETag)
     check_sponsor_token(rt=rt, petition=petition, token=token)
-    if petition.state_enum is not S.gathering_sponsors:
+    if petition.state is not S.gathering_sponsors:
         raise Conflict(N_("This petition is not looking for sponsors any more."))
     if is_organizer(db=db, petition=petition, user=user):
         raise Conflict(N_("You organize this petition: ask colleagues to sponsor it."))

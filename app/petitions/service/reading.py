@@ -56,8 +56,8 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
     """A petition the viewer may read: visible states for everyone, the rest for organizers and moderators."""
     petition = get_or_404(db=db, petition_id=petition_id)
     close_if_expired(db=db, rt=rt, petition=petition)
-    withheld = petition.state_enum is S.rejected and petition.rejection is not None and not petition.rejection.public
-    if petition.state_enum in VISIBLE_STATES and not withheld:
+    withheld = petition.state is S.rejected and petition.rejection is not None and not petition.rejection.public
+    if petition.state in VISIBLE_STATES and not withheld:
         return petition
     if user is not None and (is_organizer(db=db, petition=petition, user=user) or user.has_role(Role.moderator)):
         return petition
@@ -88,7 +88,7 @@ def get_for_signing(*, db: Session, rt: Runtime, petition_id: int, user: User, k
     must not reopen the petition. Only a caller that has written nothing yet may keep it; one that has passes
     `keep_closing=False`, and the closing is left to the next reader or the periodic job."""
     petition = db.execute(_PETITION_BY_ID, {"id": petition_id}).scalar_one_or_none()
-    if petition is not None and petition.state_enum in SIGNABLE_STATES and not _past_deadline(petition, rt):
+    if petition is not None and petition.state in SIGNABLE_STATES and not _past_deadline(petition, rt):
         return petition
     petition = get_readable(db=db, rt=rt, petition_id=petition_id, user=user)  # closes it if its deadline passed
     if keep_closing:
