@@ -126,7 +126,7 @@ def sign(
     signing anonymously (app/anonymous/service.py). The forfeit is written in this transaction, so a refused
     signature forfeits nothing.
     """
-    page_changed(db, petition_id)
+    page_changed(db, petition_id, count_only=True)  # the count and the public names; the page copies serve on
     if visibility not in NAMED_VISIBILITIES:
         if visibility == Visibility.anonymous:
             raise InvalidInput(
@@ -149,6 +149,8 @@ def sign(
         forfeited = anonymous.redeem_named(
             db=db, rt=rt, petition_id=petition_id, user=user, token=token, forfeit=forfeit
         )
+        if forfeited:
+            page_changed(db, petition_id)  # a forfeit narrows the anonymity set the page shows
     department_id = location_id = None
     if collects:
         department_id = groups.choose(db=db, kind=GroupKind.department, raw=department)
