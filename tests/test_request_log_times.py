@@ -44,6 +44,8 @@ def touches_anonymous_features(path: str) -> bool:
                 "/organization/",
                 "/static/",
                 "/unsubscribe/",
+                "/polls/{ballot_id}",
+                "/api/v1/ballots/{ballot_id}",
             )
         )
         or "/anonymous" in path
@@ -74,6 +76,8 @@ def test_the_list_covers_the_wallet_keys_signatures_comments_and_the_petition_pa
         "/petitions/{petition_id}/comments",
         "/comments/{comment_id}/edit",
         "/api/v1/petitions/{petition_id}/comments",
+        "/polls/{ballot_id}",
+        "/api/v1/ballots/{ballot_id}/log/leaves",
     ):
         assert web.logs_by_the_hour(path), path
     for path in (

@@ -98,6 +98,10 @@ HOURLY_LOG_PREFIXES = (
     "/organization/",
     "/static/",
     "/unsubscribe/",
+    # A poll's page, where a person answers anonymously, and what the wallet and the command-line client read of
+    # the ballot just before answering (issue #25).
+    "/polls/{ballot_id}",
+    "/api/v1/ballots/{ballot_id}",
 )
 HOURLY_LOG_PARTS = ("/anonymous", "/comments", "/anonymity")
 HOURLY_LOG_ROUTES = frozenset(
