@@ -174,3 +174,39 @@ def test_organizers_close_their_petitions_ballot(browser: Browser, db: Session, 
     closed = browser.api("POST", f"/api/v1/ballots/{ballot.id}/close")
     assert closed.status_code == 200 and closed.json()["state"] == "closed" and closed.json()["closed_early"]
     assert browser.api("POST", f"/api/v1/ballots/{ballot.id}/close").status_code == 409
+
+
+def test_the_log_keeps_the_answers_while_the_result_is_kept(
+    db: Session, rt: Runtime, anonymous_client: TestClient, clock: FrozenClock
+) -> None:
+    """The attack: a result hidden until the close, or below the minimum, is read by counting the log's answers."""
+    ballot = pulse_ballot(db, rt, days=1, min_answers=5)
+    creds = [credential(db, rt, ballot) for _ in range(5)]
+    db.commit()
+    leaves_url = f"/api/v1/ballots/{ballot.id}/log/leaves?start=0&end=100"
+
+    def counted_from_the_log() -> list[list[int]]:
+        page = anonymous_client.get(leaves_url).json()
+        entries = [json.loads(b64url.decode(leaf["entry"])) for leaf in page["leaves"]]
+        return [entry["choice"] for entry in entries if entry["kind"] == "answer"]
+
+    for cred in creds[:4]:
+        send(anonymous_client, ballot.id, cred, [0])
+    assert counted_from_the_log() == []  # open, result kept
+    page = anonymous_client.get(leaves_url).json()
+    assert page["size"] == 5 and page["published"] == 1 and len(page["leaves"]) == 1  # entry 0: the key
+    clock.advance(timedelta(days=1))
+    assert counted_from_the_log() == []  # closed, but 4 answers are fewer than the minimum of 5
+    assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}/results").json()["status"] == "not_enough"
+
+
+def test_a_live_ballots_log_shows_its_answers_once_there_are_enough(
+    db: Session, rt: Runtime, anonymous_client: TestClient
+) -> None:
+    ballot = pulse_ballot(db, rt, results_live=True, min_answers=5)
+    creds = [credential(db, rt, ballot) for _ in range(5)]
+    db.commit()
+    for cred in creds:
+        send(anonymous_client, ballot.id, cred, [1])
+    page = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/log/leaves").json()
+    assert page["published"] == page["size"] == 6 and len(page["leaves"]) == 6

@@ -180,3 +180,16 @@ def test_the_command_checks_a_ballot(
     assert again.exit_code == 0 and (saved / "ballot.json").exists(), again.output
     offline = CliRunner().invoke(cli, ["verify", "--offline", str(saved), "--state", str(tmp_path / "u.json")])
     assert offline.exit_code == 0 and "OK: 8 entries" in offline.output, offline.output
+
+
+def test_before_the_result_verify_checks_what_is_published(
+    db: Session, rt: Runtime, client: TestClient, tmp_path: Path
+) -> None:
+    ballot = pulse_ballot(db, rt, min_answers=5)
+    for _ in range(2):
+        message, signature = credential(db, rt, ballot)
+        answers.submit(db=db, rt=rt, ballot_id=ballot.id, message=message, signature=signature, choice=[0])
+    db.commit()
+    report = run_verify(client, ballot, tmp_path / "state.json")
+    assert report.ok and report.withheld, report.problems
+    assert "2 counted answers are published with the result" in report.summary()

@@ -29,7 +29,7 @@ from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service as signature_log
 from app.log.verifier import encode
-from app.models.ballots import Ballot, BallotCheckpoint, BallotLeaf
+from app.models.ballots import Ballot, BallotAnswer, BallotCheckpoint, BallotLeaf
 
 COUNTERS = ("credentials_issued", "answers_counted")
 
@@ -155,10 +155,20 @@ def latest_checkpoint(*, db: Session, ballot_id: int) -> BallotCheckpoint | None
     )
 
 
-def leaves(*, db: Session, ballot_id: int, start: int, end: int) -> list[BallotLeaf]:
-    """Leaves [start, end) that the latest checkpoint covers (a leaf appended without one is not yet signed)."""
+def ballot_entries(db: Session, ballot_id: int) -> int:
+    """How many leaves precede the first answer: the ballot's own entries (entry 0 and any edit before answers)."""
+    first = db.scalar(select(func.min(BallotAnswer.log_index)).where(BallotAnswer.ballot_id == ballot_id))
+    return first if first is not None else size(db, ballot_id)
+
+
+def leaves(*, db: Session, ballot_id: int, start: int, end: int, answers_shown: bool = True) -> list[BallotLeaf]:
+    """Leaves [start, end) that the latest checkpoint covers (a leaf appended without one is not yet signed).
+    Without `answers_shown`, only the ballot's own entries: the answers would show a kept result (or one below
+    the minimum of answers) to anyone who counts them, so they are published with the result."""
     latest = latest_checkpoint(db=db, ballot_id=ballot_id)
     end = min(end, latest.size if latest is not None else 0)
+    if not answers_shown:
+        end = min(end, ballot_entries(db, ballot_id))
     return list(
         db.scalars(
             select(BallotLeaf)

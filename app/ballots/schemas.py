@@ -160,6 +160,10 @@ class BallotLeafRead(BaseModel):
 
 class BallotLeavesRead(BaseModel):
     size: int = Field(description="The size of the latest checkpoint: no leaf beyond it is served.")
+    published: int = Field(
+        description="How many leaves are served: all of them once the result is shown; before, only the ballot's "
+        "own entries (entry 0 and edits), since the answers would show the result to anyone who counts them."
+    )
     leaves: list[BallotLeafRead]
 
 

@@ -486,15 +486,26 @@ def counted_choices(*, db: Session, ballot: Ballot) -> list[list[int]]:
     ]
 
 
+def result_hidden(ballot: Ballot, rt: Runtime) -> bool:
+    """Whether the result is still kept: until it is final, unless the ballot shows it live."""
+    if ballot.results_live:
+        return False
+    now = rt.clock.now()
+    return state(ballot, now) is not BallotState.closed or now < results_final_at(ballot, rt)
+
+
+def result_shown(ballot: Ballot, rt: Runtime) -> bool:
+    """Whether the result is shown now (not kept, and at least the minimum of answers): the one rule for the
+    result, and for the answers in the log, which would show the result to anyone who counts them."""
+    return not result_hidden(ballot, rt) and ballot.answers_counted >= ballot.min_answers
+
+
 def results(db: Session, rt: Runtime, ballot: Ballot) -> counting.Results | counting.NotEnough | Hidden:
     """What may be shown of the result now: Hidden until it is final (unless the ballot shows it live), NotEnough
     below the ballot's minimum of answers, else the count."""
-    now = rt.clock.now()
-    if not ballot.results_live:
-        final = results_final_at(ballot, rt)
-        if state(ballot, now) is not BallotState.closed or now < final:
-            return Hidden(until=final)
-    if ballot.answers_counted < ballot.min_answers:
+    if result_hidden(ballot, rt):
+        return Hidden(until=results_final_at(ballot, rt))
+    if not result_shown(ballot, rt):
         return counting.NotEnough(min_answers=ballot.min_answers)
     return counting.tally(
         kind=ballot.kind,

@@ -113,6 +113,9 @@ class BallotReport:
     answers: int = 0  # leaves that are answers (every revision)
     counted: int = 0  # distinct credentials
     result: counting.Results | counting.NotEnough | None = None
+    # The answers are not published yet (the result is kept, or below the minimum): what was checked is the
+    # checkpoint and the ballot's own entries.
+    withheld: bool = False
 
     @property
     def ok(self) -> bool:
@@ -120,6 +123,11 @@ class BallotReport:
 
     def summary(self) -> str:
         verdict = "OK" if self.ok else f"FAILED ({len(self.problems)} problems)"
+        if self.withheld:
+            return (
+                f"{verdict} so far: the checkpoint is signed and the ballot's entries commit its key; its "
+                f"{self.counted} counted answers are published with the result, check again then"
+            )
         return (
             f"{verdict}: {self.size} entries, {self.answers} answers from {self.counted} credentials "
             f"(the last answer of each counts)"
@@ -162,6 +170,21 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
     report.size = len(entries)
     if [leaf["index"] for leaf in data["leaves"]] != list(range(len(entries))):
         problems.append("the server's leaves are not numbered 0, 1, 2... in order")
+    committed = ballot_log.counters(head["checkpoint"])
+    if data["results"].get("status") != "shown":
+        # Before the result, only the ballot's own entries are published: the tree cannot be recomputed yet.
+        report.withheld = True
+        report.counted = committed.get("answers_counted", 0)
+        decoded = [json.loads(entry) for entry in entries]
+        if not decoded or any(entry.get("kind") != "ballot" for entry in decoded):
+            problems.append("before the result, the server should publish the ballot's own entries and nothing else")
+        elif decoded[-1].get("key_id") != data["ballot"]["key"]["key_id"] or any(
+            entry.get("ballot") != data["ballot_id"] for entry in decoded
+        ):
+            problems.append("the log commits another ballot or key than the one the API publishes")
+        if committed.get("credentials_issued", 0) < committed.get("answers_counted", 0):
+            problems.append("more credentials answered than the checkpoint says were issued")
+        return report
     if len(entries) != checkpoint.size:
         problems.append(f"the checkpoint covers {checkpoint.size} entries, the server gave {len(entries)}")
     hashes = [merkle.leaf_hash(entry) for entry in entries]
@@ -173,7 +196,7 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
             problems.append(f"the log had {size} entries before and has {len(hashes)} now: entries were removed")
         elif merkle.root_of(hashes[:size]) != base64.b64decode(root_text):
             problems.append(f"the first {size} entries are not the ones seen before: the log was rewritten")
-    _check_entries(report, data, [json.loads(entry) for entry in entries], ballot_log.counters(head["checkpoint"]))
+    _check_entries(report, data, [json.loads(entry) for entry in entries], committed)
     if report.ok:
         roots = dict(known.get("roots", {}))
         roots[str(checkpoint.size)] = base64.b64encode(checkpoint.root).decode()

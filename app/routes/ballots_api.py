@@ -105,7 +105,8 @@ def results(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -
 @router.get(
     "/ballots/{ballot_id}/log/leaves",
     response_model=schemas.BallotLeavesRead,
-    summary="The ballot log's leaves [start, end), up to the latest checkpoint (canonical JSON, base64url)",
+    summary="The ballot log's leaves [start, end), up to the latest checkpoint (canonical JSON, base64url); the "
+    "answers only once the result is shown (before: the ballot's own entries)",
 )
 def leaves(
     ballot_id: Id,
@@ -118,9 +119,12 @@ def leaves(
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
     latest = ballot_log.latest_checkpoint(db=db, ballot_id=ballot.id)
     stop = min(end if end is not None else start + LEAVES_PAGE, start + LEAVES_PAGE)
-    rows = ballot_log.leaves(db=db, ballot_id=ballot.id, start=start, end=stop)
+    shown = ballots.result_shown(ballot, rt)
+    rows = ballot_log.leaves(db=db, ballot_id=ballot.id, start=start, end=stop, answers_shown=shown)
+    size = latest.size if latest is not None else 0
     return schemas.BallotLeavesRead(
-        size=latest.size if latest is not None else 0,
+        size=size,
+        published=size if shown else min(size, ballot_log.ballot_entries(db, ballot.id)),
         leaves=[schemas.BallotLeafRead(index=row.index, entry=b64url.encode(row.entry)) for row in rows],
     )
 
