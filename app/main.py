@@ -22,6 +22,7 @@ from app.core import openapi
 from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_replica_sessionmaker, build_sessionmaker
 from app.core.error_handlers import install_error_handlers
+from app.core.livepolls import SharedTally
 from app.core.logging import configure_logging
 from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime
@@ -142,6 +143,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(ReaderPages)
     app.add_middleware(StampVersion, versions=runtime.page_versions)
     app.add_middleware(SharedPageCache, seconds=settings.shared_page_ttl, csrf_token=runtime.keyring.csrf_token)
+    # Between them: a public petition's tally answer shared by every reader's poll for a few seconds, while only its
+    # count moves (app/core/livepolls.py).
+    app.add_middleware(SharedTally, versions=runtime.page_versions, seconds=settings.shared_page_ttl)
     app.add_middleware(NotModified, versions=runtime.page_versions)
     app.add_middleware(
         RequestContextMiddleware,

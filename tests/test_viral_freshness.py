@@ -10,13 +10,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from app.core.livepolls import SharedTally
+from app.core.pagecache import SharedPageCache
 from app.core.runtime import Runtime
 from app.core.settings import Settings
 from app.moderation import service as moderation
 from app.petitions import page_cache
 from app.signatures import service as signatures
 from tests import factories
-from tests.conftest import Browser, make_settings, sign_in_as
+from tests.conftest import Browser, counting_statements, make_settings, sign_in_as
 
 NewBrowser = Callable[[], Browser]
 FRESH = 5.0  # shared_page_seconds of these tests: how old a count may be
@@ -39,8 +41,14 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def ticking(app: FastAPI) -> Ticking:
+    """The copies' clocks, and no copy of an earlier test (the app is shared, petition ids come round on SQLite)."""
     copies = page_cache.copies_of(app)
     copies.clear()
+    layer = app.middleware_stack
+    while layer is not None:
+        if isinstance(layer, SharedTally | SharedPageCache):
+            layer.clear()
+        layer = getattr(layer, "app", None)
     clock = Ticking()
     copies.clock = clock
     return clock
@@ -121,6 +129,58 @@ def test_the_discussion_poll_stays_unchanged_through_signatures(
     assert tally_tag != discussion_tag
     sign(db, rt, petition, "Signer")
     assert browser.get(discussion, headers={"If-None-Match": discussion_tag}).status_code == 304  # no new comment
-    assert browser.get(tally, headers={"If-None-Match": tally_tag}).status_code == 200  # a new count
     factories.comment(db, rt, petition, body="A new point.")
     assert browser.get(discussion, headers={"If-None-Match": discussion_tag}).status_code == 200
+
+
+def shared_tally(app: FastAPI) -> SharedTally:
+    """The app's SharedTally, once a request has built the middleware stack."""
+    layer = app.middleware_stack
+    while layer is not None and not isinstance(layer, SharedTally):
+        layer = getattr(layer, "app", None)
+    assert isinstance(layer, SharedTally)
+    return layer
+
+
+def test_the_tally_poll_of_a_public_petition_is_shared_while_only_its_count_moves(
+    db: Session, rt: Runtime, app: FastAPI, new_browser: NewBrowser, connection, ticking: Ticking
+) -> None:
+    petition = factories.open_petition(db, rt)
+    url = f"/api/v1/petitions/{petition.id}"
+    first = sign_in_as(new_browser(), db, factories.worker(db, name="First reader"))
+    answer = first.get(url)
+    assert answer.status_code == 200 and answer.json()["signature_count"] == 0
+    polls = shared_tally(app)
+    polls.clear()
+    polls.clock = ticking
+    answer = first.get(url)  # kept now
+    sign(db, rt, petition, "Signer")
+    other = sign_in_as(new_browser(), db, factories.worker(db, name="Other reader"))
+    other.get("/api/v1/csrf")  # its cookies set
+    with counting_statements(connection) as statements:
+        shared = other.get(url)
+        unchanged = first.get(url, headers={"If-None-Match": answer.headers["ETag"]})
+    assert statements == []  # neither poll read the session, the user or the petition
+    assert shared.status_code == 200 and shared.json()["signature_count"] == 0  # up to FRESH seconds old
+    assert unchanged.status_code == 304
+    ticking.now += FRESH
+    assert other.get(url).json()["signature_count"] == 1
+    # Anything but a signature shows at once: hidden, the petition is gone for every poll.
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    assert other.get(url).status_code == 404
+    assert first.get(url, headers={"If-None-Match": answer.headers["ETag"]}).status_code == 404
+
+
+def test_an_answer_only_its_reader_may_read_is_never_shared(
+    db: Session, rt: Runtime, app: FastAPI, new_browser: NewBrowser, ticking: Ticking
+) -> None:
+    creator = factories.worker(db, name="Organizer")
+    draft = factories.draft_petition(db, rt, creator=creator)
+    url = f"/api/v1/petitions/{draft.id}"
+    organizer = sign_in_as(new_browser(), db, creator)
+    assert organizer.get(url).status_code == 200
+    assert organizer.get(url).status_code == 200
+    stranger = sign_in_as(new_browser(), db, factories.worker(db, name="Stranger"))
+    assert stranger.get(url).status_code == 404
+    assert new_browser().get(url).status_code == 404

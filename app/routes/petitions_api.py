@@ -1,12 +1,13 @@
 """JSON API for petitions: the same services as the pages."""
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.core.database import SessionDep
-from app.core.errors import errors
+from app.core.errors import NotFound, errors
+from app.core.livepolls import mark_public
 from app.core.pagecache import shared_when_signed_out
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
@@ -95,9 +96,21 @@ def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: R
 @router.get("/petitions/{petition_id}", response_model=schemas.PetitionRead, summary="One petition")
 @shared_when_signed_out
 def read(
-    petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
+    request: Request, petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
 ) -> schemas.PetitionRead:
+    if user is None or _public(petition, rt, db):
+        # The same answer for every reader: open pages' polls may share it (app/core/livepolls.py).
+        mark_public(request)
     return detail(petition, rt, db)
+
+
+def _public(petition: Petition, rt: Runtime, db: Session) -> bool:
+    """Whether a signed-out reader may read the petition (what a signed-in one reads of it is then the same)."""
+    try:
+        service.get_readable(db=db, rt=rt, petition_id=petition.id, user=None)
+    except NotFound:
+        return False
+    return True
 
 
 @router.put(

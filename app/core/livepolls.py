@@ -1,0 +1,122 @@
+"""The tally's live poll shared by every reader of a public petition for a few seconds (issue #24's viral petition).
+
+Every open petition page asks for the petition's JSON every `tally_poll_seconds` (app/static/tally.js), with the
+ETag of its last answer. While the petition is quiet, `NotModified` (app/core/versions.py) answers 304 without the
+database. While it is signed a hundred times a second, the page version has moved by the next poll, always: each
+poll then went the whole way (the reader's session, the petition, the answer), 8 ms of CPU for the same few hundred
+bytes every reader gets. 10,000 open pages polling every 15 s would have needed several cores for that alone.
+
+So the answer of a public petition (one any signed-out reader may read: the route says so, `mark_public`) is kept
+in this process and given to every reader, signed in or not, for `shared_page_seconds` while the petition's
+content version holds (app/core/versions.py: it moves on every change but a signature). The count may lag by that
+much, as on the page's shared copies; a hidden petition, a closing, a response, anything else, moves the content
+version and is answered afresh at once. A reader whose ETag is the kept answer's gets a 304. Nothing of the reader
+is kept: the answer is the same for everyone, and a response that sets a cookie is never kept.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.versions import POLLS, SCOPE_VERSION, PageVersions
+
+PUBLIC_ANSWER = "undersigned_public_answer"  # request.state: the route's answer may be shared with every reader
+TALLY, TALLY_ROUTE, _KIND = POLLS[0]
+MAX_ANSWERS = 1024  # petitions whose answer is kept: the busy ones of a deployment
+
+
+def mark_public(request: Request) -> None:
+    """Say that this request's answer is the same for every reader, signed in or not."""
+    setattr(request.state, PUBLIC_ANSWER, True)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    content_version: int
+    made: float
+    etag: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class SharedTally:
+    """Inside `NotModified` (a poll naming the current page version is answered there, before this), outside the
+    routes: the kept answer of a public petition, or the route's, kept when it may be."""
+
+    def __init__(self, app: ASGIApp, *, versions: PageVersions, seconds: float) -> None:
+        self.app = app
+        self.versions = versions
+        self.seconds = seconds
+        self.clock = time.monotonic
+        self._answers: dict[int, _Answer] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.seconds or scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        match = TALLY.match(scope["path"])
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        petition_id = int(match.group(1))
+        content_version = self.versions.get_content(petition_id)  # before the route reads anything
+        if content_version is None:  # Redis away: the long way
+            await self.app(scope, receive, send)
+            return
+        kept = self._answers.get(petition_id)
+        if kept is not None and kept.content_version == content_version and self.clock() - kept.made < self.seconds:
+            scope["route"] = TALLY_ROUTE  # for the request log
+            if _if_none_match(scope) == kept.etag:
+                headers = [(b"etag", kept.etag), (b"cache-control", b"private, no-cache")]
+                await send({"type": "http.response.start", "status": 304, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": list(kept.headers)})
+            await send({"type": "http.response.body", "body": kept.body})
+            return
+        await self._answer_and_keep(scope, receive, send, petition_id, content_version)
+
+    async def _answer_and_keep(
+        self, scope: Scope, receive: Receive, send: Send, petition_id: int, content_version: int
+    ) -> None:
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, keep)
+        etag = next((value for name, value in headers if name.lower() == b"etag"), None)
+        if (
+            status != 200
+            or etag is None
+            or SCOPE_VERSION not in scope  # the ETag was not made from a version read before the route
+            or not scope.get("state", {}).get(PUBLIC_ANSWER)
+            or any(name.lower() == b"set-cookie" for name, _ in headers)
+        ):
+            return
+        if len(self._answers) >= MAX_ANSWERS and petition_id not in self._answers:
+            self._answers.pop(next(iter(self._answers)))
+        self._answers[petition_id] = _Answer(
+            content_version=content_version, made=self.clock(), etag=etag, headers=headers, body=b"".join(chunks)
+        )
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+
+def _if_none_match(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            return value
+    return None
