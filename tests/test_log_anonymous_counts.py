@@ -179,7 +179,8 @@ def test_a_log_opened_before_entry_0_named_the_discussion_key_still_verifies(
     entry = outside.get(f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1").json()["entries"][0]
     assert "discussion_key_id" not in json.loads(b64url.decode(entry["entry"]))
     published = outside.get("/api/v1/anonymous/keys").json()
-    assert {key["purpose"] for key in published if key["petition_id"] == petition_id} == {"sign", "discuss"}
+    # (and its signer key, issue #25, which `verify` does not check)
+    assert {key["purpose"] for key in published if key["petition_id"] == petition_id} == {"sign", "discuss", "signer"}
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 0, result.output
 

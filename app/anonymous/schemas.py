@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.anonymous import anonymity, linking, wallet
 from app.anonymous.service import decode, encode
 from app.anonymous.wallet import Purpose
 from app.core import b64url
 from app.models.anonymous import IssuingKey
+from app.models.ballots import Ballot
 from app.models.signatures import Signature
 from app.petitions.issuing_keys import BlindKey
 
@@ -45,19 +46,49 @@ class TokenRead(BaseModel):
 
 class AnonymousSignatureCreate(TokenRead):
     petition_id: int = Field(ge=1, le=2**31 - 1)
+    signer_blinded: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1400,
+        pattern=B64,
+        description=(
+            "Optional: a blinded request (RFC 9474) for the petition's signer credential, under its signer key "
+            f"(purpose `signer`), {ON_INPUT}. Proves the signature later, without saying which, to answer polls "
+            "among the petition's signers."
+        ),
+    )
 
 
 class Accepted(BaseModel):
     status: str = Field(description="Always `queued`: the signature is written with the next batch.")
     publish_within_seconds: float
+    signer_blind_signature: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description=(
+            "Only when `signer_blinded` was sent and the signature was written at once: the signer credential's "
+            "blind signature, base64url without padding. Left out when the signature waits for a batch (the reply "
+            "is kept with the signature: GET /api/v1/petitions/{petition_id}/signer-replies/{nullifier}), or when "
+            "the petition hands out no signer credentials."
+        ),
+    )
 
 
 class KeyRead(BaseModel):
-    petition_id: int
-    purpose: Purpose = Field(description="`sign`: the signing token's key; `discuss`: the discussion credential's.")
+    petition_id: int | None = Field(description="The petition; for a `ballot` key, the poll's petition or null.")
+    # Only a poll's item names one: items of other purposes are as they were before polls.
+    ballot_id: int | None = Field(
+        default=None, exclude_if=lambda value: value is None, description="For purpose `ballot` only: the poll."
+    )
+    purpose: Purpose = Field(
+        description=(
+            "`sign`: the signing token's key; `discuss`: the discussion credential's; `signer`: the petition's signer "
+            "credential's; `ballot`: the poll's own key."
+        )
+    )
     key_id: str = Field(description="SHA-256 (hex) of the exact SPKI bytes below.")
-    spki: str = Field(description="The petition's RSA public key, DER SubjectPublicKeyInfo, base64url without padding.")
-    tokens_issued: int
+    spki: str = Field(description="The RSA public key, DER SubjectPublicKeyInfo, base64url without padding.")
+    tokens_issued: int = Field(description="Credentials issued under this key (a poll's: its credentials_issued).")
 
     @classmethod
     def of(cls, key: BlindKey, purpose: Purpose = Purpose.sign, issued: anonymity.Issued | None = None) -> Self:
@@ -71,15 +102,41 @@ class KeyRead(BaseModel):
             tokens_issued=issued.tokens_issued if issued is not None else key.tokens_issued,
         )
 
+    @classmethod
+    def of_ballot(cls, ballot: Ballot) -> Self:
+        return cls(
+            petition_id=ballot.petition_id,
+            ballot_id=ballot.id,
+            purpose=Purpose.ballot,
+            key_id=ballot.key_id,
+            spki=encode(ballot.spki),
+            tokens_issued=ballot.credentials_issued,
+        )
+
 
 class BlindedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    petition_id: int = Field(ge=1, le=2**31 - 1)
+    petition_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="The petition (not for `ballot`).")
+    ballot_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="For purpose `ballot`: the poll.")
     purpose: Purpose = Purpose.sign
     blinded_message: str = Field(
         min_length=1, max_length=1400, pattern=B64, description=f"The blinded message (RFC 9474), {ON_INPUT}."
     )
+
+    @model_validator(mode="after")
+    def _names_its_subject(self) -> Self:
+        if self.purpose is Purpose.ballot and self.ballot_id is None:
+            raise ValueError("a ballot credential's request names its poll: ballot_id")
+        if self.purpose is not Purpose.ballot and self.petition_id is None:
+            raise ValueError("this request names its petition: petition_id")
+        return self
+
+    @property
+    def subject(self) -> int:
+        subject = self.ballot_id if self.purpose is Purpose.ballot else self.petition_id
+        assert subject is not None  # checked above
+        return subject
 
 
 class IssuanceRequest(BaseModel):
@@ -94,7 +151,11 @@ class IssuanceRequest(BaseModel):
 
 
 class IssuedRead(BaseModel):
-    petition_id: int
+    petition_id: int | None
+    # Only a poll's item names one: items of other purposes are as they were before polls.
+    ballot_id: int | None = Field(
+        default=None, exclude_if=lambda value: value is None, description="For purpose `ballot` only: the poll."
+    )
     purpose: Purpose
     key_id: str
     blind_signature: str = Field(description="The blind signature (RFC 9474), base64url without padding.")
@@ -108,6 +169,7 @@ class IssuedRead(BaseModel):
     def of(cls, item: wallet.Issued) -> Self:
         return cls(
             petition_id=item.petition_id,
+            ballot_id=item.ballot_id,
             purpose=item.purpose,
             key_id=item.key_id,
             blind_signature=encode(item.blind_signature),

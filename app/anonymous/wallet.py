@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
@@ -27,7 +28,16 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.models.accounts import User
-from app.models.anonymous import DiscussionIssuance, DiscussionKey, IssuingKey, TokenIssuance, WalletCheck
+from app.models.anonymous import (
+    DiscussionIssuance,
+    DiscussionKey,
+    IssuingKey,
+    SignerIssuance,
+    SignerKey,
+    TokenIssuance,
+    WalletCheck,
+)
+from app.models.ballots import Ballot, BallotAudience, BallotIssuance, BallotState
 from app.models.lifecycle import PetitionState
 from app.models.petitions import Petition
 from app.models.signatures import Signature
@@ -38,32 +48,65 @@ from app.petitions import issuing_keys
 class Purpose(StrEnum):
     sign = "sign"
     discuss = "discuss"
+    signer = "signer"  # per petition: proof of a signature that names none, for ballots among its signers
+    ballot = "ballot"  # per ballot among the members
 
 
-_KEY: dict[Purpose, type[IssuingKey | DiscussionKey]] = {Purpose.sign: IssuingKey, Purpose.discuss: DiscussionKey}
-_ISSUANCE: dict[Purpose, type[TokenIssuance | DiscussionIssuance]] = {
+# What clients from before ballots know: they are shown nothing else, and must ask for all of these.
+PETITION_PURPOSES = frozenset({Purpose.sign, Purpose.discuss})
+ALL_PURPOSES = frozenset(Purpose)
+
+_PetitionKey = IssuingKey | DiscussionKey | SignerKey
+_PetitionIssuance = TokenIssuance | DiscussionIssuance | SignerIssuance
+_KEY: dict[Purpose, type[_PetitionKey]] = {
+    Purpose.sign: IssuingKey,
+    Purpose.discuss: DiscussionKey,
+    Purpose.signer: SignerKey,
+}
+_ISSUANCE: dict[Purpose, type[_PetitionIssuance]] = {
     Purpose.sign: TokenIssuance,
     Purpose.discuss: DiscussionIssuance,
+    Purpose.signer: SignerIssuance,
 }
 
 
 @dataclass(frozen=True)
 class Due:
     purpose: Purpose
-    key: issuing_keys.BlindKey
+    key: issuing_keys.BlindKey | Ballot  # a petition's key, or the ballot (which holds its own)
+
+    @property
+    def petition_id(self) -> int | None:
+        return self.key.petition_id
+
+    @property
+    def ballot_id(self) -> int | None:
+        return self.key.id if isinstance(self.key, Ballot) else None
+
+    @property
+    def subject(self) -> int:
+        """What the credential is for: the ballot's id for a ballot credential, else the petition's."""
+        return self.key.id if isinstance(self.key, Ballot) else self.key.petition_id
 
 
 @dataclass(frozen=True)
 class Issued:
-    petition_id: int
+    petition_id: int | None
     purpose: Purpose
     key_id: str
     blind_signature: bytes
     spki: bytes  # the key the reply is under: a device finalizing a kept reply needs it, and checks it first
+    ballot_id: int | None = None
+
+    @property
+    def subject(self) -> int:
+        subject = self.ballot_id if self.purpose is Purpose.ballot else self.petition_id
+        assert subject is not None
+        return subject
 
 
-# Either key table: the two have the same columns, and mypy would otherwise widen a choice of them to Base.
-_Key = TypeVar("_Key", bound=IssuingKey | DiscussionKey)
+# Any petition key table: they have the same columns, and mypy would otherwise widen a choice of them to Base.
+_Key = TypeVar("_Key", bound=IssuingKey | DiscussionKey | SignerKey)
 
 
 def _live(key: type[_Key]) -> Select[_Key]:
@@ -78,17 +121,65 @@ def _get_key(db: Session, key: type[_Key], petition_id: int) -> _Key | None:
     return db.get(key, petition_id)
 
 
-def due(*, db: Session, user: User) -> list[Due]:
-    """Every credential this account can be issued now: a signing token for each open petition it has none for
-    and has not signed with a name, and a discussion credential for each it has none for."""
-    issued = exists().where(TokenIssuance.account_id == user.id, TokenIssuance.petition_id == IssuingKey.petition_id)
-    signed = exists().where(Signature.account_id == user.id, Signature.petition_id == IssuingKey.petition_id)
-    tokens = db.scalars(_live(IssuingKey).where(~issued, ~signed).order_by(IssuingKey.petition_id))
-    held = exists().where(
-        DiscussionIssuance.account_id == user.id, DiscussionIssuance.petition_id == DiscussionKey.petition_id
+def open_ballots(db: Session, now: datetime, audience: BallotAudience | None = BallotAudience.members) -> list[Ballot]:
+    """Ballots open now with a live key, among the members by default (`audience` None: every audience).
+    Ballot.state_at decides; the query only narrows."""
+    statement = select(Ballot)
+    if audience is not None:
+        statement = statement.where(Ballot.audience == audience)
+    found = db.scalars(
+        statement.where(
+            Ballot.sealed_private.is_not(None),
+            Ballot.closed_early.is_(False),
+            Ballot.opens_at <= now,
+            Ballot.closes_at > now,
+        ).order_by(Ballot.id)
     )
-    credentials = db.scalars(_live(DiscussionKey).where(~held).order_by(DiscussionKey.petition_id))
-    return [Due(Purpose.sign, key) for key in tokens] + [Due(Purpose.discuss, key) for key in credentials]
+    return [ballot for ballot in found if ballot.state_at(now) is BallotState.open]
+
+
+def _standing_named_signature(petition_id: Any, user: User) -> Any:
+    return exists().where(
+        Signature.account_id == user.id, Signature.petition_id == petition_id, Signature.invalidation_id.is_(None)
+    )
+
+
+def due(
+    *, db: Session, user: User, now: datetime | None = None, purposes: frozenset[Purpose] = ALL_PURPOSES
+) -> list[Due]:
+    """Every credential this account can be issued now: a signing token for each open petition it has none for
+    and has not signed with a name, a discussion credential for each it has none for, a signer credential for
+    each open petition it signed with a name (while that signature stands) and holds none for, and a ballot
+    credential for each open ballot among the members it holds none for. `purposes`: only those a client knows."""
+    found: list[Due] = []
+    if Purpose.sign in purposes:
+        issued = exists().where(
+            TokenIssuance.account_id == user.id, TokenIssuance.petition_id == IssuingKey.petition_id
+        )
+        signed = exists().where(Signature.account_id == user.id, Signature.petition_id == IssuingKey.petition_id)
+        tokens = db.scalars(_live(IssuingKey).where(~issued, ~signed).order_by(IssuingKey.petition_id))
+        found += [Due(Purpose.sign, key) for key in tokens]
+    if Purpose.discuss in purposes:
+        held = exists().where(
+            DiscussionIssuance.account_id == user.id, DiscussionIssuance.petition_id == DiscussionKey.petition_id
+        )
+        credentials = db.scalars(_live(DiscussionKey).where(~held).order_by(DiscussionKey.petition_id))
+        found += [Due(Purpose.discuss, key) for key in credentials]
+    if Purpose.signer in purposes:
+        held_signer = exists().where(
+            SignerIssuance.account_id == user.id, SignerIssuance.petition_id == SignerKey.petition_id
+        )
+        signer_keys = db.scalars(
+            _live(SignerKey)
+            .where(_standing_named_signature(SignerKey.petition_id, user), ~held_signer)
+            .order_by(SignerKey.petition_id)
+        )
+        found += [Due(Purpose.signer, key) for key in signer_keys]
+    if Purpose.ballot in purposes:
+        held_ballots = set(db.scalars(select(BallotIssuance.ballot_id).where(BallotIssuance.account_id == user.id)))
+        moment = now if now is not None else datetime.now(UTC)
+        found += [Due(Purpose.ballot, ballot) for ballot in open_ballots(db, moment) if ballot.id not in held_ballots]
+    return found
 
 
 def lock_account(db: Session, user: User) -> None:
@@ -98,13 +189,22 @@ def lock_account(db: Session, user: User) -> None:
         db.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
-def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int, Purpose, bytes]]) -> list[Issued]:
-    """Blind-sign every credential due, only when the request asks for exactly all of them."""
+# A request item: (purpose, subject, blinded request); the subject is the petition's id, or the ballot's.
+Request = tuple[Purpose, int, bytes]
+
+
+def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[Request]) -> list[Issued]:
+    """Blind-sign every credential due, only when the request asks for exactly all of them: every signing token
+    and discussion credential due, always; and every signer and ballot credential due as soon as it asks for any
+    (a client from before ballots asks for none of them, and is not shown them)."""
     eligibility.require_eligible(db=db, rt=rt, user=user)
     rt.limiter.hit(action="token-issue", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
     lock_account(db, user)
-    wanted = {(item.key.petition_id, item.purpose): item.key for item in due(db=db, user=user)}
-    asked = [(petition_id, purpose) for petition_id, purpose, _blinded in requests]
+    asked = [(purpose, subject) for purpose, subject, _blinded in requests]
+    purposes = ALL_PURPOSES if any(purpose not in PETITION_PURPOSES for purpose, _ in asked) else PETITION_PURPOSES
+    wanted = {
+        (item.purpose, item.subject): item.key for item in due(db=db, user=user, now=rt.clock.now(), purposes=purposes)
+    }
     if asked and not wanted:
         # Another device of the same wallet asked a moment before (its requests, derived from the one secret, were
         # the same): nothing was written here, and the replies wait in GET /api/v1/wallet's `issued`.
@@ -117,39 +217,71 @@ def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int,
             fields={"tokens": "none"},
         )
     if len(set(asked)) != len(asked) or set(asked) != set(wanted):
-        listed = ", ".join(f"{petition_id} ({purpose})" for petition_id, purpose in sorted(wanted)) or "none"
+        listed = (
+            ", ".join(
+                f"{'ballot ' if purpose is Purpose.ballot else ''}{subject} ({purpose})"
+                for purpose, subject in sorted(wanted, key=lambda item: (item[0] is Purpose.ballot, item[1], item[0]))
+            )
+            or "none"
+        )
         raise Conflict(
-            Message(N_("Ask for every credential due, for every open petition, in one request: %(due)s."), due=listed),
+            Message(
+                N_("Ask for every credential due, for every open petition and ballot, in one request: %(due)s."),
+                due=listed,
+            ),
             fields={"tokens": listed},
         )
     issued = []
-    for petition_id, purpose, blinded in requests:
-        key = wanted[(petition_id, purpose)]
+    for purpose, subject, blinded in requests:
+        key = wanted[(purpose, subject)]
         try:
-            signature = issuing_keys.signer_for(key=key, rt=rt).blind_sign(blinded)
+            signer = (
+                issuing_keys.ballot_signer(ballot=key, rt=rt)
+                if isinstance(key, Ballot)
+                else issuing_keys.signer_for(key=key, rt=rt)
+            )
+            signature = signer.blind_sign(blinded)
         except blindrsa.BlindSignatureError as error:
             raise InvalidInput(
-                N_("Please correct the highlighted fields."), fields={f"tokens.{petition_id}": str(error)}
+                N_("Please correct the highlighted fields."), fields={f"tokens.{subject}": str(error)}
             ) from None
         issued.append(
             Issued(
-                petition_id=petition_id, purpose=purpose, key_id=key.key_id, blind_signature=signature, spki=key.spki
+                petition_id=key.petition_id,
+                purpose=purpose,
+                key_id=key.key_id,
+                blind_signature=signature,
+                spki=key.spki,
+                ballot_id=key.id if isinstance(key, Ballot) else None,
             )
         )
-    # Sorted by petition, one day's date: the rows say nothing about the order or time of the request.
+    # Sorted by subject, one day's date: the rows say nothing about the order or time of the request.
     today = rt.clock.now().date()
     for purpose in Purpose:
-        replies = sorted((item.petition_id, item.blind_signature) for item in issued if item.purpose is purpose)
+        replies = sorted((item.subject, item.blind_signature) for item in issued if item.purpose is purpose)
         if not replies:
             continue
+        subjects = [subject for subject, _ in replies]
+        if purpose is Purpose.ballot:
+            db.add_all(
+                BallotIssuance(account_id=user.id, ballot_id=subject, issued_on=today, blind_signature=reply)
+                for subject, reply in replies
+            )
+            db.execute(
+                update(Ballot)
+                .where(Ballot.id.in_(subjects))
+                .values(credentials_issued=Ballot.credentials_issued + 1)
+                .execution_options(synchronize_session=False)
+            )
+            continue
         db.add_all(
-            _ISSUANCE[purpose](account_id=user.id, petition_id=petition_id, issued_on=today, blind_signature=reply)
-            for petition_id, reply in replies
+            _ISSUANCE[purpose](account_id=user.id, petition_id=subject, issued_on=today, blind_signature=reply)
+            for subject, reply in replies
         )
         key_table = _KEY[purpose]
         db.execute(
             update(key_table)
-            .where(key_table.petition_id.in_([petition_id for petition_id, _ in replies]))
+            .where(key_table.petition_id.in_(subjects))
             .values(tokens_issued=key_table.tokens_issued + 1)
             .execution_options(synchronize_session=False)
         )
@@ -157,16 +289,21 @@ def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[tuple[int,
     return issued
 
 
-def issued_to(*, db: Session, user: User) -> list[Issued]:
-    """This account's credentials for open petitions, as issued (blind): for a wallet that missed the reply, or
-    another device of the same wallet. A burned signing token (spent or forfeited by a signature with a name) is
-    left out: no device may use it any more."""
+def issued_to(
+    *, db: Session, user: User, now: datetime | None = None, purposes: frozenset[Purpose] = ALL_PURPOSES
+) -> list[Issued]:
+    """This account's credentials, as issued (blind): for a wallet that missed the reply, or another device of
+    the same wallet. Signing tokens and discussion credentials of open petitions (a burned signing token, spent or
+    forfeited by a signature with a name, left out: no device may use it any more); signer credentials of any
+    petition (a ballot among its signers may open after it closed); ballot credentials of open ballots."""
     found = []
-    for purpose in Purpose:
+    for purpose in (Purpose.sign, Purpose.discuss, Purpose.signer):
+        if purpose not in purposes:
+            continue
         issuance, key_table = _ISSUANCE[purpose], _KEY[purpose]
+        base = select(key_table) if purpose is Purpose.signer else _live(key_table)
         statement = (
-            _live(key_table)
-            .add_columns(issuance.blind_signature)
+            base.add_columns(issuance.blind_signature)
             .join(issuance, issuance.petition_id == key_table.petition_id)
             .where(issuance.account_id == user.id, issuance.blind_signature.is_not(None))
             .order_by(key_table.petition_id)
@@ -178,6 +315,26 @@ def issued_to(*, db: Session, user: User) -> list[Issued]:
                 petition_id=key.petition_id, purpose=purpose, key_id=key.key_id, blind_signature=reply, spki=key.spki
             )
             for key, reply in db.execute(statement)
+        ]
+    if Purpose.ballot in purposes:
+        moment = now if now is not None else datetime.now(UTC)
+        rows = db.execute(
+            select(Ballot, BallotIssuance.blind_signature)
+            .join(BallotIssuance, BallotIssuance.ballot_id == Ballot.id)
+            .where(BallotIssuance.account_id == user.id, BallotIssuance.blind_signature.is_not(None))
+            .order_by(Ballot.id)
+        )
+        found += [
+            Issued(
+                petition_id=ballot.petition_id,
+                purpose=Purpose.ballot,
+                key_id=ballot.key_id,
+                blind_signature=reply,
+                spki=ballot.spki,
+                ballot_id=ballot.id,
+            )
+            for ballot, reply in rows
+            if reply is not None and ballot.state_at(moment) is BallotState.open
         ]
     return found
 

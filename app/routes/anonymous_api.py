@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 from app.anonymous import anonymity, schemas, service, wallet
 from app.core.cookieless import ANONYMOUS_SUBMIT_PATH
 from app.core.database import SessionDep
-from app.core.errors import NotFound, errors
-from app.core.i18n import N_
+from app.core.errors import InvalidInput, NotFound, errors
+from app.core.i18n import N_, Message
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
 from app.models.anonymous import IssuingKey
+from app.models.ballots import Ballot
 from app.petitions import issuing_keys
 from app.routes.policy import Anyone, CurrentUser, OptionalUser, ReadablePetition
 
@@ -33,13 +34,34 @@ def _signing_keys(db: SessionDep, items: list[IssuingKey]) -> list[schemas.KeyRe
     "/anonymous/keys",
     response_model=list[schemas.KeyRead],
     summary="The signing and discussion keys of every open petition that takes anonymous participation",
+    description=(
+        "Also every open petition's signer key (purpose `signer`) and every open poll's key (purpose `ballot`, with "
+        "`ballot_id`): a wallet refuses a key it was given that is not the one published here to everyone."
+    ),
 )
-def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
+def open_keys(anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
     content = [key.model_dump() for key in _signing_keys(db, issuing_keys.open_keys(db=db))]
     content += [
         schemas.KeyRead.of(key, wallet.Purpose.discuss).model_dump() for key in issuing_keys.open_discussion_keys(db=db)
     ]
+    content += [
+        schemas.KeyRead.of(key, wallet.Purpose.signer).model_dump() for key in issuing_keys.open_signer_keys(db=db)
+    ]
+    content += [
+        schemas.KeyRead.of_ballot(ballot).model_dump()
+        for ballot in wallet.open_ballots(db, rt.clock.now(), audience=None)
+    ]
     return JSONResponse(content, headers={"Cache-Control": "public, max-age=60"})
+
+
+def _purposes(asked: str) -> frozenset[wallet.Purpose]:
+    try:
+        return frozenset(wallet.Purpose(name.strip()) for name in asked.split(",") if name.strip())
+    except ValueError:
+        raise InvalidInput(
+            N_("Please correct the highlighted fields."),
+            fields={"purposes": Message(N_("Purposes are among: %(known)s."), known=", ".join(wallet.Purpose))},
+        ) from None
 
 
 @router.get(
@@ -47,20 +69,36 @@ def open_keys(anyone: Anyone, db: SessionDep) -> JSONResponse:
     response_model=schemas.WalletRead,
     summary="The credentials due to you, those issued to you for open petitions, and your wallet's check",
 )
-def wallet_state(user: CurrentUser, db: SessionDep) -> schemas.WalletRead:
+def wallet_state(
+    user: CurrentUser,
+    db: SessionDep,
+    rt: RuntimeDep,
+    purposes: str = Query(
+        "sign,discuss",
+        max_length=100,
+        description=(
+            "The purposes this wallet knows, comma-separated: `sign,discuss` (the default, what wallets before polls "
+            "know) or `sign,discuss,signer,ballot`. Only those are listed, in `due` and in `issued`."
+        ),
+    ),
+) -> schemas.WalletRead:
+    known = _purposes(purposes) | wallet.PETITION_PURPOSES
+    now = rt.clock.now()
     check = wallet.wallet_check(db=db, user=user)
-    due = wallet.due(db=db, user=user)
+    due = wallet.due(db=db, user=user, now=now, purposes=known)
     figures = anonymity.issued_for_all(db, [item.key for item in due if isinstance(item.key, IssuingKey)])
     return schemas.WalletRead(
         due=[
-            schemas.KeyRead.of(
+            schemas.KeyRead.of_ballot(item.key)
+            if isinstance(item.key, Ballot)
+            else schemas.KeyRead.of(
                 item.key,
                 item.purpose,
                 figures.get(item.key.petition_id) if item.purpose is wallet.Purpose.sign else None,
             )
             for item in due
         ],
-        issued=[schemas.IssuedRead.of(item) for item in wallet.issued_to(db=db, user=user)],
+        issued=[schemas.IssuedRead.of(item) for item in wallet.issued_to(db=db, user=user, now=now, purposes=known)],
         wallet_check=service.encode(check) if check is not None else None,
     )
 
@@ -92,7 +130,7 @@ def start_wallet(body: schemas.WalletCheckCreate, user: CurrentUser, db: Session
 )
 def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> schemas.IssuanceRead:
     requests = [
-        (item.petition_id, item.purpose, service.decode(item.blinded_message, field=f"tokens.{item.petition_id}"))
+        (item.purpose, item.subject, service.decode(item.blinded_message, field=f"tokens.{item.subject}"))
         for item in body.tokens
     ]
     issued = wallet.issue(db=db, rt=rt, user=user, requests=requests)
@@ -108,8 +146,16 @@ def issue(body: schemas.IssuanceRequest, user: CurrentUser, db: SessionDep, rt: 
 )
 def submit(body: schemas.AnonymousSignatureCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> schemas.Accepted:
     message, signature = body.decoded()
-    service.submit(db=db, rt=rt, petition_id=body.petition_id, message=message, signature=signature)
-    return schemas.Accepted(status="queued", publish_within_seconds=rt.settings.anonymous_batch_seconds)
+    signer_blinded = (
+        service.decode(body.signer_blinded, field="signer_blinded") if body.signer_blinded is not None else None
+    )
+    reply = service.submit(
+        db=db, rt=rt, petition_id=body.petition_id, message=message, signature=signature, signer_blinded=signer_blinded
+    )
+    accepted = schemas.Accepted(status="queued", publish_within_seconds=rt.settings.anonymous_batch_seconds)
+    if reply is not None:
+        accepted.signer_blind_signature = service.encode(reply)
+    return accepted
 
 
 @router.get(
