@@ -41,6 +41,8 @@ assets:
 
 # Two pytest-xdist workers, one per core, each with a PostgreSQL database and Redis databases of its own (see
 # tests/conftest.py); a module stays on one worker, so its live server and demo organization are built once.
+# Databases of their own (live servers, killed servers, the linkage day) are copies of a template each worker
+# migrates once, and PostgreSQL's are dropped by a thread while the tests go on (tests/server_process.py).
 # --no-loadscope-reorder: modules are handed out in the order tests/conftest.py gives them, the slowest first.
 # `make test PYTEST_WORKERS=0` runs in one process; PYTEST_ARGS still takes any pytest option.
 PYTEST_WORKERS ?= 2
@@ -60,7 +62,7 @@ lint: install-dev
 # The screenshots in docs/screenshots/ (linked from the README), taken by the journey tests in Chromium. A plain
 # `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
 screenshots: install-dev
-	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py $(PYTEST_ARGS)
+	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py tests/test_journeys_organizer_admin.py $(PYTEST_ARGS)
 
 # Every bench at a small size, a few minutes in all (PostgreSQL on 127.0.0.1, Debian's wrk), each printing its
 # table, adding it to bench/results/ and putting its newest runs in docs/benchmarks.md. `make bench BENCH_FULL=1`:
