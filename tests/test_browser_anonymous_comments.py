@@ -13,6 +13,7 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -114,7 +115,8 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     open_discussion(chen, path)
 
     # The wallet collected, beside the signing token of the petition he has not signed, a discussion credential
-    # for each open petition that takes anonymous comments.
+    # for each open petition that takes anonymous comments, and the signer credential of the one he signed with his
+    # name (for its signers' polls, issue #25).
     kept = {
         (item["petitionId"], item.get("purpose", "sign")): item["status"]
         for item in records(chen)
@@ -122,7 +124,9 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     }  # the wallet's secret is kept beside them
     open_ids = {item["id"] for item in live_server.get_json(server, "/api/v1/petitions?state=open")["items"]}
     assert {key for key, status in kept.items() if status == "held"} == (
-        {(other, "sign") for other in open_ids - {petition_id}} | {(each, "discuss") for each in open_ids}
+        {(other, "sign") for other in open_ids - {petition_id}}
+        | {(each, "discuss") for each in open_ids}
+        | {(petition_id, "signer")}
     ), kept
     held = credential(chen, petition_id)
     assert held["id"] == f"{held['account']}:{petition_id}:discuss"
@@ -174,7 +178,7 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     assert "cookie" not in headers and "x-csrf-token" not in headers and "referer" not in headers, headers
     assert posted.post_data_json["message"] == held["message"] and posted.post_data_json["parent_id"] is None
     # ...while his signed-in requests from the same page did carry his session: the check above can fail.
-    asked = [request for request in sent if request.url.endswith("/api/v1/wallet")]
+    asked = [request for request in sent if urlsplit(request.url).path == "/api/v1/wallet"]
     assert asked and "cookie" in asked[0].all_headers()
 
     # Until its batch, only he sees it, from his browser's storage: the server shows it to nobody.
