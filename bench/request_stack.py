@@ -27,12 +27,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2
+from sqlalchemy import event
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,7 +42,7 @@ from app.core.database import get_db
 from app.core.settings import Settings
 from app.core.web import csrf_protect
 from app.main import create_app
-from app.routes import organization_pages
+from app.routes import organization_pages, petition_reader
 from app.routes.policy import load_user
 from bench import petition_page
 from bench.common import SECRET, drop_database, free_port, machine, publish, serve
@@ -106,6 +107,31 @@ async def _median_ms(client: httpx2.AsyncClient, path: str, cookie: str | None, 
     return (time.process_time() - started) / count * 1000
 
 
+@contextlib.contextmanager
+def _fast_path_off() -> Iterator[None]:
+    original = petition_reader._page
+    petition_reader._page = lambda *args: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        petition_reader._page = original  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def _counting(app: Any) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = app.state.sessionmaker.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 async def in_process(url: str, petition_id: int, cookie: str, count: int) -> dict[str, float]:
     settings = Settings(
         environment="test",
@@ -124,6 +150,20 @@ async def in_process(url: str, petition_id: int, cookie: str, count: int) -> dic
         async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
             results["/healthz"] = await _median_ms(client, "/healthz", None, count)
             results["signed-in page"] = await _median_ms(client, page, cookie, count)
+            # The same page through the route (the member's fast path off: app/routes/petition_reader.py), and both
+            # again, alternating, so that a change in the machine's load shows as a difference between rounds.
+            for round_ in (1, 2):
+                with _fast_path_off():
+                    results[f"signed-in page, through the route (round {round_})"] = await _median_ms(
+                        client, page, cookie, count
+                    )
+                results[f"signed-in page (round {round_ + 1})"] = await _median_ms(client, page, cookie, count)
+            for label, fast in (("", True), (", through the route", False)):
+                with _counting(app) as statements, contextlib.ExitStack() as stack:
+                    if not fast:
+                        stack.enter_context(_fast_path_off())
+                    (await client.get(page, headers={"Cookie": cookie})).raise_for_status()
+                results[f"statements per signed-in page{label}"] = float(len(statements))
             spent: dict[str, list[float]] = {
                 key: []
                 for key in ("csrf_protect", "organization_pages.attach", "get_db (start)", "get_db (end)", "load_user")
@@ -195,14 +235,15 @@ def report(
     )
     out.write(
         f"Command: `.venv/bin/python bench/request_stack.py --signatures {args.signatures} --comments "
-        f"{args.comments} --requests {args.requests} --duration {args.duration}`\n\n"
+        f"{args.comments} --requests {args.requests} --duration {args.duration}"
+        f"{' --in-process-only' if args.in_process_only else ''}`\n\n"
     )
     out.write(
         f"Code: {petition_page.code_version()}. Machine: {machine()}; PostgreSQL on the same machine. In one "
         f"process: CPU time over {args.requests} requests one at a time (dependencies: the median of each one's own thread CPU time). Under uvicorn: wrk, 64 connections, "
         f"{args.duration} s.\n\n"
     )
-    out.write("| in one process | CPU ms per request |\n|---|---|\n")
+    out.write("| in one process | CPU ms per request (statements: their number) |\n|---|---|\n")
     for name, value in measured.items():
         out.write(f"| {name} | {value:.2f} |\n")
     out.write(
@@ -224,6 +265,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="Requests per in-process measurement.")
     parser.add_argument("--duration", type=int, default=5, help="Seconds of wrk per row under uvicorn.")
     parser.add_argument("--database", default=DATABASE)
+    parser.add_argument("--in-process-only", action="store_true", help="Skip the rows under uvicorn.")
     parser.add_argument(
         "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
     )
@@ -232,7 +274,7 @@ def main() -> None:
     cookie = f"undersigned_session={session_id}"
     try:
         measured = asyncio.run(in_process(url, ids[args.signatures], cookie, args.requests))
-        served = under_uvicorn(url, ids[args.signatures], cookie, args.duration)
+        served = [] if args.in_process_only else under_uvicorn(url, ids[args.signatures], cookie, args.duration)
     finally:
         drop_database(args.database)
     publish(report(args, measured, served), bench="request_stack", write=not args.no_write)

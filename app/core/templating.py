@@ -136,25 +136,15 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    keyring = request.app.state.keyring
-    seed = getattr(request.state, "csrf_seed", None)
     flashes = read_flashes(request)
     page_context: dict[str, Any] = {
         "current_user": getattr(request.state, "viewer", None),
-        "csrf_token": keyring.csrf_token(seed, getattr(request.state, "csrf_session", None)) if seed else "",
+        "csrf_token": csrf_token(request),
         "flashes": flashes,
         # The refusals of small forms, by the form's action: the form shows them (includes/_forms.html).
         "form_refusals": {entry["form"]: entry for entry in flashes if isinstance(entry.get("form"), str)},
-        "errors": {},
-        "values": {},
-        # The app's clock (a frozen one in tests), for templates that compare dates, such as an overdue badge.
-        "now": request.app.state.runtime.clock.now(),
+        **base_context(request),
     }
-    branding = getattr(request.state, "branding", None)
-    if branding is not None:
-        page_context["branding"] = branding
-        if branding.name:
-            page_context["organization_name"] = branding.name
     page_context.update(context or {})
     response = request.app.state.templates.TemplateResponse(
         request, template, page_context, status_code=status_code, headers=dict(headers or {})
@@ -162,6 +152,30 @@ def render(
     if flashes:
         response.delete_cookie(FLASH_COOKIE)
     return response
+
+
+def csrf_token(request: Request) -> str:
+    """The reader's CSRF token for the page's forms: from this browser's seed and, once signed in, its session."""
+    seed = getattr(request.state, "csrf_seed", None)
+    if not seed:
+        return ""
+    return str(request.app.state.keyring.csrf_token(seed, getattr(request.state, "csrf_session", None)))
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    """What every page gets besides its reader (`render`, and the petition page's shared copy)."""
+    values: dict[str, Any] = {
+        "errors": {},
+        "values": {},
+        # The app's clock (a frozen one in tests), for templates that compare dates, such as an overdue badge.
+        "now": request.app.state.runtime.clock.now(),
+    }
+    branding = getattr(request.state, "branding", None)
+    if branding is not None:
+        values["branding"] = branding
+        if branding.name:
+            values["organization_name"] = branding.name
+    return values
 
 
 def translate(request: Request, message: str, /, **params: object) -> str:

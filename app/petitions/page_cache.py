@@ -42,7 +42,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState
 
 from app.core.runtime import Runtime
-from app.core.templating import render
+from app.core.templating import base_context, csrf_token, render
 from app.core.versions import PageVersions
 from app.models.accounts import Role, User
 from app.models.petitions import Petition
@@ -269,7 +269,7 @@ def _detach(context: Mapping[str, Any]) -> None:
     none is dropped with its object."""
     stack: list[Any] = list(context.values())
     seen: set[int] = set()
-    flushed: set[int] = set()
+    flushed: set[int] = set()  # sessions checked for pending changes
     while stack:
         value = stack.pop()
         if value is None or isinstance(value, str | bytes | int | float) or id(value) in seen:
@@ -280,8 +280,11 @@ def _detach(context: Mapping[str, Any]) -> None:
             stack.extend(state.dict[rel.key] for rel in state.mapper.relationships if rel.key in state.dict)
             session = state.session
             if session is not None:
+                # A read has nothing to flush: only a request that changed something (a petition closed on read)
+                # writes it before its objects leave the session.
                 if id(session) not in flushed:
-                    session.flush()
+                    if session.new or session.dirty or session.deleted:
+                        session.flush()
                     flushed.add(id(session))
                 session.expunge(value)
         elif isinstance(value, Mapping):
@@ -317,21 +320,10 @@ def _shared_content(request: Request, context: dict[str, Any], kind: str) -> str
         "flashes": [],
     }
     html = request.app.state.templates.get_template("petitions/show.html").render(
-        {**request.app.state.templates.env.globals, "request": request, **_base(request), **page_context}
+        {**request.app.state.templates.env.globals, "request": request, **base_context(request), **page_context}
     )
     start = html.index(CONTENT_START) + len(CONTENT_START)
     return html[start : html.index(CONTENT_END, start)]
-
-
-def _base(request: Request) -> dict[str, Any]:
-    """What `render` gives every page besides the reader (see app/core/templating.py)."""
-    values: dict[str, Any] = {"errors": {}, "values": {}, "now": request.app.state.runtime.clock.now()}
-    branding = getattr(request.state, "branding", None)
-    if branding is not None:
-        values["branding"] = branding
-        if branding.name:
-            values["organization_name"] = branding.name
-    return values
 
 
 def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) -> str:
@@ -339,10 +331,10 @@ def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) 
     reader_context = {
         **env.env.globals,
         "request": request,
-        **_base(request),
+        **base_context(request),
         **context,
         "current_user": getattr(request.state, "viewer", None),
-        "csrf_token": _csrf_token(request),
+        "csrf_token": csrf_token(request),
     }
     for name, template in READER_PARTS.items():
         content = content.replace(f"<!--reader:{name}-->", env.get_template(template).render(reader_context), 1)
@@ -355,10 +347,3 @@ def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) 
             if found:
                 content = before + str(actions(node)) + rest.split(end, 1)[1]
     return content.replace(CSRF_PLACEHOLDER, reader_context["csrf_token"])
-
-
-def _csrf_token(request: Request) -> str:
-    seed = getattr(request.state, "csrf_seed", None)
-    if not seed:
-        return ""
-    return request.app.state.keyring.csrf_token(seed, getattr(request.state, "csrf_session", None))
