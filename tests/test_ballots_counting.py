@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from app.ballots.counting import NotEnough, Results, Round, instant_runoff, tally
 from app.models.ballots import BallotKind
 
@@ -87,3 +90,48 @@ def test_ranked_results_report_first_preferences_and_rounds() -> None:
     assert isinstance(found, Results)
     assert [o.count for o in found.options] == [1, 2, 1]
     assert found.winner == 1 and found.rounds[-1].counts[1] == 3
+
+
+def naive_runoff(option_count: int, rankings: list[list[int]]) -> tuple[list[Round], int | None]:
+    """Instant-runoff as its rule reads: every round recounts every answer from the top of its ranking."""
+    first = [0] * option_count
+    for ranking in rankings:
+        if ranking:
+            first[ranking[0]] += 1
+    standing = set(range(option_count))
+    rounds: list[Round] = []
+    while True:
+        counts = dict.fromkeys(standing, 0)
+        exhausted = 0
+        for ranking in rankings:
+            top = next((position for position in ranking if position in standing), None)
+            if top is None:
+                exhausted += 1
+            else:
+                counts[top] += 1
+        continuing = len(rankings) - exhausted
+        shown = tuple(counts.get(position) for position in range(option_count))
+        leader = max(standing, key=lambda position: (counts[position], -position))
+        if continuing == 0:
+            rounds.append(Round(len(rounds) + 1, shown, continuing, exhausted, None))
+            return rounds, None
+        if 2 * counts[leader] > continuing or len(standing) == 1:
+            rounds.append(Round(len(rounds) + 1, shown, continuing, exhausted, None))
+            return rounds, leader
+        loser = min(standing, key=lambda position: (counts[position], first[position], -position))
+        rounds.append(Round(len(rounds) + 1, shown, continuing, exhausted, loser))
+        standing.discard(loser)
+
+
+@given(
+    st.integers(min_value=2, max_value=6).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.permutations(list(range(n))).flatmap(lambda p: st.integers(0, min(5, n)).map(lambda k: p[:k]))),
+        )
+    )
+)
+@settings(max_examples=120, deadline=None)
+def test_the_count_moves_answers_as_a_full_recount_would(case: tuple[int, list[list[int]]]) -> None:
+    option_count, rankings = case
+    assert instant_runoff(option_count, rankings) == naive_runoff(option_count, rankings)

@@ -12,6 +12,7 @@ tests count the same way.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,23 +79,30 @@ def tally(
 
 
 def instant_runoff(option_count: int, rankings: Sequence[Sequence[int]]) -> tuple[list[Round], int | None]:
-    """Every round of an instant-runoff count, and the winner (None if every answer was exhausted)."""
+    """Every round of an instant-runoff count, and the winner (None if every answer was exhausted).
+
+    Equal rankings are counted together, and each round moves only the eliminated option's answers on: the whole
+    count reads each ranking once (recounting every answer each round took 2 s at 100,000 ranked answers)."""
+    grouped = Counter(tuple(ranking) for ranking in rankings)
     first = [0] * option_count
-    for ranking in rankings:
+    for ranking, weight in grouped.items():
         if ranking:
-            first[ranking[0]] += 1
+            first[ranking[0]] += weight
     standing = set(range(option_count))
+    # Each option's answers now: (ranking, how far down it has been read, how many answers rank so).
+    piles: dict[int, list[tuple[tuple[int, ...], int, int]]] = {position: [] for position in standing}
+    counts = dict.fromkeys(standing, 0)
+    exhausted = 0
+    for ranking, weight in grouped.items():
+        if ranking:
+            piles[ranking[0]].append((ranking, 0, weight))
+            counts[ranking[0]] += weight
+        else:
+            exhausted += weight
+    total = sum(grouped.values())
     rounds: list[Round] = []
     while True:
-        counts = dict.fromkeys(standing, 0)
-        exhausted = 0
-        for ranking in rankings:
-            top = next((position for position in ranking if position in standing), None)
-            if top is None:
-                exhausted += 1
-            else:
-                counts[top] += 1
-        continuing = len(rankings) - exhausted
+        continuing = total - exhausted
         shown = tuple(counts.get(position) for position in range(option_count))
         leader = max(standing, key=lambda position: (counts[position], -position), default=None)
         if continuing == 0 or leader is None:
@@ -107,3 +115,14 @@ def instant_runoff(option_count: int, rankings: Sequence[Sequence[int]]) -> tupl
         loser = min(standing, key=lambda position: (counts[position], first[position], -position))
         rounds.append(Round(len(rounds) + 1, shown, continuing, exhausted, loser))
         standing.discard(loser)
+        del counts[loser]
+        for ranking, depth, weight in piles.pop(loser):
+            following = next(
+                ((at, position) for at, position in enumerate(ranking[depth + 1 :], depth + 1) if position in standing),
+                None,
+            )
+            if following is None:
+                exhausted += weight
+            else:
+                piles[following[1]].append((ranking, following[0], weight))
+                counts[following[1]] += weight
