@@ -184,6 +184,17 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
             problems.append("the log commits another ballot or key than the one the API publishes")
         if committed.get("credentials_issued", 0) < committed.get("answers_counted", 0):
             problems.append("more credentials answered than the checkpoint says were issued")
+        if decoded:
+            _check_texts(report, data, decoded[-1])
+        for size_text, root_text in known.get("roots", {}).items():
+            # Nothing to recompute yet, but a checkpoint seen before must not be contradicted: a root remembered
+            # now catches, at the result, answers rewritten meanwhile and signed again.
+            if int(size_text) > checkpoint.size:
+                problems.append(f"the log had {size_text} entries before and has {checkpoint.size} now")
+            elif int(size_text) == checkpoint.size and base64.b64decode(root_text) != checkpoint.root:
+                problems.append(f"the log of {size_text} entries is not the one seen before: it was rewritten")
+        if report.ok:
+            _remember(state, state_file, data["url"], known, head["log_key"], checkpoint)
         return report
     if len(entries) != checkpoint.size:
         problems.append(f"the checkpoint covers {checkpoint.size} entries, the server gave {len(entries)}")
@@ -198,12 +209,38 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
             problems.append(f"the first {size} entries are not the ones seen before: the log was rewritten")
     _check_entries(report, data, [json.loads(entry) for entry in entries], committed)
     if report.ok:
-        roots = dict(known.get("roots", {}))
-        roots[str(checkpoint.size)] = base64.b64encode(checkpoint.root).decode()
-        state[data["url"]] = {"log_key": known.get("log_key") or head["log_key"], "roots": roots}
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps(state, indent=1, sort_keys=True))
+        _remember(state, state_file, data["url"], known, head["log_key"], checkpoint)
     return report
+
+
+def _remember(
+    state: dict[str, Any],
+    state_file: Path,
+    url: str,
+    known: dict[str, Any],
+    log_key: str,
+    checkpoint: notes.Checkpoint,
+) -> None:
+    """Keep the log key and the checkpoint's root for this ballot, so a later run sees any rewrite."""
+    roots = dict(known.get("roots", {}))
+    roots[str(checkpoint.size)] = base64.b64encode(checkpoint.root).decode()
+    state[url] = {"log_key": known.get("log_key") or log_key, "roots": roots}
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def _check_texts(report: BallotReport, data: dict[str, Any], described: dict[str, Any]) -> None:
+    """The question and options the API (and so the page and the result) shows are the ones the log commits: a
+    server that swaps two labels would otherwise announce the count of one option under another's name."""
+    published = data["ballot"]
+    labels = list(described.get("options", []))
+    if published.get("question") != described.get("question"):
+        report.problems.append("the question the server shows is not the one its log commits")
+    if [option.get("label") for option in published.get("options", [])] != labels:
+        report.problems.append("the options the server shows are not the ones its log commits, in its order")
+    shown = data["results"].get("options") or []
+    if shown and [option.get("label") for option in shown] != labels:
+        report.problems.append("the result names its options otherwise than the log commits")
 
 
 def _check_entries(
@@ -265,6 +302,7 @@ def _check_entries(
         )
     if committed.get("credentials_issued", report.counted) < report.counted:
         problems.append("more credentials answered than the checkpoint says were issued")
+    _check_texts(report, data, described)
     report.result = counting.tally(
         kind=BallotKind(described["kind_of_ballot"]),
         labels=list(described["options"]),
