@@ -193,6 +193,12 @@ def _publish_reason(db: Session, rt: Runtime, ballot_id: int, count: int) -> bat
         or service.state(ballot, now) is BallotState.closed
         or ballot.closes_at <= now + timedelta(seconds=settings.anonymous_batch_seconds)
     )
+    if ballot is not None and ballot.results_live and not closing and count < settings.min_group_size:
+        # Live figures read before and after a batch differ by that batch's answers: a group below k let out by
+        # the maximum delay would publish its few choices (and its log leaves) to anyone polling. It waits for
+        # company or the close instead.
+        ballot_queue(rt).held_since(ballot_id, _hour_number(now))
+        return None
     since = ballot_queue(rt).held_since(ballot_id, _hour_number(now))
     return batching.publish_reason(
         count=count,

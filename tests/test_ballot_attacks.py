@@ -1,0 +1,495 @@
+"""The adversary against ballots (issue #25) and the petition page's shared copy (issue #24), as code.
+
+Production-like: batching on (answers wait in the process's memory, the batch is run explicitly), k = 3. Each test is
+an attack: an observer polling what anyone can read, an operator holding the database and every key, a lying server
+checked by `undersigned verify`, bad input through the API, and readers of a petition's shared page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.ballots import answers
+from app.ballots import log as ballot_log
+from app.ballots import service as ballots
+from app.ballots.answers import BallotQueue, ballot_queue
+from app.clients import ballots as ballot_client
+from app.core import b64url
+from app.core.clock import FrozenClock
+from app.core.runtime import Runtime
+from app.core.settings import Settings
+from app.models.accounts import Role
+from app.models.ballots import Ballot, BallotAnswer, BallotCheckpoint, BallotKind, BallotLeaf, BallotOption
+from app.models.petitions import Petition
+from app.moderation import service as moderation
+from app.reports import tally
+from app.responses import schemas as response_schemas
+from app.responses import service as responses
+from app.signatures import service as signatures
+from tests import factories
+from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
+from tests.conftest import Browser, make_settings, sign_in_as
+from tests.test_ballots_verify import fetch_with, resign, rewrite_leaf
+
+K = 3
+BATCH_SECONDS = 300
+BATCHING = {"anonymous_batch_seconds": BATCH_SECONDS, "min_group_size": K, "anonymous_max_delay_seconds": 7200}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, **BATCHING)
+
+
+@pytest.fixture
+def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
+    """The app's queue, emptied before the app shuts down (which would write what is left outside the test)."""
+    yield ballot_queue(rt)
+    for waiting in ballot_queue(rt).take():
+        ballot_queue(rt).release(waiting.ballot_id)
+
+
+@pytest.fixture
+def sessions(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[Any]) -> Any:
+    body = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
+    return client.post(f"/api/v1/ballots/{ballot_id}/answers", json=body)
+
+
+def accepted(client: TestClient, ballot: Ballot, cred: tuple[bytes, bytes], choice: list[int]) -> None:
+    response = send(client, ballot.id, cred, choice)
+    assert response.status_code == 202 and response.json()["counted_at_batch"] == BATCH_SECONDS, response.text
+
+
+def observe(client: TestClient, ballot: Ballot) -> dict[str, Any]:
+    """Everything anyone can read about a ballot without signing in, with the validators a poller would send."""
+    base = f"/api/v1/ballots/{ballot.id}"
+    seen: dict[str, Any] = {}
+    for path in (base, f"{base}/results", f"{base}/log/checkpoint", f"{base}/log/leaves", f"/polls/{ballot.id}"):
+        response = client.get(path)
+        seen[path] = (response.status_code, response.text, response.headers.get("etag"))
+    return seen
+
+
+def results(client: TestClient, ballot: Ballot) -> dict[str, Any]:
+    return client.get(f"/api/v1/ballots/{ballot.id}/results").json()
+
+
+# -- 2. timing: nothing moves at the moment of an answer ------------------------------------------------------
+
+
+def test_nothing_readable_moves_between_an_answer_and_its_batch(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The attack: poll the ballot's API, results, log and page (and their ETags) just before and just after a
+    colleague is seen answering; anything that moves dates the answer to them, finer than the batch."""
+    ballot = pulse_ballot(db, rt, results_live=True)
+    creds = [credential(db, rt, ballot) for _ in range(4)]
+    db.commit()
+    before = observe(anonymous_client, ballot)
+    for cred, choice in zip(creds[:3], ([0], [1], [2]), strict=True):
+        accepted(anonymous_client, ballot, cred, choice)
+        assert observe(anonymous_client, ballot) == before
+    db.expire_all()
+    assert db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot.id)).all() == []
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3
+    after = observe(anonymous_client, ballot)
+    assert after != before  # the batch, not the answer, is what an observer sees
+    assert results(anonymous_client, ballot)["answers"] == 3
+
+
+# -- 3. live results: differencing a small batch ----------------------------------------------------------
+
+
+def test_live_results_never_move_by_fewer_than_k_answers_before_the_close(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The attack: with live results, read the figures before and after each batch. A group smaller than k let out
+    by the maximum delay moves them by one answer: the difference IS that person's answer (and the log's new leaf
+    says it outright), while the batch's hour and who was seen answering name them."""
+    ballot = pulse_ballot(db, rt, results_live=True)
+    creds = [credential(db, rt, ballot) for _ in range(6)]
+    db.commit()
+    for cred, choice in zip(creds[:3], ([0], [0], [1]), strict=True):
+        accepted(anonymous_client, ballot, cred, choice)
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3
+    first = observe(anonymous_client, ballot)
+    assert results(anonymous_client, ballot)["status"] == "shown"
+
+    accepted(anonymous_client, ballot, creds[3], [2])  # one person, alone in their batch
+    for _ in range(4):  # well past the maximum delay of two hours
+        clock.advance(timedelta(hours=1))
+        answers.write_batch(sessions=sessions, rt=rt)
+    assert observe(anonymous_client, ballot) == first, "a lone answer moved the live figures: its choice is read"
+
+    accepted(anonymous_client, ballot, creds[4], [1])  # k answers together: the figures move by all three at once
+    accepted(anonymous_client, ballot, creds[5], [0])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3
+    shown = results(anonymous_client, ballot)
+    assert shown["answers"] == 6 and [option["count"] for option in shown["options"]] == [3, 2, 1]
+
+
+def test_a_lone_change_on_a_live_ballot_waits_for_company_or_the_close(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    """A changed answer alone in its batch shows who moved from what to what: held like a new one. At the close it
+    goes out (it was accepted while open) and counts."""
+    ballot = pulse_ballot(db, rt, results_live=True, days=1)
+    creds = [credential(db, rt, ballot) for _ in range(3)]
+    db.commit()
+    for cred, choice in zip(creds, ([0], [1], [2]), strict=True):
+        accepted(anonymous_client, ballot, cred, choice)
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3
+    accepted(anonymous_client, ballot, creds[0], [2])
+    for _ in range(4):  # a batch each hour, well past the maximum delay
+        clock.advance(timedelta(hours=1))
+        assert answers.write_batch(sessions=sessions, rt=rt) == 0
+    assert [option["count"] for option in results(anonymous_client, ballot)["options"]] == [1, 1, 1]
+    clock.advance(timedelta(hours=20))  # closed: the held change goes out with the last batch
+    assert answers.write_batch(sessions=sessions, rt=rt) == 1
+    clock.advance(timedelta(seconds=BATCH_SECONDS))
+    assert [option["count"] for option in results(anonymous_client, ballot)["options"]] == [0, 1, 2]
+
+
+# -- 3. hidden until close: no path shows a choice ----------------------------------------------------------
+
+
+def _surfaces(client: TestClient, ballot: Ballot, petition: Petition) -> dict[str, str]:
+    """Every path that could carry a ballot's figures, as a signed-out reader or a member reads it."""
+    base = f"/api/v1/ballots/{ballot.id}"
+    paths = [
+        base,
+        f"{base}/results",
+        "/api/v1/ballots?limit=200",
+        f"/polls/{ballot.id}",
+        f"/polls/{ballot.id}/results.json",
+        f"/polls/{ballot.id}/results.csv",
+        "/polls",
+        f"/petitions/{petition.id}",
+        f"/api/v1/petitions/{petition.id}",
+        f"/api/v1/petitions/{petition.id}/timeline",
+        "/scoreboard",
+    ]
+    seen = {path: client.get(path).text for path in paths}
+    leaves = client.get(f"{base}/log/leaves").json()
+    seen["leaves"] = json.dumps(leaves["leaves"])  # the size moves with every batch, the entries must not
+    checkpoint = client.get(f"{base}/log/checkpoint").json()["checkpoint"]
+    seen["counters"] = json.dumps(ballot_log.counters(checkpoint))
+    return seen
+
+
+def test_nothing_shows_a_kept_results_choices_before_the_close(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    browser: Browser,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The attack: read every surface (API, page, downloads, log, petition page, timeline, scoreboard, delivery
+    data) while every answer says Yes, then again once every one of them changed to No. Before the close they must
+    be the same: anything that differs shows the choices the ballot keeps."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    signatures.sign(
+        db=db, rt=rt, petition_id=petition.id, user=factories.worker(db), visibility="public", notify_updates=False
+    )
+    db.execute(update(Petition).where(Petition.id == petition.id).values(response_due_at=rt.clock.now()))
+    db.commit()
+    response = responses.post_response(
+        db=db,
+        rt=rt,
+        petition=petition,
+        responder=factories.worker(db, roles=(Role.responder,)),
+        form=response_schemas.ResponseCreate(summary="We will see.", details="Later.", status="under_review"),
+    )
+    ballot = ballots.open_ratification(
+        db, rt, actor=organizer, petition=petition, response=response, closes_at=rt.clock.now() + timedelta(days=2)
+    )
+    creds = [credential(db, rt, ballot) for _ in range(4)]
+    db.commit()
+    sign_in_as(browser, db, factories.worker(db))
+    for cred in creds:
+        accepted(anonymous_client, ballot, cred, [0])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 4
+    yes = (_surfaces(anonymous_client, ballot, petition), _surfaces(browser.client, ballot, petition))
+    yes_delivery = tally.build(db=db, rt=rt, petition=petition).ratifications
+    clock.advance(timedelta(hours=1))
+    for cred in creds:
+        accepted(anonymous_client, ballot, cred, [2])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 4
+    db.expire_all()
+    no = (_surfaces(anonymous_client, ballot, petition), _surfaces(browser.client, ballot, petition))
+    for reader, before, after in zip(("signed out", "member"), yes, no, strict=True):
+        moved = [path for path in before if before[path] != after[path]]
+        assert moved == [], f"{reader}: {moved} differ between every answer Yes and every answer No"
+    assert yes_delivery == tally.build(db=db, rt=rt, petition=petition).ratifications == ()
+    # Once closed (and past its last batch) the result shows: the comparison above could have failed.
+    clock.advance(timedelta(days=2, seconds=BATCH_SECONDS))
+    assert results(anonymous_client, ballot)["options"][2]["count"] == 4
+
+
+# -- 4. a lying server, caught (or not) by `undersigned verify` ---------------------------------------------
+
+
+def _verify(client: TestClient, ballot: Ballot, state: Path) -> ballot_client.BallotReport:
+    data = ballot_client.download(f"http://testserver/polls/{ballot.id}", fetch_with(client))
+    return ballot_client.verify(data, state)
+
+
+@pytest.fixture
+def answered(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> Ballot:
+    """An open single-choice ballot with five answers counted (3 Yes, 2 No), its result kept until the close."""
+    ballot = pulse_ballot(db, rt, options=["Yes", "No"], days=1)
+    creds = [credential(db, rt, ballot) for _ in range(5)]
+    db.commit()
+    for cred, choice in zip(creds, ([0], [0], [0], [1], [1]), strict=True):
+        accepted(anonymous_client, ballot, cred, choice)
+    assert answers.write_batch(sessions=sessions, rt=rt) == 5
+    return ballot
+
+
+def test_a_server_that_swaps_the_options_labels_is_caught(
+    db: Session, rt: Runtime, clock: FrozenClock, anonymous_client: TestClient, answered: Ballot, tmp_path: Path
+) -> None:
+    """The attack: the log commits "Yes" as option 0 and counts 3 for it; the operator swaps the labels the API, the
+    page and the result show, so the page announces "No: 3, Yes: 2" over a log that verifies. The counts match by
+    position, so only comparing the labels with the log's entry catches it."""
+    clock.advance(timedelta(days=1, seconds=BATCH_SECONDS))
+    assert _verify(anonymous_client, answered, tmp_path / "honest.json").ok
+    for position, label in ((0, "No"), (1, "Yes")):
+        db.execute(
+            update(BallotOption)
+            .where(BallotOption.ballot_id == answered.id, BallotOption.position == position)
+            .values(label=label)
+        )
+    db.commit()
+    shown = results(anonymous_client, answered)["options"]
+    assert [(option["label"], option["count"]) for option in shown] == [("No", 3), ("Yes", 2)]
+    report = _verify(anonymous_client, answered, tmp_path / "state.json")
+    assert not report.ok
+    assert any("option" in problem for problem in report.problems), report.problems
+
+
+def test_a_choice_rewritten_while_the_result_was_kept_is_caught_by_a_monitor(
+    db: Session, rt: Runtime, clock: FrozenClock, anonymous_client: TestClient, answered: Ballot, tmp_path: Path
+) -> None:
+    """The attack: a monitor runs `undersigned verify` on the open ballot (answers not yet published, only the signed
+    checkpoint); the operator then rewrites a counted Yes into a No, in the leaf and the answers' table, and signs
+    the log again (they hold the log key). At the close the rewritten log verifies, unless the monitor remembered
+    the root the checkpoint it checked earlier committed to."""
+    state = tmp_path / "state.json"
+    early = _verify(anonymous_client, answered, state)
+    assert early.ok and early.withheld
+    first_yes = db.scalars(
+        select(BallotAnswer).where(BallotAnswer.ballot_id == answered.id, BallotAnswer.choice == "[0]")
+    ).first()
+    assert first_yes is not None
+    first_yes.choice = "[1]"
+    db.commit()
+    rewrite_leaf(db, answered, first_yes.log_index, choice=[1])
+    db.execute(update(BallotCheckpoint).where(BallotCheckpoint.ballot_id == answered.id).values(note=""))
+    resign(db, rt, answered)
+    clock.advance(timedelta(days=1, seconds=BATCH_SECONDS))
+    shown = results(anonymous_client, answered)
+    assert [option["count"] for option in shown["options"]] == [2, 3]  # the server now says No won
+    report = _verify(anonymous_client, answered, state)
+    assert not report.ok, "the rewritten log passed: the monitor's earlier checkpoint was forgotten"
+    assert any("rewritten" in problem for problem in report.problems), report.problems
+
+
+def test_an_answer_under_a_key_given_to_one_group_is_caught(
+    db: Session, rt: Runtime, clock: FrozenClock, anonymous_client: TestClient, answered: Ballot, tmp_path: Path
+) -> None:
+    """The attack: the server hands one worker a key of its own (to recognise their answer) and writes that answer
+    into the log. Entry 0 commits the ballot's one key: the leaf does not verify under it."""
+    other = pulse_ballot(db, rt)
+    stray = credential(db, rt, other)
+    db.commit()
+    db.refresh(answered)
+    bad = ballot_log.answer_entry(message=stray[0], signature=stray[1], revision=1, choice=[1])
+    with db.begin_nested():
+        ballot_log.append(db, answered.id, [bad])
+    answered.answers_counted += 1
+    answered.credentials_issued += 1
+    db.commit()
+    resign(db, rt, answered)
+    clock.advance(timedelta(days=1, seconds=BATCH_SECONDS))
+    report = _verify(anonymous_client, answered, tmp_path / "state.json")
+    assert any("not issued by the ballot's key" in problem for problem in report.problems), report.problems
+
+
+# -- 5. bad input through the API: a clear error, the right status, nothing counted -------------------------
+
+
+def test_bad_answers_are_refused_and_nothing_is_queued_or_counted(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    ranked = pulse_ballot(db, rt, kind=BallotKind.ranked, options=["A", "B", "C"], days=1)
+    other = pulse_ballot(db, rt)
+    cred = credential(db, rt, ranked)
+    foreign = credential(db, rt, other)
+    db.commit()
+    good = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1])}
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**good, "choice": [0, 0]}, 400, "Rank each option once."),
+        ({**good, "choice": [3]}, 400, "That option does not exist on this poll."),
+        ({**good, "choice": [-1]}, 400, "That option does not exist on this poll."),
+        ({**good, "choice": [2**40]}, 400, "That option does not exist on this poll."),
+        ({**good, "choice": []}, 400, "Choose an option before sending."),
+        ({**good, "choice": list(range(101))}, 422, ""),
+        ({**good, "choice": ["first"]}, 422, ""),
+        ({**good, "choice": [0], "signature": b64url.encode(foreign[1])}, 400, "not valid for this poll"),
+        ({"message": b64url.encode(foreign[0]), "signature": b64url.encode(foreign[1]), "choice": [0]}, 400, ""),
+        ({**good, "message": "not base64!", "choice": [0]}, 422, ""),
+        ({**good, "message": b64url.encode(b"short"), "choice": [0]}, 400, "bytes"),
+        ({"choice": [0]}, 422, ""),
+    ]
+    for body, status, words in cases:
+        response = anonymous_client.post(f"/api/v1/ballots/{ranked.id}/answers", json=body)
+        assert response.status_code == status, (body, response.text)
+        message = response.json()["error"]["message"]
+        assert words in json.dumps(response.json()) and message, (body, response.text)
+    assert anonymous_client.post("/api/v1/ballots/0/answers", json={**good, "choice": [0]}).status_code == 422
+    assert anonymous_client.post("/api/v1/ballots/99999/answers", json={**good, "choice": [0]}).status_code == 404
+    assert len(queue) == 0
+    accepted(anonymous_client, ranked, cred, [0, 1])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0  # alone: held
+    clock.advance(timedelta(days=1))  # closed
+    late = send(anonymous_client, ranked.id, foreign, [0])
+    assert late.status_code == 409 and "has closed" in late.json()["error"]["message"]
+    assert answers.write_batch(sessions=sessions, rt=rt) == 1  # the one accepted while open counts
+    again = send(anonymous_client, ranked.id, cred, [0, 1])
+    assert again.status_code == 409
+    db.expire_all()
+    assert db.get_one(Ballot, ranked.id).answers_counted == 1
+    assert len(db.scalars(select(BallotLeaf).where(BallotLeaf.ballot_id == ranked.id)).all()) == 2
+
+
+def test_bad_ballots_are_refused_through_the_api(db: Session, rt: Runtime, browser: Browser) -> None:
+    sign_in_as(browser, db, factories.worker(db, roles=(Role.responder,)))
+    closes = (rt.clock.now() + timedelta(days=2)).isoformat()
+    base = {"kind": "single", "question": "Which day?", "closes_at": closes}
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**base, "options": []}, 422, "options"),
+        ({**base, "options": [f"Option {n}" for n in range(100)]}, 422, "options"),
+        ({**base, "options": ["Monday", "monday"]}, 422, "options"),
+        ({**base, "options": ["Monday", "Tuesday"], "closes_at": "2020-01-01T00:00:00Z"}, 422, "closes_at"),
+        ({**base, "options": ["Monday", "Tuesday"], "closes_at": "9999-12-31T23:00:00Z"}, 422, "closes_at"),
+        ({**base, "options": ["Monday", "Tuesday"], "min_answers": 1}, 422, "min_answers"),
+        ({**base, "options": ["Monday", "Tuesday"], "audience": "signers"}, 422, "audience"),
+        ({**base, "kind": "ranked", "options": ["A", "B"], "max_choices": 9}, 422, "max_choices"),
+    ]
+    for body, status, field in cases:
+        response = browser.api("POST", "/api/v1/ballots", body)
+        assert response.status_code == status, (body, response.text)
+        assert field in response.text and response.json()["error"]["message"], response.text
+    assert db.scalars(select(Ballot)).all() == []
+
+
+def test_a_non_member_collects_no_ballot_credential(db: Session, rt: Runtime, new_browser: Any) -> None:
+    """The attack: an unverified account, or a member for a signers' ballot of a petition they never signed, asks
+    the wallet for a ballot credential."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    signers_ballot = petition_ballot(db, rt, petition, organizer)
+    members_ballot = pulse_ballot(db, rt)
+    stranger = sign_in_as(new_browser(), db, factories.worker(db))
+    wallet = stranger.api("GET", "/api/v1/wallet?purposes=sign,discuss,ballot,signer").json()
+    due = json.dumps(wallet)
+    assert f'"ballot_id": {members_ballot.id}' in due or f'"ballot_id":{members_ballot.id}' in due
+    assert f'"ballot_id": {signers_ballot.id}' not in due and f'"ballot_id":{signers_ballot.id}' not in due
+    blinded = b64url.encode(b"\x01" * 256)
+    asked = stranger.api(
+        "POST",
+        "/api/v1/wallet/tokens",
+        {"items": [{"purpose": "ballot", "ballot_id": signers_ballot.id, "blinded_message": blinded}]},
+    )
+    assert asked.status_code in (400, 403, 409, 422), asked.text
+    assert asked.json()["error"]["message"]
+    db.expire_all()
+    assert db.get_one(Ballot, signers_ballot.id).credentials_issued == 0
+
+
+# -- 6. the petition page's shared copy ----------------------------------------------------------------------
+
+
+def test_a_poll_of_a_hidden_petition_disappears_at_once_and_no_reader_gets_anothers_parts(
+    db: Session, rt: Runtime, browser: Browser, new_browser: Any, anonymous_client: TestClient
+) -> None:
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    ballot = petition_ballot(db, rt, petition, organizer, question="Which demand goes first?")
+    member = sign_in_as(browser, db, factories.worker(db))
+    other = sign_in_as(new_browser(), db, factories.worker(db))
+    organizing = sign_in_as(new_browser(), db, organizer)
+    pages = {
+        name: reader.get(f"/petitions/{petition.id}").text
+        for name, reader in (("member", member), ("other", other), ("organizer", organizing))
+    }
+    pages["public"] = anonymous_client.get(f"/petitions/{petition.id}").text
+    assert all("Which demand goes first?" in page for page in pages.values())
+    tokens = {name: set(re.findall(r'name="csrf_token" value="([^"]+)"', page)) for name, page in pages.items()}
+    assert tokens["member"] and tokens["other"] and not tokens["member"] & tokens["other"]
+    assert tokens["member"] == {member.csrf()} and tokens["other"] == {other.csrf()}
+    assert "Ask the signers a question" in pages["organizer"]
+    assert all("Ask the signers a question" not in pages[name] for name in ("member", "other", "public"))
+
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    for reader in (member.client, other.client, anonymous_client):
+        assert reader.get(f"/petitions/{petition.id}").status_code == 404
+        assert reader.get(f"/polls/{ballot.id}").status_code == 404
+        assert reader.get(f"/polls/{ballot.id}/results.json").status_code == 404
+        assert reader.get(f"/api/v1/ballots/{ballot.id}").status_code == 404
+        assert "Which demand goes first?" not in reader.get("/polls").text
+        assert "Which demand goes first?" not in reader.get("/api/v1/ballots").text
+        assert "Which demand goes first?" not in reader.get("/").text
