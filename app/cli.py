@@ -989,6 +989,55 @@ def client_check(
         typer.echo(line)
 
 
+@client_cli.command("answer")
+def client_answer(
+    ballot_url: str = typer.Argument(..., help="The poll's address, e.g. https://host/polls/7."),
+    choice: list[int] = typer.Option(
+        ...,
+        "--choice",
+        help="An option's number as the poll's page lists it, from 0; repeat for several (ranked: first choice first).",
+    ),
+    email: str | None = _email_option(),
+    password: str | None = _password_option(),
+    wallet_file: Path = _wallet_option(),
+    log_key: str | None = _log_key_option(),
+    witness: list[str] = _witness_option(),
+    state_file: Path | None = _state_option(),
+) -> None:
+    """Answer a poll anonymously (issue #25): its credential comes with your wallet's others (a poll put to every
+    member) or in exchange for your signer credential (a poll put to a petition's signers); the answer is sent
+    without cookies. Run it again with another --choice to change your answer until the poll closes."""
+    from app.clients import answer as answering
+    from app.clients.anonymous import ClientError
+
+    try:
+        target = answering.parse_ballot_url(ballot_url)
+        with _ClientRun(
+            None,
+            wallet_file,
+            email=email,
+            password=password,
+            log_key=log_key,
+            witnesses=witness,
+            state_file=state_file,
+            server=target.base_url,
+        ) as run:
+            session = run.signed_in()
+            said = answering.answer(
+                session=session,
+                wallet=run.wallet,
+                target=target,
+                choice=choice,
+                keys=run.keys(run.online),
+                save=run.save,
+            )
+            if session.signed_in_now:
+                typer.echo("Warning: " + run.client.JUST_SIGNED_IN)
+            typer.echo(said)
+    except ClientError as error:
+        raise _fail(error) from None
+
+
 STATE_DIR = Path.home() / ".undersigned"
 
 

@@ -53,6 +53,9 @@ from app.core.b64url import encode as _b64e
 Wallet = dict[str, Any]
 WALLET_VERSION = 2
 PURPOSES = ("sign", "discuss")
+# Every purpose this client derives (issue #25): a poll's credential ("ballot", named by the poll) and a petition's
+# signer credential. `client collect` asks for the first two only, as before; `client answer` for all of them.
+ALL_PURPOSES = ("sign", "discuss", "signer", "ballot")
 SPENT_OR_SENT = ("queued", "submitted", "published", "spent")
 clock: Callable[[], float] = time.time  # the one source of "now" for the commands; tests replace it
 sleep: Callable[[float], None] = time.sleep  # and of waiting, for `client send --wait`
@@ -289,8 +292,18 @@ RECOVERY_CODE_NOTE = (
 )
 
 
-def wallet_state(session: Session) -> dict[str, Any]:
-    status, state = session.call("GET", "/api/v1/wallet")
+def subject_of(item: dict[str, Any]) -> int:
+    """What a wallet item is for: the poll for a ballot credential, the petition for every other."""
+    return int(item["ballot_id"] if item.get("purpose") == "ballot" else item["petition_id"])
+
+
+def _about(purpose: str, subject: int) -> dict[str, int]:
+    return {"ballot_id": subject} if purpose == "ballot" else {"petition_id": subject}
+
+
+def wallet_state(session: Session, purposes: tuple[str, ...] = PURPOSES) -> dict[str, Any]:
+    query = "" if purposes == PURPOSES else "?purposes=" + ",".join(purposes)
+    status, state = session.call("GET", "/api/v1/wallet" + query)
     if status != 200 or not isinstance(state, dict):
         raise ClientError(_message(state, "Could not read your wallet."))
     return state
@@ -379,7 +392,12 @@ class Collected:
 
 
 def collect(
-    session: Session, wallet: Wallet, *, keys: KeyRequirement, save: Callable[[], None] = lambda: None
+    session: Session,
+    wallet: Wallet,
+    *,
+    keys: KeyRequirement,
+    save: Callable[[], None] = lambda: None,
+    purposes: tuple[str, ...] = PURPOSES,
 ) -> Collected:
     """Every credential the account has or is due, in this wallet: finalize the replies kept for it (blinded
     here before, or by another device of the same wallet), then ask for every credential due in one request,
@@ -389,7 +407,7 @@ def collect(
     account has one: refused in words (import its recovery code, or link this computer)."""
     connection, email = session.connection, session.email
     base_url = connection.base_url
-    state = wallet_state(session)
+    state = wallet_state(session, purposes)
     done = Collected(held=_finalize(base_url, wallet, email, state["issued"]), elsewhere=[])
     missing = [item for item in state["issued"] if not _holds(wallet, base_url, email, item)]
     due = state["due"]
@@ -397,7 +415,7 @@ def collect(
         return done
     for key in [*due, *missing]:  # every key first: a refusal sends nothing at all
         keys.require(
-            petition_id=key["petition_id"],
+            petition_id=subject_of(key),  # a poll's id for a ballot key
             purpose=key.get("purpose", "sign"),
             key_id=key["key_id"],
             spki=key.get("spki") or "",
@@ -430,11 +448,10 @@ def collect(
     for key in due:
         purpose = key.get("purpose", "sign")
         public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
-        credential = derive.credential(
-            secret, purpose=purpose, petition_id=key["petition_id"], key_id=key["key_id"], public=public
-        )
-        derived[(key["petition_id"], purpose)] = (key, public, credential)
-        request = {"petition_id": key["petition_id"], "blinded_message": _b64e(credential.blinded_msg)}
+        about = _about(purpose, subject_of(key))
+        credential = derive.credential(secret, purpose=purpose, key_id=key["key_id"], public=public, **about)
+        derived[(subject_of(key), purpose)] = (key, public, credential)
+        request: dict[str, object] = {**about, "blinded_message": _b64e(credential.blinded_msg)}
         if "purpose" in key:  # a server from before discussion credentials knows no such field
             request["purpose"] = purpose
         requests.append(request)
@@ -443,10 +460,7 @@ def collect(
         # Another device of this wallet asked a moment before with the same requests: its replies are kept.
         state = wallet_state(session)
         for item in state["issued"]:
-            if (
-                not _holds(wallet, base_url, email, item)
-                and (item["petition_id"], item.get("purpose", "sign")) in derived
-            ):
+            if not _holds(wallet, base_url, email, item) and (subject_of(item), item.get("purpose", "sign")) in derived:
                 _take_kept(wallet, base_url, email, secret, item, done)
         if state["due"]:
             raise ClientError(_message(answer, "The server did not issue credentials."))
@@ -454,15 +468,15 @@ def collect(
     if status != 200:
         raise ClientError(_message(answer, "The server did not issue credentials."))
     for item in answer["tokens"]:
-        key, public, credential = derived[(item["petition_id"], item.get("purpose", "sign"))]
+        key, public, credential = derived[(subject_of(item), item.get("purpose", "sign"))]
         _hold(wallet, base_url, email, key, credential, credential.finalize(public, _b64d(item["blind_signature"])))
-        done.held.append((item["petition_id"], item.get("purpose", "sign")))
+        done.held.append((subject_of(item), item.get("purpose", "sign")))
     return done
 
 
 def _holds(wallet: Wallet, base_url: str, email: str, item: dict[str, Any]) -> bool:
     """This file has (or had, and used) the credential of this issued item: nothing to collect again."""
-    credential = wallet["credentials"].get(_slot(base_url, email, item["petition_id"], item.get("purpose", "sign")))
+    credential = wallet["credentials"].get(_slot(base_url, email, subject_of(item), item.get("purpose", "sign")))
     return credential is not None and credential["status"] not in ("blinded", "lost", "elsewhere")
 
 
@@ -472,12 +486,12 @@ def _take_kept(wallet: Wallet, base_url: str, email: str, secret: bytes, item: d
     purpose = item.get("purpose", "sign")
     public = blindrsa.PublicKey.from_spki(_b64d(item["spki"]))
     credential = derive.credential(
-        secret, purpose=purpose, petition_id=item["petition_id"], key_id=item["key_id"], public=public
+        secret, purpose=purpose, key_id=item["key_id"], public=public, **_about(purpose, subject_of(item))
     )
     try:
         signature = credential.finalize(public, _b64d(item["blind_signature"]))
     except blindrsa.BlindSignatureError:
-        slot = _slot(base_url, email, item["petition_id"], purpose)
+        slot = _slot(base_url, email, subject_of(item), purpose)
         wallet["credentials"][slot] = {
             "petition_id": item["petition_id"],
             "purpose": purpose,
@@ -485,18 +499,19 @@ def _take_kept(wallet: Wallet, base_url: str, email: str, secret: bytes, item: d
             "spki": item["spki"],
             "status": "elsewhere",
         }
-        done.elsewhere.append((item["petition_id"], purpose))
+        done.elsewhere.append((subject_of(item), purpose))
         return
     _hold(wallet, base_url, email, item, credential, signature)
-    done.held.append((item["petition_id"], purpose))
+    done.held.append((subject_of(item), purpose))
 
 
 def _hold(
     wallet: Wallet, base_url: str, email: str, key: dict[str, Any], credential: derive.Credential, signature: bytes
 ) -> None:
     purpose = key.get("purpose", "sign")
-    wallet["credentials"][_slot(base_url, email, key["petition_id"], purpose)] = {
+    wallet["credentials"][_slot(base_url, email, subject_of(key), purpose)] = {
         "petition_id": key["petition_id"],
+        **({"ballot_id": key["ballot_id"]} if purpose == "ballot" else {}),
         "purpose": purpose,
         "key_id": key["key_id"],
         "spki": key["spki"],
@@ -512,7 +527,7 @@ def _finalize(base_url: str, wallet: Wallet, email: str, issued: list[dict[str, 
     done = []
     for item in issued:
         purpose = item.get("purpose", "sign")
-        held = wallet["credentials"].get(_slot(base_url, email, item["petition_id"], purpose))
+        held = wallet["credentials"].get(_slot(base_url, email, subject_of(item), purpose))
         if not held or held["status"] != "blinded" or held["key_id"] != item["key_id"]:
             continue
         public = blindrsa.PublicKey.from_spki(_b64d(held["spki"]))

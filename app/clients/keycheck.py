@@ -46,7 +46,7 @@ from app.core.b64url import decode as _b64d
 from app.log import checkpoint as notes
 from app.log.verifier import encode
 
-WHAT = {"sign": "signing key", "discuss": "discussion key"}
+WHAT = {"sign": "signing key", "discuss": "discussion key", "signer": "signers' key", "ballot": "poll key"}
 # What reading an answer of the wrong shape raises (a key missing, a value of another type, a note that does not
 # parse): refused in words.
 MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, notes.CheckpointError)
@@ -85,7 +85,11 @@ class KeyCheck:
         return f"{self.connection.base_url}|deployment|{what}"
 
     def require(self, *, petition_id: int, purpose: str, key_id: str, spki: str) -> None:
-        """Raise unless this key is the one published to everyone and the one entry 0 commits."""
+        """Raise unless this key is the one published to everyone and the one entry 0 commits. For purpose
+        "ballot", `petition_id` is the poll's id, and entry 0 is the poll log's."""
+        if purpose == "ballot":
+            self._require_ballot(ballot_id=petition_id, key_id=key_id, spki=spki)
+            return
         what = WHAT[purpose]
         try:
             derived = _key_id(spki)
@@ -147,6 +151,42 @@ class KeyCheck:
                 f"Refusing petition {petition_id}: its {what} is not the key its signature log committed to when it "
                 "opened (entry 0), so it could be a key shown to you alone. Nothing was sent; tell the organizers "
                 "and keep this wallet file as evidence."
+            )
+        self.remembered[slot] = key_id
+
+    def _require_ballot(self, *, ballot_id: int, key_id: str, spki: str) -> None:
+        """A poll's key: its own id, the one published to everyone, the one entry 0 of the poll's log commits, and
+        the one this wallet accepted first for the poll."""
+        what = f"Poll {ballot_id}'s key"
+        try:
+            derived = _key_id(spki)
+        except (ValueError, TypeError, blindrsa.BlindSignatureError):
+            raise ClientError(f"{what} is not a valid key: nothing was sent.") from None
+        if derived != key_id:
+            raise ClientError(f"{what} does not match its own id: nothing was sent.")
+        slot = f"{self.connection.base_url}|ballot:{ballot_id}|ballot"
+        accepted = self.remembered.get(slot)
+        if accepted is not None and accepted != key_id:
+            raise ClientError(
+                f"Refusing poll {ballot_id}: its key changed since this wallet first accepted it. A poll keeps one "
+                "key; a new one, shown to you, could let the server recognise your answer. Nothing was sent."
+            )
+        try:
+            listed = [
+                key for key in self._keys() if key.get("purpose") == "ballot" and key.get("ballot_id") == ballot_id
+            ]
+            page = self._get(f"/api/v1/ballots/{ballot_id}/log/leaves?start=0&end=1")
+            entry = json.loads(_b64d(page["leaves"][0]["entry"]))
+        except MALFORMED:
+            raise ClientError(f"Poll {ballot_id}'s published key or log is malformed: nothing was sent.") from None
+        if not listed or any(key.get("key_id") != key_id or key.get("spki") != spki for key in listed):
+            raise ClientError(
+                f"Refusing poll {ballot_id}: the key you were given is not the one published to everyone (or the poll "
+                "is not open). A key of your own would let the server recognise your answer. Nothing was sent."
+            )
+        if not isinstance(entry, dict) or entry.get("ballot") != ballot_id or entry.get("key_id") != key_id:
+            raise ClientError(
+                f"Refusing poll {ballot_id}: its key is not the one entry 0 of its log commits to. Nothing was sent."
             )
         self.remembered[slot] = key_id
 
@@ -216,6 +256,8 @@ class KeyCheck:
         state[reader] = {"log_key": known.get("log_key") or log_key_text, "roots": roots}
         log_client._write_state(self.state_file, state)
         committed = {"sign": parsed.get("key_id")}
+        if parsed.get("signer_key_id"):  # logs opened before signer keys (issue #25) name none
+            committed["signer"] = parsed["signer_key_id"]
         if "discussion_key_id" in parsed:
             committed["discuss"] = parsed["discussion_key_id"]
             self.remembered[self._deployment(DISCUSSION_COMMITTED)] = "named in entry 0"

@@ -1,0 +1,116 @@
+"""`undersigned client answer URL --choice N` (issue #25), against a live server through a recording proxy: the
+poll's credential comes with the wallet's bundle (members) or in exchange for the signer credential (signers), the
+answer goes without cookies, and running it again changes the answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.ballots import service as ballots
+from app.models.accounts import Role, RoleGrant, User
+from app.models.ballots import Ballot, BallotAnswer, BallotAudience, BallotKind
+from app.models.petitions import Petition
+from tests import live_server
+from tests.test_client import (  # noqa: F401 (pytest finds the fixtures by name)
+    PETITION,
+    Proxy,
+    new_member,
+    petition_url,
+    proxy,
+    run,
+    server,
+    signed_in,
+)
+
+
+def make_ballot(server: live_server.LiveServer, *, petition_id: int | None = None) -> int:
+    app = server.app
+    rt = app.state.runtime
+    with app.state.sessionmaker.begin() as db:
+        if petition_id is None:
+            author = db.scalars(
+                select(User)
+                .options(selectinload(User.roles))
+                .join(RoleGrant, RoleGrant.user_id == User.id)
+                .where(RoleGrant.role == Role.responder)
+            ).first()
+            petition = None
+        else:
+            petition = db.get_one(Petition, petition_id)
+            author = db.scalars(
+                select(User).options(selectinload(User.roles)).where(User.id == petition.creator_id)
+            ).one()
+        assert author is not None
+        ballot = ballots.create(
+            db,
+            rt,
+            actor=author,
+            petition=petition,
+            kind=BallotKind.single,
+            question="Should the office open at eight?",
+            options=["Yes", "No", "Later"],
+            max_choices=None,
+            audience=BallotAudience.members if petition is None else BallotAudience.signers,
+            opens_at=None,
+            closes_at=rt.clock.now() + timedelta(days=7),
+        )
+        return ballot.id
+
+
+def counted(server: live_server.LiveServer, ballot_id: int) -> list[tuple[int, str, bool]]:
+    with server.app.state.sessionmaker.begin() as db:
+        return [
+            (row.revision, row.choice, row.superseded)
+            for row in db.scalars(
+                select(BallotAnswer).where(BallotAnswer.ballot_id == ballot_id).order_by(BallotAnswer.revision)
+            )
+        ]
+
+
+def test_a_member_answers_a_members_poll_and_changes_the_answer(
+    server: live_server.LiveServer, proxy: Proxy, tmp_path: Path
+) -> None:
+    ballot_id = make_ballot(server)
+    url = f"{proxy.base_url}/polls/{ballot_id}"
+    wallet = tmp_path / "wallet.json"
+    first = run("answer", url, "--choice", "1", *signed_in(new_member(server, "tove"), wallet))
+    assert first.exit_code == 0, first.output
+    assert "was sent without cookies" in first.output
+    (sent,) = [
+        seen for seen in proxy.seen if seen.method == "POST" and seen.path.endswith(f"/ballots/{ballot_id}/answers")
+    ]
+    assert sent.cookie is None
+    again = run("answer", url, "--choice", "2", "--wallet", str(wallet))
+    assert again.exit_code == 0, again.output
+    assert counted(server, ballot_id) == [(1, "[1]", True), (2, "[2]", False)]
+    with server.app.state.sessionmaker.begin() as db:
+        assert db.get_one(Ballot, ballot_id).answers_counted == 1
+    # The same answer again changes nothing, said plainly; an option that does not exist is refused before sending.
+    same = run("answer", url, "--choice", "2", "--wallet", str(wallet))
+    assert same.exit_code == 0 and "already counted" in same.output
+    wrong = run("answer", url, "--choice", "7", "--wallet", str(wallet))
+    assert wrong.exit_code == 1 and "does not exist" in wrong.output
+
+
+def test_a_named_signer_answers_a_signers_poll_through_the_exchange(
+    server: live_server.LiveServer, proxy: Proxy, tmp_path: Path
+) -> None:
+    petition = petition_url(server, proxy, PETITION)
+    petition_id = int(petition.rstrip("/").split("/")[-1])
+    ballot_id = make_ballot(server, petition_id=petition_id)
+    url = f"{proxy.base_url}/api/v1/ballots/{ballot_id}"
+    wallet = tmp_path / "wallet.json"
+    email = new_member(server, "ulla")
+    not_yet = run("answer", url, "--choice", "0", *signed_in(email, wallet))
+    assert not_yet.exit_code == 1 and "holds no signer credential" in " ".join(not_yet.output.split())
+    signed = run("sign", petition, "--public", "--wallet", str(wallet))
+    assert signed.exit_code == 0, signed.output
+    answered = run("answer", url, "--choice", "0", "--wallet", str(wallet))
+    assert answered.exit_code == 0, answered.output
+    (exchanged,) = [seen for seen in proxy.seen if seen.path.endswith(f"/ballots/{ballot_id}/exchange")]
+    assert exchanged.cookie is None
+    assert counted(server, ballot_id) == [(1, "[0]", False)]
