@@ -92,8 +92,12 @@ def pytest_configure(config: pytest.Config) -> None:
         admin.dispose()
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    scratch = sys.modules.get("tests.server_process")  # its scratch databases first: it connects through this one
+def _drop_databases() -> None:
+    """This process's scratch databases (tests/server_process.py drops them through the worker's database), then
+    the worker's database. From pytest_sessionfinish, not pytest_unconfigure: pytest-xdist reports a worker
+    finished once its sessionfinish returns, and may end the worker's process while it unconfigures, which once
+    left a worker's template and database behind."""
+    scratch = sys.modules.get("tests.server_process")
     if scratch is not None:
         scratch.drop_scratch_databases()
     for database in _WORKER_DATABASE:
@@ -101,6 +105,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+    _WORKER_DATABASE.clear()
 
 
 # The Redis databases the suite's modules use, one each (flushed by their fixtures). An xdist worker after the
@@ -216,6 +221,7 @@ def engine(database_url: str) -> Engine:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for engine in _ENGINES.values():
         engine.dispose()
+    _drop_databases()
 
 
 @pytest.fixture
