@@ -12,7 +12,8 @@ this process; each request then renders only the reader's own parts and fills th
 - the controls of the comments the reader wrote or endorses (their `comment_actions`, between markers).
 
 Which readers share a copy: signed-out readers, and verified workers with no role who do not organize this
-petition ("members"); one copy for each kind. Everyone else (organizers, responders, moderators, admins, the
+petition ("members"); one copy for each kind. A member's page is answered from the copy before the route runs
+(app/routes/petition_reader.py: one statement, one thread hop) once the route has made the copy. Everyone else (organizers, responders, moderators, admins, the
 unverified) sees controls all through the page and gets it rendered whole, as before: a handful of people.
 
 Freshness: a change shows to every reader at its commit (the version moves, the next request renders a new copy);
