@@ -40,6 +40,7 @@ from app.routes import (
     anonymous_pages,
     ballot_credentials_api,
     ballots_api,
+    ballots_pages,
     comments_api,
     comments_pages,
     home_pages,
@@ -180,13 +181,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         comments_pages.router,
         anonymous_api.router,
         anonymous_pages.router,
-        ballot_credentials_api.router,
         ballots_api.router,
+        ballot_credentials_api.router,
         link_api.router,
         link_pages.router,
         log_api.router,
         organization_api.router,
         organization_pages.router,
+        ballots_pages.router,
     ):
         # Pages (the routes kept out of the API schema) show the organization's name, logo and colour.
         pages = any(not getattr(route, "include_in_schema", True) for route in router.routes)

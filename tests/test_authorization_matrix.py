@@ -85,6 +85,17 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/petitions/{petition_id}/withdraw"): Access.worker,
     ("POST", "/petitions/{petition_id}/hide-name"): Access.worker,
     ("GET", "/petitions/{petition_id}/signers"): Access.organizer,
+    # Polls (issue #25): the list and a poll follow who may read them; pulse polls are for responders and admins.
+    ("GET", "/polls"): Access.public,
+    ("GET", "/polls/new"): Access.pulse,
+    ("POST", "/polls/new"): Access.pulse,
+    ("GET", "/polls/{ballot_id}"): Access.public,
+    ("GET", "/polls/{ballot_id}/results.{fmt}"): Access.public,
+    ("POST", "/polls/{ballot_id}/close"): Access.worker,
+    ("GET", "/petitions/{petition_id}/polls/new"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/polls/new"): Access.organizer,
+    ("GET", "/petitions/{petition_id}/responses/{response_id}/ratify"): Access.organizer,
+    ("POST", "/petitions/{petition_id}/responses/{response_id}/ratify"): Access.organizer,
     ("GET", "/moderation"): Access.moderator,
     ("GET", "/moderation/petitions/{petition_id}"): Access.moderator,
     ("POST", "/moderation/petitions/{petition_id}/claim"): Access.moderator,
@@ -224,9 +235,6 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/anonymous/comments/{comment_id}/edit"): Access.public,
     ("POST", "/api/v1/anonymous/comments/{comment_id}/delete"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymous-signatures"): Access.public,
-    # Cookie-less (issue #25): a signer credential exchanged for a poll's, and its kept reply fetched by a device.
-    ("POST", "/api/v1/ballots/{ballot_id}/exchange"): Access.public,
-    ("GET", "/api/v1/petitions/{petition_id}/signer-replies/{nullifier}"): Access.public,
     # Ballots (issue #25): read as their petition (or, pulse ballots, as open petitions) is; created and closed by a
     # worker whom the service then checks (organizers, or responders and admins); answered without cookies.
     ("POST", "/api/v1/ballots"): Access.worker,
@@ -237,6 +245,9 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/ballots/{ballot_id}/log/checkpoint"): Access.public,
     ("POST", "/api/v1/ballots/{ballot_id}/answers"): Access.public,
     ("POST", "/api/v1/ballots/{ballot_id}/close"): Access.worker,
+    # Cookie-less (issue #25): a signer credential exchanged for a poll's, and its kept reply fetched by a device.
+    ("POST", "/api/v1/ballots/{ballot_id}/exchange"): Access.public,
+    ("GET", "/api/v1/petitions/{petition_id}/signer-replies/{nullifier}"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/anonymity"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/log/entries"): Access.public,
@@ -382,6 +393,7 @@ def test_matrix(key: tuple[str, str], persona: str, browser: Browser, cast: Cast
         commitment_id=1,
         response_id=1,
         ballot_id=1,
+        fmt="csv",
         comment_id=cast.comment_ids[persona],
         tile_path="0/000.p/1",
         nullifier="0" * 64,
