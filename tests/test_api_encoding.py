@@ -94,6 +94,8 @@ def test_the_openapi_schema_says_every_binary_fields_encoding(anonymous_client: 
         "InclusionRead.proof",
         "ConsistencyRead.proof",
         "KeyRead.spki",
+        "BallotKeyRead.spki",
+        "BallotSignerKeyRead.spki",
         "IssuedRead.spki",
         "IssuedRead.blind_signature",
         "AnonymousLedger.spki",

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from app.ballots import counting
 from app.ballots.service import Hidden
 from app.core import b64url
+from app.models.anonymous import SignerKey
 from app.models.ballots import Ballot, BallotAudience, BallotKind, BallotState
 
 B64URL = r"^[A-Za-z0-9_-]*={0,2}$"
@@ -50,6 +51,11 @@ class BallotKeyRead(BaseModel):
     destroyed: bool = Field(description="The private half was erased after the close: no credential can be made.")
 
 
+class BallotSignerKeyRead(BaseModel):
+    key_id: str = Field(description="SHA-256 (hex) of the SPKI; entry 0 of the petition's log names it.")
+    spki: str = Field(description="The petition's signers' RSA blind-signing key (RFC 9474), SPKI DER, base64url.")
+
+
 class BallotRead(BaseModel):
     id: int
     petition_id: int | None
@@ -69,9 +75,14 @@ class BallotRead(BaseModel):
     credentials_issued: int = Field(description="Credentials made for this ballot: each answer hides among them.")
     answers_counted: int = Field(description="Distinct credentials whose answer is counted.")
     key: BallotKeyRead
+    signer_key: BallotSignerKeyRead | None = Field(
+        description="A signers' ballot: the petition's signers' key (public half, kept after the petition "
+        "closes), under which a wallet finalizes the signer credential it exchanges for this ballot's; "
+        "null for a members' ballot."
+    )
 
     @classmethod
-    def of(cls, ballot: Ballot, labels: list[str], now: datetime) -> BallotRead:
+    def of(cls, ballot: Ballot, labels: list[str], now: datetime, signer_key: SignerKey | None = None) -> BallotRead:
         return cls(
             id=ballot.id,
             petition_id=ballot.petition_id,
@@ -93,6 +104,9 @@ class BallotRead(BaseModel):
             key=BallotKeyRead(
                 key_id=ballot.key_id, spki=b64url.encode(ballot.spki), destroyed=ballot.sealed_private is None
             ),
+            signer_key=None
+            if signer_key is None or ballot.audience != BallotAudience.signers
+            else BallotSignerKeyRead(key_id=signer_key.key_id, spki=b64url.encode(bytes(signer_key.spki))),
         )
 
 

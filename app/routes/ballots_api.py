@@ -20,7 +20,8 @@ from app.core.i18n import N_
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id, Offset
-from app.models.ballots import Ballot
+from app.models.anonymous import SignerKey
+from app.models.ballots import Ballot, BallotAudience
 from app.petitions import service as petitions
 from app.routes.policy import Anyone, CurrentUser, OptionalUser
 
@@ -30,7 +31,12 @@ LEAVES_PAGE = 1000
 
 
 def _read(db: SessionDep, rt: Runtime, ballot: Ballot) -> schemas.BallotRead:
-    return schemas.BallotRead.of(ballot, ballots.labels(db=db, ballot=ballot), rt.clock.now())
+    signer_key = None
+    if ballot.audience == BallotAudience.signers and ballot.petition_id is not None:
+        # The public half outlives the petition's close: an anonymous signer's other device finalizes its kept
+        # signer reply under it when a ratification opens after the close (no open key lists it any more).
+        signer_key = db.get(SignerKey, ballot.petition_id)
+    return schemas.BallotRead.of(ballot, ballots.labels(db=db, ballot=ballot), rt.clock.now(), signer_key)
 
 
 def _decode(value: str, field: str) -> bytes:
