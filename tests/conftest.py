@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from fastapi import FastAPI
@@ -128,7 +128,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked `one_database` run on SQLite only: what they check does not depend on the database, and
     running them twice would cost minutes (the authorization matrix is hundreds of requests). Under pytest-xdist
     the slowest modules come first."""
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgresql = callspec is not None and callspec.params.get("database_url") == "postgresql"
@@ -171,7 +172,7 @@ _SLOWEST_FIRST = {
 }
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """In CI a missing database or browser is a failure; on a developer's machine, a skip."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: nothing may be skipped)")
@@ -365,7 +366,7 @@ def app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastA
 
 
 @pytest.fixture
-def rt(app: FastAPI):  # type: ignore[no-untyped-def]
+def rt(app: FastAPI):
     """The app's runtime (settings, clock, keys, mail templates) for arranging state through services."""
     return app.state.runtime
 
@@ -385,16 +386,16 @@ class Browser:
     def csrf(self) -> str:
         return self.client.get("/api/v1/csrf").json()["csrf_token"]
 
-    def get(self, url: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def get(self, url: str, **kwargs: object):
         return self.client.get(url, **kwargs)  # type: ignore[arg-type]
 
-    def post(self, url: str, data: dict[str, str] | None = None, *, csrf: bool = True, **kwargs: object):  # type: ignore[no-untyped-def]
+    def post(self, url: str, data: dict[str, str] | None = None, *, csrf: bool = True, **kwargs: object):
         form = dict(data or {})
         if csrf:
             form["csrf_token"] = self.csrf()
         return self.client.post(url, data=form, **kwargs)  # type: ignore[arg-type]
 
-    def api(self, method: str, url: str, json: object | None = None, *, csrf: bool = True):  # type: ignore[no-untyped-def]
+    def api(self, method: str, url: str, json: object | None = None, *, csrf: bool = True):
         headers = {"X-CSRF-Token": self.csrf()} if csrf and method.upper() not in ("GET", "HEAD") else {}
         return self.client.request(method, url, json=json, headers=headers)
 
@@ -585,7 +586,7 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     if report.when == "call":
         item.stash[_CALL_FAILED] = report.failed
@@ -617,7 +618,7 @@ def screenshot_if_failed(request: pytest.FixtureRequest, pages: list[object], fo
             print(f"no screenshot of page {index}: {error}")
 
 
-def sign_in_demo(page, local_part: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in_demo(page, local_part: str) -> None:
     """Sign `page` in as a demo account through the sign-in form, as a person would."""
     from app.demo import DEMO_PASSWORD
 
@@ -629,12 +630,12 @@ def sign_in_demo(page, local_part: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator[object]:
     """Open a browser on the module's `server` fixture, signed in as a demo account (or not, with None)."""
     server = request.getfixturevalue("server")
     contexts = []
 
-    def open_as(local_part: str | None):  # type: ignore[no-untyped-def]
+    def open_as(local_part: str | None):
         context = chromium.new_context(base_url=server.base_url)
         context.set_default_timeout(10_000)
         contexts.append(context)
@@ -654,7 +655,7 @@ def counting_statements(connection: Connection) -> Iterator[list[str]]:
     """Every SQL statement sent on the test's engine while the block runs (for query-count checks)."""
     statements: list[str] = []
 
-    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:
         statements.append(statement)
 
     event.listen(connection.engine, "before_cursor_execute", before_cursor_execute)

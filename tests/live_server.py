@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -47,6 +48,13 @@ class LiveServer:
     thread: threading.Thread
     sock: socket.socket
     base_url: str
+
+    @property
+    def app(self) -> FastAPI:
+        """The app served (uvicorn's config types it as any ASGI application)."""
+        app = self.server.config.app
+        assert isinstance(app, FastAPI)
+        return app
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
@@ -120,7 +128,7 @@ def serve_demo(database: Path, **overrides: object) -> LiveServer:
     from app import demo
 
     live = serve(database, **overrides)
-    app = live.server.config.app
+    app = live.app
     demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
     return live
 
@@ -146,14 +154,14 @@ def demo_on_scratch(kind: str, folder: Path, name: str, **overrides: object) -> 
         values.update(overrides)
         live = start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
         try:
-            app = live.server.config.app
+            app = live.app
             demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
             yield live
         finally:
             live.stop()
 
 
-def get_json(live: LiveServer, path: str) -> dict[str, object]:
+def get_json(live: LiveServer, path: str) -> dict[str, Any]:
     """A GET as any outside reader makes it: no cookies, no proxy."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(live.base_url + path) as reply:

@@ -152,7 +152,7 @@ class Site:
 
 
 @pytest.fixture
-def site(database_url: str, connection: Connection, clock) -> Iterator[Callable[..., Site]]:  # type: ignore[no-untyped-def]
+def site(database_url: str, connection: Connection, clock) -> Iterator[Callable[..., Site]]:
     built: list[Site] = []
 
     def build(**overrides: object) -> Site:

@@ -12,11 +12,11 @@ from tests.conftest import PASSWORD, Browser, code_from, count_rows, link_from, 
 SIGN_UP = {"email": "Nia.Hart@Example.org", "display_name": "Nia Hart", "password": PASSWORD}
 
 
-def sign_up(browser: Browser, **changes: str):  # type: ignore[no-untyped-def]
+def sign_up(browser: Browser, **changes: str):
     return browser.post("/signup", {**SIGN_UP, **changes})
 
 
-def test_sign_up_verify_sign_out_and_sign_in_again(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_up_verify_sign_out_and_sign_in_again(browser: Browser, db) -> None:
     response = sign_up(browser)
     assert response.status_code == 303 and response.headers["location"] == "/verify"
     page = browser.get("/verify")
@@ -41,7 +41,7 @@ def test_sign_up_verify_sign_out_and_sign_in_again(browser: Browser, db) -> None
     assert "Your account" in browser.get("/account").text
 
 
-def test_unknown_domain_is_refused_and_writes_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_domain_is_refused_and_writes_nothing(browser: Browser, db) -> None:
     response = sign_up(browser, email="someone@elsewhere.net")
     assert response.status_code == 422
     assert "Use your work address at example.org or example.com" in response.text
@@ -76,7 +76,7 @@ def test_bad_sign_up_fields_get_a_message_next_to_the_field(
     assert count_rows(db, "users") == 0 and count_rows(db, "outbox_messages") == 0
 
 
-def test_missing_csrf_token_is_refused_and_writes_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_missing_csrf_token_is_refused_and_writes_nothing(browser: Browser, db) -> None:
     response = browser.post("/signup", SIGN_UP, csrf=False)
     assert response.status_code == 403
     assert "did not come from this site" in response.text
@@ -85,7 +85,7 @@ def test_missing_csrf_token_is_refused_and_writes_nothing(browser: Browser, db) 
     assert count_rows(db, "users") == 0 and count_rows(db, "outbox_messages") == 0
 
 
-def test_wrong_code_is_refused(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_code_is_refused(browser: Browser, db) -> None:
     sign_up(browser)
     [mail] = outbox(db)
     wrong = f"{(int(code_from(mail)) + 1) % 1_000_000:06d}"
@@ -98,7 +98,7 @@ def test_wrong_code_is_refused(browser: Browser, db) -> None:  # type: ignore[no
     assert response.status_code == 422 and "This is not in the expected format." in response.text
 
 
-def test_expired_code_is_refused_with_a_way_forward(browser: Browser, db, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
+def test_expired_code_is_refused_with_a_way_forward(browser: Browser, db, clock: FrozenClock) -> None:
     sign_up(browser)
     [mail] = outbox(db)
     clock.advance(timedelta(minutes=16))
@@ -112,7 +112,7 @@ def test_expired_code_is_refused_with_a_way_forward(browser: Browser, db, clock:
     assert browser.post("/verify", {"email": "nia.hart@example.org", "code": code_from(fresh)}).status_code == 303
 
 
-def test_only_the_latest_code_works(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_latest_code_works(browser: Browser, db) -> None:
     sign_up(browser)
     browser.post("/verify/resend", {"email": "nia.hart@example.org"})
     first, second = outbox(db)
@@ -123,7 +123,7 @@ def test_only_the_latest_code_works(browser: Browser, db) -> None:  # type: igno
     assert browser.post("/verify", {"email": "nia.hart@example.org", "code": code_from(second)}).status_code == 303
 
 
-def test_emailed_link_shows_a_button_and_only_the_post_confirms(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_emailed_link_shows_a_button_and_only_the_post_confirms(browser: Browser, db) -> None:
     sign_up(browser)
     link = link_from(outbox(db)[0])
     page = browser.get(link)
@@ -137,7 +137,7 @@ def test_emailed_link_shows_a_button_and_only_the_post_confirms(browser: Browser
     assert browser.get("/verify/link/not-a-real-token").status_code == 404
 
 
-def test_someone_who_signed_up_first_with_your_address_gains_nothing(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_someone_who_signed_up_first_with_your_address_gains_nothing(browser: Browser, new_browser, db) -> None:
     attacker = new_browser()
     attacker.post("/signup", {**SIGN_UP, "password": "attacker-chose-this"})
     sign_up(browser, password="the-real-owner-password")
@@ -153,7 +153,7 @@ def test_someone_who_signed_up_first_with_your_address_gains_nothing(browser: Br
     )
 
 
-def test_signing_up_with_an_existing_address_reveals_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_signing_up_with_an_existing_address_reveals_nothing(browser: Browser, db) -> None:
     make_user(db, email="nia.hart@example.org", name="Nia Hart")
     response = sign_up(browser)
     assert response.status_code == 303 and response.headers["location"] == "/verify"
@@ -162,7 +162,7 @@ def test_signing_up_with_an_existing_address_reveals_nothing(browser: Browser, d
     assert mail.subject == "You already have an account at Undersigned"
 
 
-def test_wrong_password_is_refused_without_saying_which_part_was_wrong(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org")
     wrong_password = browser.post("/signin", {"email": "ana@example.org", "password": "not the password"})
     no_account = browser.post("/signin", {"email": "nobody@example.org", "password": "not the password"})
@@ -172,7 +172,7 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(browser: 
     assert count_rows(db, "user_sessions") == 0
 
 
-def test_sign_in_after_a_page_that_needed_it_returns_there(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_after_a_page_that_needed_it_returns_there(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org")
     response = browser.get("/account")
     assert response.headers["location"] == "/signin?next=%2Faccount"
@@ -184,7 +184,7 @@ def test_sign_in_after_a_page_that_needed_it_returns_there(browser: Browser, db)
     assert response.headers["location"] == "/", "only same-site paths are followed"
 
 
-def test_sign_in_rotates_the_session(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_rotates_the_session(browser: Browser, db) -> None:
     user = make_user(db, email="ana@example.org")
     sign_in_as(browser, db, user)
     before = browser.client.cookies.get("undersigned_session")
@@ -194,7 +194,7 @@ def test_sign_in_rotates_the_session(browser: Browser, db) -> None:  # type: ign
     assert count_rows(db, "user_sessions") == 1, "the old session is gone"
 
 
-def test_session_cookie_flags(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_session_cookie_flags(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org")
     response = browser.post("/signin", {"email": "ana@example.org", "password": PASSWORD})
     cookie = next(
@@ -207,7 +207,7 @@ def test_session_cookie_flags(browser: Browser, db) -> None:  # type: ignore[no-
     assert stored.id_digest != cookie.split(";")[0].split("=", 1)[1], "the table keeps only a digest"
 
 
-def test_sign_in_with_an_emailed_link(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_with_an_emailed_link(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org", password=None)
     assert browser.post("/signin/link", {"email": "ana@example.org"}).status_code == 303
     assert browser.post("/signin/link", {"email": "nobody@example.org"}).status_code == 303, "same answer"
@@ -221,7 +221,7 @@ def test_sign_in_with_an_emailed_link(browser: Browser, db) -> None:  # type: ig
     assert browser.post(link).status_code == 410, "a link works once"
 
 
-def test_password_reset_signs_out_other_devices(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_password_reset_signs_out_other_devices(browser: Browser, new_browser, db) -> None:
     user = make_user(db, email="ana@example.org")
     other_device = sign_in_as(new_browser(), db, user)
     assert browser.post("/password/forgot", {"email": "ana@example.org"}).status_code == 303
@@ -238,7 +238,7 @@ def test_password_reset_signs_out_other_devices(browser: Browser, new_browser, d
     )
 
 
-def test_sign_out_everywhere(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_out_everywhere(browser: Browser, new_browser, db) -> None:
     user = make_user(db, email="ana@example.org")
     sign_in_as(browser, db, user)
     other = sign_in_as(new_browser(), db, user)
@@ -247,7 +247,7 @@ def test_sign_out_everywhere(browser: Browser, new_browser, db) -> None:  # type
     assert count_rows(db, "user_sessions") == 0
 
 
-def test_personal_notification_address(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_personal_notification_address(browser: Browser, db) -> None:
     user = make_user(db, email="ana@example.org", name="Ana")
     sign_in_as(browser, db, user)
     response = browser.post("/account/notification-email", {"notification_email": "ana@example.org"})
@@ -270,14 +270,14 @@ def test_personal_notification_address(browser: Browser, db) -> None:  # type: i
     assert db.get(User, user.id).notification_address == "ana@example.org"
 
 
-def test_unverified_account_cannot_use_worker_pages(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_unverified_account_cannot_use_worker_pages(browser: Browser, db) -> None:
     user = make_user(db, email="ana@example.org", verified=False)
     sign_in_as(browser, db, user)
     response = browser.get("/account")
     assert response.status_code == 403 and "confirm your email address first" in response.text
 
 
-def test_sign_in_attempts_are_rate_limited_per_address(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_attempts_are_rate_limited_per_address(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org")
     statuses = [
         browser.post("/signin", {"email": "ana@example.org", "password": "wrong password"}).status_code
@@ -292,7 +292,7 @@ def test_sign_in_attempts_are_rate_limited_per_address(browser: Browser, db) -> 
     assert other.status_code == 401, "another address is not affected"
 
 
-def test_code_requests_are_rate_limited(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_code_requests_are_rate_limited(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org")
     statuses = [browser.post("/password/forgot", {"email": "ana@example.org"}).status_code for _ in range(6)]
     assert statuses == [303] * 5 + [429]

@@ -55,7 +55,7 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def anonymous_client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 

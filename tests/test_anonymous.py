@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -37,7 +38,7 @@ def open_anonymous(db: Session, rt: Runtime, title: str = "Stop recording our sc
     return factories.open_petition(db, rt, title=title, allow_anonymous=True)
 
 
-def wallet(browser: Browser, *, only: set[int] | None = None) -> tuple[dict[int, Token], object]:
+def wallet(browser: Browser, *, only: set[int] | None = None) -> tuple[dict[int, Token], Any]:
     """What the browser's wallet does: ask what is due, blind a fresh token for each, ask for all at once."""
     due = browser.get("/api/v1/wallet").json()["due"]
     pending = {}
@@ -69,7 +70,7 @@ def wallet(browser: Browser, *, only: set[int] | None = None) -> tuple[dict[int,
     return tokens, response
 
 
-def submit(client: TestClient, petition_id: int, token: Token):  # type: ignore[no-untyped-def]
+def submit(client: TestClient, petition_id: int, token: Token):
     """As the browser sends it: no cookies at all (credentials: 'omit')."""
     client.cookies.clear()
     message, signature = token
@@ -84,7 +85,7 @@ def submit(client: TestClient, petition_id: int, token: Token):  # type: ignore[
 
 
 @pytest.fixture
-def anonymous_client(app) -> TestClient:  # type: ignore[no-untyped-def]
+def anonymous_client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 
@@ -402,7 +403,7 @@ def test_a_batch_that_fails_is_kept_for_the_next(
     original = anonymous._write_group
     calls = []
 
-    def flaky(db, rt, petition_id, group):  # type: ignore[no-untyped-def]
+    def flaky(db, rt, petition_id, group):
         calls.append(petition_id)
         if len(calls) == 1:
             raise RuntimeError("database is locked")
@@ -430,7 +431,7 @@ REDIS_URL = redis_url(15)
 
 
 @pytest.fixture
-def redis_db():  # type: ignore[no-untyped-def]
+def redis_db():
     import redis
 
     from tests.conftest import missing
@@ -448,7 +449,7 @@ def redis_db():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "settings", [{"anonymous_batch_seconds": 300, "min_group_size": 1, "redis_url": REDIS_URL}], indirect=True
 )
-def test_with_redis_an_accepted_signature_waits_in_memory_and_nothing_of_it_reaches_redis(  # type: ignore[no-untyped-def]
+def test_with_redis_an_accepted_signature_waits_in_memory_and_nothing_of_it_reaches_redis(
     redis_db, new_browser: NewBrowser, db: Session, rt: Runtime, connection: Connection, anonymous_client: TestClient
 ) -> None:
     """A copy of Redis taken while an entry waits (its own snapshots, every few minutes) would date the entry's

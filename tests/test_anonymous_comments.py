@@ -78,7 +78,7 @@ def credential_of(new_browser: NewBrowser, db: Session, petition: Petition) -> C
     return collect(member)[(petition.id, "discuss")]
 
 
-def send(client: TestClient, petition: Petition, credential: Credential, body: str, **extra: object):  # type: ignore[no-untyped-def]
+def send(client: TestClient, petition: Petition, credential: Credential, body: str, **extra: object):
     client.cookies.clear()
     message, signature = credential
     return client.post(
@@ -93,7 +93,7 @@ def send(client: TestClient, petition: Petition, credential: Credential, body: s
     )
 
 
-def change(client: TestClient, comment_id: int, credential: Credential, action: str, **extra: object):  # type: ignore[no-untyped-def]
+def change(client: TestClient, comment_id: int, credential: Credential, action: str, **extra: object):
     client.cookies.clear()
     message, signature = credential
     payload = {"message": anonymous_signing.encode(message), **extra}

@@ -6,7 +6,7 @@ from app.models.accounts import Role, RoleGrant
 from tests.conftest import PASSWORD, Browser, code_from, count_rows, make_user, outbox, sign_in_as
 
 
-def test_sign_up_verify_me_and_sign_out(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_up_verify_me_and_sign_out(browser: Browser, db) -> None:
     response = browser.api(
         "POST", "/api/v1/accounts", {"email": "kai@example.com", "display_name": "Kai", "password": PASSWORD}
     )
@@ -24,7 +24,7 @@ def test_sign_up_verify_me_and_sign_out(browser: Browser, db) -> None:  # type: 
     assert response.status_code == 200 and browser.api("GET", "/api/v1/me").status_code == 200
 
 
-def test_api_errors_share_one_shape(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_api_errors_share_one_shape(browser: Browser, db) -> None:
     make_user(db, email="kai@example.com")
     wrong = browser.api("POST", "/api/v1/sessions", {"email": "kai@example.com", "password": "nope nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "sign_in_required"
@@ -38,7 +38,7 @@ def test_api_errors_share_one_shape(browser: Browser, db) -> None:  # type: igno
     assert count_rows(db, "user_sessions") == 0
 
 
-def test_admin_grants_and_revokes_roles(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_admin_grants_and_revokes_roles(browser: Browser, db) -> None:
     admin = make_user(db, email="root@example.org", roles=(Role.admin,))
     worker = make_user(db, email="kai@example.org", name="Kai")
     unverified = make_user(db, email="new@example.org", verified=False)
@@ -66,7 +66,7 @@ def test_admin_grants_and_revokes_roles(browser: Browser, db) -> None:  # type: 
     assert [account["email"] for account in listing] == ["kai@example.org"]
 
 
-def test_admin_page_grants_a_role(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_admin_page_grants_a_role(browser: Browser, db) -> None:
     admin = make_user(db, email="root@example.org", roles=(Role.admin,))
     worker = make_user(db, email="kai@example.org", name="Kai")
     sign_in_as(browser, db, admin)

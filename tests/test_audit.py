@@ -13,12 +13,12 @@ from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
 
 
-def actions(db) -> list[str]:  # type: ignore[no-untyped-def]
+def actions(db) -> list[str]:
     db.expire_all()
     return list(db.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
 
 
-def test_privileged_actions_are_recorded_in_an_intact_chain(browser: Browser, new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_privileged_actions_are_recorded_in_an_intact_chain(browser: Browser, new_browser, db, rt) -> None:
     admin = make_user(db, email="root@example.org", name="Root", password=None, roles=(Role.admin,))
     worker = factories.worker(db, name="Kai")
     sign_in_as(browser, db, admin)
@@ -38,14 +38,14 @@ def test_privileged_actions_are_recorded_in_an_intact_chain(browser: Browser, ne
     assert "The chain is intact: 4 entries checked." in page and "petition.opened" in page
 
 
-def test_a_refused_action_leaves_no_entry(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_action_leaves_no_entry(browser: Browser, db) -> None:
     admin = make_user(db, email="root@example.org", password=None, roles=(Role.admin,))
     sign_in_as(browser, db, admin)
     browser.post(f"/admin/users/{admin.id}/roles/admin/revoke")  # the last admin: refused
     assert actions(db) == []
 
 
-def test_changing_or_removing_an_entry_breaks_the_chain(db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_changing_or_removing_an_entry_breaks_the_chain(db, rt) -> None:
     actor = make_user(db, email="root@example.org", password=None, roles=(Role.admin,))
     for number in range(4):
         audit.record(
@@ -67,7 +67,7 @@ def test_changing_or_removing_an_entry_breaks_the_chain(db, rt) -> None:  # type
     assert any("entries were removed" in problem for problem in audit.verify(db=db).problems)
 
 
-def test_the_command_line_checks_the_chain(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_line_checks_the_chain(tmp_path, monkeypatch) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     monkeypatch.setenv("UNDERSIGNED_DATABASE_URL", url)
     monkeypatch.setenv("UNDERSIGNED_ENVIRONMENT", "test")

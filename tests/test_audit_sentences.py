@@ -113,7 +113,7 @@ def test_every_action_the_code_records_has_a_sentence() -> None:
     assert not missing, f"audit actions without a sentence in app/audit/sentences.py: {missing}"
 
 
-def test_a_sentence_for_each_entry_with_the_raw_form_one_click_away(browser: Browser, new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_sentence_for_each_entry_with_the_raw_form_one_click_away(browser: Browser, new_browser, db, rt) -> None:
     admin = make_user(db, email="ana@example.org", name="Ana", password=None, roles=(Role.admin,))
     lee = factories.worker(db, name="Lee")
     sign_in_as(browser, db, admin)
@@ -137,11 +137,11 @@ def test_a_sentence_for_each_entry_with_the_raw_form_one_click_away(browser: Bro
     assert "Opened for signatures, by Morgan." in record
 
 
-def test_every_sentence_fills_in_from_the_entries_the_code_writes(db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_every_sentence_fills_in_from_the_entries_the_code_writes(db, rt) -> None:
     """Each sentence's placeholders come from the detail its action records: an entry with that detail never falls
     back to the plain form, and one with a detail it does not expect still reads (never an error)."""
     actor = make_user(db, email="ana@example.org", name="Ana", password=None, roles=(Role.admin,))
-    details = {
+    details: dict[str, dict[str, object]] = {
         "role.granted": {"role": "moderator", "account": "Lee"},
         "role.revoked": {"role": "moderator", "account": "Lee"},
         "list.added": {"name": "Logistics"},

@@ -38,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 @pytest.fixture(scope="module")
 def polls(server: live_server.LiveServer) -> dict[str, int]:
     """An open pulse poll, and two whose figures show: a single choice (a chart) and a ranked one (its rounds)."""
-    app = server.server.config.app
+    app = server.app
     rt = app.state.runtime
     with app.state.sessionmaker() as db:
         people = {

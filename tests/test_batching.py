@@ -74,13 +74,13 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def anonymous_client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def anonymous_client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 
 
 @pytest.fixture
-def queue(rt: Runtime, anonymous_client: TestClient):  # type: ignore[no-untyped-def]
+def queue(rt: Runtime, anonymous_client: TestClient):
     """The app's queue, emptied before the app shuts down (which would write what is left outside the test's
     transaction) and before the next test shares the app."""
     yield anonymous_queue(rt)

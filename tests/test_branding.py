@@ -45,7 +45,7 @@ CLEAN_SVG = (
 
 
 @pytest.fixture
-def admin(browser: Browser, db) -> Browser:  # type: ignore[no-untyped-def]
+def admin(browser: Browser, db) -> Browser:
     sign_in_as(
         browser, db, make_user(db, email="root@example.org", name="Morgan Root", password=None, roles=(Role.admin,))
     )
@@ -67,17 +67,18 @@ def save(
     return admin.post("/admin/branding", data, files=files)
 
 
-def saved(db) -> OrganizationBranding | None:  # type: ignore[no-untyped-def]
+def saved(db) -> OrganizationBranding | None:
     db.expire_all()
     return db.get(OrganizationBranding, branding.ROW_ID)
 
 
-def test_an_admin_sets_the_name_logo_and_colour_and_every_page_shows_them(admin: Browser, client, db) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_sets_the_name_logo_and_colour_and_every_page_shows_them(admin: Browser, client, db) -> None:
     reply = save(admin, name="Acme  Workers", accent="#7A1F5C", logo=("logo.png", png(), "image/png"))
     assert reply.status_code == 303, reply.text
     row = saved(db)
     assert row is not None and row.name == "Acme Workers" and row.accent_colour == "#7a1f5c"
     assert row.logo_type == "image/png" and (row.logo_width, row.logo_height) == (64, 32)
+    assert row.logo_hash is not None
 
     # A visitor, signed out, sees them in the header of any page, and in the title.
     visitor = client.__class__(client.app, base_url="http://testserver")
@@ -106,13 +107,13 @@ def test_an_admin_sets_the_name_logo_and_colour_and_every_page_shows_them(admin:
     # Removing the logo and the colour goes back to the defaults.
     assert save(admin, name="Acme Workers", remove=True).status_code == 303
     row = saved(db)
-    assert row.logo is None and row.accent_colour is None
+    assert row is not None and row.logo is None and row.accent_colour is None
     page = visitor.get("/petitions").text
     assert "/organization/logo" not in page and "/organization/style.css" not in page
     assert visitor.get(logo_url).status_code == 404
 
 
-def test_an_accent_colour_below_wcag_aa_is_refused_with_its_ratio(admin: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_an_accent_colour_below_wcag_aa_is_refused_with_its_ratio(admin: Browser, db) -> None:
     reply = save(admin, accent="#f2b705")  # the focus yellow: 1.8:1 on white, 1.58:1 on the blue notices
     assert reply.status_code == 422
     assert "The accent colour #f2b705 has a contrast of only 1.58:1 against the blue notices" in reply.text
@@ -210,7 +211,7 @@ HOSTILE_SVGS = {
 
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_SVGS))
-def test_a_hostile_svg_is_refused_in_words_and_nothing_is_saved(admin: Browser, db, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_hostile_svg_is_refused_in_words_and_nothing_is_saved(admin: Browser, db, kind: str) -> None:
     content, words = HOSTILE_SVGS[kind]
     reply = save(admin, name="Acme", logo=("logo.svg", content, "image/svg+xml"))
     assert reply.status_code == 422, kind
@@ -219,9 +220,10 @@ def test_a_hostile_svg_is_refused_in_words_and_nothing_is_saved(admin: Browser, 
     assert not db.scalars(select(AuditEntry)).all()
 
 
-def test_a_clean_svg_is_kept_as_the_server_wrote_it_and_served_so_it_runs_nothing(admin: Browser, client, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_clean_svg_is_kept_as_the_server_wrote_it_and_served_so_it_runs_nothing(admin: Browser, client, db) -> None:
     assert save(admin, logo=("logo.svg", CLEAN_SVG, "image/svg+xml")).status_code == 303
     row = saved(db)
+    assert row is not None and row.logo_hash is not None
     assert row.logo_type == "image/svg+xml" and (row.logo_width, row.logo_height) == (96, 32)
     served = client.get(f"/organization/logo?v={row.logo_hash[:16]}")
     assert served.headers["content-type"] == "image/svg+xml"
@@ -232,7 +234,7 @@ def test_a_clean_svg_is_kept_as_the_server_wrote_it_and_served_so_it_runs_nothin
     assert branding.check_svg(served.content).content == served.content
 
 
-def test_a_damaged_or_oversized_png_is_refused(admin: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_or_oversized_png_is_refused(admin: Browser, db) -> None:
     good = png()
     truncated = save(admin, logo=("logo.png", good[:-12], "image/png"))
     assert truncated.status_code == 422 and "damaged or incomplete" in truncated.text
@@ -245,7 +247,7 @@ def test_a_damaged_or_oversized_png_is_refused(admin: Browser, db) -> None:  # t
     assert saved(db) is None
 
 
-def test_only_admins_change_the_look(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_change_the_look(browser: Browser, db) -> None:
     worker = make_user(db, email="kai@example.org", name="Kai", password=None)
     sign_in_as(browser, db, worker)
     assert save(browser, name="Hijacked").status_code == 403
@@ -295,7 +297,7 @@ MALFORMED_LOGOS = {
 
 
 @pytest.mark.parametrize("kind", sorted(MALFORMED_LOGOS))
-def test_a_malformed_logo_is_refused_in_words_not_with_a_server_error(admin: Browser, db, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_malformed_logo_is_refused_in_words_not_with_a_server_error(admin: Browser, db, kind: str) -> None:
     content, words = MALFORMED_LOGOS[kind]
     reply = save(admin, name="Acme", logo=("logo", content, "application/octet-stream"))
     assert reply.status_code == 422, (kind, reply.status_code)

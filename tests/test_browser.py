@@ -51,7 +51,7 @@ def page(
             context.close()
 
 
-def _flash(page: Page, text: str):  # type: ignore[no-untyped-def]
+def _flash(page: Page, text: str):
     return page.locator("main .flashes").get_by_text(text)
 
 

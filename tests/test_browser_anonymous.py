@@ -8,7 +8,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -39,15 +39,17 @@ def open_petition(page: Page) -> int:
     page.goto("/petitions")
     page.locator("main").get_by_role("link", name=PETITION).click()
     expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true")
-    return int(re.search(r"/petitions/(\d+)", page.url).group(1))  # type: ignore[union-attr]
+    found = re.search(r"/petitions/(\d+)", page.url)
+    assert found is not None
+    return int(found.group(1))
 
 
-def ledger(server: live_server.LiveServer, petition_id: int) -> dict[str, object]:
+def ledger(server: live_server.LiveServer, petition_id: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"{server.base_url}/api/v1/petitions/{petition_id}/anonymous-signatures") as reply:
         return json.loads(reply.read())
 
 
-def test_sign_anonymously_in_the_browser_and_verify_in_python(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_sign_anonymously_in_the_browser_and_verify_in_python(person, server) -> None:
     from playwright.sync_api import expect
 
     chen = person("chen")
@@ -75,19 +77,19 @@ def test_sign_anonymously_in_the_browser_and_verify_in_python(person, server) ->
     published = ledger(server, petition_id)
     public = blindrsa.PublicKey.from_spki(decode(str(published["spki"]), field="spki"))
     assert public.key_id() == published["key_id"]
-    (entry,) = published["entries"]  # type: ignore[misc]
+    (entry,) = published["entries"]
     blindrsa.verify(public, decode(entry["message"], field="m"), decode(entry["signature"], field="s"))
-    assert published["anonymous_signatures"] == 1 and int(published["tokens_issued"]) >= 1  # type: ignore[call-overload]
+    assert published["anonymous_signatures"] == 1 and int(published["tokens_issued"]) >= 1
 
 
-def test_signing_with_a_name_spends_the_token(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_signing_with_a_name_spends_the_token(person, server) -> None:
     from playwright.sync_api import expect
 
     dara = person("dara")
     petition_id = open_petition(dara)
     panel = dara.locator("#sign")
     expect(panel.get_by_label("Nobody: sign anonymously")).to_be_visible()  # she holds a token
-    before = int(ledger(server, petition_id)["anonymous_signatures"])  # type: ignore[call-overload]
+    before = int(ledger(server, petition_id)["anonymous_signatures"])
     panel.get_by_label("Everyone").check()
     panel.get_by_role("button", name="Sign this petition").click()
     expect(dara.locator("main .flashes")).to_contain_text("Your name is shown with the petition.")
@@ -114,4 +116,4 @@ def test_signing_with_a_name_spends_the_token(person, server) -> None:  # type: 
         urllib.request.urlopen(request)
     assert refused.value.code == 409
     refused.value.close()
-    assert int(ledger(server, petition_id)["anonymous_signatures"]) == before  # type: ignore[call-overload]
+    assert int(ledger(server, petition_id)["anonymous_signatures"]) == before

@@ -23,8 +23,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def test_an_admin_brands_the_organization_and_every_page_shows_it(person, chromium, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
+def test_an_admin_brands_the_organization_and_every_page_shows_it(person, chromium, server, tmp_path) -> None:
+    from playwright.sync_api import FilePayload, expect
 
     audit = Audit()
     admin = audit.watch(person("admin"))
@@ -35,7 +35,7 @@ def test_an_admin_brands_the_organization_and_every_page_shows_it(person, chromi
     main.get_by_label("Name shown in the header").fill("Acme Workers")
     main.get_by_label("Accent colour").fill("#7fb2e5")
     main.get_by_label("Logo").set_input_files(
-        files=[{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": CLEAN_SVG}]
+        files=[FilePayload(name="logo.svg", mimeType="image/svg+xml", buffer=CLEAN_SVG)]
     )
     main.get_by_role("button", name="Save the look").click()
     expect(main.get_by_label("Accent colour")).to_have_attribute("aria-invalid", "true")
@@ -43,7 +43,7 @@ def test_an_admin_brands_the_organization_and_every_page_shows_it(person, chromi
     audit.check(admin)
     main.get_by_label("Accent colour").fill("#7a1f5c")
     main.get_by_label("Logo").set_input_files(
-        files=[{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": CLEAN_SVG}]
+        files=[FilePayload(name="logo.svg", mimeType="image/svg+xml", buffer=CLEAN_SVG)]
     )
     main.get_by_role("button", name="Save the look").click()
     expect(admin.locator("main .flashes")).to_contain_text("Saved")

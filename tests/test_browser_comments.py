@@ -32,11 +32,11 @@ def open_petition(page: Page) -> None:
     page.locator("main").get_by_role("link", name=PETITION).click()
 
 
-def comment_card(page: Page, text: str):  # type: ignore[no-untyped-def]
+def comment_card(page: Page, text: str):
     return page.locator("li.comment", has_text=text).last
 
 
-def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: ignore[no-untyped-def]
+def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:
     from playwright.sync_api import expect
 
     # Chen comments from the petition page.
@@ -109,7 +109,7 @@ def test_post_reply_endorse_edit_delete_flag_and_hide(person) -> None:  # type: 
     expect(dara.locator("#discussion")).not_to_contain_text("My team lead reads the recordings")
 
 
-def test_new_comments_appear_without_a_reload(person) -> None:  # type: ignore[no-untyped-def]
+def test_new_comments_appear_without_a_reload(person) -> None:
     from playwright.sync_api import expect
 
     reader = person("ana")

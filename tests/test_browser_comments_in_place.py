@@ -25,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def test_with_javascript_posting_and_endorsing_happen_in_place(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_with_javascript_posting_and_endorsing_happen_in_place(person, server) -> None:
     from playwright.sync_api import expect
 
     dara = person("dara")
@@ -72,7 +72,7 @@ def test_with_javascript_posting_and_endorsing_happen_in_place(person, server) -
     expect(dara.locator("#discussion li.comment", has_text="with my name.")).to_have_count(1)
 
 
-def test_a_refused_comment_falls_back_to_the_form_and_says_why(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_comment_falls_back_to_the_form_and_says_why(person, server) -> None:
     from playwright.sync_api import expect
 
     chen = person("chen")
@@ -86,7 +86,7 @@ def test_a_refused_comment_falls_back_to_the_form_and_says_why(person, server) -
     expect(chen.locator("li.comment", has_text=OTHERS_COMMENT).first).to_be_visible()  # the discussion, kept
 
 
-def test_without_javascript_the_forms_post_and_come_back(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_without_javascript_the_forms_post_and_come_back(chromium, server) -> None:
     from playwright.sync_api import expect
 
     from app.demo import DEMO_PASSWORD

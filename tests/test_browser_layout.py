@@ -24,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def test_the_menu_folds_on_a_phone_without_javascript_and_stays_open_on_a_desktop(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_menu_folds_on_a_phone_without_javascript_and_stays_open_on_a_desktop(chromium, server) -> None:
     from playwright.sync_api import expect
 
     for width in (360, 1280):
@@ -51,7 +51,7 @@ def test_the_menu_folds_on_a_phone_without_javascript_and_stays_open_on_a_deskto
             context.close()
 
 
-def test_choices_are_touch_sized_and_the_petition_page_fills_the_desktop(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_choices_are_touch_sized_and_the_petition_page_fills_the_desktop(person, server) -> None:
     page = person("chen")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(live_server.petition_url(server, UNSIGNED))

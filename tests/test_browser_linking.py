@@ -103,7 +103,7 @@ def show_code(page: Page) -> str:
     return str(code.text_content())
 
 
-def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> None:
     from playwright.sync_api import expect
 
     a, record = with_wallet(person, "ben")
@@ -144,7 +144,7 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
     assert gone.status == 404, gone.text()
 
 
-def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> None:
     from playwright.sync_api import expect
 
     a, record = with_wallet(person, "chen")
@@ -181,7 +181,7 @@ def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> No
     assert b.evaluate(READ_SECRET, account(b))["secret"] == record["secret"]
 
 
-def test_a_cancelled_code_tells_b_to_start_again(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_cancelled_code_tells_b_to_start_again(person, server) -> None:
     from playwright.sync_api import expect
 
     a, _record = with_wallet(person, "dara")
@@ -195,7 +195,7 @@ def test_a_cancelled_code_tells_b_to_start_again(person, server) -> None:  # typ
     expect(b.locator("[data-link-error]")).to_contain_text("No device is showing a linking code for your account")
 
 
-def test_python_as_device_a_links_a_browser(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_python_as_device_a_links_a_browser(person, server) -> None:
     """The command-line client's half (linking_client.py) shows the code; the browser's half takes it."""
     from playwright.sync_api import expect
 
@@ -223,7 +223,7 @@ def test_python_as_device_a_links_a_browser(person, server) -> None:  # type: ig
     assert b.evaluate(READ_SECRET, account(b))["secret"] == b64e(secret)
 
 
-def test_without_indexeddb_the_page_says_so(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_without_indexeddb_the_page_says_so(chromium, server) -> None:
     from playwright.sync_api import expect
 
     from app.demo import DEMO_PASSWORD
@@ -245,7 +245,7 @@ def test_without_indexeddb_the_page_says_so(chromium, server) -> None:  # type: 
         context.close()
 
 
-def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None:
     """The other way round: the browser shows the code and seals; the command-line client's half opens it."""
     from playwright.sync_api import expect
 
@@ -276,9 +276,7 @@ def stall(page: Page, path: str) -> None:
     page.route(re.compile(re.escape(path) + "$"), rewrite)
 
 
-def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # type: ignore[no-untyped-def]
-    person, server, tmp_path
-) -> None:
+def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(person, server, tmp_path) -> None:
     """Device A in the browser: (1) a server reporting a session that never ends is not believed: A stops at
     10 minutes by its own clock and cancels the code; (2) a session that vanishes after A sealed is not "Linked."
     (before: any 404 after sealing was); (3) the command-line client, typing the code at a hidden prompt, is B,
@@ -364,7 +362,7 @@ def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(  # t
     expect(panel.locator("[data-link-linked]")).to_contain_text("Linked.")
 
 
-def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server) -> None:
     """Device B in the browser: a server reporting a session that never ends, and never sealing, is not waited on
     past 10 minutes after B answered (before: B polled for as long as the server kept the session)."""
     from playwright.sync_api import expect

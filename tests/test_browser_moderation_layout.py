@@ -42,7 +42,7 @@ def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     )
 
 
-def test_the_decision_cards_keep_their_controls_and_do_not_overlap(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_decision_cards_keep_their_controls_and_do_not_overlap(person, server) -> None:
     from playwright.sync_api import expect
 
     page = person("morgan")
@@ -68,7 +68,7 @@ def test_the_decision_cards_keep_their_controls_and_do_not_overlap(person, serve
         assert page.evaluate("document.documentElement.scrollWidth") <= width, width
 
 
-def test_a_refused_decision_lists_every_error_in_its_own_card_and_takes_focus(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_decision_lists_every_error_in_its_own_card_and_takes_focus(person, server) -> None:
     """A small form inside a larger page (issue #22): after a refusal its summary, first in the form, lists every
     error at once, each a link to its control, and takes focus; the controls in error say so (aria-invalid,
     aria-describedby); the message is not repeated at the top of the page."""
@@ -108,7 +108,7 @@ def test_a_refused_decision_lists_every_error_in_its_own_card_and_takes_focus(pe
     expect(page.locator("main .decisions > form[action$='/hide'] .error-summary")).to_have_count(0)
 
 
-def test_a_refused_comment_hiding_says_why_in_its_form(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_comment_hiding_says_why_in_its_form(person, server) -> None:
     from playwright.sync_api import expect
 
     page = person("morgan")

@@ -24,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def test_draft_sponsor_moderate_and_discover(person) -> None:  # type: ignore[no-untyped-def]
+def test_draft_sponsor_moderate_and_discover(person) -> None:
     from playwright.sync_api import expect
 
     # Dara drafts a petition in two stages; similar open petitions are shown before the background.

@@ -33,12 +33,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def comment_id(page, text: str) -> int:  # type: ignore[no-untyped-def]
+def comment_id(page, text: str) -> int:
     item = page.locator("#discussion li.comment", has_text=text).first
     return int(str(item.get_attribute("id")).removeprefix("comment-"))
 
 
-def test_on_the_discussion_reply_opens_a_form_under_the_comment_and_posts_in_place(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_on_the_discussion_reply_opens_a_form_under_the_comment_and_posts_in_place(person, server) -> None:
     from playwright.sync_api import expect
 
     dara = signed_in(person, "dara")
@@ -77,7 +77,7 @@ def test_on_the_discussion_reply_opens_a_form_under_the_comment_and_posts_in_pla
     expect(link).to_be_focused()
 
 
-def test_on_the_comments_page_the_reply_form_posts_in_place_and_a_refusal_says_why(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_on_the_comments_page_the_reply_form_posts_in_place_and_a_refusal_says_why(person, server) -> None:
     from playwright.sync_api import expect
 
     chen = signed_in(person, "chen")
@@ -101,7 +101,7 @@ def test_on_the_comments_page_the_reply_form_posts_in_place_and_a_refusal_says_w
     assert chen.evaluate("window.stillHere === undefined"), "the refusal came back as a page"
 
 
-def test_an_anonymous_reply_goes_alone_without_cookies(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_an_anonymous_reply_goes_alone_without_cookies(person, server) -> None:
     from playwright.sync_api import expect
 
     ana = signed_in(person, "ana")

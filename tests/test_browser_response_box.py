@@ -31,7 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def respond(person, url: str) -> None:  # type: ignore[no-untyped-def]
+def respond(person, url: str) -> None:
     from playwright.sync_api import expect
 
     riley = person("riley")
@@ -53,7 +53,7 @@ def respond(person, url: str) -> None:  # type: ignore[no-untyped-def]
     expect(riley.locator("#responses .commitment-progress")).to_contain_text("Bands drafted")
 
 
-def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_the_ask_first(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_the_ask_first(person, server) -> None:
     from playwright.sync_api import expect
 
     url = live_server.petition_url(server, PETITION)
@@ -97,7 +97,7 @@ def test_the_response_box_names_the_responder_above_the_sign_panel_and_leaves_th
             expect(progress).to_contain_text("Bands drafted for engineering and sales")
 
 
-def test_the_account_page_and_an_unsubscribe_link_pass_axe_at_both_widths(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_account_page_and_an_unsubscribe_link_pass_axe_at_both_widths(person, server) -> None:
     from playwright.sync_api import expect
     from sqlalchemy import select
 
@@ -106,7 +106,7 @@ def test_the_account_page_and_an_unsubscribe_link_pass_axe_at_both_widths(person
     from app.models.mail_kinds import MailKind
     from tests import accessibility
 
-    app = server.server.config.app
+    app = server.app
     with app.state.sessionmaker() as db:
         # Addresses are sealed: found once opened.
         chen_id = next(user.id for user in db.scalars(select(User)) if user.email == "chen@example.org")

@@ -25,10 +25,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def test_threshold_response_email_judgement_and_timeline(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_response_email_judgement_and_timeline(person, server) -> None:
     from playwright.sync_api import expect
 
-    app = server.server.config.app
+    app = server.app
 
     # Ana's signature is the fourth: the petition reaches its response threshold and the clock starts.
     ana = person("ana")

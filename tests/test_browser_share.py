@@ -33,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def fits_and_passes_axe(page, width: int) -> None:  # type: ignore[no-untyped-def]
+def fits_and_passes_axe(page, width: int) -> None:
     wide = page.evaluate(
         """(limit) => [...document.querySelectorAll('main *')]
         .filter((node) => node.getBoundingClientRect().right > limit + 0.5).slice(0, 8)
@@ -46,7 +46,7 @@ def fits_and_passes_axe(page, width: int) -> None:  # type: ignore[no-untyped-de
     assert not found, f"{page.url}:\n{accessibility.describe(found)}"
 
 
-def copy_from(page, row) -> str:  # type: ignore[no-untyped-def]
+def copy_from(page, row) -> str:
     """Press the row's Copy button; what the clipboard then holds."""
     from playwright.sync_api import expect
 
@@ -56,9 +56,7 @@ def copy_from(page, row) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
-def test_the_copy_button_copies_the_address_and_the_qr_code_reads_back(  # type: ignore[no-untyped-def]
-    chromium, server, width, height
-) -> None:
+def test_the_copy_button_copies_the_address_and_the_qr_code_reads_back(chromium, server, width, height) -> None:
     import zxingcpp
     from playwright.sync_api import expect
 
@@ -87,7 +85,7 @@ def test_the_copy_button_copies_the_address_and_the_qr_code_reads_back(  # type:
         context.close()
 
 
-def test_where_the_browser_has_a_share_sheet_the_row_opens_it(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_where_the_browser_has_a_share_sheet_the_row_opens_it(chromium, server) -> None:
 
     context = chromium.new_context(base_url=server.base_url, viewport={"width": 360, "height": 740})
     # A phone's browser, as far as the page can tell: navigator.share exists (and here records what it is given).
@@ -105,7 +103,7 @@ def test_where_the_browser_has_a_share_sheet_the_row_opens_it(chromium, server) 
         context.close()
 
 
-def test_without_javascript_the_link_waits_in_a_field_to_select(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_without_javascript_the_link_waits_in_a_field_to_select(chromium, server) -> None:
     from playwright.sync_api import expect
 
     context = chromium.new_context(
@@ -134,7 +132,7 @@ def test_without_javascript_the_link_waits_in_a_field_to_select(chromium, server
         context.close()
 
 
-def test_the_sponsor_link_has_a_copy_button_and_the_share_row(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_sponsor_link_has_a_copy_button_and_the_share_row(chromium, server) -> None:
     from playwright.sync_api import expect
 
     context = chromium.new_context(base_url=server.base_url, viewport={"width": 360, "height": 740})

@@ -32,7 +32,7 @@ def open_petition(page: Page) -> None:
     page.locator("main").get_by_role("link", name=PETITION).click()
 
 
-def test_sign_publicly_for_organizers_only_and_withdraw(person) -> None:  # type: ignore[no-untyped-def]
+def test_sign_publicly_for_organizers_only_and_withdraw(person) -> None:
     from playwright.sync_api import expect
 
     # Chen signs with the name shown: the name appears and the tally moves from 1 to 2.

@@ -23,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def test_the_tally_follows_new_signatures_without_a_reload(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_tally_follows_new_signatures_without_a_reload(chromium, server) -> None:
     from playwright.sync_api import expect
 
     from app.demo import DEMO_PASSWORD

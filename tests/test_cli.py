@@ -11,7 +11,7 @@ from app.models.accounts import Role, User
 
 
 @pytest.fixture
-def cli_database(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+def cli_database(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'var' / 'cli.db'}"
     monkeypatch.setenv("UNDERSIGNED_DATABASE_URL", url)
     monkeypatch.setenv("UNDERSIGNED_ENVIRONMENT", "test")
@@ -71,7 +71,7 @@ def test_worker_once_delivers_to_the_mailbox(cli_database: str) -> None:
     assert result.exit_code == 0 and "Sent 0 messages; closed 0 petitions." in result.output
 
 
-def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> None:
     import csv
     import json
 
@@ -131,7 +131,7 @@ def test_export_writes_the_file_and_records_it(cli_database: str, tmp_path) -> N
     ]
 
 
-def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_wallet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_wallet(tmp_path) -> None:
     listed = CliRunner().invoke(cli, ["client", "wallet", "--help"])
     assert listed.exit_code == 0 and "export" in listed.output and "import" in listed.output
     empty = CliRunner().invoke(cli, ["client", "wallet", "export", "--wallet", str(tmp_path / "wallet.json")])
@@ -148,7 +148,7 @@ def test_the_client_wallet_commands_exist_and_say_plainly_when_there_is_no_walle
     assert bad.exit_code == 1 and "Give the server's address" in bad.output and "Traceback" not in bad.output
 
 
-def test_export_names_the_account_when_the_file_holds_several(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_names_the_account_when_the_file_holds_several(tmp_path) -> None:
     from app.anonymous import derive
     from app.clients import anonymous as client
 

@@ -11,7 +11,7 @@ from tests import factories
 from tests.conftest import sign_in_as
 
 
-def test_a_flag_moves_the_page_version_only_when_the_comment_folds(db, rt, clock, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_flag_moves_the_page_version_only_when_the_comment_folds(db, rt, clock, new_browser) -> None:
     petition = factories.open_petition(db, rt)
     comment = factories.comment(db, rt, petition, body="Name and shame.")
     db.commit()
@@ -36,7 +36,7 @@ def test_a_flag_moves_the_page_version_only_when_the_comment_folds(db, rt, clock
     assert reader.get(f"/api/v1/petitions/{petition.id}/comments").json()["items"][0]["collapsed"] is True
 
 
-def test_a_flag_keeps_the_hour_only(db, rt, clock, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_flag_keeps_the_hour_only(db, rt, clock, new_browser) -> None:
     petition = factories.open_petition(db, rt)
     comment = factories.comment(db, rt, petition)
     db.commit()

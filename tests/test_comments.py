@@ -46,7 +46,7 @@ def rows(db: Session) -> dict[str, int]:
     return {table: count_rows(db, table) for table in COMMENT_TABLES}
 
 
-def post(browser: Browser, petition: Petition, body: str, **extra: object):  # type: ignore[no-untyped-def]
+def post(browser: Browser, petition: Petition, body: str, **extra: object):
     return browser.api("POST", f"/api/v1/petitions/{petition.id}/comments", {"body": body, **extra})
 
 
@@ -55,7 +55,7 @@ def moment(value: object) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def page_text(response) -> str:  # type: ignore[no-untyped-def]
+def page_text(response) -> str:
     return html.unescape(response.text)
 
 
@@ -327,7 +327,7 @@ def test_a_closed_discussion_is_read_only_but_authors_can_still_delete(
     reader, _ = as_worker(new_browser, db)
     from app.petitions import service as petitions
 
-    petitions.close(db=db, rt=rt, petition=db.get(Petition, petition.id), actor=None, reason="deadline")
+    petitions.close(db=db, rt=rt, petition=db.get_one(Petition, petition.id), actor=None, reason="deadline")
     db.commit()
     assert author.api("PATCH", f"/api/v1/comments/{comment_id}", {"body": "After"}).status_code == 409
     assert reader.api("POST", f"/api/v1/comments/{comment_id}/endorsement").status_code == 409

@@ -99,7 +99,7 @@ def test_links_that_stay_are_marked_as_user_content() -> None:
 
 
 @pytest.fixture
-def settings(database_url: str):  # type: ignore[no-untyped-def]
+def settings(database_url: str):
     return make_settings(database_url, rate_limit_comment="1000/minute")
 
 

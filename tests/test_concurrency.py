@@ -32,7 +32,7 @@ THRESHOLD = 150
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     with scratch_database(request.param, tmp_path, "concurrency") as url:
         yield url
 
@@ -56,7 +56,7 @@ def server(scratch_url: str) -> Iterator[live_server.LiveServer]:
 
 def _arrange(live: live_server.LiveServer, accounts: int) -> tuple[int, list[str]]:
     """An open petition and `accounts` signed-in workers (their session cookies), committed."""
-    app = live.server.config.app
+    app = live.app
     rt = app.state.runtime
     now = datetime.now(UTC)
     with app.state.sessionmaker.begin() as db:
@@ -112,7 +112,7 @@ def _client(live: live_server.LiveServer, session_id: str) -> tuple[httpx2.Clien
 
 
 def _count(live: live_server.LiveServer, petition_id: int) -> tuple[int, int, int]:
-    with Session(live.server.config.app.state.engine) as db:
+    with Session(live.app.state.engine) as db:
         rows = db.scalar(select(func.count()).select_from(Signature).where(Signature.petition_id == petition_id))
         counter = db.scalar(select(Petition.signature_count).where(Petition.id == petition_id))
         events = db.scalar(

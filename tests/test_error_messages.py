@@ -69,4 +69,5 @@ def test_a_message_reads_as_english_and_keeps_its_parts() -> None:
     assert message == "Ada may send 12 updates."
     assert (message.template, message.params) == ("%(name)s may send %(count)s updates.", {"name": "Ada", "count": 12})
     error = Conflict(message)
+    assert isinstance(error.message, Message)
     assert error.message == "Ada may send 12 updates." and error.message.template == message.template

@@ -41,7 +41,7 @@ def test_unknown_api_path_is_json(browser: Browser) -> None:
     }
 
 
-def test_api_validation_errors_name_the_fields(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_api_validation_errors_name_the_fields(browser: Browser, db) -> None:
     response = browser.api("POST", "/api/v1/accounts", {"email": "a@example.org", "display_name": "", "password": "x"})
     assert response.status_code == 422
     error = response.json()["error"]
@@ -50,7 +50,7 @@ def test_api_validation_errors_name_the_fields(browser: Browser, db) -> None:  #
     assert count_rows(db, "users") == 0
 
 
-def test_api_refuses_state_changes_without_the_csrf_header(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_api_refuses_state_changes_without_the_csrf_header(browser: Browser, db) -> None:
     response = browser.api(
         "POST",
         "/api/v1/accounts",
@@ -61,7 +61,7 @@ def test_api_refuses_state_changes_without_the_csrf_header(browser: Browser, db)
     assert count_rows(db, "users") == 0
 
 
-def test_oversized_body_is_refused_before_it_is_read(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_body_is_refused_before_it_is_read(browser: Browser, db) -> None:
     response = browser.post(
         "/signup", {"email": "a@example.org", "display_name": "x" * 2_000_000, "password": "long enough password"}
     )
@@ -70,7 +70,7 @@ def test_oversized_body_is_refused_before_it_is_read(browser: Browser, db) -> No
     assert count_rows(db, "users") == 0
 
 
-def test_unexpected_error_shows_a_plain_page_without_a_trace(settings) -> None:  # type: ignore[no-untyped-def]
+def test_unexpected_error_shows_a_plain_page_without_a_trace(settings) -> None:
     app = create_app(settings)  # its own: the route added here must not reach the apps other tests share
     router = APIRouter()
     address = "alex-example.org".replace("-", "@")
@@ -98,8 +98,8 @@ def test_unexpected_error_shows_a_plain_page_without_a_trace(settings) -> None: 
     ],
     ids=["database outage", "no free connection"],
 )
-def test_database_trouble_is_a_503_page_never_a_500(app, error: Exception, says: str, retry_after: str) -> None:  # type: ignore[no-untyped-def]
-    def broken_db():  # type: ignore[no-untyped-def]
+def test_database_trouble_is_a_503_page_never_a_500(app, error: Exception, says: str, retry_after: str) -> None:
+    def broken_db():
         raise error
         yield  # pragma: no cover
 
@@ -112,7 +112,7 @@ def test_database_trouble_is_a_503_page_never_a_500(app, error: Exception, says:
     assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
 
 
-def test_every_route_ends_its_unit_of_work_in_the_handlers_thread(app) -> None:  # type: ignore[no-untyped-def]
+def test_every_route_ends_its_unit_of_work_in_the_handlers_thread(app) -> None:
     """A router created without the route class would commit only after the response is validated, holding
     its connection (and its locks) across hops to worker threads; see app/core/routing.py."""
     handlers, _others = route_table(app)
@@ -134,9 +134,7 @@ def test_security_headers_on_every_page(browser: Browser) -> None:
     assert "strict-transport-security" not in response.headers, "HSTS only outside development"
 
 
-def test_production_cookies_are_secure_and_pages_send_hsts(  # type: ignore[no-untyped-def]
-    database_url, connection, clock, db
-) -> None:
+def test_production_cookies_are_secure_and_pages_send_hsts(database_url, connection, clock, db) -> None:
     """What the external scan cannot see over plain HTTP (wapiti reports the cookies it is handed as not Secure,
     docs/security.md): in production the server sets every cookie with a value Secure, HttpOnly and SameSite=Lax."""
     settings = make_settings(
@@ -168,7 +166,7 @@ def test_production_cookies_are_secure_and_pages_send_hsts(  # type: ignore[no-u
     assert page.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
 
 
-def test_a_nul_character_in_the_forms_the_scan_found_is_refused_not_a_500(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_nul_character_in_the_forms_the_scan_found_is_refused_not_a_500(browser: Browser, db, rt) -> None:
     """Found by wapiti on PostgreSQL (docs/security.md): its file payloads end in a NUL character, which
     PostgreSQL refuses in text, and the category filter, the flag form and the discussion form answered 500.
     SQLite stores the character; PostgreSQL's refusal is a 422 that writes nothing."""

@@ -46,7 +46,7 @@ def assert_plain(html: str) -> None:
         assert text not in html, text
 
 
-def test_sign_up_reports_a_wrong_domain_and_a_short_password_together(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_sign_up_reports_a_wrong_domain_and_a_short_password_together(browser: Browser, db) -> None:
     response = browser.post("/signup", {"email": "alex@elsewhere.test", "display_name": "", "password": "short"})
     assert response.status_code == 422
     html = response.text
@@ -60,7 +60,7 @@ def test_sign_up_reports_a_wrong_domain_and_a_short_password_together(browser: B
     assert count_rows(db, "users") == 0
 
 
-def test_a_draft_with_a_past_deadline_is_refused_with_the_other_errors(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_with_a_past_deadline_is_refused_with_the_other_errors(browser: Browser, db, rt) -> None:
     sign_in_as(browser, db, factories.worker(db))
     yesterday = (rt.clock.now().date()).isoformat()  # today is not after today
     response = browser.post(
@@ -78,7 +78,7 @@ def test_a_draft_with_a_past_deadline_is_refused_with_the_other_errors(browser: 
     assert count_rows(db, "petitions") == 0
 
 
-def test_a_draft_edit_reports_a_past_deadline_with_the_other_errors(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_edit_reports_a_past_deadline_with_the_other_errors(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.draft_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -98,7 +98,7 @@ def test_a_draft_edit_reports_a_past_deadline_with_the_other_errors(browser: Bro
     assert_plain(response.text)
 
 
-def test_a_date_that_is_not_a_date_is_refused_in_words(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_date_that_is_not_a_date_is_refused_in_words(browser: Browser, db) -> None:
     sign_in_as(browser, db, factories.worker(db))
     response = browser.post(
         "/petitions", {"title": "T", "ask": "A", "background": "B", "category": "workplace", "deadline": "next tuesday"}
@@ -108,7 +108,7 @@ def test_a_date_that_is_not_a_date_is_refused_in_words(browser: Browser, db) -> 
     assert_plain(response.text)
 
 
-def test_the_response_form_reports_every_field_in_words(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_response_form_reports_every_field_in_words(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     responder = make_user(db, email="responder@example.org", roles=(Role.responder,))
     sign_in_as(browser, db, responder)
@@ -153,7 +153,7 @@ def test_the_response_form_reports_every_field_in_words(browser: Browser, db, rt
     assert count_rows(db, "petition_responses") == 0
 
 
-def test_the_rules_page_names_each_range_in_words(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_rules_page_names_each_range_in_words(browser: Browser, db) -> None:
     sign_in_as(browser, db, make_user(db, email="admin@example.org", roles=(Role.admin,)))
     response = browser.post(
         "/admin/settings",
@@ -251,7 +251,7 @@ def test_every_form_route_refuses_bad_input_in_words(
         if "{petition_id}" in path or "{comment_id}" in path
         else None
     )
-    comment = factories.comment(db, rt, petition, author=user) if "{comment_id}" in path and user else None
+    comment = factories.comment(db, rt, petition, author=user) if "{comment_id}" in path and user and petition else None
     target = make_user(db, email="target@example.org", password=None) if "{user_id}" in path else None
     url = path.format(
         token="t" * 43,
@@ -280,7 +280,7 @@ def test_every_form_route_refuses_bad_input_in_words(
 # -- authors, sponsors and moderators ---------------------------------------------------------------------------------
 
 
-def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser: Browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     moderation.reject(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), code="duplicate", note=None)
     db.commit()
@@ -299,14 +299,14 @@ def test_a_rejected_petition_and_its_discussion_say_rejected_not_closed(browser:
 # -- the other forms: several wrong fields, every message in one round -------------------------------------------
 
 
-def _as(browser: Browser, db):  # type: ignore[no-untyped-def]
+def _as(browser: Browser, db):
     user = factories.worker(db)
     sign_in_as(browser, db, user)
     return user
 
 
 @pytest.mark.parametrize("case", ["idea", "correction", "update", "signin", "verify", "flag"])
-def test_each_form_shows_all_its_errors_at_once(case: str, browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_each_form_shows_all_its_errors_at_once(case: str, browser: Browser, db, rt) -> None:
     if case == "idea":
         _as(browser, db)
         url, data, expected = "/petitions/new", {"title": "", "ask": ""}, {"title", "ask"}
@@ -340,7 +340,7 @@ def test_each_form_shows_all_its_errors_at_once(case: str, browser: Browser, db,
     assert_plain(response.text)
 
 
-def test_the_draft_shows_the_deadline_and_anonymity_chosen(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_draft_shows_the_deadline_and_anonymity_chosen(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     sign_in_as(browser, db, creator)
     form = browser.post("/petitions/new", {"title": "Quiet rooms", "ask": "Give us quiet rooms."})
@@ -367,7 +367,7 @@ def test_the_draft_shows_the_deadline_and_anonymity_chosen(browser: Browser, db,
     assert "Freeze the text and get sponsors" in page and "Fix the text" not in page
 
 
-def test_the_sponsor_and_versions_pages_keep_the_paragraphs_and_markdown_of_why(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_sponsor_and_versions_pages_keep_the_paragraphs_and_markdown_of_why(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     background = "First reason, with **emphasis**.\r\n\r\nSecond reason.\r\n\r\n<script>alert(1)</script>"
     petition = factories.petition_gathering_sponsors(db, rt, creator, background=background)
@@ -380,7 +380,7 @@ def test_the_sponsor_and_versions_pages_keep_the_paragraphs_and_markdown_of_why(
         assert "<script>alert(1)</script>" not in page.text, url
 
 
-def test_moderators_and_update_readers_see_the_paragraphs_typed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_moderators_and_update_readers_see_the_paragraphs_typed(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_in_moderation(db, rt, creator, background="One.\r\n\r\nTwo, *emphasised*.")
     sign_in_as(browser, db, make_user(db, email="mod@example.org", roles=(Role.moderator,)))
@@ -399,7 +399,7 @@ def test_moderators_and_update_readers_see_the_paragraphs_typed(browser: Browser
     assert "<p>First part.</p><p>Second part.</p>" in page
 
 
-def test_a_form_answered_with_the_error_page_names_no_field_by_its_program_name(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_answered_with_the_error_page_names_no_field_by_its_program_name(browser: Browser, db, rt) -> None:
     """A sign panel sent without its choice (only by hand: the page always checks one) gets the error page in words."""
     petition = factories.open_petition(db, rt)
     sign_in_as(browser, db, factories.worker(db))

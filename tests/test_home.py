@@ -42,7 +42,7 @@ def test_every_empty_list_says_why_and_what_to_do_next(browser: Browser, db: Ses
     assert 'href="/petitions/new"' in signed_in["trending"] and 'href="/signup"' not in signed_in["trending"]
 
 
-def test_petitions_that_need_attention_are_listed_where_they_belong(  # type: ignore[no-untyped-def]
+def test_petitions_that_need_attention_are_listed_where_they_belong(
     browser: Browser, db: Session, rt: Runtime, clock
 ) -> None:
     quiet = factories.open_petition(db, rt, title="A quiet petition nobody signed today")

@@ -38,7 +38,7 @@ def extracted_messages() -> list[str | tuple[str, str]]:
     with open(PROJECT_ROOT / "babel.cfg", encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     return [
-        message[:2] if isinstance(message, tuple) else message
+        (message[0], message[1]) if isinstance(message, tuple) else message
         for _file, _line, message, _comments, _context in extract_from_dir(str(PROJECT_ROOT), method_map, options_map)
     ]
 
@@ -60,7 +60,7 @@ def browser_in(database_url: str, connection: Connection, clock: FrozenClock) ->
         client.__exit__(None, None, None)
 
 
-def test_numbers_and_dates_follow_the_locale(browser_in, db: Session) -> None:  # type: ignore[no-untyped-def]
+def test_numbers_and_dates_follow_the_locale(browser_in, db: Session) -> None:
     """Without a German catalog the words stay English, but the numbers and dates are German."""
     for locale, threshold, day in [("en", "1,234", "03 Dec 2026"), ("de", "1.234", "03 Dez. 2026")]:
         browser, app = browser_in(locale=locale, response_threshold=1234)
@@ -108,7 +108,7 @@ def pseudo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: Session) -> None:  # type: ignore[no-untyped-def]
+def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: Session) -> None:
     browser, app = browser_in(locale="de", locale_dir=pseudo_catalog, response_threshold=1234)
     home = text(browser.get("/").text)
     assert "⟦Speak up together, safely⟧" in home
@@ -133,7 +133,7 @@ def test_pages_speak_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     assert "⟦You are signed out.⟧" in browser.get(signed_out.headers["location"]).text  # a flash message
 
 
-def test_mail_speaks_through_the_catalog(browser_in, pseudo_catalog: Path, db: Session) -> None:  # type: ignore[no-untyped-def]
+def test_mail_speaks_through_the_catalog(browser_in, pseudo_catalog: Path, db: Session) -> None:
     _browser, app = browser_in(locale="de", locale_dir=pseudo_catalog)
     rt = app.state.runtime
     user = factories.worker(db, name="Ada")
@@ -150,7 +150,7 @@ def test_mail_speaks_through_the_catalog(browser_in, pseudo_catalog: Path, db: S
     assert "⟦The link works once, for 15 minutes." in message.body_text
 
 
-def test_error_messages_with_parameters_speak_through_the_catalog(browser_in, pseudo_catalog: Path) -> None:  # type: ignore[no-untyped-def]
+def test_error_messages_with_parameters_speak_through_the_catalog(browser_in, pseudo_catalog: Path) -> None:
     """An error message with parameters (app.core.i18n.Message) is translated first and filled in after, a
     message given as a parameter translated in turn: an f-string would have shown in English. The form's own
     field checks (pydantic's, in words from app.core.forms) go through the catalog the same way."""

@@ -11,7 +11,7 @@ from tests.conftest import sign_in_as
 
 
 @pytest.mark.parametrize("via", ["page", "api"])
-def test_a_refused_signature_past_the_deadline_leaves_the_petition_closed(db, rt, new_browser, via) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_signature_past_the_deadline_leaves_the_petition_closed(db, rt, new_browser, via) -> None:
     petition = factories.open_petition(db, rt)
     db.execute(
         text("UPDATE petitions SET deadline = :deadline WHERE id = :id"),

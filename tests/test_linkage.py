@@ -57,7 +57,7 @@ def _evidence(capture: journey.Capture) -> adversary.Evidence:
     )
 
 
-def _author_of(truth: journey.Truth):  # type: ignore[no-untyped-def]
+def _author_of(truth: journey.Truth):
     def author(action: adversary.Action) -> int | None:
         if action.kind == "signature":
             message = action.row.get("token_message")

@@ -73,7 +73,7 @@ def answered(b: Browser, code: str) -> protocol.Answer:
     return made
 
 
-def error(response) -> str:  # type: ignore[no-untyped-def]
+def error(response) -> str:
     return str(response.json()["error"]["message"])
 
 
@@ -505,7 +505,7 @@ REDIS_URL = redis_url(11)
 
 
 @pytest.fixture
-def redis_db():  # type: ignore[no-untyped-def]
+def redis_db():
     import redis
 
     from tests.conftest import missing
@@ -521,12 +521,12 @@ def redis_db():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, database_url: str):  # type: ignore[no-untyped-def]
+def settings(request: pytest.FixtureRequest, database_url: str):
     return make_settings(database_url, **getattr(request, "param", {}))
 
 
 @pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
-def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_with_done(  # type: ignore[no-untyped-def]
+def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_with_done(
     redis_db, devices: tuple[Browser, Browser], rt: Runtime
 ) -> None:
     """Several processes share a deployment's sessions through Redis: what Redis holds while one is open is public
@@ -569,7 +569,7 @@ def test_with_redis_the_session_is_public_material_under_a_keyed_hash_and_goes_w
 
 
 @pytest.mark.parametrize("settings", [{"redis_url": REDIS_URL}], indirect=True)
-def test_with_redis_every_process_sees_the_same_session(redis_db, rt: Runtime) -> None:  # type: ignore[no-untyped-def]
+def test_with_redis_every_process_sees_the_same_session(redis_db, rt: Runtime) -> None:
     """Two server processes (two sets of sessions over one Redis): A's code opened on one is answered on the
     other, and a wrong code counted on one is counted on the other (before: each process held its own, so the
     new device was told no code was open whenever its request reached another process)."""

@@ -59,12 +59,14 @@ def test_an_inflated_anonymity_set_fails(
 ) -> None:
     petition_id = signed_petition(db, rt, new_browser, sessions, outside)
     honest = anonymity.for_petition
+
+    def inflated(**kwargs):
+        figures = honest(**kwargs)
+        assert figures.signing is not None
+        return dataclasses.replace(figures, signing=figures.signing + 40)
+
     # "You would be hidden among 41 colleagues": a signer who believes it signs where only one could have.
-    monkeypatch.setattr(
-        anonymity,
-        "for_petition",
-        lambda **kwargs: dataclasses.replace(honest(**kwargs), signing=honest(**kwargs).signing + 40),
-    )
+    monkeypatch.setattr(anonymity, "for_petition", inflated)
     result = verify(petition_id, tmp_path / "state.json")
     assert result.exit_code == 1, result.output
     assert (

@@ -28,7 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
     live = live_server.serve_demo(
         tmp_path_factory.mktemp("log") / "log.db", log_witnesses=[notes.verifier_key(WITNESS, WITNESS_KEY.public_key())]
     )
-    app = live.server.config.app
+    app = live.app
     jobs.run_once(sessions=app.state.sessionmaker, rt=app.state.runtime)  # the batch: the demo's signatures
     try:
         yield live
@@ -44,11 +44,11 @@ def petition_url(server: live_server.LiveServer) -> str:
     return live_server.petition_url(server, PETITION)
 
 
-def run(*args: str):  # type: ignore[no-untyped-def]
+def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_verify_passes_and_counts_the_tally(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_verify_passes_and_counts_the_tally(server, tmp_path: Path) -> None:
     url = petition_url(server)
     petition = get(server, "/api/v1/petitions/" + url.rsplit("/", 1)[1])
     result = run("verify", url, "--state", str(tmp_path / "state.json"), "--save", str(tmp_path / "saved"))
@@ -68,7 +68,7 @@ def test_verify_passes_and_counts_the_tally(server, tmp_path: Path) -> None:  # 
     assert tampered.exit_code == 1 and "FAIL" in tampered.output and "rewritten" in tampered.output
 
 
-def test_a_witness_cosigns_consistent_checkpoints(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_witness_cosigns_consistent_checkpoints(server, tmp_path: Path) -> None:
     url = petition_url(server)
     key_file = tmp_path / "witness.key"
     key_file.write_text(base64.b64encode(WITNESS_KEY.private_bytes_raw()).decode())
@@ -97,7 +97,7 @@ def test_a_witness_cosigns_consistent_checkpoints(server, tmp_path: Path) -> Non
     assert refused.exit_code == 1 and "not among the deployment's witnesses" in refused.output
 
 
-def test_a_cosignature_is_one_line_from_a_configured_witness(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cosignature_is_one_line_from_a_configured_witness(server, tmp_path: Path) -> None:
     import urllib.error
 
     url = petition_url(server)

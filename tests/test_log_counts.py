@@ -41,7 +41,7 @@ def sessions(connection: Connection) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def reader(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def reader(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 
@@ -63,7 +63,7 @@ def outside(reader: TestClient, rt: Runtime, monkeypatch: pytest.MonkeyPatch) ->
             reply = get(path)
             return reply.status_code, reply.json()
 
-    def fetcher(base_url: str):  # type: ignore[no-untyped-def]
+    def fetcher(base_url: str):
         def fetch(path: str, page: bool) -> tuple[int, Any]:
             reply = get(path)
             return reply.status_code, reply.text if page else reply.json()
@@ -75,7 +75,7 @@ def outside(reader: TestClient, rt: Runtime, monkeypatch: pytest.MonkeyPatch) ->
     return reader
 
 
-def verify(petition_id: int, state: Path, *extra: str):  # type: ignore[no-untyped-def]
+def verify(petition_id: int, state: Path, *extra: str):
     return CliRunner().invoke(
         cli,
         ["verify", f"http://testserver/petitions/{petition_id}", "--state", str(state), *extra],

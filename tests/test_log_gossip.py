@@ -120,7 +120,7 @@ def witness(tmp_path: Path) -> witnessing.Witness:
     )
 
 
-def post_to(witness: witnessing.Witness):  # type: ignore[no-untyped-def]
+def post_to(witness: witnessing.Witness):
     def post(url: str, body: bytes) -> tuple[int, str, str]:
         assert url == "http://witness.example.net/gossip/add-checkpoint"
         status, kind, answer = witness.add_checkpoint(body)
@@ -146,7 +146,7 @@ def reads(
     )
 
 
-def test_a_fork_of_the_same_size_fails_the_second_reader_through_one_witness(witness, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_fork_of_the_same_size_fails_the_second_reader_through_one_witness(witness, tmp_path: Path) -> None:
     honest = log_of(3)
     forked = honest[:-1] + [named()]  # the same count: only the last commitment differs
     # Alone, each reader passes: neither can tell.
@@ -167,7 +167,7 @@ def test_a_fork_of_the_same_size_fails_the_second_reader_through_one_witness(wit
     assert not (tmp_path / "b.json").exists()
 
 
-def test_a_longer_fork_fails_on_the_consistency_proof(witness, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_longer_fork_fails_on_the_consistency_proof(witness, tmp_path: Path) -> None:
     honest = log_of(3)
     forked = honest[:2] + [named(), named(), named()]  # rewrites entry 2, then grows past the honest log
     assert reads(ForkedServer(honest), tmp_path / "a.json", witness).ok
@@ -177,7 +177,7 @@ def test_a_longer_fork_fails_on_the_consistency_proof(witness, tmp_path: Path) -
     )
 
 
-def test_a_reader_behind_the_witness_checks_the_newer_tree(witness, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reader_behind_the_witness_checks_the_newer_tree(witness, tmp_path: Path) -> None:
     honest = log_of(4)
     # The honest log grew after the second reader downloaded it: the server proves its newer tree extends theirs.
     assert reads(ForkedServer(honest), tmp_path / "a.json", witness).ok

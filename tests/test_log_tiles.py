@@ -32,7 +32,7 @@ class TileReader:
 
     @staticmethod
     def index_path(n: int) -> str:
-        parts = []
+        parts: list[str] = []
         while True:
             parts.insert(0, f"{n % 1000:03d}")
             n //= 1000

@@ -4,6 +4,7 @@ verifiable tally must catch is caught."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,7 +28,7 @@ def log_private() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def token(key: blindrsa.PrivateKey) -> dict[str, object]:
+def token(key: blindrsa.PrivateKey) -> dict[str, Any]:
     message = blindrsa.prepare(secrets.token_bytes(32))
     blinded = blindrsa.blind(key.public, message)
     signature = blindrsa.finalize(
@@ -37,7 +38,7 @@ def token(key: blindrsa.PrivateKey) -> dict[str, object]:
 
 
 def build(key: blindrsa.PrivateKey) -> list[bytes]:
-    entries = [
+    entries: list[dict[str, object]] = [
         {"kind": "petition", "petition": 42, "version": 1, "text_sha256": "ab" * 32, "key_id": key.public.key_id()},
         {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
         {"kind": "signature", "visibility": "named", "commitment": secrets.token_hex(16)},
@@ -54,7 +55,7 @@ def checkpoint_note(entries: list[bytes], size: int, private: Ed25519PrivateKey)
     return notes.sign(notes.Checkpoint(origin=ORIGIN, size=size, root=root), LOG, private)
 
 
-def run(entries, checkpoints, key, private, issued=2, seen=None, petition_id=42):  # type: ignore[no-untyped-def]
+def run(entries, checkpoints, key, private, issued=2, seen=None, petition_id=42):
     return check(
         entries=entries,
         checkpoints=checkpoints,
@@ -80,7 +81,7 @@ def test_a_checkpoint_is_a_c2sp_signed_note(log_private: Ed25519PrivateKey) -> N
     assert signed.signers == {LOG, "union.example.org"}
 
 
-def test_a_good_log_passes_with_its_tally(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_log_passes_with_its_tally(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     report = run(
         entries,
@@ -93,14 +94,14 @@ def test_a_good_log_passes_with_its_tally(issuing_key, log_private) -> None:  # 
     assert report.summary().startswith("PASS: tally 4")
 
 
-def test_a_removed_entry_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_removed_entry_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     notes_before = [checkpoint_note(entries, 7, log_private)]
     report = run(entries[:2] + entries[3:], notes_before, issuing_key, log_private)
     assert not report.ok and any("removed" in problem for problem in report.problems)
 
 
-def test_a_rewritten_entry_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_rewritten_entry_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     seen = {5: merkle.root_of([merkle.leaf_hash(entry) for entry in entries[:5]])}  # a root seen before
     rewritten = list(entries)
@@ -109,7 +110,7 @@ def test_a_rewritten_entry_is_caught(issuing_key, log_private) -> None:  # type:
     assert any("rewritten" in problem for problem in report.problems)
 
 
-def test_a_forked_log_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_forked_log_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     other = entries[:6] + [encode({"kind": "signature", "visibility": "named", "commitment": "11" * 16})]
     report = run(
@@ -121,7 +122,7 @@ def test_a_forked_log_is_caught(issuing_key, log_private) -> None:  # type: igno
     assert any("forked" in problem for problem in report.problems)
 
 
-def test_a_bad_checkpoint_signature_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_checkpoint_signature_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     forged = checkpoint_note(entries, 7, Ed25519PrivateKey.generate())
     report = run(entries, [forged], issuing_key, log_private)
@@ -130,27 +131,27 @@ def test_a_bad_checkpoint_signature_is_caught(issuing_key, log_private) -> None:
     assert any("bad checkpoint" in problem for problem in run(entries, [tampered], issuing_key, log_private).problems)
 
 
-def test_a_token_used_twice_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_used_twice_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     entries.append(entries[3])
     report = run(entries, [checkpoint_note(entries, len(entries), log_private)], issuing_key, log_private, issued=3)
     assert any("used twice" in problem for problem in report.problems)
 
 
-def test_more_anonymous_signatures_than_tokens_issued_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_more_anonymous_signatures_than_tokens_issued_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     report = run(entries, [checkpoint_note(entries, 7, log_private)], issuing_key, log_private, issued=1)
     assert any("only 1 tokens issued" in problem for problem in report.problems)
 
 
-def test_a_token_from_another_key_is_caught(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_from_another_key_is_caught(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     entries.append(encode(token(blindrsa.PrivateKey.generate(1024))))
     report = run(entries, [checkpoint_note(entries, len(entries), log_private)], issuing_key, log_private, issued=3)
     assert any("did not sign" in problem for problem in report.problems)
 
 
-def test_a_log_without_a_checkpoint_over_all_its_entries_fails(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_a_log_without_a_checkpoint_over_all_its_entries_fails(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     assert any(
         "no signed checkpoint covers" in problem for problem in run(entries, [], issuing_key, log_private).problems
@@ -160,7 +161,7 @@ def test_a_log_without_a_checkpoint_over_all_its_entries_fails(issuing_key, log_
     assert any("covers all 8" in problem for problem in report.problems)
 
 
-def test_another_petitions_log_cannot_stand_in(issuing_key, log_private) -> None:  # type: ignore[no-untyped-def]
+def test_another_petitions_log_cannot_stand_in(issuing_key, log_private) -> None:
     entries = build(issuing_key)
     report = run(entries, [checkpoint_note(entries, 7, log_private)], issuing_key, log_private, petition_id=7)
     assert any("not petition 7" in problem for problem in report.problems)

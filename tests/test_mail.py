@@ -22,7 +22,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
         return "250 OK"
 
@@ -48,11 +48,11 @@ def smtp_server(smtp_port: int) -> Iterator[Inbox]:
 
 
 @pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+def sessions(connection) -> sessionmaker[Session]:
     return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
-def queue_one(db: Session, app, clock: FrozenClock, to: str = "ana@example.org") -> None:  # type: ignore[no-untyped-def]
+def queue_one(db: Session, app, clock: FrozenClock, to: str = "ana@example.org") -> None:
     mail.queue(
         db=db,
         templates=app.state.templates.env,
@@ -119,7 +119,7 @@ def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(
 
 
 class RefusingInbox(Inbox):
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         return "550 5.1.1 No such mailbox"
 
 
@@ -166,7 +166,7 @@ def test_without_smtp_mail_stays_in_the_development_mailbox(
     assert browser.get("/dev/mailbox/999999").status_code == 404
 
 
-def test_a_refused_request_queues_no_mail(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_request_queues_no_mail(browser: Browser, db) -> None:
     browser.post("/signup", {"email": "nia@example.org", "display_name": "Nia", "password": "short"})
     assert outbox(db) == []
 

@@ -140,7 +140,7 @@ class HoldingInbox(Inbox):
         self.holding = threading.Event()
         self.release = threading.Event()
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         reply = await super().handle_DATA(server, session, envelope)
         if self.held in envelope.rcpt_tos and not self.holding.is_set():
             self.holding.set()
@@ -226,13 +226,15 @@ def _lock_outbox_row_at_once(url: str, outbox_id: int) -> None:
     """Write-lock the message's row without waiting: fails if the worker holds a lock on it (or, on SQLite,
     the database's write lock, which every signer needs)."""
     if url.startswith("sqlite"):
-        connection = sqlite3.connect(make_url(url).database, timeout=0, isolation_level=None)
+        database = make_url(url).database
+        assert database is not None
+        sqlite_connection = sqlite3.connect(database, timeout=0, isolation_level=None)
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute("UPDATE outbox_messages SET template = template WHERE id = ?", (outbox_id,))
-            connection.execute("ROLLBACK")
+            sqlite_connection.execute("BEGIN IMMEDIATE")
+            sqlite_connection.execute("UPDATE outbox_messages SET template = template WHERE id = ?", (outbox_id,))
+            sqlite_connection.execute("ROLLBACK")
         finally:
-            connection.close()
+            sqlite_connection.close()
         return
     engine = build_engine(url)
     with engine.connect() as connection:

@@ -49,10 +49,10 @@ def sign_up_and_verify(browser: Browser, db: Session) -> User:
     [mail] = outbox(db, to=ADDRESS)
     assert browser.post("/verify", {"email": ADDRESS, "code": code_from(mail)}).status_code == 303
     db.expire_all()
-    return db.scalar(select(User).where(address_lookup(ADDRESS)))
+    return db.scalars(select(User).where(address_lookup(ADDRESS))).one()
 
 
-def test_an_account_its_codes_and_its_sessions_keep_the_hour(browser: Browser, db: Session, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_account_its_codes_and_its_sessions_keep_the_hour(browser: Browser, db: Session, settings) -> None:
     user = sign_up_and_verify(browser, db)
     assert user.created_at == HOUR and user.email_verified_at == HOUR
     (code,) = db.scalars(select(OneTimeCode).where(OneTimeCode.user_id == user.id))
@@ -103,7 +103,7 @@ def test_a_role_granted_keeps_the_hour(browser: Browser, db: Session) -> None:
     sign_in_as(browser, db, admin)
     assert browser.post(f"/admin/users/{worker.id}/roles", {"role": "moderator"}).status_code == 303
     db.expire_all()
-    grant = db.scalar(select(RoleGrant).where(RoleGrant.user_id == worker.id))
+    grant = db.scalars(select(RoleGrant).where(RoleGrant.user_id == worker.id)).one()
     assert grant.granted_at == HOUR
 
 
@@ -122,7 +122,7 @@ def test_audit_entries_keep_the_hour_and_the_chain_still_verifies(db: Session, r
     assert result.intact and result.entries == 2
 
 
-def test_undersigned_audit_verify_passes_on_hour_entries(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_undersigned_audit_verify_passes_on_hour_entries(tmp_path, monkeypatch) -> None:
     """Through the command line, on the system clock, with a database of its own (the commands commit)."""
     from app.cli import cli
     from app.core.database import build_engine

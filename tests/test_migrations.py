@@ -18,7 +18,7 @@ def test_upgrade_head_then_check_reports_no_drift(database_url: str) -> None:
         engine.dispose()
 
 
-def test_downgrade_to_base_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_downgrade_to_base_and_back(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
     migrations.upgrade(url)
     command.downgrade(migrations.alembic_config(url), "base")
@@ -31,7 +31,7 @@ def test_downgrade_to_base_and_back(tmp_path) -> None:  # type: ignore[no-untype
     migrations.check(url)
 
 
-def test_search_keeps_working_after_every_migration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_search_keeps_working_after_every_migration(tmp_path) -> None:
     """On SQLite a batch migration rebuilds a table and drops its triggers: the full-text index of petitions must
     still follow new rows at head (a rebuilt `petitions` once left search blind to every new petition)."""
     from sqlalchemy import text

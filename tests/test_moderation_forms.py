@@ -12,7 +12,7 @@ from tests import factories
 from tests.conftest import Browser, sign_in_as
 
 
-def test_the_void_form_and_the_api_refuse_a_negative_count_alike(browser: Browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_void_form_and_the_api_refuse_a_negative_count_alike(browser: Browser, db: Session, rt) -> None:
     petition = factories.open_petition(db, rt)
     sign_in_as(browser, db, factories.worker(db, name="Rita Reviewer", roles=(Role.moderator,)))
     body = {"rule": "@example.org", "reason": "Test accounts signed", "expected": "-3"}
@@ -26,7 +26,7 @@ def test_the_void_form_and_the_api_refuse_a_negative_count_alike(browser: Browse
     assert message in html.unescape(page.text)
 
 
-def test_the_hide_form_and_the_api_refuse_an_overlong_reason_alike(browser: Browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_hide_form_and_the_api_refuse_an_overlong_reason_alike(browser: Browser, db: Session, rt) -> None:
     petition = factories.open_petition(db, rt)
     sign_in_as(browser, db, factories.worker(db, name="Rita Reviewer", roles=(Role.moderator,)))
     reason = "x" * 1001
@@ -42,7 +42,7 @@ def test_the_hide_form_and_the_api_refuse_an_overlong_reason_alike(browser: Brow
 
 def test_the_reject_form_shows_a_missing_reason_and_an_overlong_note_in_one_round(
     browser: Browser, db: Session, rt
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     petition = factories.petition_in_moderation(db, rt)
     sign_in_as(browser, db, factories.moderator(db))
 

@@ -551,7 +551,7 @@ class Story:
             context = self.chromium.new_context(base_url=self.server.base_url, java_script_enabled=False)
             context.set_default_timeout(15_000)
             if persona not in ("reader", "visitor", "newcomer", "postman"):
-                app = self.server.server.config.app
+                app = self.server.app
                 with app.state.sessionmaker.begin() as db:
                     user = accounts.get_by_email(db=db, email=f"{persona}@example.org")
                     assert user is not None, persona
@@ -683,8 +683,10 @@ def fill(form: Locator, values: dict[str, Any]) -> None:
         if name in values:
             value = values[name]
             if isinstance(value, Upload):
+                from playwright.sync_api import FilePayload
+
                 target.set_input_files(
-                    files=[{"name": value.name, "mimeType": value.mime_type, "buffer": value.content}]
+                    files=[FilePayload(name=value.name, mimeType=value.mime_type, buffer=value.content)]
                 )
             elif first["type"] == "radio":
                 form.locator(f'[name="{name}"][value="{value}"]').check()
@@ -727,7 +729,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 def demo_objects(server: live_server.LiveServer) -> dict[str, str]:
     """The demo's petitions and comments by what the story calls them."""
-    with server.server.config.app.state.sessionmaker() as db:
+    with server.app.state.sessionmaker() as db:
         ids = dict(db.execute(select(Petition.title, Petition.id)).all())
         screens = ids["Stop recording our screens to train AI"]
         comments = db.execute(
@@ -749,9 +751,7 @@ def test_every_page_route_has_a_row() -> None:
     assert set(PAGES) == PAGE_ROUTES, "add the new page to PAGES: who can open it, and where"
 
 
-def test_every_page_and_form_works_without_javascript(  # type: ignore[no-untyped-def]
-    chromium, server, tmp_path
-) -> None:
+def test_every_page_and_form_works_without_javascript(chromium, server, tmp_path) -> None:
     story = Story(chromium=chromium, server=server, known=demo_objects(server))
     try:
         for index, step in enumerate(STEPS):

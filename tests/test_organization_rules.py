@@ -19,7 +19,7 @@ RULES = {
 }
 
 
-def admin_browser(browser: Browser, db) -> Browser:  # type: ignore[no-untyped-def]
+def admin_browser(browser: Browser, db) -> Browser:
     return sign_in_as(browser, db, make_user(db, email="root@example.org", name="Root", roles=(Role.admin,)))
 
 
@@ -76,7 +76,7 @@ def test_an_admin_changes_the_rules_and_the_audit_log_records_before_and_after(
     assert db.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())) == entry.seq, "no empty entry"
 
 
-def test_bad_rules_are_refused_next_to_the_field_and_change_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_bad_rules_are_refused_next_to_the_field_and_change_nothing(browser: Browser, db) -> None:
     admin = admin_browser(browser, db)
     for field, value, message in [
         ("escalation_threshold", "40", "Make it larger than the response threshold."),
@@ -91,7 +91,7 @@ def test_bad_rules_are_refused_next_to_the_field_and_change_nothing(browser: Bro
     assert count_rows(db, "organization_rules") == 0 and count_rows(db, "audit_log") == 0
 
 
-def test_the_rules_api_reads_and_changes_the_same_rules(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_rules_api_reads_and_changes_the_same_rules(browser: Browser, db) -> None:
     admin = admin_browser(browser, db)
     assert admin.api("GET", "/api/v1/admin/rules").json()["allowed_email_domains"] == ["example.org", "example.com"]
     changed = admin.api("PUT", "/api/v1/admin/rules", {**RULES, "sponsors_required": 2})
@@ -126,7 +126,7 @@ def test_a_dropped_domain_keeps_its_members_signed_in_but_not_signing(
     assert count_rows(db, "signatures") == 0 and member.id
 
 
-def test_a_value_equal_to_the_default_is_not_pinned_and_a_lower_sponsor_count_moves_petitions_on(  # type: ignore[no-untyped-def]
+def test_a_value_equal_to_the_default_is_not_pinned_and_a_lower_sponsor_count_moves_petitions_on(
     browser: Browser, db, rt
 ) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)

@@ -43,7 +43,7 @@ UNSUBSCRIBE = re.compile(r"http://testserver(/unsubscribe/[A-Za-z0-9_.-]+)")
 
 
 @pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+def sessions(connection) -> sessionmaker[Session]:
     return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
@@ -62,7 +62,7 @@ def responder(db: Session) -> User:
 
 
 @pytest.fixture
-def organized(db: Session, rt) -> tuple[Petition, User, User]:  # type: ignore[no-untyped-def]
+def organized(db: Session, rt) -> tuple[Petition, User, User]:
     """An open petition with its creator and a co-organizer, neither following it nor signing it."""
     petition = factories.open_petition(db, rt)
     co_organizer = factories.worker(db, name="Cam Co-organizer")
@@ -107,7 +107,7 @@ def test_every_organizer_hears_of_responses_commitments_and_follow_ups(
         assert "We will stop screen recording by March." in told.body_text
         assert unsubscribe_path(told.body_text)
 
-    commitment = db.scalar(select(Commitment))
+    commitment = db.scalars(select(Commitment)).one()
     # A progress note alone is news too.
     assert (
         leadership.post(
@@ -228,7 +228,7 @@ def _forge(token: str, payload: object) -> str:
 
 
 @pytest.mark.parametrize("tamper", ["other_account", "other_kind", "cut_short", "made_up", "too_long"])
-def test_a_tampered_link_is_refused_in_plain_words(tamper: str, new_browser, db: Session, rt, organized) -> None:  # type: ignore[no-untyped-def]
+def test_a_tampered_link_is_refused_in_plain_words(tamper: str, new_browser, db: Session, rt, organized) -> None:
     petition, creator, co_organizer = organized
     token = unsubscribe.token(rt=rt, user_id=creator.id, kind=MailKind.organizing, petition_id=petition.id)
     bad = {
@@ -298,7 +298,7 @@ def test_the_account_page_lists_named_signatures_and_follows_never_anonymous_one
     assert count_rows(db, "petition_follows") == 1
 
 
-def test_an_unsubscribe_token_names_only_the_account_kind_and_petition(rt, db: Session, organized) -> None:  # type: ignore[no-untyped-def]
+def test_an_unsubscribe_token_names_only_the_account_kind_and_petition(rt, db: Session, organized) -> None:
     petition, creator, _ = organized
     token = unsubscribe.token(rt=rt, user_id=creator.id, kind=MailKind.news, petition_id=petition.id)
     payload, _ = token.split(".")
@@ -328,7 +328,7 @@ def test_follows_deliveries_and_opt_outs_keep_no_finer_time_than_the_hour(
     assert [row.created_on for row in db.scalars(select(MailOptOut))] == [hour.date()]
 
 
-def _unreadable_petitions(db: Session, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
+def _unreadable_petitions(db: Session, rt) -> dict[str, Petition]:
     """A petition for each way of not being readable by everyone: hidden by moderators after it opened, a rejection
     whose reason is withheld, and a draft (a made-up opt-out for it, as an old link might leave)."""
     from app.moderation import service as moderation
@@ -416,7 +416,7 @@ def test_the_account_page_goes_through_the_follow_rules_for_organizers_and_moder
     assert db.get(MailOptOut, (mod.id, hidden.id, "news")) is not None  # nothing half-written
 
 
-def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(new_browser, db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(new_browser, db: Session, rt) -> None:
     """Review F7: a link's holder saw the title of a petition hidden since the mail was sent. The link still works."""
     member = factories.worker(db)
     unreadable = _unreadable_petitions(db, rt)
@@ -441,7 +441,7 @@ def test_the_unsubscribe_pages_name_only_a_petition_everyone_may_read(new_browse
     assert f'href="/petitions/{public.id}"' in stopped.text
 
 
-def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, rt) -> None:  # type: ignore[no-untyped-def]
+def test_who_may_read_a_petition_is_the_same_in_sql_as_on_its_page(db: Session, rt) -> None:
     """The account page and the unsubscribe pages ask the database who may read a petition; the petition page asks
     petitions.service.get_readable. Every state, for a stranger, an organizer, a moderator and a signed-out reader."""
     from sqlalchemy.orm import selectinload

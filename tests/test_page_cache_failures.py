@@ -16,7 +16,7 @@ from tests.conftest import sign_in_as
 from tests.test_page_versions import sign
 
 
-def test_a_copy_made_by_a_request_that_failed_serves_the_next_reader(db, rt, new_browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_made_by_a_request_that_failed_serves_the_next_reader(db, rt, new_browser, monkeypatch) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     sign(db, rt, petition, "Sam Signer")
     first = sign_in_as(new_browser(), db, factories.worker(db, name="First"))
@@ -27,7 +27,7 @@ def test_a_copy_made_by_a_request_that_failed_serves_the_next_reader(db, rt, new
     real = petition_pages._reader_context
     calls = {"n": 0}
 
-    def flaky(db, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(db, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:  # the connection is lost mid-page: the transaction rolls back, expiring what it loaded
             db.rollback()
@@ -35,9 +35,7 @@ def test_a_copy_made_by_a_request_that_failed_serves_the_next_reader(db, rt, new
         return real(db, *args, **kwargs)
 
     monkeypatch.setattr(petition_pages, "_reader_context", flaky)
-    first.client.raise_server_exceptions = False
     assert first.get(f"/petitions/{petition.id}").status_code == 500
-    second.client.raise_server_exceptions = False
     answer = second.get(f"/petitions/{petition.id}")
     assert answer.status_code == 200, answer.text[-2000:]
     assert "A point." in answer.text
@@ -58,7 +56,7 @@ def _instances(value: Any, seen: set[int]) -> list[Any]:
     return []
 
 
-def test_a_copy_is_kept_without_objects_of_the_request_that_made_it(db, rt, new_browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_is_kept_without_objects_of_the_request_that_made_it(db, rt, new_browser, monkeypatch) -> None:
     """Whatever the request does after keeping its copy (a failed commit rolls back and expires what it loaded),
     the copy's objects are no longer the request session's."""
     petition = factories.open_petition(db, rt, allow_anonymous=True)
@@ -68,7 +66,7 @@ def test_a_copy_is_kept_without_objects_of_the_request_that_made_it(db, rt, new_
     kept: list[Any] = []
     real_keep = page_cache.PageCopies.keep
 
-    def keep(self, key, copy):  # type: ignore[no-untyped-def]
+    def keep(self, key, copy):
         kept.extend(_instances(copy.context, set()))
         attached.extend(instance for instance in kept if inspect(instance).session is not None)
         return real_keep(self, key, copy)

@@ -38,18 +38,18 @@ def member(new_browser: NewBrowser, db: Session, name: str) -> Browser:
     return sign_in_as(new_browser(), db, factories.worker(db, name=name))
 
 
-def page(browser: Browser, petition) -> str:  # type: ignore[no-untyped-def]
+def page(browser: Browser, petition) -> str:
     response = browser.get(f"/petitions/{petition.id}")
     assert response.status_code == 200, response.text
     return response.text
 
 
-def sign(db: Session, rt: Runtime, petition, user) -> None:  # type: ignore[no-untyped-def]
+def sign(db: Session, rt: Runtime, petition, user) -> None:
     signatures.sign(db=db, rt=rt, petition_id=petition.id, user=user, visibility="public", notify_updates=False)
     db.commit()
 
 
-def test_members_share_one_copy_and_each_gets_their_own_parts(db, rt, app, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_members_share_one_copy_and_each_gets_their_own_parts(db, rt, app, new_browser) -> None:
     petition = factories.open_petition(db, rt)
     copies = page_cache.copies_of(app)
     readers = [member(new_browser, db, f"Reader {i}") for i in range(3)]
@@ -62,7 +62,7 @@ def test_members_share_one_copy_and_each_gets_their_own_parts(db, rt, app, new_b
         assert f'action="/petitions/{petition.id}/sign"' in html and "Follow this petition" in html
 
 
-def test_a_signature_a_comment_and_a_response_show_to_every_reader_at_once(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_signature_a_comment_and_a_response_show_to_every_reader_at_once(db, rt, new_browser) -> None:
     petition = factories.open_petition(db, rt)
     readers = [member(new_browser, db, "Ada"), member(new_browser, db, "Bo"), new_browser()]
     for reader in readers:
@@ -89,7 +89,7 @@ def test_a_signature_a_comment_and_a_response_show_to_every_reader_at_once(db, r
         assert "We are looking into the recordings." in page(reader, petition)
 
 
-def test_no_reader_sees_another_readers_controls_or_token(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_no_reader_sees_another_readers_controls_or_token(db, rt, new_browser) -> None:
     organizer_user = factories.worker(db, name="Olu Organizer")
     petition = factories.open_petition(db, rt, creator=organizer_user)
     signer_user = factories.worker(db, name="Sam Signer")
@@ -126,7 +126,7 @@ def test_no_reader_sees_another_readers_controls_or_token(db, rt, new_browser) -
     assert "Withdraw my signature" not in again and "For organizers" not in again
 
 
-def test_a_hidden_petition_disappears_at_once(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_hidden_petition_disappears_at_once(db, rt, new_browser) -> None:
     petition = factories.open_petition(db, rt)
     reader, signed_out = member(new_browser, db, "Ada"), new_browser()
     page(reader, petition), page(signed_out, petition)
@@ -136,7 +136,7 @@ def test_a_hidden_petition_disappears_at_once(db, rt, new_browser) -> None:  # t
     assert signed_out.get(f"/petitions/{petition.id}").status_code == 404
 
 
-def test_an_anonymous_signers_page_holds_nothing_of_theirs(db, rt, new_browser, app) -> None:  # type: ignore[no-untyped-def]
+def test_an_anonymous_signers_page_holds_nothing_of_theirs(db, rt, new_browser, app) -> None:
     """After signing anonymously the worker's page is any member's page: the server does not know, and nothing in
     the copy others share comes from them."""
     petition = factories.open_petition(db, rt, allow_anonymous=True)
@@ -160,7 +160,7 @@ def _account_id(html: str) -> int:
     return int(found.group(1)) if found else -1
 
 
-def test_a_member_page_from_the_copy_runs_few_queries(db, rt, new_browser, connection) -> None:  # type: ignore[no-untyped-def]
+def test_a_member_page_from_the_copy_runs_few_queries(db, rt, new_browser, connection) -> None:
     petition = factories.open_petition(db, rt)
     for index in range(5):
         factories.comment(db, rt, petition, body=f"Point {index}.")

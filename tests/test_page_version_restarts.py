@@ -14,14 +14,14 @@ from tests import factories
 from tests.test_page_versions import sign
 
 
-def test_a_restarted_counter_does_not_answer_304_to_an_old_tag(db, rt, browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_restarted_counter_does_not_answer_304_to_an_old_tag(db, rt, browser) -> None:
     petition = factories.open_petition(db, rt)
     url = f"/api/v1/petitions/{petition.id}"
     sign(db, rt, petition, "One")
     before = browser.get(url)
     old_version = rt.page_versions.get(petition.id)
     assert before.json()["signature_count"] == 1
-    rt.page_versions.counters._versions.clear()  # type: ignore[attr-defined]  # a restart, a Redis FLUSH
+    rt.page_versions.counters._versions.clear()  # a restart, a Redis FLUSH
     sign(db, rt, petition, "Two")
     sign(db, rt, petition, "Three")
     # Before the fix the counter restarted at 0 and, a few changes later, named the old version again (the
@@ -32,7 +32,7 @@ def test_a_restarted_counter_does_not_answer_304_to_an_old_tag(db, rt, browser) 
     assert again.json()["signature_count"] == 3
 
 
-def test_a_lost_bump_is_not_answered_304_past_the_tag_lifetime(db, rt, browser, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_lost_bump_is_not_answered_304_past_the_tag_lifetime(db, rt, browser, clock, monkeypatch) -> None:
     petition = factories.open_petition(db, rt)
     url = f"/api/v1/petitions/{petition.id}"
     before = browser.get(url)

@@ -14,7 +14,7 @@ from tests import factories
 from tests.conftest import counting_statements
 
 
-def sign(db: Session, rt: Runtime, petition, name: str) -> None:  # type: ignore[no-untyped-def]
+def sign(db: Session, rt: Runtime, petition, name: str) -> None:
     signatures.sign(
         db=db,
         rt=rt,
@@ -26,7 +26,7 @@ def sign(db: Session, rt: Runtime, petition, name: str) -> None:  # type: ignore
     db.commit()
 
 
-def test_an_unchanged_petition_is_answered_304_without_the_database(db, rt, browser, connection) -> None:  # type: ignore[no-untyped-def]
+def test_an_unchanged_petition_is_answered_304_without_the_database(db, rt, browser, connection) -> None:
     petition = factories.open_petition(db, rt)
     url = f"/api/v1/petitions/{petition.id}"
     first = browser.get(url)
@@ -39,7 +39,7 @@ def test_an_unchanged_petition_is_answered_304_without_the_database(db, rt, brow
     assert statements == []
 
 
-def test_a_signature_changes_the_answer(db, rt, browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_signature_changes_the_answer(db, rt, browser) -> None:
     petition = factories.open_petition(db, rt)
     url = f"/api/v1/petitions/{petition.id}"
     etag = browser.get(url).headers["ETag"]
@@ -51,7 +51,7 @@ def test_a_signature_changes_the_answer(db, rt, browser) -> None:  # type: ignor
     assert answer.headers["ETag"] != etag
 
 
-def test_a_hidden_petition_is_not_answered_unchanged(db, rt, browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_hidden_petition_is_not_answered_unchanged(db, rt, browser) -> None:
     petition = factories.open_petition(db, rt)
     url = f"/api/v1/petitions/{petition.id}"
     etag = browser.get(url).headers["ETag"]
@@ -61,7 +61,7 @@ def test_a_hidden_petition_is_not_answered_unchanged(db, rt, browser) -> None:  
     assert browser.get(url, headers={"If-None-Match": etag}).status_code == 404
 
 
-def test_a_guessed_tag_gets_the_full_answer(db, rt, browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_guessed_tag_gets_the_full_answer(db, rt, browser) -> None:
     """A tag is a keyed hash: without reading the petition once, nobody can learn from a 304 that it exists."""
     petition = factories.draft_petition(db, rt)
     version = rt.page_versions.get(petition.id)
@@ -70,7 +70,7 @@ def test_a_guessed_tag_gets_the_full_answer(db, rt, browser) -> None:  # type: i
         assert browser.get(f"/api/v1/petitions/{petition.id}", headers={"If-None-Match": guess}).status_code == 404
 
 
-def test_new_comments_poll_is_answered_304_until_a_comment_comes(db, rt, browser, connection) -> None:  # type: ignore[no-untyped-def]
+def test_new_comments_poll_is_answered_304_until_a_comment_comes(db, rt, browser, connection) -> None:
     petition = factories.open_petition(db, rt)
     url = f"/petitions/{petition.id}/comments/new?after="
     first = browser.get(url)
@@ -86,7 +86,7 @@ def test_new_comments_poll_is_answered_304_until_a_comment_comes(db, rt, browser
     assert answer.headers["X-New-Comments"] == "1"
 
 
-def test_every_change_on_the_page_moves_the_version(db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_every_change_on_the_page_moves_the_version(db, rt) -> None:
     """The services bump it: a signature, a comment, an endorsement, a moderator's decision."""
     petition = factories.open_petition(db, rt)
     seen = [rt.page_versions.get(petition.id)]

@@ -45,7 +45,7 @@ def load(page: Page, url: str) -> list[Loaded]:
     """Open `url` and record every request the page makes until the network is quiet."""
     requests = []
 
-    def record(request) -> None:  # type: ignore[no-untyped-def]
+    def record(request) -> None:
         requests.append(request)
 
     page.on("request", record)
@@ -71,9 +71,7 @@ def has_wallet(page: Page) -> bool:
     return page.locator(f'script[src="{WALLET}"]').count() > 0
 
 
-def test_the_petition_page_is_light_and_asks_nothing_of_another_origin(  # type: ignore[no-untyped-def]
-    person, server
-) -> None:
+def test_the_petition_page_is_light_and_asks_nothing_of_another_origin(person, server) -> None:
     url = live_server.petition_url(server, PETITION)
     origin = urlsplit(server.base_url).netloc
     reader, ana = person(None), person("ana")
@@ -90,9 +88,7 @@ def test_the_petition_page_is_light_and_asks_nothing_of_another_origin(  # type:
     assert has_wallet(ana) and not has_wallet(reader)
 
 
-def test_the_wallet_loads_only_where_a_sign_panel_uses_it_or_tokens_are_due(  # type: ignore[no-untyped-def]
-    person, server
-) -> None:
+def test_the_wallet_loads_only_where_a_sign_panel_uses_it_or_tokens_are_due(person, server) -> None:
     from playwright.sync_api import expect
 
     reader = person(None)

@@ -18,7 +18,7 @@ def card(page: str, title: str) -> str:
     return match.group(0)
 
 
-def test_cards_show_the_excerpt_progress_badges_and_deadline(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_cards_show_the_excerpt_progress_badges_and_deadline(browser: Browser, db, rt, clock) -> None:
     long_ask = "Publish the salary bands for every role, " + "in every department and every office, " * 8
     waiting = factories.open_petition(db, rt, title="Waiting for leadership", ask=long_ask, deadline=date(2026, 12, 20))
     answered = factories.open_petition(db, rt, title="Answered by leadership")

@@ -22,7 +22,7 @@ from tests.petition_steps import (
 )
 
 
-def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt, connection) -> None:  # type: ignore[no-untyped-def]
+def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt, connection) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator, background="Recording every keystroke is intrusive.")
     signer = factories.worker(db, name="Sigrid Signer")
@@ -67,7 +67,7 @@ def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(ne
     ]
 
 
-def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db, rt, connection) -> None:  # type: ignore[no-untyped-def]
+def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db, rt, connection) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     named = sign(db, rt, petition, visibility="organizers")
@@ -95,7 +95,7 @@ def test_a_correction_tells_signers_who_hid_their_name_but_not_anonymous_ones(db
     assert told == {named.email, follower.email}
 
 
-def test_a_correction_that_changes_nothing_is_refused(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_correction_that_changes_nothing_is_refused(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     sign(db, rt, petition)
@@ -118,7 +118,7 @@ def test_a_correction_that_changes_nothing_is_refused(browser: Browser, db, rt) 
     assert rows(db) == before
 
 
-def test_a_correction_needs_a_note(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_correction_needs_a_note(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -133,7 +133,7 @@ def test_a_correction_needs_a_note(browser: Browser, db, rt) -> None:  # type: i
     assert rows(db) == before
 
 
-def test_only_an_open_petition_can_be_corrected(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_only_an_open_petition_can_be_corrected(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.closed_petition(db, rt, creator)
     sign_in_as(browser, db, creator)

@@ -29,7 +29,7 @@ from tests.petition_steps import (
 # -- thresholds -------------------------------------------------------------------------------------------------
 
 
-def test_crossing_the_response_threshold_starts_the_response_clock_exactly_once(new_browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_crossing_the_response_threshold_starts_the_response_clock_exactly_once(new_browser, db, rt, clock) -> None:
     small = with_settings(rt, response_threshold=2)
     creator = factories.worker(db)
     petition = factories.open_petition(db, small, creator)
@@ -55,7 +55,7 @@ def test_crossing_the_response_threshold_starts_the_response_clock_exactly_once(
     assert "Leadership must respond by <strong>08 December 2026</strong>" in page
 
 
-def test_a_withdrawal_and_a_new_signature_do_not_fire_the_threshold_again(db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_withdrawal_and_a_new_signature_do_not_fire_the_threshold_again(db, rt, clock) -> None:
     small = with_settings(rt, response_threshold=2)
     petition = factories.open_petition(db, small)
     sign(db, small, petition)
@@ -76,7 +76,7 @@ def test_a_withdrawal_and_a_new_signature_do_not_fire_the_threshold_again(db, rt
     assert event_kinds(db, petition).count("response_threshold_reached") == 1
 
 
-def test_a_petition_below_the_threshold_shows_how_many_more_are_needed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_petition_below_the_threshold_shows_how_many_more_are_needed(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     sign(db, rt, petition)
 
@@ -89,7 +89,7 @@ def test_a_petition_below_the_threshold_shows_how_many_more_are_needed(browser: 
 # -- deadlines --------------------------------------------------------------------------------------------------
 
 
-def test_an_open_petition_past_its_deadline_is_closed_when_its_page_is_read(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_open_petition_past_its_deadline_is_closed_when_its_page_is_read(browser: Browser, db, rt, clock) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator, deadline=date(2026, 11, 25))
     sign_in_as(browser, db, factories.worker(db))
@@ -110,7 +110,7 @@ def test_an_open_petition_past_its_deadline_is_closed_when_its_page_is_read(brow
     assert event_kinds(db, petition).count("closed") == 1
 
 
-def test_a_refused_comment_on_a_petition_past_its_deadline_still_closes_it(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_comment_on_a_petition_past_its_deadline_still_closes_it(browser: Browser, db, rt, clock) -> None:
     # The closing is the read's own work (ReadablePetition), not the refused comment's: the refusal rolls back what
     # the comment wrote, and used to take the closing with it, leaving the petition open in the database.
     petition = factories.open_petition(db, rt, deadline=date(2026, 11, 25))
@@ -124,7 +124,7 @@ def test_a_refused_comment_on_a_petition_past_its_deadline_still_closes_it(brows
     assert event_kinds(db, petition).count("closed") == 1
 
 
-def test_the_api_read_closes_an_expired_petition_too(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_read_closes_an_expired_petition_too(browser: Browser, db, rt, clock) -> None:
     petition = factories.open_petition(db, rt, deadline=date(2026, 11, 25))
     clock.advance(timedelta(days=3))
 
@@ -133,7 +133,7 @@ def test_the_api_read_closes_an_expired_petition_too(browser: Browser, db, rt, c
     assert response.json()["state"] == "closed" and reload(db, petition).state == "closed"
 
 
-def test_signing_an_expired_petition_is_refused(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_signing_an_expired_petition_is_refused(browser: Browser, db, rt, clock) -> None:
     petition = factories.open_petition(db, rt, deadline=date(2026, 11, 25))
     sign_in_as(browser, db, factories.worker(db))
     clock.advance(timedelta(days=3))
@@ -144,7 +144,7 @@ def test_signing_an_expired_petition_is_refused(browser: Browser, db, rt, clock)
     assert count_rows(db, "signatures") == 0
 
 
-def test_the_periodic_job_closes_every_expired_petition(db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_periodic_job_closes_every_expired_petition(db, rt, clock) -> None:
     expired = [
         factories.open_petition(db, rt, title=f"Expiring {n}", deadline=date(2026, 11, 25 + n)) for n in range(2)
     ]
@@ -160,7 +160,7 @@ def test_the_periodic_job_closes_every_expired_petition(db, rt, clock) -> None: 
     assert service.close_expired(db=db, rt=rt) == 0
 
 
-def test_an_expired_petition_is_not_listed_as_open_before_the_job_runs(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_petition_is_not_listed_as_open_before_the_job_runs(browser: Browser, db, rt, clock) -> None:
     petition = factories.open_petition(db, rt, deadline=date(2026, 11, 25))
     clock.advance(timedelta(days=3))
 

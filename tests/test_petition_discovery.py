@@ -26,7 +26,7 @@ from tests.petition_steps import (
 
 
 @pytest.fixture
-def catalogue(db, rt, clock) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
+def catalogue(db, rt, clock) -> dict[str, Petition]:
     """Listed petitions in known states, categories, ages, deadlines and counts."""
     small = with_settings(rt, response_threshold=2)
     made: dict[str, Petition] = {}
@@ -158,7 +158,7 @@ def test_a_petition_appears_in_newest_once_it_is_opened(
     assert browser.api("GET", "/api/v1/petitions?sort=newest").json()["items"][0]["id"] == waiting.id
 
 
-def test_search_finds_a_corrected_text_and_forgets_the_old_one(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_search_finds_a_corrected_text_and_forgets_the_old_one(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator, background="The harpsichord is out of tune.")
     assert listed_ids(browser.get("/petitions?q=harpsichord").text) == [petition.id]
@@ -182,7 +182,7 @@ def test_search_finds_a_corrected_text_and_forgets_the_old_one(browser: Browser,
     assert listed_ids(browser.get("/petitions?q=clavichord").text) == [petition.id]
 
 
-def test_the_page_lists_twenty_petitions_and_links_to_the_next_page(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_lists_twenty_petitions_and_links_to_the_next_page(browser: Browser, db, rt) -> None:
     for number in range(21):
         factories.open_petition(db, rt, title=f"Petition number {number}")
 

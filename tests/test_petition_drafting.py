@@ -67,7 +67,7 @@ def test_checking_an_idea_shows_up_to_five_similar_open_petitions_and_writes_not
     assert rows(db) == before
 
 
-def test_checking_an_idea_with_nothing_similar_shows_no_list(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_checking_an_idea_with_nothing_similar_shows_no_list(browser: Browser, db, rt) -> None:
     factories.open_petition(
         db,
         rt,
@@ -83,7 +83,7 @@ def test_checking_an_idea_with_nothing_similar_shows_no_list(browser: Browser, d
     assert similar_titles(response.text) == [] and "may already ask for this" not in response.text
 
 
-def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(browser: Browser, new_browser, db) -> None:
     creator = factories.worker(db, name="Casey Creator")
     sign_in_as(browser, db, creator)
 
@@ -112,7 +112,7 @@ def test_saving_the_full_form_creates_a_draft_only_its_organizers_can_see(browse
     assert visitor(new_browser, db).api("GET", f"/api/v1/petitions/{petition_id}").status_code == 404
 
 
-def test_the_api_creates_a_draft_for_its_caller(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_creates_a_draft_for_its_caller(browser: Browser, new_browser, db) -> None:
     creator = factories.worker(db)
     sign_in_as(browser, db, creator)
 
@@ -137,7 +137,7 @@ def test_the_api_creates_a_draft_for_its_caller(browser: Browser, new_browser, d
     )
 
 
-def test_a_draft_appears_in_no_listing(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_appears_in_no_listing(browser: Browser, db, rt) -> None:
     factories.draft_petition(db, rt, title="Secret draft about parking")
     for state in ("open", "closed", "all"):
         assert listed_ids(browser.get(f"/petitions?state={state}").text) == []
@@ -187,7 +187,7 @@ def test_a_draft_with_bad_input_is_refused_with_a_clear_message_and_nothing_is_w
     assert rows(db) == before
 
 
-def test_a_title_of_exactly_120_characters_is_accepted(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_title_of_exactly_120_characters_is_accepted(browser: Browser, db) -> None:
     sign_in_as(browser, db, factories.worker(db))
 
     response = browser.post("/petitions", full_form(title="x" * 120))
@@ -195,7 +195,7 @@ def test_a_title_of_exactly_120_characters_is_accepted(browser: Browser, db) -> 
     assert response.status_code == 303 and count_rows(db, "petitions") == 1
 
 
-def test_the_idea_stage_refuses_a_title_too_long_and_writes_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_idea_stage_refuses_a_title_too_long_and_writes_nothing(browser: Browser, db) -> None:
     sign_in_as(browser, db, factories.worker(db))
     before = rows(db)
 
@@ -205,7 +205,7 @@ def test_the_idea_stage_refuses_a_title_too_long_and_writes_nothing(browser: Bro
     assert rows(db) == before
 
 
-def test_the_api_refuses_an_unknown_category_and_writes_nothing(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_refuses_an_unknown_category_and_writes_nothing(browser: Browser, db) -> None:
     sign_in_as(browser, db, factories.worker(db))
     before = rows(db)
 
@@ -218,7 +218,7 @@ def test_the_api_refuses_an_unknown_category_and_writes_nothing(browser: Browser
     assert rows(db) == before
 
 
-def test_editing_a_petition_that_is_no_longer_a_draft_is_refused(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_editing_a_petition_that_is_no_longer_a_draft_is_refused(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_gathering_sponsors(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -232,7 +232,7 @@ def test_editing_a_petition_that_is_no_longer_a_draft_is_refused(browser: Browse
     assert rows(db) == before
 
 
-def test_editing_a_draft_changes_it_in_place(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_editing_a_draft_changes_it_in_place(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.draft_petition(db, rt, creator)
     sign_in_as(browser, db, creator)

@@ -4,7 +4,7 @@ from tests import factories
 from tests.conftest import Browser, count_rows, sign_in_as
 
 
-def test_a_refused_update_shows_the_petition_page_with_the_reason(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_update_shows_the_petition_page_with_the_reason(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -24,7 +24,7 @@ def test_a_refused_update_shows_the_petition_page_with_the_reason(browser: Brows
     assert empty.status_code == 422 and 'id="title-error"' in empty.text
 
 
-def test_a_refused_correction_keeps_the_form(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_correction_keeps_the_form(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     sign_in_as(browser, db, creator)

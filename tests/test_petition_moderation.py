@@ -24,7 +24,7 @@ from tests.petition_steps import (
 )
 
 
-def test_a_moderator_claims_the_review_lock(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_moderator_claims_the_review_lock(browser: Browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     rita = moderator_named(db, "Rita Reviewer")
     sign_in_as(browser, db, rita)
@@ -64,7 +64,7 @@ def test_a_second_moderator_cannot_decide_while_the_first_holds_the_lock(
     assert rows(db) == before
 
 
-def test_the_moderation_pages_refuse_a_second_moderator_naming_the_first(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_moderation_pages_refuse_a_second_moderator_naming_the_first(new_browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     rita, sam = moderator_named(db, "Rita Reviewer"), moderator_named(db, "Sam Second")
     visitor(new_browser, db, rita).post(f"/moderation/petitions/{petition.id}/claim")
@@ -84,7 +84,7 @@ def test_the_moderation_pages_refuse_a_second_moderator_naming_the_first(new_bro
     assert rows(db) == before
 
 
-def test_after_the_lock_expires_a_second_moderator_can_decide(new_browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_after_the_lock_expires_a_second_moderator_can_decide(new_browser, db, rt, clock) -> None:
     petition = factories.petition_in_moderation(db, rt)
     rita, sam = moderator_named(db, "Rita Reviewer"), moderator_named(db, "Sam Second")
     visitor(new_browser, db, rita).post(f"/moderation/petitions/{petition.id}/claim")
@@ -102,7 +102,7 @@ def test_after_the_lock_expires_a_second_moderator_can_decide(new_browser, db, r
     assert [item.actor_id for item in opened] == [sam.id]
 
 
-def test_a_released_lock_lets_another_moderator_claim_it(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_released_lock_lets_another_moderator_claim_it(new_browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     rita, sam = moderator_named(db, "Rita Reviewer"), moderator_named(db, "Sam Second")
     first = visitor(new_browser, db, rita)
@@ -116,7 +116,7 @@ def test_a_released_lock_lets_another_moderator_claim_it(new_browser, db, rt) ->
 @pytest.mark.parametrize(
     "body", [{"reason": "made_up"}, {"reason": ""}, {}], ids=["unknown-reason", "empty-reason", "no-reason"]
 )
-def test_a_rejection_needs_a_reason_from_the_list(browser: Browser, db, rt, body: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejection_needs_a_reason_from_the_list(browser: Browser, db, rt, body: dict[str, str]) -> None:
     petition = factories.petition_in_moderation(db, rt)
     sign_in_as(browser, db, moderator_named(db, "Rita Reviewer"))
     before = rows(db)
@@ -128,7 +128,7 @@ def test_a_rejection_needs_a_reason_from_the_list(browser: Browser, db, rt, body
     assert rows(db) == before
 
 
-def test_the_reject_page_without_a_reason_writes_nothing_and_says_why(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_reject_page_without_a_reason_writes_nothing_and_says_why(browser: Browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     sign_in_as(browser, db, moderator_named(db, "Rita Reviewer"))
     before = rows(db)
@@ -140,7 +140,7 @@ def test_the_reject_page_without_a_reason_writes_nothing_and_says_why(browser: B
     assert reload(db, petition).state == "in_moderation" and rows(db) == before
 
 
-def test_a_public_rejection_reason_shows_on_the_petition_page(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_public_rejection_reason_shows_on_the_petition_page(new_browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_in_moderation(db, rt, creator)
     rita = moderator_named(db, "Rita Reviewer")
@@ -165,7 +165,7 @@ def test_a_public_rejection_reason_shows_on_the_petition_page(new_browser, db, r
     assert [message.template for message in outbox(db, creator.email)][-1] == "petition_rejected"
 
 
-def test_a_rejection_for_a_withheld_reason_hides_the_petition_from_the_public(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejection_for_a_withheld_reason_hides_the_petition_from_the_public(new_browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_in_moderation(db, rt, creator)
     moderator = visitor(new_browser, db, moderator_named(db, "Rita Reviewer"))
@@ -181,7 +181,7 @@ def test_a_rejection_for_a_withheld_reason_hides_the_petition_from_the_public(ne
     assert own.status_code == 200 and "Rejected: It is offensive, abusive or discriminatory" in own.text
 
 
-def test_hiding_records_the_reason_for_the_organizers_and_hides_the_petition(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_hiding_records_the_reason_for_the_organizers_and_hides_the_petition(new_browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     rita = moderator_named(db, "Rita Reviewer")
@@ -209,7 +209,7 @@ def test_hiding_records_the_reason_for_the_organizers_and_hides_the_petition(new
     ]
 
 
-def test_hiding_needs_a_reason(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_hiding_needs_a_reason(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     sign_in_as(browser, db, moderator_named(db, "Rita Reviewer"))
     before = rows(db)
@@ -220,7 +220,7 @@ def test_hiding_needs_a_reason(browser: Browser, db, rt) -> None:  # type: ignor
     assert reload(db, petition).state == "open" and rows(db) == before
 
 
-def test_restoring_a_hidden_petition_makes_it_public_again(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_restoring_a_hidden_petition_makes_it_public_again(new_browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     rita = moderator_named(db, "Rita Reviewer")
     moderator = visitor(new_browser, db, rita)
@@ -236,7 +236,7 @@ def test_restoring_a_hidden_petition_makes_it_public_again(new_browser, db, rt) 
     assert moderator.post(f"/moderation/petitions/{petition.id}/restore").status_code == 409
 
 
-def test_restoring_a_hidden_closed_petition_keeps_it_closed(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_restoring_a_hidden_closed_petition_keeps_it_closed(new_browser, db, rt) -> None:
     petition = factories.closed_petition(db, rt)
     closed_at = petition.closed_at
     moderator = visitor(new_browser, db, moderator_named(db, "Rita Reviewer"))
@@ -248,7 +248,7 @@ def test_restoring_a_hidden_closed_petition_keeps_it_closed(new_browser, db, rt)
     assert (fresh.state, fresh.closed_at) == ("closed", closed_at)
 
 
-def test_restoring_a_petition_hidden_in_moderation_opens_it_and_clears_the_reason(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_restoring_a_petition_hidden_in_moderation_opens_it_and_clears_the_reason(new_browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     moderator = visitor(new_browser, db, moderator_named(db, "Rita Reviewer"))
     moderator.post(f"/moderation/petitions/{petition.id}/hide", {"hidden_reason": "Checking a complaint."})
@@ -260,7 +260,7 @@ def test_restoring_a_petition_hidden_in_moderation_opens_it_and_clears_the_reaso
     assert fresh.hidden_reason is None
 
 
-def test_every_moderation_decision_through_the_api_answers_with_the_petition(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_every_moderation_decision_through_the_api_answers_with_the_petition(new_browser, db, rt) -> None:
     # Found by the API fuzz test: these answered 500 once the petition detail needed the database session.
     moderator = visitor(new_browser, db, moderator_named(db, "Rita Reviewer"))
     decisions = [
@@ -279,7 +279,7 @@ def test_every_moderation_decision_through_the_api_answers_with_the_petition(new
     assert restored.status_code == 200 and restored.json()["state"] == "open"
 
 
-def test_the_moderation_page_shows_who_decided_what(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_moderation_page_shows_who_decided_what(new_browser, db, rt) -> None:
     opened = factories.petition_in_moderation(db, rt, title="Opened by Rita")
     rejected = factories.petition_in_moderation(db, rt, title="Rejected by Sam")
     hidden = factories.petition_in_moderation(db, rt, title="Hidden by Sam")
@@ -300,7 +300,7 @@ def test_the_moderation_page_shows_who_decided_what(new_browser, db, rt) -> None
     assert "The queue is empty." in page
 
 
-def test_the_moderation_queue_lists_waiting_petitions_oldest_first(browser: Browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_moderation_queue_lists_waiting_petitions_oldest_first(browser: Browser, db, rt, clock) -> None:
     first = factories.petition_in_moderation(db, rt, title="Waiting longest")
     clock.advance(timedelta(hours=1))
     second = factories.petition_in_moderation(db, rt, title="Waiting shortest")

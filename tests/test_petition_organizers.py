@@ -27,7 +27,7 @@ from tests.petition_steps import (
 # -- organizers -------------------------------------------------------------------------------------------------
 
 
-def test_the_creator_adds_a_co_organizer_who_can_then_post_updates(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_creator_adds_a_co_organizer_who_can_then_post_updates(new_browser, db, rt) -> None:
     creator = factories.worker(db, name="Casey Creator")
     colleague = factories.worker(db, name="Cory Coorganizer")
     petition = factories.open_petition(db, rt, creator)
@@ -40,7 +40,9 @@ def test_the_creator_adds_a_co_organizer_who_can_then_post_updates(new_browser, 
     [invitation] = outbox(db, colleague.email)
     assert invitation.template == "organizer_invited"
     co = visitor(new_browser, db, colleague)
-    accept = re.search(r"http://testserver(/\S+/organizers/invitations/\S+)", invitation.body_text).group(1)
+    link = re.search(r"http://testserver(/\S+/organizers/invitations/\S+)", invitation.body_text)
+    assert link is not None
+    accept = link.group(1)
     assert "Accept and organize" in co.get(accept).text
     assert co.post(accept).status_code == 303
     assert (
@@ -58,7 +60,7 @@ def test_the_creator_adds_a_co_organizer_who_can_then_post_updates(new_browser, 
     assert "We reached HR" in visitor(new_browser, db).get(f"/petitions/{petition.id}").text
 
 
-def test_only_the_creator_adds_organizers(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_creator_adds_organizers(new_browser, db, rt) -> None:
     creator, colleague, third = factories.worker(db), factories.worker(db), factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     service.add_organizer(db=db, rt=rt, petition=petition, actor=creator, raw_email=colleague.email)
@@ -72,7 +74,7 @@ def test_only_the_creator_adds_organizers(new_browser, db, rt) -> None:  # type:
     assert response.status_code == 403 and rows(db) == before
 
 
-def test_organizers_can_send_at_most_three_updates_a_week(new_browser, db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_organizers_can_send_at_most_three_updates_a_week(new_browser, db, rt, clock) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     organizer = visitor(new_browser, db, creator)
@@ -97,7 +99,7 @@ def test_organizers_can_send_at_most_three_updates_a_week(new_browser, db, rt, c
     assert again.status_code == 201
 
 
-def test_the_update_form_refuses_a_fourth_update_in_a_week_with_429(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_update_form_refuses_a_fourth_update_in_a_week_with_429(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -116,7 +118,7 @@ def test_the_update_form_refuses_a_fourth_update_in_a_week_with_429(browser: Bro
     assert fourth.status_code == 429 and "at most 3 updates a week" in fourth.text
 
 
-def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_browser, db, rt, connection) -> None:  # type: ignore[no-untyped-def]
+def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_browser, db, rt, connection) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     opted_in = sign(db, rt, petition, notify_updates=True)
@@ -143,7 +145,7 @@ def test_an_update_goes_to_followers_and_to_signers_who_asked_for_updates(new_br
     assert "HR agreed to meet." in message.body_text
 
 
-def test_an_update_cannot_be_posted_before_the_petition_opens(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_an_update_cannot_be_posted_before_the_petition_opens(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_gathering_sponsors(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -153,7 +155,7 @@ def test_an_update_cannot_be_posted_before_the_petition_opens(browser: Browser, 
     assert response.status_code == 409 and count_rows(db, "petition_updates") == 0
 
 
-def test_a_co_organizer_cannot_remove_another_organizer_but_can_remove_themself(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_co_organizer_cannot_remove_another_organizer_but_can_remove_themself(new_browser, db, rt) -> None:
     creator, first, second = factories.worker(db), factories.worker(db), factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     for colleague in (first, second):
@@ -172,7 +174,7 @@ def test_a_co_organizer_cannot_remove_another_organizer_but_can_remove_themself(
     assert co.post(f"/petitions/{petition.id}/updates", {"title": "Hi", "body": "Still here?"}).status_code == 403
 
 
-def test_the_creator_removes_a_co_organizer_but_not_themself(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_creator_removes_a_co_organizer_but_not_themself(browser: Browser, db, rt) -> None:
     creator, colleague = factories.worker(db), factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     service.add_organizer(db=db, rt=rt, petition=petition, actor=creator, raw_email=colleague.email)
@@ -188,7 +190,7 @@ def test_the_creator_removes_a_co_organizer_but_not_themself(browser: Browser, d
 # -- following --------------------------------------------------------------------------------------------------
 
 
-def test_following_twice_keeps_one_follow_and_unfollowing_removes_it(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_following_twice_keeps_one_follow_and_unfollowing_removes_it(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     user = factories.worker(db)
     sign_in_as(browser, db, user)
@@ -206,7 +208,7 @@ def test_following_twice_keeps_one_follow_and_unfollowing_removes_it(browser: Br
     assert "Follow this petition" in browser.get(f"/petitions/{petition.id}").text
 
 
-def test_following_through_the_api_is_idempotent(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_following_through_the_api_is_idempotent(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     user = factories.worker(db)
     sign_in_as(browser, db, user)
@@ -220,7 +222,7 @@ def test_following_through_the_api_is_idempotent(browser: Browser, db, rt) -> No
     assert db.scalar(select(func.count()).select_from(Follow)) == 0
 
 
-def test_a_petition_that_is_not_published_cannot_be_followed(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_petition_that_is_not_published_cannot_be_followed(browser: Browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)
     sign_in_as(browser, db, factories.worker(db))
 
@@ -228,7 +230,7 @@ def test_a_petition_that_is_not_published_cannot_be_followed(browser: Browser, d
     assert count_rows(db, "petition_follows") == 0
 
 
-def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_aside(  # type: ignore[no-untyped-def]
+def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_aside(
     db, rt, connection, monkeypatch
 ) -> None:
     from app.moderation import service as moderation
@@ -270,7 +272,7 @@ def test_an_update_waits_while_its_petition_is_hidden_and_a_failing_one_is_set_a
     original = delivery._context
     calls = []
 
-    def failing_once(session, notification):  # type: ignore[no-untyped-def]
+    def failing_once(session, notification):
         calls.append(notification.id)
         if len(calls) == 1:
             raise RuntimeError("a template bug")

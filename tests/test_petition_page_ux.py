@@ -29,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
         live.stop()
 
 
-def in_first_screen(page, locator, height: int) -> None:  # type: ignore[no-untyped-def]
+def in_first_screen(page, locator, height: int) -> None:
     box = locator.bounding_box()
     assert box is not None, f"{locator} is not shown"
     assert box["y"] >= -1 and box["y"] + box["height"] <= height, (locator, box, height)  # -1: subpixel rounding
@@ -38,7 +38,7 @@ def in_first_screen(page, locator, height: int) -> None:  # type: ignore[no-unty
 @pytest.mark.browser
 @pytest.mark.parametrize(("width", "height"), SIZES)
 @pytest.mark.parametrize("who", [None, "chen"])
-def test_the_ask_count_and_sign_button_are_in_the_first_screen(person, server, who, width, height) -> None:  # type: ignore[no-untyped-def]
+def test_the_ask_count_and_sign_button_are_in_the_first_screen(person, server, who, width, height) -> None:
     from playwright.sync_api import expect
 
     page = person(who)
@@ -72,7 +72,7 @@ def test_the_ask_count_and_sign_button_are_in_the_first_screen(person, server, w
 
 
 @pytest.mark.browser
-def test_signing_up_from_a_shared_link_lands_back_on_the_petition(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_signing_up_from_a_shared_link_lands_back_on_the_petition(person, server) -> None:
     from playwright.sync_api import expect
 
     # A colleague copies the link from the petition's share row, and passes it on.
@@ -131,7 +131,7 @@ SIGN_UP = {"email": "nia.hart@example.org", "display_name": "Nia Hart", "passwor
         ("", "/"),
     ],
 )
-def test_the_confirmation_returns_only_to_a_path_of_this_site(browser: Browser, db, given, lands) -> None:  # type: ignore[no-untyped-def]
+def test_the_confirmation_returns_only_to_a_path_of_this_site(browser: Browser, db, given, lands) -> None:
     form = browser.get("/signup", params={"next": given}).text
     assert 'name="next" value="' + (lands if given == lands else "/") + '"' in form
     # The attacker posts the target straight to the form, past the page's own cleaning.
@@ -165,7 +165,7 @@ def test_why_keeps_the_paragraphs_a_browser_sends_with_crlf() -> None:
     assert "<script" not in hostile and 'href="javascript' not in hostile and "<h1" not in hostile
 
 
-def test_the_page_shows_why_in_paragraphs_and_markdown(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_shows_why_in_paragraphs_and_markdown(browser: Browser, db, rt) -> None:
     from tests import factories
 
     petition = factories.open_petition(
@@ -175,7 +175,7 @@ def test_the_page_shows_why_in_paragraphs_and_markdown(browser: Browser, db, rt)
     assert "<p>Heat fails every winter.</p>" in page and "<p>We ask for <strong>a fix</strong> by March.</p>" in page
 
 
-def test_the_top_concerns_plural_follows_the_count(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_top_concerns_plural_follows_the_count(new_browser, db, rt) -> None:
     from tests import factories
     from tests.conftest import sign_in_as
 
@@ -199,7 +199,7 @@ def test_the_top_concerns_plural_follows_the_count(new_browser, db, rt) -> None:
 
 
 @pytest.mark.browser
-def test_after_an_anonymous_signature_focus_moves_to_the_confirmation(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_after_an_anonymous_signature_focus_moves_to_the_confirmation(person, server) -> None:
     from playwright.sync_api import expect
 
     page = person("dara")  # a worker whose wallet starts in this browser (each person() is a new browser)

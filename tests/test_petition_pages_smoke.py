@@ -2,7 +2,7 @@ from tests import factories
 from tests.conftest import Browser, sign_in_as
 
 
-def test_pages_render(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_pages_render(browser: Browser, db, rt) -> None:
     creator = factories.worker(db, name="Creator")
     sign_in_as(browser, db, creator)
     d = factories.draft_petition(db, rt, creator)

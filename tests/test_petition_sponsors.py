@@ -25,7 +25,7 @@ from tests.petition_steps import (
 )
 
 
-def test_submitting_a_draft_fixes_its_text_as_version_one(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_submitting_a_draft_fixes_its_text_as_version_one(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.draft_petition(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -45,7 +45,7 @@ def test_submitting_a_draft_fixes_its_text_as_version_one(browser: Browser, db, 
     assert browser.post(f"/petitions/{petition.id}/submit").status_code == 409  # only once
 
 
-def test_three_colleagues_sponsor_through_the_link_and_the_petition_goes_to_moderation(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_three_colleagues_sponsor_through_the_link_and_the_petition_goes_to_moderation(new_browser, db, rt) -> None:
     creator = factories.worker(db, name="Casey Creator")
     co_organizer = factories.worker(db, name="Cory Coorganizer")
     petition = factories.petition_gathering_sponsors(db, rt, creator)
@@ -74,7 +74,7 @@ def test_three_colleagues_sponsor_through_the_link_and_the_petition_goes_to_mode
     assert told == {(creator.email, "petition_in_moderation"), (co_organizer.email, "petition_in_moderation")}
 
 
-def test_the_sponsor_page_shows_no_button_to_an_organizer(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_sponsor_page_shows_no_button_to_an_organizer(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_gathering_sponsors(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -85,7 +85,7 @@ def test_the_sponsor_page_shows_no_button_to_an_organizer(browser: Browser, db, 
     assert "Sponsor this petition</button>" not in page.text
 
 
-def test_an_organizer_cannot_sponsor_their_own_petition(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_an_organizer_cannot_sponsor_their_own_petition(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_gathering_sponsors(db, rt, creator)
     sign_in_as(browser, db, creator)
@@ -97,7 +97,7 @@ def test_an_organizer_cannot_sponsor_their_own_petition(browser: Browser, db, rt
     assert rows(db) == before and reload(db, petition).sponsor_count == 0
 
 
-def test_sponsoring_twice_is_refused_and_counted_once(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_sponsoring_twice_is_refused_and_counted_once(browser: Browser, db, rt) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)
     sign_in_as(browser, db, factories.worker(db))
     link = service.sponsor_url(rt=rt, petition=petition)
@@ -113,7 +113,7 @@ def test_sponsoring_twice_is_refused_and_counted_once(browser: Browser, db, rt) 
 
 
 @pytest.mark.parametrize("token", ["0" * 40, "not-the-token", "a" * 64])
-def test_a_bad_sponsor_token_is_not_found(browser: Browser, db, rt, token: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_sponsor_token_is_not_found(browser: Browser, db, rt, token: str) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)
     sign_in_as(browser, db, factories.worker(db))
     before = rows(db)
@@ -125,7 +125,7 @@ def test_a_bad_sponsor_token_is_not_found(browser: Browser, db, rt, token: str) 
     assert rows(db) == before
 
 
-def test_the_right_token_with_extra_characters_is_not_found(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_right_token_with_extra_characters_is_not_found(browser: Browser, db, rt) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)
     sign_in_as(browser, db, factories.worker(db))
 
@@ -134,14 +134,14 @@ def test_the_right_token_with_extra_characters_is_not_found(browser: Browser, db
     assert response.status_code == 404 and reload(db, petition).sponsor_count == 0
 
 
-def test_a_sponsor_token_with_non_ascii_characters_is_not_found(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_sponsor_token_with_non_ascii_characters_is_not_found(browser: Browser, db, rt) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)
     sign_in_as(browser, db, factories.worker(db))
 
     assert browser.get(f"/petitions/{petition.id}/sponsor/caf%C3%A9").status_code == 404
 
 
-def test_a_token_of_another_petition_is_not_found(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_of_another_petition_is_not_found(browser: Browser, db, rt) -> None:
     petition = factories.petition_gathering_sponsors(db, rt)
     other = factories.petition_gathering_sponsors(db, rt, title="Another one")
     sign_in_as(browser, db, factories.worker(db))
@@ -150,7 +150,7 @@ def test_a_token_of_another_petition_is_not_found(browser: Browser, db, rt) -> N
     assert browser.post(f"/petitions/{petition.id}/sponsor/{other_token}").status_code == 404
 
 
-def test_without_required_sponsors_a_submitted_draft_goes_straight_to_moderation(site, db) -> None:  # type: ignore[no-untyped-def]
+def test_without_required_sponsors_a_submitted_draft_goes_straight_to_moderation(site, db) -> None:
     configured = site(sponsors_required=0)
     creator = factories.worker(db)
     petition = factories.draft_petition(db, configured.rt, creator)
@@ -164,7 +164,7 @@ def test_without_required_sponsors_a_submitted_draft_goes_straight_to_moderation
     assert [message.template for message in outbox(db, creator.email)] == ["petition_in_moderation"]
 
 
-def test_without_moderation_the_last_sponsor_opens_the_petition(site, db) -> None:  # type: ignore[no-untyped-def]
+def test_without_moderation_the_last_sponsor_opens_the_petition(site, db) -> None:
     configured = site(moderation_enabled=False)
     creator = factories.worker(db)
     petition = factories.petition_gathering_sponsors(db, configured.rt, creator)
@@ -182,7 +182,7 @@ def test_without_moderation_the_last_sponsor_opens_the_petition(site, db) -> Non
     assert configured.browser(db).get(f"/petitions/{petition.id}").status_code == 200
 
 
-def test_without_moderation_or_sponsors_submitting_opens_the_petition(site, db) -> None:  # type: ignore[no-untyped-def]
+def test_without_moderation_or_sponsors_submitting_opens_the_petition(site, db) -> None:
     configured = site(moderation_enabled=False, sponsors_required=0)
     creator = factories.worker(db)
     petition = factories.draft_petition(db, configured.rt, creator)

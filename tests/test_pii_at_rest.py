@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -25,12 +26,12 @@ from tests.conftest import PASSWORD, TEST_SECRET, Browser, make_user, outbox
 ADDRESS, NAME = "ines.quarry@example.org", "Ines Quarry"
 
 
-def raw(db, column) -> list[bytes]:  # type: ignore[no-untyped-def]
+def raw(db, column) -> list[bytes]:
     """What the database itself holds in a sealed column."""
     return [bytes(value) for value in db.scalars(select(type_coerce(column, LargeBinary))) if value is not None]
 
 
-def test_a_sign_up_leaves_no_address_or_name_in_the_tables(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_sign_up_leaves_no_address_or_name_in_the_tables(browser: Browser, db) -> None:
     assert browser.post("/signup", {"email": ADDRESS, "display_name": NAME, "password": PASSWORD}).status_code == 303
     [mail] = outbox(db, to=ADDRESS)
     assert NAME in mail.body_text or "code" in mail.body_text, "the model reads the mail as text"
@@ -53,13 +54,13 @@ def test_a_sign_up_leaves_no_address_or_name_in_the_tables(browser: Browser, db)
     assert db.scalar(select(User).where(address_lookup("INES.quarry@example.org"))) is user, "case does not matter"
 
 
-def test_sql_cannot_compare_a_sealed_column(db) -> None:  # type: ignore[no-untyped-def]
+def test_sql_cannot_compare_a_sealed_column(db) -> None:
     with pytest.raises(TypeError, match="blind index"):
         select(User).where(User.email == ADDRESS)
     assert db.scalar(select(User).where(User.notification_email.is_(None))) is None, "IS NULL still works"
 
 
-def test_a_ciphertext_copied_to_another_column_does_not_open(db) -> None:  # type: ignore[no-untyped-def]
+def test_a_ciphertext_copied_to_another_column_does_not_open(db) -> None:
     make_user(db, email=ADDRESS, name=NAME)
     db.commit()
     [sealed_address] = raw(db, User.email)
@@ -91,7 +92,7 @@ def test_badly_written_keys_are_refused_at_start(configured: str, message: str) 
 
 
 @pytest.mark.one_database
-def test_rotation_reseals_everything_under_the_new_key_and_can_run_again(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_reseals_everything_under_the_new_key_and_can_run_again(tmp_path, monkeypatch) -> None:
     url = f"sqlite:///{tmp_path / 'rotate.db'}"
     for name, value in {
         "DATABASE_URL": url,
@@ -138,7 +139,7 @@ def test_rotation_reseals_everything_under_the_new_key_and_can_run_again(tmp_pat
     assert again.exit_code == 0 and "0 values re-sealed" in again.output
 
 
-def _scratch_url(database_url: str, tmp_path, name: str) -> tuple[str, object]:  # type: ignore[no-untyped-def]
+def _scratch_url(database_url: str, tmp_path, name: str) -> tuple[str, Callable[[], None]]:
     if database_url.startswith("sqlite"):
         return f"sqlite:///{tmp_path / (name + '.db')}", lambda: None
     server = make_url(database_url)
@@ -156,7 +157,7 @@ def _scratch_url(database_url: str, tmp_path, name: str) -> tuple[str, object]: 
     return server.set(database=scratch).render_as_string(hide_password=False), drop
 
 
-def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("UNDERSIGNED_SECRET_KEY", TEST_SECRET)
     url, drop = _scratch_url(database_url, tmp_path, "seal_migration")
     try:
@@ -205,7 +206,7 @@ def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_p
         from sqlalchemy.orm import Session
 
         with Session(engine) as db:
-            user = db.scalar(select(User).where(address_lookup(ADDRESS)))
+            user = db.scalars(select(User).where(address_lookup(ADDRESS))).one()
             assert (user.email, user.display_name) == (ADDRESS, NAME)
             assert db.scalar(select(OutboxMessage.body_text)) == f"Hi {NAME}"
             stored = b"".join(

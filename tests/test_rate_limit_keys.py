@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 import redis
@@ -44,6 +45,11 @@ def components(key: bytes) -> set[str]:
 RULE_TEXT = {"LIMITS", "LIMITER", "minute", "hour", "day"}
 
 
+def stored_keys(redis_db: redis.Redis) -> list[bytes]:
+    """Every key in Redis, as the bytes it holds (the client decodes no responses)."""
+    return cast(list[bytes], redis_db.keys("*"))
+
+
 def assert_nothing_of_the_account_is_shared(keys: list[bytes], *, actions: set[str], account_id: int) -> None:
     """Every key names one of `actions` and one keyed hash; no part but fixed rule text is shared across actions."""
     old_shared_hash = Keyring(TEST_SECRET).keyed_hash("rate-limit", f"account:{account_id}")
@@ -65,7 +71,7 @@ def test_two_actions_of_one_account_share_no_key_part(redis_db: redis.Redis) -> 
     limiter = RateLimiter(storage_url=REDIS_URL, keyring=Keyring(TEST_SECRET))
     limiter.hit(action="comment", subject="account:7", rule="5/minute")
     limiter.hit(action="sign", subject="account:7", rule="5/minute")
-    keys = redis_db.keys("*")
+    keys = stored_keys(redis_db)
     assert len(keys) == 2
     assert_nothing_of_the_account_is_shared(keys, actions={"comment", "sign"}, account_id=7)
 
@@ -82,7 +88,7 @@ def test_the_same_action_and_subject_still_count_together(redis_db: redis.Redis)
 
 
 @pytest.fixture
-def redis_app(database_url: str, connection, clock, redis_db: redis.Redis) -> FastAPI:  # type: ignore[no-untyped-def]
+def redis_app(database_url: str, connection, clock, redis_db: redis.Redis) -> FastAPI:
     settings: Settings = make_settings(database_url, redis_url=REDIS_URL)
     return build_test_app(settings, connection, clock)
 
@@ -105,5 +111,5 @@ def test_signing_and_a_code_request_by_one_account_leave_unrelated_keys(
         assert (
             browser.post("/account/notification-email", {"notification_email": "kai@home.example"}).status_code == 303
         )
-    limit_keys = [key for key in redis_db.keys("*") if key.startswith(b"LIMITS:")]
+    limit_keys = [key for key in stored_keys(redis_db) if key.startswith(b"LIMITS:")]
     assert_nothing_of_the_account_is_shared(limit_keys, actions={"sign", "code-request"}, account_id=worker.id)

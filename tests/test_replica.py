@@ -50,7 +50,7 @@ def _copy(primary: Path, replica: Path) -> None:
     shutil.copy(primary, replica)
 
 
-def _catch_up(app) -> None:  # type: ignore[no-untyped-def]
+def _catch_up(app) -> None:
     """Replication, as a new copy: the replica's connections are closed first, so they read the new file."""
     app.state.replica_sessionmaker.kw["bind"].dispose()
     _copy(_path(app.state.settings.database_url), _path(app.state.settings.database_replica_url))
@@ -74,7 +74,7 @@ def app_with_replica(databases: tuple[Path, Path]) -> Iterator[tuple[object, Tes
         yield app, client
 
 
-def _arrange(app, work):  # type: ignore[no-untyped-def]
+def _arrange(app, work):
     """Run `work(db, rt)` on the primary, committed."""
     sessions = build_sessionmaker(app.state.engine)
     with sessions() as db:
@@ -83,7 +83,7 @@ def _arrange(app, work):  # type: ignore[no-untyped-def]
         return result
 
 
-def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_with_replica) -> None:  # type: ignore[no-untyped-def]
+def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_with_replica) -> None:
     app, client = app_with_replica
     # Opened after the replica's copy was taken: only the primary knows it.
     petition_id, session_id = _arrange(
@@ -123,7 +123,7 @@ def test_public_reads_go_to_the_replica_and_everything_else_to_the_primary(app_w
     assert client.get(f"/petitions/{petition_id}/report").status_code == 200
 
 
-def test_a_petition_past_its_deadline_is_read_from_the_replica_without_a_write(app_with_replica) -> None:  # type: ignore[no-untyped-def]
+def test_a_petition_past_its_deadline_is_read_from_the_replica_without_a_write(app_with_replica) -> None:
     """Reading closes a petition past its deadline; on a replica that write would fail the read (a 500)."""
     app, client = app_with_replica
     petition_id = _arrange(app, lambda db, rt: factories.open_petition(db, rt).id)

@@ -7,7 +7,7 @@ from tests import factories
 from tests.test_replica import _arrange, _catch_up, app_with_replica, databases, migrated  # noqa: F401
 
 
-def test_a_hidden_petition_is_not_served_from_a_lagging_replica(app_with_replica) -> None:  # type: ignore[no-untyped-def]
+def test_a_hidden_petition_is_not_served_from_a_lagging_replica(app_with_replica) -> None:
     app, client = app_with_replica
     petition_id = _arrange(app, lambda db, rt: factories.open_petition(db, rt).id)
     _catch_up(app)

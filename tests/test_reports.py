@@ -99,7 +99,7 @@ def database_counts(db: Session, petition: Petition) -> dict[str, Any]:
     by_visibility = dict(
         db.execute(select(Signature.visibility, func.count()).where(*counted).group_by(Signature.visibility)).all()
     )
-    by_day = Counter()
+    by_day: Counter[str] = Counter()
     for hour, count in db.execute(
         select(Signature.signed_hour, func.count()).where(*counted).group_by(Signature.signed_hour)
     ):
@@ -118,7 +118,7 @@ def export(browser: Browser, petition: Petition, kind: str, fmt: str) -> Any:
 # -- the tally ------------------------------------------------------------------------------------------------
 
 
-def test_tally_json_and_csv_equal_the_database(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_tally_json_and_csv_equal_the_database(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     expected = database_counts(db, petition)
     assert expected["total"] == len(PLAN) == petition.signature_count
@@ -142,7 +142,7 @@ def test_tally_json_and_csv_equal_the_database(db, arranged, new_browser) -> Non
     assert {label: int(count) for (section, label), count in value.items() if section == "by day"} == expected["by_day"]
 
 
-def test_breakdowns_hide_small_groups_and_the_cell_that_would_reveal_them(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_breakdowns_hide_small_groups_and_the_cell_that_would_reveal_them(db, arranged, new_browser) -> None:
     browser = organizer_browser(new_browser, db, arranged)
     data = export(browser, arranged["petition"], "tally", "json").json()
     departments = {cell["label"]: cell["signatures"] for cell in data["departments"]["cells"]}
@@ -159,7 +159,7 @@ def test_breakdowns_hide_small_groups_and_the_cell_that_would_reveal_them(db, ar
     assert legal["value"] == "" and "suppressed" in legal["note"]
 
 
-def test_tally_xlsx_holds_the_same_numbers(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_tally_xlsx_holds_the_same_numbers(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     expected = database_counts(db, petition)
     response = export(organizer_browser(new_browser, db, arranged), petition, "tally", "xlsx")
@@ -174,7 +174,7 @@ def test_tally_xlsx_holds_the_same_numbers(db, arranged, new_browser) -> None:  
     assert departments["Support"] == 7 and str(departments["Legal"]).startswith("suppressed")
 
 
-def test_tally_pdf_is_the_delivery_report(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_tally_pdf_is_the_delivery_report(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     response = export(organizer_browser(new_browser, db, arranged), petition, "tally", "pdf")
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
@@ -183,7 +183,7 @@ def test_tally_pdf_is_the_delivery_report(db, arranged, new_browser) -> None:  #
     assert "Chief People Officer" in text
 
 
-def test_public_tally_is_aggregate_only_and_needs_no_account(db, rt, arranged, browser) -> None:  # type: ignore[no-untyped-def]
+def test_public_tally_is_aggregate_only_and_needs_no_account(db, rt, arranged, browser) -> None:
     petition = arranged["petition"]
     data = browser.get(f"/api/v1/petitions/{petition.id}/tally").json()
     assert data["signature_count"] == len(PLAN)
@@ -209,7 +209,7 @@ def test_public_tally_is_aggregate_only_and_needs_no_account(db, rt, arranged, b
     assert "Support" in page.text and "fewer than 5" in page.text
 
 
-def test_organizers_see_the_groups_while_the_petition_is_open(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_organizers_see_the_groups_while_the_petition_is_open(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     organizer = organizer_browser(new_browser, db, arranged)
     data = organizer.get(f"/api/v1/petitions/{petition.id}/tally").json()
@@ -218,7 +218,7 @@ def test_organizers_see_the_groups_while_the_petition_is_open(db, arranged, new_
     assert "Support" in page and "everyone else sees them once it closes" in page
 
 
-def test_a_draft_has_no_public_report(db, rt, browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_has_no_public_report(db, rt, browser) -> None:
     draft = factories.draft_petition(db, rt)
     assert browser.get(f"/api/v1/petitions/{draft.id}/tally").status_code == 404
     assert browser.get(f"/petitions/{draft.id}/report").status_code == 404
@@ -227,7 +227,7 @@ def test_a_draft_has_no_public_report(db, rt, browser) -> None:  # type: ignore[
 # -- signer lists ---------------------------------------------------------------------------------------------
 
 
-def test_signer_lists_hold_the_shown_names_and_nothing_else(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_signer_lists_hold_the_shown_names_and_nothing_else(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     expected = sorted(user.display_name for user, _ in arranged["signers"])
     browser = organizer_browser(new_browser, db, arranged)
@@ -253,7 +253,7 @@ def test_signer_lists_hold_the_shown_names_and_nothing_else(db, arranged, new_br
         assert "Wendy Withdrawn" not in everything and "Victor Voided" not in everything
 
 
-def test_an_empty_petition_exports_empty_lists(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_petition_exports_empty_lists(db, rt, new_browser) -> None:
     organizer = factories.worker(db)
     petition = factories.open_petition(db, rt, creator=organizer)
     browser = sign_in_as(new_browser(), db, organizer)
@@ -267,7 +267,7 @@ def test_an_empty_petition_exports_empty_lists(db, rt, new_browser) -> None:  # 
 # -- who may export, and the record of it ------------------------------------------------------------------------
 
 
-def test_only_the_petitions_organizers_export_and_each_export_is_audited(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_petitions_organizers_export_and_each_export_is_audited(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     before = count_rows(db, "audit_log")
     worker = sign_in_as(new_browser(), db, factories.worker(db))
@@ -298,7 +298,7 @@ def test_only_the_petitions_organizers_export_and_each_export_is_audited(db, arr
 
 
 @pytest.mark.parametrize("body", [{"kind": "names", "format": "csv"}, {"kind": "tally", "format": "docx"}, {}])
-def test_bad_export_requests_are_refused_and_record_nothing(db, arranged, new_browser, body) -> None:  # type: ignore[no-untyped-def]
+def test_bad_export_requests_are_refused_and_record_nothing(db, arranged, new_browser, body) -> None:
     petition = arranged["petition"]
     before = count_rows(db, "audit_log")
     organizer = organizer_browser(new_browser, db, arranged)
@@ -311,7 +311,7 @@ def test_bad_export_requests_are_refused_and_record_nothing(db, arranged, new_br
     assert missing.status_code == 404
 
 
-def test_the_petition_page_links_the_report_and_the_export_panel(db, arranged, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_the_petition_page_links_the_report_and_the_export_panel(db, arranged, new_browser) -> None:
     petition = arranged["petition"]
     organizer = organizer_browser(new_browser, db, arranged)
     page = organizer.get(f"/petitions/{petition.id}").text

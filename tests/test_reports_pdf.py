@@ -15,11 +15,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from PIL import Image  # Pillow: a dependency of fpdf2
 from pypdf import PdfReader
 
+from app.models.responses import CommitmentStatus, ResponseStatus
 from app.reports import tally
 from app.reports.model import Breakdown, Cell, CommitmentSummary, ResponseSummary, SignerRow, TallyReport, Threshold
 from app.reports.pdf import signers_pdf, tally_pdf
@@ -34,7 +36,7 @@ UNICODE_NAMES = ["Zoë Ångström", "Łukasz Żółć", "Ана Иванова",
 CJK_NAME = "李雷"
 
 
-def make_report(**changes: object) -> TallyReport:
+def make_report(**changes: Any) -> TallyReport:
     report = TallyReport(
         petition_id=42,
         title="Fair on-call pay for the platform team",
@@ -67,7 +69,7 @@ def make_report(**changes: object) -> TallyReport:
         responses=(
             ResponseSummary(
                 at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
-                status="under_review",
+                status=ResponseStatus.under_review,
                 summary="We are reviewing the rota",
                 details="The HR team will report back by April.",
             ),
@@ -77,15 +79,15 @@ def make_report(**changes: object) -> TallyReport:
                 text="Publish the on-call rota two weeks in advance",
                 owner="Head of Platform",
                 due_on=date(2025, 4, 1),
-                status="in_progress",
+                status=CommitmentStatus.in_progress,
             ),
         ),
         log_fingerprint="sha256:" + "ab" * 32,
     )
-    return replace(report, **changes)  # type: ignore[arg-type]
+    return replace(report, **changes)
 
 
-def make_signers(count: int, **changes: object) -> list[SignerRow]:
+def make_signers(count: int, **changes: Any) -> list[SignerRow]:
     return [
         replace(
             SignerRow(
@@ -394,7 +396,7 @@ def test_page_one_renders_to_an_image(tmp_path: Path) -> None:
         assert "rror" not in result.stderr, result.stderr  # poppler reports a broken PDF on stderr
         with Image.open(tmp_path / f"{name}.png") as image:
             assert image.size == pytest.approx((331, 468), abs=2)  # A4 at 40 dpi
-            darkest, lightest = image.convert("L").getextrema()
+            darkest, lightest = cast(tuple[int, int], image.convert("L").getextrema())
         assert lightest == 255 and darkest < 80  # a white page with text on it
 
 
@@ -413,7 +415,7 @@ def test_markdown_in_the_background_and_the_details_prints_as_meant() -> None:
         responses=(
             ResponseSummary(
                 at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
-                status="under_review",
+                status=ResponseStatus.under_review,
                 summary="Reviewing",
                 details="We will **publish** it:\n\n- by *April*",
             ),
@@ -434,7 +436,9 @@ def test_markdown_in_the_background_and_the_details_prints_as_meant() -> None:
     assert "https://example.org/rota" in links
     # Bold and italics are set in the bold and oblique faces, not left as asterisks.
     fonts = {
-        font.get_object()["/BaseFont"] for page in read(pdf).pages for font in page["/Resources"]["/Font"].values()
+        font.get_object()["/BaseFont"]
+        for page in read(pdf).pages
+        for font in cast(Any, page["/Resources"])["/Font"].values()
     }
     assert any("Oblique" in str(name) for name in fonts) and any("Bold" in str(name) for name in fonts)
     with fpdf_warnings() as records:
@@ -461,10 +465,10 @@ def test_the_footer_is_printed_whole_on_every_page() -> None:
 
 def test_readers_get_the_title_language_and_an_outline() -> None:
     reader = read(tally_pdf(make_report(), organization=ORGANIZATION))
-    root = reader.trailer["/Root"]
+    root: Any = reader.trailer["/Root"]
     assert root["/Lang"] == "en"
     assert bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
-    outline = [item.title for item in reader.outline]
+    outline = [item.title for item in cast(list[Any], reader.outline)]
     assert outline[:3] == ["The ask", "Background", "Signatures"] and "Responses" in outline
 
 
@@ -496,7 +500,7 @@ def test_the_delivery_report_is_tagged_for_screen_readers() -> None:
     /P, row by row), lists as /L and /LI, and any nesting of elements (all are children of /Document)."""
     many_days = tuple((START + timedelta(days=i), i % 7) for i in range(40))  # long enough to cross pages
     reader = read(tally_pdf(make_report(by_day=many_days), organization=ORGANIZATION))
-    root = reader.trailer["/Root"]
+    root: Any = reader.trailer["/Root"]
     assert bool(root["/MarkInfo"]["/Marked"])
     assert root["/Lang"] == "en" and bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
     assert reader.metadata is not None and reader.metadata.title == (
@@ -507,7 +511,7 @@ def test_the_delivery_report_is_tagged_for_screen_readers() -> None:
     elements = [kid.get_object() for kid in document["/K"]]
     kinds = [element["/S"] for element in elements]
     assert kinds.count("/H1") == 1 and kinds.index("/H1") < kinds.index("/H2")
-    outline = [item.title for item in reader.outline]
+    outline = [item.title for item in cast(list[Any], reader.outline)]
     assert kinds.count("/H2") == len(outline), "a heading element for each bookmark"
     assert "/P" in kinds and "/H3" not in kinds
     [figure] = [element for element in elements if element["/S"] == "/Figure"]
@@ -520,6 +524,6 @@ def test_the_delivery_report_is_tagged_for_screen_readers() -> None:
     # Markdown headings are /H3, and a block longer than a page is split into elements a page long.
     long_background = "## The rota\n\n" + "Word " * 6000
     reader = read(tally_pdf(make_report(background=long_background), organization=ORGANIZATION))
-    [document] = reader.trailer["/Root"]["/StructTreeRoot"]["/K"]
+    [document] = cast(Any, reader.trailer["/Root"])["/StructTreeRoot"]["/K"]
     assert "/H3" in [kid.get_object()["/S"] for kid in document["/K"]]
     assert not _untagged_text(reader)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -92,7 +93,7 @@ def test_the_list_covers_the_wallet_keys_signatures_comments_and_the_petition_pa
         assert not web.logs_by_the_hour(path), path
 
 
-def entries(capture: LogCapture) -> list[dict[str, object]]:
+def entries(capture: LogCapture) -> list[dict[str, Any]]:
     """The lines our loggers wrote (the capture also holds other libraries' debug lines)."""
     return [entry for entry in map(json.loads, capture.lines) if str(entry["logger"]).startswith("undersigned")]
 
@@ -153,7 +154,7 @@ def test_an_hour_over_is_written_by_the_next_request_and_memory_stays_bounded() 
     assert tally._tally == {}
 
 
-def test_the_tally_is_written_when_the_server_stops(app, tally_released: None) -> None:  # type: ignore[no-untyped-def]
+def test_the_tally_is_written_when_the_server_stops(app, tally_released: None) -> None:
     from fastapi.testclient import TestClient
 
     with capture_logs() as capture:
@@ -163,7 +164,7 @@ def test_the_tally_is_written_when_the_server_stops(app, tally_released: None) -
         assert [(entry["route"], entry["count"]) for entry in entries(capture)] == [("/api/v1/anonymous/keys", 1)]
 
 
-def test_what_a_petition_page_loads_is_logged_by_the_hour_too(  # type: ignore[no-untyped-def]
+def test_what_a_petition_page_loads_is_logged_by_the_hour_too(
     admin, new_browser: NewBrowser, db: Session, rt: Runtime, tally_released: None
 ) -> None:
     """Adversary: the petition page itself writes no line, but a log reader looks for the lines of what it
@@ -199,7 +200,7 @@ def test_what_a_petition_page_loads_is_logged_by_the_hour_too(  # type: ignore[n
     assert all(str(entry["time"]).endswith(":00:00.000+00:00") for entry in written), written
 
 
-def test_cookieless_routes_still_write_no_line(client, tally_released: None) -> None:  # type: ignore[no-untyped-def]
+def test_cookieless_routes_still_write_no_line(client, tally_released: None) -> None:
     with capture_logs() as capture:
         client.cookies.clear()
         client.post("/api/v1/anonymous/signatures", json={})

@@ -57,7 +57,7 @@ def test_the_box_names_the_responder_and_their_role_above_the_sign_panel(
     assert "<strong>Riley Park</strong>, for leadership" in box and "Bands are drafted." in box
 
 
-def test_progress_notes_show_under_their_commitment(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_progress_notes_show_under_their_commitment(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     riley = make_user(db, email="riley@example.org", name="Riley Park", password=None, roles=(Role.responder,))
     sign_in_as(browser, db, riley)

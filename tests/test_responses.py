@@ -29,12 +29,12 @@ RESPONSE = {
 
 
 @pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+def sessions(connection) -> sessionmaker[Session]:
     return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 @pytest.fixture
-def petition(db, rt) -> Petition:  # type: ignore[no-untyped-def]
+def petition(db, rt) -> Petition:
     petition = factories.open_petition(db, rt)
     due = rt.clock.now() + timedelta(days=14)
     db.execute(
@@ -48,7 +48,7 @@ def petition(db, rt) -> Petition:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def responder(db):  # type: ignore[no-untyped-def]
+def responder(db):
     return make_user(db, email="riley@example.org", name="Riley Responder", password=None, roles=(Role.responder,))
 
 
@@ -124,7 +124,7 @@ def test_bad_responses_are_refused_and_write_nothing(
     assert count_rows(db, "notifications") == 0
 
 
-def test_a_draft_cannot_be_answered(browser: Browser, db, rt, responder) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_cannot_be_answered(browser: Browser, db, rt, responder) -> None:
     draft = factories.draft_petition(db, rt)
     rejected = factories.petition_in_moderation(db, rt)
     moderation.reject(db=db, rt=rt, petition=rejected, moderator=factories.moderator(db), code="duplicate", note=None)
@@ -140,7 +140,7 @@ def test_a_draft_cannot_be_answered(browser: Browser, db, rt, responder) -> None
         assert response.status_code == refused and count_rows(db, "petition_responses") == 0
 
 
-def test_markdown_in_a_response_is_rendered_inert(browser: Browser, db, petition, responder) -> None:  # type: ignore[no-untyped-def]
+def test_markdown_in_a_response_is_rendered_inert(browser: Browser, db, petition, responder) -> None:
     sign_in_as(browser, db, responder)
     payload = (
         "<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> "
@@ -231,7 +231,7 @@ def test_a_worker_cannot_judge_and_a_judgement_needs_the_petitions_response(
     )
 
 
-def test_reminders_go_before_and_at_the_due_date_once_each(db, rt, clock, petition, responder, sessions) -> None:  # type: ignore[no-untyped-def]
+def test_reminders_go_before_and_at_the_due_date_once_each(db, rt, clock, petition, responder, sessions) -> None:
     assert delivery.send_reminders(sessions=sessions, rt=rt) == 0, "not yet: due in 14 days"
     clock.advance(timedelta(days=12))
     assert delivery.send_reminders(sessions=sessions, rt=rt) == 1
@@ -246,7 +246,7 @@ def test_reminders_go_before_and_at_the_due_date_once_each(db, rt, clock, petiti
     assert keys == {f"reminder:{petition.id}:soon", f"reminder:{petition.id}:due"}
 
 
-def test_the_due_list_marks_overdue_petitions(browser: Browser, db, clock, petition, responder) -> None:  # type: ignore[no-untyped-def]
+def test_the_due_list_marks_overdue_petitions(browser: Browser, db, clock, petition, responder) -> None:
     sign_in_as(browser, db, responder)
     [item] = browser.api("GET", "/api/v1/responders/due").json()
     assert item["petition_id"] == petition.id and item["overdue"] is False
@@ -256,7 +256,7 @@ def test_the_due_list_marks_overdue_petitions(browser: Browser, db, clock, petit
     assert "overdue" in browser.get("/responders").text
 
 
-def test_the_api_posts_and_lists_responses(browser: Browser, db, petition, responder) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_posts_and_lists_responses(browser: Browser, db, petition, responder) -> None:
     sign_in_as(browser, db, responder)
     created = browser.api(
         "POST",

@@ -15,7 +15,7 @@ from app.signatures import service as signatures
 from tests import factories
 
 
-def test_names_and_groups_are_erased_after_retention_and_counts_remain(db, rt, clock) -> None:  # type: ignore[no-untyped-def]
+def test_names_and_groups_are_erased_after_retention_and_counts_remain(db, rt, clock) -> None:
     group = SignerGroup(kind=GroupKind.department, name="Support", active=True)
     db.add(group)
     db.commit()

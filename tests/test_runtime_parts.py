@@ -7,6 +7,6 @@ import dataclasses
 from app.anonymous.queue import anonymous_queue
 
 
-def test_a_copy_of_the_runtime_shares_the_anonymous_queue(rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_of_the_runtime_shares_the_anonymous_queue(rt) -> None:
     later = dataclasses.replace(rt, settings=rt.settings.model_copy())
     assert anonymous_queue(later) is anonymous_queue(rt), "signatures queued through one copy were lost to the other"

@@ -72,7 +72,7 @@ def respond(db: Session, petition: Petition, *commitments: tuple[CommitmentStatu
 
 
 @pytest.fixture
-def history(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
+def history(db, rt) -> dict[str, Petition]:
     """A year of petitions: every outcome, month boundaries, and petitions the public must not count."""
     petitions = {
         # November 2026
@@ -153,14 +153,14 @@ def history(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
     return petitions
 
 
-def month(board, key: str):  # type: ignore[no-untyped-def]
+def month(board, key: str):
     return next(m for m in board.months if m.month == key)
 
 
 # -- the figures ------------------------------------------------------------------------------------------------
 
 
-def test_petitions_count_in_the_month_they_reached_their_threshold_by_outcome(db, history) -> None:  # type: ignore[no-untyped-def]
+def test_petitions_count_in_the_month_they_reached_their_threshold_by_outcome(db, history) -> None:
     board = scoreboard(db=db, now=NOW)
 
     assert [m.month for m in board.months] == ["2025-12"] + [f"2026-{n:02d}" for n in range(1, 12)]
@@ -184,7 +184,7 @@ def test_petitions_count_in_the_month_they_reached_their_threshold_by_outcome(db
     assert not board.empty
 
 
-def test_median_and_90th_percentile_time_to_respond_in_days(db, history) -> None:  # type: ignore[no-untyped-def]
+def test_median_and_90th_percentile_time_to_respond_in_days(db, history) -> None:
     times = scoreboard(db=db, now=NOW).response_times
 
     # 1.5, 2, 8, 14, 20 days
@@ -200,7 +200,7 @@ def test_percentiles_by_nearest_rank() -> None:
     assert nearest_rank([float(n) for n in range(1, 12)], 0.9) == 10.0
 
 
-def test_commitments_on_public_petitions_by_status_with_those_past_due(db, history) -> None:  # type: ignore[no-untyped-def]
+def test_commitments_on_public_petitions_by_status_with_those_past_due(db, history) -> None:
     commitments = scoreboard(db=db, now=NOW).commitments
 
     assert commitments.total == 7, "the hidden petition's commitment is not counted"
@@ -209,7 +209,7 @@ def test_commitments_on_public_petitions_by_status_with_those_past_due(db, histo
     assert commitments.overdue == 2, "due yesterday and two months ago; not due today, not done"
 
 
-def test_a_shorter_window_counts_only_its_months(db, history) -> None:  # type: ignore[no-untyped-def]
+def test_a_shorter_window_counts_only_its_months(db, history) -> None:
     board = scoreboard(db=db, now=NOW, months=2)
 
     assert [m.month for m in board.months] == ["2026-10", "2026-11"]
@@ -219,7 +219,7 @@ def test_a_shorter_window_counts_only_its_months(db, history) -> None:  # type: 
         scoreboard(db=db, now=NOW, months=0)
 
 
-def test_the_figures_take_a_fixed_number_of_queries(db, rt, connection, history) -> None:  # type: ignore[no-untyped-def]
+def test_the_figures_take_a_fixed_number_of_queries(db, rt, connection, history) -> None:
     with counting_statements(connection) as before:
         scoreboard(db=db, now=NOW)
     for _ in range(3):
@@ -239,7 +239,7 @@ def test_the_figures_take_a_fixed_number_of_queries(db, rt, connection, history)
     assert len(after) == len(before)
 
 
-def test_nothing_reached_yet_is_an_empty_scoreboard(db) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_reached_yet_is_an_empty_scoreboard(db) -> None:
     board = scoreboard(db=db, now=NOW)
 
     assert board.empty and len(board.months) == 12
@@ -304,9 +304,9 @@ class TableReader(HTMLParser):
         values = dict(attrs)
         if tag == "table" and values.get("id") == "scoreboard-table":
             self.in_table = True
-        elif self.in_table and tag == "tr" and values.get("data-month"):
-            self.row = values["data-month"]
-            self.rows[self.row] = []
+        elif self.in_table and tag == "tr" and (month := values.get("data-month")):
+            self.row = month
+            self.rows[month] = []
         elif self.row and tag in ("td", "th"):
             self.cell = []
 
@@ -327,7 +327,7 @@ class TableReader(HTMLParser):
 FIELDS = ("reached", "answered_on_time", "answered_late", "unanswered_overdue", "unanswered_within_time")
 
 
-def test_the_page_and_the_json_show_the_same_numbers(browser: Browser, history) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_and_the_json_show_the_same_numbers(browser: Browser, history) -> None:
     page = browser.get("/scoreboard")
     api = browser.get("/api/v1/scoreboard")
 
@@ -353,7 +353,7 @@ def test_the_page_and_the_json_show_the_same_numbers(browser: Browser, history) 
     assert all(re.fullmatch(r"#[0-9a-f]{6}", series["colour"]) for series in chart["series"])
 
 
-def test_the_page_draws_the_chart_as_svg_without_inline_styles(browser: Browser, history) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_draws_the_chart_as_svg_without_inline_styles(browser: Browser, history) -> None:
     page = browser.get("/scoreboard").text
 
     found = re.search(r"<svg\b.*?</svg>", page, re.DOTALL)
@@ -369,7 +369,7 @@ def test_the_page_draws_the_chart_as_svg_without_inline_styles(browser: Browser,
     assert "<caption>" in page and "How these figures are computed" in page
 
 
-def test_with_nothing_reached_the_page_says_so_and_the_api_answers_zeros(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_with_nothing_reached_the_page_says_so_and_the_api_answers_zeros(browser: Browser, db, rt) -> None:
     factories.open_petition(db, rt)  # open, far from its threshold
 
     page = browser.get("/scoreboard")
@@ -384,7 +384,7 @@ def test_with_nothing_reached_the_page_says_so_and_the_api_answers_zeros(browser
     assert data["on_time_share"] is None
 
 
-def test_anyone_may_read_the_scoreboard_for_a_chosen_number_of_months(browser: Browser, history) -> None:  # type: ignore[no-untyped-def]
+def test_anyone_may_read_the_scoreboard_for_a_chosen_number_of_months(browser: Browser, history) -> None:
     data = browser.get("/api/v1/scoreboard?months=2").json()
     page = browser.get("/scoreboard?months=2").text
 

@@ -70,7 +70,7 @@ def assert_overlap(name: str, known_times: list[float], unknown_times: list[floa
     assert overlapping or close, f"the distributions do not overlap: {report}"
 
 
-def existing_accounts(db, count: int, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+def existing_accounts(db, count: int, prefix: str) -> list[str]:
     """Confirmed accounts sharing one real (production-cost) password hash, so arranging them is quick."""
     password_hash = hash_password(PASSWORD)
     now = datetime(2026, 11, 1, tzinfo=UTC)
@@ -105,7 +105,8 @@ def interleaved(
 ) -> tuple[list[float], list[float]]:
     """Time requests for existing and unknown addresses in turn, alternating which goes first."""
     token = browser.csrf()
-    known_times, unknown_times = [], []
+    known_times: list[float] = []
+    unknown_times: list[float] = []
     for index, (known, stranger) in enumerate(zip(existing, unknown, strict=True)):
         pair = [(known_times, known), (unknown_times, stranger)]
         for times, address in pair if index % 2 else reversed(pair):
@@ -126,7 +127,7 @@ def production_password_cost() -> Iterator[None]:
         security.use_password_cost(security.ARGON2_TEST_COST)
 
 
-def test_sign_up_takes_as_long_for_an_address_with_an_account_as_without(  # type: ignore[no-untyped-def]
+def test_sign_up_takes_as_long_for_an_address_with_an_account_as_without(
     browser: Browser, db, production_password_cost: None
 ) -> None:
     """The attacker times one sign-up per address against a server that hashes at production's cost, so the
@@ -151,7 +152,7 @@ def test_sign_up_takes_as_long_for_an_address_with_an_account_as_without(  # typ
 
 
 @pytest.mark.parametrize("ask", ["request_password_reset", "request_sign_in_link"])
-def test_the_work_behind_a_request_for_a_link_is_the_same_with_or_without_an_account(db, rt, ask: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_work_behind_a_request_for_a_link_is_the_same_with_or_without_an_account(db, rt, ask: str) -> None:
     """The same, timed inside the server: a loaded test machine's noise hides a few milliseconds of writes and
     mail that production's commits make plain (a mailed link took twice as long as none)."""
     from app.accounts import service as accounts
@@ -160,7 +161,8 @@ def test_the_work_behind_a_request_for_a_link_is_the_same_with_or_without_an_acc
     takes_browser = "browser" in inspect.signature(request).parameters
     existing = existing_accounts(db, SAMPLES * 2, "known")
     unknown = [f"stranger{i}@example.org" for i in range(SAMPLES * 2)]
-    known_times, unknown_times = [], []
+    known_times: list[float] = []
+    unknown_times: list[float] = []
     for index, (known, stranger) in enumerate(zip(existing, unknown, strict=True)):
         pair = [(known_times, known), (unknown_times, stranger)]
         for times, address in pair if index % 2 else reversed(pair):
@@ -199,7 +201,7 @@ def test_a_sign_in_link_asked_for_before_a_password_reset_no_longer_works_after_
 # 6. Locking a colleague out -----------------------------------------------------------------------------------
 
 
-def test_eleven_wrong_passwords_from_a_stranger_do_not_lock_the_owner_out(browser: Browser, new_browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_eleven_wrong_passwords_from_a_stranger_do_not_lock_the_owner_out(browser: Browser, new_browser, db) -> None:
     make_user(db, email="ana@example.org")
     stranger = new_browser()
     statuses = [
@@ -213,7 +215,7 @@ def test_eleven_wrong_passwords_from_a_stranger_do_not_lock_the_owner_out(browse
 
 
 @pytest.fixture
-def strict_app(database_url: str, connection, clock: FrozenClock) -> FastAPI:  # type: ignore[no-untyped-def]
+def strict_app(database_url: str, connection, clock: FrozenClock) -> FastAPI:
     """Low ceilings, so the attack fits in a test: 20 wrong passwords an hour per address, 10 a minute for all."""
     settings = make_settings(
         database_url,
@@ -234,7 +236,7 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waited
 
 
-def browsers(app: FastAPI):  # type: ignore[no-untyped-def]
+def browsers(app: FastAPI):
     from fastapi.testclient import TestClient
 
     opened: list[TestClient] = []
@@ -315,7 +317,7 @@ def test_a_stranger_asking_for_resets_or_links_does_not_block_the_owner(
     assert browser.get(link_from(outbox(db, to="ana@example.org")[-1])).status_code == 200, "and its link works"
 
 
-def test_the_address_keeps_a_ceiling_on_how_much_mail_strangers_can_send_it(strict_app: FastAPI, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_address_keeps_a_ceiling_on_how_much_mail_strangers_can_send_it(strict_app: FastAPI, db) -> None:
     make_user(db, email="ana@example.org")
     open_browser, opened = browsers(strict_app)
     statuses = [open_browser().post("/password/forgot", {"email": "ana@example.org"}).status_code for _ in range(14)]
@@ -337,7 +339,7 @@ INJECTED = [
 
 
 @pytest.mark.parametrize("name", INJECTED)
-def test_a_display_name_with_control_characters_is_refused_at_sign_up(browser: Browser, db, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_display_name_with_control_characters_is_refused_at_sign_up(browser: Browser, db, name: str) -> None:
     response = browser.post("/signup", {"email": "zoe@example.org", "display_name": name, "password": PASSWORD})
     assert response.status_code == 422
     assert "no line breaks, tabs or other control characters" in response.text
@@ -350,7 +352,7 @@ def test_a_display_name_with_control_characters_is_refused_at_sign_up(browser: B
 
 
 @pytest.mark.parametrize("title", INJECTED[:3])
-def test_a_petition_title_with_control_characters_is_refused(browser: Browser, db, title: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_petition_title_with_control_characters_is_refused(browser: Browser, db, title: str) -> None:
     sign_in_as(browser, db, factories.worker(db))
     before = count_rows(db, "petitions")
     api = browser.api(
@@ -362,7 +364,7 @@ def test_a_petition_title_with_control_characters_is_refused(browser: Browser, d
     assert count_rows(db, "petitions") == before
 
 
-def test_mail_shows_control_characters_of_older_names_and_titles_escaped(rt, db) -> None:  # type: ignore[no-untyped-def]
+def test_mail_shows_control_characters_of_older_names_and_titles_escaped(rt, db) -> None:
     """Rows written before names and titles refused them: the reply notification took the attacker's lines."""
     attacker = "Zoe\nIT Support: your password expired, reset it at https://evil.example"
     user = SimpleNamespace(display_name="Ana\r\nBcc: everyone@example.org")
@@ -439,7 +441,9 @@ def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(
     sign_in_as(browser, db, creator)
     assert browser.post(f"/petitions/{petition.id}/organizers", {"email": "cory@example.org"}).status_code == 303
     [invitation] = outbox(db, to="cory@example.org")
-    accept = re.search(r"http://testserver(/\S+/organizers/invitations/\S+)", invitation.body_text).group(1)
+    link = re.search(r"http://testserver(/\S+/organizers/invitations/\S+)", invitation.body_text)
+    assert link is not None
+    accept = link.group(1)
 
     assert sign_in_as(new_browser(), db, other).post(accept).status_code == 403
     assert sign_in_as(new_browser(), db, cory).post(accept.replace(f"/{petition.id}/", "/999999/")).status_code == 404
@@ -453,7 +457,7 @@ def test_an_invitation_to_organize_works_only_for_the_account_it_was_sent_to(
 # 10. CSRF hardening -------------------------------------------------------------------------------------------
 
 
-def test_a_state_changing_request_sent_from_another_site_is_refused(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_state_changing_request_sent_from_another_site_is_refused(browser: Browser, db) -> None:
     sign_in_as(browser, db, make_user(db, email="ana@example.org"))
     forged = browser.post("/signout", headers={"Sec-Fetch-Site": "cross-site"})
     assert forged.status_code == 403, "a valid token does not make a cross-site request acceptable"
@@ -479,7 +483,7 @@ def test_a_seed_planted_in_a_signed_in_browser_does_not_make_the_planter_s_token
     assert browser.get("/account").status_code == 200
 
 
-def test_signing_in_gives_the_browser_a_new_csrf_seed(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_signing_in_gives_the_browser_a_new_csrf_seed(browser: Browser, db) -> None:
     make_user(db, email="ana@example.org")
     browser.get("/signin")
     before = browser.client.cookies.get("undersigned_csrf")

@@ -30,7 +30,7 @@ RACERS = 10
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def scratch_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     with scratch_database(request.param, tmp_path, "link_race") as url:
         yield url
 
@@ -48,7 +48,7 @@ def server(scratch_url: str) -> Iterator[live_server.LiveServer]:
 
 def _mailed_link(live: live_server.LiveServer, ask: str) -> str:
     """A confirmed account, and the link it asked for at the page `ask`."""
-    app = live.server.config.app
+    app = live.app
     now = datetime.now(UTC)
     with app.state.sessionmaker.begin() as db:
         db.add(
@@ -91,7 +91,8 @@ def _race(live: live_server.LiveServer, link: str, data: dict[str, str]) -> list
 
 
 def _sessions(live: live_server.LiveServer) -> int:
-    with Session(live.server.config.app.state.engine) as db:
+    app = live.app
+    with Session(app.state.engine) as db:
         return db.scalar(select(func.count()).select_from(UserSession)) or 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from app.main import MAX_BODY_BYTES
 from app.models.accounts import Role
@@ -17,7 +18,7 @@ from tests.conftest import Browser, make_user, sign_in_as
 # Finding 2: a responder read petitions nobody outside their organizers and moderators may read.
 
 
-def _private_petitions(db, rt) -> dict[str, Petition]:  # type: ignore[no-untyped-def]
+def _private_petitions(db, rt) -> dict[str, Petition]:
     moderator = factories.moderator(db)
     hidden, rejected = (
         factories.open_petition(db, rt, title="Hidden: stop the badge cameras"),
@@ -35,7 +36,7 @@ def _private_petitions(db, rt) -> dict[str, Petition]:  # type: ignore[no-untype
     }
 
 
-def test_a_responder_cannot_read_a_petition_the_petition_page_withholds(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_responder_cannot_read_a_petition_the_petition_page_withholds(browser: Browser, db, rt) -> None:
     responder = make_user(db, email="riley@example.org", name="Riley Responder", password=None, roles=(Role.responder,))
     sign_in_as(browser, db, responder)
     for state, petition in _private_petitions(db, rt).items():
@@ -111,7 +112,7 @@ def _runnable_cells(text: str) -> list[str]:
     return found
 
 
-def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt, new_browser) -> None:
     organizer = factories.worker(db, name="Olga Organizer")
     petition = factories.open_petition(db, rt, creator=organizer, title='Fair pay;=HYPERLINK("http://x.test")')
     names = ["Zoe;=1+1;x", "Ann,+SUM(A1:A9)", "Bo\t@cmd", "Cy| -2+3", "=1+1", "Dee; =1", "Jean-Luc O'Neil"]
@@ -151,7 +152,7 @@ def test_csv_exports_quote_text_and_leave_no_formula_after_any_separator(db, rt,
 # the first addresses of each rule.
 
 
-def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser) -> None:
     petition = factories.open_petition(db, rt)
     target = make_user(db, email="quinn@example.org", name="Quinn Quiet", password=None)
     signatures.sign(db=db, rt=rt, petition_id=petition.id, user=target, visibility="organizers", notify_updates=False)
@@ -198,7 +199,7 @@ def test_a_moderator_cannot_ask_whether_one_colleague_signed(db, rt, new_browser
     assert "quinn" not in history and "other0" not in history
 
 
-def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_browser) -> None:  # type: ignore[no-untyped-def]
+def test_the_history_shows_no_address_of_a_rule_recorded_before(db, rt, new_browser) -> None:
     from app.models.signatures import Invalidation
 
     petition = factories.open_petition(db, rt)
@@ -235,16 +236,17 @@ SECURITY_HEADERS = (
 def test_a_body_too_large_is_refused_with_the_security_headers(browser: Browser) -> None:
     token = browser.csrf()
     huge = "x" * (MAX_BODY_BYTES + 1)
-    for url, kwargs in (
+    sent: tuple[tuple[str, dict[str, Any]], ...] = (
         ("/signin", {"data": {"email": huge, "csrf_token": token}}),
         ("/api/v1/petitions", {"json": {"title": huge}, "headers": {"X-CSRF-Token": token}}),
-    ):
+    )
+    for url, kwargs in sent:
         refused = browser.client.post(url, **kwargs)
         assert refused.status_code == 413, url
         assert all(name in refused.headers for name in SECURITY_HEADERS), (url, dict(refused.headers))
 
 
-def test_head_on_a_page_answers_like_get_without_a_body(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_head_on_a_page_answers_like_get_without_a_body(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     for url in (
         "/",
@@ -263,7 +265,7 @@ def test_head_on_a_page_answers_like_get_without_a_body(browser: Browser, db, rt
         assert head.headers.get("location") == got.headers.get("location"), url
 
 
-def test_a_method_not_allowed_names_every_allowed_method(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_method_not_allowed_names_every_allowed_method(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     comment = factories.comment(db, rt, petition)
     token = {"X-CSRF-Token": browser.csrf()}
@@ -279,7 +281,7 @@ def test_a_method_not_allowed_names_every_allowed_method(browser: Browser, db, r
         assert all(name in refused.headers for name in SECURITY_HEADERS)
 
 
-def test_booleans_are_strict(browser: Browser, db) -> None:  # type: ignore[no-untyped-def]
+def test_booleans_are_strict(browser: Browser, db) -> None:
     sign_in_as(browser, db, factories.worker(db))
     for value in ("AAA", "", 2, None, [True]):
         refused = browser.api("PUT", "/api/v1/me/notifications", {"comment_replies": value})
@@ -293,7 +295,7 @@ def test_booleans_are_strict(browser: Browser, db) -> None:  # type: ignore[no-u
         }
 
 
-def test_an_offset_out_of_range_is_a_plain_range_error(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_an_offset_out_of_range_is_a_plain_range_error(browser: Browser, db, rt) -> None:
     admin = factories.worker(db, roles=(Role.admin,))
     petition = factories.open_petition(db, rt, creator=admin)
     sign_in_as(browser, db, admin)

@@ -73,7 +73,7 @@ def links(row: str) -> dict[str, str]:
 # -- the share row ---------------------------------------------------------------------------------------------
 
 
-def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, rt) -> None:
     petition = factories.open_petition(
         db, rt, title='Heat & light: "fix" the boilers', ask="Repair the heating in building B before the first frost."
     )
@@ -107,7 +107,7 @@ def test_the_petition_page_has_a_share_row_of_plain_links(browser: Browser, db, 
     assert page.index('id="sign"') < page.index('id="share"')
 
 
-def test_a_closed_petitions_row_does_not_ask_for_a_signature(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_closed_petitions_row_does_not_ask_for_a_signature(browser: Browser, db, rt) -> None:
     petition = factories.closed_petition(db, rt, title="Quiet rooms on every floor")
     row = share_row(browser.get(f"/petitions/{petition.id}").text)
     body = parse_qs(urlsplit(links(row)["Email"]).query)["body"]
@@ -116,7 +116,7 @@ def test_a_closed_petitions_row_does_not_ask_for_a_signature(browser: Browser, d
 
 
 @pytest.mark.parametrize("state", ["draft", "gathering_sponsors", "in_moderation"])
-def test_no_share_row_before_the_petition_is_public(browser: Browser, db, rt, state: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_share_row_before_the_petition_is_public(browser: Browser, db, rt, state: str) -> None:
     creator = factories.worker(db)
     make = {
         "draft": factories.draft_petition,
@@ -128,7 +128,7 @@ def test_no_share_row_before_the_petition_is_public(browser: Browser, db, rt, st
     assert 'id="share"' not in page and "/qr.svg" not in page and "/poster.pdf" not in page
 
 
-def test_the_sponsor_link_has_a_copy_button_and_a_share_row(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_sponsor_link_has_a_copy_button_and_a_share_row(new_browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.petition_gathering_sponsors(db, rt, creator, title="Quiet rooms on every floor")
     sponsor_url = BASE + service.sponsor_url(rt=rt, petition=petition)
@@ -154,7 +154,7 @@ def test_the_sponsor_link_has_a_copy_button_and_a_share_row(new_browser, db, rt)
 # -- the QR code -------------------------------------------------------------------------------------------------
 
 
-def test_the_qr_code_is_a_public_cacheable_svg_of_the_address(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_qr_code_is_a_public_cacheable_svg_of_the_address(new_browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     signed_out = new_browser().get(f"/petitions/{petition.id}/qr.svg")
@@ -172,7 +172,7 @@ def test_the_qr_code_is_a_public_cacheable_svg_of_the_address(new_browser, db, r
 
 
 @pytest.mark.browser
-def test_the_qr_code_svg_decodes_to_the_address(chromium, new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_qr_code_svg_decodes_to_the_address(chromium, new_browser, db, rt) -> None:
     petition = factories.open_petition(db, rt)
     svg = new_browser().get(f"/petitions/{petition.id}/qr.svg").text
     context = chromium.new_context(viewport={"width": 400, "height": 400})
@@ -186,7 +186,7 @@ def test_the_qr_code_svg_decodes_to_the_address(chromium, new_browser, db, rt) -
 
 
 @pytest.mark.parametrize("route", ["qr.svg", "poster.pdf"])
-def test_the_qr_code_and_poster_exist_only_for_public_petitions(new_browser, db, rt, route: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_qr_code_and_poster_exist_only_for_public_petitions(new_browser, db, rt, route: str) -> None:
     """Cacheable by anyone, so public petitions only: not even the organizers or moderators get one for a draft,
     a petition waiting for sponsors or moderators, a hidden one or a rejection whose reason is withheld."""
     creator = factories.worker(db)
@@ -215,7 +215,7 @@ def test_the_qr_code_and_poster_exist_only_for_public_petitions(new_browser, db,
     assert new_browser().get(f"/petitions/{factories.closed_petition(db, rt).id}/{route}").status_code == 200
 
 
-def test_a_response_any_cache_may_keep_sets_no_cookie(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_a_response_any_cache_may_keep_sets_no_cookie(new_browser, db, rt) -> None:
     """A browser's first request gets its CSRF seed, unless the answer is public: a shared cache (a proxy, a CDN)
     that kept a Set-Cookie with the QR code would give every later reader the same seed."""
     petition = factories.open_petition(db, rt)
@@ -250,7 +250,7 @@ def text_of(pdf: bytes) -> str:
     return " ".join(reader.pages[0].extract_text().split())
 
 
-def test_the_poster_prints_the_petition_and_its_qr_code_reads_back(browser: Browser, db, rt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_poster_prints_the_petition_and_its_qr_code_reads_back(browser: Browser, db, rt, tmp_path: Path) -> None:
     petition = factories.open_petition(
         db, rt, title="Fair on-call pay for the platform team", ask="Pay on-call hours at time and a half."
     )
@@ -271,14 +271,14 @@ def test_the_poster_prints_the_petition_and_its_qr_code_reads_back(browser: Brow
     assert decoded(rendered(pdf, tmp_path)) == [address(petition.id)]
 
 
-def test_the_poster_of_a_closed_petition_says_so(browser: Browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_poster_of_a_closed_petition_says_so(browser: Browser, db, rt) -> None:
     petition = factories.closed_petition(db, rt)
     text = text_of(poster_of(browser, petition.id))
     assert "Closed with 0 signatures." in text and "Scan to read it" in text and "and sign" not in text
 
 
 @pytest.mark.parametrize("letters", ["words", "wide"])
-def test_the_longest_title_and_ask_still_fit_one_page_with_a_readable_code(  # type: ignore[no-untyped-def]
+def test_the_longest_title_and_ask_still_fit_one_page_with_a_readable_code(
     browser: Browser, db, rt, tmp_path: Path, letters: str
 ) -> None:
     if letters == "words":  # the longest text in words: it shrinks to fit, whole
@@ -298,7 +298,7 @@ def test_the_longest_title_and_ask_still_fit_one_page_with_a_readable_code(  # t
     assert decoded(rendered(pdf, tmp_path)) == [address(petition.id)]
 
 
-def test_characters_the_font_lacks_are_marked_not_dropped(browser: Browser, db, rt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_characters_the_font_lacks_are_marked_not_dropped(browser: Browser, db, rt, tmp_path: Path) -> None:
     petition = factories.open_petition(db, rt, title="食堂 for everyone", ask="Open the canteen at night, 夜.")
     pdf = poster_of(browser, petition.id)
     text = text_of(pdf)
@@ -306,13 +306,13 @@ def test_characters_the_font_lacks_are_marked_not_dropped(browser: Browser, db, 
     assert decoded(rendered(pdf, tmp_path)) == [address(petition.id)]
 
 
-def test_the_poster_is_the_same_for_every_reader(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_poster_is_the_same_for_every_reader(new_browser, db, rt) -> None:
     creator = factories.worker(db)
     petition = factories.open_petition(db, rt, creator)
     assert poster_of(new_browser(), petition.id) == poster_of(sign_in_as(new_browser(), db, creator), petition.id)
 
 
-def test_the_poster_prints_the_organization_name_its_admins_set(new_browser, db, rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_poster_prints_the_organization_name_its_admins_set(new_browser, db, rt) -> None:
     """Review F12: the poster printed the deployment's setting while every page showed the name admins chose."""
     from app.models.accounts import Role
     from app.organization import branding
@@ -328,7 +328,7 @@ def test_the_poster_prints_the_organization_name_its_admins_set(new_browser, db,
     assert "Acme Workers' Council · Petition #" in text and rt.settings.organization_name not in text
 
 
-def test_drawing_posters_has_one_budget_and_a_refusal_in_words(database_url, connection, clock, db) -> None:  # type: ignore[no-untyped-def]
+def test_drawing_posters_has_one_budget_and_a_refusal_in_words(database_url, connection, clock, db) -> None:
     """Review F12: anyone, signed out, could have posters drawn at half a second of a core each, without limit.
     Drawings count against one budget for all readers (the route reads no account, and nothing counts per address);
     a poster drawn before is served whatever the budget."""

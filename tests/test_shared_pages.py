@@ -38,7 +38,7 @@ class Clock:
 
 
 @pytest.fixture
-def shared(app: FastAPI, client) -> Iterator[tuple[SharedPageCache, Clock]]:  # type: ignore[no-untyped-def]
+def shared(app: FastAPI, client) -> Iterator[tuple[SharedPageCache, Clock]]:
     """The app's shared copies, emptied (the app is shared between tests, and petition ids come round again)."""
     client.get("/healthz")  # the middleware is built on the first request
     layer = app.middleware_stack
@@ -51,7 +51,7 @@ def shared(app: FastAPI, client) -> Iterator[tuple[SharedPageCache, Clock]]:  # 
     layer.clear()
 
 
-def sign(db: Session, rt: Runtime, petition, name: str) -> None:  # type: ignore[no-untyped-def]
+def sign(db: Session, rt: Runtime, petition, name: str) -> None:
     signatures.sign(
         db=db,
         rt=rt,
@@ -67,7 +67,7 @@ def count_on_page(html: str) -> str:
     return html.split('class="tally-count"><strong>', 1)[1].split("</strong>", 1)[0]
 
 
-def test_signed_out_readers_share_a_copy_for_a_few_seconds(db, rt, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
+def test_signed_out_readers_share_a_copy_for_a_few_seconds(db, rt, new_browser, shared) -> None:
     _layer, clock = shared
     petition = factories.open_petition(db, rt)
     assert count_on_page(new_browser().get(f"/petitions/{petition.id}").text) == "0"
@@ -78,7 +78,7 @@ def test_signed_out_readers_share_a_copy_for_a_few_seconds(db, rt, new_browser, 
     assert count_on_page(new_browser().get(f"/petitions/{petition.id}").text) == "1"
 
 
-def test_signed_in_readers_neither_get_nor_leave_a_shared_copy(db, rt, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
+def test_signed_in_readers_neither_get_nor_leave_a_shared_copy(db, rt, new_browser, shared) -> None:
     petition = factories.open_petition(db, rt)
     reader = sign_in_as(new_browser(), db, factories.worker(db, name="Rita Reader"))
     own = reader.get(f"/petitions/{petition.id}")
@@ -89,7 +89,7 @@ def test_signed_in_readers_neither_get_nor_leave_a_shared_copy(db, rt, new_brows
     assert "Sign this petition</button>" in reader.get(f"/petitions/{petition.id}").text
 
 
-def test_every_new_reader_gets_a_cookie_of_its_own(db, rt, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
+def test_every_new_reader_gets_a_cookie_of_its_own(db, rt, new_browser, shared) -> None:
     petition = factories.open_petition(db, rt)
     cookies = []
     for _ in range(3):
@@ -102,7 +102,7 @@ def test_every_new_reader_gets_a_cookie_of_its_own(db, rt, new_browser, shared) 
     assert all(b"set-cookie" not in name.lower() for copy in layer._copies.values() for name, _ in copy.headers)
 
 
-def test_a_page_with_a_flash_message_is_the_readers_own(db, rt, app, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
+def test_a_page_with_a_flash_message_is_the_readers_own(db, rt, app, new_browser, shared) -> None:
     petition = factories.open_petition(db, rt)
     flashed = new_browser()
     message = URLSafeSerializer(app.state.keyring.key("flash").hex(), salt="flash").dumps(
@@ -113,7 +113,7 @@ def test_a_page_with_a_flash_message_is_the_readers_own(db, rt, app, new_browser
     assert "Your comment is posted." not in new_browser().get(f"/petitions/{petition.id}").text
 
 
-def test_only_marked_pages_that_succeeded_are_shared(db, rt, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
+def test_only_marked_pages_that_succeeded_are_shared(db, rt, new_browser, shared) -> None:
     layer, _clock = shared
     draft = factories.draft_petition(db, rt)
     assert new_browser().get(f"/petitions/{draft.id}").status_code == 404
@@ -137,7 +137,7 @@ def test_only_marked_pages_that_succeeded_are_shared(db, rt, new_browser, shared
     )
 
 
-def test_the_public_tally_is_counted_once_a_minute_for_everyone(db, rt, connection, new_browser, shared) -> None:  # type: ignore[no-untyped-def]
+def test_the_public_tally_is_counted_once_a_minute_for_everyone(db, rt, connection, new_browser, shared) -> None:
     organizer = factories.worker(db, name="Olga Organizer")
     petition = factories.open_petition(db, rt, creator=organizer)
     sign(db, rt, petition, "Sam Signer")

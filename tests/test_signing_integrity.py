@@ -208,7 +208,7 @@ def test_a_percentage_threshold_counts_the_imported_list(db: Session, rt: Runtim
     petition = factories.open_petition(db, rt)
     assert petition.response_threshold == 3
     db.expire_all()
-    assert db.get(Petition, petition.id).response_threshold == 3
+    assert db.get_one(Petition, petition.id).response_threshold == 3
 
 
 # -- voiding signatures ---------------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_only_moderators_void_signatures(
     db: Session, rt: Runtime, new_browser: NewBrowser, signed_petition: SignedPetition
 ) -> None:
     petition, _people = signed_petition
-    creator = db.get(User, petition.creator_id)
+    creator = db.get_one(User, petition.creator_id)
     for user in (factories.worker(db), creator):
         browser = as_user(new_browser, db, user)
         assert (
@@ -412,7 +412,7 @@ def test_voiding_through_the_api(
     body = created.json()
     assert body["matched"] == 2 and body["rule"] == "1 entry: @example.com" and body["reason"] == REASON
     assert signature_count(db, petition) == 3
-    assert db.get(Invalidation, body["id"]).matched == 2
+    assert db.get_one(Invalidation, body["id"]).matched == 2
     assert moderator.api("POST", f"{base}/preview", {"rule": "@example.com"}).json() == {"matched": 0}
     nothing = moderator.api("POST", base, {"rule": "@example.com", "reason": REASON, "expected": 0})
     assert nothing.status_code == 409 and "matches no counted signature" in nothing.json()["error"]["message"]
@@ -619,7 +619,7 @@ def test_each_threshold_fires_once_as_signatures_keep_arriving(
 
     def reached() -> tuple[datetime | None, datetime | None]:
         db.expire_all()
-        current = db.get(Petition, petition.id)
+        current = db.get_one(Petition, petition.id)
         return current.response_threshold_reached_at, current.escalation_threshold_reached_at
 
     def mails(to: str, template: str) -> int:
@@ -631,7 +631,7 @@ def test_each_threshold_fires_once_as_signatures_keep_arriving(
     second = sign_through_the_api()
 
     assert reached() == (crossed_at, None)
-    assert db.get(Petition, petition.id).response_due_at == crossed_at + timedelta(days=rt.settings.response_days)
+    assert db.get_one(Petition, petition.id).response_due_at == crossed_at + timedelta(days=rt.settings.response_days)
     [due] = [m for m in outbox(db, responder.email) if m.template == "response_due"]
     assert due.subject.startswith("A petition awaits your response by")
     [organizers] = [m for m in outbox(db, creator.email) if m.template == "threshold_reached"]

@@ -254,7 +254,9 @@ def _wal_segments(url: str, *, since: float) -> dict[str, bytes]:
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
         try:
-            folder = Path(str(connection.execute("SHOW data_directory").fetchone()[0])) / "pg_wal"
+            shown = connection.execute("SHOW data_directory").fetchone()
+            assert shown is not None
+            folder = Path(str(shown[0])) / "pg_wal"
         except psycopg.Error:
             return {}
     try:

@@ -31,7 +31,7 @@ from tests.server_process import scratch_database
 NewBrowser = Callable[[], Browser]
 
 
-def open_anonymous(db: Session, rt: Runtime, title: str = "Stop recording our screens"):  # type: ignore[no-untyped-def]
+def open_anonymous(db: Session, rt: Runtime, title: str = "Stop recording our screens"):
     return factories.open_petition(db, rt, title=title, allow_anonymous=True)
 
 
@@ -67,7 +67,7 @@ def finalize_kept(state: dict, secret: bytes) -> dict[tuple[int, str], bytes]:
     return found
 
 
-def start_wallet(browser: Browser, check: bytes):  # type: ignore[no-untyped-def]
+def start_wallet(browser: Browser, check: bytes):
     return browser.api("POST", "/api/v1/wallet/check", {"check": b64e(check)})
 
 
@@ -149,7 +149,7 @@ def test_starting_a_wallet_is_rate_limited_per_account_on_its_own_action(browser
 
 
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, database_url: str):  # type: ignore[no-untyped-def]
+def settings(request: pytest.FixtureRequest, database_url: str):
     return make_settings(database_url, **getattr(request, "param", {}))
 
 
@@ -260,7 +260,7 @@ def test_asking_again_for_what_was_issued_is_a_plain_409_and_writes_nothing(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def race_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def race_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A database of its own (these requests commit): a SQLite file, or a scratch PostgreSQL database."""
     with scratch_database(request.param, tmp_path, "wallet_race") as url:
         yield url
@@ -281,7 +281,7 @@ def race_server(race_url: str) -> Iterator[live_server.LiveServer]:
 
 def _two_devices(live: live_server.LiveServer, *, petitions: int = 0) -> tuple[int, list[int], list[httpx2.Client]]:
     """One member signed in on two devices (two sessions), and `petitions` open anonymous petitions."""
-    app = live.server.config.app
+    app = live.app
     rt = app.state.runtime
     with app.state.sessionmaker() as db:
         opened = [open_anonymous(db, rt, title=f"Petition {index}").id for index in range(petitions)]
@@ -315,8 +315,9 @@ def _together(devices: list[httpx2.Client], send: Callable[[httpx2.Client], http
         return list(pool.map(go, devices))
 
 
-def _rows(live: live_server.LiveServer, statement):  # type: ignore[no-untyped-def]
-    with Session(live.server.config.app.state.engine) as db:
+def _rows(live: live_server.LiveServer, statement):
+    app = live.app
+    with Session(app.state.engine) as db:
         return db.execute(statement).all()
 
 

@@ -3,7 +3,7 @@ nullifier is ever kept next to an account. The public counts say how many tokens
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +27,7 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def anonymous_client(app) -> TestClient:  # type: ignore[no-untyped-def]
+def anonymous_client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 

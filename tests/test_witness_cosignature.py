@@ -95,7 +95,7 @@ def test_the_deployment_accepts_a_standard_cosignature(db: Session, witnessed_rt
         signature_log.cosign(db=db, rt=rt, petition_id=petition.id, size=latest.size, line=stranger.strip())  # type: ignore[union-attr]
 
 
-def test_the_log_key_is_named_by_the_checkpoint_origin(db: Session, rt: Runtime, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_log_key_is_named_by_the_checkpoint_origin(db: Session, rt: Runtime, client) -> None:
     petition = factories.open_petition(db, rt)
     head = client.get(f"/api/v1/petitions/{petition.id}/log").json()
     origin = head["origin"]

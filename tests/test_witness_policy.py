@@ -40,7 +40,7 @@ def app(database_url: str, connection: Connection, clock: FrozenClock) -> FastAP
     return build_test_app(make_settings(database_url, log_witnesses=[VKEY]), connection, clock)
 
 
-def sign_and_batch(db: Session, rt: Runtime, new_browser: NewBrowser, sessions, petition_id: int) -> None:  # type: ignore[no-untyped-def]
+def sign_and_batch(db: Session, rt: Runtime, new_browser: NewBrowser, sessions, petition_id: int) -> None:
     assert (
         sign_in_as(new_browser(), db, factories.worker(db))
         .api("POST", f"/api/v1/petitions/{petition_id}/signature", {"visibility": "public"})
@@ -59,7 +59,7 @@ def witness_cosigns(db: Session, rt: Runtime, petition_id: int) -> int:
     return latest.size
 
 
-def verify(petition_id: int, tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+def verify(petition_id: int, tmp_path: Path, *extra: str):
     return CliRunner().invoke(
         cli,
         ["verify", f"http://testserver/petitions/{petition_id}", "--state", str(tmp_path / "state.json"), *extra],

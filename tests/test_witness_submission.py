@@ -65,7 +65,7 @@ def next_hour(clock: FrozenClock) -> None:
     )
 
 
-def test_the_worker_has_each_new_checkpoint_cosigned_once(  # type: ignore[no-untyped-def]
+def test_the_worker_has_each_new_checkpoint_cosigned_once(
     new_browser: Callable[[], Browser],
     db: Session,
     rt: Runtime,
@@ -107,7 +107,7 @@ def test_the_worker_has_each_new_checkpoint_cosigned_once(  # type: ignore[no-un
     assert holder["witness"].state[origin][0] == 3
 
 
-def test_a_witness_that_refuses_or_is_unreachable_is_logged_to_the_hour_and_asked_again(  # type: ignore[no-untyped-def]
+def test_a_witness_that_refuses_or_is_unreachable_is_logged_to_the_hour_and_asked_again(
     db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client, server_logs, clock: FrozenClock
 ) -> None:
     url, holder = spec_server
@@ -151,7 +151,7 @@ def words(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when(  # type: ignore[no-untyped-def]
+def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when(
     new_browser: Callable[[], Browser],
     db: Session,
     rt: Runtime,
@@ -190,7 +190,7 @@ def test_the_petition_page_says_which_witnesses_cosigned_the_head_and_as_of_when
     )
 
 
-def test_the_page_names_a_witness_that_has_not_cosigned_the_head_yet(  # type: ignore[no-untyped-def]
+def test_the_page_names_a_witness_that_has_not_cosigned_the_head_yet(
     database_url: str,
     connection: Connection,
     clock: FrozenClock,
@@ -218,7 +218,7 @@ def test_the_page_names_a_witness_that_has_not_cosigned_the_head_yet(  # type: i
     ][:600]
 
 
-def test_a_witness_time_public_to_the_second_dates_a_checkpoint_no_finer_than_its_hour(  # type: ignore[no-untyped-def]
+def test_a_witness_time_public_to_the_second_dates_a_checkpoint_no_finer_than_its_hour(
     new_browser: Callable[[], Browser],
     db: Session,
     rt: Runtime,

@@ -316,7 +316,7 @@ class Adversary:
         """The moments accounts did something, as rows tied to them state. Rows an account receives (mail,
         notification deliveries) or that others change later (a petition row its creator owns, a role granted to
         it) say when something happened to it, not when it acted: only their creation time counts, if any."""
-        events = []
+        events: list[Event] = []
         for table in self.tables.values():
             account_columns = _account_columns(table)
             if table.name in PASSIVE_TABLES:
@@ -370,7 +370,7 @@ class Adversary:
             in_hour = hourly.get(line.time.replace(minute=0, second=0, microsecond=0), set())
             if not close and len(in_hour) == 1:
                 owner[index] = next(iter(in_hour))
-        derived = []
+        derived: list[Event] = []
         burst: list[int] = []
 
         def close_burst() -> None:
@@ -424,7 +424,7 @@ class Adversary:
                 ]
             else:
                 ordered = [{**row, "__tag": None} for row in sorted(table.rows, key=lambda r: r["__pos"])]
-            groups: list[tuple[int, Any]] = []
+            groups: list[tuple[Any, Any]] = []
             for row in ordered:
                 tag = (row.get(account_column), row["__tag"])
                 if not groups or groups[-1] != tag:
@@ -815,7 +815,7 @@ class Adversary:
         """xmin is the writing transaction's id: it orders rows of every table in time. Timed rows whose xmin
         agrees with their time (the longest consistent run) date the transactions around the action's."""
         consistent = _longest_increasing(sorted(self._xmin_pairs(exclude=action.row)))
-        ordered = sorted(
+        ordered: list[tuple[Any, datetime | None, bool]] = sorted(
             [(x, m, False) for x, m in consistent] + [(action.row["__xmin"], None, True)],
             key=lambda item: (item[0], item[2]),
         )
@@ -929,8 +929,8 @@ class Adversary:
     def _redis_moments(self, action: Action) -> list[Join]:
         """Redis copies: the queue holding the action's token or text, a limiter window of an anonymous route."""
         joins = []
-        needles = [needle for needle in self._secrets(action) if len(needle) >= 16]
-        needles = [n.decode("latin-1") for n in needles if all(32 <= b < 127 for b in n)]
+        raw_needles = [needle for needle in self._secrets(action) if len(needle) >= 16]
+        needles = [n.decode("latin-1") for n in raw_needles if all(32 <= b < 127 for b in n)]
         previous = None
         for copy in self.evidence.redis_copies:
             text = json.dumps([key["value"] for key in copy.keys] + [key["key"] for key in copy.keys])
@@ -1178,7 +1178,7 @@ class Adversary:
         by_subject = defaultdict(list)
         for window in self.windows:
             by_subject[(window["action"], window["subject"])].append(window)
-        joins = []
+        joins: list[Join] = []
         for name in {window["action"] for window in self.windows}:
             for value in values:
                 for subject in (value, f"credential:{value}", f"token:{value}", f"nullifier:{value}"):
@@ -1197,7 +1197,7 @@ class Adversary:
 
     def _mail_joins(self, action: Action, contexts: list[str]) -> list[Join]:
         """Mail is sealed; the operator opens it: a digest or reply mail quoting the comment dates it."""
-        joins = []
+        joins: list[Join] = []
         body = str(action.row.get("body") or "")
         if len(body) < 12:
             return joins

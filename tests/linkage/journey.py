@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import httpx2
 import redis
@@ -170,18 +170,19 @@ class RedisClock:
         self.observe()
         now = self.clock.now()
         keys = []
-        for key in sorted(self.redis.scan_iter(count=1000)):
-            kind = self.redis.type(key).decode()
+        store: Any = self.redis  # bytes in and out (no decoding): redis-py types every answer as bytes or str
+        for key in sorted(store.scan_iter(count=1000)):
+            kind = store.type(key).decode()
             if kind == "string":
-                value: Any = (self.redis.get(key) or b"").decode("latin-1")
+                value: Any = (store.get(key) or b"").decode("latin-1")
             elif kind == "hash":
-                value = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.redis.hgetall(key).items()}
+                value = {k.decode("latin-1"): v.decode("latin-1") for k, v in store.hgetall(key).items()}
             elif kind in ("list",):
-                value = [v.decode("latin-1") for v in self.redis.lrange(key, 0, -1)]
+                value = [v.decode("latin-1") for v in store.lrange(key, 0, -1)]
             elif kind == "set":
-                value = sorted(v.decode("latin-1") for v in self.redis.smembers(key))
+                value = sorted(v.decode("latin-1") for v in store.smembers(key))
             elif kind == "zset":
-                value = [(m.decode("latin-1"), s) for m, s in self.redis.zrange(key, 0, -1, withscores=True)]
+                value = [(m.decode("latin-1"), s) for m, s in store.zrange(key, 0, -1, withscores=True)]
             else:
                 value = None
             window = self.windows.get(key)
@@ -449,7 +450,7 @@ class Day:
             # run of the suite is the same day; the attacker must hold whatever they are.
             drawn = random.Random(18)
             self._restore.append((cli_client, "random", cli_client.random))
-            cli_client.random = SimpleNamespace(SystemRandom=lambda: drawn, Random=lambda *a: drawn)
+            cli_client.random = cast(Any, SimpleNamespace(SystemRandom=lambda: drawn, Random=lambda *a: drawn))
         self.live = live_server.start(self.app, sock)
         self.runtime = self.app.state.runtime
         paths = self.bare("GET", "/openapi.json").json()["paths"]
@@ -716,7 +717,7 @@ class Day:
     def published(self) -> bool:
         return not self.unpublished()
 
-    def unpublished(self) -> list[object]:
+    def unpublished(self) -> list[Any]:
         from sqlalchemy import text
 
         with self.app.state.sessionmaker() as db:

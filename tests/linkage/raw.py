@@ -182,9 +182,11 @@ def postgresql_tuples(url: str, tables: dict[str, Table], *, every_table: bool =
                     (f'"{table.name}"',),
                 )
             ]
-            pages = connection.execute(
+            size = connection.execute(
                 "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int", (f'"{table.name}"',)
-            ).fetchone()[0]
+            ).fetchone()
+            assert size is not None
+            pages = size[0]
             for page in range(int(pages)):
                 for lp, xmin, xmax, lp_flags, attrs in connection.execute(
                     "SELECT lp, t_xmin::text::bigint, t_xmax::text::bigint, lp_flags, t_attrs FROM "
@@ -261,7 +263,7 @@ def _record(data: bytes, start: int, allowed: list[Callable[[int], bool]], *, he
             end_header = start + header_size
         else:
             offset, end_header = start, None
-        types = []
+        types: list[int] = []
         while len(types) < columns and (end_header is None or offset < end_header):
             serial, offset = _varint(data, offset)
             if not allowed[len(types)](serial):
