@@ -4,6 +4,7 @@ answer goes without cookies, and running it again changes the answer."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,3 +115,24 @@ def test_a_named_signer_answers_a_signers_poll_through_the_exchange(
     (exchanged,) = [seen for seen in proxy.seen if seen.path.endswith(f"/ballots/{ballot_id}/exchange")]
     assert exchanged.cookie is None
     assert counted(server, ballot_id) == [(1, "[0]", False)]
+
+
+def test_an_anonymous_signer_of_the_command_line_answers_a_signers_poll(
+    server: live_server.LiveServer, proxy: Proxy, tmp_path: Path
+) -> None:
+    """`client sign --anonymous` asks for the signer credential with the cookie-less signature; `client answer`
+    then exchanges it, cookie-less too."""
+    petition = petition_url(server, proxy, PETITION)
+    petition_id = int(petition.rstrip("/").split("/")[-1])
+    ballot_id = make_ballot(server, petition_id=petition_id)
+    wallet = tmp_path / "wallet.json"
+    email = new_member(server, "vera")
+    signed = run("sign", petition, "--anonymous", "--now", "--accept-small-crowd", *signed_in(email, wallet))
+    assert signed.exit_code == 0, signed.output
+    (sent,) = [seen for seen in proxy.seen if seen.method == "POST" and seen.path == "/api/v1/anonymous/signatures"]
+    assert sent.cookie is None
+    held = json.loads(wallet.read_text())["credentials"]
+    assert [item["status"] for slot, item in held.items() if slot.endswith(f"|{petition_id}|signer")] == ["held"]
+    answered = run("answer", f"{proxy.base_url}/polls/{ballot_id}", "--choice", "2", "--wallet", str(wallet))
+    assert answered.exit_code == 0, answered.output
+    assert counted(server, ballot_id) == [(1, "[2]", False)]

@@ -827,9 +827,13 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
     )
     proof = {"message": credential["message"], "signature": credential["signature"]}
     if item["kind"] == "signature":
-        status, answer = connection.anonymous(
-            "POST", "/api/v1/anonymous/signatures", {"petition_id": item["petition_id"], **proof}
-        )
+        signer = _signer_request(connection, wallet, item["slot"], keys)
+        body: dict[str, object] = {"petition_id": item["petition_id"], **proof}
+        if signer is not None:
+            body["signer_blinded"] = _b64e(signer[1].blinded_msg)
+        status, answer = connection.anonymous("POST", "/api/v1/anonymous/signatures", body)
+        if status == 202 and signer is not None:
+            _keep_signer(wallet, item["slot"], signer, credential, (answer or {}).get("signer_blind_signature"))
         if status == 202 or status == 409:
             credential["status"] = "submitted"
             minutes = max(1, round(float((answer or {}).get("publish_within_seconds", 60)) / 60))
@@ -885,6 +889,95 @@ def _send(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: Ke
     return f"Refused by {petition}: {_message(answer, f'the server answered {status}')}", "refused"
 
 
+# The signer credential, asked for with an anonymous signature (issue #25) -------------------------------------
+
+
+def _signer_request(
+    connection: Connection, wallet: Wallet, slot: str, keys: KeyRequirement
+) -> tuple[dict[str, Any], derive.Credential] | None:
+    """The petition's signer key (the one published to everyone and named by entry 0) and the signer credential
+    derived for it from the wallet secret; None when the wallet has no secret, the petition publishes no signer key,
+    or its key does not pass the check (the signature goes without: it needs none)."""
+    base_url, email, petition_text, _purpose = slot.rsplit("|", 3)
+    secret = wallet_secret(wallet, base_url, email)
+    if secret is None:
+        return None
+    status, published = connection.anonymous("GET", "/api/v1/anonymous/keys")
+    if status != 200 or not isinstance(published, list):
+        return None
+    found = [
+        key
+        for key in published
+        if isinstance(key, dict) and key.get("purpose") == "signer" and key.get("petition_id") == int(petition_text)
+    ]
+    if len(found) != 1:
+        return None
+    key = found[0]
+    try:
+        keys.require(petition_id=int(petition_text), purpose="signer", key_id=key["key_id"], spki=key["spki"])
+        public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
+    except (ClientError, ValueError, blindrsa.BlindSignatureError):
+        return None
+    credential = derive.credential(
+        secret, purpose="signer", petition_id=int(petition_text), key_id=key["key_id"], public=public
+    )
+    return key, credential
+
+
+def _keep_signer(
+    wallet: Wallet,
+    token_slot: str,
+    signer: tuple[dict[str, Any], derive.Credential],
+    token: dict[str, Any],
+    reply: str | None,
+) -> None:
+    """Hold the signer credential (the reply came with the 202), or note where to fetch its reply once the
+    signature is published (the token's nullifier, and the key it is under)."""
+    key = signer[0]
+    base_url, email, petition_text, _purpose = token_slot.rsplit("|", 3)
+    kept: dict[str, Any] = {
+        "petition_id": int(petition_text),
+        "purpose": "signer",
+        "key_id": key["key_id"],
+        "spki": key["spki"],
+        "nullifier": hashlib.sha256(_b64d(token["message"])).hexdigest(),
+        "status": "awaiting",
+        "derived": True,
+    }
+    wallet["credentials"][_slot(base_url, email, int(petition_text), "signer")] = kept
+    if reply:
+        _finish_signer(wallet, base_url, email, kept, reply)
+
+
+def _finish_signer(wallet: Wallet, base_url: str, email: str, kept: dict[str, Any], reply: str) -> bool:
+    secret = wallet_secret(wallet, base_url, email)
+    if secret is None:
+        return False
+    public = blindrsa.PublicKey.from_spki(_b64d(kept["spki"]))
+    credential = derive.credential(
+        secret, purpose="signer", petition_id=kept["petition_id"], key_id=kept["key_id"], public=public
+    )
+    try:
+        signature = credential.finalize(public, _b64d(reply))
+    except blindrsa.BlindSignatureError:
+        return False
+    kept.update(message=_b64e(credential.message), signature=_b64e(signature), status="held")
+    kept.pop("nullifier", None)
+    return True
+
+
+def fetch_signer_reply(connection: Connection, wallet: Wallet, base_url: str, email: str, petition_id: int) -> bool:
+    """An awaiting signer credential: fetch its kept reply without cookies (once the signature is written) and
+    finalize it. True when it is held now."""
+    kept = held(wallet, base_url, email, petition_id, "signer")
+    if kept is None or kept.get("status") != "awaiting":
+        return kept is not None and kept.get("status") == "held"
+    status, answer = connection.anonymous("GET", f"/api/v1/petitions/{petition_id}/signer-replies/{kept['nullifier']}")
+    if status != 200 or not isinstance(answer, dict):
+        return False
+    return _finish_signer(wallet, base_url, email, kept, answer["blind_signature"])
+
+
 def pending(wallet: Wallet, *, skip: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     return sorted((item for item in wallet["outbox"] if item["id"] not in skip), key=lambda item: item["due"])
 
@@ -909,6 +1002,14 @@ def check(*, connection: Connection, wallet: Wallet, petition_id: int, keys: Key
                 token.pop(secret, None)
             token["status"] = "published"
             lines.append("Your anonymous signature is published and counted.")
+            _base, owner, _number, _kind = slot.rsplit("|", 3)
+            awaiting = held(wallet, connection.base_url, owner, petition_id, "signer")
+            if (
+                awaiting is not None
+                and awaiting.get("status") == "awaiting"
+                and fetch_signer_reply(connection, wallet, connection.base_url, owner, petition_id)
+            ):
+                lines.append("Your signer credential, for polls among this petition's signers, is in the wallet.")
             continue
         keys.require(petition_id=petition_id, purpose="sign", key_id=token["key_id"], spki=token["spki"])
         status, answer = connection.anonymous(

@@ -23,6 +23,7 @@ from app.clients.anonymous import (
     Session,
     Wallet,
     _message,
+    fetch_signer_reply,
     held,
     wallet_secret,
 )
@@ -77,6 +78,7 @@ def _ballot_credential(
 ) -> dict[str, Any]:
     """Exchange the petition's signer credential for the poll's, without cookies; kept in the wallet."""
     ballot_id, petition_id = int(ballot["id"]), ballot["petition_id"]
+    fetch_signer_reply(connection, wallet, base_url, email, petition_id)  # an anonymous signature's, once written
     signer = held(wallet, base_url, email, petition_id, "signer")
     if signer is None or signer.get("status") != "held":
         raise ClientError(
