@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,14 +26,16 @@ from app.ballots import log as ballot_log
 from app.ballots import service as ballots
 from app.ballots.answers import BallotQueue, ballot_queue
 from app.clients import ballots as ballot_client
-from app.core import b64url
+from app.core import b64url, blindrsa
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.core.settings import Settings
 from app.models.accounts import Role
+from app.models.anonymous import SignerKey
 from app.models.ballots import Ballot, BallotAnswer, BallotCheckpoint, BallotKind, BallotLeaf, BallotOption
 from app.models.petitions import Petition
 from app.moderation import service as moderation
+from app.petitions import issuing_keys
 from app.reports import tally
 from app.responses import schemas as response_schemas
 from app.responses import service as responses
@@ -493,3 +496,48 @@ def test_a_poll_of_a_hidden_petition_disappears_at_once_and_no_reader_gets_anoth
         assert "Which demand goes first?" not in reader.get("/polls").text
         assert "Which demand goes first?" not in reader.get("/api/v1/ballots").text
         assert "Which demand goes first?" not in reader.get("/").text
+
+
+# -- 1/2. the exchange dates a signer's first answer -------------------------------------------------------------
+
+
+def _signer_credential(db: Session, rt: Runtime, petition: Petition) -> tuple[bytes, bytes]:
+    """A signer credential for the petition, finalized as a wallet does (issued however the signer signed)."""
+    key = db.get_one(SignerKey, petition.id)
+    assert key.sealed_private is not None
+    pem = rt.sealer.open(key.sealed_private, context=issuing_keys.signer_context(petition.id)).encode()
+    signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True), pem=pem)
+    public = blindrsa.PublicKey.from_spki(key.spki)
+    message = blindrsa.prepare(secrets.token_bytes(32))
+    blinded = blindrsa.blind(public, message)
+    return message, blindrsa.finalize(public, message, signer.blind_sign(blinded.blinded_msg), blinded.inv)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding for ballots-creds (app/ballots/exchange.py): the exchange moves credentials_issued at once",
+)
+def test_an_exchange_moves_nothing_readable_before_the_batch(
+    db: Session, rt: Runtime, anonymous_client: TestClient, queue: BallotQueue
+) -> None:
+    """The attack: a signers' poll's page and API show 'hidden among N' (credentials_issued). The wallet exchanges
+    its signer credential at the signer's first answer, a click after their signed-in page loaded; the counter moves
+    at that second, so polling it dates each signer's first answer finer than the batch, and the signed-in
+    requests of that moment (the wallet's bundle sync, the page itself) say whose, and so that they signed: an
+    anonymous signer's secret. Answers are held to the batch; the exchange's public effect should be too."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    ballot = petition_ballot(db, rt, petition, organizer)
+    signer = _signer_credential(db, rt, petition)
+    db.commit()
+    before = observe(anonymous_client, ballot)
+    public = blindrsa.PublicKey.from_spki(ballot.spki)
+    request = blindrsa.blind(public, blindrsa.prepare(secrets.token_bytes(32)))
+    body = {
+        "message": b64url.encode(signer[0]),
+        "signature": b64url.encode(signer[1]),
+        "blinded": b64url.encode(request.blinded_msg),
+    }
+    assert anonymous_client.post(f"/api/v1/ballots/{ballot.id}/exchange", json=body).status_code == 200
+    moved = [path for path, seen in observe(anonymous_client, ballot).items() if seen != before[path]]
+    assert moved == [], f"{moved} moved at the moment of an exchange"
