@@ -349,7 +349,7 @@ def _publish_reason(db: Session, rt: Runtime, petition_id: int, count: int) -> b
     # Closing: closed already, or its deadline falls before the next batch.
     closing = (
         petition is None
-        or petition.state_enum is not PetitionState.open
+        or petition.state is not PetitionState.open
         or (
             petition.deadline is not None
             and petition.deadline <= now + timedelta(seconds=settings.anonymous_batch_seconds)

@@ -402,7 +402,7 @@ def verify(
         )
     now = rt.clock.now()
     if (
-        petition.state_enum is not PetitionState.open
+        petition.state is not PetitionState.open
         or key.sealed_private is None
         or (petition.deadline is not None and petition.deadline <= now)
     ):

@@ -85,7 +85,8 @@ class LifecyclePredicates:
     @property
     def state_enum(self) -> PetitionState:
         """`state` itself, which holds a member on both databases (tests/test_enum_columns.py); kept only for the
-        modules still naming it (ballots, the petition page, anonymous signing) until their open work lands."""
+        modules still naming it (app/ballots/service.py, the petition page and its reader) until their open work
+        lands."""
         return self.state
 
     @property
