@@ -77,6 +77,7 @@ BENCH_EXPORT := --signatures 1000000
 BENCH_PAGE := --sizes 10000,100000,1000000 --comments 10000 --workers 1,2,4 --duration 10 --quiet-wait 600
 BENCH_VIRAL := --signatures 1000000 --comments 10000 --duration 30 --open-pages 10000
 BENCH_STACK := --signatures 1000000 --comments 10000 --requests 400 --duration 10
+BENCH_BALLOTS := --answers 20000 --clients 16 --counted 100000 --requests 20
 else
 BENCH_SIGN := --workers 2 --signatures 1000 --rounds 3
 BENCH_COMMENTS := --requests 200 --readers 8
@@ -86,6 +87,7 @@ BENCH_EXPORT := --signatures 50000
 BENCH_PAGE := --sizes 10000,100000 --comments 1000 --workers 1,2 --duration 5
 BENCH_VIRAL := --signatures 20000 --comments 500 --duration 10 --open-pages 1000 --poll-seconds 5
 BENCH_STACK := --signatures 10000 --comments 200 --requests 200 --duration 5
+BENCH_BALLOTS := --answers 1000 --clients 16 --counted 20000 --requests 10
 endif
 
 bench: install-dev
@@ -97,6 +99,7 @@ bench: install-dev
 	$(BIN)/python bench/petition_page.py $(BENCH_PAGE)
 	$(BIN)/python bench/viral_petition.py $(BENCH_VIRAL)
 	$(BIN)/python bench/request_stack.py $(BENCH_STACK)
+	$(BIN)/python bench/ballots.py $(BENCH_BALLOTS)
 
 # The translatable text of the templates and the code, for translators: app/locale/messages.pot. A translation
 # lives in app/locale/<locale>/LC_MESSAGES/messages.po (`pybabel init`/`update`), compiled with `pybabel compile -d
