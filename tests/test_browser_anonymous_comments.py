@@ -57,7 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 def run_batch(server: live_server.LiveServer) -> int:
     from app.comments import anonymous
 
-    app = server.server.config.app
+    app = server.app
     return anonymous.write_batch(sessions=app.state.sessionmaker, rt=app.state.runtime)
 
 
@@ -78,7 +78,7 @@ def pseudonym_of(message: str) -> str:
     return "Colleague " + hashlib.sha256(b"undersigned/pseudonym/v1" + b64url.decode(message)).hexdigest()[:6]
 
 
-def signed_in(person, name: str) -> Page:  # type: ignore[no-untyped-def]
+def signed_in(person, name: str) -> Page:
     """A worker's browser after signing in, once the first page's wallet has collected what was due."""
     from playwright.sync_api import expect
 
@@ -101,7 +101,7 @@ def cookieless_html(server: live_server.LiveServer, path: str) -> str:
         return reply.read().decode()
 
 
-def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_its_author_changes_it(  # type: ignore[no-untyped-def]
+def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_its_author_changes_it(
     person, server
 ) -> None:
     from playwright.sync_api import expect
@@ -155,7 +155,7 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     before = len(sent)
     # Fewer colleagues than the minimum group size (the demo has four workers): nothing goes until he says he
     # understands.
-    assert figures["discussion"] < figures["min_group_size"], figures  # type: ignore[operator]
+    assert figures["discussion"] < figures["min_group_size"], figures
     expect(discussion.locator("[data-anonymity-small]")).to_contain_text(
         f"That is fewer than {figures['min_group_size']}. In a group this small, someone who knows who they are may "
         "guess that you wrote this.",
@@ -241,7 +241,7 @@ def test_an_anonymous_comment_goes_without_cookies_waits_for_its_batch_and_only_
     assert "union representative" not in page and "[deleted by author]" in page
 
 
-def test_a_reply_can_be_anonymous_too(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_reply_can_be_anonymous_too(person, server) -> None:
     from playwright.sync_api import expect
 
     path = petition_path(server)
@@ -271,7 +271,7 @@ def test_a_reply_can_be_anonymous_too(person, server) -> None:  # type: ignore[n
     expect(reply.get_by_role("button", name="Edit")).to_be_visible()
 
 
-def test_where_the_anonymous_choice_cannot_work_the_page_says_why(person, server, chromium) -> None:  # type: ignore[no-untyped-def]
+def test_where_the_anonymous_choice_cannot_work_the_page_says_why(person, server, chromium) -> None:
     from playwright.sync_api import expect
 
     path = petition_path(server)
@@ -333,7 +333,7 @@ def test_where_the_anonymous_choice_cannot_work_the_page_says_why(person, server
         context.close()
 
 
-def test_a_credential_whose_reply_was_lost_is_collected_on_a_later_page(server, chromium) -> None:  # type: ignore[no-untyped-def]
+def test_a_credential_whose_reply_was_lost_is_collected_on_a_later_page(server, chromium) -> None:
     from playwright.sync_api import expect
 
     from app.demo import DEMO_PASSWORD
@@ -344,7 +344,7 @@ def test_a_credential_whose_reply_was_lost_is_collected_on_a_later_page(server, 
     context.set_default_timeout(10_000)
     try:
         # The server issues, but the reply never reaches the page (closed, offline).
-        def lose_reply(route) -> None:  # type: ignore[no-untyped-def]
+        def lose_reply(route) -> None:
             route.fetch()
             route.abort()
 

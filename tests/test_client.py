@@ -133,10 +133,10 @@ def petition_url(server: live_server.LiveServer, proxy: Proxy, title: str = PETI
 
 def count(server: live_server.LiveServer, url: str) -> int:
     petition = live_server.get_json(server, f"/api/v1/petitions/{url.rsplit('/', 1)[1]}")
-    return int(petition["signature_count"])  # type: ignore[call-overload]
+    return int(petition["signature_count"])
 
 
-def run(*args: str):  # type: ignore[no-untyped-def]
+def run(*args: str):
     return CliRunner().invoke(cli, ["client", *args], catch_exceptions=False)
 
 
@@ -205,7 +205,7 @@ def test_collect_early_queue_then_send_later_without_cookies(
     assert refused.exit_code == 1 and "You already signed this petition with this wallet" in refused.output
 
 
-def test_now_warns_before_sending_at_once(server, proxy, clock, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_now_warns_before_sending_at_once(server, proxy, clock, tmp_path: Path) -> None:
     url = petition_url(server, proxy)
     before = count(server, url)
     signed = run(
@@ -244,7 +244,7 @@ def _another_key(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**key, "key_id": public.key_id(), "spki": b64e(public.spki())} for key in keys]
 
 
-def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(  # type: ignore[no-untyped-def]
+def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     url = petition_url(server, proxy)
@@ -300,9 +300,7 @@ def test_a_key_shown_to_one_account_only_is_refused_before_anything_is_sent(  # 
     assert not proxy.requests("POST", "/api/v1/anonymous/comments")
 
 
-def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(  # type: ignore[no-untyped-def]
-    server, proxy, clock, tmp_path: Path
-) -> None:
+def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(server, proxy, clock, tmp_path: Path) -> None:
     """Entry 0 commits the discussion key too: a server that shows one account a discussion key of its own, in the
     wallet answer and the cookie-less list alike (it can tell connections apart), is refused before anything is
     blinded; the signing key, honest, is not enough to let the discussion credential through."""
@@ -335,9 +333,9 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(  # type: i
     log = live_server.get_json(server, f"/api/v1/petitions/{petition_id}/log")
     entry = json.loads(
         b64url.decode(  # without padding: entry 0's length decides whether base64 would need any
-            live_server.get_json(  # type: ignore[index]
-                server, f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1"
-            )["entries"][0]["entry"]
+            live_server.get_json(server, f"/api/v1/petitions/{petition_id}/log/entries?start=0&limit=1")["entries"][0][
+                "entry"
+            ]
         )
     )
     assert (
@@ -347,9 +345,7 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(  # type: i
     )
 
 
-def test_a_key_that_changes_after_first_use_is_refused(  # type: ignore[no-untyped-def]
-    server, proxy, clock, tmp_path: Path
-) -> None:
+def test_a_key_that_changes_after_first_use_is_refused(server, proxy, clock, tmp_path: Path) -> None:
     url = petition_url(server, proxy)
     wallet = tmp_path / "wallet.json"
     collected = run("collect", url, *signed_in(new_member(server, "quinn"), wallet))
@@ -409,14 +405,15 @@ def test_a_wallet_file_of_the_first_format_is_read_as_signing_tokens(tmp_path: P
     )
     wallet = client.load_wallet(path)
     assert wallet["credentials"]["https://host|chen@example.org|7|sign"]["purpose"] == "sign"
-    assert client.held(wallet, "https://host", "chen@example.org", 7, "sign")["status"] == "held"
+    held = client.held(wallet, "https://host", "chen@example.org", 7, "sign")
+    assert held is not None and held["status"] == "held"
     assert client.known_email(wallet, "https://host") == "chen@example.org"
     client.save_wallet(path, wallet)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert client.load_wallet(path) == wallet
 
 
-def test_bad_input_is_a_clear_message(server, proxy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_clear_message(server, proxy, tmp_path: Path) -> None:
     wrong = run("sign", "not a url", *signed_in("chen@example.org", tmp_path / "w.json"))
     assert wrong.exit_code == 1 and "Give the petition's address" in wrong.output
     refused = run(
@@ -434,7 +431,7 @@ def test_bad_input_is_a_clear_message(server, proxy, tmp_path: Path) -> None:  #
     assert named.exit_code == 2 and "anonymous comments only" in named.output
 
 
-def test_an_expired_session_signs_in_again_with_the_password_from_the_environment(  # type: ignore[no-untyped-def]
+def test_an_expired_session_signs_in_again_with_the_password_from_the_environment(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     url = petition_url(server, proxy)
@@ -508,7 +505,7 @@ def test_keys_are_checked_under_a_pinned_log_key_and_the_witnesses_named(tmp_pat
             # Every open petition's log: the discussion keys the wallet collects are held to their logs' entry 0
             # too, under a cosigned checkpoint.
             listing = live_server.get_json(live, "/api/v1/petitions?state=open")["items"]
-            for item in listing:  # type: ignore[attr-defined]
+            for item in listing:
                 witnessed = CliRunner().invoke(
                     cli,
                     [
@@ -546,7 +543,7 @@ def _comments(server: live_server.LiveServer, petition_id: int) -> list[dict[str
     return found
 
 
-def test_an_anonymous_comment_is_queued_then_sent_without_cookies_under_its_pseudonym(  # type: ignore[no-untyped-def]
+def test_an_anonymous_comment_is_queued_then_sent_without_cookies_under_its_pseudonym(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     url = petition_url(server, proxy)
@@ -636,7 +633,8 @@ def new_member(server: live_server.LiveServer, local_part: str) -> str:
     from app.models.accounts import User
 
     now = datetime.now(UTC)
-    with server.server.config.app.state.sessionmaker.begin() as db:
+    app = server.app
+    with app.state.sessionmaker.begin() as db:
         db.add(
             User(
                 email=f"{local_part}@example.org",
@@ -743,7 +741,7 @@ def test_collect_starts_a_wallet_and_its_recovery_code_brings_the_same_credentia
     )  # empty stdin
 
 
-def test_a_recovery_code_gives_the_credentials_the_shared_derivation_gives(  # type: ignore[no-untyped-def]
+def test_a_recovery_code_gives_the_credentials_the_shared_derivation_gives(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     """The vector's secret, started as a browser would start it, imported from its recovery code: the command
@@ -776,7 +774,7 @@ def test_a_recovery_code_gives_the_credentials_the_shared_derivation_gives(  # t
         blindrsa.verify(public, expected.message, client._b64d(item["signature"]))
 
 
-def test_a_device_that_loses_the_race_to_collect_finalizes_the_kept_replies(  # type: ignore[no-untyped-def]
+def test_a_device_that_loses_the_race_to_collect_finalizes_the_kept_replies(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     from app.clients.keycheck import KeyCheck
@@ -789,12 +787,12 @@ def test_a_device_that_loses_the_race_to_collect_finalizes_the_kept_replies(  # 
         wallet = client.load_wallet(path)
         client.keep_secret(wallet, proxy.base_url, email, secret)
         client.save_wallet(path, wallet)
-    raced = []
+    raced: list[Any] = []
 
     class Slow(client.Session):
         """This device is slow: between reading what is due and asking for it, the other device collects it."""
 
-        def call(self, method: str, path: str, body: object | None = None):  # type: ignore[no-untyped-def]
+        def call(self, method: str, path: str, body: object | None = None):
             if method == "POST" and path == "/api/v1/wallet/tokens" and not raced:
                 raced.append(run("collect", url, *signed_in(email, second)))
             return super().call(method, path, body)
@@ -830,7 +828,7 @@ def _old_device_collects(proxy: Proxy, email: str) -> None:
     assert status == 200
 
 
-def test_credentials_of_an_older_wallet_are_held_elsewhere_and_sign_forfeit_signs_by_name(  # type: ignore[no-untyped-def]
+def test_credentials_of_an_older_wallet_are_held_elsewhere_and_sign_forfeit_signs_by_name(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     url = petition_url(server, proxy)
@@ -866,7 +864,7 @@ def test_credentials_of_an_older_wallet_are_held_elsewhere_and_sign_forfeit_sign
     assert (petition_id, "sign") not in {(item["petition_id"], item["purpose"]) for item in state["issued"]}
 
 
-def test_sign_forfeit_with_the_token_held_here_spends_it_and_gives_nothing_up(  # type: ignore[no-untyped-def]
+def test_sign_forfeit_with_the_token_held_here_spends_it_and_gives_nothing_up(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     url = petition_url(server, proxy, OTHER_PETITION)
@@ -884,9 +882,7 @@ def test_sign_forfeit_with_the_token_held_here_spends_it_and_gives_nothing_up(  
     assert credentials(wallet, "sign")[(petition_id, "sign")]["status"] == "spent"
 
 
-def test_a_computer_without_the_wallet_signs_by_name_with_forfeit(  # type: ignore[no-untyped-def]
-    server, proxy, clock, tmp_path: Path
-) -> None:
+def test_a_computer_without_the_wallet_signs_by_name_with_forfeit(server, proxy, clock, tmp_path: Path) -> None:
     url = petition_url(server, proxy)
     petition_id = int(url.rsplit("/", 1)[1])
     email = new_member(server, "jo")
@@ -903,7 +899,7 @@ def test_a_computer_without_the_wallet_signs_by_name_with_forfeit(  # type: igno
     assert client.wallet_secret(client.load_wallet(elsewhere), proxy.base_url, email) is None
 
 
-def test_random_credentials_of_a_wallet_file_from_before_secrets_keep_working(  # type: ignore[no-untyped-def]
+def test_random_credentials_of_a_wallet_file_from_before_secrets_keep_working(
     server, proxy, clock, tmp_path: Path
 ) -> None:
     """A file the earlier client wrote: random credentials, one of them blinded but its reply never received."""

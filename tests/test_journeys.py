@@ -70,7 +70,7 @@ def audit() -> Iterator[Audit]:
 
 
 @pytest.fixture
-def signed_in(chromium, server: live_server.LiveServer) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def signed_in(chromium, server: live_server.LiveServer) -> Iterator[object]:
     """A browser context signed in as a demo account (or not, with None), through the API: quicker than
     conftest's `person`, and the sign-in page is checked once, in the worker's journey."""
     contexts: list[BrowserContext] = []
@@ -89,13 +89,13 @@ def signed_in(chromium, server: live_server.LiveServer) -> Iterator[object]:  # 
 
 
 @pytest.fixture
-def person(signed_in):  # type: ignore[no-untyped-def]
+def person(signed_in):
     """A page in the browser of a demo account: `person("ana")`."""
     return lambda local_part: signed_in(local_part).new_page()
 
 
 @pytest.fixture
-def api(signed_in):  # type: ignore[no-untyped-def]
+def api(signed_in):
     """The JSON API as a demo account, for arranging what a journey starts from: `api("dara").post(...)`."""
     return lambda local_part: Api(signed_in(local_part))
 
@@ -124,7 +124,7 @@ def petition_id(api: Api, title: str) -> int:
     return found
 
 
-def flash(page: Page):  # type: ignore[no-untyped-def]
+def flash(page: Page):
     return page.locator("main .flashes")
 
 
