@@ -161,7 +161,7 @@ def demo_on_scratch(kind: str, folder: Path, name: str, **overrides: object) -> 
             live.stop()
 
 
-def get_json(live: LiveServer, path: str) -> dict[str, Any]:
+def get_json(live: LiveServer, path: str) -> Any:
     """A GET as any outside reader makes it: no cookies, no proxy."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(live.base_url + path) as reply:

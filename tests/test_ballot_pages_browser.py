@@ -92,14 +92,14 @@ def polls(server: live_server.LiveServer) -> dict[str, int]:
         return {"single": single.id, "ranked": ranked.id, "petition": petition.id}
 
 
-def _check(page, width: int) -> None:  # type: ignore[no-untyped-def]
+def _check(page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 800})
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{page.url} at {width} px"
     found = accessibility.violations(page)
     assert not found, f"{page.url} at {width} px:\n{accessibility.describe(found)}"
 
 
-def test_the_polls_pages_fit_a_phone_and_pass_axe(chromium, server, polls) -> None:  # type: ignore[no-untyped-def]
+def test_the_polls_pages_fit_a_phone_and_pass_axe(chromium, server, polls) -> None:
     context = chromium.new_context(base_url=server.base_url, viewport={"width": 360, "height": 800})
     context.set_default_timeout(10_000)
     try:
@@ -139,7 +139,7 @@ def test_the_polls_pages_fit_a_phone_and_pass_axe(chromium, server, polls) -> No
         context.close()
 
 
-def test_without_javascript_an_open_poll_says_how_to_answer(chromium, server, polls) -> None:  # type: ignore[no-untyped-def]
+def test_without_javascript_an_open_poll_says_how_to_answer(chromium, server, polls) -> None:
     context = chromium.new_context(base_url=server.base_url, java_script_enabled=False)
     context.set_default_timeout(10_000)
     try:

@@ -42,13 +42,13 @@ def create_ballot(page: Page, **fields: Any) -> dict[str, Any]:
     closes = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     reply = page.request.post("/api/v1/ballots", data={"closes_at": closes, **fields}, headers={"X-CSRF-Token": csrf})
     assert reply.status == 201, reply.text()
-    return reply.json()  # type: ignore[no-any-return]
+    return reply.json()
 
 
 def answers_in_log(server: live_server.LiveServer, ballot_id: int) -> list[dict[str, Any]]:
     """The answer entries of the poll's public log, read as anyone reads them."""
     page = live_server.get_json(server, f"/api/v1/ballots/{ballot_id}/log/leaves?start=0&end=1000")
-    entries = [json.loads(b64url.decode(leaf["entry"])) for leaf in page["leaves"]]  # type: ignore[attr-defined]
+    entries = [json.loads(b64url.decode(leaf["entry"])) for leaf in page["leaves"]]
     return [entry for entry in entries if entry["kind"] == "answer"]
 
 
@@ -75,7 +75,7 @@ def open_poll(page: Page, ballot_id: int) -> None:
     assert page.locator("form[data-ballot-form]").is_visible(), page.locator("[data-ballot-status]").inner_text()
 
 
-def test_a_member_answers_a_members_poll_and_changes_the_answer(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_member_answers_a_members_poll_and_changes_the_answer(person, server) -> None:
     from playwright.sync_api import expect
 
     riley = person("riley")
@@ -134,7 +134,7 @@ def test_a_member_answers_a_members_poll_and_changes_the_answer(person, server) 
     assert entry["choice"] == [2, 0]
 
 
-def test_an_anonymous_and_a_named_signer_answer_a_signers_poll(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_an_anonymous_and_a_named_signer_answer_a_signers_poll(person, server) -> None:
     from playwright.sync_api import expect
 
     # Chen signs anonymously: the same cookie-less request asks for his signer credential, blind.
@@ -197,7 +197,7 @@ def test_an_anonymous_and_a_named_signer_answer_a_signers_poll(person, server) -
     assert shown["credentials_issued"] == 2 and shown["answers_counted"] == 2
 
 
-def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature(person, server) -> None:
     """The attacker's method: the server hands one account, in its wallet's bundle, a poll key of its own, so that
     the credential it signs (and the answer sent with it) says whose it is. The cookie-less record of the poll and
     entry 0 of the poll's log name the real key: the browser asks for nothing under the other, says why, and still
@@ -210,7 +210,7 @@ def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature
     other = blindrsa.PrivateKey.generate(1024).public
     spki = b64url.encode(other.spki())
 
-    def own_key(route) -> None:  # type: ignore[no-untyped-def]
+    def own_key(route) -> None:
         state = route.fetch().json()
         due = [
             {**item, "key_id": other.key_id(), "spki": spki} if item.get("ballot_id") == ballot["id"] else item
@@ -242,7 +242,7 @@ def test_a_poll_key_shown_to_one_account_alone_is_refused_and_costs_no_signature
     assert not [key for key in kept if ":ballot:" in key], kept
 
 
-def test_a_named_signers_new_device_answers_a_signers_poll_after_the_petition_closed(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_named_signers_new_device_answers_a_signers_poll_after_the_petition_closed(person, server) -> None:
     """A ratification opens after leadership's response, often once the petition has closed: its signers' key is no
     longer among the open keys. A named signer's new device still rebuilds the signer credential the account was
     issued, accepts its key because entry 0 of the petition's log names it, and answers."""
@@ -267,7 +267,7 @@ def test_a_named_signers_new_device_answers_a_signers_poll_after_the_petition_cl
     closed = ana.request.post(f"/api/v1/petitions/{petition_id}/close", headers={"X-CSRF-Token": csrf})
     assert closed.status == 200, closed.text()
     open_keys = live_server.get_json(server, "/api/v1/anonymous/keys")
-    assert not [key for key in open_keys if key.get("petition_id") == petition_id]  # type: ignore[union-attr]
+    assert not [key for key in open_keys if key.get("petition_id") == petition_id]
     ballot = create_ballot(
         ana,
         petition_id=petition_id,

@@ -46,7 +46,7 @@ def cosign_every_checkpoint(live: live_server.LiveServer) -> None:
     from app.log import service as signature_log
     from app.models.log import LogCheckpoint
 
-    app = live.server.config.app
+    app = live.app
     with app.state.sessionmaker.begin() as db:
         for row in db.scalars(select(LogCheckpoint)).all():
             line = notes.cosign(row.note, WITNESS_NAME, WITNESS_KEY, 1796000000)
@@ -88,8 +88,8 @@ def own_key(items: list[dict[str, Any]], petition_id: int) -> list[dict[str, Any
     ]
 
 
-def tailor(page: Page, path: str | re.Pattern[str], change) -> None:  # type: ignore[no-untyped-def]
-    def handler(route) -> None:  # type: ignore[no-untyped-def]
+def tailor(page: Page, path: str | re.Pattern[str], change) -> None:
+    def handler(route) -> None:
         if route.request.method != "GET":
             route.continue_()
             return
@@ -127,7 +127,7 @@ def sign_in(page: Page, local_part: str) -> None:
     page.wait_for_url(re.compile(r"/$"))
 
 
-def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(person, server) -> None:
     from playwright.sync_api import expect
 
     petition_id = petition_id_of(server)
@@ -192,7 +192,7 @@ def test_a_key_shown_to_one_account_is_refused_and_the_honest_key_is_remembered(
     assert [item for item in records(chen) if item.get("status") == "held" and item["petitionId"] == petition_id]
 
 
-def test_a_key_that_changed_since_the_browser_first_accepted_it_is_refused(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_that_changed_since_the_browser_first_accepted_it_is_refused(person, server) -> None:
     from playwright.sync_api import expect
 
     petition_id = petition_id_of(server)
@@ -216,10 +216,11 @@ def test_a_key_that_changed_since_the_browser_first_accepted_it_is_refused(perso
         f"This browser refuses petition {petition_id}'s signing key: it changed since this browser first accepted it"
     )
     assert asked == [] and not [item for item in records(dara) if item.get("status") == "held"]
-    assert kept_keys(dara, petition_id)["keys"] == {"sign": OTHER.key_id()}  # kept, as evidence
+    kept = kept_keys(dara, petition_id)
+    assert kept is not None and kept["keys"] == {"sign": OTHER.key_id()}  # kept, as evidence
 
 
-def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_own(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_own(person, server) -> None:
     """The server keeps each reply and names its key in GET /api/v1/wallet's `issued`: a device that takes the
     wallet by recovery code checks those keys too before it keeps anything rebuilt."""
     from playwright.sync_api import expect
@@ -259,7 +260,7 @@ def new_member(server: live_server.LiveServer, local_part: str) -> str:
     from app.models.accounts import User
 
     now = datetime.now(UTC)
-    with server.server.config.app.state.sessionmaker.begin() as db:
+    with server.app.state.sessionmaker.begin() as db:
         db.add(
             User(
                 email=f"{local_part}@example.org",
@@ -278,7 +279,7 @@ def without_witness(note: str) -> str:
     return "".join(line for line in note.splitlines(keepends=True) if f" {WITNESS_NAME} " not in line)
 
 
-def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, server) -> None:
     from playwright.sync_api import expect
 
     petition_id = petition_id_of(server)
@@ -330,7 +331,8 @@ def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, s
         f"{WITNESS_NAME}, which this browser saw watching it before"
     )
     assert len(asked) == tried and not [item for item in records(erin) if item.get("status") == "held"]
-    assert kept_keys(erin, petition_id)["witnesses"] == [WITNESS]
+    kept = kept_keys(erin, petition_id)
+    assert kept is not None and kept["witnesses"] == [WITNESS]
 
     # The witness named and its cosignature there: collected.
     erin.context.unroute(base)
@@ -341,7 +343,7 @@ def test_a_log_the_witness_did_not_cosign_or_stopped_naming_is_refused(person, s
     assert [item for item in records(erin) if item.get("status") == "held" and item["petitionId"] == petition_id]
 
 
-def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, server) -> None:
     from playwright.sync_api import expect
 
     petition_id = petition_id_of(server)
@@ -372,7 +374,7 @@ def test_a_discussion_key_shown_to_one_account_is_refused_by_entry_0(person, ser
     assert asked == [] and not [item for item in records(fay) if item.get("status") == "held"]
 
 
-def test_witnesses_that_lag_behind_the_head_vouch_for_their_newest_checkpoint(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_witnesses_that_lag_behind_the_head_vouch_for_their_newest_checkpoint(person, server) -> None:
     """Witnesses cosign after the batch: a head they have not seen yet is not a refusal. The browser takes the
     newest checkpoint every witness cosigned (entry 0 is in all of them) and collects."""
     from playwright.sync_api import expect
@@ -382,7 +384,7 @@ def test_witnesses_that_lag_behind_the_head_vouch_for_their_newest_checkpoint(pe
     from app.signatures import service as signatures
 
     petition_id = petition_id_of(server)
-    app = server.server.config.app
+    app = server.app
     email = f"{new_member(server, 'gil')}@example.org"
     with app.state.sessionmaker.begin() as db:  # a colleague signs with a name; the batch makes a new checkpoint
         user = accounts.get_by_email(db=db, email=email)
@@ -422,7 +424,7 @@ def saw_another_petition(page: Page, *, witnesses: list[str], discussion_key_nam
     )
 
 
-def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, server) -> None:
     """The deployment's witnesses are one setting: a browser that saw them on one petition requires them of a
     petition it visits for the first time (issue #20 review, F3). Before, each petition was a first visit, on which a
     server naming no witness was believed."""
@@ -465,7 +467,7 @@ def test_a_new_petition_is_held_to_the_witnesses_other_petitions_named(person, s
     }
 
 
-def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_the_site_named_one(  # type: ignore[no-untyped-def]
+def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_the_site_named_one(
     person, server
 ) -> None:
     """The downgrade (issue #20 review, F2): the operator serves a petition's log as if opened before entry 0 named
@@ -481,7 +483,7 @@ def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_t
     petition_id = petition_id_of(server)
     log = f"/api/v1/petitions/{petition_id}/log"
     head = live_server.get_json(server, log)
-    first = live_server.get_json(server, f"{log}/entries?start=0&limit=1")["entries"][0]["entry"]  # type: ignore[index]
+    first = live_server.get_json(server, f"{log}/entries?start=0&limit=1")["entries"][0]["entry"]
     entry = json.loads(b64url.decode(first))
     assert entry.pop("discussion_key_id")  # this petition's real entry 0 names its discussion key
     leaf = encode(entry)
@@ -489,7 +491,7 @@ def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_t
     note = notes.sign(
         notes.Checkpoint(origin=origin, size=1, root=merkle.leaf_hash(leaf)),
         origin,
-        signature_log.signing_key(server.server.config.app.state.runtime),
+        signature_log.signing_key(server.app.state.runtime),
     )
     note += notes.cosign(note, WITNESS_NAME, WITNESS_KEY, 1796000000)
     spki = base64.urlsafe_b64encode(OTHER.spki()).decode().rstrip("=")
@@ -502,7 +504,7 @@ def test_a_new_petition_whose_entry_0_omits_the_discussion_key_is_refused_once_t
             for item in items
         ]
 
-    def answer(body: object):  # type: ignore[no-untyped-def]
+    def answer(body: object):
         return lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     jo = person(None)

@@ -173,7 +173,7 @@ def run_batches(server: live_server.LiveServer) -> None:
     from app.comments import anonymous as comments
     from app.core.clock import FrozenClock
 
-    app = server.server.config.app
+    app = server.app
     rt = app.state.runtime
     an_hour_later = dataclasses.replace(rt, clock=FrozenClock(datetime.now(UTC) + timedelta(hours=1)))
     for runtime in (rt, an_hour_later):
@@ -230,9 +230,7 @@ def comment_anonymously(page: Page, path: str, body: str) -> None:
     expect(discussion.locator("[data-anonymous-status]")).to_contain_text("It will appear as", use_inner_text=True)
 
 
-def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wallet(  # type: ignore[no-untyped-def]
-    person, server
-) -> None:
+def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wallet(person, server) -> None:
     from playwright.sync_api import expect
 
     sign_path, talk_path = path_of(server, SIGN_PETITION), path_of(server, TALK_PETITION)
@@ -373,7 +371,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
         )
 
 
-def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -> None:
     from playwright.sync_api import expect
 
     sign_path = path_of(server, SIGN_PETITION)
@@ -401,7 +399,7 @@ def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -
     expect(browser.locator("[data-wallet-device]")).to_contain_text("This browser cannot keep a wallet")
 
 
-def test_a_device_that_loses_the_race_to_start_the_wallet_keeps_no_secret(chromium, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_device_that_loses_the_race_to_start_the_wallet_keeps_no_secret(chromium, server) -> None:
     """Two devices start the account's wallet at once: the server keeps one check, the other device hears 409,
     forgets the secret it made (nothing was collected with it) and says the wallet is elsewhere."""
     import base64
@@ -414,7 +412,7 @@ def test_a_device_that_loses_the_race_to_start_the_wallet_keeps_no_secret(chromi
     context = chromium.new_context(base_url=server.base_url)
     context.set_default_timeout(10_000)
 
-    def the_other_device_first(route) -> None:  # type: ignore[no-untyped-def]
+    def the_other_device_first(route) -> None:
         won = route.fetch(post_data=json.dumps({"check": base64.urlsafe_b64encode(other).decode().rstrip("=")}))
         assert won.status == 201, won.text()
         route.continue_()
@@ -459,9 +457,7 @@ def secrets_kept(page: Page) -> dict[str, str]:
     return {item["id"]: item["secret"] for item in records(page) if item.get("kind") in ("secret", "stale-secret")}
 
 
-def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_delete_it(  # type: ignore[no-untyped-def]
-    person, server
-) -> None:
+def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_delete_it(person, server) -> None:
     """The attacker's method: a modified server answers GET /api/v1/wallet with wallet_check null, then refuses the
     browser's registration with 409. The browser used to delete its secret (and every credential it could still
     rebuild with it); a secret the server once took, or that derived anything, is now only ever set aside."""
@@ -474,14 +470,14 @@ def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_dele
     (secret_record,) = [item for item in records(laptop) if item.get("kind") == "secret"]
     assert [item for item in records(laptop) if item.get("derived")]
 
-    def forgetful(route) -> None:  # type: ignore[no-untyped-def]
+    def forgetful(route) -> None:
         if route.request.method != "GET":
             route.continue_()
             return
         body = route.fetch().json()
         route.fulfill(status=200, content_type="application/json", body=json.dumps({**body, "wallet_check": None}))
 
-    def refusing(route) -> None:  # type: ignore[no-untyped-def]
+    def refusing(route) -> None:
         route.fulfill(
             status=409,
             content_type="application/json",
@@ -505,9 +501,7 @@ def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_dele
     assert restored["registered"] is True
 
 
-def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_wallet(  # type: ignore[no-untyped-def]
-    person, server
-) -> None:
+def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_wallet(person, server) -> None:
     """A phone made a secret whose registration was lost, and the laptop registered the account's wallet meanwhile:
     the phone's secret is set aside (never destroyed), the pages say so, and /wallet/link offers to type a code,
     not only to show one (which could never work); the recovery code then works there."""
@@ -564,14 +558,14 @@ def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_
     expect(phone.get_by_label("Nobody: sign anonymously")).to_be_visible()
 
 
-def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, server) -> None:
     """No device of an account without a wallet made the code typed: it is another account's, and two accounts
     holding one secret would send identical blinded requests, linking them. Refused, as the client refuses it."""
     from playwright.sync_api import expect
 
     down = {"on": True}
 
-    def unreachable(route) -> None:  # type: ignore[no-untyped-def]
+    def unreachable(route) -> None:
         if down["on"]:
             route.fulfill(
                 status=503,
@@ -629,9 +623,7 @@ def test_a_recovery_code_is_refused_when_the_account_has_no_wallet(person, serve
     assert secrets_kept(browser) == {}, made_here
 
 
-def test_the_recovery_form_sends_nothing_when_submitted_before_its_script_runs(  # type: ignore[no-untyped-def]
-    person, server
-) -> None:
+def test_the_recovery_form_sends_nothing_when_submitted_before_its_script_runs(person, server) -> None:
     """The recovery code is secret from the server: a form submitted without the page's script (it failed to load,
     or had not run yet) carries it nowhere, neither in an address nor in a body."""
     from playwright.sync_api import expect

@@ -51,19 +51,19 @@ def member(new_browser: NewBrowser, db: Session, name: str, roles: tuple[Role, .
     return sign_in_as(new_browser(), db, factories.worker(db, name=name, roles=roles))
 
 
-def page(browser: Browser, petition) -> str:  # type: ignore[no-untyped-def]
+def page(browser: Browser, petition) -> str:
     response = browser.get(f"/petitions/{petition.id}")
     assert response.status_code == 200, response.text
     return response.text
 
 
-def by_the_route(browser: Browser, petition, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+def by_the_route(browser: Browser, petition, monkeypatch: pytest.MonkeyPatch) -> str:
     with monkeypatch.context() as patch:
         patch.setattr(petition_reader, "_page", lambda *args: None)
         return page(browser, petition)
 
 
-def sign(db: Session, rt: Runtime, petition, user, visibility: str = "public") -> None:  # type: ignore[no-untyped-def]
+def sign(db: Session, rt: Runtime, petition, user, visibility: str = "public") -> None:
     signatures.sign(db=db, rt=rt, petition_id=petition.id, user=user, visibility=visibility, notify_updates=False)
     db.commit()
 

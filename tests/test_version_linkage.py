@@ -11,7 +11,7 @@ batch is written; and that a batch held back (fewer than k waiting) moves nothin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -47,7 +47,7 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def cookieless(app) -> TestClient:  # type: ignore[no-untyped-def]
+def cookieless(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 
@@ -92,7 +92,7 @@ class Poller:
         )
 
 
-def members_with_credentials(new_browser: NewBrowser, db: Session, petition: Petition, count: int) -> list:  # type: ignore[type-arg]
+def members_with_credentials(new_browser: NewBrowser, db: Session, petition: Petition, count: int) -> list:
     """`count` members who collected the petition's signing token and discussion credential (their wallets)."""
     tokens = []
     for _ in range(count):
