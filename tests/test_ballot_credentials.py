@@ -397,7 +397,16 @@ def test_a_signer_credential_of_a_closed_petition_still_opens_a_later_poll(
     db.expire_all()
     key = db.get_one(SignerKey, petition.id)
     assert key.sealed_private is None and key.destroyed_at is not None
+
+    def signer_keys() -> list[int]:
+        bare.cookies.clear()
+        return [k["petition_id"] for k in bare.get("/api/v1/anonymous/keys").json() if k["purpose"] == "signer"]
+
+    assert petition.id not in signer_keys()
     ballot = ballot_helpers.petition_ballot(db, rt, petition, organizer)
+    # While a poll among its signers is open, the key stays published: another device finalizing a kept reply
+    # holds it to this list and to entry 0.
+    assert petition.id in signer_keys()
     assert exchange(bare, wallet, ballot).status_code == 200
 
 
