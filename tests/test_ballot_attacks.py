@@ -89,7 +89,10 @@ def observe(client: TestClient, ballot: Ballot) -> dict[str, Any]:
     """Everything anyone can read about a ballot without signing in, with the validators a poller would send."""
     base = f"/api/v1/ballots/{ballot.id}"
     seen: dict[str, Any] = {}
-    for path in (base, f"{base}/results", f"{base}/log/checkpoint", f"{base}/log/leaves", f"/polls/{ballot.id}"):
+    paths = [base, f"{base}/results", f"{base}/log/checkpoint", f"{base}/log/leaves", f"/polls/{ballot.id}", "/polls"]
+    if ballot.petition_id is not None:  # the petition's page lists its polls, its JSON carries the tally's ETag
+        paths += [f"/petitions/{ballot.petition_id}", f"/api/v1/petitions/{ballot.petition_id}"]
+    for path in paths:
         response = client.get(path)
         seen[path] = (response.status_code, response.text, response.headers.get("etag"))
     return seen
@@ -102,7 +105,9 @@ def results(client: TestClient, ballot: Ballot) -> dict[str, Any]:
 # -- 2. timing: nothing moves at the moment of an answer ------------------------------------------------------
 
 
+@pytest.mark.parametrize("attached", [False, True], ids=["pulse", "petition"])
 def test_nothing_readable_moves_between_an_answer_and_its_batch(
+    attached: bool,
     db: Session,
     rt: Runtime,
     clock: FrozenClock,
@@ -111,8 +116,14 @@ def test_nothing_readable_moves_between_an_answer_and_its_batch(
     sessions: sessionmaker[Session],
 ) -> None:
     """The attack: poll the ballot's API, results, log and page (and their ETags) just before and just after a
-    colleague is seen answering; anything that moves dates the answer to them, finer than the batch."""
-    ballot = pulse_ballot(db, rt, results_live=True)
+    colleague is seen answering; anything that moves dates the answer to them, finer than the batch. A petition's
+    poll also moves the petition page's version (it lists its polls): at the batch only."""
+    if attached:
+        organizer = factories.worker(db)
+        petition = factories.open_petition(db, rt, creator=organizer)
+        ballot = petition_ballot(db, rt, petition, organizer, results_live=True)
+    else:
+        ballot = pulse_ballot(db, rt, results_live=True)
     creds = [credential(db, rt, ballot) for _ in range(4)]
     db.commit()
     before = observe(anonymous_client, ballot)
