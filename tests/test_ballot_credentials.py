@@ -31,7 +31,7 @@ from app.models.anonymous import SignerIssuance, SignerKey, SignerReply
 from app.models.ballots import Ballot, BallotAudience, BallotExchange, BallotIssuance
 from app.models.petitions import Petition
 from tests import ballot_helpers, factories
-from tests.conftest import Browser, make_settings, sign_in_as
+from tests.conftest import Browser, make_settings, make_user, sign_in_as
 
 NewBrowser = Callable[[], Browser]
 Pair = tuple[bytes, bytes]
@@ -220,6 +220,26 @@ def test_a_members_poll_credential_comes_with_the_bundle_and_verifies_for_that_p
     with pytest.raises(Exception, match="not valid|does not verify|another poll|this poll"):
         answers.check_credential(second, message, signature)
     assert answer(db, rt, wallet, first, [1]) == 0
+
+
+def test_a_member_who_may_not_take_part_collects_no_poll_credential(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
+    """An account whose address is not the organization's (or not confirmed) is refused in plain words, and
+    nothing is issued or counted."""
+    ballot = ballot_helpers.pulse_ballot(db, rt)
+    for email, verified in (("visitor@elsewhere.net", True), ("new@example.org", False)):
+        outsider = make_user(db, email=email, verified=verified)
+        db.commit()
+        wallet = Wallet(sign_in_as(new_browser(), db, outsider))
+        credential = wallet.credential("ballot", ballot.id, ballot.key_id, bytes(ballot.spki))
+        request = {"purpose": "ballot", "ballot_id": ballot.id, "blinded_message": b64e(credential.blinded_msg)}
+        refused = wallet.browser.api("POST", "/api/v1/wallet/tokens", {"tokens": [request]})  # type: ignore[union-attr]
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["message"]
+        assert db.scalar(select(BallotIssuance).where(BallotIssuance.account_id == outsider.id)) is None
+    db.expire_all()
+    assert db.get_one(Ballot, ballot.id).credentials_issued == 0
 
 
 def test_a_closed_poll_is_no_longer_due_nor_its_credential_kept(
