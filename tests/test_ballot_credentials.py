@@ -370,6 +370,11 @@ def test_the_exchange_refuses_in_plain_words(
         refused = exchange(bare, wallet, ballot, signer=wallet.held[(purpose, elsewhere.id)])
         assert refused.status_code == 400, refused.text
         assert "not valid for this poll's petition" in refused.json()["error"]["message"]
+    # Nor is any of them, or a signer credential, a poll's credential: each verifies under its own key only.
+    for purpose, subject in (("sign", elsewhere.id), ("discuss", elsewhere.id), ("sign", petition.id)):
+        message, signature = wallet.held[(purpose, subject)]
+        with pytest.raises(answers.Refused, match="not valid for this poll"):
+            answers.submit(db=db, rt=rt, ballot_id=members_poll.id, message=message, signature=signature, choice=[0])
     # Another petition's signer credential.
     other = Wallet(sign_in_as(new_browser(), db, factories.worker(db)))
     assert other.collect().status_code == 200
