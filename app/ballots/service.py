@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.ballots import counting
+from app.ballots import counting, result_cache
 from app.ballots import log as ballot_log
 
 # The keys' part (app/ballots/keys.py), re-exported: callers name service.signer_for, service.public_key...
@@ -50,6 +50,7 @@ from app.models.lifecycle import ACTIVE_STATES
 from app.models.petitions import Petition
 from app.models.responses import PetitionResponse
 from app.organization import eligibility
+from app.petitions import repository as petition_rows
 from app.petitions import service as petitions
 
 MIN_OPTIONS = 2
@@ -124,24 +125,18 @@ def list_open(*, db: Session, rt: Runtime, pulse_only: bool = False, limit: int 
 
 
 def list_visible(*, db: Session, rt: Runtime, user: User | None, offset: int = 0, limit: int = 50) -> list[Ballot]:
-    """Every ballot this reader may see, newest first: pulse ballots and those of petitions they may read."""
-    readable: dict[int, bool] = {}
-    found: list[Ballot] = []
-    query = select(Ballot).order_by(Ballot.id.desc())
-    skipped = 0
-    for ballot in db.scalars(query):
-        if ballot.petition_id is not None:
-            if ballot.petition_id not in readable:
-                readable[ballot.petition_id] = visible_to(db=db, rt=rt, ballot=ballot, user=user)
-            if not readable[ballot.petition_id]:
-                continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        found.append(ballot)
-        if len(found) >= limit:
-            break
-    return found
+    """Every ballot this reader may see, newest first: pulse ballots and those of petitions they may read (one
+    query; the petitions' reading rule in SQL, app/petitions/repository.py, as get_readable decides it)."""
+    readable = petition_rows.readable_to_everyone() if user is None else petition_rows.readable_by(user)
+    query = (
+        select(Ballot)
+        .outerjoin(Petition, Petition.id == Ballot.petition_id)
+        .where(or_(Ballot.petition_id.is_(None), readable))
+        .order_by(Ballot.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(db.scalars(query))
 
 
 def for_petition(*, db: Session, petition: Petition) -> list[Ballot]:
@@ -512,9 +507,14 @@ def results(db: Session, rt: Runtime, ballot: Ballot) -> counting.Results | coun
         return Hidden(until=results_final_at(ballot, rt))
     if not result_shown(ballot, rt):
         return counting.NotEnough(min_answers=ballot.min_answers)
-    return counting.tally(
-        kind=ballot.kind,
-        labels=labels(db=db, ballot=ballot),
-        choices=counted_choices(db=db, ballot=ballot),
-        min_answers=ballot.min_answers,
+    return result_cache.counted(
+        db,
+        rt,
+        ballot,
+        lambda: counting.tally(
+            kind=ballot.kind,
+            labels=labels(db=db, ballot=ballot),
+            choices=counted_choices(db=db, ballot=ballot),
+            min_answers=ballot.min_answers,
+        ),
     )
