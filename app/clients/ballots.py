@@ -186,6 +186,12 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
             problems.append("more credentials answered than the checkpoint says were issued")
         if decoded:
             _check_texts(report, data, decoded[-1])
+            counted, minimum = committed.get("answers_counted", 0), decoded[-1].get("min_answers")
+            if data["results"].get("status") == "not_enough" and isinstance(minimum, int) and counted >= minimum:
+                problems.append(
+                    f"the server says not enough answers, but its checkpoint commits {counted} and the minimum its "
+                    f"log commits is {minimum}"
+                )
         for size_text, root_text in known.get("roots", {}).items():
             # Nothing to recompute yet, but a checkpoint seen before must not be contradicted: a root remembered
             # now catches, at the result, answers rewritten meanwhile and signed again.
@@ -241,6 +247,11 @@ def _check_texts(report: BallotReport, data: dict[str, Any], described: dict[str
     shown = data["results"].get("options") or []
     if shown and [option.get("label") for option in shown] != labels:
         report.problems.append("the result names its options otherwise than the log commits")
+    minimum = described.get("min_answers")
+    if data["results"].get("min_answers") not in (None, minimum):
+        report.problems.append(
+            f"the server applies a minimum of {data['results'].get('min_answers')} answers, its log commits {minimum}"
+        )
 
 
 def _check_entries(
