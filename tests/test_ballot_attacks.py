@@ -33,7 +33,15 @@ from app.core.runtime import Runtime
 from app.core.settings import Settings
 from app.models.accounts import Role
 from app.models.anonymous import SignerKey
-from app.models.ballots import Ballot, BallotAnswer, BallotCheckpoint, BallotKind, BallotLeaf, BallotOption
+from app.models.ballots import (
+    Ballot,
+    BallotAnswer,
+    BallotCheckpoint,
+    BallotIssuance,
+    BallotKind,
+    BallotLeaf,
+    BallotOption,
+)
 from app.models.petitions import Petition
 from app.moderation import service as moderation
 from app.petitions import issuing_keys
@@ -43,7 +51,7 @@ from app.responses import service as responses
 from app.signatures import service as signatures
 from tests import factories
 from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
-from tests.conftest import Browser, make_settings, sign_in_as
+from tests.conftest import Browser, make_settings, make_user, sign_in_as
 from tests.test_ballots_verify import fetch_with, resign, rewrite_leaf
 
 K = 3
@@ -475,16 +483,44 @@ def test_a_non_member_collects_no_ballot_credential(db: Session, rt: Runtime, ne
     due = json.dumps(wallet)
     assert f'"ballot_id": {members_ballot.id}' in due or f'"ballot_id":{members_ballot.id}' in due
     assert f'"ballot_id": {signers_ballot.id}' not in due and f'"ballot_id":{signers_ballot.id}' not in due
-    blinded = b64url.encode(b"\x01" * 256)
-    asked = stranger.api(
+
+    def blinded_for(spki: bytes | str) -> str:
+        public = blindrsa.PublicKey.from_spki(b64url.decode(spki) if isinstance(spki, str) else spki)
+        return b64url.encode(blindrsa.blind(public, blindrsa.prepare(secrets.token_bytes(32))).blinded_msg)
+
+    # Everything due, as the rule asks, and the signers' poll on top.
+    due = [
+        {
+            "purpose": item["purpose"],
+            "ballot_id": item["ballot_id"],
+            "petition_id": item["petition_id"],
+            "blinded_message": blinded_for(item["spki"]),
+        }
+        for item in wallet["due"]
+    ]
+    extra = {
+        "purpose": "ballot",
+        "ballot_id": signers_ballot.id,
+        "petition_id": petition.id,
+        "blinded_message": blinded_for(signers_ballot.spki),
+    }
+    asked = stranger.api("POST", "/api/v1/wallet/tokens", {"tokens": [*due, extra]})
+    assert asked.status_code in (400, 403, 409, 422), asked.text
+    assert asked.status_code == 409 and f"ballot {signers_ballot.id} " not in asked.json()["error"]["message"]
+    blinded = blinded_for(members_ballot.spki)
+    # An account whose address is not verified asks for a members' poll credential.
+    unverified = sign_in_as(new_browser(), db, make_user(db, email="not-yet@example.com", verified=False))
+    wanted = unverified.api(
         "POST",
         "/api/v1/wallet/tokens",
-        {"items": [{"purpose": "ballot", "ballot_id": signers_ballot.id, "blinded_message": blinded}]},
+        {"tokens": [{"purpose": "ballot", "ballot_id": members_ballot.id, "blinded_message": blinded}]},
     )
-    assert asked.status_code in (400, 403, 409, 422), asked.text
-    assert asked.json()["error"]["message"]
+    assert wanted.status_code in (400, 403, 409, 422), wanted.text
+    assert wanted.json()["error"]["message"]
     db.expire_all()
     assert db.get_one(Ballot, signers_ballot.id).credentials_issued == 0
+    assert db.get_one(Ballot, members_ballot.id).credentials_issued == 0
+    assert db.scalars(select(BallotIssuance)).all() == []
 
 
 # -- 6. the petition page's shared copy ----------------------------------------------------------------------
