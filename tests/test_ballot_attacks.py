@@ -435,6 +435,12 @@ def test_bad_answers_are_refused_and_nothing_is_queued_or_counted(
         message = response.json()["error"]["message"]
         assert words in json.dumps(response.json()) and message, (body, response.text)
     assert anonymous_client.post("/api/v1/ballots/0/answers", json={**good, "choice": [0]}).status_code == 422
+    # The log's paging at its limits, and offsets past everything: answered, never a 500.
+    edge = anonymous_client.get(f"/api/v1/ballots/{ranked.id}/log/leaves?start=2147483647")
+    assert edge.status_code == 200 and edge.json()["leaves"] == []
+    assert anonymous_client.get(f"/api/v1/ballots/{ranked.id}/log/leaves?start=5&end=1").status_code in (200, 422)
+    assert anonymous_client.get("/api/v1/ballots?offset=2147483647").status_code in (200, 422)
+    assert anonymous_client.get(f"/api/v1/ballots/{ranked.id}/log/leaves?start=-1").status_code == 422
     assert anonymous_client.post("/api/v1/ballots/99999/answers", json={**good, "choice": [0]}).status_code == 404
     assert len(queue) == 0
     accepted(anonymous_client, ranked, cred, [0, 1])
