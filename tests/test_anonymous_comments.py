@@ -125,7 +125,10 @@ def test_the_wallet_collects_a_discussion_credential_beside_the_signing_token(
     assert member.get("/api/v1/wallet").json()["due"] == []
     # The keys are published without a cookie, and differ: a discussion credential is no signing token.
     keys = new_browser().get("/api/v1/anonymous/keys").json()
-    assert {key["purpose"] for key in keys} == {"sign", "discuss"} and len({key["key_id"] for key in keys}) == 2
+    # (and the petition's signer key, issue #25: a third key, for a third kind of credential)
+    assert {key["purpose"] for key in keys} == {"sign", "discuss", "signer"} and len(
+        {key["key_id"] for key in keys}
+    ) == 3
     assert db.get_one(DiscussionKey, petition.id).tokens_issued == 1
     (issued,) = db.query(DiscussionIssuance).all()
     assert issued.petition_id == petition.id and issued.blind_signature  # the day and the blind reply only
