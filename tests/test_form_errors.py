@@ -15,7 +15,7 @@ from app.core.access import Access
 from app.models.accounts import Role
 from app.moderation import service as moderation
 from app.petitions import service as petitions
-from tests import factories
+from tests import ballot_helpers, factories
 from tests.conftest import Browser, count_rows, make_user, sign_in_as
 from tests.test_authorization_matrix import EXPECTED
 
@@ -191,6 +191,7 @@ PERSONA = {
     Access.worker: "worker",
     Access.organizer: "organizer",
     Access.responder: "responder",
+    Access.pulse: "responder",  # a responder or an admin puts a poll to every member (issue #25)
     Access.moderator: "moderator",
     Access.admin: "admin",
 }
@@ -253,6 +254,8 @@ def test_every_form_route_refuses_bad_input_in_words(
     )
     comment = factories.comment(db, rt, petition, author=user) if "{comment_id}" in path and user and petition else None
     target = make_user(db, email="target@example.org", password=None) if "{user_id}" in path else None
+    # A poll put to every member by someone else: the persona may read it, and closing it is refused in words.
+    ballot = ballot_helpers.pulse_ballot(db, rt) if "{ballot_id}" in path else None
     url = path.format(
         token="t" * 43,
         user_id=target.id if target else 0,
@@ -263,6 +266,7 @@ def test_every_form_route_refuses_bad_input_in_words(
         commitment_id=1,
         response_id=1,
         comment_id=comment.id if comment else 0,
+        ballot_id=ballot.id if ballot else 0,
     )
     response = browser.post(url, values)
     assert response.status_code < 500, response.text[:500]

@@ -5,8 +5,8 @@ The table of forms (STEPS) is a story on the demo organization: people sign up a
 a petition goes from idea to closed with a response, a discussion is moderated, admins change the rules.
 Required fields the table leaves out are filled in from the form itself. The test fails when a page route has
 no row in PAGES, when a form appears whose action the story never submits, or when a POST route has no form
-that the story submitted. Anonymous signing needs JavaScript (the browser makes the token): without it, the
-sign panel must say so.
+that the story submitted. Anonymous signing and answering a poll need JavaScript (the browser makes the token or
+the poll's credential): without it, the sign panel and the poll's page must say so.
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "/moderation/petitions/{petition_id}/signatures": ("morgan", "/moderation/petitions/{screens}/signatures"),
     "/responders": ("riley", "/responders"),
     "/scoreboard": ("reader", "/scoreboard"),
+    "/polls": ("reader", "/polls"),
+    "/polls/new": ("riley", "/polls/new"),
+    "/polls/{ballot_id}": ("reader", "/polls/{pulse}"),
+    "/petitions/{petition_id}/polls/new": ("dara", "/petitions/{new}/polls/new"),
+    "/petitions/{petition_id}/responses/{response_id}/ratify": ("dara", "/petitions/{new}/responses/{response}/ratify"),
     "/dev/mailbox": ("postman", "/dev/mailbox"),
     "/dev/mailbox/{message_id}": ("postman", None),
 }
@@ -381,6 +386,43 @@ STEPS: list[Step] = [
         'form[method="post"][action$="/judgement"]',
         "Your judgement is shown",
         {"answers": "yes"},
+        learn_after={
+            "response": lambda page: _match(
+                r"/responses/(\d+)/judgement", str(page.locator('form[action$="/judgement"]').get_attribute("action"))
+            )
+        },
+    ),
+    # Dara asks the signers whether the response answers the petition, and asks them a question of her own; Riley
+    # asks the whole organization one and closes it early. Answering needs JavaScript (the browser makes and spends
+    # the poll's credential): without it, the poll's page must say so and show the command-line client instead.
+    Step(
+        "dara",
+        "/petitions/{new}/responses/{response}/ratify",
+        posts("/petitions/{new}/responses/{response}/ratify"),
+        "The signers are asked.",
+    ),
+    Step(
+        "dara",
+        "/petitions/{new}/polls/new",
+        posts("/petitions/{new}/polls/new"),
+        "Poll created.",
+        {"question": "Which entrance gets racks first?", "options": "North\nSouth"},
+    ),
+    Step(
+        "riley",
+        "/polls/new",
+        posts("/polls/new"),
+        "Poll created. Members collect its credential with their wallet.",
+        {"question": "Should the office open at eight?", "options": "Yes\nNo\nLater"},
+        learn_after={"pulse": in_url(r"/polls/(\d+)$")},
+    ),
+    Step(
+        "riley",
+        "/polls/{pulse}",
+        posts("/polls/{pulse}/close"),
+        "The poll is closed",
+        sees=("Answering needs JavaScript", "undersigned client answer"),
+        hides=("Send my answer anonymously",),
     ),
     # Dara turns the daily digest off on her account page, and stops mail about her petition by a mail's link.
     Step(
