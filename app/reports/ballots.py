@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -173,9 +174,15 @@ def report_json(report: BallotReport) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
+_FORMULA_AFTER_SEPARATOR = re.compile(r"(?:^|(?<=[,;\t|\r\n]))([ \u00a0]*)(?=[=+\-@\t\r])")
+
+
 def _safe(text: str) -> str:
-    """A cell a spreadsheet would read as a formula is quoted as text (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A cell a spreadsheet would read as a formula is made text (CSV injection), at its start and after anything
+    a spreadsheet may split cells on ("Monday;=1+1" opened where cells split on semicolons): the petition
+    exports' rule (app/reports/exports.py's `inert`, which this module cannot import: exports reads the tally,
+    which reads this module)."""
+    return _FORMULA_AFTER_SEPARATOR.sub(r"\1'", text)
 
 
 def report_csv(report: BallotReport) -> str:
