@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, or_, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
 from app.core import blindrsa
@@ -136,18 +136,6 @@ def open_ballots(db: Session, now: datetime, audience: BallotAudience | None = B
         ).order_by(Ballot.id)
     )
     return [ballot for ballot in found if ballot.state_at(now) is BallotState.open]
-
-
-def published_signer_keys(db: Session, now: datetime) -> list[SignerKey]:
-    """The signer keys anyone may hold a wallet's to: every open petition's, and every petition's with a poll among
-    its signers open now (the petition may have closed: a device that finalizes a kept reply then still finds the
-    key, and checks it against this list and entry 0)."""
-    polled = {ballot.petition_id for ballot in open_ballots(db, now, audience=BallotAudience.signers)}
-    statement = select(SignerKey).join(Petition, Petition.id == SignerKey.petition_id)
-    condition = and_(Petition.state == PetitionState.open.value, SignerKey.sealed_private.is_not(None))
-    if polled:
-        condition = or_(condition, SignerKey.petition_id.in_(polled))
-    return list(db.scalars(statement.where(condition).order_by(SignerKey.petition_id)))
 
 
 def _standing_named_signature(petition_id: Any, user: User) -> Any:

@@ -243,6 +243,18 @@ def ballot_signer(*, ballot: Ballot, rt: Runtime) -> blindrsa.Signer:
     return _ballot_signers.get(ballot, rt)
 
 
+def open_signer_keys(*, db: Session) -> list[SignerKey]:
+    """The live signer keys of open petitions."""
+    return list(
+        db.scalars(
+            select(SignerKey)
+            .join(Petition, Petition.id == SignerKey.petition_id)
+            .where(Petition.state == "open", SignerKey.sealed_private.is_not(None))
+            .order_by(SignerKey.petition_id)
+        )
+    )
+
+
 def open_keys(*, db: Session) -> list[IssuingKey]:
     """The live keys of open petitions: what a wallet needs to ask for tokens."""
     return list(

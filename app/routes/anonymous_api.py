@@ -35,8 +35,7 @@ def _signing_keys(db: SessionDep, items: list[IssuingKey]) -> list[schemas.KeyRe
     response_model=list[schemas.KeyRead],
     summary="The signing and discussion keys of every open petition that takes anonymous participation",
     description=(
-        "Also the signer key (purpose `signer`) of every open petition and of every petition with a poll among its "
-        "signers open, and every open poll's key (purpose `ballot`, with "
+        "Also every open petition's signer key (purpose `signer`) and every open poll's key (purpose `ballot`, with "
         "`ballot_id`): a wallet refuses a key it was given that is not the one published here to everyone."
     ),
 )
@@ -46,8 +45,7 @@ def open_keys(anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> JSONResponse:
         schemas.KeyRead.of(key, wallet.Purpose.discuss).model_dump() for key in issuing_keys.open_discussion_keys(db=db)
     ]
     content += [
-        schemas.KeyRead.of(key, wallet.Purpose.signer).model_dump()
-        for key in wallet.published_signer_keys(db, rt.clock.now())
+        schemas.KeyRead.of(key, wallet.Purpose.signer).model_dump() for key in issuing_keys.open_signer_keys(db=db)
     ]
     content += [
         schemas.KeyRead.of_ballot(ballot).model_dump()
