@@ -15,11 +15,14 @@ from sqlalchemy import select
 
 from app.core.access import Access, declared_access, route_table
 from app.main import create_app
-from tests import accessibility, live_server
+from tests import accessibility, ballot_helpers, live_server
 from tests.conftest import make_settings, sign_in_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, FloatRect, Page
+    from sqlalchemy.orm import Session
+
+    from app.core.runtime import Runtime
 
 pytestmark = pytest.mark.browser
 
@@ -36,11 +39,19 @@ VISITOR = {
     Access.worker: "ana",
     Access.organizer: "ana",
     Access.responder: "riley",
+    Access.pulse: "riley",  # puts polls to every member (issue #25)
     Access.moderator: "morgan",
     Access.admin: "admin",
 }
-# Pages that are not for reading: probes for load balancers, answering JSON; a petition's QR code and poster.
-NOT_PAGES = {"/healthz", "/readyz", "/petitions/{petition_id}/qr.svg", "/petitions/{petition_id}/poster.pdf"}
+# Pages that are not for reading: probes for load balancers, answering JSON; a petition's QR code and poster; a
+# poll's results as a download.
+NOT_PAGES = {
+    "/healthz",
+    "/readyz",
+    "/petitions/{petition_id}/qr.svg",
+    "/petitions/{petition_id}/poster.pdf",
+    "/polls/{ballot_id}/results.{fmt}",
+}
 
 ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
 PAGES = sorted(
@@ -59,6 +70,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 @pytest.fixture(scope="module")
 def ids(server: live_server.LiveServer) -> dict[str, int]:
+    """The demo's objects the pages name, and what the demo lacks: leadership's response to the open petition (its
+    organizers' ratification page) and a poll put to every member, open, with its answer form."""
     from app.models.comments import Comment
     from app.models.petitions import Petition
 
@@ -71,12 +84,49 @@ def ids(server: live_server.LiveServer) -> dict[str, int]:
             .order_by(Comment.id)
             .limit(1)
         )
+    # Written as the app writes (BEGIN IMMEDIATE on SQLite): a reader that then writes fails at once when the
+    # server wrote in between.
+    with app.state.write_sessionmaker() as db:
+        response, ballot = _response_and_poll(db, app.state.runtime, petitions[OPEN])
     return {
         "open": petitions[OPEN],
         "in_moderation": petitions[IN_MODERATION],
         "draft": petitions[DRAFT],
         "comment": comment,
+        "response": response,
+        "ballot": ballot,
     }
+
+
+def _response_and_poll(db: Session, rt: Runtime, petition_id: int) -> tuple[int, int]:
+    from app.accounts import service as accounts
+    from app.models.petitions import Petition
+    from app.responses import schemas as response_schemas
+    from app.responses import service as responses
+
+    riley = accounts.get_by_email(db=db, email="riley@example.org")
+    assert riley is not None
+    petition = db.get(Petition, petition_id)
+    assert petition is not None
+    response = responses.post_response(
+        db=db,
+        rt=rt,
+        petition=petition,
+        responder=riley,
+        form=response_schemas.ResponseCreate(
+            summary="We will stop recording screens for training while the works council reviews it.",
+            details="The vendor contract is paused from next month.",
+            status="under_review",
+        ),
+    )
+    ballot = ballot_helpers.pulse_ballot(
+        db,
+        rt,
+        author=riley,
+        question="Should the office open at eight on Mondays, when the early shift starts?",
+        options=["Yes, at eight", "No, keep nine o'clock", "Only in the winter months"],
+    )  # commits the response with it
+    return response.id, ballot.id
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +157,14 @@ def _address(path: str, ids: dict[str, int]) -> tuple[str, str | None]:
         petition = ids["in_moderation"]  # the review page, with its claim, open, reject and hide controls
     if path == "/comments/{comment_id}/edit":
         who = "ben"  # the comment's author
-    url = path.format(petition_id=petition, comment_id=ids["comment"], token="t" * 43, message_id=1)
+    url = path.format(
+        petition_id=petition,
+        comment_id=ids["comment"],
+        token="t" * 43,
+        message_id=1,
+        ballot_id=ids["ballot"],
+        response_id=ids["response"],
+    )
     return url, who
 
 
