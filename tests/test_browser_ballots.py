@@ -288,4 +288,64 @@ def test_a_named_signers_new_device_answers_a_signers_poll_after_the_petition_cl
     expect(phone.locator("[data-ballot-status]")).to_contain_text(
         'Your answer is in; it is counted now. You chose "Partly".'
     )
-    assert [entry["choice"] for entry in answers_in_log(server, ballot["id"])] == [[1]]
+    # Counted (the log publishes the answer leaves only with the result, after the close).
+    shown = live_server.get_json(server, f"/api/v1/ballots/{ballot['id']}")
+    assert shown["credentials_issued"] == 1 and shown["answers_counted"] == 1
+
+
+def test_an_anonymous_signers_new_device_answers_a_signers_poll_after_the_petition_closed(person, server) -> None:
+    """The usual ratification: an anonymous signer's phone must finalize the signer reply the server kept under the
+    signature's nullifier, under the petition's signers' key, which no open key lists once the petition closed.
+    The poll names that key (GET /api/v1/ballots/{id}: signer_key), ballot.js holds it to entry 0 of the
+    petition's log, and the phone answers. Last in this module: it closes the salary-bands petition."""
+    from playwright.sync_api import expect
+
+    from tests.test_browser_key_transparency import new_member
+
+    petition_id = int(live_server.petition_url(server, PETITION).rsplit("/", 1)[1])
+    laptop = person(new_member(server, "ida"))
+    laptop.goto(f"/petitions/{petition_id}")
+    expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
+    panel = laptop.locator("#sign")
+    panel.get_by_label("Nobody: sign anonymously").check()
+    understood = panel.get_by_label("I understand that I could be identified by counting")
+    if understood.count():  # asked only while the petition has few anonymous signatures
+        understood.check()
+    panel.get_by_role("button", name="Sign this petition").click()
+    expect(panel.locator("[data-anonymous-status]")).to_contain_text("You signed anonymously")
+    laptop.goto("/wallet")
+    laptop.locator("main").get_by_role("button", name="Show my recovery code").click()
+    code = laptop.locator("[data-recovery-code]").inner_text()
+
+    ben = person("ben")  # the petition's creator closes it, then asks its signers
+    csrf = ben.request.get("/api/v1/csrf").json()["csrf_token"]
+    closed = ben.request.post(f"/api/v1/petitions/{petition_id}/close", headers={"X-CSRF-Token": csrf})
+    assert closed.status == 200, closed.text()
+    open_keys = live_server.get_json(server, "/api/v1/anonymous/keys")
+    assert not [key for key in open_keys if key["purpose"] == "signer" and key.get("petition_id") == petition_id]
+    ballot = create_ballot(
+        ben,
+        petition_id=petition_id,
+        kind="single",
+        audience="signers",
+        question="Does leadership's answer on the salary bands meet our petition?",
+        options=["Yes", "Partly", "No"],
+    )
+    assert ballot["signer_key"] and ballot["signer_key"]["key_id"]
+
+    phone = person("ida")
+    phone.goto("/wallet")
+    phone.locator("main").get_by_role("textbox", name="Recovery code").fill(code)
+    phone.locator("main").get_by_role("button", name="Use this recovery code").click()
+    expect(phone.locator("[data-recovery-result]")).to_contain_text("this device now holds your wallet", timeout=30_000)
+    sent = cookies_sent(phone, f"/api/v1/ballots/{ballot['id']}/exchange")
+    open_poll(phone, ballot["id"])
+    phone.locator("form[data-ballot-form]").get_by_label("Partly").check()
+    phone.locator("form[data-ballot-form]").get_by_role("button", name="Send my answer anonymously").click()
+    expect(phone.locator("[data-ballot-status]")).to_contain_text(
+        'Your answer is in; it is counted now. You chose "Partly".'
+    )
+    assert sent == [False]
+    # Counted (the log publishes the answer leaves only with the result, after the close).
+    shown = live_server.get_json(server, f"/api/v1/ballots/{ballot['id']}")
+    assert shown["credentials_issued"] == 1 and shown["answers_counted"] == 1
