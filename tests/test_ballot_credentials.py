@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.anonymous import derive
@@ -287,8 +287,13 @@ def test_a_named_signer_collects_a_signer_credential_and_exchanges_it_once(
     assert second.status_code == 409
     assert "already exchanged" in second.json()["error"]["message"]
     db.expire_all()
-    assert db.get_one(Ballot, ballot.id).credentials_issued == 1
+    # The exchange writes its row only: the public count moves at the ballot's next checkpoint (here the answer's
+    # batch, written at once with batching off), never at the exchange, which would date a first answer.
+    assert db.scalar(select(func.count()).select_from(BallotExchange)) == 1
+    assert db.get_one(Ballot, ballot.id).credentials_issued == 0
     assert answer(db, rt, wallet, ballot, [0]) == 0
+    db.expire_all()
+    assert db.get_one(Ballot, ballot.id).credentials_issued == 1
     # Withdrawn: no longer due a signer credential (the one issued cannot be taken back: it is blind).
     assert browser.api("DELETE", f"/api/v1/petitions/{petition.id}/signature").status_code == 204
     assert browser.get(f"/api/v1/wallet?purposes={ALL}").json()["due"] == []

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.ballots import service as ballots
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
 from app.core.runtime import Runtime
@@ -76,6 +77,8 @@ def test_an_anonymous_signers_other_device_answers_after_the_close_from_public_r
     signer = (request.message, request.finalize(public, b64d(kept.json()["blind_signature"])))
     assert exchange(bare, phone, ballot, signer=signer).status_code == 200
     db.expire_all()
+    assert db.get_one(type(ballot), ballot.id).credentials_issued == 0  # counted at the jobs round, not now
+    assert ballots.refresh_checkpoints(db=db, rt=rt) == 1
     assert db.get_one(type(ballot), ballot.id).credentials_issued == 1
 
     # A members' poll has no signers' key, and the list says the same as the poll.

@@ -5,7 +5,8 @@ The wallet holds the petition's signer credential (blind-signed under its Signer
 signer, at signing for an anonymous one) and sends it, without cookies, with a blinded request for the ballot's
 credential. The server checks it under the petition's signer key, blind-signs the request under the ballot's key,
 and records only that this signer credential was exchanged for this ballot (BallotExchange: a tag derived from it,
-and the reply), so it is never exchanged twice. Both signatures are blind: the server cannot tie the signer
+and the reply), so it is never exchanged twice. The public count of credentials issued is not moved by the
+exchange: the ballot's next checkpoint (its batch, or the jobs round) sets it from the exchange rows. Both signatures are blind: the server cannot tie the signer
 credential to a signature or an account, nor the ballot credential it signed to the answer that later spends it.
 
 The tag names the ballot as well as the credential: the exchanges of one signer for two ballots of a petition
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.ballots import service
@@ -123,12 +123,9 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
         raced = db.get(BallotExchange, (ballot.id, tag))
         assert raced is not None
         return _same_request(public, raced.blind_signature, blinded)
-    db.execute(
-        update(Ballot)
-        .where(Ballot.id == ballot.id)
-        .values(credentials_issued=Ballot.credentials_issued + 1)
-        .execution_options(synchronize_session=False)
-    )
+    # No counter moves here: credentials_issued is public ("hidden among N") and an exchange is a signer's first
+    # answer, so it moving now would date that answer to the second. The ballot's next checkpoint (a batch, or the
+    # jobs round) counts the exchange rows (app/ballots/log.py, sync_issued).
     return reply
 
 

@@ -11,7 +11,8 @@ A checkpoint is a C2SP signed note by the petition logs' Ed25519 key (app/log/ch
     <origin>\\n<size>\\n<base64 root>\\ncredentials_issued <n>\\nanswers_counted <m>\\n
 
 A new checkpoint is signed after each batch that counted answers, and when the credentials issued moved; never
-per request. It keeps the hour only.
+per request. It keeps the hour only. A signers' ballot's credentials_issued is set from its exchange rows at each
+checkpoint, never at the exchange (sync_issued).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from app.core.runtime import Runtime
 from app.log import checkpoint as notes
 from app.log import service as signature_log
 from app.log.verifier import encode
-from app.models.ballots import Ballot, BallotAnswer, BallotCheckpoint, BallotLeaf
+from app.models.ballots import Ballot, BallotAnswer, BallotAudience, BallotCheckpoint, BallotExchange, BallotLeaf
 
 COUNTERS = ("credentials_issued", "answers_counted")
 
@@ -116,9 +117,25 @@ def body(*, log_origin: str, tree_size: int, tree_root: bytes, credentials_issue
     )
 
 
+def sync_issued(db: Session, ballot: Ballot) -> None:
+    """A signers' ballot's credentials_issued, set from its exchange rows. An exchange writes only its row (the
+    count is public, and moving it at the exchange would date a signer's first answer to the second); the count
+    moves here, at a checkpoint: a batch or the jobs round. A members' ballot counts at issuance, in the wallet's
+    signed-in bundle (app/anonymous/wallet.py), which dates no answer."""
+    if ballot.audience is not BallotAudience.signers:
+        return
+    exchanged = (
+        db.scalar(select(func.count()).select_from(BallotExchange).where(BallotExchange.ballot_id == ballot.id)) or 0
+    )
+    if exchanged != ballot.credentials_issued:
+        ballot.credentials_issued = exchanged
+        db.flush()
+
+
 def checkpoint(db: Session, rt: Runtime, ballot: Ballot, now: datetime) -> BallotCheckpoint:
     """Sign the log as it stands, with the ballot's counters, and keep it (one per size: a later one of the same
     size, made because the credentials issued moved, replaces it)."""
+    sync_issued(db, ballot)
     tree_size = size(db, ballot.id)
     log_origin = origin(rt, ballot.id)
     text = body(
@@ -194,6 +211,7 @@ def counters(note: str) -> dict[str, int]:
 
 def refresh_checkpoint(db: Session, rt: Runtime, ballot: Ballot) -> bool:
     """Sign a new checkpoint if the counters moved since the latest one (credentials issued between batches)."""
+    sync_issued(db, ballot)
     latest = latest_checkpoint(db=db, ballot_id=ballot.id)
     if latest is not None and counters(latest.note) == {
         "credentials_issued": ballot.credentials_issued,
