@@ -59,7 +59,7 @@ PREDICATES = {
 
 @pytest.mark.parametrize("state", list(PetitionState))
 def test_each_petition_predicate_is_its_state_set(state: PetitionState) -> None:
-    petition = Petition(state=state.value)
+    petition = Petition(state=state)  # the column holds members (tests/test_enum_columns.py)
     for name, states in PREDICATES.items():
         assert getattr(petition, name) is (state in states), (name, state)
 
