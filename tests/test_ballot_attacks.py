@@ -609,11 +609,6 @@ def test_an_exchange_moves_nothing_readable_before_the_batch(
     assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}").json()["credentials_issued"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding for ballots-core (app/ballots/service.py, edit): texts freeze at the first answer COUNTED, not "
-    "the first accepted, and answers accepted in any process wait for the batch",
-)
 def test_answers_waiting_for_their_batch_are_not_counted_under_edited_options(
     db: Session,
     rt: Runtime,

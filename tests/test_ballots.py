@@ -218,14 +218,18 @@ def test_closing_early_stops_answers(db: Session, rt: Runtime, clock: FrozenCloc
         answer(db, rt, ballot.id, mine, [0])
 
 
-def test_texts_freeze_once_an_answer_is_counted(db: Session, rt: Runtime) -> None:
+def test_texts_freeze_once_the_poll_opens(db: Session, rt: Runtime, clock: FrozenClock) -> None:
+    """Before the opening everything may change; from then on only the note and the closing time: answers accepted
+    since may wait for their batch in any server's memory (tests/test_ballot_attacks.py has the swap it stops)."""
     author = factories.worker(db, roles=(Role.responder,))
-    ballot = pulse_ballot(db, rt, author=author)
+    opening = rt.clock.now() + timedelta(hours=3)
+    ballot = pulse_ballot(db, rt, author=author, opens_at=opening, closes_at=opening + timedelta(days=2))
+    assert ballots.state(ballot, rt.clock.now()) is BallotState.scheduled
     edit = {
         "question": "Should the office open at nine?",
         "options": ["Yes", "No"],
         "max_choices": None,
-        "opens_at": None,
+        "opens_at": opening,
         "closes_at": ballot.closes_at,
         "results_live": False,
         "min_answers": None,
@@ -235,9 +239,40 @@ def test_texts_freeze_once_an_answer_is_counted(db: Session, rt: Runtime) -> Non
     assert ballots.labels(db=db, ballot=ballot) == ["Yes", "No"]
     entries = [json.loads(leaf.entry) for leaf in ballot_log.leaves(db=db, ballot_id=ballot.id, start=0, end=9)]
     assert [entry["question"] for entry in entries] == ["Should the office open at eight?", edit["question"]]
+    clock.advance(timedelta(hours=3))
+    assert ballots.state(ballot, rt.clock.now()) is BallotState.open
+    # Open, no answer counted yet: the texts, the rules and the options' order are fixed all the same.
+    for change in (
+        {"question": "Something else?"},
+        {"options": ["No", "Yes"]},
+        {"max_choices": 2},
+        {"results_live": True},
+        {"min_answers": rt.settings.min_group_size + 1},
+    ):
+        with pytest.raises(Conflict, match="is open") as refused:
+            ballots.edit(db, rt, actor=author, ballot=ballot, **{**edit, **change})  # type: ignore[arg-type]
+        assert set(refused.value.fields or {}) == set(change)
+    db.refresh(ballot)
+    assert ballot.question == edit["question"] and ballots.labels(db=db, ballot=ballot) == ["Yes", "No"]
+    # The note and the closing time still change (the same texts sent along are no change), before and after answers.
+    later = ballot.closes_at + timedelta(days=1)
+    ballots.edit(db, rt, actor=author, ballot=ballot, **{**edit, "closes_at": later, "note": "One more day."})  # type: ignore[arg-type]
+    assert ballot.closes_at == later and ballot.note == "One more day."
     answer(db, rt, ballot.id, credential(db, rt, ballot), [1])
-    with pytest.raises(Conflict, match="no longer change"):
-        ballots.edit(db, rt, actor=author, ballot=ballot, **{**edit, "question": "Something else?"})  # type: ignore[arg-type]
+    size = ballot_log.size(db, ballot.id)
+    ballots.edit(db, rt, actor=author, ballot=ballot, **{**edit, "closes_at": later, "note": "Thanks!"})  # type: ignore[arg-type]
+    assert ballot.note == "Thanks!"
+    assert ballot_log.size(db, ballot.id) == size  # no ballot entry after a counted answer
+    # A closing time in the past is refused in words.
+    with pytest.raises(InvalidInput) as past:
+        ballots.edit(
+            db,
+            rt,
+            actor=author,
+            ballot=ballot,
+            **{**edit, "closes_at": rt.clock.now() - timedelta(hours=1)},  # type: ignore[arg-type]
+        )
+    assert "closes_at" in (past.value.fields or {})
 
 
 # -- results -------------------------------------------------------------------------------------------------

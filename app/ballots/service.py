@@ -368,46 +368,108 @@ def edit(
     min_answers: int | None,
     note: str | None,
 ) -> Ballot:
-    """Change a ballot before any answer is counted; its log gets the new texts as a new "ballot" entry (the key
-    stays). Refused once the first answer is counted: the texts people answered are frozen."""
+    """Change a ballot. Before it opens, everything; its log gets the new texts as a new "ballot" entry (the key
+    stays). Once it opens, only its note and closing time (not earlier than now): answers accepted since may wait
+    in any server's memory for their batch, and the only moment every process knows is the opening, so from then
+    on the question, options, kind, number of choices, minimum of answers and whether results show live are
+    frozen, and a change to them is refused (409) rather than counted under texts people did not answer."""
     if not may_manage(db=db, ballot=ballot, actor=actor):
         raise Forbidden(N_("Only the poll's organizers can change it."))
-    if state(ballot, rt.clock.now()) is BallotState.closed:
+    now = rt.clock.now()
+    if state(ballot, now) is BallotState.closed:
         raise Conflict(N_("This poll has closed; it can no longer be changed."))
-    # Locked, then read again: an answer counted meanwhile freezes it.
+    # Locked, then read again: an edit or a batch meanwhile is seen.
     db.execute(select(Ballot.id).where(Ballot.id == ballot.id).with_for_update())
     db.refresh(ballot)
-    if ballot.answers_counted > 0:
-        raise Conflict(N_("Answers have been counted: the question and its options can no longer change."))
+    current = labels(db=db, ballot=ballot)
+    if ballot.response_id is not None:
+        # A ratification asks its one question with its three options: only its note and times change.
+        question, options = RATIFICATION_QUESTION, list(RATIFICATION_OPTIONS)
+    opened = state(ballot, now) is not BallotState.scheduled
+    if opened:
+        frozen = _frozen_changes(
+            ballot,
+            current,
+            question=question,
+            options=options,
+            max_choices=max_choices,
+            results_live=results_live,
+            min_answers=min_answers,
+        )
+        if frozen:
+            raise Conflict(
+                N_(
+                    "This poll is open: people may have answered it already, so its question, options and rules "
+                    "can no longer change. Only its note and closing time can."
+                ),
+                fields={name: N_("Fixed once the poll opens.") for name in frozen},
+            )
+        question, max_choices, min_answers, results_live = (
+            ballot.question,
+            ballot.max_choices,
+            ballot.min_answers,
+            ballot.results_live,
+        )
+        options = [] if ballot.kind is BallotKind.scale else current
     petition = db.get(Petition, ballot.petition_id) if ballot.petition_id is not None else None
     checked = _check(
         rt,
         petition=petition,
         kind=ballot.kind,
-        # A ratification asks its one question with its three options: only its note and times change.
-        question=question if ballot.response_id is None else RATIFICATION_QUESTION,
-        option_texts=options if ballot.response_id is None else list(RATIFICATION_OPTIONS),
+        question=question,
+        option_texts=options,
         max_choices=max_choices,
         audience=ballot.audience,
-        opens_at=opens_at if state(ballot, rt.clock.now()) is BallotState.scheduled else ballot.opens_at,
+        opens_at=ballot.opens_at if opened else opens_at,
         closes_at=closes_at,
         min_answers=min_answers,
         note=note,
     )
-    ballot.question = checked.question
-    ballot.max_choices = checked.max_choices
-    ballot.opens_at = checked.opens_at
     ballot.closes_at = checked.closes_at
-    ballot.results_live = results_live
-    ballot.min_answers = checked.min_answers
     ballot.note = checked.note
-    db.execute(delete(BallotOption).where(BallotOption.ballot_id == ballot.id))
-    db.add_all(BallotOption(ballot_id=ballot.id, position=i, label=label) for i, label in enumerate(checked.labels))
+    if not opened:
+        ballot.question = checked.question
+        ballot.max_choices = checked.max_choices
+        ballot.opens_at = checked.opens_at
+        ballot.results_live = results_live
+        ballot.min_answers = checked.min_answers
+        db.execute(delete(BallotOption).where(BallotOption.ballot_id == ballot.id))
+        db.add_all(BallotOption(ballot_id=ballot.id, position=i, label=label) for i, label in enumerate(checked.labels))
     db.flush()
-    ballot_log.append_ballot_entry(db=db, rt=rt, ballot=ballot, labels=checked.labels, now=rt.clock.now())
+    if ballot.answers_counted == 0:
+        # Its texts again with the new closing time. After the first counted answer the log takes no ballot entry
+        # (a verifier refuses one), and the closing time moves in the row only, as closing early does.
+        ballot_log.append_ballot_entry(db=db, rt=rt, ballot=ballot, labels=checked.labels, now=now)
     if ballot.petition_id is not None:
         page_changed(db, ballot.petition_id)
     return ballot
+
+
+def _frozen_changes(
+    ballot: Ballot,
+    current: list[str],
+    *,
+    question: str,
+    options: Sequence[str],
+    max_choices: int | None,
+    results_live: bool,
+    min_answers: int | None,
+) -> list[str]:
+    """The fields an edit of an open ballot would change that are frozen since it opened (None: left as is)."""
+    changed = []
+    if " ".join(question.split()) != ballot.question:
+        changed.append("question")
+    given = [" ".join(text.split()) for text in options]
+    given = [label for label in given if label]
+    if given != current and not (ballot.kind is BallotKind.scale and not given):
+        changed.append("options")
+    if max_choices is not None and max_choices != ballot.max_choices:
+        changed.append("max_choices")
+    if results_live != ballot.results_live:
+        changed.append("results_live")
+    if min_answers is not None and min_answers != ballot.min_answers:
+        changed.append("min_answers")
+    return changed
 
 
 def close_early(db: Session, rt: Runtime, *, actor: User, ballot: Ballot) -> Ballot:
