@@ -5,6 +5,7 @@ and never another ballot's."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -28,7 +29,7 @@ def tallies(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     made: list[int] = []
     real = counting.tally
 
-    def counting_tally(**kwargs):  # type: ignore[no-untyped-def]
+    def counting_tally(**kwargs: Any) -> counting.Results | counting.NotEnough:
         made.append(len(kwargs["choices"]))
         return real(**kwargs)
 
