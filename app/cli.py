@@ -456,9 +456,15 @@ class _ClientRun:
             )
         return self.session
 
-    def collect(self) -> anonymous_client.Collected:
+    def collect(self, purposes: tuple[str, ...] | None = None) -> anonymous_client.Collected:
         """Collect (see client.collect), and say what a new wallet or a credential held elsewhere means."""
-        collected = self.client.collect(self.signed_in(), self.wallet, keys=self.keys(self.online), save=self.save)
+        collected = self.client.collect(
+            self.signed_in(),
+            self.wallet,
+            keys=self.keys(self.online),
+            save=self.save,
+            purposes=purposes or self.client.PURPOSES,
+        )
         if collected.started:
             typer.echo(
                 "Started your wallet: every anonymous credential of yours derives from its secret, kept in "
@@ -508,7 +514,11 @@ class _ClientRun:
         if self.session is not None and self.session.signed_in_now:
             typer.echo("Warning: " + self.client.JUST_SIGNED_IN)
         item["due"] = self.client.clock()
-        lines, failed = self.client.send_due(self.wallet, now=self.client.clock(), keys=self.keys, only=str(item["id"]))
+        from app.clients.answer import SENDERS
+
+        lines, failed = self.client.send_due(
+            self.wallet, now=self.client.clock(), keys=self.keys, only=str(item["id"]), senders=SENDERS
+        )
         for line in lines:
             typer.echo(line)
         if failed:
@@ -530,8 +540,9 @@ def client_collect(
     witness: list[str] = _witness_option(),
     state_file: Path | None = _state_option(),
 ) -> None:
-    """Collect every credential due (a signing token and a discussion credential for each open petition), in one
-    request, and nothing else. Do it long before you use them: the later the use, the less it says."""
+    """Collect every credential due (a signing token and a discussion credential for each open petition, a
+    credential for each open poll put to every member, a signer credential for each petition you signed by name),
+    in one request, and nothing else. Do it long before you use them: the later the use, the less it says."""
     from app.clients.anonymous import ClientError
 
     try:
@@ -544,19 +555,23 @@ def client_collect(
             witnesses=witness,
             state_file=state_file,
         ) as run:
-            collected = run.collect().held
+            collected = run.collect(run.client.ALL_PURPOSES).held
     except ClientError as error:
         raise _fail(error) from None
     if not collected:
         typer.echo("Nothing due: this wallet holds a credential for every open petition you have not signed by name.")
         return
-    kinds = {"sign": "a signing token", "discuss": "a discussion credential"}
-    for petition_id in sorted({number for number, _purpose in collected}):
-        held = [kinds[purpose] for number, purpose in collected if number == petition_id]
+    kinds = {"sign": "a signing token", "discuss": "a discussion credential", "signer": "a signer credential"}
+    on_petitions = [(number, purpose) for number, purpose in collected if purpose != "ballot"]
+    for petition_id in sorted({number for number, _purpose in on_petitions}):
+        held = [kinds.get(purpose, purpose) for number, purpose in on_petitions if number == petition_id]
         typer.echo(f"Petition {petition_id}: {' and '.join(held)}.")
+    for ballot_id in sorted(number for number, purpose in collected if purpose == "ballot"):
+        typer.echo(f"Poll {ballot_id}: its credential.")
     typer.echo(
         "Collected and kept in the wallet. Use them later: `client sign --anonymous` and `client comment "
-        "--anonymous` queue their sending at a random later moment."
+        "--anonymous` queue their sending at a random later moment, and `client answer` sends an answer at once "
+        "with a credential collected here."
     )
 
 
@@ -933,13 +948,14 @@ def client_send(
     """Send every queued anonymous action whose time has come, without signing in and without any cookie (each
     key checked again first). Run it from cron or a systemd timer, or leave `--wait` running."""
     from app.clients.anonymous import ClientError
+    from app.clients.answer import SENDERS
 
     failed: set[str] = set()
     try:
         while True:
             with _ClientRun(None, wallet_file, log_key=log_key, witnesses=witness, state_file=state_file) as run:
                 lines, newly_failed = run.client.send_due(
-                    run.wallet, now=run.client.clock(), keys=run.keys, skip=failed
+                    run.wallet, now=run.client.clock(), keys=run.keys, skip=failed, senders=SENDERS
                 )
                 failed |= newly_failed
                 rest = run.client.pending(run.wallet, skip=failed)
@@ -999,6 +1015,8 @@ def client_answer(
     ),
     email: str | None = _email_option(),
     password: str | None = _password_option(),
+    within: float = _within_option(),
+    now: bool = _now_option(),
     wallet_file: Path = _wallet_option(),
     log_key: str | None = _log_key_option(),
     witness: list[str] = _witness_option(),
@@ -1006,9 +1024,13 @@ def client_answer(
 ) -> None:
     """Answer a poll anonymously (issue #25): its credential comes with your wallet's others (a poll put to every
     member) or in exchange for your signer credential (a poll put to a petition's signers); the answer is sent
-    without cookies. Run it again with another --choice to change your answer until the poll closes."""
+    without cookies. When the credentials must be collected first (signed in), the answer is queued for a random
+    later moment before the poll closes (`client send` sends it), as an anonymous signature is; with them already
+    collected (`client collect`), it goes at once. Run it again with another --choice to change your answer until
+    the poll closes."""
     from app.clients import answer as answering
     from app.clients.anonymous import ClientError
+    from app.core import blindrsa
 
     try:
         target = answering.parse_ballot_url(ballot_url)
@@ -1023,19 +1045,31 @@ def client_answer(
             server=target.base_url,
         ) as run:
             session = run.signed_in()
-            said = answering.answer(
+            said, item = answering.answer(
                 session=session,
                 wallet=run.wallet,
                 target=target,
                 choice=choice,
                 keys=run.keys(run.online),
+                now=run.client.clock(),
+                within_hours=within,
                 save=run.save,
             )
-            if session.signed_in_now:
-                typer.echo("Warning: " + run.client.JUST_SIGNED_IN)
-            typer.echo(said)
+            if item is not None and now:
+                run.send_now(item, "answer")
+            else:
+                if session.signed_in_now and item is None:
+                    typer.echo("Warning: " + run.client.JUST_SIGNED_IN)
+                typer.echo(said)
     except ClientError as error:
         raise _fail(error) from None
+    except blindrsa.BlindSignatureError:
+        raise _fail(
+            ClientError(
+                "A credential the server sent does not verify under the key it published: nothing was answered. "
+                "Try again later; if it keeps happening, the server is not following the published rules."
+            )
+        ) from None
 
 
 STATE_DIR = Path.home() / ".undersigned"

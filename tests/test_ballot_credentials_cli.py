@@ -78,8 +78,10 @@ def test_a_member_answers_a_members_poll_and_changes_the_answer(
     ballot_id = make_ballot(server)
     url = f"{proxy.base_url}/polls/{ballot_id}"
     wallet = tmp_path / "wallet.json"
-    first = run("answer", url, "--choice", "1", *signed_in(new_member(server, "tove"), wallet))
+    # Collected in this run, so queued (tests/test_ballot_attacks_cli.py); --now sends it at once, warned.
+    first = run("answer", url, "--choice", "1", "--now", *signed_in(new_member(server, "tove"), wallet))
     assert first.exit_code == 0, first.output
+    assert "Warning: Sending now" in first.output
     assert "was sent without cookies" in first.output
     (sent,) = [
         seen for seen in proxy.seen if seen.method == "POST" and seen.path.endswith(f"/ballots/{ballot_id}/answers")
@@ -110,7 +112,7 @@ def test_a_named_signer_answers_a_signers_poll_through_the_exchange(
     assert not_yet.exit_code == 1 and "holds no signer credential" in " ".join(not_yet.output.split())
     signed = run("sign", petition, "--public", "--wallet", str(wallet))
     assert signed.exit_code == 0, signed.output
-    answered = run("answer", url, "--choice", "0", "--wallet", str(wallet))
+    answered = run("answer", url, "--choice", "0", "--now", "--wallet", str(wallet))
     assert answered.exit_code == 0, answered.output
     (exchanged,) = [seen for seen in proxy.seen if seen.path.endswith(f"/ballots/{ballot_id}/exchange")]
     assert exchanged.cookie is None
@@ -136,3 +138,15 @@ def test_an_anonymous_signer_of_the_command_line_answers_a_signers_poll(
     answered = run("answer", f"{proxy.base_url}/polls/{ballot_id}", "--choice", "2", "--wallet", str(wallet))
     assert answered.exit_code == 0, answered.output
     assert counted(server, ballot_id) == [(1, "[2]", False)]
+
+
+def test_the_client_says_when_an_answer_is_counted_truly_for_live_and_kept_polls() -> None:
+    """A live poll's small group waits for k answers or the close (app/ballots/answers.py), a kept poll's for the
+    longest delay at most: "within N min" alone is true for neither."""
+    from app.clients.answer import counted_when
+
+    assert counted_when({"results_live": False}, 0) == "It is counted already."
+    kept = counted_when({"results_live": False}, 3600)
+    assert "within 60 min) if enough colleagues answer meanwhile" in kept and "longest wait or at the close" in kept
+    live = counted_when({"results_live": True}, 3600)
+    assert "within" not in live and "once enough colleagues have answered" in live and "or at the close" in live

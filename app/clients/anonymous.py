@@ -39,7 +39,7 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -781,6 +781,9 @@ def _discussion_credential(wallet: Wallet, base_url: str, email: str | None, pet
     return credential
 
 
+Sender = Callable[["Connection", Wallet, dict[str, Any], "KeyRequirement"], tuple[str, str]]
+
+
 def send_due(
     wallet: Wallet,
     *,
@@ -788,10 +791,12 @@ def send_due(
     keys: Callable[[Connection], KeyRequirement],
     only: str | None = None,
     skip: set[str] | frozenset[str] = frozenset(),
+    senders: Mapping[str, Sender] | None = None,
 ) -> tuple[list[str], set[str]]:
     """Send every queued action whose time has come (or just the one with id `only`), each over the cookie-less
     connection after its key is checked again. Returns what happened, in words, and the ids not sent: those the
-    server refused leave the queue, the others (unreachable, a key that differs) stay for the next run."""
+    server refused leave the queue, the others (unreachable, a key that differs) stay for the next run. `senders`
+    sends the kinds of action other modules queue (a poll's answer: app/clients/answer.py's SENDERS)."""
     lines: list[str] = []
     failed: set[str] = set()
     checks: dict[str, KeyRequirement] = {}
@@ -802,7 +807,8 @@ def send_due(
         if item["base_url"] not in checks:
             checks[item["base_url"]] = keys(connection)
         try:
-            line, outcome = _send(connection, wallet, item, checks[item["base_url"]])
+            sender = (senders or {}).get(item["kind"], _send)
+            line, outcome = sender(connection, wallet, item, checks[item["base_url"]])
         except ClientError as error:
             line, outcome = f"Not sent: {error}", "kept"
         lines.append(line)

@@ -4,14 +4,18 @@ The poll's credential comes the way the browser gets it: for a poll put to every
 (`collect` with every purpose: asking for one poll's credential alone would say which poll the worker means to
 answer); for a poll put to a petition's signers, in exchange for the petition's signer credential (collected in the
 bundle by a named signer), sent without cookies. The answer goes without cookies too, and can be sent again with
-another choice until the poll closes: only the last counts. The credential derives from the wallet secret, so any
+another choice until the poll closes: only the last counts. When the credentials must first be collected (signed
+in), the anonymous part is queued for a random later moment, as `client sign --anonymous` does, so the cookie-less
+requests do not follow the signed-in one within seconds; `client collect` beforehand lets answers go at once. The credential derives from the wallet secret, so any
 device of the wallet answers with the same one, and changing the answer from another device replaces it.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from app.anonymous import derive
@@ -20,12 +24,15 @@ from app.clients.anonymous import (
     ClientError,
     Connection,
     KeyRequirement,
+    Sender,
     Session,
     Wallet,
     _message,
+    due_time,
     fetch_signer_reply,
     held,
     wallet_secret,
+    when,
 )
 from app.clients.anonymous import collect as collect_credentials
 from app.core import blindrsa
@@ -81,11 +88,7 @@ def _ballot_credential(
     fetch_signer_reply(connection, wallet, base_url, email, petition_id)  # an anonymous signature's, once written
     signer = held(wallet, base_url, email, petition_id, "signer")
     if signer is None or signer.get("status") != "held":
-        raise ClientError(
-            f"This poll is put to the signers of petition {petition_id}, and this wallet holds no signer credential "
-            "for it. A signer with a name collects one with the wallet (run this command again once your "
-            "signature is in); an anonymous signer received one with the signature, on the device that signed."
-        )
+        raise ClientError(_no_signer_credential(petition_id))
     secret = wallet_secret(wallet, base_url, email)
     if secret is None:
         raise ClientError("This wallet holds no secret for your account: `undersigned client collect` first.")
@@ -100,7 +103,14 @@ def _ballot_credential(
     )
     if status != 200:
         raise ClientError(_message(answer, "The server did not exchange your signer credential."))
-    signature = credential.finalize(public, _b64d(answer["blind_signature"]))
+    try:
+        signature = credential.finalize(public, _b64d(answer["blind_signature"]))
+    except (blindrsa.BlindSignatureError, ValueError, KeyError, TypeError):
+        raise ClientError(
+            "The server's reply to the exchange is not a valid credential for this poll's key: nothing was kept, "
+            "and no answer was sent. Try again later; if it keeps happening, the server is not following the "
+            "published rules."
+        ) from None
     slot = f"{base_url}|{email.lower()}|{ballot_id}|ballot"
     wallet["credentials"][slot] = {
         "petition_id": petition_id,
@@ -116,6 +126,12 @@ def _ballot_credential(
     return wallet["credentials"][slot]
 
 
+QUEUED_WHY = (
+    "so that the anonymous answer does not follow this run's signed-in collection from this computer within "
+    "seconds, which would say whose it is"
+)
+
+
 def answer(
     *,
     session: Session,
@@ -123,41 +139,124 @@ def answer(
     target: BallotTarget,
     choice: list[int],
     keys: KeyRequirement,
+    now: float,
+    within_hours: float,
     save: Any = lambda: None,
-) -> str:
-    """Collect what the poll needs, then send the answer without cookies. Returns what happened, in words."""
+) -> tuple[str, dict[str, Any] | None]:
+    """Answer the poll. With its credential (or, for a signers' poll, the signer credential) already in the wallet,
+    the answer is sent now without cookies, and nothing signed in is sent in this run. Otherwise the credentials
+    are collected first, signed in, and the anonymous part (the exchange and the answer) is queued for a random
+    later moment, as `client sign --anonymous` queues a signature, and returned for `--now` or `client send`.
+    Returns what happened, in words, and the queued action (None when sent)."""
     bare = Connection(target.base_url)  # no jar: this side could not send a cookie if it tried
     ballot = read_ballot(bare, target.ballot_id)
+    _require_open(ballot)
+    check_choice(ballot, choice)
+    email = session.email
+    if not _ready(wallet, bare, base_url=target.base_url, email=email, ballot=ballot):
+        # Everything due, all at once: the poll's credential (members) or the signer credential (named signers).
+        collect_credentials(session, wallet, keys=keys, save=save, purposes=ALL_PURPOSES)
+        if not _ready(wallet, bare, base_url=target.base_url, email=email, ballot=ballot):
+            raise ClientError(
+                _no_signer_credential(ballot["petition_id"]) if ballot["audience"] == "signers" else NONE_DUE
+            )
+        # The poll's key checked now as well as at the sending: a key shown to this worker alone is refused
+        # before anything is queued.
+        key = ballot["key"]
+        keys.require(petition_id=target.ballot_id, purpose="ballot", key_id=key["key_id"], spki=key["spki"])
+        item = {
+            "id": secrets.token_hex(6),
+            "kind": "answer",
+            "base_url": target.base_url,
+            "petition_id": ballot["petition_id"],
+            "ballot_id": target.ballot_id,
+            "email": email,
+            "choice": choice,
+            "due": _due(now, within_hours, ballot),
+        }
+        wallet["outbox"].append(item)
+        return (
+            f"Queued: your answer to poll {target.ballot_id} will be sent {when(item['due'], now)}, {QUEUED_WHY}. "
+            "Run `undersigned client send` then (from cron or a systemd timer, or leave `client send --wait` "
+            "running): it does not sign in and sends no cookie. Collecting with `client collect` long before "
+            "answering lets the next answer go at once."
+        ), item
+    return send(bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys), None
+
+
+NONE_DUE = (
+    "This wallet holds no credential for this poll, and none is due to your account: it may be put to another "
+    "group, or your credential was collected by a device whose wallet this file does not hold."
+)
+
+
+def _no_signer_credential(petition_id: int) -> str:
+    return (
+        f"This poll is put to the signers of petition {petition_id}, and this wallet holds no signer credential "
+        "for it. A signer with a name collects one with the wallet (run this command again once your "
+        "signature is in); an anonymous signer received one with the signature, on the device that signed."
+    )
+
+
+def _require_open(ballot: dict[str, Any]) -> None:
     if ballot["state"] != "open":
         raise ClientError(
             "This poll has closed: answers are no longer taken."
             if ballot["state"] == "closed"
             else "This poll is not open yet: try again once it opens."
         )
-    check_choice(ballot, choice)
-    email = session.email
-    credential = held(wallet, target.base_url, email, target.ballot_id, "ballot")
-    if credential is None or credential.get("status") != "held":
-        # Everything due, all at once: the poll's credential (members) or the signer credential (named signers).
-        collect_credentials(session, wallet, keys=keys, save=save, purposes=ALL_PURPOSES)
-        credential = held(wallet, target.base_url, email, target.ballot_id, "ballot")
-    if (credential is None or credential.get("status") != "held") and ballot["audience"] == "signers":
+
+
+def _ready(wallet: Wallet, bare: Connection, *, base_url: str, email: str, ballot: dict[str, Any]) -> bool:
+    """Whether the wallet can answer without signing in: it holds the poll's credential, or (a signers' poll) the
+    petition's signer credential to exchange, fetched without cookies if an anonymous signature left it kept."""
+    if _held(held(wallet, base_url, email, int(ballot["id"]), "ballot")):
+        return True
+    if ballot["audience"] != "signers" or ballot["petition_id"] is None:
+        return False
+    fetch_signer_reply(bare, wallet, base_url, email, ballot["petition_id"])
+    return _held(held(wallet, base_url, email, ballot["petition_id"], "signer"))
+
+
+def _held(credential: dict[str, Any] | None) -> bool:
+    return credential is not None and credential.get("status") == "held"
+
+
+def _due(now: float, within_hours: float, ballot: dict[str, Any]) -> float:
+    """A random later moment (due_time's, as for signatures), but before the poll closes: ten minutes before at
+    the latest, or now if it closes sooner."""
+    closes_at = datetime.fromisoformat(str(ballot["closes_at"]))
+    closes = (closes_at if closes_at.tzinfo else closes_at.replace(tzinfo=UTC)).timestamp()
+    return max(now, min(due_time(now, within_hours), closes - 600))
+
+
+def send(
+    bare: Connection,
+    wallet: Wallet,
+    *,
+    base_url: str,
+    email: str,
+    ballot: dict[str, Any],
+    choice: list[int],
+    keys: KeyRequirement,
+) -> str:
+    """The anonymous part, without cookies: the exchange (a signers' poll whose credential is not held yet), then
+    the answer. Returns what happened, in words."""
+    ballot_id = int(ballot["id"])
+    credential = held(wallet, base_url, email, ballot_id, "ballot")
+    if not _held(credential) and ballot["audience"] == "signers":
         credential = _ballot_credential(
-            wallet, base_url=target.base_url, email=email, ballot=ballot, connection=bare, keys=keys
+            wallet, base_url=base_url, email=email, ballot=ballot, connection=bare, keys=keys
         )
-        save()
-    if credential is None or credential.get("status") != "held":
-        raise ClientError(
-            "This wallet holds no credential for this poll, and none is due to your account: it may be put to "
-            "another group, or your credential was collected by a device whose wallet this file does not hold."
-        )
+    if credential is None or not _held(credential):
+        raise ClientError(NONE_DUE)
     key = ballot["key"]
     if credential["key_id"] != key["key_id"]:
         raise ClientError("The poll's key is not the one your credential is under: nothing was sent.")
-    keys.require(petition_id=target.ballot_id, purpose="ballot", key_id=key["key_id"], spki=key["spki"])
+    keys.require(petition_id=ballot_id, purpose="ballot", key_id=key["key_id"], spki=key["spki"])
     status, reply = bare.anonymous(
         "POST",
-        f"/api/v1/ballots/{target.ballot_id}/answers",
+        f"/api/v1/ballots/{ballot_id}/answers",
         {"message": credential["message"], "signature": credential["signature"], "choice": choice},
     )
     if status == 409 and "already counted" in _message(reply, ""):
@@ -167,11 +266,52 @@ def answer(
     labels = {option["position"]: option["label"] for option in ballot["options"]}
     chosen = "; ".join(labels[position] for position in choice)
     wait = int(reply.get("counted_at_batch", 0)) if isinstance(reply, dict) else 0
-    when = (
-        "It is counted already." if wait == 0 else f"It is counted with the next batch (within {wait // 60 or 1} min)."
-    )
     return (
-        f"Your answer to poll {target.ballot_id} ({chosen}) was sent without cookies. {when} You hide among the "
-        f"{ballot['credentials_issued']} colleagues who hold this poll's credential. Run again with another "
-        "--choice to change it until the poll closes: only your last answer counts."
+        f"Your answer to poll {ballot_id} ({chosen}) was sent without cookies. {counted_when(ballot, wait)} You "
+        f"hide among the {ballot['credentials_issued']} colleagues who hold this poll's credential. Run again with "
+        "another --choice to change it until the poll closes: only your last answer counts."
     )
+
+
+def counted_when(ballot: dict[str, Any], wait: int) -> str:
+    """When the answer is counted, in words true for every poll: at once (no batching); otherwise with a batch,
+    which goes out once enough answers wait to hide each among them; a smaller group goes after the site's longest
+    wait (a poll whose results are kept until the close) or only at the close (results shown live, where a small
+    batch would show its few choices to anyone reading the figures before and after)."""
+    if wait == 0:
+        return "It is counted already."
+    minutes = wait // 60 or 1
+    if ballot.get("results_live"):
+        return (
+            f"It is counted with a batch (every {minutes} min) once enough colleagues have answered to hide it "
+            "among, or at the close: the results show live, so a smaller batch would show your choice."
+        )
+    return (
+        f"It is counted with the next batch (within {minutes} min) if enough colleagues answer meanwhile, "
+        "otherwise after the site's longest wait or at the close, whichever comes first."
+    )
+
+
+def send_queued(connection: Connection, wallet: Wallet, item: dict[str, Any], keys: KeyRequirement) -> tuple[str, str]:
+    """`client send` for a queued answer: the line for the person and the outcome ("sent", "refused", "kept")."""
+    what = f"your answer to poll {item['ballot_id']} ({item['base_url']})"
+    try:
+        ballot = read_ballot(connection, int(item["ballot_id"]))
+        _require_open(ballot)
+        check_choice(ballot, list(item["choice"]))
+    except ClientError as error:
+        return f"Dropped {what}: {error}", "refused"
+    line = send(
+        connection,
+        wallet,
+        base_url=item["base_url"],
+        email=item["email"],
+        ballot=ballot,
+        choice=list(item["choice"]),
+        keys=keys,
+    )
+    return line, "sent"
+
+
+# The queued kinds of action this module sends, for `client send` (app/clients/anonymous.py's send_due).
+SENDERS: dict[str, Sender] = {"answer": send_queued}
