@@ -218,8 +218,15 @@ async function answerForm(form, line, database, account, csrf) {
       held = { ...held, answer: { choice } };
       await putRecord(database, held);
       const batch = Number(sent.body && sent.body.counted_at_batch);
-      const when = (Number.isFinite(batch) ? batch : batchSeconds) > 0
-        ? "it is counted at the next batch, within the hour" : "it is counted now";
+      // True for both kinds of poll: a batch goes out once enough answers wait to hide each among them; a smaller
+      // group waits for the site's longest delay (results kept until the close) or for the close itself (results
+      // shown live, where a small batch would show its few choices).
+      const when = (Number.isFinite(batch) ? batch : batchSeconds) <= 0 ? "it is counted now"
+        : ballot.results_live
+          ? "it is counted once enough colleagues have answered to hide it among, or at the close (the results "
+            + "show live, so a smaller batch would show your choice)"
+          : "it is counted at the next batch if enough colleagues answer meanwhile, otherwise after the site's "
+            + "longest wait or at the close";
       say(line, [`${changed ? "Your new answer is in" : "Your answer is in"}; ${when}. `
                  + `You chose ${readable(choice, kind, options)}. You can change it until the poll closes; only `
                  + "your last answer counts."], { focus: true });
