@@ -70,6 +70,21 @@ def test_the_first_answer_is_not_sent_in_the_same_moment_as_the_signed_in_collec
     assert answered.exit_code == 0, answered.output
     assert "Queued" in answered.output
     assert not [seen for seen in proxy.seen if f"/ballots/{ballot_id}/" in seen.path and seen.method == "POST"]
+    (first,) = json.loads(wallet.read_text())["outbox"]
+    # A second run before the first is sent replaces it (the credential is held now: sent at once), so the older
+    # choice is never sent after the newer one.
+    changed = run(
+        "answer", f"{proxy.base_url}/polls/{ballot_id}", "--choice", "2", "--wallet", str(wallet), "--within", "3"
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "replaces it" in changed.output and json.loads(wallet.read_text())["outbox"] == []
+    assert first["choice"] == [0]
+    # Queued again, as a fresh wallet's first answer is (a new account and wallet).
+    wallet = tmp_path / "other.json"
+    answered = run(
+        "answer", f"{proxy.base_url}/polls/{ballot_id}", "--choice", "0", *signed_in(new_member(server, "wil"), wallet)
+    )
+    assert answered.exit_code == 0 and "Queued" in answered.output, answered.output
     (item,) = json.loads(wallet.read_text())["outbox"]
     assert clock[0] + 2 * 3600 <= item["due"] <= clock[0] + 12 * 3600
     clock[0] = item["due"] + 1
@@ -78,7 +93,9 @@ def test_the_first_answer_is_not_sent_in_the_same_moment_as_the_signed_in_collec
     assert sent.exit_code == 0, sent.output
     assert "was sent without cookies" in sent.output
     answer_at = next(
-        index for index, seen in enumerate(proxy.seen) if seen.path.endswith(f"/ballots/{ballot_id}/answers")
+        index
+        for index, seen in enumerate(proxy.seen)
+        if index >= already and seen.path.endswith(f"/ballots/{ballot_id}/answers")
     )
     signed_in_before = [seen.path for seen in proxy.seen[already:answer_at] if seen.cookie]
     assert signed_in_before == [], f"signed-in requests in the same run, just before the answer: {signed_in_before}"

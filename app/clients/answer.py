@@ -153,6 +153,8 @@ def answer(
     _require_open(ballot)
     check_choice(ballot, choice)
     email = session.email
+    # Only the last answer counts: an earlier one still queued for this poll would be sent after this one.
+    replaced = _drop_queued(wallet, target)
     if not _ready(wallet, bare, base_url=target.base_url, email=email, ballot=ballot):
         # Everything due, all at once: the poll's credential (members) or the signer credential (named signers).
         collect_credentials(session, wallet, keys=keys, save=save, purposes=ALL_PURPOSES)
@@ -176,12 +178,30 @@ def answer(
         }
         wallet["outbox"].append(item)
         return (
-            f"Queued: your answer to poll {target.ballot_id} will be sent {when(item['due'], now)}, {QUEUED_WHY}. "
+            ("It replaces the answer queued before. " if replaced else "")
+            + f"Queued: your answer to poll {target.ballot_id} will be sent {when(item['due'], now)}, {QUEUED_WHY}. "
             "Run `undersigned client send` then (from cron or a systemd timer, or leave `client send --wait` "
             "running): it does not sign in and sends no cookie. Collecting with `client collect` long before "
             "answering lets the next answer go at once."
         ), item
-    return send(bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys), None
+    said = send(bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys)
+    return ("The answer queued before is dropped: this one replaces it. " if replaced else "") + said, None
+
+
+def _drop_queued(wallet: Wallet, target: BallotTarget) -> bool:
+    """Remove this poll's answers still queued in the wallet; whether there was one."""
+    kept = [
+        item
+        for item in wallet["outbox"]
+        if not (
+            item["kind"] == "answer"
+            and item["base_url"] == target.base_url
+            and int(item["ballot_id"]) == target.ballot_id
+        )
+    ]
+    dropped = len(kept) != len(wallet["outbox"])
+    wallet["outbox"][:] = kept
+    return dropped
 
 
 NONE_DUE = (
