@@ -50,7 +50,7 @@ PYTEST_WORKERS ?= 2
 test: install-dev
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# What CI checks before the suite (.ci/run): ruff's rules and format, mypy on app/ (all configured in
+# What CI checks before the suite (.ci/run): ruff's rules and format, mypy on app/ and tests/ (all configured in
 # pyproject.toml), and the package layers (docs/architecture.md, "Layers"): import-linter's contracts fail on an
 # import that goes up a layer, function-local ones included.
 lint: install-dev

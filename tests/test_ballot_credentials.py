@@ -8,7 +8,7 @@ The adversarial tests at the end are the operator's join, as code: every row the
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def bare(app) -> TestClient:  # type: ignore[no-untyped-def]
+def bare(app) -> Iterator[TestClient]:
     """The cookie-less side: what the browser sends with credentials: 'omit'."""
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
@@ -100,7 +100,7 @@ class Wallet:
         return response
 
 
-def sign_anonymously(bare: TestClient, wallet: Wallet, petition: Petition, db: Session, *, ask_signer: bool = True):  # type: ignore[no-untyped-def]
+def sign_anonymously(bare: TestClient, wallet: Wallet, petition: Petition, db: Session, *, ask_signer: bool = True):
     """The wallet's cookie-less signature, asking for the signer credential with it."""
     message, signature = wallet.held[("sign", petition.id)]
     body: dict[str, object] = {"petition_id": petition.id, "message": b64e(message), "signature": b64e(signature)}
@@ -128,7 +128,7 @@ def keep_signer(wallet: Wallet, db: Session, petition: Petition, reply_b64: str)
     return pair
 
 
-def exchange(bare: TestClient, wallet: Wallet, ballot: Ballot, *, signer: Pair | None = None, salt: bytes = b""):  # type: ignore[no-untyped-def]
+def exchange(bare: TestClient, wallet: Wallet, ballot: Ballot, *, signer: Pair | None = None, salt: bytes = b""):
     """Exchange the wallet's signer credential for the ballot's credential; keeps it on success."""
     assert ballot.petition_id is not None
     message, signature = signer or wallet.held[("signer", ballot.petition_id)]

@@ -156,7 +156,7 @@ def may_create(*, db: Session, rt: Runtime, actor: User, petition: Petition | No
         return False
     if petition is None:
         return actor.has_role(Role.responder) or actor.has_role(Role.admin)
-    return petition.state_enum in ACTIVE_STATES and petitions.is_organizer(db=db, petition=petition, user=actor)
+    return petition.state in ACTIVE_STATES and petitions.is_organizer(db=db, petition=petition, user=actor)
 
 
 def may_manage(*, db: Session, ballot: Ballot, actor: User) -> bool:
@@ -175,7 +175,7 @@ def _require_creator(db: Session, rt: Runtime, actor: User, petition: Petition |
         return
     if petition is None:
         raise Forbidden(N_("Only responders and admins put questions to the whole organization."))
-    if petition.state_enum not in ACTIVE_STATES:
+    if petition.state not in ACTIVE_STATES:
         raise Conflict(N_("Polls can be added once the petition is open."))
     raise Forbidden(N_("Only this petition's organizers can add a poll to it."))
 

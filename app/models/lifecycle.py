@@ -83,13 +83,6 @@ class LifecyclePredicates:
         state: Mapped[PetitionState]
 
     @property
-    def state_enum(self) -> PetitionState:
-        """`state` itself, which holds a member on both databases (tests/test_enum_columns.py); kept only for the
-        modules still naming it (app/ballots/service.py, the petition page and its reader) until their open work
-        lands."""
-        return self.state
-
-    @property
     def takes_signatures(self) -> bool:
         return self.state in SIGNABLE_STATES
 

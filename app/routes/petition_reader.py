@@ -118,10 +118,10 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
         if copy is None:
             return None
         petition = copy.context["petition"]  # the copy's, whose row is the one just read
-        if petition.state_enum is PetitionState.open and petition.deadline is not None and petition.deadline <= now:
+        if petition.state is PetitionState.open and petition.deadline is not None and petition.deadline <= now:
             return None  # the route closes it first
         own = reader.signature
-        signing = own is None and petition.collect_attributes and petition.state_enum is PetitionState.open
+        signing = own is None and petition.collect_attributes and petition.state is PetitionState.open
         groups = _groups(db) if signing else {}
     request.state.branding = branding
     request.state.viewer = page_cache.PageReader(id=reader.user_id, display_name=reader.display_name)
@@ -140,7 +140,7 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
             "token_burned": own is None and issuing_key is not None and reader.state.token_burned,
             "token_unspent": own is None
             and issuing_key is not None
-            and petition.state_enum is PetitionState.open
+            and petition.state is PetitionState.open
             and reader.state.token_unspent,
             "departments": groups.get(GroupKind.department, []),
             "locations": groups.get(GroupKind.location, []),

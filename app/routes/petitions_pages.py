@@ -203,7 +203,7 @@ def _shared_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[
     issuing_key = issuing_keys.published(db=db, petition_id=petition.id)
     return {
         "petition": petition,
-        "state_label": LABELS[petition.state_enum],
+        "state_label": LABELS[petition.state],
         "background_html": background_html(petition.background),
         "next_threshold": service.next_threshold(petition),
         "timeline": _timeline(db, rt, petition),
@@ -257,7 +257,7 @@ def _reader_context(
         and user.is_verified
         and own is None
         and petition.collect_attributes
-        and petition.state_enum is PetitionState.open
+        and petition.state is PetitionState.open
     )
     context: dict[str, object] = {
         "is_organizer": organizer,
@@ -271,12 +271,12 @@ def _reader_context(
         # panel says where it can be used and offers the forfeit explicitly (issue 19).
         "token_unspent": own is None
         and issuing_key is not None
-        and petition.state_enum is PetitionState.open
+        and petition.state is PetitionState.open
         and state.token_unspent,
         "departments": groups.listing(db=db, kind=GroupKind.department) if signing else [],
         "locations": groups.listing(db=db, kind=GroupKind.location) if signing else [],
     }
-    if organizer and petition.state_enum in (PetitionState.gathering_sponsors, PetitionState.draft):
+    if organizer and petition.state in (PetitionState.gathering_sponsors, PetitionState.draft):
         context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)
         context["sponsors"] = service.sponsors(db=db, petition=petition)
         context["sponsor_share"] = share.sponsor_row(url=str(context["sponsor_url"]), petition=petition)
@@ -297,7 +297,7 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
 
     def shared() -> dict[str, object]:
         context = _shared_context(db, rt, petition)
-        if petition.state_enum in VISIBLE_STATES:
+        if petition.state in VISIBLE_STATES:
             context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=None))
         return context
 
@@ -313,7 +313,7 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
     def whole() -> Response:
         shared_context = _shared_context(db, rt, petition)
         context = {**shared_context, **_reader_context(db, rt, petition, user, shared_context, state)}
-        if petition.state_enum in VISIBLE_STATES:
+        if petition.state in VISIBLE_STATES:
             context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=user))
         return render(request, "petitions/show.html", context)
 
@@ -377,7 +377,7 @@ def versions(
 
 
 def _edit_context(petition: Petition, db: SessionDep) -> dict[str, object]:
-    correcting = petition.state_enum is not PetitionState.draft
+    correcting = petition.state is not PetitionState.draft
     return {
         **_form_context(db),
         "petition": petition,
@@ -499,7 +499,7 @@ def sponsor(
 ) -> Response:
     petition = service.get_or_404(db=db, petition_id=petition_id)
     service.sponsor(db=db, rt=rt, petition=petition, token=token, user=user)
-    if petition.state_enum is PetitionState.gathering_sponsors:
+    if petition.state is PetitionState.gathering_sponsors:
         return redirect(
             request, f"/petitions/{petition.id}/sponsor/{token}", N_("Thank you: you are a sponsor of this petition.")
         )
