@@ -48,6 +48,9 @@ def load(page: Page, url: str) -> list[Loaded]:
     def record(request) -> None:
         requests.append(request)
 
+    # The page being left first finishes what it fetches (after signing in, the home page's wallet asks what is
+    # due): a request of its own, answered after the navigation below, has no body to weigh and is not this page's.
+    page.wait_for_load_state("networkidle")
     page.on("request", record)
     try:
         page.goto(url)
