@@ -4,7 +4,6 @@ app/ballots/service.py."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -14,38 +13,13 @@ from app.ballots import log as ballot_log
 from app.core import blindrsa
 from app.core.runtime import Runtime
 from app.models.ballots import Ballot
-
-
-class _SignerCache:
-    """Unsealing and parsing a ballot's key costs about a millisecond; issuance signs with it often."""
-
-    def __init__(self) -> None:
-        self._signers: dict[str, blindrsa.Signer] = {}
-        self._lock = threading.Lock()
-
-    def get(self, ballot: Ballot, rt: Runtime) -> blindrsa.Signer:
-        if ballot.sealed_private is None:
-            self.forget(ballot.key_id)
-            raise LookupError("the ballot's key was destroyed")
-        signer = self._signers.get(ballot.key_id)
-        if signer is None:
-            pem = rt.sealer.open(ballot.sealed_private, context=ballot.sealing_context).encode()
-            signer = blindrsa.Signer(blindrsa.PrivateKey.from_pem(pem, sealed_by_us=True), pem=pem)
-            with self._lock:
-                self._signers[ballot.key_id] = signer
-        return signer
-
-    def forget(self, key_id: str) -> None:
-        with self._lock:
-            self._signers.pop(key_id, None)
-
-
-_signers = _SignerCache()
+from app.petitions import issuing_keys
 
 
 def signer_for(*, rt: Runtime, ballot: Ballot) -> blindrsa.Signer:
-    """The ballot's blind signer, while its key lives (LookupError once destroyed)."""
-    return _signers.get(ballot, rt)
+    """The ballot's blind signer, while its key lives (LookupError once destroyed): the one cache of ballot signers,
+    which the wallet's issuance (app/petitions/issuing_keys.py) uses too."""
+    return issuing_keys.ballot_signer(ballot=ballot, rt=rt)
 
 
 def public_key(ballot: Ballot) -> blindrsa.PublicKey:
@@ -66,6 +40,6 @@ def destroy_closed_keys(*, db: Session, rt: Runtime) -> int:
     closed = list(db.scalars(select(Ballot).where(Ballot.sealed_private.is_not(None), Ballot.closes_at <= cutoff)))
     for ballot in closed:
         ballot.sealed_private = None
-        _signers.forget(ballot.key_id)
+        issuing_keys.forget_ballot_signer(ballot.key_id)
     db.flush()
     return len(closed)

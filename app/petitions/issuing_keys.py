@@ -243,6 +243,11 @@ def ballot_signer(*, ballot: Ballot, rt: Runtime) -> blindrsa.Signer:
     return _ballot_signers.get(ballot, rt)
 
 
+def forget_ballot_signer(key_id: str) -> None:
+    """Drop a ballot's signer from this process's memory (its key was just erased)."""
+    _ballot_signers.forget(key_id)
+
+
 def open_signer_keys(*, db: Session) -> list[SignerKey]:
     """The live signer keys of open petitions."""
     return list(
