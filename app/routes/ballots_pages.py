@@ -36,12 +36,13 @@ from app.models.ballots import (
 )
 from app.models.petitions import Petition
 from app.reports import ballots as ballot_reports
+from app.reports.pdf.ballot import ballot_pdf
 from app.responses import service as responses
 from app.routes.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer, PulseAuthor
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
-DOWNLOAD_MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+DOWNLOAD_MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}
 RATIFICATION_DAYS = 14  # the closing the ratification form suggests
 
 
@@ -313,7 +314,20 @@ def download(ballot_id: Id, fmt: str, user: OptionalUser, db: SessionDep, rt: Ru
         raise NotFound(N_("There is nothing at this address."))
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
     report = ballot_reports.report_of(db, rt, ballot)
-    body = ballot_reports.report_csv(report) if fmt == "csv" else ballot_reports.report_json(report)
+    body: str | bytes
+    if fmt == "pdf":
+        # Anyone who may read the poll downloads what its page shows, as with the CSV and the JSON: the same
+        # published figures, nobody's name, so (unlike an organizer's export of a petition) nothing to audit.
+        body = ballot_pdf(
+            report,
+            organization=rt.settings.organization_name,
+            generated_at=rt.clock.now(),
+            opens_at=ballot.opens_at,
+            closes_at=ballot.closes_at,
+            address=ballot_url(rt, ballot),
+        )
+    else:
+        body = ballot_reports.report_csv(report) if fmt == "csv" else ballot_reports.report_json(report)
     return Response(
         body,
         media_type=DOWNLOAD_MEDIA[fmt],

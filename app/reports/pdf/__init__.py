@@ -1,5 +1,5 @@
 """PDF reports, drawn with fpdf2 (pure Python, no system packages): the delivery report organizers hand to
-leadership, and the list of the names signers chose to show.
+leadership, the list of the names signers chose to show, and a poll's result.
 
 Text is set in DejaVu Sans, bundled in `fonts/` with its licence, so names in Latin, Greek, Cyrillic, Arabic,
 Hebrew, Armenian, Georgian and many other scripts print as written. A character the font lacks (Chinese,
@@ -13,7 +13,8 @@ bars, colour and gridlines as `app.responses.chart`), drawn with PDF primitives 
 
 - `document`: the toolkit (page, fonts, footer, text that never vanishes), which the poster uses too;
 - `delivery`: the delivery report;
-- `signers`: the signer list.
+- `signers`: the signer list;
+- `ballot`: a poll's result (issue #25), as its page publishes it.
 """
 
 from app.reports.pdf.delivery import tally_pdf
