@@ -125,15 +125,19 @@ def redis_url(database: int) -> str:
 
 @pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their fixtures' parameters
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `one_database` run on SQLite only: what they check does not depend on the database, and
-    running them twice would cost minutes (the authorization matrix is hundreds of requests). Under pytest-xdist
-    the slowest modules come first."""
+    """Tests marked `one_database` run on one database only (SQLite, or the one the mark names): what they check
+    does not depend on the database (tests/README.md, "Which database"), and running them twice cost about a
+    third of the suite. Under pytest-xdist the slowest modules come first."""
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_postgresql = callspec is not None and callspec.params.get("database_url") == "postgresql"
-        (dropped if on_postgresql and item.get_closest_marker("one_database") else kept).append(item)
+        database = callspec.params.get("database_url") if callspec is not None else None
+        mark = item.get_closest_marker("one_database")
+        only = (mark.args[0] if mark.args else "sqlite") if mark is not None else None
+        if only not in (None, "sqlite", "postgresql"):
+            raise pytest.UsageError(f"{item.nodeid}: one_database takes 'sqlite' or 'postgresql', not {only!r}")
+        (dropped if database is not None and only is not None and database != only else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -9,6 +9,8 @@ from app.core.clock import FrozenClock
 from app.models.accounts import User, UserSession, address_lookup
 from tests.conftest import PASSWORD, Browser, code_from, count_rows, link_from, make_user, outbox, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 SIGN_UP = {"email": "Nia.Hart@Example.org", "display_name": "Nia Hart", "password": PASSWORD}
 
 

@@ -1,9 +1,12 @@
 """The JSON API: the same services as the pages, one error shape, cookie sessions with a CSRF header."""
 
+import pytest
 from sqlalchemy import select
 
 from app.models.accounts import Role, RoleGrant
 from tests.conftest import PASSWORD, Browser, code_from, count_rows, make_user, outbox, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 
 def test_sign_up_verify_me_and_sign_out(browser: Browser, db) -> None:

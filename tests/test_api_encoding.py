@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,8 @@ from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import anonymous_client, open_anonymous, wallet  # noqa: F401 (fixture)
 from tests.test_log_counts import sessions  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.one_database
 
 NewBrowser = Callable[[], Browser]
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]*$")

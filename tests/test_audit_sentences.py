@@ -10,12 +10,16 @@ import ast
 import json
 from pathlib import Path
 
+import pytest
+
 from app.audit import service as audit
 from app.audit.sentences import FALLBACK, SENTENCES, sentence
 from app.models.accounts import Role
 from app.models.audit import AuditEntry
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 APP = Path(__file__).resolve().parents[1] / "app"
 

@@ -22,6 +22,8 @@ from app.routes.policy import moderated_petition, organized_petition, respondabl
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, make_user
 
+pytestmark = pytest.mark.one_database
+
 EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access.public,
     ("GET", "/healthz"): Access.public,

@@ -54,6 +54,8 @@ from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
 from tests.conftest import Browser, make_settings, make_user, sign_in_as
 from tests.test_ballots_verify import fetch_with, resign, rewrite_leaf
 
+pytestmark = pytest.mark.one_database
+
 K = 3
 BATCH_SECONDS = 300
 BATCHING = {"anonymous_batch_seconds": BATCH_SECONDS, "min_group_size": K, "anonymous_max_delay_seconds": 7200}

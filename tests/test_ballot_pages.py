@@ -26,6 +26,8 @@ from app.responses import service as responses
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 
 def ballot_count(db) -> int:
     return db.scalar(select(func.count()).select_from(Ballot))

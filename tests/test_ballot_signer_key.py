@@ -29,6 +29,8 @@ from tests.test_ballot_credentials import (  # noqa: F401 (fixture)
     sign_anonymously,
 )
 
+pytestmark = pytest.mark.one_database
+
 NewBrowser = Callable[[], Browser]
 
 

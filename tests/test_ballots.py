@@ -30,6 +30,8 @@ from app.models.ballots import (
 from tests import factories
 from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
 
+pytestmark = pytest.mark.one_database
+
 
 def answer(db: Session, rt: Runtime, ballot_id: int, cred: tuple[bytes, bytes], choice: list[int]) -> int:
     return answers.submit(db=db, rt=rt, ballot_id=ballot_id, message=cred[0], signature=cred[1], choice=choice)

@@ -22,6 +22,8 @@ from tests import factories
 from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
 from tests.conftest import Browser, LogCapture, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture
 def anonymous_client(app: FastAPI) -> Iterator[TestClient]:

@@ -24,6 +24,8 @@ from app.log.verifier import encode
 from app.models.ballots import Ballot, BallotAnswer, BallotCheckpoint, BallotKind, BallotLeaf
 from tests.ballot_helpers import credential, pulse_ballot
 
+pytestmark = pytest.mark.one_database
+
 
 def fetch_with(http: TestClient) -> ballot_client.Fetch:
     def fetch(path: str) -> tuple[int, Any]:

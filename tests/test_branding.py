@@ -21,6 +21,8 @@ from app.models.organization import OrganizationBranding
 from app.organization import branding
 from tests.conftest import Browser, make_user, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 
 def png(width: int = 40, height: int = 20) -> bytes:
     """A valid PNG of one grey colour (the smallest well-formed file the checks accept)."""

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # GET /api/v1/wallet, with or without the purposes the browser names (assets/src/sync.js's WALLET_PATH).
 WALLET_STATE = re.compile(r"/api/v1/wallet(\?[^/]*)?$")
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.one_database]
 
 VECTOR = json.loads((Path(__file__).parent / "data" / "wallet" / "derive_vector.json").read_text())
 DERIVE_JS = project_root() / "assets" / "src" / "derive.js"

@@ -12,6 +12,8 @@ from app.core.runtime import Runtime
 from tests import factories
 from tests.conftest import Browser, make_settings, project_root, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 CORPUS = [
     "<script>alert(1)</script>",
     "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",

@@ -19,6 +19,8 @@ from tests import ballot_helpers, factories
 from tests.conftest import Browser, count_rows, make_user, sign_in_as
 from tests.test_authorization_matrix import EXPECTED
 
+pytestmark = pytest.mark.one_database
+
 RAW_VALIDATION = ("Input should", "Value error", "Traceback", "validation error for")
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from app.core.runtime import Runtime
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 SECTIONS = ("trending", "awaiting", "closing")
 

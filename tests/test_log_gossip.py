@@ -30,6 +30,8 @@ from tests import factories
 from tests.conftest import sign_in_as
 from tests.test_log_counts import outside, reader, sessions  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.one_database
+
 PETITION = 42
 ORIGIN = f"petitions.example.org/petitions/{PETITION}"
 LOG_KEY = Ed25519PrivateKey.generate()

@@ -22,6 +22,8 @@ from app.log.verifier import encode
 from tests import factories
 from tests.test_log_counts import reader, sessions  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.one_database
+
 
 class TileReader:
     """A tlog-tiles client from the spec: tiles of 256 hashes, level L hashing 256**L leaves each."""

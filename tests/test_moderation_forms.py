@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import html
 
+import pytest
 from sqlalchemy.orm import Session
 
 from app.models.accounts import Role
 from tests import factories
 from tests.conftest import Browser, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 
 def test_the_void_form_and_the_api_refuse_a_negative_count_alike(browser: Browser, db: Session, rt) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.audit import service as audit
@@ -9,6 +10,8 @@ from app.models.accounts import Role
 from app.models.audit import AuditEntry
 from tests import factories
 from tests.conftest import PASSWORD, Browser, count_rows, make_user, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 RULES = {
     "allowed_email_domains": "example.org, staff.example.net",

@@ -31,6 +31,8 @@ from tests.conftest import Browser, count_rows, make_settings, make_user, outbox
 from tests.test_anonymous import anonymous_client, open_anonymous, submit, wallet  # noqa: F401 (a fixture)
 from tests.test_mail import Inbox, free_port
 
+pytestmark = pytest.mark.one_database
+
 RESPONSE = {
     "status": "accepted",
     "summary": "We will stop screen recording by March.",

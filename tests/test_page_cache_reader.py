@@ -24,6 +24,8 @@ from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, counting_statements, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 NewBrowser = Callable[[], Browser]
 
 

@@ -24,6 +24,8 @@ from tests import factories
 from tests.conftest import Browser, counting_statements, sign_in_as
 from tests.test_anonymous import submit, wallet
 
+pytestmark = pytest.mark.one_database
+
 NewBrowser = Callable[[], Browser]
 TOKENS = re.compile(r'name="csrf_token" value="([^"]*)"')
 

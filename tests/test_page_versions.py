@@ -4,6 +4,7 @@ database while nothing changed, and every change that shows on the page moves th
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
 from app.core import versions
@@ -12,6 +13,8 @@ from app.moderation import service as moderation
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import counting_statements
+
+pytestmark = pytest.mark.one_database
 
 
 def sign(db: Session, rt: Runtime, petition, name: str) -> None:

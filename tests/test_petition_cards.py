@@ -6,8 +6,12 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
+
 from tests import factories
 from tests.conftest import Browser
+
+pytestmark = pytest.mark.one_database
 
 
 def card(page: str, title: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.models.petitions import PetitionVersion
@@ -20,6 +21,8 @@ from tests.petition_steps import (
     sign,
     visitor,
 )
+
+pytestmark = pytest.mark.one_database
 
 
 def test_correcting_a_signed_petition_creates_a_new_version_and_tells_signers(new_browser, db, rt, connection) -> None:

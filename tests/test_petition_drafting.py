@@ -24,6 +24,8 @@ from tests.petition_steps import (
     visitor,
 )
 
+pytestmark = pytest.mark.one_database
+
 
 def test_checking_an_idea_shows_up_to_five_similar_open_petitions_and_writes_nothing(
     browser: Browser, new_browser, db, rt

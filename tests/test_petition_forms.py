@@ -1,7 +1,11 @@
 """Refused submissions on the petition page re-render it with the message, never an error page."""
 
+import pytest
+
 from tests import factories
 from tests.conftest import Browser, count_rows, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 
 def test_a_refused_update_shows_the_petition_page_with_the_reason(browser: Browser, db, rt) -> None:

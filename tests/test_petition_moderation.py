@@ -23,6 +23,8 @@ from tests.petition_steps import (
     visitor,
 )
 
+pytestmark = pytest.mark.one_database
+
 
 def test_a_moderator_claims_the_review_lock(browser: Browser, db, rt) -> None:
     petition = factories.petition_in_moderation(db, rt)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from app.models.petitions import Follow, PetitionOrganizer, PetitionUpdate
@@ -23,6 +24,8 @@ from tests.petition_steps import (
     sign,
     visitor,
 )
+
+pytestmark = pytest.mark.one_database
 
 # -- organizers -------------------------------------------------------------------------------------------------
 

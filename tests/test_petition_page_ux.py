@@ -16,6 +16,8 @@ from app.routes.petitions_pages import background_html
 from tests import live_server
 from tests.conftest import PASSWORD, Browser, code_from, outbox
 
+pytestmark = pytest.mark.one_database
+
 PETITION = "Publish the salary bands for every role"  # demo: open, anonymity allowed, a progress bar
 SIZES = [(360, 740), (1280, 800)]
 

@@ -1,5 +1,9 @@
+import pytest
+
 from tests import factories
 from tests.conftest import Browser, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 
 def test_pages_render(browser: Browser, db, rt) -> None:

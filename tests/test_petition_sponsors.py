@@ -24,6 +24,8 @@ from tests.petition_steps import (
     visitor,
 )
 
+pytestmark = pytest.mark.one_database
+
 
 def test_submitting_a_draft_fixes_its_text_as_version_one(browser: Browser, db, rt) -> None:
     creator = factories.worker(db)

@@ -21,6 +21,8 @@ from app.core.settings import Settings
 from tests import factories
 from tests.conftest import TEST_SECRET, Browser, build_test_app, make_settings, missing, redis_url, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 REDIS_URL = redis_url(13)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from app.models.accounts import Role
 from app.models.responses import Commitment
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 RESPONSE = {
     "status": "accepted",

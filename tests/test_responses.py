@@ -18,6 +18,8 @@ from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, count_rows, make_user, outbox, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 RESPONSE = {
     "status": "partially_accepted",
     "summary": "We will stop screen recording by March.",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from app.anonymous.queue import anonymous_queue
+
+pytestmark = pytest.mark.one_database
 
 
 def test_a_copy_of_the_runtime_shares_the_anonymous_queue(rt) -> None:

@@ -32,6 +32,8 @@ from tests.conftest import (
     sign_in_as,
 )
 
+pytestmark = pytest.mark.one_database
+
 SAMPLES = 16
 
 

@@ -6,6 +6,8 @@ import csv
 import io
 from typing import Any
 
+import pytest
+
 from app.main import MAX_BODY_BYTES
 from app.models.accounts import Role
 from app.models.petitions import Petition
@@ -13,6 +15,8 @@ from app.moderation import service as moderation
 from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, make_user, sign_in_as
+
+pytestmark = pytest.mark.one_database
 
 # ---------------------------------------------------------------------------------------------------------------
 # Finding 2: a responder read petitions nobody outside their organizers and moderators may read.

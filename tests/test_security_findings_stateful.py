@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.transport import Response
@@ -24,6 +25,8 @@ from tests.test_api_fuzz import (
     seeded,  # noqa: F401
     signed_in,  # noqa: F401
 )
+
+pytestmark = pytest.mark.one_database("postgresql")
 
 SCENARIOS = 25
 STEPS = 6

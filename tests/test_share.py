@@ -24,6 +24,8 @@ from app.petitions import service
 from tests import factories
 from tests.conftest import Browser, missing, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 BASE = "http://testserver"
 
 

@@ -21,6 +21,8 @@ from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import counting_statements, make_settings, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 SHARED_SECONDS = 5.0
 
 

@@ -20,6 +20,8 @@ from app.signatures import service as signatures
 from tests import factories
 from tests.conftest import Browser, counting_statements, make_settings, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 NewBrowser = Callable[[], Browser]
 FRESH = 5.0  # shared_page_seconds of these tests: how old a count may be
 

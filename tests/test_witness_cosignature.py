@@ -24,6 +24,8 @@ from app.log.verifier import check, encode
 from tests import factories
 from tests.conftest import build_test_app, make_settings
 
+pytestmark = pytest.mark.one_database
+
 WITNESS = "witness.example.net/w1"
 WITNESS_KEY = Ed25519PrivateKey.generate()
 DASH = "\u2014"

@@ -29,6 +29,8 @@ from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
 from tests.test_log_counts import outside, reader, sessions  # noqa: F401 (fixtures)
 from tests.test_witness_cosignature import spec_vkey
 
+pytestmark = pytest.mark.one_database
+
 WITNESS = "witness.example.net/w1"
 WITNESS_KEY = Ed25519PrivateKey.generate()
 VKEY = spec_vkey(WITNESS, WITNESS_KEY, b"\x04")  # the witness's cosignature/v1 key, as the spec writes it

@@ -166,6 +166,8 @@ from app.log import witness as witnessing
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
 
+pytestmark = pytest.mark.one_database
+
 WITNESS_KEY = Ed25519PrivateKey.generate()
 WITNESS_NAME = "witness.example.net/w1"
 
