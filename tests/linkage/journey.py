@@ -43,8 +43,6 @@ from typer.testing import CliRunner
 from app import jobs
 from app import main as app_main
 from app.anonymous import derive
-from app.ballots import log as ballot_log
-from app.ballots import service as ballots
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
@@ -53,9 +51,7 @@ from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.main import create_app
 from app.models.accounts import User
-from app.models.petitions import Petition
-from app.models.responses import PetitionResponse, ResponseStatus
-from tests import ballot_helpers, factories, live_server
+from tests import factories, live_server
 from tests.conftest import PASSWORD, make_settings, make_user, redis_url
 from tests.linkage import wallet
 
@@ -66,8 +62,6 @@ END = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 BATCH_SECONDS = 300.0  # the default: a batch every five minutes
 REDIS_COPY_SECONDS = 300  # Redis writes its snapshot every five minutes on a busy server
 ANONYMOUS_COMMENTS_PATH = "/api/v1/anonymous/comments"
-# What wallet.js asks for since polls (issue #25): every credential due, polls' and signer credentials included.
-WALLET_PURPOSES = "sign,discuss,ballot,signer"
 
 
 @dataclass(frozen=True)
@@ -86,19 +80,6 @@ class AnonymousComment:
     via: str  # "anonymous-route" (the wallet's discussion credential) or "session" (signed-in form)
 
 
-@dataclass(frozen=True)
-class PollAnswer:
-    """An answer sent to a poll, cookie-less, with the poll's credential (its message): the batch counts it."""
-
-    ballot_id: int
-    account_id: int
-    message: bytes
-    choice: tuple[int, ...]
-    # A signers' poll: the answerer's signature on the petition, as the token message of their anonymous signature
-    # (None: their signature with a name).
-    signature_message: bytes | None = None
-
-
 @dataclass
 class Truth:
     """Who did what: for judging the attacker's answers, never given to it."""
@@ -108,8 +89,6 @@ class Truth:
     accounts: dict[str, int] = field(default_factory=dict)  # the day's people, by first name
     refused: list[str] = field(default_factory=list)  # anonymous actions the server refused, and why
     edits: dict[str, str] = field(default_factory=dict)  # an anonymous comment's first text: its edited text
-    answers: list[PollAnswer] = field(default_factory=list)  # every answer sent, changes included
-    polls: dict[str, int] = field(default_factory=dict)  # "members", "signers": the day's polls
 
 
 @dataclass
@@ -233,8 +212,6 @@ class Person:
         # devices of the person receive by linking or by the recovery code. Without it, the older random tokens.
         self.derived = False
         self.secret: bytes | None = None
-        # Signer credentials asked for with an anonymous signature, until the reply is kept (issue #25).
-        self.signer_pending: dict[int, tuple[blindrsa.PublicKey, bytes, Any]] = {}
 
     def request(
         self,
@@ -279,36 +256,29 @@ class Person:
         if self.derived:
             wallet.sync(self)
             return
-        state = self.request("GET", f"/api/v1/wallet?purposes={WALLET_PURPOSES}").json()
+        state = self.request("GET", "/api/v1/wallet").json()
         due = state["due"]
         if not due:
             return
         published = {
-            (key["ballot_id"] if key.get("purpose") == "ballot" else key["petition_id"], key.get("purpose", "sign")): key[
-                "key_id"
-            ]
+            (key["petition_id"], key.get("purpose", "sign")): key["key_id"]
             for key in self.day.bare("GET", "/api/v1/anonymous/keys").json()
         }
         pending, requests = {}, []
         for key in due:
-            purpose = key.get("purpose", "sign")
-            slot = (key["ballot_id"] if purpose == "ballot" else key["petition_id"], purpose)
-            if purpose != "signer":  # a petition's signer key is published while it is open, if at all
-                assert published.get(slot) == key["key_id"], f"{self.name} was shown an unpublished key for {slot}"
+            slot = (key["petition_id"], key.get("purpose", "sign"))
+            assert published.get(slot) == key["key_id"], f"{self.name} was shown an unpublished key for {slot}"
             public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
             message = blindrsa.prepare(secrets.token_bytes(32))
             blinded = blindrsa.blind(public, message)
             pending[slot] = (public, message, blinded)
             item = {"petition_id": key["petition_id"], "blinded_message": b64e(blinded.blinded_msg)}
             if "purpose" in key:
-                item["purpose"] = purpose
-            if purpose == "ballot":
-                item["ballot_id"] = key["ballot_id"]
+                item["purpose"] = key["purpose"]
             requests.append(item)
         issued = self.request("POST", "/api/v1/wallet/tokens", {"tokens": requests}).json()["tokens"]
         for item in issued:
-            purpose = item.get("purpose", "sign")
-            slot = (item["ballot_id"] if purpose == "ballot" else item["petition_id"], purpose)
+            slot = (item["petition_id"], item.get("purpose", "sign"))
             public, message, blinded = pending[slot]
             signature = blindrsa.finalize(public, message, b64d(item["blind_signature"]), blinded.inv)
             self.tokens[slot] = (message, signature)
@@ -334,23 +304,16 @@ class Person:
     def withdraw(self, petition_id: int) -> None:
         self.request("DELETE", f"/api/v1/petitions/{petition_id}/signature", expect=204)
 
-    def sign_anonymously(self, petition_id: int, *, after_withdrawal: bool = False, signer: bool = False) -> None:
-        """As wallet.js does on "sign anonymously": the token, sent without any cookie, and with `signer` a blinded
-        request for the petition's signer credential (issue #25), whose reply is kept with the signature by its
-        batch. After a withdrawal the server may refuse it (the token a named signature spent stays spent): then it
-        is noted, not published."""
+    def sign_anonymously(self, petition_id: int, *, after_withdrawal: bool = False) -> None:
+        """As wallet.js does on "sign anonymously": the token, sent without any cookie. After a withdrawal the
+        server may refuse it (the token a named signature spent stays spent): then it is noted, not published."""
         message, signature = self.tokens[(petition_id, "sign")]
         self.day.advance(random.uniform(0.2, 0.6), worker=False)
-        body = {"petition_id": petition_id, "message": b64e(message), "signature": b64e(signature)}
-        if signer:
-            keys = self.day.bare("GET", "/api/v1/anonymous/keys").json()
-            key = next(k for k in keys if k.get("purpose") == "signer" and k["petition_id"] == petition_id)
-            public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-            request = blindrsa.prepare(secrets.token_bytes(32))
-            blinded = blindrsa.blind(public, request)
-            self.signer_pending[petition_id] = (public, request, blinded)
-            body["signer_blinded"] = b64e(blinded.blinded_msg)
-        response = self.day.bare("POST", "/api/v1/anonymous/signatures", body)
+        response = self.day.bare(
+            "POST",
+            "/api/v1/anonymous/signatures",
+            {"petition_id": petition_id, "message": b64e(message), "signature": b64e(signature)},
+        )
         if after_withdrawal and response.status_code == 409:
             self.day.truth.refused.append(
                 f"{self.name}'s anonymous signature after withdrawing his named one: "
@@ -361,62 +324,6 @@ class Person:
             f"{self.name}: anonymous signature -> {response.status_code} {response.text}"
         )
         self.day.truth.signatures.append(AnonymousSignature(petition_id, self.account_id, message, "browser"))
-
-    def fetch_signer_reply(self, petition_id: int) -> None:
-        """The signer credential kept for this device's anonymous signature, fetched cookie-less under the token's
-        nullifier once its batch wrote it (wallet.js, on the petition's page)."""
-        public, request, blinded = self.signer_pending.pop(petition_id)
-        nullifier = hashlib.sha256(self.tokens[(petition_id, "sign")][0]).hexdigest()
-        response = self.day.bare("GET", f"/api/v1/petitions/{petition_id}/signer-replies/{nullifier}")
-        assert response.status_code == 200, f"{self.name}: signer reply -> {response.status_code} {response.text}"
-        reply = b64d(response.json()["blind_signature"])
-        self.tokens[(petition_id, "signer")] = (request, blindrsa.finalize(public, request, reply, blinded.inv))
-
-    def answer(self, ballot_id: int, choice: list[int], *, signers_of: int | None = None) -> None:
-        """The poll's page (signed in: its wallet collects what is due), a while reading, then as ballot.js does on
-        "answer": for a signers' poll the petition's signer credential exchanged cookie-less for the poll's (once),
-        and the answer cookie-less. The worker polls a few seconds later, as it does."""
-        self.request("GET", f"/polls/{ballot_id}")
-        self.sync_wallet()
-        self.day.advance(random.uniform(20, 90), worker=False)
-        signature_message = None
-        if signers_of is not None:
-            if (signers_of, "signer") not in self.tokens:
-                self.fetch_signer_reply(signers_of)
-            mine = self.day.truth.signatures
-            signature_message = next(
-                (s.message for s in mine if s.petition_id == signers_of and s.account_id == self.account_id), None
-            )
-        if signers_of is not None and (ballot_id, "ballot") not in self.tokens:
-            key = self.day.bare("GET", f"/api/v1/ballots/{ballot_id}").json()["key"]
-            public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-            request = blindrsa.prepare(secrets.token_bytes(32))
-            blinded = blindrsa.blind(public, request)
-            signer_message, signer_signature = self.tokens[(signers_of, "signer")]
-            response = self.day.bare(
-                "POST",
-                f"/api/v1/ballots/{ballot_id}/exchange",
-                {
-                    "message": b64e(signer_message),
-                    "signature": b64e(signer_signature),
-                    "blinded": b64e(blinded.blinded_msg),
-                },
-            )
-            assert response.status_code == 200, f"{self.name}: exchange -> {response.status_code} {response.text}"
-            reply = b64d(response.json()["blind_signature"])
-            self.tokens[(ballot_id, "ballot")] = (request, blindrsa.finalize(public, request, reply, blinded.inv))
-            self.day.advance(random.uniform(0.2, 0.6), worker=False)
-        message, signature = self.tokens[(ballot_id, "ballot")]
-        response = self.day.bare(
-            "POST",
-            f"/api/v1/ballots/{ballot_id}/answers",
-            {"message": b64e(message), "signature": b64e(signature), "choice": choice},
-        )
-        assert response.status_code == 202, f"{self.name}: answer -> {response.status_code} {response.text}"
-        self.day.truth.answers.append(
-            PollAnswer(ballot_id, self.account_id, message, tuple(choice), signature_message)
-        )
-        self.day.advance(random.uniform(2, 6))
 
     def comment(self, petition_id: int, body: str, parent_id: int | None = None) -> int:
         response = self.request(
@@ -793,9 +700,7 @@ class Day:
         while self.waiting or not self.published():
             if self.clock.now() >= deadline:
                 missing = [
-                    f"{type(item).__name__} by account {item.account_id} on "
-                    + (f"poll {item.ballot_id}" if isinstance(item, PollAnswer) else f"petition {item.petition_id}")
-                    + f" ({getattr(item, 'via', 'cookie-less')})"
+                    f"{type(item).__name__} by account {item.account_id} on petition {item.petition_id} ({item.via})"
                     for item in self.unpublished()
                 ]
                 errors = [line for line in self.logs.lines if '"level": "error"' in line][-5:]
@@ -823,13 +728,7 @@ class Day:
                 ).scalars()
             }
             bodies = set(db.execute(text("SELECT body FROM comments")).scalars())
-            answers = {
-                (bytes(message), choice)
-                for message, choice in db.execute(text("SELECT message, choice FROM ballot_answers")).all()
-            }
-        last = {(a.ballot_id, a.message): a for a in self.truth.answers}  # only a credential's last answer counts
-        waiting = [a for a in last.values() if (a.message, ballot_log.canonical_choice(list(a.choice))) not in answers]
-        return waiting + [s for s in self.truth.signatures if s.message not in messages] + [
+        return [s for s in self.truth.signatures if s.message not in messages] + [
             c for c in self.truth.comments if c.body not in bodies and self.truth.edits.get(c.body) not in bodies
         ]
 
@@ -932,18 +831,6 @@ def run(day: Day) -> Capture:
         salaries = factories.open_petition(
             db, day.runtime, creator=bruno, allow_anonymous=True, title="Publish the salary bands"
         ).id
-        # Issue #25: a poll put to every member by a responder, open from the morning; every wallet collects its
-        # credential with its bundle.
-        responder = ballot_helpers.pulse_author(db)
-        members = ballot_helpers.pulse_ballot(
-            db,
-            day.runtime,
-            author=responder,
-            question="Should the office stay open on Fridays?",
-            closes_at=START.replace(hour=18),
-        ).id
-        responder_id = responder.id
-    day.truth.polls["members"] = members
     url = f"{day.base_url}/petitions/{screens}"
     salaries_url = f"{day.base_url}/petitions/{salaries}"
 
