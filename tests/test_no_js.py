@@ -217,6 +217,8 @@ STEPS: list[Step] = [
         learn={"code": code_in_mail("erin.at.home@example.net")},
     ),
     Step("visitor", "/account", posts("/account/notification-email/remove"), "Notifications go to your work address"),
+    # Her department and location for polls put to them (the lists' first entries are "None": she gives none).
+    Step("visitor", "/account", posts("/account/poll-groups"), "Polls put to your department or location"),
     # Signing out and in again: with an emailed link, everywhere at once, a password reset, a password.
     Step("visitor", "/", posts("/signout"), "You are signed out."),
     Step("visitor", "/signin/link", posts("/signin/link"), "If that address can be used here", {"email": ERIN}),

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.core import blindrsa
 from app.core.database import insert_for
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.models.accounts import User
@@ -37,7 +37,7 @@ from app.models.anonymous import (
     TokenIssuance,
     WalletCheck,
 )
-from app.models.ballots import Ballot, BallotAudience, BallotIssuance, BallotState
+from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotIssuance, BallotState, MemberGroup
 from app.models.lifecycle import PetitionState
 from app.models.petitions import Petition
 from app.models.signatures import Signature
@@ -150,7 +150,8 @@ def due(
     """Every credential this account can be issued now: a signing token for each open petition it has none for
     and has not signed with a name, a discussion credential for each it has none for, a signer credential for
     each open petition it signed with a name (while that signature stands) and holds none for, and a ballot
-    credential for each open ballot among the members it holds none for. `purposes`: only those a client knows."""
+    credential for each open ballot among the members, or among departments or locations it gave on its account
+    and is in, that it holds none for. `purposes`: only those a client knows."""
     found: list[Due] = []
     if Purpose.sign in purposes:
         issued = exists().where(
@@ -178,8 +179,52 @@ def due(
     if Purpose.ballot in purposes:
         held_ballots = set(db.scalars(select(BallotIssuance.ballot_id).where(BallotIssuance.account_id == user.id)))
         moment = now if now is not None else datetime.now(UTC)
-        found += [Due(Purpose.ballot, ballot) for ballot in open_ballots(db, moment) if ballot.id not in held_ballots]
+        mine = set(db.scalars(_groups_ballots(user)))
+        found += [
+            Due(Purpose.ballot, ballot)
+            for ballot in open_ballots(db, moment, audience=None)
+            if ballot.id not in held_ballots
+            and (
+                ballot.audience is BallotAudience.members
+                or (ballot.audience is BallotAudience.groups and ballot.id in mine)
+            )
+        ]
     return found
+
+
+def _groups_ballots(user: User) -> Select[tuple[int]]:
+    """The ballots put to a department or location this account gave (app/ballots/audiences.py)."""
+    mine = select(MemberGroup.group_id).where(MemberGroup.account_id == user.id)
+    return select(BallotGroup.ballot_id).where(BallotGroup.group_id.in_(mine))
+
+
+def _refuse_outside_audience(db: Session, user: User, asked: Sequence[tuple[Purpose, int]]) -> None:
+    """A clear refusal for a ballot credential asked for a ballot put to departments or locations this account did
+    not give, before the refusal that lists what is due (which would not say why this one is missing)."""
+    ballot_ids = [subject for purpose, subject in asked if purpose is Purpose.ballot]
+    if not ballot_ids:
+        return
+    outside = db.scalar(
+        select(Ballot.id)
+        .where(
+            Ballot.id.in_(ballot_ids),
+            Ballot.audience == BallotAudience.groups,
+            Ballot.id.not_in(_groups_ballots(user)),
+        )
+        .limit(1)
+    )
+    if outside is not None:
+        raise Forbidden(
+            Message(
+                N_(
+                    "Poll %(id)s is put to members of chosen departments or locations, and the department and "
+                    "location on your account are not among them, so it has no credential for you. If yours are "
+                    "missing or wrong, give them on your account page."
+                ),
+                id=outside,
+            ),
+            fields={"tokens": f"ballot {outside}"},
+        )
 
 
 def lock_account(db: Session, user: User) -> None:
@@ -201,6 +246,7 @@ def issue(*, db: Session, rt: Runtime, user: User, requests: Sequence[Request]) 
     rt.limiter.hit(action="token-issue", subject=f"account:{user.id}", rule=rt.settings.rate_limit_sign)
     lock_account(db, user)
     asked = [(purpose, subject) for purpose, subject, _blinded in requests]
+    _refuse_outside_audience(db, user, asked)
     purposes = ALL_PURPOSES if any(purpose not in PETITION_PURPOSES for purpose, _ in asked) else PETITION_PURPOSES
     wanted = {
         (item.purpose, item.subject): item.key for item in due(db=db, user=user, now=rt.clock.now(), purposes=purposes)

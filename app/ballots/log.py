@@ -48,8 +48,10 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ballot_entry(ballot: Ballot, labels: list[str]) -> dict[str, object]:
-    return {
+def ballot_entry(ballot: Ballot, labels: list[str], groups: list[dict[str, object]] | None = None) -> dict[str, object]:
+    """A "ballot" entry. `groups`: the departments and locations a ballot of audience `groups` is put to (id, kind,
+    name), committed with the rest; left out for the other audiences, whose entries stay as they were."""
+    entry: dict[str, object] = {
         "kind": "ballot",
         "ballot": ballot.id,
         "question": ballot.question,
@@ -63,6 +65,9 @@ def ballot_entry(ballot: Ballot, labels: list[str]) -> dict[str, object]:
         "closes_at": _iso(ballot.closes_at),
         "min_answers": ballot.min_answers,
     }
+    if groups is not None:
+        entry["groups"] = groups
+    return entry
 
 
 def answer_entry(*, message: bytes, signature: bytes, revision: int, choice: list[int]) -> dict[str, object]:
@@ -151,15 +156,31 @@ def checkpoint(db: Session, rt: Runtime, ballot: Ballot, now: datetime) -> Ballo
     return row
 
 
-def open_log(*, db: Session, rt: Runtime, ballot: Ballot, labels: list[str], now: datetime) -> None:
+def open_log(
+    *,
+    db: Session,
+    rt: Runtime,
+    ballot: Ballot,
+    labels: list[str],
+    now: datetime,
+    groups: list[dict[str, object]] | None = None,
+) -> None:
     """Entry 0 and the first checkpoint."""
-    append(db, ballot.id, [ballot_entry(ballot, labels)])
+    append(db, ballot.id, [ballot_entry(ballot, labels, groups)])
     checkpoint(db, rt, ballot, now)
 
 
-def append_ballot_entry(*, db: Session, rt: Runtime, ballot: Ballot, labels: list[str], now: datetime) -> None:
+def append_ballot_entry(
+    *,
+    db: Session,
+    rt: Runtime,
+    ballot: Ballot,
+    labels: list[str],
+    now: datetime,
+    groups: list[dict[str, object]] | None = None,
+) -> None:
     """An edit before any answer: the new texts as a new "ballot" entry (the last one before the answers counts)."""
-    append(db, ballot.id, [ballot_entry(ballot, labels)])
+    append(db, ballot.id, [ballot_entry(ballot, labels, groups)])
     checkpoint(db, rt, ballot, now)
 
 

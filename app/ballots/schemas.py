@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -12,6 +13,7 @@ from app.ballots.service import Hidden
 from app.core import b64url
 from app.models.anonymous import SignerKey
 from app.models.ballots import Ballot, BallotAudience, BallotKind, BallotState
+from app.models.signatures import GroupKind, SignerGroup
 
 B64URL = r"^[A-Za-z0-9_-]*={0,2}$"
 
@@ -31,6 +33,13 @@ class BallotCreate(BaseModel):
         None, ge=1, le=100, description="multiple: up to this many; ranked: rank up to this many (at most 5)."
     )
     audience: BallotAudience = BallotAudience.members
+    groups: list[int] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Audience `groups`: the ids of the departments and locations (GET /api/v1/signer-groups) whose "
+        "members may answer, whichever of them they are in; at least one, together holding at least `min_answers` "
+        "members who gave them on their account. Empty for the other audiences.",
+    )
     opens_at: AwareDatetime | None = Field(None, description="Rounded down to the hour; none or past: now.")
     closes_at: AwareDatetime = Field(description="Rounded up to the hour; within 90 days of opening.")
     results_live: bool = False
@@ -43,6 +52,12 @@ class BallotCreate(BaseModel):
 class BallotOptionRead(BaseModel):
     position: int
     label: str
+
+
+class BallotGroupRead(BaseModel):
+    id: int
+    kind: GroupKind
+    name: str
 
 
 class BallotKeyRead(BaseModel):
@@ -62,6 +77,10 @@ class BallotRead(BaseModel):
     response_id: int | None = Field(description="Set for a ratification ballot: the response it asks about.")
     kind: BallotKind
     audience: BallotAudience
+    groups: list[BallotGroupRead] = Field(
+        description="Audience `groups`: the departments and locations whose members may answer (entry 0 of the log "
+        "commits them); empty for the other audiences."
+    )
     question: str
     note: str | None
     options: list[BallotOptionRead]
@@ -82,13 +101,21 @@ class BallotRead(BaseModel):
     )
 
     @classmethod
-    def of(cls, ballot: Ballot, labels: list[str], now: datetime, signer_key: SignerKey | None = None) -> BallotRead:
+    def of(
+        cls,
+        ballot: Ballot,
+        labels: list[str],
+        now: datetime,
+        signer_key: SignerKey | None = None,
+        groups: Sequence[SignerGroup] = (),
+    ) -> BallotRead:
         return cls(
             id=ballot.id,
             petition_id=ballot.petition_id,
             response_id=ballot.response_id,
             kind=ballot.kind,
             audience=ballot.audience,
+            groups=[BallotGroupRead(id=group.id, kind=group.kind, name=group.name) for group in groups],
             question=ballot.question,
             note=ballot.note,
             options=[BallotOptionRead(position=i, label=label) for i, label in enumerate(labels)],

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.ballots import counting, result_cache
+from app.ballots import audiences, counting, result_cache
 from app.ballots import log as ballot_log
 
 # The keys' part (app/ballots/keys.py), re-exported: callers name service.signer_for, service.public_key...
@@ -42,6 +42,7 @@ from app.models.ballots import (
     Ballot,
     BallotAnswer,
     BallotAudience,
+    BallotGroup,
     BallotKind,
     BallotOption,
     BallotState,
@@ -49,6 +50,7 @@ from app.models.ballots import (
 from app.models.lifecycle import ACTIVE_STATES
 from app.models.petitions import Petition
 from app.models.responses import PetitionResponse
+from app.models.signatures import SignerGroup
 from app.organization import eligibility
 from app.petitions import repository as petition_rows
 from app.petitions import service as petitions
@@ -192,9 +194,11 @@ class Checked:
     closes_at: datetime
     min_answers: int
     note: str | None
+    groups: list[SignerGroup]
 
 
 def _check(
+    db: Session,
     rt: Runtime,
     *,
     petition: Petition | None,
@@ -207,8 +211,10 @@ def _check(
     closes_at: datetime,
     min_answers: int | None,
     note: str | None,
+    group_ids: Sequence[int] | None = None,
 ) -> Checked:
-    """Every rule a ballot's fields follow, all checked in one round so a form lists every problem at once."""
+    """Every rule a ballot's fields follow, all checked in one round so a form lists every problem at once.
+    `group_ids`: the departments and locations chosen for a new ballot (None: an edit, which keeps its audience)."""
     errors: dict[str, str] = {}
     now = rt.clock.now()
     question = " ".join(question.split())
@@ -273,9 +279,10 @@ def _check(
     note = (note or "").strip() or None
     if note is not None and len(note) > NOTE_MAX:
         errors["note"] = Message(N_("Keep the note under %(max)s characters."), max=NOTE_MAX)
+    groups = audiences.check_groups(db, audience, group_ids, min_answers, errors) if group_ids is not None else []
     if errors:
         raise InvalidInput(FIELDS_ERROR, fields=errors)
-    return Checked(question, labels, max_choices, opening, closing, min_answers, note)
+    return Checked(question, labels, max_choices, opening, closing, min_answers, note, groups)
 
 
 # -- creating and changing ----------------------------------------------------------------------------------
@@ -298,14 +305,17 @@ def create(
     min_answers: int | None = None,
     note: str | None = None,
     response: PetitionResponse | None = None,
+    groups: Sequence[int] = (),
 ) -> Ballot:
     """A new ballot with its options, its own blind-signing key and entry 0 of its log.
 
     Organizers attach one to their petition (for its signers or every member); responders and admins put one to
-    the whole organization (`petition` None, audience members). Times are rounded to whole hours (an opening
+    the whole organization (`petition` None, audience members). Either may put it to the members of chosen
+    departments or locations (audience groups, `groups` their ids). Times are rounded to whole hours (an opening
     that has begun opens now). Refusals: InvalidInput with `fields` for the form, Forbidden for who may not."""
     _require_creator(db, rt, actor, petition)
     checked = _check(
+        db,
         rt,
         petition=petition,
         kind=kind,
@@ -317,6 +327,7 @@ def create(
         closes_at=closes_at,
         min_answers=min_answers,
         note=note,
+        group_ids=groups,
     )
     if response is not None and (petition is None or response.petition_id != petition.id):
         raise InvalidInput(FIELDS_ERROR, fields={"response": N_("That response does not answer this petition.")})
@@ -346,8 +357,11 @@ def create(
     db.add(ballot)
     db.flush()
     db.add_all(BallotOption(ballot_id=ballot.id, position=i, label=label) for i, label in enumerate(checked.labels))
+    db.add_all(BallotGroup(ballot_id=ballot.id, group_id=group.id) for group in checked.groups)
     db.flush()
-    ballot_log.open_log(db=db, rt=rt, ballot=ballot, labels=checked.labels, now=now)
+    ballot_log.open_log(
+        db=db, rt=rt, ballot=ballot, labels=checked.labels, groups=audiences.log_entries(checked.groups), now=now
+    )
     if ballot.petition_id is not None:
         page_changed(db, ballot.petition_id)
     return ballot
@@ -413,6 +427,7 @@ def edit(
         options = [] if ballot.kind is BallotKind.scale else current
     petition = db.get(Petition, ballot.petition_id) if ballot.petition_id is not None else None
     checked = _check(
+        db,
         rt,
         petition=petition,
         kind=ballot.kind,
@@ -439,7 +454,14 @@ def edit(
     if ballot.answers_counted == 0:
         # Its texts again with the new closing time. After the first counted answer the log takes no ballot entry
         # (a verifier refuses one), and the closing time moves in the row only, as closing early does.
-        ballot_log.append_ballot_entry(db=db, rt=rt, ballot=ballot, labels=checked.labels, now=now)
+        ballot_log.append_ballot_entry(
+            db=db,
+            rt=rt,
+            ballot=ballot,
+            labels=checked.labels,
+            groups=audiences.log_entries(audiences.audience_groups(db=db, ballot=ballot)),
+            now=now,
+        )
     if ballot.petition_id is not None:
         page_changed(db, ballot.petition_id)
     return ballot

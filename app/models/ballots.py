@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, str_enum
 from app.core.i18n import N_
+from app.models.signatures import GroupKind
 
 QUESTION_MAX = 300
 OPTION_MAX = 200
@@ -42,6 +43,7 @@ class BallotKind(StrEnum):
 class BallotAudience(StrEnum):
     members = "members"  # every verified member
     signers = "signers"  # the petition's signers, named and anonymous alike
+    groups = "groups"  # the members of chosen departments or locations (BallotGroup), as they gave them (MemberGroup)
 
 
 class BallotState(StrEnum):
@@ -59,6 +61,7 @@ KIND_LABELS = {
 AUDIENCE_LABELS = {
     BallotAudience.members: N_("Every member"),
     BallotAudience.signers: N_("The petition's signers"),
+    BallotAudience.groups: N_("Members of chosen departments or locations"),
 }
 STATE_LABELS = {
     BallotState.scheduled: N_("Not open yet"),
@@ -134,6 +137,29 @@ class BallotOption(Base):
     ballot_id: Mapped[int] = mapped_column(ForeignKey("ballots.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     label: Mapped[str] = mapped_column(String(OPTION_MAX))
+
+
+class BallotGroup(Base):
+    """A department or location a ballot is put to (audience `groups`): their members may answer, whichever of the
+    chosen groups they are in. Committed by name in entry 0 of the ballot's log."""
+
+    __tablename__ = "ballot_groups"
+
+    ballot_id: Mapped[int] = mapped_column(ForeignKey("ballots.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("signer_groups.id"), primary_key=True)
+
+
+class MemberGroup(Base):
+    """A member's department or location, as they gave it on their account page (one of each at most), from the
+    same managed lists signers choose from: who is due the credential of a ballot put to departments or locations.
+    Tied to the account and without a time; a member who gives none is due no such credential."""
+
+    __tablename__ = "member_groups"
+    __table_args__ = (Index("ix_member_groups_group_id", "group_id"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[GroupKind] = mapped_column(str_enum(GroupKind, 16), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("signer_groups.id"))
 
 
 class BallotIssuance(Base):

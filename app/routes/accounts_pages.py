@@ -6,6 +6,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from app.accounts import schemas, service, sessions
+from app.ballots import audiences
 from app.core.database import SessionDep
 from app.core.errors import AppError, SignInRequired
 from app.core.forms import validate
@@ -17,9 +18,11 @@ from app.core.templating import redirect, render
 from app.core.web import rotate_csrf_seed
 from app.models.accounts import CodePurpose, User
 from app.models.mail_kinds import KIND_LABELS
+from app.models.signatures import GroupKind
 from app.organization import service as organization
 from app.petitions import mail_preferences
 from app.routes.policy import CurrentAccount, CurrentUser, OptionalUser
+from app.signatures import groups
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -296,16 +299,40 @@ def signout_everywhere(request: Request, user: CurrentAccount, db: SessionDep, r
 
 
 def _account_context(db: Session, user: User) -> dict[str, object]:
-    """What the account page lists besides its forms: the petitions the person's mail is about."""
-    return {"petition_mail": mail_preferences.account_petitions(db=db, user=user), "kind_labels": KIND_LABELS}
+    """What the account page lists besides its forms: the petitions the person's mail is about, and the lists of
+    departments and locations the member may give for polls put to them."""
+    return {
+        "petition_mail": mail_preferences.account_petitions(db=db, user=user),
+        "kind_labels": KIND_LABELS,
+        "departments": groups.listing(db=db, kind=GroupKind.department),
+        "locations": groups.listing(db=db, kind=GroupKind.location),
+    }
+
+
+def _account_values(db: Session, user: User) -> dict[str, str]:
+    given = audiences.member_groups(db=db, user=user)
+    return {
+        "notification_email": user.notification_email or "",
+        **{kind.value: str(group.id) for kind, group in given.items()},
+    }
 
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(request: Request, user: CurrentUser, db: SessionDep) -> Response:
-    return render(
-        request,
-        "accounts/account.html",
-        {"values": {"notification_email": user.notification_email or ""}, **_account_context(db, user)},
+    return render(request, "accounts/account.html", {"values": _account_values(db, user), **_account_context(db, user)})
+
+
+@router.post("/account/poll-groups", response_class=HTMLResponse)
+def set_poll_groups(request: Request, user: CurrentUser, db: SessionDep, fields: FormFields) -> Response:
+    """The member's department and location, for polls put to departments or locations (app/ballots/audiences.py)."""
+    try:
+        audiences.set_member_groups(
+            db=db, user=user, department=fields.get("department"), location=fields.get("location")
+        )
+    except AppError as error:
+        return form_error(request, "accounts/account.html", error, fields, _account_context(db, user))
+    return redirect(
+        request, "/account", N_("Saved. Polls put to your department or location are offered to you from now on.")
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
-from app.ballots import answers, schemas
+from app.ballots import answers, audiences, schemas
 from app.ballots import log as ballot_log
 from app.ballots import service as ballots
 from app.core import b64url
@@ -36,7 +36,8 @@ def _read(db: SessionDep, rt: Runtime, ballot: Ballot) -> schemas.BallotRead:
         # The public half outlives the petition's close: an anonymous signer's other device finalizes its kept
         # signer reply under it when a ratification opens after the close (no open key lists it any more).
         signer_key = db.get(SignerKey, ballot.petition_id)
-    return schemas.BallotRead.of(ballot, ballots.labels(db=db, ballot=ballot), rt.clock.now(), signer_key)
+    groups = audiences.audience_groups(db=db, ballot=ballot) if ballot.audience == BallotAudience.groups else []
+    return schemas.BallotRead.of(ballot, ballots.labels(db=db, ballot=ballot), rt.clock.now(), signer_key, groups)
 
 
 def _decode(value: str, field: str) -> bytes:
@@ -72,6 +73,7 @@ def create(body: schemas.BallotCreate, user: CurrentUser, db: SessionDep, rt: Ru
         results_live=body.results_live,
         min_answers=body.min_answers,
         note=body.note,
+        groups=body.groups,
     )
     return _read(db, rt, ballot)
 

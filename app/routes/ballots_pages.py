@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app.ballots import audiences
 from app.ballots import service as ballots
 from app.core.clock import to_the_hour
 from app.core.database import SessionDep
@@ -35,10 +37,12 @@ from app.models.ballots import (
     BallotState,
 )
 from app.models.petitions import Petition
+from app.models.signatures import GroupKind
 from app.reports import ballots as ballot_reports
 from app.reports.pdf.ballot import ballot_pdf
 from app.responses import service as responses
 from app.routes.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer, PulseAuthor
+from app.signatures import groups as signer_groups
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -98,6 +102,23 @@ def _whole(fields: dict[str, str], name: str, errors: dict[str, str]) -> int | N
         return None
 
 
+GROUP_FIELD = "group-"  # one checkbox per department or location: "group-<id>"
+
+
+def _chosen_groups(fields: dict[str, str], errors: dict[str, str]) -> list[int]:
+    """The departments and locations ticked on the form (the service checks they exist)."""
+    chosen = []
+    for name, value in fields.items():
+        if not name.startswith(GROUP_FIELD) or value not in ("1", "on", "true"):
+            continue
+        raw = name.removeprefix(GROUP_FIELD)
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+            errors["groups"] = N_("Choose departments and locations from the organization's lists.")
+            continue
+        chosen.append(int(raw))
+    return chosen
+
+
 def _create_from_form(
     db: SessionDep, rt: Runtime, *, actor: User, petition: Petition | None, fields: dict[str, str]
 ) -> Ballot:
@@ -111,6 +132,7 @@ def _create_from_form(
     if audience not in BallotAudience.__members__:
         errors["audience"] = N_("Choose one of the options.")
     options = [line.strip() for line in fields.get("options", "").splitlines() if line.strip()]
+    groups = _chosen_groups(fields, errors)
     max_choices = _whole(fields, "max_choices", errors)
     min_answers = _whole(fields, "min_answers", errors)
     opens_at = _hour(fields, "opens_at", errors, rt)
@@ -134,6 +156,7 @@ def _create_from_form(
             results_live=fields.get("results_live") in ("1", "on", "true"),
             min_answers=min_answers,
             note=fields.get("note"),
+            groups=groups,
         )
     except InvalidInput as error:
         # The fields this form could not even read are listed with the service's own refusals, in one round.
@@ -144,11 +167,18 @@ def _create_from_form(
     return ballot
 
 
-def _new_context(petition: Petition | None, rt: Runtime) -> dict[str, object]:
+def _new_context(db: Session, petition: Petition | None, rt: Runtime) -> dict[str, object]:
+    audience_labels = {
+        audience: label
+        for audience, label in AUDIENCE_LABELS.items()
+        if petition is not None or audience is not BallotAudience.signers
+    }
     return {
         "petition": petition,
         "kind_labels": KIND_LABELS,
-        "audience_labels": AUDIENCE_LABELS,
+        "audience_labels": audience_labels,
+        "departments": signer_groups.listing(db=db, kind=GroupKind.department),
+        "locations": signer_groups.listing(db=db, kind=GroupKind.location),
         "action": f"/petitions/{petition.id}/polls/new" if petition else "/polls/new",
     }
 
@@ -165,8 +195,8 @@ def _new_values(rt: Runtime, petition: Petition | None) -> dict[str, object]:
 
 
 @router.get("/polls/new", response_class=HTMLResponse)
-def new_pulse_page(request: Request, user: PulseAuthor, rt: RuntimeDep) -> Response:
-    return render(request, "ballots/new.html", {**_new_context(None, rt), "values": _new_values(rt, None)})
+def new_pulse_page(request: Request, user: PulseAuthor, db: SessionDep, rt: RuntimeDep) -> Response:
+    return render(request, "ballots/new.html", {**_new_context(db, None, rt), "values": _new_values(rt, None)})
 
 
 @router.post("/polls/new", response_class=HTMLResponse)
@@ -174,7 +204,7 @@ def new_pulse(request: Request, user: PulseAuthor, db: SessionDep, rt: RuntimeDe
     try:
         ballot = _create_from_form(db, rt, actor=user, petition=None, fields=fields)
     except AppError as error:
-        return form_error(request, "ballots/new.html", error, fields, _new_context(None, rt))
+        return form_error(request, "ballots/new.html", error, fields, _new_context(db, None, rt))
     return redirect(
         request, f"/polls/{ballot.id}", N_("Poll created. Members collect its credential with their wallet.")
     )
@@ -182,9 +212,9 @@ def new_pulse(request: Request, user: PulseAuthor, db: SessionDep, rt: RuntimeDe
 
 @router.get("/petitions/{petition_id}/polls/new", response_class=HTMLResponse)
 def new_petition_poll_page(
-    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, rt: RuntimeDep
+    request: Request, petition_id: Id, user: Organizer, petition: OrganizedPetition, db: SessionDep, rt: RuntimeDep
 ) -> Response:
-    return render(request, "ballots/new.html", {**_new_context(petition, rt), "values": _new_values(rt, petition)})
+    return render(request, "ballots/new.html", {**_new_context(db, petition, rt), "values": _new_values(rt, petition)})
 
 
 @router.post("/petitions/{petition_id}/polls/new", response_class=HTMLResponse)
@@ -200,7 +230,7 @@ def new_petition_poll(
     try:
         ballot = _create_from_form(db, rt, actor=user, petition=petition, fields=fields)
     except AppError as error:
-        return form_error(request, "ballots/new.html", error, fields, _new_context(petition, rt))
+        return form_error(request, "ballots/new.html", error, fields, _new_context(db, petition, rt))
     return redirect(request, f"/polls/{ballot.id}", N_("Poll created."))
 
 
@@ -290,6 +320,11 @@ def show(request: Request, ballot_id: Id, user: OptionalUser, db: SessionDep, rt
         "ballots/show.html",
         {
             "ballot": ballot,
+            "audience_groups": audiences.audience_groups(db=db, ballot=ballot),
+            # A member outside a groups' ballot is told so here, since the wallet offers them no credential for it.
+            "outside_audience": user is not None
+            and user.is_verified
+            and not audiences.in_audience(db=db, ballot=ballot, user=user),
             "options": options,
             "petition": petition,
             "is_open": state is BallotState.open,
