@@ -13,16 +13,20 @@ import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.anonymous import wallet as wallet_service
 from app.ballots import answers, audiences
 from app.ballots import service as ballots
+from app.clients import ballots as ballot_client
 from app.core.b64url import encode as b64e
+from app.core.clock import FrozenClock
 from app.core.errors import Forbidden, InvalidInput
 from app.core.runtime import Runtime
 from app.models.accounts import User
@@ -385,3 +389,38 @@ def test_giving_groups_needs_a_signed_in_member(client: TestClient, db: Session)
     response = client.post("/account/poll-groups", data={"department": str(engineering.id)})
     assert response.status_code in (303, 401, 403)
     assert db.scalar(select(func.count()).select_from(MemberGroup)) == before
+
+
+# Verification ----------------------------------------------------------------------------------------------
+
+
+def test_verify_passes_a_groups_poll_and_catches_an_audience_shown_otherwise(
+    db: Session, rt: Runtime, client: TestClient, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """`undersigned verify` checks the audience the API shows against entry 0: a server that shows the poll as put
+    to Engineering alone while its log commits Engineering and Lyon is caught."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    lyon = group(db, GroupKind.location, "Lyon")
+    members_of(db, engineering, 5)
+    members_of(db, lyon, 1)
+    ballot = groups_ballot(db, rt, [engineering, lyon], days=1)
+    for choice in ([0], [1], [0], [0], [1]):
+        message, signature = ballot_helpers.credential(db, rt, ballot)
+        answers.submit(db=db, rt=rt, ballot_id=ballot.id, message=message, signature=signature, choice=choice)
+    db.commit()
+    clock.advance(timedelta(days=1))
+
+    def fetch(path: str) -> tuple[int, Any]:
+        response = client.get(path)
+        return response.status_code, response.json()
+
+    def verify() -> ballot_client.BallotReport:
+        url = f"http://testserver/polls/{ballot.id}"
+        return ballot_client.verify(ballot_client.download(url, fetch), tmp_path / "state.json")
+
+    report = verify()
+    assert report.ok, report.problems
+    assert report.counted == 5
+    db.execute(delete(BallotGroup).where(BallotGroup.group_id == lyon.id))
+    db.commit()
+    assert "the audience the server shows is not the one its log commits" in verify().problems

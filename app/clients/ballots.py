@@ -247,6 +247,12 @@ def _check_texts(report: BallotReport, data: dict[str, Any], described: dict[str
     shown = data["results"].get("options") or []
     if shown and [option.get("label") for option in shown] != labels:
         report.problems.append("the result names its options otherwise than the log commits")
+    # Who may answer, likewise: a server that shows a poll as put to one department while its log commits another
+    # audience would have issued credentials to people the page says were not asked.
+    shown_groups = [(group.get("id"), group.get("name")) for group in published.get("groups") or []]
+    committed_groups = [(group.get("id"), group.get("name")) for group in described.get("groups") or []]
+    if published.get("audience") != described.get("audience") or shown_groups != committed_groups:
+        report.problems.append("the audience the server shows is not the one its log commits")
     minimum = described.get("min_answers")
     if data["results"].get("min_answers") not in (None, minimum):
         report.problems.append(
