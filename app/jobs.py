@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.ballots import opening_mail
 from app.ballots import service as ballots
 from app.comments.digest import send_digests
 from app.core.runtime import Runtime
@@ -22,7 +23,7 @@ logger = logging.getLogger("undersigned.jobs")
 
 def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
     """One round: close petitions past their deadline, erase signer details past retention, sign ballots' moved
-    counters and erase closed ballots' keys, fan out notifications, reminders and comment digests, send mail, and
+    counters and erase closed ballots' keys, fan out notifications, polls' openings, reminders and comment digests, send mail, and
     ask the witnesses to cosign new checkpoints."""
     with sessions.begin() as db:
         closed = petitions.close_expired(db=db, rt=rt)
@@ -36,6 +37,8 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         ballot_checkpoints = ballots.refresh_checkpoints(db=db, rt=rt)
         ballot_keys = ballots.destroy_closed_keys(db=db, rt=rt)
     notified = delivery.deliver_notifications(sessions=sessions, rt=rt)
+    # Polls opened since the last round (issue #25): their audience is told once each, before the mail goes out.
+    polls_opened = opening_mail.mail_openings(sessions=sessions, rt=rt)
     reminded = delivery.send_reminders(sessions=sessions, rt=rt)
     digests = send_digests(sessions=sessions, rt=rt)
     # Without a web process's batch task (tests, development with batching off), the worker appends the logs.
@@ -56,6 +59,7 @@ def run_once(*, sessions: sessionmaker[Session], rt: Runtime) -> dict[str, int]:
         "ballot_keys_destroyed": ballot_keys,
         "signer_keys": signer_keys,
         "notified": notified,
+        "polls_opened": polls_opened,
         "reminded": reminded,
         "digests": digests,
         "logged": logged,

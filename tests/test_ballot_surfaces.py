@@ -4,15 +4,31 @@ the page where its author edits it, and the limits on its cookie-less routes."""
 from __future__ import annotations
 
 import subprocess
+import threading
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from app.models.accounts import Role
-from app.models.ballots import BallotKind
+from app import jobs
+from app.ballots import opening_mail
+from app.ballots import service as ballots
+from app.core.clock import to_the_hour
+from app.core.database import build_engine, build_sessionmaker
+from app.models.accounts import Role, User
+from app.models.ballots import BallotAudience, BallotKind
+from app.models.mail import OutboxMessage
+from app.models.petitions import Delivery, Petition
+from app.models.signatures import GroupKind
 from app.moderation import service as moderation
+from app.signatures import service as signatures
 from tests import factories
 from tests.ballot_helpers import petition_ballot
-from tests.conftest import Browser, sign_in_as
+from tests.conftest import Browser, make_user, outbox, sign_in_as
+from tests.server_process import runtime, scratch_database
+from tests.test_anonymous import anonymous_client, submit, wallet  # noqa: F401 (a fixture)
+from tests.test_ballot_audiences import group, groups_ballot, members_of
 from tests.test_ballot_pages import answer, close, pulse
 
 
@@ -84,3 +100,195 @@ def test_the_pdf_is_for_whoever_may_read_the_poll(browser: Browser, new_browser,
     assert reader.get(f"/polls/{ballot.id}/results.pdf").status_code == 404
     assert reader.get(f"/polls/{ballot.id + 1000}/results.pdf").status_code == 404
     assert reader.get(f"/polls/{ballot.id}/results.xlsx").status_code == 404
+
+
+# -- the opening mail ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sessions(connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+def opening_mail_to(db: Session, user: User) -> list[OutboxMessage]:
+    return [message for message in outbox(db, user.notification_address) if message.template == "ballot_opened"]
+
+
+def opening_mails(db: Session) -> list[OutboxMessage]:
+    db.expire_all()
+    return [message for message in db.scalars(select(OutboxMessage)) if message.template == "ballot_opened"]
+
+
+def test_a_poll_put_to_every_member_mails_each_verified_member_once(
+    db: Session, rt, clock, sessions, responder, new_browser
+) -> None:
+    members = [factories.worker(db) for _ in range(3)]
+    unverified = make_user(db, email="new@example.org", name="Not Yet", verified=False)
+    ballot = pulse(db, rt, responder)
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt, batch=2) == 4  # the members and the author
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 0  # the next round: everyone was told
+    jobs.run_once(sessions=sessions, rt=rt)
+    for person in [*members, responder]:
+        [message] = opening_mail_to(db, person)
+        assert message.subject == "A poll is open: Which should leadership fix first?"
+        assert f"http://testserver/polls/{ballot.id}" in message.body_text
+        assert "Leadership asks every member:" in message.body_text
+        # Turned off for the whole account, by a link naming no petition (RFC 8058, as every mail a person can stop).
+        assert message.unsubscribe_url and message.unsubscribe_url in message.body_text
+    assert opening_mail_to(db, unverified) == []
+    # Tied to accounts: the hour of the round, nothing finer, in the outbox and in the record of who was told.
+    hour = to_the_hour(rt.clock.now())
+    assert {message.created_at for message in opening_mails(db)} == {hour}
+    assert set(db.scalars(select(Delivery.created_at).where(Delivery.event_key == f"ballot_opened:{ballot.id}"))) == {
+        hour
+    }
+
+    # One click on the link stops the next poll's mail for that account alone.
+    stopper = members[0]
+    link = opening_mail_to(db, stopper)[0].unsubscribe_url
+    assert link is not None
+    done = new_browser().client.post(
+        link.removeprefix("http://testserver"),
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200 and "mail when a poll put to you opens" in done.text
+    author = db.scalars(select(User).where(User.id == responder.id).options(selectinload(User.roles))).one()
+    pulse(db, rt, author, question="And on Fridays?")
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 3
+    assert len(opening_mail_to(db, stopper)) == 1 and len(opening_mail_to(db, members[1])) == 2
+
+
+def test_a_scheduled_poll_is_mailed_by_the_round_after_it_opens(db: Session, rt, clock, sessions, responder) -> None:
+    ballot = pulse(db, rt, responder, opens_at=rt.clock.now() + timedelta(hours=3))
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 0
+    clock.advance(ballot.opens_at - rt.clock.now())
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 1
+    close(clock, rt, ballot)
+    pulse(db, rt, responder, question="Closed before anyone was told?")
+    clock.advance(timedelta(days=3))  # closed before a round ran: nobody is told of a poll they cannot answer
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 0
+
+
+def test_a_signers_poll_mails_named_signers_and_never_an_anonymous_one(
+    db: Session, rt, sessions, new_browser, anonymous_client
+) -> None:
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer, allow_anonymous=True)
+    public, hidden_name, anonymous_signer, bystander = (factories.worker(db) for _ in range(4))
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=public, visibility="public", notify_updates=False)
+    signatures.sign(
+        db=db, rt=rt, petition_id=petition.id, user=hidden_name, visibility="organizers", notify_updates=False
+    )
+    db.commit()
+    tokens, _ = wallet(sign_in_as(new_browser(), db, anonymous_signer))
+    assert submit(anonymous_client, petition.id, tokens[petition.id]).status_code == 202
+    db.expire_all()
+    assert db.get_one(Petition, petition.id).signature_count == 3
+    ballot = petition_ballot(db, rt, petition, organizer, question="Strike on Monday?", options=["Yes", "No"])
+
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 2
+    for person in (public, hidden_name):
+        [message] = opening_mail_to(db, person)
+        assert "ask the petition's signers" in message.body_text and f"/polls/{ballot.id}" in message.body_text
+    # The anonymous signer's account held a token and signed with it: nothing ties the two, and no mail does.
+    for person in (anonymous_signer, bystander, organizer):
+        assert opening_mail_to(db, person) == []
+    recorded = set(db.scalars(select(Delivery.user_id).where(Delivery.event_key == f"ballot_opened:{ballot.id}")))
+    assert recorded == {public.id, hidden_name.id}
+
+
+def test_a_hidden_petitions_poll_waits_until_it_is_shown_again(db: Session, rt, sessions) -> None:
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    signer = factories.worker(db)
+    signatures.sign(db=db, rt=rt, petition_id=petition.id, user=signer, visibility="public", notify_updates=False)
+    petition_ballot(db, rt, petition, organizer, audience=BallotAudience.members)
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 0
+
+
+def test_a_poll_put_to_departments_mails_only_the_members_who_gave_them(db: Session, rt, sessions) -> None:
+    engineering = group(db, GroupKind.department, "Engineering")
+    lyon = group(db, GroupKind.location, "Lyon")
+    engineers = members_of(db, engineering, rt.settings.min_group_size)
+    in_lyon = members_of(db, lyon, 1)
+    elsewhere = [factories.worker(db)]
+    ballot = groups_ballot(db, rt, [engineering])
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == len(engineers)
+    for person in engineers:
+        assert len(opening_mail_to(db, person)) == 1
+    for person in [*in_lyon, *elsewhere]:
+        assert opening_mail_to(db, person) == []
+    assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 0
+    assert ballot.audience is BallotAudience.groups
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_rounds_at_once_mail_each_member_once(kind: str, tmp_path) -> None:
+    """Two workers' rounds in two processes' transactions: the second starts while the first has queued its batch
+    and not committed; each member still gets one mail, and later rounds add none."""
+    with scratch_database(kind, tmp_path, "opening_mail") as url:
+        rt = runtime(url)
+        engines = [build_engine(url) for _ in range(3)]
+        first, second = (build_sessionmaker(engine, writes=True) for engine in engines[:2])
+        try:
+            with first() as db:  # the factories commit as they go
+                members = [factories.worker(db) for _ in range(4)]
+                author = factories.worker(db, roles=(Role.responder,))
+                ballot = ballots.create(
+                    db,
+                    rt,
+                    actor=author,
+                    petition=None,
+                    kind=BallotKind.single,
+                    question="Should the office open at eight?",
+                    options=["Yes", "No"],
+                    max_choices=None,
+                    audience=BallotAudience.members,
+                    opens_at=None,
+                    closes_at=rt.clock.now() + timedelta(days=2),
+                )
+                db.commit()
+                addresses = sorted(person.notification_address for person in [*members, author])
+                ballot_id = ballot.id
+            rounds: list[int] = []
+            other = threading.Thread(target=lambda: rounds.append(opening_mail.mail_openings(sessions=second, rt=rt)))
+            with first.begin() as db:
+                assert opening_mail._batch(db, rt, ballot_id, opening_mail.BATCH) == 5
+                other.start()
+                if kind == "postgresql":
+                    # The other round has reached the same rows and waits for this transaction to end.
+                    for _ in range(3000):
+                        if _waiting_on_a_lock(engines[2]):
+                            break
+                        threading.Event().wait(0.01)
+                    else:
+                        pytest.fail("the second round never reached the first one's rows")
+            other.join(60)
+            assert rounds == [0]
+            assert opening_mail.mail_openings(sessions=second, rt=rt) == 0
+            assert opening_mail.mail_openings(sessions=first, rt=rt) == 0
+            with first() as db:
+                sent = sorted(
+                    message.to_address
+                    for message in db.scalars(select(OutboxMessage))
+                    if message.template == "ballot_opened"
+                )
+            assert sent == addresses
+        finally:
+            for engine in engines:
+                engine.dispose()

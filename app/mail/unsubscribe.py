@@ -20,8 +20,8 @@ from app.core.errors import AppError, NotFound
 from app.core.i18n import N_
 from app.core.runtime import Runtime
 from app.models.accounts import User
-from app.models.mail import MailOptOut
-from app.models.mail_kinds import MailKind
+from app.models.mail import MailOptOut, PollMailOptOut
+from app.models.mail_kinds import ACCOUNT_KINDS, MailKind
 from app.models.petitions import Follow, Petition
 from app.models.signatures import Signature, Visibility
 
@@ -67,7 +67,7 @@ def read(*, db: Session, rt: Runtime, token: str) -> Subscription:
         kind = MailKind(kind)
         if not isinstance(user_id, int) or not (petition_id is None or isinstance(petition_id, int)):
             raise ValueError("not ids")
-        if (petition_id is None) != (kind is MailKind.replies):
+        if (petition_id is None) != (kind in ACCOUNT_KINDS):
             raise ValueError("the kind and its petition do not go together")
     except (BadSignature, ValueError, TypeError):
         raise BadUnsubscribeLink(
@@ -88,6 +88,8 @@ def read(*, db: Session, rt: Runtime, token: str) -> Subscription:
 def is_off(*, db: Session, subscription: Subscription) -> bool:
     if subscription.kind is MailKind.replies:
         return not subscription.user.notify_comment_replies
+    if subscription.kind is MailKind.polls:
+        return db.get(PollMailOptOut, subscription.user.id) is not None
     assert subscription.petition is not None
     return db.get(MailOptOut, (subscription.user.id, subscription.petition.id, subscription.kind.value)) is not None
 
@@ -99,14 +101,21 @@ def turn_off(*, db: Session, rt: Runtime, user: User, kind: MailKind, petition_i
         user.notify_comment_replies = False
         db.flush()
         return
-    assert petition_id is not None
-    if db.get(MailOptOut, (user.id, petition_id, kind.value)) is not None:
-        return
+    opt_out: MailOptOut | PollMailOptOut
+    if kind is MailKind.polls:
+        if db.get(PollMailOptOut, user.id) is not None:
+            return
+        opt_out = PollMailOptOut(user_id=user.id, created_on=rt.clock.now().date())
+    else:
+        assert petition_id is not None
+        if db.get(MailOptOut, (user.id, petition_id, kind.value)) is not None:
+            return
+        opt_out = MailOptOut(
+            user_id=user.id, petition_id=petition_id, kind=kind.value, created_on=rt.clock.now().date()
+        )
     try:
         with db.begin_nested():
-            db.add(
-                MailOptOut(user_id=user.id, petition_id=petition_id, kind=kind.value, created_on=rt.clock.now().date())
-            )
+            db.add(opt_out)
     except IntegrityError:
         pass  # the same link, clicked twice at once: it is off either way
 
@@ -114,6 +123,8 @@ def turn_off(*, db: Session, rt: Runtime, user: User, kind: MailKind, petition_i
 def turn_on(*, db: Session, user: User, kind: MailKind, petition_id: int | None) -> None:
     if kind is MailKind.replies:
         user.notify_comment_replies = True
+    elif kind is MailKind.polls:
+        db.execute(delete(PollMailOptOut).where(PollMailOptOut.user_id == user.id))
     else:
         db.execute(
             delete(MailOptOut).where(
@@ -135,6 +146,14 @@ def turned_off(*, db: Session, kind: MailKind, petition_id: int, user_ids: Itera
             )
         )
     )
+
+
+def polls_turned_off(*, db: Session, user_ids: Iterable[int]) -> set[int]:
+    """Which of these accounts turned mail about polls opening off: one query for a whole batch."""
+    ids = list(user_ids)
+    if not ids:
+        return set()
+    return set(db.scalars(select(PollMailOptOut.user_id).where(PollMailOptOut.user_id.in_(ids))))
 
 
 def opt_outs(*, db: Session, user: User) -> set[tuple[int, str]]:

@@ -24,7 +24,7 @@ from app.models.ballots import (
 )
 from app.models.comments import Comment, CommentEndorsement, CommentFlag, CommentRevision
 from app.models.log import LogCheckpoint, LogCosignature, LogHead, LogLeaf, LogNode, LogPending
-from app.models.mail import MailOptOut, OutboxMessage
+from app.models.mail import MailOptOut, OutboxMessage, PollMailOptOut
 from app.models.organization import EligibleAddress, OrganizationBranding, OrganizationRules
 from app.models.petitions import (
     Category,
@@ -86,6 +86,7 @@ __all__ = [
     "PetitionResponse",
     "PetitionUpdate",
     "PetitionVersion",
+    "PollMailOptOut",
     "RejectionReason",
     "RoleGrant",
     "Signature",

@@ -53,3 +53,13 @@ class MailOptOut(Base):
     )
     kind: Mapped[MailKind] = mapped_column(str_enum(MailKind, 16), primary_key=True)
     created_on: Mapped[date]
+
+
+class PollMailOptOut(Base):
+    """An account that turned off mail about polls opening (MailKind.polls, for the whole account: a pulse poll
+    names no petition). Kept to the day, as MailOptOut is."""
+
+    __tablename__ = "poll_mail_opt_outs"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_on: Mapped[date]

@@ -18,6 +18,13 @@ class MailKind(StrEnum):
     responding = "responding"
     # The whole account: replies to comments posted by name (the account's "Replies to my comments").
     replies = "replies"
+    # The whole account: a poll put to this account has opened (issue #25). Not per petition: a pulse poll has
+    # none, and one switch is what a person looking for "stop telling me about polls" expects.
+    polls = "polls"
+
+
+# Kinds turned off for the whole account, not per petition: their links name no petition.
+ACCOUNT_KINDS = frozenset({MailKind.replies, MailKind.polls})
 
 
 TEMPLATE_KINDS: dict[str, MailKind] = {
@@ -40,6 +47,7 @@ TEMPLATE_KINDS: dict[str, MailKind] = {
     "reminder_due": MailKind.responding,
     "follow_up_requested": MailKind.responding,
     "comment_reply": MailKind.replies,
+    "ballot_opened": MailKind.polls,
 }
 
 # What the footer says instead of a link, for mail nobody can turn off: no header either (RFC 8058 is for
@@ -69,6 +77,7 @@ KIND_LABELS: dict[MailKind, str] = {
     MailKind.digest: N_("the organizers' daily digest of new discussions"),
     MailKind.responding: N_("reminders for leadership: response due dates, escalations and follow-up requests"),
     MailKind.replies: N_("replies to comments you posted under your name"),
+    MailKind.polls: N_("mail when a poll put to you opens"),
 }
 
 
