@@ -73,7 +73,7 @@ def members_of(db: Session, chosen: SignerGroup, count: int) -> list[User]:
     return people
 
 
-def groups_ballot(db: Session, rt: Runtime, chosen: list[SignerGroup], **changes: object) -> Ballot:
+def groups_ballot(db: Session, rt: Runtime, chosen: list[SignerGroup], **changes: Any) -> Ballot:
     return ballot_helpers.pulse_ballot(
         db, rt, audience=BallotAudience.groups, groups=[item.id for item in chosen], **changes
     )

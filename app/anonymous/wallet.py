@@ -192,7 +192,7 @@ def due(
     return found
 
 
-def _groups_ballots(user: User) -> Select[tuple[int]]:
+def _groups_ballots(user: User) -> Select[int]:
     """The ballots put to a department or location this account gave (app/ballots/audiences.py)."""
     mine = select(MemberGroup.group_id).where(MemberGroup.account_id == user.id)
     return select(BallotGroup.ballot_id).where(BallotGroup.group_id.in_(mine))
