@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import os
@@ -16,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+import fastapi.dependencies.utils as fastapi_dependencies
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.engine import make_url
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
 from app.core import crypto, migrations, security
+from app.core.access import route_table
 from app.core.cache import TTLCache
 from app.core.clock import FrozenClock
 from app.core.database import build_engine, get_db, get_sessionmaker
@@ -51,6 +55,25 @@ security.use_password_cost(security.ARGON2_TEST_COST)
 # Petitions that allow anonymity take their issuing and discussion keys from a pool built on a few generated primes
 # (tests/key_pool.py): generating two 1024-bit keys per petition was about a tenth of the anonymous modules' time.
 key_pool.install()
+# FastAPI works out each route's parameters from its endpoint's signature when an app first serves the route, and
+# again for every app: about 2 s for our 230 routes, two thirds of it `inspect.signature` evaluating annotations.
+# The suite builds an app for every distinct set of settings and every live server. A function's signature does
+# not change, so each process reads each one once (production builds one app per process).
+_typed_signature = fastapi_dependencies.get_typed_signature
+
+
+def _remembered_signature(call: Callable[..., Any]) -> inspect.Signature:
+    try:
+        return _SIGNATURES[call]
+    except KeyError:
+        signature = _SIGNATURES[call] = _typed_signature(call)
+        return signature
+    except TypeError:  # an unhashable callable object: read every time
+        return _typed_signature(call)
+
+
+_SIGNATURES: dict[Callable[..., Any], inspect.Signature] = {}
+fastapi_dependencies.get_typed_signature = _remembered_signature
 
 
 # Under pytest-xdist (`make test` runs two workers) each worker is a process with its own PostgreSQL database and
@@ -291,6 +314,25 @@ def _settings_environment() -> tuple[object, ...]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+@functools.cache
+def schema_app() -> FastAPI:
+    """An app built for its route table and its OpenAPI schema only, never started: one per test process, since
+    each app works out its 230 routes' parameters again (a second or two at collection, for each module that
+    asked)."""
+    return create_app(make_settings("sqlite://"))
+
+
+def served_routes() -> tuple[dict[tuple[str, str], APIRoute], set[str]]:
+    """Every (method, path) the app serves with its route, and the paths that are not ours (a copy to keep)."""
+    handlers, others = _served_routes()
+    return dict(handlers), set(others)
+
+
+@functools.cache
+def _served_routes() -> tuple[dict[tuple[str, str], APIRoute], set[str]]:
+    return route_table(schema_app())
 
 
 class _TestClock:

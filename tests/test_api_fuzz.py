@@ -24,19 +24,18 @@ from sqlalchemy.orm import Session
 from app.accounts import sessions as account_sessions
 from app.core.clock import FrozenClock
 from app.core.cookieless import is_cookieless
-from app.main import create_app
 from app.models.accounts import Role
 from app.models.petitions import Petition
 from app.responses import service as responses
 from app.responses.schemas import CommitmentCreate, ResponseCreate
 from app.signatures import service as signatures
 from tests import factories
-from tests.conftest import Browser, build_test_app, count_rows, make_settings, make_user
+from tests.conftest import Browser, build_test_app, count_rows, make_settings, make_user, schema_app
 
 pytestmark = pytest.mark.one_database("postgresql")
 
 # The contract does not depend on the database: the app is built for its schema only, and never started.
-CONTRACT = create_app(make_settings("sqlite://")).openapi()
+CONTRACT = schema_app().openapi()
 EXAMPLES = 10  # per operation; about 1,000 requests in all, on PostgreSQL (README, "Which database")
 
 CONFIG = schemathesis.Config.from_dict(

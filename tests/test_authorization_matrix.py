@@ -14,13 +14,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from app.accounts import sessions as account_sessions
-from app.core.access import Access, declared_access, route_table
+from app.core.access import Access, declared_access
 from app.core.clock import FrozenClock
 from app.main import create_app
 from app.models.accounts import Role
 from app.routes.policy import moderated_petition, organized_petition, respondable_petition
 from tests import factories
-from tests.conftest import Browser, build_test_app, make_settings, make_user
+from tests.conftest import Browser, build_test_app, make_settings, make_user, served_routes
 
 pytestmark = pytest.mark.one_database
 
@@ -95,6 +95,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/polls/{ballot_id}"): Access.public,
     ("GET", "/polls/{ballot_id}/results.{fmt}"): Access.public,
     ("POST", "/polls/{ballot_id}/close"): Access.worker,
+    ("GET", "/polls/{ballot_id}/edit"): Access.worker,
+    ("POST", "/polls/{ballot_id}/edit"): Access.worker,
     ("GET", "/petitions/{petition_id}/polls/new"): Access.organizer,
     ("POST", "/petitions/{petition_id}/polls/new"): Access.organizer,
     ("GET", "/petitions/{petition_id}/responses/{response_id}/ratify"): Access.organizer,
@@ -248,6 +250,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/ballots/{ballot_id}/log/checkpoint"): Access.public,
     ("POST", "/api/v1/ballots/{ballot_id}/answers"): Access.public,
     ("POST", "/api/v1/ballots/{ballot_id}/close"): Access.worker,
+    ("PATCH", "/api/v1/ballots/{ballot_id}"): Access.worker,
     # Cookie-less (issue #25): a signer credential exchanged for a poll's, and its kept reply fetched by a device.
     ("POST", "/api/v1/ballots/{ballot_id}/exchange"): Access.public,
     ("GET", "/api/v1/petitions/{petition_id}/signer-replies/{nullifier}"): Access.public,
@@ -281,7 +284,7 @@ ALLOWED = {
 }
 
 
-ROUTES, OTHER_ROUTES = route_table(create_app(make_settings("sqlite://")))
+ROUTES, OTHER_ROUTES = served_routes()
 
 
 def test_every_route_is_in_the_matrix() -> None:

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import select
 
-from app.core.access import Access, declared_access, route_table
-from app.main import create_app
+from app.core.access import Access, declared_access
 from tests import accessibility, ballot_helpers, live_server
-from tests.conftest import make_settings, sign_in_demo
+from tests.conftest import served_routes, sign_in_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, FloatRect, Page
@@ -53,7 +52,7 @@ NOT_PAGES = {
     "/polls/{ballot_id}/results.{fmt}",
 }
 
-ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
+ROUTES, _ = served_routes()
 PAGES = sorted(
     path for (method, path) in ROUTES if method == "GET" and not path.startswith("/api/") and path not in NOT_PAGES
 )

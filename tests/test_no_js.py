@@ -25,20 +25,18 @@ from sqlalchemy import select
 
 from app.accounts import service as accounts
 from app.accounts import sessions as account_sessions
-from app.core.access import route_table
 from app.demo import DEMO_PASSWORD
-from app.main import create_app
 from app.models.comments import Comment
 from app.models.petitions import Petition
 from tests import live_server
-from tests.conftest import make_settings
+from tests.conftest import served_routes
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
 pytestmark = pytest.mark.browser
 
-ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
+ROUTES, _ = served_routes()
 PAGE_ROUTES = {
     path
     for (method, path), route in ROUTES.items()

@@ -18,19 +18,17 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.core import web
-from app.core.access import route_table
 from app.core.logging import HourlyRequests
 from app.core.runtime import Runtime
-from app.main import create_app
 from tests import factories
-from tests.conftest import Browser, LogCapture, capture_logs, make_settings, sign_in_as
+from tests.conftest import Browser, LogCapture, capture_logs, served_routes, sign_in_as
 from tests.test_branding import admin, png, save
 
 __all__ = ["admin"]  # the fixture, used by name below
 
 NewBrowser = Callable[[], Browser]
 
-ROUTES, _ = route_table(create_app(make_settings("sqlite://")))
+ROUTES, _ = served_routes()
 
 
 # Every route of the app that touches anonymous features, by the rule the brief states.
