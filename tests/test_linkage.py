@@ -15,6 +15,20 @@ attacker takes every linking request as a moment its account was active: the hou
 and pages, the linking rate limits' windows in Redis, and rows that carry only a day (a wallet's check) dated by
 their xmin among timed rows.
 
+Issue #25's polls are part of the day: a poll put to every member (its credential in every wallet's bundle) and a
+ratification poll put to the screens petition's signers after leadership responded, answered by signers with a
+name (their signer credential collected in the bundle) and anonymous ones (theirs kept with their signature's
+batch, fetched cookie-less under its nullifier), each exchanging it cookie-less for the poll's credential; every
+answer goes cookie-less and waits for its batch, and one member changes his answer after the first was counted.
+Every counted answer (each revision, the superseded one included) and every exchange is an anonymous action. The
+bound (docs/architecture.md, "ballot credentials"): an answer hides among the accounts that held the poll's
+credential, which for a members' poll are the accounts its issuance rows name, and for a signers' poll the
+petition's signers: the accounts issued its signer credential with a name, and the token holders an anonymous
+signer hides among. Asserted as for signatures: at least min(bound, k) candidates each. And for the signers' poll,
+the question of the ballot's design: which signature answered? The attacker sees every signature (named ones with
+their account), every answer, exchange and kept signer reply, and for each answer and exchange keeps the
+signatures it cannot rule out; it must keep at least min(signatures that could answer, k) of them.
+
 A second scenario plays the operator holding every key: it also opens every sealed value and recomputes every
 keyed hash the application computes, for every account; no anonymous action may be tied to an account.
 """
@@ -28,6 +42,7 @@ from typing import Any
 import pytest
 
 import app as application
+from app.ballots.exchange import signer_tag
 from tests.linkage import adversary, journey
 from tests.server_process import scratch_database
 
@@ -57,8 +72,36 @@ def _evidence(capture: journey.Capture) -> adversary.Evidence:
     )
 
 
-def _author_of(truth: journey.Truth):
+def _author_of(truth: journey.Truth, attacker: adversary.Adversary):
+    def answerer(action: adversary.Action) -> journey.PollAnswer | None:
+        if "signer_tag" in action.row:
+            return next(
+                (
+                    a
+                    for a in truth.answers
+                    if a.signer_message is not None
+                    and signer_tag(a.ballot_id, a.signer_message) == action.row["signer_tag"]
+                ),
+                None,
+            )
+        return next((a for a in truth.answers if a.message == action.row.get("message")), None)
+
     def author(action: adversary.Action) -> int | None:
+        if action.kind in ("answer", "exchange"):
+            found = answerer(action)
+            return found.account_id if found is not None else None
+        if action.kind.endswith("(which signature)"):  # the answerer's signature: its account, or its key
+            found = answerer(action)
+            if found is None or found.signature_message is None:
+                return found.account_id if found is not None else None
+            return next(
+                (
+                    key
+                    for key, row in attacker.signature_keys.items()
+                    if row.get("token_message") == found.signature_message
+                ),
+                None,
+            )
         if action.kind == "signature":
             message = action.row.get("token_message")
             return next((s.account_id for s in truth.signatures if s.message == message), None)
@@ -72,7 +115,7 @@ def _attack(day: dict[str, Any], operator: adversary.OperatorKeys | None) -> str
     capture, truth = day["capture"], day["truth"]
     attacker = adversary.Adversary(_evidence(capture), operator)
     actions = attacker.attack()
-    verdicts = adversary.judge(actions, _author_of(truth), k=int(capture.settings["min_group_size"]))
+    verdicts = adversary.judge(actions, _author_of(truth, attacker), k=int(capture.settings["min_group_size"]))
     names = {account: name for name, account in truth.accounts.items()}
     report = "\n".join(verdict.describe(names) for verdict in verdicts)
     report += "\n" + "\n".join(attacker.notes + [f"refused: {line}" for line in truth.refused])
@@ -83,6 +126,13 @@ def _attack(day: dict[str, Any], operator: adversary.OperatorKeys | None) -> str
     assert sorted(v.author or 0 for v in verdicts if v.action.kind == "comment") == sorted(
         c.account_id for c in truth.comments
     ), report
+    # Issue #25: every answer written (each credential's revisions) and every exchange is found and is someone's.
+    answers = [v for v in verdicts if v.action.kind == "answer"]
+    assert {bytes(v.action.row["message"]) for v in answers} == {a.message for a in truth.answers}, report
+    exchanges = [v for v in verdicts if v.action.kind == "exchange"]
+    assert len(exchanges) == len({a.signer_message for a in truth.answers if a.signer_message}), report
+    assert all(v.author is not None for v in verdicts if v.action.ballot_id is not None), report
+    assert any(v.action.row.get("superseded") for v in answers), "no changed answer was counted:\n" + report
     linked = [verdict for verdict in verdicts if not verdict.holds]
     assert not linked, (
         f"{len(linked)} of {len(verdicts)} anonymous actions narrowed below the bound "

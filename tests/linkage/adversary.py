@@ -8,9 +8,10 @@ It imports nothing from the application. It reads:
 - copies of Redis (every key, its value and its remaining lifetime) taken over the day;
 - the deployment's public configuration (batch interval, k).
 
-For each anonymous action it finds in the data (a signature row without an account, a comment without an author),
-it starts from the accounts that held the petition's credential and did not use it by name, and runs every join
-below; each join answers a set of accounts the author must be among (or nothing), with how it got there:
+For each anonymous action it finds in the data (a signature row without an account, a comment without an author,
+a poll's counted answer or exchange of a signer credential), it starts from the accounts that held the credential
+and did not use it by name (`_ballot_actions` says who that is for a poll), and runs every join below; each join
+answers a set of accounts the author must be among (or nothing), with how it got there:
 
   time windows   sessions, issuances, named rows and log lines (attributed to accounts by their timing) against
                  the action's moment as dated by its batch (checkpoint minute, signed hour), its physical or id
@@ -22,7 +23,14 @@ below; each join answers a set of accounts the author must be among (or nothing)
                  named comments, under a hash whose other counters line up with an account's sign-in;
   stored secrets the action's token, nullifier, id or text found in a row (live or dead, in a page, the file or
                  the WAL) that carries an account id;
-  counting       tokens issued, spent by name and anonymous signatures (reported per petition).
+  counting       tokens issued, spent by name and anonymous signatures (reported per petition);
+  rows holding it a row without an account that holds the action's secret (a signer reply under a signature's
+                 nullifier), dated by its own xmin or place among its table's timed rows;
+  route lines    request log lines of the answer and exchange routes, and their rank against the rows' order.
+
+For a poll put to a petition's signers it also asks which signature answered (`_signature_actions`): every join
+above read as a set of signatures, a value of the answer or exchange equal to, or a hash of, one kept with a
+signature (token, nullifier, signer reply, signer issuance), and the same transaction as a signature's row.
 
 The operator scenario (`OperatorKeys`) adds what every key allows: unsealing every sealed value, and recomputing
 every keyed hash the application computes (purposes read from its source) for every account, petition and action.
@@ -131,10 +139,13 @@ class Action:
     # Published (or edited) in a batch the petition's timeline notes publicly as smaller than k: the bound
     # promises k only to those not told first, and the page and the client tell the person before they act.
     told: str | None = None
+    ballot_id: int | None = None  # answers and exchanges (issue #25): their poll
 
     @property
     def label(self) -> str:
-        ident = self.row.get("id")
+        ident = self.row.get("id") or self.row.get("signer_tag")
+        if self.ballot_id is not None:
+            return f"anonymous {self.kind} {ident!s:.12} for poll {self.ballot_id}"
         return f"anonymous {self.kind} {ident!s:.12} on petition {self.petition_id}"
 
 
@@ -273,8 +284,9 @@ class Adversary:
             account_column = next(iter(_account_columns(table)), None)
             if account_column is None:
                 continue
+            named_purpose = next((word for word in ("discuss", "signer") if word in table.name), "sign")
             for row in table.rows:
-                purpose = str(row.get("purpose") or ("discuss" if "discuss" in table.name else "sign"))
+                purpose = str(row.get("purpose") or named_purpose)
                 if row.get(account_column) is not None:
                     holders[(int(row["petition_id"]), purpose)].add(int(row[account_column]))
                     if row.get("burned"):  # spent by a signature with a name, since withdrawn
@@ -308,7 +320,61 @@ class Adversary:
                         petition = int(row["petition_id"])
                         base = holders.get((petition, "discuss")) or set(self.accounts)
                         found.append(Action("comment", table.name, petition, row, frozenset(base)))
+        return found + self._ballot_actions()
+
+    # -- polls (issue #25) -------------------------------------------------------------------------------------
+
+    def _ballot_actions(self) -> list[Action]:
+        """Every counted answer (each revision, superseded ones included) and every exchange of a signer credential
+        for a poll's: anonymous actions of the poll's credential holders.
+
+        The design's promise (docs/architecture.md, "ballot credentials"; docs/security.md, the bound): an answer
+        hides among every account that held the poll's credential. For a poll put to every member those are the
+        accounts its issuance rows name (the wallet's bundle). For a poll put to a petition's signers the credential
+        comes only by a cookie-less exchange, so its holders are the petition's signers: the accounts issued the
+        signer credential with a name, and the anonymous signers, who hide among the petition's token holders that
+        did not sign with a name. An exchange is the same person's first step, with the same bound."""
+        ballots = {int(row["id"]): row for row in self.tables.get("ballots", Table("", [], [])).rows}
+        self.ballot_rows = ballots
+        self.ballot_holders: dict[int, set[int]] = defaultdict(set)
+        for table in self.tables.values():
+            if "issu" in table.name and "ballot_id" in table.columns and _account_columns(table):
+                account_column = _account_columns(table)[0]
+                for row in table.rows:
+                    if row.get(account_column) is not None:
+                        self.ballot_holders[int(row["ballot_id"])].add(int(row[account_column]))
+        found: list[Action] = []
+        for table in self.tables.values():
+            if "ballot_id" not in table.columns or _account_columns(table):
+                continue
+            kind = (
+                "answer"
+                if "choice" in table.columns and "message" in table.columns
+                else "exchange"
+                if "signer_tag" in table.columns
+                else None
+            )
+            if kind is None:
+                continue
+            for row in table.rows:
+                ballot = ballots.get(int(row["ballot_id"]))
+                if ballot is None:
+                    continue
+                petition = int(ballot["petition_id"]) if ballot.get("petition_id") is not None else 0
+                base = (
+                    self.signer_base(petition)
+                    if str(ballot.get("audience")) == "signers"
+                    else self.ballot_holders.get(int(row["ballot_id"]), set(self.accounts))
+                )
+                found.append(Action(kind, table.name, petition, row, frozenset(base), ballot_id=int(row["ballot_id"])))
         return found
+
+    def signer_base(self, petition: int) -> set[int]:
+        """Who can hold a signer credential of the petition: accounts issued one (by name), and the accounts an
+        anonymous signer hides among (its token holders that did not sign with a name)."""
+        return set(self.holders.get((petition, "signer"), set())) | (
+            self.holders.get((petition, "sign"), set()) - self.named[petition]
+        )
 
     # -- evidence that is not about one action -----------------------------------------------------------------
 
@@ -416,6 +482,7 @@ class Adversary:
                             _int(heap_tuple.values.get(account_column)),
                             _int(heap_tuple.values.get("petition_id")),
                             heap_tuple.values.get("purpose"),
+                            _int(heap_tuple.values.get("ballot_id")),
                         )
                         first[key] = min(first.get(key, heap_tuple.xmin), heap_tuple.xmin)
                 ordered = [
@@ -429,11 +496,17 @@ class Adversary:
                 tag = (row.get(account_column), row["__tag"])
                 if not groups or groups[-1] != tag:
                     groups.append(tag)
-            if len(groups) == len(lines) and lines:
-                for (account, _xmin), line in zip(groups, lines, strict=True):
+            # Each group is one of the logged requests, in order; a request that issued nothing of this table (a
+            # wallet collecting only a poll's credential, issue #25) leaves a line without a group, so group i is
+            # one of the lines i .. i + slack.
+            slack = len(lines) - len(groups)
+            if lines and slack >= 0:
+                for i, (account, _xmin) in enumerate(groups):
+                    earliest, latest = lines[i], lines[i + slack]
                     if account in self.accounts:
+                        precision = (latest.time - earliest.time).total_seconds() + latest.precision
                         events.append(
-                            Event(int(account), line.time, line.precision, f"{table.name} physical order x wallet log")
+                            Event(int(account), earliest.time, precision, f"{table.name} physical order x wallet log")
                         )
             else:
                 self.notes.append(
@@ -604,9 +677,11 @@ class Adversary:
         return {window["subject"]: book[window["subject"]][0] for window in windows if window["subject"] in book}
 
     def _contexts(self) -> list[str]:
-        contexts = self._source_strings(r"""Sealed\(\s*["']([^"']+)["']""")
-        contexts |= self._source_strings(r"""context\s*=\s*f?["']([^"'{]+)""")
-        return sorted(contexts)
+        if not hasattr(self, "_contexts_found"):  # the source is read once, not once per action
+            contexts = self._source_strings(r"""Sealed\(\s*["']([^"']+)["']""")
+            contexts |= self._source_strings(r"""context\s*=\s*f?["']([^"'{]+)""")
+            self._contexts_found = sorted(contexts)
+        return self._contexts_found
 
     def _open(self, value: bytes, contexts: list[str]) -> str | None:
         assert self.operator is not None
@@ -646,9 +721,11 @@ class Adversary:
             action.joins.append(self._issued_before(action))
             action.joins.extend(self._shared_counters(action))
             action.joins.extend(secrets_index.get(id(action), []))
+            action.joins.extend(self._secret_rows_dated(action))
+            action.joins.extend(self._route_lines(action))
             if self.operator is not None:
                 action.joins.extend(self._operator_joins(action, book))
-        return found
+        return found + self._signature_actions(found)
 
     def active(self, low: datetime, high: datetime, margin: timedelta = NEAR) -> frozenset[int]:
         """Accounts with something stored or logged against them between `low` and `high` (within `margin`)."""
@@ -711,7 +788,10 @@ class Adversary:
         return joins
 
     def _told(self, action: Action) -> str | None:
-        """The public note of a smaller batch at the hour this action was published or edited, if any."""
+        """The public note of a smaller batch at the hour this action was published or edited, if any (a petition's
+        notes: a poll's answers have none)."""
+        if action.ballot_id is not None:
+            return None
         hours = {
             value.replace(tzinfo=None)
             for column, value in action.row.items()
@@ -749,7 +829,7 @@ class Adversary:
             published = self._checkpoint_time(action)
             if published is not None:
                 return published
-        moment = action.row.get("created_at") or action.row.get("signed_hour")
+        moment = action.row.get("created_at") or action.row.get("signed_hour") or action.row.get("counted_hour")
         return moment if isinstance(moment, datetime) else None
 
     def _previous_publication(self, action: Action) -> datetime | None:
@@ -763,6 +843,7 @@ class Adversary:
             for other in self.all_actions
             if other.kind == action.kind
             and other.petition_id == action.petition_id
+            and other.ballot_id == action.ballot_id
             and (moment := self._publication(other)) is not None
             and moment < mine
         ]
@@ -822,16 +903,16 @@ class Adversary:
         return self._between("xmin order", ordered, f"xmin {action.row['__xmin']}")
 
     def _xmin_pairs(self, exclude: dict[str, Any] | None) -> list[tuple[int, datetime]]:
-        pairs = []
+        pairs: list[tuple[int, datetime]] = []
         for table in self.tables.values():
             own = sorted(
                 (row["__xmin"], moment)
                 for row in table.rows
                 if row is not exclude and row.get("__xmin") is not None and (moment := self._timed(row)) is not None
             )
-            # A table whose rows are updated later shows it: their times do not follow their xmin. Not trusted.
-            if all(a[1] <= b[1] for a, b in itertools.pairwise(own)):
-                pairs += own
+            # A table whose rows are updated later shows it: their times do not follow their xmin. Only its longest
+            # run whose times do is trusted (an updated row's time is its first version's, its xmin the update's).
+            pairs += own if all(a[1] <= b[1] for a, b in itertools.pairwise(own)) else _longest_increasing(own)
         return pairs
 
     def _comment_sequence(self, action: Action) -> Join:
@@ -947,7 +1028,11 @@ class Adversary:
                 break
             previous = copy
         published = self._published_bounds(action)
-        words = ("comment", "discuss") if action.kind == "comment" else ("sign", "token", "submit")
+        words = {
+            "comment": ("comment", "discuss"),
+            "answer": ("ballot", "answer", "poll"),
+            "exchange": ("ballot", "exchange", "poll", "signer"),
+        }.get(action.kind, ("sign", "token", "submit"))
         anonymous_windows = [
             w
             for w in self.windows
@@ -969,26 +1054,205 @@ class Adversary:
         return joins
 
     def _published_bounds(self, action: Action) -> tuple[datetime, datetime] | None:
-        created = action.row.get("created_at") or action.row.get("signed_hour")
+        created = action.row.get("created_at") or action.row.get("signed_hour") or action.row.get("counted_hour")
         if not isinstance(created, datetime):
             return None
         return created - timedelta(seconds=self.max_delay) - timedelta(hours=1), created + timedelta(hours=1)
 
+    def _secret_rows_dated(self, action: Action) -> list[Join]:
+        """A row elsewhere that holds the action's token, nullifier, credential or reply (a signer reply kept under
+        a signature's nullifier, an exchange's tag) was written when that row's transaction ran: its xmin among the
+        timed rows (PostgreSQL), or its place among its table's timed rows, dates the action too."""
+        needles = [needle for needle in self._secrets(action) if len(needle) >= 16]
+        joins = []
+        if not hasattr(self, "_anonymous_blobs"):  # rows naming no account, each as one blob, made once
+            self._anonymous_blobs = [
+                (
+                    table,
+                    row,
+                    b"\x00".join(
+                        v if isinstance(v, bytes) else str(v).encode()
+                        for k, v in row.items()
+                        if not k.startswith("__") and v is not None
+                    ),
+                )
+                for table in self.tables.values()
+                if not _account_columns(table)  # rows naming an account are the stored-secrets join's
+                for row in table.rows
+            ]
+        for table, row, blob in self._anonymous_blobs:
+            if table.name != action.table and any(needle in blob for needle in needles):
+                if row.get("__xmin") is not None:
+                    consistent = _longest_increasing(sorted(self._xmin_pairs(exclude=row)))
+                    ordered: list[tuple[Any, datetime | None, bool]] = sorted(
+                        [(x, m, False) for x, m in consistent] + [(row["__xmin"], None, True)],
+                        key=lambda item: (item[0], item[2]),
+                    )
+                    joins.append(
+                        self._between(f"xmin of a {table.name} row holding it", ordered, f"xmin {row['__xmin']}")
+                    )
+                ordered = sorted(
+                    (
+                        (other["__pos"], None if other is row else self._timed(other), other is row)
+                        for other in table.rows
+                    ),
+                    key=lambda item: item[0],
+                )
+                joins.append(
+                    self._between(f"place of a {table.name} row holding it", ordered, f"position {row['__pos']}")
+                )
+        return joins
+
+    def _route_lines(self, action: Action) -> list[Join]:
+        """Lines of the request log for the route that takes this kind of action (answers, exchanges), to the
+        second: the author was active at one of them; and when there are as many lines as rows, the k-th row in
+        physical order (written in turn, as an exchange is) is the k-th line."""
+        routes = {"answer": ("/ballots/", "/answers"), "exchange": ("/ballots/", "/exchange")}.get(action.kind)
+        if routes is None:
+            return []
+        every = [line for line in self.logs if line.precision <= FINE and all(part in line.route for part in routes)]
+        bounds = self._published_bounds(action)
+        lines = [line for line in every if bounds is None or bounds[0] <= line.time <= bounds[1]]
+        if not lines:
+            return []
+        accounts = frozenset().union(*(self.active(line.time, line.time) for line in lines))
+        joins = [Join("request log lines of its route", accounts, f"{len(lines)} line(s) of {routes[1]}")]
+        rows = sorted(self.tables[action.table].rows, key=lambda row: row["__pos"])
+        if len(rows) == len(every):
+            moment = every[next(i for i, row in enumerate(rows) if row is action.row)].time
+            joins.append(
+                self._window_join(
+                    "request log rank", moment, moment, f"row {action.row['__pos']} is logged {routes[1]} at {moment}"
+                )
+            )
+        return joins
+
+    # -- which signature answered a signers' poll (issue #25) ---------------------------------------------------
+
+    ANONYMOUS_SIGNATURE = 1_000_000_000  # keys of anonymous signatures; a signature with a name is its account
+
+    def _signature_actions(self, actions: list[Action]) -> list[Action]:
+        """For each answer and exchange of a poll put to a petition's signers: which of the petition's signatures
+        is its author's? The candidates are every signature whose signer can hold the signer credential: those with
+        a name whose account was issued one, and the anonymous ones whose signature asked for one (a reply is kept
+        under its nullifier). Joins: every account-level join of the action, read as signatures (a set of accounts
+        allows their named signatures, and every anonymous signature as soon as one of them could have signed
+        anonymously); a value of the action (its tag, reply, credential) equal to, or a hash of, a value kept with
+        a signature (token, nullifier, signer reply, signer issuance); and the same transaction (xmin) as a row of
+        a signature."""
+        signatures = self.tables.get("signatures")
+        replies = self.tables.get("signer_replies")
+        if signatures is None:
+            return []
+        self.signature_keys: dict[int, dict[str, Any]] = {}
+        found = []
+        for action in actions:
+            ballot = self.ballot_rows.get(action.ballot_id or 0)
+            if action.kind not in ("answer", "exchange") or ballot is None or str(ballot.get("audience")) != "signers":
+                continue
+            petition = action.petition_id
+            kept = {
+                str(row["nullifier"]): bytes(row["blind_signature"])
+                for row in (replies.rows if replies is not None else [])
+                if row.get("petition_id") == petition
+            }
+            named_holders = self.holders.get((petition, "signer"), set())
+            hiding = self.holders.get((petition, "sign"), set()) - self.named[petition]
+            values: dict[int, list[bytes]] = defaultdict(list)  # signature key: values kept with it
+            xmins: dict[int, set[int]] = defaultdict(set)
+            for index, row in enumerate(signatures.rows):
+                if row.get("petition_id") != petition:
+                    continue
+                if row.get("account_id") is None and row.get("token_message") is not None:
+                    nullifier = hashlib.sha256(bytes(row["token_message"])).hexdigest()
+                    if nullifier not in kept:
+                        continue  # asked for no signer credential: cannot answer
+                    key = self.ANONYMOUS_SIGNATURE + index
+                    self.signature_keys[key] = row
+                    values[key] += [bytes(row["token_message"]), nullifier.encode(), kept[nullifier]]
+                elif row.get("account_id") in named_holders:
+                    key = int(row["account_id"])
+                else:
+                    continue
+                values[key] += [v for v in row.values() if isinstance(v, bytes) and len(v) >= 16]
+                if row.get("__xmin") is not None:
+                    xmins[key].add(int(row["__xmin"]))
+            for table in self.tables.values():
+                if "signer" in table.name and "issu" in table.name:
+                    for row in table.rows:
+                        if row.get("petition_id") == petition and row.get("account_id") in named_holders:
+                            key = int(row["account_id"])
+                            values[key] += [bytes(row["blind_signature"])] if row.get("blind_signature") else []
+                            if row.get("__xmin") is not None:
+                                xmins[key].add(int(row["__xmin"]))
+                if table.name == "signer_replies":
+                    for row in table.rows:
+                        owner = next((k for k, v in values.items() if str(row.get("nullifier")).encode() in v), None)
+                        if owner is not None and row.get("__xmin") is not None:
+                            xmins[owner].add(int(row["__xmin"]))
+            anonymous = frozenset(k for k in values if k >= self.ANONYMOUS_SIGNATURE)
+            base = frozenset(values) | frozenset(a for a in named_holders if a in self.accounts)
+
+            level = Action(
+                f"{action.kind} (which signature)", action.table, petition, action.row, base, ballot_id=action.ballot_id
+            )
+            level.joins = [
+                Join(
+                    join.name,
+                    None
+                    if join.accounts is None
+                    else frozenset(a for a in join.accounts if a in named_holders)
+                    | (anonymous if join.accounts & hiding else frozenset()),
+                    join.detail,
+                )
+                for join in action.joins
+            ]
+            own = [v for k, v in action.row.items() if not k.startswith("__") and isinstance(v, (bytes, str))]
+            own_bytes = [v if isinstance(v, bytes) else v.encode() for v in own if len(v) >= 16]
+            prefix = b"undersigned/signer-tag/v1/" + str(action.ballot_id).encode() + b"/"
+            for key, kept_values in values.items():
+                for value in kept_values:
+                    forms = {
+                        value,
+                        hashlib.sha256(value).hexdigest().encode(),
+                        hashlib.sha256(prefix + value).hexdigest().encode(),
+                    }
+                    if any(form in mine or mine in form for form in forms for mine in own_bytes if len(form) >= 16):
+                        level.joins.append(Join("a value kept with a signature", frozenset({key}), f"{value[:12]!r}"))
+                        break
+                if action.row.get("__xmin") is not None and action.row["__xmin"] in xmins[key]:
+                    level.joins.append(
+                        Join(
+                            "the same transaction as a signature's row",
+                            frozenset({key}),
+                            f"xmin {action.row['__xmin']}",
+                        )
+                    )
+            found.append(level)
+        return found
+
     def _issued_before(self, action: Action) -> Join:
         """Only a holder issued the credential before the entry was published can have written it."""
         published = self._checkpoint_time(action) if action.kind == "signature" else None
-        created = action.row.get("created_at") or action.row.get("signed_hour")
+        created = action.row.get("created_at") or action.row.get("signed_hour") or action.row.get("counted_hour")
         if published is None and isinstance(created, datetime):
             published = created + timedelta(seconds=_precision(created))
         if published is None:
             return Join("issued before the batch", None, "no publication time")
-        purpose = "sign" if action.kind == "signature" else "discuss"
-        holders = self.holders.get((action.petition_id, purpose))
+        sources: tuple[str, ...]
+        if action.ballot_id is not None:
+            ballot = self.ballot_rows.get(action.ballot_id, {})
+            if str(ballot.get("audience")) == "signers":  # exchanged cookie-less: no issuance row names its holder
+                return Join("issued before the batch", None, "a signers' poll: credentials come by exchange")
+            holders, sources = self.ballot_holders.get(action.ballot_id), ("ballot_issuances",)
+        else:
+            purpose = "sign" if action.kind == "signature" else "discuss"
+            holders, sources = self.holders.get((action.petition_id, purpose)), ("token_issuances", "discussion")
         if not holders:
             return Join("issued before the batch", None, "no issuance rows")
         first_issued: dict[int, datetime] = {}
         for event in self.events:
-            if "wallet log" in event.source or event.source.startswith(("token_issuances", "discussion")):
+            if event.source.startswith(sources):  # an issuance row's own time, or its wallet request's
                 moment = event.start  # issued no earlier than this
                 if event.account not in first_issued or moment < first_issued[event.account]:
                     first_issued[event.account] = moment

@@ -18,8 +18,12 @@ signing publicly, for organizers and anonymously (in the browser's way and throu
 commenting with their name and anonymously, one withdrawing a named signature and then signing anonymously,
 one signing by name from a device without his wallet (a forfeit of anonymity, issue 19), one linking his phone to
 the wallet on his laptop (the linking protocol over HTTP, tests/linkage/wallet.py) and signing from the phone,
-one entering her recovery code on a new laptop and commenting from it. What each did is kept in `Truth`, which
-only the test reads: the attacker gets `Capture`.
+one entering her recovery code on a new laptop and commenting from it. Two polls (issue #25): one a responder puts
+to every member in the morning, whose credential every wallet collects with its bundle, and the ratification Olga
+opens after leadership responds at noon, put to the screens petition's signers; three anonymous signers ask for
+the signer credential with their signature, the named signers' wallets collect theirs, and each answers from the
+poll's page as ballot.js does (the exchange, then the answer, both cookie-less); Pavel changes his answer once the
+first is counted. What each did is kept in `Truth`, which only the test reads: the attacker gets `Capture`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from typer.testing import CliRunner
 from app import jobs
 from app import main as app_main
 from app.anonymous import derive
+from app.ballots import log as ballot_log
+from app.ballots import service as ballots
 from app.core import blindrsa
 from app.core.b64url import decode as b64d
 from app.core.b64url import encode as b64e
@@ -51,7 +57,9 @@ from app.core.logging import JsonFormatter
 from app.core.security import hash_password
 from app.main import create_app
 from app.models.accounts import User
-from tests import factories, live_server
+from app.models.petitions import Petition
+from app.models.responses import PetitionResponse, ResponseStatus
+from tests import ballot_helpers, factories, live_server
 from tests.conftest import PASSWORD, make_settings, make_user, redis_url
 from tests.linkage import wallet
 
@@ -62,6 +70,8 @@ END = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 BATCH_SECONDS = 300.0  # the default: a batch every five minutes
 REDIS_COPY_SECONDS = 300  # Redis writes its snapshot every five minutes on a busy server
 ANONYMOUS_COMMENTS_PATH = "/api/v1/anonymous/comments"
+# What wallet.js asks for since polls (issue #25): every credential due, polls' and signer credentials included.
+WALLET_PURPOSES = "sign,discuss,ballot,signer"
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,20 @@ class AnonymousComment:
     via: str  # "anonymous-route" (the wallet's discussion credential) or "session" (signed-in form)
 
 
+@dataclass(frozen=True)
+class PollAnswer:
+    """An answer sent to a poll, cookie-less, with the poll's credential (its message): the batch counts it."""
+
+    ballot_id: int
+    account_id: int
+    message: bytes
+    choice: tuple[int, ...]
+    # A signers' poll: the answerer's signature on the petition, as the token message of their anonymous signature
+    # (None: their signature with a name).
+    signature_message: bytes | None = None
+    signer_message: bytes | None = None  # a signers' poll: the signer credential exchanged for the poll's
+
+
 @dataclass
 class Truth:
     """Who did what: for judging the attacker's answers, never given to it."""
@@ -89,6 +113,8 @@ class Truth:
     accounts: dict[str, int] = field(default_factory=dict)  # the day's people, by first name
     refused: list[str] = field(default_factory=list)  # anonymous actions the server refused, and why
     edits: dict[str, str] = field(default_factory=dict)  # an anonymous comment's first text: its edited text
+    answers: list[PollAnswer] = field(default_factory=list)  # every answer sent, changes included
+    polls: dict[str, int] = field(default_factory=dict)  # "members", "signers": the day's polls
 
 
 @dataclass
@@ -212,6 +238,8 @@ class Person:
         # devices of the person receive by linking or by the recovery code. Without it, the older random tokens.
         self.derived = False
         self.secret: bytes | None = None
+        # Signer credentials asked for with an anonymous signature, until the reply is kept (issue #25).
+        self.signer_pending: dict[int, tuple[blindrsa.PublicKey, bytes, Any]] = {}
 
     def request(
         self,
@@ -256,29 +284,37 @@ class Person:
         if self.derived:
             wallet.sync(self)
             return
-        state = self.request("GET", "/api/v1/wallet").json()
+        state = self.request("GET", f"/api/v1/wallet?purposes={WALLET_PURPOSES}").json()
         due = state["due"]
         if not due:
             return
         published = {
-            (key["petition_id"], key.get("purpose", "sign")): key["key_id"]
+            (
+                key["ballot_id"] if key.get("purpose") == "ballot" else key["petition_id"],
+                key.get("purpose", "sign"),
+            ): key["key_id"]
             for key in self.day.bare("GET", "/api/v1/anonymous/keys").json()
         }
         pending, requests = {}, []
         for key in due:
-            slot = (key["petition_id"], key.get("purpose", "sign"))
-            assert published.get(slot) == key["key_id"], f"{self.name} was shown an unpublished key for {slot}"
+            purpose = key.get("purpose", "sign")
+            slot = (key["ballot_id"] if purpose == "ballot" else key["petition_id"], purpose)
+            if purpose != "signer":  # a petition's signer key is published while it is open, if at all
+                assert published.get(slot) == key["key_id"], f"{self.name} was shown an unpublished key for {slot}"
             public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
             message = blindrsa.prepare(secrets.token_bytes(32))
             blinded = blindrsa.blind(public, message)
             pending[slot] = (public, message, blinded)
             item = {"petition_id": key["petition_id"], "blinded_message": b64e(blinded.blinded_msg)}
             if "purpose" in key:
-                item["purpose"] = key["purpose"]
+                item["purpose"] = purpose
+            if purpose == "ballot":
+                item["ballot_id"] = key["ballot_id"]
             requests.append(item)
         issued = self.request("POST", "/api/v1/wallet/tokens", {"tokens": requests}).json()["tokens"]
         for item in issued:
-            slot = (item["petition_id"], item.get("purpose", "sign"))
+            purpose = item.get("purpose", "sign")
+            slot = (item["ballot_id"] if purpose == "ballot" else item["petition_id"], purpose)
             public, message, blinded = pending[slot]
             signature = blindrsa.finalize(public, message, b64d(item["blind_signature"]), blinded.inv)
             self.tokens[slot] = (message, signature)
@@ -304,16 +340,23 @@ class Person:
     def withdraw(self, petition_id: int) -> None:
         self.request("DELETE", f"/api/v1/petitions/{petition_id}/signature", expect=204)
 
-    def sign_anonymously(self, petition_id: int, *, after_withdrawal: bool = False) -> None:
-        """As wallet.js does on "sign anonymously": the token, sent without any cookie. After a withdrawal the
-        server may refuse it (the token a named signature spent stays spent): then it is noted, not published."""
+    def sign_anonymously(self, petition_id: int, *, after_withdrawal: bool = False, signer: bool = False) -> None:
+        """As wallet.js does on "sign anonymously": the token, sent without any cookie, and with `signer` a blinded
+        request for the petition's signer credential (issue #25), whose reply is kept with the signature by its
+        batch. After a withdrawal the server may refuse it (the token a named signature spent stays spent): then it
+        is noted, not published."""
         message, signature = self.tokens[(petition_id, "sign")]
         self.day.advance(random.uniform(0.2, 0.6), worker=False)
-        response = self.day.bare(
-            "POST",
-            "/api/v1/anonymous/signatures",
-            {"petition_id": petition_id, "message": b64e(message), "signature": b64e(signature)},
-        )
+        body = {"petition_id": petition_id, "message": b64e(message), "signature": b64e(signature)}
+        if signer:
+            keys = self.day.bare("GET", "/api/v1/anonymous/keys").json()
+            key = next(k for k in keys if k.get("purpose") == "signer" and k["petition_id"] == petition_id)
+            public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
+            request = blindrsa.prepare(secrets.token_bytes(32))
+            blinded = blindrsa.blind(public, request)
+            self.signer_pending[petition_id] = (public, request, blinded)
+            body["signer_blinded"] = b64e(blinded.blinded_msg)
+        response = self.day.bare("POST", "/api/v1/anonymous/signatures", body)
         if after_withdrawal and response.status_code == 409:
             self.day.truth.refused.append(
                 f"{self.name}'s anonymous signature after withdrawing his named one: "
@@ -324,6 +367,69 @@ class Person:
             f"{self.name}: anonymous signature -> {response.status_code} {response.text}"
         )
         self.day.truth.signatures.append(AnonymousSignature(petition_id, self.account_id, message, "browser"))
+
+    def fetch_signer_reply(self, petition_id: int) -> None:
+        """The signer credential kept for this device's anonymous signature, fetched cookie-less under the token's
+        nullifier once its batch wrote it (wallet.js, on the petition's page)."""
+        public, request, blinded = self.signer_pending.pop(petition_id)
+        nullifier = hashlib.sha256(self.tokens[(petition_id, "sign")][0]).hexdigest()
+        response = self.day.bare("GET", f"/api/v1/petitions/{petition_id}/signer-replies/{nullifier}")
+        assert response.status_code == 200, f"{self.name}: signer reply -> {response.status_code} {response.text}"
+        reply = b64d(response.json()["blind_signature"])
+        self.tokens[(petition_id, "signer")] = (request, blindrsa.finalize(public, request, reply, blinded.inv))
+
+    def answer(self, ballot_id: int, choice: list[int], *, signers_of: int | None = None) -> None:
+        """The poll's page (signed in: its wallet collects what is due), a while reading, then as ballot.js does on
+        "answer": for a signers' poll the petition's signer credential exchanged cookie-less for the poll's (once),
+        and the answer cookie-less. The worker polls a few seconds later, as it does."""
+        self.request("GET", f"/polls/{ballot_id}")
+        self.sync_wallet()
+        self.day.advance(random.uniform(20, 90), worker=False)
+        signature_message = None
+        if signers_of is not None:
+            if (signers_of, "signer") not in self.tokens:
+                self.fetch_signer_reply(signers_of)
+            mine = self.day.truth.signatures
+            signature_message = next(
+                (s.message for s in mine if s.petition_id == signers_of and s.account_id == self.account_id), None
+            )
+        if signers_of is not None and (ballot_id, "ballot") not in self.tokens:
+            key = self.day.bare("GET", f"/api/v1/ballots/{ballot_id}").json()["key"]
+            public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
+            request = blindrsa.prepare(secrets.token_bytes(32))
+            blinded = blindrsa.blind(public, request)
+            signer_message, signer_signature = self.tokens[(signers_of, "signer")]
+            response = self.day.bare(
+                "POST",
+                f"/api/v1/ballots/{ballot_id}/exchange",
+                {
+                    "message": b64e(signer_message),
+                    "signature": b64e(signer_signature),
+                    "blinded": b64e(blinded.blinded_msg),
+                },
+            )
+            assert response.status_code == 200, f"{self.name}: exchange -> {response.status_code} {response.text}"
+            reply = b64d(response.json()["blind_signature"])
+            self.tokens[(ballot_id, "ballot")] = (request, blindrsa.finalize(public, request, reply, blinded.inv))
+            self.day.advance(random.uniform(0.2, 0.6), worker=False)
+        message, signature = self.tokens[(ballot_id, "ballot")]
+        response = self.day.bare(
+            "POST",
+            f"/api/v1/ballots/{ballot_id}/answers",
+            {"message": b64e(message), "signature": b64e(signature), "choice": choice},
+        )
+        assert response.status_code == 202, f"{self.name}: answer -> {response.status_code} {response.text}"
+        self.day.truth.answers.append(
+            PollAnswer(
+                ballot_id,
+                self.account_id,
+                message,
+                tuple(choice),
+                signature_message,
+                self.tokens[(signers_of, "signer")][0] if signers_of is not None else None,
+            )
+        )
+        self.day.advance(random.uniform(2, 6))
 
     def comment(self, petition_id: int, body: str, parent_id: int | None = None) -> int:
         response = self.request(
@@ -700,7 +806,9 @@ class Day:
         while self.waiting or not self.published():
             if self.clock.now() >= deadline:
                 missing = [
-                    f"{type(item).__name__} by account {item.account_id} on petition {item.petition_id} ({item.via})"
+                    f"{type(item).__name__} by account {item.account_id} on "
+                    + (f"poll {item.ballot_id}" if isinstance(item, PollAnswer) else f"petition {item.petition_id}")
+                    + f" ({getattr(item, 'via', 'cookie-less')})"
                     for item in self.unpublished()
                 ]
                 errors = [line for line in self.logs.lines if '"level": "error"' in line][-5:]
@@ -728,9 +836,17 @@ class Day:
                 ).scalars()
             }
             bodies = set(db.execute(text("SELECT body FROM comments")).scalars())
-        return [s for s in self.truth.signatures if s.message not in messages] + [
-            c for c in self.truth.comments if c.body not in bodies and self.truth.edits.get(c.body) not in bodies
-        ]
+            answers = {
+                (bytes(message), choice)
+                for message, choice in db.execute(text("SELECT message, choice FROM ballot_answers")).all()
+            }
+        last = {(a.ballot_id, a.message): a for a in self.truth.answers}  # only a credential's last answer counts
+        waiting = [a for a in last.values() if (a.message, ballot_log.canonical_choice(list(a.choice))) not in answers]
+        return (
+            waiting
+            + [s for s in self.truth.signatures if s.message not in messages]
+            + [c for c in self.truth.comments if c.body not in bodies and self.truth.edits.get(c.body) not in bodies]
+        )
 
     def capture(self) -> Capture:
         """After the last batch and worker round: the SQLite files as they are on disk (the WAL included, read
@@ -831,6 +947,18 @@ def run(day: Day) -> Capture:
         salaries = factories.open_petition(
             db, day.runtime, creator=bruno, allow_anonymous=True, title="Publish the salary bands"
         ).id
+        # Issue #25: a poll put to every member by a responder, open from the morning; every wallet collects its
+        # credential with its bundle.
+        responder = ballot_helpers.pulse_author(db)
+        members = ballot_helpers.pulse_ballot(
+            db,
+            day.runtime,
+            author=responder,
+            question="Should the office stay open on Fridays?",
+            closes_at=START.replace(hour=18),
+        ).id
+        responder_id = responder.id
+    day.truth.polls["members"] = members
     url = f"{day.base_url}/petitions/{screens}"
     salaries_url = f"{day.base_url}/petitions/{salaries}"
 
@@ -845,12 +973,13 @@ def run(day: Day) -> Capture:
     p["pavel"].open_petition(screens)
     p["pavel"].sign(screens, "public")
     pavel_comment = p["pavel"].comment(screens, "Signed. Nobody asked us before the recording began.")
+    p["pavel"].answer(members, [0])
 
     day.until(8, 30)
     p["anouk"].sign_in()
     p["anouk"].open_petition(screens)
     day.advance(170)
-    p["anouk"].sign_anonymously(screens)
+    p["anouk"].sign_anonymously(screens, signer=True)  # her wallet asks for the signer credential with it
     day.advance(140)
     anouk_said = "My team lead reads our screen recordings every Friday."
     anouk_fixed = "My team lead reads our screen recordings every Friday afternoon."
@@ -904,6 +1033,30 @@ def run(day: Day) -> Capture:
     p["dara"].sign(screens, "organizers")
     p["dara"].request("GET", f"/petitions/{salaries}")
     p["dara"].sign(salaries, "public")
+    p["dara"].answer(members, [1])
+
+    day.until(12, 0)  # leadership responds to the screens petition; Olga asks its signers whether it answers it
+    with day.app.state.write_sessionmaker() as db:
+        response = PetitionResponse(
+            petition_id=screens,
+            responder_id=responder_id,
+            summary="Recordings will be kept for 90 days",
+            details="We will shorten retention and review the training use.",
+            status=ResponseStatus.partially_accepted,
+            created_at=day.clock.now(),
+        )
+        db.add(response)
+        db.flush()
+        signers = ballots.open_ratification(
+            db,
+            day.runtime,
+            actor=db.get_one(User, p["olga"].account_id),
+            petition=db.get_one(Petition, screens),
+            response=response,
+            closes_at=START.replace(hour=19),
+        ).id
+        db.commit()
+    day.truth.polls["signers"] = signers
 
     day.until(12, 15)
     p["wes"].sign_in()  # another day's browser session: he changed his mind about showing his name
@@ -913,6 +1066,10 @@ def run(day: Day) -> Capture:
     p["wes"].open_petition(screens)  # the wallet collects a fresh token if the server issues one
     p["wes"].sign_anonymously(screens, after_withdrawal=True)
 
+    day.until(12, 40)  # Olga signed with her name: her wallet collects the signer credential, exchanged for the poll's
+    p["olga"].sign_in()
+    p["olga"].answer(signers, [0], signers_of=screens)
+
     day.until(13, 0)
     p["emil"].sign_in()
     p["emil"].open_petition(screens)
@@ -920,9 +1077,9 @@ def run(day: Day) -> Capture:
     p["fatima"].sign_in()
     p["fatima"].open_petition(screens)
     day.advance(20)
-    p["emil"].sign_anonymously(screens)
+    p["emil"].sign_anonymously(screens, signer=True)
     day.advance(15)
-    p["fatima"].sign_anonymously(screens)
+    p["fatima"].sign_anonymously(screens, signer=True)
 
     day.until(13, 40)  # Kofi links his phone to the wallet on his laptop, and signs from the phone
     kofi_phone = day.device(p["kofi"])
@@ -931,6 +1088,10 @@ def run(day: Day) -> Capture:
     kofi_phone.open_petition(screens)  # the kept replies, finalized from the same secret
     day.advance(90)
     kofi_phone.sign_anonymously(screens)
+
+    day.until(13, 55)
+    p["orla"].sign_in()
+    p["orla"].answer(signers, [1], signers_of=screens)
 
     day.until(14, 10)
     p["gus"].sign_in()
@@ -941,6 +1102,7 @@ def run(day: Day) -> Capture:
     p["gus"].comment_anonymously(
         screens, "Security told me privately they are kept for seven years.", parent_id=olga_comment
     )
+    p["gus"].answer(members, [2])
 
     day.until(15, 30)
     p["hana"].sign_in()
@@ -948,6 +1110,8 @@ def run(day: Day) -> Capture:
     p["hana"].sign(screens, "public")
     day.advance(120)
     p["hana"].comment_anonymously(screens, "HR said the footage was used in two dismissals last year.")
+    p["hana"].answer(signers, [0], signers_of=screens)
+    p["hana"].answer(members, [0])
 
     day.until(15, 50)  # Lena's laptop was wiped: on the new one she enters her recovery code, and comments
     lena_new = day.device(p["lena"])
@@ -962,6 +1126,7 @@ def run(day: Day) -> Capture:
     p["ivan"].sign_in()
     p["ivan"].open_petition(screens)
     p["ivan"].comment(salaries, "Would the bands include bonuses?")
+    p["ivan"].answer(members, [1])
 
     day.until(16, 50)
     if day.discussion_credentials:  # on his phone, where no wallet is: he gives up anonymity and signs by name
@@ -974,12 +1139,24 @@ def run(day: Day) -> Capture:
         p["anouk"].open_petition(screens)
         if not p["anouk"].edit_anonymous_comment(screens, anouk_said, anouk_fixed):
             day.truth.refused.append("Anouk's anonymous comment was not published by 16:55: not edited")
+    else:
+        p["anouk"].sign_in()
+    p["anouk"].answer(signers, [2], signers_of=screens)  # with the signer credential kept for her signature
 
     day.until(17, 20)
     day.cli_sign_anonymously(p["jun"], salaries_url, salaries, within_hours=4)
     day.cli_comment_anonymously(
         p["jun"], salaries_url, salaries, "Bonuses are where the gap is; include them.", within_hours=4
     )
+
+    day.until(17, 30)  # Pavel changes his answer (its first one is counted); Emil and Fatima answer the signers
+    p["pavel"].sign_in()
+    p["pavel"].answer(members, [2])
+    p["emil"].sign_in()
+    p["emil"].answer(signers, [0], signers_of=screens)
+    day.until(17, 45)
+    p["fatima"].sign_in()
+    p["fatima"].answer(signers, [1], signers_of=screens)
 
     day.until(END.hour)
     day.finish()

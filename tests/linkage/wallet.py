@@ -35,6 +35,8 @@ LINK_SALT = b"undersigned/link/v1"
 SEAL_INFO = b"undersigned/link/v1/seal"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_KEYS = ("offer", "check", "answer", "seal")
+# Every purpose a wallet knows since polls (issue #25), as wallet.js asks.
+PURPOSES = "sign,discuss,ballot,signer"
 
 
 class Device(Protocol):
@@ -53,7 +55,7 @@ class Device(Protocol):
 def sync(device: Device) -> str:
     """What wallet.js does on every signed-in page (spec section 4). Returns what the device did: "started" (made
     the wallet), "lost-race", "elsewhere" (another device holds the wallet: nothing collected) or "synced"."""
-    state = device.request("GET", "/api/v1/wallet").json()
+    state = device.request("GET", f"/api/v1/wallet?purposes={PURPOSES}").json()
     outcome = "synced"
     if device.secret is None:
         if state.get("wallet_check") is not None:
@@ -67,31 +69,44 @@ def sync(device: Device) -> str:
         device.secret, outcome = secret, "started"
     secret = device.secret
     for item in state["issued"]:
-        slot = (item["petition_id"], item.get("purpose", "sign"))
+        slot = _slot(item)
         if slot in device.tokens:
             continue
         public = blindrsa.PublicKey.from_spki(b64d(item["spki"]))
-        credential = derive.credential(
-            secret, purpose=slot[1], petition_id=slot[0], key_id=item["key_id"], public=public
-        )
+        credential = derive.credential(secret, purpose=slot[1], key_id=item["key_id"], public=public, **_about(slot))
         with contextlib.suppress(blindrsa.BlindSignatureError):  # a credential of an older, random wallet: "elsewhere"
             device.tokens[slot] = (credential.message, credential.finalize(public, b64d(item["blind_signature"])))
     pending, requests = {}, []
     for key in state["due"]:
-        slot = (key["petition_id"], key.get("purpose", "sign"))
+        slot = _slot(key)
         public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-        credential = derive.credential(
-            secret, purpose=slot[1], petition_id=slot[0], key_id=key["key_id"], public=public
-        )
+        credential = derive.credential(secret, purpose=slot[1], key_id=key["key_id"], public=public, **_about(slot))
         pending[slot] = (public, credential)
-        requests.append({"petition_id": slot[0], "purpose": slot[1], "blinded_message": b64e(credential.blinded_msg)})
+        requests.append(
+            {
+                "petition_id": key["petition_id"],
+                "purpose": slot[1],
+                **({"ballot_id": slot[0]} if slot[1] == "ballot" else {}),
+                "blinded_message": b64e(credential.blinded_msg),
+            }
+        )
     if requests:
         issued = device.request("POST", "/api/v1/wallet/tokens", {"tokens": requests}).json()["tokens"]
         for item in issued:
-            slot = (item["petition_id"], item.get("purpose", "sign"))
+            slot = _slot(item)
             public, credential = pending[slot]
             device.tokens[slot] = (credential.message, credential.finalize(public, b64d(item["blind_signature"])))
     return outcome
+
+
+def _slot(item: dict[str, Any]) -> tuple[int, str]:
+    """Where a device keeps a credential: (petition, purpose), or (poll, "ballot") for a poll's (issue #25)."""
+    purpose = item.get("purpose", "sign")
+    return (item["ballot_id"] if purpose == "ballot" else item["petition_id"]), purpose
+
+
+def _about(slot: tuple[int, str]) -> dict[str, int]:
+    return {"ballot_id": slot[0]} if slot[1] == "ballot" else {"petition_id": slot[0]}
 
 
 def import_recovery_code(device: Device, code: str) -> None:
