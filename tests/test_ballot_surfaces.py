@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from app import jobs
+from app.ballots import log as ballot_log
 from app.ballots import opening_mail
 from app.ballots import service as ballots
 from app.core.clock import to_the_hour
@@ -19,7 +20,7 @@ from app.core.database import build_engine, build_sessionmaker
 from app.models.accounts import Role, User
 from app.models.ballots import BallotAudience, BallotKind
 from app.models.mail import OutboxMessage
-from app.models.petitions import Delivery, Petition
+from app.models.petitions import Delivery, Petition, PetitionOrganizer
 from app.models.signatures import GroupKind
 from app.moderation import service as moderation
 from app.signatures import service as signatures
@@ -292,3 +293,170 @@ def test_two_rounds_at_once_mail_each_member_once(kind: str, tmp_path) -> None:
         finally:
             for engine in engines:
                 engine.dispose()
+
+
+# -- the edit page and the API -------------------------------------------------------------------------------------
+
+
+def hour_from_now(rt, hours: int) -> str:
+    return (to_the_hour(rt.clock.now()) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
+
+
+def scheduled_form(rt, **changes: str) -> dict[str, str]:
+    form = {
+        "question": "Which should leadership fix first?",
+        "options": "Pay\nHours\nRemote work",
+        "opens_at": hour_from_now(rt, 5),
+        "closes_at": hour_from_now(rt, 48),
+        "min_answers": str(rt.settings.min_group_size),
+        "note": "",
+    }
+    form.update(changes)
+    return form
+
+
+def snapshot(db: Session, ballot) -> tuple[object, ...]:
+    db.expire_all()
+    return (
+        ballot.question,
+        tuple(ballots.labels(db=db, ballot=ballot)),
+        ballot.opens_at,
+        ballot.closes_at,
+        ballot.min_answers,
+        ballot.results_live,
+        ballot.note,
+        ballot_log.ballot_entries(db, ballot.id),
+    )
+
+
+def test_the_author_changes_a_poll_before_it_opens(browser: Browser, db: Session, rt, responder) -> None:
+    ballot = pulse(db, rt, responder, opens_at=rt.clock.now() + timedelta(hours=5))
+    sign_in_as(browser, db, responder)
+    assert f'href="/polls/{ballot.id}/edit"' in browser.get(f"/polls/{ballot.id}").text
+    page = browser.get(f"/polls/{ballot.id}/edit")
+    assert page.status_code == 200 and 'name="question"' in page.text and "Remote work" in page.text
+    entries = ballot_log.ballot_entries(db, ballot.id)
+    sent = browser.post(
+        f"/polls/{ballot.id}/edit",
+        scheduled_form(rt, question="What first?", options="Pay\nParking", note="Results go to the board."),
+    )
+    assert sent.status_code == 303 and sent.headers["location"] == f"/polls/{ballot.id}"
+    db.expire_all()
+    assert (ballot.question, ballots.labels(db=db, ballot=ballot), ballot.note) == (
+        "What first?",
+        ["Pay", "Parking"],
+        "Results go to the board.",
+    )
+    assert ballot_log.ballot_entries(db, ballot.id) == entries + 1  # the log commits the new texts
+
+
+def test_once_open_only_the_note_and_the_closing_time_change(browser: Browser, db: Session, rt, responder) -> None:
+    ballot = pulse(db, rt, responder)
+    sign_in_as(browser, db, responder)
+    page = browser.get(f"/polls/{ballot.id}/edit").text
+    assert 'name="question"' not in page and 'name="options"' not in page and 'name="closes_at"' in page
+    assert "its question, options and rules stay as they are" in page
+    later = hour_from_now(rt, 72)
+    sent = browser.post(f"/polls/{ballot.id}/edit", {"closes_at": later, "note": "One more day."})
+    assert sent.status_code == 303
+    db.expire_all()
+    assert ballot.note == "One more day." and ballot.closes_at.strftime("%Y-%m-%dT%H:%M") == later
+    # What the page does not offer is not read: a forged question changes nothing.
+    browser.post(f"/polls/{ballot.id}/edit", {"closes_at": later, "note": "", "question": "Swapped?"})
+    db.expire_all()
+    assert ballot.question == "Which should leadership fix first?" and ballot.note is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "messages"),
+    [
+        ({"closes_at": "next week"}, {"closes_at": "Enter a date and time like 2027-03-31 17:00."}),
+        ({"closes_at": "2020-01-01T09:00"}, {"closes_at": "The closing time has passed"}),
+        ({"closes_at": ""}, {"closes_at": "This is required."}),
+        ({"options": "Pay\npay"}, {"options": "Two options say the same thing"}),
+        ({"question": " "}, {"question": "Write the question."}),
+        ({"min_answers": "1"}, {"min_answers": "fewer would let a result be traced"}),
+        ({"min_answers": "many"}, {"min_answers": "Enter a whole number, like 12."}),
+        ({"note": "x" * 2001}, {"note": "Keep the note under 2000 characters."}),
+        # Every problem in one round: what the form could not read, and what the rules refuse.
+        (
+            {"closes_at": "soon", "options": "Pay", "question": ""},
+            {
+                "closes_at": "Enter a date and time like",
+                "options": "Give at least 2 options.",
+                "question": "Write the question.",
+            },
+        ),
+    ],
+)
+def test_bad_changes_are_refused_in_plain_words_and_nothing_changes(
+    browser: Browser, db: Session, rt, responder, changes: dict[str, str], messages: dict[str, str]
+) -> None:
+    ballot = pulse(db, rt, responder, opens_at=rt.clock.now() + timedelta(hours=5))
+    before = snapshot(db, ballot)
+    sign_in_as(browser, db, responder)
+    refused = browser.post(f"/polls/{ballot.id}/edit", scheduled_form(rt, **changes))
+    assert refused.status_code == 422
+    for field, message in messages.items():
+        assert message in refused.text.replace("&#39;", "'")
+        assert f'href="#{field}"' in refused.text
+    assert "Input should" not in refused.text and "validation error" not in refused.text
+    assert snapshot(db, ballot) == before
+
+
+def test_the_api_takes_the_same_changes_with_the_same_words(browser: Browser, db: Session, rt, responder) -> None:
+    ballot = pulse(db, rt, responder)
+    sign_in_as(browser, db, responder)
+    path = f"/api/v1/ballots/{ballot.id}"
+    done = browser.api("PATCH", path, {"note": "Thanks!"})
+    assert done.status_code == 200 and done.json()["note"] == "Thanks!"
+    refused = browser.api("PATCH", path, {"question": "Swapped?", "options": ["No", "Yes", "Later"]})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["fields"] == {
+        "question": "Fixed once the poll opens.",
+        "options": "Fixed once the poll opens.",
+    }
+    past = browser.api("PATCH", path, {"closes_at": "2020-01-01T09:00:00+00:00"})
+    assert past.status_code == 422
+    assert past.json()["error"]["fields"]["closes_at"].startswith("The closing time has passed")
+    assert browser.api("PATCH", path, {"closes_at": "tomorrow"}).status_code == 422
+    assert browser.api("PATCH", path, {"note": None}).json()["note"] is None
+    scheduled = pulse(db, rt, responder, question="Later?", opens_at=rt.clock.now() + timedelta(hours=5))
+    twice = browser.api("PATCH", f"/api/v1/ballots/{scheduled.id}", {"options": ["Pay", "pay"]})
+    assert twice.status_code == 422 and "Two options say the same thing" in twice.json()["error"]["fields"]["options"]
+
+
+def test_only_those_who_manage_a_poll_may_change_it(
+    browser: Browser, new_browser, db: Session, rt, clock, responder
+) -> None:
+    ballot = pulse(db, rt, responder)
+    before = snapshot(db, ballot)
+    later = hour_from_now(rt, 72)
+    for stranger in (factories.worker(db), factories.worker(db, roles=(Role.responder,))):
+        other = sign_in_as(new_browser(), db, stranger)
+        assert f"/polls/{ballot.id}/edit" not in other.get(f"/polls/{ballot.id}").text
+        assert other.get(f"/polls/{ballot.id}/edit").status_code == 403
+        assert other.post(f"/polls/{ballot.id}/edit", {"closes_at": later, "note": "Mine now"}).status_code == 403
+        assert other.api("PATCH", f"/api/v1/ballots/{ballot.id}", {"note": "Mine now"}).status_code == 403
+    signed_out = new_browser()
+    assert signed_out.get(f"/polls/{ballot.id}/edit").status_code in (303, 401)
+    assert snapshot(db, ballot) == before
+    # An admin may change any pulse poll; the co-organizers of a petition its polls.
+    admin = sign_in_as(new_browser(), db, factories.worker(db, roles=(Role.admin,)))
+    assert admin.post(f"/polls/{ballot.id}/edit", {"closes_at": later, "note": "Moved."}).status_code == 303
+    organizer, co_organizer = factories.worker(db), factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    db.add(
+        PetitionOrganizer(petition_id=petition.id, user_id=co_organizer.id, is_creator=False, added_at=rt.clock.now())
+    )
+    db.commit()
+    theirs = petition_ballot(db, rt, petition, organizer)
+    co = sign_in_as(new_browser(), db, co_organizer)
+    assert co.api("PATCH", f"/api/v1/ballots/{theirs.id}", {"note": "From both of us."}).status_code == 200
+    # Closed: nothing changes any more, in words.
+    db.refresh(ballot)
+    close(clock, rt, ballot)
+    sign_in_as(browser, db, responder)
+    assert browser.get(f"/polls/{ballot.id}/edit").status_code == 409
+    late = browser.api("PATCH", f"/api/v1/ballots/{ballot.id}", {"note": "Too late"})
+    assert late.status_code == 409 and "closed" in late.json()["error"]["message"]

@@ -156,6 +156,8 @@ def _address(path: str, ids: dict[str, int]) -> tuple[str, str | None]:
         petition = ids["in_moderation"]  # the review page, with its claim, open, reject and hide controls
     if path == "/comments/{comment_id}/edit":
         who = "ben"  # the comment's author
+    if path == "/polls/{ballot_id}/edit":
+        who = "riley"  # the poll's author
     url = path.format(
         petition_id=petition,
         comment_id=ids["comment"],

@@ -49,6 +49,20 @@ class BallotCreate(BaseModel):
     note: str | None = Field(None, max_length=5000)
 
 
+class BallotUpdate(BaseModel):
+    """A change to a ballot: only the fields sent change. Before it opens, any of these; once it opens, only
+    `note` and `closes_at` (a change to another is refused, 409, field by field)."""
+
+    question: str | None = Field(None, max_length=1000)
+    options: list[str] | None = Field(None, max_length=200, description="As when creating; none for the scale.")
+    max_choices: int | None = Field(None, ge=1, le=100)
+    opens_at: AwareDatetime | None = Field(None, description="Rounded down to the hour; null or past: now.")
+    closes_at: AwareDatetime | None = Field(None, description="Rounded up to the hour; within 90 days of opening.")
+    results_live: bool | None = None
+    min_answers: int | None = Field(None, ge=1, le=1_000_000)
+    note: str | None = Field(None, max_length=5000, description="Null or empty: no note.")
+
+
 class BallotOptionRead(BaseModel):
     position: int
     label: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
-from app.ballots import answers, audiences, schemas
+from app.ballots import answers, audiences, editing, schemas
 from app.ballots import log as ballot_log
 from app.ballots import service as ballots
 from app.core import b64url
@@ -171,6 +171,33 @@ def answer(
         choice=body.choice,
     )
     return schemas.BallotAnswerAccepted(accepted=True, counted_at_batch=waits)
+
+
+@router.patch(
+    "/ballots/{ballot_id}",
+    responses=errors(403, 404, 409),
+    response_model=schemas.BallotRead,
+    summary="Change a ballot (who may close it may): before it opens, any field sent; once open, its note and "
+    "closing time only",
+)
+def update(
+    ballot_id: Id, body: schemas.BallotUpdate, user: CurrentUser, db: SessionDep, rt: RuntimeDep
+) -> schemas.BallotRead:
+    ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
+    sent = body.model_fields_set
+    change = editing.Change(
+        question=body.question,
+        options=body.options,
+        max_choices=body.max_choices,
+        # An opening sent as null is now, as when creating.
+        opens_at=body.opens_at if body.opens_at is not None else rt.clock.now() if "opens_at" in sent else None,
+        closes_at=body.closes_at,
+        results_live=body.results_live,
+        min_answers=body.min_answers,
+        note=body.note or None,
+        clear_note="note" in sent and not body.note,
+    )
+    return _read(db, rt, editing.apply(db, rt, actor=user, ballot=ballot, change=change))
 
 
 @router.post(

@@ -7,6 +7,7 @@ without JavaScript, says how to answer with `undersigned client answer`.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -14,11 +15,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.ballots import audiences
+from app.ballots import audiences, editing
 from app.ballots import service as ballots
 from app.core.clock import to_the_hour
 from app.core.database import SessionDep
-from app.core.errors import AppError, InvalidInput, NotFound
+from app.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from app.core.forms import CORRECT_FIELDS
 from app.core.i18n import N_
 from app.core.pages import FormFields, form_error, refused
@@ -371,6 +372,119 @@ def download(ballot_id: Id, fmt: str, user: OptionalUser, db: SessionDep, rt: Ru
             "Cache-Control": "no-store",
         },
     )
+
+
+# -- changing ------------------------------------------------------------------------------------------------
+
+
+def _managed(db: SessionDep, rt: Runtime, ballot_id: int, user: User) -> Ballot:
+    """The poll, for one who may change it (its petition's organizers; a pulse poll's author or an admin)."""
+    ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
+    if not ballots.may_manage(db=db, ballot=ballot, actor=user):
+        raise Forbidden(N_("Only the poll's organizers can change it."))
+    if ballots.state(ballot, rt.clock.now()) is BallotState.closed:
+        raise Conflict(N_("This poll has closed; it can no longer be changed."))
+    return ballot
+
+
+def _edit_context(db: SessionDep, rt: Runtime, ballot: Ballot) -> dict[str, object]:
+    return {
+        "ballot": ballot,
+        "options": ballots.labels(db=db, ballot=ballot),
+        "opened": ballots.state(ballot, rt.clock.now()) is not BallotState.scheduled,
+        "kind_label": KIND_LABELS[ballot.kind],
+        "fixed_options": ballot.kind is BallotKind.scale or ballot.response_id is not None,
+        "action": f"/polls/{ballot.id}/edit",
+    }
+
+
+def _change_from_form(rt: Runtime, ballot: Ballot, fields: dict[str, str], opened: bool) -> editing.Change:
+    """The form's fields as a change. Once the poll has opened the form holds only the note and the closing time,
+    so nothing else is read; before, an empty opening means now, as on the creation form. What cannot be read as
+    a number or an hour is refused with the service's own checks of the rest, in one round (see `_edit`)."""
+    errors: dict[str, str] = {}
+    closes_at = _hour(fields, "closes_at", errors, rt)
+    if closes_at is None and "closes_at" not in errors:
+        errors["closes_at"] = N_("This is required.")
+    note = fields.get("note", "").strip()
+    change = editing.Change(closes_at=closes_at, note=note or None, clear_note=not note)
+    if not opened:
+        options = [line.strip() for line in fields.get("options", "").splitlines() if line.strip()]
+        max_choices = _whole(fields, "max_choices", errors)
+        change = dataclasses.replace(
+            change,
+            question=fields.get("question", ""),
+            options=None if ballot.kind is BallotKind.scale and not options else options,
+            max_choices=max_choices if ballot.kind in (BallotKind.multiple, BallotKind.ranked) else None,
+            opens_at=_hour(fields, "opens_at", errors, rt) or rt.clock.now(),
+            results_live=fields.get("results_live") in ("1", "on", "true"),
+            min_answers=_whole(fields, "min_answers", errors),
+        )
+    if errors:
+        raise _Unreadable(errors, change)
+    return change
+
+
+class _Unreadable(Exception):
+    """Fields the form could not read, with the change made of the others (for the service's checks of them)."""
+
+    def __init__(self, errors: dict[str, str], change: editing.Change) -> None:
+        super().__init__("unreadable fields")
+        self.errors, self.change = errors, change
+
+
+def _edit(db: SessionDep, rt: Runtime, *, user: User, ballot: Ballot, fields: dict[str, str]) -> Ballot:
+    opened = ballots.state(ballot, rt.clock.now()) is not BallotState.scheduled
+    unreadable: dict[str, str] = {}
+    try:
+        change = _change_from_form(rt, ballot, fields, opened)
+    except _Unreadable as found:
+        unreadable, change = found.errors, found.change
+    try:
+        changed = editing.apply(db, rt, actor=user, ballot=ballot, change=change)
+    except InvalidInput as error:
+        error.fields = {**error.fields, **unreadable}
+        raise
+    if unreadable:
+        raise InvalidInput(CORRECT_FIELDS, fields=unreadable)
+    return changed
+
+
+def _edit_values(rt: Runtime, ballot: Ballot, options: list[str]) -> dict[str, object]:
+    return {
+        "question": ballot.question,
+        "options": "" if ballot.kind is BallotKind.scale else "\n".join(options),
+        "max_choices": str(ballot.max_choices),
+        "opens_at": ballot.opens_at.strftime("%Y-%m-%dT%H:%M"),
+        "closes_at": ballot.closes_at.strftime("%Y-%m-%dT%H:%M"),
+        "min_answers": str(ballot.min_answers),
+        "results_live": "1" if ballot.results_live else "",
+        "note": ballot.note or "",
+    }
+
+
+@router.get("/polls/{ballot_id}/edit", response_class=HTMLResponse)
+def edit_page(request: Request, ballot_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep) -> Response:
+    ballot = _managed(db, rt, ballot_id, user)
+    context = _edit_context(db, rt, ballot)
+    return render(
+        request,
+        "ballots/edit.html",
+        {**context, "values": _edit_values(rt, ballot, ballots.labels(db=db, ballot=ballot))},
+    )
+
+
+@router.post("/polls/{ballot_id}/edit", response_class=HTMLResponse)
+def edit(
+    request: Request, ballot_id: Id, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields
+) -> Response:
+    ballot = _managed(db, rt, ballot_id, user)
+    context = _edit_context(db, rt, ballot)
+    try:
+        _edit(db, rt, user=user, ballot=ballot, fields=fields)
+    except AppError as error:
+        return form_error(request, "ballots/edit.html", error, fields, context)
+    return redirect(request, f"/polls/{ballot.id}", N_("The poll is changed."))
 
 
 @router.post("/polls/{ballot_id}/close", response_class=HTMLResponse)
