@@ -55,11 +55,16 @@ security.use_password_cost(security.ARGON2_TEST_COST)
 # Petitions that allow anonymity take their issuing and discussion keys from a pool built on a few generated primes
 # (tests/key_pool.py): generating two 1024-bit keys per petition was about a tenth of the anonymous modules' time.
 key_pool.install()
-# FastAPI works out each route's parameters from its endpoint's signature when an app first serves the route, and
-# again for every app: about 2 s for our 230 routes, two thirds of it `inspect.signature` evaluating annotations.
-# The suite builds an app for every distinct set of settings and every live server. A function's signature does
-# not change, so each process reads each one once (production builds one app per process).
+# FastAPI works out each route's parameters when an app first serves the route, and again for every app: about
+# 2 s of CPU for our 230 routes (cProfile: `inspect.signature` evaluating string annotations, then a pydantic
+# TypeAdapter per parameter). The suite builds an app for every distinct set of settings and every live server,
+# about 70 in the modules without a browser. A function's signature does not change, and a parameter's analysis
+# depends only on its name, annotation and default: each test process works each one out once (production builds
+# one app per process). Anything unhashable is worked out every time.
 _typed_signature = fastapi_dependencies.get_typed_signature
+_analyze_param = fastapi_dependencies.analyze_param
+_SIGNATURES: dict[Callable[..., Any], inspect.Signature] = {}
+_PARAMETERS: dict[tuple[object, ...], fastapi_dependencies.ParamDetails] = {}
 
 
 def _remembered_signature(call: Callable[..., Any]) -> inspect.Signature:
@@ -68,12 +73,29 @@ def _remembered_signature(call: Callable[..., Any]) -> inspect.Signature:
     except KeyError:
         signature = _SIGNATURES[call] = _typed_signature(call)
         return signature
-    except TypeError:  # an unhashable callable object: read every time
+    except TypeError:
         return _typed_signature(call)
 
 
-_SIGNATURES: dict[Callable[..., Any], inspect.Signature] = {}
+def _remembered_parameter(
+    *, param_name: str, annotation: Any, value: Any, path_param_names: set[str]
+) -> fastapi_dependencies.ParamDetails:
+    key = (param_name, annotation, value, param_name in path_param_names)
+    try:
+        return _PARAMETERS[key]
+    except KeyError:
+        details = _PARAMETERS[key] = _analyze_param(
+            param_name=param_name, annotation=annotation, value=value, path_param_names=path_param_names
+        )
+        return details
+    except TypeError:
+        return _analyze_param(
+            param_name=param_name, annotation=annotation, value=value, path_param_names=path_param_names
+        )
+
+
 fastapi_dependencies.get_typed_signature = _remembered_signature
+fastapi_dependencies.analyze_param = _remembered_parameter
 
 
 # Under pytest-xdist (`make test` runs two workers) each worker is a process with its own PostgreSQL database and
