@@ -61,7 +61,7 @@ KIND_LABELS = {
 AUDIENCE_LABELS = {
     BallotAudience.members: N_("Every member"),
     BallotAudience.signers: N_("The petition's signers"),
-    BallotAudience.groups: N_("Members of chosen departments or locations"),
+    BallotAudience.groups: N_("Chosen departments or locations"),
 }
 STATE_LABELS = {
     BallotState.scheduled: N_("Not open yet"),
