@@ -3,33 +3,37 @@ the page where its author edits it, and the limits on its cookie-less routes."""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from app import jobs
+from app.ballots import limits, opening_mail
 from app.ballots import log as ballot_log
-from app.ballots import opening_mail
 from app.ballots import service as ballots
+from app.ballots.answers import ballot_queue
+from app.core import b64url
 from app.core.clock import to_the_hour
 from app.core.database import build_engine, build_sessionmaker
 from app.models.accounts import Role, User
-from app.models.ballots import BallotAudience, BallotKind
+from app.models.ballots import BallotAnswer, BallotAudience, BallotExchange, BallotKind
 from app.models.mail import OutboxMessage
 from app.models.petitions import Delivery, Petition, PetitionOrganizer
 from app.models.signatures import GroupKind
 from app.moderation import service as moderation
 from app.signatures import service as signatures
 from tests import factories
-from tests.ballot_helpers import petition_ballot
+from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
 from tests.conftest import Browser, make_user, outbox, sign_in_as
 from tests.server_process import runtime, scratch_database
 from tests.test_anonymous import anonymous_client, submit, wallet  # noqa: F401 (a fixture)
 from tests.test_ballot_audiences import group, groups_ballot, members_of
+from tests.test_ballot_credentials import Wallet, bare, exchange  # noqa: F401 (a fixture)
 from tests.test_ballot_pages import answer, close, pulse
 
 
@@ -460,3 +464,84 @@ def test_only_those_who_manage_a_poll_may_change_it(
     assert browser.get(f"/polls/{ballot.id}/edit").status_code == 409
     late = browser.api("PATCH", f"/api/v1/ballots/{ballot.id}", {"note": "Too late"})
     assert late.status_code == 409 and "closed" in late.json()["error"]["message"]
+
+
+# -- limits on the cookie-less routes -------------------------------------------------------------------------------
+
+
+def answer_row_count(db: Session) -> int:
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(BallotAnswer)) or 0
+
+
+def send_answer(client, ballot, pair: tuple[bytes, bytes], choice: list[int]):
+    client.cookies.clear()
+    message, signature = pair
+    return client.post(
+        f"/api/v1/ballots/{ballot.id}/answers",
+        json={"message": b64url.encode(message), "signature": b64url.encode(signature), "choice": choice},
+    )
+
+
+def test_one_credential_answers_at_most_so_often_an_hour_and_the_next_is_refused_with_nothing_written(
+    db: Session, rt, clock, anonymous_client, app
+) -> None:
+    ballot = pulse_ballot(db, rt)
+    mine, other = credential(db, rt, ballot), credential(db, rt, ballot)
+    db.commit()
+    for turn in range(limits.ANSWERS_PER_HOUR):
+        assert send_answer(anonymous_client, ballot, mine, [turn % 2]).status_code == 202
+    written = answer_row_count(db)
+    refused = send_answer(anonymous_client, ballot, mine, [2])
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"].startswith("This credential has answered this poll many times")
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+    assert answer_row_count(db) == written and ballot_queue(rt).take() == []
+    # Per credential: another person's is untouched; and the next hour the first may answer again.
+    assert send_answer(anonymous_client, ballot, other, [1]).status_code == 202
+    clock.advance(timedelta(hours=1))
+    assert send_answer(anonymous_client, ballot, mine, [2]).status_code == 202
+    # Nothing of it in the account limiter's storage (memory here, Redis in production), where a key's lifetime
+    # would date a credential's first answer; in this process only a count per credential for this hour.
+    stored = rt.limiter._limiter.storage
+    assert not [key for key in getattr(stored, "storage", {}) if "ballot" in key]
+    kept = limits.counts(rt)
+    assert set(vars(kept)) == {"_hour", "_counts", "_lock"} and isinstance(kept._hour, int)
+    assert all(type(count) is int for count in kept._counts.values())
+    assert {action for action, _ in kept._counts} <= {limits.ANSWER, limits.EXCHANGE}
+
+
+def test_forged_credentials_are_not_counted(db: Session, rt, anonymous_client) -> None:
+    ballot = pulse_ballot(db, rt)
+    before = len(limits.counts(rt))  # the process's parts outlive one test
+    for _ in range(3):
+        forged = (secrets.token_bytes(32), secrets.token_bytes(128))
+        assert send_answer(anonymous_client, ballot, forged, [0]).status_code == 400
+    assert len(limits.counts(rt)) == before
+
+
+def test_one_signer_credential_asks_for_the_exchange_at_most_so_often_an_hour(
+    new_browser, db: Session, rt, clock, bare
+) -> None:
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer, title="Fix the heating")
+    ballot = petition_ballot(db, rt, petition, organizer)
+    browser = sign_in_as(new_browser(), db, factories.worker(db))
+    assert (
+        browser.api("POST", f"/api/v1/petitions/{petition.id}/signature", {"visibility": "public"}).status_code == 201
+    )
+    wallet = Wallet(browser)
+    assert wallet.collect().status_code == 200
+    first = exchange(bare, wallet, ballot)
+    assert first.status_code == 200
+    for _ in range(limits.EXCHANGES_PER_HOUR - 1):  # a wallet that lost the reply asks again: the same reply
+        assert exchange(bare, wallet, ballot).json() == first.json()
+    rows = db.scalar(select(func.count()).select_from(BallotExchange))
+    refused = exchange(bare, wallet, ballot)
+    assert (
+        refused.status_code == 429
+        and "asked for this poll's credential many times" in refused.json()["error"]["message"]
+    )
+    assert db.scalar(select(func.count()).select_from(BallotExchange)) == rows == 1
+    clock.advance(timedelta(hours=1))
+    assert exchange(bare, wallet, ballot).json() == first.json()

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import batching
 from app.anonymous.queue import WaitingQueue
 from app.anonymous.wallet import MESSAGE_MAX, MESSAGE_MIN
+from app.ballots import limits, service
 from app.ballots import log as ballot_log
-from app.ballots import service
 from app.core import blindrsa
 from app.core.clock import to_the_hour
 from app.core.errors import AppError, Conflict, NotFound
@@ -129,7 +129,8 @@ def _latest(db: Session, ballot_id: int, credential: str) -> BallotAnswer | None
 def submit(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signature: bytes, choice: list[int]) -> int:
     """Accept an answer for the next batch; returns the batch interval in seconds (0: counted already, as with
     batching off). Refusals: no such ballot (404), not open (409), a credential of another ballot or a forgery
-    (400), a choice the ballot does not allow (400), the same answer as the one counted for this credential (409)."""
+    (400), too many answers with this credential this hour (429), a choice the ballot does not allow (400), the
+    same answer as the one counted for this credential (409)."""
     ballot = service.get_or_404(db=db, ballot_id=ballot_id)
     if not service.visible_to(db=db, rt=rt, ballot=ballot, user=None):
         raise NotFound(N_("There is no such poll."))  # its petition was hidden: it takes no answer meanwhile
@@ -140,6 +141,8 @@ def submit(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signatur
     if current is BallotState.closed:
         raise Conflict(N_("This poll has closed: answers are no longer taken."))
     credential = check_credential(ballot, message, signature)
+    # Counted once the credential verifies, before anything waits or is written (app/ballots/limits.py).
+    limits.hit(rt, action=limits.ANSWER, ballot_id=ballot.id, credential=credential)
     checked = check_choice(ballot, len(service.labels(db=db, ballot=ballot)), choice)
     latest = _latest(db, ballot.id, credential)
     if latest is not None and ballot_log.parse_choice(latest.choice) == list(checked):

@@ -20,7 +20,7 @@ import hmac
 
 from sqlalchemy.orm import Session
 
-from app.ballots import service
+from app.ballots import limits, service
 from app.core import blindrsa
 from app.core.database import insert_for, table_of
 from app.core.errors import AppError, Conflict, NotFound
@@ -96,6 +96,8 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
             ),
             fields={"signature": N_("Does not verify under the key of this petition's signers.")},
         ) from None
+    # Counted once the signer credential verifies, before anything is signed or written (app/ballots/limits.py).
+    limits.hit(rt, action=limits.EXCHANGE, ballot_id=ballot.id, credential=signer_tag(ballot.id, message))
     public = service.public_key(ballot)
     if not 0 < len(blinded) <= public.modulus_len or int.from_bytes(blinded, "big") >= public.n:
         raise Refused(FIELDS_ERROR, fields={"blinded": N_("Not a blinded request for this poll's key.")})
