@@ -69,6 +69,7 @@ def _evidence(capture: journey.Capture) -> adversary.Evidence:
         redis_copies=capture.redis_copies,
         settings=capture.settings,
         ended_at=capture.ended_at,
+        public_polls=capture.public_polls,
     )
 
 

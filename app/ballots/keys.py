@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.ballots import log as ballot_log
 from app.core import blindrsa
 from app.core.runtime import Runtime
-from app.models.ballots import Ballot
+from app.models.ballots import Ballot, BallotAudience, BallotState
 from app.petitions import issuing_keys
 
 
@@ -28,9 +28,20 @@ def public_key(ballot: Ballot) -> blindrsa.PublicKey:
 
 def refresh_checkpoints(*, db: Session, rt: Runtime) -> int:
     """A new checkpoint for each ballot whose key still lives and whose counters moved since its latest one (the
-    credentials issued move between batches): the jobs round, never a request, so no checkpoint dates one."""
+    credentials issued move between batches): the jobs round, never a request, so no checkpoint dates one.
+
+    Not an open signers' poll: its credentials issued are its exchanges, each a signer's first answer a click after
+    their signed-in page, and the jobs round runs every few seconds (outbox_poll_seconds), so a count moved here
+    dated each exchange to that round for anyone polling the poll's page, and the signed-in requests of that moment
+    said who (tests/test_linkage.py). Its count moves with its batches of answers (app/ballots/answers.py) and once
+    it has closed, when no exchange is taken any more."""
+    now = rt.clock.now()
     live = db.scalars(select(Ballot).where(Ballot.sealed_private.is_not(None)).order_by(Ballot.id))
-    return sum(ballot_log.refresh_checkpoint(db, rt, ballot) for ballot in live)
+    return sum(
+        ballot_log.refresh_checkpoint(db, rt, ballot)
+        for ballot in live
+        if ballot.audience is not BallotAudience.signers or ballot.state_at(now) is not BallotState.open
+    )
 
 
 def destroy_closed_keys(*, db: Session, rt: Runtime) -> int:

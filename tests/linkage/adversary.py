@@ -103,6 +103,8 @@ class Evidence:
     redis_copies: list[Any]  # objects with .at and .keys
     settings: dict[str, Any]
     ended_at: datetime
+    # Anyone polling the polls' public pages: (moment, poll, credentials_issued, answers_counted, checkpoint size).
+    public_polls: list[tuple[datetime, int, int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -778,6 +780,7 @@ class Adversary:
                     self._window_join(f"{table.name}.{column}", low, value + precision, f"{column} = {value}{after}")
                 )
         joins.append(self._physical_order(action))
+        joins.extend(self._public_count(action))
         if action.row.get("__xmin") is not None:
             joins.append(self._xmin_order(action))
         if action.kind == "comment":
@@ -1102,6 +1105,34 @@ class Adversary:
                     self._between(f"place of a {table.name} row holding it", ordered, f"position {row['__pos']}")
                 )
         return joins
+
+    def _public_count(self, action: Action) -> list[Join]:
+        """A signers' poll's public count of credentials ("hidden among N") is its exchanges. When it moves between
+        two looks at the page without any answer being counted (no batch), the exchanges it adds happened since
+        the previous look: the k-th exchange row in physical order is the one that took the count to k."""
+        if action.kind != "exchange" or not self.evidence.public_polls:
+            return []
+        rows = sorted(
+            (row for row in self.tables[action.table].rows if row.get("ballot_id") == action.ballot_id),
+            key=lambda row: row["__pos"],
+        )
+        rank = next(i for i, row in enumerate(rows) if row is action.row) + 1
+        seen = [item for item in self.evidence.public_polls if item[1] == action.ballot_id]
+        for (before, _b, issued_before, counted_before, _s), (after, _a, issued, counted, _size) in itertools.pairwise(
+            seen
+        ):
+            if issued_before < rank <= issued:
+                if counted != counted_before:
+                    return []  # counted with a batch of answers: dated by the batch only
+                return [
+                    self._window_join(
+                        "public count of credentials",
+                        _naive(before),
+                        _naive(after),
+                        f"the count went {issued_before} -> {issued} between two looks at the poll's page",
+                    )
+                ]
+        return []
 
     def _route_lines(self, action: Action) -> list[Join]:
         """Lines of the request log for the route that takes this kind of action (answers, exchanges), to the

@@ -135,6 +135,9 @@ class Capture:
     redis_copies: list[RedisCopy]
     settings: dict[str, Any]  # the deployment's configuration, which is public (docs, /openapi.json, behaviour)
     ended_at: datetime
+    # What anyone polling the polls' public pages sees (issue #25): (moment, poll, credentials_issued,
+    # answers_counted, checkpoint size), at each moment one of them changed.
+    public_polls: list[tuple[datetime, int, int, int, int]] = field(default_factory=list)
 
 
 class LogLines(logging.Handler):
@@ -518,6 +521,8 @@ class Day:
         self.waiting: list[tuple[Person, str, int, float, datetime]] = []
         self._password_hash: str | None = None
         self._comment_hour = START
+        self.public_polls: list[tuple[datetime, int, int, int, int]] = []
+        self._seen_polls: dict[int, tuple[int, int, int]] = {}
 
     # -- the deployment --------------------------------------------------------------------------------------
 
@@ -624,10 +629,33 @@ class Day:
             self._comment_hour = hour
             app_main._write_comment_batch(self.app)
         self.redis.observe()
+        self.poll_public_pages()
 
     def worker(self) -> None:
         jobs.run_once(sessions=self.app.state.write_sessionmaker, rt=self.runtime)
         self.redis.observe()
+        self.poll_public_pages()
+
+    def poll_public_pages(self) -> None:
+        """What someone polling every poll's public page and checkpoint sees, after each batch and jobs round (the
+        only moments a signers' poll's figures move): its credentials issued ("hidden among N"), answers counted
+        and checkpoint size, kept at each change with the moment it was seen. Read from the tables the pages show
+        (a request apiece would cost the day a request per poll at each round)."""
+        from sqlalchemy import text
+
+        with self.app.state.sessionmaker() as db:
+            rows = db.execute(
+                text(
+                    "SELECT b.id, b.credentials_issued, b.answers_counted, "
+                    "(SELECT COALESCE(MAX(c.size), 0) FROM ballot_checkpoints c WHERE c.ballot_id = b.id) "
+                    "FROM ballots b"
+                )
+            ).all()
+        for ballot_id, issued, counted, size in rows:
+            figures = (int(issued), int(counted), int(size))
+            if self._seen_polls.get(int(ballot_id)) != figures:
+                self._seen_polls[int(ballot_id)] = figures
+                self.public_polls.append((self.clock.now(), int(ballot_id), *figures))
 
     # -- the people ------------------------------------------------------------------------------------------
 
@@ -877,6 +905,7 @@ class Day:
             redis_copies=list(self.redis_copies),
             settings=public,
             ended_at=self.clock.now(),
+            public_polls=list(self.public_polls),
         )
 
 
