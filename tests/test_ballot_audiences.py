@@ -112,7 +112,7 @@ def test_a_poll_put_to_departments_and_locations_commits_them_in_entry_0(db: Ses
         (BallotAudience.groups, "unknown", "Choose departments and locations from the organization's lists."),
         (BallotAudience.groups, "inactive", "Choose departments and locations from the organization's lists."),
         (BallotAudience.members, "engineering", "Departments and locations are for a poll put to them"),
-        (BallotAudience.groups, "small", "Only 4 members have given these departments or locations"),
+        (BallotAudience.groups, "small", "Fewer than 5 members have given these departments or locations"),
     ],
 )
 def test_bad_groups_are_refused_with_every_other_problem_and_nothing_is_written(
@@ -222,7 +222,7 @@ def test_the_creation_form_offers_the_lists_and_shows_errors_by_the_field(
     before = ballot_count(db)
     refused = browser.post("/polls/new", {**fields, f"group-{lyon.id}": "1"})
     assert refused.status_code == 422
-    assert "Only 0 members have given these departments or locations" in refused.text
+    assert "Fewer than 5 members have given these departments or locations" in refused.text
     assert 'id="groups-error"' in refused.text
     assert f'name="group-{lyon.id}" value="1" checked' in refused.text  # the choice is kept
     assert browser.post("/polls/new", {**fields, "group-x1": "1"}).status_code == 422

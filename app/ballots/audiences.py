@@ -139,15 +139,15 @@ def check_groups(
     if len(found) != len(chosen):
         errors["groups"] = N_("Choose departments and locations from the organization's lists.")
         return []
-    size = audience_size(db=db, group_ids=chosen)
-    if size < min_answers and "min_answers" not in errors:
+    # The refusal says "fewer than", never how many: an organizer who asks again after a colleague stated a group
+    # would otherwise read from the two numbers that someone joined it, and with a group of one or two, who.
+    if audience_size(db=db, group_ids=chosen) < min_answers and "min_answers" not in errors:
         errors["groups"] = Message(
             N_(
-                "Only %(size)s members have given these departments or locations on their account, fewer than the "
-                "%(min)s answers a result needs: this poll could never show one. Choose more of them, or wait until "
+                "Fewer than %(min)s members have given these departments or locations on their account, and a "
+                "result needs %(min)s answers: this poll could never show one. Choose more of them, or wait until "
                 "more members have given theirs."
             ),
-            size=size,
             min=min_answers,
         )
     return sorted(found, key=lambda group: (group.kind.value, group.name))

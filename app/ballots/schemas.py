@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.ballots import counting
 from app.ballots.service import Hidden
@@ -16,6 +16,9 @@ from app.models.ballots import Ballot, BallotAudience, BallotKind, BallotState
 from app.models.signatures import GroupKind, SignerGroup
 
 B64URL = r"^[A-Za-z0-9_-]*={0,2}$"
+# A row id sent in a body: within the databases' integer range, so a huge one is a plain 422 rather than an
+# overflow inside SQLite's driver (a 500), as app/core/types.Id does for paths.
+RowId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class BallotCreate(BaseModel):
@@ -33,7 +36,7 @@ class BallotCreate(BaseModel):
         None, ge=1, le=100, description="multiple: up to this many; ranked: rank up to this many (at most 5)."
     )
     audience: BallotAudience = BallotAudience.members
-    groups: list[int] = Field(
+    groups: list[RowId] = Field(
         default_factory=list,
         max_length=200,
         description="Audience `groups`: the ids of the departments and locations (GET /api/v1/signer-groups) whose "
@@ -51,7 +54,11 @@ class BallotCreate(BaseModel):
 
 class BallotUpdate(BaseModel):
     """A change to a ballot: only the fields sent change. Before it opens, any of these; once it opens, only
-    `note` and `closes_at` (a change to another is refused, 409, field by field)."""
+    `note` and `closes_at` (a change to another is refused, 409, field by field). A field no change may name
+    (kind, audience, groups, petition) is refused 422, not ignored: a 200 would tell the client the poll is now
+    put to others while it still is not."""
+
+    model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(None, max_length=1000)
     options: list[str] | None = Field(None, max_length=200, description="As when creating; none for the scale.")

@@ -182,6 +182,9 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
             entry.get("ballot") != data["ballot_id"] for entry in decoded
         ):
             problems.append("the log commits another ballot or key than the one the API publishes")
+        for index, entry in enumerate(decoded[1:], start=1):
+            if _audience(entry) != _audience(decoded[0]):
+                problems.append(f"entry {index} puts the poll to another audience than entry 0 does")
         if committed.get("credentials_issued", 0) < committed.get("answers_counted", 0):
             problems.append("more credentials answered than the checkpoint says were issued")
         if decoded:
@@ -235,6 +238,14 @@ def _remember(
     state_file.write_text(json.dumps(state, indent=1, sort_keys=True))
 
 
+def _audience(entry: dict[str, Any]) -> tuple[object, list[tuple[object, object]]]:
+    """Who a ballot entry says may answer: its audience and its groups by id and kind (a name may be corrected).
+    An edit keeps them, so every ballot entry must repeat entry 0's: the page is compared with the last entry, and
+    a server could otherwise commit one audience in entry 0, issue to it, and show another written later."""
+    groups = sorted((str(group.get("id")), str(group.get("kind"))) for group in entry.get("groups") or [])
+    return entry.get("audience"), list(groups)
+
+
 def _check_texts(report: BallotReport, data: dict[str, Any], described: dict[str, Any]) -> None:
     """The question and options the API (and so the page and the result) shows are the ones the log commits: a
     server that swaps two labels would otherwise announce the count of one option under another's name."""
@@ -282,6 +293,8 @@ def _check_entries(
                 problems.append(f"entry {index} changes the ballot after answers were counted")
             if entry.get("ballot") != data["ballot_id"] or entry.get("key_id") != described.get("key_id"):
                 problems.append(f"entry {index} describes another ballot or another key")
+            if _audience(entry) != _audience(entries[0]):
+                problems.append(f"entry {index} puts the poll to another audience than entry 0 does")
             described = entry
             continue
         if kind != "answer":

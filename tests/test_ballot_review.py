@@ -1,0 +1,196 @@
+"""An attacker's review of this session's poll changes (issue #25): polls put to departments or locations, their
+verification, and changing a poll through PATCH.
+
+Each test plays one attack and fails while the weakness it names is there:
+- an organizer who reads how many members stated a department from the refusal of a poll too small for a result,
+  and tries again later to see who joined (the refusal says "fewer than", never how many);
+- a server that commits one audience in entry 0 and another in a later "ballot" entry, showing the later one, so
+  `undersigned verify` compares the page with the last entry and passes while credentials went to others;
+- an API client that sends a poll's audience, groups or kind in a PATCH and is told 200 while nothing changed;
+- a group id too large for the database's integer, which must be refused in words, not answered with a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.ballots import answers, audiences
+from app.ballots import log as ballot_log
+from app.ballots import service as ballots
+from app.clients import ballots as ballot_client
+from app.core.clock import FrozenClock
+from app.core.errors import InvalidInput
+from app.core.runtime import Runtime
+from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotKind
+from app.models.signatures import GroupKind
+from tests import ballot_helpers
+from tests.conftest import Browser, sign_in_as
+from tests.test_ballot_audiences import group, groups_ballot, members_of
+
+
+def _refusal(db: Session, rt: Runtime, group_ids: list[int]) -> str:
+    with pytest.raises(InvalidInput) as refused:
+        ballots.create(
+            db,
+            rt,
+            actor=ballot_helpers.pulse_author(db),
+            petition=None,
+            kind=BallotKind.single,
+            question="Should the on-call rota change?",
+            options=["Yes", "No"],
+            max_choices=None,
+            audience=BallotAudience.groups,
+            opens_at=None,
+            closes_at=rt.clock.now() + timedelta(days=3),
+            groups=group_ids,
+        )
+    db.rollback()
+    return str(refused.value.fields["groups"])
+
+
+def test_a_refused_small_audience_does_not_say_how_many_stated_its_groups(db: Session, rt: Runtime) -> None:
+    """The organizer asks for a poll put to Lyon alone before and after a colleague states Lyon on their account:
+    the two refusals must read the same, or their difference says someone joined Lyon, and which count it reached
+    (with a department of one, who that is)."""
+    lyon = group(db, GroupKind.location, "Lyon")
+    members_of(db, lyon, 1)
+    before = _refusal(db, rt, [lyon.id])
+    members_of(db, lyon, 2)
+    after = _refusal(db, rt, [lyon.id])
+    assert before == after, (before, after)
+    assert not re.search(r"\b[1-3]\b", after), after
+    assert "fewer than" in after.lower()
+
+
+def _verify(client: TestClient, ballot: Ballot, state: Path) -> ballot_client.BallotReport:
+    def fetch(path: str) -> tuple[int, Any]:
+        response = client.get(path)
+        return response.status_code, response.json()
+
+    url = f"http://testserver/polls/{ballot.id}"
+    return ballot_client.verify(ballot_client.download(url, fetch), state)
+
+
+def _rewrite_audience(db: Session, rt: Runtime, ballot: Ballot, keep: list[int]) -> None:
+    """The lying server: issuance went to entry 0's groups, but a later ballot entry (as an edit appends) and the
+    API name fewer of them."""
+    db.execute(delete(BallotGroup).where(BallotGroup.ballot_id == ballot.id, BallotGroup.group_id.not_in(keep)))
+    db.flush()
+    ballot_log.append_ballot_entry(
+        db=db,
+        rt=rt,
+        ballot=ballot,
+        labels=ballots.labels(db=db, ballot=ballot),
+        groups=audiences.log_entries(audiences.audience_groups(db=db, ballot=ballot)),
+        now=rt.clock.now(),
+    )
+    db.commit()
+
+
+@pytest.mark.parametrize("with_result", [False, True])
+def test_verify_catches_a_later_ballot_entry_that_changes_the_audience(
+    db: Session, rt: Runtime, client: TestClient, clock: FrozenClock, tmp_path: Path, with_result: bool
+) -> None:
+    engineering = group(db, GroupKind.department, "Engineering")
+    lyon = group(db, GroupKind.location, "Lyon")
+    members_of(db, engineering, 5)
+    members_of(db, lyon, 1)
+    ballot = groups_ballot(db, rt, [engineering, lyon], days=1)
+    db.commit()
+    _rewrite_audience(db, rt, ballot, keep=[engineering.id])
+    entries = [json.loads(leaf.entry) for leaf in ballot_log.leaves(db=db, ballot_id=ballot.id, start=0, end=2)]
+    assert [len(entry["groups"]) for entry in entries] == [2, 1]
+    if with_result:
+        for choice in ([0], [1], [0], [0], [1]):
+            message, signature = ballot_helpers.credential(db, rt, ballot)
+            answers.submit(db=db, rt=rt, ballot_id=ballot.id, message=message, signature=signature, choice=choice)
+        db.commit()
+        clock.advance(timedelta(days=1))
+    report = _verify(client, ballot, tmp_path / "state.json")
+    assert report.withheld is not with_result
+    assert any("audience" in problem for problem in report.problems), report.problems
+
+
+def test_verify_still_passes_an_honest_edit_before_the_opening(
+    db: Session, rt: Runtime, client: TestClient, tmp_path: Path
+) -> None:
+    """The check above must not refuse what an honest edit writes: a ballot entry with the same audience."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    members_of(db, engineering, 5)
+    author = ballot_helpers.pulse_author(db)
+    ballot = groups_ballot(db, rt, [engineering], author=author, days=3, opens_at=rt.clock.now() + timedelta(days=1))
+    db.commit()
+    ballots.edit(
+        db,
+        rt,
+        actor=author,
+        ballot=ballot,
+        question="Should the on-call rota change soon?",
+        options=["Yes", "No"],
+        max_choices=None,
+        opens_at=ballot.opens_at,
+        closes_at=ballot.closes_at,
+        results_live=False,
+        min_answers=None,
+        note=None,
+    )
+    db.commit()
+    assert ballot_log.size(db, ballot.id) == 2
+    report = _verify(client, ballot, tmp_path / "state.json")
+    assert report.ok, report.problems
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        {"audience": "members"},
+        {"groups": []},
+        {"kind": "multiple"},
+        {"petition_id": 1},
+    ],
+)
+def test_a_patch_naming_what_cannot_change_is_refused_not_ignored(
+    browser: Browser, db: Session, rt: Runtime, sent: dict[str, object]
+) -> None:
+    """PATCH /api/v1/ballots/{id} changes none of these (kind, audience, groups and petition are fixed from the
+    creation): a 200 would tell the client the poll is now put to every member while it still is not."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    members_of(db, engineering, 5)
+    author = ballot_helpers.pulse_author(db)
+    ballot = groups_ballot(db, rt, [engineering], author=author, opens_at=rt.clock.now() + timedelta(days=1))
+    db.commit()
+    sign_in_as(browser, db, author)
+    response = browser.api("PATCH", f"/api/v1/ballots/{ballot.id}", {"note": "Changed", **sent})
+    assert response.status_code == 422, response.text
+    db.expire_all()
+    changed = db.get_one(Ballot, ballot.id)
+    assert changed.note is None and changed.audience is BallotAudience.groups
+    assert ballot_log.size(db, ballot.id) == 1
+
+
+def test_a_group_id_beyond_the_databases_integers_is_refused_in_words(
+    browser: Browser, db: Session, rt: Runtime
+) -> None:
+    author = ballot_helpers.pulse_author(db)
+    sign_in_as(browser, db, author)
+    before = db.scalar(select(func.count()).select_from(Ballot))
+    body = {
+        "kind": "single",
+        "question": "Should the on-call rota change?",
+        "options": ["Yes", "No"],
+        "audience": "groups",
+        "groups": [2**70],
+        "closes_at": (rt.clock.now() + timedelta(days=3)).isoformat(),
+    }
+    response = browser.api("POST", "/api/v1/ballots", body)
+    assert response.status_code == 422, response.text
+    assert db.scalar(select(func.count()).select_from(Ballot)) == before
