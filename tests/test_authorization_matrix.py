@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/account/notification-email/verify"): Access.worker,
     ("POST", "/account/notification-email/remove"): Access.worker,
     ("POST", "/account/petitions/{petition_id}/mail"): Access.worker,
+    ("POST", "/account/poll-mail"): Access.worker,
     ("POST", "/account/poll-groups"): Access.worker,
     ("GET", "/unsubscribe/{token}"): Access.public,
     ("POST", "/unsubscribe/{token}"): Access.public,

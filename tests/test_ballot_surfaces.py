@@ -545,3 +545,22 @@ def test_one_signer_credential_asks_for_the_exchange_at_most_so_often_an_hour(
     assert db.scalar(select(func.count()).select_from(BallotExchange)) == rows == 1
     clock.advance(timedelta(hours=1))
     assert exchange(bare, wallet, ballot).json() == first.json()
+
+
+def test_the_account_page_turns_poll_mail_off_and_back_on(
+    browser: Browser, db: Session, rt, sessions, responder
+) -> None:
+    member = factories.worker(db)
+    sign_in_as(browser, db, member)
+    page = browser.get("/account").text
+    assert 'action="/account/poll-mail"' in page and 'id="polls" name="polls" type="checkbox" value="1" checked' in page
+    assert browser.post("/account/poll-mail", {}).status_code == 303
+    assert 'id="polls" name="polls" type="checkbox" value="1" aria' in browser.get("/account").text
+    pulse(db, rt, responder)
+    opening_mail.mail_openings(sessions=sessions, rt=rt)
+    assert opening_mail_to(db, member) == []
+    assert browser.post("/account/poll-mail", {"polls": "1"}).status_code == 303
+    author = db.scalars(select(User).where(User.id == responder.id).options(selectinload(User.roles))).one()
+    pulse(db, rt, author, question="And on Fridays?")
+    opening_mail.mail_openings(sessions=sessions, rt=rt)
+    assert len(opening_mail_to(db, member)) == 1

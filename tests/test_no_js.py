@@ -100,6 +100,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "/polls": ("reader", "/polls"),
     "/polls/new": ("riley", "/polls/new"),
     "/polls/{ballot_id}": ("reader", "/polls/{pulse}"),
+    "/polls/{ballot_id}/edit": ("riley", "/polls/{pulse}/edit"),
     "/petitions/{petition_id}/polls/new": ("dara", "/petitions/{new}/polls/new"),
     "/petitions/{petition_id}/responses/{response_id}/ratify": ("dara", "/petitions/{new}/responses/{response}/ratify"),
     "/dev/mailbox": ("postman", "/dev/mailbox"),
@@ -416,6 +417,15 @@ STEPS: list[Step] = [
         {"question": "Should the office open at eight?", "options": "Yes\nNo\nLater"},
         learn_after={"pulse": in_url(r"/polls/(\d+)$")},
     ),
+    # Riley adds a note to her open poll: only the note and the closing time are offered once it is open.
+    Step(
+        "riley",
+        "/polls/{pulse}/edit",
+        posts("/polls/{pulse}/edit"),
+        "The poll is changed.",
+        {"note": "The answers go to the facilities team."},
+        sees=("its question, options and rules stay as they are",),
+    ),
     Step(
         "riley",
         "/polls/{pulse}",
@@ -423,6 +433,14 @@ STEPS: list[Step] = [
         "The poll is closed",
         sees=("Answering needs JavaScript", "undersigned client answer"),
         hides=("Send my answer anonymously",),
+    ),
+    # Dara turns off the mail about polls opening, on her account page.
+    Step(
+        "dara",
+        "/account",
+        posts("/account/poll-mail"),
+        "Your mail settings for polls are saved.",
+        {"polls": False},
     ),
     # Dara turns the daily digest off on her account page, and stops mail about her petition by a mail's link.
     Step(

@@ -16,6 +16,7 @@ from app.core.routing import UnitOfWorkRoute, commit_now
 from app.core.runtime import Runtime, RuntimeDep
 from app.core.templating import redirect, render
 from app.core.web import rotate_csrf_seed
+from app.mail import unsubscribe
 from app.models.accounts import CodePurpose, User
 from app.models.mail_kinds import KIND_LABELS
 from app.models.signatures import GroupKind
@@ -303,6 +304,7 @@ def _account_context(db: Session, user: User) -> dict[str, object]:
     departments and locations the member may give for polls put to them."""
     return {
         "petition_mail": mail_preferences.account_petitions(db=db, user=user),
+        "poll_mail": not unsubscribe.polls_turned_off(db=db, user_ids=[user.id]),
         "kind_labels": KIND_LABELS,
         "departments": groups.listing(db=db, kind=GroupKind.department),
         "locations": groups.listing(db=db, kind=GroupKind.location),

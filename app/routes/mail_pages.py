@@ -85,3 +85,14 @@ def save_petition_mail(
     return redirect(
         request, f"/account#petition-mail-{petition_id}", N_("Your mail settings for this petition are saved.")
     )
+
+
+@router.post("/account/poll-mail", response_class=HTMLResponse)
+def save_poll_mail(request: Request, user: CurrentUser, db: SessionDep, rt: RuntimeDep, fields: FormFields) -> Response:
+    """The account page's switch for mail about polls opening (issue #25): the way back after its link turned it
+    off, and a way to turn it off without one."""
+    if fields.get("polls") == "1":
+        unsubscribe.turn_on(db=db, user=user, kind=MailKind.polls, petition_id=None)
+    else:
+        unsubscribe.turn_off(db=db, rt=rt, user=user, kind=MailKind.polls, petition_id=None)
+    return redirect(request, "/account#poll-mail", N_("Your mail settings for polls are saved."))
