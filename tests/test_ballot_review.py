@@ -37,7 +37,7 @@ from tests.conftest import Browser, sign_in_as
 from tests.test_ballot_audiences import group, groups_ballot, members_of
 
 
-def _refusal(db: Session, rt: Runtime, group_ids: list[int]) -> str:
+def _refusal(db: Session, rt: Runtime, group_ids: list[int], min_answers: int | None = None) -> str:
     with pytest.raises(InvalidInput) as refused:
         ballots.create(
             db,
@@ -51,6 +51,7 @@ def _refusal(db: Session, rt: Runtime, group_ids: list[int]) -> str:
             audience=BallotAudience.groups,
             opens_at=None,
             closes_at=rt.clock.now() + timedelta(days=3),
+            min_answers=min_answers,
             groups=group_ids,
         )
     db.rollback()
@@ -69,6 +70,31 @@ def test_a_refused_small_audience_does_not_say_how_many_stated_its_groups(db: Se
     assert before == after, (before, after)
     assert not re.search(r"\b[1-3]\b", after), after
     assert "fewer than" in after.lower()
+
+
+def _accepted(db: Session, rt: Runtime, group_ids: list[int], min_answers: int) -> bool:
+    """Whether a poll put to these groups with this minimum is created (then undone: the attacker only asks)."""
+    try:
+        _refusal(db, rt, group_ids, min_answers=min_answers)
+    except pytest.fail.Exception:
+        db.rollback()
+        return True
+    return False
+
+
+def test_a_small_department_is_not_counted_by_differencing_minimums(db: Session, rt: Runtime) -> None:
+    """Without a number in the refusal, the organizer searches the minimum of answers instead: the largest minimum
+    accepted for Engineering and Lyon together, less the largest for Lyon alone, is how many stated Engineering
+    (departments do not overlap): 2 here, below k. The answer to "can this poll be created" must not depend on
+    more than whether the audience reaches k."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    lyon = group(db, GroupKind.location, "Lyon")
+    members_of(db, engineering, 2)
+    members_of(db, lyon, 6)
+    k = rt.settings.min_group_size
+    both = [_accepted(db, rt, [engineering.id, lyon.id], minimum) for minimum in range(k, k + 6)]
+    alone = [_accepted(db, rt, [lyon.id], minimum) for minimum in range(k, k + 6)]
+    assert both == alone, (both, alone)
 
 
 def _verify(client: TestClient, ballot: Ballot, state: Path) -> ballot_client.BallotReport:

@@ -116,11 +116,17 @@ def set_member_groups(*, db: Session, user: User, department: str | None, locati
 
 
 def check_groups(
-    db: Session, audience: BallotAudience, group_ids: Sequence[int], min_answers: int, errors: dict[str, str]
+    db: Session, audience: BallotAudience, group_ids: Sequence[int], k: int, errors: dict[str, str]
 ) -> list[SignerGroup]:
     """The departments and locations a new ballot is put to: only for that audience, at least one, each on the
-    organization's lists, and together holding at least the minimum of answers: a smaller audience could never
-    show a result, and would tell its few answerers' choices to each other."""
+    organization's lists, and together holding at least k members who gave them: fewer could never show a result,
+    and would tell their few answers to each other.
+
+    The refusal compares with k alone, and says "fewer than", never how many. A count in it, re-read after a
+    colleague states a group, says someone joined; a comparison with the poll's own minimum lets an organizer
+    search that minimum for the exact size of any set of groups, and the size of a small department by
+    differencing two sets (departments do not overlap). A minimum above the audience is the organizer's to choose,
+    as for a members' poll: the poll then shows no result."""
     chosen = sorted(set(group_ids))
     if audience is not BallotAudience.groups:
         if chosen:
@@ -139,15 +145,13 @@ def check_groups(
     if len(found) != len(chosen):
         errors["groups"] = N_("Choose departments and locations from the organization's lists.")
         return []
-    # The refusal says "fewer than", never how many: an organizer who asks again after a colleague stated a group
-    # would otherwise read from the two numbers that someone joined it, and with a group of one or two, who.
-    if audience_size(db=db, group_ids=chosen) < min_answers and "min_answers" not in errors:
+    if audience_size(db=db, group_ids=chosen) < k:
         errors["groups"] = Message(
             N_(
                 "Fewer than %(min)s members have given these departments or locations on their account, and a "
                 "result needs %(min)s answers: this poll could never show one. Choose more of them, or wait until "
                 "more members have given theirs."
             ),
-            min=min_answers,
+            min=k,
         )
     return sorted(found, key=lambda group: (group.kind.value, group.name))

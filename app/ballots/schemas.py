@@ -40,7 +40,7 @@ class BallotCreate(BaseModel):
         default_factory=list,
         max_length=200,
         description="Audience `groups`: the ids of the departments and locations (GET /api/v1/signer-groups) whose "
-        "members may answer, whichever of them they are in; at least one, together holding at least `min_answers` "
+        "members may answer, whichever of them they are in; at least one, together holding at least k "
         "members who gave them on their account. Empty for the other audiences.",
     )
     opens_at: AwareDatetime | None = Field(None, description="Rounded down to the hour; none or past: now.")

@@ -279,7 +279,7 @@ def _check(
     note = (note or "").strip() or None
     if note is not None and len(note) > NOTE_MAX:
         errors["note"] = Message(N_("Keep the note under %(max)s characters."), max=NOTE_MAX)
-    groups = audiences.check_groups(db, audience, group_ids, min_answers, errors) if group_ids is not None else []
+    groups = audiences.check_groups(db, audience, group_ids, k, errors) if group_ids is not None else []
     if errors:
         raise InvalidInput(FIELDS_ERROR, fields=errors)
     return Checked(question, labels, max_choices, opening, closing, min_answers, note, groups)

@@ -180,6 +180,7 @@ def _new_context(db: Session, petition: Petition | None, rt: Runtime) -> dict[st
         "audience_labels": audience_labels,
         "departments": signer_groups.listing(db=db, kind=GroupKind.department),
         "locations": signer_groups.listing(db=db, kind=GroupKind.location),
+        "min_group_size": rt.settings.min_group_size,
         "action": f"/petitions/{petition.id}/polls/new" if petition else "/polls/new",
     }
 
