@@ -68,6 +68,8 @@ def test_the_pdf_suppresses_as_the_csv_and_json_do(browser: Browser, db, rt, clo
         assert got.headers["cache-control"] == "no-store"
         return pdf_text(got.content, tmp_path)
 
+    # The page says how many answers are counted while it keeps the figures (it said 0 whatever the count).
+    assert f"{k - 1} answers are counted so far" in page
     text = pdf()  # open: kept until the close
     assert "Which should leadership fix first?" in text and "Results are shown once the poll closes" in text
     assert f"Answers counted {k - 1}" in text and "Shorter hours" in text  # the counter and options, as the page
