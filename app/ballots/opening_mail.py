@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.ballots import audiences
 from app.core.clock import to_the_hour
 from app.core.errors import Forbidden
 from app.core.runtime import Runtime
@@ -110,6 +111,7 @@ def _batch(db: Session, rt: Runtime, ballot_id: int, batch: int) -> int | None:
     db.flush()  # a second round's rows collide here, before any mail is queued
     stopped = unsubscribe.polls_turned_off(db=db, user_ids=[user.id for user in users])
     petition = db.get(Petition, ballot.petition_id) if ballot.petition_id is not None else None
+    groups = [group.name for group in audiences.audience_groups(db=db, ballot=ballot)]
     base_url = rt.settings.base_url.rstrip("/")
     sent = 0
     for user in users:
@@ -127,6 +129,7 @@ def _batch(db: Session, rt: Runtime, ballot_id: int, batch: int) -> int | None:
                 "ballot": ballot,
                 "petition": petition,
                 "signers": ballot.audience is BallotAudience.signers,
+                "groups": ", ".join(groups),
                 "ballot_url": f"{base_url}/polls/{ballot.id}",
                 "closes_at": ballot.closes_at.strftime("%Y-%m-%d %H:%M"),
             },
