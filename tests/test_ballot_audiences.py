@@ -89,8 +89,8 @@ def ballot_count(db: Session) -> int:
 def test_a_poll_put_to_departments_and_locations_commits_them_in_entry_0(db: Session, rt: Runtime) -> None:
     engineering = group(db, GroupKind.department, "Engineering")
     lyon = group(db, GroupKind.location, "Lyon")
-    members_of(db, engineering, 3)
-    members_of(db, lyon, 2)
+    members_of(db, engineering, 5)
+    members_of(db, lyon, 5)  # each group reaches k on its own (audiences.check_groups)
     ballot = groups_ballot(db, rt, [lyon, engineering])
     assert ballot.audience is BallotAudience.groups
     assert [item.name for item in audiences.audience_groups(db=db, ballot=ballot)] == ["Engineering", "Lyon"]
@@ -112,7 +112,11 @@ def test_a_poll_put_to_departments_and_locations_commits_them_in_entry_0(db: Ses
         (BallotAudience.groups, "unknown", "Choose departments and locations from the organization's lists."),
         (BallotAudience.groups, "inactive", "Choose departments and locations from the organization's lists."),
         (BallotAudience.members, "engineering", "Departments and locations are for a poll put to them"),
-        (BallotAudience.groups, "small", "Fewer than 5 members have given these departments or locations"),
+        (
+            BallotAudience.groups,
+            "small",
+            "Fewer than 5 members have given at least one of these departments or locations",
+        ),
     ],
 )
 def test_bad_groups_are_refused_with_every_other_problem_and_nothing_is_written(
@@ -171,6 +175,10 @@ def test_the_audience_counts_confirmed_members_once_whichever_groups_they_gave(d
         groups_ballot(db, rt, [engineering, lyon])  # 3 < k
     members_of(db, lyon, 2)
     assert audiences.audience_size(db=db, group_ids=[engineering.id, lyon.id]) == 5
+    with pytest.raises(InvalidInput, match="correct"):
+        groups_ballot(db, rt, [engineering, lyon])  # 5 together, but Engineering alone 3 < k
+    members_of(db, engineering, 2)
+    assert audiences.group_sizes(db=db, group_ids=[engineering.id, lyon.id]) == {engineering.id: 5, lyon.id: 5}
     assert groups_ballot(db, rt, [engineering, lyon]).audience is BallotAudience.groups
 
 
@@ -222,7 +230,7 @@ def test_the_creation_form_offers_the_lists_and_shows_errors_by_the_field(
     before = ballot_count(db)
     refused = browser.post("/polls/new", {**fields, f"group-{lyon.id}": "1"})
     assert refused.status_code == 422
-    assert "Fewer than 5 members have given these departments or locations" in refused.text
+    assert "Fewer than 5 members have given at least one of these departments or locations" in refused.text
     assert 'id="groups-error"' in refused.text
     assert f'name="group-{lyon.id}" value="1" checked' in refused.text  # the choice is kept
     assert browser.post("/polls/new", {**fields, "group-x1": "1"}).status_code == 422
@@ -294,7 +302,7 @@ def test_moving_to_another_group_earns_no_second_credential(new_browser: NewBrow
     engineering = group(db, GroupKind.department, "Engineering")
     lyon = group(db, GroupKind.location, "Lyon")
     mover = members_of(db, engineering, 5)[0]
-    members_of(db, lyon, 1)
+    members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon])
     wallet = Wallet(sign_in_as(new_browser(), db, mover))
     assert wallet.collect().status_code == 200
@@ -312,7 +320,7 @@ def test_an_answer_names_no_group_and_no_account(new_browser: NewBrowser, db: Se
     poll; nothing in them says which of the poll's groups the answerer gave (no breakdown is published)."""
     engineering = group(db, GroupKind.department, "Engineering")
     lyon = group(db, GroupKind.location, "Lyon")
-    people = members_of(db, engineering, 3) + members_of(db, lyon, 3)
+    people = members_of(db, engineering, 5) + members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon])
     wallet = Wallet(sign_in_as(new_browser(), db, people[0]))
     assert wallet.collect().status_code == 200
@@ -402,7 +410,7 @@ def test_verify_passes_a_groups_poll_and_catches_an_audience_shown_otherwise(
     engineering = group(db, GroupKind.department, "Engineering")
     lyon = group(db, GroupKind.location, "Lyon")
     members_of(db, engineering, 5)
-    members_of(db, lyon, 1)
+    members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon], days=1)
     for choice in ([0], [1], [0], [0], [1]):
         message, signature = ballot_helpers.credential(db, rt, ballot)

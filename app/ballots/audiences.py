@@ -119,8 +119,8 @@ def check_groups(
     db: Session, audience: BallotAudience, group_ids: Sequence[int], k: int, errors: dict[str, str]
 ) -> list[SignerGroup]:
     """The departments and locations a new ballot is put to: only for that audience, at least one, each on the
-    organization's lists, and together holding at least k members who gave them: fewer could never show a result,
-    and would tell their few answers to each other.
+    organization's lists, and each given by at least k members: fewer could never show a result, and a group below
+    k added to a poll's audience would tell its answers by differencing with another poll.
 
     The refusal compares with k alone, and says "fewer than", never how many. A count in it, re-read after a
     colleague states a group, says someone joined; a comparison with the poll's own minimum lets an organizer
@@ -145,13 +145,29 @@ def check_groups(
     if len(found) != len(chosen):
         errors["groups"] = N_("Choose departments and locations from the organization's lists.")
         return []
-    if audience_size(db=db, group_ids=chosen) < k:
+    # Each group on its own, not only together: the same question put to Engineering and Lyon, and to Lyon alone,
+    # tells by subtracting the two results how Engineering answered, however few they are.
+    if any(size < k for size in group_sizes(db=db, group_ids=chosen).values()):
         errors["groups"] = Message(
             N_(
-                "Fewer than %(min)s members have given these departments or locations on their account, and a "
-                "result needs %(min)s answers: this poll could never show one. Choose more of them, or wait until "
-                "more members have given theirs."
+                "Fewer than %(min)s members have given at least one of these departments or locations on their "
+                "account. Each one chosen must have %(min)s, or two polls a group apart would tell that group's "
+                "answers. Choose others, or wait until more members have given theirs."
             ),
             min=k,
         )
     return sorted(found, key=lambda group: (group.kind.value, group.name))
+
+
+def group_sizes(*, db: Session, group_ids: Sequence[int]) -> dict[int, int]:
+    """Confirmed members who gave each of these departments or locations (0 for one nobody gave)."""
+    counted: dict[int, int] = {
+        group_id: size
+        for group_id, size in db.execute(
+            select(MemberGroup.group_id, func.count(func.distinct(MemberGroup.account_id)))
+            .join(User, User.id == MemberGroup.account_id)
+            .where(MemberGroup.group_id.in_(list(group_ids)), User.email_verified_at.is_not(None))
+            .group_by(MemberGroup.group_id)
+        )
+    }
+    return {group_id: counted.get(group_id, 0) for group_id in group_ids}

@@ -40,8 +40,8 @@ class BallotCreate(BaseModel):
         default_factory=list,
         max_length=200,
         description="Audience `groups`: the ids of the departments and locations (GET /api/v1/signer-groups) whose "
-        "members may answer, whichever of them they are in; at least one, together holding at least k "
-        "members who gave them on their account. Empty for the other audiences.",
+        "members may answer, whichever of them they are in; at least one, each given by at least k "
+        "members on their account. Empty for the other audiences.",
     )
     opens_at: AwareDatetime | None = Field(None, description="Rounded down to the hour; none or past: now.")
     closes_at: AwareDatetime = Field(description="Rounded up to the hour; within 90 days of opening.")
