@@ -60,7 +60,7 @@ lint: install-dev
 	$(BIN)/lint-imports --no-cache
 
 # The screenshots in docs/screenshots/ (linked from the README), taken by the journey tests in Chromium. A plain
-# `make test` takes them too, into a temporary folder, so it leaves the working tree as it was.
+# `make test` takes none, so it leaves the working tree as it was.
 screenshots: install-dev
 	UNDERSIGNED_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_journeys.py tests/test_journeys_organizer_admin.py $(PYTEST_ARGS)
 

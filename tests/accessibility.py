@@ -75,19 +75,26 @@ class Audit:
         page.on("framenavigated", navigated)
         return page
 
-    def check(self, page: Page) -> None:
-        """axe-core on the page at a phone's width and at a desktop's (WIDTHS), then back at the page's own size."""
+    def check(self, page: Page, widths: tuple[int, ...] = WIDTHS) -> None:
+        """axe-core on the page at a phone's width and at a desktop's (WIDTHS), then back at the page's own size.
+
+        The page's own width, when it is one of them, goes first: one relayout fewer (each costs Chromium about
+        0.05 s of CPU on the petition page), and none to come back when the other width is the page's. A test
+        that shows the same page at each width in turn can check each at its own (`widths`)."""
         page.wait_for_load_state("load")
         size = page.viewport_size or {"width": 1280, "height": 720}
         problems = []
+        order = sorted(widths, key=lambda width: width != size["width"])
         try:
-            for width in WIDTHS:
-                page.set_viewport_size({"width": width, "height": size["height"]})
+            for width in order:
+                if width != (page.viewport_size or size)["width"]:
+                    page.set_viewport_size({"width": width, "height": size["height"]})
                 found = violations(page)
                 if found:
                     problems.append(f"at {width} px:\n{describe(found)}")
         finally:
-            page.set_viewport_size(size)
+            if page.viewport_size != size:
+                page.set_viewport_size(size)
         self._pending[id(page)] = None
         self.checked.append(page.url)
         assert not problems, f"axe-core found accessibility problems on {page.url} " + "\n".join(problems)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports_the_pdf(
-    person, audit: Audit, screenshots: Path
+    person, audit: Audit, screenshots: Path | None
 ) -> None:
     from playwright.sync_api import expect
 
@@ -104,7 +104,7 @@ def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports
 
 
 def test_admin_sets_domains_and_thresholds_grants_a_role_and_reads_the_audit_log(
-    person, audit: Audit, screenshots: Path
+    person, audit: Audit, screenshots: Path | None
 ) -> None:
     from playwright.sync_api import expect
 
