@@ -250,3 +250,25 @@ def test_a_group_id_beyond_the_databases_integers_is_refused_in_words(
     response = browser.api("POST", "/api/v1/ballots", body)
     assert response.status_code == 422, response.text
     assert db.scalar(select(func.count()).select_from(Ballot)) == before
+
+
+def test_a_patch_moving_an_open_polls_opening_is_refused_not_ignored(
+    browser: Browser, db: Session, rt: Runtime
+) -> None:
+    """Once a poll opens only its note and closing time change, and a change to another field is refused (409,
+    field by field): an opening moved to tomorrow was answered 200 with nothing moved, so the client believed the
+    poll would wait for tomorrow while members were already answering it."""
+    author = ballot_helpers.pulse_author(db)
+    ballot = ballot_helpers.pulse_ballot(db, rt, author=author)
+    sign_in_as(browser, db, author)
+    tomorrow = (rt.clock.now() + timedelta(days=1)).isoformat()
+    response = browser.api("PATCH", f"/api/v1/ballots/{ballot.id}", {"opens_at": tomorrow, "note": "Tomorrow"})
+    assert response.status_code == 409, response.text
+    assert "opens_at" in response.json()["error"]["fields"]
+    db.expire_all()
+    assert db.get_one(Ballot, ballot.id).note is None
+    # Sent back as read (GET, then PATCH of the whole object), the opening is no change and the rest applies.
+    same = browser.api(
+        "PATCH", f"/api/v1/ballots/{ballot.id}", {"opens_at": ballot.opens_at.isoformat(), "note": "Same opening"}
+    )
+    assert same.status_code == 200, same.text

@@ -410,6 +410,10 @@ def edit(
             results_live=results_live,
             min_answers=min_answers,
         )
+        # An opening asked for a later hour cannot be had: people may be answering already. An earlier one, or
+        # now, is where the poll stands (an opening is never before the hour it was asked in).
+        if opens_at is not None and opens_at > now and to_the_hour(opens_at) != ballot.opens_at:
+            frozen.append("opens_at")
         if frozen:
             raise Conflict(
                 N_(
