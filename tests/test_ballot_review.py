@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +272,25 @@ def test_a_patch_moving_an_open_polls_opening_is_refused_not_ignored(
         "PATCH", f"/api/v1/ballots/{ballot.id}", {"opens_at": ballot.opens_at.isoformat(), "note": "Same opening"}
     )
     assert same.status_code == 200, same.text
+
+
+def test_times_given_in_a_half_hour_zone_still_fall_on_whole_hours(db: Session, rt: Runtime) -> None:
+    """The API takes any offset: 12:00 in India is 06:30 UTC, and rounding it in its own zone kept the half hour, so
+    a poll opened and closed at :30, off the whole hours every other poll and batch keeps. Extreme years in any
+    zone are still refused in words, not an overflow."""
+    india = timezone(timedelta(hours=5, minutes=30))
+    start = (rt.clock.now() + timedelta(days=1)).astimezone(india).replace(hour=12, minute=0, second=0, microsecond=0)
+    ballot = ballot_helpers.pulse_ballot(db, rt, opens_at=start, closes_at=start + timedelta(days=2))
+    db.expire_all()
+    ballot = db.get_one(Ballot, ballot.id)
+    stored = [moment.astimezone(UTC) for moment in (ballot.opens_at, ballot.closes_at)]
+    assert [moment.minute for moment in stored] == [0, 0], stored
+    assert ballot.opens_at <= start and ballot.closes_at >= start + timedelta(days=2)
+    for closes_at in (
+        datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=14))),
+        datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-14))),
+    ):
+        try:
+            ballot_helpers.pulse_ballot(db, rt, closes_at=closes_at)
+        except InvalidInput:
+            db.rollback()

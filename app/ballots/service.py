@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -251,11 +251,13 @@ def _check(
         errors["max_choices"] = Message(N_("Allow between 1 and %(max)s choices."), max=max(limit, 1))
     if audience is BallotAudience.signers and petition is None:
         errors["audience"] = N_("Only a petition's poll can be put to its signers.")
-    # Far-off times are refused before any arithmetic on them (the year 9999 plus an hour overflows).
-    horizon = now + timedelta(days=2 * MAX_DAYS)
-    closes_at = min(closes_at, horizon)
-    if opens_at is not None and opens_at > horizon:
-        opens_at = horizon
+    # Far-off times are brought near before any arithmetic on them (the year 9999 plus an hour overflows, as does the
+    # year 1 read in UTC), then read in UTC: a whole hour is a UTC one, whatever zone the API was sent (12:00 in
+    # India is 06:30 UTC, and rounded in its own zone it would open and close the poll at :30).
+    horizon, past = now + timedelta(days=2 * MAX_DAYS), now - timedelta(days=2 * MAX_DAYS)
+    closes_at = min(max(closes_at, past), horizon).astimezone(UTC)
+    if opens_at is not None:
+        opens_at = min(max(opens_at, past), horizon).astimezone(UTC)
     # Whole hours: an opening is the hour it falls in (now, if that hour has begun), a closing the next whole hour.
     opening = max(to_the_hour(opens_at or now), to_the_hour(now))
     closing = to_the_hour(closes_at) + (timedelta(hours=1) if closes_at != to_the_hour(closes_at) else timedelta())
