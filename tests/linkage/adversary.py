@@ -1244,12 +1244,23 @@ class Adversary:
             for key, kept_values in values.items():
                 for value in kept_values:
                     forms = {
-                        value,
-                        hashlib.sha256(value).hexdigest().encode(),
-                        hashlib.sha256(prefix + value).hexdigest().encode(),
+                        "the value itself": value,
+                        "its SHA-256": hashlib.sha256(value).hexdigest().encode(),
+                        "the exchange tag of it": hashlib.sha256(prefix + value).hexdigest().encode(),
                     }
-                    if any(form in mine or mine in form for form in forms for mine in own_bytes if len(form) >= 16):
-                        level.joins.append(Join("a value kept with a signature", frozenset({key}), f"{value[:12]!r}"))
+                    how = next(
+                        (
+                            name
+                            for name, form in forms.items()
+                            for mine in own_bytes
+                            if len(form) >= 16 and (form in mine or mine in form)
+                        ),
+                        None,
+                    )
+                    if how is not None:
+                        level.joins.append(
+                            Join("a value kept with a signature", frozenset({key}), f"{how}, of {value[:12].hex()}...")
+                        )
                         break
                 if action.row.get("__xmin") is not None and action.row["__xmin"] in xmins[key]:
                     level.joins.append(
