@@ -176,6 +176,30 @@ def test_verify_catches_a_later_ballot_entry_that_changes_the_audience(
     assert any("audience" in problem for problem in report.problems), report.problems
 
 
+@pytest.mark.parametrize("with_result", [False, True])
+def test_verify_catches_a_later_ballot_entry_that_changes_the_kind(
+    db: Session, rt: Runtime, client: TestClient, clock: FrozenClock, tmp_path: Path, with_result: bool
+) -> None:
+    """The same lie about the kind: entry 0 a single choice, a later entry (and the API) a multiple choice of two,
+    so answers naming two options are counted under rules the poll was not created with."""
+    ballot = ballot_helpers.pulse_ballot(db, rt, days=1)
+    ballot.kind, ballot.max_choices = BallotKind.multiple, 2
+    db.flush()
+    ballot_log.append_ballot_entry(
+        db=db, rt=rt, ballot=ballot, labels=ballots.labels(db=db, ballot=ballot), now=rt.clock.now()
+    )
+    db.commit()
+    if with_result:
+        for choice in ([0, 1], [1], [0, 2], [0], [1, 2]):
+            message, signature = ballot_helpers.credential(db, rt, ballot)
+            answers.submit(db=db, rt=rt, ballot_id=ballot.id, message=message, signature=signature, choice=choice)
+        db.commit()
+        clock.advance(timedelta(days=1))
+    report = _verify(client, ballot, tmp_path / "state.json")
+    assert report.withheld is not with_result
+    assert any("kind" in problem for problem in report.problems), report.problems
+
+
 def test_verify_still_passes_an_honest_edit_before_the_opening(
     db: Session, rt: Runtime, client: TestClient, tmp_path: Path
 ) -> None:

@@ -183,8 +183,8 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
         ):
             problems.append("the log commits another ballot or key than the one the API publishes")
         for index, entry in enumerate(decoded[1:], start=1):
-            if _audience(entry) != _audience(decoded[0]):
-                problems.append(f"entry {index} puts the poll to another audience than entry 0 does")
+            if _fixed(entry) != _fixed(decoded[0]):
+                problems.append(f"entry {index} changes the kind, petition or audience entry 0 commits")
         if committed.get("credentials_issued", 0) < committed.get("answers_counted", 0):
             problems.append("more credentials answered than the checkpoint says were issued")
         if decoded:
@@ -238,12 +238,13 @@ def _remember(
     state_file.write_text(json.dumps(state, indent=1, sort_keys=True))
 
 
-def _audience(entry: dict[str, Any]) -> tuple[object, list[tuple[object, object]]]:
-    """Who a ballot entry says may answer: its audience and its groups by id and kind (a name may be corrected).
-    An edit keeps them, so every ballot entry must repeat entry 0's: the page is compared with the last entry, and
-    a server could otherwise commit one audience in entry 0, issue to it, and show another written later."""
+def _fixed(entry: dict[str, Any]) -> tuple[object, ...]:
+    """What a ballot entry says no edit changes: the kind of ballot, its petition, who may answer (the audience, and
+    its groups by id and kind; a name may be corrected). Every ballot entry must repeat entry 0's: the page is
+    compared with the last entry, and a server could otherwise commit one audience in entry 0, issue to it, and
+    show another written later (or count one kind of ballot under another's rules)."""
     groups = sorted((str(group.get("id")), str(group.get("kind"))) for group in entry.get("groups") or [])
-    return entry.get("audience"), list(groups)
+    return entry.get("kind_of_ballot"), entry.get("petition"), entry.get("audience"), groups
 
 
 def _check_texts(report: BallotReport, data: dict[str, Any], described: dict[str, Any]) -> None:
@@ -293,8 +294,8 @@ def _check_entries(
                 problems.append(f"entry {index} changes the ballot after answers were counted")
             if entry.get("ballot") != data["ballot_id"] or entry.get("key_id") != described.get("key_id"):
                 problems.append(f"entry {index} describes another ballot or another key")
-            if _audience(entry) != _audience(entries[0]):
-                problems.append(f"entry {index} puts the poll to another audience than entry 0 does")
+            if _fixed(entry) != _fixed(entries[0]):
+                problems.append(f"entry {index} changes the kind, petition or audience entry 0 commits")
             described = entry
             continue
         if kind != "answer":
