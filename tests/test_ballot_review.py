@@ -6,8 +6,14 @@ Each test plays one attack and fails while the weakness it names is there:
   and tries again later to see who joined (the refusal says "fewer than", never how many);
 - a server that commits one audience in entry 0 and another in a later "ballot" entry, showing the later one, so
   `undersigned verify` compares the page with the last entry and passes while credentials went to others;
-- an API client that sends a poll's audience, groups or kind in a PATCH and is told 200 while nothing changed;
-- a group id too large for the database's integer, which must be refused in words, not answered with a 500.
+- the same organizer searching the poll's minimum of answers instead, which measured any set of groups exactly
+  and a small department by differencing two sets (the refusal now compares with k alone);
+- two polls a small group apart, whose results subtract to that group's answers (each group must reach k);
+- the same lie as above about the kind of ballot;
+- an API client that sends a poll's audience, groups or kind in a PATCH, or moves an open poll's opening, and is
+  told 200 while nothing changed;
+- a group id too large for the database's integer, which must be refused in words, not answered with a 500;
+- times sent in a half-hour zone, which opened and closed a poll at :30.
 """
 
 from __future__ import annotations
