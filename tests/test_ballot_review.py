@@ -26,15 +26,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.ballots import answers, audiences
 from app.ballots import log as ballot_log
 from app.ballots import service as ballots
 from app.clients import ballots as ballot_client
-from app.core.clock import FrozenClock
-from app.core.errors import InvalidInput
+from app.core.clock import FrozenClock, to_the_hour
+from app.core.errors import Conflict, InvalidInput
 from app.core.runtime import Runtime
 from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotKind
 from app.models.signatures import GroupKind
@@ -324,3 +324,42 @@ def test_times_given_in_a_half_hour_zone_still_fall_on_whole_hours(db: Session, 
             ballot_helpers.pulse_ballot(db, rt, closes_at=closes_at)
         except InvalidInput:
             db.rollback()
+
+
+def test_an_edit_that_waited_for_the_lock_across_the_opening_cannot_change_the_texts(
+    db: Session, rt: Runtime, clock: FrozenClock
+) -> None:
+    """An edit decided whether the poll had opened with the time read before it waited for the poll's lock: one
+    that waited past the opening hour (a batch or another edit held the lock) still changed the question, after
+    credentials were handed out and answers to the old question could be waiting for their batch. The wait is
+    played by moving the clock when the lock is asked for; no time passes in the test."""
+    author = ballot_helpers.pulse_author(db)
+    opens = to_the_hour(rt.clock.now()) + timedelta(hours=1)
+    ballot = ballot_helpers.pulse_ballot(db, rt, author=author, opens_at=opens)
+    clock.advance(opens - timedelta(seconds=1) - clock.now())
+
+    def wait_for_the_lock(state: ORMExecuteState) -> None:
+        if getattr(state.statement, "_for_update_arg", None) is not None:
+            clock.advance(timedelta(seconds=2))
+
+    event.listen(db, "do_orm_execute", wait_for_the_lock)
+    try:
+        with pytest.raises(Conflict):
+            ballots.edit(
+                db,
+                rt,
+                actor=author,
+                ballot=ballot,
+                question="A question nobody was asked",
+                options=["Yes", "No", "Later"],
+                max_choices=None,
+                opens_at=ballot.opens_at,
+                closes_at=ballot.closes_at,
+                results_live=False,
+                min_answers=None,
+                note=None,
+            )
+    finally:
+        event.remove(db, "do_orm_execute", wait_for_the_lock)
+    db.rollback()
+    assert db.get_one(Ballot, ballot.id).question == "Should the office open at eight?"

@@ -391,12 +391,13 @@ def edit(
     frozen, and a change to them is refused (409) rather than counted under texts people did not answer."""
     if not may_manage(db=db, ballot=ballot, actor=actor):
         raise Forbidden(N_("Only the poll's organizers can change it."))
+    # Locked, then read again: an edit or a batch meanwhile is seen, and so is the time, since the wait for the
+    # lock may have crossed the opening or the close (both are decided under the lock).
+    db.execute(select(Ballot.id).where(Ballot.id == ballot.id).with_for_update())
+    db.refresh(ballot)
     now = rt.clock.now()
     if state(ballot, now) is BallotState.closed:
         raise Conflict(N_("This poll has closed; it can no longer be changed."))
-    # Locked, then read again: an edit or a batch meanwhile is seen.
-    db.execute(select(Ballot.id).where(Ballot.id == ballot.id).with_for_update())
-    db.refresh(ballot)
     current = labels(db=db, ballot=ballot)
     if ballot.response_id is not None:
         # A ratification asks its one question with its three options: only its note and times change.
