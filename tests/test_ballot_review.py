@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from app.ballots import answers, audiences
+from app.ballots import answers, audiences, editing
 from app.ballots import log as ballot_log
 from app.ballots import service as ballots
 from app.clients import ballots as ballot_client
@@ -363,3 +363,33 @@ def test_an_edit_that_waited_for_the_lock_across_the_opening_cannot_change_the_t
         event.remove(db, "do_orm_execute", wait_for_the_lock)
     db.rollback()
     assert db.get_one(Ballot, ballot.id).question == "Should the office open at eight?"
+
+
+def test_a_change_that_leaves_the_question_out_keeps_the_one_another_organizer_just_set(
+    db: Session, rt: Runtime
+) -> None:
+    """Two organizers of a scheduled poll: one sends a new question, the other only a note (PATCH, "a field left
+    out keeps its value"). The second read the question to keep before waiting for the poll's lock, so once the
+    first had committed it wrote the old question back. Played by committing the first change when the second asks
+    for the lock (an ORM execute hook: the same interleaving, no time passes)."""
+    author = ballot_helpers.pulse_author(db)
+    ballot = ballot_helpers.pulse_ballot(db, rt, author=author, opens_at=rt.clock.now() + timedelta(days=1))
+    first_change = {"done": False}
+
+    def the_other_edit_commits(state: ORMExecuteState) -> None:
+        if getattr(state.statement, "_for_update_arg", None) is not None and not first_change["done"]:
+            first_change["done"] = True
+            state.session.connection().execute(
+                update(Ballot).where(Ballot.id == ballot.id).values(question="Should the office open at nine?")
+            )
+
+    event.listen(db, "do_orm_execute", the_other_edit_commits)
+    try:
+        editing.apply(db, rt, actor=author, ballot=ballot, change=editing.Change(note="Bring your badge."))
+    finally:
+        event.remove(db, "do_orm_execute", the_other_edit_commits)
+    db.commit()
+    db.expire_all()
+    changed = db.get_one(Ballot, ballot.id)
+    assert changed.note == "Bring your badge."
+    assert changed.question == "Should the office open at nine?", "the other organizer's question was written over"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.ballots import service as ballots
@@ -38,6 +39,11 @@ class Change:
 
 def apply(db: Session, rt: Runtime, *, actor: User, ballot: Ballot, change: Change) -> Ballot:
     """The ballot with `change` applied by `service.edit` (which decides who may, and what may change when)."""
+    # The values a change leaves out are read under the poll's lock, which service.edit takes again (a no-op in
+    # this transaction): read before it, they were those from before another organizer's edit that held the lock,
+    # and this change wrote them back over it.
+    db.execute(select(Ballot.id).where(Ballot.id == ballot.id).with_for_update())
+    db.refresh(ballot)
     current = ballots.labels(db=db, ballot=ballot)
     note = None if change.clear_note else change.note if change.note is not None else ballot.note
     return ballots.edit(
