@@ -13,7 +13,9 @@ Each test plays one attack and fails while the weakness it names is there:
 - an API client that sends a poll's audience, groups or kind in a PATCH, or moves an open poll's opening, and is
   told 200 while nothing changed;
 - a group id too large for the database's integer, which must be refused in words, not answered with a 500;
-- times sent in a half-hour zone, which opened and closed a poll at :30.
+- times sent in a half-hour zone, which opened and closed a poll at :30;
+- an edit that waited for the poll's lock across its opening, which still changed the texts;
+- two organizers editing at once, the second writing back the question the first had just changed.
 """
 
 from __future__ import annotations
