@@ -320,6 +320,21 @@ def newer_than(
     return count, rows, latest(db=db, petition=petition)
 
 
+def count_newer(*, db: Session, petition: Petition, after: str) -> int:
+    """How many comments every reader sees (shown, not hidden or deleted) arrived after the place `after`, replies
+    included: what the discussion's shared count poll answers. Anonymous ones are in the table only once their batch
+    is written, so one still waiting is never counted."""
+    later = (_later(*parse_time_cursor(after)),) if after else ()
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(Comment)
+            .where(Comment.petition_id == petition.id, Comment.state == CommentState.visible, *later)
+        )
+        or 0
+    )
+
+
 def latest(*, db: Session, petition: Petition) -> str:
     """The place of the latest comment in time order, "" when there is none."""
     newest = db.scalar(

@@ -12,12 +12,18 @@ content version holds (app/core/versions.py: it moves on every change but a sign
 much, as on the page's shared copies; a hidden petition, a closing, a response, anything else, moves the content
 version and is answered afresh at once. A reader whose ETag is the kept answer's gets a 304. Nothing of the reader
 is kept: the answer is the same for everyone, and a response that sets a cookie is never kept.
+
+The discussion's count poll (app/static/comments.js: how many comments arrived since the page's newest) is kept the
+same way, per (petition, `after`, content version): every new comment, a hidden one, an edit, moves the content
+version, so the count is never older than the last comment, and all the pages opened since the same newest comment
+share one answer. It used to be the rendered new comments for each reader, ~10 ms of CPU a poll (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,12 +32,35 @@ from app.core.versions import POLLS, SCOPE_VERSION, PageVersions
 
 PUBLIC_ANSWER = "undersigned_public_answer"  # request.state: the route's answer may be shared with every reader
 TALLY, TALLY_ROUTE, _KIND = POLLS[0]
-MAX_ANSWERS = 1024  # petitions whose answer is kept: the busy ones of a deployment
+COMMENT_COUNT, COMMENT_COUNT_ROUTE, _COUNT_KIND = POLLS[2]
+# Answers kept: a tally per busy petition, and a count per place (`after`) its open pages name. Each a few hundred
+# bytes; the oldest goes first.
+MAX_ANSWERS = 4096
+AFTER_MAX = 80  # the route's own limit on `after`: a longer one is refused there, and never kept
 
 
 def mark_public(request: Request) -> None:
     """Say that this request's answer is the same for every reader, signed in or not."""
     setattr(request.state, PUBLIC_ANSWER, True)
+
+
+_Key = tuple[str, int, str]  # the poll, the petition, the place the page names ("" for the tally)
+
+
+def _shared_poll(scope: Scope) -> tuple[_Key, object] | None:
+    """The key of a poll whose answer may be shared, and its route (for the request log); None for anything else."""
+    match = TALLY.match(scope["path"])
+    if match is not None:
+        return ("tally", int(match.group(1)), ""), TALLY_ROUTE
+    match = COMMENT_COUNT.match(scope["path"])
+    if match is None:
+        return None
+    # Only the page's own question, `?after=<place>`: anything else goes the long way, unkept, so a key is never
+    # more than the route itself accepts.
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    if len(query) > 1 or any(name != "after" or len(value) > AFTER_MAX for name, value in query):
+        return None
+    return ("comment-count", int(match.group(1)), query[0][1] if query else ""), COMMENT_COUNT_ROUTE
 
 
 @dataclass(frozen=True)
@@ -44,32 +73,33 @@ class _Answer:
 
 
 class SharedTally:
-    """Inside `NotModified` (a poll naming the current page version is answered there, before this), outside the
-    routes: the kept answer of a public petition, or the route's, kept when it may be."""
+    """Inside `NotModified` (a poll naming the current version is answered there, before this), outside the
+    routes: the kept answer of a public petition's tally or comment count, or the route's, kept when it may be."""
 
     def __init__(self, app: ASGIApp, *, versions: PageVersions, seconds: float) -> None:
         self.app = app
         self.versions = versions
         self.seconds = seconds
         self.clock = time.monotonic
-        self._answers: dict[int, _Answer] = {}
+        self._answers: dict[_Key, _Answer] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.seconds or scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        match = TALLY.match(scope["path"])
-        if match is None:
+        polled = _shared_poll(scope)
+        if polled is None:
             await self.app(scope, receive, send)
             return
-        petition_id = int(match.group(1))
+        key, route = polled
+        petition_id = key[1]
         content_version = self.versions.get_content(petition_id)  # before the route reads anything
         if content_version is None:  # Redis away: the long way
             await self.app(scope, receive, send)
             return
-        kept = self._answers.get(petition_id)
+        kept = self._answers.get(key)
         if kept is not None and kept.content_version == content_version and self.clock() - kept.made < self.seconds:
-            scope["route"] = TALLY_ROUTE  # for the request log
+            scope["route"] = route  # for the request log
             if _if_none_match(scope) == kept.etag:
                 headers = [(b"etag", kept.etag), (b"cache-control", b"private, no-cache")]
                 await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -78,10 +108,10 @@ class SharedTally:
             await send({"type": "http.response.start", "status": 200, "headers": list(kept.headers)})
             await send({"type": "http.response.body", "body": kept.body})
             return
-        await self._answer_and_keep(scope, receive, send, petition_id, content_version)
+        await self._answer_and_keep(scope, receive, send, key, content_version)
 
     async def _answer_and_keep(
-        self, scope: Scope, receive: Receive, send: Send, petition_id: int, content_version: int
+        self, scope: Scope, receive: Receive, send: Send, key: _Key, content_version: int
     ) -> None:
         status = 0
         headers: list[tuple[bytes, bytes]] = []
@@ -105,9 +135,10 @@ class SharedTally:
             or any(name.lower() == b"set-cookie" for name, _ in headers)
         ):
             return
-        if len(self._answers) >= MAX_ANSWERS and petition_id not in self._answers:
+        self._answers.pop(key, None)  # kept again: last in the line to go
+        if len(self._answers) >= MAX_ANSWERS:
             self._answers.pop(next(iter(self._answers)))
-        self._answers[petition_id] = _Answer(
+        self._answers[key] = _Answer(
             content_version=content_version, made=self.clock(), etag=etag, headers=headers, body=b"".join(chunks)
         )
 

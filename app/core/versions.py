@@ -211,10 +211,12 @@ class _Route:
 
 
 # The live polls: the petition's JSON (tally.js), named by the page version since it shows the count, and the
-# discussion's new comments (comments.js), named by the content version: a signature brings no new comment.
+# discussion's new comments and their count (comments.js), named by the content version: a signature brings no new
+# comment.
 POLLS = (
     (re.compile(r"^/api/v1/petitions/(\d{1,18})$"), _Route("/api/v1/petitions/{petition_id}"), PAGE),
     (re.compile(r"^/petitions/(\d{1,18})/comments/new$"), _Route("/petitions/{petition_id}/comments/new"), CONTENT),
+    (re.compile(r"^/petitions/(\d{1,18})/comments/count$"), _Route("/petitions/{petition_id}/comments/count"), CONTENT),
 )
 
 

@@ -1,33 +1,40 @@
-// Live discussion: new comments appear without a reload. Without this script the page works the same,
-// and a reload shows them. (Anonymous comments, for those who can post them: anonymous-comments.js.)
+// Live discussion: how many new comments there are, and the comments themselves when the reader asks (or at once,
+// when the discussion is sorted newest first). Without this script the page works the same, and a reload shows
+// them. (Anonymous comments, for those who can post them: anonymous-comments.js.)
 (function () {
   "use strict";
   var list = document.querySelector("[data-live-comments]");
   var status = document.getElementById("comments-live");
   if (!list || !status || !window.fetch) { return; }
   var INTERVAL = Number(list.getAttribute("data-interval")) || 15000;
-  var unseen = 0;
-  // The discussion's version (ETag) as of the last answer: while it holds, the server answers 304 without
-  // reading anything, and there is nothing new.
+  var offered = 0;  // the count the reader is offered now
+  // The discussion's version (ETag) as of the last answer, the count's or the comments': while it holds, the
+  // server answers 304 without reading anything, and there is nothing new.
   var etag = null;
 
-  function poll() {
-    if (document.hidden) { window.setTimeout(poll, INTERVAL); return; }
-    var url = list.getAttribute("data-live-url") + "?after=" + encodeURIComponent(list.getAttribute("data-after"));
-    var headers = { "Accept": "text/html" };
-    if (etag) { headers["If-None-Match"] = etag; }
-    fetch(url, { credentials: "same-origin", cache: "no-store", headers: headers })
+  function since(url) { return url + "?after=" + encodeURIComponent(list.getAttribute("data-after")); }
+
+  function say(text) {
+    offered = 0;
+    status.textContent = text;
+  }
+
+  // The comments themselves, rendered by the server for this reader (their own controls in them).
+  function show() {
+    return fetch(since(list.getAttribute("data-live-url")),
+                 { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
       .then(function (response) {
-        if (!response.ok) { return null; }  // 304 included: nothing new
+        if (!response.ok) { throw new Error(String(response.status)); }
         etag = response.headers.get("ETag");
         var count = Number(response.headers.get("X-New-Comments") || "0");
         var latest = response.headers.get("X-Latest-Comment");
-        return response.text().then(function (html) { return { count: count, latest: latest, html: html }; });
-      })
-      .then(function (update) {
-        if (!update || update.count === 0) { return; }
-        list.setAttribute("data-after", update.latest);
-        if (list.getAttribute("data-sort") === "newest" && update.html.trim()) {
+        return response.text().then(function (html) {
+          if (latest) { list.setAttribute("data-after", latest); }
+          if (!count || !html.trim()) {
+            say(count ? count + (count === 1 ? " new reply" : " new replies") + ": reload to see " +
+                (count === 1 ? "it" : "them") + "." : "");
+            return;
+          }
           // Server-rendered and sanitized, like the rest of the list. Only new top-level comments come in;
           // new replies are counted, and shown under their comment on the next load.
           // They go below the author's own comments still waiting for their batch (anonymous-comments.js
@@ -35,27 +42,61 @@
           var waiting = list.querySelectorAll(":scope > li.comment-pending");
           var before = list.children.length;
           if (waiting.length) {
-            waiting[waiting.length - 1].insertAdjacentHTML("afterend", update.html);
+            waiting[waiting.length - 1].insertAdjacentHTML("afterend", html);
           } else {
-            list.insertAdjacentHTML("afterbegin", update.html);
+            list.insertAdjacentHTML("afterbegin", html);
           }
+          var empty = list.parentNode.querySelector(":scope > p.empty");
+          if (empty) { empty.remove(); }
           var added = list.children.length - before;
-          var replies = update.count - added;
-          status.textContent = added + (added === 1 ? " new comment" : " new comments") + " added" +
-            (replies > 0 ? ", and " + replies + (replies === 1 ? " new reply" : " new replies") +
-             ": reload to see " + (replies === 1 ? "it" : "them") : "") + ".";
+          var replies = count - added;
+          say(added + (added === 1 ? " new comment" : " new comments") + " added" +
+              (replies > 0 ? ", and " + replies + (replies === 1 ? " new reply" : " new replies") +
+               ": reload to see " + (replies === 1 ? "it" : "them") : "") + ".");
           document.dispatchEvent(new CustomEvent("undersigned:comments-added"));
-        } else {
-          unseen += update.count;
-          var link = document.createElement("a");
-          link.href = list.getAttribute("data-live-url").replace(/\/new$/, "?sort=newest");
-          link.textContent = unseen + (unseen === 1 ? " new comment" : " new comments") + ": show the newest";
-          status.replaceChildren(link);
-        }
+        });
+      });
+  }
+
+  // "3 new comments: show them", a button in the live region: the list stays still while the reader reads it.
+  function offer(count) {
+    offered = count;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = count + (count === 1 ? " new comment" : " new comments") + ": show them";
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      show().catch(function () { button.disabled = false; });
+    });
+    status.replaceChildren(button);
+  }
+
+  // The count only: the same answer for every reader of a public petition, shared by their polls while the
+  // discussion's version holds (app/core/livepolls.py), where the comments are rendered for each reader.
+  function poll() {
+    if (document.hidden) { window.setTimeout(poll, INTERVAL); return; }
+    var headers = { "Accept": "application/json" };
+    if (etag) { headers["If-None-Match"] = etag; }
+    fetch(since(list.getAttribute("data-count-url")), { credentials: "same-origin", cache: "no-store", headers: headers })
+      .then(function (response) {
+        if (!response.ok) { return null; }  // 304 included: nothing new
+        etag = response.headers.get("ETag");
+        return response.json();
+      })
+      .then(function (answer) {
+        if (!answer || answer.count === offered) { return; }
+        if (!answer.count) { say(""); return; }  // hidden since: nothing to offer
+        if (list.getAttribute("data-sort") === "newest") { return show(); }
+        offer(answer.count);
       })
       .catch(function () { /* offline for a moment: try again at the next interval */ })
       .then(function () { window.setTimeout(poll, INTERVAL); });
   }
+  // The reader's own comment brought the list up to date (and the place with it): the count starts again.
+  document.addEventListener("undersigned:comments-added", function () {
+    if (offered) { say(""); }
+  });
   window.setTimeout(poll, INTERVAL);
 })();
 
