@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.comments import anonymous, moderation
 from app.comments import service as comments
+from app.comments.repository import time_cursor
 from app.core.clock import to_the_hour
 from app.core.livepolls import SharedTally
 from app.core.runtime import Runtime
 from app.core.settings import Settings
+from app.models.accounts import User
+from app.models.comments import Comment
+from app.models.petitions import Petition
 from app.signatures import service as signatures
 from tests import factories, live_server
 from tests.conftest import Browser, counting_statements, make_settings, sign_in_as
@@ -89,17 +94,11 @@ def test_the_count_moves_at_once_after_a_comment(
     assert count(first, petition, after=cursor_of(reply)) == 0  # after the page's newest: nothing new
 
 
-def petition_comment(db: Session, petition):
-    from sqlalchemy import select
-
-    from app.models.comments import Comment
-
+def petition_comment(db: Session, petition: Petition) -> Comment | None:
     return db.scalars(select(Comment).where(Comment.petition_id == petition.id).order_by(Comment.id)).first()
 
 
-def cursor_of(comment) -> str:
-    from app.comments.repository import time_cursor
-
+def cursor_of(comment: Comment) -> str:
     return time_cursor(comment)
 
 
@@ -131,9 +130,7 @@ def test_never_counts_a_hidden_deleted_or_unpublished_comment(
     assert count(first, petition) == 1
 
 
-def shown_author(db: Session, comment):
-    from app.models.accounts import User
-
+def shown_author(db: Session, comment: Comment) -> User:
     return db.get_one(User, comment.author_id)
 
 
@@ -183,6 +180,9 @@ def test_no_statement_while_the_discussion_is_unchanged(
     assert statements == []  # no session, user, petition or count read: the kept answer
     assert shared.content == anyone.content == answer.content
     assert unchanged.status_code == 304
+    with counting_statements(connection) as statements:
+        assert other.get(count_url(petition) + "&page=2").json() == {"count": 1}
+    assert statements  # not the page's own question: answered, never kept (a key is only what the route accepts)
     polls.clock.now += FRESH  # type: ignore[attr-defined]
     with counting_statements(connection) as statements:
         assert count(other, petition) == 1

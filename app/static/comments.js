@@ -5,7 +5,7 @@
   "use strict";
   var list = document.querySelector("[data-live-comments]");
   var status = document.getElementById("comments-live");
-  if (!list || !status || !window.fetch) { return; }
+  if (!list || !status || !list.hasAttribute("data-count-url") || !window.fetch) { return; }
   var INTERVAL = Number(list.getAttribute("data-interval")) || 15000;
   var offered = 0;  // the count the reader is offered now
   // The discussion's version (ETag) as of the last answer, the count's or the comments': while it holds, the
