@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.comments import anonymous, moderation
 from app.comments import service as comments
+from app.comments.queue import comment_queue
 from app.comments.repository import time_cursor
 from app.core.clock import to_the_hour
 from app.core.livepolls import SharedTally
@@ -125,6 +126,9 @@ def test_never_counts_a_hidden_deleted_or_unpublished_comment(
     )
     db.commit()
     assert count(first, petition) == 0
+    # The batch, written here in the test's transaction (taken from the queue: the app's shutdown would write it
+    # again, on a connection of its own).
+    assert comment_queue(rt).take() == [waiting]
     anonymous.write_group(db, petition, [waiting], to_the_hour(rt.clock.now()))
     db.commit()
     assert count(first, petition) == 1
