@@ -168,6 +168,9 @@ def redis_url(database: int) -> str:
     return f"redis://127.0.0.1:6379/{database}"
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
 @pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by their fixtures' parameters
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `one_database` run on one database only (SQLite, or the one the mark names): what they check
@@ -177,10 +180,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        database = callspec.params.get("database_url") if callspec is not None else None
+        # The session's `database_url`, or a module's own fixture over the two (a live server's scratch database).
+        databases = [value for value in (callspec.params.values() if callspec else ()) if value in DATABASES]
+        database = databases[0] if databases else None
         mark = item.get_closest_marker("one_database")
         only = (mark.args[0] if mark.args else "sqlite") if mark is not None else None
-        if only not in (None, "sqlite", "postgresql"):
+        if only is not None and only not in DATABASES:
             raise pytest.UsageError(f"{item.nodeid}: one_database takes 'sqlite' or 'postgresql', not {only!r}")
         (dropped if database is not None and only is not None and database != only else kept).append(item)
     if dropped:

@@ -50,6 +50,7 @@ NOT_PAGES = {
     "/petitions/{petition_id}/qr.svg",
     "/petitions/{petition_id}/poster.pdf",
     "/polls/{ballot_id}/results.{fmt}",
+    "/petitions/{petition_id}/comments/count",
 }
 
 ROUTES, _ = served_routes()

@@ -223,7 +223,7 @@ def _refuse_outside_audience(db: Session, user: User, asked: Sequence[tuple[Purp
                 ),
                 id=outside,
             ),
-            fields={"tokens": f"ballot {outside}"},
+            fields={"tokens": Message(N_("Poll %(id)s is not put to your department or location."), id=outside)},
         )
 
 
