@@ -201,26 +201,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # The modules that take longest, longest first; then the rest, those with most tests first (xdist's own order).
 # A module runs whole on one worker, so a long one handed out last kept one worker busy while the other had
-# finished: xdist's order by number of tests put these few-test, slow modules (servers killed and restarted, a
-# linkage day, a story through every page) at the end. Measured with --durations on the 2-core machine while
-# other suites ran on it (load 7-17, so about 3-4 times a quiet run), after scratch databases became copies of a
-# template dropped in the background (tests/server_process.py): test_concurrency.py, first here at 190 s before,
-# took 65 s after.
+# finished: xdist's order by number of tests put these few-test, slow modules (a linkage day, a story through
+# every page, servers killed and restarted) at the end. Seconds per module (set-ups included) from the quiet
+# integration run of 2026-12-07 (junit times, 2 workers, 468 s in all).
 _SLOWEST_FIRST = {
     name: rank
     for rank, name in enumerate(
         [
-            "test_linkage.py",  # 235 s
-            "test_no_js.py",  # 185 s, one test: a story through every page and form
-            "test_wallet_secret_nowhere.py",  # 180 s
-            "test_fault_tolerance.py",  # 150 s
-            "test_journeys.py",  # 145 s
-            "test_mail_outage.py",  # 130 s
-            "test_journeys_organizer_admin.py",  # 70 s
-            "test_concurrency.py",  # 65 s
-            "test_security_findings_stateful.py",  # 60 s
-            "test_browser_crash.py",  # 35 s
-            "test_password_cost.py",  # 25 s
+            "test_linkage.py",  # 46 s
+            "test_browser_linking.py",  # 34 s
+            "test_browser_ballots.py",  # 32 s
+            "test_journeys.py",  # 31 s
+            "test_no_js.py",  # 31 s, one test: a story through every page and form
+            "test_browser_wallet_devices.py",  # 28 s on one database
+            "test_authorization_matrix.py",  # 25 s
+            "test_wallet_secret_nowhere.py",  # 24 s
+            "test_browser_key_transparency.py",  # 22 s on one database
+            "test_browser_anonymous_comments.py",  # 21 s
+            "test_api_fuzz.py",  # 18 s
+            "test_journeys_organizer_admin.py",  # 17 s
+            "test_fault_tolerance.py",  # 17 s
+            "test_browser_comments.py",  # 16 s
+            "test_narrow_pages.py",  # 16 s
+            "test_client.py",  # 15 s
+            "test_browser_crash.py",  # 12 s, a pytest of its own
+            "test_mail_outage.py",  # 11 s
         ]
     )
 }
