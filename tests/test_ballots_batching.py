@@ -153,3 +153,38 @@ def test_a_failed_batch_keeps_its_answers(
     assert len(queue) == 3 and written(db, ballot) == []
     monkeypatch.undo()
     assert answers.write_batch(sessions=sessions, rt=rt) == 3
+
+
+def test_a_small_closing_batch_is_foretold_on_the_poll_page_and_said_after(
+    db: Session,
+    rt: Runtime,
+    clock: FrozenClock,
+    anonymous_client: TestClient,
+    queue: BallotQueue,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The linkage suite's finding (issue #25): the closing batch goes out whatever its size, so one answer sent in
+    the last minutes hides only among the accounts active then. A reader of the rows (`counted_hour`) or of the
+    checkpoints' tree sizes sees that batch's size; the person answering must be told before, and everyone after,
+    as a petition's timeline says of a small batch of signatures."""
+    ballot = pulse_ballot(db, rt, days=1)
+    early = [credential(db, rt, ballot) for _ in range(3)]
+    late = credential(db, rt, ballot)
+    db.commit()
+    for cred in early:
+        send(anonymous_client, ballot, cred, [0])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 3  # k = 3 together: no note
+    page = anonymous_client.get(f"/polls/{ballot.id}").text
+    assert "data-closing-soon" not in page and "data-small-batch" not in page
+
+    clock.advance(timedelta(hours=23, minutes=58))
+    page = anonymous_client.get(f"/polls/{ballot.id}").text
+    assert "data-closing-soon" in page and "if fewer than 3 people answer from now on" in page
+    send(anonymous_client, ballot, late, [1])
+    clock.advance(timedelta(minutes=5))  # the closing batch: one answer, below k, let out all the same
+    assert answers.write_batch(sessions=sessions, rt=rt) == 1
+
+    page = anonymous_client.get(f"/polls/{ballot.id}").text
+    assert "data-closing-soon" not in page
+    (note,) = [line for line in page.splitlines() if "data-small-batch" in line]
+    assert "1 answer was counted in the hour from" in note and "in a batch smaller than 3" in note

@@ -290,6 +290,30 @@ def _write_group(db: Session, rt: Runtime, ballot_id: int, group: list[Answer]) 
     return len(rows)
 
 
+def small_groups(*, db: Session, rt: Runtime, ballot_id: int) -> list[tuple[datetime, int]]:
+    """The hours in which fewer than k answers were written (the closing batch, or a group the maximum delay let
+    out): the people who sent them hide among fewer than k, and a database's rows or the checkpoints' tree sizes
+    say so to whoever reads them, so the poll's page says it to everyone (as a petition's timeline does for a small
+    batch of signatures). Superseded revisions count: they are rows of that hour too. Nothing with batching off."""
+    k = rt.settings.min_group_size
+    if not rt.settings.anonymous_batch_seconds:
+        return []
+    rows = db.execute(
+        select(BallotAnswer.counted_hour, func.count())
+        .where(BallotAnswer.ballot_id == ballot_id)
+        .group_by(BallotAnswer.counted_hour)
+        .having(func.count() < k)
+        .order_by(BallotAnswer.counted_hour)
+    )
+    return [(hour, count) for hour, count in rows]
+
+
+def closing_soon(ballot: Ballot, rt: Runtime) -> bool:
+    """Whether an answer sent now would go out with the closing batch, whatever its size (`_publish_reason`)."""
+    seconds = rt.settings.anonymous_batch_seconds
+    return bool(seconds) and ballot.closes_at <= rt.clock.now() + timedelta(seconds=seconds)
+
+
 def counted(*, db: Session, ballot_id: int) -> int:
     """Distinct credentials counted, from the answers themselves (what answers_counted must equal)."""
     return (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -245,9 +246,12 @@ def _held(credential: dict[str, Any] | None) -> bool:
 def _due(now: float, within_hours: float, ballot: dict[str, Any]) -> float:
     """A random later moment (due_time's, as for signatures), but before the poll closes: ten minutes before at
     the latest, or now if it closes sooner."""
+    return max(now, min(due_time(now, within_hours), _closes(ballot) - 600))
+
+
+def _closes(ballot: dict[str, Any]) -> float:
     closes_at = datetime.fromisoformat(str(ballot["closes_at"]))
-    closes = (closes_at if closes_at.tzinfo else closes_at.replace(tzinfo=UTC)).timestamp()
-    return max(now, min(due_time(now, within_hours), closes - 600))
+    return (closes_at if closes_at.tzinfo else closes_at.replace(tzinfo=UTC)).timestamp()
 
 
 def send(
@@ -286,10 +290,16 @@ def send(
     labels = {option["position"]: option["label"] for option in ballot["options"]}
     chosen = "; ".join(labels[position] for position in choice)
     wait = int(reply.get("counted_at_batch", 0)) if isinstance(reply, dict) else 0
+    closing = (
+        " The poll closes before the next batch: your answer goes out with the last one whatever its size, and if"
+        " few colleagues answered since the batch before, you hide among fewer than that."
+        if wait and _closes(ballot) <= time.time() + wait
+        else ""
+    )
     return (
         f"Your answer to poll {ballot_id} ({chosen}) was sent without cookies. {counted_when(ballot, wait)} You "
-        f"hide among the {ballot['credentials_issued']} colleagues who hold this poll's credential. Run again with "
-        "another --choice to change it until the poll closes: only your last answer counts."
+        f"hide among the {ballot['credentials_issued']} colleagues who hold this poll's credential.{closing} Run "
+        "again with another --choice to change it until the poll closes: only your last answer counts."
     )
 
 

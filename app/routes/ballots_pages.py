@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.ballots import answers as ballot_answers
 from app.ballots import audiences, editing
 from app.ballots import service as ballots
 from app.core.clock import to_the_hour
@@ -338,6 +339,9 @@ def show(request: Request, ballot_id: Id, user: OptionalUser, db: SessionDep, rt
             "chart_svg": ballot_reports.chart_svg(report),
             "ballot_url": ballot_url(rt, ballot),
             "anonymous_batch_seconds": rt.settings.anonymous_batch_seconds,
+            "small_groups": ballot_answers.small_groups(db=db, rt=rt, ballot_id=ballot.id),
+            "closing_soon": state is BallotState.open and ballot_answers.closing_soon(ballot, rt),
+            "min_group_size": rt.settings.min_group_size,
             "can_close": user is not None
             and state is not BallotState.closed
             and ballots.may_manage(db=db, ballot=ballot, actor=user),
