@@ -156,20 +156,6 @@ def checkpoint(db: Session, rt: Runtime, ballot: Ballot, now: datetime) -> Ballo
     return row
 
 
-def open_log(
-    *,
-    db: Session,
-    rt: Runtime,
-    ballot: Ballot,
-    labels: list[str],
-    now: datetime,
-    groups: list[dict[str, object]] | None = None,
-) -> None:
-    """Entry 0 and the first checkpoint."""
-    append(db, ballot.id, [ballot_entry(ballot, labels, groups)])
-    checkpoint(db, rt, ballot, now)
-
-
 def append_ballot_entry(
     *,
     db: Session,
@@ -179,9 +165,13 @@ def append_ballot_entry(
     now: datetime,
     groups: list[dict[str, object]] | None = None,
 ) -> None:
-    """An edit before any answer: the new texts as a new "ballot" entry (the last one before the answers counts)."""
+    """The ballot's texts as a "ballot" entry, and a checkpoint: entry 0 when the ballot is made, then one more for
+    each edit before any answer (the last one before the answers counts)."""
     append(db, ballot.id, [ballot_entry(ballot, labels, groups)])
     checkpoint(db, rt, ballot, now)
+
+
+open_log = append_ballot_entry  # entry 0 and the first checkpoint
 
 
 def latest_checkpoint(*, db: Session, ballot_id: int) -> BallotCheckpoint | None:
