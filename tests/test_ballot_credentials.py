@@ -30,6 +30,7 @@ from app.models.accounts import User
 from app.models.anonymous import SignerIssuance, SignerKey, SignerReply
 from app.models.ballots import Ballot, BallotAudience, BallotExchange, BallotIssuance
 from app.models.petitions import Petition
+from app.moderation import service as moderation
 from tests import ballot_helpers, factories
 from tests.conftest import Browser, make_settings, make_user, sign_in_as
 
@@ -252,6 +253,30 @@ def test_a_closed_poll_is_no_longer_due_nor_its_credential_kept(
     state = wallet.browser.get(f"/api/v1/wallet?purposes={ALL}").json()  # type: ignore[union-attr]
     assert state["due"] == [] and state["issued"] == []
     assert ballot.id not in [key.get("ballot_id") for key in wallet.browser.get("/api/v1/anonymous/keys").json()]  # type: ignore[union-attr]
+
+
+def test_a_hidden_petitions_poll_is_neither_due_nor_its_key_published(
+    new_browser: NewBrowser, db: Session, rt: Runtime
+) -> None:
+    """A poll put to every member on a petition that moderators then hide can no longer be answered (answers.submit
+    reads it as a signed-out reader would); its key must not stay in the public list nor its credential in every
+    member's bundle, which told anyone that the hidden petition had a poll, and issued credentials for nothing."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, organizer)
+    ballot = ballot_helpers.petition_ballot(db, rt, petition, organizer, audience=BallotAudience.members)
+    wallet = Wallet(sign_in_as(new_browser(), db, factories.worker(db)))
+    listed = [key.get("ballot_id") for key in wallet.browser.get("/api/v1/anonymous/keys").json()]  # type: ignore[union-attr]
+    due = wallet.browser.get(f"/api/v1/wallet?purposes={ALL}").json()["due"]  # type: ignore[union-attr]
+    assert ballot.id in listed and ballot.id in [item.get("ballot_id") for item in due]
+
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    listed = [key.get("ballot_id") for key in wallet.browser.get("/api/v1/anonymous/keys").json()]  # type: ignore[union-attr]
+    due = wallet.browser.get(f"/api/v1/wallet?purposes={ALL}").json()["due"]  # type: ignore[union-attr]
+    assert ballot.id not in listed
+    assert ballot.id not in [item.get("ballot_id") for item in due]
+    assert wallet.collect().status_code == 200
+    assert db.scalar(select(func.count()).select_from(BallotIssuance).where(BallotIssuance.ballot_id == ballot.id)) == 0
 
 
 # Signer credentials ----------------------------------------------------------------------------------------

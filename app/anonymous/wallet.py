@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core import blindrsa
@@ -43,6 +43,7 @@ from app.models.petitions import Petition
 from app.models.signatures import Signature
 from app.organization import eligibility
 from app.petitions import issuing_keys
+from app.petitions import repository as petition_rows
 
 
 class Purpose(StrEnum):
@@ -123,8 +124,14 @@ def _get_key(db: Session, key: type[_Key], petition_id: int) -> _Key | None:
 
 def open_ballots(db: Session, now: datetime, audience: BallotAudience | None = BallotAudience.members) -> list[Ballot]:
     """Ballots open now with a live key, among the members by default (`audience` None: every audience).
-    Ballot.state_at decides; the query only narrows."""
-    statement = select(Ballot)
+    Ballot.state_at decides; the query only narrows. A petition's ballot only while a signed-out reader may read
+    the petition, as an answer to it is taken (app/ballots/answers.py): a hidden petition's poll takes no answer,
+    so it is neither due nor its key published."""
+    statement = (
+        select(Ballot)
+        .outerjoin(Petition, Petition.id == Ballot.petition_id)
+        .where(or_(Ballot.petition_id.is_(None), petition_rows.readable_to_everyone()))
+    )
     if audience is not None:
         statement = statement.where(Ballot.audience == audience)
     found = db.scalars(
