@@ -35,11 +35,11 @@ from app.mail import service as mail
 from app.mail import unsubscribe
 from app.models.accounts import User
 from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotState, MemberGroup
-from app.models.lifecycle import VISIBLE_STATES
 from app.models.mail_kinds import MailKind
 from app.models.petitions import Delivery, Petition
 from app.models.signatures import Signature, Visibility
 from app.organization import eligibility
+from app.petitions import repository as petition_rows
 
 BATCH = 500
 TEMPLATE = "ballot_opened"
@@ -66,8 +66,9 @@ def mail_openings(*, sessions: sessionmaker[Session], rt: Runtime, batch: int = 
                 Ballot.closes_at > now,
                 Ballot.closed_early.is_(False),
                 Ballot.audience.in_(MAILED_AUDIENCES),
-                # A poll of a petition moderators hid waits until it is shown again (nobody may read it meanwhile).
-                (Ballot.petition_id.is_(None)) | Petition.state.in_(VISIBLE_STATES),
+                # A poll of a petition moderators hid waits until it is shown again (nobody may read it meanwhile):
+                # the petitions' reading rule, as the wallet's open_ballots applies it.
+                (Ballot.petition_id.is_(None)) | petition_rows.readable_to_everyone(),
             )
             .order_by(Ballot.id)
         ).all()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -248,37 +249,31 @@ def forget_ballot_signer(key_id: str) -> None:
     _ballot_signers.forget(key_id)
 
 
-def open_signer_keys(*, db: Session) -> list[SignerKey]:
-    """The live signer keys of open petitions."""
+LiveKey = TypeVar("LiveKey", IssuingKey, DiscussionKey, SignerKey)
+
+
+def _live_keys(db: Session, model: type[LiveKey]) -> list[LiveKey]:
+    """The live keys of one kind, of open petitions, by petition."""
     return list(
         db.scalars(
-            select(SignerKey)
-            .join(Petition, Petition.id == SignerKey.petition_id)
-            .where(Petition.state == "open", SignerKey.sealed_private.is_not(None))
-            .order_by(SignerKey.petition_id)
+            select(model)
+            .join(Petition, Petition.id == model.petition_id)
+            .where(Petition.state == "open", model.sealed_private.is_not(None))
+            .order_by(model.petition_id)
         )
     )
+
+
+def open_signer_keys(*, db: Session) -> list[SignerKey]:
+    """The live signer keys of open petitions."""
+    return _live_keys(db, SignerKey)
 
 
 def open_keys(*, db: Session) -> list[IssuingKey]:
     """The live keys of open petitions: what a wallet needs to ask for tokens."""
-    return list(
-        db.scalars(
-            select(IssuingKey)
-            .join(Petition, Petition.id == IssuingKey.petition_id)
-            .where(Petition.state == "open", IssuingKey.sealed_private.is_not(None))
-            .order_by(IssuingKey.petition_id)
-        )
-    )
+    return _live_keys(db, IssuingKey)
 
 
 def open_discussion_keys(*, db: Session) -> list[DiscussionKey]:
     """The live discussion keys of open petitions."""
-    return list(
-        db.scalars(
-            select(DiscussionKey)
-            .join(Petition, Petition.id == DiscussionKey.petition_id)
-            .where(Petition.state == "open", DiscussionKey.sealed_private.is_not(None))
-            .order_by(DiscussionKey.petition_id)
-        )
-    )
+    return _live_keys(db, DiscussionKey)
