@@ -20,16 +20,18 @@ from app.ballots.answers import ballot_queue
 from app.core import b64url
 from app.core.clock import to_the_hour
 from app.core.database import build_engine, build_sessionmaker
+from app.core.errors import Forbidden
 from app.models.accounts import Role, User
 from app.models.ballots import BallotAnswer, BallotAudience, BallotExchange, BallotKind
 from app.models.mail import OutboxMessage
 from app.models.petitions import Delivery, Petition, PetitionOrganizer
 from app.models.signatures import GroupKind
 from app.moderation import service as moderation
+from app.organization import eligibility
 from app.signatures import service as signatures
 from tests import factories
 from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
-from tests.conftest import Browser, make_user, outbox, sign_in_as
+from tests.conftest import Browser, counting_statements, make_user, outbox, sign_in_as
 from tests.server_process import runtime, scratch_database
 from tests.test_anonymous import anonymous_client, submit, wallet  # noqa: F401 (a fixture)
 from tests.test_ballot_audiences import group, groups_ballot, members_of
@@ -164,6 +166,49 @@ def test_a_poll_put_to_every_member_mails_each_verified_member_once(
     pulse(db, rt, author, question="And on Fridays?")
     assert opening_mail.mail_openings(sessions=sessions, rt=rt) == 3
     assert len(opening_mail_to(db, stopper)) == 1 and len(opening_mail_to(db, members[1])) == 2
+
+
+def test_a_batch_checks_the_organizations_rules_for_all_its_accounts_at_once(
+    db: Session, rt, connection, sessions, responder
+) -> None:
+    listed = [factories.worker(db) for _ in range(4)]
+    off_the_list = [factories.worker(db) for _ in range(2)]
+    other_domain = make_user(db, email="someone@elsewhere.net", name="Other Domain")
+    eligibility.replace_list(db=db, rt=rt, addresses={person.email for person in [*listed, responder, other_domain]})
+    ballot = pulse(db, rt, responder)
+    eligibility.require_eligible(db=db, rt=rt, user=responder)  # whether a list was imported is remembered a while
+    with counting_statements(connection) as statements, sessions.begin() as round_db:
+        assert opening_mail._batch(round_db, rt, ballot.id, opening_mail.BATCH) == len(listed) + 1
+    # The poll, where the last batch ended, the accounts, those who turned poll mail off, the poll's groups, the
+    # eligibility list and the site's name: seven reads however many accounts the batch holds (one a mail before).
+    reads = [statement for statement in statements if statement.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 7, reads
+    assert sum("eligible_addresses" in statement for statement in reads) == 1
+    for person in [*listed, responder]:
+        assert len(opening_mail_to(db, person)) == 1
+    for person in [*off_the_list, other_domain]:
+        assert opening_mail_to(db, person) == []
+
+
+def test_the_batch_check_lets_in_whom_the_one_account_check_lets_in(db: Session, rt) -> None:
+    listed, off_the_list = factories.worker(db), factories.worker(db)
+    other_domain = make_user(db, email="someone@elsewhere.net", name="Other Domain")
+    unverified = make_user(db, email="new@example.org", name="Not Yet", verified=False)
+    everyone = [listed, off_the_list, other_domain, unverified]
+
+    def one_by_one() -> set[int]:
+        let_in = set()
+        for person in everyone:
+            try:
+                eligibility.require_eligible(db=db, rt=rt, user=person)
+            except Forbidden:
+                continue
+            let_in.add(person.id)
+        return let_in
+
+    assert eligibility.eligible_among(db=db, rt=rt, users=everyone) == one_by_one() == {listed.id, off_the_list.id}
+    eligibility.replace_list(db=db, rt=rt, addresses={listed.email, other_domain.email, unverified.email})
+    assert eligibility.eligible_among(db=db, rt=rt, users=everyone) == one_by_one() == {listed.id}
 
 
 def test_a_scheduled_poll_is_mailed_by_the_round_after_it_opens(db: Session, rt, clock, sessions, responder) -> None:

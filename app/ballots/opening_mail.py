@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.ballots import audiences
 from app.core.clock import to_the_hour
-from app.core.errors import Forbidden
 from app.core.runtime import Runtime
 from app.mail import service as mail
 from app.mail import unsubscribe
@@ -114,9 +113,11 @@ def _batch(db: Session, rt: Runtime, ballot_id: int, batch: int) -> int | None:
     petition = db.get(Petition, ballot.petition_id) if ballot.petition_id is not None else None
     groups = [group.name for group in audiences.audience_groups(db=db, ballot=ballot)]
     base_url = rt.settings.base_url.rstrip("/")
+    # The organization's rules (its domains, the eligibility list) as they stand now, for the whole batch at once.
+    may_take_part = eligibility.eligible_among(db=db, rt=rt, users=users)
     sent = 0
     for user in users:
-        if user.id in stopped or not _may_take_part(db, rt, user):
+        if user.id in stopped or user.id not in may_take_part:
             continue
         mail.queue(
             db=db,
@@ -177,12 +178,3 @@ def audience_after(db: Session, ballot: Ballot, *, after: int, limit: int) -> li
         in_groups = select(MemberGroup.account_id).where(MemberGroup.group_id.in_(chosen))
         return list(db.scalars(members.where(User.id.in_(in_groups))))
     raise ValueError(f"no opening mail for a poll put to {ballot.audience.value}")
-
-
-def _may_take_part(db: Session, rt: Runtime, user: User) -> bool:
-    """Whether the organization's rules let this account take part now (its domain, the eligibility list)."""
-    try:
-        eligibility.require_eligible(db=db, rt=rt, user=user)
-    except Forbidden:
-        return False
-    return True
