@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -30,9 +31,11 @@ from app.core.clock import FrozenClock
 from app.core.errors import Forbidden, InvalidInput
 from app.core.runtime import Runtime
 from app.models.accounts import User
+from app.models.anonymous import SignerKey
 from app.models.ballots import (
     Ballot,
     BallotAudience,
+    BallotExchange,
     BallotGroup,
     BallotIssuance,
     BallotKind,
@@ -296,6 +299,43 @@ def test_a_member_outside_the_audience_asking_for_its_credential_is_refused_in_p
         )
 
 
+@pytest.mark.parametrize(
+    ("audience", "words"),
+    [
+        (BallotAudience.groups, "This poll is put to the members of chosen departments or locations, not to a "),
+        (BallotAudience.members, "This poll is put to every member, not to a petition's signers"),
+        (BallotAudience.signers, "This poll's petition hands out no signer credentials"),
+    ],
+)
+def test_a_signer_credential_offered_for_a_poll_it_does_not_open_is_refused_in_the_words_of_its_audience(
+    audience: BallotAudience, words: str, bare: TestClient, db: Session, rt: Runtime
+) -> None:
+    """The adversary: a signer of a petition, outside the departments its groups' poll is put to (the wallet
+    refuses them the poll's credential), offers their signer credential for it instead, without cookies. Refused
+    (409) in words that say who the poll is put to, and nothing issued or written."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    members_of(db, engineering, rt.settings.min_group_size)
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer)
+    chosen = {"groups": [engineering.id]} if audience is BallotAudience.groups else {}
+    ballot = ballot_helpers.petition_ballot(db, rt, petition, organizer, audience=audience, **chosen)
+    if audience is BallotAudience.signers:  # a petition opened before signer credentials existed, its key not made yet
+        db.execute(delete(SignerKey).where(SignerKey.petition_id == petition.id))
+        db.commit()
+    offered = {
+        name: b64e(secrets.token_bytes(size)) for name, size in (("message", 48), ("signature", 384), ("blinded", 384))
+    }
+    refused = bare.post(f"/api/v1/ballots/{ballot.id}/exchange", json=offered)
+    assert refused.status_code == 409, refused.text
+    said = refused.json()["error"]["message"]
+    assert said.startswith(words), said
+    if audience is not BallotAudience.members:
+        assert "every member" not in said
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(BallotExchange)) == 0
+    assert db.get_one(Ballot, ballot.id).credentials_issued == 0
+
+
 def test_moving_to_another_group_earns_no_second_credential(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
     """The adversary: a member put in both groups of a poll, or who moves from one to the other, tries to collect
     twice (two answers). One credential per account per poll, whatever its groups."""
@@ -357,6 +397,23 @@ def test_the_poll_page_tells_an_outsider_why_it_cannot_answer(
     assert 'data-hidden-among="0"' in page.text
     assert Wallet(member).collect().status_code == 200
     assert 'data-hidden-among="1"' in member.get(f"/polls/{ballot.id}").text
+
+
+def test_the_list_of_polls_says_who_each_is_put_to(browser: Browser, db: Session, rt: Runtime) -> None:
+    engineering = group(db, GroupKind.department, "Engineering")
+    members_of(db, engineering, rt.settings.min_group_size)
+    groups_ballot(db, rt, [engineering], question="Should the build servers move?")
+    ballot_helpers.pulse_ballot(db, rt, question="Should Fridays be remote?")
+    listed = {
+        item.group(1): item.group(2)
+        for item in re.finditer(
+            r'<a href="/polls/\d+">([^<]+)</a>\s*<span class="meta">([^·]+)·', browser.get("/polls").text
+        )
+    }
+    assert listed == {
+        "Should the build servers move?": "for members of chosen departments or locations ",
+        "Should Fridays be remote?": "for every member ",
+    }
 
 
 # The member's own groups -----------------------------------------------------------------------------------

@@ -32,6 +32,19 @@ from app.models.ballots import Ballot, BallotAudience, BallotExchange, BallotSta
 TAG_PREFIX = b"undersigned/signer-tag/v1"
 MESSAGE_MIN, MESSAGE_MAX = 32, 512
 FIELDS_ERROR = N_("Please correct the highlighted fields.")
+# Why a poll not put to a petition's signers takes no signer credential, in the words of its audience: the route is
+# cookie-less, so the same words go to a member of its audience and to anyone else.
+NOT_EXCHANGED = {
+    BallotAudience.members: N_(
+        "This poll is put to every member, not to a petition's signers: its credential comes with your wallet's "
+        "other credentials, not in exchange for a signer credential."
+    ),
+    BallotAudience.groups: N_(
+        "This poll is put to the members of chosen departments or locations, not to a petition's signers: its "
+        "credential comes with your wallet's other credentials when your account gives one of them, not in "
+        "exchange for a signer credential."
+    ),
+}
 
 
 class Refused(AppError):
@@ -61,13 +74,8 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
     ballot = db.get(Ballot, ballot_id)
     if ballot is None:
         raise NotFound(N_("There is no such poll."))
-    if ballot.audience is not BallotAudience.signers or ballot.petition_id is None:
-        raise Conflict(
-            N_(
-                "This poll is put to every member, not to a petition's signers: its credential comes with your "
-                "wallet's other credentials, not in exchange for a signer credential."
-            )
-        )
+    if ballot.audience is not BallotAudience.signers:
+        raise Conflict(NOT_EXCHANGED[ballot.audience])
     state = service.state(ballot, rt.clock.now())
     if state is BallotState.scheduled:
         raise Conflict(N_("This poll is not open yet: its credentials are handed out once it opens."))
@@ -82,7 +90,8 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
                 )
             },
         )
-    key = db.get(SignerKey, ballot.petition_id)
+    # A signers' poll always has its petition (service.create refuses one without); None finds no key either.
+    key = db.get(SignerKey, ballot.petition_id) if ballot.petition_id is not None else None
     if key is None:
         raise Conflict(N_("This poll's petition hands out no signer credentials, so its signers cannot answer it."))
     try:
