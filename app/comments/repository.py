@@ -83,6 +83,12 @@ def _later(moment: datetime, last_id: int) -> ColumnElement[bool]:
     return or_(Comment.created_at > moment, and_(Comment.created_at == moment, Comment.id > last_id))
 
 
+def _arrived_after(petition: Petition, after: str) -> ColumnElement[bool]:
+    """The petition's comments that arrived after the place `after` (a time cursor, or "" for all of them)."""
+    of_petition = Comment.petition_id == petition.id
+    return and_(of_petition, _later(*parse_time_cursor(after))) if after else of_petition
+
+
 def parse_id(text: str | None) -> int | None:
     """A row id from a form field or cursor: ASCII digits within the databases' integer range, else None."""
     if not text or not (text.isascii() and text.isdigit()) or len(text) > 10:
@@ -304,14 +310,14 @@ def newer_than(
 ) -> tuple[int, list[Comment], str]:
     """How many comments arrived after the place `after` (a time cursor, or "" for none), the newest top-level
     ones among them, and the new place (for live updates)."""
-    later = (_later(*parse_time_cursor(after)),) if after else ()
-    count = db.scalar(select(func.count()).select_from(Comment).where(Comment.petition_id == petition.id, *later)) or 0
+    arrived = _arrived_after(petition, after)
+    count = db.scalar(select(func.count()).select_from(Comment).where(arrived)) or 0
     if not count:
         return 0, [], after
     rows = list(
         db.scalars(
             select(Comment)
-            .where(Comment.petition_id == petition.id, Comment.parent_id.is_(None), *later)
+            .where(arrived, Comment.parent_id.is_(None))
             .options(*LOAD)
             .order_by(Comment.created_at.desc(), Comment.id.desc())
             .limit(limit)
@@ -324,15 +330,8 @@ def count_newer(*, db: Session, petition: Petition, after: str) -> int:
     """How many comments every reader sees (shown, not hidden or deleted) arrived after the place `after`, replies
     included: what the discussion's shared count poll answers. Anonymous ones are in the table only once their batch
     is written, so one still waiting is never counted."""
-    later = (_later(*parse_time_cursor(after)),) if after else ()
-    return (
-        db.scalar(
-            select(func.count())
-            .select_from(Comment)
-            .where(Comment.petition_id == petition.id, Comment.state == CommentState.visible, *later)
-        )
-        or 0
-    )
+    visible = Comment.state == CommentState.visible
+    return db.scalar(select(func.count()).select_from(Comment).where(_arrived_after(petition, after), visible)) or 0
 
 
 def latest(*, db: Session, petition: Petition) -> str:
