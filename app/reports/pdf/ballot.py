@@ -22,6 +22,7 @@ from app.reports.pdf.document import (
     Document,
     label_text,
     plural_text,
+    report_document,
     when_text,
 )
 from app.responses.chart import MUTED
@@ -44,20 +45,6 @@ def ballot_pdf(
     address: str,
 ) -> bytes:
     """The poll's question, facts and, when the result is shown, its figures; otherwise why there are none."""
-    pdf = Document(
-        title=f"Poll #{report.ballot_id}: {report.question} (result)",
-        subject="A poll's result, as its page shows it",
-        organization=organization,
-        generated_at=generated_at,
-        footer_text=f"{organization} · Poll #{report.ballot_id}: {report.question} · "
-        f"generated {when_text(generated_at)}",
-        tagged=True,
-    )
-    pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
-    pdf.line_of(f"Poll result · Poll #{report.ballot_id}", size=SMALL_SIZE, colour=MUTED)
-    pdf.gap(2)
-    pdf.paragraph(report.question, size=16, bold=True, height=7, tag="/H1")
-    pdf.gap(3)
     facts = [
         ("State", label_text(report.state.value)),
         ("Kind", KIND_TEXT[report.kind]),
@@ -67,7 +54,15 @@ def ballot_pdf(
         ("Figures shown from", plural_text(report.min_answers, "answer")),
         ("Generated", when_text(generated_at)),
     ]
-    pdf.data_table(facts, widths=(40, WIDTH - 40), size=SMALL_SIZE + 0.5)
+    pdf = report_document(
+        organization=organization,
+        generated_at=generated_at,
+        about=f"Poll #{report.ballot_id}",
+        name=report.question,
+        kind="poll result",
+        subject="A poll's result, as its page shows it",
+        facts=facts,
+    )
 
     pdf.heading("Result")
     if report.status == "hidden":

@@ -19,6 +19,7 @@ from app.reports.pdf.document import (
     day_text,
     label_text,
     plural_text,
+    report_document,
     rgb,
     when_text,
 )
@@ -109,20 +110,6 @@ def _breakdown(pdf: Document, breakdown: Breakdown, *, min_group_size: int) -> N
 
 def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
     """The delivery report: the petition as signed, its tally, thresholds, chart, breakdowns and responses."""
-    pdf = Document(
-        title=f"Petition #{report.petition_id}: {report.title} (delivery report)",
-        subject="Delivery report: the petition, its signature count, and the responses to it",
-        organization=organization,
-        generated_at=report.generated_at,
-        footer_text=f"{organization} · Petition #{report.petition_id}: {report.title} · "
-        f"generated {when_text(report.generated_at)}",
-        tagged=True,
-    )
-    pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
-    pdf.line_of(f"Delivery report · Petition #{report.petition_id}", size=SMALL_SIZE, colour=MUTED)
-    pdf.gap(2)
-    pdf.paragraph(report.title, size=18, bold=True, height=8, tag="/H1")
-    pdf.gap(3)
     facts = [
         ("State", label_text(report.state)),
         ("Text", f"Version {report.version}" + (" (as first published)" if report.version == 0 else "")),
@@ -135,7 +122,17 @@ def tally_pdf(report: TallyReport, *, organization: str) -> bytes:
     if report.closed_at:
         facts.append(("Closed", when_text(report.closed_at)))
     facts.append(("Generated", when_text(report.generated_at)))
-    pdf.data_table(facts, widths=(36, WIDTH - 36), size=SMALL_SIZE + 0.5)
+    pdf = report_document(
+        organization=organization,
+        generated_at=report.generated_at,
+        about=f"Petition #{report.petition_id}",
+        name=report.title,
+        kind="delivery report",
+        subject="Delivery report: the petition, its signature count, and the responses to it",
+        facts=facts,
+        name_size=18,
+        label_width=36,
+    )
 
     pdf.heading("The ask")
     pdf.paragraph(report.ask)

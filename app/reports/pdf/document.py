@@ -443,3 +443,36 @@ class Document(FPDF):
 
     def finish(self) -> bytes:
         return bytes(self.output())
+
+
+def report_document(
+    *,
+    organization: str,
+    generated_at: datetime,
+    about: str,
+    name: str,
+    kind: str,
+    subject: str,
+    facts: Iterable[Row],
+    name_size: float = 16,
+    label_width: float = 40,
+) -> Document:
+    """A tagged report (the delivery report, a poll's result) begun as each begins: the organization and the
+    `kind` of report `about` what ("Petition #42") in small type, its `name` as the heading, then a table of
+    `facts`; the title and every page's footer say the same."""
+    pdf = Document(
+        title=f"{about}: {name} ({kind})",
+        subject=subject,
+        organization=organization,
+        generated_at=generated_at,
+        footer_text=f"{organization} · {about}: {name} · generated {when_text(generated_at)}",
+        tagged=True,
+    )
+    pdf.line_of(organization, size=SMALL_SIZE, colour=MUTED)
+    pdf.line_of(f"{kind.capitalize()} · {about}", size=SMALL_SIZE, colour=MUTED)
+    pdf.gap(2)
+    # A line of the heading: 7 mm at 16 pt, 8 mm at 18 pt.
+    pdf.paragraph(name, size=name_size, bold=True, height=name_size / 2 - 1, tag="/H1")
+    pdf.gap(3)
+    pdf.data_table(facts, widths=(label_width, WIDTH - label_width), size=SMALL_SIZE + 0.5)
+    return pdf
