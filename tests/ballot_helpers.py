@@ -1,20 +1,34 @@
 """Making ballots and their credentials in tests, as the wallet does (blind, have the ballot's key sign, finalize),
-without the wallet's bundle."""
+without the wallet's bundle; and the production-like batching that modules answering ballots import (its settings,
+the cookie-less client, the answer queue, a sessionmaker on the test's connection)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy.orm import Session
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.ballots import service as ballots
-from app.core import blindrsa
+from app.ballots.answers import BallotQueue, ballot_queue
+from app.core import b64url, blindrsa
 from app.core.runtime import Runtime
+from app.core.settings import Settings
 from app.models.accounts import Role, User
 from app.models.ballots import Ballot, BallotAudience, BallotKind
 from app.models.petitions import Petition
 from tests import factories
+from tests.conftest import make_settings
+
+K = 3
+BATCH_SECONDS = 300
+BATCHING = {"anonymous_batch_seconds": BATCH_SECONDS, "min_group_size": K, "anonymous_max_delay_seconds": 7200}
 
 
 def credential(db: Session, rt: Runtime, ballot: Ballot) -> tuple[bytes, bytes]:
@@ -63,3 +77,42 @@ def pulse_ballot(
 def petition_ballot(db: Session, rt: Runtime, petition: Petition, organizer: User, **changes: object) -> Ballot:
     changes.setdefault("audience", BallotAudience.signers)
     return pulse_ballot(db, rt, author=organizer, petition=petition, **changes)  # type: ignore[arg-type]
+
+
+# -- batching as in production: a module imports these fixtures by name (`batching_settings` is `settings`) ---------
+
+
+@pytest.fixture(name="settings")
+def batching_settings(database_url: str) -> Settings:
+    """Answers wait in the process's memory until a batch is run explicitly; k = 3."""
+    return make_settings(database_url, **BATCHING)
+
+
+@pytest.fixture
+def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
+    """The app's queue, emptied before the app shuts down (which would write what is left outside the test)."""
+    yield ballot_queue(rt)
+    for waiting in ballot_queue(rt).take():
+        ballot_queue(rt).release(waiting.ballot_id)
+
+
+@pytest.fixture
+def sessions(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[Any]) -> Any:
+    body = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
+    return client.post(f"/api/v1/ballots/{ballot_id}/answers", json=body)
+
+
+def accepted(client: TestClient, ballot: Ballot, cred: tuple[bytes, bytes], choice: list[int]) -> None:
+    """Sent, and taken for the next batch (202, counted at the batch interval)."""
+    response = send(client, ballot.id, cred, choice)
+    assert response.status_code == 202 and response.json()["counted_at_batch"] == BATCH_SECONDS, response.text

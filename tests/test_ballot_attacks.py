@@ -10,27 +10,24 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.ballots import answers
 from app.ballots import log as ballot_log
 from app.ballots import service as ballots
-from app.ballots.answers import BallotQueue, ballot_queue
+from app.ballots.answers import BallotQueue
 from app.clients import ballots as ballot_client
 from app.core import b64url, blindrsa
 from app.core.clock import FrozenClock
 from app.core.errors import AppError
 from app.core.runtime import Runtime
-from app.core.settings import Settings
 from app.models.accounts import Role
 from app.models.anonymous import SignerKey
 from app.models.ballots import (
@@ -50,49 +47,23 @@ from app.responses import schemas as response_schemas
 from app.responses import service as responses
 from app.signatures import service as signatures
 from tests import factories
-from tests.ballot_helpers import credential, petition_ballot, pulse_ballot
-from tests.conftest import Browser, make_settings, make_user, sign_in_as
+from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue, sessions)
+    BATCH_SECONDS,
+    K,
+    accepted,
+    anonymous_client,
+    batching_settings,
+    credential,
+    petition_ballot,
+    pulse_ballot,
+    queue,
+    send,
+    sessions,
+)
+from tests.conftest import Browser, make_user, sign_in_as
 from tests.test_ballots_verify import fetch_with, resign, rewrite_leaf
 
 pytestmark = pytest.mark.one_database
-
-K = 3
-BATCH_SECONDS = 300
-BATCHING = {"anonymous_batch_seconds": BATCH_SECONDS, "min_group_size": K, "anonymous_max_delay_seconds": 7200}
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url, **BATCHING)
-
-
-@pytest.fixture
-def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
-def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
-    """The app's queue, emptied before the app shuts down (which would write what is left outside the test)."""
-    yield ballot_queue(rt)
-    for waiting in ballot_queue(rt).take():
-        ballot_queue(rt).release(waiting.ballot_id)
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-
-
-def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[Any]) -> Any:
-    body = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
-    return client.post(f"/api/v1/ballots/{ballot_id}/answers", json=body)
-
-
-def accepted(client: TestClient, ballot: Ballot, cred: tuple[bytes, bytes], choice: list[int]) -> None:
-    response = send(client, ballot.id, cred, choice)
-    assert response.status_code == 202 and response.json()["counted_at_batch"] == BATCH_SECONDS, response.text
 
 
 def observe(client: TestClient, ballot: Ballot) -> dict[str, Any]:

@@ -4,58 +4,27 @@ what is written carries random ids and the batch's hour only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.ballots import answers
-from app.ballots.answers import BallotQueue, ballot_queue
-from app.core import b64url
+from app.ballots.answers import BallotQueue
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
-from app.core.settings import Settings
 from app.models.ballots import Ballot, BallotAnswer, BallotLeaf
-from tests.ballot_helpers import credential, pulse_ballot
-from tests.conftest import make_settings
-
-BATCHING = {"anonymous_batch_seconds": 300, "min_group_size": 3, "anonymous_max_delay_seconds": 7200}
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url, **BATCHING)
-
-
-@pytest.fixture
-def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
-def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
-    """The app's queue, emptied before the app shuts down (which would write what is left outside the test)."""
-    yield ballot_queue(rt)
-    for answer in ballot_queue(rt).take():
-        ballot_queue(rt).release(answer.ballot_id)
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-
-
-def send(client: TestClient, ballot: Ballot, cred: tuple[bytes, bytes], choice: list[int]) -> int:
-    body = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
-    response = client.post(f"/api/v1/ballots/{ballot.id}/answers", json=body)
-    assert response.status_code == 202, response.text
-    assert response.json()["counted_at_batch"] == 300
-    return response.status_code
+from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue, sessions)
+    accepted,
+    anonymous_client,
+    batching_settings,
+    credential,
+    pulse_ballot,
+    queue,
+    sessions,
+)
 
 
 def written(db: Session, ballot: Ballot) -> list[BallotAnswer]:
@@ -74,13 +43,13 @@ def test_answers_wait_for_the_batch_and_the_last_one_counts(
     ballot = pulse_ballot(db, rt)
     creds = [credential(db, rt, ballot) for _ in range(3)]
     db.commit()
-    send(anonymous_client, ballot, creds[0], [0])
-    send(anonymous_client, ballot, creds[0], [1])  # changed before the batch: replaces the waiting one
-    send(anonymous_client, ballot, creds[1], [2])
+    accepted(anonymous_client, ballot, creds[0], [0])
+    accepted(anonymous_client, ballot, creds[0], [1])  # changed before the batch: replaces the waiting one
+    accepted(anonymous_client, ballot, creds[1], [2])
     assert written(db, ballot) == [] and len(queue) == 2
     assert answers.write_batch(sessions=sessions, rt=rt) == 0  # two waiting, fewer than k = 3: held
     assert len(queue) == 2
-    send(anonymous_client, ballot, creds[2], [0])
+    accepted(anonymous_client, ballot, creds[2], [0])
     clock.advance(timedelta(minutes=17))
     assert answers.write_batch(sessions=sessions, rt=rt) == 3
     rows = written(db, ballot)
@@ -103,7 +72,7 @@ def test_a_small_group_goes_out_after_the_maximum_delay(
     ballot = pulse_ballot(db, rt)
     cred = credential(db, rt, ballot)
     db.commit()
-    send(anonymous_client, ballot, cred, [1])
+    accepted(anonymous_client, ballot, cred, [1])
     assert answers.write_batch(sessions=sessions, rt=rt) == 0
     clock.advance(timedelta(hours=1))
     assert answers.write_batch(sessions=sessions, rt=rt) == 0
@@ -124,7 +93,7 @@ def test_a_closing_ballots_answers_go_out_and_count(
     cred = credential(db, rt, ballot)
     db.commit()
     clock.advance(timedelta(hours=23, minutes=58))
-    send(anonymous_client, ballot, cred, [2])  # accepted while open
+    accepted(anonymous_client, ballot, cred, [2])  # accepted while open
     clock.advance(timedelta(minutes=5))  # the batch runs after the close
     assert answers.write_batch(sessions=sessions, rt=rt) == 1
     leaves = db.scalars(select(BallotLeaf).where(BallotLeaf.ballot_id == ballot.id)).all()
@@ -143,7 +112,7 @@ def test_a_failed_batch_keeps_its_answers(
     creds = [credential(db, rt, ballot) for _ in range(3)]
     db.commit()
     for cred in creds:
-        send(anonymous_client, ballot, cred, [0])
+        accepted(anonymous_client, ballot, cred, [0])
 
     def broken(*args: object, **kwargs: object) -> int:
         raise RuntimeError("the database went away")
@@ -172,7 +141,7 @@ def test_a_small_closing_batch_is_foretold_on_the_poll_page_and_said_after(
     late = credential(db, rt, ballot)
     db.commit()
     for cred in early:
-        send(anonymous_client, ballot, cred, [0])
+        accepted(anonymous_client, ballot, cred, [0])
     assert answers.write_batch(sessions=sessions, rt=rt) == 3  # k = 3 together: no note
     page = anonymous_client.get(f"/polls/{ballot.id}").text
     assert "data-closing-soon" not in page and "data-small-batch" not in page
@@ -180,7 +149,7 @@ def test_a_small_closing_batch_is_foretold_on_the_poll_page_and_said_after(
     clock.advance(timedelta(hours=23, minutes=58))
     page = anonymous_client.get(f"/polls/{ballot.id}").text
     assert "data-closing-soon" in page and "if fewer than 3 people answer from now on" in page
-    send(anonymous_client, ballot, late, [1])
+    accepted(anonymous_client, ballot, late, [1])
     clock.advance(timedelta(minutes=5))  # the closing batch: one answer, below k, let out all the same
     assert answers.write_batch(sessions=sessions, rt=rt) == 1
 
