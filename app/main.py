@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_replica_sessionmaker, build_sessionmaker
 from app.core.error_handlers import install_error_handlers
 from app.core.livepolls import SharedTally
-from app.core.logging import configure_logging
+from app.core.logging import COARSE_TIME, configure_logging
 from app.core.pagecache import SharedPageCache
 from app.core.runtime import build_runtime
 from app.core.settings import Environment, Settings
@@ -66,6 +67,8 @@ from app.routes import anonymous_link_pages as link_pages
 from app.routes.petition_reader import ReaderPages
 
 logger = logging.getLogger("undersigned.app")
+# The thread that writes the last batches as the server stops (see _write_last_batches_within).
+LAST_BATCH_THREAD = "undersigned-last-batch"
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -101,20 +104,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            # What this process accepted and has not written yet: the groups the batching rule lets out are
-            # written now; a group held back (kept in this process's memory only) is sent again by its wallet, which
-            # keeps its token until it sees the entry published.
-            if len(anonymous_queue(runtime)) or len(ballot_answers.ballot_queue(runtime)):
-                try:
-                    await anyio.to_thread.run_sync(_write_anonymous_batch, app)
-                except Exception:
-                    logger.exception("writing the last batch of anonymous signatures failed")
-            # Anonymous comments held in this process's memory would be lost with it: they go out now.
-            if len(comment_queue(runtime)):
-                try:
-                    await anyio.to_thread.run_sync(_write_last_comment_batch, app)
-                except Exception:
-                    logger.exception("writing the last batch of anonymous comments failed")
+            await _write_last_batches_within(app, settings.last_batch_seconds)
             engine.dispose()
             if replica is not None:
                 replica.dispose()
@@ -244,6 +234,51 @@ def _write_comment_batch(app: FastAPI) -> int:
 
 def _write_last_comment_batch(app: FastAPI) -> int:
     return anonymous_comments.write_batch(sessions=app.state.write_sessionmaker, rt=app.state.runtime, final=True)
+
+
+def _write_last_batches(app: FastAPI) -> None:
+    """What this process accepted and has not written yet: the groups the batching rule lets out are written now; a
+    group held back (kept in this process's memory only) is sent again by its wallet, which keeps its token until it
+    sees the entry published. Anonymous comments held in memory would be lost with the process: they all go out."""
+    runtime = app.state.runtime
+    if len(anonymous_queue(runtime)) or len(ballot_answers.ballot_queue(runtime)):
+        try:
+            _write_anonymous_batch(app)
+        except Exception:
+            logger.exception("writing the last batch of anonymous signatures failed", extra={COARSE_TIME: True})
+    if len(comment_queue(runtime)):
+        try:
+            _write_last_comment_batch(app)
+        except Exception:
+            logger.exception("writing the last batch of anonymous comments failed", extra={COARSE_TIME: True})
+
+
+async def _write_last_batches_within(app: FastAPI, seconds: float) -> None:
+    """Write the last batches, waiting for them at most `seconds`. A database that does not answer must not hold
+    the process up as it stops: on SQLite each of the batch's transactions waits 30 s for a write lock another
+    holds, and on PostgreSQL a row lock waits without end (a test that held SQLite's write lock hung its app's
+    shutdown). The writer runs on a daemon thread; past the deadline the server stops without it, and what it
+    had not committed is rolled back as the process ends. Logged by the hour, and without what the batch held."""
+    runtime = app.state.runtime
+    queues = (anonymous_queue(runtime), ballot_answers.ballot_queue(runtime), comment_queue(runtime))
+    if not any(len(queue) for queue in queues):
+        return
+    written = threading.Event()
+
+    def write() -> None:
+        try:
+            _write_last_batches(app)
+        finally:
+            written.set()
+
+    threading.Thread(target=write, name=LAST_BATCH_THREAD, daemon=True).start()
+    if not await anyio.to_thread.run_sync(written.wait, seconds):
+        logger.warning(
+            "The last batch of anonymous signatures, answers and comments was not written in time: the database "
+            "did not answer. The server stops without waiting longer, and what it had not written is lost (wallets "
+            "send their signatures and answers again; its anonymous comments are gone).",
+            extra={COARSE_TIME: True, "waited_seconds": seconds},
+        )
 
 
 async def _anonymous_comment_batches(app: FastAPI) -> None:

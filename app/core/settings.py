@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # A petition's anonymous entries are published once at least min_group_size are waiting; a smaller group
     # waits at most this long (counted in whole hours), then goes out with a public note on the timeline.
     anonymous_max_delay_seconds: float = Field(default=6 * 3600.0, ge=0, le=7 * 86400)
+    # A server that stops writes what it holds that may go out, waiting at most this long for the database (another
+    # transaction may hold SQLite's write lock, or a PostgreSQL row): past it, it stops without that last batch.
+    last_batch_seconds: float = Field(default=10.0, gt=0, le=600)
 
     # Witnesses of the signature logs (independent parties running `undersigned witness`), as verifier keys
     # name+keyid+base64key, comma-separated: their cosignatures are accepted and shown.
