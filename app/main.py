@@ -204,7 +204,7 @@ async def _anonymous_batches(app: FastAPI) -> None:
         try:
             await anyio.to_thread.run_sync(_write_anonymous_batch, app)
         except Exception:  # the entries are lost to this process; their wallets resubmit them
-            logger.exception("writing a batch of anonymous signatures failed")
+            logger.exception("writing a batch of anonymous signatures failed", extra={COARSE_TIME: True})
 
 
 def _pool_options(settings: Settings) -> dict[str, float]:
@@ -292,4 +292,4 @@ async def _anonymous_comment_batches(app: FastAPI) -> None:
         try:
             await anyio.to_thread.run_sync(_write_comment_batch, app)
         except Exception:  # kept in the queue by write_batch itself
-            logger.exception("writing a batch of anonymous comments failed")
+            logger.exception("writing a batch of anonymous comments failed", extra={COARSE_TIME: True})

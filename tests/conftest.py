@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import math
 import os
@@ -573,6 +574,15 @@ class LogCapture(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+    def entries(self, level: str) -> list[dict[str, Any]]:
+        """The lines of one level, read back from their JSON."""
+        return [entry for entry in map(json.loads, self.lines) if entry["level"] == level]
+
+
+def dated_by_the_hour(entry: dict[str, Any]) -> bool:
+    """A log line's time keeps the hour only (logging.COARSE_TIME)."""
+    return str(entry["time"]).endswith(":00:00.000+00:00")
 
 
 @pytest.fixture

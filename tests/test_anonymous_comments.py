@@ -25,7 +25,7 @@ from app.models.anonymous import DiscussionIssuance, DiscussionKey
 from app.models.comments import Comment
 from app.models.petitions import Petition, PetitionEvent
 from tests import factories
-from tests.conftest import Browser, LogCapture, count_rows, make_settings, outbox, sign_in_as
+from tests.conftest import Browser, LogCapture, count_rows, dated_by_the_hour, make_settings, outbox, sign_in_as
 from tests.test_anonymous import anonymous_client  # noqa: F401 (fixture)
 
 NewBrowser = Callable[[], Browser]
@@ -386,6 +386,7 @@ def test_a_failing_batch_loses_nothing_it_took(
     connection: Connection,
     monkeypatch: pytest.MonkeyPatch,
     anonymous_client: TestClient,
+    server_logs: LogCapture,
 ) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     published = factories.anonymous_comment(db, rt, petition, body="Published earlier")
@@ -401,6 +402,8 @@ def test_a_failing_batch_loses_nothing_it_took(
 
     monkeypatch.setattr(anonymous, "remove", broken)
     assert batch(connection, rt) == 0 and len(comment_queue(rt)) == 2  # both back in the queue
+    [failed] = server_logs.entries("error")  # by the hour only, like the batch it speaks of
+    assert "comment deletions failed" in failed["event"] and dated_by_the_hour(failed), failed
     monkeypatch.undo()
     assert batch(connection, rt) == 1 and len(comment_queue(rt)) == 0
     db.expire_all()

@@ -25,6 +25,7 @@ from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, ba
     queue,
     sessions,
 )
+from tests.conftest import LogCapture, dated_by_the_hour
 
 
 def written(db: Session, ballot: Ballot) -> list[BallotAnswer]:
@@ -107,6 +108,7 @@ def test_a_failed_batch_keeps_its_answers(
     queue: BallotQueue,
     sessions: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
+    server_logs: LogCapture,
 ) -> None:
     ballot = pulse_ballot(db, rt, min_answers=5)
     creds = [credential(db, rt, ballot) for _ in range(3)]
@@ -120,6 +122,9 @@ def test_a_failed_batch_keeps_its_answers(
     monkeypatch.setattr(answers, "_write_group", broken)
     assert answers.write_batch(sessions=sessions, rt=rt) == 0
     assert len(queue) == 3 and written(db, ballot) == []
+    # Said in the log by the hour only: with batching off the batch is the answer's own moment.
+    [failed] = server_logs.entries("error")
+    assert "ballot answers failed" in failed["event"] and dated_by_the_hour(failed), failed
     monkeypatch.undo()
     assert answers.write_batch(sessions=sessions, rt=rt) == 3
 

@@ -21,7 +21,7 @@ from app.core.settings import Settings
 from app.models.petitions import Petition, PetitionEvent
 from app.petitions import service as petitions
 from tests import factories
-from tests.conftest import Browser, make_settings, sign_in_as
+from tests.conftest import Browser, LogCapture, dated_by_the_hour, make_settings, sign_in_as
 from tests.test_anonymous import count, open_anonymous, submit, wallet
 
 NewBrowser = Callable[[], Browser]
@@ -128,6 +128,33 @@ def test_a_group_waits_until_it_holds_k(
     assert anonymous.write_batch(sessions=sessions, rt=rt) == 3
     assert count(db, petition) == 3 and len(queue) == 0
     assert small_batch_notes(db, petition) == []
+
+
+def test_a_failed_batch_keeps_its_signatures_and_says_so_by_the_hour(
+    new_browser: NewBrowser,
+    db: Session,
+    rt: Runtime,
+    queue,
+    sessions: sessionmaker[Session],
+    anonymous_client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    server_logs: LogCapture,
+) -> None:
+    petition = open_anonymous(db, rt)
+    for member in signers(new_browser, db, 3):
+        assert submit(anonymous_client, petition.id, wallet(member)[0][petition.id]).status_code == 202
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(anonymous, "_write_group", broken)
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 0
+    assert len(queue) == 3 and count(db, petition) == 0
+    # The line says when the batch failed by the hour only: with batching off, a batch is one signature's moment.
+    [failed] = server_logs.entries("error")
+    assert "anonymous signatures failed" in failed["event"] and dated_by_the_hour(failed), failed
+    monkeypatch.undo()
+    assert anonymous.write_batch(sessions=sessions, rt=rt) == 3
 
 
 def test_a_small_group_goes_out_after_the_maximum_delay_with_a_public_note(

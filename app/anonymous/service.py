@@ -39,6 +39,7 @@ from app.core.clock import to_the_hour
 from app.core.database import insert_for, table_of
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_, Message
+from app.core.logging import COARSE_TIME
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import service as signature_log
@@ -331,7 +332,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
             # Back in the queue for the next batch: accepted signatures are not dropped for one bad moment.
             for entry in group:
                 anonymous_queue(rt).add(entry)
-            logger.exception("writing a batch of anonymous signatures failed; it is kept for the next one")
+            logger.exception(
+                "writing a batch of anonymous signatures failed; it is kept for the next one", extra={COARSE_TIME: True}
+            )
     return written
 
 

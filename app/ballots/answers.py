@@ -33,6 +33,7 @@ from app.core import blindrsa
 from app.core.clock import to_the_hour
 from app.core.errors import AppError, Conflict, NotFound
 from app.core.i18n import N_, Message
+from app.core.logging import COARSE_TIME
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.models.ballots import Ballot, BallotAnswer, BallotKind, BallotState
@@ -177,7 +178,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
         except Exception:
             # Back in the queue for the next batch: accepted answers are not dropped for one bad moment.
             ballot_queue(rt).restore(group)
-            logger.exception("writing a batch of ballot answers failed; it is kept for the next one")
+            logger.exception(
+                "writing a batch of ballot answers failed; it is kept for the next one", extra={COARSE_TIME: True}
+            )
     return written
 
 

@@ -29,6 +29,7 @@ from app.comments.service import _require_open_discussion, rank, remove
 from app.core.clock import to_the_hour
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
+from app.core.logging import COARSE_TIME
 from app.core.markdown import render_comment
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
@@ -211,7 +212,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
                 comment_queue(rt).add(item)
         for change in changes:
             comment_queue(rt).add_change(change)
-        logger.exception("applying anonymous comment deletions failed; the batch is kept for the next one")
+        logger.exception(
+            "applying anonymous comment deletions failed; the batch is kept for the next one", extra={COARSE_TIME: True}
+        )
         return 0
     written = 0
     for petition_id in set(by_petition) | set(edits_by_petition):
@@ -224,7 +227,9 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime, final: bool = F
                 comment_queue(rt).add(item)
             for change in edits:
                 comment_queue(rt).add_change(change)
-            logger.exception("writing a batch of anonymous comments failed; it is kept for the next one")
+            logger.exception(
+                "writing a batch of anonymous comments failed; it is kept for the next one", extra={COARSE_TIME: True}
+            )
     return written
 
 
