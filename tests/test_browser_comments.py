@@ -28,8 +28,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live_server.Liv
 
 
 def open_petition(page: Page) -> None:
+    """The petition page, from the list, once its scripts have run. Posting in place is comments.js's: a click on
+    Post before it ran (its download still under way on a busy machine) sent the form without script, and the
+    announcement the test waits for never came (issue #23's flake)."""
     page.goto("/petitions")
     page.locator("main").get_by_role("link", name=PETITION).click()
+    page.wait_for_url(re.compile(r"/petitions/\d+$"))  # and its load event, which comes after deferred scripts ran
 
 
 def comment_card(page: Page, text: str):
@@ -115,6 +119,7 @@ def test_new_comments_appear_without_a_reload(person) -> None:
     reader = person("ana")
     open_petition(reader)
     reader.locator("#discussion").get_by_role("link", name="Newest").click()
+    reader.wait_for_url(re.compile(r"sort=newest"))  # the reader's page is older than the comment to come
     writer = person("ben")
     open_petition(writer)
     writer.locator("#discussion").get_by_label("Your comment").fill("Fresh from another desk.")
