@@ -11,6 +11,8 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -68,6 +70,66 @@ class ChromiumDied(Exception):
     """The browser process ended while tests still needed it."""
 
 
+class Recording:
+    """What one browser context's pages did, in order, timed from the context's opening: each page's navigations,
+    every answer with its status, requests that failed, console messages and uncaught errors. Printed in the report
+    of a browser test that failed, so that a step that waited in vain (an announcement that never came: issue #23's
+    comments flake) is explained by what the page asked and was answered meanwhile. Every value is read from the
+    event Playwright already sent: recording asks the browser nothing."""
+
+    LINES = 400  # the last ones are kept: the failure is at the end
+
+    def __init__(self, context: Any, name: str) -> None:
+        self.name = name
+        self.lines: deque[str] = deque(maxlen=self.LINES)
+        self._started = time.monotonic()
+        self._pages: dict[int, int] = {}
+        context.on("page", self._page)
+        context.on("response", self._response)
+        context.on("requestfailed", self._failed)
+        context.on("console", self._console)
+        context.on("weberror", self._error)
+
+    def _say(self, page: Any, text: str) -> None:
+        where = f"page {self._pages.get(id(page), '?')}" if page is not None else "context"
+        self.lines.append(f"{time.monotonic() - self._started:7.2f}s {where}: {text}")
+
+    def _page(self, page: Any) -> None:
+        self._pages[id(page)] = len(self._pages) + 1
+
+        def navigated(frame: Any) -> None:
+            if frame == page.main_frame:
+                self._say(page, f"at {frame.url}")
+
+        page.on("framenavigated", navigated)
+
+    @staticmethod
+    def _page_of(request: Any) -> Any:
+        from playwright.sync_api import Error
+
+        try:
+            return request.frame.page
+        except Error:  # a service worker's request has no frame
+            return None
+
+    def _response(self, response: Any) -> None:
+        request = response.request
+        self._say(self._page_of(request), f"{request.method} {request.url} -> {response.status}")
+
+    def _failed(self, request: Any) -> None:
+        self._say(self._page_of(request), f"{request.method} {request.url} failed: {request.failure}")
+
+    def _console(self, message: Any) -> None:
+        where = message.location.get("url") if message.type in ("error", "warning") else None
+        self._say(message.page, f"console.{message.type}: {message.text}" + (f" ({where})" if where else ""))
+
+    def _error(self, error: Any) -> None:
+        self._say(error.page, f"uncaught: {error.error.message}")
+
+    def text(self) -> str:
+        return f"{self.name}:\n" + ("\n".join(self.lines) or "(nothing)")
+
+
 class Chromium:
     """The test process's browser, with what it said on stderr.
 
@@ -84,6 +146,7 @@ class Chromium:
         self.browser: Any = None
         self.pid: int | None = None
         self.killed_for: str | None = None  # why the watchdog stopped the browser, for the failure message
+        self.recordings: list[Recording] = []  # the current test's contexts (`new_context`)
         self._watchdog: threading.Timer | None = None
         self._launch()
 
@@ -148,11 +211,23 @@ class Chromium:
         kept = [line for line in text.splitlines() if "pw:browser" in line and not _NOISE.search(line)]
         return "\n".join(kept[-lines:])
 
-    def __getattr__(self, name: str) -> Any:
+    def _live(self) -> Any:
         if not self.alive:
             why = f" ({self.killed_for})" if self.killed_for else ""
             raise ChromiumDied(f"Chromium is no longer running{why}. The end of its log:\n{self.log_tail()}")
-        return getattr(self.browser, name)
+        return self.browser
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._live(), name)
+
+    def new_context(self, **options: Any) -> Any:
+        """A browser context whose pages' navigations, requests and console are recorded (`Recording`)."""
+        context = self._live().new_context(**options)
+        self.recordings.append(Recording(context, f"browser context {len(self.recordings) + 1}"))
+        return context
+
+    def recorded(self) -> str:
+        return "\n\n".join(recording.text() for recording in self.recordings)
 
     def close(self) -> None:
         self.unwatch()

@@ -645,6 +645,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     browser = _CHROMIUM[0]
     browser.relaunch_if_dead()
+    browser.recordings.clear()
     item.stash[_CHROMIUM_LOG_FROM] = browser.log_size()
     browser.watch(CHROMIUM_WATCHDOG_SECONDS, item.nodeid)
 
@@ -682,6 +683,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         section = _chromium_log_section(item)
         if section:
             report.sections.append(section)
+        if _CHROMIUM_LOG_FROM in item.stash and _CHROMIUM and _CHROMIUM[0].recordings:
+            report.sections.append(("What the pages asked and said", _CHROMIUM[0].recorded()))
     return report
 
 
@@ -719,7 +722,14 @@ def sign_in_demo(page, local_part: str) -> None:
 
 @pytest.fixture
 def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator[object]:
-    """Open a browser on the module's `server` fixture, signed in as a demo account (or not, with None)."""
+    """Open a browser on the module's `server` fixture (a tests/live_server.py LiveServer), signed in as a demo
+    account (or not, with None). Its page is blank until the test opens one: a test that needs the home page
+    signing in lands on (where the wallet starts) opens it. Signed in by a session cookie made on the server
+    (live_server.session_cookie), not through the form: the sign-in page, its POST and the home page cost Chromium
+    and the server 0.3 s of CPU per person, 0.6 s with the home page (7 demo accounts, measured). tests/test_browser.py,
+    the narrow pages and the polls' pages still sign in through the form (`sign_in_demo`)."""
+    from tests.live_server import session_cookie
+
     server = request.getfixturevalue("server")
     contexts = []
 
@@ -727,10 +737,9 @@ def person(request: pytest.FixtureRequest, chromium, tmp_path: Path) -> Iterator
         context = chromium.new_context(base_url=server.base_url)
         context.set_default_timeout(10_000)
         contexts.append(context)
-        page = context.new_page()
         if local_part:
-            sign_in_demo(page, local_part)
-        return page
+            context.add_cookies([session_cookie(server, f"{local_part}@example.org")])
+        return context.new_page()
 
     yield open_as
     screenshot_if_failed(request, [page for context in contexts for page in context.pages], tmp_path)

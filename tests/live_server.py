@@ -14,13 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from app.core.settings import Settings
 from app.main import create_app
+
+if TYPE_CHECKING:
+    from playwright._impl._api_structures import SetCookieParam
 
 SECRET = "a-test-secret-key-long-enough-0123456789"
 
@@ -159,6 +162,32 @@ def demo_on_scratch(kind: str, folder: Path, name: str, **overrides: object) -> 
             yield live
         finally:
             live.stop()
+
+
+def session_cookie(live: LiveServer, email: str) -> SetCookieParam:
+    """A session of the account with this address, opened as signing in opens one (app/accounts/sessions.py), as
+    the cookie a browser context takes (`add_cookies`). For browser tests that are not about signing in: the form
+    costs two page loads and a password check. The journeys and tests/test_browser.py still sign in through it."""
+    from app.accounts import sessions
+    from app.accounts.service.addresses import get_by_email
+
+    app = live.app
+    rt = app.state.runtime
+    # A writing session (BEGIN IMMEDIATE on SQLite): a plain one read first, then found the server had written
+    # meanwhile, and SQLite refused its insert at once ("database is locked").
+    with app.state.write_sessionmaker() as db, db.begin():
+        user = get_by_email(db=db, email=email)
+        assert user is not None and user.is_verified, f"no verified account {email} on this server"
+        session_id = sessions.start(db=db, user=user, now=rt.clock.now(), days=rt.settings.session_days)
+    # What sessions.set_cookie sets.
+    return {
+        "name": sessions.SESSION_COOKIE,
+        "value": session_id,
+        "url": live.base_url,
+        "httpOnly": True,
+        "sameSite": "Lax",
+        "secure": rt.settings.secure_cookies,
+    }
 
 
 def get_json(live: LiveServer, path: str) -> Any:

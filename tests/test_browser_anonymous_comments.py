@@ -83,6 +83,7 @@ def signed_in(person, name: str) -> Page:
     from playwright.sync_api import expect
 
     page = person(name)
+    page.goto("/")
     expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true")
     return page
 

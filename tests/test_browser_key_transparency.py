@@ -227,6 +227,7 @@ def test_a_device_taking_the_wallet_by_code_rebuilds_nothing_under_a_key_of_its_
 
     petition_id = petition_id_of(server)
     laptop = person("ben")
+    laptop.goto("/")
     expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
     ready(laptop, "/wallet")
     laptop.locator("main").get_by_role("button", name="Show my recovery code").click()

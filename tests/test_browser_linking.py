@@ -76,6 +76,7 @@ def with_wallet(person: Any, name: str) -> tuple[Page, dict[str, str]]:
     from playwright.sync_api import expect
 
     page = person(name)
+    page.goto("/")
     expect(page.locator("html")).to_have_attribute("data-wallet-ready", "true", timeout=20_000)
     record = page.evaluate(READ_SECRET, account(page))
     if record is None:
@@ -120,6 +121,7 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
     assert a.locator("#link-show path").count() == 1
 
     b = person("ben")
+    b.goto("/")
     assert b.evaluate(READ_SECRET, account(b)) is None
     b.goto(url)  # what the camera opens
     panel = b.locator("#link-enter")
@@ -202,6 +204,7 @@ def test_python_as_device_a_links_a_browser(person, server) -> None:
     _holder, record = with_wallet(person, "ana")
     secret = b64d(record["secret"])
     b = person("ana")
+    b.goto("/")
     token = csrf(b)
 
     def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
@@ -289,6 +292,7 @@ def test_a_gives_up_by_its_own_clock_and_says_linked_only_when_b_collected(perso
     from app.demo import DEMO_PASSWORD
 
     a = person("admin")
+    a.goto("/")
     a.clock.install()
     a.reload()
     a, record = with_wallet(lambda _name: a, "admin")
@@ -368,6 +372,7 @@ def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server)
     from playwright.sync_api import expect
 
     first = person("riley")
+    first.goto("/")
     token = csrf(first)
 
     def call(method: str, path: str, body: object | None = None) -> tuple[int, Any]:
@@ -379,6 +384,7 @@ def test_b_gives_up_ten_minutes_after_answering_by_its_own_clock(person, server)
     made = protocol.Offer()  # Python is A, and never seals
     assert call("POST", "/api/v1/wallet/link", made.body())[0] == 201
     b = person("riley")
+    b.goto("/")
     b.clock.install()
     b.goto("/wallet/link")
     stall(b, "/api/v1/wallet/link/answer")

@@ -42,6 +42,7 @@ def test_threshold_response_email_judgement_and_timeline(person, server) -> None
 
     # Riley, for leadership, sees it due and responds with a commitment.
     riley = person("riley")
+    riley.goto("/")
     riley.get_by_role("navigation", name="Main").get_by_role("link", name="Responses due").click()
     row = riley.get_by_role("row", name=re.compile(PETITION))
     row.get_by_role("link", name=re.compile("Respond")).click()

@@ -238,6 +238,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
 
     # Device A: the first signed-in page starts the wallet (a secret made here, its check registered) and collects.
     laptop = person("dara")
+    laptop.goto("/")
     expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
     kept = records(laptop)
     (secret_record,) = [item for item in kept if item.get("kind") == "secret"]
@@ -274,6 +275,7 @@ def test_a_second_device_takes_the_wallet_by_recovery_code_and_both_are_one_wall
 
     # Device B, a fresh browser of the same account: the wallet is elsewhere, and its sign panel says so.
     phone = person("dara")
+    phone.goto("/")
     phone.set_viewport_size({"width": 360, "height": 800})
     expect(phone.locator("html")).to_have_attribute("data-wallet-ready", "true")
     assert not [item for item in records(phone) if item.get("kind") == "secret" or item.get("status") == "held"]
@@ -376,6 +378,7 @@ def test_a_browser_without_indexeddb_says_so_and_signs_by_name(person, server) -
 
     sign_path = path_of(server, SIGN_PETITION)
     laptop = person("ben")  # his wallet starts here and collects the petition's token
+    laptop.goto("/")
     expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
     browser = person(None)
     browser.add_init_script('Object.defineProperty(window, "indexedDB", { configurable: true, get: () => undefined });')
@@ -464,6 +467,7 @@ def test_a_server_that_says_the_account_has_no_wallet_cannot_make_a_browser_dele
     from playwright.sync_api import expect
 
     laptop = person("ana")
+    laptop.goto("/")
     expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
     ready(laptop, "/wallet")
     expect(laptop.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
@@ -509,12 +513,14 @@ def test_a_device_holding_a_secret_that_is_not_the_accounts_wallet_can_take_the_
 
     sign_path = path_of(server, SIGN_PETITION)
     laptop = person("riley")
+    laptop.goto("/")
     expect(laptop.locator("html")).to_have_attribute("data-wallet-ready", "true")
     ready(laptop, "/wallet")
     expect(laptop.locator("[data-wallet-device]")).to_contain_text("This device holds your wallet")
     (wallet_secret,) = [item["secret"] for item in records(laptop) if item.get("kind") == "secret"]
 
     phone = person("riley")
+    phone.goto("/")
     phone.set_viewport_size({"width": 360, "height": 800})
     expect(phone.locator("html")).to_have_attribute("data-wallet-ready", "true")
     account = phone.evaluate(ACCOUNT_ID)

@@ -23,8 +23,6 @@ import pytest
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from app.accounts import service as accounts
-from app.accounts import sessions as account_sessions
 from app.demo import DEMO_PASSWORD
 from app.models.comments import Comment
 from app.models.petitions import Petition
@@ -611,22 +609,7 @@ class Story:
             context = self.chromium.new_context(base_url=self.server.base_url, java_script_enabled=False)
             context.set_default_timeout(15_000)
             if persona not in ("reader", "visitor", "newcomer", "postman"):
-                app = self.server.app
-                with app.state.sessionmaker.begin() as db:
-                    user = accounts.get_by_email(db=db, email=f"{persona}@example.org")
-                    assert user is not None, persona
-                    session_id = account_sessions.start(db=db, user=user, now=app.state.runtime.clock.now(), days=1)
-                context.add_cookies(
-                    [
-                        {
-                            "name": account_sessions.SESSION_COOKIE,
-                            "value": session_id,
-                            "url": self.server.base_url,
-                            "httpOnly": True,
-                            "sameSite": "Lax",
-                        }
-                    ]
-                )
+                context.add_cookies([live_server.session_cookie(self.server, f"{persona}@example.org")])
             self.browsers[persona] = context.new_page()
         return self.browsers[persona]
 

@@ -78,6 +78,7 @@ def test_the_petition_page_is_light_and_asks_nothing_of_another_origin(person, s
     url = live_server.petition_url(server, PETITION)
     origin = urlsplit(server.base_url).netloc
     reader, ana = person(None), person("ana")
+    ana.goto("/")
     weights = {}
     for who, page in (("signed out", reader), ("signed in", ana)):
         loaded = load(page, url)
@@ -102,6 +103,7 @@ def test_the_wallet_loads_only_where_a_sign_panel_uses_it_or_tokens_are_due(pers
     # Signed in, the first page finds tokens due for both open petitions: it fetches the wallet to collect them.
     # (Ben, not Ana: the other test collected hers.)
     ben = person("ben")
+    ben.goto("/")
     expect(ben.locator("html")).to_have_attribute("data-wallet-ready", "true")
     # With nothing due, other pages only ask, and a petition he has signed has no panel that needs the wallet.
     for path in ("/", "/petitions", live_server.petition_url(server, SIGNED_BY_BEN)):
