@@ -8,15 +8,17 @@ from app.cli import cli
 from app.core.database import build_engine, build_sessionmaker
 from app.core.security import verify_password
 from app.models.accounts import Role, User
+from tests.server_process import migrated_sqlite
 
 
 @pytest.fixture
 def cli_database(tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'var' / 'cli.db'}"
+    """A migrated database for the commands (a copy of this process's template: migrating one for each test
+    cost a second or more); `undersigned db upgrade` itself is tested on an empty one in tests/test_cli.py."""
+    (tmp_path / "var").mkdir()
+    url = migrated_sqlite(tmp_path / "var" / "cli.db")
     monkeypatch.setenv("UNDERSIGNED_DATABASE_URL", url)
     monkeypatch.setenv("UNDERSIGNED_ENVIRONMENT", "test")
-    result = CliRunner().invoke(cli, ["db", "upgrade"])
-    assert result.exit_code == 0, result.output
     return url
 
 
@@ -31,7 +33,11 @@ def _users(url: str) -> list[User]:
         engine.dispose()
 
 
-def test_db_check_after_upgrade(cli_database: str) -> None:
+def test_db_check_after_upgrade(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNDERSIGNED_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'cli.db'}")
+    monkeypatch.setenv("UNDERSIGNED_ENVIRONMENT", "test")
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["db", "check"])
     assert result.exit_code == 0 and "No drift" in result.output
 

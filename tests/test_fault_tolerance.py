@@ -35,10 +35,13 @@ from app.signatures import service as signing
 from tests.live_server import tls
 from tests.server_process import ServerProcess, refuse_connections, run_command, runtime, scratch_database
 
-SIGNERS = 300
-KILL_AFTER = 100  # acknowledged signatures before the kill: well inside the load, with many requests in flight
+# Sized to the property, not to a load test: CONCURRENCY requests in flight at the kill, some signers not yet
+# sent, and a threshold no signing before the kill can reach (KILL_AFTER + CONCURRENCY < THRESHOLD < SIGNERS).
+SIGNERS = 160
+KILL_AFTER = 50  # acknowledged signatures before the kill: well inside the load, with many requests in flight
 CONCURRENCY = 24
-THRESHOLD = 150  # crossed after the restart; its event must be recorded exactly once
+THRESHOLD = 110  # crossed after the restart; its event must be recorded exactly once
+assert KILL_AFTER + CONCURRENCY < THRESHOLD < SIGNERS
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeSerializer
-from jinja2 import StrictUndefined
+from jinja2 import BytecodeCache, StrictUndefined
+from jinja2.bccache import Bucket
 
 from app.core.i18n import Message
 from app.core.settings import Settings
@@ -25,6 +26,28 @@ FLASH_COOKIE = "undersigned_flash"
 def load_translations(settings: Settings) -> NullTranslations:
     """The catalog for `settings.locale`; English is written in the templates, so it needs none."""
     return Translations.load(str(settings.locale_dir), [settings.locale], domain="messages")
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Every template compiled once per process, whichever app asks: Jinja keeps its templates per environment,
+    and each app (a test suite builds hundreds; several servers may share a process) otherwise lexed, parsed and
+    compiled all of them again. A template is found by its name and file and used only while its source is
+    unchanged (Jinja checks the source's checksum); the environments that use it are configured alike
+    (`build_templates`), and the key holds what their compiling depends on (extensions, gettext style, escaping)."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED: dict[str, _CompiledTemplates] = {}
 
 
 def build_templates(settings: Settings) -> Jinja2Templates:
@@ -72,6 +95,15 @@ def build_templates(settings: Settings) -> Jinja2Templates:
     templates.env.globals["dev_tools_enabled"] = settings.dev_tools_enabled
     templates.env.globals["branding"] = None  # pages get the organization's (app/routes/organization_pages.py)
     templates.env.undefined = StrictUndefined
+    autoescape = templates.env.autoescape  # Starlette's select_autoescape(): a new closure for each environment
+    compiling = (
+        tuple(sorted(templates.env.extensions)),
+        templates.env.newstyle_gettext,  # type: ignore[attr-defined]
+        (autoescape.__qualname__, *(cell.cell_contents for cell in autoescape.__closure__ or ()))
+        if callable(autoescape)
+        else autoescape,
+    )
+    templates.env.bytecode_cache = _COMPILED.setdefault(repr(compiling), _CompiledTemplates())
     return templates
 
 
