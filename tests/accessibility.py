@@ -10,9 +10,10 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary, WeakSet
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Frame, Page
+    from playwright.sync_api import BrowserContext, Frame, Page
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
@@ -27,18 +28,41 @@ def _axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+# axe.run in the page, or null where axe is not there yet: one call to the browser per check.
+_RUN = """async (tags) => {
+    if (typeof window.axe !== "object" || typeof window.axe.run !== "function") { return null; }
+    const results = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+    return results.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary}))}));
+}"""
+# Browser contexts given axe for each new document (`prepare`), and how many documents axe was sent to by hand.
+_PREPARED: WeakSet[BrowserContext] = WeakSet()
+_SENT: WeakKeyDictionary[BrowserContext, int] = WeakKeyDictionary()
+
+
+def prepare(context: BrowserContext) -> None:
+    """Put axe-core in every document the context opens from now on, before the document's own scripts (an init
+    script, which the pages' Content-Security-Policy does not apply to either). Sent to the browser once, where
+    `violations` otherwise sends its 650 KB into each document it checks: a round trip of about 60 ms through this
+    process, Playwright's driver and Chromium for each (measured on the petition page), where Chromium evaluates it
+    in 10 ms from its compilation cache. A document that is never checked pays those 10 ms."""
+    if context not in _PREPARED:
+        context.add_init_script(script=_axe_source())
+        _PREPARED.add(context)
+
+
 def violations(page: Page) -> list[dict[str, object]]:
-    """axe-core's violations on the page as it is now."""
-    if not page.evaluate("() => typeof window.axe === 'object'"):
+    """axe-core's violations on the page as it is now. A context whose second document is checked here is then
+    `prepare`d: it is likely to have more to check."""
+    found = page.evaluate(_RUN, TAGS)
+    if found is None:
         page.evaluate(_axe_source())
-    return page.evaluate(
-        """async (tags) => {
-        const results = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
-        return results.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary}))}));
-    }""",
-        TAGS,
-    )
+        context = page.context
+        _SENT[context] = _SENT.get(context, 0) + 1
+        if _SENT[context] >= 2:
+            prepare(context)
+        found = page.evaluate(_RUN, TAGS)
+    return found
 
 
 def describe(found: list[dict[str, object]]) -> str:
@@ -64,6 +88,8 @@ class Audit:
         self._pending: dict[int, str | None] = {}
 
     def watch(self, page: Page) -> Page:
+        prepare(page.context)  # every page it shows is checked
+
         def navigated(frame: Frame) -> None:
             if frame != page.main_frame:
                 return
