@@ -635,6 +635,11 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
         import playwright  # noqa: F401
     except ImportError as error:
         missing(f"Playwright for Python is not installed ({error}); pip install -e '.[dev]'")
+    from playwright.sync_api import expect
+
+    # Expectations wait as long as actions do (the contexts' set_default_timeout, 10 s), not Playwright's 5 s: on
+    # a busy 2-core machine a page's first answer from the live server took 4-5 s, and three tests failed so.
+    expect.set_options(timeout=10_000)
     with chromium_browser(tmp_path_factory.mktemp("chromium") / "chromium.log") as browser:
         _CHROMIUM.append(browser)
         if _CHROMIUM_UNWATCHED:
