@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.clock import Clock
+from app.core.logging import COARSE_TIME
 from app.core.security import Keyring
 
 logger = logging.getLogger("undersigned.versions")
@@ -121,8 +122,9 @@ class RedisCounters:
                     pipe.incr(key)
                 pipe.execute()
         except redis.exceptions.RedisError:
-            # The change is committed; the page copies keyed by the old version also expire on their own.
-            logger.warning("could not bump page versions in Redis")
+            # The change is committed; the page copies keyed by the old version also expire on their own. By the
+            # hour: an anonymous batch bumps its petitions, so a line to the millisecond would date the batch.
+            logger.warning("could not bump page versions in Redis", extra={COARSE_TIME: True})
 
 
 # One set of counters per place they live, per process: the services mark a change on the session alone (no runtime

@@ -27,6 +27,7 @@ from app.core.clock import to_the_hour
 from app.core.database import table_of
 from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import N_
+from app.core.logging import COARSE_TIME
 from app.core.runtime import Runtime
 from app.core.versions import page_changed
 from app.log import checkpoint as notes
@@ -152,7 +153,10 @@ def flush(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
             with sessions.begin() as db:
                 appended += _flush_petition(db, rt, petition_id)
         except Exception:
-            logger.exception("appending to a petition's log failed; the entries wait for the next batch")
+            # By the hour, like the anonymous batch this runs in (app/main.py): its moment is not to be dated.
+            logger.exception(
+                "appending to a petition's log failed; the entries wait for the next batch", extra={COARSE_TIME: True}
+            )
     return appended
 
 
