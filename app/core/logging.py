@@ -93,8 +93,65 @@ class HourlyRequests:
             )
 
 
+class HeldByTheHour(logging.StreamHandler):
+    """Writes lines at once, except those dated by the hour (COARSE_TIME), which wait until their hour is over.
+
+    A line dated by the hour but written at once among lines dated to the millisecond (a signed-in request's) is
+    dated by its neighbours all the same, and so is the moment it was written, whatever its own time says: a
+    failed anonymous batch, or a cookie-less request's error, would be placed within milliseconds (found in
+    review). Held lines are written by the first line of a later hour, or when the server stops (`write_held`), in
+    an order of their own (logger, level, event), one line per kind with how many there were: neither their
+    order within the hour nor their number in memory says more than the hour. A process killed outright loses
+    at most one hour of them, as it loses the hour's request counts (HourlyRequests)."""
+
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__()
+        self.now = now
+        self._held: dict[tuple[datetime, str, int, str], tuple[logging.LogRecord, int]] = {}
+        self._holding = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        current = to_the_hour(self.now())
+        self._release(before=current)
+        coarse = getattr(record, COARSE_TIME, False)
+        if coarse:
+            hour = to_the_hour(coarse) if isinstance(coarse, datetime) else current
+            if hour >= current:
+                key = (hour, record.name, record.levelno, record.getMessage())
+                with self._holding:
+                    first, count = self._held.get(key, (record, 0))
+                    self._held[key] = (first, count + 1)
+                return
+        super().emit(record)
+
+    def write_held(self) -> None:
+        """Write every held line now, whatever its hour (the server is stopping). (Not `release`: that is the
+        handler's lock.)"""
+        self._release(before=None)
+
+    def _release(self, *, before: datetime | None) -> None:
+        with self._holding:
+            due = sorted(key for key in self._held if before is None or key[0] < before)
+            lines = [self._held.pop(key) for key in due]
+        for record, count in lines:
+            if count > 1:
+                record.repeated = count
+            super().emit(record)
+
+    def close(self) -> None:
+        self.write_held()
+        super().close()
+
+
+def release_held_lines() -> None:
+    """Write the lines the server's handler holds for their hour (at shutdown)."""
+    for handler in logging.getLogger("undersigned").handlers:
+        if isinstance(handler, HeldByTheHour):
+            handler.write_held()
+
+
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
+    handler = HeldByTheHour()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger("undersigned")
     root.handlers[:] = [handler]

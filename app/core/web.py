@@ -15,7 +15,7 @@ from app.core.cookieless import is_cookieless
 from app.core.error_handlers import render_error
 from app.core.errors import Forbidden
 from app.core.i18n import N_
-from app.core.logging import COARSE_TIME, HourlyRequests
+from app.core.logging import COARSE_TIME, HourlyRequests, release_held_lines
 from app.core.security import SESSION_COOKIE, new_token
 
 CSRF_COOKIE = "undersigned_csrf"
@@ -265,6 +265,7 @@ class RequestContextMiddleware:
         async def send_after_release(message: Message) -> None:
             if message["type"] == "lifespan.shutdown.complete":
                 hourly_requests.release()
+                release_held_lines()
             await send(message)
 
         return send_after_release
