@@ -154,6 +154,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler = HeldByTheHour()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger("undersigned")
+    release_held_lines()  # a handler replaced (a second app in one process) writes what it held first
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
