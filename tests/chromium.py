@@ -23,7 +23,16 @@ CHROMIUM = "/usr/bin/chromium"
 # the omnibox's dropdown as a page of its own (chrome://omnibox-popup.top-chrome, in a renderer process of its own)
 # that a test never sees: measured on 8 contexts opening 2 pages each, these renderers took 2.1-3.0 s of CPU of the
 # browser's 7-8 s; without them, 3.5 s.
-DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "WebUIOmniboxFullPopup")
+# And the spare renderer, which Chromium starts ahead of a navigation: the tests open many short-lived contexts (each
+# person is one), and spares were started for nothing. Measured on 25 contexts opening two pages each: 26-31 Chromium
+# processes without a type and 43-45 renderers started with it, 15-16 and 34-37 without; 1.5-2 s less CPU in all
+# (about 60 ms a context), and no slower.
+DISABLED_FEATURES = (
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
+    "WebUIOmniboxFullPopup",
+    "SpareRendererForSitePerProcess",
+)
 # Chromium takes the last --disable-features it is given, so ours repeats Playwright's own (its chromiumSwitches,
 # in the driver's coreBundle.js): a launch that finds Playwright's list grown relaunches with both.
 PLAYWRIGHT_DISABLED_FEATURES = [
