@@ -20,6 +20,7 @@ from tests.conftest import (
     build_test_app,
     capture_logs,
     count_rows,
+    dated_by_the_hour,
     make_settings,
     make_user,
     sign_in_as,
@@ -110,6 +111,30 @@ def test_database_trouble_is_a_503_page_never_a_500(app, error: Exception, says:
     assert page.status_code == 503 and says in page.text
     assert page.headers["retry-after"] == retry_after
     assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OperationalError("SELECT 1", {}, Exception("connection refused")), PoolTimeout("QueuePool limit reached")],
+    ids=["database outage", "no free connection"],
+)
+def test_database_trouble_on_a_route_logged_by_the_hour_is_logged_by_the_hour(app, error: Exception) -> None:
+    """The wallet's requests are logged by the hour (app/core/web.py): its line about an outage must not date
+    one to the millisecond either (found in review). A sign-in page's line keeps its millisecond."""
+
+    def broken_db():
+        raise error
+        yield  # pragma: no cover
+
+    app.dependency_overrides[get_db] = broken_db
+    with capture_logs() as server_logs, TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/wallet").status_code == 503
+        wallet = server_logs.entries("error")
+        server_logs.lines.clear()
+        assert client.get("/signin").status_code == 503
+        signin = server_logs.entries("error")
+    assert len(wallet) == 1 and dated_by_the_hour(wallet[0]), wallet
+    assert len(signin) == 1 and not dated_by_the_hour(signin[0]), signin
 
 
 def test_every_route_ends_its_unit_of_work_in_the_handlers_thread(app) -> None:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app.core.access import route_table
-from app.core.cookieless import is_cookieless
+from app.core.cookieless import is_cookieless, logs_by_the_hour
 from app.core.errors import (
     AppError,
     Conflict,
@@ -135,6 +135,14 @@ def _cookieless(request: Request) -> bool:
     return is_cookieless(request.url.path)
 
 
+def _by_the_hour(request: Request) -> bool:
+    """Whether a line about this request keeps only the hour: a cookie-less request's, or one to a route whose
+    requests are logged by the hour (the wallet, the petition page, the discussions: app/core/web.py), which a
+    line to the millisecond would date all the same."""
+    route = getattr(request.scope.get("route"), "path_format", None) or request.url.path
+    return _cookieless(request) or logs_by_the_hour(route)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -190,7 +198,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
         logger.error(
-            "database unavailable", extra={"error_type": type(exc.orig).__name__, COARSE_TIME: _cookieless(request)}
+            "database unavailable", extra={"error_type": type(exc.orig).__name__, COARSE_TIME: _by_the_hour(request)}
         )
         return render_error(
             request,
@@ -202,7 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def _database_busy(request: Request, exc: PoolTimeout) -> Response:
         logger.error(
-            "no free database connection", extra={"error_type": "PoolTimeout", COARSE_TIME: _cookieless(request)}
+            "no free database connection", extra={"error_type": "PoolTimeout", COARSE_TIME: _by_the_hour(request)}
         )
         return render_error(
             request, 503, "We are very busy right now. Please try again in a moment.", headers={"Retry-After": "5"}

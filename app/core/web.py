@@ -11,7 +11,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.cookieless import is_cookieless
+from app.core.cookieless import is_cookieless, logs_by_the_hour
 from app.core.error_handlers import render_error
 from app.core.errors import Forbidden
 from app.core.i18n import N_
@@ -78,50 +78,7 @@ async def csrf_protect(request: Request) -> None:
         raise Forbidden(N_("This form has expired or did not come from this site. Reload the page and try again."))
 
 
-# Routes that touch anonymous features: the wallet collecting credentials, the published keys, anonymous
-# signatures and comments, and the petition page and discussions where people act anonymously. They get no
-# line each: they are counted per route and status, and the counts logged once the hour is over, dated by it
-# (HourlyRequests). A line each, to the millisecond or in turn with a sign-in's line, named who collected a
-# token or posted a comment. Matched against the route template (the raw path before routing: a 413).
-# So are the anonymity figure and a petition's signature log: the wallet and the command-line client read them
-# just before an anonymous action, so their lines would date it. So are the wallet's pages (linking a device).
-# So is everything those pages load: a line to the millisecond for the sub-resource put the page's time back.
-# The organization's stylesheet and logo (every page, once an admin sets them), the scripts and styles under
-# /static (served with no Cache-Control, so a browser asks again on each page; matched on the raw path, as a
-# mount has no route template), the share row's QR code and poster, and /favicon.ico, which browsers ask for
-# unbidden (a 404). The unsubscribe page too: reached from mail about a petition, often on the way to its page.
-HOURLY_LOG_PREFIXES = (
-    "/api/v1/wallet",
-    "/api/v1/anonymous",
-    "/api/v1/petitions/{petition_id}/log",
-    "/wallet",
-    "/organization/",
-    "/static/",
-    "/unsubscribe/",
-    # A poll's page, where a person answers anonymously, and what the wallet and the command-line client read of
-    # the ballot just before answering (issue #25).
-    "/polls/{ballot_id}",
-    "/api/v1/ballots/{ballot_id}",
-)
-HOURLY_LOG_PARTS = ("/anonymous", "/comments", "/anonymity")
-HOURLY_LOG_ROUTES = frozenset(
-    {
-        "/petitions/{petition_id}",
-        "/api/v1/petitions/{petition_id}",
-        "/petitions/{petition_id}/qr.svg",
-        "/petitions/{petition_id}/poster.pdf",
-        "/favicon.ico",
-    }
-)
 hourly_requests = HourlyRequests(request_logger)
-
-
-def logs_by_the_hour(route: str) -> bool:
-    return (
-        route in HOURLY_LOG_ROUTES
-        or route.startswith(HOURLY_LOG_PREFIXES)
-        or any(part in route for part in HOURLY_LOG_PARTS)
-    )
 
 
 class RequestContextMiddleware:
