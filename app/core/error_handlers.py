@@ -137,7 +137,7 @@ def _cookieless(request: Request) -> bool:
 
 def _by_the_hour(request: Request) -> bool:
     """Whether a line about this request keeps only the hour: a cookie-less request's, or one to a route whose
-    requests are logged by the hour (the wallet, the petition page, the discussions: app/core/web.py), which a
+    requests are logged by the hour (the wallet, the petition page, the discussions: app/core/cookieless.py), which a
     line to the millisecond would date all the same."""
     route = getattr(request.scope.get("route"), "path_format", None) or request.url.path
     return _cookieless(request) or logs_by_the_hour(route)
