@@ -6,6 +6,8 @@ The request middleware, the error handlers and the API description all ask `is_c
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # Routes a browser calls without cookies (anonymous signing): they read none, so a forged request has no
 # authority to borrow and needs no CSRF token; and they are not logged, not even route and time.
@@ -77,3 +79,11 @@ def logs_by_the_hour(route: str) -> bool:
         or route.startswith(HOURLY_LOG_PREFIXES)
         or any(part in route for part in HOURLY_LOG_PARTS)
     )
+
+
+def line_by_the_hour(scope: Mapping[str, Any]) -> bool:
+    """Whether a log line about this request keeps only the hour: a cookie-less request's, or one to a route whose
+    requests are logged by the hour, which a line to the millisecond would date all the same. The route's template
+    once routed, else the raw path."""
+    route = getattr(scope.get("route"), "path_format", None) or scope["path"]
+    return is_cookieless(scope["path"]) or logs_by_the_hour(route)

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app.core.access import route_table
-from app.core.cookieless import is_cookieless, logs_by_the_hour
+from app.core.cookieless import line_by_the_hour
 from app.core.errors import (
     AppError,
     Conflict,
@@ -131,18 +131,6 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(allowed))
 
 
-def _cookieless(request: Request) -> bool:
-    return is_cookieless(request.url.path)
-
-
-def _by_the_hour(request: Request) -> bool:
-    """Whether a line about this request keeps only the hour: a cookie-less request's, or one to a route whose
-    requests are logged by the hour (the wallet, the petition page, the discussions: app/core/cookieless.py), which a
-    line to the millisecond would date all the same."""
-    route = getattr(request.scope.get("route"), "path_format", None) or request.url.path
-    return _cookieless(request) or logs_by_the_hour(route)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -198,7 +186,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
         logger.error(
-            "database unavailable", extra={"error_type": type(exc.orig).__name__, COARSE_TIME: _by_the_hour(request)}
+            "database unavailable",
+            extra={"error_type": type(exc.orig).__name__, COARSE_TIME: line_by_the_hour(request.scope)},
         )
         return render_error(
             request,
@@ -210,7 +199,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def _database_busy(request: Request, exc: PoolTimeout) -> Response:
         logger.error(
-            "no free database connection", extra={"error_type": "PoolTimeout", COARSE_TIME: _by_the_hour(request)}
+            "no free database connection",
+            extra={"error_type": "PoolTimeout", COARSE_TIME: line_by_the_hour(request.scope)},
         )
         return render_error(
             request, 503, "We are very busy right now. Please try again in a moment.", headers={"Retry-After": "5"}

@@ -11,7 +11,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.cookieless import is_cookieless, logs_by_the_hour
+from app.core.cookieless import is_cookieless, line_by_the_hour, logs_by_the_hour
 from app.core.error_handlers import render_error
 from app.core.errors import Forbidden
 from app.core.i18n import N_
@@ -188,7 +188,7 @@ class RequestContextMiddleware:
         except Exception as exc:
             # Handled here rather than by the server, whose own log line would print the exception's
             # message (database errors quote the statement's parameters: addresses, names).
-            coarse = is_cookieless(scope["path"]) or logs_by_the_hour(_route_of(scope))
+            coarse = line_by_the_hour(scope)
             error_logger.error("unhandled error", exc_info=exc, extra={COARSE_TIME: True} if coarse else None)
             if not status_holder.get("started"):
                 response = render_error(
