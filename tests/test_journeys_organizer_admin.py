@@ -79,6 +79,9 @@ def test_organizer_drafts_gathers_sponsors_publishes_posts_an_update_and_exports
     # Ana posts an update to signers and followers.
     ana.goto(petition_path)
     expect(main.locator(".tag", has_text="Open")).to_be_visible()
+    # The wallet fills the sign panel above the organizers' form once it has its tokens; a click aimed before then
+    # can land where the form was.
+    expect(ana.locator("html")).to_have_attribute("data-wallet-ready", "true")
     audit.check(ana)
     updates_form = ana.locator("#organizers form", has=ana.get_by_role("button", name="Send update"))
     updates_form.get_by_label("Update title").fill("Facilities will visit on Monday")
