@@ -11,7 +11,6 @@ import http.cookiejar
 import json
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +30,7 @@ from app.core.b64url import encode as b64e
 from app.demo import DEMO_PASSWORD
 from app.log import checkpoint as notes
 from tests import live_server
+from tests.serving import serving
 
 PETITION = "Publish the salary bands for every role"
 OTHER_PETITION = "Stop recording our screens to train AI"
@@ -105,13 +105,8 @@ def proxy_to(upstream: live_server.LiveServer) -> Iterator[Proxy]:
     recorder = Proxy(upstream=upstream)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
     recorder.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd):
         yield recorder
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture()

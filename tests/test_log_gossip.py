@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from app.log import witness as witnessing
 from app.log.verifier import check, encode
 from tests import factories
 from tests.conftest import sign_in_as
+from tests.serving import serving
 from tests.test_log_counts import outside, reader, sessions  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.one_database
@@ -208,13 +208,8 @@ def served_witness(log_key: str, state_file: Path) -> Iterator[str]:
     server = witnessing.serve(
         witnessing.Witness(name=WITNESS, key=WITNESS_KEY, logs=[log_key], state_file=state_file), "127.0.0.1", 0
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_verify_gossip_on_the_command_line(

@@ -15,6 +15,8 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from tests.serving import serving
+
 DASH = "\u2014"
 
 
@@ -143,13 +145,8 @@ def spec_server() -> Iterator[tuple[str, dict[str, SpecWitness]]]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"http://127.0.0.1:{server.server_address[1]}/w1", holder
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # The project's side, below: the deployment asks, keeps the cosignature, and verify counts it.
@@ -253,10 +250,8 @@ def test_the_projects_witness_serves_tlog_witness_for_a_log(
         clock=lambda: 1796000000,
     )
     server = witnessing.serve(witness, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/w1"
-    try:
+    with serving(server):
         assert (
             witnessing.request_cosignature(sessions=sessions, rt=rt, petition_id=petition.id, witness_url=url).size == 1
         )
@@ -283,6 +278,3 @@ def test_the_projects_witness_serves_tlog_witness_for_a_log(
             Ed25519PrivateKey.generate(),
         )
         assert witness.add_checkpoint(witnessing.request_body(2, [], forged))[0] == 403
-    finally:
-        server.shutdown()
-        server.server_close()
