@@ -34,6 +34,7 @@ def test_threshold_response_email_judgement_and_timeline(person, server) -> None
     ana = person("ana")
     ana.goto("/petitions")
     ana.locator("main").get_by_role("link", name=PETITION).click()
+    ana.wait_for_url(re.compile(r"/petitions/\d+$"))  # the click only starts the navigation
     petition_url = ana.url
     ana.locator("#sign").get_by_label("Everyone").check()
     ana.locator("#sign").get_by_label("Email me the organizers' updates").check()
