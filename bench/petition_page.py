@@ -30,6 +30,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -318,6 +319,13 @@ def etag_of(url: str, cookie: str) -> str:
         return response.headers["ETag"]
 
 
+def require_wrk() -> None:
+    """Stop at once, in plain words, where wrk (which plays the readers) is missing: not after the database is
+    built, with a traceback."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("This bench drives its readers with wrk, which is not installed: apt-get install wrk")
+
+
 def wrk(
     url: str, *, seconds: int, connections: int, script: Path, cookie: str | None, headers: tuple[str, ...] = ()
 ) -> dict[str, float]:
@@ -439,6 +447,7 @@ def main() -> None:
         "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
     )
     args = parser.parse_args()
+    require_wrk()
     sizes = [int(size) for size in args.sizes.split(",")]
     worker_counts = [int(count) for count in args.workers.split(",")]
 

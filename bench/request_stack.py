@@ -275,6 +275,7 @@ def main() -> None:
         "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
     )
     args = parser.parse_args()
+    petition_page.require_wrk()
     url, ids, session_id = petition_page.prepare(args.database, [args.signatures], args.comments)
     cookie = f"undersigned_session={session_id}"
     try:

@@ -500,6 +500,7 @@ def main() -> None:
         "--no-write", action="store_true", help="Print only; record nothing in bench/results/ or docs/benchmarks.md."
     )
     args = parser.parse_args()
+    petition_page.require_wrk()
     random.seed(24)
     publish(report(args, run(args)), bench="viral_petition", write=not args.no_write)
 
