@@ -414,6 +414,15 @@ class _TestCache(TTLCache):
         return super().get_shared(key, load, ttl=math.inf) if ttl else load()
 
 
+def forget_earlier_requests(app: FastAPI) -> None:
+    """The shared app's per-process memory as a new test finds it: no rate-limit hits, no cached values, and no
+    shared copy of a petition page (petition ids come round again on SQLite, and a copy may hold another test's
+    objects)."""
+    app.state.runtime.limiter.reset()
+    app.state.runtime.cache.clear()
+    page_cache.copies_of(app).clear()
+
+
 def build_test_app(settings: Settings, connection: Connection, clock: FrozenClock) -> FastAPI:
     """The app whose every request works inside the test's transaction (savepoints, rolled back at the end)."""
     key = _settings_key(settings)
@@ -425,11 +434,7 @@ def build_test_app(settings: Settings, connection: Connection, clock: FrozenCloc
             _SHARED_APPS.pop(next(iter(_SHARED_APPS)))
         _SHARED_APPS[key] = app
     app.state.runtime.clock.target = clock
-    app.state.runtime.limiter.reset()
-    app.state.runtime.cache.clear()
-    # The petition pages' shared copies: a copy from an earlier test (petition ids come round again on SQLite, and
-    # a copy may hold another test's objects) must not answer this one.
-    page_cache.copies_of(app).clear()
+    forget_earlier_requests(app)
 
     def test_db() -> Iterator[Session]:
         session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
