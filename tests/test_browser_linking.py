@@ -18,7 +18,7 @@ from app.core.b64url import encode as b64e
 from tests import live_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = pytest.mark.browser
 CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
@@ -90,6 +90,19 @@ def with_wallet(person: Any, name: str) -> tuple[Page, dict[str, str]]:
     return page, record
 
 
+def until_shown(locator: Locator, *pages: Page, seconds: float = 15) -> None:
+    """Wait for `locator` on pages that run on the test's clock (`page.clock.install()` before they open the
+    linking page): each round runs the polls due within the next two seconds of each page's clock, then gives
+    their requests a moment of real time. The devices poll every one or two seconds; waiting for those seconds
+    to pass was most of this module's time, with the machine idle."""
+    deadline = time.monotonic() + seconds
+    while not locator.is_visible():
+        assert time.monotonic() < deadline, f"{locator} was not shown within {seconds:g} s"
+        for page in pages:
+            page.clock.run_for(2000)
+        pages[0].wait_for_timeout(50)
+
+
 def show_code(page: Page) -> str:
     from playwright.sync_api import expect
 
@@ -109,6 +122,7 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
 
     a, record = with_wallet(person, "ben")
     a.set_viewport_size({"width": 360, "height": 800})  # a phone: the code and the QR code fit its width
+    a.clock.install()
     code = show_code(a)
     assert a.evaluate("document.documentElement.scrollWidth") <= 360
     # The QR code is drawn here, as inline SVG, of this page's address with the code after '#' only.
@@ -123,15 +137,17 @@ def test_a_shows_a_code_b_scans_it_and_holds_the_same_secret(person, server) -> 
     b = person("ben")
     b.goto("/")
     assert b.evaluate(READ_SECRET, account(b)) is None
+    b.clock.install()
     b.goto(url)  # what the camera opens
     panel = b.locator("#link-enter")
     expect(panel.get_by_role("heading", name="Type the code from your other device")).to_be_visible()
     expect(panel.get_by_label("Code from your other device")).to_have_value(code)
     assert b.evaluate("location.hash") == "" and not b.url.endswith(fragment)  # taken out of the address
     panel.get_by_role("button", name="Link this device").click()
+    until_shown(panel.locator("[data-link-received]"), a, b)
     expect(panel.locator("[data-link-received]")).to_contain_text("This device now holds your wallet.")
     expect(panel.get_by_role("link", name="Continue")).to_have_attribute("href", "/wallet")
-    expect(a.locator("#link-show [data-link-linked]")).to_be_visible(timeout=15_000)  # (its text is there hidden)
+    until_shown(a.locator("#link-show [data-link-linked]"), a, b)  # (its text is there hidden)
     expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.")
 
     held = b.evaluate(READ_SECRET, account(b))
@@ -150,8 +166,10 @@ def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> No
     from playwright.sync_api import expect
 
     a, record = with_wallet(person, "chen")
+    a.clock.install()
     code = show_code(a)
     b = person("chen")
+    b.clock.install()
     b.goto("/wallet/link")
     panel = b.locator("#link-enter")
     field = panel.get_by_label("Code from your other device")
@@ -178,7 +196,7 @@ def test_a_wrong_code_says_so_and_the_right_one_then_works(person, server) -> No
 
     field.fill(code.lower().replace("-", " "))  # as a person might type it
     panel.get_by_role("button", name="Link this device").click()
-    expect(panel.locator("[data-link-received]")).to_be_visible(timeout=15_000)
+    until_shown(panel.locator("[data-link-received]"), a, b)
     expect(alert).to_be_hidden()
     assert b.evaluate(READ_SECRET, account(b))["secret"] == record["secret"]
 
@@ -199,7 +217,6 @@ def test_a_cancelled_code_tells_b_to_start_again(person, server) -> None:
 
 def test_python_as_device_a_links_a_browser(person, server) -> None:
     """The command-line client's half (linking_client.py) shows the code; the browser's half takes it."""
-    from playwright.sync_api import expect
 
     _holder, record = with_wallet(person, "ana")
     secret = b64d(record["secret"])
@@ -213,6 +230,7 @@ def test_python_as_device_a_links_a_browser(person, server) -> None:
 
     made = protocol.Offer()
     assert call("POST", "/api/v1/wallet/link", made.body())[0] == 201
+    b.clock.install()
     b.goto("/wallet/link")
     b.locator("#link-enter").get_by_label("Code from your other device").fill(protocol.display(made.code))
     b.locator("#link-enter").get_by_role("button", name="Link this device").click()
@@ -222,7 +240,7 @@ def test_python_as_device_a_links_a_browser(person, server) -> None:
         time.sleep(0.2)
     box = made.seal(secret, answer_key=b64d(session["answer_key"]), answer_proof=b64d(session["answer_proof"]))
     assert call("POST", "/api/v1/wallet/link/sealed", {"sealed": b64e(box)})[0] == 200
-    expect(b.locator("[data-link-received]")).to_be_visible(timeout=15_000)
+    until_shown(b.locator("[data-link-received]"), b)
     assert b.evaluate(READ_SECRET, account(b))["secret"] == b64e(secret)
 
 
@@ -253,6 +271,7 @@ def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None
     from playwright.sync_api import expect
 
     a, record = with_wallet(person, "morgan")  # each test its own account: a wallet, once registered, stays
+    a.clock.install()
     code = show_code(a)
     token = csrf(a)
 
@@ -260,9 +279,13 @@ def test_python_as_device_b_opens_what_the_browser_seals(person, server) -> None
         response = a.request.fetch(path, method=method, data=body, headers={"X-CSRF-Token": token})
         return response.status, (response.json() if response.body() else None)
 
-    secret = protocol.answer(call, code, sleep=lambda _seconds: time.sleep(0.5))  # checks wallet_check itself
+    def sleep(_seconds: float) -> None:  # B's wait between its polls: A's clock moves on meanwhile, so A seals
+        a.clock.run_for(2000)
+        time.sleep(0.05)
+
+    secret = protocol.answer(call, code, sleep=sleep)  # checks wallet_check itself
     assert b64e(secret) == record["secret"]
-    expect(a.locator("#link-show [data-link-linked]")).to_be_visible(timeout=15_000)  # (its text is there hidden)
+    until_shown(a.locator("#link-show [data-link-linked]"), a)  # (its text is there hidden)
     expect(a.locator("#link-show [data-link-linked]")).to_contain_text("Linked.")
 
 
