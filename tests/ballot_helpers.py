@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.ballots import service as ballots
 from app.ballots.answers import BallotQueue, ballot_queue
@@ -100,11 +99,6 @@ def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
     yield ballot_queue(rt)
     for waiting in ballot_queue(rt).take():
         ballot_queue(rt).release(waiting.ballot_id)
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[Any]) -> Any:

@@ -6,50 +6,26 @@ entries writes dates those signatures finer than the hour the public log gives t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import service as anonymous
-from app.anonymous.queue import anonymous_queue
 from app.core import versions
 from app.core.runtime import Runtime
-from app.core.settings import Settings
 from app.log import service as signature_log
 from app.models.petitions import Petition
-from tests.conftest import Browser, LogCapture, dated_by_the_hour, make_settings
+from tests.conftest import Browser, LogCapture, dated_by_the_hour
 from tests.test_anonymous import count, open_anonymous, submit, wallet
-from tests.test_batching import BATCHING, signers
+
+# The batching tests' fixtures: settings with batching on, the cookie-less client, the queue emptied after each test.
+from tests.test_batching import anonymous_client, queue, settings, signers  # noqa: F401 (fixtures)
 
 NewBrowser = Callable[[], Browser]
 # Nothing listens there: a Redis the server cannot reach.
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url, **BATCHING)
-
-
-@pytest.fixture
-def anonymous_client(app) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
-def queue(rt: Runtime, anonymous_client: TestClient):
-    yield anonymous_queue(rt)
-    for entry in anonymous_queue(rt).take():
-        anonymous_queue(rt).release(entry.petition_id)
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 def _accepted(new_browser: NewBrowser, db: Session, rt: Runtime, client: TestClient) -> int:

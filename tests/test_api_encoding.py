@@ -20,7 +20,6 @@ from app.log import service as signature_log
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import anonymous_client, open_anonymous, wallet  # noqa: F401 (fixture)
-from tests.test_log_counts import sessions  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.one_database
 

@@ -47,7 +47,7 @@ from app.responses import schemas as response_schemas
 from app.responses import service as responses
 from app.signatures import service as signatures
 from tests import factories
-from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue, sessions)
+from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue)
     BATCH_SECONDS,
     K,
     accepted,
@@ -58,7 +58,6 @@ from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, ba
     pulse_ballot,
     queue,
     send,
-    sessions,
 )
 from tests.conftest import Browser, make_user, sign_in_as
 from tests.test_ballots_verify import fetch_with, resign, rewrite_leaf

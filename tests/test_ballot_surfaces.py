@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 
 from app import jobs
 from app.ballots import limits, opening_mail
@@ -112,11 +112,6 @@ def test_the_pdf_is_for_whoever_may_read_the_poll(browser: Browser, new_browser,
 
 
 # -- the opening mail ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 def opening_mail_to(db: Session, user: User) -> list[OutboxMessage]:

@@ -16,14 +16,13 @@ from app.ballots.answers import BallotQueue
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.models.ballots import Ballot, BallotAnswer, BallotLeaf
-from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue, sessions)
+from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue)
     accepted,
     anonymous_client,
     batching_settings,
     credential,
     pulse_ballot,
     queue,
-    sessions,
 )
 from tests.conftest import LogCapture, dated_by_the_hour
 

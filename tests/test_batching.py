@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.anonymous import batching
@@ -86,11 +86,6 @@ def queue(rt: Runtime, anonymous_client: TestClient):
     yield anonymous_queue(rt)
     for entry in anonymous_queue(rt).take():
         anonymous_queue(rt).release(entry.petition_id)
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 def signers(new_browser: NewBrowser, db: Session, how_many: int) -> list[Browser]:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core import merkle
@@ -25,11 +25,6 @@ from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import submit, wallet
 
 NewBrowser = Callable[[], Browser]
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 @pytest.fixture

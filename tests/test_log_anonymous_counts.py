@@ -30,7 +30,7 @@ from app.models.anonymous import IssuingKey
 from tests import factories
 from tests.conftest import Browser, sign_in_as
 from tests.test_anonymous import wallet
-from tests.test_log_counts import outside, reader, sessions, signed_petition, verify  # noqa: F401 (fixtures)
+from tests.test_log_counts import outside, reader, signed_petition, verify  # noqa: F401 (fixtures)
 
 NewBrowser = Callable[[], Browser]
 

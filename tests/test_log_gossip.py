@@ -28,7 +28,7 @@ from app.log.verifier import check, encode
 from tests import factories
 from tests.conftest import sign_in_as
 from tests.serving import serving
-from tests.test_log_counts import outside, reader, sessions  # noqa: F401 (fixtures)
+from tests.test_log_counts import outside, reader  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.one_database
 

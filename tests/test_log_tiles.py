@@ -20,7 +20,7 @@ from app.log import service as signature_log
 from app.log import tree
 from app.log.verifier import encode
 from tests import factories
-from tests.test_log_counts import reader, sessions  # noqa: F401 (fixtures)
+from tests.test_log_counts import reader  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.one_database
 

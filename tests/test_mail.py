@@ -9,7 +9,7 @@ from email import message_from_bytes
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.core.clock import FrozenClock
 from app.mail import service as mail
@@ -45,11 +45,6 @@ def smtp_server(smtp_port: int) -> Iterator[Inbox]:
     controller.start()
     yield inbox
     controller.stop()
-
-
-@pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 def queue_one(db: Session, app, clock: FrozenClock, to: str = "ana@example.org") -> None:

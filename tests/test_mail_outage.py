@@ -42,7 +42,7 @@ from tests.server_process import (
     runtime,
     scratch_database,
 )
-from tests.test_mail import Inbox, queue_one, sessions  # noqa: F401  (sessions: the fixture)
+from tests.test_mail import Inbox, queue_one
 
 RECIPIENTS = [f"person{i}@example.org" for i in range(5)]
 

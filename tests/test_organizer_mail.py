@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Date, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.mail import unsubscribe
 from app.mail.sender import deliver_due
@@ -42,11 +42,6 @@ RESPONSE = {
     "commitments.0.due_on": "2027-03-31",
 }
 UNSUBSCRIBE = re.compile(r"http://testserver(/unsubscribe/[A-Za-z0-9_.-]+)")
-
-
-@pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.models.accounts import Role
 from app.models.petitions import Delivery, Petition, PetitionEvent
@@ -28,11 +28,6 @@ RESPONSE = {
     "commitments.0.owner": "CTO",
     "commitments.0.due_on": "2027-03-31",
 }
-
-
-@pytest.fixture
-def sessions(connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 @pytest.fixture

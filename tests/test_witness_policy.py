@@ -26,7 +26,7 @@ from app.log import service as signature_log
 from app.log.verifier import encode
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
-from tests.test_log_counts import outside, reader, sessions  # noqa: F401 (fixtures)
+from tests.test_log_counts import outside, reader  # noqa: F401 (fixtures)
 from tests.test_witness_cosignature import spec_vkey
 
 pytestmark = pytest.mark.one_database

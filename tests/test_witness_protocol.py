@@ -178,11 +178,6 @@ def app(database_url: str, connection: Connection, clock: FrozenClock) -> FastAP
     return build_test_app(make_settings(database_url, log_witnesses=[witness_vkey()]), connection, clock)
 
 
-@pytest.fixture
-def sessions(connection: Connection) -> sessionmaker[Session]:
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-
-
 def test_a_witness_built_from_the_spec_cosigns_through_tlog_witness(
     new_browser: Callable[[], Browser], db: Session, rt: Runtime, sessions: sessionmaker[Session], spec_server, client
 ) -> None:

@@ -25,11 +25,11 @@ from app.log import service as signature_log
 from app.log import witness as witnessing
 from tests import factories
 from tests.conftest import Browser, build_test_app, make_settings, sign_in_as
-from tests.test_witness_protocol import WITNESS_KEY, WITNESS_NAME, SpecWitness, app, sessions, spec_server, witness_vkey
+from tests.test_witness_protocol import WITNESS_KEY, WITNESS_NAME, SpecWitness, app, spec_server, witness_vkey
 
 pytestmark = pytest.mark.one_database
 
-__all__ = ["app", "sessions", "spec_server"]  # the fixtures, used by name below
+__all__ = ["app", "spec_server"]  # the fixtures, used by name below
 
 UNREACHABLE = "http://127.0.0.1:1/nobody"  # nothing listens on port 1: the connection is refused at once
 
