@@ -170,6 +170,9 @@ def _drop_databases() -> None:
 # The Redis databases the suite's modules use, one each (flushed by their fixtures). An xdist worker after the
 # first takes four others: gw1 1-4, gw2 5-8; 0 is left to `make run`, and 9-10 are the last ones free.
 REDIS_TEST_DATABASES = (11, 13, 14, 15)
+# The Redis server the tests use: TEST_REDIS_ADDRESS (host:port) lets two runs of the suite side by side (a
+# developer's and a second checkout's) each use a server of their own.
+REDIS_ADDRESS = os.environ.get("TEST_REDIS_ADDRESS", "127.0.0.1:6379")
 
 
 def redis_url(database: int) -> str:
@@ -179,7 +182,7 @@ def redis_url(database: int) -> str:
         if index > 2:
             raise pytest.UsageError("the Redis tests have databases for three xdist workers at most: use -n 3 or fewer")
         database = 1 + (index - 1) * len(REDIS_TEST_DATABASES) + REDIS_TEST_DATABASES.index(database)
-    return f"redis://127.0.0.1:6379/{database}"
+    return f"redis://{REDIS_ADDRESS}/{database}"
 
 
 DATABASES = ("sqlite", "postgresql")

@@ -11,6 +11,7 @@ import redis
 
 from app.core import versions
 from tests import factories
+from tests.conftest import REDIS_ADDRESS
 from tests.test_page_versions import sign
 
 
@@ -54,11 +55,11 @@ def test_a_poll_creates_no_counter_in_memory() -> None:
 
 
 def _redis_or_skip() -> str:
-    url = "redis://127.0.0.1:6379/0"
+    url = f"redis://{REDIS_ADDRESS}/0"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
     except redis.exceptions.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        pytest.skip(f"no Redis on {REDIS_ADDRESS}")
     return url
 
 
