@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         app.state.replica_sessionmaker = build_replica_sessionmaker(replica) if replica is not None else None
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        # The live polls' middleware reads page versions on this loop, with a client of its own (app/core/versions.py).
+        await runtime.page_versions.open_loop_client()
         tasks = []
         if settings.run_inprocess_worker:
             tasks.append(asyncio.create_task(_outbox_loop(app)))
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await _write_last_batches_within(app, settings.last_batch_seconds)
+            await runtime.page_versions.close_loop_client()
             engine.dispose()
             if replica is not None:
                 replica.dispose()

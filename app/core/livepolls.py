@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.versions import POLLS, SCOPE_VERSION, PageVersions
+from app.core.versions import CONTENT, POLLS, SCOPE_VERSION, PageVersions
 
 PUBLIC_ANSWER = "undersigned_public_answer"  # request.state: the route's answer may be shared with every reader
 TALLY, TALLY_ROUTE, _KIND = POLLS[0]
@@ -93,7 +93,7 @@ class SharedTally:
             return
         key, route = polled
         petition_id = key[1]
-        content_version = self.versions.get_content(petition_id)  # before the route reads anything
+        content_version = await self.versions.read(petition_id, CONTENT)  # before the route reads anything
         if content_version is None:  # Redis away: the long way
             await self.app(scope, receive, send)
             return

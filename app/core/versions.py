@@ -31,6 +31,14 @@ names the tally's answers (the petition's JSON); the content version (`get_conte
 bare signature (`page_changed(..., count_only=True)`), and names the discussion's answers and the page copies,
 which show a new signature within `shared_page_seconds` (app/petitions/page_cache.py).
 
+Where it is read: the live polls' middleware (`NotModified` here, `SharedTally` in app/core/livepolls.py) runs on the
+event loop's thread, before any worker thread, and reads with `PageVersions.read`: an asyncio Redis client, one per
+event loop, opened by the app's lifespan and closed at its shutdown, so that the loop answers other requests while
+Redis answers this one. A py-spy profile of the viral petition (docs/benchmarks.md) found the blocking read made there
+14 % of the loop thread's samples: every request queued behind each round trip. Code in worker threads (the page
+copies, the routes) reads with `get`, on the blocking client. Both read the same counter, with the same timeouts,
+and both read a missing counter as 0 and an unreachable Redis as None.
+
 Metadata: a counter holds a number per petition and nothing about who changed it. An anonymous batch bumps it
 when the batch is written, which is when the batch becomes public anyway; nothing per reader goes into it. An ETag
 is a keyed hash of (petition, version, minute): the same for every reader of that version, and not guessable
@@ -39,6 +47,7 @@ without reading the petition once (a 304 to a guessed tag would say a draft exis
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -48,7 +57,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio.to_thread
 import redis
+import redis.asyncio
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,6 +79,9 @@ PAGE, CONTENT = "page", "content"  # the two counters of each petition
 # How long an ETag may be answered 304: the page copies' MAX_AGE (app/petitions/page_cache.py). A tag names the
 # window it was made in, so a counter that missed a bump (Redis away) holds a stale answer no longer than a copy.
 TAG_LIFETIME = 60
+# A short timeout (seconds, to connect and to answer): a poll that cannot ask Redis goes the long way, through the
+# database, rather than wait.
+REDIS_TIMEOUT = 0.5
 
 
 def _base() -> int:
@@ -76,11 +90,20 @@ def _base() -> int:
     return secrets.randbelow(2**48)
 
 
+def _version(value: bytes | str | None) -> int:
+    return int(value) if value is not None else 0  # never bumped, or lost: no bumped counter reads 0
+
+
 class Counters(Protocol):
     """Where the numbers live: `MemoryCounters` or `RedisCounters`."""
 
     def get(self, petition_id: int) -> int | None:
         """The current version, or None when it cannot be read (Redis away): then nothing is answered from it."""
+        ...
+
+    async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
+        """`get` for code on the event loop, which must not wait on its thread: `loop_client` is the loop's asyncio
+        Redis client (`PageVersions.open_loop_client`), None on a loop that has none."""
         ...
 
     def bump(self, petition_ids: Iterable[int]) -> None: ...
@@ -94,6 +117,9 @@ class MemoryCounters:
     def get(self, petition_id: int) -> int | None:
         return self._versions.get(petition_id, 0)  # never bumped (in this process's life): no bumped counter reads 0
 
+    async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
+        return self.get(petition_id)  # in this process's memory: nothing to wait for
+
     def bump(self, petition_ids: Iterable[int]) -> None:
         with self._lock:
             for petition_id in petition_ids:
@@ -102,8 +128,7 @@ class MemoryCounters:
 
 class RedisCounters:
     def __init__(self, url: str, prefix: str = KEY_PREFIX) -> None:
-        # Short timeouts: a poll that cannot ask Redis goes the long way, through the database, rather than wait.
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._prefix = prefix
 
     def get(self, petition_id: int) -> int | None:
@@ -111,7 +136,18 @@ class RedisCounters:
             value = self._redis.get(self._prefix + str(petition_id))
         except redis.exceptions.RedisError:
             return None
-        return int(value) if value is not None else 0  # never bumped, or lost: no bumped counter reads 0
+        return _version(value)
+
+    async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
+        if loop_client is None:
+            # A loop the app's lifespan did not start (a test calling the app without it): the blocking client, in a
+            # worker thread. A client made here could not be closed on this loop: nothing says when the loop ends.
+            return await anyio.to_thread.run_sync(self.get, petition_id)
+        try:
+            value = await loop_client.get(self._prefix + str(petition_id))
+        except (redis.exceptions.RedisError, OSError):  # OSError: a socket's own error, should one pass unwrapped
+            return None
+        return _version(value)
 
     def bump(self, petition_ids: Iterable[int]) -> None:
         try:
@@ -146,17 +182,43 @@ class PageVersions:
 
     def __init__(self, keyring: Keyring, redis_url: str | None, clock: Clock) -> None:
         self._etag_key = keyring.key("page-version-etag")
+        self._redis_url = redis_url
         self.counters = counters(redis_url)
         self.content_counters = counters(redis_url, CONTENT)
         self._clock = clock
+        # Per event loop that serves the app (one in a server process), its asyncio Redis client: a client's
+        # connections belong to the loop they were made on.
+        self._loop_clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 
     def get(self, petition_id: int, kind: str = PAGE) -> int | None:
         """The page version (every change), or with `kind` CONTENT the content version (every change but a bare
-        signature)."""
+        signature). Blocking: for code in a worker thread; on the event loop, `read`."""
         return (self.counters if kind == PAGE else self.content_counters).get(petition_id)
 
     def get_content(self, petition_id: int) -> int | None:
         return self.content_counters.get(petition_id)
+
+    async def read(self, petition_id: int, kind: str = PAGE) -> int | None:
+        """`get` for code on the event loop (the live polls' middleware): the loop's thread answers other requests
+        while Redis answers this one."""
+        counters = self.counters if kind == PAGE else self.content_counters
+        return await counters.read(petition_id, self._loop_clients.get(asyncio.get_running_loop()))
+
+    async def open_loop_client(self) -> None:
+        """At the app's startup, on the loop that serves it: the asyncio client `read` uses there (none without
+        Redis). It connects on its first read."""
+        if self._redis_url:
+            loop = asyncio.get_running_loop()
+            if loop not in self._loop_clients:
+                self._loop_clients[loop] = redis.asyncio.Redis.from_url(
+                    self._redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+                )
+
+    async def close_loop_client(self) -> None:
+        """At the app's shutdown: this loop's client closed, its connections with it."""
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def etag(self, petition_id: int, version: int, kind: str = PAGE) -> str:
         """The tag of this version in the current window of TAG_LIFETIME seconds (the same in every process)."""
@@ -254,7 +316,7 @@ class NotModified:
             await self.app(scope, receive, send)
             return
         petition_id, route, kind = polled
-        version = self.versions.get(petition_id, kind)
+        version = await self.versions.read(petition_id, kind)
         if version is not None:
             etag = self.versions.etag(petition_id, version, kind).encode()
             if _if_none_match(scope) == etag:
