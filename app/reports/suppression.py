@@ -29,16 +29,18 @@ above say; the guarantee here is the one above, against the published cells, the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from app.reports.model import Cell
 
 
-def suppress(cells: Sequence[tuple[str, int]], *, min_group_size: int) -> tuple[Cell, ...]:
+def suppress(cells: Sequence[tuple[str, int]], *, min_group_size: int, also: Collection[int] = ()) -> tuple[Cell, ...]:
     """The cells as they may be published, in the order given: a suppressed cell's count is None.
 
     `cells` are (label, count) pairs that add up to the published total; `min_group_size` (k) is the
-    smallest group that may be shown. k = 1 suppresses nothing.
+    smallest group that may be shown. k = 1 suppresses nothing. `also`: positions already suppressed for
+    another reason (a table's other dimension, `suppress_table`), kept suppressed and protected like the
+    primary ones; a zero among them only adds doubt (the attacker no longer knows it is not 0).
     """
     if type(min_group_size) is not int or min_group_size < 1:
         raise ValueError(f"min_group_size must be an integer of at least 1, not {min_group_size!r}")
@@ -49,9 +51,11 @@ def suppress(cells: Sequence[tuple[str, int]], *, min_group_size: int) -> tuple[
 
     k = min_group_size
     counts = [count for _, count in cells]
-    hidden = [i for i, count in enumerate(counts) if 0 < count < k]
+    hidden = sorted({i for i, count in enumerate(counts) if 0 < count < k} | set(also))
     if hidden:
-        spare = sorted((i for i, count in enumerate(counts) if count >= k), key=lambda i: (counts[i], i))
+        spare = sorted(
+            (i for i, count in enumerate(counts) if count >= k and i not in hidden), key=lambda i: (counts[i], i)
+        )
         for i in spare:
             if _protected([counts[j] for j in hidden], k):
                 break
@@ -67,3 +71,43 @@ def _protected(suppressed: list[int], k: int) -> bool:
     residual = sum(suppressed)
     # (a) also follows from (b): a lone suppressed cell is a primary one, below k. It is checked for what it says.
     return len(suppressed) >= 2 and residual >= k and residual > len(suppressed)
+
+
+def suppress_table(
+    rows: Sequence[tuple[str, Sequence[int]]], *, min_group_size: int
+) -> tuple[tuple[str, tuple[Cell, ...]], ...]:
+    """A table's cells as they may be published: rows (a poll's groups) by columns (its options), where each
+    column adds up to a published total (the poll's result) and the rows' totals are not published.
+
+    Each column is one breakdown, suppressed by `suppress` above. One more rule, for the rows: a row with a
+    suppressed cell whose published cells are all 0 is suppressed whole, zeros included. Its zeros would say
+    where its few answers are not; with one suppressed cell, exactly which option all of them chose. A column
+    that gains a suppressed cell that way is suppressed again (a lone suppressed 0 is its total minus the rest),
+    and so on until nothing moves: each round only adds suppressed cells, so it ends.
+
+    What holds then: in every column, the suppressed cells meet rules a to c above, so none is worked out from
+    its column's total, and no row has a suppressed cell beside zeros only. Rows' totals (how many of a group
+    answered) are never published; were they, a row's one suppressed cell would be its total minus the rest.
+    """
+    counts = [list(row) for _label, row in rows]
+    width = len(counts[0]) if counts else 0
+    hidden: set[tuple[int, int]] = set()
+    moved = True
+    while moved:
+        moved = False
+        for column in range(width):
+            cells = [(label, counts[r][column]) for r, (label, _row) in enumerate(rows)]
+            already = [r for r in range(len(rows)) if (r, column) in hidden]
+            for r, cell in enumerate(suppress(cells, min_group_size=min_group_size, also=already)):
+                if cell.count is None and (r, column) not in hidden:
+                    hidden.add((r, column))
+                    moved = True
+        for r, row in enumerate(counts):
+            shown = [row[column] for column in range(width) if (r, column) not in hidden]
+            if len(shown) < width and shown and not any(shown):
+                hidden.update((r, column) for column in range(width))
+                moved = True
+    return tuple(
+        (label, tuple(Cell(label, None if (r, column) in hidden else counts[r][column]) for column in range(width)))
+        for r, (label, _row) in enumerate(rows)
+    )
