@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import batching
 from app.anonymous.queue import WaitingQueue
 from app.anonymous.wallet import MESSAGE_MAX, MESSAGE_MIN
-from app.ballots import limits, service
+from app.ballots import audiences, limits, service
 from app.ballots import log as ballot_log
 from app.core import blindrsa
 from app.core.clock import to_the_hour
@@ -48,6 +48,7 @@ class Answer:
     signature: bytes
     credential: str
     choice: tuple[int, ...]
+    group: int | None = None  # the department or location it counts under at close (app/ballots/audiences.py)
 
 
 class BallotQueue(WaitingQueue[Answer]):
@@ -118,6 +119,29 @@ def check_credential(ballot: Ballot, message: bytes, signature: bytes) -> str:
     return credential_of(message)
 
 
+# A group id sealed as ten digits, and "none" as ten zeros (ids start at 1): every row's seal is the same length,
+# so a copy of the database cannot tell answers counted under a group from the others.
+GROUP_DIGITS = 10
+NO_GROUP = "0" * GROUP_DIGITS
+
+
+def group_context(ballot_id: int) -> str:
+    """The sealing context of a ballot's answers' groups: a seal moved to another ballot's row does not open."""
+    return f"ballot-answer-group:{ballot_id}"
+
+
+def seal_group(rt: Runtime, ballot_id: int, group: int | None) -> bytes:
+    plain = NO_GROUP if group is None else f"{group:0{GROUP_DIGITS}d}"
+    return rt.sealer.seal(plain, context=group_context(ballot_id))
+
+
+def answer_group(rt: Runtime, row: BallotAnswer) -> int | None:
+    """The group a counted answer was sent under (None: none, or counted before breakdowns existed)."""
+    if row.sealed_group is None:
+        return None
+    return int(rt.sealer.open(bytes(row.sealed_group), context=group_context(row.ballot_id))) or None
+
+
 def _latest(db: Session, ballot_id: int, credential: str) -> BallotAnswer | None:
     return db.scalar(
         select(BallotAnswer)
@@ -127,11 +151,21 @@ def _latest(db: Session, ballot_id: int, credential: str) -> BallotAnswer | None
     )
 
 
-def submit(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signature: bytes, choice: list[int]) -> int:
+def submit(
+    *,
+    db: Session,
+    rt: Runtime,
+    ballot_id: int,
+    message: bytes,
+    signature: bytes,
+    choice: list[int],
+    group: int | None = None,
+) -> int:
     """Accept an answer for the next batch; returns the batch interval in seconds (0: counted already, as with
     batching off). Refusals: no such ballot (404), not open (409), a credential of another ballot or a forgery
-    (400), too many answers with this credential this hour (429), a choice the ballot does not allow (400), the
-    same answer as the one counted for this credential (409)."""
+    (400), too many answers with this credential this hour (429), a choice the ballot does not allow (400), a
+    group it may not count under (400, app/ballots/audiences.check_answer_group), the same answer (choice and
+    group) as the one counted for this credential (409)."""
     ballot = service.get_or_404(db=db, ballot_id=ballot_id)
     if not service.visible_to(db=db, rt=rt, ballot=ballot, user=None):
         raise NotFound(N_("There is no such poll."))  # its petition was hidden: it takes no answer meanwhile
@@ -145,16 +179,23 @@ def submit(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signatur
     # Counted once the credential verifies, before anything waits or is written (app/ballots/limits.py).
     limits.hit(rt, action=limits.ANSWER, ballot_id=ballot.id, credential=credential)
     checked = check_choice(ballot, len(service.labels(db=db, ballot=ballot)), choice)
+    if group is not None:
+        audiences.check_answer_group(db=db, rt=rt, ballot=ballot, group_id=group)
     latest = _latest(db, ballot.id, credential)
-    if latest is not None and ballot_log.parse_choice(latest.choice) == list(checked):
+    if latest is not None and _same(rt, latest, checked, group):
         raise Conflict(N_("This answer is already counted. To change it, choose differently."))
-    answer = Answer(ballot.id, message, signature, credential, checked)
+    answer = Answer(ballot.id, message, signature, credential, checked, group)
     ballot_queue(rt).replace(answer)
     if rt.settings.anonymous_batch_seconds == 0:
         ballot_queue(rt).discard(answer)
         _write_group(db, rt, ballot.id, [answer])
         return 0
     return int(rt.settings.anonymous_batch_seconds)
+
+
+def _same(rt: Runtime, row: BallotAnswer, choice: tuple[int, ...], group: int | None) -> bool:
+    """Whether an answer is the one already counted: its choice and its group (a new group is a change)."""
+    return ballot_log.parse_choice(row.choice) == list(choice) and answer_group(rt, row) == group
 
 
 def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
@@ -240,7 +281,7 @@ def _write_group(db: Session, rt: Runtime, ballot_id: int, group: list[Answer]) 
     new_credentials = 0
     for answer in group:
         latest = counted.get(answer.credential)
-        if latest is not None and ballot_log.parse_choice(latest.choice) == list(answer.choice):
+        if latest is not None and _same(rt, latest, answer.choice, answer.group):
             continue  # the same answer again (sent to two processes, or resent): nothing changes
         if latest is None:
             new_credentials += 1
@@ -258,6 +299,7 @@ def _write_group(db: Session, rt: Runtime, ballot_id: int, group: list[Answer]) 
                 counted_hour=hour,
                 superseded=False,
                 log_index=-1,
+                sealed_group=seal_group(rt, ballot_id, answer.group),
             )
         )
     if not rows:

@@ -12,14 +12,16 @@ department answers its polls (still once per account), a limit docs/architecture
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.core.errors import InvalidInput
+from app.core.errors import AppError, InvalidInput
 from app.core.i18n import N_, Message
+from app.core.runtime import Runtime
 from app.models.accounts import User
-from app.models.ballots import Ballot, BallotAudience, BallotGroup, MemberGroup
+from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotIssuance, MemberGroup
 from app.models.signatures import GroupKind, SignerGroup
 
 MAX_GROUPS = 50
@@ -171,3 +173,104 @@ def group_sizes(*, db: Session, group_ids: Sequence[int]) -> dict[int, int]:
         )
     }
     return {group_id: counted.get(group_id, 0) for group_id in group_ids}
+
+
+# -- counting an answer under a group (the breakdown at close) -------------------------------------------------
+
+
+class BadGroup(AppError):
+    """A group an answer cannot be counted under (400): nothing is queued."""
+
+    status_code = 400
+    code = "bad_group"
+    title = N_("That answer cannot be counted under that group")
+
+
+def has_breakdown(*, db: Session, ballot: Ballot) -> bool:
+    """Whether the result is broken down by group at close: a poll put to two departments or locations or more.
+    (Put to one, every answerer is of it, so counting under it would tell nothing; put to every member or to a
+    petition's signers, no group is asked for: see docs/architecture.md.)"""
+    if ballot.audience is not BallotAudience.groups:
+        return False
+    count = db.scalar(select(func.count()).select_from(BallotGroup).where(BallotGroup.ballot_id == ballot.id)) or 0
+    return count >= 2
+
+
+def holders(*, db: Session, ballot: Ballot, group_ids: Sequence[int]) -> dict[int, int]:
+    """For each group, the confirmed members who gave it and collected this ballot's credential: among whom an
+    answer counted under it hides (the operator knows both sets; nobody knows which of them answered)."""
+    counted: dict[int, int] = {
+        group_id: size
+        for group_id, size in db.execute(
+            select(MemberGroup.group_id, func.count(func.distinct(MemberGroup.account_id)))
+            .join(User, User.id == MemberGroup.account_id)
+            .join(
+                BallotIssuance,
+                (BallotIssuance.account_id == MemberGroup.account_id) & (BallotIssuance.ballot_id == ballot.id),
+            )
+            .where(MemberGroup.group_id.in_(list(group_ids)), User.email_verified_at.is_not(None))
+            .group_by(MemberGroup.group_id)
+        )
+    }
+    return {group_id: counted.get(group_id, 0) for group_id in group_ids}
+
+
+def check_answer_group(*, db: Session, rt: Runtime, ballot: Ballot, group_id: int) -> None:
+    """An answer may be counted under a group only on a poll with a breakdown, only a group the poll is put to, and
+    only while at least k of its members hold the credential: under fewer, the group alone would narrow the answer
+    to fewer people than the site promises. The refusal says "fewer than k", never the count."""
+    if ballot.audience is not BallotAudience.groups:
+        raise BadGroup(
+            N_(
+                "This poll is not put to departments or locations, so its result is not broken down by them: send "
+                "your answer without a group."
+            ),
+            fields={"group": N_("Leave it out.")},
+        )
+    if not has_breakdown(db=db, ballot=ballot):
+        raise BadGroup(
+            N_(
+                "This poll is put to one department or location only, so its result is not broken down: send your "
+                "answer without a group."
+            ),
+            fields={"group": N_("Leave it out.")},
+        )
+    if group_id not in {group.id for group in audience_groups(db=db, ballot=ballot)}:
+        raise BadGroup(
+            N_("That department or location is not one this poll is put to: choose one of its groups, or none."),
+            fields={"group": N_("Not one of this poll's groups.")},
+        )
+    k = rt.settings.min_group_size
+    if holders(db=db, ballot=ballot, group_ids=[group_id])[group_id] < k:
+        raise BadGroup(
+            Message(
+                N_(
+                    "Fewer than %(min)s of its members hold this poll's credential, so an answer counted under it "
+                    "would hide among too few people. Send your answer without a group."
+                ),
+                min=k,
+            ),
+            fields={"group": Message(N_("Fewer than %(min)s hold the credential."), min=k)},
+        )
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    """One of a member's own groups as the answer form offers it: among how many an answer under it hides, and
+    whether it may be chosen (at least k of them)."""
+
+    group: SignerGroup
+    hidden_among: int
+    allowed: bool
+
+
+def answer_choices(*, db: Session, rt: Runtime, ballot: Ballot, user: User | None) -> list[GroupChoice]:
+    """The groups this member may count their answer under: those they gave on their account that the poll is put
+    to (none on a poll without a breakdown, or for a reader who is not signed in)."""
+    if user is None or not has_breakdown(db=db, ballot=ballot):
+        return []
+    theirs = {group.id for group in member_groups(db=db, user=user).values()}
+    offered = [group for group in audience_groups(db=db, ballot=ballot) if group.id in theirs]
+    sizes = holders(db=db, ballot=ballot, group_ids=[group.id for group in offered])
+    k = rt.settings.min_group_size
+    return [GroupChoice(group, sizes[group.id], sizes[group.id] >= k) for group in offered]

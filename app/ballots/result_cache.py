@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,17 +29,18 @@ KEPT = 256  # ballots whose result a process keeps, the most recently read
 
 
 Head = tuple[int, bytes]
+T = TypeVar("T")
 
 
-class ResultCache:
+class KeptByHead(Generic[T]):
+    """Something counted from a ballot's answers, per ballot, under a key that names its log head."""
+
     def __init__(self, kept: int = KEPT) -> None:
         self._kept = kept
         self._lock = threading.Lock()
-        self._results: OrderedDict[int, tuple[tuple[object, ...], counting.Results | counting.NotEnough]] = (
-            OrderedDict()
-        )
+        self._results: OrderedDict[int, tuple[tuple[object, ...], T]] = OrderedDict()
 
-    def get(self, ballot_id: int, key: tuple[object, ...]) -> counting.Results | counting.NotEnough | None:
+    def get(self, ballot_id: int, key: tuple[object, ...]) -> T | None:
         with self._lock:
             found = self._results.get(ballot_id)
             if found is None or found[0] != key:
@@ -46,7 +48,7 @@ class ResultCache:
             self._results.move_to_end(ballot_id)
             return found[1]
 
-    def put(self, ballot_id: int, key: tuple[object, ...], result: counting.Results | counting.NotEnough) -> None:
+    def put(self, ballot_id: int, key: tuple[object, ...], result: T) -> None:
         with self._lock:
             self._results[ballot_id] = (key, result)
             self._results.move_to_end(ballot_id)
@@ -56,6 +58,10 @@ class ResultCache:
     def clear(self) -> None:
         with self._lock:
             self._results.clear()
+
+
+class ResultCache(KeptByHead[counting.Results | counting.NotEnough]):
+    """The counted results (app/ballots/service.results)."""
 
 
 def result_cache(rt: Runtime) -> ResultCache:
@@ -77,11 +83,15 @@ def counted(
     db: Session, rt: Runtime, ballot: Ballot, count: Callable[[], counting.Results | counting.NotEnough]
 ) -> counting.Results | counting.NotEnough:
     """`count()`'s result for the ballot as its log stands now, counted at most once per log head per process."""
+    return kept(db, ballot, result_cache(rt), count)
+
+
+def kept(db: Session, ballot: Ballot, cache: KeptByHead[T], count: Callable[[], T]) -> T:
+    """`count()` for the ballot as its log stands now, from `cache` if counted at this log head in this process."""
     head = log_head(db, ballot.id)
     if head is None:
         return count()
     key: tuple[object, ...] = (ballot.key_id, ballot.kind, ballot.min_answers, ballot.answers_counted, *head)
-    cache = result_cache(rt)
     found = cache.get(ballot.id, key)
     if found is None:
         found = count()

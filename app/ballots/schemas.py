@@ -114,6 +114,9 @@ class BallotRead(BaseModel):
     min_answers: int
     credentials_issued: int = Field(description="Credentials made for this ballot: each answer hides among them.")
     answers_counted: int = Field(description="Distinct credentials whose answer is counted.")
+    breakdown: bool = Field(
+        False, description="Whether an answer may name a group and the result is broken down by them at close."
+    )
     key: BallotKeyRead
     signer_key: BallotSignerKeyRead | None = Field(
         description="A signers' ballot: the petition's signers' key (public half, kept after the petition "
@@ -130,6 +133,7 @@ class BallotRead(BaseModel):
         signer_key: SignerKey | None = None,
         groups: Sequence[SignerGroup] = (),
     ) -> BallotRead:
+        # The rule of app/ballots/audiences.has_breakdown, on groups already read.
         return cls(
             id=ballot.id,
             petition_id=ballot.petition_id,
@@ -149,6 +153,7 @@ class BallotRead(BaseModel):
             min_answers=ballot.min_answers,
             credentials_issued=ballot.credentials_issued,
             answers_counted=ballot.answers_counted,
+            breakdown=ballot.audience is BallotAudience.groups and len(groups) >= 2,
             key=BallotKeyRead(
                 key_id=ballot.key_id, spki=b64url.encode(ballot.spki), destroyed=ballot.sealed_private is None
             ),
@@ -173,6 +178,25 @@ class BallotRoundRead(BaseModel):
     eliminated: int | None
 
 
+class BallotBreakdownRowRead(BaseModel):
+    group: int | None = Field(description="The department or location (null: the answers counted under none).")
+    kind: GroupKind | None
+    name: str
+    counts: list[int | None] = Field(
+        description="Answers choosing each option, by position (ranked: first preferences); null: suppressed, "
+        "because it or a cell it would reveal holds fewer than `min_group_size` answers."
+    )
+
+
+class BallotBreakdownRead(BaseModel):
+    status: Literal["shown", "hidden", "not_enough"] = Field(
+        description="hidden: until the poll closes and its last batch is in (even when its result shows live: a "
+        "breakdown read while answers arrive tells each new answer's group); not_enough: below `min_answers`."
+    )
+    min_group_size: int = Field(description="Cells below this are suppressed, with those that would reveal them.")
+    rows: list[BallotBreakdownRowRead] = Field(default_factory=list, description='Each group, then "Not given".')
+
+
 class BallotResultsRead(BaseModel):
     status: Literal["shown", "hidden", "not_enough"] = Field(
         description="hidden: until `until` (the close and its last batch); not_enough: fewer answers than "
@@ -186,6 +210,11 @@ class BallotResultsRead(BaseModel):
         default_factory=list, description="Ranked ballots: every instant-runoff round."
     )
     winner: int | None = None
+    breakdown: BallotBreakdownRead | None = Field(
+        None,
+        description="A poll put to two departments or locations or more: its result by the group each answer was "
+        "counted under (null for other polls).",
+    )
 
     @classmethod
     def of(cls, ballot: Ballot, found: counting.Results | counting.NotEnough | Hidden) -> BallotResultsRead:
@@ -243,6 +272,12 @@ class BallotAnswerCreate(BaseModel):
     signature: str = Field(max_length=2048, pattern=B64URL, description="The ballot key's signature on it.")
     choice: list[int] = Field(
         max_length=100, description="Option positions; ranked: in rank order, first choice first."
+    )
+    group: RowId | None = Field(
+        None,
+        description="A poll put to two departments or locations or more: one of them (your own) to count this "
+        "answer under in the breakdown shown at close, or null for none. Refused (400) on another poll, for a "
+        "group the poll is not put to, and while fewer than k of the group's members hold the credential.",
     )
 
 

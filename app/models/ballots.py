@@ -208,6 +208,11 @@ class BallotAnswer(Base):
     counted_hour: Mapped[datetime]
     superseded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     log_index: Mapped[int] = mapped_column(Integer)
+    # The department or location the answerer counted it under for the breakdown at close, or none: sealed
+    # (AES-GCM, context `ballot-answer-group:<ballot id>`, app/ballots/answers.py), a random nonce each and the same
+    # length with or without a group, so a copy of the database neither reads it nor tells equal groups apart.
+    # NULL only on answers counted before breakdowns existed. Never in the public leaf (see docs/architecture.md).
+    sealed_group: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class BallotLeaf(Base):

@@ -14,11 +14,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.ballots import breakdown as group_breakdown
 from app.ballots import counting
 from app.ballots import service as ballots
 from app.core.runtime import Runtime
@@ -26,7 +27,8 @@ from app.models.ballots import Ballot, BallotKind, BallotOption, BallotState
 from app.models.lifecycle import PetitionState
 from app.models.petitions import Petition
 from app.reports.ballot_chart import result_chart_svg, share
-from app.reports.model import Ratification
+from app.reports.model import BallotBreakdown, Cell, GroupResultRow, Ratification, suppressed_note
+from app.reports.suppression import suppress_table
 
 Status = Literal["hidden", "not_enough", "shown"]
 RATIFICATION_YES, RATIFICATION_PARTLY, RATIFICATION_NO = 0, 1, 2
@@ -62,6 +64,7 @@ class BallotReport:
     rows: tuple[Row, ...]  # single, multiple, scale
     rounds: tuple[Round, ...]  # ranked
     winner: str | None  # ranked: the winning option's label
+    breakdown: BallotBreakdown | None = None  # a poll put to two groups or more (app/ballots/breakdown.py)
 
     @property
     def hidden(self) -> bool:
@@ -78,8 +81,9 @@ def build(
     labels: list[str],
     published: counting.Results | counting.NotEnough | ballots.Hidden,
     state: BallotState,
+    breakdown: BallotBreakdown | None = None,
 ) -> BallotReport:
-    """The report of what `ballots.results` published for the ballot."""
+    """The report of what `ballots.results` published for the ballot (and `breakdown_of` by group)."""
 
     def report(
         status: Status,
@@ -101,6 +105,7 @@ def build(
             rows=rows,
             rounds=rounds,
             winner=winner,
+            breakdown=breakdown,
         )
 
     if isinstance(published, counting.NotEnough):
@@ -144,6 +149,69 @@ def chart_svg(report: BallotReport) -> str | None:
     )
 
 
+def breakdown_of(
+    found: group_breakdown.GroupCounts | counting.NotEnough | ballots.Hidden | None, min_group_size: int
+) -> BallotBreakdown | None:
+    """What may be published of the counts per group: nothing for a poll without a breakdown, a status until it
+    may be read, else every cell through the reports' suppression (each option's column adds up to the result's
+    count for it, which is public)."""
+    if found is None:
+        return None
+    if isinstance(found, ballots.Hidden):
+        return BallotBreakdown(status="hidden", min_group_size=min_group_size)
+    if isinstance(found, counting.NotEnough):
+        return BallotBreakdown(status="not_enough", min_group_size=min_group_size)
+    table = suppress_table([(row.name, row.counts) for row in found.rows], min_group_size=min_group_size)
+    rows = tuple(
+        GroupResultRow(
+            group_id=row.group_id,
+            kind=row.kind.value if row.kind is not None else None,
+            name=row.name,
+            cells=cells,
+        )
+        for row, (_label, cells) in zip(found.rows, table, strict=True)
+    )
+    return BallotBreakdown(status="shown", min_group_size=min_group_size, rows=rows)
+
+
+def breakdown_json(breakdown: BallotBreakdown) -> dict[str, object]:
+    """The breakdown as the API and the JSON download give it: a suppressed cell is null."""
+    return {
+        "status": breakdown.status,
+        "min_group_size": breakdown.min_group_size,
+        "rows": [
+            {
+                "group": row.group_id,
+                "kind": row.kind,
+                "name": row.name,
+                "counts": [cell.count for cell in row.cells],
+            }
+            for row in breakdown.rows
+        ],
+    }
+
+
+def _breakdown_csv(writer: Any, report: BallotReport) -> None:
+    breakdown = report.breakdown
+    if breakdown is None:
+        return
+    writer.writerow([])
+    if breakdown.status == "hidden":
+        writer.writerow(["breakdown", "by department or location once the poll closes"])
+        return
+    if breakdown.status == "not_enough":
+        writer.writerow(["breakdown", f"not enough answers (from {breakdown.min_group_size} answers)"])
+        return
+    writer.writerow(["breakdown", "by department or location", suppressed_note(breakdown.min_group_size)])
+    writer.writerow(["group", "kind", *[_safe(label) for label in report.labels]])
+    for row in breakdown.rows:
+        writer.writerow([_safe(row.name), row.kind or "", *[_cell(cell) for cell in row.cells]])
+
+
+def _cell(cell: Cell) -> str | int:
+    return "suppressed" if cell.count is None else cell.count
+
+
 def report_json(report: BallotReport) -> str:
     """The result as JSON: figures only when the page shows them, and `status` says why they are missing."""
     shown = report.status == "shown"
@@ -171,6 +239,8 @@ def report_json(report: BallotReport) -> str:
         ]
     elif shown:
         data["results"] = [{"position": row.position, "answers": row.count, "share": row.share} for row in report.rows]
+    if report.breakdown is not None:
+        data["breakdown"] = breakdown_json(report.breakdown)
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
@@ -194,9 +264,11 @@ def report_csv(report: BallotReport) -> str:
     writer.writerow(["answers_counted", report.answers_counted])
     if report.status == "hidden":
         writer.writerow(["status", "hidden until the poll closes"])
+        _breakdown_csv(writer, report)
         return out.getvalue()
     if report.status == "not_enough":
         writer.writerow(["status", f"not enough answers yet (figures from {report.min_answers} answers)"])
+        _breakdown_csv(writer, report)
         return out.getvalue()
     writer.writerow(["answered", report.answered])
     writer.writerow([])
@@ -208,10 +280,12 @@ def report_csv(report: BallotReport) -> str:
                 note = "dropped" if round_.eliminated == position else "wins" if round_.winner == position else ""
                 writer.writerow([number, position, _safe(label), "" if count is None else count, note])
             writer.writerow([number, "", "exhausted", round_.exhausted, ""])
+        _breakdown_csv(writer, report)
         return out.getvalue()
     writer.writerow(["position", "option", "answers", "share_percent"])
     for row in report.rows:
         writer.writerow([row.position, _safe(row.label), row.count, row.share])
+    _breakdown_csv(writer, report)
     return out.getvalue()
 
 
@@ -253,6 +327,7 @@ def report_of(db: Session, rt: Runtime, ballot: Ballot, labels: list[str] | None
         labels=labels if labels is not None else _options(db, [ballot.id])[ballot.id],
         published=ballots.results(db, rt, ballot),
         state=ballots.state(ballot, rt.clock.now()),
+        breakdown=breakdown_of(group_breakdown.group_counts(db, rt, ballot), ballot.min_answers),
     )
 
 

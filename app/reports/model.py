@@ -35,6 +35,30 @@ class Breakdown:
 
 
 @dataclass(frozen=True)
+class GroupResultRow:
+    """One department or location of a poll's breakdown (or "Not given"): its answers per option, suppressed."""
+
+    group_id: int | None  # None: the answers counted under no group
+    kind: str | None  # "department", "location"; None for "Not given"
+    name: str
+    cells: tuple[Cell, ...]  # per option position (ranked: first preferences); a suppressed cell's count is None
+
+
+@dataclass(frozen=True)
+class BallotBreakdown:
+    """A poll's result by group (issue #25): "hidden" until it closes and its last batch is in, "not_enough" below
+    its minimum of answers, else the rows through `suppression.suppress_table`."""
+
+    status: str  # "hidden", "not_enough", "shown"
+    min_group_size: int  # cells below it are suppressed (the poll's minimum of answers)
+    rows: tuple[GroupResultRow, ...] = ()  # empty unless shown
+
+    @property
+    def suppressed(self) -> int:
+        return sum(1 for row in self.rows for cell in row.cells if cell.count is None)
+
+
+@dataclass(frozen=True)
 class Threshold:
     kind: str  # "response" or "escalation"
     signatures: int

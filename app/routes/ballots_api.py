@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
-from app.ballots import answers, audiences, editing, schemas
+from app.ballots import answers, audiences, breakdown, editing, schemas
 from app.ballots import log as ballot_log
 from app.ballots import service as ballots
 from app.core import b64url
@@ -23,6 +23,7 @@ from app.core.types import Id, Offset
 from app.models.anonymous import SignerKey
 from app.models.ballots import Ballot, BallotAudience
 from app.petitions import service as petitions
+from app.reports import ballots as ballot_reports
 from app.routes.policy import Anyone, CurrentUser, OptionalUser
 
 router = APIRouter(prefix="/api/v1", tags=["ballots"], route_class=UnitOfWorkRoute)
@@ -103,11 +104,17 @@ def read(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> s
 @router.get(
     "/ballots/{ballot_id}/results",
     response_model=schemas.BallotResultsRead,
-    summary="A ballot's result: hidden until it closes (unless live), nothing below its minimum of answers",
+    summary="A ballot's result: hidden until it closes (unless live), nothing below its minimum of answers; by "
+    "department or location, for a ballot put to several, once it closes, with small cells suppressed",
 )
 def results(ballot_id: Id, user: OptionalUser, db: SessionDep, rt: RuntimeDep) -> schemas.BallotResultsRead:
     ballot = ballots.get_visible(db=db, rt=rt, ballot_id=ballot_id, user=user)
-    return schemas.BallotResultsRead.of(ballot, ballots.results(db, rt, ballot))
+    read = schemas.BallotResultsRead.of(ballot, ballots.results(db, rt, ballot))
+    # The same suppressed cells as the page and the downloads (app/reports/ballots.py decides them all).
+    found = ballot_reports.breakdown_of(breakdown.group_counts(db, rt, ballot), ballot.min_answers)
+    if found is not None:
+        read.breakdown = schemas.BallotBreakdownRead.model_validate(ballot_reports.breakdown_json(found))
+    return read
 
 
 @router.get(
@@ -169,6 +176,7 @@ def answer(
         message=_decode(body.message, "message"),
         signature=_decode(body.signature, "signature"),
         choice=body.choice,
+        group=body.group,
     )
     return schemas.BallotAnswerAccepted(accepted=True, counted_at_batch=waits)
 

@@ -324,6 +324,10 @@ def show(request: Request, ballot_id: Id, user: OptionalUser, db: SessionDep, rt
         {
             "ballot": ballot,
             "audience_groups": audiences.audience_groups(db=db, ballot=ballot),
+            # The member's own groups this poll is put to, each with the number an answer under it hides among.
+            "group_choices": audiences.answer_choices(db=db, rt=rt, ballot=ballot, user=user)
+            if state is BallotState.open
+            else [],
             # A member outside a groups' ballot is told so here, since the wallet offers them no credential for it.
             "outside_audience": user is not None
             and user.is_verified

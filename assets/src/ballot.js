@@ -68,6 +68,18 @@ function chosen(form, kind) {
   return controls.filter((control) => control.checked).map((control) => Number(control.value));
 }
 
+// The group the answer counts under for the breakdown at close (a poll put to several groups): null for none.
+function chosenGroup(form) {
+  const picked = form.querySelector('[name="group"]:checked');
+  return picked && picked.value !== "" ? Number(picked.value) : null;
+}
+
+function showGroup(form, group) {
+  for (const control of form.querySelectorAll('[name="group"]')) {
+    control.checked = control.value === (group == null ? "" : String(group));
+  }
+}
+
 function show(form, kind, choice) {
   const controls = Array.from(form.querySelectorAll('[name="choice"]'));
   if (kind === "ranked") {
@@ -191,6 +203,7 @@ async function answerForm(form, line, database, account, csrf) {
   };
   if (held && held.answer) {
     show(form, kind, held.answer.choice);
+    showGroup(form, held.answer.group);
     say(line, [answered(held)]);
   }
   form.hidden = false;
@@ -201,6 +214,7 @@ async function answerForm(form, line, database, account, csrf) {
     event.preventDefault();
     if (busy) return;
     const choice = chosen(form, kind);
+    const group = chosenGroup(form);
     const wrong = problem(choice, kind, maxChoices, options);
     if (wrong) {
       say(line, [wrong], { focus: true });
@@ -212,10 +226,10 @@ async function answerForm(form, line, database, account, csrf) {
     try {
       if (!(held && held.status === "held")) held = await exchanged(database, account, ballot);
       const sent = await send(`/api/v1/ballots/${ballotId}/answers`,
-                              { message: held.message, signature: held.signature, choice });
+                              { message: held.message, signature: held.signature, choice, group });
       if (sent.status !== 202) throw new Stop(sent.words);
       const changed = Boolean(held.answer);
-      held = { ...held, answer: { choice } };
+      held = { ...held, answer: { choice, group } };
       await putRecord(database, held);
       const batch = Number(sent.body && sent.body.counted_at_batch);
       // True for both kinds of poll: a batch goes out once enough answers wait to hide each among them; a smaller

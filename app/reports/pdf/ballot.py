@@ -16,6 +16,7 @@ from fpdf.enums import Align
 
 from app.models.ballots import BallotKind
 from app.reports.ballots import BallotReport
+from app.reports.model import suppressed_note
 from app.reports.pdf.document import (
     SMALL_SIZE,
     WIDTH,
@@ -81,6 +82,8 @@ def ballot_pdf(
         _rounds(pdf, report)
     else:
         _rows(pdf, report)
+    if report.breakdown is not None:
+        _breakdown(pdf, report)
     pdf.gap(3)
     pdf.paragraph(
         f"Anyone can check the count from the poll's public log: undersigned verify {address}",
@@ -147,4 +150,41 @@ def _rounds(pdf: Document, report: BallotReport) -> None:
         widths=(16, WIDTH - 16 - 30 - 24, 30, 24),
         aligns=(Align.R, Align.L, Align.R, Align.L),
         headings=("Round", "Option", "Answers", "Note"),
+    )
+
+
+def _breakdown(pdf: Document, report: BallotReport) -> None:
+    """The result by department or location, with the page's suppressed cells; a row per group and option, so any
+    number of options fits the page."""
+    found = report.breakdown
+    if found is None:
+        return
+    pdf.heading("By department or location", keep=3 * 4.6)
+    if found.status == "hidden":
+        pdf.paragraph(
+            "Shown once the poll closes and its last answers are counted, never while it is open: figures that "
+            "change as answers arrive would tell which group each new answer came from."
+        )
+        return
+    if found.status == "not_enough":
+        pdf.paragraph(f"Not shown: figures need {plural_text(found.min_group_size, 'answer')} or more.")
+        return
+    first = " (first choices)" if report.kind is BallotKind.ranked else ""
+    pdf.paragraph(
+        f"Each answer counts under the group its sender chose, or under “Not given”{first}. A figure marked "
+        f"{suppressed_note(found.min_group_size)} is left out because it, or a figure that would reveal it, is "
+        "under that size. How many people of each group answered is not shown.",
+        size=SMALL_SIZE,
+        colour=MUTED,
+    )
+    pdf.gap(1)
+    pdf.data_table(
+        (
+            (row.name, label, "suppressed" if cell.count is None else f"{cell.count:,}")
+            for row in found.rows
+            for label, cell in zip(report.labels, row.cells, strict=True)
+        ),
+        widths=(60, WIDTH - 60 - 30, 30),
+        aligns=(Align.L, Align.L, Align.R),
+        headings=("Group", "Option", "Answers"),
     )

@@ -1,0 +1,361 @@
+"""Breakdowns of a poll's result by department or location (issue #25): a member of a poll put to several groups
+may count their answer under one of their groups, told first among how many it then hides; the breakdown is shown
+only once the poll has closed and its last batch is in, and only through the reports' small-cell suppression.
+
+The adversarial tests play:
+- a client that attaches a group the poll is not put to, one too few people hold the credential in, or a group to
+  a poll with no breakdown (refused in words, nothing counted);
+- an attacker holding the database files (no keys), the logs and the public log leaves, who tries to read each
+  answer's group (sealed under a per-poll context, every row sealed alike, so equal groups do not look equal);
+- anyone reading the page, the API, the downloads or the log leaves before the close, while answers come in
+  (nothing per group, not even on a poll whose results show live);
+- the operator with every key, who opens each answer's group and counts the accounts it could be (at least k);
+- someone who differences the published cells against the result's option totals, and the zeros of a row that
+  would say where a small group's answers are not.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from itertools import product
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.ballots import answers, audiences
+from app.ballots import log as ballot_log
+from app.core import b64url
+from app.core.clock import FrozenClock
+from app.core.runtime import Runtime
+from app.models.accounts import User
+from app.models.ballots import Ballot, BallotAnswer, BallotAudience, BallotIssuance, BallotLeaf, MemberGroup
+from app.models.signatures import GroupKind, SignerGroup
+from app.reports.suppression import suppress_table
+from app.signatures import groups as signer_groups
+from tests import ballot_helpers, factories
+from tests.conftest import Browser, sign_in_as
+
+K = 5  # the test settings' minimum group size
+
+
+def group(db: Session, kind: GroupKind, name: str) -> SignerGroup:
+    made = signer_groups.add(db=db, kind=kind, name=name)
+    db.flush()
+    return made
+
+
+def members_of(db: Session, chosen: SignerGroup, count: int) -> list[User]:
+    people = []
+    for _ in range(count):
+        person = factories.worker(db)
+        department = str(chosen.id) if chosen.kind is GroupKind.department else None
+        location = str(chosen.id) if chosen.kind is GroupKind.location else None
+        audiences.set_member_groups(db=db, user=person, department=department, location=location)
+        people.append(person)
+    db.commit()
+    return people
+
+
+def collected(db: Session, ballot: Ballot, people: list[User]) -> None:
+    """These members collected the poll's credential (the wallet's issuance row: account, poll, day)."""
+    db.add_all(
+        BallotIssuance(account_id=person.id, ballot_id=ballot.id, issued_on=date(2026, 11, 24)) for person in people
+    )
+    db.commit()
+
+
+def send(client: TestClient, ballot: Ballot, cred: tuple[bytes, bytes], choice: list[int], group_id: Any) -> Any:
+    body: dict[str, Any] = {"message": b64url.encode(cred[0]), "signature": b64url.encode(cred[1]), "choice": choice}
+    if group_id is not ...:
+        body["group"] = group_id
+    return client.post(f"/api/v1/ballots/{ballot.id}/answers", json=body)
+
+
+@pytest.fixture
+def anonymous_client(app: Any) -> Any:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def setting(db: Session, rt: Runtime) -> dict[str, Any]:
+    """A poll (Yes / No) put to Engineering (15 members) and Lyon (7), every member holding its credential."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    lyon = group(db, GroupKind.location, "Lyon")
+    sales = group(db, GroupKind.department, "Sales")
+    people = {"engineering": members_of(db, engineering, 15), "lyon": members_of(db, lyon, 7)}
+    members_of(db, sales, 5)
+    ballot = ballot_helpers.pulse_ballot(
+        db, rt, options=["Yes", "No"], audience=BallotAudience.groups, groups=[engineering.id, lyon.id], days=1
+    )
+    collected(db, ballot, people["engineering"] + people["lyon"])
+    return {"ballot": ballot, "engineering": engineering, "lyon": lyon, "sales": sales, "people": people}
+
+
+def answer_all(db: Session, rt: Runtime, client: TestClient, setting: dict[str, Any]) -> None:
+    """Engineering: 9 Yes, 6 No; Lyon: 5 Yes, 2 No (every answer under its group)."""
+    ballot, engineering, lyon = setting["ballot"], setting["engineering"], setting["lyon"]
+    plan = [(engineering.id, [0])] * 9 + [(engineering.id, [1])] * 6 + [(lyon.id, [0])] * 5 + [(lyon.id, [1])] * 2
+    for group_id, choice in plan:
+        cred = ballot_helpers.credential(db, rt, ballot)
+        db.commit()
+        response = send(client, ballot, cred, choice, group_id)
+        assert response.status_code == 202, response.text
+
+
+# Bad input: refused in words, nothing counted ----------------------------------------------------------------
+
+
+def test_a_group_the_poll_is_not_put_to_or_too_few_hold_is_refused(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
+) -> None:
+    ballot = setting["ballot"]
+    small = group(db, GroupKind.location, "Nantes")
+    few = members_of(db, small, 6)
+    # A poll put to Engineering and Nantes, where only four of Nantes's six members collected the credential.
+    other = ballot_helpers.pulse_ballot(
+        db, rt, audience=BallotAudience.groups, groups=[setting["engineering"].id, small.id]
+    )
+    collected(db, other, few[:4])
+    cases = [
+        (ballot, setting["sales"].id, "not one this poll is put to"),
+        (ballot, 424242, "not one this poll is put to"),
+        (other, small.id, f"Fewer than {K} of its members"),
+    ]
+    for poll, group_id, words in cases:
+        cred = ballot_helpers.credential(db, rt, poll)
+        db.commit()
+        refused = send(anonymous_client, poll, cred, [0], group_id)
+        assert refused.status_code == 400, refused.text
+        assert words in refused.json()["error"]["message"]
+        assert "group" in refused.json()["error"]["fields"]
+    assert db.scalar(select(func.count()).select_from(BallotAnswer)) == 0
+
+
+def test_a_group_on_a_poll_without_a_breakdown_is_refused(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
+) -> None:
+    members = ballot_helpers.pulse_ballot(db, rt, question="Should Fridays be remote?")
+    one_group = ballot_helpers.pulse_ballot(
+        db, rt, question="Should the rota change?", audience=BallotAudience.groups, groups=[setting["engineering"].id]
+    )
+    for poll, words in ((members, "not put to departments or locations"), (one_group, "one department or location")):
+        cred = ballot_helpers.credential(db, rt, poll)
+        db.commit()
+        refused = send(anonymous_client, poll, cred, [0], setting["engineering"].id)
+        assert refused.status_code == 400, refused.text
+        assert words in refused.json()["error"]["message"]
+        # Without a group the same credential answers.
+        assert send(anonymous_client, poll, cred, [0], None).status_code == 202
+    assert db.scalar(select(func.count()).select_from(BallotAnswer)) == 2
+
+
+# The database, the logs and the public leaves: no group per answer -------------------------------------------
+
+
+def test_a_dump_does_not_show_which_answers_carry_which_group(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
+) -> None:
+    ballot, engineering, lyon = setting["ballot"], setting["engineering"], setting["lyon"]
+    sent = [(engineering.id, [0]), (engineering.id, [0]), (lyon.id, [0]), (None, [0])]
+    for group_id, choice in sent:
+        cred = ballot_helpers.credential(db, rt, ballot)
+        db.commit()
+        assert send(anonymous_client, ballot, cred, choice, group_id).status_code == 202
+    rows = list(db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot.id)))
+    assert len(rows) == 4
+    sealed = [bytes(row.sealed_group or b"") for row in rows]
+    # Every row is sealed alike, with or without a group: same length, never equal (a random nonce each), so a
+    # dump can neither tell grouped answers from others nor gather the answers of one group.
+    assert len({len(value) for value in sealed}) == 1
+    assert len(set(sealed)) == 4
+    # No other column could carry it: the row's columns are the ones it had before groups, and the sealed one.
+    assert {column.name for column in BallotAnswer.__table__.columns} == {
+        "id",
+        "ballot_id",
+        "credential",
+        "message",
+        "signature",
+        "revision",
+        "choice",
+        "counted_hour",
+        "superseded",
+        "log_index",
+        "sealed_group",
+    }
+    # The public leaves carry no group either (they are the same as before groups existed).
+    for leaf in db.scalars(select(BallotLeaf).where(BallotLeaf.ballot_id == ballot.id)):
+        entry = json.loads(leaf.entry)
+        if entry["kind"] == "answer":
+            assert set(entry) == {"kind", "message", "signature", "revision", "choice"}
+
+
+def test_the_operator_with_every_key_finds_each_grouped_answer_among_k_accounts(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
+) -> None:
+    answer_all(db, rt, anonymous_client, setting)
+    ballot = setting["ballot"]
+    holders = set(db.scalars(select(BallotIssuance.account_id).where(BallotIssuance.ballot_id == ballot.id)))
+    for row in db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot.id)):
+        group_id = answers.answer_group(rt, row)  # the operator holds the sealing key
+        assert group_id is not None
+        stated = set(db.scalars(select(MemberGroup.account_id).where(MemberGroup.group_id == group_id)))
+        assert len(holders & stated) >= K
+
+
+def test_a_changed_group_is_a_change_of_answer_and_only_the_last_counts(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
+) -> None:
+    ballot, engineering = setting["ballot"], setting["engineering"]
+    cred = ballot_helpers.credential(db, rt, ballot)
+    db.commit()
+    assert send(anonymous_client, ballot, cred, [0], None).status_code == 202
+    again = send(anonymous_client, ballot, cred, [0], None)
+    assert again.status_code == 409  # the same answer again is not a change
+    assert send(anonymous_client, ballot, cred, [0], engineering.id).status_code == 202
+    rows = list(db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot.id)))
+    assert sorted((row.revision, row.superseded) for row in rows) == [(1, True), (2, False)]
+    assert ballot_log.size(db, ballot.id) == 3
+
+
+# Nothing per group before the close, on any surface -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_nothing_per_group_is_published_before_the_close(
+    db: Session,
+    rt: Runtime,
+    anonymous_client: TestClient,
+    browser: Browser,
+    setting: dict[str, Any],
+    clock: FrozenClock,
+    live: bool,
+) -> None:
+    if live:
+        setting["ballot"].results_live = True
+        db.commit()
+    answer_all(db, rt, anonymous_client, setting)
+    ballot = setting["ballot"]
+    results = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/results").json()
+    assert results["status"] == ("shown" if live else "hidden")
+    assert results["breakdown"]["status"] == "hidden" and results["breakdown"]["rows"] == []
+    page = anonymous_client.get(f"/polls/{ballot.id}").text
+    assert "data-breakdown-hidden" in page and "ballot-breakdown" not in page
+    for fmt in ("csv", "json"):
+        body = anonymous_client.get(f"/polls/{ballot.id}/results.{fmt}").text
+        assert "Engineering" not in body and "Lyon" not in body
+    leaves = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/log/leaves").json()["leaves"]
+    assert all("group" not in b64url.decode(leaf["entry"]).decode().replace('"groups"', "") for leaf in leaves)
+    clock.advance(timedelta(days=1))  # closed, and (batching off) final
+    assert anonymous_client.get(f"/api/v1/ballots/{ballot.id}/results").json()["breakdown"]["status"] == "shown"
+
+
+# After the close: the suppressed aggregate, the same on every surface -----------------------------------------
+
+
+def test_after_the_close_every_surface_shows_the_same_suppressed_cells(
+    db: Session,
+    rt: Runtime,
+    anonymous_client: TestClient,
+    setting: dict[str, Any],
+    clock: FrozenClock,
+    tmp_path: Any,
+) -> None:
+    answer_all(db, rt, anonymous_client, setting)
+    ballot = setting["ballot"]
+    clock.advance(timedelta(days=1))
+    results = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/results").json()
+    assert [option["count"] for option in results["options"]] == [14, 8]
+    breakdown = results["breakdown"]
+    assert breakdown["status"] == "shown" and breakdown["min_group_size"] == K
+    # No (8) splits 6 and 2: the 2 is below k, the 6 its complement; Yes (9 and 5) is shown whole.
+    assert [(row["name"], row["counts"]) for row in breakdown["rows"]] == [
+        ("Engineering", [9, None]),
+        ("Lyon", [5, None]),
+        ("Not given", [0, 0]),
+    ]
+    exported = json.loads(anonymous_client.get(f"/polls/{ballot.id}/results.json").text)["breakdown"]
+    assert [(row["name"], row["counts"]) for row in exported["rows"]] == [
+        (row["name"], row["counts"]) for row in breakdown["rows"]
+    ]
+    csv = anonymous_client.get(f"/polls/{ballot.id}/results.csv").text
+    assert "Engineering,department,9,suppressed" in csv and "Lyon,location,5,suppressed" in csv
+    page = anonymous_client.get(f"/polls/{ballot.id}").text
+    assert "ballot-breakdown" in page and "data-breakdown-hidden" not in page
+    pdf = anonymous_client.get(f"/polls/{ballot.id}/results.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    # The log still verifies: groups are no part of it.
+    from tests.test_ballots_verify import run_verify
+
+    assert run_verify(anonymous_client, ballot, tmp_path / "state.json").ok
+
+
+# The answer form: which group, among how many, and leaving it out --------------------------------------------
+
+
+def test_the_form_offers_the_members_own_groups_with_their_figure_and_none_by_default(
+    db: Session, rt: Runtime, browser: Browser, setting: dict[str, Any]
+) -> None:
+    ballot, engineering = setting["ballot"], setting["engineering"]
+    member = setting["people"]["engineering"][0]
+    sign_in_as(browser, db, member)
+    page = browser.get(f"/polls/{ballot.id}").text
+    assert 'name="group" value="" checked' in page
+    assert f'name="group" value="{engineering.id}"' in page
+    assert "hides among 15 people" in page
+    assert f'value="{setting["lyon"].id}"' not in page  # not one of this member's groups
+
+
+# Differencing: the suppression of a table whose option totals are public -------------------------------------
+
+
+def test_a_row_whose_only_published_figures_are_zeros_is_suppressed_whole() -> None:
+    # Lyon answered No (5) and Later (1), never Yes: with its Yes published as 0, anyone would learn that Lyon's few
+    # answers all avoided Yes. The row goes whole.
+    table = suppress_table(
+        [("Engineering", [6, 2, 0]), ("Lyon", [0, 5, 1]), ("Not given", [1, 0, 0])], min_group_size=K
+    )
+    for _label, cells in table:
+        assert all(cell.count is None for cell in cells) or any(cell.count for cell in cells)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 9), min_size=2, max_size=3), min_size=2, max_size=3).filter(
+        lambda rows: len({len(row) for row in rows}) == 1
+    ),
+    st.integers(2, 5),
+)
+def test_no_suppressed_cell_can_be_worked_out_from_the_cells_and_the_option_totals(
+    rows: list[list[int]], k: int
+) -> None:
+    """The attacker knows every published cell and each option's total (the result); each suppressed cell must
+    still take at least two values in some table that fits all of it."""
+    table = suppress_table([(str(i), row) for i, row in enumerate(rows)], min_group_size=k)
+    columns = len(rows[0])
+    totals = [sum(row[column] for row in rows) for column in range(columns)]
+    hidden = [(r, c) for r, (_label, cells) in enumerate(table) for c, cell in enumerate(cells) if cell.count is None]
+    for r, c in hidden:
+        assert table[r][1][c].count is None
+        # Every way to fill column c's suppressed cells that meets its total (rows' totals are not published).
+        column_hidden = [row for row, column in hidden if column == c]
+        residual = totals[c] - sum(cells[c].count or 0 for _label, cells in table)
+        values = {
+            filling[column_hidden.index(r)]
+            for filling in product(range(residual + 1), repeat=len(column_hidden))
+            if sum(filling) == residual
+        }
+        # (A column nobody chose is all zeros, and its total says so: nothing the breakdown added.)
+        assert len(values) >= 2 or totals[c] == 0, (rows, k, table)
+    for _label, cells in table:  # no row says where its hidden answers are not
+        assert (
+            all(cell.count is None for cell in cells)
+            or not any(cell.count is None for cell in cells)
+            or any(cell.count for cell in cells)
+        )
