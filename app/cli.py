@@ -1013,6 +1013,13 @@ def client_answer(
         "--choice",
         help="An option's number as the poll's page lists it, from 0; repeat for several (ranked: first choice first).",
     ),
+    group: int | None = typer.Option(
+        None,
+        "--group",
+        help="A poll put to several departments or locations: the id of yours (GET /api/v1/ballots/ID lists them) "
+        "to count the answer under in the breakdown at the close. It then hides among that group's members who "
+        "hold the credential, not everyone's; leave it out to count under none.",
+    ),
     email: str | None = _email_option(),
     password: str | None = _password_option(),
     within: float = _within_option(),
@@ -1054,6 +1061,7 @@ def client_answer(
                 now=run.client.clock(),
                 within_hours=within,
                 save=run.save,
+                group=group,
             )
             if item is not None and now:
                 run.send_now(item, "answer")

@@ -150,3 +150,75 @@ def test_the_client_says_when_an_answer_is_counted_truly_for_live_and_kept_polls
     assert "within 60 min) if enough colleagues answer meanwhile" in kept and "longest wait or at the close" in kept
     live = counted_when({"results_live": True}, 3600)
     assert "within" not in live and "once enough colleagues have answered" in live and "or at the close" in live
+
+
+def test_a_member_counts_the_answer_under_their_group_for_the_breakdown(
+    server: live_server.LiveServer, proxy: Proxy, tmp_path: Path
+) -> None:
+    """`--group` on a poll put to several groups: checked before anything is sent, then sent with the answer
+    (still without cookies) and sealed on its row."""
+    from datetime import date
+
+    from app.ballots import answers, audiences
+    from app.models.accounts import address_lookup
+    from app.models.ballots import BallotIssuance
+    from app.models.signatures import GroupKind
+    from app.signatures import groups as signer_groups
+
+    app = server.app
+    rt = app.state.runtime
+    emails = [new_member(server, f"eng{i}") for i in range(5)] + [new_member(server, f"lyon{i}") for i in range(5)]
+    with app.state.sessionmaker.begin() as db:
+        engineering = signer_groups.add(db=db, kind=GroupKind.department, name="Platform team")
+        lyon = signer_groups.add(db=db, kind=GroupKind.location, name="Nantes office")
+        db.flush()
+        people = {email: db.scalars(select(User).where(address_lookup(email))).one() for email in emails}
+        for email in emails:
+            mine = engineering if email.startswith("eng") else lyon
+            audiences.set_member_groups(
+                db=db,
+                user=people[email],
+                department=str(mine.id) if mine is engineering else None,
+                location=str(mine.id) if mine is lyon else None,
+            )
+        author = db.scalars(
+            select(User)
+            .options(selectinload(User.roles))
+            .join(RoleGrant, RoleGrant.user_id == User.id)
+            .where(RoleGrant.role == Role.responder)
+        ).first()
+        assert author is not None
+        ballot = ballots.create(
+            db,
+            rt,
+            actor=author,
+            petition=None,
+            kind=BallotKind.single,
+            question="Should the office open at eight?",
+            options=["Yes", "No"],
+            max_choices=None,
+            audience=BallotAudience.groups,
+            opens_at=None,
+            closes_at=rt.clock.now() + timedelta(days=7),
+            groups=[engineering.id, lyon.id],
+        )
+        # Four colleagues of Engineering collected the credential already; the fifth is the one answering here.
+        db.add_all(
+            BallotIssuance(account_id=people[email].id, ballot_id=ballot.id, issued_on=date.today())
+            for email in emails[1:5]
+        )
+        ballot_id, engineering_id = ballot.id, engineering.id
+    url = f"{proxy.base_url}/polls/{ballot_id}"
+    wallet = tmp_path / "wallet.json"
+    wrong = run("answer", url, "--choice", "0", "--group", "424242", "--now", *signed_in(emails[0], wallet))
+    assert wrong.exit_code == 1 and "not one this poll is put to" in wrong.output
+    sent = run("answer", url, "--choice", "0", "--group", str(engineering_id), "--now", *signed_in(emails[0], wallet))
+    assert sent.exit_code == 0, sent.output
+    assert "It counts under Platform team in the breakdown at the close" in sent.output
+    (posted,) = [
+        seen for seen in proxy.seen if seen.method == "POST" and seen.path.endswith(f"/ballots/{ballot_id}/answers")
+    ]
+    assert posted.cookie is None
+    with app.state.sessionmaker.begin() as db:
+        (row,) = db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot_id))
+        assert answers.answer_group(rt, row) == engineering_id

@@ -75,6 +75,19 @@ def check_choice(ballot: dict[str, Any], choice: list[int]) -> None:
         raise ClientError(f"This poll takes at most {ballot['max_choices']} choices.")
 
 
+def check_group(ballot: dict[str, Any], group: int | None) -> None:
+    """A group the poll's breakdown takes, said before anything is sent (the server checks again, and also that
+    at least k of the group's members hold the credential)."""
+    if group is None:
+        return
+    if not ballot.get("breakdown"):
+        raise ClientError("This poll's result is not broken down by group: answer without --group.")
+    ids = {int(item["id"]): item["name"] for item in ballot.get("groups", [])}
+    if group not in ids:
+        listed = ", ".join(f"{number} ({name})" for number, name in sorted(ids.items()))
+        raise ClientError(f"--group {group} is not one this poll is put to; its groups are {listed}.")
+
+
 def _ballot_credential(
     wallet: Wallet,
     *,
@@ -143,6 +156,7 @@ def answer(
     now: float,
     within_hours: float,
     save: Any = lambda: None,
+    group: int | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """Answer the poll. With its credential (or, for a signers' poll, the signer credential) already in the wallet,
     the answer is sent now without cookies, and nothing signed in is sent in this run. Otherwise the credentials
@@ -153,6 +167,7 @@ def answer(
     ballot = read_ballot(bare, target.ballot_id)
     _require_open(ballot)
     check_choice(ballot, choice)
+    check_group(ballot, group)
     email = session.email
     # Only the last answer counts: an earlier one still queued for this poll would be sent after this one.
     replaced = _drop_queued(wallet, target)
@@ -175,6 +190,7 @@ def answer(
             "ballot_id": target.ballot_id,
             "email": email,
             "choice": choice,
+            "group": group,
             "due": _due(now, within_hours, ballot),
         }
         wallet["outbox"].append(item)
@@ -185,7 +201,9 @@ def answer(
             "running): it does not sign in and sends no cookie. Collecting with `client collect` long before "
             "answering lets the next answer go at once."
         ), item
-    said = send(bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys)
+    said = send(
+        bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys, group=group
+    )
     return ("The answer queued before is dropped: this one replaces it. " if replaced else "") + said, None
 
 
@@ -263,6 +281,7 @@ def send(
     ballot: dict[str, Any],
     choice: list[int],
     keys: KeyRequirement,
+    group: int | None = None,
 ) -> str:
     """The anonymous part, without cookies: the exchange (a signers' poll whose credential is not held yet), then
     the answer. Returns what happened, in words."""
@@ -281,7 +300,7 @@ def send(
     status, reply = bare.anonymous(
         "POST",
         f"/api/v1/ballots/{ballot_id}/answers",
-        {"message": credential["message"], "signature": credential["signature"], "choice": choice},
+        {"message": credential["message"], "signature": credential["signature"], "choice": choice, "group": group},
     )
     if status == 409 and "already counted" in _message(reply, ""):
         return "This answer is already counted: nothing changed. To change it, run again with another --choice."
@@ -289,6 +308,13 @@ def send(
         raise ClientError(_message(reply, f"The poll refused the answer ({status})."))
     labels = {option["position"]: option["label"] for option in ballot["options"]}
     chosen = "; ".join(labels[position] for position in choice)
+    names = {int(item["id"]): item["name"] for item in ballot.get("groups", [])}
+    under = (
+        f" It counts under {names.get(group, group)} in the breakdown at the close, and hides among that group's"
+        " members who hold the credential."
+        if group is not None
+        else ""
+    )
     wait = int(reply.get("counted_at_batch", 0)) if isinstance(reply, dict) else 0
     closing = (
         " The poll closes before the next batch: your answer goes out with the last one whatever its size, and if"
@@ -298,7 +324,7 @@ def send(
     )
     return (
         f"Your answer to poll {ballot_id} ({chosen}) was sent without cookies. {counted_when(ballot, wait)} You "
-        f"hide among the {ballot['credentials_issued']} colleagues who hold this poll's credential.{closing} Run "
+        f"hide among the {ballot['credentials_issued']} colleagues who hold this poll's credential.{under}{closing} Run "
         "again with another --choice to change it until the poll closes: only your last answer counts."
     )
 
@@ -329,6 +355,7 @@ def send_queued(connection: Connection, wallet: Wallet, item: dict[str, Any], ke
         ballot = read_ballot(connection, int(item["ballot_id"]))
         _require_open(ballot)
         check_choice(ballot, list(item["choice"]))
+        check_group(ballot, item.get("group"))
     except ClientError as error:
         return f"Dropped {what}: {error}", "refused"
     line = send(
@@ -339,6 +366,7 @@ def send_queued(connection: Connection, wallet: Wallet, item: dict[str, Any], ke
         ballot=ballot,
         choice=list(item["choice"]),
         keys=keys,
+        group=item.get("group"),
     )
     return line, "sent"
 
