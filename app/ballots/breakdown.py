@@ -40,7 +40,8 @@ class GroupCounts:
 
 
 class GroupCountCache(result_cache.KeptByHead[GroupCounts]):
-    """Opened and counted once per log head per process: about a second of AES-GCM at 100,000 answers."""
+    """Opened and counted once per log head per process: the first read at 100,000 answers took 0.54 s of CPU on
+    PostgreSQL and 0.76 s on SQLite (each row's seal opened), the next ones 1 to 7 ms."""
 
 
 def shown(ballot: Ballot, rt: Runtime) -> bool:
