@@ -310,6 +310,7 @@ def test_the_form_offers_the_members_own_groups_with_their_figure_and_none_by_de
     assert f'name="group" value="{engineering.id}"' in page
     assert "hides among 15 people" in page
     assert f'value="{setting["lyon"].id}"' not in page  # not one of this member's groups
+    assert f"--group {engineering.id}" in page  # the command-line path, for a browser without JavaScript
 
 
 # Differencing: the suppression of a table whose option totals are public -------------------------------------

@@ -365,3 +365,74 @@ def test_an_anonymous_signers_new_device_answers_a_signers_poll_after_the_petiti
     # Counted (the log publishes the answer leaves only with the result, after the close).
     shown = live_server.get_json(server, f"/api/v1/ballots/{ballot['id']}")
     assert shown["credentials_issued"] == 1 and shown["answers_counted"] == 1
+
+
+def test_a_member_counts_the_answer_under_their_group_for_the_breakdown(person, server) -> None:
+    """A poll put to two groups: the wallet's form offers the member's own group with the number its answer then
+    hides among, "no group" chosen first; the group goes with the answer, without cookies, and comes back checked."""
+    from datetime import date
+
+    from playwright.sync_api import expect
+    from sqlalchemy import select
+
+    from app.accounts.service.addresses import get_by_email
+    from app.ballots import answers, audiences
+    from app.models.ballots import BallotAnswer, BallotIssuance
+    from app.models.signatures import GroupKind
+    from app.signatures import groups as signer_groups
+    from tests.test_browser_key_transparency import new_member
+
+    names = [new_member(server, f"plat{i}") for i in range(5)] + [new_member(server, f"nant{i}") for i in range(5)]
+    with server.app.state.write_sessionmaker() as db, db.begin():
+        platform = signer_groups.add(db=db, kind=GroupKind.department, name="Platform team")
+        nantes = signer_groups.add(db=db, kind=GroupKind.location, name="Nantes office")
+        db.flush()
+        people = {name: get_by_email(db=db, email=f"{name}@example.org") for name in names}
+        for name, user in people.items():
+            assert user is not None
+            here = name.startswith("plat")
+            audiences.set_member_groups(
+                db=db,
+                user=user,
+                department=str(platform.id) if here else None,
+                location=None if here else str(nantes.id),
+            )
+        platform_id, nantes_id = platform.id, nantes.id
+    ballot = create_ballot(
+        person("riley"),
+        kind="single",
+        audience="groups",
+        groups=[platform_id, nantes_id],
+        question="Should the platform team move to Nantes?",
+        options=["Yes", "No"],
+    )
+    assert ballot["breakdown"] is True
+    with server.app.state.write_sessionmaker() as db, db.begin():  # four colleagues collected it already
+        db.add_all(
+            BallotIssuance(account_id=people[name].id, ballot_id=ballot["id"], issued_on=date.today())  # type: ignore[union-attr]
+            for name in names[1:5]
+        )
+
+    member = person(names[0])
+    sent = cookies_sent(member, f"/api/v1/ballots/{ballot['id']}/answers")
+    open_poll(member, ballot["id"])  # the wallet collects this poll's credential: the fifth holder
+    open_poll(member, ballot["id"])
+    form = member.locator("form[data-ballot-form]")
+    expect(form.get_by_label("No group: your answer hides among")).to_be_checked()
+    group = form.get_by_label("Platform team: your answer hides among 5 people of Platform team")
+    expect(group).to_be_enabled()
+    assert form.get_by_label("Nantes office", exact=False).count() == 0  # not one of this member's groups
+    form.get_by_label("No", exact=True).check()
+    group.check()
+    form.get_by_role("button", name="Send my answer anonymously").click()
+    expect(member.locator("[data-ballot-status]")).to_contain_text(
+        'Your answer is in; it is counted now. You chose "No".'
+    )
+    assert sent == [False]
+    with server.app.state.sessionmaker() as db:
+        (row,) = db.scalars(select(BallotAnswer).where(BallotAnswer.ballot_id == ballot["id"]))
+        assert answers.answer_group(server.app.state.runtime, row) == platform_id
+    (entry,) = answers_in_log(server, ballot["id"])
+    assert set(entry) == {"kind", "message", "signature", "revision", "choice"}  # no group in the public leaf
+    open_poll(member, ballot["id"])
+    expect(form.get_by_label("Platform team: your answer hides among")).to_be_checked()
