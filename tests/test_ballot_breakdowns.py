@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.ballots import answers, audiences
 from app.ballots import log as ballot_log
+from app.clients import ballots as ballot_client
 from app.core import b64url
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
@@ -40,6 +41,7 @@ from app.reports.suppression import suppress_table
 from app.signatures import groups as signer_groups
 from tests import ballot_helpers, factories
 from tests.conftest import Browser, sign_in_as
+from tests.test_ballots_verify import fetch_with, run_verify
 
 K = 5  # the test settings' minimum group size
 
@@ -290,10 +292,38 @@ def test_after_the_close_every_surface_shows_the_same_suppressed_cells(
     assert "ballot-breakdown" in page and "data-breakdown-hidden" not in page
     pdf = anonymous_client.get(f"/polls/{ballot.id}/results.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    # The log still verifies: groups are no part of it.
-    from tests.test_ballots_verify import run_verify
-
+    # The log still verifies (groups are no part of it), and the breakdown agrees with the recount.
     assert run_verify(anonymous_client, ballot, tmp_path / "state.json").ok
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda data: data["results"]["breakdown"]["rows"][0]["counts"].__setitem__(0, 10), "do not add up"),
+        (lambda data: data["results"]["breakdown"]["rows"][1]["counts"].__setitem__(1, 2), "under 5"),
+        (lambda data: data["results"]["breakdown"]["rows"][0]["counts"].__setitem__(1, 6), "one figure alone"),
+        (lambda data: data["ballot"].__setitem__("state", "open"), "while the poll is open"),
+    ],
+)
+def test_verify_catches_a_breakdown_that_breaks_its_promises(
+    db: Session,
+    rt: Runtime,
+    anonymous_client: TestClient,
+    setting: dict[str, Any],
+    clock: FrozenClock,
+    tmp_path: Any,
+    change: Any,
+    problem: str,
+) -> None:
+    """The cells rest on the server's word (no leaf names a group), but what an outsider can check is checked: the
+    figures against the recount, and the suppression's promises."""
+    answer_all(db, rt, anonymous_client, setting)
+    clock.advance(timedelta(days=1))
+    data = ballot_client.download(f"http://testserver/polls/{setting['ballot'].id}", fetch_with(anonymous_client))
+    assert ballot_client.verify(data, tmp_path / "honest.json").ok
+    change(data)
+    report = ballot_client.verify(data, tmp_path / "changed.json")
+    assert any(problem in line for line in report.problems), report.problems
 
 
 # The answer form: which group, among how many, and leaving it out --------------------------------------------

@@ -7,7 +7,12 @@ entry 0 (the ballot, its key matching the key the API publishes), each answer's 
 signature, RFC 9474, under the ballot's key), each answer's choice against the ballot's options, the revisions of
 each credential (1, then 2...: a revision that does not follow the one before fails), the counters the checkpoint
 commits (answers counted = distinct credentials, and no more than credentials issued), and the result: recounted
-from the last revision of each credential and compared with the one `/results` publishes.
+from the last revision of each credential and compared with the one `/results` publishes. A breakdown by group
+(a poll put to several departments or locations) cannot be recounted, since no leaf names a group; what is
+checked is that it is published only once the poll has closed, agrees with the recount (each option's published
+cells add up to at most its count, exactly when none is suppressed), and keeps the suppression's promises that an
+outsider can check (no figure under k but 0, never one suppressed cell alone in a column, no row whose only
+figures are zeros beside a suppressed one).
 
 What it cannot see: a choice rewritten inside a leaf whose checkpoint the operator signs again, unless this
 machine saw the earlier root (the credential signs its message, not the choice); each answerer can check their
@@ -341,6 +346,9 @@ def _check_entries(
         min_answers=int(described["min_answers"]),
     )
     _compare_result(report, data["results"])
+    breakdown = data["results"].get("breakdown") or {}
+    if breakdown.get("status") == "shown" and data["ballot"].get("state") != "closed":
+        problems.append("the server shows a breakdown by group while the poll is open: its series tells each answer")
 
 
 def _choice_problem(described: dict[str, Any], choice: list[int]) -> str | None:
@@ -377,3 +385,34 @@ def _compare_result(report: BallotReport, shown: dict[str, Any]) -> None:
         rounds = [list(r["counts"]) for r in shown.get("rounds", [])]
         if rounds != [list(r.counts) for r in found.rounds] or shown.get("winner") != found.winner:
             report.problems.append("the published instant-runoff rounds are not the log's")
+    _compare_breakdown(report, [option.count for option in found.options], shown.get("breakdown"))
+
+
+def _compare_breakdown(report: BallotReport, totals: list[int], breakdown: dict[str, Any] | None) -> None:
+    """What an outsider can check of a breakdown by group: that it agrees with the recounted option counts (first
+    choices, for ranked) and keeps app/reports/suppression.py's promises. Its cells themselves rest on the server's
+    word: no leaf names a group."""
+    if not breakdown or breakdown.get("status") != "shown":
+        return
+    k = int(breakdown.get("min_group_size", 0))
+    rows = [list(row.get("counts", [])) for row in breakdown.get("rows", [])]
+    problems = report.problems
+    if any(len(row) != len(totals) for row in rows):
+        problems.append("the breakdown's rows do not have one figure per option")
+        return
+    for position, total in enumerate(totals):
+        column = [row[position] for row in rows]
+        shown = [count for count in column if count is not None]
+        hidden = len(column) - len(shown)
+        if any(not isinstance(count, int) or count < 0 for count in shown):
+            problems.append("the breakdown holds a figure that is not a count")
+            return
+        if any(0 < count < k for count in shown):
+            problems.append(f"the breakdown shows a figure under {k} for option {position}")
+        if sum(shown) > total or (hidden == 0 and sum(shown) != total):
+            problems.append(f"the breakdown's figures for option {position} do not add up to its count, {total}")
+        if hidden == 1:
+            problems.append(f"the breakdown suppresses one figure alone for option {position}: it is the rest's sum")
+    for row in rows:
+        if None in row and any(count is not None for count in row) and not any(row_count for row_count in row):
+            problems.append("a row of the breakdown shows only zeros beside a suppressed figure")
