@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from datetime import date, timedelta
 from itertools import product
 from typing import Any
@@ -37,7 +38,15 @@ from app.core import b64url
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.models.accounts import User
-from app.models.ballots import Ballot, BallotAnswer, BallotAudience, BallotIssuance, BallotLeaf, MemberGroup
+from app.models.ballots import (
+    Ballot,
+    BallotAnswer,
+    BallotAudience,
+    BallotIssuance,
+    BallotKind,
+    BallotLeaf,
+    MemberGroup,
+)
 from app.models.signatures import GroupKind, SignerGroup
 from app.reports.suppression import suppress_table
 from app.signatures import groups as signer_groups
@@ -396,3 +405,116 @@ def test_no_suppressed_cell_can_be_worked_out_from_the_cells_and_the_option_tota
             or not any(cell.count is None for cell in cells)
             or any(cell.count for cell in cells)
         )
+
+
+# The public leaves: each answer's whole set of choices, joined with the breakdown ---------------------------
+
+
+def _assignments(total: int, parts: int) -> Any:
+    """Every way to share `total` answers of one kind among `parts` groups (none among no groups)."""
+    if parts == 0:
+        return
+    if parts == 1:
+        yield (total,)
+        return
+    for first in range(total + 1):
+        for rest in _assignments(total - first, parts - 1):
+            yield (first, *rest)
+
+
+def test_the_public_leaves_do_not_solve_a_multiple_choice_polls_suppressed_cells(
+    db: Session, rt: Runtime, anonymous_client: TestClient, clock: FrozenClock
+) -> None:
+    """A poll that takes several choices publishes, in its leaves, how many answers chose each set of options; its
+    breakdown publishes, per group, how many chose each option. Each group's figures are then a sum of those sets,
+    which ties the columns together: here every answer includes "Lunch", so a group's "Late" figure is its "Lunch"
+    figure less its "Early" one. The attacker tries every way to share the public sets among the groups that
+    gives the published cells; every suppressed cell must still take two values or more."""
+    engineering = group(db, GroupKind.department, "Engineering")
+    lyon = group(db, GroupKind.location, "Lyon")
+    people = members_of(db, engineering, 8) + members_of(db, lyon, 7)
+    ballot = ballot_helpers.pulse_ballot(
+        db,
+        rt,
+        kind=BallotKind.multiple,
+        question="Which canteen hours suit you?",
+        options=["Early", "Lunch", "Late"],
+        audience=BallotAudience.groups,
+        groups=[engineering.id, lyon.id],
+        days=1,
+    )
+    collected(db, ballot, people)
+    offered = anonymous_client.get(f"/api/v1/ballots/{ballot.id}").json()["breakdown"]
+    # Engineering: 5 Early and Lunch, 3 Lunch and Late; Lyon: 5 Early and Lunch, 2 Lunch and Late.
+    plan = [(engineering.id, [0, 1])] * 5 + [(engineering.id, [1, 2])] * 3
+    plan += [(lyon.id, [0, 1])] * 5 + [(lyon.id, [1, 2])] * 2
+    for group_id, choice in plan:
+        cred = ballot_helpers.credential(db, rt, ballot)
+        db.commit()
+        response = send(anonymous_client, ballot, cred, choice, group_id if offered else None)
+        assert response.status_code == 202, response.text
+    clock.advance(timedelta(days=1))
+
+    results = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/results").json()
+    published = [row["counts"] for row in (results["breakdown"] or {"rows": []})["rows"]]
+    leaves = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/log/leaves").json()["leaves"]
+    entries = [json.loads(b64url.decode(leaf["entry"])) for leaf in leaves]
+    sets = Counter(tuple(entry["choice"]) for entry in entries if entry["kind"] == "answer")
+    assert sets == {(0, 1): 10, (1, 2): 5}  # public to anyone once the result is shown
+    possible: dict[tuple[int, int], set[int]] = {}
+    kinds = list(sets.items())
+    for shares in product(*(list(_assignments(count, len(published))) for _choice, count in kinds)):
+        table = [[0, 0, 0] for _row in published]
+        for (options, _count), share in zip(kinds, shares, strict=True):
+            for row, answered in enumerate(share):
+                for position in options:
+                    table[row][position] += answered
+        fits = all(
+            shown is None or shown == table[row][column]
+            for row, cells in enumerate(published)
+            for column, shown in enumerate(cells)
+        )
+        if fits:
+            for row, cells in enumerate(published):
+                for column, shown in enumerate(cells):
+                    if shown is None:
+                        possible.setdefault((row, column), set()).add(table[row][column])
+    solved = {cell: values for cell, values in possible.items() if len(values) < 2}
+    assert not solved, (published, solved)
+
+
+def test_a_poll_taking_several_choices_has_no_breakdown_and_refuses_a_group(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
+) -> None:
+    engineering, lyon = setting["engineering"], setting["lyon"]
+    several = ballot_helpers.pulse_ballot(
+        db,
+        rt,
+        kind=BallotKind.multiple,
+        audience=BallotAudience.groups,
+        groups=[engineering.id, lyon.id],
+        question="Which days suit you?",
+    )
+    one = ballot_helpers.pulse_ballot(
+        db,
+        rt,
+        kind=BallotKind.multiple,
+        max_choices=1,
+        audience=BallotAudience.groups,
+        groups=[engineering.id, lyon.id],
+        question="Which day suits you best?",
+    )
+    collected(db, several, setting["people"]["engineering"])
+    collected(db, one, setting["people"]["engineering"])
+    assert anonymous_client.get(f"/api/v1/ballots/{several.id}").json()["breakdown"] is False
+    assert anonymous_client.get(f"/api/v1/ballots/{one.id}").json()["breakdown"] is True
+    cred = ballot_helpers.credential(db, rt, several)
+    db.commit()
+    refused = send(anonymous_client, several, cred, [0, 1], engineering.id)
+    assert refused.status_code == 400, refused.text
+    assert "more than one choice" in refused.json()["error"]["message"]
+    assert send(anonymous_client, several, cred, [0, 1], None).status_code == 202
+    cred = ballot_helpers.credential(db, rt, one)
+    db.commit()
+    assert send(anonymous_client, one, cred, [0], engineering.id).status_code == 202
+    assert anonymous_client.get(f"/api/v1/ballots/{several.id}/results").json()["breakdown"] is None

@@ -21,7 +21,7 @@ from app.core.errors import AppError, InvalidInput
 from app.core.i18n import N_, Message
 from app.core.runtime import Runtime
 from app.models.accounts import User
-from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotIssuance, MemberGroup
+from app.models.ballots import Ballot, BallotAudience, BallotGroup, BallotIssuance, BallotKind, MemberGroup
 from app.models.signatures import GroupKind, SignerGroup
 
 MAX_GROUPS = 50
@@ -186,14 +186,30 @@ class BadGroup(AppError):
     title = N_("That answer cannot be counted under that group")
 
 
+def takes_several_choices(ballot: Ballot) -> bool:
+    """A multiple-choice poll that lets an answer choose more than one option: it has no breakdown. Its leaves
+    publish how many answers chose each set of options, and a group's figure for each option is a sum over those
+    sets, which ties its columns together: were every answer to include "Lunch", a group's "Late" would be its
+    "Lunch" less its "Early", published or not. Suppressing each column against its total cannot see that
+    (tests/test_ballot_breakdowns.py solves such cells from the leaves). One choice, or a ranking broken down by its
+    first choice, puts each answer in one column only, and the leaves then say no more than the totals."""
+    return ballot.kind is BallotKind.multiple and ballot.max_choices > 1
+
+
+def breaks_down(ballot: Ballot, group_count: int) -> bool:
+    """`has_breakdown`'s rule, on a count of the poll's groups already read."""
+    return ballot.audience is BallotAudience.groups and group_count >= 2 and not takes_several_choices(ballot)
+
+
 def has_breakdown(*, db: Session, ballot: Ballot) -> bool:
-    """Whether the result is broken down by group at close: a poll put to two departments or locations or more.
-    (Put to one, every answerer is of it, so counting under it would tell nothing; put to every member or to a
-    petition's signers, no group is asked for: see docs/architecture.md.)"""
-    if ballot.audience is not BallotAudience.groups:
+    """Whether the result is broken down by group at close: a poll put to two departments or locations or more
+    that takes one choice per answer (or a ranking). (Put to one, every answerer is of it, so counting under it
+    would tell nothing; put to every member or to a petition's signers, no group is asked for; taking several
+    choices, `takes_several_choices`: see docs/architecture.md.)"""
+    if ballot.audience is not BallotAudience.groups or takes_several_choices(ballot):
         return False
     count = db.scalar(select(func.count()).select_from(BallotGroup).where(BallotGroup.ballot_id == ballot.id)) or 0
-    return count >= 2
+    return breaks_down(ballot, count)
 
 
 def holders(*, db: Session, ballot: Ballot, group_ids: Sequence[int]) -> dict[int, int]:
@@ -224,6 +240,15 @@ def check_answer_group(*, db: Session, rt: Runtime, ballot: Ballot, group_id: in
             N_(
                 "This poll is not put to departments or locations, so its result is not broken down by them: send "
                 "your answer without a group."
+            ),
+            fields={"group": N_("Leave it out.")},
+        )
+    if takes_several_choices(ballot):
+        raise BadGroup(
+            N_(
+                "This poll takes more than one choice, so its result is not broken down by department or location: "
+                "the public log shows each answer's set of choices, and with it a breakdown's hidden figures could be "
+                "worked out. Send your answer without a group."
             ),
             fields={"group": N_("Leave it out.")},
         )

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app.ballots import counting
+from app.ballots import audiences, counting
 from app.ballots.service import Hidden
 from app.core import b64url
 from app.models.anonymous import SignerKey
@@ -133,7 +133,6 @@ class BallotRead(BaseModel):
         signer_key: SignerKey | None = None,
         groups: Sequence[SignerGroup] = (),
     ) -> BallotRead:
-        # The rule of app/ballots/audiences.has_breakdown, on groups already read.
         return cls(
             id=ballot.id,
             petition_id=ballot.petition_id,
@@ -153,7 +152,7 @@ class BallotRead(BaseModel):
             min_answers=ballot.min_answers,
             credentials_issued=ballot.credentials_issued,
             answers_counted=ballot.answers_counted,
-            breakdown=ballot.audience is BallotAudience.groups and len(groups) >= 2,
+            breakdown=audiences.breaks_down(ballot, len(groups)),
             key=BallotKeyRead(
                 key_id=ballot.key_id, spki=b64url.encode(ballot.spki), destroyed=ballot.sealed_private is None
             ),
