@@ -311,9 +311,21 @@ def test_after_the_close_every_surface_shows_the_same_suppressed_cells(
     assert run_verify(anonymous_client, ballot, tmp_path / "state.json").ok
 
 
+def _claims_a_smaller_minimum(data: dict[str, Any]) -> None:
+    """A server that names its own minimum beside the figures, 1, and publishes what k would suppress."""
+    breakdown = data["results"]["breakdown"]
+    breakdown["min_group_size"] = 1
+    breakdown["rows"][0]["counts"][1] = 6
+    breakdown["rows"][1]["counts"][1] = 2
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
+        (_claims_a_smaller_minimum, "the log commits the poll's minimum as 5"),
+        # Two figures suppressed, but they add up to 3: a small group's answers, told together.
+        (lambda data: data["results"]["breakdown"]["rows"][2]["counts"].__setitem__(1, 5), "add up to 3"),
+        (lambda data: data["results"]["breakdown"]["rows"][1].__setitem__("group", 424242), "not the poll's groups"),
         (lambda data: data["results"]["breakdown"]["rows"][0]["counts"].__setitem__(0, 10), "do not add up"),
         (lambda data: data["results"]["breakdown"]["rows"][1]["counts"].__setitem__(1, 2), "under 5"),
         (lambda data: data["results"]["breakdown"]["rows"][0]["counts"].__setitem__(1, 6), "one figure alone"),
@@ -518,3 +530,30 @@ def test_a_poll_taking_several_choices_has_no_breakdown_and_refuses_a_group(
     db.commit()
     assert send(anonymous_client, one, cred, [0], engineering.id).status_code == 202
     assert anonymous_client.get(f"/api/v1/ballots/{several.id}/results").json()["breakdown"] is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 12), min_size=2, max_size=3), min_size=3, max_size=4).filter(
+        lambda rows: len({len(row) for row in rows}) == 1
+    ),
+    st.integers(2, 6),
+)
+def test_verify_finds_nothing_wrong_with_any_honest_breakdown(rows: list[list[int]], k: int) -> None:
+    """The promises `verify` checks (with the minimum the log commits) are kept by every table the suppression
+    publishes: no honest server is ever accused."""
+    table = suppress_table([(str(i), row) for i, row in enumerate(rows)], min_group_size=k)
+    groups = [{"id": i + 1, "kind": "department", "name": str(i)} for i in range(len(rows) - 1)]
+    breakdown = {
+        "status": "shown",
+        "min_group_size": k,
+        "rows": [
+            {"group": i + 1 if i < len(groups) else None, "counts": [cell.count for cell in cells]}
+            for i, (_label, cells) in enumerate(table)
+        ],
+    }
+    described = {"groups": groups, "kind_of_ballot": "single", "max_choices": 1, "min_answers": k}
+    report = ballot_client.BallotReport()
+    totals = [sum(row[column] for row in rows) for column in range(len(rows[0]))]
+    ballot_client._compare_breakdown(report, totals, breakdown, described)
+    assert report.problems == [], (rows, k, table)

@@ -9,10 +9,11 @@ each credential (1, then 2...: a revision that does not follow the one before fa
 commits (answers counted = distinct credentials, and no more than credentials issued), and the result: recounted
 from the last revision of each credential and compared with the one `/results` publishes. A breakdown by group
 (a poll put to several departments or locations) cannot be recounted, since no leaf names a group; what is
-checked is that it is published only once the poll has closed, agrees with the recount (each option's published
-cells add up to at most its count, exactly when none is suppressed), and keeps the suppression's promises that an
-outsider can check (no figure under k but 0, never one suppressed cell alone in a column, no row whose only
-figures are zeros beside a suppressed one).
+checked is that it is published only once the poll has closed, for a poll whose entry 0 says it has one, with its
+groups as rows; agrees with the recount (each option's published cells add up to at most its count, exactly when
+none is suppressed); and keeps the suppression's promises that an outsider can check, with k the minimum entry 0
+commits (no figure under k but 0, never one suppressed cell alone in a column, suppressed cells adding up to k or
+more and to more than one each, no row whose only figures are zeros beside a suppressed one).
 
 What it cannot see: a choice rewritten inside a leaf whose checkpoint the operator signs again, unless this
 machine saw the earlier root (the credential signs its message, not the choice); each answerer can check their
@@ -345,7 +346,7 @@ def _check_entries(
         choices=[choice for _revision, choice in last.values()],
         min_answers=int(described["min_answers"]),
     )
-    _compare_result(report, data["results"])
+    _compare_result(report, data["results"], described)
     breakdown = data["results"].get("breakdown") or {}
     if breakdown.get("status") == "shown" and data["ballot"].get("state") != "closed":
         problems.append("the server shows a breakdown by group while the poll is open: its series tells each answer")
@@ -364,7 +365,7 @@ def _choice_problem(described: dict[str, Any], choice: list[int]) -> str | None:
     return None
 
 
-def _compare_result(report: BallotReport, shown: dict[str, Any]) -> None:
+def _compare_result(report: BallotReport, shown: dict[str, Any], described: dict[str, Any]) -> None:
     found = report.result
     status = shown.get("status")
     if status == "hidden":
@@ -385,18 +386,36 @@ def _compare_result(report: BallotReport, shown: dict[str, Any]) -> None:
         rounds = [list(r["counts"]) for r in shown.get("rounds", [])]
         if rounds != [list(r.counts) for r in found.rounds] or shown.get("winner") != found.winner:
             report.problems.append("the published instant-runoff rounds are not the log's")
-    _compare_breakdown(report, [option.count for option in found.options], shown.get("breakdown"))
+    _compare_breakdown(report, [option.count for option in found.options], shown.get("breakdown"), described)
 
 
-def _compare_breakdown(report: BallotReport, totals: list[int], breakdown: dict[str, Any] | None) -> None:
-    """What an outsider can check of a breakdown by group: that it agrees with the recounted option counts (first
-    choices, for ranked) and keeps app/reports/suppression.py's promises. Its cells themselves rest on the server's
-    word: no leaf names a group."""
+def _compare_breakdown(
+    report: BallotReport, totals: list[int], breakdown: dict[str, Any] | None, described: dict[str, Any]
+) -> None:
+    """What an outsider can check of a breakdown by group: that the poll the log describes has one (put to two
+    groups or more, one choice per answer) and its rows are those groups; that it agrees with the recounted option
+    counts (first choices, for ranked); and that it keeps app/reports/suppression.py's promises, with the minimum
+    the log commits, not one the server names beside its figures. Its cells themselves rest on the server's word:
+    no leaf names a group."""
     if not breakdown or breakdown.get("status") != "shown":
         return
-    k = int(breakdown.get("min_group_size", 0))
-    rows = [list(row.get("counts", [])) for row in breakdown.get("rows", [])]
     problems = report.problems
+    committed = described.get("groups") or []
+    if len(committed) < 2 or (described.get("kind_of_ballot") == "multiple" and int(described["max_choices"]) > 1):
+        # app/ballots/audiences.has_breakdown: a multiple-choice poll's leaves would solve its cells.
+        problems.append("the server shows a breakdown by group of a poll the log says has none")
+        return
+    k = int(described["min_answers"])
+    if breakdown.get("min_group_size") != k:
+        problems.append(
+            f"the breakdown says it suppresses figures under {breakdown.get('min_group_size')}, but the log "
+            f"commits the poll's minimum as {k}"
+        )
+    raw_rows = [row for row in breakdown.get("rows", []) if isinstance(row, dict)]
+    named = [row.get("group") for row in raw_rows]
+    if len(named) != len(set(named)) or set(named) != {*(group.get("id") for group in committed), None}:
+        problems.append("the breakdown's rows are not the poll's groups, as the log commits them, and the rest")
+    rows = [list(row.get("counts") or []) for row in raw_rows]
     if any(len(row) != len(totals) for row in rows):
         problems.append("the breakdown's rows do not have one figure per option")
         return
@@ -404,7 +423,7 @@ def _compare_breakdown(report: BallotReport, totals: list[int], breakdown: dict[
         column = [row[position] for row in rows]
         shown = [count for count in column if count is not None]
         hidden = len(column) - len(shown)
-        if any(not isinstance(count, int) or count < 0 for count in shown):
+        if any(type(count) is not int or count < 0 for count in shown):
             problems.append("the breakdown holds a figure that is not a count")
             return
         if any(0 < count < k for count in shown):
@@ -413,6 +432,14 @@ def _compare_breakdown(report: BallotReport, totals: list[int], breakdown: dict[
             problems.append(f"the breakdown's figures for option {position} do not add up to its count, {total}")
         if hidden == 1:
             problems.append(f"the breakdown suppresses one figure alone for option {position}: it is the rest's sum")
+        residual = total - sum(shown)
+        if 0 < hidden < len(column) and (residual < k or residual <= hidden):
+            # Rules b and c: what the suppressed figures add up to must itself be a group of k, and more than one
+            # answer each (unless the whole column is suppressed, when nothing could hide the few).
+            problems.append(
+                f"the breakdown's suppressed figures for option {position} add up to {residual}: under {k}, or one "
+                "answer each, they give themselves away"
+            )
     for row in rows:
         if None in row and any(count is not None for count in row) and not any(row_count for row_count in row):
             problems.append("a row of the breakdown shows only zeros beside a suppressed figure")
