@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from app.ballots import answers, audiences
 from app.ballots import log as ballot_log
 from app.clients import ballots as ballot_client
-from app.core import b64url
+from app.core import b64url, crypto
 from app.core.clock import FrozenClock
 from app.core.runtime import Runtime
 from app.models.accounts import User
@@ -48,6 +48,7 @@ from app.models.ballots import (
     MemberGroup,
 )
 from app.models.signatures import GroupKind, SignerGroup
+from app.privacy import rotation
 from app.reports.suppression import suppress_table
 from app.signatures import groups as signer_groups
 from tests import ballot_helpers, factories
@@ -557,3 +558,35 @@ def test_verify_finds_nothing_wrong_with_any_honest_breakdown(rows: list[list[in
     totals = [sum(row[column] for row in rows) for column in range(len(rows[0]))]
     ballot_client._compare_breakdown(report, totals, breakdown, described)
     assert report.problems == [], (rows, k, table)
+
+
+# Key rotation: the groups are personal data sealed like the rest ----------------------------------------------
+
+
+def test_key_rotation_reseals_every_answers_group_under_the_new_key(
+    db: Session,
+    rt: Runtime,
+    anonymous_client: TestClient,
+    setting: dict[str, Any],
+    sessions: Any,
+    clock: FrozenClock,
+) -> None:
+    """An operator who rotates the personal-data key (the old one leaked, say) expects `undersigned keys rotate` to
+    leave nothing under the old key: the groups were left behind, still opened by the leaked key, and lost for the
+    breakdown once it is removed from the settings."""
+    answer_all(db, rt, anonymous_client, setting)
+    ballot = setting["ballot"]
+    try:
+        crypto.install(rt.keyring, crypto.generate_key("r9"))
+        rotated = rotation.rotate(sessions=sessions, rt=rt)
+        db.expire_all()
+        sealed = [bytes(value) for value in db.scalars(select(BallotAnswer.sealed_group)) if value is not None]
+        assert len(sealed) == 22
+        assert {crypto.key_id_of(value) for value in sealed} == {"r9"}
+        assert rotated.resealed.get("ballot_answers.sealed_group") == 22
+        clock.advance(timedelta(days=1))
+        breakdown = anonymous_client.get(f"/api/v1/ballots/{ballot.id}/results").json()["breakdown"]
+        assert [row["counts"] for row in breakdown["rows"]] == [[9, None], [5, None], [0, 0]]
+    finally:
+        pii_keys = rt.settings.pii_keys.get_secret_value() if rt.settings.pii_keys else None
+        crypto.install(rt.keyring, pii_keys)  # the test runtime's own key seals again

@@ -16,11 +16,13 @@ from sqlalchemy import LargeBinary, Table, select, type_coerce, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import service as audit
+from app.ballots import answers as ballot_answers
 from app.core import crypto
 from app.core.database import Base, rows_changed, table_of
 from app.core.runtime import Runtime
 from app.models.accounts import User, email_indexes
 from app.models.anonymous import IssuingKey
+from app.models.ballots import BallotAnswer
 from app.models.signatures import Signature
 from app.petitions import issuing_keys
 from app.signatures.service import name_context
@@ -54,11 +56,13 @@ def _reseal(
     primary_key: str,
     context_of: Callable[[Sequence[Any]], str],
     current: str,
+    context_from: Sequence[str] = ("petition_id",),
 ) -> int:
-    """Re-seal one column's values that another key sealed; returns how many."""
+    """Re-seal one column's values that another key sealed; returns how many. `context_of` is handed each row as
+    (primary key, sealed value, *the `context_from` columns)."""
     raw = type_coerce(table.c[column_name], LargeBinary)
     key = table.c[primary_key]
-    context_columns = [table.c[name] for name in ("petition_id",) if name in table.c and name != primary_key]
+    context_columns = [table.c[name] for name in context_from if name in table.c and name != primary_key]
     done, last = 0, None
     while True:
         with sessions.begin() as db:
@@ -131,6 +135,16 @@ def rotate(*, sessions: sessionmaker[Session], rt: Runtime) -> Rotation:
     issuing = table_of(IssuingKey)
     rotation.resealed["issuing_keys.sealed_private"] = _reseal(
         sessions, issuing, "sealed_private", "petition_id", lambda row: issuing_keys.context(row[0]), current
+    )
+    # Each answer's group for a poll's breakdown (issue #25), sealed per poll.
+    rotation.resealed["ballot_answers.sealed_group"] = _reseal(
+        sessions,
+        table_of(BallotAnswer),
+        "sealed_group",
+        "id",
+        lambda row: ballot_answers.group_context(row[2]),
+        current,
+        context_from=("ballot_id",),
     )
     rotation.reindexed = _reindex(sessions)
     with sessions.begin() as db:
