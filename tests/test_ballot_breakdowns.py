@@ -20,6 +20,7 @@ import io
 import json
 from collections import Counter
 from datetime import date, timedelta
+from html.parser import HTMLParser
 from itertools import product
 from typing import Any
 
@@ -590,3 +591,60 @@ def test_key_rotation_reseals_every_answers_group_under_the_new_key(
     finally:
         pii_keys = rt.settings.pii_keys.get_secret_value() if rt.settings.pii_keys else None
         crypto.install(rt.keyring, pii_keys)  # the test runtime's own key seals again
+
+
+# The table read aloud ------------------------------------------------------------------------------------------
+
+
+class _CellText(HTMLParser):
+    """Each cell of the breakdown's table as a screen reader gets it: its text, less what is aria-hidden; and any
+    aria-label put on an element without a role (ARIA 1.2 forbids naming a generic element: screen readers skip
+    the name, axe-core's rule aria-prohibited-attr fails it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self.unnamed_labels: list[str] = []
+        self._in_table = self._in_cell = False
+        self._hidden_depth = 0
+        self._stack: list[bool] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "table" and "ballot-breakdown" in (found.get("class") or ""):
+            self._in_table = True
+        if not self._in_table:
+            return
+        if tag == "td":
+            self._in_cell = True
+            self.cells.append("")
+        if tag == "span":
+            hidden = found.get("aria-hidden") == "true"
+            self._stack.append(hidden)
+            self._hidden_depth += hidden
+            if "aria-label" in found and "role" not in found:
+                self.unnamed_labels.append(found["aria-label"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._in_table = False
+        if tag == "td":
+            self._in_cell = False
+        if tag == "span" and self._in_table and self._stack:
+            self._hidden_depth -= self._stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._in_table and self._in_cell and not self._hidden_depth:
+            self.cells[-1] += data
+
+
+def test_a_suppressed_cell_is_read_aloud_as_left_out(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any], clock: FrozenClock
+) -> None:
+    answer_all(db, rt, anonymous_client, setting)
+    clock.advance(timedelta(days=1))
+    parser = _CellText()
+    parser.feed(anonymous_client.get(f"/polls/{setting['ballot'].id}").text)
+    assert parser.unnamed_labels == []
+    # Engineering Yes 9, No left out; Lyon Yes 5, No left out; Not given 0 and 0.
+    assert [" ".join(cell.split()) for cell in parser.cells] == ["9", "left out", "5", "left out", "0", "0"]
