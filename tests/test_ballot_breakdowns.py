@@ -648,3 +648,24 @@ def test_a_suppressed_cell_is_read_aloud_as_left_out(
     assert parser.unnamed_labels == []
     # Engineering Yes 9, No left out; Lyon Yes 5, No left out; Not given 0 and 0.
     assert [" ".join(cell.split()) for cell in parser.cells] == ["9", "left out", "5", "left out", "0", "0"]
+
+
+def test_verify_catches_a_breakdown_shown_while_the_result_is_withheld(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any], tmp_path: Any
+) -> None:
+    """The worst lie: a server that shows per-group figures while the poll is open, its result kept (a series of
+    them tells each new answer's group). `verify` checked the breakdown only once the result showed."""
+    answer_all(db, rt, anonymous_client, setting)
+    data = ballot_client.download(f"http://testserver/polls/{setting['ballot'].id}", fetch_with(anonymous_client))
+    assert data["results"]["status"] == "hidden" and ballot_client.verify(data, tmp_path / "honest.json").ok
+    data["results"]["breakdown"] = {
+        "status": "shown",
+        "min_group_size": K,
+        "rows": [
+            {"group": setting["engineering"].id, "kind": "department", "name": "Engineering", "counts": [9, 6]},
+            {"group": setting["lyon"].id, "kind": "location", "name": "Lyon", "counts": [5, None]},
+            {"group": None, "kind": None, "name": "Not given", "counts": [0, None]},
+        ],
+    }
+    report = ballot_client.verify(data, tmp_path / "changed.json")
+    assert any("while its result is withheld" in line for line in report.problems), report.problems

@@ -193,6 +193,10 @@ def _verify(data: dict[str, Any], state_file: Path) -> BallotReport:
                 problems.append(f"entry {index} changes the kind, petition or audience entry 0 commits")
         if committed.get("credentials_issued", 0) < committed.get("answers_counted", 0):
             problems.append("more credentials answered than the checkpoint says were issued")
+        if (data["results"].get("breakdown") or {}).get("status") == "shown":
+            # Per-group figures come after the result, never before: a series of them read while answers arrive
+            # tells each new answer's group, and below the minimum they are a small group's answers.
+            problems.append("the server shows a breakdown by group while its result is withheld")
         if decoded:
             _check_texts(report, data, decoded[-1])
             counted, minimum = committed.get("answers_counted", 0), decoded[-1].get("min_answers")
