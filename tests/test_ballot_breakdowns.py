@@ -669,3 +669,32 @@ def test_verify_catches_a_breakdown_shown_while_the_result_is_withheld(
     }
     report = ballot_client.verify(data, tmp_path / "changed.json")
     assert any("while its result is withheld" in line for line in report.problems), report.problems
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 14), min_size=2, max_size=4), min_size=2, max_size=8).filter(
+        lambda rows: len({len(row) for row in rows}) == 1
+    ),
+    st.integers(2, 7),
+)
+def test_an_attacker_who_knows_which_suppressed_cells_cannot_be_zero_still_solves_none(
+    rows: list[list[int]], k: int
+) -> None:
+    """A stronger attacker than the one above: they know the rules, so they know a suppressed cell is at least 1
+    unless its row or its column is suppressed whole (only those rules ever suppress a 0). In each column, every
+    way to fill its suppressed cells from their lower bounds up to the column's rest must leave each of them two
+    values or more: the rest exceeds the sum of the lower bounds."""
+    table = suppress_table([(str(i), row) for i, row in enumerate(rows)], min_group_size=k)
+    published = [[cell.count for cell in cells] for _label, cells in table]
+    width = len(rows[0])
+    whole_rows = {r for r, cells in enumerate(published) if all(count is None for count in cells)}
+    whole_columns = {c for c in range(width) if all(cells[c] is None for cells in published)}
+    for column in range(width):
+        total = sum(row[column] for row in rows)
+        hidden = [r for r, cells in enumerate(published) if cells[column] is None]
+        if not hidden or total == 0:
+            continue
+        rest = total - sum(cells[column] or 0 for cells in published)
+        lowest = sum(0 if r in whole_rows or column in whole_columns else 1 for r in hidden)
+        assert rest - lowest >= 1, (rows, k, published, column)
