@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import FrozenClock
 from app.mail import service as mail
-from app.mail.sender import deliver_due
+from app.mail.sender import claim_next, deliver_due
 from app.models.mail import OutboxStatus
 from tests.conftest import Browser, code_from, make_settings, outbox
 
@@ -81,7 +81,7 @@ def test_sign_up_mail_arrives_over_smtp(
     assert code_from(row) in email.get_payload(decode=True).decode()
 
 
-def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(
+def test_outage_is_retried_at_the_next_hour_and_nothing_is_sent_twice(
     db,
     app,
     sessions,
@@ -94,15 +94,16 @@ def test_outage_is_retried_with_backoff_and_nothing_is_sent_twice(
     assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "no server yet"
     [row] = outbox(db)
     assert row.status == OutboxStatus.pending and row.attempts == 1
-    assert row.next_attempt_at == clock.now() + timedelta(seconds=30)
+    assert row.next_attempt_at == clock.now() + timedelta(hours=1)  # the clock stands at 09:00
     assert row.last_error == "ConnectionRefusedError"
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
-        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "not due before its backoff"
-        clock.advance(timedelta(seconds=31))
+        clock.advance(timedelta(minutes=59))
+        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "not due before the next hour"
+        clock.advance(timedelta(minutes=1))
         assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1
         clock.advance(timedelta(hours=2))
         assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0
@@ -174,3 +175,55 @@ def test_the_mailbox_page_is_gone_once_real_mail_goes_out(database_url: str) -> 
     app = create_app(make_settings(database_url, smtp_host="127.0.0.1"))
     with TestClient(app) as client:
         assert client.get("/dev/mailbox").status_code == 404
+
+
+def _finer_than_the_hour(db: Session) -> list[str]:
+    """Every time an outbox row holds that says more than its hour (the rows name their recipient)."""
+    db.expire_all()
+    return [
+        f"outbox {row.id} {column}={value}"
+        for row in outbox(db)
+        for column in ("created_at", "next_attempt_at", "sent_at")
+        if (value := getattr(row, column)) is not None and (value.minute, value.second, value.microsecond) != (0, 0, 0)
+    ]
+
+
+def test_an_outbox_row_keeps_only_hours_when_queued_claimed_retried_and_sent(
+    db,
+    app,
+    sessions,
+    clock,
+    smtp_port: int,
+    database_url: str,
+) -> None:
+    """The attacker with the database reads a mail's row, which names its recipient, as a clock: a queueing, a
+    claim, a retry or a sending time to the second dates the transactions around it (PostgreSQL's xmin, SQLite's
+    rowid), and with them any anonymous row written next to it. The linkage day found exactly that: a poll's
+    opening mail sent at 14:41:05.219 and a digest at 16:45:52.877 dated a cookie-less exchange between them.
+    Every version of the row (a dead one is read too) keeps whole hours."""
+    settings = make_settings(database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_seconds=2)
+    clock.advance(timedelta(minutes=17, seconds=23, microseconds=456))
+    queue_one(db, app, clock)
+    assert _finer_than_the_hour(db) == [], "queued"
+
+    assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "the mail server is down"
+    assert _finer_than_the_hour(db) == [], "a failed attempt and its retry time"
+    [row] = outbox(db)
+    assert row.next_attempt_at > clock.now(), "the retry waits"
+
+    clock.advance(row.next_attempt_at - clock.now() + timedelta(minutes=3, seconds=7))
+    assert claim_next(sessions=sessions, settings=settings, clock=clock) is not None  # a worker dies mid-send
+    assert _finer_than_the_hour(db) == [], "a claim's lease"
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 0, "claimed: not sent twice"
+        [row] = outbox(db)
+        clock.advance(row.next_attempt_at - clock.now() + timedelta(seconds=41))
+        assert deliver_due(sessions=sessions, settings=settings, clock=clock) == 1, "sent once the lease ran out"
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    assert _finer_than_the_hour(db) == [], "sent"

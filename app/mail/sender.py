@@ -1,9 +1,18 @@
-"""Delivering the outbox: SMTP in deployments, the development mailbox otherwise; retries with backoff.
+"""Delivering the outbox: SMTP in deployments, the development mailbox otherwise; a failed attempt is retried at
+the next whole hour.
 
 Delivery is at least once. Each message is claimed in a transaction of its own, sent with no transaction open,
 then marked sent in another: a worker that dies (or loses the database) after the mail server took a message
 and before marking it sent sends it again once its claim runs out, with the same Message-ID, by which receiving
 servers can drop the copy. That window is the only way a message goes out twice; no crash loses one.
+
+Every time a row keeps is a whole hour: its queueing, its claim's end, its next attempt and its sending. A row
+names its recipient, and a moment to the second on it dated the transactions around it (PostgreSQL's xmin,
+SQLite's rowid order), and so any anonymous row written between two mails: the linkage day's attacker placed a
+cookie-less poll credential exchange between a poll's opening mail sent at 14:41:05 and a digest queued at
+16:45:52, and among the few accounts active then. The cost: a failed attempt waits for the next hour (a down
+mail server is asked once an hour), and a message claimed by a worker that died goes out again at the first
+whole hour after its claim would have run out.
 """
 
 from __future__ import annotations
@@ -18,14 +27,12 @@ from email.policy import EmailPolicy
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.clock import Clock
+from app.core.clock import Clock, rounded_up, to_the_hour
 from app.core.settings import Settings
 from app.models.mail import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger("undersigned.mail")
 
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_MAX_SECONDS = 3600
 # The most steps a delivery waits on, each for up to smtp_timeout_seconds: connect, greeting, EHLO, STARTTLS,
 # EHLO again, AUTH, MAIL, RCPT, DATA and the message. A claim outlasts them, so no other worker takes the
 # message while it is being sent.
@@ -35,8 +42,12 @@ SMTP_STEPS = 10
 REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** (attempts - 1), BACKOFF_MAX_SECONDS))
+HOUR = timedelta(hours=1)
+
+
+def next_attempt(now: datetime) -> datetime:
+    """When a failed attempt is tried again: the next whole hour."""
+    return to_the_hour(now) + HOUR
 
 
 def _message_id(message: OutboxMessage, settings: Settings) -> str:
@@ -104,7 +115,7 @@ def deliver_due(*, sessions: sessionmaker[Session], settings: Settings, clock: C
     """
     sent = 0
     for _ in range(batch):
-        claim = _claim(sessions=sessions, settings=settings, clock=clock)
+        claim = claim_next(sessions=sessions, settings=settings, clock=clock)
         if claim is None:
             return sent
         try:
@@ -126,14 +137,14 @@ def deliver_due(*, sessions: sessionmaker[Session], settings: Settings, clock: C
             db.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == claim.outbox_id)
-                .values(status=OutboxStatus.sent, sent_at=clock.now(), last_error=None)
+                .values(status=OutboxStatus.sent, sent_at=to_the_hour(clock.now()), last_error=None)
                 .execution_options(synchronize_session=False)
             )
         sent += 1
     return sent
 
 
-def _claim(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> _Claim | None:
+def claim_next(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> _Claim | None:
     """Take the next due message: one attempt more, and its next attempt moved past what sending can take."""
     with sessions() as db, db.begin():
         now = clock.now()
@@ -148,9 +159,8 @@ def _claim(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock)
         if message is None:
             return None
         message.attempts += 1
-        message.next_attempt_at = now + max(
-            backoff(message.attempts), timedelta(seconds=settings.smtp_timeout_seconds * SMTP_STEPS)
-        )
+        # The claim: no other worker takes the message before the first whole hour after sending could end.
+        message.next_attempt_at = rounded_up(now + timedelta(seconds=settings.smtp_timeout_seconds * SMTP_STEPS), HOUR)
         email = _to_email(message, settings) if settings.smtp_host else None
         return _Claim(outbox_id=message.id, attempts=message.attempts, email=email)
 
@@ -164,7 +174,7 @@ def _record_failure(
         values["status"] = OutboxStatus.failed
         logger.error("mail failed for good", extra={"outbox_id": claim.outbox_id, "attempts": claim.attempts})
     else:
-        values["next_attempt_at"] = now + backoff(claim.attempts)
+        values["next_attempt_at"] = next_attempt(now)
         logger.warning(
             "mail delivery failed, will retry",
             extra={"outbox_id": claim.outbox_id, "attempts": claim.attempts, "error_type": error_type},

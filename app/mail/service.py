@@ -12,6 +12,7 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.clock import to_the_hour
 from app.models.mail import OutboxMessage, OutboxStatus
 from app.models.mail_kinds import ESSENTIAL, KIND_LABELS, kind_of
 from app.models.organization import OrganizationBranding
@@ -152,8 +153,10 @@ def queue(
         template=template,
         status=OutboxStatus.pending,
         attempts=0,
-        created_at=now,
-        next_attempt_at=now,
+        # The row names its recipient: it keeps the hour (due at once: the hour has begun), never the moment,
+        # which would date the transactions around it (app/mail/sender.py).
+        created_at=to_the_hour(now),
+        next_attempt_at=to_the_hour(now),
         unsubscribe_url=unsubscribe_url if kind_of(template) else None,
     )
     db.add(message)
