@@ -153,6 +153,21 @@ def test_a_group_the_poll_is_not_put_to_or_too_few_hold_is_refused(
     assert db.scalar(select(func.count()).select_from(BallotAnswer)) == 0
 
 
+@pytest.mark.parametrize("sent", [True, "1", 1.0, [1]], ids=["true", "a string", "a float", "a list"])
+def test_a_group_that_is_not_a_whole_number_is_refused_in_words(
+    db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any], sent: Any
+) -> None:
+    """A client that sends `true` (a checkbox's value, a bug) must not count the answer under whichever group has
+    the id 1: the group is a row id, and only a JSON whole number is one."""
+    ballot = setting["ballot"]
+    cred = ballot_helpers.credential(db, rt, ballot)
+    db.commit()
+    refused = send(anonymous_client, ballot, cred, [0], sent)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["fields"]["group"] == "Enter a whole number, like 12."
+    assert db.scalar(select(func.count()).select_from(BallotAnswer)) == 0
+
+
 def test_a_group_on_a_poll_without_a_breakdown_is_refused(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
 ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 from app.ballots import audiences, counting
 from app.ballots.service import Hidden
@@ -17,8 +17,9 @@ from app.models.signatures import GroupKind, SignerGroup
 
 B64URL = r"^[A-Za-z0-9_-]*={0,2}$"
 # A row id sent in a body: within the databases' integer range, so a huge one is a plain 422 rather than an
-# overflow inside SQLite's driver (a 500), as app/core/types.Id does for paths.
-RowId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+# overflow inside SQLite's driver (a 500), as app/core/types.Id does for paths. Strict: a JSON whole number only, so
+# `true`, "1" or 1.0 (a client's bug) is refused in words rather than read as the group or row whose id is 1.
+RowId = Annotated[int, Strict(), Field(ge=1, le=2_147_483_647)]
 
 
 class BallotCreate(BaseModel):
