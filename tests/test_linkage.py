@@ -15,10 +15,11 @@ attacker takes every linking request as a moment its account was active: the hou
 and pages, the linking rate limits' windows in Redis, and rows that carry only a day (a wallet's check) dated by
 their xmin among timed rows.
 
-Issue #25's polls are part of the day: a poll put to every member (its credential in every wallet's bundle) and a
-ratification poll put to the screens petition's signers after leadership responded, answered by signers with a
-name (their signer credential collected in the bundle) and anonymous ones (theirs kept with their signature's
-batch, fetched cookie-less under its nullifier), each exchanging it cookie-less for the poll's credential; every
+Issue #25's polls are part of the day: a poll put to every member (its credential in every wallet's bundle), a
+ratification poll put to the screens petition's signers after leadership responded and a second question put to
+the same signers in the afternoon, answered by signers with a name (their signer credential collected in the
+bundle) and anonymous ones (theirs kept with their signature's batch, fetched cookie-less under its nullifier),
+each exchanging it cookie-less for the poll's credential, once per poll for those who answer both; every
 answer goes cookie-less and waits for its batch, and one member changes his answer after the first was counted.
 Every counted answer (each revision, the superseded one included) and every exchange is an anonymous action. The
 bound (docs/architecture.md, "ballot credentials"): an answer hides among the accounts that held the poll's
@@ -131,7 +132,9 @@ def _attack(day: dict[str, Any], operator: adversary.OperatorKeys | None) -> str
     answers = [v for v in verdicts if v.action.kind == "answer"]
     assert {bytes(v.action.row["message"]) for v in answers} == {a.message for a in truth.answers}, report
     exchanges = [v for v in verdicts if v.action.kind == "exchange"]
-    assert len(exchanges) == len({a.signer_message for a in truth.answers if a.signer_message}), report
+    # One exchange per signer credential and poll: a signer answering both signers' polls exchanged twice.
+    exchanged = {(a.ballot_id, a.signer_message) for a in truth.answers if a.signer_message}
+    assert len(exchanges) == len(exchanged), report
     assert all(v.author is not None for v in verdicts if v.action.ballot_id is not None), report
     assert any(v.action.row.get("superseded") for v in answers), "no changed answer was counted:\n" + report
     linked = [verdict for verdict in verdicts if not verdict.holds]

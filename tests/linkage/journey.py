@@ -18,12 +18,14 @@ signing publicly, for organizers and anonymously (in the browser's way and throu
 commenting with their name and anonymously, one withdrawing a named signature and then signing anonymously,
 one signing by name from a device without his wallet (a forfeit of anonymity, issue 19), one linking his phone to
 the wallet on his laptop (the linking protocol over HTTP, tests/linkage/wallet.py) and signing from the phone,
-one entering her recovery code on a new laptop and commenting from it. Two polls (issue #25): one a responder puts
-to every member in the morning, whose credential every wallet collects with its bundle, and the ratification Olga
-opens after leadership responds at noon, put to the screens petition's signers; three anonymous signers ask for
-the signer credential with their signature, the named signers' wallets collect theirs, and each answers from the
-poll's page as ballot.js does (the exchange, then the answer, both cookie-less); Pavel changes his answer once the
-first is counted. What each did is kept in `Truth`, which only the test reads: the attacker gets `Capture`.
+one entering her recovery code on a new laptop and commenting from it. Three polls (issue #25): one a responder
+puts to every member in the morning, whose credential every wallet collects with its bundle, the ratification Olga
+opens after leadership responds at noon, put to the screens petition's signers, and a second question Olga puts to
+the same signers in the afternoon; three anonymous signers ask for the signer credential with their signature, the
+named signers' wallets collect theirs, and each answers from the poll's page as ballot.js does (the exchange, then
+the answer, both cookie-less), some both signers' polls with the same signer credential (Emil in one sitting), some
+one; Pavel changes his answer once the first is counted. What each did is kept in `Truth`, which only the test
+reads: the attacker gets `Capture`.
 """
 
 from __future__ import annotations
@@ -1133,6 +1135,20 @@ def run(day: Day) -> Capture:
     )
     p["gus"].answer(members, [2])
 
+    day.until(14, 40)  # a second question to the same signers: each exchanges the same signer credential again
+    with day.app.state.write_sessionmaker() as db:
+        demands = ballot_helpers.petition_ballot(
+            db,
+            day.runtime,
+            db.get_one(Petition, screens),
+            db.get_one(User, p["olga"].account_id),
+            question="Which demand should we take to the works council first?",
+            options=["Delete the recordings", "An opt-out for everyone", "An independent audit"],
+            closes_at=START.replace(hour=19),
+        ).id
+    day.truth.polls["signers, second"] = demands
+    p["olga"].answer(demands, [0], signers_of=screens)
+
     day.until(15, 30)
     p["hana"].sign_in()
     p["hana"].open_petition(screens)
@@ -1140,6 +1156,7 @@ def run(day: Day) -> Capture:
     day.advance(120)
     p["hana"].comment_anonymously(screens, "HR said the footage was used in two dismissals last year.")
     p["hana"].answer(signers, [0], signers_of=screens)
+    p["hana"].answer(demands, [2], signers_of=screens)
     p["hana"].answer(members, [0])
 
     day.until(15, 50)  # Lena's laptop was wiped: on the new one she enters her recovery code, and comments
@@ -1171,6 +1188,7 @@ def run(day: Day) -> Capture:
     else:
         p["anouk"].sign_in()
     p["anouk"].answer(signers, [2], signers_of=screens)  # with the signer credential kept for her signature
+    p["anouk"].answer(demands, [1], signers_of=screens)  # the same credential, exchanged for the second poll's
 
     day.until(17, 20)
     day.cli_sign_anonymously(p["jun"], salaries_url, salaries, within_hours=4)
@@ -1183,6 +1201,7 @@ def run(day: Day) -> Capture:
     p["pavel"].answer(members, [2])
     p["emil"].sign_in()
     p["emil"].answer(signers, [0], signers_of=screens)
+    p["emil"].answer(demands, [0], signers_of=screens)  # both polls in one sitting; Fatima answers only the first
     day.until(17, 45)
     p["fatima"].sign_in()
     p["fatima"].answer(signers, [1], signers_of=screens)

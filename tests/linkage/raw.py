@@ -299,6 +299,25 @@ def _record(data: bytes, start: int, allowed: list[Callable[[int], bool]], *, he
         return None
 
 
+def _declared_length(declared: str) -> int | None:
+    """N for a column declared CHAR(N) or VARCHAR(N) (the characters the schema allows), else None."""
+    found = re.search(r"CHAR\s*\(\s*(\d+)\s*\)", declared.upper())
+    return int(found.group(1)) if found else None
+
+
+def _fits(types: list[str], values: list[Any]) -> bool:
+    """Whether each text value is within its column's declared length: SQLite stores longer ones, but the schema is
+    the application's (PostgreSQL refuses them), so a record that needs one is not a record of that table. The
+    attacker reads the declared types in sqlite_master, as this carver does: without it, a composite key's index
+    entry (a poll's id, a 64-character tag, a rowid) read as a member_groups row (an account, a kind of at most 16
+    characters, a group) once named the account whose id equals the poll's."""
+    for declared, value in zip(types, values, strict=False):
+        limit = _declared_length(declared)
+        if limit is not None and isinstance(value, bytes) and len(value.decode("utf-8", "replace")) > limit:
+            return False
+    return True
+
+
 def _carve_owners(
     data: bytes,
     found_at: int,
@@ -326,6 +345,8 @@ def _carve_owners(
             for header in (True, False):
                 values = _record(data, start, allowed, header=header)
                 if values is None or not any(isinstance(v, bytes) and v == needle for v in values):
+                    continue
+                if not _fits(types, values):
                     continue
                 row = dict(zip(columns, values, strict=False))
                 owners = {v for c in account_columns if isinstance(v := row.get(c), int) and v in accounts}
