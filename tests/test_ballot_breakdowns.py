@@ -512,6 +512,14 @@ def test_the_public_leaves_do_not_solve_a_multiple_choice_polls_suppressed_cells
     assert not solved, (published, solved)
 
 
+def test_the_new_poll_form_says_which_polls_are_broken_down(
+    db: Session, browser: Browser, setting: dict[str, Any]
+) -> None:
+    sign_in_as(browser, db, ballot_helpers.pulse_author(db))
+    page = " ".join(browser.get("/polls/new").text.split())
+    assert "not for a poll that takes several choices" in page
+
+
 def test_a_poll_taking_several_choices_has_no_breakdown_and_refuses_a_group(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
 ) -> None:
