@@ -13,14 +13,20 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from app.audit import service as audit
+from app.ballots import keys as ballot_keys
 from app.cli import cli
 from app.core import crypto, migrations
 from app.core.database import build_engine
 from app.core.settings import Settings
 from app.models.accounts import OneTimeCode, User, address_lookup
+from app.models.anonymous import DiscussionKey, IssuingKey, SignerKey
 from app.models.audit import AuditEntry
+from app.models.ballots import Ballot
 from app.models.mail import OutboxMessage
 from app.models.signatures import Invalidation
+from app.petitions import issuing_keys
+from app.privacy import rotation
+from tests import ballot_helpers, factories
 from tests.conftest import PASSWORD, TEST_SECRET, Browser, make_user, outbox
 
 ADDRESS, NAME = "ines.quarry@example.org", "Ines Quarry"
@@ -229,3 +235,44 @@ def test_the_migration_seals_existing_rows_and_reverses(database_url: str, tmp_p
         engine.dispose()
     finally:
         drop()
+
+
+def test_rotation_reseals_the_blind_signing_keys_of_petitions_and_polls(db, rt, sessions) -> None:
+    """The private keys that issue anonymous credentials (a petition's signing, discussion and signer keys, a poll's
+    own key) are sealed with the personal-data key too. After a rotation the operator removes the old key (it
+    leaked, say): a private key still under it could no longer be opened, and no worker could sign or comment
+    anonymously, nor answer the poll, until the petition or poll closed."""
+    petition = factories.open_petition(db, rt, allow_anonymous=True)
+    poll = ballot_helpers.pulse_ballot(db, rt)
+    columns = {
+        "issuing_keys": IssuingKey.sealed_private,
+        "discussion_keys": DiscussionKey.sealed_private,
+        "signer_keys": SignerKey.sealed_private,
+        "ballots": Ballot.sealed_private,
+    }
+
+    def key_ids() -> dict[str, set[str]]:
+        db.expire_all()
+        return {
+            name: {crypto.key_id_of(bytes(value)) for value in db.scalars(select(column)) if value is not None}
+            for name, column in columns.items()
+        }
+
+    before = key_ids()
+    assert all(before.values()), before
+    try:
+        crypto.install(rt.keyring, crypto.generate_key("r8"))
+        rotated = rotation.rotate(sessions=sessions, rt=rt)
+        assert key_ids() == {name: {"r8"} for name in columns}
+        assert {name: rotated.resealed.get(f"{name}.sealed_private") for name in columns} == {
+            name: 1 for name in columns
+        }
+        # Each still opens under its own context: credentials are issued as before.
+        db.expire_all()
+        assert issuing_keys.signer_for(key=db.get_one(IssuingKey, petition.id), rt=rt)
+        assert issuing_keys.signer_for(key=db.get_one(DiscussionKey, petition.id), rt=rt)
+        assert issuing_keys.signer_for(key=db.get_one(SignerKey, petition.id), rt=rt)
+        assert ballot_keys.signer_for(rt=rt, ballot=db.get_one(Ballot, poll.id))
+    finally:
+        pii_keys = rt.settings.pii_keys.get_secret_value() if rt.settings.pii_keys else None
+        crypto.install(rt.keyring, pii_keys)  # the test runtime's own key seals again

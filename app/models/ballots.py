@@ -128,7 +128,12 @@ class Ballot(Base):
     @property
     def sealing_context(self) -> str:
         """The context its private key is sealed under (app/core/crypto.Sealer)."""
-        return f"ballot-key:{self.key_id}"
+        return self.context_for_key(self.key_id)
+
+    @staticmethod
+    def context_for_key(key_id: str) -> str:
+        """The sealing context of a ballot key by its id (key rotation reads the column without the row)."""
+        return f"ballot-key:{key_id}"
 
 
 class BallotOption(Base):

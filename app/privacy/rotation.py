@@ -21,8 +21,8 @@ from app.core import crypto
 from app.core.database import Base, rows_changed, table_of
 from app.core.runtime import Runtime
 from app.models.accounts import User, email_indexes
-from app.models.anonymous import IssuingKey
-from app.models.ballots import BallotAnswer
+from app.models.anonymous import DiscussionKey, IssuingKey, SignerKey
+from app.models.ballots import Ballot, BallotAnswer
 from app.models.signatures import Signature
 from app.petitions import issuing_keys
 from app.signatures.service import name_context
@@ -121,6 +121,11 @@ def _same_for_every_row(context: str) -> Callable[[Sequence[Any]], str]:
     return lambda _row: context
 
 
+def _by_petition(context: Callable[[int], str]) -> Callable[[Sequence[Any]], str]:
+    """A petition key's context, from the row's petition id (its primary key, first)."""
+    return lambda row: context(row[0])
+
+
 def rotate(*, sessions: sessionmaker[Session], rt: Runtime) -> Rotation:
     current = crypto.current_key_id()
     rotation = Rotation(key_id=current)
@@ -132,9 +137,25 @@ def rotate(*, sessions: sessionmaker[Session], rt: Runtime) -> Rotation:
     rotation.resealed["signatures.sealed_name"] = _reseal(
         sessions, signatures, "sealed_name", "id", lambda row: name_context(row[2]), current
     )
-    issuing = table_of(IssuingKey)
-    rotation.resealed["issuing_keys.sealed_private"] = _reseal(
-        sessions, issuing, "sealed_private", "petition_id", lambda row: issuing_keys.context(row[0]), current
+    # The private keys that blind-sign anonymous credentials: a petition's three, each sealed under its petition,
+    # and a poll's own, sealed under its key id. One left under a removed key could never be opened again.
+    for model, key_context in (
+        (IssuingKey, issuing_keys.context),
+        (DiscussionKey, issuing_keys.discussion_context),
+        (SignerKey, issuing_keys.signer_context),
+    ):
+        table = table_of(model)
+        rotation.resealed[f"{table.name}.sealed_private"] = _reseal(
+            sessions, table, "sealed_private", "petition_id", _by_petition(key_context), current
+        )
+    rotation.resealed["ballots.sealed_private"] = _reseal(
+        sessions,
+        table_of(Ballot),
+        "sealed_private",
+        "id",
+        lambda row: Ballot.context_for_key(row[2]),
+        current,
+        context_from=("key_id",),
     )
     # Each answer's group for a poll's breakdown (issue #25), sealed per poll.
     rotation.resealed["ballot_answers.sealed_group"] = _reseal(
