@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
+import limits.errors
+import redis.exceptions
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from app.core.errors import RateLimited
+from app.core.errors import RateLimited, Unavailable
 from app.core.i18n import N_
 from app.core.security import Keyring
+
+# Redis (where several processes keep their limits) cannot be reached. Going on without counting would open
+# sign-in codes and passwords to guessing for as long as the outage lasts, so the action is refused, in words.
+STORE_DOWN = N_(
+    "Undersigned cannot check its limits on attempts for a moment, so nothing was done. Please try again in a minute."
+)
+
+
+@contextmanager
+def _store_reachable() -> Iterator[None]:
+    try:
+        yield
+    except (redis.exceptions.RedisError, limits.errors.StorageError):
+        raise Unavailable(STORE_DOWN, headers={"Retry-After": "60"}) from None
 
 
 @lru_cache(maxsize=64)
@@ -34,20 +52,23 @@ class RateLimiter:
         """Count one event (a failed sign-in, say) without refusing; return whether it went over the rule."""
         key = self._key(action, subject)
         over = False
-        for item in _parsed(rule):
-            over = not self._limiter.hit(item, action, key) or over
+        with _store_reachable():
+            for item in _parsed(rule):
+                over = not self._limiter.hit(item, action, key) or over
         return over
 
     def exceeded(self, *, action: str, subject: str, rule: str) -> bool:
         """Whether `subject` has used up the rule, counting nothing."""
         key = self._key(action, subject)
-        return any(not self._limiter.test(item, action, key) for item in _parsed(rule))
+        with _store_reachable():
+            return any(not self._limiter.test(item, action, key) for item in _parsed(rule))
 
     def refuse(self, *, action: str, subject: str, rule: str) -> None:
         """Raise RateLimited, saying when the last used-up window of the rule opens again."""
         key = self._key(action, subject)
-        items = [item for item in _parsed(rule) if not self._limiter.test(item, action, key)] or _parsed(rule)
-        reset_at = max(self._limiter.get_window_stats(item, action, key)[0] for item in items)
+        with _store_reachable():
+            items = [item for item in _parsed(rule) if not self._limiter.test(item, action, key)] or _parsed(rule)
+            reset_at = max(self._limiter.get_window_stats(item, action, key)[0] for item in items)
         raise RateLimited(
             N_("Too many attempts. Please wait a little and try again."),
             headers={"Retry-After": str(max(1, int(reset_at - time.time())))},
