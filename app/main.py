@@ -244,7 +244,7 @@ def _write_last_batches(app: FastAPI) -> None:
     group held back (kept in this process's memory only) is sent again by its wallet, which keeps its token until it
     sees the entry published. Anonymous comments held in memory would be lost with the process: they all go out."""
     runtime = app.state.runtime
-    if len(anonymous_queue(runtime)) or len(ballot_answers.ballot_queue(runtime)):
+    if len(anonymous_queue(runtime)) or ballot_answers.waiting(runtime):
         try:
             _write_anonymous_batch(app)
         except Exception:
@@ -264,7 +264,7 @@ async def _write_last_batches_within(app: FastAPI, seconds: float) -> None:
     had not committed is rolled back as the process ends. Logged by the hour, and without what the batch held."""
     runtime = app.state.runtime
     queues = (anonymous_queue(runtime), ballot_answers.ballot_queue(runtime), comment_queue(runtime))
-    if not any(len(queue) for queue in queues):
+    if not any(len(queue) for queue in queues) and not ballot_answers.waiting(runtime):
         return
     written = threading.Event()
 

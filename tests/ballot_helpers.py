@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.ballots import service as ballots
 from app.ballots.answers import BallotQueue, ballot_queue
+from app.ballots.exchange import exchange_queue
 from app.core import b64url, blindrsa
 from app.core.runtime import Runtime
 from app.core.settings import Settings
@@ -95,10 +96,13 @@ def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def queue(rt: Runtime, anonymous_client: TestClient) -> Iterator[BallotQueue]:
-    """The app's queue, emptied before the app shuts down (which would write what is left outside the test)."""
+    """The app's queue, emptied before the app shuts down (which would write what is left outside the test), and
+    its waiting exchanges (app/ballots/exchange.py) with it."""
     yield ballot_queue(rt)
     for waiting in ballot_queue(rt).take():
         ballot_queue(rt).release(waiting.ballot_id)
+    for exchange in exchange_queue(rt).take():
+        ballot_queue(rt).release(exchange.ballot_id)
 
 
 def send(client: TestClient, ballot_id: int, cred: tuple[bytes, bytes], choice: list[Any]) -> Any:

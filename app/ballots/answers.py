@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.anonymous import batching
 from app.anonymous.queue import WaitingQueue
 from app.anonymous.wallet import MESSAGE_MAX, MESSAGE_MIN
-from app.ballots import audiences, limits, service
+from app.ballots import audiences, exchange, limits, service
 from app.ballots import log as ballot_log
 from app.core import blindrsa
 from app.core.clock import to_the_hour
@@ -199,46 +199,64 @@ def _same(rt: Runtime, row: BallotAnswer, choice: tuple[int, ...], group: int | 
 
 
 def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
-    """Write the queued answers, shuffled, each ballot's group in one transaction, when the batching rule lets it
-    out; a group held back goes back to the queue (unless a later answer replaced it). Returns how many were
-    written."""
+    """Write the queued answers and exchanges (app/ballots/exchange.py), shuffled, each ballot's group in one
+    transaction, when the batching rule lets it out (the exchanges count with the answers: they are written
+    together, so each hides among both); a group held back goes back to the queues (unless a later answer replaced
+    it). Returns how many answers were written."""
     answers = ballot_queue(rt).take()
-    random.SystemRandom().shuffle(answers)
-    by_ballot: dict[int, list[Answer]] = {}
+    exchanges = exchange.exchange_queue(rt).take()
+    shuffle = random.SystemRandom().shuffle
+    shuffle(answers)
+    shuffle(exchanges)
+    by_ballot: dict[int, tuple[list[Answer], list[exchange.Waiting]]] = {}
     for answer in answers:
-        by_ballot.setdefault(answer.ballot_id, []).append(answer)
+        by_ballot.setdefault(answer.ballot_id, ([], []))[0].append(answer)
+    for item in exchanges:
+        by_ballot.setdefault(item.ballot_id, ([], []))[1].append(item)
     written = 0
-    for ballot_id, group in by_ballot.items():
+    for ballot_id, (group, waiting) in by_ballot.items():
         try:
             with sessions.begin() as db:
-                if _publish_reason(db, rt, ballot_id, len(group)) is None:
+                if _publish_reason(db, rt, ballot_id, len(group) + len(waiting), exchanges=bool(waiting)) is None:
                     ballot_queue(rt).restore(group)
+                    exchange.exchange_queue(rt).restore(waiting)
                     continue
-                written += _write_group(db, rt, ballot_id, group)
+                written += _write_group(db, rt, ballot_id, group, waiting)
             ballot_queue(rt).release(ballot_id)
         except Exception:
             # Back in the queue for the next batch: accepted answers are not dropped for one bad moment.
             ballot_queue(rt).restore(group)
+            exchange.exchange_queue(rt).restore(waiting)
             logger.exception(
                 "writing a batch of ballot answers failed; it is kept for the next one", extra={COARSE_TIME: True}
             )
     return written
 
 
+def waiting(rt: Runtime) -> int:
+    """Answers and exchanges waiting in this process for a batch."""
+    return len(ballot_queue(rt)) + len(exchange.exchange_queue(rt))
+
+
 def _hour_number(moment: datetime) -> int:
     return int(moment.timestamp() // 3600)
 
 
-def _publish_reason(db: Session, rt: Runtime, ballot_id: int, count: int) -> batching.Reason | None:
+def _publish_reason(
+    db: Session, rt: Runtime, ballot_id: int, count: int, *, exchanges: bool = False
+) -> batching.Reason | None:
+    """Whether a ballot's group goes out now. A group that holds exchanges counts as closing one batch earlier: its
+    signers still have to come back for their credential and send their answer before the close."""
     settings = rt.settings
     if not settings.anonymous_batch_seconds:
         return batching.Reason.full
     now = rt.clock.now()
     ballot = db.get(Ballot, ballot_id)
+    horizon = settings.anonymous_batch_seconds * (2 if exchanges else 1)
     closing = (
         ballot is None
         or service.state(ballot, now) is BallotState.closed
-        or ballot.closes_at <= now + timedelta(seconds=settings.anonymous_batch_seconds)
+        or ballot.closes_at <= now + timedelta(seconds=horizon)
     )
     if ballot is not None and ballot.results_live and not closing and count < settings.min_group_size:
         # Live figures read before and after a batch differ by that batch's answers: a group below k let out by
@@ -256,14 +274,18 @@ def _publish_reason(db: Session, rt: Runtime, ballot_id: int, count: int) -> bat
     )
 
 
-def _write_group(db: Session, rt: Runtime, ballot_id: int, group: list[Answer]) -> int:
-    """Write one ballot's answers (accepted while it was open, so they count even if it closed since): each a new
-    revision of its credential, superseding the last, a leaf of the log; then the counters and a checkpoint. The
-    ballot's row is locked, so two processes' batches append one after the other."""
+def _write_group(
+    db: Session, rt: Runtime, ballot_id: int, group: list[Answer], exchanges: list[exchange.Waiting] | None = None
+) -> int:
+    """Write one ballot's exchanges and answers (accepted while it was open, so they count even if it closed since):
+    the exchanges in one statement; each answer a new revision of its credential, superseding the last, a leaf of
+    the log; then the counters and a checkpoint. The ballot's row is locked, so two processes' batches append one
+    after the other."""
     ballot = db.scalar(select(Ballot).where(Ballot.id == ballot_id).with_for_update())
     if ballot is None:
         return 0
     db.refresh(ballot)
+    exchanged = exchange.write_waiting(db, ballot_id, exchanges or [])
     hour = to_the_hour(rt.clock.now())
     # Each credential's counted answer, a few hundred credentials a query rather than a round trip each.
     counted: dict[str, BallotAnswer] = {}
@@ -303,6 +325,10 @@ def _write_group(db: Session, rt: Runtime, ballot_id: int, group: list[Answer]) 
             )
         )
     if not rows:
+        if exchanged:  # the credentials issued moved: the checkpoint says so with this batch
+            ballot_log.checkpoint(db, rt, ballot, rt.clock.now())
+            if ballot.petition_id is not None:
+                page_changed(db, ballot.petition_id)
         return 0
     db.flush()  # the superseded marks first: each credential keeps one counted row at every moment
     indices = ballot_log.append(

@@ -11,15 +11,27 @@ credential to a signature or an account, nor the ballot credential it signed to 
 
 The tag names the ballot as well as the credential: the exchanges of one signer for two ballots of a petition
 carry unrelated tags, so a copy of the database cannot tell that the same person took part in both.
+
+With batching on, the exchange is written with the batch, like everything anonymous: a row written at the moment
+of the click sits, by its PostgreSQL xmin (or SQLite rowid), between the timed rows around it, and dates a signer's
+first answer to the accounts active then. The request is checked and blind-signed at once (so a bad one is refused
+at once, and the batch never needs the key, which the jobs round erases after the close), then waits in this
+process's memory only (ExchangeQueue, like answers) and the reply is 202 with when to come back; nothing is written
+and nothing handed out. The batch writes the waiting exchanges of a ballot shuffled, in one statement, in the
+transaction of its answers (app/ballots/answers.py, write_batch) and by their rule; a tag already written (the same
+credential sent to two processes) is not written twice. The same request sent after the batch gets the kept reply
+(200); another request with the same credential, 409, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.anonymous.queue import WaitingQueue
 from app.ballots import limits, service
 from app.core import blindrsa
 from app.core.database import insert_for, table_of
@@ -55,6 +67,41 @@ class Refused(AppError):
     title = N_("That credential cannot be exchanged")
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """An exchange accepted for the next batch: its tag and the blind reply made for its request (kept here only)."""
+
+    ballot_id: int
+    tag: str
+    blinded: bytes
+    reply: bytes
+
+
+class ExchangeQueue(WaitingQueue[Waiting]):
+    """Exchanges waiting for the next batch, in this process's memory only (never Redis, never the database: a copy
+    of either would date a signer's first answer). A wallet told to come back sends the same request again."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda waiting: (waiting.ballot_id, waiting.tag))
+
+    def waiting(self, ballot_id: int, tag: str) -> Waiting | None:
+        with self._lock:
+            return self._entries.get((ballot_id, tag))
+
+
+def exchange_queue(rt: Runtime) -> ExchangeQueue:
+    return rt.part(ExchangeQueue, ExchangeQueue)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The blind reply (handed out), or None and the seconds until the batch that writes the exchange (come back
+    then with the same request)."""
+
+    reply: bytes | None
+    come_back_in: int = 0
+
+
 def signer_tag(ballot_id: int, message: bytes) -> str:
     """SHA-256 (hex) of the prefix, the ballot's id and the signer credential's message."""
     return hashlib.sha256(TAG_PREFIX + f"/{ballot_id}/".encode() + message).hexdigest()
@@ -67,10 +114,11 @@ def _replies_to(public: blindrsa.PublicKey, reply: bytes, blinded: bytes) -> boo
     return hmac.compare_digest(value.to_bytes(public.modulus_len, "big"), blinded.rjust(public.modulus_len, b"\0"))
 
 
-def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signature: bytes, blinded: bytes) -> bytes:
+def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signature: bytes, blinded: bytes) -> Outcome:
     """The ballot credential's blind signature for `blinded`, in exchange for a signer credential of the ballot's
     petition (message, signature). The same credential sent again with the same request gets the same reply (a
-    wallet that lost the answer); with another request, a refusal: one credential per signer and ballot."""
+    wallet that lost the answer); with another request, a refusal: one credential per signer and ballot. With
+    batching on, an exchange not written yet waits for the next batch: Outcome(None, seconds)."""
     ballot = db.get(Ballot, ballot_id)
     if ballot is None:
         raise NotFound(N_("There is no such poll."))
@@ -113,7 +161,12 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
     tag = signer_tag(ballot.id, message)
     kept = db.get(BallotExchange, (ballot.id, tag))
     if kept is not None:
-        return _same_request(public, kept.blind_signature, blinded)
+        return Outcome(_same_request(public, kept.blind_signature, blinded))
+    queue = exchange_queue(rt)
+    waiting = queue.waiting(ballot.id, tag)
+    if waiting is not None:  # sent again before the batch: the same request waits still; another is refused
+        _same_request(public, waiting.reply, blinded)
+        return Outcome(None, _come_back_in(rt))
     try:
         reply = service.signer_for(rt=rt, ballot=ballot).blind_sign(blinded)
     except blindrsa.BlindSignatureError as error:
@@ -122,6 +175,12 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
         raise Conflict(
             N_("This poll has closed: it takes no more answers, and no more credentials are handed out.")
         ) from None
+    if rt.settings.anonymous_batch_seconds:
+        if not queue.add(Waiting(ballot.id, tag, blinded, reply)):  # another request with it, a moment ago
+            first = queue.waiting(ballot.id, tag)
+            if first is not None:
+                _same_request(public, first.reply, blinded)
+        return Outcome(None, _come_back_in(rt))
     table = table_of(BallotExchange)
     inserted = db.execute(
         insert_for(db.get_bind().dialect.name, table)
@@ -133,11 +192,32 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
         db.expire_all()
         raced = db.get(BallotExchange, (ballot.id, tag))
         assert raced is not None
-        return _same_request(public, raced.blind_signature, blinded)
+        return Outcome(_same_request(public, raced.blind_signature, blinded))
     # No counter moves here: credentials_issued is public ("hidden among N") and an exchange is a signer's first
     # answer, so it moving now would date that answer to the second. The ballot's next checkpoint (a batch, or the
     # jobs round) counts the exchange rows (app/ballots/log.py, sync_issued).
-    return reply
+    return Outcome(reply)
+
+
+def _come_back_in(rt: Runtime) -> int:
+    """Seconds until the wallet may find the exchange written: one batch interval (the batch that lets it out may
+    be later, when fewer than k wait: the wallet then hears 202 again and waits one more)."""
+    return int(rt.settings.anonymous_batch_seconds)
+
+
+def write_waiting(db: Session, ballot_id: int, waiting: list[Waiting]) -> int:
+    """Write a ballot's waiting exchanges (shuffled by the caller) in one statement, in the batch's transaction: a tag
+    already written (the same credential sent to two processes) is left as it is. Returns how many were written."""
+    if not waiting:
+        return 0
+    table = table_of(BallotExchange)
+    written = db.execute(
+        insert_for(db.get_bind().dialect.name, table)
+        .values([{"ballot_id": ballot_id, "signer_tag": w.tag, "blind_signature": w.reply} for w in waiting])
+        .on_conflict_do_nothing()
+        .returning(table.c.signer_tag)
+    ).all()
+    return len(written)
 
 
 def _same_request(public: blindrsa.PublicKey, reply: bytes, blinded: bytes) -> bytes:

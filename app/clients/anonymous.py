@@ -795,7 +795,8 @@ def send_due(
 ) -> tuple[list[str], set[str]]:
     """Send every queued action whose time has come (or just the one with id `only`), each over the cookie-less
     connection after its key is checked again. Returns what happened, in words, and the ids not sent: those the
-    server refused leave the queue, the others (unreachable, a key that differs) stay for the next run. `senders`
+    server refused leave the queue, the others (unreachable, a key that differs, a poll's exchange waiting for the
+    server's batch) stay for the next run. `senders`
     sends the kinds of action other modules queue (a poll's answer: app/clients/answer.py's SENDERS)."""
     lines: list[str] = []
     failed: set[str] = set()
@@ -812,9 +813,10 @@ def send_due(
         except ClientError as error:
             line, outcome = f"Not sent: {error}", "kept"
         lines.append(line)
-        if outcome != "kept":
+        # "waiting": taken by the server for its next batch (a poll's exchange), due again later; not a failure.
+        if outcome not in ("kept", "waiting"):
             wallet["outbox"].remove(item)
-        if outcome != "sent":
+        if outcome not in ("sent", "waiting"):
             failed.add(item["id"])
     return lines, failed
 

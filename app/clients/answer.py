@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.anonymous import derive
+from app.clients import anonymous as client_module
 from app.clients.anonymous import (
     ALL_PURPOSES,
     ClientError,
@@ -110,34 +111,72 @@ def _ballot_credential(
     keys.require(petition_id=ballot_id, purpose="ballot", key_id=key["key_id"], spki=key["spki"])
     public = blindrsa.PublicKey.from_spki(_b64d(key["spki"]))
     credential = derive.credential(secret, purpose="ballot", ballot_id=ballot_id, key_id=key["key_id"], public=public)
+    slot = f"{base_url}|{email.lower()}|{ballot_id}|ballot"
+    pending = wallet["credentials"].get(slot)
+    if pending is not None and pending.get("status") == "pending" and pending.get("key_id") == key["key_id"]:
+        # The exchange sent before, told to come back after the batch: the same request, to complete it.
+        message, blinded, inv = _b64d(pending["message"]), _b64d(pending["blinded"]), int(pending["inv"])
+    else:
+        message, blinded, inv = credential.message, credential.blinded_msg, credential.inv
     status, answer = connection.anonymous(
         "POST",
         f"/api/v1/ballots/{ballot_id}/exchange",
-        {"message": signer["message"], "signature": signer["signature"], "blinded": _b64e(credential.blinded_msg)},
+        {"message": signer["message"], "signature": signer["signature"], "blinded": _b64e(blinded)},
     )
+    if status == 202 and isinstance(answer, dict):
+        wait = int(answer.get("come_back_in_seconds", 0))
+        wallet["credentials"][slot] = {
+            "petition_id": petition_id,
+            "ballot_id": ballot_id,
+            "purpose": "ballot",
+            "key_id": key["key_id"],
+            "spki": key["spki"],
+            "message": _b64e(message),
+            "blinded": _b64e(blinded),
+            "inv": str(inv),
+            "status": "pending",
+            "come_back_at": client_module.clock() + wait,
+            "derived": True,
+        }
+        raise ExchangeWaiting(wait)
     if status != 200:
         raise ClientError(_message(answer, "The server did not exchange your signer credential."))
     try:
-        signature = credential.finalize(public, _b64d(answer["blind_signature"]))
+        signature = blindrsa.finalize(public, message, _b64d(answer["blind_signature"]), inv)
     except (blindrsa.BlindSignatureError, ValueError, KeyError, TypeError):
         raise ClientError(
             "The server's reply to the exchange is not a valid credential for this poll's key: nothing was kept, "
             "and no answer was sent. Try again later; if it keeps happening, the server is not following the "
             "published rules."
         ) from None
-    slot = f"{base_url}|{email.lower()}|{ballot_id}|ballot"
     wallet["credentials"][slot] = {
         "petition_id": petition_id,
         "ballot_id": ballot_id,
         "purpose": "ballot",
         "key_id": key["key_id"],
         "spki": key["spki"],
-        "message": _b64e(credential.message),
+        "message": _b64e(message),
         "signature": _b64e(signature),
         "status": "held",
         "derived": True,
     }
     return wallet["credentials"][slot]
+
+
+class ExchangeWaiting(ClientError):
+    """The server took the exchange for its next batch (202): the wallet keeps the pending request; the same
+    command run again after the batch completes it and sends the answer."""
+
+    def __init__(self, wait: int) -> None:
+        self.wait = wait
+        minutes = max(1, round(wait / 60))
+        super().__init__(
+            "Your signer credential was accepted for this poll, but the poll's credential is written with the "
+            f"server's next batch (in about {minutes} min), so that the moment of this exchange does not say who "
+            "you are; nothing was answered yet. This wallet keeps the pending exchange: run the same command again "
+            "after the batch to complete it and send your answer (if fewer than k colleagues exchanged meanwhile, "
+            "the server may ask you to come back once more)."
+        )
 
 
 QUEUED_WHY = (
@@ -201,9 +240,12 @@ def answer(
             "running): it does not sign in and sends no cookie. Collecting with `client collect` long before "
             "answering lets the next answer go at once."
         ), item
-    said = send(
-        bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys, group=group
-    )
+    try:
+        said = send(
+            bare, wallet, base_url=target.base_url, email=email, ballot=ballot, choice=choice, keys=keys, group=group
+        )
+    except ExchangeWaiting as waiting:
+        said = str(waiting)
     return ("The answer queued before is dropped: this one replaces it. " if replaced else "") + said, None
 
 
@@ -358,16 +400,27 @@ def send_queued(connection: Connection, wallet: Wallet, item: dict[str, Any], ke
         check_group(ballot, item.get("group"))
     except ClientError as error:
         return f"Dropped {what}: {error}", "refused"
-    line = send(
-        connection,
-        wallet,
-        base_url=item["base_url"],
-        email=item["email"],
-        ballot=ballot,
-        choice=list(item["choice"]),
-        keys=keys,
-        group=item.get("group"),
-    )
+    try:
+        line = send(
+            connection,
+            wallet,
+            base_url=item["base_url"],
+            email=item["email"],
+            ballot=ballot,
+            choice=list(item["choice"]),
+            keys=keys,
+            group=item.get("group"),
+        )
+    except ExchangeWaiting as waiting:
+        # Kept in the queue, due again after the batch: `client send` then completes the exchange and answers.
+        item["due"] = client_module.clock() + waiting.wait
+        line = (
+            f"Not sent yet: {what} waits for the exchange of your signer credential, which the server writes with "
+            "its next batch so that its moment does not say who you are. The exchange is kept in this wallet: "
+            f"`undersigned client send` completes it and sends your answer {when(item['due'], client_module.clock())} "
+            "(or run `client answer` again then)."
+        )
+        return line, "waiting"
     return line, "sent"
 
 

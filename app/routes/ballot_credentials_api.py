@@ -8,6 +8,7 @@ they are sent names nobody, and a session beside it would.
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.anonymous import service as anonymous
@@ -15,7 +16,7 @@ from app.ballots import exchange as ballot_exchange
 from app.core import b64url
 from app.core.database import SessionDep
 from app.core.errors import ErrorBody, NotFound, errors
-from app.core.i18n import N_
+from app.core.i18n import N_, Message
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.core.types import Id
@@ -53,10 +54,33 @@ class BlindSignatureRead(BaseModel):
     blind_signature: str = Field(description="The blind signature (RFC 9474), base64url without padding.")
 
 
+class ExchangeWaiting(BaseModel):
+    """202: the exchange waits for the next batch; nothing is written or handed out yet."""
+
+    status: str = Field(description="Always `waiting`.")
+    come_back_in_seconds: int = Field(
+        description="Seconds until the next batch: send the same request again then to get the reply (202 again if "
+        "it still waits)."
+    )
+    message: str = Field(description="The same, in words.")
+
+
+COME_BACK = N_(
+    "Your signer credential is accepted for this poll. So that the moment you clicked does not say who you are, "
+    "the poll's credential is written with the next batch, in about %(minutes)s min: send the same request again "
+    "then to get it (your wallet does this for you), and your answer follows. Nothing is handed out before."
+)
+
+
 @router.post(
     "/ballots/{ballot_id}/exchange",
     responses={
         **errors(404, 409),
+        202: {
+            "model": ExchangeWaiting,
+            "description": "Batching is on and the exchange is not written yet: it waits for the next batch. Send the "
+            "same request again after `come_back_in_seconds`.",
+        },
         400: {
             "model": ErrorBody,
             "description": "The signer credential does not verify under the petition's signer key, or the request "
@@ -67,11 +91,15 @@ class BlindSignatureRead(BaseModel):
     summary="Exchange a signer credential for a poll's credential: send without cookies",
     description=(
         "For a poll put to a petition's signers. The signer credential must verify under the petition's signer "
-        "key; it is exchanged once per poll (the same request again gets the same reply; another request, 409)."
+        "key; it is exchanged once per poll (the same request again gets the same reply; another request, 409). "
+        "With batching on, the exchange is written with the next batch: until then the answer is 202 and when to "
+        "come back; after it, the same request gets the reply (200)."
     ),
 )
-def exchange(ballot_id: Id, body: ExchangeCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep) -> BlindSignatureRead:
-    reply = ballot_exchange.exchange(
+def exchange(
+    ballot_id: Id, body: ExchangeCreate, anyone: Anyone, db: SessionDep, rt: RuntimeDep
+) -> BlindSignatureRead | JSONResponse:
+    outcome = ballot_exchange.exchange(
         db=db,
         rt=rt,
         ballot_id=ballot_id,
@@ -79,7 +107,14 @@ def exchange(ballot_id: Id, body: ExchangeCreate, anyone: Anyone, db: SessionDep
         signature=anonymous.decode(body.signature, field="signature"),
         blinded=anonymous.decode(body.blinded, field="blinded"),
     )
-    return BlindSignatureRead(blind_signature=anonymous.encode(reply))
+    if outcome.reply is None:
+        waiting = ExchangeWaiting(
+            status="waiting",
+            come_back_in_seconds=outcome.come_back_in,
+            message=str(Message(COME_BACK, minutes=max(1, round(outcome.come_back_in / 60)))),
+        )
+        return JSONResponse(waiting.model_dump(), status_code=status.HTTP_202_ACCEPTED)
+    return BlindSignatureRead(blind_signature=anonymous.encode(outcome.reply))
 
 
 @router.get(

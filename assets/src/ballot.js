@@ -6,6 +6,10 @@
 // - A signers' poll: the wallet exchanges its signer credential for the petition (signer.js) for the poll's
 //   credential, without cookies (POST /api/v1/ballots/{id}/exchange); the reply is blind, so nobody can tie the
 //   two. The poll's key is checked first (keycheck.js's requireBallotKey).
+//   With batching on, the server writes the exchange with its next batch and answers 202 (when to come back): the
+//   device keeps the pending exchange (the request, its blinded form and the blinding inverse) and the chosen answer
+//   in its storage, says so, and completes both (the same request again, then the answer) once the batch is past,
+//   while the page stays open or at the next visit to the poll's page.
 // The answer is sent without cookies (POST /api/v1/ballots/{id}/answers) and waits for the next batch; a later
 // answer with the same credential replaces it, so this device keeps the last choice it sent, to show it and to let
 // the worker change it until the poll closes.
@@ -47,6 +51,20 @@ async function send(path, payload) {
 }
 
 class Stop extends Error {}
+
+// The exchange waits for the server's next batch (202): the pending record is kept; come back after `seconds`.
+class Waiting extends Error {
+  constructor(record) {
+    super("waiting");
+    this.record = record;
+  }
+}
+
+// "in about 5 minutes", from a moment in milliseconds.
+function inAbout(moment) {
+  const minutes = Math.max(1, Math.round((moment - Date.now()) / 60000));
+  return minutes === 1 ? "in about a minute" : `in about ${minutes} minutes`;
+}
 
 function say(line, parts, { focus = false } = {}) {
   line.replaceChildren(...parts.map((part) => {
@@ -106,8 +124,9 @@ function readable(choice, kind, options) {
   return kind === "ranked" ? labels.map((label, rank) => `${rank + 1}. ${label}`).join(", ") : labels.join(", ");
 }
 
-// A signers' poll's credential: exchanged for this wallet's signer credential, at the first answer.
-async function exchanged(database, account, ballot) {
+// A signers' poll's credential: exchanged for this wallet's signer credential, at the first answer. `pending` is an
+// exchange the server took for its batch earlier (its request is sent again as it was); `answer` is kept with it.
+async function exchanged(database, account, ballot, answer, pending = null) {
   const petitionId = ballot.petition_id;
   let signer = await getRecord(database, tokenId(account, petitionId, SIGNER));
   if (!signer || signer.status !== "held") signer = await fromKeptReply(database, account, petitionId, ballot.signer_key);
@@ -116,18 +135,39 @@ async function exchanged(database, account, ballot) {
                    + "If you signed on another device, answer there, or link this device to your wallet first. "
                    + "A signature made before polls existed carries no such proof.");
   }
-  const secretRecord = await getSecret(database, account);
-  if (!secretRecord) throw new Stop("This device does not hold your wallet any more, so it cannot make this poll's credential.");
   const item = { purpose: BALLOT, ballot_id: ballot.id, petition_id: petitionId, key_id: ballot.key.key_id,
                  spki: ballot.key.spki };
   await requireKeys(database, [item]);
   const publicKey = await importKey(item.spki, item.key_id);
-  const made = await credential(fromBase64url(secretRecord.secret), BALLOT, ballot.id, item.key_id,
-                                fromBase64url(item.spki));
+  let made;
+  if (pending && pending.keyId === item.key_id) {
+    made = { message: fromBase64url(pending.message), blindedMsg: fromBase64url(pending.blinded),
+             inv: fromBase64url(pending.inv) };
+  } else {
+    const secretRecord = await getSecret(database, account);
+    if (!secretRecord) throw new Stop("This device does not hold your wallet any more, so it cannot make this poll's credential.");
+    made = await credential(fromBase64url(secretRecord.secret), BALLOT, ballot.id, item.key_id,
+                            fromBase64url(item.spki));
+  }
   const reply = await send(`/api/v1/ballots/${ballot.id}/exchange`, {
     message: signer.message, signature: signer.signature, blinded: toBase64url(made.blindedMsg),
   });
-  if (reply.status !== 200 && reply.status !== 201) throw new Stop(reply.words);
+  if (reply.status === 202) {
+    // Each time it still waits (fewer than k exchanges and answers came meanwhile), the device waits twice as long,
+    // up to twelve batches: a few requests an hour at most, well under the server's limit per credential.
+    const seconds = Number(reply.body && reply.body.come_back_in_seconds) || 300;
+    const tries = pending && pending.status === "pending" ? (pending.tries || 0) + 1 : 0;
+    const record = { id: tokenId(account, ballot.id, BALLOT), account, petitionId, ballotId: ballot.id, purpose: BALLOT,
+                     keyId: item.key_id, status: "pending", message: toBase64url(made.message),
+                     blinded: toBase64url(made.blindedMsg), inv: toBase64url(made.inv), answer,
+                     tries, comeBackAt: comeBackAt(seconds, tries, ballot.closes_at) };
+    await putRecord(database, record);
+    throw new Waiting(record);
+  }
+  if (reply.status !== 200 && reply.status !== 201) {
+    if (pending) await putRecord(database, { ...pending, status: "refused" });
+    throw new Stop(reply.words);
+  }
   let signature;
   try {
     signature = await suite.finalize(publicKey, made.message, fromBase64url(reply.body.blind_signature), made.inv);
@@ -135,6 +175,26 @@ async function exchanged(database, account, ballot) {
     throw new Stop("The server's reply does not make a valid credential for this poll: nothing was sent. Tell the organizers.");
   }
   return keepCredential(database, account, item, made.message, signature);
+}
+
+// When to send a waiting exchange again: after the next batch, twice as late each time it still waits (up to twelve
+// batches), but within the close's last batches, when the server lets every waiting exchange out, so that the answer
+// still reaches the poll before it closes.
+function comeBackAt(seconds, tries, closesAt) {
+  const now = Date.now();
+  let target = now + seconds * 1000 * Math.min(2 ** tries, 12) + 1000;
+  const closes = Date.parse(closesAt);
+  const latest = closes - 1.5 * seconds * 1000;
+  if (Number.isFinite(latest) && target > latest) target = Math.max(latest, now + seconds * 1000 + 1000);
+  return target;
+}
+
+// What the worker is told while the exchange waits for the batch.
+function waitingWords(record, kind, options) {
+  return `Your answer ${readable(record.answer.choice, kind, options)} is kept on this device and not sent yet: `
+         + "so that the moment you clicked does not say who you are, your credential for this poll is made with "
+         + `the server's next batch (${inAbout(record.comeBackAt)}). This page sends your answer then if it stays `
+         + "open; otherwise come back to this poll's page after that and it is sent. You can still change your choice.";
 }
 
 async function readBallot(ballotId) {
@@ -201,7 +261,8 @@ async function answerForm(form, line, database, account, csrf) {
     return `You answered ${readable(record.answer.choice, kind, options)} from this device. You can change your `
            + "answer until the poll closes; only your last answer counts.";
   };
-  if (held && held.answer) {
+  const pendingNow = () => (held && held.status === "pending" ? held : null);
+  if (held && held.answer && held.status === "held") {
     show(form, kind, held.answer.choice);
     showGroup(form, held.answer.group);
     say(line, [answered(held)]);
@@ -210,21 +271,24 @@ async function answerForm(form, line, database, account, csrf) {
   for (const note of document.querySelectorAll("[data-ballot-needs-js]")) note.hidden = true;
 
   let busy = false;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    const choice = chosen(form, kind);
-    const group = chosenGroup(form);
-    const wrong = problem(choice, kind, maxChoices, options);
-    if (wrong) {
-      say(line, [wrong], { focus: true });
-      return;
-    }
+  let timer = null;
+  // Send an answer: exchange first when this device holds no credential yet (or completes a pending exchange).
+  const submit = async (choice, group, { focus = true } = {}) => {
     busy = true;
     if (button) button.disabled = true;
-    say(line, ["Sending your answer without your name…"]);
+    say(line, [pendingNow() ? "Completing your answer without your name…" : "Sending your answer without your name…"]);
     try {
-      if (!(held && held.status === "held")) held = await exchanged(database, account, ballot);
+      if (!(held && held.status === "held")) {
+        try {
+          held = await exchanged(database, account, ballot, { choice, group }, pendingNow());
+        } catch (error) {
+          if (!(error instanceof Waiting)) throw error;
+          held = error.record;
+          say(line, [waitingWords(held, kind, options)], { focus });
+          schedule();
+          return;
+        }
+      }
       const sent = await send(`/api/v1/ballots/${ballotId}/answers`,
                               { message: held.message, signature: held.signature, choice, group });
       if (sent.status !== 202) throw new Stop(sent.words);
@@ -243,19 +307,69 @@ async function answerForm(form, line, database, account, csrf) {
             + "longest wait or at the close";
       say(line, [`${changed ? "Your new answer is in" : "Your answer is in"}; ${when}. `
                  + `You chose ${readable(choice, kind, options)}. You can change it until the poll closes; only `
-                 + "your last answer counts."], { focus: true });
+                 + "your last answer counts."], { focus });
       if (button) button.textContent = "Change my answer";
     } catch (error) {
       if (!(error instanceof Stop || error instanceof KeyRefused)) {
-        say(line, ["Your answer could not be sent: something went wrong in this browser. Reload and try again."], { focus: true });
+        say(line, ["Your answer could not be sent: something went wrong in this browser. Reload and try again."], { focus });
         throw error;
       }
-      say(line, [error.message], { focus: true });
+      if (held && held.status !== "held") held = await getRecord(database, tokenId(account, ballotId, BALLOT));
+      say(line, [error.message], { focus });
     } finally {
       busy = false;
       if (button) button.disabled = false;
     }
+  };
+  // A pending exchange is completed once the batch is past, while the page stays open.
+  function schedule() {
+    const pending = pendingNow();
+    if (timer !== null || !pending) return;
+    timer = setTimeout(() => {
+      timer = null;
+      const still = pendingNow();
+      if (!still) return;
+      if (busy) {
+        schedule();
+        return;
+      }
+      submit(still.answer.choice, still.answer.group, { focus: false }).catch(() => {});
+    }, Math.max(0, pending.comeBackAt - Date.now()) + 1000);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (busy) return;
+    const choice = chosen(form, kind);
+    const group = chosenGroup(form);
+    const wrong = problem(choice, kind, maxChoices, options);
+    if (wrong) {
+      say(line, [wrong], { focus: true });
+      return;
+    }
+    const pending = pendingNow();
+    if (pending && pending.comeBackAt > Date.now()) {
+      // Before the batch: the new choice is kept with the pending exchange, sent once the credential is ready.
+      held = { ...pending, answer: { choice, group } };
+      await putRecord(database, held);
+      say(line, [waitingWords(held, kind, options)], { focus: true });
+      schedule();
+      return;
+    }
+    await submit(choice, group);
   });
+
+  const pending = pendingNow();
+  if (pending && pending.answer) {
+    show(form, kind, pending.answer.choice);
+    showGroup(form, pending.answer.group);
+    if (pending.comeBackAt > Date.now()) {
+      say(line, [waitingWords(pending, kind, options)]);
+      schedule();
+    } else {
+      await submit(pending.answer.choice, pending.answer.group, { focus: false });
+    }
+  }
 }
 
 async function main() {

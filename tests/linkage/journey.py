@@ -92,6 +92,26 @@ class AnonymousComment:
     via: str  # "anonymous-route" (the wallet's discussion credential) or "session" (signed-in form)
 
 
+class PendingExchange:
+    """A signers' poll's exchange the server took for its batch (202), kept by the wallet with the chosen answer."""
+
+    def __init__(
+        self,
+        person: Person,
+        ballot_id: int,
+        choice: list[int],
+        signers_of: int,
+        public: blindrsa.PublicKey,
+        request: bytes,
+        blinded: blindrsa.Blinded,
+    ) -> None:
+        self.person, self.ballot_id, self.choice, self.signers_of = person, ballot_id, choice, signers_of
+        self.public, self.request, self.blinded = public, request, blinded
+        self.tries = 0
+        self.come_back_at = datetime.min.replace(tzinfo=UTC)
+        self.closes_at = datetime.max.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class PollAnswer:
     """An answer sent to a poll, cookie-less, with the poll's credential (its message): the batch counts it."""
@@ -386,37 +406,70 @@ class Person:
     def answer(self, ballot_id: int, choice: list[int], *, signers_of: int | None = None) -> None:
         """The poll's page (signed in: its wallet collects what is due), a while reading, then as ballot.js does on
         "answer": for a signers' poll the petition's signer credential exchanged cookie-less for the poll's (once),
-        and the answer cookie-less. The worker polls a few seconds later, as it does."""
+        and the answer cookie-less. The worker polls a few seconds later, as it does. The exchange waits for the
+        server's batch (202): the wallet keeps it with the answer, and the page, left open, sends the same request
+        again after the batch (then twice as late each time it still waits), then the answer
+        (Day.complete_exchanges)."""
         self.request("GET", f"/polls/{ballot_id}")
         self.sync_wallet()
         self.day.advance(random.uniform(20, 90), worker=False)
+        if signers_of is not None and (signers_of, "signer") not in self.tokens:
+            self.fetch_signer_reply(signers_of)
+        if signers_of is not None and (ballot_id, "ballot") not in self.tokens:
+            shown = self.day.bare("GET", f"/api/v1/ballots/{ballot_id}").json()
+            public = blindrsa.PublicKey.from_spki(b64d(shown["key"]["spki"]))
+            request = blindrsa.prepare(secrets.token_bytes(32))
+            blinded = blindrsa.blind(public, request)
+            pending = PendingExchange(self, ballot_id, choice, signers_of, public, request, blinded)
+            pending.closes_at = datetime.fromisoformat(shown["closes_at"])
+            if pending.closes_at.tzinfo is None:
+                pending.closes_at = pending.closes_at.replace(tzinfo=UTC)
+            if not self.exchange(pending):
+                self.day.pending_exchanges.append(pending)
+                self.day.advance(random.uniform(2, 6))
+                return
+            self.day.advance(random.uniform(0.2, 0.6), worker=False)
+        self.send_answer(ballot_id, choice, signers_of)
+        self.day.advance(random.uniform(2, 6))
+
+    def exchange(self, pending: PendingExchange) -> bool:
+        """The exchange, cookie-less: True once the poll's credential is held; False while it waits for a batch."""
+        signer_message, signer_signature = self.tokens[(pending.signers_of, "signer")]
+        response = self.day.bare(
+            "POST",
+            f"/api/v1/ballots/{pending.ballot_id}/exchange",
+            {
+                "message": b64e(signer_message),
+                "signature": b64e(signer_signature),
+                "blinded": b64e(pending.blinded.blinded_msg),
+            },
+        )
+        if response.status_code == 202:
+            # As ballot.js: twice as late each time it still waits, but back in the close's last batches.
+            seconds = float(response.json()["come_back_in_seconds"])
+            now = self.day.clock.now()
+            target = now + timedelta(seconds=seconds * min(2**pending.tries, 12) + 1)
+            latest = pending.closes_at - timedelta(seconds=1.5 * seconds)
+            if target > latest:
+                target = max(latest, now + timedelta(seconds=seconds + 1))
+            pending.tries += 1
+            pending.come_back_at = target
+            return False
+        assert response.status_code == 200, f"{self.name}: exchange -> {response.status_code} {response.text}"
+        reply = b64d(response.json()["blind_signature"])
+        self.tokens[(pending.ballot_id, "ballot")] = (
+            pending.request,
+            blindrsa.finalize(pending.public, pending.request, reply, pending.blinded.inv),
+        )
+        return True
+
+    def send_answer(self, ballot_id: int, choice: list[int], signers_of: int | None) -> None:
         signature_message = None
         if signers_of is not None:
-            if (signers_of, "signer") not in self.tokens:
-                self.fetch_signer_reply(signers_of)
             mine = self.day.truth.signatures
             signature_message = next(
                 (s.message for s in mine if s.petition_id == signers_of and s.account_id == self.account_id), None
             )
-        if signers_of is not None and (ballot_id, "ballot") not in self.tokens:
-            key = self.day.bare("GET", f"/api/v1/ballots/{ballot_id}").json()["key"]
-            public = blindrsa.PublicKey.from_spki(b64d(key["spki"]))
-            request = blindrsa.prepare(secrets.token_bytes(32))
-            blinded = blindrsa.blind(public, request)
-            signer_message, signer_signature = self.tokens[(signers_of, "signer")]
-            response = self.day.bare(
-                "POST",
-                f"/api/v1/ballots/{ballot_id}/exchange",
-                {
-                    "message": b64e(signer_message),
-                    "signature": b64e(signer_signature),
-                    "blinded": b64e(blinded.blinded_msg),
-                },
-            )
-            assert response.status_code == 200, f"{self.name}: exchange -> {response.status_code} {response.text}"
-            reply = b64d(response.json()["blind_signature"])
-            self.tokens[(ballot_id, "ballot")] = (request, blindrsa.finalize(public, request, reply, blinded.inv))
-            self.day.advance(random.uniform(0.2, 0.6), worker=False)
         message, signature = self.tokens[(ballot_id, "ballot")]
         response = self.day.bare(
             "POST",
@@ -434,7 +487,6 @@ class Person:
                 self.tokens[(signers_of, "signer")][0] if signers_of is not None else None,
             )
         )
-        self.day.advance(random.uniform(2, 6))
 
     def comment(self, petition_id: int, body: str, parent_id: int | None = None) -> int:
         response = self.request(
@@ -525,6 +577,7 @@ class Day:
         self._comment_hour = START
         self.public_polls: list[tuple[datetime, int, int, int, int]] = []
         self._seen_polls: dict[int, tuple[int, int, int]] = {}
+        self.pending_exchanges: list[PendingExchange] = []
 
     # -- the deployment --------------------------------------------------------------------------------------
 
@@ -626,12 +679,23 @@ class Day:
         """What the server's batch tasks run every `anonymous_batch_seconds`: the anonymous signatures (and the
         logs), and the anonymous comments with the first round of each hour (app/main.py)."""
         app_main._write_anonymous_batch(self.app)
+        self.complete_exchanges()
         hour = self.clock.now().replace(minute=0, second=0, microsecond=0)
         if hasattr(app_main, "_write_comment_batch") and hour != self._comment_hour:
             self._comment_hour = hour
             app_main._write_comment_batch(self.app)
         self.redis.observe()
         self.poll_public_pages()
+
+    def complete_exchanges(self) -> None:
+        """The poll pages left open on a pending exchange: each, once its moment to come back has passed, sends the
+        same request again; with the credential, it sends the kept answer (app/static/ballot.js)."""
+        pending, self.pending_exchanges = self.pending_exchanges, []
+        for item in pending:
+            if item.come_back_at > self.clock.now() or not item.person.exchange(item):
+                self.pending_exchanges.append(item)
+                continue
+            item.person.send_answer(item.ballot_id, item.choice, item.signers_of)
 
     def worker(self) -> None:
         jobs.run_once(sessions=self.app.state.write_sessionmaker, rt=self.runtime)
@@ -833,7 +897,7 @@ class Day:
         """The evening and night: the batches, the worker and the command-line users' cron go on until every
         anonymous action of the day is published (a small batch waits for more entries, or its maximum delay)."""
         deadline = self.clock.now() + timedelta(hours=30)
-        while self.waiting or not self.published():
+        while self.waiting or self.pending_exchanges or not self.published():
             if self.clock.now() >= deadline:
                 missing = [
                     f"{type(item).__name__} by account {item.account_id} on "
