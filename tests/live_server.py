@@ -13,12 +13,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from app.core.clock import Clock
 from app.core.settings import Settings
 from app.main import create_app
 
@@ -105,8 +107,19 @@ def start(app: FastAPI, sock: socket.socket, *, timeout: float = 10.0) -> LiveSe
         time.sleep(0.05)
 
 
-def serve(database: Path, **overrides: object) -> LiveServer:
-    """Migrate a SQLite file and serve the app on it in the test environment (mailbox on, no SMTP)."""
+class ShiftedClock:
+    """The real time, moved on by the test (`ahead`): an hour passes for the server in one line."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+def serve(database: Path, *, clock: Clock | None = None, **overrides: object) -> LiveServer:
+    """Migrate a SQLite file and serve the app on it in the test environment (mailbox on, no SMTP); on `clock` if
+    given (a ShiftedClock), else the system's."""
     from tests.server_process import migrated_sqlite
 
     url = migrated_sqlite(database)
@@ -123,14 +136,14 @@ def serve(database: Path, **overrides: object) -> LiveServer:
         "anonymous_batch_seconds": 0,
     }
     values.update(overrides)
-    return start(create_app(Settings(**values)), sock)  # type: ignore[arg-type]
+    return start(create_app(Settings(**values), clock=clock), sock)  # type: ignore[arg-type]
 
 
-def serve_demo(database: Path, **overrides: object) -> LiveServer:
+def serve_demo(database: Path, *, clock: Clock | None = None, **overrides: object) -> LiveServer:
     """`serve`, with the demo organization seeded (accounts for every role, petitions in several states)."""
     from app import demo
 
-    live = serve(database, **overrides)
+    live = serve(database, clock=clock, **overrides)
     app = live.app
     demo.seed(sessions=app.state.sessionmaker, rt=app.state.runtime)
     return live
