@@ -127,6 +127,7 @@ def answer_all(db: Session, rt: Runtime, client: TestClient, setting: dict[str, 
 # Bad input: refused in words, nothing counted ----------------------------------------------------------------
 
 
+@pytest.mark.one_database
 def test_a_group_the_poll_is_not_put_to_or_too_few_hold_is_refused(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
 ) -> None:
@@ -153,6 +154,7 @@ def test_a_group_the_poll_is_not_put_to_or_too_few_hold_is_refused(
     assert db.scalar(select(func.count()).select_from(BallotAnswer)) == 0
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("sent", [True, "1", 1.0, [1]], ids=["true", "a string", "a float", "a list"])
 def test_a_group_that_is_not_a_whole_number_is_refused_in_words(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any], sent: Any
@@ -168,6 +170,7 @@ def test_a_group_that_is_not_a_whole_number_is_refused_in_words(
     assert db.scalar(select(func.count()).select_from(BallotAnswer)) == 0
 
 
+@pytest.mark.one_database
 def test_a_group_on_a_poll_without_a_breakdown_is_refused(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
 ) -> None:
@@ -336,6 +339,7 @@ def _claims_a_smaller_minimum(data: dict[str, Any]) -> None:
     breakdown["rows"][1]["counts"][1] = 2
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -373,6 +377,7 @@ def test_verify_catches_a_breakdown_that_breaks_its_promises(
 # The answer form: which group, among how many, and leaving it out --------------------------------------------
 
 
+@pytest.mark.one_database
 def test_the_form_offers_the_members_own_groups_with_their_figure_and_none_by_default(
     db: Session, rt: Runtime, browser: Browser, setting: dict[str, Any]
 ) -> None:
@@ -512,6 +517,7 @@ def test_the_public_leaves_do_not_solve_a_multiple_choice_polls_suppressed_cells
     assert not solved, (published, solved)
 
 
+@pytest.mark.one_database
 def test_the_new_poll_form_says_which_polls_are_broken_down(
     db: Session, browser: Browser, setting: dict[str, Any]
 ) -> None:
@@ -520,6 +526,7 @@ def test_the_new_poll_form_says_which_polls_are_broken_down(
     assert "not for a poll that takes several choices" in page
 
 
+@pytest.mark.one_database
 def test_a_poll_taking_several_choices_has_no_breakdown_and_refuses_a_group(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
 ) -> None:
@@ -661,6 +668,7 @@ class _CellText(HTMLParser):
             self.cells[-1] += data
 
 
+@pytest.mark.one_database
 def test_a_suppressed_cell_is_read_aloud_as_left_out(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any], clock: FrozenClock
 ) -> None:
@@ -673,6 +681,7 @@ def test_a_suppressed_cell_is_read_aloud_as_left_out(
     assert [" ".join(cell.split()) for cell in parser.cells] == ["9", "left out", "5", "left out", "0", "0"]
 
 
+@pytest.mark.one_database
 def test_verify_catches_a_breakdown_shown_while_the_result_is_withheld(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any], tmp_path: Any
 ) -> None:
