@@ -123,20 +123,23 @@ def _ballot_credential(
         f"/api/v1/ballots/{ballot_id}/exchange",
         {"message": signer["message"], "signature": signer["signature"], "blinded": _b64e(blinded)},
     )
+    kept = {
+        "petition_id": petition_id,
+        "ballot_id": ballot_id,
+        "purpose": "ballot",
+        "key_id": key["key_id"],
+        "spki": key["spki"],
+        "message": _b64e(message),
+        "derived": True,
+    }
     if status == 202 and isinstance(answer, dict):
         wait = int(answer.get("come_back_in_seconds", 0))
         wallet["credentials"][slot] = {
-            "petition_id": petition_id,
-            "ballot_id": ballot_id,
-            "purpose": "ballot",
-            "key_id": key["key_id"],
-            "spki": key["spki"],
-            "message": _b64e(message),
+            **kept,
             "blinded": _b64e(blinded),
             "inv": str(inv),
             "status": "pending",
             "come_back_at": client_module.clock() + wait,
-            "derived": True,
         }
         raise ExchangeWaiting(wait)
     if status != 200:
@@ -149,17 +152,7 @@ def _ballot_credential(
             "and no answer was sent. Try again later; if it keeps happening, the server is not following the "
             "published rules."
         ) from None
-    wallet["credentials"][slot] = {
-        "petition_id": petition_id,
-        "ballot_id": ballot_id,
-        "purpose": "ballot",
-        "key_id": key["key_id"],
-        "spki": key["spki"],
-        "message": _b64e(message),
-        "signature": _b64e(signature),
-        "status": "held",
-        "derived": True,
-    }
+    wallet["credentials"][slot] = {**kept, "signature": _b64e(signature), "status": "held"}
     return wallet["credentials"][slot]
 
 

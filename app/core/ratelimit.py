@@ -25,11 +25,13 @@ STORE_DOWN = N_(
 
 
 @contextmanager
-def _store_reachable() -> Iterator[None]:
+def store_reachable(message: str = STORE_DOWN) -> Iterator[None]:
+    """Redis (the limits' store, or another kept there) unreachable, timing out or holding a lock too long: 503
+    with Retry-After and `message`, in place of the client library's error."""
     try:
         yield
     except (redis.exceptions.RedisError, limits.errors.StorageError):
-        raise Unavailable(STORE_DOWN, headers={"Retry-After": "60"}) from None
+        raise Unavailable(message, headers={"Retry-After": "60"}) from None
 
 
 @lru_cache(maxsize=64)
@@ -52,7 +54,7 @@ class RateLimiter:
         """Count one event (a failed sign-in, say) without refusing; return whether it went over the rule."""
         key = self._key(action, subject)
         over = False
-        with _store_reachable():
+        with store_reachable():
             for item in _parsed(rule):
                 over = not self._limiter.hit(item, action, key) or over
         return over
@@ -60,13 +62,13 @@ class RateLimiter:
     def exceeded(self, *, action: str, subject: str, rule: str) -> bool:
         """Whether `subject` has used up the rule, counting nothing."""
         key = self._key(action, subject)
-        with _store_reachable():
+        with store_reachable():
             return any(not self._limiter.test(item, action, key) for item in _parsed(rule))
 
     def refuse(self, *, action: str, subject: str, rule: str) -> None:
         """Raise RateLimited, saying when the last used-up window of the rule opens again."""
         key = self._key(action, subject)
-        with _store_reachable():
+        with store_reachable():
             items = [item for item in _parsed(rule) if not self._limiter.test(item, action, key)] or _parsed(rule)
             reset_at = max(self._limiter.get_window_stats(item, action, key)[0] for item in items)
         raise RateLimited(

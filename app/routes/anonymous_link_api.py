@@ -6,19 +6,17 @@ Their request log lines are counted by the hour like every /api/v1/wallet route 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-import limits.errors
-import redis.exceptions
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Response, status
 
 from app.anonymous import linking
 from app.anonymous.schemas import AnswerCreate, OfferCreate, Opened, SealedCreate, SessionRead
 from app.anonymous.service import decode
-from app.core.errors import InvalidInput, Unavailable, errors
+from app.core.errors import InvalidInput, errors
 from app.core.i18n import N_, Message
+from app.core.ratelimit import store_reachable
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import RuntimeDep
 from app.routes.policy import CurrentUser
@@ -31,13 +29,9 @@ STORE_DOWN = N_(
 )
 
 
-@contextmanager
-def _store_reachable() -> Iterator[None]:
-    """Redis (the sessions' store and the rate limits') unreachable, timing out or holding a lock too long."""
-    try:
-        yield
-    except (redis.exceptions.RedisError, limits.errors.StorageError):
-        raise Unavailable(STORE_DOWN, headers={"Retry-After": "60"}) from None
+def _store_reachable() -> AbstractContextManager[None]:
+    """Redis (the sessions' store and the rate limits') unreachable: 503, in the linking page's words."""
+    return store_reachable(STORE_DOWN)
 
 
 def _point(value: str, field: str) -> bytes:
