@@ -190,9 +190,9 @@ def test_an_exchange_waiting_at_the_close_is_written_by_the_last_batch(
     ballot = petition_ballot(db, rt, petition, organizer, days=1)
     request = Request(ballot, signer_credential(db, rt, petition))
     db.commit()
-    clock.advance(timedelta(days=1) - timedelta(minutes=1))
-    waits(request.send(anonymous_client))  # alone, a minute before the close
-    clock.advance(timedelta(minutes=10))  # past the close and its last batch's time: the jobs round erases the key
+    clock.advance(timedelta(days=1) - timedelta(minutes=7))
+    waits(request.send(anonymous_client))  # alone, seven minutes before the close (the last a new one is taken)
+    clock.advance(timedelta(minutes=16))  # past the close and its last batch's time: the jobs round erases the key
     jobs.run_once(sessions=sessions, rt=rt)
     db.expire_all()
     assert db.get_one(Ballot, ballot.id).sealed_private is None
@@ -220,3 +220,31 @@ def test_bad_requests_keep_their_refusals_with_batching_on(
     assert anonymous_client.post("/api/v1/ballots/999999/exchange", json={**body, "blinded": "AQ"}).status_code == 404
     db.expire_all()
     assert exchange_rows(db) == [] and len(ballot_exchange.exchange_queue(rt)) == 0
+
+
+def test_a_signer_is_never_told_to_come_back_after_the_close(
+    db: Session, rt: Runtime, anonymous_client: TestClient, queue: Any, sessions: sessionmaker[Session], clock: Any
+) -> None:
+    """Review: an exchange taken a minute before the close was answered 202 ("your answer follows"), written by the
+    close's last batch and counted as issued, but the wallet coming back after the batch found the poll closed (409):
+    the signer was locked out of the poll with a credential counted as handed out. A new exchange that cannot be
+    written and come back for before the close is refused at once, in words; one taken earlier still completes."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer, title="Fix the heating")
+    ballot = petition_ballot(db, rt, petition, organizer, days=1)
+    early = Request(ballot, signer_credential(db, rt, petition))
+    late = Request(ballot, signer_credential(db, rt, petition))
+    db.commit()
+    clock.advance(timedelta(days=1) - timedelta(seconds=2 * BATCH_SECONDS))
+    waits(early.send(anonymous_client))  # two batches before the close: written by the next one
+    answers.write_batch(sessions=sessions, rt=rt)
+    clock.advance(timedelta(seconds=BATCH_SECONDS - 60))
+    refused = late.send(anonymous_client)  # a minute before the close
+    assert refused.status_code == 409, refused.text
+    assert "closes" in refused.json()["error"]["message"]
+    assert len(ballot_exchange.exchange_queue(rt)) == 0
+    # The earlier signer, back after its batch and before the close, gets its credential as promised.
+    clock.advance(timedelta(seconds=30))
+    assert early.send(anonymous_client).status_code == 200
+    db.expire_all()
+    assert len(exchange_rows(db)) == 1

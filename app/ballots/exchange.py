@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -65,6 +66,15 @@ class Refused(AppError):
     status_code = 400
     code = "bad_credential"
     title = N_("That credential cannot be exchanged")
+
+
+# With batching on, a new exchange needs one batch and a moment more before the close: the batch writes it, then the
+# wallet comes back for its credential and sends its answer while the poll is still open.
+LAST_ANSWER_SECONDS = 60
+TOO_LATE = N_(
+    "This poll closes in less than %(minutes)s min: a new poll credential is made with the next batch, and it could "
+    "not be ready before the poll closes, so no new credential is handed out now. Nothing was recorded."
+)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,12 @@ def exchange(*, db: Session, rt: Runtime, ballot_id: int, message: bytes, signat
     if waiting is not None:  # sent again before the batch: the same request waits still; another is refused
         _same_request(public, waiting.reply, blinded)
         return Outcome(None, _come_back_in(rt))
+    if rt.settings.anonymous_batch_seconds and ballot.closes_at <= rt.clock.now() + timedelta(
+        seconds=_come_back_in(rt) + LAST_ANSWER_SECONDS
+    ):
+        # Taken now, it would be written by the close's last batch and counted as issued, but the wallet coming
+        # back after that batch would find the poll closed: told its answer follows, the signer could never send it.
+        raise Conflict(Message(TOO_LATE, minutes=max(1, round((_come_back_in(rt) + LAST_ANSWER_SECONDS) / 60))))
     try:
         reply = service.signer_for(rt=rt, ballot=ballot).blind_sign(blinded)
     except blindrsa.BlindSignatureError as error:
