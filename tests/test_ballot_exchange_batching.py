@@ -30,8 +30,10 @@ from app.petitions import issuing_keys
 from tests import factories
 from tests.ballot_helpers import (  # noqa: F401 (fixtures: anonymous_client, batching_settings, queue)
     BATCH_SECONDS,
+    accepted,
     anonymous_client,
     batching_settings,
+    credential,
     petition_ballot,
     queue,
 )
@@ -147,7 +149,7 @@ def test_one_signer_credential_sent_to_two_processes_earns_one_poll_credential(
     petition = factories.open_petition(db, rt, creator=organizer, title="Fix the heating")
     ballot = petition_ballot(db, rt, petition, organizer, min_answers=None)
     signer = signer_credential(db, rt, petition)
-    # Other signers' exchanges, so that each process's batch holds k (3) and goes out.
+    # Other signers' exchanges, so that the process that writes first holds k (3); the first holds two besides.
     companions = [Request(ballot, signer_credential(db, rt, petition)) for _ in range(4)]
     db.commit()
     first, second = Request(ballot, signer), Request(ballot, signer)
@@ -169,12 +171,14 @@ def test_one_signer_credential_sent_to_two_processes_earns_one_poll_credential(
     db.expire_all()
     tag = ballot_exchange.signer_tag(ballot.id, signer[0])
     assert [row["signer_tag"] for row in exchange_rows(db)].count(tag) == 1
-    assert len(exchange_rows(db)) == 5  # the first process's batch did not write the credential again
+    # The first process's batch did not write the credential again, nor count it towards k: its two companions wait.
+    assert len(exchange_rows(db)) == 3
+    assert len(ballot_exchange.exchange_queue(rt)) == 2
     # The process that wrote first handed out its request's credential; the other request gets the refusal.
     assert second.send(anonymous_client).status_code == 200
     assert first.send(anonymous_client).status_code == 409
     db.expire_all()
-    assert db.get_one(Ballot, ballot.id).credentials_issued == 5
+    assert db.get_one(Ballot, ballot.id).credentials_issued == 3
 
 
 def test_an_exchange_waiting_at_the_close_is_written_by_the_last_batch(
@@ -248,3 +252,32 @@ def test_a_signer_is_never_told_to_come_back_after_the_close(
     assert early.send(anonymous_client).status_code == 200
     db.expire_all()
     assert len(exchange_rows(db)) == 1
+
+
+def test_an_exchange_already_written_elsewhere_does_not_make_up_a_group_of_k(
+    db: Session, rt: Runtime, anonymous_client: TestClient, queue: Any, sessions: sessionmaker[Session]
+) -> None:
+    """Review: a retry sent to two processes waits in both; the first batch writes it, and the other process counted
+    it still towards k, so its two answers went out as a group of "three" that wrote two: a poll with live results
+    moved by fewer than k answers, telling them to anyone reading before and after. An exchange whose tag is
+    already written counts for nothing: the group waits for company."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer, title="Fix the heating")
+    ballot = petition_ballot(db, rt, petition, organizer, results_live=True)
+    first = Request(ballot, signer_credential(db, rt, petition))
+    companions = [Request(ballot, signer_credential(db, rt, petition)) for _ in range(2)]
+    answering = [credential(db, rt, ballot) for _ in range(2)]
+    db.commit()
+    waits(first.send(anonymous_client))  # this process: the exchange, and two answers of others
+    for cred in answering:
+        accepted(anonymous_client, ballot, cred, [0])
+    with another_process(rt):
+        waits(first.send(anonymous_client))  # the wallet's retry, sent to another process: it waits there too
+        for companion in companions:
+            waits(companion.send(anonymous_client))
+        answers.write_batch(sessions=sessions, rt=rt)  # k exchanges: written
+    db.expire_all()
+    assert len(exchange_rows(db)) == 3
+    # This process's batch holds the retried exchange (written already) and two answers: two new entries, below k.
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0
+    assert len(answers.ballot_queue(rt)) == 2

@@ -217,6 +217,12 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
     for ballot_id, (group, waiting) in by_ballot.items():
         try:
             with sessions.begin() as db:
+                # An exchange another process's batch wrote already (a retry sent to both) writes nothing here, so
+                # it hides nobody: counted towards k, it would let a smaller group out. Read under the ballot's lock,
+                # so another process's batch writing it this moment is seen.
+                if waiting:
+                    db.scalar(select(Ballot.id).where(Ballot.id == ballot_id).with_for_update())
+                    waiting = exchange.unwritten(db, ballot_id, waiting)
                 if _publish_reason(db, rt, ballot_id, len(group) + len(waiting), exchanges=bool(waiting)) is None:
                     ballot_queue(rt).restore(group)
                     exchange.exchange_queue(rt).restore(waiting)

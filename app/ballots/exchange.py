@@ -30,6 +30,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.anonymous.queue import WaitingQueue
@@ -219,6 +220,21 @@ def _come_back_in(rt: Runtime) -> int:
     """Seconds until the wallet may find the exchange written: one batch interval (the batch that lets it out may
     be later, when fewer than k wait: the wallet then hears 202 again and waits one more)."""
     return int(rt.settings.anonymous_batch_seconds)
+
+
+def unwritten(db: Session, ballot_id: int, waiting: list[Waiting]) -> list[Waiting]:
+    """The waiting exchanges of a ballot whose tag has no row yet (in order): one written by another process's batch
+    is done, and is neither counted towards a batch's k nor kept waiting."""
+    if not waiting:
+        return waiting
+    written = set(
+        db.scalars(
+            select(BallotExchange.signer_tag).where(
+                BallotExchange.ballot_id == ballot_id, BallotExchange.signer_tag.in_([w.tag for w in waiting])
+            )
+        )
+    )
+    return [w for w in waiting if w.tag not in written]
 
 
 def write_waiting(db: Session, ballot_id: int, waiting: list[Waiting]) -> int:
