@@ -73,6 +73,7 @@ def test_the_wallet_completes_a_waiting_exchange_on_the_open_page_or_at_the_next
 
     # A second poll to the same signers; this time she leaves the page before the batch, and comes back later.
     ballot = signers_poll(person, server, "Should the bands be published per team?")
+    anonymous = cookies_sent(ana, f"/api/v1/ballots/{ballot['id']}/exchange")
     open_poll(ana, ballot["id"])
     form = ana.locator("form[data-ballot-form]")
     form.get_by_label("No").check()
@@ -80,7 +81,15 @@ def test_the_wallet_completes_a_waiting_exchange_on_the_open_page_or_at_the_next
     expect(ana.locator("[data-ballot-status]")).to_contain_text("kept on this device and not sent yet")
     ana.goto("/wallet")  # she leaves before the batch
     ana.wait_for_timeout((BATCH_SECONDS + 2) * 1000)
-    open_poll(ana, ballot["id"])  # back on the poll's page: the pending exchange and answer are completed
+    assert len(anonymous) == 1
+    ana.clock.install()  # the page's clock, to go past the wallet's wait below without waiting it
+    open_poll(ana, ballot["id"])  # back on the poll's page (a signed-in request)
+    # Review: the pending exchange and answer went out the moment the signed-in page loaded, which said whose they
+    # were. They wait a random while after the visit instead.
+    ana.wait_for_timeout(1500)
+    assert len(anonymous) == 1, "the exchange went out with the signed-in page's load"
+    expect(ana.locator("[data-ballot-status]")).to_contain_text("kept on this device")
+    ana.clock.fast_forward("03:00")  # a few minutes later, the page still open: completed
     expect(ana.locator("[data-ballot-status]")).to_contain_text("Your answer is in", timeout=20_000)
     assert ana.locator("form[data-ballot-form]").get_by_label("No").is_checked()
     assert [entry["choice"] for entry in wait_for_answers(server, ballot["id"], ana)] == [[1]]

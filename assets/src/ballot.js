@@ -189,6 +189,24 @@ function comeBackAt(seconds, tries, closesAt) {
   return target;
 }
 
+// When a pending exchange already due is sent at a visit: a random moment half a minute to two minutes after the
+// page's signed-in load, but before the close's last minute.
+function afterTheVisit(closesAt) {
+  const now = Date.now();
+  const random = crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32;
+  let target = now + (30 + 90 * random) * 1000;
+  const latest = Date.parse(closesAt) - 60000;
+  if (Number.isFinite(latest) && target > latest) target = Math.max(now + 5000, latest);
+  return target;
+}
+
+// What the worker is told while a due exchange waits for its moment after the visit.
+function visitWords(record, kind, options) {
+  return `Your answer ${readable(record.answer.choice, kind, options)} is kept on this device: the server's batch is `
+         + `past, and this page sends it ${inAbout(record.comeBackAt)} if it stays open, not at once, so that it `
+         + "does not follow this page's signed-in loading and say who you are. You can still change your choice.";
+}
+
 // What the worker is told while the exchange waits for the batch.
 function waitingWords(record, kind, options) {
   return `Your answer ${readable(record.answer.choice, kind, options)} is kept on this device and not sent yet: `
@@ -365,10 +383,13 @@ async function answerForm(form, line, database, account, csrf) {
     showGroup(form, pending.answer.group);
     if (pending.comeBackAt > Date.now()) {
       say(line, [waitingWords(pending, kind, options)]);
-      schedule();
     } else {
-      await submit(pending.answer.choice, pending.answer.group, { focus: false });
+      // Not with the page's load: the page (and the wallet's bundle) came signed in a moment ago, and an anonymous
+      // exchange and answer right after would say whose they are. A random while later, if the page stays open.
+      held = { ...pending, comeBackAt: afterTheVisit(ballot.closes_at) };
+      say(line, [visitWords(held, kind, options)]);
     }
+    schedule();
   }
 }
 
