@@ -281,3 +281,33 @@ def test_an_exchange_already_written_elsewhere_does_not_make_up_a_group_of_k(
     # This process's batch holds the retried exchange (written already) and two answers: two new entries, below k.
     assert answers.write_batch(sessions=sessions, rt=rt) == 0
     assert len(answers.ballot_queue(rt)) == 2
+
+
+def test_a_batch_left_with_nothing_to_write_does_not_start_the_longest_wait(
+    db: Session,
+    rt: Runtime,
+    anonymous_client: TestClient,
+    queue: Any,
+    sessions: sessionmaker[Session],
+    clock: Any,
+) -> None:
+    """A process whose only waiting exchange another process wrote has nothing to write: it must not note the poll's
+    group as held from that hour, or an answer arriving hours later would find the longest wait already past and go
+    out alone at once."""
+    organizer = factories.worker(db)
+    petition = factories.open_petition(db, rt, creator=organizer, title="Fix the heating")
+    ballot = petition_ballot(db, rt, petition, organizer)
+    first = Request(ballot, signer_credential(db, rt, petition))
+    companions = [Request(ballot, signer_credential(db, rt, petition)) for _ in range(2)]
+    late = credential(db, rt, ballot)
+    db.commit()
+    waits(first.send(anonymous_client))
+    with another_process(rt):
+        waits(first.send(anonymous_client))
+        for companion in companions:
+            waits(companion.send(anonymous_client))
+        answers.write_batch(sessions=sessions, rt=rt)
+    answers.write_batch(sessions=sessions, rt=rt)  # this process: the retried exchange only, written already
+    clock.advance(timedelta(hours=3))
+    accepted(anonymous_client, ballot, late, [0])
+    assert answers.write_batch(sessions=sessions, rt=rt) == 0  # alone: it waits its own longest wait

@@ -223,6 +223,8 @@ def write_batch(*, sessions: sessionmaker[Session], rt: Runtime) -> int:
                 if waiting:
                     db.scalar(select(Ballot.id).where(Ballot.id == ballot_id).with_for_update())
                     waiting = exchange.unwritten(db, ballot_id, waiting)
+                    if not group and not waiting:
+                        continue  # nothing left to write: no group is held, and no wait starts
                 if _publish_reason(db, rt, ballot_id, len(group) + len(waiting), exchanges=bool(waiting)) is None:
                     ballot_queue(rt).restore(group)
                     exchange.exchange_queue(rt).restore(waiting)
