@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,43 @@ def test_a_waiting_exchange_is_kept_and_completed_by_the_next_run(
             break
         time.sleep(0.1)
     assert counted(server, ballot_id) == [(1, "[1]", False)]
+
+
+def test_client_send_backs_off_while_the_exchange_still_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: `client send` came back every batch interval while the exchange still waited (fewer than k exchanges
+    and answers for hours): twelve tries an hour, over the server's ten per signer credential, so the queued answer
+    was refused (429) and left aside for the rest of `client send --wait`. It backs off as the browser wallet does,
+    twice as long each time, up to twelve batches, and stays before the close."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.ballots import limits
+    from app.clients import anonymous as client_module
+    from app.clients import answer as client_answer
+
+    now = [1_000_000.0]
+    closes = datetime.fromtimestamp(now[0], UTC) + timedelta(days=2)
+    ballot = {"id": 7, "state": "open", "closes_at": closes.isoformat()}
+    monkeypatch.setattr(client_module, "clock", lambda: now[0])
+    monkeypatch.setattr(client_answer, "read_ballot", lambda connection, ballot_id: ballot)
+    monkeypatch.setattr(client_answer, "check_choice", lambda ballot, choice: None)
+    monkeypatch.setattr(client_answer, "check_group", lambda ballot, group: None)
+
+    def still_waiting(*args: object, **kwargs: object) -> str:
+        raise client_answer.ExchangeWaiting(300)
+
+    monkeypatch.setattr(client_answer, "send", still_waiting)
+    item: dict[str, Any] = {"ballot_id": 7, "base_url": "http://x", "email": "a@x", "choice": [0], "group": None}
+    item["due"] = now[0]
+    tries = []
+    while now[0] < 1_000_000.0 + 6 * 3600:
+        tries.append(now[0])
+        assert client_answer.send_queued(None, {}, item, None)[1] == "waiting"  # type: ignore[arg-type]
+        assert item["due"] > now[0]
+        now[0] = float(item["due"])
+    in_first_hour = [moment for moment in tries if moment < 1_000_000.0 + 3600]
+    assert len(in_first_hour) <= limits.EXCHANGES_PER_HOUR
+    # Near the close: never due after it.
+    now[0] = closes.timestamp() - 600
+    item["due"] = now[0]
+    client_answer.send_queued(None, {}, item, None)  # type: ignore[arg-type]
+    assert item["due"] < closes.timestamp()

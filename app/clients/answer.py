@@ -406,7 +406,7 @@ def send_queued(connection: Connection, wallet: Wallet, item: dict[str, Any], ke
         )
     except ExchangeWaiting as waiting:
         # Kept in the queue, due again after the batch: `client send` then completes the exchange and answers.
-        item["due"] = client_module.clock() + waiting.wait
+        item["due"] = _come_back_at(client_module.clock(), waiting.wait, item, ballot)
         line = (
             f"Not sent yet: {what} waits for the exchange of your signer credential, which the server writes with "
             "its next batch so that its moment does not say who you are. The exchange is kept in this wallet: "
@@ -415,6 +415,19 @@ def send_queued(connection: Connection, wallet: Wallet, item: dict[str, Any], ke
         )
         return line, "waiting"
     return line, "sent"
+
+
+def _come_back_at(now: float, wait: int, item: dict[str, Any], ballot: dict[str, Any]) -> float:
+    """When to send a still-waiting exchange again, as the browser wallet does: twice as late each time it still
+    waits (fewer than k exchanges and answers came meanwhile), up to twelve batches, so a few tries an hour stay
+    under the server's limit per signer credential; but within the close's last batches, so the answer still
+    reaches the poll before it closes."""
+    tries = int(item.get("exchange_tries", 0))
+    item["exchange_tries"] = tries + 1
+    wait = max(1, wait)
+    due = now + wait * min(2**tries, 12) + 1
+    latest = _closes(ballot) - 1.5 * wait
+    return max(now + wait + 1, min(due, latest))
 
 
 # The queued kinds of action this module sends, for `client send` (app/clients/anonymous.py's send_due).
