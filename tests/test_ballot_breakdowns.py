@@ -32,7 +32,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.ballots import answers, audiences
+from app.ballots import answers
 from app.ballots import log as ballot_log
 from app.clients import ballots as ballot_client
 from app.core import b64url, crypto
@@ -48,33 +48,15 @@ from app.models.ballots import (
     BallotLeaf,
     MemberGroup,
 )
-from app.models.signatures import GroupKind, SignerGroup
+from app.models.signatures import GroupKind
 from app.privacy import rotation
 from app.reports.suppression import suppress_table
-from app.signatures import groups as signer_groups
-from tests import ballot_helpers, factories
+from tests import ballot_helpers
 from tests.conftest import Browser, sign_in_as
+from tests.test_ballot_audiences import group, members_of
 from tests.test_ballots_verify import fetch_with, run_verify
 
 K = 5  # the test settings' minimum group size
-
-
-def group(db: Session, kind: GroupKind, name: str) -> SignerGroup:
-    made = signer_groups.add(db=db, kind=kind, name=name)
-    db.flush()
-    return made
-
-
-def members_of(db: Session, chosen: SignerGroup, count: int) -> list[User]:
-    people = []
-    for _ in range(count):
-        person = factories.worker(db)
-        department = str(chosen.id) if chosen.kind is GroupKind.department else None
-        location = str(chosen.id) if chosen.kind is GroupKind.location else None
-        audiences.set_member_groups(db=db, user=person, department=department, location=location)
-        people.append(person)
-    db.commit()
-    return people
 
 
 def collected(db: Session, ballot: Ballot, people: list[User]) -> None:
