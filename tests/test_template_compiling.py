@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from app.core.templating import build_templates
+from app.core.templating import build_templates, compile_all
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.one_database
@@ -46,3 +46,32 @@ def test_a_changed_template_is_compiled_again(monkeypatch: pytest.MonkeyPatch, t
     page.write_text("<p>after, longer</p>")
     assert build_templates(settings).env.get_template("page.html").render() == "<p>after, longer</p>"
     assert compiled == ["page.html", "page.html"]
+
+
+def test_a_server_compiles_every_template_before_its_first_request(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A production server compiles every template before serving (app/asgi.py): a reader's first page then loads none from its file
+    (nor from the compiled code shared by the process), and no render checks a file for changes (outside
+    `make run`'s development environment)."""
+    compile_all(app.state.templates)
+    loaded: list[str] = []
+    checked: list[str] = []
+    load = jinja2.FileSystemLoader.load
+
+    def counted_load(self: jinja2.BaseLoader, environment: jinja2.Environment, name: str, *args: Any) -> Any:
+        loaded.append(name)
+        return load(self, environment, name, *args)
+
+    up_to_date = jinja2.Template.is_up_to_date
+
+    def counted_check(self: jinja2.Template) -> bool:
+        checked.append(str(self.name))
+        return bool(up_to_date.fget(self))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(jinja2.FileSystemLoader, "load", counted_load)
+    monkeypatch.setattr(jinja2.Template, "is_up_to_date", property(counted_check))
+    for path in ("/", "/petitions", "/signin", "/signup"):
+        assert client.get(path).status_code == 200, path
+    assert loaded == []
+    assert checked == []
