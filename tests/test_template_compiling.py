@@ -51,9 +51,9 @@ def test_a_changed_template_is_compiled_again(monkeypatch: pytest.MonkeyPatch, t
 def test_a_server_compiles_every_template_before_its_first_request(
     app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A production server compiles every template before serving (app/asgi.py): a reader's first page then loads none from its file
-    (nor from the compiled code shared by the process), and no render checks a file for changes (outside
-    `make run`'s development environment)."""
+    """A production server compiles every template before serving (app/asgi.py): a reader's first page then loads
+    none from its file (nor from the compiled code shared by the process), and no render checks a file for changes
+    (outside `make run`'s development environment)."""
     compile_all(app.state.templates)
     loaded: list[str] = []
     checked: list[str] = []
