@@ -18,6 +18,7 @@ BENCHES = [
     "viral_petition",
     "request_stack",
     "replica",
+    "suite_cpu",
 ]
 
 HISTORY = """# History of bench/x.py
