@@ -263,8 +263,7 @@ async def _write_last_batches_within(app: FastAPI, seconds: float) -> None:
     shutdown). The writer runs on a daemon thread; past the deadline the server stops without it, and what it
     had not committed is rolled back as the process ends. Logged by the hour, and without what the batch held."""
     runtime = app.state.runtime
-    queues = (anonymous_queue(runtime), ballot_answers.ballot_queue(runtime), comment_queue(runtime))
-    if not any(len(queue) for queue in queues) and not ballot_answers.waiting(runtime):
+    if not len(anonymous_queue(runtime)) and not len(comment_queue(runtime)) and not ballot_answers.waiting(runtime):
         return
     written = threading.Event()
 
