@@ -292,7 +292,7 @@ def pages(petition_id: int) -> list[tuple[str, str, bool]]:
         ("petition page, signed in", f"/petitions/{petition_id}", True),
         ("tally API", f"/api/v1/petitions/{petition_id}/tally", False),
         ("first discussion page", f"/petitions/{petition_id}/comments", False),
-        (POLL, f"/api/v1/petitions/{petition_id}", True),
+        (POLL, f"/petitions/{petition_id}/live?after=", True),
     ]
 
 

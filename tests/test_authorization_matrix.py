@@ -198,6 +198,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/petitions/{petition_id}/comments"): Access.worker,
     ("GET", "/petitions/{petition_id}/comments/new"): Access.public,
     ("GET", "/petitions/{petition_id}/comments/count"): Access.public,
+    ("GET", "/petitions/{petition_id}/live"): Access.public,
     ("GET", "/comments/{comment_id}"): Access.public,
     ("GET", "/comments/{comment_id}/edit"): Access.worker,
     ("POST", "/comments/{comment_id}/edit"): Access.worker,

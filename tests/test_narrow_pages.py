@@ -43,7 +43,7 @@ VISITOR = {
     Access.admin: "admin",
 }
 # Pages that are not for reading: probes for load balancers, answering JSON; a petition's QR code and poster; a
-# poll's results as a download.
+# poll's results as a download; the open pages' live polls, answering JSON.
 NOT_PAGES = {
     "/healthz",
     "/readyz",
@@ -51,6 +51,7 @@ NOT_PAGES = {
     "/petitions/{petition_id}/poster.pdf",
     "/polls/{ballot_id}/results.{fmt}",
     "/petitions/{petition_id}/comments/count",
+    "/petitions/{petition_id}/live",
 }
 
 ROUTES, _ = served_routes()

@@ -54,6 +54,7 @@ def touches_anonymous_features(path: str) -> bool:
         in (
             "/petitions/{petition_id}",
             "/api/v1/petitions/{petition_id}",
+            "/petitions/{petition_id}/live",
             "/petitions/{petition_id}/qr.svg",
             "/petitions/{petition_id}/poster.pdf",
         )

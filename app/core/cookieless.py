@@ -66,6 +66,7 @@ HOURLY_LOG_ROUTES = frozenset(
     {
         "/petitions/{petition_id}",
         "/api/v1/petitions/{petition_id}",
+        "/petitions/{petition_id}/live",
         "/petitions/{petition_id}/qr.svg",
         "/petitions/{petition_id}/poster.pdf",
         "/favicon.ico",

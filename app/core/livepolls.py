@@ -1,10 +1,13 @@
-"""The tally's live poll shared by every reader of a public petition for a few seconds (issue #24's viral petition).
+"""The live polls shared by every reader of a public petition for a few seconds (issue #24's viral petition).
 
-Every open petition page asks for the petition's JSON every `tally_poll_seconds` (app/static/tally.js), with the
-ETag of its last answer. While the petition is quiet, `NotModified` (app/core/versions.py) answers 304 without the
-database. While it is signed a hundred times a second, the page version has moved by the next poll, always: each
-poll then went the whole way (the reader's session, the petition, the answer), 8 ms of CPU for the same few hundred
-bytes every reader gets. 10,000 open pages polling every 15 s would have needed several cores for that alone.
+Every open petition page asks for its live state every `tally_poll_seconds` (app/static/tally.js): the count, the
+state, and how many comments arrived since the discussion's newest on the page, one request for both (it was two,
+the petition's JSON and the discussion's count: 1,333 requests a second for 10,000 open pages, more than this
+machine answered in all). It sends the ETag of its last answer. While the petition is quiet, `NotModified`
+(app/core/versions.py) answers 304 without the database. While it is signed a hundred times a second, the page
+version has moved by the next poll, always: each poll then went the whole way (the reader's session, the petition,
+the answer), 8 ms of CPU for the same few hundred bytes every reader gets. 10,000 open pages polling every 15 s
+would have needed several cores for that alone.
 
 So the answer of a public petition (one any signed-out reader may read: the route says so, `mark_public`) is kept
 in this process and given to every reader, signed in or not, for `shared_page_seconds` while the petition's
@@ -13,10 +16,12 @@ much, as on the page's shared copies; a hidden petition, a closing, a response, 
 version and is answered afresh at once. A reader whose ETag is the kept answer's gets a 304. Nothing of the reader
 is kept: the answer is the same for everyone, and a response that sets a cookie is never kept.
 
-The discussion's count poll (app/static/comments.js: how many comments arrived since the page's newest) is kept the
-same way, per (petition, `after`, content version): every new comment, a hidden one, an edit, moves the content
-version, so the count is never older than the last comment, and all the pages opened since the same newest comment
-share one answer. It used to be the rendered new comments for each reader, ~10 ms of CPU a poll (docs/benchmarks.md).
+The comments' count, in the petition page's poll and in the discussion pages' own (app/static/comments.js, where
+no tally polls: `/comments/count`), is kept per (petition, `after`, content version): every new comment, a hidden
+one, an edit, moves the content version, so the count is never older than the last comment, and all the pages
+opened since the same newest comment share one answer. It used to be the rendered new comments for each reader,
+~10 ms of CPU a poll (docs/benchmarks.md). The petition's JSON (`/api/v1/petitions/{id}`, for API clients) is
+kept the same way.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.versions import CONTENT, POLLS, SCOPE_VERSION, PageVersions
+from app.core.versions import CONTENT, LIVE, POLLS, SCOPE_VERSION, PageVersions, asked_place
 
 PUBLIC_ANSWER = "undersigned_public_answer"  # request.state: the route's answer may be shared with every reader
 TALLY, TALLY_ROUTE, _KIND = POLLS[0]
 COMMENT_COUNT, COMMENT_COUNT_ROUTE, _COUNT_KIND = POLLS[2]
+LIVE_POLL, LIVE_ROUTE, _LIVE_KIND = LIVE
 # Answers kept: a tally per busy petition, and a count per place (`after`) its open pages name. Each a few hundred
 # bytes; the oldest goes first.
 MAX_ANSWERS = 4096
@@ -44,23 +50,30 @@ def mark_public(request: Request) -> None:
     setattr(request.state, PUBLIC_ANSWER, True)
 
 
-_Key = tuple[str, int, str]  # the poll, the petition, the place the page names ("" for the tally)
+_Key = tuple[str, int, str | None]  # the poll, the petition, the discussion's place the page names (None: none)
 
 
 def _shared_poll(scope: Scope) -> tuple[_Key, object] | None:
     """The key of a poll whose answer may be shared, and its route (for the request log); None for anything else."""
     match = TALLY.match(scope["path"])
     if match is not None:
-        return ("tally", int(match.group(1)), ""), TALLY_ROUTE
-    match = COMMENT_COUNT.match(scope["path"])
-    if match is None:
-        return None
-    # Only the page's own question, `?after=<place>`: anything else goes the long way, unkept, so a key is never
-    # more than the route itself accepts.
-    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    if len(query) > 1 or any(name != "after" or len(value) > AFTER_MAX for name, value in query):
-        return None
-    return ("comment-count", int(match.group(1)), query[0][1] if query else ""), COMMENT_COUNT_ROUTE
+        return ("tally", int(match.group(1)), None), TALLY_ROUTE
+    for poll, pattern, route in (
+        ("comment-count", COMMENT_COUNT, COMMENT_COUNT_ROUTE),
+        ("live", LIVE_POLL, LIVE_ROUTE),
+    ):
+        match = pattern.match(scope["path"])
+        if match is None:
+            continue
+        # Only the page's own question, `?after=<place>` or nothing: anything else goes the long way, unkept, so a
+        # key is never more than the route itself accepts.
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        if len(query) > 1 or any(name != "after" or len(value) > AFTER_MAX for name, value in query):
+            return None
+        place = asked_place(scope)
+        # The count route reads no place as "" (every comment); the live poll answers no count without one.
+        return (poll, int(match.group(1)), "" if place is None and poll == "comment-count" else place), route
+    return None
 
 
 @dataclass(frozen=True)

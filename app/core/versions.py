@@ -56,6 +56,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import redis
@@ -220,10 +221,13 @@ class PageVersions:
         if client is not None:
             await client.aclose()
 
-    def etag(self, petition_id: int, version: int, kind: str = PAGE) -> str:
-        """The tag of this version in the current window of TAG_LIFETIME seconds (the same in every process)."""
+    def etag(self, petition_id: int, version: int, kind: str = PAGE, place: str | None = None) -> str:
+        """The tag of this version in the current window of TAG_LIFETIME seconds (the same in every process).
+        `place`: the discussion's place a live poll names (`?after=`), part of what its answer says."""
         window = int(self._clock.now().timestamp()) // TAG_LIFETIME
         named = f"{petition_id}:{version}:{window}" if kind == PAGE else f"{petition_id}:{kind}:{version}:{window}"
+        if place is not None:
+            named += f":after={place}"
         digest = hmac.new(self._etag_key, named.encode(), "sha256").hexdigest()[:24]
         return f'"{digest}"'
 
@@ -274,23 +278,36 @@ class _Route:
     path_format: str
 
 
-# The live polls: the petition's JSON (tally.js), named by the page version since it shows the count, and the
-# discussion's new comments and their count (comments.js), named by the content version: a signature brings no new
-# comment.
+# The live polls: the petition's JSON (API clients), named by the page version since it shows the count; the
+# discussion's new comments and their count (comments.js where a page has no tally), named by the content version: a
+# signature brings no new comment; and the petition page's one poll for both (tally.js), named by the page version
+# and by the discussion's place it asks from (`?after=`), which its answer's count depends on.
 POLLS = (
     (re.compile(r"^/api/v1/petitions/(\d{1,18})$"), _Route("/api/v1/petitions/{petition_id}"), PAGE),
     (re.compile(r"^/petitions/(\d{1,18})/comments/new$"), _Route("/petitions/{petition_id}/comments/new"), CONTENT),
     (re.compile(r"^/petitions/(\d{1,18})/comments/count$"), _Route("/petitions/{petition_id}/comments/count"), CONTENT),
+    (re.compile(r"^/petitions/(\d{1,18})/live$"), _Route("/petitions/{petition_id}/live"), PAGE),
 )
+LIVE = POLLS[3]
 
 
-def _polled_petition(scope: Scope) -> tuple[int, _Route, str] | None:
+def asked_place(scope: Scope) -> str | None:
+    """The discussion's place a poll's query asks from (`?after=`; the last one, as the route reads it), or None."""
+    found = None
+    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        if name == "after":
+            found = value
+    return found
+
+
+def _polled_petition(scope: Scope) -> tuple[int, _Route, str, str | None] | None:
     if scope["type"] != "http" or scope["method"] != "GET":
         return None
     for pattern, route, kind in POLLS:
         match = pattern.match(scope["path"])
         if match:
-            return int(match.group(1)), route, kind
+            place = asked_place(scope) if pattern is LIVE[0] else None
+            return int(match.group(1)), route, kind, place
     return None
 
 
@@ -315,17 +332,17 @@ class NotModified:
         if polled is None:
             await self.app(scope, receive, send)
             return
-        petition_id, route, kind = polled
+        petition_id, route, kind, place = polled
         version = await self.versions.read(petition_id, kind)
         if version is not None:
-            etag = self.versions.etag(petition_id, version, kind).encode()
+            etag = self.versions.etag(petition_id, version, kind, place).encode()
             if _if_none_match(scope) == etag:
                 scope["route"] = route
                 headers = [(b"etag", etag), (b"cache-control", b"private, no-cache")]
                 await send({"type": "http.response.start", "status": 304, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            scope[SCOPE_VERSION] = (petition_id, version, kind)
+            scope[SCOPE_VERSION] = (petition_id, version, kind, place)
         await self.app(scope, receive, send)
 
 

@@ -7,10 +7,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.comments import moderation, repository, schemas, service
 from app.core.database import SessionDep
-from app.core.errors import AppError, NotFound
+from app.core.errors import AppError
 from app.core.forms import validate
 from app.core.i18n import N_
-from app.core.livepolls import mark_public
 from app.core.pagecache import shared_when_signed_out
 from app.core.pages import FormFields, form_error, refused
 from app.core.routing import UnitOfWorkRoute
@@ -20,8 +19,14 @@ from app.core.types import Id
 from app.models.accounts import User
 from app.models.comments import FLAG_REASONS, Comment
 from app.models.petitions import Petition
-from app.petitions import service as petitions
-from app.routes.policy import CurrentUser, ModeratedPetition, Moderator, OptionalUser, ReadablePetition
+from app.routes.policy import (
+    CurrentUser,
+    ModeratedPetition,
+    Moderator,
+    OptionalUser,
+    ReadablePetition,
+    share_when_public,
+)
 
 router = APIRouter(include_in_schema=False, route_class=UnitOfWorkRoute)
 
@@ -123,21 +128,8 @@ def new_comment_count(
     for the comments themselves (`new_comments`) when its reader wants them: most pages show the discussion by "top"
     and used only the count, rendered for each reader at ~10 ms of CPU a poll (docs/benchmarks.md)."""
     count = repository.count_newer(db=db, petition=petition, after=after)
-    if user is None or _public(petition, rt, db):
-        # The same answer for every reader of the petition: shared by their polls while the discussion's content
-        # version holds (app/core/livepolls.py).
-        mark_public(request)
+    share_when_public(request, user=user, petition=petition, db=db, rt=rt)
     return JSONResponse({"count": count}, headers={"Cache-Control": "private, no-cache"})
-
-
-def _public(petition: Petition, rt: Runtime, db: SessionDep) -> bool:
-    """Whether a signed-out reader may read the petition (what a signed-in one reads of its discussion is then the
-    same)."""
-    try:
-        petitions.get_readable(db=db, rt=rt, petition_id=petition.id, user=None)
-    except NotFound:
-        return False
-    return True
 
 
 @router.post("/petitions/{petition_id}/comments", response_class=HTMLResponse)

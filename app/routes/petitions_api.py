@@ -6,8 +6,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from app.core.database import SessionDep
-from app.core.errors import NotFound, errors
-from app.core.livepolls import mark_public
+from app.core.errors import errors
 from app.core.pagecache import shared_when_signed_out
 from app.core.routing import UnitOfWorkRoute
 from app.core.runtime import Runtime, RuntimeDep
@@ -15,7 +14,14 @@ from app.core.types import Id
 from app.models.petitions import Petition
 from app.organization import service as organization
 from app.petitions import repository, schemas, service
-from app.routes.policy import CurrentUser, OptionalUser, OrganizedPetition, Organizer, ReadablePetition
+from app.routes.policy import (
+    CurrentUser,
+    OptionalUser,
+    OrganizedPetition,
+    Organizer,
+    ReadablePetition,
+    share_when_public,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["petitions"], route_class=UnitOfWorkRoute)
 
@@ -98,19 +104,8 @@ def create(body: schemas.PetitionDraft, user: CurrentUser, db: SessionDep, rt: R
 def read(
     request: Request, petition_id: Id, user: OptionalUser, petition: ReadablePetition, db: SessionDep, rt: RuntimeDep
 ) -> schemas.PetitionRead:
-    if user is None or _public(petition, rt, db):
-        # The same answer for every reader: open pages' polls may share it (app/core/livepolls.py).
-        mark_public(request)
+    share_when_public(request, user=user, petition=petition, db=db, rt=rt)
     return detail(petition, rt, db)
-
-
-def _public(petition: Petition, rt: Runtime, db: Session) -> bool:
-    """Whether a signed-out reader may read the petition (what a signed-in one reads of it is then the same)."""
-    try:
-        service.get_readable(db=db, rt=rt, petition_id=petition.id, user=None)
-    except NotFound:
-        return False
-    return True
 
 
 @router.put(

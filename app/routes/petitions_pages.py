@@ -4,7 +4,7 @@ import base64
 from collections.abc import Mapping
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.anonymous import anonymity
 from app.comments import repository as comments
@@ -32,7 +32,15 @@ from app.reports import ballots as ballot_reports
 from app.reports import poster
 from app.responses import service as responses
 from app.routes.comments_pages import discussion_context
-from app.routes.policy import Anyone, CurrentUser, OptionalUser, OrganizedPetition, Organizer, ReadablePetition
+from app.routes.policy import (
+    Anyone,
+    CurrentUser,
+    OptionalUser,
+    OrganizedPetition,
+    Organizer,
+    ReadablePetition,
+    share_when_public,
+)
 from app.signatures import groups
 from app.signatures import service as signatures
 
@@ -332,6 +340,28 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
         reader=reader,
     )
     return page or whole()
+
+
+@router.get("/petitions/{petition_id}/live")
+def live(
+    request: Request,
+    petition_id: Id,
+    user: OptionalUser,
+    petition: ReadablePetition,
+    db: SessionDep,
+    rt: RuntimeDep,
+    after: str | None = Query(None, max_length=80),
+) -> JSONResponse:
+    """The open petition page's one poll (app/static/tally.js): its count and state and, given the discussion's
+    newest place on the page (`after`), how many comments every reader sees arrived since (comments.js offers them).
+    It was two polls, the petition's JSON and the discussion's count: 10,000 open pages sent 1,333 requests a
+    second for them (docs/benchmarks.md). The same answer for every reader of a public petition, shared by their
+    polls (app/core/livepolls.py)."""
+    answer: dict[str, object] = {"signature_count": petition.signature_count, "state": petition.state.value}
+    if after is not None:
+        answer["new_comments"] = comments.count_newer(db=db, petition=petition, after=after)
+    share_when_public(request, user=user, petition=petition, db=db, rt=rt)
+    return JSONResponse(answer, headers={"Cache-Control": "private, no-cache"})
 
 
 # The address in a QR code never changes; the poster's count may be a minute old, as the shared page's may.

@@ -16,8 +16,9 @@ from app.core.access import Access
 from app.core.database import SessionDep, read_without_transaction
 from app.core.errors import Forbidden, NotFound, SignInRequired
 from app.core.i18n import N_
+from app.core.livepolls import mark_public
 from app.core.routing import commit_now
-from app.core.runtime import RuntimeDep
+from app.core.runtime import Runtime, RuntimeDep
 from app.core.types import Id
 from app.models.accounts import Role, User, Viewer
 from app.models.petitions import Petition
@@ -114,6 +115,17 @@ def readable_petition(
     petition = petitions.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     commit_now(db)  # also makes a closing on read stand, whatever the handler answers
     return petition
+
+
+def share_when_public(request: Request, *, user: User | None, petition: Petition, db: SessionDep, rt: Runtime) -> None:
+    """Mark a live poll's answer as the same for every reader when a signed-out reader may read the petition (what a
+    signed-in one reads of it is then the same): open pages' polls share it (app/core/livepolls.py)."""
+    if user is not None:
+        try:
+            petitions.get_readable(db=db, rt=rt, petition_id=petition.id, user=None)
+        except NotFound:
+            return
+    mark_public(request)
 
 
 def moderated_petition(

@@ -72,6 +72,15 @@
     status.replaceChildren(button);
   }
 
+  // How many new comments every reader sees: offered, or shown at once when the discussion is sorted newest first.
+  function take(count) {
+    if (count === offered) { return null; }
+    if (!count) { say(""); return null; }  // hidden since: nothing to offer
+    if (list.getAttribute("data-sort") === "newest") { return show(); }
+    offer(count);
+    return null;
+  }
+
   // The count only: the same answer for every reader of a public petition, shared by their polls while the
   // discussion's version holds (app/core/livepolls.py), where the comments are rendered for each reader.
   function poll() {
@@ -84,12 +93,7 @@
         etag = response.headers.get("ETag");
         return response.json();
       })
-      .then(function (answer) {
-        if (!answer || answer.count === offered) { return; }
-        if (!answer.count) { say(""); return; }  // hidden since: nothing to offer
-        if (list.getAttribute("data-sort") === "newest") { return show(); }
-        offer(answer.count);
-      })
+      .then(function (answer) { return answer ? take(answer.count) : null; })
       .catch(function () { /* offline for a moment: try again at the next interval */ })
       .then(function () { window.setTimeout(poll, INTERVAL); });
   }
@@ -97,7 +101,18 @@
   document.addEventListener("undersigned:comments-added", function () {
     if (offered) { say(""); }
   });
-  window.setTimeout(poll, INTERVAL);
+  // On an open petition's page the tally's poll asks for the count too (tally.js, one request for both); this
+  // script polls on its own where there is no tally, and once the tally stops (the petition closed).
+  if (document.querySelector("[data-live-tally][data-polling]")) {
+    document.addEventListener("undersigned:live", function (event) {
+      if (typeof event.detail.new_comments === "number") {
+        Promise.resolve(take(event.detail.new_comments)).catch(function () { /* shown at the next answer */ });
+      }
+    });
+    document.addEventListener("undersigned:live-ended", function () { window.setTimeout(poll, INTERVAL); });
+  } else {
+    window.setTimeout(poll, INTERVAL);
+  }
 })();
 
 // Endorsing and posting a comment with one's name, in place: the same as the forms do without this script
