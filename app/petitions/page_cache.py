@@ -32,7 +32,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
@@ -54,6 +55,10 @@ READER_PARTS = {"sign_panel": "petitions/_sign_panel.html", "follow": "petitions
 CONTENT_START, CONTENT_END = "<!--page-content-->", "<!--/page-content-->"
 MAX_AGE = 60.0  # seconds
 MAX_COPIES = 256  # a copy per petition and kind of reader: the busy petitions of a deployment
+# Copies being made: one request makes each, the others that need it wait for it (`PageCopies.making`). Locks by
+# the key's hash, so that their number is bounded; two keys sharing one only wait for each other now and then.
+MAKING_LOCKS = 64
+MAKING_WAIT = 10.0  # seconds a request waits for another's copy before it makes its own
 PUBLIC, MEMBER = "public", "member"
 # The petition's columns a signature moves (app/signatures/service.py, sign: `page_changed(count_only=True)`).
 COUNT_COLUMNS = frozenset({"signature_count"})
@@ -120,6 +125,7 @@ class PageCopies:
         self.rendered = 0  # copies made, for tests and the bench
         self.versions = versions
         self.count_seconds = count_seconds  # how long a copy serves on after signatures alone (0: not at all)
+        self._making = [threading.Lock() for _ in range(MAKING_LOCKS)]
 
     def get(self, key: tuple[Any, ...], version: int, row: tuple[Any, ...]) -> _Copy | None:
         """The copy for `key` if it shows this version of the petition, or one that differs from it only by the
@@ -155,6 +161,21 @@ class PageCopies:
         if _without_counts(copy.row) != _without_counts(row):
             return False  # the petition's own row changed otherwise (its state, text, thresholds)
         return self.versions.get_content(petition_id) == copy.content_version
+
+    @contextmanager
+    def making(self, key: tuple[Any, ...]) -> Iterator[None]:
+        """Held while a copy of `key` is made: the requests that find it missing or out of date at the same moment
+        wait for the first one's copy instead of each making their own. With a comment a second on a busy
+        petition, every worker thread of a process rendered the members' copy at once, about 90 ms of the
+        interpreter each, and every other request of the process waited behind them (issue #24). A request that
+        waited longer than MAKING_WAIT makes its own."""
+        lock = self._making[hash(key) % MAKING_LOCKS]
+        held = lock.acquire(timeout=MAKING_WAIT)
+        try:
+            yield
+        finally:
+            if held:
+                lock.release()
 
     def keep(self, key: tuple[Any, ...], copy: _Copy) -> None:
         with self._lock:
@@ -222,25 +243,46 @@ def page(
     branding = getattr(request.state, "branding", None)
     key = (petition.id, kind, repr(branding))
     row = row_of(petition)
-    copy = copies.get(key, version, row) if version is not None else None
-    made = copy is None
+    if version is None:  # no version to keep a copy under: the page made for this reader alone
+        return _made(request, rt, copies, petition, kind, version, key, row, shared, reader)
+    copy = copies.get(key, version, row)
     if copy is None:
-        content_version = copies.content_version(petition.id)  # before the copy's queries, as `version` is
-        context = shared()
-        context["petition"] = petition
-        content = _shared_content(request, context, kind)
-        if any(f"<!--reader:{name}-->" not in content for name in READER_PARTS):
-            return None  # a reader's part rendered into the copy (a template changed): the page is rendered whole
-        copy = _Copy(
-            version=version if version is not None else -1,
-            row=row,
-            content=content,
-            context=context,
-            made=copies.clock(),
-            content_version=content_version,
-        )
+        with copies.making(key):
+            copy = copies.get(key, version, row)  # made meanwhile by the request this one waited for
+            if copy is None:
+                return _made(request, rt, copies, petition, kind, version, key, row, shared, reader)
+    return answer(request, rt, copy, petition, reader)
+
+
+def _made(
+    request: Request,
+    rt: Runtime,
+    copies: PageCopies,
+    petition: Petition,
+    kind: str,
+    version: int | None,
+    key: tuple[Any, ...],
+    row: tuple[Any, ...],
+    shared: Callable[[], dict[str, Any]],
+    reader: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> HTMLResponse | None:
+    """The page from a copy made now, kept when it has a version to be kept under."""
+    content_version = copies.content_version(petition.id)  # before the copy's queries, as `version` is
+    context = shared()
+    context["petition"] = petition
+    content = _shared_content(request, context, kind)
+    if any(f"<!--reader:{name}-->" not in content for name in READER_PARTS):
+        return None  # a reader's part rendered into the copy (a template changed): the page is rendered whole
+    copy = _Copy(
+        version=version if version is not None else -1,
+        row=row,
+        content=content,
+        context=context,
+        made=copies.clock(),
+        content_version=content_version,
+    )
     response = answer(request, rt, copy, petition, reader)
-    if made and version is not None:
+    if version is not None:
         # Kept only once the whole page rendered, and out of this request's session: a request that fails
         # afterwards (a rollback expires what its session loaded) leaves no copy, or one that does not depend on it.
         _detach(copy.context)
