@@ -25,9 +25,9 @@ from app.models.accounts import User
 from app.models.comments import Comment
 from app.models.petitions import Petition
 from app.moderation import service as takedowns
-from app.signatures import service as signatures
 from tests import factories, live_server
 from tests.conftest import Browser, counting_statements, make_settings, sign_in_as
+from tests.test_viral_freshness import sign
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -182,15 +182,7 @@ def test_no_statement_while_the_discussion_is_unchanged(
     first, other = reader(db, new_browser, "First reader"), reader(db, new_browser, "Other reader")
     answer = first.get(poll.url(petition))  # made and kept
     assert answer.status_code == 200
-    signatures.sign(  # a signature moves the page version, not the discussion's
-        db=db,
-        rt=rt,
-        petition_id=petition.id,
-        user=factories.worker(db, name="Signer"),
-        visibility="public",
-        notify_updates=False,
-    )
-    db.commit()
+    sign(db, rt, petition, "Signer")  # a signature moves the page version, not the discussion's
     with counting_statements(connection) as statements:
         shared = other.get(poll.url(petition))
         anyone = new_browser().get(poll.url(petition))
@@ -238,18 +230,6 @@ def test_a_broken_place_is_refused_in_plain_words(
 
 def live_url(petition, after: str | None = "") -> str:
     return f"/petitions/{petition.id}/live" + ("" if after is None else f"?after={after}")
-
-
-def sign(db: Session, rt: Runtime, petition: Petition, name: str) -> None:
-    signatures.sign(
-        db=db,
-        rt=rt,
-        petition_id=petition.id,
-        user=factories.worker(db, name=name),
-        visibility="public",
-        notify_updates=False,
-    )
-    db.commit()
 
 
 @pytest.mark.one_database

@@ -243,51 +243,41 @@ def page(
     branding = getattr(request.state, "branding", None)
     key = (petition.id, kind, repr(branding))
     row = row_of(petition)
+
+    def made() -> HTMLResponse | None:
+        """The page from a copy made now, kept when it has a version to be kept under."""
+        content_version = copies.content_version(petition.id)  # before the copy's queries, as `version` is
+        context = shared()
+        context["petition"] = petition
+        content = _shared_content(request, context, kind)
+        if any(f"<!--reader:{name}-->" not in content for name in READER_PARTS):
+            return None  # a reader's part rendered into the copy (a template changed): the page is rendered whole
+        copy = _Copy(
+            version=version if version is not None else -1,
+            row=row,
+            content=content,
+            context=context,
+            made=copies.clock(),
+            content_version=content_version,
+        )
+        response = answer(request, rt, copy, petition, reader)
+        if version is not None:
+            # Kept only once the whole page rendered, and out of this request's session: a request that fails
+            # afterwards (a rollback expires what its session loaded) leaves no copy, or one that does not depend on
+            # it.
+            _detach(copy.context)
+            copies.keep(key, copy)
+        return response
+
     if version is None:  # no version to keep a copy under: the page made for this reader alone
-        return _made(request, rt, copies, petition, kind, version, key, row, shared, reader)
+        return made()
     copy = copies.get(key, version, row)
     if copy is None:
         with copies.making(key):
             copy = copies.get(key, version, row)  # made meanwhile by the request this one waited for
             if copy is None:
-                return _made(request, rt, copies, petition, kind, version, key, row, shared, reader)
+                return made()
     return answer(request, rt, copy, petition, reader)
-
-
-def _made(
-    request: Request,
-    rt: Runtime,
-    copies: PageCopies,
-    petition: Petition,
-    kind: str,
-    version: int | None,
-    key: tuple[Any, ...],
-    row: tuple[Any, ...],
-    shared: Callable[[], dict[str, Any]],
-    reader: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> HTMLResponse | None:
-    """The page from a copy made now, kept when it has a version to be kept under."""
-    content_version = copies.content_version(petition.id)  # before the copy's queries, as `version` is
-    context = shared()
-    context["petition"] = petition
-    content = _shared_content(request, context, kind)
-    if any(f"<!--reader:{name}-->" not in content for name in READER_PARTS):
-        return None  # a reader's part rendered into the copy (a template changed): the page is rendered whole
-    copy = _Copy(
-        version=version if version is not None else -1,
-        row=row,
-        content=content,
-        context=context,
-        made=copies.clock(),
-        content_version=content_version,
-    )
-    response = answer(request, rt, copy, petition, reader)
-    if version is not None:
-        # Kept only once the whole page rendered, and out of this request's session: a request that fails
-        # afterwards (a rollback expires what its session loaded) leaves no copy, or one that does not depend on it.
-        _detach(copy.context)
-        copies.keep(key, copy)
-    return response
 
 
 def answer(
