@@ -26,8 +26,11 @@ kept the same way.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from dataclasses import dataclass
+from typing import TypeGuard
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -95,6 +98,11 @@ class SharedTally:
         self.seconds = seconds
         self.clock = time.monotonic
         self._answers: dict[_Key, _Answer] = {}
+        # The answers being made, per event loop (a test serves one app from several): the polls that find the kept
+        # answer out of date while one is being made wait for it rather than each go the long way.
+        self._making: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, asyncio.Event]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.seconds or scope["type"] != "http" or scope["method"] != "GET":
@@ -111,17 +119,46 @@ class SharedTally:
             await self.app(scope, receive, send)
             return
         kept = self._answers.get(key)
-        if kept is not None and kept.content_version == content_version and self.clock() - kept.made < self.seconds:
-            scope["route"] = route  # for the request log
-            if _if_none_match(scope) == kept.etag:
-                headers = [(b"etag", kept.etag), (b"cache-control", b"private, no-cache")]
-                await send({"type": "http.response.start", "status": 304, "headers": headers})
-                await send({"type": "http.response.body", "body": b""})
-                return
-            await send({"type": "http.response.start", "status": 200, "headers": list(kept.headers)})
-            await send({"type": "http.response.body", "body": kept.body})
+        if self._current(kept, content_version):
+            await self._send_kept(scope, send, route, kept)
             return
-        await self._answer_and_keep(scope, receive, send, key, content_version)
+        making = self._making.setdefault(asyncio.get_running_loop(), {})
+        while kept is not None and key in making:
+            # Out of date, and a poll of this process is making the new answer: the one this poll would make. Only
+            # where an answer was kept before, so a petition whose answers are never kept (one only some may read)
+            # is never polled one reader at a time.
+            await making[key].wait()
+            kept = self._answers.get(key)
+            # Made from a version at least as new as the one this poll read: the answer it would have made, or a
+            # newer one. An older one (a change moves the version twice, before and after its commit): wait for the
+            # next poll that makes one, or make it.
+            if self._current(kept, content_version, or_newer=True):
+                await self._send_kept(scope, send, route, kept)
+                return
+        leads = key not in making  # else another poll, which did not wait either, is making one already
+        if leads:
+            making[key] = asyncio.Event()
+        try:
+            await self._answer_and_keep(scope, receive, send, key, content_version)
+        finally:
+            if leads:
+                making.pop(key).set()
+
+    def _current(self, kept: _Answer | None, content_version: int, *, or_newer: bool = False) -> TypeGuard[_Answer]:
+        if kept is None or self.clock() - kept.made >= self.seconds:
+            return False
+        return kept.content_version == content_version or (or_newer and kept.content_version > content_version)
+
+    @staticmethod
+    async def _send_kept(scope: Scope, send: Send, route: object, kept: _Answer) -> None:
+        scope["route"] = route  # for the request log
+        if _if_none_match(scope) == kept.etag:
+            headers = [(b"etag", kept.etag), (b"cache-control", b"private, no-cache")]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": list(kept.headers)})
+        await send({"type": "http.response.body", "body": kept.body})
 
     async def _answer_and_keep(
         self, scope: Scope, receive: Receive, send: Send, key: _Key, content_version: int
@@ -140,14 +177,16 @@ class SharedTally:
 
         await self.app(scope, receive, keep)
         etag = next((value for name, value in headers if name.lower() == b"etag"), None)
+        if status != 200 or not scope.get("state", {}).get(PUBLIC_ANSWER):
+            # Not to be shared now (hidden, gone, or only some may read it): no poll waits for another's answer.
+            self._answers.pop(key, None)
+            return
         if (
-            status != 200
-            or etag is None
+            etag is None
             or SCOPE_VERSION not in scope  # the ETag was not made from a version read before the route
-            or not scope.get("state", {}).get(PUBLIC_ANSWER)
             or any(name.lower() == b"set-cookie" for name, _ in headers)
         ):
-            return
+            return  # this reader's answer only; the next poll makes the one to share
         self._answers.pop(key, None)  # kept again: last in the line to go
         if len(self._answers) >= MAX_ANSWERS:
             self._answers.pop(next(iter(self._answers)))
