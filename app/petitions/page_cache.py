@@ -177,13 +177,6 @@ class PageCopies:
             if held:
                 lock.release()
 
-    def when_made(self, key: tuple[Any, ...], version: int, row: tuple[Any, ...]) -> _Copy | None:
-        """`get`, once the request making the copy of `key`, if one is, has kept it: for a member's page answered
-        before the route (app/routes/petition_reader.py), which would otherwise go the long way to wait for the
-        same copy (issue #24: on a busy petition, after each comment, every reader at once)."""
-        with self.making(key):
-            return self.get(key, version, row)
-
     def keep(self, key: tuple[Any, ...], copy: _Copy) -> None:
         with self._lock:
             self._copies[key] = copy

@@ -112,11 +112,9 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
         if reader.state.organizer or reader.state.in_discussion:
             return None
         branding = organization_branding.current(db=db, rt=rt)
-        copies, key = page_cache.copies_of(app), (petition_id, page_cache.MEMBER, repr(branding))
-        copy = copies.get(key, version, reader.petition_row)
-        if copy is None:
-            db.close()  # its connection back to the pool while this request waits
-            copy = copies.when_made(key, version, reader.petition_row)
+        copy = page_cache.copies_of(app).get(
+            (petition_id, page_cache.MEMBER, repr(branding)), version, reader.petition_row
+        )
         if copy is None:
             return None
         petition = copy.context["petition"]  # the copy's, whose row is the one just read
