@@ -468,9 +468,22 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         f"\nCount exact: {'yes' if result['exact'] else 'NO'} (counter {counter_before:,} → {counter_after:,}, "
         f"rows {rows_before:,} → {rows_after:,}; {result['signed']:,} signatures answered 201, the rest timed out "
         "or failed). "
-        f"Failed requests: {sum(failed.values())}. All targets: **{'met' if all_met else 'NOT met'}**.\n"
+        f"Failed requests: {sum(failed.values())}{_failures(tallies)}. "
+        f"All targets: **{'met' if all_met else 'NOT met'}**.\n"
     )
     return out.getvalue()
+
+
+def _failures(tallies: dict[str, loadgen.Tally]) -> str:
+    """What the failed requests were answered, by kind: a count of failures says nothing of their cause."""
+    good = {"sign": (200, 201), "comment": (201,), "live poll": (200, 304)}
+    parts = [
+        f"{kind}: {count} {'with no answer within ' + str(loadgen.TIMEOUT) + ' s' if status == 0 else f'answered {status}'}"
+        for kind, tally in sorted(tallies.items())
+        for status, count in sorted(tally.statuses.items())
+        if status not in good.get(kind, (200,))
+    ]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def main() -> None:
