@@ -474,11 +474,14 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     return out.getvalue()
 
 
+NO_ANSWER = f"with no answer (refused, reset, or none within {loadgen.TIMEOUT:g} s)"
+
+
 def _failures(tallies: dict[str, loadgen.Tally]) -> str:
     """What the failed requests were answered, by kind: a count of failures says nothing of their cause."""
     good = {"sign": (200, 201), "comment": (201,), "live poll": (200, 304)}
     parts = [
-        f"{kind}: {count} {'with no answer within ' + str(loadgen.TIMEOUT) + ' s' if status == 0 else f'answered {status}'}"
+        f"{kind}: {count} {NO_ANSWER if status == 0 else f'answered {status}'}"
         for kind, tally in sorted(tallies.items())
         for status, count in sorted(tally.statuses.items())
         if status not in good.get(kind, (200,))
