@@ -38,11 +38,9 @@ def test_polls_that_find_the_kept_answer_out_of_date_together_wait_for_one_new_a
 ) -> None:
     url = live_server.petition_url(server, PETITION)
     petition_id = int(url.rsplit("/", 1)[1])
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def poll() -> dict[str, object]:
-        with opener.open(f"{url}/live?after=", timeout=30) as answer:
-            return json.loads(answer.read())
+        return live_server.get_json(server, f"/petitions/{petition_id}/live?after=")
 
     first = poll()  # made and kept
     answered: list[float] = []
