@@ -112,12 +112,12 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
         if reader.state.organizer or reader.state.in_discussion:
             return None
         branding = organization_branding.current(db=db, rt=rt)
-        copy = page_cache.copies_of(app).get(
-            (petition_id, page_cache.MEMBER, repr(branding)), version, reader.petition_row
-        )
+        copies, key = page_cache.copies_of(app), (petition_id, page_cache.MEMBER, repr(branding))
+        # The current copy or, while another request makes it, the one before (`PageCopies.previous`).
+        copy = copies.get(key, version, reader.petition_row) or copies.previous(key, reader.petition_row)
         if copy is None:
             return None
-        petition = copy.context["petition"]  # the copy's, whose row is the one just read
+        petition = copy.context["petition"]  # the copy's: its row is the one just read, but for its counts
         if petition.state is PetitionState.open and petition.deadline is not None and petition.deadline <= now:
             return None  # the route closes it first
         own = reader.signature
