@@ -71,7 +71,8 @@ def sign(db: Session, rt: Runtime, petition, user, visibility: str = "public") -
 
 
 def test_the_page_is_the_routes_byte_for_byte(db, rt, new_browser, monkeypatch, answered) -> None:
-    """For a signer with a receipt, a reader with the sign form and its groups, and a follower."""
+    """For a signer with a receipt, a reader with the sign form and its groups, and a follower: each page from the
+    copy's frame (page_cache._framed), with the wallet script of a signer or of a reader who has not signed."""
     db.add_all(
         [
             SignerGroup(kind=GroupKind.department, name="Nursing", active=True),
@@ -85,7 +86,7 @@ def test_the_page_is_the_routes_byte_for_byte(db, rt, new_browser, monkeypatch, 
     signer_user = factories.worker(db, name="Sam Signer")
     sign(db, rt, petition, signer_user, visibility="organizers")
     signer = sign_in_as(new_browser(), db, signer_user)
-    reader = member(new_browser, db, "Rae Reader")
+    reader = member(new_browser, db, 'Rae <Reader> & "Co"')  # the name escaped as the route escapes it
     follower_user = factories.worker(db, name="Flo Follower")
     follower = sign_in_as(new_browser(), db, follower_user)
     assert follower.post(f"/petitions/{petition.id}/follow").status_code == 303
