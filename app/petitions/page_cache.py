@@ -137,6 +137,7 @@ class _Copy:
     content_version: int | None = None  # read before the copy's queries; None: the copy serves its version only
     # The page around the content for members answered before the route (`_framed`), by whether the reader signed.
     frames: dict[bool, str] = field(default_factory=dict)
+    parts: dict[tuple[Any, ...], str] = field(default_factory=dict)  # the members' parts (`_part_key`)
 
 
 class PageCopies:
@@ -272,7 +273,9 @@ def row_of(petition: Petition) -> tuple[Any, ...]:
 
 
 def _positions(columns: frozenset[str]) -> frozenset[int]:
-    return frozenset(position for position, column in enumerate(inspect(Petition).column_attrs) if column.key in columns)
+    return frozenset(
+        position for position, column in enumerate(inspect(Petition).column_attrs) if column.key in columns
+    )
 
 
 _COUNT_POSITIONS, _DISCUSSION_POSITIONS = _positions(COUNT_COLUMNS), _positions(DISCUSSION_COLUMNS)
@@ -348,14 +351,20 @@ def answer(
     """The page from `copy` with the reader's own parts (`reader` builds their context from the copy's) filled in."""
     context = {**copy.context, "petition": petition}
     context.update(reader(context))
-    content = _fill(request, rt, copy.content, context)
     viewer = getattr(request.state, "viewer", None)
-    if isinstance(viewer, PageReader):
-        return _framed(request, copy, context, content, viewer)
+    member = isinstance(viewer, PageReader)  # answered before the route: no flash message, no role
+    token = csrf_token(request)
+    content = _fill(request, copy.content, context, parts=copy.parts if member else None).replace(
+        CSRF_PLACEHOLDER, token
+    )
+    if member:
+        return _framed(request, copy, context, content, viewer, token)
     return render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
 
 
-def _framed(request: Request, copy: _Copy, context: dict[str, Any], content: str, viewer: PageReader) -> HTMLResponse:
+def _framed(
+    request: Request, copy: _Copy, context: dict[str, Any], content: str, viewer: PageReader, token: str
+) -> HTMLResponse:
     """The page of a member answered before the route (app/routes/petition_reader.py: no flash message, no role):
     the copy's frame (base.html and show.html around the content, the same for every member but for their account,
     name and token) rendered once per copy, the content put into it. Rendering the frame for each reader was about
@@ -383,7 +392,7 @@ def _framed(request: Request, copy: _Copy, context: dict[str, Any], content: str
     page = (
         frame.replace(READER_ID, str(viewer.id))
         .replace(READER_NAME, str(escape(viewer.display_name)))
-        .replace(CSRF_PLACEHOLDER, csrf_token(request))
+        .replace(CSRF_PLACEHOLDER, token)
         .replace(FRAME_CONTENT, content, 1)
     )
     return HTMLResponse(page)
@@ -454,7 +463,10 @@ def _shared_content(request: Request, context: dict[str, Any], kind: str) -> str
     return html[start : html.index(CONTENT_END, start)]
 
 
-def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) -> str:
+def _fill(request: Request, content: str, context: dict[str, Any], parts: dict[tuple[Any, ...], str] | None) -> str:
+    """The copy's content with the reader's parts filled in; the CSRF token still a placeholder. `parts`: the
+    copy's rendered parts for members answered before the route, by what of the reader each one shows
+    (`_part_key`)."""
     env = request.app.state.templates
     reader_context = {
         **env.env.globals,
@@ -462,10 +474,16 @@ def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) 
         **base_context(request),
         **context,
         "current_user": getattr(request.state, "viewer", None),
-        "csrf_token": csrf_token(request),
+        "csrf_token": CSRF_PLACEHOLDER,
     }
     for name, template in READER_PARTS.items():
-        content = content.replace(f"<!--reader:{name}-->", env.get_template(template).render(reader_context), 1)
+        key = _part_key(name, context) if parts is not None else None
+        part = parts.get(key) if parts is not None and key is not None else None
+        if part is None:
+            part = env.get_template(template).render(reader_context)
+            if parts is not None and key is not None:
+                parts[key] = part
+        content = content.replace(f"<!--reader:{name}-->", part, 1)
     patched = context.get("reader_comments") or []
     if patched:
         actions = env.get_template("comments/_comment.html").make_module(reader_context).comment_actions
@@ -474,4 +492,19 @@ def _fill(request: Request, rt: Runtime, content: str, context: dict[str, Any]) 
             before, found, rest = content.partition(start)
             if found:
                 content = before + str(actions(node)) + rest.split(end, 1)[1]
-    return content.replace(CSRF_PLACEHOLDER, reader_context["csrf_token"])
+    return content
+
+
+def _part_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What a member's part shows of them, when that is all it shows: the follow form, and the sign panel of a
+    member who has not signed (their token's state and the sign form's groups). A signer's panel shows their own
+    signature and receipt: rendered for each. The sign panel was a third of a member's page's CPU once the frame
+    was kept (issue #24), and the same for every member who had not signed."""
+    if name == "follow":
+        return (name, bool(context["following"]))
+    if name == "sign_panel" and context["own_signature"] is None and context["own_receipt"] is None:
+        groups = tuple(
+            tuple((group.id, group.name) for group in context[kind]) for kind in ("departments", "locations")
+        )
+        return (name, bool(context["token_burned"]), bool(context["token_unspent"]), groups)
+    return None
