@@ -13,10 +13,16 @@ this process; each request then renders only the reader's own parts and fills th
 
 Which readers share a copy: signed-out readers, and verified workers with no role who do not organize this
 petition ("members"); one copy for each kind. A member's page is answered from the copy before the route runs
-(app/routes/petition_reader.py: one statement, one thread hop) once the route has made the copy. Everyone else (organizers, responders, moderators, admins, the
-unverified) sees controls all through the page and gets it rendered whole, as before: a handful of people.
+(app/routes/petition_reader.py: one statement, one thread hop) once the route has made the copy. For those pages the
+copy also keeps the frame around its content (base.html and show.html, `_framed`) and the parts that show nothing
+of the reader but what they are kept by (the follow form, the sign panel of a member who has not signed:
+`_part_key`), so that such a page renders only a signer's own panel. Everyone else (organizers, responders,
+moderators, admins, the unverified) sees controls all through the page and gets it rendered whole, as before: a
+handful of people.
 
-Freshness: a change shows to every reader at its commit (the version moves, the next request renders a new copy);
+Freshness: a change shows to every reader at its commit (the version moves, the next request renders a new copy),
+except to members whose page is asked while that request makes the copy: they get the copy before, when only
+signatures and comments changed since and it is no older than `shared_page_seconds` (`PageCopies.previous`);
 whether the reader may read the petition at all is checked on every request before the copy is used, so a hidden
 petition disappears at once. A copy also changes key when the petition's own row does (its count, state, text), and
 is not used after `MAX_AGE` seconds whatever the counter says (a counter Redis lost, or one process of several
