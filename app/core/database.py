@@ -108,7 +108,10 @@ def build_engine(url: str, **kwargs: object) -> Engine:
     # disconnect error, the pool is then refreshed, and that request answers 503.
     if "poolclass" not in kwargs:
         kwargs = {"pool_size": 5, "max_overflow": 10, "pool_recycle": 1800, **kwargs}
-    return create_engine(url, **kwargs)
+    # No JIT: PostgreSQL compiles a query whose estimated cost passes `jit_above_cost`, and an estimate is not the
+    # work. A member's page at 1,000,000 signatures, one statement that reads a few rows in a millisecond, was
+    # estimated at 456,000 and spent 36 ms being compiled (tests/test_engine_no_jit.py, docs/benchmarks.md).
+    return create_engine(url, connect_args={"options": "-c jit=off"}, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
