@@ -18,8 +18,9 @@ is kept: the answer is the same for everyone, and a response that sets a cookie 
 
 The comments' count, in the petition page's poll and in the discussion pages' own (app/static/comments.js, where
 no tally polls: `/comments/count`), is kept per (petition, `after`, content version): every new comment, a hidden
-one, an edit, moves the content version, so the count is never older than the last comment, and all the pages
-opened since the same newest comment share one answer. It used to be the rendered new comments for each reader,
+one, an edit, moves the content version, so the count is never older than the last comment but for the polls that
+arrive while the next answer is being made (they get the one before, no older than `shared_page_seconds`), and all
+the pages opened since the same newest comment share one answer. It used to be the rendered new comments for each reader,
 ~10 ms of CPU a poll (docs/benchmarks.md). The petition's JSON (`/api/v1/petitions/{id}`, for API clients) is
 kept the same way.
 """
@@ -123,6 +124,14 @@ class SharedTally:
             await self._send_kept(scope, send, route, kept)
             return
         making = self._making.setdefault(asyncio.get_running_loop(), {})
+        if kept is not None and key in making and self.clock() - kept.made < self.seconds:
+            # Another poll of this process is making the new answer: this one gets the answer before, as every poll
+            # did a moment ago. Waiting for the new one cost each such poll the maker's whole way through the
+            # route, 200-300 ms under issue #24's viral petition (a comment a second), and the open pages' polls
+            # fell behind: 535 of 667 a second answered. The answer is at most `seconds` old, the freshness every
+            # kept answer has; the poll that makes the new one, and every poll after it, gets the new one.
+            await self._send_kept(scope, send, route, kept)
+            return
         while kept is not None and key in making:
             # Out of date, and a poll of this process is making the new answer: the one this poll would make. Only
             # where an answer was kept before, so a petition whose answers are never kept (one only some may read)
