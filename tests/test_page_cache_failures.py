@@ -19,7 +19,11 @@ from tests.test_page_versions import sign
 def test_a_copy_made_by_a_request_that_failed_serves_the_next_reader(db, rt, new_browser, monkeypatch) -> None:
     petition = factories.open_petition(db, rt, allow_anonymous=True)
     sign(db, rt, petition, "Sam Signer")
-    first = sign_in_as(new_browser(), db, factories.worker(db, name="First"))
+    # The first reader wrote a comment too, so their page goes the route (a member's page with no copy to fill is
+    # made before it, app/routes/petition_reader.py), where the request fails after the copy was made.
+    first_author = factories.worker(db, name="First")
+    factories.comment(db, rt, petition, author=first_author, body="An earlier point.")
+    first = sign_in_as(new_browser(), db, first_author)
     # The second reader wrote a comment: their page looks up their own among the copy's comments.
     author = factories.worker(db, name="Second")
     factories.comment(db, rt, petition, author=author, body="A point.")

@@ -18,11 +18,11 @@ is kept: the answer is the same for everyone, and a response that sets a cookie 
 
 The comments' count, in the petition page's poll and in the discussion pages' own (app/static/comments.js, where
 no tally polls: `/comments/count`), is kept per (petition, `after`, content version): every new comment, a hidden
-one, an edit, moves the content version, so the count is never older than the last comment but for the polls that
-arrive while the next answer is being made (they get the one before, no older than `shared_page_seconds`), and all
-the pages opened since the same newest comment share one answer. It used to be the rendered new comments for each reader,
-~10 ms of CPU a poll (docs/benchmarks.md). The petition's JSON (`/api/v1/petitions/{id}`, for API clients) is
-kept the same way.
+one, an edit, moves the content version, so the count is never older than the last comment but for the polls
+that arrive while the next answer is being made (they get the one before, no older than `shared_page_seconds`), and
+all the pages opened since the same newest comment share one answer. It used to be the rendered new comments for
+each reader, ~10 ms of CPU a poll (docs/benchmarks.md). The petition's JSON (`/api/v1/petitions/{id}`, for API
+clients) is kept the same way.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ this process; each request then renders only the reader's own parts and fills th
 
 Which readers share a copy: signed-out readers, and verified workers with no role who do not organize this
 petition ("members"); one copy for each kind. A member's page is answered from the copy before the route runs
-(app/routes/petition_reader.py: one statement, one thread hop) once the route has made the copy. For those pages the
-copy also keeps the frame around its content (base.html and show.html, `_framed`) and the parts that show nothing
-of the reader but what they are kept by (the follow form, the sign panel of a member who has not signed:
-`_part_key`), so that such a page renders only a signer's own panel. Everyone else (organizers, responders,
+(app/routes/petition_reader.py: one statement, one thread hop), which also makes the copy when there is none. For
+those pages the copy also keeps the frame around its content (base.html and show.html, `_framed`) and the parts
+that show nothing of the reader but what they are kept by (the follow form, the sign panel of a member who has not
+signed: `_part_key`), so that such a page renders only a signer's own panel. Everyone else (organizers, responders,
 moderators, admins, the unverified) sees controls all through the page and gets it rendered whole, as before: a
 handful of people.
 
@@ -363,7 +363,7 @@ def answer(
     content = _fill(request, copy.content, context, parts=copy.parts if member else None).replace(
         CSRF_PLACEHOLDER, token
     )
-    if member:
+    if isinstance(viewer, PageReader):
         return _framed(request, copy, context, content, viewer, token)
     return render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
 

@@ -8,10 +8,13 @@ loaded through the ORM. Here, for a plain member (verified, no role, organizing 
 in one hop to a worker thread with one statement (app/petitions/repository.py, `signed_in_reader`): the session's
 account, whether it may read the petition, its own state there, and the petition's row.
 
-Anything else goes on to the route, which renders as before (and makes the copy this path needs): no session cookie
-or an unknown one, a flash message to show, a reader with a role or who organizes the petition, a reader who wrote or
-endorses one of its comments (the route marks those comments), no copy of the current version, a petition whose row
-changed since its copy was made or that is past its deadline (the route closes it), or one the reader may not read
+Where there is no copy of the current version to fill (nor the one before while another request makes it:
+`PageCopies.previous`), the copy is made here, as the route makes it (`petitions_pages.shared_page_context`), in the
+same hop: after each comment on a busy petition that page went the route, three hops of queueing under load.
+
+Anything else goes on to the route, which renders as before: no session cookie or an unknown one, a flash message to
+show, a reader with a role or who organizes the petition, a reader who wrote or endorses one of its comments (the
+route marks those comments), a petition past its deadline (the route closes it), or one the reader may not read
 (the route answers 404). What the route decides is decided here the same way: the petition's visibility by
 `readable_to_everyone` (the route's `get_readable`), the session by its digest and expiry (app/accounts/sessions.py),
 the reader's kind by `page_cache.reader_kind`'s rule. tests/test_page_cache_reader.py compares both answers byte for
@@ -41,6 +44,8 @@ from app.models.lifecycle import PetitionState
 from app.models.signatures import GroupKind, SignerGroup
 from app.organization import branding as organization_branding
 from app.petitions import page_cache, repository
+from app.petitions import service as petitions
+from app.routes import petitions_pages
 
 PATH = re.compile(r"^/petitions/(\d{1,18})$")
 
@@ -113,40 +118,58 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
             return None
         branding = organization_branding.current(db=db, rt=rt)
         copies, key = page_cache.copies_of(app), (petition_id, page_cache.MEMBER, repr(branding))
-        # The current copy or, while another request makes it, the one before (`PageCopies.previous`).
+        # The current copy or, while another request makes it, the one before (`PageCopies.previous`); else the copy
+        # is made here, from the petition as it is now.
         copy = copies.get(key, version, reader.petition_row) or copies.previous(key, reader.petition_row)
-        if copy is None:
+        loaded = petitions.get_or_404(db=db, petition_id=petition_id) if copy is None else None  # as the route loads it
+        petition = loaded if loaded is not None else copy.context["petition"] if copy is not None else None
+        if petition is None:
             return None
-        petition = copy.context["petition"]  # the copy's: its row is the one just read, but for its counts
         if petition.state is PetitionState.open and petition.deadline is not None and petition.deadline <= now:
             return None  # the route closes it first
         own = reader.signature
         signing = own is None and petition.collect_attributes and petition.state is PetitionState.open
         groups = _groups(db) if signing else {}
-    request.state.branding = branding
-    request.state.viewer = page_cache.PageReader(id=reader.user_id, display_name=reader.display_name)
+        request.state.branding = branding
+        request.state.viewer = page_cache.PageReader(id=reader.user_id, display_name=reader.display_name)
 
-    def context(shared: Mapping[str, Any]) -> dict[str, Any]:
-        # As app/routes/petitions_pages.py's _reader_context has it for a verified reader who organizes nothing here.
-        issuing_key = shared["issuing_key"]
-        return {
-            "is_organizer": False,
-            "following": reader.state.following,
-            "own_signature": own,
-            "own_receipt": reader.leaf_hash.hex()
-            if own is not None and shared["log_checkpoint"] is not None and reader.leaf_hash
-            else None,
-            "organizers": [],
-            "token_burned": own is None and issuing_key is not None and reader.state.token_burned,
-            "token_unspent": own is None
-            and issuing_key is not None
-            and petition.state is PetitionState.open
-            and reader.state.token_unspent,
-            "departments": groups.get(GroupKind.department, []),
-            "locations": groups.get(GroupKind.location, []),
-            "reader_comments": [],
-        }
+        def context(shared: Mapping[str, Any]) -> dict[str, Any]:
+            # As app/routes/petitions_pages.py's _reader_context has it for a verified reader who organizes nothing
+            # here.
+            issuing_key = shared["issuing_key"]
+            return {
+                "is_organizer": False,
+                "following": reader.state.following,
+                "own_signature": own,
+                "own_receipt": reader.leaf_hash.hex()
+                if own is not None and shared["log_checkpoint"] is not None and reader.leaf_hash
+                else None,
+                "organizers": [],
+                "token_burned": own is None and issuing_key is not None and reader.state.token_burned,
+                "token_unspent": own is None
+                and issuing_key is not None
+                and petition.state is PetitionState.open
+                and reader.state.token_unspent,
+                "departments": groups.get(GroupKind.department, []),
+                "locations": groups.get(GroupKind.location, []),
+                "reader_comments": [],
+            }
 
+        if loaded is not None:
+            # What the route would do for this reader (app/routes/petitions_pages.py, `show`), without its three hops
+            # to a worker thread: after each comment on a busy petition, the one page that makes the new copy went
+            # the route, a few hundred milliseconds of queueing under load (issue #24: the page p99).
+            return page_cache.page(
+                request=request,
+                rt=rt,
+                copies=copies,
+                petition=loaded,
+                kind=page_cache.MEMBER,
+                version=version,
+                shared=lambda: petitions_pages.shared_page_context(request, db, rt, loaded),
+                reader=context,
+            )
+    assert copy is not None
     return page_cache.answer(request, rt, copy, petition, context)
 
 

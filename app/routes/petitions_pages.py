@@ -241,6 +241,16 @@ def _shared_context(db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[
     }
 
 
+def shared_page_context(request: Request, db: SessionDep, rt: RuntimeDep, petition: Petition) -> dict[str, object]:
+    """What every reader of the petition page sees, its discussion's first page included: the context of the page's
+    shared copy (app/petitions/page_cache.py), made by the route below or, for a member, before it
+    (app/routes/petition_reader.py)."""
+    context = _shared_context(db, rt, petition)
+    if petition.state in VISIBLE_STATES:
+        context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=None))
+    return context
+
+
 def _reader_context(
     db: SessionDep,
     rt: RuntimeDep,
@@ -304,10 +314,7 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
     state = repository.reader_state(db=db, petition_id=petition.id, user=user)
 
     def shared() -> dict[str, object]:
-        context = _shared_context(db, rt, petition)
-        if petition.state in VISIBLE_STATES:
-            context.update(discussion_context(request=request, db=db, rt=rt, petition=petition, user=None))
-        return context
+        return shared_page_context(request, db, rt, petition)
 
     def reader(page: Mapping[str, object]) -> dict[str, object]:
         discussion = page.get("discussion")
