@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,7 @@ def test_polls_that_arrive_while_the_new_answer_is_made_get_the_one_before(
     url = live_server.petition_url(server, PETITION)
     petition_id = int(url.rsplit("/", 1)[1])
 
-    def poll(timeout: float = 30) -> dict[str, object]:
+    def poll(timeout: float = 30) -> dict[str, Any]:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(f"{server.base_url}/petitions/{petition_id}/live?after=", timeout=timeout) as reply:
             return json.loads(reply.read())

@@ -18,7 +18,7 @@ from app.models.accounts import Role, UserSession
 from app.models.petitions import RejectionReason
 from app.models.signatures import GroupKind, SignerGroup
 from app.moderation import service as moderation
-from app.petitions import page_cache
+from app.petitions import page_cache, repository
 from app.routes import petition_reader
 from app.signatures import service as signatures
 from tests import factories
@@ -194,3 +194,52 @@ def test_a_rejection_withheld_later_disappears_for_members_at_once(db, rt, new_b
     db.execute(update(RejectionReason).where(RejectionReason.code == "duplicate").values(public=False))
     db.commit()
     assert reader.get(f"/petitions/{petition.id}").status_code == 404
+
+
+def test_a_petition_hidden_after_the_readers_statement_is_not_made_into_a_copy(
+    db, rt, new_browser, monkeypatch, answered
+) -> None:
+    """The attacker's method is a race (found in review): a moderator hides the petition after the reader's one
+    statement said they may read it and before the copy is made from the petition loaded again. The copy must not
+    be made from a petition nobody but its organizers and the moderators may read."""
+    import dataclasses
+
+    petition = factories.open_petition(db, rt)
+    reader = member(new_browser, db, "Ada")
+    moderation.hide(db=db, rt=rt, petition=petition, moderator=factories.moderator(db), reason="Names a colleague.")
+    db.commit()
+    real = repository.signed_in_reader
+
+    def read_before_the_hiding(**kwargs):
+        found = real(**kwargs)
+        assert found is not None
+        return dataclasses.replace(found, readable=True)  # what the statement said a moment before the hiding
+
+    monkeypatch.setattr(repository, "signed_in_reader", read_before_the_hiding)
+    copies = page_cache.copies_of(reader.client.app)
+    rendered = copies.rendered
+    answer = reader.get(f"/petitions/{petition.id}")
+    assert answer.status_code == 404 and "Names a colleague." not in answer.text
+    assert answered[-1] is False  # the route decided
+    assert copies.rendered == rendered  # and no copy was made of it
+
+
+def test_a_database_failing_while_a_member_page_makes_the_copy_is_answered_in_plain_words(
+    db, rt, new_browser, monkeypatch, answered
+) -> None:
+    """A database that fails while the copy is made before the route gets the route's answer (503, plain words),
+    not the 500 of an error outside its handlers."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.routes import petitions_pages
+
+    petition = factories.open_petition(db, rt)
+    reader = member(new_browser, db, "Ada")
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(petitions_pages, "shared_page_context", database_gone)
+    answer = reader.get(f"/petitions/{petition.id}")
+    assert answer.status_code == 503, answer.text[-500:]
+    assert answered[-1] is False

@@ -50,14 +50,10 @@ def test_readers_who_find_the_copy_out_of_date_together_wait_for_one_copy(
     monkeypatch.setattr(page_cache, "_shared_content", slow_shared_content)
     page_cache.copies_of(server.app).clear()
 
-    def read(cookie) -> str:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        opener.addheaders = [("Cookie", f"{cookie['name']}={cookie['value']}")]
-        with opener.open(url, timeout=30) as answer:
-            return answer.read().decode()
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        pages = list(pool.map(read, [cookies[number % len(cookies)] for number in range(8)]))
+        pages = list(
+            pool.map(lambda cookie: _read(url, cookie), [cookies[number % len(cookies)] for number in range(8)])
+        )
     assert len(made) == 1, f"{len(made)} copies made for 8 readers at once"
     for html in pages:
         assert PETITION in html and 'action="/signout"' in html  # the petition, for a signed-in reader
@@ -182,3 +178,22 @@ def test_the_copy_before_answers_only_for_a_discussion_or_a_count_and_within_the
     later = _row(signature_count=13, comment_count=5)
     assert copies.previous(key, later) is None  # a new copy kept: the next change is claimed anew
     assert page_cache.PageCopies(count_seconds=0.0).previous(key, newer) is None  # not when copies serve exactly
+
+
+def test_a_claim_goes_with_the_copy_it_replaces() -> None:
+    """A claim holds the copy it replaces: once that copy is pushed out by busier petitions' copies, so is the
+    claim, or the number of copies kept would not be bounded."""
+    copies = page_cache.PageCopies(count_seconds=5.0)
+    copies.clock = lambda: 100.0
+    row = _row(signature_count=1)
+
+    def copy() -> page_cache._Copy:
+        return page_cache._Copy(version=1, row=row, content="", context={}, made=100.0, content_version=1)
+
+    key = (1, page_cache.MEMBER, "branding")
+    copies.keep(key, copy())
+    assert copies.previous(key, _row(signature_count=2)) is None  # claimed
+    assert key in copies._claims
+    for other in range(2, page_cache.MAX_COPIES + 2):
+        copies.keep((other, page_cache.MEMBER, "branding"), copy())
+    assert key not in copies._claims

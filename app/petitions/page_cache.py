@@ -21,8 +21,9 @@ moderators, admins, the unverified) sees controls all through the page and gets 
 handful of people.
 
 Freshness: a change shows to every reader at its commit (the version moves, the next request renders a new copy),
-except to members whose page is asked while that request makes the copy: they get the copy before, when only
-signatures and comments changed since and it is no older than `shared_page_seconds` (`PageCopies.previous`);
+except to members whose page is asked while that request makes the copy: they get the copy before, when the
+petition's own row changed only by its counts and the copy is no older than `shared_page_seconds`
+(`PageCopies.previous`; a change outside that row, such as a hidden comment or name, reaches them with the new copy);
 whether the reader may read the petition at all is checked on every request before the copy is used, so a hidden
 petition disappears at once. A copy also changes key when the petition's own row does (its count, state, text), and
 is not used after `MAX_AGE` seconds whatever the counter says (a counter Redis lost, or one process of several
@@ -197,8 +198,11 @@ class PageCopies:
 
     def previous(self, key: tuple[Any, ...], row: tuple[Any, ...]) -> _Copy | None:
         """For a member's page that found no current copy (`get`): the members' copy there is, while another request
-        makes the current one, when it differs from the petition's row `row` only by its signatures and comments and
-        is no older than `count_seconds`. None to the first request after a change, which claims the making (it goes
+        makes the current one, when the petition's own row `row` differs from the copy's only by its counts of
+        signatures and comments and the copy is no older than `count_seconds`. What changes the page without
+        touching that row (a comment hidden, a signer's name hidden, an update) therefore reaches these pages once
+        the new copy is kept, within `count_seconds` at most, as it reaches signed-out readers' shared pages
+        (app/core/pagecache.py). None to the first request after a change, which claims the making (it goes
         to the route, which makes and keeps the copy) and to any request once that claim is CLAIM_SECONDS old.
 
         After each comment on a busy petition, every member's page went the long way until the new copy was kept,
@@ -244,7 +248,8 @@ class PageCopies:
             self._copies.move_to_end(key)
             self._claims.pop(key, None)
             while len(self._copies) > MAX_COPIES:
-                self._copies.popitem(last=False)
+                evicted, _copy = self._copies.popitem(last=False)
+                self._claims.pop(evicted, None)  # a claim holds the copy it replaces
             self.rendered += 1
 
     def clear(self) -> None:

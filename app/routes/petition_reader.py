@@ -33,11 +33,14 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.database import get_sessionmaker, read_without_transaction
+from app.core.errors import AppError
 from app.core.security import SESSION_COOKIE, token_digest
 from app.core.templating import FLASH_COOKIE
 from app.models.lifecycle import PetitionState
@@ -121,10 +124,15 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
         # The current copy or, while another request makes it, the one before (`PageCopies.previous`); else the copy
         # is made here, from the petition as it is now.
         copy = copies.get(key, version, reader.petition_row) or copies.previous(key, reader.petition_row)
-        loaded = petitions.get_or_404(db=db, petition_id=petition_id) if copy is None else None  # as the route loads it
-        petition = loaded if loaded is not None else copy.context["petition"] if copy is not None else None
-        if petition is None:
-            return None
+        if copy is not None:
+            petition = copy.context["petition"]  # the copy's: its row is the one just read, but for its counts
+        else:
+            try:
+                petition = petitions.get_or_404(db=db, petition_id=petition_id)  # as the route loads it
+            except AppError:
+                return None  # gone since the reader's statement: the route answers
+            if not petitions.readable_by_anyone(petition):
+                return None  # hidden, or its rejection's reason withheld, since that statement: the route decides
         if petition.state is PetitionState.open and petition.deadline is not None and petition.deadline <= now:
             return None  # the route closes it first
         own = reader.signature
@@ -155,21 +163,24 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
                 "reader_comments": [],
             }
 
-        if loaded is not None:
+        if copy is None:
             # What the route would do for this reader (app/routes/petitions_pages.py, `show`), without its three hops
             # to a worker thread: after each comment on a busy petition, the one page that makes the new copy went
-            # the route, a few hundred milliseconds of queueing under load (issue #24: the page p99).
-            return page_cache.page(
-                request=request,
-                rt=rt,
-                copies=copies,
-                petition=loaded,
-                kind=page_cache.MEMBER,
-                version=version,
-                shared=lambda: petitions_pages.shared_page_context(request, db, rt, loaded),
-                reader=context,
-            )
-    assert copy is not None
+            # the route, a few hundred milliseconds of queueing under load (issue #24: the page p99). A database
+            # that fails meanwhile leaves the answer to the route, whose error handlers say it in plain words (503).
+            try:
+                return page_cache.page(
+                    request=request,
+                    rt=rt,
+                    copies=copies,
+                    petition=petition,
+                    kind=page_cache.MEMBER,
+                    version=version,
+                    shared=lambda: petitions_pages.shared_page_context(request, db, rt, petition),
+                    reader=context,
+                )
+            except (OperationalError, SQLAlchemyTimeoutError, AppError):
+                return None
     return page_cache.answer(request, rt, copy, petition, context)
 
 

@@ -56,12 +56,18 @@ def get_readable(*, db: Session, rt: Runtime, petition_id: int, user: User | Non
     """A petition the viewer may read: visible states for everyone, the rest for organizers and moderators."""
     petition = get_or_404(db=db, petition_id=petition_id)
     close_if_expired(db=db, rt=rt, petition=petition)
-    withheld = petition.state is S.rejected and petition.rejection is not None and not petition.rejection.public
-    if petition.state in VISIBLE_STATES and not withheld:
+    if readable_by_anyone(petition):
         return petition
     if user is not None and (is_organizer(db=db, petition=petition, user=user) or user.has_role(Role.moderator)):
         return petition
     raise NotFound(N_("There is no such petition."))
+
+
+def readable_by_anyone(petition: Petition) -> bool:
+    """Whether every reader may read the petition as loaded (its category and rejection with it, as `get_or_404`
+    loads them): a visible state, and not a rejection whose reason is withheld."""
+    withheld = petition.state is S.rejected and petition.rejection is not None and not petition.rejection.public
+    return petition.state in VISIBLE_STATES and not withheld
 
 
 def get_readable_on(data: Session, *, db: Session, rt: Runtime, petition_id: int, user: User | None) -> Petition:
