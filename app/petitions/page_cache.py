@@ -202,8 +202,8 @@ class PageCopies:
         signatures and comments and the copy is no older than `count_seconds`. What changes the page without
         touching that row (a comment hidden, a signer's name hidden, an update) therefore reaches these pages once
         the new copy is kept, within `count_seconds` at most, as it reaches signed-out readers' shared pages
-        (app/core/pagecache.py). None to the first request after a change, which claims the making (it goes
-        to the route, which makes and keeps the copy) and to any request once that claim is CLAIM_SECONDS old.
+        (app/core/pagecache.py). None to the first request after a change, which claims the making (its page
+        makes and keeps the copy) and to any request once that claim is CLAIM_SECONDS old.
 
         After each comment on a busy petition, every member's page went the long way until the new copy was kept,
         only to wait there for the request making it: a quarter to a third of all page views in issue #24's viral
