@@ -203,10 +203,10 @@ def session_cookie(live: LiveServer, email: str) -> SetCookieParam:
     }
 
 
-def get_json(live: LiveServer, path: str) -> Any:
-    """A GET as any outside reader makes it: no cookies, no proxy."""
+def get_json(live: LiveServer, path: str, *, timeout: float = 60.0) -> Any:
+    """A GET as any outside reader makes it: no cookies, no proxy; `timeout` seconds at most."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(live.base_url + path) as reply:
+    with opener.open(live.base_url + path, timeout=timeout) as reply:
         return json.loads(reply.read())
 
 

@@ -115,9 +115,7 @@ def test_polls_that_arrive_while_the_new_answer_is_made_get_the_one_before(
     petition_id = int(url.rsplit("/", 1)[1])
 
     def poll(timeout: float = 30) -> dict[str, Any]:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(f"{server.base_url}/petitions/{petition_id}/live?after=", timeout=timeout) as reply:
-            return json.loads(reply.read())
+        return live_server.get_json(server, f"/petitions/{petition_id}/live?after=", timeout=timeout)
 
     before = poll()  # made and kept
     with server.app.state.write_sessionmaker() as db:

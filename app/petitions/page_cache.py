@@ -363,13 +363,13 @@ def answer(
     context = {**copy.context, "petition": petition}
     context.update(reader(context))
     viewer = getattr(request.state, "viewer", None)
-    member = isinstance(viewer, PageReader)  # answered before the route: no flash message, no role
+    member = viewer if isinstance(viewer, PageReader) else None  # answered before the route: no flash, no role
     token = csrf_token(request)
-    content = _fill(request, copy.content, context, parts=copy.parts if member else None).replace(
-        CSRF_PLACEHOLDER, token
-    )
-    if isinstance(viewer, PageReader):
-        return _framed(request, copy, context, content, viewer, token)
+    # A page that goes the route keeps none of its parts: its reader may differ from the members in what they show.
+    parts = copy.parts if member is not None else {}
+    content = _fill(request, copy.content, context, parts).replace(CSRF_PLACEHOLDER, token)
+    if member is not None:
+        return _framed(request, copy, context, content, member, token)
     return render(request, "petitions/show.html", {**context, "page_content": Markup(content)})
 
 
@@ -474,10 +474,10 @@ def _shared_content(request: Request, context: dict[str, Any], kind: str) -> str
     return html[start : html.index(CONTENT_END, start)]
 
 
-def _fill(request: Request, content: str, context: dict[str, Any], parts: dict[tuple[Any, ...], str] | None) -> str:
+def _fill(request: Request, content: str, context: dict[str, Any], parts: dict[tuple[Any, ...], str]) -> str:
     """The copy's content with the reader's parts filled in; the CSRF token still a placeholder. `parts`: the
-    copy's rendered parts for members answered before the route, by what of the reader each one shows
-    (`_part_key`)."""
+    rendered parts kept, by what of the reader each one shows (`_part_key`): the copy's for members answered
+    before the route, a dict of this request's own for any other page."""
     env = request.app.state.templates
     reader_context = {
         **env.env.globals,
@@ -488,11 +488,11 @@ def _fill(request: Request, content: str, context: dict[str, Any], parts: dict[t
         "csrf_token": CSRF_PLACEHOLDER,
     }
     for name, template in READER_PARTS.items():
-        key = _part_key(name, context) if parts is not None else None
-        part = parts.get(key) if parts is not None and key is not None else None
+        key = _part_key(name, context)
+        part = parts.get(key) if key is not None else None
         if part is None:
             part = env.get_template(template).render(reader_context)
-            if parts is not None and key is not None:
+            if key is not None:
                 parts[key] = part
         content = content.replace(f"<!--reader:{name}-->", part, 1)
     patched = context.get("reader_comments") or []

@@ -313,9 +313,6 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
     petition = service.get_readable(db=db, rt=rt, petition_id=petition_id, user=user)
     state = repository.reader_state(db=db, petition_id=petition.id, user=user)
 
-    def shared() -> dict[str, object]:
-        return shared_page_context(request, db, rt, petition)
-
     def reader(page: Mapping[str, object]) -> dict[str, object]:
         discussion = page.get("discussion")
         return {
@@ -343,7 +340,7 @@ def show(request: Request, petition_id: Id, user: OptionalUser, db: SessionDep, 
         petition=petition,
         kind=kind,
         version=version,
-        shared=shared,
+        shared=lambda: shared_page_context(request, db, rt, petition),
         reader=reader,
     )
     return page or whole()
