@@ -16,7 +16,7 @@ from app.core.crypto import Sealer
 from app.core.ratelimit import RateLimiter
 from app.core.security import Keyring
 from app.core.settings import Settings
-from app.core.versions import PageVersions
+from app.core.versions import READ_SECONDS, PageVersions
 
 PartT = TypeVar("PartT")
 
@@ -59,7 +59,9 @@ def build_runtime(settings: Settings, *, clock: Clock, templates: Environment) -
         templates=templates,
         sealer=Sealer(keyring, settings.pii_keys.get_secret_value() if settings.pii_keys else None),
         cache=TTLCache(),
-        page_versions=PageVersions(keyring, settings.redis_url, clock),
+        page_versions=PageVersions(
+            keyring, settings.redis_url, clock, read_seconds=min(READ_SECONDS, settings.shared_page_ttl)
+        ),
     )
 
 
