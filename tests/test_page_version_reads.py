@@ -9,6 +9,7 @@ keep an answer past its time, keep a failed read, or let one poll's cancellation
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -140,3 +141,43 @@ def test_reads_are_shared_in_production_within_the_pages_freshness(
     settings: Settings = make_settings(database_url, redis_url=slow_redis.url, shared_page_seconds=shared_page_seconds)
     built = build_runtime(settings, clock=rt.clock, templates=rt.templates)
     assert built.page_versions.read_seconds == expected
+
+
+def test_a_pages_read_is_shared_until_this_process_changes_the_petition(slow_redis: SlowRedis, rt) -> None:
+    """`get`, the worker threads' read (each signed-in page read both counters): one read for `read_seconds`; a
+    change made in this process is seen at once (its worker is sent back to the page, to this process); one made in
+    another process once the time is over."""
+    petition_id = 10**15 + versions._base()
+    _bump(slow_redis.url, petition_id)
+    page_versions = versions.PageVersions(rt.keyring, slow_redis.url, rt.clock, read_seconds=0.25)
+    other_process = versions.RedisCounters(slow_redis.url)
+    page_versions.get(10**15 - 1)  # the connection made before anything is counted
+    slow_redis.forget_traffic()
+    answers = {page_versions.get(petition_id) for _ in range(10)}
+    first = answers.pop()
+    assert first is not None and not answers
+    # Before: 10 (a read per page).
+    assert _commands(slow_redis) == 1
+    page_versions.counters.bump([petition_id])  # this process's change
+    assert page_versions.get(petition_id) == first + 1
+    other_process.bump([petition_id])
+    assert page_versions.get(petition_id) == first + 1, "another process's change waits for the read's time"
+    time.sleep(0.3)
+    assert page_versions.get(petition_id) == first + 2
+
+
+def test_a_read_under_way_as_this_process_bumps_is_not_kept(slow_redis: SlowRedis, rt) -> None:
+    petition_id = 10**15 + versions._base()
+    _bump(slow_redis.url, petition_id)
+    page_versions = versions.PageVersions(rt.keyring, slow_redis.url, rt.clock, read_seconds=60.0)
+    page_versions.get(10**15 - 1)
+    slow_redis.delay = 0.2
+    slow_redis.forget_traffic()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(page_versions.get, petition_id)
+        slow_redis.commands.get(timeout=10)  # the read has reached Redis, and waits for its reply
+        page_versions.counters.bump([petition_id])  # this process's change, while the read is under way
+        old = reading.result()
+    assert old is not None
+    # Before the count of bumps: the read was kept for its minute, and this process's own change unseen.
+    assert page_versions.get(petition_id) == old + 1

@@ -108,8 +108,9 @@ def _version(value: bytes | str | None) -> int:
 class Counters(Protocol):
     """Where the numbers live: `MemoryCounters` or `RedisCounters`."""
 
-    def get(self, petition_id: int) -> int | None:
-        """The current version, or None when it cannot be read (Redis away): then nothing is answered from it."""
+    def get(self, petition_id: int, fresh_for: float = 0.0) -> int | None:
+        """The current version, or None when it cannot be read (Redis away): then nothing is answered from it.
+        `fresh_for`: how old a read of this process may be, where reading costs a round trip."""
         ...
 
     async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
@@ -125,7 +126,7 @@ class MemoryCounters:
         self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def get(self, petition_id: int) -> int | None:
+    def get(self, petition_id: int, fresh_for: float = 0.0) -> int | None:
         return self._versions.get(petition_id, 0)  # never bumped (in this process's life): no bumped counter reads 0
 
     async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
@@ -141,13 +142,28 @@ class RedisCounters:
     def __init__(self, url: str, prefix: str = KEY_PREFIX) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._prefix = prefix
+        # `get`'s last read of each petition's counter, and when (time.monotonic); a bump in this process drops it,
+        # and counts in `_bumps`, so that a read under way as it bumps is not kept.
+        self._recent: dict[int, tuple[float, int]] = {}
+        self._bumps: dict[int, int] = {}
 
-    def get(self, petition_id: int) -> int | None:
+    def get(self, petition_id: int, fresh_for: float = 0.0) -> int | None:
+        """`fresh_for`: a read made less than that many seconds ago in this process answers, unless this process
+        bumped the counter since (`PageVersions.get`)."""
+        if fresh_for:
+            recent = self._recent.get(petition_id)
+            if recent is not None and time.monotonic() - recent[0] < fresh_for:
+                return recent[1]
+        asked, bumps = time.monotonic(), self._bumps.get(petition_id, 0)
         try:
-            value = self._redis.get(self._prefix + str(petition_id))
+            value = _version(self._redis.get(self._prefix + str(petition_id)))
         except redis.exceptions.RedisError:
             return None
-        return _version(value)
+        if fresh_for and self._bumps.get(petition_id, 0) == bumps:
+            if len(self._recent) >= MAX_READS:
+                self._recent.clear()
+            self._recent[petition_id] = (asked, value)
+        return value
 
     async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
         if loop_client is None:
@@ -161,6 +177,12 @@ class RedisCounters:
         return _version(value)
 
     def bump(self, petition_ids: Iterable[int]) -> None:
+        petition_ids = list(petition_ids)
+        if len(self._bumps) >= MAX_READS:
+            self._bumps.clear()  # a read under way may be kept: at most `fresh_for` old, as any read
+        for petition_id in petition_ids:
+            self._bumps[petition_id] = self._bumps.get(petition_id, 0) + 1
+            self._recent.pop(petition_id, None)
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for petition_id in petition_ids:
@@ -209,11 +231,16 @@ class PageVersions:
 
     def get(self, petition_id: int, kind: str = PAGE) -> int | None:
         """The page version (every change), or with `kind` CONTENT the content version (every change but a bare
-        signature). Blocking: for code in a worker thread; on the event loop, `read`."""
-        return (self.counters if kind == PAGE else self.content_counters).get(petition_id)
+        signature). Blocking: for code in a worker thread; on the event loop, `read`.
+
+        A read from Redis answers this process's pages for `read_seconds`, as `read` does its polls, unless this
+        process changed the petition since: the worker who changed it is sent back to its page, on the connection
+        (so the process) that took the change, and sees it. Each signed-in page read both counters, the blocking
+        client's work a tenth of the page's CPU in issue #24's viral petition (py-spy)."""
+        return (self.counters if kind == PAGE else self.content_counters).get(petition_id, self.read_seconds)
 
     def get_content(self, petition_id: int) -> int | None:
-        return self.content_counters.get(petition_id)
+        return self.get(petition_id, CONTENT)
 
     async def read(self, petition_id: int, kind: str = PAGE) -> int | None:
         """`get` for code on the event loop (the live polls' middleware): the loop's thread answers other requests
