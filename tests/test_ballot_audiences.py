@@ -57,8 +57,8 @@ def bare(app) -> TestClient:
         return client
 
 
-def group(db: Session, kind: GroupKind, name: str) -> SignerGroup:
-    made = signer_groups.add(db=db, kind=kind, name=name)
+def group(db: Session, rt: Runtime, kind: GroupKind, name: str) -> SignerGroup:
+    made = signer_groups.add(db=db, rt=rt, kind=kind, name=name)
     db.flush()
     return made
 
@@ -90,8 +90,8 @@ def ballot_count(db: Session) -> int:
 
 
 def test_a_poll_put_to_departments_and_locations_commits_them_in_entry_0(db: Session, rt: Runtime) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, engineering, 5)
     members_of(db, lyon, 5)  # each group reaches k on its own (audiences.check_groups)
     ballot = groups_ballot(db, rt, [lyon, engineering])
@@ -125,13 +125,13 @@ def test_a_poll_put_to_departments_and_locations_commits_them_in_entry_0(db: Ses
 def test_bad_groups_are_refused_with_every_other_problem_and_nothing_is_written(
     db: Session, rt: Runtime, audience: BallotAudience, pick: str, message: str
 ) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     members_of(db, engineering, 5)
-    small = group(db, GroupKind.location, "Lyon")
+    small = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, small, 4)  # below k = 5: a poll for it alone could never show a result
-    retired = group(db, GroupKind.department, "Typing pool")
+    retired = group(db, rt, GroupKind.department, "Typing pool")
     members_of(db, retired, 6)
-    signer_groups.toggle(db=db, kind=GroupKind.department, group_id=retired.id)
+    signer_groups.toggle(db=db, rt=rt, kind=GroupKind.department, group_id=retired.id)
     db.commit()
     chosen = {
         "none": [],
@@ -164,8 +164,8 @@ def test_bad_groups_are_refused_with_every_other_problem_and_nothing_is_written(
 
 
 def test_the_audience_counts_confirmed_members_once_whichever_groups_they_gave(db: Session, rt: Runtime) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     both = members_of(db, engineering, 3)
     for person in both:  # in Engineering and in Lyon: counted once
         audiences.set_member_groups(db=db, user=person, department=str(engineering.id), location=str(lyon.id))
@@ -186,7 +186,7 @@ def test_the_audience_counts_confirmed_members_once_whichever_groups_they_gave(d
 
 
 def test_the_api_takes_groups_and_reads_them_back(browser: Browser, db: Session, rt: Runtime) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     members_of(db, engineering, 5)
     author = ballot_helpers.pulse_author(db)
     sign_in_as(browser, db, author)
@@ -214,8 +214,8 @@ def test_the_api_takes_groups_and_reads_them_back(browser: Browser, db: Session,
 def test_the_creation_form_offers_the_lists_and_shows_errors_by_the_field(
     browser: Browser, db: Session, rt: Runtime
 ) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, engineering, 5)
     sign_in_as(browser, db, ballot_helpers.pulse_author(db))
     page = browser.get("/polls/new")
@@ -250,8 +250,8 @@ def test_the_creation_form_offers_the_lists_and_shows_errors_by_the_field(
 def test_only_members_of_the_chosen_groups_are_due_the_credential(
     new_browser: NewBrowser, db: Session, rt: Runtime
 ) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    sales = group(db, GroupKind.department, "Sales")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    sales = group(db, rt, GroupKind.department, "Sales")
     inside = members_of(db, engineering, 5)
     outside = members_of(db, sales, 1)[0]
     nowhere = factories.worker(db)
@@ -273,8 +273,8 @@ def test_a_member_outside_the_audience_asking_for_its_credential_is_refused_in_p
 ) -> None:
     """The adversary: a member of Sales forges the bundle request to add Engineering's poll. Refused (403), with
     the reason and what to do, and nothing issued: no credential, no issuance row, no count."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    sales = group(db, GroupKind.department, "Sales")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    sales = group(db, rt, GroupKind.department, "Sales")
     members_of(db, engineering, 5)
     outsider = members_of(db, sales, 1)[0]
     ballot = groups_ballot(db, rt, [engineering])
@@ -313,7 +313,7 @@ def test_a_signer_credential_offered_for_a_poll_it_does_not_open_is_refused_in_t
     """The adversary: a signer of a petition, outside the departments its groups' poll is put to (the wallet
     refuses them the poll's credential), offers their signer credential for it instead, without cookies. Refused
     (409) in words that say who the poll is put to, and nothing issued or written."""
-    engineering = group(db, GroupKind.department, "Engineering")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     members_of(db, engineering, rt.settings.min_group_size)
     organizer = factories.worker(db)
     petition = factories.open_petition(db, rt, creator=organizer)
@@ -339,8 +339,8 @@ def test_a_signer_credential_offered_for_a_poll_it_does_not_open_is_refused_in_t
 def test_moving_to_another_group_earns_no_second_credential(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
     """The adversary: a member put in both groups of a poll, or who moves from one to the other, tries to collect
     twice (two answers). One credential per account per poll, whatever its groups."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     mover = members_of(db, engineering, 5)[0]
     members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon])
@@ -358,8 +358,8 @@ def test_moving_to_another_group_earns_no_second_credential(new_browser: NewBrow
 def test_an_answer_names_no_group_and_no_account(new_browser: NewBrowser, db: Session, rt: Runtime) -> None:
     """The operator's join: a counted answer's leaf and row carry the credential and the choice only, as for any
     poll; nothing in them says which of the poll's groups the answerer gave (no breakdown is published)."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     people = members_of(db, engineering, 5) + members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon])
     wallet = Wallet(sign_in_as(new_browser(), db, people[0]))
@@ -380,8 +380,8 @@ def test_an_answer_names_no_group_and_no_account(new_browser: NewBrowser, db: Se
 def test_the_poll_page_tells_an_outsider_why_it_cannot_answer(
     new_browser: NewBrowser, db: Session, rt: Runtime
 ) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    sales = group(db, GroupKind.department, "Sales")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    sales = group(db, rt, GroupKind.department, "Sales")
     inside = members_of(db, engineering, 5)[0]
     outsider = members_of(db, sales, 1)[0]
     ballot = groups_ballot(db, rt, [engineering])
@@ -400,7 +400,7 @@ def test_the_poll_page_tells_an_outsider_why_it_cannot_answer(
 
 
 def test_the_list_of_polls_says_who_each_is_put_to(browser: Browser, db: Session, rt: Runtime) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     members_of(db, engineering, rt.settings.min_group_size)
     groups_ballot(db, rt, [engineering], question="Should the build servers move?")
     ballot_helpers.pulse_ballot(db, rt, question="Should Fridays be remote?")
@@ -422,8 +422,8 @@ def test_the_list_of_polls_says_who_each_is_put_to(browser: Browser, db: Session
 def test_a_member_gives_and_takes_back_their_groups_on_the_account_page(
     browser: Browser, db: Session, rt: Runtime
 ) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     db.commit()
     member = factories.worker(db)
     sign_in_as(browser, db, member)
@@ -447,8 +447,8 @@ def test_a_member_gives_and_takes_back_their_groups_on_the_account_page(
     assert audiences.member_groups(db=db, user=member) == {}
 
 
-def test_giving_groups_needs_a_signed_in_member(client: TestClient, db: Session) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
+def test_giving_groups_needs_a_signed_in_member(client: TestClient, db: Session, rt: Runtime) -> None:
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     db.commit()
     before = db.scalar(select(func.count()).select_from(MemberGroup))
     response = client.post("/account/poll-groups", data={"department": str(engineering.id)})
@@ -464,8 +464,8 @@ def test_verify_passes_a_groups_poll_and_catches_an_audience_shown_otherwise(
 ) -> None:
     """`undersigned verify` checks the audience the API shows against entry 0: a server that shows the poll as put
     to Engineering alone while its log commits Engineering and Lyon is caught."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, engineering, 5)
     members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon], days=1)

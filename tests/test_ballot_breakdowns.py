@@ -83,9 +83,9 @@ def anonymous_client(app: Any) -> Any:
 @pytest.fixture
 def setting(db: Session, rt: Runtime) -> dict[str, Any]:
     """A poll (Yes / No) put to Engineering (15 members) and Lyon (7), every member holding its credential."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
-    sales = group(db, GroupKind.department, "Sales")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
+    sales = group(db, rt, GroupKind.department, "Sales")
     people = {"engineering": members_of(db, engineering, 15), "lyon": members_of(db, lyon, 7)}
     members_of(db, sales, 5)
     ballot = ballot_helpers.pulse_ballot(
@@ -114,7 +114,7 @@ def test_a_group_the_poll_is_not_put_to_or_too_few_hold_is_refused(
     db: Session, rt: Runtime, anonymous_client: TestClient, setting: dict[str, Any]
 ) -> None:
     ballot = setting["ballot"]
-    small = group(db, GroupKind.location, "Nantes")
+    small = group(db, rt, GroupKind.location, "Nantes")
     few = members_of(db, small, 6)
     # A poll put to Engineering and Nantes, where only four of Nantes's six members collected the credential.
     other = ballot_helpers.pulse_ballot(
@@ -446,8 +446,8 @@ def test_the_public_leaves_do_not_solve_a_multiple_choice_polls_suppressed_cells
     which ties the columns together: here every answer includes "Lunch", so a group's "Late" figure is its "Lunch"
     figure less its "Early" one. The attacker tries every way to share the public sets among the groups that
     gives the published cells; every suppressed cell must still take two values or more."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     people = members_of(db, engineering, 8) + members_of(db, lyon, 7)
     ballot = ballot_helpers.pulse_ballot(
         db,

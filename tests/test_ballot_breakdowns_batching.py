@@ -35,8 +35,8 @@ from tests.conftest import LogCapture
 from tests.test_ballots_verify import fetch_with
 
 
-def group(db: Session, kind: GroupKind, name: str, members: int) -> tuple[SignerGroup, list[User]]:
-    made = signer_groups.add(db=db, kind=kind, name=name)
+def group(db: Session, rt: Runtime, kind: GroupKind, name: str, members: int) -> tuple[SignerGroup, list[User]]:
+    made = signer_groups.add(db=db, rt=rt, kind=kind, name=name)
     db.flush()
     people = []
     for _ in range(members):
@@ -73,8 +73,8 @@ def test_the_group_waits_with_its_answer_and_a_new_group_is_a_change(
     server_logs: LogCapture,
     tmp_path: Path,
 ) -> None:
-    engineering, engineers = group(db, GroupKind.department, "Engineering", 3)  # k = 3 in these settings
-    lyon, lyonnais = group(db, GroupKind.location, "Lyon", 3)
+    engineering, engineers = group(db, rt, GroupKind.department, "Engineering", 3)  # k = 3 in these settings
+    lyon, lyonnais = group(db, rt, GroupKind.location, "Lyon", 3)
     ballot = pulse_ballot(
         db, rt, kind=BallotKind.ranked, options=["A", "B", "C"], audience=BallotAudience.groups, days=1,
         groups=[engineering.id, lyon.id], min_answers=3,

@@ -169,8 +169,8 @@ def test_a_member_counts_the_answer_under_their_group_for_the_breakdown(
     rt = app.state.runtime
     emails = [new_member(server, f"eng{i}") for i in range(5)] + [new_member(server, f"lyon{i}") for i in range(5)]
     with app.state.sessionmaker.begin() as db:
-        engineering = signer_groups.add(db=db, kind=GroupKind.department, name="Platform team")
-        lyon = signer_groups.add(db=db, kind=GroupKind.location, name="Nantes office")
+        engineering = signer_groups.add(db=db, rt=rt, kind=GroupKind.department, name="Platform team")
+        lyon = signer_groups.add(db=db, rt=rt, kind=GroupKind.location, name="Nantes office")
         db.flush()
         people = {email: db.scalars(select(User).where(address_lookup(email))).one() for email in emails}
         for email in emails:

@@ -70,7 +70,7 @@ def test_a_refused_small_audience_does_not_say_how_many_stated_its_groups(db: Se
     """The organizer asks for a poll put to Lyon alone before and after a colleague states Lyon on their account:
     the two refusals must read the same, or their difference says someone joined Lyon, and which count it reached
     (with a department of one, who that is)."""
-    lyon = group(db, GroupKind.location, "Lyon")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, lyon, 1)
     before = _refusal(db, rt, [lyon.id])
     members_of(db, lyon, 2)
@@ -95,8 +95,8 @@ def test_a_small_department_is_not_counted_by_differencing_minimums(db: Session,
     accepted for Engineering and Lyon together, less the largest for Lyon alone, is how many stated Engineering
     (departments do not overlap): 2 here, below k. The answer to "can this poll be created" must not depend on
     more than whether the audience reaches k."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, engineering, 2)
     members_of(db, lyon, 6)
     k = rt.settings.min_group_size
@@ -112,8 +112,8 @@ def test_two_polls_one_small_group_apart_do_not_tell_that_groups_answers(
     """The same question put to Engineering and Lyon, and to Lyon alone: each audience reaches k, but Lyon's six
     answer both alike, so the first result less the second is the two Engineering members' answers. A poll's
     audience may only be built of groups each of which reaches k on its own."""
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, engineering, 2)
     members_of(db, lyon, 6)
     try:
@@ -164,8 +164,8 @@ def _rewrite_audience(db: Session, rt: Runtime, ballot: Ballot, keep: list[int])
 def test_verify_catches_a_later_ballot_entry_that_changes_the_audience(
     db: Session, rt: Runtime, client: TestClient, clock: FrozenClock, tmp_path: Path, with_result: bool
 ) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     members_of(db, engineering, 5)
     members_of(db, lyon, 5)
     ballot = groups_ballot(db, rt, [engineering, lyon], days=1)
@@ -212,7 +212,7 @@ def test_verify_still_passes_an_honest_edit_before_the_opening(
     db: Session, rt: Runtime, client: TestClient, tmp_path: Path
 ) -> None:
     """The check above must not refuse what an honest edit writes: a ballot entry with the same audience."""
-    engineering = group(db, GroupKind.department, "Engineering")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     members_of(db, engineering, 5)
     author = ballot_helpers.pulse_author(db)
     ballot = groups_ballot(db, rt, [engineering], author=author, days=3, opens_at=rt.clock.now() + timedelta(days=1))
@@ -251,7 +251,7 @@ def test_a_patch_naming_what_cannot_change_is_refused_not_ignored(
 ) -> None:
     """PATCH /api/v1/ballots/{id} changes none of these (kind, audience, groups and petition are fixed from the
     creation): a 200 would tell the client the poll is now put to every member while it still is not."""
-    engineering = group(db, GroupKind.department, "Engineering")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
     members_of(db, engineering, 5)
     author = ballot_helpers.pulse_author(db)
     ballot = groups_ballot(db, rt, [engineering], author=author, opens_at=rt.clock.now() + timedelta(days=1))

@@ -257,8 +257,8 @@ def test_a_hidden_petitions_poll_waits_until_it_is_shown_again(db: Session, rt, 
 
 
 def test_a_poll_put_to_departments_mails_only_the_members_who_gave_them(db: Session, rt, sessions) -> None:
-    engineering = group(db, GroupKind.department, "Engineering")
-    lyon = group(db, GroupKind.location, "Lyon")
+    engineering = group(db, rt, GroupKind.department, "Engineering")
+    lyon = group(db, rt, GroupKind.location, "Lyon")
     engineers = members_of(db, engineering, rt.settings.min_group_size)
     in_lyon = members_of(db, lyon, 1)
     elsewhere = [factories.worker(db)]

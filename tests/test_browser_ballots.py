@@ -384,8 +384,10 @@ def test_a_member_counts_the_answer_under_their_group_for_the_breakdown(person, 
 
     names = [new_member(server, f"plat{i}") for i in range(5)] + [new_member(server, f"nant{i}") for i in range(5)]
     with server.app.state.write_sessionmaker() as db, db.begin():
-        platform = signer_groups.add(db=db, kind=GroupKind.department, name="Platform team")
-        nantes = signer_groups.add(db=db, kind=GroupKind.location, name="Nantes office")
+        platform = signer_groups.add(
+            db=db, rt=server.app.state.runtime, kind=GroupKind.department, name="Platform team"
+        )
+        nantes = signer_groups.add(db=db, rt=server.app.state.runtime, kind=GroupKind.location, name="Nantes office")
         db.flush()
         people = {name: get_by_email(db=db, email=f"{name}@example.org") for name in names}
         for name, user in people.items():

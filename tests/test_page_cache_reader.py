@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.comments import service as comments
@@ -114,6 +114,32 @@ def test_a_member_page_runs_one_statement(db, rt, new_browser, connection, answe
     assert answered[-1] is True
     # The session's account, whether it may read the petition, its own state there and the petition's row.
     assert len(statements) == 1, statements
+
+
+def test_a_member_page_with_the_sign_forms_groups_runs_one_statement(db, rt, new_browser, connection, answered) -> None:
+    """The sign form's departments and locations come from the process's memory (`groups.offered`): before, a second
+    statement on every page of a member who had not signed, a fifth of such a page's CPU in the viral petition."""
+    db.add_all([SignerGroup(kind=GroupKind.department, name="Nursing", active=True)])
+    db.commit()
+    petition = factories.open_petition(db, rt, collect_attributes=True)
+    first, second = member(new_browser, db, "Ada"), member(new_browser, db, "Bo")
+    page(first, petition)
+    with counting_statements(connection) as statements:
+        here = page(second, petition)
+    assert answered[-1] is True and ">Nursing</option>" in here
+    assert len(statements) == 1, statements
+
+
+def test_a_department_an_admin_adds_or_withdraws_shows_on_the_sign_form_at_once(db, rt, new_browser) -> None:
+    petition = factories.open_petition(db, rt, collect_attributes=True)
+    reader = member(new_browser, db, "Rae Reader")
+    assert ">Night shift</option>" not in page(reader, petition)  # the lists as they were, now in memory
+    admin = member(new_browser, db, "Ann Admin", roles=(Role.admin,))
+    assert admin.post("/admin/lists/department", {"name": "Night shift"}).status_code == 303
+    assert ">Night shift</option>" in page(reader, petition)
+    added = db.scalars(select(SignerGroup).where(SignerGroup.name == "Night shift")).one()
+    assert admin.post(f"/admin/lists/department/{added.id}/toggle").status_code == 303
+    assert ">Night shift</option>" not in page(reader, petition)
 
 
 def test_readers_it_does_not_suit_get_the_route(db, rt, new_browser, answered) -> None:

@@ -131,7 +131,7 @@ def add_to_list(
         if kind == "category":
             petitions.add_category(db=db, name=name)
         else:
-            groups.add(db=db, kind=GroupKind(kind), name=name)
+            groups.add(db=db, rt=rt, kind=GroupKind(kind), name=name)
         audit.record(db=db, rt=rt, actor=admin, action="list.added", subject=kind, detail={"name": name.strip()})
     except AppError as error:
         return refused(request, "/admin/lists", error)
@@ -155,7 +155,7 @@ def toggle_list_item(
     item = (
         petitions.toggle_category(db=db, category_id=item_id)
         if kind == "category"
-        else groups.toggle(db=db, kind=GroupKind(kind), group_id=item_id)
+        else groups.toggle(db=db, rt=rt, kind=GroupKind(kind), group_id=item_id)
     )
     audit.record(
         db=db,

@@ -32,7 +32,6 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,11 +43,12 @@ from app.core.errors import AppError
 from app.core.security import SESSION_COOKIE, token_digest
 from app.core.templating import FLASH_COOKIE
 from app.models.lifecycle import PetitionState
-from app.models.signatures import GroupKind, SignerGroup
+from app.models.signatures import GroupKind
 from app.organization import branding as organization_branding
 from app.petitions import page_cache, repository
 from app.petitions import service as petitions
 from app.routes import petitions_pages
+from app.signatures import groups as signer_groups
 
 PATH = re.compile(r"^/petitions/(\d{1,18})$")
 
@@ -137,7 +137,7 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
             return None  # the route closes it first
         own = reader.signature
         signing = own is None and petition.collect_attributes and petition.state is PetitionState.open
-        groups = _groups(db) if signing else {}
+        offered = signer_groups.offered(db=db, rt=rt) if signing else {}
         request.state.branding = branding
         request.state.viewer = page_cache.PageReader(id=reader.user_id, display_name=reader.display_name)
 
@@ -158,8 +158,8 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
                 and issuing_key is not None
                 and petition.state is PetitionState.open
                 and reader.state.token_unspent,
-                "departments": groups.get(GroupKind.department, []),
-                "locations": groups.get(GroupKind.location, []),
+                "departments": offered.get(GroupKind.department, []),
+                "locations": offered.get(GroupKind.location, []),
                 "reader_comments": [],
             }
 
@@ -182,16 +182,3 @@ def _page(request: Request, petition_id: int, cookie: str) -> HTMLResponse | Non
             except (OperationalError, SQLAlchemyTimeoutError, AppError):
                 return None
     return page_cache.answer(request, rt, copy, petition, context)
-
-
-def _groups(db: Session) -> dict[GroupKind, list[Any]]:
-    """The active departments and locations by name, in one statement (the sign form's optional groups)."""
-    rows = db.connection().execute(
-        select(SignerGroup.id, SignerGroup.kind, SignerGroup.name)
-        .where(SignerGroup.active.is_(True))
-        .order_by(SignerGroup.name)
-    )
-    groups: dict[GroupKind, list[Any]] = {}
-    for row in rows:
-        groups.setdefault(GroupKind(row.kind), []).append(row)
-    return groups

@@ -277,6 +277,7 @@ def _reader_context(
         and petition.collect_attributes
         and petition.state is PetitionState.open
     )
+    offered = groups.offered(db=db, rt=rt) if signing else {GroupKind.department: [], GroupKind.location: []}
     context: dict[str, object] = {
         "is_organizer": organizer,
         "following": state.following,
@@ -291,8 +292,8 @@ def _reader_context(
         and issuing_key is not None
         and petition.state is PetitionState.open
         and state.token_unspent,
-        "departments": groups.listing(db=db, kind=GroupKind.department) if signing else [],
-        "locations": groups.listing(db=db, kind=GroupKind.location) if signing else [],
+        "departments": offered[GroupKind.department],
+        "locations": offered[GroupKind.location],
     }
     if organizer and petition.state in (PetitionState.gathering_sponsors, PetitionState.draft):
         context["sponsor_url"] = rt.settings.base_url.rstrip("/") + service.sponsor_url(rt=rt, petition=petition)
