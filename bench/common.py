@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from sqlalchemy import text
@@ -70,10 +72,13 @@ def serve(
     target: str = "app.asgi:app",
     environ: dict[str, str] | None = None,
     wait_seconds: float = 30,
+    spread: bool = False,
 ) -> subprocess.Popen[bytes]:
     """`target` (the app, or another ASGI app such as the bare insert) under uvicorn in its own process(es), on
     `url`, once it accepts connections. `settings` are the app's (UNDERSIGNED_ is added); `environ` any other. On a machine busy with other work,
-    importing the app in each worker can take longer than the default `wait_seconds`."""
+    importing the app in each worker can take longer than the default `wait_seconds`. `spread`: each process with a
+    listening socket of its own, new connections spread evenly among them (bench/spread.py), rather than uvicorn's
+    one socket, where the first process to wake takes every connection waiting."""
     env = {
         **os.environ,
         "UNDERSIGNED_ENVIRONMENT": "test",
@@ -84,8 +89,10 @@ def serve(
         **{f"UNDERSIGNED_{key.upper()}": value for key, value in (settings or {}).items()},
         **(environ or {}),
     }
-    process = subprocess.Popen(
-        [
+    if spread:
+        command = [sys.executable, "-m", "bench.spread", target, "--port", str(port), "--workers", str(workers)]
+    else:
+        command = [
             sys.executable,
             "-m",
             "uvicorn",
@@ -99,18 +106,23 @@ def serve(
             "--no-access-log",
             "--log-level",
             "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-    )
+        ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         try:
+            if spread:
+                # The sockets take connections before their processes serve: up once every one of several new
+                # connections, spread among the processes, is answered.
+                for _ in range(8 * workers):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=wait_seconds):
+                        pass
+                return process
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 time.sleep(0.5 * workers)  # every worker process up
                 return process
+        except urllib.error.HTTPError:
+            return process  # answered (another app than ours, without /healthz)
         except OSError:
             time.sleep(0.1)
     process.kill()

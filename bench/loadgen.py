@@ -82,14 +82,19 @@ class Client:
         self._free: list[_Connection] = []
         self._slots = asyncio.Semaphore(connections)
 
-    async def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Answer:
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"", *, fresh: bool = False
+    ) -> Answer:
+        """`fresh`: on a connection of its own, closed after the answer (a browser's first request)."""
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if fresh:
+            lines.append("Connection: close")
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         if body or method not in ("GET", "HEAD"):
             lines.append(f"Content-Length: {len(body)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         async with self._slots:
-            connection = self._free.pop() if self._free else None
+            connection = self._free.pop() if self._free and not fresh else None
             try:
                 if connection is not None:
                     try:
@@ -109,7 +114,7 @@ class Client:
                 if connection is not None:
                     connection.close()  # half-read or timed out: never reused
                 raise Failed(repr(error)) from None
-            if answer.headers.get("connection", "").lower() == "close":
+            if fresh or answer.headers.get("connection", "").lower() == "close":
                 connection.close()
             else:
                 self._free.append(connection)
