@@ -19,7 +19,7 @@ from app.anonymous.queue import anonymous_queue
 from app.ballots import answers as ballot_answers
 from app.comments import anonymous as anonymous_comments
 from app.comments.queue import comment_queue
-from app.core import openapi
+from app.core import openapi, threads
 from app.core.clock import Clock, SystemClock, to_the_hour
 from app.core.database import build_engine, build_replica_sessionmaker, build_sessionmaker
 from app.core.error_handlers import install_error_handlers
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         app.state.replica_sessionmaker = build_replica_sessionmaker(replica) if replica is not None else None
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        threads.finish_begun_first(anyio.to_thread.current_default_thread_limiter())  # app/core/threads.py
         # The live polls' middleware reads page versions on this loop, with a client of its own (app/core/versions.py).
         await runtime.page_versions.open_loop_client()
         tasks = []
