@@ -37,7 +37,9 @@ event loop, opened by the app's lifespan and closed at its shutdown, so that the
 Redis answers this one. A py-spy profile of the viral petition (docs/benchmarks.md) found the blocking read made there
 14 % of the loop thread's samples: every request queued behind each round trip. Code in worker threads (the page
 copies, the routes) reads with `get`, on the blocking client. Both read the same counter, with the same timeouts,
-and both read a missing counter as 0 and an unreachable Redis as None.
+and both read a missing counter as 0 and an unreachable Redis as None. Where pages may be `shared_page_seconds`
+old (production), one read answers a process's reads of the same counter for `READ_SECONDS`; `get`'s, only until
+this process changes the petition.
 
 Metadata: a counter holds a number per petition and nothing about who changed it. An anonymous batch bumps it
 when the batch is written, which is when the batch becomes public anyway; nothing per reader goes into it. An ETag
