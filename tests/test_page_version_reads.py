@@ -9,7 +9,6 @@ keep an answer past its time, keep a failed read, or let one poll's cancellation
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -113,10 +112,12 @@ def test_a_poll_that_goes_away_does_not_fail_the_others(slow_redis: SlowRedis, r
     async def run(page_versions: versions.PageVersions) -> tuple[bool, int | None]:
         await page_versions.read(10**15 - 1)
         slow_redis.delay = 0.2
+        slow_redis.forget_traffic()
         first = asyncio.ensure_future(page_versions.read(petition_id))
-        await asyncio.sleep(0.05)
+        while slow_redis.commands.empty():  # the shared read has reached Redis, which holds its reply
+            await asyncio.sleep(0.005)
         second = asyncio.ensure_future(page_versions.read(petition_id))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the second poll waits for the same read now
         first.cancel()  # its client went away while Redis answered
         answer = await second
         return first.cancelled(), answer
@@ -150,6 +151,8 @@ def test_a_pages_read_is_shared_until_this_process_changes_the_petition(slow_red
     petition_id = 10**15 + versions._base()
     _bump(slow_redis.url, petition_id)
     page_versions = versions.PageVersions(rt.keyring, slow_redis.url, rt.clock, read_seconds=0.25)
+    now = [1000.0]
+    page_versions.counters.monotonic = lambda: now[0]  # type: ignore[attr-defined]
     other_process = versions.RedisCounters(slow_redis.url)
     page_versions.get(10**15 - 1)  # the connection made before anything is counted
     slow_redis.forget_traffic()
@@ -162,7 +165,7 @@ def test_a_pages_read_is_shared_until_this_process_changes_the_petition(slow_red
     assert page_versions.get(petition_id) == first + 1
     other_process.bump([petition_id])
     assert page_versions.get(petition_id) == first + 1, "another process's change waits for the read's time"
-    time.sleep(0.3)
+    now[0] += 0.25
     assert page_versions.get(petition_id) == first + 2
 
 
@@ -181,3 +184,33 @@ def test_a_read_under_way_as_this_process_bumps_is_not_kept(slow_redis: SlowRedi
     assert old is not None
     # Before the count of bumps: the read was kept for its minute, and this process's own change unseen.
     assert page_versions.get(petition_id) == old + 1
+
+
+def test_a_read_made_while_this_process_increments_is_not_kept(slow_redis: SlowRedis, rt, monkeypatch) -> None:
+    """A page's read that reaches Redis after the bump began but before its increment did (it reads the number
+    before the change) is not kept: the bump forgets reads again once Redis has the increment."""
+    petition_id = 10**15 + versions._base()
+    _bump(slow_redis.url, petition_id)
+    page_versions = versions.PageVersions(rt.keyring, slow_redis.url, rt.clock, read_seconds=60.0)
+    counters = page_versions.counters
+    before = page_versions.get(petition_id)
+    assert before is not None
+    real_pipeline = counters._redis.pipeline  # type: ignore[attr-defined]
+    read_between: list[int | None] = []
+
+    def pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        def read_then_execute(*a, **k):
+            read_between.append(page_versions.get(petition_id))  # another page, between the bump's start and Redis
+            return execute(*a, **k)
+
+        monkeypatch.setattr(pipe, "execute", read_then_execute)
+        return pipe
+
+    monkeypatch.setattr(counters._redis, "pipeline", pipeline)  # type: ignore[attr-defined]
+    counters.bump([petition_id])
+    assert read_between == [before]
+    # Before: the read between was kept for its minute, and this process's own change unseen.
+    assert page_versions.get(petition_id) == before + 1

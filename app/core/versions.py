@@ -144,28 +144,41 @@ class RedisCounters:
     def __init__(self, url: str, prefix: str = KEY_PREFIX) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._prefix = prefix
-        # `get`'s last read of each petition's counter, and when (time.monotonic); a bump in this process drops it,
-        # and counts in `_bumps`, so that a read under way as it bumps is not kept.
+        # `get`'s last read of each petition's counter, and when (`monotonic`); a bump in this process drops it, as
+        # it starts and once Redis has it, and counts in `_bumps` both times, so that a read under way meanwhile (which
+        # may have read the counter before the increment) is not kept. `_lock` makes the check and the keeping one.
         self._recent: dict[int, tuple[float, int]] = {}
         self._bumps: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self.monotonic = time.monotonic
 
     def get(self, petition_id: int, fresh_for: float = 0.0) -> int | None:
         """`fresh_for`: a read made less than that many seconds ago in this process answers, unless this process
         bumped the counter since (`PageVersions.get`)."""
         if fresh_for:
             recent = self._recent.get(petition_id)
-            if recent is not None and time.monotonic() - recent[0] < fresh_for:
+            if recent is not None and self.monotonic() - recent[0] < fresh_for:
                 return recent[1]
-        asked, bumps = time.monotonic(), self._bumps.get(petition_id, 0)
+        asked, bumps = self.monotonic(), self._bumps.get(petition_id, 0)
         try:
             value = _version(self._redis.get(self._prefix + str(petition_id)))
         except redis.exceptions.RedisError:
             return None
-        if fresh_for and self._bumps.get(petition_id, 0) == bumps:
-            if len(self._recent) >= MAX_READS:
-                self._recent.clear()
-            self._recent[petition_id] = (asked, value)
+        if fresh_for:
+            with self._lock:
+                if self._bumps.get(petition_id, 0) == bumps:
+                    if len(self._recent) >= MAX_READS:
+                        self._recent.clear()
+                    self._recent[petition_id] = (asked, value)
         return value
+
+    def _forget(self, petition_ids: list[int]) -> None:
+        with self._lock:
+            if len(self._bumps) >= MAX_READS:
+                self._bumps.clear()  # a read under way may be kept: at most `fresh_for` old, as any read
+            for petition_id in petition_ids:
+                self._bumps[petition_id] = self._bumps.get(petition_id, 0) + 1
+                self._recent.pop(petition_id, None)
 
     async def read(self, petition_id: int, loop_client: redis.asyncio.Redis | None) -> int | None:
         if loop_client is None:
@@ -180,11 +193,7 @@ class RedisCounters:
 
     def bump(self, petition_ids: Iterable[int]) -> None:
         petition_ids = list(petition_ids)
-        if len(self._bumps) >= MAX_READS:
-            self._bumps.clear()  # a read under way may be kept: at most `fresh_for` old, as any read
-        for petition_id in petition_ids:
-            self._bumps[petition_id] = self._bumps.get(petition_id, 0) + 1
-            self._recent.pop(petition_id, None)
+        self._forget(petition_ids)
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for petition_id in petition_ids:
@@ -196,6 +205,7 @@ class RedisCounters:
             # The change is committed; the page copies keyed by the old version also expire on their own. By the
             # hour: an anonymous batch bumps its petitions, so a line to the millisecond would date the batch.
             logger.warning("could not bump page versions in Redis", extra={COARSE_TIME: True})
+        self._forget(petition_ids)  # a read made while the increment was on its way kept the number before it
 
 
 # One set of counters per place they live, per process: the services mark a change on the session alone (no runtime
@@ -236,9 +246,11 @@ class PageVersions:
         signature). Blocking: for code in a worker thread; on the event loop, `read`.
 
         A read from Redis answers this process's pages for `read_seconds`, as `read` does its polls, unless this
-        process changed the petition since: the worker who changed it is sent back to its page, on the connection
-        (so the process) that took the change, and sees it. Each signed-in page read both counters, the blocking
-        client's work a tenth of the page's CPU in issue #24's viral petition (py-spy)."""
+        process changed the petition since: what a page shows is at most `read_seconds` behind the counter, and a
+        change made by this process is seen by its next page at once (the worker who made it, sent back to the
+        page, is most often on the same connection, so the same process; on another, within `read_seconds`). Each
+        signed-in page read both counters, the blocking client's work a tenth of the page's CPU in issue #24's viral
+        petition (py-spy)."""
         return (self.counters if kind == PAGE else self.content_counters).get(petition_id, self.read_seconds)
 
     def get_content(self, petition_id: int) -> int | None:
