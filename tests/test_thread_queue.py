@@ -66,6 +66,60 @@ def test_a_begun_request_goes_ahead_of_first_hops() -> None:
     assert _run(begun_first=True) == ["sign1", "sign2", "page0", "page1", "page2"]
 
 
+async def _cancelled_and_grown() -> tuple[list[str], int]:
+    """A begun hop cancelled while it waits leaves no token behind; a token added while hops wait goes to a begun
+    one before a first hop that queued earlier."""
+    limiter = anyio.CapacityLimiter(1)
+    assert threads.finish_begun_first(limiter)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def hop(name: str) -> None:
+        async with limiter:
+            order.append(name)
+            await release.wait()
+
+    async def request(name: str, go: asyncio.Event, started: asyncio.Event) -> None:
+        async with limiter:
+            pass  # its first hop
+        started.set()
+        await go.wait()
+        await hop(name)
+
+    async def waiting(count: int) -> None:
+        while limiter.statistics().tasks_waiting != count:
+            await asyncio.sleep(0.001)
+
+    events = {name: (asyncio.Event(), asyncio.Event()) for name in ("gone", "begun")}
+    tasks = {name: asyncio.ensure_future(request(name, *events[name])) for name in events}
+    for _go, started in events.values():
+        await started.wait()
+    holder = asyncio.ensure_future(hop("holder"))
+    while limiter.borrowed_tokens < 1:
+        await asyncio.sleep(0.001)
+    first = asyncio.ensure_future(hop("first"))
+    await waiting(1)
+    events["gone"][0].set()
+    await waiting(2)
+    events["begun"][0].set()
+    await waiting(3)
+    tasks["gone"].cancel()  # its client went away while it waited
+    await waiting(2)
+    limiter.total_tokens = 2
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(holder, first, tasks["begun"])
+    await asyncio.gather(tasks["gone"], return_exceptions=True)
+    return order, limiter.borrowed_tokens
+
+
+def test_a_cancelled_hop_leaves_no_token_and_new_tokens_go_begun_first() -> None:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        order, borrowed = pool.submit(asyncio.run, _cancelled_and_grown()).result()
+    assert order == ["holder", "begun", "first"]
+    assert borrowed == 0
+
+
 def test_the_app_serves_with_it(database_url: str) -> None:
     """The app's lifespan gives the default limiter of the loop that serves it the order; a version of AnyIO that
     keeps its queue otherwise makes this fail rather than quietly serve first come first served."""

@@ -9,8 +9,11 @@ timeline of each hop, 2026-12-07), and the signers got half the signatures a sec
 
 Here a hop of a request that has had one already goes ahead of every first hop waiting, after the other such hops
 that wait (first come first served among them). A request still joins the queue once, at its end, when it arrives,
-so no kind of request can keep another out: each is behind at most the hops of requests already begun. A request
-is an asyncio task (uvicorn runs each in a task of its own), and the limiter knows a task by the tokens it held.
+so no request can keep another out for longer than the hops of the requests already begun take: a few each. A
+request is an asyncio task (uvicorn runs each in a task of its own), and the limiter knows a task by the tokens it
+held. A task that lives long and hops again and again goes first each time after its first: the app's own
+background loops (the anonymous batches, the in-process outbox, every few seconds at most) and a response streamed
+from a synchronous iterator; none of them hops often enough to hold the pages back.
 
 How: AnyIO's limiter keeps its waiters in one ordered mapping and its holders in a set, and has no hook for an
 order of its own. `finish_begun_first` gives the process's default limiter a queue in two lines and a set that
@@ -25,7 +28,7 @@ import contextlib
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 logger = logging.getLogger("undersigned.threads")
@@ -49,38 +52,66 @@ class _Serving(set[Any]):
         super().add(borrower)
 
 
-class _BegunFirst:
-    """The limiter's waiters, as AnyIO uses them (set, pop, pop the first, test, count), in two lines: the hops of
-    requests that have begun, then the rest."""
+class _BegunFirst(MutableMapping[Any, Any]):
+    """The limiter's waiters, in two lines: the hops of requests that have begun, then the rest. A full mapping, in
+    order (begun first), with OrderedDict's `popitem(last=...)` and `move_to_end`: AnyIO 4.16 sets, pops, pops the
+    first, tests and counts; should a later one use more of its OrderedDict, it is here."""
 
     def __init__(self, waiting: OrderedDict[Any, Any]) -> None:
         self._begun: OrderedDict[Any, Any] = OrderedDict()
         self._first: OrderedDict[Any, Any] = OrderedDict(waiting)
 
+    def _line(self, borrower: object) -> OrderedDict[Any, Any] | None:
+        if borrower in self._begun:
+            return self._begun
+        return self._first if borrower in self._first else None
+
+    def __getitem__(self, borrower: object) -> Any:
+        line = self._line(borrower)
+        if line is None:
+            raise KeyError(borrower)
+        return line[borrower]
+
     def __setitem__(self, borrower: object, event: Any) -> None:
-        (self._begun if borrower in _begun else self._first)[borrower] = event
+        line = self._line(borrower)
+        if line is None:
+            line = self._begun if borrower in _begun else self._first
+        line[borrower] = event
 
-    def pop(self, borrower: object, default: Any = None) -> Any:
-        found = self._begun.pop(borrower, _MISSING)
-        return self._first.pop(borrower, default) if found is _MISSING else found
-
-    def popitem(self, last: bool = True) -> tuple[Any, Any]:
-        if last:
-            return (self._first or self._begun).popitem(last=True)
-        return (self._begun or self._first).popitem(last=False)
-
-    def __contains__(self, borrower: object) -> bool:
-        return borrower in self._begun or borrower in self._first
+    def __delitem__(self, borrower: object) -> None:
+        line = self._line(borrower)
+        if line is None:
+            raise KeyError(borrower)
+        del line[borrower]
 
     def __iter__(self) -> Iterator[Any]:
-        yield from self._begun
-        yield from self._first
+        yield from list(self._begun)
+        yield from list(self._first)
 
     def __len__(self) -> int:
         return len(self._begun) + len(self._first)
 
     def __bool__(self) -> bool:
         return bool(self._begun) or bool(self._first)
+
+    def pop(self, borrower: object, *default: Any) -> Any:
+        line = self._line(borrower)
+        if line is None:
+            if default:
+                return default[0]
+            raise KeyError(borrower)
+        return line.pop(borrower)
+
+    def popitem(self, last: bool = True) -> tuple[Any, Any]:
+        if last:
+            return (self._first or self._begun).popitem(last=True)
+        return (self._begun or self._first).popitem(last=False)
+
+    def move_to_end(self, borrower: object, last: bool = True) -> None:
+        line = self._line(borrower)
+        if line is None:
+            raise KeyError(borrower)
+        line.move_to_end(borrower, last=last)
 
 
 def finish_begun_first(limiter: Any) -> bool:
