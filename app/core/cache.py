@@ -9,21 +9,29 @@ from typing import Any
 
 
 class TTLCache:
-    """Per-process; each value is reloaded after `ttl` seconds, or at once when forgotten in this process."""
+    """Per-process; each value is reloaded after `ttl` seconds, or at once when forgotten in this process. A value
+    loaded while it was forgotten is not kept: its load may have read what the change replaced (a page reading the
+    departments as an admin's change commits kept the old list for its whole `ttl`)."""
 
     def __init__(self) -> None:
         self._values: dict[str, tuple[Any, float]] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self._forgotten: dict[str, int] = {}  # per key, how many times it was forgotten
 
     def get(self, key: str, load: Callable[[], Any], *, ttl: float) -> Any:
         known = self._values.get(key)
         if known is not None and time.monotonic() - known[1] < ttl:
             return known[0]
+        forgotten = self._forgotten.get(key, 0)
         value = load()
-        with self._lock:
-            self._values[key] = (value, time.monotonic())
+        self._keep(key, value, forgotten)
         return value
+
+    def _keep(self, key: str, value: Any, forgotten: int) -> None:
+        with self._lock:
+            if self._forgotten.get(key, 0) == forgotten:
+                self._values[key] = (value, time.monotonic())
 
     def get_shared(self, key: str, load: Callable[[], Any], *, ttl: float) -> Any:
         """Like `get`, for values that are costly to load and read by many requests at once: one caller loads,
@@ -40,9 +48,9 @@ class TTLCache:
             again = self._values.get(key)
             if again is not None and again is not known and time.monotonic() - again[1] < ttl:
                 return again[0]  # loaded while this thread waited
+            forgotten = self._forgotten.get(key, 0)
             value = load()
-            with self._lock:
-                self._values[key] = (value, time.monotonic())
+            self._keep(key, value, forgotten)
             return value
         finally:
             loading.release()
@@ -50,6 +58,7 @@ class TTLCache:
     def forget(self, key: str) -> None:
         with self._lock:
             self._values.pop(key, None)
+            self._forgotten[key] = self._forgotten.get(key, 0) + 1
 
     def clear(self) -> None:
         with self._lock:
