@@ -14,5 +14,7 @@ if app.state.settings.environment is Environment.production:
 # What is made by now (the modules, the app, its routes and templates) lives as long as the process: frozen, the
 # collector's full passes no longer walk it. Each such pass held the interpreter lock, and so the whole process,
 # for up to 190-225 ms under issue #24's viral petition, four times a run of 30 s each process: the pages caught
-# in one were its page p99. Frozen, the longest pause was 35-50 ms (gc.callbacks, 2026-12-07).
+# in one were its page p99. Frozen, the longest pause was 35-50 ms (gc.callbacks, 2026-12-07). Collected first, so
+# that no garbage made while starting is frozen with the rest.
+gc.collect()
 gc.freeze()

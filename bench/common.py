@@ -113,16 +113,19 @@ def serve(
         try:
             if spread:
                 # The sockets take connections before their processes serve: up once every one of several new
-                # connections, spread among the processes, is answered.
+                # connections, spread among the processes, is answered (any status: another app may have no
+                # /healthz).
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
                 for _ in range(8 * workers):
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=wait_seconds):
+                    try:
+                        with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=wait_seconds):
+                            pass
+                    except urllib.error.HTTPError:
                         pass
                 return process
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 time.sleep(0.5 * workers)  # every worker process up
                 return process
-        except urllib.error.HTTPError:
-            return process  # answered (another app than ours, without /healthz)
         except OSError:
             time.sleep(0.1)
     process.kill()
