@@ -132,15 +132,20 @@ class Tally:
 
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # why there was no answer (`Failed`), and how often
 
-    def add(self, started: float, status: int) -> None:
+    def add(self, started: float, status: int, reason: str | None = None) -> None:
         self.latencies.append(time.perf_counter() - started)
         self.statuses[status] = self.statuses.get(status, 0) + 1
+        if reason is not None:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
     def merge(self, other: Tally) -> None:
         self.latencies += other.latencies
         for status, count in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + count
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
 
     def count(self, *statuses: int) -> int:
         return sum(self.statuses.get(status, 0) for status in statuses)

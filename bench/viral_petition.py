@@ -128,8 +128,8 @@ async def _sign_and_comment(client: loadgen.Client, deadline: float, args: dict[
         headers = {"Cookie": person[0], "X-CSRF-Token": person[1], "Content-Type": "application/json"}
         try:
             answer = await client.request("POST", path, headers, json.dumps(body).encode(), fresh=fresh)
-        except loadgen.Failed:
-            tallies[kind].add(started, 0)
+        except loadgen.Failed as failure:
+            tallies[kind].add(started, 0, str(failure))
             return
         tallies[kind].add(started, answer.status)
 
@@ -176,8 +176,8 @@ async def _open_pages(client: loadgen.Client, deadline: float, args: dict[str, A
         headers = {"Cookie": cookie, **({"If-None-Match": tag} if tag else {})}
         try:
             answer = await client.request("GET", path, headers)
-        except loadgen.Failed:
-            tallies[kind].add(started, 0)
+        except loadgen.Failed as failure:
+            tallies[kind].add(started, 0, str(failure))
             return None
         tallies[kind].add(started, answer.status)
         return answer
@@ -489,11 +489,19 @@ def _failures(tallies: dict[str, loadgen.Tally]) -> str:
     good = {"sign": (200, 201), "comment": (201,), "live poll": (200, 304)}
     parts = [
         f"{kind}: {count} {NO_ANSWER if status == 0 else f'answered {status}'}"
+        + (f" [{_reasons(tally)}]" if status == 0 and tally.reasons else "")
         for kind, tally in sorted(tallies.items())
         for status, count in sorted(tally.statuses.items())
         if status not in good.get(kind, (200,))
     ]
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _reasons(tally: loadgen.Tally) -> str:
+    """Why the client had no answer (its error, as the client saw it), the most frequent first."""
+    return ", ".join(
+        f"{count} x {reason}" for reason, count in sorted(tally.reasons.items(), key=lambda item: -item[1])
+    )
 
 
 def main() -> None:
