@@ -35,7 +35,6 @@ logger = logging.getLogger("undersigned.threads")
 
 # The requests (tasks) that have held a worker thread's token: their next hop goes ahead.
 _begun: weakref.WeakSet[Any] = weakref.WeakSet()
-_MISSING = object()
 
 
 def _note(borrower: object) -> None:
