@@ -6,9 +6,9 @@
 connection waiting: a client that opens its connections at once (wrk's 64, the viral bench's 16 signers) had them
 all, or most, on one process while the other idled. Issue #24's viral petition measured that race (all 1,951
 signatures of one run on one process; 51 of 64 readers on one process in another, their pages at 260 ms against
-46 ms on the other), not the server. With a socket each, the kernel spreads new connections evenly among the
-processes by a hash of their addresses: about evenly over many connections, unevenly over few (26 and 38 of wrk's
-64 is common), where a proxy in front of one server process per port spreads requests evenly (docs/deploy.md,
+46 ms on the other), not the server. With a socket each, the kernel spreads new connections among the processes
+by a hash of their addresses: about evenly over many connections, unevenly over few (26 and 38 of wrk's 64 is
+common), where a proxy in front of one server process per port spreads requests evenly (docs/deploy.md,
 nginx's `upstream`). The processes run the app as `uvicorn` would: its default loop and parser, no access log. They
 end with this process, however it ends (a bench that kills it leaves none behind).
 """
