@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 
 class TTLCache:
     """Per-process; each value is reloaded after `ttl` seconds, or at once when forgotten in this process. A value
@@ -59,6 +62,13 @@ class TTLCache:
         with self._lock:
             self._values.pop(key, None)
             self._forgotten[key] = self._forgotten.get(key, 0) + 1
+
+    def forget_changed(self, db: Session, key: str) -> None:
+        """For a change `db` is writing: forgotten now, for the rest of this request, and again once the change is
+        committed or undone, so that no request keeps what was never saved, or what the change replaced."""
+        self.forget(key)
+        for moment in ("after_commit", "after_rollback"):
+            event.listen(db, moment, lambda _session: self.forget(key), once=True)
 
     def clear(self) -> None:
         with self._lock:

@@ -14,8 +14,9 @@ in this process and given to every reader, signed in or not, for `shared_page_se
 content version holds (app/core/versions.py: it moves on every change but a signature). The count may lag by that
 much, as on the page's shared copies; a hidden petition, a closing, a response, anything else, moves the content
 version and is answered afresh once the process reads the new version: at once, or within `READ_SECONDS` where one
-read of the version answers the process's polls for that long (app/core/versions.py, `PageVersions.read`). A reader whose ETag is the kept answer's gets a 304. Nothing of the reader
-is kept: the answer is the same for everyone, and a response that sets a cookie is never kept.
+read of the version answers the process's polls for that long (app/core/versions.py, `PageVersions.read`). A reader
+whose ETag is the kept answer's gets a 304. Nothing of the reader is kept: the answer is the same for everyone, and
+a response that sets a cookie is never kept.
 
 The comments' count, in the petition page's poll and in the discussion pages' own (app/static/comments.js, where
 no tally polls: `/comments/count`), is kept per (petition, `after`, content version): every new comment, a hidden

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 from xml.parsers import expat
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -452,8 +451,5 @@ def update(
     row.updated_by_id = actor.id
     db.flush()
     audit.record(db=db, rt=rt, actor=actor, action="branding.changed", subject="organization look", detail=changed)
-    # Forgotten now and again once the change is committed or undone, as the organization's rules are.
-    rt.cache.forget(CACHE_KEY)
-    for moment in ("after_commit", "after_rollback"):
-        event.listen(db, moment, lambda _session: rt.cache.forget(CACHE_KEY), once=True)
+    rt.cache.forget_changed(db, CACHE_KEY)
     return list(changed)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -129,11 +128,7 @@ def update(*, db: Session, rt: Runtime, actor: User, form: RulesForm) -> list[st
     row.updated_by_id = actor.id
     db.flush()
     audit.record(db=db, rt=rt, actor=actor, action="settings.changed", subject="organization rules", detail=changed)
-    # Forgotten now for this request, and again once the change is committed or undone, so no request keeps
-    # rules that were never saved, or the ones before the change.
-    rt.cache.forget(CACHE_KEY)
-    for moment in ("after_commit", "after_rollback"):
-        event.listen(db, moment, lambda _session: rt.cache.forget(CACHE_KEY), once=True)
+    rt.cache.forget_changed(db, CACHE_KEY)
     return list(changed)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,13 +61,6 @@ def _offered(db: Session) -> dict[GroupKind, list[Offered]]:
     return lists
 
 
-def _changed(db: Session, rt: Runtime) -> None:
-    """Forgotten now, and again once the change is committed or undone (as the branding is)."""
-    rt.cache.forget(OFFERED_KEY)
-    for moment in ("after_commit", "after_rollback"):
-        event.listen(db, moment, lambda _session: rt.cache.forget(OFFERED_KEY), once=True)
-
-
 def choose(*, db: Session, kind: GroupKind, raw: str | None) -> int | None:
     """The id of the signer's chosen group, or None when they chose none (giving one is optional)."""
     if raw in (None, ""):
@@ -95,7 +88,7 @@ def add(*, db: Session, rt: Runtime, kind: GroupKind, name: str) -> SignerGroup:
             db.add(group)
     except IntegrityError:
         raise Conflict(Message(N_("“%(name)s” is already on the list."), name=name)) from None
-    _changed(db, rt)
+    rt.cache.forget_changed(db, OFFERED_KEY)
     return group
 
 
@@ -104,5 +97,5 @@ def toggle(*, db: Session, rt: Runtime, kind: GroupKind, group_id: int) -> Signe
     if group is None or group.kind != kind:
         raise NotFound(N_("There is no such entry."))
     group.active = not group.active
-    _changed(db, rt)
+    rt.cache.forget_changed(db, OFFERED_KEY)
     return group
